@@ -1,0 +1,23 @@
+// One relabel-loop workload of `npm run bench:io`, run in its own process so its peak RSS is its own.
+// Prints a JSON line: seconds, frames, peak_rss_mb.
+import { performance } from "node:perf_hooks";
+import { readExtxyz, writeExtxyz } from "../dist/io/extxyz.js";
+import { readVasprun } from "../dist/io/vasprun.js";
+
+const [workload, file, outFile] = process.argv.slice(2);
+let frames = 0;
+let start = performance.now();
+if (workload === "extxyz-read") {
+  for await (const _ of readExtxyz(file)) frames++;
+} else if (workload === "extxyz-write") {
+  const all = [];
+  for await (const f of readExtxyz(file)) all.push(f);
+  start = performance.now();
+  frames = await writeExtxyz(outFile, all);
+} else if (workload === "vasprun-read") {
+  for await (const _ of readVasprun(file)) frames++;
+} else {
+  throw new Error(`unknown workload ${workload}`);
+}
+const seconds = (performance.now() - start) / 1000;
+process.stdout.write(JSON.stringify({ seconds, frames, peak_rss_mb: process.resourceUsage().maxRSS / 1024 }) + "\n");

@@ -1,0 +1,32 @@
+"""ASE side of `npm run bench:io`: times one workload and prints a JSON line (seconds, frames, peak RSS)."""
+import json
+import resource
+import sys
+import time
+
+import ase.io
+
+
+def main() -> None:
+    workload, path = sys.argv[1], sys.argv[2]
+    start = time.perf_counter()
+    if workload == "extxyz-read":
+        frames = ase.io.read(path, index=":", format="extxyz")
+        n = len(frames)
+    elif workload == "extxyz-write":
+        frames = ase.io.read(path, index=":", format="extxyz")
+        start = time.perf_counter()
+        ase.io.write(sys.argv[3], frames, format="extxyz")
+        n = len(frames)
+    elif workload == "vasprun-read":
+        n = 0
+        for _ in ase.io.iread(path, index=":", format="vasp-xml"):
+            n += 1
+    else:
+        raise SystemExit(f"unknown workload {workload}")
+    seconds = time.perf_counter() - start
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "frames": n, "peak_rss_mb": rss_mb}))
+
+
+main()

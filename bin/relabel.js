@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+import { main } from "../dist/cli/main.js";
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    // Only programming errors reach here; user errors are printed as one line by main().
+    console.error(err);
+    process.exitCode = 70;
+  },
+);

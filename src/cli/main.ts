@@ -1,0 +1,66 @@
+import { InputError, UsageError } from "../core/errors.js";
+import { convertSpec, runConvert } from "./commands/convert.js";
+import { demoSpec, runDemo } from "./commands/demo.js";
+import { inspectSpec, runInspect } from "./commands/inspect.js";
+
+interface Command {
+  summary: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  convert: { summary: convertSpec.summary, run: runConvert },
+  inspect: { summary: inspectSpec.summary, run: runInspect },
+  demo: { summary: demoSpec.summary, run: runDemo },
+};
+
+function overview(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: relabel <command> [options]\n\nActive-learning rounds for MACE potentials: VASP runs in, ranked selections, datasets and benchmarks out.\n\ncommands:\n${lines.join("\n")}\n\nRun 'relabel <command> --help' for a command's options.\n`;
+}
+
+/** Runs one CLI invocation and returns its exit code: 0 success, 1 input problems, 2 usage error. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(overview());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === "--version") {
+    process.stdout.write(`${await version()}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`relabel: unknown command "${name}"\n\n${overview()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`relabel ${name}: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof InputError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 1;
+    }
+    if (isFsError(err)) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+function isFsError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === "string" && typeof (err as NodeJS.ErrnoException).syscall === "string";
+}
+
+async function version(): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}

@@ -1,0 +1,14 @@
+import type { InputReport } from "../io/inputs.js";
+
+/** Prints what each input lost or got wrong, one line each; returns true when any input had a problem. */
+export function printInputReports(reports: InputReport[], out: NodeJS.WritableStream = process.stderr): boolean {
+  let problems = false;
+  for (const r of reports) {
+    const name = r.primary && r.kind === "rundir" ? `${r.path} (${r.primary.slice(r.path.length + 1)})` : r.path;
+    for (const p of r.problems) out.write(`error: ${p.startsWith(r.path) ? p : `${name}: ${p}`}\n`);
+    for (const s of r.skipped) out.write(`skipped: ${name}: ${s.block === null ? "" : `block ${s.block}: `}${s.reason}\n`);
+    for (const n of r.notes) out.write(`note: ${name}: ${n}\n`);
+    if (r.problems.length || r.skipped.length) problems = true;
+  }
+  return problems;
+}

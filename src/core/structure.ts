@@ -1,0 +1,75 @@
+/**
+ * The in-memory structure model shared by every reader and writer.
+ * Arrays are flat typed arrays (row-major) so that large files parse without per-atom objects.
+ */
+
+export type Pbc = [boolean, boolean, boolean];
+
+/** A comment-line (info) value, typed the way ASE types it, so that writing it back keeps its type. */
+export type InfoValue =
+  | { kind: "int"; value: number }
+  | { kind: "float"; value: number }
+  | { kind: "bool"; value: boolean }
+  | { kind: "string"; value: string }
+  | {
+      kind: "array";
+      dtype: "int" | "float" | "bool";
+      /** [n] for 1-D, [rows, cols] for 2-D. */
+      shape: number[];
+      data: number[] | boolean[];
+    }
+  /** A `_JSON ...` value: dicts and nested lists of non-special keys. */
+  | { kind: "json"; value: unknown };
+
+/** A per-atom column from `Properties`, other than species and positions. */
+export type AtomArray =
+  | { dtype: "R" | "I"; ncols: number; data: Float64Array }
+  | { dtype: "L"; ncols: number; data: Uint8Array }
+  | { dtype: "S"; ncols: number; data: string[] };
+
+export interface Frame {
+  natoms: number;
+  /** Chemical symbols, one per atom, case-normalised (`MG` -> `Mg`). */
+  symbols: string[];
+  /** Cartesian positions in Angstrom, length 3*natoms. */
+  positions: Float64Array;
+  /** Cell vectors as rows (a1, a2, a3), length 9, Angstrom; all zeros when there is no cell. */
+  cell: Float64Array;
+  pbc: Pbc;
+  /** Comment-line keys in file order, without Lattice, Properties and pbc. */
+  info: Map<string, InfoValue>;
+  /** Per-atom columns in Properties order, without species and pos. */
+  arrays: Map<string, AtomArray>;
+}
+
+export function emptyCell(): Float64Array {
+  return new Float64Array(9);
+}
+
+export function hasCell(frame: Pick<Frame, "cell">): boolean {
+  for (let i = 0; i < 9; i++) if (frame.cell[i] !== 0) return true;
+  return false;
+}
+
+/** Signed volume of the cell (a1 x a2) . a3, in A^3. */
+export function cellVolume(cell: Float64Array): number {
+  const [ax, ay, az, bx, by, bz, cx, cy, cz] = cell;
+  return ax * (by * cz - bz * cy) - ay * (bx * cz - bz * cx) + az * (bx * cy - by * cx);
+}
+
+/** Hill-order formula, the way ASE's `get_chemical_formula()` prints it (C, H first when C is present, else alphabetical). */
+export function hillFormula(symbols: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const s of symbols) counts.set(s, (counts.get(s) ?? 0) + 1);
+  const names = [...counts.keys()].sort();
+  const ordered = counts.has("C")
+    ? ["C", ...(counts.has("H") ? ["H"] : []), ...names.filter((n) => n !== "C" && n !== "H")]
+    : names;
+  return ordered.map((n) => n + (counts.get(n) === 1 ? "" : String(counts.get(n)))).join("");
+}
+
+export function infoNumber(frame: Pick<Frame, "info">, key: string): number | undefined {
+  const v = frame.info.get(key);
+  if (v && (v.kind === "float" || v.kind === "int")) return v.value;
+  return undefined;
+}

@@ -1,0 +1,74 @@
+/** Opening input files for the streaming readers: gzip detection by magic bytes and one-line file errors. */
+import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import { constants, createGunzip, gunzipSync } from "node:zlib";
+import { InputError } from "../core/errors.js";
+
+/** Large reads keep per-chunk overhead negligible while memory stays a few chunks. */
+export const CHUNK_BYTES = 1 << 20;
+
+function isGzipMagic(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/** A file-system or zlib error as a one-line InputError naming the file; `expected` says what the file should be. */
+export function fileError(path: string, err: unknown, expected: string): unknown {
+  if (err instanceof InputError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === "ENOENT") return new InputError(path, undefined, "no such file");
+  if (e?.code === "EISDIR") return new InputError(path, undefined, `is a directory, expected ${expected}`);
+  if (e?.code === "EACCES") return new InputError(path, undefined, "permission denied");
+  if (typeof e?.code === "string" && e.code.startsWith("Z_")) return new InputError(path, undefined, `broken gzip data: ${e.message}`);
+  if (typeof e?.code === "string") return new InputError(path, undefined, `cannot read: ${e.message}`);
+  return err;
+}
+
+/** A gzip stream that ended early: the file was cut, which readers treat like any other truncation. */
+export function isTruncatedGzip(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === "Z_BUF_ERROR" || /unexpected end of file/i.test(String((err as Error)?.message));
+}
+
+/**
+ * A byte stream of the file in CHUNK_BYTES chunks, gunzipped when it starts with the gzip magic bytes
+ * (whatever its name). Errors of the raw file surface through the returned stream.
+ */
+export async function openInput(path: string, expected: string): Promise<{ stream: Readable; gzipped: boolean }> {
+  let gzipped: boolean;
+  try {
+    const handle = await open(path, "r");
+    try {
+      const head = Buffer.alloc(2);
+      const { bytesRead } = await handle.read(head, 0, 2, 0);
+      gzipped = isGzipMagic(head.subarray(0, bytesRead));
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    throw fileError(path, err, expected);
+  }
+  const raw = createReadStream(path, { highWaterMark: CHUNK_BYTES });
+  if (!gzipped) return { stream: raw, gzipped };
+  const gunzip = createGunzip({ chunkSize: CHUNK_BYTES });
+  raw.on("error", (err) => gunzip.destroy(err));
+  gunzip.on("close", () => raw.destroy());
+  return { stream: raw.pipe(gunzip), gzipped };
+}
+
+/** The first `bytes` of a file as latin1 text, gunzipped when needed ("" when it cannot be read). */
+export async function readHead(path: string, bytes = 4096): Promise<string> {
+  const handle = await open(path, "r");
+  try {
+    const buf = Buffer.alloc(bytes);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    const head = buf.subarray(0, bytesRead);
+    if (!isGzipMagic(head)) return head.toString("latin1");
+    try {
+      return gunzipSync(head, { finishFlush: constants.Z_SYNC_FLUSH }).toString("latin1");
+    } catch {
+      return "";
+    }
+  } finally {
+    await handle.close();
+  }
+}

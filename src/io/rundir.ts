@@ -1,0 +1,176 @@
+import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { InputError } from "../core/errors.js";
+import { compareStep, signatureOf, type StepSignature } from "../core/vasp/crosscheck.js";
+import { parsePoscar } from "../core/vasp/poscar.js";
+import type { SkippedStep, VaspStep, VaspSummary } from "../core/vasp/types.js";
+import { readOutcar } from "./outcar.js";
+import { readVasprun } from "./vasprun.js";
+
+const VASPRUN_NAMES = ["vasprun.xml", "vasprun.xml.gz"];
+const OUTCAR_NAMES = ["OUTCAR", "OUTCAR.gz"];
+const STRUCTURE_NAMES = ["POSCAR", "CONTCAR"];
+
+function firstExisting(dir: string, names: string[]): string | null {
+  for (const name of names) {
+    const p = path.join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+/** The vasprun.xml of a run directory, else its OUTCAR, else null. */
+export function firstRunFile(dir: string): string | null {
+  return firstExisting(dir, VASPRUN_NAMES) ?? firstExisting(dir, OUTCAR_NAMES);
+}
+
+export function isRunDir(dir: string): boolean {
+  return firstRunFile(dir) !== null;
+}
+
+/** Every run directory at or below root (a folder holding vasprun.xml or OUTCAR), in sorted path order. */
+export async function discoverRuns(root: string): Promise<string[]> {
+  const found: string[] = [];
+  async function walk(dir: string): Promise<void> {
+    if (isRunDir(dir)) found.push(dir);
+    const entries = await readdir(dir, { withFileTypes: true });
+    const subdirs = entries
+      .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+      .map((e) => e.name)
+      .sort();
+    for (const name of subdirs) await walk(path.join(dir, name));
+  }
+  await walk(root);
+  return found;
+}
+
+export interface RunReport {
+  dir: string;
+  /** The file the steps came from. */
+  primary: string | null;
+  summary: VaspSummary | null;
+  /** Why the preferred file was not used, cross-check disagreements and other findings a user should read. */
+  notes: string[];
+  /** Per-step disagreements between vasprun.xml and OUTCAR. */
+  disagreements: string[];
+  skipped: SkippedStep[];
+  /** Set when no file of the run could be read. */
+  error: string | null;
+}
+
+/** Species from POSCAR/CONTCAR beside an OUTCAR, for OUTCARs whose header does not name them fully. */
+async function speciesBeside(dir: string): Promise<string[] | undefined> {
+  for (const name of STRUCTURE_NAMES) {
+    const p = path.join(dir, name);
+    if (!existsSync(p)) continue;
+    try {
+      const poscar = parsePoscar(await readFile(p, "utf8"), { file: p });
+      if (poscar.speciesSource === "species-line") return poscar.frame.symbols;
+    } catch {
+      // A VASP 4 POSCAR without a species line names no species; try the next file.
+    }
+  }
+  return undefined;
+}
+
+function message(err: unknown): string {
+  if (err instanceof InputError) return err.message;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+async function outcarSignatures(file: string, species: string[] | undefined): Promise<{ sigs: StepSignature[]; summary: VaspSummary }> {
+  const sigs: StepSignature[] = [];
+  const gen = readOutcar(file, { species });
+  for (;;) {
+    const next = await gen.next();
+    if (next.done) return { sigs, summary: next.value };
+    sigs.push(signatureOf(next.value));
+  }
+}
+
+/**
+ * Streams the DFT steps of one run directory. vasprun.xml is preferred; OUTCAR is the fallback and, when both
+ * exist, a cross-check whose per-step disagreements are reported. Never throws for bad input: the report says
+ * what went wrong.
+ */
+export async function* readRun(dir: string): AsyncGenerator<VaspStep, RunReport, void> {
+  const report: RunReport = { dir, primary: null, summary: null, notes: [], disagreements: [], skipped: [], error: null };
+  const vasprun = firstExisting(dir, VASPRUN_NAMES);
+  const outcar = firstExisting(dir, OUTCAR_NAMES);
+  let species = await speciesBeside(dir);
+
+  let outcarCheck: { sigs: StepSignature[]; summary: VaspSummary } | null = null;
+  let outcarError: string | null = null;
+  if (outcar) {
+    try {
+      outcarCheck = await outcarSignatures(outcar, species);
+    } catch (err) {
+      outcarError = message(err);
+    }
+  }
+
+  if (vasprun) {
+    let yielded = 0;
+    try {
+      const gen = readVasprun(vasprun);
+      for (;;) {
+        const next = await gen.next();
+        if (next.done) {
+          report.summary = next.value;
+          break;
+        }
+        const step = next.value;
+        if (outcarCheck) {
+          const problem = compareStep(step, outcarCheck.sigs[step.index]);
+          if (problem) report.disagreements.push(problem);
+        }
+        yielded++;
+        yield step;
+      }
+    } catch (err) {
+      if (yielded > 0) {
+        report.primary = vasprun;
+        report.error = `vasprun.xml stopped after ${yielded} steps: ${message(err)}`;
+        return report;
+      }
+      report.notes.push(`vasprun.xml unusable (${message(err)})`);
+    }
+    if (report.summary) {
+      const usable = yielded > 0 || !outcarCheck || outcarCheck.sigs.length === 0;
+      if (usable) {
+        report.primary = vasprun;
+        if (outcarCheck && outcarCheck.sigs.length > yielded && !report.summary.truncated)
+          report.disagreements.push(`OUTCAR has ${outcarCheck.sigs.length} DFT steps, vasprun.xml ${yielded}`);
+        if (outcarError) report.notes.push(`OUTCAR not cross-checked: ${outcarError}`);
+        report.skipped = report.summary.skipped;
+        return report;
+      }
+      report.notes.push(`vasprun.xml has no complete DFT step${report.summary.truncated ? ` (cut at ${report.summary.truncated})` : ""}; using OUTCAR`);
+      species ??= report.summary.symbols.length ? report.summary.symbols : undefined;
+      report.summary = null;
+    }
+  }
+
+  if (!outcar || (outcarError && !species)) {
+    report.error = outcarError ?? report.notes.pop() ?? `${dir}: no vasprun.xml or OUTCAR`;
+    return report;
+  }
+  try {
+    const gen = readOutcar(outcar, { species });
+    for (;;) {
+      const next = await gen.next();
+      if (next.done) {
+        report.summary = next.value;
+        break;
+      }
+      yield next.value;
+    }
+    report.primary = outcar;
+    report.skipped = report.summary.skipped;
+  } catch (err) {
+    report.error = message(err);
+  }
+  return report;
+}

@@ -1,0 +1,71 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { aseReference, realPath } from "../helpers/real-data.js";
+import { runCli } from "../helpers/run-cli.js";
+
+describe("relabel inspect", () => {
+  it("prints one line per frame with energies, max force, stress and pbc, then a total", async () => {
+    const res = await runCli("inspect", realPath("vasp/dpdata_Ti-O-Ti_static_v630"));
+    expect(res.code).toBe(0);
+    const ref = aseReference()["vasp/dpdata_Ti-O-Ti_static_v630/vasprun.xml"].frames![0];
+    const [line, total] = res.stdout.trim().split("\n");
+    expect(line).toContain("dpdata_Ti-O-Ti_static_v630  #0  8 atoms  O2Ti6");
+    expect(line).toContain(`E=${ref.free_energy!.toFixed(6)}`);
+    expect(line).toContain(`E0=${ref.energy!.toFixed(6)}`);
+    expect(line).toContain(`max|F|=${ref.max_force_norm!.toFixed(4)}`);
+    expect(line).toContain(`stress=[${ref.stress_voigt_eV_per_A3!.map((x) => x.toFixed(5)).join(" ")}]`);
+    expect(line).toMatch(/pbc=TTT$/);
+    expect(total).toBe("1 frames from 1 inputs");
+  });
+
+  it("flags SCF-unconverged steps and reports ML force-field steps left out", async () => {
+    const res = await runCli("inspect", realPath("vasp/dpdata_ch4_md_scf_unconverged"), realPath("vasp/dpdata_ch4_mlff_md_v630"));
+    expect(res.code).toBe(0);
+    const lines = res.stdout.trim().split("\n");
+    expect(lines.filter((l) => l.endsWith("SCF-unconverged"))).toHaveLength(2);
+    expect(res.stderr).toMatch(/dpdata_ch4_mlff_md_v630 \(OUTCAR\): 10 machine-learned force-field steps left out \(not DFT\)/);
+  });
+
+  it("writes JSON Lines with --json", async () => {
+    const res = await runCli("inspect", "--json", realPath("extxyz/matscipy_committee_test_data.xyz"));
+    expect(res.code).toBe(0);
+    const records = res.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records.map((r) => r.type)).toEqual(["frame", "frame", "input"]);
+    const ref = aseReference()["extxyz/matscipy_committee_test_data.xyz"].frames!;
+    expect(records[0].energy).toBeCloseTo(ref[0].energy!, 9);
+    expect(records[1].maxForce).toBeCloseTo(ref[1].max_force_norm!, 9);
+    expect(records[2]).toMatchObject({ kind: "extxyz", frames: 2, problems: [] });
+  });
+
+  it("reports a truncated extxyz frame with file and line, and exits 1", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "relabel-inspect-"));
+    const bad = path.join(dir, "cut.extxyz");
+    writeFileSync(bad, "1\nenergy=1.0\nH 0 0 0\n3\nenergy=2.0\nH 0 0 0\nH 1 0 0\n");
+    const res = await runCli("inspect", bad);
+    expect(res.code).toBe(1);
+    expect(res.stdout.split("\n")[0]).toContain("#0  1 atoms  H");
+    expect(res.stderr.trim()).toMatch(new RegExp(`^error: ${bad.replace(/[.]/g, "\\.")}:4: `));
+  });
+});
+
+describe("relabel", () => {
+  it("lists its commands with --help and exits 2 without a command", async () => {
+    const help = await runCli("--help");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/convert .*\n.*inspect/s);
+    expect((await runCli()).code).toBe(2);
+    const unknown = await runCli("frobnicate");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
+  });
+
+  it("gives every command a --help", async () => {
+    for (const cmd of ["convert", "inspect", "demo"]) {
+      const res = await runCli(cmd, "--help");
+      expect(res.code).toBe(0);
+      expect(res.stdout).toMatch(new RegExp(`^usage: relabel ${cmd}`));
+    }
+  });
+});

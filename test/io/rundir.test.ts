@@ -1,0 +1,94 @@
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import type { VaspStep } from "../../src/core/vasp/types.js";
+import { discoverRuns, readRun, type RunReport } from "../../src/io/rundir.js";
+import { realPath } from "../helpers/real-data.js";
+
+async function collect(dir: string): Promise<{ steps: VaspStep[]; report: RunReport }> {
+  const steps: VaspStep[] = [];
+  const gen = readRun(dir);
+  for (;;) {
+    const next = await gen.next();
+    if (next.done) return { steps, report: next.value };
+    steps.push(next.value);
+  }
+}
+
+const VASP = realPath("vasp");
+const runs = readdirSync(VASP).sort();
+
+// DFT steps each run should give, from the raw text scans in reference/ASE_READ.json (complete <calculation>
+// blocks, or OUTCAR TOTEN lines when there is no usable vasprun.xml).
+const expectedSteps: Record<string, number> = {
+  aiidavasp_Si_relax_ionic_unconverged: 5,
+  aiidavasp_Si_relax_isif3_spin_v620: 5,
+  aiidavasp_Si_relax_killed_sigterm: 2,
+  aiidavasp_Si_static_unfinished: 0,
+  aiidavasp_Si_static_v621: 1,
+  custodian_Si_relax_killed_v642: 2,
+  custodian_Y2O3_static_v641: 1,
+  custodian_auto_nbands_CO_v621: 1,
+  custodian_large_cell_crashed_at_start: 0,
+  custodian_lobster_NaCl_static: 1,
+  custodian_npt_common_LiPS_md_npt: 10,
+  custodian_postprocess_FeO_relax_isif3: 28,
+  custodian_potim_FeS_relax_killed: 3,
+  "dpdata_Ti-O-Ti_static_v630": 1,
+  dpdata_ch4_md_scf_unconverged: 3,
+  dpdata_ch4_mlff_md_v630: 4,
+  dpdata_h2o_md10: 10,
+  dpdata_h2o_md_triclinic: 3,
+  dpdata_h2o_static_hard_pp: 1,
+  fairchem_oc20_ReIr_slab_selective: 1,
+  flare_NiTi_static: 1,
+  flare_methanol_md2: 2,
+  parsevasp_Si_relax_unfinished: 12,
+  pyiron_FeSe_static: 1,
+};
+
+describe("discoverRuns", () => {
+  it("finds every run directory of the corpus in sorted order", async () => {
+    const found = await discoverRuns(VASP);
+    expect(found.map((d) => d.slice(VASP.length + 1))).toEqual(runs);
+  });
+});
+
+describe("readRun over the real corpus", () => {
+  it.each(runs)("%s", async (run) => {
+    const { steps, report } = await collect(realPath(`vasp/${run}`));
+    expect(steps.length).toBe(expectedSteps[run]);
+    // vasprun.xml and OUTCAR of the same run agree step by step wherever both exist.
+    expect(report.disagreements).toEqual([]);
+    expect(steps.map((s) => s.index)).toEqual(steps.map((_, i) => i));
+  });
+
+  it("says where a killed vasprun.xml was cut", async () => {
+    const { report } = await collect(realPath("vasp/aiidavasp_Si_static_unfinished"));
+    expect(report.summary?.truncated).toMatch(/inside <calculation>/);
+  });
+
+  it("falls back to OUTCAR when vasprun.xml has no complete step, and says so", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "relabel-rundir-"));
+    const run = realPath("vasp/dpdata_h2o_md10");
+    copyFileSync(path.join(run, "OUTCAR"), path.join(dir, "OUTCAR"));
+    const xml = readFileSync(path.join(run, "vasprun.xml"), "latin1");
+    writeFileSync(path.join(dir, "vasprun.xml"), xml.slice(0, xml.indexOf("<calculation>") + 200), "latin1");
+    const { steps, report } = await collect(dir);
+    expect(steps.length).toBe(10);
+    expect(report.primary).toBe(path.join(dir, "OUTCAR"));
+    expect(report.notes.join("\n")).toMatch(/vasprun\.xml has no complete DFT step \(cut at line \d+/);
+  });
+
+  it("reports a run where neither file has a step as an error, without throwing", async () => {
+    const { steps, report } = await collect(realPath("vasp/custodian_large_cell_crashed_at_start"));
+    expect(steps).toEqual([]);
+    expect(report.primary === null || report.summary?.stepsRead === 0).toBe(true);
+  });
+
+  it("prefers vasprun.xml when both files are complete", async () => {
+    const { report } = await collect(realPath("vasp/dpdata_h2o_md10"));
+    expect(report.primary).toMatch(/vasprun\.xml$/);
+  });
+});
