@@ -1,7 +1,10 @@
 import { InputError, UsageError } from "../core/errors.js";
+import { benchSpec, runBench } from "./commands/bench.js";
 import { convertSpec, runConvert } from "./commands/convert.js";
+import { datasetSpec, runDataset } from "./commands/dataset.js";
 import { demoSpec, runDemo } from "./commands/demo.js";
 import { inspectSpec, runInspect } from "./commands/inspect.js";
+import { runStage, stageSpec } from "./commands/stage.js";
 
 interface Command {
   summary: string;
@@ -11,6 +14,9 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   convert: { summary: convertSpec.summary, run: runConvert },
   inspect: { summary: inspectSpec.summary, run: runInspect },
+  dataset: { summary: datasetSpec.summary, run: runDataset },
+  stage: { summary: stageSpec.summary, run: runStage },
+  bench: { summary: benchSpec.summary, run: runBench },
   demo: { summary: demoSpec.summary, run: runDemo },
 };
 

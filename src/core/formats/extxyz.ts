@@ -14,6 +14,7 @@
  * - errors that ASE lets pass are errors here: a column-count mismatch, a blank line between frames (ASE stops
  *   reading there), an unknown chemical symbol, a malformed Properties spec, an unterminated quote.
  */
+import { CHEMICAL_SYMBOLS } from "../elements.js";
 import { InputError } from "../errors.js";
 import type { AtomArray, Frame, InfoValue, Pbc } from "../structure.js";
 
@@ -31,13 +32,7 @@ export interface PropertyColumn {
   ncols: number;
 }
 
-/** Element symbols by atomic number; 0 is ASE's dummy atom X. */
-const SYMBOLS = (
-  "X H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr Rb Sr Y Zr " +
-  "Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt " +
-  "Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am Cm Bk Cf Es Fm Md No Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc " +
-  "Lv Ts Og"
-).split(" ");
+const SYMBOLS = CHEMICAL_SYMBOLS;
 const SYMBOL_SET = new Set(SYMBOLS);
 
 const SPECIAL_3X3 = new Set(["stress", "virial"]);

@@ -12,6 +12,7 @@
  * columns, 1 = "T" (free to move along that Cartesian axis), exactly as written in the file.
  */
 
+import { isElement } from "../elements.js";
 import { InputError } from "../errors.js";
 import { cellVolume, hillFormula, type AtomArray, type Frame } from "../structure.js";
 
@@ -48,16 +49,6 @@ export interface PoscarWriteOptions {
   source?: string;
 }
 
-// prettier-ignore
-const ELEMENTS = new Set([
-  "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S", "Cl", "Ar",
-  "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As", "Se", "Br", "Kr",
-  "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "I", "Xe",
-  "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu",
-  "Hf", "Ta", "W", "Re", "Os", "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn",
-  "Fr", "Ra", "Ac", "Th", "Pa", "U", "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr",
-  "Rf", "Db", "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og",
-]);
 
 /**
  * The element named by a species token as VASP files write it: `Fe`, `FE`, `Fe_pv`, `H.75`,
@@ -68,7 +59,7 @@ export function elementSymbol(token: string): string | null {
   if (!m) return null;
   const raw = m[1];
   const symbol = raw[0].toUpperCase() + raw.slice(1).toLowerCase();
-  return ELEMENTS.has(symbol) ? symbol : null;
+  return isElement(symbol) ? symbol : null;
 }
 
 /** Lines of the text, without line endings (CRLF tolerated). */
@@ -266,7 +257,7 @@ function speciesFromFormula(comment: string, counts: number[]): string[] | null 
   const typeSymbols: string[] = [];
   for (let i = 0; i < t.length; i++) {
     const m = /^([A-Z][a-z]?)(\d*)$/.exec(t[i]);
-    if (!m || !ELEMENTS.has(m[1])) return null;
+    if (!m || !isElement(m[1])) return null;
     if (m[2] !== "" && Number(m[2]) !== counts[i]) return null;
     typeSymbols.push(m[1]);
   }

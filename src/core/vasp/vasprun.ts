@@ -4,6 +4,7 @@
  * are ever held whole; `<eigenvalues>`, `<dos>`, `<projected>` and other large blocks are skipped by
  * searching for their closing tag, so memory stays bounded by the chunk size.
  */
+import { isElement } from "../elements.js";
 import { InputError } from "../errors.js";
 import type { SkippedStep, VaspStep, VaspSummary } from "./types.js";
 
@@ -24,12 +25,6 @@ const NON_NESTING = new Set([
   "dielectricfunction", "dynmat", "born_charges", "nose", "kpoints_opt",
 ]);
 
-const ELEMENTS = new Set(
-  ("H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr " +
-    "Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb Lu " +
-    "Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am Cm Bk Cf Es Fm Md No Lr " +
-    "Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og").split(" "),
-);
 
 const POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
 
@@ -467,7 +462,7 @@ export class VasprunReader {
     for (const row of rows) {
       const raw = normaliseSymbol(row[0] ?? "");
       let symbol = raw;
-      if (!ELEMENTS.has(raw)) {
+      if (!isElement(raw)) {
         // VASP truncates some names (X for Xe, r for Zr); the pseudopotential title names the element.
         const typeIndex = Number(row[1]) - 1;
         const fromPotcar = potcarElement(typeRows[typeIndex]?.[4]);
@@ -949,5 +944,5 @@ function potcarElement(title: string | undefined): string | null {
   const words = title.trim().split(/\s+/);
   const name = words.length > 1 ? words[1] : words[0];
   const symbol = normaliseSymbol(name.split(/[_.]/)[0]);
-  return ELEMENTS.has(symbol) ? symbol : null;
+  return isElement(symbol) ? symbol : null;
 }

@@ -1,0 +1,209 @@
+/**
+ * DFT settings that must agree across the runs of one dataset: ENCUT, GGA, METAGGA, ISPIN, LASPH, PREC, IVDW and
+ * the DFT+U parameters. Each run's values are normalised to comparable text, so that the vasprun.xml form
+ * (`PREC = accura`, `GGA = --`) and the OUTCAR form (`accurate`) of the same setting compare equal.
+ */
+
+export type RawParameters = Record<string, string | number | boolean | number[]>;
+
+/** Setting name -> normalised value, e.g. `{ ENCUT: "520", PREC: "accurate", "LDAU[Fe]": "L=2 U=4 J=0" }`. */
+export type RunSettings = Record<string, string>;
+
+const PREC_WORDS: Record<string, string> = { l: "low", m: "medium", n: "normal", h: "high", a: "accurate", s: "single" };
+
+/**
+ * Parses an INCAR: `TAG = value` statements separated by newlines or `;`, comments after `!` or `#`.
+ * Numbers become numbers, `.TRUE.`/`T` booleans, several numbers (with VASP's `3*0` repeats) number arrays,
+ * anything else the first word as a string. Lines that are not statements are ignored, as VASP ignores them.
+ */
+export function parseIncar(text: string): RawParameters {
+  const out: RawParameters = {};
+  for (const rawLine of text.split(/\r?\n/)) {
+    const line = rawLine.replace(/[!#].*$/, "");
+    for (const statement of line.split(";")) {
+      const eq = statement.indexOf("=");
+      if (eq < 0) continue;
+      const key = statement.slice(0, eq).trim().toUpperCase();
+      if (!/^[A-Z][A-Z0-9_]*$/.test(key)) continue;
+      const value = incarValue(statement.slice(eq + 1).trim());
+      if (value !== undefined) out[key] = value;
+    }
+  }
+  return out;
+}
+
+function incarValue(text: string): string | number | boolean | number[] | undefined {
+  const words = text.split(/\s+/).filter((w) => w !== "");
+  if (words.length === 0) return undefined;
+  const numbers: number[] = [];
+  for (const word of words) {
+    const repeat = /^(\d+)\*(.+)$/.exec(word);
+    const count = repeat ? Number(repeat[1]) : 1;
+    const v = Number(repeat ? repeat[2] : word);
+    if (!Number.isFinite(v)) {
+      numbers.length = 0;
+      break;
+    }
+    for (let i = 0; i < count; i++) numbers.push(v);
+  }
+  if (numbers.length === 1 && words.length === 1) return numbers[0];
+  if (numbers.length > 0) return numbers;
+  const first = words[0].replace(/^['"]|['"]$/g, "");
+  const bool = /^\.?(T|TRUE|F|FALSE)\.?$/i.exec(first);
+  if (bool) return bool[1][0].toUpperCase() === "T";
+  return first;
+}
+
+/** VASP's atom types: consecutive blocks of the same species (Ti, O, Ti is three types). */
+export function speciesTypes(symbols: readonly string[]): string[] {
+  const types: string[] = [];
+  for (let i = 0; i < symbols.length; i++) if (i === 0 || symbols[i] !== symbols[i - 1]) types.push(symbols[i]);
+  return types;
+}
+
+function pick(key: string, params: RawParameters, incar: RawParameters | null): RawParameters[string] | undefined {
+  return params[key] ?? incar?.[key];
+}
+
+function asBool(v: RawParameters[string] | undefined): boolean | undefined {
+  if (typeof v === "boolean") return v;
+  if (typeof v === "string") {
+    const m = /^\.?(T|TRUE|F|FALSE)\.?$/i.exec(v);
+    if (m) return m[1][0].toUpperCase() === "T";
+  }
+  return undefined;
+}
+
+function asNumber(v: RawParameters[string] | undefined): number | undefined {
+  if (typeof v === "number") return v;
+  if (Array.isArray(v) && v.length > 0) return v[0];
+  if (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v))) return Number(v);
+  return undefined;
+}
+
+function asList(v: RawParameters[string] | undefined): number[] {
+  if (Array.isArray(v)) return v;
+  if (typeof v === "number") return [v];
+  return [];
+}
+
+/** `accura`, `a`, `Accurate` -> `accurate`; `SingleN` stays apart from `Single`. */
+export function normalisePrec(v: RawParameters[string] | undefined): string {
+  if (typeof v !== "string" || v.trim() === "") return "normal";
+  const word = v.trim().toLowerCase();
+  if (word.startsWith("singlen")) return "singlen";
+  return PREC_WORDS[word[0]] ?? word;
+}
+
+/** `--` (take it from the POTCAR) is read as PE: every PAW_PBE POTCAR declares PE, and PBE is what these datasets use. */
+export function normaliseGga(v: RawParameters[string] | undefined): string {
+  if (typeof v !== "string") return "PE";
+  const word = v.trim().toUpperCase();
+  return word === "" || word === "--" ? "PE" : word;
+}
+
+export function normaliseMetagga(v: RawParameters[string] | undefined): string {
+  if (v === undefined || v === false) return "none";
+  const word = String(v).trim().toUpperCase();
+  return word === "" || word === "--" || word === "NONE" || word === "F" || word === ".FALSE." ? "none" : word;
+}
+
+function numberText(v: number): string {
+  return String(Math.round(v * 1e6) / 1e6);
+}
+
+type Normaliser = (v: RawParameters[string] | undefined) => string;
+
+/** The scalar settings compared across runs, each with its normaliser (which also supplies VASP's default). */
+const SCALAR_SETTINGS: Record<string, Normaliser> = {
+  ENCUT: (v) => {
+    const n = asNumber(v);
+    return n === undefined ? "unknown" : numberText(n);
+  },
+  GGA: normaliseGga,
+  METAGGA: normaliseMetagga,
+  ISPIN: (v) => numberText(asNumber(v) ?? 1),
+  LASPH: (v) => ((asBool(v) ?? false) ? "T" : "F"),
+  PREC: normalisePrec,
+  IVDW: (v) => numberText(asNumber(v) ?? 0),
+};
+
+export interface NormalisedSettings {
+  settings: RunSettings;
+  /** Settings whose INCAR value differs from what the run's output says VASP used (the output wins). */
+  conflicts: string[];
+}
+
+/**
+ * The comparable settings of one run from the reader's parameters (what VASP used, preferred) and the run's INCAR
+ * (for settings the output does not echo). Absent settings take VASP's defaults: GGA from the POTCAR (PE), METAGGA
+ * none, ISPIN 1, LASPH F, PREC normal, IVDW 0, LDAU F. DFT+U is compared per element (`LDAU[Fe]`), since
+ * LDAUL/U/J lists follow each run's own species order; an element without an active U (LDAU off, L = -1, no U
+ * and J, or U - J = 0 with Dudarev's LDAUTYPE 2) reads `none`. LDAUTYPE is added only when some element has an
+ * active U. ENCUT has no default: without it the setting reads `unknown`.
+ */
+export function normaliseSettings(params: RawParameters, incar: RawParameters | null, symbols: readonly string[]): NormalisedSettings {
+  const settings: RunSettings = {};
+  const conflicts: string[] = [];
+  for (const [key, normalise] of Object.entries(SCALAR_SETTINGS)) {
+    settings[key] = normalise(pick(key, params, incar));
+    if (params[key] !== undefined && incar?.[key] !== undefined && normalise(incar[key]) !== settings[key]) {
+      conflicts.push(`INCAR sets ${key} = ${normalise(incar[key])} but the run used ${settings[key]}`);
+    }
+  }
+  const take = (key: string) => pick(key, params, incar);
+
+  const ldau = asBool(take("LDAU")) ?? false;
+  const l = asList(take("LDAUL"));
+  const u = asList(take("LDAUU"));
+  const j = asList(take("LDAUJ"));
+  const ldauType = asNumber(take("LDAUTYPE")) ?? 2;
+  const perElement = new Map<string, string>();
+  speciesTypes(symbols).forEach((element, t) => {
+    const lt = l[t] ?? -1;
+    const ut = u[t] ?? 0;
+    const jt = j[t] ?? 0;
+    const active = ldau && lt >= 0 && (ut !== 0 || jt !== 0) && !(ldauType === 2 && ut - jt === 0);
+    const text = active ? `L=${numberText(lt)} U=${numberText(ut)} J=${numberText(jt)}` : "none";
+    // An element in two type blocks with different U keeps both values visible.
+    const seen = perElement.get(element);
+    perElement.set(element, seen === undefined || seen === text ? text : `${seen}; ${text}`);
+  });
+  for (const [element, text] of [...perElement].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) settings[`LDAU[${element}]`] = text;
+  if ([...perElement.values()].some((t) => t !== "none")) settings.LDAUTYPE = numberText(ldauType);
+  return { settings, conflicts };
+}
+
+export interface SettingValueRuns {
+  /** Runs with this value. */
+  runs: number;
+  /** The first few of them, in the order given. */
+  examples: string[];
+}
+
+export interface SettingsReport {
+  /** Setting name -> value -> runs having it; over all runs given. */
+  values: Record<string, Record<string, SettingValueRuns>>;
+  /** Settings with more than one value, sorted. */
+  mixed: string[];
+}
+
+/**
+ * Groups the runs' settings by value. A setting is mixed when runs disagree on it; a setting missing from a run
+ * (an LDAU[element] of an element the run does not contain) does not count as a value.
+ */
+export function compareSettings(runs: ReadonlyArray<{ id: string; settings: RunSettings }>, examples = 3): SettingsReport {
+  const values: Record<string, Record<string, SettingValueRuns>> = {};
+  for (const run of runs) {
+    for (const [key, value] of Object.entries(run.settings)) {
+      const byValue = (values[key] ??= {});
+      const entry = (byValue[value] ??= { runs: 0, examples: [] });
+      entry.runs++;
+      if (entry.examples.length < examples) entry.examples.push(run.id);
+    }
+  }
+  const mixed = Object.keys(values)
+    .filter((key) => Object.keys(values[key]).length > 1)
+    .sort();
+  return { values, mixed };
+}

@@ -1,0 +1,117 @@
+/**
+ * Text of the files a stage is made of: run.sh (bash) and deterministic JSON. The run.sh text is built here
+ * rather than from a template file: its variable parts are lists (inputs, commands, arguments), the core stays
+ * free of file reads, and the golden file under test/fixtures/stage pins the exact bytes.
+ */
+
+/** Quotes a word for bash: left bare when it holds only characters bash treats literally, else single-quoted. */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface RunScript {
+  kind: "train" | "eval";
+  /** Files the commands read, relative to the script's directory; checked before anything runs. */
+  inputs: string[];
+  /** Directories the commands write into besides logs/. */
+  outputDirs: string[];
+  /** Each command as argv; run in order, stopping at the first failure. */
+  commands: string[][];
+}
+
+/** A stage's run.sh: status.json, logs, FINISHED on success, the exit code of the failing command. */
+export function renderRunScript(script: RunScript): string {
+  const commandsJson = JSON.stringify(script.commands);
+  const lines = [
+    "#!/usr/bin/env bash",
+    `# relabel-loop ${script.kind} stage, rendered by \`relabel stage ${script.kind}\`: re-render rather than edit.`,
+    "# Runs from any directory. Writes status.json (state, exit code, UTC start and end, the commands),",
+    "# appends the commands' output to logs/stdout.log and logs/stderr.log, writes FINISHED only when every",
+    "# command succeeded, and exits with the exit code of the first failing command (66: missing input).",
+    "set -euo pipefail",
+    'cd "$(dirname "${BASH_SOURCE[0]}")"',
+    "",
+    "inputs=(",
+    ...script.inputs.map((f) => `  ${shellQuote(f)}`),
+    ")",
+    `commands_json=${shellQuote(commandsJson)}`,
+    "",
+    "now() { date -u +%Y-%m-%dT%H:%M:%SZ; }",
+    "",
+    "# write_status STATE EXIT_CODE ENDED FAILED_COMMAND (the last three as JSON values)",
+    "write_status() {",
+    `  printf '{"commands": %s, "ended": %s, "exit_code": %s, "failed_command": %s, "started": "%s", "state": "%s"}\\n' \\`,
+    '    "$commands_json" "$3" "$2" "$4" "$started" "$1" >status.json.partial',
+    "  mv -f status.json.partial status.json",
+    "}",
+    "",
+    "# log_both MESSAGE: a marker line in both logs, so that reruns stay apart.",
+    "log_both() {",
+    '  echo "== $(now) $1" >>logs/stdout.log',
+    '  echo "== $(now) $1" >>logs/stderr.log',
+    "}",
+    "",
+    "# check_command INDEX EXIT_CODE: records a failure and exits with the command's exit code.",
+    "check_command() {",
+    '  if [ "$2" -ne 0 ]; then',
+    '    log_both "command $1 failed with exit code $2"',
+    '    write_status failed "$2" "\\"$(now)\\"" "$1"',
+    '    exit "$2"',
+    "  fi",
+    "}",
+    "",
+    "started=$(now)",
+    "rm -f FINISHED",
+    `mkdir -p ${["logs", ...script.outputDirs].map(shellQuote).join(" ")}`,
+    "write_status running null null null",
+    "# With a trap, bash waits for the running command (which receives the signal too) and records its exit code.",
+    `trap 'log_both "signal received"' TERM INT HUP`,
+    "",
+    'for input in "${inputs[@]}"; do',
+    '  if [ ! -f "$input" ]; then',
+    '    echo "run.sh: missing input $input: the stage directory is incomplete" >&2',
+    '    log_both "missing input $input"',
+    '    write_status failed 66 "\\"$(now)\\"" null',
+    "    exit 66",
+    "  fi",
+    "done",
+  ];
+  script.commands.forEach((argv, index) => {
+    const [program, ...args] = argv;
+    lines.push(
+      "",
+      `log_both "command ${index}: ${program}"`,
+      "code=0",
+      `${shellQuote(program)} \\`,
+      ...args.map((arg) => `  ${shellQuote(arg)} \\`),
+      "  >>logs/stdout.log 2>>logs/stderr.log || code=$?",
+      `check_command ${index} "$code"`,
+    );
+  });
+  lines.push("", 'write_status succeeded 0 "\\"$(now)\\"" null', "now >FINISHED", "");
+  return lines.join("\n");
+}
+
+/** The run.sh at the root of a train committee: runs every member in turn, exits with the first failure's code. */
+export function renderCommitteeScript(members: string[]): string {
+  return [
+    "#!/usr/bin/env bash",
+    `# relabel-loop train committee of ${members.length} members, rendered by \`relabel stage train\`: re-render rather than edit.`,
+    "# Runs each member's run.sh in turn (each records its own status.json, logs and FINISHED), carries on after",
+    "# a failure, and exits with the exit code of the first failing member.",
+    "set -uo pipefail",
+    'cd "$(dirname "${BASH_SOURCE[0]}")"',
+    "",
+    "first_failure=0",
+    `for member in ${members.map(shellQuote).join(" ")}; do`,
+    "  code=0",
+    '  bash "$member/run.sh" || code=$?',
+    '  if [ "$code" -ne 0 ] && [ "$first_failure" -eq 0 ]; then',
+    "    first_failure=$code",
+    "  fi",
+    "done",
+    'exit "$first_failure"',
+    "",
+  ].join("\n");
+}

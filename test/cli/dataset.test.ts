@@ -1,0 +1,106 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { splitDraw, splitOfDraw, DEFAULT_FRACTIONS } from "../../src/core/dataset/split.js";
+import type { DatasetSummary } from "../../src/core/dataset/summary.js";
+import { h2oRun, tempDir } from "../fixtures/dataset/runs.js";
+import { runCli } from "../helpers/run-cli.js";
+
+/** Runs `relabel dataset ...` in-process. */
+const dataset = (...argv: string[]) => runCli("dataset", ...argv);
+
+/** Ten h2o runs named rNN, in a fresh root. */
+function tenRuns(): { root: string; ids: string[] } {
+  const root = tempDir();
+  const ids = Array.from({ length: 10 }, (_, i) => `r${i}`);
+  ids.forEach((id, i) => h2oRun(root, id, i + 1));
+  return { root, ids };
+}
+
+describe("relabel dataset build", () => {
+  it("builds a dataset, prints the split table and gates, and exits 0", async () => {
+    const { root, ids } = tenRuns();
+    const seed = [...Array(100).keys()].find((s) => new Set(ids.map((id) => splitOfDraw(splitDraw(id, s), DEFAULT_FRACTIONS))).size === 3)!;
+    const out = path.join(tempDir(), "ds");
+    const res = await dataset("build", "--runs", root, "-o", out, "--seed", String(seed), "--head", "my_head", "--config-type", "bulk");
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const summary = JSON.parse(readFileSync(path.join(out, "summary.json"), "utf8")) as DatasetSummary;
+    expect(summary.options).toMatchObject({ head: "my_head", config_type: "bulk", seed, energy: "free" });
+    const lines = res.stdout.split("\n");
+    expect(lines[0]).toBe(`runs: 10 found, 10 used, 0 skipped; 100 DFT steps read`);
+    for (const s of ["train", "valid", "test"] as const) {
+      const c = summary.splits[s];
+      expect(lines).toContain(`${s.padEnd(5)} ${String(c.frames).padStart(8)} ${String(c.runs).padStart(7)} ${String(c.atoms).padStart(9)}`);
+    }
+    expect(res.stdout).toContain("  mixed_settings  pass\n");
+    expect(res.stdout).toContain("  new_elements    not checked (no --previous)\n");
+    expect(res.stdout).toMatch(new RegExp(`wrote ${out.replace(/[.]/g, "\\.")}: train\\.extxyz, valid\\.extxyz, test\\.extxyz, split\\.json, summary\\.json \\(REF_energy = free energy, head my_head\\); test fingerprint ${summary.fingerprint.test_content.slice(0, 12)}\\n$`));
+  });
+
+  it("accepts several roots after one --runs", async () => {
+    const a = tempDir();
+    const b = tempDir();
+    h2oRun(a, "x", 1);
+    h2oRun(b, "y", 2);
+    const out = path.join(tempDir(), "ds");
+    const res = await dataset("build", "--runs", a, b, "-o", out, "--allow-empty-split");
+    expect(res.code).toBe(0);
+    const summary = JSON.parse(readFileSync(path.join(out, "summary.json"), "utf8")) as DatasetSummary;
+    expect(summary.options.runs).toEqual([a, b]);
+    expect(summary.reading.runs_used).toBe(2);
+  });
+
+  it("exits 1 on a gate error, prints each error on one line and writes nothing", async () => {
+    const root = tempDir();
+    h2oRun(root, "only", 1);
+    const out = path.join(tempDir(), "ds");
+    const res = await dataset("build", "--runs", root, "-o", out);
+    expect(res.code).toBe(1);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(path.dirname(out))).toEqual([]);
+    const errors = res.stderr.split("\n").filter((l) => l.startsWith("error: "));
+    expect(errors).toHaveLength(3);
+    expect(errors[0]).toMatch(/^error: valid split is empty: none of the 1 run\(s\) drew a value in \[0\.8, 0\.9\) .*draws: only 0\.\d+ -> \w+; add runs, try another --seed, or pass --allow-empty-split/);
+    expect(errors[1]).toMatch(/^error: test split is empty: /);
+    expect(errors[2]).toBe(`error: nothing written to ${out}`);
+  });
+
+  it("answers bad input with a one-line error and exit code 1", async () => {
+    const missing = path.join(tempDir(), "missing");
+    const res = await dataset("build", "--runs", missing, "-o", path.join(tempDir(), "ds"));
+    expect(res.code).toBe(1);
+    expect(res.stderr).toBe(`error: ${missing}: no such directory (--runs takes folders holding VASP run directories)\n`);
+
+    const { root } = tenRuns();
+    const existing = tempDir();
+    const again = await dataset("build", "--runs", root, "-o", existing);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe(`error: ${existing}: already exists; a dataset directory is written once, choose a new -o\n`);
+  });
+
+  it.each([
+    [["build", "-o", "x"], /^relabel dataset: --runs DIR is required\nusage: relabel dataset build/],
+    [["build", "--runs", "r"], /^relabel dataset: -o OUT is required\n/],
+    [["make", "--runs", "r", "-o", "x"], /^relabel dataset: unknown subcommand "make"; expected build\n/],
+    [[], /^relabel dataset: no subcommand given; expected build\n/],
+    [["build", "--runs", "r", "-o", "x", "--fractions", "0.8,0.3,0.1"], /^relabel dataset: --fractions: fractions must sum to 1 \(got "0\.8,0\.3,0\.1", sum 1\.2\)\n$/],
+    [["build", "--runs", "r", "-o", "x", "--seed", "1.5"], /^relabel dataset: --seed must be a non-negative integer \(got "1\.5"\)\n$/],
+    [["build", "--runs", "r", "-o", "x", "--max-force", "0"], /^relabel dataset: --max-force must be a positive number \(got "0"\)\n$/],
+    [["build", "--runs", "r", "-o", "x", "--energy", "total"], /^relabel dataset: --energy must be one of free, sigma0 \(got "total"\)\n$/],
+    [["build", "--runs", "r", "-o", "x", "--head", "two words"], /^relabel dataset: --head must be letters, digits or _ \. \+ - \(got "two words"\)\n$/],
+    [["build", "--runs", "r", "-o", "x", "--grow-test"], /^relabel dataset: --grow-test only applies with --previous/],
+    [["build", "--frobnicate"], /^relabel dataset: Unknown option '--frobnicate'/],
+  ])("refuses %j with exit code 2", async (argv, message) => {
+    const res = await dataset(...argv);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(message);
+  });
+
+  it("prints help", async () => {
+    const res = await dataset("build", "--help");
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^usage: relabel dataset build --runs DIR\.\.\. \[--previous DATASET_DIR\] -o OUT /);
+    expect(res.stdout).toContain("--allow-mixed-settings");
+  });
+});

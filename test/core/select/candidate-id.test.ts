@@ -1,0 +1,49 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import type { Frame, Pbc } from "../../../src/core/structure.js";
+import { CANDIDATE_ID_LENGTH, candidateId } from "../../../src/core/select/candidate-id.js";
+
+function frame(symbols: string[], positions: number[], cell: number[], pbc: Pbc = [true, true, true]): Frame {
+  return { natoms: symbols.length, symbols, positions: Float64Array.from(positions), cell: Float64Array.from(cell), pbc, info: new Map(), arrays: new Map() };
+}
+
+const cell = [4.05, 0, 0, 0, 4.05, 0, 0, 0, 4.05];
+const water = frame(["O", "H", "H"], [0, 0, 0, 0.9572, 0, 0, -0.23999, 0.92663, 0], cell);
+
+describe("candidate ids", () => {
+  it("is the documented sha256 prefix of the canonical text", () => {
+    const text = [
+      "relabel-candidate-v1", "3", "O,H,H", "TTT",
+      "4050000 0 0 0 4050000 0 0 0 4050000",
+      "0 0 0 957200 0 0 -239990 926630 0",
+    ].join("\n");
+    expect(candidateId(water)).toBe(createHash("sha256").update(text).digest("hex").slice(0, 20));
+    expect(CANDIDATE_ID_LENGTH).toBe(20);
+  });
+
+  it("does not depend on the frame's position in a file, info, per-atom arrays or float noise below 5e-7 A", () => {
+    const others = [frame(["Cu"], [0, 0, 0], cell), frame(["Zr", "O"], [0, 0, 0, 1, 1, 1], cell)];
+    const forward = [water, ...others].map(candidateId);
+    const reordered = [others[1], water, others[0]].map(candidateId);
+    expect(reordered).toEqual([forward[2], forward[0], forward[1]]);
+    expect(new Set(forward).size).toBe(3);
+    const noisy = frame(["O", "H", "H"], [1e-7, -2e-7, 0, 0.95720004, 0, -1e-9, -0.23999, 0.92663, 3e-7], cell);
+    noisy.info.set("REF_energy", { kind: "float", value: -14.2 });
+    noisy.arrays.set("REF_forces", { dtype: "R", ncols: 3, data: new Float64Array(9) });
+    expect(candidateId(noisy)).toBe(candidateId(water));
+  });
+
+  it("treats -0 like 0", () => {
+    const negativeZero = frame(["O", "H", "H"], [-0, -0, 0, 0.9572, -0, 0, -0.23999, 0.92663, -1e-9], cell);
+    expect(candidateId(negativeZero)).toBe(candidateId(water));
+  });
+
+  it("changes with positions, species, atom order, cell and pbc", () => {
+    const id = candidateId(water);
+    expect(candidateId(frame(["O", "H", "H"], [0, 0, 0, 0.9572, 0, 0, -0.23999, 0.92663, 2e-6], cell))).not.toBe(id);
+    expect(candidateId(frame(["O", "H", "F"], [0, 0, 0, 0.9572, 0, 0, -0.23999, 0.92663, 0], cell))).not.toBe(id);
+    expect(candidateId(frame(["H", "O", "H"], [0.9572, 0, 0, 0, 0, 0, -0.23999, 0.92663, 0], cell))).not.toBe(id);
+    expect(candidateId(frame(["O", "H", "H"], [0, 0, 0, 0.9572, 0, 0, -0.23999, 0.92663, 0], [4.06, 0, 0, 0, 4.05, 0, 0, 0, 4.05]))).not.toBe(id);
+    expect(candidateId(frame(["O", "H", "H"], [0, 0, 0, 0.9572, 0, 0, -0.23999, 0.92663, 0], cell, [true, true, false]))).not.toBe(id);
+  });
+});
