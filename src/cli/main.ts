@@ -1,9 +1,11 @@
 import { InputError, UsageError } from "../core/errors.js";
+import { SOFTWARE } from "../version.js";
 import { benchSpec, runBench } from "./commands/bench.js";
 import { convertSpec, runConvert } from "./commands/convert.js";
 import { datasetSpec, runDataset } from "./commands/dataset.js";
 import { demoSpec, runDemo } from "./commands/demo.js";
 import { inspectSpec, runInspect } from "./commands/inspect.js";
+import { rankSpec, runRank } from "./commands/rank.js";
 import { runStage, stageSpec } from "./commands/stage.js";
 
 interface Command {
@@ -14,6 +16,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   convert: { summary: convertSpec.summary, run: runConvert },
   inspect: { summary: inspectSpec.summary, run: runInspect },
+  rank: { summary: rankSpec.summary, run: runRank },
   dataset: { summary: datasetSpec.summary, run: runDataset },
   stage: { summary: stageSpec.summary, run: runStage },
   bench: { summary: benchSpec.summary, run: runBench },
@@ -34,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === "--version") {
-    process.stdout.write(`${await version()}\n`);
+    process.stdout.write(`${SOFTWARE.version}\n`);
     return 0;
   }
   const command = COMMANDS[name];
@@ -63,10 +66,4 @@ export async function main(argv: string[]): Promise<number> {
 
 function isFsError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === "string" && typeof (err as NodeJS.ErrnoException).syscall === "string";
-}
-
-async function version(): Promise<string> {
-  const { readFile } = await import("node:fs/promises");
-  const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
 }

@@ -5,6 +5,7 @@ import { configReference, parseStageConfig, parseStageConfigText } from "../../c
 import { fileError } from "../../io/open.js";
 import { buildStage } from "../../io/stage.js";
 import { helpText, parseCommand, type CommandSpec } from "../args.js";
+import { SOFTWARE } from "../../version.js";
 
 export const stageSpec = {
   name: "stage",
@@ -73,7 +74,7 @@ export async function runStage(argv: string[]): Promise<number> {
   }
   if (values.model !== undefined) config.eval.model = path.resolve(values.model);
 
-  const stage = await buildStage({ kind, datasetDir: values.dataset, outDir: values.output, config, configSource, baseDir, version: await version() });
+  const stage = await buildStage({ kind, datasetDir: values.dataset, outDir: values.output, config, configSource, baseDir, version: SOFTWARE.version });
   const bytes = stage.files.reduce((sum, f) => sum + f.bytes, 0);
   for (const note of stage.notes) process.stdout.write(`note: ${note}\n`);
   process.stdout.write(`rendered ${kind} stage ${values.output}: ${stage.files.length} files (${formatBytes(bytes)}) and stage.json, sha256 ${stage.sha256}\n`);
@@ -85,9 +86,4 @@ function formatBytes(n: number): string {
   if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
   if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
   return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-}
-
-async function version(): Promise<string> {
-  const pkg = JSON.parse(await readFile(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
 }

@@ -1,0 +1,72 @@
+"""NumPy anchors for bench/rank.mjs: the same greedy farthest-point selection (centroid start, the
+first pick replaces `nearest`, then element-wise minimum, ties to the lowest index).
+
+  straightforward: float64 copy, np.sqrt(((X - x)**2).sum(1)) per pick
+  tuned:           float32, |a|^2 + |b|^2 - 2 a.b with one BLAS matrix-vector product per pick
+
+usage: rank-anchor.py FEATURES.f32 N D K {straightforward|tuned} [PICKS_TO_RUN]
+Prints one JSON line: seconds for the picks run, picks, peak RSS. With PICKS_TO_RUN < K only that
+many picks run (the caller extrapolates the time)."""
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+
+
+def straightforward(X32, k):
+    X = X32.astype(np.float64)
+    nearest = np.sqrt(((X - X.mean(0)) ** 2).sum(1))
+    selected = np.zeros(len(X), dtype=bool)
+    picks = []
+    for r in range(k):
+        p = int(np.argmax(np.where(selected, -np.inf, nearest)))
+        picks.append(p)
+        selected[p] = True
+        d = np.sqrt(((X - X[p]) ** 2).sum(1))
+        nearest = d if r == 0 else np.minimum(nearest, d)
+    return picks
+
+
+def tuned(X, k):
+    sq = np.einsum("ij,ij->i", X, X)
+    c = X.mean(0, dtype=np.float64).astype(np.float32)
+    nearest2 = sq + np.float32(c @ c) - 2 * (X @ c)
+    d2 = np.empty_like(nearest2)
+    masked = np.empty_like(nearest2)
+    selected = np.zeros(len(X), dtype=bool)
+    picks = []
+    for r in range(k):
+        np.copyto(masked, nearest2)
+        masked[selected] = -np.inf
+        p = int(np.argmax(masked))
+        picks.append(p)
+        selected[p] = True
+        np.matmul(X, X[p], out=d2)
+        d2 *= -2
+        d2 += sq
+        d2 += sq[p]
+        if r == 0:
+            np.copyto(nearest2, d2)
+        else:
+            np.minimum(nearest2, d2, out=nearest2)
+    return picks
+
+
+def main():
+    path, n, d, k, variant = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+    run = int(sys.argv[6]) if len(sys.argv) > 6 else k
+    X = np.fromfile(path, dtype=np.float32, count=n * d).reshape(n, d)
+    start = time.perf_counter()
+    picks = (straightforward if variant == "straightforward" else tuned)(X, run)
+    seconds = time.perf_counter() - start
+    print(json.dumps({
+        "variant": variant, "n": n, "d": d, "k": k, "picks_run": run, "seconds": seconds, "picks": picks,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "numpy": np.__version__,
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+// Benchmark of the candidate ranking core: greedy farthest-point selection (N = 1e4, 1e5, 1e6 rows,
+// D = 100, k = 1000) against the same greedy selection in NumPy, and descriptor throughput on 64-atom
+// periodic cells. Run `npx tsc -p tsconfig.build.json` first; then `node bench/rank.mjs [--quick]`.
+//
+// Synthetic features (seeded, written once to bench/.data, which is gitignored):
+//   mixture: 50 clusters; each row = centre + A_c z + noise, z ~ N(0, diag(1, 1/2, ..., 1/8)) in 8
+//            dimensions, A_c a random 100 x 8 map, noise N(0, 0.01^2): a low-dimensional, clustered
+//            cloud as descriptors of MD snapshots are;
+//   uniform: every value uniform in [0, 1), the worst case for the pruning (N = 1e5 only).
+// Each selection runs in its own child process so that its peak RSS is its own. The machine may be
+// shared: selections and the tuned NumPy run 3 times for N <= 1e5 and the fastest run is reported.
+
+import { spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync, writeFileSync, writeSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.resolve(here, "../dist");
+const dataDir = path.join(here, ".data");
+const PYTHON = "/usr/bin/python3";
+const D = 100;
+const K = 1000;
+
+function random(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function gaussian(next) {
+  let u = 0;
+  while (u === 0) u = next();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
+}
+
+function featureFile(kind, n) {
+  const file = path.join(dataDir, `features-${kind}-${n}x${D}.f32`);
+  if (existsSync(file) && statSync(file).size === n * D * 4) return file;
+  mkdirSync(dataDir, { recursive: true });
+  const next = random(kind === "mixture" ? 7 : 2);
+  const clusters = 50, dims = 8;
+  const centres = Array.from({ length: clusters }, () => Float64Array.from({ length: D }, () => gaussian(next) * 3));
+  const maps = Array.from({ length: clusters }, () => Float64Array.from({ length: D * dims }, () => gaussian(next)));
+  const fd = openSync(file, "w");
+  const chunkRows = 10000;
+  const chunk = new Float32Array(chunkRows * D);
+  const z = new Float64Array(dims);
+  for (let start = 0; start < n; start += chunkRows) {
+    const rows = Math.min(chunkRows, n - start);
+    for (let r = 0; r < rows; r++) {
+      if (kind === "uniform") {
+        for (let j = 0; j < D; j++) chunk[r * D + j] = next();
+        continue;
+      }
+      const c = Math.floor(next() * clusters);
+      for (let q = 0; q < dims; q++) z[q] = gaussian(next) / (q + 1);
+      const A = maps[c], m = centres[c];
+      for (let j = 0; j < D; j++) {
+        let v = m[j];
+        for (let q = 0; q < dims; q++) v += A[j * dims + q] * z[q];
+        chunk[r * D + j] = v + 0.01 * gaussian(next);
+      }
+    }
+    writeSync(fd, new Uint8Array(chunk.buffer, 0, rows * D * 4));
+  }
+  closeSync(fd);
+  return file;
+}
+
+function readFeatures(file, n) {
+  const data = new Float32Array(n * D);
+  const bytes = new Uint8Array(data.buffer);
+  const fd = openSync(file, "r");
+  for (let offset = 0; offset < bytes.length; ) offset += readSync(fd, bytes, offset, Math.min(1 << 28, bytes.length - offset), offset);
+  closeSync(fd);
+  return data;
+}
+
+async function childSelect(file, n, threads) {
+  const { selectCandidatesThreaded } = await import(path.join(dist, "exec/fps-threads.js"));
+  const data = readFeatures(file, n);
+  const ids = Array.from({ length: n }, (_, i) => `c${i}`);
+  const start = performance.now();
+  const result = await selectCandidatesThreaded(
+    { features: { rows: n, cols: D, data }, ids, k: K, rule: { kind: "weighted", wDiv: 1, wDis: 0 } },
+    threads > 0 ? { threads } : {},
+  );
+  const seconds = (performance.now() - start) / 1000;
+  process.stdout.write(JSON.stringify({ seconds, peakRssMb: process.resourceUsage().maxRSS / 1024, picks: result.picks.map((p) => p.index) }));
+}
+
+function runChild(args) {
+  const out = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", ...args.map(String)], {
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
+  if (out.status !== 0) throw new Error(`child ${args.join(" ")} failed: ${out.stderr}`);
+  return JSON.parse(out.stdout);
+}
+
+function runNumpy(file, n, variant, picks) {
+  const out = spawnSync(PYTHON, [path.join(here, "rank-anchor.py"), file, n, D, K, variant, picks].map(String), {
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
+  if (out.status !== 0) throw new Error(`numpy ${variant} failed: ${out.stderr}`);
+  const result = JSON.parse(out.stdout);
+  return { ...result, fullSeconds: (result.seconds * K) / result.picks_run, extrapolated: result.picks_run < K };
+}
+
+function samePrefix(a, b) {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+function numpyBlas() {
+  const out = spawnSync(PYTHON, ["-c", "import numpy, io, contextlib\nb = io.StringIO()\nwith contextlib.redirect_stdout(b): numpy.show_config()\nprint(numpy.__version__, [l.strip() for l in b.getvalue().splitlines() if 'libraries' in l][:1])"], {
+    encoding: "utf8",
+  });
+  return out.status === 0 ? out.stdout.trim() : `unavailable (${out.stderr.trim().split("\n").pop()})`;
+}
+
+function fccFrames(count) {
+  const next = random(11);
+  const a = 3.61;
+  const basis = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]];
+  const rep = [2, 2, 4];
+  return Array.from({ length: count }, () => {
+    const e = () => (next() - 0.5) * 0.04;
+    const strain = [1 + e(), e(), e(), 1 + e(), e(), 1 + e()];
+    const cell = Float64Array.from([
+      rep[0] * a * strain[0], rep[0] * a * strain[1], rep[0] * a * strain[2],
+      rep[1] * a * strain[1], rep[1] * a * strain[3], rep[1] * a * strain[4],
+      rep[2] * a * strain[2], rep[2] * a * strain[4], rep[2] * a * strain[5],
+    ]);
+    const positions = new Float64Array(64 * 3);
+    const symbols = [];
+    let p = 0;
+    for (let i = 0; i < rep[0]; i++) for (let j = 0; j < rep[1]; j++) for (let k = 0; k < rep[2]; k++) {
+      for (const b of basis) {
+        const f = [(i + b[0]) / rep[0], (j + b[1]) / rep[1], (k + b[2]) / rep[2]];
+        for (let c = 0; c < 3; c++) positions[3 * p + c] = f[0] * cell[c] + f[1] * cell[3 + c] + f[2] * cell[6 + c] + (next() - 0.5) * 0.2;
+        symbols.push(next() < 0.3 ? "Au" : "Cu");
+        p++;
+      }
+    }
+    return { natoms: 64, symbols, positions, cell, pbc: [true, true, true], info: new Map(), arrays: new Map() };
+  });
+}
+
+async function descriptorThroughput(count, repeats) {
+  const { computeDescriptors } = await import(path.join(dist, "core/select/descriptors.js"));
+  const { candidateId } = await import(path.join(dist, "core/select/candidate-id.js"));
+  const frames = fccFrames(count);
+  const best = (fn) => {
+    let seconds = Infinity;
+    for (let r = 0; r < repeats; r++) {
+      const start = performance.now();
+      fn();
+      seconds = Math.min(seconds, (performance.now() - start) / 1000);
+    }
+    return { structuresPerSecond: count / seconds, atomsPerSecond: (count * 64) / seconds };
+  };
+  return {
+    baseline: best(() => computeDescriptors(frames, { kind: "baseline", species: ["Au", "Cu"] })),
+    elementPairs: best(() => computeDescriptors(frames, { kind: "element-pairs", species: ["Au", "Cu"] })),
+    candidateId: best(() => frames.forEach(candidateId)),
+  };
+}
+
+async function main() {
+  if (process.argv[2] === "--child") {
+    const [, , , file, n, threads] = process.argv;
+    await childSelect(file, Number(n), Number(threads));
+    return;
+  }
+  if (!existsSync(path.join(dist, "exec/fps-threads.js"))) {
+    console.error("dist/ is missing: run `npx tsc -p tsconfig.build.json` first");
+    process.exit(1);
+  }
+  const quick = process.argv.includes("--quick");
+  console.log(`numpy: ${numpyBlas()}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}`);
+  console.log(`node ${process.version}, ${(await import("node:os")).availableParallelism()} cores\n`);
+  const cases = [
+    { kind: "mixture", n: 10_000, repeats: 3, straightPicks: K, tunedPicks: K },
+    { kind: "mixture", n: 100_000, repeats: 3, straightPicks: 100, tunedPicks: K, oneThread: true },
+    { kind: "uniform", n: 100_000, repeats: 1, straightPicks: 50, tunedPicks: K },
+    ...(quick ? [] : [{ kind: "mixture", n: 1_000_000, repeats: 1, straightPicks: 10, tunedPicks: 200 }]),
+  ];
+  const results = [];
+  for (const c of cases) {
+    const file = featureFile(c.kind, c.n);
+    const runs = Array.from({ length: c.repeats }, () => runChild([file, c.n, 0]));
+    const ours = runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    const single = c.oneThread ? runChild([file, c.n, 1]) : undefined;
+    const straight = runNumpy(file, c.n, "straightforward", c.straightPicks);
+    const tunedRuns = Array.from({ length: c.repeats }, () => runNumpy(file, c.n, "tuned", c.tunedPicks));
+    const tuned = tunedRuns.reduce((a, b) => (b.fullSeconds < a.fullSeconds ? b : a));
+    const row = {
+      data: c.kind,
+      n: c.n,
+      oursSeconds: ours.seconds,
+      oursPeakRssMb: ours.peakRssMb,
+      oursOneThreadSeconds: single?.seconds,
+      numpyStraightSeconds: straight.fullSeconds,
+      numpyStraightExtrapolated: straight.extrapolated,
+      numpyTunedSeconds: tuned.fullSeconds,
+      numpyTunedExtrapolated: tuned.extrapolated,
+      speedupVsStraight: straight.fullSeconds / ours.seconds,
+      speedupVsTuned: tuned.fullSeconds / ours.seconds,
+      picksAgreeWithStraight: `${samePrefix(ours.picks, straight.picks)}/${straight.picks.length}`,
+      picksAgreeWithTuned: `${samePrefix(ours.picks, tuned.picks)}/${tuned.picks.length}`,
+    };
+    results.push(row);
+    const mark = (extrapolated) => (extrapolated ? "*" : "");
+    console.log(
+      `${c.kind.padEnd(8)} N=${String(c.n).padStart(7)}  ours ${ours.seconds.toFixed(2)} s (peak RSS ${ours.peakRssMb.toFixed(0)} MB)` +
+        (single ? `, 1 thread ${single.seconds.toFixed(2)} s` : "") +
+        `  | numpy straightforward ${straight.fullSeconds.toFixed(2)} s${mark(straight.extrapolated)} (x${row.speedupVsStraight.toFixed(1)})` +
+        `  | numpy tuned ${tuned.fullSeconds.toFixed(2)} s${mark(tuned.extrapolated)} (x${row.speedupVsTuned.toFixed(2)})` +
+        `  | same picks: ${row.picksAgreeWithStraight} straightforward, ${row.picksAgreeWithTuned} tuned`,
+    );
+  }
+  console.log("  * extrapolated from the first picks (time per pick x 1000)\n");
+  const descriptors = await descriptorThroughput(quick ? 5000 : 20_000, 3);
+  for (const [name, r] of Object.entries(descriptors)) {
+    console.log(`${name.padEnd(13)} ${r.structuresPerSecond.toFixed(0).padStart(7)} structures/s  ${(r.atomsPerSecond / 1e6).toFixed(2)} M atoms/s  (64-atom periodic cells, 1 thread)`);
+  }
+  writeFileSync(path.join(dataDir, "rank-results.json"), JSON.stringify({ selection: results, descriptors }, null, 2));
+}
+
+await main();

@@ -1,0 +1,158 @@
+import { UsageError } from "../../core/errors.js";
+import { parseTrustWindow } from "../../core/select/disagreement.js";
+import type { SelectionRule } from "../../core/select/fps.js";
+import { rankToDir } from "../../io/rank.js";
+import { SOFTWARE } from "../../version.js";
+import { helpText, oneOf, parseCommand, type CommandSpec } from "../args.js";
+import { Progress } from "../progress.js";
+
+export const rankSpec = {
+  name: "rank",
+  summary: "Rank a candidate pool for the next DFT round: diversity (farthest-point sampling) plus optional committee disagreement.",
+  usage:
+    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] -o OUT",
+  help: `This is the baseline heuristic, named for what it is: greedy farthest-point sampling in a structure-descriptor
+space, plus committee disagreement when a committee is given. It is not calibrated uncertainty and not Bayesian
+optimisation. --disagreement force is DP-GEN's model deviation (max over atoms of the force std).
+
+pool and labelled set:
+      --pool PATH...          extxyz files (every frame), folders of POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz, VASP runs
+      --select N              how many structures to pick (at most the pool size)
+      --labeled PATH...       extxyz of the structures already labelled: never picked, and they count as covered
+committee (at least 2 members):
+      --committee FILE...     one mace_eval_configs output per member (MACE_energy, MACE_forces), matched by structure
+      --committee-keys P      predictions inside the pool: info P<member>_energy, arrays P<member>_forces
+      --disagreement KIND     energy (std of energy per atom across members; default) or force (DP-GEN deviation)
+      --force-trust LO:HI     candidates below LO are "accurate", at or above HI "suspect"; both are not selected
+score:
+      --weights div=W,dis=W   score = div*diversity + dis*disagreement (disagreement min-max normalised; default 1,1)
+      --rule uwfps:A,B        uncertainty-weighted FPS instead: score = disagreement^A * diversity^B
+descriptor:
+      --descriptor KIND       baseline (composition, volume/atom, pair-distance histogram with all periodic images;
+                              default) or element-pairs (the histogram per species pair)
+      --features FILE         your own N x D features instead (JSON rows or .npy), in candidate order
+      --scaling MODE          standard (default; population std, constant columns only centred) or none
+      --bins N, --rmax R      histogram bins (80) and cutoff in Angstrom (6)
+output:
+  -o, --output DIR            new directory for ranking.json, ranking.csv, selected.extxyz (never overwritten)
+  -h, --help                  show this help
+
+Candidates carry a stable candidate_id: a hash of species, positions (rounded to 1e-6 A), cell and pbc.
+Ties go to the lowest candidate index. Same inputs give byte-identical outputs.
+
+exit codes: 0 success, 1 bad input, 2 usage error`,
+  options: {
+    pool: { type: "string", multiple: true },
+    select: { type: "string" },
+    labeled: { type: "string", multiple: true },
+    committee: { type: "string", multiple: true },
+    "committee-keys": { type: "string" },
+    disagreement: { type: "string" },
+    "force-trust": { type: "string" },
+    weights: { type: "string" },
+    rule: { type: "string" },
+    descriptor: { type: "string" },
+    features: { type: "string" },
+    scaling: { type: "string" },
+    bins: { type: "string" },
+    rmax: { type: "string" },
+    output: { type: "string", short: "o" },
+  },
+} satisfies CommandSpec;
+
+/** Repeated flags and several values after one flag (`--pool a b c`) both work. */
+function gather(first: string[] | undefined, positionals: string[], flag: string, argv: string[]): string[] {
+  const values = [...(first ?? [])];
+  // parseArgs leaves values after the first as positionals; keep those that directly follow this flag.
+  let collecting = false;
+  for (const token of argv) {
+    if (token.startsWith("-")) {
+      collecting = token === `--${flag}`;
+      continue;
+    }
+    if (collecting && positionals.includes(token) && !values.includes(token)) values.push(token);
+  }
+  return values;
+}
+
+function positiveNumber(flag: string, text: string | undefined, integer: boolean): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new UsageError(`--${flag} must be a positive ${integer ? "integer" : "number"} (got "${text}")`);
+  return n;
+}
+
+export function parseWeights(text: string): SelectionRule {
+  const parts = new Map(text.split(",").map((kv) => kv.split("=").map((s) => s.trim()) as [string, string]));
+  const div = Number(parts.get("div") ?? "1");
+  const dis = Number(parts.get("dis") ?? "1");
+  const unknown = [...parts.keys()].filter((k) => k !== "div" && k !== "dis");
+  if (unknown.length || !(div >= 0) || !(dis >= 0) || div + dis === 0) throw new UsageError(`--weights must look like div=1,dis=1 with non-negative numbers, not both 0 (got "${text}")`);
+  return { kind: "weighted", wDiv: div, wDis: dis };
+}
+
+function parseRule(text: string): SelectionRule {
+  const m = /^uwfps:([^,]+),([^,]+)$/.exec(text);
+  const alpha = m ? Number(m[1]) : NaN;
+  const beta = m ? Number(m[2]) : NaN;
+  if (!(alpha >= 0 && beta >= 0)) throw new UsageError(`--rule must look like uwfps:ALPHA,BETA with non-negative numbers (got "${text}")`);
+  return { kind: "uwfps", alpha, beta };
+}
+
+export async function runRank(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommand(rankSpec, argv);
+  if (values.help) {
+    process.stdout.write(helpText(rankSpec));
+    return 0;
+  }
+  const pool = gather(values.pool, positionals, "pool", argv);
+  const labeled = gather(values.labeled, positionals, "labeled", argv);
+  const committee = gather(values.committee, positionals, "committee", argv);
+  const stray = positionals.filter((p) => !pool.includes(p) && !labeled.includes(p) && !committee.includes(p));
+  if (stray.length) throw new UsageError(`unexpected argument "${stray[0]}"\nusage: ${rankSpec.usage}`);
+  if (pool.length === 0) throw new UsageError(`--pool is required\nusage: ${rankSpec.usage}`);
+  if (!values.select) throw new UsageError(`--select N is required\nusage: ${rankSpec.usage}`);
+  if (!values.output) throw new UsageError(`-o OUT is required\nusage: ${rankSpec.usage}`);
+  if (values.weights && values.rule) throw new UsageError("give --weights or --rule, not both");
+  if (committee.length === 1) throw new UsageError(`a committee needs at least 2 models to disagree; got 1 (${committee[0]})`);
+
+  const progress = new Progress("rank");
+  try {
+    const outcome = await rankToDir({
+      pool,
+      select: positiveNumber("select", values.select, true)!,
+      out: values.output,
+      labeled,
+      committee,
+      committeeKeys: values["committee-keys"],
+      disagreement: oneOf("disagreement", values.disagreement, ["energy", "force"] as const, "energy"),
+      forceTrust: values["force-trust"] ? parseTrustWindow(values["force-trust"]) : undefined,
+      rule: values.rule ? parseRule(values.rule) : values.weights ? parseWeights(values.weights) : undefined,
+      descriptor: oneOf("descriptor", values.descriptor, ["baseline", "element-pairs"] as const, "baseline"),
+      features: values.features,
+      scaling: oneOf("scaling", values.scaling, ["none", "standard"] as const, "standard"),
+      bins: positiveNumber("bins", values.bins, true),
+      rmax: positiveNumber("rmax", values.rmax, false),
+      software: SOFTWARE,
+      onProgress: (phase, done, total) => progress.update(`${phase} ${done}${total ? `/${total}` : ""}`, total ? done / total : undefined),
+    });
+    progress.done();
+    const { result, candidates } = outcome;
+    const top = result.picks.slice(0, 10).map((p) => {
+      const c = candidates[p.index];
+      return `  ${String(p.rank).padStart(4)}  ${c.id}  ${c.formula.padEnd(12)} ${c.source}#${c.frame}  diversity=${p.diversity.toFixed(3)}  disagreement=${p.disagreement.toFixed(3)}`;
+    });
+    process.stdout.write(
+      [
+        `ranked ${candidates.length} candidates (${result.selectable} selectable), picked ${result.picks.length}${result.picks.length < result.requested ? ` of ${result.requested} requested: no more selectable candidates` : ""}`,
+        `rule: ${outcome.rule}`,
+        ...top,
+        ...(result.picks.length > 10 ? [`  ... ${result.picks.length - 10} more in ranking.csv`] : []),
+        `wrote ${outcome.files.map((f) => `${outcome.dir}/${f}`).join(", ")}`,
+      ].join("\n") + "\n",
+    );
+    return 0;
+  } finally {
+    progress.done();
+  }
+}

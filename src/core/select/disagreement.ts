@@ -1,0 +1,168 @@
+/**
+ * Committee disagreement per candidate, from each member's predictions aligned to the candidates.
+ *
+ * energy (the reference heuristic): population std across members of the predicted energy per atom,
+ *   in eV/atom.
+ * force (DP-GEN model deviation): max over atoms i of sqrt(mean_k |F_i^k - <F_i>|^2), in eV/A,
+ *   <F_i> the committee mean of atom i's force.
+ *
+ * Trust window LO:HI (in the score's unit): below LO "accurate", at or above HI "suspect", both left
+ * out of the selection by default; the levels array can serve directly as SelectionInput.excluded.
+ * Normalisation: min-max to [0, 1] over the candidates inside the window (all without a window), all
+ * zeros when those are constant; values outside the window are clamped.
+ */
+
+import { InputError, UsageError } from "../errors.js";
+
+export type DisagreementKind = "energy" | "force";
+
+export interface CommitteePrediction {
+  /** The member's prediction file, for error messages. */
+  source: string;
+  /** Predicted total energy of each candidate in eV, in candidate order. */
+  energies?: ArrayLike<number>;
+  /** Predicted forces of each candidate (3 * natoms values, eV/A), in candidate order. */
+  forces?: readonly (ArrayLike<number> | undefined)[];
+}
+
+export interface CandidateAtoms {
+  natoms: ArrayLike<number>;
+  ids: readonly string[];
+}
+
+export function committeeDisagreement(
+  members: readonly CommitteePrediction[],
+  kind: DisagreementKind,
+  candidates: CandidateAtoms,
+): Float64Array {
+  if (members.length < 2) {
+    const names = members.map((m) => m.source).join(", ");
+    throw new UsageError(`a committee needs at least 2 models to disagree, got ${members.length}${names ? ` (${names})` : ""}`);
+  }
+  const N = candidates.ids.length;
+  if (candidates.natoms.length !== N) throw new RangeError(`${candidates.natoms.length} atom counts for ${N} candidates`);
+  for (const member of members) {
+    const values = kind === "energy" ? member.energies : member.forces;
+    if (!values) {
+      throw new InputError(member.source, undefined, `has no predicted ${kind === "energy" ? "energies" : "forces"}; a committee member needs one per candidate`);
+    }
+    if (values.length !== N) {
+      throw new InputError(member.source, undefined, `has ${values.length} predictions, expected ${N} (one per candidate, in candidate order)`);
+    }
+  }
+  return kind === "energy" ? energyDisagreement(members, candidates) : forceDisagreement(members, candidates);
+}
+
+function where(candidates: CandidateAtoms, i: number): string {
+  return `candidate ${i} (${candidates.ids[i]})`;
+}
+
+function energyDisagreement(members: readonly CommitteePrediction[], candidates: CandidateAtoms): Float64Array {
+  const N = candidates.ids.length;
+  const K = members.length;
+  const out = new Float64Array(N);
+  const perAtom = new Float64Array(K);
+  for (let i = 0; i < N; i++) {
+    const natoms = candidates.natoms[i];
+    if (!(natoms >= 1)) throw new RangeError(`${where(candidates, i)} has ${natoms} atoms`);
+    let mean = 0;
+    for (let k = 0; k < K; k++) {
+      const energy = (members[k].energies as ArrayLike<number>)[i];
+      if (!Number.isFinite(energy)) {
+        throw new InputError(members[k].source, where(candidates, i), `predicted energy is ${energy}, expected a finite number`);
+      }
+      perAtom[k] = energy / natoms;
+      mean += perAtom[k];
+    }
+    mean /= K;
+    let variance = 0;
+    for (let k = 0; k < K; k++) variance += (perAtom[k] - mean) ** 2;
+    out[i] = Math.sqrt(variance / K);
+  }
+  return out;
+}
+
+function forceDisagreement(members: readonly CommitteePrediction[], candidates: CandidateAtoms): Float64Array {
+  const N = candidates.ids.length;
+  const K = members.length;
+  const out = new Float64Array(N);
+  for (let i = 0; i < N; i++) {
+    const natoms = candidates.natoms[i];
+    const forces: ArrayLike<number>[] = [];
+    for (const member of members) {
+      const f = (member.forces as readonly (ArrayLike<number> | undefined)[])[i];
+      if (!f) throw new InputError(member.source, where(candidates, i), "has no predicted forces");
+      if (f.length !== 3 * natoms) {
+        throw new InputError(member.source, where(candidates, i), `has ${f.length / 3} force vectors, expected ${natoms} (one per atom)`);
+      }
+      for (let v = 0; v < f.length; v++) {
+        if (!Number.isFinite(f[v])) {
+          throw new InputError(member.source, where(candidates, i), `force on atom ${Math.floor(v / 3) + 1} is not a finite number`);
+        }
+      }
+      forces.push(f);
+    }
+    let worst = 0;
+    for (let a = 0; a < natoms; a++) {
+      let mx = 0, my = 0, mz = 0;
+      for (const f of forces) {
+        mx += f[3 * a];
+        my += f[3 * a + 1];
+        mz += f[3 * a + 2];
+      }
+      mx /= K;
+      my /= K;
+      mz /= K;
+      let spread = 0;
+      for (const f of forces) spread += (f[3 * a] - mx) ** 2 + (f[3 * a + 1] - my) ** 2 + (f[3 * a + 2] - mz) ** 2;
+      const deviation = Math.sqrt(spread / K);
+      if (deviation > worst) worst = deviation;
+    }
+    out[i] = worst;
+  }
+  return out;
+}
+
+export interface TrustWindow {
+  lo: number;
+  hi: number;
+}
+
+export const TRUST_CANDIDATE = 0;
+export const TRUST_ACCURATE = 1;
+export const TRUST_SUSPECT = 2;
+
+/** Parses "LO:HI" (0 <= LO < HI; HI may be "inf"). */
+export function parseTrustWindow(text: string): TrustWindow {
+  const match = /^\s*([^:\s]+)\s*:\s*([^:\s]+)\s*$/.exec(text);
+  const lo = match ? Number(match[1]) : NaN;
+  const hi = match ? (/^inf$/i.test(match[2]) ? Infinity : Number(match[2])) : NaN;
+  if (!(Number.isFinite(lo) && lo >= 0 && hi > lo)) {
+    throw new UsageError(`trust window "${text}" is not LO:HI with 0 <= LO < HI (e.g. 0.05:0.3)`);
+  }
+  return { lo, hi };
+}
+
+/** TRUST_ACCURATE below lo, TRUST_SUSPECT at or above hi, TRUST_CANDIDATE in between. */
+export function trustLevels(raw: Float64Array, window: TrustWindow): Uint8Array {
+  const levels = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    levels[i] = raw[i] < window.lo ? TRUST_ACCURATE : raw[i] >= window.hi ? TRUST_SUSPECT : TRUST_CANDIDATE;
+  }
+  return levels;
+}
+
+/** Min-max normalisation to [0, 1] over candidates with level 0 (all when `levels` is absent). */
+export function normaliseDisagreement(raw: Float64Array, levels?: Uint8Array): Float64Array {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < raw.length; i++) {
+    if (levels && levels[i] !== TRUST_CANDIDATE) continue;
+    if (raw[i] < min) min = raw[i];
+    if (raw[i] > max) max = raw[i];
+  }
+  const out = new Float64Array(raw.length);
+  if (!(max > min)) return out;
+  for (let i = 0; i < raw.length; i++) out[i] = Math.min(1, Math.max(0, (raw[i] - min) / (max - min)));
+  return out;
+}

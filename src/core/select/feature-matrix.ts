@@ -1,0 +1,70 @@
+/** Candidate feature matrices: N x D float32, row-major, one row per candidate. */
+
+import { InputError } from "../errors.js";
+
+export interface FeatureMatrix {
+  rows: number;
+  cols: number;
+  /** Row-major, length rows*cols. */
+  data: Float32Array;
+  /** Column names, when known (descriptors name theirs). */
+  columns?: readonly string[];
+}
+
+export function createFeatureMatrix(rows: number, cols: number, columns?: readonly string[]): FeatureMatrix {
+  return { rows, cols, data: new Float32Array(rows * cols), ...(columns ? { columns } : {}) };
+}
+
+/**
+ * Builds and validates a user-supplied matrix (`--features FILE`): one row per candidate, in candidate
+ * order, all rows of the same length, every value finite and within float32 range.
+ * `where(i)` locates row i in `source` (e.g. its line); by default `row i+1`.
+ */
+export function featureMatrixFromRows(
+  rows: ArrayLike<ArrayLike<number>>,
+  ids: readonly string[],
+  source: string,
+  where: (row: number) => string | number = (row) => `row ${row + 1}`,
+): FeatureMatrix {
+  if (rows.length !== ids.length) {
+    throw new InputError(source, undefined, `has ${rows.length} feature rows, expected ${ids.length} (one per candidate, in candidate order)`);
+  }
+  const cols = rows.length > 0 ? rows[0].length : 0;
+  if (rows.length > 0 && cols === 0) throw new InputError(source, where(0), "empty feature row");
+  const matrix = createFeatureMatrix(rows.length, cols);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    if (row.length !== cols) {
+      throw new InputError(source, where(i), `has ${row.length} values, expected ${cols} like the first row`);
+    }
+    for (let c = 0; c < cols; c++) matrix.data[i * cols + c] = row[c];
+  }
+  validateFeatureMatrix(matrix, ids, source, where);
+  return matrix;
+}
+
+/** Checks the row count against the candidates and that every stored value is finite. */
+export function validateFeatureMatrix(
+  matrix: FeatureMatrix,
+  ids: readonly string[],
+  source: string,
+  where: (row: number) => string | number = (row) => `row ${row + 1}`,
+): void {
+  const { rows, cols, data } = matrix;
+  if (rows !== ids.length) {
+    throw new InputError(source, undefined, `has ${rows} feature rows, expected ${ids.length} (one per candidate, in candidate order)`);
+  }
+  if (data.length !== rows * cols) {
+    throw new InputError(source, undefined, `holds ${data.length} values, expected ${rows} x ${cols}`);
+  }
+  for (let p = 0; p < data.length; p++) {
+    if (!Number.isFinite(data[p])) {
+      const i = Math.floor(p / cols);
+      throw new InputError(
+        source,
+        where(i),
+        `column ${(p % cols) + 1} of candidate ${i} (${ids[i]}) is ${data[p]}, expected a finite number within float32 range`,
+      );
+    }
+  }
+}

@@ -1,0 +1,644 @@
+/**
+ * Inner loops of greedy farthest-point selection over one thread's share of the candidates.
+ *
+ * Every function listed in KERNEL_FUNCTIONS is self-contained: it refers only to its arguments,
+ * to globals of the language (Math, WebAssembly, typed arrays) and to other functions of that list.
+ * src/exec/fps-threads.ts ships their source text to worker threads, so keep it that way
+ * (no imports, no module-level constants used inside them).
+ *
+ * Thread t owns the candidates of every T-th block of `blockSize` rows (by candidate index) and keeps
+ * them in its own region of the shared memory, grouped by cell: the cell of a centre (a labelled row
+ * or a pick) holds the candidates nearest to it, stored as contiguous segments of the region. Rows and
+ * their per-candidate values move together when a candidate changes cell, so every pass reads memory
+ * sequentially. A pick only visits cells with d(centre, pick) < 2*radius (radius: the largest `nearest`
+ * in the cell); other cells cannot get closer. When a pick concerns most of the region anyway, one
+ * pass in position order is cheaper than moving rows between cells: the grouping is then left stale and
+ * restored (one in-place permutation) before the next pick that concerns few cells. Results do not
+ * depend on where rows sit: distances are computed from row contents and ties go to the lowest
+ * candidate index.
+ */
+
+import type { CopyBytes, SqdistRows } from "./distance-kernel.js";
+
+/** The parts of the WebAssembly JS API used here (the project's lib settings do not declare them). */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+}
+/** A compiled module (opaque). */
+export interface WasmModule {
+  readonly compiledModule?: never;
+}
+export interface WasmApi {
+  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (module: WasmModule, imports: object) => { exports: Record<string, unknown> };
+}
+
+/** Byte offsets of one thread's arrays (all 16-byte aligned); positions 0 .. count-1. */
+export interface RegionLayout {
+  count: number;
+  /** count rows, then one spare row used when moving rows. */
+  x: number;
+  nearestSq: number;
+  nearest: number;
+  score: number;
+  weight: number;
+  /** Candidate index of the row at each position. */
+  index: number;
+  /** Cell (centre slot) of each position; -1 before the first centre. */
+  cellOf: number;
+  status: number;
+  /** Scratch: `blockSize` i32 positions, then `blockSize` + 1 f64 distances. */
+  rows: number;
+  out: number;
+}
+
+export interface FpsLayout {
+  N: number;
+  D: number;
+  /** Labelled rows: centre slots 0 .. M-1. */
+  M: number;
+  /** Centre slots: labelled rows, then pick r in slot M + r. */
+  slots: number;
+  threads: number;
+  blockSize: number;
+  /** Rows of all centres (slots x D float32). */
+  centres: number;
+  /** Owner thread and position of the pick in each slot (set by the caller before its pass). */
+  slotThread: number;
+  slotPosition: number;
+  centroid: number;
+  regions: RegionLayout[];
+  bytes: number;
+}
+
+export interface FpsRule {
+  /** 0 = weighted sum w_div*nearest + weight, 1 = weight * nearest^beta (weight = u^alpha). */
+  kind: number;
+  wDiv: number;
+  beta: number;
+}
+
+export interface Region {
+  /** Rows 0 .. count-1, then the spare row. */
+  X: Float32Array;
+  nearestSq: Float64Array;
+  nearest: Float64Array;
+  score: Float64Array;
+  /** Per-candidate term of the score: w_dis*u (weighted) or u^alpha (uwfps). */
+  weight: Float64Array;
+  index: Int32Array;
+  cellOf: Int32Array;
+  /** 0 = may still be picked. */
+  status: Uint8Array;
+}
+
+/** One thread's views and bookkeeping; the best candidate of its last pass in best*. */
+export interface SweepState {
+  layout: FpsLayout;
+  rule: FpsRule;
+  thread: number;
+  region: Region;
+  centres: Float32Array;
+  centroid: Float64Array;
+  slotThread: Int32Array;
+  slotPosition: Int32Array;
+  rows: Int32Array;
+  out: Float64Array;
+  rowsPtr: number;
+  outPtr: number;
+  sqdistRows: SqdistRows;
+  copyBytes: CopyBytes;
+  /** filterSlack(D), see distance-kernel.ts. */
+  slack: number;
+  /** Cells, by slot: first segment, size, radius, best pickable candidate (score, index, position). */
+  firstSegment: Int32Array;
+  size: Int32Array;
+  radius: Float64Array;
+  cellScore: Float64Array;
+  cellIndex: Int32Array;
+  cellPosition: Int32Array;
+  cellDist: Float64Array;
+  /** Segments [start, end) chained per cell; freed ones chained from freeSegment. */
+  segStart: Int32Array;
+  segEnd: Int32Array;
+  segNext: Int32Array;
+  segCount: number;
+  freeSegment: number;
+  /** Whether every active cell's members are exactly its segments. */
+  grouped: boolean;
+  /** Non-empty cells: active[0 .. activeCount). */
+  active: Int32Array;
+  activeCount: number;
+  affected: Int32Array;
+  /** affectedStamp[c] = slot + 1 while cell c is updated for the pick in `slot`. */
+  affectedStamp: Int32Array;
+  /** Segments detached for the current pick: (segment, cell) pairs. */
+  pending: Int32Array;
+  /** Scratch for regrouping: target of each position and its inverse, next free position of each cell. */
+  target: Int32Array;
+  inverse: Int32Array;
+  cellStart: Int32Array;
+  bestScore: number;
+  bestIndex: number;
+  bestPosition: number;
+}
+
+export function regionViews(buffer: ArrayBuffer | SharedArrayBuffer, region: RegionLayout, D: number): Region {
+  const n = region.count;
+  return {
+    X: new Float32Array(buffer, region.x, (n + 1) * D),
+    nearestSq: new Float64Array(buffer, region.nearestSq, n),
+    nearest: new Float64Array(buffer, region.nearest, n),
+    score: new Float64Array(buffer, region.score, n),
+    weight: new Float64Array(buffer, region.weight, n),
+    index: new Int32Array(buffer, region.index, n),
+    cellOf: new Int32Array(buffer, region.cellOf, n),
+    status: new Uint8Array(buffer, region.status, n),
+  };
+}
+
+export function createSweepState(
+  memory: WasmMemory,
+  module: WasmModule,
+  layout: FpsLayout,
+  rule: FpsRule,
+  thread: number,
+  slack: number,
+): SweepState {
+  const buffer = memory.buffer;
+  const { D, slots, blockSize } = layout;
+  const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+  const instance = new api.Instance(module, { env: { memory } });
+  const regionLayout = layout.regions[thread];
+  const segments = 64;
+  return {
+    layout,
+    rule,
+    thread,
+    region: regionViews(buffer, regionLayout, D),
+    centres: new Float32Array(buffer, layout.centres, slots * D),
+    centroid: new Float64Array(buffer, layout.centroid, D),
+    slotThread: new Int32Array(buffer, layout.slotThread, slots),
+    slotPosition: new Int32Array(buffer, layout.slotPosition, slots),
+    rows: new Int32Array(buffer, regionLayout.rows, blockSize),
+    out: new Float64Array(buffer, regionLayout.out, blockSize + 1),
+    rowsPtr: regionLayout.rows,
+    outPtr: regionLayout.out,
+    sqdistRows: instance.exports.sqdist_rows as SqdistRows,
+    copyBytes: instance.exports.copy_bytes as CopyBytes,
+    slack,
+    firstSegment: new Int32Array(slots).fill(-1),
+    size: new Int32Array(slots),
+    radius: new Float64Array(slots),
+    cellScore: new Float64Array(slots).fill(-Infinity),
+    cellIndex: new Int32Array(slots).fill(-1),
+    cellPosition: new Int32Array(slots).fill(-1),
+    cellDist: new Float64Array(slots),
+    segStart: new Int32Array(segments),
+    segEnd: new Int32Array(segments),
+    segNext: new Int32Array(segments),
+    segCount: 0,
+    freeSegment: -1,
+    grouped: true,
+    active: new Int32Array(slots),
+    activeCount: 0,
+    affected: new Int32Array(slots),
+    affectedStamp: new Int32Array(slots),
+    pending: new Int32Array(128),
+    target: new Int32Array(regionLayout.count),
+    inverse: new Int32Array(regionLayout.count),
+    cellStart: new Int32Array(slots),
+    bestScore: -Infinity,
+    bestIndex: -1,
+    bestPosition: -1,
+  };
+}
+
+export function scoreOf(rule: FpsRule, nearest: number, weight: number): number {
+  if (rule.kind === 0) return rule.wDiv * nearest + weight;
+  return weight * (rule.beta === 1 ? nearest : Math.pow(nearest, rule.beta));
+}
+
+/** Initial `nearest`: the distance to the feature centroid (no labelled set). */
+export function centroidPass(st: SweepState): void {
+  const D = st.layout.D;
+  const { X, nearest, nearestSq, score, weight, status, index, cellOf } = st.region;
+  let best = -Infinity;
+  let bestIndex = -1;
+  let bestPosition = -1;
+  for (let p = 0; p < index.length; p++) {
+    const d2 = squaredDistance(X, p * D, st.centroid, 0, D);
+    const d = Math.sqrt(d2);
+    nearestSq[p] = d2;
+    nearest[p] = d;
+    cellOf[p] = -1;
+    const s = scoreOf(st.rule, d, weight[p]);
+    score[p] = s;
+    if (status[p] === 0 && (s > best || (s === best && index[p] < bestIndex))) {
+      best = s;
+      bestIndex = index[p];
+      bestPosition = p;
+    }
+  }
+  st.bestScore = best;
+  st.bestIndex = bestIndex;
+  st.bestPosition = bestPosition;
+}
+
+/** Chains segment [start, end) to cell c (members only; see foldRange for radius and best). */
+export function linkSegment(st: SweepState, c: number, start: number, end: number): void {
+  let g = st.freeSegment;
+  if (g >= 0) {
+    st.freeSegment = st.segNext[g];
+  } else {
+    if (st.segCount === st.segStart.length) {
+      st.segStart = growInt32(st.segStart);
+      st.segEnd = growInt32(st.segEnd);
+      st.segNext = growInt32(st.segNext);
+    }
+    g = st.segCount++;
+  }
+  st.segStart[g] = start;
+  st.segEnd[g] = end;
+  st.segNext[g] = st.firstSegment[c];
+  st.firstSegment[c] = g;
+}
+
+export function growInt32(a: Int32Array): Int32Array {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+/** Folds positions [start, end), all members of cell c, into its size, radius and best. */
+export function foldRange(st: SweepState, c: number, start: number, end: number): void {
+  const { nearest, score, status, index } = st.region;
+  let radius = st.radius[c];
+  let best = st.cellScore[c];
+  let bestIndex = st.cellIndex[c];
+  let bestPosition = st.cellPosition[c];
+  for (let p = start; p < end; p++) {
+    if (nearest[p] > radius) radius = nearest[p];
+    if (status[p] === 0) {
+      const s = score[p];
+      if (s > best || (s === best && index[p] < bestIndex)) {
+        best = s;
+        bestIndex = index[p];
+        bestPosition = p;
+      }
+    }
+  }
+  st.size[c] += end - start;
+  st.radius[c] = radius;
+  st.cellScore[c] = best;
+  st.cellIndex[c] = bestIndex;
+  st.cellPosition[c] = bestPosition;
+}
+
+/** Empties cell c; returns its former chain of segments. */
+export function takeSegments(st: SweepState, c: number): number {
+  const first = st.firstSegment[c];
+  st.firstSegment[c] = -1;
+  st.size[c] = 0;
+  st.radius[c] = 0;
+  st.cellScore[c] = -Infinity;
+  st.cellIndex[c] = -1;
+  st.cellPosition[c] = -1;
+  return first;
+}
+
+/** Swaps the candidates at positions p and q (row and every per-candidate value). */
+export function swapPositions(st: SweepState, p: number, q: number): void {
+  const rowBytes = st.layout.D * 4;
+  const r = st.region;
+  const x = st.layout.regions[st.thread].x;
+  const spare = x + r.index.length * rowBytes;
+  st.copyBytes(spare, x + p * rowBytes, rowBytes);
+  st.copyBytes(x + p * rowBytes, x + q * rowBytes, rowBytes);
+  st.copyBytes(x + q * rowBytes, spare, rowBytes);
+  let f = r.nearestSq[p]; r.nearestSq[p] = r.nearestSq[q]; r.nearestSq[q] = f;
+  f = r.nearest[p]; r.nearest[p] = r.nearest[q]; r.nearest[q] = f;
+  f = r.score[p]; r.score[p] = r.score[q]; r.score[q] = f;
+  f = r.weight[p]; r.weight[p] = r.weight[q]; r.weight[q] = f;
+  let i = r.index[p]; r.index[p] = r.index[q]; r.index[q] = i;
+  i = r.cellOf[p]; r.cellOf[p] = r.cellOf[q]; r.cellOf[q] = i;
+  i = r.status[p]; r.status[p] = r.status[q]; r.status[q] = i;
+}
+
+/** Moves the candidate at position `from` to position `to` (overwriting it); `from` = -1 is the spare. */
+export function moveCandidate(st: SweepState, from: number, to: number, saved: Float64Array, savedInts: Int32Array): void {
+  const rowBytes = st.layout.D * 4;
+  const r = st.region;
+  const x = st.layout.regions[st.thread].x;
+  st.copyBytes(x + to * rowBytes, x + (from < 0 ? r.index.length : from) * rowBytes, rowBytes);
+  if (from < 0) {
+    r.nearestSq[to] = saved[0]; r.nearest[to] = saved[1]; r.score[to] = saved[2]; r.weight[to] = saved[3];
+    r.index[to] = savedInts[0]; r.cellOf[to] = savedInts[1]; r.status[to] = savedInts[2];
+  } else {
+    r.nearestSq[to] = r.nearestSq[from]; r.nearest[to] = r.nearest[from]; r.score[to] = r.score[from];
+    r.weight[to] = r.weight[from]; r.index[to] = r.index[from]; r.cellOf[to] = r.cellOf[from];
+    r.status[to] = r.status[from];
+  }
+}
+
+/**
+ * Brings `nearest` up to date with the centre in `slot` (a labelled row or a pick, already copied to
+ * the centres). With `replace` the distance overwrites `nearest` (the reference's first pick);
+ * otherwise the minimum is kept.
+ *
+ * Pruning keeps results identical to computing every distance: a candidate of cell c with
+ * d(c, pick) >= 2*nearest*(1 + 1e-9) cannot get closer (triangle inequality, with a margin far above
+ * the rounding error of a distance), which rules out whole cells through their radius; the kernel
+ * proves most other "not closer" cases from bounds (see distance-kernel.ts).
+ */
+export function sweep(st: SweepState, slot: number, replace: boolean, wantArgmax: boolean): void {
+  if (replace) replacePass(st, slot);
+  else updatePass(st, slot);
+  let kept = 0;
+  const active = st.active;
+  for (let a = 0; a < st.activeCount; a++) if (st.size[active[a]] > 0) active[kept++] = active[a];
+  if (st.size[slot] > 0) active[kept++] = slot;
+  st.activeCount = kept;
+
+  let best = -Infinity;
+  let bestIndex = -1;
+  let bestPosition = -1;
+  if (wantArgmax) {
+    for (let a = 0; a < kept; a++) {
+      const c = active[a];
+      const s = st.cellScore[c];
+      const i = st.cellIndex[c];
+      if (i >= 0 && (s > best || (s === best && i < bestIndex))) {
+        best = s;
+        bestIndex = i;
+        bestPosition = st.cellPosition[c];
+      }
+    }
+  }
+  st.bestScore = best;
+  st.bestIndex = bestIndex;
+  st.bestPosition = bestPosition;
+}
+
+/** Every candidate's `nearest` becomes its distance to the centre in `slot`; one cell holds them all. */
+export function replacePass(st: SweepState, slot: number): void {
+  const { D, blockSize } = st.layout;
+  const regionLayout = st.layout.regions[st.thread];
+  const { nearest, nearestSq, score, weight, cellOf } = st.region;
+  const { rows, out } = st;
+  const n = regionLayout.count;
+  for (let a = 0; a < st.activeCount; a++) takeSegments(st, st.active[a]);
+  st.activeCount = 0;
+  st.segCount = 0;
+  st.freeSegment = -1;
+  for (let start = 0; start < n; start += blockSize) {
+    const count = Math.min(n, start + blockSize) - start;
+    for (let t = 0; t < count; t++) rows[t] = start + t;
+    st.sqdistRows(regionLayout.x, D * 4, D * 4, st.rowsPtr, count, st.layout.centres + slot * D * 4, 0, st.outPtr, 0, st.slack);
+    for (let t = 0; t < count; t++) {
+      const p = start + t;
+      const d = Math.sqrt(out[t]);
+      nearestSq[p] = out[t];
+      nearest[p] = d;
+      cellOf[p] = slot;
+      score[p] = scoreOf(st.rule, d, weight[p]);
+    }
+  }
+  takeSegments(st, slot);
+  if (n > 0) {
+    linkSegment(st, slot, 0, n);
+    foldRange(st, slot, 0, n);
+  }
+  st.grouped = true;
+}
+
+/** `nearest` = min(nearest, distance to the centre in `slot`) over the cells the pick can affect. */
+export function updatePass(st: SweepState, slot: number): void {
+  const layout = st.layout;
+  const { D, blockSize } = layout;
+  const { cellOf } = st.region;
+  const { rows, out, active, affected, cellDist } = st;
+  const n = layout.regions[st.thread].count;
+  const pickPtr = layout.centres + slot * D * 4;
+  for (let a = 0; a < st.activeCount; a += blockSize) {
+    const count = Math.min(st.activeCount, a + blockSize) - a;
+    for (let t = 0; t < count; t++) rows[t] = active[a + t];
+    st.sqdistRows(layout.centres, D * 4, D * 4, st.rowsPtr, count, pickPtr, 0, st.outPtr, 0, st.slack);
+    for (let t = 0; t < count; t++) cellDist[rows[t]] = Math.sqrt(out[t]);
+  }
+  // A candidate picked with nearest = 0 stays in its cell, which must still forget it as its best.
+  const pickCell = st.slotThread[slot] === st.thread ? cellOf[st.slotPosition[slot]] : -2;
+  const stamp = slot + 1;
+  let affectedCount = 0;
+  let affectedMembers = 0;
+  for (let a = 0; a < st.activeCount; a++) {
+    const c = active[a];
+    if (cellDist[c] < 2 * st.radius[c] * (1 + 1e-9) || c === pickCell) {
+      affected[affectedCount++] = c;
+      affectedMembers += st.size[c];
+      st.affectedStamp[c] = stamp;
+    }
+  }
+  takeSegments(st, slot);
+  if (affectedMembers * 2 > n) {
+    scanPass(st, slot, affectedCount);
+    return;
+  }
+  if (!st.grouped || st.segCount > 4 * st.activeCount + 1024) regroup(st);
+  // Detach the affected cells' segments and compute their candidates' distances in batches.
+  let pendingCount = 0;
+  let count = 0;
+  for (let a = 0; a < affectedCount; a++) {
+    const c = affected[a];
+    const limit = 2 * (1 + 1e-9);
+    const cd = cellDist[c];
+    let g = takeSegments(st, c);
+    while (g >= 0) {
+      if (2 * pendingCount + 2 > st.pending.length) st.pending = growInt32(st.pending);
+      st.pending[2 * pendingCount] = g;
+      st.pending[2 * pendingCount + 1] = c;
+      pendingCount++;
+      const { nearest } = st.region;
+      for (let p = st.segStart[g]; p < st.segEnd[g]; p++) {
+        const np = nearest[p];
+        if (np > 0 && cd < limit * np) {
+          rows[count++] = p;
+          if (count === blockSize) {
+            applyDistances(st, slot, count, pickPtr);
+            count = 0;
+          }
+        }
+      }
+      g = st.segNext[g];
+    }
+  }
+  if (count > 0) applyDistances(st, slot, count, pickPtr);
+  // Stayers to the front of each segment, candidates now nearest to the pick to the back.
+  for (let q = 0; q < pendingCount; q++) {
+    const g = st.pending[2 * q];
+    const c = st.pending[2 * q + 1];
+    const start = st.segStart[g];
+    const end = st.segEnd[g];
+    let i = start;
+    let j = end - 1;
+    for (;;) {
+      while (i <= j && cellOf[i] !== slot) i++;
+      while (i <= j && cellOf[j] === slot) j--;
+      if (i >= j) break;
+      swapPositions(st, i, j);
+      i++;
+      j--;
+    }
+    st.segNext[g] = st.freeSegment;
+    st.freeSegment = g;
+    if (i > start) {
+      linkSegment(st, c, start, i);
+      foldRange(st, c, start, i);
+    }
+    if (end > i) {
+      linkSegment(st, slot, i, end);
+      foldRange(st, slot, i, end);
+    }
+  }
+}
+
+/** Distances for rows[0 .. count); candidates that got closer move to cell `slot`. */
+export function applyDistances(st: SweepState, slot: number, count: number, pickPtr: number): void {
+  const regionLayout = st.layout.regions[st.thread];
+  const D = st.layout.D;
+  const { nearest, nearestSq, score, weight, cellOf } = st.region;
+  const { rows, out } = st;
+  st.sqdistRows(regionLayout.x, D * 4, D * 4, st.rowsPtr, count, pickPtr, regionLayout.nearestSq, st.outPtr, 1, st.slack);
+  for (let t = 0; t < count; t++) {
+    const p = rows[t];
+    const d2 = out[t];
+    if (d2 < nearestSq[p]) {
+      const d = Math.sqrt(d2);
+      nearestSq[p] = d2;
+      nearest[p] = d;
+      cellOf[p] = slot;
+      score[p] = scoreOf(st.rule, d, weight[p]);
+    }
+  }
+}
+
+/** One pass in position order over the members of the affected (stamped) cells; leaves cells ungrouped. */
+export function scanPass(st: SweepState, slot: number, affectedCount: number): void {
+  const { blockSize, D } = st.layout;
+  const n = st.layout.regions[st.thread].count;
+  const { nearest, cellOf, score, status, index } = st.region;
+  const { rows, cellDist, affectedStamp, size, radius, cellScore, cellIndex, cellPosition } = st;
+  const stamp = slot + 1;
+  const pickPtr = st.layout.centres + slot * D * 4;
+  for (let a = 0; a < affectedCount; a++) takeSegments(st, st.affected[a]);
+  st.segCount = 0;
+  st.freeSegment = -1;
+  for (let a = 0; a < st.activeCount; a++) st.firstSegment[st.active[a]] = -1;
+  const limit = 2 * (1 + 1e-9);
+  for (let start = 0; start < n; start += blockSize) {
+    const end = Math.min(n, start + blockSize);
+    let count = 0;
+    for (let p = start; p < end; p++) {
+      const c = cellOf[p];
+      if (affectedStamp[c] !== stamp) continue;
+      const np = nearest[p];
+      if (np > 0 && cellDist[c] < limit * np) rows[count++] = p;
+    }
+    if (count > 0) applyDistances(st, slot, count, pickPtr);
+    for (let p = start; p < end; p++) {
+      const c = cellOf[p];
+      if (c !== slot && affectedStamp[c] !== stamp) continue;
+      size[c]++;
+      if (nearest[p] > radius[c]) radius[c] = nearest[p];
+      if (status[p] === 0) {
+        const s = score[p];
+        if (s > cellScore[c] || (s === cellScore[c] && index[p] < cellIndex[c])) {
+          cellScore[c] = s;
+          cellIndex[c] = index[p];
+          cellPosition[c] = p;
+        }
+      }
+    }
+  }
+  st.grouped = false;
+}
+
+/** Reorders the region so that every active cell is one segment (an in-place permutation). */
+export function regroup(st: SweepState): void {
+  const n = st.layout.regions[st.thread].count;
+  const D = st.layout.D;
+  const r = st.region;
+  const { active, target, inverse, cellStart } = st;
+  st.segCount = 0;
+  st.freeSegment = -1;
+  let offset = 0;
+  for (let a = 0; a < st.activeCount; a++) {
+    const c = active[a];
+    cellStart[c] = offset;
+    st.firstSegment[c] = -1;
+    linkSegment(st, c, offset, offset + st.size[c]);
+    offset += st.size[c];
+  }
+  for (let p = 0; p < n; p++) target[p] = cellStart[r.cellOf[p]]++;
+  for (let a = 0; a < st.activeCount; a++) {
+    const c = active[a];
+    if (st.cellPosition[c] >= 0) st.cellPosition[c] = target[st.cellPosition[c]];
+  }
+  for (let p = 0; p < n; p++) inverse[target[p]] = p;
+  // Cycle by cycle, moving each candidate once: the first to the spare row, then every position of the
+  // cycle is filled from the position whose candidate belongs there.
+  const saved = new Float64Array(4);
+  const savedInts = new Int32Array(3);
+  for (let start = 0; start < n; start++) {
+    if (inverse[start] === start) continue;
+    st.copyBytes(st.layout.regions[st.thread].x + n * D * 4, st.layout.regions[st.thread].x + start * D * 4, D * 4);
+    saved[0] = r.nearestSq[start]; saved[1] = r.nearest[start]; saved[2] = r.score[start]; saved[3] = r.weight[start];
+    savedInts[0] = r.index[start]; savedInts[1] = r.cellOf[start]; savedInts[2] = r.status[start];
+    let hole = start;
+    for (;;) {
+      const from = inverse[hole];
+      inverse[hole] = hole;
+      if (from === start) {
+        moveCandidate(st, -1, hole, saved, savedInts);
+        break;
+      }
+      moveCandidate(st, from, hole, saved, savedInts);
+      hole = from;
+    }
+  }
+  st.grouped = true;
+}
+
+/** Squared distance between row `a` of A and row `b` of B (element offsets), in the WebAssembly kernel's order. */
+export function squaredDistance(
+  A: Float32Array | Float64Array,
+  a: number,
+  B: Float32Array | Float64Array,
+  b: number,
+  D: number,
+): number {
+  let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+  const full = D - (D & 7);
+  let j = 0;
+  for (; j < full; j += 8) {
+    const t0 = A[a + j] - B[b + j], t1 = A[a + j + 1] - B[b + j + 1];
+    const t2 = A[a + j + 2] - B[b + j + 2], t3 = A[a + j + 3] - B[b + j + 3];
+    const t4 = A[a + j + 4] - B[b + j + 4], t5 = A[a + j + 5] - B[b + j + 5];
+    const t6 = A[a + j + 6] - B[b + j + 6], t7 = A[a + j + 7] - B[b + j + 7];
+    a0 += t0 * t0; a1 += t1 * t1; a2 += t2 * t2; a3 += t3 * t3;
+    a4 += t4 * t4; a5 += t5 * t5; a6 += t6 * t6; a7 += t7 * t7;
+  }
+  let s = a0 + a2 + (a4 + a6) + (a1 + a3 + (a5 + a7));
+  for (; j < D; j++) {
+    const t = A[a + j] - B[b + j];
+    s += t * t;
+  }
+  return s;
+}
+
+/** The functions a worker thread needs. */
+export const KERNEL_FUNCTIONS = [
+  regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
+  swapPositions, moveCandidate, sweep, replacePass, updatePass, applyDistances, scanPass, regroup, squaredDistance,
+] as const;

@@ -1,0 +1,348 @@
+/**
+ * Greedy farthest-point selection of candidates (the reference heuristic of docs/mace.md section 6,
+ * plus labelled-set seeding, duplicate and trust-window exclusion, and uncertainty-weighted FPS).
+ *
+ * Semantics:
+ * - `nearest` starts as the distance to the pool's feature centroid; with a labelled set it starts as
+ *   the distance to the nearest labelled row instead (those count as already covered).
+ * - Each of k ranks picks the pickable candidate with the largest score, ties to the lowest index:
+ *   weighted: w_div*nearest + w_dis*u;  uwfps: u^alpha * nearest^beta  (u = normalised disagreement).
+ * - After a pick, `nearest` becomes the distance to it (first pick, no labelled set: the centroid is
+ *   forgotten, as in the reference) or the element-wise minimum with it.
+ * - Never picked: excluded candidates (trust window), candidates whose id is in the labelled set, and
+ *   every candidate whose id already occurred earlier in the pool (only the first copy is pickable).
+ * - k larger than the pool is an error; when fewer than k candidates are pickable, all of them are
+ *   picked and the result says so (picks.length < requested).
+ *
+ * Cost: features live once as float32 in a WebAssembly memory (N*D*4 bytes) next to a few N-sized
+ * arrays; no N x N matrix. Time O(N*k*D) at worst, less with the pruning described in fps-kernel.ts.
+ * Distances are float64 sums over float32 features in a fixed order, so results do not depend on the
+ * number of threads.
+ */
+
+import { InputError, UsageError } from "../errors.js";
+import { distanceKernelBytes, filterSlack } from "./distance-kernel.js";
+import type { FeatureMatrix } from "./feature-matrix.js";
+import {
+  centroidPass,
+  createSweepState,
+  regionViews,
+  sweep,
+  type FpsLayout,
+  type FpsRule,
+  type Region,
+  type RegionLayout,
+  type SweepState,
+  type WasmApi,
+  type WasmMemory,
+  type WasmModule,
+} from "./fps-kernel.js";
+
+export type SelectionRule =
+  | { kind: "weighted"; wDiv: number; wDis: number }
+  | { kind: "uwfps"; alpha: number; beta: number };
+
+export const DEFAULT_RULE: SelectionRule = { kind: "weighted", wDiv: 1, wDis: 1 };
+
+export interface SelectionInput {
+  /** N x D, already scaled. */
+  features: FeatureMatrix;
+  /** Candidate ids (candidateId), one per row; equal ids are duplicates. */
+  ids: readonly string[];
+  k: number;
+  /** Normalised disagreement in [0, 1], one per candidate; absent without a committee. */
+  disagreement?: Float64Array;
+  /** Nonzero: never picked (outside the trust window). */
+  excluded?: Uint8Array;
+  /** Already-labelled structures, scaled like `features`. */
+  labelled?: { features: FeatureMatrix; ids: readonly string[] };
+  rule?: SelectionRule;
+}
+
+export interface SelectionPick {
+  /** 1-based. */
+  rank: number;
+  /** Candidate row. */
+  index: number;
+  /** `nearest` of the candidate when it was picked. */
+  diversity: number;
+  /** Its normalised disagreement (0 without a committee). */
+  disagreement: number;
+  /** The score it won with. */
+  score: number;
+}
+
+export interface SelectionResult {
+  picks: SelectionPick[];
+  requested: number;
+  /** Candidates pickable at the start (not excluded, not labelled, first of their id). */
+  selectable: number;
+  /** Every candidate's distance to the nearest picked or labelled structure, after the last pick. */
+  distanceToCovered: Float64Array;
+}
+
+export interface BestCandidate {
+  score: number;
+  /** Candidate index; -1 when nothing is pickable. */
+  index: number;
+  /** Where it sits: thread and position in that thread's region. */
+  thread: number;
+  position: number;
+}
+
+const NO_CANDIDATE: BestCandidate = { score: -Infinity, index: -1, thread: -1, position: -1 };
+
+/** Runs one pass over every thread's share of the candidates and merges their best candidates. */
+export interface PassRunner {
+  centroidPass(): BestCandidate;
+  sweep(slot: number, replace: boolean, wantArgmax: boolean): BestCandidate;
+}
+
+export interface PreparedSelection {
+  memory: WasmMemory;
+  module: WasmModule;
+  layout: FpsLayout;
+  rule: FpsRule;
+  /** Thread 0's state; the calling thread always works on share 0. */
+  main: SweepState;
+  /** Every thread's region, for the calling thread between passes. */
+  regions: Region[];
+  k: number;
+  selectable: number;
+  disagreement: Float64Array | undefined;
+}
+
+const DEFAULT_BLOCK_SIZE = 2048;
+const WASM_PAGE = 65536;
+const MAX_PAGES = 65536;
+
+export function selectCandidates(input: SelectionInput): SelectionResult {
+  const prepared = prepareSelection(input, 1);
+  return runSelection(prepared, localRunner(prepared));
+}
+
+/** Validates the input and lays it out in a (shared, when threads > 1) WebAssembly memory. */
+export function prepareSelection(input: SelectionInput, threads: number): PreparedSelection {
+  const { features, ids, k } = input;
+  const N = features.rows;
+  const D = features.cols;
+  if (N === 0) throw new UsageError("the candidate pool is empty: nothing to select from");
+  if (D < 1) throw new UsageError("the feature matrix has no columns");
+  if (features.data.length !== N * D) {
+    throw new UsageError(`feature matrix data has ${features.data.length} values, expected ${N} x ${D}`);
+  }
+  if (ids.length !== N) throw new UsageError(`${ids.length} candidate ids for ${N} feature rows`);
+  if (!Number.isInteger(k) || k < 1) throw new UsageError(`the selection size must be a positive integer, got ${k}`);
+  if (k > N) throw new UsageError(`cannot select ${k} candidates from a pool of ${N}`);
+  const rule = input.rule ?? DEFAULT_RULE;
+  const disagreement = input.disagreement;
+  checkRule(rule, disagreement !== undefined);
+  if (disagreement) {
+    if (disagreement.length !== N) throw new UsageError(`${disagreement.length} disagreement values for ${N} candidates`);
+    for (let i = 0; i < N; i++) {
+      const u = disagreement[i];
+      if (!(u >= 0 && u <= 1)) throw new UsageError(`normalised disagreement of candidate ${i} (${ids[i]}) is ${u}, expected a value in [0, 1]`);
+    }
+  }
+  if (input.excluded && input.excluded.length !== N) {
+    throw new UsageError(`${input.excluded.length} exclusion flags for ${N} candidates`);
+  }
+  const labelled = input.labelled && input.labelled.features.rows > 0 ? input.labelled : undefined;
+  if (labelled) {
+    if (labelled.features.cols !== D) {
+      throw new UsageError(`labelled features have ${labelled.features.cols} columns, candidates have ${D}`);
+    }
+    if (labelled.ids.length !== labelled.features.rows) {
+      throw new UsageError(`${labelled.ids.length} labelled ids for ${labelled.features.rows} labelled rows`);
+    }
+  }
+  const M = labelled ? labelled.features.rows : 0;
+  assertFinite(features, ids, "candidate");
+  if (labelled) assertFinite(labelled.features, labelled.ids, "labelled structure");
+
+  const layout = layoutFor(N, D, M, k, threads, DEFAULT_BLOCK_SIZE);
+  const pages = Math.ceil(layout.bytes / WASM_PAGE);
+  if (pages > MAX_PAGES) {
+    throw new UsageError(`selection over ${N} x ${D} features needs ${(layout.bytes / 2 ** 30).toFixed(1)} GiB, more than the 4 GiB limit`);
+  }
+  const shared = threads > 1;
+  const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+  const memory = new api.Memory({ initial: pages, maximum: pages, shared });
+  const module = new api.Module(distanceKernelBytes(shared));
+  const fpsRule: FpsRule =
+    rule.kind === "weighted" ? { kind: 0, wDiv: rule.wDiv, beta: 1 } : { kind: 1, wDiv: 0, beta: rule.beta };
+  const main = createSweepState(memory, module, layout, fpsRule, 0, filterSlack(D));
+
+  const buffer = memory.buffer;
+  const regions = layout.regions.map((region) => regionViews(buffer, region, D));
+  const weightOf = (i: number): number => {
+    const u = disagreement ? disagreement[i] : 0;
+    return rule.kind === "weighted" ? rule.wDis * u : Math.pow(u, rule.alpha);
+  };
+  const pickable = pickableFlags(ids, input.excluded, labelled?.ids);
+  const filled = new Int32Array(threads);
+  for (let lo = 0, block = 0; lo < N; lo += DEFAULT_BLOCK_SIZE, block++) {
+    const t = block % threads;
+    const region = regions[t];
+    const hi = Math.min(N, lo + DEFAULT_BLOCK_SIZE);
+    region.X.set(features.data.subarray(lo * D, hi * D), filled[t] * D);
+    for (let i = lo; i < hi; i++) {
+      const p = filled[t]++;
+      region.index[p] = i;
+      region.weight[p] = weightOf(i);
+      region.status[p] = pickable[i] ? 0 : 1;
+    }
+  }
+  const centres = new Float32Array(buffer, layout.centres, layout.slots * D);
+  if (labelled) centres.set(labelled.features.data);
+  new Int32Array(buffer, layout.slotThread, layout.slots).fill(-1);
+  const centroid = new Float64Array(buffer, layout.centroid, D);
+  if (!labelled) computeCentroid(features.data, N, D, centroid);
+  let selectable = 0;
+  for (let i = 0; i < N; i++) selectable += pickable[i];
+  return { memory, module, layout, rule: fpsRule, main, regions, k, selectable, disagreement };
+}
+
+/** Runs the k picks; `runner` decides how many threads share each pass. */
+export function runSelection(prepared: PreparedSelection, runner: PassRunner): SelectionResult {
+  const { layout, regions, k, disagreement } = prepared;
+  const { M, D } = layout;
+  const buffer = prepared.memory.buffer;
+  const centres = new Float32Array(buffer, layout.centres, layout.slots * D);
+  const slotThread = new Int32Array(buffer, layout.slotThread, layout.slots);
+  const slotPosition = new Int32Array(buffer, layout.slotPosition, layout.slots);
+  let best = NO_CANDIDATE;
+  if (M === 0) best = runner.centroidPass();
+  else for (let slot = 0; slot < M; slot++) best = runner.sweep(slot, slot === 0, slot === M - 1);
+  const picks: SelectionPick[] = [];
+  for (let r = 0; r < k && best.index >= 0; r++) {
+    const region = regions[best.thread];
+    const p = best.position;
+    picks.push({
+      rank: r + 1,
+      index: best.index,
+      diversity: region.nearest[p],
+      disagreement: disagreement ? disagreement[best.index] : 0,
+      score: best.score,
+    });
+    region.status[p] = 1;
+    const slot = M + r;
+    centres.set(region.X.subarray(p * D, (p + 1) * D), slot * D);
+    slotThread[slot] = best.thread;
+    slotPosition[slot] = p;
+    best = runner.sweep(slot, r === 0 && M === 0, r < k - 1);
+  }
+  const distanceToCovered = new Float64Array(layout.N);
+  for (const region of regions) {
+    for (let p = 0; p < region.index.length; p++) distanceToCovered[region.index[p]] = region.nearest[p];
+  }
+  return { picks, requested: k, selectable: prepared.selectable, distanceToCovered };
+}
+
+/** Every pass on the calling thread alone. */
+export function localRunner(prepared: PreparedSelection): PassRunner {
+  const st = prepared.main;
+  const result = (): BestCandidate => ({ score: st.bestScore, index: st.bestIndex, thread: 0, position: st.bestPosition });
+  return {
+    centroidPass() {
+      centroidPass(st);
+      return result();
+    },
+    sweep(slot, replace, wantArgmax) {
+      sweep(st, slot, replace, wantArgmax);
+      return result();
+    },
+  };
+}
+
+/** The better of two threads' candidates: higher score, ties to the lower index. */
+export function betterCandidate(a: BestCandidate, b: BestCandidate): BestCandidate {
+  if (b.index < 0) return a;
+  if (a.index < 0) return b;
+  if (b.score > a.score || (b.score === a.score && b.index < a.index)) return b;
+  return a;
+}
+
+function checkRule(rule: SelectionRule, hasCommittee: boolean): void {
+  const nonNegative = (value: number, label: string): void => {
+    if (!(Number.isFinite(value) && value >= 0)) throw new UsageError(`${label} must be a finite number >= 0, got ${value}`);
+  };
+  if (rule.kind === "weighted") {
+    nonNegative(rule.wDiv, "w_div");
+    nonNegative(rule.wDis, "w_dis");
+    if (rule.wDiv === 0 && rule.wDis === 0) throw new UsageError("w_div and w_dis are both 0: nothing to rank by");
+    if (rule.wDiv === 0 && !hasCommittee) {
+      throw new UsageError("w_div = 0 ranks by committee disagreement alone and needs a committee of at least 2 models");
+    }
+  } else {
+    nonNegative(rule.alpha, "alpha");
+    nonNegative(rule.beta, "beta");
+    if (rule.alpha > 0 && !hasCommittee) {
+      throw new UsageError("uwfps with alpha > 0 weights by committee disagreement and needs a committee of at least 2 models");
+    }
+  }
+}
+
+function assertFinite(matrix: FeatureMatrix, ids: readonly string[], what: string): void {
+  const { data, cols } = matrix;
+  for (let p = 0; p < data.length; p++) {
+    if (!Number.isFinite(data[p])) {
+      const row = Math.floor(p / cols);
+      throw new InputError("features", `${what} ${row} (${ids[row]})`, `column ${(p % cols) + 1} is ${data[p]}, expected a finite number`);
+    }
+  }
+}
+
+/** 1 = may be picked: not excluded, not labelled, first occurrence of its id. */
+function pickableFlags(
+  ids: readonly string[],
+  excluded: Uint8Array | undefined,
+  labelledIds: readonly string[] | undefined,
+): Uint8Array {
+  const taken = new Set<string>(labelledIds ?? []);
+  const pickable = new Uint8Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    pickable[i] = !taken.has(ids[i]) && !(excluded && excluded[i] !== 0) ? 1 : 0;
+    taken.add(ids[i]);
+  }
+  return pickable;
+}
+
+function computeCentroid(X: Float32Array, N: number, D: number, centroid: Float64Array): void {
+  const sum = new Float64Array(D);
+  for (let i = 0, p = 0; i < N; i++) for (let c = 0; c < D; c++, p++) sum[c] += X[p];
+  for (let c = 0; c < D; c++) centroid[c] = sum[c] / N;
+}
+
+function layoutFor(N: number, D: number, M: number, k: number, threads: number, blockSize: number): FpsLayout {
+  let offset = 0;
+  const take = (bytes: number): number => {
+    const at = offset;
+    offset += Math.ceil(bytes / 16) * 16;
+    return at;
+  };
+  const slots = M + k;
+  const centres = take(slots * D * 4);
+  const slotThread = take(slots * 4);
+  const slotPosition = take(slots * 4);
+  const centroid = take(D * 8);
+  const regions: RegionLayout[] = [];
+  for (let t = 0; t < threads; t++) {
+    let count = 0;
+    for (let lo = t * blockSize; lo < N; lo += threads * blockSize) count += Math.min(N, lo + blockSize) - lo;
+    regions.push({
+      count,
+      x: take((count + 1) * D * 4),
+      nearestSq: take(count * 8),
+      nearest: take(count * 8),
+      score: take(count * 8),
+      weight: take(count * 8),
+      index: take(count * 4),
+      cellOf: take(count * 4),
+      status: take(count),
+      rows: take(blockSize * 4),
+      out: take((blockSize + 1) * 8),
+    });
+  }
+  return { N, D, M, slots, threads, blockSize, centres, slotThread, slotPosition, centroid, regions, bytes: offset };
+}

@@ -1,0 +1,152 @@
+/**
+ * The ranking artifacts (the ledger's contract, stable names): ranking.json, ranking.csv and the info keys of
+ * selected.extxyz. Pure rendering; the ranking itself happens in fps.ts.
+ */
+import { stableJson } from "../json.js";
+import type { InfoValue } from "../structure.js";
+import type { DisagreementKind, TrustWindow } from "./disagreement.js";
+import { TRUST_ACCURATE, TRUST_SUSPECT } from "./disagreement.js";
+import type { SelectionResult, SelectionRule } from "./fps.js";
+
+export interface CandidateMeta {
+  id: string;
+  source: string;
+  /** 0-based frame index within the source. */
+  frame: number;
+  natoms: number;
+  formula: string;
+}
+
+export interface RankingParameters {
+  select: number;
+  descriptor: "baseline" | "element-pairs" | "features";
+  features_file: string | null;
+  scaling: "none" | "standard";
+  bins: number;
+  rmax: number;
+  rule: SelectionRule;
+  disagreement: DisagreementKind | null;
+  committee_source: "files" | "keys" | null;
+  force_trust: TrustWindow | null;
+}
+
+export interface RankingInputs {
+  parameters: RankingParameters;
+  sources: { path: string; sha256: string; frames: number }[];
+  labeled: { path: string; sha256: string; frames: number }[];
+  committee: string[];
+  candidates: CandidateMeta[];
+  result: SelectionResult;
+  /** Raw (unnormalised) disagreement per candidate, in its unit; null without a committee. */
+  rawDisagreement: Float64Array | null;
+  /** Normalised disagreement per candidate in [0, 1]; null without a committee. */
+  disagreement: Float64Array | null;
+  trustLevels: Uint8Array | null;
+  labeledIds: ReadonlySet<string>;
+  software: { name: string; version: string };
+}
+
+/** What the baseline heuristic is, stated where every ranking is read. */
+export const HEURISTIC_NOTE =
+  "Baseline heuristic: greedy farthest-point sampling in a structure-descriptor space, plus committee disagreement when a committee is given. It is not calibrated uncertainty, not Bayesian optimisation, and not force-uncertainty active learning (except the DP-GEN force deviation, when chosen).";
+
+/** The ranking rule in words, e.g. "diversity-first (no committee)". */
+export function rankingRule(p: RankingParameters, labeledCount: number): string {
+  const space = p.descriptor === "features" ? "a user-supplied feature space" : `the ${p.descriptor} descriptor space`;
+  const what =
+    p.disagreement === null ? "committee disagreement" : p.disagreement === "energy" ? "committee energy disagreement (std of energy per atom)" : "committee force disagreement (DP-GEN max force deviation)";
+  let rule: string;
+  if (p.disagreement === null) rule = `diversity-first (no committee): greedy farthest-point sampling in ${space}`;
+  else if (p.rule.kind === "uwfps") rule = `uncertainty-weighted farthest-point sampling, u^${p.rule.alpha} * d^${p.rule.beta}, u = ${what}, d = distance in ${space}`;
+  else if (p.rule.wDiv === 0) rule = `${what} only (top-k), no diversity term`;
+  else rule = `diversity + ${what}, weights ${p.rule.wDiv}:${p.rule.wDis}, diversity = distance in ${space}`;
+  if (p.force_trust) rule += `; trust window ${p.force_trust.lo}:${p.force_trust.hi} (below: accurate, at or above: suspect, both excluded)`;
+  if (labeledCount > 0) rule += `; seeded by ${labeledCount} labelled structures, which count as covered`;
+  return rule;
+}
+
+function flagsOf(r: RankingInputs, i: number, firstIndex: Map<string, number>): string[] {
+  const flags: string[] = [];
+  const id = r.candidates[i].id;
+  if (r.labeledIds.has(id)) flags.push("labelled");
+  if (firstIndex.get(id) !== i) flags.push(`duplicate-of-${firstIndex.get(id)}`);
+  if (r.trustLevels?.[i] === TRUST_ACCURATE) flags.push("accurate");
+  if (r.trustLevels?.[i] === TRUST_SUSPECT) flags.push("suspect");
+  return flags;
+}
+
+export function renderRankingJson(r: RankingInputs): string {
+  const rule = rankingRule(r.parameters, r.labeled.reduce((n, s) => n + s.frames, 0));
+  return stableJson({
+    format: "relabel-ranking/1",
+    rule,
+    heuristic: HEURISTIC_NOTE,
+    parameters: r.parameters,
+    sources: r.sources,
+    labeled: r.labeled,
+    labeled_size: r.labeledIds.size,
+    committee: { size: r.committee.length, members: r.committee },
+    pool_size: r.candidates.length,
+    selectable: r.result.selectable,
+    selection_size: r.result.picks.length,
+    requested: r.result.requested,
+    software: r.software,
+    selected: r.result.picks.map((p) => {
+      const c = r.candidates[p.index];
+      return {
+        rank: p.rank,
+        candidate_id: c.id,
+        source: c.source,
+        frame: c.frame,
+        natoms: c.natoms,
+        formula: c.formula,
+        diversity: p.diversity,
+        disagreement: p.disagreement,
+        disagreement_raw: r.rawDisagreement ? r.rawDisagreement[p.index] : null,
+        score: p.score,
+      };
+    }),
+  });
+}
+
+function csvField(s: string): string {
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Every candidate: its rank (empty when not picked), distance to the final selection, disagreement and flags. */
+export function renderRankingCsv(r: RankingInputs): string {
+  const rankOf = new Map(r.result.picks.map((p) => [p.index, p.rank]));
+  const firstIndex = new Map<string, number>();
+  r.candidates.forEach((c, i) => {
+    if (!firstIndex.has(c.id)) firstIndex.set(c.id, i);
+  });
+  const lines = ["index,candidate_id,source,frame,natoms,formula,rank,distance_to_selection,disagreement,disagreement_raw,flags"];
+  r.candidates.forEach((c, i) => {
+    lines.push(
+      [
+        String(i),
+        c.id,
+        csvField(c.source),
+        String(c.frame),
+        String(c.natoms),
+        c.formula,
+        rankOf.has(i) ? String(rankOf.get(i)) : "",
+        String(r.result.distanceToCovered[i]),
+        r.disagreement ? String(r.disagreement[i]) : "",
+        r.rawDisagreement ? String(r.rawDisagreement[i]) : "",
+        flagsOf(r, i, firstIndex).join(" "),
+      ].join(","),
+    );
+  });
+  return lines.join("\n") + "\n";
+}
+
+/** Info keys a selected frame carries in selected.extxyz. */
+export function selectionInfo(c: CandidateMeta, rank: number): [string, InfoValue][] {
+  return [
+    ["candidate_id", { kind: "string", value: c.id }],
+    ["source", { kind: "string", value: c.source }],
+    ["frame", { kind: "int", value: c.frame }],
+    ["selection_rank", { kind: "int", value: rank }],
+  ];
+}

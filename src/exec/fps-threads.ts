@@ -1,0 +1,194 @@
+/**
+ * Farthest-point selection on several threads: the calling thread and T-1 workers each own every T-th
+ * block of candidates in one shared WebAssembly memory. Per pass, the caller posts the pick through a
+ * small shared control array, works on its own blocks, waits on Atomics for the workers and merges the
+ * best candidates (ties to the lowest index), so the picks equal the single-thread ones exactly.
+ *
+ * Workers run from source text (`eval: true`) assembled from the self-contained kernel functions, which
+ * works the same from TypeScript sources under vitest and from the compiled dist/.
+ */
+
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { KERNEL_FUNCTIONS, centroidPass, sweep } from "../core/select/fps-kernel.js";
+import {
+  betterCandidate,
+  localRunner,
+  prepareSelection,
+  runSelection,
+  type BestCandidate,
+  type PassRunner,
+  type SelectionInput,
+  type SelectionResult,
+} from "../core/select/fps.js";
+
+/** Per extra thread at least this many float32 features: below, waking workers for every pick costs more. */
+const MIN_VALUES_PER_EXTRA_THREAD = 4_000_000;
+
+// Control array slots (Int32Array over a SharedArrayBuffer).
+const SEQ = 0;
+const OP = 1;
+const SLOT = 2;
+const REPLACE = 3;
+const ARGMAX = 4;
+const FAILED = 5;
+const DONE = 6;
+const OP_CENTROID = 1;
+const OP_SWEEP = 2;
+const OP_STOP = 3;
+
+export interface ThreadOptions {
+  /** Default: min(2, available cores), one for small inputs (under 4 million feature values). */
+  threads?: number;
+}
+
+export async function selectCandidatesThreaded(input: SelectionInput, options: ThreadOptions = {}): Promise<SelectionResult> {
+  const values = input.features.rows * input.features.cols;
+  const threads = Math.max(
+    1,
+    options.threads ?? Math.min(2, availableParallelism(), Math.floor(values / MIN_VALUES_PER_EXTRA_THREAD) + 1),
+  );
+  const prepared = prepareSelection(input, threads);
+  if (threads === 1) return runSelection(prepared, localRunner(prepared));
+
+  const control = new Int32Array(new SharedArrayBuffer(8 * 4));
+  const results = new Float64Array(new SharedArrayBuffer(threads * 3 * 8));
+  const workers: Worker[] = [];
+  const failures: string[] = [];
+  try {
+    for (let t = 1; t < threads; t++) {
+      const worker = new Worker(workerSource(), {
+        eval: true,
+        workerData: {
+          memory: prepared.memory,
+          module: prepared.module,
+          layout: prepared.layout,
+          rule: prepared.rule,
+          slack: prepared.main.slack,
+          thread: t,
+          control: control.buffer,
+          results: results.buffer,
+        },
+      });
+      worker.on("message", (message: unknown) => {
+        if (typeof message === "object" && message !== null && "error" in message) failures.push(String(message.error));
+      });
+      workers.push(worker);
+    }
+    await Promise.all(workers.map((worker) => waitForReady(worker)));
+    const runner = threadedRunner(prepared.main, control, results, threads);
+    try {
+      return runSelection(prepared, runner);
+    } catch (error) {
+      if (error instanceof WorkerFailure) {
+        await new Promise((resolve) => setImmediate(resolve));
+        throw new Error(`farthest-point selection failed in a worker thread: ${failures.join("; ") || "no detail"}`);
+      }
+      throw error;
+    }
+  } finally {
+    Atomics.store(control, OP, OP_STOP);
+    Atomics.add(control, SEQ, 1);
+    Atomics.notify(control, SEQ);
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}
+
+class WorkerFailure extends Error {}
+
+function waitForReady(worker: Worker): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: unknown): void => {
+      if (message === "ready") {
+        worker.off("error", reject);
+        resolve();
+      }
+    };
+    worker.on("message", onMessage);
+    worker.once("error", reject);
+  });
+}
+
+function threadedRunner(
+  main: Parameters<typeof sweep>[0],
+  control: Int32Array,
+  results: Float64Array,
+  threads: number,
+): PassRunner {
+  const run = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
+    control[OP] = op;
+    control[SLOT] = slot;
+    control[REPLACE] = replace ? 1 : 0;
+    control[ARGMAX] = wantArgmax ? 1 : 0;
+    Atomics.store(control, DONE, 0);
+    Atomics.add(control, SEQ, 1);
+    Atomics.notify(control, SEQ);
+    if (op === OP_CENTROID) centroidPass(main);
+    else sweep(main, slot, replace, wantArgmax);
+    let best: BestCandidate = { score: main.bestScore, index: main.bestIndex, thread: 0, position: main.bestPosition };
+    for (;;) {
+      const done = Atomics.load(control, DONE);
+      if (done === threads - 1) break;
+      Atomics.wait(control, DONE, done);
+    }
+    if (Atomics.load(control, FAILED) !== 0) throw new WorkerFailure();
+    for (let t = 1; t < threads; t++) {
+      const candidate = { score: results[3 * t], index: results[3 * t + 1], thread: t, position: results[3 * t + 2] };
+      best = betterCandidate(best, candidate);
+    }
+    return best;
+  };
+  return {
+    centroidPass: () => run(OP_CENTROID, 0, false, true),
+    sweep: (slot, replace, wantArgmax) => run(OP_SWEEP, slot, replace, wantArgmax),
+  };
+}
+
+/** The worker's loop; receives the kernel functions and node:worker_threads as arguments. */
+function workerMain(
+  kernel: { createSweepState: typeof import("../core/select/fps-kernel.js").createSweepState; centroidPass: typeof centroidPass; sweep: typeof sweep },
+  threadsModule: typeof import("node:worker_threads"),
+  slots: { SEQ: number; OP: number; SLOT: number; REPLACE: number; ARGMAX: number; FAILED: number; DONE: number; OP_CENTROID: number; OP_STOP: number },
+): void {
+  const { workerData, parentPort } = threadsModule;
+  if (!parentPort) return;
+  const st = kernel.createSweepState(
+    workerData.memory, workerData.module, workerData.layout, workerData.rule, workerData.thread, workerData.slack,
+  );
+  const control = new Int32Array(workerData.control);
+  const results = new Float64Array(workerData.results);
+  const t = workerData.thread as number;
+  let seen = Atomics.load(control, slots.SEQ);
+  parentPort.postMessage("ready");
+  for (;;) {
+    Atomics.wait(control, slots.SEQ, seen);
+    seen = Atomics.load(control, slots.SEQ);
+    const op = control[slots.OP];
+    if (op === slots.OP_STOP) return;
+    try {
+      if (op === slots.OP_CENTROID) kernel.centroidPass(st);
+      else kernel.sweep(st, control[slots.SLOT], control[slots.REPLACE] === 1, control[slots.ARGMAX] === 1);
+      results[3 * t] = st.bestScore;
+      results[3 * t + 1] = st.bestIndex;
+      results[3 * t + 2] = st.bestPosition;
+    } catch (error) {
+      Atomics.store(control, slots.FAILED, 1);
+      parentPort.postMessage({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    }
+    Atomics.add(control, slots.DONE, 1);
+    Atomics.notify(control, slots.DONE);
+  }
+}
+
+let cachedSource: string | undefined;
+
+function workerSource(): string {
+  if (cachedSource === undefined) {
+    const slots = { SEQ, OP, SLOT, REPLACE, ARGMAX, FAILED, DONE, OP_CENTROID, OP_STOP };
+    cachedSource = [
+      ...KERNEL_FUNCTIONS.map((fn) => fn.toString()),
+      `(${workerMain.toString()})({ createSweepState, centroidPass, sweep }, require("node:worker_threads"), ${JSON.stringify(slots)});`,
+    ].join("\n");
+  }
+  return cachedSource;
+}

@@ -1,0 +1,109 @@
+/**
+ * Candidate pools for ranking: extxyz files (every frame), folders of POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz
+ * files, and VASP run directories. Each source is hashed so the ranking records exactly what it ranked.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { readdir, readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import { InputError } from "../core/errors.js";
+import type { Frame } from "../core/structure.js";
+import { parsePoscar } from "../core/vasp/poscar.js";
+import { readExtxyz } from "./extxyz.js";
+import { readInputs } from "./inputs.js";
+import { isRunDir } from "./rundir.js";
+
+export interface PoolFrame {
+  frame: Frame;
+  /** The file (or run directory) the frame came from, as the user named it. */
+  source: string;
+  /** 0-based frame index within that source. */
+  index: number;
+}
+
+export interface PoolSource {
+  path: string;
+  kind: "extxyz" | "poscar" | "rundir";
+  /** sha256 of the file; for a run directory, of its vasprun.xml or OUTCAR (the file frames came from). */
+  sha256: string;
+  frames: number;
+}
+
+const STRUCTURE_FILE = /^(POSCAR|CONTCAR)([._-].*)?$|\.vasp$/i;
+const EXTXYZ_FILE = /\.(ext)?xyz(\.gz)?$/i;
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** Files and run directories a pool path stands for, in sorted order. */
+async function expandPoolPath(p: string): Promise<{ path: string; kind: PoolSource["kind"] }[]> {
+  let info;
+  try {
+    info = await stat(p);
+  } catch {
+    throw new InputError(p, undefined, "no such file or directory");
+  }
+  if (info.isFile()) {
+    const base = path.basename(p);
+    if (STRUCTURE_FILE.test(base)) return [{ path: p, kind: "poscar" }];
+    return [{ path: p, kind: "extxyz" }];
+  }
+  if (isRunDir(p)) return [{ path: p, kind: "rundir" }];
+  const out: { path: string; kind: PoolSource["kind"] }[] = [];
+  const entries = (await readdir(p, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of entries) {
+    if (e.name.startsWith(".")) continue;
+    const child = path.join(p, e.name);
+    if (e.isDirectory()) out.push(...(await expandPoolPath(child)));
+    else if (STRUCTURE_FILE.test(e.name)) out.push({ path: child, kind: "poscar" });
+    else if (EXTXYZ_FILE.test(e.name)) out.push({ path: child, kind: "extxyz" });
+  }
+  return out;
+}
+
+export interface PoolUnit {
+  path: string;
+  kind: PoolSource["kind"];
+}
+
+/** The files and run directories the pool paths stand for, in a stable order (paths as given, folders sorted). */
+export async function poolUnits(paths: string[]): Promise<PoolUnit[]> {
+  const units: PoolUnit[] = [];
+  for (const p of paths) {
+    const found = await expandPoolPath(p);
+    if (found.length === 0) throw new InputError(p, undefined, "no candidate structures (POSCAR, CONTCAR, *.vasp, *.extxyz, *.xyz or VASP runs) found in this folder");
+    units.push(...found);
+  }
+  return units;
+}
+
+/**
+ * The frames of one pool unit, streamed. Bad input is an InputError naming the file: a pool is read whole,
+ * or the ranking would silently rank a subset. The returned value is the file whose bytes were read.
+ */
+export async function* readPoolUnit(unit: PoolUnit): AsyncGenerator<PoolFrame, string, void> {
+  const source = unit.path.split(path.sep).join("/");
+  let index = 0;
+  if (unit.kind === "poscar") {
+    const { frame } = parsePoscar(await readFile(unit.path, "utf8"), { file: unit.path });
+    yield { frame, source, index };
+    return unit.path;
+  }
+  if (unit.kind === "extxyz") {
+    for await (const frame of readExtxyz(unit.path)) yield { frame, source, index: index++ };
+    return unit.path;
+  }
+  let read = unit.path;
+  for await (const event of readInputs([unit.path], { energy: "free", frames: "all" })) {
+    if (event.type === "frame") yield { frame: event.frame, source, index: index++ };
+    else {
+      const problem = event.report.problems[0];
+      if (problem) throw new InputError(unit.path, undefined, problem);
+      read = event.report.primary ?? read;
+    }
+  }
+  return read;
+}

@@ -1,0 +1,332 @@
+/**
+ * `relabel rank` as a function: reads the pool (three streaming passes: ids and species, descriptors, the
+ * picks), the labelled set and the committee, runs the selection and writes the ranking artifacts into a
+ * new directory. Shared by the CLI and the GitHub App.
+ */
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { InputError, UsageError } from "../core/errors.js";
+import { candidateId } from "../core/select/candidate-id.js";
+import {
+  computeDescriptors,
+  DEFAULT_BINS,
+  DEFAULT_R_MAX,
+  descriptorColumns,
+  type DescribedFrame,
+  type DescriptorKind,
+} from "../core/select/descriptors.js";
+import {
+  committeeDisagreement,
+  normaliseDisagreement,
+  trustLevels as levelsOf,
+  type CommitteePrediction,
+  type DisagreementKind,
+  type TrustWindow,
+} from "../core/select/disagreement.js";
+import { createFeatureMatrix, type FeatureMatrix } from "../core/select/feature-matrix.js";
+import { parseFeatureFile } from "../core/select/feature-file.js";
+import type { SelectionResult, SelectionRule } from "../core/select/fps.js";
+import { rankingRule, renderRankingCsv, renderRankingJson, selectionInfo, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
+import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
+import { hillFormula, type Frame } from "../core/structure.js";
+import { selectCandidatesThreaded } from "../exec/fps-threads.js";
+import { ExtxyzFileWriter, readExtxyz } from "./extxyz.js";
+import { poolUnits, readPoolUnit, sha256File, type PoolUnit } from "./pool.js";
+
+export interface RankOptions {
+  pool: string[];
+  select: number;
+  out: string;
+  labeled?: string[];
+  /** mace_eval_configs outputs, one per committee member (MACE_energy / MACE_forces). */
+  committee?: string[];
+  /** Committee predictions inside the pool: info `<prefix><member>_energy`, arrays `<prefix><member>_forces`. */
+  committeeKeys?: string;
+  disagreement?: DisagreementKind;
+  forceTrust?: TrustWindow;
+  rule?: SelectionRule;
+  descriptor?: DescriptorKind;
+  features?: string;
+  scaling?: ScalingMode;
+  bins?: number;
+  rmax?: number;
+  software: { name: string; version: string };
+  /** Progress callback for the CLI's progress bar. */
+  onProgress?: (phase: string, done: number, total?: number) => void;
+}
+
+export interface RankOutcome {
+  dir: string;
+  result: SelectionResult;
+  candidates: CandidateMeta[];
+  rule: string;
+  files: string[];
+}
+
+const BATCH = 4096;
+
+async function assertFreshOutput(out: string): Promise<void> {
+  try {
+    const entries = await readdir(out);
+    if (entries.length > 0) throw new UsageError(`${out} exists and is not empty: a ranking is never written over an earlier one; choose a new -o`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+}
+
+interface Candidates {
+  meta: CandidateMeta[];
+  species: Set<string>;
+  /** Member label -> per-candidate energies / forces, from --committee-keys. */
+  keyed: Map<string, { energies: number[]; forces: (Float64Array | undefined)[] }>;
+}
+
+/** Pass 1: candidate ids, metadata, species and (with --committee-keys) the committee's predictions. */
+async function scanPool(units: PoolUnit[], o: RankOptions): Promise<{ c: Candidates; sources: { path: string; sha256: string; frames: number }[] }> {
+  const c: Candidates = { meta: [], species: new Set(), keyed: new Map() };
+  const sources: { path: string; sha256: string; frames: number }[] = [];
+  const prefix = o.committeeKeys;
+  const energyKey = prefix ? new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(.+)_energy$`) : null;
+  for (const unit of units) {
+    const gen = readPoolUnit(unit);
+    let frames = 0;
+    for (;;) {
+      const next = await gen.next();
+      if (next.done) {
+        sources.push({ path: unit.path.split(path.sep).join("/"), sha256: await sha256File(next.value), frames });
+        break;
+      }
+      const { frame, source, index } = next.value;
+      const i = c.meta.length;
+      c.meta.push({ id: candidateId(frame), source, frame: index, natoms: frame.natoms, formula: hillFormula(frame.symbols) });
+      for (const s of frame.symbols) c.species.add(s);
+      if (energyKey) collectKeyedPrediction(c, frame, energyKey, prefix!, i, `${source} frame ${index}`);
+      frames++;
+      if (i % 1000 === 0) o.onProgress?.("reading pool", i);
+    }
+  }
+  return { c, sources };
+}
+
+function collectKeyedPrediction(c: Candidates, frame: Frame, energyKey: RegExp, prefix: string, i: number, where: string): void {
+  const seen = new Set<string>();
+  for (const [key, value] of frame.info) {
+    const m = energyKey.exec(key);
+    if (!m) continue;
+    if (value.kind !== "float" && value.kind !== "int") throw new InputError(where, undefined, `${key} must be a number`);
+    const member = m[1];
+    seen.add(member);
+    if (!c.keyed.has(member)) {
+      if (i > 0) throw new InputError(where, undefined, `committee member "${member}" (${key}) is missing from earlier candidates`);
+      c.keyed.set(member, { energies: [], forces: [] });
+    }
+    const slot = c.keyed.get(member)!;
+    slot.energies[i] = value.value;
+    const forces = frame.arrays.get(`${prefix}${member}_forces`);
+    slot.forces[i] = forces && forces.dtype === "R" ? forces.data : undefined;
+  }
+  for (const member of c.keyed.keys()) {
+    if (!seen.has(member)) throw new InputError(where, undefined, `has no ${prefix}${member}_energy, but other candidates do`);
+  }
+}
+
+/** Pass 2 (and the labelled set): descriptors in batches into one float32 matrix. */
+async function describe(frames: AsyncIterable<Frame>, rows: number, species: string[], o: RankOptions, origin: string): Promise<FeatureMatrix> {
+  const options = { kind: o.descriptor ?? "baseline", species, rMax: o.rmax ?? DEFAULT_R_MAX, bins: o.bins ?? DEFAULT_BINS };
+  const columns = descriptorColumns(options);
+  const matrix = createFeatureMatrix(rows, columns.length, columns);
+  let batch: DescribedFrame[] = [];
+  let row = 0;
+  const flush = () => {
+    const part = computeDescriptors(batch, options, batch.map((_, k) => ({ file: origin, where: `candidate ${row + k}` })));
+    matrix.data.set(part.data, row * columns.length);
+    row += batch.length;
+    batch = [];
+    o.onProgress?.("computing descriptors", row, rows);
+  };
+  for await (const frame of frames) {
+    batch.push(frame);
+    if (batch.length === BATCH) flush();
+  }
+  if (batch.length) flush();
+  return matrix;
+}
+
+async function* poolFrames(units: PoolUnit[]): AsyncGenerator<Frame> {
+  for (const unit of units) for await (const { frame } of readPoolUnit(unit)) yield frame;
+}
+
+async function* fileFrames(files: string[]): AsyncGenerator<Frame> {
+  for (const f of files) yield* readExtxyz(f);
+}
+
+/** mace_eval_configs outputs, matched to candidates by candidate_id (not by position). */
+async function readCommitteeFiles(files: string[], meta: CandidateMeta[]): Promise<CommitteePrediction[]> {
+  const rowOf = new Map<string, number>();
+  meta.forEach((m, i) => {
+    if (!rowOf.has(m.id)) rowOf.set(m.id, i);
+  });
+  const members: CommitteePrediction[] = [];
+  for (const file of files) {
+    const energies = new Float64Array(meta.length).fill(NaN);
+    const forces: (Float64Array | undefined)[] = new Array(meta.length);
+    let n = 0;
+    for await (const frame of readExtxyz(file)) {
+      const id = candidateId(frame);
+      const row = rowOf.get(id);
+      if (row === undefined) throw new InputError(file, `frame ${n}`, `structure ${id} is not in the pool: committee predictions must be for the pool's candidates`);
+      const e = frame.info.get("MACE_energy");
+      if (!e || (e.kind !== "float" && e.kind !== "int")) throw new InputError(file, `frame ${n}`, "has no MACE_energy (expected mace_eval_configs output)");
+      energies[row] = e.value;
+      const f = frame.arrays.get("MACE_forces");
+      forces[row] = f && f.dtype === "R" ? f.data : undefined;
+      n++;
+    }
+    // Duplicated candidates share one prediction.
+    meta.forEach((m, i) => {
+      const first = rowOf.get(m.id)!;
+      if (first !== i) {
+        energies[i] = energies[first];
+        forces[i] = forces[first];
+      }
+    });
+    const missing = meta.findIndex((_, i) => Number.isNaN(energies[i]));
+    if (missing >= 0) throw new InputError(file, undefined, `has no prediction for candidate ${missing} (${meta[missing].id}, ${meta[missing].source} frame ${meta[missing].frame})`);
+    members.push({ source: file, energies, forces });
+  }
+  return members;
+}
+
+export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
+  if (!Number.isInteger(o.select) || o.select < 1) throw new UsageError(`--select must be a positive integer (got ${o.select})`);
+  if (o.committee?.length && o.committeeKeys) throw new UsageError("give either --committee files or --committee-keys, not both");
+  await assertFreshOutput(o.out);
+  const units = await poolUnits(o.pool);
+  const { c, sources } = await scanPool(units, o);
+  const N = c.meta.length;
+  if (N === 0) throw new UsageError(`the candidate pool is empty: ${o.pool.join(", ")} holds no structures`);
+  if (o.select > N) throw new UsageError(`--select ${o.select} is larger than the pool (${N} candidates)`);
+
+  // The labelled set: its structures are covered already and never selected.
+  const labeledFiles = o.labeled ?? [];
+  const labeledMeta: { path: string; sha256: string; frames: number }[] = [];
+  const labeledIds: string[] = [];
+  for (const file of labeledFiles) {
+    let frames = 0;
+    for await (const frame of readExtxyz(file)) {
+      labeledIds.push(candidateId(frame));
+      for (const s of frame.symbols) c.species.add(s);
+      frames++;
+    }
+    labeledMeta.push({ path: file.split(path.sep).join("/"), sha256: await sha256File(file), frames });
+  }
+  const species = [...c.species].sort();
+
+  let features: FeatureMatrix;
+  let labeledFeatures: FeatureMatrix | undefined;
+  if (o.features) {
+    if (labeledIds.length) throw new UsageError("--labeled needs descriptors for the labelled structures; it cannot be combined with --features");
+    features = parseFeatureFile(await readFile(o.features), o.features, c.meta.map((m) => m.id));
+  } else {
+    features = await describe(poolFrames(units), N, species, o, o.pool.join(","));
+    if (labeledIds.length) labeledFeatures = await describe(fileFrames(labeledFiles), labeledIds.length, species, o, labeledFiles.join(","));
+  }
+  const scaler = fitScaler(features, o.scaling ?? "standard");
+  applyScaler(scaler, features);
+  if (labeledFeatures) applyScaler(scaler, labeledFeatures);
+
+  const committee = o.committee ?? [];
+  let members: CommitteePrediction[] = [];
+  let memberNames: string[] = [];
+  if (committee.length) {
+    members = await readCommitteeFiles(committee, c.meta);
+    memberNames = committee.map((f) => f.split(path.sep).join("/"));
+  } else if (o.committeeKeys) {
+    memberNames = [...c.keyed.keys()].sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+    members = memberNames.map((m) => ({ source: `${o.committeeKeys}${m}`, energies: c.keyed.get(m)!.energies, forces: c.keyed.get(m)!.forces }));
+    if (members.length === 0) throw new UsageError(`--committee-keys ${o.committeeKeys}: no info key ${o.committeeKeys}<member>_energy in the pool`);
+  }
+  const kind = members.length ? (o.disagreement ?? "energy") : null;
+  let raw: Float64Array | null = null;
+  let levels: Uint8Array | null = null;
+  let normalised: Float64Array | null = null;
+  if (kind) {
+    raw = committeeDisagreement(members, kind, { natoms: c.meta.map((m) => m.natoms), ids: c.meta.map((m) => m.id) });
+    if (o.forceTrust) levels = levelsOf(raw, o.forceTrust);
+    normalised = normaliseDisagreement(raw, levels ?? undefined);
+  } else if (o.forceTrust) throw new UsageError("--force-trust needs a committee (--committee or --committee-keys)");
+  const rule: SelectionRule = o.rule ?? { kind: "weighted", wDiv: 1, wDis: kind ? 1 : 0 };
+  if (rule.kind === "weighted" && rule.wDiv === 0 && !kind) throw new UsageError("weights div=0 leave only disagreement, which needs a committee of at least 2 models");
+
+  o.onProgress?.("selecting", 0, o.select);
+  const result = await selectCandidatesThreaded({
+    features,
+    ids: c.meta.map((m) => m.id),
+    k: o.select,
+    disagreement: normalised ?? undefined,
+    excluded: levels ?? undefined,
+    labelled: labeledFeatures ? { features: labeledFeatures, ids: labeledIds } : undefined,
+    rule,
+  });
+
+  const inputs: RankingInputs = {
+    parameters: {
+      select: o.select,
+      descriptor: o.features ? "features" : (o.descriptor ?? "baseline"),
+      features_file: o.features ?? null,
+      scaling: o.scaling ?? "standard",
+      bins: o.bins ?? DEFAULT_BINS,
+      rmax: o.rmax ?? DEFAULT_R_MAX,
+      rule,
+      disagreement: kind,
+      committee_source: committee.length ? "files" : o.committeeKeys ? "keys" : null,
+      force_trust: o.forceTrust ?? null,
+    },
+    sources,
+    labeled: labeledMeta,
+    committee: memberNames,
+    candidates: c.meta,
+    result,
+    rawDisagreement: raw,
+    disagreement: normalised,
+    trustLevels: levels,
+    labeledIds: new Set(labeledIds),
+    software: o.software,
+  };
+
+  // Write everything into a temporary sibling and rename: a ranking directory is complete or absent.
+  const tmp = `${o.out.replace(/\/+$/, "")}.partial-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  try {
+    await writeFile(path.join(tmp, "ranking.json"), renderRankingJson(inputs));
+    await writeFile(path.join(tmp, "ranking.csv"), renderRankingCsv(inputs));
+    await writeSelected(units, result, c.meta, path.join(tmp, "selected.extxyz"));
+    await rm(o.out, { recursive: true, force: true });
+    await mkdir(path.dirname(path.resolve(o.out)), { recursive: true });
+    await rename(tmp, o.out);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files: ["ranking.json", "ranking.csv", "selected.extxyz"] };
+}
+
+/** Pass 3: the picks, in greedy order, with their candidate_id, source, frame and selection_rank. */
+async function writeSelected(units: PoolUnit[], result: SelectionResult, meta: CandidateMeta[], file: string): Promise<void> {
+  const rankOf = new Map(result.picks.map((p) => [p.index, p.rank]));
+  const picked = new Map<number, Frame>();
+  let row = 0;
+  for await (const frame of poolFrames(units)) {
+    if (rankOf.has(row)) picked.set(row, frame);
+    row++;
+  }
+  const writer = await ExtxyzFileWriter.open(file);
+  for (const pick of result.picks) {
+    const frame = picked.get(pick.index)!;
+    const info = new Map(frame.info);
+    for (const [k, v] of selectionInfo(meta[pick.index], pick.rank)) info.set(k, v);
+    await writer.write({ ...frame, info });
+  }
+  await writer.close();
+}

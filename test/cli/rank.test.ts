@@ -1,0 +1,122 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
+import type { Frame } from "../../src/core/structure.js";
+import { realPath } from "../helpers/real-data.js";
+import { runCli } from "../helpers/run-cli.js";
+
+const POOL = realPath("extxyz/imagdau_xtb_md.xyz");
+const tmp = () => mkdtempSync(path.join(tmpdir(), "relabel-rank-"));
+const framesOf = (file: string): Frame[] => parseExtxyz(readFileSync(file), file).map((f) => f.frame);
+
+/** A committee member's mace_eval_configs-style output: the pool's frames, reordered, with MACE_energy. */
+function memberFile(dir: string, name: string, energy: (i: number, f: Frame) => number): string {
+  const frames = framesOf(POOL);
+  const text = frames
+    .map((f, i) => ({ f, i }))
+    .reverse()
+    .map(({ f, i }) => writeExtxyzFrame({ ...f, info: new Map([["MACE_energy", { kind: "float", value: energy(i, f) }]]) }))
+    .join("");
+  const file = path.join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe("relabel rank", () => {
+  it("writes ranking.json, ranking.csv and selected.extxyz, byte-identical on a rerun", async () => {
+    const dir = tmp();
+    const a = await runCli("rank", "--pool", POOL, "--select", "6", "-o", path.join(dir, "a"));
+    const b = await runCli("rank", "--pool", POOL, "--select", "6", "-o", path.join(dir, "b"));
+    expect(a.code).toBe(0);
+    expect(b.code).toBe(0);
+    for (const f of ["ranking.json", "ranking.csv", "selected.extxyz"]) {
+      expect(readFileSync(path.join(dir, "a", f))).toEqual(readFileSync(path.join(dir, "b", f)));
+    }
+    const ranking = JSON.parse(readFileSync(path.join(dir, "a", "ranking.json"), "utf8"));
+    expect(ranking.rule).toMatch(/^diversity-first \(no committee\)/);
+    expect(ranking.heuristic).toMatch(/not calibrated uncertainty/);
+    expect(ranking.sources[0].sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(ranking.selected.map((s: { rank: number }) => s.rank)).toEqual([1, 2, 3, 4, 5, 6]);
+    const selected = framesOf(path.join(dir, "a", "selected.extxyz"));
+    expect(selected.map((f) => (f.info.get("selection_rank") as { value: number }).value)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(selected.map((f) => (f.info.get("candidate_id") as { value: string }).value)).toEqual(ranking.selected.map((s: { candidate_id: string }) => s.candidate_id));
+    const csv = readFileSync(path.join(dir, "a", "ranking.csv"), "utf8").trim().split("\n");
+    expect(csv).toHaveLength(1 + 201);
+    expect(csv.filter((l) => l.split(",")[6] !== "").length).toBe(1 + 6);
+  });
+
+  it("refuses to write into an existing non-empty directory", async () => {
+    const dir = tmp();
+    writeFileSync(path.join(dir, "keep.txt"), "round 1");
+    const res = await runCli("rank", "--pool", POOL, "--select", "2", "-o", dir);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/exists and is not empty/);
+    expect(readFileSync(path.join(dir, "keep.txt"), "utf8")).toBe("round 1");
+  });
+
+  it("with weights div=0 picks the largest committee energy disagreement first, matching members by structure", async () => {
+    const dir = tmp();
+    // Member B differs from member A by i meV on candidate i: the disagreement grows with the index.
+    const m1 = memberFile(dir, "m1.xyz", () => -10);
+    const m2 = memberFile(dir, "m2.xyz", (i) => -10 + i * 1e-3);
+    const res = await runCli("rank", "--pool", POOL, "--select", "3", "--committee", m1, m2, "--weights", "div=0,dis=1", "-o", path.join(dir, "out"));
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
+    expect(ranking.selected.map((s: { frame: number }) => s.frame)).toEqual([200, 199, 198]);
+    expect(ranking.committee.size).toBe(2);
+    expect(ranking.rule).toMatch(/committee energy disagreement \(std of energy per atom\) only/);
+    // Population std of (-10, -10 + 0.2) over 12 atoms: 0.1 eV / 12 per atom.
+    expect(ranking.selected[0].disagreement_raw).toBeCloseTo(0.1 / 12, 12);
+  });
+
+  it("rejects a committee of one, a committee file for other structures, and a selection larger than the pool", async () => {
+    const dir = tmp();
+    const one = await runCli("rank", "--pool", POOL, "--select", "2", "--committee", POOL, "-o", path.join(dir, "x"));
+    expect(one.code).toBe(2);
+    expect(one.stderr).toMatch(/at least 2 models/);
+    const other = realPath("extxyz/matscipy_committee_test_data.xyz");
+    const m1 = memberFile(dir, "m1.xyz", () => -1);
+    const mismatch = await runCli("rank", "--pool", POOL, "--select", "2", "--committee", m1, other, "-o", path.join(dir, "y"));
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.stderr).toMatch(new RegExp(`^error: ${other.replace(/[.]/g, "\\.")}: frame 0: structure \\w+ is not in the pool`));
+    const big = await runCli("rank", "--pool", POOL, "--select", "500", "-o", path.join(dir, "z"));
+    expect(big.code).toBe(2);
+    expect(big.stderr).toMatch(/--select 500 is larger than the pool \(201 candidates\)/);
+  });
+
+  it("never selects structures already in the labelled set", async () => {
+    const dir = tmp();
+    const first = await runCli("rank", "--pool", POOL, "--select", "4", "-o", path.join(dir, "r1"));
+    expect(first.code).toBe(0);
+    const labelled = path.join(dir, "r1", "selected.extxyz");
+    const second = await runCli("rank", "--pool", POOL, "--select", "4", "--labeled", labelled, "-o", path.join(dir, "r2"));
+    expect(second.code).toBe(0);
+    const ids1 = JSON.parse(readFileSync(path.join(dir, "r1", "ranking.json"), "utf8")).selected.map((s: { candidate_id: string }) => s.candidate_id);
+    const r2 = JSON.parse(readFileSync(path.join(dir, "r2", "ranking.json"), "utf8"));
+    expect(r2.labeled_size).toBe(4);
+    for (const s of r2.selected) expect(ids1).not.toContain(s.candidate_id);
+    expect(readFileSync(path.join(dir, "r2", "ranking.csv"), "utf8").match(/,labelled\n/g)).toHaveLength(4);
+  });
+
+  it("names the candidate whose user-supplied feature is not finite", async () => {
+    const dir = tmp();
+    const rows = Array.from({ length: 201 }, (_, i) => [i, i === 7 ? Number.NaN : 1]);
+    const file = path.join(dir, "features.json");
+    writeFileSync(file, JSON.stringify(rows).replace("null", "1e999"));
+    const res = await runCli("rank", "--pool", POOL, "--select", "2", "--features", file, "-o", path.join(dir, "o"));
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/row 8: column 2 of candidate 7 \(\w+\) is Infinity, expected a finite number/);
+  });
+
+  it("refuses an empty pool", async () => {
+    const dir = tmp();
+    const empty = path.join(dir, "empty.extxyz");
+    writeFileSync(empty, "");
+    const res = await runCli("rank", "--pool", empty, "--select", "1", "-o", path.join(dir, "o"));
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/the candidate pool is empty/);
+  });
+});

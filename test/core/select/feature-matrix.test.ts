@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { InputError } from "../../../src/core/errors.js";
+import { featureMatrixFromRows, validateFeatureMatrix } from "../../../src/core/select/feature-matrix.js";
+
+const ids = ["id-a", "id-b", "id-c"];
+
+describe("user feature matrices", () => {
+  it("stores rows as float32, row-major", () => {
+    const m = featureMatrixFromRows([[1, 2], [3, 4], [5, 6.5]], ids, "features.csv");
+    expect(m.rows).toBe(3);
+    expect(m.cols).toBe(2);
+    expect(Array.from(m.data)).toEqual([1, 2, 3, 4, 5, 6.5]);
+  });
+
+  it("refuses a row count other than the candidate count", () => {
+    expect(() => featureMatrixFromRows([[1], [2]], ids, "features.csv")).toThrow(InputError);
+    expect(() => featureMatrixFromRows([[1], [2]], ids, "features.csv")).toThrow("features.csv: has 2 feature rows, expected 3");
+  });
+
+  it("names the row and candidate of a non-finite or out-of-range value", () => {
+    expect(() => featureMatrixFromRows([[1, 2], [3, NaN], [5, 6]], ids, "features.csv", (row) => row + 2)).toThrow(
+      "features.csv:3: column 2 of candidate 1 (id-b) is NaN",
+    );
+    expect(() => featureMatrixFromRows([[1, 2], [3, 4], [1e39, 6]], ids, "features.csv")).toThrow(
+      "features.csv: row 3: column 1 of candidate 2 (id-c) is Infinity, expected a finite number within float32 range",
+    );
+    expect(() => validateFeatureMatrix({ rows: 3, cols: 1, data: Float32Array.of(0, Infinity, 0) }, ids, "f.npy")).toThrow(/candidate 1 \(id-b\)/);
+  });
+
+  it("refuses ragged rows", () => {
+    expect(() => featureMatrixFromRows([[1, 2], [3], [5, 6]], ids, "features.csv")).toThrow("features.csv: row 2: has 1 values, expected 2 like the first row");
+  });
+});

@@ -1,0 +1,176 @@
+import { describe, expect, it } from "vitest";
+import { InputError, UsageError } from "../../../src/core/errors.js";
+import type { FeatureMatrix } from "../../../src/core/select/feature-matrix.js";
+import { selectCandidates, type SelectionInput } from "../../../src/core/select/fps.js";
+import { bruteForceSelection, seededRandom, type OracleInput } from "./fps-oracle.js";
+
+function matrix(rows: number, cols: number, data: Float32Array): FeatureMatrix {
+  return { rows, cols, data };
+}
+
+/** Values on a grid of 1/8 in [-2, 2): every sum of squares is exact, so ties are exact ties. */
+function dyadic(random: () => number, count: number, levels = 32): Float32Array {
+  return Float32Array.from({ length: count }, () => Math.floor(random() * levels) / 8 - 2);
+}
+
+function ids(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `c${i}`);
+}
+
+function run(oracle: OracleInput): ReturnType<typeof selectCandidates> {
+  const input: SelectionInput = {
+    features: matrix(oracle.N, oracle.D, oracle.X),
+    ids: oracle.ids,
+    k: oracle.k,
+    ...(oracle.u ? { disagreement: oracle.u } : {}),
+    ...(oracle.excluded ? { excluded: oracle.excluded } : {}),
+    ...(oracle.labelled ? { labelled: { features: matrix(oracle.labelled.ids.length, oracle.D, oracle.labelled.X), ids: oracle.labelled.ids } } : {}),
+    ...(oracle.rule ? { rule: oracle.rule } : {}),
+  };
+  return selectCandidates(input);
+}
+
+function expectSameAsOracle(oracle: OracleInput, exact: boolean): void {
+  const expected = bruteForceSelection(oracle);
+  const result = run(oracle);
+  expect(result.picks.map((p) => p.index)).toEqual(expected.picks.map((p) => p.index));
+  result.picks.forEach((pick, r) => {
+    expect(pick.rank).toBe(r + 1);
+    if (exact) {
+      expect(pick.diversity).toBe(expected.picks[r].diversity);
+      expect(pick.score).toBe(expected.picks[r].score);
+    } else {
+      expect(pick.diversity).toBeCloseTo(expected.picks[r].diversity, 9);
+      expect(pick.score).toBeCloseTo(expected.picks[r].score, 9);
+    }
+  });
+  for (let i = 0; i < oracle.N; i++) {
+    if (exact) expect(result.distanceToCovered[i]).toBe(expected.nearest[i]);
+    else expect(result.distanceToCovered[i]).toBeCloseTo(expected.nearest[i], 9);
+  }
+}
+
+describe("greedy farthest-point selection against brute force", () => {
+  it("matches on random float32 features, pure diversity", () => {
+    const random = seededRandom(1);
+    for (const [N, D, k] of [[300, 5, 40], [257, 13, 257], [500, 37, 60], [120, 100, 30]]) {
+      const X = Float32Array.from({ length: N * D }, () => random() * 4 - 2);
+      expectSameAsOracle({ X, N, D, k, ids: ids(N), rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, false);
+    }
+  });
+
+  it("matches on clustered data where most distances are pruned", () => {
+    const random = seededRandom(2);
+    const N = 1500, D = 9;
+    const centres = Array.from({ length: 6 }, () => Array.from({ length: D }, () => random() * 40));
+    const X = new Float32Array(N * D);
+    for (let i = 0; i < N; i++) {
+      const c = centres[i % 6];
+      for (let j = 0; j < D; j++) X[i * D + j] = c[j] + random() * 0.5;
+    }
+    expectSameAsOracle({ X, N, D, k: 200, ids: ids(N), rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, false);
+  });
+
+  it("breaks exact ties by the lowest index, with disagreement in the score", () => {
+    const random = seededRandom(3);
+    const N = 400, D = 3;
+    const X = dyadic(random, N * D, 8);
+    const u = Float64Array.from({ length: N }, () => Math.floor(random() * 4) / 4);
+    expectSameAsOracle({ X, N, D, k: 150, ids: ids(N), u, rule: { kind: "weighted", wDiv: 1, wDis: 0.5 } }, true);
+    expectSameAsOracle({ X, N, D, k: 150, ids: ids(N), u, rule: { kind: "weighted", wDiv: 0, wDis: 1 } }, true);
+  });
+
+  it("picks identical points in index order", () => {
+    const N = 20, D = 4;
+    const X = new Float32Array(N * D).fill(0.25);
+    const result = run({ X, N, D, k: 5, ids: ids(N) });
+    expect(result.picks.map((p) => p.index)).toEqual([0, 1, 2, 3, 4]);
+    expect(result.picks.every((p) => p.diversity === 0)).toBe(true);
+  });
+
+  it("starts from the point farthest from the centroid, then replaces the centroid distance", () => {
+    // 1-D points 0, 1, 2, 10: centroid 3.25, farthest is 10 (index 3); then 0 (distance 10).
+    const X = Float32Array.of(0, 1, 2, 10);
+    const result = run({ X, N: 4, D: 1, k: 3, ids: ids(4), rule: { kind: "weighted", wDiv: 1, wDis: 0 } });
+    expect(result.picks.map((p) => p.index)).toEqual([3, 0, 2]);
+    expect(result.picks.map((p) => p.diversity)).toEqual([6.75, 10, 2]);
+    expect(Array.from(result.distanceToCovered)).toEqual([0, 1, 0, 0]);
+  });
+
+  it("seeds coverage from the labelled set and never picks a labelled or duplicate id", () => {
+    const random = seededRandom(4);
+    const N = 300, D = 4, M = 25;
+    const X = dyadic(random, N * D);
+    const labelledX = dyadic(random, M * D);
+    const candidateIds = ids(N);
+    // Duplicates: candidates 10..19 repeat the ids (and rows) of 0..9; 20..24 repeat labelled rows.
+    for (let i = 10; i < 20; i++) {
+      candidateIds[i] = candidateIds[i - 10];
+      X.copyWithin(i * D, (i - 10) * D, (i - 9) * D);
+    }
+    const labelledIds = Array.from({ length: M }, (_, l) => `l${l}`);
+    for (let i = 20; i < 25; i++) {
+      candidateIds[i] = labelledIds[i - 20];
+      X.set(labelledX.subarray((i - 20) * D, (i - 19) * D), i * D);
+    }
+    const excluded = Uint8Array.from({ length: N }, (_, i) => (i % 7 === 3 ? 1 : 0));
+    const oracle: OracleInput = { X, N, D, k: 120, ids: candidateIds, excluded, labelled: { X: labelledX, ids: labelledIds } };
+    expectSameAsOracle(oracle, true);
+    const picked = run(oracle).picks.map((p) => p.index);
+    expect(picked.some((i) => i >= 10 && i < 25)).toBe(false);
+    expect(picked.some((i) => i % 7 === 3)).toBe(false);
+  });
+
+  it("supports uncertainty-weighted FPS", () => {
+    const random = seededRandom(5);
+    const N = 250, D = 6;
+    const X = Float32Array.from({ length: N * D }, () => random());
+    const u = Float64Array.from({ length: N }, () => random());
+    expectSameAsOracle({ X, N, D, k: 50, ids: ids(N), u, rule: { kind: "uwfps", alpha: 1, beta: 1 } }, false);
+    expectSameAsOracle({ X, N, D, k: 50, ids: ids(N), u, rule: { kind: "uwfps", alpha: 2, beta: 0.5 } }, false);
+  });
+
+  it("stops when fewer candidates are pickable than requested", () => {
+    const X = Float32Array.of(0, 1, 2, 3);
+    const excluded = Uint8Array.of(0, 1, 0, 1);
+    const result = run({ X, N: 4, D: 1, k: 4, ids: ids(4), excluded });
+    expect(result.selectable).toBe(2);
+    expect(result.requested).toBe(4);
+    expect(result.picks.map((p) => p.index).sort()).toEqual([0, 2]);
+  });
+});
+
+describe("selection input errors", () => {
+  const X = Float32Array.of(0, 1, 2, 3);
+  const base: SelectionInput = { features: matrix(4, 1, X), ids: ids(4), k: 2 };
+
+  it("rejects an empty pool", () => {
+    expect(() => selectCandidates({ ...base, features: matrix(0, 1, new Float32Array(0)), ids: [] })).toThrow(/pool is empty/);
+  });
+
+  it("rejects a selection larger than the pool and a non-positive size", () => {
+    expect(() => selectCandidates({ ...base, k: 5 })).toThrow(UsageError);
+    expect(() => selectCandidates({ ...base, k: 5 })).toThrow(/cannot select 5 candidates from a pool of 4/);
+    expect(() => selectCandidates({ ...base, k: 0 })).toThrow(/positive integer/);
+  });
+
+  it("names the candidate with a non-finite feature", () => {
+    const bad = Float32Array.of(0, NaN, 2, 3);
+    expect(() => selectCandidates({ ...base, features: matrix(4, 1, bad) })).toThrow(InputError);
+    expect(() => selectCandidates({ ...base, features: matrix(4, 1, bad) })).toThrow(/candidate 1 \(c1\).*NaN/);
+  });
+
+  it("rejects weights that rank by nothing or by a missing committee", () => {
+    expect(() => selectCandidates({ ...base, rule: { kind: "weighted", wDiv: 0, wDis: 0 } })).toThrow(/both 0/);
+    expect(() => selectCandidates({ ...base, rule: { kind: "weighted", wDiv: 0, wDis: 1 } })).toThrow(/committee of at least 2/);
+    expect(() => selectCandidates({ ...base, rule: { kind: "uwfps", alpha: 1, beta: 1 } })).toThrow(/committee of at least 2/);
+  });
+
+  it("rejects mismatched lengths and out-of-range disagreement", () => {
+    expect(() => selectCandidates({ ...base, ids: ids(3) })).toThrow(/3 candidate ids for 4/);
+    expect(() => selectCandidates({ ...base, disagreement: Float64Array.of(0, 0.5, 1.5, 0) })).toThrow(/candidate 2 \(c2\) is 1.5/);
+    expect(() => selectCandidates({ ...base, labelled: { features: matrix(1, 2, Float32Array.of(0, 0)), ids: ["l0"] } })).toThrow(
+      /2 columns, candidates have 1/,
+    );
+  });
+});

@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { selectCandidates, type SelectionInput } from "../../src/core/select/fps.js";
+import { selectCandidatesThreaded } from "../../src/exec/fps-threads.js";
+import { seededRandom } from "../core/select/fps-oracle.js";
+
+function input(seed: number, N: number, D: number, k: number): SelectionInput {
+  const random = seededRandom(seed);
+  const data = new Float32Array(N * D);
+  for (let i = 0; i < N; i++) {
+    const cluster = i % 5;
+    for (let j = 0; j < D; j++) data[i * D + j] = cluster * 3 + random();
+  }
+  return { features: { rows: N, cols: D, data }, ids: Array.from({ length: N }, (_, i) => `c${i}`), k };
+}
+
+describe("threaded selection", () => {
+  it("gives the single-thread result exactly with 2 and 3 threads", async () => {
+    const base = input(7, 7000, 11, 300);
+    const single = selectCandidates(base);
+    for (const threads of [2, 3]) {
+      const threaded = await selectCandidatesThreaded(base, { threads });
+      expect(threaded.picks).toEqual(single.picks);
+      expect(Array.from(threaded.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+    }
+  });
+
+  it("agrees with labelled seeding, exclusions and disagreement", async () => {
+    const base = input(8, 5000, 6, 200);
+    const labelled = input(9, 40, 6, 1);
+    const random = seededRandom(10);
+    const withExtras: SelectionInput = {
+      ...base,
+      labelled: { features: labelled.features, ids: labelled.ids.map((id) => `l${id}`) },
+      excluded: Uint8Array.from({ length: 5000 }, () => (random() < 0.1 ? 1 : 0)),
+      disagreement: Float64Array.from({ length: 5000 }, () => random()),
+      rule: { kind: "uwfps", alpha: 1, beta: 2 },
+    };
+    const single = selectCandidates(withExtras);
+    const threaded = await selectCandidatesThreaded(withExtras, { threads: 2 });
+    expect(threaded.picks).toEqual(single.picks);
+    expect(Array.from(threaded.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+  });
+
+  it("reports input errors before starting workers", async () => {
+    const base = input(11, 10, 2, 11);
+    await expect(selectCandidatesThreaded(base, { threads: 2 })).rejects.toThrow(/cannot select 11 candidates from a pool of 10/);
+  });
+});
