@@ -172,26 +172,23 @@ export async function readTrainingRuns(inputs: readonly string[]): Promise<Train
   return [...runs.values()].sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
 }
 
-/** Every file a bench run writes; a rerun into the same directory removes the ones it does not write again. */
-export const BENCH_OUTPUTS = ["metrics.json", "per_config.csv", "report.md", "parity_energy.svg", "parity_forces.svg", "parity_stress.svg", "learning_curve.svg"];
-
 /**
- * Writes the outputs into `dir`: a new or empty directory, or an earlier bench directory (its outputs are replaced).
- * Each file goes to a temporary name first, then is renamed.
+ * Writes the outputs into `dir`, which must be new or empty: a round's benchmark is never rewritten. The files go
+ * to a temporary sibling directory first, which is then renamed, so `dir` is complete or absent.
  */
 export async function writeBenchDir(dir: string, files: ReadonlyArray<[string, string]>): Promise<void> {
   if (existsSync(dir)) {
-    const entries = await readdir(dir);
-    if (entries.length > 0 && !entries.includes("metrics.json")) {
-      throw new InputError(dir, undefined, "exists and is not a bench directory (no metrics.json); choose a new -o directory");
-    }
-    for (const name of BENCH_OUTPUTS) if (entries.includes(name)) await rm(path.join(dir, name));
+    if ((await readdir(dir)).length > 0) throw new InputError(dir, undefined, "exists and is not empty: a benchmark is never written over an earlier one; choose a new -o directory");
+    await rm(dir, { recursive: true });
   }
-  await mkdir(dir, { recursive: true });
-  for (const [name, content] of files) {
-    const target = path.join(dir, name);
-    const tmp = `${target}.partial-${process.pid}`;
-    await writeFile(tmp, content);
-    await rename(tmp, target);
+  const tmp = `${dir.replace(/\/+$/, "")}.partial-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  try {
+    for (const [name, content] of files) await writeFile(path.join(tmp, name), content);
+    await rename(tmp, dir);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
   }
 }

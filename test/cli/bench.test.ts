@@ -144,7 +144,7 @@ describe("relabel bench", () => {
     expect(readFileSync(path.join(round2, "report.md"), "utf8")).toContain("| Energy RMSE (meV/atom) | 66.83 | 66.83 | ±0.00 = |");
   });
 
-  it("finds training files in directories and replaces stale outputs of an earlier bench in the same directory", async () => {
+  it("finds training files in directories and never writes over an earlier bench directory", async () => {
     const work = tmp();
     mkdirSync(path.join(work, "logs"));
     mkdirSync(path.join(work, "results"));
@@ -153,10 +153,14 @@ describe("relabel bench", () => {
     const out = path.join(tmp(), "round");
     expect((await bench("--pred", path.join(FIXTURES, "pred.extxyz"), "--ref", path.join(FIXTURES, "dataset/test.extxyz"), "-o", out)).code).toBe(0);
     expect(existsSync(path.join(out, "parity_stress.svg"))).toBe(true);
-    const res = await bench("--pred", EVAL, ...XTB_KEYS, "--train-log", work, "-o", out);
+    const again = await bench("--pred", EVAL, ...XTB_KEYS, "--train-log", work, "-o", out);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/exists and is not empty: a benchmark is never written over an earlier one/);
+    const fresh = path.join(tmp(), "round");
+    const res = await bench("--pred", EVAL, ...XTB_KEYS, "--train-log", work, "-o", fresh);
     expect(res.code).toBe(0);
-    expect(existsSync(path.join(out, "parity_stress.svg"))).toBe(false);
-    const m = metricsOf(out);
+    expect(existsSync(path.join(fresh, "parity_stress.svg"))).toBe(false);
+    const m = metricsOf(fresh);
     expect(m.training.map((r) => [r.tag, path.basename(r.log_file!), path.basename(r.results_file!)])).toEqual([["ft_run-1", "ft_run-1.log", "ft_run-1_train.txt"]]);
   });
 
@@ -182,12 +186,13 @@ describe("relabel bench", () => {
     expect(res.stderr).toMatch(new RegExp(`^error: ${EVAL.replace(/[.]/g, "\\.")}:1: frame 0: no REF_energy in the comment line \\(see --ref-prefix, --ref-energy-key and --ref-forces-key\\)\\n$`));
   });
 
-  it("refuses to write into a directory that is not a bench directory", async () => {
+  it("refuses to write into a non-empty directory and leaves its files alone", async () => {
     const out = tmp();
     writeFileSync(path.join(out, "notes.txt"), "mine");
     const res = await bench("--pred", path.join(FIXTURES, "pred.extxyz"), "-o", out);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/exists and is not a bench directory/);
+    expect(res.stderr).toMatch(/exists and is not empty/);
+    expect(readdirSync(out)).toEqual(["notes.txt"]);
   });
 
   it("exits 2 on usage errors", async () => {

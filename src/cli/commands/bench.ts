@@ -20,7 +20,7 @@ options:
       --previous DIR         the previous round's bench directory (or its metrics.json): adds changes, and warns
                              when test set, energy policy or head differ
       --train-log PATH...    MACE logs (<tag>.log), results files (<tag>_train.txt) or directories holding them
-  -o, --output DIR           output directory (new, empty, or an earlier bench directory)
+  -o, --output DIR           output directory (new or empty; never written over)
       --pred-prefix P        prediction keys P+energy, P+forces, P+stress (default MACE_)
       --ref-prefix P         reference keys P+energy, P+forces, P+stress (default REF_)
       --pred-energy-key K, --pred-forces-key K, --pred-stress-key K
