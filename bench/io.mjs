@@ -6,6 +6,7 @@ import { once } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeExtxyzFrame } from "../dist/core/formats/extxyz.js";
+import { seededRandom } from "./prng.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dataDir = path.join(here, ".data");
@@ -21,25 +22,13 @@ function ensureAse() {
   }
 }
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32), so every run benchmarks the same bytes. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A training set like the ones MACE fine-tunes on: 20,000 frames of 32 atoms with REF_energy/forces/stress.
  * Values carry 8 decimals, as ASE writes atom columns (%16.8f) and as VASP prints energies.
  */
 async function makeTrainingSet(file, nframes = 20000, natoms = 32) {
   if (existsSync(file)) return;
-  const random = rng(42);
+  const random = seededRandom(42);
   const rand = () => Math.round(random() * 1e8) / 1e8;
   const out = createWriteStream(file);
   const symbols = Array.from({ length: natoms }, (_, i) => (i % 3 === 0 ? "O" : "Si"));

@@ -14,6 +14,7 @@ import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { seededRandom } from "./prng.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.resolve(here, "../dist");
@@ -21,17 +22,6 @@ const dataDir = path.join(here, ".data");
 const PYTHON = "/usr/bin/python3";
 const D = 100;
 const K = 1000;
-
-function random(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gaussian(next) {
   let u = 0;
@@ -43,7 +33,7 @@ function featureFile(kind, n) {
   const file = path.join(dataDir, `features-${kind}-${n}x${D}.f32`);
   if (existsSync(file) && statSync(file).size === n * D * 4) return file;
   mkdirSync(dataDir, { recursive: true });
-  const next = random(kind === "mixture" ? 7 : 2);
+  const next = seededRandom(kind === "mixture" ? 7 : 2);
   const clusters = 50, dims = 8;
   const centres = Array.from({ length: clusters }, () => Float64Array.from({ length: D }, () => gaussian(next) * 3));
   const maps = Array.from({ length: clusters }, () => Float64Array.from({ length: D * dims }, () => gaussian(next)));
@@ -128,7 +118,7 @@ function numpyBlas() {
 }
 
 function fccFrames(count) {
-  const next = random(11);
+  const next = seededRandom(11);
   const a = 3.61;
   const basis = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]];
   const rep = [2, 2, 4];
