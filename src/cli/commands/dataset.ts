@@ -1,12 +1,10 @@
 import { UsageError } from "../../core/errors.js";
-import { DEFAULT_FRACTIONS, parseFractions, SPLITS } from "../../core/dataset/split.js";
+import { DEFAULT_CONFIG_TYPE, DEFAULT_FRACTIONS, DEFAULT_HEAD, parseFractions, SPLITS } from "../../core/dataset/split.js";
 import type { DatasetSummary, Gates } from "../../core/dataset/summary.js";
 import { buildDataset } from "../../io/dataset.js";
 import { helpText, oneOf, parseCommand, type CommandSpec } from "../args.js";
 import { Progress } from "../progress.js";
 
-export const DEFAULT_HEAD = "omat_pbe";
-export const DEFAULT_CONFIG_TYPE = "Default";
 
 export const datasetSpec = {
   name: "dataset",

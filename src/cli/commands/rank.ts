@@ -1,3 +1,4 @@
+import { parseWeightsText } from "../../core/app/config.js";
 import { UsageError } from "../../core/errors.js";
 import { parseTrustWindow } from "../../core/select/disagreement.js";
 import type { SelectionRule } from "../../core/select/fps.js";
@@ -82,13 +83,10 @@ function positiveNumber(flag: string, text: string | undefined, integer: boolean
   return n;
 }
 
-export function parseWeights(text: string): SelectionRule {
-  const parts = new Map(text.split(",").map((kv) => kv.split("=").map((s) => s.trim()) as [string, string]));
-  const div = Number(parts.get("div") ?? "1");
-  const dis = Number(parts.get("dis") ?? "1");
-  const unknown = [...parts.keys()].filter((k) => k !== "div" && k !== "dis");
-  if (unknown.length || !(div >= 0) || !(dis >= 0) || div + dis === 0) throw new UsageError(`--weights must look like div=1,dis=1 with non-negative numbers, not both 0 (got "${text}")`);
-  return { kind: "weighted", wDiv: div, wDis: dis };
+function parseWeights(text: string): SelectionRule {
+  const weights = parseWeightsText(text);
+  if (typeof weights === "string") throw new UsageError(`--weights: ${weights}`);
+  return { kind: "weighted", wDiv: weights.div, wDis: weights.dis };
 }
 
 function parseRule(text: string): SelectionRule {

@@ -15,6 +15,10 @@ export interface SplitFractions {
   test: number;
 }
 
+/** The head every frame is tagged with by default: the validated fine-tune recipe's head (mh-1's omat_pbe). */
+export const DEFAULT_HEAD = "omat_pbe";
+export const DEFAULT_CONFIG_TYPE = "Default";
+
 export const DEFAULT_FRACTIONS: SplitFractions = { train: 0.8, valid: 0.1, test: 0.1 };
 
 /** Parses `0.8,0.1,0.1`: three non-negative numbers summing to 1 (within 1e-6), train above 0. Throws Error with the reason. */
