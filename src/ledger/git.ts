@@ -1,0 +1,193 @@
+/**
+ * Runs git in the ledger's bare clone through simple-git 4.
+ *
+ * Environment: simple-git strips ambient GIT_* variables and refuses guarded ones passed explicitly, so network
+ * calls get a clean copy of the environment plus exactly the variables they need. The installation token travels
+ * as an `http.<origin>.extraHeader` set through GIT_CONFIG_COUNT/KEY/VALUE: never on the command line (visible
+ * in `ps`) nor in .git/config (on disk). Every failure is rethrown as a scrubbed GitFailure.
+ */
+import { GitError, simpleGit, type SimpleGit, type SimpleGitOptions } from "simple-git";
+import { scrubSecrets } from "./errors.js";
+
+/** A git command that exited non-zero; the message and streams are already scrubbed of credentials. */
+export class GitFailure extends Error {
+  constructor(
+    readonly args: readonly string[],
+    readonly exitCode: number,
+    readonly stdout: string,
+    readonly stderr: string,
+  ) {
+    const command = args.find((a, i) => !a.startsWith("-") && args[i - 1] !== "-c") ?? "";
+    super(`git ${command} failed (exit ${exitCode}): ${oneLine(`${stdout}\n${stderr}`)}`);
+    this.name = "GitFailure";
+  }
+}
+
+/** Git's diagnostic lines joined on one line, without its `hint:` advice. */
+export function oneLine(text: string): string {
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("hint:"))
+    .join(" | ");
+}
+
+/** Variables git would honour from the ambient environment that a ledger call must not inherit. */
+function guardedVariable(name: string): boolean {
+  return /^git_/i.test(name) || /^(editor|visual|pager|prefix|ssh_askpass)$/i.test(name);
+}
+
+/** The process environment without guarded variables, in the C locale (race detection reads git's messages). */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && !guardedVariable(name)) env[name] = value;
+  }
+  env.LC_ALL = "C";
+  return env;
+}
+
+/** Passed through to network calls when set: the CA bundle a machine may need for https. */
+const PASSED_THROUGH = ["GIT_SSL_CAINFO", "GIT_SSL_CAPATH"];
+
+/** What the `errors` hook hands back to simple-git: a GitError subclass (anything else loses its fields). */
+class ExitError extends GitError {
+  constructor(
+    readonly exitCode: number,
+    readonly stdout: string,
+    readonly stderr: string,
+  ) {
+    super(undefined, "git exited non-zero");
+  }
+}
+
+export interface CatResult {
+  /** The spec asked for (`<ref>:<path>` or an object id). */
+  spec: string;
+  /** null when the object does not exist. */
+  type: "blob" | "tree" | "commit" | "tag" | null;
+  oid: string | null;
+  content: Buffer | null;
+}
+
+export class GitRunner {
+  private readonly secrets = new Set<string>();
+
+  constructor(
+    readonly dir: string,
+    /** The origin's URL; the auth header is scoped to its scheme://host/. */
+    private readonly remoteUrl: string,
+    private readonly auth?: () => Promise<string>,
+  ) {}
+
+  /** Runs a local command and returns its stdout. */
+  async run(args: string[], input?: Buffer | string): Promise<string> {
+    return this.exec(args, this.instance({}, input), (git) => git.raw(args));
+  }
+
+  /** Runs a command that talks to the remote (fetch, push, ls-remote), with the token header when auth is set. */
+  async network(args: string[]): Promise<string> {
+    const env = baseEnv();
+    const allowed = ["GIT_TERMINAL_PROMPT", "GIT_CONFIG_COUNT"];
+    for (const name of PASSED_THROUGH) {
+      const value = process.env[name];
+      if (value !== undefined) {
+        env[name] = value;
+        allowed.push(name);
+      }
+    }
+    // Never wait for a password prompt; fail instead.
+    env.GIT_TERMINAL_PROMPT = "0";
+    const config: [string, string][] = [
+      // A stalled transfer (under 1 KiB/s for a minute) fails instead of holding the ledger's mutex forever.
+      ["http.lowSpeedLimit", "1024"],
+      ["http.lowSpeedTime", "60"],
+    ];
+    const origin = httpOrigin(this.remoteUrl);
+    if (this.auth && origin !== null) {
+      const token = await this.auth();
+      const basic = Buffer.from(`x-access-token:${token}`).toString("base64");
+      this.secrets.add(token);
+      this.secrets.add(basic);
+      config.push([`http.${origin}.extraHeader`, `Authorization: Basic ${basic}`]);
+    }
+    env.GIT_CONFIG_COUNT = String(config.length);
+    config.forEach(([key, value], i) => {
+      env[`GIT_CONFIG_KEY_${i}`] = key;
+      env[`GIT_CONFIG_VALUE_${i}`] = value;
+      allowed.push(`GIT_CONFIG_KEY_${i}`, `GIT_CONFIG_VALUE_${i}`);
+    });
+    const git = this.instance({ allowEnvironment: allowed, unsafe: { allowUnsafeConfigEnvCount: true } }).env(env);
+    return this.exec(args, git, (g) => g.raw(args));
+  }
+
+  /** `git cat-file --batch` for several specs in one process. */
+  async catBatch(specs: readonly string[]): Promise<CatResult[]> {
+    if (specs.length === 0) return [];
+    for (const spec of specs) {
+      if (spec.includes("\n")) throw new Error(`object spec with a newline: ${JSON.stringify(spec)}`);
+    }
+    const input = specs.map((s) => `${s}\n`).join("");
+    const out = await this.exec(["cat-file", "--batch"], this.instance({}, input), (git) =>
+      git.binaryCatFile(["--batch"]),
+    );
+    return parseCatBatch(out, specs);
+  }
+
+  /** Scrubs text with the regexes and every token this runner has handed to git. */
+  scrub(text: string): string {
+    return scrubSecrets(text, this.secrets);
+  }
+
+  private instance(options: Partial<SimpleGitOptions>, input?: Buffer | string): SimpleGit {
+    const git = simpleGit({
+      baseDir: this.dir,
+      ...options,
+      ...(input === undefined ? {} : { input: () => input }),
+      // Any non-zero exit is a failure (simple-git's default lets a silent non-zero exit pass as success).
+      errors: (error, result) =>
+        result.exitCode === 0
+          ? error
+          : new ExitError(result.exitCode, Buffer.concat(result.stdOut).toString("utf8"), Buffer.concat(result.stdErr).toString("utf8")),
+    });
+    return options.allowEnvironment ? git : git.env(baseEnv());
+  }
+
+  private async exec<T>(args: string[], git: SimpleGit, call: (git: SimpleGit) => Promise<T>): Promise<T> {
+    try {
+      return await call(git);
+    } catch (err) {
+      // A fresh error without `cause`: the original may hold the unscrubbed text.
+      if (err instanceof ExitError) throw new GitFailure(args, err.exitCode, this.scrub(err.stdout), this.scrub(err.stderr));
+      throw new GitFailure(args, -1, "", this.scrub(err instanceof Error ? err.message : String(err)));
+    }
+  }
+}
+
+/** `scheme://host[:port]/` of an http(s) URL, or null for paths and file:// URLs (no auth header there). */
+export function httpOrigin(url: string): string | null {
+  const m = /^(https?:\/\/)(?:[^/@]*@)?([^/]+)/i.exec(url);
+  return m ? `${m[1].toLowerCase()}${m[2]}/` : null;
+}
+
+/** Parses `cat-file --batch` output: `<oid> <type> <size>\n<content>\n` or `<spec> missing\n` per spec. */
+export function parseCatBatch(out: Buffer, specs: readonly string[]): CatResult[] {
+  const results: CatResult[] = [];
+  let at = 0;
+  for (const spec of specs) {
+    const eol = out.indexOf(0x0a, at);
+    if (eol < 0) throw new Error(`cat-file --batch output ended before ${spec}`);
+    const header = out.subarray(at, eol).toString("utf8");
+    at = eol + 1;
+    const m = /^([0-9a-f]{40,64}) (blob|tree|commit|tag) (\d+)$/.exec(header);
+    if (!m) {
+      // `missing`, `ambiguous` or (for odd specs) `dangling`: no object for this spec.
+      results.push({ spec, type: null, oid: null, content: null });
+      continue;
+    }
+    const size = Number(m[3]);
+    results.push({ spec, type: m[2] as CatResult["type"], oid: m[1], content: out.subarray(at, at + size) });
+    at += size + 1;
+  }
+  return results;
+}
