@@ -1,6 +1,7 @@
 // Benchmark of the candidate ranking core: greedy farthest-point selection (N = 1e4, 1e5, 1e6 rows,
 // D = 100, k = 1000) against the same greedy selection in NumPy, and descriptor throughput on 64-atom
-// periodic cells. Run `npx tsc -p tsconfig.build.json` first; then `node bench/rank.mjs [--quick]`.
+// periodic cells. Run `npx tsc -p tsconfig.build.json` first; then `node bench/rank.mjs [--quick]
+// [--only descriptors]` (the latter skips the selection cases and NumPy, and writes no results file).
 //
 // Synthetic features (seeded, written once to bench/.data, which is gitignored):
 //   mixture: 50 clusters; each row = centre + A_c z + noise, z ~ N(0, diag(1, 1/2, ..., 1/8)) in 8
@@ -165,6 +166,14 @@ async function descriptorThroughput(count, repeats) {
   };
 }
 
+async function reportDescriptors(quick) {
+  const descriptors = await descriptorThroughput(quick ? 5000 : 20_000, 3);
+  for (const [name, r] of Object.entries(descriptors)) {
+    console.log(`${name.padEnd(13)} ${r.structuresPerSecond.toFixed(0).padStart(7)} structures/s  ${(r.atomsPerSecond / 1e6).toFixed(2)} M atoms/s  (64-atom periodic cells, 1 thread)`);
+  }
+  return descriptors;
+}
+
 async function main() {
   if (process.argv[2] === "--child") {
     const [, , , file, n, threads] = process.argv;
@@ -176,6 +185,16 @@ async function main() {
     process.exit(1);
   }
   const quick = process.argv.includes("--quick");
+  const onlyAt = process.argv.indexOf("--only");
+  const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+  if (onlyAt >= 0 && only !== "descriptors") {
+    console.error(`--only takes "descriptors" (got ${only ?? "nothing"})`);
+    process.exit(1);
+  }
+  if (only === "descriptors") {
+    await reportDescriptors(quick);
+    return;
+  }
   console.log(`numpy: ${numpyBlas()}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}`);
   console.log(`node ${process.version}, ${(await import("node:os")).availableParallelism()} cores\n`);
   const cases = [
@@ -219,10 +238,7 @@ async function main() {
     );
   }
   console.log("  * extrapolated from the first picks (time per pick x 1000)\n");
-  const descriptors = await descriptorThroughput(quick ? 5000 : 20_000, 3);
-  for (const [name, r] of Object.entries(descriptors)) {
-    console.log(`${name.padEnd(13)} ${r.structuresPerSecond.toFixed(0).padStart(7)} structures/s  ${(r.atomsPerSecond / 1e6).toFixed(2)} M atoms/s  (64-atom periodic cells, 1 thread)`);
-  }
+  const descriptors = await reportDescriptors(quick);
   writeFileSync(path.join(dataDir, "rank-results.json"), JSON.stringify({ selection: results, descriptors }, null, 2));
 }
 

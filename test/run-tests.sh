@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The README's test command (`npm test`): prepares what the tests need, builds, type-checks, runs the whole suite.
+# The README's test command (`npm test`): installs and starts what the tests need (python3-ase; a real sshd,
+# munge and single-node Slurm on 127.0.0.1), builds, type-checks, runs the whole suite, stops the services.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash test/env/install-packages.sh
+bash test/env/cluster.sh start
+trap 'bash test/env/cluster.sh stop || true' EXIT
 npx tsc -p tsconfig.build.json
 npx tsc -p tsconfig.json --noEmit
 npx vitest run "$@"

@@ -1,12 +1,17 @@
 import { InputError, UsageError } from "../core/errors.js";
+import { ExecError } from "../exec/errors.js";
 import { SOFTWARE } from "../version.js";
 import { benchSpec, runBench } from "./commands/bench.js";
 import { convertSpec, runConvert } from "./commands/convert.js";
 import { datasetSpec, runDataset } from "./commands/dataset.js";
+import { cancelSpec, runCancel } from "./commands/cancel.js";
+import { collectSpec, runCollect } from "./commands/collect.js";
 import { demoSpec, runDemo } from "./commands/demo.js";
 import { inspectSpec, runInspect } from "./commands/inspect.js";
+import { jobsSpec, runJobs } from "./commands/jobs.js";
 import { rankSpec, runRank } from "./commands/rank.js";
 import { runStage, stageSpec } from "./commands/stage.js";
+import { runSubmit, submitSpec } from "./commands/submit.js";
 
 interface Command {
   summary: string;
@@ -20,6 +25,10 @@ const COMMANDS: Record<string, Command> = {
   dataset: { summary: datasetSpec.summary, run: runDataset },
   stage: { summary: stageSpec.summary, run: runStage },
   bench: { summary: benchSpec.summary, run: runBench },
+  submit: { summary: submitSpec.summary, run: runSubmit },
+  jobs: { summary: jobsSpec.summary, run: runJobs },
+  collect: { summary: collectSpec.summary, run: runCollect },
+  cancel: { summary: cancelSpec.summary, run: runCancel },
   demo: { summary: demoSpec.summary, run: runDemo },
 };
 
@@ -52,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`relabel ${name}: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof InputError) {
+    if (err instanceof InputError || err instanceof ExecError) {
       process.stderr.write(`error: ${err.message}\n`);
       return 1;
     }

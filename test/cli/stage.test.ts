@@ -286,7 +286,12 @@ describe("run.sh with the MACE doubles", () => {
         expect.arrayContaining(["--foundation_model=../assets/foundation/foundation.model", "--E0s=../assets/E0s.json"]),
       );
     }
+    // The committee as a whole carries the same markers as a single run.
+    expect(existsSync(path.join(out, "FINISHED"))).toBe(true);
+    expect(readJson(path.join(out, "status.json"))).toMatchObject({ state: "succeeded", exit_code: 0, failed_command: null });
     expect(runScript(path.join(out, "run.sh"), { MACE_DOUBLE_EXIT: "5" }).code).toBe(5);
+    expect(existsSync(path.join(out, "FINISHED"))).toBe(false);
+    expect(readJson(path.join(out, "status.json"))).toMatchObject({ state: "failed", exit_code: 5, failed_command: 0 });
   });
 });
 

@@ -4,6 +4,7 @@
  * are refused with a suggestion.
  */
 import { z } from "zod";
+import { closestName } from "../stage/suggest.js";
 
 export const BACKENDS = ["local", "ssh+shell", "ssh+slurm"] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -150,27 +151,6 @@ function at(data: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
-/** Edit distance, for suggesting the key a typo meant. */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = row;
-  }
-  return prev[b.length];
-}
-
-export function closestKey(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
-  for (const k of known) {
-    const d = distance(key.toLowerCase(), k.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [k, d];
-  }
-  return best;
-}
-
 export interface ConfigProblem {
   /** Dotted path of the offending value, e.g. "executors.hpc.resources.time". */
   where: string;
@@ -198,7 +178,7 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown, prefix: PropertyK
   if (issue.code === "unrecognized_keys") {
     const known = knownKeys(path, data);
     const key = issue.keys[0];
-    const guess = closestKey(key, known);
+    const guess = closestName(key, known);
     const hint = guess ? ` (did you mean "${guess}"?)` : known.length ? ` (expected one of: ${known.join(", ")})` : "";
     return { where, message: `unknown key "${key}"${hint}` };
   }

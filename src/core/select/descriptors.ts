@@ -16,7 +16,7 @@
 import { InputError } from "../errors.js";
 import { cellVolume, hasCell, type Frame } from "../structure.js";
 import { createFeatureMatrix, type FeatureMatrix } from "./feature-matrix.js";
-import { countPairs, GeometryError, pairGeometry, type PairMethod } from "./pair-histogram.js";
+import { countPairs, GeometryError, pairGeometry, type PairGeometry, type PairMethod } from "./pair-histogram.js";
 
 export type DescriptorKind = "baseline" | "element-pairs";
 
@@ -97,7 +97,9 @@ class FrameDescriber {
   private readonly classOf: Map<string, number>;
   private readonly blockOf: Int32Array;
   private readonly counts: Float64Array;
+  private readonly composition: Float64Array;
   private atomClass = new Int32Array(0);
+  private geometry: PairGeometry | undefined;
 
   constructor(
     private readonly species: readonly string[],
@@ -118,6 +120,7 @@ class FrameDescriber {
       }
     }
     this.counts = new Float64Array((kind === "baseline" ? 1 : (S * (S + 1)) / 2) * bins);
+    this.composition = new Float64Array(S);
   }
 
   describe(frame: DescribedFrame, out: Float32Array, offset: number): void {
@@ -127,30 +130,39 @@ class FrameDescriber {
     if (frame.symbols.length !== n || frame.positions.length !== 3 * n) {
       throw new FrameProblem(`the frame declares ${n} atoms but has ${frame.symbols.length} symbols and ${frame.positions.length / 3} positions`);
     }
+    const { positions, cell, symbols } = frame;
     for (let i = 0; i < 3 * n; i++) {
-      if (!Number.isFinite(frame.positions[i])) throw new FrameProblem(`position of atom ${Math.floor(i / 3) + 1} is not a finite number`);
+      if (!Number.isFinite(positions[i])) throw new FrameProblem(`position of atom ${Math.floor(i / 3) + 1} is not a finite number`);
     }
     for (let i = 0; i < 9; i++) {
-      if (!Number.isFinite(frame.cell[i])) throw new FrameProblem("the cell has a value that is not a finite number");
+      if (!Number.isFinite(cell[i])) throw new FrameProblem("the cell has a value that is not a finite number");
     }
     if (this.atomClass.length < n) this.atomClass = new Int32Array(n);
     const atomClass = this.atomClass;
-    const composition = new Float64Array(S);
+    const composition = this.composition;
+    composition.fill(0);
+    // Neighbouring atoms mostly share a species: look the symbol up only when it changes.
+    let symbol: string | undefined;
+    let c: number | undefined;
     for (let i = 0; i < n; i++) {
-      const c = this.classOf.get(frame.symbols[i]);
-      if (c === undefined) {
-        throw new FrameProblem(`species ${frame.symbols[i]} is not among the descriptor species (${this.species.join(", ")})`);
+      if (symbols[i] !== symbol) {
+        symbol = symbols[i];
+        c = this.classOf.get(symbol);
+        if (c === undefined) {
+          throw new FrameProblem(`species ${symbol} is not among the descriptor species (${this.species.join(", ")})`);
+        }
       }
-      atomClass[i] = c;
-      composition[c]++;
+      atomClass[i] = c!;
+      composition[c!]++;
     }
     for (let c = 0; c < S; c++) out[offset + c] = composition[c] / n;
     const periodic = frame.pbc[0] || frame.pbc[1] || frame.pbc[2];
-    out[offset + S] = periodic && hasCell(frame) ? Math.abs(cellVolume(frame.cell)) / n : 0;
+    out[offset + S] = periodic && hasCell(frame) ? Math.abs(cellVolume(cell)) / n : 0;
 
     const counts = this.counts;
     counts.fill(0);
-    const geometry = pairGeometry(frame.positions, n, frame.cell, frame.pbc);
+    const geometry = pairGeometry(positions, n, cell, frame.pbc, this.geometry);
+    this.geometry = geometry;
     const total = countPairs(geometry, this.rMax, this.bins, atomClass, S, this.blockOf, counts, this.method);
     const histogramStart = offset + S + 1;
     const scale = total > 0 ? this.bins / (total * this.rMax) : 0;

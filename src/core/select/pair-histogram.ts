@@ -22,9 +22,9 @@ import { PairCountKernel } from "./pair-kernel.js";
 
 export interface PairGeometry {
   n: number;
-  /** Positions moved into the cell along periodic directions (Cartesian, length 3n). */
+  /** Positions moved into the cell along periodic directions (Cartesian, 3n used; longer when reused). */
   positions: Float64Array;
-  /** Fractional coordinates in `basis` (length 3n); along non-periodic directions, Angstrom along a unit vector. */
+  /** Fractional coordinates in `basis` (3n used); along non-periodic directions, Angstrom along a unit vector. */
   fractional: Float64Array;
   /** Rows b0, b1, b2: the cell vectors along periodic directions, orthonormal completions elsewhere. */
   basis: Float64Array;
@@ -42,45 +42,91 @@ const RANGE_SLACK = 1e-9;
 /** Refuse cells so small that r_max reaches more images than this per atom. */
 const MAX_IMAGES_PER_ATOM = 2_000_000;
 
-/** Prepares the geometry: completes the basis, wraps positions, computes plane heights. */
+/**
+ * Prepares the geometry: completes the basis, wraps positions, computes plane heights. With `reuse`
+ * (a geometry from an earlier call), its arrays are overwritten when large enough: describing many
+ * frames then allocates nothing per frame.
+ */
 export function pairGeometry(
   positions: Float64Array,
   n: number,
   cell: Float64Array,
   pbc: readonly [boolean, boolean, boolean],
+  reuse?: PairGeometry,
 ): PairGeometry {
-  const periodic: [boolean, boolean, boolean] = [pbc[0], pbc[1], pbc[2]];
-  const basis = completedBasis(cell, periodic);
-  const inverse = invert3(basis);
-  const heights: [number, number, number] = [0, 0, 0];
+  const geometry: PairGeometry = reuse ?? {
+    n,
+    positions: new Float64Array(3 * n),
+    fractional: new Float64Array(3 * n),
+    basis: new Float64Array(9),
+    heights: [0, 0, 0],
+    periodic: [false, false, false],
+  };
+  geometry.n = n;
+  if (geometry.positions.length < 3 * n) {
+    geometry.positions = new Float64Array(3 * n);
+    geometry.fractional = new Float64Array(3 * n);
+  }
+  const { periodic, heights, basis } = geometry;
+  periodic[0] = pbc[0];
+  periodic[1] = pbc[1];
+  periodic[2] = pbc[2];
+  completeBasis(cell, periodic, basis);
+  const inverse = invert3(basis, inverseScratch);
   for (let k = 0; k < 3; k++) {
     // Reciprocal vector k is column k of the inverse.
     const gx = inverse[k], gy = inverse[3 + k], gz = inverse[6 + k];
     heights[k] = 1 / Math.sqrt(gx * gx + gy * gy + gz * gz);
   }
-  const wrapped = new Float64Array(3 * n);
-  const fractional = new Float64Array(3 * n);
+  const wrapped = geometry.positions;
+  const fractional = geometry.fractional;
+  const p0 = periodic[0], p1 = periodic[1], p2 = periodic[2];
+  const g00 = inverse[0], g10 = inverse[3], g20 = inverse[6];
+  const g01 = inverse[1], g11 = inverse[4], g21 = inverse[7];
+  const g02 = inverse[2], g12 = inverse[5], g22 = inverse[8];
   for (let i = 0; i < n; i++) {
     const x = positions[3 * i], y = positions[3 * i + 1], z = positions[3 * i + 2];
     let wx = x, wy = y, wz = z;
-    for (let k = 0; k < 3; k++) {
-      let u = x * inverse[k] + y * inverse[3 + k] + z * inverse[6 + k];
-      if (periodic[k]) {
-        const shift = Math.floor(u);
-        u -= shift;
-        if (u >= 1) u = 0;
-        wx -= shift * basis[3 * k];
-        wy -= shift * basis[3 * k + 1];
-        wz -= shift * basis[3 * k + 2];
-      }
-      fractional[3 * i + k] = u;
+    // Direction by direction, each wrap applied to the already-moved position (the order matters
+    // for the rounding of wx, wy, wz).
+    let u = x * g00 + y * g10 + z * g20;
+    if (p0) {
+      const shift = Math.floor(u);
+      u -= shift;
+      if (u >= 1) u = 0;
+      wx -= shift * basis[0];
+      wy -= shift * basis[1];
+      wz -= shift * basis[2];
     }
+    fractional[3 * i] = u;
+    u = x * g01 + y * g11 + z * g21;
+    if (p1) {
+      const shift = Math.floor(u);
+      u -= shift;
+      if (u >= 1) u = 0;
+      wx -= shift * basis[3];
+      wy -= shift * basis[4];
+      wz -= shift * basis[5];
+    }
+    fractional[3 * i + 1] = u;
+    u = x * g02 + y * g12 + z * g22;
+    if (p2) {
+      const shift = Math.floor(u);
+      u -= shift;
+      if (u >= 1) u = 0;
+      wx -= shift * basis[6];
+      wy -= shift * basis[7];
+      wz -= shift * basis[8];
+    }
+    fractional[3 * i + 2] = u;
     wrapped[3 * i] = wx;
     wrapped[3 * i + 1] = wy;
     wrapped[3 * i + 2] = wz;
   }
-  return { n, positions: wrapped, fractional, basis, heights, periodic };
+  return geometry;
 }
+
+const inverseScratch = new Float64Array(9);
 
 /**
  * Adds the pair counts to `counts[block(class_i, class_j) * bins + bin]`; returns the number of pairs.
@@ -156,17 +202,16 @@ function countByPairs(context: CountContext, reach: [number, number, number]): n
   const { geometry, rMax, bins, atomClass, classCount, blockOf, counts } = context;
   const { n, positions, fractional, basis, heights, periodic } = geometry;
   const limit2 = rMax * rMax * (1 + RANGE_SLACK);
-  // Slab half-widths in fractional units; 0 with zeroed fractions pins non-periodic shifts to 0.
-  const [s0, s1, s2] = [0, 1, 2].map((k) => (periodic[k] ? (rMax / heights[k]) * (1 + RANGE_SLACK) : 0));
-  const mask = periodic.map((p) => (p ? 1 : 0));
   const b0x = basis[0], b0y = basis[1], b0z = basis[2];
   const b1x = basis[3], b1y = basis[4], b1z = basis[5];
   const b2x = basis[6], b2y = basis[7], b2z = basis[8];
-  let total = 0;
   // An atom and its own images: T and -T are one pair, so only lexicographically positive T. The same
-  // lattice vectors for every atom: count them once, then once per atom of each species.
-  const selfBins: number[] = [];
-  const [r0, r1, r2] = reach;
+  // lattice vectors for every atom: each one found adds the number of atoms of each species.
+  if (atomsOfClass.length < classCount) atomsOfClass = new Float64Array(classCount);
+  atomsOfClass.fill(0, 0, classCount);
+  for (let i = 0; i < n; i++) atomsOfClass[atomClass[i]]++;
+  let total = 0;
+  const r0 = reach[0], r1 = reach[1], r2 = reach[2];
   for (let a = 0; a <= r0; a++) {
     for (let b = a === 0 ? 0 : -r1; b <= r1; b++) {
       for (let c = a === 0 && b === 0 ? 1 : -r2; c <= r2; c++) {
@@ -175,31 +220,33 @@ function countByPairs(context: CountContext, reach: [number, number, number]): n
         if (d2 > limit2) continue;
         const d = Math.sqrt(d2);
         if (!(d > 1e-8 && d <= rMax)) continue;
-        const bin = Math.floor((d * bins) / rMax);
-        selfBins.push(bin < bins ? bin : bins - 1);
+        const bin = Math.min(Math.floor((d * bins) / rMax), bins - 1);
+        for (let k = 0; k < classCount; k++) counts[blockOf[k * classCount + k] * bins + bin] += atomsOfClass[k];
+        total += n;
       }
     }
   }
-  if (selfBins.length > 0) {
-    const atomsOfClass = new Float64Array(classCount);
-    for (let i = 0; i < n; i++) atomsOfClass[atomClass[i]]++;
-    for (let k = 0; k < classCount; k++) {
-      if (atomsOfClass[k] === 0) continue;
-      const base = blockOf[k * classCount + k] * bins;
-      for (const bin of selfBins) counts[base + bin] += atomsOfClass[k];
-    }
-    total += n * selfBins.length;
-  }
+  // Slab half-widths in fractional units; 0 with zeroed fractions pins non-periodic shifts to 0.
+  const s0 = periodic[0] ? (rMax / heights[0]) * (1 + RANGE_SLACK) : 0;
+  const s1 = periodic[1] ? (rMax / heights[1]) * (1 + RANGE_SLACK) : 0;
+  const s2 = periodic[2] ? (rMax / heights[2]) * (1 + RANGE_SLACK) : 0;
   let fractions = fractional;
   if (!(periodic[0] && periodic[1] && periodic[2])) {
-    fractions = fractional.slice(0, 3 * n);
-    for (let p = 0; p < 3 * n; p++) fractions[p] *= mask[p % 3];
+    if (maskedFractions.length < 3 * n) maskedFractions = new Float64Array(3 * n);
+    fractions = maskedFractions;
+    for (let p = 0; p < 3 * n; p++) fractions[p] = fractional[p] * (periodic[p % 3] ? 1 : 0);
   }
   pairKernel ??= new PairCountKernel();
-  const params = Float64Array.of(b0x, b0y, b0z, b1x, b1y, b1z, b2x, b2y, b2z, s0, s1, s2, rMax, limit2, bins);
-  total += pairKernel.count(params, positions, fractions, atomClass, n, classCount, blockOf, counts, bins);
+  total += pairKernel.count(
+    { basis, slab: [s0, s1, s2], rMax, limit2, bins, positions, fractions, n },
+    atomClass, classCount, blockOf, counts,
+  );
   return total;
 }
+
+// Scratch reused from frame to frame (the pair enumeration allocates nothing per frame).
+let atomsOfClass = new Float64Array(8);
+let maskedFractions = new Float64Array(0);
 
 interface CellGrid {
   counts: [number, number, number];
@@ -331,9 +378,23 @@ function countByCells(context: CountContext): number {
   return total;
 }
 
-/** Basis rows: cell vectors along periodic directions, orthonormal completions along the others. */
-function completedBasis(cell: Float64Array, periodic: readonly boolean[]): Float64Array {
-  const basis = new Float64Array(9);
+/** Writes the basis rows into `basis`: cell vectors along periodic directions, orthonormal completions along the others. */
+function completeBasis(cell: Float64Array, periodic: readonly boolean[], basis: Float64Array): void {
+  for (let k = 0; k < 3; k++) {
+    if (periodic[k] && !(Math.hypot(cell[3 * k], cell[3 * k + 1], cell[3 * k + 2]) > 0)) {
+      throw new GeometryError(`pbc is true along cell vector ${k + 1} but that vector is zero`);
+    }
+  }
+  if (periodic[0] && periodic[1] && periodic[2]) {
+    // The common case, without the temporary vectors of the completions below.
+    const ax = cell[0], ay = cell[1], az = cell[2], bx = cell[3], by = cell[4], bz = cell[5], cx = cell[6], cy = cell[7], cz = cell[8];
+    const volume = Math.abs(ax * (by * cz - bz * cy) - ay * (bx * cz - bz * cx) + az * (bx * cy - by * cx));
+    if (!(volume > 1e-10 * Math.hypot(ax, ay, az) * Math.hypot(bx, by, bz) * Math.hypot(cx, cy, cz))) {
+      throw new GeometryError("the cell is singular (zero volume)");
+    }
+    for (let k = 0; k < 9; k++) basis[k] = cell[k];
+    return;
+  }
   const vector = (k: number): number[] => [cell[3 * k], cell[3 * k + 1], cell[3 * k + 2]];
   const norm = (v: number[]): number => Math.hypot(v[0], v[1], v[2]);
   const cross = (u: number[], v: number[]): number[] => [
@@ -347,9 +408,6 @@ function completedBasis(cell: Float64Array, periodic: readonly boolean[]): Float
   };
   const periodicAxes = [0, 1, 2].filter((k) => periodic[k]);
   const freeAxes = [0, 1, 2].filter((k) => !periodic[k]);
-  for (const k of periodicAxes) {
-    if (!(norm(vector(k)) > 0)) throw new GeometryError(`pbc is true along cell vector ${k + 1} but that vector is zero`);
-  }
   let completion: number[][] = [];
   if (periodicAxes.length === 0) {
     completion = [[1, 0, 0], [0, 1, 0], [0, 0, 1]];
@@ -361,7 +419,7 @@ function completedBasis(cell: Float64Array, periodic: readonly boolean[]): Float
     e[least] = 1;
     const first = unit(cross(a, e));
     completion = [first, unit(cross(a, first))];
-  } else if (periodicAxes.length === 2) {
+  } else {
     const a = vector(periodicAxes[0]);
     const b = vector(periodicAxes[1]);
     const normal = cross(a, b);
@@ -369,24 +427,24 @@ function completedBasis(cell: Float64Array, periodic: readonly boolean[]): Float
       throw new GeometryError("the two periodic cell vectors are parallel");
     }
     completion = [unit(normal)];
-  } else {
-    const [a, b, c] = [vector(0), vector(1), vector(2)];
-    const volume = Math.abs(a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0]) + a[2] * (b[0] * c[1] - b[1] * c[0]));
-    if (!(volume > 1e-10 * norm(a) * norm(b) * norm(c))) throw new GeometryError("the cell is singular (zero volume)");
   }
   for (const k of periodicAxes) basis.set(vector(k), 3 * k);
   freeAxes.forEach((k, m) => basis.set(completion[m], 3 * k));
-  return basis;
 }
 
-/** Inverse of a 3x3 row-major matrix. */
-function invert3(m: Float64Array): Float64Array {
-  const [a, b, c, d, e, f, g, h, i] = m;
+/** Inverse of a 3x3 row-major matrix, written into `out`. */
+function invert3(m: Float64Array, out: Float64Array): Float64Array {
+  const a = m[0], b = m[1], c = m[2], d = m[3], e = m[4], f = m[5], g = m[6], h = m[7], i = m[8];
   const A = e * i - f * h, B = -(d * i - f * g), C = d * h - e * g;
   const det = a * A + b * B + c * C;
-  return Float64Array.of(
-    A / det, -(b * i - c * h) / det, (b * f - c * e) / det,
-    B / det, (a * i - c * g) / det, -(a * f - c * d) / det,
-    C / det, -(a * h - b * g) / det, (a * e - b * d) / det,
-  );
+  out[0] = A / det;
+  out[1] = -(b * i - c * h) / det;
+  out[2] = (b * f - c * e) / det;
+  out[3] = B / det;
+  out[4] = (a * i - c * g) / det;
+  out[5] = -(a * f - c * d) / det;
+  out[6] = C / det;
+  out[7] = -(a * h - b * g) / det;
+  out[8] = (a * e - b * d) / det;
+  return out;
 }

@@ -20,6 +20,18 @@ export interface RunScript {
   commands: string[][];
 }
 
+/** Bash helpers both scripts use to record status.json (needs $commands_json and $started). */
+const STATUS_HELPERS = [
+  "now() { date -u +%Y-%m-%dT%H:%M:%SZ; }",
+  "",
+  "# write_status STATE EXIT_CODE ENDED FAILED_COMMAND (the last three as JSON values)",
+  "write_status() {",
+  `  printf '{"commands": %s, "ended": %s, "exit_code": %s, "failed_command": %s, "started": "%s", "state": "%s"}\\n' \\`,
+  '    "$commands_json" "$3" "$2" "$4" "$started" "$1" >status.json.partial',
+  "  mv -f status.json.partial status.json",
+  "}",
+];
+
 /** A stage's run.sh: status.json, logs, FINISHED on success, the exit code of the failing command. */
 export function renderRunScript(script: RunScript): string {
   const commandsJson = JSON.stringify(script.commands);
@@ -37,14 +49,7 @@ export function renderRunScript(script: RunScript): string {
     ")",
     `commands_json=${shellQuote(commandsJson)}`,
     "",
-    "now() { date -u +%Y-%m-%dT%H:%M:%SZ; }",
-    "",
-    "# write_status STATE EXIT_CODE ENDED FAILED_COMMAND (the last three as JSON values)",
-    "write_status() {",
-    `  printf '{"commands": %s, "ended": %s, "exit_code": %s, "failed_command": %s, "started": "%s", "state": "%s"}\\n' \\`,
-    '    "$commands_json" "$3" "$2" "$4" "$started" "$1" >status.json.partial',
-    "  mv -f status.json.partial status.json",
-    "}",
+    ...STATUS_HELPERS,
     "",
     "# log_both MESSAGE: a marker line in both logs, so that reruns stay apart.",
     "log_both() {",
@@ -93,25 +98,46 @@ export function renderRunScript(script: RunScript): string {
   return lines.join("\n");
 }
 
-/** The run.sh at the root of a train committee: runs every member in turn, exits with the first failure's code. */
+/**
+ * The run.sh at the root of a train committee: runs every member in turn and records the committee's own
+ * status.json, logs and FINISHED (only when every member succeeded), so the stage as a whole is judged by the same
+ * markers as a single run; exits with the first failure's code.
+ */
 export function renderCommitteeScript(members: string[]): string {
+  const commandsJson = JSON.stringify(members.map((m) => ["bash", `${m}/run.sh`]));
   return [
     "#!/usr/bin/env bash",
     `# relabel-loop train committee of ${members.length} members, rendered by \`relabel stage train\`: re-render rather than edit.`,
     "# Runs each member's run.sh in turn (each records its own status.json, logs and FINISHED), carries on after",
-    "# a failure, and exits with the exit code of the first failing member.",
+    "# a failure, writes the committee's status.json and logs here, FINISHED only when every member succeeded,",
+    "# and exits with the exit code of the first failing member.",
     "set -uo pipefail",
     'cd "$(dirname "${BASH_SOURCE[0]}")"',
-    "",
+    `commands_json=${shellQuote(commandsJson)}`,
+    ...STATUS_HELPERS,
+    "mkdir -p logs",
+    "rm -f FINISHED",
+    "started=$(now)",
+    "write_status running null null null",
     "first_failure=0",
+    "failed=null",
+    "index=0",
     `for member in ${members.map(shellQuote).join(" ")}; do`,
+    '  echo "== member $member ($(now))" | tee -a logs/stdout.log >>logs/stderr.log',
     "  code=0",
-    '  bash "$member/run.sh" || code=$?',
+    '  bash "$member/run.sh" >>logs/stdout.log 2>>logs/stderr.log || code=$?',
     '  if [ "$code" -ne 0 ] && [ "$first_failure" -eq 0 ]; then',
     "    first_failure=$code",
+    "    failed=$index",
     "  fi",
+    "  index=$((index + 1))",
     "done",
-    'exit "$first_failure"',
+    'if [ "$first_failure" -ne 0 ]; then',
+    '  write_status failed "$first_failure" "\\"$(now)\\"" "$failed"',
+    '  exit "$first_failure"',
+    "fi",
+    'write_status succeeded 0 "\\"$(now)\\"" null',
+    "now >FINISHED",
     "",
   ].join("\n");
 }

@@ -1,0 +1,245 @@
+/**
+ * The relabel-loop GitHub App (Probot 14). Handlers only wire: a webhook payload becomes a plain event record for
+ * the round workflow (src/workflow/round.ts), which runs in the background so that GitHub gets its answer at once.
+ * Redeliveries are recognised by the workflow through the ledger's event log.
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { ApplicationFunction, Context, Probot, ProbotOctokit } from "probot";
+import { Ledger } from "../ledger/ledger.js";
+import { SOFTWARE } from "../version.js";
+import type { IssueInfo } from "../workflow/forge.js";
+import { GitHubForge, pullRequestInfo } from "../workflow/github-forge.js";
+import { Pacer } from "../workflow/pacer.js";
+import { RoundWorkflow, type WorkflowLogger } from "../workflow/round.js";
+
+export interface AppSettings {
+  /** Where the app keeps ledger clones, job files, rendered stages and downloads (RELABEL_STATE_DIR). */
+  stateDir: string;
+  /**
+   * The data repo's git remote; `{owner}` and `{repo}` are filled in (RELABEL_LEDGER_REMOTE). For https remotes
+   * the installation token is sent as a header, never in the URL. Tests point it at a local bare repository.
+   */
+  ledgerRemote: string;
+  /** Web address for links in comments (RELABEL_WEB_URL). */
+  webUrl: string;
+  /** Author of the ledger's commits. */
+  author: { name: string; email: string };
+  /** Milliseconds between polls of a repository's open jobs; null: the repository's `poll_seconds`. */
+  pollIntervalMs: number | null;
+}
+
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): AppSettings {
+  const host = env.GHE_HOST ? `${env.GHE_PROTOCOL ?? "https"}://${env.GHE_HOST}` : "https://github.com";
+  return {
+    stateDir: path.resolve(env.RELABEL_STATE_DIR ?? ".relabel-state"),
+    ledgerRemote: env.RELABEL_LEDGER_REMOTE ?? `${host}/{owner}/{repo}.git`,
+    webUrl: env.RELABEL_WEB_URL ?? host,
+    author: { name: env.RELABEL_GIT_NAME ?? "relabel-loop[bot]", email: env.RELABEL_GIT_EMAIL ?? "relabel-loop[bot]@users.noreply.github.com" },
+    pollIntervalMs: null,
+  };
+}
+
+interface KnownRepo {
+  owner: string;
+  repo: string;
+  installationId: number;
+}
+
+interface Payload {
+  installation?: { id: number };
+  repository: { name: string; owner: { login: string }; default_branch?: string };
+  sender?: { login: string; type?: string };
+}
+
+/** The app's state across events: ledger clones, pacers, background work and the poller's list of repositories. */
+export class RelabelApp {
+  private probot: Probot | null = null;
+  private readonly ledgers = new Map<string, Promise<Ledger>>();
+  private readonly pacers = new Map<number, Pacer>();
+  private readonly work = new Set<Promise<void>>();
+  private readonly repos = new Map<string, KnownRepo>();
+  private readonly lastPoll = new Map<string, number>();
+  private readonly polling = new Set<string>();
+  private reposLoaded = false;
+
+  constructor(readonly settings: AppSettings) {}
+
+  /** The Probot application function. */
+  readonly appFn: ApplicationFunction = (app) => {
+    this.probot = app;
+    app.on(["issues.opened", "issues.labeled"], (context) => {
+      const p = context.payload;
+      this.dispatch(context, (wf) =>
+        wf.onIssue({
+          delivery: context.id,
+          event: `issues.${p.action}`,
+          label: p.action === "labeled" ? p.label?.name : undefined,
+          issue: issueInfo(p.issue, false),
+          sender: { login: p.sender.login, isBot: context.isBot },
+        }),
+      );
+    });
+    app.on("issue_comment.created", (context) => {
+      const p = context.payload;
+      this.dispatch(context, (wf) =>
+        wf.onComment({
+          delivery: context.id,
+          issue: issueInfo(p.issue, p.issue.pull_request != null),
+          comment: { id: p.comment.id, body: p.comment.body },
+          sender: { login: p.comment.user?.login ?? p.sender.login, isBot: context.isBot || p.comment.user?.type === "Bot" },
+        }),
+      );
+    });
+    app.on(["pull_request.opened", "pull_request.synchronize", "pull_request.reopened", "pull_request.labeled"], (context) => {
+      const p = context.payload;
+      this.dispatch(context, (wf) => wf.onPullRequest({ delivery: context.id, event: `pull_request.${p.action}`, pr: pullRequestInfo(p.pull_request), sender: { login: p.sender.login, isBot: context.isBot } }));
+    });
+    app.on("pull_request.closed", (context) => {
+      const p = context.payload;
+      this.dispatch(context, (wf) => wf.onPullRequestClosed({ delivery: context.id, event: "pull_request.closed", pr: pullRequestInfo(p.pull_request), sender: { login: p.sender.login, isBot: context.isBot } }));
+    });
+  };
+
+  /** Resolves when no background work is left (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.work.size > 0) await Promise.allSettled([...this.work]);
+  }
+
+  /**
+   * One poller tick: each known repository whose poll interval has passed gets its open jobs checked. The list
+   * of repositories survives restarts in `<stateDir>/repos.json`.
+   */
+  async tick(): Promise<void> {
+    if (!this.probot) return;
+    await this.loadRepos();
+    for (const known of this.repos.values()) {
+      const key = `${known.owner}/${known.repo}`;
+      if (this.polling.has(key)) continue;
+      const octokit = await this.probot.auth(known.installationId);
+      const forge = this.forge(octokit, known);
+      const interval = this.settings.pollIntervalMs ?? (await pollSeconds(forge)) * 1000;
+      if (Date.now() - (this.lastPoll.get(key) ?? 0) < interval) continue;
+      this.lastPoll.set(key, Date.now());
+      this.polling.add(key);
+      this.track(
+        (async () => {
+          try {
+            await (await this.workflow(forge, known)).poll();
+          } finally {
+            this.polling.delete(key);
+          }
+        })(),
+      );
+    }
+  }
+
+  private dispatch(context: Context, run: (wf: RoundWorkflow) => Promise<void>): void {
+    const p = context.payload as unknown as Payload;
+    if (!p.installation) {
+      context.log.warn("event without an installation; ignored");
+      return;
+    }
+    const known: KnownRepo = { owner: p.repository.owner.login, repo: p.repository.name, installationId: p.installation.id };
+    this.track(
+      (async () => {
+        await this.remember(known);
+        const forge = this.forge(context.octokit, known, p.repository.default_branch);
+        await run(await this.workflow(forge, known));
+      })(),
+    );
+  }
+
+  private track(task: Promise<void>): void {
+    const tracked = task.catch((err: unknown) => this.log().error(`relabel-loop: ${(err as Error)?.stack ?? String(err)}`));
+    this.work.add(tracked);
+    void tracked.finally(() => this.work.delete(tracked));
+  }
+
+  private log(): WorkflowLogger {
+    const log = this.probot?.log;
+    return {
+      info: (m) => log?.info(m),
+      warn: (m) => log?.warn(m),
+      error: (m) => log?.error(m),
+    };
+  }
+
+  private forge(octokit: ProbotOctokit, known: KnownRepo, defaultBranch?: string): GitHubForge {
+    let pacer = this.pacers.get(known.installationId);
+    if (!pacer) this.pacers.set(known.installationId, (pacer = new Pacer(1000)));
+    return new GitHubForge({ octokit, owner: known.owner, repo: known.repo, defaultBranch, pacer, webUrl: this.settings.webUrl });
+  }
+
+  private repoDir(known: KnownRepo): string {
+    return path.join(this.settings.stateDir, "repos", safeName(known.owner), safeName(known.repo));
+  }
+
+  private async workflow(forge: GitHubForge, known: KnownRepo): Promise<RoundWorkflow> {
+    const key = `${known.owner}/${known.repo}`;
+    let ledger = this.ledgers.get(key);
+    if (!ledger) {
+      const remote = this.settings.ledgerRemote.replaceAll("{owner}", known.owner).replaceAll("{repo}", known.repo);
+      ledger = Ledger.open({ remote, workdir: path.join(this.repoDir(known), "ledger"), author: this.settings.author, auth: () => this.token(known.installationId) });
+      this.ledgers.set(key, ledger);
+      ledger.catch(() => this.ledgers.delete(key));
+    }
+    return new RoundWorkflow({ forge, ledger: await ledger, stateDir: this.repoDir(known), software: SOFTWARE, log: this.log() });
+  }
+
+  /** An installation token for git over https (Probot caches and renews them). */
+  private async token(installationId: number): Promise<string> {
+    const octokit = await this.probot!.auth(installationId);
+    const auth = (await octokit.auth({ type: "installation" })) as { token: string };
+    return auth.token;
+  }
+
+  private async loadRepos(): Promise<void> {
+    if (this.reposLoaded) return;
+    this.reposLoaded = true;
+    const text = await readFile(path.join(this.settings.stateDir, "repos.json"), "utf8").catch(() => "[]");
+    for (const r of JSON.parse(text) as KnownRepo[]) this.repos.set(`${r.owner}/${r.repo}`, r);
+  }
+
+  private async remember(known: KnownRepo): Promise<void> {
+    await this.loadRepos();
+    const key = `${known.owner}/${known.repo}`;
+    if (this.repos.get(key)?.installationId === known.installationId) return;
+    this.repos.set(key, known);
+    await mkdir(this.settings.stateDir, { recursive: true });
+    await writeFile(path.join(this.settings.stateDir, "repos.json"), `${JSON.stringify([...this.repos.values()], null, 2)}\n`);
+  }
+}
+
+async function pollSeconds(forge: GitHubForge): Promise<number> {
+  const file = await forge.loadConfig();
+  const value = (file.data as { poll_seconds?: unknown } | null)?.poll_seconds;
+  return typeof value === "number" && value >= 30 ? value : 300;
+}
+
+function safeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
+interface IssuePayload {
+  number: number;
+  title: string;
+  body?: string | null;
+  user?: { login: string } | null;
+  labels?: Array<{ name?: string } | string>;
+}
+
+function issueInfo(issue: IssuePayload, isPullRequest: boolean): IssueInfo {
+  return {
+    number: issue.number,
+    title: issue.title,
+    body: issue.body ?? "",
+    labels: (issue.labels ?? []).map((l) => (typeof l === "string" ? l : (l.name ?? ""))).filter((l) => l !== ""),
+    author: issue.user?.login ?? "ghost",
+    isPullRequest,
+  };
+}
+
+/** Probot's entry point (`probot run`): settings from the environment. `npm start` uses src/app/server.ts. */
+const relabelLoop: ApplicationFunction = (app, options) => new RelabelApp(settingsFromEnv()).appFn(app, options);
+export default relabelLoop;

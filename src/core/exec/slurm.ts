@@ -1,0 +1,124 @@
+/**
+ * Slurm: the sbatch script, submission with `sbatch --parsable`, one batched state query per poll (squeue, then
+ * sacct for jobs squeue has forgotten) and scancel.
+ */
+import type { Resources } from "./config.js";
+import { NOT_FOUND, type SchedulerStatus } from "./ledger.js";
+import type { JobRef, JobScriptSpec, QueryResult, SchedulerScripts } from "./scheduler.js";
+import { shq } from "./scripts.js";
+
+function resourceOptions(r: Resources): string[] {
+  const options: string[] = [];
+  if (r.partition) options.push(`--partition=${r.partition}`);
+  if (r.account) options.push(`--account=${r.account}`);
+  if (r.qos) options.push(`--qos=${r.qos}`);
+  if (r.gpus !== undefined) options.push(`--gres=gpu:${r.gpus}`);
+  if (r.time) options.push(`--time=${r.time}`);
+  if (r.cpus) options.push(`--cpus-per-task=${r.cpus}`);
+  if (r.memory) options.push(`--mem=${r.memory}`);
+  options.push(...(r.sbatch_options ?? []));
+  return options;
+}
+
+/**
+ * The batch script: output inside the stage's logs/ (created before submission: Slurm fails the job when the
+ * directory is missing), --chdir to the stage (a missing one would silently run in /tmp), then the environment
+ * setup and run.sh. A login shell, so site `module` setups are available.
+ */
+export function renderSbatchScript(spec: JobScriptSpec): string {
+  const output = `${spec.dir}/logs/slurm-%j.out`;
+  const options = [
+    `--job-name=${spec.jobName}`,
+    `--chdir=${spec.dir}`,
+    `--output=${output}`,
+    `--error=${output}`,
+    "--nodes=1",
+    "--ntasks=1",
+    ...resourceOptions(spec.resources),
+  ];
+  return [
+    "#!/bin/bash -l",
+    ...options.map((o) => `#SBATCH ${o}`),
+    `# relabel-loop: attempt ${spec.attempt} of ${spec.jobName}`,
+    "set -e",
+    ...spec.setup,
+    "set +e",
+    `cd -- ${shq(spec.dir)}`,
+    "bash run.sh",
+    "",
+  ].join("\n");
+}
+
+const QUERY_FIELDS = "jobid,state,exitcode";
+
+/**
+ * squeue -t all knows finished jobs for MinJobAge seconds; jobs it does not list are looked up with sacct (the
+ * accounting database, or the job completion file with -c where there is no slurmdbd).
+ */
+export function slurmQueryScript(jobs: JobRef[]): string {
+  const ids = jobs.map((j) => j.jobId);
+  return [
+    `q=$(squeue -h -t all -j ${shq(ids.join(","))} -o '%i|%T|%r' 2>&1); rc=$?`,
+    `printf '@squeue %s\\n%s\\n' "$rc" "$q"`,
+    "missing=",
+    `for id in ${ids.map(shq).join(" ")}; do printf '%s\\n' "$q" | grep -q "^$id|" || missing="$missing,$id"; done`,
+    `if [ -n "$missing" ]; then`,
+    `  a=$(sacct -X -n -P -j "\${missing#,}" -o ${QUERY_FIELDS} 2>/dev/null) || a=$(sacct -c -n -P -j "\${missing#,}" -o ${QUERY_FIELDS} 2>&1)`,
+    `  printf '@sacct\\n%s\\n' "$a"`,
+    "fi",
+  ].join("\n");
+}
+
+/** Parses "<id>|<STATE>|<reason>" (squeue) and "<id>|<STATE>[ by uid]|<exit>:<signal>" (sacct) lines. */
+export function parseSlurmQuery(stdout: string, jobs: JobRef[]): QueryResult {
+  const wanted = new Set(jobs.map((j) => j.jobId));
+  const statuses = new Map<string, SchedulerStatus>();
+  let section: "none" | "squeue" | "sacct" = "none";
+  let squeueRc = 0;
+  const squeueText: string[] = [];
+  const sacctRows = new Map<string, string[]>();
+  for (const line of stdout.split("\n")) {
+    const header = /^@squeue (\d+)$/.exec(line);
+    if (header) {
+      section = "squeue";
+      squeueRc = Number(header[1]);
+      continue;
+    }
+    if (line === "@sacct") {
+      section = "sacct";
+      continue;
+    }
+    const parts = line.split("|");
+    if (section === "squeue") squeueText.push(line);
+    if (parts.length !== 3 || !wanted.has(parts[0])) continue;
+    if (section === "squeue") {
+      statuses.set(parts[0], { state: parts[1], reason: parts[2] === "" ? null : parts[2], exitCode: null });
+    } else if (section === "sacct") {
+      // A requeued job has several lines: the last one is current.
+      sacctRows.set(parts[0], parts);
+    }
+  }
+  if (squeueRc !== 0 && !/Invalid job id/i.test(squeueText.join("\n"))) {
+    return { ok: false, problem: `squeue failed: ${squeueText.join(" ").trim() || `exit code ${squeueRc}`}` };
+  }
+  for (const [id, parts] of sacctRows) {
+    if (statuses.has(id)) continue;
+    const exit = /^(\d+):(\d+)$/.exec(parts[2]);
+    statuses.set(id, { state: parts[1].split(" ")[0], reason: null, exitCode: exit ? Number(exit[1]) : null });
+  }
+  for (const id of wanted) if (!statuses.has(id)) statuses.set(id, { state: NOT_FOUND, reason: "not listed by squeue or sacct", exitCode: null });
+  return { ok: true, statuses };
+}
+
+export function slurmCancelScript(jobs: JobRef[]): string {
+  return `scancel ${jobs.map((j) => shq(j.jobId)).join(" ")}`;
+}
+
+export const slurmScripts: SchedulerScripts = {
+  jobScript: renderSbatchScript,
+  launch: (dir, attempt) => `sbatch --parsable ${shq(`${dir}/.relabel/job-${attempt}.sh`)}`,
+  outputFile: (jobId) => `logs/slurm-${jobId}.out`,
+  queryScript: slurmQueryScript,
+  parseQuery: parseSlurmQuery,
+  cancelScript: slurmCancelScript,
+};

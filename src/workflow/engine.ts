@@ -1,0 +1,310 @@
+/**
+ * The engine steps as the round workflow runs them: files exported from the ledger into a scratch directory, the
+ * engine (rank, dataset build, stage, bench) run on them, and the outputs returned as ledger files under their
+ * repository paths. Paths inside the outputs are repository paths, never the scratch directory's.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import path from "node:path";
+import { buildBench } from "../core/bench/bench.js";
+import { labelKeys } from "../core/bench/labels.js";
+import type { DatasetConfig, RelabelConfig } from "../core/app/config.js";
+import type { DryRunResult, LabelRun, SelectedCandidate } from "../core/app/dry-run.js";
+import { matchLabelRuns } from "../core/app/dry-run.js";
+import { poscarDir, roundPaths } from "../core/app/manifest.js";
+import { parseRankingJson, type RankingJson } from "../core/app/ranking-json.js";
+import { InputError } from "../core/errors.js";
+import type { DatasetSummary } from "../core/dataset/summary.js";
+import { candidateId } from "../core/select/candidate-id.js";
+import type { SelectionRule } from "../core/select/fps.js";
+import { parseTrustWindow } from "../core/select/disagreement.js";
+import { writePoscar } from "../core/vasp/poscar.js";
+import { fileSha256, readBenchFrames, readDatasetSummary, readPreviousBench, readTrainingRuns } from "../io/bench.js";
+import { buildDataset } from "../io/dataset.js";
+import { readExtxyz } from "../io/extxyz.js";
+import { rankToDir } from "../io/rank.js";
+import { discoverRuns, readRun } from "../io/rundir.js";
+import type { Ledger, LedgerFile } from "../ledger/ledger.js";
+
+/** Runs `task` in a fresh directory under `root`, removed afterwards. */
+export async function withScratch<T>(root: string, task: (dir: string) => Promise<T>): Promise<T> {
+  await mkdir(root, { recursive: true });
+  const dir = await mkdtemp(path.join(root, "scratch-"));
+  try {
+    return await task(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Replaces every `from` prefix in `text` (scratch paths) with its repository or remote name. */
+export function displayPaths(text: string, map: ReadonlyArray<[string, string]>): string {
+  let out = text;
+  for (const [from, to] of map) out = out.split(from).join(to);
+  return out;
+}
+
+export interface SelectionRequest {
+  /** The ref the pool, labelled set, committee files and templates are read from (the default branch). */
+  ref: string;
+  pool: string[];
+  select: number;
+  weights: { div: number; dis: number };
+  selection: RelabelConfig["selection"];
+  /** Committee prediction files: repository paths at `ref`, or local files (previous round's eval outputs). */
+  committeeRepoFiles: string[];
+  committeeLocalFiles: Array<{ file: string; display: string }>;
+  templates: RelabelConfig["vasp_templates"];
+  software: { name: string; version: string };
+  /** The round the selection belongs to, decided once the ranking worked (a new round is allocated then). */
+  roundFor: (ranking: RankingJson) => Promise<number>;
+}
+
+export interface SelectionOutcome {
+  files: LedgerFile[];
+  ranking: RankingJson;
+  pool: Array<{ path: string; sha256: string }>;
+}
+
+/** Ranks the pool and lays out rounds/NNNN/selection/: ranking.json, ranking.csv, selected.extxyz, one POSCAR folder per pick. */
+export async function rankSelection(ledger: Ledger, scratchRoot: string, r: SelectionRequest): Promise<SelectionOutcome> {
+  return withScratch(scratchRoot, async (dir) => {
+    const repo = path.join(dir, "repo");
+    const exported = await ledger.exportTree(r.ref, repo, [...r.pool, ...r.committeeRepoFiles]);
+    for (const p of r.pool) {
+      if (!exported.some((e) => e === p || e.startsWith(`${p.replace(/\/+$/, "")}/`))) throw new InputError(p, undefined, `not found in the data repository (${r.ref})`);
+    }
+    for (const p of r.committeeRepoFiles) if (!exported.includes(p)) throw new InputError(p, undefined, `committee prediction file not found in the data repository (${r.ref})`);
+    const labeled = await labelledSet(ledger, r.ref, repo);
+    const out = path.join(dir, "out");
+    const committee = [...r.committeeRepoFiles.map((f) => path.join(repo, f)), ...r.committeeLocalFiles.map((c) => c.file)];
+    const rule: SelectionRule = { kind: "weighted", wDiv: r.weights.div, wDis: committee.length ? r.weights.dis : 0 };
+    await rankToDir({
+      pool: r.pool.map((p) => path.join(repo, p)),
+      select: r.select,
+      out,
+      labeled,
+      committee,
+      disagreement: r.selection.disagreement,
+      forceTrust: committee.length && r.selection.force_trust ? parseTrustWindow(r.selection.force_trust) : undefined,
+      rule,
+      descriptor: r.selection.descriptor,
+      scaling: r.selection.scaling,
+      bins: r.selection.bins,
+      rmax: r.selection.rmax,
+      software: r.software,
+    });
+    const names: Array<[string, string]> = [[`${repo}/`, ""], ...r.committeeLocalFiles.map((c): [string, string] => [c.file, c.display])];
+    const text: Record<string, string> = {};
+    for (const name of ["ranking.json", "ranking.csv", "selected.extxyz"]) text[name] = displayPaths(await readFile(path.join(out, name), "utf8"), names);
+    const parsed = parseRankingJson(text["ranking.json"], "ranking.json");
+    if (!parsed.ok) throw new Error(parsed.problem);
+    const round = await r.roundFor(parsed.ranking);
+    const paths = roundPaths(round);
+    const files: LedgerFile[] = Object.entries(text).map(([name, content]) => ({ path: `${paths.selection}/${name}`, content }));
+    const templates = await templateFiles(ledger, r.ref, r.templates);
+    let rank = 0;
+    for await (const frame of readExtxyz(path.join(out, "selected.extxyz"))) {
+      const pick = parsed.ranking.selected[rank++];
+      const folder = poscarDir(round, pick.rank, pick.candidate_id);
+      const poscar = writePoscar(frame, { source: `${paths.selectedExtxyz} frame ${rank - 1}`, comment: `${pick.formula} candidate ${pick.candidate_id} rank ${pick.rank} (round ${round})` });
+      files.push({ path: `${folder}/POSCAR`, content: poscar });
+      for (const t of templates) files.push({ path: `${folder}/${t.name}`, content: t.content });
+    }
+    return { files, ranking: parsed.ranking, pool: parsed.ranking.sources.map((s) => ({ path: s.path, sha256: s.sha256 })) };
+  });
+}
+
+/** datasets/current's split files at `ref`, exported: the structures already labelled, never picked again. */
+async function labelledSet(ledger: Ledger, ref: string, repo: string): Promise<string[]> {
+  const present = (await ledger.list("datasets/current", ref).catch(() => [])).filter((e) => /^(train|valid|test)\.extxyz$/.test(e.name));
+  if (present.length === 0) return [];
+  await ledger.exportTree(ref, repo, present.map((e) => e.path));
+  return present.map((e) => path.join(repo, e.path));
+}
+
+async function templateFiles(ledger: Ledger, ref: string, t: RelabelConfig["vasp_templates"]): Promise<Array<{ name: string; content: Buffer }>> {
+  const out: Array<{ name: string; content: Buffer }> = [];
+  for (const [name, repoPath] of [["INCAR", t.incar], ["KPOINTS", t.kpoints]] as const) {
+    if (repoPath === null) continue;
+    const content = await ledger.read(repoPath, ref);
+    if (content === null) throw new InputError(".github/relabel.yml", `vasp_templates.${name.toLowerCase()}`, `${repoPath} is not in the data repository`);
+    out.push({ name, content });
+  }
+  return out;
+}
+
+/** Every run folder below `labelsDir`: its initial structure's candidate_id, DFT steps, SCF convergence. */
+export async function inspectLabelRuns(labelsDir: string): Promise<LabelRun[]> {
+  if (!existsSync(labelsDir)) return [];
+  const runs: LabelRun[] = [];
+  for (const dir of await discoverRuns(labelsDir)) {
+    const folder = `${path.relative(labelsDir, dir).split(path.sep).join("/") || "."}/`;
+    let initialId: string | null = null;
+    let steps = 0;
+    let converged = true;
+    let error: string | null = null;
+    try {
+      const gen = readRun(dir);
+      for (;;) {
+        const next = await gen.next();
+        if (next.done) {
+          error = next.value.error;
+          break;
+        }
+        const step = next.value;
+        if (steps === 0) initialId = candidateId({ natoms: step.symbols.length, symbols: step.symbols, positions: step.positions, cell: step.cell, pbc: [true, true, true] });
+        steps++;
+        if (!step.scfConverged) converged = false;
+      }
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    if (steps === 0 && error === null) error = "no complete DFT step";
+    runs.push({ folder, initialId: error === null || steps > 0 ? initialId : null, steps, converged: steps > 0 ? converged : null, error: steps > 0 ? null : error });
+  }
+  return runs;
+}
+
+export interface DatasetInputs {
+  /** Rounds whose labels the dataset holds (earlier rounds with a dataset, and this one). */
+  rounds: number[];
+  /** Ref to read each round's labels from (the results PR head for the current round in a dry run). */
+  labelsRef: (round: number) => string;
+  /** Ref of datasets/current (the previous dataset), or null for none. */
+  previousRef: string | null;
+  dataset: DatasetConfig;
+}
+
+/** Exports the labels of `rounds` and the previous dataset, builds the new dataset into `<dir>/dataset`. */
+export async function buildRoundDataset(ledger: Ledger, dir: string, o: DatasetInputs): Promise<{ written: boolean; errors: string[]; summary: DatasetSummary; datasetDir: string; runsRoot: string }> {
+  const repo = path.join(dir, "repo");
+  for (const round of o.rounds) await ledger.exportTree(o.labelsRef(round), repo, [roundPaths(round).labels]);
+  const runsRoot = path.join(repo, "rounds");
+  let previous: string | null = null;
+  if (o.previousRef !== null && (await ledger.read("datasets/current/split.json", o.previousRef)) !== null) {
+    await ledger.exportTree(o.previousRef, repo, ["datasets/current"]);
+    previous = path.join(repo, "datasets/current");
+  }
+  if (!existsSync(runsRoot) || (await discoverRuns(runsRoot)).length === 0) {
+    throw new InputError(roundPaths(o.rounds.at(-1)!).labels, undefined, "no VASP run folder (vasprun.xml or OUTCAR) found");
+  }
+  const datasetDir = path.join(dir, "dataset");
+  const d = o.dataset;
+  const result = await buildDataset({
+    runRoots: [runsRoot],
+    previous,
+    out: datasetDir,
+    energy: d.energy,
+    frames: d.frames,
+    requireConverged: d.require_converged,
+    head: d.head,
+    configType: d.config_type,
+    fractions: d.fractions,
+    seed: d.seed,
+    maxForce: d.max_force,
+    energyZ: d.energy_z,
+    allowMixedSettings: d.allow_mixed_settings,
+    allowEmptySplit: false,
+    growTest: false,
+  });
+  // Run ids and the previous dataset appear as repository paths in summary.json.
+  const summary = JSON.parse(displayPaths(JSON.stringify(result.summary), [[`${repo}/`, ""]])) as DatasetSummary;
+  return { ...result, summary, datasetDir, runsRoot };
+}
+
+/** The dry run of the results PR: runs matched to the selection, and the dataset the rebuild would write. */
+export async function dryRunRebuild(
+  ledger: Ledger,
+  scratchRoot: string,
+  o: { round: number; ranking: RankingJson; inputs: DatasetInputs },
+): Promise<DryRunResult> {
+  return withScratch(scratchRoot, async (dir) => {
+    const selected: SelectedCandidate[] = o.ranking.selected.map((s) => ({ rank: s.rank, candidate_id: s.candidate_id, formula: s.formula }));
+    let dataset: DatasetSummary | null = null;
+    const errors: string[] = [];
+    let runs: LabelRun[] = [];
+    try {
+      const built = await buildRoundDataset(ledger, dir, o.inputs);
+      dataset = built.summary;
+      errors.push(...built.errors);
+      runs = await inspectLabelRuns(path.join(built.runsRoot, `${String(o.round).padStart(4, "0")}`, "labels"));
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      errors.push(displayPaths(err.message, [[`${dir}/repo/`, ""]]));
+      runs = await inspectLabelRuns(path.join(dir, "repo", roundPaths(o.round).labels));
+    }
+    return { round: o.round, match: matchLabelRuns(selected, runs), dataset, errors, warnings: dataset?.warnings ?? [] };
+  });
+}
+
+/** The dataset files a rebuild commits: the round's summary and split, and datasets/current. */
+export async function datasetFiles(round: number, datasetDir: string, summary: DatasetSummary, ledger: Ledger, ref: string): Promise<LedgerFile[]> {
+  const paths = roundPaths(round);
+  const files: LedgerFile[] = [];
+  const summaryText = `${JSON.stringify(summary, null, 2)}\n`;
+  const split = await readFile(path.join(datasetDir, "split.json"));
+  files.push({ path: paths.datasetSummary, content: summaryText }, { path: paths.datasetSplit, content: split });
+  files.push({ path: "datasets/current/summary.json", content: summaryText }, { path: "datasets/current/split.json", content: split });
+  for (const name of ["train.extxyz", "valid.extxyz", "test.extxyz"]) {
+    const file = path.join(datasetDir, name);
+    if (existsSync(file)) files.push({ path: `datasets/current/${name}`, content: await readFile(file) });
+    else if ((await ledger.read(`datasets/current/${name}`, ref)) !== null) files.push({ path: `datasets/current/${name}`, content: null });
+  }
+  return files;
+}
+
+export interface BenchInputs {
+  /** mace_eval_configs output (local file) and how to name it. */
+  predictions: { file: string; display: string };
+  /** The round's test split and summary.json, exported; named datasets/current/test.extxyz. */
+  testFile: string;
+  testDisplay: string;
+  /** The previous round's benchmark metrics.json (local copy) and its repository path. */
+  previous: { file: string; display: string } | null;
+  /** MACE training outputs (results/*_train.txt, logs/<tag>.log), local, with the name prefix to show. */
+  training: { files: string[]; localPrefix: string; display: string } | null;
+  keys: { energy: string; forces: string; stress: string };
+}
+
+/** `relabel bench` on the round's predictions: the files of rounds/NNNN/benchmark/ and the warnings. */
+export async function benchRound(b: BenchInputs): Promise<{ files: Array<[string, string]>; warnings: string[]; reportMd: string }> {
+  const predKeys = labelKeys("MACE_");
+  const refKeys = labelKeys("REF_", { energy: b.keys.energy, forces: b.keys.forces, stress: b.keys.stress });
+  const { pred, ref } = await readBenchFrames(b.predictions.file, b.testFile, { predKeys, refKeys, refPrefix: "REF_" });
+  const summary = await readDatasetSummary(b.testFile);
+  const refFileSha256 = summary && Object.keys(summary.sha256).length > 0 ? await fileSha256(b.testFile) : null;
+  const previous = b.previous ? await readPreviousBench(b.previous.file) : null;
+  const training = b.training && b.training.files.length > 0 ? await readTrainingRuns(b.training.files) : [];
+  const result = buildBench({
+    predFile: b.predictions.display,
+    refFile: b.testDisplay,
+    pred,
+    ref,
+    predKeys,
+    refKeys,
+    summary: summary ? { ...summary, file: path.posix.join(path.posix.dirname(b.testDisplay), path.basename(summary.file)) } : null,
+    refFileSha256,
+    previous: previous && b.previous ? { ...previous, file: b.previous.display } : null,
+    training,
+  });
+  const names: Array<[string, string]> = b.training ? [[b.training.localPrefix, b.training.display]] : [];
+  const files = result.files.map(([name, content]): [string, string] => [name, displayPaths(content, names)]);
+  return { files, warnings: result.warnings.map((w) => displayPaths(w, names)), reportMd: files.find(([n]) => n === "report.md")?.[1] ?? "" };
+}
+
+/** MACE's own training outputs in a collected train stage: results/*_train.txt and logs/<tag>.log (not run.sh's logs). */
+export async function trainingOutputs(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await readdir(path.join(dir, rel), { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const child = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(child);
+      else if (/(^|\/)results\/[^/]+_train\.txt$/.test(child)) found.push(path.join(dir, child));
+      else if (/(^|\/)logs\/[^/]+\.log$/.test(child) && !/(stdout|stderr|_debug)\.log$/.test(e.name)) found.push(path.join(dir, child));
+    }
+  };
+  await walk("");
+  return found.sort();
+}

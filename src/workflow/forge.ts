@@ -1,0 +1,103 @@
+/**
+ * What the round workflow needs from the place where people talk about rounds: GitHub (issues, pull requests,
+ * check runs, permissions) or, for the demo, a local folder that records the same things as files. The workflow
+ * never sees Probot or Octokit types.
+ */
+
+/** Repository permission levels of GitHub's collaborator permission API. */
+export type Permission = "admin" | "maintain" | "write" | "triage" | "read" | "none";
+
+export type Reaction = "eyes" | "+1" | "-1" | "confused" | "rocket" | "hooray";
+
+export interface PullRequestInfo {
+  number: number;
+  title: string;
+  state: "open" | "closed";
+  merged: boolean;
+  /** The merge commit on the base branch, once merged. */
+  mergeCommitSha: string | null;
+  author: string;
+  labels: string[];
+  head: { ref: string; sha: string; /** The head branch lives in another repository (a fork). */ fork: boolean };
+  base: { ref: string };
+}
+
+export type CheckConclusion = "success" | "failure" | "neutral" | "cancelled" | "action_required";
+
+export interface CheckOutput {
+  title: string;
+  /** At most 65,535 characters (GitHub's limit); the Forge cuts longer text. */
+  summary: string;
+  text?: string;
+}
+
+export interface CheckRunUpdate {
+  status: "queued" | "in_progress" | "completed";
+  conclusion?: CheckConclusion;
+  output?: CheckOutput;
+}
+
+export interface CommentInfo {
+  id: number;
+  body: string;
+  author: string;
+}
+
+export interface ConfigFile {
+  /** False when the repository has no config file (defaults apply). */
+  found: boolean;
+  /** The parsed YAML (or JSON) object. */
+  data: unknown;
+  /** A file that exists but could not be parsed: the reason. */
+  error?: string;
+}
+
+export interface IssueInfo {
+  number: number;
+  title: string;
+  body: string;
+  labels: string[];
+  author: string;
+  /** Pull requests are issues too (comments on either arrive as issue comments). */
+  isPullRequest: boolean;
+}
+
+export interface Forge {
+  /** "owner/repo", for messages. */
+  readonly repo: string;
+  defaultBranch(): Promise<string>;
+  issue(number: number): Promise<IssueInfo>;
+  /** `.github/relabel.yml` from the default branch. */
+  loadConfig(): Promise<ConfigFile>;
+  permission(login: string): Promise<Permission>;
+  react(target: { issue: number } | { comment: number }, reaction: Reaction): Promise<void>;
+  /** Posts a comment (split into several when longer than GitHub allows); returns the id of the last part. */
+  comment(issue: number, body: string): Promise<number>;
+  /**
+   * Replaces the comment that holds `marker` (created when there is none): one sticky comment per marker. `render`
+   * gets the comment's current body (null for a new one) and returns the new body, which must contain the marker.
+   */
+  upsertComment(issue: number, marker: string, render: (previous: string | null) => string): Promise<number>;
+  listComments(issue: number): Promise<CommentInfo[]>;
+  /** Opens a pull request, or returns the open one that already has this head branch. */
+  openPullRequest(o: { head: string; base: string; title: string; body: string; labels?: string[] }): Promise<number>;
+  pullRequest(number: number): Promise<PullRequestInfo>;
+  addLabels(issue: number, labels: string[]): Promise<void>;
+  createCheckRun(o: { name: string; headSha: string } & CheckRunUpdate): Promise<number>;
+  updateCheckRun(id: number, update: CheckRunUpdate): Promise<void>;
+  closeIssue(issue: number): Promise<void>;
+  /** Link to a file as of a commit, for comments. */
+  fileLink(path: string, sha: string): string;
+  /** Link that renders a committed image (SVG plots) inline in a comment. */
+  imageLink(path: string, sha: string): string;
+}
+
+/** GitHub's limits: comment bodies 65,536 characters, check-run summary and text 65,535 each. */
+export const CHECK_TEXT_LIMIT = 65_535;
+
+/** Cuts text to `limit` characters, saying so at the end. */
+export function clip(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  const note = "\n\n… (cut: the full report is in the ledger)";
+  return text.slice(0, limit - note.length) + note;
+}

@@ -1,0 +1,203 @@
+/**
+ * The Forge on GitHub: Octokit REST calls with an installation token (issues, comments, reactions, labels, pull
+ * requests, check runs, collaborator permission) and `.github/relabel.yml` through Probot's config plugin, which
+ * reads the default branch only.
+ */
+import type { ProbotOctokit } from "probot";
+import { fitComment } from "../core/app/markdown.js";
+import { CONFIG_FILE } from "../core/app/config.js";
+import { CHECK_TEXT_LIMIT, clip, type CheckRunUpdate, type CommentInfo, type ConfigFile, type Forge, type IssueInfo, type Permission, type PullRequestInfo, type Reaction } from "./forge.js";
+import type { Pacer } from "./pacer.js";
+
+const PERMISSIONS = new Set<Permission>(["admin", "maintain", "write", "triage", "read", "none"]);
+
+export interface GitHubForgeOptions {
+  octokit: ProbotOctokit;
+  owner: string;
+  repo: string;
+  /** From the webhook payload when known; asked for otherwise. */
+  defaultBranch?: string;
+  /** Comments are paced per installation. */
+  pacer: Pacer;
+  /** Web address of the repository host, for links in comments (https://github.com). */
+  webUrl?: string;
+}
+
+interface PullPayload {
+  number: number;
+  title: string;
+  state: string;
+  merged?: boolean | null;
+  merge_commit_sha?: string | null;
+  user?: { login: string } | null;
+  labels?: Array<{ name?: string } | string>;
+  head: { ref: string; sha: string; repo?: { full_name: string } | null };
+  base: { ref: string; repo: { full_name: string } };
+}
+
+/** A pull request as the workflow sees it, from the REST answer or a webhook payload (the same shape). */
+export function pullRequestInfo(pr: PullPayload): PullRequestInfo {
+  return {
+    number: pr.number,
+    title: pr.title,
+    state: pr.state === "closed" ? "closed" : "open",
+    merged: pr.merged === true,
+    mergeCommitSha: pr.merge_commit_sha ?? null,
+    author: pr.user?.login ?? "ghost",
+    labels: (pr.labels ?? []).map((l) => (typeof l === "string" ? l : (l.name ?? ""))).filter((l) => l !== ""),
+    head: { ref: pr.head.ref, sha: pr.head.sha, fork: pr.head.repo?.full_name !== pr.base.repo.full_name },
+    base: { ref: pr.base.ref },
+  };
+}
+
+export class GitHubForge implements Forge {
+  readonly repo: string;
+  private readonly octokit: ProbotOctokit;
+  private readonly owner: string;
+  private readonly name: string;
+  private branch: string | undefined;
+  private readonly pacer: Pacer;
+  private readonly webUrl: string;
+
+  constructor(o: GitHubForgeOptions) {
+    this.octokit = o.octokit;
+    this.owner = o.owner;
+    this.name = o.repo;
+    this.repo = `${o.owner}/${o.repo}`;
+    this.branch = o.defaultBranch;
+    this.pacer = o.pacer;
+    this.webUrl = (o.webUrl ?? "https://github.com").replace(/\/+$/, "");
+  }
+
+  private get ids() {
+    return { owner: this.owner, repo: this.name };
+  }
+
+  async defaultBranch(): Promise<string> {
+    this.branch ??= (await this.octokit.rest.repos.get(this.ids)).data.default_branch;
+    return this.branch;
+  }
+
+  async issue(number: number): Promise<IssueInfo> {
+    const { data } = await this.octokit.rest.issues.get({ ...this.ids, issue_number: number });
+    return {
+      number: data.number,
+      title: data.title,
+      body: data.body ?? "",
+      labels: data.labels.map((l) => (typeof l === "string" ? l : (l.name ?? ""))).filter((l) => l !== ""),
+      author: data.user?.login ?? "ghost",
+      isPullRequest: data.pull_request != null,
+    };
+  }
+
+  async loadConfig(): Promise<ConfigFile> {
+    try {
+      const { config, files } = await this.octokit.config.get({ ...this.ids, path: CONFIG_FILE });
+      const found = files.some((f) => f.config !== null);
+      // `_extends` files are merged by the plugin; their own keys are no settings.
+      const { _extends: _ignored, ...data } = config as Record<string, unknown>;
+      if (typeof data.comment_pacing_ms === "number" && data.comment_pacing_ms >= 0) this.pacer.intervalMs = data.comment_pacing_ms;
+      return { found, data: found ? data : null };
+    } catch (err) {
+      return { found: true, data: null, error: (err as Error).message.replace(/^\[@probot\/octokit-plugin-config\] /, "") };
+    }
+  }
+
+  async permission(login: string): Promise<Permission> {
+    try {
+      const { data } = await this.octokit.rest.repos.getCollaboratorPermissionLevel({ ...this.ids, username: login });
+      return PERMISSIONS.has(data.permission as Permission) ? (data.permission as Permission) : "none";
+    } catch (err) {
+      // Not a collaborator (or an unknown login): no permission.
+      if ((err as { status?: number }).status === 404) return "none";
+      throw err;
+    }
+  }
+
+  async react(target: { issue: number } | { comment: number }, reaction: Reaction): Promise<void> {
+    if ("issue" in target) await this.octokit.rest.reactions.createForIssue({ ...this.ids, issue_number: target.issue, content: reaction });
+    else await this.octokit.rest.reactions.createForIssueComment({ ...this.ids, comment_id: target.comment, content: reaction });
+  }
+
+  async comment(issue: number, body: string): Promise<number> {
+    let id = 0;
+    for (const part of fitComment(body)) {
+      await this.pacer.wait();
+      id = (await this.octokit.rest.issues.createComment({ ...this.ids, issue_number: issue, body: part })).data.id;
+    }
+    return id;
+  }
+
+  async upsertComment(issue: number, marker: string, render: (previous: string | null) => string): Promise<number> {
+    const existing = (await this.listComments(issue)).find((c) => c.body.includes(marker));
+    const text = render(existing?.body ?? null);
+    if (!text.includes(marker)) throw new Error(`a sticky comment body must hold its marker ${marker}`);
+    if (existing) {
+      await this.octokit.rest.issues.updateComment({ ...this.ids, comment_id: existing.id, body: text });
+      return existing.id;
+    }
+    await this.pacer.wait();
+    return (await this.octokit.rest.issues.createComment({ ...this.ids, issue_number: issue, body: text })).data.id;
+  }
+
+  async listComments(issue: number): Promise<CommentInfo[]> {
+    const comments = await this.octokit.paginate(this.octokit.rest.issues.listComments, { ...this.ids, issue_number: issue, per_page: 100 });
+    return comments.map((c) => ({ id: c.id, body: c.body ?? "", author: c.user?.login ?? "ghost" }));
+  }
+
+  async openPullRequest(o: { head: string; base: string; title: string; body: string; labels?: string[] }): Promise<number> {
+    const open = await this.octokit.rest.pulls.list({ ...this.ids, head: `${this.owner}:${o.head}`, base: o.base, state: "open" });
+    let number = open.data[0]?.number;
+    if (number === undefined) {
+      number = (await this.octokit.rest.pulls.create({ ...this.ids, head: o.head, base: o.base, title: o.title, body: o.body })).data.number;
+    }
+    if (o.labels?.length) await this.addLabels(number, o.labels);
+    return number;
+  }
+
+  async pullRequest(number: number): Promise<PullRequestInfo> {
+    const { data } = await this.octokit.rest.pulls.get({ ...this.ids, pull_number: number });
+    return pullRequestInfo(data as PullPayload);
+  }
+
+  async addLabels(issue: number, labels: string[]): Promise<void> {
+    await this.octokit.rest.issues.addLabels({ ...this.ids, issue_number: issue, labels });
+  }
+
+  async createCheckRun(o: { name: string; headSha: string } & CheckRunUpdate): Promise<number> {
+    const { data } = await this.octokit.rest.checks.create({ ...this.ids, name: o.name, head_sha: o.headSha, ...checkFields(o) });
+    return data.id;
+  }
+
+  async updateCheckRun(id: number, update: CheckRunUpdate): Promise<void> {
+    await this.octokit.rest.checks.update({ ...this.ids, check_run_id: id, ...checkFields(update) });
+  }
+
+  async closeIssue(issue: number): Promise<void> {
+    await this.octokit.rest.issues.update({ ...this.ids, issue_number: issue, state: "closed", state_reason: "completed" });
+  }
+
+  fileLink(path: string, sha: string): string {
+    return `${this.webUrl}/${this.repo}/blob/${sha}/${encodePath(path)}`;
+  }
+
+  imageLink(path: string, sha: string): string {
+    // ?raw=true serves the file itself, which GitHub renders as an image in comments.
+    return `${this.fileLink(path, sha)}?raw=true`;
+  }
+}
+
+function encodePath(path: string): string {
+  return path.split("/").map(encodeURIComponent).join("/");
+}
+
+function checkFields(u: CheckRunUpdate) {
+  return {
+    status: u.status,
+    ...(u.conclusion ? { conclusion: u.conclusion } : {}),
+    ...(u.status === "completed" ? { completed_at: new Date().toISOString() } : {}),
+    ...(u.output
+      ? { output: { title: clip(u.output.title, 200), summary: clip(u.output.summary, CHECK_TEXT_LIMIT), ...(u.output.text ? { text: clip(u.output.text, CHECK_TEXT_LIMIT) } : {}) } }
+      : {}),
+  };
+}

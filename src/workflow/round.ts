@@ -1,0 +1,1098 @@
+/**
+ * The active-learning round, step by step, against a Forge (GitHub or the local demo folder), the git Ledger and
+ * the engine. Event handlers here take plain event records (no Probot types):
+ *
+ *   round issue opened → rank → selection branch + PR "Round N: selection" → merged: selection frozen
+ *   results PR (label) → check run = dry run of the rebuild → merged: dataset rebuilt, train stage rendered and
+ *   submitted → jobs polled → train done: eval stage rendered and submitted → eval done: benchmark committed,
+ *   sticky comment, output contract on the issue, issue closed.
+ *
+ * Every webhook delivery is claimed once in ledger/events.jsonl (by delivery id, and comment id for commands)
+ * before anything happens, so redeliveries do nothing; every step that writes a round holds the round's lock in
+ * git, so a second command on a busy round is told so instead of running.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { authorizeCommand, helpText, parseCommands, type RunCommand } from "../core/app/commands.js";
+import { defaultRelabelConfig, parseRelabelConfig, renderConfigProblems, type RelabelConfig } from "../core/app/config.js";
+import { parseRoundIssue, roundIssueProblemsComment, type RoundRequest } from "../core/app/issue-form.js";
+import {
+  advance,
+  failRound,
+  frozenPathGuard,
+  newRoundManifest,
+  parseRoundManifest,
+  roundId,
+  roundNumberFromBranch,
+  roundPaths,
+  selectionBranch,
+  selectionOpen,
+  type RoundManifest,
+  type RoundState,
+} from "../core/app/manifest.js";
+import { benchmarkComment, dryRunReport, jobsComment, marker, outputContract, selectionSummary, statusComment, stickyComment } from "../core/app/markdown.js";
+import { parseRankingJson, type RankingJson } from "../core/app/ranking-json.js";
+import { InputError, UsageError } from "../core/errors.js";
+import type { ExecutorConfig } from "../core/exec/config.js";
+import { emptyLedger, isOpen, lastAttempt, type FileRecord, type JobRecord, type Ledger as JobsFile } from "../core/exec/ledger.js";
+import { ExecError } from "../exec/errors.js";
+import { readLedger } from "../exec/ledger-file.js";
+import { JobTracker } from "../exec/tracker.js";
+import { sha256File } from "../io/pool.js";
+import { buildStage } from "../io/stage.js";
+import { LedgerError } from "../ledger/errors.js";
+import type { Ledger, LedgerEvent, LedgerFile } from "../ledger/ledger.js";
+import { KeyedMutex } from "../ledger/mutex.js";
+import { benchRound, buildRoundDataset, datasetFiles, dryRunRebuild, rankSelection, trainingOutputs, withScratch, type DatasetInputs } from "./engine.js";
+import type { ConfigFile, Forge, IssueInfo, PullRequestInfo } from "./forge.js";
+
+export interface WorkflowLogger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export interface WorkflowDeps {
+  forge: Forge;
+  ledger: Ledger;
+  /** Per-repository working state: job files, rendered stages, downloads, scratch space. */
+  stateDir: string;
+  software: { name: string; version: string };
+  log: WorkflowLogger;
+  now?: () => Date;
+  /**
+   * Submit the train stage when the results PR is merged (default). Off, the stage is rendered and committed and
+   * waits for `/relabel submit` (the demo, when MACE is not installed).
+   */
+  autoSubmit?: boolean;
+}
+
+export interface Actor {
+  login: string;
+  isBot: boolean;
+}
+
+export interface IssueEvent {
+  /** X-GitHub-Delivery, or null in the local flow. */
+  delivery: string | null;
+  /** "issues.opened" or "issues.labeled". */
+  event: string;
+  /** The label just added (issues.labeled). */
+  label?: string;
+  issue: IssueInfo;
+  sender: Actor;
+}
+
+export interface CommentEvent {
+  delivery: string | null;
+  issue: IssueInfo;
+  comment: { id: number; body: string };
+  sender: Actor;
+}
+
+export interface PullRequestEvent {
+  delivery: string | null;
+  /** "pull_request.opened", ".synchronize", ".reopened", ".labeled" or ".closed". */
+  event: string;
+  pr: PullRequestInfo;
+  sender: Actor;
+}
+
+/** What a step tells people: the thread to answer on and, when known, the round. */
+interface Where {
+  thread: number | null;
+  round: number | null;
+  delivery: string | null;
+  event: string;
+  actor: string;
+  command?: string | null;
+}
+
+/** A user-facing refusal or failure: one line, safe to post. */
+class StepError extends Error {}
+
+const STAGE_TRAIN = "train";
+const STAGE_EVAL = "eval";
+/** The previous round's committee predicting this round's pool (committee: previous-round). */
+const STAGE_POOL_EVAL = "pool-eval";
+const CHECK_NAME = "relabel-loop: rebuild dry run";
+
+/** Openings of one issue run one after another in this process (issues.opened and .labeled arrive together). */
+const issueQueue = new KeyedMutex();
+/** Sticky comments: find-then-update must not interleave for the same marker. */
+const stickyQueue = new KeyedMutex();
+
+export class RoundWorkflow {
+  private readonly forge: Forge;
+  private readonly ledger: Ledger;
+  private readonly now: () => Date;
+
+  constructor(private readonly d: WorkflowDeps) {
+    this.forge = d.forge;
+    this.ledger = d.ledger;
+    this.now = d.now ?? (() => new Date());
+  }
+
+  // =============================================================================================================
+  // Events
+
+  /** issues.opened / issues.labeled: opens a round for a round issue (once per issue). */
+  async onIssue(e: IssueEvent): Promise<void> {
+    if (e.sender.isBot || e.issue.isPullRequest) return;
+    const where: Where = { thread: e.issue.number, round: null, delivery: e.delivery, event: e.event, actor: e.sender.login };
+    await this.guard(where, async () => {
+      // Other issues and labels are none of our business: nothing is recorded for them.
+      const file = await this.forge.loadConfig();
+      const parsed = file.error ? null : parseRelabelConfig(file.data);
+      const label = parsed?.ok ? parsed.config.round_label : defaultRelabelConfig().round_label;
+      if (!e.issue.labels.includes(label) || (e.event === "issues.labeled" && e.label !== label)) return;
+      if (!(await this.claim(where))) return;
+      const config = await this.config(where, file);
+      if (config !== null) await this.openRound(e.issue, e.sender, where, config, true);
+    });
+  }
+
+  /** issue_comment.created: one `/relabel` command per comment, from people with write access. */
+  async onComment(e: CommentEvent): Promise<void> {
+    if (e.sender.isBot) return;
+    const parsed = parseCommands(e.comment.body);
+    if (parsed.kind === "ignore") return;
+    const name = parsed.kind === "run" ? parsed.command : parsed.command;
+    const where: Where = { thread: e.issue.number, round: null, delivery: e.delivery, event: "issue_comment.created", actor: e.sender.login, command: name ?? "relabel" };
+    await this.guard(where, async () => {
+      if (!(await this.claim(where, `comment:${e.comment.id}`))) return;
+      const config = await this.config(where);
+      if (config === null) return;
+      const permission = await this.forge.permission(e.sender.login);
+      const auth = authorizeCommand(e.sender.login, permission, config);
+      if (!auth.ok) {
+        await this.forge.comment(e.issue.number, auth.reply);
+        await this.record(where, `refused: ${e.sender.login} has ${permission} permission${config.commands.allowlist ? " or is not on the allowlist" : ""}`);
+        return;
+      }
+      if (parsed.kind === "reply") {
+        await this.forge.comment(e.issue.number, parsed.body);
+        await this.record(where, "replied: usage");
+        return;
+      }
+      await this.forge.react({ comment: e.comment.id }, "eyes");
+      await this.runCommand(parsed, e, where, config);
+    });
+  }
+
+  /** Results pull requests (opened, synchronize, reopened, labeled): a check run with the dry run of the rebuild. */
+  async onPullRequest(e: PullRequestEvent): Promise<void> {
+    if (e.pr.state !== "open") return;
+    const where: Where = { thread: e.pr.number, round: null, delivery: e.delivery, event: e.event, actor: e.sender.login };
+    await this.guard(where, async () => {
+      if (roundNumberFromBranch(e.pr.head.ref) !== null) return; // our own selection PR
+      const config = await this.quietConfig();
+      if (config === null || !e.pr.labels.includes(config.results_label)) return;
+      if (e.pr.base.ref !== (await this.forge.defaultBranch())) return;
+      if (!(await this.claim(where))) return;
+      await this.checkResults(e.pr, where, config);
+    });
+  }
+
+  /** pull_request.closed: a merged selection PR freezes the selection; a merged results PR starts training. */
+  async onPullRequestClosed(e: PullRequestEvent): Promise<void> {
+    const where: Where = { thread: e.pr.number, round: null, delivery: e.delivery, event: e.event, actor: e.sender.login };
+    // Nothing from an unmerged PR, or one merged into another branch, ever runs.
+    if (!e.pr.merged) return;
+    await this.guard(where, async () => {
+      if (e.pr.base.ref !== (await this.forge.defaultBranch())) return;
+      const selectionRound = roundNumberFromBranch(e.pr.head.ref);
+      const config = await this.quietConfig();
+      if (selectionRound === null && (config === null || !e.pr.labels.includes(config.results_label))) return;
+      if (!(await this.claim(where, `merged:${e.pr.number}`))) return;
+      await this.ledger.sync();
+      if (selectionRound !== null) await this.freezeSelection(selectionRound, e.pr, where);
+      else if (config !== null) await this.resultsMerged(e.pr, where, config);
+    });
+  }
+
+  /** One pass of the poller: every round with jobs to follow. */
+  async poll(): Promise<void> {
+    await this.ledger.sync();
+    for (const manifest of await this.manifests()) {
+      if (!needsPolling(manifest)) continue;
+      const where: Where = { thread: manifest.issue, round: manifest.round, delivery: null, event: "poll", actor: "relabel-loop" };
+      await this.guard(where, async () => {
+        const config = await this.quietConfig();
+        if (config !== null) await this.followJobs(manifest.round, where, config, { reportBusy: false });
+      });
+    }
+  }
+
+  // =============================================================================================================
+  // Opening a round and ranking
+
+  /**
+   * Opens the round of a round issue. `claimIssue` (webhook deliveries) records the issue as taken first, so that
+   * of two processes handling issues.opened and issues.labeled only one allocates a round; a `/relabel rank` on an
+   * issue whose first attempt failed before its round existed skips that claim.
+   */
+  private async openRound(issue: IssueInfo, sender: Actor, where: Where, config: RelabelConfig, claimIssue: boolean): Promise<void> {
+    await issueQueue.run(`${this.forge.repo}#${issue.number}`, async () => {
+      await this.ledger.sync();
+      const existing = await this.roundForIssue(issue.number);
+      if (existing !== null) {
+        await this.record({ ...where, round: existing.round }, `ignored: issue #${issue.number} already has round ${existing.round}`);
+        return;
+      }
+      const permission = await this.forge.permission(sender.login);
+      const auth = authorizeCommand(sender.login, permission, config);
+      if (!auth.ok) {
+        await this.forge.comment(issue.number, auth.reply.replace("relabel-loop commands need", "opening a round needs"));
+        await this.record(where, `refused: ${sender.login} has ${permission} permission`);
+        return;
+      }
+      const parsed = parseRoundIssue(issue.body, issue.labels, config);
+      if (parsed.kind !== "request") {
+        if (parsed.kind === "problems") await this.upsert(issue.number, "issue-problems", issue.number, roundIssueProblemsComment(parsed.problems));
+        await this.record(where, parsed.kind === "problems" ? `refused: issue form problems (${parsed.problems.length})` : "ignored: not a round issue");
+        return;
+      }
+      await this.forge.react({ issue: issue.number }, "eyes");
+      if (claimIssue && where.delivery !== null) {
+        // The delivery is already recorded; this line's dedupe key is the issue alone.
+        const claimed = await this.ledger.appendEventOnce({ ...this.event(where, `opening round (delivery ${where.delivery})`), delivery: null, comment: `round-for-issue:${issue.number}` });
+        if (claimed === null) return;
+      }
+      if (parsed.request.committee === "previous-round") await this.startCommitteeRound(issue, sender.login, parsed.request, where, config);
+      else await this.rankRound({ kind: "new", issue, author: sender.login, request: parsed.request }, where, config);
+    });
+  }
+
+  /**
+   * Ranks and writes the selection branch and PR. For a new round the round number is allocated once the ranking
+   * worked (so a bad pool path allocates nothing); a re-rank replaces the files on the existing branch.
+   */
+  private async rankRound(
+    target:
+      | { kind: "new"; issue: IssueInfo; author: string; request: RoundRequest }
+      | { kind: "rerank"; manifest: RoundManifest; select?: number; weights?: { div: number; dis: number }; config?: RelabelConfig },
+    where: Where,
+    config: RelabelConfig,
+  ): Promise<void> {
+    const base = await this.forge.defaultBranch();
+    const request =
+      target.kind === "new"
+        ? target.request
+        : { pool: target.manifest.pool.map((p) => p.path), select: target.select ?? target.manifest.parameters.select, weights: target.weights ?? target.manifest.parameters.weights, committee: target.manifest.parameters.committee };
+    const committeeFiles = typeof request.committee === "object" ? request.committee.files : [];
+    const committeeLocal = target.kind === "rerank" && request.committee === "previous-round" ? await this.committeePredictions(target.manifest.round, config) : [];
+    let manifest: RoundManifest | null = target.kind === "rerank" ? target.manifest : null;
+    let lockHeld = false;
+    try {
+      const outcome = await rankSelection(this.ledger, this.scratch, {
+        ref: base,
+        pool: request.pool,
+        select: request.select,
+        weights: request.weights,
+        selection: config.selection,
+        committeeRepoFiles: committeeFiles,
+        committeeLocalFiles: committeeLocal,
+        templates: config.vasp_templates,
+        software: this.d.software,
+        roundFor: async (ranking) => {
+          if (manifest !== null) return manifest.round;
+          const issue = (target as { issue: IssueInfo }).issue;
+          const parameters = { ...config.selection, select: request.select, weights: request.weights, committee: request.committee };
+          const time = this.now().toISOString();
+          let created: RoundManifest | null = null;
+          const { round } = await this.ledger.nextRoundNumber((n) => {
+            created = newRoundManifest({ round: n, issue: issue.number, opened_by: (target as { author: string }).author, time, pool: ranking.sources.map((s) => ({ path: s.path, sha256: s.sha256 })), parameters });
+            return manifestText(created);
+          });
+          manifest = created!;
+          where.round = round;
+          return round;
+        },
+      });
+      const m0 = manifest!;
+      where.round = m0.round;
+      if (target.kind === "new") {
+        const lock = await this.ledger.acquireLock(m0.round, `@${where.actor}`, "ranking", where.delivery);
+        if (!lock.ok) throw new StepError(busyText(m0.round, lock));
+        lockHeld = true;
+      }
+      const branch = selectionBranch(m0.round);
+      const stale = (await this.ledger.head(branch)) === null ? [] : await this.ledger.list(roundPaths(m0.round).selection, branch, { recursive: true }).catch(() => []);
+      const fresh = new Set(outcome.files.map((f) => f.path));
+      const files: LedgerFile[] = [...outcome.files, ...stale.filter((e) => e.type === "file" && !fresh.has(e.path)).map((e) => ({ path: e.path, content: null }))];
+      const sha = await this.ledger.commit({ branch, base, message: `Round ${m0.round}: selection of ${outcome.ranking.selection_size} structures`, files, guard: frozenPathGuard(m0) });
+      const summary = selectionSummary(outcome.ranking, { round: m0.round });
+      const pr = await this.forge.openPullRequest({ head: branch, base, title: `Round ${m0.round}: selection`, body: `${summary}\nRound issue: #${m0.issue}\n` });
+      let next = advance(m0, "ranked", sha, this.now().toISOString());
+      next = {
+        ...next,
+        pool: outcome.pool,
+        parameters: { ...next.parameters, select: request.select, weights: request.weights },
+        ranking_rule: outcome.ranking.rule,
+        committee_size: outcome.ranking.committee.size,
+        selection_size: outcome.ranking.selection_size,
+        branches: { ...next.branches, selection: branch },
+        prs: { ...next.prs, selection: pr },
+      };
+      await this.writeManifest(next, `Round ${next.round}: selection PR #${pr}`);
+      await this.upsert(m0.issue, "selection", m0.round, `${summary}\n**Selection PR: #${pr}** — merge it to freeze the selection.\n`);
+      await this.record(where, `${target.kind === "new" ? "round opened" : "re-ranked"}: ${outcome.ranking.selection_size} selected, PR #${pr}`, sha);
+    } finally {
+      if (lockHeld && manifest) await this.ledger.releaseLock((manifest as RoundManifest).round);
+    }
+  }
+
+  /**
+   * committee: previous-round. The latest round with trained committee models predicts the pool (an eval stage
+   * run through the executor, like any stage); the ranking follows when the predictions arrive (see followJobs).
+   */
+  private async startCommitteeRound(issue: IssueInfo, author: string, request: RoundRequest, where: Where, config: RelabelConfig): Promise<void> {
+    const base = await this.forge.defaultBranch();
+    const previous = await this.previousCommittee(config);
+    const pool = await withScratch(this.scratch, async (dir) => {
+      const exported = await this.ledger.exportTree(base, dir, request.pool);
+      for (const p of request.pool) {
+        if (!exported.includes(p)) throw new StepError(`${p}: the previous round's committee predicts extxyz pool files; this is not a file in the data repository`);
+      }
+      return Promise.all(request.pool.map(async (p) => ({ path: p, sha256: await sha256File(path.join(dir, p)) })));
+    });
+    const parameters = { ...config.selection, select: request.select, weights: request.weights, committee: request.committee };
+    const time = this.now().toISOString();
+    let created: RoundManifest | null = null;
+    const { round } = await this.ledger.nextRoundNumber((n) => {
+      created = newRoundManifest({ round: n, issue: issue.number, opened_by: author, time, pool, parameters });
+      return manifestText(created);
+    });
+    where.round = round;
+    const manifest = created!;
+    await this.withLock(round, where, "committee predictions", true, async () => {
+      const models = await this.downloadModels(previous, round, config);
+      const stageDir = this.stageDir(round, STAGE_POOL_EVAL);
+      await withScratch(this.scratch, async (dir) => {
+        await this.ledger.exportTree(base, dir, ["datasets/current", ...request.pool]);
+        await rm(stageDir, { recursive: true, force: true });
+        const stageConfig = { ...config.stage, eval: { ...config.stage.eval, model: models[0], committee_models: models, pool: request.pool.map((p) => path.join(dir, p)) } };
+        await buildStage({ kind: "eval", datasetDir: path.join(dir, "datasets/current"), outDir: stageDir, config: stageConfig, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
+      });
+      await this.commitStage(manifest, STAGE_POOL_EVAL, stageDir);
+      await this.submitStage(manifest, STAGE_POOL_EVAL, config, false);
+      await this.announceJobs(round);
+      await this.forge.comment(
+        issue.number,
+        `**Round ${round}:** the ${models.length} models of round ${previous.round} are predicting the pool (stage \`${STAGE_POOL_EVAL}\`); ` +
+          "the ranking with their disagreement follows when the predictions arrive. `/relabel collect` checks at once.",
+      );
+      await this.record(where, `round opened: committee of round ${previous.round} submitted on the pool`);
+    });
+  }
+
+  /** The trained committee of the latest round that has one: its train job and the models, member 0 first. */
+  private async previousCommittee(config: RelabelConfig): Promise<{ round: number; job: JobRecord; models: FileRecord[] }> {
+    const rounds = (await this.manifests()).filter((m) => m.finished_steps.includes("jobs")).reverse();
+    const name = `${config.stage.name}.model`;
+    for (const m of rounds) {
+      const text = await this.ledger.read(roundPaths(m.round).jobs);
+      if (text === null) continue;
+      const job = (JSON.parse(text.toString("utf8")) as JobsFile).jobs.find((j) => j.stage === STAGE_TRAIN && j.collected !== null);
+      if (!job) continue;
+      const member = new RegExp(`^${escapeRegExp(job.remote_dir)}/member-(\\d+)/${escapeRegExp(name)}$`);
+      const models = job.collected!.models.filter((f) => member.test(f.path)).sort((a, b) => Number(member.exec(a.path)![1]) - Number(member.exec(b.path)![1]));
+      if (models.length < 2) {
+        throw new StepError(`round ${m.round} trained ${models.length === 0 ? "a single model" : "1 committee member"}; a committee needs at least 2 models (set stage.committee to 2 or more for the rounds whose models should rank the next pool)`);
+      }
+      return { round: m.round, job, models };
+    }
+    throw new StepError("no earlier round has trained models to act as the committee: use committee files or none for this round");
+  }
+
+  /** Copies the previous round's models from its execution host into this round's state. */
+  private async downloadModels(previous: { round: number; job: JobRecord; models: FileRecord[] }, round: number, config: RelabelConfig): Promise<string[]> {
+    const tracker = await this.tracker(previous.round, config);
+    try {
+      const recorded = (await readLedger(await this.jobsPath(previous.round))).executors[previous.job.executor];
+      const executor = await tracker.pool.get(previous.job.executor, config.executors[previous.job.executor] ?? recorded);
+      const localDir = path.join(this.d.stateDir, "rounds", roundId(round), "committee-models");
+      const relative = previous.models.map((f) => ({ ...f, path: f.path.slice(previous.job.remote_dir.length + 1) }));
+      await executor.download(previous.job.remote_dir, relative, localDir);
+      return relative.map((f) => path.join(localDir, ...f.path.split("/")));
+    } finally {
+      await tracker.close();
+    }
+  }
+
+  /** The committee's pool predictions of a round (predictions/pool.member-K.extxyz of its pool-eval job). */
+  private async committeePredictions(round: number, config: RelabelConfig): Promise<Array<{ file: string; display: string }>> {
+    const job = (await this.jobs(round)).jobs.find((j) => j.stage === STAGE_POOL_EVAL);
+    if (!job || lastAttempt(job).outcome !== "succeeded") throw new StepError(`round ${round}: the committee's pool predictions are not there yet (stage ${STAGE_POOL_EVAL})`);
+    const tracker = await this.tracker(round, config);
+    try {
+      const { dir } = await collectJob(tracker, this.collectDir(round), job);
+      const files = job.collected?.files ?? (await readLedger(await this.jobsPath(round))).jobs.find((j) => j.hash === job.hash)!.collected!.files;
+      const members = files.map((f) => f.path).filter((p) => /^predictions\/pool\.member-\d+\.extxyz$/.test(p)).sort((a, b) => Number(/(\d+)\.extxyz$/.exec(a)![1]) - Number(/(\d+)\.extxyz$/.exec(b)![1]));
+      if (members.length < 2) throw new StepError(`round ${round}: the committee stage wrote ${members.length} pool prediction file(s); 2 or more are needed`);
+      const host = `${job.host === null ? "" : `${job.host}:`}${job.remote_dir}`;
+      return members.map((p) => ({ file: path.join(dir, ...p.split("/")), display: `${host}/${p}` }));
+    } finally {
+      await tracker.close();
+    }
+  }
+
+  private async freezeSelection(round: number, pr: PullRequestInfo, where: Where): Promise<void> {
+    where.round = round;
+    const manifest = await this.manifest(round);
+    if (manifest.finished_steps.includes("selection")) {
+      await this.record(where, "ignored: selection already frozen");
+      return;
+    }
+    const frozen = advance(manifest, "frozen", pr.mergeCommitSha ?? (await this.ledger.head())!, this.now().toISOString());
+    await this.writeManifest(frozen, `Round ${round}: selection frozen (PR #${pr.number} merged)`);
+    const config = await this.quietConfig();
+    const label = config?.results_label ?? "labeled-results";
+    const p = roundPaths(round);
+    await this.forge.comment(
+      manifest.issue,
+      [
+        `**Round ${round}: selection frozen** (PR #${pr.number}, merge commit \`${(pr.mergeCommitSha ?? "").slice(0, 12)}\`).`,
+        "",
+        `Next: run VASP on each folder of \`${p.poscars}/\` and open a pull request that adds the run folders ` +
+          `(vasprun.xml and/or OUTCAR, one folder per structure; names are free) under \`${p.labels}/\`, with the label \`${label}\`. ` +
+          "Its check run matches every run to a selected structure and dry-runs the dataset rebuild; merging it rebuilds the dataset and starts training.",
+        "",
+      ].join("\n"),
+    );
+    await this.record(where, `selection frozen: PR #${pr.number}`, frozen.commits.frozen ?? null);
+  }
+
+  // =============================================================================================================
+  // Results PR: dry run, merge
+
+  /** Rounds waiting for labels whose labels/ folder has files at `ref`. */
+  private async roundsWithLabels(ref: string): Promise<RoundManifest[]> {
+    const found: RoundManifest[] = [];
+    for (const m of await this.manifests()) {
+      if (effectiveState(m) !== "labeling") continue;
+      const files = await this.ledger.list(roundPaths(m.round).labels, ref, { recursive: true }).catch(() => []);
+      if (files.length > 0) found.push(m);
+    }
+    return found;
+  }
+
+  private async checkResults(pr: PullRequestInfo, where: Where, config: RelabelConfig): Promise<void> {
+    if (pr.head.fork) {
+      await this.forge.createCheckRun({
+        name: CHECK_NAME,
+        headSha: pr.head.sha,
+        status: "completed",
+        conclusion: "neutral",
+        output: {
+          title: "Not checked: this pull request comes from a fork",
+          summary:
+            "relabel-loop reads and runs nothing from forks before they are merged. Push the branch to this repository " +
+            "to get the dry run of the rebuild, or review the runs by hand: merging still rebuilds the dataset from the merged files.",
+        },
+      });
+      await this.record(where, "check: fork, nothing run");
+      return;
+    }
+    await this.ledger.sync();
+    const rounds = await this.roundsWithLabels(pr.head.sha);
+    if (rounds.length === 0) {
+      const waiting = (await this.manifests()).filter((m) => effectiveState(m) === "labeling").map((m) => roundPaths(m.round).labels);
+      await this.forge.createCheckRun({
+        name: CHECK_NAME,
+        headSha: pr.head.sha,
+        status: "completed",
+        conclusion: "failure",
+        output: {
+          title: "No labels for a round that awaits them",
+          summary: waiting.length
+            ? `This pull request adds no run folders under ${waiting.map((w) => `\`${w}/\``).join(", ")}.`
+            : "No round is waiting for labels (a round's selection PR must be merged first).",
+        },
+      });
+      await this.record(where, "check: no labels found");
+      return;
+    }
+    for (const manifest of rounds) {
+      where.round = manifest.round;
+      const id = await this.forge.createCheckRun({ name: `${CHECK_NAME} (round ${manifest.round})`, headSha: pr.head.sha, status: "in_progress" });
+      const report = await this.dryRun(manifest, pr.head.sha, config);
+      await this.forge.updateCheckRun(id, { status: "completed", conclusion: report.conclusion, output: { title: report.title, summary: report.summary } });
+      if (manifest.prs.results !== pr.number) await this.writeManifest({ ...manifest, prs: { ...manifest.prs, results: pr.number } }, `Round ${manifest.round}: results PR #${pr.number}`);
+      await this.record(where, `check: ${report.conclusion}`);
+    }
+  }
+
+  private async dryRun(manifest: RoundManifest, headSha: string, config: RelabelConfig) {
+    const ranking = await this.ranking(manifest);
+    const base = await this.forge.defaultBranch();
+    const result = await dryRunRebuild(this.ledger, this.scratch, {
+      round: manifest.round,
+      ranking,
+      inputs: await this.datasetInputs(manifest.round, (r) => (r === manifest.round ? headSha : base), base, config),
+    });
+    return dryRunReport(result);
+  }
+
+  private async datasetInputs(round: number, labelsRef: (round: number) => string, previousRef: string, config: RelabelConfig): Promise<DatasetInputs> {
+    const earlier = (await this.manifests()).filter((m) => m.round < round && m.finished_steps.includes("dataset")).map((m) => m.round);
+    return { rounds: [...earlier, round], labelsRef, previousRef, dataset: config.dataset };
+  }
+
+  private async resultsMerged(pr: PullRequestInfo, where: Where, config: RelabelConfig): Promise<void> {
+    const ref = pr.mergeCommitSha ?? (await this.forge.defaultBranch());
+    const rounds = await this.roundsWithLabels(ref);
+    if (rounds.length === 0) {
+      await this.forge.comment(pr.number, "relabel-loop: this merge adds no run folders for a round waiting for labels; nothing to rebuild.");
+      await this.record(where, "ignored: no labels for a waiting round");
+      return;
+    }
+    for (const manifest of rounds) {
+      where.round = manifest.round;
+      await this.withLock(manifest.round, where, "rebuilding the dataset", true, async () => {
+        await this.rebuildAndSubmit(await this.manifest(manifest.round), pr, where, config);
+      });
+    }
+  }
+
+  /** The merge: dataset rebuilt and committed, the train stage rendered, committed and submitted. */
+  private async rebuildAndSubmit(manifest: RoundManifest, pr: PullRequestInfo, where: Where, config: RelabelConfig): Promise<void> {
+    const base = await this.forge.defaultBranch();
+    let m: RoundManifest = { ...manifest, prs: { ...manifest.prs, results: pr.number } };
+    const datasetCommit = await withScratch(this.scratch, async (dir) => {
+      const built = await buildRoundDataset(this.ledger, dir, await this.datasetInputs(m.round, () => base, base, config));
+      if (!built.written) {
+        throw new StepError(`the dataset rebuild failed, nothing was written: ${built.errors.join("; ")}`);
+      }
+      const files = await datasetFiles(m.round, built.datasetDir, built.summary, this.ledger, base);
+      const sha = await this.ledger.commit({ message: `Round ${m.round}: dataset rebuilt from PR #${pr.number}`, files, guard: frozenPathGuard(m) });
+      m = advance(m, "dataset", sha, this.now().toISOString());
+      await this.writeManifest(m, `Round ${m.round}: dataset recorded`);
+      return sha;
+    });
+    // The stage copies the dataset as committed (so its hash is reproducible from the ledger).
+    await this.renderTrainStage(m, config);
+    const rebuilt = `**Round ${m.round}: dataset rebuilt** in \`${datasetCommit.slice(0, 12)}\` (\`${roundPaths(m.round).datasetSummary}\`, \`datasets/current/\`); train stage rendered in \`${roundPaths(m.round).stages}/${STAGE_TRAIN}/\`.`;
+    if (this.d.autoSubmit === false) {
+      await this.forge.comment(pr.number, `${rebuilt} It was not submitted: \`/relabel submit\` submits it.`);
+      await this.record(where, "dataset rebuilt, train stage rendered (not submitted)", datasetCommit);
+      return;
+    }
+    await this.forge.comment(pr.number, `${rebuilt} Submitting it.`);
+    await this.submitStage(m, STAGE_TRAIN, config, false);
+    await this.announceJobs(m.round);
+    await this.record(where, "dataset rebuilt, train stage submitted", datasetCommit);
+  }
+
+  // =============================================================================================================
+  // Stages and jobs
+
+  private stageDir(round: number, stage: string): string {
+    return path.join(this.d.stateDir, "rounds", roundId(round), "stages", stage);
+  }
+
+  private jobsFile(round: number): string {
+    return path.join(this.d.stateDir, "rounds", roundId(round), "jobs.json");
+  }
+
+  /**
+   * The stage's scripts and parameters (run.sh and params.json, also those of committee members) and stage.json
+   * under rounds/NNNN/stages/<stage>/; never the data, model or asset copies.
+   */
+  private async commitStage(m: RoundManifest, stage: string, dir: string): Promise<string> {
+    const base = `${roundPaths(m.round).stages}/${stage}`;
+    const manifest = JSON.parse(await readFile(path.join(dir, "stage.json"), "utf8")) as { files: Record<string, unknown> };
+    const names = ["stage.json", ...Object.keys(manifest.files).filter((f) => /(^|\/)(run\.sh|params\.json)$/.test(f))];
+    const files: LedgerFile[] = [];
+    for (const name of names) files.push({ path: `${base}/${name}`, content: await readFile(path.join(dir, ...name.split("/"))), executable: name.endsWith("run.sh") });
+    return this.ledger.commit({ message: `Round ${m.round}: ${stage} stage rendered`, files, guard: frozenPathGuard(m) });
+  }
+
+  /** Renders the train stage again from the round's recorded dataset (a host that lost its state, a failed render). */
+  private async renderTrainStage(m: RoundManifest, config: RelabelConfig): Promise<void> {
+    const stageDir = this.stageDir(m.round, STAGE_TRAIN);
+    await withScratch(this.scratch, async (dir) => {
+      await this.ledger.exportTree(m.commits.dataset!, dir, ["datasets/current"]);
+      await rm(stageDir, { recursive: true, force: true });
+      await buildStage({ kind: "train", datasetDir: path.join(dir, "datasets/current"), outDir: stageDir, config: config.stage, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
+    });
+    await this.commitStage(m, STAGE_TRAIN, stageDir);
+  }
+
+  /** The local jobs file, restored from the ledger when this host has none (a restarted or moved bot). */
+  private async jobsPath(round: number): Promise<string> {
+    const file = this.jobsFile(round);
+    if (!existsSync(file)) {
+      await mkdir(path.dirname(file), { recursive: true });
+      const recorded = await this.ledger.read(roundPaths(round).jobs);
+      if (recorded !== null) await writeFile(file, recorded);
+    }
+    return file;
+  }
+
+  private async jobs(round: number): Promise<JobsFile> {
+    const file = await this.jobsPath(round);
+    return existsSync(file) ? readLedger(file) : emptyLedger();
+  }
+
+  private async tracker(round: number, config: RelabelConfig): Promise<JobTracker> {
+    return new JobTracker(await this.jobsPath(round), { executors: config.executors, now: this.now });
+  }
+
+  /** Copies the local jobs file into rounds/NNNN/jobs.json (no commit when unchanged). */
+  private async commitJobs(round: number, why: string): Promise<string> {
+    const file = await this.jobsPath(round);
+    if (!existsSync(file)) return (await this.ledger.head())!;
+    return this.ledger.commit({ message: `Round ${round}: jobs ${why}`, files: [{ path: roundPaths(round).jobs, content: await readFile(file) }] });
+  }
+
+  private executor(config: RelabelConfig): { name: string; config: ExecutorConfig } {
+    const names = Object.keys(config.executors);
+    const name = config.executor ?? (names.length === 1 ? names[0] : undefined);
+    if (name === undefined && names.length > 1) throw new StepError(`several executors are configured (${names.join(", ")}): set \`executor\` in .github/relabel.yml`);
+    if (name !== undefined) return { name, config: config.executors[name] };
+    return {
+      name: "local",
+      config: { backend: "local", remote_root: path.join(path.resolve(this.d.stateDir), "runs"), setup: [], resources: {}, overrides: {}, resubmit: false, poll_interval: 30 },
+    };
+  }
+
+  private async submitStage(m: RoundManifest, stage: string, config: RelabelConfig, retry: boolean): Promise<JobRecord> {
+    const dir = this.stageDir(m.round, stage);
+    const stageJson = JSON.parse(await readFile(path.join(dir, "stage.json"), "utf8")) as { kind: "train" | "eval"; sha256: string };
+    const executor = this.executor(config);
+    const tracker = await this.tracker(m.round, config);
+    try {
+      const result = await tracker.submit({ dir: path.resolve(dir), name: stage, kind: stageJson.kind, hash: stageJson.sha256, round: roundId(m.round) }, { executor: executor.name, config: executor.config, round: roundId(m.round), retry });
+      return result.job;
+    } finally {
+      await tracker.close();
+      await this.commitJobs(m.round, `${stage} submitted`);
+    }
+  }
+
+  private async announceJobs(round: number): Promise<void> {
+    const m = await this.manifest(round);
+    await this.upsert(m.prs.results ?? m.issue, "jobs", round, jobsComment(await this.jobs(round), { round }));
+  }
+
+  /**
+   * Polls the round's jobs and moves the round on: train finished → eval stage rendered and submitted; eval
+   * finished → benchmark; a failed job → the round fails with the job's reason (once).
+   */
+  private async followJobs(round: number, where: Where, config: RelabelConfig, o: { reportBusy: boolean }): Promise<void> {
+    await this.withLock(round, where, "polling jobs", o.reportBusy, async () => {
+      const tracker = await this.tracker(round, config);
+      let jobs: JobRecord[];
+      let problems: string[];
+      try {
+        ({ jobs, problems } = await tracker.poll());
+      } finally {
+        await tracker.close();
+      }
+      await this.commitJobs(round, "polled");
+      let m = await this.manifest(round);
+      const train = jobs.find((j) => j.stage === STAGE_TRAIN);
+      const evaluation = jobs.find((j) => j.stage === STAGE_EVAL);
+      const committee = jobs.find((j) => j.stage === STAGE_POOL_EVAL);
+      const ended = jobs.filter((j) => !isOpen(j) && lastAttempt(j).outcome !== "succeeded");
+      if (ended.length > 0) {
+        if (m.state !== "failed") {
+          const job = ended[0];
+          const reason = lastAttempt(job).failure?.summary ?? lastAttempt(job).outcome ?? "ended";
+          m = failRound(m, job.stage, `job ${lastAttempt(job).job_id ?? "?"} (${job.stage}) ${lastAttempt(job).outcome}: ${reason}`, this.now().toISOString());
+          await this.writeManifest(m, `Round ${round}: ${job.stage} job ${lastAttempt(job).outcome}`);
+          await this.announceJobs(round);
+          await this.forge.comment(m.prs.results ?? m.issue, `**Round ${round} stopped:** ${m.failure!.message}\n\nFix the cause, then \`/relabel submit\` submits the failed stage again.`);
+        }
+        await this.record(where, `jobs: ${ended.map((j) => `${j.stage} ${lastAttempt(j).outcome}`).join(", ")}`);
+        return;
+      }
+      if (committee && lastAttempt(committee).outcome === "succeeded" && effectiveState(m) === "ranking" && m.commits.selection === undefined) {
+        await this.rankRound({ kind: "rerank", manifest: m }, where, config);
+        return;
+      }
+      if (train && lastAttempt(train).outcome === "succeeded" && !evaluation) {
+        await this.startEvaluation(m, train, config);
+        await this.record(where, "train finished, eval stage submitted");
+        return;
+      }
+      if (evaluation && lastAttempt(evaluation).outcome === "succeeded" && train && !m.finished_steps.includes("benchmark")) {
+        await this.benchmark(m, train, evaluation, config);
+        await this.record(where, "benchmark committed, round complete");
+        return;
+      }
+      if (o.reportBusy) await this.record(where, `jobs polled: ${jobs.filter(isOpen).length} open${problems.length ? `; ${problems.join("; ")}` : ""}`);
+    });
+  }
+
+  private collectDir(round: number): string {
+    return path.join(this.d.stateDir, "rounds", roundId(round), "collected");
+  }
+
+  /** Downloads the trained model, renders the eval stage on the round's test split and submits it. */
+  private async startEvaluation(m: RoundManifest, train: JobRecord, config: RelabelConfig): Promise<void> {
+    const tracker = await this.tracker(m.round, config);
+    let modelFile: string;
+    try {
+      const { models } = await collectJob(tracker, this.collectDir(m.round), train);
+      const name = `${config.stage.name}.model`;
+      const wanted = config.stage.committee > 1 ? `${train.remote_dir}/member-0/${name}` : `${train.remote_dir}/${name}`;
+      const model = models.find((f) => f.path === wanted);
+      if (!model) throw new StepError(`the train stage finished but left no ${wanted} (models found: ${models.map((f) => f.path).join(", ") || "none"})`);
+      const executor = await tracker.pool.get(train.executor, config.executors[train.executor] ?? (await readLedger(await this.jobsPath(m.round))).executors[train.executor]);
+      const localDir = path.join(this.d.stateDir, "rounds", roundId(m.round), "models");
+      const rel = model.path.slice(train.remote_dir.length + 1);
+      await executor.download(train.remote_dir, [{ ...model, path: rel }], localDir);
+      modelFile = path.join(localDir, ...rel.split("/"));
+    } finally {
+      await tracker.close();
+    }
+    const stageDir = this.stageDir(m.round, STAGE_EVAL);
+    await withScratch(this.scratch, async (dir) => {
+      await this.ledger.exportTree(m.commits.dataset!, dir, ["datasets/current"]);
+      await rm(stageDir, { recursive: true, force: true });
+      const stageConfig = { ...config.stage, eval: { ...config.stage.eval, model: modelFile, pool: [], committee_models: [] } };
+      await buildStage({ kind: "eval", datasetDir: path.join(dir, "datasets/current"), outDir: stageDir, config: stageConfig, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
+    });
+    const stagesSha = await this.commitStage(m, STAGE_EVAL, stageDir);
+    let next = advance(m, "stages", stagesSha, this.now().toISOString());
+    await this.submitStage(next, STAGE_EVAL, config, false);
+    next = advance(next, "jobs", await this.commitJobs(m.round, "eval submitted"), this.now().toISOString());
+    await this.writeManifest(next, `Round ${m.round}: stages rendered and jobs submitted`);
+    await this.announceJobs(m.round);
+  }
+
+  private async benchmark(m: RoundManifest, train: JobRecord, evaluation: JobRecord, config: RelabelConfig): Promise<void> {
+    const tracker = await this.tracker(m.round, config);
+    let evalDir: string;
+    let trainDir: string;
+    try {
+      evalDir = (await collectJob(tracker, this.collectDir(m.round), evaluation)).dir;
+      trainDir = (await collectJob(tracker, this.collectDir(m.round), train)).dir;
+    } finally {
+      await tracker.close();
+    }
+    await this.commitJobs(m.round, "collected");
+    const p = roundPaths(m.round);
+    const previousMetrics = m.round > 1 ? `${roundPaths(m.round - 1).benchmark}/metrics.json` : null;
+    const bench = await withScratch(this.scratch, async (dir) => {
+      await this.ledger.exportTree(m.commits.dataset!, dir, ["datasets/current"]);
+      const previous = previousMetrics !== null && (await this.ledger.read(previousMetrics)) !== null ? previousMetrics : null;
+      if (previous) await this.ledger.exportTree(await this.forge.defaultBranch(), dir, [previous]);
+      const host = (j: JobRecord) => `${j.host === null ? "" : `${j.host}:`}${j.remote_dir}`;
+      return benchRound({
+        predictions: { file: path.join(evalDir, "predictions", "test.extxyz"), display: `${host(evaluation)}/predictions/test.extxyz` },
+        testFile: path.join(dir, "datasets/current/test.extxyz"),
+        testDisplay: "datasets/current/test.extxyz",
+        previous: previous ? { file: path.join(dir, previous), display: previous } : null,
+        training: { files: await trainingOutputs(trainDir), localPrefix: `${trainDir}/`, display: `${host(train)}/` },
+        keys: { energy: config.stage.energy_key, forces: config.stage.forces_key, stress: config.stage.stress_key },
+      });
+    });
+    let next = advance(m, "collected", null, this.now().toISOString());
+    const sha = await this.ledger.commit({ message: `Round ${m.round}: benchmark`, files: bench.files.map(([name, content]) => ({ path: `${p.benchmark}/${name}`, content })), guard: frozenPathGuard(next) });
+    next = advance(next, "benchmark", sha, this.now().toISOString());
+    next = advance(next, "complete", null, this.now().toISOString());
+    await this.writeManifest(next, `Round ${m.round}: complete`);
+    const plots = bench.files.filter(([name]) => name.endsWith(".svg")).map(([name]) => ({ file: name, url: this.forge.imageLink(`${p.benchmark}/${name}`, sha) }));
+    await this.upsert(next.prs.results ?? next.issue, "benchmark", m.round, benchmarkComment(bench.reportMd, bench.warnings, plots, { round: m.round, commit: sha }));
+    await this.upsert(next.issue, "outputs", m.round, outputContract(next, { stages: [STAGE_TRAIN, STAGE_EVAL], url: (file) => this.forge.fileLink(file, sha) }));
+    await this.forge.comment(next.issue, `**Round ${m.round} is complete**: benchmark in \`${p.benchmark}/\` (commit \`${sha.slice(0, 12)}\`)${next.prs.results ? `, report on #${next.prs.results}` : ""}. Closing this issue.`);
+    await this.forge.closeIssue(next.issue);
+  }
+
+  // =============================================================================================================
+  // Commands
+
+  private async runCommand(c: Extract<ReturnType<typeof parseCommands>, { kind: "run" }>, e: CommentEvent, where: Where, config: RelabelConfig): Promise<void> {
+    const thread = e.issue.number;
+    if (c.command === "help") {
+      await this.forge.comment(thread, helpText());
+      await this.record(where, "help");
+      return;
+    }
+    await this.ledger.sync();
+    const manifest = await this.roundForThread(e.issue);
+    where.round = manifest?.round ?? null;
+    if (manifest === null) {
+      if (c.command === "rank" && !e.issue.isPullRequest) {
+        // A round issue whose round did not start (config or form problems since fixed): read it again.
+        const issue = await this.forge.issue(thread);
+        await this.openRound(issue, { login: e.sender.login, isBot: false }, where, config, false);
+        return;
+      }
+      await this.forge.comment(thread, `\`/relabel ${c.command}\`: no round belongs to #${thread}. Commands work on round issues and round pull requests.`);
+      await this.record(where, "replied: no round here");
+      return;
+    }
+    await this.roundCommand(c, manifest, thread, where, config);
+  }
+
+  private async roundCommand(c: RunCommand, manifest: RoundManifest, thread: number, where: Where, config: RelabelConfig): Promise<void> {
+    const round = manifest.round;
+    switch (c.command) {
+      case "status": {
+        const lock = await this.ledger.readLock(round);
+        await this.forge.comment(thread, statusComment(manifest, await this.jobs(round), lock));
+        await this.record(where, "status");
+        return;
+      }
+      case "unlock": {
+        const sha = await this.ledger.releaseLock(round);
+        await this.forge.comment(thread, sha === null ? `Round ${round} was not locked.` : `Round ${round} unlocked.`);
+        await this.record(where, sha === null ? "unlock: not locked" : "unlocked", sha);
+        return;
+      }
+      case "rank": {
+        if (!selectionOpen(manifest)) {
+          await this.forge.comment(thread, `Round ${round}: the selection is frozen${manifest.commits.frozen ? ` (commit \`${manifest.commits.frozen.slice(0, 12)}\`)` : ""}; open a new round to rank again.`);
+          await this.record(where, "refused: selection frozen");
+          return;
+        }
+        await this.withLock(round, where, "re-ranking", true, () => this.rankRound({ kind: "rerank", manifest, select: c.args.select, weights: c.args.weights }, where, config));
+        return;
+      }
+      case "rebuild": {
+        const pr = manifest.prs.results ?? null;
+        if (pr === null || effectiveState(manifest) !== "labeling") {
+          await this.forge.comment(thread, `Round ${round}: no open results PR to check${effectiveState(manifest) !== "labeling" ? ` (the round is ${manifest.state})` : ""}.`);
+          await this.record(where, "rebuild: nothing to check");
+          return;
+        }
+        const info = await this.forge.pullRequest(pr);
+        if (info.head.fork) throw new StepError(`#${pr} comes from a fork: relabel-loop runs nothing from forks before they are merged`);
+        await this.ledger.sync();
+        const report = await this.dryRun(manifest, info.head.sha, config);
+        await this.forge.createCheckRun({ name: `${CHECK_NAME} (round ${round})`, headSha: info.head.sha, status: "completed", conclusion: report.conclusion, output: { title: report.title, summary: report.summary } });
+        await this.forge.comment(thread, report.summary);
+        await this.record(where, `rebuild --dry-run: ${report.conclusion}`);
+        return;
+      }
+      case "submit": {
+        await this.withLock(round, where, "submitting", true, async () => {
+          let m = await this.manifest(round);
+          const jobs = (await this.jobs(round)).jobs;
+          const trainRendered = existsSync(path.join(this.stageDir(round, STAGE_TRAIN), "stage.json"));
+          if (m.finished_steps.includes("dataset") && !trainRendered && !jobs.some((j) => j.stage === STAGE_TRAIN)) await this.renderTrainStage(m, config);
+          const stages = [STAGE_POOL_EVAL, STAGE_TRAIN, STAGE_EVAL].filter((s) => existsSync(path.join(this.stageDir(round, s), "stage.json")));
+          if (stages.length === 0) throw new StepError(`round ${round} has no rendered stage yet${m.finished_steps.includes("dataset") ? "" : ": merge the results PR first"}`);
+          const todo = stages.filter((s) => {
+            const job = jobs.find((j) => j.stage === s);
+            return !job || (!isOpen(job) && lastAttempt(job).outcome !== "succeeded");
+          });
+          if (todo.length === 0) {
+            await this.forge.comment(thread, `Round ${round}: every rendered stage already has a job (queued, running or succeeded); nothing to submit.`);
+            await this.record(where, "submit: nothing to do");
+            return;
+          }
+          if (m.state === "failed") {
+            m = { ...m, state: m.failure!.state, failure: null };
+            await this.writeManifest(m, `Round ${round}: resumed by @${where.actor}`);
+          }
+          for (const s of todo) await this.submitStage(m, s, config, true);
+          await this.announceJobs(round);
+          await this.record(where, `submitted: ${todo.join(", ")}`);
+        });
+        return;
+      }
+      case "cancel": {
+        await this.withLock(round, where, "cancelling", true, async () => {
+          const tracker = await this.tracker(round, config);
+          let cancelled: JobRecord[];
+          try {
+            cancelled = await tracker.cancel((j) => j.round === roundId(round));
+          } finally {
+            await tracker.close();
+          }
+          await this.commitJobs(round, "cancelled");
+          await this.forge.comment(thread, cancelled.length ? `Round ${round}: cancelling ${cancelled.map((j) => `\`${j.stage}\` (job ${lastAttempt(j).job_id ?? "not yet submitted"})`).join(", ")}.` : `Round ${round}: no open job to cancel.`);
+          await this.record(where, `cancelled ${cancelled.length} job(s)`);
+        });
+        return;
+      }
+      case "collect": {
+        await this.followJobs(round, where, config, { reportBusy: true });
+        const after = await this.manifest(round);
+        if (after.state !== "complete") await this.forge.comment(thread, statusComment(after, await this.jobs(round), await this.ledger.readLock(round)));
+        return;
+      }
+    }
+  }
+
+  // =============================================================================================================
+  // Plumbing
+
+  private get scratch(): string {
+    return path.join(this.d.stateDir, "scratch");
+  }
+
+  /** The sticky comment of `kind` for `id` on a thread: replaced in place, earlier versions kept collapsed below. */
+  private async upsert(thread: number, kind: string, id: number, body: string): Promise<void> {
+    const mark = marker(kind, id);
+    const label = `${this.now().toISOString().slice(0, 16).replace("T", " ")} UTC`;
+    // The same text again (a repeated refusal, an unchanged status) is not archived as an earlier version.
+    const render = (previous: string | null) => (previous !== null && previous.split("<!-- relabel-loop:history -->")[0].includes(body.trimEnd()) ? previous : stickyComment({ kind, id, body, label, previous }));
+    await stickyQueue.run(`${this.forge.repo}#${thread}${mark}`, () => this.forge.upsertComment(thread, mark, render));
+  }
+
+  private event(where: Where, outcome: string, commit: string | null = null): LedgerEvent {
+    return { actor: where.actor, delivery: where.delivery, event: where.event, command: where.command ?? null, outcome, commit, round: where.round };
+  }
+
+  /** Claims a delivery (and a second key such as the comment id) in the event log; false for a duplicate. */
+  private async claim(where: Where, key?: string): Promise<boolean> {
+    if (where.delivery === null) return true;
+    const sha = await this.ledger.appendEventOnce({ ...this.event(where, "received"), ...(key ? { comment: key } : {}) });
+    if (sha === null) this.d.log.info(`${this.forge.repo}: delivery ${where.delivery} already handled; ignored`);
+    return sha !== null;
+  }
+
+  private async record(where: Where, outcome: string, commit: string | null = null): Promise<void> {
+    await this.ledger.appendEvent(this.event(where, outcome, commit));
+  }
+
+  /** The config from the default branch; problems are posted once (a sticky comment) on the thread. */
+  private async config(where: Where, loaded?: ConfigFile): Promise<RelabelConfig | null> {
+    const file = loaded ?? (await this.forge.loadConfig());
+    const result = file.error ? { ok: false as const, problems: [{ path: "", message: file.error }] } : parseRelabelConfig(file.data);
+    if (result.ok) return result.config;
+    if (where.thread !== null) await this.upsert(where.thread, "config", where.thread, renderConfigProblems(result.problems));
+    await this.record(where, `refused: .github/relabel.yml has ${result.problems.length} problem(s): ${result.problems.map((p) => p.path || "file").join(", ")}`);
+    return null;
+  }
+
+  /** The config for events that post nothing about it (PR events, the poller): null when it does not parse. */
+  private async quietConfig(): Promise<RelabelConfig | null> {
+    const file = await this.forge.loadConfig();
+    if (file.error) return null;
+    const result = parseRelabelConfig(file.data);
+    if (!result.ok) this.d.log.warn(`${this.forge.repo}: .github/relabel.yml does not parse; skipped`);
+    return result.ok ? result.config : null;
+  }
+
+  /** Runs `task` holding the round's lock; a busy round is reported on the thread (or skipped quietly). */
+  private async withLock(round: number, where: Where, reason: string, reportBusy: boolean, task: () => Promise<void>): Promise<boolean> {
+    const lock = await this.ledger.acquireLock(round, where.delivery === null ? where.actor : `@${where.actor}`, reason, where.delivery);
+    if (!lock.ok) {
+      if (reportBusy && where.thread !== null) {
+        await this.forge.comment(where.thread, busyText(round, lock));
+        await this.record(where, `busy: round ${round} locked by ${lock.holder} (${lock.reason})`);
+      }
+      return false;
+    }
+    try {
+      await task();
+    } finally {
+      await this.ledger.releaseLock(round);
+    }
+    return true;
+  }
+
+  /**
+   * Runs a step; a user-facing failure (bad input, git, executor) is posted on the thread in one line, recorded,
+   * and marks the round failed. Unexpected errors are logged with their stack and reported without detail.
+   */
+  private async guard(where: Where, task: () => Promise<void>): Promise<void> {
+    try {
+      await task();
+    } catch (err) {
+      const known = err instanceof StepError || err instanceof InputError || err instanceof UsageError || err instanceof LedgerError || err instanceof ExecError || (err as Error)?.name === "RoundTransitionError";
+      const message = known ? (err as Error).message : "an internal error (details are in the app's log)";
+      if (!known) this.d.log.error(`${this.forge.repo}: ${where.event}: ${(err as Error)?.stack ?? String(err)}`);
+      else this.d.log.warn(`${this.forge.repo}: ${where.event}: ${message}`);
+      try {
+        if (where.round !== null) {
+          const m = await this.manifest(where.round).catch(() => null);
+          if (m !== null && m.state !== "complete" && m.state !== "failed") await this.writeManifest(failRound(m, where.command ?? where.event, message, this.now().toISOString()), `Round ${m.round}: failed`);
+        }
+        if (where.thread !== null) await this.forge.comment(where.thread, `relabel-loop could not finish \`${where.command ? `/relabel ${where.command}` : where.event}\`${where.round !== null ? ` for round ${where.round}` : ""}: ${message}`);
+        await this.record(where, `error: ${message}`);
+      } catch (inner) {
+        this.d.log.error(`${this.forge.repo}: reporting the failure failed too: ${(inner as Error).message}`);
+      }
+    }
+  }
+
+  private async manifests(): Promise<RoundManifest[]> {
+    const entries = await this.ledger.list("rounds").catch(() => []);
+    const out: RoundManifest[] = [];
+    for (const e of entries) {
+      if (e.type !== "dir" || !/^\d{4,}$/.test(e.name)) continue;
+      const text = await this.ledger.read(`rounds/${e.name}/round.json`);
+      if (text === null) continue;
+      const parsed = parseRoundManifest(text.toString("utf8"), `rounds/${e.name}/round.json`);
+      if (parsed.ok) out.push(parsed.manifest);
+      else this.d.log.warn(`${this.forge.repo}: ${parsed.problem}`);
+    }
+    return out.sort((a, b) => a.round - b.round);
+  }
+
+  private async manifest(round: number): Promise<RoundManifest> {
+    const file = roundPaths(round).manifest;
+    const text = await this.ledger.read(file);
+    if (text === null) throw new StepError(`${file} is missing`);
+    const parsed = parseRoundManifest(text.toString("utf8"), file);
+    if (!parsed.ok) throw new StepError(parsed.problem);
+    return parsed.manifest;
+  }
+
+  private async writeManifest(m: RoundManifest, message: string): Promise<string> {
+    return this.ledger.commit({ message, files: [{ path: roundPaths(m.round).manifest, content: manifestText(m) }] });
+  }
+
+  private async ranking(m: RoundManifest): Promise<RankingJson> {
+    const file = roundPaths(m.round).rankingJson;
+    const text = await this.ledger.read(file);
+    if (text === null) throw new StepError(`${file} is missing: the selection of round ${m.round} was never merged`);
+    const parsed = parseRankingJson(text.toString("utf8"), file);
+    if (!parsed.ok) throw new StepError(parsed.problem);
+    return parsed.ranking;
+  }
+
+  private async roundForIssue(issue: number): Promise<RoundManifest | null> {
+    return (await this.manifests()).find((m) => m.issue === issue) ?? null;
+  }
+
+  /** The round a comment's thread belongs to: its issue, its selection PR, or its results PR. */
+  private async roundForThread(issue: IssueInfo): Promise<RoundManifest | null> {
+    const all = await this.manifests();
+    const direct = all.find((m) => m.issue === issue.number || m.prs.selection === issue.number || m.prs.results === issue.number);
+    if (direct || !issue.isPullRequest) return direct ?? null;
+    const pr = await this.forge.pullRequest(issue.number);
+    const fromBranch = roundNumberFromBranch(pr.head.ref);
+    if (fromBranch !== null) return all.find((m) => m.round === fromBranch) ?? null;
+    if (pr.head.fork) return null;
+    return (await this.roundsWithLabels(pr.head.sha))[0] ?? null;
+  }
+}
+
+/** Downloads a finished job's outputs (once; a second call finds them collected) and lists its models. */
+async function collectJob(tracker: JobTracker, outDir: string, job: JobRecord): Promise<{ dir: string; models: FileRecord[] }> {
+  const { collected, already } = await tracker.collect(outDir, (j) => j.hash === job.hash);
+  const done = collected[0] ?? (already[0]?.collected ? { dir: already[0].collected.dir, models: already[0].collected.models } : undefined);
+  if (!done) throw new StepError(`job ${lastAttempt(job).job_id ?? "?"} (${job.stage}) has not ended; nothing to collect`);
+  return { dir: done.dir, models: done.models };
+}
+
+function manifestText(m: RoundManifest): string {
+  return `${JSON.stringify(m, null, 2)}\n`;
+}
+
+function effectiveState(m: RoundManifest): Exclude<RoundState, "failed"> {
+  return m.state === "failed" ? (m.failure?.state ?? "labeling") : m.state;
+}
+
+function needsPolling(m: RoundManifest): boolean {
+  return m.state === "training" || m.state === "benchmarking" || (m.state === "ranking" && m.parameters.committee === "previous-round");
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function busyText(round: number, lock: { holder: string; reason: string; since: string }): string {
+  return `Round ${round} is busy: ${lock.holder} holds its lock since ${lock.since} (${lock.reason}). Nothing was run; try again when that step ends, or \`/relabel unlock\` if it stopped without releasing the lock.`;
+}

@@ -1,0 +1,235 @@
+/**
+ * The app's handlers in-process: Probot.receive with every GitHub call mocked by nock (no network), the data repo
+ * a real bare git repository. Covers who may run commands and when a closed pull request triggers anything.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import nock from "nock";
+import { Probot } from "probot";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { RelabelApp } from "../../src/app/index.js";
+import { advance, newRoundManifest, roundPaths, selectionBranch } from "../../src/core/app/manifest.js";
+import { defaultRelabelConfig } from "../../src/core/app/config.js";
+import { appKeys, testOctokit } from "../helpers/app-harness.js";
+import { initBare, pushFiles, show } from "../helpers/git-repo.js";
+
+const API = "https://api.github.com";
+const CONFIG_PATH = /^\/repos\/lab\/data\/contents\/\.github(%2F|\/)relabel\.yml/;
+const ORG_CONFIG_PATH = /^\/repos\/lab\/\.github\/contents\/\.github(%2F|\/)relabel\.yml/;
+const SHA = "0123456789abcdef0123456789abcdef01234567";
+
+let root: string;
+let bare: string;
+let probot: Probot;
+let relabel: RelabelApp;
+
+beforeEach(async () => {
+  nock.disableNetConnect();
+  root = mkdtempSync(path.join(tmpdir(), "relabel-handlers-"));
+  bare = initBare(path.join(root, "data.git"));
+  pushFiles(bare, "main", { "README.md": "data repo\n" });
+  probot = new Probot({ appId: 1, privateKey: appKeys().privateKey, secret: "test-secret", logLevel: "fatal", Octokit: testOctokit() });
+  relabel = new RelabelApp({ stateDir: path.join(root, "state"), ledgerRemote: bare, webUrl: "https://github.com", author: { name: "bot", email: "bot@example.invalid" }, pollIntervalMs: null });
+  await probot.load(relabel.appFn);
+});
+
+afterEach(async () => {
+  await relabel.idle();
+  nock.cleanAll();
+  nock.enableNetConnect();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const repository = { id: 1, name: "data", full_name: "lab/data", owner: { login: "lab", type: "Organization" }, default_branch: "main" };
+
+function github() {
+  return nock(API).post("/app/installations/7/access_tokens").reply(201, { token: "ghs_test", expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} });
+}
+
+/** The two GETs of the config plugin: the repository's file, then the organisation's .github repository. */
+function noConfig(scope: nock.Scope): nock.Scope {
+  return scope.get(CONFIG_PATH).reply(404, { message: "Not Found" }).get(ORG_CONFIG_PATH).reply(404, { message: "Not Found" });
+}
+
+function withConfig(scope: nock.Scope, yaml: string): nock.Scope {
+  return scope.get(CONFIG_PATH).reply(200, yaml, { "content-type": "text/plain; charset=utf-8" });
+}
+
+async function comment(login: string, body: string, id = 555, type: "User" | "Bot" = "User") {
+  await probot.receive({
+    id: `delivery-${id}`,
+    name: "issue_comment",
+    payload: {
+      action: "created",
+      issue: { number: 3, title: "Round 1", body: "", user: { login: "alice" }, labels: [{ name: "al-round" }], state: "open" },
+      comment: { id, body, user: { login, type } },
+      repository,
+      installation: { id: 7 },
+      sender: { login, type },
+    },
+  } as never);
+  await relabel.idle();
+}
+
+async function closed(pr: { merged: boolean; base?: string; head?: string; labels?: string[]; number?: number }, id = "closed-1") {
+  await probot.receive({
+    id,
+    name: "pull_request",
+    payload: {
+      action: "closed",
+      number: pr.number ?? 9,
+      pull_request: {
+        number: pr.number ?? 9,
+        title: "PR",
+        state: "closed",
+        merged: pr.merged,
+        merge_commit_sha: pr.merged ? SHA : null,
+        user: { login: "alice" },
+        labels: (pr.labels ?? []).map((name) => ({ name })),
+        head: { ref: pr.head ?? "results", sha: SHA, repo: { full_name: "lab/data" } },
+        base: { ref: pr.base ?? "main", repo: { full_name: "lab/data" } },
+      },
+      repository,
+      installation: { id: 7 },
+      sender: { login: "alice", type: "User" },
+    },
+  } as never);
+  await relabel.idle();
+}
+
+const events = () => (show(bare, "main", "ledger/events.jsonl") ?? "").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { actor: string; outcome: string; command: string | null });
+
+describe("command permissions", () => {
+  it("refuses a read-only user politely, records it, and runs nothing", async () => {
+    let posted = "";
+    const scope = noConfig(github())
+      .get("/repos/lab/data/collaborators/bob/permission")
+      .reply(200, { permission: "read", user: { login: "bob" } })
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))
+      .reply(201, { id: 1 });
+    await comment("bob", "/relabel rank --select 2");
+    expect(scope.isDone()).toBe(true);
+    expect(posted).toContain("Sorry @bob");
+    expect(posted).toContain("(yours: read)");
+    expect(events().filter((e) => e.actor === "bob").map((e) => e.outcome)).toEqual(["received", "refused: bob has read permission"]);
+  });
+
+  it("treats a login that is no collaborator (404) as having no permission", async () => {
+    let posted = "";
+    const scope = noConfig(github())
+      .get("/repos/lab/data/collaborators/eve/permission")
+      .reply(404, { message: "Not Found" })
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))
+      .reply(201, { id: 1 });
+    await comment("eve", "/relabel status");
+    expect(scope.isDone()).toBe(true);
+    expect(posted).toContain("(yours: none)");
+  });
+
+  it("runs a command for a user with write access", async () => {
+    let posted = "";
+    const scope = noConfig(github())
+      .get("/repos/lab/data/collaborators/carol/permission")
+      .reply(200, { permission: "write", user: { login: "carol" } })
+      .post("/repos/lab/data/issues/comments/556/reactions", { content: "eyes" })
+      .reply(201, { id: 1 })
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))
+      .reply(201, { id: 2 });
+    await comment("carol", "/relabel help", 556);
+    expect(scope.isDone()).toBe(true);
+    expect(posted).toContain("**relabel-loop commands**");
+    expect(events().at(-1)).toMatchObject({ actor: "carol", command: "help", outcome: "help" });
+  });
+
+  it("narrows commands to the config's allowlist", async () => {
+    let posted = "";
+    const scope = withConfig(github(), "commands:\n  allowlist: [alice]\n")
+      .get("/repos/lab/data/collaborators/carol/permission")
+      .reply(200, { permission: "admin", user: { login: "carol" } })
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))
+      .reply(201, { id: 1 });
+    await comment("carol", "/relabel status", 557);
+    expect(scope.isDone()).toBe(true);
+    expect(posted).toContain("commands.allowlist");
+  });
+
+  it("ignores comments by bots and comments without a command: no API call, nothing recorded", async () => {
+    await comment("some-ci[bot]", "/relabel status", 558, "Bot");
+    await comment("alice", "thanks, looks good", 560);
+    // Any API call would fail (no network, no mocks) and be recorded as an error event.
+    expect(events()).toEqual([]);
+  });
+});
+
+describe("issues", () => {
+  it("records nothing for an issue without the round label", async () => {
+    const scope = noConfig(github());
+    await probot.receive({
+      id: "issue-labeled",
+      name: "issues",
+      payload: {
+        action: "labeled",
+        label: { name: "bug" },
+        issue: { number: 4, title: "A bug", body: "", user: { login: "alice" }, labels: [{ name: "bug" }], state: "open" },
+        repository,
+        installation: { id: 7 },
+        sender: { login: "alice", type: "User" },
+      },
+    } as never);
+    await relabel.idle();
+    expect(scope.isDone()).toBe(true);
+    expect(events()).toEqual([]);
+  });
+});
+
+describe("the merge trigger", () => {
+  it("does nothing for a pull request closed without merging", async () => {
+    await closed({ merged: false, labels: ["labeled-results"] });
+    expect(events()).toEqual([]);
+  });
+
+  it("does nothing for a pull request merged into another branch than the default", async () => {
+    await closed({ merged: true, base: "develop", labels: ["labeled-results"] });
+    expect(events()).toEqual([]);
+  });
+
+  it("does nothing for a merged pull request without the results label", async () => {
+    const scope = noConfig(github());
+    await closed({ merged: true, labels: ["documentation"] });
+    expect(scope.isDone()).toBe(true);
+    expect(events()).toEqual([]);
+  });
+
+  it("acts on a merged results pull request: once, even when the delivery repeats", async () => {
+    let posted = "";
+    const scope = noConfig(github())
+      .post("/repos/lab/data/issues/9/comments", (body: { body: string }) => ((posted = body.body), true))
+      .reply(201, { id: 1 });
+    await closed({ merged: true, labels: ["labeled-results"] });
+    noConfig(nock(API));
+    await closed({ merged: true, labels: ["labeled-results"] });
+    expect(scope.isDone()).toBe(true);
+    expect(posted).toContain("adds no run folders for a round waiting for labels");
+    expect(events().map((e) => e.outcome)).toEqual(["received", "ignored: no labels for a waiting round"]);
+  });
+
+  it("freezes the selection when the round's selection branch is merged", async () => {
+    const config = defaultRelabelConfig();
+    const parameters = { ...config.selection, committee: config.committee };
+    const opened = newRoundManifest({ round: 1, issue: 3, opened_by: "alice", time: "2026-01-01T00:00:00Z", pool: [{ path: "pools/p.extxyz", sha256: "a".repeat(64) }], parameters });
+    const ranked = advance(opened, "ranked", SHA, "2026-01-01T00:01:00Z");
+    pushFiles(bare, "main", { [roundPaths(1).manifest]: `${JSON.stringify({ ...ranked, prs: { selection: 9 } }, null, 2)}\n` });
+    let posted = "";
+    const scope = noConfig(github())
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))
+      .reply(201, { id: 1 });
+    await closed({ merged: true, head: selectionBranch(1) });
+    expect(scope.isDone()).toBe(true);
+    const manifest = JSON.parse(show(bare, "main", roundPaths(1).manifest)!) as { state: string; commits: { frozen: string }; finished_steps: string[] };
+    expect(manifest.state).toBe("labeling");
+    expect(manifest.commits.frozen).toBe(SHA);
+    expect(manifest.finished_steps).toEqual(["selection"]);
+    expect(posted).toContain("Round 1: selection frozen");
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * The engine steps as the workflow runs them: label runs read from real VASP folders, the selection laid out
+ * under its repository paths (no scratch paths leak into the artifacts), and the recorded-run pool of the demo.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { defaultRelabelConfig } from "../../src/core/app/config.js";
+import { candidateId } from "../../src/core/select/candidate-id.js";
+import { parseExtxyz } from "../../src/core/formats/extxyz.js";
+import { parsePoscar } from "../../src/core/vasp/poscar.js";
+import { Ledger } from "../../src/ledger/ledger.js";
+import { displayPaths, inspectLabelRuns, rankSelection } from "../../src/workflow/engine.js";
+import { recordedRuns, writeInitialStructurePool } from "../../src/workflow/recorded-runs.js";
+import { SAMPLE_VASP } from "../helpers/app-harness.js";
+import { initBare } from "../helpers/git-repo.js";
+
+const roots: string[] = [];
+const tmp = () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "relabel-engine-"));
+  roots.push(dir);
+  return dir;
+};
+afterAll(() => roots.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe("inspectLabelRuns", () => {
+  it("reads each bundled run: DFT steps and SCF convergence as PROVENANCE.md describes them", async () => {
+    const runs = await inspectLabelRuns(SAMPLE_VASP);
+    const byFolder = new Map(runs.map((r) => [r.folder, r]));
+    // examples/sample-data/PROVENANCE.md: 10 MD steps of water; one static step; two of three steps stop at
+    // NELM; 4 of 14 force blocks are DFT; killed inside step 3 (two complete steps).
+    expect(byFolder.get("dpdata_h2o_md10/")).toMatchObject({ steps: 10, converged: true, error: null });
+    expect(byFolder.get("dpdata_Ti-O-Ti_static_v630/")).toMatchObject({ steps: 1, converged: true, error: null });
+    expect(byFolder.get("dpdata_ch4_md_scf_unconverged/")).toMatchObject({ steps: 3, converged: false, error: null });
+    expect(byFolder.get("dpdata_ch4_mlff_md_v630/")).toMatchObject({ steps: 4, error: null });
+    expect(byFolder.get("custodian_Si_relax_killed_v642/")).toMatchObject({ steps: 2, error: null });
+    expect(runs.every((r) => r.initialId !== null && /^[0-9a-f]{20}$/.test(r.initialId))).toBe(true);
+  });
+
+  it("reports a folder without a readable DFT step instead of skipping it", async () => {
+    const dir = tmp();
+    const run = path.join(dir, "broken");
+    mkdirSync(run);
+    writeFileSync(path.join(run, "OUTCAR"), " vasp.6.4.2 18Apr23 (build Jun 06 2023 10:00:00) complex\n");
+    const [result] = await inspectLabelRuns(dir);
+    expect(result.folder).toBe("broken/");
+    expect(result.initialId).toBeNull();
+    expect(result.steps).toBe(0);
+    expect(result.error).not.toBeNull();
+  });
+});
+
+describe("rankSelection", () => {
+  it("lays the selection out under rounds/NNNN/selection with repository paths only, one POSCAR per pick", async () => {
+    const root = tmp();
+    const runs = await recordedRuns(SAMPLE_VASP);
+    const pool = path.join(root, "pool.extxyz");
+    await writeInitialStructurePool(runs, pool);
+    const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
+    await ledger.commit({ message: "pool", files: [{ path: "pools/runs.extxyz", content: readFileSync(pool) }] });
+    const config = defaultRelabelConfig();
+    const scratch = path.join(root, "scratch");
+    const outcome = await rankSelection(ledger, scratch, {
+      ref: "main",
+      pool: ["pools/runs.extxyz"],
+      select: 3,
+      weights: { div: 1, dis: 1 },
+      selection: config.selection,
+      committeeRepoFiles: [],
+      committeeLocalFiles: [],
+      templates: config.vasp_templates,
+      software: { name: "relabel-loop", version: "test" },
+      roundFor: async () => 7,
+    });
+    const paths = outcome.files.map((f) => f.path).sort();
+    expect(paths.filter((p) => !p.includes("/poscars/"))).toEqual(["rounds/0007/selection/ranking.csv", "rounds/0007/selection/ranking.json", "rounds/0007/selection/selected.extxyz"]);
+    for (const f of outcome.files) expect(String(f.content)).not.toContain(scratch);
+    expect(outcome.pool).toEqual([{ path: "pools/runs.extxyz", sha256: outcome.ranking.sources[0].sha256 }]);
+    expect(outcome.ranking.sources[0].sha256).toBe(createHash("sha256").update(readFileSync(pool)).digest("hex"));
+    // Each pick's POSCAR holds the picked structure: same species and candidate_id as the selected frame.
+    const selected = parseExtxyz(String(outcome.files.find((f) => f.path.endsWith("selected.extxyz"))!.content));
+    expect(selected).toHaveLength(3);
+    for (const [i, pick] of outcome.ranking.selected.entries()) {
+      const file = outcome.files.find((f) => f.path === `rounds/0007/selection/poscars/${String(pick.rank).padStart(3, "0")}-${pick.candidate_id}/POSCAR`)!;
+      const poscar = parsePoscar(String(file.content), { file: file.path });
+      expect(poscar.frame.symbols).toEqual(selected[i].frame.symbols);
+      expect(candidateId({ ...poscar.frame, pbc: [true, true, true] })).toBe(pick.candidate_id);
+    }
+    // The scratch space is gone afterwards.
+    expect(readdirSync(scratch)).toEqual([]);
+  });
+});
+
+describe("displayPaths", () => {
+  it("replaces every occurrence of each prefix", () => {
+    expect(displayPaths("/tmp/s/a and /tmp/s/b, /x/c", [["/tmp/s/", ""], ["/x/", "host:/x/"]])).toBe("a and b, host:/x/c");
+  });
+});
+
+describe("recordedRuns", () => {
+  it("gives one unlabelled candidate per run whose id is the run's first DFT step", async () => {
+    const runs = await recordedRuns(SAMPLE_VASP);
+    expect(runs.map((r) => r.name)).toEqual(["custodian_Si_relax_killed_v642", "dpdata_Ti-O-Ti_static_v630", "dpdata_ch4_md_scf_unconverged", "dpdata_ch4_mlff_md_v630", "dpdata_h2o_md10"]);
+    const labelled = await inspectLabelRuns(SAMPLE_VASP);
+    for (const run of runs) {
+      expect(run.frame.arrays.size).toBe(0);
+      expect(labelled.find((l) => l.folder === `${run.name}/`)!.initialId).toBe(run.candidateId);
+    }
+  });
+});

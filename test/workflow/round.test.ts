@@ -1,0 +1,132 @@
+/**
+ * The round workflow through the LocalForge: what the results check catches, a rebuild that fails its gates,
+ * a training job that fails and is submitted again, frozen selections, the round lock, status.
+ * Training runs the MACE test doubles (stand-ins) through the local executor.
+ */
+import { readFileSync } from "node:fs";
+import { afterEach, describe, expect, it } from "vitest";
+import { roundPaths } from "../../src/core/app/manifest.js";
+import { localConfig, selectedRunFolders, startLocalRound, type LocalRound } from "../helpers/local-round.js";
+
+let r: LocalRound | null = null;
+afterEach(async () => {
+  delete process.env.MACE_DOUBLE_EXIT;
+  await r?.close();
+  r = null;
+});
+
+async function until(what: string, probe: () => Promise<boolean>, round: LocalRound, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await round.workflow.poll();
+  }
+}
+
+const comments = async (round: LocalRound, thread: number) => (await round.forge.listComments(thread)).filter((c) => c.author === "relabel-loop").map((c) => c.body);
+
+describe("results check", () => {
+  it("fails for a run of a structure that was not selected and for a folder named after another candidate", async () => {
+    r = await startLocalRound();
+    await r.selectAndFreeze();
+    const selected = await selectedRunFolders(r);
+    const notSelected = r.runs.find((run) => !(run.name in selected))!;
+    const h2o = r.runs.find((run) => run.name === "dpdata_h2o_md10")!;
+    const tio = r.runs.find((run) => run.name === "dpdata_Ti-O-Ti_static_v630")!;
+    const folders: Record<string, string> = { ...selected, [notSelected.name]: notSelected.dir, [`009-${h2o.candidateId}`]: tio.dir };
+    await r.openResults(folders);
+    const check = r.forge.checkRuns().at(-1)!;
+    expect(check.conclusion).toBe("failure");
+    expect(check.title).toContain("1 run holds another structure than its folder name says");
+    expect(check.title).toContain("1 run matches no selected candidate");
+    const report = readFileSync(check.file, "utf8");
+    expect(report).toContain(`\`${notSelected.name}/\` | **extra**`);
+    expect(report).toContain(`\`009-${h2o.candidateId}/\` | **mismatched**`);
+  });
+
+  it("passes for exactly the selected runs and reports the dataset the rebuild would write", async () => {
+    r = await startLocalRound();
+    await r.selectAndFreeze();
+    await r.openResults(await selectedRunFolders(r));
+    const check = r.forge.checkRuns().at(-1)!;
+    expect(check.conclusion).toBe("success");
+    const report = readFileSync(check.file, "utf8");
+    expect(report).toContain("**Dataset the rebuild would write**");
+    // Nothing is written by a dry run.
+    expect(await r.ledger.read("datasets/current/summary.json")).toBeNull();
+  });
+});
+
+describe("rebuild on merge", () => {
+  it("writes no dataset and fails the round with the gate's reason when the rebuild would fail", async () => {
+    r = await startLocalRound({ config: (runs) => localConfig(runs, { allow_mixed_settings: false }) });
+    await r.selectAndFreeze();
+    const pr = await r.openResults(await selectedRunFolders(r));
+    expect(r.forge.checkRuns().at(-1)!.conclusion).toBe("failure");
+    await r.workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr: await r.forge.merge(pr), sender: r.me });
+    const m = await r.manifest();
+    expect(m.state).toBe("failed");
+    expect(m.failure?.message).toMatch(/dataset rebuild failed.*mixed/i);
+    expect(await r.ledger.read("datasets/current/summary.json")).toBeNull();
+    expect((await comments(r, pr)).at(-1)).toContain("the dataset rebuild failed, nothing was written");
+  });
+
+  it("stops the round once when training fails; /relabel submit runs the stage again", async () => {
+    r = await startLocalRound();
+    const round = r;
+    await round.selectAndFreeze();
+    const pr = await round.openResults(await selectedRunFolders(round));
+    process.env.MACE_DOUBLE_EXIT = "3";
+    await round.workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr: await round.forge.merge(pr), sender: round.me });
+    await until("the failed round", async () => (await round.manifest()).state === "failed", round);
+    await round.workflow.poll();
+    const stopped = (await comments(round, pr)).filter((c) => c.startsWith("**Round 1 stopped:**"));
+    expect(stopped).toHaveLength(1);
+    expect(stopped[0]).toContain("train");
+    expect(stopped[0]).toContain("failed");
+
+    delete process.env.MACE_DOUBLE_EXIT;
+    await round.command(pr, "/relabel submit");
+    await until("the complete round", async () => (await round.manifest()).state === "complete", round);
+    const jobs = JSON.parse((await round.ledger.read(roundPaths(1).jobs))!.toString("utf8")) as { jobs: { stage: string; attempts: { outcome: string }[] }[] };
+    const train = jobs.jobs.find((j) => j.stage === "train")!;
+    expect(train.attempts.map((a) => a.outcome)).toEqual(["failed", "succeeded"]);
+  });
+});
+
+describe("commands", () => {
+  it("refuses to rank again once the selection is frozen", async () => {
+    r = await startLocalRound();
+    const issue = await r.selectAndFreeze();
+    await r.command(issue, "/relabel rank --select 2");
+    expect((await comments(r, issue)).at(-1)).toMatch(/^Round 1: the selection is frozen \(commit `[0-9a-f]{12}`\)/);
+    expect((await r.ledger.read(roundPaths(1).rankingJson))!.toString("utf8")).toContain('"selection_size": 4');
+  });
+
+  it("reports a held lock as busy until /relabel unlock releases it", async () => {
+    r = await startLocalRound();
+    const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: "you", body: "" });
+    await r.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: r.me });
+    await r.ledger.acquireLock(1, "someone", "a step that crashed", null);
+    await r.command(issue.number, "/relabel rank --select 3");
+    expect((await comments(r, issue.number)).at(-1)).toMatch(/^Round 1 is busy: someone holds its lock since .* \(a step that crashed\)/);
+    await r.command(issue.number, "/relabel unlock");
+    expect((await comments(r, issue.number)).at(-1)).toBe("Round 1 unlocked.");
+    await r.command(issue.number, "/relabel rank --select 3");
+    const branch = (await r.manifest()).branches.selection!;
+    const ranking = JSON.parse((await r.ledger.read(roundPaths(1).rankingJson, branch))!.toString("utf8")) as { selected: unknown[] };
+    expect(ranking.selected).toHaveLength(3);
+    expect(await r.ledger.list(roundPaths(1).poscars, branch)).toHaveLength(3);
+  });
+
+  it("answers /relabel status with the round's state, steps and lock", async () => {
+    r = await startLocalRound();
+    const issue = await r.selectAndFreeze();
+    await r.command(issue, "/relabel status");
+    const status = (await comments(r, issue)).at(-1)!;
+    expect(status).toContain("### Round 1: `labeling`");
+    expect(status).toContain("| selection frozen | done |");
+    expect(status).toContain("- Lock: free");
+  });
+});
