@@ -18,24 +18,29 @@ const EXPECTED = "an extxyz file";
  * Memory stays bounded by the largest frame plus one 1 MiB chunk. Throws InputError (`FILE:LINE: ...`) at the first
  * bad frame, after yielding every frame before it.
  */
-export async function* readExtxyzWithLines(path: string): AsyncGenerator<ExtxyzFrameAt, void, void> {
+export function readExtxyzWithLines(path: string): AsyncGenerator<ExtxyzFrameAt, void, void> {
+  return parseFile(path, (item) => item);
+}
+
+/** Frames of an extxyz file; see readExtxyzWithLines for the line numbers. */
+export function readExtxyz(path: string): AsyncGenerator<Frame, void, void> {
+  return parseFile(path, (item) => item.frame);
+}
+
+// One generator for both readers: a second one wrapped around the first would cost a promise per frame.
+async function* parseFile<T>(path: string, pick: (item: ExtxyzFrameAt) => T): AsyncGenerator<T, void, void> {
   const { stream } = await openInput(path, EXPECTED);
   const parser = new ExtxyzParser(path);
   try {
     for await (const chunk of stream) {
-      for (const item of parser.push(chunk as Buffer)) yield item;
+      for (const item of parser.push(chunk as Buffer)) yield pick(item);
     }
-    for (const item of parser.end()) yield item;
+    for (const item of parser.end()) yield pick(item);
   } catch (err) {
     throw fileError(path, err, EXPECTED);
   } finally {
     stream.destroy();
   }
-}
-
-/** Frames of an extxyz file; see readExtxyzWithLines for the line numbers. */
-export async function* readExtxyz(path: string): AsyncGenerator<Frame, void, void> {
-  for await (const { frame } of readExtxyzWithLines(path)) yield frame;
 }
 
 export interface ExtxyzWriteOptions {

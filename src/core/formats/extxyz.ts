@@ -13,6 +13,10 @@
  *   reads them, or a 3x3 array); ASE 3.22.1 rejects the 6-value form;
  * - errors that ASE lets pass are errors here: a column-count mismatch, a blank line between frames (ASE stops
  *   reading there), an unknown chemical symbol, a malformed Properties spec, an unterminated quote.
+ *
+ * Reading has fast paths for the usual layout (parseKeyValuesBytes for the comment line, parseAtomsPlain for the
+ * atom lines) that decline anything else, errors included; the general path then reads the frame, so both give the
+ * same frames and the same errors.
  */
 import { CHEMICAL_SYMBOLS } from "../elements.js";
 import { InputError } from "../errors.js";
@@ -523,7 +527,8 @@ function numericData(v: InfoValue): { data: number[]; shape: number[] } | undefi
   return undefined;
 }
 
-function latticeCell(v: InfoValue): Float64Array {
+/** Fills `cell` (9 zeros) from a Lattice value. */
+function latticeCell(v: InfoValue, cell: Float64Array): void {
   const num = numericData(v);
   const ok = num && num.data.length === 9 && (num.shape.length === 1 || (num.shape[0] === 3 && num.shape[1] === 3));
   if (!ok) {
@@ -531,7 +536,7 @@ function latticeCell(v: InfoValue): Float64Array {
     throw new CommentError(`Lattice: expected 9 numbers (three cell vectors a1 a2 a3), found ${what}`);
   }
   // Both the 9-value and the nested form list the vectors one after another.
-  return Float64Array.from(num.data);
+  cell.set(num.data);
 }
 
 function pbcValue(v: InfoValue): Pbc {
@@ -592,11 +597,18 @@ interface Header {
 
 /** Interprets a comment line: splits off Lattice, pbc and Properties. */
 function parseHeader(comment: string): Header {
-  const info = comment.length === 0 ? new Map<string, InfoValue>() : parseKeyValuesInner(comment);
-  let cell: Float64Array = new Float64Array(9);
+  return headerFromInfo(commentKeyValues(comment), new Float64Array(9));
+}
+
+function commentKeyValues(comment: string): Map<string, InfoValue> {
+  return comment.length === 0 ? new Map<string, InfoValue>() : parseKeyValuesInner(comment);
+}
+
+/** Splits Lattice, pbc and Properties off the key/values of a comment line; the cell goes into `cell` (zeros). */
+function headerFromInfo(info: Map<string, InfoValue>, cell: Float64Array): Header {
   const lattice = info.get("Lattice");
   if (lattice !== undefined) {
-    cell = latticeCell(lattice);
+    latticeCell(lattice, cell);
     info.delete("Lattice");
   }
   let pbc: Pbc = lattice !== undefined ? [true, true, true] : [false, false, false];
@@ -638,6 +650,12 @@ interface Plan {
   speciesIndex: number;
   zIndex: number;
   columnsText: string;
+  /** Per column: the width of its property (how far its index moves per atom). */
+  colStride: Int32Array;
+  /** Scratch for parseAtoms: per column, the index of the next atom's value in its property's array. */
+  colIndex: Int32Array;
+  /** Columns of R and I properties per atom. */
+  realWidth: number;
 }
 
 function makePlan(spec: string): Plan {
@@ -669,7 +687,9 @@ function makePlan(spec: string): Plan {
     }
   });
   const columnsText = props.map((p) => `${p.name}:${p.type}:${p.ncols}`).join(" ");
-  return { spec, props, ncolumns, kind, prop, sub, posIndex, speciesIndex, zIndex, columnsText };
+  const colStride = Int32Array.from(prop, (k) => props[k].ncols);
+  const realWidth = props.reduce((n, p, k) => (k !== speciesIndex && (p.type === "R" || p.type === "I") ? n + p.ncols : n), 0);
+  return { spec, props, ncolumns, kind, prop, sub, posIndex, speciesIndex, zIndex, columnsText, colStride, colIndex: new Int32Array(ncolumns), realWidth };
 }
 
 const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
@@ -680,58 +700,56 @@ let tokenEnd = 0;
 const NUM = new Float64Array(1);
 
 /**
- * Reads a decimal number at b[p..] into NUM[0] and sets tokenEnd; false if the token is not a number in Python's
- * float() grammar. Exact when the digits fit 15 significant digits and the power of ten is at most 22 (one
- * correctly rounded multiply or divide); otherwise defers to Number().
+ * Reads a decimal number at b[p..] (p < end) into NUM[0] and sets tokenEnd; false if the token is not a number in
+ * Python's float() grammar. Exact when the digits make an integer below 2^53 and the power of ten is at most 22
+ * (one correctly rounded multiply or divide); otherwise defers to Number(). Never reads at or past `end`: reading
+ * past the end of a typed array would slow down every later read.
  */
 function readReal(b: Uint8Array, p: number, end: number): boolean {
   const start = p;
   let c = b[p];
   let neg = false;
-  if (c === 45) {
-    neg = true;
-    c = b[++p];
-  } else if (c === 43) c = b[++p];
+  if (c === 45 || c === 43) {
+    neg = c === 45;
+    c = ++p < end ? b[p] : 32;
+  }
   let mant = 0;
-  let digits = 0;
   let exp = 0;
   const first = p;
-  while (p < end && (c - 48) >>> 0 <= 9) {
+  while ((c - 48) >>> 0 <= 9) {
     mant = mant * 10 + (c - 48);
-    if (mant !== 0) digits++;
-    c = b[++p];
+    c = ++p < end ? b[p] : 32;
   }
   let any = p > first;
-  if (p < end && c === 46) {
-    c = b[++p];
+  if (c === 46) {
+    c = ++p < end ? b[p] : 32;
     const fracStart = p;
-    while (p < end && (c - 48) >>> 0 <= 9) {
+    while ((c - 48) >>> 0 <= 9) {
       mant = mant * 10 + (c - 48);
-      if (mant !== 0) digits++;
-      exp--;
-      c = b[++p];
+      c = ++p < end ? b[p] : 32;
     }
+    exp = fracStart - p;
     any = any || p > fracStart;
   }
-  if (any && p < end && (c === 101 || c === 69)) {
-    c = b[++p];
+  if (any && (c === 101 || c === 69)) {
+    c = ++p < end ? b[p] : 32;
     let eneg = false;
-    if (c === 45) {
-      eneg = true;
-      c = b[++p];
-    } else if (c === 43) c = b[++p];
+    if (c === 45 || c === 43) {
+      eneg = c === 45;
+      c = ++p < end ? b[p] : 32;
+    }
     let e = 0;
     const expStart = p;
-    while (p < end && (c - 48) >>> 0 <= 9) {
+    while ((c - 48) >>> 0 <= 9) {
       if (e < 100000) e = e * 10 + (c - 48);
-      c = b[++p];
+      c = ++p < end ? b[p] : 32;
     }
     if (p === expStart) return slowReal(b, start, end);
     exp += eneg ? -e : e;
   }
-  if (!any || (p < end && !isSpace(c))) return slowReal(b, start, end);
+  if (!any || !isSpace(c)) return slowReal(b, start, end);
   tokenEnd = p;
-  if (digits <= 15 && exp >= -22 && exp <= 22) {
+  if (mant <= Number.MAX_SAFE_INTEGER && exp >= -22 && exp <= 22) {
     const v = exp === 0 ? mant : exp < 0 ? mant / POW10[-exp] : mant * POW10[exp];
     NUM[0] = neg ? -v : v;
   } else NUM[0] = Number(latin1(b, start, p));
@@ -760,17 +778,17 @@ function readInt(b: Uint8Array, p: number, end: number): boolean {
   const start = p;
   let c = b[p];
   let neg = false;
-  if (c === 45) {
-    neg = true;
-    c = b[++p];
-  } else if (c === 43) c = b[++p];
+  if (c === 45 || c === 43) {
+    neg = c === 45;
+    c = ++p < end ? b[p] : 32;
+  }
   let v = 0;
   const first = p;
-  while (p < end && (c - 48) >>> 0 <= 9) {
+  while ((c - 48) >>> 0 <= 9) {
     v = v * 10 + (c - 48);
-    c = b[++p];
+    c = ++p < end ? b[p] : 32;
   }
-  if (p === first || p - first > 15 || (p < end && !isSpace(c))) {
+  if (p === first || p - first > 15 || !isSpace(c)) {
     tokenEnd = tokenEndAt(b, start, end);
     const slow = parseIntToken(latin1(b, start, tokenEnd));
     if (slow === undefined) return false;
@@ -850,39 +868,81 @@ function badTokenError(b: Uint8Array, q: number, end: number, plan: Plan, c: num
   return new InputError(file, line, `column ${c + 1} (${name}): expected ${expected}, found "${text}"`);
 }
 
+/** The arrays parseAtoms fills, one per property. */
+interface AtomColumns {
+  real: (Float64Array | null)[];
+  bools: (Uint8Array | null)[];
+  strs: (string[] | null)[];
+  symbols: string[];
+  /** Per column: its R/I array. */
+  colReal: (Float64Array | null)[];
+}
+
 /**
- * Parses `natoms` atom lines starting at b[p]; the frame's bytes end at `end` (all lines present).
+ * Arrays for `natoms` atoms; the R and I ones are views into `store` from `byteOffset` on (one allocation per frame
+ * instead of one per array). Resets plan.colIndex.
  */
-function parseAtoms(b: Uint8Array, p: number, end: number, natoms: number, plan: Plan, file: string, firstLine: number): AtomData {
-  const { props, ncolumns, kind, prop, sub } = plan;
-  const nprops = props.length;
+function atomColumns(plan: Plan, natoms: number, store: ArrayBuffer, byteOffset: number): AtomColumns {
+  const { props, ncolumns, prop } = plan;
   const real: (Float64Array | null)[] = [];
   const bools: (Uint8Array | null)[] = [];
   const strs: (string[] | null)[] = [];
-  for (let k = 0; k < nprops; k++) {
+  let offset = byteOffset;
+  for (let k = 0; k < props.length; k++) {
     const pr = props[k];
     const size = natoms * pr.ncols;
-    real.push(k !== plan.speciesIndex && (pr.type === "R" || pr.type === "I") ? new Float64Array(size) : null);
+    if (k !== plan.speciesIndex && (pr.type === "R" || pr.type === "I")) {
+      real.push(new Float64Array(store, offset, size));
+      offset += 8 * size;
+    } else real.push(null);
     bools.push(pr.type === "L" ? new Uint8Array(size) : null);
     strs.push(k !== plan.speciesIndex && pr.type === "S" ? new Array<string>(size) : null);
   }
-  // Per column: where its value goes (array, and index for atom 0; each atom adds the property's width).
   const colReal: (Float64Array | null)[] = [];
-  const colIndex = new Int32Array(ncolumns);
-  const colStride = new Int32Array(ncolumns);
-  for (let c = 0; c < ncolumns; c++) {
-    colReal.push(real[prop[c]]);
-    colIndex[c] = sub[c];
-    colStride[c] = props[prop[c]].ncols;
-  }
-  const symbols = new Array<string>(natoms);
+  for (let c = 0; c < ncolumns; c++) colReal.push(real[prop[c]]);
+  plan.colIndex.set(plan.sub);
+  return { real, bools, strs, symbols: new Array<string>(natoms), colReal };
+}
 
+/** The filled columns as frame data; symbols from Z replace those of species (InputError for a bad Z). */
+function atomData(plan: Plan, natoms: number, cols: AtomColumns, file: string, firstLine: number): AtomData {
+  const { props } = plan;
+  const { real, bools, strs, symbols } = cols;
+  const positions = real[plan.posIndex] as Float64Array;
+  if (plan.zIndex >= 0) {
+    // ASE 3.22.1 takes the atomic numbers from Z even when species is present.
+    const z = real[plan.zIndex] as Float64Array;
+    for (let a = 0; a < natoms; a++) {
+      const sym = SYMBOLS[z[a]];
+      if (sym === undefined) throw new InputError(file, firstLine + a, `Z: ${z[a]} is not an atomic number (0-${SYMBOLS.length - 1})`);
+      symbols[a] = sym;
+    }
+  }
+  const arrays = new Map<string, AtomArray>();
+  for (let k = 0; k < props.length; k++) {
+    if (k === plan.posIndex || k === plan.speciesIndex) continue;
+    const pr = props[k];
+    if (pr.type === "R" || pr.type === "I") arrays.set(pr.name, { dtype: pr.type, ncols: pr.ncols, data: real[k] as Float64Array });
+    else if (pr.type === "L") arrays.set(pr.name, { dtype: "L", ncols: pr.ncols, data: bools[k] as Uint8Array });
+    else arrays.set(pr.name, { dtype: "S", ncols: pr.ncols, data: strs[k] as string[] });
+  }
+  return { symbols, positions, arrays };
+}
+
+/**
+ * Parses `natoms` atom lines starting at b[p]; the frame's bytes end at `end` (all lines present). Throws
+ * InputError naming `file` and the line of a bad atom line.
+ */
+function parseAtoms(b: Uint8Array, p: number, end: number, natoms: number, plan: Plan, file: string, firstLine: number): AtomData {
+  const { ncolumns, kind, prop, colIndex, colStride } = plan;
+  const cols = atomColumns(plan, natoms, new ArrayBuffer(8 * natoms * plan.realWidth), 0);
+  const { colReal, bools, strs, symbols } = cols;
   for (let a = 0; a < natoms; a++) {
     const lineStart = p;
     for (let c = 0; c < ncolumns; c++) {
-      let ch = b[p];
-      while (p < end && ch !== 10 && isSpace(ch)) ch = b[++p];
-      if (p >= end || ch === 10) throw columnCountError(b, lineStart, end, plan, file, firstLine + a);
+      let ch = p < end ? b[p] : 10;
+      while (ch !== 10 && isSpace(ch)) ch = ++p < end ? b[p] : 10;
+      if (ch === 10) throw columnCountError(b, lineStart, end, plan, file, firstLine + a);
       const at = colIndex[c];
       colIndex[c] = at + colStride[c];
       switch (kind[c]) {
@@ -915,31 +975,351 @@ function parseAtoms(b: Uint8Array, p: number, end: number, natoms: number, plan:
       }
       p = tokenEnd;
     }
-    let ch = b[p];
-    while (p < end && ch !== 10 && isSpace(ch)) ch = b[++p];
-    if (p < end && ch !== 10) throw columnCountError(b, lineStart, end, plan, file, firstLine + a);
+    let ch = p < end ? b[p] : 10;
+    while (ch !== 10 && isSpace(ch)) ch = ++p < end ? b[p] : 10;
+    if (ch !== 10) throw columnCountError(b, lineStart, end, plan, file, firstLine + a);
     p++;
   }
+  return atomData(plan, natoms, cols, file, firstLine);
+}
 
-  const positions = real[plan.posIndex] as Float64Array;
-  if (plan.zIndex >= 0) {
-    // ASE 3.22.1 takes the atomic numbers from Z even when species is present.
-    const z = real[plan.zIndex] as Float64Array;
-    for (let a = 0; a < natoms; a++) {
-      const sym = SYMBOLS[z[a]];
-      if (sym === undefined) throw new InputError(file, firstLine + a, `Z: ${z[a]} is not an atomic number (0-${SYMBOLS.length - 1})`);
-      symbols[a] = sym;
+/** Thrown by the plain-frame readers when the frame needs the general path; never seen outside this module. */
+const NOT_PLAIN = Symbol("not a plain frame");
+
+/**
+ * parseAtoms for atom lines in the usual form (columns apart by spaces or tabs, `\n` or `\r\n` line ends): fills
+ * `cols` with the same values and returns where the lines end; throws NOT_PLAIN on anything else, including every
+ * error. b[end - 1] must be a newline: the inner loops stop at it, so they need no bounds checks of their own.
+ */
+function parseAtomsPlain(b: Uint8Array, p: number, end: number, natoms: number, plan: Plan, cols: AtomColumns): number {
+  const { ncolumns, kind, colIndex, colStride } = plan;
+  const { colReal, symbols } = cols;
+  for (let a = 0; a < natoms; a++) {
+    if (p >= end) throw NOT_PLAIN;
+    for (let c = 0; c < ncolumns; c++) {
+      let d = b[p];
+      while (d === 32 || d === 9) d = b[++p];
+      if (d >= 10 && d <= 13) throw NOT_PLAIN;
+      const at = colIndex[c];
+      colIndex[c] = at + colStride[c];
+      switch (kind[c]) {
+        case K_REAL: {
+          // Inline for the usual `-12.345678`; anything else (exponent, `+`, `.5`, long mantissa) via readReal.
+          const start = p;
+          const neg = d === 45;
+          if (neg) d = b[++p];
+          const first = p;
+          let mant = 0;
+          while ((d - 48) >>> 0 <= 9) {
+            mant = mant * 10 + (d - 48);
+            d = b[++p];
+          }
+          let scale = 0;
+          if (d === 46 && p > first) {
+            d = b[++p];
+            const fracStart = p;
+            while ((d - 48) >>> 0 <= 9) {
+              mant = mant * 10 + (d - 48);
+              d = b[++p];
+            }
+            scale = p - fracStart;
+          }
+          if (p > first && (d === 32 || d === 10 || d === 9 || d === 13) && scale <= 22 && mant <= Number.MAX_SAFE_INTEGER) {
+            const v = scale === 0 ? mant : mant / POW10[scale];
+            (colReal[c] as Float64Array)[at] = neg ? -v : v;
+          } else {
+            if (!readReal(b, start, end)) throw NOT_PLAIN;
+            (colReal[c] as Float64Array)[at] = NUM[0];
+            p = tokenEnd;
+          }
+          break;
+        }
+        case K_SPECIES: {
+          const sym = readSpecies(b, p, end);
+          if (sym === undefined) throw NOT_PLAIN;
+          symbols[a] = sym;
+          p = tokenEnd;
+          break;
+        }
+        default:
+          p = plainColumn(b, p, end, c, at, plan, cols);
+      }
+    }
+    let d = b[p];
+    while (d === 32 || d === 9 || d === 13) d = b[++p];
+    if (d !== 10) throw NOT_PLAIN;
+    p++;
+  }
+  return p;
+}
+
+/** An I, L or S value for parseAtomsPlain (kept apart so that its hot loop stays small); returns the token end. */
+function plainColumn(b: Uint8Array, p: number, end: number, c: number, at: number, plan: Plan, cols: AtomColumns): number {
+  const k = plan.prop[c];
+  switch (plan.kind[c]) {
+    case K_INT:
+      if (!readInt(b, p, end)) throw NOT_PLAIN;
+      (cols.real[k] as Float64Array)[at] = NUM[0];
+      break;
+    case K_BOOL: {
+      const v = readBool(b, p, end);
+      if (v === undefined) throw NOT_PLAIN;
+      (cols.bools[k] as Uint8Array)[at] = v ? 1 : 0;
+      break;
+    }
+    default:
+      tokenEnd = tokenEndAt(b, p, end);
+      (cols.strs[k] as string[])[at] = Buffer.from(b.buffer, b.byteOffset + p, tokenEnd - p).toString("utf8");
+  }
+  return tokenEnd;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Comment line straight from bytes: the common case
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Recently seen short ASCII strings, found by a hash of their bytes: the keys and many values of a comment line
+ * repeat in every frame, and this way they cost no new string. Direct-mapped, so its size is fixed.
+ */
+class AsciiStrings {
+  private readonly slots = new Array<string | undefined>(1024).fill(undefined);
+
+  get(b: Uint8Array, s: number, e: number): string {
+    const len = e - s;
+    if (len > 64) return latin1(b, s, e);
+    let h = len;
+    for (let i = s; i < e; i++) h = Math.imul(h ^ b[i], 0x01000193);
+    const slot = (h ^ (h >>> 16)) & 1023;
+    const hit = this.slots[slot];
+    if (hit !== undefined && hit.length === len) {
+      let same = true;
+      for (let k = 0; k < len && same; k++) same = hit.charCodeAt(k) === b[s + k];
+      if (same) return hit;
+    }
+    const text = latin1(b, s, e);
+    this.slots[slot] = text;
+    return text;
+  }
+}
+
+const asciiStrings = new AsciiStrings();
+
+/** Byte classes for the comment fast path. */
+const SPACE = 1;
+/** A key or bare-value byte that CommentScanner.word reads as itself: printable ASCII but for " ' = [ \ {. */
+const PLAIN = 2;
+/** Ends a token of an old-style value: whitespace or a comma. */
+const SEPARATOR = 4;
+/** A byte allowed inside quotes: printable ASCII or whitespace, but for `"` and `\`. */
+const QUOTABLE = 8;
+const BYTE_CLASS = new Uint8Array(256);
+for (let c = 0; c < 256; c++) {
+  const space = c === 32 || (c >= 9 && c <= 13);
+  BYTE_CLASS[c] =
+    (space ? SPACE | SEPARATOR | QUOTABLE : 0) |
+    (c === 44 ? SEPARATOR : 0) |
+    (c === 33 || (c > 34 && c < 127 && c !== 39 && c !== 61 && c !== 91 && c !== 92 && c !== 123) ? PLAIN : 0) |
+    (c >= 32 && c < 127 && c !== 34 && c !== 92 ? QUOTABLE : 0);
+}
+
+const NOT_NUMBER = 0;
+const INT_TOKEN = 1;
+const FLOAT_TOKEN = 2;
+/** A token that the general grammar may read as a number (`1_000`, `nan`, a long integer): leave it to that path. */
+const UNSURE = 3;
+
+/**
+ * Classifies the token at b[s..] (it ends at whitespace, a comma or `e`) as parseIntToken and parseFloatToken
+ * would, setting tokenEnd, and NUM[0] for a number. Made only of digits, signs, `.` and e/E, a token is a number
+ * exactly when it fits the decimal grammar that Number() and Python's float() share.
+ */
+function commentToken(b: Uint8Array, s: number, e: number): number {
+  let p = s;
+  let neg = false;
+  if (b[p] === 45) {
+    neg = true;
+    p++;
+  } else if (b[p] === 43) p++;
+  let mant = 0;
+  const first = p;
+  while (p < e && (b[p] - 48) >>> 0 <= 9) mant = mant * 10 + (b[p++] - 48);
+  const intDigits = p - first;
+  let any = intDigits > 0;
+  let isInt = true;
+  let exp = 0;
+  if (p < e && b[p] === 46) {
+    isInt = false;
+    p++;
+    const fracStart = p;
+    while (p < e && (b[p] - 48) >>> 0 <= 9) mant = mant * 10 + (b[p++] - 48);
+    exp = fracStart - p;
+    any = any || p > fracStart;
+  }
+  if (any && p < e && (b[p] | 32) === 101) {
+    isInt = false;
+    p++;
+    let eneg = false;
+    if (p < e && b[p] === 45) {
+      eneg = true;
+      p++;
+    } else if (p < e && b[p] === 43) p++;
+    const expStart = p;
+    let x = 0;
+    while (p < e && (b[p] - 48) >>> 0 <= 9) {
+      if (x < 100000) x = x * 10 + (b[p] - 48);
+      p++;
+    }
+    if (p === expStart) any = false;
+    exp += eneg ? -x : x;
+  }
+  if (!any || (p < e && (BYTE_CLASS[b[p]] & SEPARATOR) === 0)) {
+    while (p < e && (BYTE_CLASS[b[p]] & SEPARATOR) === 0) p++;
+    tokenEnd = p;
+    return notNumberKind(b, s, p);
+  }
+  tokenEnd = p;
+  if (isInt) {
+    if (intDigits > 15) return UNSURE;
+    NUM[0] = neg ? -mant : mant;
+    return INT_TOKEN;
+  }
+  // As in readReal: an exact mantissa and power of ten give the correctly rounded value in one operation.
+  if (mant <= Number.MAX_SAFE_INTEGER && exp >= -22 && exp <= 22) {
+    const v = exp === 0 ? mant : exp < 0 ? mant / POW10[-exp] : mant * POW10[exp];
+    NUM[0] = neg ? -v : v;
+  } else NUM[0] = Number(latin1(b, s, p));
+  return FLOAT_TOKEN;
+}
+
+/** NOT_NUMBER, or UNSURE for tokens with `_` (`1_000`) or spelling nan / inf / infinity. */
+function notNumberKind(b: Uint8Array, s: number, e: number): number {
+  let numberChars = true;
+  let underscore = false;
+  for (let p = s; p < e; p++) {
+    const c = b[p];
+    if (c === 95) underscore = true;
+    else if (!((c - 48) >>> 0 <= 9 || c === 43 || c === 45 || c === 46 || (c | 32) === 101)) numberChars = false;
+  }
+  if (numberChars) return underscore ? UNSURE : NOT_NUMBER;
+  const p = b[s] === 43 || b[s] === 45 ? s + 1 : s;
+  const first = b[p] | 32;
+  return (first === 110 || first === 105) && FLOAT_WORD_RE.test(latin1(b, s, e)) ? UNSURE : NOT_NUMBER;
+}
+
+/** Whether b[s..e) spells `word`. */
+function spells(b: Uint8Array, s: number, e: number, word: string): boolean {
+  if (e - s !== word.length) return false;
+  for (let k = 0; k < word.length; k++) if (b[s + k] !== word.charCodeAt(k)) return false;
+  return true;
+}
+
+/** The token as one of the BOOLS words; undefined otherwise. */
+function boolToken(b: Uint8Array, s: number, e: number): boolean | undefined {
+  const len = e - s;
+  const c = b[s];
+  if (len === 1) return c === 84 ? true : c === 70 ? false : undefined;
+  if (len === 4) return spells(b, s, e, "True") || spells(b, s, e, "true") || spells(b, s, e, "TRUE") ? true : undefined;
+  if (len === 5) return spells(b, s, e, "False") || spells(b, s, e, "false") || spells(b, s, e, "FALSE") ? false : undefined;
+  return undefined;
+}
+
+/** typeValue over the bytes of an old-style value; undefined when the value needs the general path. */
+function typeValueBytes(b: Uint8Array, s: number, e: number): InfoValue | undefined {
+  const values: number[] = [];
+  let tokens = 0;
+  let allNumbers = true;
+  let allInts = true;
+  let bools: boolean[] | undefined = [];
+  let i = s;
+  for (;;) {
+    while (i < e && (BYTE_CLASS[b[i]] & SEPARATOR) !== 0) i++;
+    if (i >= e) break;
+    const t = i;
+    tokens++;
+    // Like typeTokens, numbers are looked for up to the first token that is not one.
+    if (allNumbers) {
+      const kind = commentToken(b, t, e);
+      i = tokenEnd;
+      if (kind === UNSURE) return undefined;
+      if (kind === NOT_NUMBER) allNumbers = false;
+      else {
+        values.push(NUM[0]);
+        if (kind === FLOAT_TOKEN) allInts = false;
+      }
+    } else while (i < e && (BYTE_CLASS[b[i]] & SEPARATOR) === 0) i++;
+    if (bools !== undefined) {
+      const v = boolToken(b, t, i);
+      if (v === undefined) bools = undefined;
+      else bools.push(v);
     }
   }
-  const arrays = new Map<string, AtomArray>();
-  for (let k = 0; k < nprops; k++) {
-    if (k === plan.posIndex || k === plan.speciesIndex) continue;
-    const pr = props[k];
-    if (pr.type === "R" || pr.type === "I") arrays.set(pr.name, { dtype: pr.type, ncols: pr.ncols, data: real[k] as Float64Array });
-    else if (pr.type === "L") arrays.set(pr.name, { dtype: "L", ncols: pr.ncols, data: bools[k] as Uint8Array });
-    else arrays.set(pr.name, { dtype: "S", ncols: pr.ncols, data: strs[k] as string[] });
+  if (tokens > 0 && allNumbers) {
+    // An integer has no signed zero.
+    if (allInts) for (let k = 0; k < values.length; k++) values[k] += 0;
+    return scalarOrArray({ dtype: allInts ? "int" : "float", data: values });
   }
-  return { symbols, positions, arrays };
+  if (tokens > 0 && bools !== undefined) return scalarOrArray({ dtype: "bool", data: bools });
+  const raw = asciiStrings.get(b, s, e);
+  if (raw.startsWith("_JSON ")) return typeJson(raw.slice(6));
+  return { kind: "string", value: raw };
+}
+
+/**
+ * The key/values of the comment line b[s..e), as parseKeyValues gives them, read straight from the bytes for the
+ * common forms: printable ASCII, `key=value`, `key="value"` without backslashes, bare keys. Undefined for anything
+ * else (brackets, braces, single quotes, escapes, `uid`, text that may read as `1_000` or `nan`, any error): the
+ * caller then uses parseKeyValues, which also gives the error.
+ */
+export function parseKeyValuesBytes(b: Uint8Array, s: number, e: number): Map<string, InfoValue> | undefined {
+  try {
+    return keyValuesBytes(b, s, e);
+  } catch (err) {
+    if (err instanceof CommentError) return undefined;
+    throw err;
+  }
+}
+
+function keyValuesBytes(b: Uint8Array, s: number, e: number): Map<string, InfoValue> | undefined {
+  const out = new Map<string, InfoValue>();
+  let i = s;
+  for (;;) {
+    while (i < e && (BYTE_CLASS[b[i]] & SPACE) !== 0) i++;
+    if (i >= e) return out;
+    const keyStart = i;
+    while (i < e && (BYTE_CLASS[b[i]] & PLAIN) !== 0) i++;
+    if (i === keyStart || (i < e && b[i] !== 61 && (BYTE_CLASS[b[i]] & SPACE) === 0)) return undefined;
+    if (i - keyStart === 3 && (b[keyStart] | 32) === 117 && (b[keyStart + 1] | 32) === 105 && (b[keyStart + 2] | 32) === 100) return undefined;
+    const key = asciiStrings.get(b, keyStart, i);
+    while (i < e && (BYTE_CLASS[b[i]] & SPACE) !== 0) i++;
+    if (i >= e || b[i] !== 61) {
+      out.set(key, { kind: "bool", value: true });
+      continue;
+    }
+    i++;
+    while (i < e && (BYTE_CLASS[b[i]] & SPACE) !== 0) i++;
+    if (i >= e) {
+      out.set(key, { kind: "string", value: "" });
+      return out;
+    }
+    let valueStart: number;
+    let valueEnd: number;
+    if (b[i] === 34) {
+      valueStart = ++i;
+      while (i < e && (BYTE_CLASS[b[i]] & QUOTABLE) !== 0) i++;
+      if (i >= e || b[i] !== 34) return undefined;
+      valueEnd = i++;
+      if (i < e && (BYTE_CLASS[b[i]] & SPACE) === 0) return undefined;
+    } else {
+      valueStart = i;
+      while (i < e && (BYTE_CLASS[b[i]] & PLAIN) !== 0) i++;
+      if (i < e && (BYTE_CLASS[b[i]] & SPACE) === 0) return undefined;
+      valueEnd = i;
+    }
+    const value = typeValueBytes(b, valueStart, valueEnd);
+    if (value === undefined) return undefined;
+    out.set(key, SPECIAL_3X3.has(key) ? stressMatrix(key, value) : value);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -964,6 +1344,8 @@ export class ExtxyzParser {
   private plan: Plan | undefined;
   private started = false;
   private failure: unknown;
+  /** A frame had VEC lines, which plainFrameAt leaves to frameAt. */
+  private vecLines = false;
 
   constructor(readonly file: string) {}
 
@@ -990,25 +1372,60 @@ export class ExtxyzParser {
 
   private drain(final: boolean): ExtxyzFrameAt[] {
     const out: ExtxyzFrameAt[] = [];
-    if (this.pending.length === 0) return out;
-    let b = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    const pending = this.pending;
+    if (pending.length === 0) return out;
     this.pending = [];
-    // A UTF-8 byte-order mark may arrive split over the first chunks.
-    if (!this.started && (b.length >= 3 || final)) {
-      this.started = true;
-      if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) b = b.subarray(3);
+    let b: Buffer | undefined;
+    let last: Buffer | undefined;
+    // Frames that start in the held-back tail are read from the tail plus the start of the new chunk, and the rest
+    // from the chunk itself, so that the chunk is not copied. `stop` is where the tail ends in `b`.
+    let stop = Infinity;
+    if (pending.length > 1 && this.started && !final) {
+      last = pending[pending.length - 1];
+      const head = pending.length === 2 ? pending[0] : Buffer.concat(pending.slice(0, -1));
+      const extra = Math.max(1 << 16, 2 * head.length);
+      if (extra < last.length) {
+        b = Buffer.concat([head, last.subarray(0, extra)]);
+        stop = head.length;
+      }
+    }
+    if (b === undefined) {
+      b = pending.length === 1 ? pending[0] : Buffer.concat(pending);
+      // A UTF-8 byte-order mark may arrive split over the first chunks.
+      if (!this.started && (b.length >= 3 || final)) {
+        this.started = true;
+        if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) b = b.subarray(3);
+      }
     }
     let pos = 0;
-    while (pos < b.length) {
+    // Just past the last newline in b.
+    let linesEnd = b.lastIndexOf(10) + 1;
+    for (;;) {
+      if (pos >= stop) {
+        // Past the tail: carry on in the chunk.
+        b = last as Buffer;
+        linesEnd = b.lastIndexOf(10) + 1;
+        pos -= stop;
+        stop = Infinity;
+      }
+      if (pos >= b.length) break;
       let r;
       try {
-        r = this.frameAt(b, pos, final);
+        r = this.frameAt(b, pos, final, linesEnd);
       } catch (err) {
         this.failure = err;
         if (out.length === 0) throw err;
         return out;
       }
       if ("incomplete" in r) {
+        if (stop !== Infinity) {
+          // The start of the chunk was not enough: read on from the tail and the whole chunk.
+          b = Buffer.concat([b.subarray(pos, stop), last as Buffer]);
+          linesEnd = b.lastIndexOf(10) + 1;
+          pos = 0;
+          stop = Infinity;
+          continue;
+        }
         this.needNewlines = r.needNewlines;
         // Copy so that the (possibly large) chunk can be freed.
         this.pending = [Buffer.from(b.subarray(pos))];
@@ -1022,8 +1439,75 @@ export class ExtxyzParser {
     return out;
   }
 
+  /**
+   * The common frame (atom count alone on its line, no VEC lines, every line ending in a newline before
+   * `linesEnd`) read without first finding every line end; undefined when the frame is anything else or has an
+   * error, which frameAt then handles.
+   */
+  private plainFrameAt(b: Buffer, pos: number, final: boolean, linesEnd: number): FrameResult | undefined {
+    const n = linesEnd;
+    let p = pos;
+    while (p < n && (b[p] === 32 || b[p] === 9)) p++;
+    const digits = p;
+    let natoms = 0;
+    while (p < n && (b[p] - 48) >>> 0 <= 9) natoms = natoms * 10 + (b[p++] - 48);
+    if (p === digits || p - digits > 9) return undefined;
+    while (p < n && (b[p] === 32 || b[p] === 9 || b[p] === 13)) p++;
+    if (p >= n || b[p] !== 10) return undefined;
+    const commentStart = p + 1;
+    const commentEnd = b.indexOf(10, commentStart);
+    if (commentEnd < 0) return undefined;
+    // An atom line has at least two bytes: a count larger than the data allows is left to frameAt, which waits
+    // for the lines before allocating anything.
+    if (2 * natoms > n - commentEnd) return undefined;
+    let header: Header;
+    let atoms: AtomData;
+    let next: number;
+    try {
+      const info = parseKeyValuesBytes(b, commentStart, commentEnd) ?? commentKeyValues(b.toString("utf8", commentStart, commentEnd).trim());
+      const props = info.get("Properties");
+      const spec = props === undefined ? DEFAULT_PROPERTIES : props.kind === "string" ? props.value : undefined;
+      if (spec === undefined) return undefined;
+      let plan = this.plan;
+      if (plan === undefined || plan.spec !== spec) plan = this.plan = makePlan(spec);
+      // The cell and the R and I arrays share one allocation.
+      const store = new ArrayBuffer(8 * (9 + natoms * plan.realWidth));
+      header = headerFromInfo(info, new Float64Array(store, 0, 9));
+      const cols = atomColumns(plan, natoms, store, 72);
+      next = parseAtomsPlain(b, commentEnd + 1, n, natoms, plan, cols);
+      atoms = atomData(plan, natoms, cols, this.file, this.line + 2);
+    } catch {
+      return undefined;
+    }
+    // As in frameAt: VEC lines may follow.
+    const size = b.length;
+    let t = next;
+    while (t < size && (b[t] === 32 || b[t] === 9)) t++;
+    if (t + 3 > size) {
+      if (!final && (t === size || b[t] === 86)) return undefined;
+    } else if (b[t] === 86 && b[t + 1] === 69 && b[t + 2] === 67) {
+      // A file with VEC lines has them in every frame, most likely: stop reading its atoms twice.
+      this.vecLines = true;
+      return undefined;
+    }
+    const frame: Frame = {
+      natoms,
+      symbols: atoms.symbols,
+      positions: atoms.positions,
+      cell: header.cell,
+      pbc: header.pbc,
+      info: header.info,
+      arrays: atoms.arrays,
+    };
+    return { frame, next, lines: 2 + natoms };
+  }
+
   /** One frame (or one blank line) at b[pos]; `frame` is null for a blank line. */
-  private frameAt(b: Buffer, pos: number, final: boolean): FrameResult | { frame: null; next: number; lines: number } {
+  private frameAt(b: Buffer, pos: number, final: boolean, linesEnd: number): FrameResult | { frame: null; next: number; lines: number } {
+    if (this.blankLine === 0 && !this.vecLines) {
+      const plain = this.plainFrameAt(b, pos, final, linesEnd);
+      if (plain !== undefined) return plain;
+    }
     const file = this.file;
     const line = this.line;
     let nl = b.indexOf(10, pos);
