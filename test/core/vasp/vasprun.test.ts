@@ -2,11 +2,11 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { InputError } from "../../../src/core/errors.js";
 import { hillFormula } from "../../../src/core/structure.js";
 import type { VaspStep } from "../../../src/core/vasp/types.js";
 import { parseVasprun, scanNumbers, VasprunReader } from "../../../src/core/vasp/vasprun.js";
 import { aseReference, realPath, type AseFileRef } from "../../helpers/real-data.js";
+import { inputErrorOf } from "../../helpers/input-error.js";
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../fixtures/vasprun");
 const TOL = 1e-6;
@@ -58,15 +58,6 @@ function lineOfOffset(text: string, offset: number): number {
   return text.slice(0, offset).split("\n").length;
 }
 
-function thrown(fn: () => unknown): InputError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof InputError) return err;
-    throw err;
-  }
-  throw new Error("expected an InputError");
-}
 
 describe("vasprun.xml against ASE 3.22.1 (reference/ASE_READ.json)", () => {
   it("covers every vasprun.xml of the reference", () => {
@@ -290,24 +281,24 @@ describe("machine-learned force-field steps", () => {
 
 describe("malformed input", () => {
   it("rejects an empty file", () => {
-    expect(thrown(() => parseVasprun("", "empty.xml")).message).toBe("empty.xml: empty file; expected vasprun.xml");
-    expect(thrown(() => parseVasprun(" \n\n ", "blank.xml")).message).toBe("blank.xml: empty file; expected vasprun.xml");
+    expect(inputErrorOf(() => parseVasprun("", "empty.xml")).message).toBe("empty.xml: empty file; expected vasprun.xml");
+    expect(inputErrorOf(() => parseVasprun(" \n\n ", "blank.xml")).message).toBe("blank.xml: empty file; expected vasprun.xml");
   });
 
   it("rejects an OUTCAR with the line and what it found", () => {
     const outcar = read("vasp/dpdata_h2o_md10/OUTCAR");
-    const err = thrown(() => parseVasprun(outcar, "OUTCAR"));
+    const err = inputErrorOf(() => parseVasprun(outcar, "OUTCAR"));
     expect(err.message).toMatch(/^OUTCAR:1: not a vasprun\.xml: expected XML starting with "<\?xml" or "<modeling>", found " ?vasp\.5\.4\.4/);
   });
 
   it("rejects random text and XML of another kind", () => {
-    expect(thrown(() => parseVasprun("hello world\n", "notes.txt")).message).toBe(
+    expect(inputErrorOf(() => parseVasprun("hello world\n", "notes.txt")).message).toBe(
       'notes.txt:1: not a vasprun.xml: expected XML starting with "<?xml" or "<modeling>", found "hello world"',
     );
-    expect(thrown(() => parseVasprun('<?xml version="1.0"?>\n<cml>\n</cml>\n', "mol.cml")).message).toBe(
+    expect(inputErrorOf(() => parseVasprun('<?xml version="1.0"?>\n<cml>\n</cml>\n', "mol.cml")).message).toBe(
       "mol.cml:2: not a vasprun.xml: root element is <cml>, expected <modeling>",
     );
-    expect(thrown(() => parseVasprun('<?xml version="1.0"?>\n', "decl.xml")).message).toBe(
+    expect(inputErrorOf(() => parseVasprun('<?xml version="1.0"?>\n', "decl.xml")).message).toBe(
       "decl.xml:2: file ends before the <modeling> root element; expected vasprun.xml",
     );
   });
@@ -358,7 +349,7 @@ describe("malformed input", () => {
     const text = read(rel).toString("latin1");
     const start = text.indexOf(" <atominfo>");
     const noInfo = text.slice(0, start) + text.slice(text.indexOf("</atominfo>") + "</atominfo>\n".length);
-    const err = thrown(() => parseVasprun(noInfo, "noinfo.xml"));
+    const err = inputErrorOf(() => parseVasprun(noInfo, "noinfo.xml"));
     expect(err.message).toBe(
       `noinfo.xml:${lineOfOffset(noInfo, noInfo.indexOf("<calculation>"))}: <calculation> 1 comes before any <atominfo>; expected <atominfo> with <array name="atoms"> listing the species`,
     );
@@ -366,7 +357,7 @@ describe("malformed input", () => {
 
   it("rejects mismatched closing tags as malformed XML", () => {
     const doc = "<modeling>\n <calculation>\n </structure>\n";
-    expect(thrown(() => parseVasprun(doc, "bad.xml")).message).toBe(
+    expect(inputErrorOf(() => parseVasprun(doc, "bad.xml")).message).toBe(
       "bad.xml:3: malformed XML: </structure> inside <calculation>, expected </calculation>",
     );
   });
