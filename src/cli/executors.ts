@@ -8,11 +8,16 @@ import { InputError, UsageError } from "../core/errors.js";
 import { parseExecutionConfig, type ExecutionConfig, type ExecutorConfig } from "../core/exec/config.js";
 import { lastAttempt, type JobRecord } from "../core/exec/ledger.js";
 import { ExecError } from "../exec/errors.js";
+import { isRepoConfig, loadRepoConfig } from "./repo-config.js";
 
 export const DEFAULT_JOBS_FILE = "jobs.json";
 
 /** Reads relabel.json (the same object the GitHub App reads from .github/relabel.yml). */
 export async function loadExecutionConfig(file: string): Promise<ExecutionConfig> {
+  if (isRepoConfig(file)) {
+    const { executor, executors } = await loadRepoConfig(file);
+    return { executor, executors };
+  }
   const text = await readFile(file, "utf8");
   let data: unknown;
   try {

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
@@ -366,5 +366,23 @@ describe("relabel stage eval with the MACE doubles", () => {
     const gone = path.join(tmp(), "gone.model");
     res = await runCli("stage", "eval", "--dataset", dataset(), "-o", path.join(tmp(), "e"), "--model", gone);
     expect(res.stderr).toBe(`error: defaults: eval.model: "${gone}" is not an existing file (${gone})\n`);
+  });
+});
+
+describe("relabel stage with a data repo's .github/relabel.yml", () => {
+  it("uses its stage: section, with paths relative to the repository root", async () => {
+    const repo = tmp();
+    mkdirSync(path.join(repo, ".github"));
+    mkdirSync(path.join(repo, "models"));
+    writeFileSync(path.join(repo, "models", "start.model"), "weights\n");
+    writeFileSync(path.join(repo, ".github", "relabel.yml"), "stage:\n  foundation_model: models/start.model\n  max_num_epochs: 5\n");
+    const out = path.join(tmp(), "stage");
+    const res = await runCli("stage", "train", "--dataset", dataset(), "-o", out, "--config", path.join(repo, ".github", "relabel.yml"));
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const command = readJson(path.join(out, "params.json")).commands[0] as string[];
+    expect(command).toContain("--max_num_epochs=5");
+    expect(command).toContain("--foundation_model=assets/foundation/start.model");
+    expect(readFileSync(path.join(out, "assets", "foundation", "start.model"), "utf8")).toBe("weights\n");
   });
 });

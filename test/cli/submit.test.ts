@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -118,5 +118,24 @@ describe("relabel submit", () => {
     const job = (await readLedger(path.join(dir, "jobs.json"))).jobs[0];
     expect(job.round).toBe("4");
     expect(job.remote_dir).toBe(path.join(dir, "runs", "4", `with-round-${stage.hash!.slice(0, 12)}`));
+  });
+});
+
+describe("relabel submit with a data repo's relabel.yml", () => {
+  it("takes the executors from the YAML config the App reads, validated the same way", async () => {
+    const dir = tmp();
+    const yml = path.join(dir, "relabel.yml");
+    writeFileSync(yml, `executor: here\nexecutors:\n  here:\n    backend: local\n    remote_root: ${path.join(dir, "runs")}\nselection:\n  select: 4\n`);
+    const stage = makeStage({ name: "from-yaml" });
+    const res = await runCli("submit", stage.dir, "--round", "1", "--config", yml, "--jobs", path.join(dir, "jobs.json"));
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const jobs = JSON.parse(readFileSync(path.join(dir, "jobs.json"), "utf8")) as { jobs: { executor: string; remote_dir: string }[] };
+    expect(jobs.jobs[0].executor).toBe("here");
+    expect(jobs.jobs[0].remote_dir.startsWith(path.join(dir, "runs"))).toBe(true);
+    writeFileSync(yml, "executors:\n  here:\n    backend: local\n    remote_rot: /tmp\n");
+    const typo = await runCli("submit", stage.dir, "--round", "1", "--config", yml, "--jobs", path.join(dir, "j2.json"));
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toMatch(/^error: .*relabel\.yml: executors\.here.*remote_rot/);
   });
 });

@@ -7,7 +7,7 @@ import { stageSelector } from "./collect.js";
 export const cancelSpec = {
   name: "cancel",
   summary: "Cancel open jobs: scancel on Slurm, killing the process group for the shell backends.",
-  usage: "relabel cancel [--jobs FILE] [--config relabel.json] [STAGE...]",
+  usage: "relabel cancel [--jobs FILE] [--config relabel.yml|relabel.json] [STAGE...]",
   help: `Cancels every open job in the jobs file, or only those whose stage name or hash prefix (6+ digits) is given.
 The jobs show up as CANCELLED at the next 'relabel jobs'; cancelled jobs are never resubmitted automatically.
 

@@ -8,7 +8,7 @@ import { DEFAULT_JOBS_FILE, loadExecutionConfig } from "../executors.js";
 export const collectSpec = {
   name: "collect",
   summary: "Download the outputs of finished stages: predictions, MACE results, logs; models are recorded, not copied.",
-  usage: "relabel collect -o DIR [--jobs FILE] [--config relabel.json] [STAGE...]",
+  usage: "relabel collect -o DIR [--jobs FILE] [--config relabel.yml|relabel.json] [STAGE...]",
   help: `Polls first, then for every ended stage (or the STAGE names / hash prefixes given) not collected into DIR
 yet, downloads predictions/*.extxyz, results/*_train.txt, logs/*, status.json, stage.json and metrics*.json
 into DIR/<stage>-<hash12>/, checking each file's sha256 against the one computed on the execution host. Models

@@ -8,7 +8,7 @@ import { DEFAULT_JOBS_FILE, formatJobs, loadExecutionConfig } from "../executors
 export const jobsSpec = {
   name: "jobs",
   summary: "Poll the submitted stages and show where each one stands.",
-  usage: "relabel jobs [--jobs FILE] [--watch] [--interval SECONDS] [--json] [--config relabel.json]",
+  usage: "relabel jobs [--jobs FILE] [--watch] [--interval SECONDS] [--json] [--config relabel.yml|relabel.json]",
   help: `Asks each execution host once about all of its open jobs (squeue, then sacct for jobs squeue has forgotten),
 records the answers in the jobs file and prints one line per stage. A job counts as succeeded only when its
 stage wrote FINISHED and exit_code 0 in status.json; for failures the reason and the tail of stderr are shown.

@@ -6,11 +6,12 @@ import { fileError } from "../../io/open.js";
 import { buildStage } from "../../io/stage.js";
 import { helpText, parseCommand, type CommandSpec } from "../args.js";
 import { SOFTWARE } from "../../version.js";
+import { isRepoConfig, loadRepoConfig } from "../repo-config.js";
 
 export const stageSpec = {
   name: "stage",
   summary: "Render a self-contained MACE train or eval stage directory (run.sh, params.json, data, assets).",
-  usage: "relabel stage train|eval --dataset DIR -o STAGE [--config FILE.json] [--model FILE]",
+  usage: "relabel stage train|eval --dataset DIR -o STAGE [--config FILE.json|relabel.yml] [--model FILE]",
   help: `train renders a mace_run_train fine-tuning run (the validated recipe: mh-1/omat_pbe, multihead replay,
 1/10/1 loss weights, 25 epochs, batch 4, lr 1e-4, float32, seed 42); eval renders mace_eval_configs runs on the
 dataset's test.extxyz and, with eval.pool, on the candidate pool once per committee model.
@@ -18,7 +19,8 @@ dataset's test.extxyz and, with eval.pool, on the candidate pool once per commit
 options:
       --dataset DIR      a dataset built by 'relabel dataset build' (summary.json, train/valid/test.extxyz)
   -o, --output STAGE     the stage directory to create (must not exist or be empty; never overwritten)
-      --config FILE      JSON object of settings (keys below); relative paths in it are relative to FILE
+      --config FILE      JSON object of settings (keys below; relative paths are relative to FILE), or a data
+                         repo's .github/relabel.yml, whose stage: section is used (paths relative to the repo)
       --model FILE       eval: the trained model to evaluate (overrides eval.model)
   -h, --help             show this help
 
@@ -62,13 +64,19 @@ export async function runStage(argv: string[]): Promise<number> {
   if (values.config !== undefined) {
     configSource = values.config;
     baseDir = path.dirname(path.resolve(values.config));
-    let text: string;
-    try {
-      text = await readFile(values.config, "utf8");
-    } catch (err) {
-      throw fileError(values.config, err, "a JSON config file");
+    if (isRepoConfig(values.config)) {
+      config = (await loadRepoConfig(values.config)).stage;
+      // Paths in a data repo's .github/relabel.yml are relative to the repository root.
+      if (path.basename(baseDir) === ".github") baseDir = path.dirname(baseDir);
+    } else {
+      let text: string;
+      try {
+        text = await readFile(values.config, "utf8");
+      } catch (err) {
+        throw fileError(values.config, err, "a JSON config file");
+      }
+      config = parseStageConfigText(text, values.config);
     }
-    config = parseStageConfigText(text, values.config);
   } else {
     config = parseStageConfig({}, configSource);
   }

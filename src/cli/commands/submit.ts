@@ -9,14 +9,14 @@ import { DEFAULT_JOBS_FILE, chooseExecutor, jobLabel, loadExecutionConfig } from
 export const submitSpec = {
   name: "submit",
   summary: "Upload a rendered MACE stage and submit it (Slurm over SSH, a workstation over SSH, or this host).",
-  usage: "relabel submit STAGE_DIR [--config relabel.json] [--executor NAME] [--jobs FILE] [--round N] [--kind train|eval] [--retry]",
+  usage: "relabel submit STAGE_DIR [--config relabel.yml|relabel.json] [--executor NAME] [--jobs FILE] [--round N] [--kind train|eval] [--retry]",
   help: `STAGE_DIR holds run.sh and stage.json ({"kind": "train"|"eval", "hash": ...}); without a hash in stage.json the
 directory's files are hashed. The stage goes to <remote_root>/<round>/<stage>-<hash12> on the execution host: files
 already there with the same sha256 are not uploaded again, and an interrupted upload resumes.
 
 options:
-      --config FILE     executor configuration (JSON with "executors" and optionally "executor"); without it the
-                        stage runs on this host under <jobs file dir>/runs
+      --config FILE     executor configuration: a data repo's relabel.yml, or JSON with "executors" and optionally
+                        "executor"; without it the stage runs on this host under <jobs file dir>/runs
       --executor NAME   which configured executor to use (default: the config's "executor", or its only entry)
       --jobs FILE       the jobs ledger to record the submission in (default: ${DEFAULT_JOBS_FILE})
       --round N         round the stage belongs to (default: "round" in stage.json)
