@@ -25,7 +25,7 @@ import { shellScripts } from "../core/exec/shell-jobs.js";
 import { slurmScripts } from "../core/exec/slurm.js";
 import { ExecError } from "./errors.js";
 import { loadPrivateKey, sshOptions, SshTransport } from "./ssh.js";
-import { sha256File } from "../io/pool.js";
+import { sha256File } from "../io/open.js";
 import type { StageFile } from "./stage.js";
 import { LocalTransport, type RunResult, type Transport } from "./transport.js";
 

@@ -8,7 +8,7 @@ import path from "node:path";
 import { InputError } from "../core/errors.js";
 import { SAFE_NAME, STAGE_KINDS, type StageKind } from "../core/exec/config.js";
 import { MANIFEST_FILE, stageHash } from "../core/stage/hash.js";
-import { sha256File } from "../io/pool.js";
+import { sha256File } from "../io/open.js";
 
 export interface StageRef {
   /** Absolute local directory. */

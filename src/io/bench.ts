@@ -2,8 +2,7 @@
  * File side of `relabel bench`: reading predictions, references, the dataset summary, the previous round and MACE
  * training outputs, and writing the benchmark directory. The work happens in core/bench.
  */
-import { createHash } from "node:crypto";
-import { createReadStream, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
@@ -87,17 +86,6 @@ export async function readPreviousBench(dirOrFile: string): Promise<PreviousBenc
     throw fileError(dirOrFile, err, "a previous bench directory");
   }
   return parsePreviousMetrics(await readText(file, "the metrics.json of a bench run"), file);
-}
-
-/** sha256 (hex) of a file's bytes. */
-export async function fileSha256(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  try {
-    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  } catch (err) {
-    throw fileError(file, err, "a file");
-  }
-  return hash.digest("hex");
 }
 
 async function readText(file: string, expected: string): Promise<string> {

@@ -1,4 +1,5 @@
 /** Opening input files for the streaming readers: gzip detection by magic bytes and one-line file errors. */
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
@@ -71,4 +72,15 @@ export async function readHead(path: string, bytes = 4096): Promise<string> {
   } finally {
     await handle.close();
   }
+}
+
+/** sha256 (hex) of a file's bytes, streamed. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  try {
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  } catch (err) {
+    throw fileError(path, err, "a file");
+  }
+  return hash.digest("hex");
 }

@@ -2,8 +2,6 @@
  * Candidate pools for ranking: extxyz files (every frame), folders of POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz
  * files, and VASP run directories. Each source is hashed so the ranking records exactly what it ranked.
  */
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
@@ -31,12 +29,6 @@ export interface PoolSource {
 
 const STRUCTURE_FILE = /^(POSCAR|CONTCAR)([._-].*)?$|\.vasp$/i;
 const EXTXYZ_FILE = /\.(ext)?xyz(\.gz)?$/i;
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
 
 /** Files and run directories a pool path stands for, in sorted order. */
 async function expandPoolPath(p: string): Promise<{ path: string; kind: PoolSource["kind"] }[]> {

@@ -31,7 +31,8 @@ import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling
 import { hillFormula, type Frame } from "../core/structure.js";
 import { selectCandidatesThreaded } from "../exec/fps-threads.js";
 import { ExtxyzFileWriter, readExtxyz } from "./extxyz.js";
-import { poolUnits, readPoolUnit, sha256File, type PoolUnit } from "./pool.js";
+import { sha256File } from "./open.js";
+import { poolUnits, readPoolUnit, type PoolUnit } from "./pool.js";
 
 export interface RankOptions {
   pool: string[];

@@ -19,12 +19,13 @@ import { candidateId } from "../core/select/candidate-id.js";
 import type { SelectionRule } from "../core/select/fps.js";
 import { parseTrustWindow } from "../core/select/disagreement.js";
 import { writePoscar } from "../core/vasp/poscar.js";
-import { fileSha256, readBenchFrames, readDatasetSummary, readPreviousBench, readTrainingRuns } from "../io/bench.js";
+import { readBenchFrames, readDatasetSummary, readPreviousBench, readTrainingRuns } from "../io/bench.js";
 import { buildDataset } from "../io/dataset.js";
 import { readExtxyz } from "../io/extxyz.js";
 import { rankToDir } from "../io/rank.js";
 import { discoverRuns, readRun } from "../io/rundir.js";
 import type { Ledger, LedgerFile } from "../ledger/ledger.js";
+import { sha256File } from "../io/open.js";
 
 /** Runs `task` in a fresh directory under `root`, removed afterwards. */
 export async function withScratch<T>(root: string, task: (dir: string) => Promise<T>): Promise<T> {
@@ -273,7 +274,7 @@ export async function benchRound(b: BenchInputs): Promise<{ files: Array<[string
   const refKeys = labelKeys("REF_", { energy: b.keys.energy, forces: b.keys.forces, stress: b.keys.stress });
   const { pred, ref } = await readBenchFrames(b.predictions.file, b.testFile, { predKeys, refKeys, refPrefix: "REF_" });
   const summary = await readDatasetSummary(b.testFile);
-  const refFileSha256 = summary && Object.keys(summary.sha256).length > 0 ? await fileSha256(b.testFile) : null;
+  const refFileSha256 = summary && Object.keys(summary.sha256).length > 0 ? await sha256File(b.testFile) : null;
   const previous = b.previous ? await readPreviousBench(b.previous.file) : null;
   const training = b.training && b.training.files.length > 0 ? await readTrainingRuns(b.training.files) : [];
   const result = buildBench({

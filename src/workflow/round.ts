@@ -39,7 +39,7 @@ import { emptyLedger, isOpen, lastAttempt, type FileRecord, type JobRecord, type
 import { ExecError } from "../exec/errors.js";
 import { readLedger } from "../exec/ledger-file.js";
 import { JobTracker } from "../exec/tracker.js";
-import { sha256File } from "../io/pool.js";
+import { sha256File } from "../io/open.js";
 import { buildStage } from "../io/stage.js";
 import { LedgerError } from "../ledger/errors.js";
 import type { Ledger, LedgerEvent, LedgerFile } from "../ledger/ledger.js";

@@ -2,8 +2,9 @@ import path from "node:path";
 import { buildBench } from "../../core/bench/bench.js";
 import { labelKeys } from "../../core/bench/labels.js";
 import { UsageError } from "../../core/errors.js";
-import { fileSha256, readBenchFrames, readDatasetSummary, readPreviousBench, readTrainingRuns, writeBenchDir } from "../../io/bench.js";
+import { readBenchFrames, readDatasetSummary, readPreviousBench, readTrainingRuns, writeBenchDir } from "../../io/bench.js";
 import { helpText, parseCommand, type CommandSpec } from "../args.js";
+import { sha256File } from "../../io/open.js";
 
 export const benchSpec = {
   name: "bench",
@@ -109,7 +110,7 @@ export async function runBench(argv: string[]): Promise<number> {
   const refFile = values.ref ?? null;
   const { pred, ref } = await readBenchFrames(values.pred, refFile, { predKeys, refKeys, refPrefix });
   const summary = refFile ? await readDatasetSummary(refFile) : null;
-  const refFileSha256 = summary && Object.keys(summary.sha256).length > 0 ? await fileSha256(refFile!) : null;
+  const refFileSha256 = summary && Object.keys(summary.sha256).length > 0 ? await sha256File(refFile!) : null;
   const previous = values.previous ? await readPreviousBench(values.previous) : null;
   const training = await readTrainingRuns(trainLogs);
   const result = buildBench({ predFile: values.pred, refFile, pred, ref, predKeys, refKeys, summary, refFileSha256, previous, training });
