@@ -8,11 +8,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ExecutorConfig } from "../../src/core/exec/config.js";
-import { isOpen, lastAttempt, type JobRecord } from "../../src/core/exec/ledger.js";
+import { lastAttempt, type JobRecord } from "../../src/core/exec/ledger.js";
 import { readLedger } from "../../src/exec/ledger-file.js";
 import { readStageRef } from "../../src/exec/stage.js";
 import { JobTracker } from "../../src/exec/tracker.js";
 import { makeStage, type StageDouble } from "../doubles/stage.js";
+import { pollUntil } from "../helpers/poll-jobs.js";
 import { remoteRoot, sshExecutor, startCluster, type ClusterEnv } from "../helpers/cluster.js";
 
 let env: ClusterEnv;
@@ -32,17 +33,8 @@ function tracker(ledgerPath = path.join(mkdtempSync(path.join(tmpdir(), "relabel
   return t;
 }
 
-async function until(t: JobTracker, hash: string, done: (j: JobRecord) => boolean = (j) => !isOpen(j), timeoutMs = 30_000): Promise<JobRecord> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { jobs, problems } = await t.poll();
-    expect(problems).toEqual([]);
-    const job = jobs.find((j) => j.hash === hash)!;
-    if (done(job)) return job;
-    if (Date.now() > deadline) throw new Error(`job ${job.stage} still ${lastAttempt(job).state} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const until = (t: JobTracker, hash: string, done?: (j: JobRecord) => boolean, timeoutMs = 30_000) =>
+  pollUntil(t, hash, done, { timeoutMs, intervalMs: 200 });
 
 /** Processes (on this host, which is also the loopback "remote" one) running in or naming dir. */
 function processesIn(dir: string): number[] {

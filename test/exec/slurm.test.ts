@@ -15,6 +15,7 @@ import { SshTransport } from "../../src/exec/ssh.js";
 import { readStageRef } from "../../src/exec/stage.js";
 import { JobTracker, jobName } from "../../src/exec/tracker.js";
 import { makeStage, type StageDouble } from "../doubles/stage.js";
+import { pollUntil } from "../helpers/poll-jobs.js";
 import { remoteRoot, slurmJobsNamed, sshExecutor, startCluster, stopSshd, type ClusterEnv } from "../helpers/cluster.js";
 
 let env: ClusterEnv;
@@ -37,18 +38,8 @@ async function submitDouble(t: JobTracker, double: StageDouble, config = slurm()
   return { stage, result };
 }
 
-/** Polls until the job satisfies `done` (by default: it has an outcome). */
-async function until(t: JobTracker, hash: string, done: (j: JobRecord) => boolean = (j) => !isOpen(j), timeoutMs = 60_000): Promise<JobRecord> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { jobs, problems } = await t.poll();
-    expect(problems).toEqual([]);
-    const job = jobs.find((j) => j.hash === hash)!;
-    if (done(job)) return job;
-    if (Date.now() > deadline) throw new Error(`job ${job.stage} still ${lastAttempt(job).state} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-}
+const until = (t: JobTracker, hash: string, done?: (j: JobRecord) => boolean, timeoutMs = 60_000) =>
+  pollUntil(t, hash, done, { timeoutMs, intervalMs: 300 });
 
 const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 const squeueField = (id: string, field: string) =>

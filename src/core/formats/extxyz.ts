@@ -749,11 +749,18 @@ function readReal(b: Uint8Array, p: number, end: number): boolean {
   }
   if (!any || !isSpace(c)) return slowReal(b, start, end);
   tokenEnd = p;
-  if (mant <= Number.MAX_SAFE_INTEGER && exp >= -22 && exp <= 22) {
-    const v = exp === 0 ? mant : exp < 0 ? mant / POW10[-exp] : mant * POW10[exp];
-    NUM[0] = neg ? -v : v;
-  } else NUM[0] = Number(latin1(b, start, p));
+  NUM[0] = exactDecimal(mant, exp, neg) ?? Number(latin1(b, start, p));
   return true;
+}
+
+/**
+ * ±mant·10^exp when both the mantissa and the power of ten are exact doubles: one correctly rounded operation gives
+ * the same double as a full decimal parse. Undefined otherwise (the caller parses the text).
+ */
+function exactDecimal(mant: number, exp: number, neg: boolean): number | undefined {
+  if (mant > Number.MAX_SAFE_INTEGER || exp < -22 || exp > 22) return undefined;
+  const v = exp === 0 ? mant : exp < 0 ? mant / POW10[-exp] : mant * POW10[exp];
+  return neg ? -v : v;
 }
 
 function latin1(b: Uint8Array, from: number, to: number): string {
@@ -1184,11 +1191,7 @@ function commentToken(b: Uint8Array, s: number, e: number): number {
     NUM[0] = neg ? -mant : mant;
     return INT_TOKEN;
   }
-  // As in readReal: an exact mantissa and power of ten give the correctly rounded value in one operation.
-  if (mant <= Number.MAX_SAFE_INTEGER && exp >= -22 && exp <= 22) {
-    const v = exp === 0 ? mant : exp < 0 ? mant / POW10[-exp] : mant * POW10[exp];
-    NUM[0] = neg ? -v : v;
-  } else NUM[0] = Number(latin1(b, s, p));
+  NUM[0] = exactDecimal(mant, exp, neg) ?? Number(latin1(b, s, p));
   return FLOAT_TOKEN;
 }
 
