@@ -2,16 +2,26 @@
  * Squared Euclidean distances between float32 feature rows, accumulated in float64, as a small
  * WebAssembly SIMD module (assembled here byte by byte: no toolchain, no dependency).
  *
- * Exported `sqdist_rows(x, rowBytes, dBytes, rows, count, pick, bounds, out, useBound, slack)`:
- * for t < count, with row = i32[rows + 4t], writes to f64[out + 8t] the squared distance between the
- * row at `x + row*rowBytes` and the row at `pick` (dBytes = 4*D bytes each); out needs room for
- * count + 1 values.
- * With useBound = 1 and bound = f64[bounds + 8*row], it may instead write a value >= bound (meaning
- * "not closer"): first a float32 pass sums (x - pick)^2 in single precision; its relative error is at
- * most gamma(D+3) = (D+3)u/(1-(D+3)u), u = 2^-24, whatever the summation order, so once that sum reaches
- * bound*slack (slack >= (1 + 1e-9)/(1 - 2*gamma), given by the caller) the exact distance exceeds the
- * bound and the row is skipped with +Infinity. Otherwise the exact float64 pass runs, which also stops
- * once its partial sum reaches the bound (partial sums of squares never decrease).
+ * Exported `sqdist_rows(x, rowBytes, dBytes, rows, count, pick, bounds, roots, out, useBound, slack, qx,
+ * qRowBytes, qPick, qLen, qScale)`: for t < count, with row = i32[rows + 4t], computes the squared distance between
+ * the row at `x + row*rowBytes` and the row at `pick` (dBytes = 4*D bytes each).
+ * - useBound = 0: writes it to f64[out + 8t] and returns count.
+ * - useBound = 1: only rows closer than their bound f64[bounds + 8*row] are kept: the k-th of them gets
+ *   its row to i32[rows + 4k] and its distance to f64[out + 8k]; returns k. f64[roots + 8*row] must be
+ *   the bound's square root, correctly rounded (the row's `nearest`).
+ * "Not closer" is proven by up to three passes, cheapest first:
+ * 1. Quantised rows (see quantizeRow): row r has a copy at `qx + r*qRowBytes`, its features rounded to
+ *    integers q = round((x - mid)/qScale), |q| <= 127, as qLen int8 values (D padded to 16), then sum(q^2)
+ *    and e, an upper bound on |x - (mid + qScale*q)|, as float64; the pick's copy at qPick holds int16
+ *    values instead. The exact |q_row - q_pick| (int32 dot products) gives, by the triangle inequality,
+ *    |x_row - x_pick| >= qScale*|q_row - q_pick| - e_row - e_pick; once that lower bound (rounded down by
+ *    1e-12) squared reaches bound*slack, the row is not closer. The copies are contiguous and a quarter
+ *    of the rows' size, so this pass reads two cache lines per row (D = 100) instead of seven.
+ * 2. A float32 pass sums (x - pick)^2 in single precision; its relative error is at most
+ *    gamma(D+3) = (D+3)u/(1-(D+3)u), u = 2^-24, whatever the summation order, so once that sum reaches
+ *    bound*slack (slack >= (1 + 1e-9)/(1 - 2*gamma), given by the caller) the row is not closer.
+ * 3. Otherwise the exact float64 pass runs, which also stops once its partial sum reaches the bound
+ *    (partial sums of squares never decrease).
  *
  * Exact summation order (the same in `squaredDistance` of fps-kernel.ts, so JS and WebAssembly agree
  * bit for bit): element j of each full chunk of 8 goes to accumulator j mod 8; then
@@ -27,23 +37,18 @@ import {
 /** How often (in float32 elements) a pass compares its partial sum with the bound. */
 const BOUND_CHECK_ELEMENTS = 32;
 
-const P = { x: 0, rowBytes: 1, dBytes: 2, rows: 3, count: 4, pick: 5, bounds: 6, out: 7, useBound: 8, slack: 9 };
-const L = {
-  t: 10, j: 11, full8: 12, full16: 13, row: 14, a: 15, u: 16, groupEnd: 17, sink: 18, touchEnd: 19,
-  s: 20, bound: 21, threshold: 22, diff: 23,
-  sf: 24, df: 25,
-  acc: [26, 27, 28, 29], dv: 30, pv: 31,
+const P = {
+  x: 0, rowBytes: 1, dBytes: 2, rows: 3, count: 4, pick: 5, bounds: 6, roots: 7, out: 8, useBound: 9, slack: 10,
+  qx: 11, qRowBytes: 12, qPick: 13, qLen: 14, qScale: 15,
 };
-const LOCALS: [number, number][] = [[10, I32], [4, F64], [2, F32], [6, V128]];
-
-/**
- * Rows are handled in groups: one cheap pass loads a word of every cache line of the group's rows, so
- * their memory transfers overlap, then the distances run from cache (several times faster than letting
- * the arithmetic wait on each line in turn). With bounds only the part read before the first bound
- * check is loaded ahead: most bounded rows stop there.
- */
-const GROUP_ROWS = 16;
-const PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32, F64];
+const L = {
+  t: 16, j: 17, full8: 18, full16: 19, row: 20, a: 21, qa: 22, kept: 23,
+  s: 24, bound: 25, threshold: 26, diff: 27, qScale2: 28, rootSlack: 29,
+  sf: 30, df: 31,
+  acc: [32, 33, 34, 35], dv: 36, pv: 37,
+};
+const LOCALS: [number, number][] = [[8, I32], [6, F64], [2, F32], [6, V128]];
+const PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F64, I32, I32, I32, I32, F64];
 
 const zeroF64x2 = L.acc.flatMap((acc) => [...f64(0), ...simd(simdOp.f64x2Splat), ...set(acc)]);
 const zeroF32x4 = L.acc.flatMap((acc) => [op.f32Const, 0, 0, 0, 0, ...simd(simdOp.f32x4Splat), ...set(acc)]);
@@ -153,37 +158,58 @@ function exactPass(): number[] {
   ];
 }
 
-/** Loads one word per 64 bytes of the first touchEnd bytes (and the word before touchEnd) of rows t .. groupEnd. */
-function touchGroup(): number[] {
+/** Relative margin on the quantised lower bound, far above its rounding error. */
+const Q_MARGIN = 1e-12;
+
+/**
+ * Quantised filter for rows of qLen values (unrolled: the kernel is built for one qLen), placed inside
+ * `if useBound` inside $skip; falls through when it proves nothing.
+ */
+function quantizedPass(qLen: number): number[] {
+  const [acc0, acc1] = L.acc;
+  const dot = (acc: number, extend: number, offset: number): number[] => [
+    ...get(acc), ...get(L.dv), ...simd(extend),
+    ...get(P.qPick), ...simd(simdOp.v128Load), ...memarg(0, offset),
+    ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(acc),
+  ];
+  const chunks: number[] = [];
+  for (let j = 0; j < qLen; j += 16) {
+    chunks.push(
+      ...get(L.qa), ...simd(simdOp.v128Load), ...memarg(0, j), ...set(L.dv),
+      ...dot(acc0, simdOp.i16x8ExtendLowI8x16S, 2 * j), ...dot(acc1, simdOp.i16x8ExtendHighI8x16S, 2 * j + 16),
+    );
+  }
   return [
-    ...get(L.t), ...set(L.u),
-    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
-    ...get(L.u), ...get(L.groupEnd), op.i32GeU, op.brIf, 1,
-    ...get(P.x), ...get(P.rows), ...get(L.u), ...i32(2), op.i32Shl, op.i32Add, op.i32Load, ...memarg(2),
-    ...get(P.rowBytes), op.i32Mul, op.i32Add, ...set(L.a),
-    ...i32(0), ...set(L.j),
-    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
-    ...get(L.j), ...get(L.touchEnd), op.i32GeU, op.brIf, 1,
-    ...get(L.sink), ...get(L.a), ...get(L.j), op.i32Add, op.i32Load, ...memarg(2), op.i32Xor, ...set(L.sink),
-    ...get(L.j), ...i32(64), op.i32Add, ...set(L.j),
-    op.br, 0,
-    op.end, op.end,
-    ...get(L.sink), ...get(L.a), ...get(L.touchEnd), op.i32Add, ...i32(4), op.i32Sub, op.i32Load, ...memarg(2),
-    op.i32Xor, ...set(L.sink),
-    ...get(L.u), ...i32(1), op.i32Add, ...set(L.u),
-    op.br, 0,
-    op.end, op.end,
+    ...get(P.qx), ...get(L.row), ...get(P.qRowBytes), op.i32Mul, op.i32Add, ...set(L.qa),
+    ...i32(0), ...simd(simdOp.i32x4Splat), ...set(acc0),
+    ...i32(0), ...simd(simdOp.i32x4Splat), ...set(acc1),
+    ...chunks,
+    // |q_row - q_pick|^2 = sum q_row^2 + sum q_pick^2 - 2 q_row.q_pick: integers, exact in float64.
+    // Not closer when qScale^2 |q_row - q_pick|^2 >= (sqrt(bound*slack) + e_row + e_pick)^2, each side
+    // each side moved towards failing by 1e-12 (qScale2, rootSlack), with sqrt(bound) = root.
+    ...get(acc0), ...get(acc1), ...simd(simdOp.i32x4Add), ...set(acc0),
+    ...[0, 1, 2, 3].flatMap((lane) => [...get(acc0), ...simd(simdOp.i32x4ExtractLane), lane]),
+    op.i32Add, op.i32Add, op.i32Add, op.f64ConvertI32S, ...f64(2), op.f64Mul, ...set(L.diff),
+    ...get(L.qa), op.f64Load, ...memarg(3, qLen), ...get(P.qPick), op.f64Load, ...memarg(3, 2 * qLen),
+    op.f64Add, ...get(L.diff), op.f64Sub, ...get(L.qScale2), op.f64Mul,
+    ...get(P.roots), ...get(L.row), ...i32(3), op.i32Shl, op.i32Add, op.f64Load, ...memarg(3), ...get(L.rootSlack), op.f64Mul,
+    ...get(L.qa), op.f64Load, ...memarg(3, qLen + 8), ...get(P.qPick), op.f64Load, ...memarg(3, 2 * qLen + 8),
+    op.f64Add, ...f64(1 + Q_MARGIN), op.f64Mul, op.f64Add, ...set(L.diff),
+    ...get(L.diff), ...get(L.diff), op.f64Mul, op.f64Ge,
+    op.brIf, 1, // if, -> $skip
   ];
 }
 
-/** Distance (or the +Infinity "not closer" mark) of rows t .. groupEnd into out. */
-function computeGroup(): number[] {
-  const storeOut = (value: number[]): number[] => [
-    ...get(P.out), ...get(L.t), ...i32(3), op.i32Shl, op.i32Add, ...value, op.f64Store, ...memarg(3),
-  ];
+/** Distances of rows[0 .. count); with bounds only those closer than their bound are kept. */
+function kernelBody(qLen: number): number[] {
   return [
+    ...get(P.dBytes), ...i32(-32), op.i32And, ...set(L.full8),
+    ...get(P.dBytes), ...i32(-64), op.i32And, ...set(L.full16),
+    ...get(P.qScale), ...get(P.qScale), op.f64Mul, ...f64(1 - Q_MARGIN), op.f64Mul, ...set(L.qScale2),
+    ...get(P.slack), op.f64Sqrt, ...f64(1 + Q_MARGIN), op.f64Mul, ...set(L.rootSlack),
+    ...i32(0), ...set(L.t), ...i32(0), ...set(L.kept),
     op.block, VOID_BLOCK, op.loop, VOID_BLOCK, // rows
-    ...get(L.t), ...get(L.groupEnd), op.i32GeU, op.brIf, 1,
+    ...get(L.t), ...get(P.count), op.i32GeU, op.brIf, 1,
     ...get(P.rows), ...get(L.t), ...i32(2), op.i32Shl, op.i32Add, op.i32Load, ...memarg(2), ...set(L.row),
     ...get(P.x), ...get(L.row), ...get(P.rowBytes), op.i32Mul, op.i32Add, ...set(L.a),
     ...f64(Infinity), ...set(L.bound),
@@ -191,55 +217,38 @@ function computeGroup(): number[] {
     ...get(P.useBound), op.if, VOID_BLOCK,
     ...get(P.bounds), ...get(L.row), ...i32(3), op.i32Shl, op.i32Add, op.f64Load, ...memarg(3), ...set(L.bound),
     ...get(L.bound), ...get(P.slack), op.f64Mul, ...set(L.threshold),
+    ...quantizedPass(qLen),
     ...filterPass(),
     op.end,
     ...exactPass(),
-    ...storeOut(get(L.s)),
-    ...get(L.t), ...i32(1), op.i32Add, ...set(L.t),
-    op.br, 1, // $skip, -> rows loop
+    ...get(L.s), ...get(L.bound), op.f64Ge, op.brIf, 0, // not closer after all -> $skip
+    // Keep: rows[kept] = row (kept <= t: that entry has been read), out[kept] = s.
+    ...get(P.rows), ...get(L.kept), ...i32(2), op.i32Shl, op.i32Add, ...get(L.row), op.i32Store, ...memarg(2),
+    ...get(P.out), ...get(L.kept), ...i32(3), op.i32Shl, op.i32Add, ...get(L.s), op.f64Store, ...memarg(3),
+    ...get(L.kept), ...i32(1), op.i32Add, ...set(L.kept),
     op.end, // $skip
-    ...storeOut(f64(Infinity)),
     ...get(L.t), ...i32(1), op.i32Add, ...set(L.t),
     op.br, 0,
     op.end, op.end,
-  ];
-}
-
-function kernelBody(): number[] {
-  return [
-    ...get(P.dBytes), ...i32(-32), op.i32And, ...set(L.full8),
-    ...get(P.dBytes), ...i32(-64), op.i32And, ...set(L.full16),
-    ...get(P.dBytes), ...i32(BOUND_CHECK_ELEMENTS * 4), ...get(P.dBytes), ...i32(BOUND_CHECK_ELEMENTS * 4), op.i32LeU,
-    op.select, ...set(L.touchEnd), // min(dBytes, first check)
-    ...get(P.useBound), op.i32Eqz, op.if, VOID_BLOCK, ...get(P.dBytes), ...set(L.touchEnd), op.end,
-    ...i32(0), ...set(L.t),
-    op.block, VOID_BLOCK, op.loop, VOID_BLOCK, // groups
-    ...get(L.t), ...get(P.count), op.i32GeU, op.brIf, 1,
-    ...get(L.t), ...i32(GROUP_ROWS), op.i32Add, ...get(P.count),
-    ...get(L.t), ...i32(GROUP_ROWS), op.i32Add, ...get(P.count), op.i32LeU, op.select, ...set(L.groupEnd),
-    ...touchGroup(),
-    ...computeGroup(),
-    op.br, 0,
-    op.end, op.end,
-    // Keeps the touching loads observable: out has room for count + 1 values.
-    ...get(P.out), ...get(P.count), ...i32(3), op.i32Shl, op.i32Add, ...get(L.sink), op.i32Store, ...memarg(2),
+    ...get(L.kept),
   ];
 }
 
 /**
- * Bytes of the module; it imports `env.memory` (shared or not, up to 4 GiB) and exports `sqdist_rows`
- * and `copy_bytes(to, from, length)` (memmove within the memory, for moving rows).
+ * Bytes of the module for quantised rows of qLen values (see quantizedLength); it imports `env.memory`
+ * (shared or not, up to 4 GiB) and exports `sqdist_rows` (its qLen argument must be this qLen) and
+ * `copy_bytes(to, from, length)` (memmove within the memory, for moving rows).
  */
-export function distanceKernelBytes(shared: boolean): Uint8Array {
+export function distanceKernelBytes(shared: boolean, qLen: number): Uint8Array {
   const locals = vec(LOCALS.map(([count, type]) => [...uleb(count), type]));
-  const distances = [...locals, ...kernelBody(), op.end];
+  const distances = [...locals, ...kernelBody(qLen), op.end];
   const memoryCopy = [0xfc, ...uleb(10), 0x00, 0x00];
   const copy = [...vec([]), ...get(0), ...get(1), ...get(2), ...memoryCopy, op.end];
   const memoryLimits = shared ? [0x03, ...uleb(1), ...uleb(65536)] : [0x01, ...uleb(1), ...uleb(65536)];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec([
-      [0x60, ...vec(PARAMS.map((type) => [type])), ...vec([])],
+      [0x60, ...vec(PARAMS.map((type) => [type])), ...vec([[I32]])],
       [0x60, ...vec([[I32], [I32], [I32]]), ...vec([])],
     ])),
     ...section(2, vec([[...name("env"), ...name("memory"), 0x02, ...memoryLimits]])),
@@ -260,5 +269,89 @@ export function filterSlack(D: number): number {
 
 export type SqdistRows = (
   x: number, rowBytes: number, dBytes: number, rows: number, count: number,
-  pick: number, bounds: number, out: number, useBound: number, slack: number,
-) => void;
+  pick: number, bounds: number, roots: number, out: number, useBound: number, slack: number,
+  qx: number, qRowBytes: number, qPick: number, qLen: number, qScale: number,
+) => number;
+
+/** How a feature matrix is quantised for the kernel's first filter (one scale for every column). */
+export interface Quantizer {
+  D: number;
+  /** Per-column offset. */
+  mid: Float64Array;
+  scale: number;
+  /** Absolute margin added to each row's error bound: covers the float64 rounding in computing it. */
+  margin: number;
+}
+
+/** Values per quantised row: D padded to 16. A row's copy takes qLen + 16 bytes, a pick's 2*qLen + 16. */
+export const quantizedLength = (D: number): number => Math.ceil(D / 16) * 16;
+
+const Q_LEVEL = 127;
+
+/** A quantiser over the column ranges of the given matrices (rows of D float32 values). */
+export function fitQuantizer(D: number, matrices: Float32Array[]): Quantizer {
+  const lo = new Float64Array(D).fill(Infinity);
+  const hi = new Float64Array(D).fill(-Infinity);
+  for (const X of matrices) {
+    for (let p = 0; p < X.length; p += D) {
+      for (let c = 0; c < D; c++) {
+        const v = X[p + c];
+        if (v < lo[c]) lo[c] = v;
+        if (v > hi[c]) hi[c] = v;
+      }
+    }
+  }
+  const mid = new Float64Array(D);
+  let range = 0;
+  let largest = 0;
+  for (let c = 0; c < D; c++) {
+    if (!(lo[c] <= hi[c])) continue;
+    mid[c] = (lo[c] + hi[c]) / 2;
+    range = Math.max(range, hi[c] - lo[c]);
+    largest = Math.max(largest, Math.abs(mid[c]));
+  }
+  const scale = range > 0 ? range / (2 * Q_LEVEL) : 1;
+  return { D, mid, scale, margin: Math.sqrt(D) * (largest + (Q_LEVEL + 1) * scale) * 1e-15 };
+}
+
+/**
+ * Writes the quantised copies of rows X[firstRow .. firstRow + count) to consecutive slots of `stride`
+ * bytes from byte `at` of `buffer` (8-byte aligned, padding already zero): int8 values for candidate
+ * rows, int16 (`wide`) for centres. Values outside the fitted range are clamped; e then grows, so the
+ * bound stays valid.
+ */
+export function quantizeRows(
+  qz: Quantizer, X: Float32Array, firstRow: number, count: number,
+  buffer: ArrayBuffer | SharedArrayBuffer, at: number, stride: number, wide: boolean,
+): void {
+  const { D, mid, scale } = qz;
+  const inverse = 1 / scale;
+  const width = wide ? 2 : 1;
+  const values = wide ? new Int16Array(buffer, at, (count * stride) / 2) : new Int8Array(buffer, at, count * stride);
+  const tails = new Float64Array(buffer, at, (count * stride) / 8);
+  const tailOffset = quantizedLength(D) * width;
+  for (let r = 0; r < count; r++) {
+    const from = (firstRow + r) * D;
+    const to = (r * stride) / width;
+    let sq = 0;
+    let e2 = 0;
+    for (let c = 0; c < D; c++) {
+      const x = X[from + c];
+      const q = Math.max(-Q_LEVEL, Math.min(Q_LEVEL, Math.round((x - mid[c]) * inverse)));
+      values[to + c] = q;
+      sq += q * q;
+      const d = x - (mid[c] + scale * q);
+      e2 += d * d;
+    }
+    const tail = (r * stride + tailOffset) / 8;
+    tails[tail] = sq;
+    tails[tail + 1] = Math.sqrt(e2) * (1 + 1e-12) + qz.margin;
+  }
+}
+
+/** Copies a candidate's int8 quantised copy at `from` into the int16 form of a centre at `to`. */
+export function widenQuantizedRow(bytes: DataView, from: number, to: number, qLen: number): void {
+  for (let c = 0; c < qLen; c++) bytes.setInt16(to + 2 * c, bytes.getInt8(from + c), true);
+  bytes.setFloat64(to + 2 * qLen, bytes.getFloat64(from + qLen, true), true);
+  bytes.setFloat64(to + 2 * qLen + 8, bytes.getFloat64(from + qLen + 8, true), true);
+}

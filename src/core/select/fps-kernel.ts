@@ -37,8 +37,10 @@ export interface WasmApi {
 /** Byte offsets of one thread's arrays (all 16-byte aligned); positions 0 .. count-1. */
 export interface RegionLayout {
   count: number;
-  /** count rows, then one spare row used when moving rows. */
+  /** count rows (layout.rowBytes each), then one spare row used when moving rows. */
   x: number;
+  /** Their quantised copies (layout.qRowBytes each), in the same order, then a spare. */
+  qx: number;
   nearestSq: number;
   nearest: number;
   score: number;
@@ -62,8 +64,17 @@ export interface FpsLayout {
   slots: number;
   threads: number;
   blockSize: number;
-  /** Rows of all centres (slots x D float32). */
+  /** Bytes per feature row (D float32). */
+  rowBytes: number;
+  /** The quantised copies the kernel filters with (see distance-kernel.ts): values per row, bytes per
+   * candidate's copy (int8) and per centre's (int16), and the scale. */
+  qLen: number;
+  qRowBytes: number;
+  qPickBytes: number;
+  qScale: number;
+  /** Rows of all centres (slots x rowBytes), and their quantised copies (slots x qPickBytes). */
   centres: number;
+  qCentres: number;
   /** Owner thread and position of the pick in each slot (set by the caller before its pass). */
   slotThread: number;
   slotPosition: number;
@@ -133,6 +144,8 @@ export interface SweepState {
   affected: Int32Array;
   /** affectedStamp[c] = slot + 1 while cell c is updated for the pick in `slot`. */
   affectedStamp: Int32Array;
+  /** dirtyStamp[c] = slot + 1 once cell c lost its best candidate to the pick in `slot` (scanPass). */
+  dirtyStamp: Int32Array;
   /** Segments detached for the current pick: (segment, cell) pairs. */
   pending: Int32Array;
   /** Scratch for regrouping: target of each position and its inverse, next free position of each cell. */
@@ -205,6 +218,7 @@ export function createSweepState(
     activeCount: 0,
     affected: new Int32Array(slots),
     affectedStamp: new Int32Array(slots),
+    dirtyStamp: new Int32Array(slots),
     pending: new Int32Array(128),
     target: new Int32Array(regionLayout.count),
     inverse: new Int32Array(regionLayout.count),
@@ -308,15 +322,21 @@ export function takeSegments(st: SweepState, c: number): number {
   return first;
 }
 
+/** Copies the feature row and its quantised copy at position `from` to position `to` (count = the spare). */
+export function copyRow(st: SweepState, from: number, to: number): void {
+  const { rowBytes, qRowBytes } = st.layout;
+  const { x, qx } = st.layout.regions[st.thread];
+  st.copyBytes(x + to * rowBytes, x + from * rowBytes, rowBytes);
+  st.copyBytes(qx + to * qRowBytes, qx + from * qRowBytes, qRowBytes);
+}
+
 /** Swaps the candidates at positions p and q (row and every per-candidate value). */
 export function swapPositions(st: SweepState, p: number, q: number): void {
-  const rowBytes = st.layout.D * 4;
   const r = st.region;
-  const x = st.layout.regions[st.thread].x;
-  const spare = x + r.index.length * rowBytes;
-  st.copyBytes(spare, x + p * rowBytes, rowBytes);
-  st.copyBytes(x + p * rowBytes, x + q * rowBytes, rowBytes);
-  st.copyBytes(x + q * rowBytes, spare, rowBytes);
+  const spare = r.index.length;
+  copyRow(st, p, spare);
+  copyRow(st, q, p);
+  copyRow(st, spare, q);
   let f = r.nearestSq[p]; r.nearestSq[p] = r.nearestSq[q]; r.nearestSq[q] = f;
   f = r.nearest[p]; r.nearest[p] = r.nearest[q]; r.nearest[q] = f;
   f = r.score[p]; r.score[p] = r.score[q]; r.score[q] = f;
@@ -328,10 +348,8 @@ export function swapPositions(st: SweepState, p: number, q: number): void {
 
 /** Moves the candidate at position `from` to position `to` (overwriting it); `from` = -1 is the spare. */
 export function moveCandidate(st: SweepState, from: number, to: number, saved: Float64Array, savedInts: Int32Array): void {
-  const rowBytes = st.layout.D * 4;
   const r = st.region;
-  const x = st.layout.regions[st.thread].x;
-  st.copyBytes(x + to * rowBytes, x + (from < 0 ? r.index.length : from) * rowBytes, rowBytes);
+  copyRow(st, from < 0 ? r.index.length : from, to);
   if (from < 0) {
     r.nearestSq[to] = saved[0]; r.nearest[to] = saved[1]; r.score[to] = saved[2]; r.weight[to] = saved[3];
     r.index[to] = savedInts[0]; r.cellOf[to] = savedInts[1]; r.status[to] = savedInts[2];
@@ -395,7 +413,7 @@ export function replacePass(st: SweepState, slot: number): void {
   for (let start = 0; start < n; start += blockSize) {
     const count = Math.min(n, start + blockSize) - start;
     for (let t = 0; t < count; t++) rows[t] = start + t;
-    st.sqdistRows(regionLayout.x, D * 4, D * 4, st.rowsPtr, count, st.layout.centres + slot * D * 4, 0, st.outPtr, 0, st.slack);
+    distances(st, false, count, slot, false);
     for (let t = 0; t < count; t++) {
       const p = start + t;
       const d = Math.sqrt(out[t]);
@@ -420,11 +438,10 @@ export function updatePass(st: SweepState, slot: number): void {
   const { cellOf } = st.region;
   const { rows, out, active, affected, cellDist } = st;
   const n = layout.regions[st.thread].count;
-  const pickPtr = layout.centres + slot * D * 4;
   for (let a = 0; a < st.activeCount; a += blockSize) {
     const count = Math.min(st.activeCount, a + blockSize) - a;
     for (let t = 0; t < count; t++) rows[t] = active[a + t];
-    st.sqdistRows(layout.centres, D * 4, D * 4, st.rowsPtr, count, pickPtr, 0, st.outPtr, 0, st.slack);
+    distances(st, true, count, slot, false);
     for (let t = 0; t < count; t++) cellDist[rows[t]] = Math.sqrt(out[t]);
   }
   // A candidate picked with nearest = 0 stays in its cell, which must still forget it as its best.
@@ -465,7 +482,7 @@ export function updatePass(st: SweepState, slot: number): void {
         if (np > 0 && cd < limit * np) {
           rows[count++] = p;
           if (count === blockSize) {
-            applyDistances(st, slot, count, pickPtr);
+            applyDistances(st, slot, count);
             count = 0;
           }
         }
@@ -473,7 +490,7 @@ export function updatePass(st: SweepState, slot: number): void {
       g = st.segNext[g];
     }
   }
-  if (count > 0) applyDistances(st, slot, count, pickPtr);
+  if (count > 0) applyDistances(st, slot, count);
   // Stayers to the front of each segment, candidates now nearest to the pick to the back.
   for (let q = 0; q < pendingCount; q++) {
     const g = st.pending[2 * q];
@@ -503,61 +520,100 @@ export function updatePass(st: SweepState, slot: number): void {
   }
 }
 
-/** Distances for rows[0 .. count); candidates that got closer move to cell `slot`. */
-export function applyDistances(st: SweepState, slot: number, count: number, pickPtr: number): void {
+/** Distances for rows[0 .. count) (overwritten); candidates that got closer move to cell `slot`. */
+export function applyDistances(st: SweepState, slot: number, count: number): void {
   const regionLayout = st.layout.regions[st.thread];
-  const D = st.layout.D;
   const { nearest, nearestSq, score, weight, cellOf } = st.region;
   const { rows, out } = st;
-  st.sqdistRows(regionLayout.x, D * 4, D * 4, st.rowsPtr, count, pickPtr, regionLayout.nearestSq, st.outPtr, 1, st.slack);
-  for (let t = 0; t < count; t++) {
+  const closer = distances(st, false, count, slot, true);
+  for (let t = 0; t < closer; t++) {
     const p = rows[t];
     const d2 = out[t];
-    if (d2 < nearestSq[p]) {
-      const d = Math.sqrt(d2);
-      nearestSq[p] = d2;
-      nearest[p] = d;
-      cellOf[p] = slot;
-      score[p] = scoreOf(st.rule, d, weight[p]);
-    }
+    const d = Math.sqrt(d2);
+    nearestSq[p] = d2;
+    nearest[p] = d;
+    cellOf[p] = slot;
+    score[p] = scoreOf(st.rule, d, weight[p]);
   }
 }
 
-/** One pass in position order over the members of the affected (stamped) cells; leaves cells ungrouped. */
+/**
+ * One pass in position order over the members of the affected (stamped) cells; leaves cells ungrouped.
+ * Cell statistics are kept incrementally: sizes exactly, a radius may stay above the largest `nearest`
+ * of its cell (it is only used as an upper bound), and a cell's best is recomputed only when that
+ * candidate left it or was picked.
+ */
 export function scanPass(st: SweepState, slot: number, affectedCount: number): void {
-  const { blockSize, D } = st.layout;
+  const { blockSize } = st.layout;
   const n = st.layout.regions[st.thread].count;
-  const { nearest, cellOf, score, status, index } = st.region;
-  const { rows, cellDist, affectedStamp, size, radius, cellScore, cellIndex, cellPosition } = st;
+  const { nearest, nearestSq, cellOf, score, weight, status, index } = st.region;
+  const { rows, out, cellDist, affectedStamp, dirtyStamp, size, radius, cellScore, cellIndex, cellPosition } = st;
   const stamp = slot + 1;
-  const pickPtr = st.layout.centres + slot * D * 4;
-  for (let a = 0; a < affectedCount; a++) takeSegments(st, st.affected[a]);
+  const everyCell = affectedCount === st.activeCount;
   st.segCount = 0;
   st.freeSegment = -1;
   for (let a = 0; a < st.activeCount; a++) st.firstSegment[st.active[a]] = -1;
   const limit = 2 * (1 + 1e-9);
+  let dirty = 0;
+  if (st.slotThread[slot] === st.thread) {
+    dirtyStamp[cellOf[st.slotPosition[slot]]] = stamp;
+    dirty++;
+  }
   for (let start = 0; start < n; start += blockSize) {
     const end = Math.min(n, start + blockSize);
     let count = 0;
-    for (let p = start; p < end; p++) {
-      const c = cellOf[p];
-      if (affectedStamp[c] !== stamp) continue;
-      const np = nearest[p];
-      if (np > 0 && cellDist[c] < limit * np) rows[count++] = p;
+    if (everyCell) {
+      // The kernel's bounds reject what the cell test would (and rows with nearest = 0).
+      for (let p = start; p < end; p++) rows[count++] = p;
+    } else {
+      for (let p = start; p < end; p++) {
+        const c = cellOf[p];
+        if (affectedStamp[c] !== stamp) continue;
+        const np = nearest[p];
+        if (np > 0 && cellDist[c] < limit * np) rows[count++] = p;
+      }
     }
-    if (count > 0) applyDistances(st, slot, count, pickPtr);
-    for (let p = start; p < end; p++) {
+    if (count === 0) continue;
+    const closer = distances(st, false, count, slot, true);
+    for (let t = 0; t < closer; t++) {
+      const p = rows[t];
+      const from = cellOf[p];
+      size[from]--;
+      if (cellPosition[from] === p && dirtyStamp[from] !== stamp) {
+        dirtyStamp[from] = stamp;
+        dirty++;
+      }
+      const d = Math.sqrt(out[t]);
+      nearestSq[p] = out[t];
+      nearest[p] = d;
+      cellOf[p] = slot;
+      const s = scoreOf(st.rule, d, weight[p]);
+      score[p] = s;
+      size[slot]++;
+      if (d > radius[slot]) radius[slot] = d;
+      if (status[p] === 0 && (s > cellScore[slot] || (s === cellScore[slot] && index[p] < cellIndex[slot]))) {
+        cellScore[slot] = s;
+        cellIndex[slot] = index[p];
+        cellPosition[slot] = p;
+      }
+    }
+  }
+  if (dirty > 0) {
+    for (let a = 0; a < st.activeCount; a++) {
+      const c = st.active[a];
+      if (dirtyStamp[c] !== stamp) continue;
+      cellScore[c] = -Infinity;
+      cellIndex[c] = -1;
+      cellPosition[c] = -1;
+    }
+    for (let p = 0; p < n; p++) {
       const c = cellOf[p];
-      if (c !== slot && affectedStamp[c] !== stamp) continue;
-      size[c]++;
-      if (nearest[p] > radius[c]) radius[c] = nearest[p];
-      if (status[p] === 0) {
-        const s = score[p];
-        if (s > cellScore[c] || (s === cellScore[c] && index[p] < cellIndex[c])) {
-          cellScore[c] = s;
-          cellIndex[c] = index[p];
-          cellPosition[c] = p;
-        }
+      if (dirtyStamp[c] !== stamp || status[p] !== 0) continue;
+      const s = score[p];
+      if (s > cellScore[c] || (s === cellScore[c] && index[p] < cellIndex[c])) {
+        cellScore[c] = s;
+        cellIndex[c] = index[p];
+        cellPosition[c] = p;
       }
     }
   }
@@ -592,7 +648,7 @@ export function regroup(st: SweepState): void {
   const savedInts = new Int32Array(3);
   for (let start = 0; start < n; start++) {
     if (inverse[start] === start) continue;
-    st.copyBytes(st.layout.regions[st.thread].x + n * D * 4, st.layout.regions[st.thread].x + start * D * 4, D * 4);
+    copyRow(st, start, n);
     saved[0] = r.nearestSq[start]; saved[1] = r.nearest[start]; saved[2] = r.score[start]; saved[3] = r.weight[start];
     savedInts[0] = r.index[start]; savedInts[1] = r.cellOf[start]; savedInts[2] = r.status[start];
     let hole = start;
@@ -608,6 +664,21 @@ export function regroup(st: SweepState): void {
     }
   }
   st.grouped = true;
+}
+
+/**
+ * Kernel call: squared distances from rows[0 .. count) (of the centres, or of the thread's candidates) to
+ * the centre in `slot`, into out[0 .. count). `bounded` (candidates only): only those closer than their
+ * `nearestSq` are kept, compacted into rows[0 .. k) and out[0 .. k). Returns k (count when not bounded).
+ */
+export function distances(st: SweepState, ofCentres: boolean, count: number, slot: number, bounded: boolean): number {
+  const { D, rowBytes, qLen, qRowBytes, qPickBytes, qScale, centres, qCentres } = st.layout;
+  const region = st.layout.regions[st.thread];
+  return st.sqdistRows(
+    ofCentres ? centres : region.x, rowBytes, D * 4, st.rowsPtr, count, centres + slot * rowBytes,
+    bounded ? region.nearestSq : 0, bounded ? region.nearest : 0, st.outPtr, bounded ? 1 : 0, st.slack,
+    region.qx, qRowBytes, qCentres + slot * qPickBytes, qLen, qScale,
+  );
 }
 
 /** Squared distance between row `a` of A and row `b` of B (element offsets), in the WebAssembly kernel's order. */
@@ -640,5 +711,6 @@ export function squaredDistance(
 /** The functions a worker thread needs. */
 export const KERNEL_FUNCTIONS = [
   regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
-  swapPositions, moveCandidate, sweep, replacePass, updatePass, applyDistances, scanPass, regroup, squaredDistance,
+  copyRow, swapPositions, moveCandidate, sweep, replacePass, updatePass, applyDistances, scanPass, regroup, distances,
+  squaredDistance,
 ] as const;

@@ -21,7 +21,9 @@
  */
 
 import { InputError, UsageError } from "../errors.js";
-import { distanceKernelBytes, filterSlack } from "./distance-kernel.js";
+import {
+  distanceKernelBytes, filterSlack, fitQuantizer, quantizedLength, quantizeRows, widenQuantizedRow,
+} from "./distance-kernel.js";
 import type { FeatureMatrix } from "./feature-matrix.js";
 import {
   centroidPass,
@@ -160,7 +162,8 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
   assertFinite(features, ids, "candidate");
   if (labelled) assertFinite(labelled.features, labelled.ids, "labelled structure");
 
-  const layout = layoutFor(N, D, M, k, threads, DEFAULT_BLOCK_SIZE);
+  const quantizer = fitQuantizer(D, labelled ? [features.data, labelled.features.data] : [features.data]);
+  const layout = layoutFor(N, D, M, k, threads, DEFAULT_BLOCK_SIZE, quantizer.scale);
   const pages = Math.ceil(layout.bytes / WASM_PAGE);
   if (pages > MAX_PAGES) {
     throw new UsageError(`selection over ${N} x ${D} features needs ${(layout.bytes / 2 ** 30).toFixed(1)} GiB, more than the 4 GiB limit`);
@@ -168,7 +171,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
   const shared = threads > 1;
   const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
   const memory = new api.Memory({ initial: pages, maximum: pages, shared });
-  const module = new api.Module(distanceKernelBytes(shared));
+  const module = new api.Module(distanceKernelBytes(shared, layout.qLen));
   const fpsRule: FpsRule =
     rule.kind === "weighted" ? { kind: 0, wDiv: rule.wDiv, beta: 1 } : { kind: 1, wDiv: 0, beta: rule.beta };
   const main = createSweepState(memory, module, layout, fpsRule, 0, filterSlack(D));
@@ -186,6 +189,8 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
     const region = regions[t];
     const hi = Math.min(N, lo + DEFAULT_BLOCK_SIZE);
     region.X.set(features.data.subarray(lo * D, hi * D), filled[t] * D);
+    const qAt = layout.regions[t].qx + filled[t] * layout.qRowBytes;
+    quantizeRows(quantizer, features.data, lo, hi - lo, buffer, qAt, layout.qRowBytes, false);
     for (let i = lo; i < hi; i++) {
       const p = filled[t]++;
       region.index[p] = i;
@@ -194,7 +199,10 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
     }
   }
   const centres = new Float32Array(buffer, layout.centres, layout.slots * D);
-  if (labelled) centres.set(labelled.features.data);
+  if (labelled) {
+    centres.set(labelled.features.data);
+    quantizeRows(quantizer, labelled.features.data, 0, M, buffer, layout.qCentres, layout.qPickBytes, true);
+  }
   new Int32Array(buffer, layout.slotThread, layout.slots).fill(-1);
   const centroid = new Float64Array(buffer, layout.centroid, D);
   if (!labelled) computeCentroid(features.data, N, D, centroid);
@@ -208,6 +216,7 @@ export function runSelection(prepared: PreparedSelection, runner: PassRunner): S
   const { layout, regions, k, disagreement } = prepared;
   const { M, D } = layout;
   const buffer = prepared.memory.buffer;
+  const bytes = new DataView(buffer);
   const centres = new Float32Array(buffer, layout.centres, layout.slots * D);
   const slotThread = new Int32Array(buffer, layout.slotThread, layout.slots);
   const slotPosition = new Int32Array(buffer, layout.slotPosition, layout.slots);
@@ -228,6 +237,8 @@ export function runSelection(prepared: PreparedSelection, runner: PassRunner): S
     region.status[p] = 1;
     const slot = M + r;
     centres.set(region.X.subarray(p * D, (p + 1) * D), slot * D);
+    const qx = layout.regions[best.thread].qx + p * layout.qRowBytes;
+    widenQuantizedRow(bytes, qx, layout.qCentres + slot * layout.qPickBytes, layout.qLen);
     slotThread[slot] = best.thread;
     slotPosition[slot] = p;
     best = runner.sweep(slot, r === 0 && M === 0, r < k - 1);
@@ -314,7 +325,7 @@ function computeCentroid(X: Float32Array, N: number, D: number, centroid: Float6
   for (let c = 0; c < D; c++) centroid[c] = sum[c] / N;
 }
 
-function layoutFor(N: number, D: number, M: number, k: number, threads: number, blockSize: number): FpsLayout {
+function layoutFor(N: number, D: number, M: number, k: number, threads: number, blockSize: number, qScale: number): FpsLayout {
   let offset = 0;
   const take = (bytes: number): number => {
     const at = offset;
@@ -322,7 +333,12 @@ function layoutFor(N: number, D: number, M: number, k: number, threads: number, 
     return at;
   };
   const slots = M + k;
-  const centres = take(slots * D * 4);
+  const rowBytes = D * 4;
+  const qLen = quantizedLength(D);
+  const qRowBytes = qLen + 16;
+  const qPickBytes = 2 * qLen + 16;
+  const centres = take(slots * rowBytes);
+  const qCentres = take(slots * qPickBytes);
   const slotThread = take(slots * 4);
   const slotPosition = take(slots * 4);
   const centroid = take(D * 8);
@@ -332,7 +348,8 @@ function layoutFor(N: number, D: number, M: number, k: number, threads: number, 
     for (let lo = t * blockSize; lo < N; lo += threads * blockSize) count += Math.min(N, lo + blockSize) - lo;
     regions.push({
       count,
-      x: take((count + 1) * D * 4),
+      x: take((count + 1) * rowBytes),
+      qx: take((count + 1) * qRowBytes),
       nearestSq: take(count * 8),
       nearest: take(count * 8),
       score: take(count * 8),
@@ -344,5 +361,8 @@ function layoutFor(N: number, D: number, M: number, k: number, threads: number, 
       out: take((blockSize + 1) * 8),
     });
   }
-  return { N, D, M, slots, threads, blockSize, centres, slotThread, slotPosition, centroid, regions, bytes: offset };
+  return {
+    N, D, M, slots, threads, blockSize, rowBytes, qLen, qRowBytes, qPickBytes, qScale,
+    centres, qCentres, slotThread, slotPosition, centroid, regions, bytes: offset,
+  };
 }

@@ -17,7 +17,7 @@ export const op = {
   f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94,
   f64Add: 0xa0, f64Sub: 0xa1, f64Mul: 0xa2, f64Div: 0xa3, f64PromoteF32: 0xbb,
   f64Ceil: 0x9b, f64Floor: 0x9c, f64Sqrt: 0x9f, f64Gt: 0x64, f64Le: 0x65, i32TruncF64S: 0xaa,
-  i32LtS: 0x48, i32GtS: 0x4a, i32GeS: 0x4e, f64Neg: 0x9a,
+  i32LtS: 0x48, i32GtS: 0x4a, i32GeS: 0x4e, f64Neg: 0x9a, f64ConvertI32S: 0xb7,
 } as const;
 
 /** SIMD opcodes (after the 0xfd prefix). */
@@ -26,6 +26,8 @@ export const simdOp = {
   load64Zero: 93, f64x2PromoteLowF32x4: 95,
   f32x4Add: 228, f32x4Sub: 229, f32x4Mul: 230,
   f64x2Add: 240, f64x2Sub: 241, f64x2Mul: 242,
+  i32x4Splat: 17, i32x4ExtractLane: 27, i16x8ExtendLowI8x16S: 135, i16x8ExtendHighI8x16S: 136,
+  i32x4Add: 174, i32x4DotI16x8S: 186,
 } as const;
 
 export function uleb(n: number): number[] {

@@ -1,55 +1,149 @@
 import { describe, expect, it } from "vitest";
-import { distanceKernelBytes, filterSlack, type SqdistRows } from "../../../src/core/select/distance-kernel.js";
+import {
+  distanceKernelBytes, filterSlack, fitQuantizer, quantizedLength, quantizeRows, type SqdistRows,
+} from "../../../src/core/select/distance-kernel.js";
 import { squaredDistance, type WasmApi } from "../../../src/core/select/fps-kernel.js";
 import { seededRandom } from "./fps-oracle.js";
 
 const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-function kernel(pages: number): { run: SqdistRows; buffer: ArrayBuffer | SharedArrayBuffer } {
+/** N rows of D features, their quantised copies and one pick (row `pick` of X, or `pickRow`). */
+function setUp(X: Float32Array, N: number, D: number, options: { pick: number; pickRow?: Float32Array; fitTo?: Float32Array }) {
+  const qLen = quantizedLength(D);
+  const qRowBytes = qLen + 16;
+  const qPickBytes = 2 * qLen + 16;
+  let offset = 0;
+  const take = (bytes: number): number => {
+    const at = offset;
+    offset += Math.ceil(bytes / 64) * 64;
+    return at;
+  };
+  const at = {
+    x: take(N * D * 4), pick: take(D * 4), qx: take(N * qRowBytes), qPick: take(qPickBytes),
+    rows: take(N * 4), bounds: take(N * 8), roots: take(N * 8), out: take((N + 1) * 8),
+  };
+  const pages = Math.ceil(offset / 65536) + 1;
   const memory = new api.Memory({ initial: pages, maximum: pages, shared: false });
-  const instance = new api.Instance(new api.Module(distanceKernelBytes(false)), { env: { memory } });
-  return { run: instance.exports.sqdist_rows as SqdistRows, buffer: memory.buffer };
+  const instance = new api.Instance(new api.Module(distanceKernelBytes(false, qLen)), { env: { memory } });
+  const run = instance.exports.sqdist_rows as SqdistRows;
+  const buffer = memory.buffer;
+  new Float32Array(buffer, at.x, N * D).set(X);
+  const pickRow = options.pickRow ?? X.subarray(options.pick * D, (options.pick + 1) * D);
+  new Float32Array(buffer, at.pick, D).set(pickRow);
+  const qz = fitQuantizer(D, [options.fitTo ?? X]);
+  quantizeRows(qz, X, 0, N, buffer, at.qx, qRowBytes, false);
+  quantizeRows(qz, Float32Array.from(pickRow), 0, 1, buffer, at.qPick, qPickBytes, true);
+  const rows = new Int32Array(buffer, at.rows, N);
+  const out = new Float64Array(buffer, at.out, N + 1);
+  const bounds = new Float64Array(buffer, at.bounds, N);
+  const roots = new Float64Array(buffer, at.roots, N);
+  const exact = Array.from({ length: N }, (_, i) => squaredDistance(X, i * D, pickRow, 0, D));
+  const call = (count: number, bounded: boolean): number =>
+    run(at.x, D * 4, D * 4, at.rows, count, at.pick, bounded ? at.bounds : 0, bounded ? at.roots : 0, at.out,
+      bounded ? 1 : 0, filterSlack(D), at.qx, qRowBytes, at.qPick, qLen, qz.scale);
+  return { rows, out, bounds, roots, exact, call };
+}
+
+/** Runs the bounded kernel over every row with bounds exact * factor(i); checks the kept set and values. */
+function expectBoundedExact(X: Float32Array, N: number, D: number, factor: (i: number) => number, options: Parameters<typeof setUp>[3]): number {
+  const k = setUp(X, N, D, options);
+  for (let i = 0; i < N; i++) {
+    k.rows[i] = i;
+    k.bounds[i] = k.exact[i] * factor(i);
+    k.roots[i] = Math.sqrt(k.bounds[i]);
+  }
+  const kept = k.call(N, true);
+  const expected = k.exact.flatMap((d, i) => (d < k.bounds[i] ? [i] : []));
+  expect(Array.from(k.rows.subarray(0, kept))).toEqual(expected);
+  expected.forEach((i, t) => expect(k.out[t]).toBe(k.exact[i]));
+  return kept;
 }
 
 describe("WebAssembly distance kernel", () => {
   it("equals the JS reference bit for bit, for every tail length", () => {
-    const { run, buffer } = kernel(16);
     const random = seededRandom(21);
     for (const D of [1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 129]) {
       const N = 20;
-      const X = new Float32Array(buffer, 0, N * D);
+      const X = new Float32Array(N * D);
       for (let i = 0; i < X.length; i++) X[i] = (random() - 0.5) * 10 ** Math.floor(random() * 6 - 3);
-      const rows = new Int32Array(buffer, 65536, N);
-      rows.forEach((_, t) => (rows[t] = N - 1 - t));
-      const out = new Float64Array(buffer, 2 * 65536, N + 1);
-      run(0, D * 4, D * 4, 65536, N, 3 * D * 4, 0, 2 * 65536, 0, filterSlack(D));
+      const k = setUp(X, N, D, { pick: 3 });
+      k.rows.forEach((_, t) => (k.rows[t] = N - 1 - t));
+      expect(k.call(N, false)).toBe(N);
       for (let t = 0; t < N; t++) {
-        expect(out[t]).toBe(squaredDistance(X, rows[t] * D, X, 3 * D, D));
+        const row = N - 1 - t;
+        expect(k.out[t]).toBe(k.exact[row]);
         // The reference itself against a plain sum (not bitwise: another order).
         let plain = 0;
-        for (let j = 0; j < D; j++) plain += (X[rows[t] * D + j] - X[3 * D + j]) ** 2;
-        expect(out[t]).toBeCloseTo(plain, 10);
+        for (let j = 0; j < D; j++) plain += (X[row * D + j] - X[3 * D + j]) ** 2;
+        expect(k.out[t]).toBeCloseTo(plain, 10);
       }
     }
   });
 
-  it("with bounds, returns the exact distance below the bound and a value at or above it otherwise", () => {
-    const { run, buffer } = kernel(64);
+  it("with bounds, keeps exactly the rows closer than their bound, compacted, with exact distances", () => {
     const random = seededRandom(22);
-    const N = 500, D = 100;
-    const X = new Float32Array(buffer, 0, N * D);
-    for (let i = 0; i < X.length; i++) X[i] = random();
-    const rows = new Int32Array(buffer, 4 * 65536, N);
-    rows.forEach((_, t) => (rows[t] = t));
-    const bounds = new Float64Array(buffer, 5 * 65536, N);
-    const exact = Array.from({ length: N }, (_, i) => squaredDistance(X, i * D, X, 0, D));
-    // Bounds around the true values, some within the float32 filter's error of them.
-    for (let i = 0; i < N; i++) bounds[i] = exact[i] * [0.5, 1 - 1e-7, 1, 1 + 1e-7, 2][i % 5];
-    const out = new Float64Array(buffer, 6 * 65536, N + 1);
-    run(0, D * 4, D * 4, 4 * 65536, N, 0, 5 * 65536, 6 * 65536, 1, filterSlack(D));
+    for (const D of [5, 100, 131]) {
+      const N = 500;
+      const X = Float32Array.from({ length: N * D }, () => random());
+      // Bounds around the true values, some within the filters' rounding error of them.
+      const factors = [0.5, 1 - 1e-7, 1 - 1e-15, 1, 1 + 1e-15, 1 + 1e-7, 2];
+      const kept = expectBoundedExact(X, N, D, (i) => factors[i % factors.length], { pick: 0 });
+      expect(kept).toBeGreaterThan(N / 4);
+    }
+  });
+
+  it("stays exact when the quantised copies are coarse or clamped", () => {
+    const random = seededRandom(23);
+    const N = 400, D = 40;
+    // Columns of very different ranges (one scale for all: narrow columns get few levels).
+    const X = Float32Array.from({ length: N * D }, (_, p) => random() * 10 ** ((p % D) % 5 - 2));
+    expectBoundedExact(X, N, D, (i) => [0.9, 1, 1.1][i % 3], { pick: 7 });
+    // A quantiser fitted to a tenth of the range: most values are clamped, e is large.
+    const narrow = X.map((v) => v / 10);
+    expectBoundedExact(X, N, D, (i) => [0.9, 1, 1.1][i % 3], { pick: 7, fitTo: narrow });
+    // A pick far outside the candidates' range (a labelled structure).
+    const far = Float32Array.from({ length: D }, () => 50 + random());
+    expectBoundedExact(X, N, D, (i) => [0.5, 1, 2][i % 3], { pick: 0, pickRow: far });
+  });
+
+  it("proves most far rows not closer from the quantised copies alone", () => {
+    // Rows at distance >= 1 from the pick with bounds 0.25: the quantised lower bound rejects them all.
+    const N = 64, D = 100;
+    const X = new Float32Array(N * D);
+    for (let i = 1; i < N; i++) X[i * D + (i % D)] = 1 + i / N;
+    const k = setUp(X, N, D, { pick: 0 });
     for (let i = 0; i < N; i++) {
-      if (exact[i] < bounds[i]) expect(out[i]).toBe(exact[i]);
-      else expect(out[i]).toBeGreaterThanOrEqual(bounds[i]);
+      k.rows[i] = i;
+      k.bounds[i] = 0.25;
+      k.roots[i] = 0.5;
+    }
+    expect(k.call(N, true)).toBe(1);
+    expect(k.rows[0]).toBe(0);
+    expect(k.out[0]).toBe(0);
+  });
+});
+
+describe("quantised copies", () => {
+  it("give a lower bound on every distance", () => {
+    const random = seededRandom(24);
+    const N = 300, D = 23;
+    const X = Float32Array.from({ length: N * D }, () => (random() - 0.5) * 1e3);
+    const qz = fitQuantizer(D, [X]);
+    const stride = quantizedLength(D) + 16;
+    const buffer = new ArrayBuffer(N * stride);
+    quantizeRows(qz, X, 0, N, buffer, 0, stride, false);
+    const q = new Int8Array(buffer);
+    const tails = new Float64Array(buffer);
+    for (let a = 0; a < N; a += 7) {
+      for (let b = 0; b < N; b++) {
+        let qd = 0;
+        for (let c = 0; c < D; c++) qd += (q[a * stride + c] - q[b * stride + c]) ** 2;
+        const ea = tails[(a * stride + quantizedLength(D)) / 8 + 1];
+        const eb = tails[(b * stride + quantizedLength(D)) / 8 + 1];
+        const lower = qz.scale * Math.sqrt(qd) - ea - eb;
+        expect(lower).toBeLessThanOrEqual(Math.sqrt(squaredDistance(X, a * D, X, b * D, D)));
+        expect(tails[(a * stride + quantizedLength(D)) / 8]).toBe(Array.from({ length: D }, (_, c) => q[a * stride + c] ** 2).reduce((s, v) => s + v, 0));
+      }
     }
   });
 });

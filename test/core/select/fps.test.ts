@@ -71,6 +71,22 @@ describe("greedy farthest-point selection against brute force", () => {
     expectSameAsOracle({ X, N, D, k: 200, ids: ids(N), rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, false);
   });
 
+  it("matches on uniform 100-D features, where every pick scans the whole pool", () => {
+    const random = seededRandom(6);
+    const N = 1500, D = 100;
+    const X = Float32Array.from({ length: N * D }, () => random());
+    expectSameAsOracle({ X, N, D, k: 150, ids: ids(N), rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, false);
+  });
+
+  it("matches with labelled rows far outside the candidates' range", () => {
+    const random = seededRandom(7);
+    const N = 400, D = 12, M = 30;
+    const X = Float32Array.from({ length: N * D }, () => random());
+    const labelledX = Float32Array.from({ length: M * D }, (_, p) => (p < 10 * D ? 40 : 0.5) + random() * 3);
+    const labelled = { X: labelledX, ids: Array.from({ length: M }, (_, l) => `l${l}`) };
+    expectSameAsOracle({ X, N, D, k: 80, ids: ids(N), labelled, rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, false);
+  });
+
   it("breaks exact ties by the lowest index, with disagreement in the score", () => {
     const random = seededRandom(3);
     const N = 400, D = 3;
