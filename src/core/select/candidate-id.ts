@@ -10,7 +10,7 @@
  * precision, so files with positions printed to fewer than 6 decimals can give other ids.
  */
 
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { Frame } from "../structure.js";
 
 export const CANDIDATE_ID_LENGTH = 20;
@@ -18,17 +18,17 @@ export const CANDIDATE_ID_LENGTH = 20;
 const FORMAT = "relabel-candidate-v1";
 
 export function candidateId(frame: Pick<Frame, "natoms" | "symbols" | "positions" | "cell" | "pbc">): string {
-  const parts: string[] = [FORMAT, String(frame.natoms), frame.symbols.join(","), frame.pbc.map((p) => (p ? "T" : "F")).join("")];
-  parts.push(microAngstrom(frame.cell, 9));
-  parts.push(microAngstrom(frame.positions, 3 * frame.natoms));
-  return createHash("sha256").update(parts.join("\n")).digest("hex").slice(0, CANDIDATE_ID_LENGTH);
+  const pbc = (frame.pbc[0] ? "T" : "F") + (frame.pbc[1] ? "T" : "F") + (frame.pbc[2] ? "T" : "F");
+  const text = `${FORMAT}\n${frame.natoms}\n${frame.symbols.join(",")}\n${pbc}\n${microAngstrom(frame.cell, 9)}\n${microAngstrom(frame.positions, 3 * frame.natoms)}`;
+  return hash("sha256", text).slice(0, CANDIDATE_ID_LENGTH);
 }
 
+/** Values as integers of 1e-6 (-0 as 0), separated by single spaces. */
 function microAngstrom(values: Float64Array, count: number): string {
-  const out = new Array<string>(count);
+  let out = "";
   for (let i = 0; i < count; i++) {
     const rounded = Math.round(values[i] * 1e6);
-    out[i] = String(rounded === 0 ? 0 : rounded);
+    out += i === 0 ? String(rounded === 0 ? 0 : rounded) : ` ${rounded === 0 ? 0 : rounded}`;
   }
-  return out.join(" ");
+  return out;
 }

@@ -42,12 +42,12 @@ const P = {
   qx: 11, qRowBytes: 12, qPick: 13, qLen: 14, qScale: 15,
 };
 const L = {
-  t: 16, j: 17, full8: 18, full16: 19, row: 20, a: 21, qa: 22, kept: 23,
-  s: 24, bound: 25, threshold: 26, diff: 27, qScale2: 28, rootSlack: 29,
-  sf: 30, df: 31,
-  acc: [32, 33, 34, 35], dv: 36, pv: 37,
+  t: 16, j: 17, full8: 18, full16: 19, row: 20, a: 21, qa: 22, kept: 23, rowB: 24, qaB: 25, far: 26,
+  s: 27, bound: 28, threshold: 29, diff: 30, qScale2: 31, rootSlack: 32,
+  sf: 33, df: 34,
+  acc: [35, 36, 37, 38], dv: 39, pv: 40, lhs: 41, rhs: 42,
 };
-const LOCALS: [number, number][] = [[8, I32], [6, F64], [2, F32], [6, V128]];
+const LOCALS: [number, number][] = [[11, I32], [6, F64], [2, F32], [8, V128]];
 const PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F64, I32, I32, I32, I32, F64];
 
 const zeroF64x2 = L.acc.flatMap((acc) => [...f64(0), ...simd(simdOp.f64x2Splat), ...set(acc)]);
@@ -161,63 +161,118 @@ function exactPass(): number[] {
 /** Relative margin on the quantised lower bound, far above its rounding error. */
 const Q_MARGIN = 1e-12;
 
+/** i8x16.shuffle lanes: int32 lanes 0, 1 of the first operand and 0, 1 of the second; then 2, 3 of each. */
+const LOW_PAIRS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+const HIGH_PAIRS = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
+/** int32 lanes 0 and 2 of the first operand, then lanes 1 and 3. */
+const EVEN_ODD = [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15];
+
 /**
- * Quantised filter for rows of qLen values (unrolled: the kernel is built for one qLen), placed inside
- * `if useBound` inside $skip; falls through when it proves nothing.
+ * First phase with bounds: the quantised filter over rows[0 .. count), two rows at a time (their
+ * dependency chains interleave, and they share the pick's loads). Rows it cannot prove "not closer" are
+ * compacted into rows[0 .. kept). Both rows' tests run in float64x2 lanes:
+ * not closer when qScale^2 |q_row - q_pick|^2 >= (sqrt(bound*slack) + e_row + e_pick)^2, with
+ * |q_row - q_pick|^2 = sum q_row^2 + sum q_pick^2 - 2 q_row.q_pick (integers, exact in float64),
+ * sqrt(bound) = the row's root, and each side moved towards failing by 1e-12 (qScale2, rootSlack).
+ * The kernel is built for one qLen, so the chunk loop is unrolled.
  */
-function quantizedPass(qLen: number): number[] {
-  const [acc0, acc1] = L.acc;
-  const dot = (acc: number, extend: number, offset: number): number[] => [
-    ...get(acc), ...get(L.dv), ...simd(extend),
-    ...get(P.qPick), ...simd(simdOp.v128Load), ...memarg(0, offset),
-    ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(acc),
+function quantizedFilter(qLen: number): number[] {
+  const [a0, a1, b0, b1] = L.acc;
+  const chunk = (j: number): number[] => [
+    ...get(P.qPick), ...simd(simdOp.v128Load), ...memarg(0, 2 * j), ...set(L.pv),
+    ...get(P.qPick), ...simd(simdOp.v128Load), ...memarg(0, 2 * j + 16), ...set(L.lhs),
+    ...[[L.qa, a0, a1], [L.qaB, b0, b1]].flatMap(([base, low, high]) => [
+      ...get(base), ...simd(simdOp.v128Load), ...memarg(0, j), ...set(L.dv),
+      ...get(low), ...get(L.dv), ...simd(simdOp.i16x8ExtendLowI8x16S), ...get(L.pv),
+      ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(low),
+      ...get(high), ...get(L.dv), ...simd(simdOp.i16x8ExtendHighI8x16S), ...get(L.lhs),
+      ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(high),
+    ]),
   ];
   const chunks: number[] = [];
-  for (let j = 0; j < qLen; j += 16) {
-    chunks.push(
-      ...get(L.qa), ...simd(simdOp.v128Load), ...memarg(0, j), ...set(L.dv),
-      ...dot(acc0, simdOp.i16x8ExtendLowI8x16S, 2 * j), ...dot(acc1, simdOp.i16x8ExtendHighI8x16S, 2 * j + 16),
-    );
-  }
+  for (let j = 0; j < qLen; j += 16) chunks.push(...chunk(j));
+  const rowValue = (pointer: number, offset: number): number[] => [
+    ...get(pointer), op.f64Load, ...memarg(3, offset), ...simd(simdOp.f64x2Splat),
+  ];
+  const pair = (pointerA: number, pointerB: number, offset: number): number[] => [
+    ...rowValue(pointerA, offset),
+    ...get(pointerB), op.f64Load, ...memarg(3, offset), ...simd(simdOp.f64x2ReplaceLane), 1,
+  ];
+  const rootOf = (row: number): number[] => [
+    ...get(P.roots), ...get(row), ...i32(3), op.i32Shl, op.i32Add,
+  ];
   return [
+    ...i32(0), ...set(L.t), ...i32(0), ...set(L.kept),
+    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
+    ...get(L.t), ...get(P.count), op.i32GeU, op.brIf, 1,
+    ...get(P.rows), ...get(L.t), ...i32(2), op.i32Shl, op.i32Add, op.i32Load, ...memarg(2), ...set(L.row),
+    // The second row, or the first again when count is odd.
+    ...get(P.rows), ...get(L.t), ...i32(2), op.i32Shl, op.i32Add, op.i32Load, ...memarg(2, 4), ...get(L.row),
+    ...get(L.t), ...i32(1), op.i32Add, ...get(P.count), op.i32LtU, op.select, ...set(L.rowB),
     ...get(P.qx), ...get(L.row), ...get(P.qRowBytes), op.i32Mul, op.i32Add, ...set(L.qa),
-    ...i32(0), ...simd(simdOp.i32x4Splat), ...set(acc0),
-    ...i32(0), ...simd(simdOp.i32x4Splat), ...set(acc1),
+    ...get(P.qx), ...get(L.rowB), ...get(P.qRowBytes), op.i32Mul, op.i32Add, ...set(L.qaB),
+    ...[a0, a1, b0, b1].flatMap((acc) => [...i32(0), ...simd(simdOp.i32x4Splat), ...set(acc)]),
     ...chunks,
-    // |q_row - q_pick|^2 = sum q_row^2 + sum q_pick^2 - 2 q_row.q_pick: integers, exact in float64.
-    // Not closer when qScale^2 |q_row - q_pick|^2 >= (sqrt(bound*slack) + e_row + e_pick)^2, each side
-    // each side moved towards failing by 1e-12 (qScale2, rootSlack), with sqrt(bound) = root.
-    ...get(acc0), ...get(acc1), ...simd(simdOp.i32x4Add), ...set(acc0),
-    ...[0, 1, 2, 3].flatMap((lane) => [...get(acc0), ...simd(simdOp.i32x4ExtractLane), lane]),
-    op.i32Add, op.i32Add, op.i32Add, op.f64ConvertI32S, ...f64(2), op.f64Mul, ...set(L.diff),
-    ...get(L.qa), op.f64Load, ...memarg(3, qLen), ...get(P.qPick), op.f64Load, ...memarg(3, 2 * qLen),
-    op.f64Add, ...get(L.diff), op.f64Sub, ...get(L.qScale2), op.f64Mul,
-    ...get(P.roots), ...get(L.row), ...i32(3), op.i32Shl, op.i32Add, op.f64Load, ...memarg(3), ...get(L.rootSlack), op.f64Mul,
-    ...get(L.qa), op.f64Load, ...memarg(3, qLen + 8), ...get(P.qPick), op.f64Load, ...memarg(3, 2 * qLen + 8),
-    op.f64Add, ...f64(1 + Q_MARGIN), op.f64Mul, op.f64Add, ...set(L.diff),
-    ...get(L.diff), ...get(L.diff), op.f64Mul, op.f64Ge,
-    op.brIf, 1, // if, -> $skip
+    // [dotA, dotB] as float64: lanes 0+2 and 1+3 of each, then the two halves added.
+    ...get(a0), ...get(a1), ...simd(simdOp.i32x4Add), ...set(a0),
+    ...get(b0), ...get(b1), ...simd(simdOp.i32x4Add), ...set(b0),
+    ...get(a0), ...get(b0), ...simd(simdOp.i8x16Shuffle), ...LOW_PAIRS,
+    ...get(a0), ...get(b0), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS,
+    ...simd(simdOp.i32x4Add), ...set(a0), // [A0+A2, A1+A3, B0+B2, B1+B3]
+    ...get(a0), ...get(a0), ...simd(simdOp.i8x16Shuffle), ...EVEN_ODD, ...set(a0), // [A02, B02, A13, B13]
+    ...get(a0), ...simd(simdOp.f64x2ConvertLowI32x4S),
+    ...get(a0), ...get(a0), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS.slice(0, 8), ...HIGH_PAIRS.slice(0, 8),
+    ...simd(simdOp.f64x2ConvertLowI32x4S), ...simd(simdOp.f64x2Add),
+    ...f64(-2), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Mul),
+    ...pair(L.qa, L.qaB, qLen), ...simd(simdOp.f64x2Add),
+    ...get(P.qPick), op.f64Load, ...memarg(3, 2 * qLen), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Add),
+    ...get(L.qScale2), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Mul), ...set(L.lhs),
+    ...rootOf(L.row), op.f64Load, ...memarg(3), ...simd(simdOp.f64x2Splat),
+    ...rootOf(L.rowB), op.f64Load, ...memarg(3), ...simd(simdOp.f64x2ReplaceLane), 1,
+    ...get(L.rootSlack), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Mul),
+    ...pair(L.qa, L.qaB, qLen + 8),
+    ...get(P.qPick), op.f64Load, ...memarg(3, 2 * qLen + 8), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Add),
+    ...f64(1 + Q_MARGIN), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Mul),
+    ...simd(simdOp.f64x2Add), ...set(L.rhs),
+    ...get(L.lhs), ...get(L.rhs), ...get(L.rhs), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Ge),
+    ...simd(simdOp.i64x2Bitmask), ...set(L.far), // bit 0: first row not closer, bit 1: second
+    // Branch-free compaction of the rows still in question (kept <= t: those entries have been read).
+    ...get(P.rows), ...get(L.kept), ...i32(2), op.i32Shl, op.i32Add, ...get(L.row), op.i32Store, ...memarg(2),
+    ...get(L.kept), ...get(L.far), ...i32(1), op.i32And, op.i32Eqz, op.i32Add, ...set(L.kept),
+    ...get(L.t), ...i32(1), op.i32Add, ...get(P.count), op.i32LtU, op.if, VOID_BLOCK,
+    ...get(P.rows), ...get(L.kept), ...i32(2), op.i32Shl, op.i32Add, ...get(L.rowB), op.i32Store, ...memarg(2),
+    ...get(L.kept), ...get(L.far), ...i32(2), op.i32And, op.i32Eqz, op.i32Add, ...set(L.kept),
+    op.end,
+    ...get(L.t), ...i32(2), op.i32Add, ...set(L.t),
+    op.br, 0,
+    op.end, op.end,
   ];
 }
 
-/** Distances of rows[0 .. count); with bounds only those closer than their bound are kept. */
-function kernelBody(qLen: number): number[] {
+/** One loop over rows[0 .. count) (a local): `body` runs with L.row set and must end by falling through. */
+function rowLoop(body: number[], count: number = P.count): number[] {
   return [
-    ...get(P.dBytes), ...i32(-32), op.i32And, ...set(L.full8),
-    ...get(P.dBytes), ...i32(-64), op.i32And, ...set(L.full16),
-    ...get(P.qScale), ...get(P.qScale), op.f64Mul, ...f64(1 - Q_MARGIN), op.f64Mul, ...set(L.qScale2),
-    ...get(P.slack), op.f64Sqrt, ...f64(1 + Q_MARGIN), op.f64Mul, ...set(L.rootSlack),
-    ...i32(0), ...set(L.t), ...i32(0), ...set(L.kept),
-    op.block, VOID_BLOCK, op.loop, VOID_BLOCK, // rows
-    ...get(L.t), ...get(P.count), op.i32GeU, op.brIf, 1,
+    ...i32(0), ...set(L.t),
+    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
+    ...get(L.t), ...get(count), op.i32GeU, op.brIf, 1,
     ...get(P.rows), ...get(L.t), ...i32(2), op.i32Shl, op.i32Add, op.i32Load, ...memarg(2), ...set(L.row),
-    ...get(P.x), ...get(L.row), ...get(P.rowBytes), op.i32Mul, op.i32Add, ...set(L.a),
-    ...f64(Infinity), ...set(L.bound),
+    ...body,
+    ...get(L.t), ...i32(1), op.i32Add, ...set(L.t),
+    op.br, 0,
+    op.end, op.end,
+  ];
+}
+
+const rowAddress = [...get(P.x), ...get(L.row), ...get(P.rowBytes), op.i32Mul, op.i32Add, ...set(L.a)];
+
+/** Second phase with bounds: the float32 filter and the exact pass; rows kept when closer. */
+function boundedRow(): number[] {
+  return [
     op.block, VOID_BLOCK, // $skip
-    ...get(P.useBound), op.if, VOID_BLOCK,
     ...get(P.bounds), ...get(L.row), ...i32(3), op.i32Shl, op.i32Add, op.f64Load, ...memarg(3), ...set(L.bound),
     ...get(L.bound), ...get(P.slack), op.f64Mul, ...set(L.threshold),
-    ...quantizedPass(qLen),
+    op.block, VOID_BLOCK, // the filter branches one level out of this block
+    ...rowAddress,
     ...filterPass(),
     op.end,
     ...exactPass(),
@@ -227,9 +282,32 @@ function kernelBody(qLen: number): number[] {
     ...get(P.out), ...get(L.kept), ...i32(3), op.i32Shl, op.i32Add, ...get(L.s), op.f64Store, ...memarg(3),
     ...get(L.kept), ...i32(1), op.i32Add, ...set(L.kept),
     op.end, // $skip
-    ...get(L.t), ...i32(1), op.i32Add, ...set(L.t),
-    op.br, 0,
-    op.end, op.end,
+  ];
+}
+
+/** Unbounded: every row's distance to out[t]. */
+const plainRow = [
+  ...rowAddress,
+  ...f64(Infinity), ...set(L.bound),
+  ...exactPass(),
+  ...get(P.out), ...get(L.t), ...i32(3), op.i32Shl, op.i32Add, ...get(L.s), op.f64Store, ...memarg(3),
+];
+
+/** Distances of rows[0 .. count); with bounds only those closer than their bound are kept. */
+function kernelBody(qLen: number): number[] {
+  return [
+    ...get(P.dBytes), ...i32(-32), op.i32And, ...set(L.full8),
+    ...get(P.dBytes), ...i32(-64), op.i32And, ...set(L.full16),
+    ...get(P.qScale), ...get(P.qScale), op.f64Mul, ...f64(1 - Q_MARGIN), op.f64Mul, ...set(L.qScale2),
+    ...get(P.slack), op.f64Sqrt, ...f64(1 + Q_MARGIN), op.f64Mul, ...set(L.rootSlack),
+    ...get(P.count), ...set(L.kept),
+    ...get(P.useBound), op.if, VOID_BLOCK,
+    ...quantizedFilter(qLen),
+    ...get(L.kept), ...set(L.far), // rows left in question
+    ...i32(0), ...set(L.kept),
+    ...rowLoop(boundedRow(), L.far),
+    op.else, ...rowLoop(plainRow),
+    op.end,
     ...get(L.kept),
   ];
 }

@@ -7,7 +7,7 @@ export const V128 = 0x7b;
 export const VOID_BLOCK = 0x40;
 
 export const op = {
-  block: 0x02, loop: 0x03, if: 0x04, end: 0x0b, br: 0x0c, brIf: 0x0d,
+  block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d,
   localGet: 0x20, localSet: 0x21,
   i32Load: 0x28, f32Load: 0x2a, f64Load: 0x2b, f64Store: 0x39,
   i32Const: 0x41, f32Const: 0x43, f64Const: 0x44,
@@ -27,7 +27,8 @@ export const simdOp = {
   f32x4Add: 228, f32x4Sub: 229, f32x4Mul: 230,
   f64x2Add: 240, f64x2Sub: 241, f64x2Mul: 242,
   i32x4Splat: 17, i32x4ExtractLane: 27, i16x8ExtendLowI8x16S: 135, i16x8ExtendHighI8x16S: 136,
-  i32x4Add: 174, i32x4DotI16x8S: 186,
+  i32x4Add: 174, i32x4DotI16x8S: 186, i8x16Shuffle: 13, f64x2ConvertLowI32x4S: 254,
+  f64x2ReplaceLane: 34, f64x2Ge: 76, i64x2Bitmask: 196,
 } as const;
 
 export function uleb(n: number): number[] {
