@@ -3,11 +3,12 @@
  * WebAssembly SIMD module (assembled here byte by byte: no toolchain, no dependency).
  *
  * Exported `sqdist_rows(x, rowBytes, dBytes, rows, count, pick, bounds, roots, out, useBound, slack, qx,
- * qRowBytes, qPick, qLen, qScale)`: for t < count, with row = i32[rows + 4t], computes the squared distance between
+ * qRowBytes, qPick, qLen, qScale, kept)`: for t < count, with row = i32[rows + 4t], computes the squared distance between
  * the row at `x + row*rowBytes` and the row at `pick` (dBytes = 4*D bytes each).
  * - useBound = 0: writes it to f64[out + 8t] and returns count.
  * - useBound = 1: only rows closer than their bound f64[bounds + 8*row] are kept: the k-th of them gets
- *   its row to i32[rows + 4k] and its distance to f64[out + 8k]; returns k. f64[roots + 8*row] must be
+ *   its row to i32[kept + 4k] (`kept` may be `rows`) and its distance to f64[out + 8k]; returns k.
+ *   rows needs room for count + 1 entries (the last is read, not used, when count is odd). f64[roots + 8*row] must be
  *   the bound's square root, correctly rounded (the row's `nearest`).
  * "Not closer" is proven by up to three passes, cheapest first:
  * 1. Quantised rows (see quantizeRow): row r has a copy at `qx + r*qRowBytes`, its features rounded to
@@ -39,16 +40,16 @@ const BOUND_CHECK_ELEMENTS = 32;
 
 const P = {
   x: 0, rowBytes: 1, dBytes: 2, rows: 3, count: 4, pick: 5, bounds: 6, roots: 7, out: 8, useBound: 9, slack: 10,
-  qx: 11, qRowBytes: 12, qPick: 13, qLen: 14, qScale: 15,
+  qx: 11, qRowBytes: 12, qPick: 13, qLen: 14, qScale: 15, kept: 16,
 };
 const L = {
-  t: 16, j: 17, full8: 18, full16: 19, row: 20, a: 21, qa: 22, kept: 23, rowB: 24, qaB: 25, far: 26,
-  s: 27, bound: 28, threshold: 29, diff: 30, qScale2: 31, rootSlack: 32,
-  sf: 33, df: 34,
-  acc: [35, 36, 37, 38], dv: 39, pv: 40, lhs: 41, rhs: 42,
+  t: 17, j: 18, full8: 19, full16: 20, row: 21, a: 22, qa: 23, kept: 24, rowB: 25, qaB: 26, far: 27,
+  s: 28, bound: 29, threshold: 30, diff: 31, qScale2: 32, rootSlack: 33,
+  sf: 34, df: 35,
+  acc: [36, 37, 38, 39], dv: 40, pv: 41, lhs: 42, rhs: 43,
 };
 const LOCALS: [number, number][] = [[11, I32], [6, F64], [2, F32], [8, V128]];
-const PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F64, I32, I32, I32, I32, F64];
+const PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F64, I32, I32, I32, I32, F64, I32];
 
 const zeroF64x2 = L.acc.flatMap((acc) => [...f64(0), ...simd(simdOp.f64x2Splat), ...set(acc)]);
 const zeroF32x4 = L.acc.flatMap((acc) => [op.f32Const, 0, 0, 0, 0, ...simd(simdOp.f32x4Splat), ...set(acc)]);
@@ -236,11 +237,12 @@ function quantizedFilter(qLen: number): number[] {
     ...simd(simdOp.f64x2Add), ...set(L.rhs),
     ...get(L.lhs), ...get(L.rhs), ...get(L.rhs), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Ge),
     ...simd(simdOp.i64x2Bitmask), ...set(L.far), // bit 0: first row not closer, bit 1: second
-    // Branch-free compaction of the rows still in question (kept <= t: those entries have been read).
-    ...get(P.rows), ...get(L.kept), ...i32(2), op.i32Shl, op.i32Add, ...get(L.row), op.i32Store, ...memarg(2),
+    // Branch-free compaction of the rows still in question into `kept` (when that is `rows`, kept <= t:
+    // those entries have been read).
+    ...get(P.kept), ...get(L.kept), ...i32(2), op.i32Shl, op.i32Add, ...get(L.row), op.i32Store, ...memarg(2),
     ...get(L.kept), ...get(L.far), ...i32(1), op.i32And, op.i32Eqz, op.i32Add, ...set(L.kept),
     ...get(L.t), ...i32(1), op.i32Add, ...get(P.count), op.i32LtU, op.if, VOID_BLOCK,
-    ...get(P.rows), ...get(L.kept), ...i32(2), op.i32Shl, op.i32Add, ...get(L.rowB), op.i32Store, ...memarg(2),
+    ...get(P.kept), ...get(L.kept), ...i32(2), op.i32Shl, op.i32Add, ...get(L.rowB), op.i32Store, ...memarg(2),
     ...get(L.kept), ...get(L.far), ...i32(2), op.i32And, op.i32Eqz, op.i32Add, ...set(L.kept),
     op.end,
     ...get(L.t), ...i32(2), op.i32Add, ...set(L.t),
@@ -249,13 +251,13 @@ function quantizedFilter(qLen: number): number[] {
   ];
 }
 
-/** One loop over rows[0 .. count) (a local): `body` runs with L.row set and must end by falling through. */
-function rowLoop(body: number[], count: number = P.count): number[] {
+/** One loop over the `count` rows listed at `rows` (locals): `body` runs with L.row set and falls through. */
+function rowLoop(body: number[], rows: number, count: number): number[] {
   return [
     ...i32(0), ...set(L.t),
     op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
     ...get(L.t), ...get(count), op.i32GeU, op.brIf, 1,
-    ...get(P.rows), ...get(L.t), ...i32(2), op.i32Shl, op.i32Add, op.i32Load, ...memarg(2), ...set(L.row),
+    ...get(rows), ...get(L.t), ...i32(2), op.i32Shl, op.i32Add, op.i32Load, ...memarg(2), ...set(L.row),
     ...body,
     ...get(L.t), ...i32(1), op.i32Add, ...set(L.t),
     op.br, 0,
@@ -277,8 +279,8 @@ function boundedRow(): number[] {
     op.end,
     ...exactPass(),
     ...get(L.s), ...get(L.bound), op.f64Ge, op.brIf, 0, // not closer after all -> $skip
-    // Keep: rows[kept] = row (kept <= t: that entry has been read), out[kept] = s.
-    ...get(P.rows), ...get(L.kept), ...i32(2), op.i32Shl, op.i32Add, ...get(L.row), op.i32Store, ...memarg(2),
+    // Keep: kept[k] = row (k <= t: that entry has been read), out[k] = s.
+    ...get(P.kept), ...get(L.kept), ...i32(2), op.i32Shl, op.i32Add, ...get(L.row), op.i32Store, ...memarg(2),
     ...get(P.out), ...get(L.kept), ...i32(3), op.i32Shl, op.i32Add, ...get(L.s), op.f64Store, ...memarg(3),
     ...get(L.kept), ...i32(1), op.i32Add, ...set(L.kept),
     op.end, // $skip
@@ -305,8 +307,8 @@ function kernelBody(qLen: number): number[] {
     ...quantizedFilter(qLen),
     ...get(L.kept), ...set(L.far), // rows left in question
     ...i32(0), ...set(L.kept),
-    ...rowLoop(boundedRow(), L.far),
-    op.else, ...rowLoop(plainRow),
+    ...rowLoop(boundedRow(), P.kept, L.far),
+    op.else, ...rowLoop(plainRow, P.rows, P.count),
     op.end,
     ...get(L.kept),
   ];
@@ -348,7 +350,7 @@ export function filterSlack(D: number): number {
 export type SqdistRows = (
   x: number, rowBytes: number, dBytes: number, rows: number, count: number,
   pick: number, bounds: number, roots: number, out: number, useBound: number, slack: number,
-  qx: number, qRowBytes: number, qPick: number, qLen: number, qScale: number,
+  qx: number, qRowBytes: number, qPick: number, qLen: number, qScale: number, kept: number,
 ) => number;
 
 /** How a feature matrix is quantised for the kernel's first filter (one scale for every column). */
@@ -379,6 +381,12 @@ export function fitQuantizer(D: number, matrices: Float32Array[]): Quantizer {
       }
     }
   }
+  return quantizerForRanges(lo, hi);
+}
+
+/** A quantiser for per-column ranges [lo, hi] (an empty range, lo > hi, counts as 0). */
+export function quantizerForRanges(lo: Float64Array, hi: Float64Array): Quantizer {
+  const D = lo.length;
   const mid = new Float64Array(D);
   let range = 0;
   let largest = 0;

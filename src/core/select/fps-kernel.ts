@@ -41,6 +41,8 @@ export interface RegionLayout {
   x: number;
   /** Their quantised copies (layout.qRowBytes each), in the same order, then a spare. */
   qx: number;
+  /** The positions 0 .. count-1 (int32) and one more entry: a row list for whole-region passes. */
+  positions: number;
   nearestSq: number;
   nearest: number;
   score: number;
@@ -50,7 +52,7 @@ export interface RegionLayout {
   /** Cell (centre slot) of each position; -1 before the first centre. */
   cellOf: number;
   status: number;
-  /** Scratch: `blockSize` i32 positions, then `blockSize` + 1 f64 distances. */
+  /** Scratch: `blockSize` + 1 i32 positions, then `blockSize` + 1 f64 distances. */
   rows: number;
   out: number;
 }
@@ -561,20 +563,20 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number): v
   }
   for (let start = 0; start < n; start += blockSize) {
     const end = Math.min(n, start + blockSize);
-    let count = 0;
+    let closer;
     if (everyCell) {
       // The kernel's bounds reject what the cell test would (and rows with nearest = 0).
-      for (let p = start; p < end; p++) rows[count++] = p;
+      closer = distances(st, false, end - start, slot, true, start);
     } else {
+      let count = 0;
       for (let p = start; p < end; p++) {
         const c = cellOf[p];
         if (affectedStamp[c] !== stamp) continue;
         const np = nearest[p];
         if (np > 0 && cellDist[c] < limit * np) rows[count++] = p;
       }
+      closer = count > 0 ? distances(st, false, count, slot, true) : 0;
     }
-    if (count === 0) continue;
-    const closer = distances(st, false, count, slot, true);
     for (let t = 0; t < closer; t++) {
       const p = rows[t];
       const from = cellOf[p];
@@ -667,17 +669,21 @@ export function regroup(st: SweepState): void {
 }
 
 /**
- * Kernel call: squared distances from rows[0 .. count) (of the centres, or of the thread's candidates) to
- * the centre in `slot`, into out[0 .. count). `bounded` (candidates only): only those closer than their
+ * Kernel call: squared distances from rows[0 .. count) (of the centres, or of the thread's candidates;
+ * with firstPosition >= 0, the positions firstPosition .. firstPosition+count-1) to the centre in `slot`,
+ * into out[0 .. count). `bounded` (candidates only): only those closer than their
  * `nearestSq` are kept, compacted into rows[0 .. k) and out[0 .. k). Returns k (count when not bounded).
  */
-export function distances(st: SweepState, ofCentres: boolean, count: number, slot: number, bounded: boolean): number {
+export function distances(
+  st: SweepState, ofCentres: boolean, count: number, slot: number, bounded: boolean, firstPosition = -1,
+): number {
   const { D, rowBytes, qLen, qRowBytes, qPickBytes, qScale, centres, qCentres } = st.layout;
   const region = st.layout.regions[st.thread];
+  const rows = firstPosition < 0 ? st.rowsPtr : region.positions + 4 * firstPosition;
   return st.sqdistRows(
-    ofCentres ? centres : region.x, rowBytes, D * 4, st.rowsPtr, count, centres + slot * rowBytes,
+    ofCentres ? centres : region.x, rowBytes, D * 4, rows, count, centres + slot * rowBytes,
     bounded ? region.nearestSq : 0, bounded ? region.nearest : 0, st.outPtr, bounded ? 1 : 0, st.slack,
-    region.qx, qRowBytes, qCentres + slot * qPickBytes, qLen, qScale,
+    region.qx, qRowBytes, qCentres + slot * qPickBytes, qLen, qScale, st.rowsPtr,
   );
 }
 

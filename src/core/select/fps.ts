@@ -22,7 +22,7 @@
 
 import { InputError, UsageError } from "../errors.js";
 import {
-  distanceKernelBytes, filterSlack, fitQuantizer, quantizedLength, quantizeRows, widenQuantizedRow,
+  distanceKernelBytes, filterSlack, quantizerForRanges, quantizedLength, quantizeRows, widenQuantizedRow,
 } from "./distance-kernel.js";
 import type { FeatureMatrix } from "./feature-matrix.js";
 import {
@@ -159,10 +159,12 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
     }
   }
   const M = labelled ? labelled.features.rows : 0;
-  assertFinite(features, ids, "candidate");
-  if (labelled) assertFinite(labelled.features, labelled.ids, "labelled structure");
+  const stats = emptyStats(D);
+  scanColumns(features, ids, "candidate", stats);
+  const candidateSums = stats.sum.slice();
+  if (labelled) scanColumns(labelled.features, labelled.ids, "labelled structure", stats);
 
-  const quantizer = fitQuantizer(D, labelled ? [features.data, labelled.features.data] : [features.data]);
+  const quantizer = quantizerForRanges(stats.lo, stats.hi);
   const layout = layoutFor(N, D, M, k, threads, DEFAULT_BLOCK_SIZE, quantizer.scale);
   const pages = Math.ceil(layout.bytes / WASM_PAGE);
   if (pages > MAX_PAGES) {
@@ -178,6 +180,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
 
   const buffer = memory.buffer;
   const regions = layout.regions.map((region) => regionViews(buffer, region, D));
+  for (const region of layout.regions) new Int32Array(buffer, region.positions, region.count).forEach((_, p, a) => (a[p] = p));
   const weightOf = (i: number): number => {
     const u = disagreement ? disagreement[i] : 0;
     return rule.kind === "weighted" ? rule.wDis * u : Math.pow(u, rule.alpha);
@@ -205,7 +208,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
   }
   new Int32Array(buffer, layout.slotThread, layout.slots).fill(-1);
   const centroid = new Float64Array(buffer, layout.centroid, D);
-  if (!labelled) computeCentroid(features.data, N, D, centroid);
+  if (!labelled) for (let c = 0; c < D; c++) centroid[c] = candidateSums[c] / N;
   let selectable = 0;
   for (let i = 0; i < N; i++) selectable += pickable[i];
   return { memory, module, layout, rule: fpsRule, main, regions, k, selectable, disagreement };
@@ -294,15 +297,36 @@ function checkRule(rule: SelectionRule, hasCommittee: boolean): void {
   }
 }
 
-function assertFinite(matrix: FeatureMatrix, ids: readonly string[], what: string): void {
+/** Column statistics in one pass: ranges widened into lo/hi, sums (float64, row order) into sum. */
+interface ColumnStats {
+  lo: Float64Array;
+  hi: Float64Array;
+  sum: Float64Array;
+}
+
+/** Scans a matrix into `stats`; a non-finite value is an error naming its row. */
+function scanColumns(matrix: FeatureMatrix, ids: readonly string[], what: string, stats: ColumnStats): void {
   const { data, cols } = matrix;
-  for (let p = 0; p < data.length; p++) {
-    if (!Number.isFinite(data[p])) {
-      const row = Math.floor(p / cols);
-      throw new InputError("features", `${what} ${row} (${ids[row]})`, `column ${(p % cols) + 1} is ${data[p]}, expected a finite number`);
+  const { lo, hi, sum } = stats;
+  for (let p = 0; p < data.length; p += cols) {
+    for (let c = 0; c < cols; c++) {
+      const v = data[p + c];
+      if (v - v !== 0) {
+        const row = p / cols;
+        throw new InputError("features", `${what} ${row} (${ids[row]})`, `column ${c + 1} is ${v}, expected a finite number`);
+      }
+      if (v < lo[c]) lo[c] = v;
+      if (v > hi[c]) hi[c] = v;
+      sum[c] += v;
     }
   }
 }
+
+const emptyStats = (D: number): ColumnStats => ({
+  lo: new Float64Array(D).fill(Infinity),
+  hi: new Float64Array(D).fill(-Infinity),
+  sum: new Float64Array(D),
+});
 
 /** 1 = may be picked: not excluded, not labelled, first occurrence of its id. */
 function pickableFlags(
@@ -317,12 +341,6 @@ function pickableFlags(
     taken.add(ids[i]);
   }
   return pickable;
-}
-
-function computeCentroid(X: Float32Array, N: number, D: number, centroid: Float64Array): void {
-  const sum = new Float64Array(D);
-  for (let i = 0, p = 0; i < N; i++) for (let c = 0; c < D; c++, p++) sum[c] += X[p];
-  for (let c = 0; c < D; c++) centroid[c] = sum[c] / N;
 }
 
 function layoutFor(N: number, D: number, M: number, k: number, threads: number, blockSize: number, qScale: number): FpsLayout {
@@ -350,6 +368,7 @@ function layoutFor(N: number, D: number, M: number, k: number, threads: number, 
       count,
       x: take((count + 1) * rowBytes),
       qx: take((count + 1) * qRowBytes),
+      positions: take((count + 1) * 4),
       nearestSq: take(count * 8),
       nearest: take(count * 8),
       score: take(count * 8),
@@ -357,7 +376,7 @@ function layoutFor(N: number, D: number, M: number, k: number, threads: number, 
       index: take(count * 4),
       cellOf: take(count * 4),
       status: take(count),
-      rows: take(blockSize * 4),
+      rows: take((blockSize + 1) * 4),
       out: take((blockSize + 1) * 8),
     });
   }

@@ -20,7 +20,7 @@ function setUp(X: Float32Array, N: number, D: number, options: { pick: number; p
   };
   const at = {
     x: take(N * D * 4), pick: take(D * 4), qx: take(N * qRowBytes), qPick: take(qPickBytes),
-    rows: take(N * 4), bounds: take(N * 8), roots: take(N * 8), out: take((N + 1) * 8),
+    rows: take((N + 1) * 4), bounds: take(N * 8), roots: take(N * 8), out: take((N + 1) * 8),
   };
   const pages = Math.ceil(offset / 65536) + 1;
   const memory = new api.Memory({ initial: pages, maximum: pages, shared: false });
@@ -40,7 +40,7 @@ function setUp(X: Float32Array, N: number, D: number, options: { pick: number; p
   const exact = Array.from({ length: N }, (_, i) => squaredDistance(X, i * D, pickRow, 0, D));
   const call = (count: number, bounded: boolean): number =>
     run(at.x, D * 4, D * 4, at.rows, count, at.pick, bounded ? at.bounds : 0, bounded ? at.roots : 0, at.out,
-      bounded ? 1 : 0, filterSlack(D), at.qx, qRowBytes, at.qPick, qLen, qz.scale);
+      bounded ? 1 : 0, filterSlack(D), at.qx, qRowBytes, at.qPick, qLen, qz.scale, at.rows);
   return { rows, out, bounds, roots, exact, call };
 }
 
