@@ -45,6 +45,14 @@ const SPIN = 20_000;
 export interface ThreadOptions {
   /** Default: min(2, available cores), one for small inputs (under 4 million feature values). */
   threads?: number;
+  /**
+   * A pass with no result from some worker for this long fails the selection (default 600 s; one pass
+   * takes milliseconds). A worker thread that died without an error (killed, out of memory) would
+   * otherwise be waited for forever: the main thread is blocked and cannot see its exit event.
+   */
+  stallSeconds?: number;
+  /** Tests only: worker threads exit silently when asked for the sweep of this centre slot. */
+  exitWorkersAtSlot?: number;
 }
 
 export async function selectCandidatesThreaded(input: SelectionInput, options: ThreadOptions = {}): Promise<SelectionResult> {
@@ -73,6 +81,7 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
           thread: t,
           control: control.buffer,
           results: results.buffer,
+          exitAtSlot: options.exitWorkersAtSlot ?? -1,
         },
       });
       worker.on("message", (message: unknown) => {
@@ -81,13 +90,13 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
       workers.push(worker);
     }
     await Promise.all(workers.map((worker) => waitForReady(worker)));
-    const runner = threadedRunner(prepared.main, control, results, threads);
+    const runner = threadedRunner(prepared.main, control, results, threads, options.stallSeconds ?? 600);
     try {
       return runSelection(prepared, runner);
     } catch (error) {
       if (error instanceof WorkerFailure) {
         await new Promise((resolve) => setImmediate(resolve));
-        throw new Error(`farthest-point selection failed in a worker thread: ${failures.join("; ") || "no detail"}`);
+        throw new Error(`farthest-point selection failed in a worker thread: ${failures.join("; ") || error.message || "no detail"}`);
       }
       throw error;
     }
@@ -119,6 +128,7 @@ function threadedRunner(
   control: Int32Array,
   results: Float64Array,
   threads: number,
+  stallSeconds: number,
 ): PassRunner {
   const run = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
     control[OP] = op;
@@ -132,10 +142,13 @@ function threadedRunner(
     else sweep(main, slot, replace, wantArgmax);
     let best: BestCandidate = { score: main.bestScore, index: main.bestIndex, thread: 0, position: main.bestPosition };
     for (let spin = 0; spin < SPIN && Atomics.load(control, DONE) !== threads - 1; spin++);
+    const deadline = performance.now() + stallSeconds * 1000;
     for (;;) {
       const done = Atomics.load(control, DONE);
       if (done === threads - 1) break;
-      Atomics.wait(control, DONE, done);
+      const left = deadline - performance.now();
+      if (left <= 0) throw new WorkerFailure(`no result from a worker thread for ${stallSeconds} s (it may have been killed)`);
+      Atomics.wait(control, DONE, done, Math.min(left, 1000));
     }
     if (Atomics.load(control, FAILED) !== 0) throw new WorkerFailure();
     for (let t = 1; t < threads; t++) {
@@ -175,6 +188,7 @@ function workerMain(
     seen = Atomics.load(control, slots.SEQ);
     const op = control[slots.OP];
     if (op === slots.OP_STOP) return;
+    if (op !== slots.OP_CENTROID && control[slots.SLOT] === workerData.exitAtSlot) process.exit(0);
     try {
       if (op === slots.OP_CENTROID) kernel.centroidPass(st);
       else kernel.sweep(st, control[slots.SLOT], control[slots.REPLACE] === 1, control[slots.ARGMAX] === 1);

@@ -41,6 +41,13 @@ describe("threaded selection", () => {
     expect(Array.from(threaded.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
   });
 
+  it("fails instead of waiting forever when a worker thread dies without an error", async () => {
+    const base = input(12, 3000, 5, 50);
+    await expect(selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10 })).rejects.toThrow(
+      /failed in a worker thread: no result from a worker thread for 1 s/,
+    );
+  });
+
   it("reports input errors before starting workers", async () => {
     const base = input(11, 10, 2, 11);
     await expect(selectCandidatesThreaded(base, { threads: 2 })).rejects.toThrow(/cannot select 11 candidates from a pool of 10/);
