@@ -5,8 +5,12 @@ first pick replaces `nearest`, then element-wise minimum, ties to the lowest ind
   tuned:           float32, |a|^2 + |b|^2 - 2 a.b with one BLAS matrix-vector product per pick
 
 usage: rank-anchor.py FEATURES.f32 N D K {straightforward|tuned} [PICKS_TO_RUN]
+       rank-anchor.py --pipeline POOL.extxyz FEATURES.npy K OUT.extxyz
 Prints one JSON line: seconds for the picks run, picks, peak RSS. With PICKS_TO_RUN < K only that
-many picks run (the caller extrapolates the time)."""
+many picks run (the caller extrapolates the time).
+
+--pipeline is the reference workflow as one process, for the whole-process comparison: ASE reads every
+frame of the pool, NumPy loads the features (.npy), the tuned selection runs, ASE writes the picks."""
 import json
 import resource
 import sys
@@ -54,7 +58,22 @@ def tuned(X, k):
     return picks
 
 
+def pipeline(pool, features, k, out):
+    from ase.io import read, write
+    frames = read(pool, ":")
+    X = np.load(features).astype(np.float32, copy=False)
+    if len(frames) != len(X):
+        raise SystemExit(f"{len(frames)} frames but {len(X)} feature rows")
+    picks = tuned(X, k)
+    write(out, [frames[p] for p in picks], format="extxyz")
+    return picks
+
+
 def main():
+    if sys.argv[1] == "--pipeline":
+        picks = pipeline(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+        print(json.dumps({"picks": picks, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        return
     path, n, d, k, variant = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     run = int(sys.argv[6]) if len(sys.argv) > 6 else k
     X = np.fromfile(path, dtype=np.float32, count=n * d).reshape(n, d)

@@ -1,7 +1,9 @@
 // Benchmark of the candidate ranking core: greedy farthest-point selection (N = 1e4, 1e5, 1e6 rows,
-// D = 100, k = 1000) against the same greedy selection in NumPy, and descriptor throughput on 64-atom
-// periodic cells. Run `npx tsc -p tsconfig.build.json` first; then `node bench/rank.mjs [--quick]
-// [--only descriptors]` (the latter skips the selection cases and NumPy, and writes no results file).
+// D = 100, k = 1000) against the same greedy selection in NumPy, `relabel rank` as a whole process
+// (N = 1e5, pool parsing included) against the reference workflow as a whole process, and descriptor
+// throughput on 64-atom periodic cells. Run `npx tsc -p tsconfig.build.json` first; then
+// `node bench/rank.mjs [--quick] [--only descriptors|whole]` (--only skips the other parts and writes no
+// results file).
 //
 // Synthetic features (seeded, written once to bench/.data, which is gitignored):
 //   mixture: 50 clusters; each row = centre + A_c z + noise, z ~ N(0, diag(1, 1/2, ..., 1/8)) in 8
@@ -10,9 +12,18 @@
 //   uniform: every value uniform in [0, 1), the worst case for the pruning (N = 1e5 only).
 // Each selection runs in its own child process so that its peak RSS is its own. The machine may be
 // shared: selections and the tuned NumPy run 3 times for N <= 1e5 and the fastest run is reported.
+//
+// Whole process: a pool of 1e5 distinct 8-atom periodic cells (extxyz, written once to bench/.data) with
+// the 1e5 x 100 feature matrices as .npy; timed from spawn to exit:
+//   ours:      relabel rank --pool POOL --features X.npy --scaling none --select 1000 -o OUT
+//   pipeline:  python3 rank-anchor.py --pipeline (ASE reads the pool, np.load, tuned selection, ASE writes)
+//   tuned:     python3 rank-anchor.py with the tuned selection alone (interpreter, import, load included).
 
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync,
+} from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { seededRandom } from "./prng.mjs";
@@ -118,6 +129,100 @@ function numpyBlas() {
   return out.status === 0 ? out.stdout.trim() : `unavailable (${out.stderr.trim().split("\n").pop()})`;
 }
 
+const POOL_FRAMES = 100_000;
+const POOL_ATOMS = 8;
+
+/** The whole-process pool: distinct 8-atom cells (random positions, 8 decimals), written once. */
+function poolFile() {
+  const file = path.join(dataDir, `pool-${POOL_FRAMES}x${POOL_ATOMS}.extxyz`);
+  if (existsSync(file)) return file;
+  mkdirSync(dataDir, { recursive: true });
+  const next = seededRandom(13);
+  const fd = openSync(file, "w");
+  let text = "";
+  for (let f = 0; f < POOL_FRAMES; f++) {
+    const a = (4.2 + next() * 0.2).toFixed(4);
+    text += `${POOL_ATOMS}\nLattice="${a} 0.0 0.0 0.0 ${a} 0.0 0.0 0.0 ${a}" Properties=species:S:1:pos:R:3 pbc="T T T"\n`;
+    for (let i = 0; i < POOL_ATOMS; i++) {
+      const xyz = [0, 1, 2].map(() => (next() * Number(a)).toFixed(8)).join(" ");
+      text += `${i % 4 === 0 ? "O" : "Zr"} ${xyz}\n`;
+    }
+    if (text.length > 1 << 20) {
+      writeSync(fd, text);
+      text = "";
+    }
+  }
+  writeSync(fd, text);
+  closeSync(fd);
+  return file;
+}
+
+/** The first n rows of a .f32 feature file as a .npy (little-endian float32, C order). */
+function npyFile(f32, n) {
+  const file = f32.replace(/\.f32$/, ".npy");
+  if (existsSync(file)) return file;
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${n}, ${D}), }`;
+  header += " ".repeat(63 - ((10 + header.length) % 64)) + "\n";
+  const prefix = Buffer.alloc(10);
+  prefix.write("\x93NUMPY", 0, "latin1");
+  prefix[6] = 1;
+  prefix.writeUInt16LE(header.length, 8);
+  const fd = openSync(file, "w");
+  writeSync(fd, Buffer.concat([prefix, Buffer.from(header, "latin1")]));
+  writeSync(fd, new Uint8Array(readFeatures(f32, n).buffer));
+  closeSync(fd);
+  return file;
+}
+
+/** Wall time of a child process from spawn to exit; peak RSS when /usr/bin/time is there. */
+function timeProcess(command, args) {
+  const timed = existsSync("/usr/bin/time");
+  const start = performance.now();
+  const out = spawnSync(timed ? "/usr/bin/time" : command, timed ? ["-f", "PEAK_RSS_KB=%M", command, ...args] : args, {
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
+  const seconds = (performance.now() - start) / 1000;
+  if (out.status !== 0) throw new Error(`${command} ${args.join(" ")} failed: ${out.stderr}`);
+  const rss = /PEAK_RSS_KB=(\d+)/.exec(out.stderr);
+  return { seconds, peakRssMb: rss ? Number(rss[1]) / 1024 : undefined, stdout: out.stdout };
+}
+
+function wholeProcess(kind, repeats) {
+  const pool = poolFile();
+  const features = npyFile(featureFile(kind, POOL_FRAMES), POOL_FRAMES);
+  const scratch = mkdtempSync(path.join(os.tmpdir(), "bench-rank-"));
+  const relabel = path.resolve(here, "../bin/relabel.js");
+  try {
+    const ours = Array.from({ length: repeats }, (_, r) => {
+      const out = path.join(scratch, `ours-${r}`);
+      return timeProcess(process.execPath, [relabel, "rank", "--pool", pool, "--features", features, "--scaling", "none", "--select", K, "-o", out].map(String));
+    }).reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    const tuned = Array.from({ length: repeats }, () =>
+      timeProcess(PYTHON, [path.join(here, "rank-anchor.py"), featureFile(kind, POOL_FRAMES), POOL_FRAMES, D, K, "tuned"].map(String)),
+    ).reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    const pipeline = timeProcess(PYTHON, [path.join(here, "rank-anchor.py"), "--pipeline", pool, features, K, path.join(scratch, "ase.extxyz")].map(String));
+    const picked = JSON.parse(readFileSync(path.join(scratch, "ours-0", "ranking.json"), "utf8")).selected.map((s) => s.frame);
+    const pipelinePicks = JSON.parse(pipeline.stdout).picks;
+    return { data: kind, n: POOL_FRAMES, atomsPerFrame: POOL_ATOMS, ours, tuned, pipeline, samePicks: `${samePrefix(picked, pipelinePicks)}/${K}` };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function reportWhole(rows) {
+  for (const r of rows) {
+    const rss = (x) => (x.peakRssMb === undefined ? "" : `, peak RSS ${x.peakRssMb.toFixed(0)} MB`);
+    console.log(
+      `whole process, ${r.data.padEnd(7)} N=${r.n} (${r.atomsPerFrame}-atom cells): relabel rank ${r.ours.seconds.toFixed(2)} s${rss(r.ours)}` +
+        `  | tuned NumPy process ${r.tuned.seconds.toFixed(2)} s (x${(r.tuned.seconds / r.ours.seconds).toFixed(2)})` +
+        `  | ASE + NumPy pipeline ${r.pipeline.seconds.toFixed(2)} s${rss(r.pipeline)} (x${(r.pipeline.seconds / r.ours.seconds).toFixed(1)})` +
+        `  | same picks as the pipeline: ${r.samePicks}`,
+    );
+  }
+  console.log("  tuned NumPy process: interpreter start, import, np.fromfile and the selection, no pool parsing\n");
+}
+
 function fccFrames(count) {
   const next = seededRandom(11);
   const a = 3.61;
@@ -187,12 +292,16 @@ async function main() {
   const quick = process.argv.includes("--quick");
   const onlyAt = process.argv.indexOf("--only");
   const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
-  if (onlyAt >= 0 && only !== "descriptors") {
-    console.error(`--only takes "descriptors" (got ${only ?? "nothing"})`);
+  if (onlyAt >= 0 && only !== "descriptors" && only !== "whole") {
+    console.error(`--only takes "descriptors" or "whole" (got ${only ?? "nothing"})`);
     process.exit(1);
   }
   if (only === "descriptors") {
     await reportDescriptors(quick);
+    return;
+  }
+  if (only === "whole") {
+    reportWhole(["mixture", "uniform"].map((kind) => wholeProcess(kind, quick ? 1 : 3)));
     return;
   }
   console.log(`numpy: ${numpyBlas()}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}`);
@@ -238,8 +347,10 @@ async function main() {
     );
   }
   console.log("  * extrapolated from the first picks (time per pick x 1000)\n");
+  const whole = ["mixture", "uniform"].map((kind) => wholeProcess(kind, quick ? 1 : 3));
+  reportWhole(whole);
   const descriptors = await reportDescriptors(quick);
-  writeFileSync(path.join(dataDir, "rank-results.json"), JSON.stringify({ selection: results, descriptors }, null, 2));
+  writeFileSync(path.join(dataDir, "rank-results.json"), JSON.stringify({ selection: results, whole, descriptors }, null, 2));
 }
 
 await main();

@@ -1,40 +1,35 @@
 import { InputError, UsageError } from "../core/errors.js";
 import { ExecError } from "../exec/errors.js";
 import { SOFTWARE } from "../version.js";
-import { benchSpec, runBench } from "./commands/bench.js";
-import { convertSpec, runConvert } from "./commands/convert.js";
-import { datasetSpec, runDataset } from "./commands/dataset.js";
-import { cancelSpec, runCancel } from "./commands/cancel.js";
-import { collectSpec, runCollect } from "./commands/collect.js";
-import { demoSpec, runDemo } from "./commands/demo.js";
-import { inspectSpec, runInspect } from "./commands/inspect.js";
-import { jobsSpec, runJobs } from "./commands/jobs.js";
-import { rankSpec, runRank } from "./commands/rank.js";
-import { runStage, stageSpec } from "./commands/stage.js";
-import { runSubmit, submitSpec } from "./commands/submit.js";
 
 interface Command {
   summary: string;
   run(argv: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = {
-  convert: { summary: convertSpec.summary, run: runConvert },
-  inspect: { summary: inspectSpec.summary, run: runInspect },
-  rank: { summary: rankSpec.summary, run: runRank },
-  dataset: { summary: datasetSpec.summary, run: runDataset },
-  stage: { summary: stageSpec.summary, run: runStage },
-  bench: { summary: benchSpec.summary, run: runBench },
-  submit: { summary: submitSpec.summary, run: runSubmit },
-  jobs: { summary: jobsSpec.summary, run: runJobs },
-  collect: { summary: collectSpec.summary, run: runCollect },
-  cancel: { summary: cancelSpec.summary, run: runCancel },
-  demo: { summary: demoSpec.summary, run: runDemo },
+// Each command's module is imported only when it runs (or for the overview): startup stays short.
+const lazy =
+  <M>(load: () => Promise<M>, pick: (module: M) => Command) =>
+  async (): Promise<Command> =>
+    pick(await load());
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  convert: lazy(() => import("./commands/convert.js"), (m) => ({ summary: m.convertSpec.summary, run: m.runConvert })),
+  inspect: lazy(() => import("./commands/inspect.js"), (m) => ({ summary: m.inspectSpec.summary, run: m.runInspect })),
+  rank: lazy(() => import("./commands/rank.js"), (m) => ({ summary: m.rankSpec.summary, run: m.runRank })),
+  dataset: lazy(() => import("./commands/dataset.js"), (m) => ({ summary: m.datasetSpec.summary, run: m.runDataset })),
+  stage: lazy(() => import("./commands/stage.js"), (m) => ({ summary: m.stageSpec.summary, run: m.runStage })),
+  bench: lazy(() => import("./commands/bench.js"), (m) => ({ summary: m.benchSpec.summary, run: m.runBench })),
+  submit: lazy(() => import("./commands/submit.js"), (m) => ({ summary: m.submitSpec.summary, run: m.runSubmit })),
+  jobs: lazy(() => import("./commands/jobs.js"), (m) => ({ summary: m.jobsSpec.summary, run: m.runJobs })),
+  collect: lazy(() => import("./commands/collect.js"), (m) => ({ summary: m.collectSpec.summary, run: m.runCollect })),
+  cancel: lazy(() => import("./commands/cancel.js"), (m) => ({ summary: m.cancelSpec.summary, run: m.runCancel })),
+  demo: lazy(() => import("./commands/demo.js"), (m) => ({ summary: m.demoSpec.summary, run: m.runDemo })),
 };
 
-function overview(): string {
+async function overview(): Promise<string> {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  const lines = await Promise.all(Object.entries(COMMANDS).map(async ([name, load]) => `  ${name.padEnd(width)}  ${(await load()).summary}`));
   return `usage: relabel <command> [options]\n\nActive-learning rounds for MACE potentials: VASP runs in, ranked selections, datasets and benchmarks out.\n\ncommands:\n${lines.join("\n")}\n\nRun 'relabel <command> --help' for a command's options.\n`;
 }
 
@@ -42,20 +37,20 @@ function overview(): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    process.stdout.write(overview());
+    process.stdout.write(await overview());
     return name === undefined ? 2 : 0;
   }
   if (name === "--version") {
     process.stdout.write(`${SOFTWARE.version}\n`);
     return 0;
   }
-  const command = COMMANDS[name];
-  if (!command) {
-    process.stderr.write(`relabel: unknown command "${name}"\n\n${overview()}`);
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!load) {
+    process.stderr.write(`relabel: unknown command "${name}"\n\n${await overview()}`);
     return 2;
   }
   try {
-    return await command.run(rest);
+    return await (await load()).run(rest);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`relabel ${name}: ${err.message}\n`);
