@@ -46,8 +46,8 @@ export interface ThreadOptions {
   /** Default: min(2, available cores), one for small inputs (under 4 million feature values). */
   threads?: number;
   /**
-   * A pass with no result from some worker for this long fails the selection (default 600 s; one pass
-   * takes milliseconds). A worker thread that died without an error (killed, out of memory) would
+   * A pass with no result from some worker for this many seconds fails the selection (default 600; one
+   * pass takes milliseconds). A worker thread that died without an error (killed, out of memory) would
    * otherwise be waited for forever: the main thread is blocked and cannot see its exit event.
    */
   stallSeconds?: number;
@@ -142,13 +142,14 @@ function threadedRunner(
     else sweep(main, slot, replace, wantArgmax);
     let best: BestCandidate = { score: main.bestScore, index: main.bestIndex, thread: 0, position: main.bestPosition };
     for (let spin = 0; spin < SPIN && Atomics.load(control, DONE) !== threads - 1; spin++);
-    const deadline = performance.now() + stallSeconds * 1000;
-    for (;;) {
+    // Waits in 1 s slices and counts the silent ones, so that a clock jump (a suspended machine) ends one
+    // slice early instead of passing a deadline.
+    for (let silent = 0; ; ) {
       const done = Atomics.load(control, DONE);
       if (done === threads - 1) break;
-      const left = deadline - performance.now();
-      if (left <= 0) throw new WorkerFailure(`no result from a worker thread for ${stallSeconds} s (it may have been killed)`);
-      Atomics.wait(control, DONE, done, Math.min(left, 1000));
+      if (Atomics.wait(control, DONE, done, 1000) === "timed-out" && ++silent >= stallSeconds) {
+        throw new WorkerFailure(`no result from a worker thread for ${stallSeconds} s (it may have been killed)`);
+      }
     }
     if (Atomics.load(control, FAILED) !== 0) throw new WorkerFailure();
     for (let t = 1; t < threads; t++) {

@@ -7,7 +7,8 @@ import { once } from "node:events";
 import type { Writable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
-import { ExtxyzEncoder, ExtxyzParser, type ExtxyzFrameAt } from "../core/formats/extxyz.js";
+import { InputError } from "../core/errors.js";
+import { ExtxyzEncoder, ExtxyzParser, parseExtxyz, type ExtxyzFrameAt } from "../core/formats/extxyz.js";
 import type { Frame } from "../core/structure.js";
 import { CHUNK_BYTES as CHUNK, fileError, openInput } from "./open.js";
 
@@ -25,6 +26,99 @@ export function readExtxyzWithLines(path: string): AsyncGenerator<ExtxyzFrameAt,
 /** Frames of an extxyz file; see readExtxyzWithLines for the line numbers. */
 export function readExtxyz(path: string): AsyncGenerator<Frame, void, void> {
   return parseFile(path, (item) => item.frame);
+}
+
+/**
+ * Only the frames at the given 0-based indices of an extxyz file (plain or gzip), in file order, each
+ * parsed in full; every other frame is passed over by counting its lines, without parsing. Meant for a
+ * file read in full once already (fetching a selection's picks): a count line that is not a number is
+ * reported as a file that changed. Files with VEC lines (which follow a frame's atoms) are read in full.
+ */
+export async function* readExtxyzFramesAt(path: string, wanted: ReadonlySet<number>): AsyncGenerator<{ index: number; frame: Frame }, void, void> {
+  let last = -1;
+  for (const i of wanted) last = Math.max(last, i);
+  if (last < 0) return;
+  const { stream } = await openInput(path, EXPECTED);
+  let index = 0;
+  /** Lines of the current frame still to pass (comment and atoms); 0 while reading a count line. */
+  let linesLeft = 0;
+  let countLine: Buffer[] = [];
+  /** The bytes of the current frame, when it is wanted. */
+  let frame: Buffer[] | undefined;
+  /** A wanted frame read to its last atom: yielded once the next line proves not to be a VEC line. */
+  let complete: { index: number; parts: Buffer[] } | undefined;
+  let yielded = -1;
+  let hasVecLines = false;
+  let first = true;
+  const parse = (parts: Buffer[]): Frame => parseExtxyz(Buffer.concat(parts), path)[0].frame;
+  try {
+    reading: for await (const chunk of stream) {
+      let b = chunk as Buffer;
+      if (first && b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) b = b.subarray(3);
+      first = false;
+      let pos = 0;
+      while (pos < b.length) {
+        if (linesLeft === 0) {
+          const newline = b.indexOf(10, pos);
+          const end = newline < 0 ? b.length : newline + 1;
+          countLine.push(b.subarray(pos, end));
+          pos = end;
+          if (newline < 0) break;
+          const text = Buffer.concat(countLine).toString("latin1").trim();
+          if (/^VEC\d/i.test(text)) {
+            hasVecLines = true;
+            break reading;
+          }
+          if (complete) {
+            yield { index: complete.index, frame: parse(complete.parts) };
+            yielded = complete.index;
+            complete = undefined;
+          }
+          if (index > last) return;
+          if (!/^\d+$/.test(text)) {
+            throw new InputError(path, `frame ${index}`, `expected an atom count, found "${text.slice(0, 40)}": the file changed since it was read`);
+          }
+          frame = wanted.has(index) ? countLine : undefined;
+          countLine = [];
+          linesLeft = Number(text) + 1;
+          continue;
+        }
+        let p = pos;
+        while (linesLeft > 0) {
+          const newline = b.indexOf(10, p);
+          if (newline < 0) {
+            p = b.length;
+            break;
+          }
+          p = newline + 1;
+          linesLeft--;
+        }
+        frame?.push(b.subarray(pos, p));
+        pos = p;
+        if (linesLeft === 0) {
+          if (frame) complete = { index, parts: frame };
+          frame = undefined;
+          index++;
+        }
+      }
+    }
+    if (!hasVecLines) {
+      // The last atom line may lack its newline.
+      if (linesLeft === 1 && frame) complete = { index: index++, parts: frame };
+      if (complete) yield { index: complete.index, frame: parse(complete.parts) };
+      else if (index <= last) throw new InputError(path, undefined, `has ${index} frames, expected at least ${last + 1}: the file changed since it was read`);
+      return;
+    }
+  } catch (err) {
+    throw fileError(path, err, EXPECTED);
+  } finally {
+    stream.destroy();
+  }
+  let i = 0;
+  for await (const parsed of readExtxyz(path)) {
+    if (i > yielded && wanted.has(i)) yield { index: i, frame: parsed };
+    if (++i > last) return;
+  }
 }
 
 // One generator for both readers: a second one wrapped around the first would cost a promise per frame.

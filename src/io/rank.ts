@@ -1,6 +1,6 @@
 /**
  * `relabel rank` as a function: reads the pool (three streaming passes: ids and species, descriptors, the
- * picks), the labelled set and the committee, runs the selection and writes the ranking artifacts into a
+ * picked frames only), the labelled set and the committee, runs the selection and writes the ranking artifacts into a
  * new directory. Shared by the CLI and the GitHub App.
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
@@ -30,7 +30,7 @@ import { rankingRule, renderRankingCsv, renderRankingJson, selectionInfo, type C
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import { hillFormula, type Frame } from "../core/structure.js";
 import { selectCandidatesThreaded } from "../exec/fps-threads.js";
-import { ExtxyzFileWriter, readExtxyz } from "./extxyz.js";
+import { ExtxyzFileWriter, readExtxyz, readExtxyzFramesAt } from "./extxyz.js";
 import { sha256File } from "./open.js";
 import { poolUnits, readPoolUnit, type PoolUnit } from "./pool.js";
 
@@ -302,7 +302,7 @@ export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
   try {
     await writeFile(path.join(tmp, "ranking.json"), renderRankingJson(inputs));
     await writeFile(path.join(tmp, "ranking.csv"), renderRankingCsv(inputs));
-    await writeSelected(units, result, c.meta, path.join(tmp, "selected.extxyz"));
+    await writeSelected(units, sources, result, c.meta, path.join(tmp, "selected.extxyz"));
     await rm(o.out, { recursive: true, force: true });
     await mkdir(path.dirname(path.resolve(o.out)), { recursive: true });
     await rename(tmp, o.out);
@@ -313,14 +313,38 @@ export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
   return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files: ["ranking.json", "ranking.csv", "selected.extxyz"] };
 }
 
-/** Pass 3: the picks, in greedy order, with their candidate_id, source, frame and selection_rank. */
-async function writeSelected(units: PoolUnit[], result: SelectionResult, meta: CandidateMeta[], file: string): Promise<void> {
-  const rankOf = new Map(result.picks.map((p) => [p.index, p.rank]));
+/**
+ * Pass 3: the picks, in greedy order, with their candidate_id, source, frame and selection_rank. Only
+ * sources holding picks are read again, and extxyz files only parse the picked frames.
+ */
+async function writeSelected(
+  units: PoolUnit[], sources: { frames: number }[], result: SelectionResult, meta: CandidateMeta[], file: string,
+): Promise<void> {
+  // Candidate rows of unit u: firstRow[u] .. firstRow[u + 1] - 1.
+  const firstRow = [0];
+  for (const source of sources) firstRow.push(firstRow[firstRow.length - 1] + source.frames);
+  const wanted = units.map(() => new Set<number>());
+  for (const { index } of result.picks) {
+    let lo = 0;
+    let hi = units.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (firstRow[mid] <= index) lo = mid;
+      else hi = mid - 1;
+    }
+    wanted[lo].add(index - firstRow[lo]);
+  }
   const picked = new Map<number, Frame>();
-  let row = 0;
-  for await (const frame of poolFrames(units)) {
-    if (rankOf.has(row)) picked.set(row, frame);
-    row++;
+  for (let u = 0; u < units.length; u++) {
+    if (wanted[u].size === 0) continue;
+    const frames = units[u].kind === "extxyz" ? readExtxyzFramesAt(units[u].path, wanted[u]) : wantedFrames(units[u], wanted[u]);
+    for await (const { index, frame } of frames) {
+      const row = firstRow[u] + index;
+      if (candidateId(frame) !== meta[row].id) {
+        throw new InputError(units[u].path, `frame ${index}`, "is not the structure ranked a moment ago: the file changed while ranking");
+      }
+      picked.set(row, frame);
+    }
   }
   const writer = await ExtxyzFileWriter.open(file);
   for (const pick of result.picks) {
@@ -330,4 +354,8 @@ async function writeSelected(units: PoolUnit[], result: SelectionResult, meta: C
     await writer.write({ ...frame, info });
   }
   await writer.close();
+}
+
+async function* wantedFrames(unit: PoolUnit, wanted: ReadonlySet<number>): AsyncGenerator<{ index: number; frame: Frame }> {
+  for await (const { frame, index } of readPoolUnit(unit)) if (wanted.has(index)) yield { index, frame };
 }

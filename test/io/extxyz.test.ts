@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { InputError } from "../../src/core/errors.js";
 import { parseExtxyz } from "../../src/core/formats/extxyz.js";
 import type { Frame } from "../../src/core/structure.js";
-import { ExtxyzFileWriter, readExtxyz, readExtxyzWithLines, writeExtxyz } from "../../src/io/extxyz.js";
+import { ExtxyzFileWriter, readExtxyz, readExtxyzFramesAt, readExtxyzWithLines, writeExtxyz } from "../../src/io/extxyz.js";
 import { aseReference, realPath } from "../helpers/real-data.js";
 
 const fixture = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/extxyz/edge-cases.extxyz");
@@ -115,6 +115,43 @@ describe("readExtxyz", () => {
     const d = await failure(readExtxyz(cut));
     expect(d.error).toBeInstanceOf(InputError);
     expect((d.error as Error).message).toMatch(/broken gzip data: unexpected end of file/);
+  });
+});
+
+describe("readExtxyzFramesAt", () => {
+  const picks = async (file: string, wanted: number[]): Promise<[number, Frame][]> =>
+    (await collect(readExtxyzFramesAt(file, new Set(wanted)))).map(({ index, frame }) => [index, frame]);
+
+  it("parses only the wanted frames, in file order, equal to a full read", async () => {
+    expect(await picks(fixture, [3, 0, 4])).toEqual([0, 3, 4].map((i) => [i, fixtureFrames[i]]));
+    expect(await picks(fixture, [])).toEqual([]);
+    const gz = path.join(dir, "picks.extxyz.gz");
+    writeFileSync(gz, gzipSync(readFileSync(fixture)));
+    expect(await picks(gz, [1, 2])).toEqual([1, 2].map((i) => [i, fixtureFrames[i]]));
+  });
+
+  it("finds frames across 1 MiB chunks, after a byte-order mark and without a final newline", async () => {
+    const frames: string[] = [];
+    for (let k = 0; k < 900; k++) {
+      const lines = Array.from({ length: 70 }, (_, a) => `Si ${k}.5 ${a}.25 -1.125`);
+      frames.push(`70\nProperties=species:S:1:pos:R:3 step=${k}\n${lines.join("\n")}`);
+    }
+    const file = path.join(dir, "picks-large.extxyz");
+    writeFileSync(file, "\ufeff" + frames.join("\n"));
+    const all = await collect(readExtxyz(file));
+    const wanted = [0, 1, 317, 318, 640, 899];
+    expect(await picks(file, wanted)).toEqual(wanted.map((i) => [i, all[i]]));
+  });
+
+  it("says the file changed when its frames no longer line up", async () => {
+    const file = path.join(dir, "picks-changed.extxyz");
+    writeFileSync(file, readFileSync(fixture, "utf8").replace(/^3\n/m, "three\n"));
+    const { error } = await failure(readExtxyzFramesAt(file, new Set([4])));
+    expect(error).toBeInstanceOf(InputError);
+    expect(String((error as Error).message)).toMatch(/picks-changed\.extxyz.*frame \d+.*the file changed since it was read/);
+    const short = path.join(dir, "picks-short.extxyz");
+    writeFileSync(short, readFileSync(fixture, "utf8").split("\n").slice(0, 5).join("\n") + "\n");
+    expect(String(((await failure(readExtxyzFramesAt(short, new Set([3])))).error as Error).message)).toMatch(/has 1 frames, expected at least 4/);
   });
 });
 
