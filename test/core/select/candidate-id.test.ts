@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { Frame, Pbc } from "../../../src/core/structure.js";
 import { CANDIDATE_ID_LENGTH, candidateId } from "../../../src/core/select/candidate-id.js";
+import { seededRandom } from "./fps-oracle.js";
 
 function frame(symbols: string[], positions: number[], cell: number[], pbc: Pbc = [true, true, true]): Frame {
   return { natoms: symbols.length, symbols, positions: Float64Array.from(positions), cell: Float64Array.from(cell), pbc, info: new Map(), arrays: new Map() };
@@ -19,6 +20,27 @@ describe("candidate ids", () => {
     ].join("\n");
     expect(candidateId(water)).toBe(createHash("sha256").update(text).digest("hex").slice(0, 20));
     expect(CANDIDATE_ID_LENGTH).toBe(20);
+  });
+
+  it("writes every number as the canonical text does, including huge, tiny and negative values", () => {
+    const canonical = (f: Frame): string => {
+      const micro = (v: Float64Array): string => Array.from(v, (x) => String(Math.round(x * 1e6) || 0)).join(" ");
+      const text = ["relabel-candidate-v1", String(f.natoms), f.symbols.join(","), f.pbc.map((p) => (p ? "T" : "F")).join(""), micro(f.cell), micro(f.positions)].join("\n");
+      return createHash("sha256").update(text).digest("hex").slice(0, 20);
+    };
+    const odd = frame(
+      ["Å", "H", "Og"],
+      [-1e300, 9.007199254740993e9, -0.0000004, 0.0000005, -0.0000005, 123456.7890125, 1e-300, -7e15, 2.5e-7],
+      [1e21, -3.3e20, 0, 1, -1, 0.4999999, 5e-7, -5e-7, 4.05],
+      [false, true, false],
+    );
+    expect(candidateId(odd)).toBe(canonical(odd));
+    const random = seededRandom(31);
+    for (let k = 0; k < 200; k++) {
+      const n = 1 + Math.floor(random() * 20);
+      const f = frame(Array.from({ length: n }, () => "Zr"), Array.from({ length: 3 * n }, () => (random() - 0.5) * 10 ** Math.floor(random() * 12 - 4)), cell);
+      expect(candidateId(f)).toBe(canonical(f));
+    }
   });
 
   it("does not depend on the frame's position in a file, info, per-atom arrays or float noise below 5e-7 A", () => {
