@@ -28,6 +28,24 @@ export function readExtxyz(path: string): AsyncGenerator<Frame, void, void> {
   return parseFile(path, (item) => item.frame);
 }
 
+/** Frames of an extxyz file in batches (those completed by each chunk read): one promise per batch. */
+export async function* readExtxyzBatches(path: string): AsyncGenerator<Frame[], void, void> {
+  const { stream } = await openInput(path, EXPECTED);
+  const parser = new ExtxyzParser(path);
+  try {
+    for await (const chunk of stream) {
+      const items = parser.push(chunk as Buffer);
+      if (items.length > 0) yield items.map((item) => item.frame);
+    }
+    const rest = parser.end();
+    if (rest.length > 0) yield rest.map((item) => item.frame);
+  } catch (err) {
+    throw fileError(path, err, EXPECTED);
+  } finally {
+    stream.destroy();
+  }
+}
+
 /**
  * Only the frames at the given 0-based indices of an extxyz file (plain or gzip), in file order, each
  * parsed in full; every other frame is passed over by counting its lines, without parsing. Meant for a

@@ -7,7 +7,7 @@ import path from "node:path";
 import { InputError } from "../core/errors.js";
 import type { Frame } from "../core/structure.js";
 import { parsePoscar } from "../core/vasp/poscar.js";
-import { readExtxyz } from "./extxyz.js";
+import { readExtxyzBatches } from "./extxyz.js";
 import { readInputs } from "./inputs.js";
 import { isRunDir } from "./rundir.js";
 
@@ -73,24 +73,25 @@ export async function poolUnits(paths: string[]): Promise<PoolUnit[]> {
 }
 
 /**
- * The frames of one pool unit, streamed. Bad input is an InputError naming the file: a pool is read whole,
- * or the ranking would silently rank a subset. The returned value is the file whose bytes were read.
+ * The frames of one pool unit, streamed in batches (one promise per batch, not per frame). Bad input is
+ * an InputError naming the file: a pool is read whole, or the ranking would silently rank a subset. The
+ * returned value is the file whose bytes were read.
  */
-export async function* readPoolUnit(unit: PoolUnit): AsyncGenerator<PoolFrame, string, void> {
+export async function* readPoolUnit(unit: PoolUnit): AsyncGenerator<PoolFrame[], string, void> {
   const source = unit.path.split(path.sep).join("/");
   let index = 0;
   if (unit.kind === "poscar") {
     const { frame } = parsePoscar(await readFile(unit.path, "utf8"), { file: unit.path });
-    yield { frame, source, index };
+    yield [{ frame, source, index }];
     return unit.path;
   }
   if (unit.kind === "extxyz") {
-    for await (const frame of readExtxyz(unit.path)) yield { frame, source, index: index++ };
+    for await (const frames of readExtxyzBatches(unit.path)) yield frames.map((frame) => ({ frame, source, index: index++ }));
     return unit.path;
   }
   let read = unit.path;
   for await (const event of readInputs([unit.path], { energy: "free", frames: "all" })) {
-    if (event.type === "frame") yield { frame: event.frame, source, index: index++ };
+    if (event.type === "frame") yield [{ frame: event.frame, source, index: index++ }];
     else {
       const problem = event.report.problems[0];
       if (problem) throw new InputError(unit.path, undefined, problem);

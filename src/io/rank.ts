@@ -97,13 +97,14 @@ async function scanPool(units: PoolUnit[], o: RankOptions): Promise<{ c: Candida
         sources.push({ path: unit.path.split(path.sep).join("/"), sha256: await sha256File(next.value), frames });
         break;
       }
-      const { frame, source, index } = next.value;
-      const i = c.meta.length;
-      c.meta.push({ id: candidateId(frame), source, frame: index, natoms: frame.natoms, formula: hillFormula(frame.symbols) });
-      for (const s of frame.symbols) c.species.add(s);
-      if (energyKey) collectKeyedPrediction(c, frame, energyKey, prefix!, i, `${source} frame ${index}`);
-      frames++;
-      if (i % 1000 === 0) o.onProgress?.("reading pool", i);
+      for (const { frame, source, index } of next.value) {
+        const i = c.meta.length;
+        c.meta.push({ id: candidateId(frame), source, frame: index, natoms: frame.natoms, formula: hillFormula(frame.symbols) });
+        for (const s of frame.symbols) c.species.add(s);
+        if (energyKey) collectKeyedPrediction(c, frame, energyKey, prefix!, i, `${source} frame ${index}`);
+        frames++;
+      }
+      o.onProgress?.("reading pool", c.meta.length);
     }
   }
   return { c, sources };
@@ -154,7 +155,7 @@ async function describe(frames: AsyncIterable<Frame>, rows: number, species: str
 }
 
 async function* poolFrames(units: PoolUnit[]): AsyncGenerator<Frame> {
-  for (const unit of units) for await (const { frame } of readPoolUnit(unit)) yield frame;
+  for (const unit of units) for await (const batch of readPoolUnit(unit)) for (const { frame } of batch) yield frame;
 }
 
 async function* fileFrames(files: string[]): AsyncGenerator<Frame> {
@@ -357,5 +358,5 @@ async function writeSelected(
 }
 
 async function* wantedFrames(unit: PoolUnit, wanted: ReadonlySet<number>): AsyncGenerator<{ index: number; frame: Frame }> {
-  for await (const { frame, index } of readPoolUnit(unit)) if (wanted.has(index)) yield { index, frame };
+  for await (const batch of readPoolUnit(unit)) for (const { frame, index } of batch) if (wanted.has(index)) yield { index, frame };
 }
