@@ -14,8 +14,9 @@
  * - k larger than the pool is an error; when fewer than k candidates are pickable, all of them are
  *   picked and the result says so (picks.length < requested).
  *
- * Cost: features live once as float32 in a WebAssembly memory (N*D*4 bytes) next to a few N-sized
- * arrays; no N x N matrix. Time O(N*k*D) at worst, less with the pruning described in fps-kernel.ts.
+ * Cost: features live once as float32 in a WebAssembly memory (N*D*4 bytes), with an int8 copy for the
+ * kernel's first filter (N*(D rounded up to 16, + 16) bytes) and a few N-sized arrays; no N x N matrix.
+ * Time O(N*k*D) at worst, less with the pruning described in fps-kernel.ts and distance-kernel.ts.
  * Distances are float64 sums over float32 features in a fixed order, so results do not depend on the
  * number of threads.
  */
