@@ -1,7 +1,7 @@
 /**
  * `relabel rank` as a function: reads the pool (three streaming passes: ids and species, descriptors, the
- * picked frames only), the labelled set and the committee, runs the selection and writes the ranking artifacts into a
- * new directory. Shared by the CLI and the GitHub App.
+ * picked frames only), the labelled set and the committee, runs the selection and writes the ranking
+ * artifacts into a new directory. Shared by the CLI and the GitHub App.
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";

@@ -3,15 +3,15 @@
  * WebAssembly SIMD module (assembled here byte by byte: no toolchain, no dependency).
  *
  * Exported `sqdist_rows(x, rowBytes, dBytes, rows, count, pick, bounds, roots, out, useBound, slack, qx,
- * qRowBytes, qPick, qLen, qScale, kept)`: for t < count, with row = i32[rows + 4t], computes the squared distance between
- * the row at `x + row*rowBytes` and the row at `pick` (dBytes = 4*D bytes each).
+ * qRowBytes, qPick, qLen, qScale, kept)`: for t < count, with row = i32[rows + 4t], computes the squared
+ * distance between the row at `x + row*rowBytes` and the row at `pick` (dBytes = 4*D bytes each).
  * - useBound = 0: writes it to f64[out + 8t] and returns count.
  * - useBound = 1: only rows closer than their bound f64[bounds + 8*row] are kept: the k-th of them gets
  *   its row to i32[kept + 4k] (`kept` may be `rows`) and its distance to f64[out + 8k]; returns k.
- *   rows needs room for count + 1 entries (the last is read, not used, when count is odd). f64[roots + 8*row] must be
- *   the bound's square root, correctly rounded (the row's `nearest`).
+ *   rows needs room for count + 1 entries (the last is read, not used, when count is odd);
+ *   f64[roots + 8*row] must be the bound's square root, correctly rounded (the row's `nearest`).
  * "Not closer" is proven by up to three passes, cheapest first:
- * 1. Quantised rows (see quantizeRow): row r has a copy at `qx + r*qRowBytes`, its features rounded to
+ * 1. Quantised rows (see quantizeRows): row r has a copy at `qx + r*qRowBytes`, its features rounded to
  *    integers q = round((x - mid)/qScale), |q| <= 127, as qLen int8 values (D padded to 16), then sum(q^2)
  *    and e, an upper bound on |x - (mid + qScale*q)|, as float64; the pick's copy at qPick holds int16
  *    values instead. The exact |q_row - q_pick| (int32 dot products) gives, by the triangle inequality,
@@ -368,22 +368,6 @@ export const quantizedLength = (D: number): number => Math.ceil(D / 16) * 16;
 
 const Q_LEVEL = 127;
 const ROUNDING = 6755399441055744;
-
-/** A quantiser over the column ranges of the given matrices (rows of D float32 values). */
-export function fitQuantizer(D: number, matrices: Float32Array[]): Quantizer {
-  const lo = new Float64Array(D).fill(Infinity);
-  const hi = new Float64Array(D).fill(-Infinity);
-  for (const X of matrices) {
-    for (let p = 0; p < X.length; p += D) {
-      for (let c = 0; c < D; c++) {
-        const v = X[p + c];
-        if (v < lo[c]) lo[c] = v;
-        if (v > hi[c]) hi[c] = v;
-      }
-    }
-  }
-  return quantizerForRanges(lo, hi);
-}
 
 /** A quantiser for per-column ranges [lo, hi] (an empty range, lo > hi, counts as 0). */
 export function quantizerForRanges(lo: Float64Array, hi: Float64Array): Quantizer {

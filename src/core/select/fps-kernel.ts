@@ -10,8 +10,8 @@
  * them in its own region of the shared memory, grouped by cell: the cell of a centre (a labelled row
  * or a pick) holds the candidates nearest to it, stored as contiguous segments of the region. Rows, their
  * quantised copies and their per-candidate values move together when a candidate changes cell, so every
- * pass reads memory sequentially. A pick only visits cells with d(centre, pick) < 2*radius (radius: the largest `nearest`
- * in the cell); other cells cannot get closer. When a pick concerns most of the region anyway, one
+ * pass reads memory sequentially. A pick only visits cells with d(centre, pick) < 2*radius (radius: at
+ * least the largest `nearest` in the cell); other cells cannot get closer. When a pick concerns most of the region anyway, one
  * pass in position order is cheaper than moving rows between cells: the grouping is then left stale and
  * restored (one in-place permutation) before the next pick that concerns few cells. Results do not
  * depend on where rows sit: distances are computed from row contents and ties go to the lowest

@@ -1,11 +1,22 @@
 import { describe, expect, it } from "vitest";
 import {
-  distanceKernelBytes, filterSlack, fitQuantizer, quantizedLength, quantizeRows, type SqdistRows,
+  distanceKernelBytes, filterSlack, quantizedLength, quantizerForRanges, quantizeRows, type SqdistRows,
 } from "../../../src/core/select/distance-kernel.js";
 import { squaredDistance, type WasmApi } from "../../../src/core/select/fps-kernel.js";
 import { seededRandom } from "./fps-oracle.js";
 
 const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/** A quantiser fitted to the column ranges of X (rows of D values). */
+function fitQuantizer(D: number, X: Float32Array) {
+  const lo = new Float64Array(D).fill(Infinity);
+  const hi = new Float64Array(D).fill(-Infinity);
+  X.forEach((v, p) => {
+    lo[p % D] = Math.min(lo[p % D], v);
+    hi[p % D] = Math.max(hi[p % D], v);
+  });
+  return quantizerForRanges(lo, hi);
+}
 
 /** N rows of D features, their quantised copies and one pick (row `pick` of X, or `pickRow`). */
 function setUp(X: Float32Array, N: number, D: number, options: { pick: number; pickRow?: Float32Array; fitTo?: Float32Array }) {
@@ -30,7 +41,7 @@ function setUp(X: Float32Array, N: number, D: number, options: { pick: number; p
   new Float32Array(buffer, at.x, N * D).set(X);
   const pickRow = options.pickRow ?? X.subarray(options.pick * D, (options.pick + 1) * D);
   new Float32Array(buffer, at.pick, D).set(pickRow);
-  const qz = fitQuantizer(D, [options.fitTo ?? X]);
+  const qz = fitQuantizer(D, options.fitTo ?? X);
   quantizeRows(qz, X, 0, N, buffer, at.qx, qRowBytes, false);
   quantizeRows(qz, Float32Array.from(pickRow), 0, 1, buffer, at.qPick, qPickBytes, true);
   const rows = new Int32Array(buffer, at.rows, N);
@@ -128,7 +139,7 @@ describe("quantised copies", () => {
     const random = seededRandom(24);
     const N = 300, D = 23;
     const X = Float32Array.from({ length: N * D }, () => (random() - 0.5) * 1e3);
-    const qz = fitQuantizer(D, [X]);
+    const qz = fitQuantizer(D, X);
     const stride = quantizedLength(D) + 16;
     const buffer = new ArrayBuffer(N * stride);
     quantizeRows(qz, X, 0, N, buffer, 0, stride, false);
