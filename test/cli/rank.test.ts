@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
+import { parsePoscar, writePoscar } from "../../src/core/vasp/poscar.js";
 import type { Frame } from "../../src/core/structure.js";
 import { realPath } from "../helpers/real-data.js";
 import { runCli } from "../helpers/run-cli.js";
@@ -45,6 +46,40 @@ describe("relabel rank", () => {
     const csv = readFileSync(path.join(dir, "a", "ranking.csv"), "utf8").trim().split("\n");
     expect(csv).toHaveLength(1 + 201);
     expect(csv.filter((l) => l.split(",")[6] !== "").length).toBe(1 + 6);
+  });
+
+  it("writes the picked frames of every kind of source, reading back only sources that hold picks", async () => {
+    const dir = tmp();
+    const pool = framesOf(POOL);
+    // Two more extxyz files (one lands before the big pool, one after it) and a folder of POSCARs.
+    const extra = path.join(dir, "pool");
+    mkdirSync(path.join(extra, "poscars"), { recursive: true });
+    writeFileSync(path.join(extra, "a-first.extxyz"), pool.slice(0, 3).map((f) => writeExtxyzFrame({ ...f, positions: f.positions.map((x) => x + 7) })).join(""));
+    writeFileSync(path.join(extra, "z-last.extxyz"), "");
+    for (let i = 0; i < 3; i++) {
+      const f = pool[50 + i];
+      const box = { cell: Float64Array.of(15, 0, 0, 0, 15, 0, 0, 0, 15), pbc: [true, true, true] as [boolean, boolean, boolean] };
+      writeFileSync(path.join(extra, "poscars", `POSCAR_${i}`), writePoscar({ ...f, ...box, positions: f.positions.map((x) => x - 5) }));
+    }
+    const out = path.join(dir, "out");
+    const result = await runCli("rank", "--pool", extra, POOL, "--select", "40", "-o", out);
+    expect(result.code).toBe(0);
+    const ranking = JSON.parse(readFileSync(path.join(out, "ranking.json"), "utf8"));
+    const selected = framesOf(path.join(out, "selected.extxyz"));
+    const sourceFrames = new Map<string, Frame[]>();
+    const framesIn = (source: string): Frame[] => {
+      if (!sourceFrames.has(source)) {
+        const text = readFileSync(source, "utf8");
+        sourceFrames.set(source, source.includes("POSCAR") ? [parsePoscar(text, { file: source }).frame] : framesOf(source));
+      }
+      return sourceFrames.get(source)!;
+    };
+    const kinds = new Set<string>();
+    ranking.selected.forEach((pick: { source: string; frame: number }, r: number) => {
+      kinds.add(path.basename(path.dirname(pick.source)) + (pick.source.includes("POSCAR") ? "/POSCAR" : ""));
+      expect(Array.from(selected[r].positions)).toEqual(Array.from(framesIn(pick.source)[pick.frame].positions));
+    });
+    expect(kinds.size).toBeGreaterThan(1);
   });
 
   it("refuses to write into an existing non-empty directory", async () => {
