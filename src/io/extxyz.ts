@@ -20,30 +20,17 @@ const EXPECTED = "an extxyz file";
  * bad frame, after yielding every frame before it.
  */
 export function readExtxyzWithLines(path: string): AsyncGenerator<ExtxyzFrameAt, void, void> {
-  return parseFile(path, (item) => item);
+  return parseFile(path, (items) => items);
 }
 
 /** Frames of an extxyz file; see readExtxyzWithLines for the line numbers. */
 export function readExtxyz(path: string): AsyncGenerator<Frame, void, void> {
-  return parseFile(path, (item) => item.frame);
+  return parseFile(path, (items) => items.map((item) => item.frame));
 }
 
 /** Frames of an extxyz file in batches (those completed by each chunk read): one promise per batch. */
-export async function* readExtxyzBatches(path: string): AsyncGenerator<Frame[], void, void> {
-  const { stream } = await openInput(path, EXPECTED);
-  const parser = new ExtxyzParser(path);
-  try {
-    for await (const chunk of stream) {
-      const items = parser.push(chunk as Buffer);
-      if (items.length > 0) yield items.map((item) => item.frame);
-    }
-    const rest = parser.end();
-    if (rest.length > 0) yield rest.map((item) => item.frame);
-  } catch (err) {
-    throw fileError(path, err, EXPECTED);
-  } finally {
-    stream.destroy();
-  }
+export function readExtxyzBatches(path: string): AsyncGenerator<Frame[], void, void> {
+  return parseFile(path, (items) => (items.length > 0 ? [items.map((item) => item.frame)] : []));
 }
 
 /**
@@ -139,15 +126,14 @@ export async function* readExtxyzFramesAt(path: string, wanted: ReadonlySet<numb
   }
 }
 
-// One generator for both readers: a second one wrapped around the first would cost a promise per frame.
-async function* parseFile<T>(path: string, pick: (item: ExtxyzFrameAt) => T): AsyncGenerator<T, void, void> {
+// One generator for every reader (frames, frames with lines, batches): a second one wrapped around the first
+// would cost a promise per item.
+async function* parseFile<T>(path: string, emit: (items: ExtxyzFrameAt[]) => Iterable<T>): AsyncGenerator<T, void, void> {
   const { stream } = await openInput(path, EXPECTED);
   const parser = new ExtxyzParser(path);
   try {
-    for await (const chunk of stream) {
-      for (const item of parser.push(chunk as Buffer)) yield pick(item);
-    }
-    for (const item of parser.end()) yield pick(item);
+    for await (const chunk of stream) for (const out of emit(parser.push(chunk as Buffer))) yield out;
+    for (const out of emit(parser.end())) yield out;
   } catch (err) {
     throw fileError(path, err, EXPECTED);
   } finally {

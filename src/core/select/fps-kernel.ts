@@ -524,19 +524,18 @@ export function updatePass(st: SweepState, slot: number): void {
 
 /** Distances for rows[0 .. count) (overwritten); candidates that got closer move to cell `slot`. */
 export function applyDistances(st: SweepState, slot: number, count: number): void {
-  const regionLayout = st.layout.regions[st.thread];
-  const { nearest, nearestSq, score, weight, cellOf } = st.region;
-  const { rows, out } = st;
   const closer = distances(st, false, count, slot, true);
-  for (let t = 0; t < closer; t++) {
-    const p = rows[t];
-    const d2 = out[t];
-    const d = Math.sqrt(d2);
-    nearestSq[p] = d2;
-    nearest[p] = d;
-    cellOf[p] = slot;
-    score[p] = scoreOf(st.rule, d, weight[p]);
-  }
+  for (let t = 0; t < closer; t++) moveCloser(st, st.rows[t], st.out[t], slot);
+}
+
+/** The candidate at position p is d2 (squared) from the centre in `slot`, closer than before: it joins that cell. */
+export function moveCloser(st: SweepState, p: number, d2: number, slot: number): void {
+  const { nearest, nearestSq, score, weight, cellOf } = st.region;
+  const d = Math.sqrt(d2);
+  nearestSq[p] = d2;
+  nearest[p] = d;
+  cellOf[p] = slot;
+  score[p] = scoreOf(st.rule, d, weight[p]);
 }
 
 /**
@@ -585,12 +584,9 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number): v
         dirtyStamp[from] = stamp;
         dirty++;
       }
-      const d = Math.sqrt(out[t]);
-      nearestSq[p] = out[t];
-      nearest[p] = d;
-      cellOf[p] = slot;
-      const s = scoreOf(st.rule, d, weight[p]);
-      score[p] = s;
+      moveCloser(st, p, out[t], slot);
+      const d = nearest[p];
+      const s = score[p];
       size[slot]++;
       if (d > radius[slot]) radius[slot] = d;
       if (status[p] === 0 && (s > cellScore[slot] || (s === cellScore[slot] && index[p] < cellIndex[slot]))) {
@@ -717,6 +713,7 @@ export function squaredDistance(
 /** The functions a worker thread needs. */
 export const KERNEL_FUNCTIONS = [
   regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
-  copyRow, swapPositions, moveCandidate, sweep, replacePass, updatePass, applyDistances, scanPass, regroup, distances,
+  copyRow, swapPositions, moveCandidate, sweep, replacePass, updatePass, applyDistances, moveCloser, scanPass, regroup,
+  distances,
   squaredDistance,
 ] as const;
