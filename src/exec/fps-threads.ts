@@ -53,6 +53,11 @@ export interface ThreadOptions {
   stallSeconds?: number;
   /** Tests only: worker threads exit silently when asked for the sweep of this centre slot. */
   exitWorkersAtSlot?: number;
+  /**
+   * Tests only: the caller sleeps this long between publishing a pass and waking the workers, the way a
+   * preempted thread would, so a worker sees the pass by polling and the wake-up arrives after it is done.
+   */
+  lateWakeMs?: number;
 }
 
 export async function selectCandidatesThreaded(input: SelectionInput, options: ThreadOptions = {}): Promise<SelectionResult> {
@@ -90,7 +95,7 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
       workers.push(worker);
     }
     await Promise.all(workers.map((worker) => waitForReady(worker)));
-    const runner = threadedRunner(prepared.main, control, results, threads, options.stallSeconds ?? 600);
+    const runner = threadedRunner(prepared.main, control, results, threads, options.stallSeconds ?? 600, options.lateWakeMs ?? 0);
     try {
       return runSelection(prepared, runner);
     } catch (error) {
@@ -129,6 +134,7 @@ function threadedRunner(
   results: Float64Array,
   threads: number,
   stallSeconds: number,
+  lateWakeMs: number,
 ): PassRunner {
   const run = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
     control[OP] = op;
@@ -137,6 +143,7 @@ function threadedRunner(
     control[ARGMAX] = wantArgmax ? 1 : 0;
     Atomics.store(control, DONE, 0);
     Atomics.add(control, SEQ, 1);
+    if (lateWakeMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, lateWakeMs);
     Atomics.notify(control, SEQ);
     if (op === OP_CENTROID) centroidPass(main);
     else sweep(main, slot, replace, wantArgmax);
@@ -185,7 +192,9 @@ function workerMain(
   parentPort.postMessage("ready");
   for (;;) {
     for (let spin = 0; spin < slots.SPIN && Atomics.load(control, slots.SEQ) === seen; spin++);
-    Atomics.wait(control, slots.SEQ, seen);
+    // A wake-up is no proof of a new pass: the caller's notify for a pass this worker already ran (seen
+    // by polling) can arrive late, and running that pass twice would race the caller's next one.
+    while (Atomics.load(control, slots.SEQ) === seen) Atomics.wait(control, slots.SEQ, seen);
     seen = Atomics.load(control, slots.SEQ);
     const op = control[slots.OP];
     if (op === slots.OP_STOP) return;

@@ -48,6 +48,13 @@ describe("threaded selection", () => {
     );
   });
 
+  it("runs each pass once when the wake-up for a pass arrives after a worker has already run it", async () => {
+    const base = input(13, 3000, 5, 12);
+    const single = selectCandidates(base);
+    const threaded = await selectCandidatesThreaded(base, { threads: 2, stallSeconds: 2, lateWakeMs: 30 });
+    expect(threaded.picks).toEqual(single.picks);
+  });
+
   it("reports input errors before starting workers", async () => {
     const base = input(11, 10, 2, 11);
     await expect(selectCandidatesThreaded(base, { threads: 2 })).rejects.toThrow(/cannot select 11 candidates from a pool of 10/);
