@@ -9,10 +9,12 @@ import { finished, pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { InputError } from "../core/errors.js";
 import { ExtxyzEncoder, ExtxyzParser, parseExtxyz, type ExtxyzFrameAt } from "../core/formats/extxyz.js";
+import { atomCountAt } from "../core/formats/extxyz-segments.js";
 import type { Frame } from "../core/structure.js";
 import { CHUNK_BYTES as CHUNK, fileError, openInput } from "./open.js";
 
 const EXPECTED = "an extxyz file";
+export const PARSE_PIECE = 1 << 16;
 
 /**
  * Frames of an extxyz file (plain or gzip), one at a time, each with the 1-based line of its atom-count line.
@@ -66,10 +68,12 @@ export async function* readExtxyzFramesAt(path: string, wanted: ReadonlySet<numb
         if (linesLeft === 0) {
           const newline = b.indexOf(10, pos);
           const end = newline < 0 ? b.length : newline + 1;
+          // The common case, a count line within this chunk, is read in place.
+          let count = newline >= 0 && countLine.length === 0 ? atomCountAt(b, pos, newline) : -1;
           countLine.push(b.subarray(pos, end));
           pos = end;
           if (newline < 0) break;
-          const text = Buffer.concat(countLine).toString("latin1").trim();
+          const text = count < 0 ? Buffer.concat(countLine).toString("latin1").trim() : "";
           if (/^VEC\d/i.test(text)) {
             hasVecLines = true;
             break reading;
@@ -80,12 +84,15 @@ export async function* readExtxyzFramesAt(path: string, wanted: ReadonlySet<numb
             complete = undefined;
           }
           if (index > last) return;
-          if (!/^\d+$/.test(text)) {
-            throw new InputError(path, `frame ${index}`, `expected an atom count, found "${text.slice(0, 40)}": the file changed since it was read`);
+          if (count < 0) {
+            if (!/^\d+$/.test(text)) {
+              throw new InputError(path, `frame ${index}`, `expected an atom count, found "${text.slice(0, 40)}": the file changed since it was read`);
+            }
+            count = Number(text);
           }
           frame = wanted.has(index) ? countLine : undefined;
           countLine = [];
-          linesLeft = Number(text) + 1;
+          linesLeft = count + 1;
           continue;
         }
         let p = pos;
@@ -132,7 +139,13 @@ async function* parseFile<T>(path: string, emit: (items: ExtxyzFrameAt[]) => Ite
   const { stream } = await openInput(path, EXPECTED);
   const parser = new ExtxyzParser(path);
   try {
-    for await (const chunk of stream) for (const out of emit(parser.push(chunk as Buffer))) yield out;
+    for await (const chunk of stream) {
+      // Parsed in pieces so that each batch of frames is used and dropped while young: far less
+      // garbage-collection work than holding a whole 1 MiB chunk's frames at once.
+      for (let at = 0; at < (chunk as Buffer).length; at += PARSE_PIECE) {
+        for (const out of emit(parser.push((chunk as Buffer).subarray(at, at + PARSE_PIECE)))) yield out;
+      }
+    }
     for (const out of emit(parser.end())) yield out;
   } catch (err) {
     throw fileError(path, err, EXPECTED);

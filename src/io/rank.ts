@@ -3,7 +3,7 @@
  * picked frames only), the labelled set and the committee, runs the selection and writes the ranking
  * artifacts into a new directory. Shared by the CLI and the GitHub App.
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { InputError, UsageError } from "../core/errors.js";
 import { candidateId } from "../core/select/candidate-id.js";
@@ -31,6 +31,7 @@ import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling
 import { hillFormula, type Frame } from "../core/structure.js";
 import { selectCandidatesThreaded } from "../exec/fps-threads.js";
 import { ExtxyzFileWriter, readExtxyz, readExtxyzFramesAt } from "./extxyz.js";
+import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { sha256File } from "./open.js";
 import { poolUnits, readPoolUnit, type PoolUnit } from "./pool.js";
 
@@ -51,6 +52,8 @@ export interface RankOptions {
   scaling?: ScalingMode;
   bins?: number;
   rmax?: number;
+  /** Threads for reading large extxyz pools and for the selection (default: up to 2); results do not depend on it. */
+  threads?: number;
   software: { name: string; version: string };
   /** Progress callback for the CLI's progress bar. */
   onProgress?: (phase: string, done: number, total?: number) => void;
@@ -83,31 +86,60 @@ interface Candidates {
 }
 
 /** Pass 1: candidate ids, metadata, species and (with --committee-keys) the committee's predictions. */
-async function scanPool(units: PoolUnit[], o: RankOptions): Promise<{ c: Candidates; sources: { path: string; sha256: string; frames: number }[] }> {
+async function scanPool(units: PoolUnit[], o: RankOptions): Promise<{ c: Candidates; sources: ScannedSource[] }> {
   const c: Candidates = { meta: [], species: new Set(), keyed: new Map() };
-  const sources: { path: string; sha256: string; frames: number }[] = [];
+  const sources: ScannedSource[] = [];
   const prefix = o.committeeKeys;
   const energyKey = prefix ? new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(.+)_energy$`) : null;
-  for (const unit of units) {
-    const gen = readPoolUnit(unit);
-    let frames = 0;
-    for (;;) {
-      const next = await gen.next();
-      if (next.done) {
-        sources.push({ path: unit.path.split(path.sep).join("/"), sha256: await sha256File(next.value), frames });
-        break;
+  let scanner: ExtxyzScanner | undefined;
+  try {
+    for (const unit of units) {
+      // Large extxyz files are parsed on worker threads, unless the committee's predictions must be read too.
+      if (!energyKey && unit.kind === "extxyz" && (await stat(unit.path)).size >= PARALLEL_SCAN_MIN_BYTES) {
+        scanner ??= ExtxyzScanner.open(o.threads);
+        if (scanner) {
+          sources.push(await scanInParallel(scanner, unit, c, o));
+          continue;
+        }
       }
-      for (const { frame, source, index } of next.value) {
-        const i = c.meta.length;
-        c.meta.push({ id: candidateId(frame), source, frame: index, natoms: frame.natoms, formula: hillFormula(frame.symbols) });
-        for (const s of frame.symbols) c.species.add(s);
-        if (energyKey) collectKeyedPrediction(c, frame, energyKey, prefix!, i, `${source} frame ${index}`);
-        frames++;
-      }
-      o.onProgress?.("reading pool", c.meta.length);
+      sources.push(await scanOnThisThread(unit, c, o, energyKey));
     }
+  } finally {
+    await scanner?.close();
   }
   return { c, sources };
+}
+
+type ScannedSource = { path: string; sha256: string; frames: number };
+
+async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candidates, o: RankOptions): Promise<ScannedSource> {
+  const source = unit.path.split(path.sep).join("/");
+  let frames = 0;
+  for await (const batch of scanner.scan(unit.path)) {
+    for (let k = 0; k < batch.ids.length; k++) {
+      c.meta.push({ id: batch.ids[k], source, frame: frames++, natoms: batch.natoms[k], formula: batch.formulas[k] });
+    }
+    for (const s of batch.species) c.species.add(s);
+    o.onProgress?.("reading pool", c.meta.length);
+  }
+  return { path: source, sha256: await sha256File(unit.path), frames };
+}
+
+async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, energyKey: RegExp | null): Promise<ScannedSource> {
+  const gen = readPoolUnit(unit);
+  let frames = 0;
+  for (;;) {
+    const next = await gen.next();
+    if (next.done) return { path: unit.path.split(path.sep).join("/"), sha256: await sha256File(next.value), frames };
+    for (const { frame, source, index } of next.value) {
+      const i = c.meta.length;
+      c.meta.push({ id: candidateId(frame), source, frame: index, natoms: frame.natoms, formula: hillFormula(frame.symbols) });
+      for (const s of frame.symbols) c.species.add(s);
+      if (energyKey) collectKeyedPrediction(c, frame, energyKey, o.committeeKeys!, i, `${source} frame ${index}`);
+      frames++;
+    }
+    o.onProgress?.("reading pool", c.meta.length);
+  }
 }
 
 function collectKeyedPrediction(c: Candidates, frame: Frame, energyKey: RegExp, prefix: string, i: number, where: string): void {
@@ -269,7 +301,7 @@ export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
     excluded: levels ?? undefined,
     labelled: labeledFeatures ? { features: labeledFeatures, ids: labeledIds } : undefined,
     rule,
-  });
+  }, { threads: o.threads });
 
   const inputs: RankingInputs = {
     parameters: {

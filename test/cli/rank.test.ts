@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
 import { parsePoscar, writePoscar } from "../../src/core/vasp/poscar.js";
+import { PARALLEL_SCAN_MIN_BYTES } from "../../src/io/extxyz-scan.js";
 import type { Frame } from "../../src/core/structure.js";
 import { realPath } from "../helpers/real-data.js";
 import { runCli } from "../helpers/run-cli.js";
@@ -144,6 +145,26 @@ describe("relabel rank", () => {
     const res = await runCli("rank", "--pool", POOL, "--select", "2", "--features", file, "-o", path.join(dir, "o"));
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/row 8: column 2 of candidate 7 \(\w+\) is Infinity, expected a finite number/);
+  });
+
+  it("reads a large extxyz pool on worker threads, with the same artifacts as one thread", async () => {
+    const dir = tmp();
+    const files = readdirSync(realPath("extxyz")).sort().map((f) => readFileSync(path.join(realPath("extxyz"), f)));
+    const pool = path.join(dir, "large.xyz");
+    writeFileSync(pool, Buffer.concat([...files, ...files, ...files, ...files, ...files]));
+    expect(statSync(pool).size).toBeGreaterThanOrEqual(PARALLEL_SCAN_MIN_BYTES);
+    const threaded = await runCli("rank", "--pool", pool, "--select", "25", "-o", path.join(dir, "threaded"));
+    const single = await runCli("rank", "--pool", pool, "--select", "25", "--threads", "1", "-o", path.join(dir, "single"));
+    expect(threaded.code).toBe(0);
+    expect(single.code).toBe(0);
+    for (const f of ["ranking.json", "ranking.csv", "selected.extxyz"]) {
+      expect(readFileSync(path.join(dir, "threaded", f)).equals(readFileSync(path.join(dir, "single", f)))).toBe(true);
+    }
+    const csv = readFileSync(path.join(dir, "single", "ranking.csv"), "utf8").trim().split("\n");
+    // Each structure appears (at least) five times: only its first copy may be picked.
+    const duplicates = csv.filter((line) => /duplicate-of-\d+$/.test(line));
+    expect(duplicates.length).toBeGreaterThanOrEqual(((csv.length - 1) * 4) / 5);
+    expect(duplicates.filter((line) => line.split(",")[6] !== "")).toEqual([]);
   });
 
   it("refuses an empty pool", async () => {

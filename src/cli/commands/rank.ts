@@ -11,7 +11,7 @@ export const rankSpec = {
   name: "rank",
   summary: "Rank a candidate pool for the next DFT round: diversity (farthest-point sampling) plus optional committee disagreement.",
   usage:
-    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] -o OUT",
+    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] [--threads N] -o OUT",
   help: `This is the baseline heuristic, named for what it is: greedy farthest-point sampling in a structure-descriptor
 space, plus committee disagreement when a committee is given. It is not calibrated uncertainty and not Bayesian
 optimisation. --disagreement force is DP-GEN's model deviation (max over atoms of the force std).
@@ -34,6 +34,9 @@ descriptor:
       --features FILE         your own N x D features instead (JSON rows or .npy), in candidate order
       --scaling MODE          standard (default; population std, constant columns only centred) or none
       --bins N, --rmax R      histogram bins (80) and cutoff in Angstrom (6)
+run:
+      --threads N             threads for reading large extxyz pools and for the selection (default: up to 2);
+                              the results do not depend on it
 output:
   -o, --output DIR            new directory for ranking.json, ranking.csv, selected.extxyz (never overwritten)
   -h, --help                  show this help
@@ -57,6 +60,7 @@ exit codes: 0 success, 1 bad input, 2 usage error`,
     scaling: { type: "string" },
     bins: { type: "string" },
     rmax: { type: "string" },
+    threads: { type: "string" },
     output: { type: "string", short: "o" },
   },
 } satisfies CommandSpec;
@@ -131,6 +135,7 @@ export async function runRank(argv: string[]): Promise<number> {
       scaling: oneOf("scaling", values.scaling, ["none", "standard"] as const, "standard"),
       bins: positiveNumber("bins", values.bins, true),
       rmax: positiveNumber("rmax", values.rmax, false),
+      threads: positiveNumber("threads", values.threads, true),
       software: SOFTWARE,
       onProgress: (phase, done, total) => progress.update(`${phase} ${done}${total ? `/${total}` : ""}`, total ? done / total : undefined),
     });

@@ -1350,7 +1350,13 @@ export class ExtxyzParser {
   /** A frame had VEC lines, which plainFrameAt leaves to frameAt. */
   private vecLines = false;
 
-  constructor(readonly file: string) {}
+  /** firstLine: the line number of the first byte pushed (a later part of a file split at frame starts). */
+  constructor(
+    readonly file: string,
+    firstLine = 1,
+  ) {
+    this.line = firstLine;
+  }
 
   push(chunk: Uint8Array): ExtxyzFrameAt[] {
     if (this.failure !== undefined) throw this.failure;

@@ -11,7 +11,7 @@
  */
 
 import { hash } from "node:crypto";
-import type { Frame } from "../structure.js";
+import { hillFormula, type Frame } from "../structure.js";
 
 export const CANDIDATE_ID_LENGTH = 20;
 
@@ -31,4 +31,38 @@ function microAngstrom(values: Float64Array, count: number): string {
     out += i === 0 ? String(rounded === 0 ? 0 : rounded) : ` ${rounded === 0 ? 0 : rounded}`;
   }
   return out;
+}
+
+/** What ranking keeps of each candidate structure: id, atom count and formula, plus the species met. */
+export interface CandidateSummaries {
+  ids: string[];
+  natoms: number[];
+  formulas: string[];
+  /** Every species in these structures, sorted. */
+  species: string[];
+}
+
+/** Collects candidate summaries frame by frame (frames can be dropped as soon as they are added). */
+export class CandidateSummaryBuilder {
+  private readonly summary: CandidateSummaries = { ids: [], natoms: [], formulas: [], species: [] };
+  private readonly species = new Set<string>();
+
+  add(frames: readonly Frame[]): this {
+    for (const frame of frames) {
+      this.summary.ids.push(candidateId(frame));
+      this.summary.natoms.push(frame.natoms);
+      this.summary.formulas.push(hillFormula(frame.symbols));
+      for (const s of frame.symbols) this.species.add(s);
+    }
+    return this;
+  }
+
+  finish(): CandidateSummaries {
+    this.summary.species = [...this.species].sort();
+    return this.summary;
+  }
+}
+
+export function summarizeCandidates(frames: readonly Frame[]): CandidateSummaries {
+  return new CandidateSummaryBuilder().add(frames).finish();
 }

@@ -41,6 +41,13 @@ function parseNpy(bytes: Uint8Array, file: string): FeatureMatrix {
   const width = descr === "<f4" ? 4 : 8;
   if (bytes.length - dataStart !== rows * cols * width) throw new InputError(file, undefined, `holds ${bytes.length - dataStart} data bytes, expected ${rows * cols * width} for shape (${rows}, ${cols})`);
   const matrix = createFeatureMatrix(rows, cols);
+  if (width === 4 && LITTLE_ENDIAN_HOST) {
+    // Already the in-memory layout: one copy of the bytes.
+    new Uint8Array(matrix.data.buffer).set(bytes.subarray(dataStart));
+    return matrix;
+  }
   for (let i = 0; i < rows * cols; i++) matrix.data[i] = width === 4 ? view.getFloat32(dataStart + 4 * i, true) : view.getFloat64(dataStart + 8 * i, true);
   return matrix;
 }
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

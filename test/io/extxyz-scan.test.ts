@@ -1,0 +1,109 @@
+/**
+ * Reading a large extxyz file on worker threads (what ranking keeps of each frame) must give what the
+ * one-thread reader gives: the same summaries in the same order, and the same error for a bad frame.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { InputError } from "../../src/core/errors.js";
+import { summarizeCandidates, type CandidateSummaries } from "../../src/core/select/candidate-id.js";
+import type { Frame } from "../../src/core/structure.js";
+import { readExtxyz } from "../../src/io/extxyz.js";
+import { ExtxyzScanner } from "../../src/io/extxyz-scan.js";
+import { realPath } from "../helpers/real-data.js";
+
+const dir = mkdtempSync(path.join(tmpdir(), "relabel-extxyz-scan-"));
+let scanner: ExtxyzScanner;
+beforeAll(() => {
+  const opened = ExtxyzScanner.open(2);
+  if (!opened) throw new Error("the scan worker is missing: build first (npm test does)");
+  scanner = opened;
+});
+afterAll(async () => {
+  await scanner.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The real extxyz files three times over: about 6 MiB, several 2 MiB segments. */
+function bigText(): Buffer {
+  const files = readdirSync(realPath("extxyz")).sort().map((f) => readFileSync(path.join(realPath("extxyz"), f)));
+  return Buffer.concat([...files, ...files, ...files]);
+}
+
+function mergeSummaries(parts: CandidateSummaries[]): CandidateSummaries {
+  return {
+    ids: parts.flatMap((p) => p.ids),
+    natoms: parts.flatMap((p) => p.natoms),
+    formulas: parts.flatMap((p) => p.formulas),
+    species: [...new Set(parts.flatMap((p) => p.species))].sort(),
+  };
+}
+
+async function scanAll(file: string): Promise<{ summary: CandidateSummaries; batches: number; error: unknown }> {
+  const parts: CandidateSummaries[] = [];
+  try {
+    for await (const batch of scanner.scan(file)) parts.push(batch);
+  } catch (error) {
+    return { summary: mergeSummaries(parts), batches: parts.length, error };
+  }
+  return { summary: mergeSummaries(parts), batches: parts.length, error: undefined };
+}
+
+async function readOnOneThread(file: string): Promise<{ summary: CandidateSummaries; error: unknown }> {
+  const frames: Frame[] = [];
+  try {
+    for await (const frame of readExtxyz(file)) frames.push(frame);
+  } catch (error) {
+    return { summary: summarizeCandidates(frames), error };
+  }
+  return { summary: summarizeCandidates(frames), error: undefined };
+}
+
+describe("ExtxyzScanner", () => {
+  it("summarises every frame as the one-thread reader does, plain and gzipped", async () => {
+    const text = bigText();
+    expect(text.length).toBeGreaterThan(5 << 20);
+    const plain = path.join(dir, "big.xyz");
+    writeFileSync(plain, text);
+    writeFileSync(`${plain}.gz`, gzipSync(text));
+    const want = await readOnOneThread(plain);
+    expect(want.error).toBeUndefined();
+    expect(want.summary.ids.length).toBeGreaterThan(1500);
+    for (const file of [plain, `${plain}.gz`]) {
+      const got = await scanAll(file);
+      expect(got.error).toBeUndefined();
+      expect(got.batches).toBeGreaterThan(2);
+      expect(got.summary).toEqual(want.summary);
+    }
+  });
+
+  it("gives the one-thread reader's error for a bad frame deep in the file, and reads the next file after it", async () => {
+    const lines = bigText().toString("latin1").split("\n");
+    // A broken number on an atom line about two thirds in (past the first segments).
+    let k = Math.floor(lines.length * 0.66);
+    while (!/^[A-Z][a-z]? +-?\d/.test(lines[k])) k++;
+    lines[k] = lines[k].replace(/^(\S+ +)\S+/, "$1x0.5");
+    const bad = path.join(dir, "bad.xyz");
+    writeFileSync(bad, lines.join("\n"), "latin1");
+    const want = await readOnOneThread(bad);
+    expect(want.error).toBeInstanceOf(InputError);
+    expect((want.error as Error).message).toMatch(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:${k + 1}: `));
+    const got = await scanAll(bad);
+    expect(got.error).toBeInstanceOf(InputError);
+    expect((got.error as Error).message).toBe((want.error as Error).message);
+    expect(got.summary.ids).toEqual(want.summary.ids.slice(0, got.summary.ids.length));
+
+    const good = path.join(dir, "good.xyz");
+    writeFileSync(good, readFileSync(realPath("extxyz/gpumd_nep_PbTe_train.xyz")));
+    expect((await scanAll(good)).summary).toEqual((await readOnOneThread(good)).summary);
+  });
+
+  it("names a missing file as the one-thread reader does", async () => {
+    const missing = path.join(dir, "missing.xyz");
+    const got = await scanAll(missing);
+    expect(got.error).toBeInstanceOf(InputError);
+    expect((got.error as Error).message).toBe(((await readOnOneThread(missing)).error as Error).message);
+  });
+});
