@@ -3,7 +3,7 @@
  * picked frames only), the labelled set and the committee, runs the selection and writes the ranking
  * artifacts into a new directory. Shared by the CLI and the GitHub App.
  */
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { InputError, UsageError } from "../core/errors.js";
 import { candidateId } from "../core/select/candidate-id.js";
@@ -26,7 +26,7 @@ import {
 import { createFeatureMatrix, type FeatureMatrix } from "../core/select/feature-matrix.js";
 import { parseFeatureFile } from "../core/select/feature-file.js";
 import type { SelectionResult, SelectionRule } from "../core/select/fps.js";
-import { rankingRule, renderRankingCsv, renderRankingJson, selectionInfo, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
+import { rankingCsvParts, rankingRule, renderRankingJson, selectionInfo, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import { hillFormula, type Frame } from "../core/structure.js";
 import { selectCandidatesThreaded } from "../exec/fps-threads.js";
@@ -334,7 +334,7 @@ export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
   await mkdir(tmp, { recursive: true });
   try {
     await writeFile(path.join(tmp, "ranking.json"), renderRankingJson(inputs));
-    await writeFile(path.join(tmp, "ranking.csv"), renderRankingCsv(inputs));
+    await writeParts(path.join(tmp, "ranking.csv"), rankingCsvParts(inputs));
     await writeSelected(units, sources, result, c.meta, path.join(tmp, "selected.extxyz"));
     await rm(o.out, { recursive: true, force: true });
     await mkdir(path.dirname(path.resolve(o.out)), { recursive: true });
@@ -344,6 +344,15 @@ export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
     throw err;
   }
   return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files: ["ranking.json", "ranking.csv", "selected.extxyz"] };
+}
+
+async function writeParts(file: string, parts: Iterable<string>): Promise<void> {
+  const handle = await open(file, "w");
+  try {
+    for (const part of parts) await handle.write(part);
+  } finally {
+    await handle.close();
+  }
 }
 
 /**

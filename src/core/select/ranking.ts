@@ -65,16 +65,6 @@ export function rankingRule(p: RankingParameters, labeledCount: number): string 
   return rule;
 }
 
-function flagsOf(r: RankingInputs, i: number, firstIndex: Map<string, number>): string[] {
-  const flags: string[] = [];
-  const id = r.candidates[i].id;
-  if (r.labeledIds.has(id)) flags.push("labelled");
-  if (firstIndex.get(id) !== i) flags.push(`duplicate-of-${firstIndex.get(id)}`);
-  if (r.trustLevels?.[i] === TRUST_ACCURATE) flags.push("accurate");
-  if (r.trustLevels?.[i] === TRUST_SUSPECT) flags.push("suspect");
-  return flags;
-}
-
 export function renderRankingJson(r: RankingInputs): string {
   const rule = rankingRule(r.parameters, r.labeled.reduce((n, s) => n + s.frames, 0));
   return stableJson({
@@ -113,32 +103,43 @@ function csvField(s: string): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** Every candidate: its rank (empty when not picked), distance to the final selection, disagreement and flags. */
-export function renderRankingCsv(r: RankingInputs): string {
-  const rankOf = new Map(r.result.picks.map((p) => [p.index, p.rank]));
+const CSV_ROWS_PER_PART = 4096;
+
+/**
+ * ranking.csv, every candidate: its rank (empty when not picked), distance to the final selection,
+ * disagreement and flags. In parts of a few thousand rows, to be written as they come: a million
+ * candidates are not held as one string.
+ */
+export function* rankingCsvParts(r: RankingInputs): Generator<string, void, void> {
+  const N = r.candidates.length;
+  const rankOf = new Int32Array(N);
+  for (const p of r.result.picks) rankOf[p.index] = p.rank;
   const firstIndex = new Map<string, number>();
-  r.candidates.forEach((c, i) => {
-    if (!firstIndex.has(c.id)) firstIndex.set(c.id, i);
-  });
-  const lines = ["index,candidate_id,source,frame,natoms,formula,rank,distance_to_selection,disagreement,disagreement_raw,flags"];
-  r.candidates.forEach((c, i) => {
+  // A pool has few sources and many candidates: each source is quoted once.
+  const sourceField = new Map<string, string>();
+  let lines = ["index,candidate_id,source,frame,natoms,formula,rank,distance_to_selection,disagreement,disagreement_raw,flags"];
+  for (let i = 0; i < N; i++) {
+    const c = r.candidates[i];
+    let first = firstIndex.get(c.id);
+    if (first === undefined) firstIndex.set(c.id, (first = i));
+    let source = sourceField.get(c.source);
+    if (source === undefined) sourceField.set(c.source, (source = csvField(c.source)));
+    const flags: string[] = [];
+    if (r.labeledIds.has(c.id)) flags.push("labelled");
+    if (first !== i) flags.push(`duplicate-of-${first}`);
+    if (r.trustLevels?.[i] === TRUST_ACCURATE) flags.push("accurate");
+    if (r.trustLevels?.[i] === TRUST_SUSPECT) flags.push("suspect");
+    const disagreement = r.disagreement ? String(r.disagreement[i]) : "";
+    const raw = r.rawDisagreement ? String(r.rawDisagreement[i]) : "";
     lines.push(
-      [
-        String(i),
-        c.id,
-        csvField(c.source),
-        String(c.frame),
-        String(c.natoms),
-        c.formula,
-        rankOf.has(i) ? String(rankOf.get(i)) : "",
-        String(r.result.distanceToCovered[i]),
-        r.disagreement ? String(r.disagreement[i]) : "",
-        r.rawDisagreement ? String(r.rawDisagreement[i]) : "",
-        flagsOf(r, i, firstIndex).join(" "),
-      ].join(","),
+      `${i},${c.id},${source},${c.frame},${c.natoms},${c.formula},${rankOf[i] || ""},${r.result.distanceToCovered[i]},${disagreement},${raw},${flags.join(" ")}`,
     );
-  });
-  return lines.join("\n") + "\n";
+    if (lines.length === CSV_ROWS_PER_PART) {
+      yield lines.join("\n") + "\n";
+      lines = [];
+    }
+  }
+  if (lines.length > 0) yield lines.join("\n") + "\n";
 }
 
 /** Info keys a selected frame carries in selected.extxyz. */

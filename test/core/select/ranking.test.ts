@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { TRUST_ACCURATE, TRUST_SUSPECT } from "../../../src/core/select/disagreement.js";
+import { rankingCsvParts, type CandidateMeta, type RankingInputs } from "../../../src/core/select/ranking.js";
+
+function inputs(candidates: CandidateMeta[], over: Partial<RankingInputs> = {}): RankingInputs {
+  const N = candidates.length;
+  return {
+    parameters: {
+      select: 1, descriptor: "baseline", features_file: null, scaling: "standard", bins: 80, rmax: 6,
+      rule: { kind: "weighted", wDiv: 1, wDis: 1 }, disagreement: "force", committee_source: "files", force_trust: { lo: 0.05, hi: 0.5 },
+    },
+    sources: [],
+    labeled: [],
+    committee: [],
+    candidates,
+    result: { picks: [], requested: 1, selectable: N, distanceToCovered: Float64Array.from({ length: N }, (_, i) => i / 4) },
+    rawDisagreement: null,
+    disagreement: null,
+    trustLevels: null,
+    labeledIds: new Set(),
+    software: { name: "relabel-loop", version: "test" },
+    ...over,
+  };
+}
+
+const meta = (id: string, source = "pool.xyz", frame = 0): CandidateMeta => ({ id, source, frame, natoms: 2, formula: "H2" });
+
+describe("ranking.csv", () => {
+  it("writes rank, distance, both disagreements and every flag of each candidate", () => {
+    const candidates = [meta("a"), meta("b", 'odd, "name".xyz', 1), meta("a", "pool.xyz", 2), meta("l", "pool.xyz", 3)];
+    const text = [
+      ...rankingCsvParts(
+        inputs(candidates, {
+          result: { picks: [{ rank: 1, index: 1, diversity: 1, disagreement: 0.5, score: 1.5 }], requested: 1, selectable: 2, distanceToCovered: Float64Array.of(0.5, 0, 0, 0.25) },
+          disagreement: Float64Array.of(0, 0.5, 0, 1),
+          rawDisagreement: Float64Array.of(0.01, 0.2, 0.01, 0.75),
+          trustLevels: Uint8Array.of(TRUST_ACCURATE, 0, TRUST_ACCURATE, TRUST_SUSPECT),
+          labeledIds: new Set(["l"]),
+        }),
+      ),
+    ].join("");
+    expect(text).toBe(
+      [
+        "index,candidate_id,source,frame,natoms,formula,rank,distance_to_selection,disagreement,disagreement_raw,flags",
+        "0,a,pool.xyz,0,2,H2,,0.5,0,0.01,accurate",
+        '1,b,"odd, ""name"".xyz",1,2,H2,1,0,0.5,0.2,',
+        "2,a,pool.xyz,2,2,H2,,0,0,0.01,duplicate-of-0 accurate",
+        "3,l,pool.xyz,3,2,H2,,0.25,1,0.75,labelled suspect",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("comes in parts of whole rows that join to one row per candidate", () => {
+    const N = 10_000;
+    const parts = [...rankingCsvParts(inputs(Array.from({ length: N }, (_, i) => meta(`id${i}`, "pool.xyz", i))))];
+    expect(parts.length).toBeGreaterThan(1);
+    for (const part of parts) expect(part.endsWith("\n")).toBe(true);
+    const rows = parts.join("").trim().split("\n");
+    expect(rows).toHaveLength(N + 1);
+    expect(rows[N]).toBe(`${N - 1},id${N - 1},pool.xyz,${N - 1},2,H2,,${(N - 1) / 4},,,`);
+  });
+});
