@@ -3,7 +3,7 @@
  * picked frames only), the labelled set and the committee, runs the selection and writes the ranking
  * artifacts into a new directory. Shared by the CLI and the GitHub App.
  */
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { InputError, UsageError } from "../core/errors.js";
 import { candidateId } from "../core/select/candidate-id.js";
@@ -24,7 +24,6 @@ import {
   type TrustWindow,
 } from "../core/select/disagreement.js";
 import { createFeatureMatrix, type FeatureMatrix } from "../core/select/feature-matrix.js";
-import { parseFeatureFile } from "../core/select/feature-file.js";
 import type { SelectionResult, SelectionRule } from "../core/select/fps.js";
 import { rankingCsvParts, rankingRule, renderRankingJson, selectionInfo, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
@@ -32,6 +31,7 @@ import { hillFormula, type Frame } from "../core/structure.js";
 import { selectCandidatesThreaded } from "../exec/fps-threads.js";
 import { ExtxyzFileWriter, readExtxyz, readExtxyzFramesAt } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
+import { readFeatureFile } from "./feature-file.js";
 import { sha256File } from "./open.js";
 import { poolUnits, readPoolUnit, type PoolUnit } from "./pool.js";
 
@@ -260,7 +260,7 @@ export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
   let labeledFeatures: FeatureMatrix | undefined;
   if (o.features) {
     if (labeledIds.length) throw new UsageError("--labeled needs descriptors for the labelled structures; it cannot be combined with --features");
-    features = parseFeatureFile(await readFile(o.features), o.features, c.meta.map((m) => m.id));
+    features = await readFeatureFile(o.features, c.meta.map((m) => m.id));
   } else {
     features = await describe(poolFrames(units), N, species, o, o.pool.join(","));
     if (labeledIds.length) labeledFeatures = await describe(fileFrames(labeledFiles), labeledIds.length, species, o, labeledFiles.join(","));

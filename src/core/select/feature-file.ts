@@ -22,30 +22,58 @@ export function parseFeatureFile(bytes: Uint8Array, file: string, ids: readonly 
 
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
 
-/** Reads a 2-D little-endian float32/float64 .npy array (format versions 1-3). */
-function parseNpy(bytes: Uint8Array, file: string): FeatureMatrix {
-  if (bytes.length < 10 || NPY_MAGIC.some((b, i) => bytes[i] !== b)) throw new InputError(file, undefined, "not a .npy file (missing the \\x93NUMPY magic)");
-  const major = bytes[6];
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** Where and how a 2-D float .npy array keeps its values. */
+export interface NpyLayout {
+  rows: number;
+  cols: number;
+  /** Bytes per value: 4 (float32) or 8 (float64), little-endian. */
+  width: 4 | 8;
+  /** Byte offset of the first value. */
+  dataStart: number;
+}
+
+/** The layout from the start of a .npy file (format versions 1-3); `head` must hold the whole header. */
+export function npyLayout(head: Uint8Array, file: string): NpyLayout {
+  if (head.length < 10 || NPY_MAGIC.some((b, i) => head[i] !== b)) throw new InputError(file, undefined, "not a .npy file (missing the \\x93NUMPY magic)");
+  const major = head[6];
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const headerStart = major === 1 ? 10 : 12;
-  const header = Buffer.from(bytes.subarray(headerStart, headerStart + headerLength)).toString("latin1");
+  if (head.length < headerStart + headerLength) throw new InputError(file, undefined, "the .npy header is cut short");
+  const header = Buffer.from(head.subarray(headerStart, headerStart + headerLength)).toString("latin1");
   const descr = /'descr'\s*:\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order'\s*:\s*True/.test(header);
   const shape = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1].split(",").map((s) => s.trim()).filter(Boolean).map(Number);
   if (!shape || shape.length !== 2 || shape.some((n) => !Number.isInteger(n))) throw new InputError(file, undefined, `expected a 2-D array (candidates x features), found shape (${shape?.join(", ") ?? "?"})`);
   if (fortran) throw new InputError(file, undefined, "Fortran-ordered arrays are not supported; save with np.ascontiguousarray");
   if (descr !== "<f4" && descr !== "<f8") throw new InputError(file, undefined, `expected little-endian float32 or float64 data ('<f4' or '<f8'), found '${descr}'`);
-  const [rows, cols] = shape;
-  const dataStart = headerStart + headerLength;
-  const width = descr === "<f4" ? 4 : 8;
-  if (bytes.length - dataStart !== rows * cols * width) throw new InputError(file, undefined, `holds ${bytes.length - dataStart} data bytes, expected ${rows * cols * width} for shape (${rows}, ${cols})`);
+  return { rows: shape[0], cols: shape[1], width: descr === "<f4" ? 4 : 8, dataStart: headerStart + headerLength };
+}
+
+/** An error unless the file's size fits the layout exactly. */
+export function checkNpySize(layout: NpyLayout, fileBytes: number, file: string): void {
+  const want = layout.rows * layout.cols * layout.width;
+  if (fileBytes - layout.dataStart !== want) {
+    throw new InputError(file, undefined, `holds ${fileBytes - layout.dataStart} data bytes, expected ${want} for shape (${layout.rows}, ${layout.cols})`);
+  }
+}
+
+/** Float32 little-endian values are the in-memory layout here: they can be read straight into a matrix. */
+export function npyIsMemoryLayout(layout: NpyLayout): boolean {
+  return layout.width === 4 && LITTLE_ENDIAN_HOST;
+}
+
+/** Reads a 2-D little-endian float32/float64 .npy array. */
+function parseNpy(bytes: Uint8Array, file: string): FeatureMatrix {
+  const layout = npyLayout(bytes, file);
+  checkNpySize(layout, bytes.length, file);
+  const { rows, cols, width, dataStart } = layout;
   const matrix = createFeatureMatrix(rows, cols);
-  if (width === 4 && LITTLE_ENDIAN_HOST) {
-    // Already the in-memory layout: one copy of the bytes.
+  if (npyIsMemoryLayout(layout)) {
     new Uint8Array(matrix.data.buffer).set(bytes.subarray(dataStart));
     return matrix;
   }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < rows * cols; i++) matrix.data[i] = width === 4 ? view.getFloat32(dataStart + 4 * i, true) : view.getFloat64(dataStart + 8 * i, true);
   return matrix;
 }

@@ -1,0 +1,32 @@
+import { copyFileSync, readFileSync, truncateSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseFeatureFile } from "../../src/core/select/feature-file.js";
+import { readFeatureFile } from "../../src/io/feature-file.js";
+import { NUMPY_VALUES, numpyArrays } from "../helpers/numpy-arrays.js";
+
+const dir = numpyArrays();
+const ids = ["a", "b", "c", "d"];
+
+describe("readFeatureFile", () => {
+  it("reads float32 .npy straight into the matrix, and float64 through the parser, with the same values", async () => {
+    for (const name of ["f4.npy", "f8.npy"]) {
+      const file = path.join(dir, name);
+      const m = await readFeatureFile(file, ids);
+      expect([m.rows, m.cols]).toEqual([4, 3]);
+      expect(Array.from(m.data)).toEqual(NUMPY_VALUES);
+      expect(m).toEqual(parseFeatureFile(readFileSync(file), file, ids));
+    }
+  });
+
+  it("gives the parser's errors: a non-finite value, a short file, a layout it does not read, a missing file", async () => {
+    const nan = path.join(dir, "nan.npy");
+    await expect(readFeatureFile(nan, ids)).rejects.toThrow(`${nan}: row 3: column 2 of candidate 2 (c) is NaN`);
+    const cut = path.join(dir, "cut.npy");
+    copyFileSync(path.join(dir, "f4.npy"), cut);
+    truncateSync(cut, readFileSync(cut).length - 4);
+    await expect(readFeatureFile(cut, ids)).rejects.toThrow(`${cut}: holds 44 data bytes, expected 48 for shape (4, 3)`);
+    await expect(readFeatureFile(path.join(dir, "fortran.npy"), ids)).rejects.toThrow(/Fortran-ordered arrays are not supported/);
+    await expect(readFeatureFile(path.join(dir, "missing.npy"), ids)).rejects.toThrow(`${path.join(dir, "missing.npy")}: no such file`);
+  });
+});
