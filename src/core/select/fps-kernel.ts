@@ -148,6 +148,14 @@ export interface SweepState {
   affectedStamp: Int32Array;
   /** dirtyStamp[c] = slot + 1 once cell c lost its best candidate to the pick in `slot` (scanPass). */
   dirtyStamp: Int32Array;
+  /**
+   * While `listed`: each cell's members as a doubly linked list of positions (head per cell), kept by
+   * scanPass, so that a cell that lost its best is searched through its members, not the whole region.
+   */
+  memberHead: Int32Array;
+  memberNext: Int32Array;
+  memberPrev: Int32Array;
+  listed: boolean;
   /** Segments detached for the current pick: (segment, cell) pairs. */
   pending: Int32Array;
   /** Scratch for regrouping: target of each position and its inverse, next free position of each cell. */
@@ -221,6 +229,10 @@ export function createSweepState(
     affected: new Int32Array(slots),
     affectedStamp: new Int32Array(slots),
     dirtyStamp: new Int32Array(slots),
+    memberHead: new Int32Array(slots).fill(-1),
+    memberNext: new Int32Array(regionLayout.count),
+    memberPrev: new Int32Array(regionLayout.count),
+    listed: false,
     pending: new Int32Array(128),
     target: new Int32Array(regionLayout.count),
     inverse: new Int32Array(regionLayout.count),
@@ -408,6 +420,7 @@ export function replacePass(st: SweepState, slot: number): void {
   const { nearest, nearestSq, score, weight, cellOf } = st.region;
   const { rows, out } = st;
   const n = regionLayout.count;
+  st.listed = false;
   for (let a = 0; a < st.activeCount; a++) takeSegments(st, st.active[a]);
   st.activeCount = 0;
   st.segCount = 0;
@@ -464,6 +477,8 @@ export function updatePass(st: SweepState, slot: number): void {
     scanPass(st, slot, affectedCount);
     return;
   }
+  // Candidates move between positions from here on: the member lists are rebuilt when next needed.
+  st.listed = false;
   if (!st.grouped || st.segCount > 4 * st.activeCount + 1024) regroup(st);
   // Detach the affected cells' segments and compute their candidates' distances in batches.
   let pendingCount = 0;
@@ -555,6 +570,9 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number): v
   st.freeSegment = -1;
   for (let a = 0; a < st.activeCount; a++) st.firstSegment[st.active[a]] = -1;
   const limit = 2 * (1 + 1e-9);
+  if (!st.listed) listMembers(st);
+  const { memberHead, memberNext, memberPrev } = st;
+  memberHead[slot] = -1;
   let dirty = 0;
   if (st.slotThread[slot] === st.thread) {
     dirtyStamp[cellOf[st.slotPosition[slot]]] = stamp;
@@ -585,6 +603,16 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number): v
         dirty++;
       }
       moveCloser(st, p, out[t], slot);
+      const prev = memberPrev[p];
+      const next = memberNext[p];
+      if (prev >= 0) memberNext[prev] = next;
+      else memberHead[from] = next;
+      if (next >= 0) memberPrev[next] = prev;
+      const head = memberHead[slot];
+      memberNext[p] = head;
+      memberPrev[p] = -1;
+      if (head >= 0) memberPrev[head] = p;
+      memberHead[slot] = p;
       const d = nearest[p];
       const s = score[p];
       size[slot]++;
@@ -600,22 +628,40 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number): v
     for (let a = 0; a < st.activeCount; a++) {
       const c = st.active[a];
       if (dirtyStamp[c] !== stamp) continue;
-      cellScore[c] = -Infinity;
-      cellIndex[c] = -1;
-      cellPosition[c] = -1;
-    }
-    for (let p = 0; p < n; p++) {
-      const c = cellOf[p];
-      if (dirtyStamp[c] !== stamp || status[p] !== 0) continue;
-      const s = score[p];
-      if (s > cellScore[c] || (s === cellScore[c] && index[p] < cellIndex[c])) {
-        cellScore[c] = s;
-        cellIndex[c] = index[p];
-        cellPosition[c] = p;
+      let best = -Infinity;
+      let bestIndex = -1;
+      let bestPosition = -1;
+      for (let p = memberHead[c]; p >= 0; p = memberNext[p]) {
+        if (status[p] !== 0) continue;
+        const s = score[p];
+        if (s > best || (s === best && index[p] < bestIndex)) {
+          best = s;
+          bestIndex = index[p];
+          bestPosition = p;
+        }
       }
+      cellScore[c] = best;
+      cellIndex[c] = bestIndex;
+      cellPosition[c] = bestPosition;
     }
   }
   st.grouped = false;
+}
+
+/** Builds every cell's member list from cellOf (positions in increasing order). */
+export function listMembers(st: SweepState): void {
+  const { cellOf } = st.region;
+  const { memberHead, memberNext, memberPrev } = st;
+  for (let a = 0; a < st.activeCount; a++) memberHead[st.active[a]] = -1;
+  for (let p = cellOf.length - 1; p >= 0; p--) {
+    const c = cellOf[p];
+    const head = memberHead[c];
+    memberNext[p] = head;
+    memberPrev[p] = -1;
+    if (head >= 0) memberPrev[head] = p;
+    memberHead[c] = p;
+  }
+  st.listed = true;
 }
 
 /** Reorders the region so that every active cell is one segment (an in-place permutation). */
@@ -713,7 +759,7 @@ export function squaredDistance(
 /** The functions a worker thread needs. */
 export const KERNEL_FUNCTIONS = [
   regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
-  copyRow, swapPositions, moveCandidate, sweep, replacePass, updatePass, applyDistances, moveCloser, scanPass, regroup,
-  distances,
+  copyRow, swapPositions, moveCandidate, sweep, replacePass, updatePass, applyDistances, moveCloser, scanPass, listMembers,
+  regroup, distances,
   squaredDistance,
 ] as const;
