@@ -66,35 +66,37 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
     1,
     options.threads ?? Math.min(2, availableParallelism(), Math.floor(values / MIN_VALUES_PER_EXTRA_THREAD) + 1),
   );
-  const prepared = prepareSelection(input, threads);
-  if (threads === 1) return runSelection(prepared, localRunner(prepared));
+  if (threads === 1) {
+    const prepared = prepareSelection(input, 1);
+    return runSelection(prepared, localRunner(prepared));
+  }
 
   const control = new Int32Array(new SharedArrayBuffer(8 * 4));
   const results = new Float64Array(new SharedArrayBuffer(threads * 3 * 8));
-  const workers: Worker[] = [];
   const failures: string[] = [];
+  // The workers start (a Node environment each) while this thread validates and lays out the input.
+  const workers: Worker[] = [];
+  for (let t = 1; t < threads; t++) {
+    const worker = new Worker(workerSource(), { eval: true, workerData: { thread: t, exitAtSlot: options.exitWorkersAtSlot ?? -1 } });
+    worker.on("message", (message: unknown) => {
+      if (typeof message === "object" && message !== null && "error" in message) failures.push(String(message.error));
+    });
+    workers.push(worker);
+  }
   try {
-    for (let t = 1; t < threads; t++) {
-      const worker = new Worker(workerSource(), {
-        eval: true,
-        workerData: {
-          memory: prepared.memory,
-          module: prepared.module,
-          layout: prepared.layout,
-          rule: prepared.rule,
-          slack: prepared.main.slack,
-          thread: t,
-          control: control.buffer,
-          results: results.buffer,
-          exitAtSlot: options.exitWorkersAtSlot ?? -1,
-        },
-      });
-      worker.on("message", (message: unknown) => {
-        if (typeof message === "object" && message !== null && "error" in message) failures.push(String(message.error));
-      });
-      workers.push(worker);
-    }
-    await Promise.all(workers.map((worker) => waitForReady(worker)));
+    const prepared = prepareSelection(input, threads);
+    const ready = workers.map((worker) => waitForReady(worker));
+    const setup = {
+      memory: prepared.memory,
+      module: prepared.module,
+      layout: prepared.layout,
+      rule: prepared.rule,
+      slack: prepared.main.slack,
+      control: control.buffer,
+      results: results.buffer,
+    };
+    for (const worker of workers) worker.postMessage(setup);
+    await Promise.all(ready);
     const runner = threadedRunner(prepared.main, control, results, threads, options.stallSeconds ?? 600, options.lateWakeMs ?? 0);
     try {
       return runSelection(prepared, runner);
@@ -182,36 +184,38 @@ function workerMain(
 ): void {
   const { workerData, parentPort } = threadsModule;
   if (!parentPort) return;
-  const st = kernel.createSweepState(
-    workerData.memory, workerData.module, workerData.layout, workerData.rule, workerData.thread, workerData.slack,
-  );
-  const control = new Int32Array(workerData.control);
-  const results = new Float64Array(workerData.results);
-  const t = workerData.thread as number;
-  let seen = Atomics.load(control, slots.SEQ);
-  parentPort.postMessage("ready");
-  for (;;) {
-    for (let spin = 0; spin < slots.SPIN && Atomics.load(control, slots.SEQ) === seen; spin++);
-    // A wake-up is no proof of a new pass: the caller's notify for a pass this worker already ran (seen
-    // by polling) can arrive late, and running that pass twice would race the caller's next one.
-    while (Atomics.load(control, slots.SEQ) === seen) Atomics.wait(control, slots.SEQ, seen);
-    seen = Atomics.load(control, slots.SEQ);
-    const op = control[slots.OP];
-    if (op === slots.OP_STOP) return;
-    if (op !== slots.OP_CENTROID && control[slots.SLOT] === workerData.exitAtSlot) process.exit(0);
-    try {
-      if (op === slots.OP_CENTROID) kernel.centroidPass(st);
-      else kernel.sweep(st, control[slots.SLOT], control[slots.REPLACE] === 1, control[slots.ARGMAX] === 1);
-      results[3 * t] = st.bestScore;
-      results[3 * t + 1] = st.bestIndex;
-      results[3 * t + 2] = st.bestPosition;
-    } catch (error) {
-      Atomics.store(control, slots.FAILED, 1);
-      parentPort.postMessage({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  const port = parentPort;
+  // The shared memory and the kernel arrive once the caller has laid out the input.
+  port.once("message", (setup) => {
+    const st = kernel.createSweepState(setup.memory, setup.module, setup.layout, setup.rule, workerData.thread, setup.slack);
+    const control = new Int32Array(setup.control);
+    const results = new Float64Array(setup.results);
+    const t = workerData.thread as number;
+    let seen = Atomics.load(control, slots.SEQ);
+    port.postMessage("ready");
+    for (;;) {
+      for (let spin = 0; spin < slots.SPIN && Atomics.load(control, slots.SEQ) === seen; spin++);
+      // A wake-up is no proof of a new pass: the caller's notify for a pass this worker already ran (seen
+      // by polling) can arrive late, and running that pass twice would race the caller's next one.
+      while (Atomics.load(control, slots.SEQ) === seen) Atomics.wait(control, slots.SEQ, seen);
+      seen = Atomics.load(control, slots.SEQ);
+      const op = control[slots.OP];
+      if (op === slots.OP_STOP) return;
+      if (op !== slots.OP_CENTROID && control[slots.SLOT] === workerData.exitAtSlot) process.exit(0);
+      try {
+        if (op === slots.OP_CENTROID) kernel.centroidPass(st);
+        else kernel.sweep(st, control[slots.SLOT], control[slots.REPLACE] === 1, control[slots.ARGMAX] === 1);
+        results[3 * t] = st.bestScore;
+        results[3 * t + 1] = st.bestIndex;
+        results[3 * t + 2] = st.bestPosition;
+      } catch (error) {
+        Atomics.store(control, slots.FAILED, 1);
+        port.postMessage({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+      }
+      Atomics.add(control, slots.DONE, 1);
+      Atomics.notify(control, slots.DONE);
     }
-    Atomics.add(control, slots.DONE, 1);
-    Atomics.notify(control, slots.DONE);
-  }
+  });
 }
 
 let cachedSource: string | undefined;
