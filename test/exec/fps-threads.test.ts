@@ -55,7 +55,7 @@ describe("threaded selection", () => {
     expect(threaded.picks).toEqual(single.picks);
   });
 
-  it("reports input errors before starting workers", async () => {
+  it("reports input errors (the workers started alongside are stopped)", async () => {
     const base = input(11, 10, 2, 11);
     await expect(selectCandidatesThreaded(base, { threads: 2 })).rejects.toThrow(/cannot select 11 candidates from a pool of 10/);
   });

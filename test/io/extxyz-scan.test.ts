@@ -8,8 +8,8 @@ import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InputError } from "../../src/core/errors.js";
-import { summarizeCandidates, type CandidateSummaries } from "../../src/core/select/candidate-id.js";
-import type { Frame } from "../../src/core/structure.js";
+import { candidateId, type CandidateSummaries } from "../../src/core/select/candidate-id.js";
+import { hillFormula, type Frame } from "../../src/core/structure.js";
 import { readExtxyz } from "../../src/io/extxyz.js";
 import { ExtxyzScanner } from "../../src/io/extxyz-scan.js";
 import { realPath } from "../helpers/real-data.js";
@@ -49,6 +49,16 @@ async function scanAll(file: string): Promise<{ summary: CandidateSummaries; bat
     return { summary: mergeSummaries(parts), batches: parts.length, error };
   }
   return { summary: mergeSummaries(parts), batches: parts.length, error: undefined };
+}
+
+/** The summaries computed directly from parsed frames. */
+function summarizeCandidates(frames: Frame[]): CandidateSummaries {
+  return {
+    ids: frames.map((f) => candidateId(f)),
+    natoms: frames.map((f) => f.natoms),
+    formulas: frames.map((f) => hillFormula(f.symbols)),
+    species: [...new Set(frames.flatMap((f) => f.symbols))].sort(),
+  };
 }
 
 async function readOnOneThread(file: string): Promise<{ summary: CandidateSummaries; error: unknown }> {

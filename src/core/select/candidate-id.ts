@@ -62,7 +62,3 @@ export class CandidateSummaryBuilder {
     return this.summary;
   }
 }
-
-export function summarizeCandidates(frames: readonly Frame[]): CandidateSummaries {
-  return new CandidateSummaryBuilder().add(frames).finish();
-}
