@@ -114,6 +114,9 @@ type ScannedSource = { path: string; sha256: string; frames: number };
 
 async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candidates, o: RankOptions): Promise<ScannedSource> {
   const source = unit.path.split(path.sep).join("/");
+  // Hashed while the workers parse: this thread is mostly waiting for them.
+  const sha256 = sha256File(unit.path);
+  sha256.catch(() => undefined); // awaited below unless the scan fails first
   let frames = 0;
   for await (const batch of scanner.scan(unit.path)) {
     for (let k = 0; k < batch.ids.length; k++) {
@@ -122,7 +125,7 @@ async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candida
     for (const s of batch.species) c.species.add(s);
     o.onProgress?.("reading pool", c.meta.length);
   }
-  return { path: source, sha256: await sha256File(unit.path), frames };
+  return { path: source, sha256: await sha256, frames };
 }
 
 async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, energyKey: RegExp | null): Promise<ScannedSource> {
