@@ -24,6 +24,9 @@ export type ScanReply =
   | { inputError: { file: string; where: string | number | undefined; detail: string } }
   | { error: string };
 
+/** Byte range and first line of frame i of a scanned file, when known. */
+export type FrameRangeOf = (i: number) => { start: number; end: number; line: number } | undefined;
+
 /** Below this size a file is read on the calling thread: starting workers would cost more than they save. */
 export const PARALLEL_SCAN_MIN_BYTES = 8 << 20;
 const SEGMENT_BYTES = 2 << 20;
@@ -76,9 +79,12 @@ export class ExtxyzScanner {
     return new ExtxyzScanner(Array.from({ length: threads }, () => new ScanWorker(new Worker(script))));
   }
 
-  /** The file's frames summarised in batches, in file order (plain or gzip). */
-  async *scan(path: string): AsyncGenerator<CandidateSummaries, void, void> {
-    const { stream } = await openInput(path, "an extxyz file");
+  /**
+   * The file's frames summarised in batches, in file order (plain or gzip). For a plain file,
+   * `onRanges` then gets where each frame is (ExtxyzSegmenter.frameRange), to read picks back directly.
+   */
+  async *scan(path: string, onRanges?: (range: FrameRangeOf) => void): AsyncGenerator<CandidateSummaries, void, void> {
+    const { stream, gzipped } = await openInput(path, "an extxyz file");
     const segmenter = new ExtxyzSegmenter(SEGMENT_BYTES);
     const inflight: Promise<ScanReply>[] = [];
     let next = 0;
@@ -95,6 +101,7 @@ export class ExtxyzScanner {
       }
       for (const segment of segmenter.end()) submit(segment);
       while (inflight.length > 0) yield summaryOf(await inflight.shift()!);
+      if (!gzipped) onRanges?.((i) => segmenter.frameRange(i));
     } catch (err) {
       throw fileError(path, err, "an extxyz file");
     } finally {

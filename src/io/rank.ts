@@ -29,8 +29,8 @@ import { rankingCsvParts, rankingRule, renderRankingJson, selectionInfo, type Ca
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import { hillFormula, type Frame } from "../core/structure.js";
 import { selectCandidatesThreaded } from "../exec/fps-threads.js";
-import { ExtxyzFileWriter, readExtxyz, readExtxyzFramesAt } from "./extxyz.js";
-import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
+import { ExtxyzFileWriter, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, type ExtxyzFrameRange } from "./extxyz.js";
+import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES, type FrameRangeOf } from "./extxyz-scan.js";
 import { readFeatureFile } from "./feature-file.js";
 import { sha256File } from "./open.js";
 import { poolUnits, readPoolUnit, type PoolUnit } from "./pool.js";
@@ -110,7 +110,8 @@ async function scanPool(units: PoolUnit[], o: RankOptions): Promise<{ c: Candida
   return { c, sources };
 }
 
-type ScannedSource = { path: string; sha256: string; frames: number };
+/** A pool source as read in pass 1; rangeOf tells where its frames are when that was found on the way. */
+type ScannedSource = { path: string; sha256: string; frames: number; rangeOf?: FrameRangeOf };
 
 async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candidates, o: RankOptions): Promise<ScannedSource> {
   const source = unit.path.split(path.sep).join("/");
@@ -118,14 +119,15 @@ async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candida
   const sha256 = sha256File(unit.path);
   sha256.catch(() => undefined); // awaited below unless the scan fails first
   let frames = 0;
-  for await (const batch of scanner.scan(unit.path)) {
+  let rangeOf: FrameRangeOf | undefined;
+  for await (const batch of scanner.scan(unit.path, (ranges) => (rangeOf = ranges))) {
     for (let k = 0; k < batch.ids.length; k++) {
       c.meta.push({ id: batch.ids[k], source, frame: frames++, natoms: batch.natoms[k], formula: batch.formulas[k] });
     }
     for (const s of batch.species) c.species.add(s);
     o.onProgress?.("reading pool", c.meta.length);
   }
-  return { path: source, sha256: await sha256, frames };
+  return { path: source, sha256: await sha256, frames, rangeOf };
 }
 
 async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, energyKey: RegExp | null): Promise<ScannedSource> {
@@ -319,7 +321,7 @@ export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
       committee_source: committee.length ? "files" : o.committeeKeys ? "keys" : null,
       force_trust: o.forceTrust ?? null,
     },
-    sources,
+    sources: sources.map(({ path: file, sha256, frames }) => ({ path: file, sha256, frames })),
     labeled: labeledMeta,
     committee: memberNames,
     candidates: c.meta,
@@ -363,7 +365,7 @@ async function writeParts(file: string, parts: Iterable<string>): Promise<void> 
  * sources holding picks are read again, and extxyz files only parse the picked frames.
  */
 async function writeSelected(
-  units: PoolUnit[], sources: { frames: number }[], result: SelectionResult, meta: CandidateMeta[], file: string,
+  units: PoolUnit[], sources: ScannedSource[], result: SelectionResult, meta: CandidateMeta[], file: string,
 ): Promise<void> {
   // Candidate rows of unit u: firstRow[u] .. firstRow[u + 1] - 1.
   const firstRow = [0];
@@ -382,7 +384,7 @@ async function writeSelected(
   const picked = new Map<number, Frame>();
   for (let u = 0; u < units.length; u++) {
     if (wanted[u].size === 0) continue;
-    const frames = units[u].kind === "extxyz" ? readExtxyzFramesAt(units[u].path, wanted[u]) : wantedFrames(units[u], wanted[u]);
+    const frames = units[u].kind === "extxyz" ? extxyzFramesAt(units[u].path, wanted[u], sources[u].rangeOf) : wantedFrames(units[u], wanted[u]);
     for await (const { index, frame } of frames) {
       const row = firstRow[u] + index;
       if (candidateId(frame) !== meta[row].id) {
@@ -399,6 +401,17 @@ async function writeSelected(
     await writer.write({ ...frame, info });
   }
   await writer.close();
+}
+
+/** The wanted frames of an extxyz file: read at their byte ranges when all are known, else by counting lines. */
+function extxyzFramesAt(file: string, wanted: ReadonlySet<number>, rangeOf: FrameRangeOf | undefined): AsyncGenerator<{ index: number; frame: Frame }> {
+  const ranges: ExtxyzFrameRange[] = [];
+  for (const index of [...wanted].sort((a, b) => a - b)) {
+    const range = rangeOf?.(index);
+    if (!range) return readExtxyzFramesAt(file, wanted);
+    ranges.push({ index, ...range });
+  }
+  return readExtxyzFrameRanges(file, ranges);
 }
 
 async function* wantedFrames(unit: PoolUnit, wanted: ReadonlySet<number>): AsyncGenerator<{ index: number; frame: Frame }> {

@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { InputError } from "../../src/core/errors.js";
 import { parseExtxyz } from "../../src/core/formats/extxyz.js";
 import type { Frame } from "../../src/core/structure.js";
-import { ExtxyzFileWriter, readExtxyz, readExtxyzFramesAt, readExtxyzWithLines, writeExtxyz } from "../../src/io/extxyz.js";
+import { ExtxyzSegmenter } from "../../src/core/formats/extxyz-segments.js";
+import { ExtxyzFileWriter, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, readExtxyzWithLines, writeExtxyz, type ExtxyzFrameRange } from "../../src/io/extxyz.js";
 import { aseReference, realPath } from "../helpers/real-data.js";
 
 const fixture = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/extxyz/edge-cases.extxyz");
@@ -152,6 +153,39 @@ describe("readExtxyzFramesAt", () => {
     const short = path.join(dir, "picks-short.extxyz");
     writeFileSync(short, readFileSync(fixture, "utf8").split("\n").slice(0, 5).join("\n") + "\n");
     expect(String(((await failure(readExtxyzFramesAt(short, new Set([3])))).error as Error).message)).toMatch(/has 1 frames, expected at least 4/);
+  });
+});
+
+describe("readExtxyzFrameRanges", () => {
+  /** Every frame's byte range, as the segmenter finds them while a file is read. */
+  function rangesOf(bytes: Buffer): ExtxyzFrameRange[] {
+    const segmenter = new ExtxyzSegmenter(1 << 20);
+    segmenter.push(bytes);
+    segmenter.end();
+    return segmenter.frameStarts.map((_, index) => ({ index, ...segmenter.frameRange(index)! }));
+  }
+
+  it("reads the frames at their byte ranges, equal to a full read", async () => {
+    const file = realPath("extxyz/gpumd_nep_PbTe_train.xyz");
+    const all = await collect(readExtxyz(file));
+    const ranges = rangesOf(readFileSync(file));
+    expect(ranges).toHaveLength(all.length);
+    const wanted = [0, 7, ranges.length - 1].map((i) => ranges[i]);
+    expect((await collect(readExtxyzFrameRanges(file, wanted))).map(({ index, frame }) => [index, frame])).toEqual(
+      wanted.map(({ index }) => [index, all[index]]),
+    );
+  });
+
+  it("says the file changed when a range no longer holds one frame, naming the line", async () => {
+    const file = path.join(dir, "ranges-changed.extxyz");
+    const text = readFileSync(realPath("extxyz/gpumd_nep_PbTe_train.xyz"));
+    const ranges = rangesOf(text);
+    writeFileSync(file, Buffer.concat([Buffer.from("1\n\nH 0 0 0\n"), text]));
+    const { error } = await failure(readExtxyzFrameRanges(file, [ranges[1]]));
+    expect(error).toBeInstanceOf(InputError);
+    expect(String((error as Error).message)).toMatch(/^.*ranges-changed\.extxyz(:\d+: |: frame 1: is no longer where it was: the file changed since it was read)/);
+    writeFileSync(file, text.subarray(0, ranges[2].start));
+    expect(String(((await failure(readExtxyzFrameRanges(file, [ranges[3]]))).error as Error).message)).toMatch(/frame 3: is no longer where it was/);
   });
 });
 

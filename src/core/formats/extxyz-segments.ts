@@ -45,6 +45,15 @@ export class ExtxyzSegmenter {
   /** A line that is not a plain count was met: no more cuts. */
   private stopped = false;
   private first = true;
+  /** Byte offset (in the stream) of the open segment. */
+  private segmentStart = 0;
+  private bytesSeen = 0;
+  /**
+   * Where each frame starts, in order from frame 0: byte offset and line number of its count line.
+   * Frame i ends where frame i + 1 starts; see frameRange.
+   */
+  readonly frameStarts: number[] = [];
+  readonly frameLines: number[] = [];
 
   /** targetBytes: a segment is closed at the first frame start at or after this size. */
   constructor(private readonly targetBytes: number) {}
@@ -82,6 +91,8 @@ export class ExtxyzSegmenter {
           this.stopped = true;
           break;
         }
+        this.frameStarts.push(this.segmentStart + lineAt);
+        this.frameLines.push(this.line);
         if (this.framesInSegment > 0 && lineAt >= this.targetBytes) {
           // Cut before this count line: the segment is the open parts plus this chunk up to the cut.
           this.parts.push(chunk.subarray(from, pos));
@@ -110,7 +121,19 @@ export class ExtxyzSegmenter {
       this.parts.push(chunk.subarray(from));
       this.partBytes += chunk.length - from;
     }
+    this.bytesSeen += chunk.length;
     return out;
+  }
+
+  /**
+   * Byte range [start, end) and first line of frame i, once the stream has ended; undefined when not
+   * known: a frame after a line that stopped the cutting, or the frame just before it (VEC lines that
+   * follow a frame's atoms belong to it).
+   */
+  frameRange(i: number): { start: number; end: number; line: number } | undefined {
+    if (i >= this.frameStarts.length || (i === this.frameStarts.length - 1 && this.stopped)) return undefined;
+    const end = i + 1 < this.frameStarts.length ? this.frameStarts[i + 1] : this.bytesSeen;
+    return { start: this.frameStarts[i], end, line: this.frameLines[i] };
   }
 
   /** The last segment (empty input gives none). */
@@ -133,6 +156,7 @@ export class ExtxyzSegmenter {
     const segment = { bytes, firstLine: this.segmentLine };
     this.parts = rest;
     this.partBytes -= at;
+    this.segmentStart += at;
     this.framesInSegment = 0;
     this.segmentLine = this.line;
     return segment;

@@ -84,6 +84,26 @@ describe("ExtxyzSegmenter", () => {
     expectSameAsWhole(realText, segments);
   });
 
+  it("knows every frame's byte range and first line, whatever the chunk sizes", () => {
+    const whole = parseAll(realText);
+    for (const sizes of [[1 << 20], [7, 3, 4096]]) {
+      const segmenter = new ExtxyzSegmenter(65536);
+      for (let at = 0, k = 0; at < realText.length; k++) {
+        segmenter.push(realText.subarray(at, at + sizes[k % sizes.length]));
+        at += sizes[k % sizes.length];
+      }
+      segmenter.end();
+      expect(segmenter.frameStarts).toHaveLength(whole.frames.length);
+      whole.frames.forEach((item, i) => {
+        const range = segmenter.frameRange(i)!;
+        expect(range.line).toBe(item.line);
+        const alone = parseAll(realText.subarray(range.start, range.end), range.line);
+        expect(alone.frames.map(fingerprint)).toEqual([fingerprint(item)]);
+      });
+      expect(segmenter.frameRange(whole.frames.length)).toBeUndefined();
+    }
+  });
+
   it("cuts at the same places whatever the chunk sizes, also before count lines split across chunks", () => {
     const text = readFileSync(realPath("extxyz/gpumd_nep_PbTe_train.xyz"));
     const reference = segmentsOf(text, 8192, [1 << 20]);
@@ -114,6 +134,12 @@ describe("ExtxyzSegmenter", () => {
     const last = segments[segments.length - 1];
     expect(last.bytes.toString()).toMatch(/^2\nenergy=30 /);
     expect(parseAll(last.bytes, last.firstLine).frames.map((f) => f.frame.cell[0])).toEqual(Array(30).fill(5));
+    // Ranges are known up to frame 29; frame 30's VEC lines were where the cutting stopped.
+    const segmenter = new ExtxyzSegmenter(1);
+    segmenter.push(text);
+    segmenter.end();
+    expect(segmenter.frameRange(29)).toBeDefined();
+    expect(segmenter.frameRange(30)).toBeUndefined();
   });
 
   it("gives the whole text's error, at the same line, for a broken frame and for text after a blank line", () => {
