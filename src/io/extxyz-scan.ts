@@ -11,6 +11,7 @@ import { Worker } from "node:worker_threads";
 import { InputError } from "../core/errors.js";
 import { ExtxyzSegmenter, type ExtxyzSegment } from "../core/formats/extxyz-segments.js";
 import type { CandidateSummaries } from "../core/select/candidate-id.js";
+import { EXTXYZ_EXPECTED } from "./extxyz.js";
 import { fileError, openInput } from "./open.js";
 
 export interface ScanRequest {
@@ -84,7 +85,7 @@ export class ExtxyzScanner {
    * `onRanges` then gets where each frame is (ExtxyzSegmenter.frameRange), to read picks back directly.
    */
   async *scan(path: string, onRanges?: (range: FrameRangeOf) => void): AsyncGenerator<CandidateSummaries, void, void> {
-    const { stream, gzipped } = await openInput(path, "an extxyz file");
+    const { stream, gzipped } = await openInput(path, EXTXYZ_EXPECTED);
     const segmenter = new ExtxyzSegmenter(SEGMENT_BYTES);
     const inflight: Promise<ScanReply>[] = [];
     let next = 0;
@@ -103,7 +104,7 @@ export class ExtxyzScanner {
       while (inflight.length > 0) yield summaryOf(await inflight.shift()!);
       if (!gzipped) onRanges?.((i) => segmenter.frameRange(i));
     } catch (err) {
-      throw fileError(path, err, "an extxyz file");
+      throw fileError(path, err, EXTXYZ_EXPECTED);
     } finally {
       stream.destroy();
       await Promise.allSettled(inflight);

@@ -13,7 +13,7 @@ import { atomCountAt } from "../core/formats/extxyz-segments.js";
 import type { Frame } from "../core/structure.js";
 import { CHUNK_BYTES as CHUNK, fileError, openInput } from "./open.js";
 
-const EXPECTED = "an extxyz file";
+export const EXTXYZ_EXPECTED = "an extxyz file";
 export const PARSE_PIECE = 1 << 16;
 
 /**
@@ -45,7 +45,7 @@ export async function* readExtxyzFramesAt(path: string, wanted: ReadonlySet<numb
   let last = -1;
   for (const i of wanted) last = Math.max(last, i);
   if (last < 0) return;
-  const { stream } = await openInput(path, EXPECTED);
+  const { stream } = await openInput(path, EXTXYZ_EXPECTED);
   let index = 0;
   /** Lines of the current frame still to pass (comment and atoms); 0 while reading a count line. */
   let linesLeft = 0;
@@ -122,7 +122,7 @@ export async function* readExtxyzFramesAt(path: string, wanted: ReadonlySet<numb
       return;
     }
   } catch (err) {
-    throw fileError(path, err, EXPECTED);
+    throw fileError(path, err, EXTXYZ_EXPECTED);
   } finally {
     stream.destroy();
   }
@@ -151,7 +151,7 @@ export async function* readExtxyzFrameRanges(path: string, ranges: readonly Extx
   try {
     fd = openSync(path, "r");
   } catch (err) {
-    throw fileError(path, err, EXPECTED);
+    throw fileError(path, err, EXTXYZ_EXPECTED);
   }
   try {
     for (const range of ranges) {
@@ -171,7 +171,7 @@ export async function* readExtxyzFrameRanges(path: string, ranges: readonly Extx
 // One generator for every reader (frames, frames with lines, batches): a second one wrapped around the first
 // would cost a promise per item.
 async function* parseFile<T>(path: string, emit: (items: ExtxyzFrameAt[]) => Iterable<T>): AsyncGenerator<T, void, void> {
-  const { stream } = await openInput(path, EXPECTED);
+  const { stream } = await openInput(path, EXTXYZ_EXPECTED);
   const parser = new ExtxyzParser(path);
   try {
     for await (const chunk of stream) {
@@ -183,7 +183,7 @@ async function* parseFile<T>(path: string, emit: (items: ExtxyzFrameAt[]) => Ite
     }
     for (const out of emit(parser.end())) yield out;
   } catch (err) {
-    throw fileError(path, err, EXPECTED);
+    throw fileError(path, err, EXTXYZ_EXPECTED);
   } finally {
     stream.destroy();
   }
