@@ -21,6 +21,7 @@ import {
   type SelectionInput,
   type SelectionResult,
 } from "../core/select/fps.js";
+import { compiledWorkerScript } from "./worker-script.js";
 
 /** Per extra thread at least this many float32 features: below, waking workers for every pick costs more. */
 const MIN_VALUES_PER_EXTRA_THREAD = 4_000_000;
@@ -229,4 +230,36 @@ function workerSource(): string {
     ].join("\n");
   }
   return cachedSource;
+}
+
+/** A selection running on a worker thread: its result, and a way to stop it early. */
+export interface WorkerSelection {
+  result: Promise<SelectionResult>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A selection on a worker thread (and more as selectCandidatesThreaded decides), so that this thread stays free (rank reads the
+ * pool meanwhile). Features backed by a SharedArrayBuffer are shared, not copied; they must not change
+ * until the result is in. Undefined when the compiled worker is missing.
+ */
+export function selectOnWorker(input: SelectionInput, threads?: number): WorkerSelection | undefined {
+  const script = compiledWorkerScript(import.meta.url, "exec", "selection-worker");
+  if (script === undefined) return undefined;
+  const worker = new Worker(script);
+  const result = new Promise<SelectionResult>((resolve, reject) => {
+    worker.once("message", (reply: { result: SelectionResult } | { error: string }) => {
+      if ("error" in reply) reject(new Error(`selection on a worker thread failed: ${reply.error}`));
+      else resolve(reply.result);
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`the selection worker exited (code ${code})`)));
+  });
+  worker.postMessage({ input, threads });
+  const stop = async (): Promise<void> => {
+    await worker.terminate();
+  };
+  const settled = result.finally(stop);
+  settled.catch(() => undefined); // nobody awaits the result of a run stopped early
+  return { result: settled, stop };
 }

@@ -4,13 +4,12 @@
  * while the workers parse and hash them, so both cores work on one file. Results come back in file
  * order, and a bad frame is reported as the one-thread reader reports it (same file and line).
  */
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { InputError } from "../core/errors.js";
 import { ExtxyzSegmenter, type ExtxyzSegment } from "../core/formats/extxyz-segments.js";
 import type { CandidateSummaries } from "../core/select/candidate-id.js";
+import { compiledWorkerScript } from "../exec/worker-script.js";
 import { EXTXYZ_EXPECTED } from "./extxyz.js";
 import { fileError, openInput } from "./open.js";
 
@@ -31,13 +30,6 @@ export type FrameRangeOf = (i: number) => { start: number; end: number; line: nu
 /** Below this size a file is read on the calling thread: starting workers would cost more than they save. */
 export const PARALLEL_SCAN_MIN_BYTES = 8 << 20;
 const SEGMENT_BYTES = 2 << 20;
-
-/** The compiled worker; from the TypeScript sources (the tests) the build in dist/, which `npm test` makes first. */
-function workerScript(): URL | undefined {
-  const here = new URL(import.meta.url);
-  const script = here.pathname.endsWith(".ts") ? new URL("../../dist/io/extxyz-scan-worker.js", here) : new URL("./extxyz-scan-worker.js", here);
-  return existsSync(fileURLToPath(script)) ? script : undefined;
-}
 
 class ScanWorker {
   private readonly waiting: { resolve: (reply: ScanReply) => void; reject: (error: Error) => void }[] = [];
@@ -75,7 +67,7 @@ export class ExtxyzScanner {
 
   /** Undefined when this machine has one core or the worker script is missing (then read on this thread). */
   static open(threads: number = Math.min(2, availableParallelism())): ExtxyzScanner | undefined {
-    const script = workerScript();
+    const script = compiledWorkerScript(import.meta.url, "io", "extxyz-scan-worker");
     if (script === undefined || threads < 2) return undefined;
     return new ExtxyzScanner(Array.from({ length: threads }, () => new ScanWorker(new Worker(script))));
   }

@@ -4,9 +4,10 @@
  * artifacts into a new directory. Shared by the CLI and the GitHub App.
  */
 import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { InputError, UsageError } from "../core/errors.js";
-import { candidateId } from "../core/select/candidate-id.js";
+import { CandidateNamer, candidateId } from "../core/select/candidate-id.js";
 import {
   computeDescriptors,
   DEFAULT_BINS,
@@ -23,15 +24,15 @@ import {
   type DisagreementKind,
   type TrustWindow,
 } from "../core/select/disagreement.js";
-import { createFeatureMatrix, type FeatureMatrix } from "../core/select/feature-matrix.js";
-import type { SelectionResult, SelectionRule } from "../core/select/fps.js";
+import { allFinite, checkFeatureRows, createFeatureMatrix, type FeatureMatrix } from "../core/select/feature-matrix.js";
+import { confirmWithIds, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
 import { rankingCsvParts, rankingRule, renderRankingJson, selectionInfo, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
-import { hillFormula, type Frame } from "../core/structure.js";
-import { selectCandidatesThreaded } from "../exec/fps-threads.js";
+import type { Frame } from "../core/structure.js";
+import { selectCandidatesThreaded, selectOnWorker, type WorkerSelection } from "../exec/fps-threads.js";
 import { ExtxyzFileWriter, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES, type FrameRangeOf } from "./extxyz-scan.js";
-import { readFeatureFile } from "./feature-file.js";
+import { readFeatureFile, readFloat32Npy } from "./feature-file.js";
 import { sha256File } from "./open.js";
 import { poolUnits, readPoolUnit, type PoolUnit } from "./pool.js";
 
@@ -86,7 +87,7 @@ interface Candidates {
 }
 
 /** Pass 1: candidate ids, metadata, species and (with --committee-keys) the committee's predictions. */
-async function scanPool(units: PoolUnit[], o: RankOptions): Promise<{ c: Candidates; sources: ScannedSource[] }> {
+async function scanPool(units: PoolUnit[], o: RankOptions, parallelMinBytes: number): Promise<{ c: Candidates; sources: ScannedSource[] }> {
   const c: Candidates = { meta: [], species: new Set(), keyed: new Map() };
   const sources: ScannedSource[] = [];
   const prefix = o.committeeKeys;
@@ -95,7 +96,7 @@ async function scanPool(units: PoolUnit[], o: RankOptions): Promise<{ c: Candida
   try {
     for (const unit of units) {
       // Large extxyz files are parsed on worker threads, unless the committee's predictions must be read too.
-      if (!energyKey && unit.kind === "extxyz" && (await stat(unit.path)).size >= PARALLEL_SCAN_MIN_BYTES) {
+      if (!energyKey && unit.kind === "extxyz" && (await stat(unit.path)).size >= parallelMinBytes) {
         scanner ??= ExtxyzScanner.open(o.threads);
         if (scanner) {
           sources.push(await scanInParallel(scanner, unit, c, o));
@@ -132,14 +133,18 @@ async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candida
 
 async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, energyKey: RegExp | null): Promise<ScannedSource> {
   const gen = readPoolUnit(unit);
+  const namer = new CandidateNamer();
   let frames = 0;
   for (;;) {
     const next = await gen.next();
-    if (next.done) return { path: unit.path.split(path.sep).join("/"), sha256: await sha256File(next.value), frames };
+    if (next.done) {
+      for (const s of namer.species) c.species.add(s);
+      return { path: unit.path.split(path.sep).join("/"), sha256: await sha256File(next.value), frames };
+    }
     for (const { frame, source, index } of next.value) {
       const i = c.meta.length;
-      c.meta.push({ id: candidateId(frame), source, frame: index, natoms: frame.natoms, formula: hillFormula(frame.symbols) });
-      for (const s of frame.symbols) c.species.add(s);
+      namer.name(frame);
+      c.meta.push({ id: namer.id, source, frame: index, natoms: frame.natoms, formula: namer.formula });
       if (energyKey) collectKeyedPrediction(c, frame, energyKey, o.committeeKeys!, i, `${source} frame ${index}`);
       frames++;
     }
@@ -236,12 +241,54 @@ async function readCommitteeFiles(files: string[], meta: CandidateMeta[]): Promi
   return members;
 }
 
+/**
+ * While a selection runs beside the pool scan, the scan gets worker threads only from this size: below,
+ * they slow the selection more than they speed the scan (measured at 1e5, 3e5 and 1e6 8-atom frames).
+ */
+const EARLY_PARALLEL_SCAN_MIN_BYTES = 128 << 20;
+
+/** A selection started before the pool was read (see startEarlySelection), on scaled features. */
+interface EarlySelection {
+  features: FeatureMatrix;
+  running: WorkerSelection;
+}
+
+/**
+ * With a float32 .npy of features and nothing else the selection needs from the pool (no labelled set, no
+ * committee), the selection starts on a worker thread while this thread reads the pool, taking every
+ * candidate as distinct; the candidate ids confirm it afterwards (confirmWithIds) or it runs again.
+ * Undefined when that does not apply or anything fails on the way: the usual path then reads the
+ * features again and reports what is wrong, in its usual order.
+ */
+async function startEarlySelection(o: RankOptions): Promise<EarlySelection | undefined> {
+  if (!o.features || o.labeled?.length || o.committee?.length || o.committeeKeys || o.forceTrust) return undefined;
+  if ((o.threads ?? availableParallelism()) < 2) return undefined;
+  try {
+    const features = await readFloat32Npy(o.features);
+    if (features === undefined || !allFinite(features.data)) return undefined;
+    applyScaler(fitScaler(features, o.scaling ?? "standard"), features);
+    const running = selectOnWorker({ features, k: o.select, rule: o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 } }, o.threads);
+    return running && { features, running };
+  } catch {
+    return undefined;
+  }
+}
+
 export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
   if (!Number.isInteger(o.select) || o.select < 1) throw new UsageError(`--select must be a positive integer (got ${o.select})`);
   if (o.committee?.length && o.committeeKeys) throw new UsageError("give either --committee files or --committee-keys, not both");
   await assertFreshOutput(o.out);
   const units = await poolUnits(o.pool);
-  const { c, sources } = await scanPool(units, o);
+  const early = await startEarlySelection(o);
+  try {
+    const { c, sources } = await scanPool(units, o, early ? EARLY_PARALLEL_SCAN_MIN_BYTES : PARALLEL_SCAN_MIN_BYTES);
+    return await rankScanned(o, units, c, sources, early);
+  } finally {
+    await early?.running.stop();
+  }
+}
+
+async function rankScanned(o: RankOptions, units: PoolUnit[], c: Candidates, sources: ScannedSource[], early: EarlySelection | undefined): Promise<RankOutcome> {
   const N = c.meta.length;
   if (N === 0) throw new UsageError(`the candidate pool is empty: ${o.pool.join(", ")} holds no structures`);
   if (o.select > N) throw new UsageError(`--select ${o.select} is larger than the pool (${N} candidates)`);
@@ -261,18 +308,25 @@ export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
   }
   const species = [...c.species].sort();
 
+  const ids = c.meta.map((m) => m.id);
   let features: FeatureMatrix;
   let labeledFeatures: FeatureMatrix | undefined;
-  if (o.features) {
-    if (labeledIds.length) throw new UsageError("--labeled needs descriptors for the labelled structures; it cannot be combined with --features");
-    features = await readFeatureFile(o.features, c.meta.map((m) => m.id));
+  if (early && o.features) {
+    // Every value was found finite before the selection started.
+    checkFeatureRows(early.features, ids, o.features);
+    features = early.features;
   } else {
-    features = await describe(poolFrames(units), N, species, o, o.pool.join(","));
-    if (labeledIds.length) labeledFeatures = await describe(fileFrames(labeledFiles), labeledIds.length, species, o, labeledFiles.join(","));
+    if (o.features) {
+      if (labeledIds.length) throw new UsageError("--labeled needs descriptors for the labelled structures; it cannot be combined with --features");
+      features = await readFeatureFile(o.features, ids);
+    } else {
+      features = await describe(poolFrames(units), N, species, o, o.pool.join(","));
+      if (labeledIds.length) labeledFeatures = await describe(fileFrames(labeledFiles), labeledIds.length, species, o, labeledFiles.join(","));
+    }
+    const scaler = fitScaler(features, o.scaling ?? "standard");
+    applyScaler(scaler, features);
+    if (labeledFeatures) applyScaler(scaler, labeledFeatures);
   }
-  const scaler = fitScaler(features, o.scaling ?? "standard");
-  applyScaler(scaler, features);
-  if (labeledFeatures) applyScaler(scaler, labeledFeatures);
 
   const committee = o.committee ?? [];
   let members: CommitteePrediction[] = [];
@@ -290,7 +344,7 @@ export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
   let levels: Uint8Array | null = null;
   let normalised: Float64Array | null = null;
   if (kind) {
-    raw = committeeDisagreement(members, kind, { natoms: c.meta.map((m) => m.natoms), ids: c.meta.map((m) => m.id) });
+    raw = committeeDisagreement(members, kind, { natoms: c.meta.map((m) => m.natoms), ids });
     if (o.forceTrust) levels = levelsOf(raw, o.forceTrust);
     normalised = normaliseDisagreement(raw, levels ?? undefined);
   } else if (o.forceTrust) throw new UsageError("--force-trust needs a committee (--committee or --committee-keys)");
@@ -298,9 +352,10 @@ export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
   if (rule.kind === "weighted" && rule.wDiv === 0 && !kind) throw new UsageError("weights div=0 leave only disagreement, which needs a committee of at least 2 models");
 
   o.onProgress?.("selecting", 0, o.select);
-  const result = await selectCandidatesThreaded({
+  const earlyResult = early && (await early.running.result.catch(() => undefined));
+  const result = (earlyResult && confirmWithIds(earlyResult, ids)) ?? await selectCandidatesThreaded({
     features,
-    ids: c.meta.map((m) => m.id),
+    ids,
     k: o.select,
     disagreement: normalised ?? undefined,
     excluded: levels ?? undefined,

@@ -1,13 +1,22 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
 import { parsePoscar, writePoscar } from "../../src/core/vasp/poscar.js";
 import { PARALLEL_SCAN_MIN_BYTES } from "../../src/io/extxyz-scan.js";
 import type { Frame } from "../../src/core/structure.js";
+import type { SelectionResult } from "../../src/core/select/fps.js";
+import { selectOnWorker } from "../../src/exec/fps-threads.js";
+import { numpyFloat32 } from "../helpers/numpy-arrays.js";
 import { realPath } from "../helpers/real-data.js";
 import { runCli } from "../helpers/run-cli.js";
+
+// The selection worker, watched: which runs started before the pool was read, and what they picked.
+vi.mock("../../src/exec/fps-threads.js", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("../../src/exec/fps-threads.js")>();
+  return { ...actual, selectOnWorker: vi.fn(actual.selectOnWorker) };
+});
 
 const POOL = realPath("extxyz/imagdau_xtb_md.xyz");
 const tmp = () => mkdtempSync(path.join(tmpdir(), "relabel-rank-"));
@@ -165,6 +174,47 @@ describe("relabel rank", () => {
     const duplicates = csv.filter((line) => /duplicate-of-\d+$/.test(line));
     expect(duplicates.length).toBeGreaterThanOrEqual(((csv.length - 1) * 4) / 5);
     expect(duplicates.filter((line) => line.split(",")[6] !== "")).toEqual([]);
+  });
+
+  it("selects beside the pool scan from a float32 .npy, with one thread's artifacts, also when the ids overrule it", async () => {
+    const dir = tmp();
+    const frames = framesOf(POOL);
+    // The pool with a copy of frame 3 at the end.
+    const pool = path.join(dir, "pool.extxyz");
+    writeFileSync(pool, [...frames, frames[3]].map((f) => writeExtxyzFrame(f)).join(""));
+    const N = frames.length + 1;
+    const rows = frames.map((_, i) => [Math.sin(i), Math.cos(3 * i), (i % 7) / 7]);
+    const watched = vi.mocked(selectOnWorker);
+    for (const [name, copyRow] of [["near", rows[3]], ["far", [50, 50, 50]]] as const) {
+      // "far": the copy is the first pick while ids are unknown, and the ids then forbid it.
+      const features = numpyFloat32([...rows, [...copyRow]], path.join(dir, `${name}.npy`));
+      watched.mockClear();
+      const early = await runCli("rank", "--pool", pool, "--select", "20", "--features", features, "-o", path.join(dir, `${name}-early`));
+      expect(early.code).toBe(0);
+      expect(watched).toHaveBeenCalledTimes(1);
+      const speculative: SelectionResult = await watched.mock.results[0].value!.result;
+      const single = await runCli("rank", "--pool", pool, "--select", "20", "--features", features, "--threads", "1", "-o", path.join(dir, `${name}-single`));
+      expect(single.code).toBe(0);
+      expect(watched).toHaveBeenCalledTimes(1);
+      for (const f of ["ranking.json", "ranking.csv", "selected.extxyz"]) {
+        expect(readFileSync(path.join(dir, `${name}-early`, f)).equals(readFileSync(path.join(dir, `${name}-single`, f)))).toBe(true);
+      }
+      const picked = (JSON.parse(readFileSync(path.join(dir, `${name}-early`, "ranking.json"), "utf8")) as { selected: { frame: number }[] }).selected.map((p) => p.frame);
+      expect(picked).not.toContain(N - 1);
+      if (name === "far") expect(speculative.picks[0].index).toBe(N - 1);
+      else expect(speculative.picks.map((p) => p.index)).toEqual(picked);
+    }
+    // What the usual path reports still comes first, and the worker is stopped.
+    const short = numpyFloat32(rows, path.join(dir, "short.npy"));
+    const res = await runCli("rank", "--pool", pool, "--select", "20", "--features", short, "-o", path.join(dir, "short"));
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`short.npy: has ${N - 1} feature rows, expected ${N} (one per candidate, in candidate order)`);
+    const broken = path.join(dir, "broken.extxyz");
+    writeFileSync(broken, readFileSync(pool, "utf8").replace(/\n1\d\n/, "\nx\n"));
+    const bad = await runCli("rank", "--pool", broken, "--select", "20", "--features", short, "-o", path.join(dir, "bad"));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/broken\.extxyz/);
+    expect(watched).toHaveBeenCalledTimes(3);
   });
 
   it("refuses an empty pool", async () => {

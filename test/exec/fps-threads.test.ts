@@ -30,7 +30,7 @@ describe("threaded selection", () => {
     const random = seededRandom(10);
     const withExtras: SelectionInput = {
       ...base,
-      labelled: { features: labelled.features, ids: labelled.ids.map((id) => `l${id}`) },
+      labelled: { features: labelled.features, ids: labelled.ids!.map((id) => `l${id}`) },
       excluded: Uint8Array.from({ length: 5000 }, () => (random() < 0.1 ? 1 : 0)),
       disagreement: Float64Array.from({ length: 5000 }, () => random()),
       rule: { kind: "uwfps", alpha: 1, beta: 2 },

@@ -43,13 +43,14 @@ export function featureMatrixFromRows(
   return matrix;
 }
 
-/** Checks the row count against the candidates and that every stored value is finite. */
-export function validateFeatureMatrix(
-  matrix: FeatureMatrix,
-  ids: readonly string[],
-  source: string,
-  where: (row: number) => string | number = (row) => `row ${row + 1}`,
-): void {
+/** Whether every value is finite (cheaper than validateFeatureMatrix, which names the first that is not). */
+export function allFinite(data: Float32Array): boolean {
+  for (let p = 0; p < data.length; p++) if (data[p] - data[p] !== 0) return false;
+  return true;
+}
+
+/** Checks the shape: one row per candidate. */
+export function checkFeatureRows(matrix: FeatureMatrix, ids: readonly string[], source: string): void {
   const { rows, cols, data } = matrix;
   if (rows !== ids.length) {
     throw new InputError(source, undefined, `has ${rows} feature rows, expected ${ids.length} (one per candidate, in candidate order)`);
@@ -57,6 +58,17 @@ export function validateFeatureMatrix(
   if (data.length !== rows * cols) {
     throw new InputError(source, undefined, `holds ${data.length} values, expected ${rows} x ${cols}`);
   }
+}
+
+/** Checks the row count against the candidates and that every stored value is finite. */
+export function validateFeatureMatrix(
+  matrix: FeatureMatrix,
+  ids: readonly string[],
+  source: string,
+  where: (row: number) => string | number = (row) => `row ${row + 1}`,
+): void {
+  checkFeatureRows(matrix, ids, source);
+  const { cols, data } = matrix;
   for (let p = 0; p < data.length; p++) {
     if (!Number.isFinite(data[p])) {
       const i = Math.floor(p / cols);

@@ -50,8 +50,11 @@ export const DEFAULT_RULE: SelectionRule = { kind: "weighted", wDiv: 1, wDis: 1 
 export interface SelectionInput {
   /** N x D, already scaled. */
   features: FeatureMatrix;
-  /** Candidate ids (candidateId), one per row; equal ids are duplicates. */
-  ids: readonly string[];
+  /**
+   * Candidate ids (candidateId), one per row; equal ids are duplicates. Absent: every candidate counts as
+   * distinct, for a selection that runs before the ids are known (see confirmWithIds).
+   */
+  ids?: readonly string[];
   k: number;
   /** Normalised disagreement in [0, 1], one per candidate; absent without a committee. */
   disagreement?: Float64Array;
@@ -134,7 +137,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
   if (features.data.length !== N * D) {
     throw new UsageError(`feature matrix data has ${features.data.length} values, expected ${N} x ${D}`);
   }
-  if (ids.length !== N) throw new UsageError(`${ids.length} candidate ids for ${N} feature rows`);
+  if (ids && ids.length !== N) throw new UsageError(`${ids.length} candidate ids for ${N} feature rows`);
   if (!Number.isInteger(k) || k < 1) throw new UsageError(`the selection size must be a positive integer, got ${k}`);
   if (k > N) throw new UsageError(`cannot select ${k} candidates from a pool of ${N}`);
   const rule = input.rule ?? DEFAULT_RULE;
@@ -144,7 +147,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
     if (disagreement.length !== N) throw new UsageError(`${disagreement.length} disagreement values for ${N} candidates`);
     for (let i = 0; i < N; i++) {
       const u = disagreement[i];
-      if (!(u >= 0 && u <= 1)) throw new UsageError(`normalised disagreement of candidate ${i} (${ids[i]}) is ${u}, expected a value in [0, 1]`);
+      if (!(u >= 0 && u <= 1)) throw new UsageError(`normalised disagreement of candidate ${named(i, ids)} is ${u}, expected a value in [0, 1]`);
     }
   }
   if (input.excluded && input.excluded.length !== N) {
@@ -186,7 +189,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
     const u = disagreement ? disagreement[i] : 0;
     return rule.kind === "weighted" ? rule.wDis * u : Math.pow(u, rule.alpha);
   };
-  const pickable = pickableFlags(ids, input.excluded, labelled?.ids);
+  const pickable = pickableFlags(N, ids, input.excluded, labelled?.ids);
   const filled = new Int32Array(threads);
   for (let lo = 0, block = 0; lo < N; lo += DEFAULT_BLOCK_SIZE, block++) {
     const t = block % threads;
@@ -306,7 +309,7 @@ interface ColumnStats {
 }
 
 /** Scans a matrix into `stats`; a non-finite value is an error naming its row. */
-function scanColumns(matrix: FeatureMatrix, ids: readonly string[], what: string, stats: ColumnStats): void {
+function scanColumns(matrix: FeatureMatrix, ids: readonly string[] | undefined, what: string, stats: ColumnStats): void {
   const { data, cols } = matrix;
   const { lo, hi, sum } = stats;
   for (let p = 0; p < data.length; p += cols) {
@@ -314,7 +317,7 @@ function scanColumns(matrix: FeatureMatrix, ids: readonly string[], what: string
       const v = data[p + c];
       if (v - v !== 0) {
         const row = p / cols;
-        throw new InputError("features", `${what} ${row} (${ids[row]})`, `column ${c + 1} is ${v}, expected a finite number`);
+        throw new InputError("features", `${what} ${named(row, ids)}`, `column ${c + 1} is ${v}, expected a finite number`);
       }
       if (v < lo[c]) lo[c] = v;
       if (v > hi[c]) hi[c] = v;
@@ -329,19 +332,41 @@ const emptyStats = (D: number): ColumnStats => ({
   sum: new Float64Array(D),
 });
 
-/** 1 = may be picked: not excluded, not labelled, first occurrence of its id. */
+const named = (i: number, ids: readonly string[] | undefined): string => (ids ? `${i} (${ids[i]})` : String(i));
+
+/** 1 = may be picked: not excluded, not labelled, first occurrence of its id (every candidate without ids). */
 function pickableFlags(
-  ids: readonly string[],
+  N: number,
+  ids: readonly string[] | undefined,
   excluded: Uint8Array | undefined,
   labelledIds: readonly string[] | undefined,
 ): Uint8Array {
   const taken = new Set<string>(labelledIds ?? []);
-  const pickable = new Uint8Array(ids.length);
-  for (let i = 0; i < ids.length; i++) {
-    pickable[i] = !taken.has(ids[i]) && !(excluded && excluded[i] !== 0) ? 1 : 0;
-    taken.add(ids[i]);
+  const pickable = new Uint8Array(N);
+  for (let i = 0; i < N; i++) {
+    pickable[i] = !(excluded && excluded[i] !== 0) ? 1 : 0;
+    if (ids) {
+      if (taken.has(ids[i])) pickable[i] = 0;
+      taken.add(ids[i]);
+    }
   }
   return pickable;
+}
+
+/**
+ * The selection with `ids` from one run without them (every candidate taken as distinct), or undefined
+ * when that run picked a candidate the ids make unpickable (a later copy of an earlier structure).
+ * Otherwise both runs agree pick by pick: each pick was the best candidate of a larger set and belongs
+ * to the smaller one, so it is also the best there (ties included), and the same picks leave the same
+ * distances. Only `selectable` changes. Valid only for runs without labelled rows.
+ */
+export function confirmWithIds(result: SelectionResult, ids: readonly string[], excluded?: Uint8Array): SelectionResult | undefined {
+  if (ids.length !== result.distanceToCovered.length) throw new UsageError(`${ids.length} candidate ids for ${result.distanceToCovered.length} candidates`);
+  const pickable = pickableFlags(ids.length, ids, excluded, undefined);
+  if (result.picks.some((pick) => pickable[pick.index] === 0)) return undefined;
+  let selectable = 0;
+  for (let i = 0; i < ids.length; i++) selectable += pickable[i];
+  return { ...result, selectable };
 }
 
 function layoutFor(N: number, D: number, M: number, k: number, threads: number, blockSize: number, qScale: number): FpsLayout {

@@ -35,6 +35,10 @@ describe("candidate ids", () => {
       [false, true, false],
     );
     expect(candidateId(odd)).toBe(canonical(odd));
+    // Every number at its longest spelling (24 bytes with the sign), in a frame larger than any before.
+    const longest = frame(Array(200).fill("Zr"), Array(600).fill(-1.2345678901234567e300), Array(9).fill(-1.2345678901234567e300));
+    expect(String(Math.round(longest.positions[0] * 1e6))).toHaveLength(24);
+    expect(candidateId(longest)).toBe(canonical(longest));
     const random = seededRandom(31);
     for (let k = 0; k < 200; k++) {
       const n = 1 + Math.floor(random() * 20);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InputError, UsageError } from "../../../src/core/errors.js";
 import type { FeatureMatrix } from "../../../src/core/select/feature-matrix.js";
-import { selectCandidates, type SelectionInput } from "../../../src/core/select/fps.js";
+import { confirmWithIds, selectCandidates, type SelectionInput } from "../../../src/core/select/fps.js";
 import { bruteForceSelection, seededRandom, type OracleInput } from "./fps-oracle.js";
 
 function matrix(rows: number, cols: number, data: Float32Array): FeatureMatrix {
@@ -153,6 +153,39 @@ describe("greedy farthest-point selection against brute force", () => {
     expect(result.selectable).toBe(2);
     expect(result.requested).toBe(4);
     expect(result.picks.map((p) => p.index).sort()).toEqual([0, 2]);
+  });
+});
+
+describe("a selection run before the ids are known", () => {
+  const N = 400, D = 5;
+  const X = dyadic(seededRandom(12), N * D);
+  const withoutIds = (k: number, data = X): ReturnType<typeof selectCandidates> => selectCandidates({ features: matrix(N, D, data), k });
+
+  it("is confirmed by ids that make none of its picks unpickable, and then equals the run with them", () => {
+    const candidateIds = ids(N);
+    // Candidate 399 repeats candidate 398; the run without ids must not have picked 399 for this to hold.
+    candidateIds[399] = candidateIds[398];
+    const early = withoutIds(60);
+    expect(early.picks.map((p) => p.index)).not.toContain(399);
+    const exact = selectCandidates({ features: matrix(N, D, X), ids: candidateIds, k: 60 });
+    expect(confirmWithIds(early, candidateIds)).toEqual(exact);
+    expect(exact.selectable).toBe(N - 1);
+  });
+
+  it("is refused when it picked a later copy of a structure, or more than the ids leave pickable", () => {
+    // Row 300 moved far away is the first pick without ids; with ids it repeats candidate 5.
+    const data = X.slice();
+    data.fill(40, 300 * D, 301 * D);
+    const early = withoutIds(30, data);
+    expect(early.picks[0].index).toBe(300);
+    const candidateIds = ids(N);
+    candidateIds[300] = candidateIds[5];
+    expect(confirmWithIds(early, candidateIds)).toBeUndefined();
+    const exact = selectCandidates({ features: matrix(N, D, data), ids: candidateIds, k: 30 });
+    expect(exact.picks.map((p) => p.index)).not.toContain(300);
+    // Only 3 distinct structures, 5 picks requested: the exact run stops at 3.
+    const few = Array.from({ length: N }, (_, i) => `s${i % 3}`);
+    expect(confirmWithIds(withoutIds(5), few)).toBeUndefined();
   });
 });
 
