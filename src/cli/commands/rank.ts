@@ -1,4 +1,3 @@
-import { parseWeightsText } from "../../core/app/config.js";
 import { UsageError } from "../../core/errors.js";
 import { parseTrustWindow } from "../../core/select/disagreement.js";
 import type { SelectionRule } from "../../core/select/fps.js";
@@ -87,7 +86,9 @@ function positiveNumber(flag: string, text: string | undefined, integer: boolean
   return n;
 }
 
-function parseWeights(text: string): SelectionRule {
+async function parseWeights(text: string): Promise<SelectionRule> {
+  // The app's config module (and zod with it) loads only when needed: it is most of the command's start-up time.
+  const { parseWeightsText } = await import("../../core/app/config.js");
   const weights = parseWeightsText(text);
   if (typeof weights === "string") throw new UsageError(`--weights: ${weights}`);
   return { kind: "weighted", wDiv: weights.div, wDis: weights.dis };
@@ -129,7 +130,7 @@ export async function runRank(argv: string[]): Promise<number> {
       committeeKeys: values["committee-keys"],
       disagreement: oneOf("disagreement", values.disagreement, ["energy", "force"] as const, "energy"),
       forceTrust: values["force-trust"] ? parseTrustWindow(values["force-trust"]) : undefined,
-      rule: values.rule ? parseRule(values.rule) : values.weights ? parseWeights(values.weights) : undefined,
+      rule: values.rule ? parseRule(values.rule) : values.weights ? await parseWeights(values.weights) : undefined,
       descriptor: oneOf("descriptor", values.descriptor, ["baseline", "element-pairs"] as const, "baseline"),
       features: values.features,
       scaling: oneOf("scaling", values.scaling, ["none", "standard"] as const, "standard"),
