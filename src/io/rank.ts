@@ -7,7 +7,7 @@ import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promi
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { InputError, UsageError } from "../core/errors.js";
-import { CandidateNamer, candidateId } from "../core/select/candidate-id.js";
+import { CandidateNamer, candidateId, firstOccurrences } from "../core/select/candidate-id.js";
 import {
   computeDescriptors,
   DEFAULT_BINS,
@@ -353,7 +353,8 @@ async function rankScanned(o: RankOptions, units: PoolUnit[], c: Candidates, sou
 
   o.onProgress?.("selecting", 0, o.select);
   const earlyResult = early && (await early.running.result.catch(() => undefined));
-  const result = (earlyResult && confirmWithIds(earlyResult, ids)) ?? await selectCandidatesThreaded({
+  const firstIndex = firstOccurrences(ids);
+  const result = (earlyResult && confirmWithIds(earlyResult, firstIndex)) ?? await selectCandidatesThreaded({
     features,
     ids,
     k: o.select,
@@ -380,6 +381,7 @@ async function rankScanned(o: RankOptions, units: PoolUnit[], c: Candidates, sou
     labeled: labeledMeta,
     committee: memberNames,
     candidates: c.meta,
+    firstIndex,
     result,
     rawDisagreement: raw,
     disagreement: normalised,

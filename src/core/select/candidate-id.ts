@@ -87,6 +87,18 @@ function digitCount(u: number): number {
   return n;
 }
 
+/** For each candidate, the index of the first candidate with the same id (its own index when it is the first). */
+export function firstOccurrences(ids: readonly string[]): Int32Array {
+  const seen = new Map<string, number>();
+  const first = new Int32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const earlier = seen.get(ids[i]);
+    if (earlier === undefined) seen.set(ids[i], i);
+    first[i] = earlier ?? i;
+  }
+  return first;
+}
+
 /** What ranking keeps of each candidate structure: id, atom count and formula, plus the species met. */
 export interface CandidateSummaries {
   ids: string[];

@@ -22,6 +22,7 @@
  */
 
 import { InputError, UsageError } from "../errors.js";
+import { firstOccurrences } from "./candidate-id.js";
 import {
   distanceKernelBytes, filterSlack, quantizerForRanges, quantizedLength, quantizeRows, widenQuantizedRow,
 } from "./distance-kernel.js";
@@ -189,7 +190,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
     const u = disagreement ? disagreement[i] : 0;
     return rule.kind === "weighted" ? rule.wDis * u : Math.pow(u, rule.alpha);
   };
-  const pickable = pickableFlags(N, ids, input.excluded, labelled?.ids);
+  const pickable = pickableFlags(N, ids && firstOccurrences(ids), input.excluded, labelled && ids && { ids: labelled.ids, candidateIds: ids });
   const filled = new Int32Array(threads);
   for (let lo = 0, block = 0; lo < N; lo += DEFAULT_BLOCK_SIZE, block++) {
     const t = block % threads;
@@ -334,38 +335,41 @@ const emptyStats = (D: number): ColumnStats => ({
 
 const named = (i: number, ids: readonly string[] | undefined): string => (ids ? `${i} (${ids[i]})` : String(i));
 
-/** 1 = may be picked: not excluded, not labelled, first occurrence of its id (every candidate without ids). */
+/**
+ * 1 = may be picked: not excluded, first occurrence of its id (firstIndex, from firstOccurrences) and not
+ * labelled; without ids every candidate is a first occurrence.
+ */
 function pickableFlags(
   N: number,
-  ids: readonly string[] | undefined,
+  firstIndex: Int32Array | undefined,
   excluded: Uint8Array | undefined,
-  labelledIds: readonly string[] | undefined,
+  labelled?: { ids: readonly string[]; candidateIds: readonly string[] },
 ): Uint8Array {
-  const taken = new Set<string>(labelledIds ?? []);
+  const labelledIds = new Set<string>(labelled?.ids ?? []);
   const pickable = new Uint8Array(N);
   for (let i = 0; i < N; i++) {
-    pickable[i] = !(excluded && excluded[i] !== 0) ? 1 : 0;
-    if (ids) {
-      if (taken.has(ids[i])) pickable[i] = 0;
-      taken.add(ids[i]);
-    }
+    const first = firstIndex === undefined || firstIndex[i] === i;
+    const isLabelled = labelled !== undefined && labelledIds.has(labelled.candidateIds[i]);
+    pickable[i] = first && !isLabelled && !(excluded && excluded[i] !== 0) ? 1 : 0;
   }
   return pickable;
 }
 
 /**
- * The selection with `ids` from one run without them (every candidate taken as distinct), or undefined
- * when that run picked a candidate the ids make unpickable (a later copy of an earlier structure).
+ * The selection with ids from one run without them (every candidate taken as distinct), or undefined
+ * when that run picked a candidate the ids make unpickable (a later copy of an earlier structure);
+ * `firstIndex` is firstOccurrences(ids), and `excluded` what the run was given.
  * Otherwise both runs agree pick by pick: each pick was the best candidate of a larger set and belongs
  * to the smaller one, so it is also the best there (ties included), and the same picks leave the same
  * distances. Only `selectable` changes. Valid only for runs without labelled rows.
  */
-export function confirmWithIds(result: SelectionResult, ids: readonly string[], excluded?: Uint8Array): SelectionResult | undefined {
-  if (ids.length !== result.distanceToCovered.length) throw new UsageError(`${ids.length} candidate ids for ${result.distanceToCovered.length} candidates`);
-  const pickable = pickableFlags(ids.length, ids, excluded, undefined);
+export function confirmWithIds(result: SelectionResult, firstIndex: Int32Array, excluded?: Uint8Array): SelectionResult | undefined {
+  const N = result.distanceToCovered.length;
+  if (firstIndex.length !== N) throw new UsageError(`${firstIndex.length} candidate ids for ${N} candidates`);
+  const pickable = pickableFlags(N, firstIndex, excluded);
   if (result.picks.some((pick) => pickable[pick.index] === 0)) return undefined;
   let selectable = 0;
-  for (let i = 0; i < ids.length; i++) selectable += pickable[i];
+  for (let i = 0; i < N; i++) selectable += pickable[i];
   return { ...result, selectable };
 }
 

@@ -36,6 +36,8 @@ export interface RankingInputs {
   labeled: { path: string; sha256: string; frames: number }[];
   committee: string[];
   candidates: CandidateMeta[];
+  /** firstOccurrences of the candidates' ids. */
+  firstIndex: Int32Array;
   result: SelectionResult;
   /** Raw (unnormalised) disagreement per candidate, in its unit; null without a committee. */
   rawDisagreement: Float64Array | null;
@@ -114,14 +116,12 @@ export function* rankingCsvParts(r: RankingInputs): Generator<string, void, void
   const N = r.candidates.length;
   const rankOf = new Int32Array(N);
   for (const p of r.result.picks) rankOf[p.index] = p.rank;
-  const firstIndex = new Map<string, number>();
   // A pool has few sources and many candidates: each source is quoted once.
   const sourceField = new Map<string, string>();
   let lines = ["index,candidate_id,source,frame,natoms,formula,rank,distance_to_selection,disagreement,disagreement_raw,flags"];
   for (let i = 0; i < N; i++) {
     const c = r.candidates[i];
-    let first = firstIndex.get(c.id);
-    if (first === undefined) firstIndex.set(c.id, (first = i));
+    const first = r.firstIndex[i];
     let source = sourceField.get(c.source);
     if (source === undefined) sourceField.set(c.source, (source = csvField(c.source)));
     const flags: string[] = [];

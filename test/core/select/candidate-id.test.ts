@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { Frame, Pbc } from "../../../src/core/structure.js";
-import { CANDIDATE_ID_LENGTH, candidateId } from "../../../src/core/select/candidate-id.js";
+import { CANDIDATE_ID_LENGTH, candidateId, firstOccurrences } from "../../../src/core/select/candidate-id.js";
 import { seededRandom } from "./fps-oracle.js";
 
 function frame(symbols: string[], positions: number[], cell: number[], pbc: Pbc = [true, true, true]): Frame {
@@ -71,5 +71,10 @@ describe("candidate ids", () => {
     expect(candidateId(frame(["H", "O", "H"], [0.9572, 0, 0, 0, 0, 0, -0.23999, 0.92663, 0], cell))).not.toBe(id);
     expect(candidateId(frame(["O", "H", "H"], [0, 0, 0, 0.9572, 0, 0, -0.23999, 0.92663, 0], [4.06, 0, 0, 0, 4.05, 0, 0, 0, 4.05]))).not.toBe(id);
     expect(candidateId(frame(["O", "H", "H"], [0, 0, 0, 0.9572, 0, 0, -0.23999, 0.92663, 0], cell, [true, true, false]))).not.toBe(id);
+  });
+
+  it("finds the first candidate of each id", () => {
+    expect(Array.from(firstOccurrences(["a", "b", "a", "c", "b", "a"]))).toEqual([0, 1, 0, 3, 1, 0]);
+    expect(firstOccurrences([])).toHaveLength(0);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InputError, UsageError } from "../../../src/core/errors.js";
 import type { FeatureMatrix } from "../../../src/core/select/feature-matrix.js";
+import { firstOccurrences } from "../../../src/core/select/candidate-id.js";
 import { confirmWithIds, selectCandidates, type SelectionInput } from "../../../src/core/select/fps.js";
 import { bruteForceSelection, seededRandom, type OracleInput } from "./fps-oracle.js";
 
@@ -168,7 +169,7 @@ describe("a selection run before the ids are known", () => {
     const early = withoutIds(60);
     expect(early.picks.map((p) => p.index)).not.toContain(399);
     const exact = selectCandidates({ features: matrix(N, D, X), ids: candidateIds, k: 60 });
-    expect(confirmWithIds(early, candidateIds)).toEqual(exact);
+    expect(confirmWithIds(early, firstOccurrences(candidateIds))).toEqual(exact);
     expect(exact.selectable).toBe(N - 1);
   });
 
@@ -180,12 +181,12 @@ describe("a selection run before the ids are known", () => {
     expect(early.picks[0].index).toBe(300);
     const candidateIds = ids(N);
     candidateIds[300] = candidateIds[5];
-    expect(confirmWithIds(early, candidateIds)).toBeUndefined();
+    expect(confirmWithIds(early, firstOccurrences(candidateIds))).toBeUndefined();
     const exact = selectCandidates({ features: matrix(N, D, data), ids: candidateIds, k: 30 });
     expect(exact.picks.map((p) => p.index)).not.toContain(300);
     // Only 3 distinct structures, 5 picks requested: the exact run stops at 3.
     const few = Array.from({ length: N }, (_, i) => `s${i % 3}`);
-    expect(confirmWithIds(withoutIds(5), few)).toBeUndefined();
+    expect(confirmWithIds(withoutIds(5), firstOccurrences(few))).toBeUndefined();
   });
 });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { firstOccurrences } from "../../../src/core/select/candidate-id.js";
 import { TRUST_ACCURATE, TRUST_SUSPECT } from "../../../src/core/select/disagreement.js";
 import { rankingCsvParts, type CandidateMeta, type RankingInputs } from "../../../src/core/select/ranking.js";
 
@@ -13,6 +14,7 @@ function inputs(candidates: CandidateMeta[], over: Partial<RankingInputs> = {}):
     labeled: [],
     committee: [],
     candidates,
+    firstIndex: firstOccurrences(candidates.map((c) => c.id)),
     result: { picks: [], requested: 1, selectable: N, distanceToCovered: Float64Array.from({ length: N }, (_, i) => i / 4) },
     rawDisagreement: null,
     disagreement: null,
