@@ -246,6 +246,8 @@ async function readCommitteeFiles(files: string[], meta: CandidateMeta[]): Promi
  * they slow the selection more than they speed the scan (measured at 1e5, 3e5 and 1e6 8-atom frames).
  */
 const EARLY_PARALLEL_SCAN_MIN_BYTES = 128 << 20;
+/** Below this many feature values the selection takes less than starting its worker thread costs. */
+const EARLY_SELECTION_MIN_VALUES = 1_000_000;
 
 /** A selection started before the pool was read (see startEarlySelection), on scaled features. */
 interface EarlySelection {
@@ -265,7 +267,7 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
   if ((o.threads ?? availableParallelism()) < 2) return undefined;
   try {
     const features = await readFloat32Npy(o.features);
-    if (features === undefined || !allFinite(features.data)) return undefined;
+    if (features === undefined || features.data.length < EARLY_SELECTION_MIN_VALUES || !allFinite(features.data)) return undefined;
     applyScaler(fitScaler(features, o.scaling ?? "standard"), features);
     const running = selectOnWorker({ features, k: o.select, rule: o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 } }, o.threads);
     return running && { features, running };

@@ -183,9 +183,11 @@ describe("relabel rank", () => {
     const pool = path.join(dir, "pool.extxyz");
     writeFileSync(pool, [...frames, frames[3]].map((f) => writeExtxyzFrame(f)).join(""));
     const N = frames.length + 1;
-    const rows = frames.map((_, i) => [Math.sin(i), Math.cos(3 * i), (i % 7) / 7]);
+    // 5000 columns, all but three zero: enough values for the selection to start early.
+    const padding: number[] = Array(4997).fill(0);
+    const rows = frames.map((_, i) => [Math.sin(i), Math.cos(3 * i), (i % 7) / 7, ...padding]);
     const watched = vi.mocked(selectOnWorker);
-    for (const [name, copyRow] of [["near", rows[3]], ["far", [50, 50, 50]]] as const) {
+    for (const [name, copyRow] of [["near", rows[3]], ["far", [50, 50, 50, ...padding]]] as const) {
       // "far": the copy is the first pick while ids are unknown, and the ids then forbid it.
       const features = numpyFloat32([...rows, [...copyRow]], path.join(dir, `${name}.npy`));
       watched.mockClear();
