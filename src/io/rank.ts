@@ -354,8 +354,9 @@ async function rankScanned(o: RankOptions, units: PoolUnit[], c: Candidates, sou
   if (rule.kind === "weighted" && rule.wDiv === 0 && !kind) throw new UsageError("weights div=0 leave only disagreement, which needs a committee of at least 2 models");
 
   o.onProgress?.("selecting", 0, o.select);
-  const earlyResult = early && (await early.running.result.catch(() => undefined));
+  // Found while an early selection may still run.
   const firstIndex = firstOccurrences(ids);
+  const earlyResult = early && (await early.running.result.catch(() => undefined));
   const result = (earlyResult && confirmWithIds(earlyResult, firstIndex)) ?? await selectCandidatesThreaded({
     features,
     ids,
