@@ -239,9 +239,9 @@ export interface WorkerSelection {
 }
 
 /**
- * A selection on a worker thread (and more as selectCandidatesThreaded decides), so that this thread stays free (rank reads the
- * pool meanwhile). Features backed by a SharedArrayBuffer are shared, not copied; they must not change
- * until the result is in. Undefined when the compiled worker is missing.
+ * A selection on a worker thread (and more, as selectCandidatesThreaded decides), so that this thread
+ * stays free (rank reads the pool meanwhile). Features backed by a SharedArrayBuffer are shared, not
+ * copied; they must not change until the result is in. Undefined when the compiled worker is missing.
  */
 export function selectOnWorker(input: SelectionInput, threads?: number): WorkerSelection | undefined {
   const script = compiledWorkerScript(import.meta.url, "exec", "selection-worker");

@@ -190,7 +190,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
     const u = disagreement ? disagreement[i] : 0;
     return rule.kind === "weighted" ? rule.wDis * u : Math.pow(u, rule.alpha);
   };
-  const pickable = pickableFlags(N, ids && firstOccurrences(ids), input.excluded, labelled && ids && { ids: labelled.ids, candidateIds: ids });
+  const pickable = pickableFlags(N, ids && firstOccurrences(ids), input.excluded, ids, labelled?.ids);
   const filled = new Int32Array(threads);
   for (let lo = 0, block = 0; lo < N; lo += DEFAULT_BLOCK_SIZE, block++) {
     const t = block % threads;
@@ -336,20 +336,21 @@ const emptyStats = (D: number): ColumnStats => ({
 const named = (i: number, ids: readonly string[] | undefined): string => (ids ? `${i} (${ids[i]})` : String(i));
 
 /**
- * 1 = may be picked: not excluded, first occurrence of its id (firstIndex, from firstOccurrences) and not
- * labelled; without ids every candidate is a first occurrence.
+ * 1 = may be picked: not excluded, the first occurrence of its id (firstIndex, from firstOccurrences; every
+ * candidate when absent) and not labelled (ids needed for that).
  */
 function pickableFlags(
   N: number,
   firstIndex: Int32Array | undefined,
   excluded: Uint8Array | undefined,
-  labelled?: { ids: readonly string[]; candidateIds: readonly string[] },
+  ids?: readonly string[],
+  labelledIds?: readonly string[],
 ): Uint8Array {
-  const labelledIds = new Set<string>(labelled?.ids ?? []);
+  const labelled = new Set<string>(labelledIds ?? []);
   const pickable = new Uint8Array(N);
   for (let i = 0; i < N; i++) {
     const first = firstIndex === undefined || firstIndex[i] === i;
-    const isLabelled = labelled !== undefined && labelledIds.has(labelled.candidateIds[i]);
+    const isLabelled = ids !== undefined && labelled.size > 0 && labelled.has(ids[i]);
     pickable[i] = first && !isLabelled && !(excluded && excluded[i] !== 0) ? 1 : 0;
   }
   return pickable;
