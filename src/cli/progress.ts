@@ -18,7 +18,8 @@ export class Progress {
     this.last = now;
     const width = 24;
     const bar = fraction === undefined ? "" : `[${"#".repeat(Math.round(fraction * width)).padEnd(width, ".")}] `;
-    const line = `${this.label} ${bar}${text}`.slice(0, (this.stream.columns ?? 80) - 1);
+    // A terminal that reports no width (0, as under `script`) gets 80 columns.
+    const line = `${this.label} ${bar}${text}`.slice(0, (this.stream.columns || 80) - 1);
     this.stream.write(`\r\x1b[2K${line}`);
     this.drawn = true;
   }
