@@ -52,6 +52,8 @@ export interface ThreadOptions {
    * otherwise be waited for forever: the main thread is blocked and cannot see its exit event.
    */
   stallSeconds?: number;
+  /** Hears the number of candidates picked so far, after each pick (on the calling thread, which is busy meanwhile). */
+  onPick?: (picked: number) => void;
   /** Tests only: worker threads exit silently when asked for the sweep of this centre slot. */
   exitWorkersAtSlot?: number;
   /**
@@ -69,7 +71,7 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
   );
   if (threads === 1) {
     const prepared = prepareSelection(input, 1);
-    return runSelection(prepared, localRunner(prepared));
+    return runSelection(prepared, localRunner(prepared), options.onPick);
   }
 
   const control = new Int32Array(new SharedArrayBuffer(8 * 4));
@@ -100,7 +102,7 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
     await Promise.all(ready);
     const runner = threadedRunner(prepared.main, control, results, threads, options.stallSeconds ?? 600, options.lateWakeMs ?? 0);
     try {
-      return runSelection(prepared, runner);
+      return runSelection(prepared, runner, options.onPick);
     } catch (error) {
       if (error instanceof WorkerFailure) {
         await new Promise((resolve) => setImmediate(resolve));
@@ -232,6 +234,9 @@ function workerSource(): string {
   return cachedSource;
 }
 
+/** What selection-worker.ts posts: progress (about every 1% of the picks), then the result or an error. */
+export type SelectionWorkerReply = { picked: number } | { result: SelectionResult } | { error: string };
+
 /** A selection running on a worker thread: its result, and a way to stop it early. */
 export interface WorkerSelection {
   result: Promise<SelectionResult>;
@@ -243,13 +248,14 @@ export interface WorkerSelection {
  * stays free (rank reads the pool meanwhile). Features backed by a SharedArrayBuffer are shared, not
  * copied; they must not change until the result is in. Undefined when the compiled worker is missing.
  */
-export function selectOnWorker(input: SelectionInput, threads?: number): WorkerSelection | undefined {
+export function selectOnWorker(input: SelectionInput, threads?: number, onPick?: (picked: number) => void): WorkerSelection | undefined {
   const script = compiledWorkerScript(import.meta.url, "exec", "selection-worker");
   if (script === undefined) return undefined;
   const worker = new Worker(script);
   const result = new Promise<SelectionResult>((resolve, reject) => {
-    worker.once("message", (reply: { result: SelectionResult } | { error: string }) => {
-      if ("error" in reply) reject(new Error(`selection on a worker thread failed: ${reply.error}`));
+    worker.on("message", (reply: SelectionWorkerReply) => {
+      if ("picked" in reply) onPick?.(reply.picked);
+      else if ("error" in reply) reject(new Error(`selection on a worker thread failed: ${reply.error}`));
       else resolve(reply.result);
     });
     worker.once("error", reject);

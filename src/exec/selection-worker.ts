@@ -1,13 +1,19 @@
-/** Worker thread of fps-threads.ts selectOnWorker: one selection, posted back whole. */
+/** Worker thread of fps-threads.ts selectOnWorker: one selection, its progress, then the result whole. */
 import { parentPort } from "node:worker_threads";
 import type { SelectionInput } from "../core/select/fps.js";
-import { selectCandidatesThreaded } from "./fps-threads.js";
+import { selectCandidatesThreaded, type SelectionWorkerReply } from "./fps-threads.js";
+
+const post = (reply: SelectionWorkerReply, transfer: ArrayBuffer[] = []): void => parentPort?.postMessage(reply, transfer);
 
 parentPort?.once("message", async ({ input, threads }: { input: SelectionInput; threads?: number }) => {
   try {
-    const result = await selectCandidatesThreaded(input, { threads });
-    parentPort?.postMessage({ result }, [result.distanceToCovered.buffer as ArrayBuffer]);
+    const step = Math.max(1, Math.floor(input.k / 100));
+    const onPick = (picked: number): void => {
+      if (picked % step === 0) post({ picked });
+    };
+    const result = await selectCandidatesThreaded(input, { threads, onPick });
+    post({ result }, [result.distanceToCovered.buffer as ArrayBuffer]);
   } catch (error) {
-    parentPort?.postMessage({ error: error instanceof Error ? error.message : String(error) });
+    post({ error: error instanceof Error ? error.message : String(error) });
   }
 });

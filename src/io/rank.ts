@@ -253,6 +253,8 @@ const EARLY_SELECTION_MIN_VALUES = 1_000_000;
 interface EarlySelection {
   features: FeatureMatrix;
   running: WorkerSelection;
+  /** Picks made so far; onPick hears further ones once set (after the pool is read). */
+  progress: { picked: number; onPick?: (picked: number) => void };
 }
 
 /**
@@ -269,8 +271,12 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
     const features = await readFloat32Npy(o.features);
     if (features === undefined || features.data.length < EARLY_SELECTION_MIN_VALUES || !allFinite(features.data)) return undefined;
     applyScaler(fitScaler(features, o.scaling ?? "standard"), features);
-    const running = selectOnWorker({ features, k: o.select, rule: o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 } }, o.threads);
-    return running && { features, running };
+    const progress: EarlySelection["progress"] = { picked: 0 };
+    const running = selectOnWorker({ features, k: o.select, rule: o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 } }, o.threads, (picked) => {
+      progress.picked = picked;
+      progress.onPick?.(picked);
+    });
+    return running && { features, running, progress };
   } catch {
     return undefined;
   }
@@ -353,7 +359,9 @@ async function rankScanned(o: RankOptions, units: PoolUnit[], c: Candidates, sou
   const rule: SelectionRule = o.rule ?? { kind: "weighted", wDiv: 1, wDis: kind ? 1 : 0 };
   if (rule.kind === "weighted" && rule.wDiv === 0 && !kind) throw new UsageError("weights div=0 leave only disagreement, which needs a committee of at least 2 models");
 
-  o.onProgress?.("selecting", 0, o.select);
+  const onPick = (picked: number): void => o.onProgress?.("selecting", picked, o.select);
+  onPick(early?.progress.picked ?? 0);
+  if (early) early.progress.onPick = onPick;
   // Found while an early selection may still run.
   const firstIndex = firstOccurrences(ids);
   const earlyResult = early && (await early.running.result.catch(() => undefined));
@@ -365,7 +373,7 @@ async function rankScanned(o: RankOptions, units: PoolUnit[], c: Candidates, sou
     excluded: levels ?? undefined,
     labelled: labeledFeatures ? { features: labeledFeatures, ids: labeledIds } : undefined,
     rule,
-  }, { threads: o.threads });
+  }, { threads: o.threads, onPick });
 
   const inputs: RankingInputs = {
     parameters: {
