@@ -419,7 +419,7 @@ async function rankScanned(o: RankOptions, units: PoolUnit[], c: Candidates, sou
   return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files: ["ranking.json", "ranking.csv", "selected.extxyz"] };
 }
 
-async function writeParts(file: string, parts: Iterable<string>): Promise<void> {
+async function writeParts(file: string, parts: Iterable<Uint8Array>): Promise<void> {
   const handle = await open(file, "w");
   try {
     for (const part of parts) await handle.write(part);

@@ -11,6 +11,7 @@
  */
 
 import { hash } from "node:crypto";
+import { ByteWriter } from "../byte-writer.js";
 import { hillFormula, type Frame } from "../structure.js";
 
 export const CANDIDATE_ID_LENGTH = 20;
@@ -24,67 +25,23 @@ export function candidateId(frame: Pick<Frame, "natoms" | "symbols" | "positions
 /** candidateId with the species part of the text (symbols joined by commas) given. */
 function idOfText(frame: Pick<Frame, "natoms" | "positions" | "cell" | "pbc">, species: string): string {
   const pbc = (frame.pbc[0] ? "T" : "F") + (frame.pbc[1] ? "T" : "F") + (frame.pbc[2] ? "T" : "F");
-  const head = `${FORMAT}\n${frame.natoms}\n${species}\n${pbc}\n`;
-  // The text is written as bytes straight into one reused buffer: building the numbers as strings costs
-  // more than the hash.
-  // At most 26 bytes a number: a sign, String() of a double (23 at most) and a space.
-  const need = 3 * head.length + 26 * (9 + 3 * frame.natoms);
-  if (need > text.length) text = new Uint8Array(Math.max(need, 2 * text.length));
-  let at = 0;
-  for (; at < head.length; at++) {
-    const code = head.charCodeAt(at);
-    if (code > 127) break;
-    text[at] = code;
-  }
-  if (at < head.length) at = encoder.encodeInto(head, text).written;
-  at = writeMicro(frame.cell, 9, at);
-  text[at++] = 10;
-  at = writeMicro(frame.positions, 3 * frame.natoms, at);
-  return hash("sha256", new Uint8Array(text.buffer, 0, at)).slice(0, CANDIDATE_ID_LENGTH);
+  // Written as bytes into one reused buffer: building the numbers as strings costs more than the hash.
+  text.length = 0;
+  text.text(`${FORMAT}\n${frame.natoms}\n${species}\n${pbc}\n`);
+  writeMicro(frame.cell, 9);
+  text.byte(10);
+  writeMicro(frame.positions, 3 * frame.natoms);
+  return hash("sha256", text.view()).slice(0, CANDIDATE_ID_LENGTH);
 }
 
-const encoder = new TextEncoder();
-let text = new Uint8Array(4096);
-/** "00" .. "99" as pairs of ASCII digits. */
-const DIGIT_PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 48 + (i % 2 === 0 ? Math.floor(i / 20) : (i >> 1) % 10));
+const text = new ByteWriter(4096);
 
-/** Writes values as integers of 1e-6 (-0 as 0), separated by single spaces, at text[at]; returns the end. */
-function writeMicro(values: Float64Array, count: number, at: number): number {
+/** Values as integers of 1e-6 (-0 as 0), separated by single spaces. */
+function writeMicro(values: Float64Array, count: number): void {
   for (let i = 0; i < count; i++) {
-    if (i > 0) text[at++] = 32;
-    let v = Math.round(values[i] * 1e6);
-    if (v < 0) {
-      text[at++] = 45;
-      v = -v;
-    }
-    if (!(v < 2 ** 31)) {
-      // Rare (over 2 km, or not finite): String() decides the spelling, exponents included.
-      for (const c of String(v)) text[at++] = c.charCodeAt(0);
-      continue;
-    }
-    let u = v | 0;
-    const end = at + digitCount(u);
-    let p = end;
-    for (; u >= 100; ) {
-      const q = (u / 100) | 0;
-      const pair = 2 * (u - 100 * q);
-      text[--p] = DIGIT_PAIRS[pair + 1];
-      text[--p] = DIGIT_PAIRS[pair];
-      u = q;
-    }
-    if (u >= 10) {
-      text[--p] = DIGIT_PAIRS[2 * u + 1];
-      text[--p] = DIGIT_PAIRS[2 * u];
-    } else text[--p] = 48 + u;
-    at = end;
+    if (i > 0) text.byte(32);
+    text.number(Math.round(values[i] * 1e6));
   }
-  return at;
-}
-
-function digitCount(u: number): number {
-  let n = 1;
-  for (let limit = 10; u >= limit && n < 10; limit *= 10) n++;
-  return n;
 }
 
 /** For each candidate, the index of the first candidate with the same id (its own index when it is the first). */

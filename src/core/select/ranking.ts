@@ -2,6 +2,7 @@
  * The ranking artifacts (the ledger's contract, stable names): ranking.json, ranking.csv and the info keys of
  * selected.extxyz. Pure rendering; the ranking itself happens in fps.ts.
  */
+import { ByteWriter } from "../byte-writer.js";
 import { stableJson } from "../json.js";
 import type { InfoValue } from "../structure.js";
 import type { DisagreementKind, TrustWindow } from "./disagreement.js";
@@ -109,38 +110,55 @@ const CSV_ROWS_PER_PART = 4096;
 
 /**
  * ranking.csv, every candidate: its rank (empty when not picked), distance to the final selection,
- * disagreement and flags. In parts of a few thousand rows, to be written as they come: a million
- * candidates are not held as one string.
+ * disagreement and flags. In parts of a few thousand rows (UTF-8 bytes), to be written as they come: a
+ * million candidates are not held as one string.
  */
-export function* rankingCsvParts(r: RankingInputs): Generator<string, void, void> {
+export function* rankingCsvParts(r: RankingInputs): Generator<Uint8Array, void, void> {
   const N = r.candidates.length;
   const rankOf = new Int32Array(N);
   for (const p of r.result.picks) rankOf[p.index] = p.rank;
   // A pool has few sources and many candidates: each source is quoted once.
   const sourceField = new Map<string, string>();
-  let lines = ["index,candidate_id,source,frame,natoms,formula,rank,distance_to_selection,disagreement,disagreement_raw,flags"];
+  const out = new ByteWriter(CSV_ROWS_PER_PART * 128);
+  out.text("index,candidate_id,source,frame,natoms,formula,rank,distance_to_selection,disagreement,disagreement_raw,flags\n");
   for (let i = 0; i < N; i++) {
     const c = r.candidates[i];
-    const first = r.firstIndex[i];
     let source = sourceField.get(c.source);
     if (source === undefined) sourceField.set(c.source, (source = csvField(c.source)));
+    out.number(i);
+    out.byte(COMMA);
+    out.text(c.id);
+    out.byte(COMMA);
+    out.text(source);
+    out.byte(COMMA);
+    out.number(c.frame);
+    out.byte(COMMA);
+    out.number(c.natoms);
+    out.byte(COMMA);
+    out.text(c.formula);
+    out.byte(COMMA);
+    if (rankOf[i] !== 0) out.number(rankOf[i]);
+    out.byte(COMMA);
+    out.number(r.result.distanceToCovered[i]);
+    out.byte(COMMA);
+    if (r.disagreement) out.number(r.disagreement[i]);
+    out.byte(COMMA);
+    if (r.rawDisagreement) out.number(r.rawDisagreement[i]);
+    out.byte(COMMA);
     const flags: string[] = [];
     if (r.labeledIds.has(c.id)) flags.push("labelled");
-    if (first !== i) flags.push(`duplicate-of-${first}`);
+    if (r.firstIndex[i] !== i) flags.push(`duplicate-of-${r.firstIndex[i]}`);
     if (r.trustLevels?.[i] === TRUST_ACCURATE) flags.push("accurate");
     if (r.trustLevels?.[i] === TRUST_SUSPECT) flags.push("suspect");
-    const disagreement = r.disagreement ? String(r.disagreement[i]) : "";
-    const raw = r.rawDisagreement ? String(r.rawDisagreement[i]) : "";
-    lines.push(
-      `${i},${c.id},${source},${c.frame},${c.natoms},${c.formula},${rankOf[i] || ""},${r.result.distanceToCovered[i]},${disagreement},${raw},${flags.join(" ")}`,
-    );
-    if (lines.length === CSV_ROWS_PER_PART) {
-      yield lines.join("\n") + "\n";
-      lines = [];
-    }
+    if (flags.length > 0) out.text(flags.join(" "));
+    out.byte(NEWLINE);
+    if ((i + 1) % CSV_ROWS_PER_PART === 0) yield out.take();
   }
-  if (lines.length > 0) yield lines.join("\n") + "\n";
+  if (out.length > 0) yield out.take();
 }
+
+const COMMA = 44;
+const NEWLINE = 10;
 
 /** Info keys a selected frame carries in selected.extxyz. */
 export function selectionInfo(c: CandidateMeta, rank: number): [string, InfoValue][] {

@@ -25,13 +25,15 @@ function inputs(candidates: CandidateMeta[], over: Partial<RankingInputs> = {}):
   };
 }
 
+const csvText = (parts: Iterable<Uint8Array>): string => Buffer.concat([...parts]).toString("utf8");
+
 const meta = (id: string, source = "pool.xyz", frame = 0): CandidateMeta => ({ id, source, frame, natoms: 2, formula: "H2" });
 
 describe("ranking.csv", () => {
   it("writes rank, distance, both disagreements and every flag of each candidate", () => {
     const candidates = [meta("a"), meta("b", 'odd, "name".xyz', 1), meta("a", "pool.xyz", 2), meta("l", "pool.xyz", 3)];
-    const text = [
-      ...rankingCsvParts(
+    const text = csvText(
+      rankingCsvParts(
         inputs(candidates, {
           result: { picks: [{ rank: 1, index: 1, diversity: 1, disagreement: 0.5, score: 1.5 }], requested: 1, selectable: 2, distanceToCovered: Float64Array.of(0.5, 0, 0, 0.25) },
           disagreement: Float64Array.of(0, 0.5, 0, 1),
@@ -40,7 +42,7 @@ describe("ranking.csv", () => {
           labeledIds: new Set(["l"]),
         }),
       ),
-    ].join("");
+    );
     expect(text).toBe(
       [
         "index,candidate_id,source,frame,natoms,formula,rank,distance_to_selection,disagreement,disagreement_raw,flags",
@@ -57,8 +59,8 @@ describe("ranking.csv", () => {
     const N = 10_000;
     const parts = [...rankingCsvParts(inputs(Array.from({ length: N }, (_, i) => meta(`id${i}`, "pool.xyz", i))))];
     expect(parts.length).toBeGreaterThan(1);
-    for (const part of parts) expect(part.endsWith("\n")).toBe(true);
-    const rows = parts.join("").trim().split("\n");
+    for (const part of parts) expect(part.at(-1)).toBe(10);
+    const rows = csvText(parts).trim().split("\n");
     expect(rows).toHaveLength(N + 1);
     expect(rows[N]).toBe(`${N - 1},id${N - 1},pool.xyz,${N - 1},2,H2,,${(N - 1) / 4},,,`);
   });

@@ -1,0 +1,86 @@
+/** Text built as UTF-8 bytes in one growing buffer: cheaper than building and joining many small strings. */
+
+const encoder = new TextEncoder();
+/** "00" .. "99" as pairs of ASCII digits. */
+const DIGIT_PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 48 + (i % 2 === 0 ? Math.floor(i / 20) : (i >> 1) % 10));
+
+export class ByteWriter {
+  bytes: Uint8Array;
+  length = 0;
+
+  constructor(initialSize = 1 << 16) {
+    this.bytes = new Uint8Array(initialSize);
+  }
+
+  /** Room for `extra` more bytes. */
+  reserve(extra: number): void {
+    if (this.length + extra <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(2 * this.bytes.length, this.length + extra));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+  }
+
+  byte(b: number): void {
+    this.reserve(1);
+    this.bytes[this.length++] = b;
+  }
+
+  /** A string: ASCII copied byte by byte, anything else encoded as UTF-8. */
+  text(s: string): void {
+    this.reserve(3 * s.length);
+    const bytes = this.bytes;
+    let at = this.length;
+    for (let i = 0; i < s.length; i++) {
+      const code = s.charCodeAt(i);
+      if (code > 127) {
+        at = this.length + encoder.encodeInto(s, bytes.subarray(this.length)).written;
+        break;
+      }
+      bytes[at++] = code;
+    }
+    this.length = at;
+  }
+
+  /** A number as String() spells it, integers below 2^31 in magnitude digit by digit (-0 as 0). */
+  number(v: number): void {
+    if (!(Math.abs(v) < 2 ** 31) || v !== Math.floor(v)) {
+      this.text(String(v));
+      return;
+    }
+    this.reserve(11);
+    const bytes = this.bytes;
+    if (v < 0) {
+      bytes[this.length++] = 45;
+      v = -v;
+    }
+    let u = v | 0;
+    let digits = 1;
+    for (let limit = 10; u >= limit && digits < 10; limit *= 10) digits++;
+    const end = this.length + digits;
+    let p = end;
+    for (; u >= 100; ) {
+      const q = (u / 100) | 0;
+      const pair = 2 * (u - 100 * q);
+      bytes[--p] = DIGIT_PAIRS[pair + 1];
+      bytes[--p] = DIGIT_PAIRS[pair];
+      u = q;
+    }
+    if (u >= 10) {
+      bytes[--p] = DIGIT_PAIRS[2 * u + 1];
+      bytes[--p] = DIGIT_PAIRS[2 * u];
+    } else bytes[--p] = 48 + u;
+    this.length = end;
+  }
+
+  /** The bytes written so far, as a view that the next write may change. */
+  view(): Uint8Array {
+    return this.bytes.subarray(0, this.length);
+  }
+
+  /** The bytes written so far, as a copy; the writer starts again empty. */
+  take(): Uint8Array {
+    const out = this.bytes.slice(0, this.length);
+    this.length = 0;
+    return out;
+  }
+}
