@@ -8,8 +8,13 @@ export class ByteWriter {
   bytes: Uint8Array;
   length = 0;
 
-  constructor(initialSize = 1 << 16) {
+  constructor(private readonly initialSize = 1 << 16) {
     this.bytes = new Uint8Array(initialSize);
+  }
+
+  /** Empties the writer, keeping its buffer. */
+  reset(): void {
+    this.length = 0;
   }
 
   /** Room for `extra` more bytes. */
@@ -77,9 +82,10 @@ export class ByteWriter {
     return this.bytes.subarray(0, this.length);
   }
 
-  /** The bytes written so far, as a copy; the writer starts again empty. */
+  /** The bytes written so far, handed over: the writer starts again empty, in a new buffer. */
   take(): Uint8Array {
-    const out = this.bytes.slice(0, this.length);
+    const out = this.bytes.subarray(0, this.length);
+    this.bytes = new Uint8Array(Math.max(this.initialSize, this.length));
     this.length = 0;
     return out;
   }

@@ -18,6 +18,7 @@
  * atom lines) that decline anything else, errors included; the general path then reads the frame, so both give the
  * same frames and the same errors.
  */
+import { ByteWriter } from "../byte-writer.js";
 import { CHEMICAL_SYMBOLS } from "../elements.js";
 import { InputError } from "../errors.js";
 import type { AtomArray, Frame, InfoValue, Pbc } from "../structure.js";
@@ -1820,31 +1821,16 @@ function checkAtomText(s: string, what: string): string {
  * Encodes frames as extxyz bytes into a growing buffer: atom lines are written digit by digit, without
  * intermediate strings. `take` hands over the bytes written so far.
  */
-export class ExtxyzEncoder {
-  private buf: Buffer;
-  private len = 0;
-
-  constructor(private readonly initialSize = 1 << 16) {
-    this.buf = Buffer.allocUnsafe(initialSize);
-  }
-
-  /** Bytes written and not yet taken. */
-  get length(): number {
-    return this.len;
-  }
-
-  /** The bytes written so far; the encoder starts a new buffer, so the returned one is the caller's. */
-  take(): Buffer {
-    const out = this.buf.subarray(0, this.len);
-    this.buf = Buffer.allocUnsafe(Math.max(this.initialSize, this.len));
-    this.len = 0;
-    return out;
+export class ExtxyzEncoder extends ByteWriter {
+  override take(): Buffer {
+    const out = super.take();
+    return Buffer.from(out.buffer, out.byteOffset, out.length);
   }
 
   /** The bytes written so far as text, keeping the buffer for reuse. */
   takeText(): string {
-    const text = this.buf.toString("utf8", 0, this.len);
-    this.len = 0;
+    const text = Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.length).toString("utf8");
+    this.reset();
     return text;
   }
 
@@ -1882,21 +1868,8 @@ export class ExtxyzEncoder {
             for (let j = 0; j < m; j++) this.text(` ${checkAtomText(arr.data[base + j], "string value")}`);
         }
       }
-      this.ensure(1);
-      this.buf[this.len++] = 10;
+      this.byte(10);
     }
-  }
-
-  private ensure(extra: number): void {
-    if (this.len + extra <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.len + extra));
-    this.buf.copy(grown, 0, 0, this.len);
-    this.buf = grown;
-  }
-
-  private text(s: string): void {
-    this.ensure(3 * s.length);
-    this.len += this.buf.write(s, this.len, "utf8");
   }
 
   /** A space and a per-atom real, with the digits fixedDecimal would give, or formatReal's text. */
@@ -1906,9 +1879,9 @@ export class ExtxyzEncoder {
       this.text(` ${formatReal(x)}`);
       return;
     }
-    this.ensure(28);
-    const b = this.buf;
-    let p = this.len;
+    this.reserve(28);
+    const b = this.bytes;
+    let p = this.length;
     b[p++] = 32;
     let a = k;
     if (k < 0 || (k === 0 && 1 / x < 0)) {
@@ -1948,7 +1921,7 @@ export class ExtxyzEncoder {
       }
       p += digits;
     }
-    this.len = p;
+    this.length = p;
   }
 }
 

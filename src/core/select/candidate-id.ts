@@ -26,7 +26,7 @@ export function candidateId(frame: Pick<Frame, "natoms" | "symbols" | "positions
 function idOfText(frame: Pick<Frame, "natoms" | "positions" | "cell" | "pbc">, species: string): string {
   const pbc = (frame.pbc[0] ? "T" : "F") + (frame.pbc[1] ? "T" : "F") + (frame.pbc[2] ? "T" : "F");
   // Written as bytes into one reused buffer: building the numbers as strings costs more than the hash.
-  text.length = 0;
+  text.reset();
   text.text(`${FORMAT}\n${frame.natoms}\n${species}\n${pbc}\n`);
   writeMicro(frame.cell, 9);
   text.byte(10);
