@@ -7,7 +7,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { InputError } from "../core/errors.js";
-import { ExtxyzSegmenter, type ExtxyzSegment } from "../core/formats/extxyz-segments.js";
+import { ExtxyzSegmenter, type ExtxyzSegment, type FrameStarts } from "../core/formats/extxyz-segments.js";
 import type { CandidateSummaries } from "../core/select/candidate-id.js";
 import { compiledWorkerScript } from "../exec/worker-script.js";
 import { EXTXYZ_EXPECTED } from "./extxyz.js";
@@ -23,9 +23,6 @@ export type ScanReply =
   | { summary: CandidateSummaries }
   | { inputError: { file: string; where: string | number | undefined; detail: string } }
   | { error: string };
-
-/** Byte range and first line of frame i of a scanned file, when known. */
-export type FrameRangeOf = (i: number) => { start: number; end: number; line: number } | undefined;
 
 /** Below this size a file is read on the calling thread: starting workers would cost more than they save. */
 export const PARALLEL_SCAN_MIN_BYTES = 8 << 20;
@@ -74,9 +71,9 @@ export class ExtxyzScanner {
 
   /**
    * The file's frames summarised in batches, in file order (plain or gzip). For a plain file,
-   * `onRanges` then gets where each frame is (ExtxyzSegmenter.frameRange), to read picks back directly.
+   * `onStarts` then gets where each frame is, to read picks back directly.
    */
-  async *scan(path: string, onRanges?: (range: FrameRangeOf) => void): AsyncGenerator<CandidateSummaries, void, void> {
+  async *scan(path: string, onStarts?: (starts: FrameStarts) => void): AsyncGenerator<CandidateSummaries, void, void> {
     const { stream, gzipped } = await openInput(path, EXTXYZ_EXPECTED);
     const segmenter = new ExtxyzSegmenter(SEGMENT_BYTES);
     const inflight: Promise<ScanReply>[] = [];
@@ -94,7 +91,7 @@ export class ExtxyzScanner {
       }
       for (const segment of segmenter.end()) submit(segment);
       while (inflight.length > 0) yield summaryOf(await inflight.shift()!);
-      if (!gzipped) onRanges?.((i) => segmenter.frameRange(i));
+      if (!gzipped) onStarts?.(segmenter.starts);
     } catch (err) {
       throw fileError(path, err, EXTXYZ_EXPECTED);
     } finally {

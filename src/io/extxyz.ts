@@ -9,7 +9,7 @@ import { finished, pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { InputError } from "../core/errors.js";
 import { ExtxyzEncoder, ExtxyzParser, parseExtxyz, type ExtxyzFrameAt } from "../core/formats/extxyz.js";
-import { atomCountAt } from "../core/formats/extxyz-segments.js";
+import { atomCountAt, type FrameRange, type FrameStarts } from "../core/formats/extxyz-segments.js";
 import type { Frame } from "../core/structure.js";
 import { CHUNK_BYTES as CHUNK, fileError, openInput } from "./open.js";
 
@@ -30,9 +30,12 @@ export function readExtxyz(path: string): AsyncGenerator<Frame, void, void> {
   return parseFile(path, (items) => items.map((item) => item.frame));
 }
 
-/** Frames of an extxyz file in batches (those completed by each chunk read): one promise per batch. */
-export function readExtxyzBatches(path: string): AsyncGenerator<Frame[], void, void> {
-  return parseFile(path, (items) => (items.length > 0 ? [items.map((item) => item.frame)] : []));
+/**
+ * Frames of an extxyz file in batches (those completed by each chunk read): one promise per batch.
+ * For a plain file, `starts` learns where each frame is, to read some back directly (gzip: nothing).
+ */
+export function readExtxyzBatches(path: string, starts?: FrameStarts): AsyncGenerator<Frame[], void, void> {
+  return parseFile(path, (items) => (items.length > 0 ? [items.map((item) => item.frame)] : []), starts);
 }
 
 /**
@@ -133,12 +136,9 @@ export async function* readExtxyzFramesAt(path: string, wanted: ReadonlySet<numb
   }
 }
 
-/** A frame's bytes [start, end) in a plain (not gzipped) extxyz file, and the line its count line is on. */
-export interface ExtxyzFrameRange {
+/** Frame `index` of a plain (not gzipped) extxyz file and where it is. */
+export interface ExtxyzFrameRange extends FrameRange {
   index: number;
-  start: number;
-  end: number;
-  line: number;
 }
 
 /**
@@ -170,18 +170,27 @@ export async function* readExtxyzFrameRanges(path: string, ranges: readonly Extx
 
 // One generator for every reader (frames, frames with lines, batches): a second one wrapped around the first
 // would cost a promise per item.
-async function* parseFile<T>(path: string, emit: (items: ExtxyzFrameAt[]) => Iterable<T>): AsyncGenerator<T, void, void> {
-  const { stream } = await openInput(path, EXTXYZ_EXPECTED);
+async function* parseFile<T>(path: string, emit: (items: ExtxyzFrameAt[]) => Iterable<T>, starts?: FrameStarts): AsyncGenerator<T, void, void> {
+  const { stream, gzipped } = await openInput(path, EXTXYZ_EXPECTED);
   const parser = new ExtxyzParser(path);
+  // Byte offsets are the file's own only when it is not gzipped.
+  const located = gzipped ? undefined : starts;
+  const locate = (items: ExtxyzFrameAt[]): ExtxyzFrameAt[] => {
+    for (const item of items) located?.add(item.start, item.line);
+    return items;
+  };
+  let size = 0;
   try {
     for await (const chunk of stream) {
+      size += (chunk as Buffer).length;
       // Parsed in pieces so that each batch of frames is used and dropped while young: far less
       // garbage-collection work than holding a whole 1 MiB chunk's frames at once.
       for (let at = 0; at < (chunk as Buffer).length; at += PARSE_PIECE) {
-        for (const out of emit(parser.push((chunk as Buffer).subarray(at, at + PARSE_PIECE)))) yield out;
+        for (const out of emit(locate(parser.push((chunk as Buffer).subarray(at, at + PARSE_PIECE))))) yield out;
       }
     }
-    for (const out of emit(parser.end())) yield out;
+    for (const out of emit(locate(parser.end()))) yield out;
+    located?.end(size);
   } catch (err) {
     throw fileError(path, err, EXTXYZ_EXPECTED);
   } finally {

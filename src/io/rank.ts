@@ -7,6 +7,7 @@ import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promi
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { InputError, UsageError } from "../core/errors.js";
+import { FrameStarts } from "../core/formats/extxyz-segments.js";
 import { CandidateNamer, candidateId, firstOccurrences } from "../core/select/candidate-id.js";
 import {
   computeDescriptors,
@@ -31,7 +32,7 @@ import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling
 import type { Frame } from "../core/structure.js";
 import { selectCandidatesThreaded, selectOnWorker, type WorkerSelection } from "../exec/fps-threads.js";
 import { ExtxyzFileWriter, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, type ExtxyzFrameRange } from "./extxyz.js";
-import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES, type FrameRangeOf } from "./extxyz-scan.js";
+import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readFloat32Npy } from "./feature-file.js";
 import { sha256File } from "./open.js";
 import { poolUnits, readPoolUnit, type PoolUnit } from "./pool.js";
@@ -111,8 +112,8 @@ async function scanPool(units: PoolUnit[], o: RankOptions, parallelMinBytes: num
   return { c, sources };
 }
 
-/** A pool source as read in pass 1; rangeOf tells where its frames are when that was found on the way. */
-type ScannedSource = { path: string; sha256: string; frames: number; rangeOf?: FrameRangeOf };
+/** A pool source as read in pass 1; `starts` tells where its frames are, when that was found on the way. */
+type ScannedSource = { path: string; sha256: string; frames: number; starts?: FrameStarts };
 
 async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candidates, o: RankOptions): Promise<ScannedSource> {
   const source = unit.path.split(path.sep).join("/");
@@ -120,26 +121,27 @@ async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candida
   const sha256 = sha256File(unit.path);
   sha256.catch(() => undefined); // awaited below unless the scan fails first
   let frames = 0;
-  let rangeOf: FrameRangeOf | undefined;
-  for await (const batch of scanner.scan(unit.path, (ranges) => (rangeOf = ranges))) {
+  let starts: FrameStarts | undefined;
+  for await (const batch of scanner.scan(unit.path, (found) => (starts = found))) {
     for (let k = 0; k < batch.ids.length; k++) {
       c.meta.push({ id: batch.ids[k], source, frame: frames++, natoms: batch.natoms[k], formula: batch.formulas[k] });
     }
     for (const s of batch.species) c.species.add(s);
     o.onProgress?.("reading pool", c.meta.length);
   }
-  return { path: source, sha256: await sha256, frames, rangeOf };
+  return { path: source, sha256: await sha256, frames, starts };
 }
 
 async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, energyKey: RegExp | null): Promise<ScannedSource> {
-  const gen = readPoolUnit(unit);
+  const starts = unit.kind === "extxyz" ? new FrameStarts() : undefined;
+  const gen = readPoolUnit(unit, starts);
   const namer = new CandidateNamer();
   let frames = 0;
   for (;;) {
     const next = await gen.next();
     if (next.done) {
       for (const s of namer.species) c.species.add(s);
-      return { path: unit.path.split(path.sep).join("/"), sha256: await sha256File(next.value), frames };
+      return { path: unit.path.split(path.sep).join("/"), sha256: await sha256File(next.value), frames, starts };
     }
     for (const { frame, source, index } of next.value) {
       const i = c.meta.length;
@@ -452,7 +454,7 @@ async function writeSelected(
   const picked = new Map<number, Frame>();
   for (let u = 0; u < units.length; u++) {
     if (wanted[u].size === 0) continue;
-    const frames = units[u].kind === "extxyz" ? extxyzFramesAt(units[u].path, wanted[u], sources[u].rangeOf) : wantedFrames(units[u], wanted[u]);
+    const frames = units[u].kind === "extxyz" ? extxyzFramesAt(units[u].path, wanted[u], sources[u].starts) : wantedFrames(units[u], wanted[u]);
     for await (const { index, frame } of frames) {
       const row = firstRow[u] + index;
       if (candidateId(frame) !== meta[row].id) {
@@ -472,10 +474,10 @@ async function writeSelected(
 }
 
 /** The wanted frames of an extxyz file: read at their byte ranges when all are known, else by counting lines. */
-function extxyzFramesAt(file: string, wanted: ReadonlySet<number>, rangeOf: FrameRangeOf | undefined): AsyncGenerator<{ index: number; frame: Frame }> {
+function extxyzFramesAt(file: string, wanted: ReadonlySet<number>, starts: FrameStarts | undefined): AsyncGenerator<{ index: number; frame: Frame }> {
   const ranges: ExtxyzFrameRange[] = [];
   for (const index of [...wanted].sort((a, b) => a - b)) {
-    const range = rangeOf?.(index);
+    const range = starts?.range(index);
     if (!range) return readExtxyzFramesAt(file, wanted);
     ranges.push({ index, ...range });
   }

@@ -7,8 +7,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { InputError } from "../../src/core/errors.js";
 import { parseExtxyz } from "../../src/core/formats/extxyz.js";
 import type { Frame } from "../../src/core/structure.js";
-import { ExtxyzSegmenter } from "../../src/core/formats/extxyz-segments.js";
-import { ExtxyzFileWriter, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, readExtxyzWithLines, writeExtxyz, type ExtxyzFrameRange } from "../../src/io/extxyz.js";
+import { ExtxyzSegmenter, FrameStarts } from "../../src/core/formats/extxyz-segments.js";
+import { ExtxyzFileWriter, readExtxyz, readExtxyzBatches, readExtxyzFrameRanges, readExtxyzFramesAt, readExtxyzWithLines, writeExtxyz, type ExtxyzFrameRange } from "../../src/io/extxyz.js";
 import { aseReference, realPath } from "../helpers/real-data.js";
 
 const fixture = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/extxyz/edge-cases.extxyz");
@@ -162,7 +162,7 @@ describe("readExtxyzFrameRanges", () => {
     const segmenter = new ExtxyzSegmenter(1 << 20);
     segmenter.push(bytes);
     segmenter.end();
-    return segmenter.frameStarts.map((_, index) => ({ index, ...segmenter.frameRange(index)! }));
+    return Array.from({ length: segmenter.starts.length }, (_, index) => ({ index, ...segmenter.starts.range(index)! }));
   }
 
   it("reads the frames at their byte ranges, equal to a full read", async () => {
@@ -174,6 +174,21 @@ describe("readExtxyzFrameRanges", () => {
     expect((await collect(readExtxyzFrameRanges(file, wanted))).map(({ index, frame }) => [index, frame])).toEqual(
       wanted.map(({ index }) => [index, all[index]]),
     );
+  });
+
+  it("reads back every frame at the range readExtxyzBatches found, for a plain file only", async () => {
+    for (const file of [fixture, realPath("extxyz/gpumd_nep_PbTe_train.xyz")]) {
+      const starts = new FrameStarts();
+      const all = (await collect(readExtxyzBatches(file, starts))).flat();
+      const ranges = all.map((_, index) => ({ index, ...starts.range(index)! }));
+      expect((await collect(readExtxyzFrameRanges(file, ranges))).map(({ frame }) => frame)).toEqual(all);
+      expect(starts.range(all.length)).toBeUndefined();
+    }
+    const gz = path.join(dir, "located.extxyz.gz");
+    writeFileSync(gz, gzipSync(readFileSync(fixture)));
+    const starts = new FrameStarts();
+    expect((await collect(readExtxyzBatches(gz, starts))).flat()).toEqual(fixtureFrames);
+    expect(starts.range(0)).toBeUndefined();
   });
 
   it("says the file changed when a range no longer holds one frame, naming the line", async () => {

@@ -1,10 +1,17 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { gzipSync } from "node:zlib";
+import { describe, expect, it, vi } from "vitest";
+import { readExtxyzFrameRanges, readExtxyzFramesAt } from "../../src/io/extxyz.js";
 import { rankToDir } from "../../src/io/rank.js";
 import { numpyFloat32 } from "../helpers/numpy-arrays.js";
 import { realPath } from "../helpers/real-data.js";
+
+vi.mock("../../src/io/extxyz.js", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("../../src/io/extxyz.js")>();
+  return { ...actual, readExtxyzFramesAt: vi.fn(actual.readExtxyzFramesAt), readExtxyzFrameRanges: vi.fn(actual.readExtxyzFrameRanges) };
+});
 
 const POOL = realPath("extxyz/imagdau_xtb_md.xyz");
 const software = { name: "relabel-loop", version: "test" };
@@ -29,5 +36,24 @@ describe("rankToDir progress", () => {
     const picked = await selectingProgress({ features });
     expect(picked.at(-1)).toBe(20);
     expect(picked).toEqual([...picked].sort((a, b) => a - b));
+  });
+});
+
+describe("rankToDir picks", () => {
+  it("reads the picks of a plain pool back at the byte ranges found while reading it, and a gzipped one by counting lines", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "relabel-rank-io-"));
+    const gz = path.join(dir, "pool.xyz.gz");
+    writeFileSync(gz, gzipSync(readFileSync(POOL)));
+    const selected: string[] = [];
+    for (const [pool, direct] of [[POOL, true], [gz, false]] as const) {
+      vi.mocked(readExtxyzFrameRanges).mockClear();
+      vi.mocked(readExtxyzFramesAt).mockClear();
+      const out = path.join(dir, direct ? "plain" : "gzip");
+      await rankToDir({ pool: [pool], select: 20, out, software, threads: 1 });
+      expect(vi.mocked(readExtxyzFrameRanges).mock.calls.length).toBe(direct ? 1 : 0);
+      expect(vi.mocked(readExtxyzFramesAt).mock.calls.length).toBe(direct ? 0 : 1);
+      selected.push(readFileSync(path.join(out, "selected.extxyz"), "utf8").replaceAll(pool, "POOL"));
+    }
+    expect(selected[1]).toBe(selected[0]);
   });
 });

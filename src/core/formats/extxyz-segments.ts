@@ -15,6 +15,50 @@ export interface ExtxyzSegment {
 
 const NEWLINE = 10;
 
+/** Where a frame is in a plain extxyz file: bytes [start, end), and the line of its count line. */
+export interface FrameRange {
+  start: number;
+  end: number;
+  line: number;
+}
+
+/**
+ * Where the frames of a plain extxyz file start (byte offset and line of each count line, from frame 0),
+ * recorded while the file is read, so that some frames can be read again directly. Frame i ends where
+ * frame i + 1 starts, and the last one where the bytes end.
+ */
+export class FrameStarts {
+  private readonly offsets: number[] = [];
+  private readonly lines: number[] = [];
+  /** Frames whose range is known; none until the end of the bytes was seen. */
+  private known = 0;
+  private size = 0;
+
+  get length(): number {
+    return this.offsets.length;
+  }
+
+  add(offset: number, line: number): void {
+    this.offsets.push(offset);
+    this.lines.push(line);
+  }
+
+  /**
+   * The bytes ended at `size`. With `lastOpen`, the last frame recorded may go on past the point where
+   * frames stopped being recorded (VEC lines after its atoms), so its range stays unknown.
+   */
+  end(size: number, lastOpen = false): void {
+    this.size = size;
+    this.known = lastOpen ? Math.max(0, this.offsets.length - 1) : this.offsets.length;
+  }
+
+  range(i: number): FrameRange | undefined {
+    if (i >= this.known) return undefined;
+    const end = i + 1 < this.offsets.length ? this.offsets[i + 1] : this.size;
+    return { start: this.offsets[i], end, line: this.lines[i] };
+  }
+}
+
 /** The atom count on a count line b[from, to) (spaces and a CR around it allowed); -1 when it is anything else. */
 export function atomCountAt(b: Uint8Array, from: number, to: number): number {
   while (from < to && (b[from] === 32 || b[from] === 9)) from++;
@@ -49,11 +93,10 @@ export class ExtxyzSegmenter {
   private segmentStart = 0;
   private bytesSeen = 0;
   /**
-   * Where each frame starts, in order from frame 0: byte offset and line number of its count line.
-   * Frame i ends where frame i + 1 starts; see frameRange.
+   * Where each frame starts; complete once the stream has ended, except for frames after a line that
+   * stopped the cutting and the frame just before it (VEC lines that follow a frame's atoms belong to it).
    */
-  readonly frameStarts: number[] = [];
-  readonly frameLines: number[] = [];
+  readonly starts = new FrameStarts();
 
   /** targetBytes: a segment is closed at the first frame start at or after this size. */
   constructor(private readonly targetBytes: number) {}
@@ -91,8 +134,7 @@ export class ExtxyzSegmenter {
           this.stopped = true;
           break;
         }
-        this.frameStarts.push(this.segmentStart + lineAt);
-        this.frameLines.push(this.line);
+        this.starts.add(this.segmentStart + lineAt, this.line);
         if (this.framesInSegment > 0 && lineAt >= this.targetBytes) {
           // Cut before this count line: the segment is the open parts plus this chunk up to the cut.
           this.parts.push(chunk.subarray(from, pos));
@@ -125,19 +167,9 @@ export class ExtxyzSegmenter {
     return out;
   }
 
-  /**
-   * Byte range [start, end) and first line of frame i, once the stream has ended; undefined when not
-   * known: a frame after a line that stopped the cutting, or the frame just before it (VEC lines that
-   * follow a frame's atoms belong to it).
-   */
-  frameRange(i: number): { start: number; end: number; line: number } | undefined {
-    if (i >= this.frameStarts.length || (i === this.frameStarts.length - 1 && this.stopped)) return undefined;
-    const end = i + 1 < this.frameStarts.length ? this.frameStarts[i + 1] : this.bytesSeen;
-    return { start: this.frameStarts[i], end, line: this.frameLines[i] };
-  }
-
   /** The last segment (empty input gives none). */
   end(): ExtxyzSegment[] {
+    this.starts.end(this.bytesSeen, this.stopped);
     return this.partBytes > 0 ? [this.cut(this.partBytes)] : [];
   }
 

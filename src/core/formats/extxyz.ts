@@ -23,10 +23,11 @@ import { CHEMICAL_SYMBOLS } from "../elements.js";
 import { InputError } from "../errors.js";
 import type { AtomArray, Frame, InfoValue, Pbc } from "../structure.js";
 
-/** A frame and the 1-based line of its atom-count line. */
+/** A frame, the 1-based line of its atom-count line and that line's byte offset in the bytes pushed. */
 export interface ExtxyzFrameAt {
   frame: Frame;
   line: number;
+  start: number;
 }
 
 export type PropertyType = "S" | "I" | "R" | "L";
@@ -1350,6 +1351,8 @@ export class ExtxyzParser {
   private failure: unknown;
   /** A frame had VEC lines, which plainFrameAt leaves to frameAt. */
   private vecLines = false;
+  /** Bytes pushed so far; `pending` is always the last bytes pushed, so it starts at this minus its length. */
+  private bytesPushed = 0;
 
   /** firstLine: the line number of the first byte pushed (a later part of a file split at frame starts). */
   constructor(
@@ -1364,6 +1367,7 @@ export class ExtxyzParser {
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (buf.length === 0) return [];
     this.pending.push(buf);
+    this.bytesPushed += buf.length;
     if (this.needNewlines > 0) {
       let q = buf.indexOf(10);
       while (q >= 0 && this.needNewlines > 0) {
@@ -1385,6 +1389,9 @@ export class ExtxyzParser {
     const pending = this.pending;
     if (pending.length === 0) return out;
     this.pending = [];
+    /** Offset of b[0] in the bytes pushed. */
+    let base = this.bytesPushed;
+    for (const part of pending) base -= part.length;
     let b: Buffer | undefined;
     let last: Buffer | undefined;
     // Frames that start in the held-back tail are read from the tail plus the start of the new chunk, and the rest
@@ -1404,7 +1411,10 @@ export class ExtxyzParser {
       // A UTF-8 byte-order mark may arrive split over the first chunks.
       if (!this.started && (b.length >= 3 || final)) {
         this.started = true;
-        if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) b = b.subarray(3);
+        if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) {
+          b = b.subarray(3);
+          base += 3;
+        }
       }
     }
     let pos = 0;
@@ -1415,6 +1425,7 @@ export class ExtxyzParser {
         // Past the tail: carry on in the chunk.
         b = last as Buffer;
         linesEnd = b.lastIndexOf(10) + 1;
+        base += stop;
         pos -= stop;
         stop = Infinity;
       }
@@ -1432,6 +1443,7 @@ export class ExtxyzParser {
           // The start of the chunk was not enough: read on from the tail and the whole chunk.
           b = Buffer.concat([b.subarray(pos, stop), last as Buffer]);
           linesEnd = b.lastIndexOf(10) + 1;
+          base += pos;
           pos = 0;
           stop = Infinity;
           continue;
@@ -1441,7 +1453,7 @@ export class ExtxyzParser {
         this.pending = [Buffer.from(b.subarray(pos))];
         return out;
       }
-      if (r.frame) out.push({ frame: r.frame, line: this.line });
+      if (r.frame) out.push({ frame: r.frame, line: this.line, start: base + pos });
       this.line += r.lines;
       pos = r.next;
     }

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { ExtxyzParser, parseExtxyz } from "../../../src/core/formats/extxyz.js";
+import { ExtxyzParser, parseExtxyz, type ExtxyzFrameAt } from "../../../src/core/formats/extxyz.js";
 import type { Frame, InfoValue } from "../../../src/core/structure.js";
 
 const fixture = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../fixtures/extxyz/edge-cases.extxyz");
@@ -98,14 +98,17 @@ describe("edge-cases.extxyz", () => {
         const got = [];
         for (let o = 0; o < bytes.length; o += size) got.push(...parser.push(bytes.subarray(o, o + size)));
         got.push(...parser.end());
-        expect(got, `chunk size ${size}, ${bytes.length} bytes`).toEqual(whole);
+        // Byte offsets count the byte-order mark.
+        const shift = bytes.length - fixtureBytes.length;
+        expect(got, `chunk size ${size}, ${bytes.length} bytes`).toEqual(whole.map((item) => ({ ...item, start: item.start + shift })));
       }
     }
   });
 
   it("gives the same frames with CRLF line ends", () => {
     const crlf = fixtureBytes.toString("utf8").replace(/\n/g, "\r\n");
-    expect(parseExtxyz(crlf)).toEqual(parseExtxyz(fixtureBytes));
+    const withoutOffsets = (items: ExtxyzFrameAt[]) => items.map(({ frame, line }) => ({ frame, line }));
+    expect(withoutOffsets(parseExtxyz(crlf))).toEqual(withoutOffsets(parseExtxyz(fixtureBytes)));
   });
 });
 

@@ -93,14 +93,14 @@ describe("ExtxyzSegmenter", () => {
         at += sizes[k % sizes.length];
       }
       segmenter.end();
-      expect(segmenter.frameStarts).toHaveLength(whole.frames.length);
+      expect(segmenter.starts.length).toBe(whole.frames.length);
       whole.frames.forEach((item, i) => {
-        const range = segmenter.frameRange(i)!;
+        const range = segmenter.starts.range(i)!;
         expect(range.line).toBe(item.line);
         const alone = parseAll(realText.subarray(range.start, range.end), range.line);
         expect(alone.frames.map(fingerprint)).toEqual([fingerprint(item)]);
       });
-      expect(segmenter.frameRange(whole.frames.length)).toBeUndefined();
+      expect(segmenter.starts.range(whole.frames.length)).toBeUndefined();
     }
   });
 
@@ -138,8 +138,41 @@ describe("ExtxyzSegmenter", () => {
     const segmenter = new ExtxyzSegmenter(1);
     segmenter.push(text);
     segmenter.end();
-    expect(segmenter.frameRange(29)).toBeDefined();
-    expect(segmenter.frameRange(30)).toBeUndefined();
+    expect(segmenter.starts.range(29)).toBeDefined();
+    expect(segmenter.starts.range(30)).toBeUndefined();
+  });
+
+  it("agrees with the parser's frame starts, which also cover frames with VEC lines", () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    const crlf = Buffer.concat([bom, Buffer.from(readFileSync(realPath("extxyz/metatrain_carbon_reduced_100.xyz"), "latin1").replace(/\n/g, "\r\n"), "latin1")]);
+    const vec = Buffer.from(Array.from({ length: 40 }, (_, k) => `2\nenergy=${k} Properties=species:S:1:pos:R:3\nH 0 0 ${k}\nH 0 0.7 ${k}\n${k >= 20 ? "VEC1 5 0 0\nVEC2 0 5 0\nVEC3 0 0 5\n" : ""}`).join(""));
+    // Frames of about 100 KB: longer than the start of the next chunk that the parser first tries.
+    const atoms = (k: number): string => Array.from({ length: 2500 }, (_, a) => `Si ${a}.125 ${k}.5 -${a}.0625`).join("\n");
+    const large = Buffer.from(Array.from({ length: 6 }, (_, k) => `2500\nProperties=species:S:1:pos:R:3 step=${k}\n${atoms(k)}\n`).join(""));
+    for (const text of [realText, crlf, vec, large]) {
+      const whole = parseAll(text);
+      for (const sizes of [[1 << 20], [7, 3, 4096], [65541]]) {
+        const parser = new ExtxyzParser("x.xyz");
+        const items: ExtxyzFrameAt[] = [];
+        const segmenter = new ExtxyzSegmenter(1 << 16);
+        for (let at = 0, k = 0; at < text.length; k++) {
+          const chunk = text.subarray(at, at + sizes[k % sizes.length]);
+          items.push(...parser.push(chunk));
+          segmenter.push(chunk);
+          at += chunk.length;
+        }
+        items.push(...parser.end());
+        segmenter.end();
+        expect(items.map((item) => item.line)).toEqual(whole.frames.map((item) => item.line));
+        items.forEach((item, i) => {
+          const end = i + 1 < items.length ? items[i + 1].start : text.length;
+          const alone = parseAll(text.subarray(item.start, end), item.line);
+          expect(alone.frames.map(fingerprint)).toEqual([fingerprint(whole.frames[i])]);
+          const known = segmenter.starts.range(i);
+          if (known) expect(known).toEqual({ start: item.start, end, line: item.line });
+        });
+      }
+    }
   });
 
   it("gives the whole text's error, at the same line, for a broken frame and for text after a blank line", () => {
