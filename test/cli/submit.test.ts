@@ -41,7 +41,7 @@ describe("relabel submit", () => {
     expect(first.code).toBe(0);
     const runDir = path.join(dir, "runs", "2", `cli-local-${stage.hash!.slice(0, 12)}`);
     const job = (await readLedger(jobs)).jobs[0];
-    expect(first.stdout).toBe(`uploaded 6 files (0 unchanged) to ${runDir}\nsubmitted cli-local (train, round 2, job ${lastAttempt(job).job_id} on local)\n`);
+    expect(first.stdout).toBe(`uploaded 7 files (0 unchanged) to ${runDir}\nsubmitted cli-local (train, round 2, job ${lastAttempt(job).job_id} on local)\n`);
     expect(job).toMatchObject({ backend: "local", executor: "local", remote_dir: runDir, hash: stage.hash });
 
     const second = await runCommand(runSubmit, stage.dir, "--jobs", jobs, "--round", "2");

@@ -1,6 +1,7 @@
 /**
  * Builds stand-in stage directories for the executor tests (never shipped): the run.sh double plus the MACE
- * doubles as bin/mace_run_train and bin/mace_eval_configs, so the stage is self-contained on the execution host.
+ * doubles (with their argparse.mjs) in bin/, so the stage is self-contained on the execution host. An eval
+ * stage also gets model.model as the mace_run_train double writes it.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -39,13 +40,13 @@ export function makeStage(options: StageDouble = {}, parent = mkdtempSync(path.j
   mkdirSync(path.join(dir, "bin"), { recursive: true });
   mkdirSync(path.join(dir, "data"), { recursive: true });
   copyFileSync(path.join(here, "run.sh"), path.join(dir, "run.sh"));
-  copyFileSync(path.join(here, "mace_run_train_double.sh"), path.join(dir, "bin", "mace_run_train"));
-  copyFileSync(path.join(here, "mace_eval_configs_double.sh"), path.join(dir, "bin", "mace_eval_configs"));
+  for (const f of ["mace_run_train", "mace_eval_configs", "argparse.mjs"]) copyFileSync(path.join(here, f), path.join(dir, "bin", f));
   for (const f of ["run.sh", "bin/mace_run_train", "bin/mace_eval_configs"]) chmodSync(path.join(dir, f), 0o755);
   writeFileSync(
     path.join(dir, "double.env"),
-    `KIND=${kind}\nDOUBLE_SLEEP=${options.sleep ?? 0}\nDOUBLE_EXIT=${options.exit ?? 0}\nSKIP_FINISHED=${options.skipFinished ? 1 : 0}\n`,
+    `KIND=${kind}\nMACE_DOUBLE_SLEEP=${options.sleep ?? 0}\nMACE_DOUBLE_EXIT=${options.exit ?? 0}\nSKIP_FINISHED=${options.skipFinished ? 1 : 0}\n`,
   );
+  if (kind === "eval") writeFileSync(path.join(dir, "model.model"), `${JSON.stringify({ double: "mace_run_train", name: "model", seed: 42, heads: ["Default"] })}\n`);
   // A unique structure file makes every built stage a different stage (different hash, different remote dir).
   writeFileSync(
     path.join(dir, "data", "structures.extxyz"),

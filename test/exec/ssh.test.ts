@@ -101,7 +101,7 @@ describe("uploads", () => {
     clearInterval(watcher);
     expect(dropped).toBeGreaterThanOrEqual(1);
     expect(((await t.pool.transportFor(shell())) as SshTransport).reconnects).toBeGreaterThanOrEqual(1);
-    expect(result.upload!.uploaded).toEqual(["bin/mace_eval_configs", "bin/mace_run_train", "data/big.bin", "data/structures.extxyz", "double.env", "run.sh", "stage.json"]);
+    expect(result.upload!.uploaded).toEqual(["bin/argparse.mjs", "bin/mace_eval_configs", "bin/mace_run_train", "data/big.bin", "data/structures.extxyz", "double.env", "run.sh", "stage.json"]);
     const remote = result.job.remote_dir;
     expect(sha256(path.join(remote, "data/big.bin"))).toBe(sha256(path.join(built.dir, "data/big.bin")));
     expect(readdirSync(path.join(remote, "data")).sort()).toEqual(["big.bin", "structures.extxyz"]);
@@ -127,7 +127,7 @@ describe("uploads", () => {
     expect(result.action).toBe("submitted");
     expect(result.job.remote_dir).toBe(pending.remote_dir);
     expect(result.upload).toEqual({
-      skipped: ["bin/mace_eval_configs", "bin/mace_run_train", "data/big.bin"],
+      skipped: ["bin/argparse.mjs", "bin/mace_eval_configs", "bin/mace_run_train", "data/big.bin"],
       uploaded: ["data/structures.extxyz", "double.env", "run.sh", "stage.json"],
     });
     expect(sha256(path.join(result.job.remote_dir, "run.sh"))).toBe(sha256(path.join(built.dir, "run.sh")));
