@@ -1,18 +1,21 @@
 /**
- * `--features FILE` from disk. A float32 .npy is read straight into the feature matrix (at a million
- * candidates that is 400 MB not copied and not held twice); everything else goes through parseFeatureFile.
+ * `--features FILE` from disk. A .npy is read in pieces into the float32 feature matrix: float32 straight
+ * into place, float64 converted piece by piece (at a million candidates x 100 the file is 800 MB, which is
+ * never held whole). JSON goes through parseFeatureFile.
  */
 import { open, readFile } from "node:fs/promises";
 import { InputError } from "../core/errors.js";
-import { checkNpySize, npyIsMemoryLayout, npyLayout, parseFeatureFile } from "../core/select/feature-file.js";
+import { checkNpySize, LITTLE_ENDIAN_HOST, npyLayout, parseFeatureFile } from "../core/select/feature-file.js";
 import { validateFeatureMatrix, type FeatureMatrix } from "../core/select/feature-matrix.js";
 import { fileError } from "./open.js";
 
 const HEAD_BYTES = 1 << 16;
+/** float64 values converted per read. */
+const PIECE_VALUES = 1 << 23;
 const EXPECTED = "a feature file (JSON rows or .npy)";
 
 export async function readFeatureFile(file: string, ids: readonly string[]): Promise<FeatureMatrix> {
-  const matrix = await readFloat32Npy(file);
+  const matrix = await readNpyFeatures(file);
   if (matrix === undefined) {
     try {
       return parseFeatureFile(await readFile(file), file, ids);
@@ -25,10 +28,11 @@ export async function readFeatureFile(file: string, ids: readonly string[]): Pro
 }
 
 /**
- * A little-endian float32 C-order .npy as a matrix over a SharedArrayBuffer (worker threads can read it
- * in place), not yet checked against the candidates; undefined for any other file.
+ * A little-endian float32 or float64 C-order .npy as a float32 matrix over a SharedArrayBuffer (worker
+ * threads can read it in place), not yet checked against the candidates; undefined for any other file.
+ * float64 values are rounded to float32 as parseFeatureFile rounds them, `pieceValues` at a time.
  */
-export async function readFloat32Npy(file: string): Promise<FeatureMatrix | undefined> {
+export async function readNpyFeatures(file: string, pieceValues = PIECE_VALUES): Promise<FeatureMatrix | undefined> {
   if (!file.toLowerCase().endsWith(".npy")) return undefined;
   try {
     const handle = await open(file, "r");
@@ -36,15 +40,25 @@ export async function readFloat32Npy(file: string): Promise<FeatureMatrix | unde
       const head = Buffer.alloc(HEAD_BYTES);
       const { bytesRead } = await handle.read(head, 0, HEAD_BYTES, 0);
       const layout = npyLayout(head.subarray(0, bytesRead), file);
-      if (!npyIsMemoryLayout(layout)) return undefined;
+      if (!LITTLE_ENDIAN_HOST) return undefined;
       checkNpySize(layout, (await handle.stat()).size, file);
-      const { rows, cols } = layout;
+      const { rows, cols, width, dataStart } = layout;
       const data = new Float32Array(new SharedArrayBuffer(rows * cols * 4));
-      const bytes = new Uint8Array(data.buffer);
-      for (let at = 0; at < bytes.length; ) {
-        const { bytesRead: got } = await handle.read(bytes, at, Math.min(1 << 26, bytes.length - at), layout.dataStart + at);
-        if (got === 0) throw new InputError(file, undefined, "ended early: the file changed while it was read");
-        at += got;
+      const readFully = async (into: Uint8Array, from: number): Promise<void> => {
+        for (let at = 0; at < into.length; ) {
+          const { bytesRead: got } = await handle.read(into, at, Math.min(1 << 26, into.length - at), from + at);
+          if (got === 0) throw new InputError(file, undefined, "ended early: the file changed while it was read");
+          at += got;
+        }
+      };
+      if (width === 4) await readFully(new Uint8Array(data.buffer), dataStart);
+      else {
+        const piece = new Float64Array(Math.max(1, Math.min(pieceValues, data.length)));
+        for (let v = 0; v < data.length; v += piece.length) {
+          const part = piece.subarray(0, Math.min(piece.length, data.length - v));
+          await readFully(new Uint8Array(part.buffer, 0, part.byteLength), dataStart + 8 * v);
+          data.set(part, v);
+        }
       }
       return { rows, cols, data };
     } finally {

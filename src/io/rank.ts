@@ -33,7 +33,7 @@ import type { Frame } from "../core/structure.js";
 import { selectCandidatesThreaded, selectOnWorker, type WorkerSelection } from "../exec/fps-threads.js";
 import { ExtxyzFileWriter, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
-import { readFeatureFile, readFloat32Npy } from "./feature-file.js";
+import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
 import { sha256File } from "./open.js";
 import { poolUnits, readPoolUnit, type PoolUnit } from "./pool.js";
 
@@ -260,7 +260,7 @@ interface EarlySelection {
 }
 
 /**
- * With a float32 .npy of features and nothing else the selection needs from the pool (no labelled set, no
+ * With a .npy of features and nothing else the selection needs from the pool (no labelled set, no
  * committee), the selection starts on a worker thread while this thread reads the pool, taking every
  * candidate as distinct; the candidate ids confirm it afterwards (confirmWithIds) or it runs again.
  * Undefined when that does not apply or anything fails on the way: the usual path then reads the
@@ -270,7 +270,7 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
   if (!o.features || o.labeled?.length || o.committee?.length || o.committeeKeys || o.forceTrust) return undefined;
   if ((o.threads ?? availableParallelism()) < 2) return undefined;
   try {
-    const features = await readFloat32Npy(o.features);
+    const features = await readNpyFeatures(o.features);
     if (features === undefined || features.data.length < EARLY_SELECTION_MIN_VALUES || !allFinite(features.data)) return undefined;
     applyScaler(fitScaler(features, o.scaling ?? "standard"), features);
     const progress: EarlySelection["progress"] = { picked: 0 };

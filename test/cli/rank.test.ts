@@ -8,7 +8,7 @@ import { PARALLEL_SCAN_MIN_BYTES } from "../../src/io/extxyz-scan.js";
 import type { Frame } from "../../src/core/structure.js";
 import type { SelectionResult } from "../../src/core/select/fps.js";
 import { selectOnWorker } from "../../src/exec/fps-threads.js";
-import { numpyFloat32 } from "../helpers/numpy-arrays.js";
+import { numpyArray } from "../helpers/numpy-arrays.js";
 import { realPath } from "../helpers/real-data.js";
 import { runCli } from "../helpers/run-cli.js";
 
@@ -176,7 +176,7 @@ describe("relabel rank", () => {
     expect(duplicates.filter((line) => line.split(",")[6] !== "")).toEqual([]);
   });
 
-  it("selects beside the pool scan from a float32 .npy, with one thread's artifacts, also when the ids overrule it", async () => {
+  it("selects beside the pool scan from a float32 or float64 .npy, with one thread's artifacts, also when the ids overrule it", async () => {
     const dir = tmp();
     const frames = framesOf(POOL);
     // The pool with a copy of frame 3 at the end.
@@ -187,9 +187,10 @@ describe("relabel rank", () => {
     const padding: number[] = Array(4997).fill(0);
     const rows = frames.map((_, i) => [Math.sin(i), Math.cos(3 * i), (i % 7) / 7, ...padding]);
     const watched = vi.mocked(selectOnWorker);
-    for (const [name, copyRow] of [["near", rows[3]], ["far", [50, 50, 50, ...padding]]] as const) {
+    const far = [50, 50, 50, ...padding];
+    for (const [name, copyRow, dtype] of [["near", rows[3], "<f4"], ["far", far, "<f4"], ["far-f8", far, "<f8"]] as const) {
       // "far": the copy is the first pick while ids are unknown, and the ids then forbid it.
-      const features = numpyFloat32([...rows, [...copyRow]], path.join(dir, `${name}.npy`));
+      const features = numpyArray([...rows, [...copyRow]], path.join(dir, `${name}.npy`), dtype);
       watched.mockClear();
       const early = await runCli("rank", "--pool", pool, "--select", "20", "--features", features, "-o", path.join(dir, `${name}-early`));
       expect(early.code).toBe(0);
@@ -203,11 +204,11 @@ describe("relabel rank", () => {
       }
       const picked = (JSON.parse(readFileSync(path.join(dir, `${name}-early`, "ranking.json"), "utf8")) as { selected: { frame: number }[] }).selected.map((p) => p.frame);
       expect(picked).not.toContain(N - 1);
-      if (name === "far") expect(speculative.picks[0].index).toBe(N - 1);
+      if (copyRow === far) expect(speculative.picks[0].index).toBe(N - 1);
       else expect(speculative.picks.map((p) => p.index)).toEqual(picked);
     }
     // What the usual path reports still comes first, and the worker is stopped.
-    const short = numpyFloat32(rows, path.join(dir, "short.npy"));
+    const short = numpyArray(rows, path.join(dir, "short.npy"));
     const res = await runCli("rank", "--pool", pool, "--select", "20", "--features", short, "-o", path.join(dir, "short"));
     expect(res.code).toBe(1);
     expect(res.stderr).toContain(`short.npy: has ${N - 1} feature rows, expected ${N} (one per candidate, in candidate order)`);

@@ -31,9 +31,9 @@ export function numpyArrays(): string {
 /** The values NumPy wrote, as float32. */
 export const NUMPY_VALUES = Array.from({ length: 12 }, (_, i) => Math.fround((i - 5.5) / 3));
 
-/** Writes `rows` with NumPy as a little-endian float32 .npy file. */
-export function numpyFloat32(rows: number[][], file: string): string {
-  const script = "import sys, json, numpy as np\nnp.save(sys.argv[1], np.array(json.load(sys.stdin), dtype='<f4'))";
-  execFileSync("/usr/bin/python3", ["-c", script, file], { input: JSON.stringify(rows) });
+/** Writes `rows` with NumPy as a .npy file of little-endian float32 (or float64). */
+export function numpyArray(rows: number[][], file: string, dtype: "<f4" | "<f8" = "<f4"): string {
+  const script = "import sys, json, numpy as np\nnp.save(sys.argv[1], np.array(json.load(sys.stdin), dtype=sys.argv[2]))";
+  execFileSync("/usr/bin/python3", ["-c", script, file, dtype], { input: JSON.stringify(rows) });
   return file;
 }

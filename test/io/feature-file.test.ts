@@ -2,14 +2,14 @@ import { copyFileSync, readFileSync, truncateSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseFeatureFile } from "../../src/core/select/feature-file.js";
-import { readFeatureFile } from "../../src/io/feature-file.js";
-import { NUMPY_VALUES, numpyArrays } from "../helpers/numpy-arrays.js";
+import { readFeatureFile, readNpyFeatures } from "../../src/io/feature-file.js";
+import { NUMPY_VALUES, numpyArray, numpyArrays } from "../helpers/numpy-arrays.js";
 
 const dir = numpyArrays();
 const ids = ["a", "b", "c", "d"];
 
 describe("readFeatureFile", () => {
-  it("reads float32 .npy straight into the matrix, and float64 through the parser, with the same values", async () => {
+  it("reads float32 and float64 .npy files in pieces, with the parser's values", async () => {
     for (const name of ["f4.npy", "f8.npy"]) {
       const file = path.join(dir, name);
       const m = await readFeatureFile(file, ids);
@@ -17,6 +17,13 @@ describe("readFeatureFile", () => {
       expect(Array.from(m.data)).toEqual(NUMPY_VALUES);
       expect(m).toEqual(parseFeatureFile(readFileSync(file), file, ids));
     }
+    // float64 converted 5 values at a time (pieces across rows, a short last one), rounded as the parser rounds.
+    const rows = Array.from({ length: 7 }, (_, i) => [Math.PI * i, 1 / (i + 3), -Math.E * 1e-3 * (i + 1)]);
+    const f8 = numpyArray(rows, path.join(dir, "pieces.npy"), "<f8");
+    const read = await readNpyFeatures(f8, 5);
+    expect(Array.from(read!.data)).toEqual(rows.flat().map(Math.fround));
+    expect(read!.data).toEqual(parseFeatureFile(readFileSync(f8), f8, Array.from({ length: 7 }, String)).data);
+    expect(read!.data.buffer).toBeInstanceOf(SharedArrayBuffer);
   });
 
   it("gives the parser's errors: a non-finite value, a short file, a layout it does not read, a missing file", async () => {

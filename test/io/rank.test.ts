@@ -5,7 +5,7 @@ import { gzipSync } from "node:zlib";
 import { describe, expect, it, vi } from "vitest";
 import { readExtxyzFrameRanges, readExtxyzFramesAt } from "../../src/io/extxyz.js";
 import { rankToDir } from "../../src/io/rank.js";
-import { numpyFloat32 } from "../helpers/numpy-arrays.js";
+import { numpyArray } from "../helpers/numpy-arrays.js";
 import { realPath } from "../helpers/real-data.js";
 
 vi.mock("../../src/io/extxyz.js", async (importOriginal) => {
@@ -32,7 +32,7 @@ describe("rankToDir progress", () => {
   it("reports a selection that started on a worker before the pool was read, up to the last pick", async () => {
     // 201 rows of 5000 values: enough for the early selection.
     const rows = Array.from({ length: 201 }, (_, i) => [Math.sin(i), Math.cos(3 * i), ...Array<number>(4998).fill(0)]);
-    const features = numpyFloat32(rows, path.join(mkdtempSync(path.join(tmpdir(), "relabel-rank-io-")), "f.npy"));
+    const features = numpyArray(rows, path.join(mkdtempSync(path.join(tmpdir(), "relabel-rank-io-")), "f.npy"));
     const picked = await selectingProgress({ features });
     expect(picked.at(-1)).toBe(20);
     expect(picked).toEqual([...picked].sort((a, b) => a - b));

@@ -58,10 +58,7 @@ export function checkNpySize(layout: NpyLayout, fileBytes: number, file: string)
   }
 }
 
-/** Float32 little-endian values are the in-memory layout here: they can be read straight into a matrix. */
-export function npyIsMemoryLayout(layout: NpyLayout): boolean {
-  return layout.width === 4 && LITTLE_ENDIAN_HOST;
-}
+
 
 /** Reads a 2-D little-endian float32/float64 .npy array. */
 function parseNpy(bytes: Uint8Array, file: string): FeatureMatrix {
@@ -69,7 +66,7 @@ function parseNpy(bytes: Uint8Array, file: string): FeatureMatrix {
   checkNpySize(layout, bytes.length, file);
   const { rows, cols, width, dataStart } = layout;
   const matrix = createFeatureMatrix(rows, cols);
-  if (npyIsMemoryLayout(layout)) {
+  if (layout.width === 4 && LITTLE_ENDIAN_HOST) {
     new Uint8Array(matrix.data.buffer).set(bytes.subarray(dataStart));
     return matrix;
   }
@@ -78,4 +75,5 @@ function parseNpy(bytes: Uint8Array, file: string): FeatureMatrix {
   return matrix;
 }
 
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** .npy values (little-endian) are this host's own: typed arrays can be read from the bytes as they are. */
+export const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
