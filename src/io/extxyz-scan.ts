@@ -1,27 +1,37 @@
 /**
- * What ranking needs of every frame of a large extxyz file (candidate id, atom count, formula, species),
- * read on worker threads: this thread cuts the byte stream into runs of whole frames (extxyz-segments.ts)
- * while the workers parse and hash them, so both cores work on one file. Results come back in file
- * order, and a bad frame is reported as the one-thread reader reports it (same file and line).
+ * Large extxyz files read on worker threads: this thread cuts the byte stream into runs of whole frames
+ * (extxyz-segments.ts) while the workers parse them and return, per frame, either what ranking keeps of it
+ * (candidate id, atom count, formula, species) or its descriptor row, so both cores work on one file.
+ * Results come back in file order, and a bad frame is reported as the one-thread reader reports it
+ * (same file and line).
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { InputError } from "../core/errors.js";
 import { ExtxyzSegmenter, type ExtxyzSegment, type FrameStarts } from "../core/formats/extxyz-segments.js";
 import type { CandidateSummaries } from "../core/select/candidate-id.js";
+import type { DescriptorOptions } from "../core/select/descriptors.js";
+import type { FeatureMatrix } from "../core/select/feature-matrix.js";
 import { compiledWorkerScript } from "../exec/worker-script.js";
 import { EXTXYZ_EXPECTED } from "./extxyz.js";
 import { fileError, openInput } from "./open.js";
+
+/** What a worker makes of each frame of a segment. */
+export type ScanTask = { kind: "summaries" } | { kind: "descriptors"; options: DescriptorOptions & { origin: string } };
 
 export interface ScanRequest {
   file: string;
   firstLine: number;
   bytes: Uint8Array;
+  task: ScanTask;
 }
 
 export type ScanReply =
   | { summary: CandidateSummaries }
-  | { inputError: { file: string; where: string | number | undefined; detail: string } }
+  /** Descriptor rows of the segment's frames (column names left out). */
+  | { descriptors: FeatureMatrix }
+  /** `frame`: the segment's frame (0-based) whose descriptors failed; file and line otherwise. */
+  | { inputError: { file: string; where: string | number | undefined; detail: string; frame?: number } }
   | { error: string };
 
 /** Below this size a file is read on the calling thread: starting workers would cost more than they save. */
@@ -38,11 +48,11 @@ class ScanWorker {
     worker.on("exit", (code) => this.fail(new Error(`an extxyz scan worker exited (code ${code})`)));
   }
 
-  run(segment: ExtxyzSegment, file: string): Promise<ScanReply> {
+  run(segment: ExtxyzSegment, file: string, task: ScanTask): Promise<ScanReply> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
-      const request: ScanRequest = { file, firstLine: segment.firstLine, bytes: segment.bytes };
+      const request: ScanRequest = { file, firstLine: segment.firstLine, bytes: segment.bytes, task };
       this.worker.postMessage(request, [segment.bytes.buffer as ArrayBuffer]);
     });
   }
@@ -53,10 +63,14 @@ class ScanWorker {
   }
 }
 
-function summaryOf(reply: ScanReply): CandidateSummaries {
-  if ("inputError" in reply) throw new InputError(reply.inputError.file, reply.inputError.where, reply.inputError.detail);
+/** A reply's result, or its failure thrown; `whereFrame` names a segment's frame for a descriptor problem. */
+function resultOf(reply: ScanReply, whereFrame: (frame: number) => string | number): CandidateSummaries | FeatureMatrix {
+  if ("inputError" in reply) {
+    const { file, where, detail, frame } = reply.inputError;
+    throw new InputError(file, frame === undefined ? where : whereFrame(frame), detail);
+  }
   if ("error" in reply) throw new Error(`extxyz scan worker failed: ${reply.error}`);
-  return reply.summary;
+  return "summary" in reply ? reply.summary : reply.descriptors;
 }
 
 export class ExtxyzScanner {
@@ -74,12 +88,31 @@ export class ExtxyzScanner {
    * `onStarts` then gets where each frame is, to read picks back directly.
    */
   async *scan(path: string, onStarts?: (starts: FrameStarts) => void): AsyncGenerator<CandidateSummaries, void, void> {
+    for await (const result of this.run(path, { kind: "summaries" }, () => 0, onStarts)) yield result as CandidateSummaries;
+  }
+
+  /**
+   * Descriptor rows of the file's frames (computeDescriptors with `options`), in batches in file order. A frame
+   * that cannot be described is an InputError at `origin`, `candidate <firstRow + its index in the file>`.
+   */
+  async *describe(path: string, options: DescriptorOptions, origin: string, firstRow: number): AsyncGenerator<FeatureMatrix, void, void> {
+    let row = firstRow;
+    const where = (frame: number): string => `candidate ${row + frame}`;
+    for await (const result of this.run(path, { kind: "descriptors", options: { ...options, origin } }, where)) {
+      yield result as FeatureMatrix;
+      row += (result as FeatureMatrix).rows;
+    }
+  }
+
+  private async *run(
+    path: string, task: ScanTask, whereFrame: (frame: number) => string | number, onStarts?: (starts: FrameStarts) => void,
+  ): AsyncGenerator<CandidateSummaries | FeatureMatrix, void, void> {
     const { stream, gzipped } = await openInput(path, EXTXYZ_EXPECTED);
     const segmenter = new ExtxyzSegmenter(SEGMENT_BYTES);
     const inflight: Promise<ScanReply>[] = [];
     let next = 0;
     const submit = (segment: ExtxyzSegment): void => {
-      const reply = this.workers[next++ % this.workers.length].run(segment, path);
+      const reply = this.workers[next++ % this.workers.length].run(segment, path, task);
       reply.catch(() => undefined); // awaited in order below; this only keeps a later failure from going unhandled
       inflight.push(reply);
     };
@@ -87,10 +120,10 @@ export class ExtxyzScanner {
       for await (const chunk of stream) {
         for (const segment of segmenter.push(chunk as Buffer)) submit(segment);
         // Two segments per worker in flight: the workers never wait, and memory stays bounded.
-        while (inflight.length >= 2 * this.workers.length) yield summaryOf(await inflight.shift()!);
+        while (inflight.length >= 2 * this.workers.length) yield resultOf(await inflight.shift()!, whereFrame);
       }
       for (const segment of segmenter.end()) submit(segment);
-      while (inflight.length > 0) yield summaryOf(await inflight.shift()!);
+      while (inflight.length > 0) yield resultOf(await inflight.shift()!, whereFrame);
       if (!gzipped) onStarts?.(segmenter.starts);
     } catch (err) {
       throw fileError(path, err, EXTXYZ_EXPECTED);

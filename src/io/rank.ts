@@ -87,27 +87,42 @@ interface Candidates {
   keyed: Map<string, { energies: number[]; forces: (Float64Array | undefined)[] }>;
 }
 
+/** Worker threads for large extxyz files, started when first needed and shared by the passes over the pool. */
+class ScanWorkers {
+  private scanner: ExtxyzScanner | undefined;
+  private opened = false;
+
+  constructor(private readonly threads: number | undefined) {}
+
+  /** The scanner for a file of this size, or undefined when it is read on this thread. */
+  async for(unit: PoolUnit, minBytes = PARALLEL_SCAN_MIN_BYTES): Promise<ExtxyzScanner | undefined> {
+    if (unit.kind !== "extxyz" || (await stat(unit.path)).size < minBytes) return undefined;
+    if (!this.opened) {
+      this.opened = true;
+      this.scanner = ExtxyzScanner.open(this.threads);
+    }
+    return this.scanner;
+  }
+
+  /** Stops the workers (their memory goes before the selection's comes); a later pass would start new ones. */
+  async close(): Promise<void> {
+    const scanner = this.scanner;
+    this.scanner = undefined;
+    this.opened = false;
+    await scanner?.close();
+  }
+}
+
 /** Pass 1: candidate ids, metadata, species and (with --committee-keys) the committee's predictions. */
-async function scanPool(units: PoolUnit[], o: RankOptions, parallelMinBytes: number): Promise<{ c: Candidates; sources: ScannedSource[] }> {
+async function scanPool(units: PoolUnit[], o: RankOptions, workers: ScanWorkers, parallelMinBytes: number): Promise<{ c: Candidates; sources: ScannedSource[] }> {
   const c: Candidates = { meta: [], species: new Set(), keyed: new Map() };
   const sources: ScannedSource[] = [];
   const prefix = o.committeeKeys;
   const energyKey = prefix ? new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(.+)_energy$`) : null;
-  let scanner: ExtxyzScanner | undefined;
-  try {
-    for (const unit of units) {
-      // Large extxyz files are parsed on worker threads, unless the committee's predictions must be read too.
-      if (!energyKey && unit.kind === "extxyz" && (await stat(unit.path)).size >= parallelMinBytes) {
-        scanner ??= ExtxyzScanner.open(o.threads);
-        if (scanner) {
-          sources.push(await scanInParallel(scanner, unit, c, o));
-          continue;
-        }
-      }
-      sources.push(await scanOnThisThread(unit, c, o, energyKey));
-    }
-  } finally {
-    await scanner?.close();
+  for (const unit of units) {
+    // Large extxyz files are parsed on worker threads, unless the committee's predictions must be read too.
+    const scanner = energyKey ? undefined : await workers.for(unit, parallelMinBytes);
+    sources.push(scanner ? await scanInParallel(scanner, unit, c, o) : await scanOnThisThread(unit, c, o, energyKey));
   }
   return { c, sources };
 }
@@ -176,34 +191,43 @@ function collectKeyedPrediction(c: Candidates, frame: Frame, energyKey: RegExp, 
   }
 }
 
-/** Pass 2 (and the labelled set): descriptors in batches into one float32 matrix. */
-async function describe(frames: AsyncIterable<Frame>, rows: number, species: string[], o: RankOptions, origin: string): Promise<FeatureMatrix> {
+/**
+ * Pass 2 (and the labelled set): descriptors into one float32 matrix, in batches of frames on this thread,
+ * and for large extxyz files as rows computed on the scan workers.
+ */
+async function describe(
+  units: PoolUnit[], rows: number, species: string[], o: RankOptions, workers: ScanWorkers, origin: string,
+): Promise<FeatureMatrix> {
   const options = { kind: o.descriptor ?? "baseline", species, rMax: o.rmax ?? DEFAULT_R_MAX, bins: o.bins ?? DEFAULT_BINS };
   const columns = descriptorColumns(options);
   const matrix = createFeatureMatrix(rows, columns.length, columns);
   let batch: DescribedFrame[] = [];
   let row = 0;
-  const flush = () => {
-    const part = computeDescriptors(batch, options, batch.map((_, k) => ({ file: origin, where: `candidate ${row + k}` })));
+  const place = (part: FeatureMatrix): void => {
     matrix.data.set(part.data, row * columns.length);
-    row += batch.length;
-    batch = [];
+    row += part.rows;
     o.onProgress?.("computing descriptors", row, rows);
   };
-  for await (const frame of frames) {
-    batch.push(frame);
-    if (batch.length === BATCH) flush();
+  const flush = (): void => {
+    if (batch.length) place(computeDescriptors(batch, options, batch.map((_, k) => ({ file: origin, where: `candidate ${row + k}` }))));
+    batch = [];
+  };
+  for (const unit of units) {
+    const scanner = await workers.for(unit);
+    if (scanner) {
+      flush();
+      for await (const part of scanner.describe(unit.path, options, origin, row)) place(part);
+      continue;
+    }
+    for await (const frames of readPoolUnit(unit)) {
+      for (const { frame } of frames) {
+        batch.push(frame);
+        if (batch.length === BATCH) flush();
+      }
+    }
   }
-  if (batch.length) flush();
+  flush();
   return matrix;
-}
-
-async function* poolFrames(units: PoolUnit[]): AsyncGenerator<Frame> {
-  for (const unit of units) for await (const batch of readPoolUnit(unit)) for (const { frame } of batch) yield frame;
-}
-
-async function* fileFrames(files: string[]): AsyncGenerator<Frame> {
-  for (const f of files) yield* readExtxyz(f);
 }
 
 /** mace_eval_configs outputs, matched to candidates by candidate_id (not by position). */
@@ -290,15 +314,18 @@ export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
   await assertFreshOutput(o.out);
   const units = await poolUnits(o.pool);
   const early = await startEarlySelection(o);
+  const workers = new ScanWorkers(o.threads);
   try {
-    const { c, sources } = await scanPool(units, o, early ? EARLY_PARALLEL_SCAN_MIN_BYTES : PARALLEL_SCAN_MIN_BYTES);
-    return await rankScanned(o, units, c, sources, early);
+    const { c, sources } = await scanPool(units, o, workers, early ? EARLY_PARALLEL_SCAN_MIN_BYTES : PARALLEL_SCAN_MIN_BYTES);
+    return await rankScanned(o, units, c, sources, early, workers);
   } finally {
-    await early?.running.stop();
+    await Promise.all([early?.running.stop(), workers.close()]);
   }
 }
 
-async function rankScanned(o: RankOptions, units: PoolUnit[], c: Candidates, sources: ScannedSource[], early: EarlySelection | undefined): Promise<RankOutcome> {
+async function rankScanned(
+  o: RankOptions, units: PoolUnit[], c: Candidates, sources: ScannedSource[], early: EarlySelection | undefined, workers: ScanWorkers,
+): Promise<RankOutcome> {
   const N = c.meta.length;
   if (N === 0) throw new UsageError(`the candidate pool is empty: ${o.pool.join(", ")} holds no structures`);
   if (o.select > N) throw new UsageError(`--select ${o.select} is larger than the pool (${N} candidates)`);
@@ -330,13 +357,17 @@ async function rankScanned(o: RankOptions, units: PoolUnit[], c: Candidates, sou
       if (labeledIds.length) throw new UsageError("--labeled needs descriptors for the labelled structures; it cannot be combined with --features");
       features = await readFeatureFile(o.features, ids);
     } else {
-      features = await describe(poolFrames(units), N, species, o, o.pool.join(","));
-      if (labeledIds.length) labeledFeatures = await describe(fileFrames(labeledFiles), labeledIds.length, species, o, labeledFiles.join(","));
+      features = await describe(units, N, species, o, workers, o.pool.join(","));
+      if (labeledIds.length) {
+        const labeledUnits = labeledFiles.map((file) => ({ path: file, kind: "extxyz" as const }));
+        labeledFeatures = await describe(labeledUnits, labeledIds.length, species, o, workers, labeledFiles.join(","));
+      }
     }
     const scaler = fitScaler(features, o.scaling ?? "standard");
     applyScaler(scaler, features);
     if (labeledFeatures) applyScaler(scaler, labeledFeatures);
   }
+  await workers.close();
 
   const committee = o.committee ?? [];
   let members: CommitteePrediction[] = [];

@@ -9,6 +9,7 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InputError } from "../../src/core/errors.js";
 import { candidateId, type CandidateSummaries } from "../../src/core/select/candidate-id.js";
+import { computeDescriptors, descriptorSpecies, type DescriptorOptions } from "../../src/core/select/descriptors.js";
 import { hillFormula, type Frame } from "../../src/core/structure.js";
 import { readExtxyz } from "../../src/io/extxyz.js";
 import { ExtxyzScanner } from "../../src/io/extxyz-scan.js";
@@ -108,6 +109,45 @@ describe("ExtxyzScanner", () => {
     const good = path.join(dir, "good.xyz");
     writeFileSync(good, readFileSync(realPath("extxyz/gpumd_nep_PbTe_train.xyz")));
     expect((await scanAll(good)).summary).toEqual((await readOnOneThread(good)).summary);
+  });
+
+  it("computes every frame's descriptors as computeDescriptors does on the one-thread reader's frames", async () => {
+    const plain = path.join(dir, "described.xyz");
+    writeFileSync(plain, bigText());
+    writeFileSync(`${plain}.gz`, gzipSync(readFileSync(plain)));
+    const frames: Frame[] = [];
+    for await (const frame of readExtxyz(plain)) frames.push(frame);
+    const species = descriptorSpecies(frames);
+    for (const kind of ["baseline", "element-pairs"] as const) {
+      const options: DescriptorOptions = { kind, species, rMax: 4, bins: 12 };
+      const want = computeDescriptors(frames, options);
+      for (const file of [plain, `${plain}.gz`]) {
+        const parts: Float32Array[] = [];
+        for await (const part of scanner.describe(file, options, "pool", 0)) {
+          expect(part.cols).toBe(want.cols);
+          parts.push(part.data);
+        }
+        expect(parts.length).toBeGreaterThan(2);
+        expect(Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength))).equals(Buffer.from(want.data.buffer))).toBe(true);
+      }
+    }
+    // A frame that cannot be described (a species the columns lack, in the last segment) is named by its
+    // candidate row, counted from the row given, as on one thread.
+    const xenon = path.join(dir, "xenon.xyz");
+    writeFileSync(xenon, Buffer.concat([readFileSync(plain), Buffer.from('1\nLattice="5 0 0 0 5 0 0 0 5" pbc="T T T"\nXe 0 0 0\n')]));
+    const withXenon: Frame[] = [];
+    for await (const frame of readExtxyz(xenon)) withXenon.push(frame);
+    const options: DescriptorOptions = { kind: "baseline", species };
+    let oneThread = "";
+    try {
+      computeDescriptors(withXenon, options, withXenon.map((_, k) => ({ file: "pool", where: `candidate ${100 + k}` })));
+    } catch (error) {
+      oneThread = (error as Error).message;
+    }
+    expect(oneThread).toMatch(new RegExp(`^pool: candidate ${100 + frames.length}: species Xe is not among the descriptor species`));
+    await expect(async () => {
+      for await (const _ of scanner.describe(xenon, options, "pool", 100));
+    }).rejects.toThrow(oneThread);
   });
 
   it("names a missing file as the one-thread reader does", async () => {
