@@ -58,8 +58,6 @@ export function checkNpySize(layout: NpyLayout, fileBytes: number, file: string)
   }
 }
 
-
-
 /** Reads a 2-D little-endian float32/float64 .npy array. */
 function parseNpy(bytes: Uint8Array, file: string): FeatureMatrix {
   const layout = npyLayout(bytes, file);
