@@ -8,12 +8,12 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { InputError } from "../core/errors.js";
-import { ExtxyzSegmenter, type ExtxyzSegment, type FrameStarts } from "../core/formats/extxyz-segments.js";
+import { ExtxyzSegmenter, type ExtxyzSegment } from "../core/formats/extxyz-segments.js";
 import type { CandidateSummaries } from "../core/select/candidate-id.js";
 import type { DescriptorOptions } from "../core/select/descriptors.js";
 import type { FeatureMatrix } from "../core/select/feature-matrix.js";
 import { compiledWorkerScript } from "../exec/worker-script.js";
-import { EXTXYZ_EXPECTED } from "./extxyz.js";
+import { EXTXYZ_EXPECTED, type ExtxyzReadTrace } from "./extxyz.js";
 import { fileError, openInput } from "./open.js";
 
 /** What a worker makes of each frame of a segment. */
@@ -84,11 +84,11 @@ export class ExtxyzScanner {
   }
 
   /**
-   * The file's frames summarised in batches, in file order (plain or gzip). For a plain file,
-   * `onStarts` then gets where each frame is, to read picks back directly.
+   * The file's frames summarised in batches, in file order (plain or gzip). `trace` learns where the
+   * frames of a plain file are, and its sha256 (this thread hashes the bytes while the workers parse).
    */
-  async *scan(path: string, onStarts?: (starts: FrameStarts) => void): AsyncGenerator<CandidateSummaries, void, void> {
-    for await (const result of this.run(path, { kind: "summaries" }, () => 0, onStarts)) yield result as CandidateSummaries;
+  async *scan(path: string, trace?: ExtxyzReadTrace): AsyncGenerator<CandidateSummaries, void, void> {
+    for await (const result of this.run(path, { kind: "summaries" }, () => 0, trace)) yield result as CandidateSummaries;
   }
 
   /**
@@ -105,10 +105,12 @@ export class ExtxyzScanner {
   }
 
   private async *run(
-    path: string, task: ScanTask, whereFrame: (frame: number) => string | number, onStarts?: (starts: FrameStarts) => void,
+    path: string, task: ScanTask, whereFrame: (frame: number) => string | number, trace?: ExtxyzReadTrace,
   ): AsyncGenerator<CandidateSummaries | FeatureMatrix, void, void> {
     const { stream, gzipped } = await openInput(path, EXTXYZ_EXPECTED);
-    const segmenter = new ExtxyzSegmenter(SEGMENT_BYTES);
+    // The chunks and byte offsets are the file's own only when it is not gzipped.
+    const traced = gzipped ? undefined : trace;
+    const segmenter = new ExtxyzSegmenter(SEGMENT_BYTES, traced?.starts);
     const inflight: Promise<ScanReply>[] = [];
     let next = 0;
     const submit = (segment: ExtxyzSegment): void => {
@@ -119,12 +121,13 @@ export class ExtxyzScanner {
     try {
       for await (const chunk of stream) {
         for (const segment of segmenter.push(chunk as Buffer)) submit(segment);
+        traced?.update(chunk as Buffer);
         // Two segments per worker in flight: the workers never wait, and memory stays bounded.
         while (inflight.length >= 2 * this.workers.length) yield resultOf(await inflight.shift()!, whereFrame);
       }
       for (const segment of segmenter.end()) submit(segment);
       while (inflight.length > 0) yield resultOf(await inflight.shift()!, whereFrame);
-      if (!gzipped) onStarts?.(segmenter.starts);
+      traced?.finish();
     } catch (err) {
       throw fileError(path, err, EXTXYZ_EXPECTED);
     } finally {

@@ -2,6 +2,7 @@
  * Streaming extxyz file reading and writing over the pure parser/writer in core/formats/extxyz.ts.
  * Gzip is recognised by its magic bytes on read and by a `.gz` name on write.
  */
+import { createHash } from "node:crypto";
 import { closeSync, createWriteStream, openSync, readSync } from "node:fs";
 import { once } from "node:events";
 import type { Writable } from "node:stream";
@@ -9,7 +10,7 @@ import { finished, pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { InputError } from "../core/errors.js";
 import { ExtxyzEncoder, ExtxyzParser, parseExtxyz, type ExtxyzFrameAt } from "../core/formats/extxyz.js";
-import { atomCountAt, type FrameRange, type FrameStarts } from "../core/formats/extxyz-segments.js";
+import { atomCountAt, FrameStarts, type FrameRange } from "../core/formats/extxyz-segments.js";
 import type { Frame } from "../core/structure.js";
 import { CHUNK_BYTES as CHUNK, fileError, openInput } from "./open.js";
 
@@ -31,11 +32,36 @@ export function readExtxyz(path: string): AsyncGenerator<Frame, void, void> {
 }
 
 /**
- * Frames of an extxyz file in batches (those completed by each chunk read): one promise per batch.
- * For a plain file, `starts` learns where each frame is, to read some back directly (gzip: nothing).
+ * What one read of a plain (not gzipped) extxyz file learns on the way, so that it need not be read again:
+ * where each frame starts (to read some frames back directly) and the file's sha256. Both stay unknown for
+ * a gzipped file, and until the file was read to its end.
  */
-export function readExtxyzBatches(path: string, starts?: FrameStarts): AsyncGenerator<Frame[], void, void> {
-  return parseFile(path, (items) => (items.length > 0 ? [items.map((item) => item.frame)] : []), starts);
+export class ExtxyzReadTrace {
+  readonly starts = new FrameStarts();
+  private readonly hash = createHash("sha256");
+  private digest: string | undefined;
+
+  /** The file's bytes, in order. */
+  update(bytes: Uint8Array): void {
+    this.hash.update(bytes);
+  }
+
+  /** The file was read to its end (its frame starts are recorded and ended by the reader). */
+  finish(): void {
+    this.digest = this.hash.digest("hex");
+  }
+
+  get sha256(): string | undefined {
+    return this.digest;
+  }
+}
+
+/**
+ * Frames of an extxyz file in batches (those completed by each chunk read): one promise per batch.
+ * `trace` learns where the frames of a plain file are, and its sha256.
+ */
+export function readExtxyzBatches(path: string, trace?: ExtxyzReadTrace): AsyncGenerator<Frame[], void, void> {
+  return parseFile(path, (items) => (items.length > 0 ? [items.map((item) => item.frame)] : []), trace);
 }
 
 /**
@@ -170,19 +196,20 @@ export async function* readExtxyzFrameRanges(path: string, ranges: readonly Extx
 
 // One generator for every reader (frames, frames with lines, batches): a second one wrapped around the first
 // would cost a promise per item.
-async function* parseFile<T>(path: string, emit: (items: ExtxyzFrameAt[]) => Iterable<T>, starts?: FrameStarts): AsyncGenerator<T, void, void> {
+async function* parseFile<T>(path: string, emit: (items: ExtxyzFrameAt[]) => Iterable<T>, trace?: ExtxyzReadTrace): AsyncGenerator<T, void, void> {
   const { stream, gzipped } = await openInput(path, EXTXYZ_EXPECTED);
   const parser = new ExtxyzParser(path);
-  // Byte offsets are the file's own only when it is not gzipped.
-  const located = gzipped ? undefined : starts;
+  // The chunks and byte offsets are the file's own only when it is not gzipped.
+  const traced = gzipped ? undefined : trace;
   const locate = (items: ExtxyzFrameAt[]): ExtxyzFrameAt[] => {
-    for (const item of items) located?.add(item.start, item.line);
+    for (const item of items) traced?.starts.add(item.start, item.line);
     return items;
   };
   let size = 0;
   try {
     for await (const chunk of stream) {
       size += (chunk as Buffer).length;
+      traced?.update(chunk as Buffer);
       // Parsed in pieces so that each batch of frames is used and dropped while young: far less
       // garbage-collection work than holding a whole 1 MiB chunk's frames at once.
       for (let at = 0; at < (chunk as Buffer).length; at += PARSE_PIECE) {
@@ -190,7 +217,8 @@ async function* parseFile<T>(path: string, emit: (items: ExtxyzFrameAt[]) => Ite
       }
     }
     for (const out of emit(locate(parser.end()))) yield out;
-    located?.end(size);
+    traced?.starts.end(size);
+    traced?.finish();
   } catch (err) {
     throw fileError(path, err, EXTXYZ_EXPECTED);
   } finally {

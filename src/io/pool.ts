@@ -5,10 +5,9 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
-import type { FrameStarts } from "../core/formats/extxyz-segments.js";
 import type { Frame } from "../core/structure.js";
 import { parsePoscar } from "../core/vasp/poscar.js";
-import { readExtxyzBatches } from "./extxyz.js";
+import { readExtxyzBatches, type ExtxyzReadTrace } from "./extxyz.js";
 import { readInputs } from "./inputs.js";
 import { isRunDir } from "./rundir.js";
 
@@ -76,9 +75,9 @@ export async function poolUnits(paths: string[]): Promise<PoolUnit[]> {
 /**
  * The frames of one pool unit, streamed in batches (one promise per batch, not per frame). Bad input is
  * an InputError naming the file: a pool is read whole, or the ranking would silently rank a subset. The
- * returned value is the file whose bytes were read. `starts` learns where the frames of a plain extxyz file are.
+ * returned value is the file whose bytes were read. `trace` learns about a plain extxyz file (ExtxyzReadTrace).
  */
-export async function* readPoolUnit(unit: PoolUnit, starts?: FrameStarts): AsyncGenerator<PoolFrame[], string, void> {
+export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): AsyncGenerator<PoolFrame[], string, void> {
   const source = unit.path.split(path.sep).join("/");
   let index = 0;
   if (unit.kind === "poscar") {
@@ -87,7 +86,7 @@ export async function* readPoolUnit(unit: PoolUnit, starts?: FrameStarts): Async
     return unit.path;
   }
   if (unit.kind === "extxyz") {
-    for await (const frames of readExtxyzBatches(unit.path, starts)) yield frames.map((frame) => ({ frame, source, index: index++ }));
+    for await (const frames of readExtxyzBatches(unit.path, trace)) yield frames.map((frame) => ({ frame, source, index: index++ }));
     return unit.path;
   }
   let read = unit.path;

@@ -7,7 +7,7 @@ import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promi
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { InputError, UsageError } from "../core/errors.js";
-import { FrameStarts } from "../core/formats/extxyz-segments.js";
+import type { FrameStarts } from "../core/formats/extxyz-segments.js";
 import { CandidateNamer, candidateId, firstOccurrences } from "../core/select/candidate-id.js";
 import {
   computeDescriptors,
@@ -31,7 +31,7 @@ import { rankingCsvParts, rankingRule, renderRankingJson, selectionInfo, type Ca
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
 import { selectCandidatesThreaded, selectOnWorker, type WorkerSelection } from "../exec/fps-threads.js";
-import { ExtxyzFileWriter, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, type ExtxyzFrameRange } from "./extxyz.js";
+import { ExtxyzFileWriter, ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
 import { sha256File } from "./open.js";
@@ -127,36 +127,33 @@ async function scanPool(units: PoolUnit[], o: RankOptions, workers: ScanWorkers,
   return { c, sources };
 }
 
-/** A pool source as read in pass 1; `starts` tells where its frames are, when that was found on the way. */
-type ScannedSource = { path: string; sha256: string; frames: number; starts?: FrameStarts };
+/** A pool source as read in pass 1; `trace` tells where its frames are, when that was found on the way. */
+type ScannedSource = { path: string; sha256: string; frames: number; trace?: ExtxyzReadTrace };
 
 async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candidates, o: RankOptions): Promise<ScannedSource> {
   const source = unit.path.split(path.sep).join("/");
-  // Hashed while the workers parse: this thread is mostly waiting for them.
-  const sha256 = sha256File(unit.path);
-  sha256.catch(() => undefined); // awaited below unless the scan fails first
   let frames = 0;
-  let starts: FrameStarts | undefined;
-  for await (const batch of scanner.scan(unit.path, (found) => (starts = found))) {
+  const trace = new ExtxyzReadTrace();
+  for await (const batch of scanner.scan(unit.path, trace)) {
     for (let k = 0; k < batch.ids.length; k++) {
       c.meta.push({ id: batch.ids[k], source, frame: frames++, natoms: batch.natoms[k], formula: batch.formulas[k] });
     }
     for (const s of batch.species) c.species.add(s);
     o.onProgress?.("reading pool", c.meta.length);
   }
-  return { path: source, sha256: await sha256, frames, starts };
+  return { path: source, sha256: trace.sha256 ?? (await sha256File(unit.path)), frames, trace };
 }
 
 async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, energyKey: RegExp | null): Promise<ScannedSource> {
-  const starts = unit.kind === "extxyz" ? new FrameStarts() : undefined;
-  const gen = readPoolUnit(unit, starts);
+  const trace = unit.kind === "extxyz" ? new ExtxyzReadTrace() : undefined;
+  const gen = readPoolUnit(unit, trace);
   const namer = new CandidateNamer();
   let frames = 0;
   for (;;) {
     const next = await gen.next();
     if (next.done) {
       for (const s of namer.species) c.species.add(s);
-      return { path: unit.path.split(path.sep).join("/"), sha256: await sha256File(next.value), frames, starts };
+      return { path: unit.path.split(path.sep).join("/"), sha256: trace?.sha256 ?? (await sha256File(next.value)), frames, trace };
     }
     for (const { frame, source, index } of next.value) {
       const i = c.meta.length;
@@ -485,7 +482,7 @@ async function writeSelected(
   const picked = new Map<number, Frame>();
   for (let u = 0; u < units.length; u++) {
     if (wanted[u].size === 0) continue;
-    const frames = units[u].kind === "extxyz" ? extxyzFramesAt(units[u].path, wanted[u], sources[u].starts) : wantedFrames(units[u], wanted[u]);
+    const frames = units[u].kind === "extxyz" ? extxyzFramesAt(units[u].path, wanted[u], sources[u].trace?.starts) : wantedFrames(units[u], wanted[u]);
     for await (const { index, frame } of frames) {
       const row = firstRow[u] + index;
       if (candidateId(frame) !== meta[row].id) {

@@ -11,7 +11,8 @@ import { InputError } from "../../src/core/errors.js";
 import { candidateId, type CandidateSummaries } from "../../src/core/select/candidate-id.js";
 import { computeDescriptors, descriptorSpecies, type DescriptorOptions } from "../../src/core/select/descriptors.js";
 import { hillFormula, type Frame } from "../../src/core/structure.js";
-import { readExtxyz } from "../../src/io/extxyz.js";
+import { ExtxyzReadTrace, readExtxyz } from "../../src/io/extxyz.js";
+import { sha256File } from "../../src/io/open.js";
 import { ExtxyzScanner } from "../../src/io/extxyz-scan.js";
 import { realPath } from "../helpers/real-data.js";
 
@@ -42,10 +43,10 @@ function mergeSummaries(parts: CandidateSummaries[]): CandidateSummaries {
   };
 }
 
-async function scanAll(file: string): Promise<{ summary: CandidateSummaries; batches: number; error: unknown }> {
+async function scanAll(file: string, trace?: ExtxyzReadTrace): Promise<{ summary: CandidateSummaries; batches: number; error: unknown }> {
   const parts: CandidateSummaries[] = [];
   try {
-    for await (const batch of scanner.scan(file)) parts.push(batch);
+    for await (const batch of scanner.scan(file, trace)) parts.push(batch);
   } catch (error) {
     return { summary: mergeSummaries(parts), batches: parts.length, error };
   }
@@ -83,10 +84,21 @@ describe("ExtxyzScanner", () => {
     expect(want.error).toBeUndefined();
     expect(want.summary.ids.length).toBeGreaterThan(1500);
     for (const file of [plain, `${plain}.gz`]) {
-      const got = await scanAll(file);
+      const trace = new ExtxyzReadTrace();
+      const got = await scanAll(file, trace);
       expect(got.error).toBeUndefined();
       expect(got.batches).toBeGreaterThan(2);
       expect(got.summary).toEqual(want.summary);
+      // The plain file's sha256 and frame ranges come from this one read; a gzipped file's do not.
+      const last = want.summary.ids.length - 1;
+      if (file === plain) {
+        expect(trace.sha256).toBe(await sha256File(plain));
+        const [first, end] = [trace.starts.range(0)!, trace.starts.range(last)!];
+        expect([first.start, first.line, end.end]).toEqual([0, 1, text.length]);
+      } else {
+        expect(trace.sha256).toBeUndefined();
+        expect(trace.starts.range(0)).toBeUndefined();
+      }
     }
   });
 

@@ -7,8 +7,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { InputError } from "../../src/core/errors.js";
 import { parseExtxyz } from "../../src/core/formats/extxyz.js";
 import type { Frame } from "../../src/core/structure.js";
-import { ExtxyzSegmenter, FrameStarts } from "../../src/core/formats/extxyz-segments.js";
-import { ExtxyzFileWriter, readExtxyz, readExtxyzBatches, readExtxyzFrameRanges, readExtxyzFramesAt, readExtxyzWithLines, writeExtxyz, type ExtxyzFrameRange } from "../../src/io/extxyz.js";
+import { ExtxyzSegmenter } from "../../src/core/formats/extxyz-segments.js";
+import { ExtxyzFileWriter, ExtxyzReadTrace, readExtxyz, readExtxyzBatches, readExtxyzFrameRanges, readExtxyzFramesAt, readExtxyzWithLines, writeExtxyz, type ExtxyzFrameRange } from "../../src/io/extxyz.js";
+import { sha256File } from "../../src/io/open.js";
 import { aseReference, realPath } from "../helpers/real-data.js";
 
 const fixture = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/extxyz/edge-cases.extxyz");
@@ -176,19 +177,21 @@ describe("readExtxyzFrameRanges", () => {
     );
   });
 
-  it("reads back every frame at the range readExtxyzBatches found, for a plain file only", async () => {
+  it("reads back every frame at the range readExtxyzBatches found, and knows the file's sha256, for a plain file only", async () => {
     for (const file of [fixture, realPath("extxyz/gpumd_nep_PbTe_train.xyz")]) {
-      const starts = new FrameStarts();
-      const all = (await collect(readExtxyzBatches(file, starts))).flat();
-      const ranges = all.map((_, index) => ({ index, ...starts.range(index)! }));
+      const trace = new ExtxyzReadTrace();
+      const all = (await collect(readExtxyzBatches(file, trace))).flat();
+      const ranges = all.map((_, index) => ({ index, ...trace.starts.range(index)! }));
       expect((await collect(readExtxyzFrameRanges(file, ranges))).map(({ frame }) => frame)).toEqual(all);
-      expect(starts.range(all.length)).toBeUndefined();
+      expect(trace.starts.range(all.length)).toBeUndefined();
+      expect(trace.sha256).toBe(await sha256File(file));
     }
     const gz = path.join(dir, "located.extxyz.gz");
     writeFileSync(gz, gzipSync(readFileSync(fixture)));
-    const starts = new FrameStarts();
-    expect((await collect(readExtxyzBatches(gz, starts))).flat()).toEqual(fixtureFrames);
-    expect(starts.range(0)).toBeUndefined();
+    const trace = new ExtxyzReadTrace();
+    expect((await collect(readExtxyzBatches(gz, trace))).flat()).toEqual(fixtureFrames);
+    expect(trace.starts.range(0)).toBeUndefined();
+    expect(trace.sha256).toBeUndefined();
   });
 
   it("says the file changed when a range no longer holds one frame, naming the line", async () => {

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -53,6 +54,9 @@ describe("rankToDir picks", () => {
       expect(vi.mocked(readExtxyzFrameRanges).mock.calls.length).toBe(direct ? 1 : 0);
       expect(vi.mocked(readExtxyzFramesAt).mock.calls.length).toBe(direct ? 0 : 1);
       selected.push(readFileSync(path.join(out, "selected.extxyz"), "utf8").replaceAll(pool, "POOL"));
+      // The source's sha256 is of the file's own bytes, also when they are gzipped.
+      const sources = (JSON.parse(readFileSync(path.join(out, "ranking.json"), "utf8")) as { sources: { sha256: string }[] }).sources;
+      expect(sources[0].sha256).toBe(createHash("sha256").update(readFileSync(pool)).digest("hex"));
     }
     expect(selected[1]).toBe(selected[0]);
   });

@@ -96,10 +96,15 @@ export class ExtxyzSegmenter {
    * Where each frame starts; complete once the stream has ended, except for frames after a line that
    * stopped the cutting and the frame just before it (VEC lines that follow a frame's atoms belong to it).
    */
-  readonly starts = new FrameStarts();
+  readonly starts: FrameStarts;
 
-  /** targetBytes: a segment is closed at the first frame start at or after this size. */
-  constructor(private readonly targetBytes: number) {}
+  /** targetBytes: a segment is closed at the first frame start at or after this size; `starts` may be given to fill. */
+  constructor(
+    private readonly targetBytes: number,
+    starts = new FrameStarts(),
+  ) {
+    this.starts = starts;
+  }
 
   push(chunk: Buffer): ExtxyzSegment[] {
     const out: ExtxyzSegment[] = [];
