@@ -1,7 +1,7 @@
 // Benchmark of the candidate ranking core: greedy farthest-point selection (N = 1e4, 1e5, 1e6 rows,
 // D = 100, k = 1000) against the same greedy selection in NumPy, `relabel rank` as a whole process
 // (N = 1e5, pool parsing included) against the reference workflow as a whole process, and descriptor
-// throughput on 64-atom periodic cells. Run `npx tsc -p tsconfig.build.json` first; then
+// throughput on 64-atom periodic cells against ASE + NumPy (bench/descriptors-anchor.py). Run `npx tsc -p tsconfig.build.json` first; then
 // `node bench/rank.mjs [--quick] [--only descriptors|whole]` (--only skips the other parts and writes no
 // results file).
 //
@@ -251,31 +251,93 @@ function fccFrames(count) {
   });
 }
 
+/** A float64 .npy as a Float64Array (the anchor writes plain C-order arrays). */
+function readFloat64Npy(file) {
+  const bytes = readFileSync(file);
+  const start = bytes.indexOf(10) + 1;
+  return new Float64Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + bytes.length));
+}
+
+/** Largest |ours - anchor| and how many values differ by more than 1e-5 (relative above 1). */
+function compareValues(ours, anchor) {
+  let largest = 0;
+  let differing = 0;
+  for (let i = 0; i < ours.length; i++) {
+    const gap = Math.abs(ours[i] - anchor[i]);
+    largest = Math.max(largest, gap);
+    if (gap > 1e-5 * Math.max(1, Math.abs(anchor[i]))) differing++;
+  }
+  return { largest, differing, values: ours.length };
+}
+
 async function descriptorThroughput(count, repeats) {
-  const { computeDescriptors } = await import(path.join(dist, "core/select/descriptors.js"));
+  const { computeDescriptors, descriptorSpecies } = await import(path.join(dist, "core/select/descriptors.js"));
   const { candidateId } = await import(path.join(dist, "core/select/candidate-id.js"));
-  const frames = fccFrames(count);
+  const { readExtxyz, writeExtxyz } = await import(path.join(dist, "io/extxyz.js"));
+  // Written once and read back, so that both sides describe the same parsed structures.
+  const file = path.join(dataDir, `fcc-${count}x64.extxyz`);
+  if (!existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true });
+    await writeExtxyz(file, fccFrames(count));
+  }
+  const frames = [];
+  for await (const frame of readExtxyz(file)) frames.push(frame);
+  const species = descriptorSpecies(frames);
   const best = (fn) => {
     let seconds = Infinity;
+    let result;
     for (let r = 0; r < repeats; r++) {
       const start = performance.now();
-      fn();
+      result = fn();
       seconds = Math.min(seconds, (performance.now() - start) / 1000);
     }
-    return { structuresPerSecond: count / seconds, atomsPerSecond: (count * 64) / seconds };
+    return { seconds, result };
   };
-  return {
-    baseline: best(() => computeDescriptors(frames, { kind: "baseline", species: ["Au", "Cu"] })),
-    elementPairs: best(() => computeDescriptors(frames, { kind: "element-pairs", species: ["Au", "Cu"] })),
-    candidateId: best(() => frames.forEach(candidateId)),
+  const ours = {
+    baseline: best(() => computeDescriptors(frames, { kind: "baseline", species })),
+    elementPairs: best(() => computeDescriptors(frames, { kind: "element-pairs", species })),
+    candidateId: best(() => frames.map((f) => candidateId(f))),
   };
+  const scratch = mkdtempSync(path.join(os.tmpdir(), "bench-descriptors-"));
+  try {
+    // The anchor describes the first structures only (tens of milliseconds each); rates are per structure.
+    const first = Math.min(count, 1000);
+    const run = spawnSync(PYTHON, [path.join(here, "descriptors-anchor.py"), file, path.join(scratch, "%s.npy"), String(first)], {
+      encoding: "utf8",
+      maxBuffer: 256 << 20,
+    });
+    if (run.status !== 0) throw new Error(`descriptors-anchor.py failed: ${run.stderr}`);
+    const anchor = JSON.parse(run.stdout);
+    const rate = (seconds, structures = count) => ({ structuresPerSecond: structures / seconds, atomsPerSecond: (structures * 64) / seconds });
+    const out = {};
+    for (const name of ["baseline", "elementPairs"]) {
+      const mine = ours[name].result;
+      out[name] = {
+        ...rate(ours[name].seconds),
+        anchor: rate(anchor.seconds[name], first),
+        agreement: compareValues(mine.data.subarray(0, first * mine.cols), readFloat64Npy(path.join(scratch, `${name}.npy`))),
+      };
+    }
+    const sameIds = anchor.ids.filter((id, i) => id === ours.candidateId.result[i]).length;
+    out.candidateId = { ...rate(ours.candidateId.seconds), anchor: rate(anchor.seconds.candidateId, first), sameIds: `${sameIds}/${first}` };
+    return out;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 async function reportDescriptors(quick) {
   const descriptors = await descriptorThroughput(quick ? 5000 : 20_000, 3);
   for (const [name, r] of Object.entries(descriptors)) {
-    console.log(`${name.padEnd(13)} ${r.structuresPerSecond.toFixed(0).padStart(7)} structures/s  ${(r.atomsPerSecond / 1e6).toFixed(2)} M atoms/s  (64-atom periodic cells, 1 thread)`);
+    const check = r.agreement
+      ? `max |difference| ${r.agreement.largest.toExponential(1)}, ${r.agreement.differing} of ${r.agreement.values} values differ by more than 1e-5`
+      : `same ids: ${r.sameIds}`;
+    console.log(
+      `${name.padEnd(13)} ${r.structuresPerSecond.toFixed(0).padStart(7)} structures/s  ${(r.atomsPerSecond / 1e6).toFixed(2)} M atoms/s` +
+        `  | ASE + NumPy ${r.anchor.structuresPerSecond.toFixed(0)} structures/s (x${(r.structuresPerSecond / r.anchor.structuresPerSecond).toFixed(1)})  | ${check}`,
+    );
   }
+  console.log("  64-atom periodic cells, one thread; the anchor (bench/descriptors-anchor.py) uses ASE's neighbour list and hashlib\n");
   return descriptors;
 }
 
