@@ -3,7 +3,9 @@
 // vasprun.xml whose <calculation> blocks are those of dpdata_h2o_md10 (MD, 6 atoms) or dpdata_Ti-O-Ti_static_v630
 // (static with eigenvalues and DOS, 8 atoms), repeated, with one position nudged per block so that every frame is
 // a new structure. The build runs in a child process so that its peak RSS is its own.
-// Options: --gb N (default 2), --keep (keep the generated runs; they are deleted otherwise).
+// Anchor: bench/dataset-anchor.py rebuilds --anchor-runs runs (default 40, evenly spaced) the ASE way (Debian's
+// python3-ase, /usr/bin/python3): read every step, split by run, write extxyz; rates per MB are compared.
+// Options: --gb N (default 2), --anchor-runs N, --keep (keep the generated runs; they are deleted otherwise).
 import { execFileSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
@@ -47,6 +49,7 @@ if (process.argv[2] === "child") {
 const args = process.argv.slice(2);
 const gb = Number(args.includes("--gb") ? args[args.indexOf("--gb") + 1] : 2);
 const keep = args.includes("--keep");
+const anchorRuns = Number(args.includes("--anchor-runs") ? args[args.indexOf("--anchor-runs") + 1] : 40);
 const dataDir = path.join(here, ".data");
 const runsDir = path.join(dataDir, "dataset-runs");
 const outDir = path.join(dataDir, "dataset-out");
@@ -122,5 +125,16 @@ const outBytes = ["train", "valid", "test"].reduce((n, s) => n + (existsSync(pat
 const mb = data.totalBytes / 1e6;
 console.log(`dataset build: ${data.runs} runs, ${mb.toFixed(0)} MB of vasprun.xml -> ${result.frames} frames (${(outBytes / 1e6).toFixed(0)} MB extxyz; train/valid/test frames ${result.splits.train.frames}/${result.splits.valid.frames}/${result.splits.test.frames}, duplicates ${result.duplicates})`);
 console.log(`  ${result.seconds.toFixed(1)} s: ${(result.runs / result.seconds).toFixed(1)} runs/s, ${(mb / result.seconds).toFixed(1)} MB/s, ${(result.frames / result.seconds).toFixed(0)} frames/s, peak RSS ${result.peak_rss_mb.toFixed(0)} MB (target < 500 MB)`);
+rmSync(outDir, { recursive: true, force: true });
+
+const anchor = JSON.parse(
+  execFileSync("/usr/bin/python3", [path.join(here, "dataset-anchor.py"), runsDir, outDir, String(anchorRuns)], { maxBuffer: 1 << 20 }).toString().trim().split("\n").pop(),
+);
+const anchorMb = anchor.bytes / 1e6;
+console.log(
+  `ASE (${anchor.runs} runs, ${anchorMb.toFixed(0)} MB; read every step, split, write extxyz, no gates): ${anchor.seconds.toFixed(1)} s, ` +
+    `${(anchorMb / anchor.seconds).toFixed(1)} MB/s, ${(anchor.frames / anchor.seconds).toFixed(0)} frames/s, peak RSS ${anchor.peak_rss_mb.toFixed(0)} MB` +
+    `  | relabel is ${((mb / result.seconds) / (anchorMb / anchor.seconds)).toFixed(1)}x faster per MB; frames per MB ${(result.frames / mb).toFixed(2)} (relabel) vs ${(anchor.frames / anchorMb).toFixed(2)} (ASE)`,
+);
 rmSync(outDir, { recursive: true, force: true });
 if (!keep) rmSync(runsDir, { recursive: true, force: true });
