@@ -79,4 +79,5 @@ def main():
     print(json.dumps({"frames": len(frames), "seconds": seconds, "ids": ids}))
 
 
-main()
+if __name__ == "__main__":
+    main()

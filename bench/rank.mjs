@@ -2,8 +2,9 @@
 // D = 100, k = 1000) against the same greedy selection in NumPy, `relabel rank` as a whole process
 // (N = 1e5, pool parsing included) against the reference workflow as a whole process, and descriptor
 // throughput on 64-atom periodic cells against ASE + NumPy (bench/descriptors-anchor.py). Run `npx tsc -p tsconfig.build.json` first; then
-// `node bench/rank.mjs [--quick] [--only descriptors|whole]` (--only skips the other parts and writes no
-// results file).
+// `node bench/rank.mjs [--quick] [--million] [--only descriptors|whole]` (--only skips the other parts and
+// writes no results file; --million adds `relabel rank` as a whole process at N = 1e6, about two minutes
+// and a 386 MB pool written once).
 //
 // Synthetic features (seeded, written once to bench/.data, which is gitignored):
 //   mixture: 50 clusters; each row = centre + A_c z + noise, z ~ N(0, diag(1, 1/2, ..., 1/8)) in 8
@@ -133,14 +134,14 @@ const POOL_FRAMES = 100_000;
 const POOL_ATOMS = 8;
 
 /** The whole-process pool: distinct 8-atom cells (random positions, 8 decimals), written once. */
-function poolFile() {
-  const file = path.join(dataDir, `pool-${POOL_FRAMES}x${POOL_ATOMS}.extxyz`);
+function poolFile(frames = POOL_FRAMES) {
+  const file = path.join(dataDir, `pool-${frames}x${POOL_ATOMS}.extxyz`);
   if (existsSync(file)) return file;
   mkdirSync(dataDir, { recursive: true });
   const next = seededRandom(13);
   const fd = openSync(file, "w");
   let text = "";
-  for (let f = 0; f < POOL_FRAMES; f++) {
+  for (let f = 0; f < frames; f++) {
     const a = (4.2 + next() * 0.2).toFixed(4);
     text += `${POOL_ATOMS}\nLattice="${a} 0.0 0.0 0.0 ${a} 0.0 0.0 0.0 ${a}" Properties=species:S:1:pos:R:3 pbc="T T T"\n`;
     for (let i = 0; i < POOL_ATOMS; i++) {
@@ -205,6 +206,54 @@ function wholeProcess(kind, repeats) {
     const picked = JSON.parse(readFileSync(path.join(scratch, "ours-0", "ranking.json"), "utf8")).selected.map((s) => s.frame);
     const pipelinePicks = JSON.parse(pipeline.stdout).picks;
     return { data: kind, n: POOL_FRAMES, atomsPerFrame: POOL_ATOMS, ours, tuned, pipeline, samePicks: `${samePrefix(picked, pipelinePicks)}/${K}` };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `relabel rank` on its default baseline descriptors, against the reference workflow with its own
+ * descriptors estimated by parts (rank-anchor.py --estimate-descriptors).
+ */
+function wholeProcessDescriptors(repeats) {
+  const pool = poolFile();
+  const scratch = mkdtempSync(path.join(os.tmpdir(), "bench-rank-"));
+  const relabel = path.resolve(here, "../bin/relabel.js");
+  try {
+    const ours = Array.from({ length: repeats }, (_, r) =>
+      timeProcess(process.execPath, [relabel, "rank", "--pool", pool, "--select", K, "-o", path.join(scratch, `ours-${r}`)].map(String)),
+    ).reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    const parts = JSON.parse(timeProcess(PYTHON, [path.join(here, "rank-anchor.py"), "--estimate-descriptors", pool, K, 2000].map(String)).stdout);
+    const reference = parts.read + parts.describe + parts.select;
+    console.log(
+      `whole process, baseline descriptors N=${POOL_FRAMES} (${POOL_ATOMS}-atom cells): relabel rank ${ours.seconds.toFixed(2)} s, peak RSS ${ours.peakRssMb?.toFixed(0)} MB` +
+        `  | reference workflow, estimated ${reference.toFixed(0)} s (x${(reference / ours.seconds).toFixed(0)}): ASE read ${parts.read.toFixed(1)} s,` +
+        ` neighbour-list descriptors ${parts.describe.toFixed(0)} s (timed on ${parts.described} structures), tuned selection ${parts.select.toFixed(2)} s\n`,
+    );
+    return { ours, reference: parts };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** `relabel rank` as a whole process at N = 1e6: no anchor (the targets are absolute: under 60 s). */
+function wholeProcessMillion() {
+  const frames = 1_000_000;
+  const pool = poolFile(frames);
+  const features = npyFile(featureFile("mixture", frames), frames);
+  const scratch = mkdtempSync(path.join(os.tmpdir(), "bench-rank-"));
+  const relabel = path.resolve(here, "../bin/relabel.js");
+  try {
+    const rows = [
+      ["mixture .npy", ["--features", features, "--scaling", "none"]],
+      ["baseline descriptors", []],
+    ].map(([name, extra], r) => {
+      const run = timeProcess(process.execPath, [relabel, "rank", "--pool", pool, ...extra, "--select", K, "-o", path.join(scratch, `million-${r}`)].map(String));
+      console.log(`whole process, ${name} N=${frames} (${POOL_ATOMS}-atom cells, a ${(statSync(pool).size / 1e6).toFixed(0)} MB pool): relabel rank ${run.seconds.toFixed(1)} s, peak RSS ${run.peakRssMb?.toFixed(0)} MB`);
+      return { name, ...run };
+    });
+    console.log("");
+    return rows;
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -362,8 +411,11 @@ async function main() {
     await reportDescriptors(quick);
     return;
   }
+  const million = process.argv.includes("--million");
   if (only === "whole") {
     reportWhole(["mixture", "uniform"].map((kind) => wholeProcess(kind, quick ? 1 : 3)));
+    wholeProcessDescriptors(quick ? 1 : 2);
+    if (million) wholeProcessMillion();
     return;
   }
   console.log(`numpy: ${numpyBlas()}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}`);
@@ -411,8 +463,10 @@ async function main() {
   console.log("  * extrapolated from the first picks (time per pick x 1000)\n");
   const whole = ["mixture", "uniform"].map((kind) => wholeProcess(kind, quick ? 1 : 3));
   reportWhole(whole);
+  const wholeDescriptors = wholeProcessDescriptors(quick ? 1 : 2);
+  const wholeMillion = million ? wholeProcessMillion() : undefined;
   const descriptors = await reportDescriptors(quick);
-  writeFileSync(path.join(dataDir, "rank-results.json"), JSON.stringify({ selection: results, whole, descriptors }, null, 2));
+  writeFileSync(path.join(dataDir, "rank-results.json"), JSON.stringify({ selection: results, whole, wholeDescriptors, wholeMillion, descriptors }, null, 2));
 }
 
 await main();
