@@ -95,7 +95,7 @@ class ScanWorkers {
   constructor(private readonly threads: number | undefined) {}
 
   /** The scanner for a file of this size, or undefined when it is read on this thread. */
-  async for(unit: PoolUnit, minBytes = PARALLEL_SCAN_MIN_BYTES): Promise<ExtxyzScanner | undefined> {
+  async scannerFor(unit: PoolUnit, minBytes = PARALLEL_SCAN_MIN_BYTES): Promise<ExtxyzScanner | undefined> {
     if (unit.kind !== "extxyz" || (await stat(unit.path)).size < minBytes) return undefined;
     if (!this.opened) {
       this.opened = true;
@@ -121,7 +121,7 @@ async function scanPool(units: PoolUnit[], o: RankOptions, workers: ScanWorkers,
   const energyKey = prefix ? new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(.+)_energy$`) : null;
   for (const unit of units) {
     // Large extxyz files are parsed on worker threads, unless the committee's predictions must be read too.
-    const scanner = energyKey ? undefined : await workers.for(unit, parallelMinBytes);
+    const scanner = energyKey ? undefined : await workers.scannerFor(unit, parallelMinBytes);
     sources.push(scanner ? await scanInParallel(scanner, unit, c, o) : await scanOnThisThread(unit, c, o, energyKey));
   }
   return { c, sources };
@@ -210,7 +210,7 @@ async function describe(
     batch = [];
   };
   for (const unit of units) {
-    const scanner = await workers.for(unit);
+    const scanner = await workers.scannerFor(unit);
     if (scanner) {
       flush();
       for await (const part of scanner.describe(unit.path, options, origin, row)) place(part);
