@@ -13,7 +13,7 @@
  * pass reads memory sequentially. A pick only visits cells with d(centre, pick) < 2*radius (radius: at
  * least the largest `nearest` in the cell); other cells cannot get closer. When a pick concerns most of the region anyway, one
  * pass in position order is cheaper than moving rows between cells: the grouping is then left stale and
- * restored (one in-place permutation) before the next pick that concerns few cells. Results do not
+ * restored (one in-place permutation) once two picks in a row concern few cells. Results do not
  * depend on where rows sit: distances are computed from row contents and ties go to the lowest
  * candidate index.
  */
@@ -140,6 +140,8 @@ export interface SweepState {
   freeSegment: number;
   /** Whether every active cell's members are exactly its segments. */
   grouped: boolean;
+  /** Picks in a row that concerned at most half of the region (see updatePass). */
+  smallPicks: number;
   /** Non-empty cells: active[0 .. activeCount). */
   active: Int32Array;
   activeCount: number;
@@ -224,6 +226,7 @@ export function createSweepState(
     segCount: 0,
     freeSegment: -1,
     grouped: true,
+    smallPicks: 0,
     active: new Int32Array(slots),
     activeCount: 0,
     affected: new Int32Array(slots),
@@ -473,7 +476,10 @@ export function updatePass(st: SweepState, slot: number): void {
     }
   }
   takeSegments(st, slot);
-  if (affectedMembers * 2 > n) {
+  // Moving rows between cells needs them grouped; regrouping a stale region moves every row, which pays
+  // only when picks keep concerning few candidates: not for one small pick among large ones.
+  st.smallPicks = affectedMembers * 2 > n ? 0 : st.smallPicks + 1;
+  if (st.smallPicks === 0 || (!st.grouped && st.smallPicks < 2)) {
     scanPass(st, slot, affectedCount);
     return;
   }
