@@ -64,10 +64,10 @@ class ScanWorker {
 }
 
 /** A reply's result, or its failure thrown; `whereFrame` names a segment's frame for a descriptor problem. */
-function resultOf(reply: ScanReply, whereFrame: (frame: number) => string | number): CandidateSummaries | FeatureMatrix {
+function resultOf(reply: ScanReply, whereFrame?: (frame: number) => string): CandidateSummaries | FeatureMatrix {
   if ("inputError" in reply) {
     const { file, where, detail, frame } = reply.inputError;
-    throw new InputError(file, frame === undefined ? where : whereFrame(frame), detail);
+    throw new InputError(file, frame !== undefined && whereFrame ? whereFrame(frame) : where, detail);
   }
   if ("error" in reply) throw new Error(`extxyz scan worker failed: ${reply.error}`);
   return "summary" in reply ? reply.summary : reply.descriptors;
@@ -88,7 +88,7 @@ export class ExtxyzScanner {
    * frames of a plain file are, and its sha256 (this thread hashes the bytes while the workers parse).
    */
   async *scan(path: string, trace?: ExtxyzReadTrace): AsyncGenerator<CandidateSummaries, void, void> {
-    for await (const result of this.run(path, { kind: "summaries" }, () => 0, trace)) yield result as CandidateSummaries;
+    for await (const result of this.run(path, { kind: "summaries" }, trace)) yield result as CandidateSummaries;
   }
 
   /**
@@ -98,14 +98,14 @@ export class ExtxyzScanner {
   async *describe(path: string, options: DescriptorOptions, origin: string, firstRow: number): AsyncGenerator<FeatureMatrix, void, void> {
     let row = firstRow;
     const where = (frame: number): string => `candidate ${row + frame}`;
-    for await (const result of this.run(path, { kind: "descriptors", options: { ...options, origin } }, where)) {
+    for await (const result of this.run(path, { kind: "descriptors", options: { ...options, origin } }, undefined, where)) {
       yield result as FeatureMatrix;
       row += (result as FeatureMatrix).rows;
     }
   }
 
   private async *run(
-    path: string, task: ScanTask, whereFrame: (frame: number) => string | number, trace?: ExtxyzReadTrace,
+    path: string, task: ScanTask, trace?: ExtxyzReadTrace, whereFrame?: (frame: number) => string,
   ): AsyncGenerator<CandidateSummaries | FeatureMatrix, void, void> {
     const { stream, gzipped } = await openInput(path, EXTXYZ_EXPECTED);
     // The chunks and byte offsets are the file's own only when it is not gzipped.
