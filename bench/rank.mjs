@@ -300,10 +300,10 @@ function fccFrames(count) {
   });
 }
 
-/** A float64 .npy as a Float64Array (the anchor writes plain C-order arrays). */
+/** A float64 .npy as a Float64Array (the anchor writes plain C-order arrays, format version 1 or 2). */
 function readFloat64Npy(file) {
   const bytes = readFileSync(file);
-  const start = bytes.indexOf(10) + 1;
+  const start = bytes[6] === 1 ? 10 + bytes.readUInt16LE(8) : 12 + bytes.readUInt32LE(8);
   return new Float64Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + bytes.length));
 }
 
