@@ -20,6 +20,11 @@ export async function readFeatureFile(file: string, ids: readonly string[]): Pro
     try {
       return parseFeatureFile(await readFile(file), file, ids);
     } catch (err) {
+      // Node reads at most 2 GiB into a buffer and half a gigabyte into a string.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ERR_FS_FILE_TOO_LARGE" || code === "ERR_STRING_TOO_LONG") {
+        throw new InputError(file, undefined, "is too large to read as JSON; save the features as a .npy file (np.save) instead, which is read in pieces");
+      }
       throw fileError(file, err, EXPECTED);
     }
   }

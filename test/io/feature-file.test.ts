@@ -1,4 +1,4 @@
-import { copyFileSync, readFileSync, truncateSync } from "node:fs";
+import { copyFileSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseFeatureFile } from "../../src/core/select/feature-file.js";
@@ -35,5 +35,11 @@ describe("readFeatureFile", () => {
     await expect(readFeatureFile(cut, ids)).rejects.toThrow(`${cut}: holds 44 data bytes, expected 48 for shape (4, 3)`);
     await expect(readFeatureFile(path.join(dir, "fortran.npy"), ids)).rejects.toThrow(/Fortran-ordered arrays are not supported/);
     await expect(readFeatureFile(path.join(dir, "missing.npy"), ids)).rejects.toThrow(`${path.join(dir, "missing.npy")}: no such file`);
+    // A 3 GB JSON file (sparse: it takes no disk) is more than Node reads at once.
+    const huge = path.join(dir, "huge.json");
+    writeFileSync(huge, "");
+    truncateSync(huge, 3e9);
+    await expect(readFeatureFile(huge, ids)).rejects.toThrow(`${huge}: is too large to read as JSON; save the features as a .npy file (np.save) instead`);
+    rmSync(huge);
   });
 });
