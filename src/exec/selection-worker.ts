@@ -5,13 +5,25 @@ import { selectCandidatesThreaded, type SelectionWorkerReply } from "./fps-threa
 
 const post = (reply: SelectionWorkerReply, transfer: ArrayBuffer[] = []): void => parentPort?.postMessage(reply, transfer);
 
+/** Frees a buffer now rather than at some later garbage collection: moved into a message nobody receives. */
+function release(buffer: ArrayBuffer): void {
+  const { port1, port2 } = new MessageChannel();
+  port1.postMessage(null, [buffer]);
+  port1.close();
+  port2.close();
+}
+
 parentPort?.once("message", async ({ input, threads }: { input: SelectionInput; threads?: number }) => {
   try {
     const step = Math.max(1, Math.floor(input.k / 100));
     const onPick = (picked: number): void => {
       if (picked % step === 0) post({ picked });
     };
-    const result = await selectCandidatesThreaded(input, { threads, onPick });
+    const features = input.features.data.buffer;
+    const onPrepared = (): void => {
+      if (features instanceof ArrayBuffer) release(features);
+    };
+    const result = await selectCandidatesThreaded(input, { threads, onPick, onPrepared });
     post({ result }, [result.distanceToCovered.buffer as ArrayBuffer]);
   } catch (error) {
     post({ error: error instanceof Error ? error.message : String(error) });

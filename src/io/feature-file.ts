@@ -33,8 +33,8 @@ export async function readFeatureFile(file: string, ids: readonly string[]): Pro
 }
 
 /**
- * A little-endian float32 or float64 C-order .npy as a float32 matrix over a SharedArrayBuffer (worker
- * threads can read it in place), not yet checked against the candidates; undefined for any other file.
+ * A little-endian float32 or float64 C-order .npy as a float32 matrix, not yet checked against the
+ * candidates; undefined for any other file.
  * float64 values are rounded to float32 as parseFeatureFile rounds them, `pieceValues` at a time.
  */
 export async function readNpyFeatures(file: string, pieceValues = PIECE_VALUES): Promise<FeatureMatrix | undefined> {
@@ -48,7 +48,7 @@ export async function readNpyFeatures(file: string, pieceValues = PIECE_VALUES):
       if (!LITTLE_ENDIAN_HOST) return undefined;
       checkNpySize(layout, (await handle.stat()).size, file);
       const { rows, cols, width, dataStart } = layout;
-      const data = new Float32Array(new SharedArrayBuffer(rows * cols * 4));
+      const data = new Float32Array(rows * cols);
       const readFully = async (into: Uint8Array, from: number): Promise<void> => {
         for (let at = 0; at < into.length; ) {
           const { bytesRead: got } = await handle.read(into, at, Math.min(1 << 26, into.length - at), from + at);

@@ -25,7 +25,7 @@ import {
   type DisagreementKind,
   type TrustWindow,
 } from "../core/select/disagreement.js";
-import { allFinite, checkFeatureRows, createFeatureMatrix, type FeatureMatrix } from "../core/select/feature-matrix.js";
+import { allFinite, checkFeatureRowCount, checkFeatureRows, createFeatureMatrix, type FeatureMatrix } from "../core/select/feature-matrix.js";
 import { confirmWithIds, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
 import { rankingCsvParts, rankingRule, renderRankingJson, selectionInfo, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
@@ -274,7 +274,8 @@ const EARLY_SELECTION_MIN_VALUES = 1_000_000;
 
 /** A selection started before the pool was read (see startEarlySelection), on scaled features. */
 interface EarlySelection {
-  features: FeatureMatrix;
+  /** Rows of the features: the array itself went to the selection's worker. */
+  rows: number;
   running: WorkerSelection;
   /** Picks made so far; onPick hears further ones once set (after the pool is read). */
   progress: { picked: number; onPick?: (picked: number) => void };
@@ -291,18 +292,34 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
   if (!o.features || o.labeled?.length || o.committee?.length || o.committeeKeys || o.forceTrust) return undefined;
   if ((o.threads ?? availableParallelism()) < 2) return undefined;
   try {
-    const features = await readNpyFeatures(o.features);
-    if (features === undefined || features.data.length < EARLY_SELECTION_MIN_VALUES || !allFinite(features.data)) return undefined;
-    applyScaler(fitScaler(features, o.scaling ?? "standard"), features);
+    const features = await scaledNpyFeatures(o.features, o.scaling);
+    if (features === undefined || features.data.length < EARLY_SELECTION_MIN_VALUES) return undefined;
     const progress: EarlySelection["progress"] = { picked: 0 };
+    const rows = features.rows;
     const running = selectOnWorker({ features, k: o.select, rule: o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 } }, o.threads, (picked) => {
       progress.picked = picked;
       progress.onPick?.(picked);
     });
-    return running && { features, running, progress };
+    return running && { rows, running, progress };
   } catch {
     return undefined;
   }
+}
+
+/** The early selection's features once more, for the selection it must run again. */
+async function featuresAgain(file: string, scaling: ScalingMode | undefined, ids: readonly string[]): Promise<FeatureMatrix> {
+  const features = await scaledNpyFeatures(file, scaling);
+  if (features === undefined) throw new InputError(file, undefined, "is no longer the .npy it was a moment ago: the file changed while ranking");
+  checkFeatureRows(features, ids, file);
+  return features;
+}
+
+/** A .npy of features, scaled; undefined for another kind of file or a value that is not finite. */
+async function scaledNpyFeatures(file: string, scaling: ScalingMode | undefined): Promise<FeatureMatrix | undefined> {
+  const features = await readNpyFeatures(file);
+  if (features === undefined || !allFinite(features.data)) return undefined;
+  applyScaler(fitScaler(features, scaling ?? "standard"), features);
+  return features;
 }
 
 export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
@@ -343,12 +360,12 @@ async function rankScanned(
   const species = [...c.species].sort();
 
   const ids = c.meta.map((m) => m.id);
-  let features: FeatureMatrix;
+  // With an early selection, the features are read again only if it must run again.
+  let features: FeatureMatrix | undefined;
   let labeledFeatures: FeatureMatrix | undefined;
   if (early && o.features) {
     // Every value was found finite before the selection started.
-    checkFeatureRows(early.features, ids, o.features);
-    features = early.features;
+    checkFeatureRowCount(early.rows, ids, o.features);
   } else {
     if (o.features) {
       if (labeledIds.length) throw new UsageError("--labeled needs descriptors for the labelled structures; it cannot be combined with --features");
@@ -396,7 +413,7 @@ async function rankScanned(
   const firstIndex = firstOccurrences(ids);
   const earlyResult = early && (await early.running.result.catch(() => undefined));
   const result = (earlyResult && confirmWithIds(earlyResult, firstIndex)) ?? await selectCandidatesThreaded({
-    features,
+    features: features ?? (await featuresAgain(o.features!, o.scaling, ids)),
     ids,
     k: o.select,
     disagreement: normalised ?? undefined,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { selectCandidates, type SelectionInput } from "../../src/core/select/fps.js";
-import { selectCandidatesThreaded } from "../../src/exec/fps-threads.js";
+import { selectCandidatesThreaded, selectOnWorker } from "../../src/exec/fps-threads.js";
 import { seededRandom } from "../core/select/fps-oracle.js";
 
 function input(seed: number, N: number, D: number, k: number): SelectionInput {
@@ -53,6 +53,27 @@ describe("threaded selection", () => {
     const single = selectCandidates(base);
     const threaded = await selectCandidatesThreaded(base, { threads: 2, stallSeconds: 2, lateWakeMs: 30 });
     expect(threaded.picks).toEqual(single.picks);
+  });
+
+  it("tells when the input is laid out, before the first pick, on one thread and on several", async () => {
+    for (const threads of [1, 2]) {
+      const events: string[] = [];
+      await selectCandidatesThreaded(input(12, 3000, 5, 20), { threads, onPrepared: () => events.push("prepared"), onPick: (n) => events.push(`pick ${n}`) });
+      expect(events.slice(0, 2)).toEqual(["prepared", "pick 1"]);
+      expect(events.filter((e) => e === "prepared")).toHaveLength(1);
+    }
+  });
+
+  it("moves the features to its worker thread (detached here) and gives the single-thread result", async () => {
+    const base = input(13, 6000, 7, 150);
+    const single = selectCandidates(base);
+    const moved = input(13, 6000, 7, 150);
+    const running = selectOnWorker(moved, 2);
+    if (!running) throw new Error("the selection worker is missing: build first (npm test does)");
+    expect(moved.features.data.length).toBe(0);
+    const result = await running.result;
+    expect(result.picks).toEqual(single.picks);
+    expect(Array.from(result.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
   });
 
   it("reports input errors (the workers started alongside are stopped)", async () => {

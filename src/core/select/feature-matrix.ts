@@ -49,12 +49,17 @@ export function allFinite(data: Float32Array): boolean {
   return true;
 }
 
-/** Checks the shape: one row per candidate. */
-export function checkFeatureRows(matrix: FeatureMatrix, ids: readonly string[], source: string): void {
-  const { rows, cols, data } = matrix;
+/** One feature row per candidate. */
+export function checkFeatureRowCount(rows: number, ids: readonly string[], source: string): void {
   if (rows !== ids.length) {
     throw new InputError(source, undefined, `has ${rows} feature rows, expected ${ids.length} (one per candidate, in candidate order)`);
   }
+}
+
+/** Checks the shape: one row per candidate. */
+export function checkFeatureRows(matrix: FeatureMatrix, ids: readonly string[], source: string): void {
+  const { rows, cols, data } = matrix;
+  checkFeatureRowCount(rows, ids, source);
   if (data.length !== rows * cols) {
     throw new InputError(source, undefined, `holds ${data.length} values, expected ${rows} x ${cols}`);
   }
