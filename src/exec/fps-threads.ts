@@ -266,7 +266,9 @@ export function selectOnWorker(input: SelectionInput, threads?: number, onPick?:
     worker.once("error", reject);
     worker.once("exit", (code) => reject(new Error(`the selection worker exited (code ${code})`)));
   });
-  worker.postMessage({ input, threads }, [input.features.data.buffer as ArrayBuffer]);
+  const buffer = input.features.data.buffer;
+  // A SharedArrayBuffer cannot be moved; it is shared instead (and not freed by the worker).
+  worker.postMessage({ input, threads }, buffer instanceof ArrayBuffer ? [buffer] : []);
   const stop = async (): Promise<void> => {
     await worker.terminate();
   };
