@@ -17,8 +17,19 @@ export function parseCommand<T extends ParseArgsOptionsConfig>(spec: CommandSpec
   try {
     return parseArgs({ args: argv, options: { ...spec.options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(`${(err as Error).message.split("\n")[0]}\nusage: ${spec.usage}`);
+    throw new UsageError(`${parseErrorLine((err as Error).message, argv)}\nusage: ${spec.usage}`);
   }
+}
+
+/** Node's parse error in one line; a value that starts with "-" (a negative number) gets the way to write it. */
+function parseErrorLine(message: string, argv: string[]): string {
+  const ambiguous = /^Option '(-[^']+)' argument is ambiguous/.exec(message);
+  if (ambiguous) {
+    const flag = ambiguous[1];
+    const value = argv[argv.indexOf(flag) + 1] ?? "";
+    return `${flag} ${value}: a value that starts with "-" is written ${flag.startsWith("--") ? `${flag}=${value}` : `${flag}${value}`}`;
+  }
+  return message.split("\n")[0];
 }
 
 export function helpText(spec: CommandSpec): string {

@@ -238,6 +238,14 @@ function workerSource(): string {
   return cachedSource;
 }
 
+/** Frees a buffer now rather than at some later garbage collection: moved into a message nobody receives. */
+export function releaseBuffer(buffer: ArrayBuffer): void {
+  const { port1, port2 } = new MessageChannel();
+  port1.postMessage(null, [buffer]);
+  port1.close();
+  port2.close();
+}
+
 /** What selection-worker.ts posts: progress (about every 1% of the picks), then the result or an error. */
 export type SelectionWorkerReply = { picked: number } | { result: SelectionResult } | { error: string };
 

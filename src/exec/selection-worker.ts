@@ -1,17 +1,9 @@
 /** Worker thread of fps-threads.ts selectOnWorker: one selection, its progress, then the result whole. */
 import { parentPort } from "node:worker_threads";
 import type { SelectionInput } from "../core/select/fps.js";
-import { selectCandidatesThreaded, type SelectionWorkerReply } from "./fps-threads.js";
+import { releaseBuffer, selectCandidatesThreaded, type SelectionWorkerReply } from "./fps-threads.js";
 
 const post = (reply: SelectionWorkerReply, transfer: ArrayBuffer[] = []): void => parentPort?.postMessage(reply, transfer);
-
-/** Frees a buffer now rather than at some later garbage collection: moved into a message nobody receives. */
-function release(buffer: ArrayBuffer): void {
-  const { port1, port2 } = new MessageChannel();
-  port1.postMessage(null, [buffer]);
-  port1.close();
-  port2.close();
-}
 
 parentPort?.once("message", async ({ input, threads }: { input: SelectionInput; threads?: number }) => {
   try {
@@ -21,7 +13,7 @@ parentPort?.once("message", async ({ input, threads }: { input: SelectionInput; 
     };
     const features = input.features.data.buffer;
     const onPrepared = (): void => {
-      if (features instanceof ArrayBuffer) release(features);
+      if (features instanceof ArrayBuffer) releaseBuffer(features);
     };
     const result = await selectCandidatesThreaded(input, { threads, onPick, onPrepared });
     post({ result }, [result.distanceToCovered.buffer as ArrayBuffer]);

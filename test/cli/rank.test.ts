@@ -57,6 +57,9 @@ describe("relabel rank", () => {
     const csv = readFileSync(path.join(dir, "a", "ranking.csv"), "utf8").trim().split("\n");
     expect(csv).toHaveLength(1 + 201);
     expect(csv.filter((l) => l.split(",")[6] !== "").length).toBe(1 + 6);
+    // No committee, no disagreement column in the summary.
+    expect(a.stdout).toMatch(/ diversity=\d+\.\d{3}\n/);
+    expect(a.stdout).not.toMatch(/disagreement=/);
   });
 
   it("writes the picked frames of every kind of source, reading back only sources that hold picks", async () => {
@@ -116,6 +119,7 @@ describe("relabel rank", () => {
     expect(ranking.rule).toMatch(/committee energy disagreement \(std of energy per atom\) only/);
     // Population std of (-10, -10 + 0.2) over 12 atoms: 0.1 eV / 12 per atom.
     expect(ranking.selected[0].disagreement_raw).toBeCloseTo(0.1 / 12, 12);
+    expect(res.stdout).toMatch(/#200 +diversity=\d+\.\d{3} +disagreement=1\.000\n/);
   });
 
   it("rejects a committee of one, a committee file for other structures, and a selection larger than the pool", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { selectCandidates, type SelectionInput } from "../../src/core/select/fps.js";
-import { selectCandidatesThreaded, selectOnWorker } from "../../src/exec/fps-threads.js";
+import { releaseBuffer, selectCandidatesThreaded, selectOnWorker } from "../../src/exec/fps-threads.js";
 import { seededRandom } from "../core/select/fps-oracle.js";
 
 function input(seed: number, N: number, D: number, k: number): SelectionInput {
@@ -74,6 +74,19 @@ describe("threaded selection", () => {
     const result = await running.result;
     expect(result.picks).toEqual(single.picks);
     expect(Array.from(result.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+  });
+
+  it("releases a buffer: detached at once, its memory handed back without waiting for a garbage collection", async () => {
+    const buffer = new ArrayBuffer(64 << 20);
+    new Uint8Array(buffer).fill(1);
+    const before = process.memoryUsage().arrayBuffers;
+    // Other small buffers come and go meanwhile (the test runner's own messages).
+    const freed = (): number => before - process.memoryUsage().arrayBuffers;
+    releaseBuffer(buffer);
+    expect(buffer.byteLength).toBe(0);
+    // Freed once the dropped message is disposed of, a few event-loop turns later.
+    for (let turn = 0; turn < 200 && freed() < 60 << 20; turn++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(freed()).toBeGreaterThanOrEqual(60 << 20);
   });
 
   it("reports input errors (the workers started alongside are stopped)", async () => {

@@ -142,9 +142,12 @@ export async function runRank(argv: string[]): Promise<number> {
     });
     progress.done();
     const { result, candidates } = outcome;
+    // Without a committee there is no disagreement to show (it would read as a measured zero).
+    const hasCommittee = committee.length > 0 || values["committee-keys"] !== undefined;
     const top = result.picks.slice(0, 10).map((p) => {
       const c = candidates[p.index];
-      return `  ${String(p.rank).padStart(4)}  ${c.id}  ${c.formula.padEnd(12)} ${c.source}#${c.frame}  diversity=${p.diversity.toFixed(3)}  disagreement=${p.disagreement.toFixed(3)}`;
+      const disagreement = hasCommittee ? `  disagreement=${p.disagreement.toFixed(3)}` : "";
+      return `  ${String(p.rank).padStart(4)}  ${c.id}  ${c.formula.padEnd(12)} ${c.source}#${c.frame}  diversity=${p.diversity.toFixed(3)}${disagreement}`;
     });
     process.stdout.write(
       [
