@@ -161,8 +161,13 @@ export class JobTracker {
     try {
       submitted = await executor.submit(job.remote_dir, attempt.number, { jobName: jobName(job), setup, resources });
     } catch (err) {
-      if (err instanceof SubmitRefused && !err.transient) await this.forgetAttempt(job, attempt.number);
-      throw err;
+      if (!(err instanceof SubmitRefused)) throw err;
+      if (!err.transient) {
+        await this.forgetAttempt(job, attempt.number);
+        throw err;
+      }
+      // The attempt stays in SUBMITTING: resumeSubmissions submits it when next polled.
+      throw new SubmitRefused(`${err.message}; kept: the next poll submits it again`, true);
     }
     const record = await this.recordJobId(job, attempt.number, submitted.jobId);
     this.options.events?.submitted?.(record, lastAttempt(record), submitted.adopted);

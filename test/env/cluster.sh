@@ -5,6 +5,8 @@
 #   cluster.sh stop          cancel every job, then stop slurmd, slurmctld, munged and sshd by their pid files
 #   cluster.sh status        say what runs; exit 0 only when everything does
 #   cluster.sh stop-sshd     stop sshd and drop its open sessions (the tests' "sshd restarted" case)
+#   cluster.sh stop-slurmctld  stop the Slurm controller only (the tests' "controller down" case)
+#   cluster.sh start-slurmctld start it again with the jobs it knew (a controller restart)
 #
 # Everything lives under $RELABEL_CLUSTER_DIR (default /tmp/relabel-cluster). Ports: sshd 2222, slurmctld 6817,
 # slurmd 6818, all on 127.0.0.1. `start` writes $DIR/env.json (host, port, user, key, host key fingerprint,
@@ -176,10 +178,16 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 }
 
+# $1 = "recover": the controller takes up its saved jobs, as a cluster's controller does after a restart;
+# otherwise it starts clean.
 start_slurm() {
   if ! alive "$DIR/run/slurmctld.pid"; then
-    write_slurm_conf
-    slurmctld -c -f "$SLURM_CONF" 9>&-
+    if [ "${1:-}" = recover ]; then
+      slurmctld -f "$SLURM_CONF" 9>&-
+    else
+      write_slurm_conf
+      slurmctld -c -f "$SLURM_CONF" 9>&-
+    fi
   fi
   alive "$DIR/run/slurmd.pid" || slurmd -N "$NODE" -f "$SLURM_CONF" 9>&-
   local i state=""
@@ -265,5 +273,7 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   stop-sshd) stop_sshd ;;
-  *) echo "usage: $0 start|stop|status|stop-sshd" >&2; exit 2 ;;
+  stop-slurmctld) stop_pidfile "$DIR/run/slurmctld.pid" ;;
+  start-slurmctld) start_slurm recover ;;
+  *) echo "usage: $0 start|stop|status|stop-sshd|stop-slurmctld|start-slurmctld" >&2; exit 2 ;;
 esac

@@ -21,7 +21,7 @@ export interface ClusterEnv {
   node: string;
 }
 
-function cluster(command: "start" | "stop-sshd"): void {
+function cluster(command: "start" | "stop-sshd" | "stop-slurmctld" | "start-slurmctld"): void {
   try {
     execFileSync("bash", [script, command], { stdio: ["ignore", "ignore", "pipe"], timeout: 600_000 });
   } catch (err) {
@@ -38,6 +38,16 @@ export function startCluster(): ClusterEnv {
 /** Stops sshd, dropping every open session; startCluster() brings it back. */
 export function stopSshd(): void {
   cluster("stop-sshd");
+}
+
+/** Stops the Slurm controller; slurmd, sshd and running jobs carry on. */
+export function stopSlurmctld(): void {
+  cluster("stop-slurmctld");
+}
+
+/** Starts the controller again with the jobs it knew, as after a controller restart. */
+export function restartSlurmctld(): void {
+  cluster("start-slurmctld");
 }
 
 /** A fresh remote root in the test user's home, so every test run gets new stage directories. */
