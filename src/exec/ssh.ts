@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { readFile, mkdir, rename as renameLocal } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
-import { Client, type SFTPWrapper } from "ssh2";
+import { Client, utils, type SFTPWrapper } from "ssh2";
 import type { SshExecutorConfig } from "../core/exec/config.js";
 import { afterSentinel, withSentinel } from "../core/exec/scripts.js";
 import { ConnectionError, ExecError } from "./errors.js";
@@ -18,19 +18,51 @@ export function fingerprintOf(key: Buffer): string {
   return `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
 }
 
-/** Reads the private key named by the config. The key itself never appears in messages. */
-export async function loadPrivateKey(config: Pick<SshExecutorConfig, "private_key_file" | "private_key_env">): Promise<Buffer> {
+/** A private key as read from its file or variable, with the passphrase that unlocks it (if any). */
+export interface PrivateKey {
+  key: Buffer;
+  passphrase?: string;
+}
+
+type KeyConfig = Pick<SshExecutorConfig, "private_key_file" | "private_key_env" | "private_key_passphrase_env">;
+
+/**
+ * Reads the private key named by the config (and its passphrase), and checks that it can be used before any
+ * connection is tried. Neither the key nor the passphrase ever appears in messages.
+ */
+export async function loadPrivateKey(config: KeyConfig): Promise<PrivateKey> {
+  let key: Buffer;
+  let origin: string;
   if (config.private_key_env !== undefined) {
     const value = process.env[config.private_key_env];
     if (!value) throw new ConnectionError(`the environment variable ${config.private_key_env} (private_key_env) is not set`, false);
-    return Buffer.from(value.endsWith("\n") ? value : `${value}\n`);
+    key = Buffer.from(value.endsWith("\n") ? value : `${value}\n`);
+    origin = `the private key in ${config.private_key_env}`;
+  } else {
+    const file = config.private_key_file!.startsWith("~/") ? path.join(homedir(), config.private_key_file!.slice(2)) : config.private_key_file!;
+    try {
+      key = await readFile(file);
+    } catch (err) {
+      throw new ConnectionError(`cannot read the private key file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, false);
+    }
+    origin = `the private key ${file}`;
   }
-  const file = config.private_key_file!.startsWith("~/") ? path.join(homedir(), config.private_key_file!.slice(2)) : config.private_key_file!;
-  try {
-    return await readFile(file);
-  } catch (err) {
-    throw new ConnectionError(`cannot read the private key file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, false);
+  let passphrase: string | undefined;
+  if (config.private_key_passphrase_env !== undefined) {
+    passphrase = process.env[config.private_key_passphrase_env];
+    if (!passphrase) throw new ConnectionError(`the environment variable ${config.private_key_passphrase_env} (private_key_passphrase_env) is not set`, false);
   }
+  const parsed = utils.parseKey(key, passphrase);
+  if (parsed instanceof Error) {
+    if (/no passphrase given/i.test(parsed.message)) {
+      throw new ConnectionError(`${origin} is protected by a passphrase: set private_key_passphrase_env to the name of an environment variable holding it`, false);
+    }
+    if (passphrase !== undefined && /passphrase|decrypt/i.test(parsed.message)) {
+      throw new ConnectionError(`the passphrase in ${config.private_key_passphrase_env} (private_key_passphrase_env) does not unlock ${origin}`, false);
+    }
+    throw new ConnectionError(`cannot use ${origin}: ${parsed.message}`, false);
+  }
+  return passphrase === undefined ? { key } : { key, passphrase };
 }
 
 export interface SshOptions {
@@ -39,14 +71,14 @@ export interface SshOptions {
   user: string;
   /** Pinned host key fingerprint, SHA256:... */
   hostKey: string;
-  privateKey: Buffer;
+  privateKey: PrivateKey;
   keepaliveSeconds: number;
   connectTimeoutSeconds: number;
   /** How long to keep trying after an established connection dropped. */
   reconnectTimeoutSeconds: number;
 }
 
-export function sshOptions(config: SshExecutorConfig, privateKey: Buffer): SshOptions {
+export function sshOptions(config: SshExecutorConfig, privateKey: PrivateKey): SshOptions {
   return {
     host: config.host,
     port: config.port,
@@ -230,7 +262,8 @@ export class SshTransport implements Transport {
           host: this.options.host,
           port: this.options.port,
           username: this.options.user,
-          privateKey: this.options.privateKey,
+          privateKey: this.options.privateKey.key,
+          passphrase: this.options.privateKey.passphrase,
           readyTimeout: this.options.connectTimeoutSeconds * 1000,
           keepaliveInterval: this.options.keepaliveSeconds * 1000,
           keepaliveCountMax: 3,

@@ -9,13 +9,15 @@
 #   cluster.sh start-slurmctld start it again with the jobs it knew (a controller restart)
 #
 # Everything lives under $RELABEL_CLUSTER_DIR (default /tmp/relabel-cluster). Ports: sshd 2222, slurmctld 6817,
-# slurmd 6818, all on 127.0.0.1. `start` writes $DIR/env.json (host, port, user, key, host key fingerprint,
+# slurmd 6818, all on 127.0.0.1. `start` writes $DIR/env.json (host, port, user, keys, host key fingerprint,
 # home, slurm_conf) for the tests. Needs root.
 set -euo pipefail
 
 DIR=${RELABEL_CLUSTER_DIR:-/tmp/relabel-cluster}
 SSH_PORT=2222
 TEST_USER=relabeltest
+# The second client key is protected by this passphrase (a test fixture, not a secret).
+KEY_PASSPHRASE="relabel test passphrase"
 HOME_DIR=$DIR/home/$TEST_USER
 NODE=$(hostname -s)
 export SLURM_CONF=$DIR/slurm/slurm.conf
@@ -79,8 +81,10 @@ ensure_user_and_keys() {
   chmod 700 "$DIR/keys"
   [ -f "$DIR/ssh/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C relabel-test-host -f "$DIR/ssh/host_ed25519"
   [ -f "$DIR/keys/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C relabel-test-client -f "$DIR/keys/client_ed25519"
+  [ -f "$DIR/keys/client_protected_ed25519" ] ||
+    ssh-keygen -q -t ed25519 -N "$KEY_PASSPHRASE" -C relabel-test-protected -f "$DIR/keys/client_protected_ed25519"
   # sshd reads authorized keys as the target user: one file per user, owned by that user.
-  cp "$DIR/keys/client_ed25519.pub" "$DIR/ssh/authorized_keys.$TEST_USER"
+  cat "$DIR/keys/client_ed25519.pub" "$DIR/keys/client_protected_ed25519.pub" >"$DIR/ssh/authorized_keys.$TEST_USER"
   chown "$TEST_USER:" "$DIR/ssh/authorized_keys.$TEST_USER"
   chmod 600 "$DIR/ssh/authorized_keys.$TEST_USER"
 }
@@ -211,6 +215,8 @@ write_env() {
   "port": $SSH_PORT,
   "user": "$TEST_USER",
   "private_key_file": "$DIR/keys/client_ed25519",
+  "protected_key_file": "$DIR/keys/client_protected_ed25519",
+  "protected_key_passphrase": "$KEY_PASSPHRASE",
   "host_key": "$fingerprint",
   "home": "$HOME_DIR",
   "slurm_conf": "$SLURM_CONF",

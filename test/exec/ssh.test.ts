@@ -72,6 +72,31 @@ describe("ssh connection", () => {
     const unset = await trySubmit(shell({ private_key_file: undefined, private_key_env: "RELABEL_TEST_SSH_KEY" }));
     await expect(unset.promise).rejects.toThrow("the environment variable RELABEL_TEST_SSH_KEY (private_key_env) is not set");
   });
+
+  it("unlocks a passphrase-protected key with the passphrase from an environment variable, and says what is missing or wrong", async () => {
+    const protectedKey = shell({ private_key_file: env.protected_key_file, private_key_passphrase_env: "RELABEL_TEST_SSH_PASSPHRASE" });
+    try {
+      process.env.RELABEL_TEST_SSH_PASSPHRASE = env.protected_key_passphrase;
+      const good = await trySubmit(protectedKey);
+      expect((await good.promise).action).toBe("submitted");
+
+      process.env.RELABEL_TEST_SSH_PASSPHRASE = "not the passphrase";
+      const wrong = await trySubmit(protectedKey);
+      await expect(wrong.promise).rejects.toThrow(
+        `the passphrase in RELABEL_TEST_SSH_PASSPHRASE (private_key_passphrase_env) does not unlock the private key ${env.protected_key_file}`,
+      );
+
+      delete process.env.RELABEL_TEST_SSH_PASSPHRASE;
+      const unset = await trySubmit(protectedKey);
+      await expect(unset.promise).rejects.toThrow("the environment variable RELABEL_TEST_SSH_PASSPHRASE (private_key_passphrase_env) is not set");
+      const none = await trySubmit(shell({ private_key_file: env.protected_key_file }));
+      await expect(none.promise).rejects.toThrow(
+        `the private key ${env.protected_key_file} is protected by a passphrase: set private_key_passphrase_env to the name of an environment variable holding it`,
+      );
+    } finally {
+      delete process.env.RELABEL_TEST_SSH_PASSPHRASE;
+    }
+  });
 });
 
 describe("uploads", () => {

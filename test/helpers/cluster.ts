@@ -15,6 +15,9 @@ export interface ClusterEnv {
   port: number;
   user: string;
   private_key_file: string;
+  /** A second authorised key, protected by protected_key_passphrase. */
+  protected_key_file: string;
+  protected_key_passphrase: string;
   host_key: string;
   home: string;
   slurm_conf: string;

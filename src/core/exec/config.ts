@@ -90,6 +90,8 @@ const connection = {
     .optional(),
   /** Name of an environment variable holding the private key (PEM or OpenSSH format). */
   private_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name").optional(),
+  /** Name of an environment variable holding the passphrase of a protected private key. */
+  private_key_passphrase_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name").optional(),
   keepalive_interval: z.number().positive().default(15),
   connect_timeout: z.number().positive().default(20),
   /** Seconds to keep reconnecting after an established connection drops. */

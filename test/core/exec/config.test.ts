@@ -58,6 +58,12 @@ describe("executor config", () => {
     const { private_key_file: _k, ...noKey } = hpc;
     expect(problem({ executors: { hpc: noKey } }).message).toBe("give exactly one of private_key_file and private_key_env");
     expect(parseExecutionConfig({ executors: { hpc: { ...noKey, private_key_env: "RELABEL_SSH_KEY" } } }).ok).toBe(true);
+    // A passphrase, like the key, only ever comes from the environment.
+    expect(parseExecutionConfig({ executors: { hpc: { ...hpc, private_key_passphrase_env: "RELABEL_SSH_KEY_PASSPHRASE" } } }).ok).toBe(true);
+    expect(problem({ executors: { hpc: { ...hpc, private_key_passphrase_env: "my secret" } } })).toEqual({
+      where: "executors.hpc.private_key_passphrase_env",
+      message: "expected an environment variable name",
+    });
   });
 
   it("allows only plain remote roots", () => {
