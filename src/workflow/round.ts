@@ -38,6 +38,7 @@ import type { ExecutorConfig } from "../core/exec/config.js";
 import { emptyLedger, isOpen, lastAttempt, type FileRecord, type JobRecord, type Ledger as JobsFile } from "../core/exec/ledger.js";
 import { ExecError } from "../exec/errors.js";
 import { readLedger } from "../exec/ledger-file.js";
+import { SubmitRefused } from "../exec/executor.js";
 import { JobTracker } from "../exec/tracker.js";
 import { sha256File } from "../io/open.js";
 import { buildStage } from "../io/stage.js";
@@ -659,14 +660,24 @@ export class RoundWorkflow {
     };
   }
 
-  private async submitStage(m: RoundManifest, stage: string, config: RelabelConfig, retry: boolean): Promise<JobRecord> {
+  /**
+   * Submits a rendered stage. A refusal that passes (the scheduler's controller down or busy, a QOS submit
+   * limit) does not stop the round: the job stays in jobs.json as SUBMITTING, the poller submits it again, and
+   * the round's thread hears why it waits.
+   */
+  private async submitStage(m: RoundManifest, stage: string, config: RelabelConfig, retry: boolean): Promise<void> {
     const dir = this.stageDir(m.round, stage);
     const stageJson = JSON.parse(await readFile(path.join(dir, "stage.json"), "utf8")) as { kind: "train" | "eval"; sha256: string };
     const executor = this.executor(config);
     const tracker = await this.tracker(m.round, config);
     try {
-      const result = await tracker.submit({ dir: path.resolve(dir), name: stage, kind: stageJson.kind, hash: stageJson.sha256, round: roundId(m.round) }, { executor: executor.name, config: executor.config, round: roundId(m.round), retry });
-      return result.job;
+      await tracker.submit({ dir: path.resolve(dir), name: stage, kind: stageJson.kind, hash: stageJson.sha256, round: roundId(m.round) }, { executor: executor.name, config: executor.config, round: roundId(m.round), retry });
+    } catch (err) {
+      if (!(err instanceof SubmitRefused && err.transient)) throw err;
+      await this.forge.comment(
+        m.prs.results ?? m.issue,
+        `**Round ${m.round}:** the scheduler did not take the \`${stage}\` stage yet (${err.message}). The App submits it again at its next poll; \`/relabel status\` shows where it stands.`,
+      );
     } finally {
       await tracker.close();
       await this.commitJobs(m.round, `${stage} submitted`);

@@ -459,7 +459,15 @@ function jobsTable(jobs: readonly JobRecord[]): string {
 /** The comment after submission: job ids and where to follow them. */
 export function jobsComment(jobs: JobsFile, opts: { round: number }): string {
   const paths = roundPaths(opts.round);
-  const out = [`### Round ${opts.round}: ${plural(jobs.jobs.length, "job")} submitted`, ""];
+  // A job the scheduler refused for a passing reason waits in SUBMITTING, with no id, for the next poll.
+  const waiting = jobs.jobs.filter((j) => lastAttempt(j).job_id === null && lastAttempt(j).state === "SUBMITTING").length;
+  const title =
+    waiting === 0
+      ? `${plural(jobs.jobs.length, "job")} submitted`
+      : waiting === jobs.jobs.length
+        ? `${plural(jobs.jobs.length, "job")}, not yet taken by the scheduler`
+        : `${plural(jobs.jobs.length, "job")} submitted, ${waiting} not yet taken by the scheduler`;
+  const out = [`### Round ${opts.round}: ${title}`, ""];
   if (jobs.jobs.length === 0) {
     out.push("No job was submitted.", "");
     return out.join("\n");

@@ -387,6 +387,16 @@ describe("jobs and status comments", () => {
     expect(md).toContain("relabel jobs --jobs rounds/0004/jobs.json");
   });
 
+  it("says which jobs the scheduler has not taken yet", () => {
+    const waitingAttempt = { number: 1, job_id: null, submitted_at: "2026-01-31T12:00:00Z", state: "SUBMITTING", reason: null, exit_code: null, updated_at: "2026-01-31T12:00:00Z", outcome: null, failure: null };
+    const [train, evaluation] = jobsFile.jobs;
+    const oneWaiting = { ...jobsFile, jobs: [{ ...train, attempts: [waitingAttempt] }, evaluation] };
+    const md = jobsComment(oneWaiting, { round: 4 });
+    expect(md).toContain("### Round 4: 2 jobs submitted, 1 not yet taken by the scheduler");
+    expect(md).toContain("| `train-member-0` | train | hpc (ssh+slurm) | – | SUBMITTING |");
+    expect(jobsComment({ ...jobsFile, jobs: [oneWaiting.jobs[0]] }, { round: 4 })).toContain("### Round 4: 1 job, not yet taken by the scheduler");
+  });
+
   it("shows state, steps with commits, the lock and the open jobs", () => {
     const config = defaultRelabelConfig();
     let m = newRoundManifest({
