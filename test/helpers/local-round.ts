@@ -11,6 +11,8 @@ import { LocalForge } from "../../src/workflow/local-forge.js";
 import { recordedRuns, writeInitialStructurePool, type RecordedRun } from "../../src/workflow/recorded-runs.js";
 import { RoundWorkflow } from "../../src/workflow/round.js";
 import { SAMPLE_VASP } from "./app-harness.js";
+import { afterEach, beforeAll } from "vitest";
+import { remoteRoot, sshExecutor, startCluster, type ClusterEnv } from "./cluster.js";
 import { initBare } from "./git-repo.js";
 
 const DOUBLES = path.resolve(import.meta.dirname, "../doubles");
@@ -121,4 +123,51 @@ export async function selectedRunFolders(r: LocalRound): Promise<Record<string, 
     out[run.name] = run.dir;
   }
   return out;
+}
+
+/**
+ * For a test file of rounds whose stages run on the loopback Slurm over SSH (the MACE doubles on the job's PATH):
+ * starts the cluster before its tests, and after each test closes its round and brings back any stopped service.
+ */
+export function slurmRounds(): { env(): ClusterEnv; start(label: string): Promise<LocalRound> } {
+  let env: ClusterEnv;
+  let current: LocalRound | null = null;
+  beforeAll(() => {
+    env = startCluster();
+  });
+  afterEach(async () => {
+    await current?.close();
+    current = null;
+    startCluster();
+  });
+  return {
+    env: () => env,
+    async start(label) {
+      const root = remoteRoot(env, label);
+      current = await startLocalRound({
+        config: (runsRoot) => ({
+          ...localConfig(runsRoot),
+          executor: "hpc",
+          executors: { hpc: sshExecutor(env, "ssh+slurm", root, { setup: [`export PATH=${DOUBLES}:$PATH`] }) },
+        }),
+      });
+      return current;
+    },
+  };
+}
+
+/** Runs the App's poller until the round is complete. */
+export async function pollUntilComplete(r: LocalRound, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await r.manifest()).state !== "complete") {
+    if (Date.now() > deadline) throw new Error(`round not complete: ${(await r.manifest()).state}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await r.workflow.poll();
+  }
+}
+
+/** The round's jobs.json as committed: each stage with its attempts' outcomes. */
+export async function committedJobOutcomes(r: LocalRound, round = 1): Promise<[string, (string | null)[]][]> {
+  const jobs = JSON.parse((await r.ledger.read(roundPaths(round).jobs))!.toString("utf8")) as { jobs: { stage: string; attempts: { outcome: string | null }[] }[] };
+  return jobs.jobs.map((j) => [j.stage, j.attempts.map((a) => a.outcome)]);
 }

@@ -3,36 +3,14 @@
  * instead of failing the round, and the poller submits it once the controller is back. Stops the loopback
  * cluster's controller, so it runs alone, after every other test file (the "exclusive" project).
  */
-import path from "node:path";
-import { afterEach, beforeAll, expect, it } from "vitest";
-import { roundPaths } from "../../src/core/app/manifest.js";
-import { remoteRoot, restartSlurmctld, sshExecutor, startCluster, stopSlurmctld, type ClusterEnv } from "../helpers/cluster.js";
-import { localConfig, selectedRunFolders, startLocalRound, type LocalRound } from "../helpers/local-round.js";
+import { expect, it } from "vitest";
+import { restartSlurmctld, stopSlurmctld } from "../helpers/cluster.js";
+import { committedJobOutcomes, pollUntilComplete, selectedRunFolders, slurmRounds } from "../helpers/local-round.js";
 
-const DOUBLES = path.resolve(import.meta.dirname, "../doubles");
-let env: ClusterEnv;
-let r: LocalRound | null = null;
-
-beforeAll(() => {
-  env = startCluster();
-});
-
-afterEach(async () => {
-  await r?.close();
-  r = null;
-  startCluster();
-});
+const rounds = slurmRounds();
 
 it("keeps the round going when the controller is down at submission, and submits the stage at a later poll", async () => {
-  const root = remoteRoot(env, "round-controller");
-  r = await startLocalRound({
-    config: (runsRoot) => ({
-      ...localConfig(runsRoot),
-      executor: "hpc",
-      executors: { hpc: sshExecutor(env, "ssh+slurm", root, { setup: [`export PATH=${DOUBLES}:$PATH`] }) },
-    }),
-  });
-  const round = r;
+  const round = await rounds.start("round-controller");
   await round.selectAndFreeze();
   const pr = await round.openResults(await selectedRunFolders(round));
   stopSlurmctld();
@@ -47,14 +25,8 @@ it("keeps the round going when the controller is down at submission, and submits
   } finally {
     restartSlurmctld();
   }
-  const deadline = Date.now() + 90_000;
-  while ((await round.manifest()).state !== "complete") {
-    if (Date.now() > deadline) throw new Error(`round not complete: ${(await round.manifest()).state}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    await round.workflow.poll();
-  }
-  const jobs = JSON.parse((await round.ledger.read(roundPaths(1).jobs))!.toString("utf8")) as { jobs: { stage: string; attempts: { job_id: string; outcome: string }[] }[] };
-  expect(jobs.jobs.map((j) => [j.stage, j.attempts.map((a) => a.outcome)])).toEqual([
+  await pollUntilComplete(round);
+  expect(await committedJobOutcomes(round)).toEqual([
     ["train", ["succeeded"]],
     ["eval", ["succeeded"]],
   ]);
