@@ -7,7 +7,8 @@ import { createHash } from "node:crypto";
 import { readFile, mkdir, rename as renameLocal } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
-import { Client, utils, type SFTPWrapper } from "ssh2";
+// ssh2 is CommonJS: Node finds `Client` as a named export, but not `utils`.
+import ssh2, { Client, type SFTPWrapper } from "ssh2";
 import type { SshExecutorConfig } from "../core/exec/config.js";
 import { afterSentinel, withSentinel } from "../core/exec/scripts.js";
 import { ConnectionError, ExecError } from "./errors.js";
@@ -52,7 +53,7 @@ export async function loadPrivateKey(config: KeyConfig): Promise<PrivateKey> {
     passphrase = process.env[config.private_key_passphrase_env];
     if (!passphrase) throw new ConnectionError(`the environment variable ${config.private_key_passphrase_env} (private_key_passphrase_env) is not set`, false);
   }
-  const parsed = utils.parseKey(key, passphrase);
+  const parsed = ssh2.utils.parseKey(key, passphrase);
   if (parsed instanceof Error) {
     if (/no passphrase given/i.test(parsed.message)) {
       throw new ConnectionError(`${origin} is protected by a passphrase: set private_key_passphrase_env to the name of an environment variable holding it`, false);
