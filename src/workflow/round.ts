@@ -36,7 +36,7 @@ import { parseRankingJson, type RankingJson } from "../core/app/ranking-json.js"
 import { InputError, UsageError } from "../core/errors.js";
 import type { ExecutorConfig } from "../core/exec/config.js";
 import { emptyLedger, isOpen, lastAttempt, type FileRecord, type JobRecord, type Ledger as JobsFile } from "../core/exec/ledger.js";
-import { ExecError } from "../exec/errors.js";
+import { ConnectionError, ExecError } from "../exec/errors.js";
 import { readLedger } from "../exec/ledger-file.js";
 import { SubmitRefused } from "../exec/executor.js";
 import { JobTracker } from "../exec/tracker.js";
@@ -1010,6 +1010,12 @@ export class RoundWorkflow {
     try {
       await task();
     } catch (err) {
+      // A host that is unreachable for now does not fail the round: the poller's next tick tries the step again
+      // (every step it runs starts over from what is recorded). Only logged: a long outage would flood the ledger.
+      if (where.event === "poll" && err instanceof ConnectionError && err.retryable) {
+        this.d.log.warn(`${this.forge.repo}: poll, round ${where.round}: ${err.message}; the next poll tries again`);
+        return;
+      }
       const known = err instanceof StepError || err instanceof InputError || err instanceof UsageError || err instanceof LedgerError || err instanceof ExecError || (err as Error)?.name === "RoundTransitionError";
       const message = known ? (err as Error).message : "an internal error (details are in the app's log)";
       if (!known) this.d.log.error(`${this.forge.repo}: ${where.event}: ${(err as Error)?.stack ?? String(err)}`);
