@@ -8,7 +8,7 @@ export default defineConfig({
     reporters: ["default", "./test/helpers/summary-reporter.ts"],
     projects: [
       { extends: true, test: { name: "suite", include: ["test/**/*.test.ts"], exclude: ["test/**/*.exclusive.test.ts"], sequence: { groupOrder: 0 } } },
-      // Files that take a shared service away (the loopback Slurm controller) run alone, after the rest.
+      // Files that take a shared service away (the loopback Slurm controller, sshd) run alone, after the rest.
       {
         extends: true,
         test: { name: "exclusive", include: ["test/**/*.exclusive.test.ts"], fileParallelism: false, sequence: { groupOrder: 1 } },
