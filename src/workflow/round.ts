@@ -31,7 +31,19 @@ import {
   type RoundManifest,
   type RoundState,
 } from "../core/app/manifest.js";
-import { benchmarkComment, dryRunReport, jobsComment, marker, outputContract, selectionSummary, statusComment, stickyComment } from "../core/app/markdown.js";
+import {
+  benchmarkComment,
+  dryRunReport,
+  jobsComment,
+  marker,
+  outputContract,
+  pollProblemsComment,
+  pollRecoveredComment,
+  selectionSummary,
+  statusComment,
+  stickyComment,
+  type PollProblems,
+} from "../core/app/markdown.js";
 import { parseRankingJson, type RankingJson } from "../core/app/ranking-json.js";
 import { InputError, UsageError } from "../core/errors.js";
 import type { ExecutorConfig } from "../core/exec/config.js";
@@ -695,48 +707,82 @@ export class RoundWorkflow {
    */
   private async followJobs(round: number, where: Where, config: RelabelConfig, o: { reportBusy: boolean }): Promise<void> {
     await this.withLock(round, where, "polling jobs", o.reportBusy, async () => {
-      const tracker = await this.tracker(round, config);
-      let jobs: JobRecord[];
-      let problems: string[];
-      try {
-        ({ jobs, problems } = await tracker.poll());
-      } finally {
-        await tracker.close();
-      }
-      await this.commitJobs(round, "polled");
-      let m = await this.manifest(round);
-      const train = jobs.find((j) => j.stage === STAGE_TRAIN);
-      const evaluation = jobs.find((j) => j.stage === STAGE_EVAL);
-      const committee = jobs.find((j) => j.stage === STAGE_POOL_EVAL);
-      const ended = jobs.filter((j) => !isOpen(j) && lastAttempt(j).outcome !== "succeeded");
-      if (ended.length > 0) {
-        if (m.state !== "failed") {
-          const job = ended[0];
-          const reason = lastAttempt(job).failure?.summary ?? lastAttempt(job).outcome ?? "ended";
-          m = failRound(m, job.stage, `job ${lastAttempt(job).job_id ?? "?"} (${job.stage}) ${lastAttempt(job).outcome}: ${reason}`, this.now().toISOString());
-          await this.writeManifest(m, `Round ${round}: ${job.stage} job ${lastAttempt(job).outcome}`);
-          await this.announceJobs(round);
-          await this.forge.comment(m.prs.results ?? m.issue, `**Round ${round} stopped:** ${m.failure!.message}\n\nFix the cause, then \`/relabel submit\` submits the failed stage again.`);
-        }
-        await this.record(where, `jobs: ${ended.map((j) => `${j.stage} ${lastAttempt(j).outcome}`).join(", ")}`);
-        return;
-      }
-      if (committee && lastAttempt(committee).outcome === "succeeded" && effectiveState(m) === "ranking" && m.commits.selection === undefined) {
-        await this.rankRound({ kind: "rerank", manifest: m }, where, config);
-        return;
-      }
-      if (train && lastAttempt(train).outcome === "succeeded" && !evaluation) {
-        await this.startEvaluation(m, train, config);
-        await this.record(where, "train finished, eval stage submitted");
-        return;
-      }
-      if (evaluation && lastAttempt(evaluation).outcome === "succeeded" && train && !m.finished_steps.includes("benchmark")) {
-        await this.benchmark(m, train, evaluation, config);
-        await this.record(where, "benchmark committed, round complete");
-        return;
-      }
-      if (o.reportBusy) await this.record(where, `jobs polled: ${jobs.filter(isOpen).length} open${problems.length ? `; ${problems.join("; ")}` : ""}`);
+      const problems = await this.pollAndAdvance(round, where, config, o);
+      // Commands report problems in their reply; the poller tells the thread once when they start and end.
+      if (where.event === "poll") await this.notePollProblems(round, problems);
     });
+  }
+
+  /** followJobs' work under the round's lock; returns the problems the poll met. */
+  private async pollAndAdvance(round: number, where: Where, config: RelabelConfig, o: { reportBusy: boolean }): Promise<string[]> {
+    const tracker = await this.tracker(round, config);
+    let jobs: JobRecord[];
+    let problems: string[];
+    try {
+      ({ jobs, problems } = await tracker.poll());
+    } finally {
+      await tracker.close();
+    }
+    await this.commitJobs(round, "polled");
+    let m = await this.manifest(round);
+    const train = jobs.find((j) => j.stage === STAGE_TRAIN);
+    const evaluation = jobs.find((j) => j.stage === STAGE_EVAL);
+    const committee = jobs.find((j) => j.stage === STAGE_POOL_EVAL);
+    const ended = jobs.filter((j) => !isOpen(j) && lastAttempt(j).outcome !== "succeeded");
+    if (ended.length > 0) {
+      if (m.state !== "failed") {
+        const job = ended[0];
+        const reason = lastAttempt(job).failure?.summary ?? lastAttempt(job).outcome ?? "ended";
+        m = failRound(m, job.stage, `job ${lastAttempt(job).job_id ?? "?"} (${job.stage}) ${lastAttempt(job).outcome}: ${reason}`, this.now().toISOString());
+        await this.writeManifest(m, `Round ${round}: ${job.stage} job ${lastAttempt(job).outcome}`);
+        await this.announceJobs(round);
+        await this.forge.comment(m.prs.results ?? m.issue, `**Round ${round} stopped:** ${m.failure!.message}\n\nFix the cause, then \`/relabel submit\` submits the failed stage again.`);
+      }
+      await this.record(where, `jobs: ${ended.map((j) => `${j.stage} ${lastAttempt(j).outcome}`).join(", ")}`);
+      return problems;
+    }
+    if (committee && lastAttempt(committee).outcome === "succeeded" && effectiveState(m) === "ranking" && m.commits.selection === undefined) {
+      await this.rankRound({ kind: "rerank", manifest: m }, where, config);
+      return problems;
+    }
+    if (train && lastAttempt(train).outcome === "succeeded" && !evaluation) {
+      await this.startEvaluation(m, train, config);
+      await this.record(where, "train finished, eval stage submitted");
+      return problems;
+    }
+    if (evaluation && lastAttempt(evaluation).outcome === "succeeded" && train && !m.finished_steps.includes("benchmark")) {
+      await this.benchmark(m, train, evaluation, config);
+      await this.record(where, "benchmark committed, round complete");
+      return problems;
+    }
+    if (o.reportBusy) await this.record(where, `jobs polled: ${jobs.filter(isOpen).length} open${problems.length ? `; ${problems.join("; ")}` : ""}`);
+    return problems;
+  }
+
+  private pollProblemsFile(round: number): string {
+    return path.join(this.d.stateDir, "rounds", roundId(round), "poll-problems.json");
+  }
+
+  /** Problems the poller met and since when (kept beside the jobs file, not in the ledger), or null. */
+  private async pollProblems(round: number): Promise<PollProblems | null> {
+    return readFile(this.pollProblemsFile(round), "utf8").then((text) => JSON.parse(text) as PollProblems, () => null);
+  }
+
+  /** Keeps the poller's problems for `/relabel status`, and comments once when they start and once when they end. */
+  private async notePollProblems(round: number, problems: string[]): Promise<void> {
+    const file = this.pollProblemsFile(round);
+    const before = await this.pollProblems(round);
+    if (problems.length === 0 && before === null) return;
+    const m = await this.manifest(round);
+    if (problems.length === 0) {
+      await rm(file, { force: true });
+      await this.forge.comment(m.prs.results ?? m.issue, pollRecoveredComment(round, before!.since));
+      return;
+    }
+    const at = this.now().toISOString();
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, JSON.stringify({ since: before?.since ?? at, at, problems } satisfies PollProblems));
+    if (before === null) await this.forge.comment(m.prs.results ?? m.issue, pollProblemsComment(round, problems));
   }
 
   private collectDir(round: number): string {
@@ -847,7 +893,7 @@ export class RoundWorkflow {
     switch (c.command) {
       case "status": {
         const lock = await this.ledger.readLock(round);
-        await this.forge.comment(thread, statusComment(manifest, await this.jobs(round), lock));
+        await this.forge.comment(thread, statusComment(manifest, await this.jobs(round), lock, await this.pollProblems(round)));
         await this.record(where, "status");
         return;
       }
@@ -927,7 +973,7 @@ export class RoundWorkflow {
       case "collect": {
         await this.followJobs(round, where, config, { reportBusy: true });
         const after = await this.manifest(round);
-        if (after.state !== "complete") await this.forge.comment(thread, statusComment(after, await this.jobs(round), await this.ledger.readLock(round)));
+        if (after.state !== "complete") await this.forge.comment(thread, statusComment(after, await this.jobs(round), await this.ledger.readLock(round), await this.pollProblems(round)));
         return;
       }
     }
@@ -1011,9 +1057,10 @@ export class RoundWorkflow {
       await task();
     } catch (err) {
       // A host that is unreachable for now does not fail the round: the poller's next tick tries the step again
-      // (every step it runs starts over from what is recorded). Only logged: a long outage would flood the ledger.
+      // (every step it runs starts over from what is recorded). The thread hears of it once, not at every tick.
       if (where.event === "poll" && err instanceof ConnectionError && err.retryable) {
         this.d.log.warn(`${this.forge.repo}: poll, round ${where.round}: ${err.message}; the next poll tries again`);
+        if (where.round !== null) await this.notePollProblems(where.round, [err.message]).catch((inner: Error) => this.d.log.error(`${this.forge.repo}: ${inner.message}`));
         return;
       }
       const known = err instanceof StepError || err instanceof InputError || err instanceof UsageError || err instanceof LedgerError || err instanceof ExecError || (err as Error)?.name === "RoundTransitionError";

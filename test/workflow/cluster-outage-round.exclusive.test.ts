@@ -51,16 +51,23 @@ it("keeps the round going when the SSH server is down as the trained model is co
   } finally {
     await watcher.close();
   }
-  const commentsBefore = (await round.forge.listComments(pr)).length;
+  const said = async () => (await round.forge.listComments(pr)).map((c) => c.body);
+  const before = (await said()).length;
   stopSshd();
   try {
+    // Two poller ticks: the round stays in training, and the thread hears of the problem once.
+    await round.workflow.poll();
     await round.workflow.poll();
     expect((await round.manifest()).state).toBe("training");
-    expect((await round.forge.listComments(pr)).length).toBe(commentsBefore);
+    const during = (await said()).slice(before);
+    expect(during).toEqual([expect.stringMatching(/^\*\*Round 1:\*\* polling the jobs runs into a problem: cannot connect to 127\.0\.0\.1:2222: connection refused\. The App keeps polling/)]);
+    await round.command(pr, "/relabel status");
+    expect((await said()).at(-1)).toMatch(/\n- Polling: problems since \S+, last at \S+: cannot connect to 127\.0\.0\.1:2222: connection refused\n/);
   } finally {
     startCluster();
   }
   await pollUntilComplete(round);
+  expect(await said()).toContainEqual(expect.stringMatching(/^\*\*Round 1:\*\* polling works again \(it had problems since \S+\); the round carries on\.$/));
   expect(await committedJobOutcomes(round)).toEqual([
     ["train", ["succeeded"]],
     ["eval", ["succeeded"]],

@@ -491,7 +491,29 @@ const STEP_LABELS: Record<RoundManifest["finished_steps"][number], { label: stri
 };
 
 /** `/relabel status`: state, steps with their commits, PRs, the lock, the jobs. */
-export function statusComment(manifest: RoundManifest, jobs: JobsFile | null, lock: { holder: string; reason: string; since: string } | null = null): string {
+/** Problems the App's poller met for a round: since when, when last, and what. */
+export interface PollProblems {
+  since: string;
+  at: string;
+  problems: string[];
+}
+
+/** Said once when the poller starts meeting problems (a cluster host or scheduler that does not answer). */
+export function pollProblemsComment(round: number, problems: readonly string[]): string {
+  return `**Round ${round}:** polling the jobs runs into a problem: ${problems.join("; ")}. The App keeps polling and carries on once it clears; \`/relabel status\` shows the latest.`;
+}
+
+/** Said once when they clear. */
+export function pollRecoveredComment(round: number, since: string): string {
+  return `**Round ${round}:** polling works again (it had problems since ${since}); the round carries on.`;
+}
+
+export function statusComment(
+  manifest: RoundManifest,
+  jobs: JobsFile | null,
+  lock: { holder: string; reason: string; since: string } | null = null,
+  pollProblems: PollProblems | null = null,
+): string {
   const out = [`### Round ${manifest.round}: ${inlineCode(manifest.state)}`, ""];
   if (manifest.failure !== null) out.push(`> [!CAUTION]\n> Stopped at ${inlineCode(manifest.failure.event)} (while ${manifest.failure.state}): ${manifest.failure.message}`, "");
   out.push(`- Opened by @${manifest.opened_by} on issue #${manifest.issue} at ${manifest.timestamps.opened}`);
@@ -499,7 +521,9 @@ export function statusComment(manifest: RoundManifest, jobs: JobsFile | null, lo
   out.push(`- Selection: ${manifest.selection_size === null ? "not ranked yet" : `${formatCount(manifest.selection_size)} structures, committee of ${manifest.committee_size ?? 0}`}`);
   if (manifest.prs.selection !== undefined) out.push(`- Selection PR: #${manifest.prs.selection}${manifest.branches.selection ? ` (branch ${inlineCode(manifest.branches.selection)})` : ""}`);
   if (manifest.prs.results !== undefined) out.push(`- Results PR: #${manifest.prs.results}`);
-  out.push(`- Lock: ${lock === null ? "free" : `held by ${inlineCode(lock.holder)} since ${lock.since} (${lock.reason}); \`/relabel unlock\` releases it`}`, "");
+  out.push(`- Lock: ${lock === null ? "free" : `held by ${inlineCode(lock.holder)} since ${lock.since} (${lock.reason}); \`/relabel unlock\` releases it`}`);
+  if (pollProblems !== null) out.push(`- Polling: problems since ${pollProblems.since}, last at ${pollProblems.at}: ${pollProblems.problems.join("; ")}`);
+  out.push("");
   const steps = (Object.keys(STEP_LABELS) as (keyof typeof STEP_LABELS)[]).map((step) => {
     const done = manifest.finished_steps.includes(step);
     return [STEP_LABELS[step].label, done ? "done" : "–", done ? shortSha(manifest.commits[STEP_LABELS[step].commit]) : "–"];

@@ -18,6 +18,8 @@ import {
   HEURISTIC_NAME,
   inlineCode,
   jobsComment,
+  pollProblemsComment,
+  pollRecoveredComment,
   marker,
   outputContract,
   selectionSummary,
@@ -417,6 +419,13 @@ describe("jobs and status comments", () => {
     expect(md).toContain("| dataset rebuilt | – | – |");
     expect(md).toContain("- Lock: held by `app` since 2026-01-31T10:31:00Z (rebuild)");
     expect(md).toContain("**Jobs** (1 open of 2)");
+    expect(md).not.toContain("- Polling:");
+    const troubled = statusComment(m, jobsFile, null, { since: "2026-01-31T11:00:00Z", at: "2026-01-31T11:30:00Z", problems: ["hpc: squeue failed: timed out"] });
+    expect(troubled).toContain("- Lock: free\n- Polling: problems since 2026-01-31T11:00:00Z, last at 2026-01-31T11:30:00Z: hpc: squeue failed: timed out\n");
+    expect(pollProblemsComment(4, ["a", "b"])).toBe(
+      "**Round 4:** polling the jobs runs into a problem: a; b. The App keeps polling and carries on once it clears; `/relabel status` shows the latest.",
+    );
+    expect(pollRecoveredComment(4, "2026-01-31T11:00:00Z")).toBe("**Round 4:** polling works again (it had problems since 2026-01-31T11:00:00Z); the round carries on.");
 
     const contract = outputContract(m, { stages: ["train-member-0"], url: (p) => `https://github.com/o/r/blob/${"2".repeat(40)}/${p}` });
     expect(contract).toContain(`| ranking (JSON) | [\`rounds/0004/selection/ranking.json\`](https://github.com/o/r/blob/${"2".repeat(40)}/rounds/0004/selection/ranking.json) | yes |`);
