@@ -12,7 +12,8 @@ export const submitSpec = {
   usage: "relabel submit STAGE_DIR [--config relabel.yml|relabel.json] [--executor NAME] [--jobs FILE] [--round N] [--kind train|eval] [--retry]",
   help: `STAGE_DIR holds run.sh and stage.json ({"kind": "train"|"eval", "hash": ...}); without a hash in stage.json the
 directory's files are hashed. The stage goes to <remote_root>/<round>/<stage>-<hash12> on the execution host: files
-already there with the same sha256 are not uploaded again, and an interrupted upload resumes.
+already there with the same sha256 are not uploaded again, and an interrupted upload resumes with the files it had
+not finished.
 
 options:
       --config FILE     executor configuration: a data repo's relabel.yml, or JSON with "executors" and optionally
@@ -26,7 +27,9 @@ options:
 
 Submitting a stage that is already queued, running or finished does nothing: the ledger (jobs.json) records every
 submission, and the execution host keeps its own record of each job id, so a crash mid-submission never leads
-to a second job.
+to a second job. When the scheduler refuses the job for a reason that passes (its controller down or busy, a QOS
+submit limit), the submission is kept in the ledger and made by the next 'relabel jobs'; a refusal for good (an
+unknown partition) records nothing.
 
 exit codes: 0 submitted or nothing to do, 1 error (unreachable host, refused host key, rejected job), 2 usage error`,
   options: {
