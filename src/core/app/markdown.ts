@@ -5,7 +5,7 @@
  */
 import type { Gates } from "../dataset/summary.js";
 import { SPLITS } from "../dataset/split.js";
-import { isOpen, lastAttempt, type JobRecord, type Ledger as JobsFile } from "../exec/ledger.js";
+import { isOpen, lastAttempt, SUBMITTING, type JobRecord, type Ledger as JobsFile } from "../exec/ledger.js";
 import { dryRunFailures, type DryRunResult, type MatchedRun } from "./dry-run.js";
 import { roundPaths, type RoundManifest } from "./manifest.js";
 import type { RankingJson } from "./ranking-json.js";
@@ -460,7 +460,7 @@ function jobsTable(jobs: readonly JobRecord[]): string {
 export function jobsComment(jobs: JobsFile, opts: { round: number }): string {
   const paths = roundPaths(opts.round);
   // A job the scheduler refused for a passing reason waits in SUBMITTING, with no id, for the next poll.
-  const waiting = jobs.jobs.filter((j) => lastAttempt(j).job_id === null && lastAttempt(j).state === "SUBMITTING").length;
+  const waiting = jobs.jobs.filter((j) => lastAttempt(j).job_id === null && lastAttempt(j).state === SUBMITTING).length;
   const title =
     waiting === 0
       ? `${plural(jobs.jobs.length, "job")} submitted`
