@@ -1,12 +1,13 @@
 /**
  * Worker thread of extxyz-scan.ts: parses one segment of an extxyz file (whole frames) and returns, per
- * frame, what ranking keeps of it or its descriptor row, not the frames.
+ * frame, what ranking keeps of it, its descriptor row or both, not the frames.
  */
 import { parentPort } from "node:worker_threads";
 import { InputError } from "../core/errors.js";
 import { ExtxyzParser } from "../core/formats/extxyz.js";
 import { CandidateSummaryBuilder } from "../core/select/candidate-id.js";
-import { computeDescriptors, type DescriptorOptions } from "../core/select/descriptors.js";
+import { computeDescriptors, descriptorColumns, descriptorSpecies, type DescriptorOptions, type LocalDescriptorOptions, type SpeciesRows } from "../core/select/descriptors.js";
+import type { FeatureMatrix } from "../core/select/feature-matrix.js";
 import type { Frame } from "../core/structure.js";
 import { PARSE_PIECE } from "./extxyz.js";
 import type { ScanReply, ScanRequest } from "./extxyz-scan.js";
@@ -27,31 +28,71 @@ function parseSegment(request: ScanRequest, use: (frames: Frame[]) => void): voi
   use(parser.end().map((item) => item.frame));
 }
 
-function describeSegment(request: ScanRequest, options: DescriptorOptions & { origin: string }): ScanReply {
-  const parts: Float32Array[] = [];
-  let rows = 0;
-  let cols = 0;
-  parseSegment(request, (frames) => {
-    if (frames.length === 0) return;
+/** Descriptor rows of frames, in order; a refused frame is thrown as FrameRefused (its index among them). */
+class SegmentDescriber {
+  private rows = 0;
+
+  constructor(private readonly options: DescriptorOptions & { origin: string }) {}
+
+  describe(frames: Frame[], species: readonly string[] = this.options.species): FeatureMatrix {
     try {
-      const part = computeDescriptors(frames, options, frames.map((_, k) => ({ file: options.origin, where: rows + k })));
-      parts.push(part.data);
-      cols = part.cols;
+      return computeDescriptors(frames, { ...this.options, species }, frames.map((_, k) => ({ file: this.options.origin, where: this.rows + k })));
     } catch (error) {
       if (error instanceof InputError && typeof error.where === "number") throw new FrameRefused(error.where, error);
       throw error;
+    } finally {
+      this.rows += frames.length;
     }
-    rows += frames.length;
-  });
+  }
+}
+
+function concatRows(parts: FeatureMatrix[], cols: number): FeatureMatrix {
+  const rows = parts.reduce((n, part) => n + part.rows, 0);
   const data = new Float32Array(rows * cols);
-  for (let p = 0, at = 0; p < parts.length; at += parts[p++].length) data.set(parts[p], at);
-  return { descriptors: { rows, cols, data } };
+  for (let p = 0, at = 0; p < parts.length; at += parts[p++].data.length) data.set(parts[p].data, at);
+  return { rows, cols, data };
+}
+
+function describeSegment(request: ScanRequest, options: DescriptorOptions & { origin: string }): ScanReply {
+  const describer = new SegmentDescriber(options);
+  const parts: FeatureMatrix[] = [];
+  parseSegment(request, (frames) => {
+    if (frames.length) parts.push(describer.describe(frames));
+  });
+  return { descriptors: concatRows(parts, descriptorColumns(options).length) };
+}
+
+/**
+ * Summaries and descriptor rows in one parse. The rows use the species of their own frames (the file's
+ * are not known yet): consecutive frames with the same species share one block.
+ */
+function summariseAndDescribe(request: ScanRequest, options: LocalDescriptorOptions & { origin: string }): ScanReply {
+  const summary = new CandidateSummaryBuilder();
+  const describer = new SegmentDescriber({ ...options, species: [] });
+  const blocks: SpeciesRows[] = [];
+  let open: { species: string[]; parts: FeatureMatrix[] } | undefined;
+  const close = (): void => {
+    if (open) blocks.push({ species: open.species, ...concatRows(open.parts, open.parts[0].cols) });
+  };
+  parseSegment(request, (frames) => {
+    if (frames.length === 0) return;
+    summary.add(frames);
+    const species = descriptorSpecies(frames);
+    if (!open || open.species.join(",") !== species.join(",")) {
+      close();
+      open = { species, parts: [] };
+    }
+    open.parts.push(describer.describe(frames, species));
+  });
+  close();
+  return { summary: summary.finish(), described: blocks };
 }
 
 parentPort?.on("message", (request: ScanRequest) => {
   let reply: ScanReply;
   try {
     if (request.task.kind === "descriptors") reply = describeSegment(request, request.task.options);
+    else if (request.task.describe) reply = summariseAndDescribe(request, request.task.describe);
     else {
       const summary = new CandidateSummaryBuilder();
       parseSegment(request, (frames) => summary.add(frames));
@@ -67,5 +108,6 @@ parentPort?.on("message", (request: ScanRequest) => {
           : { error: error instanceof Error ? (error.stack ?? error.message) : String(error) };
     }
   }
-  parentPort?.postMessage(reply, "descriptors" in reply ? [reply.descriptors.data.buffer as ArrayBuffer] : []);
+  const transfer = "descriptors" in reply ? [reply.descriptors] : "described" in reply ? (reply.described ?? []) : [];
+  parentPort?.postMessage(reply, transfer.map((m) => m.data.buffer as ArrayBuffer));
 });

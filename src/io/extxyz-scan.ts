@@ -1,7 +1,7 @@
 /**
  * Large extxyz files read on worker threads: this thread cuts the byte stream into runs of whole frames
- * (extxyz-segments.ts) while the workers parse them and return, per frame, either what ranking keeps of it
- * (candidate id, atom count, formula, species) or its descriptor row, so both cores work on one file.
+ * (extxyz-segments.ts) while the workers parse them and return, per frame, what ranking keeps of it
+ * (candidate id, atom count, formula, species), its descriptor row or both, so both cores work on one file.
  * Results come back in file order, and a bad frame is reported as the one-thread reader reports it
  * (same file and line).
  */
@@ -10,14 +10,16 @@ import { Worker } from "node:worker_threads";
 import { InputError } from "../core/errors.js";
 import { ExtxyzSegmenter, type ExtxyzSegment } from "../core/formats/extxyz-segments.js";
 import type { CandidateSummaries } from "../core/select/candidate-id.js";
-import type { DescriptorOptions } from "../core/select/descriptors.js";
+import type { DescriptorOptions, LocalDescriptorOptions, SpeciesRows } from "../core/select/descriptors.js";
 import type { FeatureMatrix } from "../core/select/feature-matrix.js";
 import { compiledWorkerScript } from "../exec/worker-script.js";
 import { EXTXYZ_EXPECTED, type ExtxyzReadTrace } from "./extxyz.js";
 import { fileError, openInput } from "./open.js";
 
-/** What a worker makes of each frame of a segment. */
-export type ScanTask = { kind: "summaries" } | { kind: "descriptors"; options: DescriptorOptions & { origin: string } };
+/** What a worker makes of each frame of a segment: with `describe`, summaries and descriptors in one parse. */
+export type ScanTask =
+  | { kind: "summaries"; describe?: LocalDescriptorOptions & { origin: string } }
+  | { kind: "descriptors"; options: DescriptorOptions & { origin: string } };
 
 export interface ScanRequest {
   file: string;
@@ -27,7 +29,7 @@ export interface ScanRequest {
 }
 
 export type ScanReply =
-  | { summary: CandidateSummaries }
+  | { summary: CandidateSummaries; described?: SpeciesRows[] }
   /** Descriptor rows of the segment's frames (column names left out). */
   | { descriptors: FeatureMatrix }
   /** `frame`: the segment's frame (0-based) whose descriptors failed; file and line otherwise. */
@@ -63,14 +65,22 @@ class ScanWorker {
   }
 }
 
+type ScanResult = Exclude<ScanReply, { inputError: unknown } | { error: string }>;
+
 /** A reply's result, or its failure thrown; `whereFrame` names a segment's frame for a descriptor problem. */
-function resultOf(reply: ScanReply, whereFrame?: (frame: number) => string): CandidateSummaries | FeatureMatrix {
+function resultOf(reply: ScanReply, whereFrame?: (frame: number) => string): ScanResult {
   if ("inputError" in reply) {
     const { file, where, detail, frame } = reply.inputError;
     throw new InputError(file, frame !== undefined && whereFrame ? whereFrame(frame) : where, detail);
   }
   if ("error" in reply) throw new Error(`extxyz scan worker failed: ${reply.error}`);
-  return "summary" in reply ? reply.summary : reply.descriptors;
+  return reply;
+}
+
+/** Where `describe` names a frame it cannot describe: `candidate <firstRow + the frame's index in the file>`. */
+function candidateRows(firstRow: number): { where: (frame: number) => string; advance: (rows: number) => void } {
+  let row = firstRow;
+  return { where: (frame) => `candidate ${row + frame}`, advance: (rows) => (row += rows) };
 }
 
 export class ExtxyzScanner {
@@ -88,7 +98,22 @@ export class ExtxyzScanner {
    * frames of a plain file are, and its sha256 (this thread hashes the bytes while the workers parse).
    */
   async *scan(path: string, trace?: ExtxyzReadTrace): AsyncGenerator<CandidateSummaries, void, void> {
-    for await (const result of this.run(path, { kind: "summaries" }, trace)) yield result as CandidateSummaries;
+    for await (const result of this.run(path, { kind: "summaries" }, trace)) yield (result as { summary: CandidateSummaries }).summary;
+  }
+
+  /**
+   * scan and describe in one read: each batch's summaries and the descriptor rows of its frames, in blocks
+   * that use the species of their own frames (placeDescriptorRows puts them into the file's columns).
+   */
+  async *scanAndDescribe(
+    path: string, options: LocalDescriptorOptions, origin: string, firstRow: number, trace?: ExtxyzReadTrace,
+  ): AsyncGenerator<{ summary: CandidateSummaries; described: SpeciesRows[] }, void, void> {
+    const rows = candidateRows(firstRow);
+    for await (const result of this.run(path, { kind: "summaries", describe: { ...options, origin } }, trace, rows.where)) {
+      const { summary, described } = result as { summary: CandidateSummaries; described: SpeciesRows[] };
+      yield { summary, described };
+      rows.advance(summary.ids.length);
+    }
   }
 
   /**
@@ -96,17 +121,17 @@ export class ExtxyzScanner {
    * that cannot be described is an InputError at `origin`, `candidate <firstRow + its index in the file>`.
    */
   async *describe(path: string, options: DescriptorOptions, origin: string, firstRow: number): AsyncGenerator<FeatureMatrix, void, void> {
-    let row = firstRow;
-    const where = (frame: number): string => `candidate ${row + frame}`;
-    for await (const result of this.run(path, { kind: "descriptors", options: { ...options, origin } }, undefined, where)) {
-      yield result as FeatureMatrix;
-      row += (result as FeatureMatrix).rows;
+    const rows = candidateRows(firstRow);
+    for await (const result of this.run(path, { kind: "descriptors", options: { ...options, origin } }, undefined, rows.where)) {
+      const { descriptors } = result as { descriptors: FeatureMatrix };
+      yield descriptors;
+      rows.advance(descriptors.rows);
     }
   }
 
   private async *run(
     path: string, task: ScanTask, trace?: ExtxyzReadTrace, whereFrame?: (frame: number) => string,
-  ): AsyncGenerator<CandidateSummaries | FeatureMatrix, void, void> {
+  ): AsyncGenerator<ScanResult, void, void> {
     const { stream, gzipped } = await openInput(path, EXTXYZ_EXPECTED);
     // The chunks and byte offsets are the file's own only when it is not gzipped.
     const traced = gzipped ? undefined : trace;

@@ -1,6 +1,6 @@
 /**
  * `relabel rank` as a function: reads the pool (three streaming passes: ids and species, descriptors, the
- * picked frames only), the labelled set and the committee, runs the selection and writes the ranking
+ * picked frames only; large extxyz files get their descriptors in the first), the labelled set and the committee, runs the selection and writes the ranking
  * artifacts into a new directory. Shared by the CLI and the GitHub App.
  */
 import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
@@ -8,14 +8,17 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import { InputError, UsageError } from "../core/errors.js";
 import type { FrameStarts } from "../core/formats/extxyz-segments.js";
-import { CandidateNamer, candidateId, firstOccurrences } from "../core/select/candidate-id.js";
+import { CandidateNamer, candidateId, firstOccurrences, type CandidateSummaries } from "../core/select/candidate-id.js";
 import {
   computeDescriptors,
   DEFAULT_BINS,
   DEFAULT_R_MAX,
   descriptorColumns,
+  placeDescriptorRows,
   type DescribedFrame,
   type DescriptorKind,
+  type LocalDescriptorOptions,
+  type SpeciesRows,
 } from "../core/select/descriptors.js";
 import {
   committeeDisagreement,
@@ -30,7 +33,7 @@ import { confirmWithIds, type SelectionResult, type SelectionRule } from "../cor
 import { rankingCsvParts, rankingRule, renderRankingJson, selectionInfo, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
-import { selectCandidatesThreaded, selectOnWorker, type WorkerSelection } from "../exec/fps-threads.js";
+import { releaseBuffer, selectCandidatesThreaded, selectOnWorker, type WorkerSelection } from "../exec/fps-threads.js";
 import { ExtxyzFileWriter, ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
@@ -127,21 +130,40 @@ async function scanPool(units: PoolUnit[], o: RankOptions, workers: ScanWorkers,
   return { c, sources };
 }
 
-/** A pool source as read in pass 1; `trace` tells where its frames are, when that was found on the way. */
-type ScannedSource = { path: string; sha256: string; frames: number; trace?: ExtxyzReadTrace };
+/**
+ * A pool source as read in pass 1; `trace` tells where its frames are, when that was found on the way, and
+ * `described` holds its descriptor rows when pass 1 computed them too (see describeWhileScanning).
+ */
+type ScannedSource = { path: string; sha256: string; frames: number; trace?: ExtxyzReadTrace; described?: SpeciesRows[] };
+
+/** Descriptor options for pass 1 to compute the descriptors on its way: when they are needed and no --features replace them. */
+function describeWhileScanning(o: RankOptions): LocalDescriptorOptions | undefined {
+  return o.features ? undefined : { kind: o.descriptor ?? "baseline", rMax: o.rmax ?? DEFAULT_R_MAX, bins: o.bins ?? DEFAULT_BINS };
+}
 
 async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candidates, o: RankOptions): Promise<ScannedSource> {
   const source = unit.path.split(path.sep).join("/");
   let frames = 0;
   const trace = new ExtxyzReadTrace();
-  for await (const batch of scanner.scan(unit.path, trace)) {
+  const add = (batch: CandidateSummaries): void => {
     for (let k = 0; k < batch.ids.length; k++) {
       c.meta.push({ id: batch.ids[k], source, frame: frames++, natoms: batch.natoms[k], formula: batch.formulas[k] });
     }
     for (const s of batch.species) c.species.add(s);
     o.onProgress?.("reading pool", c.meta.length);
+  };
+  const options = describeWhileScanning(o);
+  let described: SpeciesRows[] | undefined;
+  if (options) {
+    described = [];
+    for await (const batch of scanner.scanAndDescribe(unit.path, options, o.pool.join(","), c.meta.length, trace)) {
+      add(batch.summary);
+      described.push(...batch.described);
+    }
+  } else {
+    for await (const batch of scanner.scan(unit.path, trace)) add(batch);
   }
-  return { path: source, sha256: trace.sha256 ?? (await sha256File(unit.path)), frames, trace };
+  return { path: source, sha256: trace.sha256 ?? (await sha256File(unit.path)), frames, trace, described };
 }
 
 async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, energyKey: RegExp | null): Promise<ScannedSource> {
@@ -190,10 +212,10 @@ function collectKeyedPrediction(c: Candidates, frame: Frame, energyKey: RegExp, 
 
 /**
  * Pass 2 (and the labelled set): descriptors into one float32 matrix, in batches of frames on this thread,
- * and for large extxyz files as rows computed on the scan workers.
+ * for large extxyz files as rows computed on the scan workers, or placed from the rows pass 1 computed.
  */
 async function describe(
-  units: PoolUnit[], rows: number, species: string[], o: RankOptions, workers: ScanWorkers, origin: string,
+  units: PoolUnit[], rows: number, species: string[], o: RankOptions, workers: ScanWorkers, origin: string, sources?: ScannedSource[],
 ): Promise<FeatureMatrix> {
   const options = { kind: o.descriptor ?? "baseline", species, rMax: o.rmax ?? DEFAULT_R_MAX, bins: o.bins ?? DEFAULT_BINS };
   const columns = descriptorColumns(options);
@@ -209,7 +231,21 @@ async function describe(
     if (batch.length) place(computeDescriptors(batch, options, batch.map((_, k) => ({ file: origin, where: `candidate ${row + k}` }))));
     batch = [];
   };
-  for (const unit of units) {
+  for (const [u, unit] of units.entries()) {
+    const described = sources?.[u].described;
+    if (described) {
+      flush();
+      // Each block's memory goes once it is placed (released buffers are freed at the next turn of the
+      // event loop), so the matrix grows while the blocks shrink instead of both living at once.
+      for (const block of described.splice(0)) {
+        placeDescriptorRows(block, matrix, row, options);
+        row += block.rows;
+        releaseArray(block.data);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      o.onProgress?.("computing descriptors", row, rows);
+      continue;
+    }
     const scanner = await workers.scannerFor(unit);
     if (scanner) {
       flush();
@@ -371,7 +407,7 @@ async function rankScanned(
       if (labeledIds.length) throw new UsageError("--labeled needs descriptors for the labelled structures; it cannot be combined with --features");
       features = await readFeatureFile(o.features, ids);
     } else {
-      features = await describe(units, N, species, o, workers, o.pool.join(","));
+      features = await describe(units, N, species, o, workers, o.pool.join(","), sources);
       if (labeledIds.length) {
         const labeledUnits = labeledFiles.map((file) => ({ path: file, kind: "extxyz" as const }));
         labeledFeatures = await describe(labeledUnits, labeledIds.length, species, o, workers, labeledFiles.join(","));
@@ -412,15 +448,27 @@ async function rankScanned(
   // Found while an early selection may still run.
   const firstIndex = firstOccurrences(ids);
   const earlyResult = early && (await early.running.result.catch(() => undefined));
-  const result = (earlyResult && confirmWithIds(earlyResult, firstIndex)) ?? await selectCandidatesThreaded({
-    features: features ?? (await featuresAgain(o.features!, o.scaling, ids)),
-    ids,
-    k: o.select,
-    disagreement: normalised ?? undefined,
-    excluded: levels ?? undefined,
-    labelled: labeledFeatures ? { features: labeledFeatures, ids: labeledIds } : undefined,
-    rule,
-  }, { threads: o.threads, onPick });
+  const confirmed = earlyResult && confirmWithIds(earlyResult, firstIndex);
+  let result: SelectionResult;
+  if (confirmed) result = confirmed;
+  else {
+    const selectionFeatures = features ?? (await featuresAgain(o.features!, o.scaling, ids));
+    result = await selectCandidatesThreaded({
+      features: selectionFeatures,
+      ids,
+      k: o.select,
+      disagreement: normalised ?? undefined,
+      excluded: levels ?? undefined,
+      labelled: labeledFeatures ? { features: labeledFeatures, ids: labeledIds } : undefined,
+      rule,
+    }, {
+      threads: o.threads,
+      onPick,
+      // The selection lays the features out in its own memory; this copy goes at once (330 MB at N = 1e6
+      // with descriptors).
+      onPrepared: () => releaseArray(selectionFeatures.data),
+    });
+  }
 
   const inputs: RankingInputs = {
     parameters: {
@@ -464,6 +512,12 @@ async function rankScanned(
     throw err;
   }
   return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files: ["ranking.json", "ranking.csv", "selected.extxyz"] };
+}
+
+/** Frees an array's memory now, when it owns its whole buffer; it must not be read afterwards. */
+function releaseArray(array: Float32Array): void {
+  const { buffer } = array;
+  if (buffer instanceof ArrayBuffer && array.byteOffset === 0 && array.byteLength === buffer.byteLength) releaseBuffer(buffer);
 }
 
 async function writeParts(file: string, parts: Iterable<Uint8Array>): Promise<void> {

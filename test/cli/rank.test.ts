@@ -5,7 +5,7 @@ import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
 import { parsePoscar, writePoscar } from "../../src/core/vasp/poscar.js";
-import { PARALLEL_SCAN_MIN_BYTES } from "../../src/io/extxyz-scan.js";
+import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "../../src/io/extxyz-scan.js";
 import type { Frame } from "../../src/core/structure.js";
 import type { SelectionResult } from "../../src/core/select/fps.js";
 import { selectOnWorker } from "../../src/exec/fps-threads.js";
@@ -167,7 +167,11 @@ describe("relabel rank", () => {
     const pool = path.join(dir, "large.xyz");
     writeFileSync(pool, Buffer.concat([...files, ...files, ...files, ...files, ...files]));
     expect(statSync(pool).size).toBeGreaterThanOrEqual(PARALLEL_SCAN_MIN_BYTES);
+    // Threaded, the pool is read once: ids and descriptors together (rows in their frames' species).
+    const fused = vi.spyOn(ExtxyzScanner.prototype, "scanAndDescribe");
     const threaded = await runCli("rank", "--pool", pool, "--select", "25", "-o", path.join(dir, "threaded"));
+    expect(fused).toHaveBeenCalledTimes(1);
+    fused.mockRestore();
     const single = await runCli("rank", "--pool", pool, "--select", "25", "--threads", "1", "-o", path.join(dir, "single"));
     expect(threaded.code).toBe(0);
     expect(single.code).toBe(0);

@@ -9,7 +9,8 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InputError } from "../../src/core/errors.js";
 import { candidateId, type CandidateSummaries } from "../../src/core/select/candidate-id.js";
-import { computeDescriptors, descriptorSpecies, type DescriptorOptions } from "../../src/core/select/descriptors.js";
+import { computeDescriptors, descriptorSpecies, placeDescriptorRows, type DescriptorOptions } from "../../src/core/select/descriptors.js";
+import { createFeatureMatrix } from "../../src/core/select/feature-matrix.js";
 import { hillFormula, type Frame } from "../../src/core/structure.js";
 import { ExtxyzReadTrace, readExtxyz } from "../../src/io/extxyz.js";
 import { sha256File } from "../../src/io/open.js";
@@ -159,6 +160,50 @@ describe("ExtxyzScanner", () => {
     expect(oneThread).toMatch(new RegExp(`^pool: candidate ${100 + frames.length}: species Xe is not among the descriptor species`));
     await expect(async () => {
       for await (const _ of scanner.describe(xenon, options, "pool", 100));
+    }).rejects.toThrow(oneThread);
+  });
+
+  it("summarises and describes in one read, rows in their frames' species that place into the file's columns", async () => {
+    const plain = path.join(dir, "fused.xyz");
+    writeFileSync(plain, bigText());
+    const frames: Frame[] = [];
+    for await (const frame of readExtxyz(plain)) frames.push(frame);
+    const species = descriptorSpecies(frames);
+    for (const kind of ["baseline", "element-pairs"] as const) {
+      const options: DescriptorOptions = { kind, species, rMax: 4, bins: 12 };
+      const want = computeDescriptors(frames, options);
+      const got = createFeatureMatrix(frames.length, want.cols);
+      const summaries: CandidateSummaries[] = [];
+      const blockSpecies = new Set<string>();
+      let row = 0;
+      for await (const { summary, described } of scanner.scanAndDescribe(plain, { kind, rMax: 4, bins: 12 }, "pool", 0)) {
+        summaries.push(summary);
+        for (const block of described) {
+          blockSpecies.add(block.species.join(","));
+          placeDescriptorRows(block, got, row, options);
+          row += block.rows;
+        }
+        expect(row).toBe(summaries.reduce((n, s) => n + s.ids.length, 0));
+      }
+      expect(mergeSummaries(summaries)).toEqual(summarizeCandidates(frames));
+      // The real files have different species: blocks with fewer species than the file occur.
+      expect(blockSpecies.size).toBeGreaterThan(1);
+      expect(Buffer.from(got.data.buffer).equals(Buffer.from(want.data.buffer))).toBe(true);
+    }
+    // A frame that cannot be described is named by its candidate row, counted from the row given.
+    const noCell = path.join(dir, "no-cell.xyz");
+    writeFileSync(noCell, Buffer.concat([readFileSync(plain), Buffer.from('1\nLattice="0 0 0 0 0 0 0 0 0" pbc="T T T"\nXe 0 0 0\n')]));
+    const withBad: Frame[] = [];
+    for await (const frame of readExtxyz(noCell)) withBad.push(frame);
+    let oneThread = "";
+    try {
+      computeDescriptors(withBad, { kind: "baseline", species: descriptorSpecies(withBad) }, withBad.map((_, k) => ({ file: "pool", where: `candidate ${100 + k}` })));
+    } catch (error) {
+      oneThread = (error as Error).message;
+    }
+    expect(oneThread).toMatch(new RegExp(`^pool: candidate ${100 + frames.length}: `));
+    await expect(async () => {
+      for await (const _ of scanner.scanAndDescribe(noCell, { kind: "baseline" }, "pool", 100));
     }).rejects.toThrow(oneThread);
   });
 

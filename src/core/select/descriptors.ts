@@ -33,6 +33,12 @@ export interface DescriptorOptions {
   method?: PairMethod;
 }
 
+/** Options for rows that use the species of their own frames (see placeDescriptorRows). */
+export type LocalDescriptorOptions = Omit<DescriptorOptions, "species">;
+
+/** Descriptor rows computed for `species` (sorted). */
+export type SpeciesRows = FeatureMatrix & { species: string[] };
+
 /** Where a candidate came from, for error messages. */
 export interface CandidateOrigin {
   file: string;
@@ -62,6 +68,47 @@ export function descriptorColumns(options: DescriptorOptions): string[] {
   const blocks = options.kind === "baseline" ? [""] : speciesPairs(options.species).map(([a, b]) => `${a}-${b}_`);
   for (const block of blocks) for (let b = 0; b < bins; b++) columns.push(`rdf_${block}${b}`);
   return columns;
+}
+
+/**
+ * Copies descriptor rows computed for the species `rows.species` (sorted) into `into` from row `firstRow` on,
+ * whose columns are those of `options` (species sorted, a superset): composition and pair blocks move to
+ * their species' columns, the others stay zero. The values are the ones computeDescriptors gives with
+ * `options` directly, bit for bit: a frame's counts and normalisation do not depend on absent species.
+ */
+export function placeDescriptorRows(rows: SpeciesRows, into: FeatureMatrix, firstRow: number, options: DescriptorOptions): void {
+  const bins = options.bins ?? DEFAULT_BINS;
+  const target = descriptorColumns(options).length;
+  if (into.cols !== target || rows.cols !== descriptorColumns({ ...options, species: rows.species }).length) {
+    throw new RangeError(`descriptor rows of ${rows.cols} columns cannot go into ${into.cols} columns for species ${options.species.join(",")}`);
+  }
+  if (rows.species.length === options.species.length && rows.species.every((s, i) => s === options.species[i])) {
+    into.data.set(rows.data, firstRow * into.cols);
+    return;
+  }
+  const speciesAt = rows.species.map((s) => {
+    const at = options.species.indexOf(s);
+    if (at < 0) throw new RangeError(`species ${s} is not among ${options.species.join(",")}`);
+    return at;
+  });
+  const S = rows.species.length;
+  const to = options.species.length;
+  const map = new Int32Array(rows.cols);
+  for (let i = 0; i < S; i++) map[i] = speciesAt[i];
+  map[S] = to;
+  // Pair blocks: local pair (a, b), a <= b, goes to the global pair of the same species.
+  const globalBlock = (a: number, b: number): number => a * to - (a * (a - 1)) / 2 + (b - a);
+  const localBlocks = options.kind === "baseline" ? [[0, 0]] : speciesPairs(rows.species).map(([a, b]) => [rows.species.indexOf(a), rows.species.indexOf(b)]);
+  localBlocks.forEach(([a, b], block) => {
+    const at = options.kind === "baseline" ? 0 : globalBlock(speciesAt[a], speciesAt[b]);
+    for (let k = 0; k < bins; k++) map[S + 1 + block * bins + k] = to + 1 + at * bins + k;
+  });
+  for (let r = 0; r < rows.rows; r++) {
+    const from = r * rows.cols;
+    const out = (firstRow + r) * into.cols;
+    into.data.fill(0, out, out + into.cols);
+    for (let c = 0; c < rows.cols; c++) into.data[out + map[c]] = rows.data[from + c];
+  }
 }
 
 export function computeDescriptors(

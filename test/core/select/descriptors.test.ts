@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../../src/core/errors.js";
 import type { Frame, Pbc } from "../../../src/core/structure.js";
-import { computeDescriptors, descriptorColumns, descriptorSpecies } from "../../../src/core/select/descriptors.js";
+import { computeDescriptors, descriptorColumns, descriptorSpecies, placeDescriptorRows } from "../../../src/core/select/descriptors.js";
+import { createFeatureMatrix } from "../../../src/core/select/feature-matrix.js";
 import { countPairs, pairGeometry, type PairMethod } from "../../../src/core/select/pair-histogram.js";
 import { seededRandom } from "./fps-oracle.js";
 
@@ -171,6 +172,30 @@ describe("baseline descriptor", () => {
       for (let block = 0; block < 6; block++) sum += pairs.data[4 + block * 80 + b];
       expect(sum).toBeCloseTo(base.data[4 + b], 4);
     }
+  });
+
+  it("places rows computed for a frame's own species into the columns of more species, bit for bit", () => {
+    const random = seededRandom(34);
+    const cell = [4.3, 0.1, 0, 0.2, 4.0, 0.3, 0, 0.1, 4.6];
+    const groups = [["O", "Zr"], ["Cu"], ["Cu", "Zr"], ["O", "Zr"]].map((own) => ({ own, frames: [0, 1, 2].map(() => randomFrame(random, 7, cell, [true, true, true], own)) }));
+    const species = ["Cu", "H", "O", "Zr"];
+    for (const kind of ["baseline", "element-pairs"] as const) {
+      const options = { kind, species, bins: 12, rMax: 5 };
+      const all = groups.flatMap((g) => g.frames);
+      const want = computeDescriptors(all, options);
+      const into = createFeatureMatrix(all.length, want.cols);
+      into.data.fill(7); // stale values must not survive in the absent species' columns
+      let row = 0;
+      for (const { own, frames } of groups) {
+        const local = descriptorSpecies(frames);
+        expect(local).toEqual([...own].sort());
+        placeDescriptorRows({ species: local, ...computeDescriptors(frames, { ...options, species: local }) }, into, row, options);
+        row += frames.length;
+      }
+      expect(Buffer.from(into.data.buffer).equals(Buffer.from(want.data.buffer))).toBe(true);
+    }
+    const rows = { species: ["Xe"], ...computeDescriptors([frame(["Xe"], [0, 0, 0], cell, [true, true, true])], { kind: "baseline", species: ["Xe"] }) };
+    expect(() => placeDescriptorRows(rows, createFeatureMatrix(1, 2 + 80), 0, { kind: "baseline", species: ["Cu"] })).toThrow(/species Xe is not among Cu/);
   });
 
   it("names its columns and sorts species", () => {
