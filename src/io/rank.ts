@@ -1,7 +1,8 @@
 /**
  * `relabel rank` as a function: reads the pool (three streaming passes: ids and species, descriptors, the
- * picked frames only; large extxyz files get their descriptors in the first), the labelled set and the committee, runs the selection and writes the ranking
- * artifacts into a new directory. Shared by the CLI and the GitHub App.
+ * picked frames only; large extxyz files get their descriptors in the first), the labelled set and the
+ * committee, runs the selection and writes the ranking artifacts into a new directory. Shared by the CLI
+ * and the GitHub App.
  */
 import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
