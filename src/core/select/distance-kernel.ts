@@ -12,12 +12,16 @@
  *   f64[roots + 8*row] must be the bound's square root, correctly rounded (the row's `nearest`).
  * "Not closer" is proven by up to three passes, cheapest first:
  * 1. Quantised rows (see quantizeRows): row r has a copy at `qx + r*qRowBytes`, its features rounded to
- *    integers q = round((x - mid)/qScale), |q| <= 127, as qLen int8 values (D padded to 16), then sum(q^2)
- *    and e, an upper bound on |x - (mid + qScale*q)|, as float64; the pick's copy at qPick holds int16
- *    values instead. The exact |q_row - q_pick| (int32 dot products) gives, by the triangle inequality,
- *    |x_row - x_pick| >= qScale*|q_row - q_pick| - e_row - e_pick; once that lower bound (rounded down by
- *    1e-12) squared reaches bound*slack, the row is not closer. The copies are contiguous and a quarter
- *    of the rows' size, so this pass reads two cache lines per row (D = 100) instead of seven.
+ *    integers q = round((x - mid)/(qScale*2^k)), |q| <= 127, with a power-of-two step 2^k (k = 0..4) per
+ *    column that fits the column's range, as qLen int8 values (D padded to 16), then sum(w*q^2) with
+ *    w = 4^k and e, an upper bound on |x - (mid + qScale*2^k*q)|, as float64; the pick's copy at qPick
+ *    holds int16 values w*q instead, so that its int32 dot products with a row's q give
+ *    |q_row - q_pick|_w^2 = sum(w*(q_row - q_pick)^2) exactly, and by the triangle inequality
+ *    |x_row - x_pick| >= qScale*|q_row - q_pick|_w - e_row - e_pick; once that lower bound (rounded down
+ *    by 1e-12) squared reaches bound*slack, the row is not closer. The copies are contiguous and a quarter
+ *    of the rows' size, so this pass reads two cache lines per row (D = 100) instead of seven. Steps per
+ *    column keep e small when column ranges differ (standard-scaled descriptors: a few heavy-tailed
+ *    columns would otherwise set one coarse step for all).
  * 2. A float32 pass sums (x - pick)^2 in single precision; its relative error is at most
  *    gamma(D+3) = (D+3)u/(1-(D+3)u), u = 2^-24, whatever the summation order, so once that sum reaches
  *    bound*slack (slack >= (1 + 1e-9)/(1 - 2*gamma), given by the caller) the row is not closer.
@@ -353,12 +357,15 @@ export type SqdistRows = (
   qx: number, qRowBytes: number, qPick: number, qLen: number, qScale: number, kept: number,
 ) => number;
 
-/** How a feature matrix is quantised for the kernel's first filter (one scale for every column). */
+/** How a feature matrix is quantised for the kernel's first filter. */
 export interface Quantizer {
   D: number;
   /** Per-column offset. */
   mid: Float64Array;
+  /** The finest step (qScale); column c uses scale * 2^k_c. */
   scale: number;
+  /** Per column 4^k_c: the weight of its squared steps, and the factor of a pick's int16 copy. */
+  weight: Int32Array;
   /** Absolute margin added to each row's error bound: covers the float64 rounding in computing it. */
   margin: number;
 }
@@ -368,8 +375,15 @@ export const quantizedLength = (D: number): number => Math.ceil(D / 16) * 16;
 
 const Q_LEVEL = 127;
 const ROUNDING = 6755399441055744;
+/** Largest column step, as a power of two of the finest: the pick's w*q must fit int16 (256 * 127). */
+const MAX_STEP_POWER = 4;
 
-/** A quantiser for per-column ranges [lo, hi] (an empty range, lo > hi, counts as 0). */
+/**
+ * Steps that keep every value of [lo, hi] within +-127 steps of the column's midpoint: the widest column
+ * gets a step of 2^K times the finest, the others the smallest power-of-two multiple of the finest that
+ * covers their range. K = 4, less for very long rows: qLen products of 127 and 127*4^K must fit an int32
+ * (the kernel sums up to qLen/2 of them in one).
+ */
 export function quantizerForRanges(lo: Float64Array, hi: Float64Array): Quantizer {
   const D = lo.length;
   const mid = new Float64Array(D);
@@ -381,26 +395,37 @@ export function quantizerForRanges(lo: Float64Array, hi: Float64Array): Quantize
     range = Math.max(range, hi[c] - lo[c]);
     largest = Math.max(largest, Math.abs(mid[c]));
   }
-  const scale = range > 0 ? range / (2 * Q_LEVEL) : 1;
-  return { D, mid, scale, margin: Math.sqrt(D) * (largest + (Q_LEVEL + 1) * scale) * 1e-15 };
+  let power = MAX_STEP_POWER;
+  while (power > 0 && quantizedLength(D) * Q_LEVEL * Q_LEVEL * 4 ** power >= 2 ** 31) power--;
+  const widest = range > 0 ? range / (2 * Q_LEVEL) : 1;
+  const scale = widest / 2 ** power;
+  const weight = new Int32Array(D).fill(1);
+  for (let c = 0; c < D; c++) {
+    let k = 0;
+    while (k < power && (hi[c] - lo[c]) / (2 * Q_LEVEL) > scale * 2 ** k) k++;
+    weight[c] = 4 ** k;
+  }
+  return { D, mid, scale, weight, margin: Math.sqrt(D) * (largest + (Q_LEVEL + 1) * widest) * 1e-15 };
 }
 
 /**
  * Writes the quantised copies of rows X[firstRow .. firstRow + count) to consecutive slots of `stride`
- * bytes from byte `at` of `buffer` (8-byte aligned, padding already zero): int8 values for candidate
- * rows, int16 (`wide`) for centres. Values outside the fitted range are clamped; e then grows, so the
- * bound stays valid.
+ * bytes from byte `at` of `buffer` (8-byte aligned, padding already zero): int8 values q for candidate
+ * rows, int16 values w*q (`wide`) for centres. Values outside the fitted range are clamped; e then
+ * grows, so the bound stays valid.
  */
 export function quantizeRows(
   qz: Quantizer, X: Float32Array, firstRow: number, count: number,
   buffer: ArrayBuffer | SharedArrayBuffer, at: number, stride: number, wide: boolean,
 ): void {
-  const { D, mid, scale } = qz;
-  const inverse = 1 / scale;
+  const { D, mid, scale, weight } = qz;
   const width = wide ? 2 : 1;
   const values = wide ? new Int16Array(buffer, at, (count * stride) / 2) : new Int8Array(buffer, at, count * stride);
   const tails = new Float64Array(buffer, at, (count * stride) / 8);
   const tailOffset = quantizedLength(D) * width;
+  const w = Float64Array.from(weight);
+  const step = w.map((v) => scale * Math.sqrt(v));
+  const inverse = step.map((v) => 1 / v);
   for (let r = 0; r < count; r++) {
     const from = (firstRow + r) * D;
     const to = (r * stride) / width;
@@ -410,23 +435,25 @@ export function quantizeRows(
       const x = X[from + c];
       // Round to nearest by adding and subtracting 1.5 * 2^52 (several times faster than Math.round);
       // any integer q would keep the bound valid, as e is measured from the q actually stored.
-      let q = (x - mid[c]) * inverse + ROUNDING - ROUNDING;
+      let q = (x - mid[c]) * inverse[c] + ROUNDING - ROUNDING;
       if (q > Q_LEVEL) q = Q_LEVEL;
       else if (q < -Q_LEVEL) q = -Q_LEVEL;
       values[to + c] = q;
-      sq += q * q;
-      const d = x - (mid[c] + scale * q);
+      sq += w[c] * q * q;
+      const d = x - (mid[c] + step[c] * q);
       e2 += d * d;
     }
+    // Centres hold w*q (their few rows take a second loop; the candidates' loop stays short).
+    if (wide) for (let c = 0; c < D; c++) values[to + c] *= w[c];
     const tail = (r * stride + tailOffset) / 8;
     tails[tail] = sq;
     tails[tail + 1] = Math.sqrt(e2) * (1 + 1e-12) + qz.margin;
   }
 }
 
-/** Copies a candidate's int8 quantised copy at `from` into the int16 form of a centre at `to`. */
-export function widenQuantizedRow(bytes: DataView, from: number, to: number, qLen: number): void {
-  for (let c = 0; c < qLen; c++) bytes.setInt16(to + 2 * c, bytes.getInt8(from + c), true);
+/** Copies a candidate's int8 quantised copy at `from` into the int16 form (w*q) of a centre at `to`. */
+export function widenQuantizedRow(bytes: DataView, from: number, to: number, qLen: number, weight: Int32Array): void {
+  for (let c = 0; c < qLen; c++) bytes.setInt16(to + 2 * c, (weight[c] ?? 1) * bytes.getInt8(from + c), true);
   bytes.setFloat64(to + 2 * qLen, bytes.getFloat64(from + qLen, true), true);
   bytes.setFloat64(to + 2 * qLen + 8, bytes.getFloat64(from + qLen + 8, true), true);
 }

@@ -114,6 +114,8 @@ export interface PreparedSelection {
   main: SweepState;
   /** Every thread's region, for the calling thread between passes. */
   regions: Region[];
+  /** The quantiser's column weights (picks' int16 copies are made with them). */
+  qWeight: Int32Array;
   k: number;
   selectable: number;
   disagreement: Float64Array | undefined;
@@ -216,7 +218,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
   if (!labelled) for (let c = 0; c < D; c++) centroid[c] = candidateSums[c] / N;
   let selectable = 0;
   for (let i = 0; i < N; i++) selectable += pickable[i];
-  return { memory, module, layout, rule: fpsRule, main, regions, k, selectable, disagreement };
+  return { memory, module, layout, rule: fpsRule, main, regions, qWeight: quantizer.weight, k, selectable, disagreement };
 }
 
 /** Runs the k picks; `runner` decides how many threads share each pass; `onPick` hears the number picked so far. */
@@ -246,7 +248,7 @@ export function runSelection(prepared: PreparedSelection, runner: PassRunner, on
     const slot = M + r;
     centres.set(region.X.subarray(p * D, (p + 1) * D), slot * D);
     const qx = layout.regions[best.thread].qx + p * layout.qRowBytes;
-    widenQuantizedRow(bytes, qx, layout.qCentres + slot * layout.qPickBytes, layout.qLen);
+    widenQuantizedRow(bytes, qx, layout.qCentres + slot * layout.qPickBytes, layout.qLen, prepared.qWeight);
     slotThread[slot] = best.thread;
     slotPosition[slot] = p;
     best = runner.sweep(slot, r === 0 && M === 0, r < k - 1);

@@ -135,26 +135,56 @@ describe("WebAssembly distance kernel", () => {
 });
 
 describe("quantised copies", () => {
-  it("give a lower bound on every distance", () => {
+  it("give a lower bound on every distance, with a finer step for narrower columns", () => {
     const random = seededRandom(24);
     const N = 300, D = 23;
-    const X = Float32Array.from({ length: N * D }, () => (random() - 0.5) * 1e3);
+    // Column ranges 1e3 / 2^j, j = 0..4 (rows 0 and 1 hold the ends): steps 16, 8, 4, 2, 1 times the finest.
+    const half = (p: number): number => 500 / 2 ** ((p % D) % 5);
+    const X = Float32Array.from({ length: N * D }, (_, p) => (p < D ? half(p) : p < 2 * D ? -half(p) : (2 * random() - 1) * half(p)));
     const qz = fitQuantizer(D, X);
+    expect(Array.from(new Set(qz.weight)).sort((a, b) => a - b)).toEqual([1, 4, 16, 64, 256]);
     const stride = quantizedLength(D) + 16;
     const buffer = new ArrayBuffer(N * stride);
     quantizeRows(qz, X, 0, N, buffer, 0, stride, false);
     const q = new Int8Array(buffer);
     const tails = new Float64Array(buffer);
+    const errorOf = (a: number): number => tails[(a * stride + quantizedLength(D)) / 8 + 1];
     for (let a = 0; a < N; a += 7) {
       for (let b = 0; b < N; b++) {
         let qd = 0;
-        for (let c = 0; c < D; c++) qd += (q[a * stride + c] - q[b * stride + c]) ** 2;
-        const ea = tails[(a * stride + quantizedLength(D)) / 8 + 1];
-        const eb = tails[(b * stride + quantizedLength(D)) / 8 + 1];
-        const lower = qz.scale * Math.sqrt(qd) - ea - eb;
+        for (let c = 0; c < D; c++) qd += qz.weight[c] * (q[a * stride + c] - q[b * stride + c]) ** 2;
+        const lower = qz.scale * Math.sqrt(qd) - errorOf(a) - errorOf(b);
         expect(lower).toBeLessThanOrEqual(Math.sqrt(squaredDistance(X, a * D, X, b * D, D)));
-        expect(tails[(a * stride + quantizedLength(D)) / 8]).toBe(Array.from({ length: D }, (_, c) => q[a * stride + c] ** 2).reduce((s, v) => s + v, 0));
+        expect(tails[(a * stride + quantizedLength(D)) / 8]).toBe(Array.from({ length: D }, (_, c) => qz.weight[c] * q[a * stride + c] ** 2).reduce((s, v) => s + v, 0));
       }
     }
+    // One step for all columns (the widest's) would leave each row about twice the error (sqrt(5 / 1.33)).
+    const widest = qz.scale * 16;
+    let single = 0;
+    let perColumn = 0;
+    for (let a = 0; a < N; a++) {
+      let e2 = 0;
+      for (let c = 0; c < D; c++) e2 += (X[a * D + c] - qz.mid[c] - widest * Math.round((X[a * D + c] - qz.mid[c]) / widest)) ** 2;
+      single += Math.sqrt(e2);
+      perColumn += errorOf(a);
+    }
+    expect(perColumn * 1.8).toBeLessThan(single);
+    // A centre's copy holds w*q as int16, and the same sum of w*q^2.
+    const wide = new ArrayBuffer(2 * quantizedLength(D) + 16);
+    quantizeRows(qz, X, 5, 1, wide, 0, wide.byteLength, true);
+    const w16 = new Int16Array(wide);
+    for (let c = 0; c < D; c++) expect(w16[c]).toBe(qz.weight[c] * q[5 * stride + c]);
+    expect(new Float64Array(wide)[(2 * quantizedLength(D)) / 8]).toBe(tails[(5 * stride + quantizedLength(D)) / 8]);
+  });
+
+  it("keep the kernel's int32 sums in range for very long rows", () => {
+    const D = 8000;
+    const lo = new Float64Array(D).fill(-1);
+    const hi = Float64Array.from({ length: D }, (_, c) => (c === 0 ? 100 : 1));
+    const qz = quantizerForRanges(lo, hi);
+    // With qLen products of 127 and 127*w kept within an int32, w stops at 16 here instead of 256.
+    expect(Math.max(...qz.weight)).toBe(16);
+    expect(quantizedLength(D) * 127 * 127 * 16).toBeLessThan(2 ** 31);
+    expect(quantizedLength(D) * 127 * 127 * 64).toBeGreaterThanOrEqual(2 ** 31);
   });
 });
