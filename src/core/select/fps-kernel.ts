@@ -480,7 +480,7 @@ export function updatePass(st: SweepState, slot: number): void {
   // only when picks keep concerning few candidates: not for one small pick among large ones.
   st.smallPicks = affectedMembers * 2 > n ? 0 : st.smallPicks + 1;
   if (st.smallPicks === 0 || (!st.grouped && st.smallPicks < 2)) {
-    scanPass(st, slot, affectedCount);
+    scanPass(st, slot, affectedCount, affectedMembers);
     return;
   }
   // Candidates move between positions from here on: the member lists are rebuilt when next needed.
@@ -563,15 +563,16 @@ export function moveCloser(st: SweepState, p: number, d2: number, slot: number):
  * One pass in position order over the members of the affected (stamped) cells; leaves cells ungrouped.
  * Cell statistics are kept incrementally: sizes exactly, a radius may stay above the largest `nearest`
  * of its cell (it is only used as an upper bound), and a cell's best is recomputed only when that
- * candidate left it or was picked.
+ * candidate left it or was picked. When the affected cells hold most rows, every row goes to the kernel:
+ * listing the affected ones costs about half of what the kernel's int8 filter costs per row.
  */
-export function scanPass(st: SweepState, slot: number, affectedCount: number): void {
+export function scanPass(st: SweepState, slot: number, affectedCount: number, affectedMembers: number): void {
   const { blockSize } = st.layout;
   const n = st.layout.regions[st.thread].count;
   const { nearest, nearestSq, cellOf, score, weight, status, index } = st.region;
   const { rows, out, cellDist, affectedStamp, dirtyStamp, size, radius, cellScore, cellIndex, cellPosition } = st;
   const stamp = slot + 1;
-  const everyCell = affectedCount === st.activeCount;
+  const everyRow = affectedCount === st.activeCount || 2 * affectedMembers > n;
   st.segCount = 0;
   st.freeSegment = -1;
   for (let a = 0; a < st.activeCount; a++) st.firstSegment[st.active[a]] = -1;
@@ -587,8 +588,9 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number): v
   for (let start = 0; start < n; start += blockSize) {
     const end = Math.min(n, start + blockSize);
     let closer;
-    if (everyCell) {
-      // The kernel's bounds reject what the cell test would (and rows with nearest = 0).
+    if (everyRow) {
+      // Rows the cell test would skip cannot get closer, so the kernel proves them not closer (as it
+      // does rows with nearest = 0).
       closer = distances(st, false, end - start, slot, true, start);
     } else {
       let count = 0;
