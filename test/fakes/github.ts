@@ -192,11 +192,21 @@ export class FakeGitHub {
     const pull = issue.pull;
     if (!pull || pull.merged || issue.state === "closed") throw new Error(`#${number} is not an open pull request`);
     const base = `refs/heads/${pull.base.ref}`;
-    const baseSha = revParse(this.bare, base)!;
     const headSha = revParse(this.bare, `refs/heads/${pull.head.ref}`) ?? pull.head.sha;
-    const tree = git(this.bare, "merge-tree", "--write-tree", baseSha, headSha).split("\n")[0];
-    const sha = git(this.bare, "commit-tree", tree, "-p", baseSha, "-p", headSha, "-m", `Merge pull request #${number} from ${pull.head.ref}`);
-    git(this.bare, "update-ref", base, sha, baseSha);
+    // Like the merge button, against the base as it is: the App may push to it meanwhile (its ledger), and
+    // the guarded update then fails; the merge is made again on the new base.
+    let sha = "";
+    for (let attempt = 1; !sha; attempt++) {
+      const baseSha = revParse(this.bare, base)!;
+      const tree = git(this.bare, "merge-tree", "--write-tree", baseSha, headSha).split("\n")[0];
+      const merge = git(this.bare, "commit-tree", tree, "-p", baseSha, "-p", headSha, "-m", `Merge pull request #${number} from ${pull.head.ref}`);
+      try {
+        git(this.bare, "update-ref", base, merge, baseSha);
+        sha = merge;
+      } catch (error) {
+        if (attempt >= 5 || revParse(this.bare, base) === baseSha) throw error;
+      }
+    }
     pull.merged = true;
     pull.mergeCommitSha = sha;
     pull.head.sha = headSha;
