@@ -54,6 +54,15 @@ async function scanAll(file: string, trace?: ExtxyzReadTrace): Promise<{ summary
   return { summary: mergeSummaries(parts), batches: parts.length, error: undefined };
 }
 
+/** bigText() written to `name`, with its frames as the one-thread reader reads them and their species. */
+async function bigFile(name: string): Promise<{ file: string; frames: Frame[]; species: string[] }> {
+  const file = path.join(dir, name);
+  writeFileSync(file, bigText());
+  const frames: Frame[] = [];
+  for await (const frame of readExtxyz(file)) frames.push(frame);
+  return { file, frames, species: descriptorSpecies(frames) };
+}
+
 /** The summaries computed directly from parsed frames. */
 function summarizeCandidates(frames: Frame[]): CandidateSummaries {
   return {
@@ -125,12 +134,8 @@ describe("ExtxyzScanner", () => {
   });
 
   it("computes every frame's descriptors as computeDescriptors does on the one-thread reader's frames", async () => {
-    const plain = path.join(dir, "described.xyz");
-    writeFileSync(plain, bigText());
+    const { file: plain, frames, species } = await bigFile("described.xyz");
     writeFileSync(`${plain}.gz`, gzipSync(readFileSync(plain)));
-    const frames: Frame[] = [];
-    for await (const frame of readExtxyz(plain)) frames.push(frame);
-    const species = descriptorSpecies(frames);
     for (const kind of ["baseline", "element-pairs"] as const) {
       const options: DescriptorOptions = { kind, species, rMax: 4, bins: 12 };
       const want = computeDescriptors(frames, options);
@@ -164,11 +169,7 @@ describe("ExtxyzScanner", () => {
   });
 
   it("summarises and describes in one read, rows in their frames' species that place into the file's columns", async () => {
-    const plain = path.join(dir, "fused.xyz");
-    writeFileSync(plain, bigText());
-    const frames: Frame[] = [];
-    for await (const frame of readExtxyz(plain)) frames.push(frame);
-    const species = descriptorSpecies(frames);
+    const { file: plain, frames, species } = await bigFile("fused.xyz");
     for (const kind of ["baseline", "element-pairs"] as const) {
       const options: DescriptorOptions = { kind, species, rMax: 4, bins: 12 };
       const want = computeDescriptors(frames, options);
