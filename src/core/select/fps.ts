@@ -56,6 +56,8 @@ export interface SelectionInput {
    * distinct, for a selection that runs before the ids are known (see confirmWithIds).
    */
   ids?: readonly string[];
+  /** firstOccurrences(ids), when the caller has it already (it is computed otherwise). */
+  firstIndex?: Int32Array;
   k: number;
   /** Normalised disagreement in [0, 1], one per candidate; absent without a committee. */
   disagreement?: Float64Array;
@@ -141,6 +143,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
     throw new UsageError(`feature matrix data has ${features.data.length} values, expected ${N} x ${D}`);
   }
   if (ids && ids.length !== N) throw new UsageError(`${ids.length} candidate ids for ${N} feature rows`);
+  if (input.firstIndex && input.firstIndex.length !== N) throw new UsageError(`${input.firstIndex.length} first-occurrence indices for ${N} feature rows`);
   if (!Number.isInteger(k) || k < 1) throw new UsageError(`the selection size must be a positive integer, got ${k}`);
   if (k > N) throw new UsageError(`cannot select ${k} candidates from a pool of ${N}`);
   const rule = input.rule ?? DEFAULT_RULE;
@@ -192,7 +195,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
     const u = disagreement ? disagreement[i] : 0;
     return rule.kind === "weighted" ? rule.wDis * u : Math.pow(u, rule.alpha);
   };
-  const pickable = pickableFlags(N, ids && firstOccurrences(ids), input.excluded, ids, labelled?.ids);
+  const pickable = pickableFlags(N, ids && (input.firstIndex ?? firstOccurrences(ids)), input.excluded, ids, labelled?.ids);
   const filled = new Int32Array(threads);
   for (let lo = 0, block = 0; lo < N; lo += DEFAULT_BLOCK_SIZE, block++) {
     const t = block % threads;
