@@ -42,8 +42,8 @@ import {
   selectionSummary,
   statusComment,
   stickyComment,
-  type PollProblems,
 } from "../core/app/markdown.js";
+import { nextPollNotice, type PollProblems } from "../core/app/poll-problems.js";
 import { parseRankingJson, type RankingJson } from "../core/app/ranking-json.js";
 import { InputError, UsageError } from "../core/errors.js";
 import type { ExecutorConfig } from "../core/exec/config.js";
@@ -768,21 +768,20 @@ export class RoundWorkflow {
     return readFile(this.pollProblemsFile(round), "utf8").then((text) => JSON.parse(text) as PollProblems, () => null);
   }
 
-  /** Keeps the poller's problems for `/relabel status`, and comments once when they start and once when they end. */
+  /** Keeps the poller's problems for `/relabel status` and tells the thread as nextPollNotice decides. */
   private async notePollProblems(round: number, problems: string[]): Promise<void> {
     const file = this.pollProblemsFile(round);
     const before = await this.pollProblems(round);
     if (problems.length === 0 && before === null) return;
-    const m = await this.manifest(round);
-    if (problems.length === 0) {
-      await rm(file, { force: true });
-      await this.forge.comment(m.prs.results ?? m.issue, pollRecoveredComment(round, before!.since));
-      return;
+    const { record, say } = nextPollNotice(before, problems, this.now().toISOString());
+    if (record === null) await rm(file, { force: true });
+    else {
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, JSON.stringify(record));
     }
-    const at = this.now().toISOString();
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, JSON.stringify({ since: before?.since ?? at, at, problems } satisfies PollProblems));
-    if (before === null) await this.forge.comment(m.prs.results ?? m.issue, pollProblemsComment(round, problems));
+    if (say === null) return;
+    const m = await this.manifest(round);
+    await this.forge.comment(m.prs.results ?? m.issue, say === "problems" ? pollProblemsComment(round, problems) : pollRecoveredComment(round, before!.since));
   }
 
   private collectDir(round: number): string {

@@ -8,6 +8,7 @@ import { SPLITS } from "../dataset/split.js";
 import { isOpen, lastAttempt, SUBMITTING, type JobRecord, type Ledger as JobsFile } from "../exec/ledger.js";
 import { dryRunFailures, type DryRunResult, type MatchedRun } from "./dry-run.js";
 import { roundPaths, type RoundManifest } from "./manifest.js";
+import type { PollProblems } from "./poll-problems.js";
 import type { RankingJson } from "./ranking-json.js";
 
 export const COMMENT_LIMIT = 60_000;
@@ -491,19 +492,12 @@ const STEP_LABELS: Record<RoundManifest["finished_steps"][number], { label: stri
 };
 
 /** `/relabel status`: state, steps with their commits, PRs, the lock, the jobs. */
-/** Problems the App's poller met for a round: since when, when last, and what. */
-export interface PollProblems {
-  since: string;
-  at: string;
-  problems: string[];
-}
-
-/** Said once when the poller starts meeting problems (a cluster host or scheduler that does not answer). */
+/** Said when the poller has met problems at two polls in a row (see poll-problems.ts). */
 export function pollProblemsComment(round: number, problems: readonly string[]): string {
   return `**Round ${round}:** polling the jobs runs into a problem: ${problems.join("; ")}. The App keeps polling and carries on once it clears; \`/relabel status\` shows the latest.`;
 }
 
-/** Said once when they clear. */
+/** Said once when they clear, if their start was said. */
 export function pollRecoveredComment(round: number, since: string): string {
   return `**Round ${round}:** polling works again (it had problems since ${since}); the round carries on.`;
 }
