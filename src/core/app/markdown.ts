@@ -491,7 +491,6 @@ const STEP_LABELS: Record<RoundManifest["finished_steps"][number], { label: stri
   benchmark: { label: "benchmark committed", commit: "benchmark" },
 };
 
-/** `/relabel status`: state, steps with their commits, PRs, the lock, the jobs. */
 /** Said when the poller has met problems at two polls in a row (see poll-problems.ts). */
 export function pollProblemsComment(round: number, problems: readonly string[]): string {
   return `**Round ${round}:** polling the jobs runs into a problem: ${problems.join("; ")}. The App keeps polling and carries on once it clears; \`/relabel status\` shows the latest.`;
@@ -502,6 +501,7 @@ export function pollRecoveredComment(round: number, since: string): string {
   return `**Round ${round}:** polling works again (it had problems since ${since}); the round carries on.`;
 }
 
+/** `/relabel status`: state, steps with their commits, PRs, the lock, the jobs, problems the poller met. */
 export function statusComment(
   manifest: RoundManifest,
   jobs: JobsFile | null,
