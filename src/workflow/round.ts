@@ -130,6 +130,9 @@ const STAGE_EVAL = "eval";
 /** The previous round's committee predicting this round's pool (committee: previous-round). */
 const STAGE_POOL_EVAL = "pool-eval";
 const CHECK_NAME = "relabel-loop: rebuild dry run";
+/** How long a merged selection waits for a round lock held by another step (a re-rank takes seconds to a minute). */
+const FREEZE_LOCK_WAIT_MS = 10 * 60_000;
+const LOCK_RETRY_MS = 250;
 
 /** Openings of one issue run one after another in this process (issues.opened and .labeled arrive together). */
 const issueQueue = new KeyedMutex();
@@ -331,6 +334,7 @@ export class RoundWorkflow {
         if (!lock.ok) throw new StepError(busyText(m0.round, lock));
         lockHeld = true;
       }
+      if (target.kind === "rerank" && (await this.selectionMergedMeanwhile(m0, where))) return;
       const branch = selectionBranch(m0.round);
       const stale = (await this.ledger.head(branch)) === null ? [] : await this.ledger.list(roundPaths(m0.round).selection, branch, { recursive: true }).catch(() => []);
       const fresh = new Set(outcome.files.map((f) => f.path));
@@ -452,8 +456,32 @@ export class RoundWorkflow {
     }
   }
 
+  /**
+   * A re-rank (which holds the round's lock) checks before it writes anything: once the selection PR is merged,
+   * the merged selection stands, and writing a new one would put the branch and the round out of step with it.
+   */
+  private async selectionMergedMeanwhile(m0: RoundManifest, where: Where): Promise<boolean> {
+    await this.ledger.sync();
+    const now = await this.manifest(m0.round);
+    const pr = now.prs.selection;
+    if (!now.finished_steps.includes("selection") && (pr === undefined || !(await this.forge.pullRequest(pr)).merged)) return false;
+    await this.forge.comment(now.issue, `Round ${m0.round}: the selection PR${pr === undefined ? "" : ` #${pr}`} was merged while ranking again; the merged selection stands, and this ranking was dropped.`);
+    await this.record(where, "re-rank dropped: selection merged meanwhile");
+    return true;
+  }
+
+  /**
+   * Under the round's lock, waiting for it (up to FREEZE_LOCK_WAIT_MS) rather than reporting it busy: the merge
+   * happened, so the freeze must not be lost, and a re-rank that holds the lock drops its result once it sees
+   * the merge (selectionMergedMeanwhile) instead of writing over the frozen round.
+   */
   private async freezeSelection(round: number, pr: PullRequestInfo, where: Where): Promise<void> {
     where.round = round;
+    await this.withLock(round, where, "freezing the selection", true, () => this.freezeLocked(round, pr, where), FREEZE_LOCK_WAIT_MS);
+  }
+
+  private async freezeLocked(round: number, pr: PullRequestInfo, where: Where): Promise<void> {
+    await this.ledger.sync();
     const manifest = await this.manifest(round);
     if (manifest.finished_steps.includes("selection")) {
       await this.record(where, "ignored: selection already frozen");
@@ -1030,8 +1058,15 @@ export class RoundWorkflow {
   }
 
   /** Runs `task` holding the round's lock; a busy round is reported on the thread (or skipped quietly). */
-  private async withLock(round: number, where: Where, reason: string, reportBusy: boolean, task: () => Promise<void>): Promise<boolean> {
-    const lock = await this.ledger.acquireLock(round, where.delivery === null ? where.actor : `@${where.actor}`, reason, where.delivery);
+  /** Runs task under the round's lock; when it is held, tries again for up to waitMs, then reports it busy. */
+  private async withLock(round: number, where: Where, reason: string, reportBusy: boolean, task: () => Promise<void>, waitMs = 0): Promise<boolean> {
+    const holder = where.delivery === null ? where.actor : `@${where.actor}`;
+    const deadline = Date.now() + waitMs;
+    let lock = await this.ledger.acquireLock(round, holder, reason, where.delivery);
+    while (!lock.ok && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+      lock = await this.ledger.acquireLock(round, holder, reason, where.delivery);
+    }
     if (!lock.ok) {
       if (reportBusy && where.thread !== null) {
         await this.forge.comment(where.thread, busyText(round, lock));

@@ -104,6 +104,32 @@ describe("commands", () => {
     expect((await r.ledger.read(roundPaths(1).rankingJson))!.toString("utf8")).toContain('"selection_size": 4');
   });
 
+  it("freezes a selection merged while /relabel rank runs, and keeps the round in step with what was merged", async () => {
+    // Merged 0 ms in, the re-rank sees the merge before it writes and drops its result (or finds the round busy
+    // freezing); merged 600 ms in, the re-rank has finished and the merge takes its selection. Before the freeze
+    // waited for the round's lock, an early merge was written over: the round went back to selection-review.
+    for (const delayMs of [0, 600]) {
+      r = await startLocalRound();
+      const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: r.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
+      await r.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: r.me });
+      const selectionPr = (await r.manifest()).prs.selection!;
+      const rerank = r.command(issue.number, "/relabel rank --select 3");
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const pr = await r.forge.merge(selectionPr);
+      await r.workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr, sender: r.me });
+      await rerank;
+      const m = await r.manifest();
+      expect(m.state).toBe("labeling");
+      expect(m.commits.frozen).toBe(pr.mergeCommitSha);
+      const merged = JSON.parse((await r.ledger.read(roundPaths(1).rankingJson, pr.mergeCommitSha!))!.toString("utf8")) as { selection_size: number };
+      expect(m.selection_size).toBe(merged.selection_size);
+      const said = await comments(r, issue.number);
+      if (merged.selection_size === 4) expect(said.some((c) => /was merged while ranking again; the merged selection stands|is busy|locked/.test(c))).toBe(true);
+      await r.close();
+      r = null;
+    }
+  });
+
   it("reports a held lock as busy until /relabel unlock releases it", async () => {
     r = await startLocalRound();
     const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: "you", body: "" });
