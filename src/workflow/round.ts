@@ -228,12 +228,19 @@ export class RoundWorkflow {
     });
   }
 
-  /** One pass of the poller: every round with jobs to follow. */
+  /**
+   * One pass of the poller: every round with jobs to follow, and every round whose selection PR was merged
+   * without the App hearing of it (it was down, or the delivery failed), which is frozen now.
+   */
   async poll(): Promise<void> {
     await this.ledger.sync();
     for (const manifest of await this.manifests()) {
-      if (!needsPolling(manifest)) continue;
       const where: Where = { thread: manifest.issue, round: manifest.round, delivery: null, event: "poll", actor: "relabel-loop" };
+      if (awaitsSelectionMerge(manifest)) {
+        await this.guard(where, () => this.freezeIfMerged(manifest, where));
+        continue;
+      }
+      if (!needsPolling(manifest)) continue;
       await this.guard(where, async () => {
         const config = await this.quietConfig();
         if (config !== null) await this.followJobs(manifest.round, where, config, { reportBusy: false });
@@ -454,6 +461,26 @@ export class RoundWorkflow {
     } finally {
       await tracker.close();
     }
+  }
+
+  /**
+   * The poller's freeze of a selection PR merged into the default branch (the merge event itself may never come).
+   * A PR closed without merging is noted in the state directory and not asked about again (one API call per
+   * round and tick otherwise, for rounds nobody continues).
+   */
+  private async freezeIfMerged(manifest: RoundManifest, where: Where): Promise<void> {
+    const number = manifest.prs.selection!;
+    const closedFile = path.join(this.d.stateDir, "rounds", roundId(manifest.round), "selection-closed.json");
+    const closed = await readFile(closedFile, "utf8").then((text) => (JSON.parse(text) as { pr: number }).pr, () => null);
+    if (closed === number) return;
+    const pr = await this.forge.pullRequest(number);
+    if (pr.state === "closed" && !pr.merged) {
+      await mkdir(path.dirname(closedFile), { recursive: true });
+      await writeFile(closedFile, JSON.stringify({ pr: number }));
+      return;
+    }
+    if (!pr.merged || pr.base.ref !== (await this.forge.defaultBranch())) return;
+    await this.freezeSelection(manifest.round, pr, where);
   }
 
   /**
@@ -1181,6 +1208,11 @@ function manifestText(m: RoundManifest): string {
 
 function effectiveState(m: RoundManifest): Exclude<RoundState, "failed"> {
   return m.state === "failed" ? (m.failure?.state ?? "labeling") : m.state;
+}
+
+/** A round whose selection PR is open for review (the poller checks whether it was merged). */
+function awaitsSelectionMerge(m: RoundManifest): boolean {
+  return m.state === "selection-review" && m.prs.selection !== undefined && !m.finished_steps.includes("selection");
 }
 
 function needsPolling(m: RoundManifest): boolean {

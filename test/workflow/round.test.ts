@@ -4,7 +4,7 @@
  * Training runs the MACE test doubles (stand-ins) through the local executor.
  */
 import { readFileSync } from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { roundPaths } from "../../src/core/app/manifest.js";
 import { localConfig, selectedRunFolders, startLocalRound, type LocalRound } from "../helpers/local-round.js";
 
@@ -128,6 +128,33 @@ describe("commands", () => {
       await r.close();
       r = null;
     }
+  });
+
+  it("freezes at its next poll a selection PR merged while the App heard nothing of it, and once only", async () => {
+    r = await startLocalRound();
+    const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: r.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
+    await r.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: r.me });
+    const pr = await r.forge.merge((await r.manifest()).prs.selection!);
+    await r.workflow.poll();
+    const m = await r.manifest();
+    expect(m.state).toBe("labeling");
+    expect(m.commits.frozen).toBe(pr.mergeCommitSha);
+    // The merge event, arriving late, finds the selection frozen already.
+    await r.workflow.onPullRequestClosed({ delivery: "late", event: "pull_request.closed", pr, sender: r.me });
+    await r.workflow.poll();
+    expect((await comments(r, issue.number)).filter((c) => c.includes("selection frozen"))).toHaveLength(1);
+  });
+
+  it("stops asking the forge about a selection PR closed without merging", async () => {
+    r = await startLocalRound();
+    const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: r.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
+    await r.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: r.me });
+    await r.forge.closeIssue((await r.manifest()).prs.selection!);
+    const asked = vi.spyOn(r.forge, "pullRequest");
+    await r.workflow.poll();
+    await r.workflow.poll();
+    expect(asked).toHaveBeenCalledTimes(1);
+    expect((await r.manifest()).state).toBe("selection-review");
   });
 
   it("reports a held lock as busy until /relabel unlock releases it", async () => {
