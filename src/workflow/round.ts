@@ -130,8 +130,12 @@ const STAGE_EVAL = "eval";
 /** The previous round's committee predicting this round's pool (committee: previous-round). */
 const STAGE_POOL_EVAL = "pool-eval";
 const CHECK_NAME = "relabel-loop: rebuild dry run";
-/** How long a merged selection waits for a round lock held by another step (a re-rank takes seconds to a minute). */
-const FREEZE_LOCK_WAIT_MS = 10 * 60_000;
+/**
+ * How long the step of a merge (freezing a selection, rebuilding from results) waits for a round lock held by
+ * another step: the merge happened, so its step must not be lost to a busy lock (a re-rank holds it for seconds
+ * to a minute, a poll for seconds).
+ */
+const MERGE_LOCK_WAIT_MS = 10 * 60_000;
 const LOCK_RETRY_MS = 250;
 
 /** Openings of one issue run one after another in this process (issues.opened and .labeled arrive together). */
@@ -468,7 +472,11 @@ export class RoundWorkflow {
    * A PR closed without merging is noted in the state directory and not asked about again (one API call per
    * round and tick otherwise, for rounds nobody continues).
    */
-  private async freezeIfMerged(manifest: RoundManifest, where: Where): Promise<void> {
+  private async freezeIfMerged(listed: RoundManifest, where: Where): Promise<void> {
+    // The list was read at the start of the tick; the merge event may have frozen the round since.
+    await this.ledger.sync();
+    const manifest = await this.manifest(listed.round);
+    if (!awaitsSelectionMerge(manifest)) return;
     const number = manifest.prs.selection!;
     const closedFile = path.join(this.d.stateDir, "rounds", roundId(manifest.round), "selection-closed.json");
     const closed = await readFile(closedFile, "utf8").then((text) => (JSON.parse(text) as { pr: number }).pr, () => null);
@@ -498,13 +506,13 @@ export class RoundWorkflow {
   }
 
   /**
-   * Under the round's lock, waiting for it (up to FREEZE_LOCK_WAIT_MS) rather than reporting it busy: the merge
-   * happened, so the freeze must not be lost, and a re-rank that holds the lock drops its result once it sees
-   * the merge (selectionMergedMeanwhile) instead of writing over the frozen round.
+   * Under the round's lock, waiting for it (up to MERGE_LOCK_WAIT_MS) rather than reporting it busy; a re-rank
+   * that holds the lock drops its result once it sees the merge (selectionMergedMeanwhile) instead of writing
+   * over the frozen round.
    */
   private async freezeSelection(round: number, pr: PullRequestInfo, where: Where): Promise<void> {
     where.round = round;
-    await this.withLock(round, where, "freezing the selection", true, () => this.freezeLocked(round, pr, where), FREEZE_LOCK_WAIT_MS);
+    await this.withLock(round, where, "freezing the selection", true, () => this.freezeLocked(round, pr, where), MERGE_LOCK_WAIT_MS);
   }
 
   private async freezeLocked(round: number, pr: PullRequestInfo, where: Where): Promise<void> {
@@ -621,7 +629,7 @@ export class RoundWorkflow {
       where.round = manifest.round;
       await this.withLock(manifest.round, where, "rebuilding the dataset", true, async () => {
         await this.rebuildAndSubmit(await this.manifest(manifest.round), pr, where, config);
-      });
+      }, MERGE_LOCK_WAIT_MS);
     }
   }
 
