@@ -137,6 +137,7 @@ const CHECK_NAME = "relabel-loop: rebuild dry run";
  */
 const MERGE_LOCK_WAIT_MS = 10 * 60_000;
 const LOCK_RETRY_MS = 250;
+const MAX_LOCK_RETRY_MS = 5000;
 
 /** Openings of one issue run one after another in this process (issues.opened and .labeled arrive together). */
 const issueQueue = new KeyedMutex();
@@ -1092,14 +1093,17 @@ export class RoundWorkflow {
     return result.ok ? result.config : null;
   }
 
-  /** Runs `task` holding the round's lock; a busy round is reported on the thread (or skipped quietly). */
-  /** Runs task under the round's lock; when it is held, tries again for up to waitMs, then reports it busy. */
+  /**
+   * Runs `task` holding the round's lock. A held lock is tried again for up to `waitMs` (each try reads the
+   * remote, so the pauses grow from 0.25 to 5 s), then the round is reported busy on the thread (or skipped
+   * quietly).
+   */
   private async withLock(round: number, where: Where, reason: string, reportBusy: boolean, task: () => Promise<void>, waitMs = 0): Promise<boolean> {
     const holder = where.delivery === null ? where.actor : `@${where.actor}`;
     const deadline = Date.now() + waitMs;
     let lock = await this.ledger.acquireLock(round, holder, reason, where.delivery);
-    while (!lock.ok && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+    for (let pause = LOCK_RETRY_MS; !lock.ok && Date.now() < deadline; pause = Math.min(2 * pause, MAX_LOCK_RETRY_MS)) {
+      await new Promise((resolve) => setTimeout(resolve, pause));
       lock = await this.ledger.acquireLock(round, holder, reason, where.delivery);
     }
     if (!lock.ok) {
