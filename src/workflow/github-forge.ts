@@ -28,6 +28,8 @@ interface PullPayload {
   title: string;
   state: string;
   merged?: boolean | null;
+  /** The only sign of a merge in a listed pull request (the list leaves `merged` out). */
+  merged_at?: string | null;
   merge_commit_sha?: string | null;
   user?: { login: string } | null;
   labels?: Array<{ name?: string } | string>;
@@ -41,7 +43,7 @@ export function pullRequestInfo(pr: PullPayload): PullRequestInfo {
     number: pr.number,
     title: pr.title,
     state: pr.state === "closed" ? "closed" : "open",
-    merged: pr.merged === true,
+    merged: pr.merged === true || (pr.merged_at ?? null) !== null,
     mergeCommitSha: pr.merge_commit_sha ?? null,
     author: pr.user?.login ?? "ghost",
     labels: (pr.labels ?? []).map((l) => (typeof l === "string" ? l : (l.name ?? ""))).filter((l) => l !== ""),
@@ -158,6 +160,11 @@ export class GitHubForge implements Forge {
   async pullRequest(number: number): Promise<PullRequestInfo> {
     const { data } = await this.octokit.rest.pulls.get({ ...this.ids, pull_number: number });
     return pullRequestInfo(data as PullPayload);
+  }
+
+  async mergedPullRequests(label: string): Promise<PullRequestInfo[]> {
+    const { data } = await this.octokit.rest.pulls.list({ ...this.ids, state: "closed", sort: "updated", direction: "desc", per_page: 100 });
+    return (data as PullPayload[]).map(pullRequestInfo).filter((pr) => pr.merged && pr.labels.includes(label));
   }
 
   async addLabels(issue: number, labels: string[]): Promise<void> {

@@ -164,6 +164,11 @@ export class LocalForge implements Forge {
     };
   }
 
+  async mergedPullRequests(label: string): Promise<PullRequestInfo[]> {
+    const merged = [...this.threads.values()].filter((t) => t.pull?.merged && t.labels.includes(label)).reverse();
+    return Promise.all(merged.map((t) => this.pullRequest(t.number)));
+  }
+
   /** Merges the pull request's branch in the ledger, as the merge button would. */
   async merge(number: number): Promise<PullRequestInfo> {
     const t = this.thread(number);

@@ -234,12 +234,16 @@ export class RoundWorkflow {
   }
 
   /**
-   * One pass of the poller: every round with jobs to follow, and every round whose selection PR was merged
-   * without the App hearing of it (it was down, or the delivery failed), which is frozen now.
+   * One pass of the poller: every round with jobs to follow, and the merges the App did not hear of (it was
+   * down, or the delivery failed): a selection PR merged is frozen now, a results PR merged is rebuilt now.
    */
   async poll(): Promise<void> {
     await this.ledger.sync();
-    for (const manifest of await this.manifests()) {
+    const manifests = await this.manifests();
+    if (manifests.some((m) => m.state === "labeling")) {
+      await this.guard({ thread: null, round: null, delivery: null, event: "poll", actor: "relabel-loop" }, () => this.rebuildMissedResults());
+    }
+    for (const manifest of manifests) {
       const where: Where = { thread: manifest.issue, round: manifest.round, delivery: null, event: "poll", actor: "relabel-loop" };
       if (awaitsSelectionMerge(manifest)) {
         await this.guard(where, () => this.freezeIfMerged(manifest, where));
@@ -465,6 +469,26 @@ export class RoundWorkflow {
       return members.map((p) => ({ file: path.join(dir, ...p.split("/")), display: `${host}/${p}` }));
     } finally {
       await tracker.close();
+    }
+  }
+
+  /**
+   * The poller's rebuild for results PRs merged into the default branch whose merge event never came: one
+   * listing of merged PRs per tick while a round waits for labels. Each is claimed like the event would be (one
+   * key per merge), so that it is handled once, by the poller or by a late event, and merges that add no labels
+   * for a waiting round are left alone (no comment).
+   */
+  private async rebuildMissedResults(): Promise<void> {
+    const config = await this.quietConfig();
+    if (config === null) return;
+    const base = await this.forge.defaultBranch();
+    for (const pr of (await this.forge.mergedPullRequests(config.results_label)).reverse()) {
+      if (pr.base.ref !== base || pr.mergeCommitSha === null) continue;
+      if ((await this.roundsWithLabels(pr.mergeCommitSha)).length === 0) continue;
+      const where: Where = { thread: pr.number, round: null, delivery: `poll:merged:${pr.number}`, event: "poll", actor: "relabel-loop" };
+      if (!(await this.claim(where, `merged:${pr.number}`))) continue;
+      // As for the merge event: a failure is posted on the PR and fails its round.
+      await this.guard(where, () => this.resultsMerged(pr, where, config));
     }
   }
 

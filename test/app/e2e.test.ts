@@ -136,6 +136,23 @@ describe("GitHub App, end to end", () => {
     expect(harness.fake.botComments(results.pr).some((c) => c.body.includes("relabel-loop:jobs:1"))).toBe(true);
   });
 
+  it("rebuilds from a results PR whose merge event never came: the poller finds the merge", async () => {
+    h = await startHarness();
+    const harness = h;
+    const { pr } = await openRound(harness);
+    expect((await harness.deliver(harness.fake.mergePull(pr).closed)).status).toBe(200);
+    await waitFor("the frozen selection", () => manifest(harness.bare)?.state === "labeling");
+    const results = await openResults(harness);
+    await waitFor("the dry-run check", () => harness.fake.checksFor(results.sha).find((c) => c.status === "completed"));
+    // Merged on GitHub while the App was away: no pull_request.closed delivery.
+    harness.fake.mergePull(results.pr);
+    await waitFor("the train job", () => show(harness.bare, "main", "rounds/0001/jobs.json") ?? undefined, 40_000);
+    await harness.relabel.idle();
+    const jobs = JSON.parse(show(harness.bare, "main", "rounds/0001/jobs.json")!) as { jobs: { stage: string }[] };
+    expect(jobs.jobs.map((j) => j.stage)).toContain("train");
+    expect(events(harness.bare).filter((e) => e.delivery === `poll:merged:${results.pr}`).map((e) => e.outcome)[0]).toBe("received");
+  });
+
   it("acts once on a delivery sent 5 times: one round, one PR, one job set", async () => {
     h = await startHarness();
     const harness = h;
@@ -147,7 +164,7 @@ describe("GitHub App, end to end", () => {
     await waitFor("the dry-run check", () => harness.fake.checksFor(results.sha).find((c) => c.status === "completed"));
     const closed = harness.fake.mergePull(results.pr);
     await Promise.all(Array.from({ length: 5 }, () => harness.deliver(closed.closed)));
-    await waitFor("the train job", () => show(harness.bare, "main", "rounds/0001/jobs.json"));
+    await waitFor("the train job", () => show(harness.bare, "main", "rounds/0001/jobs.json") ?? undefined);
     await harness.relabel.idle();
 
     expect(harness.fake.pulls().filter((p) => p.title === "Round 1: selection")).toHaveLength(1);

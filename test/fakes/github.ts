@@ -295,6 +295,7 @@ export class FakeGitHub {
       body: issue.body,
       state: issue.state,
       merged: pull.merged,
+      merged_at: pull.merged ? "2026-01-01T00:00:00Z" : null,
       merge_commit_sha: pull.mergeCommitSha,
       user: userJson(issue.user),
       labels: issue.labels.map((name) => ({ name })),
@@ -487,7 +488,8 @@ export class FakeGitHub {
       const head = url.searchParams.get("head")?.replace(new RegExp(`^${this.owner}:`), "");
       const state = url.searchParams.get("state") ?? "open";
       const list = this.pulls().filter((i) => (state === "all" || i.state === state) && (head === undefined || i.pull!.head.ref === head));
-      return { body: list.map((i) => this.pullJson(i)) };
+      // As on GitHub, listed pull requests have merged_at but no `merged`.
+      return { body: list.reverse().map((i) => ({ ...this.pullJson(i), merged: undefined })) };
     }
 
     if ((m = /^\/pulls\/(\d+)$/.exec(rest)) && method === "GET") {

@@ -95,6 +95,51 @@ describe("rebuild on merge", () => {
   });
 });
 
+describe("merges the App did not hear of", () => {
+  it("rebuilds at its next poll a results PR merged while the App heard nothing of it, once, also when the event comes late", async () => {
+    r = await startLocalRound();
+    const round = r;
+    await round.selectAndFreeze();
+    const pr = await round.openResults(await selectedRunFolders(round));
+    const merged = await round.forge.merge(pr);
+    await round.workflow.poll();
+    await until("the complete round", async () => (await round.manifest()).state === "complete", round);
+    expect((await round.manifest()).prs.results).toBe(pr);
+    // The merge event, arriving late, is claimed already: nothing runs again.
+    await round.workflow.onPullRequestClosed({ delivery: "late", event: "pull_request.closed", pr: merged, sender: round.me });
+    await round.workflow.poll();
+    const jobs = JSON.parse((await round.ledger.read(roundPaths(1).jobs))!.toString("utf8")) as { jobs: { stage: string; attempts: unknown[] }[] };
+    expect(jobs.jobs.map((j) => [j.stage, j.attempts.length])).toEqual([["train", 1], ["eval", 1]]);
+  });
+  it("freezes at its next poll a selection PR merged while the App heard nothing of it, and once only", async () => {
+    r = await startLocalRound();
+    const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: r.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
+    await r.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: r.me });
+    const pr = await r.forge.merge((await r.manifest()).prs.selection!);
+    await r.workflow.poll();
+    const m = await r.manifest();
+    expect(m.state).toBe("labeling");
+    expect(m.commits.frozen).toBe(pr.mergeCommitSha);
+    // The merge event, arriving late, finds the selection frozen already.
+    await r.workflow.onPullRequestClosed({ delivery: "late", event: "pull_request.closed", pr, sender: r.me });
+    await r.workflow.poll();
+    expect((await comments(r, issue.number)).filter((c) => c.includes("selection frozen"))).toHaveLength(1);
+  });
+
+  it("stops asking the forge about a selection PR closed without merging", async () => {
+    r = await startLocalRound();
+    const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: r.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
+    await r.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: r.me });
+    await r.forge.closeIssue((await r.manifest()).prs.selection!);
+    const asked = vi.spyOn(r.forge, "pullRequest");
+    await r.workflow.poll();
+    await r.workflow.poll();
+    expect(asked).toHaveBeenCalledTimes(1);
+    expect((await r.manifest()).state).toBe("selection-review");
+  });
+
+});
+
 describe("commands", () => {
   it("refuses to rank again once the selection is frozen", async () => {
     r = await startLocalRound();
@@ -128,33 +173,6 @@ describe("commands", () => {
       await r.close();
       r = null;
     }
-  });
-
-  it("freezes at its next poll a selection PR merged while the App heard nothing of it, and once only", async () => {
-    r = await startLocalRound();
-    const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: r.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
-    await r.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: r.me });
-    const pr = await r.forge.merge((await r.manifest()).prs.selection!);
-    await r.workflow.poll();
-    const m = await r.manifest();
-    expect(m.state).toBe("labeling");
-    expect(m.commits.frozen).toBe(pr.mergeCommitSha);
-    // The merge event, arriving late, finds the selection frozen already.
-    await r.workflow.onPullRequestClosed({ delivery: "late", event: "pull_request.closed", pr, sender: r.me });
-    await r.workflow.poll();
-    expect((await comments(r, issue.number)).filter((c) => c.includes("selection frozen"))).toHaveLength(1);
-  });
-
-  it("stops asking the forge about a selection PR closed without merging", async () => {
-    r = await startLocalRound();
-    const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: r.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
-    await r.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: r.me });
-    await r.forge.closeIssue((await r.manifest()).prs.selection!);
-    const asked = vi.spyOn(r.forge, "pullRequest");
-    await r.workflow.poll();
-    await r.workflow.poll();
-    expect(asked).toHaveBeenCalledTimes(1);
-    expect((await r.manifest()).state).toBe("selection-review");
   });
 
   it("reports a held lock as busy until /relabel unlock releases it", async () => {

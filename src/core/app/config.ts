@@ -144,7 +144,7 @@ export const relabelConfigSchema = executionConfigSchema
       })
       .prefault({})
       .describe("who may run /relabel commands"),
-    poll_seconds: z.int().min(30, "poll at most every 30 seconds").default(300).describe("seconds between polls of open jobs (and of selection PRs in review, for merges the App did not hear of)"),
+    poll_seconds: z.int().min(30, "poll at most every 30 seconds").default(300).describe("seconds between polls of open jobs (and of merges the App did not hear of: selection PRs in review, results PRs while a round waits for labels)"),
     comment_pacing_ms: z.int().nonnegative().max(60_000).default(1000).describe("pause between comments, in milliseconds"),
   })
   .strict();
