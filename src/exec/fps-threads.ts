@@ -246,6 +246,12 @@ export function releaseBuffer(buffer: ArrayBuffer): void {
   port2.close();
 }
 
+/** Frees an array's memory now when it owns its whole buffer (else leaves it to the collector); it must not be read afterwards. */
+export function releaseArray(array: Float32Array): void {
+  const { buffer } = array;
+  if (buffer instanceof ArrayBuffer && array.byteOffset === 0 && array.byteLength === buffer.byteLength) releaseBuffer(buffer);
+}
+
 /** What selection-worker.ts posts: progress (about every 1% of the picks), then the result or an error. */
 export type SelectionWorkerReply = { picked: number } | { result: SelectionResult } | { error: string };
 

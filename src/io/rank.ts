@@ -34,7 +34,7 @@ import { confirmWithIds, type SelectionResult, type SelectionRule } from "../cor
 import { rankingCsvParts, rankingRule, renderRankingJson, selectionInfo, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
-import { releaseBuffer, selectCandidatesThreaded, selectOnWorker, type WorkerSelection } from "../exec/fps-threads.js";
+import { releaseArray, selectCandidatesThreaded, selectOnWorker, type WorkerSelection } from "../exec/fps-threads.js";
 import { ExtxyzFileWriter, ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
@@ -514,12 +514,6 @@ async function rankScanned(
     throw err;
   }
   return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files: ["ranking.json", "ranking.csv", "selected.extxyz"] };
-}
-
-/** Frees an array's memory now, when it owns its whole buffer; it must not be read afterwards. */
-function releaseArray(array: Float32Array): void {
-  const { buffer } = array;
-  if (buffer instanceof ArrayBuffer && array.byteOffset === 0 && array.byteLength === buffer.byteLength) releaseBuffer(buffer);
 }
 
 async function writeParts(file: string, parts: Iterable<Uint8Array>): Promise<void> {
