@@ -28,6 +28,7 @@ import {
   roundPaths,
   selectionBranch,
   selectionOpen,
+  withRankingFigures,
   type RoundManifest,
   type RoundState,
 } from "../core/app/manifest.js";
@@ -358,17 +359,17 @@ export class RoundWorkflow {
       const sha = await this.ledger.commit({ branch, base, message: `Round ${m0.round}: selection of ${outcome.ranking.selection_size} structures`, files, guard: frozenPathGuard(m0) });
       const summary = selectionSummary(outcome.ranking, { round: m0.round });
       const pr = await this.forge.openPullRequest({ head: branch, base, title: `Round ${m0.round}: selection`, body: `${summary}\nRound issue: #${m0.issue}\n` });
-      let next = advance(m0, "ranked", sha, this.now().toISOString());
-      next = {
-        ...next,
-        pool: outcome.pool,
-        parameters: { ...next.parameters, select: request.select, weights: request.weights },
-        ranking_rule: outcome.ranking.rule,
-        committee_size: outcome.ranking.committee.size,
-        selection_size: outcome.ranking.selection_size,
-        branches: { ...next.branches, selection: branch },
-        prs: { ...next.prs, selection: pr },
-      };
+      const ranked = advance(m0, "ranked", sha, this.now().toISOString());
+      const next = withRankingFigures(
+        {
+          ...ranked,
+          pool: outcome.pool,
+          parameters: { ...ranked.parameters, weights: request.weights },
+          branches: { ...ranked.branches, selection: branch },
+          prs: { ...ranked.prs, selection: pr },
+        },
+        outcome.ranking,
+      );
       await this.writeManifest(next, `Round ${next.round}: selection PR #${pr}`);
       await this.upsert(m0.issue, "selection", m0.round, `${summary}\n**Selection PR: #${pr}** — merge it to freeze the selection.\n`);
       await this.record(where, `${target.kind === "new" ? "round opened" : "re-ranked"}: ${outcome.ranking.selection_size} selected, PR #${pr}`, sha);
@@ -547,8 +548,15 @@ export class RoundWorkflow {
       await this.record(where, "ignored: selection already frozen");
       return;
     }
-    const frozen = advance(manifest, "frozen", pr.mergeCommitSha ?? (await this.ledger.head())!, this.now().toISOString());
+    const commit = pr.mergeCommitSha ?? (await this.ledger.head())!;
+    // The round states what was merged: a re-rank whose push came just after the merge recorded its own figures.
+    const merged = await this.ranking(manifest, commit).catch(() => null);
+    const inStep = merged === null ? manifest : withRankingFigures(manifest, merged);
+    const frozen = advance(inStep, "frozen", commit, this.now().toISOString());
     await this.writeManifest(frozen, `Round ${round}: selection frozen (PR #${pr.number} merged)`);
+    if (merged !== null && JSON.stringify(inStep) !== JSON.stringify(manifest)) {
+      await this.upsert(manifest.issue, "selection", round, `${selectionSummary(merged, { round })}\n**Selection PR: #${pr.number}** — merged before the last ranking was written; this is the merged selection.\n`);
+    }
     const config = await this.quietConfig();
     const label = config?.results_label ?? "labeled-results";
     const p = roundPaths(round);
@@ -1204,9 +1212,9 @@ export class RoundWorkflow {
     return this.ledger.commit({ message, files: [{ path: roundPaths(m.round).manifest, content: manifestText(m) }] });
   }
 
-  private async ranking(m: RoundManifest): Promise<RankingJson> {
+  private async ranking(m: RoundManifest, ref?: string): Promise<RankingJson> {
     const file = roundPaths(m.round).rankingJson;
-    const text = await this.ledger.read(file);
+    const text = await this.ledger.read(file, ref);
     if (text === null) throw new StepError(`${file} is missing: the selection of round ${m.round} was never merged`);
     const parsed = parseRankingJson(text.toString("utf8"), file);
     if (!parsed.ok) throw new StepError(parsed.problem);

@@ -175,6 +175,35 @@ describe("commands", () => {
     }
   });
 
+  it("states the merged selection when the merge lands between a re-rank's check and its push", async () => {
+    r = await startLocalRound();
+    const round = r;
+    const issue = await round.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: round.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
+    await round.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: round.me });
+    const opened = await round.manifest();
+    // The merge comes right before the re-rank pushes its selection (after it checked that nothing was merged).
+    let merged: Awaited<ReturnType<typeof round.forge.merge>> | undefined;
+    let freezing: Promise<void> | undefined;
+    const commit = round.ledger.commit.bind(round.ledger);
+    vi.spyOn(round.ledger, "commit").mockImplementation(async (options) => {
+      if (options.branch === opened.branches.selection && merged === undefined) {
+        merged = await round.forge.merge(opened.prs.selection!);
+        freezing = round.workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr: merged, sender: round.me });
+      }
+      return commit(options);
+    });
+    await round.command(issue.number, "/relabel rank --select 3");
+    await freezing;
+    const m = await round.manifest();
+    expect(m.state).toBe("labeling");
+    expect(m.commits.frozen).toBe(merged!.mergeCommitSha);
+    // The re-rank recorded 3; the merge took the 4 picked first.
+    expect([m.selection_size, m.parameters.select]).toEqual([4, 4]);
+    expect(m.ranking_rule).toBe(opened.ranking_rule);
+    const summary = (await comments(round, issue.number)).find((c) => c.includes("merged before the last ranking was written"));
+    expect(summary).toContain("**4 structures selected**");
+  });
+
   it("reports a held lock as busy until /relabel unlock releases it", async () => {
     r = await startLocalRound();
     const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: "you", body: "" });

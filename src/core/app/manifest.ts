@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { committeeSchema, repoPathSchema, selectionConfigSchema } from "./config.js";
+import type { RankingJson } from "./ranking-json.js";
 
 export const ROUND_STATES = ["ranking", "selection-review", "labeling", "training", "benchmarking", "complete", "failed"] as const;
 export type RoundState = (typeof ROUND_STATES)[number];
@@ -91,6 +92,28 @@ export function newRoundManifest(init: {
     finished_steps: [],
     failure: null,
   });
+}
+
+/**
+ * The round's account of its selection (size, rule, committee, select and weights) as the given ranking.json states
+ * it. The freeze takes it from the ranking.json that was merged: a re-rank that lost a race with the merge records
+ * its own figures, while the merge took the selection before them.
+ */
+export function withRankingFigures(m: RoundManifest, ranking: RankingJson): RoundManifest {
+  const { select, rule } = ranking.parameters as { select?: unknown; rule?: { kind?: unknown; wDiv?: unknown; wDis?: unknown } };
+  const weights = { ...m.parameters.weights };
+  if (rule?.kind === "weighted" && typeof rule.wDiv === "number" && typeof rule.wDis === "number") {
+    weights.div = rule.wDiv;
+    // Without a committee the ranking ran with dis = 0 whatever was asked; the request stays on record.
+    if (ranking.committee.size > 0) weights.dis = rule.wDis;
+  }
+  return {
+    ...m,
+    ranking_rule: ranking.rule,
+    committee_size: ranking.committee.size,
+    selection_size: ranking.selection_size,
+    parameters: { ...m.parameters, select: typeof select === "number" && Number.isInteger(select) ? select : m.parameters.select, weights },
+  };
 }
 
 /** Parses round.json text; the reason names the file and the first bad key. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { defaultRelabelConfig } from "../../../src/core/app/config.js";
+import type { RankingJson } from "../../../src/core/app/ranking-json.js";
 import {
   advance,
   failRound,
@@ -16,6 +17,7 @@ import {
   RoundTransitionError,
   selectionBranch,
   selectionOpen,
+  withRankingFigures,
   type RoundEvent,
   type RoundManifest,
 } from "../../../src/core/app/manifest.js";
@@ -126,6 +128,33 @@ describe("round.json", () => {
     const resumed = advance(failed, "jobs", SHA("9"), T(21));
     expect(resumed).toMatchObject({ state: "training", failure: null });
     expect(() => failRound(run(FULL), "x", "y", T(30))).toThrow(/complete/);
+  });
+});
+
+describe("the round's account of its selection", () => {
+  const ranking = (committee: number, parameters: Record<string, unknown>): RankingJson => ({
+    rule: committee ? "diversity + committee energy disagreement, weights 2:3" : "diversity-first (no committee)",
+    parameters,
+    sources: [],
+    committee: { size: committee, members: [] },
+    selection_size: 5,
+    labeled_size: 0,
+    software: { name: "relabel-loop", version: "0" },
+    selected: [],
+  });
+
+  it("takes size, rule, committee, select and weights from ranking.json", () => {
+    const m = withRankingFigures(opened(), ranking(2, { select: 7, rule: { kind: "weighted", wDiv: 2, wDis: 3 } }));
+    expect(m).toMatchObject({ selection_size: 5, committee_size: 2, ranking_rule: "diversity + committee energy disagreement, weights 2:3" });
+    expect(m.parameters).toMatchObject({ select: 7, weights: { div: 2, dis: 3 } });
+  });
+
+  it("keeps the requested dis weight when no committee ranked, and select when ranking.json has none", () => {
+    const asked = opened();
+    const m = withRankingFigures(asked, ranking(0, { rule: { kind: "weighted", wDiv: 1, wDis: 0 } }));
+    expect(m.parameters.select).toBe(asked.parameters.select);
+    expect(m.parameters.weights).toEqual({ div: 1, dis: asked.parameters.weights.dis });
+    expect(m.committee_size).toBe(0);
   });
 });
 
