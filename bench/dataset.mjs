@@ -124,7 +124,7 @@ const outBytes = ["train", "valid", "test"].reduce((n, s) => n + (existsSync(pat
 
 const mb = data.totalBytes / 1e6;
 console.log(`dataset build: ${data.runs} runs, ${mb.toFixed(0)} MB of vasprun.xml -> ${result.frames} frames (${(outBytes / 1e6).toFixed(0)} MB extxyz; train/valid/test frames ${result.splits.train.frames}/${result.splits.valid.frames}/${result.splits.test.frames}, duplicates ${result.duplicates})`);
-console.log(`  ${result.seconds.toFixed(1)} s: ${(result.runs / result.seconds).toFixed(1)} runs/s, ${(mb / result.seconds).toFixed(1)} MB/s, ${(result.frames / result.seconds).toFixed(0)} frames/s, peak RSS ${result.peak_rss_mb.toFixed(0)} MB (target < 500 MB)`);
+console.log(`  ${result.seconds.toFixed(1)} s: ${(result.runs / result.seconds).toFixed(1)} runs/s, ${(mb / result.seconds).toFixed(1)} MB/s, ${(result.frames / result.seconds).toFixed(0)} frames/s, peak RSS ${result.peak_rss_mb.toFixed(0)} MiB (target < 500 MB)`);
 rmSync(outDir, { recursive: true, force: true });
 
 const anchor = JSON.parse(
@@ -133,7 +133,7 @@ const anchor = JSON.parse(
 const anchorMb = anchor.bytes / 1e6;
 console.log(
   `ASE (${anchor.runs} runs, ${anchorMb.toFixed(0)} MB; read every step, split, write extxyz, no gates): ${anchor.seconds.toFixed(1)} s, ` +
-    `${(anchorMb / anchor.seconds).toFixed(1)} MB/s, ${(anchor.frames / anchor.seconds).toFixed(0)} frames/s, peak RSS ${anchor.peak_rss_mb.toFixed(0)} MB` +
+    `${(anchorMb / anchor.seconds).toFixed(1)} MB/s, ${(anchor.frames / anchor.seconds).toFixed(0)} frames/s, peak RSS ${anchor.peak_rss_mb.toFixed(0)} MiB` +
     `  | relabel is ${((mb / result.seconds) / (anchorMb / anchor.seconds)).toFixed(1)}x faster per MB; frames per MB ${(result.frames / mb).toFixed(2)} (relabel) vs ${(anchor.frames / anchorMb).toFixed(2)} (ASE)`,
 );
 rmSync(outDir, { recursive: true, force: true });

@@ -82,7 +82,7 @@ function runJson(cmd, args) {
 
 function row(name, bytes, ours, ase) {
   const mb = bytes / 1e6;
-  const fmt = (r) => `${(mb / r.seconds).toFixed(1).padStart(7)} MB/s ${(r.frames / r.seconds).toFixed(0).padStart(8)} frames/s ${r.peak_rss_mb.toFixed(0).padStart(5)} MB RSS`;
+  const fmt = (r) => `${(mb / r.seconds).toFixed(1).padStart(7)} MB/s ${(r.frames / r.seconds).toFixed(0).padStart(8)} frames/s ${r.peak_rss_mb.toFixed(0).padStart(5)} MiB RSS`;
   console.log(`${name.padEnd(14)} ours ${fmt(ours)} | ASE ${fmt(ase)} | ratio ${(ase.seconds / ours.seconds).toFixed(1)}x`);
   return { name, mb, ours, ase, ratio: ase.seconds / ours.seconds };
 }
@@ -109,5 +109,5 @@ rmSync(`${scratch}-ase.extxyz`, { force: true });
 
 console.log("\nREADME rows:");
 for (const r of results) {
-  console.log(`| ${r.name} | ${(r.mb / r.ours.seconds).toFixed(0)} MB/s, ${(r.ours.frames / r.ours.seconds).toFixed(0)} frames/s, ${r.ours.peak_rss_mb.toFixed(0)} MB RSS | ${(r.mb / r.ase.seconds).toFixed(1)} MB/s, ${r.ase.peak_rss_mb.toFixed(0)} MB RSS | ${r.ratio.toFixed(1)}× |`);
+  console.log(`| ${r.name} | ${(r.mb / r.ours.seconds).toFixed(0)} MB/s, ${(r.ours.frames / r.ours.seconds).toFixed(0)} frames/s, ${r.ours.peak_rss_mb.toFixed(0)} MiB RSS | ${(r.mb / r.ase.seconds).toFixed(1)} MB/s, ${r.ase.peak_rss_mb.toFixed(0)} MiB RSS | ${r.ratio.toFixed(1)}× |`);
 }

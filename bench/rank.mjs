@@ -229,7 +229,7 @@ function wholeProcessDescriptors(repeats) {
     const parts = JSON.parse(timeProcess(PYTHON, [path.join(here, "rank-anchor.py"), "--estimate-descriptors", pool, K, 2000].map(String)).stdout);
     const reference = parts.read + parts.describe + parts.select;
     console.log(
-      `whole process, baseline descriptors N=${POOL_FRAMES} (${POOL_ATOMS}-atom cells): relabel rank ${ours.seconds.toFixed(2)} s, peak RSS ${ours.peakRssMb?.toFixed(0)} MB` +
+      `whole process, baseline descriptors N=${POOL_FRAMES} (${POOL_ATOMS}-atom cells): relabel rank ${ours.seconds.toFixed(2)} s, peak RSS ${ours.peakRssMb?.toFixed(0)} MiB` +
         `  | reference workflow, estimated ${reference.toFixed(0)} s (x${(reference / ours.seconds).toFixed(0)}): ASE read ${parts.read.toFixed(1)} s,` +
         ` neighbour-list descriptors ${parts.describe.toFixed(0)} s (timed on ${parts.described} structures), tuned selection ${parts.select.toFixed(2)} s\n`,
     );
@@ -252,7 +252,7 @@ function wholeProcessMillion() {
       ["baseline descriptors", []],
     ].map(([name, extra], r) => {
       const run = timeProcess(process.execPath, [relabel, "rank", "--pool", pool, ...extra, "--select", K, "-o", path.join(scratch, `million-${r}`)].map(String));
-      console.log(`whole process, ${name} N=${frames} (${POOL_ATOMS}-atom cells, a ${(statSync(pool).size / 1e6).toFixed(0)} MB pool): relabel rank ${run.seconds.toFixed(1)} s, peak RSS ${run.peakRssMb?.toFixed(0)} MB`);
+      console.log(`whole process, ${name} N=${frames} (${POOL_ATOMS}-atom cells, a ${(statSync(pool).size / 1e6).toFixed(0)} MB pool): relabel rank ${run.seconds.toFixed(1)} s, peak RSS ${run.peakRssMb?.toFixed(0)} MiB`);
       return { name, ...run };
     });
     console.log("");
@@ -264,7 +264,7 @@ function wholeProcessMillion() {
 
 function reportWhole(rows) {
   for (const r of rows) {
-    const rss = (x) => (x.peakRssMb === undefined ? "" : `, peak RSS ${x.peakRssMb.toFixed(0)} MB`);
+    const rss = (x) => (x.peakRssMb === undefined ? "" : `, peak RSS ${x.peakRssMb.toFixed(0)} MiB`);
     console.log(
       `whole process, ${r.data.padEnd(7)} N=${r.n} (${r.atomsPerFrame}-atom cells): relabel rank ${r.ours.seconds.toFixed(2)} s${rss(r.ours)}` +
         ` (${r.floor.seconds.toFixed(2)} s with --select 1)` +
@@ -458,7 +458,7 @@ async function main() {
     results.push(row);
     const mark = (extrapolated) => (extrapolated ? "*" : "");
     console.log(
-      `${c.kind.padEnd(8)} N=${String(c.n).padStart(7)}  ours ${ours.seconds.toFixed(2)} s (peak RSS ${ours.peakRssMb.toFixed(0)} MB)` +
+      `${c.kind.padEnd(8)} N=${String(c.n).padStart(7)}  ours ${ours.seconds.toFixed(2)} s (peak RSS ${ours.peakRssMb.toFixed(0)} MiB)` +
         (single ? `, 1 thread ${single.seconds.toFixed(2)} s` : "") +
         `  | numpy straightforward ${straight.fullSeconds.toFixed(2)} s${mark(straight.extrapolated)} (x${row.speedupVsStraight.toFixed(1)})` +
         `  | numpy tuned ${tuned.fullSeconds.toFixed(2)} s${mark(tuned.extrapolated)} (x${row.speedupVsTuned.toFixed(2)})` +

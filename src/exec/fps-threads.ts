@@ -21,6 +21,7 @@ import {
   type SelectionInput,
   type SelectionResult,
 } from "../core/select/fps.js";
+import type { FeatureMatrix } from "../core/select/feature-matrix.js";
 import { compiledWorkerScript } from "./worker-script.js";
 
 /** Per extra thread at least this many float32 features: below, waking workers for every pick costs more. */
@@ -65,12 +66,15 @@ export interface ThreadOptions {
   lateWakeMs?: number;
 }
 
+/** Threads for a selection over rows x cols features: `requested`, or min(2, cores), one for small inputs. */
+export function selectionThreads(rows: number, cols: number, requested?: number): number {
+  return Math.max(1, requested ?? Math.min(2, availableParallelism(), Math.floor((rows * cols) / MIN_VALUES_PER_EXTRA_THREAD) + 1));
+}
+
 export async function selectCandidatesThreaded(input: SelectionInput, options: ThreadOptions = {}): Promise<SelectionResult> {
-  const values = input.features.rows * input.features.cols;
-  const threads = Math.max(
-    1,
-    options.threads ?? Math.min(2, availableParallelism(), Math.floor(values / MIN_VALUES_PER_EXTRA_THREAD) + 1),
-  );
+  // Features placed in the selection's memory come with its thread count.
+  const { features } = input;
+  const threads = "memory" in features ? features.layout.threads : selectionThreads(features.rows, features.cols, options.threads);
   if (threads === 1) {
     const prepared = prepareSelection(input, 1);
     options.onPrepared?.();
@@ -252,6 +256,9 @@ export function releaseArray(array: Float32Array): void {
   if (buffer instanceof ArrayBuffer && array.byteOffset === 0 && array.byteLength === buffer.byteLength) releaseBuffer(buffer);
 }
 
+/** A selection input with its features as a matrix (one that can be moved to another thread). */
+export type MatrixSelectionInput = SelectionInput & { features: FeatureMatrix };
+
 /** What selection-worker.ts posts: progress (about every 1% of the picks), then the result or an error. */
 export type SelectionWorkerReply = { picked: number } | { result: SelectionResult } | { error: string };
 
@@ -267,7 +274,7 @@ export interface WorkerSelection {
  * copied (it is detached here), and freed there once the selection has its own copy: at a million
  * candidates that is 400 MB less while the pool is read. Undefined when the compiled worker is missing.
  */
-export function selectOnWorker(input: SelectionInput, threads?: number, onPick?: (picked: number) => void): WorkerSelection | undefined {
+export function selectOnWorker(input: MatrixSelectionInput, threads?: number, onPick?: (picked: number) => void): WorkerSelection | undefined {
   const script = compiledWorkerScript(import.meta.url, "exec", "selection-worker");
   if (script === undefined) return undefined;
   const worker = new Worker(script);

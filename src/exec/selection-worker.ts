@@ -1,11 +1,10 @@
 /** Worker thread of fps-threads.ts selectOnWorker: one selection, its progress, then the result whole. */
 import { parentPort } from "node:worker_threads";
-import type { SelectionInput } from "../core/select/fps.js";
-import { releaseBuffer, selectCandidatesThreaded, type SelectionWorkerReply } from "./fps-threads.js";
+import { releaseBuffer, selectCandidatesThreaded, type MatrixSelectionInput, type SelectionWorkerReply } from "./fps-threads.js";
 
 const post = (reply: SelectionWorkerReply, transfer: ArrayBuffer[] = []): void => parentPort?.postMessage(reply, transfer);
 
-parentPort?.once("message", async ({ input, threads }: { input: SelectionInput; threads?: number }) => {
+parentPort?.once("message", async ({ input, threads }: { input: MatrixSelectionInput; threads?: number }) => {
   try {
     const step = Math.max(1, Math.floor(input.k / 100));
     const onPick = (picked: number): void => {

@@ -18,6 +18,7 @@ import {
   placeDescriptorRows,
   type DescribedFrame,
   type DescriptorKind,
+  type DescriptorOptions,
   type LocalDescriptorOptions,
   type SpeciesRows,
 } from "../core/select/descriptors.js";
@@ -29,12 +30,14 @@ import {
   type DisagreementKind,
   type TrustWindow,
 } from "../core/select/disagreement.js";
-import { allFinite, checkFeatureRowCount, checkFeatureRows, createFeatureMatrix, type FeatureMatrix } from "../core/select/feature-matrix.js";
-import { confirmWithIds, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
+import {
+  allFinite, checkFeatureRowCount, checkFeatureRows, copyRows, createFeatureMatrix, rowsOf, type FeatureMatrix, type PlacedRows,
+} from "../core/select/feature-matrix.js";
+import { allocateSelection, confirmWithIds, type SelectionMemory, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
 import { rankingCsvParts, rankingRule, renderRankingJson, selectionInfo, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
-import { releaseArray, selectCandidatesThreaded, selectOnWorker, type WorkerSelection } from "../exec/fps-threads.js";
+import { releaseArray, selectCandidatesThreaded, selectionThreads, selectOnWorker, type WorkerSelection } from "../exec/fps-threads.js";
 import { ExtxyzFileWriter, ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
@@ -211,20 +214,23 @@ function collectKeyedPrediction(c: Candidates, frame: Frame, energyKey: RegExp, 
   }
 }
 
+function descriptorOptions(o: RankOptions, species: string[]): DescriptorOptions {
+  return { kind: o.descriptor ?? "baseline", species, rMax: o.rmax ?? DEFAULT_R_MAX, bins: o.bins ?? DEFAULT_BINS };
+}
+
 /**
- * Pass 2 (and the labelled set): descriptors into one float32 matrix, in batches of frames on this thread,
- * for large extxyz files as rows computed on the scan workers, or placed from the rows pass 1 computed.
+ * Pass 2 (and the labelled set): descriptors into `into`, in batches of frames on this thread, for large
+ * extxyz files as rows computed on the scan workers, or placed from the rows pass 1 computed.
  */
 async function describe(
-  units: PoolUnit[], rows: number, species: string[], o: RankOptions, workers: ScanWorkers, origin: string, sources?: ScannedSource[],
-): Promise<FeatureMatrix> {
-  const options = { kind: o.descriptor ?? "baseline", species, rMax: o.rmax ?? DEFAULT_R_MAX, bins: o.bins ?? DEFAULT_BINS };
-  const columns = descriptorColumns(options);
-  const matrix = createFeatureMatrix(rows, columns.length, columns);
+  units: PoolUnit[], into: FeatureMatrix | PlacedRows, options: DescriptorOptions, o: RankOptions, workers: ScanWorkers, origin: string, sources?: ScannedSource[],
+): Promise<void> {
+  const target = rowsOf(into);
+  const { rows } = target;
   let batch: DescribedFrame[] = [];
   let row = 0;
   const place = (part: FeatureMatrix): void => {
-    matrix.data.set(part.data, row * columns.length);
+    copyRows(part.data, 0, part.rows, target, row);
     row += part.rows;
     o.onProgress?.("computing descriptors", row, rows);
   };
@@ -237,9 +243,9 @@ async function describe(
     if (described) {
       flush();
       // Each block's memory goes once it is placed (released buffers are freed at the next turn of the
-      // event loop), so the matrix grows while the blocks shrink instead of both living at once.
+      // event loop), so the rows fill in while the blocks shrink instead of both living at once.
       for (const block of described.splice(0)) {
-        placeDescriptorRows(block, matrix, row, options);
+        placeDescriptorRows(block, target, row, options);
         row += block.rows;
         releaseArray(block.data);
         await new Promise((resolve) => setImmediate(resolve));
@@ -261,7 +267,6 @@ async function describe(
     }
   }
   flush();
-  return matrix;
 }
 
 /** mace_eval_configs outputs, matched to candidates by candidate_id (not by position). */
@@ -399,23 +404,31 @@ async function rankScanned(
   const ids = c.meta.map((m) => m.id);
   // With an early selection, the features are read again only if it must run again.
   let features: FeatureMatrix | undefined;
+  // Descriptors are written straight into the selection's memory.
+  let placed: SelectionMemory | undefined;
   let labeledFeatures: FeatureMatrix | undefined;
   if (early && o.features) {
     // Every value was found finite before the selection started.
     checkFeatureRowCount(early.rows, ids, o.features);
   } else {
+    let candidates: FeatureMatrix | PlacedRows;
     if (o.features) {
       if (labeledIds.length) throw new UsageError("--labeled needs descriptors for the labelled structures; it cannot be combined with --features");
-      features = await readFeatureFile(o.features, ids);
+      candidates = features = await readFeatureFile(o.features, ids);
     } else {
-      features = await describe(units, N, species, o, workers, o.pool.join(","), sources);
+      const options = descriptorOptions(o, species);
+      const D = descriptorColumns(options).length;
+      placed = allocateSelection(N, D, labeledIds.length, o.select, selectionThreads(N, D, o.threads));
+      candidates = placed.candidates;
+      await describe(units, candidates, options, o, workers, o.pool.join(","), sources);
       if (labeledIds.length) {
         const labeledUnits = labeledFiles.map((file) => ({ path: file, kind: "extxyz" as const }));
-        labeledFeatures = await describe(labeledUnits, labeledIds.length, species, o, workers, labeledFiles.join(","));
+        labeledFeatures = createFeatureMatrix(labeledIds.length, D);
+        await describe(labeledUnits, labeledFeatures, options, o, workers, labeledFiles.join(","));
       }
     }
-    const scaler = fitScaler(features, o.scaling ?? "standard");
-    applyScaler(scaler, features);
+    const scaler = fitScaler(candidates, o.scaling ?? "standard");
+    applyScaler(scaler, candidates);
     if (labeledFeatures) applyScaler(scaler, labeledFeatures);
   }
   await workers.close();
@@ -453,7 +466,7 @@ async function rankScanned(
   let result: SelectionResult;
   if (confirmed) result = confirmed;
   else {
-    const selectionFeatures = features ?? (await featuresAgain(o.features!, o.scaling, ids));
+    const selectionFeatures = placed ?? features ?? (await featuresAgain(o.features!, o.scaling, ids));
     result = await selectCandidatesThreaded({
       features: selectionFeatures,
       ids,
@@ -466,9 +479,10 @@ async function rankScanned(
     }, {
       threads: o.threads,
       onPick,
-      // The selection lays the features out in its own memory; this copy goes at once (330 MB at N = 1e6
-      // with descriptors).
-      onPrepared: () => releaseArray(selectionFeatures.data),
+      // The selection lays a matrix out in its own memory; this copy goes at once (400 MB at N = 1e6 from a .npy).
+      onPrepared: () => {
+        if (!("memory" in selectionFeatures)) releaseArray(selectionFeatures.data);
+      },
     });
   }
 

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { selectCandidates, type SelectionInput } from "../../src/core/select/fps.js";
-import { releaseBuffer, selectCandidatesThreaded, selectOnWorker } from "../../src/exec/fps-threads.js";
+import { copyRows } from "../../src/core/select/feature-matrix.js";
+import { allocateSelection, selectCandidates } from "../../src/core/select/fps.js";
+import { releaseBuffer, selectCandidatesThreaded, selectOnWorker, type MatrixSelectionInput } from "../../src/exec/fps-threads.js";
 import { seededRandom } from "../core/select/fps-oracle.js";
 
-function input(seed: number, N: number, D: number, k: number): SelectionInput {
+function input(seed: number, N: number, D: number, k: number): MatrixSelectionInput {
   const random = seededRandom(seed);
   const data = new Float32Array(N * D);
   for (let i = 0; i < N; i++) {
@@ -28,7 +29,7 @@ describe("threaded selection", () => {
     const base = input(8, 5000, 6, 200);
     const labelled = input(9, 40, 6, 1);
     const random = seededRandom(10);
-    const withExtras: SelectionInput = {
+    const withExtras: MatrixSelectionInput = {
       ...base,
       labelled: { features: labelled.features, ids: labelled.ids!.map((id) => `l${id}`) },
       excluded: Uint8Array.from({ length: 5000 }, () => (random() < 0.1 ? 1 : 0)),
@@ -87,6 +88,28 @@ describe("threaded selection", () => {
     // Freed once the dropped message is disposed of, a few event-loop turns later.
     for (let turn = 0; turn < 200 && freed() < 60 << 20; turn++) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(freed()).toBeGreaterThanOrEqual(60 << 20);
+  });
+
+  it("gives the same result from features written into its memory, with 1 to 3 threads", async () => {
+    // 9000 rows: blocks of 2048 shared round-robin, the last one short.
+    const base = input(14, 9000, 6, 120);
+    const labelled = input(15, 30, 6, 1);
+    const random = seededRandom(16);
+    const extras = {
+      labelled: { features: labelled.features, ids: labelled.ids!.map((id) => `l${id}`) },
+      excluded: Uint8Array.from({ length: 9000 }, () => (random() < 0.1 ? 1 : 0)),
+      disagreement: Float64Array.from({ length: 9000 }, () => random()),
+    };
+    const single = selectCandidates({ ...base, ...extras });
+    for (const threads of [1, 2, 3]) {
+      const placed = allocateSelection(9000, 6, 30, 120, threads);
+      copyRows(base.features.data, 0, 9000, placed.candidates, 0);
+      const result = await selectCandidatesThreaded({ ...base, ...extras, features: placed });
+      expect(result.picks).toEqual(single.picks);
+      expect(Array.from(result.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+    }
+    const wrong = allocateSelection(9000, 6, 0, 120, 2);
+    await expect(selectCandidatesThreaded({ ...base, ...extras, features: wrong })).rejects.toThrow(/laid out for 2 threads, 0 labelled rows and 120 picks/);
   });
 
   it("reports input errors (the workers started alongside are stopped)", async () => {

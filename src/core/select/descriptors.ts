@@ -15,7 +15,7 @@
 
 import { InputError } from "../errors.js";
 import { cellVolume, hasCell, type Frame } from "../structure.js";
-import { createFeatureMatrix, type FeatureMatrix } from "./feature-matrix.js";
+import { copyRows, createFeatureMatrix, rowsOf, type FeatureMatrix, type PlacedRows } from "./feature-matrix.js";
 import { countPairs, GeometryError, pairGeometry, type PairGeometry, type PairMethod } from "./pair-histogram.js";
 
 export type DescriptorKind = "baseline" | "element-pairs";
@@ -71,19 +71,20 @@ export function descriptorColumns(options: DescriptorOptions): string[] {
 }
 
 /**
- * Copies descriptor rows computed for the species `rows.species` (sorted) into `into` from row `firstRow` on,
+ * Copies descriptor rows computed for the species `rows.species` (sorted) into rows `firstRow`.. of `into`,
  * whose columns are those of `options` (species sorted, a superset): composition and pair blocks move to
  * their species' columns, the others stay zero. The values are the ones computeDescriptors gives with
  * `options` directly, bit for bit: a frame's counts and normalisation do not depend on absent species.
  */
-export function placeDescriptorRows(rows: SpeciesRows, into: FeatureMatrix, firstRow: number, options: DescriptorOptions): void {
+export function placeDescriptorRows(rows: SpeciesRows, into: FeatureMatrix | PlacedRows, firstRow: number, options: DescriptorOptions): void {
   const bins = options.bins ?? DEFAULT_BINS;
-  const target = descriptorColumns(options).length;
-  if (into.cols !== target || rows.cols !== descriptorColumns({ ...options, species: rows.species }).length) {
+  const columns = descriptorColumns(options).length;
+  if (into.cols !== columns || rows.cols !== descriptorColumns({ ...options, species: rows.species }).length) {
     throw new RangeError(`descriptor rows of ${rows.cols} columns cannot go into ${into.cols} columns for species ${options.species.join(",")}`);
   }
+  const target = rowsOf(into);
   if (rows.species.length === options.species.length && rows.species.every((s, i) => s === options.species[i])) {
-    into.data.set(rows.data, firstRow * into.cols);
+    copyRows(rows.data, 0, rows.rows, target, firstRow);
     return;
   }
   const speciesAt = rows.species.map((s) => {
@@ -103,11 +104,12 @@ export function placeDescriptorRows(rows: SpeciesRows, into: FeatureMatrix, firs
     const at = options.kind === "baseline" ? 0 : globalBlock(speciesAt[a], speciesAt[b]);
     for (let k = 0; k < bins; k++) map[S + 1 + block * bins + k] = to + 1 + at * bins + k;
   });
+  const { data, start } = target;
   for (let r = 0; r < rows.rows; r++) {
     const from = r * rows.cols;
-    const out = (firstRow + r) * into.cols;
-    into.data.fill(0, out, out + into.cols);
-    for (let c = 0; c < rows.cols; c++) into.data[out + map[c]] = rows.data[from + c];
+    const out = start(firstRow + r);
+    data.fill(0, out, out + into.cols);
+    for (let c = 0; c < rows.cols; c++) data[out + map[c]] = rows.data[from + c];
   }
 }
 

@@ -16,6 +16,36 @@ export function createFeatureMatrix(rows: number, cols: number, columns?: readon
 }
 
 /**
+ * Feature rows wherever they sit in `data`: row i takes cols values from start(i). The selection's memory
+ * holds its candidates this way (allocateSelection in fps.ts), so that they can be written there directly.
+ */
+export interface PlacedRows {
+  rows: number;
+  cols: number;
+  data: Float32Array;
+  start: (row: number) => number;
+}
+
+/** A matrix's rows as PlacedRows (one after the other when it is a FeatureMatrix). */
+export function rowsOf(m: FeatureMatrix | PlacedRows): PlacedRows {
+  if ("start" in m) return m;
+  const { cols } = m;
+  return { rows: m.rows, cols, data: m.data, start: (row) => row * cols };
+}
+
+/** Copies `count` rows of `from` (row-major, `into.cols` values each, from row fromRow) to rows intoRow.. of `into`, in runs of contiguous rows. */
+export function copyRows(from: Float32Array, fromRow: number, count: number, into: PlacedRows, intoRow: number): void {
+  const { cols, data, start } = into;
+  for (let r = 0; r < count; ) {
+    const at = start(intoRow + r);
+    let run = 1;
+    while (r + run < count && start(intoRow + r + run) === at + run * cols) run++;
+    data.set(from.subarray((fromRow + r) * cols, (fromRow + r + run) * cols), at);
+    r += run;
+  }
+}
+
+/**
  * Builds and validates a user-supplied matrix (`--features FILE`): one row per candidate, in candidate
  * order, all rows of the same length, every value finite and within float32 range.
  * `where(i)` locates row i in `source` (e.g. its line); by default `row i+1`.

@@ -26,7 +26,7 @@ import { firstOccurrences } from "./candidate-id.js";
 import {
   distanceKernelBytes, filterSlack, quantizerForRanges, quantizedLength, quantizeRows, widenQuantizedRow,
 } from "./distance-kernel.js";
-import type { FeatureMatrix } from "./feature-matrix.js";
+import { rowsOf, type FeatureMatrix, type PlacedRows } from "./feature-matrix.js";
 import {
   centroidPass,
   createSweepState,
@@ -49,8 +49,8 @@ export type SelectionRule =
 export const DEFAULT_RULE: SelectionRule = { kind: "weighted", wDiv: 1, wDis: 1 };
 
 export interface SelectionInput {
-  /** N x D, already scaled. */
-  features: FeatureMatrix;
+  /** N x D, already scaled: a matrix, or the candidate rows written into the selection's memory (allocateSelection). */
+  features: FeatureMatrix | SelectionMemory;
   /**
    * Candidate ids (candidateId), one per row; equal ids are duplicates. Absent: every candidate counts as
    * distinct, for a selection that runs before the ids are known (see confirmWithIds).
@@ -127,6 +127,39 @@ const DEFAULT_BLOCK_SIZE = 2048;
 const WASM_PAGE = 65536;
 const MAX_PAGES = 65536;
 
+/**
+ * The selection's memory, laid out before the features exist so that they are written straight into it:
+ * without a second copy of them (330 MB at a million candidates with descriptors) next to the selection's.
+ */
+export interface SelectionMemory {
+  memory: WasmMemory;
+  /** Its qScale is set once the features are known (prepareSelection). */
+  layout: FpsLayout;
+  /** Where each candidate's row goes, in the thread regions' initial order; scale them in place. */
+  candidates: PlacedRows;
+}
+
+/** Memory for a selection of k of N candidates with D features, M labelled rows and `threads` threads. */
+export function allocateSelection(N: number, D: number, M: number, k: number, threads: number): SelectionMemory {
+  const layout = layoutFor(N, D, M, k, threads, DEFAULT_BLOCK_SIZE, 0);
+  const pages = Math.ceil(layout.bytes / WASM_PAGE);
+  if (pages > MAX_PAGES) {
+    throw new UsageError(`selection over ${N} x ${D} features needs ${(layout.bytes / 2 ** 30).toFixed(1)} GiB, more than the 4 GiB limit`);
+  }
+  const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+  const memory = new api.Memory({ initial: pages, maximum: pages, shared: threads > 1 });
+  const starts = layout.regions.map((region) => region.x / 4);
+  // Block b of DEFAULT_BLOCK_SIZE candidates goes to thread b mod threads, after its earlier blocks.
+  const start = (row: number): number => {
+    const block = Math.floor(row / DEFAULT_BLOCK_SIZE);
+    const position = Math.floor(block / threads) * DEFAULT_BLOCK_SIZE + (row - block * DEFAULT_BLOCK_SIZE);
+    return starts[block % threads] + position * D;
+  };
+  return { memory, layout, candidates: { rows: N, cols: D, data: new Float32Array(memory.buffer), start } };
+}
+
+const isPlaced = (features: FeatureMatrix | SelectionMemory): features is SelectionMemory => "memory" in features;
+
 export function selectCandidates(input: SelectionInput): SelectionResult {
   const prepared = prepareSelection(input, 1);
   return runSelection(prepared, localRunner(prepared));
@@ -134,12 +167,15 @@ export function selectCandidates(input: SelectionInput): SelectionResult {
 
 /** Validates the input and lays it out in a (shared, when threads > 1) WebAssembly memory. */
 export function prepareSelection(input: SelectionInput, threads: number): PreparedSelection {
-  const { features, ids, k } = input;
+  const { ids, k } = input;
+  const given = input.features;
+  const placed = isPlaced(given) ? given : undefined;
+  const features: FeatureMatrix | PlacedRows = isPlaced(given) ? given.candidates : given;
   const N = features.rows;
   const D = features.cols;
   if (N === 0) throw new UsageError("the candidate pool is empty: nothing to select from");
   if (D < 1) throw new UsageError("the feature matrix has no columns");
-  if (features.data.length !== N * D) {
+  if (!("start" in features) && features.data.length !== N * D) {
     throw new UsageError(`feature matrix data has ${features.data.length} values, expected ${N} x ${D}`);
   }
   if (ids && ids.length !== N) throw new UsageError(`${ids.length} candidate ids for ${N} feature rows`);
@@ -169,21 +205,19 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
     }
   }
   const M = labelled ? labelled.features.rows : 0;
+  if (placed && (placed.layout.threads !== threads || placed.layout.M !== M || placed.layout.slots !== M + k)) {
+    throw new RangeError(`the selection's memory was laid out for ${placed.layout.threads} threads, ${placed.layout.M} labelled rows and ${placed.layout.slots - placed.layout.M} picks`);
+  }
   const stats = emptyStats(D);
-  scanColumns(features, ids, "candidate", stats);
+  scanColumns(rowsOf(features), ids, "candidate", stats);
   const candidateSums = stats.sum.slice();
-  if (labelled) scanColumns(labelled.features, labelled.ids, "labelled structure", stats);
+  if (labelled) scanColumns(rowsOf(labelled.features), labelled.ids, "labelled structure", stats);
 
   const quantizer = quantizerForRanges(stats.lo, stats.hi);
-  const layout = layoutFor(N, D, M, k, threads, DEFAULT_BLOCK_SIZE, quantizer.scale);
-  const pages = Math.ceil(layout.bytes / WASM_PAGE);
-  if (pages > MAX_PAGES) {
-    throw new UsageError(`selection over ${N} x ${D} features needs ${(layout.bytes / 2 ** 30).toFixed(1)} GiB, more than the 4 GiB limit`);
-  }
-  const shared = threads > 1;
+  const { memory, layout: unscaled } = placed ?? allocateSelection(N, D, M, k, threads);
+  const layout: FpsLayout = { ...unscaled, qScale: quantizer.scale };
   const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-  const memory = new api.Memory({ initial: pages, maximum: pages, shared });
-  const module = new api.Module(distanceKernelBytes(shared, layout.qLen));
+  const module = new api.Module(distanceKernelBytes(threads > 1, layout.qLen));
   const fpsRule: FpsRule =
     rule.kind === "weighted" ? { kind: 0, wDiv: rule.wDiv, beta: 1 } : { kind: 1, wDiv: 0, beta: rule.beta };
   const main = createSweepState(memory, module, layout, fpsRule, 0, filterSlack(D));
@@ -201,9 +235,10 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
     const t = block % threads;
     const region = regions[t];
     const hi = Math.min(N, lo + DEFAULT_BLOCK_SIZE);
-    region.X.set(features.data.subarray(lo * D, hi * D), filled[t] * D);
+    // Placed rows are where this copy would put them.
+    if (!("start" in features)) region.X.set(features.data.subarray(lo * D, hi * D), filled[t] * D);
     const qAt = layout.regions[t].qx + filled[t] * layout.qRowBytes;
-    quantizeRows(quantizer, features.data, lo, hi - lo, buffer, qAt, layout.qRowBytes, false);
+    quantizeRows(quantizer, region.X, filled[t], hi - lo, buffer, qAt, layout.qRowBytes, false);
     for (let i = lo; i < hi; i++) {
       const p = filled[t]++;
       region.index[p] = i;
@@ -316,14 +351,14 @@ interface ColumnStats {
 }
 
 /** Scans a matrix into `stats`; a non-finite value is an error naming its row. */
-function scanColumns(matrix: FeatureMatrix, ids: readonly string[] | undefined, what: string, stats: ColumnStats): void {
-  const { data, cols } = matrix;
+function scanColumns(matrix: PlacedRows, ids: readonly string[] | undefined, what: string, stats: ColumnStats): void {
+  const { data, cols, rows, start } = matrix;
   const { lo, hi, sum } = stats;
-  for (let p = 0; p < data.length; p += cols) {
+  for (let row = 0; row < rows; row++) {
+    const p = start(row);
     for (let c = 0; c < cols; c++) {
       const v = data[p + c];
       if (v - v !== 0) {
-        const row = p / cols;
         throw new InputError("features", `${what} ${named(row, ids)}`, `column ${c + 1} is ${v}, expected a finite number`);
       }
       if (v < lo[c]) lo[c] = v;

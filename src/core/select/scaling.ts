@@ -5,7 +5,7 @@
  * Without scaling, volume per atom dominates the baseline descriptor's distances.
  */
 
-import type { FeatureMatrix } from "./feature-matrix.js";
+import { rowsOf, type FeatureMatrix, type PlacedRows } from "./feature-matrix.js";
 
 export type ScalingMode = "none" | "standard";
 
@@ -16,22 +16,23 @@ export interface Scaler {
   scale: Float64Array;
 }
 
-export function fitScaler(matrix: FeatureMatrix, mode: ScalingMode): Scaler {
-  const { rows, cols, data } = matrix;
+export function fitScaler(matrix: FeatureMatrix | PlacedRows, mode: ScalingMode): Scaler {
+  const { rows, cols, data, start } = rowsOf(matrix);
   const mean = new Float64Array(cols);
   const scale = new Float64Array(cols).fill(1);
   if (mode === "none" || rows === 0) return { mode, mean, scale };
+  const first = start(0);
   const constant = new Uint8Array(cols).fill(1);
-  for (let i = 0, p = 0; i < rows; i++) {
-    for (let c = 0; c < cols; c++, p++) {
+  for (let i = 0; i < rows; i++) {
+    for (let c = 0, p = start(i); c < cols; c++, p++) {
       mean[c] += data[p];
-      if (data[p] !== data[c]) constant[c] = 0;
+      if (data[p] !== data[first + c]) constant[c] = 0;
     }
   }
-  for (let c = 0; c < cols; c++) mean[c] = constant[c] ? data[c] : mean[c] / rows;
+  for (let c = 0; c < cols; c++) mean[c] = constant[c] ? data[first + c] : mean[c] / rows;
   const sumSquares = new Float64Array(cols);
-  for (let i = 0, p = 0; i < rows; i++) {
-    for (let c = 0; c < cols; c++, p++) {
+  for (let i = 0; i < rows; i++) {
+    for (let c = 0, p = start(i); c < cols; c++, p++) {
       const d = data[p] - mean[c];
       sumSquares[c] += d * d;
     }
@@ -44,12 +45,12 @@ export function fitScaler(matrix: FeatureMatrix, mode: ScalingMode): Scaler {
 }
 
 /** Scales the matrix in place (stored back as float32). */
-export function applyScaler(scaler: Scaler, matrix: FeatureMatrix): void {
+export function applyScaler(scaler: Scaler, matrix: FeatureMatrix | PlacedRows): void {
   if (scaler.mode === "none") return;
-  const { rows, cols, data } = matrix;
+  const { rows, cols, data, start } = rowsOf(matrix);
   if (cols !== scaler.mean.length) {
     throw new RangeError(`scaler fitted on ${scaler.mean.length} columns applied to a matrix of ${cols}`);
   }
   const { mean, scale } = scaler;
-  for (let i = 0, p = 0; i < rows; i++) for (let c = 0; c < cols; c++, p++) data[p] = (data[p] - mean[c]) / scale[c];
+  for (let i = 0; i < rows; i++) for (let c = 0, p = start(i); c < cols; c++, p++) data[p] = (data[p] - mean[c]) / scale[c];
 }

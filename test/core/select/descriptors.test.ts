@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { InputError } from "../../../src/core/errors.js";
 import type { Frame, Pbc } from "../../../src/core/structure.js";
 import { computeDescriptors, descriptorColumns, descriptorSpecies, placeDescriptorRows } from "../../../src/core/select/descriptors.js";
+import { scatteredRows } from "./placed-rows.js";
 import { createFeatureMatrix } from "../../../src/core/select/feature-matrix.js";
 import { countPairs, pairGeometry, type PairMethod } from "../../../src/core/select/pair-histogram.js";
 import { seededRandom } from "./fps-oracle.js";
@@ -193,6 +194,19 @@ describe("baseline descriptor", () => {
         row += frames.length;
       }
       expect(Buffer.from(into.data.buffer).equals(Buffer.from(want.data.buffer))).toBe(true);
+      // The same into rows placed elsewhere (the selection's memory).
+      const placed = scatteredRows(all.length, want.cols);
+      placed.data.fill(7);
+      row = 0;
+      for (const { frames } of groups) {
+        const local = descriptorSpecies(frames);
+        placeDescriptorRows({ species: local, ...computeDescriptors(frames, { ...options, species: local }) }, placed, row, options);
+        row += frames.length;
+      }
+      for (let r = 0; r < all.length; r++) {
+        const at = placed.start(r);
+        expect(Buffer.from(placed.data.slice(at, at + want.cols).buffer).equals(Buffer.from(want.data.slice(r * want.cols, (r + 1) * want.cols).buffer))).toBe(true);
+      }
     }
     const rows = { species: ["Xe"], ...computeDescriptors([frame(["Xe"], [0, 0, 0], cell, [true, true, true])], { kind: "baseline", species: ["Xe"] }) };
     expect(() => placeDescriptorRows(rows, createFeatureMatrix(1, 2 + 80), 0, { kind: "baseline", species: ["Cu"] })).toThrow(/species Xe is not among Cu/);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../../src/core/errors.js";
-import { featureMatrixFromRows, validateFeatureMatrix } from "../../../src/core/select/feature-matrix.js";
+import { copyRows, featureMatrixFromRows, validateFeatureMatrix } from "../../../src/core/select/feature-matrix.js";
+import { scatteredRows } from "./placed-rows.js";
 
 const ids = ["id-a", "id-b", "id-c"];
 
@@ -29,5 +30,15 @@ describe("user feature matrices", () => {
 
   it("refuses ragged rows", () => {
     expect(() => featureMatrixFromRows([[1, 2], [3], [5, 6]], ids, "features.csv")).toThrow("features.csv: row 2: has 1 values, expected 2 like the first row");
+  });
+
+  it("copies rows into placed rows, in runs of the rows that are contiguous there", () => {
+    const into = scatteredRows(5, 3);
+    const from = Float32Array.from({ length: 6 * 3 }, (_, i) => 100 + i);
+    copyRows(from, 1, 4, into, 1);
+    for (let row = 1; row < 5; row++) expect(Array.from(into.data.subarray(into.start(row), into.start(row) + 3))).toEqual([0, 1, 2].map((c) => 100 + 3 * row + c));
+    // Row 0 and the 4 unused slots are untouched.
+    expect(Array.from(into.data.subarray(into.start(0), into.start(0) + 3))).toEqual([7, 7, 7]);
+    expect(into.data.filter((v) => v === 7)).toHaveLength(5 * 3);
   });
 });

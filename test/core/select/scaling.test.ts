@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { copyRows } from "../../../src/core/select/feature-matrix.js";
 import { applyScaler, fitScaler } from "../../../src/core/select/scaling.js";
+import { scatteredRows } from "./placed-rows.js";
+import { seededRandom } from "./fps-oracle.js";
 
 describe("feature scaling", () => {
   it("standardises with the population std and only centres constant columns", () => {
@@ -26,5 +29,25 @@ describe("feature scaling", () => {
     const untouched = { rows: 2, cols: 1, data: Float32Array.of(0, 2) };
     applyScaler(fitScaler(untouched, "none"), untouched);
     expect(Array.from(untouched.data)).toEqual([0, 2]);
+  });
+
+  it("scales rows wherever they sit exactly as the same rows in a matrix", () => {
+    const random = seededRandom(41);
+    const rows = 9, cols = 4;
+    // Column 2 is constant.
+    const data = Float32Array.from({ length: rows * cols }, (_, i) => (i % cols === 2 ? 0.1 : random() * 10 - 3));
+    const matrix = { rows, cols, data: data.slice() };
+    const placed = scatteredRows(rows, cols);
+    copyRows(data, 0, rows, placed, 0);
+    const a = fitScaler(matrix, "standard");
+    const b = fitScaler(placed, "standard");
+    expect([Array.from(b.mean), Array.from(b.scale)]).toEqual([Array.from(a.mean), Array.from(a.scale)]);
+    applyScaler(a, matrix);
+    applyScaler(b, placed);
+    for (let row = 0; row < rows; row++) {
+      expect(Array.from(placed.data.subarray(placed.start(row), placed.start(row) + cols))).toEqual(Array.from(matrix.data.subarray(row * cols, (row + 1) * cols)));
+    }
+    // 5 blocks of 3 slots hold the 9 rows: 6 slots stay as they were.
+    expect(placed.data.filter((v) => v === 7)).toHaveLength(6 * cols);
   });
 });
