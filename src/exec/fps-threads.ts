@@ -19,6 +19,7 @@ import {
   type BestCandidate,
   type PassRunner,
   type SelectionInput,
+  type SelectionMemory,
   type SelectionResult,
 } from "../core/select/fps.js";
 import type { FeatureMatrix } from "../core/select/feature-matrix.js";
@@ -256,8 +257,11 @@ export function releaseArray(array: Float32Array): void {
   if (buffer instanceof ArrayBuffer && array.byteOffset === 0 && array.byteLength === buffer.byteLength) releaseBuffer(buffer);
 }
 
-/** A selection input with its features as a matrix (one that can be moved to another thread). */
-export type MatrixSelectionInput = SelectionInput & { features: FeatureMatrix };
+/**
+ * What selectOnWorker posts: the input with its features as a matrix (moved to the worker) or as a shared
+ * selection memory without its candidates' row function (rebuilt there by selectionMemory).
+ */
+export type PostedSelectionInput = Omit<SelectionInput, "features"> & { features: FeatureMatrix | Omit<SelectionMemory, "candidates"> };
 
 /** What selection-worker.ts posts: progress (about every 1% of the picks), then the result or an error. */
 export type SelectionWorkerReply = { picked: number } | { result: SelectionResult } | { error: string };
@@ -270,11 +274,11 @@ export interface WorkerSelection {
 
 /**
  * A selection on a worker thread (and more, as selectCandidatesThreaded decides), so that this thread
- * stays free (rank reads the pool meanwhile). The feature array's buffer is moved to the worker, not
- * copied (it is detached here), and freed there once the selection has its own copy: at a million
- * candidates that is 400 MB less while the pool is read. Undefined when the compiled worker is missing.
+ * stays free (rank reads the pool meanwhile). Features written into a shared selection memory are shared
+ * with it; a feature matrix's buffer is moved to the worker, not copied (it is detached here), and freed
+ * there once the selection has its own copy. Undefined when the compiled worker is missing.
  */
-export function selectOnWorker(input: MatrixSelectionInput, threads?: number, onPick?: (picked: number) => void): WorkerSelection | undefined {
+export function selectOnWorker(input: SelectionInput, threads?: number, onPick?: (picked: number) => void): WorkerSelection | undefined {
   const script = compiledWorkerScript(import.meta.url, "exec", "selection-worker");
   if (script === undefined) return undefined;
   const worker = new Worker(script);
@@ -287,9 +291,15 @@ export function selectOnWorker(input: MatrixSelectionInput, threads?: number, on
     worker.once("error", reject);
     worker.once("exit", (code) => reject(new Error(`the selection worker exited (code ${code})`)));
   });
-  const buffer = input.features.data.buffer;
-  // A SharedArrayBuffer cannot be moved; it is shared instead (and not freed by the worker).
-  worker.postMessage({ input, threads }, buffer instanceof ArrayBuffer ? [buffer] : []);
+  const { features } = input;
+  if ("memory" in features) {
+    const posted: PostedSelectionInput = { ...input, features: { memory: features.memory, layout: features.layout } };
+    worker.postMessage({ input: posted, threads });
+  } else {
+    // A SharedArrayBuffer cannot be moved; it is shared instead (and not freed by the worker).
+    const buffer = features.data.buffer;
+    worker.postMessage({ input, threads }, buffer instanceof ArrayBuffer ? [buffer] : []);
+  }
   const stop = async (): Promise<void> => {
     await worker.terminate();
   };

@@ -1,18 +1,21 @@
 /** Worker thread of fps-threads.ts selectOnWorker: one selection, its progress, then the result whole. */
 import { parentPort } from "node:worker_threads";
-import { releaseBuffer, selectCandidatesThreaded, type MatrixSelectionInput, type SelectionWorkerReply } from "./fps-threads.js";
+import { selectionMemory } from "../core/select/fps.js";
+import { releaseBuffer, selectCandidatesThreaded, type PostedSelectionInput, type SelectionWorkerReply } from "./fps-threads.js";
 
 const post = (reply: SelectionWorkerReply, transfer: ArrayBuffer[] = []): void => parentPort?.postMessage(reply, transfer);
 
-parentPort?.once("message", async ({ input, threads }: { input: MatrixSelectionInput; threads?: number }) => {
+parentPort?.once("message", async ({ input: posted, threads }: { input: PostedSelectionInput; threads?: number }) => {
   try {
+    const given = posted.features;
+    const input = { ...posted, features: "memory" in given ? selectionMemory(given.memory, given.layout) : given };
     const step = Math.max(1, Math.floor(input.k / 100));
     const onPick = (picked: number): void => {
       if (picked % step === 0) post({ picked });
     };
-    const features = input.features.data.buffer;
     const onPrepared = (): void => {
-      if (features instanceof ArrayBuffer) releaseBuffer(features);
+      // A moved matrix is this thread's to free; a shared memory is the selection's own.
+      if (!("memory" in given) && given.data.buffer instanceof ArrayBuffer) releaseBuffer(given.data.buffer);
     };
     const result = await selectCandidatesThreaded(input, { threads, onPick, onPrepared });
     post({ result }, [result.distanceToCovered.buffer as ArrayBuffer]);

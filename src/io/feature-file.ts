@@ -6,7 +6,9 @@
 import { open, readFile } from "node:fs/promises";
 import { InputError } from "../core/errors.js";
 import { checkNpySize, LITTLE_ENDIAN_HOST, npyLayout, parseFeatureFile } from "../core/select/feature-file.js";
-import { validateFeatureMatrix, type FeatureMatrix } from "../core/select/feature-matrix.js";
+import {
+  copyRows, createFeatureMatrix, rowRuns, rowsOf, validateFeatureMatrix, type FeatureMatrix, type PlacedRows,
+} from "../core/select/feature-matrix.js";
 import { fileError } from "./open.js";
 
 const HEAD_BYTES = 1 << 16;
@@ -38,6 +40,13 @@ export async function readFeatureFile(file: string, ids: readonly string[]): Pro
  * float64 values are rounded to float32 as parseFeatureFile rounds them, `pieceValues` at a time.
  */
 export async function readNpyFeatures(file: string, pieceValues = PIECE_VALUES): Promise<FeatureMatrix | undefined> {
+  return readNpyRows(file, (rows, cols) => createFeatureMatrix(rows, cols), pieceValues);
+}
+
+/** readNpyFeatures into the rows `place` lays out once the shape is known (the selection's memory, say). */
+export async function readNpyRows<T extends FeatureMatrix | PlacedRows>(
+  file: string, place: (rows: number, cols: number) => T, pieceValues = PIECE_VALUES,
+): Promise<T | undefined> {
   if (!file.toLowerCase().endsWith(".npy")) return undefined;
   try {
     const handle = await open(file, "r");
@@ -48,7 +57,8 @@ export async function readNpyFeatures(file: string, pieceValues = PIECE_VALUES):
       if (!LITTLE_ENDIAN_HOST) return undefined;
       checkNpySize(layout, (await handle.stat()).size, file);
       const { rows, cols, width, dataStart } = layout;
-      const data = new Float32Array(rows * cols);
+      const placed = place(rows, cols);
+      const target = rowsOf(placed);
       const readFully = async (into: Uint8Array, from: number): Promise<void> => {
         for (let at = 0; at < into.length; ) {
           const { bytesRead: got } = await handle.read(into, at, Math.min(1 << 26, into.length - at), from + at);
@@ -56,16 +66,22 @@ export async function readNpyFeatures(file: string, pieceValues = PIECE_VALUES):
           at += got;
         }
       };
-      if (width === 4) await readFully(new Uint8Array(data.buffer), dataStart);
-      else {
-        const piece = new Float64Array(Math.max(1, Math.min(pieceValues, data.length)));
-        for (let v = 0; v < data.length; v += piece.length) {
-          const part = piece.subarray(0, Math.min(piece.length, data.length - v));
-          await readFully(new Uint8Array(part.buffer, 0, part.byteLength), dataStart + 8 * v);
-          data.set(part, v);
+      const { data } = target;
+      if (width === 4) {
+        for (const [row, run] of rowRuns(target, 0, rows)) {
+          await readFully(new Uint8Array(data.buffer, data.byteOffset + 4 * target.start(row), 4 * run * cols), dataStart + 4 * row * cols);
+        }
+      } else {
+        const pieceRows = Math.max(1, Math.min(Math.floor(pieceValues / Math.max(1, cols)), rows));
+        const piece = new Float64Array(pieceRows * cols);
+        for (let row = 0; row < rows; row += pieceRows) {
+          const count = Math.min(pieceRows, rows - row);
+          const part = piece.subarray(0, count * cols);
+          await readFully(new Uint8Array(part.buffer, 0, part.byteLength), dataStart + 8 * row * cols);
+          copyRows(part, 0, count, target, row);
         }
       }
-      return { rows, cols, data };
+      return placed;
     } finally {
       await handle.close();
     }

@@ -40,7 +40,7 @@ import type { Frame } from "../core/structure.js";
 import { releaseArray, selectCandidatesThreaded, selectionThreads, selectOnWorker, type WorkerSelection } from "../exec/fps-threads.js";
 import { ExtxyzFileWriter, ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
-import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
+import { readFeatureFile, readNpyFeatures, readNpyRows } from "./feature-file.js";
 import { sha256File } from "./open.js";
 import { poolUnits, readPoolUnit, type PoolUnit } from "./pool.js";
 
@@ -316,7 +316,7 @@ const EARLY_SELECTION_MIN_VALUES = 1_000_000;
 
 /** A selection started before the pool was read (see startEarlySelection), on scaled features. */
 interface EarlySelection {
-  /** Rows of the features: the array itself went to the selection's worker. */
+  /** Rows of the features, which are in the selection's memory. */
   rows: number;
   running: WorkerSelection;
   /** Picks made so far; onPick hears further ones once set (after the pool is read). */
@@ -334,11 +334,21 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
   if (!o.features || o.labeled?.length || o.committee?.length || o.committeeKeys || o.forceTrust) return undefined;
   if ((o.threads ?? availableParallelism()) < 2) return undefined;
   try {
-    const features = await scaledNpyFeatures(o.features, o.scaling);
-    if (features === undefined || features.data.length < EARLY_SELECTION_MIN_VALUES) return undefined;
+    // Read straight into the selection's (shared) memory, which the worker then uses as it is.
+    const into: { placed?: SelectionMemory } = {};
+    const read = await readNpyRows(o.features, (rows, cols) => {
+      if (rows * cols < EARLY_SELECTION_MIN_VALUES) return createFeatureMatrix(rows, cols);
+      into.placed = allocateSelection(rows, cols, 0, o.select, selectionThreads(rows, cols, o.threads), true);
+      return into.placed.candidates;
+    });
+    const { placed } = into;
+    if (read === undefined || placed === undefined) return undefined;
+    const { candidates } = placed;
+    if (!allFinite(candidates)) return undefined;
+    applyScaler(fitScaler(candidates, o.scaling ?? "standard"), candidates);
     const progress: EarlySelection["progress"] = { picked: 0 };
-    const rows = features.rows;
-    const running = selectOnWorker({ features, k: o.select, rule: o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 } }, o.threads, (picked) => {
+    const rows = candidates.rows;
+    const running = selectOnWorker({ features: placed, k: o.select, rule: o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 } }, o.threads, (picked) => {
       progress.picked = picked;
       progress.onPick?.(picked);
     });
@@ -348,19 +358,14 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
   }
 }
 
-/** The early selection's features once more, for the selection it must run again. */
+/** The early selection's features once more (scaled), for the selection it must run again. */
 async function featuresAgain(file: string, scaling: ScalingMode | undefined, ids: readonly string[]): Promise<FeatureMatrix> {
-  const features = await scaledNpyFeatures(file, scaling);
-  if (features === undefined) throw new InputError(file, undefined, "is no longer the .npy it was a moment ago: the file changed while ranking");
-  checkFeatureRows(features, ids, file);
-  return features;
-}
-
-/** A .npy of features, scaled; undefined for another kind of file or a value that is not finite. */
-async function scaledNpyFeatures(file: string, scaling: ScalingMode | undefined): Promise<FeatureMatrix | undefined> {
   const features = await readNpyFeatures(file);
-  if (features === undefined || !allFinite(features.data)) return undefined;
+  if (features === undefined || !allFinite(features.data)) {
+    throw new InputError(file, undefined, "is no longer the .npy it was a moment ago: the file changed while ranking");
+  }
   applyScaler(fitScaler(features, scaling ?? "standard"), features);
+  checkFeatureRows(features, ids, file);
   return features;
 }
 

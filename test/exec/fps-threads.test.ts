@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { copyRows } from "../../src/core/select/feature-matrix.js";
-import { allocateSelection, selectCandidates } from "../../src/core/select/fps.js";
-import { releaseBuffer, selectCandidatesThreaded, selectOnWorker, type MatrixSelectionInput } from "../../src/exec/fps-threads.js";
+import { copyRows, type FeatureMatrix } from "../../src/core/select/feature-matrix.js";
+import { allocateSelection, selectCandidates, type SelectionInput } from "../../src/core/select/fps.js";
+import { releaseBuffer, selectCandidatesThreaded, selectOnWorker } from "../../src/exec/fps-threads.js";
+
+type MatrixSelectionInput = SelectionInput & { features: FeatureMatrix };
 import { seededRandom } from "../core/select/fps-oracle.js";
 
 function input(seed: number, N: number, D: number, k: number): MatrixSelectionInput {
@@ -75,6 +77,20 @@ describe("threaded selection", () => {
     const result = await running.result;
     expect(result.picks).toEqual(single.picks);
     expect(Array.from(result.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+  });
+
+  it("shares a selection memory the features were written into with its worker thread, with 1 or 2 threads there", async () => {
+    const base = input(17, 6000, 7, 150);
+    const single = selectCandidates(base);
+    for (const threads of [1, 2]) {
+      const placed = allocateSelection(6000, 7, 0, 150, threads, true);
+      copyRows(base.features.data, 0, 6000, placed.candidates, 0);
+      const running = selectOnWorker({ ...base, features: placed });
+      if (!running) throw new Error("the selection worker is missing: build first (npm test does)");
+      const result = await running.result;
+      expect(result.picks).toEqual(single.picks);
+      expect(Array.from(result.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+    }
   });
 
   it("releases a buffer: detached at once, its memory handed back without waiting for a garbage collection", async () => {

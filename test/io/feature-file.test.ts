@@ -2,7 +2,8 @@ import { copyFileSync, readFileSync, rmSync, truncateSync, writeFileSync } from 
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseFeatureFile } from "../../src/core/select/feature-file.js";
-import { readFeatureFile, readNpyFeatures } from "../../src/io/feature-file.js";
+import { readFeatureFile, readNpyFeatures, readNpyRows } from "../../src/io/feature-file.js";
+import { scatteredRows } from "../core/select/placed-rows.js";
 import { NUMPY_VALUES, numpyArray, numpyArrays } from "../helpers/numpy-arrays.js";
 
 const dir = numpyArrays();
@@ -17,12 +18,24 @@ describe("readFeatureFile", () => {
       expect(Array.from(m.data)).toEqual(NUMPY_VALUES);
       expect(m).toEqual(parseFeatureFile(readFileSync(file), file, ids));
     }
-    // float64 converted 5 values at a time (pieces across rows, a short last one), rounded as the parser rounds.
+    // float64 converted a row at a time here (5 values hold one row of 3), rounded as the parser rounds.
     const rows = Array.from({ length: 7 }, (_, i) => [Math.PI * i, 1 / (i + 3), -Math.E * 1e-3 * (i + 1)]);
     const f8 = numpyArray(rows, path.join(dir, "pieces.npy"), "<f8");
     const read = await readNpyFeatures(f8, 5);
     expect(Array.from(read!.data)).toEqual(rows.flat().map(Math.fround));
     expect(read!.data).toEqual(parseFeatureFile(readFileSync(f8), f8, Array.from({ length: 7 }, String)).data);
+  });
+
+  it("reads a .npy into rows laid out elsewhere (the selection's memory), float32 and float64", async () => {
+    const rows = Array.from({ length: 7 }, (_, i) => [Math.PI * i, 1 / (i + 3), -Math.E * 1e-3 * (i + 1)]);
+    for (const dtype of ["<f4", "<f8"] as const) {
+      const file = numpyArray(rows, path.join(dir, `placed${dtype.slice(1)}.npy`), dtype);
+      const read = await readNpyRows(file, (n, cols) => scatteredRows(n, cols), 7);
+      expect([read!.rows, read!.cols]).toEqual([7, 3]);
+      for (let r = 0; r < 7; r++) expect(Array.from(read!.data.subarray(read!.start(r), read!.start(r) + 3))).toEqual(rows[r].map(Math.fround));
+      // The 4 gaps before the runs and the last block's unused row stay as they were.
+      expect(read!.data.filter((v) => v === 7)).toHaveLength(5 * 3);
+    }
   });
 
   it("gives the parser's errors: a non-finite value, a short file, a layout it does not read, a missing file", async () => {

@@ -33,15 +33,27 @@ export function rowsOf(m: FeatureMatrix | PlacedRows): PlacedRows {
   return { rows: m.rows, cols, data: m.data, start: (row) => row * cols };
 }
 
-/** Copies `count` rows of `from` (row-major, `into.cols` values each, from row fromRow) to rows intoRow.. of `into`, in runs of contiguous rows. */
-export function copyRows(from: Float32Array, fromRow: number, count: number, into: PlacedRows, intoRow: number): void {
-  const { cols, data, start } = into;
-  for (let r = 0; r < count; ) {
-    const at = start(intoRow + r);
+/** Rows first .. first + count - 1 of `rows` as runs that lie one after the other in `data`: [first row, rows in the run]. */
+export function* rowRuns(rows: PlacedRows, first: number, count: number): Generator<[number, number]> {
+  const { cols, start } = rows;
+  for (let r = first; r < first + count; ) {
+    const at = start(r);
     let run = 1;
-    while (r + run < count && start(intoRow + r + run) === at + run * cols) run++;
-    data.set(from.subarray((fromRow + r) * cols, (fromRow + r + run) * cols), at);
+    while (r + run < first + count && start(r + run) === at + run * cols) run++;
+    yield [r, run];
     r += run;
+  }
+}
+
+/**
+ * Copies `count` rows of `from` (row-major, `into.cols` values each, from row fromRow) to rows intoRow.. of
+ * `into`, run by run; float64 values are rounded to float32.
+ */
+export function copyRows(from: Float32Array | Float64Array, fromRow: number, count: number, into: PlacedRows, intoRow: number): void {
+  const { cols, data, start } = into;
+  for (const [row, run] of rowRuns(into, intoRow, count)) {
+    const r = fromRow + row - intoRow;
+    data.set(from.subarray(r * cols, (r + run) * cols), start(row));
   }
 }
 
@@ -74,8 +86,15 @@ export function featureMatrixFromRows(
 }
 
 /** Whether every value is finite (cheaper than validateFeatureMatrix, which names the first that is not). */
-export function allFinite(data: Float32Array): boolean {
-  for (let p = 0; p < data.length; p++) if (data[p] - data[p] !== 0) return false;
+export function allFinite(values: Float32Array | PlacedRows): boolean {
+  if (values instanceof Float32Array) {
+    for (let p = 0; p < values.length; p++) if (values[p] - values[p] !== 0) return false;
+    return true;
+  }
+  const { data, cols, start } = values;
+  for (const [row, run] of rowRuns(values, 0, values.rows)) {
+    if (!allFinite(data.subarray(start(row), start(row) + run * cols))) return false;
+  }
   return true;
 }
 

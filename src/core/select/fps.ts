@@ -139,16 +139,25 @@ export interface SelectionMemory {
   candidates: PlacedRows;
 }
 
-/** Memory for a selection of k of N candidates with D features, M labelled rows and `threads` threads. */
-export function allocateSelection(N: number, D: number, M: number, k: number, threads: number): SelectionMemory {
+/**
+ * Memory for a selection of k of N candidates with D features, M labelled rows and `threads` threads; shared
+ * (so that it can go to other threads) whenever threads > 1, and on request.
+ */
+export function allocateSelection(N: number, D: number, M: number, k: number, threads: number, shared = threads > 1): SelectionMemory {
+  if (threads > 1 && !shared) throw new RangeError("a selection on several threads needs shared memory");
   const layout = layoutFor(N, D, M, k, threads, DEFAULT_BLOCK_SIZE, 0);
   const pages = Math.ceil(layout.bytes / WASM_PAGE);
   if (pages > MAX_PAGES) {
     throw new UsageError(`selection over ${N} x ${D} features needs ${(layout.bytes / 2 ** 30).toFixed(1)} GiB, more than the 4 GiB limit`);
   }
   const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-  const memory = new api.Memory({ initial: pages, maximum: pages, shared: threads > 1 });
-  const starts = layout.regions.map((region) => region.x / 4);
+  return selectionMemory(new api.Memory({ initial: pages, maximum: pages, shared }), layout);
+}
+
+/** A selection's memory with its candidates' rows (see allocateSelection); rebuilds them on a thread it was posted to. */
+export function selectionMemory(memory: WasmMemory, layout: FpsLayout): SelectionMemory {
+  const { N, D, threads, regions } = layout;
+  const starts = regions.map((region) => region.x / 4);
   // Block b of DEFAULT_BLOCK_SIZE candidates goes to thread b mod threads, after its earlier blocks.
   const start = (row: number): number => {
     const block = Math.floor(row / DEFAULT_BLOCK_SIZE);
@@ -217,7 +226,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
   const { memory, layout: unscaled } = placed ?? allocateSelection(N, D, M, k, threads);
   const layout: FpsLayout = { ...unscaled, qScale: quantizer.scale };
   const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-  const module = new api.Module(distanceKernelBytes(threads > 1, layout.qLen));
+  const module = new api.Module(distanceKernelBytes(memory.buffer instanceof SharedArrayBuffer, layout.qLen));
   const fpsRule: FpsRule =
     rule.kind === "weighted" ? { kind: 0, wDiv: rule.wDiv, beta: 1 } : { kind: 1, wDiv: 0, beta: rule.beta };
   const main = createSweepState(memory, module, layout, fpsRule, 0, filterSlack(D));
