@@ -16,9 +16,15 @@ const HEAD_BYTES = 1 << 16;
 const PIECE_VALUES = 1 << 23;
 const EXPECTED = "a feature file (JSON rows or .npy)";
 
-export async function readFeatureFile(file: string, ids: readonly string[]): Promise<FeatureMatrix> {
-  const matrix = await readNpyFeatures(file);
-  if (matrix === undefined) {
+/**
+ * The features of `ids` from a .npy or JSON file, checked: one finite row per candidate. A .npy goes into the
+ * rows `place` lays out once the shape is known (the selection's memory), when given; JSON into a matrix.
+ */
+export async function readFeatureFile(
+  file: string, ids: readonly string[], place?: (rows: number, cols: number) => PlacedRows,
+): Promise<FeatureMatrix | PlacedRows> {
+  const read = await readNpyRows<FeatureMatrix | PlacedRows>(file, place ?? ((rows, cols) => createFeatureMatrix(rows, cols)));
+  if (read === undefined) {
     try {
       return parseFeatureFile(await readFile(file), file, ids);
     } catch (err) {
@@ -30,8 +36,8 @@ export async function readFeatureFile(file: string, ids: readonly string[]): Pro
       throw fileError(file, err, EXPECTED);
     }
   }
-  validateFeatureMatrix(matrix, ids, file);
-  return matrix;
+  validateFeatureMatrix(read, ids, file);
+  return read;
 }
 
 /**

@@ -419,7 +419,14 @@ async function rankScanned(
     let candidates: FeatureMatrix | PlacedRows;
     if (o.features) {
       if (labeledIds.length) throw new UsageError("--labeled needs descriptors for the labelled structures; it cannot be combined with --features");
-      candidates = features = await readFeatureFile(o.features, ids);
+      // A .npy goes straight into the selection's memory.
+      const into: { placed?: SelectionMemory } = {};
+      candidates = await readFeatureFile(o.features, ids, (rows, cols) => {
+        into.placed = allocateSelection(rows, cols, 0, o.select, selectionThreads(rows, cols, o.threads));
+        return into.placed.candidates;
+      });
+      if ("start" in candidates) placed = into.placed;
+      else features = candidates;
     } else {
       const options = descriptorOptions(o, species);
       const D = descriptorColumns(options).length;

@@ -116,21 +116,19 @@ export function checkFeatureRows(matrix: FeatureMatrix, ids: readonly string[], 
 
 /** Checks the row count against the candidates and that every stored value is finite. */
 export function validateFeatureMatrix(
-  matrix: FeatureMatrix,
+  matrix: FeatureMatrix | PlacedRows,
   ids: readonly string[],
   source: string,
   where: (row: number) => string | number = (row) => `row ${row + 1}`,
 ): void {
-  checkFeatureRows(matrix, ids, source);
-  const { cols, data } = matrix;
-  for (let p = 0; p < data.length; p++) {
-    if (!Number.isFinite(data[p])) {
-      const i = Math.floor(p / cols);
-      throw new InputError(
-        source,
-        where(i),
-        `column ${(p % cols) + 1} of candidate ${i} (${ids[i]}) is ${data[p]}, expected a finite number within float32 range`,
-      );
+  if ("start" in matrix) checkFeatureRowCount(matrix.rows, ids, source);
+  else checkFeatureRows(matrix, ids, source);
+  const { rows, cols, data, start } = rowsOf(matrix);
+  for (let i = 0; i < rows; i++) {
+    for (let c = 0, p = start(i); c < cols; c++, p++) {
+      if (!Number.isFinite(data[p])) {
+        throw new InputError(source, where(i), `column ${c + 1} of candidate ${i} (${ids[i]}) is ${data[p]}, expected a finite number within float32 range`);
+      }
     }
   }
 }

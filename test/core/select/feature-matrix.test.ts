@@ -32,6 +32,15 @@ describe("user feature matrices", () => {
     expect(() => featureMatrixFromRows([[1, 2], [3], [5, 6]], ids, "features.csv")).toThrow("features.csv: row 2: has 1 values, expected 2 like the first row");
   });
 
+  it("names the candidate of a non-finite value in placed rows too", () => {
+    const placed = scatteredRows(3, 2);
+    copyRows(Float32Array.of(1, 2, 3, 4, 5, 6), 0, 3, placed, 0);
+    expect(() => validateFeatureMatrix(placed, ids, "f.npy")).not.toThrow();
+    placed.data[placed.start(2) + 1] = Infinity;
+    expect(() => validateFeatureMatrix(placed, ids, "f.npy")).toThrow("f.npy: row 3: column 2 of candidate 2 (id-c) is Infinity");
+    expect(() => validateFeatureMatrix(placed, ["x"], "f.npy")).toThrow(/has 3 feature rows, expected 1/);
+  });
+
   it("copies rows into placed rows, in runs of the rows that are contiguous there", () => {
     const into = scatteredRows(5, 3);
     const from = Float32Array.from({ length: 6 * 3 }, (_, i) => 100 + i);
