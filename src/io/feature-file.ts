@@ -43,7 +43,8 @@ export async function readFeatureFile(
 /**
  * A little-endian float32 or float64 C-order .npy as a float32 matrix, not yet checked against the
  * candidates; undefined for any other file.
- * float64 values are rounded to float32 as parseFeatureFile rounds them, `pieceValues` at a time.
+ * float64 values are rounded to float32 as parseFeatureFile rounds them, in pieces of whole rows of up to
+ * `pieceValues` values (one row when a row is longer).
  */
 export async function readNpyFeatures(file: string, pieceValues = PIECE_VALUES): Promise<FeatureMatrix | undefined> {
   return readNpyRows(file, (rows, cols) => createFeatureMatrix(rows, cols), pieceValues);

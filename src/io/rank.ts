@@ -409,7 +409,7 @@ async function rankScanned(
   const ids = c.meta.map((m) => m.id);
   // With an early selection, the features are read again only if it must run again.
   let features: FeatureMatrix | undefined;
-  // Descriptors are written straight into the selection's memory.
+  // Descriptors and a .npy are written straight into the selection's memory.
   let placed: SelectionMemory | undefined;
   let labeledFeatures: FeatureMatrix | undefined;
   if (early && o.features) {
