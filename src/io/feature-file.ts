@@ -1,7 +1,7 @@
 /**
- * `--features FILE` from disk. A .npy is read in pieces into the float32 feature matrix: float32 straight
- * into place, float64 converted piece by piece (at a million candidates x 100 the file is 800 MB, which is
- * never held whole). JSON goes through parseFeatureFile.
+ * `--features FILE` from disk. A .npy is read in pieces into float32 rows (a matrix, or the selection's
+ * memory): float32 straight into place, float64 converted piece by piece (at a million candidates x 100 the
+ * file is 800 MB, which is never held whole). JSON goes through parseFeatureFile.
  */
 import { open, readFile } from "node:fs/promises";
 import { InputError } from "../core/errors.js";
