@@ -80,6 +80,8 @@ export interface WorkflowDeps {
    * waits for `/relabel submit` (the demo, when MACE is not installed).
    */
   autoSubmit?: boolean;
+  /** How long the step of a merge waits for a round lock held by another step (default MERGE_LOCK_WAIT_MS; tests shorten it). */
+  mergeLockWaitMs?: number;
 }
 
 export interface Actor {
@@ -132,9 +134,9 @@ const STAGE_EVAL = "eval";
 const STAGE_POOL_EVAL = "pool-eval";
 const CHECK_NAME = "relabel-loop: rebuild dry run";
 /**
- * How long the step of a merge (freezing a selection, rebuilding from results) waits for a round lock held by
- * another step: the merge happened, so its step must not be lost to a busy lock (a re-rank holds it for seconds
- * to a minute, a poll for seconds).
+ * How long the step of a merge event (freezing a selection, rebuilding from results) waits for a round lock held
+ * by another step (a re-rank holds it for seconds to a minute, a poll for seconds). A step that still finds the
+ * round busy is not lost: the poller does it once the lock is free, without waiting itself.
  */
 const MERGE_LOCK_WAIT_MS = 10 * 60_000;
 const LOCK_RETRY_MS = 250;
@@ -227,10 +229,15 @@ export class RoundWorkflow {
       const selectionRound = roundNumberFromBranch(e.pr.head.ref);
       const config = await this.quietConfig();
       if (selectionRound === null && (config === null || !e.pr.labels.includes(config.results_label))) return;
-      if (!(await this.claim(where, `merged:${e.pr.number}`))) return;
-      await this.ledger.sync();
-      if (selectionRound !== null) await this.freezeSelection(selectionRound, e.pr, where);
-      else if (config !== null) await this.resultsMerged(e.pr, where, config);
+      const wait = { ms: this.d.mergeLockWaitMs ?? MERGE_LOCK_WAIT_MS, reportBusy: true };
+      if (selectionRound !== null) {
+        if (!(await this.claim(where, mergeKey(e.pr)))) return;
+        await this.ledger.sync();
+        await this.freezeSelection(selectionRound, e.pr, where, wait);
+      } else if (config !== null) {
+        await this.ledger.sync();
+        await this.resultsMerged(e.pr, where, config, wait);
+      }
     });
   }
 
@@ -484,12 +491,12 @@ export class RoundWorkflow {
     if (config === null) return;
     const base = await this.forge.defaultBranch();
     for (const pr of (await this.forge.mergedPullRequests(config.results_label)).reverse()) {
-      if (pr.base.ref !== base || pr.mergeCommitSha === null) continue;
+      if (pr.base.ref !== base || pr.mergeCommitSha === null || (await this.ledger.seen(mergeKey(pr)))) continue;
       if ((await this.roundsWithLabels(pr.mergeCommitSha)).length === 0) continue;
       const where: Where = { thread: pr.number, round: null, delivery: `poll:merged:${pr.number}`, event: "poll", actor: "relabel-loop" };
-      if (!(await this.claim(where, `merged:${pr.number}`))) continue;
-      // As for the merge event: a failure is posted on the PR and fails its round.
-      await this.guard(where, () => this.resultsMerged(pr, where, config));
+      // As for the merge event: a failure is posted on the PR and fails its round. A round still locked is left
+      // for a later tick, without waiting (this tick has other rounds to serve).
+      await this.guard(where, () => this.resultsMerged(pr, where, config, { ms: 0, reportBusy: false }));
     }
   }
 
@@ -514,7 +521,8 @@ export class RoundWorkflow {
       return;
     }
     if (!pr.merged || pr.base.ref !== (await this.forge.defaultBranch())) return;
-    await this.freezeSelection(manifest.round, pr, where);
+    // A round still locked is frozen at a later tick, without waiting here.
+    await this.freezeSelection(manifest.round, pr, where, { ms: 0, reportBusy: false });
   }
 
   /**
@@ -532,13 +540,13 @@ export class RoundWorkflow {
   }
 
   /**
-   * Under the round's lock, waiting for it (up to MERGE_LOCK_WAIT_MS) rather than reporting it busy; a re-rank
-   * that holds the lock drops its result once it sees the merge (selectionMergedMeanwhile) instead of writing
-   * over the frozen round.
+   * Under the round's lock, waiting for it (the merge event up to MERGE_LOCK_WAIT_MS) rather than reporting it
+   * busy at once; a re-rank that holds the lock drops its result once it sees the merge (selectionMergedMeanwhile)
+   * instead of writing over the frozen round. A freeze that finds the round busy is done by the poller later.
    */
-  private async freezeSelection(round: number, pr: PullRequestInfo, where: Where): Promise<void> {
+  private async freezeSelection(round: number, pr: PullRequestInfo, where: Where, wait: LockWait): Promise<void> {
     where.round = round;
-    await this.withLock(round, where, "freezing the selection", true, () => this.freezeLocked(round, pr, where), MERGE_LOCK_WAIT_MS);
+    await this.withLock(round, where, "freezing the selection", wait.reportBusy, () => this.freezeLocked(round, pr, where), wait.ms, true);
   }
 
   private async freezeLocked(round: number, pr: PullRequestInfo, where: Where): Promise<void> {
@@ -650,19 +658,31 @@ export class RoundWorkflow {
     return { rounds: [...earlier, round], labelsRef, previousRef, dataset: config.dataset };
   }
 
-  private async resultsMerged(pr: PullRequestInfo, where: Where, config: RelabelConfig): Promise<void> {
+  /**
+   * A merged results PR: each round it adds labels for is rebuilt under its lock. The merge is claimed (once, by
+   * the event or the poller) only when the first round's lock is held: a merge that finds its round busy stays
+   * unclaimed, and the poller rebuilds it once the lock is free.
+   */
+  private async resultsMerged(pr: PullRequestInfo, where: Where, config: RelabelConfig, wait: LockWait): Promise<void> {
+    const key = mergeKey(pr);
+    // A repeated delivery of a merge already handled takes no lock.
+    if ((await this.ledger.seen(key)) || (where.delivery !== null && (await this.ledger.seen(where.delivery)))) return;
     const ref = pr.mergeCommitSha ?? (await this.forge.defaultBranch());
     const rounds = await this.roundsWithLabels(ref);
     if (rounds.length === 0) {
+      if (!(await this.claim(where, key))) return;
       await this.forge.comment(pr.number, "relabel-loop: this merge adds no run folders for a round waiting for labels; nothing to rebuild.");
       await this.record(where, "ignored: no labels for a waiting round");
       return;
     }
+    let claimed = false;
     for (const manifest of rounds) {
       where.round = manifest.round;
-      await this.withLock(manifest.round, where, "rebuilding the dataset", true, async () => {
+      await this.withLock(manifest.round, where, "rebuilding the dataset", wait.reportBusy, async () => {
+        if (!claimed && !(claimed = await this.claim(where, key))) return;
         await this.rebuildAndSubmit(await this.manifest(manifest.round), pr, where, config);
-      }, MERGE_LOCK_WAIT_MS);
+      }, wait.ms, true);
+      if (!claimed) return;
     }
   }
 
@@ -1130,7 +1150,10 @@ export class RoundWorkflow {
    * remote, so the pauses grow from 0.25 to 5 s), then the round is reported busy on the thread (or skipped
    * quietly).
    */
-  private async withLock(round: number, where: Where, reason: string, reportBusy: boolean, task: () => Promise<void>, waitMs = 0): Promise<boolean> {
+  /** `retried`: the step is one the poller does on its own once the lock is free (a merge's), so the busy reply says so. */
+  private async withLock(
+    round: number, where: Where, reason: string, reportBusy: boolean, task: () => Promise<void>, waitMs = 0, retried = false,
+  ): Promise<boolean> {
     const holder = where.delivery === null ? where.actor : `@${where.actor}`;
     const deadline = Date.now() + waitMs;
     let lock = await this.ledger.acquireLock(round, holder, reason, where.delivery);
@@ -1140,7 +1163,7 @@ export class RoundWorkflow {
     }
     if (!lock.ok) {
       if (reportBusy && where.thread !== null) {
-        await this.forge.comment(where.thread, busyText(round, lock));
+        await this.forge.comment(where.thread, busyText(round, lock, retried));
         await this.record(where, `busy: round ${round} locked by ${lock.holder} (${lock.reason})`);
       }
       return false;
@@ -1267,6 +1290,18 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-function busyText(round: number, lock: { holder: string; reason: string; since: string }): string {
-  return `Round ${round} is busy: ${lock.holder} holds its lock since ${lock.since} (${lock.reason}). Nothing was run; try again when that step ends, or \`/relabel unlock\` if it stopped without releasing the lock.`;
+function busyText(round: number, lock: { holder: string; reason: string; since: string }, retried = false): string {
+  const held = `Round ${round} is busy: ${lock.holder} holds its lock since ${lock.since} (${lock.reason}).`;
+  return retried
+    ? `${held} The merge is done, and the App does its step at its next poll once the lock is free: \`/relabel unlock\` if that step stopped without releasing it.`
+    : `${held} Nothing was run; try again when that step ends, or \`/relabel unlock\` if it stopped without releasing the lock.`;
 }
+
+/** How a merge's step waits for its round's lock, and whether it says so on the thread when it gives up. */
+interface LockWait {
+  ms: number;
+  reportBusy: boolean;
+}
+
+/** The event-log key of a merged PR: claimed by whichever of the merge event and the poller handles it. */
+const mergeKey = (pr: PullRequestInfo): string => `merged:${pr.number}`;

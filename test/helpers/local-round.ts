@@ -46,7 +46,9 @@ export function localConfig(runsRoot: string, dataset: Record<string, unknown> =
   };
 }
 
-export async function startLocalRound(o: { config?: (runsRoot: string) => Record<string, unknown>; autoSubmit?: boolean } = {}): Promise<LocalRound> {
+export async function startLocalRound(
+  o: { config?: (runsRoot: string) => Record<string, unknown>; autoSubmit?: boolean; mergeLockWaitMs?: number } = {},
+): Promise<LocalRound> {
   for (const d of ["mace_run_train", "mace_eval_configs"]) chmodSync(path.join(DOUBLES, d), 0o755);
   const root = mkdtempSync(path.join(tmpdir(), "relabel-round-"));
   const bare = initBare(path.join(root, "data.git"));
@@ -65,7 +67,7 @@ export async function startLocalRound(o: { config?: (runsRoot: string) => Record
   });
   const forge = new LocalForge({ dir: path.join(root, "forge"), ledger, repo: "local/data", link: (file, sha) => `${sha}:${file}` });
   const messages: string[] = [];
-  const workflow = new RoundWorkflow({ forge, ledger, stateDir, software: { name: "relabel-loop", version: "test" }, log: { info: () => undefined, warn: (m) => messages.push(m), error: (m) => messages.push(m) }, autoSubmit: o.autoSubmit });
+  const workflow = new RoundWorkflow({ forge, ledger, stateDir, software: { name: "relabel-loop", version: "test" }, log: { info: () => undefined, warn: (m) => messages.push(m), error: (m) => messages.push(m) }, autoSubmit: o.autoSubmit, mergeLockWaitMs: o.mergeLockWaitMs });
   const me = { login: "you", isBot: false };
   const originalPath = process.env.PATH;
   process.env.PATH = `${DOUBLES}:${originalPath}`;

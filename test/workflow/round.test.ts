@@ -111,6 +111,50 @@ describe("merges the App did not hear of", () => {
     const jobs = JSON.parse((await round.ledger.read(roundPaths(1).jobs))!.toString("utf8")) as { jobs: { stage: string; attempts: unknown[] }[] };
     expect(jobs.jobs.map((j) => [j.stage, j.attempts.length])).toEqual([["train", 1], ["eval", 1]]);
   });
+  it("rebuilds a results merge that found its round locked once the lock is free, and the poller does not wait for it", async () => {
+    r = await startLocalRound({ mergeLockWaitMs: 1500 });
+    const round = r;
+    const issue = await round.selectAndFreeze();
+    const pr = await round.openResults(await selectedRunFolders(round));
+    await round.ledger.acquireLock(1, "someone", "a step that crashed", null);
+    const merged = await round.forge.merge(pr);
+    const started = Date.now();
+    await round.workflow.onPullRequestClosed({ delivery: "d1", event: "pull_request.closed", pr: merged, sender: round.me });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+    expect((await comments(round, pr)).at(-1)).toMatch(/^Round 1 is busy: someone holds its lock .*The merge is done, and the App does its step at its next poll once the lock is free/);
+    // Still locked: the poller neither waits nor says anything.
+    const said = (await comments(round, pr)).length;
+    const polled = Date.now();
+    await round.workflow.poll();
+    expect(Date.now() - polled).toBeLessThan(1500);
+    expect((await comments(round, pr)).length).toBe(said);
+    expect((await round.manifest()).state).toBe("labeling");
+    await round.command(issue, "/relabel unlock");
+    await round.workflow.poll();
+    const m = await round.manifest();
+    expect(m.finished_steps).toContain("dataset");
+    expect(m.prs.results).toBe(pr);
+    // The event delivered again finds the merge handled.
+    await round.workflow.onPullRequestClosed({ delivery: "d1", event: "pull_request.closed", pr: merged, sender: round.me });
+    await round.workflow.poll();
+    expect((await round.manifest()).commits.dataset).toBe(m.commits.dataset);
+  });
+
+  it("freezes a selection merged while its round is locked at the first poll after the lock is freed, without waiting before", async () => {
+    r = await startLocalRound({ mergeLockWaitMs: 60_000 });
+    const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: r.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
+    await r.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: r.me });
+    await r.ledger.acquireLock(1, "someone", "a step that crashed", null);
+    const pr = await r.forge.merge((await r.manifest()).prs.selection!);
+    const polled = Date.now();
+    await r.workflow.poll();
+    expect(Date.now() - polled).toBeLessThan(10_000);
+    expect((await r.manifest()).state).toBe("selection-review");
+    await r.command(issue.number, "/relabel unlock");
+    await r.workflow.poll();
+    expect((await r.manifest()).commits.frozen).toBe(pr.mergeCommitSha);
+  });
+
   it("freezes at its next poll a selection PR merged while the App heard nothing of it, and once only", async () => {
     r = await startLocalRound();
     const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: r.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
