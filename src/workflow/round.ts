@@ -1148,9 +1148,9 @@ export class RoundWorkflow {
   /**
    * Runs `task` holding the round's lock. A held lock is tried again for up to `waitMs` (each try reads the
    * remote, so the pauses grow from 0.25 to 5 s), then the round is reported busy on the thread (or skipped
-   * quietly).
+   * quietly). `retried`: the poller does the step on its own once the lock is free (a merge's), and the busy
+   * reply says so.
    */
-  /** `retried`: the step is one the poller does on its own once the lock is free (a merge's), so the busy reply says so. */
   private async withLock(
     round: number, where: Where, reason: string, reportBusy: boolean, task: () => Promise<void>, waitMs = 0, retried = false,
   ): Promise<boolean> {
