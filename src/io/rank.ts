@@ -336,11 +336,8 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
   try {
     // Read straight into the selection's (shared) memory, which the worker then uses as it is.
     const into: { placed?: SelectionMemory } = {};
-    const read = await readNpyRows(o.features, (rows, cols) => {
-      if (rows * cols < EARLY_SELECTION_MIN_VALUES) return createFeatureMatrix(rows, cols);
-      into.placed = allocateSelection(rows, cols, 0, o.select, selectionThreads(rows, cols, o.threads), true);
-      return into.placed.candidates;
-    });
+    const place = placeInSelection(o, into, true);
+    const read = await readNpyRows(o.features, (rows, cols) => (rows * cols < EARLY_SELECTION_MIN_VALUES ? createFeatureMatrix(rows, cols) : place(rows, cols)));
     const { placed } = into;
     if (read === undefined || placed === undefined) return undefined;
     const { candidates } = placed;
@@ -356,6 +353,18 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Where a feature file's rows go once its shape is known: the memory of a selection of o.select candidates
+ * (kept in `into.placed`), shared when asked so that it can go to a worker thread.
+ */
+function placeInSelection(o: RankOptions, into: { placed?: SelectionMemory }, shared = false): (rows: number, cols: number) => PlacedRows {
+  return (rows, cols) => {
+    const threads = selectionThreads(rows, cols, o.threads);
+    into.placed = allocateSelection(rows, cols, 0, o.select, threads, shared || threads > 1);
+    return into.placed.candidates;
+  };
 }
 
 /** The early selection's features once more (scaled), for the selection it must run again. */
@@ -421,10 +430,7 @@ async function rankScanned(
       if (labeledIds.length) throw new UsageError("--labeled needs descriptors for the labelled structures; it cannot be combined with --features");
       // A .npy goes straight into the selection's memory.
       const into: { placed?: SelectionMemory } = {};
-      candidates = await readFeatureFile(o.features, ids, (rows, cols) => {
-        into.placed = allocateSelection(rows, cols, 0, o.select, selectionThreads(rows, cols, o.threads));
-        return into.placed.candidates;
-      });
+      candidates = await readFeatureFile(o.features, ids, placeInSelection(o, into));
       if ("start" in candidates) placed = into.placed;
       else features = candidates;
     } else {

@@ -145,7 +145,7 @@ export interface SelectionMemory {
  */
 export function allocateSelection(N: number, D: number, M: number, k: number, threads: number, shared = threads > 1): SelectionMemory {
   if (threads > 1 && !shared) throw new RangeError("a selection on several threads needs shared memory");
-  const layout = layoutFor(N, D, M, k, threads, DEFAULT_BLOCK_SIZE, 0);
+  const layout = layoutFor(N, D, M, k, threads, DEFAULT_BLOCK_SIZE);
   const pages = Math.ceil(layout.bytes / WASM_PAGE);
   if (pages > MAX_PAGES) {
     throw new UsageError(`selection over ${N} x ${D} features needs ${(layout.bytes / 2 ** 30).toFixed(1)} GiB, more than the 4 GiB limit`);
@@ -424,7 +424,8 @@ export function confirmWithIds(result: SelectionResult, firstIndex: Int32Array, 
   return { ...result, selectable };
 }
 
-function layoutFor(N: number, D: number, M: number, k: number, threads: number, blockSize: number, qScale: number): FpsLayout {
+/** The memory layout; qScale is 0 until prepareSelection knows the features. */
+function layoutFor(N: number, D: number, M: number, k: number, threads: number, blockSize: number): FpsLayout {
   let offset = 0;
   const take = (bytes: number): number => {
     const at = offset;
@@ -462,7 +463,7 @@ function layoutFor(N: number, D: number, M: number, k: number, threads: number, 
     });
   }
   return {
-    N, D, M, slots, threads, blockSize, rowBytes, qLen, qRowBytes, qPickBytes, qScale,
+    N, D, M, slots, threads, blockSize, rowBytes, qLen, qRowBytes, qPickBytes, qScale: 0,
     centres, qCentres, slotThread, slotPosition, centroid, regions, bytes: offset,
   };
 }
