@@ -249,7 +249,7 @@ export class RoundWorkflow {
     await this.ledger.sync();
     const manifests = await this.manifests();
     if (manifests.some((m) => m.state === "labeling")) {
-      await this.guard({ thread: null, round: null, delivery: null, event: "poll", actor: "relabel-loop" }, () => this.rebuildMissedResults());
+      await this.guard({ thread: null, round: null, delivery: null, event: "poll", actor: "relabel-loop" }, () => this.rebuildMissedResults(manifests));
     }
     for (const manifest of manifests) {
       const where: Where = { thread: manifest.issue, round: manifest.round, delivery: null, event: "poll", actor: "relabel-loop" };
@@ -481,22 +481,25 @@ export class RoundWorkflow {
   }
 
   /**
-   * The poller's rebuild for results PRs merged into the default branch whose merge event never came: one
-   * listing of merged PRs per tick while a round waits for labels. Each is claimed like the event would be (one
-   * key per merge), so that it is handled once, by the poller or by a late event, and merges that add no labels
-   * for a waiting round are left alone (no comment).
+   * The poller's rebuild for results PRs merged into the default branch whose merge event never came, or whose
+   * step left a round waiting (locked at the time): one listing of merged PRs per tick while a round waits for
+   * labels. A merge is claimed like the event would claim it (one key per merge), so that it is taken up once, by
+   * the poller or by a late event; merges that add no labels for a waiting round are left alone (no comment).
    */
-  private async rebuildMissedResults(): Promise<void> {
+  private async rebuildMissedResults(manifests: RoundManifest[]): Promise<void> {
     const config = await this.quietConfig();
     if (config === null) return;
     const base = await this.forge.defaultBranch();
     for (const pr of (await this.forge.mergedPullRequests(config.results_label)).reverse()) {
-      if (pr.base.ref !== base || pr.mergeCommitSha === null || (await this.ledger.seen(mergeKey(pr)))) continue;
-      if ((await this.roundsWithLabels(pr.mergeCommitSha)).length === 0) continue;
+      if (pr.base.ref !== base || pr.mergeCommitSha === null) continue;
+      const rounds = await this.roundsWithLabels(pr.mergeCommitSha, manifests);
+      if (rounds.length === 0) continue;
       const where: Where = { thread: pr.number, round: null, delivery: `poll:merged:${pr.number}`, event: "poll", actor: "relabel-loop" };
       // As for the merge event: a failure is posted on the PR and fails its round. A round still locked is left
       // for a later tick, without waiting (this tick has other rounds to serve).
-      await this.guard(where, () => this.resultsMerged(pr, where, config, { ms: 0, reportBusy: false }));
+      const quietly = { ms: 0, reportBusy: false };
+      const handled = await this.ledger.seen(mergeKey(pr));
+      await this.guard(where, () => (handled ? this.rebuildRounds(rounds, pr, where, config, quietly, null) : this.resultsMerged(pr, where, config, quietly)));
     }
   }
 
@@ -586,9 +589,9 @@ export class RoundWorkflow {
   // Results PR: dry run, merge
 
   /** Rounds waiting for labels whose labels/ folder has files at `ref`. */
-  private async roundsWithLabels(ref: string): Promise<RoundManifest[]> {
+  private async roundsWithLabels(ref: string, manifests?: RoundManifest[]): Promise<RoundManifest[]> {
     const found: RoundManifest[] = [];
-    for (const m of await this.manifests()) {
+    for (const m of manifests ?? (await this.manifests())) {
       if (effectiveState(m) !== "labeling") continue;
       const files = await this.ledger.list(roundPaths(m.round).labels, ref, { recursive: true }).catch(() => []);
       if (files.length > 0) found.push(m);
@@ -661,7 +664,7 @@ export class RoundWorkflow {
   /**
    * A merged results PR: each round it adds labels for is rebuilt under its lock. The merge is claimed (once, by
    * the event or the poller) only when the first round's lock is held: a merge that finds its round busy stays
-   * unclaimed, and the poller rebuilds it once the lock is free.
+   * unclaimed, and the poller rebuilds it once the lock is free (so too a later round found busy).
    */
   private async resultsMerged(pr: PullRequestInfo, where: Where, config: RelabelConfig, wait: LockWait): Promise<void> {
     const key = mergeKey(pr);
@@ -675,12 +678,23 @@ export class RoundWorkflow {
       await this.record(where, "ignored: no labels for a waiting round");
       return;
     }
-    let claimed = false;
-    for (const manifest of rounds) {
-      where.round = manifest.round;
-      await this.withLock(manifest.round, where, "rebuilding the dataset", wait.reportBusy, async () => {
-        if (!claimed && !(claimed = await this.claim(where, key))) return;
-        await this.rebuildAndSubmit(await this.manifest(manifest.round), pr, where, config);
+    await this.rebuildRounds(rounds, pr, where, config, wait, key);
+  }
+
+  /**
+   * Rebuilds each listed round under its lock, claiming the merge under the first one (`claimKey`; null: claimed
+   * already). A round found busy is skipped; one rebuilt meanwhile (the list was read before its lock) too.
+   */
+  private async rebuildRounds(
+    rounds: RoundManifest[], pr: PullRequestInfo, where: Where, config: RelabelConfig, wait: LockWait, claimKey: string | null,
+  ): Promise<void> {
+    let claimed = claimKey === null;
+    for (const listed of rounds) {
+      where.round = listed.round;
+      await this.withLock(listed.round, where, "rebuilding the dataset", wait.reportBusy, async () => {
+        if (!claimed && !(claimed = await this.claim(where, claimKey!))) return;
+        const manifest = await this.manifest(listed.round);
+        if (effectiveState(manifest) === "labeling") await this.rebuildAndSubmit(manifest, pr, where, config);
       }, wait.ms, true);
       if (!claimed) return;
     }

@@ -28,8 +28,11 @@ export interface LocalRound {
   manifest(round?: number): Promise<RoundManifest>;
   /** Opens the round issue and merges the selection PR; returns the issue number. */
   selectAndFreeze(): Promise<number>;
-  /** Commits run folders on a results branch and opens the results PR (the check runs). */
-  openResults(folders: Record<string, string>): Promise<number>;
+  /**
+   * Commits run folders (for round 1, and for other rounds by number) on a results branch and opens the results
+   * PR (the check runs).
+   */
+  openResults(folders: Record<string, string>, otherRounds?: Record<number, Record<string, string>>): Promise<number>;
   command(thread: number, body: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -95,10 +98,12 @@ export async function startLocalRound(
       await workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr: await forge.merge(m.prs.selection), sender: me });
       return issue.number;
     },
-    async openResults(folders) {
+    async openResults(folders, otherRounds = {}) {
       const files: LedgerFile[] = [];
-      for (const [name, dir] of Object.entries(folders)) {
-        for (const f of readdirSync(dir)) files.push({ path: `${roundPaths(1).labels}/${name}/${f}`, content: readFileSync(path.join(dir, f)) });
+      for (const [round, runs] of Object.entries({ ...otherRounds, 1: folders })) {
+        for (const [name, dir] of Object.entries(runs)) {
+          for (const f of readdirSync(dir)) files.push({ path: `${roundPaths(Number(round)).labels}/${name}/${f}`, content: readFileSync(path.join(dir, f)) });
+        }
       }
       await ledger.commit({ branch: "results", message: "labels", files });
       const number = await forge.openPullRequest({ head: "results", base: ledger.defaultBranch, title: "labels", body: "", labels: ["labeled-results"], author: me.login });
@@ -116,9 +121,9 @@ export async function startLocalRound(
   };
 }
 
-/** The recorded run folders of the selected candidates, by folder name. */
-export async function selectedRunFolders(r: LocalRound): Promise<Record<string, string>> {
-  const ranking = JSON.parse((await r.ledger.read(roundPaths(1).rankingJson))!.toString("utf8")) as { selected: { candidate_id: string }[] };
+/** The recorded run folders of the round's selected candidates, by folder name. */
+export async function selectedRunFolders(r: LocalRound, round = 1): Promise<Record<string, string>> {
+  const ranking = JSON.parse((await r.ledger.read(roundPaths(round).rankingJson))!.toString("utf8")) as { selected: { candidate_id: string }[] };
   const out: Record<string, string> = {};
   for (const s of ranking.selected) {
     const run = r.runs.find((x) => x.candidateId === s.candidate_id)!;

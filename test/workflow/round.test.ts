@@ -140,6 +140,41 @@ describe("merges the App did not hear of", () => {
     expect((await round.manifest()).commits.dataset).toBe(m.commits.dataset);
   });
 
+  it("rebuilds a later round of a results merge that found it locked once its lock is free, after the first round", async () => {
+    r = await startLocalRound({ mergeLockWaitMs: 500 });
+    const round = r;
+    await round.selectAndFreeze();
+    const issue = await round.forge.openIssue({ title: "Round 2", labels: ["al-round"], author: round.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n\n### Selection size\n\n2\n" });
+    await round.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: round.me });
+    const selection = (await round.manifest(2)).prs.selection!;
+    await round.workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr: await round.forge.merge(selection), sender: round.me });
+    expect((await round.manifest(2)).state).toBe("labeling");
+    const pr = await round.openResults(await selectedRunFolders(round), { 2: await selectedRunFolders(round, 2) });
+    await round.ledger.acquireLock(2, "someone", "a step that crashed", null);
+    const merged = await round.forge.merge(pr);
+    await round.workflow.onPullRequestClosed({ delivery: "d1", event: "pull_request.closed", pr: merged, sender: round.me });
+    expect((await round.manifest(1)).finished_steps).toContain("dataset");
+    expect((await round.manifest(2)).state).toBe("labeling");
+    expect((await comments(round, pr)).at(-1)).toMatch(/^Round 2 is busy: someone holds its lock .*the App does its step at its next poll once the lock is free/);
+    // Still locked: the poller says nothing and leaves round 1 as it is.
+    const said = (await comments(round, pr)).length;
+    const dataset1 = (await round.manifest(1)).commits.dataset;
+    await round.workflow.poll();
+    expect((await comments(round, pr)).length).toBe(said);
+    expect((await round.manifest(2)).state).toBe("labeling");
+    await round.command(issue.number, "/relabel unlock");
+    await round.workflow.poll();
+    const m2 = await round.manifest(2);
+    expect(m2.finished_steps).toContain("dataset");
+    expect(m2.prs.results).toBe(pr);
+    expect((await round.manifest(1)).commits.dataset).toBe(dataset1);
+    // Once both are rebuilt, neither a poll nor the event delivered again rebuilds anything.
+    await round.workflow.onPullRequestClosed({ delivery: "d1", event: "pull_request.closed", pr: merged, sender: round.me });
+    await round.workflow.poll();
+    expect((await round.manifest(2)).commits.dataset).toBe(m2.commits.dataset);
+    expect((await round.manifest(1)).commits.dataset).toBe(dataset1);
+  });
+
   it("freezes a selection merged while its round is locked at the first poll after the lock is freed, without waiting before", async () => {
     r = await startLocalRound({ mergeLockWaitMs: 60_000 });
     const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: r.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
