@@ -10,6 +10,7 @@ import { Ledger } from "../ledger/ledger.js";
 import { SOFTWARE } from "../version.js";
 import type { IssueInfo } from "../workflow/forge.js";
 import { GitHubForge, pullRequestInfo } from "../workflow/github-forge.js";
+import { startInstance, type ProcessInstance } from "../workflow/instance.js";
 import { Pacer } from "../workflow/pacer.js";
 import { RoundWorkflow, type WorkflowLogger } from "../workflow/round.js";
 
@@ -62,6 +63,7 @@ export class RelabelApp {
   private readonly lastPoll = new Map<string, number>();
   private readonly polling = new Set<string>();
   private reposLoaded = false;
+  private instance: Promise<ProcessInstance> | null = null;
 
   constructor(readonly settings: AppSettings) {}
 
@@ -184,7 +186,12 @@ export class RelabelApp {
       this.ledgers.set(key, ledger);
       ledger.catch(() => this.ledgers.delete(key));
     }
-    return new RoundWorkflow({ forge, ledger: await ledger, stateDir: this.repoDir(known), software: SOFTWARE, log: this.log() });
+    if (!this.instance) {
+      this.instance = startInstance(this.settings.stateDir);
+      this.instance.catch(() => (this.instance = null));
+    }
+    const instance = await this.instance;
+    return new RoundWorkflow({ forge, ledger: await ledger, stateDir: this.repoDir(known), software: SOFTWARE, log: this.log(), instance });
   }
 
   /** An installation token for git over https (Probot caches and renews them). */

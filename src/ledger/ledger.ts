@@ -71,7 +71,7 @@ export interface LedgerEntry {
 
 export type LockResult =
   | { ok: true; commit: string }
-  | { ok: false; holder: string; reason: string; since: string; delivery: string | null };
+  | ({ ok: false } & RoundLock);
 
 /** What one attempt of a write decides, given the branch tip it starts from. */
 type Attempt<R> =
@@ -231,13 +231,16 @@ export class Ledger {
     return eventKeys(text).has(key);
   }
 
-  /** Takes the lock of `round` (commits ledger/locks/NNNN.json); exactly one of concurrent callers wins. */
-  async acquireLock(round: number, holder: string, reason: string, delivery: string | null): Promise<LockResult> {
+  /**
+   * Takes the lock of `round` (commits ledger/locks/NNNN.json); exactly one of concurrent callers wins. `instance`
+   * names the process taking it, when it can tell.
+   */
+  async acquireLock(round: number, holder: string, reason: string, delivery: string | null, instance?: string): Promise<LockResult> {
     const file = lockPath(round);
     const outcome = await this.transact<LockResult>(this.defaultBranch, undefined, async (tip) => {
       const existing = await this.readAt(tip, file);
       if (existing !== null) return { kind: "stop", value: { ok: false, ...parseLock(existing.toString("utf8"), file) } };
-      const lock: RoundLock = { holder, reason, since: this.now().toISOString(), delivery };
+      const lock: RoundLock = { holder, reason, since: this.now().toISOString(), delivery, ...(instance === undefined ? {} : { instance }) };
       return { kind: "files", files: [{ path: file, content: Buffer.from(formatLock(lock)), executable: false }], message: `Lock round ${round}: ${holder}, ${reason}` };
     });
     return outcome.kind === "pushed" ? { ok: true, commit: outcome.sha } : outcome.value;
@@ -250,11 +253,16 @@ export class Ledger {
     return content === null ? null : parseLock(content.toString("utf8"), file);
   }
 
-  /** Removes the lock of `round`; returns the commit sha, or null when the round was not locked. */
-  async releaseLock(round: number): Promise<string | null> {
+  /**
+   * Removes the lock of `round`; returns the commit sha, or null when the round was not locked (or, with
+   * `only`, when its lock is another than that one: taken again since it was read).
+   */
+  async releaseLock(round: number, only?: RoundLock): Promise<string | null> {
     const file = lockPath(round);
     const outcome = await this.transact<null>(this.defaultBranch, undefined, async (tip) => {
-      if ((await this.readAt(tip, file)) === null) return { kind: "stop", value: null };
+      const existing = await this.readAt(tip, file);
+      if (existing === null) return { kind: "stop", value: null };
+      if (only && formatLock(parseLock(existing.toString("utf8"), file)) !== formatLock(only)) return { kind: "stop", value: null };
       return { kind: "files", files: [{ path: file, content: null, executable: false }], message: `Unlock round ${round}` };
     });
     return outcome.kind === "pushed" ? outcome.sha : outcome.value;

@@ -92,6 +92,8 @@ export interface RoundLock {
   /** ISO time the lock was taken. */
   since: string;
   delivery: string | null;
+  /** The App process that took it (see src/workflow/instance.ts); absent in locks taken otherwise. */
+  instance?: string;
 }
 
 export function lockPath(round: number): string {
@@ -99,7 +101,8 @@ export function lockPath(round: number): string {
 }
 
 export function formatLock(lock: RoundLock): string {
-  return `${JSON.stringify({ holder: lock.holder, reason: lock.reason, since: lock.since, delivery: lock.delivery })}\n`;
+  const { holder, reason, since, delivery, instance } = lock;
+  return `${JSON.stringify({ holder, reason, since, delivery, ...(instance === undefined ? {} : { instance }) })}\n`;
 }
 
 export function parseLock(text: string, path: string): RoundLock {
@@ -118,5 +121,6 @@ export function parseLock(text: string, path: string): RoundLock {
     reason: typeof d.reason === "string" ? d.reason : "",
     since: d.since,
     delivery: typeof d.delivery === "string" ? d.delivery : null,
+    ...(typeof d.instance === "string" ? { instance: d.instance } : {}),
   };
 }

@@ -56,10 +56,11 @@ import { JobTracker } from "../exec/tracker.js";
 import { sha256File } from "../io/open.js";
 import { buildStage } from "../io/stage.js";
 import { LedgerError } from "../ledger/errors.js";
-import type { Ledger, LedgerEvent, LedgerFile } from "../ledger/ledger.js";
+import type { Ledger, LedgerEvent, LedgerFile, LockResult } from "../ledger/ledger.js";
 import { KeyedMutex } from "../ledger/mutex.js";
 import { benchRound, buildRoundDataset, datasetFiles, dryRunRebuild, rankSelection, trainingOutputs, withScratch, type DatasetInputs } from "./engine.js";
 import type { ConfigFile, Forge, IssueInfo, PullRequestInfo } from "./forge.js";
+import type { ProcessInstance } from "./instance.js";
 
 export interface WorkflowLogger {
   info(message: string): void;
@@ -82,6 +83,8 @@ export interface WorkflowDeps {
   autoSubmit?: boolean;
   /** How long the step of a merge waits for a round lock held by another step (default MERGE_LOCK_WAIT_MS; tests shorten it). */
   mergeLockWaitMs?: number;
+  /** This App process and the earlier ones on its state directory, whose locks are stale (see instance.ts). */
+  instance?: ProcessInstance;
 }
 
 export interface Actor {
@@ -354,7 +357,7 @@ export class RoundWorkflow {
       const m0 = manifest!;
       where.round = m0.round;
       if (target.kind === "new") {
-        const lock = await this.ledger.acquireLock(m0.round, `@${where.actor}`, "ranking", where.delivery);
+        const lock = await this.takeLock(m0.round, `@${where.actor}`, "ranking", where);
         if (!lock.ok) throw new StepError(busyText(m0.round, lock));
         lockHeld = true;
       }
@@ -1170,10 +1173,10 @@ export class RoundWorkflow {
   ): Promise<boolean> {
     const holder = where.delivery === null ? where.actor : `@${where.actor}`;
     const deadline = Date.now() + waitMs;
-    let lock = await this.ledger.acquireLock(round, holder, reason, where.delivery);
+    let lock = await this.takeLock(round, holder, reason, where);
     for (let pause = LOCK_RETRY_MS; !lock.ok && Date.now() < deadline; pause = Math.min(2 * pause, MAX_LOCK_RETRY_MS)) {
       await new Promise((resolve) => setTimeout(resolve, pause));
-      lock = await this.ledger.acquireLock(round, holder, reason, where.delivery);
+      lock = await this.takeLock(round, holder, reason, where);
     }
     if (!lock.ok) {
       if (reportBusy && where.thread !== null) {
@@ -1188,6 +1191,25 @@ export class RoundWorkflow {
       await this.ledger.releaseLock(round);
     }
     return true;
+  }
+
+  /**
+   * Takes the round's lock. A lock left by an App process that has stopped is released first, and the thread is
+   * told which step it was: that step did not finish, and nothing else would ever release its lock.
+   */
+  private async takeLock(round: number, holder: string, reason: string, where: Where): Promise<LockResult> {
+    const instance = this.d.instance;
+    const lock = await this.ledger.acquireLock(round, holder, reason, where.delivery, instance?.id);
+    if (lock.ok || lock.instance === undefined || !instance?.ended.has(lock.instance)) return lock;
+    const released = await this.ledger.releaseLock(round, lock);
+    if (released !== null) {
+      const text = `Round ${round}: released the lock ${lock.holder} took at ${lock.since} (${lock.reason}); the App process holding it has stopped, so that step did not finish.`;
+      this.d.log.warn(`${this.forge.repo}: ${text}`);
+      if (where.thread !== null) await this.forge.comment(where.thread, text);
+      // Recorded without the delivery id, which would read as the delivery handled already (see claim).
+      await this.record({ ...where, delivery: null }, `stale lock released: round ${round}, ${lock.holder} (${lock.reason}) since ${lock.since}`, released);
+    }
+    return this.ledger.acquireLock(round, holder, reason, where.delivery, instance.id);
   }
 
   /**

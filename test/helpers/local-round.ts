@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseRoundManifest, roundPaths, type RoundManifest } from "../../src/core/app/manifest.js";
 import { Ledger, type LedgerFile } from "../../src/ledger/ledger.js";
+import type { ProcessInstance } from "../../src/workflow/instance.js";
 import { LocalForge } from "../../src/workflow/local-forge.js";
 import { recordedRuns, writeInitialStructurePool, type RecordedRun } from "../../src/workflow/recorded-runs.js";
 import { RoundWorkflow } from "../../src/workflow/round.js";
@@ -50,7 +51,7 @@ export function localConfig(runsRoot: string, dataset: Record<string, unknown> =
 }
 
 export async function startLocalRound(
-  o: { config?: (runsRoot: string) => Record<string, unknown>; autoSubmit?: boolean; mergeLockWaitMs?: number } = {},
+  o: { config?: (runsRoot: string) => Record<string, unknown>; autoSubmit?: boolean; mergeLockWaitMs?: number; instance?: ProcessInstance } = {},
 ): Promise<LocalRound> {
   for (const d of ["mace_run_train", "mace_eval_configs"]) chmodSync(path.join(DOUBLES, d), 0o755);
   const root = mkdtempSync(path.join(tmpdir(), "relabel-round-"));
@@ -70,7 +71,7 @@ export async function startLocalRound(
   });
   const forge = new LocalForge({ dir: path.join(root, "forge"), ledger, repo: "local/data", link: (file, sha) => `${sha}:${file}` });
   const messages: string[] = [];
-  const workflow = new RoundWorkflow({ forge, ledger, stateDir, software: { name: "relabel-loop", version: "test" }, log: { info: () => undefined, warn: (m) => messages.push(m), error: (m) => messages.push(m) }, autoSubmit: o.autoSubmit, mergeLockWaitMs: o.mergeLockWaitMs });
+  const workflow = new RoundWorkflow({ forge, ledger, stateDir, software: { name: "relabel-loop", version: "test" }, log: { info: () => undefined, warn: (m) => messages.push(m), error: (m) => messages.push(m) }, autoSubmit: o.autoSubmit, mergeLockWaitMs: o.mergeLockWaitMs, instance: o.instance });
   const me = { login: "you", isBot: false };
   const originalPath = process.env.PATH;
   process.env.PATH = `${DOUBLES}:${originalPath}`;

@@ -175,6 +175,46 @@ describe("merges the App did not hear of", () => {
     expect((await round.manifest(1)).commits.dataset).toBe(dataset1);
   });
 
+  it("releases a lock left by an App process that stopped and does the merge's step at once; a live process's lock stays", async () => {
+    r = await startLocalRound({ mergeLockWaitMs: 500, instance: { id: "now", ended: new Set(["stopped"]) } });
+    const round = r;
+    await round.selectAndFreeze();
+    const pr = await round.openResults(await selectedRunFolders(round));
+    // A lock of another process that may still run is waited for and reported busy, as before.
+    await round.ledger.acquireLock(1, "@you", "rebuilding the dataset", "d0", "running elsewhere");
+    const merged = await round.forge.merge(pr);
+    await round.workflow.onPullRequestClosed({ delivery: "d1", event: "pull_request.closed", pr: merged, sender: round.me });
+    expect((await comments(round, pr)).at(-1)).toMatch(/^Round 1 is busy: @you holds its lock/);
+    expect((await round.manifest()).state).toBe("labeling");
+    await round.ledger.releaseLock(1);
+    // The lock of a process that stopped in the middle of its step: released, said so, and the step runs now.
+    await round.ledger.acquireLock(1, "@you", "rebuilding the dataset", "d0", "stopped");
+    const lock = await round.ledger.readLock(1);
+    const started = Date.now();
+    await round.workflow.poll();
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await comments(round, pr)).toContain(
+      `Round 1: released the lock @you took at ${lock!.since} (rebuilding the dataset); the App process holding it has stopped, so that step did not finish.`,
+    );
+    const m = await round.manifest();
+    expect(m.finished_steps).toContain("dataset");
+    expect(await round.ledger.readLock(1)).toBeNull();
+    const events = (await round.ledger.read("ledger/events.jsonl"))!.toString("utf8");
+    expect(events).toContain("stale lock released: round 1, @you (rebuilding the dataset)");
+  });
+
+  it("releases a stale lock only if it is still the lock it read", async () => {
+    r = await startLocalRound();
+    await r.ledger.acquireLock(1, "@a", "ranking", null, "stopped");
+    const stale = (await r.ledger.readLock(1))!;
+    await r.ledger.releaseLock(1);
+    await r.ledger.acquireLock(1, "@b", "ranking", null, "now");
+    expect(await r.ledger.releaseLock(1, stale)).toBeNull();
+    expect((await r.ledger.readLock(1))?.holder).toBe("@b");
+    expect(await r.ledger.releaseLock(1, (await r.ledger.readLock(1))!)).not.toBeNull();
+    expect(await r.ledger.readLock(1)).toBeNull();
+  });
+
   it("freezes a selection merged while its round is locked at the first poll after the lock is freed, without waiting before", async () => {
     r = await startLocalRound({ mergeLockWaitMs: 60_000 });
     const issue = await r.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: r.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
