@@ -10,7 +10,7 @@
 
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { KERNEL_FUNCTIONS, centroidPass, sweep } from "../core/select/fps-kernel.js";
+import { KERNEL_FUNCTIONS, adoptRegion, centroidPass, createSweepState, sweep, type SweepState } from "../core/select/fps-kernel.js";
 import {
   betterCandidate,
   localRunner,
@@ -18,6 +18,7 @@ import {
   runSelection,
   type BestCandidate,
   type PassRunner,
+  type PreparedSelection,
   type SelectionInput,
   type SelectionMemory,
   type SelectionResult,
@@ -36,6 +37,10 @@ const REPLACE = 3;
 const ARGMAX = 4;
 const FAILED = 5;
 const DONE = 6;
+/** Workers that have their state (counted up once each). */
+const READY = 7;
+/** 1 for the first pass a deferred selection's workers run: they take over their regions first. */
+const ADOPT = 8;
 const OP_CENTROID = 1;
 const OP_SWEEP = 2;
 const OP_STOP = 3;
@@ -58,6 +63,11 @@ export interface ThreadOptions {
   onPick?: (picked: number) => void;
   /** Called once the input is laid out in the selection's own memory: its arrays are not read after this. */
   onPrepared?: () => void;
+  /**
+   * Workers join only once this flag (element 0) turns 1: until then the calling thread runs every thread's share
+   * itself, so that the other core stays free for work of the caller's process (rank reads the pool meanwhile).
+   */
+  joinSignal?: Int32Array;
   /** Tests only: worker threads exit silently when asked for the sweep of this centre slot. */
   exitWorkersAtSlot?: number;
   /**
@@ -82,7 +92,7 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
     return runSelection(prepared, localRunner(prepared), options.onPick);
   }
 
-  const control = new Int32Array(new SharedArrayBuffer(8 * 4));
+  const control = new Int32Array(new SharedArrayBuffer(9 * 4));
   const results = new Float64Array(new SharedArrayBuffer(threads * 3 * 8));
   const failures: string[] = [];
   // The workers start (a Node environment each) while this thread validates and lays out the input.
@@ -108,8 +118,10 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
       results: results.buffer,
     };
     for (const worker of workers) worker.postMessage(setup);
-    await Promise.all(ready);
-    const runner = threadedRunner(prepared.main, control, results, threads, options.stallSeconds ?? 600, options.lateWakeMs ?? 0);
+    // A deferred selection starts at once; its workers are counted ready through the control array.
+    if (options.joinSignal) Promise.all(ready).catch(() => undefined);
+    else await Promise.all(ready);
+    const runner = threadedRunner(prepared, control, results, threads, options.stallSeconds ?? 600, options.lateWakeMs ?? 0, options.joinSignal);
     try {
       return runSelection(prepared, runner, options.onPick);
     } catch (error) {
@@ -143,14 +155,30 @@ function waitForReady(worker: Worker): Promise<void> {
 }
 
 function threadedRunner(
-  main: Parameters<typeof sweep>[0],
+  prepared: PreparedSelection,
   control: Int32Array,
   results: Float64Array,
   threads: number,
   stallSeconds: number,
   lateWakeMs: number,
+  joinSignal: Int32Array | undefined,
 ): PassRunner {
-  const run = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
+  const { main, memory, module, layout, rule } = prepared;
+  // Until the workers join (see ThreadOptions.joinSignal), this thread sweeps their regions too.
+  let solo: SweepState[] | null = joinSignal
+    ? Array.from({ length: threads - 1 }, (_, t) => createSweepState(memory, module, layout, rule, t + 1, main.slack))
+    : null;
+  const alone = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
+    let best = NO_BEST;
+    for (const [t, st] of [main, ...solo!].entries()) {
+      if (op === OP_CENTROID) centroidPass(st);
+      else sweep(st, slot, replace, wantArgmax);
+      best = betterCandidate(best, { score: st.bestScore, index: st.bestIndex, thread: t, position: st.bestPosition });
+    }
+    return best;
+  };
+  const together = (op: number, slot: number, replace: boolean, wantArgmax: boolean, adopt: boolean): BestCandidate => {
+    control[ADOPT] = adopt ? 1 : 0;
     control[OP] = op;
     control[SLOT] = slot;
     control[REPLACE] = replace ? 1 : 0;
@@ -179,19 +207,32 @@ function threadedRunner(
     }
     return best;
   };
+  // The workers take over their regions (adoptRegion) with the first pass they join; results do not depend on
+  // which thread sweeps a region.
+  const run = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
+    if (solo === null) return together(op, slot, replace, wantArgmax, false);
+    if (Atomics.load(joinSignal!, 0) === 0 || Atomics.load(control, READY) !== threads - 1) return alone(op, slot, replace, wantArgmax);
+    solo = null;
+    return together(op, slot, replace, wantArgmax, true);
+  };
   return {
     centroidPass: () => run(OP_CENTROID, 0, false, true),
     sweep: (slot, replace, wantArgmax) => run(OP_SWEEP, slot, replace, wantArgmax),
   };
 }
 
+const NO_BEST: BestCandidate = { score: -Infinity, index: -1, thread: -1, position: -1 };
+
 /** The worker's loop; receives the kernel functions and node:worker_threads as arguments. */
 function workerMain(
-  kernel: { createSweepState: typeof import("../core/select/fps-kernel.js").createSweepState; centroidPass: typeof centroidPass; sweep: typeof sweep },
+  kernel: {
+    createSweepState: typeof createSweepState; centroidPass: typeof centroidPass; sweep: typeof sweep;
+    adoptRegion: typeof adoptRegion;
+  },
   threadsModule: typeof import("node:worker_threads"),
   slots: {
     SEQ: number; OP: number; SLOT: number; REPLACE: number; ARGMAX: number; FAILED: number; DONE: number;
-    OP_CENTROID: number; OP_STOP: number; SPIN: number;
+    READY: number; ADOPT: number; OP_CENTROID: number; OP_STOP: number; SPIN: number;
   },
 ): void {
   const { workerData, parentPort } = threadsModule;
@@ -204,6 +245,7 @@ function workerMain(
     const results = new Float64Array(setup.results);
     const t = workerData.thread as number;
     let seen = Atomics.load(control, slots.SEQ);
+    Atomics.add(control, slots.READY, 1);
     port.postMessage("ready");
     for (;;) {
       for (let spin = 0; spin < slots.SPIN && Atomics.load(control, slots.SEQ) === seen; spin++);
@@ -215,6 +257,8 @@ function workerMain(
       if (op === slots.OP_STOP) return;
       if (op !== slots.OP_CENTROID && control[slots.SLOT] === workerData.exitAtSlot) process.exit(0);
       try {
+        // The caller swept this region so far: the state takes it over from the shared memory.
+        if (control[slots.ADOPT] === 1) kernel.adoptRegion(st);
         if (op === slots.OP_CENTROID) kernel.centroidPass(st);
         else kernel.sweep(st, control[slots.SLOT], control[slots.REPLACE] === 1, control[slots.ARGMAX] === 1);
         results[3 * t] = st.bestScore;
@@ -234,10 +278,10 @@ let cachedSource: string | undefined;
 
 function workerSource(): string {
   if (cachedSource === undefined) {
-    const slots = { SEQ, OP, SLOT, REPLACE, ARGMAX, FAILED, DONE, OP_CENTROID, OP_STOP, SPIN };
+    const slots = { SEQ, OP, SLOT, REPLACE, ARGMAX, FAILED, DONE, READY, ADOPT, OP_CENTROID, OP_STOP, SPIN };
     cachedSource = [
       ...KERNEL_FUNCTIONS.map((fn) => fn.toString()),
-      `(${workerMain.toString()})({ createSweepState, centroidPass, sweep }, require("node:worker_threads"), ${JSON.stringify(slots)});`,
+      `(${workerMain.toString()})({ createSweepState, centroidPass, sweep, adoptRegion }, require("node:worker_threads"), ${JSON.stringify(slots)});`,
     ].join("\n");
   }
   return cachedSource;
@@ -270,15 +314,21 @@ export type SelectionWorkerReply = { picked: number } | { result: SelectionResul
 export interface WorkerSelection {
   result: Promise<SelectionResult>;
   stop(): Promise<void>;
+  /** With `alone`: lets the selection's other threads join (see ThreadOptions.joinSignal). */
+  join(): void;
 }
 
 /**
  * A selection on a worker thread (and more, as selectCandidatesThreaded decides), so that this thread
  * stays free (rank reads the pool meanwhile). Features written into a shared selection memory are shared
  * with it; a feature matrix's buffer is moved to the worker, not copied (it is detached here), and freed
- * there once the selection has its own copy. Undefined when the compiled worker is missing.
+ * there once the selection has its own copy. With `alone`, that one worker runs every thread's share until
+ * join() is called: the calling thread's work gets a core of its own meanwhile. Undefined when the compiled
+ * worker is missing.
  */
-export function selectOnWorker(input: SelectionInput, threads?: number, onPick?: (picked: number) => void): WorkerSelection | undefined {
+export function selectOnWorker(
+  input: SelectionInput, threads?: number, onPick?: (picked: number) => void, alone = false,
+): WorkerSelection | undefined {
   const script = compiledWorkerScript(import.meta.url, "exec", "selection-worker");
   if (script === undefined) return undefined;
   const worker = new Worker(script);
@@ -292,18 +342,22 @@ export function selectOnWorker(input: SelectionInput, threads?: number, onPick?:
     worker.once("exit", (code) => reject(new Error(`the selection worker exited (code ${code})`)));
   });
   const { features } = input;
+  const joinSignal = alone ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
   if ("memory" in features) {
     const posted: PostedSelectionInput = { ...input, features: { memory: features.memory, layout: features.layout } };
-    worker.postMessage({ input: posted, threads });
+    worker.postMessage({ input: posted, threads, joinSignal });
   } else {
     // A SharedArrayBuffer cannot be moved; it is shared instead (and not freed by the worker).
     const buffer = features.data.buffer;
-    worker.postMessage({ input, threads }, buffer instanceof ArrayBuffer ? [buffer] : []);
+    worker.postMessage({ input, threads, joinSignal }, buffer instanceof ArrayBuffer ? [buffer] : []);
   }
   const stop = async (): Promise<void> => {
     await worker.terminate();
   };
   const settled = result.finally(stop);
   settled.catch(() => undefined); // nobody awaits the result of a run stopped early
-  return { result: settled, stop };
+  const join = (): void => {
+    if (joinSignal) Atomics.store(joinSignal, 0, 1);
+  };
+  return { result: settled, stop, join };
 }

@@ -5,7 +5,9 @@ import { releaseBuffer, selectCandidatesThreaded, type PostedSelectionInput, typ
 
 const post = (reply: SelectionWorkerReply, transfer: ArrayBuffer[] = []): void => parentPort?.postMessage(reply, transfer);
 
-parentPort?.once("message", async ({ input: posted, threads }: { input: PostedSelectionInput; threads?: number }) => {
+type Request = { input: PostedSelectionInput; threads?: number; joinSignal?: Int32Array };
+
+parentPort?.once("message", async ({ input: posted, threads, joinSignal }: Request) => {
   try {
     const given = posted.features;
     const input = { ...posted, features: "memory" in given ? selectionMemory(given.memory, given.layout) : given };
@@ -17,7 +19,7 @@ parentPort?.once("message", async ({ input: posted, threads }: { input: PostedSe
       // A moved matrix is this thread's to free; a shared memory is the selection's own.
       if (!("memory" in given) && given.data.buffer instanceof ArrayBuffer) releaseBuffer(given.data.buffer);
     };
-    const result = await selectCandidatesThreaded(input, { threads, onPick, onPrepared });
+    const result = await selectCandidatesThreaded(input, { threads, onPick, onPrepared, joinSignal });
     post({ result }, [result.distanceToCovered.buffer as ArrayBuffer]);
   } catch (error) {
     post({ error: error instanceof Error ? error.message : String(error) });

@@ -345,10 +345,11 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
     applyScaler(fitScaler(candidates, o.scaling ?? "standard"), candidates);
     const progress: EarlySelection["progress"] = { picked: 0 };
     const rows = candidates.rows;
+    // Alone while this thread reads the pool: on two cores, a second selection thread would take the pool's.
     const running = selectOnWorker({ features: placed, k: o.select, rule: o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 } }, o.threads, (picked) => {
       progress.picked = picked;
       progress.onPick?.(picked);
-    });
+    }, true);
     return running && { rows, running, progress };
   } catch {
     return undefined;
@@ -387,6 +388,7 @@ export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
   const workers = new ScanWorkers(o.threads);
   try {
     const { c, sources } = await scanPool(units, o, workers, early ? EARLY_PARALLEL_SCAN_MIN_BYTES : PARALLEL_SCAN_MIN_BYTES);
+    early?.running.join();
     return await rankScanned(o, units, c, sources, early, workers);
   } finally {
     await Promise.all([early?.running.stop(), workers.close()]);

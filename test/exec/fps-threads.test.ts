@@ -16,6 +16,15 @@ function input(seed: number, N: number, D: number, k: number): MatrixSelectionIn
   return { features: { rows: N, cols: D, data }, ids: Array.from({ length: N }, (_, i) => `c${i}`), k };
 }
 
+/**
+ * Lets deferred workers join, and blocks the selection's thread a moment so that they are surely started by its
+ * next pass (they join only once ready, and a small selection would otherwise end before they are).
+ */
+function letJoin(joinSignal: Int32Array): void {
+  Atomics.store(joinSignal, 0, 1);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+}
+
 describe("threaded selection", () => {
   it("gives the single-thread result exactly with 2 and 3 threads", async () => {
     const base = input(7, 7000, 11, 300);
@@ -42,6 +51,50 @@ describe("threaded selection", () => {
     const threaded = await selectCandidatesThreaded(withExtras, { threads: 2 });
     expect(threaded.picks).toEqual(single.picks);
     expect(Array.from(threaded.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+  });
+
+  it("with its workers deferred, gives the single-thread result whether they join before the first pick, early, late or never", async () => {
+    const plain = input(14, 6000, 9, 250);
+    const labelled = input(15, 30, 9, 1);
+    const random = seededRandom(16);
+    const extras: MatrixSelectionInput = {
+      ...plain,
+      labelled: { features: labelled.features, ids: labelled.ids!.map((id) => `l${id}`) },
+      excluded: Uint8Array.from({ length: 6000 }, () => (random() < 0.1 ? 1 : 0)),
+      disagreement: Float64Array.from({ length: 6000 }, () => random()),
+    };
+    // Every row twice (distinct ids): equal scores in one cell, which go to the lower candidate index.
+    const ties = input(17, 6000, 9, 250);
+    ties.features.data.forEach((_, i, data) => (data[i] = data[(Math.floor(i / 18) * 2) * 9 + (i % 9)]));
+    for (const base of [plain, extras, ties]) {
+      const single = selectCandidates(base);
+      for (const threads of [2, 3]) {
+        for (const joinAt of [1, 17, 150, Infinity]) {
+          const joinSignal = new Int32Array(new SharedArrayBuffer(4));
+          const onPick = (picked: number): void => {
+            if (picked === joinAt) letJoin(joinSignal);
+          };
+          const threaded = await selectCandidatesThreaded(base, { threads, joinSignal, onPick });
+          expect(threaded.picks, `${threads} threads joining at pick ${joinAt}`).toEqual(single.picks);
+          expect(Array.from(threaded.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+        }
+      }
+    }
+  });
+
+  it("runs no pass on deferred workers before they are let join, and every pass after", async () => {
+    const base = input(12, 3000, 5, 50);
+    const never = new Int32Array(new SharedArrayBuffer(4));
+    // Workers that would exit at slot 10 are never asked for it...
+    await expect(selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal: never })).resolves.toBeDefined();
+    // ...until they join at pick 5.
+    const joinSignal = new Int32Array(new SharedArrayBuffer(4));
+    const onPick = (picked: number): void => {
+      if (picked === 5) letJoin(joinSignal);
+    };
+    await expect(selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal, onPick })).rejects.toThrow(
+      /no result from a worker thread for 1 s/,
+    );
   });
 
   it("fails instead of waiting forever when a worker thread dies without an error", async () => {

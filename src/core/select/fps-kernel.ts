@@ -656,6 +656,44 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number, af
   st.grouped = false;
 }
 
+/**
+ * Rebuilds a fresh state's cell bookkeeping from its region's shared arrays (cells, nearest, scores, status), for
+ * a thread taking over a region that another thread swept so far. Each run of positions in one cell becomes a
+ * segment of it, so a region left grouped stays grouped; one scattered into too many runs is left ungrouped, to
+ * be grouped or listed by the next pass. Radii are exact maxima again.
+ */
+export function adoptRegion(st: SweepState): void {
+  const { nearest, score, status, index, cellOf } = st.region;
+  const { size, radius, cellScore, cellIndex, cellPosition, active } = st;
+  const n = cellOf.length;
+  let runs = 0;
+  for (let p = 0; p < n; p++) {
+    const c = cellOf[p];
+    if (c < 0) continue;
+    if (p === 0 || cellOf[p - 1] !== c) runs++;
+    if (size[c]++ === 0) active[st.activeCount++] = c;
+    if (nearest[p] > radius[c]) radius[c] = nearest[p];
+    if (status[p] !== 0) continue;
+    const s = score[p];
+    if (s > cellScore[c] || (s === cellScore[c] && index[p] < cellIndex[c])) {
+      cellScore[c] = s;
+      cellIndex[c] = index[p];
+      cellPosition[c] = p;
+    }
+  }
+  st.grouped = st.activeCount > 0 && runs <= 4 * st.activeCount + 1024;
+  if (st.grouped) {
+    for (let p = 0, start = 0; p < n; p++) {
+      if (p + 1 === n || cellOf[p + 1] !== cellOf[p]) {
+        if (cellOf[p] >= 0) linkSegment(st, cellOf[p], start, p + 1);
+        start = p + 1;
+      }
+    }
+  }
+  st.listed = false;
+  st.smallPicks = 0;
+}
+
 /** Builds every cell's member list from cellOf (positions in increasing order). */
 export function listMembers(st: SweepState): void {
   const { cellOf } = st.region;
@@ -767,7 +805,7 @@ export function squaredDistance(
 /** The functions a worker thread needs. */
 export const KERNEL_FUNCTIONS = [
   regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
-  copyRow, swapPositions, moveCandidate, sweep, replacePass, updatePass, applyDistances, moveCloser, scanPass, listMembers,
-  regroup, distances,
+  copyRow, swapPositions, moveCandidate, sweep, replacePass, updatePass, applyDistances, moveCloser, scanPass, adoptRegion,
+  listMembers, regroup, distances,
   squaredDistance,
 ] as const;
