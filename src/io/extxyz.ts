@@ -11,6 +11,8 @@ import { createGzip } from "node:zlib";
 import { InputError } from "../core/errors.js";
 import { ExtxyzEncoder, ExtxyzParser, parseExtxyz, type ExtxyzFrameAt } from "../core/formats/extxyz.js";
 import { atomCountAt, FrameStarts, type FrameRange } from "../core/formats/extxyz-segments.js";
+import { ExtxyzSummaryScanner } from "../core/formats/extxyz-summary.js";
+import type { CandidateSummaries } from "../core/select/candidate-id.js";
 import type { Frame } from "../core/structure.js";
 import { CHUNK_BYTES as CHUNK, fileError, openInput } from "./open.js";
 
@@ -54,6 +56,35 @@ export class ExtxyzReadTrace {
   get sha256(): string | undefined {
     return this.digest;
   }
+}
+
+/**
+ * Candidate summaries of an extxyz file in the plain form ExtxyzSummaryScanner reads, without building frames;
+ * undefined as soon as the file is anything else (then read it with the full parser, with a fresh trace).
+ * `onProgress` hears the number of frames read after each chunk.
+ */
+export async function summarizeExtxyz(path: string, trace?: ExtxyzReadTrace, onProgress?: (frames: number) => void): Promise<CandidateSummaries | undefined> {
+  const { stream, gzipped } = await openInput(path, EXTXYZ_EXPECTED);
+  // As in parseFile: the offsets and the hash are the file's own only when it is not gzipped.
+  const traced = gzipped ? undefined : trace;
+  const scanner = new ExtxyzSummaryScanner(traced && ((offset, line) => traced.starts.add(offset, line)));
+  let size = 0;
+  try {
+    for await (const chunk of stream) {
+      size += (chunk as Buffer).length;
+      traced?.update(chunk as Buffer);
+      if (!scanner.push(chunk as Buffer)) return undefined;
+      onProgress?.(scanner.ids.length);
+    }
+  } catch (err) {
+    throw fileError(path, err, EXTXYZ_EXPECTED);
+  } finally {
+    stream.destroy();
+  }
+  if (!scanner.end()) return undefined;
+  traced?.starts.end(size);
+  traced?.finish();
+  return scanner.summaries();
 }
 
 /**

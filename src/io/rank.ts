@@ -38,7 +38,7 @@ import { rankingCsvParts, rankingRule, renderRankingJson, selectionInfo, type Ca
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
 import { releaseArray, selectCandidatesThreaded, selectionThreads, selectOnWorker, type WorkerSelection } from "../exec/fps-threads.js";
-import { ExtxyzFileWriter, ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, type ExtxyzFrameRange } from "./extxyz.js";
+import { ExtxyzFileWriter, ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, summarizeExtxyz, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures, readNpyRows } from "./feature-file.js";
 import { sha256File } from "./open.js";
@@ -171,6 +171,13 @@ async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candida
 }
 
 async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, energyKey: RegExp | null): Promise<ScannedSource> {
+  // Plain extxyz of structures needs no frames built (the committee's predictions are read from frames).
+  if (unit.kind === "extxyz" && energyKey === null) {
+    const trace = new ExtxyzReadTrace();
+    const first = c.meta.length;
+    const summary = await summarizeExtxyz(unit.path, trace, (frames) => o.onProgress?.("reading pool", first + frames));
+    if (summary) return await addSummaries(unit, summary, c, trace);
+  }
   const trace = unit.kind === "extxyz" ? new ExtxyzReadTrace() : undefined;
   const gen = readPoolUnit(unit, trace);
   const namer = new CandidateNamer();
@@ -190,6 +197,14 @@ async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, e
     }
     o.onProgress?.("reading pool", c.meta.length);
   }
+}
+
+async function addSummaries(unit: PoolUnit, summary: CandidateSummaries, c: Candidates, trace: ExtxyzReadTrace): Promise<ScannedSource> {
+  const source = unit.path.split(path.sep).join("/");
+  const { ids, natoms, formulas } = summary;
+  for (let k = 0; k < ids.length; k++) c.meta.push({ id: ids[k], source, frame: k, natoms: natoms[k], formula: formulas[k] });
+  for (const s of summary.species) c.species.add(s);
+  return { path: source, sha256: trace.sha256 ?? (await sha256File(unit.path)), frames: ids.length, trace };
 }
 
 function collectKeyedPrediction(c: Candidates, frame: Frame, energyKey: RegExp, prefix: string, i: number, where: string): void {

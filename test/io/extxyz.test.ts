@@ -8,7 +8,11 @@ import { InputError } from "../../src/core/errors.js";
 import { parseExtxyz } from "../../src/core/formats/extxyz.js";
 import type { Frame } from "../../src/core/structure.js";
 import { ExtxyzSegmenter } from "../../src/core/formats/extxyz-segments.js";
-import { ExtxyzFileWriter, ExtxyzReadTrace, readExtxyz, readExtxyzBatches, readExtxyzFrameRanges, readExtxyzFramesAt, readExtxyzWithLines, writeExtxyz, type ExtxyzFrameRange } from "../../src/io/extxyz.js";
+import { CandidateSummaryBuilder } from "../../src/core/select/candidate-id.js";
+import {
+  ExtxyzFileWriter, ExtxyzReadTrace, readExtxyz, readExtxyzBatches, readExtxyzFrameRanges, readExtxyzFramesAt, readExtxyzWithLines, summarizeExtxyz, writeExtxyz,
+  type ExtxyzFrameRange,
+} from "../../src/io/extxyz.js";
 import { sha256File } from "../../src/io/open.js";
 import { aseReference, realPath } from "../helpers/real-data.js";
 
@@ -192,6 +196,24 @@ describe("readExtxyzFrameRanges", () => {
     expect((await collect(readExtxyzBatches(gz, trace))).flat()).toEqual(fixtureFrames);
     expect(trace.starts.range(0)).toBeUndefined();
     expect(trace.sha256).toBeUndefined();
+  });
+
+  it("summarizes a plain file as the frames read in full would be, with the same trace; gives up on any other", async () => {
+    const file = realPath("extxyz/imagdau_xtb_md.xyz");
+    const full = new ExtxyzReadTrace();
+    const frames = (await collect(readExtxyzBatches(file, full))).flat();
+    const trace = new ExtxyzReadTrace();
+    const progress: number[] = [];
+    expect(await summarizeExtxyz(file, trace, (n) => progress.push(n))).toEqual(new CandidateSummaryBuilder().add(frames).finish());
+    expect(progress.at(-1)).toBe(frames.length);
+    expect(trace.sha256).toBe(full.sha256);
+    for (const index of [0, 100, frames.length - 1]) expect(trace.starts.range(index)).toEqual(full.starts.range(index));
+    expect(await summarizeExtxyz(realPath("extxyz/gpumd_nep_PbTe_train.xyz"))).toBeUndefined();
+    const gz = path.join(dir, "summary.extxyz.gz");
+    writeFileSync(gz, gzipSync(readFileSync(file)));
+    const gzTrace = new ExtxyzReadTrace();
+    expect((await summarizeExtxyz(gz, gzTrace))?.ids).toHaveLength(frames.length);
+    expect(gzTrace.sha256).toBeUndefined();
   });
 
   it("says the file changed when a range no longer holds one frame, naming the line", async () => {

@@ -629,6 +629,19 @@ function headerFromInfo(info: Map<string, InfoValue>, cell: Float64Array): Heade
   return { info, cell, pbc, properties };
 }
 
+/**
+ * The cell, pbc and Properties text of the comment line b[s .. e) as the frame reader takes them (plainFrameAt);
+ * undefined when the line is not a valid comment line there.
+ */
+export function commentHeader(b: Uint8Array, s: number, e: number): Pick<Header, "cell" | "pbc" | "properties"> | undefined {
+  try {
+    const info = parseKeyValuesBytes(b, s, e) ?? commentKeyValues(Buffer.from(b.buffer, b.byteOffset + s, e - s).toString("utf8").trim());
+    return headerFromInfo(info, new Float64Array(9));
+  } catch {
+    return undefined;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Atom lines
 // ---------------------------------------------------------------------------------------------------------------
@@ -694,7 +707,24 @@ function makePlan(spec: string): Plan {
   return { spec, props, ncolumns, kind, prop, sub, posIndex, speciesIndex, zIndex, columnsText, colStride, colIndex: new Int32Array(ncolumns), realWidth };
 }
 
-const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
+/**
+ * The kinds ("R", "I", "L" or "S") of the atom-line columns after species:S:1 and pos:R:3, for a Properties text
+ * that starts with those two and has no Z column; undefined for any other, or one the frame reader refuses.
+ */
+export function columnsAfterPositions(spec: string): ("R" | "I" | "L" | "S")[] | undefined {
+  let plan: Plan;
+  try {
+    plan = makePlan(spec);
+  } catch {
+    return undefined;
+  }
+  if (plan.speciesIndex !== 0 || plan.posIndex !== 1 || plan.zIndex >= 0 || plan.props[1].type !== "R") return undefined;
+  const names = { [K_REAL]: "R", [K_INT]: "I", [K_BOOL]: "L", [K_STR]: "S" } as const;
+  return Array.from(plan.kind.subarray(4), (k) => names[k as keyof typeof names]);
+}
+
+/** 10^k, exact (k <= 22): a decimal mantissa over one of these is the correctly rounded value of the decimal. */
+export const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
 
 /** End of the last token read by the token readers. */
 let tokenEnd = 0;
@@ -821,7 +851,8 @@ function readBool(b: Uint8Array, p: number, end: number): boolean | undefined {
 /** Symbols by a key made of the first bytes of the token, so common species cost no string allocation. */
 const speciesCache = new Map<number, string>();
 
-function readSpecies(b: Uint8Array, p: number, end: number): string | undefined {
+/** The element symbol of the token at b[p] (ending by `end` at the latest), as ASE capitalises it; undefined when it names none. */
+export function readSpecies(b: Uint8Array, p: number, end: number): string | undefined {
   const e = tokenEndAt(b, p, end);
   tokenEnd = e;
   const len = e - p;

@@ -101,14 +101,19 @@ export class CandidateNamer {
 
   /** Sets `id` and `formula` to those of `frame`. */
   name(frame: Frame): void {
-    const species = frame.symbols.join(",");
+    this.nameWithSpecies(frame, frame.symbols.join(","), frame.symbols);
+  }
+
+  /** name() for a frame given as its species text (symbols joined by commas) and the rest; `symbols` defaults to that text split. */
+  nameWithSpecies(frame: Pick<Frame, "natoms" | "positions" | "cell" | "pbc">, species: string, symbols?: readonly string[]): void {
     this.id = idOfText(frame, species);
     let formula = this.formulas.get(species);
     if (formula === undefined) {
       if (this.formulas.size >= FORMULA_CACHE) this.formulas.clear();
-      formula = hillFormula(frame.symbols);
+      const list = symbols ?? species.split(",");
+      formula = hillFormula(list);
       this.formulas.set(species, formula);
-      for (const s of frame.symbols) this.species.add(s);
+      for (const s of list) this.species.add(s);
     }
     this.formula = formula;
   }

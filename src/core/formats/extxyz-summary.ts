@@ -1,0 +1,284 @@
+/**
+ * Candidate summaries (id, atom count, formula) read straight from extxyz bytes, without building frames: the
+ * pool pass of `relabel rank` when nothing else of the frames is needed. It reads the plain form: the atom count
+ * alone on its line; a comment line the frame reader takes (Lattice, pbc and Properties read directly when they
+ * are all it holds); Properties that start with species:S:1 and pos:R:3; atom lines of space-separated tokens
+ * with plain decimals (`-12.345`) for R, `-?digits` for I and T or F for L columns; `\n` line ends. Anything
+ * else, an error included, makes it give up, and the caller reads the file with the full parser, which reports
+ * errors as usual. What it accepts it reads to the same values as that parser (same comment reading, species
+ * check and decimal-to-double rule), so the ids are the same.
+ */
+import { CandidateNamer, type CandidateSummaries } from "../select/candidate-id.js";
+import { columnsAfterPositions, commentHeader, POW10, readSpecies } from "./extxyz.js";
+
+const NL = 10;
+const SPACE = 32;
+const QUOTE = 34;
+const MINUS = 45;
+const DOT = 46;
+/** Atom counts beyond this are left to the full parser (it checks the lines exist before allocating). */
+const MAX_ATOMS = 1 << 20;
+const LATTICE = bytesOf("Lattice");
+const PBC = bytesOf("pbc");
+const PROPERTIES = bytesOf("Properties");
+const DEFAULT_PROPERTIES = "species:S:1:pos:R:3";
+
+function bytesOf(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+/** Whether b[start .. end) holds exactly `word`. */
+function spells(b: Uint8Array, start: number, end: number, word: Uint8Array): boolean {
+  if (end - start !== word.length) return false;
+  for (let k = 0; k < word.length; k++) if (b[start + k] !== word[k]) return false;
+  return true;
+}
+
+class GiveUp extends Error {}
+const GIVE_UP = new GiveUp();
+
+export class ExtxyzSummaryScanner {
+  private readonly namer = new CandidateNamer();
+  readonly ids: string[] = [];
+  readonly natoms: number[] = [];
+  readonly formulas: string[] = [];
+  /** False once the bytes were anything but the plain form (then nothing read so far is to be used). */
+  ok = true;
+  private pending: Uint8Array | null = null;
+  /** Offset and line number (1-based) of the next frame. */
+  private offset = 0;
+  private line = 1;
+  private positions = new Float64Array(24);
+  private readonly cell = new Float64Array(9);
+  private readonly pbc: [boolean, boolean, boolean] = [false, false, false];
+  /** The last Properties text (as bytes and text) and the kinds of its columns after the positions. */
+  private propertiesBytes = new Uint8Array(0);
+  private properties = "";
+  private columns: readonly string[] = [];
+  /** The last frame's species, and as text: frames of one system repeat them. */
+  private symbols: string[] = [];
+  private speciesText = "";
+
+  /** `onFrame` hears each frame's byte offset and first line, in order. */
+  constructor(private readonly onFrame?: (offset: number, line: number) => void) {}
+
+  /** Reads the frames completed by `chunk`; false once it gave up. */
+  push(chunk: Uint8Array): boolean {
+    if (!this.ok) return false;
+    let b = chunk;
+    if (this.pending !== null) {
+      b = new Uint8Array(this.pending.length + chunk.length);
+      b.set(this.pending);
+      b.set(chunk, this.pending.length);
+    }
+    let pos = 0;
+    try {
+      for (;;) {
+        const next = this.frameAt(b, pos);
+        if (next < 0) break;
+        pos = next;
+      }
+    } catch (err) {
+      if (!(err instanceof GiveUp)) throw err;
+      this.ok = false;
+      return false;
+    }
+    this.pending = pos < b.length ? b.slice(pos) : null;
+    this.offset += pos;
+    return true;
+  }
+
+  /** The end of the bytes: a partial frame left over is not the plain form. */
+  end(): boolean {
+    if (this.pending !== null) this.ok = false;
+    return this.ok;
+  }
+
+  summaries(): CandidateSummaries {
+    return { ids: this.ids, natoms: this.natoms, formulas: this.formulas, species: [...this.namer.species].sort() };
+  }
+
+  /** The frame at b[pos]: the offset after it, or -1 when b ends before it does. */
+  private frameAt(b: Uint8Array, pos: number): number {
+    const size = b.length;
+    if (pos >= size) return -1;
+    let p = pos;
+    let natoms = 0;
+    while (p < size && (b[p] - 48) >>> 0 <= 9) natoms = natoms * 10 + (b[p++] - 48);
+    if (p >= size) return -1;
+    if (p === pos || b[p] !== NL || natoms === 0 || natoms > MAX_ATOMS) throw GIVE_UP;
+    // The comment line and the atom lines must all be there.
+    const commentStart = p + 1;
+    let end = commentStart;
+    for (let n = 0; n <= natoms; n++) {
+      const nl = b.indexOf(NL, end);
+      if (nl < 0) return -1;
+      end = nl + 1;
+    }
+    const columns = this.comment(b, commentStart);
+    if (this.positions.length < 3 * natoms) this.positions = new Float64Array(3 * natoms);
+    const positions = this.positions;
+    let q = b.indexOf(NL, commentStart) + 1;
+    const symbols = this.symbols;
+    let same = symbols.length === natoms;
+    for (let a = 0; a < natoms; a++) {
+      while (b[q] === SPACE) q++;
+      const start = q;
+      while (b[q] > SPACE) q++;
+      const symbol = q > start && b[q] === SPACE ? readSpecies(b, start, q) : undefined;
+      if (symbol === undefined) throw GIVE_UP;
+      if (same && symbols[a] !== symbol) same = false;
+      symbols[a] = symbol;
+      for (let k = 0; k < 3; k++) q = this.decimal(b, q, positions, 3 * a + k);
+      for (const kind of columns) q = kind === "R" ? this.decimal(b, q, null, 0) : this.token(b, q, kind);
+      while (b[q] === SPACE) q++;
+      if (b[q] !== NL) throw GIVE_UP;
+      q++;
+    }
+    if (q !== end) throw GIVE_UP;
+    if (!same) {
+      symbols.length = natoms;
+      this.speciesText = symbols.join(",");
+    }
+    const species = this.speciesText;
+    this.onFrame?.(this.offset + pos, this.line);
+    this.line += natoms + 2;
+    this.namer.nameWithSpecies({ natoms, positions: positions.subarray(0, 3 * natoms), cell: this.cell, pbc: this.pbc }, species);
+    this.ids.push(this.namer.id);
+    this.natoms.push(natoms);
+    this.formulas.push(this.namer.formula);
+    return end;
+  }
+
+  /**
+   * Reads the comment line at b[p] into cell and pbc; returns the kinds of the atom columns after the positions.
+   * A line of only Lattice, pbc and Properties (each at most once, quoted values without escapes) is read here;
+   * any other line as the frame reader reads it.
+   */
+  private comment(b: Uint8Array, p: number): readonly string[] {
+    try {
+      return this.commentDirectly(b, p);
+    } catch (err) {
+      // A number there that is not a plain decimal (an exponent, say): the frame reader's reading decides.
+      if (err instanceof GiveUp) return this.commentAsRead(b, p);
+      throw err;
+    }
+  }
+
+  private commentDirectly(b: Uint8Array, p: number): readonly string[] {
+    const start = p;
+    let lattice = false;
+    let pbc = false;
+    let properties = -1;
+    let propertiesEnd = -1;
+    for (;;) {
+      while (b[p] === SPACE) p++;
+      if (b[p] === NL) break;
+      const key = p;
+      while (b[p] !== 61 && b[p] > SPACE) p++;
+      const keyEnd = p++;
+      if (b[keyEnd] !== 61) return this.commentAsRead(b, start);
+      if (!lattice && spells(b, key, keyEnd, LATTICE) && b[p] === QUOTE) {
+        lattice = true;
+        p++;
+        for (let k = 0; k < 9; k++) p = this.decimal(b, p, this.cell, k, QUOTE);
+        while (b[p] === SPACE) p++;
+        if (b[p++] !== QUOTE) return this.commentAsRead(b, start);
+      } else if (!pbc && spells(b, key, keyEnd, PBC) && b[p] === QUOTE) {
+        pbc = true;
+        p++;
+        for (let k = 0; k < 3; k++) {
+          while (b[p] === SPACE) p++;
+          if (b[p] !== 84 && b[p] !== 70) return this.commentAsRead(b, start);
+          this.pbc[k] = b[p++] === 84;
+        }
+        while (b[p] === SPACE) p++;
+        if (b[p++] !== QUOTE) return this.commentAsRead(b, start);
+      } else if (properties < 0 && spells(b, key, keyEnd, PROPERTIES)) {
+        properties = p;
+        while (b[p] > SPACE && b[p] !== QUOTE) p++;
+        propertiesEnd = p;
+      } else return this.commentAsRead(b, start);
+      if (b[p] !== SPACE && b[p] !== NL) return this.commentAsRead(b, start);
+    }
+    if (!lattice) this.cell.fill(0);
+    if (!pbc) this.pbc.fill(lattice);
+    return properties < 0 ? this.columnsOf(DEFAULT_PROPERTIES) : this.columnsAt(b, properties, propertiesEnd);
+  }
+
+  /** The comment line at b[start] as the frame reader reads it. */
+  private commentAsRead(b: Uint8Array, start: number): readonly string[] {
+    const header = commentHeader(b, start, b.indexOf(NL, start));
+    if (header === undefined) throw GIVE_UP;
+    this.cell.set(header.cell);
+    for (let k = 0; k < 3; k++) this.pbc[k] = header.pbc[k];
+    return this.columnsOf(header.properties);
+  }
+
+  /** columnsOf for the Properties text b[start .. end), the same as the last frame's most of the time. */
+  private columnsAt(b: Uint8Array, start: number, end: number): readonly string[] {
+    if (spells(b, start, end, this.propertiesBytes)) return this.columns;
+    this.propertiesBytes = b.slice(start, end);
+    return this.columnsOf(String.fromCharCode(...this.propertiesBytes));
+  }
+
+  private columnsOf(spec: string): readonly string[] {
+    if (spec === this.properties) return this.columns;
+    const columns = columnsAfterPositions(spec);
+    if (columns === undefined) throw GIVE_UP;
+    this.properties = spec;
+    this.columns = columns;
+    return columns;
+  }
+
+  /** An I (`-?digits`), L (T or F) or S (any) column's token at b[p] (after spaces); the offset after it. */
+  private token(b: Uint8Array, p: number, kind: string): number {
+    while (b[p] === SPACE) p++;
+    const start = p;
+    if (kind === "I") {
+      if (b[p] === MINUS) p++;
+      const digits = p;
+      while ((b[p] - 48) >>> 0 <= 9) p++;
+      if (p === digits || p - digits > 9) throw GIVE_UP;
+    } else if (kind === "L") {
+      if (b[p] === 84 || b[p] === 70) p++;
+    } else while (b[p] > SPACE) p++;
+    if (p === start || (b[p] !== SPACE && b[p] !== NL)) throw GIVE_UP;
+    return p;
+  }
+
+  /**
+   * A plain decimal at b[p] (after spaces), `-?digits(.digits)?`, ending at a space, a newline or `close`; into
+   * out[at] when out is given. Returns the offset after it.
+   */
+  private decimal(b: Uint8Array, p: number, out: Float64Array | null, at: number, close = NL): number {
+    while (b[p] === SPACE) p++;
+    const neg = b[p] === MINUS;
+    if (neg) p++;
+    const first = p;
+    let mant = 0;
+    let d = b[p];
+    while ((d - 48) >>> 0 <= 9) {
+      mant = mant * 10 + (d - 48);
+      d = b[++p];
+    }
+    if (p === first) throw GIVE_UP;
+    let scale = 0;
+    if (d === DOT) {
+      const fraction = ++p;
+      d = b[p];
+      while ((d - 48) >>> 0 <= 9) {
+        mant = mant * 10 + (d - 48);
+        d = b[++p];
+      }
+      scale = p - fraction;
+      if (scale === 0) throw GIVE_UP;
+    }
+    if ((d !== SPACE && d !== NL && d !== close) || scale > 22 || mant > Number.MAX_SAFE_INTEGER) throw GIVE_UP;
+    if (out !== null) {
+      const v = scale === 0 ? mant : mant / POW10[scale];
+      out[at] = neg ? -v : v;
+    }
+    return p;
+  }
+}

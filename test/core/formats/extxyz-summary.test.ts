@@ -1,0 +1,117 @@
+/**
+ * The summary scanner against the full parser: whatever it accepts must give exactly the ids, atom counts,
+ * formulas, species and frame offsets of parsing the frames in full; anything outside its plain form makes
+ * it give up (then the caller uses the full parser).
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseExtxyz } from "../../../src/core/formats/extxyz.js";
+import { ExtxyzSummaryScanner } from "../../../src/core/formats/extxyz-summary.js";
+import { CandidateSummaryBuilder, type CandidateSummaries } from "../../../src/core/select/candidate-id.js";
+import { realPath } from "../../helpers/real-data.js";
+
+/** The scanner's result on `bytes` pushed in chunks of the given sizes (cycled); undefined when it gave up. */
+function scan(bytes: Uint8Array, chunkSizes = [bytes.length]): { summary: CandidateSummaries; starts: [number, number][] } | undefined {
+  const starts: [number, number][] = [];
+  const scanner = new ExtxyzSummaryScanner((offset, line) => starts.push([offset, line]));
+  for (let at = 0, k = 0; at < bytes.length; k++) {
+    const size = Math.max(1, chunkSizes[k % chunkSizes.length]);
+    if (!scanner.push(bytes.subarray(at, at + size))) return undefined;
+    at += size;
+  }
+  return scanner.end() ? { summary: scanner.summaries(), starts } : undefined;
+}
+
+/** What the full parser makes of the same bytes. */
+function parsed(bytes: Uint8Array): { summary: CandidateSummaries; starts: [number, number][] } {
+  const items = parseExtxyz(bytes);
+  return { summary: new CandidateSummaryBuilder().add(items.map((i) => i.frame)).finish(), starts: items.map((i) => [i.start, i.line]) };
+}
+
+const plain = [
+  "2",
+  'Lattice="4.3133 0.0 0.0 0.0 4.3133 0.0 0.0 0.0 4.3133" Properties=species:S:1:pos:R:3 pbc="T T T"',
+  "O 1.55329335 0.30447949 -0.00000049",
+  "Zr -0.0000005 2.5 3.75515103",
+  "3",
+  'pbc="T F T"   Properties=species:S:1:pos:R:3:forces:R:3 Lattice="5 0 0 0 5 0 0.1 0 5"',
+  "  MG   0.1   0.2  0.3   1.0 2.0 -3.0  ",
+  "h 0.0000015 -0.0000025 12.0000005 0 0 0",
+  "He 7 8 9 1 1 1",
+  "1",
+  "Properties=species:S:1:pos:R:3",
+  "C 0 0 0",
+  "",
+].join("\n");
+
+describe("ExtxyzSummaryScanner", () => {
+  it("gives the full parser's ids, counts, formulas, species and frame starts, in chunks of any size", () => {
+    const bytes = Buffer.from(plain);
+    const expected = parsed(bytes);
+    expect(expected.summary.ids).toHaveLength(3);
+    for (const sizes of [[bytes.length], [1], [2, 3, 5, 7], [64]]) expect(scan(bytes, sizes), `chunks ${sizes}`).toEqual(expected);
+  });
+
+  it("agrees with the full parser on every real extxyz file it accepts", () => {
+    let accepted = 0;
+    for (const dir of ["extxyz", "mace"]) {
+      for (const name of readdirSync(realPath(dir)).filter((n) => /\.(xyz|extxyz)$/.test(n))) {
+        const bytes = readFileSync(path.join(realPath(dir), name));
+        const fast = scan(bytes, [4096]);
+        if (fast === undefined) continue;
+        accepted++;
+        expect(fast, name).toEqual(parsed(bytes));
+      }
+    }
+    // The files written with energies or other info keys are left to the full parser.
+    expect(accepted).toBeGreaterThan(0);
+  });
+
+  it("reads any comment line as the frame reader does, and I, L and S columns", () => {
+    const frame = (comment: string, atom: string): string => `1\n${comment}\n${atom}\n`;
+    const lattice = 'Lattice="1 0 0 0 1 0 0 0 1"';
+    const cases: Record<string, string> = {
+      "an info key": frame(`${lattice} energy=-1.5 stress="1 2 3 4 5 6 7 8 9" note="a b"`, "H 0 0 0"),
+      "free text": frame("just text", "H 0 0 0"),
+      "an exponent in the cell": frame('Lattice="1e1 0 0 0 1 0 0 0 1" pbc="T T F"', "H 0 0 0"),
+      "pbc spelled out": frame('pbc="True False True"', "H 0 0 0"),
+      "pbc alone": frame('pbc="F T F"', "H 0 0 0"),
+      "a key twice": frame(`${lattice} ${lattice.replace("1 0 0", "2 0 0")}`, "H 0 0 0"),
+      "other columns": frame("Properties=species:S:1:pos:R:3:tags:I:1:fixed:L:1:label:S:1:forces:R:3", "H 0 0 0 -7 T x1 1.0 2 -3.5"),
+    };
+    for (const [what, text] of Object.entries(cases)) {
+      const bytes = Buffer.from(text);
+      expect(scan(bytes), what).toEqual(parsed(bytes));
+    }
+  });
+
+  it("gives up on anything outside its plain form", () => {
+    const frame = (comment: string, atom: string): string => `1\n${comment}\n${atom}\n`;
+    const lattice = 'Lattice="1 0 0 0 1 0 0 0 1"';
+    const cases: Record<string, string> = {
+      "a Z column": frame("Properties=species:S:1:pos:R:3:Z:I:1", "H 0 0 0 1"),
+      "positions first": frame("Properties=pos:R:3:species:S:1", "0 0 0 H"),
+      "a bad stress": frame(`${lattice} stress="1 2 3"`, "H 0 0 0"),
+      "an exponent": frame(lattice, "H 1e-3 0 0"),
+      "a bare point": frame(lattice, "H 5. 0 0"),
+      "a plus sign": frame(lattice, "H +1 0 0"),
+      "a boolean spelled out": frame("Properties=species:S:1:pos:R:3:fixed:L:1", "H 0 0 0 True"),
+      "a lone minus for an integer": frame("Properties=species:S:1:pos:R:3:tags:I:1", "H 0 0 0 -"),
+      "a tab": frame(lattice, "H\t0 0 0"),
+      "CRLF": frame(lattice, "H 0 0 0").replaceAll("\n", "\r\n"),
+      "an unknown species": frame(lattice, "Xx 0 0 0"),
+      "a missing column": frame(lattice, "H 0 0"),
+      "an extra column": frame(lattice, "H 0 0 0 0"),
+      "no atoms": "0\nProperties=species:S:1:pos:R:3\n",
+      "spaces around the count": ` 1\n${lattice}\nH 0 0 0\n`,
+      "a blank line at the end": `${frame(lattice, "H 0 0 0")}\n`,
+      "no final newline": frame(lattice, "H 0 0 0").slice(0, -1),
+      "VEC lines": "1\nProperties=species:S:1:pos:R:3\nH 0 0 0\nVEC1 1 0 0\n",
+      "a too long mantissa": frame(lattice, "H 1.23456789012345678 0 0"),
+      "a byte-order mark": `\ufeff${frame(lattice, "H 0 0 0")}`,
+    };
+    for (const [what, text] of Object.entries(cases)) expect(scan(Buffer.from(text)), what).toBeUndefined();
+    expect(scan(Buffer.from(frame(lattice, "H 0 0 0")))).toBeDefined();
+  });
+});
