@@ -5,7 +5,8 @@
 import { parentPort } from "node:worker_threads";
 import { InputError } from "../core/errors.js";
 import { ExtxyzParser } from "../core/formats/extxyz.js";
-import { CandidateSummaryBuilder } from "../core/select/candidate-id.js";
+import { ExtxyzSummaryScanner } from "../core/formats/extxyz-summary.js";
+import { CandidateSummaryBuilder, type CandidateSummaries } from "../core/select/candidate-id.js";
 import { computeDescriptors, descriptorColumns, descriptorSpecies, type DescriptorOptions, type LocalDescriptorOptions, type SpeciesRows } from "../core/select/descriptors.js";
 import type { FeatureMatrix } from "../core/select/feature-matrix.js";
 import type { Frame } from "../core/structure.js";
@@ -26,6 +27,15 @@ function parseSegment(request: ScanRequest, use: (frames: Frame[]) => void): voi
     use(parser.push(request.bytes.subarray(at, at + PARSE_PIECE)).map((item) => item.frame));
   }
   use(parser.end().map((item) => item.frame));
+}
+
+/** Summaries of a segment's frames: plain ones read straight from the bytes, any other through the full parser. */
+function summarizeSegment(request: ScanRequest): CandidateSummaries {
+  const scanner = new ExtxyzSummaryScanner();
+  if (scanner.push(request.bytes) && scanner.end()) return scanner.summaries();
+  const summary = new CandidateSummaryBuilder();
+  parseSegment(request, (frames) => summary.add(frames));
+  return summary.finish();
 }
 
 /** Descriptor rows of frames, in order; a refused frame is thrown as FrameRefused (its index among them). */
@@ -93,11 +103,7 @@ parentPort?.on("message", (request: ScanRequest) => {
   try {
     if (request.task.kind === "descriptors") reply = describeSegment(request, request.task.options);
     else if (request.task.describe) reply = summariseAndDescribe(request, request.task.describe);
-    else {
-      const summary = new CandidateSummaryBuilder();
-      parseSegment(request, (frames) => summary.add(frames));
-      reply = { summary: summary.finish() };
-    }
+    else reply = { summary: summarizeSegment(request) };
   } catch (error) {
     if (error instanceof FrameRefused) {
       reply = { inputError: { file: error.refusal.file, where: undefined, detail: error.refusal.detail, frame: error.frame } };
