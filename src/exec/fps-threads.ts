@@ -318,6 +318,56 @@ export interface WorkerSelection {
   join(): void;
 }
 
+/** A worker thread started for one selection: it boots while the caller prepares the input. */
+export interface SelectionWorker {
+  /** Runs the selection (once); see selectOnWorker. */
+  run(input: SelectionInput, threads?: number, onPick?: (picked: number) => void, alone?: boolean): WorkerSelection;
+  /** Stops the worker, running or not. */
+  stop(): Promise<void>;
+}
+
+/** Starts a selection worker; undefined when the compiled worker is missing. */
+export function startSelectionWorker(): SelectionWorker | undefined {
+  const script = compiledWorkerScript(import.meta.url, "exec", "selection-worker");
+  if (script === undefined) return undefined;
+  const worker = new Worker(script);
+  let heard: ((picked: number) => void) | undefined;
+  const result = new Promise<SelectionResult>((resolve, reject) => {
+    worker.on("message", (reply: SelectionWorkerReply) => {
+      if ("picked" in reply) heard?.(reply.picked);
+      else if ("error" in reply) reject(new Error(`selection on a worker thread failed: ${reply.error}`));
+      else resolve(reply.result);
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`the selection worker exited (code ${code})`)));
+  });
+  const stop = async (): Promise<void> => {
+    await worker.terminate();
+  };
+  const settled = result.finally(stop);
+  settled.catch(() => undefined); // nobody awaits the result of a run stopped early
+  return {
+    stop,
+    run(input, threads, onPick, alone = false) {
+      heard = onPick;
+      const { features } = input;
+      const joinSignal = alone ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+      if ("memory" in features) {
+        const posted: PostedSelectionInput = { ...input, features: { memory: features.memory, layout: features.layout } };
+        worker.postMessage({ input: posted, threads, joinSignal });
+      } else {
+        // A SharedArrayBuffer cannot be moved; it is shared instead (and not freed by the worker).
+        const buffer = features.data.buffer;
+        worker.postMessage({ input, threads, joinSignal }, buffer instanceof ArrayBuffer ? [buffer] : []);
+      }
+      const join = (): void => {
+        if (joinSignal) Atomics.store(joinSignal, 0, 1);
+      };
+      return { result: settled, stop, join };
+    },
+  };
+}
+
 /**
  * A selection on a worker thread (and more, as selectCandidatesThreaded decides), so that this thread
  * stays free (rank reads the pool meanwhile). Features written into a shared selection memory are shared
@@ -329,35 +379,5 @@ export interface WorkerSelection {
 export function selectOnWorker(
   input: SelectionInput, threads?: number, onPick?: (picked: number) => void, alone = false,
 ): WorkerSelection | undefined {
-  const script = compiledWorkerScript(import.meta.url, "exec", "selection-worker");
-  if (script === undefined) return undefined;
-  const worker = new Worker(script);
-  const result = new Promise<SelectionResult>((resolve, reject) => {
-    worker.on("message", (reply: SelectionWorkerReply) => {
-      if ("picked" in reply) onPick?.(reply.picked);
-      else if ("error" in reply) reject(new Error(`selection on a worker thread failed: ${reply.error}`));
-      else resolve(reply.result);
-    });
-    worker.once("error", reject);
-    worker.once("exit", (code) => reject(new Error(`the selection worker exited (code ${code})`)));
-  });
-  const { features } = input;
-  const joinSignal = alone ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
-  if ("memory" in features) {
-    const posted: PostedSelectionInput = { ...input, features: { memory: features.memory, layout: features.layout } };
-    worker.postMessage({ input: posted, threads, joinSignal });
-  } else {
-    // A SharedArrayBuffer cannot be moved; it is shared instead (and not freed by the worker).
-    const buffer = features.data.buffer;
-    worker.postMessage({ input, threads, joinSignal }, buffer instanceof ArrayBuffer ? [buffer] : []);
-  }
-  const stop = async (): Promise<void> => {
-    await worker.terminate();
-  };
-  const settled = result.finally(stop);
-  settled.catch(() => undefined); // nobody awaits the result of a run stopped early
-  const join = (): void => {
-    if (joinSignal) Atomics.store(joinSignal, 0, 1);
-  };
-  return { result: settled, stop, join };
+  return startSelectionWorker()?.run(input, threads, onPick, alone);
 }

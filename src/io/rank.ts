@@ -37,7 +37,7 @@ import { allocateSelection, confirmWithIds, type SelectionMemory, type Selection
 import { rankingCsvParts, rankingRule, renderRankingJson, selectionInfo, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
-import { releaseArray, selectCandidatesThreaded, selectionThreads, selectOnWorker, type WorkerSelection } from "../exec/fps-threads.js";
+import { releaseArray, selectCandidatesThreaded, selectionThreads, startSelectionWorker, type WorkerSelection } from "../exec/fps-threads.js";
 import { ExtxyzFileWriter, ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, summarizeExtxyz, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures, readNpyRows } from "./feature-file.js";
@@ -348,28 +348,35 @@ interface EarlySelection {
 async function startEarlySelection(o: RankOptions): Promise<EarlySelection | undefined> {
   if (!o.features || o.labeled?.length || o.committee?.length || o.committeeKeys || o.forceTrust) return undefined;
   if ((o.threads ?? availableParallelism()) < 2) return undefined;
+  // The worker boots while the features are read.
+  const worker = startSelectionWorker();
+  if (worker === undefined) return undefined;
   try {
     // Read straight into the selection's (shared) memory, which the worker then uses as it is.
     const into: { placed?: SelectionMemory } = {};
     const place = placeInSelection(o, into, true);
     const read = await readNpyRows(o.features, (rows, cols) => (rows * cols < EARLY_SELECTION_MIN_VALUES ? createFeatureMatrix(rows, cols) : place(rows, cols)));
     const { placed } = into;
-    if (read === undefined || placed === undefined) return undefined;
+    if (read === undefined || placed === undefined) throw new EarlySelectionDeclined();
     const { candidates } = placed;
-    if (!allFinite(candidates)) return undefined;
+    if (!allFinite(candidates)) throw new EarlySelectionDeclined();
     applyScaler(fitScaler(candidates, o.scaling ?? "standard"), candidates);
     const progress: EarlySelection["progress"] = { picked: 0 };
     const rows = candidates.rows;
     // Alone while this thread reads the pool: on two cores, a second selection thread would take the pool's.
-    const running = selectOnWorker({ features: placed, k: o.select, rule: o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 } }, o.threads, (picked) => {
+    const running = worker.run({ features: placed, k: o.select, rule: o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 } }, o.threads, (picked) => {
       progress.picked = picked;
       progress.onPick?.(picked);
     }, true);
-    return running && { rows, running, progress };
+    return { rows, running, progress };
   } catch {
+    await worker.stop();
     return undefined;
   }
 }
+
+/** The features are not for an early selection (too few, not a .npy, a non-finite value): the usual path reads them. */
+class EarlySelectionDeclined extends Error {}
 
 /**
  * Where a feature file's rows go once its shape is known: the memory of a selection of o.select candidates

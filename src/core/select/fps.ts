@@ -359,20 +359,31 @@ interface ColumnStats {
   sum: Float64Array;
 }
 
-/** Scans a matrix into `stats`; a non-finite value is an error naming its row. */
+/** Scans a matrix into `stats` (sums in row order); a non-finite value is an error naming its row. */
 function scanColumns(matrix: PlacedRows, ids: readonly string[] | undefined, what: string, stats: ColumnStats): void {
   const { data, cols, rows, start } = matrix;
   const { lo, hi, sum } = stats;
+  // v - v is 0 for a finite v and NaN otherwise: summed, it tells whether to look for the culprit; without
+  // branches the loop runs about twice as fast.
+  let nonFinite = 0;
   for (let row = 0; row < rows; row++) {
     const p = start(row);
     for (let c = 0; c < cols; c++) {
       const v = data[p + c];
-      if (v - v !== 0) {
-        throw new InputError("features", `${what} ${named(row, ids)}`, `column ${c + 1} is ${v}, expected a finite number`);
-      }
-      if (v < lo[c]) lo[c] = v;
-      if (v > hi[c]) hi[c] = v;
+      nonFinite += v - v;
+      const l = lo[c];
+      lo[c] = v < l ? v : l;
+      const h = hi[c];
+      hi[c] = v > h ? v : h;
       sum[c] += v;
+    }
+  }
+  if (nonFinite === 0) return;
+  for (let row = 0; row < rows; row++) {
+    const p = start(row);
+    for (let c = 0; c < cols; c++) {
+      const v = data[p + c];
+      if (v - v !== 0) throw new InputError("features", `${what} ${named(row, ids)}`, `column ${c + 1} is ${v}, expected a finite number`);
     }
   }
 }
