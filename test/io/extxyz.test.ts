@@ -208,7 +208,9 @@ describe("readExtxyzFrameRanges", () => {
     expect(progress.at(-1)).toBe(frames.length);
     expect(trace.sha256).toBe(full.sha256);
     for (const index of [0, 100, frames.length - 1]) expect(trace.starts.range(index)).toEqual(full.starts.range(index));
-    expect(await summarizeExtxyz(realPath("extxyz/gpumd_nep_PbTe_train.xyz"))).toBeUndefined();
+    const crlf = path.join(dir, "crlf.extxyz");
+    writeFileSync(crlf, "1\r\nProperties=species:S:1:pos:R:3\r\nH 0 0 0\r\n");
+    expect(await summarizeExtxyz(crlf)).toBeUndefined();
     const gz = path.join(dir, "summary.extxyz.gz");
     writeFileSync(gz, gzipSync(readFileSync(file)));
     const gzTrace = new ExtxyzReadTrace();

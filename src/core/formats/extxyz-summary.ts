@@ -3,7 +3,8 @@
  * pool pass of `relabel rank` when nothing else of the frames is needed. It reads the plain form: the atom count
  * alone on its line; a comment line the frame reader takes (Lattice, pbc and Properties read directly when they
  * are all it holds); Properties that start with species:S:1 and pos:R:3; atom lines of space-separated tokens
- * with plain decimals (`-12.345`) for R, `-?digits` for I and T or F for L columns; `\n` line ends. Anything
+ * with plain decimals (`-12.345`) for the positions, decimals with or without an exponent for other R columns,
+ * `-?digits` for I and T or F for L columns; `\n` line ends. Anything
  * else, an error included, makes it give up, and the caller reads the file with the full parser, which reports
  * errors as usual. What it accepts it reads to the same values as that parser (same comment reading, species
  * check and decimal-to-double rule), so the ids are the same.
@@ -35,6 +36,14 @@ function spells(b: Uint8Array, start: number, end: number, word: Uint8Array): bo
 }
 
 class GiveUp extends Error {}
+
+/** The offset after the digits at b[p], at least one (else it gives up). */
+function digitsAfter(b: Uint8Array, p: number): number {
+  const first = p;
+  while ((b[p] - 48) >>> 0 <= 9) p++;
+  if (p === first) throw GIVE_UP;
+  return p;
+}
 const GIVE_UP = new GiveUp();
 
 export class ExtxyzSummaryScanner {
@@ -130,7 +139,7 @@ export class ExtxyzSummaryScanner {
       if (same && symbols[a] !== symbol) same = false;
       symbols[a] = symbol;
       for (let k = 0; k < 3; k++) q = this.decimal(b, q, positions, 3 * a + k);
-      for (const kind of columns) q = kind === "R" ? this.decimal(b, q, null, 0) : this.token(b, q, kind);
+      for (const kind of columns) q = this.token(b, q, kind);
       while (b[q] === SPACE) q++;
       if (b[q] !== NL) throw GIVE_UP;
       q++;
@@ -231,11 +240,23 @@ export class ExtxyzSummaryScanner {
     return columns;
   }
 
-  /** An I (`-?digits`), L (T or F) or S (any) column's token at b[p] (after spaces); the offset after it. */
+  /**
+   * An R (`-?digits(.digits)?`, then maybe `e` or `E`, a sign and digits: values that are not kept need no exact
+   * reading), I (`-?digits`), L (T or F) or S (any) column's token at b[p] (after spaces); the offset after it.
+   */
   private token(b: Uint8Array, p: number, kind: string): number {
     while (b[p] === SPACE) p++;
     const start = p;
-    if (kind === "I") {
+    if (kind === "R") {
+      if (b[p] === MINUS) p++;
+      p = digitsAfter(b, p);
+      if (b[p] === DOT) p = digitsAfter(b, p + 1);
+      if (b[p] === 101 || b[p] === 69) {
+        p++;
+        if (b[p] === 43 || b[p] === MINUS) p++;
+        p = digitsAfter(b, p);
+      }
+    } else if (kind === "I") {
       if (b[p] === MINUS) p++;
       const digits = p;
       while ((b[p] - 48) >>> 0 <= 9) p++;

@@ -53,19 +53,13 @@ describe("ExtxyzSummaryScanner", () => {
     for (const sizes of [[bytes.length], [1], [2, 3, 5, 7], [64]]) expect(scan(bytes, sizes), `chunks ${sizes}`).toEqual(expected);
   });
 
-  it("agrees with the full parser on every real extxyz file it accepts", () => {
-    let accepted = 0;
+  it("reads every real extxyz file of the corpus as the full parser does", () => {
     for (const dir of ["extxyz", "mace"]) {
       for (const name of readdirSync(realPath(dir)).filter((n) => /\.(xyz|extxyz)$/.test(n))) {
         const bytes = readFileSync(path.join(realPath(dir), name));
-        const fast = scan(bytes, [4096]);
-        if (fast === undefined) continue;
-        accepted++;
-        expect(fast, name).toEqual(parsed(bytes));
+        expect(scan(bytes, [4096]), name).toEqual(parsed(bytes));
       }
     }
-    // The files written with energies or other info keys are left to the full parser.
-    expect(accepted).toBeGreaterThan(0);
   });
 
   it("reads any comment line as the frame reader does, and I, L and S columns", () => {
@@ -78,7 +72,7 @@ describe("ExtxyzSummaryScanner", () => {
       "pbc spelled out": frame('pbc="True False True"', "H 0 0 0"),
       "pbc alone": frame('pbc="F T F"', "H 0 0 0"),
       "a key twice": frame(`${lattice} ${lattice.replace("1 0 0", "2 0 0")}`, "H 0 0 0"),
-      "other columns": frame("Properties=species:S:1:pos:R:3:tags:I:1:fixed:L:1:label:S:1:forces:R:3", "H 0 0 0 -7 T x1 1.0 2 -3.5"),
+      "other columns": frame("Properties=species:S:1:pos:R:3:tags:I:1:fixed:L:1:label:S:1:forces:R:3", "H 0 0 0 -7 T x1 9.748e-05 2 -17.647712543889742"),
     };
     for (const [what, text] of Object.entries(cases)) {
       const bytes = Buffer.from(text);
@@ -97,6 +91,7 @@ describe("ExtxyzSummaryScanner", () => {
       "a bare point": frame(lattice, "H 5. 0 0"),
       "a plus sign": frame(lattice, "H +1 0 0"),
       "a boolean spelled out": frame("Properties=species:S:1:pos:R:3:fixed:L:1", "H 0 0 0 True"),
+      "an exponent without digits": frame("Properties=species:S:1:pos:R:3:forces:R:1", "H 0 0 0 1e"),
       "a lone minus for an integer": frame("Properties=species:S:1:pos:R:3:tags:I:1", "H 0 0 0 -"),
       "a tab": frame(lattice, "H\t0 0 0"),
       "CRLF": frame(lattice, "H 0 0 0").replaceAll("\n", "\r\n"),
