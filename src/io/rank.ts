@@ -348,18 +348,22 @@ interface EarlySelection {
 async function startEarlySelection(o: RankOptions): Promise<EarlySelection | undefined> {
   if (!o.features || o.labeled?.length || o.committee?.length || o.committeeKeys || o.forceTrust) return undefined;
   if ((o.threads ?? availableParallelism()) < 2) return undefined;
-  // The worker boots while the features are read.
-  const worker = startSelectionWorker();
+  // The worker boots while the features are read (when they are likely to be enough for it).
+  const bytes = (await stat(o.features).catch(() => undefined))?.size ?? 0;
+  const worker = bytes >= 4 * EARLY_SELECTION_MIN_VALUES ? startSelectionWorker() : undefined;
   if (worker === undefined) return undefined;
+  const decline = (): undefined => {
+    void worker.stop();
+    return undefined;
+  };
   try {
     // Read straight into the selection's (shared) memory, which the worker then uses as it is.
     const into: { placed?: SelectionMemory } = {};
     const place = placeInSelection(o, into, true);
     const read = await readNpyRows(o.features, (rows, cols) => (rows * cols < EARLY_SELECTION_MIN_VALUES ? createFeatureMatrix(rows, cols) : place(rows, cols)));
     const { placed } = into;
-    if (read === undefined || placed === undefined) throw new EarlySelectionDeclined();
+    if (read === undefined || placed === undefined || !allFinite(placed.candidates)) return decline();
     const { candidates } = placed;
-    if (!allFinite(candidates)) throw new EarlySelectionDeclined();
     applyScaler(fitScaler(candidates, o.scaling ?? "standard"), candidates);
     const progress: EarlySelection["progress"] = { picked: 0 };
     const rows = candidates.rows;
@@ -370,13 +374,9 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
     }, true);
     return { rows, running, progress };
   } catch {
-    await worker.stop();
-    return undefined;
+    return decline();
   }
 }
-
-/** The features are not for an early selection (too few, not a .npy, a non-finite value): the usual path reads them. */
-class EarlySelectionDeclined extends Error {}
 
 /**
  * Where a feature file's rows go once its shape is known: the memory of a selection of o.select candidates

@@ -16,6 +16,19 @@ function input(seed: number, N: number, D: number, k: number): MatrixSelectionIn
   return { features: { rows: N, cols: D, data }, ids: Array.from({ length: N }, (_, i) => `c${i}`), k };
 }
 
+/** `base` with 40 labelled rows (from `seed`), a tenth of its candidates excluded and random disagreement. */
+function withExtras(base: MatrixSelectionInput, seed: number): MatrixSelectionInput {
+  const { rows, cols } = base.features;
+  const labelled = input(seed, 40, cols, 1);
+  const random = seededRandom(seed + 1);
+  return {
+    ...base,
+    labelled: { features: labelled.features, ids: labelled.ids!.map((id) => `l${id}`) },
+    excluded: Uint8Array.from({ length: rows }, () => (random() < 0.1 ? 1 : 0)),
+    disagreement: Float64Array.from({ length: rows }, () => random()),
+  };
+}
+
 /**
  * Lets deferred workers join, and blocks the selection's thread a moment so that they are surely started by its
  * next pass (they join only once ready, and a small selection would otherwise end before they are).
@@ -37,32 +50,16 @@ describe("threaded selection", () => {
   });
 
   it("agrees with labelled seeding, exclusions and disagreement", async () => {
-    const base = input(8, 5000, 6, 200);
-    const labelled = input(9, 40, 6, 1);
-    const random = seededRandom(10);
-    const withExtras: MatrixSelectionInput = {
-      ...base,
-      labelled: { features: labelled.features, ids: labelled.ids!.map((id) => `l${id}`) },
-      excluded: Uint8Array.from({ length: 5000 }, () => (random() < 0.1 ? 1 : 0)),
-      disagreement: Float64Array.from({ length: 5000 }, () => random()),
-      rule: { kind: "uwfps", alpha: 1, beta: 2 },
-    };
-    const single = selectCandidates(withExtras);
-    const threaded = await selectCandidatesThreaded(withExtras, { threads: 2 });
+    const extras: MatrixSelectionInput = { ...withExtras(input(8, 5000, 6, 200), 9), rule: { kind: "uwfps", alpha: 1, beta: 2 } };
+    const single = selectCandidates(extras);
+    const threaded = await selectCandidatesThreaded(extras, { threads: 2 });
     expect(threaded.picks).toEqual(single.picks);
     expect(Array.from(threaded.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
   });
 
   it("with its workers deferred, gives the single-thread result whether they join before the first pick, early, late or never", async () => {
     const plain = input(14, 6000, 9, 250);
-    const labelled = input(15, 30, 9, 1);
-    const random = seededRandom(16);
-    const extras: MatrixSelectionInput = {
-      ...plain,
-      labelled: { features: labelled.features, ids: labelled.ids!.map((id) => `l${id}`) },
-      excluded: Uint8Array.from({ length: 6000 }, () => (random() < 0.1 ? 1 : 0)),
-      disagreement: Float64Array.from({ length: 6000 }, () => random()),
-    };
+    const extras = withExtras(plain, 15);
     // Every row twice (distinct ids): equal scores in one cell, which go to the lower candidate index.
     const ties = input(17, 6000, 9, 250);
     ties.features.data.forEach((_, i, data) => (data[i] = data[(Math.floor(i / 18) * 2) * 9 + (i % 9)]));

@@ -4,10 +4,10 @@
  * alone on its line; a comment line the frame reader takes (Lattice, pbc and Properties read directly when they
  * are all it holds); Properties that start with species:S:1 and pos:R:3; atom lines of space-separated tokens
  * with plain decimals (`-12.345`) for the positions, decimals with or without an exponent for other R columns,
- * `-?digits` for I and T or F for L columns; `\n` line ends. Anything
- * else, an error included, makes it give up, and the caller reads the file with the full parser, which reports
- * errors as usual. What it accepts it reads to the same values as that parser (same comment reading, species
- * check and decimal-to-double rule), so the ids are the same.
+ * `-?digits` for I and T or F for L columns; `\n` line ends. Anything else, an error included, makes it give up,
+ * and the caller reads the file with the full parser, which reports errors as usual. What it accepts it reads to
+ * the same values as that parser (same comment reading, species check and decimal-to-double rule), so the ids
+ * are the same.
  */
 import { CandidateNamer, type CandidateSummaries } from "../select/candidate-id.js";
 import { columnsAfterPositions, commentHeader, POW10, readSpecies } from "./extxyz.js";
@@ -36,6 +36,13 @@ function spells(b: Uint8Array, start: number, end: number, word: Uint8Array): bo
 }
 
 class GiveUp extends Error {}
+const GIVE_UP = new GiveUp();
+
+/** The offset of the first byte from b[p] on that is no white space (the frame reader's: space, \t to \r). */
+function blankTo(b: Uint8Array, p: number): number {
+  while (p < b.length && (b[p] === SPACE || (b[p] >= 9 && b[p] <= 13))) p++;
+  return p;
+}
 
 /** The offset after the digits at b[p], at least one (else it gives up). */
 function digitsAfter(b: Uint8Array, p: number): number {
@@ -44,7 +51,6 @@ function digitsAfter(b: Uint8Array, p: number): number {
   if (p === first) throw GIVE_UP;
   return p;
 }
-const GIVE_UP = new GiveUp();
 
 export class ExtxyzSummaryScanner {
   private readonly namer = new CandidateNamer();
@@ -97,9 +103,9 @@ export class ExtxyzSummaryScanner {
     return true;
   }
 
-  /** The end of the bytes: a partial frame left over is not the plain form. */
+  /** The end of the bytes: a partial frame left over is not the plain form (blank lines are allowed). */
   end(): boolean {
-    if (this.pending !== null) this.ok = false;
+    if (this.pending !== null && blankTo(this.pending, 0) < this.pending.length) this.ok = false;
     return this.ok;
   }
 
@@ -111,6 +117,11 @@ export class ExtxyzSummaryScanner {
   private frameAt(b: Uint8Array, pos: number): number {
     const size = b.length;
     if (pos >= size) return -1;
+    // Blank lines may end the file, and nothing may follow them.
+    if (b[pos] <= SPACE) {
+      if (blankTo(b, pos) < size) throw GIVE_UP;
+      return -1;
+    }
     let p = pos;
     let natoms = 0;
     while (p < size && (b[p] - 48) >>> 0 <= 9) natoms = natoms * 10 + (b[p++] - 48);

@@ -72,6 +72,7 @@ describe("ExtxyzSummaryScanner", () => {
       "pbc spelled out": frame('pbc="True False True"', "H 0 0 0"),
       "pbc alone": frame('pbc="F T F"', "H 0 0 0"),
       "a key twice": frame(`${lattice} ${lattice.replace("1 0 0", "2 0 0")}`, "H 0 0 0"),
+      "blank lines at the end": `${frame(lattice, "H 0 0 0")}\n  \n\t\n`,
       "other columns": frame("Properties=species:S:1:pos:R:3:tags:I:1:fixed:L:1:label:S:1:forces:R:3", "H 0 0 0 -7 T x1 9.748e-05 2 -17.647712543889742"),
     };
     for (const [what, text] of Object.entries(cases)) {
@@ -100,7 +101,7 @@ describe("ExtxyzSummaryScanner", () => {
       "an extra column": frame(lattice, "H 0 0 0 0"),
       "no atoms": "0\nProperties=species:S:1:pos:R:3\n",
       "spaces around the count": ` 1\n${lattice}\nH 0 0 0\n`,
-      "a blank line at the end": `${frame(lattice, "H 0 0 0")}\n`,
+      "a frame after a blank line": `${frame(lattice, "H 0 0 0")}\n${frame(lattice, "H 0 0 0")}`,
       "no final newline": frame(lattice, "H 0 0 0").slice(0, -1),
       "VEC lines": "1\nProperties=species:S:1:pos:R:3\nH 0 0 0\nVEC1 1 0 0\n",
       "a too long mantissa": frame(lattice, "H 1.23456789012345678 0 0"),
