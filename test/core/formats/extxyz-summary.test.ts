@@ -10,6 +10,7 @@ import { parseExtxyz } from "../../../src/core/formats/extxyz.js";
 import { ExtxyzSummaryScanner } from "../../../src/core/formats/extxyz-summary.js";
 import { CandidateSummaryBuilder, type CandidateSummaries } from "../../../src/core/select/candidate-id.js";
 import { realPath } from "../../helpers/real-data.js";
+import { seededRandom } from "../select/fps-oracle.js";
 
 /** The scanner's result on `bytes` pushed in chunks of the given sizes (cycled); undefined when it gave up. */
 function scan(bytes: Uint8Array, chunkSizes = [bytes.length]): { summary: CandidateSummaries; starts: [number, number][] } | undefined {
@@ -27,6 +28,42 @@ function scan(bytes: Uint8Array, chunkSizes = [bytes.length]): { summary: Candid
 function parsed(bytes: Uint8Array): { summary: CandidateSummaries; starts: [number, number][] } {
   const items = parseExtxyz(bytes);
   return { summary: new CandidateSummaryBuilder().add(items.map((i) => i.frame)).finish(), starts: items.map((i) => [i.start, i.line]) };
+}
+
+/** A small extxyz text with random forms, mostly valid: numbers, columns, comment keys, spacing and line ends. */
+function randomText(random: () => number): string {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
+  /** `common` most of the time, else one of `rare`. */
+  const mostly = <T>(common: T, rare: readonly T[], p = 0.97): T => (random() < p ? common : pick(rare));
+  const number = (): string => {
+    const r = random();
+    if (r < 0.85) return (random() * 20 - 10).toFixed(Math.floor(random() * 10));
+    if (r < 0.93) return String(Math.floor(random() * 100) - 50);
+    if (r < 0.97) return `${(random() * 9).toFixed(3)}e${pick(["-", "+", ""])}${Math.floor(random() * 12)}`;
+    return pick(["-0.0", "0.0000005", "-0.0000005", "1.23456789012345678", "5.", ".5", "+1.5", "1e", "nan", "-"]);
+  };
+  const extras = pick([[], [], [["forces", "R", 3]], [["tags", "I", 1]], [["fixed", "L", 1], ["label", "S", 1]], [["Z", "I", 1]]] as [string, string, number][][]);
+  const value = (type: string): string =>
+    type === "R" ? number() : type === "I" ? mostly("3", ["-7", "1.5", "-"], 0.9) : type === "L" ? mostly("T", ["F", "True", "x"], 0.9) : pick(["a", "b2", "T"]);
+  const sep = (): string => mostly(" ", ["  ", "\t"], 0.95);
+  const frames: string[] = [];
+  for (let f = 0, n = 1 + Math.floor(random() * 3); f < n; f++) {
+    const natoms = 1 + Math.floor(random() * 3);
+    const keys = [
+      random() < 0.8 ? `Lattice="${Array.from({ length: mostly(9, [8]) }, number).join(" ")}"` : "",
+      random() < 0.5 ? `pbc="${Array.from({ length: 3 }, () => mostly(pick(["T", "F"]), ["True"])).join(" ")}"` : "",
+      random() < 0.9 ? `Properties=species:S:1:pos:R:3${extras.map(([name, type, count]) => `:${name}:${type}:${count}`).join("")}` : "",
+      random() < 0.3 ? pick(["energy=-1.5", 'note="a b"', "flag", 'stress="1 2 3"', "x=1e3"]) : "",
+    ].filter((k) => k !== "");
+    const lines = [String(natoms), keys.sort(() => random() - 0.5).join(sep())];
+    for (let a = 0; a < natoms; a++) {
+      const columns = [mostly(pick(["H", "O", "Zr", "mg"]), ["Xx"]), number(), number(), number()];
+      for (const [, type, count] of mostly(extras, [[]])) for (let k = 0; k < count; k++) columns.push(value(type));
+      lines.push(mostly("", [" "], 0.9) + columns.join(sep()) + mostly("", [" "], 0.9));
+    }
+    frames.push(lines.join(mostly("\n", ["\r\n"])) + "\n");
+  }
+  return frames.join("") + mostly("", ["\n", " \n"], 0.9);
 }
 
 const plain = [
@@ -79,6 +116,25 @@ describe("ExtxyzSummaryScanner", () => {
       const bytes = Buffer.from(text);
       expect(scan(bytes), what).toEqual(parsed(bytes));
     }
+  });
+
+  it("on random texts, accepts only what the full parser reads, and reads it the same", () => {
+    const random = seededRandom(2026);
+    let accepted = 0;
+    for (let n = 0; n < 1500; n++) {
+      const bytes = Buffer.from(randomText(random));
+      const fast = scan(bytes, [1 + Math.floor(random() * 40)]);
+      let full: ReturnType<typeof parsed> | undefined;
+      try {
+        full = parsed(bytes);
+      } catch {
+        full = undefined;
+      }
+      if (fast === undefined) continue;
+      accepted++;
+      expect(fast, bytes.toString()).toEqual(full);
+    }
+    expect(accepted).toBeGreaterThan(300);
   });
 
   it("gives up on anything outside its plain form", () => {
