@@ -124,10 +124,15 @@ function samePrefix(a, b) {
   return i;
 }
 
+/** NumPy's version and the BLAS library it has loaded: Debian picks reference BLAS or OpenBLAS by what is installed. */
 function numpyBlas() {
-  const out = spawnSync(PYTHON, ["-c", "import numpy, io, contextlib\nb = io.StringIO()\nwith contextlib.redirect_stdout(b): numpy.show_config()\nprint(numpy.__version__, [l.strip() for l in b.getvalue().splitlines() if 'libraries' in l][:1])"], {
-    encoding: "utf8",
-  });
+  const script = [
+    "import numpy",
+    "numpy.ones((2, 2), numpy.float32) @ numpy.ones(2, numpy.float32)",
+    "libs = sorted({l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l.split()[-1]})",
+    "print(numpy.__version__, 'with', ', '.join(libs) or 'no BLAS library found')",
+  ].join("\n");
+  const out = spawnSync(PYTHON, ["-c", script], { encoding: "utf8" });
   return out.status === 0 ? out.stdout.trim() : `unavailable (${out.stderr.trim().split("\n").pop()})`;
 }
 
@@ -417,13 +422,13 @@ async function main() {
     return;
   }
   const million = process.argv.includes("--million");
+  console.log(`numpy: ${numpyBlas()}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}`);
   if (only === "whole") {
     reportWhole(["mixture", "uniform"].map((kind) => wholeProcess(kind, quick ? 1 : 3)));
     wholeProcessDescriptors(quick ? 1 : 2);
     if (million) wholeProcessMillion();
     return;
   }
-  console.log(`numpy: ${numpyBlas()}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}`);
   console.log(`node ${process.version}, ${(await import("node:os")).availableParallelism()} cores\n`);
   const cases = [
     { kind: "mixture", n: 10_000, repeats: 3, straightPicks: K, tunedPicks: K },
