@@ -56,7 +56,7 @@ import { JobTracker } from "../exec/tracker.js";
 import { sha256File } from "../io/open.js";
 import { buildStage } from "../io/stage.js";
 import { LedgerError } from "../ledger/errors.js";
-import type { Ledger, LedgerEvent, LedgerFile, LockResult } from "../ledger/ledger.js";
+import type { Ledger, LedgerEvent, LedgerFile, LockResult, RoundLock } from "../ledger/ledger.js";
 import { KeyedMutex } from "../ledger/mutex.js";
 import { benchRound, buildRoundDataset, datasetFiles, dryRunRebuild, rankSelection, trainingOutputs, withScratch, type DatasetInputs } from "./engine.js";
 import type { ConfigFile, Forge, IssueInfo, PullRequestInfo } from "./forge.js";
@@ -1024,8 +1024,7 @@ export class RoundWorkflow {
     const round = manifest.round;
     switch (c.command) {
       case "status": {
-        const lock = await this.ledger.readLock(round);
-        await this.forge.comment(thread, statusComment(manifest, await this.jobs(round), lock, await this.pollProblems(round)));
+        await this.forge.comment(thread, statusComment(manifest, await this.jobs(round), await this.lockStatus(round), await this.pollProblems(round)));
         await this.record(where, "status");
         return;
       }
@@ -1105,7 +1104,7 @@ export class RoundWorkflow {
       case "collect": {
         await this.followJobs(round, where, config, { reportBusy: true });
         const after = await this.manifest(round);
-        if (after.state !== "complete") await this.forge.comment(thread, statusComment(after, await this.jobs(round), await this.ledger.readLock(round), await this.pollProblems(round)));
+        if (after.state !== "complete") await this.forge.comment(thread, statusComment(after, await this.jobs(round), await this.lockStatus(round), await this.pollProblems(round)));
         return;
       }
     }
@@ -1191,6 +1190,12 @@ export class RoundWorkflow {
       await this.ledger.releaseLock(round);
     }
     return true;
+  }
+
+  /** The round's lock for /relabel status, marked stale when an App process that has stopped took it. */
+  private async lockStatus(round: number): Promise<(RoundLock & { stale: boolean }) | null> {
+    const lock = await this.ledger.readLock(round);
+    return lock && { ...lock, stale: lock.instance !== undefined && (this.d.instance?.ended.has(lock.instance) ?? false) };
   }
 
   /**

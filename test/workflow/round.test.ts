@@ -178,7 +178,7 @@ describe("merges the App did not hear of", () => {
   it("releases a lock left by an App process that stopped and does the merge's step at once; a live process's lock stays", async () => {
     r = await startLocalRound({ mergeLockWaitMs: 500, instance: { id: "now", ended: new Set(["stopped"]) } });
     const round = r;
-    await round.selectAndFreeze();
+    const issue = await round.selectAndFreeze();
     const pr = await round.openResults(await selectedRunFolders(round));
     // A lock of another process that may still run is waited for and reported busy, as before.
     await round.ledger.acquireLock(1, "@you", "rebuilding the dataset", "d0", "running elsewhere");
@@ -187,9 +187,12 @@ describe("merges the App did not hear of", () => {
     expect((await comments(round, pr)).at(-1)).toMatch(/^Round 1 is busy: @you holds its lock/);
     expect((await round.manifest()).state).toBe("labeling");
     await round.ledger.releaseLock(1);
-    // The lock of a process that stopped in the middle of its step: released, said so, and the step runs now.
+    // The lock of a process that stopped in the middle of its step: /relabel status says so; the next step
+    // releases it, says so, and runs now.
     await round.ledger.acquireLock(1, "@you", "rebuilding the dataset", "d0", "stopped");
     const lock = await round.ledger.readLock(1);
+    await round.command(issue, "/relabel status");
+    expect((await comments(round, issue)).at(-1)).toContain("left by an App process that has stopped: the next step that needs it releases it");
     const started = Date.now();
     await round.workflow.poll();
     expect(Date.now() - started).toBeLessThan(10_000);

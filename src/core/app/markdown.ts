@@ -505,7 +505,7 @@ export function pollRecoveredComment(round: number, since: string): string {
 export function statusComment(
   manifest: RoundManifest,
   jobs: JobsFile | null,
-  lock: { holder: string; reason: string; since: string } | null = null,
+  lock: { holder: string; reason: string; since: string; stale?: boolean } | null = null,
   pollProblems: PollProblems | null = null,
 ): string {
   const out = [`### Round ${manifest.round}: ${inlineCode(manifest.state)}`, ""];
@@ -515,7 +515,8 @@ export function statusComment(
   out.push(`- Selection: ${manifest.selection_size === null ? "not ranked yet" : `${formatCount(manifest.selection_size)} structures, committee of ${manifest.committee_size ?? 0}`}`);
   if (manifest.prs.selection !== undefined) out.push(`- Selection PR: #${manifest.prs.selection}${manifest.branches.selection ? ` (branch ${inlineCode(manifest.branches.selection)})` : ""}`);
   if (manifest.prs.results !== undefined) out.push(`- Results PR: #${manifest.prs.results}`);
-  out.push(`- Lock: ${lock === null ? "free" : `held by ${inlineCode(lock.holder)} since ${lock.since} (${lock.reason}); \`/relabel unlock\` releases it`}`);
+  const release = lock?.stale ? "left by an App process that has stopped: the next step that needs it releases it" : "`/relabel unlock` releases it";
+  out.push(`- Lock: ${lock === null ? "free" : `held by ${inlineCode(lock.holder)} since ${lock.since} (${lock.reason}); ${release}`}`);
   if (pollProblems !== null) out.push(`- Polling: problems since ${pollProblems.since}, last at ${pollProblems.at}: ${pollProblems.problems.join("; ")}`);
   out.push("");
   const steps = (Object.keys(STEP_LABELS) as (keyof typeof STEP_LABELS)[]).map((step) => {

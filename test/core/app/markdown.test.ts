@@ -417,7 +417,10 @@ describe("jobs and status comments", () => {
     expect(md).toContain("- Selection PR: #21 (branch `relabel/round-0004-selection`)");
     expect(md).toContain("| selection frozen | done | `222222222222` |");
     expect(md).toContain("| dataset rebuilt | – | – |");
-    expect(md).toContain("- Lock: held by `app` since 2026-01-31T10:31:00Z (rebuild)");
+    expect(md).toContain("- Lock: held by `app` since 2026-01-31T10:31:00Z (rebuild); `/relabel unlock` releases it");
+    expect(statusComment(m, jobsFile, { holder: "app", reason: "rebuild", since: "2026-01-31T10:31:00Z", stale: true })).toContain(
+      "- Lock: held by `app` since 2026-01-31T10:31:00Z (rebuild); left by an App process that has stopped: the next step that needs it releases it",
+    );
     expect(md).toContain("**Jobs** (1 open of 2)");
     expect(md).not.toContain("- Polling:");
     const troubled = statusComment(m, jobsFile, null, { since: "2026-01-31T11:00:00Z", at: "2026-01-31T11:30:00Z", problems: ["hpc: squeue failed: timed out"] });
