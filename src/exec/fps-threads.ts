@@ -302,7 +302,7 @@ export function releaseArray(array: Float32Array): void {
 }
 
 /**
- * What selectOnWorker posts: the input with its features as a matrix (moved to the worker) or as a shared
+ * What a SelectionWorker posts: the input with its features as a matrix (moved to the worker) or as a shared
  * selection memory without its candidates' row function (rebuilt there by selectionMemory).
  */
 export type PostedSelectionInput = Omit<SelectionInput, "features"> & { features: FeatureMatrix | Omit<SelectionMemory, "candidates"> };
@@ -318,9 +318,15 @@ export interface WorkerSelection {
   join(): void;
 }
 
-/** A worker thread started for one selection: it boots while the caller prepares the input. */
+/**
+ * A worker thread for one selection (and more threads, as selectCandidatesThreaded decides), so that the caller's
+ * thread stays free (rank reads the pool meanwhile); it boots while the caller prepares the input. Features in a
+ * shared selection memory are shared with it; a feature matrix's buffer is moved to the worker, not copied (it is
+ * detached here), and freed there once the selection has its own copy. With `alone`, the worker runs every
+ * thread's share until join() is called: the caller's work gets a core of its own meanwhile.
+ */
 export interface SelectionWorker {
-  /** Runs the selection (once); see selectOnWorker. */
+  /** Runs the selection (once). */
   run(input: SelectionInput, threads?: number, onPick?: (picked: number) => void, alone?: boolean): WorkerSelection;
   /** Stops the worker, running or not. */
   stop(): Promise<void>;
@@ -366,18 +372,4 @@ export function startSelectionWorker(): SelectionWorker | undefined {
       return { result: settled, stop, join };
     },
   };
-}
-
-/**
- * A selection on a worker thread (and more, as selectCandidatesThreaded decides), so that this thread
- * stays free (rank reads the pool meanwhile). Features written into a shared selection memory are shared
- * with it; a feature matrix's buffer is moved to the worker, not copied (it is detached here), and freed
- * there once the selection has its own copy. With `alone`, that one worker runs every thread's share until
- * join() is called: the calling thread's work gets a core of its own meanwhile. Undefined when the compiled
- * worker is missing.
- */
-export function selectOnWorker(
-  input: SelectionInput, threads?: number, onPick?: (picked: number) => void, alone = false,
-): WorkerSelection | undefined {
-  return startSelectionWorker()?.run(input, threads, onPick, alone);
 }

@@ -1,4 +1,4 @@
-/** Worker thread of fps-threads.ts selectOnWorker: one selection, its progress, then the result whole. */
+/** Worker thread of fps-threads.ts startSelectionWorker: one selection, its progress, then the result whole. */
 import { parentPort } from "node:worker_threads";
 import { selectionMemory } from "../core/select/fps.js";
 import { releaseBuffer, selectCandidatesThreaded, type PostedSelectionInput, type SelectionWorkerReply } from "./fps-threads.js";

@@ -150,10 +150,7 @@ async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candida
   let frames = 0;
   const trace = new ExtxyzReadTrace();
   const add = (batch: CandidateSummaries): void => {
-    for (let k = 0; k < batch.ids.length; k++) {
-      c.meta.push({ id: batch.ids[k], source, frame: frames++, natoms: batch.natoms[k], formula: batch.formulas[k] });
-    }
-    for (const s of batch.species) c.species.add(s);
+    frames = addSummaries(c, source, batch, frames);
     o.onProgress?.("reading pool", c.meta.length);
   };
   const options = describeWhileScanning(o);
@@ -176,7 +173,11 @@ async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, e
     const trace = new ExtxyzReadTrace();
     const first = c.meta.length;
     const summary = await summarizeExtxyz(unit.path, trace, (frames) => o.onProgress?.("reading pool", first + frames));
-    if (summary) return await addSummaries(unit, summary, c, trace);
+    if (summary) {
+      const source = unit.path.split(path.sep).join("/");
+      const frames = addSummaries(c, source, summary, 0);
+      return { path: source, sha256: trace.sha256 ?? (await sha256File(unit.path)), frames, trace };
+    }
   }
   const trace = unit.kind === "extxyz" ? new ExtxyzReadTrace() : undefined;
   const gen = readPoolUnit(unit, trace);
@@ -199,12 +200,12 @@ async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, e
   }
 }
 
-async function addSummaries(unit: PoolUnit, summary: CandidateSummaries, c: Candidates, trace: ExtxyzReadTrace): Promise<ScannedSource> {
-  const source = unit.path.split(path.sep).join("/");
+/** Adds summaries of frames `frame`, `frame` + 1, ... of `source` to the candidates; returns the next frame index. */
+function addSummaries(c: Candidates, source: string, summary: CandidateSummaries, frame: number): number {
   const { ids, natoms, formulas } = summary;
-  for (let k = 0; k < ids.length; k++) c.meta.push({ id: ids[k], source, frame: k, natoms: natoms[k], formula: formulas[k] });
+  for (let k = 0; k < ids.length; k++) c.meta.push({ id: ids[k], source, frame: frame++, natoms: natoms[k], formula: formulas[k] });
   for (const s of summary.species) c.species.add(s);
-  return { path: source, sha256: trace.sha256 ?? (await sha256File(unit.path)), frames: ids.length, trace };
+  return frame;
 }
 
 function collectKeyedPrediction(c: Candidates, frame: Frame, energyKey: RegExp, prefix: string, i: number, where: string): void {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { copyRows, type FeatureMatrix } from "../../src/core/select/feature-matrix.js";
 import { allocateSelection, selectCandidates, type SelectionInput } from "../../src/core/select/fps.js";
-import { releaseBuffer, selectCandidatesThreaded, selectOnWorker } from "../../src/exec/fps-threads.js";
+import { releaseBuffer, selectCandidatesThreaded, startSelectionWorker, type SelectionWorker } from "../../src/exec/fps-threads.js";
 
 type MatrixSelectionInput = SelectionInput & { features: FeatureMatrix };
 import { seededRandom } from "../core/select/fps-oracle.js";
@@ -14,6 +14,12 @@ function input(seed: number, N: number, D: number, k: number): MatrixSelectionIn
     for (let j = 0; j < D; j++) data[i * D + j] = cluster * 3 + random();
   }
   return { features: { rows: N, cols: D, data }, ids: Array.from({ length: N }, (_, i) => `c${i}`), k };
+}
+
+function selectionWorker(): SelectionWorker {
+  const worker = startSelectionWorker();
+  if (!worker) throw new Error("the selection worker is missing: build first (npm test does)");
+  return worker;
 }
 
 /** `base` with 40 labelled rows (from `seed`), a tenth of its candidates excluded and random disagreement. */
@@ -121,8 +127,7 @@ describe("threaded selection", () => {
     const base = input(13, 6000, 7, 150);
     const single = selectCandidates(base);
     const moved = input(13, 6000, 7, 150);
-    const running = selectOnWorker(moved, 2);
-    if (!running) throw new Error("the selection worker is missing: build first (npm test does)");
+    const running = selectionWorker().run(moved, 2);
     expect(moved.features.data.length).toBe(0);
     const result = await running.result;
     expect(result.picks).toEqual(single.picks);
@@ -135,8 +140,7 @@ describe("threaded selection", () => {
     for (const threads of [1, 2]) {
       const placed = allocateSelection(6000, 7, 0, 150, threads, true);
       copyRows(base.features.data, 0, 6000, placed.candidates, 0);
-      const running = selectOnWorker({ ...base, features: placed });
-      if (!running) throw new Error("the selection worker is missing: build first (npm test does)");
+      const running = selectionWorker().run({ ...base, features: placed });
       const result = await running.result;
       expect(result.picks).toEqual(single.picks);
       expect(Array.from(result.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
