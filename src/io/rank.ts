@@ -31,7 +31,7 @@ import {
   type TrustWindow,
 } from "../core/select/disagreement.js";
 import {
-  allFinite, checkFeatureRowCount, checkFeatureRows, copyRows, createFeatureMatrix, rowsOf, type FeatureMatrix, type PlacedRows,
+  checkFeatureRowCount, copyRows, createFeatureMatrix, rowsOf, validateFeatureMatrix, type FeatureMatrix, type PlacedRows,
 } from "../core/select/feature-matrix.js";
 import { allocateSelection, confirmWithIds, type SelectionMemory, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
 import { rankingCsvParts, rankingRule, renderRankingJson, selectionInfo, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
@@ -363,7 +363,9 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
     const place = placeInSelection(o, into, true);
     const read = await readNpyRows(o.features, (rows, cols) => (rows * cols < EARLY_SELECTION_MIN_VALUES ? createFeatureMatrix(rows, cols) : place(rows, cols)));
     const { placed } = into;
-    if (read === undefined || placed === undefined || !allFinite(placed.candidates)) return decline();
+    // A value that is not finite stops the selection (fps.ts checks every value); the features are then read
+    // again (featuresAgain) and the value reported.
+    if (read === undefined || placed === undefined) return decline();
     const { candidates } = placed;
     applyScaler(fitScaler(candidates, o.scaling ?? "standard"), candidates);
     const progress: EarlySelection["progress"] = { picked: 0 };
@@ -391,14 +393,12 @@ function placeInSelection(o: RankOptions, into: { placed?: SelectionMemory }, sh
   };
 }
 
-/** The early selection's features once more (scaled), for the selection it must run again. */
+/** The early selection's features once more (checked as readFeatureFile checks them, then scaled), for the selection it must run again. */
 async function featuresAgain(file: string, scaling: ScalingMode | undefined, ids: readonly string[]): Promise<FeatureMatrix> {
   const features = await readNpyFeatures(file);
-  if (features === undefined || !allFinite(features.data)) {
-    throw new InputError(file, undefined, "is no longer the .npy it was a moment ago: the file changed while ranking");
-  }
+  if (features === undefined) throw new InputError(file, undefined, "is no longer the .npy it was a moment ago: the file changed while ranking");
+  validateFeatureMatrix(features, ids, file);
   applyScaler(fitScaler(features, scaling ?? "standard"), features);
-  checkFeatureRows(features, ids, file);
   return features;
 }
 

@@ -40,6 +40,18 @@ describe("rankToDir progress", () => {
   });
 });
 
+describe("rankToDir with a selection started before the pool was read", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "relabel-rank-io-"));
+  // 201 rows of 5000 values: enough for the early selection.
+  const rows = Array.from({ length: 201 }, (_, i) => [Math.sin(i), Math.cos(3 * i), ...Array<number>(4998).fill(0)]);
+
+  it("reports a value that is not finite as the usual path does", async () => {
+    const features = numpyArray(rows.map((row, i) => (i === 7 ? [row[0], Number.NaN, ...row.slice(2)] : row)), path.join(dir, "nan.npy"));
+    const out = path.join(dir, "nan");
+    await expect(rankToDir({ pool: [POOL], select: 20, out, software, features })).rejects.toThrow(/nan\.npy: row 8: column 2 of candidate 7 \(\w+\) is NaN, expected a finite number/);
+  });
+});
+
 describe("rankToDir picks", () => {
   it("reads the picks of a plain pool back at the byte ranges found while reading it, and a gzipped one by counting lines", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "relabel-rank-io-"));

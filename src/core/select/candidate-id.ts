@@ -24,10 +24,16 @@ export function candidateId(frame: Pick<Frame, "natoms" | "symbols" | "positions
 
 /** candidateId with the species part of the text (symbols joined by commas) given. */
 function idOfText(frame: Pick<Frame, "natoms" | "positions" | "cell" | "pbc">, species: string): string {
-  const pbc = (frame.pbc[0] ? "T" : "F") + (frame.pbc[1] ? "T" : "F") + (frame.pbc[2] ? "T" : "F");
-  // Written as bytes into one reused buffer: building the numbers as strings costs more than the hash.
-  text.reset();
-  text.text(`${FORMAT}\n${frame.natoms}\n${species}\n${pbc}\n`);
+  // Written as bytes into one reused buffer: building the numbers as strings costs more than the hash. The
+  // header stays there from the last frame when it is the same (pools repeat compositions).
+  const pbc = (frame.pbc[0] ? 4 : 0) + (frame.pbc[1] ? 2 : 0) + (frame.pbc[2] ? 1 : 0);
+  if (species !== header.species || frame.natoms !== header.natoms || pbc !== header.pbc) {
+    text.reset();
+    const flags = [4, 2, 1].map((bit) => (pbc & bit ? "T" : "F")).join("");
+    text.text(`${FORMAT}\n${frame.natoms}\n${species}\n${flags}\n`);
+    Object.assign(header, { species, natoms: frame.natoms, pbc, length: text.length });
+  }
+  text.length = header.length;
   writeMicro(frame.cell, 9);
   text.byte(10);
   writeMicro(frame.positions, 3 * frame.natoms);
@@ -35,13 +41,41 @@ function idOfText(frame: Pick<Frame, "natoms" | "positions" | "cell" | "pbc">, s
 }
 
 const text = new ByteWriter(4096);
+/** What the first header.length bytes of `text` hold. */
+const header = { species: "", natoms: -1, pbc: -1, length: 0 };
 
-/** Values as integers of 1e-6 (-0 as 0), separated by single spaces. */
+/** Values as integers of 1e-6 (-0 as 0), separated by single spaces (digits written here: this is the id's hot loop). */
 function writeMicro(values: Float64Array, count: number): void {
+  // Up to 11 bytes per value below 2^31 in magnitude, the rest through text.number.
+  text.reserve(12 * count);
+  let bytes = text.bytes;
+  let at = text.length;
   for (let i = 0; i < count; i++) {
-    if (i > 0) text.byte(32);
-    text.number(Math.round(values[i] * 1e6));
+    if (i > 0) bytes[at++] = 32;
+    let v = Math.round(values[i] * 1e6);
+    if (!(Math.abs(v) < 2 ** 31)) {
+      text.length = at;
+      text.number(v);
+      at = text.length;
+      text.reserve(12 * (count - i));
+      bytes = text.bytes;
+      continue;
+    }
+    if (v < 0) {
+      bytes[at++] = 45;
+      v = -v;
+    }
+    let u = v | 0;
+    let end = at + 1;
+    for (let limit = 10; u >= limit && end - at < 10; limit *= 10) end++;
+    at = end;
+    do {
+      const q = (u / 10) | 0;
+      bytes[--end] = 48 + u - 10 * q;
+      u = q;
+    } while (u > 0);
   }
+  text.length = at;
 }
 
 /**

@@ -318,31 +318,273 @@ function kernelBody(qLen: number): number[] {
   ];
 }
 
+/** quantize_rows(x, D, count, qx, qRowBytes, qLen, params, margin): see QuantizeRows. */
+const QP = { x: 0, D: 1, count: 2, qx: 3, qRowBytes: 4, qLen: 5, params: 6, margin: 7 };
+const QL = {
+  r: 8, c: 9, xa: 10, qa: 11, pairs: 12, inverse: 13, step: 14, weight: 15,
+  s: 16, e: 17, v: 18, q: 19, d: 20, m: 21,
+  vv: 22, vm: 23, vq: 24, vd: 25, sqAcc: 26, e2Acc: 27,
+};
+const QUANTIZE_PARAMS = [I32, I32, I32, I32, I32, I32, I32, F64];
+const QUANTIZE_LOCALS: [number, number][] = [[8, I32], [6, F64], [6, V128]];
+
+/** base + (column << shift), for the column in QL.c. */
+const columnAddress = (base: number, shift: number): number[] => [...get(base), ...get(QL.c), ...i32(shift), op.i32Shl, op.i32Add];
+
+/**
+ * The body of quantize_rows: quantizeRows for candidate rows, columns two at a time in float64 lanes (the odd
+ * last one alone). q and sum(w*q^2) are those of quantizeRows exactly; e is summed in another order.
+ */
+function quantizeBody(): number[] {
+  const clamp = (min: number, max: number, splat: boolean): number[] => splat
+    ? [...f64(-Q_LEVEL), ...simd(simdOp.f64x2Splat), ...simd(max), ...f64(Q_LEVEL), ...simd(simdOp.f64x2Splat), ...simd(min)]
+    : [...f64(-Q_LEVEL), max, ...f64(Q_LEVEL), min];
+  const pair = [
+    ...columnAddress(QL.xa, 2), ...simd(simdOp.load64Zero), ...memarg(2), ...simd(simdOp.f64x2PromoteLowF32x4), ...set(QL.vv),
+    ...columnAddress(QP.params, 3), ...simd(simdOp.v128Load), ...memarg(3), ...set(QL.vm),
+    ...get(QL.vv), ...get(QL.vm), ...simd(simdOp.f64x2Sub),
+    ...columnAddress(QL.inverse, 3), ...simd(simdOp.v128Load), ...memarg(3), ...simd(simdOp.f64x2Mul),
+    ...simd(simdOp.f64x2Nearest), ...clamp(simdOp.f64x2Min, simdOp.f64x2Max, true), ...set(QL.vq),
+    ...[0, 1].flatMap((lane) => [
+      ...get(QL.qa), ...get(QL.c), op.i32Add,
+      ...get(QL.vq), ...simd(simdOp.i32x4TruncSatF64x2SZero), ...simd(simdOp.i32x4ExtractLane), lane,
+      op.i32Store8, ...memarg(0, lane),
+    ]),
+    ...get(QL.sqAcc), ...columnAddress(QL.weight, 3), ...simd(simdOp.v128Load), ...memarg(3),
+    ...get(QL.vq), ...simd(simdOp.f64x2Mul), ...get(QL.vq), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Add), ...set(QL.sqAcc),
+    ...get(QL.vv), ...get(QL.vm), ...columnAddress(QL.step, 3), ...simd(simdOp.v128Load), ...memarg(3),
+    ...get(QL.vq), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Add), ...simd(simdOp.f64x2Sub), ...set(QL.vd),
+    ...get(QL.e2Acc), ...get(QL.vd), ...get(QL.vd), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Add), ...set(QL.e2Acc),
+  ];
+  const single = [
+    ...columnAddress(QL.xa, 2), op.f32Load, ...memarg(2), op.f64PromoteF32, ...set(QL.v),
+    ...columnAddress(QP.params, 3), op.f64Load, ...memarg(3), ...set(QL.m),
+    ...get(QL.v), ...get(QL.m), op.f64Sub, ...columnAddress(QL.inverse, 3), op.f64Load, ...memarg(3), op.f64Mul,
+    op.f64Nearest, ...clamp(op.f64Min, op.f64Max, false), ...set(QL.q),
+    ...get(QL.qa), ...get(QL.c), op.i32Add, ...get(QL.q), op.i32TruncF64S, op.i32Store8, ...memarg(0),
+    ...get(QL.s), ...columnAddress(QL.weight, 3), op.f64Load, ...memarg(3), ...get(QL.q), op.f64Mul, ...get(QL.q), op.f64Mul,
+    op.f64Add, ...set(QL.s),
+    ...get(QL.v), ...get(QL.m), ...columnAddress(QL.step, 3), op.f64Load, ...memarg(3), ...get(QL.q), op.f64Mul, op.f64Add,
+    op.f64Sub, ...set(QL.d),
+    ...get(QL.e), ...get(QL.d), ...get(QL.d), op.f64Mul, op.f64Add, ...set(QL.e),
+  ];
+  const laneSum = (acc: number, into: number): number[] => [
+    ...get(acc), ...simd(simdOp.f64x2ExtractLane), 0, ...get(acc), ...simd(simdOp.f64x2ExtractLane), 1, op.f64Add, ...set(into),
+  ];
+  const paramArray = (k: number, local: number): number[] => [...get(QP.params), ...get(QP.D), ...i32(8 * k), op.i32Mul, op.i32Add, ...set(local)];
+  return [
+    ...paramArray(1, QL.inverse), ...paramArray(2, QL.step), ...paramArray(3, QL.weight),
+    ...get(QP.D), ...i32(-2), op.i32And, ...set(QL.pairs),
+    ...i32(0), ...set(QL.r), ...get(QP.x), ...set(QL.xa), ...get(QP.qx), ...set(QL.qa),
+    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
+    ...get(QL.r), ...get(QP.count), op.i32GeU, op.brIf, 1,
+    ...f64(0), ...simd(simdOp.f64x2Splat), ...set(QL.sqAcc),
+    ...f64(0), ...simd(simdOp.f64x2Splat), ...set(QL.e2Acc),
+    ...i32(0), ...set(QL.c),
+    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
+    ...get(QL.c), ...get(QL.pairs), op.i32GeU, op.brIf, 1,
+    ...pair,
+    ...get(QL.c), ...i32(2), op.i32Add, ...set(QL.c),
+    op.br, 0,
+    op.end, op.end,
+    ...laneSum(QL.sqAcc, QL.s), ...laneSum(QL.e2Acc, QL.e),
+    ...get(QL.c), ...get(QP.D), op.i32LtU, op.if, VOID_BLOCK, ...single, op.end,
+    ...get(QL.qa), ...get(QP.qLen), op.i32Add, ...get(QL.s), op.f64Store, ...memarg(3),
+    ...get(QL.qa), ...get(QP.qLen), op.i32Add,
+    ...get(QL.e), op.f64Sqrt, ...f64(1 + 1e-12), op.f64Mul, ...get(QP.margin), op.f64Add, op.f64Store, ...memarg(3, 8),
+    ...get(QL.xa), ...get(QP.D), ...i32(2), op.i32Shl, op.i32Add, ...set(QL.xa),
+    ...get(QL.qa), ...get(QP.qRowBytes), op.i32Add, ...set(QL.qa),
+    ...get(QL.r), ...i32(1), op.i32Add, ...set(QL.r),
+    op.br, 0,
+    op.end, op.end,
+  ];
+}
+
+/**
+ * scan_columns(x, D, count, stats): folds `count` consecutive rows of D float32 values from byte `x` into the
+ * float64 arrays at `stats`: lo[D], hi[D] and sum[D] (in row order, so the same sums as a loop over the rows),
+ * then adds v - v over every value to the two float64 values after them (not 0: some value is not finite).
+ * lo and hi keep the first of equal values (as v < lo ? v : lo does; pmin and pmax), so signed zeros match too.
+ */
+const SP = { x: 0, D: 1, count: 2, stats: 3 };
+const SL = { r: 4, c: 5, xa: 6, pairs: 7, hi: 8, sum: 9, at: 10, v: 11, nonFinite: 12, s: 13 };
+const SCAN_PARAMS = [I32, I32, I32, I32];
+const SCAN_LOCALS: [number, number][] = [[7, I32], [3, V128]];
+
+function scanBody(): number[] {
+  const at = (base: number): number[] => [...get(base), ...get(SL.c), ...i32(3), op.i32Shl, op.i32Add, ...set(SL.at)];
+  // Columns c and c + 1 of one row: stats[c..c+1] = combine(stats[c..c+1], values).
+  const fold = (base: number, combine: number): number[] => [
+    ...at(base), ...get(SL.at), ...get(SL.at), ...simd(simdOp.v128Load), ...memarg(3), ...get(SL.v), ...simd(combine),
+    ...simd(simdOp.v128Store), ...memarg(3),
+  ];
+  const pair = [
+    ...get(SL.xa), ...get(SL.c), ...i32(2), op.i32Shl, op.i32Add, ...simd(simdOp.load64Zero), ...memarg(2),
+    ...simd(simdOp.f64x2PromoteLowF32x4), ...set(SL.v),
+    ...fold(SP.stats, simdOp.f64x2Pmin), ...fold(SL.hi, simdOp.f64x2Pmax), ...fold(SL.sum, simdOp.f64x2Add),
+    ...get(SL.nonFinite), ...get(SL.v), ...get(SL.v), ...simd(simdOp.f64x2Sub), ...simd(simdOp.f64x2Add), ...set(SL.nonFinite),
+  ];
+  return [
+    ...get(SP.stats), ...get(SP.D), ...i32(8), op.i32Mul, op.i32Add, ...set(SL.hi),
+    ...get(SL.hi), ...get(SP.D), ...i32(8), op.i32Mul, op.i32Add, ...set(SL.sum),
+    ...get(SP.D), ...i32(-2), op.i32And, ...set(SL.pairs),
+    ...f64(0), ...simd(simdOp.f64x2Splat), ...set(SL.nonFinite),
+    ...i32(0), ...set(SL.r), ...get(SP.x), ...set(SL.xa),
+    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
+    ...get(SL.r), ...get(SP.count), op.i32GeU, op.brIf, 1,
+    ...i32(0), ...set(SL.c),
+    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
+    ...get(SL.c), ...get(SL.pairs), op.i32GeU, op.brIf, 1,
+    ...pair,
+    ...get(SL.c), ...i32(2), op.i32Add, ...set(SL.c),
+    op.br, 0,
+    op.end, op.end,
+    // The odd last column alone.
+    ...get(SL.c), ...get(SP.D), op.i32LtU, op.if, VOID_BLOCK,
+    ...get(SL.xa), ...get(SL.c), ...i32(2), op.i32Shl, op.i32Add, op.f32Load, ...memarg(2), op.f64PromoteF32,
+    ...simd(simdOp.f64x2Splat), ...set(SL.v),
+    ...[[SP.stats, simdOp.f64x2Pmin], [SL.hi, simdOp.f64x2Pmax], [SL.sum, simdOp.f64x2Add]].flatMap(([base, combine]) => [
+      ...at(base), ...get(SL.at), ...get(SL.at), op.f64Load, ...memarg(3), ...simd(simdOp.f64x2Splat), ...get(SL.v), ...simd(combine),
+      ...simd(simdOp.f64x2ExtractLane), 0, op.f64Store, ...memarg(3),
+    ]),
+    ...get(SL.nonFinite), ...get(SL.v), ...get(SL.v), ...simd(simdOp.f64x2Sub), ...simd(simdOp.f64x2Add), ...set(SL.nonFinite),
+    op.end,
+    ...get(SL.xa), ...get(SP.D), ...i32(2), op.i32Shl, op.i32Add, ...set(SL.xa),
+    ...get(SL.r), ...i32(1), op.i32Add, ...set(SL.r),
+    op.br, 0,
+    op.end, op.end,
+    ...get(SL.sum), ...get(SP.D), ...i32(8), op.i32Mul, op.i32Add, ...set(SL.at),
+    ...get(SL.at), ...get(SL.at), ...simd(simdOp.v128Load), ...memarg(3), ...get(SL.nonFinite), ...simd(simdOp.f64x2Add),
+    ...simd(simdOp.v128Store), ...memarg(3),
+  ];
+}
+
+/**
+ * permute_rows(n, inverse, x, rowBytes, qx, qRowBytes, nearestSq, nearest, score, weight, index, cellOf, status):
+ * moves the candidate at position inverse[p] to position p, for every p < n, in place: its feature row, its
+ * quantised copy and its values in the per-candidate arrays (float64: nearestSq, nearest, score, weight; int32:
+ * index, cellOf; uint8: status). Cycle by cycle, each candidate moves once; the first of a cycle waits in the
+ * spare slot at position n (rows and copies only). `inverse` (int32, n entries) ends as the identity.
+ */
+const PP = {
+  n: 0, inverse: 1, x: 2, rowBytes: 3, qx: 4, qRowBytes: 5,
+  nearestSq: 6, nearest: 7, score: 8, weight: 9, index: 10, cellOf: 11, status: 12,
+};
+const PL = { start: 13, hole: 14, from: 15, i0: 16, i1: 17, i2: 18, f0: 19, f1: 20, f2: 21, f3: 22 };
+const PERMUTE_PARAMS = Array.from({ length: 13 }, () => I32);
+const PERMUTE_LOCALS: [number, number][] = [[6, I32], [4, F64]];
+const F64_ARRAYS = [PP.nearestSq, PP.nearest, PP.score, PP.weight];
+const I32_ARRAYS = [PP.index, PP.cellOf];
+
+function permuteBody(): number[] {
+  const memoryCopy = [0xfc, ...uleb(10), 0x00, 0x00];
+  const element = (array: number, position: number, shift: number): number[] => [...get(array), ...get(position), ...i32(shift), op.i32Shl, op.i32Add];
+  const rowOf = (base: number, bytes: number, position: number): number[] => [...get(base), ...get(position), ...get(bytes), op.i32Mul, op.i32Add];
+  const spare = (base: number, bytes: number): number[] => [...get(base), ...get(PP.n), ...get(bytes), op.i32Mul, op.i32Add];
+  // Row and quantised copy from position `from` (or the spare) to position `to` (or the spare).
+  const copyRows = (to: (base: number, bytes: number) => number[], from: (base: number, bytes: number) => number[]): number[] =>
+    [[PP.x, PP.rowBytes], [PP.qx, PP.qRowBytes]].flatMap(([base, bytes]) => [...to(base, bytes), ...from(base, bytes), ...get(bytes), ...memoryCopy]);
+  const atHole = (base: number, bytes: number): number[] => rowOf(base, bytes, PL.hole);
+  const atFrom = (base: number, bytes: number): number[] => rowOf(base, bytes, PL.from);
+  const atStart = (base: number, bytes: number): number[] => rowOf(base, bytes, PL.start);
+  const moveValues = [
+    ...F64_ARRAYS.flatMap((a) => [...element(a, PL.hole, 3), ...element(a, PL.from, 3), op.f64Load, ...memarg(3), op.f64Store, ...memarg(3)]),
+    ...I32_ARRAYS.flatMap((a) => [...element(a, PL.hole, 2), ...element(a, PL.from, 2), op.i32Load, ...memarg(2), op.i32Store, ...memarg(2)]),
+    ...element(PP.status, PL.hole, 0), ...element(PP.status, PL.from, 0), op.i32Load8U, ...memarg(0), op.i32Store8, ...memarg(0),
+  ];
+  const saved = [PL.f0, PL.f1, PL.f2, PL.f3];
+  const savedInts = [PL.i0, PL.i1];
+  const saveValues = [
+    ...F64_ARRAYS.flatMap((a, k) => [...element(a, PL.start, 3), op.f64Load, ...memarg(3), ...set(saved[k])]),
+    ...I32_ARRAYS.flatMap((a, k) => [...element(a, PL.start, 2), op.i32Load, ...memarg(2), ...set(savedInts[k])]),
+    ...element(PP.status, PL.start, 0), op.i32Load8U, ...memarg(0), ...set(PL.i2),
+  ];
+  const restoreValues = [
+    ...F64_ARRAYS.flatMap((a, k) => [...element(a, PL.hole, 3), ...get(saved[k]), op.f64Store, ...memarg(3)]),
+    ...I32_ARRAYS.flatMap((a, k) => [...element(a, PL.hole, 2), ...get(savedInts[k]), op.i32Store, ...memarg(2)]),
+    ...element(PP.status, PL.hole, 0), ...get(PL.i2), op.i32Store8, ...memarg(0),
+  ];
+  return [
+    ...i32(0), ...set(PL.start),
+    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
+    ...get(PL.start), ...get(PP.n), op.i32GeU, op.brIf, 1,
+    ...element(PP.inverse, PL.start, 2), op.i32Load, ...memarg(2), ...get(PL.start), op.i32Xor, op.if, VOID_BLOCK,
+    ...copyRows(spare, atStart), ...saveValues,
+    ...get(PL.start), ...set(PL.hole),
+    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
+    ...element(PP.inverse, PL.hole, 2), op.i32Load, ...memarg(2), ...set(PL.from),
+    ...element(PP.inverse, PL.hole, 2), ...get(PL.hole), op.i32Store, ...memarg(2),
+    ...get(PL.from), ...get(PL.start), op.i32Xor, op.i32Eqz, op.brIf, 1,
+    ...copyRows(atHole, atFrom), ...moveValues,
+    ...get(PL.from), ...set(PL.hole),
+    op.br, 0,
+    op.end, op.end,
+    ...copyRows(atHole, spare), ...restoreValues,
+    op.end,
+    ...get(PL.start), ...i32(1), op.i32Add, ...set(PL.start),
+    op.br, 0,
+    op.end, op.end,
+  ];
+}
+
+/** The module's permute_rows: see permuteBody. */
+export type PermuteRows = (
+  n: number, inverse: number, x: number, rowBytes: number, qx: number, qRowBytes: number,
+  nearestSq: number, nearest: number, score: number, weight: number, index: number, cellOf: number, status: number,
+) => void;
+
 /**
  * Bytes of the module for quantised rows of qLen values (see quantizedLength); it imports `env.memory`
- * (shared or not, up to 4 GiB) and exports `sqdist_rows` (its qLen argument must be this qLen) and
- * `copy_bytes(to, from, length)` (memmove within the memory, for moving rows).
+ * (shared or not, up to 4 GiB) and exports `sqdist_rows` (its qLen argument must be this qLen),
+ * `copy_bytes(to, from, length)` (memmove within the memory, for moving rows), `quantize_rows`
+ * (see QuantizeRows), `scan_columns` (see ScanColumns) and `permute_rows` (see PermuteRows).
  */
 export function distanceKernelBytes(shared: boolean, qLen: number): Uint8Array {
   const locals = vec(LOCALS.map(([count, type]) => [...uleb(count), type]));
   const distances = [...locals, ...kernelBody(qLen), op.end];
   const memoryCopy = [0xfc, ...uleb(10), 0x00, 0x00];
   const copy = [...vec([]), ...get(0), ...get(1), ...get(2), ...memoryCopy, op.end];
+  const quantize = [...vec(QUANTIZE_LOCALS.map(([count, type]) => [...uleb(count), type])), ...quantizeBody(), op.end];
+  const scan = [...vec(SCAN_LOCALS.map(([count, type]) => [...uleb(count), type])), ...scanBody(), op.end];
+  const permute = [...vec(PERMUTE_LOCALS.map(([count, type]) => [...uleb(count), type])), ...permuteBody(), op.end];
   const memoryLimits = shared ? [0x03, ...uleb(1), ...uleb(65536)] : [0x01, ...uleb(1), ...uleb(65536)];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec([
       [0x60, ...vec(PARAMS.map((type) => [type])), ...vec([[I32]])],
       [0x60, ...vec([[I32], [I32], [I32]]), ...vec([])],
+      [0x60, ...vec(QUANTIZE_PARAMS.map((type) => [type])), ...vec([])],
+      [0x60, ...vec(SCAN_PARAMS.map((type) => [type])), ...vec([])],
+      [0x60, ...vec(PERMUTE_PARAMS.map((type) => [type])), ...vec([])],
     ])),
     ...section(2, vec([[...name("env"), ...name("memory"), 0x02, ...memoryLimits]])),
-    ...section(3, vec([uleb(0), uleb(1)])),
-    ...section(7, vec([[...name("sqdist_rows"), 0x00, ...uleb(0)], [...name("copy_bytes"), 0x00, ...uleb(1)]])),
-    ...section(10, vec([[...uleb(distances.length), ...distances], [...uleb(copy.length), ...copy]])),
+    ...section(3, vec([uleb(0), uleb(1), uleb(2), uleb(3), uleb(4)])),
+    ...section(7, vec([
+      [...name("sqdist_rows"), 0x00, ...uleb(0)], [...name("copy_bytes"), 0x00, ...uleb(1)], [...name("quantize_rows"), 0x00, ...uleb(2)],
+      [...name("scan_columns"), 0x00, ...uleb(3)],
+      [...name("permute_rows"), 0x00, ...uleb(4)],
+    ])),
+    ...section(10, vec([[...uleb(distances.length), ...distances], [...uleb(copy.length), ...copy], [...uleb(quantize.length), ...quantize],
+      [...uleb(scan.length), ...scan],
+      [...uleb(permute.length), ...permute],
+    ])),
   ]);
 }
 
 export type CopyBytes = (to: number, from: number, length: number) => void;
+
+/**
+ * The module's quantize_rows: quantizeRows (not wide) for `count` consecutive rows of D float32 values from byte
+ * `x`, into slots of qRowBytes bytes from byte `qx`, with the quantiser's arrays at byte `params`
+ * (writeQuantizerParams) and its margin. About four times as fast as quantizeRows.
+ */
+/** The module's scan_columns(x, D, count, stats): see scanBody. */
+export type ScanColumns = (x: number, D: number, count: number, stats: number) => void;
+
+/** Bytes scan_columns works on at its `stats`: lo, hi and sum (D float64 values each), then two float64 values. */
+export const columnStatsBytes = (D: number): number => 24 * D + 16;
+
+export type QuantizeRows = (x: number, D: number, count: number, qx: number, qRowBytes: number, qLen: number, params: number, margin: number) => void;
 
 /** Relative error bound of the float32 filter sum over D terms, doubled for safety. */
 export function filterSlack(D: number): number {
@@ -423,9 +665,7 @@ export function quantizeRows(
   const values = wide ? new Int16Array(buffer, at, (count * stride) / 2) : new Int8Array(buffer, at, count * stride);
   const tails = new Float64Array(buffer, at, (count * stride) / 8);
   const tailOffset = quantizedLength(D) * width;
-  const w = Float64Array.from(weight);
-  const step = w.map((v) => scale * Math.sqrt(v));
-  const inverse = step.map((v) => 1 / v);
+  const { w, step, inverse } = quantizerSteps(qz);
   for (let r = 0; r < count; r++) {
     const from = (firstRow + r) * D;
     const to = (r * stride) / width;
@@ -449,6 +689,26 @@ export function quantizeRows(
     tails[tail] = sq;
     tails[tail + 1] = Math.sqrt(e2) * (1 + 1e-12) + qz.margin;
   }
+}
+
+/** Per column: the weight w = 4^k as a float64, the step scale*2^k and its inverse. */
+function quantizerSteps(qz: Quantizer): { w: Float64Array; step: Float64Array; inverse: Float64Array } {
+  const w = Float64Array.from(qz.weight);
+  const step = w.map((v) => qz.scale * Math.sqrt(v));
+  return { w, step, inverse: step.map((v) => 1 / v) };
+}
+
+/** Bytes quantize_rows reads at its `params`: mid, inverse step, step and weight, D float64 values each. */
+export const quantizerParamBytes = (D: number): number => 32 * D;
+
+/** Writes the quantiser's arrays for quantize_rows at byte `at` (8-byte aligned) of `buffer`. */
+export function writeQuantizerParams(qz: Quantizer, buffer: ArrayBuffer | SharedArrayBuffer, at: number): void {
+  const { w, step, inverse } = quantizerSteps(qz);
+  const params = new Float64Array(buffer, at, 4 * qz.D);
+  params.set(qz.mid, 0);
+  params.set(inverse, qz.D);
+  params.set(step, 2 * qz.D);
+  params.set(w, 3 * qz.D);
 }
 
 /** Copies a candidate's int8 quantised copy at `from` into the int16 form (w*q) of a centre at `to`. */

@@ -85,19 +85,6 @@ export function featureMatrixFromRows(
   return matrix;
 }
 
-/** Whether every value is finite (cheaper than validateFeatureMatrix, which names the first that is not). */
-export function allFinite(values: Float32Array | PlacedRows): boolean {
-  if (values instanceof Float32Array) {
-    for (let p = 0; p < values.length; p++) if (values[p] - values[p] !== 0) return false;
-    return true;
-  }
-  const { data, cols, start } = values;
-  for (const [row, run] of rowRuns(values, 0, values.rows)) {
-    if (!allFinite(data.subarray(start(row), start(row) + run * cols))) return false;
-  }
-  return true;
-}
-
 /** One feature row per candidate. */
 export function checkFeatureRowCount(rows: number, ids: readonly string[], source: string): void {
   if (rows !== ids.length) {

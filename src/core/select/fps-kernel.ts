@@ -18,7 +18,7 @@
  * candidate index.
  */
 
-import type { CopyBytes, SqdistRows } from "./distance-kernel.js";
+import type { CopyBytes, PermuteRows, SqdistRows } from "./distance-kernel.js";
 
 /** The parts of the WebAssembly JS API used here (the project's lib settings do not declare them). */
 export interface WasmMemory {
@@ -55,6 +55,8 @@ export interface RegionLayout {
   /** Scratch: `blockSize` + 1 i32 positions, then `blockSize` + 1 f64 distances. */
   rows: number;
   out: number;
+  /** Scratch for regrouping: the position each position's candidate comes from (count i32). */
+  inverse: number;
 }
 
 export interface FpsLayout {
@@ -81,6 +83,10 @@ export interface FpsLayout {
   slotThread: number;
   slotPosition: number;
   centroid: number;
+  /** The quantiser's arrays for the kernel's quantize_rows (writeQuantizerParams). */
+  quantizer: number;
+  /** Scratch for the kernel's scan_columns (columnStatsBytes). */
+  columnStats: number;
   regions: RegionLayout[];
   bytes: number;
 }
@@ -122,6 +128,7 @@ export interface SweepState {
   outPtr: number;
   sqdistRows: SqdistRows;
   copyBytes: CopyBytes;
+  permuteRows: PermuteRows;
   /** filterSlack(D), see distance-kernel.ts. */
   slack: number;
   /** Cells, by slot: first segment, size, radius, best pickable candidate (score, index, position). */
@@ -160,7 +167,7 @@ export interface SweepState {
   listed: boolean;
   /** Segments detached for the current pick: (segment, cell) pairs. */
   pending: Int32Array;
-  /** Scratch for regrouping: target of each position and its inverse, next free position of each cell. */
+  /** Scratch for regrouping: target of each position and its inverse (in the memory), next free position of each cell. */
   target: Int32Array;
   inverse: Int32Array;
   cellStart: Int32Array;
@@ -212,6 +219,7 @@ export function createSweepState(
     outPtr: regionLayout.out,
     sqdistRows: instance.exports.sqdist_rows as SqdistRows,
     copyBytes: instance.exports.copy_bytes as CopyBytes,
+    permuteRows: instance.exports.permute_rows as PermuteRows,
     slack,
     firstSegment: new Int32Array(slots).fill(-1),
     size: new Int32Array(slots),
@@ -238,7 +246,7 @@ export function createSweepState(
     listed: false,
     pending: new Int32Array(128),
     target: new Int32Array(regionLayout.count),
-    inverse: new Int32Array(regionLayout.count),
+    inverse: new Int32Array(buffer, regionLayout.inverse, regionLayout.count),
     cellStart: new Int32Array(slots),
     bestScore: -Infinity,
     bestIndex: -1,
@@ -361,20 +369,6 @@ export function swapPositions(st: SweepState, p: number, q: number): void {
   let i = r.index[p]; r.index[p] = r.index[q]; r.index[q] = i;
   i = r.cellOf[p]; r.cellOf[p] = r.cellOf[q]; r.cellOf[q] = i;
   i = r.status[p]; r.status[p] = r.status[q]; r.status[q] = i;
-}
-
-/** Moves the candidate at position `from` to position `to` (overwriting it); `from` = -1 is the spare. */
-export function moveCandidate(st: SweepState, from: number, to: number, saved: Float64Array, savedInts: Int32Array): void {
-  const r = st.region;
-  copyRow(st, from < 0 ? r.index.length : from, to);
-  if (from < 0) {
-    r.nearestSq[to] = saved[0]; r.nearest[to] = saved[1]; r.score[to] = saved[2]; r.weight[to] = saved[3];
-    r.index[to] = savedInts[0]; r.cellOf[to] = savedInts[1]; r.status[to] = savedInts[2];
-  } else {
-    r.nearestSq[to] = r.nearestSq[from]; r.nearest[to] = r.nearest[from]; r.score[to] = r.score[from];
-    r.weight[to] = r.weight[from]; r.index[to] = r.index[from]; r.cellOf[to] = r.cellOf[from];
-    r.status[to] = r.status[from];
-  }
 }
 
 /**
@@ -713,7 +707,6 @@ export function listMembers(st: SweepState): void {
 /** Reorders the region so that every active cell is one segment (an in-place permutation). */
 export function regroup(st: SweepState): void {
   const n = st.layout.regions[st.thread].count;
-  const D = st.layout.D;
   const r = st.region;
   const { active, target, inverse, cellStart } = st;
   st.segCount = 0;
@@ -732,27 +725,11 @@ export function regroup(st: SweepState): void {
     if (st.cellPosition[c] >= 0) st.cellPosition[c] = target[st.cellPosition[c]];
   }
   for (let p = 0; p < n; p++) inverse[target[p]] = p;
-  // Cycle by cycle, moving each candidate once: the first to the spare row, then every position of the
-  // cycle is filled from the position whose candidate belongs there.
-  const saved = new Float64Array(4);
-  const savedInts = new Int32Array(3);
-  for (let start = 0; start < n; start++) {
-    if (inverse[start] === start) continue;
-    copyRow(st, start, n);
-    saved[0] = r.nearestSq[start]; saved[1] = r.nearest[start]; saved[2] = r.score[start]; saved[3] = r.weight[start];
-    savedInts[0] = r.index[start]; savedInts[1] = r.cellOf[start]; savedInts[2] = r.status[start];
-    let hole = start;
-    for (;;) {
-      const from = inverse[hole];
-      inverse[hole] = hole;
-      if (from === start) {
-        moveCandidate(st, -1, hole, saved, savedInts);
-        break;
-      }
-      moveCandidate(st, from, hole, saved, savedInts);
-      hole = from;
-    }
-  }
+  const at = st.layout.regions[st.thread];
+  st.permuteRows(
+    n, at.inverse, at.x, st.layout.rowBytes, at.qx, st.layout.qRowBytes,
+    at.nearestSq, at.nearest, at.score, at.weight, at.index, at.cellOf, at.status,
+  );
   st.grouped = true;
 }
 
@@ -805,7 +782,7 @@ export function squaredDistance(
 /** The functions a worker thread needs. */
 export const KERNEL_FUNCTIONS = [
   regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
-  copyRow, swapPositions, moveCandidate, sweep, replacePass, updatePass, applyDistances, moveCloser, scanPass, adoptRegion,
+  copyRow, swapPositions, sweep, replacePass, updatePass, applyDistances, moveCloser, scanPass, adoptRegion,
   listMembers, regroup, distances,
   squaredDistance,
 ] as const;

@@ -24,7 +24,8 @@
 import { InputError, UsageError } from "../errors.js";
 import { firstOccurrences } from "./candidate-id.js";
 import {
-  distanceKernelBytes, filterSlack, quantizerForRanges, quantizedLength, quantizeRows, widenQuantizedRow,
+  distanceKernelBytes, filterSlack, quantizerForRanges, quantizedLength, quantizerParamBytes, quantizeRows, widenQuantizedRow,
+  writeQuantizerParams, columnStatsBytes, type QuantizeRows, type ScanColumns,
 } from "./distance-kernel.js";
 import { rowsOf, type FeatureMatrix, type PlacedRows } from "./feature-matrix.js";
 import {
@@ -217,21 +218,45 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
   if (placed && (placed.layout.threads !== threads || placed.layout.M !== M || placed.layout.slots !== M + k)) {
     throw new RangeError(`the selection's memory was laid out for ${placed.layout.threads} threads, ${placed.layout.M} labelled rows and ${placed.layout.slots - placed.layout.M} picks`);
   }
-  const stats = emptyStats(D);
-  scanColumns(rowsOf(features), ids, "candidate", stats);
-  const candidateSums = stats.sum.slice();
-  if (labelled) scanColumns(rowsOf(labelled.features), labelled.ids, "labelled structure", stats);
-
-  const quantizer = quantizerForRanges(stats.lo, stats.hi);
   const { memory, layout: unscaled } = placed ?? allocateSelection(N, D, M, k, threads);
-  const layout: FpsLayout = { ...unscaled, qScale: quantizer.scale };
   const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-  const module = new api.Module(distanceKernelBytes(memory.buffer instanceof SharedArrayBuffer, layout.qLen));
+  const module = new api.Module(distanceKernelBytes(memory.buffer instanceof SharedArrayBuffer, unscaled.qLen));
+  const kernel = new api.Instance(module, { env: { memory } }).exports;
+  const buffer = memory.buffer;
+  // Candidate rows by block of DEFAULT_BLOCK_SIZE: block b goes to thread b mod threads, after its earlier blocks.
+  const blocks: { lo: number; hi: number; thread: number; position: number }[] = [];
+  const filled = new Int32Array(threads);
+  for (let lo = 0, block = 0; lo < N; lo += DEFAULT_BLOCK_SIZE, block++) {
+    const hi = Math.min(N, lo + DEFAULT_BLOCK_SIZE);
+    blocks.push({ lo, hi, thread: block % threads, position: filled[block % threads] });
+    filled[block % threads] += hi - lo;
+  }
+  const rowAt = (b: (typeof blocks)[number]): number => unscaled.regions[b.thread].x + b.position * unscaled.rowBytes;
+  // Placed rows are where this copy would put them.
+  if (!("start" in features)) for (const b of blocks) new Float32Array(buffer, rowAt(b), (b.hi - b.lo) * D).set(features.data.subarray(b.lo * D, b.hi * D));
+  const centres = new Float32Array(buffer, unscaled.centres, unscaled.slots * D);
+  if (labelled) centres.set(labelled.features.data);
+
+  // Column ranges (for the quantiser) and sums (for the centroid), in candidate order.
+  const scan = kernel.scan_columns as ScanColumns;
+  const stats = new Float64Array(buffer, unscaled.columnStats, columnStatsBytes(D) / 8);
+  stats.fill(Infinity, 0, D).fill(-Infinity, D, 2 * D).fill(0, 2 * D);
+  for (const b of blocks) scan(rowAt(b), D, b.hi - b.lo, unscaled.columnStats);
+  if (stats[3 * D] !== 0 || stats[3 * D + 1] !== 0) throwNonFinite(rowsOf(features), ids, "candidate");
+  const candidateSums = stats.slice(2 * D, 3 * D);
+  if (labelled) {
+    scan(unscaled.centres, D, M, unscaled.columnStats);
+    if (stats[3 * D] !== 0 || stats[3 * D + 1] !== 0) throwNonFinite(rowsOf(labelled.features), labelled.ids, "labelled structure");
+  }
+
+  const quantizer = quantizerForRanges(stats.slice(0, D), stats.slice(D, 2 * D));
+  const layout: FpsLayout = { ...unscaled, qScale: quantizer.scale };
   const fpsRule: FpsRule =
     rule.kind === "weighted" ? { kind: 0, wDiv: rule.wDiv, beta: 1 } : { kind: 1, wDiv: 0, beta: rule.beta };
   const main = createSweepState(memory, module, layout, fpsRule, 0, filterSlack(D));
 
-  const buffer = memory.buffer;
+  writeQuantizerParams(quantizer, buffer, layout.quantizer);
+  const quantize = kernel.quantize_rows as QuantizeRows;
   const regions = layout.regions.map((region) => regionViews(buffer, region, D));
   for (const region of layout.regions) new Int32Array(buffer, region.positions, region.count).forEach((_, p, a) => (a[p] = p));
   const weightOf = (i: number): number => {
@@ -239,25 +264,16 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
     return rule.kind === "weighted" ? rule.wDis * u : Math.pow(u, rule.alpha);
   };
   const pickable = pickableFlags(N, ids && (input.firstIndex ?? firstOccurrences(ids)), input.excluded, ids, labelled?.ids);
-  const filled = new Int32Array(threads);
-  for (let lo = 0, block = 0; lo < N; lo += DEFAULT_BLOCK_SIZE, block++) {
-    const t = block % threads;
-    const region = regions[t];
-    const hi = Math.min(N, lo + DEFAULT_BLOCK_SIZE);
-    // Placed rows are where this copy would put them.
-    if (!("start" in features)) region.X.set(features.data.subarray(lo * D, hi * D), filled[t] * D);
-    const qAt = layout.regions[t].qx + filled[t] * layout.qRowBytes;
-    quantizeRows(quantizer, region.X, filled[t], hi - lo, buffer, qAt, layout.qRowBytes, false);
-    for (let i = lo; i < hi; i++) {
-      const p = filled[t]++;
+  for (const b of blocks) {
+    const region = regions[b.thread];
+    quantize(rowAt(b), D, b.hi - b.lo, layout.regions[b.thread].qx + b.position * layout.qRowBytes, layout.qRowBytes, layout.qLen, layout.quantizer, quantizer.margin);
+    for (let i = b.lo, p = b.position; i < b.hi; i++, p++) {
       region.index[p] = i;
       region.weight[p] = weightOf(i);
       region.status[p] = pickable[i] ? 0 : 1;
     }
   }
-  const centres = new Float32Array(buffer, layout.centres, layout.slots * D);
   if (labelled) {
-    centres.set(labelled.features.data);
     quantizeRows(quantizer, labelled.features.data, 0, M, buffer, layout.qCentres, layout.qPickBytes, true);
   }
   new Int32Array(buffer, layout.slotThread, layout.slots).fill(-1);
@@ -352,33 +368,9 @@ function checkRule(rule: SelectionRule, hasCommittee: boolean): void {
   }
 }
 
-/** Column statistics in one pass: ranges widened into lo/hi, sums (float64, row order) into sum. */
-interface ColumnStats {
-  lo: Float64Array;
-  hi: Float64Array;
-  sum: Float64Array;
-}
-
-/** Scans a matrix into `stats` (sums in row order); a non-finite value is an error naming its row. */
-function scanColumns(matrix: PlacedRows, ids: readonly string[] | undefined, what: string, stats: ColumnStats): void {
+/** Throws the error for the first value of `matrix` that is not finite, naming its row and column. */
+function throwNonFinite(matrix: PlacedRows, ids: readonly string[] | undefined, what: string): never {
   const { data, cols, rows, start } = matrix;
-  const { lo, hi, sum } = stats;
-  // v - v is 0 for a finite v and NaN otherwise: summed, it tells whether to look for the culprit; without
-  // branches the loop runs about twice as fast.
-  let nonFinite = 0;
-  for (let row = 0; row < rows; row++) {
-    const p = start(row);
-    for (let c = 0; c < cols; c++) {
-      const v = data[p + c];
-      nonFinite += v - v;
-      const l = lo[c];
-      lo[c] = v < l ? v : l;
-      const h = hi[c];
-      hi[c] = v > h ? v : h;
-      sum[c] += v;
-    }
-  }
-  if (nonFinite === 0) return;
   for (let row = 0; row < rows; row++) {
     const p = start(row);
     for (let c = 0; c < cols; c++) {
@@ -386,13 +378,8 @@ function scanColumns(matrix: PlacedRows, ids: readonly string[] | undefined, wha
       if (v - v !== 0) throw new InputError("features", `${what} ${named(row, ids)}`, `column ${c + 1} is ${v}, expected a finite number`);
     }
   }
+  throw new Error("a non-finite feature value was found and then not found again");
 }
-
-const emptyStats = (D: number): ColumnStats => ({
-  lo: new Float64Array(D).fill(Infinity),
-  hi: new Float64Array(D).fill(-Infinity),
-  sum: new Float64Array(D),
-});
 
 const named = (i: number, ids: readonly string[] | undefined): string => (ids ? `${i} (${ids[i]})` : String(i));
 
@@ -453,6 +440,8 @@ function layoutFor(N: number, D: number, M: number, k: number, threads: number, 
   const slotThread = take(slots * 4);
   const slotPosition = take(slots * 4);
   const centroid = take(D * 8);
+  const quantizer = take(quantizerParamBytes(D));
+  const columnStats = take(columnStatsBytes(D));
   const regions: RegionLayout[] = [];
   for (let t = 0; t < threads; t++) {
     let count = 0;
@@ -471,10 +460,11 @@ function layoutFor(N: number, D: number, M: number, k: number, threads: number, 
       status: take(count),
       rows: take((blockSize + 1) * 4),
       out: take((blockSize + 1) * 8),
+      inverse: take(count * 4),
     });
   }
   return {
     N, D, M, slots, threads, blockSize, rowBytes, qLen, qRowBytes, qPickBytes, qScale: 0,
-    centres, qCentres, slotThread, slotPosition, centroid, regions, bytes: offset,
+    centres, qCentres, slotThread, slotPosition, centroid, quantizer, columnStats, regions, bytes: offset,
   };
 }

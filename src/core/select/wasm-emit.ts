@@ -18,6 +18,7 @@ export const op = {
   f64Add: 0xa0, f64Sub: 0xa1, f64Mul: 0xa2, f64Div: 0xa3, f64PromoteF32: 0xbb,
   f64Ceil: 0x9b, f64Floor: 0x9c, f64Sqrt: 0x9f, f64Gt: 0x64, f64Le: 0x65, i32TruncF64S: 0xaa,
   i32LtS: 0x48, i32GtS: 0x4a, i32GeS: 0x4e, f64Neg: 0x9a, f64ConvertI32S: 0xb7,
+  i32Store8: 0x3a, i32Load8U: 0x2d, f64Nearest: 0x9e, f64Min: 0xa4, f64Max: 0xa5,
 } as const;
 
 /** SIMD opcodes (after the 0xfd prefix). */
@@ -29,6 +30,8 @@ export const simdOp = {
   i32x4Splat: 17, i32x4ExtractLane: 27, i16x8ExtendLowI8x16S: 135, i16x8ExtendHighI8x16S: 136,
   i32x4Add: 174, i32x4DotI16x8S: 186, i8x16Shuffle: 13, f64x2ConvertLowI32x4S: 254,
   f64x2ReplaceLane: 34, f64x2Ge: 76, i64x2Bitmask: 196,
+  f64x2Nearest: 148, f64x2Min: 244, f64x2Max: 245, f64x2Pmin: 246, f64x2Pmax: 247, i32x4TruncSatF64x2SZero: 252,
+  v128Store: 11,
 } as const;
 
 export function uleb(n: number): number[] {

@@ -71,6 +71,8 @@ describe("candidate ids", () => {
     expect(candidateId(frame(["H", "O", "H"], [0.9572, 0, 0, 0, 0, 0, -0.23999, 0.92663, 0], cell))).not.toBe(id);
     expect(candidateId(frame(["O", "H", "H"], [0, 0, 0, 0.9572, 0, 0, -0.23999, 0.92663, 0], [4.06, 0, 0, 0, 4.05, 0, 0, 0, 4.05]))).not.toBe(id);
     expect(candidateId(frame(["O", "H", "H"], [0, 0, 0, 0.9572, 0, 0, -0.23999, 0.92663, 0], cell, [true, true, false]))).not.toBe(id);
+    // The text's header is kept from one frame to the next only while it is the same.
+    expect(candidateId(water)).toBe(id);
   });
 
   it("finds the first candidate of each id", () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
-  distanceKernelBytes, filterSlack, quantizedLength, quantizerForRanges, quantizeRows, type SqdistRows,
+  distanceKernelBytes, filterSlack, quantizedLength, quantizerForRanges, quantizerParamBytes, quantizeRows, writeQuantizerParams,
+  type QuantizeRows, type SqdistRows,
 } from "../../../src/core/select/distance-kernel.js";
 import { squaredDistance, type WasmApi } from "../../../src/core/select/fps-kernel.js";
 import { seededRandom } from "./fps-oracle.js";
@@ -175,6 +176,39 @@ describe("quantised copies", () => {
     const w16 = new Int16Array(wide);
     for (let c = 0; c < D; c++) expect(w16[c]).toBe(qz.weight[c] * q[5 * stride + c]);
     expect(new Float64Array(wide)[(2 * quantizedLength(D)) / 8]).toBe(tails[(5 * stride + quantizedLength(D)) / 8]);
+  });
+
+  it("are the same from the WebAssembly quantize_rows: q and sum(w*q^2) exactly, the error to rounding", () => {
+    const random = seededRandom(25);
+    for (const D of [1, 2, 3, 16, 17, 100, 129]) {
+      const N = 37;
+      // Values spread over scales, and fitted to a narrower set so that some are clamped to +-127.
+      const X = Float32Array.from({ length: N * D }, () => (random() - 0.5) * 10 ** Math.floor(random() * 4 - 1));
+      const qz = fitQuantizer(D, X.subarray(0, 20 * D));
+      const qLen = quantizedLength(D);
+      const stride = qLen + 16;
+      const expected = new ArrayBuffer(N * stride);
+      quantizeRows(qz, X, 0, N, expected, 0, stride, false);
+      const params = Math.ceil((64 + N * D * 4) / 16) * 16;
+      const at = { x: 64, params, qx: params + quantizerParamBytes(D) };
+      const memory = new api.Memory({ initial: 2, maximum: 2, shared: false });
+      const instance = new api.Instance(new api.Module(distanceKernelBytes(false, qLen)), { env: { memory } });
+      new Float32Array(memory.buffer, at.x, N * D).set(X);
+      writeQuantizerParams(qz, memory.buffer, at.params);
+      (instance.exports.quantize_rows as QuantizeRows)(at.x, D, N, at.qx, stride, qLen, at.params, qz.margin);
+      const got = new Uint8Array(memory.buffer, at.qx, N * stride);
+      let clamped = 0;
+      for (let r = 0; r < N; r++) {
+        const want = new Int8Array(expected, r * stride, qLen);
+        expect(Array.from(new Int8Array(got.buffer, at.qx + r * stride, qLen))).toEqual(Array.from(want));
+        clamped += want.filter((q) => Math.abs(q) === 127).length;
+        const wantTail = new Float64Array(expected, r * stride + qLen, 2);
+        const gotTail = new Float64Array(got.buffer, at.qx + r * stride + qLen, 2);
+        expect(gotTail[0]).toBe(wantTail[0]);
+        expect(Math.abs(gotTail[1] - wantTail[1])).toBeLessThanOrEqual(1e-13 * wantTail[1]);
+      }
+      if (D > 2) expect(clamped).toBeGreaterThan(0);
+    }
   });
 
   it("keep the kernel's int32 sums in range for very long rows", () => {

@@ -208,6 +208,15 @@ describe("selection input errors", () => {
     const bad = Float32Array.of(0, NaN, 2, 3);
     expect(() => selectCandidates({ ...base, features: matrix(4, 1, bad) })).toThrow(InputError);
     expect(() => selectCandidates({ ...base, features: matrix(4, 1, bad) })).toThrow(/candidate 1 \(c1\).*NaN/);
+    // In a pair of columns and in the odd last one, of candidates and of labelled structures.
+    const wide = Float32Array.from({ length: 12 }, (_, i) => i);
+    for (const [at, where] of [[4, /candidate 1 \(c1\): column 2 is -Infinity/], [11, /candidate 3 \(c3\): column 3 is -Infinity/]] as const) {
+      const values = wide.slice();
+      values[at] = -Infinity;
+      expect(() => selectCandidates({ ...base, features: matrix(4, 3, values) })).toThrow(where);
+      const labelled = { features: matrix(4, 3, values), ids: ["l0", "l1", "l2", "l3"] };
+      expect(() => selectCandidates({ ...base, features: matrix(4, 3, wide), labelled })).toThrow(/labelled structure \d \(l\d\): column \d is -Infinity/);
+    }
   });
 
   it("rejects weights that rank by nothing or by a missing committee", () => {
