@@ -46,6 +46,13 @@ export class ByteWriter {
     this.length = at;
   }
 
+  /** Bytes as they are. */
+  append(chunk: Uint8Array): void {
+    this.reserve(chunk.length);
+    this.bytes.set(chunk, this.length);
+    this.length += chunk.length;
+  }
+
   /** A number as String() spells it, integers below 2^31 in magnitude digit by digit (-0 as 0). */
   number(v: number): void {
     if (!(Math.abs(v) < 2 ** 31) || v !== Math.floor(v)) {

@@ -211,17 +211,44 @@ export async function* readExtxyzFrameRanges(path: string, ranges: readonly Extx
     throw fileError(path, err, EXTXYZ_EXPECTED);
   }
   try {
-    for (const range of ranges) {
-      // Small reads from a file just read in full: synchronous preads cost microseconds, a promise each far more.
+    // Small reads from a file just read in full: synchronous preads cost microseconds, a promise each far more.
+    const pieces = ranges.map((range) => {
       const bytes = Buffer.alloc(range.end - range.start);
-      const bytesRead = readSync(fd, bytes, 0, bytes.length, range.start);
-      const parser = new ExtxyzParser(path, range.line);
-      const items = bytesRead === bytes.length ? [...parser.push(bytes), ...parser.end()] : [];
-      if (items.length !== 1) throw new InputError(path, `frame ${range.index}`, "is no longer where it was: the file changed since it was read");
-      yield { index: range.index, frame: items[0].frame };
+      return readSync(fd, bytes, 0, bytes.length, range.start) === bytes.length ? bytes : undefined;
+    });
+    // Parsed as one text, so that frames with the same Properties share their parsing; one by one (with the
+    // file's line numbers) only when that does not give each range its own frame.
+    const together = pieces.every((bytes) => bytes !== undefined) ? framesOfPieces(path, pieces as Buffer[]) : undefined;
+    for (const [k, range] of ranges.entries()) {
+      let frame = together?.[k];
+      if (frame === undefined) {
+        const parser = new ExtxyzParser(path, range.line);
+        const bytes = pieces[k];
+        const items = bytes ? [...parser.push(bytes), ...parser.end()] : [];
+        if (items.length !== 1) throw new InputError(path, `frame ${range.index}`, "is no longer where it was: the file changed since it was read");
+        frame = items[0].frame;
+      }
+      yield { index: range.index, frame };
     }
   } finally {
     closeSync(fd);
+  }
+}
+
+/** The frame of each piece, when the pieces parsed one after another give exactly one frame starting at each; else undefined. */
+function framesOfPieces(path: string, pieces: Buffer[]): Frame[] | undefined {
+  try {
+    const parser = new ExtxyzParser(path);
+    const items = [...parser.push(Buffer.concat(pieces)), ...parser.end()];
+    if (items.length !== pieces.length) return undefined;
+    let start = 0;
+    for (const [k, item] of items.entries()) {
+      if (item.start !== start) return undefined;
+      start += pieces[k].length;
+    }
+    return items.map((item) => item.frame);
+  } catch {
+    return undefined;
   }
 }
 

@@ -228,6 +228,20 @@ describe("readExtxyzFrameRanges", () => {
     expect(String((error as Error).message)).toMatch(/^.*ranges-changed\.extxyz(:\d+: |: frame 1: is no longer where it was: the file changed since it was read)/);
     writeFileSync(file, text.subarray(0, ranges[2].start));
     expect(String(((await failure(readExtxyzFrameRanges(file, [ranges[3]]))).error as Error).message)).toMatch(/frame 3: is no longer where it was/);
+    // Two frames in one range and none in the next: as many frames as ranges, but not one in each.
+    writeFileSync(file, text);
+    const moved = [{ ...ranges[1], end: ranges[2].end }, { ...ranges[2], start: ranges[2].end }];
+    expect(String(((await failure(readExtxyzFrameRanges(file, moved))).error as Error).message)).toMatch(/frame 1: is no longer where it was/);
+  });
+
+  it("reads ranges in the order given, the same one twice included", async () => {
+    const file = realPath("extxyz/gpumd_nep_PbTe_train.xyz");
+    const all = await collect(readExtxyz(file));
+    const ranges = rangesOf(readFileSync(file));
+    const wanted = [7, 0, 7, 3].map((i) => ranges[i]);
+    expect((await collect(readExtxyzFrameRanges(file, wanted))).map(({ index, frame }) => [index, frame])).toEqual(
+      wanted.map(({ index }) => [index, all[index]]),
+    );
   });
 });
 

@@ -117,19 +117,21 @@ export function* rankingCsvParts(r: RankingInputs): Generator<Uint8Array, void, 
   const N = r.candidates.length;
   const rankOf = new Int32Array(N);
   for (const p of r.result.picks) rankOf[p.index] = p.rank;
-  // A pool has few sources and many candidates: each source is quoted once.
-  const sourceField = new Map<string, string>();
+  // A pool has few sources and many candidates: each source is quoted and encoded once.
+  const sourceField = new Map<string, Uint8Array>();
+  const encoder = new TextEncoder();
+  const flagged = r.labeledIds.size > 0 || r.trustLevels !== null;
   const out = new ByteWriter(CSV_ROWS_PER_PART * 128);
   out.text("index,candidate_id,source,frame,natoms,formula,rank,distance_to_selection,disagreement,disagreement_raw,flags\n");
   for (let i = 0; i < N; i++) {
     const c = r.candidates[i];
     let source = sourceField.get(c.source);
-    if (source === undefined) sourceField.set(c.source, (source = csvField(c.source)));
+    if (source === undefined) sourceField.set(c.source, (source = encoder.encode(csvField(c.source))));
     out.number(i);
     out.byte(COMMA);
     out.text(c.id);
     out.byte(COMMA);
-    out.text(source);
+    out.append(source);
     out.byte(COMMA);
     out.number(c.frame);
     out.byte(COMMA);
@@ -145,12 +147,14 @@ export function* rankingCsvParts(r: RankingInputs): Generator<Uint8Array, void, 
     out.byte(COMMA);
     if (r.rawDisagreement) out.number(r.rawDisagreement[i]);
     out.byte(COMMA);
-    const flags: string[] = [];
-    if (r.labeledIds.has(c.id)) flags.push("labelled");
-    if (r.firstIndex[i] !== i) flags.push(`duplicate-of-${r.firstIndex[i]}`);
-    if (r.trustLevels?.[i] === TRUST_ACCURATE) flags.push("accurate");
-    if (r.trustLevels?.[i] === TRUST_SUSPECT) flags.push("suspect");
-    if (flags.length > 0) out.text(flags.join(" "));
+    if (flagged || r.firstIndex[i] !== i) {
+      const flags: string[] = [];
+      if (r.labeledIds.has(c.id)) flags.push("labelled");
+      if (r.firstIndex[i] !== i) flags.push(`duplicate-of-${r.firstIndex[i]}`);
+      if (r.trustLevels?.[i] === TRUST_ACCURATE) flags.push("accurate");
+      if (r.trustLevels?.[i] === TRUST_SUSPECT) flags.push("suspect");
+      if (flags.length > 0) out.text(flags.join(" "));
+    }
     out.byte(NEWLINE);
     if ((i + 1) % CSV_ROWS_PER_PART === 0) yield out.take();
   }
