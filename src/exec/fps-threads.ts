@@ -24,6 +24,8 @@ import {
   type SelectionResult,
 } from "../core/select/fps.js";
 import type { FeatureMatrix } from "../core/select/feature-matrix.js";
+import { InputError } from "../core/errors.js";
+import type { PicksAtRanges } from "../io/selected.js";
 import { compiledWorkerScript } from "./worker-script.js";
 
 /** Per extra thread at least this many float32 features: below, waking workers for every pick costs more. */
@@ -307,8 +309,19 @@ export function releaseArray(array: Float32Array): void {
  */
 export type PostedSelectionInput = Omit<SelectionInput, "features"> & { features: FeatureMatrix | Omit<SelectionMemory, "candidates"> };
 
-/** What selection-worker.ts posts: progress (about every 1% of the picks), then the result or an error. */
-export type SelectionWorkerReply = { picked: number } | { result: SelectionResult } | { error: string };
+/**
+ * What selection-worker.ts posts: progress (about every 1% of the picks), then the result or an error; when
+ * asked to stay, then also the outcome of each selected.extxyz it writes.
+ */
+export type SelectionWorkerReply =
+  | { picked: number }
+  | { result: SelectionResult }
+  | { error: string }
+  | { written: true }
+  | { writeFailed: { file: string; where: string | number | undefined; detail: string } | { message: string } };
+
+/** What rank asks of a selection worker: the selection, then (when it stays) selected.extxyz files to write. */
+export type SelectionWorkerRequest = { input: PostedSelectionInput; threads?: number; joinSignal?: Int32Array; stay: boolean } | { writeSelected: PicksAtRanges };
 
 /** A selection running on a worker thread: its result, and a way to stop it early. */
 export interface WorkerSelection {
@@ -316,18 +329,31 @@ export interface WorkerSelection {
   stop(): Promise<void>;
   /** With `alone`: lets the selection's other threads join (see ThreadOptions.joinSignal). */
   join(): void;
+  /**
+   * With `stay`, once the result is in: writes selected.extxyz there, so that the caller's thread writes the other
+   * artifacts meanwhile. Rejects with the InputError the file's reader gave (a pool that changed), or any other error.
+   */
+  writeSelected(request: PicksAtRanges): Promise<void>;
+}
+
+export interface SelectionWorkerOptions {
+  threads?: number;
+  onPick?: (picked: number) => void;
+  /** The worker runs every thread's share until join() is called: the caller's work gets a core of its own meanwhile. */
+  alone?: boolean;
+  /** The worker stays once the result is in (until stop()), to write selected.extxyz (writeSelected). */
+  stay?: boolean;
 }
 
 /**
  * A worker thread for one selection (and more threads, as selectCandidatesThreaded decides), so that the caller's
  * thread stays free (rank reads the pool meanwhile); it boots while the caller prepares the input. Features in a
  * shared selection memory are shared with it; a feature matrix's buffer is moved to the worker, not copied (it is
- * detached here), and freed there once the selection has its own copy. With `alone`, the worker runs every
- * thread's share until join() is called: the caller's work gets a core of its own meanwhile.
+ * detached here), and freed there once the selection has its own copy.
  */
 export interface SelectionWorker {
   /** Runs the selection (once). */
-  run(input: SelectionInput, threads?: number, onPick?: (picked: number) => void, alone?: boolean): WorkerSelection;
+  run(input: SelectionInput, options?: SelectionWorkerOptions): WorkerSelection;
   /** Stops the worker, running or not. */
   stop(): Promise<void>;
 }
@@ -337,39 +363,69 @@ export function startSelectionWorker(): SelectionWorker | undefined {
   const script = compiledWorkerScript(import.meta.url, "exec", "selection-worker");
   if (script === undefined) return undefined;
   const worker = new Worker(script);
+  const post = (request: SelectionWorkerRequest, transfer: ArrayBuffer[] = []): void => worker.postMessage(request, transfer);
   let heard: ((picked: number) => void) | undefined;
+  let writing: { resolve: () => void; reject: (error: Error) => void } | undefined;
   const result = new Promise<SelectionResult>((resolve, reject) => {
     worker.on("message", (reply: SelectionWorkerReply) => {
       if ("picked" in reply) heard?.(reply.picked);
       else if ("error" in reply) reject(new Error(`selection on a worker thread failed: ${reply.error}`));
-      else resolve(reply.result);
+      else if ("result" in reply) resolve(reply.result);
+      else if ("written" in reply) writing?.resolve();
+      else {
+        const failed = reply.writeFailed;
+        writing?.reject("detail" in failed ? new InputError(failed.file, failed.where, failed.detail) : new Error(failed.message));
+      }
     });
     worker.once("error", reject);
-    worker.once("exit", (code) => reject(new Error(`the selection worker exited (code ${code})`)));
+    worker.once("exit", (code) => {
+      const error = new Error(`the selection worker exited (code ${code})`);
+      reject(error);
+      writing?.reject(error);
+    });
   });
   const stop = async (): Promise<void> => {
     await worker.terminate();
   };
-  const settled = result.finally(stop);
+  let stays = false;
+  // Stopped once the result is in, unless it stays (then it no longer keeps the process alive).
+  const settled = result.finally(() => (stays ? worker.unref() : stop()));
   settled.catch(() => undefined); // nobody awaits the result of a run stopped early
+  const writeSelected = async (request: PicksAtRanges): Promise<void> => {
+    if (!stays) throw new Error("writeSelected needs a selection worker that stays");
+    await settled;
+    if (writing) throw new Error("the selection worker is writing another selected.extxyz");
+    // Referenced while it writes: an awaited reply alone does not keep the process alive.
+    worker.ref();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        writing = { resolve, reject };
+        post({ writeSelected: request });
+      });
+    } finally {
+      writing = undefined;
+      worker.unref();
+    }
+  };
   return {
     stop,
-    run(input, threads, onPick, alone = false) {
+    run(input, { threads, onPick, alone = false, stay = false } = {}) {
       heard = onPick;
+      stays = stay;
       const { features } = input;
       const joinSignal = alone ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
       if ("memory" in features) {
         const posted: PostedSelectionInput = { ...input, features: { memory: features.memory, layout: features.layout } };
-        worker.postMessage({ input: posted, threads, joinSignal });
+        post({ input: posted, threads, joinSignal, stay });
       } else {
         // A SharedArrayBuffer cannot be moved; it is shared instead (and not freed by the worker).
         const buffer = features.data.buffer;
-        worker.postMessage({ input, threads, joinSignal }, buffer instanceof ArrayBuffer ? [buffer] : []);
+        post({ input, threads, joinSignal, stay }, buffer instanceof ArrayBuffer ? [buffer] : []);
       }
       const join = (): void => {
         if (joinSignal) Atomics.store(joinSignal, 0, 1);
       };
-      return { result: settled, stop, join };
+      return { result: settled, stop, join, writeSelected };
     },
   };
 }

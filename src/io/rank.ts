@@ -34,14 +34,15 @@ import {
   checkFeatureRowCount, copyRows, createFeatureMatrix, rowsOf, validateFeatureMatrix, type FeatureMatrix, type PlacedRows,
 } from "../core/select/feature-matrix.js";
 import { allocateSelection, confirmWithIds, type SelectionMemory, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
-import { rankingCsvParts, rankingRule, renderRankingJson, selectionInfo, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
+import { rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
 import { releaseArray, selectCandidatesThreaded, selectionThreads, startSelectionWorker, type WorkerSelection } from "../exec/fps-threads.js";
-import { ExtxyzFileWriter, ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, summarizeExtxyz, type ExtxyzFrameRange } from "./extxyz.js";
+import { ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, summarizeExtxyz, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures, readNpyRows } from "./feature-file.js";
 import { sha256File } from "./open.js";
+import { checkRanked, writeSelectedFrames, type PicksAtRanges, type SelectedPick } from "./selected.js";
 import { poolUnits, readPoolUnit, type PoolUnit } from "./pool.js";
 
 export interface RankOptions {
@@ -370,11 +371,14 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
     applyScaler(fitScaler(candidates, o.scaling ?? "standard"), candidates);
     const progress: EarlySelection["progress"] = { picked: 0 };
     const rows = candidates.rows;
-    // Alone while this thread reads the pool: on two cores, a second selection thread would take the pool's.
-    const running = worker.run({ features: placed, k: o.select, rule: o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 } }, o.threads, (picked) => {
+    // Alone while this thread reads the pool: on two cores, a second selection thread would take the pool's. It
+    // stays to write selected.extxyz while this thread writes the other artifacts.
+    const onPick = (picked: number): void => {
       progress.picked = picked;
       progress.onPick?.(picked);
-    }, true);
+    };
+    const rule = o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 };
+    const running = worker.run({ features: placed, k: o.select, rule }, { threads: o.threads, onPick, alone: true, stay: true });
     return { rows, running, progress };
   } catch {
     return decline();
@@ -560,9 +564,18 @@ async function rankScanned(
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   try {
+    // selected.extxyz on the early selection's worker, when it can read every pick at its byte range, while this
+    // thread writes the other two.
+    const selectedFile = path.join(tmp, "selected.extxyz");
+    const request = early && picksAtRanges(units, sources, result, c.meta, selectedFile);
+    const elsewhere = request ? early.running.writeSelected(request).then(() => true, (error: unknown) => {
+      if (error instanceof InputError) throw error;
+      return false;
+    }) : undefined;
+    elsewhere?.catch(() => undefined); // awaited below, after the other two
     await writeFile(path.join(tmp, "ranking.json"), renderRankingJson(inputs));
     await writeParts(path.join(tmp, "ranking.csv"), rankingCsvParts(inputs));
-    await writeSelected(units, sources, result, c.meta, path.join(tmp, "selected.extxyz"));
+    if (!(await elsewhere)) await writeSelected(units, sources, result, c.meta, selectedFile);
     await rm(o.out, { recursive: true, force: true });
     await mkdir(path.dirname(path.resolve(o.out)), { recursive: true });
     await rename(tmp, o.out);
@@ -589,40 +602,60 @@ async function writeParts(file: string, parts: Iterable<Uint8Array>): Promise<vo
 async function writeSelected(
   units: PoolUnit[], sources: ScannedSource[], result: SelectionResult, meta: CandidateMeta[], file: string,
 ): Promise<void> {
-  // Candidate rows of unit u: firstRow[u] .. firstRow[u + 1] - 1.
-  const firstRow = [0];
-  for (const source of sources) firstRow.push(firstRow[firstRow.length - 1] + source.frames);
+  const located = locatePicks(sources, result);
   const wanted = units.map(() => new Set<number>());
-  for (const { index } of result.picks) {
-    let lo = 0;
-    let hi = units.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (firstRow[mid] <= index) lo = mid;
-      else hi = mid - 1;
-    }
-    wanted[lo].add(index - firstRow[lo]);
-  }
+  for (const { unit, index } of located) wanted[unit].add(index);
   const picked = new Map<number, Frame>();
+  const firstRow = firstRows(sources);
   for (let u = 0; u < units.length; u++) {
     if (wanted[u].size === 0) continue;
     const frames = units[u].kind === "extxyz" ? extxyzFramesAt(units[u].path, wanted[u], sources[u].trace?.starts) : wantedFrames(units[u], wanted[u]);
     for await (const { index, frame } of frames) {
       const row = firstRow[u] + index;
-      if (candidateId(frame) !== meta[row].id) {
-        throw new InputError(units[u].path, `frame ${index}`, "is not the structure ranked a moment ago: the file changed while ranking");
-      }
+      checkRanked(units[u].path, index, frame, meta[row].id);
       picked.set(row, frame);
     }
   }
-  const writer = await ExtxyzFileWriter.open(file);
-  for (const pick of result.picks) {
-    const frame = picked.get(pick.index)!;
-    const info = new Map(frame.info);
-    for (const [k, v] of selectionInfo(meta[pick.index], pick.rank)) info.set(k, v);
-    await writer.write({ ...frame, info });
+  await writeSelectedFrames(file, selectedPicks(result, meta), picked);
+}
+
+/** Candidate rows of source u: firstRow[u] .. firstRow[u + 1] - 1. */
+function firstRows(sources: ScannedSource[]): number[] {
+  const firstRow = [0];
+  for (const source of sources) firstRow.push(firstRow[firstRow.length - 1] + source.frames);
+  return firstRow;
+}
+
+/** Each pick's source (unit) and frame index there, in greedy order. */
+function locatePicks(sources: ScannedSource[], result: SelectionResult): { row: number; unit: number; index: number }[] {
+  const firstRow = firstRows(sources);
+  return result.picks.map(({ index: row }) => {
+    let lo = 0;
+    let hi = sources.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (firstRow[mid] <= row) lo = mid;
+      else hi = mid - 1;
+    }
+    return { row, unit: lo, index: row - firstRow[lo] };
+  });
+}
+
+const selectedPicks = (result: SelectionResult, meta: CandidateMeta[]): SelectedPick[] =>
+  result.picks.map((pick) => ({ rank: pick.rank, row: pick.index, meta: meta[pick.index] }));
+
+/** selected.extxyz as a request another thread can carry out: when every pick is at a known byte range of a plain extxyz file. */
+function picksAtRanges(units: PoolUnit[], sources: ScannedSource[], result: SelectionResult, meta: CandidateMeta[], file: string): PicksAtRanges | undefined {
+  const byUnit = new Map<number, { path: string; ranges: ExtxyzFrameRange[]; rows: number[] }>();
+  for (const { row, unit, index } of locatePicks(sources, result).sort((a, b) => a.row - b.row)) {
+    const range = units[unit].kind === "extxyz" ? sources[unit].trace?.starts.range(index) : undefined;
+    if (!range) return undefined;
+    let source = byUnit.get(unit);
+    if (!source) byUnit.set(unit, (source = { path: units[unit].path, ranges: [], rows: [] }));
+    source.ranges.push({ index, ...range });
+    source.rows.push(row);
   }
-  await writer.close();
+  return { file, picks: selectedPicks(result, meta), sources: [...byUnit.values()] };
 }
 
 /** The wanted frames of an extxyz file: read at their byte ranges when all are known, else by counting lines. */

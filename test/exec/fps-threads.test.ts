@@ -1,4 +1,10 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { InputError } from "../../src/core/errors.js";
+import { writeSelectedAtRanges } from "../../src/io/selected.js";
+import { picksOf } from "../helpers/picks.js";
 import { copyRows, type FeatureMatrix } from "../../src/core/select/feature-matrix.js";
 import { allocateSelection, selectCandidates, type SelectionInput } from "../../src/core/select/fps.js";
 import { releaseBuffer, selectCandidatesThreaded, startSelectionWorker, type SelectionWorker } from "../../src/exec/fps-threads.js";
@@ -127,7 +133,7 @@ describe("threaded selection", () => {
     const base = input(13, 6000, 7, 150);
     const single = selectCandidates(base);
     const moved = input(13, 6000, 7, 150);
-    const running = selectionWorker().run(moved, 2);
+    const running = selectionWorker().run(moved, { threads: 2 });
     expect(moved.features.data.length).toBe(0);
     const result = await running.result;
     expect(result.picks).toEqual(single.picks);
@@ -144,6 +150,26 @@ describe("threaded selection", () => {
       const result = await running.result;
       expect(result.picks).toEqual(single.picks);
       expect(Array.from(result.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+    }
+  });
+
+  it("stays when asked and writes selected.extxyz there, reporting a changed pool as an InputError", async () => {
+    const worker = selectionWorker();
+    try {
+      const running = worker.run(input(18, 3000, 5, 20), { threads: 1, stay: true });
+      await running.result;
+      const dir = mkdtempSync(path.join(tmpdir(), "relabel-selection-worker-"));
+      const request = await picksOf([4, 1, 9], path.join(dir, "selected.extxyz"));
+      await running.writeSelected(request);
+      const expected = path.join(dir, "expected.extxyz");
+      await writeSelectedAtRanges({ ...request, file: expected });
+      expect(readFileSync(request.file, "utf8")).toBe(readFileSync(expected, "utf8"));
+      request.picks[0].meta.id = "0123456789abcdef0123";
+      const failure = running.writeSelected({ ...request, file: path.join(dir, "changed.extxyz") });
+      await expect(failure).rejects.toThrow(InputError);
+      await expect(failure).rejects.toThrow(/frame 4: is not the structure ranked a moment ago/);
+    } finally {
+      await worker.stop();
     }
   });
 

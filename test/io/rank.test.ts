@@ -45,6 +45,20 @@ describe("rankToDir with a selection started before the pool was read", () => {
   // 201 rows of 5000 values: enough for the early selection.
   const rows = Array.from({ length: 201 }, (_, i) => [Math.sin(i), Math.cos(3 * i), ...Array<number>(4998).fill(0)]);
 
+  it("writes selected.extxyz on the selection's worker, as the usual path writes it here", async () => {
+    const features = numpyArray(rows, path.join(dir, "f.npy"));
+    const selected: string[] = [];
+    for (const threads of [2, 1]) {
+      vi.mocked(readExtxyzFrameRanges).mockClear();
+      const out = path.join(dir, `threads-${threads}`);
+      await rankToDir({ pool: [POOL], select: 20, out, software, features, threads });
+      // The worker reads the picks with its own copy of the reader; this thread's is not called.
+      expect(vi.mocked(readExtxyzFrameRanges).mock.calls.length).toBe(threads === 2 ? 0 : 1);
+      selected.push(readFileSync(path.join(out, "selected.extxyz"), "utf8"));
+    }
+    expect(selected[0]).toBe(selected[1]);
+  });
+
   it("reports a value that is not finite as the usual path does", async () => {
     const features = numpyArray(rows.map((row, i) => (i === 7 ? [row[0], Number.NaN, ...row.slice(2)] : row)), path.join(dir, "nan.npy"));
     const out = path.join(dir, "nan");
