@@ -2,7 +2,7 @@
 
 const encoder = new TextEncoder();
 /** "00" .. "99" as pairs of ASCII digits. */
-const DIGIT_PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 48 + (i % 2 === 0 ? Math.floor(i / 20) : (i >> 1) % 10));
+export const DIGIT_PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 48 + (i % 2 === 0 ? Math.floor(i / 20) : (i >> 1) % 10));
 
 export class ByteWriter {
   bytes: Uint8Array;

@@ -11,7 +11,7 @@
  */
 
 import { hash } from "node:crypto";
-import { ByteWriter } from "../byte-writer.js";
+import { ByteWriter, DIGIT_PAIRS } from "../byte-writer.js";
 import { hillFormula, type Frame } from "../structure.js";
 
 export const CANDIDATE_ID_LENGTH = 20;
@@ -69,11 +69,18 @@ function writeMicro(values: Float64Array, count: number): void {
     let end = at + 1;
     for (let limit = 10; u >= limit && end - at < 10; limit *= 10) end++;
     at = end;
-    do {
-      const q = (u / 10) | 0;
-      bytes[--end] = 48 + u - 10 * q;
+    // Two digits per division.
+    for (; u >= 100; ) {
+      const q = (u / 100) | 0;
+      const pair = 2 * (u - 100 * q);
+      bytes[--end] = DIGIT_PAIRS[pair + 1];
+      bytes[--end] = DIGIT_PAIRS[pair];
       u = q;
-    } while (u > 0);
+    }
+    if (u >= 10) {
+      bytes[--end] = DIGIT_PAIRS[2 * u + 1];
+      bytes[--end] = DIGIT_PAIRS[2 * u];
+    } else bytes[--end] = 48 + u;
   }
   text.length = at;
 }
