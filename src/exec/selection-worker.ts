@@ -5,13 +5,14 @@
 import { parentPort } from "node:worker_threads";
 import { InputError } from "../core/errors.js";
 import { selectionMemory } from "../core/select/fps.js";
-import { writeSelectedAtRanges } from "../io/selected.js";
 import { releaseBuffer, selectCandidatesThreaded, type SelectionWorkerReply, type SelectionWorkerRequest } from "./fps-threads.js";
 
 const post = (reply: SelectionWorkerReply, transfer: ArrayBuffer[] = []): void => parentPort?.postMessage(reply, transfer);
 
 async function writeSelected(request: Extract<SelectionWorkerRequest, { writeSelected: unknown }>): Promise<void> {
   try {
+    // Loaded only here: the selection waits for this thread to boot, and the extxyz reader and writer are large.
+    const { writeSelectedAtRanges } = await import("../io/selected.js");
     await writeSelectedAtRanges(request.writeSelected);
     post({ written: true });
   } catch (error) {

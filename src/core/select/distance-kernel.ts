@@ -1,6 +1,8 @@
 /**
  * Squared Euclidean distances between float32 feature rows, accumulated in float64, as a small
- * WebAssembly SIMD module (assembled here byte by byte: no toolchain, no dependency).
+ * WebAssembly SIMD module (assembled here byte by byte: no toolchain, no dependency). The same module
+ * holds the selection's other loops over whole rows: the column scan and quantisation of its setup
+ * (scan_columns, quantize_rows) and the regrouping permutation (permute_rows); see distanceKernelBytes.
  *
  * Exported `sqdist_rows(x, rowBytes, dBytes, rows, count, pick, bounds, roots, out, useBound, slack, qx,
  * qRowBytes, qPick, qLen, qScale, kept)`: for t < count, with row = i32[rows + 4t], computes the squared
