@@ -2,7 +2,7 @@
 
 const encoder = new TextEncoder();
 /** "00" .. "99" as pairs of ASCII digits. */
-export const DIGIT_PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 48 + (i % 2 === 0 ? Math.floor(i / 20) : (i >> 1) % 10));
+const DIGIT_PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 48 + (i % 2 === 0 ? Math.floor(i / 20) : (i >> 1) % 10));
 
 export class ByteWriter {
   bytes: Uint8Array;
@@ -60,28 +60,7 @@ export class ByteWriter {
       return;
     }
     this.reserve(11);
-    const bytes = this.bytes;
-    if (v < 0) {
-      bytes[this.length++] = 45;
-      v = -v;
-    }
-    let u = v | 0;
-    let digits = 1;
-    for (let limit = 10; u >= limit && digits < 10; limit *= 10) digits++;
-    const end = this.length + digits;
-    let p = end;
-    for (; u >= 100; ) {
-      const q = (u / 100) | 0;
-      const pair = 2 * (u - 100 * q);
-      bytes[--p] = DIGIT_PAIRS[pair + 1];
-      bytes[--p] = DIGIT_PAIRS[pair];
-      u = q;
-    }
-    if (u >= 10) {
-      bytes[--p] = DIGIT_PAIRS[2 * u + 1];
-      bytes[--p] = DIGIT_PAIRS[2 * u];
-    } else bytes[--p] = 48 + u;
-    this.length = end;
+    this.length = writeInteger(this.bytes, this.length, v);
   }
 
   /** The bytes written so far, as a view that the next write may change. */
@@ -96,4 +75,33 @@ export class ByteWriter {
     this.length = 0;
     return out;
   }
+}
+
+/**
+ * Writes the integer v (|v| < 2^31; -0 as 0) as decimal digits into `bytes` from `at`, which has room for 11
+ * bytes; returns the position after them.
+ */
+export function writeInteger(bytes: Uint8Array, at: number, v: number): number {
+  if (v < 0) {
+    bytes[at++] = 45;
+    v = -v;
+  }
+  let u = v | 0;
+  let digits = 1;
+  for (let limit = 10; u >= limit && digits < 10; limit *= 10) digits++;
+  const end = at + digits;
+  let p = end;
+  // Two digits per division.
+  for (; u >= 100; ) {
+    const q = (u / 100) | 0;
+    const pair = 2 * (u - 100 * q);
+    bytes[--p] = DIGIT_PAIRS[pair + 1];
+    bytes[--p] = DIGIT_PAIRS[pair];
+    u = q;
+  }
+  if (u >= 10) {
+    bytes[--p] = DIGIT_PAIRS[2 * u + 1];
+    bytes[--p] = DIGIT_PAIRS[2 * u];
+  } else bytes[--p] = 48 + u;
+  return end;
 }

@@ -11,7 +11,7 @@
  */
 
 import { hash } from "node:crypto";
-import { ByteWriter, DIGIT_PAIRS } from "../byte-writer.js";
+import { ByteWriter, writeInteger } from "../byte-writer.js";
 import { hillFormula, type Frame } from "../structure.js";
 
 export const CANDIDATE_ID_LENGTH = 20;
@@ -52,7 +52,7 @@ function writeMicro(values: Float64Array, count: number): void {
   let at = text.length;
   for (let i = 0; i < count; i++) {
     if (i > 0) bytes[at++] = 32;
-    let v = Math.round(values[i] * 1e6);
+    const v = Math.round(values[i] * 1e6);
     if (!(Math.abs(v) < 2 ** 31)) {
       text.length = at;
       text.number(v);
@@ -61,26 +61,7 @@ function writeMicro(values: Float64Array, count: number): void {
       bytes = text.bytes;
       continue;
     }
-    if (v < 0) {
-      bytes[at++] = 45;
-      v = -v;
-    }
-    let u = v | 0;
-    let end = at + 1;
-    for (let limit = 10; u >= limit && end - at < 10; limit *= 10) end++;
-    at = end;
-    // Two digits per division.
-    for (; u >= 100; ) {
-      const q = (u / 100) | 0;
-      const pair = 2 * (u - 100 * q);
-      bytes[--end] = DIGIT_PAIRS[pair + 1];
-      bytes[--end] = DIGIT_PAIRS[pair];
-      u = q;
-    }
-    if (u >= 10) {
-      bytes[--end] = DIGIT_PAIRS[2 * u + 1];
-      bytes[--end] = DIGIT_PAIRS[2 * u];
-    } else bytes[--end] = 48 + u;
+    at = writeInteger(bytes, at, v);
   }
   text.length = at;
 }

@@ -38,7 +38,7 @@
  */
 
 import {
-  F32, F64, I32, V128, VOID_BLOCK, f64, get, i32, memarg, name, op, section, set, simd, simdOp, uleb, vec,
+  F32, F64, I32, V128, VOID_BLOCK, f64, get, i32, memarg, name, op, section, set, simd, simdOp, uleb, vec, whileBelow,
 } from "./wasm-emit.js";
 
 /** How often (in float32 elements) a pass compares its partial sum with the bound. */
@@ -105,14 +105,7 @@ const skipIfProvenFar = (depth: number): number[] => [
 ];
 
 /** Loop over elements j .. dBytes one float at a time, running `step`. */
-const trailing = (step: number[]): number[] => [
-  op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
-  ...get(L.j), ...get(P.dBytes), op.i32GeU, op.brIf, 1,
-  ...step,
-  ...get(L.j), ...i32(4), op.i32Add, ...set(L.j),
-  op.br, 0,
-  op.end, op.end,
-];
+const trailing = (step: number[]): number[] => whileBelow(L.j, get(P.dBytes), 4, step);
 
 const checkEvery = BOUND_CHECK_ELEMENTS * 4 - 1;
 
@@ -261,13 +254,10 @@ function quantizedFilter(qLen: number): number[] {
 function rowLoop(body: number[], rows: number, count: number): number[] {
   return [
     ...i32(0), ...set(L.t),
-    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
-    ...get(L.t), ...get(count), op.i32GeU, op.brIf, 1,
-    ...get(rows), ...get(L.t), ...i32(2), op.i32Shl, op.i32Add, op.i32Load, ...memarg(2), ...set(L.row),
-    ...body,
-    ...get(L.t), ...i32(1), op.i32Add, ...set(L.t),
-    op.br, 0,
-    op.end, op.end,
+    ...whileBelow(L.t, get(count), 1, [
+      ...get(rows), ...get(L.t), ...i32(2), op.i32Shl, op.i32Add, op.i32Load, ...memarg(2), ...set(L.row),
+      ...body,
+    ]),
   ];
 }
 
@@ -378,27 +368,19 @@ function quantizeBody(): number[] {
     ...paramArray(1, QL.inverse), ...paramArray(2, QL.step), ...paramArray(3, QL.weight),
     ...get(QP.D), ...i32(-2), op.i32And, ...set(QL.pairs),
     ...i32(0), ...set(QL.r), ...get(QP.x), ...set(QL.xa), ...get(QP.qx), ...set(QL.qa),
-    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
-    ...get(QL.r), ...get(QP.count), op.i32GeU, op.brIf, 1,
-    ...f64(0), ...simd(simdOp.f64x2Splat), ...set(QL.sqAcc),
-    ...f64(0), ...simd(simdOp.f64x2Splat), ...set(QL.e2Acc),
-    ...i32(0), ...set(QL.c),
-    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
-    ...get(QL.c), ...get(QL.pairs), op.i32GeU, op.brIf, 1,
-    ...pair,
-    ...get(QL.c), ...i32(2), op.i32Add, ...set(QL.c),
-    op.br, 0,
-    op.end, op.end,
-    ...laneSum(QL.sqAcc, QL.s), ...laneSum(QL.e2Acc, QL.e),
-    ...get(QL.c), ...get(QP.D), op.i32LtU, op.if, VOID_BLOCK, ...single, op.end,
-    ...get(QL.qa), ...get(QP.qLen), op.i32Add, ...get(QL.s), op.f64Store, ...memarg(3),
-    ...get(QL.qa), ...get(QP.qLen), op.i32Add,
-    ...get(QL.e), op.f64Sqrt, ...f64(1 + 1e-12), op.f64Mul, ...get(QP.margin), op.f64Add, op.f64Store, ...memarg(3, 8),
-    ...get(QL.xa), ...get(QP.D), ...i32(2), op.i32Shl, op.i32Add, ...set(QL.xa),
-    ...get(QL.qa), ...get(QP.qRowBytes), op.i32Add, ...set(QL.qa),
-    ...get(QL.r), ...i32(1), op.i32Add, ...set(QL.r),
-    op.br, 0,
-    op.end, op.end,
+    ...whileBelow(QL.r, get(QP.count), 1, [
+      ...f64(0), ...simd(simdOp.f64x2Splat), ...set(QL.sqAcc),
+      ...f64(0), ...simd(simdOp.f64x2Splat), ...set(QL.e2Acc),
+      ...i32(0), ...set(QL.c),
+      ...whileBelow(QL.c, get(QL.pairs), 2, pair),
+      ...laneSum(QL.sqAcc, QL.s), ...laneSum(QL.e2Acc, QL.e),
+      ...get(QL.c), ...get(QP.D), op.i32LtU, op.if, VOID_BLOCK, ...single, op.end,
+      ...get(QL.qa), ...get(QP.qLen), op.i32Add, ...get(QL.s), op.f64Store, ...memarg(3),
+      ...get(QL.qa), ...get(QP.qLen), op.i32Add,
+      ...get(QL.e), op.f64Sqrt, ...f64(1 + 1e-12), op.f64Mul, ...get(QP.margin), op.f64Add, op.f64Store, ...memarg(3, 8),
+      ...get(QL.xa), ...get(QP.D), ...i32(2), op.i32Shl, op.i32Add, ...set(QL.xa),
+      ...get(QL.qa), ...get(QP.qRowBytes), op.i32Add, ...set(QL.qa),
+    ]),
   ];
 }
 
@@ -432,29 +414,21 @@ function scanBody(): number[] {
     ...get(SP.D), ...i32(-2), op.i32And, ...set(SL.pairs),
     ...f64(0), ...simd(simdOp.f64x2Splat), ...set(SL.nonFinite),
     ...i32(0), ...set(SL.r), ...get(SP.x), ...set(SL.xa),
-    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
-    ...get(SL.r), ...get(SP.count), op.i32GeU, op.brIf, 1,
-    ...i32(0), ...set(SL.c),
-    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
-    ...get(SL.c), ...get(SL.pairs), op.i32GeU, op.brIf, 1,
-    ...pair,
-    ...get(SL.c), ...i32(2), op.i32Add, ...set(SL.c),
-    op.br, 0,
-    op.end, op.end,
-    // The odd last column alone.
-    ...get(SL.c), ...get(SP.D), op.i32LtU, op.if, VOID_BLOCK,
-    ...get(SL.xa), ...get(SL.c), ...i32(2), op.i32Shl, op.i32Add, op.f32Load, ...memarg(2), op.f64PromoteF32,
-    ...simd(simdOp.f64x2Splat), ...set(SL.v),
-    ...[[SP.stats, simdOp.f64x2Pmin], [SL.hi, simdOp.f64x2Pmax], [SL.sum, simdOp.f64x2Add]].flatMap(([base, combine]) => [
-      ...at(base), ...get(SL.at), ...get(SL.at), op.f64Load, ...memarg(3), ...simd(simdOp.f64x2Splat), ...get(SL.v), ...simd(combine),
-      ...simd(simdOp.f64x2ExtractLane), 0, op.f64Store, ...memarg(3),
+    ...whileBelow(SL.r, get(SP.count), 1, [
+      ...i32(0), ...set(SL.c),
+      ...whileBelow(SL.c, get(SL.pairs), 2, pair),
+      // The odd last column alone.
+      ...get(SL.c), ...get(SP.D), op.i32LtU, op.if, VOID_BLOCK,
+      ...get(SL.xa), ...get(SL.c), ...i32(2), op.i32Shl, op.i32Add, op.f32Load, ...memarg(2), op.f64PromoteF32,
+      ...simd(simdOp.f64x2Splat), ...set(SL.v),
+      ...[[SP.stats, simdOp.f64x2Pmin], [SL.hi, simdOp.f64x2Pmax], [SL.sum, simdOp.f64x2Add]].flatMap(([base, combine]) => [
+        ...at(base), ...get(SL.at), ...get(SL.at), op.f64Load, ...memarg(3), ...simd(simdOp.f64x2Splat), ...get(SL.v), ...simd(combine),
+        ...simd(simdOp.f64x2ExtractLane), 0, op.f64Store, ...memarg(3),
+      ]),
+      ...get(SL.nonFinite), ...get(SL.v), ...get(SL.v), ...simd(simdOp.f64x2Sub), ...simd(simdOp.f64x2Add), ...set(SL.nonFinite),
+      op.end,
+      ...get(SL.xa), ...get(SP.D), ...i32(2), op.i32Shl, op.i32Add, ...set(SL.xa),
     ]),
-    ...get(SL.nonFinite), ...get(SL.v), ...get(SL.v), ...simd(simdOp.f64x2Sub), ...simd(simdOp.f64x2Add), ...set(SL.nonFinite),
-    op.end,
-    ...get(SL.xa), ...get(SP.D), ...i32(2), op.i32Shl, op.i32Add, ...set(SL.xa),
-    ...get(SL.r), ...i32(1), op.i32Add, ...set(SL.r),
-    op.br, 0,
-    op.end, op.end,
     ...get(SL.sum), ...get(SP.D), ...i32(8), op.i32Mul, op.i32Add, ...set(SL.at),
     ...get(SL.at), ...get(SL.at), ...simd(simdOp.v128Load), ...memarg(3), ...get(SL.nonFinite), ...simd(simdOp.f64x2Add),
     ...simd(simdOp.v128Store), ...memarg(3),
@@ -508,24 +482,22 @@ function permuteBody(): number[] {
   ];
   return [
     ...i32(0), ...set(PL.start),
-    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
-    ...get(PL.start), ...get(PP.n), op.i32GeU, op.brIf, 1,
-    ...element(PP.inverse, PL.start, 2), op.i32Load, ...memarg(2), ...get(PL.start), op.i32Xor, op.if, VOID_BLOCK,
-    ...copyRows(spare, atStart), ...saveValues,
-    ...get(PL.start), ...set(PL.hole),
-    op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
-    ...element(PP.inverse, PL.hole, 2), op.i32Load, ...memarg(2), ...set(PL.from),
-    ...element(PP.inverse, PL.hole, 2), ...get(PL.hole), op.i32Store, ...memarg(2),
-    ...get(PL.from), ...get(PL.start), op.i32Xor, op.i32Eqz, op.brIf, 1,
-    ...copyRows(atHole, atFrom), ...moveValues,
-    ...get(PL.from), ...set(PL.hole),
-    op.br, 0,
-    op.end, op.end,
-    ...copyRows(atHole, spare), ...restoreValues,
-    op.end,
-    ...get(PL.start), ...i32(1), op.i32Add, ...set(PL.start),
-    op.br, 0,
-    op.end, op.end,
+    ...whileBelow(PL.start, get(PP.n), 1, [
+      // A position whose candidate is elsewhere starts a cycle.
+      ...element(PP.inverse, PL.start, 2), op.i32Load, ...memarg(2), ...get(PL.start), op.i32Xor, op.if, VOID_BLOCK,
+      ...copyRows(spare, atStart), ...saveValues,
+      ...get(PL.start), ...set(PL.hole),
+      op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
+      ...element(PP.inverse, PL.hole, 2), op.i32Load, ...memarg(2), ...set(PL.from),
+      ...element(PP.inverse, PL.hole, 2), ...get(PL.hole), op.i32Store, ...memarg(2),
+      ...get(PL.from), ...get(PL.start), op.i32Xor, op.i32Eqz, op.brIf, 1,
+      ...copyRows(atHole, atFrom), ...moveValues,
+      ...get(PL.from), ...set(PL.hole),
+      op.br, 0,
+      op.end, op.end,
+      ...copyRows(atHole, spare), ...restoreValues,
+      op.end,
+    ]),
   ];
 }
 

@@ -70,6 +70,20 @@ export const f64 = (v: number): number[] => {
   return [op.f64Const, ...bytes];
 };
 export const simd = (code: number): number[] => [0xfd, ...uleb(code)];
+/**
+ * while (local < limit, unsigned) { body; local += step }: `limit` pushes an i32 and the local starts where the
+ * caller left it. Inside `body` a branch of depth 1 leaves the loop and of depth 0 starts its next turn (without
+ * the step).
+ */
+export const whileBelow = (local: number, limit: number[], step: number, body: number[]): number[] => [
+  op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
+  ...get(local), ...limit, op.i32GeU, op.brIf, 1,
+  ...body,
+  ...get(local), ...i32(step), op.i32Add, ...set(local),
+  op.br, 0,
+  op.end, op.end,
+];
+
 /** memarg: log2 alignment, constant offset. */
 export const memarg = (alignLog2: number, offset = 0): number[] => [...uleb(alignLog2), ...uleb(offset)];
 
