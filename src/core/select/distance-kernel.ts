@@ -53,8 +53,10 @@ const L = {
   s: 28, bound: 29, threshold: 30, diff: 31, qScale2: 32, rootSlack: 33,
   sf: 34, df: 35,
   acc: [36, 37, 38, 39], dv: 40, pv: 41, lhs: 42, rhs: 43,
+  // The quantised filter's values that stay the same for every row (splats).
+  minusTwo: 44, pickSq: 45, qScale2x2: 46, rootSlackx2: 47, pickError: 48, margin: 49,
 };
-const LOCALS: [number, number][] = [[11, I32], [6, F64], [2, F32], [8, V128]];
+const LOCALS: [number, number][] = [[11, I32], [6, F64], [2, F32], [14, V128]];
 const PARAMS = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F64, I32, I32, I32, I32, F64, I32];
 
 const zeroF64x2 = L.acc.flatMap((acc) => [...f64(0), ...simd(simdOp.f64x2Splat), ...set(acc)]);
@@ -191,17 +193,17 @@ function quantizedFilter(qLen: number): number[] {
   ];
   const chunks: number[] = [];
   for (let j = 0; j < qLen; j += 16) chunks.push(...chunk(j));
-  const rowValue = (pointer: number, offset: number): number[] => [
-    ...get(pointer), op.f64Load, ...memarg(3, offset), ...simd(simdOp.f64x2Splat),
-  ];
-  const pair = (pointerA: number, pointerB: number, offset: number): number[] => [
-    ...rowValue(pointerA, offset),
-    ...get(pointerB), op.f64Load, ...memarg(3, offset), ...simd(simdOp.f64x2ReplaceLane), 1,
-  ];
   const rootOf = (row: number): number[] => [
     ...get(P.roots), ...get(row), ...i32(3), op.i32Shl, op.i32Add,
   ];
+  const splat = (value: number[], local: number): number[] => [...value, ...simd(simdOp.f64x2Splat), ...set(local)];
   return [
+    ...splat(f64(-2), L.minusTwo),
+    ...splat([...get(P.qPick), op.f64Load, ...memarg(3, 2 * qLen)], L.pickSq),
+    ...splat(get(L.qScale2), L.qScale2x2),
+    ...splat(get(L.rootSlack), L.rootSlackx2),
+    ...splat([...get(P.qPick), op.f64Load, ...memarg(3, 2 * qLen + 8)], L.pickError),
+    ...splat(f64(1 + Q_MARGIN), L.margin),
     ...i32(0), ...set(L.t), ...i32(0), ...set(L.kept),
     op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
     ...get(L.t), ...get(P.count), op.i32GeU, op.brIf, 1,
@@ -223,16 +225,19 @@ function quantizedFilter(qLen: number): number[] {
     ...get(a0), ...simd(simdOp.f64x2ConvertLowI32x4S),
     ...get(a0), ...get(a0), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS.slice(0, 8), ...HIGH_PAIRS.slice(0, 8),
     ...simd(simdOp.f64x2ConvertLowI32x4S), ...simd(simdOp.f64x2Add),
-    ...f64(-2), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Mul),
-    ...pair(L.qa, L.qaB, qLen), ...simd(simdOp.f64x2Add),
-    ...get(P.qPick), op.f64Load, ...memarg(3, 2 * qLen), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Add),
-    ...get(L.qScale2), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Mul), ...set(L.lhs),
+    ...get(L.minusTwo), ...simd(simdOp.f64x2Mul),
+    // Each row's tail [sum(w*q^2), e] in one load; [sumA, sumB] and [eA, eB] by shuffles.
+    ...get(L.qa), ...simd(simdOp.v128Load), ...memarg(3, qLen), ...set(L.dv),
+    ...get(L.qaB), ...simd(simdOp.v128Load), ...memarg(3, qLen), ...set(L.pv),
+    ...get(L.dv), ...get(L.pv), ...simd(simdOp.i8x16Shuffle), ...LOW_PAIRS, ...simd(simdOp.f64x2Add),
+    ...get(L.pickSq), ...simd(simdOp.f64x2Add),
+    ...get(L.qScale2x2), ...simd(simdOp.f64x2Mul), ...set(L.lhs),
     ...rootOf(L.row), op.f64Load, ...memarg(3), ...simd(simdOp.f64x2Splat),
     ...rootOf(L.rowB), op.f64Load, ...memarg(3), ...simd(simdOp.f64x2ReplaceLane), 1,
-    ...get(L.rootSlack), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Mul),
-    ...pair(L.qa, L.qaB, qLen + 8),
-    ...get(P.qPick), op.f64Load, ...memarg(3, 2 * qLen + 8), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Add),
-    ...f64(1 + Q_MARGIN), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Mul),
+    ...get(L.rootSlackx2), ...simd(simdOp.f64x2Mul),
+    ...get(L.dv), ...get(L.pv), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS,
+    ...get(L.pickError), ...simd(simdOp.f64x2Add),
+    ...get(L.margin), ...simd(simdOp.f64x2Mul),
     ...simd(simdOp.f64x2Add), ...set(L.rhs),
     ...get(L.lhs), ...get(L.rhs), ...get(L.rhs), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Ge),
     ...simd(simdOp.i64x2Bitmask), ...set(L.far), // bit 0: first row not closer, bit 1: second
