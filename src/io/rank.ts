@@ -565,7 +565,8 @@ async function rankScanned(
   await mkdir(tmp, { recursive: true });
   try {
     // selected.extxyz on the early selection's worker, when it can read every pick at its byte range, while this
-    // thread writes the other two.
+    // thread writes the other two. A changed pool is reported from there; any other failure of the worker leaves
+    // the file to this thread.
     const selectedFile = path.join(tmp, "selected.extxyz");
     const request = early && picksAtRanges(units, sources, result, c.meta, selectedFile);
     const elsewhere = request ? early.running.writeSelected(request).then(() => true, (error: unknown) => {
@@ -602,11 +603,10 @@ async function writeParts(file: string, parts: Iterable<Uint8Array>): Promise<vo
 async function writeSelected(
   units: PoolUnit[], sources: ScannedSource[], result: SelectionResult, meta: CandidateMeta[], file: string,
 ): Promise<void> {
-  const located = locatePicks(sources, result);
-  const wanted = units.map(() => new Set<number>());
-  for (const { unit, index } of located) wanted[unit].add(index);
-  const picked = new Map<number, Frame>();
   const firstRow = firstRows(sources);
+  const wanted = units.map(() => new Set<number>());
+  for (const { unit, index } of locatePicks(firstRow, result)) wanted[unit].add(index);
+  const picked = new Map<number, Frame>();
   for (let u = 0; u < units.length; u++) {
     if (wanted[u].size === 0) continue;
     const frames = units[u].kind === "extxyz" ? extxyzFramesAt(units[u].path, wanted[u], sources[u].trace?.starts) : wantedFrames(units[u], wanted[u]);
@@ -627,11 +627,10 @@ function firstRows(sources: ScannedSource[]): number[] {
 }
 
 /** Each pick's source (unit) and frame index there, in greedy order. */
-function locatePicks(sources: ScannedSource[], result: SelectionResult): { row: number; unit: number; index: number }[] {
-  const firstRow = firstRows(sources);
+function locatePicks(firstRow: number[], result: SelectionResult): { row: number; unit: number; index: number }[] {
   return result.picks.map(({ index: row }) => {
     let lo = 0;
-    let hi = sources.length - 1;
+    let hi = firstRow.length - 2;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       if (firstRow[mid] <= row) lo = mid;
@@ -647,7 +646,7 @@ const selectedPicks = (result: SelectionResult, meta: CandidateMeta[]): Selected
 /** selected.extxyz as a request another thread can carry out: when every pick is at a known byte range of a plain extxyz file. */
 function picksAtRanges(units: PoolUnit[], sources: ScannedSource[], result: SelectionResult, meta: CandidateMeta[], file: string): PicksAtRanges | undefined {
   const byUnit = new Map<number, { path: string; ranges: ExtxyzFrameRange[]; rows: number[] }>();
-  for (const { row, unit, index } of locatePicks(sources, result).sort((a, b) => a.row - b.row)) {
+  for (const { row, unit, index } of locatePicks(firstRows(sources), result).sort((a, b) => a.row - b.row)) {
     const range = units[unit].kind === "extxyz" ? sources[unit].trace?.starts.range(index) : undefined;
     if (!range) return undefined;
     let source = byUnit.get(unit);
