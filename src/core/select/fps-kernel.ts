@@ -18,7 +18,7 @@
  * candidate index.
  */
 
-import type { CopyBytes, PermuteRows, SqdistRows } from "./distance-kernel.js";
+import type { CopyBytes, ListRows, PermuteRows, SqdistRows } from "./distance-kernel.js";
 
 /** The parts of the WebAssembly JS API used here (the project's lib settings do not declare them). */
 export interface WasmMemory {
@@ -57,6 +57,8 @@ export interface RegionLayout {
   out: number;
   /** Scratch for regrouping: the position each position's candidate comes from (count i32). */
   inverse: number;
+  /** Scratch for listing rows (see ListRows): slots + 1 f64. */
+  reach: number;
 }
 
 export interface FpsLayout {
@@ -129,6 +131,11 @@ export interface SweepState {
   sqdistRows: SqdistRows;
   copyBytes: CopyBytes;
   permuteRows: PermuteRows;
+  listRows: ListRows;
+  /** The float64 view of RegionLayout.reach. */
+  reach: Float64Array;
+  /** Share of the region the last listing of rows kept (see scanPass). */
+  listedShare: number;
   /** filterSlack(D), see distance-kernel.ts. */
   slack: number;
   /** Cells, by slot: first segment, size, radius, best pickable candidate (score, index, position). */
@@ -220,6 +227,9 @@ export function createSweepState(
     sqdistRows: instance.exports.sqdist_rows as SqdistRows,
     copyBytes: instance.exports.copy_bytes as CopyBytes,
     permuteRows: instance.exports.permute_rows as PermuteRows,
+    listRows: instance.exports.list_rows as ListRows,
+    reach: new Float64Array(buffer, regionLayout.reach, slots + 1),
+    listedShare: 1,
     slack,
     firstSegment: new Int32Array(slots).fill(-1),
     size: new Int32Array(slots),
@@ -557,8 +567,8 @@ export function moveCloser(st: SweepState, p: number, d2: number, slot: number):
  * One pass in position order over the members of the affected (stamped) cells; leaves cells ungrouped.
  * Cell statistics are kept incrementally: sizes exactly, a radius may stay above the largest `nearest`
  * of its cell (it is only used as an upper bound), and a cell's best is recomputed only when that
- * candidate left it or was picked. When the affected cells hold most rows, every row goes to the kernel:
- * listing the affected ones costs about half of what the kernel's int8 filter costs per row.
+ * candidate left it or was picked. The kernel gets the rows that pass the triangle test (listRows, about a
+ * nanosecond per row), or every row when the last listing kept nearly all of them.
  */
 export function scanPass(st: SweepState, slot: number, affectedCount: number, affectedMembers: number): void {
   const { blockSize } = st.layout;
@@ -566,7 +576,10 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number, af
   const { nearest, nearestSq, cellOf, score, weight, status, index } = st.region;
   const { rows, out, cellDist, affectedStamp, dirtyStamp, size, radius, cellScore, cellIndex, cellPosition } = st;
   const stamp = slot + 1;
-  const everyRow = affectedCount === st.activeCount || 2 * affectedMembers > n;
+  // Only rows with d(centre, pick) < 2*nearest can get closer (listRows finds them). When the last listing kept
+  // most of the region, the int8 filter proves the others not closer for less than listing costs; every eighth
+  // such pass lists anyway, to notice when that changes.
+  const everyRow = (affectedCount === st.activeCount || 2 * affectedMembers > n) && st.listedShare > 0.9 && (slot & 7) !== 0;
   st.segCount = 0;
   st.freeSegment = -1;
   for (let a = 0; a < st.activeCount; a++) st.firstSegment[st.active[a]] = -1;
@@ -579,21 +592,27 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number, af
     dirtyStamp[cellOf[st.slotPosition[slot]]] = stamp;
     dirty++;
   }
+  const regionLayout = st.layout.regions[st.thread];
+  if (!everyRow) {
+    const reach = st.reach;
+    reach[0] = Infinity;
+    for (let a = 0; a < st.activeCount; a++) {
+      const c = st.active[a];
+      reach[c + 1] = affectedStamp[c] === stamp ? cellDist[c] : Infinity;
+    }
+  }
+  let listed = 0;
   for (let start = 0; start < n; start += blockSize) {
     const end = Math.min(n, start + blockSize);
     let closer;
     if (everyRow) {
-      // Rows the cell test would skip cannot get closer, so the kernel proves them not closer (as it
-      // does rows with nearest = 0).
+      // The rows listRows would leave out cannot get closer, so the kernel proves them not closer.
       closer = distances(st, false, end - start, slot, true, start);
     } else {
-      let count = 0;
-      for (let p = start; p < end; p++) {
-        const c = cellOf[p];
-        if (affectedStamp[c] !== stamp) continue;
-        const np = nearest[p];
-        if (np > 0 && cellDist[c] < limit * np) rows[count++] = p;
-      }
+      const count = st.listRows(
+        regionLayout.cellOf + 4 * start, regionLayout.nearest + 8 * start, regionLayout.reach, end - start, start, limit, st.rowsPtr,
+      );
+      listed += count;
       closer = count > 0 ? distances(st, false, count, slot, true) : 0;
     }
     for (let t = 0; t < closer; t++) {
@@ -647,6 +666,7 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number, af
       cellPosition[c] = bestPosition;
     }
   }
+  if (!everyRow) st.listedShare = listed / Math.max(1, n);
   st.grouped = false;
 }
 

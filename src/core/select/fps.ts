@@ -461,6 +461,7 @@ function layoutFor(N: number, D: number, M: number, k: number, threads: number, 
       rows: take((blockSize + 1) * 4),
       out: take((blockSize + 1) * 8),
       inverse: take(count * 4),
+      reach: take((slots + 1) * 8),
     });
   }
   return {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   distanceKernelBytes, filterSlack, quantizedLength, quantizerForRanges, quantizerParamBytes, quantizeRows, writeQuantizerParams,
-  type QuantizeRows, type SqdistRows,
+  type ListRows, type QuantizeRows, type SqdistRows,
 } from "../../../src/core/select/distance-kernel.js";
 import { squaredDistance, type WasmApi } from "../../../src/core/select/fps-kernel.js";
 import { seededRandom } from "./fps-oracle.js";
@@ -220,5 +220,38 @@ describe("quantised copies", () => {
     expect(Math.max(...qz.weight)).toBe(16);
     expect(quantizedLength(D) * 127 * 127 * 16).toBeLessThan(2 ** 31);
     expect(quantizedLength(D) * 127 * 127 * 64).toBeGreaterThanOrEqual(2 ** 31);
+  });
+});
+
+describe("list_rows", () => {
+  it("lists exactly the positions with reach[cellOf + 1] < limit*nearest, from `first` on", () => {
+    const n = 1001;
+    const cells = 37;
+    const first = 4096;
+    const limit = 2 * (1 + 1e-9);
+    const next = seededRandom(11);
+    const at = { cellOf: 0, nearest: 4096, reach: 12288, rows: 16384 };
+    const memory = new api.Memory({ initial: 1, maximum: 1, shared: false });
+    const instance = new api.Instance(new api.Module(distanceKernelBytes(false, 16)), { env: { memory } });
+    const list = instance.exports.list_rows as ListRows;
+    const cellOf = new Int32Array(memory.buffer, at.cellOf, n);
+    const nearest = new Float64Array(memory.buffer, at.nearest, n);
+    const reach = new Float64Array(memory.buffer, at.reach, cells + 1);
+    reach[0] = Infinity;
+    for (let c = 0; c < cells; c++) reach[c + 1] = c % 5 === 0 ? Infinity : next() * 4;
+    for (let p = 0; p < n; p++) {
+      cellOf[p] = Math.floor(next() * cells);
+      // Some rows at distance 0, some exactly on the boundary (not listed), one with no cell (never listed).
+      nearest[p] = p % 17 === 0 ? 0 : p % 13 === 0 ? reach[cellOf[p] + 1] / limit : next() * 3;
+    }
+    cellOf[5] = -1;
+    const expected: number[] = [];
+    for (let p = 0; p < n; p++) if (reach[cellOf[p] + 1] < limit * nearest[p]) expected.push(first + p);
+    const count = list(at.cellOf, at.nearest, at.reach, n, first, limit, at.rows);
+    expect(count).toBe(expected.length);
+    expect(Array.from(new Int32Array(memory.buffer, at.rows, count))).toEqual(expected);
+    expect(count).toBeGreaterThan(n / 4);
+    expect(count).toBeLessThan(n);
+    expect(list(at.cellOf, at.nearest, at.reach, 0, first, limit, at.rows)).toBe(0);
   });
 });
