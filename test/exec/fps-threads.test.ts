@@ -83,7 +83,7 @@ describe("threaded selection", () => {
           const onPick = (picked: number): void => {
             if (picked === joinAt) letJoin(joinSignal);
           };
-          const threaded = await selectCandidatesThreaded(base, { threads, joinSignal, onPick });
+          const threaded = await selectCandidatesThreaded(base, { threads, joinSignal, onPick, joinWhenTested: 0 });
           expect(threaded.picks, `${threads} threads joining at pick ${joinAt}`).toEqual(single.picks);
           expect(Array.from(threaded.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
         }
@@ -101,9 +101,30 @@ describe("threaded selection", () => {
     const onPick = (picked: number): void => {
       if (picked === 5) letJoin(joinSignal);
     };
-    await expect(selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal, onPick })).rejects.toThrow(
-      /no result from a worker thread for 1 s/,
-    );
+    await expect(
+      selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal, onPick, joinWhenTested: 0 }),
+    ).rejects.toThrow(/no result from a worker thread for 1 s/);
+  });
+
+  it("keeps deferred workers out while the passes test fewer candidates than joinWhenTested, and lets them in after", async () => {
+    const base = input(12, 3000, 5, 50);
+    // Passes over 3000 candidates test at most 3000 each: workers that would exit at slot 10 never join...
+    for (const joinWhenTested of [undefined, 3001]) {
+      const joinSignal = new Int32Array(new SharedArrayBuffer(4));
+      const onPick = (picked: number): void => {
+        if (picked === 1) letJoin(joinSignal);
+      };
+      const options = { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal, onPick, joinWhenTested };
+      await expect(selectCandidatesThreaded(base, options)).resolves.toBeDefined();
+    }
+    // ...while the first passes (before the cells narrow) test all 3000, so a threshold of 1500 lets them join.
+    const joinSignal = new Int32Array(new SharedArrayBuffer(4));
+    const onPick = (picked: number): void => {
+      if (picked === 1) letJoin(joinSignal);
+    };
+    await expect(
+      selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal, onPick, joinWhenTested: 1500 }),
+    ).rejects.toThrow(/no result from a worker thread for 1 s/);
   });
 
   it("fails instead of waiting forever when a worker thread dies without an error", async () => {

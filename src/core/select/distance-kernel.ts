@@ -309,6 +309,15 @@ function kernelBody(qLen: number): number[] {
     ...quantizedFilter(qLen),
     ...get(L.kept), ...set(L.far), // rows left in question
     ...i32(0), ...set(L.kept),
+    // The rows left in question are scattered over memory that is mostly not cached: one load per 64 bytes of
+    // each, before the passes that need them, lets their cache misses overlap instead of coming one row at a time
+    // (a clustered 1e5 x 100 selection took a fifth less time on one thread).
+    ...rowLoop([
+      ...rowAddress, ...i32(0), ...set(L.j),
+      ...whileBelow(L.j, get(P.dBytes), 64, [
+        ...get(L.qaB), ...get(L.a), ...get(L.j), op.i32Add, op.i32Load, ...memarg(2), op.i32Xor, ...set(L.qaB),
+      ]),
+    ], P.kept, L.far),
     ...rowLoop(boundedRow(), P.kept, L.far),
     op.else, ...rowLoop(plainRow, P.rows, P.count),
     op.end,

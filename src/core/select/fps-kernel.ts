@@ -136,6 +136,8 @@ export interface SweepState {
   reach: Float64Array;
   /** Share of the region the last listing of rows kept (see scanPass). */
   listedShare: number;
+  /** Candidates the kernel has tested against a bound so far (a measure of the passes' work). */
+  tested: number;
   /** filterSlack(D), see distance-kernel.ts. */
   slack: number;
   /** Cells, by slot: first segment, size, radius, best pickable candidate (score, index, position). */
@@ -230,6 +232,7 @@ export function createSweepState(
     listRows: instance.exports.list_rows as ListRows,
     reach: new Float64Array(buffer, regionLayout.reach, slots + 1),
     listedShare: 1,
+    tested: 0,
     slack,
     firstSegment: new Int32Array(slots).fill(-1),
     size: new Int32Array(slots),
@@ -765,6 +768,7 @@ export function distances(
   const { D, rowBytes, qLen, qRowBytes, qPickBytes, qScale, centres, qCentres } = st.layout;
   const region = st.layout.regions[st.thread];
   const rows = firstPosition < 0 ? st.rowsPtr : region.positions + 4 * firstPosition;
+  if (bounded) st.tested += count;
   return st.sqdistRows(
     ofCentres ? centres : region.x, rowBytes, D * 4, rows, count, centres + slot * rowBytes,
     bounded ? region.nearestSq : 0, bounded ? region.nearest : 0, st.outPtr, bounded ? 1 : 0, st.slack,
