@@ -24,8 +24,6 @@ import {
   type SelectionResult,
 } from "../core/select/fps.js";
 import type { FeatureMatrix } from "../core/select/feature-matrix.js";
-import { InputError } from "../core/errors.js";
-import type { PicksAtRanges } from "../io/selected.js";
 import { compiledWorkerScript } from "./worker-script.js";
 
 /** Per extra thread at least this many float32 features: below, waking workers for every pick costs more. */
@@ -70,13 +68,14 @@ export interface ThreadOptions {
    * otherwise be waited for forever: the main thread is blocked and cannot see its exit event.
    */
   stallSeconds?: number;
-  /** Hears the number of candidates picked so far, after each pick (on the calling thread, which is busy meanwhile). */
-  onPick?: (picked: number) => void;
+  /** Hears the number of candidates picked so far and the candidate just picked, after each pick (on the calling thread, which is busy meanwhile). */
+  onPick?: (picked: number, index: number) => void;
   /** Called once the input is laid out in the selection's own memory: its arrays are not read after this. */
   onPrepared?: () => void;
   /**
-   * Workers join only once this flag (element 0) turns 1: until then the calling thread runs every thread's share
-   * itself, so that the other core stays free for work of the caller's process (rank reads the pool meanwhile).
+   * A shared pair of flags (createJoinSignal): workers join only once element 0 turns 1, and element 1 turns 1 when
+   * they have. Until then the calling thread runs every thread's share itself, so that the other core stays free for
+   * work of the caller's process (rank reads the pool meanwhile, then builds selected.extxyz while it runs alone).
    */
   joinSignal?: Int32Array;
   /**
@@ -97,6 +96,9 @@ export interface ThreadOptions {
 export function selectionThreads(rows: number, cols: number, requested?: number): number {
   return Math.max(1, requested ?? Math.min(2, availableParallelism(), Math.floor((rows * cols) / MIN_VALUES_PER_EXTRA_THREAD) + 1));
 }
+
+/** The flags of ThreadOptions.joinSignal, both 0. */
+export const createJoinSignal = (): Int32Array => new Int32Array(new SharedArrayBuffer(8));
 
 export async function selectCandidatesThreaded(input: SelectionInput, options: ThreadOptions = {}): Promise<SelectionResult> {
   // Features placed in the selection's memory come with its thread count.
@@ -238,6 +240,7 @@ function threadedRunner(
       return alone(op, slot, replace, wantArgmax);
     }
     solo = null;
+    Atomics.store(joinSignal!, 1, 1);
     return together(op, slot, replace, wantArgmax, true);
   };
   return {
@@ -332,19 +335,11 @@ export function releaseArray(array: Float32Array): void {
  */
 export type PostedSelectionInput = Omit<SelectionInput, "features"> & { features: FeatureMatrix | Omit<SelectionMemory, "candidates"> };
 
-/**
- * What selection-worker.ts posts: progress (about every 1% of the picks), then the result or an error; when
- * asked to stay, then also the outcome of each selected.extxyz it writes.
- */
-export type SelectionWorkerReply =
-  | { picked: number }
-  | { result: SelectionResult }
-  | { error: string }
-  | { written: true }
-  | { writeFailed: { file: string; where: string | number | undefined; detail: string } | { message: string } };
+/** What selection-worker.ts posts: progress (about every 1% of the picks, with the candidates picked since), then the result or an error. */
+export type SelectionWorkerReply = { picked: number; rows: number[] } | { result: SelectionResult } | { error: string };
 
-/** What rank asks of a selection worker: the selection, then (when it stays) selected.extxyz files to write. */
-export type SelectionWorkerRequest = { input: PostedSelectionInput; threads?: number; joinSignal?: Int32Array; stay: boolean } | { writeSelected: PicksAtRanges };
+/** What rank asks of a selection worker. */
+export type SelectionWorkerRequest = { input: PostedSelectionInput; threads?: number; joinSignal?: Int32Array };
 
 /** A selection running on a worker thread: its result, and a way to stop it early. */
 export interface WorkerSelection {
@@ -352,20 +347,16 @@ export interface WorkerSelection {
   stop(): Promise<void>;
   /** With `alone`: lets the selection's other threads join (see ThreadOptions.joinSignal). */
   join(): void;
-  /**
-   * With `stay`, once the result is in: writes selected.extxyz there, so that the caller's thread writes the other
-   * artifacts meanwhile. Rejects with the InputError the file's reader gave (a pool that changed), or any other error.
-   */
-  writeSelected(request: PicksAtRanges): Promise<void>;
+  /** With `alone`: whether they have (the selection then uses every core it was given). */
+  joined(): boolean;
 }
 
 export interface SelectionWorkerOptions {
   threads?: number;
-  onPick?: (picked: number) => void;
+  /** Hears the number of candidates picked so far and those picked since the last call, in greedy order. */
+  onPick?: (picked: number, rows: readonly number[]) => void;
   /** The worker runs every thread's share until join() is called: the caller's work gets a core of its own meanwhile. */
   alone?: boolean;
-  /** The worker stays once the result is in (until stop()), to write selected.extxyz (writeSelected). */
-  stay?: boolean;
 }
 
 /**
@@ -387,68 +378,40 @@ export function startSelectionWorker(): SelectionWorker | undefined {
   if (script === undefined) return undefined;
   const worker = new Worker(script);
   const post = (request: SelectionWorkerRequest, transfer: ArrayBuffer[] = []): void => worker.postMessage(request, transfer);
-  let heard: ((picked: number) => void) | undefined;
-  let writing: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  let heard: SelectionWorkerOptions["onPick"];
   const result = new Promise<SelectionResult>((resolve, reject) => {
     worker.on("message", (reply: SelectionWorkerReply) => {
-      if ("picked" in reply) heard?.(reply.picked);
+      if ("picked" in reply) heard?.(reply.picked, reply.rows);
       else if ("error" in reply) reject(new Error(`selection on a worker thread failed: ${reply.error}`));
-      else if ("result" in reply) resolve(reply.result);
-      else if ("written" in reply) writing?.resolve();
-      else {
-        const failed = reply.writeFailed;
-        writing?.reject("detail" in failed ? new InputError(failed.file, failed.where, failed.detail) : new Error(failed.message));
-      }
+      else resolve(reply.result);
     });
     worker.once("error", reject);
-    worker.once("exit", (code) => {
-      const error = new Error(`the selection worker exited (code ${code})`);
-      reject(error);
-      writing?.reject(error);
-    });
+    worker.once("exit", (code) => reject(new Error(`the selection worker exited (code ${code})`)));
   });
   const stop = async (): Promise<void> => {
     await worker.terminate();
   };
-  let stays = false;
-  // Stopped once the result is in, unless it stays (then it no longer keeps the process alive).
-  const settled = result.finally(() => (stays ? worker.unref() : stop()));
+  const settled = result.finally(stop);
   settled.catch(() => undefined); // nobody awaits the result of a run stopped early
-  const writeSelected = async (request: PicksAtRanges): Promise<void> => {
-    if (!stays) throw new Error("writeSelected needs a selection worker that stays");
-    await settled;
-    if (writing) throw new Error("the selection worker is writing another selected.extxyz");
-    // Referenced while it writes: an awaited reply alone does not keep the process alive.
-    worker.ref();
-    try {
-      await new Promise<void>((resolve, reject) => {
-        writing = { resolve, reject };
-        post({ writeSelected: request });
-      });
-    } finally {
-      writing = undefined;
-      worker.unref();
-    }
-  };
   return {
     stop,
-    run(input, { threads, onPick, alone = false, stay = false } = {}) {
+    run(input, { threads, onPick, alone = false } = {}) {
       heard = onPick;
-      stays = stay;
       const { features } = input;
-      const joinSignal = alone ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+      const joinSignal = alone ? createJoinSignal() : undefined;
       if ("memory" in features) {
         const posted: PostedSelectionInput = { ...input, features: { memory: features.memory, layout: features.layout } };
-        post({ input: posted, threads, joinSignal, stay });
+        post({ input: posted, threads, joinSignal });
       } else {
         // A SharedArrayBuffer cannot be moved; it is shared instead (and not freed by the worker).
         const buffer = features.data.buffer;
-        post({ input, threads, joinSignal, stay }, buffer instanceof ArrayBuffer ? [buffer] : []);
+        post({ input, threads, joinSignal }, buffer instanceof ArrayBuffer ? [buffer] : []);
       }
       const join = (): void => {
         if (joinSignal) Atomics.store(joinSignal, 0, 1);
       };
-      return { result: settled, stop, join, writeSelected };
+      const joined = (): boolean => joinSignal !== undefined && Atomics.load(joinSignal, 1) === 1;
+      return { result: settled, stop, join, joined };
     },
   };
 }

@@ -3,7 +3,9 @@
  * against the ids ranked, written in greedy order with their candidate_id, source, frame and selection_rank.
  */
 
+import { writeFile } from "node:fs/promises";
 import { InputError } from "../core/errors.js";
+import { ExtxyzEncoder } from "../core/formats/extxyz.js";
 import { candidateId } from "../core/select/candidate-id.js";
 import { selectionInfo, type CandidateMeta } from "../core/select/ranking.js";
 import type { Frame } from "../core/structure.js";
@@ -16,13 +18,6 @@ export interface SelectedPick {
   meta: CandidateMeta;
 }
 
-/** The picks of a ranking whose frames are all at known byte ranges of plain extxyz files (rows of the ranking). */
-export interface PicksAtRanges {
-  file: string;
-  picks: SelectedPick[];
-  sources: { path: string; ranges: ExtxyzFrameRange[]; rows: number[] }[];
-}
-
 /** Throws unless frame `index` of `path` is still the structure ranked as `id`. */
 export function checkRanked(path: string, index: number, frame: Frame, id: string): void {
   if (candidateId(frame) !== id) {
@@ -30,28 +25,102 @@ export function checkRanked(path: string, index: number, frame: Frame, id: strin
   }
 }
 
+function withSelectionInfo(frame: Frame, meta: CandidateMeta, rank: number): Frame {
+  const info = new Map(frame.info);
+  for (const [k, v] of selectionInfo(meta, rank)) info.set(k, v);
+  return { ...frame, info };
+}
+
 /** Writes `file` from the picks' frames (by row), in the order of `picks`. */
 export async function writeSelectedFrames(file: string, picks: readonly SelectedPick[], frames: ReadonlyMap<number, Frame>): Promise<void> {
   const writer = await ExtxyzFileWriter.open(file);
   for (const pick of picks) {
-    const frame = frames.get(pick.row)!;
-    const info = new Map(frame.info);
-    for (const [k, v] of selectionInfo(pick.meta, pick.rank)) info.set(k, v);
-    await writer.write({ ...frame, info });
+    await writer.write(withSelectionInfo(frames.get(pick.row)!, pick.meta, pick.rank));
   }
   await writer.close();
 }
 
-/** selected.extxyz from frames at known byte ranges: what rank's selection worker writes while rank writes the rest. */
-export async function writeSelectedAtRanges(request: PicksAtRanges): Promise<void> {
-  const ids = new Map(request.picks.map((pick) => [pick.row, pick.meta.id]));
-  const frames = new Map<number, Frame>();
-  for (const { path, ranges, rows } of request.sources) {
-    let k = 0;
-    for await (const { index, frame } of readExtxyzFrameRanges(path, ranges)) {
-      checkRanked(path, index, frame, ids.get(rows[k])!);
-      frames.set(rows[k++], frame);
+/** Where a candidate row's frame is: a plain extxyz file and the frame's byte range there (undefined when unknown). */
+export type FrameLocator = (row: number) => { path: string; range: ExtxyzFrameRange } | undefined;
+
+/** Beyond this many bytes of frames held for selected.extxyz, SelectedFramesInAdvance gives up (and frees them). */
+const IN_ADVANCE_MAX_BYTES = 64 << 20;
+
+/**
+ * selected.extxyz built while the selection still runs: as picks become known, their frames are read at their byte
+ * ranges, checked against the ids ranked and encoded in greedy order, so that once the selection ends only the
+ * writing is left (rank's main thread waits for its selection meanwhile). It gives up, leaving selected.extxyz to
+ * the usual path, when a pick's range is unknown, the frames grow large or a read fails; a frame that is not the
+ * structure ranked is the InputError that finish() throws.
+ */
+export class SelectedFramesInAdvance {
+  private readonly encoder = new ExtxyzEncoder(1 << 16);
+  /** Rows added so far, in greedy order; the first `encoded` of them are in the encoder. */
+  private readonly rows: number[] = [];
+  private encoded = 0;
+  private work: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  private gaveUp = false;
+
+  constructor(
+    private readonly locate: FrameLocator,
+    private readonly meta: readonly CandidateMeta[],
+  ) {}
+
+  /** The next picks' rows, in greedy order. */
+  add(rows: readonly number[]): void {
+    if (this.gaveUp || rows.length === 0) return;
+    this.rows.push(...rows);
+    const end = this.rows.length;
+    this.work = this.work.then(() => this.encodeUpTo(end));
+  }
+
+  /**
+   * Writes `file` when the rows added so far begin `picks` (ranks 1, 2, ...), reading the rest now, and resolves true;
+   * resolves false, writing nothing, when it gave up or the picks are others.
+   */
+  async finish(picks: readonly SelectedPick[], file: string): Promise<boolean> {
+    const same = picks.every((pick, r) => pick.rank === r + 1) && this.rows.every((row, r) => picks[r]?.row === row);
+    if (!same) return false;
+    this.add(picks.slice(this.rows.length).map((pick) => pick.row));
+    await this.work;
+    if (this.failure instanceof InputError) throw this.failure;
+    if (this.gaveUp || this.encoded !== picks.length) return false;
+    await writeFile(file, this.encoder.view());
+    return true;
+  }
+
+  private async encodeUpTo(end: number): Promise<void> {
+    if (this.gaveUp) return;
+    try {
+      const batch = this.rows.slice(this.encoded, end);
+      const frames = new Map<number, Frame>();
+      const byPath = new Map<string, { ranges: ExtxyzFrameRange[]; rows: number[] }>();
+      for (const row of [...batch].sort((a, b) => a - b)) {
+        const at = this.locate(row);
+        if (!at) return this.giveUp(undefined);
+        let source = byPath.get(at.path);
+        if (!source) byPath.set(at.path, (source = { ranges: [], rows: [] }));
+        source.ranges.push(at.range);
+        source.rows.push(row);
+      }
+      for (const [file, { ranges, rows }] of byPath) {
+        let k = 0;
+        for await (const { index, frame } of readExtxyzFrameRanges(file, ranges)) {
+          checkRanked(file, index, frame, this.meta[rows[k]].id);
+          frames.set(rows[k++], frame);
+        }
+      }
+      for (const row of batch) this.encoder.frame(withSelectionInfo(frames.get(row)!, this.meta[row], ++this.encoded));
+      if (this.encoder.length > IN_ADVANCE_MAX_BYTES) this.giveUp(undefined);
+    } catch (error) {
+      this.giveUp(error);
     }
   }
-  await writeSelectedFrames(request.file, request.picks, frames);
+
+  private giveUp(failure: unknown): void {
+    this.gaveUp = true;
+    this.failure = failure;
+    this.encoder.take();
+  }
 }

@@ -1,13 +1,7 @@
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { InputError } from "../../src/core/errors.js";
-import { writeSelectedAtRanges } from "../../src/io/selected.js";
-import { picksOf } from "../helpers/picks.js";
 import { copyRows, type FeatureMatrix } from "../../src/core/select/feature-matrix.js";
 import { allocateSelection, selectCandidates, type SelectionInput } from "../../src/core/select/fps.js";
-import { releaseBuffer, selectCandidatesThreaded, startSelectionWorker, type SelectionWorker } from "../../src/exec/fps-threads.js";
+import { createJoinSignal, releaseBuffer, selectCandidatesThreaded, startSelectionWorker, type SelectionWorker } from "../../src/exec/fps-threads.js";
 
 type MatrixSelectionInput = SelectionInput & { features: FeatureMatrix };
 import { seededRandom } from "../core/select/fps-oracle.js";
@@ -47,7 +41,7 @@ function withExtras(base: MatrixSelectionInput, seed: number): MatrixSelectionIn
  */
 function letJoin(joinSignal: Int32Array): void {
   Atomics.store(joinSignal, 0, 1);
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+  Atomics.wait(createJoinSignal(), 0, 0, 300);
 }
 
 describe("threaded selection", () => {
@@ -79,12 +73,13 @@ describe("threaded selection", () => {
       const single = selectCandidates(base);
       for (const threads of [2, 3]) {
         for (const joinAt of [1, 17, 150, Infinity]) {
-          const joinSignal = new Int32Array(new SharedArrayBuffer(4));
+          const joinSignal = createJoinSignal();
           const onPick = (picked: number): void => {
             if (picked === joinAt) letJoin(joinSignal);
           };
           const threaded = await selectCandidatesThreaded(base, { threads, joinSignal, onPick, joinWhenTested: 0 });
           expect(threaded.picks, `${threads} threads joining at pick ${joinAt}`).toEqual(single.picks);
+          expect(joinSignal[1]).toBe(joinAt === Infinity ? 0 : 1);
           expect(Array.from(threaded.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
         }
       }
@@ -93,11 +88,11 @@ describe("threaded selection", () => {
 
   it("runs no pass on deferred workers before they are let join, and every pass after", async () => {
     const base = input(12, 3000, 5, 50);
-    const never = new Int32Array(new SharedArrayBuffer(4));
+    const never = createJoinSignal();
     // Workers that would exit at slot 10 are never asked for it...
     await expect(selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal: never })).resolves.toBeDefined();
     // ...until they join at pick 5.
-    const joinSignal = new Int32Array(new SharedArrayBuffer(4));
+    const joinSignal = createJoinSignal();
     const onPick = (picked: number): void => {
       if (picked === 5) letJoin(joinSignal);
     };
@@ -110,15 +105,16 @@ describe("threaded selection", () => {
     const base = input(12, 3000, 5, 50);
     // Passes over 3000 candidates test at most 3000 each: workers that would exit at slot 10 never join...
     for (const joinWhenTested of [undefined, 3001]) {
-      const joinSignal = new Int32Array(new SharedArrayBuffer(4));
+      const joinSignal = createJoinSignal();
       const onPick = (picked: number): void => {
         if (picked === 1) letJoin(joinSignal);
       };
       const options = { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal, onPick, joinWhenTested };
       await expect(selectCandidatesThreaded(base, options)).resolves.toBeDefined();
+      expect(joinSignal[1]).toBe(0);
     }
     // ...while the first passes (before the cells narrow) test all 3000, so a threshold of 1500 lets them join.
-    const joinSignal = new Int32Array(new SharedArrayBuffer(4));
+    const joinSignal = createJoinSignal();
     const onPick = (picked: number): void => {
       if (picked === 1) letJoin(joinSignal);
     };
@@ -174,24 +170,22 @@ describe("threaded selection", () => {
     }
   });
 
-  it("stays when asked and writes selected.extxyz there, reporting a changed pool as an InputError", async () => {
+  it("reports the rows it picked with its progress, in greedy order", async () => {
     const worker = selectionWorker();
-    try {
-      const running = worker.run(input(18, 3000, 5, 20), { threads: 1, stay: true });
-      await running.result;
-      const dir = mkdtempSync(path.join(tmpdir(), "relabel-selection-worker-"));
-      const request = await picksOf([4, 1, 9], path.join(dir, "selected.extxyz"));
-      await running.writeSelected(request);
-      const expected = path.join(dir, "expected.extxyz");
-      await writeSelectedAtRanges({ ...request, file: expected });
-      expect(readFileSync(request.file, "utf8")).toBe(readFileSync(expected, "utf8"));
-      request.picks[0].meta.id = "0123456789abcdef0123";
-      const failure = running.writeSelected({ ...request, file: path.join(dir, "changed.extxyz") });
-      await expect(failure).rejects.toThrow(InputError);
-      await expect(failure).rejects.toThrow(/frame 4: is not the structure ranked a moment ago/);
-    } finally {
-      await worker.stop();
-    }
+    const base = input(18, 3000, 5, 250);
+    const reported: number[] = [];
+    const counts: number[] = [];
+    const running = worker.run(base, {
+      threads: 1,
+      onPick: (picked, rows) => {
+        counts.push(picked);
+        reported.push(...rows);
+      },
+    });
+    const result = await running.result;
+    // Every 1 % of the picks (here every second pick), with the picks since.
+    expect(counts).toEqual(Array.from({ length: 125 }, (_, i) => 2 * (i + 1)));
+    expect(reported).toEqual(result.picks.map((pick) => pick.index));
   });
 
   it("releases a buffer: detached at once, its memory handed back without waiting for a garbage collection", async () => {

@@ -1,7 +1,8 @@
 /** Picks of a real extxyz pool for selected.extxyz tests: byte ranges and ids as a ranking finds them. */
 import { candidateId } from "../../src/core/select/candidate-id.js";
+import type { CandidateMeta } from "../../src/core/select/ranking.js";
 import { ExtxyzReadTrace, readExtxyzBatches } from "../../src/io/extxyz.js";
-import type { PicksAtRanges } from "../../src/io/selected.js";
+import type { FrameLocator, SelectedPick } from "../../src/io/selected.js";
 import { realPath } from "./real-data.js";
 
 export const PICKS_POOL = realPath("extxyz/gpumd_nep_PbTe_train.xyz");
@@ -12,15 +13,17 @@ export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-/** Picks of PICKS_POOL's frames in the order given (ranks 1, 2, ...), with their byte ranges and ids. */
-export async function picksOf(indices: number[], file: string): Promise<PicksAtRanges> {
+/** PICKS_POOL's candidates (one per frame) and where each frame is, as the pool read finds them. */
+export async function picksPool(): Promise<{ meta: CandidateMeta[]; locate: FrameLocator }> {
   const trace = new ExtxyzReadTrace();
   const frames = (await collect(readExtxyzBatches(PICKS_POOL, trace))).flat();
-  const meta = (i: number) => ({ id: candidateId(frames[i]), source: PICKS_POOL, frame: i, natoms: frames[i].natoms, formula: "PbTe" });
-  const sorted = [...indices].sort((a, b) => a - b);
-  return {
-    file,
-    picks: indices.map((row, k) => ({ rank: k + 1, row, meta: meta(row) })),
-    sources: [{ path: PICKS_POOL, ranges: sorted.map((index) => ({ index, ...trace.starts.range(index)! })), rows: sorted }],
+  const meta = frames.map((frame, i) => ({ id: candidateId(frame), source: PICKS_POOL, frame: i, natoms: frame.natoms, formula: "PbTe" }));
+  const locate: FrameLocator = (row) => {
+    const range = trace.starts.range(row);
+    return range && { path: PICKS_POOL, range: { index: row, ...range } };
   };
+  return { meta, locate };
 }
+
+/** Picks of these rows of PICKS_POOL, in the order given (ranks 1, 2, ...). */
+export const picksOf = (rows: number[], meta: CandidateMeta[]): SelectedPick[] => rows.map((row, k) => ({ rank: k + 1, row, meta: meta[row] }));

@@ -6,12 +6,18 @@ import { gzipSync } from "node:zlib";
 import { describe, expect, it, vi } from "vitest";
 import { readExtxyzFrameRanges, readExtxyzFramesAt } from "../../src/io/extxyz.js";
 import { rankToDir } from "../../src/io/rank.js";
+import { writeSelectedFrames } from "../../src/io/selected.js";
 import { numpyArray } from "../helpers/numpy-arrays.js";
 import { realPath } from "../helpers/real-data.js";
 
 vi.mock("../../src/io/extxyz.js", async (importOriginal) => {
   const actual = await importOriginal<typeof import("../../src/io/extxyz.js")>();
   return { ...actual, readExtxyzFramesAt: vi.fn(actual.readExtxyzFramesAt), readExtxyzFrameRanges: vi.fn(actual.readExtxyzFrameRanges) };
+});
+
+vi.mock("../../src/io/selected.js", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("../../src/io/selected.js")>();
+  return { ...actual, writeSelectedFrames: vi.fn(actual.writeSelectedFrames) };
 });
 
 const POOL = realPath("extxyz/imagdau_xtb_md.xyz");
@@ -45,15 +51,15 @@ describe("rankToDir with a selection started before the pool was read", () => {
   // 201 rows of 5000 values: enough for the early selection.
   const rows = Array.from({ length: 201 }, (_, i) => [Math.sin(i), Math.cos(3 * i), ...Array<number>(4998).fill(0)]);
 
-  it("writes selected.extxyz on the selection's worker, as the usual path writes it here", async () => {
+  it("builds selected.extxyz from the picks as they come, the same file as the usual path writes", async () => {
     const features = numpyArray(rows, path.join(dir, "f.npy"));
     const selected: string[] = [];
     for (const threads of [2, 1]) {
-      vi.mocked(readExtxyzFrameRanges).mockClear();
+      vi.mocked(writeSelectedFrames).mockClear();
       const out = path.join(dir, `threads-${threads}`);
       await rankToDir({ pool: [POOL], select: 20, out, software, features, threads });
-      // The worker reads the picks with its own copy of the reader; this thread's is not called.
-      expect(vi.mocked(readExtxyzFrameRanges).mock.calls.length).toBe(threads === 2 ? 0 : 1);
+      // Only the usual path (no early selection on one thread) writes the frames once the selection is over.
+      expect(vi.mocked(writeSelectedFrames).mock.calls.length).toBe(threads === 2 ? 0 : 1);
       selected.push(readFileSync(path.join(out, "selected.extxyz"), "utf8"));
     }
     expect(selected[0]).toBe(selected[1]);

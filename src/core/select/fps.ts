@@ -284,8 +284,8 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
   return { memory, module, layout, rule: fpsRule, main, regions, qWeight: quantizer.weight, k, selectable, disagreement };
 }
 
-/** Runs the k picks; `runner` decides how many threads share each pass; `onPick` hears the number picked so far. */
-export function runSelection(prepared: PreparedSelection, runner: PassRunner, onPick?: (picked: number) => void): SelectionResult {
+/** Runs the k picks; `runner` decides how many threads share each pass; `onPick` hears the number picked so far and the candidate just picked. */
+export function runSelection(prepared: PreparedSelection, runner: PassRunner, onPick?: (picked: number, index: number) => void): SelectionResult {
   const { layout, regions, k, disagreement } = prepared;
   const { M, D } = layout;
   const buffer = prepared.memory.buffer;
@@ -315,7 +315,7 @@ export function runSelection(prepared: PreparedSelection, runner: PassRunner, on
     slotThread[slot] = best.thread;
     slotPosition[slot] = p;
     best = runner.sweep(slot, r === 0 && M === 0, r < k - 1);
-    onPick?.(r + 1);
+    onPick?.(r + 1, picks[r].index);
   }
   const distanceToCovered = new Float64Array(layout.N);
   for (const region of regions) {
