@@ -134,8 +134,8 @@ export interface SweepState {
   listRows: ListRows;
   /** The float64 view of RegionLayout.reach. */
   reach: Float64Array;
-  /** Share of the region the last listing of rows kept (see scanPass). */
-  listedShare: number;
+  /** Share of the region within reach of the last pick that listRows was used for (see scanPass). */
+  inReachShare: number;
   /** Candidates the kernel has tested against a bound so far (a measure of the passes' work). */
   tested: number;
   /** filterSlack(D), see distance-kernel.ts. */
@@ -174,6 +174,8 @@ export interface SweepState {
   memberNext: Int32Array;
   memberPrev: Int32Array;
   listed: boolean;
+  /** Scratch of scanPass: (position, cell it left) of each candidate that moved. */
+  moved: Int32Array;
   /** Segments detached for the current pick: (segment, cell) pairs. */
   pending: Int32Array;
   /** Scratch for regrouping: target of each position and its inverse (in the memory), next free position of each cell. */
@@ -231,7 +233,7 @@ export function createSweepState(
     permuteRows: instance.exports.permute_rows as PermuteRows,
     listRows: instance.exports.list_rows as ListRows,
     reach: new Float64Array(buffer, regionLayout.reach, slots + 1),
-    listedShare: 1,
+    inReachShare: 1,
     tested: 0,
     slack,
     firstSegment: new Int32Array(slots).fill(-1),
@@ -257,6 +259,7 @@ export function createSweepState(
     memberNext: new Int32Array(regionLayout.count),
     memberPrev: new Int32Array(regionLayout.count),
     listed: false,
+    moved: new Int32Array(128),
     pending: new Int32Array(128),
     target: new Int32Array(regionLayout.count),
     inverse: new Int32Array(buffer, regionLayout.inverse, regionLayout.count),
@@ -582,14 +585,12 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number, af
   // Only rows with d(centre, pick) < 2*nearest can get closer (listRows finds them). When the last listing kept
   // most of the region, the int8 filter proves the others not closer for less than listing costs; every eighth
   // such pass lists anyway, to notice when that changes.
-  const everyRow = (affectedCount === st.activeCount || 2 * affectedMembers > n) && st.listedShare > 0.9 && (slot & 7) !== 0;
+  const everyRow = (affectedCount === st.activeCount || 2 * affectedMembers > n) && st.inReachShare > 0.9 && (slot & 7) !== 0;
   st.segCount = 0;
   st.freeSegment = -1;
   for (let a = 0; a < st.activeCount; a++) st.firstSegment[st.active[a]] = -1;
   const limit = 2 * (1 + 1e-9);
-  if (!st.listed) listMembers(st);
-  const { memberHead, memberNext, memberPrev } = st;
-  memberHead[slot] = -1;
+  let moved = 0;
   let dirty = 0;
   if (st.slotThread[slot] === st.thread) {
     dirtyStamp[cellOf[st.slotPosition[slot]]] = stamp;
@@ -604,7 +605,7 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number, af
       reach[c + 1] = affectedStamp[c] === stamp ? cellDist[c] : Infinity;
     }
   }
-  let listed = 0;
+  let inReach = 0;
   for (let start = 0; start < n; start += blockSize) {
     const end = Math.min(n, start + blockSize);
     let closer;
@@ -615,7 +616,7 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number, af
       const count = st.listRows(
         regionLayout.cellOf + 4 * start, regionLayout.nearest + 8 * start, regionLayout.reach, end - start, start, limit, st.rowsPtr,
       );
-      listed += count;
+      inReach += count;
       closer = count > 0 ? distances(st, false, count, slot, true) : 0;
     }
     for (let t = 0; t < closer; t++) {
@@ -627,16 +628,10 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number, af
         dirty++;
       }
       moveCloser(st, p, out[t], slot);
-      const prev = memberPrev[p];
-      const next = memberNext[p];
-      if (prev >= 0) memberNext[prev] = next;
-      else memberHead[from] = next;
-      if (next >= 0) memberPrev[next] = prev;
-      const head = memberHead[slot];
-      memberNext[p] = head;
-      memberPrev[p] = -1;
-      if (head >= 0) memberPrev[head] = p;
-      memberHead[slot] = p;
+      if (2 * moved + 2 > st.moved.length) st.moved = growInt32(st.moved);
+      st.moved[2 * moved] = p;
+      st.moved[2 * moved + 1] = from;
+      moved++;
       const d = nearest[p];
       const s = score[p];
       size[slot]++;
@@ -648,28 +643,25 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number, af
       }
     }
   }
+  // The member lists follow the moves while few rows moved; when many did (the first picks move much of the
+  // region), one pass over the region finds the dirty cells' best candidates for less than following them costs.
+  const byLists = moved <= n >> 6;
+  if (byLists && st.listed) followMoves(st, slot, moved);
+  else if (byLists) listMembers(st);
+  else st.listed = false;
   if (dirty > 0) {
     for (let a = 0; a < st.activeCount; a++) {
       const c = st.active[a];
       if (dirtyStamp[c] !== stamp) continue;
-      let best = -Infinity;
-      let bestIndex = -1;
-      let bestPosition = -1;
-      for (let p = memberHead[c]; p >= 0; p = memberNext[p]) {
-        if (status[p] !== 0) continue;
-        const s = score[p];
-        if (s > best || (s === best && index[p] < bestIndex)) {
-          best = s;
-          bestIndex = index[p];
-          bestPosition = p;
-        }
-      }
-      cellScore[c] = best;
-      cellIndex[c] = bestIndex;
-      cellPosition[c] = bestPosition;
+      cellScore[c] = -Infinity;
+      cellIndex[c] = -1;
+      cellPosition[c] = -1;
+      if (!byLists) continue;
+      for (let p = st.memberHead[c]; p >= 0; p = st.memberNext[p]) if (status[p] === 0) bestOfCell(st, c, p);
     }
+    if (!byLists) for (let p = 0; p < n; p++) if (dirtyStamp[cellOf[p]] === stamp && status[p] === 0) bestOfCell(st, cellOf[p], p);
   }
-  if (!everyRow) st.listedShare = listed / Math.max(1, n);
+  if (!everyRow) st.inReachShare = inReach / Math.max(1, n);
   st.grouped = false;
 }
 
@@ -709,6 +701,36 @@ export function adoptRegion(st: SweepState): void {
   }
   st.listed = false;
   st.smallPicks = 0;
+}
+
+/** Candidate p becomes its cell c's best when it beats it (ties to the lower candidate index). */
+export function bestOfCell(st: SweepState, c: number, p: number): void {
+  const s = st.region.score[p];
+  const i = st.region.index[p];
+  if (s > st.cellScore[c] || (s === st.cellScore[c] && i < st.cellIndex[c])) {
+    st.cellScore[c] = s;
+    st.cellIndex[c] = i;
+    st.cellPosition[c] = p;
+  }
+}
+
+/** The member lists after the moves scanPass recorded (position, cell it left) into the cell in `slot`. */
+export function followMoves(st: SweepState, slot: number, moved: number): void {
+  const { memberHead, memberNext, memberPrev } = st;
+  memberHead[slot] = -1;
+  for (let m = 0; m < moved; m++) {
+    const p = st.moved[2 * m];
+    const prev = memberPrev[p];
+    const next = memberNext[p];
+    if (prev >= 0) memberNext[prev] = next;
+    else memberHead[st.moved[2 * m + 1]] = next;
+    if (next >= 0) memberPrev[next] = prev;
+    const head = memberHead[slot];
+    memberNext[p] = head;
+    memberPrev[p] = -1;
+    if (head >= 0) memberPrev[head] = p;
+    memberHead[slot] = p;
+  }
 }
 
 /** Builds every cell's member list from cellOf (positions in increasing order). */
@@ -807,6 +829,6 @@ export function squaredDistance(
 export const KERNEL_FUNCTIONS = [
   regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
   copyRow, swapPositions, sweep, replacePass, updatePass, applyDistances, moveCloser, scanPass, adoptRegion,
-  listMembers, regroup, distances,
+  listMembers, bestOfCell, followMoves, regroup, distances,
   squaredDistance,
 ] as const;
