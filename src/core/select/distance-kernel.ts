@@ -31,7 +31,7 @@
  * 3. Otherwise the exact float64 pass runs, which also stops once its partial sum reaches the bound
  *    (partial sums of squares never decrease).
  *
- * Exact summation order (the same in `squaredDistance` of fps-kernel.ts, so JS and WebAssembly agree
+ * Exact summation order (the tests hold it to a plain JS loop in this order, so JS and WebAssembly agree
  * bit for bit): element j of each full chunk of 8 goes to accumulator j mod 8; then
  * s = ((a0 + a2) + (a4 + a6)) + ((a1 + a3) + (a5 + a7)); the D mod 8 trailing elements are added to s
  * in order. Differences and squares are float64 (exact differences of float32 values), no fused
@@ -328,73 +328,74 @@ function kernelBody(qLen: number): number[] {
 /** quantize_rows(x, D, count, qx, qRowBytes, qLen, params, margin): see QuantizeRows. */
 const QP = { x: 0, D: 1, count: 2, qx: 3, qRowBytes: 4, qLen: 5, params: 6, margin: 7 };
 const QL = {
-  r: 8, c: 9, xa: 10, qa: 11, pairs: 12, inverse: 13, step: 14, weight: 15,
-  s: 16, e: 17, v: 18, q: 19, d: 20, m: 21,
-  vv: 22, vm: 23, vq: 24, vd: 25, sqAcc: 26, e2Acc: 27,
+  r: 8, xp: 9, qp: 10, pp: 11, pairsEnd: 12, rowX: 13, rowQ: 14,
+  s: 15, e: 16, v: 17, q: 18, d: 19, m: 20,
+  vv: 21, vm: 22, vq: 23, vd: 24, sqAcc: 25, e2Acc: 26, magic: 27,
 };
 const QUANTIZE_PARAMS = [I32, I32, I32, I32, I32, I32, I32, F64];
-const QUANTIZE_LOCALS: [number, number][] = [[8, I32], [6, F64], [6, V128]];
-
-/** base + (column << shift), for the column in QL.c. */
-const columnAddress = (base: number, shift: number): number[] => [...get(base), ...get(QL.c), ...i32(shift), op.i32Shl, op.i32Add];
+const QUANTIZE_LOCALS: [number, number][] = [[7, I32], [6, F64], [7, V128]];
+/** Bytes of the quantiser's values for a pair of columns (see writeQuantizerParams). */
+const PAIR_PARAM_BYTES = 64;
 
 /**
  * The body of quantize_rows: quantizeRows for candidate rows, columns two at a time in float64 lanes (the odd
- * last one alone). q and sum(w*q^2) are those of quantizeRows exactly; e is summed in another order.
+ * last one alone), with one pointer each into the row, its copy and the pairs' parameters. q and sum(w*q^2) are
+ * those of quantizeRows exactly; e is summed in another order. q is stored from the low byte of q + 1.5*2^52 (an
+ * integer in [-127, 127], so that byte is q in two's complement).
  */
 function quantizeBody(): number[] {
   const clamp = (min: number, max: number, splat: boolean): number[] => splat
     ? [...f64(-Q_LEVEL), ...simd(simdOp.f64x2Splat), ...simd(max), ...f64(Q_LEVEL), ...simd(simdOp.f64x2Splat), ...simd(min)]
     : [...f64(-Q_LEVEL), max, ...f64(Q_LEVEL), min];
+  // The pair's parameters at pp: mid, inverse step, step, weight (one v128 each).
+  const param = (k: number): number[] => [...get(QL.pp), ...simd(simdOp.v128Load), ...memarg(3, 16 * k)];
   const pair = [
-    ...columnAddress(QL.xa, 2), ...simd(simdOp.load64Zero), ...memarg(2), ...simd(simdOp.f64x2PromoteLowF32x4), ...set(QL.vv),
-    ...columnAddress(QP.params, 3), ...simd(simdOp.v128Load), ...memarg(3), ...set(QL.vm),
-    ...get(QL.vv), ...get(QL.vm), ...simd(simdOp.f64x2Sub),
-    ...columnAddress(QL.inverse, 3), ...simd(simdOp.v128Load), ...memarg(3), ...simd(simdOp.f64x2Mul),
-    ...simd(simdOp.f64x2Nearest), ...clamp(simdOp.f64x2Min, simdOp.f64x2Max, true), ...set(QL.vq),
-    ...[0, 1].flatMap((lane) => [
-      ...get(QL.qa), ...get(QL.c), op.i32Add,
-      ...get(QL.vq), ...simd(simdOp.i32x4TruncSatF64x2SZero), ...simd(simdOp.i32x4ExtractLane), lane,
-      op.i32Store8, ...memarg(0, lane),
-    ]),
-    ...get(QL.sqAcc), ...columnAddress(QL.weight, 3), ...simd(simdOp.v128Load), ...memarg(3),
-    ...get(QL.vq), ...simd(simdOp.f64x2Mul), ...get(QL.vq), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Add), ...set(QL.sqAcc),
-    ...get(QL.vv), ...get(QL.vm), ...columnAddress(QL.step, 3), ...simd(simdOp.v128Load), ...memarg(3),
-    ...get(QL.vq), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Add), ...simd(simdOp.f64x2Sub), ...set(QL.vd),
+    ...get(QL.xp), ...simd(simdOp.load64Zero), ...memarg(2), ...simd(simdOp.f64x2PromoteLowF32x4), ...set(QL.vv),
+    ...param(0), ...set(QL.vm),
+    ...get(QL.vv), ...get(QL.vm), ...simd(simdOp.f64x2Sub), ...param(1), ...simd(simdOp.f64x2Mul),
+    ...simd(simdOp.f64x2Nearest), ...clamp(simdOp.f64x2Pmin, simdOp.f64x2Pmax, true), ...set(QL.vq),
+    ...get(QL.qp), ...get(QL.vq), ...get(QL.magic), ...simd(simdOp.f64x2Add), ...set(QL.vd),
+    ...get(QL.vd), ...simd(simdOp.v128Store8Lane), ...memarg(0), 0,
+    ...get(QL.qp), ...get(QL.vd), ...simd(simdOp.v128Store8Lane), ...memarg(0, 1), 8,
+    ...get(QL.sqAcc), ...param(3), ...get(QL.vq), ...simd(simdOp.f64x2Mul), ...get(QL.vq), ...simd(simdOp.f64x2Mul),
+    ...simd(simdOp.f64x2Add), ...set(QL.sqAcc),
+    ...get(QL.vv), ...get(QL.vm), ...param(2), ...get(QL.vq), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Add),
+    ...simd(simdOp.f64x2Sub), ...set(QL.vd),
     ...get(QL.e2Acc), ...get(QL.vd), ...get(QL.vd), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Add), ...set(QL.e2Acc),
+    ...get(QL.xp), ...i32(8), op.i32Add, ...set(QL.xp),
+    ...get(QL.qp), ...i32(2), op.i32Add, ...set(QL.qp),
   ];
+  // The odd last column: lane 0 of its pair's parameters.
+  const scalarParam = (k: number): number[] => [...get(QL.pp), op.f64Load, ...memarg(3, 16 * k)];
   const single = [
-    ...columnAddress(QL.xa, 2), op.f32Load, ...memarg(2), op.f64PromoteF32, ...set(QL.v),
-    ...columnAddress(QP.params, 3), op.f64Load, ...memarg(3), ...set(QL.m),
-    ...get(QL.v), ...get(QL.m), op.f64Sub, ...columnAddress(QL.inverse, 3), op.f64Load, ...memarg(3), op.f64Mul,
+    ...get(QL.xp), op.f32Load, ...memarg(2), op.f64PromoteF32, ...set(QL.v),
+    ...scalarParam(0), ...set(QL.m),
+    ...get(QL.v), ...get(QL.m), op.f64Sub, ...scalarParam(1), op.f64Mul,
     op.f64Nearest, ...clamp(op.f64Min, op.f64Max, false), ...set(QL.q),
-    ...get(QL.qa), ...get(QL.c), op.i32Add, ...get(QL.q), op.i32TruncF64S, op.i32Store8, ...memarg(0),
-    ...get(QL.s), ...columnAddress(QL.weight, 3), op.f64Load, ...memarg(3), ...get(QL.q), op.f64Mul, ...get(QL.q), op.f64Mul,
-    op.f64Add, ...set(QL.s),
-    ...get(QL.v), ...get(QL.m), ...columnAddress(QL.step, 3), op.f64Load, ...memarg(3), ...get(QL.q), op.f64Mul, op.f64Add,
-    op.f64Sub, ...set(QL.d),
+    ...get(QL.qp), ...get(QL.q), op.i32TruncF64S, op.i32Store8, ...memarg(0),
+    ...get(QL.s), ...scalarParam(3), ...get(QL.q), op.f64Mul, ...get(QL.q), op.f64Mul, op.f64Add, ...set(QL.s),
+    ...get(QL.v), ...get(QL.m), ...scalarParam(2), ...get(QL.q), op.f64Mul, op.f64Add, op.f64Sub, ...set(QL.d),
     ...get(QL.e), ...get(QL.d), ...get(QL.d), op.f64Mul, op.f64Add, ...set(QL.e),
   ];
   const laneSum = (acc: number, into: number): number[] => [
     ...get(acc), ...simd(simdOp.f64x2ExtractLane), 0, ...get(acc), ...simd(simdOp.f64x2ExtractLane), 1, op.f64Add, ...set(into),
   ];
-  const paramArray = (k: number, local: number): number[] => [...get(QP.params), ...get(QP.D), ...i32(8 * k), op.i32Mul, op.i32Add, ...set(local)];
   return [
-    ...paramArray(1, QL.inverse), ...paramArray(2, QL.step), ...paramArray(3, QL.weight),
-    ...get(QP.D), ...i32(-2), op.i32And, ...set(QL.pairs),
-    ...i32(0), ...set(QL.r), ...get(QP.x), ...set(QL.xa), ...get(QP.qx), ...set(QL.qa),
+    ...f64(ROUNDING), ...simd(simdOp.f64x2Splat), ...set(QL.magic),
+    ...get(QP.params), ...get(QP.D), ...i32(1), op.i32ShrU, ...i32(PAIR_PARAM_BYTES), op.i32Mul, op.i32Add, ...set(QL.pairsEnd),
+    ...i32(0), ...set(QL.r), ...get(QP.x), ...set(QL.rowX), ...get(QP.qx), ...set(QL.rowQ),
     ...whileBelow(QL.r, get(QP.count), 1, [
       ...f64(0), ...simd(simdOp.f64x2Splat), ...set(QL.sqAcc),
       ...f64(0), ...simd(simdOp.f64x2Splat), ...set(QL.e2Acc),
-      ...i32(0), ...set(QL.c),
-      ...whileBelow(QL.c, get(QL.pairs), 2, pair),
+      ...get(QL.rowX), ...set(QL.xp), ...get(QL.rowQ), ...set(QL.qp), ...get(QP.params), ...set(QL.pp),
+      ...whileBelow(QL.pp, get(QL.pairsEnd), PAIR_PARAM_BYTES, pair),
       ...laneSum(QL.sqAcc, QL.s), ...laneSum(QL.e2Acc, QL.e),
-      ...get(QL.c), ...get(QP.D), op.i32LtU, op.if, VOID_BLOCK, ...single, op.end,
-      ...get(QL.qa), ...get(QP.qLen), op.i32Add, ...get(QL.s), op.f64Store, ...memarg(3),
-      ...get(QL.qa), ...get(QP.qLen), op.i32Add,
+      ...get(QP.D), ...i32(1), op.i32And, op.if, VOID_BLOCK, ...single, op.end,
+      ...get(QL.rowQ), ...get(QP.qLen), op.i32Add, ...get(QL.s), op.f64Store, ...memarg(3),
+      ...get(QL.rowQ), ...get(QP.qLen), op.i32Add,
       ...get(QL.e), op.f64Sqrt, ...f64(1 + 1e-12), op.f64Mul, ...get(QP.margin), op.f64Add, op.f64Store, ...memarg(3, 8),
-      ...get(QL.xa), ...get(QP.D), ...i32(2), op.i32Shl, op.i32Add, ...set(QL.xa),
-      ...get(QL.qa), ...get(QP.qRowBytes), op.i32Add, ...set(QL.qa),
+      ...get(QL.rowX), ...get(QP.D), ...i32(2), op.i32Shl, op.i32Add, ...set(QL.rowX),
+      ...get(QL.rowQ), ...get(QP.qRowBytes), op.i32Add, ...set(QL.rowQ),
     ]),
   ];
 }
@@ -546,6 +547,49 @@ function listBody(): number[] {
  */
 export type ListRows = (cellOf: number, nearest: number, reach: number, count: number, first: number, limit: number, rows: number) => number;
 
+/**
+ * centroid_rows(x, D, count, centroid, out): for `count` consecutive rows of D float32 values from byte `x`, the
+ * squared distance to the float64 vector at `centroid`, into f64[out + 8t]: differences in float64, summed in the
+ * same order as sqdist_rows' exact pass.
+ */
+export type CentroidRows = (x: number, D: number, count: number, centroid: number, out: number) => void;
+
+const CP = { x: 0, D: 1, count: 2, centroid: 3, out: 4 };
+const CL = { t: 5, j: 6, full8: 7, row: 8, acc: [9, 10, 11, 12], dv: 13, s: 14, diff: 15 };
+const CENTROID_PARAMS = [I32, I32, I32, I32, I32];
+const CENTROID_LOCALS: [number, number][] = [[4, I32], [5, V128], [2, F64]];
+
+function centroidBody(): number[] {
+  const chunk = [0, 1, 2, 3].flatMap((q) => [
+    ...get(CL.acc[q]),
+    ...get(CL.row), ...get(CL.j), op.i32Add, ...simd(simdOp.load64Zero), ...memarg(2, 8 * q), ...simd(simdOp.f64x2PromoteLowF32x4),
+    ...get(CP.centroid), ...get(CL.j), ...i32(1), op.i32Shl, op.i32Add, ...simd(simdOp.v128Load), ...memarg(3, 16 * q),
+    ...simd(simdOp.f64x2Sub), ...set(CL.dv), ...get(CL.dv), ...get(CL.dv), ...simd(simdOp.f64x2Mul),
+    ...simd(simdOp.f64x2Add), ...set(CL.acc[q]),
+  ]);
+  return [
+    ...get(CP.D), ...i32(-8), op.i32And, ...i32(2), op.i32Shl, ...set(CL.full8),
+    ...i32(0), ...set(CL.t), ...get(CP.x), ...set(CL.row),
+    ...whileBelow(CL.t, get(CP.count), 1, [
+      ...CL.acc.flatMap((acc) => [...f64(0), ...simd(simdOp.f64x2Splat), ...set(acc)]),
+      ...i32(0), ...set(CL.j),
+      ...whileBelow(CL.j, get(CL.full8), 32, chunk),
+      ...get(CL.acc[0]), ...get(CL.acc[1]), ...simd(simdOp.f64x2Add),
+      ...get(CL.acc[2]), ...get(CL.acc[3]), ...simd(simdOp.f64x2Add),
+      ...simd(simdOp.f64x2Add), ...set(CL.dv),
+      ...get(CL.dv), ...simd(simdOp.f64x2ExtractLane), 0, ...get(CL.dv), ...simd(simdOp.f64x2ExtractLane), 1, op.f64Add, ...set(CL.s),
+      ...whileBelow(CL.j, [...get(CP.D), ...i32(2), op.i32Shl], 4, [
+        ...get(CL.row), ...get(CL.j), op.i32Add, op.f32Load, ...memarg(2), op.f64PromoteF32,
+        ...get(CP.centroid), ...get(CL.j), ...i32(1), op.i32Shl, op.i32Add, op.f64Load, ...memarg(3),
+        op.f64Sub, ...set(CL.diff),
+        ...get(CL.s), ...get(CL.diff), ...get(CL.diff), op.f64Mul, op.f64Add, ...set(CL.s),
+      ]),
+      ...get(CP.out), ...get(CL.t), ...i32(3), op.i32Shl, op.i32Add, ...get(CL.s), op.f64Store, ...memarg(3),
+      ...get(CL.row), ...get(CP.D), ...i32(2), op.i32Shl, op.i32Add, ...set(CL.row),
+    ]),
+  ];
+}
+
 /** The module's permute_rows: see permuteBody. */
 export type PermuteRows = (
   n: number, inverse: number, x: number, rowBytes: number, qx: number, qRowBytes: number,
@@ -556,8 +600,8 @@ export type PermuteRows = (
  * Bytes of the module for quantised rows of qLen values (see quantizedLength); it imports `env.memory`
  * (shared or not, up to 4 GiB) and exports `sqdist_rows` (its qLen argument must be this qLen),
  * `copy_bytes(to, from, length)` (memmove within the memory, for moving rows), `quantize_rows`
- * (see QuantizeRows), `scan_columns` (see ScanColumns), `permute_rows` (see PermuteRows) and `list_rows`
- * (see ListRows).
+ * (see QuantizeRows), `scan_columns` (see ScanColumns), `permute_rows` (see PermuteRows), `list_rows`
+ * (see ListRows) and `centroid_rows` (see CentroidRows).
  */
 export function distanceKernelBytes(shared: boolean, qLen: number): Uint8Array {
   const locals = vec(LOCALS.map(([count, type]) => [...uleb(count), type]));
@@ -568,6 +612,7 @@ export function distanceKernelBytes(shared: boolean, qLen: number): Uint8Array {
   const scan = [...vec(SCAN_LOCALS.map(([count, type]) => [...uleb(count), type])), ...scanBody(), op.end];
   const permute = [...vec(PERMUTE_LOCALS.map(([count, type]) => [...uleb(count), type])), ...permuteBody(), op.end];
   const list = [...vec([[...uleb(2), I32]]), ...listBody(), op.end];
+  const centroid = [...vec(CENTROID_LOCALS.map(([count, type]) => [...uleb(count), type])), ...centroidBody(), op.end];
   const memoryLimits = shared ? [0x03, ...uleb(1), ...uleb(65536)] : [0x01, ...uleb(1), ...uleb(65536)];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -578,36 +623,39 @@ export function distanceKernelBytes(shared: boolean, qLen: number): Uint8Array {
       [0x60, ...vec(SCAN_PARAMS.map((type) => [type])), ...vec([])],
       [0x60, ...vec(PERMUTE_PARAMS.map((type) => [type])), ...vec([])],
       [0x60, ...vec(LIST_PARAMS.map((type) => [type])), ...vec([[I32]])],
+      [0x60, ...vec(CENTROID_PARAMS.map((type) => [type])), ...vec([])],
     ])),
     ...section(2, vec([[...name("env"), ...name("memory"), 0x02, ...memoryLimits]])),
-    ...section(3, vec([uleb(0), uleb(1), uleb(2), uleb(3), uleb(4), uleb(5)])),
+    ...section(3, vec([uleb(0), uleb(1), uleb(2), uleb(3), uleb(4), uleb(5), uleb(6)])),
     ...section(7, vec([
       [...name("sqdist_rows"), 0x00, ...uleb(0)], [...name("copy_bytes"), 0x00, ...uleb(1)], [...name("quantize_rows"), 0x00, ...uleb(2)],
       [...name("scan_columns"), 0x00, ...uleb(3)],
       [...name("permute_rows"), 0x00, ...uleb(4)],
       [...name("list_rows"), 0x00, ...uleb(5)],
+      [...name("centroid_rows"), 0x00, ...uleb(6)],
     ])),
     ...section(10, vec([[...uleb(distances.length), ...distances], [...uleb(copy.length), ...copy], [...uleb(quantize.length), ...quantize],
       [...uleb(scan.length), ...scan],
       [...uleb(permute.length), ...permute],
       [...uleb(list.length), ...list],
+      [...uleb(centroid.length), ...centroid],
     ])),
   ]);
 }
 
 export type CopyBytes = (to: number, from: number, length: number) => void;
 
-/**
- * The module's quantize_rows: quantizeRows (not wide) for `count` consecutive rows of D float32 values from byte
- * `x`, into slots of qRowBytes bytes from byte `qx`, with the quantiser's arrays at byte `params`
- * (writeQuantizerParams) and its margin. About four times as fast as quantizeRows.
- */
 /** The module's scan_columns(x, D, count, stats): see scanBody. */
 export type ScanColumns = (x: number, D: number, count: number, stats: number) => void;
 
 /** Bytes scan_columns works on at its `stats`: lo, hi and sum (D float64 values each), then two float64 values. */
 export const columnStatsBytes = (D: number): number => 24 * D + 16;
 
+/**
+ * The module's quantize_rows: quantizeRows (not wide) for `count` consecutive rows of D float32 values from byte
+ * `x`, into slots of qRowBytes bytes from byte `qx`, with the quantiser's values at byte `params`
+ * (writeQuantizerParams) and its margin.
+ */
 export type QuantizeRows = (x: number, D: number, count: number, qx: number, qRowBytes: number, qLen: number, params: number, margin: number) => void;
 
 /** Relative error bound of the float32 filter sum over D terms, doubled for safety. */
@@ -722,17 +770,23 @@ function quantizerSteps(qz: Quantizer): { w: Float64Array; step: Float64Array; i
   return { w, step, inverse: step.map((v) => 1 / v) };
 }
 
-/** Bytes quantize_rows reads at its `params`: mid, inverse step, step and weight, D float64 values each. */
-export const quantizerParamBytes = (D: number): number => 32 * D;
+/** Bytes quantize_rows reads at its `params`: for each pair of columns (the last one padded), see writeQuantizerParams. */
+export const quantizerParamBytes = (D: number): number => PAIR_PARAM_BYTES * Math.ceil(D / 2);
 
-/** Writes the quantiser's arrays for quantize_rows at byte `at` (8-byte aligned) of `buffer`. */
+/**
+ * Writes the quantiser's values for quantize_rows at byte `at` (16-byte aligned) of `buffer`: for each pair of columns
+ * (c, c + 1), their mid, inverse step, step and weight as four pairs of float64 values.
+ */
 export function writeQuantizerParams(qz: Quantizer, buffer: ArrayBuffer | SharedArrayBuffer, at: number): void {
   const { w, step, inverse } = quantizerSteps(qz);
-  const params = new Float64Array(buffer, at, 4 * qz.D);
-  params.set(qz.mid, 0);
-  params.set(inverse, qz.D);
-  params.set(step, 2 * qz.D);
-  params.set(w, 3 * qz.D);
+  const params = new Float64Array(buffer, at, quantizerParamBytes(qz.D) / 8).fill(0);
+  for (let c = 0; c < qz.D; c++) {
+    const base = 8 * (c >> 1) + (c & 1);
+    params[base] = qz.mid[c];
+    params[base + 2] = inverse[c];
+    params[base + 4] = step[c];
+    params[base + 6] = w[c];
+  }
 }
 
 /** Copies a candidate's int8 quantised copy at `from` into the int16 form (w*q) of a centre at `to`. */

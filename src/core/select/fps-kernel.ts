@@ -18,7 +18,7 @@
  * candidate index.
  */
 
-import type { CopyBytes, ListRows, PermuteRows, SqdistRows } from "./distance-kernel.js";
+import type { CentroidRows, CopyBytes, ListRows, PermuteRows, SqdistRows } from "./distance-kernel.js";
 
 /** The parts of the WebAssembly JS API used here (the project's lib settings do not declare them). */
 export interface WasmMemory {
@@ -121,7 +121,6 @@ export interface SweepState {
   thread: number;
   region: Region;
   centres: Float32Array;
-  centroid: Float64Array;
   slotThread: Int32Array;
   slotPosition: Int32Array;
   rows: Int32Array;
@@ -132,6 +131,7 @@ export interface SweepState {
   copyBytes: CopyBytes;
   permuteRows: PermuteRows;
   listRows: ListRows;
+  centroidRows: CentroidRows;
   /** The float64 view of RegionLayout.reach. */
   reach: Float64Array;
   /** Share of the region within reach of the last pick that listRows was used for (see scanPass). */
@@ -221,7 +221,6 @@ export function createSweepState(
     thread,
     region: regionViews(buffer, regionLayout, D),
     centres: new Float32Array(buffer, layout.centres, slots * D),
-    centroid: new Float64Array(buffer, layout.centroid, D),
     slotThread: new Int32Array(buffer, layout.slotThread, slots),
     slotPosition: new Int32Array(buffer, layout.slotPosition, slots),
     rows: new Int32Array(buffer, regionLayout.rows, blockSize),
@@ -232,6 +231,7 @@ export function createSweepState(
     copyBytes: instance.exports.copy_bytes as CopyBytes,
     permuteRows: instance.exports.permute_rows as PermuteRows,
     listRows: instance.exports.list_rows as ListRows,
+    centroidRows: instance.exports.centroid_rows as CentroidRows,
     reach: new Float64Array(buffer, regionLayout.reach, slots + 1),
     inReachShare: 1,
     tested: 0,
@@ -277,23 +277,30 @@ export function scoreOf(rule: FpsRule, nearest: number, weight: number): number 
 
 /** Initial `nearest`: the distance to the feature centroid (no labelled set). */
 export function centroidPass(st: SweepState): void {
-  const D = st.layout.D;
-  const { X, nearest, nearestSq, score, weight, status, index, cellOf } = st.region;
+  const { D, blockSize, rowBytes, centroid } = st.layout;
+  const { nearest, nearestSq, score, weight, status, index, cellOf } = st.region;
+  const out = st.out;
+  const n = index.length;
   let best = -Infinity;
   let bestIndex = -1;
   let bestPosition = -1;
-  for (let p = 0; p < index.length; p++) {
-    const d2 = squaredDistance(X, p * D, st.centroid, 0, D);
-    const d = Math.sqrt(d2);
-    nearestSq[p] = d2;
-    nearest[p] = d;
-    cellOf[p] = -1;
-    const s = scoreOf(st.rule, d, weight[p]);
-    score[p] = s;
-    if (status[p] === 0 && (s > best || (s === best && index[p] < bestIndex))) {
-      best = s;
-      bestIndex = index[p];
-      bestPosition = p;
+  for (let start = 0; start < n; start += blockSize) {
+    const count = Math.min(n, start + blockSize) - start;
+    st.centroidRows(st.layout.regions[st.thread].x + start * rowBytes, D, count, centroid, st.outPtr);
+    for (let t = 0; t < count; t++) {
+      const p = start + t;
+      const d2 = out[t];
+      const d = Math.sqrt(d2);
+      nearestSq[p] = d2;
+      nearest[p] = d;
+      cellOf[p] = -1;
+      const s = scoreOf(st.rule, d, weight[p]);
+      score[p] = s;
+      if (status[p] === 0 && (s > best || (s === best && index[p] < bestIndex))) {
+        best = s;
+        bestIndex = index[p];
+        bestPosition = p;
+      }
     }
   }
   st.bestScore = best;
@@ -798,37 +805,9 @@ export function distances(
   );
 }
 
-/** Squared distance between row `a` of A and row `b` of B (element offsets), in the WebAssembly kernel's order. */
-export function squaredDistance(
-  A: Float32Array | Float64Array,
-  a: number,
-  B: Float32Array | Float64Array,
-  b: number,
-  D: number,
-): number {
-  let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-  const full = D - (D & 7);
-  let j = 0;
-  for (; j < full; j += 8) {
-    const t0 = A[a + j] - B[b + j], t1 = A[a + j + 1] - B[b + j + 1];
-    const t2 = A[a + j + 2] - B[b + j + 2], t3 = A[a + j + 3] - B[b + j + 3];
-    const t4 = A[a + j + 4] - B[b + j + 4], t5 = A[a + j + 5] - B[b + j + 5];
-    const t6 = A[a + j + 6] - B[b + j + 6], t7 = A[a + j + 7] - B[b + j + 7];
-    a0 += t0 * t0; a1 += t1 * t1; a2 += t2 * t2; a3 += t3 * t3;
-    a4 += t4 * t4; a5 += t5 * t5; a6 += t6 * t6; a7 += t7 * t7;
-  }
-  let s = a0 + a2 + (a4 + a6) + (a1 + a3 + (a5 + a7));
-  for (; j < D; j++) {
-    const t = A[a + j] - B[b + j];
-    s += t * t;
-  }
-  return s;
-}
-
 /** The functions a worker thread needs. */
 export const KERNEL_FUNCTIONS = [
   regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
   copyRow, swapPositions, sweep, replacePass, updatePass, applyDistances, moveCloser, scanPass, adoptRegion,
   listMembers, bestOfCell, followMoves, regroup, distances,
-  squaredDistance,
 ] as const;

@@ -13,7 +13,7 @@ export const op = {
   i32Const: 0x41, f32Const: 0x43, f64Const: 0x44,
   select: 0x1b, i32Store: 0x36,
   i32Eqz: 0x45, i32LtU: 0x49, i32LeU: 0x4d, i32GeU: 0x4f, f64Lt: 0x63, f64Ge: 0x66,
-  i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32And: 0x71, i32Xor: 0x73, i32Shl: 0x74,
+  i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32And: 0x71, i32Xor: 0x73, i32Shl: 0x74, i32ShrU: 0x76,
   f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94,
   f64Add: 0xa0, f64Sub: 0xa1, f64Mul: 0xa2, f64Div: 0xa3, f64PromoteF32: 0xbb,
   f64Ceil: 0x9b, f64Floor: 0x9c, f64Sqrt: 0x9f, f64Gt: 0x64, f64Le: 0x65, i32TruncF64S: 0xaa,
@@ -31,7 +31,7 @@ export const simdOp = {
   i32x4Add: 174, i32x4DotI16x8S: 186, i8x16Shuffle: 13, f64x2ConvertLowI32x4S: 254,
   f64x2ReplaceLane: 34, f64x2Ge: 76, i64x2Bitmask: 196,
   f64x2Nearest: 148, f64x2Min: 244, f64x2Max: 245, f64x2Pmin: 246, f64x2Pmax: 247, i32x4TruncSatF64x2SZero: 252,
-  v128Store: 11,
+  v128Store: 11, v128Store8Lane: 88,
 } as const;
 
 export function uleb(n: number): number[] {

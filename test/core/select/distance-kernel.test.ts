@@ -1,12 +1,42 @@
 import { describe, expect, it } from "vitest";
 import {
   distanceKernelBytes, filterSlack, quantizedLength, quantizerForRanges, quantizerParamBytes, quantizeRows, writeQuantizerParams,
-  type ListRows, type QuantizeRows, type SqdistRows,
+  type CentroidRows, type ListRows, type QuantizeRows, type SqdistRows,
 } from "../../../src/core/select/distance-kernel.js";
-import { squaredDistance, type WasmApi } from "../../../src/core/select/fps-kernel.js";
+import type { WasmApi } from "../../../src/core/select/fps-kernel.js";
 import { seededRandom } from "./fps-oracle.js";
 
 const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/**
+ * Squared distance between row `a` of A and row `b` of B (element offsets), in the summation order the kernel documents:
+ * the reference the WebAssembly passes must equal bit for bit.
+ */
+function squaredDistance(
+  A: Float32Array | Float64Array,
+  a: number,
+  B: Float32Array | Float64Array,
+  b: number,
+  D: number,
+): number {
+  let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+  const full = D - (D & 7);
+  let j = 0;
+  for (; j < full; j += 8) {
+    const t0 = A[a + j] - B[b + j], t1 = A[a + j + 1] - B[b + j + 1];
+    const t2 = A[a + j + 2] - B[b + j + 2], t3 = A[a + j + 3] - B[b + j + 3];
+    const t4 = A[a + j + 4] - B[b + j + 4], t5 = A[a + j + 5] - B[b + j + 5];
+    const t6 = A[a + j + 6] - B[b + j + 6], t7 = A[a + j + 7] - B[b + j + 7];
+    a0 += t0 * t0; a1 += t1 * t1; a2 += t2 * t2; a3 += t3 * t3;
+    a4 += t4 * t4; a5 += t5 * t5; a6 += t6 * t6; a7 += t7 * t7;
+  }
+  let s = a0 + a2 + (a4 + a6) + (a1 + a3 + (a5 + a7));
+  for (; j < D; j++) {
+    const t = A[a + j] - B[b + j];
+    s += t * t;
+  }
+  return s;
+}
 
 /** A quantiser fitted to the column ranges of X (rows of D values). */
 function fitQuantizer(D: number, X: Float32Array) {
@@ -253,5 +283,25 @@ describe("list_rows", () => {
     expect(count).toBeGreaterThan(n / 4);
     expect(count).toBeLessThan(n);
     expect(list(at.cellOf, at.nearest, at.reach, 0, first, limit, at.rows)).toBe(0);
+  });
+});
+
+describe("centroid_rows", () => {
+  it("gives each row's squared distance to a float64 vector bit for bit as the reference order, for every tail length", () => {
+    const random = seededRandom(31);
+    for (const D of [1, 7, 8, 9, 100]) {
+      const N = 23;
+      const X = Float32Array.from({ length: N * D }, () => (random() - 0.5) * 10 ** Math.floor(random() * 6 - 3));
+      const centroid = Float64Array.from({ length: D }, () => random() - 0.5);
+      const at = { x: 64, centroid: 64 + Math.ceil((N * D * 4) / 16) * 16 };
+      const out = at.centroid + D * 8 + 16;
+      const memory = new api.Memory({ initial: 1, maximum: 1, shared: false });
+      const instance = new api.Instance(new api.Module(distanceKernelBytes(false, quantizedLength(D))), { env: { memory } });
+      new Float32Array(memory.buffer, at.x, N * D).set(X);
+      new Float64Array(memory.buffer, at.centroid, D).set(centroid);
+      (instance.exports.centroid_rows as CentroidRows)(at.x, D, N, at.centroid, out);
+      const got = Array.from(new Float64Array(memory.buffer, out, N));
+      expect(got).toEqual(Array.from({ length: N }, (_, i) => squaredDistance(X, i * D, centroid, 0, D)));
+    }
   });
 });
