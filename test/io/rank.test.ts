@@ -51,9 +51,10 @@ describe("rankToDir with a selection started before the pool was read", () => {
   // 201 rows of 5000 values: enough for the early selection.
   const rows = Array.from({ length: 201 }, (_, i) => [Math.sin(i), Math.cos(3 * i), ...Array<number>(4998).fill(0)]);
 
-  it("builds selected.extxyz from the picks as they come, the same file as the usual path writes", async () => {
+  it("builds selected.extxyz while the selection runs; it and ranking.csv are the files the usual path writes", async () => {
     const features = numpyArray(rows, path.join(dir, "f.npy"));
     const selected: string[] = [];
+    const csv: string[] = [];
     for (const threads of [2, 1]) {
       vi.mocked(writeSelectedFrames).mockClear();
       const out = path.join(dir, `threads-${threads}`);
@@ -61,8 +62,10 @@ describe("rankToDir with a selection started before the pool was read", () => {
       // Only the usual path (no early selection on one thread) writes the frames once the selection is over.
       expect(vi.mocked(writeSelectedFrames).mock.calls.length).toBe(threads === 2 ? 0 : 1);
       selected.push(readFileSync(path.join(out, "selected.extxyz"), "utf8"));
+      csv.push(readFileSync(path.join(out, "ranking.csv"), "utf8"));
     }
     expect(selected[0]).toBe(selected[1]);
+    expect(csv[0]).toBe(csv[1]);
   });
 
   it("reports a value that is not finite as the usual path does", async () => {
