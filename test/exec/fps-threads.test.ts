@@ -44,6 +44,17 @@ function letJoin(joinSignal: Int32Array): void {
   Atomics.wait(createJoinSignal(), 0, 0, 300);
 }
 
+/** A deferred selection of `base` on two threads, whose workers exit silently when asked for slot 10, let join at pick `joinAt`. */
+function exitingWorkersLetJoinAt(base: SelectionInput, joinAt: number, joinWhenTested: number | undefined) {
+  const joinSignal = createJoinSignal();
+  const onPick = (picked: number): void => {
+    if (picked === joinAt) letJoin(joinSignal);
+  };
+  const run = selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal, onPick, joinWhenTested });
+  run.catch(() => undefined); // awaited by the caller
+  return { run, joinSignal };
+}
+
 describe("threaded selection", () => {
   it("gives the single-thread result exactly with 2 and 3 threads", async () => {
     const base = input(7, 7000, 11, 300);
@@ -92,35 +103,19 @@ describe("threaded selection", () => {
     // Workers that would exit at slot 10 are never asked for it...
     await expect(selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal: never })).resolves.toBeDefined();
     // ...until they join at pick 5.
-    const joinSignal = createJoinSignal();
-    const onPick = (picked: number): void => {
-      if (picked === 5) letJoin(joinSignal);
-    };
-    await expect(
-      selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal, onPick, joinWhenTested: 0 }),
-    ).rejects.toThrow(/no result from a worker thread for 1 s/);
+    await expect(exitingWorkersLetJoinAt(base, 5, 0).run).rejects.toThrow(/no result from a worker thread for 1 s/);
   });
 
   it("keeps deferred workers out while the passes test fewer candidates than joinWhenTested, and lets them in after", async () => {
     const base = input(12, 3000, 5, 50);
     // Passes over 3000 candidates test at most 3000 each: workers that would exit at slot 10 never join...
     for (const joinWhenTested of [undefined, 3001]) {
-      const joinSignal = createJoinSignal();
-      const onPick = (picked: number): void => {
-        if (picked === 1) letJoin(joinSignal);
-      };
-      const options = { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal, onPick, joinWhenTested };
-      await expect(selectCandidatesThreaded(base, options)).resolves.toBeDefined();
+      const { run, joinSignal } = exitingWorkersLetJoinAt(base, 1, joinWhenTested);
+      await expect(run).resolves.toBeDefined();
       expect(joinSignal[1]).toBe(0);
     }
     // ...while the first passes (before the cells narrow) test all 3000, so a threshold of 1500 lets them join.
-    const joinSignal = createJoinSignal();
-    const onPick = (picked: number): void => {
-      if (picked === 1) letJoin(joinSignal);
-    };
-    await expect(
-      selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal, onPick, joinWhenTested: 1500 }),
-    ).rejects.toThrow(/no result from a worker thread for 1 s/);
+    await expect(exitingWorkersLetJoinAt(base, 1, 1500).run).rejects.toThrow(/no result from a worker thread for 1 s/);
   });
 
   it("fails instead of waiting forever when a worker thread dies without an error", async () => {
