@@ -2,8 +2,8 @@
  * Squared Euclidean distances between float32 feature rows, accumulated in float64, as a small
  * WebAssembly SIMD module (assembled here byte by byte: no toolchain, no dependency). The same module
  * holds the selection's other loops over whole rows: the column scan and quantisation of its setup
- * (scan_columns, quantize_rows), the regrouping permutation (permute_rows) and the listing of rows a pick may
- * concern (list_rows); see distanceKernelBytes.
+ * (scan_columns, quantize_rows, centroid_rows), the regrouping permutation (permute_rows) and the listing of
+ * rows a pick may concern (list_rows); see distanceKernelBytes.
  *
  * Exported `sqdist_rows(x, rowBytes, dBytes, rows, count, pick, bounds, roots, out, useBound, slack, qx,
  * qRowBytes, qPick, qLen, qScale, kept)`: for t < count, with row = i32[rows + 4t], computes the squared
@@ -311,7 +311,7 @@ function kernelBody(qLen: number): number[] {
     ...i32(0), ...set(L.kept),
     // The rows left in question are scattered over memory that is mostly not cached: one load per 64 bytes of
     // each, before the passes that need them, lets their cache misses overlap instead of coming one row at a time
-    // (a clustered 1e5 x 100 selection took a fifth less time on one thread).
+    // (a clustered 1e5 x 100 selection took a seventh less time on one thread).
     ...rowLoop([
       ...rowAddress, ...i32(0), ...set(L.j),
       ...whileBelow(L.j, get(P.dBytes), 64, [
@@ -540,9 +540,9 @@ function listBody(): number[] {
 /**
  * list_rows(cellOf, nearest, reach, count, first, limit, rows): the triangle test of a pass, for `count` consecutive
  * positions (cellOf and nearest point at the first one, whose position is `first`): writes to i32[rows..] the
- * positions p with reach[cellOf[p] + 1] < limit*nearest[p] and returns how many. reach (float64, one entry
- * per cell after a leading one) holds d(cell's centre, pick) for the cells a pick can affect and +Infinity for
- * the others; a row with nearest = 0 is never listed. Branch-free: about a nanosecond per row, against about ten
+ * positions p with reach[cellOf[p] + 1] < limit*nearest[p] and returns how many. reach (float64) holds
+ * +Infinity for rows in no cell (cellOf -1), then per cell d(cell's centre, pick) for the cells a pick can affect
+ * and +Infinity for the others; a row with nearest = 0 is never listed. Branch-free: about a nanosecond per row, against about ten
  * for the int8 filter that would otherwise prove such rows not closer.
  */
 export type ListRows = (cellOf: number, nearest: number, reach: number, count: number, first: number, limit: number, rows: number) => number;
