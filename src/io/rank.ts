@@ -68,6 +68,11 @@ export interface RankOptions {
   software: { name: string; version: string };
   /** Progress callback for the CLI's progress bar. */
   onProgress?: (phase: string, done: number, total?: number) => void;
+  /**
+   * Called on this thread once a selection runs on a worker thread while this one reads the pool (the CLI lowers
+   * this thread's scheduling priority then: the selection is the run's long pole).
+   */
+  onEarlySelection?: () => void;
 }
 
 export interface RankOutcome {
@@ -380,6 +385,7 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
     };
     const rule = o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 };
     const running = worker.run({ features: placed, k: o.select, rule }, { threads: o.threads, onPick, alone: true });
+    o.onEarlySelection?.();
     return { rows, running, progress };
   } catch {
     return decline();

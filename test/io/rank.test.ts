@@ -58,9 +58,11 @@ describe("rankToDir with a selection started before the pool was read", () => {
     for (const threads of [2, 1]) {
       vi.mocked(writeSelectedFrames).mockClear();
       const out = path.join(dir, `threads-${threads}`);
-      await rankToDir({ pool: [POOL], select: 20, out, software, features, threads });
+      let early = 0;
+      await rankToDir({ pool: [POOL], select: 20, out, software, features, threads, onEarlySelection: () => early++ });
       // Only the usual path (no early selection on one thread) writes the frames once the selection is over.
       expect(vi.mocked(writeSelectedFrames).mock.calls.length).toBe(threads === 2 ? 0 : 1);
+      expect(early).toBe(threads === 2 ? 1 : 0);
       selected.push(readFileSync(path.join(out, "selected.extxyz"), "utf8"));
       csv.push(readFileSync(path.join(out, "ranking.csv"), "utf8"));
     }
