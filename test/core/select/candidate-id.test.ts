@@ -78,11 +78,11 @@ describe("candidate ids", () => {
   it("finds the first candidate of each id", () => {
     expect(Array.from(firstOccurrences(["a", "b", "a", "c", "b", "a"]))).toEqual([0, 1, 0, 3, 1, 0]);
     expect(firstOccurrences([])).toHaveLength(0);
-    // Ids that share the hashed prefix (8 hex digits), and many ids: the same answer as a Map gives.
+    // Ids that share an 8-digit prefix, ids that are not hex (c0, c1, ...), and many ids: the same answer as a Map gives.
     const random = seededRandom(5);
     const hex = (n: number): string => Array.from({ length: n }, () => Math.floor(random() * 16).toString(16)).join("");
     const prefixes = Array.from({ length: 50 }, () => hex(8));
-    const distinct = Array.from({ length: 3000 }, (_, i) => (i % 3 === 0 ? prefixes[i % 50] + hex(12) : hex(20)));
+    const distinct = Array.from({ length: 3000 }, (_, i) => (i % 3 === 0 ? prefixes[i % 50] + hex(12) : i % 3 === 1 ? `c${i}` : hex(20)));
     const ids = Array.from({ length: 20000 }, () => distinct[Math.floor(random() * distinct.length)]);
     const byMap = new Map<string, number>();
     const want = ids.map((id, i) => (byMap.has(id) ? byMap.get(id)! : (byMap.set(id, i), i)));
