@@ -1,7 +1,7 @@
-import { getPriority, setPriority } from "node:os";
 import { UsageError } from "../../core/errors.js";
 import { parseTrustWindow } from "../../core/select/disagreement.js";
 import type { SelectionRule } from "../../core/select/fps.js";
+import { yieldToOtherThreads } from "../../exec/thread-priority.js";
 import { rankToDir } from "../../io/rank.js";
 import { SOFTWARE } from "../../version.js";
 import { helpText, oneOf, parseCommand, type CommandSpec } from "../args.js";
@@ -103,23 +103,6 @@ function parseRule(text: string): SelectionRule {
   return { kind: "uwfps", alpha, beta };
 }
 
-/**
- * While the selection runs on its worker thread, this thread reads the pool on the other core, and V8's helper
- * threads compete for both. On Linux a thread's nice value is its own, so raising this one's lets the selection,
- * which ends last, take the CPU first: 7 % less wall time at N = 1e5 (clustered features), 4 % on uniform ones and
- * 4-6 % at 1e6, measured. Elsewhere it would lower the whole process, so it is left alone; the command ends soon
- * after anyway (an unprivileged process cannot lower it again).
- */
-function yieldToSelection(): void {
-  if (process.platform !== "linux") return;
-  try {
-    // Raised only: a user's `nice` of more stays.
-    if (getPriority(0) < 15) setPriority(0, 15);
-  } catch {
-    // Only a scheduling hint: the ranking is the same without it.
-  }
-}
-
 export async function runRank(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(rankSpec, argv);
   if (values.help) {
@@ -157,7 +140,8 @@ export async function runRank(argv: string[]): Promise<number> {
       threads: positiveNumber("threads", values.threads, true),
       software: SOFTWARE,
       onProgress: (phase, done, total) => progress.update(`${phase} ${done}${total ? `/${total}` : ""}`, total ? done / total : undefined),
-      onEarlySelection: yieldToSelection,
+      // The selection ends last: the pool read on this thread yields to it.
+      onEarlySelection: yieldToOtherThreads,
     });
     progress.done();
     const { result, candidates } = outcome;
