@@ -71,7 +71,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(o: { config?: (runsRoot: string) => string; files?: Record<string, FileSpec>; permissions?: Record<string, Permission> } = {}): Promise<Harness> {
+/** `pollIntervalMs`: how often the App's poller looks at the repository (default 250 ms). */
+export async function startHarness(
+  o: { config?: (runsRoot: string) => string; files?: Record<string, FileSpec>; permissions?: Record<string, Permission>; pollIntervalMs?: number } = {},
+): Promise<Harness> {
   for (const d of ["mace_run_train", "mace_eval_configs"]) chmodSync(path.join(DOUBLES, d), 0o755);
   const root = mkdtempSync(path.join(tmpdir(), "relabel-e2e-"));
   const bare = initBare(path.join(root, "data.git"));
@@ -99,7 +102,7 @@ export async function startHarness(o: { config?: (runsRoot: string) => string; f
     ledgerRemote: bare,
     webUrl: "https://github.example",
     author: { name: "relabel-loop[bot]", email: "bot@example.invalid" },
-    pollIntervalMs: 250,
+    pollIntervalMs: o.pollIntervalMs ?? 250,
   });
   const server = await startServer({ probot, relabel, port: 0, host: "127.0.0.1", webhooksPath: "/api/github/webhooks", tickMs: 250 });
   const originalPath = process.env.PATH;
