@@ -96,7 +96,7 @@ async function childSelect(file, n, threads) {
     threads > 0 ? { threads } : {},
   );
   const seconds = (performance.now() - start) / 1000;
-  process.stdout.write(JSON.stringify({ seconds, peakRssMb: process.resourceUsage().maxRSS / 1024, picks: result.picks.map((p) => p.index) }));
+  process.stdout.write(JSON.stringify({ seconds, peakRssMb: process.resourceUsage().maxRSS / 1024, picks: result.picks.map((p) => p.index), lazyFrom: result.lazyFrom }));
 }
 
 function runChild(args) {
@@ -451,6 +451,7 @@ async function main() {
       oursSeconds: ours.seconds,
       oursPeakRssMb: ours.peakRssMb,
       oursOneThreadSeconds: single?.seconds,
+      oursLazyFrom: ours.lazyFrom,
       numpyStraightSeconds: straight.fullSeconds,
       numpyStraightExtrapolated: straight.extrapolated,
       numpyTunedSeconds: tuned.fullSeconds,
@@ -465,6 +466,7 @@ async function main() {
     console.log(
       `${c.kind.padEnd(8)} N=${String(c.n).padStart(7)}  ours ${ours.seconds.toFixed(2)} s (peak RSS ${ours.peakRssMb.toFixed(0)} MiB)` +
         (single ? `, 1 thread ${single.seconds.toFixed(2)} s` : "") +
+        (ours.lazyFrom === null ? "" : `, lazy after pick ${ours.lazyFrom}`) +
         `  | numpy straightforward ${straight.fullSeconds.toFixed(2)} s${mark(straight.extrapolated)} (x${row.speedupVsStraight.toFixed(1)})` +
         `  | numpy tuned ${tuned.fullSeconds.toFixed(2)} s${mark(tuned.extrapolated)} (x${row.speedupVsTuned.toFixed(2)})` +
         `  | same picks: ${row.picksAgreeWithStraight} straightforward, ${row.picksAgreeWithTuned} tuned`,

@@ -10,13 +10,16 @@
 
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { KERNEL_FUNCTIONS, adoptRegion, centroidPass, createSweepState, sweep, type SweepState } from "../core/select/fps-kernel.js";
+import {
+  KERNEL_FUNCTIONS, adoptRegion, catchUpRegion, centroidPass, createSweepState, sweep, type SweepState,
+} from "../core/select/fps-kernel.js";
 import {
   betterCandidate,
   localRunner,
   prepareSelection,
   runSelection,
   type BestCandidate,
+  type LazyPolicy,
   type PassRunner,
   type PreparedSelection,
   type SelectionInput,
@@ -44,6 +47,7 @@ const ADOPT = 8;
 const OP_CENTROID = 1;
 const OP_SWEEP = 2;
 const OP_STOP = 3;
+const OP_CATCH_UP = 4;
 /**
  * A deferred selection's workers join only while passes are heavy (see ThreadOptions.joinWhenTested): a joining
  * thread starts cold (its code not compiled yet, its region's state rebuilt) and every pass then waits for both
@@ -83,6 +87,8 @@ export interface ThreadOptions {
    * the last JOIN_WINDOW (default JOIN_MIN_TESTED; 0 lets them join at once).
    */
   joinWhenTested?: number;
+  /** When to pick lazily (default DEFAULT_LAZY_POLICY). */
+  lazy?: LazyPolicy;
   /** Tests only: worker threads exit silently when asked for the sweep of this centre slot. */
   exitWorkersAtSlot?: number;
   /**
@@ -107,7 +113,7 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
   if (threads === 1) {
     const prepared = prepareSelection(input, 1);
     options.onPrepared?.();
-    return runSelection(prepared, localRunner(prepared), options.onPick);
+    return runSelection(prepared, localRunner(prepared), options.onPick, options.lazy);
   }
 
   const control = new Int32Array(new SharedArrayBuffer(9 * 4));
@@ -141,7 +147,7 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
     else await Promise.all(ready);
     const runner = threadedRunner(prepared, control, results, threads, options);
     try {
-      return runSelection(prepared, runner, options.onPick);
+      return runSelection(prepared, runner, options.onPick, options.lazy);
     } catch (error) {
       if (error instanceof WorkerFailure) {
         await new Promise((resolve) => setImmediate(resolve));
@@ -188,13 +194,18 @@ function threadedRunner(
   // Candidates tested by the last JOIN_WINDOW passes alone, each.
   const recent = new Float64Array(JOIN_WINDOW);
   let passesAlone = 0;
+  // One thread's part of a pass (for OP_CATCH_UP, `slot` is the slot to catch up to).
+  const work = (st: SweepState, op: number, slot: number, replace: boolean, wantArgmax: boolean): void => {
+    if (op === OP_CENTROID) centroidPass(st);
+    else if (op === OP_CATCH_UP) catchUpRegion(st, slot);
+    else sweep(st, slot, replace, wantArgmax);
+  };
   const alone = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
     const states = [main, ...solo!];
     const before = states.reduce((sum, st) => sum + st.tested, 0);
     let best = NO_BEST;
     for (const [t, st] of states.entries()) {
-      if (op === OP_CENTROID) centroidPass(st);
-      else sweep(st, slot, replace, wantArgmax);
+      work(st, op, slot, replace, wantArgmax);
       best = betterCandidate(best, { score: st.bestScore, index: st.bestIndex, thread: t, position: st.bestPosition });
     }
     recent[passesAlone++ % JOIN_WINDOW] = states.reduce((sum, st) => sum + st.tested, 0) - before;
@@ -212,8 +223,7 @@ function threadedRunner(
     Atomics.add(control, SEQ, 1);
     if (lateWakeMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, lateWakeMs);
     Atomics.notify(control, SEQ);
-    if (op === OP_CENTROID) centroidPass(main);
-    else sweep(main, slot, replace, wantArgmax);
+    work(main, op, slot, replace, wantArgmax);
     let best: BestCandidate = { score: main.bestScore, index: main.bestIndex, thread: 0, position: main.bestPosition };
     for (let spin = 0; spin < SPIN && Atomics.load(control, DONE) !== threads - 1; spin++);
     // Waits in 1 s slices and counts the silent ones, so that a clock jump (a suspended machine) ends one
@@ -236,16 +246,19 @@ function threadedRunner(
   // which thread sweeps a region.
   const run = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
     if (solo === null) return together(op, slot, replace, wantArgmax, false);
-    if (Atomics.load(joinSignal!, 0) === 0 || Atomics.load(control, READY) !== threads - 1 || !heavy()) {
+    // Catching up needs none of a region's cell state: the workers may join it without taking their regions over.
+    const worthJoining = op === OP_CATCH_UP || heavy();
+    if (Atomics.load(joinSignal!, 0) === 0 || Atomics.load(control, READY) !== threads - 1 || !worthJoining) {
       return alone(op, slot, replace, wantArgmax);
     }
     solo = null;
     Atomics.store(joinSignal!, 1, 1);
-    return together(op, slot, replace, wantArgmax, true);
+    return together(op, slot, replace, wantArgmax, op !== OP_CATCH_UP);
   };
   return {
     centroidPass: () => run(OP_CENTROID, 0, false, true),
     sweep: (slot, replace, wantArgmax) => run(OP_SWEEP, slot, replace, wantArgmax),
+    catchUp: (to) => void run(OP_CATCH_UP, to, false, false),
   };
 }
 
@@ -255,12 +268,12 @@ const NO_BEST: BestCandidate = { score: -Infinity, index: -1, thread: -1, positi
 function workerMain(
   kernel: {
     createSweepState: typeof createSweepState; centroidPass: typeof centroidPass; sweep: typeof sweep;
-    adoptRegion: typeof adoptRegion;
+    adoptRegion: typeof adoptRegion; catchUpRegion: typeof catchUpRegion;
   },
   threadsModule: typeof import("node:worker_threads"),
   slots: {
     SEQ: number; OP: number; SLOT: number; REPLACE: number; ARGMAX: number; FAILED: number; DONE: number;
-    READY: number; ADOPT: number; OP_CENTROID: number; OP_STOP: number; SPIN: number;
+    READY: number; ADOPT: number; OP_CENTROID: number; OP_STOP: number; OP_CATCH_UP: number; SPIN: number;
   },
 ): void {
   const { workerData, parentPort } = threadsModule;
@@ -288,6 +301,7 @@ function workerMain(
         // The caller swept this region so far: the state takes it over from the shared memory.
         if (control[slots.ADOPT] === 1) kernel.adoptRegion(st);
         if (op === slots.OP_CENTROID) kernel.centroidPass(st);
+        else if (op === slots.OP_CATCH_UP) kernel.catchUpRegion(st, control[slots.SLOT]);
         else kernel.sweep(st, control[slots.SLOT], control[slots.REPLACE] === 1, control[slots.ARGMAX] === 1);
         results[3 * t] = st.bestScore;
         results[3 * t + 1] = st.bestIndex;
@@ -306,10 +320,10 @@ let cachedSource: string | undefined;
 
 function workerSource(): string {
   if (cachedSource === undefined) {
-    const slots = { SEQ, OP, SLOT, REPLACE, ARGMAX, FAILED, DONE, READY, ADOPT, OP_CENTROID, OP_STOP, SPIN };
+    const slots = { SEQ, OP, SLOT, REPLACE, ARGMAX, FAILED, DONE, READY, ADOPT, OP_CENTROID, OP_STOP, OP_CATCH_UP, SPIN };
     cachedSource = [
       ...KERNEL_FUNCTIONS.map((fn) => fn.toString()),
-      `(${workerMain.toString()})({ createSweepState, centroidPass, sweep, adoptRegion }, require("node:worker_threads"), ${JSON.stringify(slots)});`,
+      `(${workerMain.toString()})({ createSweepState, centroidPass, sweep, adoptRegion, catchUpRegion }, require("node:worker_threads"), ${JSON.stringify(slots)});`,
     ].join("\n");
   }
   return cachedSource;

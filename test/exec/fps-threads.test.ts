@@ -97,6 +97,31 @@ describe("threaded selection", () => {
     }
   });
 
+  it("picks lazily with the single-thread result, the workers catching up their shares whether they joined or not", async () => {
+    const lazy = { passes: 1, minShare: 0 };
+    for (const base of [input(18, 6000, 9, 250), withExtras(input(19, 6000, 9, 250), 20)]) {
+      const single = selectCandidates(base);
+      expect(single.lazyFrom).toBeNull();
+      for (const threads of [2, 3]) {
+        const together = await selectCandidatesThreaded(base, { threads, lazy });
+        expect(together.lazyFrom).toBe(1);
+        expect(together.picks).toEqual(single.picks);
+        expect(Array.from(together.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+        // Deferred workers join for the catching up, once let (pick 17 comes during the lazy picks), or never.
+        for (const joinAt of [17, Infinity]) {
+          const joinSignal = createJoinSignal();
+          const onPick = (picked: number): void => {
+            if (picked === joinAt) letJoin(joinSignal);
+          };
+          const deferred = await selectCandidatesThreaded(base, { threads, lazy, joinSignal, onPick, joinWhenTested: 0 });
+          expect(deferred.picks).toEqual(single.picks);
+          expect(joinSignal[1]).toBe(joinAt === Infinity ? 0 : 1);
+          expect(Array.from(deferred.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+        }
+      }
+    }
+  });
+
   it("runs no pass on deferred workers before they are let join, and every pass after", async () => {
     const base = input(12, 3000, 5, 50);
     const never = createJoinSignal();

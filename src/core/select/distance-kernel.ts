@@ -2,8 +2,8 @@
  * Squared Euclidean distances between float32 feature rows, accumulated in float64, as a small
  * WebAssembly SIMD module (assembled here byte by byte: no toolchain, no dependency). The same module
  * holds the selection's other loops over whole rows: the column scan and quantisation of its setup
- * (scan_columns, quantize_rows, centroid_rows), the regrouping permutation (permute_rows) and the listing of
- * rows a pick may concern (list_rows); see distanceKernelBytes.
+ * (scan_columns, quantize_rows, centroid_rows), the regrouping permutation (permute_rows), the listing of
+ * rows a pick may concern (list_rows) and one row against many centres (nearest_to_slots); see distanceKernelBytes.
  *
  * Exported `sqdist_rows(x, rowBytes, dBytes, rows, count, pick, bounds, roots, out, useBound, slack, qx,
  * qRowBytes, qPick, qLen, qScale, kept)`: for t < count, with row = i32[rows + 4t], computes the squared
@@ -167,6 +167,9 @@ const Q_MARGIN = 1e-12;
 /** i8x16.shuffle lanes: int32 lanes 0, 1 of the first operand and 0, 1 of the second; then 2, 3 of each. */
 const LOW_PAIRS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 const HIGH_PAIRS = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
+/** int32 lanes 0 and 2 of each operand, and lanes 1 and 3 of each. */
+const EVEN_LANES = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
+const ODD_LANES = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31];
 /** int32 lanes 0 and 2 of the first operand, then lanes 1 and 3. */
 const EVEN_ODD = [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15];
 
@@ -297,13 +300,18 @@ const plainRow = [
   ...get(P.out), ...get(L.t), ...i32(3), op.i32Shl, op.i32Add, ...get(L.s), op.f64Store, ...memarg(3),
 ];
 
+/** Values both row functions derive from their arguments first. */
+const kernelSetup = [
+  ...get(P.dBytes), ...i32(-32), op.i32And, ...set(L.full8),
+  ...get(P.dBytes), ...i32(-64), op.i32And, ...set(L.full16),
+  ...get(P.qScale), ...get(P.qScale), op.f64Mul, ...f64(1 - Q_MARGIN), op.f64Mul, ...set(L.qScale2),
+  ...get(P.slack), op.f64Sqrt, ...f64(1 + Q_MARGIN), op.f64Mul, ...set(L.rootSlack),
+];
+
 /** Distances of rows[0 .. count); with bounds only those closer than their bound are kept. */
 function kernelBody(qLen: number): number[] {
   return [
-    ...get(P.dBytes), ...i32(-32), op.i32And, ...set(L.full8),
-    ...get(P.dBytes), ...i32(-64), op.i32And, ...set(L.full16),
-    ...get(P.qScale), ...get(P.qScale), op.f64Mul, ...f64(1 - Q_MARGIN), op.f64Mul, ...set(L.qScale2),
-    ...get(P.slack), op.f64Sqrt, ...f64(1 + Q_MARGIN), op.f64Mul, ...set(L.rootSlack),
+    ...kernelSetup,
     ...get(P.count), ...set(L.kept),
     ...get(P.useBound), op.if, VOID_BLOCK,
     ...quantizedFilter(qLen),
@@ -321,6 +329,130 @@ function kernelBody(qLen: number): number[] {
     ...rowLoop(boundedRow(), P.kept, L.far),
     op.else, ...rowLoop(plainRow, P.rows, P.count),
     op.end,
+    ...get(L.kept),
+  ];
+}
+
+/**
+ * Locals of nearest_to_slots beyond those of sqdist_rows (whose float32 and exact passes it reuses): the row's tail
+ * and root, the second to fourth centres' quantised copies and the first one's row, then float64x2 values that stay
+ * the same for many centres.
+ */
+const N = {
+  rowSq: 50, rowError: 51, root: 52,
+  qB: 53, qC: 54, qD: 55, pickBase: 56,
+  minusTwo: 57, rowSq2: 58, qScale2x2: 59, margin: 60, reach: 61, tail: 62,
+};
+const NEAREST_LOCALS: [number, number][] = [...LOCALS, [3, F64], [4, I32], [6, V128]];
+
+/**
+ * The body of nearest_to_slots: one row against `count` consecutive centres, four at a time (they share the row's
+ * loads, and one branch skips all four in the common case), each proven "not closer" as in sqdist_rows against
+ * the minimum so far: the quantised test in float64x2 lanes, then the float32 and exact passes for the others.
+ */
+function nearestToSlotsBody(qLen: number): number[] {
+  const accs = L.acc;
+  const quads = [P.qPick, N.qB, N.qC, N.qD];
+  const chunks: number[] = [];
+  for (let j = 0; j < qLen; j += 16) {
+    chunks.push(
+      ...get(L.qa), ...simd(simdOp.v128Load), ...memarg(0, j), ...set(L.dv),
+      ...get(L.dv), ...simd(simdOp.i16x8ExtendLowI8x16S), ...set(L.pv),
+      ...get(L.dv), ...simd(simdOp.i16x8ExtendHighI8x16S), ...set(L.dv),
+      ...quads.flatMap((base, c) => [
+        ...get(accs[c]), ...get(L.pv), ...get(base), ...simd(simdOp.v128Load), ...memarg(0, 2 * j),
+        ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add),
+        ...get(L.dv), ...get(base), ...simd(simdOp.v128Load), ...memarg(0, 2 * j + 16),
+        ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(accs[c]),
+      ]),
+    );
+  }
+  // The four centres' dot products [A, B, C, D] in one int32x4 (a row's qLen products fit an int32, see
+  // quantizerForRanges), then as float64x2 [A, B] in acc 0 and [C, D] in acc 1.
+  const [a, b, c, d] = accs;
+  const sums = [
+    ...get(a), ...get(b), ...simd(simdOp.i8x16Shuffle), ...LOW_PAIRS, ...get(a), ...get(b), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS,
+    ...simd(simdOp.i32x4Add), ...set(a),
+    ...get(c), ...get(d), ...simd(simdOp.i8x16Shuffle), ...LOW_PAIRS, ...get(c), ...get(d), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS,
+    ...simd(simdOp.i32x4Add), ...set(c),
+    ...get(a), ...get(c), ...simd(simdOp.i8x16Shuffle), ...EVEN_LANES, ...get(a), ...get(c), ...simd(simdOp.i8x16Shuffle), ...ODD_LANES,
+    ...simd(simdOp.i32x4Add), ...set(a),
+    ...get(a), ...get(a), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS.slice(0, 8), ...HIGH_PAIRS.slice(0, 8),
+    ...simd(simdOp.f64x2ConvertLowI32x4S), ...set(b),
+    ...get(a), ...simd(simdOp.f64x2ConvertLowI32x4S), ...set(a),
+  ];
+  // A tail value of two centres' copies (at `offset`) in float64x2 lanes.
+  const tails = (first: number, second: number, offset: number): number[] => [
+    ...get(second), ...get(first), ...simd(simdOp.v128Load64Splat), ...memarg(3, offset),
+    ...simd(simdOp.v128Load64Lane), ...memarg(3, offset), 1,
+  ];
+  // Bits: centre not closer (proven) or beyond `count`.
+  const test = (first: number, second: number, dots: number): number[] => [
+    ...get(dots), ...get(N.minusTwo), ...simd(simdOp.f64x2Mul),
+    ...get(N.rowSq2), ...simd(simdOp.f64x2Add), ...tails(first, second, 2 * qLen), ...simd(simdOp.f64x2Add),
+    ...get(N.qScale2x2), ...simd(simdOp.f64x2Mul),
+    ...get(N.reach), ...tails(first, second, 2 * qLen + 8), ...get(N.margin), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Add), ...set(N.tail),
+    ...get(N.tail), ...get(N.tail), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Ge), ...simd(simdOp.i64x2Bitmask),
+  ];
+  // reach = root*rootSlack + rowError*margin, the row's part of the quantised test's right side, in both lanes.
+  const setReach = [
+    ...get(N.root), ...get(L.rootSlack), op.f64Mul, ...get(N.rowError), ...f64(1 + Q_MARGIN), op.f64Mul, op.f64Add,
+    ...simd(simdOp.f64x2Splat), ...set(N.reach),
+  ];
+  // Centre c of the four goes to the list of centres in question (at P.kept) unless bit c of L.far is set.
+  const list = (c: number): number[] => [
+    ...get(P.kept), ...get(L.kept), ...i32(2), op.i32Shl, op.i32Add, ...get(L.t), ...i32(c), op.i32Add, op.i32Store, ...memarg(2),
+    ...get(L.kept), ...get(L.far), ...i32(c), op.i32ShrU, ...i32(1), op.i32And, ...i32(1), op.i32Xor, op.i32Add, ...set(L.kept),
+  ];
+  // The float32 and exact passes for a listed centre (its row at P.pick).
+  const exact = [
+    op.block, VOID_BLOCK, // $skip
+    ...get(L.bound), ...get(P.slack), op.f64Mul, ...set(L.threshold),
+    op.block, VOID_BLOCK, // the filter branches one level out of this block
+    ...filterPass(),
+    op.end,
+    ...exactPass(),
+    ...get(L.s), ...get(L.bound), op.f64Ge, op.brIf, 0, // not closer after all -> $skip
+    ...get(L.s), ...set(L.bound),
+    op.end, // $skip
+  ];
+  // Centre t + c, or the last one again (its bit set below) beyond `count`.
+  const nextCopy = (c: number, local: number): number[] => [
+    ...get(local), ...get(P.qRowBytes), op.i32Add, ...get(local),
+    ...get(L.t), ...i32(c), op.i32Add, ...get(P.count), op.i32LtU, op.select, ...set(quads[c]),
+  ];
+  const beyond = [1, 2, 3].flatMap((c) => [...get(L.t), ...i32(c), op.i32Add, ...get(P.count), op.i32GeU, ...i32(c), op.i32Shl, op.i32Or]);
+  const splat = (value: number[], local: number): number[] => [...value, ...simd(simdOp.f64x2Splat), ...set(local)];
+  return [
+    ...kernelSetup,
+    ...get(P.x), ...set(L.a), ...get(P.qx), ...set(L.qa),
+    ...get(P.bounds), op.f64Load, ...memarg(3), ...set(L.bound),
+    ...get(P.roots), op.f64Load, ...memarg(3), ...set(N.root),
+    ...get(L.qa), op.f64Load, ...memarg(3, qLen), ...set(N.rowSq),
+    ...get(L.qa), op.f64Load, ...memarg(3, qLen + 8), ...set(N.rowError),
+    ...splat(f64(-2), N.minusTwo), ...splat(get(N.rowSq), N.rowSq2), ...splat(get(L.qScale2), N.qScale2x2),
+    ...splat(f64(1 + Q_MARGIN), N.margin), ...setReach,
+    ...get(P.pick), ...set(N.pickBase),
+    ...i32(0), ...set(L.kept), ...i32(0), ...set(L.t),
+    ...whileBelow(L.t, get(P.count), 4, [
+      ...nextCopy(1, P.qPick), ...nextCopy(2, N.qB), ...nextCopy(3, N.qC),
+      ...accs.flatMap((acc) => [...i32(0), ...simd(simdOp.i32x4Splat), ...set(acc)]),
+      ...chunks,
+      ...sums, ...test(P.qPick, N.qB, a), ...test(N.qC, N.qD, b), ...i32(2), op.i32Shl, op.i32Or, ...beyond, ...set(L.far),
+      ...get(L.far), ...i32(15), op.i32Ne, op.if, VOID_BLOCK, ...list(0), ...list(1), ...list(2), ...list(3), op.end,
+      ...get(P.qPick), ...get(P.qRowBytes), ...i32(2), op.i32Shl, op.i32Add, ...set(P.qPick),
+    ]),
+    // The centres in question, against the minimum so far (the quantised tests used the one at the start).
+    ...get(L.kept), ...set(L.far), ...i32(0), ...set(L.t),
+    ...whileBelow(L.t, get(L.far), 1, [
+      ...get(N.pickBase), ...get(P.kept), ...get(L.t), ...i32(2), op.i32Shl, op.i32Add, op.i32Load, ...memarg(2),
+      ...get(P.rowBytes), op.i32Mul, op.i32Add, ...set(P.pick),
+      ...exact,
+    ]),
+    // A bound lowered by the exact passes gets its square root as the new root.
+    ...get(P.roots), ...get(P.roots), op.f64Load, ...memarg(3), ...get(L.bound), op.f64Sqrt,
+    ...get(L.bound), ...get(P.bounds), op.f64Load, ...memarg(3), op.f64Eq, op.select, op.f64Store, ...memarg(3),
+    ...get(P.bounds), ...get(L.bound), op.f64Store, ...memarg(3),
     ...get(L.kept),
   ];
 }
@@ -601,7 +733,7 @@ export type PermuteRows = (
  * (shared or not, up to 4 GiB) and exports `sqdist_rows` (its qLen argument must be this qLen),
  * `copy_bytes(to, from, length)` (memmove within the memory, for moving rows), `quantize_rows`
  * (see QuantizeRows), `scan_columns` (see ScanColumns), `permute_rows` (see PermuteRows), `list_rows`
- * (see ListRows) and `centroid_rows` (see CentroidRows).
+ * (see ListRows), `centroid_rows` (see CentroidRows) and `nearest_to_slots` (see NearestToSlots).
  */
 export function distanceKernelBytes(shared: boolean, qLen: number): Uint8Array {
   const locals = vec(LOCALS.map(([count, type]) => [...uleb(count), type]));
@@ -613,6 +745,7 @@ export function distanceKernelBytes(shared: boolean, qLen: number): Uint8Array {
   const permute = [...vec(PERMUTE_LOCALS.map(([count, type]) => [...uleb(count), type])), ...permuteBody(), op.end];
   const list = [...vec([[...uleb(2), I32]]), ...listBody(), op.end];
   const centroid = [...vec(CENTROID_LOCALS.map(([count, type]) => [...uleb(count), type])), ...centroidBody(), op.end];
+  const nearest = [...vec(NEAREST_LOCALS.map(([count, type]) => [...uleb(count), type])), ...nearestToSlotsBody(qLen), op.end];
   const memoryLimits = shared ? [0x03, ...uleb(1), ...uleb(65536)] : [0x01, ...uleb(1), ...uleb(65536)];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -626,19 +759,21 @@ export function distanceKernelBytes(shared: boolean, qLen: number): Uint8Array {
       [0x60, ...vec(CENTROID_PARAMS.map((type) => [type])), ...vec([])],
     ])),
     ...section(2, vec([[...name("env"), ...name("memory"), 0x02, ...memoryLimits]])),
-    ...section(3, vec([uleb(0), uleb(1), uleb(2), uleb(3), uleb(4), uleb(5), uleb(6)])),
+    ...section(3, vec([uleb(0), uleb(1), uleb(2), uleb(3), uleb(4), uleb(5), uleb(6), uleb(0)])),
     ...section(7, vec([
       [...name("sqdist_rows"), 0x00, ...uleb(0)], [...name("copy_bytes"), 0x00, ...uleb(1)], [...name("quantize_rows"), 0x00, ...uleb(2)],
       [...name("scan_columns"), 0x00, ...uleb(3)],
       [...name("permute_rows"), 0x00, ...uleb(4)],
       [...name("list_rows"), 0x00, ...uleb(5)],
       [...name("centroid_rows"), 0x00, ...uleb(6)],
+      [...name("nearest_to_slots"), 0x00, ...uleb(7)],
     ])),
     ...section(10, vec([[...uleb(distances.length), ...distances], [...uleb(copy.length), ...copy], [...uleb(quantize.length), ...quantize],
       [...uleb(scan.length), ...scan],
       [...uleb(permute.length), ...permute],
       [...uleb(list.length), ...list],
       [...uleb(centroid.length), ...centroid],
+      [...uleb(nearest.length), ...nearest],
     ])),
   ]);
 }
@@ -670,6 +805,18 @@ export type SqdistRows = (
   pick: number, bounds: number, roots: number, out: number, useBound: number, slack: number,
   qx: number, qRowBytes: number, qPick: number, qLen: number, qScale: number, kept: number,
 ) => number;
+
+/**
+ * nearest_to_slots(x, centreBytes, dBytes, _, count, centre, nearestSq, nearest, _, _, slack, qx, qCentreBytes,
+ * qCentre, qLen, qScale, scratch) (sqdist_rows' signature; `_` is not read): for the row at x with its quantised
+ * copy at qx, f64[nearestSq] becomes the minimum of itself and the row's squared distances to the `count` centres
+ * from byte `centre` (centreBytes apart; quantised copies from qCentre, qCentreBytes apart), and f64[nearest] its
+ * square root (unchanged when the minimum is). The quantised pass tests every centre against the bound at the start
+ * and lists those it cannot prove "not closer" at `scratch` (room for count + 4 int32); the float32 and exact passes
+ * then test them against the minimum so far. So the result equals one sqdist_rows pass per centre. Returns the
+ * number listed.
+ */
+export type NearestToSlots = SqdistRows;
 
 /** How a feature matrix is quantised for the kernel's first filter. */
 export interface Quantizer {

@@ -18,7 +18,7 @@
  * candidate index.
  */
 
-import type { CentroidRows, CopyBytes, ListRows, PermuteRows, SqdistRows } from "./distance-kernel.js";
+import type { CentroidRows, CopyBytes, ListRows, NearestToSlots, PermuteRows, SqdistRows } from "./distance-kernel.js";
 
 /** The parts of the WebAssembly JS API used here (the project's lib settings do not declare them). */
 export interface WasmMemory {
@@ -59,6 +59,10 @@ export interface RegionLayout {
   inverse: number;
   /** Scratch for listing rows (see ListRows): slots + 1 f64. */
   reach: number;
+  /** Once the selection catches up lazily (see catchUp): the centre slots each position's `nearest` accounts for (count i32). */
+  fresh: number;
+  /** Scratch for catchUp: slots + 4 i32. */
+  questions: number;
 }
 
 export interface FpsLayout {
@@ -112,6 +116,7 @@ export interface Region {
   cellOf: Int32Array;
   /** 0 = may still be picked. */
   status: Uint8Array;
+  fresh: Int32Array;
 }
 
 /** One thread's views and bookkeeping; the best candidate of its last pass in best*. */
@@ -132,6 +137,7 @@ export interface SweepState {
   permuteRows: PermuteRows;
   listRows: ListRows;
   centroidRows: CentroidRows;
+  nearestToSlots: NearestToSlots;
   /** The float64 view of RegionLayout.reach. */
   reach: Float64Array;
   /** Share of the region within reach of the last pick that listRows was used for (see scanPass). */
@@ -198,6 +204,7 @@ export function regionViews(buffer: ArrayBuffer | SharedArrayBuffer, region: Reg
     index: new Int32Array(buffer, region.index, n),
     cellOf: new Int32Array(buffer, region.cellOf, n),
     status: new Uint8Array(buffer, region.status, n),
+    fresh: new Int32Array(buffer, region.fresh, n),
   };
 }
 
@@ -232,6 +239,7 @@ export function createSweepState(
     permuteRows: instance.exports.permute_rows as PermuteRows,
     listRows: instance.exports.list_rows as ListRows,
     centroidRows: instance.exports.centroid_rows as CentroidRows,
+    nearestToSlots: instance.exports.nearest_to_slots as NearestToSlots,
     reach: new Float64Array(buffer, regionLayout.reach, slots + 1),
     inReachShare: 1,
     tested: 0,
@@ -807,9 +815,31 @@ export function distances(
   );
 }
 
+/**
+ * Lazy mode (see runSelection): the candidate at position p of a region (any thread's: the memory is shared) gets
+ * its `nearest` and score for the centres in slots [from, to) too.
+ */
+export function catchUp(st: SweepState, at: RegionLayout, region: Region, p: number, from: number, to: number): void {
+  const { D, rowBytes, qLen, qRowBytes, qPickBytes, qScale, centres, qCentres } = st.layout;
+  st.tested += to - from;
+  st.nearestToSlots(
+    at.x + p * rowBytes, rowBytes, D * 4, 0, to - from, centres + from * rowBytes, at.nearestSq + 8 * p, at.nearest + 8 * p, 0, 0,
+    st.slack, at.qx + p * qRowBytes, qPickBytes, qCentres + from * qPickBytes, qLen, qScale, st.layout.regions[st.thread].questions,
+  );
+  region.score[p] = scoreOf(st.rule, region.nearest[p], region.weight[p]);
+  region.fresh[p] = to;
+}
+
+/** Lazy mode: every candidate of the thread's region gets its `nearest` for all centres in slots before `to`. */
+export function catchUpRegion(st: SweepState, to: number): void {
+  const at = st.layout.regions[st.thread];
+  const fresh = st.region.fresh;
+  for (let p = 0; p < at.count; p++) if (fresh[p] < to) catchUp(st, at, st.region, p, fresh[p], to);
+}
+
 /** The functions a worker thread needs. */
 export const KERNEL_FUNCTIONS = [
   regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
   copyRow, swapPositions, sweep, replacePass, updatePass, applyDistances, moveCloser, scanPass, adoptRegion,
-  listMembers, bestOfCell, followMoves, regroup, distances,
+  listMembers, bestOfCell, followMoves, regroup, distances, catchUp, catchUpRegion,
 ] as const;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   distanceKernelBytes, filterSlack, quantizedLength, quantizerForRanges, quantizerParamBytes, quantizeRows, writeQuantizerParams,
-  type CentroidRows, type ListRows, type QuantizeRows, type SqdistRows,
+  type CentroidRows, type ListRows, type NearestToSlots, type QuantizeRows, type SqdistRows,
 } from "../../../src/core/select/distance-kernel.js";
 import type { WasmApi } from "../../../src/core/select/fps-kernel.js";
 import { seededRandom } from "./fps-oracle.js";
@@ -162,6 +162,83 @@ describe("WebAssembly distance kernel", () => {
     expect(k.call(N, true)).toBe(1);
     expect(k.rows[0]).toBe(0);
     expect(k.out[0]).toBe(0);
+  });
+});
+
+describe("nearest_to_slots", () => {
+  /** N rows and C centres of D features with their quantised copies, and the kernel's nearest_to_slots over them. */
+  function setUpCentres(X: Float32Array, N: number, C: Float32Array, S: number, D: number) {
+    const qLen = quantizedLength(D);
+    const qRowBytes = qLen + 16;
+    const qPickBytes = 2 * qLen + 16;
+    const at = { x: 0, qx: N * D * 4, centres: 0, qCentres: 0, nearestSq: 0, nearest: 0 };
+    at.qx = Math.ceil((N * D * 4) / 64) * 64;
+    at.centres = at.qx + N * qRowBytes;
+    at.qCentres = at.centres + Math.ceil((S * D * 4) / 64) * 64;
+    at.nearestSq = at.qCentres + S * qPickBytes;
+    at.nearest = at.nearestSq + N * 8;
+    const scratch = at.nearest + N * 8;
+    const pages = Math.ceil((scratch + (S + 4) * 4) / 65536) + 1;
+    const memory = new api.Memory({ initial: pages, maximum: pages, shared: false });
+    const instance = new api.Instance(new api.Module(distanceKernelBytes(false, qLen)), { env: { memory } });
+    const run = instance.exports.nearest_to_slots as NearestToSlots;
+    const buffer = memory.buffer;
+    new Float32Array(buffer, at.x, N * D).set(X);
+    new Float32Array(buffer, at.centres, S * D).set(C);
+    const qz = fitQuantizer(D, Float32Array.of(...X, ...C));
+    quantizeRows(qz, X, 0, N, buffer, at.qx, qRowBytes, false);
+    quantizeRows(qz, C, 0, S, buffer, at.qCentres, qPickBytes, true);
+    const nearestSq = new Float64Array(buffer, at.nearestSq, N);
+    const nearest = new Float64Array(buffer, at.nearest, N);
+    const call = (row: number, from: number, to: number): number =>
+      run(at.x + row * D * 4, D * 4, D * 4, 0, to - from, at.centres + from * D * 4, at.nearestSq + 8 * row, at.nearest + 8 * row, 0, 0,
+        filterSlack(D), at.qx + row * qRowBytes, qPickBytes, at.qCentres + from * qPickBytes, qLen, qz.scale, scratch);
+    return { nearestSq, nearest, call };
+  }
+
+  it("lowers a row's nearest to its closest centre of a slot range, bit for bit, whatever the range's length", () => {
+    const random = seededRandom(26);
+    for (const D of [3, 16, 100, 131]) {
+      const N = 40, S = 23;
+      const X = Float32Array.from({ length: N * D }, () => random());
+      // Some centres are copies of rows (distance 0), the others new points.
+      const C = Float32Array.from({ length: S * D }, (_, v) => (Math.floor(v / D) % 4 === 0 ? X[(Math.floor(v / D) + 1) * D + (v % D)] : random()));
+      const k = setUpCentres(X, N, C, S, D);
+      for (let row = 0; row < N; row++) {
+        const from = row % 5;
+        const to = Math.min(S, from + (row % 17));
+        const exact = Array.from({ length: to - from }, (_, c) => squaredDistance(X, row * D, C, (from + c) * D, D));
+        // A start above every distance, at one of them, between them, or below all.
+        const sorted = [...exact].sort((a, b) => a - b);
+        const start = [Infinity, sorted[0] ?? 1, sorted[Math.floor(sorted.length / 2)] ?? 1, (sorted[0] ?? 1) * 0.5][row % 4];
+        k.nearestSq[row] = start;
+        k.nearest[row] = Math.sqrt(start);
+        k.call(row, from, to);
+        const expected = Math.min(start, ...exact);
+        expect(k.nearestSq[row], `D=${D}, row ${row}`).toBe(expected);
+        expect(k.nearest[row]).toBe(Math.sqrt(expected));
+      }
+    }
+  });
+
+  it("proves most centres not closer from the quantised copies alone", () => {
+    const random = seededRandom(27);
+    const N = 50, S = 400, D = 100;
+    const X = Float32Array.from({ length: N * D }, () => random());
+    const C = Float32Array.from({ length: S * D }, () => random());
+    const k = setUpCentres(X, N, C, S, D);
+    let inQuestion = 0;
+    for (let row = 0; row < N; row++) {
+      let nearestSq = Infinity;
+      for (let c = 0; c < S; c++) nearestSq = Math.min(nearestSq, squaredDistance(X, row * D, C, c * D, D));
+      // Already as near as the closest centre: every centre is "not closer", most proven by the int8 pass.
+      k.nearestSq[row] = nearestSq;
+      k.nearest[row] = Math.sqrt(nearestSq);
+      inQuestion += k.call(row, 0, S);
+      expect(k.nearestSq[row]).toBe(nearestSq);
+    }
+    expect(inQuestion).toBeLessThan(N * S * 0.1);
+    expect(inQuestion).toBeGreaterThanOrEqual(N);
   });
 });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { InputError, UsageError } from "../../../src/core/errors.js";
 import type { FeatureMatrix } from "../../../src/core/select/feature-matrix.js";
 import { firstOccurrences } from "../../../src/core/select/candidate-id.js";
-import { confirmWithIds, selectCandidates, type SelectionInput } from "../../../src/core/select/fps.js";
+import { confirmWithIds, DEFAULT_LAZY_POLICY, selectCandidates, type LazyPolicy, type SelectionInput } from "../../../src/core/select/fps.js";
 import { bruteForceSelection, seededRandom, type OracleInput } from "./fps-oracle.js";
 
 function matrix(rows: number, cols: number, data: Float32Array): FeatureMatrix {
@@ -18,7 +18,14 @@ function ids(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `c${i}`);
 }
 
-function run(oracle: OracleInput): ReturnType<typeof selectCandidates> {
+/** Passes make every pick, or only the first (the rest are made lazily), or the default decides. */
+const POLICIES: [string, LazyPolicy][] = [
+  ["by passes", { passes: Infinity, minShare: 0 }],
+  ["lazily after the first pass", { passes: 1, minShare: 0 }],
+  ["as the default policy decides", DEFAULT_LAZY_POLICY],
+];
+
+function run(oracle: OracleInput, lazy?: LazyPolicy): ReturnType<typeof selectCandidates> {
   const input: SelectionInput = {
     features: matrix(oracle.N, oracle.D, oracle.X),
     ids: oracle.ids,
@@ -28,12 +35,12 @@ function run(oracle: OracleInput): ReturnType<typeof selectCandidates> {
     ...(oracle.labelled ? { labelled: { features: matrix(oracle.labelled.ids.length, oracle.D, oracle.labelled.X), ids: oracle.labelled.ids } } : {}),
     ...(oracle.rule ? { rule: oracle.rule } : {}),
   };
-  return selectCandidates(input);
+  return selectCandidates(input, lazy);
 }
 
-function expectSameAsOracle(oracle: OracleInput, exact: boolean): void {
+function expectSameAsOracle(oracle: OracleInput, exact: boolean, lazy?: LazyPolicy): void {
   const expected = bruteForceSelection(oracle);
-  const result = run(oracle);
+  const result = run(oracle, lazy);
   expect(result.picks.map((p) => p.index)).toEqual(expected.picks.map((p) => p.index));
   result.picks.forEach((pick, r) => {
     expect(pick.rank).toBe(r + 1);
@@ -51,12 +58,12 @@ function expectSameAsOracle(oracle: OracleInput, exact: boolean): void {
   }
 }
 
-describe("greedy farthest-point selection against brute force", () => {
+describe.each(POLICIES)("greedy farthest-point selection against brute force, picks made %s", (_, lazy) => {
   it("matches on random float32 features, pure diversity", () => {
     const random = seededRandom(1);
     for (const [N, D, k] of [[300, 5, 40], [257, 13, 257], [500, 37, 60], [120, 100, 30]]) {
       const X = Float32Array.from({ length: N * D }, () => random() * 4 - 2);
-      expectSameAsOracle({ X, N, D, k, ids: ids(N), rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, false);
+      expectSameAsOracle({ X, N, D, k, ids: ids(N), rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, false, lazy);
     }
   });
 
@@ -69,14 +76,14 @@ describe("greedy farthest-point selection against brute force", () => {
       const c = centres[i % 6];
       for (let j = 0; j < D; j++) X[i * D + j] = c[j] + random() * 0.5;
     }
-    expectSameAsOracle({ X, N, D, k: 200, ids: ids(N), rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, false);
+    expectSameAsOracle({ X, N, D, k: 200, ids: ids(N), rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, false, lazy);
   });
 
   it("matches on uniform 100-D features, where every pick scans the whole pool", () => {
     const random = seededRandom(6);
     const N = 1500, D = 100;
     const X = Float32Array.from({ length: N * D }, () => random());
-    expectSameAsOracle({ X, N, D, k: 150, ids: ids(N), rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, false);
+    expectSameAsOracle({ X, N, D, k: 150, ids: ids(N), rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, false, lazy);
   });
 
   it("matches with labelled rows far outside the candidates' range", () => {
@@ -85,7 +92,7 @@ describe("greedy farthest-point selection against brute force", () => {
     const X = Float32Array.from({ length: N * D }, () => random());
     const labelledX = Float32Array.from({ length: M * D }, (_, p) => (p < 10 * D ? 40 : 0.5) + random() * 3);
     const labelled = { X: labelledX, ids: Array.from({ length: M }, (_, l) => `l${l}`) };
-    expectSameAsOracle({ X, N, D, k: 80, ids: ids(N), labelled, rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, false);
+    expectSameAsOracle({ X, N, D, k: 80, ids: ids(N), labelled, rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, false, lazy);
   });
 
   it("breaks exact ties by the lowest index, with disagreement in the score", () => {
@@ -93,14 +100,14 @@ describe("greedy farthest-point selection against brute force", () => {
     const N = 400, D = 3;
     const X = dyadic(random, N * D, 8);
     const u = Float64Array.from({ length: N }, () => Math.floor(random() * 4) / 4);
-    expectSameAsOracle({ X, N, D, k: 150, ids: ids(N), u, rule: { kind: "weighted", wDiv: 1, wDis: 0.5 } }, true);
-    expectSameAsOracle({ X, N, D, k: 150, ids: ids(N), u, rule: { kind: "weighted", wDiv: 0, wDis: 1 } }, true);
+    expectSameAsOracle({ X, N, D, k: 150, ids: ids(N), u, rule: { kind: "weighted", wDiv: 1, wDis: 0.5 } }, true, lazy);
+    expectSameAsOracle({ X, N, D, k: 150, ids: ids(N), u, rule: { kind: "weighted", wDiv: 0, wDis: 1 } }, true, lazy);
   });
 
   it("picks identical points in index order", () => {
     const N = 20, D = 4;
     const X = new Float32Array(N * D).fill(0.25);
-    const result = run({ X, N, D, k: 5, ids: ids(N) });
+    const result = run({ X, N, D, k: 5, ids: ids(N) }, lazy);
     expect(result.picks.map((p) => p.index)).toEqual([0, 1, 2, 3, 4]);
     expect(result.picks.every((p) => p.diversity === 0)).toBe(true);
   });
@@ -108,7 +115,7 @@ describe("greedy farthest-point selection against brute force", () => {
   it("starts from the point farthest from the centroid, then replaces the centroid distance", () => {
     // 1-D points 0, 1, 2, 10: centroid 3.25, farthest is 10 (index 3); then 0 (distance 10).
     const X = Float32Array.of(0, 1, 2, 10);
-    const result = run({ X, N: 4, D: 1, k: 3, ids: ids(4), rule: { kind: "weighted", wDiv: 1, wDis: 0 } });
+    const result = run({ X, N: 4, D: 1, k: 3, ids: ids(4), rule: { kind: "weighted", wDiv: 1, wDis: 0 } }, lazy);
     expect(result.picks.map((p) => p.index)).toEqual([3, 0, 2]);
     expect(result.picks.map((p) => p.diversity)).toEqual([6.75, 10, 2]);
     expect(Array.from(result.distanceToCovered)).toEqual([0, 1, 0, 0]);
@@ -132,8 +139,8 @@ describe("greedy farthest-point selection against brute force", () => {
     }
     const excluded = Uint8Array.from({ length: N }, (_, i) => (i % 7 === 3 ? 1 : 0));
     const oracle: OracleInput = { X, N, D, k: 120, ids: candidateIds, excluded, labelled: { X: labelledX, ids: labelledIds } };
-    expectSameAsOracle(oracle, true);
-    const picked = run(oracle).picks.map((p) => p.index);
+    expectSameAsOracle(oracle, true, lazy);
+    const picked = run(oracle, lazy).picks.map((p) => p.index);
     expect(picked.some((i) => i >= 10 && i < 25)).toBe(false);
     expect(picked.some((i) => i % 7 === 3)).toBe(false);
   });
@@ -143,17 +150,37 @@ describe("greedy farthest-point selection against brute force", () => {
     const N = 250, D = 6;
     const X = Float32Array.from({ length: N * D }, () => random());
     const u = Float64Array.from({ length: N }, () => random());
-    expectSameAsOracle({ X, N, D, k: 50, ids: ids(N), u, rule: { kind: "uwfps", alpha: 1, beta: 1 } }, false);
-    expectSameAsOracle({ X, N, D, k: 50, ids: ids(N), u, rule: { kind: "uwfps", alpha: 2, beta: 0.5 } }, false);
+    expectSameAsOracle({ X, N, D, k: 50, ids: ids(N), u, rule: { kind: "uwfps", alpha: 1, beta: 1 } }, false, lazy);
+    expectSameAsOracle({ X, N, D, k: 50, ids: ids(N), u, rule: { kind: "uwfps", alpha: 2, beta: 0.5 } }, false, lazy);
   });
 
   it("stops when fewer candidates are pickable than requested", () => {
     const X = Float32Array.of(0, 1, 2, 3);
     const excluded = Uint8Array.of(0, 1, 0, 1);
-    const result = run({ X, N: 4, D: 1, k: 4, ids: ids(4), excluded });
+    const result = run({ X, N: 4, D: 1, k: 4, ids: ids(4), excluded }, lazy);
     expect(result.selectable).toBe(2);
     expect(result.requested).toBe(4);
     expect(result.picks.map((p) => p.index).sort()).toEqual([0, 2]);
+  });
+
+  it("makes its picks the way it was told", () => {
+    const X = Float32Array.from({ length: 60 * 3 }, seededRandom(8));
+    const result = run({ X, N: 60, D: 3, k: 10, ids: ids(60) }, lazy);
+    if (lazy.passes === 1) expect(result.lazyFrom).toBe(1);
+    if (lazy.passes === Infinity) expect(result.lazyFrom).toBeNull();
+  });
+});
+
+describe("the default lazy policy", () => {
+  it("picks lazily once eight passes in a row pruned almost nothing (uniform features), and never on well-separated clusters", () => {
+    const random = seededRandom(6);
+    const N = 1500, D = 100;
+    const uniform = run({ X: Float32Array.from({ length: N * D }, () => random()), N, D, k: 150, ids: ids(N) });
+    // The first pick's pass replaces the centroid distances and tests nothing; picks 2 to 9 each test every row.
+    expect(uniform.lazyFrom).toBe(9);
+    const centres = Array.from({ length: 6 }, () => Array.from({ length: 9 }, () => random() * 40));
+    const clustered = Float32Array.from({ length: N * 9 }, (_, v) => centres[Math.floor(v / 9) % 6][v % 9] + random() * 0.5);
+    expect(run({ X: clustered, N, D: 9, k: 200, ids: ids(N) }).lazyFrom).toBeNull();
   });
 });
 
