@@ -11,7 +11,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import {
-  KERNEL_FUNCTIONS, adoptRegion, catchUpRegion, centroidPass, createSweepState, sweep, type SweepState,
+  KERNEL_FUNCTIONS, adoptRegion, catchUpInBackground, catchUpRegion, centroidPass, createSweepState, sweep, type SweepState,
 } from "../core/select/fps-kernel.js";
 import {
   betterCandidate,
@@ -44,10 +44,20 @@ const DONE = 6;
 const READY = 7;
 /** 1 for the first pass a deferred selection's workers run: they take over their regions first. */
 const ADOPT = 8;
+/** Lazy mode: the centre slots written so far, and 1 once the workers are to stop catching up in the background. */
+const PUBLISHED = 9;
+const BACKGROUND_STOP = 10;
 const OP_CENTROID = 1;
 const OP_SWEEP = 2;
 const OP_STOP = 3;
 const OP_CATCH_UP = 4;
+const OP_BACKGROUND = 5;
+/**
+ * Catching up in the background (see catchUpInBackground): workers take chunks of this many positions in turn, and
+ * sweep again once this many slots are new (each call costs about as much as a few dozen slots' tests).
+ */
+const BACKGROUND_CHUNK = 1024;
+const BACKGROUND_MIN_SLOTS = 32;
 /**
  * A deferred selection's workers join only while passes are heavy (see ThreadOptions.joinWhenTested): a joining
  * thread starts cold (its code not compiled yet, its region's state rebuilt) and every pass then waits for both
@@ -116,7 +126,7 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
     return runSelection(prepared, localRunner(prepared), options.onPick, options.lazy);
   }
 
-  const control = new Int32Array(new SharedArrayBuffer(9 * 4));
+  const control = new Int32Array(new SharedArrayBuffer(11 * 4));
   const results = new Float64Array(new SharedArrayBuffer(threads * 3 * 8));
   const failures: string[] = [];
   // The workers start (a Node environment each) while this thread validates and lays out the input.
@@ -213,7 +223,7 @@ function threadedRunner(
   };
   const heavy = (): boolean =>
     joinWhenTested <= 0 || (passesAlone >= JOIN_WINDOW && recent.reduce((sum, n) => sum + n, 0) >= joinWhenTested * JOIN_WINDOW);
-  const together = (op: number, slot: number, replace: boolean, wantArgmax: boolean, adopt: boolean): BestCandidate => {
+  const post = (op: number, slot: number, replace: boolean, wantArgmax: boolean, adopt: boolean): void => {
     control[ADOPT] = adopt ? 1 : 0;
     control[OP] = op;
     control[SLOT] = slot;
@@ -223,8 +233,8 @@ function threadedRunner(
     Atomics.add(control, SEQ, 1);
     if (lateWakeMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, lateWakeMs);
     Atomics.notify(control, SEQ);
-    work(main, op, slot, replace, wantArgmax);
-    let best: BestCandidate = { score: main.bestScore, index: main.bestIndex, thread: 0, position: main.bestPosition };
+  };
+  const awaitWorkers = (): void => {
     for (let spin = 0; spin < SPIN && Atomics.load(control, DONE) !== threads - 1; spin++);
     // Waits in 1 s slices and counts the silent ones, so that a clock jump (a suspended machine) ends one
     // slice early instead of passing a deadline.
@@ -236,6 +246,12 @@ function threadedRunner(
       }
     }
     if (Atomics.load(control, FAILED) !== 0) throw new WorkerFailure();
+  };
+  const together = (op: number, slot: number, replace: boolean, wantArgmax: boolean, adopt: boolean): BestCandidate => {
+    post(op, slot, replace, wantArgmax, adopt);
+    work(main, op, slot, replace, wantArgmax);
+    let best: BestCandidate = { score: main.bestScore, index: main.bestIndex, thread: 0, position: main.bestPosition };
+    awaitWorkers();
     for (let t = 1; t < threads; t++) {
       const candidate = { score: results[3 * t], index: results[3 * t + 1], thread: t, position: results[3 * t + 2] };
       best = betterCandidate(best, candidate);
@@ -255,10 +271,33 @@ function threadedRunner(
     Atomics.store(joinSignal!, 1, 1);
     return together(op, slot, replace, wantArgmax, op !== OP_CATCH_UP);
   };
+  // Lazy mode: the workers catch candidates up in the background while this thread picks, once they may run.
+  let background = false;
+  const published = (slots: number): void => {
+    Atomics.store(control, PUBLISHED, slots);
+    if (background) return;
+    if (solo !== null) {
+      if (Atomics.load(joinSignal!, 0) === 0 || Atomics.load(control, READY) !== threads - 1) return;
+      solo = null;
+      Atomics.store(joinSignal!, 1, 1);
+    }
+    Atomics.store(control, BACKGROUND_STOP, 0);
+    post(OP_BACKGROUND, 0, false, false, false);
+    background = true;
+  };
+  const catchUp = (to: number): void => {
+    if (background) {
+      Atomics.store(control, BACKGROUND_STOP, 1);
+      background = false;
+      awaitWorkers();
+    }
+    run(OP_CATCH_UP, to, false, false);
+  };
   return {
     centroidPass: () => run(OP_CENTROID, 0, false, true),
     sweep: (slot, replace, wantArgmax) => run(OP_SWEEP, slot, replace, wantArgmax),
-    catchUp: (to) => void run(OP_CATCH_UP, to, false, false),
+    published,
+    catchUp,
   };
 }
 
@@ -268,12 +307,13 @@ const NO_BEST: BestCandidate = { score: -Infinity, index: -1, thread: -1, positi
 function workerMain(
   kernel: {
     createSweepState: typeof createSweepState; centroidPass: typeof centroidPass; sweep: typeof sweep;
-    adoptRegion: typeof adoptRegion; catchUpRegion: typeof catchUpRegion;
+    adoptRegion: typeof adoptRegion; catchUpRegion: typeof catchUpRegion; catchUpInBackground: typeof catchUpInBackground;
   },
   threadsModule: typeof import("node:worker_threads"),
   slots: {
     SEQ: number; OP: number; SLOT: number; REPLACE: number; ARGMAX: number; FAILED: number; DONE: number;
-    READY: number; ADOPT: number; OP_CENTROID: number; OP_STOP: number; OP_CATCH_UP: number; SPIN: number;
+    READY: number; ADOPT: number; PUBLISHED: number; BACKGROUND_STOP: number; OP_CENTROID: number; OP_STOP: number;
+    OP_CATCH_UP: number; OP_BACKGROUND: number; BACKGROUND_CHUNK: number; BACKGROUND_MIN_SLOTS: number; SPIN: number;
   },
 ): void {
   const { workerData, parentPort } = threadsModule;
@@ -302,6 +342,12 @@ function workerMain(
         if (control[slots.ADOPT] === 1) kernel.adoptRegion(st);
         if (op === slots.OP_CENTROID) kernel.centroidPass(st);
         else if (op === slots.OP_CATCH_UP) kernel.catchUpRegion(st, control[slots.SLOT]);
+        else if (op === slots.OP_BACKGROUND) {
+          const shares = setup.layout.threads - 1;
+          kernel.catchUpInBackground(
+            st, control, slots.PUBLISHED, slots.BACKGROUND_STOP, t - 1, shares, slots.BACKGROUND_CHUNK, slots.BACKGROUND_MIN_SLOTS,
+          );
+        }
         else kernel.sweep(st, control[slots.SLOT], control[slots.REPLACE] === 1, control[slots.ARGMAX] === 1);
         results[3 * t] = st.bestScore;
         results[3 * t + 1] = st.bestIndex;
@@ -320,10 +366,13 @@ let cachedSource: string | undefined;
 
 function workerSource(): string {
   if (cachedSource === undefined) {
-    const slots = { SEQ, OP, SLOT, REPLACE, ARGMAX, FAILED, DONE, READY, ADOPT, OP_CENTROID, OP_STOP, OP_CATCH_UP, SPIN };
+    const slots = {
+      SEQ, OP, SLOT, REPLACE, ARGMAX, FAILED, DONE, READY, ADOPT, PUBLISHED, BACKGROUND_STOP, OP_CENTROID, OP_STOP, OP_CATCH_UP,
+      OP_BACKGROUND, BACKGROUND_CHUNK, BACKGROUND_MIN_SLOTS, SPIN,
+    };
     cachedSource = [
       ...KERNEL_FUNCTIONS.map((fn) => fn.toString()),
-      `(${workerMain.toString()})({ createSweepState, centroidPass, sweep, adoptRegion, catchUpRegion }, require("node:worker_threads"), ${JSON.stringify(slots)});`,
+      `(${workerMain.toString()})({ createSweepState, centroidPass, sweep, adoptRegion, catchUpRegion, catchUpInBackground }, require("node:worker_threads"), ${JSON.stringify(slots)});`,
     ].join("\n");
   }
   return cachedSource;

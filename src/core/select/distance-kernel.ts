@@ -167,9 +167,6 @@ const Q_MARGIN = 1e-12;
 /** i8x16.shuffle lanes: int32 lanes 0, 1 of the first operand and 0, 1 of the second; then 2, 3 of each. */
 const LOW_PAIRS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 const HIGH_PAIRS = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
-/** int32 lanes 0 and 2 of each operand, and lanes 1 and 3 of each. */
-const EVEN_LANES = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
-const ODD_LANES = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31];
 /** int32 lanes 0 and 2 of the first operand, then lanes 1 and 3. */
 const EVEN_ODD = [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15];
 
@@ -334,95 +331,58 @@ function kernelBody(qLen: number): number[] {
 }
 
 /**
- * Locals of nearest_to_slots beyond those of sqdist_rows (whose float32 and exact passes it reuses): the row's tail
- * and root, the second to fourth centres' quantised copies and the first one's row, then float64x2 values that stay
- * the same for many centres.
+ * Locals of nearest_to_slots beyond those of sqdist_rows (whose passes it reuses): the row's tail and root, two
+ * centres' quantised tests in float64x2 lanes, the second centre's copy, then the row's quantised values widened to
+ * int16 (two v128 per 16 values).
  */
-const N = {
-  rowSq: 50, rowError: 51, root: 52,
-  qB: 53, qC: 54, qD: 55, pickBase: 56,
-  minusTwo: 57, rowSq2: 58, qScale2x2: 59, margin: 60, reach: 61, tail: 62,
-};
-const NEAREST_LOCALS: [number, number][] = [...LOCALS, [3, F64], [4, I32], [6, V128]];
+const N = { rowSq: 50, rowError: 51, root: 52, lhs: 53, rhs: 54, qPickB: 55, row16: 56 };
+const nearestLocals = (qLen: number): [number, number][] => [...LOCALS, [3, F64], [2, V128], [1, I32], [qLen / 8, V128]];
 
 /**
- * The body of nearest_to_slots: one row against `count` consecutive centres, four at a time (they share the row's
- * loads, and one branch skips all four in the common case), each proven "not closer" as in sqdist_rows against
- * the minimum so far: the quantised test in float64x2 lanes, then the float32 and exact passes for the others.
+ * The body of nearest_to_slots: one row against `count` consecutive centres, two at a time (they share the row's
+ * widened values, and their quantised tests share float64x2 lanes), each proven "not closer" by sqdist_rows'
+ * passes against the minimum so far.
  */
 function nearestToSlotsBody(qLen: number): number[] {
-  const accs = L.acc;
-  const quads = [P.qPick, N.qB, N.qC, N.qD];
+  const [a0, a1, b0, b1] = L.acc;
+  const lo = (j: number): number => N.row16 + j / 8;
+  const hi = (j: number): number => N.row16 + j / 8 + 1;
+  const widen: number[] = [];
   const chunks: number[] = [];
   for (let j = 0; j < qLen; j += 16) {
-    chunks.push(
+    widen.push(
       ...get(L.qa), ...simd(simdOp.v128Load), ...memarg(0, j), ...set(L.dv),
-      ...get(L.dv), ...simd(simdOp.i16x8ExtendLowI8x16S), ...set(L.pv),
-      ...get(L.dv), ...simd(simdOp.i16x8ExtendHighI8x16S), ...set(L.dv),
-      ...quads.flatMap((base, c) => [
-        ...get(accs[c]), ...get(L.pv), ...get(base), ...simd(simdOp.v128Load), ...memarg(0, 2 * j),
-        ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add),
-        ...get(L.dv), ...get(base), ...simd(simdOp.v128Load), ...memarg(0, 2 * j + 16),
-        ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(accs[c]),
-      ]),
+      ...get(L.dv), ...simd(simdOp.i16x8ExtendLowI8x16S), ...set(lo(j)),
+      ...get(L.dv), ...simd(simdOp.i16x8ExtendHighI8x16S), ...set(hi(j)),
     );
+    for (const [base, low, high] of [[P.qPick, a0, a1], [N.qPickB, b0, b1]]) {
+      chunks.push(
+        ...get(low), ...get(lo(j)), ...get(base), ...simd(simdOp.v128Load), ...memarg(0, 2 * j),
+        ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(low),
+        ...get(high), ...get(hi(j)), ...get(base), ...simd(simdOp.v128Load), ...memarg(0, 2 * j + 16),
+        ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(high),
+      );
+    }
   }
-  // The four centres' dot products [A, B, C, D] in one int32x4 (a row's qLen products fit an int32, see
-  // quantizerForRanges), then as float64x2 [A, B] in acc 0 and [C, D] in acc 1.
-  const [a, b, c, d] = accs;
-  const sums = [
-    ...get(a), ...get(b), ...simd(simdOp.i8x16Shuffle), ...LOW_PAIRS, ...get(a), ...get(b), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS,
-    ...simd(simdOp.i32x4Add), ...set(a),
-    ...get(c), ...get(d), ...simd(simdOp.i8x16Shuffle), ...LOW_PAIRS, ...get(c), ...get(d), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS,
-    ...simd(simdOp.i32x4Add), ...set(c),
-    ...get(a), ...get(c), ...simd(simdOp.i8x16Shuffle), ...EVEN_LANES, ...get(a), ...get(c), ...simd(simdOp.i8x16Shuffle), ...ODD_LANES,
-    ...simd(simdOp.i32x4Add), ...set(a),
-    ...get(a), ...get(a), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS.slice(0, 8), ...HIGH_PAIRS.slice(0, 8),
-    ...simd(simdOp.f64x2ConvertLowI32x4S), ...set(b),
-    ...get(a), ...simd(simdOp.f64x2ConvertLowI32x4S), ...set(a),
+  // A tail value of both centres' copies (at `offset`) in float64x2 lanes.
+  const tails = (offset: number): number[] => [
+    ...get(P.qPick), op.f64Load, ...memarg(3, offset), ...simd(simdOp.f64x2Splat),
+    ...get(N.qPickB), op.f64Load, ...memarg(3, offset), ...simd(simdOp.f64x2ReplaceLane), 1,
   ];
-  // A tail value of two centres' copies (at `offset`) in float64x2 lanes.
-  const tails = (first: number, second: number, offset: number): number[] => [
-    ...get(second), ...get(first), ...simd(simdOp.v128Load64Splat), ...memarg(3, offset),
-    ...simd(simdOp.v128Load64Lane), ...memarg(3, offset), 1,
-  ];
-  // Bits: centre not closer (proven) or beyond `count`.
-  const test = (first: number, second: number, dots: number): number[] => [
-    ...get(dots), ...get(N.minusTwo), ...simd(simdOp.f64x2Mul),
-    ...get(N.rowSq2), ...simd(simdOp.f64x2Add), ...tails(first, second, 2 * qLen), ...simd(simdOp.f64x2Add),
-    ...get(N.qScale2x2), ...simd(simdOp.f64x2Mul),
-    ...get(N.reach), ...tails(first, second, 2 * qLen + 8), ...get(N.margin), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Add), ...set(N.tail),
-    ...get(N.tail), ...get(N.tail), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Ge), ...simd(simdOp.i64x2Bitmask),
-  ];
-  // reach = root*rootSlack + rowError*margin, the row's part of the quantised test's right side, in both lanes.
-  const setReach = [
-    ...get(N.root), ...get(L.rootSlack), op.f64Mul, ...get(N.rowError), ...f64(1 + Q_MARGIN), op.f64Mul, op.f64Add,
-    ...simd(simdOp.f64x2Splat), ...set(N.reach),
-  ];
-  // Centre c of the four goes to the list of centres in question (at P.kept) unless bit c of L.far is set.
-  const list = (c: number): number[] => [
-    ...get(P.kept), ...get(L.kept), ...i32(2), op.i32Shl, op.i32Add, ...get(L.t), ...i32(c), op.i32Add, op.i32Store, ...memarg(2),
-    ...get(L.kept), ...get(L.far), ...i32(c), op.i32ShrU, ...i32(1), op.i32And, ...i32(1), op.i32Xor, op.i32Add, ...set(L.kept),
-  ];
-  // The float32 and exact passes for a listed centre (its row at P.pick).
-  const exact = [
+  // The float32 and exact passes for the centre at P.pick, unless `bit` of L.far says it is proven not closer.
+  const exact = (bit: number): number[] => [
     op.block, VOID_BLOCK, // $skip
+    ...get(L.far), ...i32(bit), op.i32And, op.brIf, 0,
+    ...get(L.kept), ...i32(1), op.i32Add, ...set(L.kept),
     ...get(L.bound), ...get(P.slack), op.f64Mul, ...set(L.threshold),
     op.block, VOID_BLOCK, // the filter branches one level out of this block
     ...filterPass(),
     op.end,
     ...exactPass(),
     ...get(L.s), ...get(L.bound), op.f64Ge, op.brIf, 0, // not closer after all -> $skip
-    ...get(L.s), ...set(L.bound),
+    ...get(L.s), ...set(L.bound), ...get(L.s), op.f64Sqrt, ...set(N.root),
     op.end, // $skip
   ];
-  // Centre t + c, or the last one again (its bit set below) beyond `count`.
-  const nextCopy = (c: number, local: number): number[] => [
-    ...get(local), ...get(P.qRowBytes), op.i32Add, ...get(local),
-    ...get(L.t), ...i32(c), op.i32Add, ...get(P.count), op.i32LtU, op.select, ...set(quads[c]),
-  ];
-  const beyond = [1, 2, 3].flatMap((c) => [...get(L.t), ...i32(c), op.i32Add, ...get(P.count), op.i32GeU, ...i32(c), op.i32Shl, op.i32Or]);
-  const splat = (value: number[], local: number): number[] => [...value, ...simd(simdOp.f64x2Splat), ...set(local)];
   return [
     ...kernelSetup,
     ...get(P.x), ...set(L.a), ...get(P.qx), ...set(L.qa),
@@ -430,29 +390,43 @@ function nearestToSlotsBody(qLen: number): number[] {
     ...get(P.roots), op.f64Load, ...memarg(3), ...set(N.root),
     ...get(L.qa), op.f64Load, ...memarg(3, qLen), ...set(N.rowSq),
     ...get(L.qa), op.f64Load, ...memarg(3, qLen + 8), ...set(N.rowError),
-    ...splat(f64(-2), N.minusTwo), ...splat(get(N.rowSq), N.rowSq2), ...splat(get(L.qScale2), N.qScale2x2),
-    ...splat(f64(1 + Q_MARGIN), N.margin), ...setReach,
-    ...get(P.pick), ...set(N.pickBase),
+    ...widen,
     ...i32(0), ...set(L.kept), ...i32(0), ...set(L.t),
-    ...whileBelow(L.t, get(P.count), 4, [
-      ...nextCopy(1, P.qPick), ...nextCopy(2, N.qB), ...nextCopy(3, N.qC),
-      ...accs.flatMap((acc) => [...i32(0), ...simd(simdOp.i32x4Splat), ...set(acc)]),
+    ...whileBelow(L.t, get(P.count), 2, [
+      // The second centre, or the first again (its bit set below) when there is none.
+      ...get(P.qPick), ...get(P.qRowBytes), op.i32Add, ...get(P.qPick),
+      ...get(L.t), ...i32(1), op.i32Add, ...get(P.count), op.i32LtU, op.select, ...set(N.qPickB),
+      ...[a0, a1, b0, b1].flatMap((acc) => [...i32(0), ...simd(simdOp.i32x4Splat), ...set(acc)]),
       ...chunks,
-      ...sums, ...test(P.qPick, N.qB, a), ...test(N.qC, N.qD, b), ...i32(2), op.i32Shl, op.i32Or, ...beyond, ...set(L.far),
-      ...get(L.far), ...i32(15), op.i32Ne, op.if, VOID_BLOCK, ...list(0), ...list(1), ...list(2), ...list(3), op.end,
-      ...get(P.qPick), ...get(P.qRowBytes), ...i32(2), op.i32Shl, op.i32Add, ...set(P.qPick),
+      // [dotA, dotB] as float64, summed as the paired filter of sqdist_rows sums them; then its test.
+      ...get(a0), ...get(a1), ...simd(simdOp.i32x4Add), ...set(a0),
+      ...get(b0), ...get(b1), ...simd(simdOp.i32x4Add), ...set(b0),
+      ...get(a0), ...get(b0), ...simd(simdOp.i8x16Shuffle), ...LOW_PAIRS,
+      ...get(a0), ...get(b0), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS,
+      ...simd(simdOp.i32x4Add), ...set(a0),
+      ...get(a0), ...get(a0), ...simd(simdOp.i8x16Shuffle), ...EVEN_ODD, ...set(a0),
+      ...get(a0), ...simd(simdOp.f64x2ConvertLowI32x4S),
+      ...get(a0), ...get(a0), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS.slice(0, 8), ...HIGH_PAIRS.slice(0, 8),
+      ...simd(simdOp.f64x2ConvertLowI32x4S), ...simd(simdOp.f64x2Add),
+      ...f64(-2), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Mul),
+      ...get(N.rowSq), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Add),
+      ...tails(2 * qLen), ...simd(simdOp.f64x2Add),
+      ...get(L.qScale2), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Mul), ...set(N.lhs),
+      ...get(N.root), ...get(L.rootSlack), op.f64Mul, ...simd(simdOp.f64x2Splat),
+      ...get(N.rowError), ...simd(simdOp.f64x2Splat), ...tails(2 * qLen + 8), ...simd(simdOp.f64x2Add),
+      ...f64(1 + Q_MARGIN), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Mul),
+      ...simd(simdOp.f64x2Add), ...set(N.rhs),
+      ...get(N.lhs), ...get(N.rhs), ...get(N.rhs), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Ge),
+      ...simd(simdOp.i64x2Bitmask), // bit 0: the first centre not closer, bit 1: the second
+      ...get(L.t), ...i32(1), op.i32Add, ...get(P.count), op.i32GeU, ...i32(1), op.i32Shl, op.i32Or, ...set(L.far),
+      ...exact(1),
+      ...get(P.pick), ...get(P.rowBytes), op.i32Add, ...set(P.pick),
+      ...exact(2),
+      ...get(P.pick), ...get(P.rowBytes), op.i32Add, ...set(P.pick),
+      ...get(P.qPick), ...get(P.qRowBytes), ...i32(1), op.i32Shl, op.i32Add, ...set(P.qPick),
     ]),
-    // The centres in question, against the minimum so far (the quantised tests used the one at the start).
-    ...get(L.kept), ...set(L.far), ...i32(0), ...set(L.t),
-    ...whileBelow(L.t, get(L.far), 1, [
-      ...get(N.pickBase), ...get(P.kept), ...get(L.t), ...i32(2), op.i32Shl, op.i32Add, op.i32Load, ...memarg(2),
-      ...get(P.rowBytes), op.i32Mul, op.i32Add, ...set(P.pick),
-      ...exact,
-    ]),
-    // A bound lowered by the exact passes gets its square root as the new root.
-    ...get(P.roots), ...get(P.roots), op.f64Load, ...memarg(3), ...get(L.bound), op.f64Sqrt,
-    ...get(L.bound), ...get(P.bounds), op.f64Load, ...memarg(3), op.f64Eq, op.select, op.f64Store, ...memarg(3),
     ...get(P.bounds), ...get(L.bound), op.f64Store, ...memarg(3),
+    ...get(P.roots), ...get(N.root), op.f64Store, ...memarg(3),
     ...get(L.kept),
   ];
 }
@@ -745,7 +719,7 @@ export function distanceKernelBytes(shared: boolean, qLen: number): Uint8Array {
   const permute = [...vec(PERMUTE_LOCALS.map(([count, type]) => [...uleb(count), type])), ...permuteBody(), op.end];
   const list = [...vec([[...uleb(2), I32]]), ...listBody(), op.end];
   const centroid = [...vec(CENTROID_LOCALS.map(([count, type]) => [...uleb(count), type])), ...centroidBody(), op.end];
-  const nearest = [...vec(NEAREST_LOCALS.map(([count, type]) => [...uleb(count), type])), ...nearestToSlotsBody(qLen), op.end];
+  const nearest = [...vec(nearestLocals(qLen).map(([count, type]) => [...uleb(count), type])), ...nearestToSlotsBody(qLen), op.end];
   const memoryLimits = shared ? [0x03, ...uleb(1), ...uleb(65536)] : [0x01, ...uleb(1), ...uleb(65536)];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -808,13 +782,11 @@ export type SqdistRows = (
 
 /**
  * nearest_to_slots(x, centreBytes, dBytes, _, count, centre, nearestSq, nearest, _, _, slack, qx, qCentreBytes,
- * qCentre, qLen, qScale, scratch) (sqdist_rows' signature; `_` is not read): for the row at x with its quantised
- * copy at qx, f64[nearestSq] becomes the minimum of itself and the row's squared distances to the `count` centres
- * from byte `centre` (centreBytes apart; quantised copies from qCentre, qCentreBytes apart), and f64[nearest] its
- * square root (unchanged when the minimum is). The quantised pass tests every centre against the bound at the start
- * and lists those it cannot prove "not closer" at `scratch` (room for count + 4 int32); the float32 and exact passes
- * then test them against the minimum so far. So the result equals one sqdist_rows pass per centre. Returns the
- * number listed.
+ * qCentre, qLen, qScale, _) (sqdist_rows' signature; `_` is not read): for the row at x with its quantised copy at
+ * qx, f64[nearestSq] becomes the minimum of itself and the row's squared distances to the `count` centres from
+ * byte `centre` (centreBytes apart; quantised copies from qCentre, qCentreBytes apart), and f64[nearest] its
+ * square root. Each centre is proven "not closer" by sqdist_rows' three passes against the minimum so far, so the
+ * result equals one sqdist_rows pass per centre. Returns the number of centres the quantised pass left in question.
  */
 export type NearestToSlots = SqdistRows;
 

@@ -32,6 +32,7 @@ import {
   catchUp,
   catchUpRegion,
   centroidPass,
+  claimCandidate,
   createSweepState,
   regionViews,
   sweep,
@@ -110,6 +111,11 @@ const NO_CANDIDATE: BestCandidate = { score: -Infinity, index: -1, thread: -1, p
 export interface PassRunner {
   centroidPass(): BestCandidate;
   sweep(slot: number, replace: boolean, wantArgmax: boolean): BestCandidate;
+  /**
+   * Lazy mode: the centres in slots before `slots` are written. Other threads may catch candidates up with them in
+   * the background meanwhile (catchUpInBackground), until catchUp.
+   */
+  published(slots: number): void;
   /** Lazy mode: every candidate's `nearest` catches up with the centres in slots before `to` (catchUpRegion). */
   catchUp(to: number): void;
 }
@@ -356,7 +362,7 @@ export function runSelection(
     heavyPasses = prepared.main.tested - tested >= lazy.minShare * share ? heavyPasses + 1 : 0;
     if (heavyPasses >= lazy.passes && r + 1 < k && best.index >= 0) {
       lazyFrom = picks.length;
-      pickLazily(prepared, picks, take, onPick);
+      pickLazily(prepared, runner, picks, take, onPick);
       runner.catchUp(M + picks.length);
 
       break;
@@ -379,6 +385,7 @@ export function runSelection(
  */
 function pickLazily(
   prepared: PreparedSelection,
+  runner: PassRunner,
   picks: SelectionPick[],
   take: (thread: number, p: number, score: number) => number,
   onPick?: (picked: number, index: number) => void,
@@ -425,27 +432,31 @@ function pickLazily(
     heapIndex[at] = i;
   };
   for (let at = (size >> 1) - 1; at >= 0; at--) siftDown(at);
+  runner.published(slots);
   while (picks.length < k && size > 0) {
+    // The top's stale score bounds every other candidate's: once its own is current and still that, it is the pick.
+    let t: number;
+    let p: number;
     for (;;) {
       const g = heap[0];
-      const t = g % T;
-      const p = (g - t) / T;
+      t = g % T;
+      p = (g - t) / T;
       const region = regions[t];
-      if (region.fresh[p] === slots) break;
-      catchUp(main, prepared.layout.regions[t], region, p, region.fresh[p], slots);
+      const from = claimCandidate(region.fresh, p);
+      if (from < slots) catchUp(main, prepared.layout.regions[t], region, p, from, slots);
+      if (region.score[p] === heapScore[0]) break;
       heapScore[0] = region.score[p];
+      Atomics.store(region.fresh, p, slots);
       siftDown(0);
     }
-    const g = heap[0];
     size--;
     heap[0] = heap[size];
     heapScore[0] = heapScore[size];
     heapIndex[0] = heapIndex[size];
     siftDown(0);
-    const t = g % T;
-    const p = (g - t) / T;
     take(t, p, regions[t].score[p]);
-    slots++;
+    Atomics.store(regions[t].fresh, p, slots);
+    runner.published(++slots);
     onPick?.(picks.length, picks[picks.length - 1].index);
   }
 }
@@ -463,6 +474,7 @@ export function localRunner(prepared: PreparedSelection): PassRunner {
       sweep(st, slot, replace, wantArgmax);
       return result();
     },
+    published: () => undefined,
     catchUp: (to) => catchUpRegion(st, to),
   };
 }
@@ -590,7 +602,6 @@ function layoutFor(N: number, D: number, M: number, k: number, threads: number, 
       inverse: take(count * 4),
       reach: take((slots + 1) * 8),
       fresh: take(count * 4),
-      questions: take((slots + 4) * 4),
     });
   }
   return {

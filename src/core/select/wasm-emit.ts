@@ -12,7 +12,7 @@ export const op = {
   i32Load: 0x28, f32Load: 0x2a, f64Load: 0x2b, f64Store: 0x39,
   i32Const: 0x41, f32Const: 0x43, f64Const: 0x44,
   select: 0x1b, i32Store: 0x36,
-  i32Eqz: 0x45, i32Ne: 0x47, f64Eq: 0x61, i32LtU: 0x49, i32LeU: 0x4d, i32GeU: 0x4f, f64Lt: 0x63, f64Ge: 0x66,
+  i32Eqz: 0x45, i32LtU: 0x49, i32LeU: 0x4d, i32GeU: 0x4f, f64Lt: 0x63, f64Ge: 0x66,
   i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32And: 0x71, i32Or: 0x72, i32Xor: 0x73, i32Shl: 0x74, i32ShrU: 0x76,
   f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94,
   f64Add: 0xa0, f64Sub: 0xa1, f64Mul: 0xa2, f64Div: 0xa3, f64PromoteF32: 0xbb,
@@ -24,7 +24,7 @@ export const op = {
 /** SIMD opcodes (after the 0xfd prefix). */
 export const simdOp = {
   v128Load: 0, f32x4Splat: 19, f64x2Splat: 20, f32x4ExtractLane: 31, f64x2ExtractLane: 33,
-  load64Zero: 93, f64x2PromoteLowF32x4: 95, v128Load64Splat: 10, v128Load64Lane: 87,
+  load64Zero: 93, f64x2PromoteLowF32x4: 95,
   f32x4Add: 228, f32x4Sub: 229, f32x4Mul: 230,
   f64x2Add: 240, f64x2Sub: 241, f64x2Mul: 242,
   i32x4Splat: 17, i32x4ExtractLane: 27, i16x8ExtendLowI8x16S: 135, i16x8ExtendHighI8x16S: 136,

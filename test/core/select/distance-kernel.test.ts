@@ -177,8 +177,7 @@ describe("nearest_to_slots", () => {
     at.qCentres = at.centres + Math.ceil((S * D * 4) / 64) * 64;
     at.nearestSq = at.qCentres + S * qPickBytes;
     at.nearest = at.nearestSq + N * 8;
-    const scratch = at.nearest + N * 8;
-    const pages = Math.ceil((scratch + (S + 4) * 4) / 65536) + 1;
+    const pages = Math.ceil((at.nearest + N * 8) / 65536) + 1;
     const memory = new api.Memory({ initial: pages, maximum: pages, shared: false });
     const instance = new api.Instance(new api.Module(distanceKernelBytes(false, qLen)), { env: { memory } });
     const run = instance.exports.nearest_to_slots as NearestToSlots;
@@ -192,7 +191,7 @@ describe("nearest_to_slots", () => {
     const nearest = new Float64Array(buffer, at.nearest, N);
     const call = (row: number, from: number, to: number): number =>
       run(at.x + row * D * 4, D * 4, D * 4, 0, to - from, at.centres + from * D * 4, at.nearestSq + 8 * row, at.nearest + 8 * row, 0, 0,
-        filterSlack(D), at.qx + row * qRowBytes, qPickBytes, at.qCentres + from * qPickBytes, qLen, qz.scale, scratch);
+        filterSlack(D), at.qx + row * qRowBytes, qPickBytes, at.qCentres + from * qPickBytes, qLen, qz.scale, 0);
     return { nearestSq, nearest, call };
   }
 
