@@ -171,6 +171,25 @@ const HIGH_PAIRS = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
 const EVEN_ODD = [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15];
 
 /**
+ * Two rows' (or centres') int32 dot products, accumulated in L.acc (a0 + a1 and b0 + b1), as float64x2
+ * [dotA, dotB] on the stack: lanes 0+2 and 1+3 of each, then the two halves added.
+ */
+const pairedDots = ((): number[] => {
+  const [a0, a1, b0, b1] = L.acc;
+  return [
+    ...get(a0), ...get(a1), ...simd(simdOp.i32x4Add), ...set(a0),
+    ...get(b0), ...get(b1), ...simd(simdOp.i32x4Add), ...set(b0),
+    ...get(a0), ...get(b0), ...simd(simdOp.i8x16Shuffle), ...LOW_PAIRS,
+    ...get(a0), ...get(b0), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS,
+    ...simd(simdOp.i32x4Add), ...set(a0), // [A0+A2, A1+A3, B0+B2, B1+B3]
+    ...get(a0), ...get(a0), ...simd(simdOp.i8x16Shuffle), ...EVEN_ODD, ...set(a0), // [A02, B02, A13, B13]
+    ...get(a0), ...simd(simdOp.f64x2ConvertLowI32x4S),
+    ...get(a0), ...get(a0), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS.slice(0, 8), ...HIGH_PAIRS.slice(0, 8),
+    ...simd(simdOp.f64x2ConvertLowI32x4S), ...simd(simdOp.f64x2Add),
+  ];
+})();
+
+/**
  * First phase with bounds: the quantised filter over rows[0 .. count), two rows at a time (their
  * dependency chains interleave, and they share the pick's loads). Rows it cannot prove "not closer" are
  * compacted into rows[0 .. kept). Both rows' tests run in float64x2 lanes:
@@ -216,16 +235,7 @@ function quantizedFilter(qLen: number): number[] {
     ...get(P.qx), ...get(L.rowB), ...get(P.qRowBytes), op.i32Mul, op.i32Add, ...set(L.qaB),
     ...[a0, a1, b0, b1].flatMap((acc) => [...i32(0), ...simd(simdOp.i32x4Splat), ...set(acc)]),
     ...chunks,
-    // [dotA, dotB] as float64: lanes 0+2 and 1+3 of each, then the two halves added.
-    ...get(a0), ...get(a1), ...simd(simdOp.i32x4Add), ...set(a0),
-    ...get(b0), ...get(b1), ...simd(simdOp.i32x4Add), ...set(b0),
-    ...get(a0), ...get(b0), ...simd(simdOp.i8x16Shuffle), ...LOW_PAIRS,
-    ...get(a0), ...get(b0), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS,
-    ...simd(simdOp.i32x4Add), ...set(a0), // [A0+A2, A1+A3, B0+B2, B1+B3]
-    ...get(a0), ...get(a0), ...simd(simdOp.i8x16Shuffle), ...EVEN_ODD, ...set(a0), // [A02, B02, A13, B13]
-    ...get(a0), ...simd(simdOp.f64x2ConvertLowI32x4S),
-    ...get(a0), ...get(a0), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS.slice(0, 8), ...HIGH_PAIRS.slice(0, 8),
-    ...simd(simdOp.f64x2ConvertLowI32x4S), ...simd(simdOp.f64x2Add),
+    ...pairedDots,
     ...get(L.minusTwo), ...simd(simdOp.f64x2Mul),
     // Each row's tail [sum(w*q^2), e] in one load; [sumA, sumB] and [eA, eB] by shuffles.
     ...get(L.qa), ...simd(simdOp.v128Load), ...memarg(3, qLen), ...set(L.dv),
@@ -398,16 +408,8 @@ function nearestToSlotsBody(qLen: number): number[] {
       ...get(L.t), ...i32(1), op.i32Add, ...get(P.count), op.i32LtU, op.select, ...set(N.qPickB),
       ...[a0, a1, b0, b1].flatMap((acc) => [...i32(0), ...simd(simdOp.i32x4Splat), ...set(acc)]),
       ...chunks,
-      // [dotA, dotB] as float64, summed as the paired filter of sqdist_rows sums them; then its test.
-      ...get(a0), ...get(a1), ...simd(simdOp.i32x4Add), ...set(a0),
-      ...get(b0), ...get(b1), ...simd(simdOp.i32x4Add), ...set(b0),
-      ...get(a0), ...get(b0), ...simd(simdOp.i8x16Shuffle), ...LOW_PAIRS,
-      ...get(a0), ...get(b0), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS,
-      ...simd(simdOp.i32x4Add), ...set(a0),
-      ...get(a0), ...get(a0), ...simd(simdOp.i8x16Shuffle), ...EVEN_ODD, ...set(a0),
-      ...get(a0), ...simd(simdOp.f64x2ConvertLowI32x4S),
-      ...get(a0), ...get(a0), ...simd(simdOp.i8x16Shuffle), ...HIGH_PAIRS.slice(0, 8), ...HIGH_PAIRS.slice(0, 8),
-      ...simd(simdOp.f64x2ConvertLowI32x4S), ...simd(simdOp.f64x2Add),
+      // The quantised test of both centres, as sqdist_rows' paired filter makes it.
+      ...pairedDots,
       ...f64(-2), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Mul),
       ...get(N.rowSq), ...simd(simdOp.f64x2Splat), ...simd(simdOp.f64x2Add),
       ...tails(2 * qLen), ...simd(simdOp.f64x2Add),

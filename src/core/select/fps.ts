@@ -16,7 +16,8 @@
  *
  * Cost: features live once as float32 in a WebAssembly memory (N*D*4 bytes), with an int8 copy for the
  * kernel's first filter (N*(D rounded up to 16, + 16) bytes) and a few N-sized arrays; no N x N matrix.
- * Time O(N*k*D) at worst, less with the pruning described in fps-kernel.ts and distance-kernel.ts.
+ * Time O(N*k*D) at worst, less with the pruning described in fps-kernel.ts and distance-kernel.ts; when that
+ * prunes almost nothing, the picks are made lazily (see LazyPolicy and pickLazily).
  * Distances are float64 sums over float32 features in a fixed order, so results do not depend on the
  * number of threads.
  */
@@ -378,10 +379,11 @@ export function runSelection(
 /**
  * The picks after `picks`, each `nearest` caught up only as far as needed: nearest only falls, so a stale value
  * bounds the current one from above, and the best candidate by stale scores (in a heap) is the pick once its own
- * score is current. Candidates far from the picks rarely need catching up, and one that does meets the picks since
- * its last update one after another, from cache, instead of every pick passing over every row of memory. Results
- * equal the passes': the same distances, the same ties to the lowest index. The caller then catches every
- * candidate up with the last pick (PassRunner.catchUp).
+ * score is current. Candidates with low scores need no catching up until the end, and one that does meets the picks
+ * since its last update one after another, from cache, instead of every pick passing over every row of memory.
+ * Results equal the passes': the same distances, the same ties to the lowest index. Other threads may catch
+ * candidates up meanwhile (PassRunner.published), so each is claimed while read or changed here; the caller then
+ * catches every candidate up with the last pick (PassRunner.catchUp).
  */
 function pickLazily(
   prepared: PreparedSelection,
