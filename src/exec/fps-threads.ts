@@ -2,7 +2,9 @@
  * Farthest-point selection on several threads: the calling thread and T-1 workers each own every T-th
  * block of candidates in one shared WebAssembly memory. Per pass, the caller posts the pick through a
  * small shared control array, works on its own blocks, waits on Atomics for the workers and merges the
- * best candidates (ties to the lowest index), so the picks equal the single-thread ones exactly.
+ * best candidates (ties to the lowest index), so the picks equal the single-thread ones exactly. Once the
+ * selection picks lazily (see runSelection), the caller picks alone while the workers catch candidates up in the
+ * background, and at the end each thread catches up its own blocks.
  *
  * Workers run from source text (`eval: true`) assembled from the self-contained kernel functions, which
  * works the same from TypeScript sources under vitest and from the compiled dist/.
