@@ -366,7 +366,6 @@ export function runSelection(
       lazyFrom = picks.length;
       pickLazily(prepared, runner, picks, take, onPick);
       runner.catchUp(M + picks.length);
-
       break;
     }
   }

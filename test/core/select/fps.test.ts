@@ -162,17 +162,18 @@ describe.each(POLICIES)("greedy farthest-point selection against brute force, pi
     expect(result.requested).toBe(4);
     expect(result.picks.map((p) => p.index).sort()).toEqual([0, 2]);
   });
-
-  it("makes its picks the way it was told", () => {
-    const X = Float32Array.from({ length: 60 * 3 }, seededRandom(8));
-    const result = run({ X, N: 60, D: 3, k: 10, ids: ids(60) }, lazy);
-    if (lazy.passes === 1) expect(result.lazyFrom).toBe(1);
-    if (lazy.passes === Infinity) expect(result.lazyFrom).toBeNull();
-  });
 });
 
-describe("the default lazy policy", () => {
-  it("picks lazily once eight passes in a row pruned almost nothing (uniform features), and never on well-separated clusters", () => {
+describe("lazy policies", () => {
+  it("pick lazily from the pick they name, or never", () => {
+    const X = Float32Array.from({ length: 60 * 3 }, seededRandom(8));
+    const [[, never], [, afterFirst]] = POLICIES;
+    expect(run({ X, N: 60, D: 3, k: 10, ids: ids(60) }, afterFirst).lazyFrom).toBe(1);
+    expect(run({ X, N: 60, D: 3, k: 10, ids: ids(60) }, { passes: 3, minShare: 0 }).lazyFrom).toBe(3);
+    expect(run({ X, N: 60, D: 3, k: 10, ids: ids(60) }, never).lazyFrom).toBeNull();
+  });
+
+  it("by default, pick lazily once eight passes in a row pruned almost nothing (uniform features), and never on well-separated clusters", () => {
     const random = seededRandom(6);
     const N = 1500, D = 100;
     const uniform = run({ X: Float32Array.from({ length: N * D }, () => random()), N, D, k: 150, ids: ids(N) });
