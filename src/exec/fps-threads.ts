@@ -13,7 +13,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import {
-  KERNEL_FUNCTIONS, adoptRegion, catchUpInBackground, catchUpRegion, centroidPass, createSweepState, sweep, type SweepState,
+  KERNEL_FUNCTIONS, adoptRegion, catchUp, catchUpRegion, centroidPass, createSweepState, regionViews, sweep, type SweepState,
 } from "../core/select/fps-kernel.js";
 import {
   betterCandidate,
@@ -287,7 +287,7 @@ function threadedRunner(
     post(OP_BACKGROUND, 0, false, false, false);
     background = true;
   };
-  const catchUp = (to: number): void => {
+  const catchUpAll = (to: number): void => {
     if (background) {
       Atomics.store(control, BACKGROUND_STOP, 1);
       background = false;
@@ -299,17 +299,77 @@ function threadedRunner(
     centroidPass: () => run(OP_CENTROID, 0, false, true),
     sweep: (slot, replace, wantArgmax) => run(OP_SWEEP, slot, replace, wantArgmax),
     published,
-    catchUp,
+    claim: (fresh, p) => claimCandidate(fresh, p, stallSeconds),
+    release: (fresh, p, slots) => void Atomics.store(fresh, p, slots),
+    catchUp: catchUpAll,
   };
 }
 
 const NO_BEST: BestCandidate = { score: -Infinity, index: -1, thread: -1, position: -1 };
 
-/** The worker's loop; receives the kernel functions and node:worker_threads as arguments. */
+/**
+ * While other threads catch up candidates in the background, a thread claims a candidate before it reads or changes
+ * its `nearest` and score: its `fresh` becomes -1 until released with the new value. Returns the old one. A claim
+ * lasts one catchUp, so the wait is short; one held for `patienceSeconds` means its thread died (killed), and throws.
+ */
+export function claimCandidate(fresh: Int32Array, p: number, patienceSeconds = 600): number {
+  for (let spin = 0, slept = 0; ; spin++) {
+    const f = Atomics.load(fresh, p);
+    if (f >= 0) {
+      if (Atomics.compareExchange(fresh, p, f, -1) === f) return f;
+    } else if (spin > 100_000) {
+      // Shared memory only: the only claims come from other threads.
+      Atomics.wait(fresh, p, -1, 1);
+      if (++slept > patienceSeconds * 1000) throw new Error(`a selection thread held candidate ${p} for ${patienceSeconds} s (it may have been killed)`);
+    }
+  }
+}
+
+/**
+ * Lazy mode, beside the thread that picks: catches up this thread's share of every region's candidates (chunks
+ * `share` mod `shares` of `chunk` positions) with the centre slots published in control[published], sweep after
+ * sweep while at least `minSlots` new ones wait, until control[stop] turns nonzero. Each candidate is claimed
+ * (as claimCandidate does) while it is caught up, so the picking thread never sees it half done. Runs on a worker,
+ * from source text: it refers only to its arguments and to globals of the language.
+ */
+function catchUpInBackground(
+  kernel: { catchUp: typeof catchUp; regionViews: typeof regionViews },
+  st: SweepState, control: Int32Array, published: number, stop: number, share: number, shares: number, chunk: number, minSlots: number,
+): void {
+  const { layout } = st;
+  const buffer = st.centres.buffer;
+  const regions = layout.regions.map((at) => kernel.regionViews(buffer, at, layout.D));
+  let swept = 0;
+  while (Atomics.load(control, stop) === 0) {
+    const to = Atomics.load(control, published);
+    if (to - swept < minSlots) {
+      Atomics.wait(control, published, to, 1);
+      continue;
+    }
+    let c = 0;
+    for (let t = 0; t < regions.length && Atomics.load(control, stop) === 0; t++) {
+      const at = layout.regions[t];
+      const region = regions[t];
+      for (let start = 0; start < at.count; start += chunk, c++) {
+        if (c % shares !== share) continue;
+        if (Atomics.load(control, stop) !== 0) break;
+        for (let p = start, end = Math.min(at.count, start + chunk); p < end; p++) {
+          const f = Atomics.load(region.fresh, p);
+          if (f < 0 || f >= to || Atomics.compareExchange(region.fresh, p, f, -1) !== f) continue;
+          kernel.catchUp(st, at, region, p, f, to);
+          Atomics.store(region.fresh, p, to);
+        }
+      }
+    }
+    swept = to;
+  }
+}
+
+/** The worker's loop; receives the kernel functions, node:worker_threads and the background catch-up as arguments. */
 function workerMain(
   kernel: {
     createSweepState: typeof createSweepState; centroidPass: typeof centroidPass; sweep: typeof sweep;
-    adoptRegion: typeof adoptRegion; catchUpRegion: typeof catchUpRegion; catchUpInBackground: typeof catchUpInBackground;
+    adoptRegion: typeof adoptRegion; catchUpRegion: typeof catchUpRegion; catchUp: typeof catchUp; regionViews: typeof regionViews;
   },
   threadsModule: typeof import("node:worker_threads"),
   slots: {
@@ -317,6 +377,7 @@ function workerMain(
     READY: number; ADOPT: number; PUBLISHED: number; BACKGROUND_STOP: number; OP_CENTROID: number; OP_STOP: number;
     OP_CATCH_UP: number; OP_BACKGROUND: number; BACKGROUND_CHUNK: number; BACKGROUND_MIN_SLOTS: number; SPIN: number;
   },
+  background: typeof catchUpInBackground,
 ): void {
   const { workerData, parentPort } = threadsModule;
   if (!parentPort) return;
@@ -346,8 +407,8 @@ function workerMain(
         else if (op === slots.OP_CATCH_UP) kernel.catchUpRegion(st, control[slots.SLOT]);
         else if (op === slots.OP_BACKGROUND) {
           const shares = setup.layout.threads - 1;
-          kernel.catchUpInBackground(
-            st, control, slots.PUBLISHED, slots.BACKGROUND_STOP, t - 1, shares, slots.BACKGROUND_CHUNK, slots.BACKGROUND_MIN_SLOTS,
+          background(
+            kernel, st, control, slots.PUBLISHED, slots.BACKGROUND_STOP, t - 1, shares, slots.BACKGROUND_CHUNK, slots.BACKGROUND_MIN_SLOTS,
           );
         }
         else kernel.sweep(st, control[slots.SLOT], control[slots.REPLACE] === 1, control[slots.ARGMAX] === 1);
@@ -374,7 +435,8 @@ function workerSource(): string {
     };
     cachedSource = [
       ...KERNEL_FUNCTIONS.map((fn) => fn.toString()),
-      `(${workerMain.toString()})({ createSweepState, centroidPass, sweep, adoptRegion, catchUpRegion, catchUpInBackground }, require("node:worker_threads"), ${JSON.stringify(slots)});`,
+      catchUpInBackground.toString(),
+      `(${workerMain.toString()})({ createSweepState, centroidPass, sweep, adoptRegion, catchUpRegion, catchUp, regionViews }, require("node:worker_threads"), ${JSON.stringify(slots)}, catchUpInBackground);`,
     ].join("\n");
   }
   return cachedSource;

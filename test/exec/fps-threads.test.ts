@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { copyRows, type FeatureMatrix } from "../../src/core/select/feature-matrix.js";
 import { allocateSelection, selectCandidates, type SelectionInput } from "../../src/core/select/fps.js";
-import { createJoinSignal, releaseBuffer, selectCandidatesThreaded, startSelectionWorker, type SelectionWorker } from "../../src/exec/fps-threads.js";
+import {
+  claimCandidate, createJoinSignal, releaseBuffer, selectCandidatesThreaded, startSelectionWorker, type SelectionWorker,
+} from "../../src/exec/fps-threads.js";
 
 type MatrixSelectionInput = SelectionInput & { features: FeatureMatrix };
 import { seededRandom } from "../core/select/fps-oracle.js";
@@ -246,5 +248,19 @@ describe("threaded selection", () => {
   it("reports input errors (the workers started alongside are stopped)", async () => {
     const base = input(11, 10, 2, 11);
     await expect(selectCandidatesThreaded(base, { threads: 2 })).rejects.toThrow(/cannot select 11 candidates from a pool of 10/);
+  });
+});
+
+describe("claimCandidate", () => {
+  it("claims a free candidate: returns its slots and marks it taken (-1)", () => {
+    const fresh = new Int32Array(new SharedArrayBuffer(12)).fill(7);
+    expect(claimCandidate(fresh, 1)).toBe(7);
+    expect(Array.from(fresh)).toEqual([7, -1, 7]);
+  });
+
+  it("waits for a claim another thread holds, and gives up when it is never released", () => {
+    const fresh = new Int32Array(new SharedArrayBuffer(8)).fill(-1);
+    expect(() => claimCandidate(fresh, 1, 0.05)).toThrow(/held candidate 1 for 0.05 s/);
+    expect(fresh[1]).toBe(-1);
   });
 });

@@ -61,7 +61,7 @@ export interface RegionLayout {
   reach: number;
   /**
    * Once the selection picks lazily (see catchUp): the centre slots each position's `nearest` accounts for (count
-   * i32), or -1 while a thread catches it up (claimCandidate).
+   * i32), or -1 while a thread catches it up (see PassRunner.claim).
    */
   fresh: number;
 }
@@ -818,7 +818,7 @@ export function distances(
 
 /**
  * Lazy mode (see runSelection): the candidate at position p of a region (any thread's: the memory is shared) gets
- * its `nearest` and score for the centres in slots [from, to) too. The caller has claimed it (claimCandidate) or
+ * its `nearest` and score for the centres in slots [from, to) too. The caller has claimed it (PassRunner.claim) or
  * is the only thread at work, and sets its `fresh` to `to` afterwards.
  */
 export function catchUp(st: SweepState, at: RegionLayout, region: Region, p: number, from: number, to: number): void {
@@ -829,24 +829,6 @@ export function catchUp(st: SweepState, at: RegionLayout, region: Region, p: num
     st.slack, at.qx + p * qRowBytes, qPickBytes, qCentres + from * qPickBytes, qLen, qScale, 0,
   );
   region.score[p] = scoreOf(st.rule, region.nearest[p], region.weight[p]);
-}
-
-/**
- * While other threads catch up candidates in the background, a thread claims a candidate before it reads or changes
- * its `nearest` and score: its `fresh` becomes -1 until released with the new value. Returns the old one. A claim
- * lasts one catchUp, so the wait is short; one held for `patienceSeconds` means its thread died (killed), and throws.
- */
-export function claimCandidate(fresh: Int32Array, p: number, patienceSeconds = 600): number {
-  for (let spin = 0, slept = 0; ; spin++) {
-    const f = Atomics.load(fresh, p);
-    if (f >= 0) {
-      if (Atomics.compareExchange(fresh, p, f, -1) === f) return f;
-    } else if (spin > 100_000) {
-      // Shared memory only: the only claims come from other threads.
-      Atomics.wait(fresh, p, -1, 1);
-      if (++slept > patienceSeconds * 1000) throw new Error(`a selection thread held candidate ${p} for ${patienceSeconds} s (it may have been killed)`);
-    }
-  }
 }
 
 /** Lazy mode, with no other thread at work on the region: its candidates get their `nearest` for all centre slots before `to`. */
@@ -860,47 +842,9 @@ export function catchUpRegion(st: SweepState, to: number): void {
   }
 }
 
-/**
- * Lazy mode, beside the thread that picks: catches up this thread's share of every region's candidates (chunks
- * `share` mod `shares` of `chunk` positions) with the centre slots published in control[published], sweep after
- * sweep while at least `minSlots` new ones wait, until control[stop] turns nonzero. Each candidate is claimed
- * (claimCandidate) while it is caught up, so the picking thread never sees it half done.
- */
-export function catchUpInBackground(
-  st: SweepState, control: Int32Array, published: number, stop: number, share: number, shares: number, chunk: number, minSlots: number,
-): void {
-  const { layout } = st;
-  const buffer = st.centres.buffer;
-  const regions = layout.regions.map((at) => regionViews(buffer, at, layout.D));
-  let swept = 0;
-  while (Atomics.load(control, stop) === 0) {
-    const to = Atomics.load(control, published);
-    if (to - swept < minSlots) {
-      Atomics.wait(control, published, to, 1);
-      continue;
-    }
-    let c = 0;
-    for (let t = 0; t < regions.length && Atomics.load(control, stop) === 0; t++) {
-      const at = layout.regions[t];
-      const region = regions[t];
-      for (let start = 0; start < at.count; start += chunk, c++) {
-        if (c % shares !== share) continue;
-        if (Atomics.load(control, stop) !== 0) break;
-        for (let p = start, end = Math.min(at.count, start + chunk); p < end; p++) {
-          const f = Atomics.load(region.fresh, p);
-          if (f < 0 || f >= to || Atomics.compareExchange(region.fresh, p, f, -1) !== f) continue;
-          catchUp(st, at, region, p, f, to);
-          Atomics.store(region.fresh, p, to);
-        }
-      }
-    }
-    swept = to;
-  }
-}
-
 /** The functions a worker thread needs. */
 export const KERNEL_FUNCTIONS = [
   regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
   copyRow, swapPositions, sweep, replacePass, updatePass, applyDistances, moveCloser, scanPass, adoptRegion,
-  listMembers, bestOfCell, followMoves, regroup, distances, catchUp, claimCandidate, catchUpRegion, catchUpInBackground,
+  listMembers, bestOfCell, followMoves, regroup, distances, catchUp, catchUpRegion,
 ] as const;

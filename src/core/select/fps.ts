@@ -33,7 +33,6 @@ import {
   catchUp,
   catchUpRegion,
   centroidPass,
-  claimCandidate,
   createSweepState,
   regionViews,
   sweep,
@@ -114,9 +113,15 @@ export interface PassRunner {
   sweep(slot: number, replace: boolean, wantArgmax: boolean): BestCandidate;
   /**
    * Lazy mode: the centres in slots before `slots` are written. Other threads may catch candidates up with them in
-   * the background meanwhile (catchUpInBackground), until catchUp.
+   * the background meanwhile, until catchUp.
    */
   published(slots: number): void;
+  /**
+   * Lazy mode: the candidate at position p of the region whose `fresh` this is, held for this thread until release;
+   * returns its `fresh` (with threads catching up in the background, it waits while one of them holds it).
+   */
+  claim(fresh: Int32Array, p: number): number;
+  release(fresh: Int32Array, p: number, slots: number): void;
   /** Lazy mode: every candidate's `nearest` catches up with the centres in slots before `to` (catchUpRegion). */
   catchUp(to: number): void;
 }
@@ -444,11 +449,11 @@ function pickLazily(
       t = g % T;
       p = (g - t) / T;
       const region = regions[t];
-      const from = claimCandidate(region.fresh, p);
+      const from = runner.claim(region.fresh, p);
       if (from < slots) catchUp(main, prepared.layout.regions[t], region, p, from, slots);
       if (region.score[p] === heapScore[0]) break;
       heapScore[0] = region.score[p];
-      Atomics.store(region.fresh, p, slots);
+      runner.release(region.fresh, p, slots);
       siftDown(0);
     }
     size--;
@@ -457,7 +462,7 @@ function pickLazily(
     heapIndex[0] = heapIndex[size];
     siftDown(0);
     take(t, p, regions[t].score[p]);
-    Atomics.store(regions[t].fresh, p, slots);
+    runner.release(regions[t].fresh, p, slots);
     runner.published(++slots);
     onPick?.(picks.length, picks[picks.length - 1].index);
   }
@@ -477,6 +482,10 @@ export function localRunner(prepared: PreparedSelection): PassRunner {
       return result();
     },
     published: () => undefined,
+    claim: (fresh, p) => fresh[p],
+    release: (fresh, p, slots) => {
+      fresh[p] = slots;
+    },
     catchUp: (to) => catchUpRegion(st, to),
   };
 }
