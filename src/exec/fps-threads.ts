@@ -262,15 +262,17 @@ function threadedRunner(
   };
   // The workers take over their regions (adoptRegion) with the first pass they join; results do not depend on
   // which thread sweeps a region.
+  // Deferred workers may join once the caller lets them and all are ready; joining is for good.
+  const mayJoin = (): boolean => Atomics.load(joinSignal!, 0) === 1 && Atomics.load(control, READY) === threads - 1;
+  const join = (): void => {
+    solo = null;
+    Atomics.store(joinSignal!, 1, 1);
+  };
   const run = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
     if (solo === null) return together(op, slot, replace, wantArgmax, false);
     // Catching up needs none of a region's cell state: the workers may join it without taking their regions over.
-    const worthJoining = op === OP_CATCH_UP || heavy();
-    if (Atomics.load(joinSignal!, 0) === 0 || Atomics.load(control, READY) !== threads - 1 || !worthJoining) {
-      return alone(op, slot, replace, wantArgmax);
-    }
-    solo = null;
-    Atomics.store(joinSignal!, 1, 1);
+    if (!mayJoin() || !(op === OP_CATCH_UP || heavy())) return alone(op, slot, replace, wantArgmax);
+    join();
     return together(op, slot, replace, wantArgmax, op !== OP_CATCH_UP);
   };
   // Lazy mode: the workers catch candidates up in the background while this thread picks, once they may run.
@@ -279,9 +281,8 @@ function threadedRunner(
     Atomics.store(control, PUBLISHED, slots);
     if (background) return;
     if (solo !== null) {
-      if (Atomics.load(joinSignal!, 0) === 0 || Atomics.load(control, READY) !== threads - 1) return;
-      solo = null;
-      Atomics.store(joinSignal!, 1, 1);
+      if (!mayJoin()) return;
+      join();
     }
     Atomics.store(control, BACKGROUND_STOP, 0);
     post(OP_BACKGROUND, 0, false, false, false);
