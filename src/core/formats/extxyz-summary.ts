@@ -64,6 +64,8 @@ export class ExtxyzSummaryScanner {
   private offset = 0;
   private line = 1;
   private positions = new Float64Array(24);
+  /** The offset of the last newline of the bytes being read (-1 when none). */
+  private lastNewline = -1;
   private readonly cell = new Float64Array(9);
   private readonly pbc: [boolean, boolean, boolean] = [false, false, false];
   /** The last Properties text (as bytes and text) and the kinds of its columns after the positions. */
@@ -80,12 +82,14 @@ export class ExtxyzSummaryScanner {
   /** Reads the frames completed by `chunk`; false once it gave up. */
   push(chunk: Uint8Array): boolean {
     if (!this.ok) return false;
-    let b = chunk;
+    // Always a plain Uint8Array (a Buffer's is another map): the hot functions below then stay monomorphic.
+    let b = chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
     if (this.pending !== null) {
       b = new Uint8Array(this.pending.length + chunk.length);
       b.set(this.pending);
       b.set(chunk, this.pending.length);
     }
+    this.lastNewline = b.lastIndexOf(NL);
     let pos = 0;
     try {
       for (;;) {
@@ -127,21 +131,23 @@ export class ExtxyzSummaryScanner {
     while (p < size && (b[p] - 48) >>> 0 <= 9) natoms = natoms * 10 + (b[p++] - 48);
     if (p >= size) return -1;
     if (p === pos || b[p] !== NL || natoms === 0 || natoms > MAX_ATOMS) throw GIVE_UP;
-    // The comment line and the atom lines must all be there.
+    // The comment line must be there; each atom line is known to be there when it starts at or before b's last
+    // newline (one search per frame, not one per line).
     const commentStart = p + 1;
-    let end = commentStart;
-    for (let n = 0; n <= natoms; n++) {
-      const nl = b.indexOf(NL, end);
-      if (nl < 0) return -1;
-      end = nl + 1;
-    }
+    const commentEnd = b.indexOf(NL, commentStart);
+    if (commentEnd < 0 || commentEnd + natoms > this.lastNewline) return -1;
     const columns = this.comment(b, commentStart);
     if (this.positions.length < 3 * natoms) this.positions = new Float64Array(3 * natoms);
     const positions = this.positions;
-    let q = b.indexOf(NL, commentStart) + 1;
+    let q = commentEnd + 1;
     const symbols = this.symbols;
     let same = symbols.length === natoms;
     for (let a = 0; a < natoms; a++) {
+      if (q > this.lastNewline) {
+        // The frame goes on in the next chunk; its species so far are compared afresh when it is read again.
+        symbols.length = 0;
+        return -1;
+      }
       while (b[q] === SPACE) q++;
       const start = q;
       while (b[q] > SPACE) q++;
@@ -155,7 +161,6 @@ export class ExtxyzSummaryScanner {
       if (b[q] !== NL) throw GIVE_UP;
       q++;
     }
-    if (q !== end) throw GIVE_UP;
     if (!same) {
       symbols.length = natoms;
       this.speciesText = symbols.join(",");
@@ -167,7 +172,7 @@ export class ExtxyzSummaryScanner {
     this.ids.push(this.namer.id);
     this.natoms.push(natoms);
     this.formulas.push(this.namer.formula);
-    return end;
+    return q;
   }
 
   /**
