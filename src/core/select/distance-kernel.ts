@@ -198,17 +198,19 @@ const pairedDots = ((): number[] => {
  * sqrt(bound) = the row's root, and each side moved towards failing by 1e-12 (qScale2, rootSlack).
  * The kernel is built for one qLen, so the chunk loop is unrolled.
  */
-function quantizedFilter(qLen: number): number[] {
+function quantizedFilter(qLen: number, used: number): number[] {
   const [a0, a1, b0, b1] = L.acc;
   const chunk = (j: number): number[] => [
     ...get(P.qPick), ...simd(simdOp.v128Load), ...memarg(0, 2 * j), ...set(L.pv),
-    ...get(P.qPick), ...simd(simdOp.v128Load), ...memarg(0, 2 * j + 16), ...set(L.lhs),
+    ...(j + 8 < used ? [...get(P.qPick), ...simd(simdOp.v128Load), ...memarg(0, 2 * j + 16), ...set(L.lhs)] : []),
     ...[[L.qa, a0, a1], [L.qaB, b0, b1]].flatMap(([base, low, high]) => [
       ...get(base), ...simd(simdOp.v128Load), ...memarg(0, j), ...set(L.dv),
       ...get(low), ...get(L.dv), ...simd(simdOp.i16x8ExtendLowI8x16S), ...get(L.pv),
       ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(low),
-      ...get(high), ...get(L.dv), ...simd(simdOp.i16x8ExtendHighI8x16S), ...get(L.lhs),
-      ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(high),
+      ...(j + 8 < used ? [
+        ...get(high), ...get(L.dv), ...simd(simdOp.i16x8ExtendHighI8x16S), ...get(L.lhs),
+        ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(high),
+      ] : []),
     ]),
   ];
   const chunks: number[] = [];
@@ -316,12 +318,12 @@ const kernelSetup = [
 ];
 
 /** Distances of rows[0 .. count); with bounds only those closer than their bound are kept. */
-function kernelBody(qLen: number): number[] {
+function kernelBody(qLen: number, used: number): number[] {
   return [
     ...kernelSetup,
     ...get(P.count), ...set(L.kept),
     ...get(P.useBound), op.if, VOID_BLOCK,
-    ...quantizedFilter(qLen),
+    ...quantizedFilter(qLen, used),
     ...get(L.kept), ...set(L.far), // rows left in question
     ...i32(0), ...set(L.kept),
     // The rows left in question are scattered over memory that is mostly not cached: one load per 64 bytes of
@@ -353,24 +355,27 @@ const nearestLocals = (qLen: number): [number, number][] => [...LOCALS, [3, F64]
  * widened values, and their quantised tests share float64x2 lanes), each proven "not closer" by sqdist_rows'
  * passes against the minimum so far.
  */
-function nearestToSlotsBody(qLen: number): number[] {
+function nearestToSlotsBody(qLen: number, used: number): number[] {
   const [a0, a1, b0, b1] = L.acc;
   const lo = (j: number): number => N.row16 + j / 8;
   const hi = (j: number): number => N.row16 + j / 8 + 1;
   const widen: number[] = [];
   const chunks: number[] = [];
   for (let j = 0; j < qLen; j += 16) {
+    const highUsed = j + 8 < used;
     widen.push(
       ...get(L.qa), ...simd(simdOp.v128Load), ...memarg(0, j), ...set(L.dv),
       ...get(L.dv), ...simd(simdOp.i16x8ExtendLowI8x16S), ...set(lo(j)),
-      ...get(L.dv), ...simd(simdOp.i16x8ExtendHighI8x16S), ...set(hi(j)),
+      ...(highUsed ? [...get(L.dv), ...simd(simdOp.i16x8ExtendHighI8x16S), ...set(hi(j))] : []),
     );
     for (const [base, low, high] of [[P.qPick, a0, a1], [N.qPickB, b0, b1]]) {
       chunks.push(
         ...get(low), ...get(lo(j)), ...get(base), ...simd(simdOp.v128Load), ...memarg(0, 2 * j),
         ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(low),
-        ...get(high), ...get(hi(j)), ...get(base), ...simd(simdOp.v128Load), ...memarg(0, 2 * j + 16),
-        ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(high),
+        ...(highUsed ? [
+          ...get(high), ...get(hi(j)), ...get(base), ...simd(simdOp.v128Load), ...memarg(0, 2 * j + 16),
+          ...simd(simdOp.i32x4DotI16x8S), ...simd(simdOp.i32x4Add), ...set(high),
+        ] : []),
       );
     }
   }
@@ -705,15 +710,16 @@ export type PermuteRows = (
 ) => void;
 
 /**
- * Bytes of the module for quantised rows of qLen values (see quantizedLength); it imports `env.memory`
+ * Bytes of the module for quantised rows of qLen values (see quantizedLength), of which only the first `used` (a
+ * multiple of 8) may be other than 0: the dot products skip the halves of 16 beyond (12 of D = 100's 112). It imports `env.memory`
  * (shared or not, up to 4 GiB) and exports `sqdist_rows` (its qLen argument must be this qLen),
  * `copy_bytes(to, from, length)` (memmove within the memory, for moving rows), `quantize_rows`
  * (see QuantizeRows), `scan_columns` (see ScanColumns), `permute_rows` (see PermuteRows), `list_rows`
  * (see ListRows), `centroid_rows` (see CentroidRows) and `nearest_to_slots` (see NearestToSlots).
  */
-export function distanceKernelBytes(shared: boolean, qLen: number): Uint8Array {
+export function distanceKernelBytes(shared: boolean, qLen: number, used = qLen): Uint8Array {
   const locals = vec(LOCALS.map(([count, type]) => [...uleb(count), type]));
-  const distances = [...locals, ...kernelBody(qLen), op.end];
+  const distances = [...locals, ...kernelBody(qLen, used), op.end];
   const memoryCopy = [0xfc, ...uleb(10), 0x00, 0x00];
   const copy = [...vec([]), ...get(0), ...get(1), ...get(2), ...memoryCopy, op.end];
   const quantize = [...vec(QUANTIZE_LOCALS.map(([count, type]) => [...uleb(count), type])), ...quantizeBody(), op.end];
@@ -721,7 +727,7 @@ export function distanceKernelBytes(shared: boolean, qLen: number): Uint8Array {
   const permute = [...vec(PERMUTE_LOCALS.map(([count, type]) => [...uleb(count), type])), ...permuteBody(), op.end];
   const list = [...vec([[...uleb(2), I32]]), ...listBody(), op.end];
   const centroid = [...vec(CENTROID_LOCALS.map(([count, type]) => [...uleb(count), type])), ...centroidBody(), op.end];
-  const nearest = [...vec(nearestLocals(qLen).map(([count, type]) => [...uleb(count), type])), ...nearestToSlotsBody(qLen), op.end];
+  const nearest = [...vec(nearestLocals(qLen).map(([count, type]) => [...uleb(count), type])), ...nearestToSlotsBody(qLen, used), op.end];
   const memoryLimits = shared ? [0x03, ...uleb(1), ...uleb(65536)] : [0x01, ...uleb(1), ...uleb(65536)];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -807,6 +813,8 @@ export interface Quantizer {
 
 /** Values per quantised row: D padded to 16. A row's copy takes qLen + 16 bytes, a pick's 2*qLen + 16. */
 export const quantizedLength = (D: number): number => Math.ceil(D / 16) * 16;
+/** The leading values of a quantised row that may be other than 0 (D padded to 8): see distanceKernelBytes. */
+export const quantizedUsed = (D: number): number => Math.ceil(D / 8) * 8;
 
 const Q_LEVEL = 127;
 const ROUNDING = 6755399441055744;

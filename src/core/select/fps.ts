@@ -25,7 +25,7 @@
 import { InputError, UsageError } from "../errors.js";
 import { firstOccurrences } from "./candidate-id.js";
 import {
-  distanceKernelBytes, filterSlack, quantizerForRanges, quantizedLength, quantizerParamBytes, quantizeRows, widenQuantizedRow,
+  distanceKernelBytes, filterSlack, quantizerForRanges, quantizedLength, quantizedUsed, quantizerParamBytes, quantizeRows, widenQuantizedRow,
   writeQuantizerParams, columnStatsBytes, type QuantizeRows, type ScanColumns,
 } from "./distance-kernel.js";
 import { rowsOf, type FeatureMatrix, type PlacedRows } from "./feature-matrix.js";
@@ -238,7 +238,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
   }
   const { memory, layout: unscaled } = placed ?? allocateSelection(N, D, M, k, threads);
   const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-  const module = new api.Module(distanceKernelBytes(memory.buffer instanceof SharedArrayBuffer, unscaled.qLen));
+  const module = new api.Module(distanceKernelBytes(memory.buffer instanceof SharedArrayBuffer, unscaled.qLen, quantizedUsed(D)));
   const kernel = new api.Instance(module, { env: { memory } }).exports;
   const buffer = memory.buffer;
   // Candidate rows by block of DEFAULT_BLOCK_SIZE: block b goes to thread b mod threads, after its earlier blocks.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  distanceKernelBytes, filterSlack, quantizedLength, quantizerForRanges, quantizerParamBytes, quantizeRows, writeQuantizerParams,
+  distanceKernelBytes, filterSlack, quantizedLength, quantizedUsed, quantizerForRanges, quantizerParamBytes, quantizeRows, writeQuantizerParams,
   type CentroidRows, type ListRows, type NearestToSlots, type QuantizeRows, type SqdistRows,
 } from "../../../src/core/select/distance-kernel.js";
 import type { WasmApi } from "../../../src/core/select/fps-kernel.js";
@@ -66,7 +66,8 @@ function setUp(X: Float32Array, N: number, D: number, options: { pick: number; p
   };
   const pages = Math.ceil(offset / 65536) + 1;
   const memory = new api.Memory({ initial: pages, maximum: pages, shared: false });
-  const instance = new api.Instance(new api.Module(distanceKernelBytes(false, qLen)), { env: { memory } });
+  // As the selection builds it: the halves of 16 values beyond D padded to 8 are skipped.
+  const instance = new api.Instance(new api.Module(distanceKernelBytes(false, qLen, quantizedUsed(D))), { env: { memory } });
   const run = instance.exports.sqdist_rows as SqdistRows;
   const buffer = memory.buffer;
   new Float32Array(buffer, at.x, N * D).set(X);
@@ -179,7 +180,7 @@ describe("nearest_to_slots", () => {
     at.nearest = at.nearestSq + N * 8;
     const pages = Math.ceil((at.nearest + N * 8) / 65536) + 1;
     const memory = new api.Memory({ initial: pages, maximum: pages, shared: false });
-    const instance = new api.Instance(new api.Module(distanceKernelBytes(false, qLen)), { env: { memory } });
+    const instance = new api.Instance(new api.Module(distanceKernelBytes(false, qLen, quantizedUsed(D))), { env: { memory } });
     const run = instance.exports.nearest_to_slots as NearestToSlots;
     const buffer = memory.buffer;
     new Float32Array(buffer, at.x, N * D).set(X);
