@@ -49,6 +49,9 @@ const ADOPT = 8;
 /** Lazy mode: the centre slots written so far, and 1 once the workers are to stop catching up in the background. */
 const PUBLISHED = 9;
 const BACKGROUND_STOP = 10;
+/** The final catch-up's next chunk of positions (see catchUpTogether). */
+const NEXT_CHUNK = 11;
+const CONTROL_SLOTS = 12;
 const OP_CENTROID = 1;
 const OP_SWEEP = 2;
 const OP_STOP = 3;
@@ -128,7 +131,7 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
     return runSelection(prepared, localRunner(prepared), options.onPick, options.lazy);
   }
 
-  const control = new Int32Array(new SharedArrayBuffer(11 * 4));
+  const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
   const results = new Float64Array(new SharedArrayBuffer(threads * 3 * 8));
   const failures: string[] = [];
   // The workers start (a Node environment each) while this thread validates and lays out the input.
@@ -250,8 +253,10 @@ function threadedRunner(
     if (Atomics.load(control, FAILED) !== 0) throw new WorkerFailure();
   };
   const together = (op: number, slot: number, replace: boolean, wantArgmax: boolean, adopt: boolean): BestCandidate => {
+    if (op === OP_CATCH_UP) Atomics.store(control, NEXT_CHUNK, 0);
     post(op, slot, replace, wantArgmax, adopt);
-    work(main, op, slot, replace, wantArgmax);
+    if (op === OP_CATCH_UP) catchUpTogether({ catchUp, regionViews }, main, control, NEXT_CHUNK, slot, BACKGROUND_CHUNK);
+    else work(main, op, slot, replace, wantArgmax);
     let best: BestCandidate = { score: main.bestScore, index: main.bestIndex, thread: 0, position: main.bestPosition };
     awaitWorkers();
     for (let t = 1; t < threads; t++) {
@@ -366,19 +371,49 @@ function catchUpInBackground(
   }
 }
 
-/** The worker's loop; receives the kernel functions, node:worker_threads and the background catch-up as arguments. */
+/**
+ * The final catch-up of a lazy selection, on every thread at once: each takes the next chunk of positions (of any
+ * region, through an atomic counter) until none is left. Each region's own thread would finish unevenly: the
+ * background catch-up leaves more of some regions than of others (a thread waited 30-70 ms for the other at N = 1e5).
+ * No other thread touches the candidates meanwhile, so they need no claims.
+ */
+function catchUpTogether(
+  kernel: { catchUp: typeof catchUp; regionViews: typeof regionViews },
+  st: SweepState, control: Int32Array, next: number, to: number, chunk: number,
+): void {
+  const { layout } = st;
+  const buffer = st.centres.buffer;
+  const chunks = layout.regions.map((at) => Math.ceil(at.count / chunk));
+  const regions = layout.regions.map((at) => kernel.regionViews(buffer, at, layout.D));
+  for (;;) {
+    let c = Atomics.add(control, next, 1);
+    let t = 0;
+    while (t < chunks.length && c >= chunks[t]) c -= chunks[t++];
+    if (t === chunks.length) return;
+    const at = layout.regions[t];
+    const { fresh } = regions[t];
+    for (let p = c * chunk, end = Math.min(at.count, p + chunk); p < end; p++) {
+      if (fresh[p] >= to) continue;
+      kernel.catchUp(st, at, regions[t], p, fresh[p], to);
+      fresh[p] = to;
+    }
+  }
+}
+
+/** The worker's loop; receives the kernel functions, node:worker_threads and both catch-ups as arguments. */
 function workerMain(
   kernel: {
     createSweepState: typeof createSweepState; centroidPass: typeof centroidPass; sweep: typeof sweep;
-    adoptRegion: typeof adoptRegion; catchUpRegion: typeof catchUpRegion; catchUp: typeof catchUp; regionViews: typeof regionViews;
+    adoptRegion: typeof adoptRegion; catchUp: typeof catchUp; regionViews: typeof regionViews;
   },
   threadsModule: typeof import("node:worker_threads"),
   slots: {
     SEQ: number; OP: number; SLOT: number; REPLACE: number; ARGMAX: number; FAILED: number; DONE: number;
-    READY: number; ADOPT: number; PUBLISHED: number; BACKGROUND_STOP: number; OP_CENTROID: number; OP_STOP: number;
-    OP_CATCH_UP: number; OP_BACKGROUND: number; BACKGROUND_CHUNK: number; BACKGROUND_MIN_SLOTS: number; SPIN: number;
+    READY: number; ADOPT: number; PUBLISHED: number; BACKGROUND_STOP: number; NEXT_CHUNK: number; OP_CENTROID: number;
+    OP_STOP: number; OP_CATCH_UP: number; OP_BACKGROUND: number; BACKGROUND_CHUNK: number; BACKGROUND_MIN_SLOTS: number; SPIN: number;
   },
   background: typeof catchUpInBackground,
+  together: typeof catchUpTogether,
 ): void {
   const { workerData, parentPort } = threadsModule;
   if (!parentPort) return;
@@ -405,7 +440,7 @@ function workerMain(
         // The caller swept this region so far: the state takes it over from the shared memory.
         if (control[slots.ADOPT] === 1) kernel.adoptRegion(st);
         if (op === slots.OP_CENTROID) kernel.centroidPass(st);
-        else if (op === slots.OP_CATCH_UP) kernel.catchUpRegion(st, control[slots.SLOT]);
+        else if (op === slots.OP_CATCH_UP) together(kernel, st, control, slots.NEXT_CHUNK, control[slots.SLOT], slots.BACKGROUND_CHUNK);
         else if (op === slots.OP_BACKGROUND) {
           const shares = setup.layout.threads - 1;
           background(
@@ -431,13 +466,14 @@ let cachedSource: string | undefined;
 function workerSource(): string {
   if (cachedSource === undefined) {
     const slots = {
-      SEQ, OP, SLOT, REPLACE, ARGMAX, FAILED, DONE, READY, ADOPT, PUBLISHED, BACKGROUND_STOP, OP_CENTROID, OP_STOP, OP_CATCH_UP,
-      OP_BACKGROUND, BACKGROUND_CHUNK, BACKGROUND_MIN_SLOTS, SPIN,
+      SEQ, OP, SLOT, REPLACE, ARGMAX, FAILED, DONE, READY, ADOPT, PUBLISHED, BACKGROUND_STOP, NEXT_CHUNK, OP_CENTROID, OP_STOP,
+      OP_CATCH_UP, OP_BACKGROUND, BACKGROUND_CHUNK, BACKGROUND_MIN_SLOTS, SPIN,
     };
     cachedSource = [
       ...KERNEL_FUNCTIONS.map((fn) => fn.toString()),
       catchUpInBackground.toString(),
-      `(${workerMain.toString()})({ createSweepState, centroidPass, sweep, adoptRegion, catchUpRegion, catchUp, regionViews }, require("node:worker_threads"), ${JSON.stringify(slots)}, catchUpInBackground);`,
+      catchUpTogether.toString(),
+      `(${workerMain.toString()})({ createSweepState, centroidPass, sweep, adoptRegion, catchUp, regionViews }, require("node:worker_threads"), ${JSON.stringify(slots)}, catchUpInBackground, catchUpTogether);`,
     ].join("\n");
   }
   return cachedSource;

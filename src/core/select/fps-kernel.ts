@@ -846,5 +846,5 @@ export function catchUpRegion(st: SweepState, to: number): void {
 export const KERNEL_FUNCTIONS = [
   regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
   copyRow, swapPositions, sweep, replacePass, updatePass, applyDistances, moveCloser, scanPass, adoptRegion,
-  listMembers, bestOfCell, followMoves, regroup, distances, catchUp, catchUpRegion,
+  listMembers, bestOfCell, followMoves, regroup, distances, catchUp,
 ] as const;
