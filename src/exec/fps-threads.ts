@@ -14,12 +14,14 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import {
   KERNEL_FUNCTIONS, adoptRegion, catchUp, catchUpRegion, centroidPass, createSweepState, regionViews, sweep, type SweepState,
+  type WasmApi,
 } from "../core/select/fps-kernel.js";
 import {
   betterCandidate,
   localRunner,
   prepareSelection,
   runSelection,
+  selectionKernelBytes,
   type BestCandidate,
   type LazyPolicy,
   type PassRunner,
@@ -30,6 +32,12 @@ import {
 } from "../core/select/fps.js";
 import type { FeatureMatrix } from "../core/select/feature-matrix.js";
 import { compiledWorkerScript } from "./worker-script.js";
+
+/** Compiles the selection's kernel ahead, on V8's background threads (while the caller reads the features, say). */
+export async function compileKernelAhead(placed: SelectionMemory): Promise<void> {
+  const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+  placed.module = await api.compile(selectionKernelBytes(placed));
+}
 
 /** Per extra thread at least this many float32 features: below, waking workers for every pick costs more. */
 const MIN_VALUES_PER_EXTRA_THREAD = 4_000_000;
@@ -564,7 +572,7 @@ export function startSelectionWorker(): SelectionWorker | undefined {
       const { features } = input;
       const joinSignal = alone ? createJoinSignal() : undefined;
       if ("memory" in features) {
-        const posted: PostedSelectionInput = { ...input, features: { memory: features.memory, layout: features.layout } };
+        const posted: PostedSelectionInput = { ...input, features: { memory: features.memory, layout: features.layout, module: features.module } };
         post({ input: posted, threads, joinSignal });
       } else {
         // A SharedArrayBuffer cannot be moved; it is shared instead (and not freed by the worker).

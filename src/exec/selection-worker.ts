@@ -8,7 +8,7 @@ const post = (reply: SelectionWorkerReply, transfer: ArrayBuffer[] = []): void =
 parentPort?.once("message", async ({ input: posted, threads, joinSignal }: SelectionWorkerRequest) => {
   try {
     const given = posted.features;
-    const input = { ...posted, features: "memory" in given ? selectionMemory(given.memory, given.layout) : given };
+    const input = { ...posted, features: "memory" in given ? selectionMemory(given.memory, given.layout, given.module) : given };
     const step = Math.max(1, Math.floor(input.k / 100));
     let rows: number[] = [];
     const onPick = (picked: number, index: number): void => {

@@ -3,6 +3,7 @@
  * memory): float32 straight into place, float64 converted piece by piece (at a million candidates x 100 the
  * file is 800 MB, which is never held whole). JSON goes through parseFeatureFile.
  */
+import { readSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import { InputError } from "../core/errors.js";
 import { checkNpySize, LITTLE_ENDIAN_HOST, npyLayout, parseFeatureFile } from "../core/select/feature-file.js";
@@ -12,6 +13,8 @@ import {
 import { fileError } from "./open.js";
 
 const HEAD_BYTES = 1 << 16;
+/** Bytes read synchronously between turns of the event loop (the App's server stays responsive). */
+const SYNC_READ_BYTES = 1 << 24;
 /** float64 values converted per read. */
 const PIECE_VALUES = 1 << 23;
 const EXPECTED = "a feature file (JSON rows or .npy)";
@@ -66,11 +69,19 @@ export async function readNpyRows<T extends FeatureMatrix | PlacedRows>(
       const { rows, cols, width, dataStart } = layout;
       const placed = place(rows, cols);
       const target = rowsOf(placed);
+      // Synchronous reads, with a turn of the event loop after every SYNC_READ_BYTES: a promise per read took
+      // about twice as long (49 reads of 0.8 MB at N = 1e5, on the selection's critical path).
+      let sinceTurn = 0;
       const readFully = async (into: Uint8Array, from: number): Promise<void> => {
         for (let at = 0; at < into.length; ) {
-          const { bytesRead: got } = await handle.read(into, at, Math.min(1 << 26, into.length - at), from + at);
+          const got = readSync(handle.fd, into, at, Math.min(SYNC_READ_BYTES, into.length - at), from + at);
           if (got === 0) throw new InputError(file, undefined, "ended early: the file changed while it was read");
           at += got;
+          sinceTurn += got;
+          if (sinceTurn >= SYNC_READ_BYTES) {
+            sinceTurn = 0;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
         }
       };
       const { data } = target;

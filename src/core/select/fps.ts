@@ -156,6 +156,13 @@ export interface SelectionMemory {
   layout: FpsLayout;
   /** Where each candidate's row goes, in the thread regions' initial order; scale them in place. */
   candidates: PlacedRows;
+  /** The kernel, compiled ahead (see selectionKernelBytes); prepareSelection compiles it when absent. */
+  module?: WasmModule;
+}
+
+/** The bytes of the kernel module for a selection's memory (one module per memory kind and row length). */
+export function selectionKernelBytes({ memory, layout }: Pick<SelectionMemory, "memory" | "layout">): Uint8Array {
+  return distanceKernelBytes(memory.buffer instanceof SharedArrayBuffer, layout.qLen, quantizedUsed(layout.D));
 }
 
 /**
@@ -174,7 +181,7 @@ export function allocateSelection(N: number, D: number, M: number, k: number, th
 }
 
 /** A selection's memory with its candidates' rows (see allocateSelection); rebuilds them on a thread it was posted to. */
-export function selectionMemory(memory: WasmMemory, layout: FpsLayout): SelectionMemory {
+export function selectionMemory(memory: WasmMemory, layout: FpsLayout, module?: WasmModule): SelectionMemory {
   const { N, D, threads, regions } = layout;
   const starts = regions.map((region) => region.x / 4);
   // Block b of DEFAULT_BLOCK_SIZE candidates goes to thread b mod threads, after its earlier blocks.
@@ -183,7 +190,7 @@ export function selectionMemory(memory: WasmMemory, layout: FpsLayout): Selectio
     const position = Math.floor(block / threads) * DEFAULT_BLOCK_SIZE + (row - block * DEFAULT_BLOCK_SIZE);
     return starts[block % threads] + position * D;
   };
-  return { memory, layout, candidates: { rows: N, cols: D, data: new Float32Array(memory.buffer), start } };
+  return { memory, layout, candidates: { rows: N, cols: D, data: new Float32Array(memory.buffer), start }, module };
 }
 
 const isPlaced = (features: FeatureMatrix | SelectionMemory): features is SelectionMemory => "memory" in features;
@@ -238,7 +245,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
   }
   const { memory, layout: unscaled } = placed ?? allocateSelection(N, D, M, k, threads);
   const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-  const module = new api.Module(distanceKernelBytes(memory.buffer instanceof SharedArrayBuffer, unscaled.qLen, quantizedUsed(D)));
+  const module = placed?.module ?? new api.Module(selectionKernelBytes({ memory, layout: unscaled }));
   const kernel = new api.Instance(module, { env: { memory } }).exports;
   const buffer = memory.buffer;
   // Candidate rows by block of DEFAULT_BLOCK_SIZE: block b goes to thread b mod threads, after its earlier blocks.
