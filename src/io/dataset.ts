@@ -39,7 +39,8 @@ import type { VaspStep } from "../core/vasp/types.js";
 import { vaspVersionFromHead } from "../core/vasp/version.js";
 import { ExtxyzFileWriter } from "./extxyz.js";
 import { readHead } from "./open.js";
-import { discoverRuns, firstRunFile, readRun, type RunReport } from "./rundir.js";
+import { firstRunFile } from "./run-files.js";
+import { discoverRuns, readRun, type RunReport } from "./rundir.js";
 
 export interface DatasetBuildOptions {
   /** Folders holding run directories (at any depth); a run's id is its path relative to the root it was found under. */

@@ -7,7 +7,8 @@ import type { SkippedStep, VaspStep, VaspSummary } from "../core/vasp/types.js";
 import { readExtxyz } from "./extxyz.js";
 import { readHead } from "./open.js";
 import { readOutcar } from "./outcar.js";
-import { discoverRuns, firstRunFile, readRun, type RunReport } from "./rundir.js";
+import { firstRunFile } from "./run-files.js";
+import { discoverRuns, readRun, type RunReport } from "./rundir.js";
 import { vaspVersionFromHead } from "../core/vasp/version.js";
 import { readVasprun } from "./vasprun.js";
 

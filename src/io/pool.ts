@@ -6,10 +6,8 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
 import type { Frame } from "../core/structure.js";
-import { parsePoscar } from "../core/vasp/poscar.js";
 import { readExtxyzBatches, type ExtxyzReadTrace } from "./extxyz.js";
-import { readInputs } from "./inputs.js";
-import { isRunDir } from "./rundir.js";
+import { isRunDir } from "./run-files.js";
 
 export interface PoolFrame {
   frame: Frame;
@@ -80,7 +78,9 @@ export async function poolUnits(paths: string[]): Promise<PoolUnit[]> {
 export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): AsyncGenerator<PoolFrame[], string, void> {
   const source = unit.path.split(path.sep).join("/");
   let index = 0;
+  // The VASP readers load only for pools that have such files (rank's start stays short).
   if (unit.kind === "poscar") {
+    const { parsePoscar } = await import("../core/vasp/poscar.js");
     const { frame } = parsePoscar(await readFile(unit.path, "utf8"), { file: unit.path });
     yield [{ frame, source, index }];
     return unit.path;
@@ -90,6 +90,7 @@ export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): As
     return unit.path;
   }
   let read = unit.path;
+  const { readInputs } = await import("./inputs.js");
   for await (const event of readInputs([unit.path], { energy: "free", frames: "all" })) {
     if (event.type === "frame") yield [{ frame: event.frame, source, index: index++ }];
     else {

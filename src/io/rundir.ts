@@ -6,28 +6,10 @@ import { compareStep, signatureOf, type StepSignature } from "../core/vasp/cross
 import { parsePoscar } from "../core/vasp/poscar.js";
 import type { SkippedStep, VaspStep, VaspSummary } from "../core/vasp/types.js";
 import { readOutcar } from "./outcar.js";
+import { firstExisting, isRunDir, OUTCAR_NAMES, VASPRUN_NAMES } from "./run-files.js";
 import { readVasprun } from "./vasprun.js";
 
-const VASPRUN_NAMES = ["vasprun.xml", "vasprun.xml.gz"];
-const OUTCAR_NAMES = ["OUTCAR", "OUTCAR.gz"];
 const STRUCTURE_NAMES = ["POSCAR", "CONTCAR"];
-
-function firstExisting(dir: string, names: string[]): string | null {
-  for (const name of names) {
-    const p = path.join(dir, name);
-    if (existsSync(p)) return p;
-  }
-  return null;
-}
-
-/** The vasprun.xml of a run directory, else its OUTCAR, else null. */
-export function firstRunFile(dir: string): string | null {
-  return firstExisting(dir, VASPRUN_NAMES) ?? firstExisting(dir, OUTCAR_NAMES);
-}
-
-export function isRunDir(dir: string): boolean {
-  return firstRunFile(dir) !== null;
-}
 
 /** Every run directory at or below root (a folder holding vasprun.xml or OUTCAR), in sorted path order. */
 export async function discoverRuns(root: string): Promise<string[]> {

@@ -1,0 +1,26 @@
+/**
+ * Which files make a folder a VASP run directory: apart from rundir.ts so that callers that only look (the pool's
+ * folder walk) do not load the VASP readers.
+ */
+import { existsSync } from "node:fs";
+import path from "node:path";
+
+export const VASPRUN_NAMES = ["vasprun.xml", "vasprun.xml.gz"];
+export const OUTCAR_NAMES = ["OUTCAR", "OUTCAR.gz"];
+
+export function firstExisting(dir: string, names: string[]): string | null {
+  for (const name of names) {
+    const p = path.join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+/** The vasprun.xml of a run directory, else its OUTCAR, else null. */
+export function firstRunFile(dir: string): string | null {
+  return firstExisting(dir, VASPRUN_NAMES) ?? firstExisting(dir, OUTCAR_NAMES);
+}
+
+export function isRunDir(dir: string): boolean {
+  return firstRunFile(dir) !== null;
+}
