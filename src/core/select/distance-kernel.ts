@@ -718,20 +718,23 @@ export type PermuteRows = (
  * (see ListRows), `centroid_rows` (see CentroidRows) and `nearest_to_slots` (see NearestToSlots).
  */
 export function distanceKernelBytes(shared: boolean, qLen: number, used = qLen): Uint8Array {
-  const locals = vec(LOCALS.map(([count, type]) => [...uleb(count), type]));
-  const distances = [...locals, ...kernelBody(qLen, used), op.end];
+  // A function's code: its locals, its body, end (concat: these arrays are long, spreading them is slow).
+  const code = (locals: [number, number][], body: number[]): number[] =>
+    vec(locals.map(([count, type]) => [...uleb(count), type])).concat(body, [op.end]);
   const memoryCopy = [0xfc, ...uleb(10), 0x00, 0x00];
-  const copy = [...vec([]), ...get(0), ...get(1), ...get(2), ...memoryCopy, op.end];
-  const quantize = [...vec(QUANTIZE_LOCALS.map(([count, type]) => [...uleb(count), type])), ...quantizeBody(), op.end];
-  const scan = [...vec(SCAN_LOCALS.map(([count, type]) => [...uleb(count), type])), ...scanBody(), op.end];
-  const permute = [...vec(PERMUTE_LOCALS.map(([count, type]) => [...uleb(count), type])), ...permuteBody(), op.end];
-  const list = [...vec([[...uleb(2), I32]]), ...listBody(), op.end];
-  const centroid = [...vec(CENTROID_LOCALS.map(([count, type]) => [...uleb(count), type])), ...centroidBody(), op.end];
-  const nearest = [...vec(nearestLocals(qLen).map(([count, type]) => [...uleb(count), type])), ...nearestToSlotsBody(qLen, used), op.end];
+  const functions = [
+    code(LOCALS, kernelBody(qLen, used)),
+    code([], [...get(0), ...get(1), ...get(2), ...memoryCopy]),
+    code(QUANTIZE_LOCALS, quantizeBody()),
+    code(SCAN_LOCALS, scanBody()),
+    code(PERMUTE_LOCALS, permuteBody()),
+    code([[2, I32]], listBody()),
+    code(CENTROID_LOCALS, centroidBody()),
+    code(nearestLocals(qLen), nearestToSlotsBody(qLen, used)),
+  ];
   const memoryLimits = shared ? [0x03, ...uleb(1), ...uleb(65536)] : [0x01, ...uleb(1), ...uleb(65536)];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00].concat(
+    section(1, vec([
       [0x60, ...vec(PARAMS.map((type) => [type])), ...vec([[I32]])],
       [0x60, ...vec([[I32], [I32], [I32]]), ...vec([])],
       [0x60, ...vec(QUANTIZE_PARAMS.map((type) => [type])), ...vec([])],
@@ -740,9 +743,9 @@ export function distanceKernelBytes(shared: boolean, qLen: number, used = qLen):
       [0x60, ...vec(LIST_PARAMS.map((type) => [type])), ...vec([[I32]])],
       [0x60, ...vec(CENTROID_PARAMS.map((type) => [type])), ...vec([])],
     ])),
-    ...section(2, vec([[...name("env"), ...name("memory"), 0x02, ...memoryLimits]])),
-    ...section(3, vec([uleb(0), uleb(1), uleb(2), uleb(3), uleb(4), uleb(5), uleb(6), uleb(0)])),
-    ...section(7, vec([
+    section(2, vec([[...name("env"), ...name("memory"), 0x02, ...memoryLimits]])),
+    section(3, vec([uleb(0), uleb(1), uleb(2), uleb(3), uleb(4), uleb(5), uleb(6), uleb(0)])),
+    section(7, vec([
       [...name("sqdist_rows"), 0x00, ...uleb(0)], [...name("copy_bytes"), 0x00, ...uleb(1)], [...name("quantize_rows"), 0x00, ...uleb(2)],
       [...name("scan_columns"), 0x00, ...uleb(3)],
       [...name("permute_rows"), 0x00, ...uleb(4)],
@@ -750,14 +753,8 @@ export function distanceKernelBytes(shared: boolean, qLen: number, used = qLen):
       [...name("centroid_rows"), 0x00, ...uleb(6)],
       [...name("nearest_to_slots"), 0x00, ...uleb(7)],
     ])),
-    ...section(10, vec([[...uleb(distances.length), ...distances], [...uleb(copy.length), ...copy], [...uleb(quantize.length), ...quantize],
-      [...uleb(scan.length), ...scan],
-      [...uleb(permute.length), ...permute],
-      [...uleb(list.length), ...list],
-      [...uleb(centroid.length), ...centroid],
-      [...uleb(nearest.length), ...nearest],
-    ])),
-  ]);
+    section(10, vec(functions.map((body) => uleb(body.length).concat(body)))),
+  ));
 }
 
 export type CopyBytes = (to: number, from: number, length: number) => void;
