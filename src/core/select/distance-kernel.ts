@@ -441,12 +441,12 @@ function nearestToSlotsBody(qLen: number, used: number): number[] {
 /** quantize_rows(x, D, count, qx, qRowBytes, qLen, params, margin): see QuantizeRows. */
 const QP = { x: 0, D: 1, count: 2, qx: 3, qRowBytes: 4, qLen: 5, params: 6, margin: 7 };
 const QL = {
-  r: 8, xp: 9, qp: 10, pp: 11, pairsEnd: 12, rowX: 13, rowQ: 14,
-  s: 15, e: 16, v: 17, q: 18, d: 19, m: 20,
-  vv: 21, vm: 22, vq: 23, vd: 24, sqAcc: 25, e2Acc: 26, magic: 27,
+  r: 8, xp: 9, qp: 10, pp: 11, pairsEnd: 12, rowX: 13, rowQ: 14, twoPairsEnd: 15,
+  s: 16, e: 17, v: 18, q: 19, d: 20, m: 21,
+  vv: 22, vm: 23, vq: 24, vd: 25, sqAcc: 26, e2Acc: 27, magic: 28, sqAccB: 29, e2AccB: 30, low: 31, high: 32,
 };
 const QUANTIZE_PARAMS = [I32, I32, I32, I32, I32, I32, I32, F64];
-const QUANTIZE_LOCALS: [number, number][] = [[7, I32], [6, F64], [7, V128]];
+const QUANTIZE_LOCALS: [number, number][] = [[8, I32], [6, F64], [11, V128]];
 /** Bytes of the quantiser's values for a pair of columns (see writeQuantizerParams). */
 const PAIR_PARAM_BYTES = 64;
 
@@ -457,26 +457,28 @@ const PAIR_PARAM_BYTES = 64;
  * integer in [-127, 127], so that byte is q in two's complement).
  */
 function quantizeBody(): number[] {
-  const clamp = (min: number, max: number, splat: boolean): number[] => splat
-    ? [...f64(-Q_LEVEL), ...simd(simdOp.f64x2Splat), ...simd(max), ...f64(Q_LEVEL), ...simd(simdOp.f64x2Splat), ...simd(min)]
-    : [...f64(-Q_LEVEL), max, ...f64(Q_LEVEL), min];
-  // The pair's parameters at pp: mid, inverse step, step, weight (one v128 each).
-  const param = (k: number): number[] => [...get(QL.pp), ...simd(simdOp.v128Load), ...memarg(3, 16 * k)];
-  const pair = [
-    ...get(QL.xp), ...simd(simdOp.load64Zero), ...memarg(2), ...simd(simdOp.f64x2PromoteLowF32x4), ...set(QL.vv),
-    ...param(0), ...set(QL.vm),
-    ...get(QL.vv), ...get(QL.vm), ...simd(simdOp.f64x2Sub), ...param(1), ...simd(simdOp.f64x2Mul),
-    ...simd(simdOp.f64x2Nearest), ...clamp(simdOp.f64x2Pmin, simdOp.f64x2Pmax, true), ...set(QL.vq),
+  // The pair's parameters at pp + offset: mid, inverse step, step, weight (one v128 each).
+  const param = (k: number, offset: number): number[] => [...get(QL.pp), ...simd(simdOp.v128Load), ...memarg(3, offset + 16 * k)];
+  // One pair of columns (`at` pairs on from xp, qp and pp) into the accumulators sq and e2: two pairs per turn with
+  // accumulators of their own, so that the sums' additions do not wait for each other.
+  const pair = (at: number, sq: number, e2: number): number[] => [
+    ...get(QL.xp), ...simd(simdOp.load64Zero), ...memarg(2, 8 * at), ...simd(simdOp.f64x2PromoteLowF32x4), ...set(QL.vv),
+    ...param(0, PAIR_PARAM_BYTES * at), ...set(QL.vm),
+    ...get(QL.vv), ...get(QL.vm), ...simd(simdOp.f64x2Sub), ...param(1, PAIR_PARAM_BYTES * at), ...simd(simdOp.f64x2Mul),
+    ...simd(simdOp.f64x2Nearest), ...get(QL.low), ...simd(simdOp.f64x2Pmax), ...get(QL.high), ...simd(simdOp.f64x2Pmin), ...set(QL.vq),
     ...get(QL.qp), ...get(QL.vq), ...get(QL.magic), ...simd(simdOp.f64x2Add), ...set(QL.vd),
-    ...get(QL.vd), ...simd(simdOp.v128Store8Lane), ...memarg(0), 0,
-    ...get(QL.qp), ...get(QL.vd), ...simd(simdOp.v128Store8Lane), ...memarg(0, 1), 8,
-    ...get(QL.sqAcc), ...param(3), ...get(QL.vq), ...simd(simdOp.f64x2Mul), ...get(QL.vq), ...simd(simdOp.f64x2Mul),
-    ...simd(simdOp.f64x2Add), ...set(QL.sqAcc),
-    ...get(QL.vv), ...get(QL.vm), ...param(2), ...get(QL.vq), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Add),
+    ...get(QL.vd), ...simd(simdOp.v128Store8Lane), ...memarg(0, 2 * at), 0,
+    ...get(QL.qp), ...get(QL.vd), ...simd(simdOp.v128Store8Lane), ...memarg(0, 2 * at + 1), 8,
+    ...get(sq), ...param(3, PAIR_PARAM_BYTES * at), ...get(QL.vq), ...simd(simdOp.f64x2Mul), ...get(QL.vq), ...simd(simdOp.f64x2Mul),
+    ...simd(simdOp.f64x2Add), ...set(sq),
+    ...get(QL.vv), ...get(QL.vm), ...param(2, PAIR_PARAM_BYTES * at), ...get(QL.vq), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Add),
     ...simd(simdOp.f64x2Sub), ...set(QL.vd),
-    ...get(QL.e2Acc), ...get(QL.vd), ...get(QL.vd), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Add), ...set(QL.e2Acc),
-    ...get(QL.xp), ...i32(8), op.i32Add, ...set(QL.xp),
-    ...get(QL.qp), ...i32(2), op.i32Add, ...set(QL.qp),
+    ...get(e2), ...get(QL.vd), ...get(QL.vd), ...simd(simdOp.f64x2Mul), ...simd(simdOp.f64x2Add), ...set(e2),
+  ];
+  const advance = (pairs: number): number[] => [
+    ...get(QL.xp), ...i32(8 * pairs), op.i32Add, ...set(QL.xp),
+    ...get(QL.qp), ...i32(2 * pairs), op.i32Add, ...set(QL.qp),
+    ...get(QL.pp), ...i32(PAIR_PARAM_BYTES * pairs), op.i32Add, ...set(QL.pp),
   ];
   // The odd last column: lane 0 of its pair's parameters.
   const scalarParam = (k: number): number[] => [...get(QL.pp), op.f64Load, ...memarg(3, 16 * k)];
@@ -484,25 +486,37 @@ function quantizeBody(): number[] {
     ...get(QL.xp), op.f32Load, ...memarg(2), op.f64PromoteF32, ...set(QL.v),
     ...scalarParam(0), ...set(QL.m),
     ...get(QL.v), ...get(QL.m), op.f64Sub, ...scalarParam(1), op.f64Mul,
-    op.f64Nearest, ...clamp(op.f64Min, op.f64Max, false), ...set(QL.q),
+    op.f64Nearest, ...f64(-Q_LEVEL), op.f64Max, ...f64(Q_LEVEL), op.f64Min, ...set(QL.q),
     ...get(QL.qp), ...get(QL.q), op.i32TruncF64S, op.i32Store8, ...memarg(0),
     ...get(QL.s), ...scalarParam(3), ...get(QL.q), op.f64Mul, ...get(QL.q), op.f64Mul, op.f64Add, ...set(QL.s),
     ...get(QL.v), ...get(QL.m), ...scalarParam(2), ...get(QL.q), op.f64Mul, op.f64Add, op.f64Sub, ...set(QL.d),
     ...get(QL.e), ...get(QL.d), ...get(QL.d), op.f64Mul, op.f64Add, ...set(QL.e),
   ];
-  const laneSum = (acc: number, into: number): number[] => [
-    ...get(acc), ...simd(simdOp.f64x2ExtractLane), 0, ...get(acc), ...simd(simdOp.f64x2ExtractLane), 1, op.f64Add, ...set(into),
+  const zero = (local: number): number[] => [...f64(0), ...simd(simdOp.f64x2Splat), ...set(local)];
+  // s = all four lanes of the two accumulators (sums of integers: exact in any order); e likewise.
+  const laneSum = (a: number, b: number, into: number): number[] => [
+    ...get(a), ...get(b), ...simd(simdOp.f64x2Add), ...set(a),
+    ...get(a), ...simd(simdOp.f64x2ExtractLane), 0, ...get(a), ...simd(simdOp.f64x2ExtractLane), 1, op.f64Add, ...set(into),
   ];
   return [
     ...f64(ROUNDING), ...simd(simdOp.f64x2Splat), ...set(QL.magic),
+    ...f64(-Q_LEVEL), ...simd(simdOp.f64x2Splat), ...set(QL.low),
+    ...f64(Q_LEVEL), ...simd(simdOp.f64x2Splat), ...set(QL.high),
     ...get(QP.params), ...get(QP.D), ...i32(1), op.i32ShrU, ...i32(PAIR_PARAM_BYTES), op.i32Mul, op.i32Add, ...set(QL.pairsEnd),
+    // Where the loop of two pairs per turn stops: pairsEnd less one pair when the pairs are odd.
+    ...get(QL.pairsEnd), ...get(QP.D), ...i32(1), op.i32ShrU, ...i32(1), op.i32And, ...i32(PAIR_PARAM_BYTES), op.i32Mul, op.i32Sub,
+    ...set(QL.twoPairsEnd),
     ...i32(0), ...set(QL.r), ...get(QP.x), ...set(QL.rowX), ...get(QP.qx), ...set(QL.rowQ),
     ...whileBelow(QL.r, get(QP.count), 1, [
-      ...f64(0), ...simd(simdOp.f64x2Splat), ...set(QL.sqAcc),
-      ...f64(0), ...simd(simdOp.f64x2Splat), ...set(QL.e2Acc),
+      ...zero(QL.sqAcc), ...zero(QL.e2Acc), ...zero(QL.sqAccB), ...zero(QL.e2AccB),
       ...get(QL.rowX), ...set(QL.xp), ...get(QL.rowQ), ...set(QL.qp), ...get(QP.params), ...set(QL.pp),
-      ...whileBelow(QL.pp, get(QL.pairsEnd), PAIR_PARAM_BYTES, pair),
-      ...laneSum(QL.sqAcc, QL.s), ...laneSum(QL.e2Acc, QL.e),
+      op.block, VOID_BLOCK, op.loop, VOID_BLOCK,
+      ...get(QL.pp), ...get(QL.twoPairsEnd), op.i32GeU, op.brIf, 1,
+      ...pair(0, QL.sqAcc, QL.e2Acc), ...pair(1, QL.sqAccB, QL.e2AccB), ...advance(2),
+      op.br, 0,
+      op.end, op.end,
+      ...get(QL.pp), ...get(QL.pairsEnd), op.i32LtU, op.if, VOID_BLOCK, ...pair(0, QL.sqAcc, QL.e2Acc), ...advance(1), op.end,
+      ...laneSum(QL.sqAcc, QL.sqAccB, QL.s), ...laneSum(QL.e2Acc, QL.e2AccB, QL.e),
       ...get(QP.D), ...i32(1), op.i32And, op.if, VOID_BLOCK, ...single, op.end,
       ...get(QL.rowQ), ...get(QP.qLen), op.i32Add, ...get(QL.s), op.f64Store, ...memarg(3),
       ...get(QL.rowQ), ...get(QP.qLen), op.i32Add,

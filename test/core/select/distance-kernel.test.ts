@@ -287,7 +287,8 @@ describe("quantised copies", () => {
 
   it("are the same from the WebAssembly quantize_rows: q and sum(w*q^2) exactly, the error to rounding", () => {
     const random = seededRandom(25);
-    for (const D of [1, 2, 3, 16, 17, 100, 129]) {
+    // Pairs of columns go two per turn: even and odd counts of pairs, with and without an odd last column.
+    for (const D of [1, 2, 3, 6, 7, 16, 17, 100, 102, 129]) {
       const N = 37;
       // Values spread over scales, and fitted to a narrower set so that some are clamped to +-127.
       const X = Float32Array.from({ length: N * D }, () => (random() - 0.5) * 10 ** Math.floor(random() * 4 - 1));
