@@ -100,9 +100,11 @@ export interface ThreadOptions {
   /** Called once the input is laid out in the selection's own memory: its arrays are not read after this. */
   onPrepared?: () => void;
   /**
-   * A shared pair of flags (createJoinSignal): workers join only once element 0 turns 1, and element 1 turns 1 when
-   * they have. Until then the calling thread runs every thread's share itself, so that the other core stays free for
-   * work of the caller's process (rank reads the pool meanwhile, then builds selected.extxyz while it runs alone).
+   * Shared flags (createJoinSignal): workers join only once element 0 turns 1, and element 1 turns 1 when they have.
+   * Until then the calling thread runs every thread's share itself, so that the other core stays free for work of
+   * the caller's process (rank reads the pool meanwhile, then builds selected.extxyz while it runs alone). Element 2
+   * set to 1 (with element 0) lets them catch up in the background of lazy picks too; otherwise they join lazy
+   * picking only for its final catch-up, and the caller keeps its core until then.
    */
   joinSignal?: Int32Array;
   /**
@@ -114,6 +116,8 @@ export interface ThreadOptions {
   lazy?: LazyPolicy;
   /** Tests only: worker threads exit silently when asked for the sweep of this centre slot. */
   exitWorkersAtSlot?: number;
+  /** Tests only: called after each chunk of the final catch-up that the calling thread runs before the workers join. */
+  onCatchUpChunk?: () => void;
   /**
    * Tests only: the caller sleeps this long between publishing a pass and waking the workers, the way a
    * preempted thread would, so a worker sees the pass by polling and the wake-up arrives after it is done.
@@ -126,8 +130,8 @@ export function selectionThreads(rows: number, cols: number, requested?: number)
   return Math.max(1, requested ?? Math.min(2, availableParallelism(), Math.floor((rows * cols) / MIN_VALUES_PER_EXTRA_THREAD) + 1));
 }
 
-/** The flags of ThreadOptions.joinSignal, both 0. */
-export const createJoinSignal = (): Int32Array => new Int32Array(new SharedArrayBuffer(8));
+/** The flags of ThreadOptions.joinSignal, all 0. */
+export const createJoinSignal = (): Int32Array => new Int32Array(new SharedArrayBuffer(12));
 
 export async function selectCandidatesThreaded(input: SelectionInput, options: ThreadOptions = {}): Promise<SelectionResult> {
   // Features placed in the selection's memory come with its thread count.
@@ -294,7 +298,7 @@ function threadedRunner(
     Atomics.store(control, PUBLISHED, slots);
     if (background) return;
     if (solo !== null) {
-      if (!mayJoin()) return;
+      if (!mayJoin() || Atomics.load(joinSignal!, 2) !== 1) return;
       join();
     }
     Atomics.store(control, BACKGROUND_STOP, 0);
@@ -307,7 +311,22 @@ function threadedRunner(
       background = false;
       awaitWorkers();
     }
-    run(OP_CATCH_UP, to, false, false);
+    if (solo === null || mayJoin()) {
+      run(OP_CATCH_UP, to, false, false);
+      return;
+    }
+    // Alone for now, by the chunks the workers would take: they take the rest as soon as they may join.
+    Atomics.store(control, NEXT_CHUNK, 0);
+    let joinedLate = false;
+    catchUpTogether({ catchUp, regionViews }, main, control, NEXT_CHUNK, to, BACKGROUND_CHUNK, () => {
+      if (joinedLate) return;
+      options.onCatchUpChunk?.();
+      if (!mayJoin()) return;
+      join();
+      post(OP_CATCH_UP, to, false, false, false);
+      joinedLate = true;
+    });
+    if (joinedLate) awaitWorkers();
   };
   return {
     centroidPass: () => run(OP_CENTROID, 0, false, true),
@@ -383,11 +402,11 @@ function catchUpInBackground(
  * The final catch-up of a lazy selection, on every thread at once: each takes the next chunk of positions (of any
  * region, through an atomic counter) until none is left. Each region's own thread would finish unevenly: the
  * background catch-up leaves more of some regions than of others (a thread waited 30-70 ms for the other at N = 1e5).
- * No other thread touches the candidates meanwhile, so they need no claims.
+ * No other thread touches the candidates meanwhile, so they need no claims. `between` runs after each chunk.
  */
 function catchUpTogether(
   kernel: { catchUp: typeof catchUp; regionViews: typeof regionViews },
-  st: SweepState, control: Int32Array, next: number, to: number, chunk: number,
+  st: SweepState, control: Int32Array, next: number, to: number, chunk: number, between?: () => void,
 ): void {
   const { layout } = st;
   const buffer = st.centres.buffer;
@@ -405,6 +424,7 @@ function catchUpTogether(
       kernel.catchUp(st, at, regions[t], p, fresh[p], to);
       fresh[p] = to;
     }
+    between?.();
   }
 }
 
@@ -517,8 +537,11 @@ export type SelectionWorkerRequest = { input: PostedSelectionInput; threads?: nu
 export interface WorkerSelection {
   result: Promise<SelectionResult>;
   stop(): Promise<void>;
-  /** With `alone`: lets the selection's other threads join (see ThreadOptions.joinSignal). */
-  join(): void;
+  /**
+   * With `alone`: lets the selection's other threads join (see ThreadOptions.joinSignal); with `background`, also to
+   * catch candidates up in the background of lazy picks.
+   */
+  join(background?: boolean): void;
   /** With `alone`: whether they have (the selection then uses every core it was given). */
   joined(): boolean;
 }
@@ -579,8 +602,10 @@ export function startSelectionWorker(): SelectionWorker | undefined {
         const buffer = features.data.buffer;
         post({ input, threads, joinSignal }, buffer instanceof ArrayBuffer ? [buffer] : []);
       }
-      const join = (): void => {
-        if (joinSignal) Atomics.store(joinSignal, 0, 1);
+      const join = (background = true): void => {
+        if (!joinSignal) return;
+        Atomics.store(joinSignal, 2, background ? 1 : 0);
+        Atomics.store(joinSignal, 0, 1);
       };
       const joined = (): boolean => joinSignal !== undefined && Atomics.load(joinSignal, 1) === 1;
       return { result: settled, stop, join, joined };

@@ -433,7 +433,10 @@ export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
   const workers = new ScanWorkers(o.threads);
   try {
     const { c, sources } = await scanPool(units, o, workers, early ? EARLY_PARALLEL_SCAN_MIN_BYTES : PARALLEL_SCAN_MIN_BYTES);
-    early?.running.join();
+    // When the picks' frames are at known places, this thread builds selected.extxyz from them while the selection
+    // runs, and its other threads join lazy picking only for the final catch-up (catching up in the background they
+    // took this core: 40-60 ms later in all at N = 1e5 on uniform features, selected.extxyz then written at the end).
+    early?.running.join(!framesLocated(units, sources));
     return await rankScanned(o, units, c, sources, early, workers);
   } finally {
     await Promise.all([early?.running.stop(), workers.close()]);
@@ -665,6 +668,11 @@ function locateRow(firstRow: number[], row: number): { row: number; unit: number
 
 const selectedPicks = (result: SelectionResult, meta: CandidateMeta[]): SelectedPick[] =>
   result.picks.map((pick) => ({ rank: pick.rank, row: pick.index, meta: meta[pick.index] }));
+
+/** Whether the pool read found every frame's byte range (plain extxyz files only). */
+function framesLocated(units: PoolUnit[], sources: ScannedSource[]): boolean {
+  return units.every((unit, u) => unit.kind === "extxyz" && (sources[u].frames === 0 || sources[u].trace?.starts.range(sources[u].frames - 1) !== undefined));
+}
 
 /** Where each candidate row's frame is, for those in plain extxyz files whose byte ranges the pool read found. */
 function frameLocator(units: PoolUnit[], sources: ScannedSource[]): FrameLocator {

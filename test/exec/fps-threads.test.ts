@@ -124,6 +124,46 @@ describe("threaded selection", () => {
     }
   });
 
+  it("lets deferred workers catch up in the background of lazy picks only when the caller allows it, else from the final catch-up", async () => {
+    const lazy = { passes: 1, minShare: 0 };
+    const base = input(21, 6000, 9, 250);
+    const single = selectCandidates(base);
+    for (const background of [true, false]) {
+      const joinSignal = createJoinSignal();
+      let joinedBy40 = -1;
+      const onPick = (picked: number): void => {
+        if (picked === 17) {
+          Atomics.store(joinSignal, 2, background ? 1 : 0);
+          letJoin(joinSignal);
+        }
+        if (picked === 40) joinedBy40 = joinSignal[1];
+      };
+      const deferred = await selectCandidatesThreaded(base, { threads: 2, lazy, joinSignal, onPick, joinWhenTested: 0 });
+      expect(joinedBy40, `background ${background}`).toBe(background ? 1 : 0);
+      expect(joinSignal[1]).toBe(1);
+      expect(deferred.picks).toEqual(single.picks);
+      expect(Array.from(deferred.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+    }
+  });
+
+  it("lets deferred workers join the final catch-up while the calling thread is at it", async () => {
+    const lazy = { passes: 1, minShare: 0 };
+    const base = input(22, 9000, 9, 250);
+    const single = selectCandidates(base);
+    for (const threads of [2, 3]) {
+      const joinSignal = createJoinSignal();
+      let chunks = 0;
+      const onCatchUpChunk = (): void => {
+        if (++chunks === 2) letJoin(joinSignal);
+      };
+      const deferred = await selectCandidatesThreaded(base, { threads, lazy, joinSignal, onCatchUpChunk, joinWhenTested: 0 });
+      expect(chunks).toBe(2);
+      expect(joinSignal[1]).toBe(1);
+      expect(deferred.picks).toEqual(single.picks);
+      expect(Array.from(deferred.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+    }
+  });
+
   it("runs no pass on deferred workers before they are let join, and every pass after", async () => {
     const base = input(12, 3000, 5, 50);
     const never = createJoinSignal();
