@@ -13,7 +13,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import {
-  KERNEL_FUNCTIONS, adoptRegion, catchUp, catchUpRegion, centroidPass, createSweepState, regionViews, sweep, type SweepState,
+  KERNEL_FUNCTIONS, adoptRegion, catchUp, centroidPass, createSweepState, regionViews, sweep, type SweepState,
   type WasmApi,
 } from "../core/select/fps-kernel.js";
 import {
@@ -221,10 +221,9 @@ function threadedRunner(
   // Candidates tested by the last JOIN_WINDOW passes alone, each.
   const recent = new Float64Array(JOIN_WINDOW);
   let passesAlone = 0;
-  // One thread's part of a pass (for OP_CATCH_UP, `slot` is the slot to catch up to).
+  // One thread's part of a pass.
   const work = (st: SweepState, op: number, slot: number, replace: boolean, wantArgmax: boolean): void => {
     if (op === OP_CENTROID) centroidPass(st);
-    else if (op === OP_CATCH_UP) catchUpRegion(st, slot);
     else sweep(st, slot, replace, wantArgmax);
   };
   const alone = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
@@ -265,10 +264,8 @@ function threadedRunner(
     if (Atomics.load(control, FAILED) !== 0) throw new WorkerFailure();
   };
   const together = (op: number, slot: number, replace: boolean, wantArgmax: boolean, adopt: boolean): BestCandidate => {
-    if (op === OP_CATCH_UP) Atomics.store(control, NEXT_CHUNK, 0);
     post(op, slot, replace, wantArgmax, adopt);
-    if (op === OP_CATCH_UP) catchUpTogether({ catchUp, regionViews }, main, control, NEXT_CHUNK, slot, BACKGROUND_CHUNK);
-    else work(main, op, slot, replace, wantArgmax);
+    work(main, op, slot, replace, wantArgmax);
     let best: BestCandidate = { score: main.bestScore, index: main.bestIndex, thread: 0, position: main.bestPosition };
     awaitWorkers();
     for (let t = 1; t < threads; t++) {
@@ -287,10 +284,9 @@ function threadedRunner(
   };
   const run = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
     if (solo === null) return together(op, slot, replace, wantArgmax, false);
-    // Catching up needs none of a region's cell state: the workers may join it without taking their regions over.
-    if (!mayJoin() || !(op === OP_CATCH_UP || heavy())) return alone(op, slot, replace, wantArgmax);
+    if (!mayJoin() || !heavy()) return alone(op, slot, replace, wantArgmax);
     join();
-    return together(op, slot, replace, wantArgmax, op !== OP_CATCH_UP);
+    return together(op, slot, replace, wantArgmax, true);
   };
   // Lazy mode: the workers catch candidates up in the background while this thread picks, once they may run.
   let background = false;
@@ -311,22 +307,21 @@ function threadedRunner(
       background = false;
       awaitWorkers();
     }
-    if (solo === null || mayJoin()) {
-      run(OP_CATCH_UP, to, false, false);
-      return;
-    }
-    // Alone for now, by the chunks the workers would take: they take the rest as soon as they may join.
+    // Every thread takes chunks from one counter. Catching up needs none of a region's cell state, so deferred
+    // workers take the rest as soon as they may join, without taking their regions over.
     Atomics.store(control, NEXT_CHUNK, 0);
-    let joinedLate = false;
+    if (solo !== null && mayJoin()) join();
+    let workersIn = solo === null;
+    if (workersIn) post(OP_CATCH_UP, to, false, false, false);
     catchUpTogether({ catchUp, regionViews }, main, control, NEXT_CHUNK, to, BACKGROUND_CHUNK, () => {
-      if (joinedLate) return;
+      if (workersIn) return;
       options.onCatchUpChunk?.();
       if (!mayJoin()) return;
       join();
       post(OP_CATCH_UP, to, false, false, false);
-      joinedLate = true;
+      workersIn = true;
     });
-    if (joinedLate) awaitWorkers();
+    if (workersIn) awaitWorkers();
   };
   return {
     centroidPass: () => run(OP_CENTROID, 0, false, true),
