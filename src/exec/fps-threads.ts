@@ -590,7 +590,8 @@ export function startSelectionWorker(): SelectionWorker | undefined {
       const { features } = input;
       const joinSignal = alone ? createJoinSignal() : undefined;
       if ("memory" in features) {
-        const posted: PostedSelectionInput = { ...input, features: { memory: features.memory, layout: features.layout, module: features.module } };
+        const { memory, layout, module } = features;
+        const posted: PostedSelectionInput = { ...input, features: { memory, layout, module } };
         post({ input: posted, threads, joinSignal });
       } else {
         // A SharedArrayBuffer cannot be moved; it is shared instead (and not freed by the worker).

@@ -671,7 +671,10 @@ const selectedPicks = (result: SelectionResult, meta: CandidateMeta[]): Selected
 
 /** Whether the pool read found every frame's byte range (plain extxyz files only). */
 function framesLocated(units: PoolUnit[], sources: ScannedSource[]): boolean {
-  return units.every((unit, u) => unit.kind === "extxyz" && (sources[u].frames === 0 || sources[u].trace?.starts.range(sources[u].frames - 1) !== undefined));
+  return units.every((unit, u) => {
+    const { frames, trace } = sources[u];
+    return unit.kind === "extxyz" && (frames === 0 || trace?.starts.range(frames - 1) !== undefined);
+  });
 }
 
 /** Where each candidate row's frame is, for those in plain extxyz files whose byte ranges the pool read found. */

@@ -725,8 +725,8 @@ export type PermuteRows = (
 
 /**
  * Bytes of the module for quantised rows of qLen values (see quantizedLength), of which only the first `used` (a
- * multiple of 8) may be other than 0: the dot products skip the halves of 16 beyond (12 of D = 100's 112). It imports `env.memory`
- * (shared or not, up to 4 GiB) and exports `sqdist_rows` (its qLen argument must be this qLen),
+ * multiple of 8) may be other than 0: the dot products skip the halves of 16 beyond (12 of D = 100's 112). It
+ * imports `env.memory` (shared or not, up to 4 GiB) and exports `sqdist_rows` (its qLen argument must be this qLen),
  * `copy_bytes(to, from, length)` (memmove within the memory, for moving rows), `quantize_rows`
  * (see QuantizeRows), `scan_columns` (see ScanColumns), `permute_rows` (see PermuteRows), `list_rows`
  * (see ListRows), `centroid_rows` (see CentroidRows) and `nearest_to_slots` (see NearestToSlots).

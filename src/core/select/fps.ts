@@ -25,8 +25,8 @@
 import { InputError, UsageError } from "../errors.js";
 import { firstOccurrences } from "./candidate-id.js";
 import {
-  distanceKernelBytes, filterSlack, quantizerForRanges, quantizedLength, quantizedUsed, quantizerParamBytes, quantizeRows, widenQuantizedRow,
-  writeQuantizerParams, columnStatsBytes, type QuantizeRows, type ScanColumns,
+  distanceKernelBytes, filterSlack, quantizerForRanges, quantizedLength, quantizedUsed, quantizerParamBytes, quantizeRows,
+  widenQuantizedRow, writeQuantizerParams, columnStatsBytes, type QuantizeRows, type ScanColumns,
 } from "./distance-kernel.js";
 import { rowsOf, type FeatureMatrix, type PlacedRows } from "./feature-matrix.js";
 import {
