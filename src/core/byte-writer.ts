@@ -87,8 +87,10 @@ export function writeInteger(bytes: Uint8Array, at: number, v: number): number {
     v = -v;
   }
   let u = v | 0;
-  let digits = 1;
-  for (let limit = 10; u >= limit && digits < 10; limit *= 10) digits++;
+  // The digit count by comparisons (a loop multiplying a limit by 10 took a third of the time here).
+  const digits = u < 1e4 ? (u < 100 ? (u < 10 ? 1 : 2) : u < 1000 ? 3 : 4)
+    : u < 1e8 ? (u < 1e6 ? (u < 1e5 ? 5 : 6) : u < 1e7 ? 7 : 8)
+    : u < 1e9 ? 9 : 10;
   const end = at + digits;
   let p = end;
   // Two digits per division.

@@ -13,6 +13,16 @@ describe("byte writer", () => {
     }
   });
 
+  it("spells every digit count of an integer, on both sides of each power of ten", () => {
+    for (let power = 1; power <= 1e9; power *= 10) {
+      for (const v of [power - 1, power, power + 1, 2 * power - 1, 9 * power, -(power - 1), -power, -(power + 1)]) {
+        const w = new ByteWriter(4);
+        w.number(v);
+        expect(decoded(w)).toBe(String(v));
+      }
+    }
+  });
+
   it("writes ASCII and other text as UTF-8, growing as needed", () => {
     const w = new ByteWriter(2);
     for (const s of ["pool.xyz", "pööl/Å₂.xyz", "", "a,b"]) w.text(s);

@@ -37,8 +37,18 @@ function idOfText(frame: Pick<Frame, "natoms" | "positions" | "cell" | "pbc">, s
   writeMicro(frame.cell, 9);
   text.byte(10);
   writeMicro(frame.positions, 3 * frame.natoms);
-  return hash("sha256", text.view()).slice(0, CANDIDATE_ID_LENGTH);
+  return hash("sha256", textView()).slice(0, CANDIDATE_ID_LENGTH);
 }
+
+/** The id text written so far: views of the buffer by length, kept (a new view each time cost 0.15 us of 4 per frame). */
+function textView(): Uint8Array {
+  if (views.buffer !== text.bytes) {
+    views.buffer = text.bytes;
+    views.byLength.length = 0;
+  }
+  return (views.byLength[text.length] ??= text.bytes.subarray(0, text.length));
+}
+const views: { buffer: Uint8Array | null; byLength: Uint8Array[] } = { buffer: null, byLength: [] };
 
 const text = new ByteWriter(4096);
 /** What the first header.length bytes of `text` hold. */
