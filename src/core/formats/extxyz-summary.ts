@@ -68,6 +68,7 @@ export class ExtxyzSummaryScanner {
   private lastNewline = -1;
   private readonly cell = new Float64Array(9);
   private readonly pbc: [boolean, boolean, boolean] = [false, false, false];
+  private readonly structure = { natoms: 0, positions: this.positions, cell: this.cell, pbc: this.pbc };
   /** The last Properties text (as bytes and text) and the kinds of its columns after the positions. */
   private propertiesBytes = new Uint8Array(0);
   private properties = "";
@@ -168,7 +169,11 @@ export class ExtxyzSummaryScanner {
     const species = this.speciesText;
     this.onFrame?.(this.offset + pos, this.line);
     this.line += natoms + 2;
-    this.namer.nameWithSpecies({ natoms, positions: positions.subarray(0, 3 * natoms), cell: this.cell, pbc: this.pbc }, species);
+    // One structure object for every frame (the id reads the first 3 * natoms positions only).
+    const structure = this.structure;
+    structure.natoms = natoms;
+    structure.positions = positions;
+    this.namer.nameWithSpecies(structure, species);
     this.ids.push(this.namer.id);
     this.natoms.push(natoms);
     this.formulas.push(this.namer.formula);
