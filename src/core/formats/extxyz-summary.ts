@@ -10,6 +10,7 @@
  * are the same.
  */
 import { CandidateNamer, type CandidateSummaries } from "../select/candidate-id.js";
+import type { Frame } from "../structure.js";
 import { columnsAfterPositions, commentHeader, POW10, readSpecies } from "./extxyz.js";
 
 const NL = 10;
@@ -77,8 +78,18 @@ export class ExtxyzSummaryScanner {
   private symbols: string[] = [];
   private speciesText = "";
 
+  /**
+   * With `keepFrames`, the frames read, as the frame reader would give them, while every one has only Lattice, pbc
+   * and Properties on its comment line (read directly) and no columns beyond species and positions; null otherwise.
+   */
+  frames: Frame[] | null;
+  /** Whether the last comment line was read directly (see comment). */
+  private direct = true;
+
   /** `onFrame` hears each frame's byte offset and first line, in order. */
-  constructor(private readonly onFrame?: (offset: number, line: number) => void) {}
+  constructor(private readonly onFrame?: (offset: number, line: number) => void, keepFrames = false) {
+    this.frames = keepFrames ? [] : null;
+  }
 
   /** Reads the frames completed by `chunk`; false once it gave up. */
   push(chunk: Uint8Array): boolean {
@@ -177,6 +188,15 @@ export class ExtxyzSummaryScanner {
     this.ids.push(this.namer.id);
     this.natoms.push(natoms);
     this.formulas.push(this.namer.formula);
+    if (this.frames !== null) {
+      if (columns.length > 0 || !this.direct) this.frames = null;
+      else {
+        this.frames.push({
+          natoms, symbols: symbols.slice(0, natoms), positions: positions.slice(0, 3 * natoms), cell: this.cell.slice(),
+          pbc: [this.pbc[0], this.pbc[1], this.pbc[2]], info: new Map(), arrays: new Map(),
+        });
+      }
+    }
     return q;
   }
 
@@ -186,6 +206,7 @@ export class ExtxyzSummaryScanner {
    * any other line as the frame reader reads it.
    */
   private comment(b: Uint8Array, p: number): readonly string[] {
+    this.direct = true;
     try {
       return this.commentDirectly(b, p);
     } catch (err) {
@@ -238,6 +259,7 @@ export class ExtxyzSummaryScanner {
 
   /** The comment line at b[start] as the frame reader reads it. */
   private commentAsRead(b: Uint8Array, start: number): readonly string[] {
+    this.direct = false;
     const header = commentHeader(b, start, b.indexOf(NL, start));
     if (header === undefined) throw GIVE_UP;
     this.cell.set(header.cell);

@@ -102,6 +102,22 @@ describe("ExtxyzSummaryScanner", () => {
     expect(scan(bytes, [1])).toEqual(expected);
   });
 
+  it("keeps the frames, as the frame reader gives them, while they have only species and positions and a plain comment line", () => {
+    const plainOnly = ["2", 'Lattice="4 0 0 0 4 0 0 0 4.5" Properties=species:S:1:pos:R:3 pbc="T F T"', "O 1.5 0.25 -0.125", "mg 0 0 0",
+      "1", "Properties=species:S:1:pos:R:3", "C 0.1 0.2 0.3", "1", "", "H 1 2 3", ""].join("\n");
+    const bytes = Buffer.from(plainOnly);
+    const scanner = new ExtxyzSummaryScanner(undefined, true);
+    expect(scanner.push(bytes) && scanner.end()).toBe(true);
+    expect(scanner.frames).toEqual(parseExtxyz(bytes).map((item) => item.frame));
+    // Another column, or another key on the comment line: no frames (the caller reads them with the frame reader).
+    for (const other of [plain, plainOnly.replace("pbc=", 'energy=-1.5 pbc=')]) {
+      const keeping = new ExtxyzSummaryScanner(undefined, true);
+      expect(keeping.push(Buffer.from(other)) && keeping.end()).toBe(true);
+      expect(keeping.frames).toBeNull();
+    }
+    expect(new ExtxyzSummaryScanner().frames).toBeNull();
+  });
+
   it("reads every real extxyz file of the corpus as the full parser does", () => {
     for (const dir of ["extxyz", "mace"]) {
       for (const name of readdirSync(realPath(dir)).filter((n) => /\.(xyz|extxyz)$/.test(n))) {
