@@ -283,20 +283,23 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
   writeQuantizerParams(quantizer, buffer, layout.quantizer);
   const quantize = kernel.quantize_rows as QuantizeRows;
   const regions = layout.regions.map((region) => regionViews(buffer, region, D));
-  for (const region of layout.regions) new Int32Array(buffer, region.positions, region.count).forEach((_, p, a) => (a[p] = p));
-  const weightOf = (i: number): number => {
-    const u = disagreement ? disagreement[i] : 0;
-    return rule.kind === "weighted" ? rule.wDis * u : Math.pow(u, rule.alpha);
-  };
+  for (const region of layout.regions) {
+    const positions = new Int32Array(buffer, region.positions, region.count);
+    for (let p = 0; p < positions.length; p++) positions[p] = p;
+  }
+  const weightOf = (u: number): number => (rule.kind === "weighted" ? rule.wDis * u : Math.pow(u, rule.alpha));
+  // Without disagreement every candidate has the weight of u = 0.
+  const weightWithout = weightOf(0);
   const pickable = pickableFlags(N, ids && (input.firstIndex ?? firstOccurrences(ids)), input.excluded, ids, labelled?.ids);
   for (const b of blocks) {
     const region = regions[b.thread];
     quantize(rowAt(b), D, b.hi - b.lo, layout.regions[b.thread].qx + b.position * layout.qRowBytes, layout.qRowBytes, layout.qLen, layout.quantizer, quantizer.margin);
     for (let i = b.lo, p = b.position; i < b.hi; i++, p++) {
       region.index[p] = i;
-      region.weight[p] = weightOf(i);
       region.status[p] = pickable[i] ? 0 : 1;
     }
+    if (!disagreement) region.weight.fill(weightWithout, b.position, b.position + b.hi - b.lo);
+    else for (let i = b.lo, p = b.position; i < b.hi; i++, p++) region.weight[p] = weightOf(disagreement[i]);
   }
   if (labelled) {
     quantizeRows(quantizer, labelled.features.data, 0, M, buffer, layout.qCentres, layout.qPickBytes, true);
