@@ -6,7 +6,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
 import type { Frame } from "../core/structure.js";
-import { readExtxyzBatches, type ExtxyzReadTrace } from "./extxyz.js";
+import type { ExtxyzReadTrace } from "./extxyz.js";
 import { isRunDir } from "./run-files.js";
 
 export interface PoolFrame {
@@ -78,7 +78,7 @@ export async function poolUnits(paths: string[]): Promise<PoolUnit[]> {
 export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): AsyncGenerator<PoolFrame[], string, void> {
   const source = unit.path.split(path.sep).join("/");
   let index = 0;
-  // The VASP readers load only for pools that have such files (rank's start stays short).
+  // The readers load only when a pool has such files (rank starts its selection before they load).
   if (unit.kind === "poscar") {
     const { parsePoscar } = await import("../core/vasp/poscar.js");
     const { frame } = parsePoscar(await readFile(unit.path, "utf8"), { file: unit.path });
@@ -86,6 +86,7 @@ export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): As
     return unit.path;
   }
   if (unit.kind === "extxyz") {
+    const { readExtxyzBatches } = await import("./extxyz.js");
     for await (const frames of readExtxyzBatches(unit.path, trace)) yield frames.map((frame) => ({ frame, source, index: index++ }));
     return unit.path;
   }

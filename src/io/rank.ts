@@ -5,8 +5,7 @@
  * and the GitHub App.
  */
 import { writeSync } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
-import { availableParallelism } from "node:os";
+import { mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { InputError, UsageError } from "../core/errors.js";
 import type { FrameStarts } from "../core/formats/extxyz-segments.js";
@@ -18,19 +17,11 @@ import {
   descriptorColumns,
   placeDescriptorRows,
   type DescribedFrame,
-  type DescriptorKind,
   type DescriptorOptions,
   type LocalDescriptorOptions,
   type SpeciesRows,
 } from "../core/select/descriptors.js";
-import {
-  committeeDisagreement,
-  normaliseDisagreement,
-  trustLevels as levelsOf,
-  type CommitteePrediction,
-  type DisagreementKind,
-  type TrustWindow,
-} from "../core/select/disagreement.js";
+import { committeeDisagreement, normaliseDisagreement, trustLevels as levelsOf, type CommitteePrediction } from "../core/select/disagreement.js";
 import {
   checkFeatureRowCount, copyRows, createFeatureMatrix, rowsOf, validateFeatureMatrix, type FeatureMatrix, type PlacedRows,
 } from "../core/select/feature-matrix.js";
@@ -38,44 +29,16 @@ import { allocateSelection, confirmWithIds, type SelectionMemory, type Selection
 import { rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
-import {
-  compileKernelAhead, releaseArray, selectCandidatesThreaded, selectionThreads, startSelectionWorker, type WorkerSelection,
-} from "../exec/fps-threads.js";
+import { releaseArray, selectCandidatesThreaded, selectionThreads } from "../exec/fps-threads.js";
 import { ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, summarizeExtxyz, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
-import { readFeatureFile, readNpyFeatures, readNpyRows } from "./feature-file.js";
+import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
 import { sha256File } from "./open.js";
 import { checkRanked, SelectedFramesInAdvance, writeSelectedFrames, type FrameLocator, type SelectedPick } from "./selected.js";
-import { poolUnits, readPoolUnit, type PoolUnit } from "./pool.js";
+import { readPoolUnit, type PoolUnit } from "./pool.js";
+import { EARLY_PARALLEL_SCAN_MIN_BYTES, placeInSelection, startRank, type EarlySelection, type RankOptions, type RankStart } from "./rank-start.js";
 
-export interface RankOptions {
-  pool: string[];
-  select: number;
-  out: string;
-  labeled?: string[];
-  /** mace_eval_configs outputs, one per committee member (MACE_energy / MACE_forces). */
-  committee?: string[];
-  /** Committee predictions inside the pool: info `<prefix><member>_energy`, arrays `<prefix><member>_forces`. */
-  committeeKeys?: string;
-  disagreement?: DisagreementKind;
-  forceTrust?: TrustWindow;
-  rule?: SelectionRule;
-  descriptor?: DescriptorKind;
-  features?: string;
-  scaling?: ScalingMode;
-  bins?: number;
-  rmax?: number;
-  /** Threads for reading large extxyz pools and for the selection (default: up to 2); results do not depend on it. */
-  threads?: number;
-  software: { name: string; version: string };
-  /** Progress callback for the CLI's progress bar. */
-  onProgress?: (phase: string, done: number, total?: number) => void;
-  /**
-   * Called on this thread once a selection runs on a worker thread while this one reads the pool (the CLI lowers
-   * this thread's scheduling priority then: the selection is the run's long pole).
-   */
-  onEarlySelection?: () => void;
-}
+export type { RankOptions, RankStart } from "./rank-start.js";
 
 export interface RankOutcome {
   dir: string;
@@ -86,15 +49,6 @@ export interface RankOutcome {
 }
 
 const BATCH = 4096;
-
-async function assertFreshOutput(out: string): Promise<void> {
-  try {
-    const entries = await readdir(out);
-    if (entries.length > 0) throw new UsageError(`${out} exists and is not empty: a ranking is never written over an earlier one; choose a new -o`);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-  }
-}
 
 interface Candidates {
   meta: CandidateMeta[];
@@ -331,90 +285,6 @@ async function readCommitteeFiles(files: string[], meta: CandidateMeta[]): Promi
   return members;
 }
 
-/**
- * While a selection runs beside the pool scan, the scan gets worker threads only from this size: below,
- * they slow the selection more than they speed the scan (measured at 1e5, 3e5 and 1e6 8-atom frames).
- */
-const EARLY_PARALLEL_SCAN_MIN_BYTES = 128 << 20;
-/** Below this many feature values the selection takes less than starting its worker thread costs. */
-const EARLY_SELECTION_MIN_VALUES = 1_000_000;
-
-/** A selection started before the pool was read (see startEarlySelection), on scaled features. */
-interface EarlySelection {
-  /** Rows of the features, which are in the selection's memory. */
-  rows: number;
-  running: WorkerSelection;
-  /** Picks made so far (their rows, in greedy order); onPick hears further ones once set (after the pool is read). */
-  progress: { picked: number; rows: number[]; onPick?: (picked: number) => void };
-}
-
-/**
- * With a .npy of features and nothing else the selection needs from the pool (no labelled set, no
- * committee), the selection starts on a worker thread while this thread reads the pool, taking every
- * candidate as distinct; the candidate ids confirm it afterwards (confirmWithIds) or it runs again.
- * Undefined when that does not apply or anything fails on the way: the usual path then reads the
- * features again and reports what is wrong, in its usual order.
- */
-async function startEarlySelection(o: RankOptions): Promise<EarlySelection | undefined> {
-  if (!o.features || o.labeled?.length || o.committee?.length || o.committeeKeys || o.forceTrust) return undefined;
-  if ((o.threads ?? availableParallelism()) < 2) return undefined;
-  // The worker boots while the features are read (when they are likely to be enough for it).
-  const bytes = (await stat(o.features).catch(() => undefined))?.size ?? 0;
-  const worker = bytes >= 4 * EARLY_SELECTION_MIN_VALUES ? startSelectionWorker() : undefined;
-  if (worker === undefined) return undefined;
-  const decline = (): undefined => {
-    void worker.stop();
-    return undefined;
-  };
-  try {
-    // Read straight into the selection's (shared) memory, which the worker then uses as it is.
-    const into: { placed?: SelectionMemory } = {};
-    const place = placeInSelection(o, into, true);
-    // Its kernel compiles on V8's threads meanwhile (it took the worker 15-30 ms at N = 1e5).
-    let compiled: Promise<void> | undefined;
-    const read = await readNpyRows(o.features, (rows, cols) => {
-      if (rows * cols < EARLY_SELECTION_MIN_VALUES) return createFeatureMatrix(rows, cols);
-      const rowsPlaced = place(rows, cols);
-      compiled = compileKernelAhead(into.placed!);
-      compiled.catch(() => undefined); // awaited below, unless the read fails first
-      return rowsPlaced;
-    });
-    await compiled;
-    const { placed } = into;
-    // A value that is not finite stops the selection (fps.ts checks every value); the features are then read
-    // again (featuresAgain) and the value reported.
-    if (read === undefined || placed === undefined) return decline();
-    const { candidates } = placed;
-    applyScaler(fitScaler(candidates, o.scaling ?? "standard"), candidates);
-    const progress: EarlySelection["progress"] = { picked: 0, rows: [] };
-    const rows = candidates.rows;
-    // Alone while this thread reads the pool: on two cores, a second selection thread would take the pool's.
-    const onPick = (picked: number, pickRows: readonly number[]): void => {
-      progress.picked = picked;
-      progress.rows.push(...pickRows);
-      progress.onPick?.(picked);
-    };
-    const rule = o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 };
-    const running = worker.run({ features: placed, k: o.select, rule }, { threads: o.threads, onPick, alone: true });
-    o.onEarlySelection?.();
-    return { rows, running, progress };
-  } catch {
-    return decline();
-  }
-}
-
-/**
- * Where a feature file's rows go once its shape is known: the memory of a selection of o.select candidates
- * (kept in `into.placed`), shared when asked so that it can go to a worker thread.
- */
-function placeInSelection(o: RankOptions, into: { placed?: SelectionMemory }, shared = false): (rows: number, cols: number) => PlacedRows {
-  return (rows, cols) => {
-    const threads = selectionThreads(rows, cols, o.threads);
-    into.placed = allocateSelection(rows, cols, 0, o.select, threads, shared || threads > 1);
-    return into.placed.candidates;
-  };
-}
-
 /** The early selection's features once more (checked as readFeatureFile checks them, then scaled), for the selection it must run again. */
 async function featuresAgain(file: string, scaling: ScalingMode | undefined, ids: readonly string[]): Promise<FeatureMatrix> {
   const features = await readNpyFeatures(file);
@@ -424,12 +294,9 @@ async function featuresAgain(file: string, scaling: ScalingMode | undefined, ids
   return features;
 }
 
-export async function rankToDir(o: RankOptions): Promise<RankOutcome> {
-  if (!Number.isInteger(o.select) || o.select < 1) throw new UsageError(`--select must be a positive integer (got ${o.select})`);
-  if (o.committee?.length && o.committeeKeys) throw new UsageError("give either --committee files or --committee-keys, not both");
-  await assertFreshOutput(o.out);
-  const units = await poolUnits(o.pool);
-  const early = await startEarlySelection(o);
+/** Ranks as `o` says; `started` is startRank(o) when the caller ran it already (the CLI, before loading this module). */
+export async function rankToDir(o: RankOptions, started?: RankStart): Promise<RankOutcome> {
+  const { units, early } = started ?? (await startRank(o));
   const workers = new ScanWorkers(o.threads);
   try {
     const { c, sources } = await scanPool(units, o, workers, early ? EARLY_PARALLEL_SCAN_MIN_BYTES : PARALLEL_SCAN_MIN_BYTES);

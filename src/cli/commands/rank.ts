@@ -2,7 +2,7 @@ import { UsageError } from "../../core/errors.js";
 import { parseTrustWindow } from "../../core/select/disagreement.js";
 import type { SelectionRule } from "../../core/select/fps.js";
 import { yieldToOtherThreads } from "../../exec/thread-priority.js";
-import { rankToDir } from "../../io/rank.js";
+import { startRank, type RankOptions } from "../../io/rank-start.js";
 import { SOFTWARE } from "../../version.js";
 import { helpText, oneOf, parseCommand, type CommandSpec } from "../args.js";
 import { Progress } from "../progress.js";
@@ -122,7 +122,7 @@ export async function runRank(argv: string[]): Promise<number> {
 
   const progress = new Progress("rank");
   try {
-    const outcome = await rankToDir({
+    const options: RankOptions = {
       pool,
       select: positiveNumber("select", values.select, true)!,
       out: values.output,
@@ -142,7 +142,11 @@ export async function runRank(argv: string[]): Promise<number> {
       onProgress: (phase, done, total) => progress.update(`${phase} ${done}${total ? `/${total}` : ""}`, total ? done / total : undefined),
       // The selection ends last: the pool read on this thread yields to it.
       onEarlySelection: yieldToOtherThreads,
-    });
+    };
+    // The selection starts before the pool's readers load (their modules take 15-20 ms).
+    const started = await startRank(options);
+    const { rankToDir } = await import("../../io/rank.js");
+    const outcome = await rankToDir(options, started);
     progress.done();
     const { result, candidates } = outcome;
     // Without a committee there is no disagreement to show (it would read as a measured zero).

@@ -1,0 +1,44 @@
+/**
+ * startRank: what `relabel rank` checks and starts before the pool readers load. Nothing starts when a check
+ * fails; the early selection starts only for a .npy large enough and nothing else needed from the pool.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { rankToDir } from "../../src/io/rank.js";
+import { startRank } from "../../src/io/rank-start.js";
+import { numpyArray } from "../helpers/numpy-arrays.js";
+import { realPath } from "../helpers/real-data.js";
+
+const POOL = realPath("extxyz/imagdau_xtb_md.xyz");
+const software = { name: "relabel-loop", version: "test" };
+const dir = mkdtempSync(path.join(tmpdir(), "relabel-rank-start-"));
+// 201 rows of 5000 values: enough for the early selection.
+const features = numpyArray(
+  Array.from({ length: 201 }, (_, i) => [Math.sin(i), Math.cos(3 * i), ...Array<number>(4998).fill(0)]),
+  path.join(dir, "f.npy"),
+);
+
+describe("startRank", () => {
+  it("refuses bad options and a used output directory before it starts anything", async () => {
+    const used = path.join(dir, "used");
+    mkdirSync(used);
+    writeFileSync(path.join(used, "ranking.json"), "{}");
+    await expect(startRank({ pool: [POOL], select: 0, out: path.join(dir, "a"), software, features })).rejects.toThrow(/--select must be a positive integer/);
+    await expect(startRank({ pool: [POOL], select: 5, out: used, software, features })).rejects.toThrow(/exists and is not empty/);
+    await expect(startRank({ pool: [path.join(dir, "missing.xyz")], select: 5, out: path.join(dir, "b"), software, features })).rejects.toThrow(/no such file/);
+  });
+
+  it("starts the early selection for a large .npy alone, and rankToDir finishes the ranking it started", async () => {
+    const o = { pool: [POOL], select: 10, out: path.join(dir, "early"), software, features, threads: 2 };
+    expect((await startRank({ ...o, features: undefined })).early).toBeUndefined();
+    expect((await startRank({ ...o, labeled: [POOL] })).early).toBeUndefined();
+    const started = await startRank(o);
+    expect(started.units).toEqual([{ path: POOL, kind: "extxyz" }]);
+    expect(started.early).toBeDefined();
+    const outcome = await rankToDir(o, started);
+    expect(outcome.result.picks).toHaveLength(10);
+    expect((await rankToDir({ ...o, out: path.join(dir, "again") })).result.picks).toEqual(outcome.result.picks);
+  });
+});
