@@ -1,7 +1,7 @@
 /**
  * What `relabel rank` does before it reads the pool: the checks of its options and output, the pool's files, and
  * the early selection (see startEarlySelection). Its own module, with only the selection's and the features'
- * modules behind it: the CLI starts the selection before loading the pool readers (15-20 ms sooner).
+ * modules behind it, so that the CLI loads the pool readers (15-20 ms of loading) after the selection started.
  */
 import { readdir, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
