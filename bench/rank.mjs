@@ -20,6 +20,8 @@
 //              (and with --select 1: what the process costs without the selection's work)
 //   pipeline:  python3 rank-anchor.py --pipeline (ASE reads the pool, np.load, tuned selection, ASE writes)
 //   tuned:     python3 rank-anchor.py with the tuned selection alone (interpreter, import, load included).
+// ours and tuned run in alternated pairs; the report gives the fastest of each side and the median of the pairs'
+// ratios, since the machine's load drifts between runs.
 
 import { spawnSync } from "node:child_process";
 import {
@@ -36,6 +38,8 @@ const dataDir = path.join(here, ".data");
 const PYTHON = "/usr/bin/python3";
 const D = 100;
 const K = 1000;
+// Pairs of whole-process runs (ours and the tuned NumPy) per feature set; even, so that each goes first as often.
+const WHOLE_PAIRS = 6;
 
 function gaussian(next) {
   let u = 0;
@@ -203,20 +207,42 @@ function wholeProcess(kind, repeats) {
   try {
     const rank = (select, out) =>
       timeProcess(process.execPath, [relabel, "rank", "--pool", pool, "--features", features, "--scaling", "none", "--select", select, "-o", out].map(String));
+    const tunedProcess = () =>
+      timeProcess(PYTHON, [path.join(here, "rank-anchor.py"), featureFile(kind, POOL_FRAMES), POOL_FRAMES, D, K, "tuned"].map(String));
+    // The host's load drifts over seconds and moves NumPy's memory-bound process far more than ours, so the two
+    // run in pairs, taking turns to go first; each pair's ratio compares runs made seconds apart.
+    const pairs = Array.from({ length: repeats }, (_, r) => {
+      if (r % 2 === 1) {
+        const tuned = tunedProcess();
+        return { ours: rank(K, path.join(scratch, `ours-${r}`)), tuned };
+      }
+      const ours = rank(K, path.join(scratch, `ours-${r}`));
+      return { ours, tuned: tunedProcess() };
+    });
     const fastest = (runs) => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
-    const ours = fastest(Array.from({ length: repeats }, (_, r) => rank(K, path.join(scratch, `ours-${r}`))));
+    const ours = fastest(pairs.map((p) => p.ours));
+    const tuned = fastest(pairs.map((p) => p.tuned));
+    const pairRatios = pairs.map((p) => p.tuned.seconds / p.ours.seconds);
     // The same command picking 1: everything but the selection's work (start, pool, ids, .npy, artifacts).
-    const floor = fastest(Array.from({ length: repeats }, (_, r) => rank(1, path.join(scratch, `floor-${r}`))));
-    const tuned = Array.from({ length: repeats }, () =>
-      timeProcess(PYTHON, [path.join(here, "rank-anchor.py"), featureFile(kind, POOL_FRAMES), POOL_FRAMES, D, K, "tuned"].map(String)),
-    ).reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    const floor = fastest(Array.from({ length: Math.min(repeats, 3) }, (_, r) => rank(1, path.join(scratch, `floor-${r}`))));
     const pipeline = timeProcess(PYTHON, [path.join(here, "rank-anchor.py"), "--pipeline", pool, features, K, path.join(scratch, "ase.extxyz")].map(String));
     const picked = JSON.parse(readFileSync(path.join(scratch, "ours-0", "ranking.json"), "utf8")).selected.map((s) => s.frame);
     const pipelinePicks = JSON.parse(pipeline.stdout).picks;
-    return { data: kind, n: POOL_FRAMES, atomsPerFrame: POOL_ATOMS, ours, floor, tuned, pipeline, samePicks: `${samePrefix(picked, pipelinePicks)}/${K}` };
+    return {
+      data: kind, n: POOL_FRAMES, atomsPerFrame: POOL_ATOMS, ours, floor, tuned, pipeline, samePicks: `${samePrefix(picked, pipelinePicks)}/${K}`,
+      pairs: pairs.map((p) => ({ ours: p.ours.seconds, tuned: p.tuned.seconds })),
+      medianPairRatio: median(pairRatios),
+      pairsAhead: pairRatios.filter((x) => x >= 1).length,
+    };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+function median(values) {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
 /**
@@ -273,12 +299,14 @@ function reportWhole(rows) {
     console.log(
       `whole process, ${r.data.padEnd(7)} N=${r.n} (${r.atomsPerFrame}-atom cells): relabel rank ${r.ours.seconds.toFixed(2)} s${rss(r.ours)}` +
         ` (${r.floor.seconds.toFixed(2)} s with --select 1)` +
-        `  | tuned NumPy process ${r.tuned.seconds.toFixed(2)} s (x${(r.tuned.seconds / r.ours.seconds).toFixed(2)})` +
+        `  | tuned NumPy process ${r.tuned.seconds.toFixed(2)} s (fastest against fastest x${(r.tuned.seconds / r.ours.seconds).toFixed(2)};` +
+        ` ${r.pairs.length} alternated pairs: median ratio x${r.medianPairRatio.toFixed(2)}, ours ahead in ${r.pairsAhead})` +
         `  | ASE + NumPy pipeline ${r.pipeline.seconds.toFixed(2)} s${rss(r.pipeline)} (x${(r.pipeline.seconds / r.ours.seconds).toFixed(1)})` +
         `  | same picks as the pipeline: ${r.samePicks}`,
     );
   }
-  console.log("  tuned NumPy process: interpreter start, import, np.fromfile and the selection, no pool parsing");
+  console.log("  tuned NumPy process: interpreter start, import, np.fromfile and the selection, no pool parsing; each pair runs both");
+  console.log("  processes back to back, taking turns to go first (x > 1: ours is faster)");
   console.log("  --select 1: the same relabel rank with no selection work to speak of: what parsing the pool, the ids and the artifacts cost alone\n");
 }
 
@@ -424,7 +452,7 @@ async function main() {
   const million = process.argv.includes("--million");
   console.log(`numpy: ${numpyBlas()}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}`);
   if (only === "whole") {
-    reportWhole(["mixture", "uniform"].map((kind) => wholeProcess(kind, quick ? 1 : 3)));
+    reportWhole(["mixture", "uniform"].map((kind) => wholeProcess(kind, quick ? 2 : WHOLE_PAIRS)));
     wholeProcessDescriptors(quick ? 1 : 2);
     if (million) wholeProcessMillion();
     return;
@@ -473,7 +501,7 @@ async function main() {
     );
   }
   console.log("  * extrapolated from the first picks (time per pick x 1000)\n");
-  const whole = ["mixture", "uniform"].map((kind) => wholeProcess(kind, quick ? 1 : 3));
+  const whole = ["mixture", "uniform"].map((kind) => wholeProcess(kind, quick ? 2 : WHOLE_PAIRS));
   reportWhole(whole);
   const wholeDescriptors = wholeProcessDescriptors(quick ? 1 : 2);
   const wholeMillion = million ? wholeProcessMillion() : undefined;
