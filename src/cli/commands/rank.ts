@@ -139,7 +139,7 @@ export async function runRank(argv: string[]): Promise<number> {
       rmax: positiveNumber("rmax", values.rmax, false),
       threads: positiveNumber("threads", values.threads, true),
       software: SOFTWARE,
-      onProgress: (phase, done, total) => progress.update(`${phase} ${done}${total ? `/${total}` : ""}`, total ? done / total : undefined),
+      onProgress: (phase, done, total) => progress.update(total ? `${phase} ${done}/${total}` : `${phase}: ${done} structures`, total ? done / total : undefined),
       // The selection ends last: the pool read on this thread yields to it.
       onEarlySelection: yieldToOtherThreads,
     };
