@@ -7,7 +7,7 @@ import { readdir, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { UsageError } from "../core/errors.js";
 import type { DescriptorKind } from "../core/select/descriptors.js";
-import type { DisagreementKind, TrustWindow } from "../core/select/disagreement.js";
+import type { DisagreementKind, TrustExclusion, TrustWindow } from "../core/select/disagreement.js";
 import { createFeatureMatrix, type PlacedRows } from "../core/select/feature-matrix.js";
 import { allocateSelection, type SelectionMemory, type SelectionRule } from "../core/select/fps.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
@@ -26,6 +26,8 @@ export interface RankOptions {
   committeeKeys?: string;
   disagreement?: DisagreementKind;
   forceTrust?: TrustWindow;
+  /** The trust levels left out of the selection (default: both); needs forceTrust. */
+  trustExclude?: TrustExclusion;
   rule?: SelectionRule;
   descriptor?: DescriptorKind;
   features?: string;
@@ -147,6 +149,7 @@ export interface RankStart {
 export async function startRank(o: RankOptions): Promise<RankStart> {
   if (!Number.isInteger(o.select) || o.select < 1) throw new UsageError(`--select must be a positive integer (got ${o.select})`);
   if (o.committee?.length && o.committeeKeys) throw new UsageError("give either --committee files or --committee-keys, not both");
+  if (o.trustExclude && !o.forceTrust) throw new UsageError("--trust-exclude needs a trust window (--force-trust LO:HI)");
   await assertFreshOutput(o.out);
   const units = await poolUnits(o.pool);
   return { units, early: await startEarlySelection(o) };

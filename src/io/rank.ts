@@ -21,7 +21,14 @@ import {
   type LocalDescriptorOptions,
   type SpeciesRows,
 } from "../core/select/descriptors.js";
-import { committeeDisagreement, normaliseDisagreement, trustLevels as levelsOf, type CommitteePrediction } from "../core/select/disagreement.js";
+import {
+  committeeDisagreement,
+  DEFAULT_TRUST_EXCLUSION,
+  excludedByTrust,
+  normaliseDisagreement,
+  trustLevels as levelsOf,
+  type CommitteePrediction,
+} from "../core/select/disagreement.js";
 import {
   checkFeatureRowCount, copyRows, createFeatureMatrix, rowsOf, validateFeatureMatrix, type FeatureMatrix, type PlacedRows,
 } from "../core/select/feature-matrix.js";
@@ -388,6 +395,7 @@ async function rankScanned(
     if (o.forceTrust) levels = levelsOf(raw, o.forceTrust);
     normalised = normaliseDisagreement(raw, levels ?? undefined);
   } else if (o.forceTrust) throw new UsageError("--force-trust needs a committee (--committee or --committee-keys)");
+  const trustExclude = o.forceTrust ? (o.trustExclude ?? DEFAULT_TRUST_EXCLUSION) : null;
   const rule: SelectionRule = o.rule ?? { kind: "weighted", wDiv: 1, wDis: kind ? 1 : 0 };
   if (rule.kind === "weighted" && rule.wDiv === 0 && !kind) throw new UsageError("weights div=0 leave only disagreement, which needs a committee of at least 2 models");
 
@@ -420,7 +428,7 @@ async function rankScanned(
       firstIndex,
       k: o.select,
       disagreement: normalised ?? undefined,
-      excluded: levels ?? undefined,
+      excluded: levels && trustExclude ? excludedByTrust(levels, trustExclude) : undefined,
       labelled: labeledFeatures ? { features: labeledFeatures, ids: labeledIds } : undefined,
       rule,
     }, {
@@ -445,6 +453,7 @@ async function rankScanned(
       disagreement: kind,
       committee_source: committee.length ? "files" : o.committeeKeys ? "keys" : null,
       force_trust: o.forceTrust ?? null,
+      trust_exclude: trustExclude,
     },
     sources: sources.map(({ path: file, sha256, frames }) => ({ path: file, sha256, frames })),
     labeled: labeledMeta,

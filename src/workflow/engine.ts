@@ -17,7 +17,7 @@ import { InputError } from "../core/errors.js";
 import type { DatasetSummary } from "../core/dataset/summary.js";
 import { candidateId } from "../core/select/candidate-id.js";
 import type { SelectionRule } from "../core/select/fps.js";
-import { parseTrustWindow } from "../core/select/disagreement.js";
+import { parseTrustWindow, TRUST_LEVEL_NAMES } from "../core/select/disagreement.js";
 import { writePoscar } from "../core/vasp/poscar.js";
 import { readBenchFrames, readDatasetSummary, readPreviousBench, readTrainingRuns } from "../io/bench.js";
 import { buildDataset } from "../io/dataset.js";
@@ -80,6 +80,7 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
     const out = path.join(dir, "out");
     const committee = [...r.committeeRepoFiles.map((f) => path.join(repo, f)), ...r.committeeLocalFiles.map((c) => c.file)];
     const rule: SelectionRule = { kind: "weighted", wDiv: r.weights.div, wDis: committee.length ? r.weights.dis : 0 };
+    const forceTrust = committee.length && r.selection.force_trust ? parseTrustWindow(r.selection.force_trust) : undefined;
     await rankToDir({
       pool: r.pool.map((p) => path.join(repo, p)),
       select: r.select,
@@ -87,7 +88,8 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
       labeled,
       committee,
       disagreement: r.selection.disagreement,
-      forceTrust: committee.length && r.selection.force_trust ? parseTrustWindow(r.selection.force_trust) : undefined,
+      forceTrust,
+      trustExclude: forceTrust && TRUST_LEVEL_NAMES.filter((level) => r.selection.trust_exclude.includes(level)),
       rule,
       descriptor: r.selection.descriptor,
       scaling: r.selection.scaling,

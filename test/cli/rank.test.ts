@@ -127,6 +127,49 @@ describe("relabel rank", () => {
     expect(res.stdout).toMatch(/#200 +diversity=\d+\.\d{3} +disagreement=1\.000\n/);
   });
 
+  it("leaves the trust window's accurate and suspect candidates out, or only those --trust-exclude names", async () => {
+    const dir = tmp();
+    // Disagreement of candidate i: i meV between the members, halved (population std) over 12 atoms = i / 24000 eV/atom,
+    // so candidates 0-23 are below the window (accurate) and 180-200 at or above it (suspect).
+    const m1 = memberFile(dir, "m1.xyz", () => -10);
+    const m2 = memberFile(dir, "m2.xyz", (i) => -10 + i * 1e-3);
+    const rank = async (out: string, ...extra: string[]) => {
+      const args = ["--pool", POOL, "--select", "3", "--committee", m1, m2, "--weights", "div=0,dis=1", "--force-trust", "0.001:0.0075"];
+      const res = await runCli("rank", ...args, ...extra, "-o", path.join(dir, out));
+      expect(res.stderr).toBe("");
+      expect(res.code).toBe(0);
+      const ranking = JSON.parse(readFileSync(path.join(dir, out, "ranking.json"), "utf8"));
+      const csv = readFileSync(path.join(dir, out, "ranking.csv"), "utf8").trim().split("\n");
+      return { ranking, frames: ranking.selected.map((s: { frame: number }) => s.frame), flagsOf: (i: number) => csv[i + 1].split(",").at(-1) };
+    };
+    const both = await rank("both");
+    expect(both.frames).toEqual([179, 178, 177]);
+    expect(both.ranking.selectable).toBe(201 - 24 - 21);
+    expect(both.ranking.parameters.trust_exclude).toEqual(["accurate", "suspect"]);
+    expect(both.ranking.rule).toContain("trust window 0.001:0.0075 (below: accurate, at or above: suspect; both excluded)");
+    expect([both.flagsOf(0), both.flagsOf(23), both.flagsOf(24), both.flagsOf(179), both.flagsOf(180)]).toEqual(["accurate", "accurate", "", "", "suspect"]);
+    // Suspect candidates kept: their disagreement clamps to 1, the window's largest (179) normalises to 1 as well,
+    // and ties go to the lowest index.
+    const suspectKept = await rank("suspect-kept", "--trust-exclude", "accurate");
+    expect(suspectKept.frames).toEqual([179, 180, 181]);
+    expect(suspectKept.ranking.selectable).toBe(201 - 24);
+    expect(suspectKept.ranking.rule).toContain("; accurate excluded, suspect kept)");
+    expect(suspectKept.flagsOf(180)).toBe("suspect");
+    const none = await rank("none", "--trust-exclude", "none");
+    expect(none.ranking.selectable).toBe(201);
+    expect(none.ranking.parameters.trust_exclude).toEqual([]);
+  });
+
+  it("refuses --trust-exclude without a trust window, and levels it does not know", async () => {
+    const dir = tmp();
+    const alone = await runCli("rank", "--pool", POOL, "--select", "2", "--trust-exclude", "suspect", "-o", path.join(dir, "a"));
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toBe("relabel rank: --trust-exclude needs a trust window (--force-trust LO:HI)\n");
+    const bad = await runCli("rank", "--pool", POOL, "--select", "2", "--force-trust", "0:1", "--trust-exclude", "failed", "-o", path.join(dir, "b"));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('relabel rank: trust levels to exclude "failed" are not accurate, suspect, both (accurate,suspect) or none\n');
+  });
+
   it("rejects a committee of one, a committee file for other structures, and a selection larger than the pool", async () => {
     const dir = tmp();
     const one = await runCli("rank", "--pool", POOL, "--select", "2", "--committee", POOL, "-o", path.join(dir, "x"));

@@ -9,7 +9,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaultRelabelConfig } from "../../src/core/app/config.js";
 import { candidateId } from "../../src/core/select/candidate-id.js";
-import { parseExtxyz } from "../../src/core/formats/extxyz.js";
+import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
 import { parsePoscar } from "../../src/core/vasp/poscar.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { displayPaths, inspectLabelRuns, rankSelection } from "../../src/workflow/engine.js";
@@ -90,6 +90,52 @@ describe("rankSelection", () => {
     }
     // The scratch space is gone afterwards.
     expect(readdirSync(scratch)).toEqual([]);
+  });
+});
+
+describe("rankSelection with a committee and a trust window", () => {
+  it("leaves out the trust levels the config's trust_exclude names, and says so in ranking.json", async () => {
+    const root = tmp();
+    const runs = await recordedRuns(SAMPLE_VASP);
+    const pool = path.join(root, "pool.extxyz");
+    await writeInitialStructurePool(runs, pool);
+    const frames = parseExtxyz(readFileSync(pool)).map((f) => f.frame);
+    // Member b's energy per atom is 2i meV above member a's on frame i: a disagreement (population std) of i meV/atom.
+    const member = (perAtom: (i: number) => number): string =>
+      frames.map((f, i) => writeExtxyzFrame({ ...f, info: new Map([["MACE_energy", { kind: "float", value: -10 + f.natoms * perAtom(i) }]]) })).join("");
+    const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
+    await ledger.commit({
+      message: "pool and committee",
+      files: [
+        { path: "pools/runs.extxyz", content: readFileSync(pool) },
+        { path: "committee/a.extxyz", content: member(() => 0) },
+        { path: "committee/b.extxyz", content: member((i) => 2e-3 * i) },
+      ],
+    });
+    const config = defaultRelabelConfig();
+    // Frame 0 is below the window (accurate), frames 1-3 inside, frames from 4 on at or above it (suspect).
+    const rank = (trust_exclude: ("accurate" | "suspect")[]) =>
+      rankSelection(ledger, path.join(root, `scratch-${trust_exclude.join("-")}`), {
+        ref: "main",
+        pool: ["pools/runs.extxyz"],
+        select: 3,
+        weights: { div: 1, dis: 1 },
+        selection: { ...config.selection, force_trust: "0.0005:0.0035", trust_exclude },
+        committeeRepoFiles: ["committee/a.extxyz", "committee/b.extxyz"],
+        committeeLocalFiles: [],
+        templates: config.vasp_templates,
+        software: { name: "relabel-loop", version: "test" },
+        roundFor: async () => 1,
+      });
+    expect(frames.length).toBeGreaterThan(4);
+    const both = (await rank(["suspect", "accurate"])).ranking;
+    expect(both.selectable).toBe(3);
+    expect(both.parameters).toMatchObject({ force_trust: { lo: 0.0005, hi: 0.0035 }, trust_exclude: ["accurate", "suspect"] });
+    expect(both.selected.map((s) => s.frame).sort()).toEqual([1, 2, 3]);
+    const none = (await rank([])).ranking;
+    expect(none.selectable).toBe(frames.length);
+    expect(none.parameters.trust_exclude).toEqual([]);
+    expect(none.rule).toContain("both kept, flagged only");
   });
 });
 

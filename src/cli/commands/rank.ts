@@ -1,5 +1,5 @@
 import { UsageError } from "../../core/errors.js";
-import { parseTrustWindow } from "../../core/select/disagreement.js";
+import { parseTrustExclusion, parseTrustWindow } from "../../core/select/disagreement.js";
 import type { SelectionRule } from "../../core/select/fps.js";
 import { yieldToOtherThreads } from "../../exec/thread-priority.js";
 import { startRank, type RankOptions } from "../../io/rank-start.js";
@@ -11,7 +11,7 @@ export const rankSpec = {
   name: "rank",
   summary: "Rank a candidate pool for the next DFT round: diversity (farthest-point sampling) plus optional committee disagreement.",
   usage:
-    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] [--threads N] -o OUT",
+    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI [--trust-exclude LEVELS]] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] [--threads N] -o OUT",
   help: `This is the baseline heuristic, named for what it is: greedy farthest-point sampling in a structure-descriptor
 space, plus committee disagreement when a committee is given. It is not calibrated uncertainty and not Bayesian
 optimisation. --disagreement force is DP-GEN's model deviation (max over atoms of the force std).
@@ -24,7 +24,8 @@ committee (at least 2 members):
       --committee FILE...     one mace_eval_configs output per member (MACE_energy, MACE_forces), matched by structure
       --committee-keys P      predictions inside the pool: info P<member>_energy, arrays P<member>_forces
       --disagreement KIND     energy (std of energy per atom across members; default) or force (DP-GEN deviation)
-      --force-trust LO:HI     candidates below LO are "accurate", at or above HI "suspect"; both are not selected
+      --force-trust LO:HI     candidates below LO are "accurate", at or above HI "suspect" (flagged in ranking.csv)
+      --trust-exclude LEVELS  which of them are never selected: accurate,suspect (default), accurate, suspect or none
 score:
       --weights div=W,dis=W   score = div*diversity + dis*disagreement (disagreement min-max normalised; default 1,1)
       --rule uwfps:A,B        uncertainty-weighted FPS instead: score = disagreement^A * diversity^B
@@ -53,6 +54,7 @@ exit codes: 0 success, 1 bad input, 2 usage error`,
     "committee-keys": { type: "string" },
     disagreement: { type: "string" },
     "force-trust": { type: "string" },
+    "trust-exclude": { type: "string" },
     weights: { type: "string" },
     rule: { type: "string" },
     descriptor: { type: "string" },
@@ -131,6 +133,7 @@ export async function runRank(argv: string[]): Promise<number> {
       committeeKeys: values["committee-keys"],
       disagreement: oneOf("disagreement", values.disagreement, ["energy", "force"] as const, "energy"),
       forceTrust: values["force-trust"] ? parseTrustWindow(values["force-trust"]) : undefined,
+      trustExclude: values["trust-exclude"] !== undefined ? parseTrustExclusion(values["trust-exclude"]) : undefined,
       rule: values.rule ? parseRule(values.rule) : values.weights ? await parseWeights(values.weights) : undefined,
       descriptor: oneOf("descriptor", values.descriptor, ["baseline", "element-pairs"] as const, "baseline"),
       features: values.features,

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { DEFAULT_CONFIG_TYPE, DEFAULT_FRACTIONS, DEFAULT_HEAD, parseFractions } from "../dataset/split.js";
 import { executionConfigSchema } from "../exec/config.js";
 import { DEFAULT_BINS, DEFAULT_R_MAX, type DescriptorKind } from "../select/descriptors.js";
-import { parseTrustWindow, type DisagreementKind } from "../select/disagreement.js";
+import { DEFAULT_TRUST_EXCLUSION, parseTrustWindow, TRUST_LEVEL_NAMES, type DisagreementKind } from "../select/disagreement.js";
 import type { ScalingMode } from "../select/scaling.js";
 import { StageConfigSchema } from "../stage/config.js";
 import { closestName } from "../stage/suggest.js";
@@ -90,6 +90,11 @@ export const selectionConfigSchema = z.strictObject({
     }, 'expected a trust window "LO:HI" with 0 <= LO < HI (e.g. "0.05:0.3")')
     .nullable()
     .default(null),
+  /** Which trust levels of force_trust are never selected (DP-GEN leaves out both). */
+  trust_exclude: z
+    .array(z.enum(TRUST_LEVEL_NAMES))
+    .refine((levels) => new Set(levels).size === levels.length, "expected each trust level at most once")
+    .default([...DEFAULT_TRUST_EXCLUSION]),
 });
 export type SelectionConfig = z.output<typeof selectionConfigSchema>;
 

@@ -7,7 +7,7 @@
  *   <F_i> the committee mean of atom i's force.
  *
  * Trust window LO:HI (in the score's unit): below LO "accurate", at or above HI "suspect", both left
- * out of the selection by default; the levels array can serve directly as SelectionInput.excluded.
+ * out of the selection by default (as DP-GEN does); excludedByTrust gives SelectionInput.excluded for a choice.
  * Normalisation: min-max to [0, 1] over the candidates inside the window (all without a window), all
  * zeros when those are constant; values outside the window are clamped.
  */
@@ -150,6 +150,30 @@ export function trustLevels(raw: Float64Array, window: TrustWindow): Uint8Array 
     levels[i] = raw[i] < window.lo ? TRUST_ACCURATE : raw[i] >= window.hi ? TRUST_SUSPECT : TRUST_CANDIDATE;
   }
   return levels;
+}
+
+/** Trust levels by name, as ranking.csv flags them. */
+export const TRUST_LEVEL_NAMES = ["accurate", "suspect"] as const;
+export type TrustLevelName = (typeof TRUST_LEVEL_NAMES)[number];
+/** The trust levels left out of the selection, in TRUST_LEVEL_NAMES order. */
+export type TrustExclusion = readonly TrustLevelName[];
+export const DEFAULT_TRUST_EXCLUSION: TrustExclusion = TRUST_LEVEL_NAMES;
+
+/** Parses "accurate,suspect", "accurate", "suspect" or "none" (names in any order, each once). */
+export function parseTrustExclusion(text: string): TrustExclusion {
+  const names = text.trim() === "none" ? [] : text.split(",").map((n) => n.trim());
+  const known = (n: string): n is TrustLevelName => (TRUST_LEVEL_NAMES as readonly string[]).includes(n);
+  if (!names.every(known) || new Set(names).size !== names.length) {
+    throw new UsageError(`trust levels to exclude "${text}" are not accurate, suspect, both (accurate,suspect) or none`);
+  }
+  return TRUST_LEVEL_NAMES.filter((n) => names.includes(n));
+}
+
+/** Nonzero for the candidates whose level is excluded (SelectionInput.excluded). */
+export function excludedByTrust(levels: Uint8Array, exclude: TrustExclusion): Uint8Array {
+  const accurate = exclude.includes("accurate");
+  const suspect = exclude.includes("suspect");
+  return levels.map((level) => Number((level === TRUST_ACCURATE && accurate) || (level === TRUST_SUSPECT && suspect)));
 }
 
 /** Min-max normalisation to [0, 1] over candidates with level 0 (all when `levels` is absent). */

@@ -5,7 +5,7 @@
 import { ByteWriter } from "../byte-writer.js";
 import { stableJson } from "../json.js";
 import type { InfoValue } from "../structure.js";
-import type { DisagreementKind, TrustWindow } from "./disagreement.js";
+import type { DisagreementKind, TrustExclusion, TrustWindow } from "./disagreement.js";
 import { TRUST_ACCURATE, TRUST_SUSPECT } from "./disagreement.js";
 import type { SelectionResult, SelectionRule } from "./fps.js";
 
@@ -29,6 +29,8 @@ export interface RankingParameters {
   disagreement: DisagreementKind | null;
   committee_source: "files" | "keys" | null;
   force_trust: TrustWindow | null;
+  /** The trust levels left out of the selection; null without a trust window. */
+  trust_exclude: TrustExclusion | null;
 }
 
 export interface RankingInputs {
@@ -63,9 +65,19 @@ export function rankingRule(p: RankingParameters, labeledCount: number): string 
   else if (p.rule.kind === "uwfps") rule = `uncertainty-weighted farthest-point sampling, u^${p.rule.alpha} * d^${p.rule.beta}, u = ${what}, d = distance in ${space}`;
   else if (p.rule.wDiv === 0) rule = `${what} only (top-k), no diversity term`;
   else rule = `diversity + ${what}, weights ${p.rule.wDiv}:${p.rule.wDis}, diversity = distance in ${space}`;
-  if (p.force_trust) rule += `; trust window ${p.force_trust.lo}:${p.force_trust.hi} (below: accurate, at or above: suspect, both excluded)`;
+  if (p.force_trust) rule += `; trust window ${trustWindowText(p.force_trust)} (below: accurate, at or above: suspect; ${trustExclusionText(p.trust_exclude ?? [])})`;
   if (labeledCount > 0) rule += `; seeded by ${labeledCount} labelled structures, which count as covered`;
   return rule;
+}
+
+/** JSON has no Infinity (it would become null): an open upper end is written "inf", as `--force-trust` takes it. */
+const trustWindowJson = (w: TrustWindow): { lo: number; hi: number | "inf" } => ({ lo: w.lo, hi: Number.isFinite(w.hi) ? w.hi : "inf" });
+const trustWindowText = (w: TrustWindow): string => `${trustWindowJson(w).lo}:${trustWindowJson(w).hi}`;
+
+function trustExclusionText(exclude: TrustExclusion): string {
+  if (exclude.length === 2) return "both excluded";
+  if (exclude.length === 0) return "both kept, flagged only";
+  return exclude[0] === "accurate" ? "accurate excluded, suspect kept" : "suspect excluded, accurate kept";
 }
 
 export function renderRankingJson(r: RankingInputs): string {
@@ -74,7 +86,7 @@ export function renderRankingJson(r: RankingInputs): string {
     format: "relabel-ranking/1",
     rule,
     heuristic: HEURISTIC_NOTE,
-    parameters: r.parameters,
+    parameters: { ...r.parameters, force_trust: r.parameters.force_trust && trustWindowJson(r.parameters.force_trust) },
     sources: r.sources,
     labeled: r.labeled,
     labeled_size: r.labeledIds.size,

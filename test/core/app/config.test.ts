@@ -91,7 +91,7 @@ describe("relabel.yml", () => {
 
   it("explains bad values at their path", () => {
     const found = problems({
-      selection: { select: "8", weights: { div: 0, dis: 0 }, force_trust: "0.3:0.1", descriptor: "soap" },
+      selection: { select: "8", weights: { div: 0, dis: 0 }, force_trust: "0.3:0.1", trust_exclude: ["suspect", "failed"], descriptor: "soap" },
       dataset: { fractions: { train: 0.8, valid: 0.1, test: 0.2 } },
       committee: "everyone",
       vasp_templates: { incar: "../INCAR" },
@@ -101,6 +101,7 @@ describe("relabel.yml", () => {
     expect(message("selection.select")).toBe('expected number, got string "8"');
     expect(message("selection.weights")).toBe("the weights div and dis cannot both be 0");
     expect(message("selection.force_trust")).toContain("LO:HI");
+    expect(message("selection.trust_exclude.1")).toContain('"accurate"');
     expect(message("selection.descriptor")).toContain('"baseline"');
     expect(message("dataset.fractions")).toContain("must sum to 1");
     expect(message("committee")).toContain('"previous-round"');

@@ -3,6 +3,9 @@ import { InputError, UsageError } from "../../../src/core/errors.js";
 import {
   committeeDisagreement,
   normaliseDisagreement,
+  DEFAULT_TRUST_EXCLUSION,
+  excludedByTrust,
+  parseTrustExclusion,
   parseTrustWindow,
   TRUST_ACCURATE,
   TRUST_CANDIDATE,
@@ -82,6 +85,19 @@ describe("trust window and normalisation", () => {
   it("flags accurate below LO and suspect at or above HI", () => {
     const levels = trustLevels(Float64Array.of(0.01, 0.05, 0.2, 0.3, 0.9), { lo: 0.05, hi: 0.3 });
     expect(Array.from(levels)).toEqual([TRUST_ACCURATE, TRUST_CANDIDATE, TRUST_CANDIDATE, TRUST_SUSPECT, TRUST_SUSPECT]);
+  });
+
+  it("excludes the chosen trust levels: both by default, either, or none", () => {
+    const levels = trustLevels(Float64Array.of(0.01, 0.1, 0.5), { lo: 0.05, hi: 0.3 });
+    expect(parseTrustExclusion("accurate,suspect")).toEqual(DEFAULT_TRUST_EXCLUSION);
+    expect(parseTrustExclusion("suspect, accurate")).toEqual(["accurate", "suspect"]);
+    expect(Array.from(excludedByTrust(levels, DEFAULT_TRUST_EXCLUSION))).toEqual([1, 0, 1]);
+    expect(Array.from(excludedByTrust(levels, parseTrustExclusion("accurate")))).toEqual([1, 0, 0]);
+    expect(Array.from(excludedByTrust(levels, parseTrustExclusion("suspect")))).toEqual([0, 0, 1]);
+    expect(Array.from(excludedByTrust(levels, parseTrustExclusion("none")))).toEqual([0, 0, 0]);
+    for (const bad of ["", "both", "accurate,accurate", "none,suspect", "candidate"]) {
+      expect(() => parseTrustExclusion(bad)).toThrow(`trust levels to exclude "${bad}" are not accurate, suspect, both (accurate,suspect) or none`);
+    }
   });
 
   it("min-max normalises over the window, clamps outside, zeros when constant", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { firstOccurrences } from "../../../src/core/select/candidate-id.js";
 import { TRUST_ACCURATE, TRUST_SUSPECT } from "../../../src/core/select/disagreement.js";
-import { rankingCsvParts, type CandidateMeta, type RankingInputs } from "../../../src/core/select/ranking.js";
+import { rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../../../src/core/select/ranking.js";
 
 function inputs(candidates: CandidateMeta[], over: Partial<RankingInputs> = {}): RankingInputs {
   const N = candidates.length;
@@ -9,6 +9,7 @@ function inputs(candidates: CandidateMeta[], over: Partial<RankingInputs> = {}):
     parameters: {
       select: 1, descriptor: "baseline", features_file: null, scaling: "standard", bins: 80, rmax: 6,
       rule: { kind: "weighted", wDiv: 1, wDis: 1 }, disagreement: "force", committee_source: "files", force_trust: { lo: 0.05, hi: 0.5 },
+      trust_exclude: ["accurate", "suspect"],
     },
     sources: [],
     labeled: [],
@@ -63,5 +64,25 @@ describe("ranking.csv", () => {
     const rows = csvText(parts).trim().split("\n");
     expect(rows).toHaveLength(N + 1);
     expect(rows[N]).toBe(`${N - 1},id${N - 1},pool.xyz,${N - 1},2,H2,,${(N - 1) / 4},,,`);
+  });
+});
+
+describe("ranking.json's trust window", () => {
+  it("states which trust levels were left out, in the rule and the parameters", () => {
+    const base = inputs([meta("a")]).parameters;
+    expect(rankingRule(base, 0)).toMatch(/; trust window 0\.05:0\.5 \(below: accurate, at or above: suspect; both excluded\)$/);
+    expect(rankingRule({ ...base, trust_exclude: ["accurate"] }, 0)).toMatch(/; accurate excluded, suspect kept\)$/);
+    expect(rankingRule({ ...base, trust_exclude: ["suspect"] }, 0)).toMatch(/; suspect excluded, accurate kept\)$/);
+    expect(rankingRule({ ...base, trust_exclude: [] }, 0)).toMatch(/; both kept, flagged only\)$/);
+    const json = JSON.parse(renderRankingJson(inputs([meta("a")])));
+    expect(json.parameters.trust_exclude).toEqual(["accurate", "suspect"]);
+    expect(json.parameters.force_trust).toEqual({ lo: 0.05, hi: 0.5 });
+  });
+
+  it("writes an open upper end as \"inf\" (JSON would turn Infinity into null)", () => {
+    const open = inputs([meta("a")]);
+    open.parameters.force_trust = { lo: 0.1, hi: Infinity };
+    expect(JSON.parse(renderRankingJson(open)).parameters.force_trust).toEqual({ lo: 0.1, hi: "inf" });
+    expect(rankingRule(open.parameters, 0)).toContain("trust window 0.1:inf ");
   });
 });
