@@ -52,14 +52,19 @@ describe("inspectLabelRuns", () => {
   });
 });
 
+/** A data repository holding the bundled runs' initial structures as pools/runs.extxyz (also at `pool`). */
+async function ledgerWithPool(): Promise<{ root: string; pool: string; ledger: Ledger }> {
+  const root = tmp();
+  const pool = path.join(root, "pool.extxyz");
+  await writeInitialStructurePool(await recordedRuns(SAMPLE_VASP), pool);
+  const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
+  await ledger.commit({ message: "pool", files: [{ path: "pools/runs.extxyz", content: readFileSync(pool) }] });
+  return { root, pool, ledger };
+}
+
 describe("rankSelection", () => {
   it("lays the selection out under rounds/NNNN/selection with repository paths only, one POSCAR per pick", async () => {
-    const root = tmp();
-    const runs = await recordedRuns(SAMPLE_VASP);
-    const pool = path.join(root, "pool.extxyz");
-    await writeInitialStructurePool(runs, pool);
-    const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
-    await ledger.commit({ message: "pool", files: [{ path: "pools/runs.extxyz", content: readFileSync(pool) }] });
+    const { root, pool, ledger } = await ledgerWithPool();
     const config = defaultRelabelConfig();
     const scratch = path.join(root, "scratch");
     const outcome = await rankSelection(ledger, scratch, {
@@ -95,19 +100,14 @@ describe("rankSelection", () => {
 
 describe("rankSelection with a committee and a trust window", () => {
   it("leaves out the trust levels the config's trust_exclude names, and says so in ranking.json", async () => {
-    const root = tmp();
-    const runs = await recordedRuns(SAMPLE_VASP);
-    const pool = path.join(root, "pool.extxyz");
-    await writeInitialStructurePool(runs, pool);
+    const { root, pool, ledger } = await ledgerWithPool();
     const frames = parseExtxyz(readFileSync(pool)).map((f) => f.frame);
     // Member b's energy per atom is 2i meV above member a's on frame i: a disagreement (population std) of i meV/atom.
     const member = (perAtom: (i: number) => number): string =>
       frames.map((f, i) => writeExtxyzFrame({ ...f, info: new Map([["MACE_energy", { kind: "float", value: -10 + f.natoms * perAtom(i) }]]) })).join("");
-    const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
     await ledger.commit({
-      message: "pool and committee",
+      message: "committee",
       files: [
-        { path: "pools/runs.extxyz", content: readFileSync(pool) },
         { path: "committee/a.extxyz", content: member(() => 0) },
         { path: "committee/b.extxyz", content: member((i) => 2e-3 * i) },
       ],
