@@ -32,6 +32,7 @@ import {
 import {
   checkFeatureRowCount, copyRows, createFeatureMatrix, rowsOf, validateFeatureMatrix, type FeatureMatrix, type PlacedRows,
 } from "../core/select/feature-matrix.js";
+import { NEAR_MATCH_TOLERANCE, NearStructureIndex } from "../core/select/near-match.js";
 import { allocateSelection, confirmWithIds, type SelectionMemory, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
 import { rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
@@ -255,27 +256,54 @@ async function describe(
   flush();
 }
 
-/** mace_eval_configs outputs, matched to candidates by candidate_id (not by position). */
-async function readCommitteeFiles(files: string[], meta: CandidateMeta[]): Promise<CommitteePrediction[]> {
+/**
+ * Each member's predictions, matched to the candidates by candidate_id. A prediction whose id is not in the pool
+ * is matched by geometry instead (NearStructureIndex: files that print fewer digits than the pool, as ASE and so
+ * mace_eval_configs do), against the pool's frames of the candidates still without one, read again for that.
+ */
+async function readCommitteeFiles(
+  files: string[], meta: CandidateMeta[], poolFrames: (rows: number[]) => AsyncIterable<{ row: number; frame: Frame }>,
+): Promise<CommitteePrediction[]> {
   const rowOf = new Map<string, number>();
   meta.forEach((m, i) => {
     if (!rowOf.has(m.id)) rowOf.set(m.id, i);
   });
+  const near = new NearStructureIndex();
+  const indexed = new Set<number>();
   const members: CommitteePrediction[] = [];
   for (const file of files) {
     const energies = new Float64Array(meta.length).fill(NaN);
     const forces: (Float64Array | undefined)[] = new Array(meta.length);
-    let n = 0;
-    for await (const frame of readExtxyz(file)) {
-      const id = candidateId(frame);
-      const row = rowOf.get(id);
-      if (row === undefined) throw new InputError(file, `frame ${n}`, `structure ${id} is not in the pool: committee predictions must be for the pool's candidates`);
+    const take = (row: number, frame: Frame, n: number): void => {
       const e = frame.info.get("MACE_energy");
       if (!e || (e.kind !== "float" && e.kind !== "int")) throw new InputError(file, `frame ${n}`, "has no MACE_energy (expected mace_eval_configs output)");
       energies[row] = e.value;
       const f = frame.arrays.get("MACE_forces");
       forces[row] = f && f.dtype === "R" ? f.data : undefined;
+    };
+    const unmatched: { n: number; id: string; frame: Frame }[] = [];
+    let n = 0;
+    for await (const frame of readExtxyz(file)) {
+      const id = candidateId(frame);
+      const row = rowOf.get(id);
+      if (row === undefined) unmatched.push({ n, id, frame });
+      else take(row, frame, n);
       n++;
+    }
+    if (unmatched.length) {
+      const waiting = (row: number): boolean => rowOf.get(meta[row].id) === row && Number.isNaN(energies[row]);
+      const rows = meta.map((_, row) => row).filter((row) => waiting(row) && !indexed.has(row));
+      for await (const { row, frame } of poolFrames(rows)) {
+        near.add(row, frame);
+        indexed.add(row);
+      }
+      for (const { n, id, frame } of unmatched) {
+        const row = near.find(frame);
+        if (row === undefined) {
+          throw new InputError(file, `frame ${n}`, `structure ${id} is not in the pool, nor one within ${NEAR_MATCH_TOLERANCE.toExponential()} A of it: committee predictions must be for the pool's candidates`);
+        }
+        take(row, frame, n);
+      }
     }
     // Duplicated candidates share one prediction.
     meta.forEach((m, i) => {
@@ -379,7 +407,7 @@ async function rankScanned(
   let members: CommitteePrediction[] = [];
   let memberNames: string[] = [];
   if (committee.length) {
-    members = await readCommitteeFiles(committee, c.meta);
+    members = await readCommitteeFiles(committee, c.meta, (rows) => poolFramesAt(units, sources, rows));
     memberNames = committee.map((f) => f.split(path.sep).join("/"));
   } else if (o.committeeKeys) {
     memberNames = [...c.keyed.keys()].sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
@@ -504,23 +532,32 @@ async function writeParts(file: string, parts: Iterable<Uint8Array>): Promise<vo
 async function writeSelected(
   units: PoolUnit[], sources: ScannedSource[], result: SelectionResult, meta: CandidateMeta[], file: string,
 ): Promise<void> {
+  const picked = new Map<number, Frame>();
+  for await (const { row, frame, source, index } of poolFramesAt(units, sources, result.picks.map((pick) => pick.index))) {
+    checkRanked(source, index, frame, meta[row].id);
+    picked.set(row, frame);
+  }
+  await writeSelectedFrames(file, selectedPicks(result, meta), picked);
+}
+
+/**
+ * The frames of these candidate rows, read again from the pool (with their source and index there): only sources
+ * holding some, and only those frames parsed.
+ */
+async function* poolFramesAt(
+  units: PoolUnit[], sources: ScannedSource[], rows: Iterable<number>,
+): AsyncGenerator<{ row: number; frame: Frame; source: string; index: number }> {
   const firstRow = firstRows(sources);
   const wanted = units.map(() => new Set<number>());
-  for (const { index: row } of result.picks) {
+  for (const row of rows) {
     const { unit, index } = locateRow(firstRow, row);
     wanted[unit].add(index);
   }
-  const picked = new Map<number, Frame>();
   for (let u = 0; u < units.length; u++) {
     if (wanted[u].size === 0) continue;
     const frames = units[u].kind === "extxyz" ? extxyzFramesAt(units[u].path, wanted[u], sources[u].trace?.starts) : wantedFrames(units[u], wanted[u]);
-    for await (const { index, frame } of frames) {
-      const row = firstRow[u] + index;
-      checkRanked(units[u].path, index, frame, meta[row].id);
-      picked.set(row, frame);
-    }
+    for await (const { index, frame } of frames) yield { row: firstRow[u] + index, frame, source: units[u].path, index };
   }
-  await writeSelectedFrames(file, selectedPicks(result, meta), picked);
 }
 
 /** Candidate rows of source u: firstRow[u] .. firstRow[u + 1] - 1. */

@@ -15,7 +15,9 @@ import { poscarDir, roundPaths } from "../core/app/manifest.js";
 import { parseRankingJson, type RankingJson } from "../core/app/ranking-json.js";
 import { InputError } from "../core/errors.js";
 import type { DatasetSummary } from "../core/dataset/summary.js";
+import { parseExtxyz } from "../core/formats/extxyz.js";
 import { candidateId } from "../core/select/candidate-id.js";
+import type { Geometry } from "../core/select/near-match.js";
 import type { SelectionRule } from "../core/select/fps.js";
 import { parseTrustWindow, TRUST_LEVEL_NAMES } from "../core/select/disagreement.js";
 import { writePoscar } from "../core/vasp/poscar.js";
@@ -143,7 +145,7 @@ export async function inspectLabelRuns(labelsDir: string): Promise<LabelRun[]> {
   const runs: LabelRun[] = [];
   for (const dir of await discoverRuns(labelsDir)) {
     const folder = `${path.relative(labelsDir, dir).split(path.sep).join("/") || "."}/`;
-    let initialId: string | null = null;
+    let initial: Geometry | null = null;
     let steps = 0;
     let converged = true;
     let error: string | null = null;
@@ -156,7 +158,7 @@ export async function inspectLabelRuns(labelsDir: string): Promise<LabelRun[]> {
           break;
         }
         const step = next.value;
-        if (steps === 0) initialId = candidateId({ natoms: step.symbols.length, symbols: step.symbols, positions: step.positions, cell: step.cell, pbc: [true, true, true] });
+        if (steps === 0) initial = { natoms: step.symbols.length, symbols: step.symbols, positions: step.positions, cell: step.cell, pbc: [true, true, true] };
         steps++;
         if (!step.scfConverged) converged = false;
       }
@@ -164,7 +166,7 @@ export async function inspectLabelRuns(labelsDir: string): Promise<LabelRun[]> {
       error = (err as Error).message;
     }
     if (steps === 0 && error === null) error = "no complete DFT step";
-    runs.push({ folder, initialId: error === null || steps > 0 ? initialId : null, steps, converged: steps > 0 ? converged : null, error: steps > 0 ? null : error });
+    runs.push({ folder, initialId: initial && candidateId(initial), initial, steps, converged: steps > 0 ? converged : null, error: steps > 0 ? null : error });
   }
   return runs;
 }
@@ -216,6 +218,24 @@ export async function buildRoundDataset(ledger: Ledger, dir: string, o: DatasetI
   return { ...result, summary, datasetDir, runsRoot };
 }
 
+/** The round's selected structures (selected.extxyz) by candidate_id; none when the file is missing or unreadable. */
+async function selectedGeometries(ledger: Ledger, round: number): Promise<Map<string, Geometry>> {
+  const file = roundPaths(round).selectedExtxyz;
+  const text = await ledger.read(file);
+  const geometries = new Map<string, Geometry>();
+  if (text === null) return geometries;
+  try {
+    for (const { frame } of parseExtxyz(text, file)) {
+      const id = frame.info.get("candidate_id");
+      if (id?.kind === "string") geometries.set(id.value, frame);
+    }
+  } catch (err) {
+    // Runs are then matched by candidate_id alone, as before the geometry fallback.
+    if (!(err instanceof InputError)) throw err;
+  }
+  return geometries;
+}
+
 /** The dry run of the results PR: runs matched to the selection, and the dataset the rebuild would write. */
 export async function dryRunRebuild(
   ledger: Ledger,
@@ -223,7 +243,8 @@ export async function dryRunRebuild(
   o: { round: number; ranking: RankingJson; inputs: DatasetInputs },
 ): Promise<DryRunResult> {
   return withScratch(scratchRoot, async (dir) => {
-    const selected: SelectedCandidate[] = o.ranking.selected.map((s) => ({ rank: s.rank, candidate_id: s.candidate_id, formula: s.formula }));
+    const geometries = await selectedGeometries(ledger, o.round);
+    const selected: SelectedCandidate[] = o.ranking.selected.map((s) => ({ rank: s.rank, candidate_id: s.candidate_id, formula: s.formula, geometry: geometries.get(s.candidate_id) }));
     let dataset: DatasetSummary | null = null;
     const errors: string[] = [];
     let runs: LabelRun[] = [];

@@ -4,6 +4,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { MetricsJson } from "../../src/core/bench/bench.js";
+import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
+import { candidateId } from "../../src/core/select/candidate-id.js";
+import type { Frame } from "../../src/core/structure.js";
 import { checkWellFormedXml } from "../core/bench/xml-check.js";
 import { realPath } from "../helpers/real-data.js";
 import { runCli, type CliResult } from "../helpers/run-cli.js";
@@ -62,6 +65,26 @@ describe("relabel bench", () => {
     const report = readFileSync(path.join(out, "report.md"), "utf8");
     expect(report).toContain("> The dataset identity is unknown");
     expect(report).toContain("| train | 19.1 | 182.0 | 8.36 |");
+  });
+
+  it("pairs every frame of a dataset built from real VASP runs with predictions printed to 8 decimals, as ASE prints them", async () => {
+    const dir = tmp();
+    const build = await runCli("dataset", "build", "--runs", realPath("vasp"), "--allow-mixed-settings", "-o", path.join(dir, "dataset"));
+    expect(build.code).toBe(0);
+    const test = path.join(dir, "dataset", "test.extxyz");
+    const frames = parseExtxyz(readFileSync(test)).map((f) => f.frame);
+    // mace_eval_configs writes through ASE (%16.8f positions); the dataset keeps every digit of VASP's positions.
+    const printed = frames.map((f) => ({ ...f, positions: f.positions.map((x) => Number(x.toFixed(8))) }));
+    expect(printed.filter((f, i) => candidateId(f) !== candidateId(frames[i])).length).toBeGreaterThan(0);
+    const pred = path.join(dir, "pred.extxyz");
+    const energy = (f: Frame) => ({ kind: "float" as const, value: (f.info.get("REF_energy") as { value: number }).value + 0.001 * f.natoms });
+    writeFileSync(pred, printed.map((f) => writeExtxyzFrame({ ...f, info: new Map([["MACE_energy", energy(f)]]), arrays: new Map([["MACE_forces", f.arrays.get("REF_forces")!]]) })).join(""));
+    const out = path.join(dir, "round");
+    const res = await bench("--pred", pred, "--ref", test, "-o", out);
+    expect(res.code).toBe(0);
+    expect(res.stderr).not.toContain("have no");
+    expect(res.stdout).toMatch(new RegExp(`^paired ${frames.length} frames .*: E RMSE 1\\.00 meV/atom, F RMSE 0\\.0 meV/A;`));
+    expect(metricsOf(out).counts).toMatchObject({ paired_frames: frames.length, unmatched_predictions: 0, unmatched_references: 0 });
   });
 
   it("writes byte-identical outputs when run again on the same inputs", async () => {

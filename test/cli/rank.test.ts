@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
+import { candidateId } from "../../src/core/select/candidate-id.js";
 import { parsePoscar, writePoscar } from "../../src/core/vasp/poscar.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "../../src/io/extxyz-scan.js";
 import type { Frame } from "../../src/core/structure.js";
@@ -158,6 +159,40 @@ describe("relabel rank", () => {
     const none = await rank("none", "--trust-exclude", "none");
     expect(none.ranking.selectable).toBe(201);
     expect(none.ranking.parameters.trust_exclude).toEqual([]);
+  });
+
+  it("matches committee predictions printed with fewer digits than the pool (ASE prints 8 decimals) by geometry", async () => {
+    const dir = tmp();
+    const pool = path.join(dir, "pool.extxyz");
+    const converted = await runCli("convert", realPath("vasp/custodian_npt_common_LiPS_md_npt"), realPath("vasp/dpdata_h2o_md10"), "-o", pool);
+    expect(converted.code).toBe(0);
+    const frames = framesOf(pool);
+    // mace_eval_configs writes through ASE: positions with 8 decimals. Member b's energy per atom is 2i meV above
+    // member a's on frame i, a disagreement (population std) of i meV/atom; `shift` moves frame 1's first atom.
+    const member = (name: string, perAtom: (i: number) => number, shift = 0): string => {
+      const text = frames.map((f, i) => {
+        const positions = f.positions.map((x) => Number(x.toFixed(8)));
+        if (i === 1) positions[0] += shift;
+        return writeExtxyzFrame({ ...f, positions, info: new Map([["MACE_energy", { kind: "float", value: -10 + f.natoms * perAtom(i) }]]), arrays: new Map() });
+      });
+      writeFileSync(path.join(dir, name), text.join(""));
+      return path.join(dir, name);
+    };
+    const a = member("a.xyz", () => 0);
+    const b = member("b.xyz", (i) => 2e-3 * i);
+    const printedIds = framesOf(b).map((f) => candidateId(f));
+    expect(printedIds.filter((id, i) => id !== candidateId(frames[i])).length).toBeGreaterThan(0);
+    const res = await runCli("rank", "--pool", pool, "--select", "2", "--committee", a, b, "-o", path.join(dir, "out"));
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const rows = readFileSync(path.join(dir, "out", "ranking.csv"), "utf8").trim().split("\n").slice(1);
+    expect(rows).toHaveLength(frames.length);
+    rows.forEach((row, i) => expect(Number(row.split(",")[9])).toBeCloseTo(1e-3 * i, 12));
+    // A structure 1e-3 A away is another structure.
+    const moved = member("moved.xyz", (i) => 2e-3 * i, 1e-3);
+    const far = await runCli("rank", "--pool", pool, "--select", "2", "--committee", a, moved, "-o", path.join(dir, "far"));
+    expect(far.code).toBe(1);
+    expect(far.stderr).toMatch(/^error: .*moved\.xyz: frame 1: structure [0-9a-f]{20} is not in the pool, nor one within 1e-5 A of it: /);
   });
 
   it("refuses --trust-exclude without a trust window, and levels it does not know", async () => {

@@ -12,10 +12,11 @@ import { candidateId } from "../../src/core/select/candidate-id.js";
 import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
 import { parsePoscar } from "../../src/core/vasp/poscar.js";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { displayPaths, inspectLabelRuns, rankSelection } from "../../src/workflow/engine.js";
+import { displayPaths, dryRunRebuild, inspectLabelRuns, rankSelection } from "../../src/workflow/engine.js";
 import { recordedRuns, writeInitialStructurePool } from "../../src/workflow/recorded-runs.js";
 import { SAMPLE_VASP } from "../helpers/app-harness.js";
 import { initBare } from "../helpers/git-repo.js";
+import { realPath } from "../helpers/real-data.js";
 
 const roots: string[] = [];
 const tmp = () => {
@@ -136,6 +137,34 @@ describe("rankSelection with a committee and a trust window", () => {
     expect(none.selectable).toBe(frames.length);
     expect(none.parameters.trust_exclude).toEqual([]);
     expect(none.rule).toContain("both kept, flagged only");
+  });
+});
+
+describe("dryRunRebuild", () => {
+  it("matches a real VASP run to its selected POSCAR although OUTCAR's 5-decimal positions give another candidate_id", async () => {
+    // custodian_potim_FeS_relax_killed: a 48-atom POSCAR and the OUTCAR of its (killed) relaxation, no vasprun.xml.
+    const run = realPath("vasp/custodian_potim_FeS_relax_killed");
+    const root = tmp();
+    const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
+    await ledger.commit({ message: "pool", files: [{ path: "pools/fes/POSCAR", content: readFileSync(path.join(run, "POSCAR")) }] });
+    const config = defaultRelabelConfig();
+    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), {
+      ref: "main", pool: ["pools/fes"], select: 1, weights: { div: 1, dis: 1 }, selection: config.selection,
+      committeeRepoFiles: [], committeeLocalFiles: [], templates: config.vasp_templates,
+      software: { name: "relabel-loop", version: "test" }, roundFor: async () => 1,
+    });
+    const id = selection.ranking.selected[0].candidate_id;
+    const labels = ["INCAR", "KPOINTS", "OSZICAR", "OUTCAR", "POSCAR"].map((name) => ({ path: `rounds/0001/labels/001-${id}/${name}`, content: readFileSync(path.join(run, name)) }));
+    await ledger.commit({ message: "selection and labels", files: [...selection.files, ...labels] });
+    const result = await dryRunRebuild(ledger, path.join(root, "scratch-dry"), {
+      round: 1,
+      ranking: selection.ranking,
+      inputs: { rounds: [1], labelsRef: () => "main", previousRef: null, dataset: config.dataset },
+    });
+    expect(result.match.runs).toHaveLength(1);
+    expect(result.match.runs[0]).toMatchObject({ folder: `001-${id}/`, status: "matched", rank: 1, candidateId: id, claimedId: id });
+    expect(result.match.runs[0].initialId).not.toBe(id);
+    expect(result.match.missing).toEqual([]);
   });
 });
 

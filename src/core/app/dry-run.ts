@@ -5,7 +5,16 @@
  * run and `/relabel rebuild --dry-run` agree.
  */
 import { CANDIDATE_ID_LENGTH } from "../select/candidate-id.js";
+import { NearStructureIndex, type Geometry } from "../select/near-match.js";
 import type { DatasetSummary } from "../dataset/summary.js";
+
+/**
+ * How far (Angstrom) a run's initial structure may be from a selected one and still be it, when its candidate_id
+ * differs. VASP prints positions with fewer digits than the selection's POSCARs hold: vasprun.xml fractional
+ * coordinates with 8 decimals (about 1e-8 Angstrom off), OUTCAR Cartesian ones with 5 (up to 5e-6); either can move
+ * a coordinate across a rounding boundary of the id. Selected structures are far more distinct than this.
+ */
+export const LABEL_MATCH_TOLERANCE = 1e-4;
 
 /** One run folder under rounds/NNNN/labels/, as read by the App. */
 export interface LabelRun {
@@ -13,6 +22,8 @@ export interface LabelRun {
   folder: string;
   /** candidate_id of the run's initial structure; null when the run could not be read. */
   initialId: string | null;
+  /** The initial structure itself, for matching by geometry when its id differs (absent: by id only). */
+  initial?: Geometry | null;
   /** DFT steps read. */
   steps: number;
   /** Every SCF loop converged (null when unknown). */
@@ -25,6 +36,8 @@ export interface SelectedCandidate {
   rank: number;
   candidate_id: string;
   formula: string;
+  /** The selected structure (selected.extxyz), for matching runs by geometry (absent: by id only). */
+  geometry?: Geometry;
 }
 
 export type RunStatus = "matched" | "duplicate" | "mismatched" | "extra" | "unreadable";
@@ -33,6 +46,11 @@ export interface MatchedRun extends LabelRun {
   status: RunStatus;
   /** Rank of the selected candidate the structure is (null when it is none of them). */
   rank: number | null;
+  /**
+   * The candidate_id of that selected structure: the initial structure's own, or that of the selected structure
+   * within LABEL_MATCH_TOLERANCE of it (VASP printed fewer digits); the initial structure's own when none is.
+   */
+  candidateId: string | null;
   /** The candidate id the folder name claims, when it has one. */
   claimedId: string | null;
 }
@@ -48,20 +66,28 @@ const CLAIMED_ID = new RegExp(`(?:^|[^0-9a-f])([0-9a-f]{${CANDIDATE_ID_LENGTH}})
 /** Matches runs (in folder order) to the selection; the first run of a candidate wins, later ones are duplicates. */
 export function matchLabelRuns(selected: readonly SelectedCandidate[], runs: readonly LabelRun[]): LabelMatch {
   const rankOf = new Map(selected.map((c) => [c.candidate_id, c.rank]));
+  const near = new NearStructureIndex(LABEL_MATCH_TOLERANCE);
+  selected.forEach((c, i) => c.geometry && near.add(i, c.geometry));
+  const candidateOf = (run: LabelRun): string | null => {
+    if (run.initialId === null || rankOf.has(run.initialId) || !run.initial) return run.initialId;
+    const i = near.find(run.initial);
+    return i === undefined ? run.initialId : selected[i].candidate_id;
+  };
   const taken = new Set<string>();
   const sorted = [...runs].sort((a, b) => (a.folder < b.folder ? -1 : a.folder > b.folder ? 1 : 0));
   const matched = sorted.map((run): MatchedRun => {
     const last = run.folder.replace(/\/+$/, "").split("/").at(-1) ?? "";
     const claimedId = CLAIMED_ID.exec(last)?.[1] ?? null;
-    const rank = run.initialId === null ? null : (rankOf.get(run.initialId) ?? null);
+    const candidateId = candidateOf(run);
+    const rank = candidateId === null ? null : (rankOf.get(candidateId) ?? null);
     let status: RunStatus;
-    if (run.error !== null || run.initialId === null) status = "unreadable";
-    else if (claimedId !== null && claimedId !== run.initialId) status = "mismatched";
+    if (run.error !== null || candidateId === null) status = "unreadable";
+    else if (claimedId !== null && claimedId !== candidateId) status = "mismatched";
     else if (rank === null) status = "extra";
-    else if (taken.has(run.initialId)) status = "duplicate";
+    else if (taken.has(candidateId)) status = "duplicate";
     else status = "matched";
-    if (status === "matched") taken.add(run.initialId!);
-    return { ...run, status, rank, claimedId };
+    if (status === "matched") taken.add(candidateId!);
+    return { ...run, status, rank, claimedId, candidateId };
   });
   return { runs: matched, missing: selected.filter((c) => !taken.has(c.candidate_id)) };
 }

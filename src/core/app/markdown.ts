@@ -6,7 +6,7 @@
 import type { Gates } from "../dataset/summary.js";
 import { SPLITS } from "../dataset/split.js";
 import { isOpen, lastAttempt, SUBMITTING, type JobRecord, type Ledger as JobsFile } from "../exec/ledger.js";
-import { dryRunFailures, type DryRunResult, type MatchedRun } from "./dry-run.js";
+import { dryRunFailures, LABEL_MATCH_TOLERANCE, type DryRunResult, type MatchedRun } from "./dry-run.js";
 import { roundPaths, type RoundManifest } from "./manifest.js";
 import type { PollProblems } from "./poll-problems.js";
 import type { RankingJson } from "./ranking-json.js";
@@ -379,14 +379,14 @@ export function dryRunReport(result: DryRunResult): { conclusion: "success" | "f
   for (const w of result.warnings) out.push(`- warning: ${w}`);
   if (result.warnings.length > 0) out.push("");
 
-  out.push(`**Runs** (${formatCount(runs.length)} folders under ${inlineCode(`${roundPaths(result.round).labels}/`)}; matched by the candidate_id of the initial structure)`, "");
+  out.push(`**Runs** (${formatCount(runs.length)} folders under ${inlineCode(`${roundPaths(result.round).labels}/`)}; matched by the candidate_id of the initial structure, else by its geometry)`, "");
   if (runs.length === 0) out.push("No run folder was found.", "");
   else {
     const rows = runs.map((r) => [
       inlineCode(r.folder),
       STATUS_TEXT[r.status],
       r.rank === null ? "–" : String(r.rank),
-      r.initialId === null ? "–" : inlineCode(r.initialId),
+      r.candidateId === null ? "–" : inlineCode(r.candidateId),
       formatCount(r.steps),
       r.converged === null ? "–" : r.converged ? "yes" : "**no**",
       runNote(r),
@@ -415,6 +415,7 @@ function runNote(r: MatchedRun): string {
   if (r.status === "mismatched") return `folder name says ${inlineCode(r.claimedId ?? "")}${r.rank === null ? "; the structure is not in the selection" : `; the structure is rank ${r.rank}`}`;
   if (r.status === "extra") return "not one of the selected structures";
   if (r.status === "duplicate") return `rank ${r.rank} is already labelled by another run`;
+  if (r.candidateId !== r.initialId) return `matched by geometry (within ${LABEL_MATCH_TOLERANCE.toExponential()} Å; VASP prints fewer digits, so its own id is ${inlineCode(r.initialId ?? "")})`;
   return "";
 }
 

@@ -4,6 +4,7 @@
  */
 import { InputError } from "../errors.js";
 import { hillFormula } from "../structure.js";
+import { NEAR_MATCH_TOLERANCE } from "../select/near-match.js";
 import {
   comparabilityProblems,
   METRICS_SCHEMA,
@@ -16,7 +17,7 @@ import {
 import { energyPolicyOf, labelsHash, structuresHash, type BenchFrame, type LabelKeys } from "./labels.js";
 import { finalErrorTables, validationCurves, type MaceLog, type MaceResults, type TrainingMetric } from "./mace-training.js";
 import { computeMetrics, type BenchMetrics, type ElementGroup, type MetricGroup } from "./metrics.js";
-import { pairByIdentity } from "./pairing.js";
+import { pairFrames } from "./pairing.js";
 import { renderPerFrameCsv, renderReport } from "./report.js";
 import { curveSvg, paritySvg, type CurvePanel } from "./svg.js";
 
@@ -142,15 +143,12 @@ export function round4(x: number): number {
 }
 
 export function buildBench(input: BenchInput): BenchOutput {
-  const pairing = pairByIdentity(
-    input.pred.map((f) => f.id),
-    input.ref.map((f) => f.id),
-  );
+  const pairing = pairFrames(input.pred, input.ref);
   if (pairing.pairs.length === 0) {
     throw new InputError(
       input.predFile,
       undefined,
-      `none of the ${input.pred.length} prediction frames matches one of the ${input.ref.length} reference frames of ${input.refFile} by structure (candidate id); are these predictions for this test set?`,
+      `none of the ${input.pred.length} prediction frames matches one of the ${input.ref.length} reference frames of ${input.refFile} by structure (candidate id, or positions and cell within ${NEAR_MATCH_TOLERANCE.toExponential()} A); are these predictions for this test set?`,
     );
   }
   const paired = pairing.pairs.map(([p, r]) => ({ pred: input.pred[p], ref: input.ref[r] }));

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { InputError } from "../errors.js";
 import { candidateId } from "../select/candidate-id.js";
+import { geometryOf, type Geometry } from "../select/near-match.js";
 import type { Frame, InfoValue } from "../structure.js";
 
 export interface LabelKeys {
@@ -31,7 +32,7 @@ export interface FrameLabels {
   stress: Float64Array | undefined;
 }
 
-/** What the benchmark keeps of one frame: identity, composition, grouping and labels (positions are dropped). */
+/** What the benchmark keeps of one frame: identity, geometry, grouping and labels. */
 export interface BenchFrame {
   /** 0-based position in its file. */
   index: number;
@@ -40,6 +41,8 @@ export interface BenchFrame {
   id: string;
   natoms: number;
   symbols: string[];
+  /** Positions, cell and pbc, for pairing by geometry what the id does not pair (see pairFrames). */
+  geometry: Geometry;
   /** info `config_type`, `Default` when missing. */
   configType: string;
   /** info `head`, undefined when missing. */
@@ -102,6 +105,7 @@ export function benchFrame(frame: Frame, index: number, line: number, options: R
     id,
     natoms: frame.natoms,
     symbols: frame.symbols,
+    geometry: geometryOf(frame),
     configType: configType === undefined ? "Default" : infoText(configType),
     head: head === undefined ? undefined : infoText(head),
     labels: { energy, forces, stress },

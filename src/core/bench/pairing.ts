@@ -3,6 +3,7 @@
  * A structure that occurs k times on both sides pairs its k-th occurrences in file order; surplus
  * occurrences on either side stay unmatched and are reported.
  */
+import { NearStructureIndex, type Geometry } from "../select/near-match.js";
 
 export interface Pairing {
   /** [prediction index, reference index], in prediction order. */
@@ -38,4 +39,29 @@ export function pairByIdentity(predIds: readonly string[], refIds: readonly stri
   const unmatchedRef: number[] = [];
   for (let r = 0; r < refIds.length; r++) if (!used[r]) unmatchedRef.push(r);
   return { pairs, unmatchedPred, unmatchedRef };
+}
+
+/**
+ * pairByIdentity, then the frames it left unmatched by geometry (NearStructureIndex), each prediction in file order
+ * with the nearest reference left: a file that prints fewer digits than the other (ASE, and so mace_eval_configs,
+ * prints positions with 8 decimals; the dataset keeps every digit) gives some structures another candidate id.
+ */
+export function pairFrames(pred: readonly { id: string; geometry: Geometry }[], ref: readonly { id: string; geometry: Geometry }[]): Pairing {
+  const byId = pairByIdentity(pred.map((f) => f.id), ref.map((f) => f.id));
+  if (byId.unmatchedPred.length === 0 || byId.unmatchedRef.length === 0) return byId;
+  const near = new NearStructureIndex();
+  for (const r of byId.unmatchedRef) near.add(r, ref[r].geometry);
+  const used = new Set<number>();
+  const pairs = [...byId.pairs];
+  const unmatchedPred: number[] = [];
+  for (const p of byId.unmatchedPred) {
+    const r = near.find(pred[p].geometry, (row) => !used.has(row));
+    if (r === undefined) unmatchedPred.push(p);
+    else {
+      used.add(r);
+      pairs.push([p, r]);
+    }
+  }
+  pairs.sort((a, b) => a[0] - b[0]);
+  return { pairs, unmatchedPred, unmatchedRef: byId.unmatchedRef.filter((r) => !used.has(r)) };
 }

@@ -6,8 +6,9 @@
  * atom order, pbc, the cell and the Cartesian positions, both rounded to 1e-6 Angstrom (as integers of
  * micro-Angstrom, -0 written as 0). Info and per-atom arrays (energies, forces, tags) do not enter.
  * Atom order does: the same configuration with atoms permuted gets another id.
- * Values closer than 1e-6 A to a rounding boundary may round differently when written with different
- * precision, so files with positions printed to fewer than 6 decimals can give other ids.
+ * A value printed with fewer digits can round to another micro-Angstrom (ASE's 8 decimals do so for about 1 coordinate
+ * in 200), so the same structure from another writer can get another id: the places that match structures across
+ * files fall back to geometry (near-match.ts).
  */
 
 import { hash } from "node:crypto";

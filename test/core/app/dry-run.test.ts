@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { dryRunFailures, matchLabelRuns, type LabelRun } from "../../../src/core/app/dry-run.js";
+import type { Geometry } from "../../../src/core/select/near-match.js";
 
 const ID = (c: string) => c.repeat(20);
 const selected = [
@@ -45,6 +46,22 @@ describe("matchLabelRuns", () => {
       "1 run matches no selected candidate",
       "1 run repeats a candidate another run already labels",
     ]);
+  });
+
+  it("matches a run whose initial structure is within 1e-4 A of a selected one by geometry, as VASP prints fewer digits", () => {
+    const geometry = (x: number): Geometry => ({ natoms: 2, symbols: ["Fe", "S"], positions: Float64Array.of(x, 0, 0, 1, 1, 1), cell: Float64Array.of(5, 0, 0, 0, 5, 0, 0, 0, 5), pbc: [true, true, true] });
+    const withGeometry = [{ ...selected[0], geometry: geometry(0.2) }, { ...selected[1], geometry: geometry(0.7) }, selected[2]];
+    const match = matchLabelRuns(withGeometry, [
+      { ...run(`001-${ID("a")}`, ID("d")), initial: geometry(0.2 + 4.6e-6) }, // an OUTCAR's 5 decimals
+      { ...run("near-b", ID("e")), initial: geometry(0.7 - 9e-5) },
+      { ...run("far", ID("f")), initial: geometry(0.7 + 2e-4) },
+    ]);
+    expect(match.runs.map((r) => [r.folder, r.status, r.rank, r.candidateId])).toEqual([
+      [`001-${ID("a")}`, "matched", 1, ID("a")],
+      ["far", "extra", null, ID("f")],
+      ["near-b", "matched", 2, ID("b")],
+    ]);
+    expect(match.missing.map((c) => c.rank)).toEqual([3]);
   });
 
   it("only warns about selected structures without a run", () => {

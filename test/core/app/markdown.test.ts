@@ -316,6 +316,16 @@ describe("dryRunReport", () => {
     expect(report.summary).toContain(`| \`water-run\` | matched | 2 | \`${ID("b")}\` | 3 | **no** |  |`);
   });
 
+  it("says which runs were matched by geometry and shows the selected candidate_id", () => {
+    const at = (x: number) => ({ natoms: 1, symbols: ["Si"], positions: Float64Array.of(x, 0, 0), cell: Float64Array.of(4, 0, 0, 0, 4, 0, 0, 0, 4), pbc: [true, true, true] as [boolean, boolean, boolean] });
+    const match = matchLabelRuns([{ rank: 1, candidate_id: ID("a"), formula: "Si", geometry: at(1) }], [
+      { folder: "si-run", initialId: ID("e"), initial: at(1 + 3e-6), steps: 2, converged: true, error: null },
+    ]);
+    const report = dryRunReport({ round: 4, match, dataset: null, errors: [], warnings: [] });
+    expect(report.conclusion).toBe("success");
+    expect(report.summary).toContain(`| \`si-run\` | matched | 1 | \`${ID("a")}\` | 2 | yes | matched by geometry (within 1e-4 Å; VASP prints fewer digits, so its own id is \`${ID("e")}\`) |`);
+  });
+
   it("fails on mismatched and extra runs and on rebuild errors, listing them", () => {
     const selected = [{ rank: 1, candidate_id: ID("a"), formula: "C8" }];
     const match = matchLabelRuns(selected, [

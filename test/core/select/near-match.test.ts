@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { candidateId } from "../../../src/core/select/candidate-id.js";
+import { NEAR_MATCH_TOLERANCE, NearStructureIndex, type Geometry } from "../../../src/core/select/near-match.js";
+import { seededRandom } from "./fps-oracle.js";
+
+/** A 40-atom periodic structure with full-precision positions. */
+function structure(seed: number, symbols = ["Si", "O"]): Geometry {
+  const random = seededRandom(seed);
+  const natoms = 40;
+  return {
+    natoms,
+    symbols: Array.from({ length: natoms }, (_, i) => symbols[i % symbols.length]),
+    positions: Float64Array.from({ length: 3 * natoms }, () => 10 * random()),
+    cell: Float64Array.of(10, 0, 0, 0, 10, 0, 0, 0, 10),
+    pbc: [true, true, true],
+  };
+}
+
+/** The structure as a writer printing `decimals` decimals gives it back (ASE prints positions with 8). */
+const printed = (g: Geometry, decimals = 8): Geometry => ({ ...g, positions: g.positions.map((x) => Number(x.toFixed(decimals))) });
+
+const moved = (g: Geometry, atom: number, by: number): Geometry => {
+  const positions = g.positions.slice();
+  positions[3 * atom] += by;
+  return { ...g, positions };
+};
+
+describe("NearStructureIndex", () => {
+  it("finds structures printed with 8 decimals, whose candidate_id mostly differs from the full-precision one", () => {
+    const index = new NearStructureIndex();
+    const pool = Array.from({ length: 50 }, (_, i) => structure(i + 1));
+    pool.forEach((g, row) => index.add(row, g));
+    const differentIds = pool.filter((g) => candidateId(printed(g)) !== candidateId(g)).length;
+    // About 1 coordinate in 200 rounds the other way: nearly half of these 120-coordinate structures get another id.
+    expect(differentIds).toBeGreaterThan(10);
+    pool.forEach((g, row) => expect(index.find(printed(g))).toBe(row));
+    pool.forEach((g, row) => expect(index.find(printed(g, 6))).toBe(row));
+  });
+
+  it("takes the nearest of structures within the tolerance, ties to the lowest row", () => {
+    const index = new NearStructureIndex();
+    const base = structure(7);
+    index.add(0, moved(base, 3, 4e-6));
+    index.add(1, base);
+    index.add(2, moved(base, 5, 1e-6));
+    index.add(3, base);
+    expect(index.find(printed(base))).toBe(1);
+    expect(index.find(moved(base, 3, 4e-6))).toBe(0);
+  });
+
+  it("matches nothing beyond the tolerance, with other species, another atom order, other pbc or another cell", () => {
+    const index = new NearStructureIndex();
+    const base = structure(11);
+    index.add(0, base);
+    expect(index.find(moved(base, 0, 0.9 * NEAR_MATCH_TOLERANCE))).toBe(0);
+    expect(index.find(moved(base, 0, 2 * NEAR_MATCH_TOLERANCE))).toBeUndefined();
+    expect(index.find({ ...base, symbols: base.symbols.map((s) => (s === "O" ? "N" : s)) })).toBeUndefined();
+    expect(index.find({ ...base, symbols: [...base.symbols.slice(1), base.symbols[0]] })).toBeUndefined();
+    expect(index.find({ ...base, pbc: [true, true, false] })).toBeUndefined();
+    expect(index.find({ ...base, cell: Float64Array.of(10, 0, 0, 0, 10, 0, 0, 0, 10.001) })).toBeUndefined();
+  });
+
+  it("finds a structure whose mean coordinate lies on the other side of a bucket edge", () => {
+    const index = new NearStructureIndex();
+    // Mean coordinates 5.0005 -+ 1e-6, on either side of an edge of the 1e-3 buckets.
+    const atAll = (x: number): Geometry => ({ natoms: 1, symbols: ["Cu"], positions: Float64Array.of(x, x, x), cell: new Float64Array(9), pbc: [false, false, false] });
+    index.add(0, atAll(5.0005 - 1e-6));
+    expect(index.find(atAll(5.0005 + 1e-6))).toBe(0);
+  });
+});
