@@ -14,9 +14,6 @@ import type { Frame } from "../structure.js";
  */
 export const NEAR_MATCH_TOLERANCE = 1e-5;
 
-/** Width (Angstrom) of the buckets of mean coordinate: far wider than the tolerance, so neighbours suffice. */
-const BUCKET = 1e-3;
-
 export type Geometry = Pick<Frame, "natoms" | "symbols" | "positions" | "cell" | "pbc">;
 
 /** A frame's geometry alone (keeping it does not keep the frame's other arrays). */
@@ -27,13 +24,11 @@ export class NearStructureIndex {
   private readonly byKey = new Map<string, { row: number; geometry: Geometry }[]>();
 
   /** `tolerance`: the largest difference in any position or cell component (Angstrom) that still matches. */
-  constructor(private readonly tolerance = NEAR_MATCH_TOLERANCE) {
-    if (!(tolerance >= 0 && tolerance < BUCKET)) throw new RangeError(`tolerance ${tolerance} is not in [0, ${BUCKET})`);
-  }
+  constructor(private readonly tolerance = NEAR_MATCH_TOLERANCE) {}
 
   add(row: number, frame: Geometry): void {
     const geometry = geometryOf(frame);
-    const key = keyOf(frame, Math.round(meanCoordinate(frame) / BUCKET));
+    const key = keyOf(frame, this.bucketOf(frame));
     const list = this.byKey.get(key);
     if (list) list.push({ row, geometry });
     else this.byKey.set(key, [{ row, geometry }]);
@@ -45,7 +40,7 @@ export class NearStructureIndex {
    * ties go to the lowest row. Undefined when there is none.
    */
   find(frame: Geometry, accept: (row: number) => boolean = () => true): number | undefined {
-    const bucket = Math.round(meanCoordinate(frame) / BUCKET);
+    const bucket = this.bucketOf(frame);
     let best: number | undefined;
     let bestDifference = Infinity;
     for (let b = bucket - 1; b <= bucket + 1; b++) {
@@ -60,17 +55,35 @@ export class NearStructureIndex {
     }
     return best;
   }
+
+  /**
+   * The bucket of a projection of the positions: sum of s_i * x_i / sqrt(3N) with fixed signs s_i = +-1. Structures
+   * within the tolerance project at most tolerance * sqrt(3N) apart, so buckets twice that wide (at least 1e-3 A)
+   * leave a match in the same or a neighbouring bucket; the frames of an MD run or a relaxation, which move many
+   * atoms by far more, spread over many buckets (a plain mean would not: it hardly moves in MD).
+   */
+  private bucketOf(frame: Geometry): number {
+    const n = 3 * frame.natoms;
+    let projection = 0;
+    for (let i = 0; i < n; i++) projection += SIGNS[i & (SIGNS.length - 1)] * frame.positions[i];
+    projection /= Math.sqrt(n);
+    return Math.round(projection / Math.max(1e-3, 2 * this.tolerance * Math.sqrt(n)));
+  }
 }
+
+/** Fixed pseudo-random signs (from a 32-bit LCG), repeating every 256 coordinates. */
+const SIGNS = ((): Int8Array => {
+  const signs = new Int8Array(256);
+  let state = 12345;
+  for (let i = 0; i < signs.length; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    signs[i] = state & 0x80000000 ? 1 : -1;
+  }
+  return signs;
+})();
 
 function keyOf(frame: Geometry, bucket: number): string {
   return `${frame.natoms}|${frame.pbc.map(Number).join("")}|${bucket}`;
-}
-
-/** The mean of all Cartesian coordinates: moves by at most the tolerance when every coordinate does. */
-function meanCoordinate(frame: Geometry): number {
-  let sum = 0;
-  for (let i = 0; i < 3 * frame.natoms; i++) sum += frame.positions[i];
-  return sum / (3 * frame.natoms);
 }
 
 function sameSpecies(a: Geometry, b: Geometry): boolean {

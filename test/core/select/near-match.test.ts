@@ -60,11 +60,24 @@ describe("NearStructureIndex", () => {
     expect(index.find({ ...base, cell: Float64Array.of(10, 0, 0, 0, 10, 0, 0, 0, 10.001) })).toBeUndefined();
   });
 
-  it("finds a structure whose mean coordinate lies on the other side of a bucket edge", () => {
+  it("finds a structure whose projection lies across a bucket edge", () => {
     const index = new NearStructureIndex();
-    // Mean coordinates 5.0005 -+ 1e-6, on either side of an edge of the 1e-3 buckets.
-    const atAll = (x: number): Geometry => ({ natoms: 1, symbols: ["Cu"], positions: Float64Array.of(x, x, x), cell: new Float64Array(9), pbc: [false, false, false] });
-    index.add(0, atAll(5.0005 - 1e-6));
-    expect(index.find(atAll(5.0005 + 1e-6))).toBe(0);
+    // One atom on the x axis projects to +-x / sqrt(3); buckets are 1e-3 wide, so x = (m + 1/2) sqrt(3) 1e-3 is an edge.
+    const onX = (x: number): Geometry => ({ natoms: 1, symbols: ["Cu"], positions: Float64Array.of(x, 0, 0), cell: new Float64Array(9), pbc: [false, false, false] });
+    const edges = [0, 1, 2, 7].map((m) => (m + 0.5) * Math.sqrt(3) * 1e-3);
+    edges.forEach((x, row) => index.add(row, onX(x - 4e-6)));
+    edges.forEach((x, row) => expect(index.find(onX(x + 4e-6))).toBe(row));
+  });
+
+  it("finds a 1000-atom structure moved by up to the tolerance in every coordinate", () => {
+    const index = new NearStructureIndex();
+    const base: Geometry = { ...structure(3), natoms: 1000, symbols: Array(1000).fill("Si"), positions: Float64Array.from({ length: 3000 }, (_, i) => (i * 0.618) % 20) };
+    index.add(0, base);
+    const random = seededRandom(5);
+    for (let trial = 0; trial < 200; trial++) {
+      const positions = base.positions.map((x) => x + (random() < 0.5 ? -1 : 1) * 0.999 * NEAR_MATCH_TOLERANCE);
+      expect(index.find({ ...base, positions })).toBe(0);
+    }
+    expect(index.find({ ...base, positions: base.positions.map((x, i) => (i === 7 ? x + 1.001 * NEAR_MATCH_TOLERANCE : x)) })).toBeUndefined();
   });
 });
