@@ -32,7 +32,7 @@ import {
 import {
   checkFeatureRowCount, copyRows, createFeatureMatrix, rowsOf, validateFeatureMatrix, type FeatureMatrix, type PlacedRows,
 } from "../core/select/feature-matrix.js";
-import { NEAR_MATCH_TOLERANCE, NearStructureIndex } from "../core/select/near-match.js";
+import { DFT_OUTPUT_TOLERANCE, NEAR_MATCH_TOLERANCE, NearStructureIndex } from "../core/select/near-match.js";
 import { allocateSelection, confirmWithIds, type SelectionMemory, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
 import { rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
@@ -60,6 +60,8 @@ const BATCH = 4096;
 
 interface Candidates {
   meta: CandidateMeta[];
+  /** writeProjections of each candidate, two numbers each (for finding labelled structures by geometry). */
+  projections: number[];
   species: Set<string>;
   /** Member label -> per-candidate energies / forces, from --committee-keys. */
   keyed: Map<string, { energies: number[]; forces: (Float64Array | undefined)[] }>;
@@ -93,7 +95,7 @@ class ScanWorkers {
 
 /** Pass 1: candidate ids, metadata, species and (with --committee-keys) the committee's predictions. */
 async function scanPool(units: PoolUnit[], o: RankOptions, workers: ScanWorkers, parallelMinBytes: number): Promise<{ c: Candidates; sources: ScannedSource[] }> {
-  const c: Candidates = { meta: [], species: new Set(), keyed: new Map() };
+  const c: Candidates = { meta: [], projections: [], species: new Set(), keyed: new Map() };
   const sources: ScannedSource[] = [];
   const prefix = o.committeeKeys;
   const energyKey = prefix ? new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(.+)_energy$`) : null;
@@ -164,6 +166,7 @@ async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, e
       const i = c.meta.length;
       namer.name(frame);
       c.meta.push({ id: namer.id, source, frame: index, natoms: frame.natoms, formula: namer.formula });
+      c.projections.push(namer.projections[0], namer.projections[1]);
       if (energyKey) collectKeyedPrediction(c, frame, energyKey, o.committeeKeys!, i, `${source} frame ${index}`);
       frames++;
     }
@@ -173,8 +176,11 @@ async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, e
 
 /** Adds summaries of frames `frame`, `frame` + 1, ... of `source` to the candidates; returns the next frame index. */
 function addSummaries(c: Candidates, source: string, summary: CandidateSummaries, frame: number): number {
-  const { ids, natoms, formulas } = summary;
-  for (let k = 0; k < ids.length; k++) c.meta.push({ id: ids[k], source, frame: frame++, natoms: natoms[k], formula: formulas[k] });
+  const { ids, natoms, formulas, projections } = summary;
+  for (let k = 0; k < ids.length; k++) {
+    c.meta.push({ id: ids[k], source, frame: frame++, natoms: natoms[k], formula: formulas[k] });
+    c.projections.push(projections[2 * k], projections[2 * k + 1]);
+  }
   for (const s of summary.species) c.species.add(s);
   return frame;
 }
@@ -320,6 +326,28 @@ async function readCommitteeFiles(
   return members;
 }
 
+/**
+ * Labelled structures (rows of `elsewhere`) found in the pool by geometry take the id of the pool structure they are,
+ * so that it counts as labelled. Only pool frames that may match one (NearStructureIndex.mayHold) are read again.
+ */
+async function takeLabelledIdsByGeometry(
+  c: Candidates, units: PoolUnit[], sources: ScannedSource[], elsewhere: NearStructureIndex, labeledIds: string[],
+): Promise<void> {
+  const first = new Set<string>();
+  const rows = c.meta.flatMap((m, row) => {
+    if (first.has(m.id)) return [];
+    first.add(m.id);
+    return elsewhere.mayHold(m.natoms, [c.projections[2 * row], c.projections[2 * row + 1]]) ? [row] : [];
+  });
+  const taken = new Set<number>();
+  for await (const { row, frame } of poolFramesAt(units, sources, rows)) {
+    const j = elsewhere.find(frame, (j) => !taken.has(j));
+    if (j === undefined) continue;
+    taken.add(j);
+    labeledIds[j] = c.meta[row].id;
+  }
+}
+
 /** The early selection's features once more (checked as readFeatureFile checks them, then scaled), for the selection it must run again. */
 async function featuresAgain(file: string, scaling: ScalingMode | undefined, ids: readonly string[]): Promise<FeatureMatrix> {
   const features = await readNpyFeatures(file);
@@ -356,15 +384,26 @@ async function rankScanned(
   const labeledFiles = o.labeled ?? [];
   const labeledMeta: { path: string; sha256: string; frames: number }[] = [];
   const labeledIds: string[] = [];
+  const poolIds = new Set(c.meta.map((m) => m.id));
+  // Labelled structures whose id is not in the pool, by geometry: re-read from DFT output, a pool structure can
+  // have another id (vasprun.xml and OUTCAR print fewer digits), yet must not be picked again.
+  const elsewhere = new NearStructureIndex(DFT_OUTPUT_TOLERANCE);
+  let unmatched = 0;
   for (const file of labeledFiles) {
     let frames = 0;
     for await (const frame of readExtxyz(file)) {
-      labeledIds.push(candidateId(frame));
+      const id = candidateId(frame);
+      if (!poolIds.has(id)) {
+        elsewhere.add(labeledIds.length, frame);
+        unmatched++;
+      }
+      labeledIds.push(id);
       for (const s of frame.symbols) c.species.add(s);
       frames++;
     }
     labeledMeta.push({ path: file.split(path.sep).join("/"), sha256: await sha256File(file), frames });
   }
+  if (unmatched > 0) await takeLabelledIdsByGeometry(c, units, sources, elsewhere, labeledIds);
   const species = [...c.species].sort();
 
   const ids = c.meta.map((m) => m.id);

@@ -234,6 +234,27 @@ describe("relabel rank", () => {
     expect(readFileSync(path.join(dir, "r2", "ranking.csv"), "utf8").match(/,labelled\n/g)).toHaveLength(4);
   });
 
+  it("knows a labelled structure read back from VASP's output as the pool's POSCAR it came from, though its id differs", async () => {
+    const dir = tmp();
+    // The pool: real POSCARs. The labelled set: the FeS relaxation run from its POSCAR, read from OUTCAR (5 decimals).
+    const pool = path.join(dir, "pool");
+    mkdirSync(pool);
+    const runs = ["custodian_potim_FeS_relax_killed", "custodian_postprocess_FeO_relax_isif3", "custodian_lobster_NaCl_static", "aiidavasp_Si_relax_ionic_unconverged"];
+    for (const run of runs) writeFileSync(path.join(pool, `${run}.vasp`), readFileSync(path.join(realPath(`vasp/${run}`), "POSCAR")));
+    const labelled = path.join(dir, "labelled.extxyz");
+    expect((await runCli("convert", realPath(`vasp/${runs[0]}`), "-o", labelled)).code).toBe(0);
+    const poscarId = candidateId({ ...parsePoscar(readFileSync(path.join(pool, `${runs[0]}.vasp`), "utf8"), { file: "POSCAR" }).frame, pbc: [true, true, true] });
+    expect(framesOf(labelled).map((f) => candidateId(f))).not.toContain(poscarId);
+    const res = await runCli("rank", "--pool", pool, "--select", "3", "--labeled", labelled, "-o", path.join(dir, "out"));
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
+    expect(ranking.selectable).toBe(3);
+    expect(ranking.selected.map((s: { candidate_id: string }) => s.candidate_id)).not.toContain(poscarId);
+    const row = readFileSync(path.join(dir, "out", "ranking.csv"), "utf8").split("\n").find((line) => line.includes(poscarId));
+    expect(row).toMatch(/,labelled$/);
+  });
+
   it("names the candidate whose user-supplied feature is not finite", async () => {
     const dir = tmp();
     const rows = Array.from({ length: 201 }, (_, i) => [i, i === 7 ? Number.NaN : 1]);

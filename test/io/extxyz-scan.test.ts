@@ -9,6 +9,7 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InputError } from "../../src/core/errors.js";
 import { candidateId, type CandidateSummaries } from "../../src/core/select/candidate-id.js";
+import { projectionsOf } from "../../src/core/select/near-match.js";
 import { computeDescriptors, descriptorSpecies, placeDescriptorRows, type DescriptorOptions } from "../../src/core/select/descriptors.js";
 import { createFeatureMatrix } from "../../src/core/select/feature-matrix.js";
 import { hillFormula, type Frame } from "../../src/core/structure.js";
@@ -40,6 +41,7 @@ function mergeSummaries(parts: CandidateSummaries[]): CandidateSummaries {
     ids: parts.flatMap((p) => p.ids),
     natoms: parts.flatMap((p) => p.natoms),
     formulas: parts.flatMap((p) => p.formulas),
+    projections: parts.flatMap((p) => p.projections),
     species: [...new Set(parts.flatMap((p) => p.species))].sort(),
   };
 }
@@ -69,6 +71,7 @@ function summarizeCandidates(frames: Frame[]): CandidateSummaries {
     ids: frames.map((f) => candidateId(f)),
     natoms: frames.map((f) => f.natoms),
     formulas: frames.map((f) => hillFormula(f.symbols)),
+    projections: frames.flatMap((f) => Array.from(projectionsOf(f))),
     species: [...new Set(frames.flatMap((f) => f.symbols))].sort(),
   };
 }

@@ -1,20 +1,12 @@
 /**
  * The results PR's check: which label runs belong to which selected candidate. A run is matched through the
- * candidate_id of its initial structure (folder names are free); a folder named like the selection's POSCAR
+ * candidate_id of its initial structure, else its geometry (folder names are free); a folder named like the selection's POSCAR
  * folders (`003-<candidate_id>`) must hold that candidate. The rules for a failing check live here so the check
  * run and `/relabel rebuild --dry-run` agree.
  */
 import { CANDIDATE_ID_LENGTH } from "../select/candidate-id.js";
-import { NearStructureIndex, type Geometry } from "../select/near-match.js";
+import { DFT_OUTPUT_TOLERANCE, NearStructureIndex, type Geometry } from "../select/near-match.js";
 import type { DatasetSummary } from "../dataset/summary.js";
-
-/**
- * How far (Angstrom) a run's initial structure may be from a selected one and still be it, when its candidate_id
- * differs. VASP prints positions with fewer digits than the selection's POSCARs hold: vasprun.xml fractional
- * coordinates with 8 decimals (about 1e-8 Angstrom off), OUTCAR Cartesian ones with 5 (up to 5e-6); either can move
- * a coordinate across a rounding boundary of the id. Selected structures are far more distinct than this.
- */
-export const LABEL_MATCH_TOLERANCE = 1e-4;
 
 /** One run folder under rounds/NNNN/labels/, as read by the App. */
 export interface LabelRun {
@@ -48,7 +40,7 @@ export interface MatchedRun extends LabelRun {
   rank: number | null;
   /**
    * The candidate_id of that selected structure: the initial structure's own, or that of the selected structure
-   * within LABEL_MATCH_TOLERANCE of it (VASP printed fewer digits); the initial structure's own when none is.
+   * within DFT_OUTPUT_TOLERANCE of it (VASP printed fewer digits); the initial structure's own when none is.
    */
   candidateId: string | null;
   /** The candidate id the folder name claims, when it has one. */
@@ -66,7 +58,7 @@ const CLAIMED_ID = new RegExp(`(?:^|[^0-9a-f])([0-9a-f]{${CANDIDATE_ID_LENGTH}})
 /** Matches runs (in folder order) to the selection; the first run of a candidate wins, later ones are duplicates. */
 export function matchLabelRuns(selected: readonly SelectedCandidate[], runs: readonly LabelRun[]): LabelMatch {
   const rankOf = new Map(selected.map((c) => [c.candidate_id, c.rank]));
-  const near = new NearStructureIndex(LABEL_MATCH_TOLERANCE);
+  const near = new NearStructureIndex(DFT_OUTPUT_TOLERANCE);
   selected.forEach((c, i) => c.geometry && near.add(i, c.geometry));
   const candidateOf = (run: LabelRun): string | null => {
     if (run.initialId === null || rankOf.has(run.initialId) || !run.initial) return run.initialId;

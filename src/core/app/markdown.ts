@@ -6,7 +6,8 @@
 import type { Gates } from "../dataset/summary.js";
 import { SPLITS } from "../dataset/split.js";
 import { isOpen, lastAttempt, SUBMITTING, type JobRecord, type Ledger as JobsFile } from "../exec/ledger.js";
-import { dryRunFailures, LABEL_MATCH_TOLERANCE, type DryRunResult, type MatchedRun } from "./dry-run.js";
+import { DFT_OUTPUT_TOLERANCE } from "../select/near-match.js";
+import { dryRunFailures, type DryRunResult, type MatchedRun } from "./dry-run.js";
 import { roundPaths, type RoundManifest } from "./manifest.js";
 import type { PollProblems } from "./poll-problems.js";
 import type { RankingJson } from "./ranking-json.js";
@@ -415,7 +416,7 @@ function runNote(r: MatchedRun): string {
   if (r.status === "mismatched") return `folder name says ${inlineCode(r.claimedId ?? "")}${r.rank === null ? "; the structure is not in the selection" : `; the structure is rank ${r.rank}`}`;
   if (r.status === "extra") return "not one of the selected structures";
   if (r.status === "duplicate") return `rank ${r.rank} is already labelled by another run`;
-  if (r.candidateId !== r.initialId) return `matched by geometry (within ${LABEL_MATCH_TOLERANCE.toExponential()} Å; VASP prints fewer digits, so its own id is ${inlineCode(r.initialId ?? "")})`;
+  if (r.candidateId !== r.initialId) return `matched by geometry (within ${DFT_OUTPUT_TOLERANCE.toExponential()} Å; VASP prints fewer digits, so its own id is ${inlineCode(r.initialId ?? "")})`;
   return "";
 }
 

@@ -58,6 +58,7 @@ export class ExtxyzSummaryScanner {
   readonly ids: string[] = [];
   readonly natoms: number[] = [];
   readonly formulas: string[] = [];
+  readonly projections: number[] = [];
   /** False once the bytes were anything but the plain form (then nothing read so far is to be used). */
   ok = true;
   private pending: Uint8Array | null = null;
@@ -126,7 +127,7 @@ export class ExtxyzSummaryScanner {
   }
 
   summaries(): CandidateSummaries {
-    return { ids: this.ids, natoms: this.natoms, formulas: this.formulas, species: [...this.namer.species].sort() };
+    return { ids: this.ids, natoms: this.natoms, formulas: this.formulas, projections: this.projections, species: [...this.namer.species].sort() };
   }
 
   /** The frame at b[pos]: the offset after it, or -1 when b ends before it does. */
@@ -188,6 +189,7 @@ export class ExtxyzSummaryScanner {
     this.ids.push(this.namer.id);
     this.natoms.push(natoms);
     this.formulas.push(this.namer.formula);
+    this.projections.push(this.namer.projections[0], this.namer.projections[1]);
     if (this.frames !== null) {
       if (columns.length > 0 || !this.direct) this.frames = null;
       else {

@@ -14,6 +14,7 @@
 import { hash } from "node:crypto";
 import { ByteWriter, writeInteger } from "../byte-writer.js";
 import { hillFormula, type Frame } from "../structure.js";
+import { writeProjections } from "./near-match.js";
 
 export const CANDIDATE_ID_LENGTH = 20;
 
@@ -116,6 +117,8 @@ export interface CandidateSummaries {
   ids: string[];
   natoms: number[];
   formulas: string[];
+  /** writeProjections of each structure, two numbers each: which structures near-match.ts need compare. */
+  projections: number[];
   /** Every species in these structures, sorted. */
   species: string[];
 }
@@ -129,8 +132,10 @@ export class CandidateNamer {
   readonly species = new Set<string>();
   id = "";
   formula = "";
+  /** writeProjections of the last structure named. */
+  readonly projections = new Float64Array(2);
 
-  /** Sets `id` and `formula` to those of `frame`. */
+  /** Sets `id`, `formula` and `projections` to those of `frame`. */
   name(frame: Frame): void {
     this.nameWithSpecies(frame, frame.symbols.join(","), frame.symbols);
   }
@@ -138,6 +143,7 @@ export class CandidateNamer {
   /** name() for a frame given as its species text (symbols joined by commas) and the rest; `symbols` defaults to that text split. */
   nameWithSpecies(frame: Pick<Frame, "natoms" | "positions" | "cell" | "pbc">, species: string, symbols?: readonly string[]): void {
     this.id = idOfText(frame, species);
+    writeProjections(frame.natoms, frame.positions, this.projections, 0);
     let formula = this.formulas.get(species);
     if (formula === undefined) {
       if (this.formulas.size >= FORMULA_CACHE) this.formulas.clear();
@@ -152,7 +158,7 @@ export class CandidateNamer {
 
 /** Collects candidate summaries frame by frame (frames can be dropped as soon as they are added). */
 export class CandidateSummaryBuilder {
-  private readonly summary: CandidateSummaries = { ids: [], natoms: [], formulas: [], species: [] };
+  private readonly summary: CandidateSummaries = { ids: [], natoms: [], formulas: [], projections: [], species: [] };
   private readonly namer = new CandidateNamer();
 
   add(frames: readonly Frame[]): this {
@@ -161,6 +167,7 @@ export class CandidateSummaryBuilder {
       this.summary.ids.push(this.namer.id);
       this.summary.natoms.push(frame.natoms);
       this.summary.formulas.push(this.namer.formula);
+      this.summary.projections.push(this.namer.projections[0], this.namer.projections[1]);
     }
     return this;
   }

@@ -1,9 +1,9 @@
 /**
- * Pool candidates found by geometry when their candidate_id does not match: for files that print fewer digits than
- * the pool. ASE writes positions with 8 decimals (`%16.8f`, also in mace_eval_configs' output), which moves a value
- * by up to 5e-9 Angstrom: a coordinate that close to a rounding boundary of the id's 1e-6 Angstrom grid (about 1 in
- * 200) then rounds the other way, so about half of 40-atom structures, and most larger ones, get another id than the
- * pool's full-precision copy.
+ * Structures found by geometry when their candidate_id does not match: for files that print fewer digits than the
+ * pool. ASE writes positions with 8 decimals (`%16.8f`, also in mace_eval_configs' output), which moves a value by up
+ * to 5e-9 Angstrom: a coordinate that close to a rounding boundary of the id's 1e-6 Angstrom grid (about 1 in 200)
+ * then rounds the other way, so about half of 40-atom structures, and most larger ones, get another id than the
+ * pool's full-precision copy. VASP's outputs print fewer digits still.
  */
 import type { Frame } from "../structure.js";
 
@@ -14,12 +14,58 @@ import type { Frame } from "../structure.js";
  */
 export const NEAR_MATCH_TOLERANCE = 1e-5;
 
+/**
+ * The same for a structure read back from VASP's output: vasprun.xml prints fractional coordinates with 8 decimals
+ * (about 1e-8 Angstrom off), OUTCAR Cartesian ones with 5 (up to 5e-6). Labelled and selected structures are far
+ * more distinct than this.
+ */
+export const DFT_OUTPUT_TOLERANCE = 1e-4;
+
 export type Geometry = Pick<Frame, "natoms" | "symbols" | "positions" | "cell" | "pbc">;
 
 /** A frame's geometry alone (keeping it does not keep the frame's other arrays). */
 export const geometryOf = (f: Geometry): Geometry => ({ natoms: f.natoms, symbols: f.symbols, positions: f.positions, cell: f.cell, pbc: f.pbc });
 
-/** Structures by species (in atom order), pbc and mean coordinate, for finding the one nearest to another. */
+/** Fixed pseudo-random signs (a 32-bit LCG from `seed`), repeating every 256 coordinates. */
+function signs(seed: number): Float64Array {
+  const out = new Float64Array(256);
+  let state = seed;
+  for (let i = 0; i < out.length; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    out[i] = state & 0x80000000 ? 1 : -1;
+  }
+  return out;
+}
+const SIGNS_A = signs(12345);
+const SIGNS_B = signs(67890);
+
+/**
+ * Two projections of the positions, sum of s_i * x_i / sqrt(3N) with two fixed sign patterns s_i = +-1, into
+ * out[at] and out[at + 1]. Structures within a tolerance t project at most t * sqrt(3N) apart; the frames of an MD
+ * run or a relaxation, which move many atoms by far more, spread widely (a plain mean would not: it hardly moves in MD).
+ */
+export function writeProjections(natoms: number, positions: ArrayLike<number>, out: { [i: number]: number }, at: number): void {
+  const n = 3 * natoms;
+  let a = 0;
+  let b = 0;
+  for (let i = 0; i < n; i++) {
+    const x = positions[i];
+    a += SIGNS_A[i & 255] * x;
+    b += SIGNS_B[i & 255] * x;
+  }
+  const scale = 1 / Math.sqrt(n);
+  out[at] = a * scale;
+  out[at + 1] = b * scale;
+}
+
+/** writeProjections of a structure, as a new pair. */
+export function projectionsOf(frame: Pick<Geometry, "natoms" | "positions">): Float64Array {
+  const out = new Float64Array(2);
+  writeProjections(frame.natoms, frame.positions, out, 0);
+  return out;
+}
+
+/** Structures by atom count and the buckets of their two projections, for finding the one nearest to another. */
 export class NearStructureIndex {
   private readonly byKey = new Map<string, { row: number; geometry: Geometry }[]>();
 
@@ -27,11 +73,11 @@ export class NearStructureIndex {
   constructor(private readonly tolerance = NEAR_MATCH_TOLERANCE) {}
 
   add(row: number, frame: Geometry): void {
-    const geometry = geometryOf(frame);
-    const key = keyOf(frame, this.bucketOf(frame));
+    const [a, b] = this.buckets(frame.natoms, projectionsOf(frame));
+    const key = `${frame.natoms}|${a}|${b}`;
     const list = this.byKey.get(key);
-    if (list) list.push({ row, geometry });
-    else this.byKey.set(key, [{ row, geometry }]);
+    if (list) list.push({ row, geometry: geometryOf(frame) });
+    else this.byKey.set(key, [{ row, geometry: geometryOf(frame) }]);
   }
 
   /**
@@ -40,11 +86,10 @@ export class NearStructureIndex {
    * ties go to the lowest row. Undefined when there is none.
    */
   find(frame: Geometry, accept: (row: number) => boolean = () => true): number | undefined {
-    const bucket = this.bucketOf(frame);
     let best: number | undefined;
     let bestDifference = Infinity;
-    for (let b = bucket - 1; b <= bucket + 1; b++) {
-      for (const { row, geometry } of this.byKey.get(keyOf(frame, b)) ?? []) {
+    for (const list of this.near(frame.natoms, projectionsOf(frame))) {
+      for (const { row, geometry } of list) {
         if (!accept(row) || !sameSpecies(geometry, frame)) continue;
         const difference = largestDifference(geometry, frame);
         if (difference <= this.tolerance && (difference < bestDifference || (difference === bestDifference && row < best!))) {
@@ -56,34 +101,27 @@ export class NearStructureIndex {
     return best;
   }
 
-  /**
-   * The bucket of a projection of the positions: sum of s_i * x_i / sqrt(3N) with fixed signs s_i = +-1. Structures
-   * within the tolerance project at most tolerance * sqrt(3N) apart, so buckets twice that wide (at least 1e-3 A)
-   * leave a match in the same or a neighbouring bucket; the frames of an MD run or a relaxation, which move many
-   * atoms by far more, spread over many buckets (a plain mean would not: it hardly moves in MD).
-   */
-  private bucketOf(frame: Geometry): number {
-    const n = 3 * frame.natoms;
-    let projection = 0;
-    for (let i = 0; i < n; i++) projection += SIGNS[i & (SIGNS.length - 1)] * frame.positions[i];
-    projection /= Math.sqrt(n);
-    return Math.round(projection / Math.max(1e-3, 2 * this.tolerance * Math.sqrt(n)));
+  /** Whether a structure of `natoms` atoms with these projections (writeProjections) may match one indexed (find tells). */
+  mayHold(natoms: number, projections: ArrayLike<number>): boolean {
+    for (const _ of this.near(natoms, projections)) return true;
+    return false;
   }
-}
 
-/** Fixed pseudo-random signs (from a 32-bit LCG), repeating every 256 coordinates. */
-const SIGNS = ((): Int8Array => {
-  const signs = new Int8Array(256);
-  let state = 12345;
-  for (let i = 0; i < signs.length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    signs[i] = state & 0x80000000 ? 1 : -1;
+  /** The lists of the same and the neighbouring buckets: buckets twice the largest shift wide (at least 1e-3 A). */
+  private *near(natoms: number, projections: ArrayLike<number>): Generator<{ row: number; geometry: Geometry }[]> {
+    const [a, b] = this.buckets(natoms, projections);
+    for (let i = a - 1; i <= a + 1; i++) {
+      for (let j = b - 1; j <= b + 1; j++) {
+        const list = this.byKey.get(`${natoms}|${i}|${j}`);
+        if (list) yield list;
+      }
+    }
   }
-  return signs;
-})();
 
-function keyOf(frame: Geometry, bucket: number): string {
-  return `${frame.natoms}|${frame.pbc.map(Number).join("")}|${bucket}`;
+  private buckets(natoms: number, projections: ArrayLike<number>): [number, number] {
+    const width = Math.max(1e-3, 2 * this.tolerance * Math.sqrt(3 * natoms));
+    return [Math.round(projections[0] / width), Math.round(projections[1] / width)];
+  }
 }
 
 function sameSpecies(a: Geometry, b: Geometry): boolean {
