@@ -32,7 +32,7 @@ import {
 import {
   checkFeatureRowCount, copyRows, createFeatureMatrix, rowsOf, validateFeatureMatrix, type FeatureMatrix, type PlacedRows,
 } from "../core/select/feature-matrix.js";
-import { DFT_OUTPUT_TOLERANCE, NEAR_MATCH_TOLERANCE, NearStructureIndex } from "../core/select/near-match.js";
+import { DFT_OUTPUT_TOLERANCE, geometryOf, NEAR_MATCH_TOLERANCE, NearStructureIndex, type Geometry } from "../core/select/near-match.js";
 import { allocateSelection, confirmWithIds, type SelectionMemory, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
 import { rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
@@ -327,23 +327,28 @@ async function readCommitteeFiles(
 }
 
 /**
- * Labelled structures (rows of `elsewhere`) found in the pool by geometry take the id of the pool structure they are,
- * so that it counts as labelled. Only pool frames that may match one (NearStructureIndex.mayHold) are read again.
+ * Labelled structures (`elsewhere`: their index j and geometry) found in the pool by geometry take the id of the
+ * nearest pool structure they are, so that it counts as labelled. Only pool frames that may match one
+ * (NearStructureIndex.mayHold) are read again.
  */
 async function takeLabelledIdsByGeometry(
-  c: Candidates, units: PoolUnit[], sources: ScannedSource[], elsewhere: NearStructureIndex, labeledIds: string[],
+  c: Candidates, units: PoolUnit[], sources: ScannedSource[], elsewhere: { j: number; geometry: Geometry }[], labeledIds: string[],
 ): Promise<void> {
+  const labelled = new NearStructureIndex(DFT_OUTPUT_TOLERANCE);
+  for (const { j, geometry } of elsewhere) labelled.add(j, geometry);
   const first = new Set<string>();
   const rows = c.meta.flatMap((m, row) => {
     if (first.has(m.id)) return [];
     first.add(m.id);
-    return elsewhere.mayHold(m.natoms, [c.projections[2 * row], c.projections[2 * row + 1]]) ? [row] : [];
+    return labelled.mayHold(m.natoms, [c.projections[2 * row], c.projections[2 * row + 1]]) ? [row] : [];
   });
+  const pool = new NearStructureIndex(DFT_OUTPUT_TOLERANCE);
+  for await (const { row, frame } of poolFramesAt(units, sources, rows)) pool.add(row, frame);
   const taken = new Set<number>();
-  for await (const { row, frame } of poolFramesAt(units, sources, rows)) {
-    const j = elsewhere.find(frame, (j) => !taken.has(j));
-    if (j === undefined) continue;
-    taken.add(j);
+  for (const { j, geometry } of elsewhere) {
+    const row = pool.find(geometry, (r) => !taken.has(r));
+    if (row === undefined) continue;
+    taken.add(row);
     labeledIds[j] = c.meta[row].id;
   }
 }
@@ -387,23 +392,19 @@ async function rankScanned(
   const poolIds = new Set(c.meta.map((m) => m.id));
   // Labelled structures whose id is not in the pool, by geometry: re-read from DFT output, a pool structure can
   // have another id (vasprun.xml and OUTCAR print fewer digits), yet must not be picked again.
-  const elsewhere = new NearStructureIndex(DFT_OUTPUT_TOLERANCE);
-  let unmatched = 0;
+  const elsewhere: { j: number; geometry: Geometry }[] = [];
   for (const file of labeledFiles) {
     let frames = 0;
     for await (const frame of readExtxyz(file)) {
       const id = candidateId(frame);
-      if (!poolIds.has(id)) {
-        elsewhere.add(labeledIds.length, frame);
-        unmatched++;
-      }
+      if (!poolIds.has(id)) elsewhere.push({ j: labeledIds.length, geometry: geometryOf(frame) });
       labeledIds.push(id);
       for (const s of frame.symbols) c.species.add(s);
       frames++;
     }
     labeledMeta.push({ path: file.split(path.sep).join("/"), sha256: await sha256File(file), frames });
   }
-  if (unmatched > 0) await takeLabelledIdsByGeometry(c, units, sources, elsewhere, labeledIds);
+  if (elsewhere.length > 0) await takeLabelledIdsByGeometry(c, units, sources, elsewhere, labeledIds);
   const species = [...c.species].sort();
 
   const ids = c.meta.map((m) => m.id);
