@@ -17,7 +17,7 @@ import { InputError } from "../core/errors.js";
 import type { DatasetSummary } from "../core/dataset/summary.js";
 import { parseExtxyz } from "../core/formats/extxyz.js";
 import { candidateId } from "../core/select/candidate-id.js";
-import type { Geometry } from "../core/select/near-match.js";
+import { geometryOf, type Geometry } from "../core/select/near-match.js";
 import type { SelectionRule } from "../core/select/fps.js";
 import { parseTrustWindow, TRUST_LEVEL_NAMES } from "../core/select/disagreement.js";
 import { writePoscar } from "../core/vasp/poscar.js";
@@ -218,22 +218,23 @@ export async function buildRoundDataset(ledger: Ledger, dir: string, o: DatasetI
   return { ...result, summary, datasetDir, runsRoot };
 }
 
-/** The round's selected structures (selected.extxyz) by candidate_id; none when the file is missing or unreadable. */
-async function selectedGeometries(ledger: Ledger, round: number): Promise<Map<string, Geometry>> {
+/**
+ * The round's selected structures by candidate_id: selected.extxyz holds them in ranking.json's greedy order. None
+ * when the file is missing, unreadable or of another length.
+ */
+async function selectedGeometries(ledger: Ledger, round: number, ranking: RankingJson): Promise<Map<string, Geometry>> {
   const file = roundPaths(round).selectedExtxyz;
   const text = await ledger.read(file);
-  const geometries = new Map<string, Geometry>();
-  if (text === null) return geometries;
+  if (text === null) return new Map();
   try {
-    for (const { frame } of parseExtxyz(text, file)) {
-      const id = frame.info.get("candidate_id");
-      if (id?.kind === "string") geometries.set(id.value, frame);
-    }
+    const frames = parseExtxyz(text, file);
+    if (frames.length !== ranking.selected.length) return new Map();
+    return new Map(frames.map(({ frame }, k) => [ranking.selected[k].candidate_id, geometryOf(frame)]));
   } catch (err) {
-    // Runs are then matched by candidate_id alone, as before the geometry fallback.
+    // Runs are then matched by candidate_id alone.
     if (!(err instanceof InputError)) throw err;
+    return new Map();
   }
-  return geometries;
 }
 
 /** The dry run of the results PR: runs matched to the selection, and the dataset the rebuild would write. */
@@ -243,7 +244,7 @@ export async function dryRunRebuild(
   o: { round: number; ranking: RankingJson; inputs: DatasetInputs },
 ): Promise<DryRunResult> {
   return withScratch(scratchRoot, async (dir) => {
-    const geometries = await selectedGeometries(ledger, o.round);
+    const geometries = await selectedGeometries(ledger, o.round, o.ranking);
     const selected: SelectedCandidate[] = o.ranking.selected.map((s) => ({ rank: s.rank, candidate_id: s.candidate_id, formula: s.formula, geometry: geometries.get(s.candidate_id) }));
     let dataset: DatasetSummary | null = null;
     const errors: string[] = [];
