@@ -334,7 +334,7 @@ async function readCommitteeFiles(
 async function takeLabelledIdsByGeometry(
   c: Candidates, units: PoolUnit[], sources: ScannedSource[], elsewhere: { j: number; geometry: Geometry }[], labeledIds: string[],
 ): Promise<void> {
-  const labelled = new NearStructureIndex(DFT_OUTPUT_TOLERANCE);
+  const labelled = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, false);
   for (const { j, geometry } of elsewhere) labelled.add(j, geometry);
   const first = new Set<string>();
   const rows = c.meta.flatMap((m, row) => {
@@ -342,7 +342,7 @@ async function takeLabelledIdsByGeometry(
     first.add(m.id);
     return labelled.mayHold(m.natoms, [c.projections[2 * row], c.projections[2 * row + 1]]) ? [row] : [];
   });
-  const pool = new NearStructureIndex(DFT_OUTPUT_TOLERANCE);
+  const pool = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, false);
   for await (const { row, frame } of poolFramesAt(units, sources, rows)) pool.add(row, frame);
   const taken = new Set<number>();
   for (const { j, geometry } of elsewhere) {

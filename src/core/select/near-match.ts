@@ -69,8 +69,15 @@ export function projectionsOf(frame: Pick<Geometry, "natoms" | "positions">): Fl
 export class NearStructureIndex {
   private readonly byKey = new Map<string, { row: number; geometry: Geometry }[]>();
 
-  /** `tolerance`: the largest difference in any position or cell component (Angstrom) that still matches. */
-  constructor(private readonly tolerance = NEAR_MATCH_TOLERANCE) {}
+  /**
+   * `tolerance`: the largest difference in any position or cell component (Angstrom) that still matches.
+   * `comparePbc`: false for structures read back from VASP, which treats every structure as periodic (a slab written
+   * with pbc "T T F" comes back "T T T").
+   */
+  constructor(
+    private readonly tolerance = NEAR_MATCH_TOLERANCE,
+    private readonly comparePbc = true,
+  ) {}
 
   add(row: number, frame: Geometry): void {
     const [a, b] = this.buckets(frame.natoms, projectionsOf(frame));
@@ -82,7 +89,8 @@ export class NearStructureIndex {
 
   /**
    * The row of the indexed structure nearest to `frame` (largest difference of any position or cell component) among
-   * those `accept` takes, with the same species in the same order and the same pbc, at most the tolerance away;
+   * those `accept` takes, with the same species in the same order and (unless told not to) the same pbc, at most the
+   * tolerance away;
    * ties go to the lowest row. Undefined when there is none.
    */
   find(frame: Geometry, accept: (row: number) => boolean = () => true): number | undefined {
@@ -90,7 +98,7 @@ export class NearStructureIndex {
     let bestDifference = Infinity;
     for (const list of this.near(frame.natoms, projectionsOf(frame))) {
       for (const { row, geometry } of list) {
-        if (!accept(row) || !sameSpecies(geometry, frame)) continue;
+        if (!accept(row) || !sameSpecies(geometry, frame) || (this.comparePbc && !samePbc(geometry, frame))) continue;
         const difference = largestDifference(geometry, frame);
         if (difference <= this.tolerance && (difference < bestDifference || (difference === bestDifference && row < best!))) {
           best = row;
@@ -125,10 +133,12 @@ export class NearStructureIndex {
 }
 
 function sameSpecies(a: Geometry, b: Geometry): boolean {
-  if (a.natoms !== b.natoms || a.pbc.some((p, k) => p !== b.pbc[k])) return false;
+  if (a.natoms !== b.natoms) return false;
   for (let i = 0; i < a.natoms; i++) if (a.symbols[i] !== b.symbols[i]) return false;
   return true;
 }
+
+const samePbc = (a: Geometry, b: Geometry): boolean => a.pbc.every((p, k) => p === b.pbc[k]);
 
 function largestDifference(a: Geometry, b: Geometry): number {
   let largest = 0;

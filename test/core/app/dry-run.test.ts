@@ -64,6 +64,12 @@ describe("matchLabelRuns", () => {
     expect(match.missing.map((c) => c.rank)).toEqual([3]);
   });
 
+  it("matches a selected slab (pbc T T F) with its VASP run, which reads every structure as periodic", () => {
+    const slab: Geometry = { natoms: 2, symbols: ["Na", "Cl"], positions: Float64Array.of(0, 0, 10, 1.4, 1.4, 11), cell: Float64Array.of(4, 0, 0, 0, 4, 0, 0, 0, 30), pbc: [true, true, false] };
+    const match = matchLabelRuns([{ ...selected[0], geometry: slab }], [{ ...run(`001-${ID("a")}`, ID("d")), initial: { ...slab, pbc: [true, true, true] } }]);
+    expect(match.runs[0]).toMatchObject({ status: "matched", rank: 1, candidateId: ID("a") });
+  });
+
   it("only warns about selected structures without a run", () => {
     const match = matchLabelRuns(selected, [run("one", ID("a"))]);
     expect(match.missing).toHaveLength(2);

@@ -60,6 +60,17 @@ describe("NearStructureIndex", () => {
     expect(index.find({ ...base, cell: Float64Array.of(10, 0, 0, 0, 10, 0, 0, 0, 10.001) })).toBeUndefined();
   });
 
+  it("leaves pbc out when told to, for structures read back from VASP (always periodic)", () => {
+    const slab: Geometry = { ...structure(13), pbc: [true, true, false] };
+    const fromVasp: Geometry = { ...printed(slab), pbc: [true, true, true] };
+    const strict = new NearStructureIndex();
+    strict.add(0, slab);
+    expect(strict.find(fromVasp)).toBeUndefined();
+    const lenient = new NearStructureIndex(NEAR_MATCH_TOLERANCE, false);
+    lenient.add(0, slab);
+    expect(lenient.find(fromVasp)).toBe(0);
+  });
+
   it("finds a structure whose projection lies across a bucket edge", () => {
     const index = new NearStructureIndex();
     // One atom on the x axis projects to +-x / sqrt(3); buckets are 1e-3 wide, so x = (m + 1/2) sqrt(3) 1e-3 is an edge.
