@@ -337,10 +337,13 @@ async function takeLabelledIdsByGeometry(
   const labelled = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, false);
   for (const { j, geometry } of elsewhere) labelled.add(j, geometry);
   const first = new Set<string>();
+  const pair = new Float64Array(2);
   const rows = c.meta.flatMap((m, row) => {
     if (first.has(m.id)) return [];
     first.add(m.id);
-    return labelled.mayHold(m.natoms, [c.projections[2 * row], c.projections[2 * row + 1]]) ? [row] : [];
+    pair[0] = c.projections[2 * row];
+    pair[1] = c.projections[2 * row + 1];
+    return labelled.mayHold(m.natoms, pair) ? [row] : [];
   });
   const pool = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, false);
   for await (const { row, frame } of poolFramesAt(units, sources, rows)) pool.add(row, frame);

@@ -67,7 +67,8 @@ export function projectionsOf(frame: Pick<Geometry, "natoms" | "positions">): Fl
 
 /** Structures by atom count and the buckets of their two projections, for finding the one nearest to another. */
 export class NearStructureIndex {
-  private readonly byKey = new Map<string, { row: number; geometry: Geometry }[]>();
+  /** Atom count -> bucket pair (bucketKey) -> the structures there. */
+  private readonly byAtoms = new Map<number, Map<number, { row: number; geometry: Geometry }[]>>();
 
   /**
    * `tolerance`: the largest difference in any position or cell component (Angstrom) that still matches.
@@ -80,23 +81,25 @@ export class NearStructureIndex {
   ) {}
 
   add(row: number, frame: Geometry): void {
-    const [a, b] = this.buckets(frame.natoms, projectionsOf(frame));
-    const key = `${frame.natoms}|${a}|${b}`;
-    const list = this.byKey.get(key);
+    let buckets = this.byAtoms.get(frame.natoms);
+    if (!buckets) this.byAtoms.set(frame.natoms, (buckets = new Map()));
+    const projections = projectionsOf(frame);
+    const width = this.bucketWidth(frame.natoms);
+    const key = bucketKey(Math.round(projections[0] / width), Math.round(projections[1] / width));
+    const list = buckets.get(key);
     if (list) list.push({ row, geometry: geometryOf(frame) });
-    else this.byKey.set(key, [{ row, geometry: geometryOf(frame) }]);
+    else buckets.set(key, [{ row, geometry: geometryOf(frame) }]);
   }
 
   /**
    * The row of the indexed structure nearest to `frame` (largest difference of any position or cell component) among
    * those `accept` takes, with the same species in the same order and (unless told not to) the same pbc, at most the
-   * tolerance away;
-   * ties go to the lowest row. Undefined when there is none.
+   * tolerance away; ties go to the lowest row. Undefined when there is none.
    */
   find(frame: Geometry, accept: (row: number) => boolean = () => true): number | undefined {
     let best: number | undefined;
     let bestDifference = Infinity;
-    for (const list of this.near(frame.natoms, projectionsOf(frame))) {
+    this.forNear(frame.natoms, projectionsOf(frame), (list) => {
       for (const { row, geometry } of list) {
         if (!accept(row) || !sameSpecies(geometry, frame) || (this.comparePbc && !samePbc(geometry, frame))) continue;
         const difference = largestDifference(geometry, frame);
@@ -105,31 +108,44 @@ export class NearStructureIndex {
           bestDifference = difference;
         }
       }
-    }
+      return false;
+    });
     return best;
   }
 
   /** Whether a structure of `natoms` atoms with these projections (writeProjections) may match one indexed (find tells). */
   mayHold(natoms: number, projections: ArrayLike<number>): boolean {
-    for (const _ of this.near(natoms, projections)) return true;
+    return this.forNear(natoms, projections, () => true);
+  }
+
+  /**
+   * Calls `visit` on the lists of the same and the neighbouring bucket pairs, until it returns true (then true).
+   * Buckets are twice the largest shift of a projection wide (at least 1e-3 A), so a match is never further away.
+   */
+  private forNear(natoms: number, projections: ArrayLike<number>, visit: (list: { row: number; geometry: Geometry }[]) => boolean): boolean {
+    const buckets = this.byAtoms.get(natoms);
+    if (!buckets) return false;
+    const width = this.bucketWidth(natoms);
+    const a = Math.round(projections[0] / width);
+    const b = Math.round(projections[1] / width);
+    for (let i = a - 1; i <= a + 1; i++) {
+      for (let j = b - 1; j <= b + 1; j++) {
+        const list = buckets.get(bucketKey(i, j));
+        if (list && visit(list)) return true;
+      }
+    }
     return false;
   }
 
-  /** The lists of the same and the neighbouring buckets: buckets twice the largest shift wide (at least 1e-3 A). */
-  private *near(natoms: number, projections: ArrayLike<number>): Generator<{ row: number; geometry: Geometry }[]> {
-    const [a, b] = this.buckets(natoms, projections);
-    for (let i = a - 1; i <= a + 1; i++) {
-      for (let j = b - 1; j <= b + 1; j++) {
-        const list = this.byKey.get(`${natoms}|${i}|${j}`);
-        if (list) yield list;
-      }
-    }
+  private bucketWidth(natoms: number): number {
+    return Math.max(1e-3, 2 * this.tolerance * Math.sqrt(3 * natoms));
   }
+}
 
-  private buckets(natoms: number, projections: ArrayLike<number>): [number, number] {
-    const width = Math.max(1e-3, 2 * this.tolerance * Math.sqrt(3 * natoms));
-    return [Math.round(projections[0] / width), Math.round(projections[1] / width)];
-  }
+/** One exact integer for a pair of buckets, each clamped to +-2^24 (beyond, far-off structures only share keys). */
+function bucketKey(a: number, b: number): number {
+  const clamp = (x: number): number => Math.max(-(2 ** 24), Math.min(2 ** 24, x)) + 2 ** 24;
+  return clamp(a) * 2 ** 26 + clamp(b);
 }
 
 function sameSpecies(a: Geometry, b: Geometry): boolean {
