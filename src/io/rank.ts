@@ -347,12 +347,9 @@ async function takeLabelledIdsByGeometry(
   });
   const pool = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, false);
   for await (const { row, frame } of poolFramesAt(units, sources, rows)) pool.add(row, frame);
-  const taken = new Set<number>();
   for (const { j, geometry } of elsewhere) {
-    const row = pool.find(geometry, (r) => !taken.has(r));
-    if (row === undefined) continue;
-    taken.add(row);
-    labeledIds[j] = c.meta[row].id;
+    const row = pool.claim(geometry);
+    if (row !== undefined) labeledIds[j] = c.meta[row].id;
   }
 }
 

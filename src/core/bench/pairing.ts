@@ -51,17 +51,17 @@ export function pairFrames(pred: readonly { id: string; geometry: Geometry }[], 
   if (byId.unmatchedPred.length === 0 || byId.unmatchedRef.length === 0) return byId;
   const near = new NearStructureIndex();
   for (const r of byId.unmatchedRef) near.add(r, ref[r].geometry);
-  const used = new Set<number>();
   const pairs = [...byId.pairs];
   const unmatchedPred: number[] = [];
+  const paired = new Set<number>();
   for (const p of byId.unmatchedPred) {
-    const r = near.find(pred[p].geometry, (row) => !used.has(row));
+    const r = near.claim(pred[p].geometry);
     if (r === undefined) unmatchedPred.push(p);
     else {
-      used.add(r);
+      paired.add(r);
       pairs.push([p, r]);
     }
   }
   pairs.sort((a, b) => a[0] - b[0]);
-  return { pairs, unmatchedPred, unmatchedRef: byId.unmatchedRef.filter((r) => !used.has(r)) };
+  return { pairs, unmatchedPred, unmatchedRef: byId.unmatchedRef.filter((r) => !paired.has(r)) };
 }

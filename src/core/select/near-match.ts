@@ -69,6 +69,8 @@ export function projectionsOf(frame: Pick<Geometry, "natoms" | "positions">): Fl
 export class NearStructureIndex {
   /** Atom count -> bucket pair (bucketKey) -> the structures there. */
   private readonly byAtoms = new Map<number, Map<number, { row: number; geometry: Geometry }[]>>();
+  /** Rows that claim() gave out: find() passes them over. */
+  private readonly claimed = new Set<number>();
 
   /**
    * `tolerance`: the largest difference in any position or cell component (Angstrom) that still matches.
@@ -92,16 +94,16 @@ export class NearStructureIndex {
   }
 
   /**
-   * The row of the indexed structure nearest to `frame` (largest difference of any position or cell component) among
-   * those `accept` takes, with the same species in the same order and (unless told not to) the same pbc, at most the
-   * tolerance away; ties go to the lowest row. Undefined when there is none.
+   * The row of the indexed structure nearest to `frame` (largest difference of any position or cell component), not
+   * yet claimed, with the same species in the same order and (unless told not to) the same pbc, at most the tolerance
+   * away; ties go to the lowest row. Undefined when there is none.
    */
-  find(frame: Geometry, accept: (row: number) => boolean = () => true): number | undefined {
+  find(frame: Geometry): number | undefined {
     let best: number | undefined;
     let bestDifference = Infinity;
     this.forNear(frame.natoms, projectionsOf(frame), (list) => {
       for (const { row, geometry } of list) {
-        if (!accept(row) || !sameSpecies(geometry, frame) || (this.comparePbc && !samePbc(geometry, frame))) continue;
+        if (this.claimed.has(row) || !sameSpecies(geometry, frame) || (this.comparePbc && !samePbc(geometry, frame))) continue;
         const difference = largestDifference(geometry, frame);
         if (difference <= this.tolerance && (difference < bestDifference || (difference === bestDifference && row < best!))) {
           best = row;
@@ -111,6 +113,13 @@ export class NearStructureIndex {
       return false;
     });
     return best;
+  }
+
+  /** find(), and the row found is not found again: for pairing each indexed structure once. */
+  claim(frame: Geometry): number | undefined {
+    const row = this.find(frame);
+    if (row !== undefined) this.claimed.add(row);
+    return row;
   }
 
   /** Whether a structure of `natoms` atoms with these projections (writeProjections) may match one indexed (find tells). */

@@ -72,7 +72,7 @@ export function rankingRule(p: RankingParameters, labeledCount: number): string 
 
 /** JSON has no Infinity (it would become null): an open upper end is written "inf", as `--force-trust` takes it. */
 const trustWindowJson = (w: TrustWindow): { lo: number; hi: number | "inf" } => ({ lo: w.lo, hi: Number.isFinite(w.hi) ? w.hi : "inf" });
-const trustWindowText = (w: TrustWindow): string => `${trustWindowJson(w).lo}:${trustWindowJson(w).hi}`;
+const trustWindowText = (w: TrustWindow): string => Object.values(trustWindowJson(w)).join(":");
 
 function trustExclusionText(exclude: TrustExclusion): string {
   if (exclude.length === 2) return "both excluded";
