@@ -25,6 +25,14 @@ export interface PoolSource {
   frames: number;
 }
 
+/** What reading a pool unit gave besides its frames. */
+export interface PoolUnitRead {
+  /** The file whose bytes were read (a run directory's vasprun.xml or OUTCAR). */
+  file: string;
+  /** Why a run directory gave fewer structures than it holds steps: it stopped early, steps left out. */
+  notes: string[];
+}
+
 const STRUCTURE_FILE = /^(POSCAR|CONTCAR)([._-].*)?$|\.vasp$/i;
 const EXTXYZ_FILE = /\.(ext)?xyz(\.gz)?$/i;
 
@@ -72,10 +80,11 @@ export async function poolUnits(paths: string[]): Promise<PoolUnit[]> {
 
 /**
  * The frames of one pool unit, streamed in batches (one promise per batch, not per frame). Bad input is
- * an InputError naming the file: a pool is read whole, or the ranking would silently rank a subset. The
- * returned value is the file whose bytes were read. `trace` learns about a plain extxyz file (ExtxyzReadTrace).
+ * an InputError naming the file: a pool is read whole, or the ranking would silently rank a subset. A run
+ * directory's steps that are left out (a run cut short, steps that are not DFT) come back as notes to report.
+ * `trace` learns about a plain extxyz file (ExtxyzReadTrace).
  */
-export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): AsyncGenerator<PoolFrame[], string, void> {
+export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): AsyncGenerator<PoolFrame[], PoolUnitRead, void> {
   const source = unit.path.split(path.sep).join("/");
   let index = 0;
   // The readers load only when a pool has such files (rank starts its selection before they load).
@@ -83,21 +92,23 @@ export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): As
     const { parsePoscar } = await import("../core/vasp/poscar.js");
     const { frame } = parsePoscar(await readFile(unit.path, "utf8"), { file: unit.path });
     yield [{ frame, source, index }];
-    return unit.path;
+    return { file: unit.path, notes: [] };
   }
   if (unit.kind === "extxyz") {
     const { readExtxyzBatches } = await import("./extxyz.js");
     for await (const frames of readExtxyzBatches(unit.path, trace)) yield frames.map((frame) => ({ frame, source, index: index++ }));
-    return unit.path;
+    return { file: unit.path, notes: [] };
   }
-  let read = unit.path;
+  const read: PoolUnitRead = { file: unit.path, notes: [] };
   const { readInputs } = await import("./inputs.js");
   for await (const event of readInputs([unit.path], { energy: "free", frames: "all" })) {
     if (event.type === "frame") yield [{ frame: event.frame, source, index: index++ }];
     else {
       const problem = event.report.problems[0];
       if (problem) throw new InputError(unit.path, undefined, problem);
-      read = event.report.primary ?? read;
+      const { primary, skipped, notes } = event.report;
+      read.file = primary ?? read.file;
+      read.notes.push(...notes, ...skipped.map((s) => `left out ${s.block === null ? "" : `block ${s.block}: `}${s.reason}`));
     }
   }
   return read;

@@ -54,6 +54,8 @@ export interface RankOutcome {
   candidates: CandidateMeta[];
   rule: string;
   files: string[];
+  /** "source: note" for each pool source that gave fewer structures than it holds steps (ranking.json keeps them). */
+  notes: string[];
 }
 
 const BATCH = 4096;
@@ -111,7 +113,7 @@ async function scanPool(units: PoolUnit[], o: RankOptions, workers: ScanWorkers,
  * A pool source as read in pass 1; `trace` tells where its frames are, when that was found on the way, and
  * `described` holds its descriptor rows when pass 1 computed them too (see describeWhileScanning).
  */
-type ScannedSource = { path: string; sha256: string; frames: number; trace?: ExtxyzReadTrace; described?: SpeciesRows[] };
+type ScannedSource = { path: string; sha256: string; frames: number; notes?: string[]; trace?: ExtxyzReadTrace; described?: SpeciesRows[] };
 
 /** Descriptor options for pass 1 to compute the descriptors on its way: when they are needed and no --features replace them. */
 function describeWhileScanning(o: RankOptions): LocalDescriptorOptions | undefined {
@@ -160,7 +162,8 @@ async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, e
     const next = await gen.next();
     if (next.done) {
       for (const s of namer.species) c.species.add(s);
-      return { path: unit.path.split(path.sep).join("/"), sha256: trace?.sha256 ?? (await sha256File(next.value)), frames, trace };
+      const { file, notes } = next.value;
+      return { path: unit.path.split(path.sep).join("/"), sha256: trace?.sha256 ?? (await sha256File(file)), frames, notes, trace };
     }
     for (const { frame, source, index } of next.value) {
       const i = c.meta.length;
@@ -523,7 +526,7 @@ async function rankScanned(
       force_trust: o.forceTrust ?? null,
       trust_exclude: trustExclude,
     },
-    sources: sources.map(({ path: file, sha256, frames }) => ({ path: file, sha256, frames })),
+    sources: sources.map(({ path: file, sha256, frames, notes }) => ({ path: file, sha256, frames, ...(notes?.length ? { notes } : {}) })),
     labeled: labeledMeta,
     committee: memberNames,
     candidates: c.meta,
@@ -552,7 +555,8 @@ async function rankScanned(
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
-  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files: ["ranking.json", "ranking.csv", "selected.extxyz"] };
+  const notes = sources.flatMap((source) => (source.notes ?? []).map((note) => `${source.path}: ${note}`));
+  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files: ["ranking.json", "ranking.csv", "selected.extxyz"], notes };
 }
 
 async function writeParts(file: string, parts: Iterable<Uint8Array>): Promise<void> {

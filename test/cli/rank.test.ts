@@ -102,6 +102,27 @@ describe("relabel rank", () => {
     expect(kinds.size).toBeGreaterThan(1);
   });
 
+  it("ranks VASP run directories and says which of their steps are not candidates, on stderr and in ranking.json", async () => {
+    const dir = tmp();
+    const runs = ["aiidavasp_Si_static_unfinished", "custodian_Si_relax_killed_v642", "dpdata_ch4_mlff_md_v630", "dpdata_h2o_md10"].map((r) => realPath(`vasp/${r}`));
+    const res = await runCli("rank", "--pool", ...runs, "--select", "3", "-o", path.join(dir, "out"));
+    expect(res.code).toBe(0);
+    const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
+    const [unfinished, killed, mlff, complete] = ranking.sources;
+    expect(unfinished).toMatchObject({ frames: 0, notes: [expect.stringMatching(/cut at line \d+, inside <calculation> 1.*kept 0 complete steps$/)] });
+    expect(killed).toMatchObject({ frames: 2, notes: [expect.stringMatching(/ends inside DFT ionic step 3 \(dropped\); kept 2 complete steps$/)] });
+    expect(mlff).toMatchObject({ frames: 4, notes: ["10 machine-learned force-field steps left out (not DFT)"] });
+    expect(complete).not.toHaveProperty("notes");
+    expect(complete.frames).toBe(10);
+    expect(ranking.pool_size).toBe(16);
+    const notes = res.stderr.split("\n").filter((line) => line.startsWith("note: "));
+    expect(notes).toEqual([
+      `note: ${runs[0]}: ${unfinished.notes[0]}`,
+      `note: ${runs[1]}: ${killed.notes[0]}`,
+      `note: ${runs[2]}: ${mlff.notes[0]}`,
+    ]);
+  });
+
   it("refuses to write into an existing non-empty directory", async () => {
     const dir = tmp();
     writeFileSync(path.join(dir, "keep.txt"), "round 1");

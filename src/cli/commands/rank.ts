@@ -152,6 +152,7 @@ export async function runRank(argv: string[]): Promise<number> {
     const outcome = await rankToDir(options, started);
     progress.done();
     const { result, candidates } = outcome;
+    for (const note of outcome.notes) process.stderr.write(`note: ${note}\n`);
     // Without a committee there is no disagreement to show (it would read as a measured zero).
     const hasCommittee = committee.length > 0 || values["committee-keys"] !== undefined;
     const top = result.picks.slice(0, 10).map((p) => {

@@ -26,6 +26,11 @@ export function escapeCell(text: string): string {
   return text.replace(/\|/g, "\\|").replace(/\r?\n/g, "<br>");
 }
 
+/** Text from files or tools as prose: "<calculation>" would otherwise vanish as an HTML tag on GitHub. */
+export function plainText(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\r?\n/g, " ");
+}
+
 /** A code span that survives backticks in the text. */
 export function inlineCode(text: string): string {
   const longest = Math.max(0, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
@@ -306,6 +311,8 @@ export function selectionSummary(ranking: RankingJson, opts: { round?: number; t
 
   out.push("**Pool sources**", "");
   out.push(table(["source", "frames", "sha256"], ranking.sources.map((s) => [inlineCode(s.path), formatCount(s.frames), inlineCode(s.sha256)]), ["l", "r", "l"]), "");
+  const sourceNotes = ranking.sources.flatMap((s) => (s.notes ?? []).map((note) => `> - ${inlineCode(s.path)}: ${plainText(note)}`));
+  if (sourceNotes.length > 0) out.push("> [!NOTE]", "> **Steps not in the pool** (the ranking covers only the structures listed above):", ...sourceNotes, "");
 
   const header = ["rank", "candidate_id", "formula", "atoms", "source", "frame", "diversity", ...(hasCommittee ? ["disagreement"] : []), "score"];
   const align: ("l" | "r")[] = ["r", "l", "l", "r", "l", "r", "r", ...(hasCommittee ? (["r"] as const) : []), "r"];
@@ -377,7 +384,7 @@ export function dryRunReport(result: DryRunResult): { conclusion: "success" | "f
   if (result.match.missing.length > 0) {
     out.push(`> [!NOTE]\n> ${plural(result.match.missing.length, "selected structure has", "selected structures have")} no run yet; the rebuild leaves them out.`, "");
   }
-  for (const w of result.warnings) out.push(`- warning: ${w}`);
+  for (const w of result.warnings) out.push(`- warning: ${plainText(w)}`);
   if (result.warnings.length > 0) out.push("");
 
   out.push(`**Runs** (${formatCount(runs.length)} folders under ${inlineCode(`${roundPaths(result.round).labels}/`)}; matched by the candidate_id of the initial structure, else by its geometry)`, "");
@@ -412,7 +419,7 @@ export function dryRunReport(result: DryRunResult): { conclusion: "success" | "f
 }
 
 function runNote(r: MatchedRun): string {
-  if (r.status === "unreadable") return r.error ?? "no initial structure";
+  if (r.status === "unreadable") return r.error === null ? "no initial structure" : plainText(r.error);
   if (r.status === "mismatched") return `folder name says ${inlineCode(r.claimedId ?? "")}${r.rank === null ? "; the structure is not in the selection" : `; the structure is rank ${r.rank}`}`;
   if (r.status === "extra") return "not one of the selected structures";
   if (r.status === "duplicate") return `rank ${r.rank} is already labelled by another run`;

@@ -10,7 +10,7 @@ const finite = z.number().refine(Number.isFinite, "expected a finite number");
 export const rankingJsonSchema = z.object({
   rule: z.string(),
   parameters: z.record(z.string(), z.unknown()),
-  sources: z.array(z.object({ path: z.string(), sha256: z.string(), frames: z.int().nonnegative() })),
+  sources: z.array(z.object({ path: z.string(), sha256: z.string(), frames: z.int().nonnegative(), notes: z.array(z.string()).optional() })),
   committee: z.object({ size: z.int().nonnegative(), members: z.array(z.string()) }),
   selection_size: z.int().nonnegative(),
   labeled_size: z.int().nonnegative(),

@@ -35,7 +35,8 @@ export interface RankingParameters {
 
 export interface RankingInputs {
   parameters: RankingParameters;
-  sources: { path: string; sha256: string; frames: number }[];
+  /** notes: why a run directory gave fewer structures than it holds steps (absent when there is nothing to say). */
+  sources: { path: string; sha256: string; frames: number; notes?: string[] }[];
   labeled: { path: string; sha256: string; frames: number }[];
   committee: string[];
   candidates: CandidateMeta[];

@@ -277,6 +277,16 @@ describe("selectionSummary", () => {
     expectBalanced(md);
   });
 
+  it("lists the steps run directories left out of the pool, with VASP's tag names shown as text", () => {
+    const note = "run stopped early: cut at line 680, inside <calculation> 1, in <scstep>; kept 0 complete steps";
+    const md = selectionSummary({ ...ranking, sources: [{ ...ranking.sources[0], frames: 0, notes: [note] }, ranking.sources[1]] });
+    const path0 = ranking.sources[0].path;
+    expect(md).toContain(
+      `> [!NOTE]\n> **Steps not in the pool** (the ranking covers only the structures listed above):\n> - \`${path0}\`: run stopped early: cut at line 680, inside &lt;calculation&gt; 1, in &lt;scstep&gt;; kept 0 complete steps\n`,
+    );
+    expect(selectionSummary(ranking)).not.toContain("[!NOTE]");
+  });
+
   it("adds the disagreement column and the members with a committee", () => {
     const withCommittee: RankingJson = {
       ...ranking,
@@ -324,6 +334,15 @@ describe("dryRunReport", () => {
     const report = dryRunReport({ round: 4, match, dataset: null, errors: [], warnings: [] });
     expect(report.conclusion).toBe("success");
     expect(report.summary).toContain(`| \`si-run\` | matched | 1 | \`${ID("a")}\` | 2 | yes | matched by geometry (within 1e-4 Å; VASP prints fewer digits, so its own id is \`${ID("e")}\`) |`);
+  });
+
+  it("shows an unreadable run's error with its tag names as text", () => {
+    const match = matchLabelRuns([{ rank: 1, candidate_id: ID("a"), formula: "C8" }], [
+      { folder: "cut-run", initialId: null, steps: 0, converged: null, error: "vasprun.xml: cut at line 442, after </parameters>, before any <calculation>" },
+    ]);
+    const report = dryRunReport({ round: 4, match, dataset: null, errors: [], warnings: ["run <x> & co"] });
+    expect(report.summary).toContain("| `cut-run` | **unreadable** | – | – | 0 | – | vasprun.xml: cut at line 442, after &lt;/parameters&gt;, before any &lt;calculation&gt; |");
+    expect(report.summary).toContain("- warning: run &lt;x&gt; &amp; co");
   });
 
   it("fails on mismatched and extra runs and on rebuild errors, listing them", () => {
