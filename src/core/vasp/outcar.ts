@@ -528,7 +528,7 @@ export class OutcarParser {
       return `the species given beside the OUTCAR (${hint.length} entries) do not fit NIONS = ${nions ?? "?"}`;
     }
     const found = `${types.length} POTCAR species, ions per type = ${counts.length > 0 ? counts.join(" ") : "(missing)"}, NIONS = ${nions ?? "(missing)"}`;
-    return `cannot tell the species of every atom (${found}); pass the species from the POSCAR, CONTCAR or vasprun.xml`;
+    return `cannot tell the species of every atom (${found}); give its run directory instead of the file, with the POSCAR, CONTCAR or vasprun.xml that name them`;
   }
 }
 

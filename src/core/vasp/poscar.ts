@@ -177,7 +177,7 @@ export function parsePoscar(text: string, opts: PoscarParseOptions): Poscar {
     } else {
       const fromComment = speciesFromFormula(comment, counts);
       if (!fromComment) {
-        return fail(countsLine, "VASP 4 POSCAR (no species line before the counts) and no species known: add the species line or pass the species");
+        return fail(countsLine, "VASP 4 POSCAR (no species line before the counts): add the species line above the counts, or write the elements as the comment line, one per type in the order of the counts");
       }
       symbols = fromComment;
       speciesSource = "comment";

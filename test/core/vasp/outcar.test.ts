@@ -408,7 +408,7 @@ describe("OUTCAR: hand-made file (test/fixtures/outcar/GaAs_two_steps.OUTCAR)", 
     const noSpecies = FIXTURE.split("\n").filter((l) => !l.includes("POTCAR:") && !l.includes("TITEL")).join("\n");
     expect(() => parse(noSpecies)).toThrow(InputError);
     expect(() => parse(noSpecies)).toThrow(
-      `OUTCAR:${lineOf(noSpecies, "ions per type")}: cannot tell the species of every atom (0 POTCAR species, ions per type = 1 1, NIONS = 2); pass the species from the POSCAR, CONTCAR or vasprun.xml`,
+      `OUTCAR:${lineOf(noSpecies, "ions per type")}: cannot tell the species of every atom (0 POTCAR species, ions per type = 1 1, NIONS = 2); give its run directory instead of the file, with the POSCAR, CONTCAR or vasprun.xml that name them`,
     );
     expect(parse(noSpecies, ["Ga", "As"]).steps[0].symbols).toEqual(["Ga", "As"]);
     expect(() => parse(noSpecies, ["Ga", "As", "As"])).toThrow("the species given beside the OUTCAR (3 entries) do not fit NIONS = 2");

@@ -190,7 +190,7 @@ describe("POSCAR: VASP 4 files, scale factors", () => {
 
   it("fails without species", () => {
     expect(() => parsePoscar(vasp4, { file: "POSCAR" })).toThrow(
-      "POSCAR:6: VASP 4 POSCAR (no species line before the counts) and no species known: add the species line or pass the species",
+      "POSCAR:6: VASP 4 POSCAR (no species line before the counts): add the species line above the counts, or write the elements as the comment line, one per type in the order of the counts",
     );
     expect(() => parsePoscar(vasp4, { file: "POSCAR", speciesHint: ["Ga", "As", "P"] })).toThrow(
       "POSCAR:6: speciesHint has 3 entries, expected 2 (one per type) or 2 (one per atom)",
