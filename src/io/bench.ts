@@ -11,6 +11,7 @@ import { datasetSummaryInfo, parsePreviousMetrics, type DatasetSummaryInfo, type
 import { benchFrame, type BenchFrame, type LabelKeys } from "../core/bench/labels.js";
 import { parseMaceLog, parseMaceResults } from "../core/bench/mace-training.js";
 import { readExtxyzWithLines } from "./extxyz.js";
+import { folderEntries } from "./folder-entries.js";
 import { fileError } from "./open.js";
 
 export interface FrameReadOptions {
@@ -102,17 +103,15 @@ const MAX_DEPTH = 4;
 
 /** Training files under a directory: results/*_train.txt and *.log (a *_debug.log only when its plain log is missing). */
 async function findTrainingFiles(dir: string, depth = 0): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const entries = await folderEntries(dir);
   const names = new Set(entries.map((e) => e.name));
   const found: string[] = [];
   for (const e of entries) {
-    const full = path.join(dir, e.name);
-    if (e.isDirectory() && depth < MAX_DEPTH) found.push(...(await findTrainingFiles(full, depth + 1)));
-    else if (e.isFile() && RESULTS_RE.test(e.name)) found.push(full);
-    else if (e.isFile() && LOG_RE.test(e.name)) {
+    if (e.kind === "dir" && depth < MAX_DEPTH) found.push(...(await findTrainingFiles(e.path, depth + 1)));
+    else if (e.kind === "file" && RESULTS_RE.test(e.name)) found.push(e.path);
+    else if (e.kind === "file" && LOG_RE.test(e.name)) {
       const plain = e.name.replace(/_debug\.log$/, ".log");
-      if (plain === e.name || !names.has(plain)) found.push(full);
+      if (plain === e.name || !names.has(plain)) found.push(e.path);
     }
   }
   return found;

@@ -2,11 +2,12 @@
  * Candidate pools for ranking: extxyz files (every frame), folders of POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz
  * files, and VASP run directories. Each source is hashed so the ranking records exactly what it ranked.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
 import type { Frame } from "../core/structure.js";
 import type { ExtxyzReadTrace } from "./extxyz.js";
+import { folderEntries, VisitedFolders } from "./folder-entries.js";
 import { isRunDir } from "./run-files.js";
 
 export interface PoolFrame {
@@ -36,8 +37,8 @@ export interface PoolUnitRead {
 const STRUCTURE_FILE = /^(POSCAR|CONTCAR)([._-].*)?$|\.vasp$/i;
 const EXTXYZ_FILE = /\.(ext)?xyz(\.gz)?$/i;
 
-/** Files and run directories a pool path stands for, in sorted order. */
-async function expandPoolPath(p: string): Promise<{ path: string; kind: PoolSource["kind"] }[]> {
+/** Files and run directories a pool path stands for, in sorted order (symbolic links followed, each folder once). */
+async function expandPoolPath(p: string, visited = new VisitedFolders()): Promise<{ path: string; kind: PoolSource["kind"] }[]> {
   let info;
   try {
     info = await stat(p);
@@ -49,15 +50,13 @@ async function expandPoolPath(p: string): Promise<{ path: string; kind: PoolSour
     if (STRUCTURE_FILE.test(base)) return [{ path: p, kind: "poscar" }];
     return [{ path: p, kind: "extxyz" }];
   }
+  if (!(await visited.first(p))) return [];
   if (isRunDir(p)) return [{ path: p, kind: "rundir" }];
   const out: { path: string; kind: PoolSource["kind"] }[] = [];
-  const entries = (await readdir(p, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const e of entries) {
-    if (e.name.startsWith(".")) continue;
-    const child = path.join(p, e.name);
-    if (e.isDirectory()) out.push(...(await expandPoolPath(child)));
-    else if (STRUCTURE_FILE.test(e.name)) out.push({ path: child, kind: "poscar" });
-    else if (EXTXYZ_FILE.test(e.name)) out.push({ path: child, kind: "extxyz" });
+  for (const e of await folderEntries(p)) {
+    if (e.kind === "dir") out.push(...(await expandPoolPath(e.path, visited)));
+    else if (STRUCTURE_FILE.test(e.name)) out.push({ path: e.path, kind: "poscar" });
+    else if (EXTXYZ_FILE.test(e.name)) out.push({ path: e.path, kind: "extxyz" });
   }
   return out;
 }

@@ -1,10 +1,11 @@
 import { existsSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
 import { compareStep, signatureOf, type StepSignature } from "../core/vasp/crosscheck.js";
 import { parsePoscar } from "../core/vasp/poscar.js";
 import type { SkippedStep, VaspStep, VaspSummary } from "../core/vasp/types.js";
+import { folderEntries, VisitedFolders } from "./folder-entries.js";
 import { readOutcar } from "./outcar.js";
 import { firstExisting, isRunDir, OUTCAR_NAMES, VASPRUN_NAMES } from "./run-files.js";
 import { readVasprun } from "./vasprun.js";
@@ -14,14 +15,11 @@ const STRUCTURE_NAMES = ["POSCAR", "CONTCAR"];
 /** Every run directory at or below root (a folder holding vasprun.xml or OUTCAR), in sorted path order. */
 export async function discoverRuns(root: string): Promise<string[]> {
   const found: string[] = [];
+  const visited = new VisitedFolders();
   async function walk(dir: string): Promise<void> {
+    if (!(await visited.first(dir))) return;
     if (isRunDir(dir)) found.push(dir);
-    const entries = await readdir(dir, { withFileTypes: true });
-    const subdirs = entries
-      .filter((e) => e.isDirectory() && !e.name.startsWith("."))
-      .map((e) => e.name)
-      .sort();
-    for (const name of subdirs) await walk(path.join(dir, name));
+    for (const e of await folderEntries(dir)) if (e.kind === "dir") await walk(e.path);
   }
   await walk(root);
   return found;

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -171,7 +171,8 @@ describe("relabel bench", () => {
     const work = tmp();
     mkdirSync(path.join(work, "logs"));
     mkdirSync(path.join(work, "results"));
-    copyFileSync(LOG, path.join(work, "logs", "ft_run-1.log"));
+    // The log linked in, as from the run's scratch folder.
+    symlinkSync(LOG, path.join(work, "logs", "ft_run-1.log"));
     copyFileSync(RESULTS, path.join(work, "results", "ft_run-1_train.txt"));
     const out = path.join(tmp(), "round");
     expect((await bench("--pred", path.join(FIXTURES, "pred.extxyz"), "--ref", path.join(FIXTURES, "dataset/test.extxyz"), "-o", out)).code).toBe(0);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
@@ -121,6 +121,19 @@ describe("relabel rank", () => {
       `note: ${runs[1]}: ${killed.notes[0]}`,
       `note: ${runs[2]}: ${mlff.notes[0]}`,
     ]);
+  });
+
+  it("follows links in pool folders: run directories and files linked in, a link back up read once", async () => {
+    const dir = tmp();
+    const pool = path.join(dir, "pool");
+    mkdirSync(pool);
+    symlinkSync(realPath("vasp/dpdata_h2o_md10"), path.join(pool, "water-run"));
+    symlinkSync(POOL, path.join(pool, "md.xyz"));
+    symlinkSync(pool, path.join(pool, "again"));
+    const res = await runCli("rank", "--pool", pool, "--select", "3", "-o", path.join(dir, "out"));
+    expect(res.code).toBe(0);
+    const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
+    expect(ranking.sources.map((s: { path: string; frames: number }) => [path.basename(s.path), s.frames])).toEqual([["md.xyz", 201], ["water-run", 10]]);
   });
 
   it("refuses to write into an existing non-empty directory", async () => {

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -52,6 +52,15 @@ describe("discoverRuns", () => {
   it("finds every run directory of the corpus in sorted order", async () => {
     const found = await discoverRuns(VASP);
     expect(found.map((d) => d.slice(VASP.length + 1))).toEqual(runs);
+  });
+
+  it("follows links to run directories (runs linked in from scratch space), and a link back up only once", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "relabel-linked-runs-"));
+    symlinkSync(realPath("vasp/dpdata_h2o_md10"), path.join(dir, "water"));
+    mkdirSync(path.join(dir, "batch"));
+    symlinkSync(realPath("vasp/flare_methanol_md2"), path.join(dir, "batch", "methanol"));
+    symlinkSync(dir, path.join(dir, "batch", "loop"));
+    expect(await discoverRuns(dir)).toEqual([path.join(dir, "batch", "methanol"), path.join(dir, "water")]);
   });
 });
 

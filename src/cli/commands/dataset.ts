@@ -14,7 +14,8 @@ export const datasetSpec = {
     "[--require-converged] [--head NAME] [--config-type NAME] [--fractions 0.8,0.1,0.1] [--seed N] [--max-force F] " +
     "[--energy-z Z] [--allow-mixed-settings] [--allow-empty-split] [--grow-test]",
   help: `Every run directory (a folder holding vasprun.xml or OUTCAR) below each --runs DIR is read, vasprun.xml first
-with OUTCAR as fallback and cross-check. A run's id is its path relative to the DIR it was found under.
+with OUTCAR as fallback and cross-check. A run's id is its path relative to the DIR it was found under. Symbolic
+links to run directories are followed (the link's path is the id).
 
 options:
       --runs DIR...          folders holding run directories (repeat --runs or list several DIRs)
