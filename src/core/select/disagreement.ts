@@ -12,6 +12,12 @@
  * zeros when those are constant; values outside the window are clamped.
  */
 
+/**
+ * Scores whose spread is below this fraction of the largest count as constant: stretched to [0, 1], float64
+ * rounding noise (members that differ by a constant offset, say) would otherwise decide the ranking.
+ */
+export const CONSTANT_RELATIVE_SPREAD = 1e-9;
+
 import { InputError, UsageError } from "../errors.js";
 
 export type DisagreementKind = "energy" | "force";
@@ -176,7 +182,7 @@ export function excludedByTrust(levels: Uint8Array, exclude: TrustExclusion): Ui
   return levels.map((level) => Number((level === TRUST_ACCURATE && accurate) || (level === TRUST_SUSPECT && suspect)));
 }
 
-/** Min-max normalisation to [0, 1] over candidates with level 0 (all when `levels` is absent). */
+/** Min-max normalisation to [0, 1] over candidates with level 0 (all when `levels` is absent); zeros when constant. */
 export function normaliseDisagreement(raw: Float64Array, levels?: Uint8Array): Float64Array {
   let min = Infinity;
   let max = -Infinity;
@@ -186,7 +192,7 @@ export function normaliseDisagreement(raw: Float64Array, levels?: Uint8Array): F
     if (raw[i] > max) max = raw[i];
   }
   const out = new Float64Array(raw.length);
-  if (!(max > min)) return out;
+  if (!(max - min > CONSTANT_RELATIVE_SPREAD * max)) return out;
   for (let i = 0; i < raw.length; i++) out[i] = Math.min(1, Math.max(0, (raw[i] - min) / (max - min)));
   return out;
 }

@@ -103,6 +103,17 @@ describe("trust window and normalisation", () => {
   it("min-max normalises over the window, clamps outside, zeros when constant", () => {
     expect(Array.from(normaliseDisagreement(Float64Array.of(2, 4, 3)))).toEqual([0, 1, 0.5]);
     expect(Array.from(normaliseDisagreement(Float64Array.of(7, 7, 7)))).toEqual([0, 0, 0]);
+    // Two members a constant 0.01 eV/atom apart: the stds differ only by float64 rounding, which must not rank.
+    const natoms = [29, 1, 17];
+    const energies = [-1234.56789, -10.707211383396714, -702.1];
+    const offsetRaw = committeeDisagreement(
+      [{ source: "m1.xyz", energies }, { source: "m2.xyz", energies: energies.map((e, i) => e + 0.01 * natoms[i]) }],
+      "energy",
+      { natoms, ids: ["a", "b", "c"] },
+    );
+    expect(new Set(offsetRaw).size).toBeGreaterThan(1);
+    expect(Array.from(normaliseDisagreement(offsetRaw))).toEqual([0, 0, 0]);
+    expect(Array.from(normaliseDisagreement(Float64Array.of(0.005, 0.005 * (1 + 1e-6))))).toEqual([0, 1]);
     const raw = Float64Array.of(0.01, 0.1, 0.2, 0.5);
     const levels = trustLevels(raw, { lo: 0.05, hi: 0.3 });
     const u = normaliseDisagreement(raw, levels);
