@@ -1,7 +1,7 @@
 /** Opening input files for the streaming readers: gzip detection by magic bytes and one-line file errors. */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { constants, createGunzip, gunzipSync } from "node:zlib";
 import { InputError } from "../core/errors.js";
@@ -71,6 +71,16 @@ export async function readHead(path: string, bytes = 4096): Promise<string> {
     }
   } finally {
     await handle.close();
+  }
+}
+
+/** A small file's whole text (UTF-8), gunzipped when it starts with the gzip magic bytes (a CONTCAR.gz, say). */
+export async function readSmallText(path: string, expected: string): Promise<string> {
+  try {
+    const bytes = await readFile(path);
+    return (isGzipMagic(bytes) ? gunzipSync(bytes) : bytes).toString("utf8");
+  } catch (err) {
+    throw fileError(path, err, expected);
   }
 }
 

@@ -2,12 +2,13 @@
  * Candidate pools for ranking: extxyz files (every frame), folders of POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz
  * files, and VASP run directories. Each source is hashed so the ranking records exactly what it ranked.
  */
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
 import type { Frame } from "../core/structure.js";
 import type { ExtxyzReadTrace } from "./extxyz.js";
 import { folderEntries, VisitedFolders } from "./folder-entries.js";
+import { readSmallText } from "./open.js";
 import { isRunDir } from "./run-files.js";
 
 export interface PoolFrame {
@@ -34,7 +35,7 @@ export interface PoolUnitRead {
   notes: string[];
 }
 
-const STRUCTURE_FILE = /^(POSCAR|CONTCAR)([._-].*)?$|\.vasp$/i;
+const STRUCTURE_FILE = /^(POSCAR|CONTCAR)([._-].*)?$|\.vasp(\.gz)?$/i;
 const EXTXYZ_FILE = /\.(ext)?xyz(\.gz)?$/i;
 
 /** Files and run directories a pool path stands for, in sorted order (symbolic links followed, each folder once). */
@@ -89,7 +90,7 @@ export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): As
   // The readers load only when a pool has such files (rank starts its selection before they load).
   if (unit.kind === "poscar") {
     const { parsePoscar } = await import("../core/vasp/poscar.js");
-    const { frame } = parsePoscar(await readFile(unit.path, "utf8"), { file: unit.path });
+    const { frame } = parsePoscar(await readSmallText(unit.path, "a POSCAR"), { file: unit.path });
     yield [{ frame, source, index }];
     return { file: unit.path, notes: [] };
   }

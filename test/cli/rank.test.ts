@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { describe, expect, it, vi } from "vitest";
 import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
 import { candidateId } from "../../src/core/select/candidate-id.js";
@@ -76,11 +77,14 @@ describe("relabel rank", () => {
     mkdirSync(path.join(extra, "poscars"), { recursive: true });
     writeFileSync(path.join(extra, "a-first.extxyz"), pool.slice(0, 3).map((f) => writeExtxyzFrame({ ...f, positions: f.positions.map((x) => x + 7) })).join(""));
     writeFileSync(path.join(extra, "z-last.extxyz"), "");
-    for (let i = 0; i < 3; i++) {
+    // The last two gzipped, as CONTCARs often are.
+    const poscarNames = ["POSCAR_0", "POSCAR_1.gz", "s2.vasp.gz"];
+    poscarNames.forEach((name, i) => {
       const f = pool[50 + i];
       const box = { cell: Float64Array.of(15, 0, 0, 0, 15, 0, 0, 0, 15), pbc: [true, true, true] as [boolean, boolean, boolean] };
-      writeFileSync(path.join(extra, "poscars", `POSCAR_${i}`), writePoscar({ ...f, ...box, positions: f.positions.map((x) => x - 5) }));
-    }
+      const text = writePoscar({ ...f, ...box, positions: f.positions.map((x) => x - 5) });
+      writeFileSync(path.join(extra, "poscars", name), name.endsWith(".gz") ? gzipSync(text) : text);
+    });
     const out = path.join(dir, "out");
     const result = await runCli("rank", "--pool", extra, POOL, "--select", "40", "-o", out);
     expect(result.code).toBe(0);
@@ -89,17 +93,20 @@ describe("relabel rank", () => {
     const sourceFrames = new Map<string, Frame[]>();
     const framesIn = (source: string): Frame[] => {
       if (!sourceFrames.has(source)) {
-        const text = readFileSync(source, "utf8");
-        sourceFrames.set(source, source.includes("POSCAR") ? [parsePoscar(text, { file: source }).frame] : framesOf(source));
+        const text = source.endsWith(".gz") ? gunzipSync(readFileSync(source)).toString() : readFileSync(source, "utf8");
+        sourceFrames.set(source, source.includes("/poscars/") ? [parsePoscar(text, { file: source }).frame] : framesOf(source));
       }
       return sourceFrames.get(source)!;
     };
     const kinds = new Set<string>();
     ranking.selected.forEach((pick: { source: string; frame: number }, r: number) => {
-      kinds.add(path.basename(path.dirname(pick.source)) + (pick.source.includes("POSCAR") ? "/POSCAR" : ""));
+      kinds.add(path.basename(path.dirname(pick.source)) + (pick.source.includes("/poscars/") ? "/POSCAR" : ""));
       expect(Array.from(selected[r].positions)).toEqual(Array.from(framesIn(pick.source)[pick.frame].positions));
     });
     expect(kinds.size).toBeGreaterThan(1);
+    expect(ranking.sources.filter((s: { path: string }) => s.path.includes("/poscars/")).map((s: { path: string; frames: number }) => [path.basename(s.path), s.frames])).toEqual(
+      poscarNames.map((name) => [name, 1]),
+    );
   });
 
   it("ranks VASP run directories and says which of their steps are not candidates, on stderr and in ranking.json", async () => {
