@@ -34,7 +34,7 @@ import {
 } from "../core/select/feature-matrix.js";
 import { DFT_OUTPUT_TOLERANCE, geometryOf, NEAR_MATCH_TOLERANCE, NearStructureIndex, type Geometry } from "../core/select/near-match.js";
 import { allocateSelection, confirmWithIds, type SelectionMemory, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
-import { rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
+import { leftOutCounts, rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
 import { releaseArray, selectCandidatesThreaded, selectionThreads } from "../exec/fps-threads.js";
@@ -56,6 +56,8 @@ export interface RankOutcome {
   files: string[];
   /** "source: note" for each pool source that gave fewer structures than it holds steps (ranking.json keeps them). */
   notes: string[];
+  /** Why candidates were not selectable (ranking.csv's flags, counted). */
+  leftOut: ReturnType<typeof leftOutCounts>;
 }
 
 const BATCH = 4096;
@@ -556,7 +558,8 @@ async function rankScanned(
     throw err;
   }
   const notes = sources.flatMap((source) => (source.notes ?? []).map((note) => `${source.path}: ${note}`));
-  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files: ["ranking.json", "ranking.csv", "selected.extxyz"], notes };
+  const files = ["ranking.json", "ranking.csv", "selected.extxyz"];
+  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files, notes, leftOut: leftOutCounts(inputs) };
 }
 
 async function writeParts(file: string, parts: Iterable<Uint8Array>): Promise<void> {

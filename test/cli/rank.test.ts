@@ -182,9 +182,11 @@ describe("relabel rank", () => {
       expect(res.code).toBe(0);
       const ranking = JSON.parse(readFileSync(path.join(dir, out, "ranking.json"), "utf8"));
       const csv = readFileSync(path.join(dir, out, "ranking.csv"), "utf8").trim().split("\n");
-      return { ranking, frames: ranking.selected.map((s: { frame: number }) => s.frame), flagsOf: (i: number) => csv[i + 1].split(",").at(-1) };
+      const summary = res.stdout.split("\n")[0];
+      return { ranking, summary, frames: ranking.selected.map((s: { frame: number }) => s.frame), flagsOf: (i: number) => csv[i + 1].split(",").at(-1) };
     };
     const both = await rank("both");
+    expect(both.summary).toBe("ranked 201 candidates (156 selectable; left out: 24 accurate, 21 suspect), picked 3");
     expect(both.frames).toEqual([179, 178, 177]);
     expect(both.ranking.selectable).toBe(201 - 24 - 21);
     expect(both.ranking.parameters.trust_exclude).toEqual(["accurate", "suspect"]);
@@ -197,8 +199,10 @@ describe("relabel rank", () => {
     expect(suspectKept.ranking.selectable).toBe(201 - 24);
     expect(suspectKept.ranking.rule).toContain("; accurate excluded, suspect kept)");
     expect(suspectKept.flagsOf(180)).toBe("suspect");
+    expect(suspectKept.summary).toBe("ranked 201 candidates (177 selectable; left out: 24 accurate), picked 3");
     const none = await rank("none", "--trust-exclude", "none");
     expect(none.ranking.selectable).toBe(201);
+    expect(none.summary).toBe("ranked 201 candidates (201 selectable), picked 3");
     expect(none.ranking.parameters.trust_exclude).toEqual([]);
   });
 
@@ -271,6 +275,7 @@ describe("relabel rank", () => {
     const ids1 = JSON.parse(readFileSync(path.join(dir, "r1", "ranking.json"), "utf8")).selected.map((s: { candidate_id: string }) => s.candidate_id);
     const r2 = JSON.parse(readFileSync(path.join(dir, "r2", "ranking.json"), "utf8"));
     expect(r2.labeled_size).toBe(4);
+    expect(second.stdout).toMatch(/^ranked 201 candidates \(197 selectable; left out: 4 labelled\), picked 4\n/);
     for (const s of r2.selected) expect(ids1).not.toContain(s.candidate_id);
     expect(readFileSync(path.join(dir, "r2", "ranking.csv"), "utf8").match(/,labelled\n/g)).toHaveLength(4);
   });

@@ -105,6 +105,17 @@ function parseRule(text: string): SelectionRule {
   return { kind: "uwfps", alpha, beta };
 }
 
+/** "; left out: 3 labelled, 1 duplicate", or nothing when every candidate was selectable. */
+function leftOutText(counts: { labelled: number; duplicates: number; accurate: number; suspect: number }): string {
+  const parts = [
+    counts.labelled && `${counts.labelled} labelled`,
+    counts.duplicates && `${counts.duplicates} ${counts.duplicates === 1 ? "duplicate" : "duplicates"}`,
+    counts.accurate && `${counts.accurate} accurate`,
+    counts.suspect && `${counts.suspect} suspect`,
+  ].filter(Boolean);
+  return parts.length ? `; left out: ${parts.join(", ")}` : "";
+}
+
 export async function runRank(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(rankSpec, argv);
   if (values.help) {
@@ -162,7 +173,7 @@ export async function runRank(argv: string[]): Promise<number> {
     });
     process.stdout.write(
       [
-        `ranked ${candidates.length} candidates (${result.selectable} selectable), picked ${result.picks.length}${result.picks.length < result.requested ? ` of ${result.requested} requested: no more selectable candidates` : ""}`,
+        `ranked ${candidates.length} candidates (${result.selectable} selectable${leftOutText(outcome.leftOut)}), picked ${result.picks.length}${result.picks.length < result.requested ? ` of ${result.requested} requested: no more selectable candidates` : ""}`,
         `rule: ${outcome.rule}`,
         ...top,
         ...(result.picks.length > 10 ? [`  ... ${result.picks.length - 10} more in ranking.csv`] : []),

@@ -177,6 +177,20 @@ export function* rankingCsvParts(r: RankingInputs): Generator<Uint8Array, void, 
 const COMMA = 44;
 const NEWLINE = 10;
 
+/** Why candidates could not be picked, each counted once, by the first reason of: labelled, duplicate, trust level. */
+export function leftOutCounts(r: RankingInputs): { labelled: number; duplicates: number; accurate: number; suspect: number } {
+  const trustExclude = r.parameters.trust_exclude;
+  const counts = { labelled: 0, duplicates: 0, accurate: 0, suspect: 0 };
+  for (let i = 0; i < r.candidates.length; i++) {
+    const level = r.trustLevels?.[i];
+    if (r.labeledIds.has(r.candidates[i].id)) counts.labelled++;
+    else if (r.firstIndex[i] !== i) counts.duplicates++;
+    else if (level === TRUST_ACCURATE && trustExclude?.includes("accurate")) counts.accurate++;
+    else if (level === TRUST_SUSPECT && trustExclude?.includes("suspect")) counts.suspect++;
+  }
+  return counts;
+}
+
 /** Info keys a selected frame carries in selected.extxyz. */
 export function selectionInfo(c: CandidateMeta, rank: number): [string, InfoValue][] {
   return [

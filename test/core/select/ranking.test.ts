@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { firstOccurrences } from "../../../src/core/select/candidate-id.js";
 import { TRUST_ACCURATE, TRUST_SUSPECT } from "../../../src/core/select/disagreement.js";
-import { rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../../../src/core/select/ranking.js";
+import { leftOutCounts, rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../../../src/core/select/ranking.js";
 
 function inputs(candidates: CandidateMeta[], over: Partial<RankingInputs> = {}): RankingInputs {
   const N = candidates.length;
@@ -54,6 +54,16 @@ describe("ranking.csv", () => {
         "",
       ].join("\n"),
     );
+  });
+
+  it("counts why candidates were left out, each once by its first reason (labelled, duplicate, trust level)", () => {
+    const candidates = [meta("a"), meta("b"), meta("a"), meta("l"), meta("c"), meta("d")];
+    const levels = Uint8Array.of(TRUST_ACCURATE, 0, TRUST_ACCURATE, TRUST_SUSPECT, TRUST_SUSPECT, TRUST_ACCURATE);
+    const counted = (trust_exclude: RankingInputs["parameters"]["trust_exclude"]) =>
+      leftOutCounts(inputs(candidates, { trustLevels: levels, labeledIds: new Set(["l"]), parameters: { ...inputs([]).parameters, trust_exclude } }));
+    expect(counted(["accurate", "suspect"])).toEqual({ labelled: 1, duplicates: 1, accurate: 2, suspect: 1 });
+    expect(counted(["suspect"])).toEqual({ labelled: 1, duplicates: 1, accurate: 0, suspect: 1 });
+    expect(counted(null)).toEqual({ labelled: 1, duplicates: 1, accurate: 0, suspect: 0 });
   });
 
   it("comes in parts of whole rows that join to one row per candidate", () => {
