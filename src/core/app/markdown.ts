@@ -312,7 +312,7 @@ export function selectionSummary(ranking: RankingJson, opts: { round?: number; t
   out.push("**Pool sources**", "");
   out.push(table(["source", "frames", "sha256"], ranking.sources.map((s) => [inlineCode(s.path), formatCount(s.frames), inlineCode(s.sha256)]), ["l", "r", "l"]), "");
   const sourceNotes = ranking.sources.flatMap((s) => (s.notes ?? []).map((note) => `> - ${inlineCode(s.path)}: ${plainText(note)}`));
-  if (sourceNotes.length > 0) out.push("> [!NOTE]", "> **Steps not in the pool** (the ranking covers only the structures listed above):", ...sourceNotes, "");
+  if (sourceNotes.length > 0) out.push("> [!NOTE]", "> **Run directories** (only their complete DFT steps are candidates):", ...sourceNotes, "");
 
   const header = ["rank", "candidate_id", "formula", "atoms", "source", "frame", "diversity", ...(hasCommittee ? ["disagreement"] : []), "score"];
   const align: ("l" | "r")[] = ["r", "l", "l", "r", "l", "r", "r", ...(hasCommittee ? (["r"] as const) : []), "r"];

@@ -183,7 +183,7 @@ export function leftOutCounts(r: RankingInputs): { labelled: number; duplicates:
   const counts = { labelled: 0, duplicates: 0, accurate: 0, suspect: 0 };
   for (let i = 0; i < r.candidates.length; i++) {
     const level = r.trustLevels?.[i];
-    if (r.labeledIds.has(r.candidates[i].id)) counts.labelled++;
+    if (r.labeledIds.size > 0 && r.labeledIds.has(r.candidates[i].id)) counts.labelled++;
     else if (r.firstIndex[i] !== i) counts.duplicates++;
     else if (level === TRUST_ACCURATE && trustExclude?.includes("accurate")) counts.accurate++;
     else if (level === TRUST_SUSPECT && trustExclude?.includes("suspect")) counts.suspect++;

@@ -282,7 +282,7 @@ describe("selectionSummary", () => {
     const md = selectionSummary({ ...ranking, sources: [{ ...ranking.sources[0], frames: 0, notes: [note] }, ranking.sources[1]] });
     const path0 = ranking.sources[0].path;
     expect(md).toContain(
-      `> [!NOTE]\n> **Steps not in the pool** (the ranking covers only the structures listed above):\n> - \`${path0}\`: run stopped early: cut at line 680, inside &lt;calculation&gt; 1, in &lt;scstep&gt;; kept 0 complete steps\n`,
+      `> [!NOTE]\n> **Run directories** (only their complete DFT steps are candidates):\n> - \`${path0}\`: run stopped early: cut at line 680, inside &lt;calculation&gt; 1, in &lt;scstep&gt;; kept 0 complete steps\n`,
     );
     expect(selectionSummary(ranking)).not.toContain("[!NOTE]");
   });
