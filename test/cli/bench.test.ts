@@ -65,6 +65,9 @@ describe("relabel bench", () => {
     const report = readFileSync(path.join(out, "report.md"), "utf8");
     expect(report).toContain("> The dataset identity is unknown");
     expect(report).toContain("| train | 19.1 | 182.0 | 8.36 |");
+    // The file has no stress: the report does not name stress keys as if it had used them.
+    expect(report).toContain(`- Predictions: \`${EVAL}\` (203 frames; keys \`MACE_energy\`, \`MACE_forces\`; no frame has a predicted and a reference stress)`);
+    expect(report).toContain("- References: the `energy_xtb` and `forces_xtb` keys inside the predictions file (no --ref)");
   });
 
   it("pairs every frame of a dataset built from real VASP runs with predictions printed to 8 decimals, as ASE prints them", async () => {
@@ -96,6 +99,7 @@ describe("relabel bench", () => {
     const names = readdirSync(a).sort();
     expect(names).toEqual(readdirSync(b).sort());
     expect(names).toContain("parity_stress.svg");
+    expect(readFileSync(path.join(a, "report.md"), "utf8")).toMatch(/ frames; keys `MACE_energy`, `MACE_forces`, `MACE_stress`\)\n- References: .* frames; keys `REF_energy`, `REF_forces`, `REF_stress`\)\n/);
     for (const name of names) expect(readFileSync(path.join(b, name)).equals(readFileSync(path.join(a, name)))).toBe(true);
   });
 

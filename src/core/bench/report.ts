@@ -70,12 +70,17 @@ export function renderReport(m: MetricsJson, previous: PreviousBench | null, plo
   }
 
   const c = m.counts;
+  // The stress keys are named only when some paired frame had both: a key nobody found would read as used.
+  const withStress = (m.overall.stress?.frames ?? 0) > 0;
+  const keys = (k: { energy: string; forces: string; stress: string }) => [k.energy, k.forces, ...(withStress ? [k.stress] : [])].map(code);
+  const stressNote = withStress ? "" : "; no frame has a predicted and a reference stress";
   out.push("## Inputs", "");
-  out.push(`- Predictions: ${code(m.inputs.predictions)} (${c.prediction_frames} frames; keys ${code(m.inputs.prediction_keys.energy)}, ${code(m.inputs.prediction_keys.forces)}, ${code(m.inputs.prediction_keys.stress)})`);
+  out.push(`- Predictions: ${code(m.inputs.predictions)} (${c.prediction_frames} frames; keys ${keys(m.inputs.prediction_keys).join(", ")}${stressNote})`);
   if (m.inputs.references !== null) {
-    out.push(`- References: ${code(m.inputs.references)} (${c.reference_frames} frames; keys ${code(m.inputs.reference_keys.energy)}, ${code(m.inputs.reference_keys.forces)}, ${code(m.inputs.reference_keys.stress)})`);
+    out.push(`- References: ${code(m.inputs.references)} (${c.reference_frames} frames; keys ${keys(m.inputs.reference_keys).join(", ")})`);
   } else {
-    out.push(`- References: the ${code(m.inputs.reference_keys.energy)}, ${code(m.inputs.reference_keys.forces)} and ${code(m.inputs.reference_keys.stress)} keys inside the predictions file (no --ref)`);
+    const names = keys(m.inputs.reference_keys);
+    out.push(`- References: the ${names.slice(0, -1).join(", ")} and ${names.at(-1)} keys inside the predictions file (no --ref)`);
   }
   const d = m.dataset;
   const known = (v: string | null) => (v === null ? "unknown" : code(v));
