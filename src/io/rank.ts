@@ -56,6 +56,8 @@ export interface RankOutcome {
   files: string[];
   /** "source: note" for each pool source that gave fewer structures than it holds steps (ranking.json keeps them). */
   notes: string[];
+  /** Pool sources that could not be read and were left out (ranking.json's skipped_sources). */
+  skipped: SkippedSource[];
   /** Why candidates were not selectable (ranking.csv's flags, counted). */
   leftOut: ReturnType<typeof leftOutCounts>;
 }
@@ -97,18 +99,66 @@ class ScanWorkers {
   }
 }
 
-/** Pass 1: candidate ids, metadata, species and (with --committee-keys) the committee's predictions. */
-async function scanPool(units: PoolUnit[], o: RankOptions, workers: ScanWorkers, parallelMinBytes: number): Promise<{ c: Candidates; sources: ScannedSource[] }> {
+/** A pool source that could not be read: left out of the ranking, and said so. */
+export interface SkippedSource {
+  path: string;
+  /** The reader's one-line error (file, line, what was expected). */
+  problem: string;
+}
+
+interface ScannedPool {
+  c: Candidates;
+  /** The sources read, and their units (the same index in both). */
+  sources: ScannedSource[];
+  units: PoolUnit[];
+  skipped: SkippedSource[];
+  /** The first source's read error, raised as it is when no source could be read. */
+  firstError?: InputError;
+}
+
+/**
+ * Pass 1: candidate ids, metadata, species and (with --committee-keys) the committee's predictions. A source whose
+ * file cannot be read is left out whole (its candidates so far taken back) and reported: one bad file does not sink
+ * a pool. With --features it cannot be: the feature rows follow every source's candidates.
+ */
+async function scanPool(units: PoolUnit[], o: RankOptions, workers: ScanWorkers, parallelMinBytes: number): Promise<ScannedPool> {
   const c: Candidates = { meta: [], projections: [], species: new Set(), keyed: new Map() };
-  const sources: ScannedSource[] = [];
+  const scanned: ScannedPool = { c, sources: [], units: [], skipped: [] };
   const prefix = o.committeeKeys;
   const energyKey = prefix ? new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(.+)_energy$`) : null;
   for (const unit of units) {
-    // Large extxyz files are parsed on worker threads, unless the committee's predictions must be read too.
-    const scanner = energyKey ? undefined : await workers.scannerFor(unit, parallelMinBytes);
-    sources.push(scanner ? await scanInParallel(scanner, unit, c, o) : await scanOnThisThread(unit, c, o, energyKey));
+    const undo = candidatesMark(c);
+    try {
+      // Large extxyz files are parsed on worker threads, unless the committee's predictions must be read too.
+      const scanner = energyKey ? undefined : await workers.scannerFor(unit, parallelMinBytes);
+      scanned.sources.push(scanner ? await scanInParallel(scanner, unit, c, o) : await scanOnThisThread(unit, c, o, energyKey));
+      scanned.units.push(unit);
+    } catch (err) {
+      // Only the source's own read problems; a structure that cannot be described names its candidate instead.
+      if (!(err instanceof InputError) || err.file !== unit.path || o.features) throw err;
+      undo();
+      scanned.firstError ??= err;
+      scanned.skipped.push({ path: unit.path.split(path.sep).join("/"), problem: err.message });
+    }
   }
-  return { c, sources };
+  return scanned;
+}
+
+/** Takes back what a source added to the candidates when it turns out unreadable. */
+function candidatesMark(c: Candidates): () => void {
+  const rows = c.meta.length;
+  const species = new Set(c.species);
+  const members = new Set(c.keyed.keys());
+  return () => {
+    c.meta.length = rows;
+    c.projections.length = 2 * rows;
+    c.species = species;
+    for (const [member, slot] of c.keyed) {
+      if (!members.has(member)) c.keyed.delete(member);
+      slot.energies.length = Math.min(slot.energies.length, rows);
+      slot.forces.length = Math.min(slot.forces.length, rows);
+    }
+  };
 }
 
 /**
@@ -372,21 +422,26 @@ export async function rankToDir(o: RankOptions, started?: RankStart): Promise<Ra
   const { units, early } = started ?? (await startRank(o));
   const workers = new ScanWorkers(o.threads);
   try {
-    const { c, sources } = await scanPool(units, o, workers, early ? EARLY_PARALLEL_SCAN_MIN_BYTES : PARALLEL_SCAN_MIN_BYTES);
+    const scanned = await scanPool(units, o, workers, early ? EARLY_PARALLEL_SCAN_MIN_BYTES : PARALLEL_SCAN_MIN_BYTES);
     // When the picks' frames are at known places, this thread builds selected.extxyz from them while the selection
     // runs, and its other threads join lazy picking only for the final catch-up (catching up in the background they
     // took this core: 40-60 ms later in all at N = 1e5 on uniform features, selected.extxyz then written at the end).
-    early?.running.join(!framesLocated(units, sources));
-    return await rankScanned(o, units, c, sources, early, workers);
+    early?.running.join(!framesLocated(scanned.units, scanned.sources));
+    return await rankScanned(o, scanned, early, workers);
   } finally {
     await Promise.all([early?.running.stop(), workers.close()]);
   }
 }
 
-async function rankScanned(
-  o: RankOptions, units: PoolUnit[], c: Candidates, sources: ScannedSource[], early: EarlySelection | undefined, workers: ScanWorkers,
-): Promise<RankOutcome> {
+async function rankScanned(o: RankOptions, scanned: ScannedPool, early: EarlySelection | undefined, workers: ScanWorkers): Promise<RankOutcome> {
+  const { c, sources, units, skipped } = scanned;
   const N = c.meta.length;
+  const first = scanned.firstError;
+  if (N === 0 && first) {
+    if (skipped.length === 1) throw first;
+    const others = skipped.slice(1, 4).map((s) => s.path).join(", ") + (skipped.length > 4 ? ", ..." : "");
+    throw new InputError(first.file, first.where, `${first.detail} (no pool source could be read: ${skipped.length - 1} more, ${others})`);
+  }
   if (N === 0) throw new UsageError(`the candidate pool is empty: ${o.pool.join(", ")} holds no structures`);
   if (o.select > N) throw new UsageError(`--select ${o.select} is larger than the pool (${N} candidates)`);
 
@@ -529,6 +584,7 @@ async function rankScanned(
       trust_exclude: trustExclude,
     },
     sources: sources.map(({ path: file, sha256, frames, notes }) => ({ path: file, sha256, frames, ...(notes?.length ? { notes } : {}) })),
+    skippedSources: skipped,
     labeled: labeledMeta,
     committee: memberNames,
     candidates: c.meta,
@@ -559,7 +615,7 @@ async function rankScanned(
   }
   const notes = sources.flatMap((source) => (source.notes ?? []).map((note) => `${source.path}: ${note}`));
   const files = ["ranking.json", "ranking.csv", "selected.extxyz"];
-  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files, notes, leftOut: leftOutCounts(inputs) };
+  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files, notes, skipped, leftOut: leftOutCounts(inputs) };
 }
 
 async function writeParts(file: string, parts: Iterable<Uint8Array>): Promise<void> {

@@ -335,6 +335,40 @@ describe("relabel rank", () => {
     expect(duplicates.filter((line) => line.split(",")[6] !== "")).toEqual([]);
   });
 
+  it("leaves out a pool source it cannot read, says so, and ranks the others as if it were absent", async () => {
+    const dir = tmp();
+    const pool = path.join(dir, "pool");
+    mkdirSync(path.join(pool, "c"), { recursive: true });
+    // A large file (read on worker threads) whose last frame is cut, before the good one: its candidates are taken back.
+    const files = readdirSync(realPath("extxyz")).sort().map((f) => readFileSync(path.join(realPath("extxyz"), f)));
+    const cut = Buffer.concat([...files, ...files, ...files, ...files, ...files, Buffer.from("3\nProperties=species:S:1:pos:R:3\nXe 0 0 0\n")]);
+    expect(cut.length).toBeGreaterThanOrEqual(PARALLEL_SCAN_MIN_BYTES);
+    writeFileSync(path.join(pool, "a-cut.xyz"), cut);
+    writeFileSync(path.join(pool, "b.xyz"), readFileSync(POOL));
+    writeFileSync(path.join(pool, "c", "POSCAR"), "Si without species\n1.0\n5.43 0 0\n0 5.43 0\n0 0 5.43\n2\nDirect\n0 0 0\n0.25 0.25 0.25\n");
+    const alone = await runCli("rank", "--pool", POOL, "--select", "6", "-o", path.join(dir, "alone"));
+    expect(alone.code).toBe(0);
+    const idsOf = (out: string) => JSON.parse(readFileSync(path.join(dir, out, "ranking.json"), "utf8")).selected.map((p: { candidate_id: string }) => p.candidate_id);
+    for (const threads of ["2", "1"]) {
+      const res = await runCli("rank", "--pool", pool, "--select", "6", "--threads", threads, "-o", path.join(dir, `t${threads}`));
+      expect(res.code).toBe(0);
+      const ranking = JSON.parse(readFileSync(path.join(dir, `t${threads}`, "ranking.json"), "utf8"));
+      expect(ranking.skipped_sources.map((s: { path: string }) => path.relative(pool, s.path))).toEqual(["a-cut.xyz", path.join("c", "POSCAR")]);
+      expect(ranking.skipped_sources[0].problem).toMatch(/a-cut\.xyz:\d+: frame has 1 atom line\(s\), expected 3: the file ends at line \d+$/);
+      expect(ranking.sources.map((s: { path: string }) => path.basename(s.path))).toEqual(["b.xyz"]);
+      expect(ranking.pool_size).toBe(201);
+      expect(idsOf(`t${threads}`)).toEqual(idsOf("alone"));
+      expect(res.stderr.split("\n").filter((line) => line.startsWith("warning: pool source left out, it cannot be read: "))).toHaveLength(2);
+      expect(res.stdout).toMatch(/^ranked 201 candidates from all pool sources but 2 \(201 selectable\), picked 6\n/);
+    }
+    // With --features the rows follow every source's candidates: an unreadable source stops the ranking.
+    const features = path.join(dir, "features.json");
+    writeFileSync(features, JSON.stringify(Array.from({ length: 201 }, (_, i) => [i, i % 7])));
+    const withFeatures = await runCli("rank", "--pool", pool, "--select", "6", "--features", features, "-o", path.join(dir, "features"));
+    expect(withFeatures.code).toBe(1);
+    expect(withFeatures.stderr).toMatch(/^error: .*a-cut\.xyz:\d+: frame has 1 atom line\(s\), expected 3/);
+  });
+
   it("selects beside the pool scan from a float32 or float64 .npy, with one thread's artifacts, also when the ids overrule it", async () => {
     const dir = tmp();
     const frames = framesOf(POOL);

@@ -17,7 +17,8 @@ space, plus committee disagreement when a committee is given. It is not calibrat
 optimisation. --disagreement force is DP-GEN's model deviation (max over atoms of the force std).
 
 pool and labelled set:
-      --pool PATH...          extxyz files (every frame), folders of POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz, VASP runs
+      --pool PATH...          extxyz files (every frame), folders of POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz, VASP runs;
+                              a source that cannot be read is left out with a warning (ranking.json: skipped_sources)
       --select N              how many structures to pick (at most the pool size)
       --labeled PATH...       extxyz of the structures already labelled: never picked, and they count as covered
 committee (at least 2 members):
@@ -164,6 +165,7 @@ export async function runRank(argv: string[]): Promise<number> {
     progress.done();
     const { result, candidates } = outcome;
     for (const note of outcome.notes) process.stderr.write(`note: ${note}\n`);
+    for (const { problem } of outcome.skipped) process.stderr.write(`warning: pool source left out, it cannot be read: ${problem}\n`);
     // Without a committee there is no disagreement to show (it would read as a measured zero).
     const hasCommittee = committee.length > 0 || values["committee-keys"] !== undefined;
     const top = result.picks.slice(0, 10).map((p) => {
@@ -173,7 +175,7 @@ export async function runRank(argv: string[]): Promise<number> {
     });
     process.stdout.write(
       [
-        `ranked ${candidates.length} candidates (${result.selectable} selectable${leftOutText(outcome.leftOut)}), picked ${result.picks.length}${result.picks.length < result.requested ? ` of ${result.requested} requested: no more selectable candidates` : ""}`,
+        `ranked ${candidates.length} candidates${outcome.skipped.length ? ` from ${outcome.skipped.length === 1 ? "all pool sources but one" : `all pool sources but ${outcome.skipped.length}`}` : ""} (${result.selectable} selectable${leftOutText(outcome.leftOut)}), picked ${result.picks.length}${result.picks.length < result.requested ? ` of ${result.requested} requested: no more selectable candidates` : ""}`,
         `rule: ${outcome.rule}`,
         ...top,
         ...(result.picks.length > 10 ? [`  ... ${result.picks.length - 10} more in ranking.csv`] : []),

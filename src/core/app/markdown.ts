@@ -309,6 +309,11 @@ export function selectionSummary(ranking: RankingJson, opts: { round?: number; t
   if (params.length > 0) out.push(`- **Parameters:** ${params.join(", ")}`);
   out.push(`- **Software:** ${ranking.software.name} ${ranking.software.version}`, "");
 
+  const skipped = ranking.skipped_sources ?? [];
+  if (skipped.length > 0) {
+    out.push("> [!WARNING]", `> **${plural(skipped.length, "pool source")} could not be read and ${skipped.length === 1 ? "was" : "were"} left out of the ranking:**`);
+    out.push(...skipped.map((s) => `> - ${plainText(s.problem)}`), "");
+  }
   out.push("**Pool sources**", "");
   out.push(table(["source", "frames", "sha256"], ranking.sources.map((s) => [inlineCode(s.path), formatCount(s.frames), inlineCode(s.sha256)]), ["l", "r", "l"]), "");
   const sourceNotes = ranking.sources.flatMap((s) => (s.notes ?? []).map((note) => `> - ${inlineCode(s.path)}: ${plainText(note)}`));

@@ -37,6 +37,8 @@ export interface RankingInputs {
   parameters: RankingParameters;
   /** notes: why a run directory gave fewer structures than it holds steps (absent when there is nothing to say). */
   sources: { path: string; sha256: string; frames: number; notes?: string[] }[];
+  /** Pool sources that could not be read and were left out, with the reader's error (ranking.json has them when any). */
+  skippedSources: { path: string; problem: string }[];
   labeled: { path: string; sha256: string; frames: number }[];
   committee: string[];
   candidates: CandidateMeta[];
@@ -89,6 +91,7 @@ export function renderRankingJson(r: RankingInputs): string {
     heuristic: HEURISTIC_NOTE,
     parameters: { ...r.parameters, force_trust: r.parameters.force_trust && trustWindowJson(r.parameters.force_trust) },
     sources: r.sources,
+    ...(r.skippedSources.length > 0 ? { skipped_sources: r.skippedSources } : {}),
     labeled: r.labeled,
     labeled_size: r.labeledIds.size,
     committee: { size: r.committee.length, members: r.committee },

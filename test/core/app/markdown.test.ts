@@ -287,6 +287,13 @@ describe("selectionSummary", () => {
     expect(selectionSummary(ranking)).not.toContain("[!NOTE]");
   });
 
+  it("warns about pool sources that could not be read, above the sources", () => {
+    const skipped = [{ path: "pool/cut.xyz", problem: "pool/cut.xyz:4: frame has 1 atom line(s), expected 5: the file ends at line 6" }];
+    const md = selectionSummary({ ...ranking, skipped_sources: skipped });
+    expect(md).toContain("> [!WARNING]\n> **1 pool source could not be read and was left out of the ranking:**\n> - pool/cut.xyz:4: frame has 1 atom line(s), expected 5: the file ends at line 6\n\n**Pool sources**");
+    expect(selectionSummary(ranking)).not.toContain("[!WARNING]");
+  });
+
   it("adds the disagreement column and the members with a committee", () => {
     const withCommittee: RankingJson = {
       ...ranking,

@@ -12,6 +12,7 @@ function inputs(candidates: CandidateMeta[], over: Partial<RankingInputs> = {}):
       trust_exclude: ["accurate", "suspect"],
     },
     sources: [],
+    skippedSources: [],
     labeled: [],
     committee: [],
     candidates,
