@@ -13,6 +13,17 @@ export class InputError extends Error {
   }
 }
 
+/**
+ * A structure that was read but cannot be described (no atoms, pbc along a zero cell vector, a cell too small for
+ * r_max): named by its file and frame. Unlike an unreadable file, it is not a reason to leave a source out quietly.
+ */
+export class StructureError extends InputError {
+  constructor(file: string, where: string | number | undefined, detail: string) {
+    super(file, where, detail);
+    this.name = "StructureError";
+  }
+}
+
 function formatLocation(file: string, where: string | number | undefined): string {
   if (where === undefined) return `${file}: `;
   if (typeof where === "number") return `${file}:${where}: `;

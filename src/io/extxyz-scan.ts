@@ -7,7 +7,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { InputError } from "../core/errors.js";
+import { InputError, StructureError } from "../core/errors.js";
 import { ExtxyzSegmenter, type ExtxyzSegment } from "../core/formats/extxyz-segments.js";
 import type { CandidateSummaries } from "../core/select/candidate-id.js";
 import type { DescriptorOptions, LocalDescriptorOptions, SpeciesRows } from "../core/select/descriptors.js";
@@ -71,16 +71,17 @@ type ScanResult = Exclude<ScanReply, { inputError: unknown } | { error: string }
 function resultOf(reply: ScanReply, whereFrame?: (frame: number) => string): ScanResult {
   if ("inputError" in reply) {
     const { file, where, detail, frame } = reply.inputError;
-    throw new InputError(file, frame !== undefined && whereFrame ? whereFrame(frame) : where, detail);
+    if (frame !== undefined && whereFrame) throw new StructureError(file, whereFrame(frame), detail);
+    throw new InputError(file, where, detail);
   }
   if ("error" in reply) throw new Error(`extxyz scan worker failed: ${reply.error}`);
   return reply;
 }
 
-/** Where `describe` names a frame it cannot describe: `candidate <firstRow + the frame's index in the file>`. */
-function candidateRows(firstRow: number): { where: (frame: number) => string; advance: (rows: number) => void } {
-  let row = firstRow;
-  return { where: (frame) => `candidate ${row + frame}`, advance: (rows) => (row += rows) };
+/** Where `describe` names a frame it cannot describe: `frame <its index in the file>`, as the one-thread path does. */
+function framesOfFile(): { where: (frame: number) => string; advance: (rows: number) => void } {
+  let row = 0;
+  return { where: (frame) => `frame ${row + frame}`, advance: (rows) => (row += rows) };
 }
 
 export class ExtxyzScanner {
@@ -106,9 +107,9 @@ export class ExtxyzScanner {
    * that use the species of their own frames (placeDescriptorRows puts them into the file's columns).
    */
   async *scanAndDescribe(
-    path: string, options: LocalDescriptorOptions, origin: string, firstRow: number, trace?: ExtxyzReadTrace,
+    path: string, options: LocalDescriptorOptions, origin: string, trace?: ExtxyzReadTrace,
   ): AsyncGenerator<{ summary: CandidateSummaries; described: SpeciesRows[] }, void, void> {
-    const rows = candidateRows(firstRow);
+    const rows = framesOfFile();
     for await (const result of this.run(path, { kind: "summaries", describe: { ...options, origin } }, trace, rows.where)) {
       const { summary, described } = result as { summary: CandidateSummaries; described: SpeciesRows[] };
       yield { summary, described };
@@ -118,10 +119,10 @@ export class ExtxyzScanner {
 
   /**
    * Descriptor rows of the file's frames (computeDescriptors with `options`), in batches in file order. A frame
-   * that cannot be described is an InputError at `origin`, `candidate <firstRow + its index in the file>`.
+   * that cannot be described is a StructureError at `origin`, `frame <its index in the file>`.
    */
-  async *describe(path: string, options: DescriptorOptions, origin: string, firstRow: number): AsyncGenerator<FeatureMatrix, void, void> {
-    const rows = candidateRows(firstRow);
+  async *describe(path: string, options: DescriptorOptions, origin: string): AsyncGenerator<FeatureMatrix, void, void> {
+    const rows = framesOfFile();
     for await (const result of this.run(path, { kind: "descriptors", options: { ...options, origin } }, undefined, rows.where)) {
       const { descriptors } = result as { descriptors: FeatureMatrix };
       yield descriptors;

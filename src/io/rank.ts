@@ -7,7 +7,7 @@
 import { writeSync } from "node:fs";
 import { mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { InputError, UsageError } from "../core/errors.js";
+import { InputError, StructureError, UsageError } from "../core/errors.js";
 import type { FrameStarts } from "../core/formats/extxyz-segments.js";
 import { CandidateNamer, candidateId, firstOccurrences, type CandidateSummaries } from "../core/select/candidate-id.js";
 import {
@@ -16,6 +16,7 @@ import {
   DEFAULT_R_MAX,
   descriptorColumns,
   placeDescriptorRows,
+  type CandidateOrigin,
   type DescribedFrame,
   type DescriptorOptions,
   type LocalDescriptorOptions,
@@ -134,8 +135,8 @@ async function scanPool(units: PoolUnit[], o: RankOptions, workers: ScanWorkers,
       scanned.sources.push(scanner ? await scanInParallel(scanner, unit, c, o) : await scanOnThisThread(unit, c, o, energyKey));
       scanned.units.push(unit);
     } catch (err) {
-      // Only the source's own read problems; a structure that cannot be described names its candidate instead.
-      if (!(err instanceof InputError) || err.file !== unit.path || o.features) throw err;
+      // Only the source's own read problems: a structure that cannot be described stops the ranking, named.
+      if (!(err instanceof InputError) || err instanceof StructureError || err.file !== unit.path || o.features) throw err;
       undo();
       scanned.firstError ??= err;
       scanned.skipped.push({ path: unit.path.split(path.sep).join("/"), problem: err.message });
@@ -184,7 +185,7 @@ async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candida
   let described: SpeciesRows[] | undefined;
   if (options) {
     described = [];
-    for await (const batch of scanner.scanAndDescribe(unit.path, options, o.pool.join(","), c.meta.length, trace)) {
+    for await (const batch of scanner.scanAndDescribe(unit.path, options, unit.path, trace)) {
       add(batch.summary);
       described.push(...batch.described);
     }
@@ -271,11 +272,13 @@ function descriptorOptions(o: RankOptions, species: string[]): DescriptorOptions
  * extxyz files as rows computed on the scan workers, or placed from the rows pass 1 computed.
  */
 async function describe(
-  units: PoolUnit[], into: FeatureMatrix | PlacedRows, options: DescriptorOptions, o: RankOptions, workers: ScanWorkers, origin: string, sources?: ScannedSource[],
+  units: PoolUnit[], into: FeatureMatrix | PlacedRows, options: DescriptorOptions, o: RankOptions, workers: ScanWorkers, sources?: ScannedSource[],
 ): Promise<void> {
   const target = rowsOf(into);
   const { rows } = target;
   let batch: DescribedFrame[] = [];
+  // A frame that cannot be described is named by its file and its frame there.
+  let origins: CandidateOrigin[] = [];
   let row = 0;
   const place = (part: FeatureMatrix): void => {
     copyRows(part.data, 0, part.rows, target, row);
@@ -283,8 +286,9 @@ async function describe(
     o.onProgress?.("computing descriptors", row, rows);
   };
   const flush = (): void => {
-    if (batch.length) place(computeDescriptors(batch, options, batch.map((_, k) => ({ file: origin, where: `candidate ${row + k}` }))));
+    if (batch.length) place(computeDescriptors(batch, options, origins));
     batch = [];
+    origins = [];
   };
   for (const [u, unit] of units.entries()) {
     const described = sources?.[u].described;
@@ -304,12 +308,13 @@ async function describe(
     const scanner = await workers.scannerFor(unit);
     if (scanner) {
       flush();
-      for await (const part of scanner.describe(unit.path, options, origin, row)) place(part);
+      for await (const part of scanner.describe(unit.path, options, unit.path)) place(part);
       continue;
     }
     for await (const frames of readPoolUnit(unit)) {
-      for (const { frame } of frames) {
+      for (const { frame, source, index } of frames) {
         batch.push(frame);
+        origins.push({ file: source, where: `frame ${index}` });
         if (batch.length === BATCH) flush();
       }
     }
@@ -490,11 +495,11 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, early: EarlySel
       const D = descriptorColumns(options).length;
       placed = allocateSelection(N, D, labeledIds.length, o.select, selectionThreads(N, D, o.threads));
       candidates = placed.candidates;
-      await describe(units, candidates, options, o, workers, o.pool.join(","), sources);
+      await describe(units, candidates, options, o, workers, sources);
       if (labeledIds.length) {
         const labeledUnits = labeledFiles.map((file) => ({ path: file, kind: "extxyz" as const }));
         labeledFeatures = createFeatureMatrix(labeledIds.length, D);
-        await describe(labeledUnits, labeledFeatures, options, o, workers, labeledFiles.join(","));
+        await describe(labeledUnits, labeledFeatures, options, o, workers);
       }
     }
     const scaler = fitScaler(candidates, o.scaling ?? "standard");

@@ -369,6 +369,21 @@ describe("relabel rank", () => {
     expect(withFeatures.stderr).toMatch(/^error: .*a-cut\.xyz:\d+: frame has 1 atom line\(s\), expected 3/);
   });
 
+  it("stops at a structure it cannot describe, naming its file and frame, whether the file is read on this thread or on workers", async () => {
+    const dir = tmp();
+    const bad = '1\nLattice="0 0 0 0 5 0 0 0 5" pbc="T T T" Properties=species:S:1:pos:R:3\nSi 0 0 0\n';
+    const files = readdirSync(realPath("extxyz")).sort().map((f) => readFileSync(path.join(realPath("extxyz"), f)));
+    const large = Buffer.concat([...files, ...files, ...files, ...files, ...files]);
+    const frameCount = (bytes: Buffer) => parseExtxyz(bytes).length;
+    for (const [name, body] of [["small.xyz", readFileSync(POOL)], ["large.xyz", large]] as const) {
+      const file = path.join(dir, name);
+      writeFileSync(file, Buffer.concat([body, Buffer.from(bad)]));
+      const res = await runCli("rank", "--pool", POOL, file, "--select", "3", "-o", path.join(dir, `out-${name}`));
+      expect(res.code).toBe(1);
+      expect(res.stderr).toBe(`error: ${file}: frame ${frameCount(body)}: pbc is true along cell vector 1 but that vector is zero\n`);
+    }
+  });
+
   it("selects beside the pool scan from a float32 or float64 .npy, with one thread's artifacts, also when the ids overrule it", async () => {
     const dir = tmp();
     const frames = framesOf(POOL);

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InputError } from "../../src/core/errors.js";
+import { InputError, StructureError } from "../../src/core/errors.js";
 import { candidateId, type CandidateSummaries } from "../../src/core/select/candidate-id.js";
 import { projectionsOf } from "../../src/core/select/near-match.js";
 import { computeDescriptors, descriptorSpecies, placeDescriptorRows, type DescriptorOptions } from "../../src/core/select/descriptors.js";
@@ -144,7 +144,7 @@ describe("ExtxyzScanner", () => {
       const want = computeDescriptors(frames, options);
       for (const file of [plain, `${plain}.gz`]) {
         const parts: Float32Array[] = [];
-        for await (const part of scanner.describe(file, options, "pool", 0)) {
+        for await (const part of scanner.describe(file, options, "pool")) {
           expect(part.cols).toBe(want.cols);
           parts.push(part.data);
         }
@@ -152,8 +152,8 @@ describe("ExtxyzScanner", () => {
         expect(Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength))).equals(Buffer.from(want.data.buffer))).toBe(true);
       }
     }
-    // A frame that cannot be described (a species the columns lack, in the last segment) is named by its
-    // candidate row, counted from the row given, as on one thread.
+    // A frame that cannot be described (a species the columns lack, in the last segment) is named by its frame in
+    // the file, as on one thread, as a StructureError (not a file that cannot be read).
     const xenon = path.join(dir, "xenon.xyz");
     writeFileSync(xenon, Buffer.concat([readFileSync(plain), Buffer.from('1\nLattice="5 0 0 0 5 0 0 0 5" pbc="T T T"\nXe 0 0 0\n')]));
     const withXenon: Frame[] = [];
@@ -161,14 +161,17 @@ describe("ExtxyzScanner", () => {
     const options: DescriptorOptions = { kind: "baseline", species };
     let oneThread = "";
     try {
-      computeDescriptors(withXenon, options, withXenon.map((_, k) => ({ file: "pool", where: `candidate ${100 + k}` })));
+      computeDescriptors(withXenon, options, withXenon.map((_, k) => ({ file: "pool", where: `frame ${k}` })));
     } catch (error) {
       oneThread = (error as Error).message;
     }
-    expect(oneThread).toMatch(new RegExp(`^pool: candidate ${100 + frames.length}: species Xe is not among the descriptor species`));
+    expect(oneThread).toMatch(new RegExp(`^pool: frame ${frames.length}: species Xe is not among the descriptor species`));
     await expect(async () => {
-      for await (const _ of scanner.describe(xenon, options, "pool", 100));
+      for await (const _ of scanner.describe(xenon, options, "pool"));
     }).rejects.toThrow(oneThread);
+    await expect(async () => {
+      for await (const _ of scanner.describe(xenon, options, "pool"));
+    }).rejects.toBeInstanceOf(StructureError);
   });
 
   it("summarises and describes in one read, rows in their frames' species that place into the file's columns", async () => {
@@ -180,7 +183,7 @@ describe("ExtxyzScanner", () => {
       const summaries: CandidateSummaries[] = [];
       const blockSpecies = new Set<string>();
       let row = 0;
-      for await (const { summary, described } of scanner.scanAndDescribe(plain, { kind, rMax: 4, bins: 12 }, "pool", 0)) {
+      for await (const { summary, described } of scanner.scanAndDescribe(plain, { kind, rMax: 4, bins: 12 }, "pool")) {
         summaries.push(summary);
         for (const block of described) {
           blockSpecies.add(block.species.join(","));
@@ -194,21 +197,24 @@ describe("ExtxyzScanner", () => {
       expect(blockSpecies.size).toBeGreaterThan(1);
       expect(Buffer.from(got.data.buffer).equals(Buffer.from(want.data.buffer))).toBe(true);
     }
-    // A frame that cannot be described is named by its candidate row, counted from the row given.
+    // A frame that cannot be described is named by its frame in the file.
     const noCell = path.join(dir, "no-cell.xyz");
     writeFileSync(noCell, Buffer.concat([readFileSync(plain), Buffer.from('1\nLattice="0 0 0 0 0 0 0 0 0" pbc="T T T"\nXe 0 0 0\n')]));
     const withBad: Frame[] = [];
     for await (const frame of readExtxyz(noCell)) withBad.push(frame);
     let oneThread = "";
     try {
-      computeDescriptors(withBad, { kind: "baseline", species: descriptorSpecies(withBad) }, withBad.map((_, k) => ({ file: "pool", where: `candidate ${100 + k}` })));
+      computeDescriptors(withBad, { kind: "baseline", species: descriptorSpecies(withBad) }, withBad.map((_, k) => ({ file: "pool", where: `frame ${k}` })));
     } catch (error) {
       oneThread = (error as Error).message;
     }
-    expect(oneThread).toMatch(new RegExp(`^pool: candidate ${100 + frames.length}: `));
+    expect(oneThread).toMatch(new RegExp(`^pool: frame ${frames.length}: `));
     await expect(async () => {
-      for await (const _ of scanner.scanAndDescribe(noCell, { kind: "baseline" }, "pool", 100));
+      for await (const _ of scanner.scanAndDescribe(noCell, { kind: "baseline" }, "pool"));
     }).rejects.toThrow(oneThread);
+    await expect(async () => {
+      for await (const _ of scanner.scanAndDescribe(noCell, { kind: "baseline" }, "pool"));
+    }).rejects.toBeInstanceOf(StructureError);
   });
 
   it("names a missing file as the one-thread reader does", async () => {

@@ -13,7 +13,7 @@
  *   baseline histogram.
  */
 
-import { InputError } from "../errors.js";
+import { StructureError } from "../errors.js";
 import { cellVolume, hasCell, type Frame } from "../structure.js";
 import { copyRows, createFeatureMatrix, rowsOf, type FeatureMatrix, type PlacedRows } from "./feature-matrix.js";
 import { countPairs, GeometryError, pairGeometry, type PairGeometry, type PairMethod } from "./pair-histogram.js";
@@ -131,7 +131,7 @@ export function computeDescriptors(
     } catch (error) {
       if (error instanceof GeometryError || error instanceof FrameProblem) {
         const origin = origins?.[f] ?? { file: "candidates", where: `frame ${f + 1}` };
-        throw new InputError(origin.file, origin.where, error.message);
+        throw new StructureError(origin.file, origin.where, error.message);
       }
       throw error;
     }
