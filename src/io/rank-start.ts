@@ -4,8 +4,9 @@
  * modules behind it, so that the CLI loads the pool readers (15-20 ms of loading) after the selection started.
  */
 import { readdir, stat } from "node:fs/promises";
+import path from "node:path";
 import { availableParallelism } from "node:os";
-import { UsageError } from "../core/errors.js";
+import { InputError, UsageError } from "../core/errors.js";
 import type { DescriptorKind } from "../core/select/descriptors.js";
 import type { DisagreementKind, TrustExclusion, TrustWindow } from "../core/select/disagreement.js";
 import { createFeatureMatrix, type PlacedRows } from "../core/select/feature-matrix.js";
@@ -34,6 +35,11 @@ export interface RankOptions {
   scaling?: ScalingMode;
   bins?: number;
   rmax?: number;
+  /**
+   * Also write OUT/poscars/<rank>-<candidate_id>/POSCAR for each pick (a structure without a cell in a box with
+   * `vacuum` A between copies, default DEFAULT_VACUUM), with the files of `inputs` (INCAR, KPOINTS, ...) beside each.
+   */
+  poscars?: { vacuum?: number; inputs?: string };
   /** Threads for reading large extxyz pools and for the selection (default: up to 2); results do not depend on it. */
   threads?: number;
   software: { name: string; version: string };
@@ -44,6 +50,18 @@ export interface RankOptions {
    * this thread's scheduling priority then: the selection is the run's long pole).
    */
   onEarlySelection?: () => void;
+}
+
+/** The files of a folder of VASP inputs to copy beside each pick's POSCAR (checked before the ranking starts). */
+export async function vaspInputFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+    throw new InputError(dir, undefined, err.code === "ENOTDIR" ? "is a file, expected a folder of VASP inputs (INCAR, KPOINTS, ...)" : "no such folder");
+  });
+  const files = entries.filter((e) => (e.isFile() || e.isSymbolicLink()) && !e.name.startsWith(".")).map((e) => e.name).sort();
+  const poscar = files.find((name) => /^(POSCAR|CONTCAR)$/i.test(name));
+  if (poscar) throw new InputError(path.join(dir, poscar), undefined, "each pick gets its own POSCAR; leave it out of the VASP inputs folder");
+  if (files.length === 0) throw new InputError(dir, undefined, "holds no files, expected VASP inputs (INCAR, KPOINTS, ...)");
+  return files;
 }
 
 async function assertFreshOutput(out: string): Promise<void> {
@@ -151,6 +169,7 @@ export async function startRank(o: RankOptions): Promise<RankStart> {
   if (o.committee?.length && o.committeeKeys) throw new UsageError("give either --committee files or --committee-keys, not both");
   if (o.trustExclude && !o.forceTrust) throw new UsageError("--trust-exclude needs a trust window (--force-trust LO:HI)");
   await assertFreshOutput(o.out);
+  if (o.poscars?.inputs !== undefined) await vaspInputFiles(o.poscars.inputs);
   const units = await poolUnits(o.pool);
   return { units, early: await startEarlySelection(o) };
 }

@@ -5,9 +5,10 @@
  * and the GitHub App.
  */
 import { writeSync } from "node:fs";
-import { mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { InputError, StructureError, UsageError } from "../core/errors.js";
+import { DEFAULT_VACUUM } from "../core/vasp/poscar.js";
 import type { FrameStarts } from "../core/formats/extxyz-segments.js";
 import { CandidateNamer, candidateId, firstOccurrences, type CandidateSummaries } from "../core/select/candidate-id.js";
 import {
@@ -35,7 +36,7 @@ import {
 } from "../core/select/feature-matrix.js";
 import { DFT_OUTPUT_TOLERANCE, geometryOf, NEAR_MATCH_TOLERANCE, NearStructureIndex, type Geometry } from "../core/select/near-match.js";
 import { allocateSelection, confirmWithIds, type SelectionMemory, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
-import { leftOutCounts, rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
+import { leftOutCounts, poscarFolderName, rankingCsvParts, rankingRule, selectedPoscar, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
 import { releaseArray, selectCandidatesThreaded, selectionThreads } from "../exec/fps-threads.js";
@@ -45,7 +46,7 @@ import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
 import { sha256File } from "./open.js";
 import { checkRanked, SelectedFramesInAdvance, writeSelectedFrames, type FrameLocator, type SelectedPick } from "./selected.js";
 import { readPoolUnit, type PoolUnit } from "./pool.js";
-import { EARLY_PARALLEL_SCAN_MIN_BYTES, placeInSelection, startRank, type EarlySelection, type RankOptions, type RankStart } from "./rank-start.js";
+import { EARLY_PARALLEL_SCAN_MIN_BYTES, placeInSelection, startRank, vaspInputFiles, type EarlySelection, type RankOptions, type RankStart } from "./rank-start.js";
 
 export type { RankOptions, RankStart } from "./rank-start.js";
 
@@ -57,6 +58,8 @@ export interface RankOutcome {
   files: string[];
   /** "source: note" for each pool source that gave fewer structures than it holds steps (ranking.json keeps them). */
   notes: string[];
+  /** With poscars: the ranks of the picks without a cell, whose POSCARs put them in a box with `vacuum` A of vacuum. */
+  poscars?: { boxed: number[]; vacuum: number };
   /** Pool sources that could not be read and were left out (ranking.json's skipped_sources). */
   skipped: SkippedSource[];
   /** Why candidates were not selectable (ranking.csv's flags, counted). */
@@ -394,7 +397,7 @@ async function readCommitteeFiles(
 async function takeLabelledIdsByGeometry(
   c: Candidates, units: PoolUnit[], sources: ScannedSource[], elsewhere: { j: number; geometry: Geometry }[], labeledIds: string[],
 ): Promise<void> {
-  const labelled = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, false);
+  const labelled = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, true);
   for (const { j, geometry } of elsewhere) labelled.add(j, geometry);
   const first = new Set<string>();
   const pair = new Float64Array(2);
@@ -405,7 +408,7 @@ async function takeLabelledIdsByGeometry(
     pair[1] = c.projections[2 * row + 1];
     return labelled.mayHold(m.natoms, pair) ? [row] : [];
   });
-  const pool = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, false);
+  const pool = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, true);
   for await (const { row, frame } of poolFramesAt(units, sources, rows)) pool.add(row, frame);
   for (const { j, geometry } of elsewhere) {
     const row = pool.claim(geometry);
@@ -603,6 +606,8 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, early: EarlySel
   };
 
   // Write everything into a temporary sibling and rename: a ranking directory is complete or absent.
+  let boxed: number[] = [];
+  const vacuum = o.poscars?.vacuum ?? DEFAULT_VACUUM;
   const tmp = `${o.out.replace(/\/+$/, "")}.partial-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
@@ -611,6 +616,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, early: EarlySel
     await writeParts(path.join(tmp, "ranking.csv"), rankingCsvParts(inputs));
     const selectedFile = path.join(tmp, "selected.extxyz");
     if (!(await inAdvance?.finish(selectedPicks(result, c.meta), selectedFile))) await writeSelected(units, sources, result, c.meta, selectedFile);
+    if (o.poscars) boxed = await writePickPoscars(tmp, result, c.meta, vacuum, o.poscars.inputs);
     await rm(o.out, { recursive: true, force: true });
     await mkdir(path.dirname(path.resolve(o.out)), { recursive: true });
     await rename(tmp, o.out);
@@ -619,8 +625,28 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, early: EarlySel
     throw err;
   }
   const notes = sources.flatMap((source) => (source.notes ?? []).map((note) => `${source.path}: ${note}`));
-  const files = ["ranking.json", "ranking.csv", "selected.extxyz"];
-  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files, notes, skipped, leftOut: leftOutCounts(inputs) };
+  const files = ["ranking.json", "ranking.csv", "selected.extxyz", ...(o.poscars ? ["poscars/"] : [])];
+  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files, notes, skipped, poscars: o.poscars && { boxed, vacuum }, leftOut: leftOutCounts(inputs) };
+}
+
+/** OUT/poscars/<rank>-<candidate_id>/: each pick's POSCAR (from selected.extxyz) and the VASP input files; the boxed ranks. */
+async function writePickPoscars(dir: string, result: SelectionResult, meta: CandidateMeta[], vacuum: number, inputsDir?: string): Promise<number[]> {
+  const inputs = inputsDir === undefined ? [] : await vaspInputFiles(inputsDir);
+  const contents = await Promise.all(inputs.map((name) => readFile(path.join(inputsDir!, name))));
+  const boxed: number[] = [];
+  let r = 0;
+  for await (const frame of readExtxyz(path.join(dir, "selected.extxyz"))) {
+    const { rank, index } = result.picks[r];
+    const pick = { rank, candidate_id: meta[index].id, formula: meta[index].formula };
+    const poscar = selectedPoscar(frame, pick, { vacuum, source: `${path.join(dir, "selected.extxyz")} frame ${r}` });
+    if (poscar.boxed) boxed.push(rank);
+    const folder = path.join(dir, "poscars", poscarFolderName(rank, pick.candidate_id));
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, "POSCAR"), poscar.text);
+    for (const [k, name] of inputs.entries()) await writeFile(path.join(folder, name), contents[k]);
+    r++;
+  }
+  return boxed;
 }
 
 async function writeParts(file: string, parts: Iterable<Uint8Array>): Promise<void> {

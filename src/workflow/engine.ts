@@ -20,7 +20,7 @@ import { candidateId } from "../core/select/candidate-id.js";
 import { geometryOf, type Geometry } from "../core/select/near-match.js";
 import type { SelectionRule } from "../core/select/fps.js";
 import { parseTrustWindow, TRUST_LEVEL_NAMES } from "../core/select/disagreement.js";
-import { writePoscar } from "../core/vasp/poscar.js";
+import { selectedPoscar } from "../core/select/ranking.js";
 import { readBenchFrames, readDatasetSummary, readPreviousBench, readTrainingRuns } from "../io/bench.js";
 import { buildDataset } from "../io/dataset.js";
 import { readExtxyz } from "../io/extxyz.js";
@@ -67,6 +67,8 @@ export interface SelectionOutcome {
   files: LedgerFile[];
   ranking: RankingJson;
   pool: Array<{ path: string; sha256: string }>;
+  /** Ranks of the picks without a cell, whose POSCARs put them in a vacuum box. */
+  boxed: number[];
 }
 
 /** Ranks the pool and lays out rounds/NNNN/selection/: ranking.json, ranking.csv, selected.extxyz, one POSCAR folder per pick. */
@@ -109,14 +111,16 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
     const files: LedgerFile[] = Object.entries(text).map(([name, content]) => ({ path: `${paths.selection}/${name}`, content }));
     const templates = await templateFiles(ledger, r.ref, r.templates);
     let rank = 0;
+    const boxed: number[] = [];
     for await (const frame of readExtxyz(path.join(out, "selected.extxyz"))) {
       const pick = parsed.ranking.selected[rank++];
       const folder = poscarDir(round, pick.rank, pick.candidate_id);
-      const poscar = writePoscar(frame, { source: `${paths.selectedExtxyz} frame ${rank - 1}`, comment: `${pick.formula} candidate ${pick.candidate_id} rank ${pick.rank} (round ${round})` });
-      files.push({ path: `${folder}/POSCAR`, content: poscar });
+      const poscar = selectedPoscar(frame, pick, { vacuum: r.templates.vacuum, source: `${paths.selectedExtxyz} frame ${rank - 1}`, round });
+      if (poscar.boxed) boxed.push(pick.rank);
+      files.push({ path: `${folder}/POSCAR`, content: poscar.text });
       for (const t of templates) files.push({ path: `${folder}/${t.name}`, content: t.content });
     }
-    return { files, ranking: parsed.ranking, pool: parsed.ranking.sources.map((s) => ({ path: s.path, sha256: s.sha256 })) };
+    return { files, ranking: parsed.ranking, pool: parsed.ranking.sources.map((s) => ({ path: s.path, sha256: s.sha256 })), boxed };
   });
 }
 

@@ -143,6 +143,46 @@ describe("relabel rank", () => {
     expect(ranking.sources.map((s: { path: string; frames: number }) => [path.basename(s.path), s.frames])).toEqual([["md.xyz", 201], ["water-run", 10]]);
   });
 
+  it("writes a POSCAR folder per pick with --vasp-inputs' files, boxing molecules, and checks the inputs before ranking", async () => {
+    const dir = tmp();
+    const inputs = path.join(dir, "vasp");
+    mkdirSync(inputs);
+    writeFileSync(path.join(inputs, "INCAR"), "ENCUT = 520\n");
+    writeFileSync(path.join(inputs, "KPOINTS"), "Gamma\n0\nGamma\n1 1 1\n");
+    const water = realPath("vasp/dpdata_h2o_md10");
+    const res = await runCli("rank", "--pool", POOL, water, "--select", "3", "--vasp-inputs", inputs, "--vacuum", "12", "-o", path.join(dir, "out"));
+    expect(res.code).toBe(0);
+    const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
+    const selected = framesOf(path.join(dir, "out", "selected.extxyz"));
+    const folders = readdirSync(path.join(dir, "out", "poscars")).sort();
+    expect(folders).toEqual(ranking.selected.map((p: { rank: number; candidate_id: string }) => `00${p.rank}-${p.candidate_id}`));
+    const boxedRanks: number[] = [];
+    folders.forEach((folder, r) => {
+      expect(readdirSync(path.join(dir, "out", "poscars", folder)).sort()).toEqual(["INCAR", "KPOINTS", "POSCAR"]);
+      const poscar = parsePoscar(readFileSync(path.join(dir, "out", "poscars", folder, "POSCAR"), "utf8"), { file: folder }).frame;
+      // %.16f in the POSCAR: the same positions to 1e-15 A.
+      poscar.positions.forEach((x, i) => expect(Math.abs(x - selected[r].positions[i])).toBeLessThan(1e-12));
+      expect(poscar.symbols).toEqual(selected[r].symbols);
+      if (selected[r].cell.every((x) => x === 0)) {
+        boxedRanks.push(r + 1);
+        expect(poscar.cell[0]).toBeGreaterThan(12);
+      } else expect(Array.from(poscar.cell)).toEqual(Array.from(selected[r].cell));
+    });
+    // The pool mixes the cell-less MD frames and the periodic water run: both kinds are picked.
+    expect(boxedRanks.length).toBeGreaterThan(0);
+    expect(boxedRanks.length).toBeLessThan(3);
+    expect(res.stdout).toContain(`no cell, so in a cubic box with 12 A of vacuum: the POSCARs of rank ${boxedRanks.join(", ")}\n`);
+    expect(res.stdout).toContain(`wrote ${path.join(dir, "out")}/ranking.json, ${path.join(dir, "out")}/ranking.csv, ${path.join(dir, "out")}/selected.extxyz, ${path.join(dir, "out")}/poscars/\n`);
+
+    writeFileSync(path.join(inputs, "POSCAR"), "");
+    const refused = await runCli("rank", "--pool", POOL, "--select", "3", "--vasp-inputs", inputs, "-o", path.join(dir, "again"));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(`error: ${path.join(inputs, "POSCAR")}: each pick gets its own POSCAR; leave it out of the VASP inputs folder\n`);
+    const noPoscars = await runCli("rank", "--pool", POOL, "--select", "3", "--vacuum", "12", "-o", path.join(dir, "again"));
+    expect(noPoscars.code).toBe(2);
+    expect(noPoscars.stderr).toMatch(/--vacuum sets the box of POSCARs: give --poscars/);
+  });
+
   it("refuses to write into an existing non-empty directory", async () => {
     const dir = tmp();
     writeFileSync(path.join(dir, "keep.txt"), "round 1");

@@ -3,7 +3,7 @@
  * under its repository paths (no scratch paths leak into the artifacts), and the recorded-run pool of the demo.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -164,6 +164,48 @@ describe("dryRunRebuild", () => {
     expect(result.match.runs).toHaveLength(1);
     expect(result.match.runs[0]).toMatchObject({ folder: `001-${id}/`, status: "matched", rank: 1, candidateId: id, claimedId: id });
     expect(result.match.runs[0].initialId).not.toBe(id);
+    expect(result.match.missing).toEqual([]);
+  });
+});
+
+describe("a molecule picked without a cell", () => {
+  it("goes to VASP in a vacuum box, positions unchanged, and its run is matched in whatever box it ran", async () => {
+    // flare_methanol_md2: a methanol MD run in VASP's own box. The pool holds its first structure without a cell.
+    const root = tmp();
+    mkdirSync(path.join(root, "runs"));
+    symlinkSync(realPath("vasp/flare_methanol_md2"), path.join(root, "runs", "methanol"));
+    const [recorded] = await recordedRuns(path.join(root, "runs"));
+    const molecule = { ...recorded.frame, cell: new Float64Array(9), pbc: [false, false, false] as [boolean, boolean, boolean] };
+    const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
+    await ledger.commit({ message: "pool", files: [{ path: "pools/methanol.extxyz", content: writeExtxyzFrame(molecule) }] });
+    const config = defaultRelabelConfig();
+    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), {
+      ref: "main", pool: ["pools/methanol.extxyz"], select: 1, weights: { div: 1, dis: 1 }, selection: config.selection,
+      committeeRepoFiles: [], committeeLocalFiles: [], templates: config.vasp_templates,
+      software: { name: "relabel-loop", version: "test" }, roundFor: async () => 1,
+    });
+    expect(selection.boxed).toEqual([1]);
+    const id = selection.ranking.selected[0].candidate_id;
+    const poscarFile = selection.files.find((f) => f.path === `rounds/0001/selection/poscars/001-${id}/POSCAR`)!;
+    const poscar = parsePoscar(String(poscarFile.content), { file: "POSCAR" });
+    const extent = Math.max(...[0, 1, 2].map((axis) => {
+      const xs = Array.from(molecule.positions).filter((_, i) => i % 3 === axis);
+      return Math.max(...xs) - Math.min(...xs);
+    }));
+    expect(poscar.frame.cell[0]).toBeGreaterThanOrEqual(extent + config.vasp_templates.vacuum);
+    expect(poscar.frame.cell[0]).toBeLessThan(extent + config.vasp_templates.vacuum + 0.01);
+    expect(Array.from(poscar.frame.cell)).toEqual([poscar.frame.cell[0], 0, 0, 0, poscar.frame.cell[0], 0, 0, 0, poscar.frame.cell[0]]);
+    poscar.frame.positions.forEach((x, i) => expect(Math.abs(x - molecule.positions[i])).toBeLessThan(1e-12));
+    expect(String(poscarFile.content).split("\n")[0]).toMatch(/; no cell: cubic box of [\d.]+ A, at least 10 A vacuum$/);
+    // The run, in the box it really ran in (not the one written), is the selected molecule.
+    const labels = [{ path: `rounds/0001/labels/001-${id}/vasprun.xml`, content: readFileSync(path.join(realPath("vasp/flare_methanol_md2"), "vasprun.xml")) }];
+    await ledger.commit({ message: "selection and labels", files: [...selection.files, ...labels] });
+    const result = await dryRunRebuild(ledger, path.join(root, "scratch-dry"), {
+      round: 1,
+      ranking: selection.ranking,
+      inputs: { rounds: [1], labelsRef: () => "main", previousRef: null, dataset: config.dataset },
+    });
+    expect(result.match.runs[0]).toMatchObject({ folder: `001-${id}/`, status: "matched", rank: 1, candidateId: id });
     expect(result.match.missing).toEqual([]);
   });
 });

@@ -11,7 +11,7 @@ export const rankSpec = {
   name: "rank",
   summary: "Rank a candidate pool for the next DFT round: diversity (farthest-point sampling) plus optional committee disagreement.",
   usage:
-    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI [--trust-exclude LEVELS]] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] [--threads N] -o OUT",
+    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI [--trust-exclude LEVELS]] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] [--threads N] -o OUT [--poscars [--vasp-inputs DIR] [--vacuum 10]]",
   help: `This is the baseline heuristic, named for what it is: greedy farthest-point sampling in a structure-descriptor
 space, plus committee disagreement when a committee is given. It is not calibrated uncertainty and not Bayesian
 optimisation. --disagreement force is DP-GEN's model deviation (max over atoms of the force std).
@@ -41,6 +41,10 @@ run:
                               the results do not depend on it
 output:
   -o, --output DIR            new directory for ranking.json, ranking.csv, selected.extxyz (never overwritten)
+      --poscars               also OUT/poscars/<rank>-<candidate_id>/POSCAR per pick, ready for VASP
+      --vasp-inputs DIR       copy DIR's files (INCAR, KPOINTS, POTCAR, job script) beside each POSCAR (implies --poscars)
+      --vacuum A              a pick without a cell (a molecule) goes in a cubic box with A Angstrom of vacuum
+                              between periodic copies, positions unchanged (default 10)
   -h, --help                  show this help
 
 Candidates carry a stable candidate_id: a hash of species, positions (rounded to 1e-6 A), cell and pbc.
@@ -65,6 +69,9 @@ exit codes: 0 success, 1 bad input, 2 usage error`,
     rmax: { type: "string" },
     threads: { type: "string" },
     output: { type: "string", short: "o" },
+    poscars: { type: "boolean" },
+    "vasp-inputs": { type: "string" },
+    vacuum: { type: "string" },
   },
 } satisfies CommandSpec;
 
@@ -132,6 +139,7 @@ export async function runRank(argv: string[]): Promise<number> {
   if (!values.select) throw new UsageError(`--select N is required\nusage: ${rankSpec.usage}`);
   if (!values.output) throw new UsageError(`-o OUT is required\nusage: ${rankSpec.usage}`);
   if (values.weights && values.rule) throw new UsageError("give --weights or --rule, not both");
+  if (values.vacuum !== undefined && !values.poscars && values["vasp-inputs"] === undefined) throw new UsageError("--vacuum sets the box of POSCARs: give --poscars (or --vasp-inputs DIR) too");
   if (committee.length === 1) throw new UsageError(`a committee needs at least 2 models to disagree; got 1 (${committee[0]})`);
 
   const progress = new Progress("rank");
@@ -153,6 +161,7 @@ export async function runRank(argv: string[]): Promise<number> {
       bins: positiveNumber("bins", values.bins, true),
       rmax: positiveNumber("rmax", values.rmax, false),
       threads: positiveNumber("threads", values.threads, true),
+      poscars: values.poscars || values["vasp-inputs"] !== undefined ? { vacuum: positiveNumber("vacuum", values.vacuum, false), inputs: values["vasp-inputs"] } : undefined,
       software: SOFTWARE,
       onProgress: (phase, done, total) => progress.update(total ? `${phase} ${done}/${total}` : `${phase}: ${done} structures`, total ? done / total : undefined),
       // The selection ends last: the pool read on this thread yields to it.
@@ -179,6 +188,7 @@ export async function runRank(argv: string[]): Promise<number> {
         `rule: ${outcome.rule}`,
         ...top,
         ...(result.picks.length > 10 ? [`  ... ${result.picks.length - 10} more in ranking.csv`] : []),
+        ...(outcome.poscars?.boxed.length ? [`no cell, so in a cubic box with ${outcome.poscars.vacuum} A of vacuum: the POSCARs of rank ${outcome.poscars.boxed.join(", ")}`] : []),
         `wrote ${outcome.files.map((f) => `${outcome.dir}/${f}`).join(", ")}`,
       ].join("\n") + "\n",
     );

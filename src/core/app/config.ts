@@ -11,6 +11,7 @@ import { DEFAULT_BINS, DEFAULT_R_MAX, type DescriptorKind } from "../select/desc
 import { DEFAULT_TRUST_EXCLUSION, parseTrustWindow, TRUST_LEVEL_NAMES, type DisagreementKind } from "../select/disagreement.js";
 import type { ScalingMode } from "../select/scaling.js";
 import { StageConfigSchema } from "../stage/config.js";
+import { DEFAULT_VACUUM } from "../vasp/poscar.js";
 import { closestName } from "../stage/suggest.js";
 
 export const CONFIG_FILE = ".github/relabel.yml";
@@ -139,9 +140,13 @@ export const relabelConfigSchema = executionConfigSchema
     stage: StageConfigSchema.prefault({}).describe("MACE training and evaluation stages (relabel stage)"),
     /** INCAR/KPOINTS in the repo, copied beside each selected POSCAR. */
     vasp_templates: z
-      .strictObject({ incar: repoPathSchema.nullable().default(null), kpoints: repoPathSchema.nullable().default(null) })
+      .strictObject({
+        incar: repoPathSchema.nullable().default(null),
+        kpoints: repoPathSchema.nullable().default(null),
+        vacuum: z.number().positive().default(DEFAULT_VACUUM).describe("Angstrom between periodic copies of a selected structure without a cell (a molecule): its POSCAR puts it in a cubic box"),
+      })
       .prefault({})
-      .describe("INCAR and KPOINTS in the repository, copied beside every selected POSCAR"),
+      .describe("INCAR and KPOINTS in the repository, copied beside every selected POSCAR, and the box of structures without a cell"),
     commands: z
       .strictObject({
         /** Logins allowed to run commands, on top of needing write access; null lets every writer run them. */

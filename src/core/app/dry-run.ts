@@ -58,7 +58,7 @@ const CLAIMED_ID = new RegExp(`(?:^|[^0-9a-f])([0-9a-f]{${CANDIDATE_ID_LENGTH}})
 /** Matches runs (in folder order) to the selection; the first run of a candidate wins, later ones are duplicates. */
 export function matchLabelRuns(selected: readonly SelectedCandidate[], runs: readonly LabelRun[]): LabelMatch {
   const rankOf = new Map(selected.map((c) => [c.candidate_id, c.rank]));
-  const near = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, false);
+  const near = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, true);
   selected.forEach((c, i) => c.geometry && near.add(i, c.geometry));
   const candidateOf = (run: LabelRun): string | null => {
     if (run.initialId === null || rankOf.has(run.initialId) || !run.initial) return run.initialId;

@@ -4,6 +4,7 @@
  * it again, so a round's selection, dataset, stages and benchmark stay what they were when recorded.
  */
 import { z } from "zod";
+import { poscarFolderName } from "../select/ranking.js";
 import { committeeSchema, repoPathSchema, selectionConfigSchema } from "./config.js";
 import type { RankingJson } from "./ranking-json.js";
 
@@ -262,7 +263,7 @@ export function roundPaths(round: number) {
 
 /** The folder of one selected structure: poscars/<rank:03d>-<candidate_id>. */
 export function poscarDir(round: number, rank: number, candidateId: string): string {
-  return `${roundPaths(round).poscars}/${String(rank).padStart(3, "0")}-${candidateId}`;
+  return `${roundPaths(round).poscars}/${poscarFolderName(rank, candidateId)}`;
 }
 
 export function selectionBranch(round: number): string {

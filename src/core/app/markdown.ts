@@ -280,7 +280,7 @@ function bestCut(lines: string[], states: BlockState[], start: number, end: numb
 // Selection PR
 
 /** The summary comment of a selection PR: sources with sha256, committee, sizes, the rule in words, the top picks. */
-export function selectionSummary(ranking: RankingJson, opts: { round?: number; top?: number } = {}): string {
+export function selectionSummary(ranking: RankingJson, opts: { round?: number; top?: number; boxed?: readonly number[]; vacuum?: number } = {}): string {
   const top = opts.top ?? 20;
   const hasCommittee = ranking.committee.size >= 2;
   const out: string[] = [];
@@ -309,6 +309,15 @@ export function selectionSummary(ranking: RankingJson, opts: { round?: number; t
   if (params.length > 0) out.push(`- **Parameters:** ${params.join(", ")}`);
   out.push(`- **Software:** ${ranking.software.name} ${ranking.software.version}`, "");
 
+  const boxed = opts.boxed ?? [];
+  if (boxed.length > 0) {
+    const ranks = boxed.length <= 10 ? boxed.join(", ") : `${boxed.slice(0, 10).join(", ")}, …`;
+    out.push(
+      "> [!NOTE]",
+      `> ${plural(boxed.length, "pick has", "picks have")} no cell (rank ${ranks}): ${boxed.length === 1 ? "its POSCAR puts it" : "their POSCARs put them"} in a cubic box with at least ${opts.vacuum ?? "the configured"} Å of vacuum between periodic copies (\`vasp_templates.vacuum\`), positions unchanged, so the results check still finds ${boxed.length === 1 ? "it" : "them"}.`,
+      "",
+    );
+  }
   const skipped = ranking.skipped_sources ?? [];
   if (skipped.length > 0) {
     out.push("> [!WARNING]", `> **${plural(skipped.length, "pool source")} could not be read and ${skipped.length === 1 ? "was" : "were"} left out of the ranking:**`);

@@ -74,12 +74,13 @@ export class NearStructureIndex {
 
   /**
    * `tolerance`: the largest difference in any position or cell component (Angstrom) that still matches.
-   * `comparePbc`: false for structures read back from VASP, which treats every structure as periodic (a slab written
-   * with pbc "T T F" comes back "T T T").
+   * `fromVasp`: for structures read back from VASP, which treats every structure as periodic: pbc is not compared (a
+   * slab written with pbc "T T F" comes back "T T T"), and a structure without a cell (a molecule, which went to VASP
+   * in a box: inVacuumBox) matches on its positions alone.
    */
   constructor(
     private readonly tolerance = NEAR_MATCH_TOLERANCE,
-    private readonly comparePbc = true,
+    private readonly fromVasp = false,
   ) {}
 
   add(row: number, frame: Geometry): void {
@@ -95,7 +96,7 @@ export class NearStructureIndex {
 
   /**
    * The row of the indexed structure nearest to `frame` (largest difference of any position or cell component), not
-   * yet claimed, with the same species in the same order and (unless told not to) the same pbc, at most the tolerance
+   * yet claimed, with the same species in the same order and (unless fromVasp) the same pbc, at most the tolerance
    * away; ties go to the lowest row. Undefined when there is none.
    */
   find(frame: Geometry): number | undefined {
@@ -103,8 +104,9 @@ export class NearStructureIndex {
     let bestDifference = Infinity;
     this.forNear(frame.natoms, projectionsOf(frame), (list) => {
       for (const { row, geometry } of list) {
-        if (this.claimed.has(row) || !sameSpecies(geometry, frame) || (this.comparePbc && !samePbc(geometry, frame))) continue;
-        const difference = largestDifference(geometry, frame);
+        if (this.claimed.has(row) || !sameSpecies(geometry, frame) || (!this.fromVasp && !samePbc(geometry, frame))) continue;
+        const boxed = this.fromVasp && (hasNoCell(geometry) || hasNoCell(frame));
+        const difference = largestDifference(geometry, frame, !boxed);
         if (difference <= this.tolerance && (difference < bestDifference || (difference === bestDifference && row < best!))) {
           best = row;
           bestDifference = difference;
@@ -165,9 +167,11 @@ function sameSpecies(a: Geometry, b: Geometry): boolean {
 
 const samePbc = (a: Geometry, b: Geometry): boolean => a.pbc.every((p, k) => p === b.pbc[k]);
 
-function largestDifference(a: Geometry, b: Geometry): number {
+const hasNoCell = (g: Geometry): boolean => g.cell.every((x) => x === 0);
+
+function largestDifference(a: Geometry, b: Geometry, compareCells: boolean): number {
   let largest = 0;
-  for (let i = 0; i < 9; i++) largest = Math.max(largest, Math.abs(a.cell[i] - b.cell[i]));
+  if (compareCells) for (let i = 0; i < 9; i++) largest = Math.max(largest, Math.abs(a.cell[i] - b.cell[i]));
   for (let i = 0; i < 3 * a.natoms; i++) largest = Math.max(largest, Math.abs(a.positions[i] - b.positions[i]));
   return largest;
 }

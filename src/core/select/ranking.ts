@@ -4,7 +4,8 @@
  */
 import { ByteWriter } from "../byte-writer.js";
 import { stableJson } from "../json.js";
-import type { InfoValue } from "../structure.js";
+import type { Frame, InfoValue } from "../structure.js";
+import { inVacuumBox, writePoscar } from "../vasp/poscar.js";
 import type { DisagreementKind, TrustExclusion, TrustWindow } from "./disagreement.js";
 import { TRUST_ACCURATE, TRUST_SUSPECT } from "./disagreement.js";
 import type { SelectionResult, SelectionRule } from "./fps.js";
@@ -192,6 +193,24 @@ export function leftOutCounts(r: RankingInputs): { labelled: number; duplicates:
     else if (level === TRUST_SUSPECT && trustExclude?.includes("suspect")) counts.suspect++;
   }
   return counts;
+}
+
+/** A pick's folder for its VASP run: its rank (three digits at least) and candidate_id, e.g. 007-<id>. */
+export function poscarFolderName(rank: number, candidateId: string): string {
+  return `${String(rank).padStart(3, "0")}-${candidateId}`;
+}
+
+/**
+ * A pick's POSCAR: its comment names the candidate and rank; a structure without a cell goes in a vacuum box
+ * (inVacuumBox), which the comment states. `source` names the frame in errors.
+ */
+export function selectedPoscar(
+  frame: Frame, pick: { rank: number; candidate_id: string; formula: string }, opts: { vacuum: number; source: string; round?: number },
+): { text: string; boxed: boolean } {
+  const { frame: boxedFrame, boxed } = inVacuumBox(frame, opts.vacuum);
+  const round = opts.round === undefined ? "" : ` (round ${opts.round})`;
+  const box = boxed ? `; no cell: cubic box of ${boxedFrame.cell[0]} A, at least ${opts.vacuum} A vacuum` : "";
+  return { text: writePoscar(boxedFrame, { source: opts.source, comment: `${pick.formula} candidate ${pick.candidate_id} rank ${pick.rank}${round}${box}` }), boxed };
 }
 
 /** Info keys a selected frame carries in selected.extxyz. */

@@ -270,6 +270,31 @@ function fixed(v: number, width: number): string {
   return s.length >= width ? " " + s : s.padStart(width);
 }
 
+/** Vacuum between periodic copies of a structure without a cell (Angstrom), by default: see inVacuumBox. */
+export const DEFAULT_VACUUM = 10;
+
+/**
+ * A structure without a cell (a molecule, all nine cell components zero) as VASP needs it: in a cubic box whose
+ * edge is its largest extent along x, y or z plus `vacuum` (rounded up to 0.01 A), pbc all true. Its periodic
+ * copies are then at least `vacuum` apart wherever the box starts, so the positions stay as they are (the
+ * structure is found again in VASP's output). Any other frame is returned as it is; `boxed` says which happened.
+ */
+export function inVacuumBox(frame: Frame, vacuum: number = DEFAULT_VACUUM): { frame: Frame; boxed: boolean } {
+  if (!frame.cell.every((x) => x === 0) || frame.natoms === 0) return { frame, boxed: false };
+  let extent = 0;
+  for (let axis = 0; axis < 3; axis++) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = axis; i < 3 * frame.natoms; i += 3) {
+      lo = Math.min(lo, frame.positions[i]);
+      hi = Math.max(hi, frame.positions[i]);
+    }
+    extent = Math.max(extent, hi - lo);
+  }
+  const edge = Math.ceil((extent + vacuum) * 100) / 100;
+  return { frame: { ...frame, cell: Float64Array.of(edge, 0, 0, 0, edge, 0, 0, 0, edge), pbc: [true, true, true] }, boxed: true };
+}
+
 /** Writes a POSCAR (VASP 5 layout, scale 1, species line, Cartesian or Direct). */
 export function writePoscar(frame: Frame, opts: PoscarWriteOptions = {}): string {
   const source = opts.source ?? "<frame>";

@@ -294,6 +294,13 @@ describe("selectionSummary", () => {
     expect(selectionSummary(ranking)).not.toContain("[!WARNING]");
   });
 
+  it("says which picks had no cell and went into a vacuum box", () => {
+    expect(selectionSummary(ranking, { boxed: [2, 5], vacuum: 12 })).toContain(
+      "> [!NOTE]\n> 2 picks have no cell (rank 2, 5): their POSCARs put them in a cubic box with at least 12 Å of vacuum between periodic copies (`vasp_templates.vacuum`), positions unchanged, so the results check still finds them.\n",
+    );
+    expect(selectionSummary(ranking, { boxed: [], vacuum: 12 })).not.toContain("no cell");
+  });
+
   it("adds the disagreement column and the members with a committee", () => {
     const withCommittee: RankingJson = {
       ...ranking,

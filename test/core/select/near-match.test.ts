@@ -66,9 +66,25 @@ describe("NearStructureIndex", () => {
     const strict = new NearStructureIndex();
     strict.add(0, slab);
     expect(strict.find(fromVasp)).toBeUndefined();
-    const lenient = new NearStructureIndex(NEAR_MATCH_TOLERANCE, false);
+    const lenient = new NearStructureIndex(NEAR_MATCH_TOLERANCE, true);
     lenient.add(0, slab);
     expect(lenient.find(fromVasp)).toBe(0);
+  });
+
+  it("matches a structure without a cell to VASP's copy in a box by its positions, only when told the copy is from VASP", () => {
+    const molecule: Geometry = { ...structure(17), cell: new Float64Array(9), pbc: [false, false, false] };
+    const boxed: Geometry = { ...printed(molecule, 5), cell: Float64Array.of(23.5, 0, 0, 0, 23.5, 0, 0, 0, 23.5), pbc: [true, true, true] };
+    const strict = new NearStructureIndex(NEAR_MATCH_TOLERANCE);
+    strict.add(0, molecule);
+    expect(strict.find({ ...boxed, pbc: molecule.pbc })).toBeUndefined();
+    const fromVasp = new NearStructureIndex(NEAR_MATCH_TOLERANCE, true);
+    fromVasp.add(0, molecule);
+    expect(fromVasp.find(boxed)).toBe(0);
+    expect(fromVasp.find(moved(boxed, 3, 1e-3))).toBeUndefined();
+    // Two cells, however, must still agree.
+    const periodic = structure(18);
+    fromVasp.add(1, periodic);
+    expect(fromVasp.find({ ...printed(periodic, 5), cell: Float64Array.of(10, 0, 0, 0, 10, 0, 0, 0, 10.01) })).toBeUndefined();
   });
 
   it("finds a structure whose projection lies across a bucket edge", () => {

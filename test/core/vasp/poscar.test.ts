@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../../src/core/errors.js";
 import { hillFormula, type Frame } from "../../../src/core/structure.js";
-import { elementSymbol, parsePoscar, SELECTIVE_DYNAMICS_KEY, writePoscar } from "../../../src/core/vasp/poscar.js";
+import { elementSymbol, inVacuumBox, parsePoscar, SELECTIVE_DYNAMICS_KEY, writePoscar } from "../../../src/core/vasp/poscar.js";
 import { aseReference, realPath, type AseFrameRef } from "../../helpers/real-data.js";
 
 const ref = aseReference();
@@ -169,6 +169,29 @@ describe("POSCAR: write -> read round trip", () => {
     expect(() => writePoscar({ ...frame, cell: new Float64Array(9) }, { source: "in.xyz frame 3" })).toThrow(
       "in.xyz frame 3: cannot write a POSCAR: the frame has no (or a singular) cell",
     );
+  });
+});
+
+describe("inVacuumBox", () => {
+  const molecule: Frame = {
+    natoms: 3, symbols: ["O", "H", "H"], positions: Float64Array.of(-1, 0.5, 2, 0, 0.5, 2.3, -1.4, 1.3, 2), cell: new Float64Array(9),
+    pbc: [false, false, false], info: new Map(), arrays: new Map(),
+  };
+
+  it("puts a structure without a cell in a cubic box: largest extent plus the vacuum, rounded up to 0.01 A, positions unchanged", () => {
+    const { frame, boxed } = inVacuumBox(molecule, 10);
+    expect(boxed).toBe(true);
+    // Extents 1.4, 0.8 and 0.3 A: the edge is 11.4 A.
+    expect(Array.from(frame.cell)).toEqual([11.4, 0, 0, 0, 11.4, 0, 0, 0, 11.4]);
+    expect(frame.pbc).toEqual([true, true, true]);
+    expect(frame.positions).toBe(molecule.positions);
+    expect(inVacuumBox({ ...molecule, natoms: 1, symbols: ["O"], positions: Float64Array.of(1, 2, 3) }, 12.345).frame.cell[0]).toBe(12.35);
+    expect(writePoscar(frame)).toContain("11.4000000000000004");
+  });
+
+  it("leaves a frame with a cell as it is, whatever its pbc", () => {
+    const slab = { ...molecule, cell: Float64Array.of(5, 0, 0, 0, 5, 0, 0, 0, 20), pbc: [true, true, false] as [boolean, boolean, boolean] };
+    expect(inVacuumBox(slab, 10)).toEqual({ frame: slab, boxed: false });
   });
 });
 
