@@ -8,7 +8,6 @@ import { writeSync } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { InputError, StructureError, UsageError } from "../core/errors.js";
-import { DEFAULT_VACUUM } from "../core/vasp/poscar.js";
 import type { FrameStarts } from "../core/formats/extxyz-segments.js";
 import { CandidateNamer, candidateId, firstOccurrences, type CandidateSummaries } from "../core/select/candidate-id.js";
 import {
@@ -39,6 +38,7 @@ import { allocateSelection, confirmWithIds, type SelectionMemory, type Selection
 import { leftOutCounts, poscarFolderName, rankingCsvParts, rankingRule, selectedPoscar, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
+import { DEFAULT_VACUUM } from "../core/vasp/poscar.js";
 import { releaseArray, selectCandidatesThreaded, selectionThreads } from "../exec/fps-threads.js";
 import { ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, summarizeExtxyz, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
@@ -616,7 +616,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, early: EarlySel
     await writeParts(path.join(tmp, "ranking.csv"), rankingCsvParts(inputs));
     const selectedFile = path.join(tmp, "selected.extxyz");
     if (!(await inAdvance?.finish(selectedPicks(result, c.meta), selectedFile))) await writeSelected(units, sources, result, c.meta, selectedFile);
-    if (o.poscars) boxed = await writePickPoscars(tmp, result, c.meta, vacuum, o.poscars.inputs);
+    if (o.poscars) boxed = await writePickPoscars(tmp, o.out, result, c.meta, vacuum, o.poscars.inputs);
     await rm(o.out, { recursive: true, force: true });
     await mkdir(path.dirname(path.resolve(o.out)), { recursive: true });
     await rename(tmp, o.out);
@@ -629,8 +629,13 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, early: EarlySel
   return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files, notes, skipped, poscars: o.poscars && { boxed, vacuum }, leftOut: leftOutCounts(inputs) };
 }
 
-/** OUT/poscars/<rank>-<candidate_id>/: each pick's POSCAR (from selected.extxyz) and the VASP input files; the boxed ranks. */
-async function writePickPoscars(dir: string, result: SelectionResult, meta: CandidateMeta[], vacuum: number, inputsDir?: string): Promise<number[]> {
+/**
+ * poscars/<rank>-<candidate_id>/ in `dir` (to become `out`): each pick's POSCAR, from selected.extxyz, and the VASP
+ * input files; returns the ranks put in a vacuum box.
+ */
+async function writePickPoscars(
+  dir: string, out: string, result: SelectionResult, meta: CandidateMeta[], vacuum: number, inputsDir?: string,
+): Promise<number[]> {
   const inputs = inputsDir === undefined ? [] : await vaspInputFiles(inputsDir);
   const contents = await Promise.all(inputs.map((name) => readFile(path.join(inputsDir!, name))));
   const boxed: number[] = [];
@@ -638,7 +643,7 @@ async function writePickPoscars(dir: string, result: SelectionResult, meta: Cand
   for await (const frame of readExtxyz(path.join(dir, "selected.extxyz"))) {
     const { rank, index } = result.picks[r];
     const pick = { rank, candidate_id: meta[index].id, formula: meta[index].formula };
-    const poscar = selectedPoscar(frame, pick, { vacuum, source: `${path.join(dir, "selected.extxyz")} frame ${r}` });
+    const poscar = selectedPoscar(frame, pick, { vacuum, source: `${path.join(out, "selected.extxyz")} frame ${r}` });
     if (poscar.boxed) boxed.push(rank);
     const folder = path.join(dir, "poscars", poscarFolderName(rank, pick.candidate_id));
     await mkdir(folder, { recursive: true });
