@@ -3,6 +3,7 @@
  * the early selection (see startEarlySelection). Its own module, with only the selection's and the features'
  * modules behind it, so that the CLI loads the pool readers (15-20 ms of loading) after the selection started.
  */
+import { existsSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { availableParallelism } from "node:os";
@@ -50,6 +51,23 @@ export interface RankOptions {
    * this thread's scheduling priority then: the selection is the run's long pole).
    */
   onEarlySelection?: () => void;
+}
+
+const DATASET_SPLITS = ["train.extxyz", "valid.extxyz", "test.extxyz"];
+
+/** --labeled paths as files: a dataset folder (relabel dataset build's output) stands for its split files. */
+async function labelledFiles(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const p of paths) {
+    if (!(await stat(p).catch(() => null))?.isDirectory()) {
+      files.push(p);
+      continue;
+    }
+    const splits = DATASET_SPLITS.map((name) => path.join(p, name)).filter((file) => existsSync(file));
+    if (splits.length === 0) throw new InputError(p, undefined, `is a folder without ${DATASET_SPLITS.join(", ")}: expected a dataset folder or extxyz files`);
+    files.push(...splits);
+  }
+  return files;
 }
 
 /** The files of a folder of VASP inputs to copy beside each pick's POSCAR (checked before the ranking starts). */
@@ -161,6 +179,8 @@ export function placeInSelection(o: RankOptions, into: { placed?: SelectionMemor
 export interface RankStart {
   units: PoolUnit[];
   early: EarlySelection | undefined;
+  /** The labelled set's files (a dataset folder stands for its split files). */
+  labeled: string[];
 }
 
 /** The checks that need no pool read, the pool's files, then the early selection (none when it does not apply). */
@@ -171,5 +191,6 @@ export async function startRank(o: RankOptions): Promise<RankStart> {
   await assertFreshOutput(o.out);
   if (o.poscars?.inputs !== undefined) await vaspInputFiles(o.poscars.inputs);
   const units = await poolUnits(o.pool);
-  return { units, early: await startEarlySelection(o) };
+  const labeled = await labelledFiles(o.labeled ?? []);
+  return { units, early: await startEarlySelection(o), labeled };
 }

@@ -427,7 +427,7 @@ async function featuresAgain(file: string, scaling: ScalingMode | undefined, ids
 
 /** Ranks as `o` says; `started` is startRank(o) when the caller ran it already (the CLI, before loading this module). */
 export async function rankToDir(o: RankOptions, started?: RankStart): Promise<RankOutcome> {
-  const { units, early } = started ?? (await startRank(o));
+  const { units, early, labeled } = started ?? (await startRank(o));
   const workers = new ScanWorkers(o.threads);
   try {
     const scanned = await scanPool(units, o, workers, early ? EARLY_PARALLEL_SCAN_MIN_BYTES : PARALLEL_SCAN_MIN_BYTES);
@@ -435,13 +435,15 @@ export async function rankToDir(o: RankOptions, started?: RankStart): Promise<Ra
     // runs, and its other threads join lazy picking only for the final catch-up (catching up in the background they
     // took this core: 40-60 ms later in all at N = 1e5 on uniform features, selected.extxyz then written at the end).
     early?.running.join(!framesLocated(scanned.units, scanned.sources));
-    return await rankScanned(o, scanned, early, workers);
+    return await rankScanned(o, scanned, labeled, early, workers);
   } finally {
     await Promise.all([early?.running.stop(), workers.close()]);
   }
 }
 
-async function rankScanned(o: RankOptions, scanned: ScannedPool, early: EarlySelection | undefined, workers: ScanWorkers): Promise<RankOutcome> {
+async function rankScanned(
+  o: RankOptions, scanned: ScannedPool, labeledFiles: string[], early: EarlySelection | undefined, workers: ScanWorkers,
+): Promise<RankOutcome> {
   const { c, sources, units, skipped } = scanned;
   const N = c.meta.length;
   const first = scanned.firstError;
@@ -454,7 +456,6 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, early: EarlySel
   if (o.select > N) throw new UsageError(`--select ${o.select} is larger than the pool (${N} candidates)`);
 
   // The labelled set: its structures are covered already and never selected.
-  const labeledFiles = o.labeled ?? [];
   const labeledMeta: { path: string; sha256: string; frames: number }[] = [];
   const labeledIds: string[] = [];
   const poolIds = new Set(c.meta.map((m) => m.id));

@@ -320,6 +320,24 @@ describe("relabel rank", () => {
     expect(readFileSync(path.join(dir, "r2", "ranking.csv"), "utf8").match(/,labelled\n/g)).toHaveLength(4);
   });
 
+  it("takes a dataset folder as the labelled set (its split files), and refuses a folder without them before reading the pool", async () => {
+    const dir = tmp();
+    const runs = path.join(dir, "runs");
+    mkdirSync(runs);
+    for (const run of ["dpdata_h2o_md10", "custodian_npt_common_LiPS_md_npt", "flare_methanol_md2"]) symlinkSync(realPath(`vasp/${run}`), path.join(runs, run));
+    const build = await runCli("dataset", "build", "--runs", runs, "--allow-mixed-settings", "--allow-empty-split", "-o", path.join(dir, "dataset"));
+    expect(build.code).toBe(0);
+    const res = await runCli("rank", "--pool", runs, "--select", "2", "--labeled", path.join(dir, "dataset"), "-o", path.join(dir, "out"));
+    expect(res.code).toBe(0);
+    const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
+    const splits = readdirSync(path.join(dir, "dataset")).filter((f) => f.endsWith(".extxyz"));
+    expect(ranking.labeled.map((l: { path: string }) => path.basename(l.path)).sort()).toEqual(splits.sort());
+    expect(res.stdout).toMatch(/^ranked 22 candidates \(0 selectable; left out: 22 labelled\), picked 0 of 2 requested/);
+    const refused = await runCli("rank", "--pool", runs, "--select", "2", "--labeled", runs, "-o", path.join(dir, "again"));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(`error: ${runs}: is a folder without train.extxyz, valid.extxyz, test.extxyz: expected a dataset folder or extxyz files\n`);
+  });
+
   it("knows a labelled structure read back from VASP's output as the pool's POSCAR it came from, though its id differs", async () => {
     const dir = tmp();
     // The pool: real POSCARs. The labelled set: the FeS relaxation run from its POSCAR, read from OUTCAR (5 decimals).
