@@ -11,8 +11,8 @@ import { DEFAULT_BINS, DEFAULT_R_MAX, type DescriptorKind } from "../select/desc
 import { DEFAULT_TRUST_EXCLUSION, parseTrustWindow, TRUST_LEVEL_NAMES, type DisagreementKind } from "../select/disagreement.js";
 import type { ScalingMode } from "../select/scaling.js";
 import { StageConfigSchema } from "../stage/config.js";
-import { DEFAULT_VACUUM } from "../vasp/poscar.js";
 import { closestName } from "../stage/suggest.js";
+import { DEFAULT_VACUUM } from "../vasp/poscar.js";
 
 export const CONFIG_FILE = ".github/relabel.yml";
 

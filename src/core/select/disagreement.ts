@@ -12,13 +12,13 @@
  * zeros when those are constant; values outside the window are clamped.
  */
 
+import { InputError, UsageError } from "../errors.js";
+
 /**
  * Scores whose spread is below this fraction of the largest count as constant: stretched to [0, 1], float64
  * rounding noise (members that differ by a constant offset, say) would otherwise decide the ranking.
  */
 export const CONSTANT_RELATIVE_SPREAD = 1e-9;
-
-import { InputError, UsageError } from "../errors.js";
 
 export type DisagreementKind = "energy" | "force";
 
