@@ -1,6 +1,7 @@
 /**
- * Candidate pools for ranking: extxyz files (every frame), folders of POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz
- * files, and VASP run directories. Each source is hashed so the ranking records exactly what it ranked.
+ * Candidate pools for ranking: extxyz files (every frame), XDATCAR trajectories (every step), folders of
+ * POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz/XDATCAR files, and VASP run directories. Each source is hashed so the
+ * ranking records exactly what it ranked.
  */
 import { stat } from "node:fs/promises";
 import path from "node:path";
@@ -9,7 +10,7 @@ import type { Frame } from "../core/structure.js";
 import type { ExtxyzReadTrace } from "./extxyz.js";
 import { folderEntries, VisitedFolders } from "./folder-entries.js";
 import { readSmallText } from "./open.js";
-import { isRunDir } from "./run-files.js";
+import { firstExisting, isRunDir } from "./run-files.js";
 
 export interface PoolFrame {
   frame: Frame;
@@ -21,7 +22,7 @@ export interface PoolFrame {
 
 export interface PoolSource {
   path: string;
-  kind: "extxyz" | "poscar" | "rundir";
+  kind: "extxyz" | "poscar" | "xdatcar" | "rundir";
   /** sha256 of the file; for a run directory, of its vasprun.xml or OUTCAR (the file frames came from). */
   sha256: string;
   frames: number;
@@ -36,6 +37,7 @@ export interface PoolUnitRead {
 }
 
 const STRUCTURE_FILE = /^(POSCAR|CONTCAR)([._-].*)?$|\.vasp(\.gz)?$/i;
+const XDATCAR_FILE = /^XDATCAR([._-].*)?$/i;
 const EXTXYZ_FILE = /\.(ext)?xyz(\.gz)?$/i;
 
 /** Files and run directories a pool path stands for, in sorted order (symbolic links followed, each folder once). */
@@ -46,20 +48,24 @@ async function expandPoolPath(p: string, visited = new VisitedFolders()): Promis
   } catch {
     throw new InputError(p, undefined, "no such file or directory");
   }
-  if (info.isFile()) {
-    const base = path.basename(p);
-    if (STRUCTURE_FILE.test(base)) return [{ path: p, kind: "poscar" }];
-    return [{ path: p, kind: "extxyz" }];
-  }
+  if (info.isFile()) return [{ path: p, kind: fileKind(path.basename(p)) ?? "extxyz" }];
   if (!(await visited.first(p))) return [];
   if (isRunDir(p)) return [{ path: p, kind: "rundir" }];
   const out: { path: string; kind: PoolSource["kind"] }[] = [];
   for (const e of await folderEntries(p)) {
+    const kind = e.kind === "file" ? fileKind(e.name) : undefined;
     if (e.kind === "dir") out.push(...(await expandPoolPath(e.path, visited)));
-    else if (STRUCTURE_FILE.test(e.name)) out.push({ path: e.path, kind: "poscar" });
-    else if (EXTXYZ_FILE.test(e.name)) out.push({ path: e.path, kind: "extxyz" });
+    else if (kind) out.push({ path: e.path, kind });
   }
   return out;
+}
+
+/** What a file in a pool is by its name; undefined for files a pool folder does not hold structures in. */
+function fileKind(name: string): Exclude<PoolSource["kind"], "rundir"> | undefined {
+  if (STRUCTURE_FILE.test(name)) return "poscar";
+  if (XDATCAR_FILE.test(name)) return "xdatcar";
+  if (EXTXYZ_FILE.test(name)) return "extxyz";
+  return undefined;
 }
 
 export interface PoolUnit {
@@ -94,6 +100,14 @@ export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): As
     yield [{ frame, source, index }];
     return { file: unit.path, notes: [] };
   }
+  if (unit.kind === "xdatcar") {
+    const { readXdatcar } = await import("./xdatcar.js");
+    const steps = readXdatcar(unit.path);
+    for (let next = await steps.next(); ; next = await steps.next()) {
+      if (next.done) return { file: unit.path, notes: next.value === null ? [] : [`trajectory cut short: ${next.value}`] };
+      yield next.value.map((frame) => ({ frame, source, index: index++ }));
+    }
+  }
   if (unit.kind === "extxyz") {
     const { readExtxyzBatches } = await import("./extxyz.js");
     for await (const frames of readExtxyzBatches(unit.path, trace)) yield frames.map((frame) => ({ frame, source, index: index++ }));
@@ -110,6 +124,11 @@ export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): As
       read.file = primary ?? read.file;
       read.notes.push(...notes, ...skipped.map((s) => `left out ${s.block === null ? "" : `block ${s.block}: `}${s.reason}`));
     }
+  }
+  // Machine-learned force-field MD: its steps are in the run's trajectory, which ranks them all.
+  const trajectory = firstExisting(unit.path, ["XDATCAR", "XDATCAR.gz"]);
+  if (trajectory && read.notes.some((note) => note.includes("machine-learned force-field steps left out"))) {
+    read.notes.push(`every MD step's structure is in ${trajectory}: give that file to --pool to rank them all`);
   }
   return read;
 }

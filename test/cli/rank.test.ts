@@ -9,10 +9,13 @@ import { candidateId } from "../../src/core/select/candidate-id.js";
 import { parsePoscar, writePoscar } from "../../src/core/vasp/poscar.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "../../src/io/extxyz-scan.js";
 import type { Frame } from "../../src/core/structure.js";
+import type { VaspStep } from "../../src/core/vasp/types.js";
+import { readRun } from "../../src/io/rundir.js";
 import type { SelectionResult } from "../../src/core/select/fps.js";
 import type { WorkerSelection } from "../../src/exec/fps-threads.js";
 import { numpyArray } from "../helpers/numpy-arrays.js";
 import { realPath } from "../helpers/real-data.js";
+import { xdatcarText } from "../helpers/xdatcar.js";
 import { runCli } from "../helpers/run-cli.js";
 
 // The selection workers, watched: which runs started before the pool was read, and what they picked.
@@ -181,6 +184,42 @@ describe("relabel rank", () => {
     const noPoscars = await runCli("rank", "--pool", POOL, "--select", "3", "--vacuum", "12", "-o", path.join(dir, "again"));
     expect(noPoscars.code).toBe(2);
     expect(noPoscars.stderr).toMatch(/--vacuum sets the box of POSCARs: give --poscars/);
+  });
+
+  it("ranks every step of an XDATCAR, keeps the steps before a cut, and points an ML force-field run to its XDATCAR", async () => {
+    const dir = tmp();
+    const steps: VaspStep[] = [];
+    for await (const step of readRun(realPath("vasp/custodian_npt_common_LiPS_md_npt"))) steps.push(step);
+    const pool = path.join(dir, "pool");
+    mkdirSync(path.join(pool, "npt"), { recursive: true });
+    const text = xdatcarText(steps, true);
+    writeFileSync(path.join(pool, "npt", "XDATCAR"), text);
+    // The same trajectory cut 40 positions into its third step, gzipped.
+    writeFileSync(path.join(pool, "XDATCAR_cut.gz"), gzipSync(text.split("\n").slice(0, 2 * 92 + 8 + 40).join("\n") + "\n"));
+    const res = await runCli("rank", "--pool", pool, "--select", "4", "-o", path.join(dir, "out"));
+    expect(res.code).toBe(0);
+    const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
+    expect(ranking.sources.map((s: { path: string; frames: number }) => [path.relative(pool, s.path), s.frames])).toEqual([["XDATCAR_cut.gz", 2], [path.join("npt", "XDATCAR"), 10]]);
+    expect(ranking.sources[0].notes).toEqual([`trajectory cut short: line ${2 * 92 + 8 + 40}: the file ends inside step 3 (40 of 84 positions; dropped)`]);
+    // The cut file's two steps are the full one's first two: duplicates.
+    expect(ranking.selectable).toBe(10);
+    const selected = framesOf(path.join(dir, "out", "selected.extxyz"));
+    // Both files hold step k as their frame k (the cut one comes first, so it holds the first copies of steps 1 and 2).
+    ranking.selected.forEach((pick: { source: string; frame: number }, r: number) => {
+      selected[r].positions.forEach((x, i) => expect(Math.abs(x - steps[pick.frame].positions[i])).toBeLessThan(5e-6));
+    });
+
+    // An on-the-fly ML force-field run: its ML steps are not in the pool, but its XDATCAR would give them.
+    const run = path.join(dir, "mlff-run");
+    mkdirSync(run);
+    symlinkSync(path.join(realPath("vasp/dpdata_ch4_mlff_md_v630"), "OUTCAR"), path.join(run, "OUTCAR"));
+    const mlSteps: VaspStep[] = [];
+    for await (const step of readRun(run)) mlSteps.push(step);
+    writeFileSync(path.join(run, "XDATCAR"), xdatcarText(mlSteps, false));
+    const ml = await runCli("rank", "--pool", run, "--select", "1", "-o", path.join(dir, "ml"));
+    expect(ml.code).toBe(0);
+    expect(ml.stderr).toContain(`note: ${run}: 10 machine-learned force-field steps left out (not DFT)\n`);
+    expect(ml.stderr).toContain(`note: ${run}: every MD step's structure is in ${path.join(run, "XDATCAR")}: give that file to --pool to rank them all\n`);
   });
 
   it("refuses to write into an existing non-empty directory", async () => {
