@@ -125,10 +125,10 @@ export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): As
       read.notes.push(...notes, ...skipped.map((s) => `left out ${s.block === null ? "" : `block ${s.block}: `}${s.reason}`));
     }
   }
-  // Steps that are not DFT (machine-learned force-field MD, as OUTCAR and vasprun.xml report them) are in the run's
+  // Machine-learned force-field MD steps (counted by the OUTCAR and vasprun.xml readers alike) are in the run's
   // trajectory, which ranks them all.
   const trajectory = firstExisting(unit.path, ["XDATCAR", "XDATCAR.gz"]);
-  if (trajectory && read.notes.some((note) => /machine-learned force-field steps left out|not a self-consistent DFT result/.test(note))) {
+  if (trajectory && read.notes.some((note) => note.includes("machine-learned force-field steps left out"))) {
     read.notes.push(`every MD step's structure is in ${trajectory}: give that file to --pool to rank them all`);
   }
   return read;
