@@ -85,9 +85,9 @@ export async function poolUnits(paths: string[]): Promise<PoolUnit[]> {
 }
 
 /**
- * The frames of one pool unit, streamed in batches (one promise per batch, not per frame). Bad input is
- * an InputError naming the file: a pool is read whole, or the ranking would silently rank a subset. A run
- * directory's steps that are left out (a run cut short, steps that are not DFT) come back as notes to report.
+ * The frames of one pool unit, streamed in batches (one promise per batch, not per frame). Bad input is an
+ * InputError naming the file (rank leaves that source out and says so). What a source leaves out (the steps of a
+ * run cut short, steps that are not DFT, a trajectory's last step cut inside) comes back as notes to report.
  * `trace` learns about a plain extxyz file (ExtxyzReadTrace).
  */
 export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): AsyncGenerator<PoolFrame[], PoolUnitRead, void> {

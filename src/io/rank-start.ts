@@ -15,6 +15,7 @@ import { allocateSelection, type SelectionMemory, type SelectionRule } from "../
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import { compileKernelAhead, selectionThreads, startSelectionWorker, type WorkerSelection } from "../exec/fps-threads.js";
 import { readNpyRows } from "./feature-file.js";
+import { folderEntries } from "./folder-entries.js";
 import { poolUnits, type PoolUnit } from "./pool.js";
 
 export interface RankOptions {
@@ -72,10 +73,10 @@ async function labelledFiles(paths: string[]): Promise<string[]> {
 
 /** The files of a folder of VASP inputs to copy beside each pick's POSCAR (checked before the ranking starts). */
 export async function vaspInputFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+  const entries = await folderEntries(dir).catch((err: NodeJS.ErrnoException) => {
     throw new InputError(dir, undefined, err.code === "ENOTDIR" ? "is a file, expected a folder of VASP inputs (INCAR, KPOINTS, ...)" : "no such folder");
   });
-  const files = entries.filter((e) => (e.isFile() || e.isSymbolicLink()) && !e.name.startsWith(".")).map((e) => e.name).sort();
+  const files = entries.filter((e) => e.kind === "file").map((e) => e.name);
   const poscar = files.find((name) => /^(POSCAR|CONTCAR)$/i.test(name));
   if (poscar) throw new InputError(path.join(dir, poscar), undefined, "each pick gets its own POSCAR; leave it out of the VASP inputs folder");
   if (files.length === 0) throw new InputError(dir, undefined, "holds no files, expected VASP inputs (INCAR, KPOINTS, ...)");
