@@ -175,7 +175,12 @@ export async function* readInputs(inputs: string[], opts: ReadOptions): AsyncGen
     if (kind === "extxyz") yield* readExtxyzFile(input);
     else if (kind === "vasprun" || kind === "outcar") yield* readVaspFile(input, kind, opts);
     else {
-      const err = new InputError(input, 1, "not a recognised input: expected extxyz, vasprun.xml, OUTCAR or a run directory");
+      // Structures without labels (POSCAR, XDATCAR) are candidates for relabel rank, not labelled frames.
+      const unlabelled = /^(POSCAR|CONTCAR|XDATCAR)([._-].*)?$|\.vasp(\.gz)?$/i.test(path.basename(input));
+      const detail = unlabelled
+        ? "holds structures without DFT labels: rank them as a candidate pool (relabel rank --pool); expected extxyz, vasprun.xml, OUTCAR or a run directory"
+        : "not a recognised input: expected extxyz, vasprun.xml, OUTCAR or a run directory";
+      const err = new InputError(input, 1, detail);
       yield { type: "report", report: { path: input, kind: "extxyz", primary: null, frames: 0, skipped: [], notes: [], problems: [err.message] } };
     }
   }

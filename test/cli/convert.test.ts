@@ -68,6 +68,13 @@ describe("relabel convert", () => {
     const res = await runCli("convert", junk, "-o", path.join(dir, "o.extxyz"));
     expect(res.code).toBe(1);
     expect(res.stderr).toBe(`error: ${junk}:1: not a recognised input: expected extxyz, vasprun.xml, OUTCAR or a run directory\n`);
+    // Structures without labels: what to do with them instead.
+    const xdatcar = path.join(realPath("vasp/custodian_lobster_NaCl_static"), "XDATCAR");
+    const trajectory = await runCli("convert", xdatcar, "-o", path.join(dir, "t.extxyz"));
+    expect(trajectory.code).toBe(1);
+    expect(trajectory.stderr).toBe(
+      `error: ${xdatcar}:1: holds structures without DFT labels: rank them as a candidate pool (relabel rank --pool); expected extxyz, vasprun.xml, OUTCAR or a run directory\n`,
+    );
   });
 
   it("reports cross-check disagreements between vasprun.xml and OUTCAR", async () => {
