@@ -7,7 +7,7 @@ import type { SkippedStep, VaspStep, VaspSummary } from "../core/vasp/types.js";
 import { readExtxyz } from "./extxyz.js";
 import { readHead } from "./open.js";
 import { readOutcar } from "./outcar.js";
-import { firstRunFile } from "./run-files.js";
+import { firstRunFile, STRUCTURE_FILE, XDATCAR_FILE } from "./run-files.js";
 import { discoverRuns, readRun, type RunReport } from "./rundir.js";
 import { vaspVersionFromHead } from "../core/vasp/version.js";
 import { readVasprun } from "./vasprun.js";
@@ -176,7 +176,8 @@ export async function* readInputs(inputs: string[], opts: ReadOptions): AsyncGen
     else if (kind === "vasprun" || kind === "outcar") yield* readVaspFile(input, kind, opts);
     else {
       // Structures without labels (POSCAR, XDATCAR) are candidates for relabel rank, not labelled frames.
-      const unlabelled = /^(POSCAR|CONTCAR|XDATCAR)([._-].*)?$|\.vasp(\.gz)?$/i.test(path.basename(input));
+      const name = path.basename(input);
+      const unlabelled = STRUCTURE_FILE.test(name) || XDATCAR_FILE.test(name);
       const detail = unlabelled
         ? "holds structures without DFT labels: rank them as a candidate pool (relabel rank --pool); expected extxyz, vasprun.xml, OUTCAR or a run directory"
         : "not a recognised input: expected extxyz, vasprun.xml, OUTCAR or a run directory";

@@ -10,7 +10,7 @@ import type { Frame } from "../core/structure.js";
 import type { ExtxyzReadTrace } from "./extxyz.js";
 import { folderEntries, VisitedFolders } from "./folder-entries.js";
 import { readSmallText } from "./open.js";
-import { firstExisting, isRunDir } from "./run-files.js";
+import { firstExisting, isRunDir, STRUCTURE_FILE, XDATCAR_FILE } from "./run-files.js";
 
 export interface PoolFrame {
   frame: Frame;
@@ -36,8 +36,6 @@ export interface PoolUnitRead {
   notes: string[];
 }
 
-const STRUCTURE_FILE = /^(POSCAR|CONTCAR)([._-].*)?$|\.vasp(\.gz)?$/i;
-const XDATCAR_FILE = /^XDATCAR([._-].*)?$/i;
 const EXTXYZ_FILE = /\.(ext)?xyz(\.gz)?$/i;
 
 /** Files and run directories a pool path stands for, in sorted order (symbolic links followed, each folder once). */

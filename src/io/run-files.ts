@@ -1,6 +1,6 @@
 /**
- * Which files make a folder a VASP run directory: apart from rundir.ts so that callers that only look (the pool's
- * folder walk) do not load the VASP readers.
+ * Which files are what, by name: what makes a folder a VASP run directory, and VASP's structure files. Apart from
+ * rundir.ts so that callers that only look (the pool's folder walk) do not load the VASP readers.
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -24,3 +24,8 @@ export function firstRunFile(dir: string): string | null {
 export function isRunDir(dir: string): boolean {
   return firstRunFile(dir) !== null;
 }
+
+/** POSCAR, CONTCAR (any suffix) and *.vasp: one structure each. */
+export const STRUCTURE_FILE = /^(POSCAR|CONTCAR)([._-].*)?$|\.vasp(\.gz)?$/i;
+/** XDATCAR (any suffix): a trajectory. */
+export const XDATCAR_FILE = /^XDATCAR([._-].*)?$/i;
