@@ -35,7 +35,7 @@ import {
 } from "../core/select/feature-matrix.js";
 import { DFT_OUTPUT_TOLERANCE, geometryOf, NEAR_MATCH_TOLERANCE, NearStructureIndex, type Geometry } from "../core/select/near-match.js";
 import { allocateSelection, confirmWithIds, type SelectionMemory, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
-import { leftOutCounts, poscarFolderName, rankingCsvParts, rankingRule, selectedPoscar, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
+import { leftOutCounts, poscarFolderName, rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
 import { DEFAULT_VACUUM } from "../core/vasp/poscar.js";
@@ -44,7 +44,7 @@ import { ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt,
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
 import { sha256File } from "./open.js";
-import { checkRanked, SelectedFramesInAdvance, writeSelectedFrames, type FrameLocator, type SelectedPick } from "./selected.js";
+import { checkRanked, pickPoscars, SelectedFramesInAdvance, writeSelectedFrames, type FrameLocator, type SelectedPick } from "./selected.js";
 import { readPoolUnit, type PoolUnit } from "./pool.js";
 import { EARLY_PARALLEL_SCAN_MIN_BYTES, placeInSelection, startRank, vaspInputFiles, type EarlySelection, type RankOptions, type RankStart } from "./rank-start.js";
 
@@ -640,17 +640,13 @@ async function writePickPoscars(
   const inputs = inputsDir === undefined ? [] : await vaspInputFiles(inputsDir);
   const contents = await Promise.all(inputs.map((name) => readFile(path.join(inputsDir!, name))));
   const boxed: number[] = [];
-  let r = 0;
-  for await (const frame of readExtxyz(path.join(dir, "selected.extxyz"))) {
-    const { rank, index } = result.picks[r];
-    const pick = { rank, candidate_id: meta[index].id, formula: meta[index].formula };
-    const poscar = selectedPoscar(frame, pick, { vacuum, source: `${path.join(out, "selected.extxyz")} frame ${r}` });
-    if (poscar.boxed) boxed.push(rank);
-    const folder = path.join(dir, "poscars", poscarFolderName(rank, pick.candidate_id));
+  const picks = result.picks.map(({ rank, index }) => ({ rank, candidate_id: meta[index].id, formula: meta[index].formula }));
+  for await (const poscar of pickPoscars(path.join(dir, "selected.extxyz"), picks, { vacuum, shownAs: path.join(out, "selected.extxyz") })) {
+    if (poscar.boxed) boxed.push(poscar.rank);
+    const folder = path.join(dir, "poscars", poscarFolderName(poscar.rank, poscar.candidate_id));
     await mkdir(folder, { recursive: true });
     await writeFile(path.join(folder, "POSCAR"), poscar.text);
     for (const [k, name] of inputs.entries()) await writeFile(path.join(folder, name), contents[k]);
-    r++;
   }
   return boxed;
 }

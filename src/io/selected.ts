@@ -7,9 +7,9 @@ import { writeFile } from "node:fs/promises";
 import { InputError } from "../core/errors.js";
 import { ExtxyzEncoder } from "../core/formats/extxyz.js";
 import { candidateId } from "../core/select/candidate-id.js";
-import { selectionInfo, type CandidateMeta } from "../core/select/ranking.js";
+import { selectedPoscar, selectionInfo, type CandidateMeta } from "../core/select/ranking.js";
 import type { Frame } from "../core/structure.js";
-import { ExtxyzFileWriter, readExtxyzFrameRanges, type ExtxyzFrameRange } from "./extxyz.js";
+import { ExtxyzFileWriter, readExtxyz, readExtxyzFrameRanges, type ExtxyzFrameRange } from "./extxyz.js";
 
 /** A pick as selected.extxyz records it: its rank, its candidate row and what was ranked there. */
 export interface SelectedPick {
@@ -122,5 +122,21 @@ export class SelectedFramesInAdvance {
     this.gaveUp = true;
     this.failure = failure;
     this.encoder.take();
+  }
+}
+
+/**
+ * The POSCAR of each pick, read back from selected.extxyz (`file`, named `shownAs` in errors) in greedy order:
+ * `picks` are ranking.json's selected entries. A pick without a cell is boxed (selectedPoscar).
+ */
+export async function* pickPoscars(
+  file: string, picks: readonly { rank: number; candidate_id: string; formula: string }[], opts: { vacuum: number; shownAs: string; round?: number },
+): AsyncGenerator<{ rank: number; candidate_id: string; text: string; boxed: boolean }, void, void> {
+  let r = 0;
+  for await (const frame of readExtxyz(file)) {
+    const pick = picks[r];
+    const { text, boxed } = selectedPoscar(frame, pick, { vacuum: opts.vacuum, source: `${opts.shownAs} frame ${r}`, round: opts.round });
+    yield { rank: pick.rank, candidate_id: pick.candidate_id, text, boxed };
+    r++;
   }
 }

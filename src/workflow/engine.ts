@@ -20,11 +20,11 @@ import { candidateId } from "../core/select/candidate-id.js";
 import { geometryOf, type Geometry } from "../core/select/near-match.js";
 import type { SelectionRule } from "../core/select/fps.js";
 import { parseTrustWindow, TRUST_LEVEL_NAMES } from "../core/select/disagreement.js";
-import { selectedPoscar } from "../core/select/ranking.js";
 import { readBenchFrames, readDatasetSummary, readPreviousBench, readTrainingRuns } from "../io/bench.js";
 import { buildDataset } from "../io/dataset.js";
 import { readExtxyz } from "../io/extxyz.js";
 import { rankToDir } from "../io/rank.js";
+import { pickPoscars } from "../io/selected.js";
 import { discoverRuns, readRun } from "../io/rundir.js";
 import type { Ledger, LedgerFile } from "../ledger/ledger.js";
 import { sha256File } from "../io/open.js";
@@ -110,13 +110,10 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
     const paths = roundPaths(round);
     const files: LedgerFile[] = Object.entries(text).map(([name, content]) => ({ path: `${paths.selection}/${name}`, content }));
     const templates = await templateFiles(ledger, r.ref, r.templates);
-    let rank = 0;
     const boxed: number[] = [];
-    for await (const frame of readExtxyz(path.join(out, "selected.extxyz"))) {
-      const pick = parsed.ranking.selected[rank++];
-      const folder = poscarDir(round, pick.rank, pick.candidate_id);
-      const poscar = selectedPoscar(frame, pick, { vacuum: r.templates.vacuum, source: `${paths.selectedExtxyz} frame ${rank - 1}`, round });
-      if (poscar.boxed) boxed.push(pick.rank);
+    for await (const poscar of pickPoscars(path.join(out, "selected.extxyz"), parsed.ranking.selected, { vacuum: r.templates.vacuum, shownAs: paths.selectedExtxyz, round })) {
+      const folder = poscarDir(round, poscar.rank, poscar.candidate_id);
+      if (poscar.boxed) boxed.push(poscar.rank);
       files.push({ path: `${folder}/POSCAR`, content: poscar.text });
       for (const t of templates) files.push({ path: `${folder}/${t.name}`, content: t.content });
     }
