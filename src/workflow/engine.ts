@@ -22,7 +22,6 @@ import type { SelectionRule } from "../core/select/fps.js";
 import { parseTrustWindow, TRUST_LEVEL_NAMES } from "../core/select/disagreement.js";
 import { readBenchFrames, readDatasetSummary, readPreviousBench, readTrainingRuns } from "../io/bench.js";
 import { buildDataset } from "../io/dataset.js";
-import { readExtxyz } from "../io/extxyz.js";
 import { rankToDir } from "../io/rank.js";
 import { pickPoscars } from "../io/selected.js";
 import { discoverRuns, readRun } from "../io/rundir.js";
