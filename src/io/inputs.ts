@@ -1,6 +1,8 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
+import { isAseTrajectory } from "../core/formats/ase-trajectory.js";
+import { foreignFormatDetail } from "../core/formats/foreign.js";
 import type { Frame } from "../core/structure.js";
 import { labelFrame, type EnergyPolicy } from "../core/vasp/labels.js";
 import type { SkippedStep, VaspStep, VaspSummary } from "../core/vasp/types.js";
@@ -178,10 +180,15 @@ export async function* readInputs(inputs: string[], opts: ReadOptions): AsyncGen
       // Structures without labels (POSCAR, XDATCAR) are candidates for relabel rank, not labelled frames.
       const name = path.basename(input);
       const unlabelled = STRUCTURE_FILE.test(name) || XDATCAR_FILE.test(name);
+      const expected = "extxyz, vasprun.xml, OUTCAR or a run directory";
+      const head = await readHead(input, 512);
+      const foreign = foreignFormatDetail(input, head, expected);
       const detail = unlabelled
-        ? "holds structures without DFT labels: rank them as a candidate pool (relabel rank --pool); expected extxyz, vasprun.xml, OUTCAR or a run directory"
-        : "not a recognised input: expected extxyz, vasprun.xml, OUTCAR or a run directory";
-      const err = new InputError(input, 1, detail);
+        ? `holds structures without DFT labels: rank them as a candidate pool (relabel rank --pool); expected ${expected}`
+        : foreign
+          ? `${foreign}${isAseTrajectory(head) ? " (relabel rank --pool reads it as candidates)" : ""}`
+          : `not a recognised input: expected ${expected}`;
+      const err = new InputError(input, foreign ? undefined : 1, detail);
       yield { type: "report", report: { path: input, kind: "extxyz", primary: null, frames: 0, skipped: [], notes: [], problems: [err.message] } };
     }
   }

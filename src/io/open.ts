@@ -5,6 +5,7 @@ import { open, readFile } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { constants, createGunzip, gunzipSync } from "node:zlib";
 import { InputError } from "../core/errors.js";
+import { foreignFormatDetail } from "../core/formats/foreign.js";
 
 /** Large reads keep per-chunk overhead negligible while memory stays a few chunks. */
 export const CHUNK_BYTES = 1 << 20;
@@ -32,22 +33,26 @@ export function isTruncatedGzip(err: unknown): boolean {
 
 /**
  * A byte stream of the file in CHUNK_BYTES chunks, gunzipped when it starts with the gzip magic bytes
- * (whatever its name). Errors of the raw file surface through the returned stream.
+ * (whatever its name). Errors of the raw file surface through the returned stream; a file in a format of
+ * another kind (an ASE trajectory, a CIF: foreignFormat) is refused at once.
  */
 export async function openInput(path: string, expected: string): Promise<{ stream: Readable; gzipped: boolean }> {
   let gzipped: boolean;
+  let foreign: string | undefined;
   try {
     const handle = await open(path, "r");
     try {
-      const head = Buffer.alloc(2);
-      const { bytesRead } = await handle.read(head, 0, 2, 0);
+      const head = Buffer.alloc(512);
+      const { bytesRead } = await handle.read(head, 0, head.length, 0);
       gzipped = isGzipMagic(head.subarray(0, bytesRead));
+      foreign = foreignFormatDetail(path, head.toString("latin1", 0, bytesRead), expected);
     } finally {
       await handle.close();
     }
   } catch (err) {
     throw fileError(path, err, expected);
   }
+  if (foreign) throw new InputError(path, undefined, foreign);
   const raw = createReadStream(path, { highWaterMark: CHUNK_BYTES });
   if (!gzipped) return { stream: raw, gzipped };
   const gunzip = createGunzip({ chunkSize: CHUNK_BYTES });

@@ -1,15 +1,16 @@
 /**
- * Candidate pools for ranking: extxyz files (every frame), XDATCAR trajectories (every step), folders of
- * POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz/XDATCAR files, and VASP run directories. Each source is hashed so the
+ * Candidate pools for ranking: extxyz files (every frame), XDATCAR and ASE trajectories (every step), folders of
+ * POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz/XDATCAR/*.traj files, and VASP run directories. Each source is hashed so the
  * ranking records exactly what it ranked.
  */
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
+import { isUlm } from "../core/formats/ase-trajectory.js";
 import type { Frame } from "../core/structure.js";
 import type { ExtxyzReadTrace } from "./extxyz.js";
 import { folderEntries, VisitedFolders } from "./folder-entries.js";
-import { readSmallText } from "./open.js";
+import { readHead, readSmallText } from "./open.js";
 import { firstExisting, isRunDir, STRUCTURE_FILE, XDATCAR_FILE } from "./run-files.js";
 
 export interface PoolFrame {
@@ -22,7 +23,7 @@ export interface PoolFrame {
 
 export interface PoolSource {
   path: string;
-  kind: "extxyz" | "poscar" | "xdatcar" | "rundir";
+  kind: "extxyz" | "poscar" | "xdatcar" | "traj" | "rundir";
   /** sha256 of the file; for a run directory, of its vasprun.xml or OUTCAR (the file frames came from). */
   sha256: string;
   frames: number;
@@ -37,6 +38,7 @@ export interface PoolUnitRead {
 }
 
 const EXTXYZ_FILE = /\.(ext)?xyz(\.gz)?$/i;
+const TRAJ_FILE = /\.traj$/i;
 
 /** Files and run directories a pool path stands for, in sorted order (symbolic links followed, each folder once). */
 async function expandPoolPath(p: string, visited = new VisitedFolders()): Promise<{ path: string; kind: PoolSource["kind"] }[]> {
@@ -46,7 +48,7 @@ async function expandPoolPath(p: string, visited = new VisitedFolders()): Promis
   } catch {
     throw new InputError(p, undefined, "no such file or directory");
   }
-  if (info.isFile()) return [{ path: p, kind: fileKind(path.basename(p)) ?? "extxyz" }];
+  if (info.isFile()) return [{ path: p, kind: fileKind(path.basename(p)) ?? (isUlm(await readHead(p, 8)) ? "traj" : "extxyz") }];
   if (!(await visited.first(p))) return [];
   if (isRunDir(p)) return [{ path: p, kind: "rundir" }];
   const out: { path: string; kind: PoolSource["kind"] }[] = [];
@@ -63,6 +65,7 @@ function fileKind(name: string): Exclude<PoolSource["kind"], "rundir"> | undefin
   if (STRUCTURE_FILE.test(name)) return "poscar";
   if (XDATCAR_FILE.test(name)) return "xdatcar";
   if (EXTXYZ_FILE.test(name)) return "extxyz";
+  if (TRAJ_FILE.test(name)) return "traj";
   return undefined;
 }
 
@@ -76,7 +79,7 @@ export async function poolUnits(paths: string[]): Promise<PoolUnit[]> {
   const units: PoolUnit[] = [];
   for (const p of paths) {
     const found = await expandPoolPath(p);
-    if (found.length === 0) throw new InputError(p, undefined, "no candidate structures (POSCAR, CONTCAR, *.vasp, *.extxyz, *.xyz or VASP runs) found in this folder");
+    if (found.length === 0) throw new InputError(p, undefined, "no candidate structures (POSCAR, CONTCAR, *.vasp, *.extxyz, *.xyz, XDATCAR, *.traj or VASP runs) found in this folder");
     units.push(...found);
   }
   return units;
@@ -98,11 +101,10 @@ export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): As
     yield [{ frame, source, index }];
     return { file: unit.path, notes: [] };
   }
-  if (unit.kind === "xdatcar") {
-    const { readXdatcar } = await import("./xdatcar.js");
-    const steps = readXdatcar(unit.path);
+  if (unit.kind === "xdatcar" || unit.kind === "traj") {
+    const steps = unit.kind === "xdatcar" ? (await import("./xdatcar.js")).readXdatcar(unit.path) : (await import("./ase-trajectory.js")).readAseTrajectory(unit.path);
     for (let next = await steps.next(); ; next = await steps.next()) {
-      if (next.done) return { file: unit.path, notes: next.value === null ? [] : [`trajectory cut short: ${next.value}`] };
+      if (next.done) return { file: unit.path, notes: next.value };
       yield next.value.map((frame) => ({ frame, source, index: index++ }));
     }
   }

@@ -5,8 +5,8 @@ import { fileError, openInput } from "./open.js";
 
 const EXPECTED = "an XDATCAR file";
 
-/** The steps of an XDATCAR in batches as they are read; returns where the file was cut, or null. */
-export async function* readXdatcar(path: string): AsyncGenerator<Frame[], string | null, void> {
+/** The steps of an XDATCAR in batches as they are read; returns a note saying where the file was cut, if it was. */
+export async function* readXdatcar(path: string): AsyncGenerator<Frame[], string[], void> {
   const parser = new XdatcarParser(path);
   const { stream } = await openInput(path, EXPECTED);
   // XDATCAR is ASCII; latin1 maps every byte to one character, so chunk borders never split a character.
@@ -23,5 +23,5 @@ export async function* readXdatcar(path: string): AsyncGenerator<Frame[], string
   }
   const { frames, truncated } = parser.end();
   if (frames.length > 0) yield frames;
-  return truncated;
+  return truncated === null ? [] : [`trajectory cut short: ${truncated}`];
 }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
@@ -13,6 +13,7 @@ import type { VaspStep } from "../../src/core/vasp/types.js";
 import { readRun } from "../../src/io/rundir.js";
 import type { SelectionResult } from "../../src/core/select/fps.js";
 import type { WorkerSelection } from "../../src/exec/fps-threads.js";
+import { aseTrajectories } from "../helpers/ase-trajectories.js";
 import { numpyArray } from "../helpers/numpy-arrays.js";
 import { realPath } from "../helpers/real-data.js";
 import { xdatcarText } from "../helpers/xdatcar.js";
@@ -220,6 +221,62 @@ describe("relabel rank", () => {
     expect(ml.code).toBe(0);
     expect(ml.stderr).toContain(`note: ${run}: 10 machine-learned force-field steps left out (not DFT)\n`);
     expect(ml.stderr).toContain(`note: ${run}: every MD step's structure is in ${path.join(run, "XDATCAR")}: give that file to --pool to rank them all\n`);
+  });
+
+  it("ranks ASE trajectories: every frame, found in folders, with the ids of the same frames in extxyz, and the frames before a cut", async () => {
+    const dir = tmp();
+    const ase = aseTrajectories();
+    const pool = path.join(dir, "pool");
+    mkdirSync(path.join(pool, "md"), { recursive: true });
+    cpSync(path.join(ase.dir, "grid.traj"), path.join(pool, "grid.traj"));
+    const md = readFileSync(path.join(ase.dir, "md.traj"));
+    writeFileSync(path.join(pool, "md", "run.traj"), md);
+    // The same run, cut inside its last frame and without a .traj name: known by its first bytes.
+    writeFileSync(path.join(dir, "cut-copy"), md.subarray(0, ase.offsets["md.traj"][59] + 30));
+    const res = await runCli("rank", "--pool", pool, path.join(dir, "cut-copy"), "--select", "5", "-o", path.join(dir, "out"));
+    expect(res.code).toBe(0);
+    const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
+    expect(ranking.sources.map((s: { path: string; frames: number }) => [path.relative(dir, s.path), s.frames])).toEqual([
+      [path.join("pool", "grid.traj"), 12],
+      [path.join("pool", "md", "run.traj"), 60],
+      ["cut-copy", 59],
+    ]);
+    expect(ranking.sources[2].notes).toEqual([
+      expect.stringMatching(new RegExp(`^trajectory cut short: frame 59: its data \\(\\d+ bytes from byte ${ase.offsets["md.traj"][59] + 8}\\) runs past the end of the file; 1 of 60 frames dropped$`)),
+    ]);
+    expect(res.stderr).toContain(`note: ${path.join(dir, "cut-copy")}: trajectory cut short: frame 59:`);
+    expect(ranking.selectable).toBe(72);
+    const selected = framesOf(path.join(dir, "out", "selected.extxyz"));
+    ranking.selected.forEach((pick: { source: string; frame: number }, r: number) => {
+      const frame = ase.frames[pick.source.endsWith("grid.traj") ? "grid.traj" : "md.traj"][pick.frame];
+      expect(Array.from(selected[r].positions)).toEqual(frame.positions.flat());
+    });
+
+    // ASE's extxyz of the grid frames holds their positions exactly: the same candidates, ids and picks.
+    const fromTraj = await runCli("rank", "--pool", path.join(pool, "grid.traj"), "--select", "4", "-o", path.join(dir, "traj"));
+    const fromExtxyz = await runCli("rank", "--pool", path.join(ase.dir, "grid.extxyz"), "--select", "4", "-o", path.join(dir, "extxyz"));
+    expect([fromTraj.code, fromExtxyz.code]).toEqual([0, 0]);
+    const rows = (out: string) => readFileSync(path.join(dir, out, "ranking.csv"), "utf8").split("\n").map((line) => line.split(",").filter((_, k) => k !== 2));
+    expect(rows("traj")).toEqual(rows("extxyz"));
+  });
+
+  it("names a file of another format where an extxyz was expected, with the conversion, and leaves it out of a pool", async () => {
+    const dir = tmp();
+    const ase = aseTrajectories();
+    const traj = path.join(ase.dir, "md.traj");
+    const labelled = await runCli("rank", "--pool", POOL, "--labeled", traj, "--select", "2", "-o", path.join(dir, "a"));
+    expect(labelled.code).toBe(1);
+    expect(labelled.stderr).toBe(`error: ${traj}: an ASE trajectory, expected an extxyz file; convert it with: python3 -m ase convert ${traj} md.extxyz\n`);
+    const cif = path.join(dir, "Si.cif");
+    writeFileSync(cif, "# written by hand\ndata_Si\n_cell_length_a 5.43\n");
+    const pool = await runCli("rank", "--pool", POOL, cif, "--select", "2", "-o", path.join(dir, "b"));
+    expect(pool.code).toBe(0);
+    expect(pool.stderr).toContain(`warning: pool source left out, it cannot be read: ${cif}: a CIF file, expected an extxyz file; convert it with: python3 -m ase convert ${cif} Si.extxyz\n`);
+    const converted = await runCli("convert", traj, "-o", path.join(dir, "c.extxyz"));
+    expect(converted.code).toBe(1);
+    expect(converted.stderr).toBe(
+      `error: ${traj}: an ASE trajectory, expected extxyz, vasprun.xml, OUTCAR or a run directory; convert it with: python3 -m ase convert ${traj} md.extxyz (relabel rank --pool reads it as candidates)\n`,
+    );
   });
 
   it("refuses to write into an existing non-empty directory", async () => {

@@ -17,9 +17,9 @@ space, plus committee disagreement when a committee is given. It is not calibrat
 optimisation. --disagreement force is DP-GEN's model deviation (max over atoms of the force std).
 
 pool and labelled set:
-      --pool PATH...          extxyz files (every frame), XDATCAR (every MD step), folders of POSCAR/CONTCAR/*.vasp/
-                              *.extxyz/*.xyz/XDATCAR, VASP runs (their complete DFT steps); a source that cannot be
-                              read is left out with a warning (ranking.json: skipped_sources)
+      --pool PATH...          extxyz files (every frame), XDATCAR and ASE .traj (every step), folders of POSCAR/
+                              CONTCAR/*.vasp/*.extxyz/*.xyz/XDATCAR/*.traj, VASP runs (their complete DFT steps); a
+                              source that cannot be read is left out with a warning (ranking.json: skipped_sources)
       --select N              how many structures to pick (at most the pool size)
       --labeled PATH...       extxyz of the structures already labelled, or a dataset folder (its train/valid/test.extxyz):
                               never picked, and they count as covered

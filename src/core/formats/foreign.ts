@@ -1,0 +1,32 @@
+/**
+ * Files in formats relabel-loop does not read, handed to a reader of text formats by mistake: recognised by their
+ * first bytes, so that the error says what the file is instead of failing on its first line.
+ */
+import { isAseTrajectory, isUlm } from "./ase-trajectory.js";
+
+interface Foreign {
+  name: string;
+  /** Whether ASE reads it, so that `python3 -m ase convert FILE OUT.extxyz` turns it into extxyz. */
+  aseReads: boolean;
+}
+
+/** What a file is, from its first bytes (latin1 text, 512 or more); undefined for anything else. */
+export function foreignFormat(head: string): Foreign | undefined {
+  if (isAseTrajectory(head)) return { name: "an ASE trajectory", aseReads: true };
+  if (isUlm(head)) return { name: "a ULM file (a binary ASE/GPAW container) that is not an ASE trajectory", aseReads: false };
+  if (head.startsWith("SQLite format 3\0")) return { name: "an SQLite database (an ASE database?)", aseReads: true };
+  if (head.startsWith("\x89HDF\r\n\x1a\n")) return { name: "an HDF5 file (VASP's vaspout.h5?)", aseReads: false };
+  if (head.startsWith("\x93NUMPY")) return { name: "a NumPy .npy array", aseReads: false };
+  if (head.startsWith("PK\x03\x04")) return { name: "a zip archive", aseReads: false };
+  // CIF: comment and blank lines, then the first data block.
+  if (/^(?:[ \t]*(?:#[^\n]*)?\r?\n)*[ \t]*data_/.test(head)) return { name: "a CIF file", aseReads: true };
+  return undefined;
+}
+
+/** The error text for such a file where `expected` was wanted, with the conversion when ASE reads it. */
+export function foreignFormatDetail(file: string, head: string, expected: string): string | undefined {
+  const foreign = foreignFormat(head);
+  if (!foreign) return undefined;
+  const base = file.replace(/^.*[\\/]/, "").replace(/\.[^.]*$/, "");
+  return `${foreign.name}, expected ${expected}${foreign.aseReads ? `; convert it with: python3 -m ase convert ${file} ${base}.extxyz` : ""}`;
+}
