@@ -79,7 +79,7 @@ export async function poolUnits(paths: string[]): Promise<PoolUnit[]> {
   const units: PoolUnit[] = [];
   for (const p of paths) {
     const found = await expandPoolPath(p);
-    if (found.length === 0) throw new InputError(p, undefined, "no candidate structures (POSCAR, CONTCAR, *.vasp, *.extxyz, *.xyz, XDATCAR, *.traj or VASP runs) found in this folder");
+    if (found.length === 0) throw new InputError(p, undefined, "no structures (POSCAR, CONTCAR, *.vasp, *.extxyz, *.xyz, XDATCAR, *.traj or VASP runs) found in this folder");
     units.push(...found);
   }
   return units;

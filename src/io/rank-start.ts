@@ -56,19 +56,18 @@ export interface RankOptions {
 
 const DATASET_SPLITS = ["train.extxyz", "valid.extxyz", "test.extxyz"];
 
-/** --labeled paths as files: a dataset folder (relabel dataset build's output) stands for its split files. */
-async function labelledFiles(paths: string[]): Promise<string[]> {
-  const files: string[] = [];
+/**
+ * --labeled paths as files and run directories: what --pool takes (the runs of a finished round, say), and a dataset
+ * folder (relabel dataset build's output) stands for its split files.
+ */
+async function labelledUnits(paths: string[]): Promise<PoolUnit[]> {
+  const units: PoolUnit[] = [];
   for (const p of paths) {
-    if (!(await stat(p).catch(() => null))?.isDirectory()) {
-      files.push(p);
-      continue;
-    }
-    const splits = DATASET_SPLITS.map((name) => path.join(p, name)).filter((file) => existsSync(file));
-    if (splits.length === 0) throw new InputError(p, undefined, `is a folder without ${DATASET_SPLITS.join(", ")}: expected a dataset folder or extxyz files`);
-    files.push(...splits);
+    const splits = (await stat(p).catch(() => null))?.isDirectory() ? DATASET_SPLITS.map((name) => path.join(p, name)).filter((file) => existsSync(file)) : [];
+    if (splits.length > 0) units.push(...splits.map((file) => ({ path: file, kind: "extxyz" as const })));
+    else units.push(...(await poolUnits([p])));
   }
-  return files;
+  return units;
 }
 
 /** The files of a folder of VASP inputs to copy beside each pick's POSCAR (checked before the ranking starts). */
@@ -180,8 +179,8 @@ export function placeInSelection(o: RankOptions, into: { placed?: SelectionMemor
 export interface RankStart {
   units: PoolUnit[];
   early: EarlySelection | undefined;
-  /** The labelled set's files (a dataset folder stands for its split files). */
-  labeled: string[];
+  /** The labelled set's files and run directories (a dataset folder stands for its split files). */
+  labeled: PoolUnit[];
 }
 
 /** The checks that need no pool read, the pool's files, then the early selection (none when it does not apply). */
@@ -192,6 +191,6 @@ export async function startRank(o: RankOptions): Promise<RankStart> {
   await assertFreshOutput(o.out);
   if (o.poscars?.inputs !== undefined) await vaspInputFiles(o.poscars.inputs);
   const units = await poolUnits(o.pool);
-  const labeled = await labelledFiles(o.labeled ?? []);
+  const labeled = await labelledUnits(o.labeled ?? []);
   return { units, early: await startEarlySelection(o), labeled };
 }

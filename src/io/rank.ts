@@ -442,7 +442,7 @@ export async function rankToDir(o: RankOptions, started?: RankStart): Promise<Ra
 }
 
 async function rankScanned(
-  o: RankOptions, scanned: ScannedPool, labeledFiles: string[], early: EarlySelection | undefined, workers: ScanWorkers,
+  o: RankOptions, scanned: ScannedPool, labeledUnits: PoolUnit[], early: EarlySelection | undefined, workers: ScanWorkers,
 ): Promise<RankOutcome> {
   const { c, sources, units, skipped } = scanned;
   const N = c.meta.length;
@@ -462,16 +462,20 @@ async function rankScanned(
   // Labelled structures whose id is not in the pool, by geometry: re-read from DFT output, a pool structure can
   // have another id (vasprun.xml and OUTCAR print fewer digits), yet must not be picked again.
   const elsewhere: { j: number; geometry: Geometry }[] = [];
-  for (const file of labeledFiles) {
+  for (const unit of labeledUnits) {
     let frames = 0;
-    for await (const frame of readExtxyz(file)) {
-      const id = candidateId(frame);
-      if (!poolIds.has(id)) elsewhere.push({ j: labeledIds.length, geometry: geometryOf(frame) });
-      labeledIds.push(id);
-      for (const s of frame.symbols) c.species.add(s);
-      frames++;
+    const reading = readPoolUnit(unit);
+    let next = await reading.next();
+    for (; !next.done; next = await reading.next()) {
+      for (const { frame } of next.value) {
+        const id = candidateId(frame);
+        if (!poolIds.has(id)) elsewhere.push({ j: labeledIds.length, geometry: geometryOf(frame) });
+        labeledIds.push(id);
+        for (const s of frame.symbols) c.species.add(s);
+        frames++;
+      }
     }
-    labeledMeta.push({ path: file.split(path.sep).join("/"), sha256: await sha256File(file), frames });
+    labeledMeta.push({ path: unit.path.split(path.sep).join("/"), sha256: await sha256File(next.value.file), frames });
   }
   if (elsewhere.length > 0) await takeLabelledIdsByGeometry(c, units, sources, elsewhere, labeledIds);
   const species = [...c.species].sort();
@@ -501,7 +505,6 @@ async function rankScanned(
       candidates = placed.candidates;
       await describe(units, candidates, options, o, workers, sources);
       if (labeledIds.length) {
-        const labeledUnits = labeledFiles.map((file) => ({ path: file, kind: "extxyz" as const }));
         labeledFeatures = createFeatureMatrix(labeledIds.length, D);
         await describe(labeledUnits, labeledFeatures, options, o, workers);
       }

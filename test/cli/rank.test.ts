@@ -264,9 +264,9 @@ describe("relabel rank", () => {
     const dir = tmp();
     const ase = aseTrajectories();
     const traj = path.join(ase.dir, "md.traj");
-    const labelled = await runCli("rank", "--pool", POOL, "--labeled", traj, "--select", "2", "-o", path.join(dir, "a"));
-    expect(labelled.code).toBe(1);
-    expect(labelled.stderr).toBe(`error: ${traj}: an ASE trajectory, expected an extxyz file; convert it with: python3 -m ase convert ${traj} md.extxyz\n`);
+    const committee = await runCli("rank", "--pool", POOL, "--committee", traj, POOL, "--select", "2", "-o", path.join(dir, "a"));
+    expect(committee.code).toBe(1);
+    expect(committee.stderr).toBe(`error: ${traj}: an ASE trajectory, expected an extxyz file; convert it with: python3 -m ase convert ${traj} md.extxyz\n`);
     const cif = path.join(dir, "Si.cif");
     writeFileSync(cif, "# written by hand\ndata_Si\n_cell_length_a 5.43\n");
     const pool = await runCli("rank", "--pool", POOL, cif, "--select", "2", "-o", path.join(dir, "b"));
@@ -416,7 +416,7 @@ describe("relabel rank", () => {
     expect(readFileSync(path.join(dir, "r2", "ranking.csv"), "utf8").match(/,labelled\n/g)).toHaveLength(4);
   });
 
-  it("takes a dataset folder as the labelled set (its split files), and refuses a folder without them before reading the pool", async () => {
+  it("takes a dataset folder (its split files) or VASP runs as the labelled set, and refuses a folder without structures", async () => {
     const dir = tmp();
     const runs = path.join(dir, "runs");
     mkdirSync(runs);
@@ -429,9 +429,22 @@ describe("relabel rank", () => {
     const splits = readdirSync(path.join(dir, "dataset")).filter((f) => f.endsWith(".extxyz"));
     expect(ranking.labeled.map((l: { path: string }) => path.basename(l.path)).sort()).toEqual(splits.sort());
     expect(res.stdout).toMatch(/^ranked 22 candidates \(0 selectable; left out: 22 labelled\), picked 0 of 2 requested/);
-    const refused = await runCli("rank", "--pool", runs, "--select", "2", "--labeled", runs, "-o", path.join(dir, "again"));
+    // The runs themselves, before any dataset was built from them: the same structures are labelled.
+    const fromRuns = await runCli("rank", "--pool", runs, "--select", "2", "--labeled", runs, "-o", path.join(dir, "runs-labelled"));
+    expect(fromRuns.code).toBe(0);
+    expect(fromRuns.stdout).toMatch(/^ranked 22 candidates \(0 selectable; left out: 22 labelled\), picked 0 of 2 requested/);
+    const labelled = JSON.parse(readFileSync(path.join(dir, "runs-labelled", "ranking.json"), "utf8")).labeled;
+    expect(labelled.map((l: { path: string; frames: number }) => [path.basename(l.path), l.frames])).toEqual([
+      ["custodian_npt_common_LiPS_md_npt", 10],
+      ["dpdata_h2o_md10", 10],
+      ["flare_methanol_md2", 2],
+    ]);
+    expect(labelled[1].sha256).toBe(createHash("sha256").update(readFileSync(realPath("vasp/dpdata_h2o_md10/vasprun.xml"))).digest("hex"));
+    const empty = path.join(dir, "empty");
+    mkdirSync(empty);
+    const refused = await runCli("rank", "--pool", runs, "--select", "2", "--labeled", empty, "-o", path.join(dir, "again"));
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toBe(`error: ${runs}: is a folder without train.extxyz, valid.extxyz, test.extxyz: expected a dataset folder or extxyz files\n`);
+    expect(refused.stderr).toBe(`error: ${empty}: no structures (POSCAR, CONTCAR, *.vasp, *.extxyz, *.xyz, XDATCAR, *.traj or VASP runs) found in this folder\n`);
   });
 
   it("knows a labelled structure read back from VASP's output as the pool's POSCAR it came from, though its id differs", async () => {

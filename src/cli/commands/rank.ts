@@ -21,8 +21,8 @@ pool and labelled set:
                               CONTCAR/*.vasp/*.extxyz/*.xyz/XDATCAR/*.traj, VASP runs (their complete DFT steps); a
                               source that cannot be read is left out with a warning (ranking.json: skipped_sources)
       --select N              how many structures to pick (at most the pool size)
-      --labeled PATH...       extxyz of the structures already labelled, or a dataset folder (its train/valid/test.extxyz):
-                              never picked, and they count as covered
+      --labeled PATH...       the structures already labelled: extxyz, a dataset folder (its train/valid/test.extxyz)
+                              or anything --pool takes (VASP runs, say): never picked, and they count as covered
 committee (at least 2 members):
       --committee FILE...     one mace_eval_configs output per member (MACE_energy, MACE_forces), matched by structure
       --committee-keys P      predictions inside the pool: info P<member>_energy, arrays P<member>_forces
