@@ -18,6 +18,8 @@ export function foreignFormat(head: string): Foreign | undefined {
   if (head.startsWith("\x89HDF\r\n\x1a\n")) return { name: "an HDF5 file (VASP's vaspout.h5?)", aseReads: false };
   if (head.startsWith("\x93NUMPY")) return { name: "a NumPy .npy array", aseReads: false };
   if (head.startsWith("PK\x03\x04")) return { name: "a zip archive", aseReads: false };
+  // Its species are type numbers until the run's type-to-element map is given (ASE's read needs specorder).
+  if (head.startsWith("ITEM: TIMESTEP")) return { name: "a LAMMPS dump (atom types, not elements)", aseReads: false };
   // CIF: comment and blank lines, then the first data block.
   if (/^(?:[ \t]*(?:#[^\n]*)?\r?\n)*[ \t]*data_/.test(head)) return { name: "a CIF file", aseReads: true };
   return undefined;

@@ -2,7 +2,6 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { AseTrajectoryReader, parseJson, TrajectoryCut, type ByteSource } from "../../../src/core/formats/ase-trajectory.js";
-import { foreignFormat, foreignFormatDetail } from "../../../src/core/formats/foreign.js";
 import { InputError } from "../../../src/core/errors.js";
 import type { Frame } from "../../../src/core/structure.js";
 import { aseTrajectories, type AseFrame } from "../../helpers/ase-trajectories.js";
@@ -116,21 +115,5 @@ describe("parseJson (Python's json output)", () => {
     expect(() => parseJson('{"a": 1')).toThrow("expected ',' or '}' at character 7");
     expect(() => parseJson('{"a": "b')).toThrow("unterminated string");
     expect(() => parseJson("[1] 2")).toThrow("unexpected text after the value at character 4");
-  });
-});
-
-describe("files of other formats", () => {
-  it("are named from their first bytes, with the conversion when ASE reads them", () => {
-    const head = (name: string): string => readFileSync(fileOf(name)).toString("latin1", 0, 512);
-    expect(foreignFormat(head("md.traj"))?.name).toBe("an ASE trajectory");
-    expect(foreignFormat(head("other.ulm"))?.aseReads).toBe(false);
-    expect(foreignFormat("SQLite format 3\0...")?.name).toBe("an SQLite database (an ASE database?)");
-    expect(foreignFormat("\x89HDF\r\n\x1a\n....")?.name).toBe("an HDF5 file (VASP's vaspout.h5?)");
-    expect(foreignFormat("# generated\n\ndata_image0\n_cell_length_a 5.43\n")?.name).toBe("a CIF file");
-    expect(foreignFormat("8\nLattice=\"...\" data_x=1\n")).toBeUndefined();
-    expect(foreignFormat(" vasp.6.3.0 18Jan22")).toBeUndefined();
-    expect(foreignFormatDetail("runs/md.traj", head("md.traj"), "an extxyz file")).toBe(
-      "an ASE trajectory, expected an extxyz file; convert it with: python3 -m ase convert runs/md.traj md.extxyz",
-    );
   });
 });
