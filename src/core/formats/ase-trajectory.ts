@@ -106,7 +106,7 @@ export class AseTrajectoryReader {
     if (size < 2 || at + 8 + size > this.bytes.size) throw new TrajectoryCut(this.file, where, `its data (${size} bytes from byte ${at + 8}) runs past the end of the file`);
     let item: unknown;
     try {
-      item = parseItem(new TextDecoder().decode(this.bytes.read(at + 8, size)));
+      item = parseItem(UTF8.decode(this.bytes.read(at + 8, size)));
     } catch (err) {
       throw new InputError(this.file, where, `broken JSON data: ${(err as Error).message}`);
     }
@@ -120,7 +120,9 @@ export class AseTrajectoryReader {
     if (numbers.shape.length !== 1) throw new InputError(this.file, where, `numbers has shape [${numbers.shape}], expected one atomic number per atom`);
     const pbc = this.values(item, "pbc", where);
     if (pbc.data.length !== 3) throw new InputError(this.file, where, `pbc has ${pbc.data.length} values, expected 3`);
-    return { numbers: Array.from(numbers.data, Number), pbc: Array.from(pbc.data, Boolean) as Pbc };
+    const atomicNumbers: number[] = [];
+    for (let i = 0; i < numbers.data.length; i++) atomicNumbers.push(Number(numbers.data[i]));
+    return { numbers: atomicNumbers, pbc: [Boolean(pbc.data[0]), Boolean(pbc.data[1]), Boolean(pbc.data[2])] };
   }
 
   private floats(item: Item, key: string, shape: number[], where: string): Float64Array {
@@ -141,9 +143,14 @@ export class AseTrajectoryReader {
     if (value === undefined) throw new InputError(this.file, where, `no ${key}`);
     const shape: number[] = [];
     for (let v: unknown = value; Array.isArray(v); v = v[0]) shape.push(v.length);
-    const data = [value].flat(shape.length) as unknown[];
-    if (data.some((x) => typeof x !== "number" && typeof x !== "boolean")) throw new InputError(this.file, where, `${key} holds values that are not numbers`);
-    return { shape, data: data as (number | boolean)[] };
+    const data: (number | boolean)[] = [];
+    const flatten = (v: unknown, depth: number): void => {
+      if (depth < shape.length && Array.isArray(v) && v.length === shape[depth]) for (const x of v) flatten(x, depth + 1);
+      else if (depth === shape.length && (typeof v === "number" || typeof v === "boolean")) data.push(v);
+      else throw new InputError(this.file, where, `${key} is not a regular list of numbers`);
+    };
+    flatten(value, 0);
+    return { shape, data };
   }
 
   private ndarray(ref: unknown, key: string, where: string): { shape: number[]; data: ArrayLike<number | boolean> } {
@@ -167,6 +174,7 @@ export class AseTrajectoryReader {
   }
 }
 
+const UTF8 = new TextDecoder();
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 const DTYPES: Record<string, { size: number; at: (v: DataView, o: number) => number | boolean }> = {
