@@ -3,6 +3,7 @@
 import { performance } from "node:perf_hooks";
 import { readExtxyz, writeExtxyz } from "../dist/io/extxyz.js";
 import { readVasprun } from "../dist/io/vasprun.js";
+import { readAseTrajectory } from "../dist/io/ase-trajectory.js";
 
 const [workload, file, outFile] = process.argv.slice(2);
 let frames = 0;
@@ -14,6 +15,8 @@ if (workload === "extxyz-read") {
   for await (const f of readExtxyz(file)) all.push(f);
   start = performance.now();
   frames = await writeExtxyz(outFile, all);
+} else if (workload === "traj-read") {
+  for await (const batch of readAseTrajectory(file)) frames += batch.length;
 } else if (workload === "vasprun-read") {
   for await (const _ of readVasprun(file)) frames++;
 } else {

@@ -1,4 +1,4 @@
-// `npm run bench:io`: extxyz read/write and vasprun.xml parse throughput, side by side with ASE 3.22
+// `npm run bench:io`: extxyz read/write, ASE trajectory read and vasprun.xml parse throughput, side by side with ASE 3.22
 // (Debian's python3-ase, run with /usr/bin/python3). Generated inputs live in bench/.data (git-ignored).
 import { execFileSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -90,19 +90,23 @@ function row(name, bytes, ours, ase) {
 ensureAse();
 const trainSet = path.join(dataDir, "train-20000x32-8dp.extxyz");
 const bigXml = path.join(dataDir, "vasprun-210MB.xml");
+const trainTraj = path.join(dataDir, "train-20000x32.traj");
+const child = path.join(here, "io-child.mjs");
+const pyChild = path.join(here, "io_ase.py");
 console.error("generating inputs in bench/.data (first run only) ...");
 await makeTrainingSet(trainSet);
 await makeBigVasprun(bigXml);
+if (!existsSync(trainTraj)) runJson(PY, [pyChild, "traj-write", trainSet, trainTraj]);
 
-const child = path.join(here, "io-child.mjs");
-const pyChild = path.join(here, "io_ase.py");
 const scratch = path.join(dataDir, "written");
 const results = [];
 const xyzBytes = statSync(trainSet).size;
 const xmlBytes = statSync(bigXml).size;
-console.log(`inputs: ${trainSet} (${(xyzBytes / 1e6).toFixed(1)} MB), ${bigXml} (${(xmlBytes / 1e6).toFixed(1)} MB)`);
+const trajBytes = statSync(trainTraj).size;
+console.log(`inputs: ${trainSet} (${(xyzBytes / 1e6).toFixed(1)} MB), ${trainTraj} (the same frames, ${(trajBytes / 1e6).toFixed(1)} MB), ${bigXml} (${(xmlBytes / 1e6).toFixed(1)} MB)`);
 results.push(row("extxyz read", xyzBytes, runJson("node", [child, "extxyz-read", trainSet]), runJson(PY, [pyChild, "extxyz-read", trainSet])));
 results.push(row("extxyz write", xyzBytes, runJson("node", [child, "extxyz-write", trainSet, `${scratch}-ours.extxyz`]), runJson(PY, [pyChild, "extxyz-write", trainSet, `${scratch}-ase.extxyz`])));
+results.push(row("traj read", trajBytes, runJson("node", [child, "traj-read", trainTraj]), runJson(PY, [pyChild, "traj-read", trainTraj])));
 results.push(row("vasprun.xml", xmlBytes, runJson("node", [child, "vasprun-read", bigXml]), runJson(PY, [pyChild, "vasprun-read", bigXml])));
 rmSync(`${scratch}-ours.extxyz`, { force: true });
 rmSync(`${scratch}-ase.extxyz`, { force: true });

@@ -18,6 +18,12 @@ def main() -> None:
         start = time.perf_counter()
         ase.io.write(sys.argv[3], frames, format="extxyz")
         n = len(frames)
+    elif workload == "traj-read":
+        n = len(ase.io.read(path, index=":", format="traj"))
+    elif workload == "traj-write":
+        # Not timed: makes the ASE trajectory of the training set that both sides then read.
+        ase.io.write(sys.argv[3], ase.io.read(path, index=":", format="extxyz"), format="traj")
+        n = 0
     elif workload == "vasprun-read":
         n = 0
         for _ in ase.io.iread(path, index=":", format="vasp-xml"):

@@ -53,6 +53,14 @@ with Trajectory(out + "/grid.traj", "w") as t:
 from ase.io import write
 write(out + "/grid.extxyz", frames)
 
+# info-first.traj: an item whose info is not its last key (ASE's TrajectoryWriter writes it last), with NaN.
+with ulm_open(out + "/info-first.traj", "w", tag="ASE-Trajectory") as w:
+    w.write(version=1, pbc=[True, True, True], numbers=np.array([14, 14]), info={"n": 3, "x": 2.0, "bad": float("nan")})
+    w.write(positions=np.array([[0.0, 0.0, 0.0], [1.3575, 1.3575, 1.3575]]), cell=[[0.0, 2.715, 2.715], [2.715, 0.0, 2.715], [2.715, 2.715, 0.0]])
+    w.sync()
+    w.write(info={"n": 4, "x": 3.0}, positions=np.array([[0.0, 0.0, 0.0], [1.36, 1.36, 1.36]]), cell=[[0.0, 2.72, 2.72], [2.72, 0.0, 2.72], [2.72, 2.72, 0.0]])
+    w.sync()
+
 Trajectory(out + "/empty.traj", "w").close()
 with ulm_open(out + "/other.ulm", "w", tag="GPAW") as w:
     w.write(x=1)
@@ -91,8 +99,8 @@ export interface AseTrajectories {
 }
 
 /**
- * A new folder holding md.traj, mixed.traj, grid.traj (and grid.extxyz, the same frames), empty.traj and other.ulm
- * (a ULM file with another tag).
+ * A new folder holding md.traj, mixed.traj, grid.traj (and grid.extxyz, the same frames), info-first.traj (info not
+ * last in its item, with a NaN), empty.traj and other.ulm (a ULM file with another tag).
  */
 export function aseTrajectories(): AseTrajectories {
   const dir = mkdtempSync(path.join(tmpdir(), "relabel-traj-"));

@@ -186,13 +186,17 @@ const DTYPES: Record<string, { size: number; at: (v: DataView, o: number) => num
   bool: { size: 1, at: (v, o) => v.getUint8(o) !== 0 },
 };
 
-/** atoms.info's scalar values, typed as Python wrote them; the keys of lists, dicts and arrays go to `leftOut`. */
+/**
+ * atoms.info's scalar values, typed as Python wrote them (FLOAT_KEYS: parseItem); the keys of lists, dicts and arrays
+ * go to `leftOut`.
+ */
 function infoOf(info: unknown, leftOut: Set<string>): Map<string, InfoValue> {
   const out = new Map<string, InfoValue>();
   if (typeof info !== "object" || info === null) return out;
   const floats = (info as { [FLOAT_KEYS]?: Set<string> })[FLOAT_KEYS];
   for (const [key, value] of Object.entries(info)) {
-    if (typeof value === "number") out.set(key, floats?.has(key) ? { kind: "float", value } : { kind: "int", value });
+    // A number that is not whole was a float; a whole one only when parseJson saw it written as one.
+    if (typeof value === "number") out.set(key, floats?.has(key) || !Number.isInteger(value) ? { kind: "float", value } : { kind: "int", value });
     else if (typeof value === "boolean") out.set(key, { kind: "bool", value });
     else if (typeof value === "string") out.set(key, { kind: "string", value });
     else leftOut.add(key);
@@ -200,14 +204,26 @@ function infoOf(info: unknown, leftOut: Set<string>): Map<string, InfoValue> {
   return out;
 }
 
-/** An item's JSON: JSON.parse unless it has info, whose ints and floats parseJson tells apart, or NaN in it. */
+/**
+ * An item's JSON. JSON.parse reads it, unless it holds NaN or Infinity (Python writes them; parseJson reads them).
+ * Whether an info value such as 300.0 was a float is lost then: when info holds a whole number, its own text is read
+ * again by parseJson. ASE writes info last, so that text runs from the last `"info": ` to the item's closing brace;
+ * when it does not parse as exactly that object, the whole item is read by parseJson.
+ */
 function parseItem(text: string): unknown {
-  if (!text.includes('"info"')) {
-    try {
-      return JSON.parse(text);
-    } catch {
-      // NaN or Infinity, which Python writes and JSON.parse refuses.
-    }
+  let item: Item;
+  try {
+    item = JSON.parse(text) as Item;
+  } catch {
+    return parseJson(text);
+  }
+  const info = item?.info;
+  if (typeof info !== "object" || info === null || !Object.values(info).some((v) => Number.isInteger(v))) return item;
+  try {
+    const exact = parseJson(text.slice(text.lastIndexOf('"info": ') + 8, text.lastIndexOf("}"))) as Record<string, unknown>;
+    if (Object.keys(exact).join("\0") === Object.keys(info).join("\0")) return { ...item, info: exact };
+  } catch {
+    // Not the top-level info's text.
   }
   return parseJson(text);
 }

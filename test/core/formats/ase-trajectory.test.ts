@@ -53,6 +53,13 @@ describe("ASE trajectories", () => {
     expect([...reader.leftOutInfo]).toEqual(["spins", "meta", "adsorbate_info"]);
   });
 
+  it("types info values written in another order, or beside a NaN, as Python wrote them", () => {
+    const [withNan, infoFirst] = framesOf(readerOf(readFileSync(fileOf("info-first.traj"))));
+    expect(Object.fromEntries(withNan.info)).toEqual({ n: { kind: "int", value: 3 }, x: { kind: "float", value: 2 }, bad: { kind: "float", value: NaN } });
+    expect(Object.fromEntries(infoFirst.info)).toEqual({ n: { kind: "int", value: 4 }, x: { kind: "float", value: 3 } });
+    expect(infoFirst.symbols).toEqual(["Si", "Si"]);
+  });
+
   it("reads an empty trajectory as no frames", () => {
     expect(readerOf(readFileSync(fileOf("empty.traj"))).length).toBe(0);
   });
