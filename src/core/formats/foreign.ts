@@ -4,6 +4,9 @@
  */
 import { isAseTrajectory, isUlm } from "./ase-trajectory.js";
 
+const SKIPPED_LINES = String.raw`(?:[ \t]*(?:#[^\n]*)?\r?\n)*`;
+const CIF = new RegExp(String.raw`^${SKIPPED_LINES}[ \t]*data_[^\n]*\n${SKIPPED_LINES}[ \t]*(?:_|loop_)`);
+
 interface Foreign {
   name: string;
   /** Whether ASE reads it, so that `python3 -m ase convert FILE OUT.extxyz` turns it into extxyz. */
@@ -20,8 +23,9 @@ export function foreignFormat(head: string): Foreign | undefined {
   if (head.startsWith("PK\x03\x04")) return { name: "a zip archive", aseReads: false };
   // Its species are type numbers until the run's type-to-element map is given (ASE's read needs specorder).
   if (head.startsWith("ITEM: TIMESTEP")) return { name: "a LAMMPS dump (atom types, not elements)", aseReads: false };
-  // CIF: comment and blank lines, then the first data block.
-  if (/^(?:[ \t]*(?:#[^\n]*)?\r?\n)*[ \t]*data_/.test(head)) return { name: "a CIF file", aseReads: true };
+  // CIF: comment and blank lines, the first data block, then a data name or a loop (a POSCAR or XDATCAR whose
+  // comment line is "data_..." has its scale factor next).
+  if (CIF.test(head)) return { name: "a CIF file", aseReads: true };
   return undefined;
 }
 

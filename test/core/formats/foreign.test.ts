@@ -16,7 +16,10 @@ describe("files of other formats", () => {
     expect(foreignFormat("\x89HDF\r\n\x1a\n....")?.name).toBe("an HDF5 file (VASP's vaspout.h5?)");
     expect(foreignFormat("# generated\n\ndata_image0\n_cell_length_a 5.43\n")?.name).toBe("a CIF file");
     expect(foreignFormat("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n64\n")).toEqual({ name: "a LAMMPS dump (atom types, not elements)", aseReads: false });
+    expect(foreignFormat("data_Si\nloop_\n_atom_site_label\n")?.name).toBe("a CIF file");
     expect(foreignFormat("8\nLattice=\"...\" data_x=1\n")).toBeUndefined();
+    // A POSCAR or XDATCAR whose comment line came from a CIF's data block.
+    expect(foreignFormat("data_NaCl\n1.0\n5.64 0 0\n0 5.64 0\n0 0 5.64\nNa Cl\n4 4\nDirect configuration=     1\n")).toBeUndefined();
     expect(foreignFormat(" vasp.6.3.0 18Jan22")).toBeUndefined();
     expect(foreignFormatDetail("runs/md.traj", head("md.traj"), "an extxyz file")).toBe(
       "an ASE trajectory, expected an extxyz file; convert it with: python3 -m ase convert runs/md.traj md.extxyz",
