@@ -48,7 +48,8 @@ async function expandPoolPath(p: string, visited = new VisitedFolders()): Promis
   } catch {
     throw new InputError(p, undefined, "no such file or directory");
   }
-  if (info.isFile()) return [{ path: p, kind: fileKind(path.basename(p)) ?? (isUlm(await readHead(p, 8)) ? "traj" : "extxyz") }];
+  // A file named otherwise is an ASE trajectory by its first bytes, else extxyz (whose reader reports read errors).
+  if (info.isFile()) return [{ path: p, kind: fileKind(path.basename(p)) ?? (isUlm(await readHead(p, 8).catch(() => "")) ? "traj" : "extxyz") }];
   if (!(await visited.first(p))) return [];
   if (isRunDir(p)) return [{ path: p, kind: "rundir" }];
   const out: { path: string; kind: PoolSource["kind"] }[] = [];
