@@ -29,10 +29,14 @@ with Trajectory(out + "/md.traj", "w") as t:
         t.write(a)
 
 # mixed.traj: the species change after the first frame (every frame then has its own header); a slab with pbc
-# T T F, a molecule without a cell, info values of every type.
+# T T F (and fcc111's layer tags), a molecule without a cell, info values of every type, per-atom arrays.
 with Trajectory(out + "/mixed.traj", "w") as t:
     a = bulk("Cu", "fcc", 3.6) * (2, 1, 1)
     a.info.update(step=0, temperature=300.0, converged=True, label='start "quoted" \\u00e9', spins=np.arange(3), meta={"a": 1})
+    a.set_initial_magnetic_moments([1.5, -1.5])
+    a.set_initial_charges([0.25, -0.25])
+    a.set_momenta([[0.1, 0.2, 0.3], [-0.1, -0.2, -0.3]])
+    a.set_masses([63.5, 65.0])
     t.write(a)
     t.write(fcc111("Al", (2, 2, 2), vacuum=5.0))
     t.write(molecule("H2O"))
@@ -73,6 +77,7 @@ def dump(name):
             "cell": a.cell.array.tolist(),
             "pbc": a.pbc.tolist(),
             "info": {k: [type(v).__name__, v] for k, v in a.info.items() if isinstance(v, (bool, int, float, str))},
+            "arrays": {k: v.tolist() for k, v in a.arrays.items() if k not in ("numbers", "positions")},
         }
         for a in read(out + "/" + name, ":")
     ]
@@ -88,6 +93,8 @@ export interface AseFrame {
   pbc: boolean[];
   /** Scalar info values as [Python type name, value]. */
   info: Record<string, [string, unknown]>;
+  /** atoms.arrays other than numbers and positions. */
+  arrays: Record<string, number[] | number[][]>;
 }
 
 export interface AseTrajectories {

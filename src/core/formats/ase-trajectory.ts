@@ -8,12 +8,13 @@
  * `"name.": {...}`. The first item holds pbc and atomic numbers; later items hold them only when they differ from
  * the first item's (or once any item did), as ASE's TrajectoryWriter does.
  *
- * Calculator results (an MD run's model energies and forces) are not carried: they are not DFT labels. Scalar
- * atoms.info values are, with their int/float/bool/string types.
+ * Calculator results (an MD run's model energies and forces) are not carried: they are not DFT labels. The per-atom
+ * arrays ASE keeps in a trajectory are, under the names ASE's extxyz gives them (momenta, initial_magmoms,
+ * initial_charges, tags, masses), and so are scalar atoms.info values, with their int/float/bool/string types.
  */
 import { elementSymbol } from "../elements.js";
 import { InputError } from "../errors.js";
-import type { Frame, InfoValue, Pbc } from "../structure.js";
+import type { AtomArray, Frame, InfoValue, Pbc } from "../structure.js";
 
 /** Random access to a file's bytes. */
 export interface ByteSource {
@@ -45,7 +46,17 @@ type Item = Record<string, unknown>;
 interface Header {
   numbers: number[];
   pbc: Pbc;
+  /** Masses, when the atoms had them set (ASE writes them with the atomic numbers). */
+  masses: Float64Array | null;
 }
+
+/** Per-atom arrays of a trajectory item, the extxyz names ASE gives them, and whether they hold integers. */
+const PER_ATOM: { key: string; name: string; integer: boolean }[] = [
+  { key: "momenta", name: "momenta", integer: false },
+  { key: "magmoms", name: "initial_magmoms", integer: false },
+  { key: "charges", name: "initial_charges", integer: false },
+  { key: "tags", name: "tags", integer: true },
+];
 
 export class AseTrajectoryReader {
   /** How many items (frames) the header counts. */
@@ -95,7 +106,24 @@ export class AseTrajectoryReader {
       if (symbol === undefined) throw new InputError(this.file, where, `atom ${atom}: atomic number ${z} is not an element`);
       return symbol;
     });
-    return { natoms, symbols, positions, cell, pbc: header.pbc, info: infoOf(item.info, this.leftOutInfo), arrays: new Map() };
+    const arrays = new Map<string, AtomArray>();
+    for (const { key, name, integer } of PER_ATOM) {
+      if (`${key}.` in item || key in item) arrays.set(name, this.perAtom(item, key, natoms, integer, where));
+    }
+    if (header.masses) arrays.set("masses", { dtype: "R", ncols: 1, data: header.masses });
+    return { natoms, symbols, positions, cell, pbc: header.pbc, info: infoOf(item.info, this.leftOutInfo), arrays };
+  }
+
+  /** A per-atom array: one value per atom, or a row of them (non-collinear magnetic moments). */
+  private perAtom(item: Item, key: string, natoms: number, integer: boolean, where: string): AtomArray & { data: Float64Array } {
+    const { shape, data } = this.values(item, key, where);
+    if (shape[0] !== natoms || shape.length > 2) throw new InputError(this.file, where, `${key} has shape [${shape}], expected ${natoms} atoms`);
+    const values = new Float64Array(data.length);
+    for (let i = 0; i < data.length; i++) {
+      values[i] = Number(data[i]);
+      if (!Number.isFinite(values[i]) || (integer && !Number.isInteger(values[i]))) throw new InputError(this.file, where, `${key} holds ${data[i]}, expected ${integer ? "integers" : "finite numbers"}`);
+    }
+    return { dtype: integer ? "I" : "R", ncols: shape.length === 2 ? shape[1] : 1, data: values };
   }
 
   private item(index: number): Item {
@@ -122,7 +150,8 @@ export class AseTrajectoryReader {
     if (pbc.data.length !== 3) throw new InputError(this.file, where, `pbc has ${pbc.data.length} values, expected 3`);
     const atomicNumbers: number[] = [];
     for (let i = 0; i < numbers.data.length; i++) atomicNumbers.push(Number(numbers.data[i]));
-    return { numbers: atomicNumbers, pbc: [Boolean(pbc.data[0]), Boolean(pbc.data[1]), Boolean(pbc.data[2])] };
+    const masses = "masses." in item || "masses" in item ? this.perAtom(item, "masses", atomicNumbers.length, false, where).data : null;
+    return { numbers: atomicNumbers, pbc: [Boolean(pbc.data[0]), Boolean(pbc.data[1]), Boolean(pbc.data[2])], masses };
   }
 
   private floats(item: Item, key: string, shape: number[], where: string): Float64Array {

@@ -19,6 +19,10 @@ function expectAseFrame(frame: Frame, ase: AseFrame): void {
   expect(Array.from(frame.positions)).toEqual(ase.positions.flat());
   expect(Array.from(frame.cell)).toEqual(ase.cell.flat());
   expect(frame.pbc).toEqual(ase.pbc);
+  // The per-atom arrays ASE keeps, under the names its extxyz writer gives them.
+  expect(Object.fromEntries([...frame.arrays].map(([name, a]) => [name, Array.from(a.data as Float64Array)]))).toEqual(
+    Object.fromEntries(Object.entries(ase.arrays).map(([name, values]) => [name, values.flat()])),
+  );
 }
 
 describe("ASE trajectories", () => {
@@ -41,6 +45,9 @@ describe("ASE trajectories", () => {
     frames.forEach((frame, i) => expectAseFrame(frame, ase[i]));
     expect(frames.map((f) => f.symbols.join(""))).toEqual(["CuCu", "AlAlAlAlAlAlAlAl", "OHH", "CuCu"]);
     expect(frames[1].pbc).toEqual([true, true, false]);
+    expect([...frames[0].arrays.keys()]).toEqual(["momenta", "initial_magmoms", "initial_charges", "masses"]);
+    expect(frames[0].arrays.get("momenta")?.ncols).toBe(3);
+    expect(frames[1].arrays.get("tags")).toEqual({ dtype: "I", ncols: 1, data: Float64Array.of(2, 2, 2, 2, 1, 1, 1, 1) });
     expect(frames[2].pbc).toEqual([false, false, false]);
     expect(Array.from(frames[2].cell)).toEqual(new Array(9).fill(0));
     const kinds: Record<string, string> = { int: "int", float: "float", bool: "bool", str: "string" };
