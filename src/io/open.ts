@@ -79,14 +79,21 @@ export async function readHead(path: string, bytes = 4096): Promise<string> {
   }
 }
 
-/** A small file's whole text (UTF-8), gunzipped when it starts with the gzip magic bytes (a CONTCAR.gz, say). */
+/**
+ * A small file's whole text (UTF-8), gunzipped when it starts with the gzip magic bytes (a CONTCAR.gz, say); a file
+ * in a format of another kind is refused, as by openInput.
+ */
 export async function readSmallText(path: string, expected: string): Promise<string> {
+  let text: string;
   try {
     const bytes = await readFile(path);
-    return (isGzipMagic(bytes) ? gunzipSync(bytes) : bytes).toString("utf8");
+    text = (isGzipMagic(bytes) ? gunzipSync(bytes) : bytes).toString("utf8");
   } catch (err) {
     throw fileError(path, err, expected);
   }
+  const foreign = foreignFormatDetail(path, text.slice(0, 512), expected);
+  if (foreign) throw new InputError(path, undefined, foreign);
+  return text;
 }
 
 /** sha256 (hex) of a file's bytes, streamed. */

@@ -64,7 +64,7 @@ export function prepareFiles(files: readonly LedgerFile[], guard?: PathGuard): P
       throw new LedgerError(
         "too-large",
         `${file.path} is ${(content.length / 1024 / 1024).toFixed(1)} MiB (${content.length} bytes), above GitHub's ` +
-          `100 MiB per-file limit: store it with Git LFS (git lfs track) or keep it out of the ledger`,
+          `100 MiB per-file limit; the ledger commits plain git files only (not Git LFS), so it cannot hold this one`,
         [file.path],
       );
     }

@@ -272,6 +272,17 @@ describe("relabel rank", () => {
     const pool = await runCli("rank", "--pool", POOL, cif, "--select", "2", "-o", path.join(dir, "b"));
     expect(pool.code).toBe(0);
     expect(pool.stderr).toContain(`warning: pool source left out, it cannot be read: ${cif}: a CIF file, expected an extxyz file; convert it with: python3 -m ase convert ${cif} Si.extxyz\n`);
+    // A data repository's pool in Git LFS, cloned without it: each file is a small pointer, whatever its name.
+    const lfs = path.join(dir, "lfs");
+    mkdirSync(path.join(lfs, "s1"), { recursive: true });
+    const pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 48608028\n";
+    for (const name of ["md.traj", "md.extxyz", path.join("s1", "POSCAR")]) writeFileSync(path.join(lfs, name), pointer);
+    const pointers = await runCli("rank", "--pool", POOL, lfs, "--select", "2", "-o", path.join(dir, "lfs-out"));
+    expect(pointers.code).toBe(0);
+    const skipped = JSON.parse(readFileSync(path.join(dir, "lfs-out", "ranking.json"), "utf8")).skipped_sources;
+    expect(skipped.map((s: { problem: string }) => s.problem.replace(lfs + path.sep, ""))).toEqual(
+      ["md.extxyz", "md.traj", path.join("s1", "POSCAR")].map((name, i) => `${name}: a Git LFS pointer, not the file's content (git lfs pull fetches it into a clone; the App reads only files stored in git itself), expected ${["an extxyz file", "an ASE trajectory", "a POSCAR"][i]}`),
+    );
     const converted = await runCli("convert", traj, "-o", path.join(dir, "c.extxyz"));
     expect(converted.code).toBe(1);
     expect(converted.stderr).toBe(

@@ -199,7 +199,7 @@ describe("commit", () => {
     expect(git(remote.path, "rev-parse", "main").trim()).toBe(before);
   });
 
-  it("refuses a file over 100 MiB with a pointer to Git LFS and pushes nothing", async () => {
+  it("refuses a file over 100 MiB, naming GitHub's limit, and pushes nothing", async () => {
     const before = count();
     const big = Buffer.alloc(100 * 1024 * 1024 + 1);
     const err = await thrown(
@@ -208,7 +208,7 @@ describe("commit", () => {
     expect(err.code).toBe("too-large");
     expect(err.message).toContain("datasets/current/train.extxyz");
     expect(err.message).toContain("104857601 bytes");
-    expect(err.message).toContain("Git LFS");
+    expect(err.message).toContain("above GitHub's 100 MiB per-file limit; the ledger commits plain git files only (not Git LFS)");
     expect(count()).toBe(before);
   });
 

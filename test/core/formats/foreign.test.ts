@@ -17,6 +17,7 @@ describe("files of other formats", () => {
     expect(foreignFormat("# generated\n\ndata_image0\n_cell_length_a 5.43\n")?.name).toBe("a CIF file");
     expect(foreignFormat("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n64\n")).toEqual({ name: "a LAMMPS dump (atom types, not elements)", aseReads: false });
     expect(foreignFormat("data_Si\nloop_\n_atom_site_label\n")?.name).toBe("a CIF file");
+    expect(foreignFormat("version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\nsize 12345\n")?.name).toMatch(/^a Git LFS pointer, not the file's content/);
     expect(foreignFormat("8\nLattice=\"...\" data_x=1\n")).toBeUndefined();
     // A POSCAR or XDATCAR whose comment line came from a CIF's data block.
     expect(foreignFormat("data_NaCl\n1.0\n5.64 0 0\n0 5.64 0\n0 0 5.64\nNa Cl\n4 4\nDirect configuration=     1\n")).toBeUndefined();
