@@ -15,6 +15,7 @@ import { Ledger } from "../../src/ledger/ledger.js";
 import { displayPaths, dryRunRebuild, inspectLabelRuns, rankSelection } from "../../src/workflow/engine.js";
 import { recordedRuns, writeInitialStructurePool } from "../../src/workflow/recorded-runs.js";
 import { SAMPLE_VASP } from "../helpers/app-harness.js";
+import { aseTrajectories } from "../helpers/ase-trajectories.js";
 import { initBare } from "../helpers/git-repo.js";
 import { realPath } from "../helpers/real-data.js";
 
@@ -96,6 +97,30 @@ describe("rankSelection", () => {
     }
     // The scratch space is gone afterwards.
     expect(readdirSync(scratch)).toEqual([]);
+  });
+});
+
+describe("rankSelection from an ASE trajectory in the data repository", () => {
+  it("reads the binary file as committed: every frame, its sha256, a POSCAR per pick", async () => {
+    const root = tmp();
+    const trajectory = readFileSync(path.join(aseTrajectories().dir, "md.traj"));
+    const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
+    await ledger.commit({ message: "pool", files: [{ path: "pools/md.traj", content: trajectory }] });
+    const config = defaultRelabelConfig();
+    const outcome = await rankSelection(ledger, path.join(root, "scratch"), {
+      ref: "main",
+      pool: ["pools/md.traj"],
+      select: 2,
+      weights: { div: 1, dis: 1 },
+      selection: config.selection,
+      committeeRepoFiles: [],
+      committeeLocalFiles: [],
+      templates: config.vasp_templates,
+      software: { name: "relabel-loop", version: "test" },
+      roundFor: async () => 1,
+    });
+    expect(outcome.ranking.sources).toEqual([expect.objectContaining({ path: "pools/md.traj", frames: 60, sha256: createHash("sha256").update(trajectory).digest("hex") })]);
+    expect(outcome.files.filter((f) => f.path.endsWith("/POSCAR"))).toHaveLength(2);
   });
 });
 
