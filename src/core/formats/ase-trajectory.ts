@@ -186,11 +186,14 @@ export class AseTrajectoryReader {
     const spec = (ref as { ndarray?: unknown })?.ndarray;
     if (!Array.isArray(spec) || spec.length !== 3 || !Array.isArray(spec[0])) throw new InputError(this.file, where, `${key} is not an array reference`);
     const [shape, dtype, offset] = spec as [number[], string, number];
+    if (!shape.every((n) => Number.isSafeInteger(n) && n >= 0) || !Number.isSafeInteger(offset) || offset < 0) {
+      throw new InputError(this.file, where, `${key} has a broken array reference (shape [${shape}], byte ${offset})`);
+    }
     const read = DTYPES[dtype];
     if (!read) throw new InputError(this.file, where, `${key} has dtype ${dtype}, expected one of ${Object.keys(DTYPES).join(", ")}`);
     const count = shape.reduce((a, b) => a * b, 1);
     const bytes = count * read.size;
-    if (!Number.isSafeInteger(bytes) || offset < 0 || offset + bytes > this.bytes.size) {
+    if (!Number.isSafeInteger(bytes) || offset + bytes > this.bytes.size) {
       throw new TrajectoryCut(this.file, where, `${key} (${bytes} bytes from byte ${offset}) runs past the end of the file`);
     }
     const raw = this.bytes.read(offset, bytes);

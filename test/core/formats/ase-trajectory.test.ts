@@ -113,6 +113,13 @@ describe("ASE trajectories", () => {
     const numbersAt = Number(/"numbers\.": \{"ndarray": \[\[8\], "int64", (\d+)\]/.exec(json)![1]);
     bytes.writeBigInt64LE(0n, numbersAt + 3 * 8);
     expect(error(bytes)).toBe("x.traj: frame 0: atom 3: atomic number 0 is not an element");
+
+    // An array reference to a negative byte offset (the JSON's length unchanged).
+    const positionsAt = /"positions\.": \{"ndarray": \[\[8, 3\], "float64", (\d+)\]/.exec(json)!;
+    const broken = Buffer.from(readFileSync(fileOf("md.traj")));
+    const at = first + 8 + positionsAt.index + positionsAt[0].length - 1 - positionsAt[1].length;
+    broken.write(`-${positionsAt[1].slice(1)}`, at, "latin1");
+    expect(error(broken)).toBe(`x.traj: frame 0: positions has a broken array reference (shape [8,3], byte -${positionsAt[1].slice(1)})`);
   });
 });
 
