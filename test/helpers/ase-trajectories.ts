@@ -1,7 +1,7 @@
 /**
  * ASE trajectories written by ASE itself (Debian's python3-ase, which the test environment installs), and what
- * ASE reads back from them (ase.json: numbers, positions, cell, pbc and the scalar info values with their Python
- * types), for checking relabel-loop's .traj reader against the real writer and reader.
+ * ASE reads back from them (ase.json: numbers, positions, cell, pbc, the per-atom arrays and the scalar info values
+ * with their Python types), for checking relabel-loop's .traj reader against the real writer and reader.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -13,7 +13,7 @@ import json, sys
 import numpy as np
 from ase.build import bulk, fcc111, molecule
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import Trajectory, read
+from ase.io import Trajectory, read, write
 from ase.io.ulm import open as ulm_open
 
 out = sys.argv[1]
@@ -54,7 +54,6 @@ with Trajectory(out + "/grid.traj", "w") as t:
         a.positions = np.round(a.positions + rng.normal(0, 0.1, a.positions.shape), 4)
         t.write(a)
         frames.append(a)
-from ase.io import write
 write(out + "/grid.extxyz", frames)
 
 # info-first.traj: an item whose info is not its last key (ASE's TrajectoryWriter writes it last), with NaN.
