@@ -26,6 +26,7 @@ import { rankToDir } from "../io/rank.js";
 import { pickPoscars } from "../io/selected.js";
 import { discoverRuns, readRun } from "../io/rundir.js";
 import type { Ledger, LedgerFile } from "../ledger/ledger.js";
+import { CURRENT_DATASET, DATASET_GZIP_ABOVE, exportCurrentDataset, splitFileForLedger } from "./current-dataset.js";
 import { sha256File } from "../io/open.js";
 
 /** Runs `task` in a fresh directory under `root`, removed afterwards. */
@@ -122,10 +123,10 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
 
 /** datasets/current's split files at `ref`, exported: the structures already labelled, never picked again. */
 async function labelledSet(ledger: Ledger, ref: string, repo: string): Promise<string[]> {
-  const present = (await ledger.list("datasets/current", ref).catch(() => [])).filter((e) => /^(train|valid|test)\.extxyz$/.test(e.name));
+  const present = (await ledger.list(CURRENT_DATASET, ref).catch(() => [])).filter((e) => /^(train|valid|test)\.extxyz(\.gz)?$/.test(e.name));
   if (present.length === 0) return [];
-  await ledger.exportTree(ref, repo, present.map((e) => e.path));
-  return present.map((e) => path.join(repo, e.path));
+  const folder = await exportCurrentDataset(ledger, ref, repo);
+  return present.map((e) => path.join(folder, e.name.replace(/\.gz$/, "")));
 }
 
 async function templateFiles(ledger: Ledger, ref: string, t: RelabelConfig["vasp_templates"]): Promise<Array<{ name: string; content: Buffer }>> {
@@ -187,9 +188,8 @@ export async function buildRoundDataset(ledger: Ledger, dir: string, o: DatasetI
   for (const round of o.rounds) await ledger.exportTree(o.labelsRef(round), repo, [roundPaths(round).labels]);
   const runsRoot = path.join(repo, "rounds");
   let previous: string | null = null;
-  if (o.previousRef !== null && (await ledger.read("datasets/current/split.json", o.previousRef)) !== null) {
-    await ledger.exportTree(o.previousRef, repo, ["datasets/current"]);
-    previous = path.join(repo, "datasets/current");
+  if (o.previousRef !== null && (await ledger.read(`${CURRENT_DATASET}/split.json`, o.previousRef)) !== null) {
+    previous = await exportCurrentDataset(ledger, o.previousRef, repo);
   }
   if (!existsSync(runsRoot) || (await discoverRuns(runsRoot)).length === 0) {
     throw new InputError(roundPaths(o.rounds.at(-1)!).labels, undefined, "no VASP run folder (vasprun.xml or OUTCAR) found");
@@ -263,18 +263,20 @@ export async function dryRunRebuild(
   });
 }
 
-/** The dataset files a rebuild commits: the round's summary and split, and datasets/current. */
-export async function datasetFiles(round: number, datasetDir: string, summary: DatasetSummary, ledger: Ledger, ref: string): Promise<LedgerFile[]> {
+/**
+ * The dataset files a rebuild commits: the round's summary and split, and datasets/current (a split file over
+ * `gzipAbove` bytes gzipped: splitFileForLedger).
+ */
+export async function datasetFiles(round: number, datasetDir: string, summary: DatasetSummary, gzipAbove = DATASET_GZIP_ABOVE): Promise<LedgerFile[]> {
   const paths = roundPaths(round);
   const files: LedgerFile[] = [];
   const summaryText = `${JSON.stringify(summary, null, 2)}\n`;
   const split = await readFile(path.join(datasetDir, "split.json"));
   files.push({ path: paths.datasetSummary, content: summaryText }, { path: paths.datasetSplit, content: split });
-  files.push({ path: "datasets/current/summary.json", content: summaryText }, { path: "datasets/current/split.json", content: split });
+  files.push({ path: `${CURRENT_DATASET}/summary.json`, content: summaryText }, { path: `${CURRENT_DATASET}/split.json`, content: split });
   for (const name of ["train.extxyz", "valid.extxyz", "test.extxyz"]) {
     const file = path.join(datasetDir, name);
-    if (existsSync(file)) files.push({ path: `datasets/current/${name}`, content: await readFile(file) });
-    else if ((await ledger.read(`datasets/current/${name}`, ref)) !== null) files.push({ path: `datasets/current/${name}`, content: null });
+    files.push(...(await splitFileForLedger(name, existsSync(file) ? await readFile(file) : null, gzipAbove)));
   }
   return files;
 }

@@ -58,6 +58,7 @@ import { buildStage } from "../io/stage.js";
 import { LedgerError } from "../ledger/errors.js";
 import type { Ledger, LedgerEvent, LedgerFile, LockResult, RoundLock } from "../ledger/ledger.js";
 import { KeyedMutex } from "../ledger/mutex.js";
+import { exportCurrentDataset } from "./current-dataset.js";
 import { benchRound, buildRoundDataset, datasetFiles, dryRunRebuild, rankSelection, trainingOutputs, withScratch, type DatasetInputs } from "./engine.js";
 import type { ConfigFile, Forge, IssueInfo, PullRequestInfo } from "./forge.js";
 import type { ProcessInstance } from "./instance.js";
@@ -415,10 +416,11 @@ export class RoundWorkflow {
       const models = await this.downloadModels(previous, round, config);
       const stageDir = this.stageDir(round, STAGE_POOL_EVAL);
       await withScratch(this.scratch, async (dir) => {
-        await this.ledger.exportTree(base, dir, ["datasets/current", ...request.pool]);
+        await this.ledger.exportTree(base, dir, request.pool);
+        const datasetDir = await exportCurrentDataset(this.ledger, base, dir);
         await rm(stageDir, { recursive: true, force: true });
         const stageConfig = { ...config.stage, eval: { ...config.stage.eval, model: models[0], committee_models: models, pool: request.pool.map((p) => path.join(dir, p)) } };
-        await buildStage({ kind: "eval", datasetDir: path.join(dir, "datasets/current"), outDir: stageDir, config: stageConfig, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
+        await buildStage({ kind: "eval", datasetDir, outDir: stageDir, config: stageConfig, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
       });
       await this.commitStage(manifest, STAGE_POOL_EVAL, stageDir);
       await this.submitStage(manifest, STAGE_POOL_EVAL, config, false);
@@ -712,7 +714,7 @@ export class RoundWorkflow {
       if (!built.written) {
         throw new StepError(`the dataset rebuild failed, nothing was written: ${built.errors.join("; ")}`);
       }
-      const files = await datasetFiles(m.round, built.datasetDir, built.summary, this.ledger, base);
+      const files = await datasetFiles(m.round, built.datasetDir, built.summary);
       const sha = await this.ledger.commit({ message: `Round ${m.round}: dataset rebuilt from PR #${pr.number}`, files, guard: frozenPathGuard(m) });
       m = advance(m, "dataset", sha, this.now().toISOString());
       await this.writeManifest(m, `Round ${m.round}: dataset recorded`);
@@ -760,9 +762,9 @@ export class RoundWorkflow {
   private async renderTrainStage(m: RoundManifest, config: RelabelConfig): Promise<void> {
     const stageDir = this.stageDir(m.round, STAGE_TRAIN);
     await withScratch(this.scratch, async (dir) => {
-      await this.ledger.exportTree(m.commits.dataset!, dir, ["datasets/current"]);
+      const datasetDir = await exportCurrentDataset(this.ledger, m.commits.dataset!, dir);
       await rm(stageDir, { recursive: true, force: true });
-      await buildStage({ kind: "train", datasetDir: path.join(dir, "datasets/current"), outDir: stageDir, config: config.stage, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
+      await buildStage({ kind: "train", datasetDir, outDir: stageDir, config: config.stage, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
     });
     await this.commitStage(m, STAGE_TRAIN, stageDir);
   }
@@ -941,10 +943,10 @@ export class RoundWorkflow {
     }
     const stageDir = this.stageDir(m.round, STAGE_EVAL);
     await withScratch(this.scratch, async (dir) => {
-      await this.ledger.exportTree(m.commits.dataset!, dir, ["datasets/current"]);
+      const datasetDir = await exportCurrentDataset(this.ledger, m.commits.dataset!, dir);
       await rm(stageDir, { recursive: true, force: true });
       const stageConfig = { ...config.stage, eval: { ...config.stage.eval, model: modelFile, pool: [], committee_models: [] } };
-      await buildStage({ kind: "eval", datasetDir: path.join(dir, "datasets/current"), outDir: stageDir, config: stageConfig, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
+      await buildStage({ kind: "eval", datasetDir, outDir: stageDir, config: stageConfig, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
     });
     const stagesSha = await this.commitStage(m, STAGE_EVAL, stageDir);
     let next = advance(m, "stages", stagesSha, this.now().toISOString());
@@ -968,13 +970,13 @@ export class RoundWorkflow {
     const p = roundPaths(m.round);
     const previousMetrics = m.round > 1 ? `${roundPaths(m.round - 1).benchmark}/metrics.json` : null;
     const bench = await withScratch(this.scratch, async (dir) => {
-      await this.ledger.exportTree(m.commits.dataset!, dir, ["datasets/current"]);
+      const datasetDir = await exportCurrentDataset(this.ledger, m.commits.dataset!, dir);
       const previous = previousMetrics !== null && (await this.ledger.read(previousMetrics)) !== null ? previousMetrics : null;
       if (previous) await this.ledger.exportTree(await this.forge.defaultBranch(), dir, [previous]);
       const host = (j: JobRecord) => `${j.host === null ? "" : `${j.host}:`}${j.remote_dir}`;
       return benchRound({
         predictions: { file: path.join(evalDir, "predictions", "test.extxyz"), display: `${host(evaluation)}/predictions/test.extxyz` },
-        testFile: path.join(dir, "datasets/current/test.extxyz"),
+        testFile: path.join(datasetDir, "test.extxyz"),
         testDisplay: "datasets/current/test.extxyz",
         previous: previous ? { file: path.join(dir, previous), display: previous } : null,
         training: { files: await trainingOutputs(trainDir), localPrefix: `${trainDir}/`, display: `${host(train)}/` },
