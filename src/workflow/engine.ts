@@ -26,7 +26,8 @@ import { rankToDir } from "../io/rank.js";
 import { pickPoscars } from "../io/selected.js";
 import { discoverRuns, readRun } from "../io/rundir.js";
 import type { Ledger, LedgerFile } from "../ledger/ledger.js";
-import { CURRENT_DATASET, DATASET_GZIP_ABOVE, exportCurrentDataset, splitFileForLedger } from "./current-dataset.js";
+import { CURRENT_DATASET, exportCurrentDataset, splitFileForLedger } from "./current-dataset.js";
+import { gzippedIfLarge, LARGE_FILE_BYTES } from "./large-files.js";
 import { sha256File } from "../io/open.js";
 
 /** Runs `task` in a fresh directory under `root`, removed afterwards. */
@@ -61,6 +62,8 @@ export interface SelectionRequest {
   software: { name: string; version: string };
   /** The round the selection belongs to, decided once the ranking worked (a new round is allocated then). */
   roundFor: (ranking: RankingJson) => Promise<number>;
+  /** ranking.csv above this many bytes is committed gzipped (default LARGE_FILE_BYTES; tests lower it). */
+  largeFileBytes?: number;
 }
 
 export interface SelectionOutcome {
@@ -69,6 +72,8 @@ export interface SelectionOutcome {
   pool: Array<{ path: string; sha256: string }>;
   /** Ranks of the picks without a cell, whose POSCARs put them in a vacuum box. */
   boxed: number[];
+  /** Where ranking.csv went: gzipped (ranking.csv.gz) for a pool whose ranking.csv passes LARGE_FILE_BYTES. */
+  rankingCsv: string;
 }
 
 /** Ranks the pool and lays out rounds/NNNN/selection/: ranking.json, ranking.csv, selected.extxyz, one POSCAR folder per pick. */
@@ -109,6 +114,8 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
     const round = await r.roundFor(parsed.ranking);
     const paths = roundPaths(round);
     const files: LedgerFile[] = Object.entries(text).map(([name, content]) => ({ path: `${paths.selection}/${name}`, content }));
+    const csv = files.findIndex((f) => f.path === paths.rankingCsv);
+    files[csv] = await gzippedIfLarge(paths.rankingCsv, Buffer.from(text["ranking.csv"]), r.largeFileBytes);
     const templates = await templateFiles(ledger, r.ref, r.templates);
     const boxed: number[] = [];
     for await (const poscar of pickPoscars(path.join(out, "selected.extxyz"), parsed.ranking.selected, { vacuum: r.templates.vacuum, shownAs: paths.selectedExtxyz, round })) {
@@ -117,7 +124,7 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
       files.push({ path: `${folder}/POSCAR`, content: poscar.text });
       for (const t of templates) files.push({ path: `${folder}/${t.name}`, content: t.content });
     }
-    return { files, ranking: parsed.ranking, pool: parsed.ranking.sources.map((s) => ({ path: s.path, sha256: s.sha256 })), boxed };
+    return { files, ranking: parsed.ranking, pool: parsed.ranking.sources.map((s) => ({ path: s.path, sha256: s.sha256 })), boxed, rankingCsv: files[csv].path };
   });
 }
 
@@ -267,7 +274,7 @@ export async function dryRunRebuild(
  * The dataset files a rebuild commits: the round's summary and split, and datasets/current (a split file over
  * `gzipAbove` bytes gzipped: splitFileForLedger).
  */
-export async function datasetFiles(round: number, datasetDir: string, summary: DatasetSummary, gzipAbove = DATASET_GZIP_ABOVE): Promise<LedgerFile[]> {
+export async function datasetFiles(round: number, datasetDir: string, summary: DatasetSummary, gzipAbove = LARGE_FILE_BYTES): Promise<LedgerFile[]> {
   const paths = roundPaths(round);
   const files: LedgerFile[] = [];
   const summaryText = `${JSON.stringify(summary, null, 2)}\n`;

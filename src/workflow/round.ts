@@ -368,7 +368,7 @@ export class RoundWorkflow {
       const fresh = new Set(outcome.files.map((f) => f.path));
       const files: LedgerFile[] = [...outcome.files, ...stale.filter((e) => e.type === "file" && !fresh.has(e.path)).map((e) => ({ path: e.path, content: null }))];
       const sha = await this.ledger.commit({ branch, base, message: `Round ${m0.round}: selection of ${outcome.ranking.selection_size} structures`, files, guard: frozenPathGuard(m0) });
-      const summary = selectionSummary(outcome.ranking, { round: m0.round, boxed: outcome.boxed, vacuum: config.vasp_templates.vacuum });
+      const summary = selectionSummary(outcome.ranking, { round: m0.round, boxed: outcome.boxed, vacuum: config.vasp_templates.vacuum, rankingCsv: outcome.rankingCsv });
       const pr = await this.forge.openPullRequest({ head: branch, base, title: `Round ${m0.round}: selection`, body: `${summary}\nRound issue: #${m0.issue}\n` });
       const ranked = advance(m0, "ranked", sha, this.now().toISOString());
       const next = withRankingFigures(
@@ -571,7 +571,8 @@ export class RoundWorkflow {
     const frozen = advance(inStep, "frozen", commit, this.now().toISOString());
     await this.writeManifest(frozen, `Round ${round}: selection frozen (PR #${pr.number} merged)`);
     if (merged !== null && JSON.stringify(inStep) !== JSON.stringify(manifest)) {
-      await this.upsert(manifest.issue, "selection", round, `${selectionSummary(merged, { round })}\n**Selection PR: #${pr.number}** — merged before the last ranking was written; this is the merged selection.\n`);
+      const rankingCsv = await this.rankingCsvPath(round, commit);
+      await this.upsert(manifest.issue, "selection", round, `${selectionSummary(merged, { round, rankingCsv })}\n**Selection PR: #${pr.number}** — merged before the last ranking was written; this is the merged selection.\n`);
     }
     const config = await this.quietConfig();
     const label = config?.results_label ?? "labeled-results";
@@ -990,7 +991,8 @@ export class RoundWorkflow {
     await this.writeManifest(next, `Round ${m.round}: complete`);
     const plots = bench.files.filter(([name]) => name.endsWith(".svg")).map(([name]) => ({ file: name, url: this.forge.imageLink(`${p.benchmark}/${name}`, sha) }));
     await this.upsert(next.prs.results ?? next.issue, "benchmark", m.round, benchmarkComment(bench.reportMd, bench.warnings, plots, { round: m.round, commit: sha }));
-    await this.upsert(next.issue, "outputs", m.round, outputContract(next, { stages: [STAGE_TRAIN, STAGE_EVAL], url: (file) => this.forge.fileLink(file, sha) }));
+    const rankingCsv = await this.rankingCsvPath(m.round, sha);
+    await this.upsert(next.issue, "outputs", m.round, outputContract(next, { stages: [STAGE_TRAIN, STAGE_EVAL], url: (file) => this.forge.fileLink(file, sha), rankingCsv }));
     await this.forge.comment(next.issue, `**Round ${m.round} is complete**: benchmark in \`${p.benchmark}/\` (commit \`${sha.slice(0, 12)}\`)${next.prs.results ? `, report on #${next.prs.results}` : ""}. Closing this issue.`);
     await this.forge.closeIssue(next.issue);
   }
@@ -1285,6 +1287,13 @@ export class RoundWorkflow {
     const parsed = parseRankingJson(text.toString("utf8"), file);
     if (!parsed.ok) throw new StepError(parsed.problem);
     return parsed.ranking;
+  }
+
+  /** The round's ranking.csv at `ref`: ranking.csv.gz when it was committed gzipped (gzippedIfLarge). */
+  private async rankingCsvPath(round: number, ref: string): Promise<string> {
+    const { selection, rankingCsv } = roundPaths(round);
+    const names = (await this.ledger.list(selection, ref).catch(() => [])).map((e) => e.path);
+    return names.includes(`${rankingCsv}.gz`) ? `${rankingCsv}.gz` : rankingCsv;
   }
 
   private async roundForIssue(issue: number): Promise<RoundManifest | null> {

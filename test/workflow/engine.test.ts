@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { gunzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaultRelabelConfig } from "../../src/core/app/config.js";
 import { candidateId } from "../../src/core/select/candidate-id.js";
@@ -101,7 +102,7 @@ describe("rankSelection", () => {
 });
 
 describe("rankSelection from an ASE trajectory in the data repository", () => {
-  it("reads the binary file as committed: every frame, its sha256, a POSCAR per pick", async () => {
+  it("reads the binary file as committed (every frame, its sha256, a POSCAR per pick); a ranking.csv too large for GitHub goes gzipped", async () => {
     const root = tmp();
     const trajectory = readFileSync(path.join(aseTrajectories().dir, "md.traj"));
     const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
@@ -121,6 +122,18 @@ describe("rankSelection from an ASE trajectory in the data repository", () => {
     });
     expect(outcome.ranking.sources).toEqual([expect.objectContaining({ path: "pools/md.traj", frames: 60, sha256: createHash("sha256").update(trajectory).digest("hex") })]);
     expect(outcome.files.filter((f) => f.path.endsWith("/POSCAR"))).toHaveLength(2);
+    expect(outcome.rankingCsv).toBe("rounds/0001/selection/ranking.csv");
+
+    // The same ranking with a ranking.csv over the large-file size (GitHub refuses files over 100 MiB): gzipped.
+    const large = await rankSelection(ledger, path.join(root, "scratch-large"), {
+      ref: "main", pool: ["pools/md.traj"], select: 2, weights: { div: 1, dis: 1 }, selection: config.selection,
+      committeeRepoFiles: [], committeeLocalFiles: [], templates: config.vasp_templates,
+      software: { name: "relabel-loop", version: "test" }, roundFor: async () => 1, largeFileBytes: 1000,
+    });
+    expect(large.rankingCsv).toBe("rounds/0001/selection/ranking.csv.gz");
+    const csv = (o: typeof large, name: string) => o.files.find((f) => f.path === name)!.content as Buffer | string;
+    expect(large.files.some((f) => f.path === "rounds/0001/selection/ranking.csv")).toBe(false);
+    expect(gunzipSync(csv(large, large.rankingCsv)).toString()).toBe(String(csv(outcome, outcome.rankingCsv)));
   });
 });
 

@@ -280,7 +280,10 @@ function bestCut(lines: string[], states: BlockState[], start: number, end: numb
 // Selection PR
 
 /** The summary comment of a selection PR: sources with sha256, committee, sizes, the rule in words, the top picks. */
-export function selectionSummary(ranking: RankingJson, opts: { round?: number; top?: number; boxed?: readonly number[]; vacuum?: number } = {}): string {
+export function selectionSummary(
+  ranking: RankingJson,
+  opts: { round?: number; top?: number; boxed?: readonly number[]; vacuum?: number; rankingCsv?: string } = {},
+): string {
   const top = opts.top ?? 20;
   const hasCommittee = ranking.committee.size >= 2;
   const out: string[] = [];
@@ -361,7 +364,7 @@ export function selectionSummary(ranking: RankingJson, opts: { round?: number; t
   if (opts.round !== undefined) {
     const paths = roundPaths(opts.round);
     out.push(
-      `Files: ${inlineCode(paths.rankingJson)}, ${inlineCode(paths.rankingCsv)} (every candidate), ${inlineCode(paths.selectedExtxyz)} and ` +
+      `Files: ${inlineCode(paths.rankingJson)}, ${inlineCode(opts.rankingCsv ?? paths.rankingCsv)} (every candidate), ${inlineCode(paths.selectedExtxyz)} and ` +
         `${inlineCode(`${paths.poscars}/`)} (one folder per pick, ready for VASP). Merging this PR freezes the selection; until then ` +
         "`/relabel rank --select N --weights div=W,dis=W` ranks again.",
       "",
@@ -603,13 +606,13 @@ function demoteHeadings(md: string, by: number): string {
  * The round's output contract for the round issue: where ranking, selection, dataset, stages, jobs and benchmark
  * live. `url` turns a repository path into a link (e.g. pinned to a commit); without it paths are shown as code.
  */
-export function outputContract(manifest: RoundManifest, opts: { stages?: string[]; url?: (path: string) => string } = {}): string {
+export function outputContract(manifest: RoundManifest, opts: { stages?: string[]; url?: (path: string) => string; rankingCsv?: string } = {}): string {
   const p = roundPaths(manifest.round);
   const show = (path: string) => (opts.url ? `[${inlineCode(path)}](${opts.url(path)})` : inlineCode(path));
   const finished = (step: RoundManifest["finished_steps"][number]) => manifest.finished_steps.includes(step);
   const rows: [string, string, boolean][] = [
     ["ranking (JSON)", show(p.rankingJson), finished("selection")],
-    ["ranking (CSV, every candidate)", show(p.rankingCsv), finished("selection")],
+    ["ranking (CSV, every candidate)", show(opts.rankingCsv ?? p.rankingCsv), finished("selection")],
     ["selected structures", `${show(p.selectedExtxyz)}, ${show(`${p.poscars}/`)}`, finished("selection")],
     ["DFT labels", show(`${p.labels}/`), finished("dataset")],
     ["dataset summary", `${show(p.datasetSummary)}, ${show(p.datasetSplit)}`, finished("dataset")],

@@ -251,6 +251,11 @@ describe("selectionSummary", () => {
     }
   });
 
+  it("names ranking.csv as committed: gzipped for a very large pool", () => {
+    expect(selectionSummary(ranking, { round: 3 })).toContain("Files: `rounds/0003/selection/ranking.json`, `rounds/0003/selection/ranking.csv` (every candidate)");
+    expect(selectionSummary(ranking, { round: 3, rankingCsv: "rounds/0003/selection/ranking.csv.gz" })).toContain(", `rounds/0003/selection/ranking.csv.gz` (every candidate)");
+  });
+
   it("states the sizes, the committee, the rule in words and the heuristic by name", async () => {
     const md = selectionSummary(ranking, { round: 3 });
     const candidates = (await framesOf(pool[0])) + (await framesOf(pool[1]));
@@ -477,6 +482,9 @@ describe("jobs and status comments", () => {
     expect(contract).toContain(`| ranking (JSON) | [\`rounds/0004/selection/ranking.json\`](https://github.com/o/r/blob/${"2".repeat(40)}/rounds/0004/selection/ranking.json) | yes |`);
     expect(contract).toContain("| dataset summary |");
     expect(contract).toMatch(/\| stage `train-member-0` \| .*rounds\/0004\/stages\/train-member-0\/.* \| not yet \|/);
+    expect(contract).toContain("| ranking (CSV, every candidate) | [`rounds/0004/selection/ranking.csv`]");
+    // A ranking.csv committed gzipped (a pool of about a million candidates) is linked by its own name.
+    expect(outputContract(m, { rankingCsv: "rounds/0004/selection/ranking.csv.gz" })).toContain("| ranking (CSV, every candidate) | `rounds/0004/selection/ranking.csv.gz` |");
   });
 });
 
