@@ -86,7 +86,9 @@ async function readDataset(dir: string): Promise<{ summary: DatasetSummary; data
   const summary = parseDatasetSummary(text, summaryPath);
   const dataset: StageSources["dataset"] = { "summary.json": summaryPath };
   for (const f of SPLIT_FILES) {
-    const file = path.join(dir, f);
+    // A split may be kept gzipped beside the summary (a data repository's datasets/current over 50 MiB).
+    const plain = path.join(dir, f);
+    const file = !(await isFile(plain)) && (await isFile(`${plain}.gz`)) ? `${plain}.gz` : plain;
     const present = await isFile(file);
     if (summary.files.includes(f)) {
       if (!present) throw new InputError(file, undefined, "listed in summary.json files but missing");

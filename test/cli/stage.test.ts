@@ -99,6 +99,19 @@ describe("relabel stage train: rendering", () => {
     for (const f of listFiles(a)) expect(readFileSync(path.join(b, f)), f).toEqual(readFileSync(path.join(a, f)));
   });
 
+  it("takes a split kept gzipped (a data repository's datasets/current over 50 MiB) and writes it plain", async () => {
+    const [plain, gzipped] = [dataset(), dataset()];
+    const train = path.join(gzipped, "train.extxyz");
+    writeFileSync(`${train}.gz`, gzipSync(readFileSync(train)));
+    rmSync(train);
+    const [a, b] = [path.join(tmp(), "a"), path.join(tmp(), "b")];
+    expect((await runCli("stage", "train", "--dataset", plain, "-o", a)).code).toBe(0);
+    const res = await runCli("stage", "train", "--dataset", gzipped, "-o", b);
+    expect(res.code).toBe(0);
+    expect(listFiles(b)).toEqual(listFiles(a));
+    for (const f of listFiles(a)) expect(readFileSync(path.join(b, f)), f).toEqual(readFileSync(path.join(a, f)));
+  });
+
   it("copies local assets named in the config, resolved relative to the config file", async () => {
     const dir = tmp();
     writeFileSync(path.join(dir, "mh1-local.model"), "weights\n");

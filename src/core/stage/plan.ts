@@ -252,7 +252,8 @@ function trainArgv(config: StageConfig, summary: DatasetSummary, v: TrainArgvVal
 
 function datasetFiles(files: readonly SplitFile[], sources: StageSources): PlannedFile[] {
   return [
-    ...files.map((f) => ({ path: `data/${f}`, from: [sources.dataset[f]!] })),
+    // Read as extxyz, so that a split kept gzipped (train.extxyz.gz in a data repository) arrives plain.
+    ...files.map((f) => ({ path: `data/${f}`, from: [sources.dataset[f]!], join: "extxyz" as const })),
     { path: "data/summary.json", from: [sources.dataset["summary.json"]] },
   ];
 }
