@@ -63,7 +63,9 @@ const DATASET_SPLITS = ["train.extxyz", "valid.extxyz", "test.extxyz"];
 async function labelledUnits(paths: string[]): Promise<PoolUnit[]> {
   const units: PoolUnit[] = [];
   for (const p of paths) {
-    const splits = (await stat(p).catch(() => null))?.isDirectory() ? DATASET_SPLITS.map((name) => path.join(p, name)).filter((file) => existsSync(file)) : [];
+    // A split may be kept gzipped (a data repository's datasets/current over 50 MiB).
+    const isFolder = (await stat(p).catch(() => null))?.isDirectory();
+    const splits = isFolder ? DATASET_SPLITS.map((name) => path.join(p, name)).flatMap((file) => [file, `${file}.gz`].filter((f) => existsSync(f)).slice(0, 1)) : [];
     if (splits.length > 0) units.push(...splits.map((file) => ({ path: file, kind: "extxyz" as const })));
     else units.push(...(await poolUnits([p])));
   }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
@@ -440,6 +440,12 @@ describe("relabel rank", () => {
     const splits = readdirSync(path.join(dir, "dataset")).filter((f) => f.endsWith(".extxyz"));
     expect(ranking.labeled.map((l: { path: string }) => path.basename(l.path)).sort()).toEqual(splits.sort());
     expect(res.stdout).toMatch(/^ranked 22 candidates \(0 selectable; left out: 22 labelled\), picked 0 of 2 requested/);
+    // Its largest split kept gzipped, as the App keeps a split over 50 MiB in the data repository.
+    const largest = splits.sort((a, b) => statSync(path.join(dir, "dataset", b)).size - statSync(path.join(dir, "dataset", a)).size)[0];
+    writeFileSync(path.join(dir, "dataset", `${largest}.gz`), gzipSync(readFileSync(path.join(dir, "dataset", largest))));
+    rmSync(path.join(dir, "dataset", largest));
+    const gzipped = await runCli("rank", "--pool", runs, "--select", "2", "--labeled", path.join(dir, "dataset"), "-o", path.join(dir, "out-gz"));
+    expect(gzipped.stdout).toMatch(/^ranked 22 candidates \(0 selectable; left out: 22 labelled\)/);
     // The runs themselves, before any dataset was built from them: the same structures are labelled.
     const fromRuns = await runCli("rank", "--pool", runs, "--select", "2", "--labeled", runs, "-o", path.join(dir, "runs-labelled"));
     expect(fromRuns.code).toBe(0);
