@@ -108,28 +108,18 @@ describe("rankSelection from an ASE trajectory in the data repository", () => {
     const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
     await ledger.commit({ message: "pool", files: [{ path: "pools/md.traj", content: trajectory }] });
     const config = defaultRelabelConfig();
-    const outcome = await rankSelection(ledger, path.join(root, "scratch"), {
-      ref: "main",
-      pool: ["pools/md.traj"],
-      select: 2,
-      weights: { div: 1, dis: 1 },
-      selection: config.selection,
-      committeeRepoFiles: [],
-      committeeLocalFiles: [],
-      templates: config.vasp_templates,
-      software: { name: "relabel-loop", version: "test" },
-      roundFor: async () => 1,
-    });
+    const request = {
+      ref: "main", pool: ["pools/md.traj"], select: 2, weights: { div: 1, dis: 1 }, selection: config.selection,
+      committeeRepoFiles: [], committeeLocalFiles: [], templates: config.vasp_templates,
+      software: { name: "relabel-loop", version: "test" }, roundFor: async () => 1,
+    };
+    const outcome = await rankSelection(ledger, path.join(root, "scratch"), request);
     expect(outcome.ranking.sources).toEqual([expect.objectContaining({ path: "pools/md.traj", frames: 60, sha256: createHash("sha256").update(trajectory).digest("hex") })]);
     expect(outcome.files.filter((f) => f.path.endsWith("/POSCAR"))).toHaveLength(2);
     expect(outcome.rankingCsv).toBe("rounds/0001/selection/ranking.csv");
 
     // The same ranking with a ranking.csv over the large-file size (GitHub refuses files over 100 MiB): gzipped.
-    const large = await rankSelection(ledger, path.join(root, "scratch-large"), {
-      ref: "main", pool: ["pools/md.traj"], select: 2, weights: { div: 1, dis: 1 }, selection: config.selection,
-      committeeRepoFiles: [], committeeLocalFiles: [], templates: config.vasp_templates,
-      software: { name: "relabel-loop", version: "test" }, roundFor: async () => 1, largeFileBytes: 1000,
-    });
+    const large = await rankSelection(ledger, path.join(root, "scratch-large"), { ...request, largeFileBytes: 1000 });
     expect(large.rankingCsv).toBe("rounds/0001/selection/ranking.csv.gz");
     const csv = (o: typeof large, name: string) => o.files.find((f) => f.path === name)!.content as Buffer | string;
     expect(large.files.some((f) => f.path === "rounds/0001/selection/ranking.csv")).toBe(false);
