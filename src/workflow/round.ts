@@ -86,6 +86,8 @@ export interface WorkflowDeps {
   mergeLockWaitMs?: number;
   /** This App process and the earlier ones on its state directory, whose locks are stale (see instance.ts). */
   instance?: ProcessInstance;
+  /** Ledger files over this many bytes are committed gzipped (default LARGE_FILE_BYTES; tests lower it). */
+  largeFileBytes?: number;
 }
 
 export interface Actor {
@@ -340,6 +342,7 @@ export class RoundWorkflow {
         committeeLocalFiles: committeeLocal,
         templates: config.vasp_templates,
         software: this.d.software,
+        largeFileBytes: this.d.largeFileBytes,
         roundFor: async (ranking) => {
           if (manifest !== null) return manifest.round;
           const issue = (target as { issue: IssueInfo }).issue;
@@ -715,7 +718,7 @@ export class RoundWorkflow {
       if (!built.written) {
         throw new StepError(`the dataset rebuild failed, nothing was written: ${built.errors.join("; ")}`);
       }
-      const files = await datasetFiles(m.round, built.datasetDir, built.summary);
+      const files = await datasetFiles(m.round, built.datasetDir, built.summary, this.d.largeFileBytes);
       const sha = await this.ledger.commit({ message: `Round ${m.round}: dataset rebuilt from PR #${pr.number}`, files, guard: frozenPathGuard(m) });
       m = advance(m, "dataset", sha, this.now().toISOString());
       await this.writeManifest(m, `Round ${m.round}: dataset recorded`);

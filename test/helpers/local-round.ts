@@ -51,7 +51,7 @@ export function localConfig(runsRoot: string, dataset: Record<string, unknown> =
 }
 
 export async function startLocalRound(
-  o: { config?: (runsRoot: string) => Record<string, unknown>; autoSubmit?: boolean; mergeLockWaitMs?: number; instance?: ProcessInstance } = {},
+  o: { config?: (runsRoot: string) => Record<string, unknown>; autoSubmit?: boolean; mergeLockWaitMs?: number; instance?: ProcessInstance; largeFileBytes?: number } = {},
 ): Promise<LocalRound> {
   for (const d of ["mace_run_train", "mace_eval_configs"]) chmodSync(path.join(DOUBLES, d), 0o755);
   const root = mkdtempSync(path.join(tmpdir(), "relabel-round-"));
@@ -71,7 +71,7 @@ export async function startLocalRound(
   });
   const forge = new LocalForge({ dir: path.join(root, "forge"), ledger, repo: "local/data", link: (file, sha) => `${sha}:${file}` });
   const messages: string[] = [];
-  const workflow = new RoundWorkflow({ forge, ledger, stateDir, software: { name: "relabel-loop", version: "test" }, log: { info: () => undefined, warn: (m) => messages.push(m), error: (m) => messages.push(m) }, autoSubmit: o.autoSubmit, mergeLockWaitMs: o.mergeLockWaitMs, instance: o.instance });
+  const workflow = new RoundWorkflow({ forge, ledger, stateDir, software: { name: "relabel-loop", version: "test" }, log: { info: () => undefined, warn: (m) => messages.push(m), error: (m) => messages.push(m) }, autoSubmit: o.autoSubmit, mergeLockWaitMs: o.mergeLockWaitMs, instance: o.instance, largeFileBytes: o.largeFileBytes });
   const me = { login: "you", isBot: false };
   const originalPath = process.env.PATH;
   process.env.PATH = `${DOUBLES}:${originalPath}`;

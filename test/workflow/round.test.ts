@@ -95,6 +95,32 @@ describe("rebuild on merge", () => {
   });
 });
 
+describe("files over the large-file size (GitHub refuses files over 100 MiB)", () => {
+  it("commits ranking.csv and the dataset splits gzipped, names them so, and still completes the round", async () => {
+    r = await startLocalRound({ largeFileBytes: 100 });
+    const round = r;
+    const issue = await round.selectAndFreeze();
+    const selection = (await round.ledger.list(roundPaths(1).selection, "main")).map((e) => e.name);
+    expect(selection).toContain("ranking.csv.gz");
+    expect(selection).not.toContain("ranking.csv");
+    const selectionPr = readFileSync(round.forge.threadFile((await round.manifest()).prs.selection!), "utf8");
+    expect(selectionPr).toContain("`rounds/0001/selection/ranking.csv.gz` (every candidate)");
+
+    const pr = await round.openResults(await selectedRunFolders(round));
+    await round.workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr: await round.forge.merge(pr), sender: round.me });
+    await until("the complete round", async () => (await round.manifest()).state === "complete", round);
+    const current = (await round.ledger.list("datasets/current", "main")).map((e) => e.name).sort();
+    expect(current.filter((name) => name.includes(".extxyz")).every((name) => name.endsWith(".extxyz.gz"))).toBe(true);
+    expect(current).toContain("test.extxyz.gz");
+    // The benchmark read the gzipped test split: its frames are the summary's.
+    const metrics = JSON.parse((await round.ledger.read(`${roundPaths(1).benchmark}/metrics.json`))!.toString("utf8"));
+    const summary = JSON.parse((await round.ledger.read("datasets/current/summary.json"))!.toString("utf8"));
+    expect(metrics.overall.frames).toBe(summary.splits.test.frames);
+    const contract = (await comments(round, issue)).find((c) => c.includes("ranking (CSV, every candidate)"))!;
+    expect(contract).toContain("rounds/0001/selection/ranking.csv.gz");
+  });
+});
+
 describe("merges the App did not hear of", () => {
   it("rebuilds at its next poll a results PR merged while the App heard nothing of it, once, also when the event comes late", async () => {
     r = await startLocalRound();
