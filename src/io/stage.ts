@@ -9,15 +9,18 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { chmod, mkdir, readFile, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { once } from "node:events";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { InputError } from "../core/errors.js";
+import { isAseTrajectory } from "../core/formats/ase-trajectory.js";
+import { writeExtxyzFrame } from "../core/formats/extxyz.js";
 import { NAMED_FOUNDATION_MODELS, NAMED_REPLAY_SETS, type StageConfig } from "../core/stage/config.js";
 import { SPLIT_FILES, parseDatasetSummary, type DatasetSummary } from "../core/stage/dataset.js";
 import { e0sTable, parseE0sFile, stageE0s, type StageE0s } from "../core/stage/e0s.js";
 import { MANIFEST_FILE, renderManifest, stageHash, type HashedFile } from "../core/stage/hash.js";
 import { checkStageConfig, localAssetRefs, planStage, type AssetRef, type PlannedFile, type StageKind, type StageSources } from "../core/stage/plan.js";
 import { closestName } from "../core/stage/suggest.js";
-import { CHUNK_BYTES, fileError, openInput } from "./open.js";
+import { readAseTrajectory } from "./ase-trajectory.js";
+import { CHUNK_BYTES, fileError, openInput, readHead } from "./open.js";
 
 export interface BuildStageOptions {
   kind: StageKind;
@@ -176,11 +179,20 @@ async function copyFile(source: string, dest: string): Promise<Omit<HashedFile, 
   return pump([createReadStream(source, { highWaterMark: CHUNK_BYTES })], [source], dest, false);
 }
 
-/** Concatenates extxyz files (gunzipping gzip ones) into one, each ending with a newline. */
+/**
+ * Concatenates extxyz files (gunzipping gzip ones) into one, each ending with a newline. An ASE trajectory (a
+ * candidate pool from ASE's MD) is written as extxyz, every digit kept, so that its frames keep their candidate_ids.
+ */
 async function joinExtxyz(sources: readonly string[], dest: string): Promise<Omit<HashedFile, "path">> {
   const streams = [];
-  for (const s of sources) streams.push((await openInput(s, "an extxyz file")).stream);
+  for (const s of sources) {
+    streams.push(isAseTrajectory(await readHead(s, 24).catch(() => "")) ? Readable.from(trajectoryAsExtxyz(s)) : (await openInput(s, "an extxyz file")).stream);
+  }
   return pump(streams, sources, dest, true);
+}
+
+async function* trajectoryAsExtxyz(file: string): AsyncGenerator<Buffer, void, void> {
+  for await (const frames of readAseTrajectory(file)) yield Buffer.from(frames.map(writeExtxyzFrame).join(""));
 }
 
 async function pump(streams: Readable[], sources: readonly string[], dest: string, newlineBetween: boolean): Promise<Omit<HashedFile, "path">> {

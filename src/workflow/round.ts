@@ -402,7 +402,7 @@ export class RoundWorkflow {
     const pool = await withScratch(this.scratch, async (dir) => {
       const exported = await this.ledger.exportTree(base, dir, request.pool);
       for (const p of request.pool) {
-        if (!exported.includes(p)) throw new StepError(`${p}: the previous round's committee predicts extxyz pool files; this is not a file in the data repository`);
+        if (!exported.includes(p)) throw new StepError(`${p}: the previous round's committee predicts pool files (extxyz or ASE trajectories); this is not a file in the data repository`);
       }
       return Promise.all(request.pool.map(async (p) => ({ path: p, sha256: await sha256File(path.join(dir, p)) })));
     });

@@ -6,6 +6,7 @@ import { gzipSync } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseExtxyz } from "../../src/core/formats/extxyz.js";
 import { infoNumber } from "../../src/core/structure.js";
+import { aseTrajectories } from "../helpers/ase-trajectories.js";
 import { runCli } from "../helpers/run-cli.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/stage");
@@ -358,6 +359,23 @@ describe("relabel stage eval with the MACE doubles", () => {
     expect(run.code).toBe(4);
     expect(readJson(path.join(out, "status.json"))).toMatchObject({ state: "failed", exit_code: 4, failed_command: 0 });
     expect(existsSync(path.join(out, "FINISHED"))).toBe(false);
+  });
+
+  it("writes an ASE trajectory in the candidate pool as extxyz, every digit kept", async () => {
+    const dir = tmp();
+    const ase = aseTrajectories();
+    writeFileSync(path.join(dir, "m.model"), "{}\n");
+    cpSync(path.join(ase.dir, "md.traj"), path.join(dir, "md.traj"));
+    cpSync(path.join(ase.dir, "grid.extxyz"), path.join(dir, "grid.extxyz"));
+    const config = writeConfig({ eval: { model: "m.model", pool: ["md.traj", "grid.extxyz"] } }, dir);
+    const out = path.join(tmp(), "e");
+    const res = await runCli("stage", "eval", "--dataset", dataset(), "-o", out, "--config", config);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const pool = parseExtxyz(readFileSync(path.join(out, "pool/pool.extxyz")), "pool").map((f) => f.frame);
+    expect(pool).toHaveLength(60 + 12);
+    pool.slice(0, 60).forEach((frame, i) => expect(Array.from(frame.positions)).toEqual(ase.frames["md.traj"][i].positions.flat()));
+    expect(pool.slice(60).map((f) => Array.from(f.positions))).toEqual(ase.frames["grid.traj"].map((f) => f.positions.flat()));
   });
 
   it("refuses a candidate pool without data and leaves nothing behind", async () => {
