@@ -146,7 +146,7 @@ export const CONFIG_KEY_DOCS: Record<Exclude<keyof StageConfig, "eval"> | `eval.
   "eval.model": "the trained model to evaluate on test.extxyz (a local file, copied in; or --model)",
   "eval.head": "model head for mace_eval_configs --head (Default: the fine-tuning head of a model trained without --heads)",
   "eval.batch_size": "evaluation batch size",
-  "eval.pool": "candidate pool files, concatenated into pool/pool.extxyz and predicted by every committee model",
+  "eval.pool": "candidate pool files (extxyz, gzipped or not, or ASE .traj), joined into pool/pool.extxyz and predicted by every committee model",
   "eval.committee_models": "models for the pool predictions (default: eval.model), predictions/pool.member-K.extxyz",
 };
 
