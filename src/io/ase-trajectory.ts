@@ -1,10 +1,9 @@
 /** Reads ASE trajectories (.traj) from disk through the pure reader in src/core/formats/ase-trajectory.ts. */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { AseTrajectoryReader, isUlm, TrajectoryCut, type ByteSource } from "../core/formats/ase-trajectory.js";
-import { foreignFormatDetail } from "../core/formats/foreign.js";
 import { InputError } from "../core/errors.js";
 import type { Frame } from "../core/structure.js";
-import { CHUNK_BYTES, fileError } from "./open.js";
+import { CHUNK_BYTES, fileError, isGzipMagic, refuseForeignFormat } from "./open.js";
 
 const EXPECTED = "an ASE trajectory";
 const BATCH = 1000;
@@ -49,11 +48,10 @@ export async function* readAseTrajectory(path: string): AsyncGenerator<Frame[], 
   try {
     const bytes = new FileBytes(fd, fstatSync(fd).size);
     const head = bytes.read(0, Math.min(512, bytes.size));
-    if (head[0] === 0x1f && head[1] === 0x8b) throw new InputError(path, undefined, "gzip-compressed: an ASE trajectory is read uncompressed (gunzip it first)");
+    if (isGzipMagic(head)) throw new InputError(path, undefined, "gzip-compressed: an ASE trajectory is read uncompressed (gunzip it first)");
     const headText = Buffer.from(head).toString("latin1");
     // A .traj that is a Git LFS pointer, say, is named as such; a ULM file is the reader's to judge.
-    const foreign = isUlm(headText) ? undefined : foreignFormatDetail(path, headText, EXPECTED);
-    if (foreign) throw new InputError(path, undefined, foreign);
+    if (!isUlm(headText)) refuseForeignFormat(path, headText, EXPECTED);
     const reader = new AseTrajectoryReader(bytes, path);
     const notes: string[] = [];
     let batch: Frame[] = [];

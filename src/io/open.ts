@@ -10,8 +10,14 @@ import { foreignFormatDetail } from "../core/formats/foreign.js";
 /** Large reads keep per-chunk overhead negligible while memory stays a few chunks. */
 export const CHUNK_BYTES = 1 << 20;
 
-function isGzipMagic(bytes: Uint8Array): boolean {
+export function isGzipMagic(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/** Throws a one-line InputError when a file's first bytes (`head`, latin1) are another format's (foreignFormat). */
+export function refuseForeignFormat(path: string, head: string, expected: string): void {
+  const foreign = foreignFormatDetail(path, head, expected);
+  if (foreign) throw new InputError(path, undefined, foreign);
 }
 
 /** A file-system or zlib error as a one-line InputError naming the file; `expected` says what the file should be. */
@@ -38,21 +44,21 @@ export function isTruncatedGzip(err: unknown): boolean {
  */
 export async function openInput(path: string, expected: string): Promise<{ stream: Readable; gzipped: boolean }> {
   let gzipped: boolean;
-  let foreign: string | undefined;
+  let head: string;
   try {
     const handle = await open(path, "r");
     try {
-      const head = Buffer.alloc(512);
-      const { bytesRead } = await handle.read(head, 0, head.length, 0);
-      gzipped = isGzipMagic(head.subarray(0, bytesRead));
-      foreign = foreignFormatDetail(path, head.toString("latin1", 0, bytesRead), expected);
+      const bytes = Buffer.alloc(512);
+      const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
+      gzipped = isGzipMagic(bytes.subarray(0, bytesRead));
+      head = bytes.toString("latin1", 0, bytesRead);
     } finally {
       await handle.close();
     }
   } catch (err) {
     throw fileError(path, err, expected);
   }
-  if (foreign) throw new InputError(path, undefined, foreign);
+  refuseForeignFormat(path, head, expected);
   const raw = createReadStream(path, { highWaterMark: CHUNK_BYTES });
   if (!gzipped) return { stream: raw, gzipped };
   const gunzip = createGunzip({ chunkSize: CHUNK_BYTES });
@@ -91,8 +97,7 @@ export async function readSmallText(path: string, expected: string): Promise<str
   } catch (err) {
     throw fileError(path, err, expected);
   }
-  const foreign = foreignFormatDetail(path, text.slice(0, 512), expected);
-  if (foreign) throw new InputError(path, undefined, foreign);
+  refuseForeignFormat(path, text.slice(0, 512), expected);
   return text;
 }
 
