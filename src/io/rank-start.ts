@@ -3,7 +3,6 @@
  * the early selection (see startEarlySelection). Its own module, with only the selection's and the features'
  * modules behind it, so that the CLI loads the pool readers (15-20 ms of loading) after the selection started.
  */
-import { existsSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { availableParallelism } from "node:os";
@@ -17,6 +16,7 @@ import { compileKernelAhead, selectionThreads, startSelectionWorker, type Worker
 import { readNpyRows } from "./feature-file.js";
 import { folderEntries } from "./folder-entries.js";
 import { poolUnits, type PoolUnit } from "./pool.js";
+import { datasetSplitFile } from "./run-files.js";
 
 export interface RankOptions {
   pool: string[];
@@ -63,9 +63,8 @@ const DATASET_SPLITS = ["train.extxyz", "valid.extxyz", "test.extxyz"];
 async function labelledUnits(paths: string[]): Promise<PoolUnit[]> {
   const units: PoolUnit[] = [];
   for (const p of paths) {
-    // A split may be kept gzipped (a data repository's datasets/current over 50 MiB).
     const isFolder = (await stat(p).catch(() => null))?.isDirectory();
-    const splits = isFolder ? DATASET_SPLITS.map((name) => path.join(p, name)).flatMap((file) => [file, `${file}.gz`].filter((f) => existsSync(f)).slice(0, 1)) : [];
+    const splits = isFolder ? DATASET_SPLITS.flatMap((name) => datasetSplitFile(p, name) ?? []) : [];
     if (splits.length > 0) units.push(...splits.map((file) => ({ path: file, kind: "extxyz" as const })));
     else units.push(...(await poolUnits([p])));
   }

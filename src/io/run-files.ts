@@ -29,3 +29,8 @@ export function isRunDir(dir: string): boolean {
 export const STRUCTURE_FILE = /^(POSCAR|CONTCAR)([._-].*)?$|\.vasp(\.gz)?$/i;
 /** XDATCAR (any suffix): a trajectory. */
 export const XDATCAR_FILE = /^XDATCAR([._-].*)?$/i;
+
+/** A dataset folder's split file `name` (train.extxyz, ...): plain, else kept gzipped (`name.gz`, a data repository's large split), else null. */
+export function datasetSplitFile(dir: string, name: string): string | null {
+  return firstExisting(dir, [name, `${name}.gz`]);
+}

@@ -21,6 +21,7 @@ import { checkStageConfig, localAssetRefs, planStage, type AssetRef, type Planne
 import { closestName } from "../core/stage/suggest.js";
 import { readAseTrajectory } from "./ase-trajectory.js";
 import { CHUNK_BYTES, fileError, openInput, readHead } from "./open.js";
+import { datasetSplitFile } from "./run-files.js";
 
 export interface BuildStageOptions {
   kind: StageKind;
@@ -89,9 +90,7 @@ async function readDataset(dir: string): Promise<{ summary: DatasetSummary; data
   const summary = parseDatasetSummary(text, summaryPath);
   const dataset: StageSources["dataset"] = { "summary.json": summaryPath };
   for (const f of SPLIT_FILES) {
-    // A split may be kept gzipped beside the summary (a data repository's datasets/current over 50 MiB).
-    const plain = path.join(dir, f);
-    const file = !(await isFile(plain)) && (await isFile(`${plain}.gz`)) ? `${plain}.gz` : plain;
+    const file = datasetSplitFile(dir, f) ?? path.join(dir, f);
     const present = await isFile(file);
     if (summary.files.includes(f)) {
       if (!present) throw new InputError(file, undefined, "listed in summary.json files but missing");
