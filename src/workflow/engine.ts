@@ -113,9 +113,13 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
     if (!parsed.ok) throw new Error(parsed.problem);
     const round = await r.roundFor(parsed.ranking);
     const paths = roundPaths(round);
-    const files: LedgerFile[] = Object.entries(text).map(([name, content]) => ({ path: `${paths.selection}/${name}`, content }));
-    const csv = files.findIndex((f) => f.path === paths.rankingCsv);
-    files[csv] = await gzippedIfLarge(paths.rankingCsv, Buffer.from(text["ranking.csv"]), r.largeFileBytes);
+    // ranking.csv holds a row per candidate: gzipped when a very large pool makes it too large for GitHub.
+    const rankingCsv = await gzippedIfLarge(paths.rankingCsv, Buffer.from(text["ranking.csv"]), r.largeFileBytes);
+    const files: LedgerFile[] = [
+      { path: paths.rankingJson, content: text["ranking.json"] },
+      rankingCsv,
+      { path: paths.selectedExtxyz, content: text["selected.extxyz"] },
+    ];
     const templates = await templateFiles(ledger, r.ref, r.templates);
     const boxed: number[] = [];
     for await (const poscar of pickPoscars(path.join(out, "selected.extxyz"), parsed.ranking.selected, { vacuum: r.templates.vacuum, shownAs: paths.selectedExtxyz, round })) {
@@ -124,7 +128,7 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
       files.push({ path: `${folder}/POSCAR`, content: poscar.text });
       for (const t of templates) files.push({ path: `${folder}/${t.name}`, content: t.content });
     }
-    return { files, ranking: parsed.ranking, pool: parsed.ranking.sources.map((s) => ({ path: s.path, sha256: s.sha256 })), boxed, rankingCsv: files[csv].path };
+    return { files, ranking: parsed.ranking, pool: parsed.ranking.sources.map((s) => ({ path: s.path, sha256: s.sha256 })), boxed, rankingCsv: rankingCsv.path };
   });
 }
 
