@@ -11,6 +11,7 @@ export type LedgerErrorCode =
   | "not-found" // a branch or ref that the operation needs is absent
   | "push-rejected" // every push attempt lost the race
   | "invalid-record" // events.jsonl or a lock file that is not what the ledger wrote
+  | "lfs" // a Git LFS file whose object could not be fetched or does not match its pointer
   | "git"; // any other git failure
 
 export class LedgerError extends Error {

@@ -104,13 +104,8 @@ export class GitRunner {
       ["http.lowSpeedTime", "60"],
     ];
     const origin = httpOrigin(this.remoteUrl);
-    if (this.auth && origin !== null) {
-      const token = await this.auth();
-      const basic = Buffer.from(`x-access-token:${token}`).toString("base64");
-      this.secrets.add(token);
-      this.secrets.add(basic);
-      config.push([`http.${origin}.extraHeader`, `Authorization: Basic ${basic}`]);
-    }
+    const authorization = await this.authorization();
+    if (authorization !== null) config.push([`http.${origin}.extraHeader`, `Authorization: ${authorization}`]);
     env.GIT_CONFIG_COUNT = String(config.length);
     config.forEach(([key, value], i) => {
       env[`GIT_CONFIG_KEY_${i}`] = key;
@@ -119,6 +114,19 @@ export class GitRunner {
     });
     const git = this.instance({ allowEnvironment: allowed, unsafe: { allowUnsafeConfigEnvCount: true } }).env(env);
     return this.exec(args, git, (g) => g.raw(args));
+  }
+
+  /**
+   * The Authorization header value for the remote's origin (`Basic base64("x-access-token:<token>")`), asked
+   * from auth() afresh; null for paths, file:// remotes and remotes without auth. Both forms are scrubbed after.
+   */
+  async authorization(): Promise<string | null> {
+    if (!this.auth || httpOrigin(this.remoteUrl) === null) return null;
+    const token = await this.auth();
+    const basic = Buffer.from(`x-access-token:${token}`).toString("base64");
+    this.secrets.add(token);
+    this.secrets.add(basic);
+    return `Basic ${basic}`;
   }
 
   /** `git cat-file --batch` for several specs in one process. */

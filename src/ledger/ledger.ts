@@ -9,12 +9,13 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { appendFile, chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { appendFile, chmod, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { LedgerError, scrubSecrets } from "./errors.js";
 import { fastImportStream } from "./fast-import.js";
 import { checkRepoPath, prepareFiles, type LedgerFile, type PathGuard, type PreparedFile } from "./files.js";
 import { GitFailure, GitRunner, oneLine } from "./git.js";
+import { LfsObjects, parseLfsPointer, type LfsFile } from "./lfs.js";
 import { KeyedMutex } from "./mutex.js";
 import {
   dedupeKeys,
@@ -100,6 +101,7 @@ export class Ledger {
     private readonly git: GitRunner,
     /** The bare clone. */
     readonly dir: string,
+    private readonly lfs: LfsObjects,
     private branchName: string,
     private readonly author: { name: string; email: string },
     private readonly maxAttempts: number,
@@ -143,7 +145,7 @@ export class Ledger {
         }
       }
     });
-    const ledger = new Ledger(git, dir, options.defaultBranch ?? "main", author, options.maxAttempts ?? 10, options.now ?? (() => new Date()));
+    const ledger = new Ledger(git, dir, new LfsObjects(dir, remote, git), options.defaultBranch ?? "main", author, options.maxAttempts ?? 10, options.now ?? (() => new Date()));
     const symref = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(await ledger.network(["ls-remote", "--symref", "origin", "HEAD"]));
     if (symref) ledger.branchName = symref[1];
     await ledger.sync();
@@ -310,8 +312,9 @@ export class Ledger {
 
   /**
    * Writes the files under `paths` (files or directories; none = the whole tree) at `ref` into `dir`, keeping
-   * their repository paths and executable bits; returns the repository paths written. Symlinks and submodules
-   * are refused: the engine reads only regular files from the ledger.
+   * their repository paths and executable bits; returns the repository paths written. A file kept in Git LFS is
+   * written with its content, fetched from the remote's LFS store (and cached in the clone). Symlinks and
+   * submodules are refused: the engine reads only regular files from the ledger.
    */
   async exportTree(ref: string, dir: string, paths: readonly string[]): Promise<string[]> {
     const specs = paths.map((p) => p.replace(/\/+$/, ""));
@@ -326,6 +329,14 @@ export class Ledger {
       if (type !== "file") throw new LedgerError("invalid-path", `${e.path} at ${ref} is a ${type === "link" ? "symbolic link" : "submodule"}; only regular files can be exported`, [e.path]);
     }
     const blobs = await this.git.catBatch(entries.map((e) => e.oid));
+    const inLfs: LfsFile[] = [];
+    entries.forEach((e, i) => {
+      const pointer = parseLfsPointer(blobs[i].content!);
+      if (pointer !== null) inLfs.push({ path: e.path, pointer });
+    });
+    // No clone lock: a download can take minutes, and each object lands by an atomic rename.
+    const objects = await this.lfs.fetch(inLfs);
+    const pointers = new Map(inLfs.map((f) => [f.path, f.pointer.oid]));
     const root = path.resolve(dir);
     const made = new Set<string>();
     for (let i = 0; i < entries.length; i++) {
@@ -336,7 +347,9 @@ export class Ledger {
         made.add(parent);
       }
       const executable = entries[i].mode === "100755";
-      await writeFile(target, blobs[i].content!, { mode: executable ? 0o755 : 0o644 });
+      const oid = pointers.get(entries[i].path);
+      if (oid === undefined) await writeFile(target, blobs[i].content!, { mode: executable ? 0o755 : 0o644 });
+      else await copyFile(objects.get(oid)!, target);
       if (executable) await chmod(target, 0o755);
     }
     return entries.map((e) => e.path);

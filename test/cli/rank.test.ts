@@ -281,7 +281,7 @@ describe("relabel rank", () => {
     expect(pointers.code).toBe(0);
     const skipped = JSON.parse(readFileSync(path.join(dir, "lfs-out", "ranking.json"), "utf8")).skipped_sources;
     expect(skipped.map((s: { problem: string }) => s.problem.replace(lfs + path.sep, ""))).toEqual(
-      ["md.extxyz", "md.traj", path.join("s1", "POSCAR")].map((name, i) => `${name}: a Git LFS pointer, not the file's content (git lfs pull fetches it into a clone; the App reads only files stored in git itself), expected ${["an extxyz file", "an ASE trajectory", "a POSCAR"][i]}`),
+      ["md.extxyz", "md.traj", path.join("s1", "POSCAR")].map((name, i) => `${name}: a Git LFS pointer, not the file's content (git lfs pull fetches it into a clone), expected ${["an extxyz file", "an ASE trajectory", "a POSCAR"][i]}`),
     );
     const converted = await runCli("convert", traj, "-o", path.join(dir, "c.extxyz"));
     expect(converted.code).toBe(1);

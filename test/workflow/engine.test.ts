@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaultRelabelConfig } from "../../src/core/app/config.js";
@@ -17,6 +18,7 @@ import { displayPaths, dryRunRebuild, inspectLabelRuns, rankSelection } from "..
 import { recordedRuns, writeInitialStructurePool } from "../../src/workflow/recorded-runs.js";
 import { SAMPLE_VASP } from "../helpers/app-harness.js";
 import { aseTrajectories } from "../helpers/ase-trajectories.js";
+import { pushWithGitLfs } from "../helpers/git-remote.js";
 import { initBare } from "../helpers/git-repo.js";
 import { realPath } from "../helpers/real-data.js";
 
@@ -124,6 +126,33 @@ describe("rankSelection from an ASE trajectory in the data repository", () => {
     const csv = (o: typeof large, name: string) => o.files.find((f) => f.path === name)!.content as Buffer | string;
     expect(large.files.some((f) => f.path === "rounds/0001/selection/ranking.csv")).toBe(false);
     expect(gunzipSync(csv(large, large.rankingCsv)).toString()).toBe(String(csv(outcome, outcome.rankingCsv)));
+  });
+});
+
+describe("rankSelection from a pool kept in Git LFS", () => {
+  it("ranks the content git-lfs pushed, not its pointer; a pointer without its object stops with the file named", async () => {
+    const { root, pool } = await ledgerWithPool();
+    const content = readFileSync(pool);
+    const bare = initBare(path.join(root, "lfs-data.git"));
+    await pushWithGitLfs(pathToFileURL(bare).href, { "pools/big.extxyz": content });
+    const ledger = await Ledger.open({ remote: bare, workdir: path.join(root, "lfs-clone"), author: { name: "t", email: "t@example.invalid" } });
+    const config = defaultRelabelConfig();
+    const request = {
+      ref: "main", pool: ["pools/big.extxyz"], select: 3, weights: { div: 1, dis: 1 }, selection: config.selection,
+      committeeRepoFiles: [], committeeLocalFiles: [], templates: config.vasp_templates,
+      software: { name: "relabel-loop", version: "test" }, roundFor: async () => 1,
+    };
+    const outcome = await rankSelection(ledger, path.join(root, "scratch-lfs"), request);
+    // The sha256 of the content is the LFS object id; the picks are those of the same file stored in git itself.
+    expect(outcome.pool).toEqual([{ path: "pools/big.extxyz", sha256: createHash("sha256").update(content).digest("hex") }]);
+    const plain = await rankSelection((await ledgerWithPool()).ledger, path.join(root, "scratch-plain"), { ...request, pool: ["pools/runs.extxyz"] });
+    expect(outcome.ranking.selected.map((s) => s.candidate_id)).toEqual(plain.ranking.selected.map((s) => s.candidate_id));
+
+    rmSync(path.join(bare, "lfs"), { recursive: true });
+    await ledger.commit({ message: "another pool, its object never pushed", files: [{ path: "pools/other.extxyz", content: `version https://git-lfs.github.com/spec/v1\noid sha256:${"ab".repeat(32)}\nsize 1234\n` }] });
+    await expect(rankSelection(ledger, path.join(root, "scratch-missing"), { ...request, pool: ["pools/big.extxyz", "pools/other.extxyz"] })).rejects.toThrow(
+      /^pools\/other\.extxyz is stored in Git LFS \(sha256 abababababab…, 1234 bytes\) and its content could not be had: the remote's lfs\/objects\/ab\/ab\/a+b+\S* is missing/,
+    );
   });
 });
 

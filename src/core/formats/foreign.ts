@@ -16,7 +16,7 @@ interface Foreign {
 /** What a file is, from its first bytes (latin1 text, 512 or more); undefined for anything else. */
 export function foreignFormat(head: string): Foreign | undefined {
   // A data repository's large files may be in Git LFS: a clone without LFS holds these small text stand-ins.
-  if (head.startsWith("version https://git-lfs.github.com/spec/")) return { name: "a Git LFS pointer, not the file's content (git lfs pull fetches it into a clone; the App reads only files stored in git itself)", aseReads: false };
+  if (head.startsWith("version https://git-lfs.github.com/spec/")) return { name: "a Git LFS pointer, not the file's content (git lfs pull fetches it into a clone)", aseReads: false };
   if (isAseTrajectory(head)) return { name: "an ASE trajectory", aseReads: true };
   if (isUlm(head)) return { name: "a ULM file (a binary ASE/GPAW container) that is not an ASE trajectory", aseReads: false };
   if (head.startsWith("SQLite format 3\0")) return { name: "an SQLite database (an ASE database?)", aseReads: true };

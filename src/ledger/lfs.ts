@@ -1,0 +1,248 @@
+/**
+ * Git LFS content for the files the ledger exports. Data repositories keep large pools and VASP outputs in LFS;
+ * git itself then holds a small pointer naming the object's sha256 and size. Each object is fetched once into the
+ * clone's `lfs/objects/aa/bb/<oid>` (git-lfs's own layout), checked against the pointer's size and sha256.
+ *
+ * Where objects come from, as git-lfs does it:
+ * - a remote that is a path or a file:// URL: its `lfs/objects` (a bare repo, where `git lfs push` puts them)
+ *   or `.git/lfs/objects`;
+ * - an http(s) remote: the batch API at `<remote>.git/info/lfs/objects/batch`, with git's own token. The token
+ *   goes only to the remote's origin; a download elsewhere (GitHub's object storage) gets the headers the batch
+ *   answer names and nothing else.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream, existsSync } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { LedgerError } from "./errors.js";
+import { httpOrigin, type GitRunner } from "./git.js";
+
+export interface LfsPointer {
+  /** sha256 of the content, 64 hex digits. */
+  oid: string;
+  size: number;
+}
+
+/** A file whose blob is a pointer. */
+export interface LfsFile {
+  path: string;
+  pointer: LfsPointer;
+}
+
+/** git-lfs writes pointers well under this size and never reads a larger blob as one. */
+const POINTER_MAX_BYTES = 1024;
+const POINTER_VERSIONS = new Set(["https://git-lfs.github.com/spec/v1", "https://hawser.github.com/spec/v1"]);
+/** Objects per batch request (the LFS API's advice; GitHub refuses more). */
+const BATCH_SIZE = 100;
+const PARALLEL_DOWNLOADS = 4;
+/** A request or download that receives nothing for this long fails instead of holding the ledger. */
+const STALL_MS = 60_000;
+const LFS_MEDIA_TYPE = "application/vnd.git-lfs+json";
+
+/** The pointer a blob holds, or null when the blob is ordinary content. */
+export function parseLfsPointer(blob: Buffer): LfsPointer | null {
+  if (blob.length === 0 || blob.length >= POINTER_MAX_BYTES || blob[blob.length - 1] !== 0x0a) return null;
+  const [first, ...rest] = blob.toString("utf8").slice(0, -1).split("\n");
+  const version = /^version (\S+)$/.exec(first);
+  if (!version || !POINTER_VERSIONS.has(version[1])) return null;
+  let oid: string | undefined;
+  let size: number | undefined;
+  for (const line of rest) {
+    const field = /^([a-z0-9.-]+) (\S+)$/.exec(line);
+    if (!field) return null;
+    if (field[1] === "oid") oid = /^sha256:([0-9a-f]{64})$/.exec(field[2])?.[1];
+    else if (field[1] === "size" && /^\d{1,15}$/.test(field[2])) size = Number(field[2]);
+  }
+  return oid !== undefined && size !== undefined ? { oid, size } : null;
+}
+
+const batchAnswer = z.object({
+  objects: z.array(
+    z.object({
+      oid: z.string(),
+      actions: z.object({ download: z.object({ href: z.string().url(), header: z.record(z.string(), z.string()).optional() }).optional() }).optional(),
+      error: z.object({ code: z.number().optional(), message: z.string().optional() }).optional(),
+    }),
+  ),
+});
+type Download = { href: string; header?: Record<string, string> };
+
+/** The LFS objects of one remote, cached in its clone. */
+export class LfsObjects {
+  constructor(
+    /** The bare clone; objects go under its lfs/objects. */
+    private readonly cloneDir: string,
+    private readonly remote: string,
+    private readonly git: GitRunner,
+  ) {}
+
+  /** Where `oid` is cached in the clone (present or not). */
+  private cached(oid: string): string {
+    return path.join(this.cloneDir, "lfs", "objects", oid.slice(0, 2), oid.slice(2, 4), oid);
+  }
+
+  /**
+   * Makes every file's object present in the cache; returns oid → cached file. Fails with a one-line
+   * LedgerError ("lfs") naming the first file whose object cannot be had or does not match its pointer.
+   */
+  async fetch(files: readonly LfsFile[]): Promise<Map<string, string>> {
+    const wanted = new Map<string, LfsFile>();
+    for (const f of files) if (!wanted.has(f.pointer.oid)) wanted.set(f.pointer.oid, f);
+    const missing: LfsFile[] = [];
+    for (const f of wanted.values()) {
+      const size = await stat(this.cached(f.pointer.oid)).then((s) => s.size, () => -1);
+      if (size !== f.pointer.size) missing.push(f);
+    }
+    if (missing.length > 0) {
+      if (httpOrigin(this.remote) !== null) await this.download(missing);
+      else for (const f of missing) await this.copyLocal(f);
+    }
+    return new Map([...wanted.keys()].map((oid) => [oid, this.cached(oid)]));
+  }
+
+  private async copyLocal(file: LfsFile): Promise<void> {
+    const root = this.remote.startsWith("file://") ? fileURLToPath(this.remote) : this.remote;
+    const relative = path.relative(path.join(this.cloneDir, "lfs"), this.cached(file.pointer.oid));
+    const source = [path.join(root, "lfs", relative), path.join(root, ".git", "lfs", relative)].find((p) => existsSync(p));
+    if (source === undefined) throw this.failure(file, `the remote's lfs/${relative.split(path.sep).join("/")} is missing (was the object pushed with git lfs push?)`);
+    await this.store(file, createReadStream(source));
+  }
+
+  private async download(files: LfsFile[]): Promise<void> {
+    const actions: Array<{ file: LfsFile; action: Download }> = [];
+    for (let i = 0; i < files.length; i += BATCH_SIZE) {
+      const chunk = files.slice(i, i + BATCH_SIZE);
+      const answer = await this.batch(chunk);
+      for (const file of chunk) {
+        const entry = answer.objects.find((o) => o.oid === file.pointer.oid);
+        if (entry?.error) throw this.failure(file, `the LFS server answered ${entry.error.code ?? "an error"}${entry.error.message ? `: ${oneLine(entry.error.message)}` : ""}`);
+        if (!entry?.actions?.download) throw this.failure(file, "the LFS server's batch answer gives no download for it");
+        actions.push({ file, action: entry.actions.download });
+      }
+    }
+    let next = 0;
+    const worker = async () => {
+      while (next < actions.length) {
+        const { file, action } = actions[next++];
+        await this.downloadOne(file, action);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_DOWNLOADS, actions.length) }, worker));
+  }
+
+  private batchUrl(): string {
+    const base = this.remote.replace(/\/+$/, "");
+    return `${base.endsWith(".git") ? base : `${base}.git`}/info/lfs/objects/batch`;
+  }
+
+  private async batch(files: LfsFile[]): Promise<z.infer<typeof batchAnswer>> {
+    const headers: Record<string, string> = { Accept: LFS_MEDIA_TYPE, "Content-Type": LFS_MEDIA_TYPE };
+    const authorization = await this.git.authorization();
+    if (authorization !== null) headers.Authorization = authorization;
+    const body = JSON.stringify({ operation: "download", transfers: ["basic"], hash_algo: "sha256", objects: files.map((f) => f.pointer) });
+    const res = await this.request(files[0], this.batchUrl(), { method: "POST", headers, body });
+    const text = await res.text();
+    if (!res.ok) {
+      const message = (() => {
+        try {
+          return String(JSON.parse(text).message ?? "");
+        } catch {
+          return "";
+        }
+      })();
+      throw this.failure(files[0], `the LFS batch API answered ${res.status}${message ? `: ${oneLine(message)}` : ""}${res.status === 401 || res.status === 403 ? " (credentials missing or refused)" : ""}`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw this.failure(files[0], "the LFS batch API's answer is not JSON");
+    }
+    const parsed = batchAnswer.safeParse(json);
+    if (!parsed.success) throw this.failure(files[0], "the LFS batch API's answer is not a batch answer (no objects list)");
+    return parsed.data;
+  }
+
+  private async downloadOne(file: LfsFile, action: Download): Promise<void> {
+    const headers: Record<string, string> = { ...(action.header ?? {}) };
+    // Our token goes to the remote's own host only, and only when the answer gave no credentials of its own.
+    const hasAuthorization = Object.keys(headers).some((k) => k.toLowerCase() === "authorization");
+    if (!hasAuthorization && httpOrigin(action.href) === httpOrigin(this.remote)) {
+      const authorization = await this.git.authorization();
+      if (authorization !== null) headers.Authorization = authorization;
+    }
+    const res = await this.request(file, action.href, { headers });
+    if (!res.ok || res.body === null) {
+      await res.body?.cancel();
+      throw this.failure(file, `downloading it answered ${res.status}`);
+    }
+    await this.store(file, Readable.fromWeb(res.body as WebReadableStream<Uint8Array>));
+  }
+
+  /** fetch() with a stall timer that also covers reading the body. */
+  private async request(file: LfsFile, url: string, init: RequestInit): Promise<Response> {
+    const controller = new AbortController();
+    // Unreferenced: a body given up unread must not hold the process open.
+    const stall = () => setTimeout(() => controller.abort(), STALL_MS).unref();
+    let timer = stall();
+    try {
+      const res = await fetch(url, { ...init, signal: controller.signal, redirect: "follow" });
+      if (res.body === null) return res;
+      const body = res.body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, out) {
+            clearTimeout(timer);
+            timer = stall();
+            out.enqueue(chunk);
+          },
+          flush: () => clearTimeout(timer),
+        }),
+      );
+      return new Response(body, { status: res.status, headers: res.headers });
+    } catch (err) {
+      clearTimeout(timer);
+      throw this.failure(file, controller.signal.aborted ? `nothing came from the LFS server for ${STALL_MS / 1000} s` : `the LFS server could not be reached: ${this.git.scrub((err as Error).message)}`);
+    }
+  }
+
+  /** Streams `source` into the cache, checking size and sha256 before the object takes its place. */
+  private async store(file: LfsFile, source: Readable): Promise<void> {
+    const target = this.cached(file.pointer.oid);
+    await mkdir(path.dirname(target), { recursive: true });
+    const partial = `${target}.${randomBytes(6).toString("hex")}.partial`;
+    const hash = createHash("sha256");
+    let size = 0;
+    const tally = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, tally, createWriteStream(partial)).catch((err: Error) => {
+        throw err instanceof LedgerError ? err : this.failure(file, `reading it failed: ${this.git.scrub(err.message)}`);
+      });
+      if (size !== file.pointer.size) throw this.failure(file, `got ${size} bytes, the pointer says ${file.pointer.size}`);
+      const digest = hash.digest("hex");
+      if (digest !== file.pointer.oid) throw this.failure(file, `got content with sha256 ${digest.slice(0, 12)}…, not the pointer's`);
+      await rename(partial, target);
+    } finally {
+      await rm(partial, { force: true });
+    }
+  }
+
+  private failure(file: LfsFile, reason: string): LedgerError {
+    const { oid, size } = file.pointer;
+    return new LedgerError("lfs", `${file.path} is stored in Git LFS (sha256 ${oid.slice(0, 12)}…, ${size} bytes) and its content could not be had: ${this.git.scrub(reason)}`, [file.path]);
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, " ").trim();
+}
