@@ -40,9 +40,9 @@ export function isTruncatedGzip(err: unknown): boolean {
 /**
  * A byte stream of the file in CHUNK_BYTES chunks, gunzipped when it starts with the gzip magic bytes
  * (whatever its name). Errors of the raw file surface through the returned stream; a file in a format of
- * another kind (an ASE trajectory, a CIF: foreignFormat) is refused at once.
+ * another kind (an ASE trajectory, a CIF: foreignFormat) is refused at once, unless `ownFormat` claims it.
  */
-export async function openInput(path: string, expected: string): Promise<{ stream: Readable; gzipped: boolean }> {
+export async function openInput(path: string, expected: string, ownFormat?: (head: string) => boolean): Promise<{ stream: Readable; gzipped: boolean }> {
   let gzipped: boolean;
   let head: string;
   try {
@@ -58,7 +58,7 @@ export async function openInput(path: string, expected: string): Promise<{ strea
   } catch (err) {
     throw fileError(path, err, expected);
   }
-  refuseForeignFormat(path, head, expected);
+  if (!ownFormat?.(head)) refuseForeignFormat(path, head, expected);
   const raw = createReadStream(path, { highWaterMark: CHUNK_BYTES });
   if (!gzipped) return { stream: raw, gzipped };
   const gunzip = createGunzip({ chunkSize: CHUNK_BYTES });

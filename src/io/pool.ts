@@ -1,12 +1,13 @@
 /**
- * Candidate pools for ranking: extxyz files (every frame), XDATCAR and ASE trajectories (every step), folders of
- * POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz/XDATCAR/*.traj files, and VASP run directories. Each source is hashed so the
+ * Candidate pools for ranking: extxyz files (every frame), XDATCAR, ASE trajectories and LAMMPS dumps (every step),
+ * folders of POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz/XDATCAR/*.traj/*.lammpstrj files, and VASP run directories. Each source is hashed so the
  * ranking records exactly what it ranked.
  */
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
 import { isUlm } from "../core/formats/ase-trajectory.js";
+import { isLammpsDump } from "../core/formats/lammps-dump.js";
 import type { Frame } from "../core/structure.js";
 import type { ExtxyzReadTrace } from "./extxyz.js";
 import { folderEntries, VisitedFolders } from "./folder-entries.js";
@@ -23,7 +24,7 @@ export interface PoolFrame {
 
 export interface PoolSource {
   path: string;
-  kind: "extxyz" | "poscar" | "xdatcar" | "traj" | "rundir";
+  kind: "extxyz" | "poscar" | "xdatcar" | "traj" | "lammps-dump" | "rundir";
   /** sha256 of the file; for a run directory, of its vasprun.xml or OUTCAR (the file frames came from). */
   sha256: string;
   frames: number;
@@ -39,6 +40,7 @@ export interface PoolUnitRead {
 
 const EXTXYZ_FILE = /\.(ext)?xyz(\.gz)?$/i;
 const TRAJ_FILE = /\.traj$/i;
+const LAMMPS_DUMP_FILE = /\.(lammpstrj|lammpsdump|dump)(\.gz)?$/i;
 
 /** Files and run directories a pool path stands for, in sorted order (symbolic links followed, each folder once). */
 async function expandPoolPath(p: string, visited = new VisitedFolders()): Promise<{ path: string; kind: PoolSource["kind"] }[]> {
@@ -48,8 +50,9 @@ async function expandPoolPath(p: string, visited = new VisitedFolders()): Promis
   } catch {
     throw new InputError(p, undefined, "no such file or directory");
   }
-  // A file named otherwise is an ASE trajectory by its first bytes, else extxyz (whose reader reports read errors).
-  if (info.isFile()) return [{ path: p, kind: fileKind(path.basename(p)) ?? (isUlm(await readHead(p, 8).catch(() => "")) ? "traj" : "extxyz") }];
+  // A file named otherwise is an ASE trajectory or a LAMMPS dump by its first bytes, else extxyz (whose reader
+  // reports read errors).
+  if (info.isFile()) return [{ path: p, kind: fileKind(path.basename(p)) ?? kindByContent(await readHead(p, 64).catch(() => "")) }];
   if (!(await visited.first(p))) return [];
   if (isRunDir(p)) return [{ path: p, kind: "rundir" }];
   const out: { path: string; kind: PoolSource["kind"] }[] = [];
@@ -67,21 +70,31 @@ function fileKind(name: string): Exclude<PoolSource["kind"], "rundir"> | undefin
   if (XDATCAR_FILE.test(name)) return "xdatcar";
   if (EXTXYZ_FILE.test(name)) return "extxyz";
   if (TRAJ_FILE.test(name)) return "traj";
+  if (LAMMPS_DUMP_FILE.test(name)) return "lammps-dump";
   return undefined;
+}
+
+function kindByContent(head: string): "traj" | "lammps-dump" | "extxyz" {
+  return isUlm(head) ? "traj" : isLammpsDump(head) ? "lammps-dump" : "extxyz";
 }
 
 export interface PoolUnit {
   path: string;
   kind: PoolSource["kind"];
+  /** For a LAMMPS dump: the element of each atom type (type 1 first), when the dump has no element column. */
+  typeMap?: readonly string[];
 }
 
-/** The files and run directories the pool paths stand for, in a stable order (paths as given, folders sorted). */
-export async function poolUnits(paths: string[]): Promise<PoolUnit[]> {
+/**
+ * The files and run directories the pool paths stand for, in a stable order (paths as given, folders sorted).
+ * `typeMap` names the elements of LAMMPS dumps' atom types.
+ */
+export async function poolUnits(paths: string[], typeMap?: readonly string[]): Promise<PoolUnit[]> {
   const units: PoolUnit[] = [];
   for (const p of paths) {
     const found = await expandPoolPath(p);
-    if (found.length === 0) throw new InputError(p, undefined, "no structures (POSCAR, CONTCAR, *.vasp, *.extxyz, *.xyz, XDATCAR, *.traj or VASP runs) found in this folder");
-    units.push(...found);
+    if (found.length === 0) throw new InputError(p, undefined, "no structures (POSCAR, CONTCAR, *.vasp, *.extxyz, *.xyz, XDATCAR, *.traj, *.lammpstrj or VASP runs) found in this folder");
+    units.push(...found.map((u) => (u.kind === "lammps-dump" && typeMap ? { ...u, typeMap } : u)));
   }
   return units;
 }
@@ -102,8 +115,13 @@ export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): As
     yield [{ frame, source, index }];
     return { file: unit.path, notes: [] };
   }
-  if (unit.kind === "xdatcar" || unit.kind === "traj") {
-    const steps = unit.kind === "xdatcar" ? (await import("./xdatcar.js")).readXdatcar(unit.path) : (await import("./ase-trajectory.js")).readAseTrajectory(unit.path);
+  if (unit.kind === "xdatcar" || unit.kind === "traj" || unit.kind === "lammps-dump") {
+    const steps =
+      unit.kind === "xdatcar"
+        ? (await import("./xdatcar.js")).readXdatcar(unit.path)
+        : unit.kind === "traj"
+          ? (await import("./ase-trajectory.js")).readAseTrajectory(unit.path)
+          : (await import("./lammps-dump.js")).readLammpsDump(unit.path, unit.typeMap ?? null);
     for (let next = await steps.next(); ; next = await steps.next()) {
       if (next.done) return { file: unit.path, notes: next.value };
       yield next.value.map((frame) => ({ frame, source, index: index++ }));

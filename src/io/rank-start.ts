@@ -23,6 +23,8 @@ export interface RankOptions {
   select: number;
   out: string;
   labeled?: string[];
+  /** The element of each LAMMPS atom type (type 1 first), for dumps without an element column. */
+  typeMap?: string[];
   /** mace_eval_configs outputs, one per committee member (MACE_energy / MACE_forces). */
   committee?: string[];
   /** Committee predictions inside the pool: info `<prefix><member>_energy`, arrays `<prefix><member>_forces`. */
@@ -60,13 +62,13 @@ const DATASET_SPLITS = ["train.extxyz", "valid.extxyz", "test.extxyz"];
  * --labeled paths as files and run directories: what --pool takes (the runs of a finished round, say), and a dataset
  * folder (relabel dataset build's output) stands for its split files.
  */
-async function labelledUnits(paths: string[]): Promise<PoolUnit[]> {
+async function labelledUnits(paths: string[], typeMap?: readonly string[]): Promise<PoolUnit[]> {
   const units: PoolUnit[] = [];
   for (const p of paths) {
     const isFolder = (await stat(p).catch(() => null))?.isDirectory();
     const splits = isFolder ? DATASET_SPLITS.flatMap((name) => datasetSplitFile(p, name) ?? []) : [];
     if (splits.length > 0) units.push(...splits.map((file) => ({ path: file, kind: "extxyz" as const })));
-    else units.push(...(await poolUnits([p])));
+    else units.push(...(await poolUnits([p], typeMap)));
   }
   return units;
 }
@@ -191,7 +193,7 @@ export async function startRank(o: RankOptions): Promise<RankStart> {
   if (o.trustExclude && !o.forceTrust) throw new UsageError("--trust-exclude needs a trust window (--force-trust LO:HI)");
   await assertFreshOutput(o.out);
   if (o.poscars?.inputs !== undefined) await vaspInputFiles(o.poscars.inputs);
-  const units = await poolUnits(o.pool);
-  const labeled = await labelledUnits(o.labeled ?? []);
+  const units = await poolUnits(o.pool, o.typeMap);
+  const labeled = await labelledUnits(o.labeled ?? [], o.typeMap);
   return { units, early: await startEarlySelection(o), labeled };
 }

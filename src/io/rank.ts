@@ -594,6 +594,7 @@ async function rankScanned(
       committee_source: committee.length ? "files" : o.committeeKeys ? "keys" : null,
       force_trust: o.forceTrust ?? null,
       trust_exclude: trustExclude,
+      ...(o.typeMap ? { type_map: o.typeMap } : {}),
     },
     sources: sources.map(({ path: file, sha256, frames, notes }) => ({ path: file, sha256, frames, ...(notes?.length ? { notes } : {}) })),
     skippedSources: skipped,

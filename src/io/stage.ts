@@ -12,7 +12,9 @@ import { once } from "node:events";
 import { Readable } from "node:stream";
 import { InputError } from "../core/errors.js";
 import { isAseTrajectory } from "../core/formats/ase-trajectory.js";
+import { isLammpsDump } from "../core/formats/lammps-dump.js";
 import { writeExtxyzFrame } from "../core/formats/extxyz.js";
+import type { Frame } from "../core/structure.js";
 import { NAMED_FOUNDATION_MODELS, NAMED_REPLAY_SETS, type StageConfig } from "../core/stage/config.js";
 import { SPLIT_FILES, parseDatasetSummary, type DatasetSummary } from "../core/stage/dataset.js";
 import { e0sTable, parseE0sFile, stageE0s, type StageE0s } from "../core/stage/e0s.js";
@@ -20,6 +22,7 @@ import { MANIFEST_FILE, renderManifest, stageHash, type HashedFile } from "../co
 import { checkStageConfig, localAssetRefs, planStage, type AssetRef, type PlannedFile, type StageKind, type StageSources } from "../core/stage/plan.js";
 import { closestName } from "../core/stage/suggest.js";
 import { readAseTrajectory } from "./ase-trajectory.js";
+import { readLammpsDump } from "./lammps-dump.js";
 import { CHUNK_BYTES, fileError, openInput, readHead } from "./open.js";
 import { datasetSplitFile } from "./run-files.js";
 
@@ -63,7 +66,7 @@ export async function buildStage(o: BuildStageOptions): Promise<BuiltStage> {
     for (const file of plan.files) {
       const dest = path.join(tmp, file.path);
       await mkdir(path.dirname(dest), { recursive: true });
-      hashed.push({ path: file.path, ...(await writePlanned(file, dest)) });
+      hashed.push({ path: file.path, ...(await writePlanned(file, dest, o.config.eval.type_map)) });
       if (file.path === "run.sh" || file.path.endsWith("/run.sh")) await chmod(dest, 0o755);
     }
     checkCopiedDataset(hashed, summary, dataset["summary.json"]);
@@ -158,9 +161,9 @@ function checkCopiedDataset(hashed: readonly HashedFile[], summary: DatasetSumma
   }
 }
 
-async function writePlanned(file: PlannedFile, dest: string): Promise<Omit<HashedFile, "path">> {
+async function writePlanned(file: PlannedFile, dest: string, typeMap: readonly string[] | null): Promise<Omit<HashedFile, "path">> {
   if ("text" in file) return writeText(dest, file.text);
-  if (file.join === "extxyz") return joinExtxyz(file.from, dest);
+  if (file.join === "extxyz") return joinExtxyz(file.from, dest, typeMap);
   if (file.from.length !== 1) throw new Error(`${file.path}: a copy has exactly one source`);
   return copyFile(file.from[0], dest);
 }
@@ -179,19 +182,23 @@ async function copyFile(source: string, dest: string): Promise<Omit<HashedFile, 
 }
 
 /**
- * Concatenates extxyz files (gunzipping gzip ones) into one, each ending with a newline. An ASE trajectory (a
- * candidate pool from ASE's MD) is written as extxyz, every digit kept, so that its frames keep their candidate_ids.
+ * Concatenates extxyz files (gunzipping gzip ones) into one, each ending with a newline. An ASE trajectory or a
+ * LAMMPS dump (candidate pools from MD) is written as extxyz, every digit kept, so that its frames keep their
+ * candidate_ids.
  */
-async function joinExtxyz(sources: readonly string[], dest: string): Promise<Omit<HashedFile, "path">> {
+async function joinExtxyz(sources: readonly string[], dest: string, typeMap: readonly string[] | null): Promise<Omit<HashedFile, "path">> {
   const streams = [];
   for (const s of sources) {
-    streams.push(isAseTrajectory(await readHead(s, 24).catch(() => "")) ? Readable.from(trajectoryAsExtxyz(s)) : (await openInput(s, "an extxyz file")).stream);
+    const head = await readHead(s, 24).catch(() => "");
+    if (isAseTrajectory(head)) streams.push(Readable.from(framesAsExtxyz(readAseTrajectory(s))));
+    else if (isLammpsDump(head)) streams.push(Readable.from(framesAsExtxyz(readLammpsDump(s, typeMap))));
+    else streams.push((await openInput(s, "an extxyz file")).stream);
   }
   return pump(streams, sources, dest, true);
 }
 
-async function* trajectoryAsExtxyz(file: string): AsyncGenerator<Buffer, void, void> {
-  for await (const frames of readAseTrajectory(file)) yield Buffer.from(frames.map(writeExtxyzFrame).join(""));
+async function* framesAsExtxyz(batches: AsyncGenerator<Frame[], unknown, void>): AsyncGenerator<Buffer, void, void> {
+  for await (const frames of batches) yield Buffer.from(frames.map(writeExtxyzFrame).join(""));
 }
 
 async function pump(streams: Readable[], sources: readonly string[], dest: string, newlineBetween: boolean): Promise<Omit<HashedFile, "path">> {

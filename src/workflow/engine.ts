@@ -104,6 +104,7 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
       scaling: r.selection.scaling,
       bins: r.selection.bins,
       rmax: r.selection.rmax,
+      typeMap: r.selection.type_map ?? undefined,
       software: r.software,
     });
     const names: Array<[string, string]> = [[`${repo}/`, ""], ...r.committeeLocalFiles.map((c): [string, string] => [c.file, c.display])];

@@ -402,7 +402,7 @@ export class RoundWorkflow {
     const pool = await withScratch(this.scratch, async (dir) => {
       const exported = await this.ledger.exportTree(base, dir, request.pool);
       for (const p of request.pool) {
-        if (!exported.includes(p)) throw new StepError(`${p}: the previous round's committee predicts pool files (extxyz or ASE trajectories); this is not a file in the data repository`);
+        if (!exported.includes(p)) throw new StepError(`${p}: the previous round's committee predicts pool files (extxyz, ASE trajectories or LAMMPS dumps); this is not a file in the data repository`);
       }
       return Promise.all(request.pool.map(async (p) => ({ path: p, sha256: await sha256File(path.join(dir, p)) })));
     });
@@ -422,7 +422,7 @@ export class RoundWorkflow {
         await this.ledger.exportTree(base, dir, request.pool);
         const datasetDir = await exportCurrentDataset(this.ledger, base, dir);
         await rm(stageDir, { recursive: true, force: true });
-        const stageConfig = { ...config.stage, eval: { ...config.stage.eval, model: models[0], committee_models: models, pool: request.pool.map((p) => path.join(dir, p)) } };
+        const stageConfig = { ...config.stage, eval: { ...config.stage.eval, model: models[0], committee_models: models, pool: request.pool.map((p) => path.join(dir, p)), type_map: config.selection.type_map } };
         await buildStage({ kind: "eval", datasetDir, outDir: stageDir, config: stageConfig, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
       });
       await this.commitStage(manifest, STAGE_POOL_EVAL, stageDir);

@@ -14,6 +14,7 @@ import { readRun } from "../../src/io/rundir.js";
 import type { SelectionResult } from "../../src/core/select/fps.js";
 import type { WorkerSelection } from "../../src/exec/fps-threads.js";
 import { aseTrajectories } from "../helpers/ase-trajectories.js";
+import { lammpsDumps } from "../helpers/lammps-dumps.js";
 import { numpyArray } from "../helpers/numpy-arrays.js";
 import { realPath } from "../helpers/real-data.js";
 import { xdatcarText } from "../helpers/xdatcar.js";
@@ -260,6 +261,43 @@ describe("relabel rank", () => {
     expect(rows("traj")).toEqual(rows("extxyz"));
   });
 
+  it("ranks LAMMPS dumps: found in folders by name and by their first bytes, gzipped, species from --type-map or the element column", async () => {
+    const dir = tmp();
+    const dumps = lammpsDumps();
+    const pool = path.join(dir, "pool");
+    mkdirSync(path.join(pool, "traj"), { recursive: true });
+    cpSync(path.join(dumps.dir, "unscaled.lammpstrj"), path.join(pool, "traj", "0.lammpstrj"));
+    writeFileSync(path.join(pool, "traj", "1.lammpstrj.gz"), gzipSync(readFileSync(path.join(dumps.dir, "atom.lammpstrj"))));
+    // Another name: known by its first line.
+    cpSync(path.join(dumps.dir, "element.lammpstrj"), path.join(dir, "dump.element"));
+    const res = await runCli("rank", "--pool", pool, path.join(dir, "dump.element"), "--type-map", "Hf,O", "--select", "4", "--descriptor", "element-pairs", "-o", path.join(dir, "out"));
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
+    expect(ranking.sources.map((s: { path: string; frames: number }) => [path.relative(dir, s.path), s.frames])).toEqual([
+      [path.join("pool", "traj", "0.lammpstrj"), 3],
+      [path.join("pool", "traj", "1.lammpstrj.gz"), 3],
+      ["dump.element", 3],
+    ]);
+    expect(ranking.parameters.type_map).toEqual(["Hf", "O"]);
+    // The three dumps hold the same trajectory: the picks' species are ASE's reading of the dump.
+    const selected = framesOf(path.join(dir, "out", "selected.extxyz"));
+    for (const frame of selected) expect(frame.symbols).toEqual(dumps.ase["element.lammpstrj"][0].symbols);
+    expect(selected[0].info.get("timestep")).toBeDefined();
+
+    // Without the type map, the dumps of types are left out with the reason; the one with elements is ranked.
+    const untyped = await runCli("rank", "--pool", pool, path.join(dir, "dump.element"), "--select", "2", "-o", path.join(dir, "untyped"));
+    expect(untyped.code).toBe(0);
+    expect(untyped.stderr).toContain(`warning: pool source left out, it cannot be read: ${path.join(pool, "traj", "0.lammpstrj")}:9: atom types but no element column: the element of each type is needed, type 1 first (relabel rank --type-map Hf,O; type_map: [Hf, O] in the App's selection config or a stage's eval config)\n`);
+    const untypedRanking = JSON.parse(readFileSync(path.join(dir, "untyped", "ranking.json"), "utf8"));
+    expect(untypedRanking.sources.map((s: { path: string }) => path.relative(dir, s.path))).toEqual(["dump.element"]);
+    expect(untypedRanking.parameters.type_map).toBeUndefined();
+
+    const bad = await runCli("rank", "--pool", pool, "--type-map", "Hf,Oxygen", "--select", "2", "-o", path.join(dir, "bad"));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('relabel rank: --type-map must list element symbols, type 1 first, such as Hf,O (got "Oxygen" in "Hf,Oxygen")\n');
+  });
+
   it("names a file of another format where an extxyz was expected, with the conversion, and leaves it out of a pool", async () => {
     const dir = tmp();
     const ase = aseTrajectories();
@@ -461,7 +499,7 @@ describe("relabel rank", () => {
     mkdirSync(empty);
     const refused = await runCli("rank", "--pool", runs, "--select", "2", "--labeled", empty, "-o", path.join(dir, "again"));
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toBe(`error: ${empty}: no structures (POSCAR, CONTCAR, *.vasp, *.extxyz, *.xyz, XDATCAR, *.traj or VASP runs) found in this folder\n`);
+    expect(refused.stderr).toBe(`error: ${empty}: no structures (POSCAR, CONTCAR, *.vasp, *.extxyz, *.xyz, XDATCAR, *.traj, *.lammpstrj or VASP runs) found in this folder\n`);
   });
 
   it("knows a labelled structure read back from VASP's output as the pool's POSCAR it came from, though its id differs", async () => {

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parseExtxyz } from "../../src/core/formats/extxyz.js";
 import { infoNumber } from "../../src/core/structure.js";
 import { aseTrajectories } from "../helpers/ase-trajectories.js";
+import { lammpsDumps } from "../helpers/lammps-dumps.js";
 import { runCli } from "../helpers/run-cli.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/stage");
@@ -376,6 +377,26 @@ describe("relabel stage eval with the MACE doubles", () => {
     expect(pool).toHaveLength(60 + 12);
     pool.slice(0, 60).forEach((frame, i) => expect(Array.from(frame.positions)).toEqual(ase.frames["md.traj"][i].positions.flat()));
     expect(pool.slice(60).map((f) => Array.from(f.positions))).toEqual(ase.frames["grid.traj"].map((f) => f.positions.flat()));
+  });
+
+  it("writes LAMMPS dumps in the candidate pool as extxyz with the species of eval.type_map, and names a dump without one", async () => {
+    const dir = tmp();
+    const dumps = lammpsDumps();
+    writeFileSync(path.join(dir, "m.model"), "{}\n");
+    cpSync(path.join(dumps.dir, "unscaled.lammpstrj"), path.join(dir, "md.lammpstrj"));
+    const config = writeConfig({ eval: { model: "m.model", pool: ["md.lammpstrj"], type_map: ["Hf", "O"] } }, dir);
+    const out = path.join(tmp(), "e");
+    const res = await runCli("stage", "eval", "--dataset", dataset(), "-o", out, "--config", config);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const pool = parseExtxyz(readFileSync(path.join(out, "pool/pool.extxyz")), "pool").map((f) => f.frame);
+    expect(pool.map((f) => f.symbols)).toEqual(dumps.ase["unscaled.lammpstrj"].map((f) => f.symbols));
+    expect(pool.map((f) => Array.from(f.positions))).toEqual(dumps.ase["unscaled.lammpstrj"].map((f) => f.positions.flat()));
+
+    const untyped = writeConfig({ eval: { model: "m.model", pool: ["md.lammpstrj"] } }, dir);
+    const refused = await runCli("stage", "eval", "--dataset", dataset(), "-o", path.join(tmp(), "u"), "--config", untyped);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(`error: ${path.join(dir, "md.lammpstrj")}:9: atom types but no element column: the element of each type is needed, type 1 first (relabel rank --type-map Hf,O; type_map: [Hf, O] in the App's selection config or a stage's eval config)\n`);
   });
 
   it("refuses a candidate pool without data and leaves nothing behind", async () => {

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs when they are missing: python3-ase (the reference reader
-# that files we write must satisfy) and git-lfs (which writes the LFS files the ledger must read). Needs root for
-# apt-get; otherwise says what to install.
+# that files we write must satisfy), git-lfs and LAMMPS (real writers of the LFS files and dumps we read). Needs
+# root for apt-get; otherwise says what to install.
 set -euo pipefail
 
 missing=()
 /usr/bin/python3 -c "import ase" 2>/dev/null || missing+=(python3-ase)
 git lfs version >/dev/null 2>&1 || missing+=(git-lfs)
+command -v lmp >/dev/null 2>&1 || missing+=(lammps)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

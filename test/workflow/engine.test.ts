@@ -18,6 +18,7 @@ import { displayPaths, dryRunRebuild, inspectLabelRuns, rankSelection } from "..
 import { recordedRuns, writeInitialStructurePool } from "../../src/workflow/recorded-runs.js";
 import { SAMPLE_VASP } from "../helpers/app-harness.js";
 import { aseTrajectories } from "../helpers/ase-trajectories.js";
+import { lammpsDumps } from "../helpers/lammps-dumps.js";
 import { pushWithGitLfs } from "../helpers/git-remote.js";
 import { initBare } from "../helpers/git-repo.js";
 import { realPath } from "../helpers/real-data.js";
@@ -126,6 +127,24 @@ describe("rankSelection from an ASE trajectory in the data repository", () => {
     const csv = (o: typeof large, name: string) => o.files.find((f) => f.path === name)!.content as Buffer | string;
     expect(large.files.some((f) => f.path === "rounds/0001/selection/ranking.csv")).toBe(false);
     expect(gunzipSync(csv(large, large.rankingCsv)).toString()).toBe(String(csv(outcome, outcome.rankingCsv)));
+  });
+});
+
+describe("rankSelection from a LAMMPS dump in the data repository", () => {
+  it("reads the dump's atom types through selection.type_map, recorded in ranking.json", async () => {
+    const root = tmp();
+    const dump = readFileSync(path.join(lammpsDumps().dir, "unscaled.lammpstrj"));
+    const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
+    await ledger.commit({ message: "pool", files: [{ path: "pools/md.lammpstrj", content: dump }] });
+    const config = defaultRelabelConfig();
+    const outcome = await rankSelection(ledger, path.join(root, "scratch"), {
+      ref: "main", pool: ["pools/md.lammpstrj"], select: 2, weights: { div: 1, dis: 1 }, selection: { ...config.selection, type_map: ["Hf", "O"] },
+      committeeRepoFiles: [], committeeLocalFiles: [], templates: config.vasp_templates,
+      software: { name: "relabel-loop", version: "test" }, roundFor: async () => 1,
+    });
+    expect(outcome.ranking.sources).toEqual([expect.objectContaining({ path: "pools/md.lammpstrj", frames: 3 })]);
+    expect(outcome.ranking.parameters.type_map).toEqual(["Hf", "O"]);
+    expect(outcome.files.filter((f) => f.path.endsWith("/POSCAR"))).toHaveLength(2);
   });
 });
 

@@ -1,3 +1,4 @@
+import { isElement } from "../../core/elements.js";
 import { UsageError } from "../../core/errors.js";
 import { parseTrustExclusion, parseTrustWindow } from "../../core/select/disagreement.js";
 import type { SelectionRule } from "../../core/select/fps.js";
@@ -11,15 +12,18 @@ export const rankSpec = {
   name: "rank",
   summary: "Rank a candidate pool for the next DFT round: diversity (farthest-point sampling) plus optional committee disagreement.",
   usage:
-    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI [--trust-exclude LEVELS]] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] [--threads N] -o OUT [--poscars [--vasp-inputs DIR] [--vacuum 10]]",
+    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI [--trust-exclude LEVELS]] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] [--type-map EL,EL...] [--threads N] -o OUT [--poscars [--vasp-inputs DIR] [--vacuum 10]]",
   help: `This is the baseline heuristic, named for what it is: greedy farthest-point sampling in a structure-descriptor
 space, plus committee disagreement when a committee is given. It is not calibrated uncertainty and not Bayesian
 optimisation. --disagreement force is DP-GEN's model deviation (max over atoms of the force std).
 
 pool and labelled set:
-      --pool PATH...          extxyz files (every frame), XDATCAR and ASE .traj (every step), folders of POSCAR/
-                              CONTCAR/*.vasp/*.extxyz/*.xyz/XDATCAR/*.traj, VASP runs (their complete DFT steps); a
-                              source that cannot be read is left out with a warning (ranking.json: skipped_sources)
+      --pool PATH...          extxyz files (every frame), XDATCAR, ASE .traj and LAMMPS text dumps (every step),
+                              folders of POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz/XDATCAR/*.traj/*.lammpstrj, VASP runs
+                              (their complete DFT steps); a source that cannot be read is left out with a warning
+                              (ranking.json: skipped_sources)
+      --type-map EL,EL...     the element of each LAMMPS atom type, type 1 first (DP-GEN's type_map), for dumps
+                              without an element column; lengths in the dump are taken as Angstrom
       --select N              how many structures to pick (at most the pool size)
       --labeled PATH...       the structures already labelled: extxyz, a dataset folder (its train/valid/test.extxyz)
                               or anything --pool takes (VASP runs, say): never picked, and they count as covered
@@ -69,6 +73,7 @@ exit codes: 0 success, 1 bad input, 2 usage error`,
     scaling: { type: "string" },
     bins: { type: "string" },
     rmax: { type: "string" },
+    "type-map": { type: "string" },
     threads: { type: "string" },
     output: { type: "string", short: "o" },
     poscars: { type: "boolean" },
@@ -105,6 +110,13 @@ async function parseWeights(text: string): Promise<SelectionRule> {
   const weights = parseWeightsText(text);
   if (typeof weights === "string") throw new UsageError(`--weights: ${weights}`);
   return { kind: "weighted", wDiv: weights.div, wDis: weights.dis };
+}
+
+function parseTypeMap(text: string): string[] {
+  const symbols = text.split(",").map((s) => s.trim());
+  const bad = symbols.find((s) => !isElement(s));
+  if (bad !== undefined) throw new UsageError(`--type-map must list element symbols, type 1 first, such as Hf,O (got ${JSON.stringify(bad)} in "${text}")`);
+  return symbols;
 }
 
 function parseRule(text: string): SelectionRule {
@@ -162,6 +174,7 @@ export async function runRank(argv: string[]): Promise<number> {
       scaling: oneOf("scaling", values.scaling, ["none", "standard"] as const, "standard"),
       bins: positiveNumber("bins", values.bins, true),
       rmax: positiveNumber("rmax", values.rmax, false),
+      typeMap: values["type-map"] !== undefined ? parseTypeMap(values["type-map"]) : undefined,
       threads: positiveNumber("threads", values.threads, true),
       poscars: values.poscars || values["vasp-inputs"] !== undefined ? { vacuum: positiveNumber("vacuum", values.vacuum, false), inputs: values["vasp-inputs"] } : undefined,
       software: SOFTWARE,

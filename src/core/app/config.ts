@@ -10,7 +10,7 @@ import { executionConfigSchema } from "../exec/config.js";
 import { DEFAULT_BINS, DEFAULT_R_MAX, type DescriptorKind } from "../select/descriptors.js";
 import { DEFAULT_TRUST_EXCLUSION, parseTrustWindow, TRUST_LEVEL_NAMES, type DisagreementKind } from "../select/disagreement.js";
 import type { ScalingMode } from "../select/scaling.js";
-import { StageConfigSchema } from "../stage/config.js";
+import { StageConfigSchema, typeMapSchema } from "../stage/config.js";
 import { closestName } from "../stage/suggest.js";
 import { DEFAULT_VACUUM } from "../vasp/poscar.js";
 
@@ -91,6 +91,8 @@ export const selectionConfigSchema = z.strictObject({
     }, 'expected a trust window "LO:HI" with 0 <= LO < HI (e.g. "0.05:0.3")')
     .nullable()
     .default(null),
+  /** LAMMPS dumps in the pool without an element column: the element of each atom type, type 1 first. */
+  type_map: typeMapSchema.nullable().default(null),
   /** Which trust levels of force_trust are never selected (DP-GEN leaves out both). */
   trust_exclude: z
     .array(z.enum(TRUST_LEVEL_NAMES))

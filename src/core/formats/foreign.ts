@@ -3,6 +3,7 @@
  * first bytes, so that the error says what the file is instead of failing on its first line.
  */
 import { isAseTrajectory, isUlm } from "./ase-trajectory.js";
+import { isLammpsDump } from "./lammps-dump.js";
 
 const SKIPPED_LINES = String.raw`(?:[ \t]*(?:#[^\n]*)?\r?\n)*`;
 const CIF = new RegExp(String.raw`^${SKIPPED_LINES}[ \t]*data_[^\n]*\n${SKIPPED_LINES}[ \t]*(?:_|loop_)`);
@@ -23,8 +24,8 @@ export function foreignFormat(head: string): Foreign | undefined {
   if (head.startsWith("\x89HDF\r\n\x1a\n")) return { name: "an HDF5 file (VASP's vaspout.h5?)", aseReads: false };
   if (head.startsWith("\x93NUMPY")) return { name: "a NumPy .npy array", aseReads: false };
   if (head.startsWith("PK\x03\x04")) return { name: "a zip archive", aseReads: false };
-  // Its species are type numbers until the run's type-to-element map is given (ASE's read needs specorder).
-  if (head.startsWith("ITEM: TIMESTEP")) return { name: "a LAMMPS dump (atom types, not elements)", aseReads: false };
+  // ASE would read its atom types as atomic numbers; relabel rank reads it with the run's type map.
+  if (isLammpsDump(head)) return { name: "a LAMMPS dump (relabel rank --pool reads it, with --type-map when it has no element column)", aseReads: false };
   // CIF: comment and blank lines, the first data block, then a data name or a loop (a POSCAR or XDATCAR whose
   // comment line is "data_..." has its scale factor next).
   if (CIF.test(head)) return { name: "a CIF file", aseReads: true };

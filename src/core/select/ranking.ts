@@ -32,6 +32,8 @@ export interface RankingParameters {
   force_trust: TrustWindow | null;
   /** The trust levels left out of the selection; null without a trust window. */
   trust_exclude: TrustExclusion | null;
+  /** The elements of LAMMPS dumps' atom types, when given (absent otherwise). */
+  type_map?: string[];
 }
 
 export interface RankingInputs {

@@ -47,12 +47,16 @@ export function e0sKeyToZ(key: string): number | undefined {
   return atomicNumber(key);
 }
 
+/** The element of each LAMMPS atom type, type 1 first (DP-GEN's type_map), for dumps without an element column. */
+export const typeMapSchema = z.array(z.string().refine((s) => atomicNumber(s) !== undefined, "expected an element symbol such as Hf or O")).min(1);
+
 export const EvalConfigSchema = z.strictObject({
   command: commandWord.default("mace_eval_configs"),
   model: filePath.nullable().default(null),
   head: token.default("Default"),
   batch_size: z.int().positive().default(64),
   pool: z.array(filePath).default([]),
+  type_map: typeMapSchema.nullable().default(null),
   committee_models: z.array(filePath).default([]),
 });
 
@@ -146,7 +150,8 @@ export const CONFIG_KEY_DOCS: Record<Exclude<keyof StageConfig, "eval"> | `eval.
   "eval.model": "the trained model to evaluate on test.extxyz (a local file, copied in; or --model)",
   "eval.head": "model head for mace_eval_configs --head (Default: the fine-tuning head of a model trained without --heads)",
   "eval.batch_size": "evaluation batch size",
-  "eval.pool": "candidate pool files (extxyz, gzipped or not, or ASE .traj), joined into pool/pool.extxyz and predicted by every committee model",
+  "eval.pool": "candidate pool files (extxyz, gzipped or not, ASE .traj or LAMMPS text dumps), joined into pool/pool.extxyz and predicted by every committee model",
+  "eval.type_map": "the element of each LAMMPS atom type in eval.pool's dumps, type 1 first (for dumps without an element column)",
   "eval.committee_models": "models for the pool predictions (default: eval.model), predictions/pool.member-K.extxyz",
 };
 

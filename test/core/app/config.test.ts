@@ -91,7 +91,7 @@ describe("relabel.yml", () => {
 
   it("explains bad values at their path", () => {
     const found = problems({
-      selection: { select: "8", weights: { div: 0, dis: 0 }, force_trust: "0.3:0.1", trust_exclude: ["suspect", "failed"], descriptor: "soap" },
+      selection: { select: "8", weights: { div: 0, dis: 0 }, force_trust: "0.3:0.1", trust_exclude: ["suspect", "failed"], descriptor: "soap", type_map: ["Hf", "Ox"] },
       dataset: { fractions: { train: 0.8, valid: 0.1, test: 0.2 } },
       committee: "everyone",
       vasp_templates: { incar: "../INCAR" },
@@ -103,6 +103,7 @@ describe("relabel.yml", () => {
     expect(message("selection.force_trust")).toContain("LO:HI");
     expect(message("selection.trust_exclude.1")).toContain('"accurate"');
     expect(message("selection.descriptor")).toContain('"baseline"');
+    expect(message("selection.type_map.1")).toBe("expected an element symbol such as Hf or O");
     expect(message("dataset.fractions")).toContain("must sum to 1");
     expect(message("committee")).toContain('"previous-round"');
     expect(message("vasp_templates.incar")).toContain("'..'");

@@ -15,7 +15,7 @@ describe("files of other formats", () => {
     expect(foreignFormat("SQLite format 3\0...")?.name).toBe("an SQLite database (an ASE database?)");
     expect(foreignFormat("\x89HDF\r\n\x1a\n....")?.name).toBe("an HDF5 file (VASP's vaspout.h5?)");
     expect(foreignFormat("# generated\n\ndata_image0\n_cell_length_a 5.43\n")?.name).toBe("a CIF file");
-    expect(foreignFormat("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n64\n")).toEqual({ name: "a LAMMPS dump (atom types, not elements)", aseReads: false });
+    expect(foreignFormat("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n64\n")).toEqual({ name: "a LAMMPS dump (relabel rank --pool reads it, with --type-map when it has no element column)", aseReads: false });
     expect(foreignFormat("data_Si\nloop_\n_atom_site_label\n")?.name).toBe("a CIF file");
     expect(foreignFormat("version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\nsize 12345\n")?.name).toMatch(/^a Git LFS pointer, not the file's content/);
     expect(foreignFormat("8\nLattice=\"...\" data_x=1\n")).toBeUndefined();
