@@ -4,6 +4,7 @@ import { performance } from "node:perf_hooks";
 import { readExtxyz, writeExtxyz } from "../dist/io/extxyz.js";
 import { readVasprun } from "../dist/io/vasprun.js";
 import { readAseTrajectory } from "../dist/io/ase-trajectory.js";
+import { readLammpsDump } from "../dist/io/lammps-dump.js";
 
 const [workload, file, outFile] = process.argv.slice(2);
 let frames = 0;
@@ -17,6 +18,8 @@ if (workload === "extxyz-read") {
   frames = await writeExtxyz(outFile, all);
 } else if (workload === "traj-read") {
   for await (const batch of readAseTrajectory(file)) frames += batch.length;
+} else if (workload === "dump-read") {
+  for await (const batch of readLammpsDump(file, ["O", "Si"])) frames += batch.length;
 } else if (workload === "vasprun-read") {
   for await (const _ of readVasprun(file)) frames++;
 } else {

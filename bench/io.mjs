@@ -1,4 +1,5 @@
-// `npm run bench:io`: extxyz read/write, ASE trajectory read and vasprun.xml parse throughput, side by side with ASE 3.22
+// `npm run bench:io`: extxyz read/write, ASE trajectory and LAMMPS dump read and vasprun.xml parse throughput, side by
+// side with ASE 3.22
 // (Debian's python3-ase, run with /usr/bin/python3). Generated inputs live in bench/.data (git-ignored).
 import { execFileSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -6,6 +7,7 @@ import { once } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeExtxyzFrame } from "../dist/core/formats/extxyz.js";
+import { readExtxyz } from "../dist/io/extxyz.js";
 import { seededRandom } from "./prng.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -76,6 +78,21 @@ async function makeBigVasprun(file, minBytes = 210 * 1024 * 1024) {
   await once(out, "finish");
 }
 
+/** The training set's frames as a LAMMPS `dump custom id type x y z` (type 1 = O, 2 = Si), as LAMMPS MD writes it. */
+async function makeLammpsDump(fromExtxyz, file) {
+  if (existsSync(file)) return;
+  const out = createWriteStream(file);
+  let step = 0;
+  for await (const f of readExtxyz(fromExtxyz)) {
+    const c = f.cell;
+    const lines = [`ITEM: TIMESTEP\n${10 * step++}\nITEM: NUMBER OF ATOMS\n${f.natoms}\nITEM: BOX BOUNDS pp pp pp\n0 ${c[0]}\n0 ${c[4]}\n0 ${c[8]}\nITEM: ATOMS id type x y z\n`];
+    for (let i = 0; i < f.natoms; i++) lines.push(`${i + 1} ${f.symbols[i] === "O" ? 1 : 2} ${f.positions[3 * i]} ${f.positions[3 * i + 1]} ${f.positions[3 * i + 2]}\n`);
+    if (!out.write(lines.join(""))) await once(out, "drain");
+  }
+  out.end();
+  await once(out, "finish");
+}
+
 function runJson(cmd, args) {
   return JSON.parse(execFileSync(cmd, args, { maxBuffer: 1 << 20 }).toString().trim().split("\n").pop());
 }
@@ -91,22 +108,26 @@ ensureAse();
 const trainSet = path.join(dataDir, "train-20000x32-8dp.extxyz");
 const bigXml = path.join(dataDir, "vasprun-210MB.xml");
 const trainTraj = path.join(dataDir, "train-20000x32.traj");
+const trainDump = path.join(dataDir, "train-20000x32.lammpstrj");
 const child = path.join(here, "io-child.mjs");
 const pyChild = path.join(here, "io_ase.py");
 console.error("generating inputs in bench/.data (first run only) ...");
 await makeTrainingSet(trainSet);
 await makeBigVasprun(bigXml);
 if (!existsSync(trainTraj)) runJson(PY, [pyChild, "traj-write", trainSet, trainTraj]);
+await makeLammpsDump(trainSet, trainDump);
 
 const scratch = path.join(dataDir, "written");
 const results = [];
 const xyzBytes = statSync(trainSet).size;
 const xmlBytes = statSync(bigXml).size;
 const trajBytes = statSync(trainTraj).size;
-console.log(`inputs: ${trainSet} (${(xyzBytes / 1e6).toFixed(1)} MB), ${trainTraj} (the same frames, ${(trajBytes / 1e6).toFixed(1)} MB), ${bigXml} (${(xmlBytes / 1e6).toFixed(1)} MB)`);
+const dumpBytes = statSync(trainDump).size;
+console.log(`inputs: ${trainSet} (${(xyzBytes / 1e6).toFixed(1)} MB), the same frames as ${trainTraj} (${(trajBytes / 1e6).toFixed(1)} MB) and ${trainDump} (${(dumpBytes / 1e6).toFixed(1)} MB), ${bigXml} (${(xmlBytes / 1e6).toFixed(1)} MB)`);
 results.push(row("extxyz read", xyzBytes, runJson("node", [child, "extxyz-read", trainSet]), runJson(PY, [pyChild, "extxyz-read", trainSet])));
 results.push(row("extxyz write", xyzBytes, runJson("node", [child, "extxyz-write", trainSet, `${scratch}-ours.extxyz`]), runJson(PY, [pyChild, "extxyz-write", trainSet, `${scratch}-ase.extxyz`])));
 results.push(row("traj read", trajBytes, runJson("node", [child, "traj-read", trainTraj]), runJson(PY, [pyChild, "traj-read", trainTraj])));
+results.push(row("LAMMPS dump", dumpBytes, runJson("node", [child, "dump-read", trainDump]), runJson(PY, [pyChild, "dump-read", trainDump])));
 results.push(row("vasprun.xml", xmlBytes, runJson("node", [child, "vasprun-read", bigXml]), runJson(PY, [pyChild, "vasprun-read", bigXml])));
 rmSync(`${scratch}-ours.extxyz`, { force: true });
 rmSync(`${scratch}-ase.extxyz`, { force: true });

@@ -24,6 +24,8 @@ def main() -> None:
         # Not timed: makes the ASE trajectory of the training set that both sides then read.
         ase.io.write(sys.argv[3], ase.io.read(path, index=":", format="extxyz"), format="traj")
         n = 0
+    elif workload == "dump-read":
+        n = len(ase.io.read(path, index=":", format="lammps-dump-text", specorder=["O", "Si"]))
     elif workload == "vasprun-read":
         n = 0
         for _ in ase.io.iread(path, index=":", format="vasp-xml"):

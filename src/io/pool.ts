@@ -1,7 +1,7 @@
 /**
  * Candidate pools for ranking: extxyz files (every frame), XDATCAR, ASE trajectories and LAMMPS dumps (every step),
- * folders of POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz/XDATCAR/*.traj/*.lammpstrj files, and VASP run directories. Each source is hashed so the
- * ranking records exactly what it ranked.
+ * folders of POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz/XDATCAR/*.traj/*.lammpstrj files, and VASP run directories. Each
+ * source is hashed so the ranking records exactly what it ranked.
  */
 import { stat } from "node:fs/promises";
 import path from "node:path";
