@@ -789,7 +789,7 @@ function readReal(b: Uint8Array, p: number, end: number): boolean {
  * ±mant·10^exp when both the mantissa and the power of ten are exact doubles: one correctly rounded operation gives
  * the same double as a full decimal parse. Undefined otherwise (the caller parses the text).
  */
-function exactDecimal(mant: number, exp: number, neg: boolean): number | undefined {
+export function exactDecimal(mant: number, exp: number, neg: boolean): number | undefined {
   if (mant > Number.MAX_SAFE_INTEGER || exp < -22 || exp > 22) return undefined;
   const v = exp === 0 ? mant : exp < 0 ? mant / POW10[-exp] : mant * POW10[exp];
   return neg ? -v : v;

@@ -16,6 +16,7 @@
  * otherwise is refused. The timestep is kept as the frame's `timestep` info.
  */
 import { isElement } from "../elements.js";
+import { exactDecimal } from "./extxyz.js";
 import { InputError } from "../errors.js";
 import type { Frame, InfoValue, Pbc } from "../structure.js";
 
@@ -31,7 +32,6 @@ const POSITION_COLUMNS: ReadonlyArray<{ names: [string, string, string]; scaled:
   { names: ["xsu", "ysu", "zsu"], scaled: true },
 ];
 const ANGSTROM_UNITS = new Set(["metal", "real"]);
-const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 type Expect = "item" | "timestep" | "time" | "units" | "natoms" | "bounds" | "atoms";
 
@@ -46,7 +46,9 @@ interface Snapshot {
   /** Flags after BOX BOUNDS (tilt names, then boundary flags). */
   boundsItems: string[];
   columns: string[] | null;
-  rows: Array<{ line: number; text: string }>;
+  /** Line of ITEM: ATOMS; its rows follow. */
+  atomsLine: number;
+  rows: string[];
 }
 
 export class LammpsDumpParser {
@@ -64,7 +66,7 @@ export class LammpsDumpParser {
   ) {}
 
   private static fresh(line: number): Snapshot {
-    return { timestep: null, line, natoms: null, bounds: [], boundsLine: 0, boundsItems: [], columns: null, rows: [] };
+    return { timestep: null, line, natoms: null, bounds: [], boundsLine: 0, boundsItems: [], columns: null, atomsLine: 0, rows: [] };
   }
 
   /** Feeds the next piece of text; returns the snapshots it completed. */
@@ -131,7 +133,7 @@ export class LammpsDumpParser {
         if (s.bounds.length === 3) this.expect = "item";
         return;
       case "atoms":
-        s.rows.push({ line: n, text });
+        s.rows.push(text);
         if (s.rows.length === s.natoms) this.finish();
         return;
     }
@@ -168,6 +170,7 @@ export class LammpsDumpParser {
         if (s.natoms === null) this.fail(n, "ITEM: ATOMS before ITEM: NUMBER OF ATOMS");
         if (s.bounds.length !== 3) this.fail(n, "ITEM: ATOMS before ITEM: BOX BOUNDS");
         s.columns = m[2].split(/\s+/).filter((t) => t !== "");
+        s.atomsLine = n;
         this.checkColumns(n);
         this.expect = "atoms";
         if (s.natoms === 0) this.finish();
@@ -197,46 +200,74 @@ export class LammpsDumpParser {
 
   private finish(): void {
     const s = this.snap;
-    const first = s.line;
     const { cell, pbc } = this.box();
     const columns = s.columns!;
     const natoms = s.natoms!;
+    const ncol = columns.length;
     const position = POSITION_COLUMNS.find((p) => p.names.every((c) => columns.includes(c)))!;
-    const pos = position.names.map((c) => columns.indexOf(c));
+    const [px, py, pz] = position.names.map((c) => columns.indexOf(c));
     const idCol = columns.indexOf("id");
     const elementCol = columns.indexOf("element");
     const typeCol = columns.indexOf("type");
-    const atoms: Array<{ id: number; symbol: string; xyz: [number, number, number] }> = [];
-    for (const row of s.rows) {
-      const t = row.text.trim().split(/\s+/);
-      if (t.length !== columns.length) this.fail(row.line, `expected ${columns.length} values (${columns.join(" ")}), found ${t.length}`);
-      const xyz = pos.map((c) => this.decimal(t[c], row.line, columns[c])) as [number, number, number];
-      let symbol: string;
-      if (elementCol >= 0) {
-        const raw = t[elementCol];
-        symbol = raw.length > 0 ? raw[0].toUpperCase() + raw.slice(1).toLowerCase() : raw;
-        if (!isElement(symbol)) this.fail(row.line, `element ${JSON.stringify(raw)} is not an element symbol`);
-      } else {
-        const type = Number(t[typeCol]);
-        if (!/^\d+$/.test(t[typeCol]) || type < 1 || type > this.typeMap!.length) this.fail(row.line, `atom type ${t[typeCol]} has no element in the type map (${this.typeMap!.map((e, i) => `${i + 1}=${e}`).join(" ")})`);
-        symbol = this.typeMap![type - 1];
+    const xyz = new Float64Array(3 * natoms);
+    const symbols: string[] = new Array<string>(natoms);
+    const ids = new Float64Array(natoms);
+    const elements = new Map<string, string>();
+    let sorted = true;
+    const wanted = new Int8Array(ncol).fill(-1);
+    [px, py, pz].forEach((c, k) => (wanted[c] = k));
+    for (let i = 0; i < natoms; i++) {
+      const line = s.atomsLine + 1 + i;
+      const text = s.rows[i];
+      const n = text.length;
+      let p = 0;
+      for (let col = 0; col < ncol; col++) {
+        while (p < n && isBlank(text.charCodeAt(p))) p++;
+        const start = p;
+        while (p < n && !isBlank(text.charCodeAt(p))) p++;
+        if (start === p) this.fail(line, `expected ${ncol} values (${columns.join(" ")}), found ${col}`);
+        if (wanted[col] >= 0) {
+          const v = decimalAt(text, start, p);
+          if (Number.isNaN(v)) this.fail(line, `${columns[col]}: expected a number, found ${JSON.stringify(text.slice(start, p))}`);
+          xyz[3 * i + wanted[col]] = v;
+        } else if (col === elementCol) {
+          const raw = text.slice(start, p);
+          let symbol = elements.get(raw);
+          if (symbol === undefined) {
+            symbol = raw[0].toUpperCase() + raw.slice(1).toLowerCase();
+            if (!isElement(symbol)) this.fail(line, `element ${JSON.stringify(raw)} is not an element symbol`);
+            elements.set(raw, symbol);
+          }
+          symbols[i] = symbol;
+        } else if (col === typeCol && elementCol < 0) {
+          const type = wholeNumberAt(text, start, p);
+          if (!(type >= 1 && type <= this.typeMap!.length)) this.fail(line, `atom type ${text.slice(start, p)} has no element in the type map (${this.typeMap!.map((e, k) => `${k + 1}=${e}`).join(" ")})`);
+          symbols[i] = this.typeMap![type - 1];
+        } else if (col === idCol) {
+          ids[i] = wholeNumberAt(text, start, p);
+          if (Number.isNaN(ids[i])) this.fail(line, `atom id ${JSON.stringify(text.slice(start, p))} is not an integer`);
+          if (i > 0 && ids[i] <= ids[i - 1]) sorted = false;
+        }
       }
-      const id = idCol >= 0 ? Number(t[idCol]) : atoms.length;
-      if (idCol >= 0 && !/^\d+$/.test(t[idCol])) this.fail(row.line, `atom id ${JSON.stringify(t[idCol])} is not an integer`);
-      atoms.push({ id, symbol, xyz });
+      while (p < n && isBlank(text.charCodeAt(p))) p++;
+      if (p < n) this.fail(line, `expected ${ncol} values (${columns.join(" ")}), found ${text.trim().split(/\s+/).length}`);
     }
-    if (idCol >= 0) {
-      atoms.sort((a, b) => a.id - b.id);
-      for (let i = 1; i < atoms.length; i++) if (atoms[i].id === atoms[i - 1].id) this.fail(first, `atom id ${atoms[i].id} appears twice in the snapshot of timestep ${s.timestep}`);
+    // Atoms by id, as ASE orders them (dumps are often in processor order).
+    let order: number[] | null = null;
+    if (!sorted) {
+      order = Array.from({ length: natoms }, (_, i) => i).sort((a, b) => ids[a] - ids[b]);
+      for (let k = 1; k < natoms; k++) if (ids[order[k]] === ids[order[k - 1]]) this.fail(s.line, `atom id ${ids[order[k]]} appears twice in the snapshot of timestep ${s.timestep}`);
     }
     const positions = new Float64Array(3 * natoms);
-    atoms.forEach((a, i) => {
-      for (let k = 0; k < 3; k++) {
-        positions[3 * i + k] = position.scaled ? a.xyz[0] * cell[k] + a.xyz[1] * cell[3 + k] + a.xyz[2] * cell[6 + k] : a.xyz[k];
-      }
-    });
+    const ordered: string[] = order === null ? symbols : new Array<string>(natoms);
+    for (let i = 0; i < natoms; i++) {
+      const j = order === null ? i : order[i];
+      if (order !== null) ordered[i] = symbols[j];
+      const [a, b, c] = [xyz[3 * j], xyz[3 * j + 1], xyz[3 * j + 2]];
+      for (let k = 0; k < 3; k++) positions[3 * i + k] = position.scaled ? a * cell[k] + b * cell[3 + k] + c * cell[6 + k] : xyz[3 * j + k];
+    }
     const info = new Map<string, InfoValue>([["timestep", { kind: "int", value: s.timestep! }]]);
-    this.ready.push({ natoms, symbols: atoms.map((a) => a.symbol), positions, cell, pbc, info, arrays: new Map() });
+    this.ready.push({ natoms, symbols: ordered, positions, cell, pbc, info, arrays: new Map() });
     this.frames++;
     this.snap = LammpsDumpParser.fresh(this.lineNo + 1);
     this.expect = "item";
@@ -267,7 +298,68 @@ export class LammpsDumpParser {
   }
 
   private decimal(token: string, line: number, column: string): number {
-    if (!DECIMAL.test(token)) this.fail(line, `${column}: expected a number, found ${JSON.stringify(token)}`);
-    return Number(token);
+    const v = decimalAt(token, 0, token.length);
+    if (Number.isNaN(v)) this.fail(line, `${column}: expected a number, found ${JSON.stringify(token)}`);
+    return v;
   }
+}
+
+function isBlank(c: number): boolean {
+  return c === 32 || c === 9 || c === 13;
+}
+
+/**
+ * The decimal number text[from..to) (`-1.5`, `2e-05`, `.5`, as LAMMPS prints them); NaN for anything else. Exact
+ * through exactDecimal when the digits allow, else through Number() on the checked token.
+ */
+function decimalAt(text: string, from: number, to: number): number {
+  let p = from;
+  let c = text.charCodeAt(p);
+  const neg = c === 45;
+  if (c === 45 || c === 43) c = text.charCodeAt(++p);
+  let mant = 0;
+  let digits = 0;
+  while (p < to && (c - 48) >>> 0 <= 9) {
+    mant = mant * 10 + (c - 48);
+    digits++;
+    c = text.charCodeAt(++p);
+  }
+  let exp = 0;
+  if (p < to && c === 46) {
+    c = text.charCodeAt(++p);
+    while (p < to && (c - 48) >>> 0 <= 9) {
+      mant = mant * 10 + (c - 48);
+      digits++;
+      exp--;
+      c = text.charCodeAt(++p);
+    }
+  }
+  if (digits === 0) return NaN;
+  if (p < to && (c === 101 || c === 69)) {
+    c = text.charCodeAt(++p);
+    const eneg = c === 45;
+    if (c === 45 || c === 43) c = text.charCodeAt(++p);
+    const expStart = p;
+    let e = 0;
+    while (p < to && (c - 48) >>> 0 <= 9) {
+      if (e < 100000) e = e * 10 + (c - 48);
+      c = text.charCodeAt(++p);
+    }
+    if (p === expStart) return NaN;
+    exp += eneg ? -e : e;
+  }
+  if (p !== to) return NaN;
+  return exactDecimal(mant, exp, neg) ?? Number(text.slice(from, to));
+}
+
+/** A whole number of digits only (atom ids and types); NaN otherwise. */
+function wholeNumberAt(text: string, from: number, to: number): number {
+  if (to - from > 15) return NaN;
+  let v = 0;
+  for (let p = from; p < to; p++) {
+    const d = text.charCodeAt(p) - 48;
+    if (d >>> 0 > 9) return NaN;
+    v = v * 10 + d;
+  }
+  return v;
 }

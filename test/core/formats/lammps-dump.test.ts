@@ -116,6 +116,12 @@ describe("bad input, one line naming the line", () => {
     expect(failure("")).toBe('md.lammpstrj: no snapshot found, expected a LAMMPS text dump ("ITEM: TIMESTEP" blocks)');
   });
 
+  it("takes the decimals LAMMPS prints, exactly, and nothing else for a number", () => {
+    const x = (token: string) => parse(ORTHO(CUBE).replace("1 1 0.25", `1 1 ${token}`)).frames[0].positions[0];
+    expect([".5", "5.", "-2e-05", "+1E+3", "0.1", "123456789.123456789"].map(x)).toEqual([0.5, 5, -2e-5, 1000, 0.1, 123456789.123456789]);
+    for (const bad of ["0x10", "Infinity", "1e", ".", "-", "1.5.2", "nan"]) expect(failure(ORTHO(CUBE).replace("1 1 0.25", `1 1 ${bad}`))).toBe(`md.lammpstrj:11: x: expected a number, found ${JSON.stringify(bad)}`);
+  });
+
   it("reads a dump that states metal units and its time", () => {
     const { frames } = parse(`ITEM: UNITS\nmetal\nITEM: TIME\n0.005\n${ORTHO(CUBE)}`);
     expect(frames).toHaveLength(1);
