@@ -17,6 +17,7 @@
  */
 import { isElement } from "../elements.js";
 import { exactDecimal } from "./extxyz.js";
+import { LineFrameParser } from "./line-frames.js";
 import { InputError } from "../errors.js";
 import type { Frame, InfoValue, Pbc } from "../structure.js";
 
@@ -51,40 +52,26 @@ interface Snapshot {
   rows: string[];
 }
 
-export class LammpsDumpParser {
-  private pending = "";
-  private lineNo = 0;
+export class LammpsDumpParser extends LineFrameParser {
   private expect: Expect = "item";
   private snap: Snapshot = LammpsDumpParser.fresh(1);
-  private ready: Frame[] = [];
   private frames = 0;
 
   /** `typeMap[t - 1]` is the element of atom type t; null when the dump must carry an element column. */
   constructor(
     private readonly file: string,
     private readonly typeMap: readonly string[] | null,
-  ) {}
+  ) {
+    super();
+  }
 
   private static fresh(line: number): Snapshot {
     return { timestep: null, line, natoms: null, bounds: [], boundsLine: 0, boundsItems: [], columns: null, atomsLine: 0, rows: [] };
   }
 
-  /** Feeds the next piece of text; returns the snapshots it completed. */
-  push(chunk: string): Frame[] {
-    const text = this.pending + chunk;
-    let start = 0;
-    for (let nl = text.indexOf("\n", start); nl >= 0; nl = text.indexOf("\n", start)) {
-      this.line(text.slice(start, nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl));
-      start = nl + 1;
-    }
-    this.pending = text.slice(start);
-    return this.take();
-  }
-
   /** The last snapshots, and where the file was cut when it ends inside one (null when it does not). */
   end(): { frames: Frame[]; truncated: string | null } {
-    if (this.pending !== "") this.line(this.pending);
-    this.pending = "";
+    this.flush();
     const started = this.snap.timestep !== null || this.expect !== "item";
     if (this.frames === 0 && this.ready.length === 0 && !started) throw new InputError(this.file, undefined, 'no snapshot found, expected a LAMMPS text dump ("ITEM: TIMESTEP" blocks)');
     let truncated: string | null = null;
@@ -95,18 +82,12 @@ export class LammpsDumpParser {
     return { frames: this.take(), truncated };
   }
 
-  private take(): Frame[] {
-    const out = this.ready;
-    this.ready = [];
-    return out;
-  }
-
   private fail(line: number, detail: string): never {
     throw new InputError(this.file, line, detail);
   }
 
-  private line(text: string): void {
-    const n = ++this.lineNo;
+  protected line(text: string): void {
+    const n = this.lineNo;
     const s = this.snap;
     switch (this.expect) {
       case "item":

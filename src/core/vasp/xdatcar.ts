@@ -10,6 +10,7 @@
  */
 import { InputError } from "../errors.js";
 import type { Frame } from "../structure.js";
+import { LineFrameParser } from "../formats/line-frames.js";
 import { parsePoscar } from "./poscar.js";
 
 const CONFIGURATION = /^\s*(direct|cartesian)?\s*configuration/i;
@@ -28,35 +29,21 @@ interface Step {
   positions: string[];
 }
 
-export class XdatcarParser {
-  private pending = "";
-  private lineNo = 0;
+export class XdatcarParser extends LineFrameParser {
   private header: Header | null = null;
   /** Header lines read since the last step (a new header, for runs whose cell changes). */
   private collected: string[] = [];
   private collectedFirst = 0;
   private step: Step | null = null;
-  private ready: Frame[] = [];
   private steps = 0;
 
-  constructor(private readonly file: string) {}
-
-  /** Feeds the next piece of text; returns the steps it completed. */
-  push(chunk: string): Frame[] {
-    const text = this.pending + chunk;
-    let start = 0;
-    for (let nl = text.indexOf("\n", start); nl >= 0; nl = text.indexOf("\n", start)) {
-      this.line(text.slice(start, nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl));
-      start = nl + 1;
-    }
-    this.pending = text.slice(start);
-    return this.take();
+  constructor(private readonly file: string) {
+    super();
   }
 
   /** The last steps, and where the file was cut when it ends inside a step or a header (null when it does not). */
   end(): { frames: Frame[]; truncated: string | null } {
-    if (this.pending !== "") this.line(this.pending);
-    this.pending = "";
+    this.flush();
     let truncated: string | null = null;
     if (this.step) truncated = `line ${this.lineNo}: the file ends inside step ${this.steps + 1} (${this.step.positions.length} of ${this.header!.natoms} positions; dropped)`;
     else if (this.collected.length > 0 && this.header) truncated = `line ${this.lineNo}: the file ends inside the header of step ${this.steps + 1}`;
@@ -64,14 +51,7 @@ export class XdatcarParser {
     return { frames: this.take(), truncated };
   }
 
-  private take(): Frame[] {
-    const out = this.ready;
-    this.ready = [];
-    return out;
-  }
-
-  private line(text: string): void {
-    this.lineNo++;
+  protected line(text: string): void {
     if (this.step) {
       this.step.positions.push(text);
       if (this.step.positions.length === this.header!.natoms) this.finishStep();
