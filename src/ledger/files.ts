@@ -1,6 +1,6 @@
 /**
- * Checks on the files of a ledger commit, all made before any git work: path shape, the caller's frozen-path
- * guard, GitHub's per-file size limit, duplicates.
+ * Checks on the files of a ledger commit: path shape, the caller's frozen-path guard and duplicates before any git
+ * work; GitHub's per-file size limit on what is committed (after files routed to Git LFS became pointers).
  */
 import { LedgerError } from "./errors.js";
 
@@ -41,7 +41,7 @@ export function checkRepoPath(path: string): void {
   }
 }
 
-/** Validates, guards and size-checks the files of one commit; returns them with Buffer contents. */
+/** Validates and guards the files of one commit; returns them with Buffer contents. */
 export function prepareFiles(files: readonly LedgerFile[], guard?: PathGuard): PreparedFile[] {
   const seen = new Set<string>();
   const prepared: PreparedFile[] = [];
@@ -60,15 +60,21 @@ export function prepareFiles(files: readonly LedgerFile[], guard?: PathGuard): P
       );
     }
     const content = typeof file.content === "string" ? Buffer.from(file.content, "utf8") : file.content;
-    if (content !== null && content.length > MAX_FILE_BYTES) {
-      throw new LedgerError(
-        "too-large",
-        `${file.path} is ${(content.length / 1024 / 1024).toFixed(1)} MiB (${content.length} bytes), above GitHub's ` +
-          `100 MiB per-file limit; the ledger commits plain git files only (not Git LFS), so it cannot hold this one`,
-        [file.path],
-      );
-    }
     prepared.push({ path: file.path, content, executable: file.executable === true });
   }
   return prepared;
+}
+
+/** Refuses a commit holding a file over GitHub's 100 MiB limit (a file routed to Git LFS is a small pointer by now). */
+export function checkFileSizes(files: readonly PreparedFile[]): void {
+  for (const { path, content } of files) {
+    if (content !== null && content.length > MAX_FILE_BYTES) {
+      throw new LedgerError(
+        "too-large",
+        `${path} is ${(content.length / 1024 / 1024).toFixed(1)} MiB (${content.length} bytes), above GitHub's ` +
+          `100 MiB per-file limit; route it to Git LFS in .gitattributes (the ledger then stores it there) or make it smaller`,
+        [path],
+      );
+    }
+  }
 }

@@ -6,6 +6,9 @@
  * A push that loses a race (another process pushed first) is retried after a fetch, with the change re-applied
  * on the new tip (a rebase that re-reads what it depends on: the next round number, the lock file, the event
  * log), a bounded number of times with jittered backoff. Writes from one process are also serialised per clone.
+ *
+ * Git LFS (lfs.ts): exports write an LFS file's content; commits store a file that .gitattributes routes to LFS
+ * in the remote's LFS store and commit its pointer.
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -13,9 +16,9 @@ import { appendFile, chmod, copyFile, mkdir, rm, writeFile } from "node:fs/promi
 import path from "node:path";
 import { LedgerError, scrubSecrets } from "./errors.js";
 import { fastImportStream } from "./fast-import.js";
-import { checkRepoPath, prepareFiles, type LedgerFile, type PathGuard, type PreparedFile } from "./files.js";
+import { checkFileSizes, checkRepoPath, prepareFiles, type LedgerFile, type PathGuard, type PreparedFile } from "./files.js";
 import { GitFailure, GitRunner, oneLine } from "./git.js";
-import { LfsObjects, parseLfsPointer, type LfsFile } from "./lfs.js";
+import { LfsObjects, lfsPointerFor, parseLfsPointer, type LfsFile } from "./lfs.js";
 import { KeyedMutex } from "./mutex.js";
 import {
   dedupeKeys,
@@ -197,9 +200,10 @@ export class Ledger {
   async commit(options: CommitOptions): Promise<string> {
     const branch = options.branch ?? this.defaultBranch;
     checkBranchName(branch);
-    const files = prepareFiles(options.files, options.guard);
+    const prepared = prepareFiles(options.files, options.guard);
     let firstTip: string | null | undefined;
     const outcome = await this.transact<never>(branch, options.base, async (tip) => {
+      const files = await this.routeToLfs(tip, prepared);
       if (firstTip === undefined) firstTip = tip;
       else if (firstTip !== null && tip !== null && tip !== firstTip) await this.checkUntouched(branch, files, firstTip, tip);
       return { kind: "files", files, message: options.message, skipIfUnchanged: true };
@@ -376,6 +380,7 @@ export class Ledger {
         let sha: string;
         if (next.kind === "sha") sha = next.sha;
         else {
+          checkFileSizes(next.files);
           sha = await this.importCommit(tip, next.files, next.message);
           if (next.skipIfUnchanged && tip !== null && (await this.sameTree(sha, tip))) {
             if (existing !== null) return { kind: "pushed", sha: tip };
@@ -396,6 +401,41 @@ export class Ledger {
         }
       }
     });
+  }
+
+  /**
+   * The files, with those that .gitattributes at `tip` routes to Git LFS (`filter=lfs`) uploaded to the remote's
+   * LFS store and replaced by their pointers, as `git lfs track` + `git push` would commit them.
+   */
+  private async routeToLfs(tip: string | null, files: PreparedFile[]): Promise<PreparedFile[]> {
+    const candidates = files.filter((f) => f.content !== null && parseLfsPointer(f.content) === null);
+    if (tip === null || candidates.length === 0) return files;
+    const routed = await this.lfsRouted(tip, candidates.map((f) => f.path));
+    if (routed.size === 0) return files;
+    const pointers = new Map(candidates.filter((f) => routed.has(f.path)).map((f) => [f.path, { content: f.content!, ...lfsPointerFor(f.content!) }]));
+    await this.lfs.upload([...pointers].map(([file, p]) => ({ path: file, pointer: p.pointer, content: p.content })));
+    return files.map((f) => {
+      const p = pointers.get(f.path);
+      return p ? { ...f, content: p.text } : f;
+    });
+  }
+
+  /** Which of `paths` the .gitattributes files at `tip` give `filter=lfs`, as git itself reads them. */
+  private async lfsRouted(tip: string, paths: readonly string[]): Promise<Set<string>> {
+    const listing = await this.git.run(["ls-tree", "-r", "--name-only", "-z", tip]);
+    if (!listing.split("\0").some((p) => p === ".gitattributes" || p.endsWith("/.gitattributes"))) return new Set();
+    // check-attr reads a bare repository's attributes from an index: one made from the tip for this question (no
+    // other ledger operation uses an index, and the clone's lock is held), removed after.
+    await this.git.run(["read-tree", tip]);
+    try {
+      const out = await this.git.run(["check-attr", "--cached", "-z", "--stdin", "filter"], paths.map((p) => `${p}\0`).join(""));
+      const fields = out.split("\0");
+      const routed = new Set<string>();
+      for (let i = 0; i + 2 < fields.length; i += 3) if (fields[i + 2] === "lfs") routed.add(fields[i]);
+      return routed;
+    } finally {
+      await rm(path.join(this.dir, "index"), { force: true });
+    }
   }
 
   /** Where a missing branch starts: `base`, else the default branch (null: a root commit). */

@@ -1,7 +1,8 @@
 /**
- * Git LFS content for the files the ledger exports. Data repositories keep large pools and VASP outputs in LFS;
- * git itself then holds a small pointer naming the object's sha256 and size. Each object is fetched once into the
- * clone's `lfs/objects/aa/bb/<oid>` (git-lfs's own layout), checked against the pointer's size and sha256.
+ * Git LFS content for the files the ledger exports and commits. Data repositories keep large pools and VASP
+ * outputs in LFS; git itself then holds a small pointer naming the object's sha256 and size. Each object is fetched
+ * once into the clone's `lfs/objects/aa/bb/<oid>` (git-lfs's own layout), checked against the pointer's size and
+ * sha256. A file the repository's .gitattributes routes to LFS is uploaded, and committed as its pointer.
  *
  * Where objects come from, as git-lfs does it:
  * - a remote that is a path or a file:// URL: its `lfs/objects` (a bare repo, where `git lfs push` puts them)
@@ -44,6 +45,12 @@ const PARALLEL_DOWNLOADS = 4;
 const STALL_MS = 60_000;
 const LFS_MEDIA_TYPE = "application/vnd.git-lfs+json";
 
+/** The pointer git-lfs writes for `content`. */
+export function lfsPointerFor(content: Buffer): { pointer: LfsPointer; text: Buffer } {
+  const oid = createHash("sha256").update(content).digest("hex");
+  return { pointer: { oid, size: content.length }, text: Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${oid}\nsize ${content.length}\n`) };
+}
+
 /** The pointer a blob holds, or null when the blob is ordinary content. */
 export function parseLfsPointer(blob: Buffer): LfsPointer | null {
   if (blob.length === 0 || blob.length >= POINTER_MAX_BYTES || blob[blob.length - 1] !== 0x0a) return null;
@@ -61,11 +68,12 @@ export function parseLfsPointer(blob: Buffer): LfsPointer | null {
   return oid !== undefined && size !== undefined ? { oid, size } : null;
 }
 
+const action = z.object({ href: z.string().url(), header: z.record(z.string(), z.string()).optional() });
 const batchAnswer = z.object({
   objects: z.array(
     z.object({
       oid: z.string(),
-      actions: z.object({ download: z.object({ href: z.string().url(), header: z.record(z.string(), z.string()).optional() }).optional() }).optional(),
+      actions: z.object({ download: action.optional(), upload: action.optional(), verify: action.optional() }).optional(),
       error: z.object({ code: z.number().optional(), message: z.string().optional() }).optional(),
     }),
   ),
@@ -83,7 +91,7 @@ export class LfsObjects {
 
   /** Where `oid` is cached in the clone (present or not). */
   private cached(oid: string): string {
-    return path.join(this.cloneDir, "lfs", "objects", oid.slice(0, 2), oid.slice(2, 4), oid);
+    return path.join(this.cloneDir, "lfs", this.objectPath(oid));
   }
 
   /**
@@ -105,11 +113,56 @@ export class LfsObjects {
     return new Map([...wanted.keys()].map((oid) => [oid, this.cached(oid)]));
   }
 
-  private async copyLocal(file: LfsFile): Promise<void> {
+  /**
+   * Puts each file's content in the remote's LFS store (and the clone's cache) unless it is there already: what
+   * `git lfs push` does before git pushes the pointers. Fails with a one-line LedgerError ("lfs") naming the file.
+   */
+  async upload(files: ReadonlyArray<LfsFile & { content: Buffer }>): Promise<void> {
+    for (const f of files) {
+      if ((await stat(this.cached(f.pointer.oid)).then((s) => s.size, () => -1)) !== f.pointer.size) await this.store(f, Readable.from([f.content]));
+    }
+    if (httpOrigin(this.remote) === null) {
+      for (const f of files) {
+        const target = path.join(this.localStore(), this.objectPath(f.pointer.oid));
+        if (!existsSync(target)) await this.store(f, Readable.from([f.content]), target);
+      }
+      return;
+    }
+    for (let i = 0; i < files.length; i += BATCH_SIZE) {
+      const chunk = files.slice(i, i + BATCH_SIZE);
+      const answer = await this.batch(chunk, "upload");
+      for (const file of chunk) {
+        const entry = answer.objects.find((o) => o.oid === file.pointer.oid);
+        if (entry?.error) throw this.failure(file, `the LFS server refused the upload: ${entry.error.code ?? "an error"}${entry.error.message ? `: ${oneLine(entry.error.message)}` : ""}`, "stored");
+        const upload = entry?.actions?.upload;
+        if (!upload) continue; // the server has it
+        const put = await this.request(file, upload.href, { method: "PUT", headers: await this.headersFor(upload, { "Content-Type": "application/octet-stream" }), body: file.content }, "stored");
+        await put.body?.cancel();
+        if (!put.ok) throw this.failure(file, `uploading it answered ${put.status}`, "stored");
+        const verify = entry.actions?.verify;
+        if (verify) {
+          const body = JSON.stringify(file.pointer);
+          const res = await this.request(file, verify.href, { method: "POST", headers: await this.headersFor(verify, { Accept: LFS_MEDIA_TYPE, "Content-Type": LFS_MEDIA_TYPE }), body }, "stored");
+          await res.body?.cancel();
+          if (!res.ok) throw this.failure(file, `the LFS server's verification of the upload answered ${res.status}`, "stored");
+        }
+      }
+    }
+  }
+
+  /** A local remote's LFS store: `lfs/` of a bare repository, `.git/lfs/` of one with a work tree. */
+  private localStore(): string {
     const root = this.remote.startsWith("file://") ? fileURLToPath(this.remote) : this.remote;
-    const relative = path.relative(path.join(this.cloneDir, "lfs"), this.cached(file.pointer.oid));
-    const source = [path.join(root, "lfs", relative), path.join(root, ".git", "lfs", relative)].find((p) => existsSync(p));
-    if (source === undefined) throw this.failure(file, `the remote's lfs/${relative.split(path.sep).join("/")} is missing (was the object pushed with git lfs push?)`);
+    return existsSync(path.join(root, ".git")) ? path.join(root, ".git", "lfs") : path.join(root, "lfs");
+  }
+
+  private objectPath(oid: string): string {
+    return path.join("objects", oid.slice(0, 2), oid.slice(2, 4), oid);
+  }
+
+  private async copyLocal(file: LfsFile): Promise<void> {
+    const source = path.join(this.localStore(), this.objectPath(file.pointer.oid));
+    if (!existsSync(source)) throw this.failure(file, `the remote's lfs/${this.objectPath(file.pointer.oid).split(path.sep).join("/")} is missing (was the object pushed with git lfs push?)`);
     await this.store(file, createReadStream(source));
   }
 
@@ -117,7 +170,7 @@ export class LfsObjects {
     const actions: Array<{ file: LfsFile; action: Download }> = [];
     for (let i = 0; i < files.length; i += BATCH_SIZE) {
       const chunk = files.slice(i, i + BATCH_SIZE);
-      const answer = await this.batch(chunk);
+      const answer = await this.batch(chunk, "download");
       for (const file of chunk) {
         const entry = answer.objects.find((o) => o.oid === file.pointer.oid);
         if (entry?.error) throw this.failure(file, `the LFS server answered ${entry.error.code ?? "an error"}${entry.error.message ? `: ${oneLine(entry.error.message)}` : ""}`);
@@ -140,12 +193,13 @@ export class LfsObjects {
     return `${base.endsWith(".git") ? base : `${base}.git`}/info/lfs/objects/batch`;
   }
 
-  private async batch(files: LfsFile[]): Promise<z.infer<typeof batchAnswer>> {
+  private async batch(files: LfsFile[], operation: "download" | "upload"): Promise<z.infer<typeof batchAnswer>> {
     const headers: Record<string, string> = { Accept: LFS_MEDIA_TYPE, "Content-Type": LFS_MEDIA_TYPE };
     const authorization = await this.git.authorization();
     if (authorization !== null) headers.Authorization = authorization;
-    const body = JSON.stringify({ operation: "download", transfers: ["basic"], hash_algo: "sha256", objects: files.map((f) => f.pointer) });
-    const res = await this.request(files[0], this.batchUrl(), { method: "POST", headers, body });
+    const body = JSON.stringify({ operation, transfers: ["basic"], hash_algo: "sha256", objects: files.map((f) => f.pointer) });
+    const doing = operation === "upload" ? "stored" : "had";
+    const res = await this.request(files[0], this.batchUrl(), { method: "POST", headers, body }, doing);
     const text = await res.text();
     if (!res.ok) {
       const message = (() => {
@@ -155,28 +209,32 @@ export class LfsObjects {
           return "";
         }
       })();
-      throw this.failure(files[0], `the LFS batch API answered ${res.status}${message ? `: ${oneLine(message)}` : ""}${res.status === 401 || res.status === 403 ? " (credentials missing or refused)" : ""}`);
+      throw this.failure(files[0], `the LFS batch API answered ${res.status}${message ? `: ${oneLine(message)}` : ""}${res.status === 401 || res.status === 403 ? " (credentials missing or refused)" : ""}`, doing);
     }
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      throw this.failure(files[0], "the LFS batch API's answer is not JSON");
+      throw this.failure(files[0], "the LFS batch API's answer is not JSON", doing);
     }
     const parsed = batchAnswer.safeParse(json);
-    if (!parsed.success) throw this.failure(files[0], "the LFS batch API's answer is not a batch answer (no objects list)");
+    if (!parsed.success) throw this.failure(files[0], "the LFS batch API's answer is not a batch answer (no objects list)", doing);
     return parsed.data;
   }
 
-  private async downloadOne(file: LfsFile, action: Download): Promise<void> {
-    const headers: Record<string, string> = { ...(action.header ?? {}) };
-    // Our token goes to the remote's own host only, and only when the answer gave no credentials of its own.
+  /** An action's headers; our token only for the remote's own host, and only when the action brings none. */
+  private async headersFor(action: Download, base: Record<string, string> = {}): Promise<Record<string, string>> {
+    const headers: Record<string, string> = { ...base, ...(action.header ?? {}) };
     const hasAuthorization = Object.keys(headers).some((k) => k.toLowerCase() === "authorization");
     if (!hasAuthorization && httpOrigin(action.href) === httpOrigin(this.remote)) {
       const authorization = await this.git.authorization();
       if (authorization !== null) headers.Authorization = authorization;
     }
-    const res = await this.request(file, action.href, { headers });
+    return headers;
+  }
+
+  private async downloadOne(file: LfsFile, action: Download): Promise<void> {
+    const res = await this.request(file, action.href, { headers: await this.headersFor(action) });
     if (!res.ok || res.body === null) {
       await res.body?.cancel();
       throw this.failure(file, `downloading it answered ${res.status}`);
@@ -185,7 +243,7 @@ export class LfsObjects {
   }
 
   /** fetch() with a stall timer that also covers reading the body. */
-  private async request(file: LfsFile, url: string, init: RequestInit): Promise<Response> {
+  private async request(file: LfsFile, url: string, init: RequestInit, doing: "had" | "stored" = "had"): Promise<Response> {
     const controller = new AbortController();
     // Unreferenced: a body given up unread must not hold the process open.
     const stall = () => setTimeout(() => controller.abort(), STALL_MS).unref();
@@ -206,13 +264,12 @@ export class LfsObjects {
       return new Response(body, { status: res.status, headers: res.headers });
     } catch (err) {
       clearTimeout(timer);
-      throw this.failure(file, controller.signal.aborted ? `nothing came from the LFS server for ${STALL_MS / 1000} s` : `the LFS server could not be reached: ${this.git.scrub((err as Error).message)}`);
+      throw this.failure(file, controller.signal.aborted ? `nothing came from the LFS server for ${STALL_MS / 1000} s` : `the LFS server could not be reached: ${this.git.scrub((err as Error).message)}`, doing);
     }
   }
 
-  /** Streams `source` into the cache, checking size and sha256 before the object takes its place. */
-  private async store(file: LfsFile, source: Readable): Promise<void> {
-    const target = this.cached(file.pointer.oid);
+  /** Streams `source` into the cache (or `target`), checking size and sha256 before the object takes its place. */
+  private async store(file: LfsFile, source: Readable, target = this.cached(file.pointer.oid)): Promise<void> {
     await mkdir(path.dirname(target), { recursive: true });
     const partial = `${target}.${randomBytes(6).toString("hex")}.partial`;
     const hash = createHash("sha256");
@@ -237,9 +294,10 @@ export class LfsObjects {
     }
   }
 
-  private failure(file: LfsFile, reason: string): LedgerError {
+  private failure(file: LfsFile, reason: string, doing: "had" | "stored" = "had"): LedgerError {
     const { oid, size } = file.pointer;
-    return new LedgerError("lfs", `${file.path} is stored in Git LFS (sha256 ${oid.slice(0, 12)}…, ${size} bytes) and its content could not be had: ${this.git.scrub(reason)}`, [file.path]);
+    const what = doing === "had" ? "is stored in Git LFS" : "goes to Git LFS (.gitattributes)";
+    return new LedgerError("lfs", `${file.path} ${what} (sha256 ${oid.slice(0, 12)}…, ${size} bytes) and its content could not be ${doing}: ${this.git.scrub(reason)}`, [file.path]);
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LedgerError } from "../../src/ledger/errors.js";
-import { MAX_FILE_BYTES, prepareFiles } from "../../src/ledger/files.js";
+import { checkFileSizes, MAX_FILE_BYTES, prepareFiles } from "../../src/ledger/files.js";
 
 function refusal(run: () => unknown): LedgerError {
   try {
@@ -15,10 +15,12 @@ function refusal(run: () => unknown): LedgerError {
 describe("prepareFiles", () => {
   it("accepts exactly 100 MiB and refuses one byte more, counting UTF-8 bytes of strings", () => {
     expect(MAX_FILE_BYTES).toBe(104_857_600);
-    expect(prepareFiles([{ path: "a.bin", content: Buffer.alloc(MAX_FILE_BYTES) }])[0].content!.length).toBe(MAX_FILE_BYTES);
+    const exact = prepareFiles([{ path: "a.bin", content: Buffer.alloc(MAX_FILE_BYTES) }]);
+    checkFileSizes(exact);
+    expect(exact[0].content!.length).toBe(MAX_FILE_BYTES);
     // 2-byte characters: under the limit in characters, over it in bytes.
     const wide = "é".repeat(MAX_FILE_BYTES / 2 + 1);
-    const err = refusal(() => prepareFiles([{ path: "big.extxyz", content: wide }]));
+    const err = refusal(() => checkFileSizes(prepareFiles([{ path: "big.extxyz", content: wide }])));
     expect(err.code).toBe("too-large");
     expect(err.message).toContain(`${MAX_FILE_BYTES + 2} bytes`);
   });

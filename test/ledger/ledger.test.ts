@@ -208,7 +208,7 @@ describe("commit", () => {
     expect(err.code).toBe("too-large");
     expect(err.message).toContain("datasets/current/train.extxyz");
     expect(err.message).toContain("104857601 bytes");
-    expect(err.message).toContain("above GitHub's 100 MiB per-file limit; the ledger commits plain git files only (not Git LFS)");
+    expect(err.message).toContain("above GitHub's 100 MiB per-file limit; route it to Git LFS in .gitattributes (the ledger then stores it there) or make it smaller");
     expect(count()).toBe(before);
   });
 

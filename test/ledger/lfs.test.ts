@@ -4,11 +4,12 @@
  * object could not be had and why.
  */
 import { createHash } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { LedgerError } from "../../src/ledger/errors.js";
 import { parseLfsPointer } from "../../src/ledger/lfs.js";
@@ -16,6 +17,7 @@ import { Ledger } from "../../src/ledger/ledger.js";
 import { createBareRemote, LFS_STORAGE_AUTH, pushWithGitLfs, startGitHttpServer, type BareRemote, type GitHttpServer } from "../helpers/git-remote.js";
 import { realPath } from "../helpers/real-data.js";
 
+const execFileAsync = promisify(execFile);
 const AUTHOR = { name: "relabel-loop[bot]", email: "bot@example.invalid" };
 const TOKEN = "ghs_9f3Lq0ZbW1c2Xy7Tt5Rr8Pp6Nn4Mm2Kk0Jj1";
 const BASIC = `Basic ${Buffer.from(`x-access-token:${TOKEN}`).toString("base64")}`;
@@ -171,3 +173,66 @@ describe("an http remote (GitHub): the LFS batch API with the installation token
     expect(readFileSync(path.join(remote.root, "out", "pools/pool.xyz")).equals(POOL)).toBe(true);
   });
 });
+
+describe("committing into a repository whose .gitattributes routes files to Git LFS", () => {
+  const ATTRIBUTES = "*.extxyz filter=lfs diff=lfs merge=lfs -text\nrounds/*/keep/*.extxyz !filter\n";
+
+  /** A clone made by git with git-lfs (as a user makes one): its file, and whether its work tree is clean. */
+  async function userClone(url: string, file: string, authorization?: string): Promise<{ content: Buffer; status: string }> {
+    const dir = mkdtempSync(path.join(tmpdir(), "relabel-lfs-clone-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const auth = authorization === undefined ? [] : ["-c", `http.extraHeader=Authorization: ${authorization}`];
+    await execFileAsync("git", [...auth, "clone", "--quiet", url, "work"], { cwd: dir, env: { ...process.env, GIT_TERMINAL_PROMPT: "0" } });
+    const work = path.join(dir, "work");
+    const { stdout } = await execFileAsync("git", ["status", "--porcelain"], { cwd: work });
+    return { content: readFileSync(path.join(work, file)), status: stdout };
+  }
+
+  it("commits those files as pointers with their content in the remote's store (a path remote), others as they are, and lifts the 100 MiB limit for them", async () => {
+    const remote = createBareRemote({ ".gitattributes": ATTRIBUTES });
+    cleanups.push(() => remote.cleanup());
+    const ledger = await Ledger.open({ remote: remote.path, workdir: path.join(remote.root, "work"), author: AUTHOR });
+    const big = Buffer.alloc(100 * 1024 * 1024 + 1, 7);
+    await ledger.commit({
+      message: "selection",
+      files: [
+        { path: "rounds/0001/selection/selected.extxyz", content: POOL },
+        { path: "rounds/0001/keep/plain.extxyz", content: POOL },
+        { path: "rounds/0001/selection/ranking.json", content: "{}\n" },
+        { path: "datasets/current/train.extxyz", content: big },
+      ],
+    });
+    const blob = (file: string) => execFileSync("git", ["cat-file", "blob", `main:${file}`], { cwd: remote.path, maxBuffer: 1 << 20 });
+    expect(parseLfsPointer(blob("rounds/0001/selection/selected.extxyz"))).toEqual({ oid: sha256(POOL), size: POOL.length });
+    expect(parseLfsPointer(blob("datasets/current/train.extxyz"))).toEqual({ oid: sha256(big), size: big.length });
+    expect(blob("rounds/0001/keep/plain.extxyz").equals(POOL)).toBe(true);
+    expect(blob("rounds/0001/selection/ranking.json").toString()).toBe("{}\n");
+    const oid = sha256(POOL);
+    expect(readFileSync(path.join(remote.path, "lfs", "objects", oid.slice(0, 2), oid.slice(2, 4), oid)).equals(POOL)).toBe(true);
+
+    // A user's clone with git-lfs gets the content, and its work tree is clean (no "should have been pointers").
+    const clone = await userClone(pathToFileURL(remote.path).href, "rounds/0001/selection/selected.extxyz");
+    expect(clone.content.equals(POOL)).toBe(true);
+    expect(clone.status).toBe("");
+    // The ledger reads it back as it was.
+    await ledger.exportTree("main", path.join(remote.root, "out"), ["rounds/0001/selection"]);
+    expect(readFileSync(path.join(remote.root, "out", "rounds/0001/selection/selected.extxyz")).equals(POOL)).toBe(true);
+  });
+
+  it("uploads through the batch API over http, storage credentials only for the storage, and a user's clone checks it out", async () => {
+    const remote = createBareRemote({ ".gitattributes": ATTRIBUTES });
+    cleanups.push(() => remote.cleanup());
+    const server = await httpServer(remote);
+    const ledger = await Ledger.open({ remote: server.url("data.git"), workdir: path.join(remote.root, "work"), author: AUTHOR, auth: async () => TOKEN });
+    await ledger.commit({ message: "dataset", files: [{ path: "datasets/current/train.extxyz", content: POOL }] });
+    const puts = server.lfs.objectRequests.filter((r) => r.method === "PUT");
+    expect(puts).toEqual([{ method: "PUT", path: `data.git/${sha256(POOL)}`, authorization: LFS_STORAGE_AUTH }]);
+    // The same content again: the server has it, nothing is uploaded.
+    await ledger.commit({ message: "same dataset elsewhere", files: [{ path: "datasets/copy.extxyz", content: POOL }] });
+    expect(server.lfs.objectRequests.filter((r) => r.method === "PUT")).toHaveLength(1);
+    const clone = await userClone(server.url("data.git"), "datasets/current/train.extxyz", BASIC);
+    expect(clone.content.equals(POOL)).toBe(true);
+    expect(clone.status).toBe("");
+  });
+});
+
