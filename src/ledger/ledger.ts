@@ -359,6 +359,14 @@ export class Ledger {
     return entries.map((e) => e.path);
   }
 
+  /** Which of `paths` the .gitattributes files at `ref` (default: the default branch) route to Git LFS. */
+  async routesToLfs(paths: readonly string[], ref?: string): Promise<Set<string>> {
+    paths.forEach(checkRepoPath);
+    const tip = ref === undefined ? await this.head() : ref;
+    if (tip === null) return new Set();
+    return clones.run(this.dir, () => this.lfsRouted(this.resolveRef(tip), paths));
+  }
+
   /** Deletes the clone (the remote is untouched). */
   async dispose(): Promise<void> {
     await clones.run(this.dir, () => rm(this.dir, { recursive: true, force: true }));

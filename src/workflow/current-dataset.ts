@@ -15,12 +15,13 @@ export const CURRENT_DATASET = "datasets/current";
 
 /**
  * The ledger files of one split file of a new dataset (`name`: train.extxyz, ...): plain, or gzipped above
- * `gzipAbove` bytes, and the other form deleted (a no-op when absent). `content` null: the split is gone, both deleted.
+ * `gzipAbove` bytes (gzippedIfLarge), and the other form deleted (a no-op when absent). `content` null: the split
+ * is gone, both deleted.
  */
-export async function splitFileForLedger(name: string, content: Buffer | null, gzipAbove = LARGE_FILE_BYTES): Promise<LedgerFile[]> {
+export async function splitFileForLedger(ledger: Ledger, name: string, content: Buffer | null, gzipAbove = LARGE_FILE_BYTES): Promise<LedgerFile[]> {
   const plain = `${CURRENT_DATASET}/${name}`;
   if (content === null) return [{ path: plain, content: null }, { path: `${plain}.gz`, content: null }];
-  const stored = await gzippedIfLarge(plain, content, gzipAbove);
+  const stored = await gzippedIfLarge(ledger, plain, content, gzipAbove);
   return [stored, { path: stored.path === plain ? `${plain}.gz` : plain, content: null }];
 }
 

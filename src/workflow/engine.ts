@@ -115,7 +115,7 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
     const round = await r.roundFor(parsed.ranking);
     const paths = roundPaths(round);
     // ranking.csv holds a row per candidate: gzipped when a very large pool makes it too large for GitHub.
-    const rankingCsv = await gzippedIfLarge(paths.rankingCsv, Buffer.from(text["ranking.csv"]), r.largeFileBytes);
+    const rankingCsv = await gzippedIfLarge(ledger, paths.rankingCsv, Buffer.from(text["ranking.csv"]), r.largeFileBytes);
     const files: LedgerFile[] = [
       { path: paths.rankingJson, content: text["ranking.json"] },
       rankingCsv,
@@ -279,7 +279,7 @@ export async function dryRunRebuild(
  * The dataset files a rebuild commits: the round's summary and split, and datasets/current (a split file over
  * `gzipAbove` bytes gzipped: splitFileForLedger).
  */
-export async function datasetFiles(round: number, datasetDir: string, summary: DatasetSummary, gzipAbove = LARGE_FILE_BYTES): Promise<LedgerFile[]> {
+export async function datasetFiles(ledger: Ledger, round: number, datasetDir: string, summary: DatasetSummary, gzipAbove = LARGE_FILE_BYTES): Promise<LedgerFile[]> {
   const paths = roundPaths(round);
   const files: LedgerFile[] = [];
   const summaryText = `${JSON.stringify(summary, null, 2)}\n`;
@@ -288,7 +288,7 @@ export async function datasetFiles(round: number, datasetDir: string, summary: D
   files.push({ path: `${CURRENT_DATASET}/summary.json`, content: summaryText }, { path: `${CURRENT_DATASET}/split.json`, content: split });
   for (const name of ["train.extxyz", "valid.extxyz", "test.extxyz"]) {
     const file = path.join(datasetDir, name);
-    files.push(...(await splitFileForLedger(name, existsSync(file) ? await readFile(file) : null, gzipAbove)));
+    files.push(...(await splitFileForLedger(ledger, name, existsSync(file) ? await readFile(file) : null, gzipAbove)));
   }
   return files;
 }

@@ -718,7 +718,7 @@ export class RoundWorkflow {
       if (!built.written) {
         throw new StepError(`the dataset rebuild failed, nothing was written: ${built.errors.join("; ")}`);
       }
-      const files = await datasetFiles(m.round, built.datasetDir, built.summary, this.d.largeFileBytes);
+      const files = await datasetFiles(this.ledger, m.round, built.datasetDir, built.summary, this.d.largeFileBytes);
       const sha = await this.ledger.commit({ message: `Round ${m.round}: dataset rebuilt from PR #${pr.number}`, files, guard: frozenPathGuard(m) });
       m = advance(m, "dataset", sha, this.now().toISOString());
       await this.writeManifest(m, `Round ${m.round}: dataset recorded`);

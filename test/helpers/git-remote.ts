@@ -242,3 +242,13 @@ export async function pushWithGitLfs(remote: string, files: Record<string, Buffe
     rmSync(root, { recursive: true, force: true });
   }
 }
+
+/** A clone made as a user makes one, with git-lfs active (its smudge filter checks out LFS content); cleaned up with `root`. */
+export async function cloneWithGitLfs(url: string, root: string, authorization?: string): Promise<{ work: string; status: string }> {
+  const auth = authorization === undefined ? [] : ["-c", `http.extraHeader=Authorization: ${authorization}`];
+  await execFileAsync("git", [...auth, "clone", "--quiet", url, "work"], { cwd: root, env: { ...cleanEnv(), GIT_TERMINAL_PROMPT: "0" } });
+  const work = path.join(root, "work");
+  const { stdout } = await execFileAsync("git", ["status", "--porcelain"], { cwd: work, env: cleanEnv() });
+  return { work, status: stdout };
+}
+

@@ -51,7 +51,7 @@ export function localConfig(runsRoot: string, dataset: Record<string, unknown> =
 }
 
 export async function startLocalRound(
-  o: { config?: (runsRoot: string) => Record<string, unknown>; autoSubmit?: boolean; mergeLockWaitMs?: number; instance?: ProcessInstance; largeFileBytes?: number } = {},
+  o: { config?: (runsRoot: string) => Record<string, unknown>; autoSubmit?: boolean; mergeLockWaitMs?: number; instance?: ProcessInstance; largeFileBytes?: number; gitattributes?: string } = {},
 ): Promise<LocalRound> {
   for (const d of ["mace_run_train", "mace_eval_configs"]) chmodSync(path.join(DOUBLES, d), 0o755);
   const root = mkdtempSync(path.join(tmpdir(), "relabel-round-"));
@@ -62,6 +62,8 @@ export async function startLocalRound(
   await writeInitialStructurePool(runs, pool);
   const ledger = await Ledger.open({ remote: bare, workdir: path.join(root, "clone"), author: { name: "test", email: "test@example.invalid" } });
   const config = (o.config ?? localConfig)(path.join(root, "runs"));
+  // Committed first, so that the files after it follow it (Git LFS routing).
+  if (o.gitattributes !== undefined) await ledger.commit({ message: "attributes", files: [{ path: ".gitattributes", content: o.gitattributes }] });
   await ledger.commit({
     message: "data repo",
     files: [

@@ -4,20 +4,18 @@
  * object could not be had and why.
  */
 import { createHash } from "node:crypto";
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { LedgerError } from "../../src/ledger/errors.js";
 import { parseLfsPointer } from "../../src/ledger/lfs.js";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { createBareRemote, LFS_STORAGE_AUTH, pushWithGitLfs, startGitHttpServer, type BareRemote, type GitHttpServer } from "../helpers/git-remote.js";
+import { cloneWithGitLfs, createBareRemote, LFS_STORAGE_AUTH, pushWithGitLfs, startGitHttpServer, type BareRemote, type GitHttpServer } from "../helpers/git-remote.js";
 import { realPath } from "../helpers/real-data.js";
 
-const execFileAsync = promisify(execFile);
 const AUTHOR = { name: "relabel-loop[bot]", email: "bot@example.invalid" };
 const TOKEN = "ghs_9f3Lq0ZbW1c2Xy7Tt5Rr8Pp6Nn4Mm2Kk0Jj1";
 const BASIC = `Basic ${Buffer.from(`x-access-token:${TOKEN}`).toString("base64")}`;
@@ -177,15 +175,12 @@ describe("an http remote (GitHub): the LFS batch API with the installation token
 describe("committing into a repository whose .gitattributes routes files to Git LFS", () => {
   const ATTRIBUTES = "*.extxyz filter=lfs diff=lfs merge=lfs -text\nrounds/*/keep/*.extxyz !filter\n";
 
-  /** A clone made by git with git-lfs (as a user makes one): its file, and whether its work tree is clean. */
+  /** A user's clone with git-lfs: its file, and whether its work tree is clean. */
   async function userClone(url: string, file: string, authorization?: string): Promise<{ content: Buffer; status: string }> {
     const dir = mkdtempSync(path.join(tmpdir(), "relabel-lfs-clone-"));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const auth = authorization === undefined ? [] : ["-c", `http.extraHeader=Authorization: ${authorization}`];
-    await execFileAsync("git", [...auth, "clone", "--quiet", url, "work"], { cwd: dir, env: { ...process.env, GIT_TERMINAL_PROMPT: "0" } });
-    const work = path.join(dir, "work");
-    const { stdout } = await execFileAsync("git", ["status", "--porcelain"], { cwd: work });
-    return { content: readFileSync(path.join(work, file)), status: stdout };
+    const { work, status } = await cloneWithGitLfs(url, dir, authorization);
+    return { content: readFileSync(path.join(work, file)), status };
   }
 
   it("commits those files as pointers with their content in the remote's store (a path remote), others as they are, and lifts the 100 MiB limit for them", async () => {

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { defaultRelabelConfig } from "../../src/core/app/config.js";
 import { roundPaths } from "../../src/core/app/manifest.js";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { CURRENT_DATASET, exportCurrentDataset, splitFileForLedger } from "../../src/workflow/current-dataset.js";
+import { CURRENT_DATASET, exportCurrentDataset, splitFileForLedger as splitFileFor } from "../../src/workflow/current-dataset.js";
 import { buildRoundDataset, datasetFiles, rankSelection } from "../../src/workflow/engine.js";
 import { SAMPLE_VASP } from "../helpers/app-harness.js";
 import { initBare } from "../helpers/git-repo.js";
@@ -23,9 +23,19 @@ const tmp = () => {
 };
 afterAll(() => roots.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
+/** A ledger on a new bare repository holding `files`. */
+async function ledgerWith(files: Array<{ path: string; content: string }> = []): Promise<Ledger> {
+  const root = tmp();
+  const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
+  if (files.length > 0) await ledger.commit({ message: "seed", files });
+  return ledger;
+}
+
 describe("splitFileForLedger", () => {
-  it("keeps a split plain up to the threshold and gzips it above, deleting the other form", async () => {
+  it("keeps a split plain up to the threshold and gzips it above, deleting the other form; never one that goes to Git LFS", async () => {
     const content = Buffer.from("2\nProperties=species:S:1:pos:R:3\nH 0 0 0\nH 0 0 0.74\n".repeat(40));
+    const ledger = await ledgerWith();
+    const splitFileForLedger = (name: string, c: Buffer | null, above?: number) => splitFileFor(ledger, name, c, above);
     expect(await splitFileForLedger("train.extxyz", content, content.length)).toEqual([
       { path: "datasets/current/train.extxyz", content },
       { path: "datasets/current/train.extxyz.gz", content: null },
@@ -40,6 +50,12 @@ describe("splitFileForLedger", () => {
     expect(await splitFileForLedger("valid.extxyz", null)).toEqual([
       { path: "datasets/current/valid.extxyz", content: null },
       { path: "datasets/current/valid.extxyz.gz", content: null },
+    ]);
+    // A repository that routes its datasets to Git LFS: plain, however large (the ledger stores it in LFS).
+    const lfs = await ledgerWith([{ path: ".gitattributes", content: "datasets/** filter=lfs diff=lfs merge=lfs -text\n" }]);
+    expect(await splitFileFor(lfs, "train.extxyz", content, 0)).toEqual([
+      { path: "datasets/current/train.extxyz", content },
+      { path: "datasets/current/train.extxyz.gz", content: null },
     ]);
   });
 });
@@ -59,7 +75,7 @@ describe("a rebuild whose split files are gzipped in the ledger", () => {
     expect(splits.length).toBeGreaterThan(1);
 
     // Every split over 100 bytes is gzipped.
-    await ledger.commit({ message: "dataset", files: await datasetFiles(1, first.datasetDir, first.summary, 100) });
+    await ledger.commit({ message: "dataset", files: await datasetFiles(ledger, 1, first.datasetDir, first.summary, 100) });
     const stored = (await ledger.list(CURRENT_DATASET, "main")).map((e) => e.name).sort();
     expect(stored).toEqual([...splits.map((name) => `${name}.gz`), "split.json", "summary.json"].sort());
     const exported = await exportCurrentDataset(ledger, "main", path.join(root, "export"));
@@ -84,7 +100,7 @@ describe("a rebuild whose split files are gzipped in the ledger", () => {
     expect(selection.ranking.selectable).toBe(0);
 
     // Small again: plain files, the gzipped ones deleted.
-    await ledger.commit({ message: "dataset again", files: await datasetFiles(1, second.datasetDir, second.summary) });
+    await ledger.commit({ message: "dataset again", files: await datasetFiles(ledger, 1, second.datasetDir, second.summary) });
     expect((await ledger.list(CURRENT_DATASET, "main")).map((e) => e.name).sort()).toEqual([...splits, "split.json", "summary.json"].sort());
   });
 });
