@@ -44,6 +44,8 @@ export interface LedgerOptions {
   workdir: string;
   /** Author and committer of the ledger's commits; set as user.name/user.email in the clone. */
   author: { name: string; email: string };
+  /** Git LFS objects cached in the clone and not used for this many days are removed at open (default 30). */
+  lfsCacheDays?: number;
   /** Returns a token (e.g. a GitHub installation token) for https remotes; called before each fetch/push. */
   auth?: () => Promise<string>;
   /** Default branch when the remote does not name one (an empty repository). */
@@ -148,7 +150,9 @@ export class Ledger {
         }
       }
     });
-    const ledger = new Ledger(git, dir, new LfsObjects(dir, remote, git), options.defaultBranch ?? "main", author, options.maxAttempts ?? 10, options.now ?? (() => new Date()));
+    const lfs = new LfsObjects(dir, remote, git);
+    await lfs.prune(options.lfsCacheDays ?? 30);
+    const ledger = new Ledger(git, dir, lfs, options.defaultBranch ?? "main", author, options.maxAttempts ?? 10, options.now ?? (() => new Date()));
     const symref = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(await ledger.network(["ls-remote", "--symref", "origin", "HEAD"]));
     if (symref) ledger.branchName = symref[1];
     await ledger.sync();

@@ -13,7 +13,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat, utimes } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -102,15 +102,39 @@ export class LfsObjects {
     const wanted = new Map<string, LfsFile>();
     for (const f of files) if (!wanted.has(f.pointer.oid)) wanted.set(f.pointer.oid, f);
     const missing: LfsFile[] = [];
+    const now = new Date();
     for (const f of wanted.values()) {
-      const size = await stat(this.cached(f.pointer.oid)).then((s) => s.size, () => -1);
+      const cached = this.cached(f.pointer.oid);
+      const size = await stat(cached).then((s) => s.size, () => -1);
       if (size !== f.pointer.size) missing.push(f);
+      // Marked as used, so that prune() keeps it.
+      else await utimes(cached, now, now).catch(() => undefined);
     }
     if (missing.length > 0) {
       if (httpOrigin(this.remote) !== null) await this.download(missing);
       else for (const f of missing) await this.copyLocal(f);
     }
     return new Map([...wanted.keys()].map((oid) => [oid, this.cached(oid)]));
+  }
+
+  /**
+   * Removes cached objects not used for `days` days (a pool replaced every round would otherwise stay forever);
+   * returns how many. Safe at any time: a removed object is fetched again when next needed.
+   */
+  async prune(days: number, now = new Date()): Promise<number> {
+    const root = path.join(this.cloneDir, "lfs", "objects");
+    const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+    let removed = 0;
+    for (const e of entries) {
+      if (!e.isFile()) continue;
+      const file = path.join(e.parentPath ?? e.path, e.name);
+      const { mtimeMs } = await stat(file);
+      if (now.getTime() - mtimeMs > days * 86_400_000) {
+        await rm(file, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -97,6 +97,26 @@ describe("a path remote (the demo's and the CLI's local ledger)", () => {
     const again = path.join(remote.root, "again");
     await ledger.exportTree("main", again, ["pools"]);
     expect(readFileSync(path.join(again, "pools/pool.xyz")).equals(POOL)).toBe(true);
+  });
+
+  it("forgets cached objects unused for 30 days when the ledger opens, and fetches them again when needed", async () => {
+    const remote = bareRemote();
+    await pushWithGitLfs(pathToFileURL(remote.path).href, { "pools/old.xyz": POOL, "pools/recent.xyz": RUN });
+    const open = () => Ledger.open({ remote: remote.path, workdir: path.join(remote.root, "work"), author: AUTHOR });
+    const ledger = await open();
+    await ledger.exportTree("main", path.join(remote.root, "out"), ["pools"]);
+    const cached = (content: Buffer) => {
+      const oid = sha256(content);
+      return path.join(ledger.dir, "lfs", "objects", oid.slice(0, 2), oid.slice(2, 4), oid);
+    };
+    const longAgo = new Date(Date.now() - 31 * 86_400_000);
+    utimesSync(cached(POOL), longAgo, longAgo);
+    await open();
+    expect(existsSync(cached(POOL))).toBe(false);
+    expect(existsSync(cached(RUN))).toBe(true);
+    await ledger.exportTree("main", path.join(remote.root, "again"), ["pools"]);
+    expect(readFileSync(path.join(remote.root, "again", "pools/old.xyz")).equals(POOL)).toBe(true);
+    expect(existsSync(cached(POOL))).toBe(true);
   });
 
   it("names the file whose object was never pushed, and refuses an object whose content is not the pointer's", async () => {
