@@ -205,13 +205,20 @@ export class LammpsDumpParser extends LineFrameParser {
       for (let col = 0; col < ncol; col++) {
         while (p < n && isBlank(text.charCodeAt(p))) p++;
         const start = p;
+        if (wanted[col] >= 0 && p < n) {
+          // The number is read as the token is scanned (one pass); a token that is more than a number is refused.
+          const v = readDecimal(text, p, n);
+          p = scanEnd;
+          if (Number.isNaN(v) || (p < n && !isBlank(text.charCodeAt(p)))) {
+            while (p < n && !isBlank(text.charCodeAt(p))) p++;
+            this.fail(line, `${columns[col]}: expected a number, found ${JSON.stringify(text.slice(start, p))}`);
+          }
+          xyz[3 * i + wanted[col]] = v;
+          continue;
+        }
         while (p < n && !isBlank(text.charCodeAt(p))) p++;
         if (start === p) this.fail(line, `expected ${ncol} values (${columns.join(" ")}), found ${col}`);
-        if (wanted[col] >= 0) {
-          const v = decimalAt(text, start, p);
-          if (Number.isNaN(v)) this.fail(line, `${columns[col]}: expected a number, found ${JSON.stringify(text.slice(start, p))}`);
-          xyz[3 * i + wanted[col]] = v;
-        } else if (col === elementCol) {
+        if (col === elementCol) {
           const raw = text.slice(start, p);
           let symbol = elements.get(raw);
           if (symbol === undefined) {
@@ -279,7 +286,7 @@ export class LammpsDumpParser extends LineFrameParser {
   }
 
   private decimal(token: string, line: number, column: string): number {
-    const v = decimalAt(token, 0, token.length);
+    const v = decimalToken(token);
     if (Number.isNaN(v)) this.fail(line, `${column}: expected a number, found ${JSON.stringify(token)}`);
     return v;
   }
@@ -289,11 +296,15 @@ function isBlank(c: number): boolean {
   return c === 32 || c === 9 || c === 13;
 }
 
+/** Where readDecimal stopped: the first character after the number. */
+let scanEnd = 0;
+
 /**
- * The decimal number text[from..to) (`-1.5`, `2e-05`, `.5`, as LAMMPS prints them); NaN for anything else. Exact
- * through exactDecimal when the digits allow, else through Number() on the checked token.
+ * The decimal number at text[from..] (`-1.5`, `2e-05`, `.5`, as LAMMPS prints them), read up to the first character
+ * that cannot continue it (scanEnd); NaN when there is no number there. Exact through exactDecimal when the digits
+ * allow, else through Number() on the number's text.
  */
-function decimalAt(text: string, from: number, to: number): number {
+function readDecimal(text: string, from: number, to: number): number {
   let p = from;
   let c = text.charCodeAt(p);
   const neg = c === 45;
@@ -315,6 +326,7 @@ function decimalAt(text: string, from: number, to: number): number {
       c = text.charCodeAt(++p);
     }
   }
+  scanEnd = p;
   if (digits === 0) return NaN;
   if (p < to && (c === 101 || c === 69)) {
     c = text.charCodeAt(++p);
@@ -326,11 +338,17 @@ function decimalAt(text: string, from: number, to: number): number {
       if (e < 100000) e = e * 10 + (c - 48);
       c = text.charCodeAt(++p);
     }
+    scanEnd = p;
     if (p === expStart) return NaN;
     exp += eneg ? -e : e;
   }
-  if (p !== to) return NaN;
-  return exactDecimal(mant, exp, neg) ?? Number(text.slice(from, to));
+  return exactDecimal(mant, exp, neg) ?? Number(text.slice(from, p));
+}
+
+/** A whole token that is a decimal number; NaN otherwise. */
+function decimalToken(token: string): number {
+  const v = readDecimal(token, 0, token.length);
+  return scanEnd === token.length ? v : NaN;
 }
 
 /** A whole number of digits only (atom ids and types); NaN otherwise. */
