@@ -78,7 +78,7 @@ const batchAnswer = z.object({
     }),
   ),
 });
-type Download = { href: string; header?: Record<string, string> };
+type Action = z.infer<typeof action>;
 
 /** The LFS objects of one remote, cached in its clone. */
 export class LfsObjects {
@@ -94,6 +94,11 @@ export class LfsObjects {
     return path.join(this.cloneDir, "lfs", this.objectPath(oid));
   }
 
+  /** Whether the clone's cache holds the object (whole: objects land by rename once checked). */
+  private async isCached(pointer: LfsPointer): Promise<boolean> {
+    return (await stat(this.cached(pointer.oid)).then((s) => s.size, () => -1)) === pointer.size;
+  }
+
   /**
    * Makes every file's object present in the cache; returns oid → cached file. Fails with a one-line
    * LedgerError ("lfs") naming the first file whose object cannot be had or does not match its pointer.
@@ -104,11 +109,9 @@ export class LfsObjects {
     const missing: LfsFile[] = [];
     const now = new Date();
     for (const f of wanted.values()) {
-      const cached = this.cached(f.pointer.oid);
-      const size = await stat(cached).then((s) => s.size, () => -1);
-      if (size !== f.pointer.size) missing.push(f);
+      if (!(await this.isCached(f.pointer))) missing.push(f);
       // Marked as used, so that prune() keeps it.
-      else await utimes(cached, now, now).catch(() => undefined);
+      else await utimes(this.cached(f.pointer.oid), now, now).catch(() => undefined);
     }
     if (missing.length > 0) {
       if (httpOrigin(this.remote) !== null) await this.download(missing);
@@ -142,9 +145,7 @@ export class LfsObjects {
    * `git lfs push` does before git pushes the pointers. Fails with a one-line LedgerError ("lfs") naming the file.
    */
   async upload(files: ReadonlyArray<LfsFile & { content: Buffer }>): Promise<void> {
-    for (const f of files) {
-      if ((await stat(this.cached(f.pointer.oid)).then((s) => s.size, () => -1)) !== f.pointer.size) await this.store(f, Readable.from([f.content]));
-    }
+    for (const f of files) if (!(await this.isCached(f.pointer))) await this.store(f, Readable.from([f.content]));
     if (httpOrigin(this.remote) === null) {
       for (const f of files) {
         const target = path.join(this.localStore(), this.objectPath(f.pointer.oid));
@@ -191,7 +192,7 @@ export class LfsObjects {
   }
 
   private async download(files: LfsFile[]): Promise<void> {
-    const actions: Array<{ file: LfsFile; action: Download }> = [];
+    const actions: Array<{ file: LfsFile; action: Action }> = [];
     for (let i = 0; i < files.length; i += BATCH_SIZE) {
       const chunk = files.slice(i, i + BATCH_SIZE);
       const answer = await this.batch(chunk, "download");
@@ -247,7 +248,7 @@ export class LfsObjects {
   }
 
   /** An action's headers; our token only for the remote's own host, and only when the action brings none. */
-  private async headersFor(action: Download, base: Record<string, string> = {}): Promise<Record<string, string>> {
+  private async headersFor(action: Action, base: Record<string, string> = {}): Promise<Record<string, string>> {
     const headers: Record<string, string> = { ...base, ...(action.header ?? {}) };
     const hasAuthorization = Object.keys(headers).some((k) => k.toLowerCase() === "authorization");
     if (!hasAuthorization && httpOrigin(action.href) === httpOrigin(this.remote)) {
@@ -257,7 +258,7 @@ export class LfsObjects {
     return headers;
   }
 
-  private async downloadOne(file: LfsFile, action: Download): Promise<void> {
+  private async downloadOne(file: LfsFile, action: Action): Promise<void> {
     const res = await this.request(file, action.href, { headers: await this.headersFor(action) });
     if (!res.ok || res.body === null) {
       await res.body?.cancel();
