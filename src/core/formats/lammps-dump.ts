@@ -16,10 +16,10 @@
  * otherwise is refused. The timestep is kept as the frame's `timestep` info.
  */
 import { isElement } from "../elements.js";
-import { exactDecimal } from "./extxyz.js";
-import { LineFrameParser } from "./line-frames.js";
 import { InputError } from "../errors.js";
 import type { Frame, InfoValue, Pbc } from "../structure.js";
+import { exactDecimal } from "./extxyz.js";
+import { LineFrameParser } from "./line-frames.js";
 
 /** Whether a file's first bytes are a LAMMPS text dump's. */
 export function isLammpsDump(head: string): boolean {
@@ -73,7 +73,7 @@ export class LammpsDumpParser extends LineFrameParser {
   end(): { frames: Frame[]; truncated: string | null } {
     this.flush();
     const started = this.snap.timestep !== null || this.expect !== "item";
-    if (this.frames === 0 && this.ready.length === 0 && !started) throw new InputError(this.file, undefined, 'no snapshot found, expected a LAMMPS text dump ("ITEM: TIMESTEP" blocks)');
+    if (this.frames === 0 && !started) throw new InputError(this.file, undefined, 'no snapshot found, expected a LAMMPS text dump ("ITEM: TIMESTEP" blocks)');
     let truncated: string | null = null;
     if (started) {
       const what = this.snap.columns === null ? "before its atoms" : `after ${this.snap.rows.length} of ${this.snap.natoms} atoms`;

@@ -9,8 +9,8 @@
  * A file that ends inside a step (a run that was killed) gives the steps before it, and says where it was cut.
  */
 import { InputError } from "../errors.js";
-import type { Frame } from "../structure.js";
 import { LineFrameParser } from "../formats/line-frames.js";
+import type { Frame } from "../structure.js";
 import { parsePoscar } from "./poscar.js";
 
 const CONFIGURATION = /^\s*(direct|cartesian)?\s*configuration/i;
