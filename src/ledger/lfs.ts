@@ -41,8 +41,10 @@ const POINTER_VERSIONS = new Set(["https://git-lfs.github.com/spec/v1", "https:/
 /** Objects per batch request (the LFS API's advice; GitHub refuses more). */
 const BATCH_SIZE = 100;
 const PARALLEL_DOWNLOADS = 4;
-/** A request or download that receives nothing for this long fails instead of holding the ledger. */
+/** A request, upload or download during which nothing moves for this long fails instead of holding the ledger. */
 const STALL_MS = 60_000;
+/** Uploads are sent in pieces of this size, each one resetting the stall timer. */
+const UPLOAD_PIECE = 1 << 20;
 const LFS_MEDIA_TYPE = "application/vnd.git-lfs+json";
 
 /** The pointer git-lfs writes for `content`. */
@@ -267,29 +269,48 @@ export class LfsObjects {
     await this.store(file, Readable.fromWeb(res.body as WebReadableStream<Uint8Array>));
   }
 
-  /** fetch() with a stall timer that also covers reading the body. */
-  private async request(file: LfsFile, url: string, init: RequestInit, doing: "had" | "stored" = "had"): Promise<Response> {
+  /**
+   * fetch() with a stall timer that covers sending a Buffer body (streamed in UPLOAD_PIECE slices, so that a large
+   * upload that keeps moving is not cut) and reading the answer's body.
+   */
+  private async request(file: LfsFile, url: string, init: Omit<RequestInit, "body"> & { body?: string | Buffer }, doing: "had" | "stored" = "had"): Promise<Response> {
     const controller = new AbortController();
     // Unreferenced: a body given up unread must not hold the process open.
     const stall = () => setTimeout(() => controller.abort(), STALL_MS).unref();
     let timer = stall();
+    const moved = () => {
+      clearTimeout(timer);
+      timer = stall();
+    };
+    let body: RequestInit["body"] = init.body;
+    if (Buffer.isBuffer(init.body)) {
+      const content = init.body;
+      let at = 0;
+      body = new ReadableStream<Uint8Array>({
+        pull(out) {
+          moved();
+          if (at >= content.length) return out.close();
+          out.enqueue(content.subarray(at, (at += UPLOAD_PIECE)));
+        },
+      });
+    }
     try {
-      const res = await fetch(url, { ...init, signal: controller.signal, redirect: "follow" });
+      const headers = Buffer.isBuffer(init.body) ? { ...(init.headers as Record<string, string>), "Content-Length": String(init.body.length) } : init.headers;
+      const res = await fetch(url, { ...init, headers, body, signal: controller.signal, redirect: "follow", ...(Buffer.isBuffer(init.body) ? { duplex: "half" } : {}) } as RequestInit);
       if (res.body === null) return res;
-      const body = res.body.pipeThrough(
+      const answer = res.body.pipeThrough(
         new TransformStream<Uint8Array, Uint8Array>({
           transform(chunk, out) {
-            clearTimeout(timer);
-            timer = stall();
+            moved();
             out.enqueue(chunk);
           },
           flush: () => clearTimeout(timer),
         }),
       );
-      return new Response(body, { status: res.status, headers: res.headers });
+      return new Response(answer, { status: res.status, headers: res.headers });
     } catch (err) {
       clearTimeout(timer);
-      throw this.failure(file, controller.signal.aborted ? `nothing came from the LFS server for ${STALL_MS / 1000} s` : `the LFS server could not be reached: ${this.git.scrub((err as Error).message)}`, doing);
+      throw this.failure(file, controller.signal.aborted ? `nothing moved to or from the LFS server for ${STALL_MS / 1000} s` : `the LFS server could not be reached: ${this.git.scrub((err as Error).message)}`, doing);
     }
   }
 

@@ -239,14 +239,16 @@ describe("committing into a repository whose .gitattributes routes files to Git 
     cleanups.push(() => remote.cleanup());
     const server = await httpServer(remote);
     const ledger = await Ledger.open({ remote: server.url("data.git"), workdir: path.join(remote.root, "work"), author: AUTHOR, auth: async () => TOKEN });
-    await ledger.commit({ message: "dataset", files: [{ path: "datasets/current/train.extxyz", content: POOL }] });
+    // Several megabytes: sent in pieces.
+    const train = Buffer.concat(Array.from({ length: 9 }, () => POOL));
+    await ledger.commit({ message: "dataset", files: [{ path: "datasets/current/train.extxyz", content: train }] });
     const puts = server.lfs.objectRequests.filter((r) => r.method === "PUT");
-    expect(puts).toEqual([{ method: "PUT", path: `data.git/${sha256(POOL)}`, authorization: LFS_STORAGE_AUTH }]);
+    expect(puts).toEqual([{ method: "PUT", path: `data.git/${sha256(train)}`, authorization: LFS_STORAGE_AUTH }]);
     // The same content again: the server has it, nothing is uploaded.
-    await ledger.commit({ message: "same dataset elsewhere", files: [{ path: "datasets/copy.extxyz", content: POOL }] });
+    await ledger.commit({ message: "same dataset elsewhere", files: [{ path: "datasets/copy.extxyz", content: train }] });
     expect(server.lfs.objectRequests.filter((r) => r.method === "PUT")).toHaveLength(1);
     const clone = await userClone(server.url("data.git"), "datasets/current/train.extxyz", BASIC);
-    expect(clone.content.equals(POOL)).toBe(true);
+    expect(clone.content.equals(train)).toBe(true);
     expect(clone.status).toBe("");
   });
 });
