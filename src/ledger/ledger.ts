@@ -205,9 +205,17 @@ export class Ledger {
     const branch = options.branch ?? this.defaultBranch;
     checkBranchName(branch);
     const prepared = prepareFiles(options.files, options.guard);
+    const lfs = new LfsRouting(prepared);
+    // Uploads can take minutes, so they run before the clone's lock, for the routing at the branch's last known tip.
+    // Each attempt reads the routing at its own tip again; only a file it newly routes is uploaded under the lock.
+    const near = (await this.head(branch)) ?? (options.base !== undefined ? this.resolveRef(options.base) : await this.head());
+    const nearRouted = near === null ? null : await clones.run(this.dir, () => this.lfsRoutedAmong(near, lfs.candidates));
+    if (nearRouted !== null) await this.lfs.upload(lfs.toUpload(nearRouted));
     let firstTip: string | null | undefined;
     const outcome = await this.transact<never>(branch, options.base, async (tip) => {
-      const files = await this.routeToLfs(tip, prepared);
+      const routed = tip === null ? new Set<string>() : tip === near && nearRouted !== null ? nearRouted : await this.lfsRoutedAmong(tip, lfs.candidates);
+      await this.lfs.upload(lfs.toUpload(routed));
+      const files = lfs.committed(routed);
       if (firstTip === undefined) firstTip = tip;
       else if (firstTip !== null && tip !== null && tip !== firstTip) await this.checkUntouched(branch, files, firstTip, tip);
       return { kind: "files", files, message: options.message, skipIfUnchanged: true };
@@ -415,21 +423,9 @@ export class Ledger {
     });
   }
 
-  /**
-   * The files, with those that .gitattributes at `tip` routes to Git LFS (`filter=lfs`) uploaded to the remote's
-   * LFS store and replaced by their pointers, as `git lfs track` + `git push` would commit them.
-   */
-  private async routeToLfs(tip: string | null, files: PreparedFile[]): Promise<PreparedFile[]> {
-    const candidates = files.filter((f) => f.content !== null && parseLfsPointer(f.content) === null);
-    if (tip === null || candidates.length === 0) return files;
-    const routed = await this.lfsRouted(tip, candidates.map((f) => f.path));
-    if (routed.size === 0) return files;
-    const pointers = new Map(candidates.filter((f) => routed.has(f.path)).map((f) => [f.path, { content: f.content!, ...lfsPointerFor(f.content!) }]));
-    await this.lfs.upload([...pointers].map(([file, p]) => ({ path: file, pointer: p.pointer, content: p.content })));
-    return files.map((f) => {
-      const p = pointers.get(f.path);
-      return p ? { ...f, content: p.text } : f;
-    });
+  /** Which of `files` the .gitattributes files at `tip` route to Git LFS (none to ask about: no git work). */
+  private async lfsRoutedAmong(tip: string, files: readonly PreparedFile[]): Promise<Set<string>> {
+    return files.length === 0 ? new Set() : this.lfsRouted(tip, files.map((f) => f.path));
   }
 
   /** Which of `paths` the .gitattributes files at `tip` give `filter=lfs`, as git itself reads them. */
@@ -614,4 +610,37 @@ function entryType(mode: string): LedgerEntry["type"] {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The files of one commit as Git LFS sees them: which could go to LFS (content that is not a pointer already), their
+ * pointers (hashed once, however many attempts the commit takes), and the files as committed for a given routing.
+ */
+class LfsRouting {
+  readonly candidates: PreparedFile[];
+  private readonly pointers = new Map<string, ReturnType<typeof lfsPointerFor>>();
+  /** Paths handed out for upload (a failed upload fails the commit, so handing out counts as done). */
+  private readonly uploaded = new Set<string>();
+
+  constructor(private readonly files: readonly PreparedFile[]) {
+    this.candidates = files.filter((f) => f.content !== null && parseLfsPointer(f.content) === null);
+  }
+
+  private pointer(file: PreparedFile): ReturnType<typeof lfsPointerFor> {
+    let p = this.pointers.get(file.path);
+    if (p === undefined) this.pointers.set(file.path, (p = lfsPointerFor(file.content!)));
+    return p;
+  }
+
+  /** The routed files not handed out for upload before, with their content and pointer. */
+  toUpload(paths: ReadonlySet<string>): Array<LfsFile & { content: Buffer }> {
+    const fresh = this.candidates.filter((f) => paths.has(f.path) && !this.uploaded.has(f.path));
+    fresh.forEach((f) => this.uploaded.add(f.path));
+    return fresh.map((f) => ({ path: f.path, pointer: this.pointer(f).pointer, content: f.content! }));
+  }
+
+  /** The files as committed: the routed ones replaced by their pointers. */
+  committed(paths: ReadonlySet<string>): PreparedFile[] {
+    return this.files.map((f) => (paths.has(f.path) && f.content !== null && this.candidates.includes(f) ? { ...f, content: this.pointer(f).text } : f));
+  }
 }

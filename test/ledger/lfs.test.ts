@@ -234,6 +234,20 @@ describe("committing into a repository whose .gitattributes routes files to Git 
     expect(readFileSync(path.join(remote.root, "out", "rounds/0001/selection/selected.extxyz")).equals(POOL)).toBe(true);
   });
 
+  it("follows .gitattributes as the branch has it when the commit lands, also when another writer added it meanwhile", async () => {
+    const remote = createBareRemote();
+    cleanups.push(() => remote.cleanup());
+    const stale = await Ledger.open({ remote: remote.path, workdir: path.join(remote.root, "stale"), author: AUTHOR });
+    const other = await Ledger.open({ remote: remote.path, workdir: path.join(remote.root, "other"), author: AUTHOR });
+    await other.commit({ message: "attributes", files: [{ path: ".gitattributes", content: ATTRIBUTES }] });
+    // `stale` has not fetched since: its last known tip has no .gitattributes.
+    await stale.commit({ message: "selection", files: [{ path: "rounds/0001/selection/selected.extxyz", content: POOL }] });
+    const blob = execFileSync("git", ["cat-file", "blob", "main:rounds/0001/selection/selected.extxyz"], { cwd: remote.path });
+    expect(parseLfsPointer(blob)).toEqual({ oid: sha256(POOL), size: POOL.length });
+    const oid = sha256(POOL);
+    expect(readFileSync(path.join(remote.path, "lfs", "objects", oid.slice(0, 2), oid.slice(2, 4), oid)).equals(POOL)).toBe(true);
+  });
+
   it("uploads through the batch API over http, storage credentials only for the storage, and a user's clone checks it out", async () => {
     const remote = createBareRemote({ ".gitattributes": ATTRIBUTES });
     cleanups.push(() => remote.cleanup());
