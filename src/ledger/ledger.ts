@@ -12,7 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { appendFile, chmod, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
+import { appendFile, chmod, copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { LedgerError, scrubSecrets } from "./errors.js";
 import { fastImportStream } from "./fast-import.js";
@@ -180,11 +180,18 @@ export class Ledger {
     return (await this.tips()).get(branch) ?? null;
   }
 
-  /** A file's content at `ref` (branch name, sha or full ref; default: the default branch); null when absent. */
+  /**
+   * A file's content at `ref` (branch name, sha or full ref; default: the default branch); null when absent. A file
+   * kept in Git LFS gives its content, as exportTree does.
+   */
   async read(file: string, ref?: string): Promise<Buffer | null> {
     checkRepoPath(file);
     const [result] = await this.git.catBatch([`${this.resolveRef(ref)}:${file}`]);
-    return result.type === "blob" ? result.content : null;
+    if (result.type !== "blob") return null;
+    const pointer = parseLfsPointer(result.content!);
+    if (pointer === null) return result.content;
+    const objects = await this.lfs.fetch([{ path: file, pointer }]);
+    return readFile(objects.get(pointer.oid)!);
   }
 
   /** Entries directly under `dir` ("" = the root) at `ref`; with `recursive`, every file below it. */

@@ -3,6 +3,7 @@
  * a training job that fails and is submitted again, frozen selections, the round lock, status.
  * Training runs the MACE test doubles (stand-ins) through the local executor.
  */
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -129,7 +130,8 @@ describe("files over the large-file size (GitHub refuses files over 100 MiB)", (
 describe("a data repository that routes its large files to Git LFS", () => {
   it("completes the round with pools, labels, selection and datasets in LFS, and a user's git-lfs clone checks out clean", async () => {
     const lfs = "filter=lfs diff=lfs merge=lfs -text";
-    r = await startLocalRound({ gitattributes: `pools/** ${lfs}\nrounds/*/labels/**/vasprun.xml ${lfs}\n*.extxyz ${lfs}\n`, largeFileBytes: 100 });
+    // rounds/** puts the App's own records (round.json, jobs.json, ranking.json) in LFS too: it reads them back.
+    r = await startLocalRound({ gitattributes: `pools/** ${lfs}\nrounds/** ${lfs}\n*.extxyz ${lfs}\n`, largeFileBytes: 100 });
     const round = r;
     await round.selectAndFreeze();
     const pr = await round.openResults(await selectedRunFolders(round));
@@ -137,21 +139,23 @@ describe("a data repository that routes its large files to Git LFS", () => {
     await until("the complete round", async () => (await round.manifest()).state === "complete", round);
 
     // In git: pointers for the routed files, however large (no .gz), the rest as it is.
+    const bare = path.join(round.root, "data.git");
+    const stored = (file: string) => execFileSync("git", ["cat-file", "blob", `main:${file}`], { cwd: bare, maxBuffer: 64 << 20 });
     const blob = async (file: string) => (await round.ledger.read(file, "main"))!;
-    for (const file of ["pools/sample-runs.extxyz", "rounds/0001/selection/selected.extxyz", "datasets/current/train.extxyz", "datasets/current/test.extxyz"]) {
-      expect(parseLfsPointer(await blob(file)), file).not.toBeNull();
+    for (const file of ["pools/sample-runs.extxyz", "rounds/0001/selection/selected.extxyz", "rounds/0001/round.json", "datasets/current/train.extxyz", "datasets/current/test.extxyz"]) {
+      expect(parseLfsPointer(stored(file)), file).not.toBeNull();
     }
     const labels = (await round.ledger.list(roundPaths(1).labels, "main", { recursive: true })).filter((e) => e.name === "vasprun.xml");
     expect(labels.length).toBeGreaterThan(0);
-    for (const e of labels) expect(parseLfsPointer(await blob(e.path)), e.path).not.toBeNull();
-    expect(parseLfsPointer(await blob("datasets/current/summary.json"))).toBeNull();
-    expect((await round.ledger.list(roundPaths(1).selection, "main")).map((e) => e.name)).toContain("ranking.csv.gz");
+    for (const e of labels) expect(parseLfsPointer(stored(e.path)), e.path).not.toBeNull();
+    expect(parseLfsPointer(stored("datasets/current/summary.json"))).toBeNull();
+    expect((await round.ledger.list(roundPaths(1).selection, "main")).map((e) => e.name)).toContain("ranking.csv");
     // The benchmark read the test split from LFS: its frames are the summary's.
     const metrics = JSON.parse((await blob(`${roundPaths(1).benchmark}/metrics.json`)).toString("utf8"));
     const summary = JSON.parse((await blob("datasets/current/summary.json")).toString("utf8"));
     expect(metrics.overall.frames).toBe(summary.splits.test.frames);
 
-    const { work, status } = await cloneWithGitLfs(pathToFileURL(path.join(round.root, "data.git")).href, round.root);
+    const { work, status } = await cloneWithGitLfs(pathToFileURL(bare).href, round.root);
     expect(status).toBe("");
     expect(parseExtxyz(readFileSync(path.join(work, "datasets/current/test.extxyz")), "test").length).toBe(summary.splits.test.frames);
   });
