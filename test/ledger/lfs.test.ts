@@ -82,8 +82,9 @@ describe("a path remote (the demo's and the CLI's local ledger)", () => {
     const remote = bareRemote();
     await pushWithGitLfs(pathToFileURL(remote.path).href, { "pools/pool.xyz": POOL, "rounds/0001/labels/h2o/vasprun.xml": RUN });
     const ledger = await Ledger.open({ remote: remote.path, workdir: path.join(remote.root, "work"), author: AUTHOR });
-    // git holds pointers only.
-    expect(parseLfsPointer((await ledger.read("pools/pool.xyz"))!)).toEqual({ oid: sha256(POOL), size: POOL.length });
+    // git holds pointers only; read() gives the content, as exportTree does.
+    expect(parseLfsPointer(execFileSync("git", ["cat-file", "blob", "main:pools/pool.xyz"], { cwd: remote.path }))).toEqual({ oid: sha256(POOL), size: POOL.length });
+    expect((await ledger.read("pools/pool.xyz"))!.equals(POOL)).toBe(true);
 
     const out = path.join(remote.root, "out");
     const written = await ledger.exportTree("main", out, ["pools", "rounds/0001/labels", ".gitattributes"]);
