@@ -5,6 +5,8 @@ import { readExtxyz, writeExtxyz } from "../dist/io/extxyz.js";
 import { readVasprun } from "../dist/io/vasprun.js";
 import { readAseTrajectory } from "../dist/io/ase-trajectory.js";
 import { readLammpsDump } from "../dist/io/lammps-dump.js";
+import { poolUnits, readPoolUnit } from "../dist/io/pool.js";
+import { sha256File } from "../dist/io/open.js";
 
 const [workload, file, outFile] = process.argv.slice(2);
 let frames = 0;
@@ -20,6 +22,12 @@ if (workload === "extxyz-read") {
   for await (const batch of readAseTrajectory(file)) frames += batch.length;
 } else if (workload === "dump-read") {
   for await (const batch of readLammpsDump(file, ["O", "Si"])) frames += batch.length;
+} else if (workload === "folder-read") {
+  // As relabel rank reads a pool folder: every file's frames and its sha256.
+  for (const unit of await poolUnits([file])) {
+    for await (const batch of readPoolUnit(unit)) frames += batch.length;
+    await sha256File(unit.path);
+  }
 } else if (workload === "vasprun-read") {
   for await (const _ of readVasprun(file)) frames++;
 } else {

@@ -1,8 +1,8 @@
-// `npm run bench:io`: extxyz read/write, ASE trajectory and LAMMPS dump read and vasprun.xml parse throughput, side by
-// side with ASE 3.22
+// `npm run bench:io`: extxyz read/write, ASE trajectory and LAMMPS dump read, a folder of one-frame files and
+// vasprun.xml parse throughput, side by side with ASE 3.22
 // (Debian's python3-ase, run with /usr/bin/python3). Generated inputs live in bench/.data (git-ignored).
 import { execFileSync } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -93,6 +93,23 @@ async function makeLammpsDump(fromExtxyz, file) {
   await once(out, "finish");
 }
 
+/** The first `count` frames of the training set as one extxyz file each, as a frame-per-file trajectory folder. */
+async function makeFrameFolder(fromExtxyz, dir, count = 5000) {
+  if (existsSync(dir)) return;
+  mkdirSync(`${dir}.partial`, { recursive: true });
+  let i = 0;
+  for await (const f of readExtxyz(fromExtxyz)) {
+    if (i === count) break;
+    writeFileSync(path.join(`${dir}.partial`, `${String(i).padStart(5, "0")}.extxyz`), writeExtxyzFrame(f));
+    i++;
+  }
+  renameSync(`${dir}.partial`, dir);
+}
+
+function folderBytes(dir) {
+  return readdirSync(dir).reduce((n, name) => n + statSync(path.join(dir, name)).size, 0);
+}
+
 function runJson(cmd, args) {
   return JSON.parse(execFileSync(cmd, args, { maxBuffer: 1 << 20 }).toString().trim().split("\n").pop());
 }
@@ -116,6 +133,8 @@ await makeTrainingSet(trainSet);
 await makeBigVasprun(bigXml);
 if (!existsSync(trainTraj)) runJson(PY, [pyChild, "traj-write", trainSet, trainTraj]);
 await makeLammpsDump(trainSet, trainDump);
+const frameFolder = path.join(dataDir, "frames-5000x32");
+await makeFrameFolder(trainSet, frameFolder);
 
 const scratch = path.join(dataDir, "written");
 const results = [];
@@ -128,6 +147,7 @@ results.push(row("extxyz read", xyzBytes, runJson("node", [child, "extxyz-read",
 results.push(row("extxyz write", xyzBytes, runJson("node", [child, "extxyz-write", trainSet, `${scratch}-ours.extxyz`]), runJson(PY, [pyChild, "extxyz-write", trainSet, `${scratch}-ase.extxyz`])));
 results.push(row("traj read", trajBytes, runJson("node", [child, "traj-read", trainTraj]), runJson(PY, [pyChild, "traj-read", trainTraj])));
 results.push(row("LAMMPS dump", dumpBytes, runJson("node", [child, "dump-read", trainDump]), runJson(PY, [pyChild, "dump-read", trainDump])));
+results.push(row("frame folder", folderBytes(frameFolder), runJson("node", [child, "folder-read", frameFolder]), runJson(PY, [pyChild, "folder-read", frameFolder])));
 results.push(row("vasprun.xml", xmlBytes, runJson("node", [child, "vasprun-read", bigXml]), runJson(PY, [pyChild, "vasprun-read", bigXml])));
 rmSync(`${scratch}-ours.extxyz`, { force: true });
 rmSync(`${scratch}-ase.extxyz`, { force: true });

@@ -1,5 +1,6 @@
 """ASE side of `npm run bench:io`: times one workload and prints a JSON line (seconds, frames, peak RSS)."""
 import json
+import os
 import resource
 import sys
 import time
@@ -26,6 +27,10 @@ def main() -> None:
         n = 0
     elif workload == "dump-read":
         n = len(ase.io.read(path, index=":", format="lammps-dump-text", specorder=["O", "Si"]))
+    elif workload == "folder-read":
+        n = 0
+        for name in sorted(os.listdir(path)):
+            n += len(ase.io.read(os.path.join(path, name), index=":", format="extxyz"))
     elif workload == "vasprun-read":
         n = 0
         for _ in ase.io.iread(path, index=":", format="vasp-xml"):

@@ -1,14 +1,16 @@
 /** Opening input files for the streaming readers: gzip detection by magic bytes and one-line file errors. */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync, statSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { constants, createGunzip, gunzipSync } from "node:zlib";
 import { InputError } from "../core/errors.js";
 import { foreignFormatDetail } from "../core/formats/foreign.js";
 
 /** Large reads keep per-chunk overhead negligible while memory stays a few chunks. */
 export const CHUNK_BYTES = 1 << 20;
+/** Files up to this size are read whole (readSmallFile). */
+const SMALL_FILE_BYTES = 256 * 1024;
 
 export function isGzipMagic(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
@@ -45,24 +47,31 @@ export function isTruncatedGzip(err: unknown): boolean {
 export async function openInput(path: string, expected: string, ownFormat?: (head: string) => boolean): Promise<{ stream: Readable; gzipped: boolean }> {
   let gzipped: boolean;
   let head: string;
+  let whole: Buffer | null = null;
   try {
-    const handle = await open(path, "r");
-    try {
-      const bytes = Buffer.alloc(512);
-      const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
-      gzipped = isGzipMagic(bytes.subarray(0, bytesRead));
-      head = bytes.toString("latin1", 0, bytesRead);
-    } finally {
-      await handle.close();
+    whole = readSmallFile(path);
+    if (whole) {
+      gzipped = isGzipMagic(whole);
+      head = whole.toString("latin1", 0, Math.min(512, whole.length));
+    } else {
+      const handle = await open(path, "r");
+      try {
+        const bytes = Buffer.alloc(512);
+        const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
+        gzipped = isGzipMagic(bytes.subarray(0, bytesRead));
+        head = bytes.toString("latin1", 0, bytesRead);
+      } finally {
+        await handle.close();
+      }
     }
   } catch (err) {
     throw fileError(path, err, expected);
   }
   if (!ownFormat?.(head)) refuseForeignFormat(path, head, expected);
-  const raw = createReadStream(path, { highWaterMark: CHUNK_BYTES });
+  const raw: Readable = whole ? Readable.from([whole], { objectMode: false }) : createReadStream(path, { highWaterMark: CHUNK_BYTES });
   if (!gzipped) return { stream: raw, gzipped };
-  const gunzip = createGunzip({ chunkSize: CHUNK_BYTES });
-  raw.on("error", (err) => gunzip.destroy(err));
+  const gunzip = createGunzip({ chunkSize: whole ? Math.min(CHUNK_BYTES, 64 * 1024) : CHUNK_BYTES });
+  raw.on("error", (err: Error) => gunzip.destroy(err));
   gunzip.on("close", () => raw.destroy());
   return { stream: raw.pipe(gunzip), gzipped };
 }
@@ -92,7 +101,7 @@ export async function readHead(path: string, bytes = 4096): Promise<string> {
 export async function readSmallText(path: string, expected: string): Promise<string> {
   let text: string;
   try {
-    const bytes = await readFile(path);
+    const bytes = readSmallFile(path) ?? (await readFile(path));
     text = (isGzipMagic(bytes) ? gunzipSync(bytes) : bytes).toString("utf8");
   } catch (err) {
     throw fileError(path, err, expected);
@@ -105,9 +114,21 @@ export async function readSmallText(path: string, expected: string): Promise<str
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");
   try {
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    const whole = readSmallFile(path);
+    if (whole) hash.update(whole);
+    else for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   } catch (err) {
     throw fileError(path, err, "a file");
   }
   return hash.digest("hex");
+}
+
+/**
+ * A regular file of at most SMALL_FILE_BYTES, read whole and at once; null for a larger one. Pools can be folders
+ * of thousands of one-frame files (a trajectory written a frame per file): a synchronous read of each costs some
+ * microseconds, a stream several trips to the thread pool and a CHUNK_BYTES buffer.
+ */
+function readSmallFile(path: string): Buffer | null {
+  const info = statSync(path);
+  return info.isFile() && info.size <= SMALL_FILE_BYTES ? readFileSync(path) : null;
 }
