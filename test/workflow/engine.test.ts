@@ -14,7 +14,7 @@ import { candidateId } from "../../src/core/select/candidate-id.js";
 import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
 import { parsePoscar } from "../../src/core/vasp/poscar.js";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { displayPaths, dryRunRebuild, inspectLabelRuns, rankSelection } from "../../src/workflow/engine.js";
+import { displayPaths, dryRunRebuild, inspectLabelRuns, rankSelection, type SelectionRequest } from "../../src/workflow/engine.js";
 import { recordedRuns, writeInitialStructurePool } from "../../src/workflow/recorded-runs.js";
 import { SAMPLE_VASP } from "../helpers/app-harness.js";
 import { aseTrajectories } from "../helpers/ase-trajectories.js";
@@ -30,6 +30,23 @@ const tmp = () => {
   return dir;
 };
 afterAll(() => roots.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** A ledger on a new bare repository under `root`, holding `pool` (repository path → content) when given. */
+async function newLedger(root: string, pool?: Record<string, Buffer | string>): Promise<Ledger> {
+  const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
+  if (pool) await ledger.commit({ message: "pool", files: Object.entries(pool).map(([file, content]) => ({ path: file, content })) });
+  return ledger;
+}
+
+/** A selection of `select` from `pool` with the default config, for round 1; `over` replaces any field. */
+function selectionRequest(pool: string[], select: number, over: Partial<SelectionRequest> = {}): SelectionRequest {
+  const config = defaultRelabelConfig();
+  return {
+    ref: "main", pool, select, weights: { div: 1, dis: 1 }, selection: config.selection,
+    committeeRepoFiles: [], committeeLocalFiles: [], templates: config.vasp_templates,
+    software: { name: "relabel-loop", version: "test" }, roundFor: async () => 1, ...over,
+  };
+}
 
 describe("inspectLabelRuns", () => {
   it("reads each bundled run: DFT steps and SCF convergence as PROVENANCE.md describes them", async () => {
@@ -63,28 +80,15 @@ async function ledgerWithPool(): Promise<{ root: string; pool: string; ledger: L
   const root = tmp();
   const pool = path.join(root, "pool.extxyz");
   await writeInitialStructurePool(await recordedRuns(SAMPLE_VASP), pool);
-  const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
-  await ledger.commit({ message: "pool", files: [{ path: "pools/runs.extxyz", content: readFileSync(pool) }] });
+  const ledger = await newLedger(root, { "pools/runs.extxyz": readFileSync(pool) });
   return { root, pool, ledger };
 }
 
 describe("rankSelection", () => {
   it("lays the selection out under rounds/NNNN/selection with repository paths only, one POSCAR per pick", async () => {
     const { root, pool, ledger } = await ledgerWithPool();
-    const config = defaultRelabelConfig();
     const scratch = path.join(root, "scratch");
-    const outcome = await rankSelection(ledger, scratch, {
-      ref: "main",
-      pool: ["pools/runs.extxyz"],
-      select: 3,
-      weights: { div: 1, dis: 1 },
-      selection: config.selection,
-      committeeRepoFiles: [],
-      committeeLocalFiles: [],
-      templates: config.vasp_templates,
-      software: { name: "relabel-loop", version: "test" },
-      roundFor: async () => 7,
-    });
+    const outcome = await rankSelection(ledger, scratch, selectionRequest(["pools/runs.extxyz"], 3, { roundFor: async () => 7 }));
     const paths = outcome.files.map((f) => f.path).sort();
     expect(paths.filter((p) => !p.includes("/poscars/"))).toEqual(["rounds/0007/selection/ranking.csv", "rounds/0007/selection/ranking.json", "rounds/0007/selection/selected.extxyz"]);
     for (const f of outcome.files) expect(String(f.content)).not.toContain(scratch);
@@ -108,14 +112,8 @@ describe("rankSelection from an ASE trajectory in the data repository", () => {
   it("reads the binary file as committed (every frame, its sha256, a POSCAR per pick); a ranking.csv too large for GitHub goes gzipped", async () => {
     const root = tmp();
     const trajectory = readFileSync(path.join(aseTrajectories().dir, "md.traj"));
-    const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
-    await ledger.commit({ message: "pool", files: [{ path: "pools/md.traj", content: trajectory }] });
-    const config = defaultRelabelConfig();
-    const request = {
-      ref: "main", pool: ["pools/md.traj"], select: 2, weights: { div: 1, dis: 1 }, selection: config.selection,
-      committeeRepoFiles: [], committeeLocalFiles: [], templates: config.vasp_templates,
-      software: { name: "relabel-loop", version: "test" }, roundFor: async () => 1,
-    };
+    const ledger = await newLedger(root, { "pools/md.traj": trajectory });
+    const request = selectionRequest(["pools/md.traj"], 2);
     const outcome = await rankSelection(ledger, path.join(root, "scratch"), request);
     expect(outcome.ranking.sources).toEqual([expect.objectContaining({ path: "pools/md.traj", frames: 60, sha256: createHash("sha256").update(trajectory).digest("hex") })]);
     expect(outcome.files.filter((f) => f.path.endsWith("/POSCAR"))).toHaveLength(2);
@@ -134,14 +132,8 @@ describe("rankSelection from a LAMMPS dump in the data repository", () => {
   it("reads the dump's atom types through selection.type_map, recorded in ranking.json", async () => {
     const root = tmp();
     const dump = readFileSync(path.join(lammpsDumps().dir, "unscaled.lammpstrj"));
-    const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
-    await ledger.commit({ message: "pool", files: [{ path: "pools/md.lammpstrj", content: dump }] });
-    const config = defaultRelabelConfig();
-    const outcome = await rankSelection(ledger, path.join(root, "scratch"), {
-      ref: "main", pool: ["pools/md.lammpstrj"], select: 2, weights: { div: 1, dis: 1 }, selection: { ...config.selection, type_map: ["Hf", "O"] },
-      committeeRepoFiles: [], committeeLocalFiles: [], templates: config.vasp_templates,
-      software: { name: "relabel-loop", version: "test" }, roundFor: async () => 1,
-    });
+    const ledger = await newLedger(root, { "pools/md.lammpstrj": dump });
+    const outcome = await rankSelection(ledger, path.join(root, "scratch"), selectionRequest(["pools/md.lammpstrj"], 2, { selection: { ...defaultRelabelConfig().selection, type_map: ["Hf", "O"] } }));
     expect(outcome.ranking.sources).toEqual([expect.objectContaining({ path: "pools/md.lammpstrj", frames: 3 })]);
     expect(outcome.ranking.parameters.type_map).toEqual(["Hf", "O"]);
     expect(outcome.files.filter((f) => f.path.endsWith("/POSCAR"))).toHaveLength(2);
@@ -155,12 +147,7 @@ describe("rankSelection from a pool kept in Git LFS", () => {
     const bare = initBare(path.join(root, "lfs-data.git"));
     await pushWithGitLfs(pathToFileURL(bare).href, { "pools/big.extxyz": content });
     const ledger = await Ledger.open({ remote: bare, workdir: path.join(root, "lfs-clone"), author: { name: "t", email: "t@example.invalid" } });
-    const config = defaultRelabelConfig();
-    const request = {
-      ref: "main", pool: ["pools/big.extxyz"], select: 3, weights: { div: 1, dis: 1 }, selection: config.selection,
-      committeeRepoFiles: [], committeeLocalFiles: [], templates: config.vasp_templates,
-      software: { name: "relabel-loop", version: "test" }, roundFor: async () => 1,
-    };
+    const request = selectionRequest(["pools/big.extxyz"], 3);
     const outcome = await rankSelection(ledger, path.join(root, "scratch-lfs"), request);
     // The sha256 of the content is the LFS object id; the picks are those of the same file stored in git itself.
     expect(outcome.pool).toEqual([{ path: "pools/big.extxyz", sha256: createHash("sha256").update(content).digest("hex") }]);
@@ -192,18 +179,14 @@ describe("rankSelection with a committee and a trust window", () => {
     const config = defaultRelabelConfig();
     // Frame 0 is below the window (accurate), frames 1-3 inside, frames from 4 on at or above it (suspect).
     const rank = (trust_exclude: ("accurate" | "suspect")[]) =>
-      rankSelection(ledger, path.join(root, `scratch-${trust_exclude.join("-")}`), {
-        ref: "main",
-        pool: ["pools/runs.extxyz"],
-        select: 3,
-        weights: { div: 1, dis: 1 },
-        selection: { ...config.selection, force_trust: "0.0005:0.0035", trust_exclude },
-        committeeRepoFiles: ["committee/a.extxyz", "committee/b.extxyz"],
-        committeeLocalFiles: [],
-        templates: config.vasp_templates,
-        software: { name: "relabel-loop", version: "test" },
-        roundFor: async () => 1,
-      });
+      rankSelection(
+        ledger,
+        path.join(root, `scratch-${trust_exclude.join("-")}`),
+        selectionRequest(["pools/runs.extxyz"], 3, {
+          selection: { ...config.selection, force_trust: "0.0005:0.0035", trust_exclude },
+          committeeRepoFiles: ["committee/a.extxyz", "committee/b.extxyz"],
+        }),
+      );
     expect(frames.length).toBeGreaterThan(4);
     const both = (await rank(["suspect", "accurate"])).ranking;
     expect(both.selectable).toBe(3);
@@ -221,14 +204,9 @@ describe("dryRunRebuild", () => {
     // custodian_potim_FeS_relax_killed: a 48-atom POSCAR and the OUTCAR of its (killed) relaxation, no vasprun.xml.
     const run = realPath("vasp/custodian_potim_FeS_relax_killed");
     const root = tmp();
-    const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
-    await ledger.commit({ message: "pool", files: [{ path: "pools/fes/POSCAR", content: readFileSync(path.join(run, "POSCAR")) }] });
+    const ledger = await newLedger(root, { "pools/fes/POSCAR": readFileSync(path.join(run, "POSCAR")) });
     const config = defaultRelabelConfig();
-    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), {
-      ref: "main", pool: ["pools/fes"], select: 1, weights: { div: 1, dis: 1 }, selection: config.selection,
-      committeeRepoFiles: [], committeeLocalFiles: [], templates: config.vasp_templates,
-      software: { name: "relabel-loop", version: "test" }, roundFor: async () => 1,
-    });
+    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest(["pools/fes"], 1));
     const id = selection.ranking.selected[0].candidate_id;
     const labels = ["INCAR", "KPOINTS", "OSZICAR", "OUTCAR", "POSCAR"].map((name) => ({ path: `rounds/0001/labels/001-${id}/${name}`, content: readFileSync(path.join(run, name)) }));
     await ledger.commit({ message: "selection and labels", files: [...selection.files, ...labels] });
@@ -252,14 +230,9 @@ describe("a molecule picked without a cell", () => {
     symlinkSync(realPath("vasp/flare_methanol_md2"), path.join(root, "runs", "methanol"));
     const [recorded] = await recordedRuns(path.join(root, "runs"));
     const molecule = { ...recorded.frame, cell: new Float64Array(9), pbc: [false, false, false] as [boolean, boolean, boolean] };
-    const ledger = await Ledger.open({ remote: initBare(path.join(root, "data.git")), workdir: path.join(root, "clone"), author: { name: "t", email: "t@example.invalid" } });
-    await ledger.commit({ message: "pool", files: [{ path: "pools/methanol.extxyz", content: writeExtxyzFrame(molecule) }] });
+    const ledger = await newLedger(root, { "pools/methanol.extxyz": writeExtxyzFrame(molecule) });
     const config = defaultRelabelConfig();
-    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), {
-      ref: "main", pool: ["pools/methanol.extxyz"], select: 1, weights: { div: 1, dis: 1 }, selection: config.selection,
-      committeeRepoFiles: [], committeeLocalFiles: [], templates: config.vasp_templates,
-      software: { name: "relabel-loop", version: "test" }, roundFor: async () => 1,
-    });
+    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest(["pools/methanol.extxyz"], 1));
     expect(selection.boxed).toEqual([1]);
     const id = selection.ranking.selected[0].candidate_id;
     const poscarFile = selection.files.find((f) => f.path === `rounds/0001/selection/poscars/001-${id}/POSCAR`)!;
