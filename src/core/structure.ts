@@ -52,9 +52,36 @@ export function hasCell(frame: Pick<Frame, "cell">): boolean {
 }
 
 /** Signed volume of the cell (a1 x a2) . a3, in A^3. */
-export function cellVolume(cell: Float64Array): number {
-  const [ax, ay, az, bx, by, bz, cx, cy, cz] = cell;
+export function cellVolume(cell: ArrayLike<number>): number {
+  const ax = cell[0], ay = cell[1], az = cell[2], bx = cell[3], by = cell[4], bz = cell[5], cx = cell[6], cy = cell[7], cz = cell[8];
   return ax * (by * cz - bz * cy) - ay * (bx * cz - bz * cx) + az * (bx * cy - by * cx);
+}
+
+/**
+ * Inverse of a row-vector cell matrix (rows are the lattice vectors), so that fractional = Cartesian . inverse;
+ * written into `out`. Infinite or NaN entries for a singular cell: callers check singularCell first.
+ */
+export function invertCell(m: ArrayLike<number>, out: Float64Array = new Float64Array(9)): Float64Array {
+  const a = m[0], b = m[1], c = m[2], d = m[3], e = m[4], f = m[5], g = m[6], h = m[7], i = m[8];
+  const A = e * i - f * h, B = -(d * i - f * g), C = d * h - e * g;
+  const det = a * A + b * B + c * C;
+  out[0] = A / det;
+  out[1] = -(b * i - c * h) / det;
+  out[2] = (b * f - c * e) / det;
+  out[3] = B / det;
+  out[4] = (a * i - c * g) / det;
+  out[5] = -(a * f - c * d) / det;
+  out[6] = C / det;
+  out[7] = -(a * h - b * g) / det;
+  out[8] = (a * e - b * d) / det;
+  return out;
+}
+
+/** Whether the cell spans no volume (all zero, or flat to 1e-9 of its vectors' lengths): it cannot wrap positions. */
+export function singularCell(cell: ArrayLike<number>): boolean {
+  let scale = 1;
+  for (let r = 0; r < 9; r += 3) scale *= Math.sqrt(cell[r] * cell[r] + cell[r + 1] * cell[r + 1] + cell[r + 2] * cell[r + 2]);
+  return !(Math.abs(cellVolume(cell)) > 1e-9 * scale);
 }
 
 /** Hill-order formula, the way ASE's `get_chemical_formula()` prints it (C, H first when C is present, else alphabetical). */

@@ -523,6 +523,32 @@ describe("relabel rank", () => {
     expect(row).toMatch(/,labelled$/);
   });
 
+  it("knows a labelled structure from VASP as the pool frame it came from when the pool's frame has atoms outside the cell", async () => {
+    const dir = tmp();
+    // The pool: the FeS POSCAR's structure as an unwrapped MD frame (two atoms a lattice vector or more outside the
+    // cell) beside three other real POSCARs. The labelled set: its run, from the POSCAR inside the cell (OUTCAR).
+    const runs = ["custodian_potim_FeS_relax_killed", "custodian_postprocess_FeO_relax_isif3", "custodian_lobster_NaCl_static", "aiidavasp_Si_relax_ionic_unconverged"];
+    const pool = path.join(dir, "pool");
+    mkdirSync(pool);
+    const { frame } = parsePoscar(readFileSync(path.join(realPath(`vasp/${runs[0]}`), "POSCAR"), "utf8"), { file: "POSCAR" });
+    const positions = frame.positions.slice();
+    for (const [atom, n] of [[3, [0, 1, 0]], [30, [2, 0, -1]]] as const) {
+      for (let k = 0; k < 3; k++) positions[3 * atom + k] += n[0] * frame.cell[k] + n[1] * frame.cell[3 + k] + n[2] * frame.cell[6 + k];
+    }
+    const unwrapped = { ...frame, positions, pbc: [true, true, true] as [boolean, boolean, boolean] };
+    writeFileSync(path.join(pool, "md.extxyz"), writeExtxyzFrame(unwrapped));
+    for (const run of runs.slice(1)) writeFileSync(path.join(pool, `${run}.vasp`), readFileSync(path.join(realPath(`vasp/${run}`), "POSCAR")));
+    const labelled = path.join(dir, "labelled.extxyz");
+    expect((await runCli("convert", realPath(`vasp/${runs[0]}`), "-o", labelled)).code).toBe(0);
+    const res = await runCli("rank", "--pool", pool, "--select", "3", "--labeled", labelled, "-o", path.join(dir, "out"));
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
+    expect(ranking.selectable).toBe(3);
+    const row = readFileSync(path.join(dir, "out", "ranking.csv"), "utf8").split("\n").find((line) => line.includes(candidateId(unwrapped)));
+    expect(row).toMatch(/,labelled$/);
+  });
+
   it("names the candidate whose user-supplied feature is not finite", async () => {
     const dir = tmp();
     const rows = Array.from({ length: 201 }, (_, i) => [i, i === 7 ? Number.NaN : 1]);

@@ -220,6 +220,31 @@ describe("dryRunRebuild", () => {
     expect(result.match.runs[0].initialId).not.toBe(id);
     expect(result.match.missing).toEqual([]);
   });
+
+  it("matches a real VASP run of a structure picked with atoms outside the cell (unwrapped MD) that went to VASP wrapped", async () => {
+    // The same FeS run; the pool frame has three of its atoms moved by lattice vectors, as an unwrapped MD frame has.
+    const run = realPath("vasp/custodian_potim_FeS_relax_killed");
+    const { frame } = parsePoscar(readFileSync(path.join(run, "POSCAR"), "utf8"), { file: "POSCAR" });
+    const positions = frame.positions.slice();
+    for (const [atom, n] of [[0, [1, 0, 0]], [17, [0, -1, 2]], [47, [-2, 1, -1]]] as const) {
+      for (let k = 0; k < 3; k++) positions[3 * atom + k] += n[0] * frame.cell[k] + n[1] * frame.cell[3 + k] + n[2] * frame.cell[6 + k];
+    }
+    const root = tmp();
+    const ledger = await newLedger(root, { "pools/md.extxyz": writeExtxyzFrame({ ...frame, positions }) });
+    const config = defaultRelabelConfig();
+    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest(["pools/md.extxyz"], 1));
+    const id = selection.ranking.selected[0].candidate_id;
+    // The user's own folder name, and the run's POSCAR as the wrapped structure that really went to VASP.
+    const labels = ["INCAR", "KPOINTS", "OSZICAR", "OUTCAR", "POSCAR"].map((name) => ({ path: `rounds/0001/labels/fes-wrapped/${name}`, content: readFileSync(path.join(run, name)) }));
+    await ledger.commit({ message: "selection and labels", files: [...selection.files, ...labels] });
+    const result = await dryRunRebuild(ledger, path.join(root, "scratch-dry"), {
+      round: 1,
+      ranking: selection.ranking,
+      inputs: { rounds: [1], labelsRef: () => "main", previousRef: null, dataset: config.dataset },
+    });
+    expect(result.match.runs[0]).toMatchObject({ folder: "fes-wrapped/", status: "matched", rank: 1, candidateId: id });
+    expect(result.match.missing).toEqual([]);
+  });
 });
 
 describe("a molecule picked without a cell", () => {
@@ -247,6 +272,31 @@ describe("a molecule picked without a cell", () => {
     poscar.frame.positions.forEach((x, i) => expect(Math.abs(x - molecule.positions[i])).toBeLessThan(1e-12));
     expect(String(poscarFile.content).split("\n")[0]).toMatch(/; no cell: cubic box of [\d.]+ A, at least 10 A vacuum$/);
     // The run, in the box it really ran in (not the one written), is the selected molecule.
+    const labels = [{ path: `rounds/0001/labels/001-${id}/vasprun.xml`, content: readFileSync(path.join(realPath("vasp/flare_methanol_md2"), "vasprun.xml")) }];
+    await ledger.commit({ message: "selection and labels", files: [...selection.files, ...labels] });
+    const result = await dryRunRebuild(ledger, path.join(root, "scratch-dry"), {
+      round: 1,
+      ranking: selection.ranking,
+      inputs: { rounds: [1], labelsRef: () => "main", previousRef: null, dataset: config.dataset },
+    });
+    expect(result.match.runs[0]).toMatchObject({ folder: `001-${id}/`, status: "matched", rank: 1, candidateId: id });
+    expect(result.match.missing).toEqual([]);
+  });
+
+  it("is matched when VASP ran it moved into its box by a box vector (a molecule picked at negative coordinates)", async () => {
+    // The pool's methanol sits one box edge below the run's copy along x, at negative coordinates, as ASE
+    // builds molecules around the origin; the run holds it inside its box.
+    const root = tmp();
+    mkdirSync(path.join(root, "runs"));
+    symlinkSync(realPath("vasp/flare_methanol_md2"), path.join(root, "runs", "methanol"));
+    const [recorded] = await recordedRuns(path.join(root, "runs"));
+    const positions = recorded.frame.positions.map((x, i) => (i % 3 === 0 ? x - recorded.frame.cell[0] : x));
+    expect(Math.max(...positions.filter((_, i) => i % 3 === 0))).toBeLessThan(0);
+    const molecule = { ...recorded.frame, positions, cell: new Float64Array(9), pbc: [false, false, false] as [boolean, boolean, boolean] };
+    const ledger = await newLedger(root, { "pools/methanol.extxyz": writeExtxyzFrame(molecule) });
+    const config = defaultRelabelConfig();
+    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest(["pools/methanol.extxyz"], 1));
+    const id = selection.ranking.selected[0].candidate_id;
     const labels = [{ path: `rounds/0001/labels/001-${id}/vasprun.xml`, content: readFileSync(path.join(realPath("vasp/flare_methanol_md2"), "vasprun.xml")) }];
     await ledger.commit({ message: "selection and labels", files: [...selection.files, ...labels] });
     const result = await dryRunRebuild(ledger, path.join(root, "scratch-dry"), {

@@ -440,7 +440,7 @@ function runNote(r: MatchedRun): string {
   if (r.status === "mismatched") return `folder name says ${inlineCode(r.claimedId ?? "")}${r.rank === null ? "; the structure is not in the selection" : `; the structure is rank ${r.rank}`}`;
   if (r.status === "extra") return "not one of the selected structures";
   if (r.status === "duplicate") return `rank ${r.rank} is already labelled by another run`;
-  if (r.candidateId !== r.initialId) return `matched by geometry (within ${DFT_OUTPUT_TOLERANCE.toExponential()} Å; VASP prints fewer digits, so its own id is ${inlineCode(r.initialId ?? "")})`;
+  if (r.candidateId !== r.initialId) return `matched by geometry (within ${DFT_OUTPUT_TOLERANCE.toExponential()} Å up to lattice vectors: VASP prints fewer digits, and atoms may have been wrapped into the cell, so its own id is ${inlineCode(r.initialId ?? "")})`;
   return "";
 }
 

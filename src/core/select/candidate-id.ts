@@ -143,7 +143,7 @@ export class CandidateNamer {
   /** name() for a frame given as its species text (symbols joined by commas) and the rest; `symbols` defaults to that text split. */
   nameWithSpecies(frame: Pick<Frame, "natoms" | "positions" | "cell" | "pbc">, species: string, symbols?: readonly string[]): void {
     this.id = idOfText(frame, species);
-    writeProjections(frame.natoms, frame.positions, this.projections, 0);
+    writeProjections(frame, this.projections, 0);
     let formula = this.formulas.get(species);
     if (formula === undefined) {
       if (this.formulas.size >= FORMULA_CACHE) this.formulas.clear();

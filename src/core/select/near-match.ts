@@ -3,9 +3,10 @@
  * pool. ASE writes positions with 8 decimals (`%16.8f`, also in mace_eval_configs' output), which moves a value by up
  * to 5e-9 Angstrom: a coordinate that close to a rounding boundary of the id's 1e-6 Angstrom grid (about 1 in 200)
  * then rounds the other way, so about half of 40-atom structures, and most larger ones, get another id than the
- * pool's full-precision copy. VASP's outputs print fewer digits still.
+ * pool's full-precision copy. VASP's outputs print fewer digits still. Atoms are compared up to lattice vectors of
+ * the periodic axes: a structure that went to VASP wrapped into its cell is the unwrapped MD frame it was picked as.
  */
-import type { Frame } from "../structure.js";
+import { invertCell, singularCell, type Frame } from "../structure.js";
 
 /**
  * The largest difference in any position or cell component (Angstrom) at which two structures count as the same by
@@ -39,30 +40,105 @@ function signs(seed: number): Float64Array {
 const SIGNS_A = signs(12345);
 const SIGNS_B = signs(67890);
 
+/** The cell inverse, reused frame after frame. */
+const INVERSE = new Float64Array(9);
+
 /**
- * Two projections of the positions, sum of s_i * x_i / sqrt(3N) with two fixed sign patterns s_i = +-1, into
- * out[at] and out[at + 1]. Structures within a tolerance t project at most t * sqrt(3N) apart; the frames of an MD
- * run or a relaxation, which move many atoms by far more, spread widely (a plain mean would not: it hardly moves in MD).
+ * Two projections of a structure, sum of s_i * v_i / sqrt(3N) with two fixed sign patterns s_i = +-1, into out[at] and
+ * out[at + 1]: the keys NearStructureIndex buckets structures by. Structures within a tolerance t project at most
+ * 2t * sqrt(3N) apart (t * sqrt(3N) with a cell), and the frames of an MD run or a relaxation, which move many atoms
+ * by far more, spread widely.
+ * - With a cell, v_i is each fractional coordinate's distance to the nearest integer, in Angstrom (divided by the most
+ *   that coordinate changes per Angstrom): atoms moved by lattice vectors project alike, so a copy wrapped into the
+ *   cell (by VASP, ASE's `wrap()` or a script) is found from the unwrapped frame of an MD run, and the reverse.
+ * - Without one (a molecule), v_i are the positions relative to the first atom's: VASP's copy in a box, made whole
+ *   again (writeWholeProjections), projects alike even where VASP moved the molecule by a box vector.
  */
-export function writeProjections(natoms: number, positions: ArrayLike<number>, out: { [i: number]: number }, at: number): void {
-  const n = 3 * natoms;
+export function writeProjections(frame: Pick<Geometry, "natoms" | "positions" | "cell">, out: { [i: number]: number }, at: number): void {
+  if (singularCell(frame.cell)) writeWholeProjections(frame.natoms, frame.positions, null, out, at);
+  else writeWrappedProjections(frame.natoms, frame.positions, frame.cell, out, at);
+}
+
+function writeWrappedProjections(natoms: number, x: ArrayLike<number>, cell: ArrayLike<number>, out: { [i: number]: number }, at: number): void {
+  const inv = invertCell(cell, INVERSE);
+  const i00 = inv[0], i01 = inv[1], i02 = inv[2], i10 = inv[3], i11 = inv[4], i12 = inv[5], i20 = inv[6], i21 = inv[7], i22 = inv[8];
+  const s0 = 1 / (Math.abs(i00) + Math.abs(i10) + Math.abs(i20));
+  const s1 = 1 / (Math.abs(i01) + Math.abs(i11) + Math.abs(i21));
+  const s2 = 1 / (Math.abs(i02) + Math.abs(i12) + Math.abs(i22));
   let a = 0;
   let b = 0;
-  for (let i = 0; i < n; i++) {
-    const x = positions[i];
-    a += SIGNS_A[i & 255] * x;
-    b += SIGNS_B[i & 255] * x;
+  for (let i = 0; i < 3 * natoms; i += 3) {
+    const x0 = x[i], x1 = x[i + 1], x2 = x[i + 2];
+    const f0 = x0 * i00 + x1 * i10 + x2 * i20;
+    const f1 = x0 * i01 + x1 * i11 + x2 * i21;
+    const f2 = x0 * i02 + x1 * i12 + x2 * i22;
+    const v0 = Math.abs(f0 - Math.floor(f0 + 0.5)) * s0;
+    const v1 = Math.abs(f1 - Math.floor(f1 + 0.5)) * s1;
+    const v2 = Math.abs(f2 - Math.floor(f2 + 0.5)) * s2;
+    a += SIGNS_A[i & 255] * v0 + SIGNS_A[(i + 1) & 255] * v1 + SIGNS_A[(i + 2) & 255] * v2;
+    b += SIGNS_B[i & 255] * v0 + SIGNS_B[(i + 1) & 255] * v1 + SIGNS_B[(i + 2) & 255] * v2;
   }
-  const scale = 1 / Math.sqrt(n);
+  const scale = 1 / Math.sqrt(3 * natoms);
   out[at] = a * scale;
   out[at + 1] = b * scale;
 }
 
+/**
+ * Projections of the positions relative to the first atom's; with `cell`, each relative position is moved by lattice
+ * vectors to its nearest image first (a molecule in a box larger than twice its extent comes out whole).
+ */
+function writeWholeProjections(natoms: number, x: ArrayLike<number>, cell: ArrayLike<number> | null, out: { [i: number]: number }, at: number): void {
+  const inv = cell && invertCell(cell, INVERSE);
+  const d = [0, 0, 0];
+  let a = 0;
+  let b = 0;
+  for (let i = 0; i < 3 * natoms; i += 3) {
+    for (let k = 0; k < 3; k++) d[k] = x[i + k] - x[k];
+    if (cell && inv) nearestImage(d, cell, inv, ALL_PERIODIC);
+    for (let k = 0; k < 3; k++) {
+      a += SIGNS_A[(i + k) & 255] * d[k];
+      b += SIGNS_B[(i + k) & 255] * d[k];
+    }
+  }
+  const scale = 1 / Math.sqrt(3 * natoms);
+  out[at] = a * scale;
+  out[at + 1] = b * scale;
+}
+
+const ALL_PERIODIC = [true, true, true] as const;
+
+/** Moves the difference vector `d` by the lattice vectors of `cell` (inverse `inv`) along `periodic` axes that bring it nearest to zero. */
+function nearestImage(d: number[], cell: ArrayLike<number>, inv: ArrayLike<number>, periodic: readonly boolean[]): void {
+  for (let j = 0; j < 3; j++) {
+    if (!periodic[j]) continue;
+    const shift = Math.round(d[0] * inv[j] + d[1] * inv[3 + j] + d[2] * inv[6 + j]);
+    if (shift === 0) continue;
+    for (let k = 0; k < 3; k++) d[k] -= shift * cell[3 * j + k];
+  }
+}
+
 /** writeProjections of a structure, as a new pair. */
-export function projectionsOf(frame: Pick<Geometry, "natoms" | "positions">): Float64Array {
+export function projectionsOf(frame: Pick<Geometry, "natoms" | "positions" | "cell">): Float64Array {
   const out = new Float64Array(2);
-  writeProjections(frame.natoms, frame.positions, out, 0);
+  writeProjections(frame, out, 0);
   return out;
+}
+
+/**
+ * The keys a structure is indexed and looked up by: its projections, and for a structure read back from VASP with a
+ * cell, also those of the molecule it may be in that box, made whole there or as it lies (writeWholeProjections), as
+ * its copy without a cell projects by its positions relative to its first atom.
+ */
+function keysOf(frame: Geometry, fromVasp: boolean): Float64Array[] {
+  const keys = [projectionsOf(frame)];
+  if (fromVasp && !singularCell(frame.cell)) {
+    for (const cell of [frame.cell, null]) {
+      const key = new Float64Array(2);
+      writeWholeProjections(frame.natoms, frame.positions, cell, key, 0);
+      keys.push(key);
+    }
+  }
+  return keys;
 }
 
 /** Structures by atom count and the buckets of their two projections, for finding the one nearest to another. */
@@ -84,14 +160,18 @@ export class NearStructureIndex {
   ) {}
 
   add(row: number, frame: Geometry): void {
-    let buckets = this.byAtoms.get(frame.natoms);
-    if (!buckets) this.byAtoms.set(frame.natoms, (buckets = new Map()));
-    const projections = projectionsOf(frame);
-    const width = this.bucketWidth(frame.natoms);
+    const geometry = geometryOf(frame);
+    for (const key of keysOf(frame, this.fromVasp)) this.insert(row, geometry, key);
+  }
+
+  private insert(row: number, geometry: Geometry, projections: Float64Array): void {
+    let buckets = this.byAtoms.get(geometry.natoms);
+    if (!buckets) this.byAtoms.set(geometry.natoms, (buckets = new Map()));
+    const width = this.bucketWidth(geometry.natoms);
     const key = bucketKey(Math.round(projections[0] / width), Math.round(projections[1] / width));
     const list = buckets.get(key);
-    if (list) list.push({ row, geometry: geometryOf(frame) });
-    else buckets.set(key, [{ row, geometry: geometryOf(frame) }]);
+    if (list) list.push({ row, geometry });
+    else buckets.set(key, [{ row, geometry }]);
   }
 
   /**
@@ -102,19 +182,31 @@ export class NearStructureIndex {
   find(frame: Geometry): number | undefined {
     let best: number | undefined;
     let bestDifference = Infinity;
-    this.forNear(frame.natoms, projectionsOf(frame), (list) => {
+    const visit = (list: { row: number; geometry: Geometry }[]): boolean => {
       for (const { row, geometry } of list) {
         if (this.claimed.has(row) || !sameSpecies(geometry, frame) || (!this.fromVasp && !samePbc(geometry, frame))) continue;
-        const boxed = this.fromVasp && (hasNoCell(geometry) || hasNoCell(frame));
-        const difference = largestDifference(geometry, frame, !boxed);
+        const difference = this.difference(geometry, frame);
         if (difference <= this.tolerance && (difference < bestDifference || (difference === bestDifference && row < best!))) {
           best = row;
           bestDifference = difference;
         }
       }
       return false;
-    });
+    };
+    for (const key of keysOf(frame, this.fromVasp)) this.forNear(frame.natoms, key, visit);
     return best;
+  }
+
+  /**
+   * The largest difference of any position component, each atom against the other's nearest periodic image, and of
+   * any cell component. Read back from VASP, a structure is periodic along all three axes, and one without a cell
+   * (a molecule) is compared in its copy's box, by positions alone.
+   */
+  private difference(a: Geometry, b: Geometry): number {
+    if (!this.fromVasp) return largestDifference(a, b, true, singularCell(a.cell) ? null : a.cell, a.pbc);
+    const aCell = !singularCell(a.cell);
+    const bCell = !singularCell(b.cell);
+    return largestDifference(a, b, aCell && bCell, aCell ? a.cell : bCell ? b.cell : null, ALL_PERIODIC);
   }
 
   /** find(), and the row found is not found again: for pairing each indexed structure once. */
@@ -131,7 +223,7 @@ export class NearStructureIndex {
 
   /**
    * Calls `visit` on the lists of the same and the neighbouring bucket pairs, until it returns true (then true).
-   * Buckets are twice the largest shift of a projection wide (at least 1e-3 A), so a match is never further away.
+   * Buckets are as wide as the largest shift of a projection, 2t * sqrt(3N) (at least 1e-3 A), so a match is never further away.
    */
   private forNear(natoms: number, projections: ArrayLike<number>, visit: (list: { row: number; geometry: Geometry }[]) => boolean): boolean {
     const buckets = this.byAtoms.get(natoms);
@@ -167,11 +259,20 @@ function sameSpecies(a: Geometry, b: Geometry): boolean {
 
 const samePbc = (a: Geometry, b: Geometry): boolean => a.pbc.every((p, k) => p === b.pbc[k]);
 
-const hasNoCell = (g: Geometry): boolean => g.cell.every((x) => x === 0);
-
-function largestDifference(a: Geometry, b: Geometry, compareCells: boolean): number {
+/**
+ * The largest difference in any position component between a and b (same atom count), each difference vector
+ * moved by lattice vectors of `cell` along `periodic` axes to its nearest image, and with `compareCells` in any
+ * cell component.
+ */
+function largestDifference(a: Geometry, b: Geometry, compareCells: boolean, cell: ArrayLike<number> | null, periodic: readonly boolean[]): number {
   let largest = 0;
   if (compareCells) for (let i = 0; i < 9; i++) largest = Math.max(largest, Math.abs(a.cell[i] - b.cell[i]));
-  for (let i = 0; i < 3 * a.natoms; i++) largest = Math.max(largest, Math.abs(a.positions[i] - b.positions[i]));
+  const inv = cell && invertCell(cell, new Float64Array(9));
+  const d = [0, 0, 0];
+  for (let i = 0; i < 3 * a.natoms; i += 3) {
+    for (let k = 0; k < 3; k++) d[k] = a.positions[i + k] - b.positions[i + k];
+    if (cell && inv) nearestImage(d, cell, inv, periodic);
+    largest = Math.max(largest, Math.abs(d[0]), Math.abs(d[1]), Math.abs(d[2]));
+  }
   return largest;
 }

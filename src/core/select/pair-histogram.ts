@@ -18,6 +18,7 @@
  * Non-periodic directions are never wrapped or shifted; they are binned over the atoms' extent.
  */
 
+import { invertCell } from "../structure.js";
 import { PairCountKernel } from "./pair-kernel.js";
 
 export interface PairGeometry {
@@ -72,7 +73,7 @@ export function pairGeometry(
   periodic[1] = pbc[1];
   periodic[2] = pbc[2];
   completeBasis(cell, periodic, basis);
-  const inverse = invert3(basis, inverseScratch);
+  const inverse = invertCell(basis, inverseScratch);
   for (let k = 0; k < 3; k++) {
     // Reciprocal vector k is column k of the inverse.
     const gx = inverse[k], gy = inverse[3 + k], gz = inverse[6 + k];
@@ -430,21 +431,4 @@ function completeBasis(cell: Float64Array, periodic: readonly boolean[], basis: 
   }
   for (const k of periodicAxes) basis.set(vector(k), 3 * k);
   freeAxes.forEach((k, m) => basis.set(completion[m], 3 * k));
-}
-
-/** Inverse of a 3x3 row-major matrix, written into `out`. */
-function invert3(m: Float64Array, out: Float64Array): Float64Array {
-  const a = m[0], b = m[1], c = m[2], d = m[3], e = m[4], f = m[5], g = m[6], h = m[7], i = m[8];
-  const A = e * i - f * h, B = -(d * i - f * g), C = d * h - e * g;
-  const det = a * A + b * B + c * C;
-  out[0] = A / det;
-  out[1] = -(b * i - c * h) / det;
-  out[2] = (b * f - c * e) / det;
-  out[3] = B / det;
-  out[4] = (a * i - c * g) / det;
-  out[5] = -(a * f - c * d) / det;
-  out[6] = C / det;
-  out[7] = -(a * h - b * g) / det;
-  out[8] = (a * e - b * d) / det;
-  return out;
 }

@@ -14,7 +14,7 @@
 
 import { isElement } from "../elements.js";
 import { InputError } from "../errors.js";
-import { cellVolume, hillFormula, type AtomArray, type Frame } from "../structure.js";
+import { cellVolume, hillFormula, invertCell, type AtomArray, type Frame } from "../structure.js";
 
 export const SELECTIVE_DYNAMICS_KEY = "selective_dynamics";
 
@@ -330,7 +330,7 @@ export function writePoscar(frame: Frame, opts: PoscarWriteOptions = {}): string
   out.push(blockCounts.map((n) => String(n).padStart(6)).join(""));
   if (flags) out.push("Selective dynamics");
   out.push(direct ? "Direct" : "Cartesian");
-  const inv = direct ? inverse3(cell) : null;
+  const inv = direct ? invertCell(cell) : null;
   for (let a = 0; a < frame.natoms; a++) {
     const x = frame.positions[3 * a];
     const y = frame.positions[3 * a + 1];
@@ -354,18 +354,4 @@ function selectiveFlags(frame: Frame): Uint8Array | null {
   const flags = new Uint8Array(3 * frame.natoms);
   for (let a = 0; a < frame.natoms; a++) flags.fill(sd.data[a] ? 1 : 0, 3 * a, 3 * a + 3);
   return flags;
-}
-
-/** Inverse of the row-vector cell matrix, so that frac = r . inv. */
-function inverse3(m: Float64Array): Float64Array {
-  const [a, b, c, d, e, f, g, h, i] = m;
-  const A = e * i - f * h;
-  const B = -(d * i - f * g);
-  const C = d * h - e * g;
-  const det = a * A + b * B + c * C;
-  return new Float64Array([
-    A / det, -(b * i - c * h) / det, (b * f - c * e) / det,
-    B / det, (a * i - c * g) / det, -(a * f - c * d) / det,
-    C / det, -(a * h - b * g) / det, (a * e - b * d) / det,
-  ]);
 }

@@ -352,7 +352,7 @@ describe("dryRunReport", () => {
     ]);
     const report = dryRunReport({ round: 4, match, dataset: null, errors: [], warnings: [] });
     expect(report.conclusion).toBe("success");
-    expect(report.summary).toContain(`| \`si-run\` | matched | 1 | \`${ID("a")}\` | 2 | yes | matched by geometry (within 1e-4 Å; VASP prints fewer digits, so its own id is \`${ID("e")}\`) |`);
+    expect(report.summary).toContain(`| \`si-run\` | matched | 1 | \`${ID("a")}\` | 2 | yes | matched by geometry (within 1e-4 Å up to lattice vectors: VASP prints fewer digits, and atoms may have been wrapped into the cell, so its own id is \`${ID("e")}\`) |`);
   });
 
   it("shows an unreadable run's error with its tag names as text", () => {

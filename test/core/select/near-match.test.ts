@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { candidateId } from "../../../src/core/select/candidate-id.js";
-import { NEAR_MATCH_TOLERANCE, NearStructureIndex, type Geometry } from "../../../src/core/select/near-match.js";
+import { DFT_OUTPUT_TOLERANCE, NEAR_MATCH_TOLERANCE, NearStructureIndex, projectionsOf, type Geometry } from "../../../src/core/select/near-match.js";
 import { seededRandom } from "./fps-oracle.js";
 
 /** A 40-atom periodic structure with full-precision positions. */
@@ -89,16 +89,71 @@ describe("NearStructureIndex", () => {
 
   it("finds a structure whose projection lies across a bucket edge", () => {
     const index = new NearStructureIndex();
-    // One atom on the x axis projects to +-x / sqrt(3); buckets are 1e-3 wide, so x = (m + 1/2) sqrt(3) 1e-3 is an edge.
-    const onX = (x: number): Geometry => ({ natoms: 1, symbols: ["Cu"], positions: Float64Array.of(x, 0, 0), cell: new Float64Array(9), pbc: [false, false, false] });
-    const edges = [0, 1, 2, 7].map((m) => (m + 0.5) * Math.sqrt(3) * 1e-3);
+    // Without a cell, positions count relative to the first atom's: with it at the origin and the second on the x
+    // axis, the pair projects to +-x / sqrt(6); buckets are 1e-3 wide, so x = (m + 1/2) sqrt(6) 1e-3 is an edge.
+    const onX = (x: number): Geometry => ({ natoms: 2, symbols: ["Cu", "Cu"], positions: Float64Array.of(0, 0, 0, x, 0, 0), cell: new Float64Array(9), pbc: [false, false, false] });
+    const edges = [0, 1, 2, 7].map((m) => (m + 0.5) * Math.sqrt(6) * 1e-3);
     edges.forEach((x, row) => index.add(row, onX(x - 4e-6)));
     edges.forEach((x, row) => expect(index.find(onX(x + 4e-6))).toBe(row));
   });
 
-  it("finds a 1000-atom structure moved by up to the tolerance in every coordinate", () => {
+  it("finds a periodic structure with atoms moved by lattice vectors (wrapped into the cell, or unwrapped from MD)", () => {
+    const cell = Float64Array.of(9.8, 0, 0, 3.1, 8.7, 0, -1.2, 2.4, 11.3);
+    const base: Geometry = { ...structure(21), cell };
+    const byLattice = (g: Geometry, atom: number, n: [number, number, number]): Geometry => {
+      const positions = g.positions.slice();
+      for (let k = 0; k < 3; k++) positions[3 * atom + k] += n[0] * cell[k] + n[1] * cell[3 + k] + n[2] * cell[6 + k];
+      return { ...g, positions };
+    };
+    let unwrapped = byLattice(base, 0, [1, 0, 0]);
+    unwrapped = byLattice(unwrapped, 5, [-1, 2, 0]);
+    unwrapped = byLattice(unwrapped, 39, [0, -3, 7]);
+    const strict = new NearStructureIndex();
+    strict.add(0, unwrapped);
+    strict.add(1, structure(22));
+    expect(strict.find(printed(base))).toBe(0);
+    expect(strict.find(moved(base, 5, 2 * NEAR_MATCH_TOLERANCE))).toBeUndefined();
+    // Along an axis that is not periodic, a lattice vector moves the atom for real.
+    const slab = (g: Geometry): Geometry => ({ ...g, pbc: [true, true, false] });
+    const slabs = new NearStructureIndex();
+    slabs.add(0, slab(byLattice(base, 3, [1, -1, 0])));
+    expect(slabs.find(slab(base))).toBe(0);
+    slabs.add(1, slab(byLattice(base, 3, [0, 0, 1])));
+    expect(slabs.find(slab(byLattice(base, 3, [0, 0, 1])))).toBe(1);
+    expect(slabs.find(slab(byLattice(base, 3, [0, 0, 2])))).toBeUndefined();
+    // VASP takes every structure as periodic.
+    const fromVasp = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, true);
+    fromVasp.add(0, slab(base));
+    expect(fromVasp.find({ ...printed(byLattice(base, 3, [0, 0, -1]), 5), pbc: [true, true, true] })).toBe(0);
+  });
+
+  it("finds a molecule in VASP's box with its atoms moved into the box", () => {
+    // Centred on the origin, as ASE builds molecules: half its coordinates are negative.
+    const random = seededRandom(31);
+    const molecule: Geometry = {
+      natoms: 5, symbols: ["C", "H", "H", "H", "H"], positions: Float64Array.from({ length: 15 }, () => 2 * random() - 1),
+      cell: new Float64Array(9), pbc: [false, false, false],
+    };
+    const edge = 12.5;
+    const wrapped = molecule.positions.map((x) => Number((((x % edge) + edge) % edge).toFixed(5)));
+    const boxed: Geometry = { ...molecule, positions: wrapped, cell: Float64Array.of(edge, 0, 0, 0, edge, 0, 0, 0, edge), pbc: [true, true, true] };
+    const fromVasp = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, true);
+    fromVasp.add(0, molecule);
+    expect(fromVasp.find(boxed)).toBe(0);
+    expect(fromVasp.find(moved(boxed, 2, 1e-3))).toBeUndefined();
+    // And the other way round: the box copies indexed, the molecule looked up (labelled runs against the pool).
+    const runs = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, true);
+    runs.add(0, boxed);
+    expect(runs.mayHold(molecule.natoms, projectionsOf(molecule))).toBe(true);
+    expect(runs.find(molecule)).toBe(0);
+  });
+
+  it.each([
+    ["in a cell (atoms up to twice its edge outside)", Float64Array.of(10, 0, 0, 0, 10, 0, 0, 0, 10)],
+    ["without a cell (positions relative to the first atom's)", new Float64Array(9)],
+  ])("finds a 1000-atom structure moved by up to the tolerance in every coordinate, %s", (_, cell) => {
     const index = new NearStructureIndex();
-    const base: Geometry = { ...structure(3), natoms: 1000, symbols: Array(1000).fill("Si"), positions: Float64Array.from({ length: 3000 }, (_, i) => (i * 0.618) % 20) };
+    const base: Geometry = { ...structure(3), cell, natoms: 1000, symbols: Array(1000).fill("Si"), positions: Float64Array.from({ length: 3000 }, (_, i) => (i * 0.618) % 20) };
     index.add(0, base);
     const random = seededRandom(5);
     for (let trial = 0; trial < 200; trial++) {
