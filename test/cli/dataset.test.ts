@@ -81,6 +81,7 @@ describe("relabel dataset build", () => {
 
   it.each([
     [["build", "-o", "x"], /^relabel dataset: --runs DIR is required\nusage: relabel dataset build/],
+    [["build", "runs", "-o", "x"], /^relabel dataset: --runs DIR is required \(to build from runs, write --runs runs\)\nusage: /],
     [["build", "--runs", "r"], /^relabel dataset: -o OUT is required\n/],
     [["make", "--runs", "r", "-o", "x"], /^relabel dataset: unknown subcommand "make"; expected build\n/],
     [[], /^relabel dataset: no subcommand given; expected build\n/],

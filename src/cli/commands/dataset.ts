@@ -158,7 +158,10 @@ export async function runDataset(argv: string[]): Promise<number> {
   }
   if (sub !== "build") throw new UsageError(`${sub === undefined ? "no subcommand given" : `unknown subcommand "${sub}"`}; expected build\nusage: ${datasetSpec.usage}`);
   const runRoots = [...(values.runs ?? []), ...rest];
-  if (values.runs === undefined) throw new UsageError(`--runs DIR is required\nusage: ${datasetSpec.usage}`);
+  if (values.runs === undefined) {
+    const hint = rest.length > 0 ? ` (to build from ${rest.join(" ")}, write --runs ${rest.join(" ")})` : "";
+    throw new UsageError(`--runs DIR is required${hint}\nusage: ${datasetSpec.usage}`);
+  }
   if (!values.output) throw new UsageError(`-o OUT is required\nusage: ${datasetSpec.usage}`);
   if (values["grow-test"] && !values.previous) throw new UsageError("--grow-test only applies with --previous (a first build draws all three splits)");
   let fractions = DEFAULT_FRACTIONS;
