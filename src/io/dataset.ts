@@ -38,8 +38,8 @@ import { labelFrame, type EnergyPolicy } from "../core/vasp/labels.js";
 import type { VaspStep } from "../core/vasp/types.js";
 import { vaspVersionFromHead } from "../core/vasp/version.js";
 import { ExtxyzFileWriter } from "./extxyz.js";
-import { readHead } from "./open.js";
-import { firstRunFile } from "./run-files.js";
+import { readHead, readSmallText } from "./open.js";
+import { besideCalculation, firstRunFile, runCalculations } from "./run-files.js";
 import { discoverRuns, readRun, type RunReport } from "./rundir.js";
 
 export interface DatasetBuildOptions {
@@ -231,8 +231,9 @@ async function readOneRun(
   ];
   for (const note of runNotes) if (reading.notes.length < MAX_NOTES) reading.notes.push({ run: run.id, note });
 
-  const incarPath = path.join(run.dir, "INCAR");
-  const incar = existsSync(incarPath) ? parseIncar(await readFile(incarPath, "latin1")) : null;
+  // The INCAR of the job's last calculation: its settings are the ones the summary holds.
+  const incarPath = besideCalculation(run.dir, "INCAR", runCalculations(run.dir).at(-1)?.suffix ?? "");
+  const incar = incarPath ? parseIncar(await readSmallText(incarPath, "an INCAR")) : null;
   const { settings, conflicts } = normaliseSettings(summary.parameters, incar, summary.symbols.length ? summary.symbols : symbols);
   for (const note of conflicts) if (reading.notes.length < MAX_NOTES) reading.notes.push({ run: run.id, note });
   return { skipped: null, settings, kept: totals.frames };

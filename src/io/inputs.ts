@@ -133,6 +133,7 @@ async function* readRunDir(root: string, dir: string, opts: ReadOptions): AsyncG
     yield next.value;
   }
   report.primary = run.primary;
+  if (run.files && run.files.length > 1) report.notes.push(`${run.files.length} calculations of one job, read in order: ${run.files.map((f) => path.basename(f)).join(", ")}`);
   report.skipped = run.skipped;
   report.notes.push(...run.notes, ...summaryNotes(run.summary));
   report.problems.push(...run.disagreements.map((d) => `vasprun.xml/OUTCAR disagree: ${d}`));

@@ -2,11 +2,58 @@
  * Which files are what, by name: what makes a folder a VASP run directory, and VASP's structure files. Apart from
  * rundir.ts so that callers that only look (the pool's folder walk) do not load the VASP readers.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 
 export const VASPRUN_NAMES = ["vasprun.xml", "vasprun.xml.gz"];
 export const OUTCAR_NAMES = ["OUTCAR", "OUTCAR.gz"];
+
+/** One VASP calculation of a run directory: its vasprun.xml and OUTCAR (either may be missing). */
+export interface RunCalculation {
+  /** "" for vasprun.xml and OUTCAR; ".relax1" for custodian's vasprun.xml.relax1(.gz) and OUTCAR.relax1(.gz). */
+  suffix: string;
+  vasprun: string | null;
+  outcar: string | null;
+}
+
+const SUFFIXED_OUTPUT = /^(vasprun\.xml|OUTCAR)(\..+?)(\.gz)?$/;
+
+/**
+ * The calculations of a run directory, in order: its vasprun.xml and OUTCAR; without those, the outputs custodian
+ * leaves from a job of several steps (a double relaxation: vasprun.xml.relax1.gz, vasprun.xml.relax2.gz, OUTCAR.relax1.gz,
+ * ...), one calculation per suffix, ordered by suffix with numbers compared as numbers. Empty for any other folder.
+ */
+export function runCalculations(dir: string): RunCalculation[] {
+  const vasprun = firstExisting(dir, VASPRUN_NAMES);
+  const outcar = firstExisting(dir, OUTCAR_NAMES);
+  if (vasprun || outcar) return [{ suffix: "", vasprun, outcar }];
+  let names: string[];
+  try {
+    names = readdirSync(dir, { withFileTypes: true }).filter((e) => !e.isDirectory()).map((e) => e.name).sort();
+  } catch {
+    return [];
+  }
+  const bySuffix = new Map<string, RunCalculation>();
+  for (const name of names) {
+    const match = SUFFIXED_OUTPUT.exec(name);
+    if (!match) continue;
+    const suffix = match[2];
+    let calculation = bySuffix.get(suffix);
+    if (!calculation) bySuffix.set(suffix, (calculation = { suffix, vasprun: null, outcar: null }));
+    // Names are sorted, so a plain file comes before its gzipped copy and is taken.
+    if (match[1] === "OUTCAR") calculation.outcar ??= path.join(dir, name);
+    else calculation.vasprun ??= path.join(dir, name);
+  }
+  return [...bySuffix.values()].sort((a, b) => a.suffix.localeCompare(b.suffix, "en", { numeric: true }));
+}
+
+/**
+ * A run directory's file `name` (INCAR, POSCAR, ...) beside its calculation with `suffix`, as custodian leaves it
+ * (INCAR.relax2, maybe gzipped), else the plain file; null when there is none.
+ */
+export function besideCalculation(dir: string, name: string, suffix: string): string | null {
+  return firstExisting(dir, suffix ? [`${name}${suffix}`, `${name}${suffix}.gz`, name, `${name}.gz`] : [name, `${name}.gz`]);
+}
 
 export function firstExisting(dir: string, names: string[]): string | null {
   for (const name of names) {
@@ -16,13 +63,14 @@ export function firstExisting(dir: string, names: string[]): string | null {
   return null;
 }
 
-/** The vasprun.xml of a run directory, else its OUTCAR, else null. */
+/** The vasprun.xml of a run directory's first calculation, else its OUTCAR, else null. */
 export function firstRunFile(dir: string): string | null {
-  return firstExisting(dir, VASPRUN_NAMES) ?? firstExisting(dir, OUTCAR_NAMES);
+  const [first] = runCalculations(dir);
+  return first ? (first.vasprun ?? first.outcar) : null;
 }
 
 export function isRunDir(dir: string): boolean {
-  return firstRunFile(dir) !== null;
+  return runCalculations(dir).length > 0;
 }
 
 /** POSCAR, CONTCAR (any suffix) and *.vasp: one structure each. */

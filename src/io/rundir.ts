@@ -1,5 +1,3 @@
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
 import { compareStep, signatureOf, type StepSignature } from "../core/vasp/crosscheck.js";
@@ -7,10 +5,12 @@ import { parsePoscar } from "../core/vasp/poscar.js";
 import type { SkippedStep, VaspStep, VaspSummary } from "../core/vasp/types.js";
 import { folderEntries, VisitedFolders } from "./folder-entries.js";
 import { readOutcar } from "./outcar.js";
-import { firstExisting, isRunDir, OUTCAR_NAMES, VASPRUN_NAMES } from "./run-files.js";
+import { besideCalculation, isRunDir, runCalculations, type RunCalculation } from "./run-files.js";
+import { readSmallText } from "./open.js";
 import { readVasprun } from "./vasprun.js";
 
 const STRUCTURE_NAMES = ["POSCAR", "CONTCAR"];
+const NO_CALCULATION: RunCalculation = { suffix: "", vasprun: null, outcar: null };
 
 /** Every run directory at or below root (a folder holding vasprun.xml or OUTCAR), in sorted path order. */
 export async function discoverRuns(root: string): Promise<string[]> {
@@ -27,8 +27,10 @@ export async function discoverRuns(root: string): Promise<string[]> {
 
 export interface RunReport {
   dir: string;
-  /** The file the steps came from. */
+  /** The file the steps came from (the first calculation's, for a folder of several). */
   primary: string | null;
+  /** For a folder of several calculations (custodian's vasprun.xml.relax1.gz, ...): the file of each whose steps were read, in order. */
+  files?: string[];
   summary: VaspSummary | null;
   /** Why the preferred file was not used, cross-check disagreements and other findings a user should read. */
   notes: string[];
@@ -39,13 +41,13 @@ export interface RunReport {
   error: string | null;
 }
 
-/** Species from POSCAR/CONTCAR beside an OUTCAR, for OUTCARs whose header does not name them fully. */
-async function speciesBeside(dir: string): Promise<string[] | undefined> {
+/** Species from POSCAR/CONTCAR beside an OUTCAR (of its calculation), for OUTCARs whose header does not name them fully. */
+async function speciesBeside(dir: string, suffix: string): Promise<string[] | undefined> {
   for (const name of STRUCTURE_NAMES) {
-    const p = path.join(dir, name);
-    if (!existsSync(p)) continue;
+    const p = besideCalculation(dir, name, suffix);
+    if (p === null) continue;
     try {
-      const poscar = parsePoscar(await readFile(p, "utf8"), { file: p });
+      const poscar = parsePoscar(await readSmallText(p, "a POSCAR"), { file: p });
       if (poscar.speciesSource === "species-line") return poscar.frame.symbols;
     } catch {
       // A VASP 4 POSCAR without a species line names no species; try the next file.
@@ -72,14 +74,66 @@ async function outcarSignatures(file: string, species: string[] | undefined): Pr
 
 /**
  * Streams the DFT steps of one run directory. vasprun.xml is preferred; OUTCAR is the fallback and, when both
- * exist, a cross-check whose per-step disagreements are reported. Never throws for bad input: the report says
- * what went wrong.
+ * exist, a cross-check whose per-step disagreements are reported. A folder custodian left from a job of several
+ * steps (vasprun.xml.relax1.gz, vasprun.xml.relax2.gz) is one run: its calculations' steps in order, numbered on.
+ * Never throws for bad input: the report says what went wrong.
  */
 export async function* readRun(dir: string): AsyncGenerator<VaspStep, RunReport, void> {
+  const calculations = runCalculations(dir);
+  if (calculations.length <= 1) return yield* readCalculation(dir, calculations[0] ?? NO_CALCULATION);
+  const report: RunReport = { dir, primary: null, files: [], summary: null, notes: [], disagreements: [], skipped: [], error: null };
+  const summaries: VaspSummary[] = [];
+  let offset = 0;
+  for (const calculation of calculations) {
+    const gen = readCalculation(dir, calculation);
+    let next = await gen.next();
+    let end = offset;
+    for (; !next.done; next = await gen.next()) {
+      const step = { ...next.value, index: offset + next.value.index };
+      end = Math.max(end, step.index + 1);
+      yield step;
+    }
+    const part = next.value;
+    const name = path.basename(part.primary ?? calculation.vasprun ?? calculation.outcar ?? calculation.suffix);
+    report.notes.push(...part.notes.map((note) => `${name}: ${note}`));
+    report.disagreements.push(...part.disagreements.map((d) => `${name}: ${d}`));
+    if (part.error !== null && end > offset) {
+      // Steps came before the error: as for a single calculation, the run is not to be trusted.
+      report.error = `${name}: ${part.error}`;
+      return report;
+    }
+    if (part.error !== null || end === offset) {
+      const why = part.error ?? `no complete DFT step${part.summary?.truncated ? `, cut at ${part.summary.truncated}` : ""}`;
+      report.notes.push(`${name}: left out (${why})`);
+      continue;
+    }
+    report.primary ??= part.primary;
+    report.files!.push(part.primary!);
+    report.skipped.push(...part.skipped.map((s) => ({ ...s, reason: `${name}: ${s.reason}` })));
+    summaries.push({ ...part.summary!, truncated: part.summary!.truncated && `${name} ${part.summary!.truncated}` });
+    offset = end;
+  }
+  if (summaries.length === 0) {
+    report.error = `no calculation has a complete DFT step (${report.notes.join("; ")})`;
+    return report;
+  }
+  // The settings are the last calculation's (the job's final step); counts add up.
+  const last = summaries[summaries.length - 1];
+  report.summary = {
+    ...last,
+    stepsRead: summaries.reduce((n, s) => n + s.stepsRead, 0),
+    skipped: report.skipped,
+    mlStepsSkipped: summaries.reduce((n, s) => n + s.mlStepsSkipped, 0),
+    truncated: summaries.map((s) => s.truncated).filter((t) => t !== null).join("; ") || null,
+  };
+  return report;
+}
+
+/** The steps of one calculation of a run directory: readRun for a folder of one calculation. */
+async function* readCalculation(dir: string, calculation: RunCalculation): AsyncGenerator<VaspStep, RunReport, void> {
   const report: RunReport = { dir, primary: null, summary: null, notes: [], disagreements: [], skipped: [], error: null };
-  const vasprun = firstExisting(dir, VASPRUN_NAMES);
-  const outcar = firstExisting(dir, OUTCAR_NAMES);
-  let species = await speciesBeside(dir);
+  const { vasprun, outcar } = calculation;
+  let species = await speciesBeside(dir, calculation.suffix);
 
   let outcarCheck: { sigs: StepSignature[]; summary: VaspSummary } | null = null;
   let outcarError: string | null = null;

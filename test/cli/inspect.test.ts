@@ -1,6 +1,7 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { aseReference, realPath } from "../helpers/real-data.js";
 import { runCli } from "../helpers/run-cli.js";
@@ -26,6 +27,19 @@ describe("relabel inspect", () => {
     const lines = res.stdout.trim().split("\n");
     expect(lines.filter((l) => l.endsWith("SCF-unconverged"))).toHaveLength(2);
     expect(res.stderr).toMatch(/dpdata_ch4_mlff_md_v630 \(OUTCAR\): 10 machine-learned force-field steps left out \(not DFT\)/);
+  });
+
+  it("reads custodian's folder of a double relaxation (vasprun.xml.relax1.gz, vasprun.xml.relax2.gz) and says so", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "relabel-inspect-custodian-"));
+    for (const [suffix, run] of [[".relax1", "aiidavasp_Si_relax_isif3_spin_v620"], [".relax2", "aiidavasp_Si_relax_ionic_unconverged"]]) {
+      writeFileSync(path.join(dir, `vasprun.xml${suffix}.gz`), gzipSync(readFileSync(path.join(realPath(`vasp/${run}`), "vasprun.xml"))));
+    }
+    const res = await runCli("inspect", dir);
+    expect(res.code).toBe(0);
+    const lines = res.stdout.trim().split("\n");
+    expect(lines.at(-1)).toBe("10 frames from 1 inputs");
+    expect(lines[9]).toContain(`${path.basename(dir)}  #9  2 atoms  Si2`);
+    expect(res.stderr).toContain(`(vasprun.xml.relax1.gz): 2 calculations of one job, read in order: vasprun.xml.relax1.gz, vasprun.xml.relax2.gz`);
   });
 
   it("writes JSON Lines with --json", async () => {

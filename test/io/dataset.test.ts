@@ -1,12 +1,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_FRACTIONS, splitDraw, splitOfDraw, type SplitFractions, type SplitName } from "../../src/core/dataset/split.js";
 import type { DatasetSummary, SplitFile } from "../../src/core/dataset/summary.js";
 import { parseExtxyz } from "../../src/core/formats/extxyz.js";
 import { infoNumber, type Frame } from "../../src/core/structure.js";
 import { buildDataset, type DatasetBuildOptions } from "../../src/io/dataset.js";
-import { copyRealRun, h2oOutcarRun, h2oRun, replaceOnce, tempDir } from "../fixtures/dataset/runs.js";
+import { copyRealRun, h2oOutcarRun, h2oRun, h2oVasprun, replaceOnce, tempDir } from "../fixtures/dataset/runs.js";
 import { aseReference } from "../helpers/real-data.js";
 
 const H2O_REF = aseReference()["vasp/dpdata_h2o_md10/vasprun.xml"].frames!;
@@ -334,6 +335,26 @@ describe("buildDataset: broken runs and bad input", () => {
     expect(res.summary.reading.runs_used).toBe(ids.length + 1);
     expect(res.summary.reading.steps_left_out_by_reader).toBe(1);
     expect(res.summary.reading.notes).toEqual([{ run: "batch/nan", note: expect.stringMatching(/^block 0: .*"NaN" is not a number/) }]);
+  });
+
+  it("takes custodian's folder of a double relaxation (vasprun.xml.relax1.gz, .relax2.gz) as one run, with its last step's INCAR", async () => {
+    const { root, ids } = h2oTree(8);
+    const dir = path.join(root, "custodian", "double");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, "vasprun.xml.relax1.gz"), gzipSync(Buffer.from(h2oVasprun(101), "latin1")));
+    writeFileSync(path.join(dir, "vasprun.xml.relax2.gz"), gzipSync(Buffer.from(h2oVasprun(102), "latin1")));
+    writeFileSync(path.join(dir, "INCAR.relax1.gz"), gzipSync("ENCUT = 400\n"));
+    writeFileSync(path.join(dir, "INCAR.relax2.gz"), gzipSync("ENCUT = 123\n"));
+    const seed = seedFillingAllSplits([...ids, "custodian/double"], HALVES);
+    const out = path.join(tempDir(), "o");
+    const res = await buildDataset(options([root], out, { fractions: HALVES, seed }));
+    expect(res.written).toBe(true);
+    expect(res.summary.reading.runs_found).toBe(ids.length + 1);
+    expect(res.summary.reading.runs_used).toBe(ids.length + 1);
+    const split = expectedSplit("custodian/double", seed, HALVES);
+    const mine = frames(path.join(out, `${split}.extxyz`)).filter((f) => str(f, "source") === "custodian/double");
+    expect(mine.map((f) => infoNumber(f, "ionic_step"))).toEqual(Array.from({ length: 2 * H2O_FRAMES }, (_, i) => i));
+    expect(res.summary.reading.notes).toContainEqual({ run: "custodian/double", note: expect.stringMatching(/^INCAR sets ENCUT = 123 but the run used /) });
   });
 
   it("refuses two runs with one id under different roots, naming both", async () => {

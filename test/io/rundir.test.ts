@@ -1,6 +1,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import type { VaspStep } from "../../src/core/vasp/types.js";
 import { discoverRuns, readRun, type RunReport } from "../../src/io/rundir.js";
@@ -99,5 +100,65 @@ describe("readRun over the real corpus", () => {
   it("prefers vasprun.xml when both files are complete", async () => {
     const { report } = await collect(realPath("vasp/dpdata_h2o_md10"));
     expect(report.primary).toMatch(/vasprun\.xml$/);
+  });
+});
+
+/**
+ * A folder as custodian leaves a job of several steps (a double relaxation): each step's outputs renamed with its
+ * suffix and gzipped, no plain vasprun.xml or OUTCAR. `steps` maps a suffix to the real run standing in for it.
+ */
+function custodianFolder(steps: Record<string, string>, extra: Record<string, string> = {}): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "relabel-custodian-"));
+  for (const [suffix, run] of Object.entries(steps)) {
+    for (const name of readdirSync(realPath(`vasp/${run}`))) {
+      writeFileSync(path.join(dir, `${name}${suffix}.gz`), gzipSync(readFileSync(path.join(realPath(`vasp/${run}`), name))));
+    }
+  }
+  for (const [name, content] of Object.entries(extra)) writeFileSync(path.join(dir, name), content);
+  return dir;
+}
+
+describe("readRun on custodian's folders of several calculations", () => {
+  it("reads vasprun.xml.relax1.gz, then .relax2.gz as one run, steps numbered on, each cross-checked with its OUTCAR", async () => {
+    // relax10 sorts after relax2: suffixes compare their numbers as numbers.
+    const dir = custodianFolder({ ".relax1": "aiidavasp_Si_relax_isif3_spin_v620", ".relax2": "aiidavasp_Si_relax_ionic_unconverged", ".relax10": "aiidavasp_Si_static_v621" });
+    expect(await discoverRuns(dir)).toEqual([dir]);
+    const { steps, report } = await collect(dir);
+    expect(steps.length).toBe(5 + 5 + 1);
+    expect(steps.map((s) => s.index)).toEqual(steps.map((_, i) => i));
+    expect(steps[0].symbols).toEqual(["Si"]);
+    expect(steps[5].symbols).toEqual(["Si", "Si"]);
+    expect(report.error).toBeNull();
+    expect(report.disagreements).toEqual([]);
+    expect(report.primary).toBe(path.join(dir, "vasprun.xml.relax1.gz"));
+    expect(report.files).toEqual(["relax1", "relax2", "relax10"].map((s) => path.join(dir, `vasprun.xml.${s}.gz`)));
+    expect(report.summary?.stepsRead).toBe(11);
+  });
+
+  it("keeps the steps of the calculations it can read, and says which one it left out and why", async () => {
+    // The second step crashed before its first ionic step (custodian_large_cell_crashed_at_start).
+    const dir = custodianFolder({ ".relax1": "dpdata_h2o_md10", ".relax2": "custodian_large_cell_crashed_at_start" });
+    const { steps, report } = await collect(dir);
+    expect(steps.length).toBe(10);
+    expect(report.error).toBeNull();
+    expect(report.files).toEqual([path.join(dir, "vasprun.xml.relax1.gz")]);
+    expect(report.notes.join("\n")).toMatch(/^vasprun\.xml\.relax2\.gz: left out \(/m);
+  });
+
+  it("says where a calculation was cut, by its file", async () => {
+    const dir = custodianFolder({ ".relax1": "aiidavasp_Si_relax_isif3_spin_v620", ".relax2": "aiidavasp_Si_relax_killed_sigterm" });
+    const { steps, report } = await collect(dir);
+    expect(steps.length).toBe(5 + 2);
+    expect(report.summary?.truncated).toMatch(/^vasprun\.xml\.relax2\.gz line \d+/);
+  });
+
+  it("reads only vasprun.xml and OUTCAR when the folder has them (custodian copies a step's outputs before the next one)", async () => {
+    const dir = custodianFolder({ ".relax1": "aiidavasp_Si_relax_isif3_spin_v620" });
+    copyFileSync(path.join(realPath("vasp/aiidavasp_Si_relax_ionic_unconverged"), "vasprun.xml"), path.join(dir, "vasprun.xml"));
+    const { steps, report } = await collect(dir);
+    expect(steps.length).toBe(5);
+    expect(steps[0].symbols).toEqual(["Si", "Si"]);
+    expect(report.primary).toBe(path.join(dir, "vasprun.xml"));
+    expect(report.files).toBeUndefined();
   });
 });
