@@ -130,9 +130,19 @@ describe("readRun on custodian's folders of several calculations", () => {
     expect(steps[5].symbols).toEqual(["Si", "Si"]);
     expect(report.error).toBeNull();
     expect(report.disagreements).toEqual([]);
+    expect(report.notes).toEqual([]);
     expect(report.primary).toBe(path.join(dir, "vasprun.xml.relax1.gz"));
     expect(report.files).toEqual(["relax1", "relax2", "relax10"].map((s) => path.join(dir, `vasprun.xml.${s}.gz`)));
     expect(report.summary?.stepsRead).toBe(11);
+  });
+
+  it("cross-checks each calculation with its own OUTCAR", async () => {
+    const dir = custodianFolder({ ".relax1": "aiidavasp_Si_relax_isif3_spin_v620", ".relax2": "aiidavasp_Si_relax_ionic_unconverged" });
+    // The second step's OUTCAR swapped for the first one's: every one of its steps disagrees.
+    copyFileSync(path.join(dir, "OUTCAR.relax1.gz"), path.join(dir, "OUTCAR.relax2.gz"));
+    const { report } = await collect(dir);
+    expect(report.disagreements.length).toBeGreaterThan(0);
+    expect(report.disagreements.every((d) => d.startsWith("vasprun.xml.relax2.gz: "))).toBe(true);
   });
 
   it("keeps the steps of the calculations it can read, and says which one it left out and why", async () => {
