@@ -392,11 +392,11 @@ async function readCommitteeFiles(
 /**
  * Labelled structures (`elsewhere`: their index j and geometry) found in the pool by geometry take the id of the
  * nearest pool structure they are, so that it counts as labelled. Only pool frames that may match one
- * (NearStructureIndex.mayHold) are read again.
+ * (NearStructureIndex.mayHold) are read again. Returns the pool row each one found, by j.
  */
 async function takeLabelledIdsByGeometry(
   c: Candidates, units: PoolUnit[], sources: ScannedSource[], elsewhere: { j: number; geometry: Geometry }[], labeledIds: string[],
-): Promise<void> {
+): Promise<Map<number, number>> {
   const labelled = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, true);
   for (const { j, geometry } of elsewhere) labelled.add(j, geometry);
   const first = new Set<string>();
@@ -410,10 +410,14 @@ async function takeLabelledIdsByGeometry(
   });
   const pool = new NearStructureIndex(DFT_OUTPUT_TOLERANCE, true);
   for await (const { row, frame } of poolFramesAt(units, sources, rows)) pool.add(row, frame);
+  const found = new Map<number, number>();
   for (const { j, geometry } of elsewhere) {
     const row = pool.claim(geometry);
-    if (row !== undefined) labeledIds[j] = c.meta[row].id;
+    if (row === undefined) continue;
+    labeledIds[j] = c.meta[row].id;
+    found.set(j, row);
   }
+  return found;
 }
 
 /** The early selection's features once more (checked as readFeatureFile checks them, then scaled), for the selection it must run again. */
@@ -477,7 +481,7 @@ async function rankScanned(
     }
     labeledMeta.push({ path: unit.path.split(path.sep).join("/"), sha256: await sha256File(next.value.file), frames });
   }
-  if (elsewhere.length > 0) await takeLabelledIdsByGeometry(c, units, sources, elsewhere, labeledIds);
+  const labelledRows = elsewhere.length > 0 ? await takeLabelledIdsByGeometry(c, units, sources, elsewhere, labeledIds) : new Map<number, number>();
   const species = [...c.species].sort();
 
   const ids = c.meta.map((m) => m.id);
@@ -507,6 +511,10 @@ async function rankScanned(
       if (labeledIds.length) {
         labeledFeatures = createFeatureMatrix(labeledIds.length, D);
         await describe(labeledUnits, labeledFeatures, options, o, workers);
+        // A labelled structure found in the pool by geometry covers as that pool structure: VASP's copy describes
+        // otherwise where it differs (a molecule's box gives it a volume per atom).
+        const pool = rowsOf(candidates);
+        for (const [j, row] of labelledRows) labeledFeatures.data.set(pool.data.subarray(pool.start(row), pool.start(row) + D), j * D);
       }
     }
     const scaler = fitScaler(candidates, o.scaling ?? "standard");

@@ -549,6 +549,30 @@ describe("relabel rank", () => {
     expect(row).toMatch(/,labelled$/);
   });
 
+  it("lets a labelled molecule that ran in VASP's box cover its pool copy's neighbours as that copy (no cell, no volume)", async () => {
+    const dir = tmp();
+    const molecule = async (run: string): Promise<Frame> => {
+      for await (const step of readRun(realPath(`vasp/${run}`))) {
+        return { natoms: step.symbols.length, symbols: step.symbols, positions: step.positions, cell: new Float64Array(9), pbc: [false, false, false], info: new Map(), arrays: new Map() };
+      }
+      throw new Error(`${run} has no step`);
+    };
+    // The pool: methanol (the labelled run's first step, without its box), a copy with one atom moved by 0.05 A, and
+    // three other molecules. The labelled set: the methanol run itself, in its 10.6 x 10.0 x 20 A box.
+    const methanol = await molecule("flare_methanol_md2");
+    const nudged = { ...methanol, positions: methanol.positions.map((x, i) => (i === 3 ? x + 0.05 : x)) };
+    const others = await Promise.all(["dpdata_ch4_md_scf_unconverged", "dpdata_h2o_md10", "custodian_auto_nbands_CO_v621"].map(molecule));
+    const pool = path.join(dir, "molecules.extxyz");
+    writeFileSync(pool, [methanol, nudged, ...others].map((f) => writeExtxyzFrame(f)).join(""));
+    const res = await runCli("rank", "--pool", pool, "--select", "3", "--labeled", realPath("vasp/flare_methanol_md2"), "-o", path.join(dir, "out"));
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const rows = readFileSync(path.join(dir, "out", "ranking.csv"), "utf8").trim().split("\n").slice(1).map((line) => line.split(","));
+    expect(rows[0].at(-1)).toBe("labelled");
+    // The nudged copy is the one left: it is next to the labelled methanol.
+    expect(rows.filter((r) => r[6] !== "").map((r) => Number(r[0]))).toEqual([2, 3, 4]);
+  });
+
   it("names the candidate whose user-supplied feature is not finite", async () => {
     const dir = tmp();
     const rows = Array.from({ length: 201 }, (_, i) => [i, i === 7 ? Number.NaN : 1]);
