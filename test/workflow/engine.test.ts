@@ -14,7 +14,8 @@ import { candidateId } from "../../src/core/select/candidate-id.js";
 import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
 import { parsePoscar } from "../../src/core/vasp/poscar.js";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { displayPaths, dryRunRebuild, inspectLabelRuns, rankSelection, type SelectionRequest } from "../../src/workflow/engine.js";
+import type { DryRunResult } from "../../src/core/app/dry-run.js";
+import { displayPaths, dryRunRebuild, inspectLabelRuns, rankSelection, type SelectionOutcome, type SelectionRequest } from "../../src/workflow/engine.js";
 import { recordedRuns, writeInitialStructurePool } from "../../src/workflow/recorded-runs.js";
 import { SAMPLE_VASP } from "../helpers/app-harness.js";
 import { aseTrajectories } from "../helpers/ase-trajectories.js";
@@ -199,22 +200,26 @@ describe("rankSelection with a committee and a trust window", () => {
   });
 });
 
+/** Commits round 1's selection and `labels`, then dry-runs the rebuild with the default config. */
+async function dryRunWithLabels(ledger: Ledger, root: string, selection: SelectionOutcome, labels: { path: string; content: Buffer }[]): Promise<DryRunResult> {
+  await ledger.commit({ message: "selection and labels", files: [...selection.files, ...labels] });
+  return dryRunRebuild(ledger, path.join(root, "scratch-dry"), {
+    round: 1,
+    ranking: selection.ranking,
+    inputs: { rounds: [1], labelsRef: () => "main", previousRef: null, dataset: defaultRelabelConfig().dataset },
+  });
+}
+
 describe("dryRunRebuild", () => {
   it("matches a real VASP run to its selected POSCAR although OUTCAR's 5-decimal positions give another candidate_id", async () => {
     // custodian_potim_FeS_relax_killed: a 48-atom POSCAR and the OUTCAR of its (killed) relaxation, no vasprun.xml.
     const run = realPath("vasp/custodian_potim_FeS_relax_killed");
     const root = tmp();
     const ledger = await newLedger(root, { "pools/fes/POSCAR": readFileSync(path.join(run, "POSCAR")) });
-    const config = defaultRelabelConfig();
     const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest(["pools/fes"], 1));
     const id = selection.ranking.selected[0].candidate_id;
     const labels = ["INCAR", "KPOINTS", "OSZICAR", "OUTCAR", "POSCAR"].map((name) => ({ path: `rounds/0001/labels/001-${id}/${name}`, content: readFileSync(path.join(run, name)) }));
-    await ledger.commit({ message: "selection and labels", files: [...selection.files, ...labels] });
-    const result = await dryRunRebuild(ledger, path.join(root, "scratch-dry"), {
-      round: 1,
-      ranking: selection.ranking,
-      inputs: { rounds: [1], labelsRef: () => "main", previousRef: null, dataset: config.dataset },
-    });
+    const result = await dryRunWithLabels(ledger, root, selection, labels);
     expect(result.match.runs).toHaveLength(1);
     expect(result.match.runs[0]).toMatchObject({ folder: `001-${id}/`, status: "matched", rank: 1, candidateId: id, claimedId: id });
     expect(result.match.runs[0].initialId).not.toBe(id);
@@ -231,17 +236,11 @@ describe("dryRunRebuild", () => {
     }
     const root = tmp();
     const ledger = await newLedger(root, { "pools/md.extxyz": writeExtxyzFrame({ ...frame, positions }) });
-    const config = defaultRelabelConfig();
     const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest(["pools/md.extxyz"], 1));
     const id = selection.ranking.selected[0].candidate_id;
     // The user's own folder name, and the run's POSCAR as the wrapped structure that really went to VASP.
     const labels = ["INCAR", "KPOINTS", "OSZICAR", "OUTCAR", "POSCAR"].map((name) => ({ path: `rounds/0001/labels/fes-wrapped/${name}`, content: readFileSync(path.join(run, name)) }));
-    await ledger.commit({ message: "selection and labels", files: [...selection.files, ...labels] });
-    const result = await dryRunRebuild(ledger, path.join(root, "scratch-dry"), {
-      round: 1,
-      ranking: selection.ranking,
-      inputs: { rounds: [1], labelsRef: () => "main", previousRef: null, dataset: config.dataset },
-    });
+    const result = await dryRunWithLabels(ledger, root, selection, labels);
     expect(result.match.runs[0]).toMatchObject({ folder: "fes-wrapped/", status: "matched", rank: 1, candidateId: id });
     expect(result.match.missing).toEqual([]);
   });
@@ -273,12 +272,7 @@ describe("a molecule picked without a cell", () => {
     expect(String(poscarFile.content).split("\n")[0]).toMatch(/; no cell: cubic box of [\d.]+ A, at least 10 A vacuum$/);
     // The run, in the box it really ran in (not the one written), is the selected molecule.
     const labels = [{ path: `rounds/0001/labels/001-${id}/vasprun.xml`, content: readFileSync(path.join(realPath("vasp/flare_methanol_md2"), "vasprun.xml")) }];
-    await ledger.commit({ message: "selection and labels", files: [...selection.files, ...labels] });
-    const result = await dryRunRebuild(ledger, path.join(root, "scratch-dry"), {
-      round: 1,
-      ranking: selection.ranking,
-      inputs: { rounds: [1], labelsRef: () => "main", previousRef: null, dataset: config.dataset },
-    });
+    const result = await dryRunWithLabels(ledger, root, selection, labels);
     expect(result.match.runs[0]).toMatchObject({ folder: `001-${id}/`, status: "matched", rank: 1, candidateId: id });
     expect(result.match.missing).toEqual([]);
   });
@@ -294,16 +288,10 @@ describe("a molecule picked without a cell", () => {
     expect(Math.max(...positions.filter((_, i) => i % 3 === 0))).toBeLessThan(0);
     const molecule = { ...recorded.frame, positions, cell: new Float64Array(9), pbc: [false, false, false] as [boolean, boolean, boolean] };
     const ledger = await newLedger(root, { "pools/methanol.extxyz": writeExtxyzFrame(molecule) });
-    const config = defaultRelabelConfig();
     const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest(["pools/methanol.extxyz"], 1));
     const id = selection.ranking.selected[0].candidate_id;
     const labels = [{ path: `rounds/0001/labels/001-${id}/vasprun.xml`, content: readFileSync(path.join(realPath("vasp/flare_methanol_md2"), "vasprun.xml")) }];
-    await ledger.commit({ message: "selection and labels", files: [...selection.files, ...labels] });
-    const result = await dryRunRebuild(ledger, path.join(root, "scratch-dry"), {
-      round: 1,
-      ranking: selection.ranking,
-      inputs: { rounds: [1], labelsRef: () => "main", previousRef: null, dataset: config.dataset },
-    });
+    const result = await dryRunWithLabels(ledger, root, selection, labels);
     expect(result.match.runs[0]).toMatchObject({ folder: `001-${id}/`, status: "matched", rank: 1, candidateId: id });
     expect(result.match.missing).toEqual([]);
   });
