@@ -15,6 +15,7 @@ export const convertSpec = {
   usage: "relabel convert INPUT... -o OUT.extxyz [--energy free|sigma0] [--frames all|final]",
   help: `INPUT is an extxyz file, a vasprun.xml, an OUTCAR, a VASP run directory or a tree of run directories.
 A run directory is read from vasprun.xml, falling back to OUTCAR; when both exist they are cross-checked.
+A folder custodian left from a job of several steps (vasprun.xml.relax1.gz, vasprun.xml.relax2.gz) is one run.
 
 options:
   -o, --output FILE      where to write the extxyz (written to a temporary file, then renamed)

@@ -13,8 +13,9 @@ export const datasetSpec = {
     "relabel dataset build --runs DIR... [--previous DATASET_DIR] -o OUT [--energy free|sigma0] [--frames all|final] " +
     "[--require-converged] [--head NAME] [--config-type NAME] [--fractions 0.8,0.1,0.1] [--seed N] [--max-force F] " +
     "[--energy-z Z] [--allow-mixed-settings] [--allow-empty-split] [--grow-test]",
-  help: `Every run directory (a folder holding vasprun.xml or OUTCAR) below each --runs DIR is read, vasprun.xml first
-with OUTCAR as fallback and cross-check. A run's id is its path relative to the DIR it was found under. Symbolic
+  help: `Every run directory (a folder holding vasprun.xml or OUTCAR, or custodian's vasprun.xml.relax1.gz,
+vasprun.xml.relax2.gz, ... of one job) below each --runs DIR is read, vasprun.xml first with OUTCAR as fallback
+and cross-check. A run's id is its path relative to the DIR it was found under. Symbolic
 links to run directories are followed (the link's path is the id).
 
 options:
