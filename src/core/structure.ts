@@ -84,6 +84,51 @@ export function singularCell(cell: ArrayLike<number>): boolean {
   return !(Math.abs(cellVolume(cell)) > 1e-9 * scale);
 }
 
+/**
+ * The atoms' order grouped by species, the species in the order `species` lists them (every symbol must be there),
+ * each species' atoms in their own order: order[k] is the atom at place k. Null when that is the order they have.
+ */
+export function atomsBySpecies(symbols: readonly string[], species: readonly string[]): Int32Array | null {
+  const place = new Map(species.map((s, i) => [s, i]));
+  const starts = new Int32Array(species.length + 1);
+  for (const s of symbols) starts[place.get(s)! + 1]++;
+  for (let i = 0; i < species.length; i++) starts[i + 1] += starts[i];
+  const order = new Int32Array(symbols.length);
+  let identity = true;
+  for (let atom = 0; atom < symbols.length; atom++) {
+    const k = starts[place.get(symbols[atom])!]++;
+    order[k] = atom;
+    if (k !== atom) identity = false;
+  }
+  return identity ? null : order;
+}
+
+/** The species in the order their first atoms come. */
+export function speciesInOrder(symbols: readonly string[]): string[] {
+  return [...new Set(symbols)];
+}
+
+/** The frame with its atoms in `order` (order[k] is the atom at place k): positions, symbols and every per-atom column. */
+export function withAtomsInOrder(frame: Frame, order: ArrayLike<number>): Frame {
+  const n = frame.natoms;
+  const positions = new Float64Array(3 * n);
+  for (let k = 0; k < n; k++) positions.set(frame.positions.subarray(3 * order[k], 3 * order[k] + 3), 3 * k);
+  const arrays = new Map<string, AtomArray>();
+  for (const [key, column] of frame.arrays) {
+    const w = column.ncols;
+    if (column.dtype === "S") {
+      const data: string[] = [];
+      for (let k = 0; k < n; k++) data.push(...column.data.slice(w * order[k], w * order[k] + w));
+      arrays.set(key, { ...column, data });
+    } else {
+      const data = column.data.slice();
+      for (let k = 0; k < n; k++) data.set(column.data.subarray(w * order[k], w * order[k] + w), w * k);
+      arrays.set(key, { ...column, data } as AtomArray);
+    }
+  }
+  return { ...frame, symbols: Array.from({ length: n }, (_, k) => frame.symbols[order[k]]), positions, arrays };
+}
+
 /** Hill-order formula, the way ASE's `get_chemical_formula()` prints it (C, H first when C is present, else alphabetical). */
 export function hillFormula(symbols: readonly string[]): string {
   const counts = new Map<string, number>();

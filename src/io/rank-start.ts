@@ -3,7 +3,7 @@
  * the early selection (see startEarlySelection). Its own module, with only the selection's and the features'
  * modules behind it, so that the CLI loads the pool readers (15-20 ms of loading) after the selection started.
  */
-import { readdir, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { availableParallelism } from "node:os";
 import { InputError, UsageError } from "../core/errors.js";
@@ -82,6 +82,11 @@ export async function vaspInputFiles(dir: string): Promise<string[]> {
   const poscar = files.find((name) => /^(POSCAR|CONTCAR)$/i.test(name));
   if (poscar) throw new InputError(path.join(dir, poscar), undefined, "each pick gets its own POSCAR; leave it out of the VASP inputs folder");
   if (files.length === 0) throw new InputError(dir, undefined, "holds no files, expected VASP inputs (INCAR, KPOINTS, ...)");
+  // A POTCAR is split into each pick's: a broken one stops before the ranking.
+  if (files.includes("POTCAR")) {
+    const { splitPotcar } = await import("../core/vasp/potcar.js");
+    splitPotcar((await readFile(path.join(dir, "POTCAR"))).toString("latin1"), path.join(dir, "POTCAR"));
+  }
   return files;
 }
 

@@ -46,6 +46,7 @@ import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
 import { sha256File } from "./open.js";
 import { checkRanked, pickPoscars, SelectedFramesInAdvance, writeSelectedFrames, type FrameLocator, type SelectedPick } from "./selected.js";
 import { readPoolUnit, type PoolUnit } from "./pool.js";
+import { splitPotcar } from "../core/vasp/potcar.js";
 import { EARLY_PARALLEL_SCAN_MIN_BYTES, placeInSelection, startRank, vaspInputFiles, type EarlySelection, type RankOptions, type RankStart } from "./rank-start.js";
 
 export type { RankOptions, RankStart } from "./rank-start.js";
@@ -651,14 +652,17 @@ async function writePickPoscars(
 ): Promise<number[]> {
   const inputs = inputsDir === undefined ? [] : await vaspInputFiles(inputsDir);
   const contents = await Promise.all(inputs.map((name) => readFile(path.join(inputsDir!, name))));
+  // A POTCAR of the pool's elements is split into each pick's, in its POSCAR's order.
+  const potcarAt = inputs.indexOf("POTCAR");
+  const potcar = potcarAt < 0 ? undefined : { blocks: splitPotcar(contents[potcarAt].toString("latin1"), path.join(inputsDir!, "POTCAR")), file: path.join(inputsDir!, "POTCAR") };
   const boxed: number[] = [];
   const picks = result.picks.map(({ rank, index }) => ({ rank, candidate_id: meta[index].id, formula: meta[index].formula }));
-  for await (const poscar of pickPoscars(path.join(dir, "selected.extxyz"), picks, { vacuum, shownAs: path.join(out, "selected.extxyz") })) {
+  for await (const poscar of pickPoscars(path.join(dir, "selected.extxyz"), picks, { vacuum, shownAs: path.join(out, "selected.extxyz"), potcar })) {
     if (poscar.boxed) boxed.push(poscar.rank);
     const folder = path.join(dir, "poscars", poscarFolderName(poscar.rank, poscar.candidate_id));
     await mkdir(folder, { recursive: true });
     await writeFile(path.join(folder, "POSCAR"), poscar.text);
-    for (const [k, name] of inputs.entries()) await writeFile(path.join(folder, name), contents[k]);
+    for (const [k, name] of inputs.entries()) await writeFile(path.join(folder, name), k === potcarAt ? Buffer.from(poscar.potcar!, "latin1") : contents[k]);
   }
   return boxed;
 }

@@ -8,7 +8,8 @@ import { InputError } from "../core/errors.js";
 import { ExtxyzEncoder } from "../core/formats/extxyz.js";
 import { candidateId } from "../core/select/candidate-id.js";
 import { selectedPoscar, selectionInfo, type CandidateMeta } from "../core/select/ranking.js";
-import type { Frame } from "../core/structure.js";
+import { speciesInOrder, type Frame } from "../core/structure.js";
+import { potcarFor, type PotcarBlock } from "../core/vasp/potcar.js";
 import { ExtxyzFileWriter, readExtxyz, readExtxyzFrameRanges, type ExtxyzFrameRange } from "./extxyz.js";
 
 /** A pick as selected.extxyz records it: its rank, its candidate row and what was ranked there. */
@@ -130,13 +131,18 @@ export class SelectedFramesInAdvance {
  * `picks` are ranking.json's selected entries. A pick without a cell is boxed (selectedPoscar).
  */
 export async function* pickPoscars(
-  file: string, picks: readonly { rank: number; candidate_id: string; formula: string }[], opts: { vacuum: number; shownAs: string; round?: number },
-): AsyncGenerator<{ rank: number; candidate_id: string; text: string; boxed: boolean }, void, void> {
+  file: string, picks: readonly { rank: number; candidate_id: string; formula: string }[],
+  opts: { vacuum: number; shownAs: string; round?: number; potcar?: { blocks: readonly PotcarBlock[]; file: string } },
+): AsyncGenerator<{ rank: number; candidate_id: string; text: string; boxed: boolean; potcar?: string }, void, void> {
   let r = 0;
+  const potcarOrder = opts.potcar?.blocks.map((b) => b.element);
   for await (const frame of readExtxyz(file)) {
     const pick = picks[r];
-    const { text, boxed } = selectedPoscar(frame, pick, { vacuum: opts.vacuum, source: `${opts.shownAs} frame ${r}`, round: opts.round });
-    yield { rank: pick.rank, candidate_id: pick.candidate_id, text, boxed };
+    // With a POTCAR of the pool's elements, each pick gets its blocks in the order of its POSCAR's species line.
+    const species = potcarOrder && speciesInOrder([...potcarOrder, ...frame.symbols]).filter((s) => frame.symbols.includes(s));
+    const potcar = species && potcarFor(opts.potcar!.blocks, species, opts.potcar!.file);
+    const { text, boxed } = selectedPoscar(frame, pick, { vacuum: opts.vacuum, source: `${opts.shownAs} frame ${r}`, round: opts.round, speciesOrder: species });
+    yield { rank: pick.rank, candidate_id: pick.candidate_id, text, boxed, ...(potcar === undefined ? {} : { potcar }) };
     r++;
   }
 }

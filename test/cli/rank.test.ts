@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
@@ -8,7 +8,7 @@ import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js"
 import { candidateId } from "../../src/core/select/candidate-id.js";
 import { parsePoscar, writePoscar } from "../../src/core/vasp/poscar.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "../../src/io/extxyz-scan.js";
-import type { Frame } from "../../src/core/structure.js";
+import { atomsBySpecies, speciesInOrder, withAtomsInOrder, type Frame } from "../../src/core/structure.js";
 import type { VaspStep } from "../../src/core/vasp/types.js";
 import { readRun } from "../../src/io/rundir.js";
 import type { SelectionResult } from "../../src/core/select/fps.js";
@@ -19,6 +19,7 @@ import { numpyArray } from "../helpers/numpy-arrays.js";
 import { realPath } from "../helpers/real-data.js";
 import { xdatcarText } from "../helpers/xdatcar.js";
 import { runCli } from "../helpers/run-cli.js";
+import { potcarBlock } from "../fixtures/potcar/layout.js";
 
 // The selection workers, watched: which runs started before the pool was read, and what they picked.
 const earlyRuns = vi.hoisted((): WorkerSelection[] => []);
@@ -165,9 +166,11 @@ describe("relabel rank", () => {
     folders.forEach((folder, r) => {
       expect(readdirSync(path.join(dir, "out", "poscars", folder)).sort()).toEqual(["INCAR", "KPOINTS", "POSCAR"]);
       const poscar = parsePoscar(readFileSync(path.join(dir, "out", "poscars", folder, "POSCAR"), "utf8"), { file: folder }).frame;
-      // %.16f in the POSCAR: the same positions to 1e-15 A.
-      poscar.positions.forEach((x, i) => expect(Math.abs(x - selected[r].positions[i])).toBeLessThan(1e-12));
-      expect(poscar.symbols).toEqual(selected[r].symbols);
+      // %.16f in the POSCAR: the same positions to 1e-15 A, the atoms grouped by species.
+      const order = atomsBySpecies(selected[r].symbols, speciesInOrder(selected[r].symbols));
+      const expected = order ? withAtomsInOrder(selected[r], order) : selected[r];
+      poscar.positions.forEach((x, i) => expect(Math.abs(x - expected.positions[i])).toBeLessThan(1e-12));
+      expect(poscar.symbols).toEqual(expected.symbols);
       if (selected[r].cell.every((x) => x === 0)) {
         boxedRanks.push(r + 1);
         expect(poscar.cell[0]).toBeGreaterThan(12);
@@ -186,6 +189,44 @@ describe("relabel rank", () => {
     const noPoscars = await runCli("rank", "--pool", POOL, "--select", "3", "--vacuum", "12", "-o", path.join(dir, "again"));
     expect(noPoscars.code).toBe(2);
     expect(noPoscars.stderr).toMatch(/--vacuum sets the box of POSCARs: give --poscars/);
+  });
+
+  it("groups each pick's atoms in the order of --vasp-inputs' POTCAR and writes the POTCAR of its species beside it", async () => {
+    const dir = tmp();
+    const inputs = path.join(dir, "vasp");
+    mkdirSync(inputs);
+    writeFileSync(path.join(inputs, "INCAR"), "ENCUT = 520\n");
+    // O before Ti and Fe: the reverse of the pool's first atoms (Ti-O-Ti lists Ti O Ti, FeO lists Fe O).
+    writeFileSync(path.join(inputs, "POTCAR"), potcarBlock("O") + potcarBlock("Ti", "Ti_sv") + potcarBlock("Fe", "Fe_pv"));
+    const pool = [realPath("vasp/dpdata_Ti-O-Ti_static_v630"), realPath("vasp/custodian_postprocess_FeO_relax_isif3")];
+    const res = await runCli("rank", "--pool", ...pool, "--select", "3", "--vasp-inputs", inputs, "-o", path.join(dir, "out"));
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const selected = framesOf(path.join(dir, "out", "selected.extxyz"));
+    const folders = readdirSync(path.join(dir, "out", "poscars")).sort();
+    folders.forEach((folder, r) => {
+      const text = readFileSync(path.join(dir, "out", "poscars", folder, "POSCAR"), "utf8");
+      const species = selected[r].symbols.includes("Ti") ? ["O", "Ti"] : ["O", "Fe"];
+      expect(text.split("\n")[5].trim().split(/\s+/)).toEqual(species);
+      const poscar = parsePoscar(text, { file: folder }).frame;
+      const expected = withAtomsInOrder(selected[r], atomsBySpecies(selected[r].symbols, species) ?? selected[r].symbols.map((_, i) => i));
+      poscar.positions.forEach((x, i) => expect(Math.abs(x - expected.positions[i])).toBeLessThan(1e-12));
+      expect(readFileSync(path.join(dir, "out", "poscars", folder, "POTCAR"), "utf8")).toBe(species.map((s) => potcarBlock(s, { O: "O", Ti: "Ti_sv", Fe: "Fe_pv" }[s])).join(""));
+      expect(readFileSync(path.join(dir, "out", "poscars", folder, "INCAR"), "utf8")).toBe("ENCUT = 520\n");
+    });
+    expect(selected.some((f) => f.symbols.includes("Ti"))).toBe(true);
+
+    // A POTCAR without an element of a pick: nothing is written, and the POTCAR and the element are named.
+    writeFileSync(path.join(inputs, "POTCAR"), potcarBlock("O") + potcarBlock("Ti"));
+    const missing = await runCli("rank", "--pool", ...pool, "--select", "3", "--vasp-inputs", inputs, "-o", path.join(dir, "again"));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`error: ${path.join(inputs, "POTCAR")}: has no block for Fe, expected one for every element of the picks (it has O, Ti)\n`);
+    expect(existsSync(path.join(dir, "again"))).toBe(false);
+    // A cut POTCAR stops before the ranking.
+    writeFileSync(path.join(inputs, "POTCAR"), potcarBlock("O").slice(0, 50));
+    const cut = await runCli("rank", "--pool", ...pool, "--select", "3", "--vasp-inputs", inputs, "-o", path.join(dir, "again"));
+    expect(cut.code).toBe(1);
+    expect(cut.stderr).toMatch(/POTCAR:1: the last block has no "End of Dataset" line/);
   });
 
   it("ranks every step of an XDATCAR, keeps the steps before a cut, and points an ML force-field run to its XDATCAR", async () => {

@@ -11,6 +11,7 @@ import { gunzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaultRelabelConfig } from "../../src/core/app/config.js";
 import { candidateId } from "../../src/core/select/candidate-id.js";
+import { atomsBySpecies, speciesInOrder, withAtomsInOrder } from "../../src/core/structure.js";
 import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
 import { parsePoscar } from "../../src/core/vasp/poscar.js";
 import { Ledger } from "../../src/ledger/ledger.js";
@@ -95,15 +96,24 @@ describe("rankSelection", () => {
     for (const f of outcome.files) expect(String(f.content)).not.toContain(scratch);
     expect(outcome.pool).toEqual([{ path: "pools/runs.extxyz", sha256: outcome.ranking.sources[0].sha256 }]);
     expect(outcome.ranking.sources[0].sha256).toBe(createHash("sha256").update(readFileSync(pool)).digest("hex"));
-    // Each pick's POSCAR holds the picked structure: same species and candidate_id as the selected frame.
+    // Each pick's POSCAR holds the picked structure, its atoms grouped by species (one block per species): the
+    // selected frame's candidate_id once they are grouped alike.
     const selected = parseExtxyz(String(outcome.files.find((f) => f.path.endsWith("selected.extxyz"))!.content));
     expect(selected).toHaveLength(3);
+    let regrouped = 0;
     for (const [i, pick] of outcome.ranking.selected.entries()) {
       const file = outcome.files.find((f) => f.path === `rounds/0007/selection/poscars/${String(pick.rank).padStart(3, "0")}-${pick.candidate_id}/POSCAR`)!;
       const poscar = parsePoscar(String(file.content), { file: file.path });
-      expect(poscar.frame.symbols).toEqual(selected[i].frame.symbols);
-      expect(candidateId({ ...poscar.frame, pbc: [true, true, true] })).toBe(pick.candidate_id);
+      const frame = selected[i].frame;
+      const order = atomsBySpecies(frame.symbols, speciesInOrder(frame.symbols));
+      if (order) regrouped++;
+      expect(poscar.frame.symbols).toEqual(order ? withAtomsInOrder(frame, order).symbols : frame.symbols);
+      expect(String(file.content).split("\n")[5].trim().split(/\s+/)).toEqual(speciesInOrder(frame.symbols));
+      expect(candidateId({ ...poscar.frame, pbc: [true, true, true] })).toBe(candidateId({ ...(order ? withAtomsInOrder(frame, order) : frame), pbc: [true, true, true] }));
+      if (!order) expect(candidateId({ ...poscar.frame, pbc: [true, true, true] })).toBe(pick.candidate_id);
     }
+    // Ti-O-Ti's atoms alternate: its POSCAR had them grouped.
+    expect(regrouped).toBeGreaterThan(0);
     // The scratch space is gone afterwards.
     expect(readdirSync(scratch)).toEqual([]);
   });
@@ -242,6 +252,28 @@ describe("dryRunRebuild", () => {
     const labels = ["INCAR", "KPOINTS", "OSZICAR", "OUTCAR", "POSCAR"].map((name) => ({ path: `rounds/0001/labels/fes-wrapped/${name}`, content: readFileSync(path.join(run, name)) }));
     const result = await dryRunWithLabels(ledger, root, selection, labels);
     expect(result.match.runs[0]).toMatchObject({ folder: "fes-wrapped/", status: "matched", rank: 1, candidateId: id });
+    expect(result.match.missing).toEqual([]);
+  });
+
+  it("writes a picked structure whose species alternate with one block per species, and matches its run", async () => {
+    // The FeS slab (Fe16 S32, selective dynamics) with its atoms interleaved, Fe S S Fe S S ..., as an MD frame
+    // from LAMMPS or ASE may list them; its POSCAR groups them back into the run's own order.
+    const run = realPath("vasp/custodian_potim_FeS_relax_killed");
+    const { frame } = parsePoscar(readFileSync(path.join(run, "POSCAR"), "utf8"), { file: "POSCAR" });
+    const interleave = Int32Array.from({ length: 48 }, (_, k) => (k % 3 === 0 ? k / 3 : 16 + 2 * Math.floor(k / 3) + (k % 3) - 1));
+    const root = tmp();
+    const ledger = await newLedger(root, { "pools/md.extxyz": writeExtxyzFrame(withAtomsInOrder(frame, interleave)) });
+    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest(["pools/md.extxyz"], 1));
+    const id = selection.ranking.selected[0].candidate_id;
+    const written = String(selection.files.find((f) => f.path === `rounds/0001/selection/poscars/001-${id}/POSCAR`)!.content);
+    expect(written.split("\n")[0]).toMatch(/; atoms grouped by species$/);
+    const poscar = parsePoscar(written, { file: "POSCAR" });
+    expect(poscar.frame.symbols).toEqual(frame.symbols);
+    poscar.frame.positions.forEach((x, i) => expect(Math.abs(x - frame.positions[i])).toBeLessThan(1e-12));
+    expect(poscar.frame.arrays.get("selective_dynamics")).toEqual(frame.arrays.get("selective_dynamics"));
+    const labels = ["INCAR", "KPOINTS", "OSZICAR", "OUTCAR", "POSCAR"].map((name) => ({ path: `rounds/0001/labels/001-${id}/${name}`, content: readFileSync(path.join(run, name)) }));
+    const result = await dryRunWithLabels(ledger, root, selection, labels);
+    expect(result.match.runs[0]).toMatchObject({ folder: `001-${id}/`, status: "matched", rank: 1, candidateId: id, claimedId: id });
     expect(result.match.missing).toEqual([]);
   });
 });

@@ -47,8 +47,11 @@ run:
                               the results do not depend on it
 output:
   -o, --output DIR            new directory for ranking.json, ranking.csv, selected.extxyz (never overwritten)
-      --poscars               also OUT/poscars/<rank>-<candidate_id>/POSCAR per pick, ready for VASP
-      --vasp-inputs DIR       copy DIR's files (INCAR, KPOINTS, POTCAR, job script) beside each POSCAR (implies --poscars)
+      --poscars               also OUT/poscars/<rank>-<candidate_id>/POSCAR per pick, ready for VASP (one block
+                              per species: atoms that alternate are grouped, each species' in their order)
+      --vasp-inputs DIR       copy DIR's files (INCAR, KPOINTS, job script) beside each POSCAR (implies --poscars);
+                              a POTCAR of the pool's elements is split: each pick gets its species' blocks, and its
+                              POSCAR lists them in the POTCAR's order
       --vacuum A              a pick without a cell (a molecule) goes in a cubic box with A Angstrom of vacuum
                               between periodic copies, positions unchanged (default 10)
   -h, --help                  show this help

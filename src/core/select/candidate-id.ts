@@ -14,7 +14,7 @@
 import { hash } from "node:crypto";
 import { ByteWriter, writeInteger } from "../byte-writer.js";
 import { hillFormula, type Frame } from "../structure.js";
-import { writeProjections } from "./near-match.js";
+import { canonicalOrder, writeProjections } from "./near-match.js";
 
 export const CANDIDATE_ID_LENGTH = 20;
 
@@ -125,9 +125,12 @@ export interface CandidateSummaries {
 
 const FORMULA_CACHE = 4096;
 
-/** Ids and formulas frame by frame, formulas cached by species text: pools repeat a few compositions. */
+/**
+ * Ids and formulas frame by frame; formulas and the atoms' order by species (near-match.ts) are cached by species
+ * text: pools repeat a few compositions.
+ */
 export class CandidateNamer {
-  private readonly formulas = new Map<string, string>();
+  private readonly bySpecies = new Map<string, { formula: string; order: Int32Array | null }>();
   /** Every species met so far. */
   readonly species = new Set<string>();
   id = "";
@@ -143,16 +146,16 @@ export class CandidateNamer {
   /** name() for a frame given as its species text (symbols joined by commas) and the rest; `symbols` defaults to that text split. */
   nameWithSpecies(frame: Pick<Frame, "natoms" | "positions" | "cell" | "pbc">, species: string, symbols?: readonly string[]): void {
     this.id = idOfText(frame, species);
-    writeProjections(frame, this.projections, 0);
-    let formula = this.formulas.get(species);
-    if (formula === undefined) {
-      if (this.formulas.size >= FORMULA_CACHE) this.formulas.clear();
+    let known = this.bySpecies.get(species);
+    if (known === undefined) {
+      if (this.bySpecies.size >= FORMULA_CACHE) this.bySpecies.clear();
       const list = symbols ?? species.split(",");
-      formula = hillFormula(list);
-      this.formulas.set(species, formula);
+      known = { formula: hillFormula(list), order: canonicalOrder(list) };
+      this.bySpecies.set(species, known);
       for (const s of list) this.species.add(s);
     }
-    this.formula = formula;
+    writeProjections(frame, this.projections, 0, known.order);
+    this.formula = known.formula;
   }
 }
 

@@ -4,9 +4,10 @@
  * to 5e-9 Angstrom: a coordinate that close to a rounding boundary of the id's 1e-6 Angstrom grid (about 1 in 200)
  * then rounds the other way, so about half of 40-atom structures, and most larger ones, get another id than the
  * pool's full-precision copy. VASP's outputs print fewer digits still. Atoms are compared up to lattice vectors of
- * the periodic axes: a structure that went to VASP wrapped into its cell is the unwrapped MD frame it was picked as.
+ * the periodic axes, and species by species: a structure that went to VASP wrapped into its cell, its atoms grouped
+ * by species, is the unwrapped MD frame it was picked as.
  */
-import { invertCell, singularCell, type Frame } from "../structure.js";
+import { atomsBySpecies, invertCell, singularCell, type Frame } from "../structure.js";
 
 /**
  * The largest difference in any position or cell component (Angstrom) at which two structures count as the same by
@@ -44,6 +45,15 @@ const SIGNS_B = signs(67890);
 const INVERSE = new Float64Array(9);
 
 /**
+ * The order structures are compared and projected in: atoms grouped by species, the species alphabetically, each
+ * species' atoms in their own order (null when the atoms are in that order). A copy whose atoms were grouped by
+ * species, as a POSCAR needs them for one POTCAR per element, has the same order.
+ */
+export function canonicalOrder(symbols: readonly string[]): Int32Array | null {
+  return atomsBySpecies(symbols, [...new Set(symbols)].sort());
+}
+
+/**
  * Two projections of a structure, sum of s_i * v_i / sqrt(3N) with two fixed sign patterns s_i = +-1, into out[at] and
  * out[at + 1]: the keys NearStructureIndex buckets structures by. Structures within a tolerance t project at most
  * 2t * sqrt(3N) apart (t * sqrt(3N) with a cell), and the frames of an MD run or a relaxation, which move many atoms
@@ -53,13 +63,18 @@ const INVERSE = new Float64Array(9);
  *   cell (by VASP, ASE's `wrap()` or a script) is found from the unwrapped frame of an MD run, and the reverse.
  * - Without one (a molecule), v_i are the positions relative to the first atom's: VASP's copy in a box, made whole
  *   again (writeWholeProjections), projects alike even where VASP moved the molecule by a box vector.
+ * The atoms are taken in `order` (canonicalOrder of their species).
  */
-export function writeProjections(frame: Pick<Geometry, "natoms" | "positions" | "cell">, out: { [i: number]: number }, at: number): void {
-  if (singularCell(frame.cell)) writeWholeProjections(frame.natoms, frame.positions, null, out, at);
-  else writeWrappedProjections(frame.natoms, frame.positions, frame.cell, out, at);
+export function writeProjections(
+  frame: Pick<Geometry, "natoms" | "positions" | "cell">, out: { [i: number]: number }, at: number, order: ArrayLike<number> | null,
+): void {
+  if (singularCell(frame.cell)) writeWholeProjections(frame.natoms, frame.positions, null, order, out, at);
+  else writeWrappedProjections(frame.natoms, frame.positions, frame.cell, order, out, at);
 }
 
-function writeWrappedProjections(natoms: number, x: ArrayLike<number>, cell: ArrayLike<number>, out: { [i: number]: number }, at: number): void {
+function writeWrappedProjections(
+  natoms: number, x: ArrayLike<number>, cell: ArrayLike<number>, order: ArrayLike<number> | null, out: { [i: number]: number }, at: number,
+): void {
   const inv = invertCell(cell, INVERSE);
   const i00 = inv[0], i01 = inv[1], i02 = inv[2], i10 = inv[3], i11 = inv[4], i12 = inv[5], i20 = inv[6], i21 = inv[7], i22 = inv[8];
   const s0 = 1 / (Math.abs(i00) + Math.abs(i10) + Math.abs(i20));
@@ -68,7 +83,8 @@ function writeWrappedProjections(natoms: number, x: ArrayLike<number>, cell: Arr
   let a = 0;
   let b = 0;
   for (let i = 0; i < 3 * natoms; i += 3) {
-    const x0 = x[i], x1 = x[i + 1], x2 = x[i + 2];
+    const atom = order ? 3 * order[i / 3] : i;
+    const x0 = x[atom], x1 = x[atom + 1], x2 = x[atom + 2];
     const f0 = x0 * i00 + x1 * i10 + x2 * i20;
     const f1 = x0 * i01 + x1 * i11 + x2 * i21;
     const f2 = x0 * i02 + x1 * i12 + x2 * i22;
@@ -87,13 +103,17 @@ function writeWrappedProjections(natoms: number, x: ArrayLike<number>, cell: Arr
  * Projections of the positions relative to the first atom's; with `cell`, each relative position is moved by lattice
  * vectors to its nearest image first (a molecule in a box larger than twice its extent comes out whole).
  */
-function writeWholeProjections(natoms: number, x: ArrayLike<number>, cell: ArrayLike<number> | null, out: { [i: number]: number }, at: number): void {
+function writeWholeProjections(
+  natoms: number, x: ArrayLike<number>, cell: ArrayLike<number> | null, order: ArrayLike<number> | null, out: { [i: number]: number }, at: number,
+): void {
   const inv = cell && invertCell(cell, INVERSE);
+  const first = order ? 3 * order[0] : 0;
   const d = [0, 0, 0];
   let a = 0;
   let b = 0;
   for (let i = 0; i < 3 * natoms; i += 3) {
-    for (let k = 0; k < 3; k++) d[k] = x[i + k] - x[k];
+    const atom = order ? 3 * order[i / 3] : i;
+    for (let k = 0; k < 3; k++) d[k] = x[atom + k] - x[first + k];
     if (cell && inv) nearestImage(d, cell, inv, ALL_PERIODIC);
     for (let k = 0; k < 3; k++) {
       a += SIGNS_A[(i + k) & 255] * d[k];
@@ -118,9 +138,9 @@ function nearestImage(d: number[], cell: ArrayLike<number>, inv: ArrayLike<numbe
 }
 
 /** writeProjections of a structure, as a new pair. */
-export function projectionsOf(frame: Pick<Geometry, "natoms" | "positions" | "cell">): Float64Array {
+export function projectionsOf(frame: Geometry, order = canonicalOrder(frame.symbols)): Float64Array {
   const out = new Float64Array(2);
-  writeProjections(frame, out, 0);
+  writeProjections(frame, out, 0, order);
   return out;
 }
 
@@ -129,22 +149,29 @@ export function projectionsOf(frame: Pick<Geometry, "natoms" | "positions" | "ce
  * cell, also those of the molecule it may be in that box, made whole there or as it lies (writeWholeProjections), as
  * its copy without a cell projects by its positions relative to its first atom.
  */
-function keysOf(frame: Geometry, fromVasp: boolean): Float64Array[] {
-  const keys = [projectionsOf(frame)];
+function keysOf(frame: Geometry, order: Int32Array | null, fromVasp: boolean): Float64Array[] {
+  const keys = [projectionsOf(frame, order)];
   if (fromVasp && !singularCell(frame.cell)) {
     for (const cell of [frame.cell, null]) {
       const key = new Float64Array(2);
-      writeWholeProjections(frame.natoms, frame.positions, cell, key, 0);
+      writeWholeProjections(frame.natoms, frame.positions, cell, order, key, 0);
       keys.push(key);
     }
   }
   return keys;
 }
 
+/** A structure as NearStructureIndex holds it: its geometry and canonicalOrder. */
+interface Indexed {
+  row: number;
+  geometry: Geometry;
+  order: Int32Array | null;
+}
+
 /** Structures by atom count and the buckets of their two projections, for finding the one nearest to another. */
 export class NearStructureIndex {
   /** Atom count -> bucket pair (bucketKey) -> the structures there. */
-  private readonly byAtoms = new Map<number, Map<number, { row: number; geometry: Geometry }[]>>();
+  private readonly byAtoms = new Map<number, Map<number, Indexed[]>>();
   /** Rows that claim() gave out: find() passes them over. */
   private readonly claimed = new Set<number>();
 
@@ -160,32 +187,35 @@ export class NearStructureIndex {
   ) {}
 
   add(row: number, frame: Geometry): void {
-    const geometry = geometryOf(frame);
-    for (const key of keysOf(frame, this.fromVasp)) this.insert(row, geometry, key);
+    const entry: Indexed = { row, geometry: geometryOf(frame), order: canonicalOrder(frame.symbols) };
+    for (const key of keysOf(frame, entry.order, this.fromVasp)) this.insert(entry, key);
   }
 
-  private insert(row: number, geometry: Geometry, projections: Float64Array): void {
-    let buckets = this.byAtoms.get(geometry.natoms);
-    if (!buckets) this.byAtoms.set(geometry.natoms, (buckets = new Map()));
-    const width = this.bucketWidth(geometry.natoms);
+  private insert(entry: Indexed, projections: Float64Array): void {
+    const natoms = entry.geometry.natoms;
+    let buckets = this.byAtoms.get(natoms);
+    if (!buckets) this.byAtoms.set(natoms, (buckets = new Map()));
+    const width = this.bucketWidth(natoms);
     const key = bucketKey(Math.round(projections[0] / width), Math.round(projections[1] / width));
     const list = buckets.get(key);
-    if (list) list.push({ row, geometry });
-    else buckets.set(key, [{ row, geometry }]);
+    if (list) list.push(entry);
+    else buckets.set(key, [entry]);
   }
 
   /**
    * The row of the indexed structure nearest to `frame` (largest difference of any position or cell component), not
-   * yet claimed, with the same species in the same order and (unless fromVasp) the same pbc, at most the tolerance
-   * away; ties go to the lowest row. Undefined when there is none.
+   * yet claimed, with the same species and (unless fromVasp) the same pbc, each species' atoms in the same order,
+   * at most the tolerance away; ties go to the lowest row. Undefined when there is none.
    */
   find(frame: Geometry): number | undefined {
     let best: number | undefined;
     let bestDifference = Infinity;
-    const visit = (list: { row: number; geometry: Geometry }[]): boolean => {
-      for (const { row, geometry } of list) {
-        if (this.claimed.has(row) || !sameSpecies(geometry, frame) || (!this.fromVasp && !samePbc(geometry, frame))) continue;
-        const difference = this.difference(geometry, frame);
+    const order = canonicalOrder(frame.symbols);
+    const visit = (list: Indexed[]): boolean => {
+      for (const entry of list) {
+        const { row, geometry } = entry;
+        if (this.claimed.has(row) || !sameSpecies(geometry, entry.order, frame, order) || (!this.fromVasp && !samePbc(geometry, frame))) continue;
+        const difference = this.difference(geometry, entry.order, frame, order);
         if (difference <= this.tolerance && (difference < bestDifference || (difference === bestDifference && row < best!))) {
           best = row;
           bestDifference = difference;
@@ -193,7 +223,7 @@ export class NearStructureIndex {
       }
       return false;
     };
-    for (const key of keysOf(frame, this.fromVasp)) this.forNear(frame.natoms, key, visit);
+    for (const key of keysOf(frame, order, this.fromVasp)) this.forNear(frame.natoms, key, visit);
     return best;
   }
 
@@ -202,11 +232,12 @@ export class NearStructureIndex {
    * any cell component. Read back from VASP, a structure is periodic along all three axes, and one without a cell
    * (a molecule) is compared in its copy's box, by positions alone.
    */
-  private difference(a: Geometry, b: Geometry): number {
-    if (!this.fromVasp) return largestDifference(a, b, true, singularCell(a.cell) ? null : a.cell, a.pbc);
+  private difference(a: Geometry, aOrder: Int32Array | null, b: Geometry, bOrder: Int32Array | null): number {
+    const pair = { a, aOrder, b, bOrder };
+    if (!this.fromVasp) return largestDifference(pair, true, singularCell(a.cell) ? null : a.cell, a.pbc);
     const aCell = !singularCell(a.cell);
     const bCell = !singularCell(b.cell);
-    return largestDifference(a, b, aCell && bCell, aCell ? a.cell : bCell ? b.cell : null, ALL_PERIODIC);
+    return largestDifference(pair, aCell && bCell, aCell ? a.cell : bCell ? b.cell : null, ALL_PERIODIC);
   }
 
   /** find(), and the row found is not found again: for pairing each indexed structure once. */
@@ -225,7 +256,7 @@ export class NearStructureIndex {
    * Calls `visit` on the lists of the same and the neighbouring bucket pairs, until it returns true (then true).
    * Buckets are as wide as the largest shift of a projection, 2t * sqrt(3N) (at least 1e-3 A), so a match is never further away.
    */
-  private forNear(natoms: number, projections: ArrayLike<number>, visit: (list: { row: number; geometry: Geometry }[]) => boolean): boolean {
+  private forNear(natoms: number, projections: ArrayLike<number>, visit: (list: Indexed[]) => boolean): boolean {
     const buckets = this.byAtoms.get(natoms);
     if (!buckets) return false;
     const width = this.bucketWidth(natoms);
@@ -251,26 +282,32 @@ function bucketKey(a: number, b: number): number {
   return clamp(a) * 2 ** 26 + clamp(b);
 }
 
-function sameSpecies(a: Geometry, b: Geometry): boolean {
+/** Whether a and b have the same atoms of each species, taken in their canonical orders. */
+function sameSpecies(a: Geometry, aOrder: Int32Array | null, b: Geometry, bOrder: Int32Array | null): boolean {
   if (a.natoms !== b.natoms) return false;
-  for (let i = 0; i < a.natoms; i++) if (a.symbols[i] !== b.symbols[i]) return false;
+  for (let k = 0; k < a.natoms; k++) if (a.symbols[aOrder ? aOrder[k] : k] !== b.symbols[bOrder ? bOrder[k] : k]) return false;
   return true;
 }
 
 const samePbc = (a: Geometry, b: Geometry): boolean => a.pbc.every((p, k) => p === b.pbc[k]);
 
 /**
- * The largest difference in any position component between a and b (same atom count), each difference vector
- * moved by lattice vectors of `cell` along `periodic` axes to its nearest image, and with `compareCells` in any
- * cell component.
+ * The largest difference in any position component between a and b (same atom count, atoms paired in their
+ * canonical orders), each difference vector moved by lattice vectors of `cell` along `periodic` axes to its nearest
+ * image, and with `compareCells` in any cell component.
  */
-function largestDifference(a: Geometry, b: Geometry, compareCells: boolean, cell: ArrayLike<number> | null, periodic: readonly boolean[]): number {
+function largestDifference(
+  { a, aOrder, b, bOrder }: { a: Geometry; aOrder: Int32Array | null; b: Geometry; bOrder: Int32Array | null },
+  compareCells: boolean, cell: ArrayLike<number> | null, periodic: readonly boolean[],
+): number {
   let largest = 0;
   if (compareCells) for (let i = 0; i < 9; i++) largest = Math.max(largest, Math.abs(a.cell[i] - b.cell[i]));
   const inv = cell && invertCell(cell, new Float64Array(9));
   const d = [0, 0, 0];
-  for (let i = 0; i < 3 * a.natoms; i += 3) {
-    for (let k = 0; k < 3; k++) d[k] = a.positions[i + k] - b.positions[i + k];
+  for (let k = 0; k < a.natoms; k++) {
+    const i = 3 * (aOrder ? aOrder[k] : k);
+    const j = 3 * (bOrder ? bOrder[k] : k);
+    for (let axis = 0; axis < 3; axis++) d[axis] = a.positions[i + axis] - b.positions[j + axis];
     if (cell && inv) nearestImage(d, cell, inv, periodic);
     largest = Math.max(largest, Math.abs(d[0]), Math.abs(d[1]), Math.abs(d[2]));
   }

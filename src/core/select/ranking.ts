@@ -4,7 +4,7 @@
  */
 import { ByteWriter } from "../byte-writer.js";
 import { stableJson } from "../json.js";
-import type { Frame, InfoValue } from "../structure.js";
+import { atomsBySpecies, speciesInOrder, withAtomsInOrder, type Frame, type InfoValue } from "../structure.js";
 import { inVacuumBox, writePoscar } from "../vasp/poscar.js";
 import type { DisagreementKind, TrustExclusion, TrustWindow } from "./disagreement.js";
 import { TRUST_ACCURATE, TRUST_SUSPECT } from "./disagreement.js";
@@ -204,15 +204,23 @@ export function poscarFolderName(rank: number, candidateId: string): string {
 
 /**
  * A pick's POSCAR: its comment names the candidate and rank; a structure without a cell goes in a vacuum box
- * (inVacuumBox), which the comment states. `source` names the frame in errors.
+ * (inVacuumBox), and its atoms are grouped by species, one block each as a POTCAR needs them: the species in
+ * `speciesOrder` (a POTCAR's order; it must hold them all), else in the order their first atoms come, each
+ * species' atoms in their order. The comment states both changes. `source` names the frame in errors.
  */
 export function selectedPoscar(
-  frame: Frame, pick: { rank: number; candidate_id: string; formula: string }, opts: { vacuum: number; source: string; round?: number },
+  frame: Frame, pick: { rank: number; candidate_id: string; formula: string },
+  opts: { vacuum: number; source: string; round?: number; speciesOrder?: readonly string[] },
 ): { text: string; boxed: boolean } {
   const { frame: boxedFrame, boxed } = inVacuumBox(frame, opts.vacuum);
+  const present = new Set(boxedFrame.symbols);
+  const species = opts.speciesOrder ? opts.speciesOrder.filter((s) => present.has(s)) : speciesInOrder(boxedFrame.symbols);
+  const order = atomsBySpecies(boxedFrame.symbols, species);
   const round = opts.round === undefined ? "" : ` (round ${opts.round})`;
   const box = boxed ? `; no cell: cubic box of ${boxedFrame.cell[0]} A, at least ${opts.vacuum} A vacuum` : "";
-  return { text: writePoscar(boxedFrame, { source: opts.source, comment: `${pick.formula} candidate ${pick.candidate_id} rank ${pick.rank}${round}${box}` }), boxed };
+  const grouped = order ? "; atoms grouped by species" : "";
+  const comment = `${pick.formula} candidate ${pick.candidate_id} rank ${pick.rank}${round}${box}${grouped}`;
+  return { text: writePoscar(order ? withAtomsInOrder(boxedFrame, order) : boxedFrame, { source: opts.source, comment }), boxed };
 }
 
 /** Info keys a selected frame carries in selected.extxyz. */

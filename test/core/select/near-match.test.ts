@@ -127,6 +127,25 @@ describe("NearStructureIndex", () => {
     expect(fromVasp.find({ ...printed(byLattice(base, 3, [0, 0, -1]), 5), pbc: [true, true, true] })).toBe(0);
   });
 
+  it("finds a copy whose atoms were grouped by species (a POSCAR's blocks), but not one with a species' atoms swapped", () => {
+    const base = structure(41, ["Zr", "O", "O"]);
+    const grouped = (g: Geometry, species: string[]): Geometry => {
+      const order = species.flatMap((s) => g.symbols.flatMap((t, i) => (t === s ? [i] : [])));
+      return { ...g, symbols: order.map((i) => g.symbols[i]), positions: Float64Array.from(order.flatMap((i) => Array.from(g.positions.subarray(3 * i, 3 * i + 3)))) };
+    };
+    for (const fromVasp of [false, true]) {
+      const index = new NearStructureIndex(fromVasp ? DFT_OUTPUT_TOLERANCE : NEAR_MATCH_TOLERANCE, fromVasp);
+      index.add(0, base);
+      expect(index.find(printed(grouped(base, ["Zr", "O"]), 6))).toBe(0);
+      expect(index.find(grouped(base, ["O", "Zr"]))).toBe(0);
+      const swapped = grouped(base, ["Zr", "O"]);
+      const positions = swapped.positions.slice();
+      positions.copyWithin(0, 3, 6);
+      positions.set(swapped.positions.subarray(0, 3), 3);
+      expect(index.find({ ...swapped, positions })).toBeUndefined();
+    }
+  });
+
   it("finds a molecule in VASP's box with its atoms moved into the box", () => {
     // Centred on the origin, as ASE builds molecules: half its coordinates are negative.
     const random = seededRandom(31);
