@@ -129,6 +129,15 @@ export function withAtomsInOrder(frame: Frame, order: ArrayLike<number>): Frame 
   return { ...frame, symbols: Array.from({ length: n }, (_, k) => frame.symbols[order[k]]), positions, arrays };
 }
 
+/**
+ * The frame with one block of atoms per species, in the order of `species` (default: as their first atoms come),
+ * each species' atoms in their order; the frame itself when its atoms are so already.
+ */
+export function groupedBySpecies(frame: Frame, species: readonly string[] = speciesInOrder(frame.symbols)): Frame {
+  const order = atomsBySpecies(frame.symbols, species);
+  return order ? withAtomsInOrder(frame, order) : frame;
+}
+
 /** Hill-order formula, the way ASE's `get_chemical_formula()` prints it (C, H first when C is present, else alphabetical). */
 export function hillFormula(symbols: readonly string[]): string {
   const counts = new Map<string, number>();

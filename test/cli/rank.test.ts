@@ -8,7 +8,7 @@ import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js"
 import { candidateId } from "../../src/core/select/candidate-id.js";
 import { parsePoscar, writePoscar } from "../../src/core/vasp/poscar.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "../../src/io/extxyz-scan.js";
-import { atomsBySpecies, speciesInOrder, withAtomsInOrder, type Frame } from "../../src/core/structure.js";
+import { groupedBySpecies, type Frame } from "../../src/core/structure.js";
 import type { VaspStep } from "../../src/core/vasp/types.js";
 import { readRun } from "../../src/io/rundir.js";
 import type { SelectionResult } from "../../src/core/select/fps.js";
@@ -167,8 +167,7 @@ describe("relabel rank", () => {
       expect(readdirSync(path.join(dir, "out", "poscars", folder)).sort()).toEqual(["INCAR", "KPOINTS", "POSCAR"]);
       const poscar = parsePoscar(readFileSync(path.join(dir, "out", "poscars", folder, "POSCAR"), "utf8"), { file: folder }).frame;
       // %.16f in the POSCAR: the same positions to 1e-15 A, the atoms grouped by species.
-      const order = atomsBySpecies(selected[r].symbols, speciesInOrder(selected[r].symbols));
-      const expected = order ? withAtomsInOrder(selected[r], order) : selected[r];
+      const expected = groupedBySpecies(selected[r]);
       poscar.positions.forEach((x, i) => expect(Math.abs(x - expected.positions[i])).toBeLessThan(1e-12));
       expect(poscar.symbols).toEqual(expected.symbols);
       if (selected[r].cell.every((x) => x === 0)) {
@@ -209,7 +208,7 @@ describe("relabel rank", () => {
       const species = selected[r].symbols.includes("Ti") ? ["O", "Ti"] : ["O", "Fe"];
       expect(text.split("\n")[5].trim().split(/\s+/)).toEqual(species);
       const poscar = parsePoscar(text, { file: folder }).frame;
-      const expected = withAtomsInOrder(selected[r], atomsBySpecies(selected[r].symbols, species) ?? selected[r].symbols.map((_, i) => i));
+      const expected = groupedBySpecies(selected[r], species);
       poscar.positions.forEach((x, i) => expect(Math.abs(x - expected.positions[i])).toBeLessThan(1e-12));
       expect(readFileSync(path.join(dir, "out", "poscars", folder, "POTCAR"), "utf8")).toBe(species.map((s) => potcarBlock(s, { O: "O", Ti: "Ti_sv", Fe: "Fe_pv" }[s])).join(""));
       expect(readFileSync(path.join(dir, "out", "poscars", folder, "INCAR"), "utf8")).toBe("ENCUT = 520\n");

@@ -4,7 +4,7 @@
  */
 import { ByteWriter } from "../byte-writer.js";
 import { stableJson } from "../json.js";
-import { atomsBySpecies, speciesInOrder, withAtomsInOrder, type Frame, type InfoValue } from "../structure.js";
+import { groupedBySpecies, type Frame, type InfoValue } from "../structure.js";
 import { inVacuumBox, writePoscar } from "../vasp/poscar.js";
 import type { DisagreementKind, TrustExclusion, TrustWindow } from "./disagreement.js";
 import { TRUST_ACCURATE, TRUST_SUSPECT } from "./disagreement.js";
@@ -214,13 +214,12 @@ export function selectedPoscar(
 ): { text: string; boxed: boolean } {
   const { frame: boxedFrame, boxed } = inVacuumBox(frame, opts.vacuum);
   const present = new Set(boxedFrame.symbols);
-  const species = opts.speciesOrder ? opts.speciesOrder.filter((s) => present.has(s)) : speciesInOrder(boxedFrame.symbols);
-  const order = atomsBySpecies(boxedFrame.symbols, species);
+  const grouped = groupedBySpecies(boxedFrame, opts.speciesOrder?.filter((s) => present.has(s)));
   const round = opts.round === undefined ? "" : ` (round ${opts.round})`;
   const box = boxed ? `; no cell: cubic box of ${boxedFrame.cell[0]} A, at least ${opts.vacuum} A vacuum` : "";
-  const grouped = order ? "; atoms grouped by species" : "";
-  const comment = `${pick.formula} candidate ${pick.candidate_id} rank ${pick.rank}${round}${box}${grouped}`;
-  return { text: writePoscar(order ? withAtomsInOrder(boxedFrame, order) : boxedFrame, { source: opts.source, comment }), boxed };
+  const regrouped = grouped !== boxedFrame ? "; atoms grouped by species" : "";
+  const comment = `${pick.formula} candidate ${pick.candidate_id} rank ${pick.rank}${round}${box}${regrouped}`;
+  return { text: writePoscar(grouped, { source: opts.source, comment }), boxed };
 }
 
 /** Info keys a selected frame carries in selected.extxyz. */
