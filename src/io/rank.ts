@@ -39,6 +39,7 @@ import { leftOutCounts, poscarFolderName, rankingCsvParts, rankingRule, renderRa
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
 import { DEFAULT_VACUUM } from "../core/vasp/poscar.js";
+import { splitPotcar } from "../core/vasp/potcar.js";
 import { releaseArray, selectCandidatesThreaded, selectionThreads } from "../exec/fps-threads.js";
 import { ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, summarizeExtxyz, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
@@ -46,7 +47,6 @@ import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
 import { sha256File } from "./open.js";
 import { checkRanked, pickPoscars, SelectedFramesInAdvance, writeSelectedFrames, type FrameLocator, type SelectedPick } from "./selected.js";
 import { readPoolUnit, type PoolUnit } from "./pool.js";
-import { splitPotcar } from "../core/vasp/potcar.js";
 import { EARLY_PARALLEL_SCAN_MIN_BYTES, placeInSelection, startRank, vaspInputFiles, type EarlySelection, type RankOptions, type RankStart } from "./rank-start.js";
 
 export type { RankOptions, RankStart } from "./rank-start.js";
