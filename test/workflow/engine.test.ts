@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaultRelabelConfig } from "../../src/core/app/config.js";
 import { candidateId } from "../../src/core/select/candidate-id.js";
@@ -253,6 +253,22 @@ describe("dryRunRebuild", () => {
     const result = await dryRunWithLabels(ledger, root, selection, labels);
     expect(result.match.runs[0]).toMatchObject({ folder: "fes-wrapped/", status: "matched", rank: 1, candidateId: id });
     expect(result.match.missing).toEqual([]);
+  });
+
+  it("matches a run custodian left under suffixed, gzipped names (vasprun.xml.relax1.gz, ...) and builds its frames", async () => {
+    const run = realPath("vasp/aiidavasp_Si_relax_isif3_spin_v620");
+    const root = tmp();
+    const ledger = await newLedger(root, { "pools/si/POSCAR": readFileSync(path.join(run, "POSCAR")) });
+    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest(["pools/si"], 1));
+    const id = selection.ranking.selected[0].candidate_id;
+    const labels = readdirSync(run).map((name) => ({ path: `rounds/0001/labels/001-${id}/${name}.relax1.gz`, content: gzipSync(readFileSync(path.join(run, name))) }));
+    const result = await dryRunWithLabels(ledger, root, selection, labels);
+    expect(result.match.runs).toHaveLength(1);
+    expect(result.match.runs[0]).toMatchObject({ folder: `001-${id}/`, status: "matched", rank: 1, candidateId: id, steps: 5 });
+    // One run leaves valid and test empty (the gate says so); it is read whole all the same.
+    expect(result.errors.map((e) => e.split(":")[0])).toEqual(["valid split is empty", "test split is empty"]);
+    expect(result.dataset!.reading.runs_used).toBe(1);
+    expect(result.dataset!.reading.steps_read).toBe(5);
   });
 
   it("writes a picked structure whose species alternate with one block per species, and matches its run", async () => {
