@@ -210,6 +210,19 @@ describe("rankSelection with a committee and a trust window", () => {
   });
 });
 
+/** A new ledger holding `file` at `repoPath` as the pool, and round 1's selection of its one structure. */
+async function pickTheOnlyStructure(repoPath: string, content: Buffer | string): Promise<{ root: string; ledger: Ledger; selection: SelectionOutcome; id: string }> {
+  const root = tmp();
+  const ledger = await newLedger(root, { [repoPath]: content });
+  const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest([repoPath.replace(/\/POSCAR$/, "")], 1));
+  return { root, ledger, selection, id: selection.ranking.selected[0].candidate_id };
+}
+
+/** The FeS relaxation's files (no vasprun.xml) as the run folder `folder` of round 1's labels. */
+const FES_RUN = "vasp/custodian_potim_FeS_relax_killed";
+const fesLabels = (folder: string) =>
+  ["INCAR", "KPOINTS", "OSZICAR", "OUTCAR", "POSCAR"].map((name) => ({ path: `rounds/0001/labels/${folder}/${name}`, content: readFileSync(path.join(realPath(FES_RUN), name)) }));
+
 /** Commits round 1's selection and `labels`, then dry-runs the rebuild with the default config. */
 async function dryRunWithLabels(ledger: Ledger, root: string, selection: SelectionOutcome, labels: { path: string; content: Buffer }[]): Promise<DryRunResult> {
   await ledger.commit({ message: "selection and labels", files: [...selection.files, ...labels] });
@@ -223,13 +236,8 @@ async function dryRunWithLabels(ledger: Ledger, root: string, selection: Selecti
 describe("dryRunRebuild", () => {
   it("matches a real VASP run to its selected POSCAR although OUTCAR's 5-decimal positions give another candidate_id", async () => {
     // custodian_potim_FeS_relax_killed: a 48-atom POSCAR and the OUTCAR of its (killed) relaxation, no vasprun.xml.
-    const run = realPath("vasp/custodian_potim_FeS_relax_killed");
-    const root = tmp();
-    const ledger = await newLedger(root, { "pools/fes/POSCAR": readFileSync(path.join(run, "POSCAR")) });
-    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest(["pools/fes"], 1));
-    const id = selection.ranking.selected[0].candidate_id;
-    const labels = ["INCAR", "KPOINTS", "OSZICAR", "OUTCAR", "POSCAR"].map((name) => ({ path: `rounds/0001/labels/001-${id}/${name}`, content: readFileSync(path.join(run, name)) }));
-    const result = await dryRunWithLabels(ledger, root, selection, labels);
+    const { root, ledger, selection, id } = await pickTheOnlyStructure("pools/fes/POSCAR", readFileSync(path.join(realPath(FES_RUN), "POSCAR")));
+    const result = await dryRunWithLabels(ledger, root, selection, fesLabels(`001-${id}`));
     expect(result.match.runs).toHaveLength(1);
     expect(result.match.runs[0]).toMatchObject({ folder: `001-${id}/`, status: "matched", rank: 1, candidateId: id, claimedId: id });
     expect(result.match.runs[0].initialId).not.toBe(id);
@@ -238,29 +246,21 @@ describe("dryRunRebuild", () => {
 
   it("matches a real VASP run of a structure picked with atoms outside the cell (unwrapped MD) that went to VASP wrapped", async () => {
     // The same FeS run; the pool frame has three of its atoms moved by lattice vectors, as an unwrapped MD frame has.
-    const run = realPath("vasp/custodian_potim_FeS_relax_killed");
-    const { frame } = parsePoscar(readFileSync(path.join(run, "POSCAR"), "utf8"), { file: "POSCAR" });
+    const { frame } = parsePoscar(readFileSync(path.join(realPath(FES_RUN), "POSCAR"), "utf8"), { file: "POSCAR" });
     const positions = frame.positions.slice();
     for (const [atom, n] of [[0, [1, 0, 0]], [17, [0, -1, 2]], [47, [-2, 1, -1]]] as const) {
       for (let k = 0; k < 3; k++) positions[3 * atom + k] += n[0] * frame.cell[k] + n[1] * frame.cell[3 + k] + n[2] * frame.cell[6 + k];
     }
-    const root = tmp();
-    const ledger = await newLedger(root, { "pools/md.extxyz": writeExtxyzFrame({ ...frame, positions }) });
-    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest(["pools/md.extxyz"], 1));
-    const id = selection.ranking.selected[0].candidate_id;
+    const { root, ledger, selection, id } = await pickTheOnlyStructure("pools/md.extxyz", writeExtxyzFrame({ ...frame, positions }));
     // The user's own folder name, and the run's POSCAR as the wrapped structure that really went to VASP.
-    const labels = ["INCAR", "KPOINTS", "OSZICAR", "OUTCAR", "POSCAR"].map((name) => ({ path: `rounds/0001/labels/fes-wrapped/${name}`, content: readFileSync(path.join(run, name)) }));
-    const result = await dryRunWithLabels(ledger, root, selection, labels);
+    const result = await dryRunWithLabels(ledger, root, selection, fesLabels("fes-wrapped"));
     expect(result.match.runs[0]).toMatchObject({ folder: "fes-wrapped/", status: "matched", rank: 1, candidateId: id });
     expect(result.match.missing).toEqual([]);
   });
 
   it("matches a run custodian left under suffixed, gzipped names (vasprun.xml.relax1.gz, ...) and builds its frames", async () => {
     const run = realPath("vasp/aiidavasp_Si_relax_isif3_spin_v620");
-    const root = tmp();
-    const ledger = await newLedger(root, { "pools/si/POSCAR": readFileSync(path.join(run, "POSCAR")) });
-    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest(["pools/si"], 1));
-    const id = selection.ranking.selected[0].candidate_id;
+    const { root, ledger, selection, id } = await pickTheOnlyStructure("pools/si/POSCAR", readFileSync(path.join(run, "POSCAR")));
     const labels = readdirSync(run).map((name) => ({ path: `rounds/0001/labels/001-${id}/${name}.relax1.gz`, content: gzipSync(readFileSync(path.join(run, name))) }));
     const result = await dryRunWithLabels(ledger, root, selection, labels);
     expect(result.match.runs).toHaveLength(1);
@@ -274,21 +274,16 @@ describe("dryRunRebuild", () => {
   it("writes a picked structure whose species alternate with one block per species, and matches its run", async () => {
     // The FeS slab (Fe16 S32, selective dynamics) with its atoms interleaved, Fe S S Fe S S ..., as an MD frame
     // from LAMMPS or ASE may list them; its POSCAR groups them back into the run's own order.
-    const run = realPath("vasp/custodian_potim_FeS_relax_killed");
-    const { frame } = parsePoscar(readFileSync(path.join(run, "POSCAR"), "utf8"), { file: "POSCAR" });
+    const { frame } = parsePoscar(readFileSync(path.join(realPath(FES_RUN), "POSCAR"), "utf8"), { file: "POSCAR" });
     const interleave = Int32Array.from({ length: 48 }, (_, k) => (k % 3 === 0 ? k / 3 : 16 + 2 * Math.floor(k / 3) + (k % 3) - 1));
-    const root = tmp();
-    const ledger = await newLedger(root, { "pools/md.extxyz": writeExtxyzFrame(withAtomsInOrder(frame, interleave)) });
-    const selection = await rankSelection(ledger, path.join(root, "scratch-rank"), selectionRequest(["pools/md.extxyz"], 1));
-    const id = selection.ranking.selected[0].candidate_id;
+    const { root, ledger, selection, id } = await pickTheOnlyStructure("pools/md.extxyz", writeExtxyzFrame(withAtomsInOrder(frame, interleave)));
     const written = String(selection.files.find((f) => f.path === `rounds/0001/selection/poscars/001-${id}/POSCAR`)!.content);
     expect(written.split("\n")[0]).toMatch(/; atoms grouped by species$/);
     const poscar = parsePoscar(written, { file: "POSCAR" });
     expect(poscar.frame.symbols).toEqual(frame.symbols);
     poscar.frame.positions.forEach((x, i) => expect(Math.abs(x - frame.positions[i])).toBeLessThan(1e-12));
     expect(poscar.frame.arrays.get("selective_dynamics")).toEqual(frame.arrays.get("selective_dynamics"));
-    const labels = ["INCAR", "KPOINTS", "OSZICAR", "OUTCAR", "POSCAR"].map((name) => ({ path: `rounds/0001/labels/001-${id}/${name}`, content: readFileSync(path.join(run, name)) }));
-    const result = await dryRunWithLabels(ledger, root, selection, labels);
+    const result = await dryRunWithLabels(ledger, root, selection, fesLabels(`001-${id}`));
     expect(result.match.runs[0]).toMatchObject({ folder: `001-${id}/`, status: "matched", rank: 1, candidateId: id, claimedId: id });
     expect(result.match.missing).toEqual([]);
   });

@@ -20,7 +20,6 @@ const TITEL = /^[ \t]*TITEL[ \t]*=[ \t]*\S+[ \t]+([A-Z][a-z]?)/;
 export function splitPotcar(text: string, file: string): PotcarBlock[] {
   const blocks: PotcarBlock[] = [];
   const lines = text.split("\n");
-  let start = 0;
   let element: string | null = null;
   let offset = 0;
   let blockStart = 0;
@@ -40,11 +39,10 @@ export function splitPotcar(text: string, file: string): PotcarBlock[] {
       element = null;
       blockStart = next;
       blockLine = i + 2;
-      start = i + 1;
     }
     offset = next;
   }
-  if (lines.slice(start).some((line) => line.trim() !== "")) {
+  if (text.slice(blockStart).trim() !== "") {
     throw new InputError(file, blockLine, 'the last block has no "End of Dataset" line (a cut POTCAR?)');
   }
   if (blocks.length === 0) throw new InputError(file, 1, "no pseudopotential block, expected a POTCAR");
