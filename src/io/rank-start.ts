@@ -13,9 +13,12 @@ import { createFeatureMatrix, type PlacedRows } from "../core/select/feature-mat
 import { allocateSelection, type SelectionMemory, type SelectionRule } from "../core/select/fps.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import { compileKernelAhead, selectionThreads, startSelectionWorker, type WorkerSelection } from "../exec/fps-threads.js";
+import type { SpeciesIncarValues } from "../core/vasp/incar.js";
+import type { PotcarBlock } from "../core/vasp/potcar.js";
 import { readNpyRows } from "./feature-file.js";
 import { folderEntries } from "./folder-entries.js";
 import { poolUnits, type PoolUnit } from "./pool.js";
+import type { PickIncar } from "./selected.js";
 import { datasetSplitFile } from "./run-files.js";
 
 export interface RankOptions {
@@ -41,9 +44,10 @@ export interface RankOptions {
   rmax?: number;
   /**
    * Also write OUT/poscars/<rank>-<candidate_id>/POSCAR for each pick (a structure without a cell in a box with
-   * `vacuum` A between copies, default DEFAULT_VACUUM), with the files of `inputs` (INCAR, KPOINTS, ...) beside each.
+   * `vacuum` A between copies, default DEFAULT_VACUUM), with the files of `inputs` (INCAR, KPOINTS, ...) beside each
+   * and `incarValues` written into each pick's INCAR.
    */
-  poscars?: { vacuum?: number; inputs?: string };
+  poscars?: { vacuum?: number; inputs?: string; incarValues?: SpeciesIncarValues };
   /** Threads for reading large extxyz pools and for the selection (default: up to 2); results do not depend on it. */
   threads?: number;
   software: { name: string; version: string };
@@ -73,21 +77,41 @@ async function labelledUnits(paths: string[], typeMap?: readonly string[]): Prom
   return units;
 }
 
-/** The files of a folder of VASP inputs to copy beside each pick's POSCAR (checked before the ranking starts). */
-export async function vaspInputFiles(dir: string): Promise<string[]> {
+/** A folder of VASP inputs, read before the ranking: its files, its POTCAR split by element, its INCAR as a template. */
+export interface VaspInputs {
+  files: Array<{ name: string; content: Buffer }>;
+  potcar?: { blocks: PotcarBlock[]; file: string };
+  incar?: PickIncar;
+}
+
+/** The VASP inputs to go beside each pick's POSCAR, checked: `incarValues` need an INCAR that leaves their tags out. */
+export async function readVaspInputs(dir: string, incarValues?: SpeciesIncarValues): Promise<VaspInputs> {
   const entries = await folderEntries(dir).catch((err: NodeJS.ErrnoException) => {
     throw new InputError(dir, undefined, err.code === "ENOTDIR" ? "is a file, expected a folder of VASP inputs (INCAR, KPOINTS, ...)" : "no such folder");
   });
-  const files = entries.filter((e) => e.kind === "file").map((e) => e.name);
-  const poscar = files.find((name) => /^(POSCAR|CONTCAR)$/i.test(name));
+  const names = entries.filter((e) => e.kind === "file").map((e) => e.name);
+  const poscar = names.find((name) => /^(POSCAR|CONTCAR)$/i.test(name));
   if (poscar) throw new InputError(path.join(dir, poscar), undefined, "each pick gets its own POSCAR; leave it out of the VASP inputs folder");
-  if (files.length === 0) throw new InputError(dir, undefined, "holds no files, expected VASP inputs (INCAR, KPOINTS, ...)");
-  // A POTCAR is split into each pick's: a broken one stops before the ranking.
-  if (files.includes("POTCAR")) {
+  if (names.length === 0) throw new InputError(dir, undefined, "holds no files, expected VASP inputs (INCAR, KPOINTS, ...)");
+  const files = await Promise.all(names.map(async (name) => ({ name, content: await readFile(path.join(dir, name)) })));
+  const text = (name: string) => files.find((f) => f.name === name)?.content.toString("latin1");
+  const inputs: VaspInputs = { files };
+  // A POTCAR is split into each pick's, an INCAR completed for each: a broken one stops before the ranking.
+  const potcar = text("POTCAR");
+  if (potcar !== undefined) {
     const { splitPotcar } = await import("../core/vasp/potcar.js");
-    splitPotcar((await readFile(path.join(dir, "POTCAR"))).toString("latin1"), path.join(dir, "POTCAR"));
+    inputs.potcar = { blocks: splitPotcar(potcar, path.join(dir, "POTCAR")), file: path.join(dir, "POTCAR") };
   }
-  return files;
+  const incar = text("INCAR");
+  const values = incarValues ?? { names: { magmom: "--magmom", ldau: "--ldau" } };
+  if (incar !== undefined) {
+    const { checkIncarTemplate } = await import("../core/vasp/incar.js");
+    checkIncarTemplate(incar, path.join(dir, "INCAR"), values);
+    inputs.incar = { text: incar, file: path.join(dir, "INCAR"), values };
+  } else if (incarValues?.magmom || incarValues?.ldau) {
+    throw new InputError(dir, undefined, `holds no INCAR, expected one for ${incarValues.magmom ? incarValues.names.magmom : incarValues.names.ldau} to complete for each pick`);
+  }
+  return inputs;
 }
 
 async function assertFreshOutput(out: string): Promise<void> {
@@ -189,6 +213,8 @@ export interface RankStart {
   early: EarlySelection | undefined;
   /** The labelled set's files and run directories (a dataset folder stands for its split files). */
   labeled: PoolUnit[];
+  /** With poscars and an inputs folder: its files, read and checked. */
+  vaspInputs?: VaspInputs;
 }
 
 /** The checks that need no pool read, the pool's files, then the early selection (none when it does not apply). */
@@ -197,8 +223,8 @@ export async function startRank(o: RankOptions): Promise<RankStart> {
   if (o.committee?.length && o.committeeKeys) throw new UsageError("give either --committee files or --committee-keys, not both");
   if (o.trustExclude && !o.forceTrust) throw new UsageError("--trust-exclude needs a trust window (--force-trust LO:HI)");
   await assertFreshOutput(o.out);
-  if (o.poscars?.inputs !== undefined) await vaspInputFiles(o.poscars.inputs);
+  const vaspInputs = o.poscars?.inputs === undefined ? undefined : await readVaspInputs(o.poscars.inputs, o.poscars.incarValues);
   const units = await poolUnits(o.pool, o.typeMap);
   const labeled = await labelledUnits(o.labeled ?? [], o.typeMap);
-  return { units, early: await startEarlySelection(o), labeled };
+  return { units, early: await startEarlySelection(o), labeled, vaspInputs };
 }

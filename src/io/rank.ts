@@ -39,7 +39,6 @@ import { leftOutCounts, poscarFolderName, rankingCsvParts, rankingRule, renderRa
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
 import { DEFAULT_VACUUM } from "../core/vasp/poscar.js";
-import { splitPotcar } from "../core/vasp/potcar.js";
 import { releaseArray, selectCandidatesThreaded, selectionThreads } from "../exec/fps-threads.js";
 import { ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, summarizeExtxyz, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
@@ -47,7 +46,7 @@ import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
 import { sha256File } from "./open.js";
 import { checkRanked, pickPoscars, SelectedFramesInAdvance, writeSelectedFrames, type FrameLocator, type SelectedPick } from "./selected.js";
 import { readPoolUnit, type PoolUnit } from "./pool.js";
-import { EARLY_PARALLEL_SCAN_MIN_BYTES, placeInSelection, startRank, vaspInputFiles, type EarlySelection, type RankOptions, type RankStart } from "./rank-start.js";
+import { EARLY_PARALLEL_SCAN_MIN_BYTES, placeInSelection, startRank, type EarlySelection, type RankOptions, type RankStart, type VaspInputs } from "./rank-start.js";
 
 export type { RankOptions, RankStart } from "./rank-start.js";
 
@@ -432,7 +431,8 @@ async function featuresAgain(file: string, scaling: ScalingMode | undefined, ids
 
 /** Ranks as `o` says; `started` is startRank(o) when the caller ran it already (the CLI, before loading this module). */
 export async function rankToDir(o: RankOptions, started?: RankStart): Promise<RankOutcome> {
-  const { units, early, labeled } = started ?? (await startRank(o));
+  const start = started ?? (await startRank(o));
+  const { units, early } = start;
   const workers = new ScanWorkers(o.threads);
   try {
     const scanned = await scanPool(units, o, workers, early ? EARLY_PARALLEL_SCAN_MIN_BYTES : PARALLEL_SCAN_MIN_BYTES);
@@ -440,16 +440,15 @@ export async function rankToDir(o: RankOptions, started?: RankStart): Promise<Ra
     // runs, and its other threads join lazy picking only for the final catch-up (catching up in the background they
     // took this core: 40-60 ms later in all at N = 1e5 on uniform features, selected.extxyz then written at the end).
     early?.running.join(!framesLocated(scanned.units, scanned.sources));
-    return await rankScanned(o, scanned, labeled, early, workers);
+    return await rankScanned(o, scanned, start, workers);
   } finally {
     await Promise.all([early?.running.stop(), workers.close()]);
   }
 }
 
-async function rankScanned(
-  o: RankOptions, scanned: ScannedPool, labeledUnits: PoolUnit[], early: EarlySelection | undefined, workers: ScanWorkers,
-): Promise<RankOutcome> {
+async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStart, workers: ScanWorkers): Promise<RankOutcome> {
   const { c, sources, units, skipped } = scanned;
+  const { early, labeled: labeledUnits, vaspInputs } = start;
   const N = c.meta.length;
   const first = scanned.firstError;
   if (N === 0 && first) {
@@ -630,7 +629,7 @@ async function rankScanned(
     await writeParts(path.join(tmp, "ranking.csv"), rankingCsvParts(inputs));
     const selectedFile = path.join(tmp, "selected.extxyz");
     if (!(await inAdvance?.finish(selectedPicks(result, c.meta), selectedFile))) await writeSelected(units, sources, result, c.meta, selectedFile);
-    if (o.poscars) boxed = await writePickPoscars(tmp, o.out, result, c.meta, vacuum, o.poscars.inputs);
+    if (o.poscars) boxed = await writePickPoscars(tmp, o.out, result, c.meta, vacuum, vaspInputs);
     await rm(o.out, { recursive: true, force: true });
     await mkdir(path.dirname(path.resolve(o.out)), { recursive: true });
     await rename(tmp, o.out);
@@ -645,24 +644,20 @@ async function rankScanned(
 
 /**
  * poscars/<rank>-<candidate_id>/ in `dir` (to become `out`): each pick's POSCAR, from selected.extxyz, and the VASP
- * input files; returns the ranks put in a vacuum box.
+ * inputs (a POTCAR of its species, an INCAR with its per-element values); returns the ranks put in a vacuum box.
  */
-async function writePickPoscars(
-  dir: string, out: string, result: SelectionResult, meta: CandidateMeta[], vacuum: number, inputsDir?: string,
-): Promise<number[]> {
-  const inputs = inputsDir === undefined ? [] : await vaspInputFiles(inputsDir);
-  const contents = await Promise.all(inputs.map((name) => readFile(path.join(inputsDir!, name))));
-  // A POTCAR of the pool's elements is split into each pick's, in its POSCAR's order.
-  const potcarAt = inputs.indexOf("POTCAR");
-  const potcar = potcarAt < 0 ? undefined : { blocks: splitPotcar(contents[potcarAt].toString("latin1"), path.join(inputsDir!, "POTCAR")), file: path.join(inputsDir!, "POTCAR") };
+async function writePickPoscars(dir: string, out: string, result: SelectionResult, meta: CandidateMeta[], vacuum: number, inputs?: VaspInputs): Promise<number[]> {
   const boxed: number[] = [];
   const picks = result.picks.map(({ rank, index }) => ({ rank, candidate_id: meta[index].id, formula: meta[index].formula }));
-  for await (const poscar of pickPoscars(path.join(dir, "selected.extxyz"), picks, { vacuum, shownAs: path.join(out, "selected.extxyz"), potcar })) {
+  for await (const poscar of pickPoscars(path.join(dir, "selected.extxyz"), picks, { vacuum, shownAs: path.join(out, "selected.extxyz"), potcar: inputs?.potcar, incar: inputs?.incar })) {
     if (poscar.boxed) boxed.push(poscar.rank);
     const folder = path.join(dir, "poscars", poscarFolderName(poscar.rank, poscar.candidate_id));
     await mkdir(folder, { recursive: true });
     await writeFile(path.join(folder, "POSCAR"), poscar.text);
-    for (const [k, name] of inputs.entries()) await writeFile(path.join(folder, name), k === potcarAt ? Buffer.from(poscar.potcar!, "latin1") : contents[k]);
+    for (const { name, content } of inputs?.files ?? []) {
+      const made = name === "POTCAR" ? poscar.potcar : name === "INCAR" ? poscar.incar : undefined;
+      await writeFile(path.join(folder, name), made === undefined ? content : Buffer.from(made, "latin1"));
+    }
   }
   return boxed;
 }

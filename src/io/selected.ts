@@ -9,6 +9,7 @@ import { ExtxyzEncoder } from "../core/formats/extxyz.js";
 import { candidateId } from "../core/select/candidate-id.js";
 import { selectedPoscar, selectionInfo, type CandidateMeta } from "../core/select/ranking.js";
 import { speciesInOrder, type Frame } from "../core/structure.js";
+import { incarForPick, type SpeciesIncarValues } from "../core/vasp/incar.js";
 import { potcarFor, type PotcarBlock } from "../core/vasp/potcar.js";
 import { ExtxyzFileWriter, readExtxyz, readExtxyzFrameRanges, type ExtxyzFrameRange } from "./extxyz.js";
 
@@ -126,23 +127,33 @@ export class SelectedFramesInAdvance {
   }
 }
 
+/** The INCAR written beside every pick: the template (named `file` in errors) and the values given per element. */
+export interface PickIncar {
+  text: string;
+  file: string;
+  values: SpeciesIncarValues;
+}
+
 /**
  * The POSCAR of each pick, read back from selected.extxyz (`file`, named `shownAs` in errors) in greedy order:
- * `picks` are ranking.json's selected entries. A pick without a cell is boxed (selectedPoscar).
+ * `picks` are ranking.json's selected entries. A pick without a cell is boxed (selectedPoscar). With a POTCAR
+ * of the pool's elements, each pick gets its blocks; with an INCAR, its per-element values (incarForPick).
  */
 export async function* pickPoscars(
   file: string, picks: readonly { rank: number; candidate_id: string; formula: string }[],
-  opts: { vacuum: number; shownAs: string; round?: number; potcar?: { blocks: readonly PotcarBlock[]; file: string } },
-): AsyncGenerator<{ rank: number; candidate_id: string; text: string; boxed: boolean; potcar?: string }, void, void> {
+  opts: { vacuum: number; shownAs: string; round?: number; potcar?: { blocks: readonly PotcarBlock[]; file: string }; incar?: PickIncar },
+): AsyncGenerator<{ rank: number; candidate_id: string; text: string; boxed: boolean; potcar?: string; incar?: string }, void, void> {
   let r = 0;
   const potcarOrder = opts.potcar?.blocks.map((b) => b.element);
   for await (const frame of readExtxyz(file)) {
     const pick = picks[r];
-    // With a POTCAR of the pool's elements, each pick gets its blocks in the order of its POSCAR's species line.
-    const species = potcarOrder && speciesInOrder([...potcarOrder, ...frame.symbols]).filter((s) => frame.symbols.includes(s));
-    const potcar = species && potcarFor(opts.potcar!.blocks, species, opts.potcar!.file);
+    // The POSCAR's species line: in the POTCAR's order when there is one, else in the order of the first atoms.
+    const species = speciesInOrder(potcarOrder ? [...potcarOrder, ...frame.symbols] : frame.symbols).filter((s) => frame.symbols.includes(s));
+    const potcar = opts.potcar && potcarFor(opts.potcar.blocks, species, opts.potcar.file);
+    const counts = species.map((s) => frame.symbols.reduce((n, t) => n + (t === s ? 1 : 0), 0));
+    const incar = opts.incar && incarForPick(opts.incar.text, opts.incar.file, { species, counts, name: `rank ${pick.rank} (${pick.formula})` }, opts.incar.values);
     const { text, boxed } = selectedPoscar(frame, pick, { vacuum: opts.vacuum, source: `${opts.shownAs} frame ${r}`, round: opts.round, speciesOrder: species });
-    yield { rank: pick.rank, candidate_id: pick.candidate_id, text, boxed, ...(potcar === undefined ? {} : { potcar }) };
+    yield { rank: pick.rank, candidate_id: pick.candidate_id, text, boxed, ...(potcar === undefined ? {} : { potcar }), ...(incar === undefined ? {} : { incar }) };
     r++;
   }
 }

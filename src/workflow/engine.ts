@@ -20,10 +20,11 @@ import { candidateId } from "../core/select/candidate-id.js";
 import { geometryOf, type Geometry } from "../core/select/near-match.js";
 import type { SelectionRule } from "../core/select/fps.js";
 import { parseTrustWindow, TRUST_LEVEL_NAMES } from "../core/select/disagreement.js";
+import { checkIncarTemplate, type SpeciesIncarValues } from "../core/vasp/incar.js";
 import { readBenchFrames, readDatasetSummary, readPreviousBench, readTrainingRuns } from "../io/bench.js";
 import { buildDataset } from "../io/dataset.js";
 import { rankToDir } from "../io/rank.js";
-import { pickPoscars } from "../io/selected.js";
+import { pickPoscars, type PickIncar } from "../io/selected.js";
 import { discoverRuns, readRun } from "../io/rundir.js";
 import type { Ledger, LedgerFile } from "../ledger/ledger.js";
 import { CURRENT_DATASET, exportCurrentDataset, splitFileForLedger } from "./current-dataset.js";
@@ -86,6 +87,8 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
     }
     for (const p of r.committeeRepoFiles) if (!exported.includes(p)) throw new InputError(p, undefined, `committee prediction file not found in the data repository (${r.ref})`);
     const labeled = await labelledSet(ledger, r.ref, repo);
+    // Read (and checked) before ranking: a broken template must not cost a round number.
+    const templates = await templateFiles(ledger, r.ref, r.templates);
     const out = path.join(dir, "out");
     const committee = [...r.committeeRepoFiles.map((f) => path.join(repo, f)), ...r.committeeLocalFiles.map((c) => c.file)];
     const rule: SelectionRule = { kind: "weighted", wDiv: r.weights.div, wDis: committee.length ? r.weights.dis : 0 };
@@ -112,6 +115,8 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
     for (const name of ["ranking.json", "ranking.csv", "selected.extxyz"]) text[name] = displayPaths(await readFile(path.join(out, name), "utf8"), names);
     const parsed = parseRankingJson(text["ranking.json"], "ranking.json");
     if (!parsed.ok) throw new Error(parsed.problem);
+    // An INCAR whose own MAGMOM or LDAU lists misfit a pick stops here, before a round number is taken.
+    if (templates.incar) for await (const pick of pickPoscars(path.join(out, "selected.extxyz"), parsed.ranking.selected, { vacuum: r.templates.vacuum, shownAs: "selected.extxyz", incar: templates.incar })) void pick;
     const round = await r.roundFor(parsed.ranking);
     const paths = roundPaths(round);
     // ranking.csv holds a row per candidate: gzipped when a very large pool makes it too large for GitHub.
@@ -121,13 +126,12 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
       rankingCsv,
       { path: paths.selectedExtxyz, content: text["selected.extxyz"] },
     ];
-    const templates = await templateFiles(ledger, r.ref, r.templates);
     const boxed: number[] = [];
-    for await (const poscar of pickPoscars(path.join(out, "selected.extxyz"), parsed.ranking.selected, { vacuum: r.templates.vacuum, shownAs: paths.selectedExtxyz, round })) {
+    for await (const poscar of pickPoscars(path.join(out, "selected.extxyz"), parsed.ranking.selected, { vacuum: r.templates.vacuum, shownAs: paths.selectedExtxyz, round, incar: templates.incar })) {
       const folder = poscarDir(round, poscar.rank, poscar.candidate_id);
       if (poscar.boxed) boxed.push(poscar.rank);
       files.push({ path: `${folder}/POSCAR`, content: poscar.text });
-      for (const t of templates) files.push({ path: `${folder}/${t.name}`, content: t.content });
+      for (const t of templates.files) files.push({ path: `${folder}/${t.name}`, content: t.name === "INCAR" && poscar.incar !== undefined ? Buffer.from(poscar.incar, "latin1") : t.content });
     }
     return { files, ranking: parsed.ranking, pool: parsed.ranking.sources.map((s) => ({ path: s.path, sha256: s.sha256 })), boxed, rankingCsv: rankingCsv.path };
   });
@@ -141,15 +145,28 @@ async function labelledSet(ledger: Ledger, ref: string, repo: string): Promise<s
   return present.map((e) => path.join(folder, e.name.replace(/\.gz$/, "")));
 }
 
-async function templateFiles(ledger: Ledger, ref: string, t: RelabelConfig["vasp_templates"]): Promise<Array<{ name: string; content: Buffer }>> {
-  const out: Array<{ name: string; content: Buffer }> = [];
+/**
+ * vasp_templates' INCAR and KPOINTS at `ref`; the INCAR, checked against the per-element values, becomes each
+ * pick's template.
+ */
+async function templateFiles(ledger: Ledger, ref: string, t: RelabelConfig["vasp_templates"]): Promise<{ files: Array<{ name: string; content: Buffer }>; incar?: PickIncar }> {
+  const files: Array<{ name: string; content: Buffer }> = [];
   for (const [name, repoPath] of [["INCAR", t.incar], ["KPOINTS", t.kpoints]] as const) {
     if (repoPath === null) continue;
     const content = await ledger.read(repoPath, ref);
     if (content === null) throw new InputError(".github/relabel.yml", `vasp_templates.${name.toLowerCase()}`, `${repoPath} is not in the data repository`);
-    out.push({ name, content });
+    files.push({ name, content });
   }
-  return out;
+  const incar = files.find((f) => f.name === "INCAR");
+  if (!incar) return { files };
+  const values: SpeciesIncarValues = {
+    ...(t.magmom === null ? {} : { magmom: new Map(Object.entries(t.magmom)) }),
+    ...(t.ldau === null ? {} : { ldau: new Map(Object.entries(t.ldau)) }),
+    names: { magmom: "vasp_templates.magmom", ldau: "vasp_templates.ldau" },
+  };
+  const text = incar.content.toString("latin1");
+  checkIncarTemplate(text, t.incar!, values);
+  return { files, incar: { text, file: t.incar!, values } };
 }
 
 /** Every run folder below `labelsDir`: its initial structure's candidate_id, DFT steps, SCF convergence. */

@@ -6,6 +6,8 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { describe, expect, it, vi } from "vitest";
 import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
 import { candidateId } from "../../src/core/select/candidate-id.js";
+import { normaliseSettings } from "../../src/core/dataset/settings.js";
+import { parseIncar } from "../../src/core/vasp/incar.js";
 import { parsePoscar, writePoscar } from "../../src/core/vasp/poscar.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "../../src/io/extxyz-scan.js";
 import { groupedBySpecies, type Frame } from "../../src/core/structure.js";
@@ -226,6 +228,50 @@ describe("relabel rank", () => {
     const cut = await runCli("rank", "--pool", ...pool, "--select", "3", "--vasp-inputs", inputs, "-o", path.join(dir, "again"));
     expect(cut.code).toBe(1);
     expect(cut.stderr).toMatch(/POTCAR:1: the last block has no "End of Dataset" line/);
+  });
+
+  it("writes each pick's MAGMOM and DFT+U from --magmom and --ldau into the INCAR of --vasp-inputs, and refuses an INCAR whose own lists do not fit", async () => {
+    const dir = tmp();
+    const inputs = path.join(dir, "vasp");
+    mkdirSync(inputs);
+    const feORun = realPath("vasp/custodian_postprocess_FeO_relax_isif3");
+    const pool = [realPath("vasp/dpdata_Ti-O-Ti_static_v630"), feORun];
+    const rank = (out: string, ...flags: string[]) => runCli("rank", "--pool", ...pool, "--select", "3", "--vasp-inputs", inputs, ...flags, "-o", path.join(dir, out));
+    // The FeO run's own INCAR (DFT+U on Fe, MAGMOM for its 4 atoms) fits the FeO picks only.
+    const realIncar = readFileSync(path.join(feORun, "INCAR"), "utf8");
+    writeFileSync(path.join(inputs, "INCAR"), realIncar);
+    const misfit = await rank("misfit");
+    expect(misfit.stderr).toBe(`error: ${path.join(inputs, "INCAR")}:18: MAGMOM has 4 values, but rank 1 (O2Ti6) has 8 atoms: give the moments per element with --magmom and leave MAGMOM out\n`);
+    expect(existsSync(path.join(dir, "misfit"))).toBe(false);
+    const conflict = await rank("conflict", "--ldau", "Fe=2:4");
+    expect(conflict.stderr).toBe(`error: ${path.join(inputs, "INCAR")}:10: sets LDAUJ, which --ldau writes for each pick; leave it out here\n`);
+
+    // Without its per-species lines, the same INCAR gets them for each pick.
+    const template = realIncar.split("\n").filter((line) => !/^(LDAU|LMAXMIX|MAGMOM)/.test(line)).join("\n");
+    writeFileSync(path.join(inputs, "INCAR"), template);
+    const res = await rank("out", "--magmom", "Fe=5,*=0.6", "--ldau", "Fe=2:4");
+    expect(res.stderr).toBe("");
+    expect(res.stdout).toContain("each pick's INCAR: MAGMOM and LDAUL/LDAUU/LDAUJ in the order of its POSCAR's species line\n");
+    const runSettings = normaliseSettings({}, parseIncar(realIncar), ["Fe", "Fe", "O", "O"]).settings;
+    for (const folder of readdirSync(path.join(dir, "out", "poscars"))) {
+      const incar = readFileSync(path.join(dir, "out", "poscars", folder, "INCAR"), "utf8");
+      const symbols = parsePoscar(readFileSync(path.join(dir, "out", "poscars", folder, "POSCAR"), "utf8"), { file: folder }).frame.symbols;
+      expect(incar.startsWith(template)).toBe(true);
+      const parsed = parseIncar(incar);
+      expect(parsed.MAGMOM).toEqual(symbols.map((s) => (s === "Fe" ? 5 : 0.6)));
+      // A run of a FeO pick compares equal to the real run in the dataset's DFT settings (DFT+U per element).
+      if (symbols.includes("Fe")) expect(normaliseSettings({}, parsed, symbols).settings).toEqual(runSettings);
+      else expect(incar).not.toContain("LMAXMIX");
+    }
+
+    const noFlag = await runCli("rank", "--pool", ...pool, "--select", "3", "--magmom", "Fe=5", "-o", path.join(dir, "again"));
+    expect([noFlag.code, noFlag.stderr]).toEqual([2, "relabel rank: --magmom completes each pick's INCAR: give --vasp-inputs DIR with the INCAR too\n"]);
+    const badSpec = await rank("again", "--ldau", "Fe=4");
+    expect([badSpec.code, badSpec.stderr]).toEqual([2, 'relabel rank: --ldau: expected ELEMENT=L:U or ELEMENT=L:U:J such as Fe=2:5.3 (got "Fe=4")\n']);
+    rmSync(path.join(inputs, "INCAR"));
+    writeFileSync(path.join(inputs, "KPOINTS"), "Gamma\n0\nGamma\n2 2 2\n");
+    const noIncar = await rank("again", "--magmom", "Fe=5");
+    expect([noIncar.code, noIncar.stderr]).toEqual([1, `error: ${inputs}: holds no INCAR, expected one for --magmom to complete for each pick\n`]);
   });
 
   it("ranks every step of an XDATCAR, keeps the steps before a cut, and points an ML force-field run to its XDATCAR", async () => {

@@ -13,6 +13,7 @@ import { defaultRelabelConfig } from "../../src/core/app/config.js";
 import { candidateId } from "../../src/core/select/candidate-id.js";
 import { groupedBySpecies, speciesInOrder, withAtomsInOrder } from "../../src/core/structure.js";
 import { parseExtxyz, writeExtxyzFrame } from "../../src/core/formats/extxyz.js";
+import { parseIncar } from "../../src/core/vasp/incar.js";
 import { parsePoscar } from "../../src/core/vasp/poscar.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import type { DryRunResult } from "../../src/core/app/dry-run.js";
@@ -116,6 +117,39 @@ describe("rankSelection", () => {
     expect(regrouped).toBeGreaterThan(0);
     // The scratch space is gone afterwards.
     expect(readdirSync(scratch)).toEqual([]);
+  });
+});
+
+describe("rankSelection with vasp_templates", () => {
+  it("writes each pick's INCAR with MAGMOM and DFT+U per element in its POSCAR's order, and checks the INCAR before ranking", async () => {
+    const { root, ledger } = await ledgerWithPool();
+    await ledger.commit({ message: "templates", files: [{ path: "vasp/INCAR", content: "ENCUT = 520\n" }, { path: "vasp/KPOINTS", content: "Gamma\n0\nGamma\n1 1 1\n" }] });
+    const templates = { ...defaultRelabelConfig().vasp_templates, incar: "vasp/INCAR", kpoints: "vasp/KPOINTS", magmom: { Ti: 2, "*": 0.6 }, ldau: { Ti: { l: 2, u: 3.5, j: 0 } } };
+    const outcome = await rankSelection(ledger, path.join(root, "scratch"), selectionRequest(["pools/runs.extxyz"], 4, { templates }));
+    const fileAt = (p: string) => String(outcome.files.find((f) => f.path === p)!.content);
+    let withTi = 0;
+    for (const pick of outcome.ranking.selected) {
+      const folder = `rounds/0001/selection/poscars/${String(pick.rank).padStart(3, "0")}-${pick.candidate_id}`;
+      const poscar = parsePoscar(fileAt(`${folder}/POSCAR`), { file: folder }).frame;
+      const incar = parseIncar(fileAt(`${folder}/INCAR`));
+      const species = speciesInOrder(poscar.symbols);
+      expect(incar).toMatchObject({ ENCUT: 520, ISPIN: 2, LDAU: true });
+      expect(incar.MAGMOM).toEqual(poscar.symbols.map((s) => (s === "Ti" ? 2 : 0.6)));
+      expect([incar.LDAUL, incar.LDAUU].flat()).toEqual([...species.map((s) => (s === "Ti" ? 2 : -1)), ...species.map((s) => (s === "Ti" ? 3.5 : 0))]);
+      expect(fileAt(`${folder}/KPOINTS`)).toBe("Gamma\n0\nGamma\n1 1 1\n");
+      if (species.includes("Ti")) withTi++;
+    }
+    expect(withTi).toBe(1);
+
+    // An INCAR that sets MAGMOM itself stops the selection before a round number is taken.
+    await ledger.commit({ message: "INCAR with MAGMOM", files: [{ path: "vasp/INCAR", content: "ENCUT = 520\nMAGMOM = 3*2 2*0.6\n" }] });
+    let roundTaken = false;
+    const request = selectionRequest(["pools/runs.extxyz"], 4, { templates, roundFor: async () => ((roundTaken = true), 2) });
+    await expect(rankSelection(ledger, path.join(root, "scratch"), request)).rejects.toThrow("vasp/INCAR:2: sets MAGMOM, which vasp_templates.magmom writes for each pick; leave it out here");
+    // So does one whose own MAGMOM does not fit a pick, once the picks are known.
+    const copied = selectionRequest(["pools/runs.extxyz"], 4, { templates: { ...templates, magmom: null, ldau: null }, roundFor: request.roundFor });
+    await expect(rankSelection(ledger, path.join(root, "scratch"), copied)).rejects.toThrow(/^vasp\/INCAR:2: MAGMOM has 5 values, but rank 1 \(\w+\) has \d+ atoms/);
+    expect(roundTaken).toBe(false);
   });
 });
 

@@ -2,6 +2,7 @@ import { isElement } from "../../core/elements.js";
 import { UsageError } from "../../core/errors.js";
 import { parseTrustExclusion, parseTrustWindow } from "../../core/select/disagreement.js";
 import type { SelectionRule } from "../../core/select/fps.js";
+import { parseLdauSpec, parseMagmomSpec, type SpeciesIncarValues } from "../../core/vasp/incar.js";
 import { yieldToOtherThreads } from "../../exec/thread-priority.js";
 import { startRank, type RankOptions } from "../../io/rank-start.js";
 import { SOFTWARE } from "../../version.js";
@@ -12,7 +13,7 @@ export const rankSpec = {
   name: "rank",
   summary: "Rank a candidate pool for the next DFT round: diversity (farthest-point sampling) plus optional committee disagreement.",
   usage:
-    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI [--trust-exclude LEVELS]] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] [--type-map EL,EL...] [--threads N] -o OUT [--poscars [--vasp-inputs DIR] [--vacuum 10]]",
+    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI [--trust-exclude LEVELS]] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] [--type-map EL,EL...] [--threads N] -o OUT [--poscars [--vasp-inputs DIR [--magmom EL=M,...] [--ldau EL=L:U[:J],...]] [--vacuum 10]]",
   help: `This is the baseline heuristic, named for what it is: greedy farthest-point sampling in a structure-descriptor
 space, plus committee disagreement when a committee is given. It is not calibrated uncertainty and not Bayesian
 optimisation. --disagreement force is DP-GEN's model deviation (max over atoms of the force std).
@@ -52,6 +53,12 @@ output:
       --vasp-inputs DIR       copy DIR's files (INCAR, KPOINTS, job script) beside each POSCAR (implies --poscars);
                               a POTCAR of the pool's elements is split: each pick gets its species' blocks, and its
                               POSCAR lists them in the POTCAR's order
+      --magmom EL=M,...       write each pick's MAGMOM into DIR's INCAR from moments per element, in its POSCAR's
+                              order (Fe=5,O=0.6; *=M for every other element, else VASP's default 1), with
+                              ISPIN = 2 unless INCAR sets ISPIN
+      --ldau EL=L:U[:J],...   write each pick's LDAUL/LDAUU/LDAUJ from DFT+U per element (Fe=2:5.3; J 0 by
+                              default; other elements none), with LDAU = .TRUE. and LMAXMIX 4 (d) or 6 (f)
+                              unless INCAR sets them
       --vacuum A              a pick without a cell (a molecule) goes in a cubic box with A Angstrom of vacuum
                               between periodic copies, positions unchanged (default 10)
   -h, --help                  show this help
@@ -82,6 +89,8 @@ exit codes: 0 success, 1 bad input, 2 usage error`,
     poscars: { type: "boolean" },
     "vasp-inputs": { type: "string" },
     vacuum: { type: "string" },
+    magmom: { type: "string" },
+    ldau: { type: "string" },
   },
 } satisfies CommandSpec;
 
@@ -122,6 +131,19 @@ function parseTypeMap(text: string): string[] {
   return symbols;
 }
 
+/** MAGMOM and DFT+U per element, for each pick's INCAR. */
+function perElementIncar(magmom: string | undefined, ldau: string | undefined): SpeciesIncarValues {
+  const orUsage = <T>(flag: string, parsed: T | string): T => {
+    if (typeof parsed === "string") throw new UsageError(`--${flag}: ${parsed}`);
+    return parsed;
+  };
+  return {
+    ...(magmom === undefined ? {} : { magmom: orUsage("magmom", parseMagmomSpec(magmom)) }),
+    ...(ldau === undefined ? {} : { ldau: orUsage("ldau", parseLdauSpec(ldau)) }),
+    names: { magmom: "--magmom", ldau: "--ldau" },
+  };
+}
+
 function parseRule(text: string): SelectionRule {
   const m = /^uwfps:([^,]+),([^,]+)$/.exec(text);
   const alpha = m ? Number(m[1]) : NaN;
@@ -157,6 +179,9 @@ export async function runRank(argv: string[]): Promise<number> {
   if (!values.output) throw new UsageError(`-o OUT is required\nusage: ${rankSpec.usage}`);
   if (values.weights && values.rule) throw new UsageError("give --weights or --rule, not both");
   if (values.vacuum !== undefined && !values.poscars && values["vasp-inputs"] === undefined) throw new UsageError("--vacuum sets the box of POSCARs: give --poscars (or --vasp-inputs DIR) too");
+  if ((values.magmom !== undefined || values.ldau !== undefined) && values["vasp-inputs"] === undefined) {
+    throw new UsageError(`--${values.magmom !== undefined ? "magmom" : "ldau"} completes each pick's INCAR: give --vasp-inputs DIR with the INCAR too`);
+  }
   if (committee.length === 1) throw new UsageError(`a committee needs at least 2 models to disagree; got 1 (${committee[0]})`);
 
   const progress = new Progress("rank");
@@ -179,7 +204,9 @@ export async function runRank(argv: string[]): Promise<number> {
       rmax: positiveNumber("rmax", values.rmax, false),
       typeMap: values["type-map"] !== undefined ? parseTypeMap(values["type-map"]) : undefined,
       threads: positiveNumber("threads", values.threads, true),
-      poscars: values.poscars || values["vasp-inputs"] !== undefined ? { vacuum: positiveNumber("vacuum", values.vacuum, false), inputs: values["vasp-inputs"] } : undefined,
+      poscars: values.poscars || values["vasp-inputs"] !== undefined
+        ? { vacuum: positiveNumber("vacuum", values.vacuum, false), inputs: values["vasp-inputs"], incarValues: perElementIncar(values.magmom, values.ldau) }
+        : undefined,
       software: SOFTWARE,
       onProgress: (phase, done, total) => progress.update(total ? `${phase} ${done}/${total}` : `${phase}: ${done} structures`, total ? done / total : undefined),
       // The selection ends last: the pool read on this thread yields to it.
@@ -207,6 +234,7 @@ export async function runRank(argv: string[]): Promise<number> {
         ...top,
         ...(result.picks.length > 10 ? [`  ... ${result.picks.length - 10} more in ranking.csv`] : []),
         ...(outcome.poscars?.boxed.length ? [`no cell, so in a cubic box with ${outcome.poscars.vacuum} A of vacuum: the POSCARs of rank ${outcome.poscars.boxed.join(", ")}`] : []),
+        ...(values.magmom !== undefined || values.ldau !== undefined ? [`each pick's INCAR: ${[values.magmom !== undefined && "MAGMOM", values.ldau !== undefined && "LDAUL/LDAUU/LDAUJ"].filter(Boolean).join(" and ")} in the order of its POSCAR's species line`] : []),
         `wrote ${outcome.files.map((f) => `${outcome.dir}/${f}`).join(", ")}`,
       ].join("\n") + "\n",
     );

@@ -12,6 +12,7 @@ import { DEFAULT_TRUST_EXCLUSION, parseTrustWindow, TRUST_LEVEL_NAMES, type Disa
 import type { ScalingMode } from "../select/scaling.js";
 import { StageConfigSchema, typeMapSchema } from "../stage/config.js";
 import { closestName } from "../stage/suggest.js";
+import { elementProblem, ldauProblem } from "../vasp/incar.js";
 import { DEFAULT_VACUUM } from "../vasp/poscar.js";
 
 export const CONFIG_FILE = ".github/relabel.yml";
@@ -24,6 +25,17 @@ export const repoPathSchema = z
   .refine((p) => !p.startsWith("/"), "expected a path relative to the repository root (no leading /)")
   .refine((p) => p.replace(/\/$/, "").split("/").every((part) => part !== ".." && part !== ""), "expected a plain path without '..' or empty parts")
   .refine((p) => p !== ".git" && !p.startsWith(".git/"), "paths under .git are not repository files");
+
+/** A key naming an element (or, with `wildcard`, "*" for every other element). */
+function elementKey(wildcard: boolean) {
+  return z.string().refine((s) => elementProblem(s, wildcard) === null, wildcard ? 'expected an element symbol such as Fe, or "*"' : "expected an element symbol such as Fe");
+}
+
+/** DFT+U of one element: L (-1 for none), U and J in eV. */
+const dftUSchema = z.strictObject({ l: z.number(), u: z.number(), j: z.number().default(0) }).superRefine((v, ctx) => {
+  const problem = ldauProblem(v);
+  if (problem) ctx.addIssue({ code: "custom", message: problem, path: ["l"] });
+});
 
 /** GitHub label names are at most 50 characters. */
 const labelName = z.string().min(1, "expected a label name").max(50, "GitHub label names are at most 50 characters");
@@ -146,9 +158,20 @@ export const relabelConfigSchema = executionConfigSchema
         incar: repoPathSchema.nullable().default(null),
         kpoints: repoPathSchema.nullable().default(null),
         vacuum: z.number().positive().default(DEFAULT_VACUUM).describe("Angstrom between periodic copies of a selected structure without a cell (a molecule): its POSCAR puts it in a cubic box"),
+        magmom: z
+          .record(elementKey(true), z.number())
+          .nullable()
+          .default(null)
+          .describe('initial magnetic moment per element ("*" for every other element, else VASP\'s default 1), written as each pick\'s MAGMOM in its POSCAR\'s order'),
+        ldau: z
+          .record(elementKey(false), dftUSchema)
+          .nullable()
+          .default(null)
+          .describe("DFT+U per element (L, U and J in eV), written as each pick's LDAUL/LDAUU/LDAUJ in its POSCAR's order"),
       })
+      .refine((t) => t.incar !== null || (t.magmom === null && t.ldau === null), { message: "magmom and ldau are written into each pick's INCAR: set incar too", path: ["incar"] })
       .prefault({})
-      .describe("INCAR and KPOINTS in the repository, copied beside every selected POSCAR, and the box of structures without a cell"),
+      .describe("INCAR and KPOINTS in the repository, copied beside every selected POSCAR (the INCAR with per-element MAGMOM and DFT+U), and the box of structures without a cell"),
     commands: z
       .strictObject({
         /** Logins allowed to run commands, on top of needing write access; null lets every writer run them. */
@@ -229,6 +252,8 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown): ConfigProblem[] 
   }
   if (issue.code === "invalid_type" && valueAt(data, issue.path) === undefined) return [{ path: where, message: `is required (expected ${issue.expected})` }];
   if (issue.code === "invalid_type") return [{ path: where, message: `expected ${issue.expected}, got ${describeValue(valueAt(data, issue.path))}` }];
+  // A record's key (an element, an executor name): its own check's message, not zod's "Invalid key in record".
+  if (issue.code === "invalid_key" && issue.issues.length > 0) return [{ path: where, message: issue.issues[0].message }];
   if (issue.code === "invalid_union" && "discriminator" in issue && issue.discriminator) {
     return [{ path: where, message: issue.message.replace(/^Invalid discriminator value\. Expected /i, "expected one of ") }];
   }

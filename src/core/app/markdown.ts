@@ -282,7 +282,7 @@ function bestCut(lines: string[], states: BlockState[], start: number, end: numb
 /** The summary comment of a selection PR: sources with sha256, committee, sizes, the rule in words, the top picks. */
 export function selectionSummary(
   ranking: RankingJson,
-  opts: { round?: number; top?: number; boxed?: readonly number[]; vacuum?: number; rankingCsv?: string } = {},
+  opts: { round?: number; top?: number; boxed?: readonly number[]; vacuum?: number; rankingCsv?: string; perElementIncar?: readonly string[] } = {},
 ): string {
   const top = opts.top ?? 20;
   const hasCommittee = ranking.committee.size >= 2;
@@ -310,6 +310,9 @@ export function selectionSummary(
     .filter(([, v]) => v !== null && v !== undefined)
     .map(([k, v]) => inlineCode(`${k}=${typeof v === "string" ? v : JSON.stringify(v)}`));
   if (params.length > 0) out.push(`- **Parameters:** ${params.join(", ")}`);
+  if (opts.perElementIncar?.length) {
+    out.push(`- **INCAR per pick:** ${opts.perElementIncar.join(" and ")} per element from \`vasp_templates\`, in the order of each POSCAR's species line`);
+  }
   out.push(`- **Software:** ${ranking.software.name} ${ranking.software.version}`, "");
 
   const boxed = opts.boxed ?? [];

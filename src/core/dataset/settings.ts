@@ -11,49 +11,6 @@ export type RunSettings = Record<string, string>;
 
 const PREC_WORDS: Record<string, string> = { l: "low", m: "medium", n: "normal", h: "high", a: "accurate", s: "single" };
 
-/**
- * Parses an INCAR: `TAG = value` statements separated by newlines or `;`, comments after `!` or `#`.
- * Numbers become numbers, `.TRUE.`/`T` booleans, several numbers (with VASP's `3*0` repeats) number arrays,
- * anything else the first word as a string. Lines that are not statements are ignored, as VASP ignores them.
- */
-export function parseIncar(text: string): RawParameters {
-  const out: RawParameters = {};
-  for (const rawLine of text.split(/\r?\n/)) {
-    const line = rawLine.replace(/[!#].*$/, "");
-    for (const statement of line.split(";")) {
-      const eq = statement.indexOf("=");
-      if (eq < 0) continue;
-      const key = statement.slice(0, eq).trim().toUpperCase();
-      if (!/^[A-Z][A-Z0-9_]*$/.test(key)) continue;
-      const value = incarValue(statement.slice(eq + 1).trim());
-      if (value !== undefined) out[key] = value;
-    }
-  }
-  return out;
-}
-
-function incarValue(text: string): string | number | boolean | number[] | undefined {
-  const words = text.split(/\s+/).filter((w) => w !== "");
-  if (words.length === 0) return undefined;
-  const numbers: number[] = [];
-  for (const word of words) {
-    const repeat = /^(\d+)\*(.+)$/.exec(word);
-    const count = repeat ? Number(repeat[1]) : 1;
-    const v = Number(repeat ? repeat[2] : word);
-    if (!Number.isFinite(v)) {
-      numbers.length = 0;
-      break;
-    }
-    for (let i = 0; i < count; i++) numbers.push(v);
-  }
-  if (numbers.length === 1 && words.length === 1) return numbers[0];
-  if (numbers.length > 0) return numbers;
-  const first = words[0].replace(/^['"]|['"]$/g, "");
-  const bool = /^\.?(T|TRUE|F|FALSE)\.?$/i.exec(first);
-  if (bool) return bool[1][0].toUpperCase() === "T";
-  return first;
-}
-
 /** VASP's atom types: consecutive blocks of the same species (Ti, O, Ti is three types). */
 export function speciesTypes(symbols: readonly string[]): string[] {
   const types: string[] = [];

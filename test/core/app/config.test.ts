@@ -110,6 +110,17 @@ describe("relabel.yml", () => {
     expect(message("commands.allowlist")).toContain("leave the key out");
   });
 
+  it("reads MAGMOM and DFT+U per element under vasp_templates, and needs an INCAR for them", () => {
+    const ok = parseRelabelConfig({ vasp_templates: { incar: "vasp/INCAR", magmom: { Fe: 5, "*": 0.6 }, ldau: { Fe: { l: 2, u: 5.3 } } } }, ".github/relabel.yml");
+    expect(ok.ok && ok.config.vasp_templates).toMatchObject({ magmom: { Fe: 5, "*": 0.6 }, ldau: { Fe: { l: 2, u: 5.3, j: 0 } } });
+    const found = problems({ vasp_templates: { magmom: { Fx: 5 }, ldau: { "*": { l: 2, u: 1 }, Ni: { l: 4, u: 6 } } } });
+    const message = (p: string) => found.find((x) => x.path === p)?.message;
+    expect(message("vasp_templates.magmom.Fx")).toBe('expected an element symbol such as Fe, or "*"');
+    expect(message("vasp_templates.ldau.*")).toBe("expected an element symbol such as Fe");
+    expect(message("vasp_templates.ldau.Ni.l")).toBe("L must be -1 (none), 0, 1, 2 (d) or 3 (f), got 4");
+    expect(problems({ vasp_templates: { magmom: { Fe: 5 } } })).toEqual([{ path: "vasp_templates.incar", message: "magmom and ldau are written into each pick's INCAR: set incar too" }]);
+  });
+
   it("keeps the executor schema's own cross-check", () => {
     expect(problems({ executor: "hpc" })).toEqual([{ path: "executor", message: "names no entry of executors" }]);
   });

@@ -256,6 +256,13 @@ describe("selectionSummary", () => {
     expect(selectionSummary(ranking, { round: 3, rankingCsv: "rounds/0003/selection/ranking.csv.gz" })).toContain(", `rounds/0003/selection/ranking.csv.gz` (every candidate)");
   });
 
+  it("says when each pick's INCAR got per-element values, and only then", () => {
+    expect(selectionSummary(ranking, { perElementIncar: ["MAGMOM", "DFT+U (LDAUL/LDAUU/LDAUJ)"] })).toContain(
+      "- **INCAR per pick:** MAGMOM and DFT+U (LDAUL/LDAUU/LDAUJ) per element from `vasp_templates`, in the order of each POSCAR's species line\n",
+    );
+    expect(selectionSummary(ranking, { perElementIncar: [] })).not.toContain("INCAR per pick");
+  });
+
   it("states the sizes, the committee, the rule in words and the heuristic by name", async () => {
     const md = selectionSummary(ranking, { round: 3 });
     const candidates = (await framesOf(pool[0])) + (await framesOf(pool[1]));

@@ -1,35 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compareSettings, normaliseSettings, parseIncar, speciesTypes } from "../../../src/core/dataset/settings.js";
-
-describe("parseIncar", () => {
-  it("reads tags, comments, ; separators, repeats, booleans and strings", () => {
-    const incar = parseIncar(
-      [
-        "SYSTEM = Fe oxide  ! a comment",
-        "encut = 520 ; ISPIN = 2",
-        "# ENCUT = 999 commented out",
-        "LASPH = .TRUE.",
-        "LDAU = T",
-        "LDAUL = 2 -1",
-        "LDAUU = 2*4.0 0",
-        "PREC = Accurate",
-        "not a statement",
-        "GGA = PE",
-      ].join("\n"),
-    );
-    expect(incar).toEqual({
-      SYSTEM: "Fe",
-      ENCUT: 520,
-      ISPIN: 2,
-      LASPH: true,
-      LDAU: true,
-      LDAUL: [2, -1],
-      LDAUU: [4, 4, 0],
-      PREC: "Accurate",
-      GGA: "PE",
-    });
-  });
-});
+import { compareSettings, normaliseSettings, speciesTypes } from "../../../src/core/dataset/settings.js";
 
 describe("speciesTypes", () => {
   it("counts two blocks of one element as two types", () => {
