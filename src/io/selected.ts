@@ -9,7 +9,7 @@ import { ExtxyzEncoder } from "../core/formats/extxyz.js";
 import { candidateId } from "../core/select/candidate-id.js";
 import { selectedPoscar, selectionInfo, type CandidateMeta } from "../core/select/ranking.js";
 import { speciesInOrder, type Frame } from "../core/structure.js";
-import { incarForPick, type SpeciesIncarValues } from "../core/vasp/incar.js";
+import { incarForPick, initialMomentsInOrder, type SpeciesIncarValues } from "../core/vasp/incar.js";
 import { potcarFor, type PotcarBlock } from "../core/vasp/potcar.js";
 import { ExtxyzFileWriter, readExtxyz, readExtxyzFrameRanges, type ExtxyzFrameRange } from "./extxyz.js";
 
@@ -151,7 +151,8 @@ export async function* pickPoscars(
     const species = speciesInOrder(potcarOrder ? [...potcarOrder, ...frame.symbols] : frame.symbols).filter((s) => frame.symbols.includes(s));
     const potcar = opts.potcar && potcarFor(opts.potcar.blocks, species, opts.potcar.file);
     const counts = species.map((s) => frame.symbols.reduce((n, t) => n + (t === s ? 1 : 0), 0));
-    const incar = opts.incar && incarForPick(opts.incar.text, opts.incar.file, { species, counts, name: `rank ${pick.rank} (${pick.formula})` }, opts.incar.values);
+    const moments = opts.incar?.values.magmom && initialMomentsInOrder(frame, species, opts.shownAs, `frame ${r}`);
+    const incar = opts.incar && incarForPick(opts.incar.text, opts.incar.file, { species, counts, name: `rank ${pick.rank} (${pick.formula})`, moments }, opts.incar.values);
     const { text, boxed } = selectedPoscar(frame, pick, { vacuum: opts.vacuum, source: `${opts.shownAs} frame ${r}`, round: opts.round, speciesOrder: species });
     yield { rank: pick.rank, candidate_id: pick.candidate_id, text, boxed, ...(potcar === undefined ? {} : { potcar }), ...(incar === undefined ? {} : { incar }) };
     r++;

@@ -160,7 +160,7 @@ async function templateFiles(ledger: Ledger, ref: string, t: RelabelConfig["vasp
   const incar = files.find((f) => f.name === "INCAR");
   if (!incar) return { files };
   const values: SpeciesIncarValues = {
-    ...(t.magmom === null ? {} : { magmom: new Map(Object.entries(t.magmom)) }),
+    ...(t.magmom === null ? {} : { magmom: new Map(t.magmom === "pool" ? [] : Object.entries(t.magmom)) }),
     ...(t.ldau === null ? {} : { ldau: new Map(Object.entries(t.ldau)) }),
     names: { magmom: "vasp_templates.magmom", ldau: "vasp_templates.ldau" },
   };

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -272,6 +273,57 @@ describe("relabel rank", () => {
     writeFileSync(path.join(inputs, "KPOINTS"), "Gamma\n0\nGamma\n2 2 2\n");
     const noIncar = await rank("again", "--magmom", "Fe=5");
     expect([noIncar.code, noIncar.stderr]).toEqual([1, `error: ${inputs}: holds no INCAR, expected one for --magmom to complete for each pick\n`]);
+  });
+
+  it("takes a pick's own initial_magmoms, as ASE writes them, for its MAGMOM in POSCAR order", async () => {
+    const dir = tmp();
+    const inputs = path.join(dir, "vasp");
+    mkdirSync(inputs);
+    writeFileSync(path.join(inputs, "INCAR"), "ENCUT = 520\n");
+    // Antiferromagnetic rocksalt FeO frames from ASE, Fe and O alternating (O first), and a ferromagnetic NiO frame
+    // without moments.
+    const script = [
+      "import sys, numpy as np",
+      "from ase.build import bulk",
+      "from ase.io import write",
+      "rng = np.random.default_rng(3)",
+      "frames = []",
+      "for i in range(3):",
+      "    a = bulk('OFe', 'rocksalt', a=4.33, cubic=True)",
+      "    a.rattle(0.05, seed=i)",
+      "    a.set_initial_magnetic_moments([0.0 if s == 'O' else (4.0 if a.positions[k][2] < 1 else -4.0) for k, s in enumerate(a.get_chemical_symbols())])",
+      "    frames.append(a)",
+      "frames.append(bulk('NiO', 'rocksalt', a=4.17, cubic=True))",
+      "write(sys.argv[1], frames)",
+    ].join("\n");
+    const pool = path.join(dir, "pool.extxyz");
+    execFileSync("/usr/bin/python3", ["-c", script, pool]);
+    const res = await runCli("rank", "--pool", pool, "--select", "3", "--vasp-inputs", inputs, "--magmom", "pool,Ni=2", "-o", path.join(dir, "out"));
+    expect(res.stderr).toBe("");
+    const selected = framesOf(path.join(dir, "out", "selected.extxyz"));
+    let own = 0;
+    for (const [r, folder] of readdirSync(path.join(dir, "out", "poscars")).sort().entries()) {
+      const poscar = parsePoscar(readFileSync(path.join(dir, "out", "poscars", folder, "POSCAR"), "utf8"), { file: folder }).frame;
+      const incar = readFileSync(path.join(dir, "out", "poscars", folder, "INCAR"), "utf8");
+      const magmom = parseIncar(incar).MAGMOM as number[];
+      const column = selected[r].arrays.get("initial_magmoms");
+      if (!column) {
+        expect(magmom).toEqual(poscar.symbols.map((s) => (s === "Ni" ? 2 : 1)));
+        continue;
+      }
+      own++;
+      expect(incar).toContain("MAGMOM from the structure's initial_magmoms");
+      expect(poscar.symbols.slice(0, 4)).toEqual(["O", "O", "O", "O"]);
+      // Each POSCAR atom gets the moment ASE gave the atom at its position.
+      for (let k = 0; k < poscar.natoms; k++) {
+        const at = [0, 1, 2].map((x) => poscar.positions[3 * k + x]);
+        const source = [...Array(selected[r].natoms).keys()].find((i) => at.every((x, d) => Math.abs(x - selected[r].positions[3 * i + d]) < 1e-9))!;
+        expect(magmom[k]).toBe(column.data[source]);
+      }
+      expect(new Set(magmom)).toEqual(new Set([0, 4, -4]));
+    }
+    // Both kinds were picked: FeO frames with their own moments and NiO without.
+    expect([own, selected.length - own].every((n) => n > 0)).toBe(true);
   });
 
   it("ranks every step of an XDATCAR, keeps the steps before a cut, and points an ML force-field run to its XDATCAR", async () => {

@@ -55,7 +55,8 @@ output:
                               POSCAR lists them in the POTCAR's order
       --magmom EL=M,...       write each pick's MAGMOM into DIR's INCAR from moments per element, in its POSCAR's
                               order (Fe=5,O=0.6; *=M for every other element, else VASP's default 1), with
-                              ISPIN = 2 unless INCAR sets ISPIN
+                              ISPIN = 2 unless INCAR sets ISPIN; a pick with its own initial_magmoms (ASE's
+                              per-atom moments) gets those; "pool" alone takes only those
       --ldau EL=L:U[:J],...   write each pick's LDAUL/LDAUU/LDAUJ from DFT+U per element (Fe=2:5.3; J 0 by
                               default; other elements none), with LDAU = .TRUE. and LMAXMIX 4 (d) or 6 (f)
                               unless INCAR sets them

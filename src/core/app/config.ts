@@ -159,10 +159,10 @@ export const relabelConfigSchema = executionConfigSchema
         kpoints: repoPathSchema.nullable().default(null),
         vacuum: z.number().positive().default(DEFAULT_VACUUM).describe("Angstrom between periodic copies of a selected structure without a cell (a molecule): its POSCAR puts it in a cubic box"),
         magmom: z
-          .record(elementKey(true), z.number())
+          .union([z.literal("pool"), z.record(elementKey(true), z.number())], { error: 'expected moments per element such as {Fe: 5, "*": 0.6}, or "pool"' })
           .nullable()
           .default(null)
-          .describe('initial magnetic moment per element ("*" for every other element, else VASP\'s default 1), written as each pick\'s MAGMOM in its POSCAR\'s order'),
+          .describe('each pick\'s MAGMOM, in its POSCAR\'s order: its own initial_magmoms when the pool gives them, else per element ("*" for every other element, else VASP\'s default 1); "pool" for no per-element values'),
         ldau: z
           .record(elementKey(false), dftUSchema)
           .nullable()
@@ -256,6 +256,11 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown): ConfigProblem[] 
   if (issue.code === "invalid_key" && issue.issues.length > 0) return [{ path: where, message: issue.issues[0].message }];
   if (issue.code === "invalid_union" && "discriminator" in issue && issue.discriminator) {
     return [{ path: where, message: issue.message.replace(/^Invalid discriminator value\. Expected /i, "expected one of ") }];
+  }
+  if (issue.code === "invalid_union") {
+    // The one option whose kind of value was given (a mapping, not "pool") says what is wrong inside it.
+    const matched = issue.errors.filter((branch) => !branch.every((i) => i.path.length === 0 && (i.code === "invalid_type" || i.code === "invalid_value")));
+    if (matched.length === 1) return matched[0].flatMap((i) => describeIssue({ ...i, path: [...issue.path, ...i.path] }, data));
   }
   return [{ path: where, message: issue.message.replace(/^Invalid input: /, "").replace(/^Invalid option: /, "") }];
 }

@@ -6,6 +6,7 @@
 
 import { isElement } from "../elements.js";
 import { InputError } from "../errors.js";
+import { atomsBySpecies, type Frame } from "../structure.js";
 
 export type IncarValue = string | number | boolean | number[];
 
@@ -74,7 +75,10 @@ export interface DftU {
 
 /** Values given per element, written into each pick's INCAR in the order of its POSCAR's species line. */
 export interface SpeciesIncarValues {
-  /** Initial magnetic moment per element; `*` for every element not named (else VASP's own default, 1). */
+  /**
+   * Initial magnetic moment per element; `*` for every element not named (else VASP's own default, 1). A pick
+   * with its own initial_magmoms takes those instead, as pymatgen's input sets take a structure's magmoms.
+   */
   magmom?: ReadonlyMap<string, number>;
   /** DFT+U per element; an element not named gets none (L = -1). */
   ldau?: ReadonlyMap<string, DftU>;
@@ -85,13 +89,17 @@ export interface SpeciesIncarValues {
 /** VASP's MAGMOM for an atom when the INCAR gives none. */
 const VASP_DEFAULT_MAGMOM = 1;
 
-/** "Fe=5,O=0.6,*=0.6" as a map, or the problem in words. */
+/**
+ * "Fe=5,O=0.6,*=0.6" as a map, or the problem in words. "pool" stands for no per-element value: the picks' own
+ * initial_magmoms (which always come first), VASP's default for picks without.
+ */
 export function parseMagmomSpec(text: string): Map<string, number> | string {
   const out = new Map<string, number>();
   for (const part of text.split(",")) {
+    if (part.trim() === "pool") continue;
     const m = /^\s*([A-Za-z*]+)\s*=\s*(\S+)\s*$/.exec(part);
     const value = m ? Number(m[2]) : NaN;
-    if (!m || !Number.isFinite(value)) return `expected ELEMENT=MOMENT pairs such as Fe=5,O=0.6 (got "${part.trim()}")`;
+    if (!m || !Number.isFinite(value)) return `expected ELEMENT=MOMENT pairs such as Fe=5,O=0.6, or pool (got "${part.trim()}")`;
     const problem = elementProblem(m[1], true) ?? (out.has(m[1]) ? `${m[1]} is given twice` : null);
     if (problem) return problem;
     out.set(m[1], value);
@@ -153,6 +161,21 @@ export interface PickSpecies {
   counts: readonly number[];
   /** e.g. "rank 2 (Fe16S32)". */
   name: string;
+  /** Its own initial moment per atom, in POSCAR order (initialMomentsInOrder), which per-element MAGMOM yields to. */
+  moments?: readonly number[];
+}
+
+/**
+ * ASE's per-atom initial magnetic moments (`initial_magmoms`, as ASE writes them to extxyz and .traj) of `frame`,
+ * in the order of `species`' blocks, the POSCAR's; undefined when it has none. `file` and `where` name it in errors.
+ */
+export function initialMomentsInOrder(frame: Frame, species: readonly string[], file: string, where: string): number[] | undefined {
+  const column = frame.arrays.get("initial_magmoms");
+  if (!column) return undefined;
+  if (column.dtype === "L" || column.dtype === "S") throw new InputError(file, where, "initial_magmoms holds no numbers, expected a magnetic moment per atom");
+  if (column.ncols !== 1) throw new InputError(file, where, `initial_magmoms has ${column.ncols} values per atom, expected one: MAGMOM is written collinear`);
+  const order = atomsBySpecies(frame.symbols, species);
+  return Array.from({ length: frame.natoms }, (_, k) => column.data[order ? order[k] : k]);
 }
 
 /**
@@ -185,11 +208,13 @@ export function incarForPick(text: string, file: string, pick: PickSpecies, valu
   }
   if (!values.magmom && !values.ldau) return text;
 
-  const lines = [`# Per-element values for this POSCAR's species line (${pick.species.join(" ")}), written by relabel-loop`];
+  const own = values.magmom && pick.moments ? "; MAGMOM from the structure's initial_magmoms" : "";
+  const lines = [`# Per-element values for this POSCAR's species line (${pick.species.join(" ")}), written by relabel-loop${own}`];
   if (values.magmom) {
     const moment = (s: string) => values.magmom!.get(s) ?? values.magmom!.get("*") ?? VASP_DEFAULT_MAGMOM;
+    const perAtom = pick.moments ?? pick.species.flatMap((s, k) => Array<number>(pick.counts[k]).fill(moment(s)));
     if (!set.has("ISPIN")) lines.push("ISPIN = 2");
-    lines.push(`MAGMOM = ${pick.species.map((s, k) => (pick.counts[k] === 1 ? "" : `${pick.counts[k]}*`) + numberText(moment(s))).join(" ")}`);
+    lines.push(`MAGMOM = ${repeats(perAtom)}`);
   }
   if (values.ldau) {
     const none: DftU = { l: -1, u: 0, j: 0 };
@@ -204,6 +229,18 @@ export function incarForPick(text: string, file: string, pick: PickSpecies, valu
   }
   const base = text === "" || text.endsWith("\n") ? text : `${text}\n`;
   return `${base}${lines.join("\n")}\n`;
+}
+
+/** Values as VASP reads them, runs of one value as `count*value`: `2*5 -5 0.6`. */
+function repeats(values: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < values.length; ) {
+    let j = i + 1;
+    while (j < values.length && values[j] === values[i]) j++;
+    parts.push((j - i === 1 ? "" : `${j - i}*`) + numberText(values[i]));
+    i = j;
+  }
+  return parts.join(" ");
 }
 
 function numberText(v: number): string {

@@ -118,6 +118,8 @@ describe("relabel.yml", () => {
     expect(message("vasp_templates.magmom.Fx")).toBe('expected an element symbol such as Fe, or "*"');
     expect(message("vasp_templates.ldau.*")).toBe("expected an element symbol such as Fe");
     expect(message("vasp_templates.ldau.Ni.l")).toBe("L must be -1 (none), 0, 1, 2 (d) or 3 (f), got 4");
+    expect(parseRelabelConfig({ vasp_templates: { incar: "vasp/INCAR", magmom: "pool" } }, ".github/relabel.yml").ok).toBe(true);
+    expect(problems({ vasp_templates: { incar: "vasp/INCAR", magmom: 5 } })).toEqual([{ path: "vasp_templates.magmom", message: 'expected moments per element such as {Fe: 5, "*": 0.6}, or "pool"' }]);
     expect(problems({ vasp_templates: { magmom: { Fe: 5 } } })).toEqual([{ path: "vasp_templates.incar", message: "magmom and ldau are written into each pick's INCAR: set incar too" }]);
   });
 

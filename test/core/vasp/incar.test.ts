@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { normaliseSettings } from "../../../src/core/dataset/settings.js";
-import { checkIncarTemplate, incarForPick, parseIncar, parseLdauSpec, parseMagmomSpec, type SpeciesIncarValues } from "../../../src/core/vasp/incar.js";
+import { parseExtxyz } from "../../../src/core/formats/extxyz.js";
+import { checkIncarTemplate, incarForPick, initialMomentsInOrder, parseIncar, parseLdauSpec, parseMagmomSpec, type SpeciesIncarValues } from "../../../src/core/vasp/incar.js";
 
 describe("parseIncar", () => {
   it("reads tags, comments, ; separators, repeats, booleans and strings", () => {
@@ -107,10 +108,32 @@ describe("incarForPick", () => {
   });
 });
 
+describe("a pick's own initial moments", () => {
+  it("are taken in POSCAR order before the per-element values, runs of one value written as count*value", () => {
+    // FeO with alternating species and antiferromagnetic Fe, as ASE writes initial_magmoms.
+    const frame = parseExtxyz(
+      '4\nLattice="4.3 0 0 0 4.3 0 0 0 4.3" Properties=species:S:1:pos:R:3:initial_magmoms:R:1 pbc="T T T"\n' +
+        "Fe 0 0 0 4\nO 2.15 0 0 0\nFe 0 2.15 2.15 -4\nO 2.15 2.15 2.15 0\n",
+    )[0].frame;
+    const moments = initialMomentsInOrder(frame, ["O", "Fe"], "sel.extxyz", "frame 0");
+    expect(moments).toEqual([0, 0, 4, -4]);
+    const pick = { species: ["O", "Fe"], counts: [2, 2], name: "rank 1 (Fe2O2)", moments };
+    const incar = incarForPick("ISPIN = 2\n", "INCAR", pick, values({ magmom: new Map([["Fe", 5]]) }));
+    expect(incar).toBe("ISPIN = 2\n# Per-element values for this POSCAR's species line (O Fe), written by relabel-loop; MAGMOM from the structure's initial_magmoms\nMAGMOM = 2*0 4 -4\n");
+    // Without them, the per-element values.
+    expect(incarForPick("ISPIN = 2\n", "INCAR", { ...pick, moments: undefined }, values({ magmom: new Map([["Fe", 5]]) }))).toContain("MAGMOM = 2*1 2*5\n");
+    const noncollinear = { ...frame, arrays: new Map([["initial_magmoms", { dtype: "R" as const, ncols: 3, data: new Float64Array(12) }]]) };
+    expect(() => initialMomentsInOrder(noncollinear, ["O", "Fe"], "sel.extxyz", "frame 3")).toThrow("sel.extxyz: frame 3: initial_magmoms has 3 values per atom, expected one: MAGMOM is written collinear");
+    expect(initialMomentsInOrder({ ...frame, arrays: new Map() }, ["O", "Fe"], "sel.extxyz", "frame 0")).toBeUndefined();
+  });
+});
+
 describe("parseMagmomSpec and parseLdauSpec", () => {
   it("read element lists and name what is wrong", () => {
     expect(parseMagmomSpec("Fe=5, O=0.6,*=-0.5")).toEqual(new Map([["Fe", 5], ["O", 0.6], ["*", -0.5]]));
-    expect(parseMagmomSpec("Fe:5")).toBe('expected ELEMENT=MOMENT pairs such as Fe=5,O=0.6 (got "Fe:5")');
+    expect(parseMagmomSpec("pool")).toEqual(new Map());
+    expect(parseMagmomSpec("pool,Fe=5")).toEqual(new Map([["Fe", 5]]));
+    expect(parseMagmomSpec("Fe:5")).toBe('expected ELEMENT=MOMENT pairs such as Fe=5,O=0.6, or pool (got "Fe:5")');
     expect(parseMagmomSpec("Xx=1")).toBe('"Xx" is not an element symbol (or * for every other element)');
     expect(parseMagmomSpec("Fe=1,Fe=2")).toBe("Fe is given twice");
     expect(parseLdauSpec("Fe=2:5.3,Ce=3:6:0.5")).toEqual(new Map([["Fe", { l: 2, u: 5.3, j: 0 }], ["Ce", { l: 3, u: 6, j: 0.5 }]]));
