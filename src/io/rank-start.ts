@@ -79,6 +79,7 @@ async function labelledUnits(paths: string[], typeMap?: readonly string[]): Prom
 
 /** A folder of VASP inputs, read before the ranking: its files, its POTCAR split by element, its INCAR as a template. */
 export interface VaspInputs {
+  dir: string;
   files: Array<{ name: string; content: Buffer }>;
   potcar?: { blocks: PotcarBlock[]; file: string };
   incar?: PickIncar;
@@ -95,7 +96,7 @@ export async function readVaspInputs(dir: string, incarValues?: SpeciesIncarValu
   if (names.length === 0) throw new InputError(dir, undefined, "holds no files, expected VASP inputs (INCAR, KPOINTS, ...)");
   const files = await Promise.all(names.map(async (name) => ({ name, content: await readFile(path.join(dir, name)) })));
   const text = (name: string) => files.find((f) => f.name === name)?.content.toString("latin1");
-  const inputs: VaspInputs = { files };
+  const inputs: VaspInputs = { dir, files };
   // A POTCAR is split into each pick's, an INCAR completed for each: a broken one stops before the ranking.
   const potcar = text("POTCAR");
   if (potcar !== undefined) {

@@ -44,6 +44,7 @@ import { ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt,
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
 import { sha256File } from "./open.js";
+import { kpointsAdvice, type PickCell } from "../core/vasp/kpoints.js";
 import { checkRanked, pickPoscars, SelectedFramesInAdvance, writeSelectedFrames, type FrameLocator, type SelectedPick } from "./selected.js";
 import { readPoolUnit, type PoolUnit } from "./pool.js";
 import { EARLY_PARALLEL_SCAN_MIN_BYTES, placeInSelection, startRank, type EarlySelection, type RankOptions, type RankStart, type VaspInputs } from "./rank-start.js";
@@ -58,8 +59,11 @@ export interface RankOutcome {
   files: string[];
   /** "source: note" for each pool source that gave fewer structures than it holds steps (ranking.json keeps them). */
   notes: string[];
-  /** With poscars: the ranks of the picks without a cell, whose POSCARs put them in a box with `vacuum` A of vacuum. */
-  poscars?: { boxed: number[]; vacuum: number };
+  /**
+   * With poscars: the ranks of the picks without a cell, whose POSCARs put them in a box with `vacuum` A of vacuum,
+   * and what the KPOINTS of the VASP inputs does not suit (kpointsAdvice).
+   */
+  poscars?: { boxed: number[]; vacuum: number; kpointsAdvice: string[] };
   /** Pool sources that could not be read and were left out (ranking.json's skipped_sources). */
   skipped: SkippedSource[];
   /** Why candidates were not selectable (ranking.csv's flags, counted). */
@@ -619,7 +623,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   };
 
   // Write everything into a temporary sibling and rename: a ranking directory is complete or absent.
-  let boxed: number[] = [];
+  let poscars: { boxed: number[]; kpointsAdvice: string[] } = { boxed: [], kpointsAdvice: [] };
   const vacuum = o.poscars?.vacuum ?? DEFAULT_VACUUM;
   const tmp = `${o.out.replace(/\/+$/, "")}.partial-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
@@ -629,7 +633,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
     await writeParts(path.join(tmp, "ranking.csv"), rankingCsvParts(inputs));
     const selectedFile = path.join(tmp, "selected.extxyz");
     if (!(await inAdvance?.finish(selectedPicks(result, c.meta), selectedFile))) await writeSelected(units, sources, result, c.meta, selectedFile);
-    if (o.poscars) boxed = await writePickPoscars(tmp, o.out, result, c.meta, vacuum, vaspInputs);
+    if (o.poscars) poscars = await writePickPoscars(tmp, o.out, result, c.meta, vacuum, vaspInputs);
     await rm(o.out, { recursive: true, force: true });
     await mkdir(path.dirname(path.resolve(o.out)), { recursive: true });
     await rename(tmp, o.out);
@@ -639,18 +643,20 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   }
   const notes = sources.flatMap((source) => (source.notes ?? []).map((note) => `${source.path}: ${note}`));
   const files = ["ranking.json", "ranking.csv", "selected.extxyz", ...(o.poscars ? ["poscars/"] : [])];
-  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files, notes, skipped, poscars: o.poscars && { boxed, vacuum }, leftOut: leftOutCounts(inputs) };
+  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files, notes, skipped, poscars: o.poscars && { ...poscars, vacuum }, leftOut: leftOutCounts(inputs) };
 }
 
 /**
  * poscars/<rank>-<candidate_id>/ in `dir` (to become `out`): each pick's POSCAR, from selected.extxyz, and the VASP
  * inputs (a POTCAR of its species, an INCAR with its per-element values); returns the ranks put in a vacuum box.
  */
-async function writePickPoscars(dir: string, out: string, result: SelectionResult, meta: CandidateMeta[], vacuum: number, inputs?: VaspInputs): Promise<number[]> {
-  const boxed: number[] = [];
+async function writePickPoscars(
+  dir: string, out: string, result: SelectionResult, meta: CandidateMeta[], vacuum: number, inputs?: VaspInputs,
+): Promise<{ boxed: number[]; kpointsAdvice: string[] }> {
+  const written: PickCell[] = [];
   const picks = result.picks.map(({ rank, index }) => ({ rank, candidate_id: meta[index].id, formula: meta[index].formula }));
   for await (const poscar of pickPoscars(path.join(dir, "selected.extxyz"), picks, { vacuum, shownAs: path.join(out, "selected.extxyz"), potcar: inputs?.potcar, incar: inputs?.incar })) {
-    if (poscar.boxed) boxed.push(poscar.rank);
+    written.push({ rank: poscar.rank, cell: poscar.cell, pbc: poscar.pbc, boxed: poscar.boxed });
     const folder = path.join(dir, "poscars", poscarFolderName(poscar.rank, poscar.candidate_id));
     await mkdir(folder, { recursive: true });
     await writeFile(path.join(folder, "POSCAR"), poscar.text);
@@ -659,7 +665,11 @@ async function writePickPoscars(dir: string, out: string, result: SelectionResul
       await writeFile(path.join(folder, name), made === undefined ? content : Buffer.from(made, "latin1"));
     }
   }
-  return boxed;
+  const kpoints = inputs?.files.find((f) => f.name === "KPOINTS");
+  return {
+    boxed: written.filter((p) => p.boxed).map((p) => p.rank),
+    kpointsAdvice: kpoints ? kpointsAdvice(kpoints.content.toString("latin1"), written, path.join(inputs!.dir, "KPOINTS")) : [],
+  };
 }
 
 async function writeParts(file: string, parts: Iterable<Uint8Array>): Promise<void> {

@@ -10,6 +10,7 @@ import { candidateId } from "../core/select/candidate-id.js";
 import { selectedPoscar, selectionInfo, type CandidateMeta } from "../core/select/ranking.js";
 import { speciesInOrder, type Frame } from "../core/structure.js";
 import { incarForPick, initialMomentsInOrder, type SpeciesIncarValues } from "../core/vasp/incar.js";
+import type { PickCell } from "../core/vasp/kpoints.js";
 import { potcarFor, type PotcarBlock } from "../core/vasp/potcar.js";
 import { ExtxyzFileWriter, readExtxyz, readExtxyzFrameRanges, type ExtxyzFrameRange } from "./extxyz.js";
 
@@ -134,6 +135,14 @@ export interface PickIncar {
   values: SpeciesIncarValues;
 }
 
+/** A pick's VASP inputs: its POSCAR text, and its POTCAR and INCAR when they are made for it. */
+export interface PickPoscar extends PickCell {
+  candidate_id: string;
+  text: string;
+  potcar?: string;
+  incar?: string;
+}
+
 /**
  * The POSCAR of each pick, read back from selected.extxyz (`file`, named `shownAs` in errors) in greedy order:
  * `picks` are ranking.json's selected entries. A pick without a cell is boxed (selectedPoscar). With a POTCAR
@@ -142,7 +151,7 @@ export interface PickIncar {
 export async function* pickPoscars(
   file: string, picks: readonly { rank: number; candidate_id: string; formula: string }[],
   opts: { vacuum: number; shownAs: string; round?: number; potcar?: { blocks: readonly PotcarBlock[]; file: string }; incar?: PickIncar },
-): AsyncGenerator<{ rank: number; candidate_id: string; text: string; boxed: boolean; potcar?: string; incar?: string }, void, void> {
+): AsyncGenerator<PickPoscar, void, void> {
   let r = 0;
   const potcarOrder = opts.potcar?.blocks.map((b) => b.element);
   for await (const frame of readExtxyz(file)) {
@@ -154,7 +163,7 @@ export async function* pickPoscars(
     const moments = opts.incar?.values.magmom && initialMomentsInOrder(frame, species, opts.shownAs, `frame ${r}`);
     const incar = opts.incar && incarForPick(opts.incar.text, opts.incar.file, { species, counts, name: `rank ${pick.rank} (${pick.formula})`, moments }, opts.incar.values);
     const { text, boxed } = selectedPoscar(frame, pick, { vacuum: opts.vacuum, source: `${opts.shownAs} frame ${r}`, round: opts.round, speciesOrder: species });
-    yield { rank: pick.rank, candidate_id: pick.candidate_id, text, boxed, ...(potcar === undefined ? {} : { potcar }), ...(incar === undefined ? {} : { incar }) };
+    yield { rank: pick.rank, candidate_id: pick.candidate_id, text, boxed, cell: frame.cell, pbc: frame.pbc, ...(potcar === undefined ? {} : { potcar }), ...(incar === undefined ? {} : { incar }) };
     r++;
   }
 }

@@ -21,6 +21,7 @@ import { geometryOf, type Geometry } from "../core/select/near-match.js";
 import type { SelectionRule } from "../core/select/fps.js";
 import { parseTrustWindow, TRUST_LEVEL_NAMES } from "../core/select/disagreement.js";
 import { checkIncarTemplate, type SpeciesIncarValues } from "../core/vasp/incar.js";
+import { kpointsAdvice, type PickCell } from "../core/vasp/kpoints.js";
 import { readBenchFrames, readDatasetSummary, readPreviousBench, readTrainingRuns } from "../io/bench.js";
 import { buildDataset } from "../io/dataset.js";
 import { rankToDir } from "../io/rank.js";
@@ -73,6 +74,8 @@ export interface SelectionOutcome {
   pool: Array<{ path: string; sha256: string }>;
   /** Ranks of the picks without a cell, whose POSCARs put them in a vacuum box. */
   boxed: number[];
+  /** What vasp_templates.kpoints does not suit among the picks (kpointsAdvice). */
+  kpointsAdvice: string[];
   /** Where ranking.csv went: gzipped (ranking.csv.gz) for a pool whose ranking.csv passes LARGE_FILE_BYTES. */
   rankingCsv: string;
 }
@@ -126,14 +129,22 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
       rankingCsv,
       { path: paths.selectedExtxyz, content: text["selected.extxyz"] },
     ];
-    const boxed: number[] = [];
+    const written: PickCell[] = [];
     for await (const poscar of pickPoscars(path.join(out, "selected.extxyz"), parsed.ranking.selected, { vacuum: r.templates.vacuum, shownAs: paths.selectedExtxyz, round, incar: templates.incar })) {
       const folder = poscarDir(round, poscar.rank, poscar.candidate_id);
-      if (poscar.boxed) boxed.push(poscar.rank);
+      written.push({ rank: poscar.rank, cell: poscar.cell, pbc: poscar.pbc, boxed: poscar.boxed });
       files.push({ path: `${folder}/POSCAR`, content: poscar.text });
       for (const t of templates.files) files.push({ path: `${folder}/${t.name}`, content: t.name === "INCAR" && poscar.incar !== undefined ? Buffer.from(poscar.incar, "latin1") : t.content });
     }
-    return { files, ranking: parsed.ranking, pool: parsed.ranking.sources.map((s) => ({ path: s.path, sha256: s.sha256 })), boxed, rankingCsv: rankingCsv.path };
+    const kpoints = templates.files.find((f) => f.name === "KPOINTS");
+    return {
+      files,
+      ranking: parsed.ranking,
+      pool: parsed.ranking.sources.map((s) => ({ path: s.path, sha256: s.sha256 })),
+      boxed: written.filter((p) => p.boxed).map((p) => p.rank),
+      kpointsAdvice: kpoints ? kpointsAdvice(kpoints.content.toString("latin1"), written, r.templates.kpoints!) : [],
+      rankingCsv: rankingCsv.path,
+    };
   });
 }
 

@@ -161,6 +161,8 @@ describe("relabel rank", () => {
     const water = realPath("vasp/dpdata_h2o_md10");
     const res = await runCli("rank", "--pool", POOL, water, "--select", "3", "--vasp-inputs", inputs, "--vacuum", "12", "-o", path.join(dir, "out"));
     expect(res.code).toBe(0);
+    // The Gamma point suits boxed molecules and a single periodic pick: no KPOINTS warning.
+    expect(res.stderr).toBe("");
     const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
     const selected = framesOf(path.join(dir, "out", "selected.extxyz"));
     const folders = readdirSync(path.join(dir, "out", "poscars")).sort();
@@ -273,6 +275,23 @@ describe("relabel rank", () => {
     writeFileSync(path.join(inputs, "KPOINTS"), "Gamma\n0\nGamma\n2 2 2\n");
     const noIncar = await rank("again", "--magmom", "Fe=5");
     expect([noIncar.code, noIncar.stderr]).toEqual([1, `error: ${inputs}: holds no INCAR, expected one for --magmom to complete for each pick\n`]);
+  });
+
+  it("warns when --vasp-inputs' KPOINTS mesh gives boxed molecules more than the Gamma point, or picks very unlike spacings", async () => {
+    const dir = tmp();
+    const inputs = path.join(dir, "vasp");
+    mkdirSync(inputs);
+    writeFileSync(path.join(inputs, "KPOINTS"), "Automatic mesh\n0\nMonkhorst-Pack\n4 4 4\n0 0 0\n");
+    // Molecules without a cell (boxed), rutile-like Ti-O-Ti and CO in its VASP box (a 4x4x4 mesh over a large box).
+    const pool = [POOL, realPath("vasp/dpdata_Ti-O-Ti_static_v630"), realPath("vasp/custodian_auto_nbands_CO_v621")];
+    const res = await runCli("rank", "--pool", ...pool, "--select", "4", "--vasp-inputs", inputs, "-o", path.join(dir, "out"));
+    expect(res.code).toBe(0);
+    const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
+    const rankOf = (source: string) => ranking.selected.find((p: { source: string }) => p.source.includes(source)).rank;
+    const boxed = ranking.selected.filter((p: { source: string }) => p.source.endsWith(".xyz")).map((p: { rank: number }) => p.rank);
+    const kpoints = path.join(inputs, "KPOINTS");
+    expect(res.stderr).toContain(`warning: ${kpoints} gives a 4x4x4 k-point mesh to the picks in a vacuum box (rank ${boxed.join(", ")}): a molecule needs the Gamma point only (1 1 1)\n`);
+    expect(res.stderr).toMatch(new RegExp(`warning: ${kpoints} gives every pick a 4x4x4 mesh, so the k-point spacing runs from 0\\.\\d\\d/A \\(rank ${rankOf("CO_v621")}\\) to \\d\\.\\d\\d/A \\(rank ${rankOf("Ti-O-Ti")}\\): for labels converged alike, set KSPACING in INCAR`));
   });
 
   it("takes a pick's own initial_magmoms, as ASE writes them, for its MAGMOM in POSCAR order", async () => {

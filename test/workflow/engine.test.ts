@@ -140,6 +140,8 @@ describe("rankSelection with vasp_templates", () => {
       if (species.includes("Ti")) withTi++;
     }
     expect(withTi).toBe(1);
+    // A Gamma-only KPOINTS for bulk cells and a large MD box alike: the spread of spacings is pointed out.
+    expect(outcome.kpointsAdvice).toEqual([expect.stringMatching(/^vasp\/KPOINTS gives every pick a 1x1x1 mesh, so the k-point spacing runs from /)]);
 
     // An INCAR that sets MAGMOM itself stops the selection before a round number is taken.
     await ledger.commit({ message: "INCAR with MAGMOM", files: [{ path: "vasp/INCAR", content: "ENCUT = 520\nMAGMOM = 3*2 2*0.6\n" }] });

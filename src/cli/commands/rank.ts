@@ -221,6 +221,7 @@ export async function runRank(argv: string[]): Promise<number> {
     const { result, candidates } = outcome;
     for (const note of outcome.notes) process.stderr.write(`note: ${note}\n`);
     for (const { problem } of outcome.skipped) process.stderr.write(`warning: pool source left out, it cannot be read: ${problem}\n`);
+    for (const advice of outcome.poscars?.kpointsAdvice ?? []) process.stderr.write(`warning: ${advice}\n`);
     // Without a committee there is no disagreement to show (it would read as a measured zero).
     const hasCommittee = committee.length > 0 || values["committee-keys"] !== undefined;
     const top = result.picks.slice(0, 10).map((p) => {

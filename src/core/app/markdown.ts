@@ -282,7 +282,7 @@ function bestCut(lines: string[], states: BlockState[], start: number, end: numb
 /** The summary comment of a selection PR: sources with sha256, committee, sizes, the rule in words, the top picks. */
 export function selectionSummary(
   ranking: RankingJson,
-  opts: { round?: number; top?: number; boxed?: readonly number[]; vacuum?: number; rankingCsv?: string; perElementIncar?: readonly string[] } = {},
+  opts: { round?: number; top?: number; boxed?: readonly number[]; vacuum?: number; rankingCsv?: string; perElementIncar?: readonly string[]; kpointsAdvice?: readonly string[] } = {},
 ): string {
   const top = opts.top ?? 20;
   const hasCommittee = ranking.committee.size >= 2;
@@ -323,6 +323,9 @@ export function selectionSummary(
       `> ${plural(boxed.length, "pick has", "picks have")} no cell (rank ${ranks}): ${boxed.length === 1 ? "its POSCAR puts it" : "their POSCARs put them"} in a cubic box with at least ${opts.vacuum ?? "the configured"} Å of vacuum between periodic copies (\`vasp_templates.vacuum\`), positions unchanged, so the results check still finds ${boxed.length === 1 ? "it" : "them"}.`,
       "",
     );
+  }
+  if (opts.kpointsAdvice?.length) {
+    out.push("> [!WARNING]", ...opts.kpointsAdvice.flatMap((advice, i) => [...(i > 0 ? [">"] : []), `> ${plainText(advice)}.`]), "");
   }
   const skipped = ranking.skipped_sources ?? [];
   if (skipped.length > 0) {

@@ -263,6 +263,13 @@ describe("selectionSummary", () => {
     expect(selectionSummary(ranking, { perElementIncar: [] })).not.toContain("INCAR per pick");
   });
 
+  it("warns of a KPOINTS mesh that does not suit the picks, one paragraph per point", () => {
+    expect(selectionSummary(ranking, { kpointsAdvice: ["vasp/KPOINTS gives a 4x4x4 k-point mesh to <boxed>", "spacing runs"] })).toContain(
+      "> [!WARNING]\n> vasp/KPOINTS gives a 4x4x4 k-point mesh to &lt;boxed&gt;.\n>\n> spacing runs.\n\n",
+    );
+    expect(selectionSummary(ranking, { kpointsAdvice: [] })).not.toContain("[!WARNING]");
+  });
+
   it("states the sizes, the committee, the rule in words and the heuristic by name", async () => {
     const md = selectionSummary(ranking, { round: 3 });
     const candidates = (await framesOf(pool[0])) + (await framesOf(pool[1]));
