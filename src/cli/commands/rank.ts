@@ -52,7 +52,8 @@ output:
                               per species: atoms that alternate are grouped, each species' in their order)
       --vasp-inputs DIR       copy DIR's files (INCAR, KPOINTS, job script) beside each POSCAR (implies --poscars);
                               a POTCAR of the pool's elements is split: each pick gets its species' blocks, and its
-                              POSCAR lists them in the POTCAR's order
+                              POSCAR lists them in the POTCAR's order; a KPOINTS mesh that misfits picks (boxed
+                              molecules, spacings over 1.5x apart) is warned of
       --magmom EL=M,...       write each pick's MAGMOM into DIR's INCAR from moments per element, in its POSCAR's
                               order (Fe=5,O=0.6; *=M for every other element, else VASP's default 1), with
                               ISPIN = 2 unless INCAR sets ISPIN; a pick with its own initial_magmoms (ASE's
