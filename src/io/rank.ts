@@ -44,7 +44,9 @@ import { ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt,
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
 import { sha256File } from "./open.js";
+import { parseIncar } from "../core/vasp/incar.js";
 import { kpointsAdvice, type PickCell } from "../core/vasp/kpoints.js";
+import { encutAdvice, type PickSpeciesLine } from "../core/vasp/potcar.js";
 import { checkRanked, pickPoscars, SelectedFramesInAdvance, writeSelectedFrames, type FrameLocator, type SelectedPick } from "./selected.js";
 import { readPoolUnit, type PoolUnit } from "./pool.js";
 import { EARLY_PARALLEL_SCAN_MIN_BYTES, placeInSelection, startRank, type EarlySelection, type RankOptions, type RankStart, type VaspInputs } from "./rank-start.js";
@@ -61,9 +63,9 @@ export interface RankOutcome {
   notes: string[];
   /**
    * With poscars: the ranks of the picks without a cell, whose POSCARs put them in a box with `vacuum` A of vacuum,
-   * and what the KPOINTS of the VASP inputs does not suit (kpointsAdvice).
+   * and what the VASP inputs do not suit among the picks (a KPOINTS mesh, ENCUT with the POTCAR), in words.
    */
-  poscars?: { boxed: number[]; vacuum: number; kpointsAdvice: string[] };
+  poscars?: { boxed: number[]; vacuum: number; advice: string[] };
   /** Pool sources that could not be read and were left out (ranking.json's skipped_sources). */
   skipped: SkippedSource[];
   /** Why candidates were not selectable (ranking.csv's flags, counted). */
@@ -623,7 +625,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   };
 
   // Write everything into a temporary sibling and rename: a ranking directory is complete or absent.
-  let poscars: { boxed: number[]; kpointsAdvice: string[] } = { boxed: [], kpointsAdvice: [] };
+  let poscars: { boxed: number[]; advice: string[] } = { boxed: [], advice: [] };
   const vacuum = o.poscars?.vacuum ?? DEFAULT_VACUUM;
   const tmp = `${o.out.replace(/\/+$/, "")}.partial-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
@@ -652,11 +654,11 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
  */
 async function writePickPoscars(
   dir: string, out: string, result: SelectionResult, meta: CandidateMeta[], vacuum: number, inputs?: VaspInputs,
-): Promise<{ boxed: number[]; kpointsAdvice: string[] }> {
-  const written: PickCell[] = [];
+): Promise<{ boxed: number[]; advice: string[] }> {
+  const written: Array<PickCell & PickSpeciesLine> = [];
   const picks = result.picks.map(({ rank, index }) => ({ rank, candidate_id: meta[index].id, formula: meta[index].formula }));
   for await (const poscar of pickPoscars(path.join(dir, "selected.extxyz"), picks, { vacuum, shownAs: path.join(out, "selected.extxyz"), potcar: inputs?.potcar, incar: inputs?.incar })) {
-    written.push({ rank: poscar.rank, cell: poscar.cell, pbc: poscar.pbc, boxed: poscar.boxed });
+    written.push({ rank: poscar.rank, cell: poscar.cell, pbc: poscar.pbc, boxed: poscar.boxed, species: poscar.species });
     const folder = path.join(dir, "poscars", poscarFolderName(poscar.rank, poscar.candidate_id));
     await mkdir(folder, { recursive: true });
     await writeFile(path.join(folder, "POSCAR"), poscar.text);
@@ -665,11 +667,18 @@ async function writePickPoscars(
       await writeFile(path.join(folder, name), made === undefined ? content : Buffer.from(made, "latin1"));
     }
   }
-  const kpoints = inputs?.files.find((f) => f.name === "KPOINTS");
-  return {
-    boxed: written.filter((p) => p.boxed).map((p) => p.rank),
-    kpointsAdvice: kpoints ? kpointsAdvice(kpoints.content.toString("latin1"), written, path.join(inputs!.dir, "KPOINTS")) : [],
-  };
+  return { boxed: written.filter((p) => p.boxed).map((p) => p.rank), advice: inputs ? vaspInputsAdvice(inputs, written) : [] };
+}
+
+/** What the KPOINTS mesh and the INCAR's ENCUT with the split POTCAR do not suit among the picks, in words. */
+function vaspInputsAdvice(inputs: VaspInputs, picks: Array<PickCell & PickSpeciesLine>): string[] {
+  const kpoints = inputs.files.find((f) => f.name === "KPOINTS");
+  const advice = kpoints ? kpointsAdvice(kpoints.content.toString("latin1"), picks, path.join(inputs.dir, "KPOINTS")) : [];
+  if (inputs.potcar) {
+    const encut = inputs.incar ? parseIncar(inputs.incar.text).ENCUT : undefined;
+    advice.push(...encutAdvice(typeof encut === "number" ? encut : null, inputs.potcar.blocks, picks, { incar: inputs.incar?.file ?? null, potcar: inputs.potcar.file }));
+  }
+  return advice;
 }
 
 async function writeParts(file: string, parts: Iterable<Uint8Array>): Promise<void> {

@@ -138,6 +138,8 @@ export interface PickIncar {
 /** A pick's VASP inputs: its POSCAR text, and its POTCAR and INCAR when they are made for it. */
 export interface PickPoscar extends PickCell {
   candidate_id: string;
+  /** The POSCAR's species line. */
+  species: string[];
   text: string;
   potcar?: string;
   incar?: string;
@@ -163,7 +165,7 @@ export async function* pickPoscars(
     const moments = opts.incar?.values.magmom && initialMomentsInOrder(frame, species, opts.shownAs, `frame ${r}`);
     const incar = opts.incar && incarForPick(opts.incar.text, opts.incar.file, { species, counts, name: `rank ${pick.rank} (${pick.formula})`, moments }, opts.incar.values);
     const { text, boxed } = selectedPoscar(frame, pick, { vacuum: opts.vacuum, source: `${opts.shownAs} frame ${r}`, round: opts.round, speciesOrder: species });
-    yield { rank: pick.rank, candidate_id: pick.candidate_id, text, boxed, cell: frame.cell, pbc: frame.pbc, ...(potcar === undefined ? {} : { potcar }), ...(incar === undefined ? {} : { incar }) };
+    yield { rank: pick.rank, candidate_id: pick.candidate_id, text, boxed, cell: frame.cell, pbc: frame.pbc, species, ...(potcar === undefined ? {} : { potcar }), ...(incar === undefined ? {} : { incar }) };
     r++;
   }
 }

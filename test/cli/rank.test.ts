@@ -220,6 +220,18 @@ describe("relabel rank", () => {
     });
     expect(selected.some((f) => f.symbols.includes("Ti"))).toBe(true);
 
+    // Without ENCUT, picks whose POTCARs differ in their largest ENMAX would run at different cutoffs.
+    writeFileSync(path.join(inputs, "INCAR"), "ISMEAR = 0\n");
+    // (ENMAX of VASP's PBE O_s, Ti_sv and Fe_pv.)
+    writeFileSync(path.join(inputs, "POTCAR"), potcarBlock("O", "O_s", "PAW_PBE", 282.853) + potcarBlock("Ti", "Ti_sv", "PAW_PBE", 274.61) + potcarBlock("Fe", "Fe_pv", "PAW_PBE", 293.238));
+    const noEncut = await runCli("rank", "--pool", ...pool, "--select", "3", "--vasp-inputs", inputs, "-o", path.join(dir, "no-encut"));
+    expect(noEncut.code).toBe(0);
+    const ranksWith = (element: string) => selected.flatMap((f, r) => (f.symbols.includes(element) ? [r + 1] : [])).join(", ");
+    expect(noEncut.stderr).toBe(
+      `warning: ${path.join(inputs, "INCAR")} sets no ENCUT, so each run takes the largest ENMAX of its own POTCAR: 293.238 eV (rank ${ranksWith("Fe")}), 282.853 eV (rank ${ranksWith("Ti")}); ` +
+        `dataset build refuses runs of mixed ENCUT: set one, such as 390 (1.3 x the largest ENMAX of ${path.join(inputs, "POTCAR")})\n`,
+    );
+
     // A POTCAR without an element of a pick: nothing is written, and the POTCAR and the element are named.
     writeFileSync(path.join(inputs, "POTCAR"), potcarBlock("O") + potcarBlock("Ti"));
     const missing = await runCli("rank", "--pool", ...pool, "--select", "3", "--vasp-inputs", inputs, "-o", path.join(dir, "again"));

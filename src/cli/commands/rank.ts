@@ -52,8 +52,8 @@ output:
                               per species: atoms that alternate are grouped, each species' in their order)
       --vasp-inputs DIR       copy DIR's files (INCAR, KPOINTS, job script) beside each POSCAR (implies --poscars);
                               a POTCAR of the pool's elements is split: each pick gets its species' blocks, and its
-                              POSCAR lists them in the POTCAR's order; a KPOINTS mesh that misfits picks (boxed
-                              molecules, spacings over 1.5x apart) is warned of
+                              POSCAR lists them in the POTCAR's order; warns of a KPOINTS mesh that misfits picks
+                              (boxed molecules, spacings over 1.5x apart) and of an ENCUT missing or below ENMAX
       --magmom EL=M,...       write each pick's MAGMOM into DIR's INCAR from moments per element, in its POSCAR's
                               order (Fe=5,O=0.6; *=M for every other element, else VASP's default 1), with
                               ISPIN = 2 unless INCAR sets ISPIN; a pick with its own initial_magmoms (ASE's
@@ -222,7 +222,7 @@ export async function runRank(argv: string[]): Promise<number> {
     const { result, candidates } = outcome;
     for (const note of outcome.notes) process.stderr.write(`note: ${note}\n`);
     for (const { problem } of outcome.skipped) process.stderr.write(`warning: pool source left out, it cannot be read: ${problem}\n`);
-    for (const advice of outcome.poscars?.kpointsAdvice ?? []) process.stderr.write(`warning: ${advice}\n`);
+    for (const advice of outcome.poscars?.advice ?? []) process.stderr.write(`warning: ${advice}\n`);
     // Without a committee there is no disagreement to show (it would read as a measured zero).
     const hasCommittee = committee.length > 0 || values["committee-keys"] !== undefined;
     const top = result.picks.slice(0, 10).map((p) => {

@@ -231,3 +231,8 @@ export function selectionInfo(c: CandidateMeta, rank: number): [string, InfoValu
     ["selection_rank", { kind: "int", value: rank }],
   ];
 }
+
+/** Ranks for a one-line message: the first ten, then "...". */
+export function rankList(ranks: readonly number[]): string {
+  return ranks.length <= 10 ? ranks.join(", ") : `${ranks.slice(0, 10).join(", ")}, ...`;
+}

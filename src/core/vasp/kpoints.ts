@@ -4,6 +4,7 @@
  * are pointed out (VASP's KSPACING or a fully automatic KPOINTS adapt to each cell instead).
  */
 
+import { rankList } from "../select/ranking.js";
 import { invertCell, singularCell, type Pbc } from "../structure.js";
 
 /** A KPOINTS file's automatic mesh (line 2 `0`, line 3 Gamma or Monkhorst-Pack); null for any other kind. */
@@ -70,8 +71,4 @@ export function kpointsAdvice(text: string, picks: readonly PickCell[], file: st
     }
   }
   return advice;
-}
-
-function rankList(ranks: readonly number[]): string {
-  return ranks.length <= 10 ? ranks.join(", ") : `${ranks.slice(0, 10).join(", ")}, ...`;
 }

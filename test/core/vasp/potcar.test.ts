@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { potcarFor, splitPotcar } from "../../../src/core/vasp/potcar.js";
+import { encutAdvice, potcarFor, splitPotcar } from "../../../src/core/vasp/potcar.js";
 import { potcarBlock } from "../../fixtures/potcar/layout.js";
 
 describe("splitPotcar", () => {
@@ -17,12 +17,43 @@ describe("splitPotcar", () => {
   });
 
   it.each([
-    ["a cut file", potcarBlock("Ti") + potcarBlock("O").slice(0, 60), /^POTCAR:10: the last block has no "End of Dataset" line/],
-    ["two blocks of one element", potcarBlock("O") + potcarBlock("O", "O_h"), /^POTCAR:10: a second block for O/],
+    ["a cut file", potcarBlock("Ti") + potcarBlock("O").slice(0, 60), /^POTCAR:11: the last block has no "End of Dataset" line/],
+    ["two blocks of one element", potcarBlock("O") + potcarBlock("O", "O_h"), /^POTCAR:11: a second block for O/],
     ["a block without TITEL", " End of Dataset\n", /^POTCAR:1: a block without a TITEL line/],
     ["no block at all", "\n\n", /^POTCAR:1: no pseudopotential block/],
     ["a TITEL without an element", potcarBlock("Q"), /^POTCAR:5: TITEL names no element/],
   ])("refuses %s with its line", (_, text, message) => {
     expect(() => splitPotcar(text, "POTCAR")).toThrow(message);
+  });
+});
+
+describe("encutAdvice", () => {
+  const blocks = splitPotcar(potcarBlock("Ti", "Ti_sv", "PAW_PBE", 274.61) + potcarBlock("O") + potcarBlock("Fe", "Fe_pv", "PAW_PBE", 293.238), "in/POTCAR");
+  const picks = [
+    { rank: 1, species: ["Ti", "O"] },
+    { rank: 2, species: ["Fe"] },
+    { rank: 3, species: ["Ti"] },
+  ];
+  const files = { incar: "in/INCAR", potcar: "in/POTCAR" };
+
+  it("reads each block's ENMAX and potential", () => {
+    expect(blocks.map((b) => [b.element, b.potential, b.enmax])).toEqual([["Ti", "Ti_sv", 274.61], ["O", "O", 400], ["Fe", "Fe_pv", 293.238]]);
+  });
+
+  it("names the cutoffs picks would get without ENCUT, and proposes 1.3 x the largest", () => {
+    expect(encutAdvice(null, blocks, picks, files)).toEqual([
+      "in/INCAR sets no ENCUT, so each run takes the largest ENMAX of its own POTCAR: 400 eV (rank 1), 293.238 eV (rank 2), 274.61 eV (rank 3); " +
+        "dataset build refuses runs of mixed ENCUT: set one, such as 520 (1.3 x the largest ENMAX of in/POTCAR)",
+    ]);
+    expect(encutAdvice(null, blocks, picks, { ...files, incar: null })[0]).toMatch(/^in\/POTCAR comes without an INCAR, so each run takes/);
+    // Picks that share their largest ENMAX get the same cutoff.
+    expect(encutAdvice(null, blocks, [picks[0], { rank: 4, species: ["O", "Fe"] }], files)).toEqual([]);
+  });
+
+  it("names picks whose POTCAR asks more than ENCUT", () => {
+    expect(encutAdvice(520, blocks, picks, files)).toEqual([]);
+    expect(encutAdvice(280, blocks, picks, files)).toEqual([
+      "in/INCAR sets ENCUT = 280, below the largest ENMAX in the POTCAR of rank 1 (O, 400 eV), rank 2 (Fe_pv, 293.238 eV): VASP's basis falls short of what in/POTCAR asks",
+    ]);
   });
 });
