@@ -227,8 +227,10 @@ export function incarForPick(text: string, file: string, pick: PickSpecies, valu
     const lmax = Math.max(...each.map((v) => v.l));
     if (lmax >= 2 && !set.has("LMAXMIX")) lines.push(`LMAXMIX = ${2 * lmax}`);
   }
-  const base = text === "" || text.endsWith("\n") ? text : `${text}\n`;
-  return `${base}${lines.join("\n")}\n`;
+  // The lines end as the template's do (an INCAR written on Windows keeps CRLF throughout).
+  const eol = text.includes("\r\n") ? "\r\n" : "\n";
+  const base = text === "" || text.endsWith("\n") ? text : `${text}${eol}`;
+  return `${base}${lines.join(eol)}${eol}`;
 }
 
 /** Values as VASP reads them, runs of one value as `count*value`: `2*5 -5 0.6`. */

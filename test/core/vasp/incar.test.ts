@@ -75,6 +75,10 @@ describe("incarForPick", () => {
       "LDAUJ = 0 0 0.5",
       "",
     ]);
+    // A CRLF template gets CRLF lines.
+    expect(incarForPick("ENCUT = 520\r\n", "INCAR", pick, values({ magmom: new Map([["Fe", 5]]) }))).toBe(
+      "ENCUT = 520\r\n# Per-element values for this POSCAR's species line (S Fe Ce), written by relabel-loop\r\nISPIN = 2\r\nMAGMOM = 2*1 5 3*1\r\n",
+    );
     // f electrons ask for LMAXMIX 6 when the template leaves it out.
     expect(incarForPick("", "INCAR", pick, values({ ldau: new Map([["Ce", { l: 3, u: 5, j: 0 }]]) }))).toContain("LMAXMIX = 6\n");
   });
