@@ -12,9 +12,9 @@ import type { DisagreementKind, TrustExclusion, TrustWindow } from "../core/sele
 import { createFeatureMatrix, type PlacedRows } from "../core/select/feature-matrix.js";
 import { allocateSelection, type SelectionMemory, type SelectionRule } from "../core/select/fps.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
-import { compileKernelAhead, selectionThreads, startSelectionWorker, type WorkerSelection } from "../exec/fps-threads.js";
 import type { SpeciesIncarValues } from "../core/vasp/incar.js";
 import type { PotcarBlock } from "../core/vasp/potcar.js";
+import { compileKernelAhead, selectionThreads, startSelectionWorker, type WorkerSelection } from "../exec/fps-threads.js";
 import { readNpyRows } from "./feature-file.js";
 import { folderEntries } from "./folder-entries.js";
 import { poolUnits, type PoolUnit } from "./pool.js";

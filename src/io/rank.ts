@@ -38,15 +38,15 @@ import { allocateSelection, confirmWithIds, type SelectionMemory, type Selection
 import { leftOutCounts, poscarFolderName, rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
+import { parseIncar } from "../core/vasp/incar.js";
+import { kpointsAdvice, type PickCell } from "../core/vasp/kpoints.js";
 import { DEFAULT_VACUUM } from "../core/vasp/poscar.js";
+import { encutAdvice, type PickSpeciesLine } from "../core/vasp/potcar.js";
 import { releaseArray, selectCandidatesThreaded, selectionThreads } from "../exec/fps-threads.js";
 import { ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, summarizeExtxyz, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
 import { sha256File } from "./open.js";
-import { parseIncar } from "../core/vasp/incar.js";
-import { kpointsAdvice, type PickCell } from "../core/vasp/kpoints.js";
-import { encutAdvice, type PickSpeciesLine } from "../core/vasp/potcar.js";
 import { checkRanked, pickPoscars, SelectedFramesInAdvance, writeSelectedFrames, type FrameLocator, type SelectedPick } from "./selected.js";
 import { readPoolUnit, type PoolUnit } from "./pool.js";
 import { EARLY_PARALLEL_SCAN_MIN_BYTES, placeInSelection, startRank, type EarlySelection, type RankOptions, type RankStart, type VaspInputs } from "./rank-start.js";
@@ -650,7 +650,8 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
 
 /**
  * poscars/<rank>-<candidate_id>/ in `dir` (to become `out`): each pick's POSCAR, from selected.extxyz, and the VASP
- * inputs (a POTCAR of its species, an INCAR with its per-element values); returns the ranks put in a vacuum box.
+ * inputs (a POTCAR of its species, an INCAR with its per-element values); returns the ranks put in a vacuum box
+ * and what the inputs do not suit among the picks.
  */
 async function writePickPoscars(
   dir: string, out: string, result: SelectionResult, meta: CandidateMeta[], vacuum: number, inputs?: VaspInputs,
