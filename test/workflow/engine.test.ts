@@ -144,7 +144,7 @@ describe("rankSelection with vasp_templates", () => {
     expect(outcome.kpointsAdvice).toEqual([expect.stringMatching(/^vasp\/KPOINTS gives every pick a 1x1x1 mesh, so the k-point spacing runs from /)]);
 
     // An INCAR that sets MAGMOM itself stops the selection before a round number is taken.
-    await ledger.commit({ message: "INCAR with MAGMOM", files: [{ path: "vasp/INCAR", content: "ENCUT = 520\nMAGMOM = 3*2 2*0.6\n" }] });
+    await ledger.commit({ message: "INCAR with MAGMOM", files: [{ path: "vasp/INCAR", content: "ISPIN = 2\nMAGMOM = 3*2 2*0.6\n" }] });
     let roundTaken = false;
     const request = selectionRequest(["pools/runs.extxyz"], 4, { templates, roundFor: async () => ((roundTaken = true), 2) });
     await expect(rankSelection(ledger, path.join(root, "scratch"), request)).rejects.toThrow("vasp/INCAR:2: sets MAGMOM, which vasp_templates.magmom writes for each pick; leave it out here");

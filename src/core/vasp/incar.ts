@@ -195,13 +195,15 @@ export function incarForPick(text: string, file: string, pick: PickSpecies, valu
     return Array.isArray(v) ? v.length : typeof v === "number" ? 1 : null;
   };
   const noncollinear = set.get("LNONCOLLINEAR")?.value === true || set.get("LSORBIT")?.value === true;
-  const magmomCount = countOf("MAGMOM");
+  // VASP reads MAGMOM only for a spin-polarised run, and the LDAU lists only with LDAU on.
+  const spin = noncollinear || set.get("ISPIN")?.value === 2;
+  const magmomCount = spin ? countOf("MAGMOM") : null;
   const perAtom = noncollinear ? 3 * natoms : natoms;
   if (!values.magmom && magmomCount !== null && magmomCount !== perAtom) {
     throw new InputError(file, set.get("MAGMOM")!.line, `MAGMOM has ${magmomCount} values, but ${pick.name} has ${natoms} atoms${noncollinear ? " (3 values each)" : ""}: give the moments per element with ${values.names.magmom} and leave MAGMOM out`);
   }
   for (const key of ["LDAUL", "LDAUU", "LDAUJ"]) {
-    const count = countOf(key);
+    const count = set.get("LDAU")?.value === true ? countOf(key) : null;
     if (!values.ldau && count !== null && count !== pick.species.length) {
       throw new InputError(file, set.get(key)!.line, `${key} has ${count} values, but ${pick.name} has ${pick.species.length} species (${pick.species.join(" ")}): give DFT+U per element with ${values.names.ldau} and leave ${key} out`);
     }

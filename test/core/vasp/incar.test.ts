@@ -97,7 +97,7 @@ describe("incarForPick", () => {
   });
 
   it("copies a template without per-element values as it is, but refuses MAGMOM or LDAU lists that do not fit the pick", () => {
-    const template = "ISPIN = 2\r\nMAGMOM = 16*5 32*0.6\r\nLDAUL = 2 -1\r\n";
+    const template = "ISPIN = 2\r\nMAGMOM = 16*5 32*0.6\r\nLDAUL = 2 -1\r\nLDAU = .TRUE.\r\n";
     const none = values({});
     expect(incarForPick(template, "INCAR", feS, none)).toBe(template);
     const feO = { species: ["Fe", "O"], counts: [4, 4], name: "rank 3 (Fe4O4)" };
@@ -106,6 +106,8 @@ describe("incarForPick", () => {
     );
     const tiO = { species: ["Ti", "O", "Fe"], counts: [16, 16, 16], name: "rank 1 (Fe16O16Ti16)" };
     expect(() => incarForPick(template, "in/INCAR", tiO, none)).toThrow("in/INCAR:3: LDAUL has 2 values, but rank 1 (Fe16O16Ti16) has 3 species (Ti O Fe): give DFT+U per element with --ldau");
+    // VASP ignores them without spin polarisation or LDAU, and so does the check.
+    expect(incarForPick("MAGMOM = 16*5 32*0.6\nLDAUL = 2 -1\n", "INCAR", tiO, none)).toBe("MAGMOM = 16*5 32*0.6\nLDAUL = 2 -1\n");
     // Non-collinear moments come three per atom.
     expect(incarForPick("LNONCOLLINEAR = .TRUE.\nMAGMOM = 24*0", "INCAR", feO, none)).toBe("LNONCOLLINEAR = .TRUE.\nMAGMOM = 24*0");
     expect(() => incarForPick("LNONCOLLINEAR = .TRUE.\nMAGMOM = 8*0", "INCAR", feO, none)).toThrow("has 8 atoms (3 values each)");
