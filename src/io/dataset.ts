@@ -235,7 +235,7 @@ async function readOneRun(
   // The INCAR of the job's last calculation: its settings are the ones the summary holds.
   const incarPath = besideCalculation(run.dir, "INCAR", runCalculations(run.dir).at(-1)?.suffix ?? "");
   const incar = incarPath ? parseIncar(await readSmallText(incarPath, "an INCAR")) : null;
-  const { settings, conflicts } = normaliseSettings(summary.parameters, incar, summary.symbols.length ? summary.symbols : symbols);
+  const { settings, conflicts } = normaliseSettings(summary.parameters, incar, summary.symbols.length ? summary.symbols : symbols, summary.potentials);
   for (const note of conflicts) if (reading.notes.length < MAX_NOTES) reading.notes.push({ run: run.id, note });
   return { skipped: null, settings, kept: totals.frames };
 }

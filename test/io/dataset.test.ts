@@ -291,6 +291,23 @@ describe("buildDataset: quality gates", () => {
     expect(allowed.summary.gates.mixed_settings.status).toBe("warning");
   });
 
+  it("refuses runs whose functional or pseudopotentials differ although GGA reads -- in each (PBE, PW91 and LDA POTCARs)", async () => {
+    const root = tempDir();
+    copyRealRun(root, "pbe", "dpdata_ch4_md_scf_unconverged");
+    copyRealRun(root, "pw91", "dpdata_ch4_mlff_md_v630");
+    copyRealRun(root, "lda", "flare_NiTi_static");
+    const res = await buildDataset(options([root], path.join(tempDir(), "o"), { allowEmptySplit: true }));
+    expect(res.written).toBe(false);
+    const gate = res.summary.gates.mixed_settings;
+    expect(gate.mixed).toEqual(expect.arrayContaining(["GGA", "POTCAR[C]", "POTCAR[H]"]));
+    expect(Object.keys(gate.values.GGA).sort()).toEqual(["91", "CA", "PE"]);
+    expect(gate.values["POTCAR[C]"]).toEqual({
+      "PAW_GGA C 05Jan2001": { runs: 1, examples: ["pw91"] },
+      "PAW_PBE C 08Apr2002": { runs: 1, examples: ["pbe"] },
+    });
+    expect(res.errors).toContain("mixed DFT settings across runs: GGA = 91 in 1 run(s), e.g. pw91; CA in 1 run(s), e.g. lda; PE in 1 run(s), e.g. pbe; pass --allow-mixed-settings to build anyway");
+  });
+
   it("refuses an empty held-out split and says why, or builds without its file when allowed", async () => {
     const root = tempDir();
     // Three runs whose draws all miss test (fixture ids picked with the draw).

@@ -31,7 +31,8 @@ options:
       --seed N               seed of the split draw of new runs (default 0)
       --max-force F          drop frames with an atom's |F| above F eV/A (default 50)
       --energy-z Z           report frames whose energy per atom has robust |z| > Z in their composition (default 5)
-      --allow-mixed-settings build even when runs differ in ENCUT, GGA, METAGGA, ISPIN, LASPH, PREC, IVDW or DFT+U
+      --allow-mixed-settings build even when runs differ in ENCUT, GGA (GGA = -- from the POTCAR family), METAGGA,
+                             ISPIN, LASPH, PREC, IVDW, DFT+U or an element's pseudopotential (POTCAR title)
       --allow-empty-split    build even when valid or test has no frame (its file is then not written)
       --grow-test            with --previous: let new runs enter test by their draw (default: the test set is
                              frozen and new runs go to train/valid only)

@@ -52,11 +52,23 @@ export function normalisePrec(v: RawParameters[string] | undefined): string {
   return PREC_WORDS[word[0]] ?? word;
 }
 
-/** `--` (take it from the POTCAR) is read as PE: every PAW_PBE POTCAR declares PE, and PBE is what these datasets use. */
-export function normaliseGga(v: RawParameters[string] | undefined): string {
-  if (typeof v !== "string") return "PE";
-  const word = v.trim().toUpperCase();
-  return word === "" || word === "--" ? "PE" : word;
+/**
+ * The functional each POTCAR family declares (its LEXCH), which VASP uses when GGA is unset or `--`: PAW_PBE PE,
+ * PAW_GGA 91 (PW91), plain PAW CA (LDA).
+ */
+const POTCAR_FAMILY_GGA: Record<string, string> = { PAW_PBE: "PE", PAW_GGA: "91", PAW: "CA" };
+
+/**
+ * GGA as the run used it. `--` or none takes the functional of the POTCAR (its first potential's family; see
+ * POTCAR_FAMILY_GGA): a family not listed reads `POTCAR <family>`, and without titles it is read as PE, which
+ * every PAW_PBE POTCAR declares.
+ */
+export function normaliseGga(v: RawParameters[string] | undefined, potentials: readonly string[] = []): string {
+  const word = typeof v === "string" ? v.trim().toUpperCase() : "";
+  if (word !== "" && word !== "--") return word;
+  const family = potentials[0]?.split(" ")[0];
+  if (family === undefined) return "PE";
+  return POTCAR_FAMILY_GGA[family] ?? `POTCAR ${family}`;
 }
 
 export function normaliseMetagga(v: RawParameters[string] | undefined): string {
@@ -77,7 +89,6 @@ const SCALAR_SETTINGS: Record<string, Normaliser> = {
     const n = asNumber(v);
     return n === undefined ? "unknown" : numberText(n);
   },
-  GGA: normaliseGga,
   METAGGA: normaliseMetagga,
   ISPIN: (v) => numberText(asNumber(v) ?? 1),
   LASPH: (v) => ((asBool(v) ?? false) ? "T" : "F"),
@@ -94,19 +105,31 @@ export interface NormalisedSettings {
 /**
  * The comparable settings of one run from the reader's parameters (what VASP used, preferred) and the run's INCAR
  * (for settings the output does not echo). Absent settings take VASP's defaults: GGA from the POTCAR (PE), METAGGA
- * none, ISPIN 1, LASPH F, PREC normal, IVDW 0, LDAU F. DFT+U is compared per element (`LDAU[Fe]`), since
+ * none, ISPIN 1, LASPH F, PREC normal, IVDW 0, LDAU F. The pseudopotential is compared per element
+ * (`POTCAR[Fe]`, its title) when `potentials` gives one per atom type. DFT+U is compared per element (`LDAU[Fe]`), since
  * LDAUL/U/J lists follow each run's own species order; an element without an active U (LDAU off, L = -1, no U
  * and J, or U - J = 0 with Dudarev's LDAUTYPE 2) reads `none`. LDAUTYPE is added only when some element has an
  * active U. ENCUT has no default: without it the setting reads `unknown`.
  */
-export function normaliseSettings(params: RawParameters, incar: RawParameters | null, symbols: readonly string[]): NormalisedSettings {
+export function normaliseSettings(params: RawParameters, incar: RawParameters | null, symbols: readonly string[], potentials: readonly string[] = []): NormalisedSettings {
   const settings: RunSettings = {};
   const conflicts: string[] = [];
-  for (const [key, normalise] of Object.entries(SCALAR_SETTINGS)) {
+  const scalars: Record<string, Normaliser> = { ...SCALAR_SETTINGS, GGA: (v) => normaliseGga(v, potentials) };
+  for (const [key, normalise] of Object.entries(scalars)) {
     settings[key] = normalise(pick(key, params, incar));
     if (params[key] !== undefined && incar?.[key] !== undefined && normalise(incar[key]) !== settings[key]) {
       conflicts.push(`INCAR sets ${key} = ${normalise(incar[key])} but the run used ${settings[key]}`);
     }
+  }
+  // Energies of one element from different pseudopotentials do not share a reference: compared per element.
+  const types = speciesTypes(symbols);
+  if (potentials.length === types.length) {
+    const byElement = new Map<string, string>();
+    types.forEach((element, t) => {
+      const seen = byElement.get(element);
+      byElement.set(element, seen === undefined || seen === potentials[t] ? potentials[t] : `${seen}; ${potentials[t]}`);
+    });
+    for (const [element, title] of [...byElement].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) settings[`POTCAR[${element}]`] = title;
   }
   const take = (key: string) => pick(key, params, incar);
 

@@ -165,6 +165,7 @@ export class OutcarParser {
       nelm: this.nelm,
       parameters: this.parameters,
       symbols: typeof symbols === "string" ? [] : [...symbols],
+      potentials: this.potentialTitles(),
       stepsRead: this.stepsRead,
       skipped: this.skipped,
       mlStepsSkipped: this.mlSteps,
@@ -488,6 +489,12 @@ export class OutcarParser {
       throw new InputError(this.file, this.forceBlockLine, `TOTAL-FORCE block has ${natoms} atoms but the species list has ${this.symbols.length}`);
     }
     return this.symbols;
+  }
+
+  /** The pseudopotential title per type: the TITEL lines, else the header's list of POTCAR lines. */
+  private potentialTitles(): string[] {
+    const types = this.titelSymbols.length > 0 ? this.titelSymbols : this.potcarSymbols.slice(0, this.ionsPerType?.length ?? this.potcarSymbols.length >> 1);
+    return types.map((title) => title.trim().split(/\s+/).join(" "));
   }
 
   /** Species per atom from POTCAR/TITEL lines and `ions per type`, else the hint; a message when neither is enough. */

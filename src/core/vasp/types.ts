@@ -39,6 +39,8 @@ export interface VaspSummary {
   parameters: Record<string, string | number | boolean | number[]>;
   /** The species per atom as the file declares them (empty when it could not tell). */
   symbols: string[];
+  /** The pseudopotential title of each atom type, in type order (`PAW_PBE Fe_pv 02Aug2007`); empty when unknown. */
+  potentials: string[];
   stepsRead: number;
   skipped: SkippedStep[];
   /** ML force-field predicted steps seen and left out (never DFT labels). */

@@ -92,6 +92,8 @@ export class VasprunReader {
   private lastTopLevel: string | null = null;
 
   private symbols: string[] | null = null;
+  /** Pseudopotential titles per atom type, from <atominfo>'s atomtypes. */
+  private potentials: string[] = [];
   private vaspVersion: string | null = null;
   private incar = new Map<string, ParamValue>();
   private params = new Map<string, ParamValue>();
@@ -127,6 +129,7 @@ export class VasprunReader {
       nelm,
       parameters: this.reportedParameters(),
       symbols: this.symbols ? this.symbols.slice() : [],
+      potentials: this.potentials.slice(),
       stepsRead: this.stepsRead,
       skipped: this.skipped,
       mlStepsSkipped: this.mlStepsSkipped,
@@ -476,6 +479,7 @@ export class VasprunReader {
       throw new InputError(this.file, line, `<atominfo> declares ${declared[1]} atoms but lists ${symbols.length}`);
     }
     this.symbols = symbols;
+    this.potentials = typeRows.map((row) => (row[4] ?? "").trim().split(/\s+/).join(" ")).filter((title) => title !== "");
   }
 
   private readScstep(calc: CalcState, content: string, line: number): void {

@@ -49,6 +49,28 @@ describe("normaliseSettings", () => {
   });
 });
 
+describe("normaliseSettings with the pseudopotentials", () => {
+  it("reads GGA = -- as the functional of the POTCAR family: PBE, PW91 or LDA", () => {
+    // As the readers report dpdata_ch4_md_scf_unconverged, dpdata_ch4_mlff_md_v630 and flare_NiTi_static.
+    const gga = (potentials: string[], value: string | undefined = "--") => normaliseSettings(value === undefined ? {} : { GGA: value }, null, [], potentials).settings.GGA;
+    expect(gga(["PAW_PBE C 08Apr2002", "PAW_PBE H 15Jun2001"])).toBe("PE");
+    expect(gga(["PAW_GGA C 05Jan2001", "PAW_GGA H 07Jul1998"])).toBe("91");
+    expect(gga(["PAW Ni 02Aug2007", "PAW Ti 07Sep2000"], undefined)).toBe("CA");
+    expect(gga(["US Fe"])).toBe("POTCAR US");
+    // A GGA tag set in INCAR overrides the POTCAR (fairchem's OC20 runs: RP with PAW_PBE potentials).
+    expect(gga(["PAW_PBE Ir 06Sep2000"], " RP")).toBe("RP");
+    expect(gga([])).toBe("PE");
+  });
+
+  it("compares the pseudopotential per element, when there is one title per atom type", () => {
+    const tiOTi = normaliseSettings({}, null, ["Ti", "Ti", "Ti", "O", "O", "Ti", "Ti", "Ti"], ["PAW_PBE Ti 08Apr2002", "PAW_PBE O 08Apr2002", "PAW_PBE Ti 08Apr2002"]).settings;
+    expect(tiOTi).toMatchObject({ "POTCAR[O]": "PAW_PBE O 08Apr2002", "POTCAR[Ti]": "PAW_PBE Ti 08Apr2002" });
+    const twoTi = normaliseSettings({}, null, ["Ti", "O", "Ti"], ["PAW_PBE Ti 08Apr2002", "PAW_PBE O 08Apr2002", "PAW_PBE Ti_sv 26Sep2005"]).settings;
+    expect(twoTi["POTCAR[Ti]"]).toBe("PAW_PBE Ti 08Apr2002; PAW_PBE Ti_sv 26Sep2005");
+    expect(Object.keys(normaliseSettings({}, null, ["Ti", "O"], ["PAW_PBE Ti 08Apr2002"]).settings).filter((k) => k.startsWith("POTCAR"))).toEqual([]);
+  });
+});
+
 describe("compareSettings", () => {
   it("finds settings on which runs disagree, ignoring elements a run lacks", () => {
     const report = compareSettings([

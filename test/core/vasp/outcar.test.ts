@@ -164,8 +164,15 @@ describe("OUTCAR: energies agree with vasprun.xml of the same run (ASE reference
 
 describe("OUTCAR: header facts from real files", () => {
   it("reads repeated species in POTCAR order (Ti O Ti, ions per type = 3 2 3)", () => {
-    const { steps } = parseReal("vasp/dpdata_Ti-O-Ti_static_v630/OUTCAR");
+    const { steps, summary } = parseReal("vasp/dpdata_Ti-O-Ti_static_v630/OUTCAR");
     expect(steps[0].symbols).toEqual(["Ti", "Ti", "Ti", "O", "O", "Ti", "Ti", "Ti"]);
+    // No TITEL lines in this OUTCAR: the pseudopotentials from the header's POTCAR lines, one per type.
+    expect(summary.potentials).toEqual(["PAW_PBE Ti 08Apr2002", "PAW_PBE O 08Apr2002", "PAW_PBE Ti 08Apr2002"]);
+  });
+
+  it("gives each type's pseudopotential title: PW91 (PAW_GGA) and LDA (PAW) potentials too", () => {
+    expect(parseReal("vasp/dpdata_ch4_mlff_md_v630/OUTCAR").summary.potentials).toEqual(["PAW_GGA H 07Jul1998", "PAW_GGA C 05Jan2001"]);
+    expect(parseReal("vasp/flare_NiTi_static/OUTCAR").summary.potentials.map((t) => t.split(" ").slice(0, 2).join(" "))).toEqual(["PAW Ni", "PAW Ti"]);
   });
 
   it("takes the symbol of 'PAW Ni' potentials and of hard/semicore ones (Na_pv, H_h)", () => {

@@ -170,6 +170,7 @@ describe("vasprun.xml semantics", () => {
     const expected = ["Ti", "Ti", "Ti", "O", "O", "Ti", "Ti", "Ti"];
     expect(summary.symbols).toEqual(expected);
     expect(steps[0].symbols).toEqual(expected);
+    expect(summary.potentials).toEqual(["PAW_PBE Ti 08Apr2002", "PAW_PBE O 08Apr2002", "PAW_PBE Ti 08Apr2002"]);
   });
 
   it("case-normalises element names and restores names VASP cut short from the pseudopotential title", () => {
