@@ -45,9 +45,9 @@ export interface RankOptions {
   /**
    * Also write OUT/poscars/<rank>-<candidate_id>/POSCAR for each pick (a structure without a cell in a box with
    * `vacuum` A between copies, default DEFAULT_VACUUM), with the files of `inputs` (INCAR, KPOINTS, ...) beside each
-   * and `incarValues` written into each pick's INCAR.
+   * and `incarValues` written into each pick's INCAR; with `potcarSymbols`, a POTCAR.spec beside each.
    */
-  poscars?: { vacuum?: number; inputs?: string; incarValues?: SpeciesIncarValues };
+  poscars?: { vacuum?: number; inputs?: string; incarValues?: SpeciesIncarValues; potcarSymbols?: ReadonlyMap<string, string> };
   /** Threads for reading large extxyz pools and for the selection (default: up to 2); results do not depend on it. */
   threads?: number;
   software: { name: string; version: string };
@@ -225,6 +225,10 @@ export async function startRank(o: RankOptions): Promise<RankStart> {
   if (o.trustExclude && !o.forceTrust) throw new UsageError("--trust-exclude needs a trust window (--force-trust LO:HI)");
   await assertFreshOutput(o.out);
   const vaspInputs = o.poscars?.inputs === undefined ? undefined : await readVaspInputs(o.poscars.inputs, o.poscars.incarValues);
+  if (vaspInputs && o.poscars?.potcarSymbols) {
+    if (vaspInputs.potcar) throw new UsageError(`${vaspInputs.potcar.file} is split into each pick's POTCAR: POTCAR.spec (--potcar-spec) is for runs without one`);
+    if (vaspInputs.files.some((f) => f.name === "POTCAR.spec")) throw new UsageError(`${path.join(vaspInputs.dir, "POTCAR.spec")} would be written over by --potcar-spec: give one of them`);
+  }
   const units = await poolUnits(o.pool, o.typeMap);
   const labeled = await labelledUnits(o.labeled ?? [], o.typeMap);
   return { units, early: await startEarlySelection(o), labeled, vaspInputs };

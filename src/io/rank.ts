@@ -635,7 +635,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
     await writeParts(path.join(tmp, "ranking.csv"), rankingCsvParts(inputs));
     const selectedFile = path.join(tmp, "selected.extxyz");
     if (!(await inAdvance?.finish(selectedPicks(result, c.meta), selectedFile))) await writeSelected(units, sources, result, c.meta, selectedFile);
-    if (o.poscars) poscars = await writePickPoscars(tmp, o.out, result, c.meta, vacuum, vaspInputs);
+    if (o.poscars) poscars = await writePickPoscars(tmp, o.out, result, c.meta, { vacuum, inputs: vaspInputs, potcarSymbols: o.poscars.potcarSymbols });
     await rm(o.out, { recursive: true, force: true });
     await mkdir(path.dirname(path.resolve(o.out)), { recursive: true });
     await rename(tmp, o.out);
@@ -654,15 +654,18 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
  * and what the inputs do not suit among the picks.
  */
 async function writePickPoscars(
-  dir: string, out: string, result: SelectionResult, meta: CandidateMeta[], vacuum: number, inputs?: VaspInputs,
+  dir: string, out: string, result: SelectionResult, meta: CandidateMeta[],
+  { vacuum, inputs, potcarSymbols }: { vacuum: number; inputs?: VaspInputs; potcarSymbols?: ReadonlyMap<string, string> },
 ): Promise<{ boxed: number[]; advice: string[] }> {
   const written: Array<PickCell & PickSpeciesLine> = [];
   const picks = result.picks.map(({ rank, index }) => ({ rank, candidate_id: meta[index].id, formula: meta[index].formula }));
-  for await (const poscar of pickPoscars(path.join(dir, "selected.extxyz"), picks, { vacuum, shownAs: path.join(out, "selected.extxyz"), potcar: inputs?.potcar, incar: inputs?.incar })) {
+  const shownAs = path.join(out, "selected.extxyz");
+  for await (const poscar of pickPoscars(path.join(dir, "selected.extxyz"), picks, { vacuum, shownAs, potcar: inputs?.potcar, potcarSymbols, incar: inputs?.incar })) {
     written.push({ rank: poscar.rank, cell: poscar.cell, pbc: poscar.pbc, boxed: poscar.boxed, species: poscar.species });
     const folder = path.join(dir, "poscars", poscarFolderName(poscar.rank, poscar.candidate_id));
     await mkdir(folder, { recursive: true });
     await writeFile(path.join(folder, "POSCAR"), poscar.text);
+    if (poscar.potcarSpec !== undefined) await writeFile(path.join(folder, "POTCAR.spec"), poscar.potcarSpec);
     for (const { name, content } of inputs?.files ?? []) {
       const made = name === "POTCAR" ? poscar.potcar : name === "INCAR" ? poscar.incar : undefined;
       await writeFile(path.join(folder, name), made === undefined ? content : Buffer.from(made, "latin1"));

@@ -11,7 +11,7 @@ import { selectedPoscar, selectionInfo, type CandidateMeta } from "../core/selec
 import { speciesInOrder, type Frame } from "../core/structure.js";
 import { incarForPick, initialMomentsInOrder, type SpeciesIncarValues } from "../core/vasp/incar.js";
 import type { PickCell } from "../core/vasp/kpoints.js";
-import { potcarFor, type PotcarBlock } from "../core/vasp/potcar.js";
+import { potcarFor, potcarSpec, type PotcarBlock } from "../core/vasp/potcar.js";
 import { ExtxyzFileWriter, readExtxyz, readExtxyzFrameRanges, type ExtxyzFrameRange } from "./extxyz.js";
 
 /** A pick as selected.extxyz records it: its rank, its candidate row and what was ranked there. */
@@ -142,17 +142,23 @@ export interface PickPoscar extends PickCell {
   species: string[];
   text: string;
   potcar?: string;
+  /** POTCAR.spec: the potential names in the POSCAR's order. */
+  potcarSpec?: string;
   incar?: string;
 }
 
 /**
  * The POSCAR of each pick, read back from selected.extxyz (`file`, named `shownAs` in errors) in greedy order:
  * `picks` are ranking.json's selected entries. A pick without a cell is boxed (selectedPoscar). With a POTCAR
- * of the pool's elements, each pick gets its blocks; with an INCAR, its per-element values (incarForPick).
+ * of the pool's elements, each pick gets its blocks; with potential names, its POTCAR.spec; with an INCAR, its
+ * per-element values (incarForPick).
  */
 export async function* pickPoscars(
   file: string, picks: readonly { rank: number; candidate_id: string; formula: string }[],
-  opts: { vacuum: number; shownAs: string; round?: number; potcar?: { blocks: readonly PotcarBlock[]; file: string }; incar?: PickIncar },
+  opts: {
+    vacuum: number; shownAs: string; round?: number;
+    potcar?: { blocks: readonly PotcarBlock[]; file: string }; potcarSymbols?: ReadonlyMap<string, string>; incar?: PickIncar;
+  },
 ): AsyncGenerator<PickPoscar, void, void> {
   let r = 0;
   const potcarOrder = opts.potcar?.blocks.map((b) => b.element);
@@ -165,7 +171,12 @@ export async function* pickPoscars(
     const moments = opts.incar?.values.magmom && initialMomentsInOrder(frame, species, opts.shownAs, `frame ${r}`);
     const incar = opts.incar && incarForPick(opts.incar.text, opts.incar.file, { species, counts, name: `rank ${pick.rank} (${pick.formula})`, moments }, opts.incar.values);
     const { text, boxed } = selectedPoscar(frame, pick, { vacuum: opts.vacuum, source: `${opts.shownAs} frame ${r}`, round: opts.round, speciesOrder: species });
-    yield { rank: pick.rank, candidate_id: pick.candidate_id, text, boxed, cell: frame.cell, pbc: frame.pbc, species, ...(potcar === undefined ? {} : { potcar }), ...(incar === undefined ? {} : { incar }) };
+    yield {
+      rank: pick.rank, candidate_id: pick.candidate_id, text, boxed, cell: frame.cell, pbc: frame.pbc, species,
+      ...(potcar === undefined ? {} : { potcar }),
+      ...(opts.potcarSymbols === undefined ? {} : { potcarSpec: potcarSpec(species, opts.potcarSymbols) }),
+      ...(incar === undefined ? {} : { incar }),
+    };
     r++;
   }
 }

@@ -130,10 +130,13 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
       { path: paths.selectedExtxyz, content: text["selected.extxyz"] },
     ];
     const written: PickCell[] = [];
-    for await (const poscar of pickPoscars(path.join(out, "selected.extxyz"), parsed.ranking.selected, { vacuum: r.templates.vacuum, shownAs: paths.selectedExtxyz, round, incar: templates.incar })) {
+    const potcarSymbols = r.templates.potcar_symbols === null ? undefined : new Map(Object.entries(r.templates.potcar_symbols));
+    const picks = pickPoscars(path.join(out, "selected.extxyz"), parsed.ranking.selected, { vacuum: r.templates.vacuum, shownAs: paths.selectedExtxyz, round, incar: templates.incar, potcarSymbols });
+    for await (const poscar of picks) {
       const folder = poscarDir(round, poscar.rank, poscar.candidate_id);
       written.push({ rank: poscar.rank, cell: poscar.cell, pbc: poscar.pbc, boxed: poscar.boxed });
       files.push({ path: `${folder}/POSCAR`, content: poscar.text });
+      if (poscar.potcarSpec !== undefined) files.push({ path: `${folder}/POTCAR.spec`, content: poscar.potcarSpec });
       for (const t of templates.files) files.push({ path: `${folder}/${t.name}`, content: t.name === "INCAR" && poscar.incar !== undefined ? Buffer.from(poscar.incar, "latin1") : t.content });
     }
     const kpoints = templates.files.find((f) => f.name === "KPOINTS");

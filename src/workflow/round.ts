@@ -373,7 +373,7 @@ export class RoundWorkflow {
       const sha = await this.ledger.commit({ branch, base, message: `Round ${m0.round}: selection of ${outcome.ranking.selection_size} structures`, files, guard: frozenPathGuard(m0) });
       const { magmom, ldau } = config.vasp_templates;
       const perElementIncar = [...(magmom ? ["MAGMOM"] : []), ...(ldau ? ["DFT+U (LDAUL/LDAUU/LDAUJ)"] : [])];
-      const summary = selectionSummary(outcome.ranking, { round: m0.round, boxed: outcome.boxed, vacuum: config.vasp_templates.vacuum, rankingCsv: outcome.rankingCsv, perElementIncar, kpointsAdvice: outcome.kpointsAdvice });
+      const summary = selectionSummary(outcome.ranking, { round: m0.round, boxed: outcome.boxed, vacuum: config.vasp_templates.vacuum, rankingCsv: outcome.rankingCsv, perElementIncar, kpointsAdvice: outcome.kpointsAdvice, potcarSymbols: config.vasp_templates.potcar_symbols });
       const pr = await this.forge.openPullRequest({ head: branch, base, title: `Round ${m0.round}: selection`, body: `${summary}\nRound issue: #${m0.issue}\n` });
       const ranked = advance(m0, "ranked", sha, this.now().toISOString());
       const next = withRankingFigures(

@@ -232,6 +232,19 @@ describe("relabel rank", () => {
         `dataset build refuses runs of mixed ENCUT: set one, such as 390 (1.3 x the largest ENMAX of ${path.join(inputs, "POTCAR")})\n`,
     );
 
+    // POTCAR.spec is for runs without a POTCAR: not both.
+    const both = await runCli("rank", "--pool", ...pool, "--select", "3", "--vasp-inputs", inputs, "--potcar-spec", "plain", "-o", path.join(dir, "both"));
+    expect([both.code, both.stderr]).toEqual([2, `relabel rank: ${path.join(inputs, "POTCAR")} is split into each pick's POTCAR: POTCAR.spec (--potcar-spec) is for runs without one\n`]);
+    // Without one, POTCAR.spec names each pick's potentials in its POSCAR's order.
+    const spec = await runCli("rank", "--pool", ...pool, "--select", "3", "--potcar-spec", "Ti=Ti_sv,Fe=Fe_pv", "-o", path.join(dir, "spec"));
+    expect(spec.stdout).toContain("each pick's POTCAR.spec: its potentials in the order of its POSCAR's species line\n");
+    for (const folder of readdirSync(path.join(dir, "spec", "poscars"))) {
+      const species = readFileSync(path.join(dir, "spec", "poscars", folder, "POSCAR"), "utf8").split("\n")[5].trim().split(/\s+/);
+      expect(readFileSync(path.join(dir, "spec", "poscars", folder, "POTCAR.spec"), "utf8")).toBe(species.map((s) => `${{ Ti: "Ti_sv", Fe: "Fe_pv" }[s] ?? s}\n`).join(""));
+    }
+    const badSpec = await runCli("rank", "--pool", ...pool, "--select", "3", "--potcar-spec", "Ti=Fe_pv", "-o", path.join(dir, "bad"));
+    expect([badSpec.code, badSpec.stderr]).toEqual([2, 'relabel rank: --potcar-spec: "Fe_pv" is no potential of Ti: expected Ti or a variant such as Ti_pv\n']);
+
     // A POTCAR without an element of a pick: nothing is written, and the POTCAR and the element are named.
     writeFileSync(path.join(inputs, "POTCAR"), potcarBlock("O") + potcarBlock("Ti"));
     const missing = await runCli("rank", "--pool", ...pool, "--select", "3", "--vasp-inputs", inputs, "-o", path.join(dir, "again"));

@@ -121,10 +121,13 @@ describe("rankSelection", () => {
 });
 
 describe("rankSelection with vasp_templates", () => {
-  it("writes each pick's INCAR with MAGMOM and DFT+U per element in its POSCAR's order, and checks the INCAR before ranking", async () => {
+  it("writes each pick's INCAR with MAGMOM and DFT+U per element and its POTCAR.spec, in its POSCAR's order, and checks the INCAR before ranking", async () => {
     const { root, ledger } = await ledgerWithPool();
     await ledger.commit({ message: "templates", files: [{ path: "vasp/INCAR", content: "ENCUT = 520\n" }, { path: "vasp/KPOINTS", content: "Gamma\n0\nGamma\n1 1 1\n" }] });
-    const templates = { ...defaultRelabelConfig().vasp_templates, incar: "vasp/INCAR", kpoints: "vasp/KPOINTS", magmom: { Ti: 2, "*": 0.6 }, ldau: { Ti: { l: 2, u: 3.5, j: 0 } } };
+    const templates = {
+      ...defaultRelabelConfig().vasp_templates, incar: "vasp/INCAR", kpoints: "vasp/KPOINTS",
+      magmom: { Ti: 2, "*": 0.6 }, ldau: { Ti: { l: 2, u: 3.5, j: 0 } }, potcar_symbols: { Ti: "Ti_sv" },
+    };
     const outcome = await rankSelection(ledger, path.join(root, "scratch"), selectionRequest(["pools/runs.extxyz"], 4, { templates }));
     const fileAt = (p: string) => String(outcome.files.find((f) => f.path === p)!.content);
     let withTi = 0;
@@ -137,6 +140,7 @@ describe("rankSelection with vasp_templates", () => {
       expect(incar.MAGMOM).toEqual(poscar.symbols.map((s) => (s === "Ti" ? 2 : 0.6)));
       expect([incar.LDAUL, incar.LDAUU].flat()).toEqual([...species.map((s) => (s === "Ti" ? 2 : -1)), ...species.map((s) => (s === "Ti" ? 3.5 : 0))]);
       expect(fileAt(`${folder}/KPOINTS`)).toBe("Gamma\n0\nGamma\n1 1 1\n");
+      expect(fileAt(`${folder}/POTCAR.spec`)).toBe(species.map((s) => (s === "Ti" ? "Ti_sv\n" : `${s}\n`)).join(""));
       if (species.includes("Ti")) withTi++;
     }
     expect(withTi).toBe(1);
@@ -149,7 +153,7 @@ describe("rankSelection with vasp_templates", () => {
     const request = selectionRequest(["pools/runs.extxyz"], 4, { templates, roundFor: async () => ((roundTaken = true), 2) });
     await expect(rankSelection(ledger, path.join(root, "scratch"), request)).rejects.toThrow("vasp/INCAR:2: sets MAGMOM, which vasp_templates.magmom writes for each pick; leave it out here");
     // So does one whose own MAGMOM does not fit a pick, once the picks are known.
-    const copied = selectionRequest(["pools/runs.extxyz"], 4, { templates: { ...templates, magmom: null, ldau: null }, roundFor: request.roundFor });
+    const copied = selectionRequest(["pools/runs.extxyz"], 4, { templates: { ...templates, magmom: null, ldau: null, potcar_symbols: null }, roundFor: request.roundFor });
     await expect(rankSelection(ledger, path.join(root, "scratch"), copied)).rejects.toThrow(/^vasp\/INCAR:2: MAGMOM has 5 values, but rank 1 \(\w+\) has \d+ atoms/);
     expect(roundTaken).toBe(false);
   });

@@ -3,6 +3,7 @@ import { UsageError } from "../../core/errors.js";
 import { parseTrustExclusion, parseTrustWindow } from "../../core/select/disagreement.js";
 import type { SelectionRule } from "../../core/select/fps.js";
 import { parseLdauSpec, parseMagmomSpec, type SpeciesIncarValues } from "../../core/vasp/incar.js";
+import { parsePotcarSymbols } from "../../core/vasp/potcar.js";
 import { yieldToOtherThreads } from "../../exec/thread-priority.js";
 import { startRank, type RankOptions } from "../../io/rank-start.js";
 import { SOFTWARE } from "../../version.js";
@@ -13,7 +14,7 @@ export const rankSpec = {
   name: "rank",
   summary: "Rank a candidate pool for the next DFT round: diversity (farthest-point sampling) plus optional committee disagreement.",
   usage:
-    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI [--trust-exclude LEVELS]] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] [--type-map EL,EL...] [--threads N] -o OUT [--poscars [--vasp-inputs DIR [--magmom EL=M,...] [--ldau EL=L:U[:J],...]] [--vacuum 10]]",
+    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI [--trust-exclude LEVELS]] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] [--type-map EL,EL...] [--threads N] -o OUT [--poscars [--vasp-inputs DIR [--magmom EL=M,...] [--ldau EL=L:U[:J],...]] [--potcar-spec EL=NAME,...|plain] [--vacuum 10]]",
   help: `This is the baseline heuristic, named for what it is: greedy farthest-point sampling in a structure-descriptor
 space, plus committee disagreement when a committee is given. It is not calibrated uncertainty and not Bayesian
 optimisation. --disagreement force is DP-GEN's model deviation (max over atoms of the force std).
@@ -61,6 +62,9 @@ output:
       --ldau EL=L:U[:J],...   write each pick's LDAUL/LDAUU/LDAUJ from DFT+U per element (Fe=2:5.3; J 0 by
                               default; other elements none), with LDAU = .TRUE. and LMAXMIX 4 (d) or 6 (f)
                               unless INCAR sets them
+      --potcar-spec NAMES     write POTCAR.spec beside each POSCAR: the potentials in its species order, one per
+                              line (Fe=Fe_pv,Ti=Ti_sv; others, or all with "plain", by their symbol), for a cluster
+                              that holds the POTCARs (implies --poscars; not with a POTCAR in --vasp-inputs)
       --vacuum A              a pick without a cell (a molecule) goes in a cubic box with A Angstrom of vacuum
                               between periodic copies, positions unchanged (default 10)
   -h, --help                  show this help
@@ -91,6 +95,7 @@ exit codes: 0 success, 1 bad input, 2 usage error`,
     poscars: { type: "boolean" },
     "vasp-inputs": { type: "string" },
     vacuum: { type: "string" },
+    "potcar-spec": { type: "string" },
     magmom: { type: "string" },
     ldau: { type: "string" },
   },
@@ -133,12 +138,14 @@ function parseTypeMap(text: string): string[] {
   return symbols;
 }
 
+/** A parsed option value, or its problem as a usage error naming the flag. */
+function orUsage<T>(flag: string, parsed: T | string): T {
+  if (typeof parsed === "string") throw new UsageError(`--${flag}: ${parsed}`);
+  return parsed;
+}
+
 /** MAGMOM and DFT+U per element, for each pick's INCAR. */
 function perElementIncar(magmom: string | undefined, ldau: string | undefined): SpeciesIncarValues {
-  const orUsage = <T>(flag: string, parsed: T | string): T => {
-    if (typeof parsed === "string") throw new UsageError(`--${flag}: ${parsed}`);
-    return parsed;
-  };
   return {
     ...(magmom === undefined ? {} : { magmom: orUsage("magmom", parseMagmomSpec(magmom)) }),
     ...(ldau === undefined ? {} : { ldau: orUsage("ldau", parseLdauSpec(ldau)) }),
@@ -180,7 +187,9 @@ export async function runRank(argv: string[]): Promise<number> {
   if (!values.select) throw new UsageError(`--select N is required\nusage: ${rankSpec.usage}`);
   if (!values.output) throw new UsageError(`-o OUT is required\nusage: ${rankSpec.usage}`);
   if (values.weights && values.rule) throw new UsageError("give --weights or --rule, not both");
-  if (values.vacuum !== undefined && !values.poscars && values["vasp-inputs"] === undefined) throw new UsageError("--vacuum sets the box of POSCARs: give --poscars (or --vasp-inputs DIR) too");
+  if (values.vacuum !== undefined && values["potcar-spec"] === undefined && !values.poscars && values["vasp-inputs"] === undefined) {
+    throw new UsageError("--vacuum sets the box of POSCARs: give --poscars (or --vasp-inputs DIR) too");
+  }
   if ((values.magmom !== undefined || values.ldau !== undefined) && values["vasp-inputs"] === undefined) {
     throw new UsageError(`--${values.magmom !== undefined ? "magmom" : "ldau"} completes each pick's INCAR: give --vasp-inputs DIR with the INCAR too`);
   }
@@ -206,8 +215,13 @@ export async function runRank(argv: string[]): Promise<number> {
       rmax: positiveNumber("rmax", values.rmax, false),
       typeMap: values["type-map"] !== undefined ? parseTypeMap(values["type-map"]) : undefined,
       threads: positiveNumber("threads", values.threads, true),
-      poscars: values.poscars || values["vasp-inputs"] !== undefined
-        ? { vacuum: positiveNumber("vacuum", values.vacuum, false), inputs: values["vasp-inputs"], incarValues: perElementIncar(values.magmom, values.ldau) }
+      poscars: values.poscars || values["vasp-inputs"] !== undefined || values["potcar-spec"] !== undefined
+        ? {
+            vacuum: positiveNumber("vacuum", values.vacuum, false),
+            inputs: values["vasp-inputs"],
+            incarValues: perElementIncar(values.magmom, values.ldau),
+            potcarSymbols: values["potcar-spec"] === undefined ? undefined : orUsage("potcar-spec", parsePotcarSymbols(values["potcar-spec"])),
+          }
         : undefined,
       software: SOFTWARE,
       onProgress: (phase, done, total) => progress.update(total ? `${phase} ${done}/${total}` : `${phase}: ${done} structures`, total ? done / total : undefined),
@@ -238,6 +252,7 @@ export async function runRank(argv: string[]): Promise<number> {
         ...(result.picks.length > 10 ? [`  ... ${result.picks.length - 10} more in ranking.csv`] : []),
         ...(outcome.poscars?.boxed.length ? [`no cell, so in a cubic box with ${outcome.poscars.vacuum} A of vacuum: the POSCARs of rank ${outcome.poscars.boxed.join(", ")}`] : []),
         ...(values.magmom !== undefined || values.ldau !== undefined ? [`each pick's INCAR: ${[values.magmom !== undefined && "MAGMOM", values.ldau !== undefined && "LDAUL/LDAUU/LDAUJ"].filter(Boolean).join(" and ")} in the order of its POSCAR's species line`] : []),
+        ...(values["potcar-spec"] !== undefined ? ["each pick's POTCAR.spec: its potentials in the order of its POSCAR's species line"] : []),
         `wrote ${outcome.files.map((f) => `${outcome.dir}/${f}`).join(", ")}`,
       ].join("\n") + "\n",
     );

@@ -14,6 +14,7 @@ import { StageConfigSchema, typeMapSchema } from "../stage/config.js";
 import { closestName } from "../stage/suggest.js";
 import { elementProblem, ldauProblem } from "../vasp/incar.js";
 import { DEFAULT_VACUUM } from "../vasp/poscar.js";
+import { potcarSymbolProblem } from "../vasp/potcar.js";
 
 export const CONFIG_FILE = ".github/relabel.yml";
 
@@ -168,6 +169,17 @@ export const relabelConfigSchema = executionConfigSchema
           .nullable()
           .default(null)
           .describe("DFT+U per element (L, U and J in eV), written as each pick's LDAUL/LDAUU/LDAUJ in its POSCAR's order"),
+        potcar_symbols: z
+          .record(elementKey(false), z.string())
+          .superRefine((symbols, ctx) => {
+            for (const [element, symbol] of Object.entries(symbols)) {
+              const problem = potcarSymbolProblem(element, symbol);
+              if (problem) ctx.addIssue({ code: "custom", message: problem, path: [element] });
+            }
+          })
+          .nullable()
+          .default(null)
+          .describe("potential name per element (Fe: Fe_pv; others by their symbol): each pick gets a POTCAR.spec listing them in its POSCAR's order, for the cluster to assemble the POTCAR; {} for plain names"),
       })
       .refine((t) => t.incar !== null || (t.magmom === null && t.ldau === null), { message: "magmom and ldau are written into each pick's INCAR: set incar too", path: ["incar"] })
       .prefault({})

@@ -282,7 +282,10 @@ function bestCut(lines: string[], states: BlockState[], start: number, end: numb
 /** The summary comment of a selection PR: sources with sha256, committee, sizes, the rule in words, the top picks. */
 export function selectionSummary(
   ranking: RankingJson,
-  opts: { round?: number; top?: number; boxed?: readonly number[]; vacuum?: number; rankingCsv?: string; perElementIncar?: readonly string[]; kpointsAdvice?: readonly string[] } = {},
+  opts: {
+    round?: number; top?: number; boxed?: readonly number[]; vacuum?: number; rankingCsv?: string;
+    perElementIncar?: readonly string[]; kpointsAdvice?: readonly string[]; potcarSymbols?: Readonly<Record<string, string>> | null;
+  } = {},
 ): string {
   const top = opts.top ?? 20;
   const hasCommittee = ranking.committee.size >= 2;
@@ -312,6 +315,10 @@ export function selectionSummary(
   if (params.length > 0) out.push(`- **Parameters:** ${params.join(", ")}`);
   if (opts.perElementIncar?.length) {
     out.push(`- **INCAR per pick:** ${opts.perElementIncar.join(" and ")} per element from \`vasp_templates\`, in the order of each POSCAR's species line`);
+  }
+  if (opts.potcarSymbols) {
+    const named = Object.entries(opts.potcarSymbols).map(([element, symbol]) => `${element} ${inlineCode(symbol)}`);
+    out.push(`- **POTCAR.spec per pick:** the potentials in the order of each POSCAR's species line (${[...named, "other elements by their symbol"].join(", ")}), for the cluster to assemble the POTCAR`);
   }
   out.push(`- **Software:** ${ranking.software.name} ${ranking.software.version}`, "");
 

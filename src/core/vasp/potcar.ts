@@ -4,6 +4,7 @@
  * Only the block boundaries and each block's TITEL line are read; the blocks are copied byte for byte.
  */
 import { isElement } from "../elements.js";
+import { elementProblem } from "./incar.js";
 import { InputError } from "../errors.js";
 import { rankList } from "../select/ranking.js";
 
@@ -70,6 +71,36 @@ export function potcarFor(blocks: readonly PotcarBlock[], species: readonly stri
     throw new InputError(file, undefined, `has no block for ${missing.join(", ")}, expected one for every element of the picks (it has ${blocks.map((b) => b.element).join(", ")})`);
   }
   return species.map((s) => byElement.get(s)!).join("");
+}
+
+/**
+ * POTCAR.spec, as pymatgen writes it where the licensed POTCAR cannot go: one potential name per line, in the order
+ * of the POSCAR's species line, for the cluster to assemble the POTCAR from. `symbols` names an element's potential
+ * (Fe_pv); an element not named takes its own symbol.
+ */
+export function potcarSpec(species: readonly string[], symbols: ReadonlyMap<string, string>): string {
+  return species.map((s) => `${symbols.get(s) ?? s}\n`).join("");
+}
+
+/** "Fe=Fe_pv,Ti=Ti_sv" as a map, "plain" as none (every element by its symbol), or the problem in words. */
+export function parsePotcarSymbols(text: string): Map<string, string> | string {
+  const out = new Map<string, string>();
+  if (text.trim() === "plain") return out;
+  for (const part of text.split(",")) {
+    const m = /^\s*([A-Za-z]+)\s*=\s*(\S+)\s*$/.exec(part);
+    if (!m) return `expected ELEMENT=POTENTIAL pairs such as Fe=Fe_pv,Ti=Ti_sv, or plain (got "${part.trim()}")`;
+    const problem = elementProblem(m[1], false) ?? potcarSymbolProblem(m[1], m[2]) ?? (out.has(m[1]) ? `${m[1]} is given twice` : null);
+    if (problem) return problem;
+    out.set(m[1], m[2]);
+  }
+  return out;
+}
+
+/** Why `symbol` is no potential name of `element` (Fe_pv, Fe_sv_GW and H.75 are; O_s is not Fe's), or null. */
+export function potcarSymbolProblem(element: string, symbol: string): string | null {
+  const m = /^([A-Z][a-z]?)(?:[_.][A-Za-z0-9_.]*)?$/.exec(symbol);
+  if (!m || m[1] !== element) return `"${symbol}" is no potential of ${element}: expected ${element} or a variant such as ${element}_pv`;
+  return null;
 }
 
 /** A pick by its rank and its POSCAR's species line. */

@@ -120,6 +120,9 @@ describe("relabel.yml", () => {
     expect(message("vasp_templates.ldau.Ni.l")).toBe("L must be -1 (none), 0, 1, 2 (d) or 3 (f), got 4");
     expect(parseRelabelConfig({ vasp_templates: { incar: "vasp/INCAR", magmom: "pool" } }, ".github/relabel.yml").ok).toBe(true);
     expect(problems({ vasp_templates: { incar: "vasp/INCAR", magmom: 5 } })).toEqual([{ path: "vasp_templates.magmom", message: 'expected moments per element such as {Fe: 5, "*": 0.6}, or "pool"' }]);
+    const spec = parseRelabelConfig({ vasp_templates: { potcar_symbols: { Fe: "Fe_pv" } } }, ".github/relabel.yml");
+    expect(spec.ok && spec.config.vasp_templates.potcar_symbols).toEqual({ Fe: "Fe_pv" });
+    expect(problems({ vasp_templates: { potcar_symbols: { Fe: "O_s" } } })).toEqual([{ path: "vasp_templates.potcar_symbols.Fe", message: '"O_s" is no potential of Fe: expected Fe or a variant such as Fe_pv' }]);
     expect(problems({ vasp_templates: { magmom: { Fe: 5 } } })).toEqual([{ path: "vasp_templates.incar", message: "magmom and ldau are written into each pick's INCAR: set incar too" }]);
   });
 

@@ -261,6 +261,10 @@ describe("selectionSummary", () => {
       "- **INCAR per pick:** MAGMOM and DFT+U (LDAUL/LDAUU/LDAUJ) per element from `vasp_templates`, in the order of each POSCAR's species line\n",
     );
     expect(selectionSummary(ranking, { perElementIncar: [] })).not.toContain("INCAR per pick");
+    expect(selectionSummary(ranking, { potcarSymbols: { Fe: "Fe_pv" } })).toContain(
+      "- **POTCAR.spec per pick:** the potentials in the order of each POSCAR's species line (Fe `Fe_pv`, other elements by their symbol), for the cluster to assemble the POTCAR\n",
+    );
+    expect(selectionSummary(ranking, { potcarSymbols: null })).not.toContain("POTCAR.spec");
   });
 
   it("warns of a KPOINTS mesh that does not suit the picks, one paragraph per point", () => {

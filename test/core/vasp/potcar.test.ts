@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { encutAdvice, potcarFor, splitPotcar } from "../../../src/core/vasp/potcar.js";
+import { encutAdvice, parsePotcarSymbols, potcarFor, potcarSpec, potcarSymbolProblem, splitPotcar } from "../../../src/core/vasp/potcar.js";
 import { potcarBlock } from "../../fixtures/potcar/layout.js";
 
 describe("splitPotcar", () => {
@@ -55,5 +55,22 @@ describe("encutAdvice", () => {
     expect(encutAdvice(280, blocks, picks, files)).toEqual([
       "in/INCAR sets ENCUT = 280, below the largest ENMAX in the POTCAR of rank 1 (O, 400 eV), rank 2 (Fe_pv, 293.238 eV): VASP's basis falls short of what in/POTCAR asks",
     ]);
+  });
+});
+
+describe("POTCAR.spec", () => {
+  it("lists a potential per species in the POSCAR's order, an element not named by its symbol", () => {
+    expect(potcarSpec(["O", "Ti", "Fe"], new Map([["Ti", "Ti_sv"], ["Fe", "Fe_pv"]]))).toBe("O\nTi_sv\nFe_pv\n");
+    expect(potcarSpec(["H", "C"], new Map())).toBe("H\nC\n");
+  });
+
+  it("takes names of the element's own potentials only", () => {
+    expect(parsePotcarSymbols("Fe=Fe_pv, Zr=Zr_sv_GW,H=H.75")).toEqual(new Map([["Fe", "Fe_pv"], ["Zr", "Zr_sv_GW"], ["H", "H.75"]]));
+    expect(parsePotcarSymbols("plain")).toEqual(new Map());
+    expect(parsePotcarSymbols("Fe=O_s")).toBe('"O_s" is no potential of Fe: expected Fe or a variant such as Fe_pv');
+    expect(parsePotcarSymbols("Fe:Fe_pv")).toBe('expected ELEMENT=POTENTIAL pairs such as Fe=Fe_pv,Ti=Ti_sv, or plain (got "Fe:Fe_pv")');
+    expect(parsePotcarSymbols("Xx=Xx")).toBe('"Xx" is not an element symbol');
+    expect(potcarSymbolProblem("F", "Fe_pv")).toBe('"Fe_pv" is no potential of F: expected F or a variant such as F_pv');
+    expect(potcarSymbolProblem("Fe", "Fe")).toBeNull();
   });
 });
