@@ -96,9 +96,9 @@ export function parsePotcarSymbols(text: string): Map<string, string> | string {
   return out;
 }
 
-/** Why `symbol` is no potential name of `element` (Fe_pv, Fe_sv_GW and H.75 are; O_s is not Fe's), or null. */
+/** Why `symbol` is no potential name of `element` (Fe_pv, Fe_sv_GW, H.75 and H1.25 are; O_s is not Fe's), or null. */
 export function potcarSymbolProblem(element: string, symbol: string): string | null {
-  const m = /^([A-Z][a-z]?)(?:[_.][A-Za-z0-9_.]*)?$/.exec(symbol);
+  const m = /^([A-Z][a-z]?)(?:[_.0-9][A-Za-z0-9_.]*)?$/.exec(symbol);
   if (!m || m[1] !== element) return `"${symbol}" is no potential of ${element}: expected ${element} or a variant such as ${element}_pv`;
   return null;
 }

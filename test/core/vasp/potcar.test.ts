@@ -72,5 +72,6 @@ describe("POTCAR.spec", () => {
     expect(parsePotcarSymbols("Xx=Xx")).toBe('"Xx" is not an element symbol');
     expect(potcarSymbolProblem("F", "Fe_pv")).toBe('"Fe_pv" is no potential of F: expected F or a variant such as F_pv');
     expect(potcarSymbolProblem("Fe", "Fe")).toBeNull();
+    expect(potcarSymbolProblem("H", "H1.25")).toBeNull();
   });
 });
