@@ -122,11 +122,13 @@ export function parseLdauSpec(text: string): Map<string, DftU> | string {
   return out;
 }
 
+/** Why `symbol` names no element (with `wildcard`, "*" for every other element is one), or null. */
 export function elementProblem(symbol: string, wildcard: boolean): string | null {
   if (isElement(symbol) || (wildcard && symbol === "*")) return null;
   return `"${symbol}" is not an element symbol${wildcard ? " (or * for every other element)" : ""}`;
 }
 
+/** Why these DFT+U values cannot go to VASP (L outside -1..3), or null. */
 export function ldauProblem(v: DftU): string | null {
   if (!Number.isInteger(v.l) || v.l < -1 || v.l > 3) return `L must be -1 (none), 0, 1, 2 (d) or 3 (f), got ${v.l}`;
   return null;
