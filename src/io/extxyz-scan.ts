@@ -133,9 +133,9 @@ export class ExtxyzScanner {
   private async *run(
     path: string, task: ScanTask, trace?: ExtxyzReadTrace, whereFrame?: (frame: number) => string,
   ): AsyncGenerator<ScanResult, void, void> {
-    const { stream, gzipped } = await openInput(path, EXTXYZ_EXPECTED);
-    // The chunks and byte offsets are the file's own only when it is not gzipped.
-    const traced = gzipped ? undefined : trace;
+    const { stream, compressed } = await openInput(path, EXTXYZ_EXPECTED);
+    // The chunks and byte offsets are the file's own only when it is not compressed.
+    const traced = compressed ? undefined : trace;
     const segmenter = new ExtxyzSegmenter(SEGMENT_BYTES, traced?.starts);
     const inflight: Promise<ScanReply>[] = [];
     let next = 0;

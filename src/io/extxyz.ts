@@ -34,9 +34,9 @@ export function readExtxyz(path: string): AsyncGenerator<Frame, void, void> {
 }
 
 /**
- * What one read of a plain (not gzipped) extxyz file learns on the way, so that it need not be read again:
+ * What one read of a plain (not compressed) extxyz file learns on the way, so that it need not be read again:
  * where each frame starts (to read some frames back directly) and the file's sha256. Both stay unknown for
- * a gzipped file, and until the file was read to its end.
+ * a compressed file, and until the file was read to its end.
  */
 export class ExtxyzReadTrace {
   readonly starts = new FrameStarts();
@@ -64,9 +64,9 @@ export class ExtxyzReadTrace {
  * `onProgress` hears the number of frames read after each chunk.
  */
 export async function summarizeExtxyz(path: string, trace?: ExtxyzReadTrace, onProgress?: (frames: number) => void): Promise<CandidateSummaries | undefined> {
-  const { stream, gzipped } = await openInput(path, EXTXYZ_EXPECTED);
-  // As in parseFile: the offsets and the hash are the file's own only when it is not gzipped.
-  const traced = gzipped ? undefined : trace;
+  const { stream, compressed } = await openInput(path, EXTXYZ_EXPECTED);
+  // As in parseFile: the offsets and the hash are the file's own only when it is not compressed.
+  const traced = compressed ? undefined : trace;
   const scanner = new ExtxyzSummaryScanner(traced && ((offset, line) => traced.starts.add(offset, line)));
   let size = 0;
   try {
@@ -193,7 +193,7 @@ export async function* readExtxyzFramesAt(path: string, wanted: ReadonlySet<numb
   }
 }
 
-/** Frame `index` of a plain (not gzipped) extxyz file and where it is. */
+/** Frame `index` of a plain (not compressed) extxyz file and where it is. */
 export interface ExtxyzFrameRange extends FrameRange {
   index: number;
 }
@@ -270,10 +270,10 @@ function framesOfPieces(path: string, pieces: Buffer[]): Frame[] | undefined {
 // One generator for every reader (frames, frames with lines, batches): a second one wrapped around the first
 // would cost a promise per item.
 async function* parseFile<T>(path: string, emit: (items: ExtxyzFrameAt[]) => Iterable<T>, trace?: ExtxyzReadTrace): AsyncGenerator<T, void, void> {
-  const { stream, gzipped } = await openInput(path, EXTXYZ_EXPECTED);
+  const { stream, compressed } = await openInput(path, EXTXYZ_EXPECTED);
   const parser = new ExtxyzParser(path);
-  // The chunks and byte offsets are the file's own only when it is not gzipped.
-  const traced = gzipped ? undefined : trace;
+  // The chunks and byte offsets are the file's own only when it is not compressed.
+  const traced = compressed ? undefined : trace;
   const locate = (items: ExtxyzFrameAt[]): ExtxyzFrameAt[] => {
     for (const item of items) traced?.starts.add(item.start, item.line);
     return items;

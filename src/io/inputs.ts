@@ -39,7 +39,7 @@ export type InputEvent = { type: "frame"; frame: Frame; source: string; index: n
 
 /** Guesses the kind of a file by its name, then by its first bytes. */
 export async function sniffKind(file: string): Promise<InputKind | null> {
-  const base = path.basename(file).replace(/\.gz$/i, "");
+  const base = path.basename(file).replace(/\.(gz|xz|bz2)$/i, "");
   if (/^vasprun.*\.xml$/i.test(base)) return "vasprun";
   if (/^OUTCAR/i.test(base)) return "outcar";
   if (/\.(ext)?xyz$/i.test(base)) return "extxyz";

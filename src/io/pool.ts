@@ -12,7 +12,7 @@ import type { Frame } from "../core/structure.js";
 import type { ExtxyzReadTrace } from "./extxyz.js";
 import { folderEntries, VisitedFolders } from "./folder-entries.js";
 import { readHead, readSmallText } from "./open.js";
-import { firstExisting, isRunDir, STRUCTURE_FILE, XDATCAR_FILE } from "./run-files.js";
+import { COMPRESSED_ENDING, firstExisting, isRunDir, STRUCTURE_FILE, withCompressedNames, XDATCAR_FILE } from "./run-files.js";
 
 export interface PoolFrame {
   frame: Frame;
@@ -38,9 +38,9 @@ export interface PoolUnitRead {
   notes: string[];
 }
 
-const EXTXYZ_FILE = /\.(ext)?xyz(\.gz)?$/i;
+const EXTXYZ_FILE = new RegExp(`\\.(ext)?xyz${COMPRESSED_ENDING}$`, "i");
 const TRAJ_FILE = /\.traj$/i;
-const LAMMPS_DUMP_FILE = /\.(lammpstrj|lammpsdump|dump)(\.gz)?$/i;
+const LAMMPS_DUMP_FILE = new RegExp(`\\.(lammpstrj|lammpsdump|dump)${COMPRESSED_ENDING}$`, "i");
 
 /** Files and run directories a pool path stands for, in sorted order (symbolic links followed, each folder once). */
 async function expandPoolPath(p: string, visited = new VisitedFolders()): Promise<{ path: string; kind: PoolSource["kind"] }[]> {
@@ -146,7 +146,7 @@ export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): As
   }
   // Machine-learned force-field MD steps (counted by the OUTCAR and vasprun.xml readers alike) are in the run's
   // trajectory, which ranks them all.
-  const trajectory = firstExisting(unit.path, ["XDATCAR", "XDATCAR.gz"]);
+  const trajectory = firstExisting(unit.path, withCompressedNames("XDATCAR"));
   if (trajectory && read.notes.some((note) => note.includes("machine-learned force-field steps left out"))) {
     read.notes.push(`every MD step's structure is in ${trajectory}: give that file to --pool to rank them all`);
   }

@@ -5,8 +5,15 @@
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 
-export const VASPRUN_NAMES = ["vasprun.xml", "vasprun.xml.gz"];
-export const OUTCAR_NAMES = ["OUTCAR", "OUTCAR.gz"];
+/** A file name as it is, then compressed as openInput reads it (gzip, xz, bzip2): the plain file is taken first. */
+export function withCompressedNames(name: string): string[] {
+  return [name, `${name}.gz`, `${name}.xz`, `${name}.bz2`];
+}
+/** The endings of those compressed names, as a regular-expression group. */
+export const COMPRESSED_ENDING = "(\\.gz|\\.xz|\\.bz2)?";
+
+const VASPRUN_NAMES = withCompressedNames("vasprun.xml");
+const OUTCAR_NAMES = withCompressedNames("OUTCAR");
 
 /** One VASP calculation of a run directory: its vasprun.xml and OUTCAR (either may be missing). */
 export interface RunCalculation {
@@ -16,7 +23,7 @@ export interface RunCalculation {
   outcar: string | null;
 }
 
-const SUFFIXED_OUTPUT = /^(vasprun\.xml|OUTCAR)(\..+?)(\.gz)?$/;
+const SUFFIXED_OUTPUT = new RegExp(`^(vasprun\\.xml|OUTCAR)(\\..+?)${COMPRESSED_ENDING}$`);
 
 /**
  * The calculations of a run directory, in order: its vasprun.xml and OUTCAR; without those, the outputs custodian
@@ -40,7 +47,7 @@ export function runCalculations(dir: string): RunCalculation[] {
     const suffix = match[2];
     let calculation = bySuffix.get(suffix);
     if (!calculation) bySuffix.set(suffix, (calculation = { suffix, vasprun: null, outcar: null }));
-    // Names are sorted, so a plain file comes before its gzipped copy and is taken.
+    // Names are sorted, so a plain file comes before its compressed copy and is taken.
     if (match[1] === "OUTCAR") calculation.outcar ??= path.join(dir, name);
     else calculation.vasprun ??= path.join(dir, name);
   }
@@ -52,7 +59,7 @@ export function runCalculations(dir: string): RunCalculation[] {
  * (INCAR.relax2, maybe gzipped), else the plain file; null when there is none.
  */
 export function besideCalculation(dir: string, name: string, suffix: string): string | null {
-  return firstExisting(dir, suffix ? [`${name}${suffix}`, `${name}${suffix}.gz`, name, `${name}.gz`] : [name, `${name}.gz`]);
+  return firstExisting(dir, [...(suffix ? withCompressedNames(`${name}${suffix}`) : []), ...withCompressedNames(name)]);
 }
 
 export function firstExisting(dir: string, names: string[]): string | null {
@@ -74,7 +81,7 @@ export function isRunDir(dir: string): boolean {
 }
 
 /** POSCAR, CONTCAR (any suffix) and *.vasp: one structure each. */
-export const STRUCTURE_FILE = /^(POSCAR|CONTCAR)([._-].*)?$|\.vasp(\.gz)?$/i;
+export const STRUCTURE_FILE = new RegExp(`^(POSCAR|CONTCAR)([._-].*)?$|\\.vasp${COMPRESSED_ENDING}$`, "i");
 /** XDATCAR (any suffix): a trajectory. */
 export const XDATCAR_FILE = /^XDATCAR([._-].*)?$/i;
 

@@ -2,7 +2,7 @@
 import { InputError } from "../core/errors.js";
 import type { VaspStep, VaspSummary } from "../core/vasp/types.js";
 import { VasprunReader } from "../core/vasp/vasprun.js";
-import { fileError, isTruncatedGzip, openInput } from "./open.js";
+import { fileError, isTruncatedCompression, openInput } from "./open.js";
 
 const EXPECTED = "a vasprun.xml file";
 
@@ -11,7 +11,7 @@ const EXPECTED = "a vasprun.xml file";
  * are read, and returns the summary. Throws InputError when the file cannot be read or is not vasprun.xml.
  */
 export async function* readVasprun(path: string): AsyncGenerator<VaspStep, VaspSummary, void> {
-  const { stream, gzipped } = await openInput(path, EXPECTED);
+  const { stream, compressed } = await openInput(path, EXPECTED);
   const reader = new VasprunReader(path);
   try {
     for await (const chunk of stream) {
@@ -19,8 +19,8 @@ export async function* readVasprun(path: string): AsyncGenerator<VaspStep, VaspS
     }
   } catch (err) {
     if (err instanceof InputError) throw err;
-    // A gzip stream cut short is a truncated file: keep what was read and let the summary say where it stops.
-    if (!(gzipped && isTruncatedGzip(err))) throw fileError(path, err, EXPECTED);
+    // A compressed stream cut short is a truncated file: keep what was read and let the summary say where it stops.
+    if (!(compressed && isTruncatedCompression(err))) throw fileError(path, err, EXPECTED);
   } finally {
     stream.destroy();
   }

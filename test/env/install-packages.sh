@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs when they are missing: python3-ase (the reference reader
-# that files we write must satisfy), git-lfs and LAMMPS (real writers of the LFS files and dumps we read). Needs
+# that files we write must satisfy), git-lfs and LAMMPS (real writers of the LFS files and dumps we read), xz and
+# bzip2 (the compressors of the run files we read). Needs
 # root for apt-get; otherwise says what to install.
 set -euo pipefail
 
@@ -8,6 +9,8 @@ missing=()
 /usr/bin/python3 -c "import ase" 2>/dev/null || missing+=(python3-ase)
 git lfs version >/dev/null 2>&1 || missing+=(git-lfs)
 command -v lmp >/dev/null 2>&1 || missing+=(lammps)
+command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
+command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -1,4 +1,5 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
@@ -170,5 +171,64 @@ describe("readRun on custodian's folders of several calculations", () => {
     expect(steps[0].symbols).toEqual(["Si", "Si"]);
     expect(report.primary).toBe(path.join(dir, "vasprun.xml"));
     expect(report.files).toBeUndefined();
+  });
+});
+
+describe("readRun on run folders compressed with xz or bzip2", () => {
+  /** A copy of real run `run` with `files` compressed by the real `program` (xz or bzip2), keeping no original. */
+  function compressedRun(run: string, program: "xz" | "bzip2", files: string[]): string {
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), "relabel-compressed-")), run);
+    cpSync(realPath(`vasp/${run}`), dir, { recursive: true });
+    execFileSync(program, files.map((f) => path.join(dir, f)));
+    return dir;
+  }
+
+  it.each(["xz", "bzip2"] as const)("reads vasprun.xml and OUTCAR compressed with %s as the plain files, cross-checked", async (program) => {
+    const plain = await collect(realPath("vasp/custodian_postprocess_FeO_relax_isif3"));
+    const dir = compressedRun("custodian_postprocess_FeO_relax_isif3", program, ["vasprun.xml", "OUTCAR"]);
+    const read = await collect(dir);
+    expect(read.steps).toEqual(plain.steps);
+    expect(read.report.primary).toBe(path.join(dir, program === "xz" ? "vasprun.xml.xz" : "vasprun.xml.bz2"));
+    expect(read.report.disagreements).toEqual([]);
+    expect(read.report.summary?.potentials).toEqual(plain.report.summary?.potentials);
+  });
+
+  it("reads a folder of calculations under suffixed, xz-compressed names (vasprun.xml.relax1.xz) as one run", async () => {
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), "relabel-compressed-")), "job");
+    mkdirSync(dir);
+    for (const [suffix, run] of [[".relax1", "aiidavasp_Si_relax_isif3_spin_v620"], [".relax2", "aiidavasp_Si_relax_ionic_unconverged"]]) {
+      for (const name of ["vasprun.xml", "OUTCAR", "INCAR"]) copyFileSync(path.join(realPath(`vasp/${run}`), name), path.join(dir, `${name}${suffix}`));
+    }
+    execFileSync("xz", readdirSync(dir).map((f) => path.join(dir, f)));
+    expect(await discoverRuns(dir)).toEqual([dir]);
+    const { steps, report } = await collect(dir);
+    expect(steps.length).toBe(10);
+    expect(report.files).toEqual([".relax1", ".relax2"].map((s) => path.join(dir, `vasprun.xml${s}.xz`)));
+    expect(report.disagreements).toEqual([]);
+  });
+
+  it("keeps the steps before the cut of a cut xz file, as of a cut plain one", async () => {
+    const dir = compressedRun("aiidavasp_Si_relax_isif3_spin_v620", "xz", ["vasprun.xml"]);
+    rmSync(path.join(dir, "OUTCAR"), { force: true });
+    const file = path.join(dir, "vasprun.xml.xz");
+    const bytes = readFileSync(file);
+    writeFileSync(file, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    const { steps, report } = await collect(dir);
+    expect(steps.length).toBeGreaterThan(0);
+    expect(steps.length).toBeLessThan(5);
+    expect(report.summary?.truncated).not.toBeNull();
+  });
+
+  it("names the program a compressed file needs when it is not installed", async () => {
+    const dir = compressedRun("dpdata_h2o_md10", "xz", ["vasprun.xml"]);
+    rmSync(path.join(dir, "OUTCAR"));
+    const saved = process.env.PATH;
+    process.env.PATH = path.join(tmpdir(), "no-programs-here");
+    try {
+      const { report } = await collect(dir);
+      expect(report.error).toBe(`vasprun.xml unusable (${path.join(dir, "vasprun.xml.xz")}: is xz-compressed, and reading it needs the xz program (Debian: apt-get install xz-utils))`);
+    } finally {
+      process.env.PATH = saved;
+    }
   });
 });

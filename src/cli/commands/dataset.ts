@@ -15,8 +15,8 @@ export const datasetSpec = {
     "[--energy-z Z] [--allow-mixed-settings] [--allow-empty-split] [--grow-test]",
   help: `Every run directory (a folder holding vasprun.xml or OUTCAR, or custodian's vasprun.xml.relax1.gz,
 vasprun.xml.relax2.gz, ... of one job) below each --runs DIR is read, vasprun.xml first with OUTCAR as fallback
-and cross-check. A run's id is its path relative to the DIR it was found under. Symbolic
-links to run directories are followed (the link's path is the id).
+and cross-check; files may be compressed with gzip, xz or bzip2. A run's id is its path relative to the DIR it
+was found under. Symbolic links to run directories are followed (the link's path is the id).
 
 options:
       --runs DIR...          folders holding run directories (repeat --runs or list several DIRs)
