@@ -1,12 +1,13 @@
 import path from "node:path";
 import { InputError } from "../core/errors.js";
 import { compareStep, signatureOf, type StepSignature } from "../core/vasp/crosscheck.js";
+import { parseIncar } from "../core/vasp/incar.js";
 import { parsePoscar } from "../core/vasp/poscar.js";
 import type { SkippedStep, VaspStep, VaspSummary } from "../core/vasp/types.js";
 import { folderEntries, VisitedFolders } from "./folder-entries.js";
 import { readOutcar } from "./outcar.js";
 import { besideCalculation, isRunDir, runCalculations, type RunCalculation } from "./run-files.js";
-import { readSmallText } from "./open.js";
+import { readHead, readSmallText } from "./open.js";
 import { readVasprun } from "./vasprun.js";
 
 const STRUCTURE_NAMES = ["POSCAR", "CONTCAR"];
@@ -39,6 +40,25 @@ export interface RunReport {
   skipped: SkippedStep[];
   /** Set when no file of the run could be read. */
   error: string | null;
+}
+
+/** Bytes of an output's start searched for ICHARG: OUTCAR echoes it after the POTCAR headers (190 KB in the corpus). */
+const ICHARG_HEAD_BYTES = 1 << 20;
+
+/**
+ * "ICHARG = 11 in INCAR.bands" when the calculation kept its charge density fixed (ICHARG >= 10: a band structure
+ * or DOS run on a converged density), else null. Its INCAR says so, else the start of its vasprun.xml or OUTCAR.
+ */
+async function nonSelfConsistent(dir: string, calculation: RunCalculation): Promise<string | null> {
+  const incar = besideCalculation(dir, "INCAR", calculation.suffix);
+  const fromIncar = incar === null ? undefined : parseIncar(await readSmallText(incar, "an INCAR").catch(() => "")).ICHARG;
+  if (typeof fromIncar === "number") return fromIncar >= 10 ? `ICHARG = ${fromIncar} in ${path.basename(incar!)}` : null;
+  const output = calculation.vasprun ?? calculation.outcar;
+  if (output === null) return null;
+  const head = await readHead(output, ICHARG_HEAD_BYTES).catch(() => "");
+  const found = /name="ICHARG">\s*(\d+)|\bICHARG\s*=\s*(\d+)/.exec(head);
+  const icharg = found ? Number(found[1] ?? found[2]) : null;
+  return icharg !== null && icharg >= 10 ? `ICHARG = ${icharg} in ${path.basename(output)}` : null;
 }
 
 /** Species from POSCAR/CONTCAR beside an OUTCAR (of its calculation), for OUTCARs whose header does not name them fully. */
@@ -133,6 +153,11 @@ export async function* readRun(dir: string): AsyncGenerator<VaspStep, RunReport,
 async function* readCalculation(dir: string, calculation: RunCalculation): AsyncGenerator<VaspStep, RunReport, void> {
   const report: RunReport = { dir, primary: null, summary: null, notes: [], disagreements: [], skipped: [], error: null };
   const { vasprun, outcar } = calculation;
+  const frozenDensity = await nonSelfConsistent(dir, calculation);
+  if (frozenDensity) {
+    report.error = `a non-self-consistent calculation (${frozenDensity}: the charge density is kept fixed, as for a band structure), so its energies and forces are no DFT labels`;
+    return report;
+  }
   let species = await speciesBeside(dir, calculation.suffix);
 
   let outcarCheck: { sigs: StepSignature[]; summary: VaspSummary } | null = null;

@@ -232,3 +232,29 @@ describe("readRun on run folders compressed with xz or bzip2", () => {
     }
   });
 });
+
+describe("readRun on non-self-consistent calculations (ICHARG >= 10)", () => {
+  it("gives no steps of a run that kept its charge density fixed, and says why", async () => {
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), "relabel-nscf-")), "bands");
+    cpSync(realPath("vasp/aiidavasp_Si_relax_isif3_spin_v620"), dir, { recursive: true });
+    writeFileSync(path.join(dir, "INCAR"), `${readFileSync(path.join(dir, "INCAR"), "utf8")}ICHARG = 11\n`);
+    const { steps, report } = await collect(dir);
+    expect(steps).toEqual([]);
+    expect(report.error).toBe("a non-self-consistent calculation (ICHARG = 11 in INCAR: the charge density is kept fixed, as for a band structure), so its energies and forces are no DFT labels");
+    // Without an INCAR, from the parameters vasprun.xml echoes.
+    rmSync(path.join(dir, "INCAR"));
+    rmSync(path.join(dir, "OUTCAR"));
+    const vasprun = path.join(dir, "vasprun.xml");
+    writeFileSync(vasprun, readFileSync(vasprun, "latin1").replace(/(name="ICHARG">)\s*2</, "$1    11<"), "latin1");
+    expect((await collect(dir)).report.error).toMatch(/^a non-self-consistent calculation \(ICHARG = 11 in vasprun\.xml:/);
+  });
+
+  it("leaves the band-structure step of a job out and keeps its self-consistent ones", async () => {
+    const dir = custodianFolder({ ".relax1": "aiidavasp_Si_relax_isif3_spin_v620", ".static": "aiidavasp_Si_static_v621", ".bands": "aiidavasp_Si_static_v621" });
+    writeFileSync(path.join(dir, "INCAR.bands.gz"), gzipSync("ICHARG = 11\nLORBIT = 11\n"));
+    const { steps, report } = await collect(dir);
+    expect(steps.length).toBe(5 + 1);
+    expect(report.files).toEqual([".relax1", ".static"].map((s) => path.join(dir, `vasprun.xml${s}.gz`)));
+    expect(report.notes).toContain("vasprun.xml.bands.gz: left out (a non-self-consistent calculation (ICHARG = 11 in INCAR.bands.gz: the charge density is kept fixed, as for a band structure), so its energies and forces are no DFT labels)");
+  });
+});

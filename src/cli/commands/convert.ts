@@ -16,7 +16,8 @@ export const convertSpec = {
   help: `INPUT is an extxyz file, a vasprun.xml, an OUTCAR, a VASP run directory or a tree of run directories.
 A run directory is read from vasprun.xml, falling back to OUTCAR; when both exist they are cross-checked.
 A folder custodian left from a job of several steps (vasprun.xml.relax1.gz, vasprun.xml.relax2.gz) is one run.
-Files may be compressed with gzip, xz (through the xz program) or bzip2 (through bzip2).
+Files may be compressed with gzip, xz (through the xz program) or bzip2 (through bzip2). A non-self-consistent
+calculation (ICHARG >= 10: a band structure on a fixed density) gives no frames; its run says why.
 
 options:
   -o, --output FILE      where to write the extxyz (written to a temporary file, then renamed)
