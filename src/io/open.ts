@@ -38,7 +38,8 @@ export function compressionOf(bytes: Uint8Array): Compression {
 const CUT_SHORT = /unexpected end of (input|file)|ends unexpectedly/i;
 
 function programError(path: string, kind: ProgramCompression, stderr: string): Error {
-  const said = stderr.trim().split("\n")[0]?.replace(/^[^:]+: /, "") ?? "";
+  // "xz: /path/vasprun.xml.xz: Unexpected end of input": the message after the program and the file.
+  const said = stderr.trim().split("\n")[0]?.replace(/^.*: /, "") ?? "";
   if (CUT_SHORT.test(said)) return Object.assign(new Error(`unexpected end of file (${kind})`), { code: "Z_BUF_ERROR" });
   return new InputError(path, undefined, `broken ${kind} data: ${said || "the program failed"}`);
 }
