@@ -22,3 +22,9 @@ export function atomicNumber(symbol: string): number | undefined {
 export function elementSymbol(z: number): string | undefined {
   return Number.isInteger(z) && z > 0 && z < CHEMICAL_SYMBOLS.length ? CHEMICAL_SYMBOLS[z] : undefined;
 }
+
+/** Why `symbol` names no element (with `wildcard`, "*" for every other element is one), or null. */
+export function elementProblem(symbol: string, wildcard: boolean): string | null {
+  if (isElement(symbol) || (wildcard && symbol === "*")) return null;
+  return `"${symbol}" is not an element symbol${wildcard ? " (or * for every other element)" : ""}`;
+}

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { InputError } from "../core/errors.js";
 import { compareStep, signatureOf, type StepSignature } from "../core/vasp/crosscheck.js";
-import { parseIncar } from "../core/vasp/incar.js";
+import { ichargFromHead, parseIncar } from "../core/vasp/incar.js";
 import { parsePoscar } from "../core/vasp/poscar.js";
 import type { SkippedStep, VaspStep, VaspSummary } from "../core/vasp/types.js";
 import { folderEntries, VisitedFolders } from "./folder-entries.js";
@@ -55,9 +55,7 @@ async function nonSelfConsistent(dir: string, calculation: RunCalculation): Prom
   if (typeof fromIncar === "number") return fromIncar >= 10 ? `ICHARG = ${fromIncar} in ${path.basename(incar!)}` : null;
   const output = calculation.vasprun ?? calculation.outcar;
   if (output === null) return null;
-  const head = await readHead(output, ICHARG_HEAD_BYTES).catch(() => "");
-  const found = /name="ICHARG">\s*(\d+)|\bICHARG\s*=\s*(\d+)/.exec(head);
-  const icharg = found ? Number(found[1] ?? found[2]) : null;
+  const icharg = ichargFromHead(await readHead(output, ICHARG_HEAD_BYTES).catch(() => ""));
   return icharg !== null && icharg >= 10 ? `ICHARG = ${icharg} in ${path.basename(output)}` : null;
 }
 

@@ -12,7 +12,8 @@ import { DEFAULT_TRUST_EXCLUSION, parseTrustWindow, TRUST_LEVEL_NAMES, type Disa
 import type { ScalingMode } from "../select/scaling.js";
 import { StageConfigSchema, typeMapSchema } from "../stage/config.js";
 import { closestName } from "../stage/suggest.js";
-import { elementProblem, ldauProblem } from "../vasp/incar.js";
+import { elementProblem } from "../elements.js";
+import { ldauProblem } from "../vasp/incar.js";
 import { DEFAULT_VACUUM } from "../vasp/poscar.js";
 import { potcarSymbolProblem } from "../vasp/potcar.js";
 

@@ -123,14 +123,7 @@ export function normaliseSettings(params: RawParameters, incar: RawParameters | 
   }
   // Energies of one element from different pseudopotentials do not share a reference: compared per element.
   const types = speciesTypes(symbols);
-  if (potentials.length === types.length) {
-    const byElement = new Map<string, string>();
-    types.forEach((element, t) => {
-      const seen = byElement.get(element);
-      byElement.set(element, seen === undefined || seen === potentials[t] ? potentials[t] : `${seen}; ${potentials[t]}`);
-    });
-    for (const [element, title] of [...byElement].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) settings[`POTCAR[${element}]`] = title;
-  }
+  if (potentials.length === types.length) setPerElement(settings, "POTCAR", types, (t) => potentials[t]);
   const take = (key: string) => pick(key, params, incar);
 
   const ldau = asBool(take("LDAU")) ?? false;
@@ -138,20 +131,30 @@ export function normaliseSettings(params: RawParameters, incar: RawParameters | 
   const u = asList(take("LDAUU"));
   const j = asList(take("LDAUJ"));
   const ldauType = asNumber(take("LDAUTYPE")) ?? 2;
-  const perElement = new Map<string, string>();
-  speciesTypes(symbols).forEach((element, t) => {
+  const dftU = setPerElement(settings, "LDAU", types, (t) => {
     const lt = l[t] ?? -1;
     const ut = u[t] ?? 0;
     const jt = j[t] ?? 0;
     const active = ldau && lt >= 0 && (ut !== 0 || jt !== 0) && !(ldauType === 2 && ut - jt === 0);
-    const text = active ? `L=${numberText(lt)} U=${numberText(ut)} J=${numberText(jt)}` : "none";
-    // An element in two type blocks with different U keeps both values visible.
-    const seen = perElement.get(element);
-    perElement.set(element, seen === undefined || seen === text ? text : `${seen}; ${text}`);
+    return active ? `L=${numberText(lt)} U=${numberText(ut)} J=${numberText(jt)}` : "none";
   });
-  for (const [element, text] of [...perElement].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) settings[`LDAU[${element}]`] = text;
-  if ([...perElement.values()].some((t) => t !== "none")) settings.LDAUTYPE = numberText(ldauType);
+  if (dftU.some((t) => t !== "none")) settings.LDAUTYPE = numberText(ldauType);
   return { settings, conflicts };
+}
+
+/**
+ * Sets `<name>[<element>]` from the value of each atom type (`types`, VASP's type blocks), elements sorted; an
+ * element in two type blocks with different values keeps both visible. Returns the values set.
+ */
+function setPerElement(settings: RunSettings, name: string, types: readonly string[], valueOf: (type: number) => string): string[] {
+  const byElement = new Map<string, string>();
+  types.forEach((element, t) => {
+    const value = valueOf(t);
+    const seen = byElement.get(element);
+    byElement.set(element, seen === undefined || seen === value ? value : `${seen}; ${value}`);
+  });
+  for (const [element, value] of [...byElement].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) settings[`${name}[${element}]`] = value;
+  return [...byElement.values()];
 }
 
 export interface SettingValueRuns {

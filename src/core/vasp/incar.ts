@@ -4,7 +4,7 @@
  * LDAUU and LDAUJ one per species of the POSCAR's species line, so picks of varied composition cannot share them.
  */
 
-import { isElement } from "../elements.js";
+import { elementProblem } from "../elements.js";
 import { InputError } from "../errors.js";
 import { atomsBySpecies, type Frame } from "../structure.js";
 
@@ -42,6 +42,15 @@ export function parseIncar(text: string): Record<string, IncarValue> {
     if (parsed !== undefined) out[key] = parsed;
   }
   return out;
+}
+
+/**
+ * ICHARG from the start of a vasprun.xml (`<i type="int" name="ICHARG">    11</i>`) or an OUTCAR's parameter echo
+ * (`ICHARG =     11    charge: ...`), or null when the head does not give it.
+ */
+export function ichargFromHead(head: string): number | null {
+  const m = /name="ICHARG">\s*(\d+)|\bICHARG\s*=\s*(\d+)/.exec(head);
+  return m ? Number(m[1] ?? m[2]) : null;
 }
 
 function incarValue(text: string): IncarValue | undefined {
@@ -120,12 +129,6 @@ export function parseLdauSpec(text: string): Map<string, DftU> | string {
     out.set(m[1], dftU);
   }
   return out;
-}
-
-/** Why `symbol` names no element (with `wildcard`, "*" for every other element is one), or null. */
-export function elementProblem(symbol: string, wildcard: boolean): string | null {
-  if (isElement(symbol) || (wildcard && symbol === "*")) return null;
-  return `"${symbol}" is not an element symbol${wildcard ? " (or * for every other element)" : ""}`;
 }
 
 /** Why these DFT+U values cannot go to VASP (L outside -1..3), or null. */

@@ -3,8 +3,7 @@
  * "End of Dataset" line. A POTCAR that holds every element of a pool is split here into the one each pick needs.
  * Only the block boundaries and each block's TITEL line are read; the blocks are copied byte for byte.
  */
-import { isElement } from "../elements.js";
-import { elementProblem } from "./incar.js";
+import { elementProblem, isElement } from "../elements.js";
 import { InputError } from "../errors.js";
 import { rankList } from "../select/ranking.js";
 

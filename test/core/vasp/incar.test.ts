@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { normaliseSettings } from "../../../src/core/dataset/settings.js";
 import { parseExtxyz } from "../../../src/core/formats/extxyz.js";
-import { checkIncarTemplate, incarForPick, initialMomentsInOrder, parseIncar, parseLdauSpec, parseMagmomSpec, type SpeciesIncarValues } from "../../../src/core/vasp/incar.js";
+import { checkIncarTemplate, ichargFromHead, incarForPick, initialMomentsInOrder, parseIncar, parseLdauSpec, parseMagmomSpec, type SpeciesIncarValues } from "../../../src/core/vasp/incar.js";
 
 describe("parseIncar", () => {
   it("reads tags, comments, ; separators, repeats, booleans and strings", () => {
@@ -146,5 +146,13 @@ describe("parseMagmomSpec and parseLdauSpec", () => {
     expect(parseLdauSpec("Fe=5.3")).toBe('expected ELEMENT=L:U or ELEMENT=L:U:J such as Fe=2:5.3 (got "Fe=5.3")');
     expect(parseLdauSpec("Fe=4:5")).toBe("Fe: L must be -1 (none), 0, 1, 2 (d) or 3 (f), got 4");
     expect(parseLdauSpec("*=2:1")).toBe('expected ELEMENT=L:U or ELEMENT=L:U:J such as Fe=2:5.3 (got "*=2:1")');
+  });
+});
+
+describe("ichargFromHead", () => {
+  it("reads ICHARG from vasprun.xml's parameters and from OUTCAR's parameter echo", () => {
+    expect(ichargFromHead('<parameters>\n  <i type="int" name="ICHARG">     11</i>\n')).toBe(11);
+    expect(ichargFromHead("   ICHARG =      2    charge: 1-file 2-atom 10-const\n")).toBe(2);
+    expect(ichargFromHead("   ISTART =      0\n")).toBeNull();
   });
 });
