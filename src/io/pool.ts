@@ -12,7 +12,7 @@ import type { Frame } from "../core/structure.js";
 import type { ExtxyzReadTrace } from "./extxyz.js";
 import { folderEntries, VisitedFolders } from "./folder-entries.js";
 import { readHead, readSmallText } from "./open.js";
-import { COMPRESSED_ENDING, firstExisting, isRunDir, STRUCTURE_FILE, withCompressedNames, XDATCAR_FILE } from "./run-files.js";
+import { COMPRESSED_ENDING, EXTXYZ_FILE, firstExisting, isRunDir, STRUCTURE_FILE, withCompressedNames, XDATCAR_FILE } from "./run-files.js";
 
 export interface PoolFrame {
   frame: Frame;
@@ -38,7 +38,6 @@ export interface PoolUnitRead {
   notes: string[];
 }
 
-const EXTXYZ_FILE = new RegExp(`\\.(ext)?xyz${COMPRESSED_ENDING}$`, "i");
 const TRAJ_FILE = /\.traj$/i;
 const LAMMPS_DUMP_FILE = new RegExp(`\\.(lammpstrj|lammpsdump|dump)${COMPRESSED_ENDING}$`, "i");
 

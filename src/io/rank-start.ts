@@ -19,6 +19,7 @@ import { readNpyRows } from "./feature-file.js";
 import { folderEntries } from "./folder-entries.js";
 import { poolUnits, type PoolUnit } from "./pool.js";
 import type { PickIncar } from "./selected.js";
+import type { StructureFeatureFiles } from "./structure-features.js";
 import { datasetSplitFile } from "./run-files.js";
 
 export interface RankOptions {
@@ -38,7 +39,10 @@ export interface RankOptions {
   trustExclude?: TrustExclusion;
   rule?: SelectionRule;
   descriptor?: DescriptorKind;
+  /** A feature matrix (.npy or JSON rows), one row per candidate in pool order. */
   features?: string;
+  /** Or extxyz files of per-structure features (mace_eval_configs --return_descriptors), matched by structure. */
+  featuresFrom?: StructureFeatureFiles;
   scaling?: ScalingMode;
   bins?: number;
   rmax?: number;

@@ -46,9 +46,11 @@ import { releaseArray, selectCandidatesThreaded, selectionThreads } from "../exe
 import { ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, summarizeExtxyz, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
+import { firstRowOf, FramesToRows } from "./matched-frames.js";
 import { sha256File } from "./open.js";
 import { checkRanked, pickPoscars, SelectedFramesInAdvance, writeSelectedFrames, type FrameLocator, type SelectedPick } from "./selected.js";
 import { readPoolUnit, type PoolUnit } from "./pool.js";
+import { readStructureFeatures } from "./structure-features.js";
 import { EARLY_PARALLEL_SCAN_MIN_BYTES, placeInSelection, startRank, type EarlySelection, type RankOptions, type RankStart, type VaspInputs } from "./rank-start.js";
 
 export type { RankOptions, RankStart } from "./rank-start.js";
@@ -179,7 +181,7 @@ type ScannedSource = { path: string; sha256: string; frames: number; notes?: str
 
 /** Descriptor options for pass 1 to compute the descriptors on its way: when they are needed and no --features replace them. */
 function describeWhileScanning(o: RankOptions): LocalDescriptorOptions | undefined {
-  return o.features ? undefined : { kind: o.descriptor ?? "baseline", rMax: o.rmax ?? DEFAULT_R_MAX, bins: o.bins ?? DEFAULT_BINS };
+  return o.features || o.featuresFrom ? undefined : { kind: o.descriptor ?? "baseline", rMax: o.rmax ?? DEFAULT_R_MAX, bins: o.bins ?? DEFAULT_BINS };
 }
 
 async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candidates, o: RankOptions): Promise<ScannedSource> {
@@ -332,53 +334,32 @@ async function describe(
 }
 
 /**
- * Each member's predictions, matched to the candidates by candidate_id. A prediction whose id is not in the pool
- * is matched by geometry instead (NearStructureIndex: files that print fewer digits than the pool, as ASE and so
- * mace_eval_configs do), against the pool's frames of the candidates still without one, read again for that.
+ * Each member's predictions, matched to the candidates by candidate_id, else by geometry (FramesToRows: files that
+ * print fewer digits than the pool, as ASE and so mace_eval_configs do).
  */
 async function readCommitteeFiles(
   files: string[], meta: CandidateMeta[], poolFrames: (rows: number[]) => AsyncIterable<{ row: number; frame: Frame }>,
 ): Promise<CommitteePrediction[]> {
-  const rowOf = new Map<string, number>();
-  meta.forEach((m, i) => {
-    if (!rowOf.has(m.id)) rowOf.set(m.id, i);
-  });
-  const near = new NearStructureIndex();
-  const indexed = new Set<number>();
+  const rowOf = firstRowOf(meta.map((m) => m.id));
+  const matcher = new FramesToRows(rowOf, meta.length, poolFrames);
   const members: CommitteePrediction[] = [];
   for (const file of files) {
     const energies = new Float64Array(meta.length).fill(NaN);
     const forces: (Float64Array | undefined)[] = new Array(meta.length);
-    const take = (row: number, frame: Frame, n: number): void => {
+    const extract = (frame: Frame, n: number): { energy: number; forces: Float64Array | undefined } => {
       const e = frame.info.get("MACE_energy");
       if (!e || (e.kind !== "float" && e.kind !== "int")) throw new InputError(file, `frame ${n}`, "has no MACE_energy (expected mace_eval_configs output)");
-      energies[row] = e.value;
       const f = frame.arrays.get("MACE_forces");
-      forces[row] = f && f.dtype === "R" ? f.data : undefined;
+      return { energy: e.value, forces: f && f.dtype === "R" ? f.data : undefined };
     };
-    const unmatched: { n: number; id: string; frame: Frame }[] = [];
-    let n = 0;
-    for await (const frame of readExtxyz(file)) {
-      const id = candidateId(frame);
-      const row = rowOf.get(id);
-      if (row === undefined) unmatched.push({ n, id, frame });
-      else take(row, frame, n);
-      n++;
-    }
+    const waiting = (row: number): boolean => rowOf.get(meta[row].id) === row && Number.isNaN(energies[row]);
+    const unmatched = await matcher.read(file, extract, waiting, (row, value) => {
+      energies[row] = value.energy;
+      forces[row] = value.forces;
+    });
     if (unmatched.length) {
-      const waiting = (row: number): boolean => rowOf.get(meta[row].id) === row && Number.isNaN(energies[row]);
-      const rows = meta.map((_, row) => row).filter((row) => waiting(row) && !indexed.has(row));
-      for await (const { row, frame } of poolFrames(rows)) {
-        near.add(row, frame);
-        indexed.add(row);
-      }
-      for (const { n, id, frame } of unmatched) {
-        const row = near.find(frame);
-        if (row === undefined) {
-          throw new InputError(file, `frame ${n}`, `structure ${id} is not in the pool, nor one within ${NEAR_MATCH_TOLERANCE.toExponential()} A of it: committee predictions must be for the pool's candidates`);
-        }
-        take(row, frame, n);
-      }
+      const { n, id } = unmatched[0];
+      throw new InputError(file, `frame ${n}`, `structure ${id} is not in the pool, nor one within ${NEAR_MATCH_TOLERANCE.toExponential()} A of it: committee predictions must be for the pool's candidates`);
     }
     // Duplicated candidates share one prediction.
     meta.forEach((m, i) => {
@@ -472,14 +453,18 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   // Labelled structures whose id is not in the pool, by geometry: re-read from DFT output, a pool structure can
   // have another id (vasprun.xml and OUTCAR print fewer digits), yet must not be picked again.
   const elsewhere: { j: number; geometry: Geometry }[] = [];
+  // With features read from files by structure, each labelled structure's is looked up there.
+  const labelledStructures = o.featuresFrom ? { origins: [] as { file: string; frame: number }[], geometries: [] as Geometry[] } : undefined;
   for (const unit of labeledUnits) {
     let frames = 0;
     const reading = readPoolUnit(unit);
     let next = await reading.next();
     for (; !next.done; next = await reading.next()) {
-      for (const { frame } of next.value) {
+      for (const { frame, source, index } of next.value) {
         const id = candidateId(frame);
         if (!poolIds.has(id)) elsewhere.push({ j: labeledIds.length, geometry: geometryOf(frame) });
+        labelledStructures?.origins.push({ file: source, frame: index });
+        labelledStructures?.geometries.push(geometryOf(frame));
         labeledIds.push(id);
         for (const s of frame.symbols) c.species.add(s);
         frames++;
@@ -496,13 +481,25 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   // Descriptors and a .npy are written straight into the selection's memory.
   let placed: SelectionMemory | undefined;
   let labeledFeatures: FeatureMatrix | undefined;
+  let unusedFeatureFrames = 0;
   if (early && o.features) {
     // Every value was found finite before the selection started.
     checkFeatureRowCount(early.rows, ids, o.features);
   } else {
     let candidates: FeatureMatrix | PlacedRows;
-    if (o.features) {
-      if (labeledIds.length) throw new UsageError("--labeled needs descriptors for the labelled structures; it cannot be combined with --features");
+    if (o.featuresFrom) {
+      const read = await readStructureFeatures(
+        o.featuresFrom,
+        { meta: c.meta, structuresOf: (rows) => poolFramesAt(units, sources, rows) },
+        { ids: labeledIds, ...labelledStructures! },
+      );
+      candidates = features = read.candidates;
+      labeledFeatures = read.labelled;
+      unusedFeatureFrames = read.unused;
+    } else if (o.features) {
+      if (labeledIds.length) {
+        throw new UsageError("--labeled needs features for the labelled structures too, which a matrix in pool order cannot give: pass extxyz files of features by structure instead (mace_eval_configs --return_descriptors on the pool and the labelled set)");
+      }
       // A .npy goes straight into the selection's memory.
       const into: { placed?: SelectionMemory } = {};
       candidates = await readFeatureFile(o.features, ids, placeInSelection(o, into));
@@ -598,8 +595,9 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   const inputs: RankingInputs = {
     parameters: {
       select: o.select,
-      descriptor: o.features ? "features" : (o.descriptor ?? "baseline"),
+      descriptor: o.features || o.featuresFrom ? "features" : (o.descriptor ?? "baseline"),
       features_file: o.features ?? null,
+      ...(o.featuresFrom ? { features_files: o.featuresFrom.files.map((f) => f.split(path.sep).join("/")), features_key: o.featuresFrom.key } : {}),
       scaling: o.scaling ?? "standard",
       bins: o.bins ?? DEFAULT_BINS,
       rmax: o.rmax ?? DEFAULT_R_MAX,
@@ -644,6 +642,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
     throw err;
   }
   const notes = sources.flatMap((source) => (source.notes ?? []).map((note) => `${source.path}: ${note}`));
+  if (unusedFeatureFrames > 0) notes.push(`--features: ${unusedFeatureFrames} structure(s) in the files are neither pool candidates nor labelled structures, and were not used`);
   const files = ["ranking.json", "ranking.csv", "selected.extxyz", ...(o.poscars ? ["poscars/"] : [])];
   return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files, notes, skipped, poscars: o.poscars && { ...poscars, vacuum }, leftOut: leftOutCounts(inputs) };
 }

@@ -84,6 +84,8 @@ export function isRunDir(dir: string): boolean {
 export const STRUCTURE_FILE = new RegExp(`^(POSCAR|CONTCAR)([._-].*)?$|\\.vasp${COMPRESSED_ENDING}$`, "i");
 /** XDATCAR (any suffix): a trajectory. */
 export const XDATCAR_FILE = /^XDATCAR([._-].*)?$/i;
+/** *.extxyz and *.xyz, also compressed. */
+export const EXTXYZ_FILE = new RegExp(`\\.(ext)?xyz${COMPRESSED_ENDING}$`, "i");
 
 /** A dataset folder's split file `name` (train.extxyz, ...): plain, else kept gzipped (`name.gz`, a data repository's large split), else null. */
 export function datasetSplitFile(dir: string, name: string): string | null {

@@ -626,10 +626,42 @@ describe("relabel rank", () => {
     const m1 = memberFile(dir, "m1.xyz", () => -1);
     const mismatch = await runCli("rank", "--pool", POOL, "--select", "2", "--committee", m1, other, "-o", path.join(dir, "y"));
     expect(mismatch.code).toBe(1);
-    expect(mismatch.stderr).toMatch(new RegExp(`^error: ${other.replace(/[.]/g, "\\.")}: frame 0: structure \\w+ is not in the pool`));
+    // Not an eval output at all: said before its structures are looked for (moved.xyz above is not in the pool).
+    expect(mismatch.stderr).toBe(`error: ${other}: frame 0: has no MACE_energy (expected mace_eval_configs output)\n`);
     const big = await runCli("rank", "--pool", POOL, "--select", "500", "-o", path.join(dir, "z"));
     expect(big.code).toBe(2);
     expect(big.stderr).toMatch(/--select 500 is larger than the pool \(201 candidates\)/);
+  });
+
+  it("takes extxyz files of features per structure, several after one flag, and refuses mixing them with a matrix", async () => {
+    const dir = tmp();
+    // The pool's frames in reverse with a per-atom feature column, as mace_eval_configs --return_descriptors writes.
+    const frames = framesOf(POOL);
+    const withFeatures = (f: Frame, i: number): Frame => ({
+      ...f,
+      info: new Map(),
+      arrays: new Map([["MACE_descriptors", { dtype: "R", ncols: 2, data: Float64Array.from({ length: 2 * f.natoms }, (_, k) => Math.sin(i + k)) }]]),
+    });
+    const write = (name: string, rows: number[]): string => {
+      writeFileSync(path.join(dir, name), rows.map((i) => writeExtxyzFrame(withFeatures(frames[i], i))).join(""));
+      return path.join(dir, name);
+    };
+    const a = write("a.xyz", [...Array(100).keys()].reverse());
+    const b = write("b.xyz", [...Array(101).keys()].map((i) => i + 100));
+    const ok = await runCli("rank", "--pool", POOL, "--select", "3", "--features", a, b, "-o", path.join(dir, "out"));
+    expect(ok.stderr).toBe("");
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain("rule: diversity-first (no committee): greedy farthest-point sampling in the space of MACE_descriptors (one mean vector per structure)\n");
+    const npy = numpyArray([[1], [2]], path.join(dir, "f.npy"));
+    const usage = async (args: string[], message: string): Promise<void> => {
+      const res = await runCli("rank", "--pool", POOL, "--select", "2", ...args, "-o", path.join(dir, "x"));
+      expect([res.code, res.stderr]).toEqual([2, `relabel rank: ${message}\n`]);
+    };
+    await usage(["--features", a, npy], `--features takes one matrix (.npy or JSON rows) or extxyz files of features per structure, not both (got ${a}, ${npy})`);
+    await usage(["--features", npy, npy + ".json"], `--features takes one matrix (.npy or JSON rows), or extxyz files of features per structure (got ${npy}, ${npy}.json)`);
+    await usage(["--features", npy, "--features-key", "SOAP"], "--features-key names the key of extxyz features: give --features FILE.extxyz...");
+    await usage(["--features", a, "--descriptor", "element-pairs"], "give --descriptor or --features, not both: --features replaces the descriptor");
+    await usage(["--features", npy, "--labeled", a], "--labeled needs features for the labelled structures too, which a matrix in pool order cannot give: pass extxyz files of features by structure instead (mace_eval_configs --return_descriptors on the pool and the labelled set)");
   });
 
   it("never selects structures already in the labelled set", async () => {

@@ -2,10 +2,12 @@ import { isElement } from "../../core/elements.js";
 import { UsageError } from "../../core/errors.js";
 import { parseTrustExclusion, parseTrustWindow } from "../../core/select/disagreement.js";
 import type { SelectionRule } from "../../core/select/fps.js";
+import { DEFAULT_FEATURES_KEY } from "../../core/select/frame-features.js";
 import { parseLdauSpec, parseMagmomSpec, type SpeciesIncarValues } from "../../core/vasp/incar.js";
 import { parsePotcarSymbols } from "../../core/vasp/potcar.js";
 import { yieldToOtherThreads } from "../../exec/thread-priority.js";
 import { startRank, type RankOptions } from "../../io/rank-start.js";
+import { EXTXYZ_FILE } from "../../io/run-files.js";
 import { SOFTWARE } from "../../version.js";
 import { helpText, oneOf, parseCommand, type CommandSpec } from "../args.js";
 import { Progress } from "../progress.js";
@@ -14,7 +16,7 @@ export const rankSpec = {
   name: "rank",
   summary: "Rank a candidate pool for the next DFT round: diversity (farthest-point sampling) plus optional committee disagreement.",
   usage:
-    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI [--trust-exclude LEVELS]] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs] [--features FILE] [--scaling none|standard] [--bins 80] [--rmax 6] [--type-map EL,EL...] [--threads N] -o OUT [--poscars [--vasp-inputs DIR [--magmom EL=M,...] [--ldau EL=L:U[:J],...]] [--potcar-spec EL=NAME,...|plain] [--vacuum 10]]",
+    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI [--trust-exclude LEVELS]] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs | --features FILE... [--features-key KEY]] [--scaling none|standard] [--bins 80] [--rmax 6] [--type-map EL,EL...] [--threads N] -o OUT [--poscars [--vasp-inputs DIR [--magmom EL=M,...] [--ldau EL=L:U[:J],...]] [--potcar-spec EL=NAME,...|plain] [--vacuum 10]]",
   help: `This is the baseline heuristic, named for what it is: greedy farthest-point sampling in a structure-descriptor
 space, plus committee disagreement when a committee is given. It is not calibrated uncertainty and not Bayesian
 optimisation. --disagreement force is DP-GEN's model deviation (max over atoms of the force std).
@@ -41,7 +43,11 @@ score:
 descriptor:
       --descriptor KIND       baseline (composition, volume/atom, pair-distance histogram with all periodic images;
                               default) or element-pairs (the histogram per species pair)
-      --features FILE         your own N x D features instead (JSON rows or .npy), in candidate order
+      --features FILE...      your own features instead: an N x D matrix (JSON rows or .npy) in candidate order,
+                              or extxyz files with features per structure, such as mace_eval_configs
+                              --return_descriptors outputs for the pool and the labelled set (matched by
+                              structure; per-atom values are averaged over each structure's atoms)
+      --features-key KEY      the info or per-atom key of those extxyz features (default MACE_descriptors)
       --scaling MODE          standard (default; population std, constant columns only centred) or none
       --bins N, --rmax R      histogram bins (80) and cutoff in Angstrom (6)
 run:
@@ -85,7 +91,8 @@ exit codes: 0 success, 1 bad input, 2 usage error`,
     weights: { type: "string" },
     rule: { type: "string" },
     descriptor: { type: "string" },
-    features: { type: "string" },
+    features: { type: "string", multiple: true },
+    "features-key": { type: "string" },
     scaling: { type: "string" },
     bins: { type: "string" },
     rmax: { type: "string" },
@@ -153,6 +160,20 @@ function perElementIncar(magmom: string | undefined, ldau: string | undefined): 
   };
 }
 
+/** A matrix file alone (.npy, JSON), or extxyz files of features per structure, read under `key`. */
+function featureOptions(files: string[], key: string | undefined): Pick<RankOptions, "features" | "featuresFrom"> {
+  const byStructure = files.filter((f) => EXTXYZ_FILE.test(f));
+  if (byStructure.length === 0) {
+    if (key !== undefined) throw new UsageError("--features-key names the key of extxyz features: give --features FILE.extxyz...");
+    if (files.length > 1) throw new UsageError(`--features takes one matrix (.npy or JSON rows), or extxyz files of features per structure (got ${files.join(", ")})`);
+    return files.length ? { features: files[0] } : {};
+  }
+  if (byStructure.length < files.length) {
+    throw new UsageError(`--features takes one matrix (.npy or JSON rows) or extxyz files of features per structure, not both (got ${files.join(", ")})`);
+  }
+  return { featuresFrom: { files, key: key ?? DEFAULT_FEATURES_KEY } };
+}
+
 function parseRule(text: string): SelectionRule {
   const m = /^uwfps:([^,]+),([^,]+)$/.exec(text);
   const alpha = m ? Number(m[1]) : NaN;
@@ -181,7 +202,8 @@ export async function runRank(argv: string[]): Promise<number> {
   const pool = gather(values.pool, positionals, "pool", argv);
   const labeled = gather(values.labeled, positionals, "labeled", argv);
   const committee = gather(values.committee, positionals, "committee", argv);
-  const stray = positionals.filter((p) => !pool.includes(p) && !labeled.includes(p) && !committee.includes(p));
+  const features = gather(values.features, positionals, "features", argv);
+  const stray = positionals.filter((p) => !pool.includes(p) && !labeled.includes(p) && !committee.includes(p) && !features.includes(p));
   if (stray.length) throw new UsageError(`unexpected argument "${stray[0]}"\nusage: ${rankSpec.usage}`);
   if (pool.length === 0) throw new UsageError(`--pool is required\nusage: ${rankSpec.usage}`);
   if (!values.select) throw new UsageError(`--select N is required\nusage: ${rankSpec.usage}`);
@@ -193,6 +215,7 @@ export async function runRank(argv: string[]): Promise<number> {
   if ((values.magmom !== undefined || values.ldau !== undefined) && values["vasp-inputs"] === undefined) {
     throw new UsageError(`--${values.magmom !== undefined ? "magmom" : "ldau"} completes each pick's INCAR: give --vasp-inputs DIR with the INCAR too`);
   }
+  if (features.length && values.descriptor !== undefined) throw new UsageError("give --descriptor or --features, not both: --features replaces the descriptor");
   if (committee.length === 1) throw new UsageError(`a committee needs at least 2 models to disagree; got 1 (${committee[0]})`);
 
   const progress = new Progress("rank");
@@ -209,7 +232,7 @@ export async function runRank(argv: string[]): Promise<number> {
       trustExclude: values["trust-exclude"] !== undefined ? parseTrustExclusion(values["trust-exclude"]) : undefined,
       rule: values.rule ? parseRule(values.rule) : values.weights ? await parseWeights(values.weights) : undefined,
       descriptor: oneOf("descriptor", values.descriptor, ["baseline", "element-pairs"] as const, "baseline"),
-      features: values.features,
+      ...featureOptions(features, values["features-key"]),
       scaling: oneOf("scaling", values.scaling, ["none", "standard"] as const, "standard"),
       bins: positiveNumber("bins", values.bins, true),
       rmax: positiveNumber("rmax", values.rmax, false),

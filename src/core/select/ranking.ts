@@ -23,6 +23,9 @@ export interface RankingParameters {
   select: number;
   descriptor: "baseline" | "element-pairs" | "features";
   features_file: string | null;
+  /** With features read from extxyz files by structure (absent otherwise): the files and the key read. */
+  features_files?: string[];
+  features_key?: string;
   scaling: "none" | "standard";
   bins: number;
   rmax: number;
@@ -63,7 +66,8 @@ export const HEURISTIC_NOTE =
 
 /** The ranking rule in words, e.g. "diversity-first (no committee)". */
 export function rankingRule(p: RankingParameters, labeledCount: number): string {
-  const space = p.descriptor === "features" ? "a user-supplied feature space" : `the ${p.descriptor} descriptor space`;
+  const space =
+    p.descriptor !== "features" ? `the ${p.descriptor} descriptor space` : p.features_key ? `the space of ${p.features_key} (one mean vector per structure)` : "a user-supplied feature space";
   const what =
     p.disagreement === null ? "committee disagreement" : p.disagreement === "energy" ? "committee energy disagreement (std of energy per atom)" : "committee force disagreement (DP-GEN max force deviation)";
   let rule: string;

@@ -1,0 +1,110 @@
+/**
+ * `--features` from extxyz files of descriptors (mace_eval_configs --return_descriptors): one row per structure
+ * (structureFeatures), matched to the pool's candidates and to the labelled structures by candidate_id or geometry,
+ * so the files may come in any order, split in any way, and hold more structures than needed.
+ */
+import { InputError } from "../core/errors.js";
+import { createFeatureMatrix, type FeatureMatrix } from "../core/select/feature-matrix.js";
+import { structureFeatures } from "../core/select/frame-features.js";
+import type { Geometry } from "../core/select/near-match.js";
+import type { CandidateMeta } from "../core/select/ranking.js";
+import { firstRowOf, FramesToRows } from "./matched-frames.js";
+
+/** Extxyz files holding a feature vector (or per-atom features) of each structure under `key`. */
+export interface StructureFeatureFiles {
+  files: string[];
+  key: string;
+}
+
+export interface LabelledStructures {
+  /** candidate_id of each labelled structure (a pool candidate's id when it was found in the pool). */
+  ids: readonly string[];
+  /** Where each one was read: file and frame. */
+  origins: readonly { file: string; frame: number }[];
+  geometries: readonly Geometry[];
+}
+
+export interface StructureFeatureRows {
+  candidates: FeatureMatrix;
+  /** The labelled structures' rows, in their order; undefined without any. */
+  labelled?: FeatureMatrix;
+  /** Frames read from the files, and how many of them matched no candidate and no labelled structure. */
+  frames: number;
+  unused: number;
+}
+
+export async function readStructureFeatures(
+  from: StructureFeatureFiles,
+  pool: { meta: readonly CandidateMeta[]; structuresOf: (rows: number[]) => AsyncIterable<{ row: number; frame: Geometry }> },
+  labelled: LabelledStructures,
+): Promise<StructureFeatureRows> {
+  const { meta } = pool;
+  const N = meta.length;
+  // Rows 0..N-1 are candidates; N + j the labelled structure j that is not in the pool (the first with its id).
+  const rowOf = firstRowOf(meta.map((m) => m.id));
+  labelled.ids.forEach((id, j) => {
+    if (!rowOf.has(id)) rowOf.set(id, N + j);
+  });
+  const total = N + labelled.ids.length;
+  const structuresOf = async function* (rows: number[]): AsyncGenerator<{ row: number; frame: Geometry }> {
+    yield* pool.structuresOf(rows.filter((row) => row < N));
+    for (const row of rows) if (row >= N) yield { row, frame: labelled.geometries[row - N] };
+  };
+  const matcher = new FramesToRows(rowOf, total, structuresOf);
+  const filled = new Uint8Array(total);
+  // Allocated once the first frame tells the width: candidates' rows, then those of labelled structures not in the pool.
+  let candidates: FeatureMatrix | undefined;
+  let others: FeatureMatrix | undefined;
+  let firstFile = "";
+  let frames = 0;
+  let unused = 0;
+  for (const file of from.files) {
+    const extract = (frame: Parameters<typeof structureFeatures>[0], n: number): Float64Array => {
+      frames++;
+      const row = structureFeatures(frame, from.key);
+      if (typeof row === "string") throw new InputError(file, `frame ${n}`, row);
+      if (candidates === undefined) {
+        firstFile = file;
+        candidates = createFeatureMatrix(N, row.length);
+        others = createFeatureMatrix(labelled.ids.length, row.length);
+      } else if (row.length !== candidates.cols) {
+        throw new InputError(file, `frame ${n}`, `${from.key} has ${row.length} values per structure, but ${firstFile} gave ${candidates.cols}: the features must come from one model and the same layers`);
+      }
+      return row;
+    };
+    const waiting = (row: number): boolean => !filled[row] && rowOf.get(row < N ? meta[row].id : labelled.ids[row - N]) === row;
+    const unmatched = await matcher.read(file, extract, waiting, (row, value) => {
+      if (row < N) candidates!.data.set(value, row * candidates!.cols);
+      else others!.data.set(value, (row - N) * others!.cols);
+      filled[row] = 1;
+    });
+    unused += unmatched.length;
+  }
+  if (candidates === undefined || others === undefined) throw new InputError(from.files[0], undefined, "holds no structures: expected extxyz frames with features");
+  const { cols } = candidates;
+  // A duplicated candidate, or a labelled structure, takes the row of the first structure with its id.
+  const copyRow = (to: FeatureMatrix, at: number, row: number): void => {
+    const from = row < N ? candidates!.data.subarray(row * cols, (row + 1) * cols) : others!.data.subarray((row - N) * cols, (row - N + 1) * cols);
+    to.data.set(from, at * cols);
+  };
+  meta.forEach((m, i) => {
+    const row = rowOf.get(m.id)!;
+    if (!filled[row]) {
+      throw new InputError(m.source, `frame ${m.frame}`, `candidate ${m.id} has no ${from.key} in ${from.files.join(", ")}: every pool structure needs its features (run mace_eval_configs --return_descriptors on each pool file)`);
+    }
+    if (row !== i) copyRow(candidates!, i, row);
+  });
+  let labelledRows: FeatureMatrix | undefined;
+  if (labelled.ids.length) {
+    labelledRows = createFeatureMatrix(labelled.ids.length, cols);
+    labelled.ids.forEach((id, j) => {
+      const row = rowOf.get(id)!;
+      if (!filled[row]) {
+        const { file, frame } = labelled.origins[j];
+        throw new InputError(file, `frame ${frame}`, `labelled structure ${id} has no ${from.key} in ${from.files.join(", ")}: the selection starts from the labelled set, so it needs their features too (run mace_eval_configs --return_descriptors on it and add the output to --features)`);
+      }
+      copyRow(labelledRows!, j, row);
+    });
+  }
+  return { candidates, labelled: labelledRows, frames, unused };
+}
