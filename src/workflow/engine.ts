@@ -13,7 +13,7 @@ import type { DryRunResult, LabelRun, SelectedCandidate } from "../core/app/dry-
 import { matchLabelRuns } from "../core/app/dry-run.js";
 import { poscarDir, roundPaths } from "../core/app/manifest.js";
 import { parseRankingJson, type RankingJson } from "../core/app/ranking-json.js";
-import { InputError } from "../core/errors.js";
+import { InputError, UsageError } from "../core/errors.js";
 import type { DatasetSummary } from "../core/dataset/summary.js";
 import { parseExtxyz } from "../core/formats/extxyz.js";
 import { candidateId } from "../core/select/candidate-id.js";
@@ -32,15 +32,32 @@ import { CURRENT_DATASET, exportCurrentDataset, splitFileForLedger } from "./cur
 import { gzippedIfLarge, LARGE_FILE_BYTES } from "./large-files.js";
 import { sha256File } from "../io/open.js";
 
-/** Runs `task` in a fresh directory under `root`, removed afterwards. */
+/**
+ * Runs `task` in a fresh directory under `root`, removed afterwards. A bad-input error it throws names files by their
+ * repository paths (what the thread shows), not by the scratch directory's.
+ */
 export async function withScratch<T>(root: string, task: (dir: string) => Promise<T>): Promise<T> {
   await mkdir(root, { recursive: true });
   const dir = await mkdtemp(path.join(root, "scratch-"));
   try {
     return await task(dir);
+  } catch (err) {
+    throw withRepoPaths(err, dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Scratch paths under `dir` (the repository's files are exported to `dir` or `dir/repo`) as repository paths. */
+function scratchNames(dir: string): Array<[string, string]> {
+  return [[`${dir}${path.sep}repo${path.sep}`, ""], [`${dir}${path.sep}`, ""]];
+}
+
+function withRepoPaths(err: unknown, dir: string): unknown {
+  const names = scratchNames(dir);
+  if (err instanceof InputError) return new InputError(displayPaths(err.file, names), err.where, displayPaths(err.detail, names));
+  if (err instanceof UsageError) return new UsageError(displayPaths(err.message, names));
+  return err;
 }
 
 /** Replaces every `from` prefix in `text` (scratch paths) with its repository or remote name. */
@@ -84,11 +101,13 @@ export interface SelectionOutcome {
 export async function rankSelection(ledger: Ledger, scratchRoot: string, r: SelectionRequest): Promise<SelectionOutcome> {
   return withScratch(scratchRoot, async (dir) => {
     const repo = path.join(dir, "repo");
-    const exported = await ledger.exportTree(r.ref, repo, [...r.pool, ...r.committeeRepoFiles]);
+    const featureFiles = r.selection.features?.files ?? [];
+    const exported = await ledger.exportTree(r.ref, repo, [...r.pool, ...r.committeeRepoFiles, ...featureFiles]);
     for (const p of r.pool) {
       if (!exported.some((e) => e === p || e.startsWith(`${p.replace(/\/+$/, "")}/`))) throw new InputError(p, undefined, `not found in the data repository (${r.ref})`);
     }
     for (const p of r.committeeRepoFiles) if (!exported.includes(p)) throw new InputError(p, undefined, `committee prediction file not found in the data repository (${r.ref})`);
+    for (const p of featureFiles) if (!exported.includes(p)) throw new InputError(".github/relabel.yml", "selection.features", `${p} is not a file in the data repository (${r.ref})`);
     const labeled = await labelledSet(ledger, r.ref, repo);
     // Read (and checked) before ranking: a broken template must not cost a round number.
     const templates = await templateFiles(ledger, r.ref, r.templates);
@@ -107,6 +126,7 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
       trustExclude: forceTrust && TRUST_LEVEL_NAMES.filter((level) => r.selection.trust_exclude.includes(level)),
       rule,
       descriptor: r.selection.descriptor,
+      featuresFrom: r.selection.features ? { files: featureFiles.map((f) => path.join(repo, f)), key: r.selection.features.key } : undefined,
       scaling: r.selection.scaling,
       bins: r.selection.bins,
       rmax: r.selection.rmax,
@@ -299,7 +319,7 @@ export async function dryRunRebuild(
       runs = await inspectLabelRuns(path.join(built.runsRoot, `${String(o.round).padStart(4, "0")}`, "labels"));
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
-      errors.push(displayPaths(err.message, [[`${dir}/repo/`, ""]]));
+      errors.push(displayPaths(err.message, scratchNames(dir)));
       runs = await inspectLabelRuns(path.join(dir, "repo", roundPaths(o.round).labels));
     }
     return { round: o.round, match: matchLabelRuns(selected, runs), dataset, errors, warnings: dataset?.warnings ?? [] };

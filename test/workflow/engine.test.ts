@@ -250,6 +250,38 @@ describe("rankSelection with a committee and a trust window", () => {
   });
 });
 
+describe("rankSelection with selection.features", () => {
+  it("ranks in the features of the pool's and datasets/current's structures, files named by their repository paths", async () => {
+    const { root, pool, ledger } = await ledgerWithPool();
+    const frames = parseExtxyz(readFileSync(pool)).map((f) => f.frame);
+    // One feature per structure: its index; datasets/current holds frame 0, so the farthest pick is the last frame.
+    const features = (rows: number[]): string =>
+      rows.map((i) => writeExtxyzFrame({ ...frames[i], info: new Map([["MACE_descriptors", { kind: "float", value: i }]]) })).join("");
+    const last = frames.length - 1;
+    await ledger.commit({
+      message: "features and a labelled set",
+      files: [
+        { path: "features/pool.xyz", content: features([...frames.keys()].reverse()) },
+        { path: "datasets/current/train.extxyz", content: writeExtxyzFrame(frames[0]) },
+      ],
+    });
+    const config = defaultRelabelConfig();
+    const request = (files: string[]) => selectionRequest(["pools/runs.extxyz"], 2, { selection: { ...config.selection, features: { files, key: "MACE_descriptors" } } });
+    const outcome = await rankSelection(ledger, path.join(root, "scratch"), request(["features/pool.xyz"]));
+    expect(outcome.ranking.parameters).toMatchObject({ descriptor: "features", features_files: ["features/pool.xyz"], features_key: "MACE_descriptors" });
+    expect(outcome.ranking.rule).toContain("greedy farthest-point sampling in the space of MACE_descriptors (one mean vector per structure); seeded by 1 labelled structures");
+    expect(outcome.ranking.selected.map((s) => s.frame)).toEqual([last, Math.floor(last / 2)]);
+    await expect(rankSelection(ledger, path.join(root, "scratch"), request(["features/none.xyz"]))).rejects.toThrow(
+      ".github/relabel.yml: selection.features: features/none.xyz is not a file in the data repository (main)",
+    );
+    // A structure without features is named by its repository path, not the App's scratch directory.
+    await ledger.commit({ message: "fewer features", files: [{ path: "features/part.xyz", content: features([0, 1]) }] });
+    await expect(rankSelection(ledger, path.join(root, "scratch"), request(["features/part.xyz"]))).rejects.toThrow(
+      /^pools\/runs\.extxyz: frame 2: candidate [0-9a-f]{20} has no MACE_descriptors in features\/part\.xyz: /,
+    );
+  });
+});
+
 /** A new ledger holding `file` at `repoPath` as the pool, and round 1's selection of its one structure. */
 async function pickTheOnlyStructure(repoPath: string, content: Buffer | string): Promise<{ root: string; ledger: Ledger; selection: SelectionOutcome; id: string }> {
   const root = tmp();

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { DEFAULT_CONFIG_TYPE, DEFAULT_FRACTIONS, DEFAULT_HEAD, parseFractions } from "../dataset/split.js";
 import { executionConfigSchema } from "../exec/config.js";
 import { DEFAULT_BINS, DEFAULT_R_MAX, type DescriptorKind } from "../select/descriptors.js";
+import { DEFAULT_FEATURES_KEY } from "../select/frame-features.js";
 import { DEFAULT_TRUST_EXCLUSION, parseTrustWindow, TRUST_LEVEL_NAMES, type DisagreementKind } from "../select/disagreement.js";
 import type { ScalingMode } from "../select/scaling.js";
 import { StageConfigSchema, typeMapSchema } from "../stage/config.js";
@@ -83,11 +84,22 @@ const DESCRIPTORS = ["baseline", "element-pairs"] as const satisfies readonly De
 const SCALINGS = ["standard", "none"] as const satisfies readonly ScalingMode[];
 const DISAGREEMENTS = ["energy", "force"] as const satisfies readonly DisagreementKind[];
 
+const infoName = z.string().regex(/^[A-Za-z0-9_.+-]+$/, "expected letters, digits or _ . + -");
+
 /** Ranking settings: what `relabel rank` takes; the round issue and `/relabel rank` may override select and weights. */
 export const selectionConfigSchema = z.strictObject({
   select: z.int().min(1, "expected a selection size of at least 1").max(100_000).default(8),
   weights: weightsSchema.prefault({}),
   descriptor: z.enum(DESCRIPTORS).default("baseline"),
+  /** Features per structure from extxyz files in the repository (mace_eval_configs --return_descriptors), instead of the descriptor. */
+  features: z
+    .strictObject({
+      files: z.array(repoPathSchema).min(1, "expected extxyz files of features: the pool's and datasets/current's structures"),
+      key: infoName.default(DEFAULT_FEATURES_KEY),
+    })
+    .nullable()
+    .default(null)
+    .describe("features per structure instead of the descriptor: extxyz files in this repository (mace_eval_configs --return_descriptors outputs) for the pool and datasets/current's structures"),
   scaling: z.enum(SCALINGS).default("standard"),
   bins: z.int().min(1).max(10_000).default(DEFAULT_BINS),
   rmax: z.number().positive("expected a cutoff radius in Angstrom above 0").default(DEFAULT_R_MAX),
@@ -124,8 +136,6 @@ const fractionsSchema = z
       ctx.addIssue({ code: "custom", message: (err as Error).message });
     }
   });
-
-const infoName = z.string().regex(/^[A-Za-z0-9_.+-]+$/, "expected letters, digits or _ . + -");
 
 /** Dataset rebuild settings: the options of `relabel dataset build`. */
 export const datasetConfigSchema = z.strictObject({
