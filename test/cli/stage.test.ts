@@ -350,6 +350,39 @@ describe("relabel stage eval with the MACE doubles", () => {
     expect(pools.map((p) => infoNumber(p[0], "MACE_energy"))).toEqual([-2 * 1.042, -2 * 1.043]);
   });
 
+  it("with eval.descriptors, writes the features relabel rank --features ranks in, seeded by the dataset", async () => {
+    const trainDir = path.join(tmp(), "train");
+    expect((await runCli("stage", "train", "--dataset", dataset(), "-o", trainDir, "--config", writeConfig({ committee: 2 }))).code).toBe(0);
+    expect(runScript(path.join(trainDir, "run.sh")).code).toBe(0);
+    const models = [0, 1].map((k) => path.join(trainDir, `member-${k}/relabel.model`));
+    const poolDir = tmp();
+    // H2 molecules at the centre of a box, moved along x: the double's descriptor is the mean position.
+    const frame = (x: number) => `2\nLattice="8 0 0 0 8 0 0 0 8" Properties=species:S:1:pos:R:3 pbc="T T T"\nH ${x} 4 4\nH ${x} 4 4.74`;
+    writeFileSync(path.join(poolDir, "pool.extxyz"), `${[4.5, 2, 1, 6, 4].map(frame).join("\n")}\n`);
+    const config = writeConfig({ device: "cpu", eval: { pool: ["pool.extxyz"], committee_models: models, descriptors: true } }, poolDir);
+    const out = path.join(tmp(), "eval");
+    const data = dataset();
+    expect((await runCli("stage", "eval", "--dataset", data, "-o", out, "--config", config, "--model", models[0])).code).toBe(0);
+    const run = runScript(path.join(out, "run.sh"));
+    expect([run.code, run.stderr]).toEqual([0, ""]);
+    const predictions = (name: string) => path.join(out, "predictions", name);
+    // The benchmark reads the test predictions as before, descriptors and all.
+    const bench = await runCli("bench", "--pred", predictions("test.extxyz"), "--ref", path.join(data, "test.extxyz"), "-o", path.join(tmp(), "bench"));
+    expect([bench.code, bench.stderr]).toEqual([0, ""]);
+    const ranked = path.join(tmp(), "ranked");
+    const res = await runCli(
+      "rank", "--pool", path.join(poolDir, "pool.extxyz"), "--labeled", data, "--select", "2", "--scaling", "none",
+      "--committee", predictions("pool.member-0.extxyz"), predictions("pool.member-1.extxyz"), "--weights", "div=1,dis=0",
+      "--features", ...["pool.member-0.extxyz", "train.extxyz", "valid.extxyz", "test.extxyz"].map(predictions), "-o", ranked,
+    );
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const ranking = JSON.parse(readFileSync(path.join(ranked, "ranking.json"), "utf8"));
+    expect(ranking.rule).toContain("in the space of MACE_descriptors (one mean vector per structure); seeded by 5 labelled structures");
+    // The dataset's water molecules sit near x = 4: the farthest H2 is at x = 1, then x = 6.
+    expect(ranking.selected.map((p: { frame: number }) => p.frame)).toEqual([2, 3]);
+  });
+
   it("keeps the failing evaluation's exit code", async () => {
     const trainDir = path.join(tmp(), "train");
     await runCli("stage", "train", "--dataset", dataset(), "-o", trainDir);

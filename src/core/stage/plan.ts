@@ -275,7 +275,9 @@ function planEval({ config, summary, sources, version }: PlanOptions): StagePlan
     throw new InputError(sources.dataset["summary.json"], undefined, "the dataset has no test.extxyz: the eval stage predicts the held-out test split");
   }
   const ev = config.eval;
-  const files: PlannedFile[] = datasetFiles(["test.extxyz"], sources);
+  // With descriptors, the labelled set's (every split) are written too: rank --features needs them to seed from.
+  const splits: SplitFile[] = ev.descriptors ? summary.files : ["test.extxyz"];
+  const files: PlannedFile[] = datasetFiles(splits, sources);
   const testModel = "models/test.model";
   files.push({ path: testModel, from: [sources.assets.get("eval.model")!] });
   const assetInfo: Record<string, unknown> = { model: { path: testModel, source_name: fileName(ev.model!) } };
@@ -287,8 +289,13 @@ function planEval({ config, summary, sources, version }: PlanOptions): StagePlan
     "--info_prefix=MACE_",
   ];
   const stress = summary.stressFrames > 0 ? ["--compute_stress"] : [];
-  const commands = [[ev.command, "--configs=data/test.extxyz", `--model=${testModel}`, "--output=predictions/test.extxyz", ...common, ...stress]];
-  const inputs = ["data/test.extxyz", testModel];
+  // One vector per structure: what rank --features averages per-atom descriptors into anyway, at a fraction of the size.
+  const descriptors = ev.descriptors ? ["--return_descriptors", "--descriptor_aggregation_method=mean"] : [];
+  const commands = [[ev.command, "--configs=data/test.extxyz", `--model=${testModel}`, "--output=predictions/test.extxyz", ...common, ...stress, ...descriptors]];
+  for (const split of splits.filter((f) => f !== "test.extxyz")) {
+    commands.push([ev.command, `--configs=data/${split}`, `--model=${testModel}`, `--output=predictions/${split}`, ...common, ...descriptors]);
+  }
+  const inputs = [...splits.map((f) => `data/${f}`), testModel];
   let poolModels: string[] = [];
   if (ev.pool.length > 0) {
     const pool = "pool/pool.extxyz";
@@ -304,7 +311,7 @@ function planEval({ config, summary, sources, version }: PlanOptions): StagePlan
       assetInfo.committee_models = ev.committee_models.map((value, k) => ({ path: poolModels[k], source_name: fileName(value) }));
     }
     poolModels.forEach((model, k) => {
-      commands.push([ev.command, `--configs=${pool}`, `--model=${model}`, `--output=predictions/pool.member-${k}.extxyz`, ...common]);
+      commands.push([ev.command, `--configs=${pool}`, `--model=${model}`, `--output=predictions/pool.member-${k}.extxyz`, ...common, ...(k === 0 ? descriptors : [])]);
     });
   }
   const params = {
@@ -317,7 +324,7 @@ function planEval({ config, summary, sources, version }: PlanOptions): StagePlan
       eval: { ...ev, model: testModel, pool: ev.pool.length > 0 ? ["pool/pool.extxyz"] : [], committee_models: ev.committee_models.map((_, k) => poolModels[k]) },
     },
     dataset: datasetRecord(summary),
-    derived: { compute_stress: stress.length > 0, outputs: ["predictions/test.extxyz", ...poolModels.map((_, k) => `predictions/pool.member-${k}.extxyz`)] },
+    derived: { compute_stress: stress.length > 0, outputs: [...splits.map((f) => `predictions/${f}`), ...poolModels.map((_, k) => `predictions/pool.member-${k}.extxyz`)] },
     assets: assetInfo,
     commands,
   };

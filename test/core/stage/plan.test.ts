@@ -226,6 +226,27 @@ describe("eval stage plan", () => {
     expect(p.files.find((f) => f.path === "pool/pool.extxyz")).toEqual({ path: "pool/pool.extxyz", from: ["/src/cands/a.extxyz", "/src/cands/b.extxyz.gz"], join: "extxyz" });
   });
 
+  it("with descriptors, writes each structure's mean descriptors for every split (eval.model) and the pool (member 0 only)", () => {
+    const p = plan("eval", { eval: { ...model.eval, pool: ["cands/a.extxyz"], committee_models: ["m0.model", "m1.model"], descriptors: true } });
+    const commands: string[][] = JSON.parse(text(p, "params.json")).commands;
+    const described = ["--return_descriptors", "--descriptor_aggregation_method=mean"];
+    expect(commands.map((c) => [c.find((x) => x.startsWith("--output="))!, described.every((d) => c.includes(d))])).toEqual([
+      ["--output=predictions/test.extxyz", true],
+      ["--output=predictions/train.extxyz", true],
+      ["--output=predictions/valid.extxyz", true],
+      ["--output=predictions/pool.member-0.extxyz", true],
+      ["--output=predictions/pool.member-1.extxyz", false],
+    ]);
+    expect(commands[1]).toContain("--configs=data/train.extxyz");
+    expect(commands[1]).toContain("--model=models/test.model");
+    expect(commands[1]).not.toContain("--compute_stress");
+    expect(Object.keys(copies(p)).filter((f) => f.startsWith("data/")).sort()).toEqual(["data/summary.json", "data/test.extxyz", "data/train.extxyz", "data/valid.extxyz"]);
+    expect(JSON.parse(text(p, "params.json")).derived.outputs).toEqual([
+      "predictions/train.extxyz", "predictions/valid.extxyz", "predictions/test.extxyz", "predictions/pool.member-0.extxyz", "predictions/pool.member-1.extxyz",
+    ]);
+    expect(argv(plan("eval", model))).not.toContain("--return_descriptors");
+  });
+
   it("predicts the pool with the evaluated model when no committee is given", () => {
     const p = plan("eval", { eval: { ...model.eval, pool: ["cands/a.extxyz"] } });
     const commands: string[][] = JSON.parse(text(p, "params.json")).commands;
