@@ -17,6 +17,7 @@ import { InputError, UsageError } from "../core/errors.js";
 import type { DatasetSummary } from "../core/dataset/summary.js";
 import { parseExtxyz } from "../core/formats/extxyz.js";
 import { candidateId } from "../core/select/candidate-id.js";
+import { DEFAULT_FEATURES_KEY } from "../core/select/frame-features.js";
 import { geometryOf, type Geometry } from "../core/select/near-match.js";
 import type { SelectionRule } from "../core/select/fps.js";
 import { parseTrustWindow, TRUST_LEVEL_NAMES } from "../core/select/disagreement.js";
@@ -77,6 +78,8 @@ export interface SelectionRequest {
   /** Committee prediction files: repository paths at `ref`, or local files (previous round's eval outputs). */
   committeeRepoFiles: string[];
   committeeLocalFiles: Array<{ file: string; display: string }>;
+  /** With selection.features previous-round: the descriptors the previous round's model wrote (its pool-eval stage). */
+  featuresLocalFiles?: Array<{ file: string; display: string }>;
   templates: RelabelConfig["vasp_templates"];
   software: { name: string; version: string };
   /** The round the selection belongs to, decided once the ranking worked (a new round is allocated then). */
@@ -101,7 +104,10 @@ export interface SelectionOutcome {
 export async function rankSelection(ledger: Ledger, scratchRoot: string, r: SelectionRequest): Promise<SelectionOutcome> {
   return withScratch(scratchRoot, async (dir) => {
     const repo = path.join(dir, "repo");
-    const featureFiles = r.selection.features?.files ?? [];
+    // previous-round: the descriptors of a previous-round committee's pool predictions; a round without them (the
+    // first, or another committee) ranks by the descriptor, and its rule says which space it was.
+    const features = r.selection.features === "previous-round" && !r.featuresLocalFiles?.length ? null : r.selection.features;
+    const featureFiles = typeof features === "object" && features !== null ? features.files : [];
     const exported = await ledger.exportTree(r.ref, repo, [...r.pool, ...r.committeeRepoFiles, ...featureFiles]);
     for (const p of r.pool) {
       if (!exported.some((e) => e === p || e.startsWith(`${p.replace(/\/+$/, "")}/`))) throw new InputError(p, undefined, `not found in the data repository (${r.ref})`);
@@ -126,14 +132,20 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
       trustExclude: forceTrust && TRUST_LEVEL_NAMES.filter((level) => r.selection.trust_exclude.includes(level)),
       rule,
       descriptor: r.selection.descriptor,
-      featuresFrom: r.selection.features ? { files: featureFiles.map((f) => path.join(repo, f)), key: r.selection.features.key } : undefined,
+      featuresFrom:
+        features === "previous-round"
+          ? { files: r.featuresLocalFiles!.map((f) => f.file), key: DEFAULT_FEATURES_KEY }
+          : features
+            ? { files: featureFiles.map((f) => path.join(repo, f)), key: features.key }
+            : undefined,
       scaling: r.selection.scaling,
       bins: r.selection.bins,
       rmax: r.selection.rmax,
       typeMap: r.selection.type_map ?? undefined,
       software: r.software,
     });
-    const names: Array<[string, string]> = [[`${repo}/`, ""], ...r.committeeLocalFiles.map((c): [string, string] => [c.file, c.display])];
+    const local = [...r.committeeLocalFiles, ...(r.featuresLocalFiles ?? [])];
+    const names: Array<[string, string]> = [[`${repo}/`, ""], ...local.map((c): [string, string] => [c.file, c.display])];
     const text: Record<string, string> = {};
     for (const name of ["ranking.json", "ranking.csv", "selected.extxyz"]) text[name] = displayPaths(await readFile(path.join(out, name), "utf8"), names);
     const parsed = parseRankingJson(text["ranking.json"], "ranking.json");

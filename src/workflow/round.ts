@@ -138,6 +138,8 @@ const STAGE_TRAIN = "train";
 const STAGE_EVAL = "eval";
 /** The previous round's committee predicting this round's pool (committee: previous-round). */
 const STAGE_POOL_EVAL = "pool-eval";
+/** The pool-eval stage's outputs that carry member 0's descriptors (eval.descriptors): the pool's, then each split's. */
+const DESCRIBED_PREDICTIONS = ["predictions/pool.member-0.extxyz", "predictions/train.extxyz", "predictions/valid.extxyz", "predictions/test.extxyz"];
 const CHECK_NAME = "relabel-loop: rebuild dry run";
 /**
  * How long the step of a merge event (freezing a selection, rebuilding from results) waits for a round lock held
@@ -328,7 +330,7 @@ export class RoundWorkflow {
         ? target.request
         : { pool: target.manifest.pool.map((p) => p.path), select: target.select ?? target.manifest.parameters.select, weights: target.weights ?? target.manifest.parameters.weights, committee: target.manifest.parameters.committee };
     const committeeFiles = typeof request.committee === "object" ? request.committee.files : [];
-    const committeeLocal = target.kind === "rerank" && request.committee === "previous-round" ? await this.committeePredictions(target.manifest.round, config) : [];
+    const predicted = target.kind === "rerank" && request.committee === "previous-round" ? await this.committeePredictions(target.manifest.round, config) : { members: [], features: [] };
     let manifest: RoundManifest | null = target.kind === "rerank" ? target.manifest : null;
     let lockHeld = false;
     try {
@@ -339,7 +341,8 @@ export class RoundWorkflow {
         weights: request.weights,
         selection: config.selection,
         committeeRepoFiles: committeeFiles,
-        committeeLocalFiles: committeeLocal,
+        committeeLocalFiles: predicted.members,
+        featuresLocalFiles: predicted.features,
         templates: config.vasp_templates,
         software: this.d.software,
         largeFileBytes: this.d.largeFileBytes,
@@ -424,7 +427,9 @@ export class RoundWorkflow {
         await this.ledger.exportTree(base, dir, request.pool);
         const datasetDir = await exportCurrentDataset(this.ledger, base, dir);
         await rm(stageDir, { recursive: true, force: true });
-        const stageConfig = { ...config.stage, eval: { ...config.stage.eval, model: models[0], committee_models: models, pool: request.pool.map((p) => path.join(dir, p)), type_map: config.selection.type_map } };
+        // selection.features: previous-round ranks in member 0's descriptors of the pool and of datasets/current.
+        const descriptors = config.stage.eval.descriptors || config.selection.features === "previous-round";
+        const stageConfig = { ...config.stage, eval: { ...config.stage.eval, model: models[0], committee_models: models, pool: request.pool.map((p) => path.join(dir, p)), type_map: config.selection.type_map, descriptors } };
         await buildStage({ kind: "eval", datasetDir, outDir: stageDir, config: stageConfig, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
       });
       await this.commitStage(manifest, STAGE_POOL_EVAL, stageDir);
@@ -473,8 +478,11 @@ export class RoundWorkflow {
     }
   }
 
-  /** The committee's pool predictions of a round (predictions/pool.member-K.extxyz of its pool-eval job). */
-  private async committeePredictions(round: number, config: RelabelConfig): Promise<Array<{ file: string; display: string }>> {
+  /**
+   * The committee's pool predictions of a round (predictions/pool.member-K.extxyz of its pool-eval job), and the
+   * files holding member 0's descriptors when it wrote them (the pool's, and datasets/current's splits).
+   */
+  private async committeePredictions(round: number, config: RelabelConfig): Promise<{ members: Array<{ file: string; display: string }>; features: Array<{ file: string; display: string }> }> {
     const job = (await this.jobs(round)).jobs.find((j) => j.stage === STAGE_POOL_EVAL);
     if (!job || lastAttempt(job).outcome !== "succeeded") throw new StepError(`round ${round}: the committee's pool predictions are not there yet (stage ${STAGE_POOL_EVAL})`);
     const tracker = await this.tracker(round, config);
@@ -484,7 +492,14 @@ export class RoundWorkflow {
       const members = files.map((f) => f.path).filter((p) => /^predictions\/pool\.member-\d+\.extxyz$/.test(p)).sort((a, b) => Number(/(\d+)\.extxyz$/.exec(a)![1]) - Number(/(\d+)\.extxyz$/.exec(b)![1]));
       if (members.length < 2) throw new StepError(`round ${round}: the committee stage wrote ${members.length} pool prediction file(s); 2 or more are needed`);
       const host = `${job.host === null ? "" : `${job.host}:`}${job.remote_dir}`;
-      return members.map((p) => ({ file: path.join(dir, ...p.split("/")), display: `${host}/${p}` }));
+      const local = (p: string): { file: string; display: string } => ({ file: path.join(dir, ...p.split("/")), display: `${host}/${p}` });
+      const written = new Set(files.map((f) => f.path));
+      const described = config.selection.features === "previous-round";
+      if (described && !written.has("predictions/train.extxyz")) {
+        throw new StepError(`round ${round}: the committee's pool predictions carry no descriptors (stage ${STAGE_POOL_EVAL} ran before selection.features was previous-round), so the ranking cannot use them; set selection.features to null to rank by the descriptor, or open a new round`);
+      }
+      const features = described ? DESCRIBED_PREDICTIONS.filter((p) => written.has(p)) : [];
+      return { members: members.map(local), features: features.map(local) };
     } finally {
       await tracker.close();
     }

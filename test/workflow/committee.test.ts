@@ -41,8 +41,8 @@ it("refuses a previous-round committee when the previous round trained a single 
   expect(await round.ledger.read(roundPaths(2).manifest)).toBeNull();
 }, 60_000);
 
-it("ranks round 2 with the disagreement of round 1's committee, predicted through the executor", async () => {
-  r = await startLocalRound({ config: (runs) => ({ ...localConfig(runs), stage: { device: "cpu", committee: 2 } }) });
+it("ranks round 2 with the disagreement of round 1's committee, predicted through the executor, in member 0's descriptors", async () => {
+  r = await startLocalRound({ config: (runs) => ({ ...localConfig(runs), stage: { device: "cpu", committee: 2 }, selection: { select: 4, features: "previous-round" } }) });
   const round = r;
   await round.selectAndFreeze();
   const pr = await round.openResults(await selectedRunFolders(round));
@@ -64,12 +64,20 @@ it("ranks round 2 with the disagreement of round 1's committee, predicted throug
   const m = await round.manifest(2);
   const ranking = JSON.parse((await round.ledger.read(roundPaths(2).rankingJson, m.branches.selection))!.toString("utf8")) as {
     committee: { size: number; members: string[] };
+    parameters: { features_files: string[]; features_key: string };
+    rule: string;
     labeled_size: number;
     selected: { candidate_id: string }[];
   };
   expect(ranking.committee.size).toBe(2);
   expect(ranking.committee.members.map((p) => p.split("/").at(-1))).toEqual(["pool.member-0.extxyz", "pool.member-1.extxyz"]);
   expect(ranking.committee.members.every((p) => p.includes("/0002/pool-eval-"))).toBe(true);
+  // selection.features: previous-round: member 0's descriptors of the pool and of datasets/current's splits.
+  const described = ranking.parameters.features_files.map((p) => p.split("/").slice(-2).join("/"));
+  expect(described[0]).toBe("predictions/pool.member-0.extxyz");
+  expect(described.slice(1).every((p) => /^predictions\/(train|valid|test)\.extxyz$/.test(p))).toBe(true);
+  expect(described.length).toBeGreaterThan(1);
+  expect(ranking.rule).toContain("diversity = distance in the space of MACE_descriptors (one mean vector per structure)");
   // The four structures labelled in round 1 are in the dataset now: only the fifth run's structure is left.
   const labelled = new Set(Object.keys(await selectedRunFolders(round)));
   const left = round.runs.filter((run) => !labelled.has(run.name));

@@ -271,6 +271,10 @@ describe("rankSelection with selection.features", () => {
     expect(outcome.ranking.parameters).toMatchObject({ descriptor: "features", features_files: ["features/pool.xyz"], features_key: "MACE_descriptors" });
     expect(outcome.ranking.rule).toContain("greedy farthest-point sampling in the space of MACE_descriptors (one mean vector per structure); seeded by 1 labelled structures");
     expect(outcome.ranking.selected.map((s) => s.frame)).toEqual([last, Math.floor(last / 2)]);
+    // previous-round without a previous-round committee's descriptors (the first round): the descriptor, named so.
+    const first = await rankSelection(ledger, path.join(root, "scratch"), selectionRequest(["pools/runs.extxyz"], 2, { selection: { ...config.selection, features: "previous-round" } }));
+    expect(first.ranking.parameters).toMatchObject({ descriptor: "baseline", features_file: null });
+    expect(first.ranking.rule).toContain("in the baseline descriptor space");
     await expect(rankSelection(ledger, path.join(root, "scratch"), request(["features/none.xyz"]))).rejects.toThrow(
       ".github/relabel.yml: selection.features: features/none.xyz is not a file in the data repository (main)",
     );

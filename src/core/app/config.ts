@@ -93,13 +93,21 @@ export const selectionConfigSchema = z.strictObject({
   descriptor: z.enum(DESCRIPTORS).default("baseline"),
   /** Features per structure from extxyz files in the repository (mace_eval_configs --return_descriptors), instead of the descriptor. */
   features: z
-    .strictObject({
-      files: z.array(repoPathSchema).min(1, "expected extxyz files of features: the pool's and datasets/current's structures"),
-      key: infoName.default(DEFAULT_FEATURES_KEY),
-    })
+    .union(
+      [
+        z.literal("previous-round"),
+        z.strictObject({
+          files: z.array(repoPathSchema).min(1, "expected extxyz files of features: the pool's and datasets/current's structures"),
+          key: infoName.default(DEFAULT_FEATURES_KEY),
+        }),
+      ],
+      { error: 'expected "previous-round" or {files: [extxyz files of features], key: MACE_descriptors}' },
+    )
     .nullable()
     .default(null)
-    .describe("features per structure instead of the descriptor: extxyz files in this repository (mace_eval_configs --return_descriptors outputs) for the pool and datasets/current's structures"),
+    .describe(
+      'features per structure instead of the descriptor: "previous-round" (the MACE descriptors of the previous round\'s model, computed with committee: previous-round\'s pool predictions) or extxyz files in this repository (mace_eval_configs --return_descriptors outputs) for the pool and datasets/current\'s structures',
+    ),
   scaling: z.enum(SCALINGS).default("standard"),
   bins: z.int().min(1).max(10_000).default(DEFAULT_BINS),
   rmax: z.number().positive("expected a cutoff radius in Angstrom above 0").default(DEFAULT_R_MAX),
