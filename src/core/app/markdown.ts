@@ -368,7 +368,7 @@ export function selectionSummary(
       out.push(table(header, picks.slice(top).map(row), align), "", "</details>", "");
     }
     out.push(
-      `_diversity: distance to the nearest structure already picked or labelled when the pick was made, in scaled descriptor units (the first pick without labelled structures: distance to the pool's centroid)${
+      `_diversity: distance to the nearest structure already picked or labelled when the pick was made, in ${ranking.parameters.scaling === "none" ? "unscaled" : "standard-scaled"} ${ranking.parameters.descriptor === "features" ? "feature" : "descriptor"} units (the first pick without labelled structures: distance to the pool's centroid)${
         hasCommittee ? "; disagreement: committee disagreement normalised to [0, 1]" : ""
       }; score: the value the pick won with; frame: 0-based index in the source._`,
       "",

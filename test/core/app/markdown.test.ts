@@ -251,6 +251,12 @@ describe("selectionSummary", () => {
     }
   });
 
+  it("says what the diversity is measured in: scaled descriptors, or features as ranked", () => {
+    expect(selectionSummary(ranking, { round: 3 })).toContain("when the pick was made, in standard-scaled descriptor units");
+    const features = { ...ranking, parameters: { ...ranking.parameters, descriptor: "features", scaling: "none" } };
+    expect(selectionSummary(features, { round: 3 })).toContain("when the pick was made, in unscaled feature units");
+  });
+
   it("names ranking.csv as committed: gzipped for a very large pool", () => {
     expect(selectionSummary(ranking, { round: 3 })).toContain("Files: `rounds/0003/selection/ranking.json`, `rounds/0003/selection/ranking.csv` (every candidate)");
     expect(selectionSummary(ranking, { round: 3, rankingCsv: "rounds/0003/selection/ranking.csv.gz" })).toContain(", `rounds/0003/selection/ranking.csv.gz` (every candidate)");
