@@ -31,14 +31,14 @@ export class FramesToRows {
 
   /**
    * Reads `file`, takes `extract(frame, n)` of each frame (which throws on a frame it cannot use) and gives it to
-   * `put(row, value, n)` for the row the frame is: by id, else the nearest structure among the rows for which
+   * `put(row, value)` for the row the frame is: by id, else the nearest structure among the rows for which
    * `waiting(row)` holds once the file is read. Returns the frames matched to no row.
    */
   async read<T>(
     file: string,
     extract: (frame: Frame, n: number) => T,
     waiting: (row: number) => boolean,
-    put: (row: number, value: T, n: number) => void,
+    put: (row: number, value: T) => void,
   ): Promise<UnmatchedFrame[]> {
     // Only the geometry and the value of a frame wait for the geometry match, not its other arrays.
     const pending: { n: number; id: string; geometry: Geometry; value: T }[] = [];
@@ -48,7 +48,7 @@ export class FramesToRows {
       const id = candidateId(frame);
       const row = this.rowOf.get(id);
       if (row === undefined) pending.push({ n, id, geometry: geometryOf(frame), value });
-      else put(row, value, n);
+      else put(row, value);
       n++;
     }
     if (pending.length === 0) return [];
@@ -62,7 +62,7 @@ export class FramesToRows {
     for (const { n, id, geometry, value } of pending) {
       const row = this.near.find(geometry);
       if (row === undefined) unmatched.push({ n, id });
-      else put(row, value, n);
+      else put(row, value);
     }
     return unmatched;
   }

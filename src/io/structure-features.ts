@@ -8,6 +8,7 @@ import { createFeatureMatrix, type FeatureMatrix } from "../core/select/feature-
 import { structureFeatures } from "../core/select/frame-features.js";
 import type { Geometry } from "../core/select/near-match.js";
 import type { CandidateMeta } from "../core/select/ranking.js";
+import type { Frame } from "../core/structure.js";
 import { firstRowOf, FramesToRows } from "./matched-frames.js";
 
 /** Extxyz files holding a feature vector (or per-atom features) of each structure under `key`. */
@@ -28,8 +29,7 @@ export interface StructureFeatureRows {
   candidates: FeatureMatrix;
   /** The labelled structures' rows, in their order; undefined without any. */
   labelled?: FeatureMatrix;
-  /** Frames read from the files, and how many of them matched no candidate and no labelled structure. */
-  frames: number;
+  /** Structures in the files that are neither candidates nor labelled structures. */
   unused: number;
 }
 
@@ -52,21 +52,19 @@ export async function readStructureFeatures(
   };
   const matcher = new FramesToRows(rowOf, total, structuresOf);
   const filled = new Uint8Array(total);
-  // Allocated once the first frame tells the width: candidates' rows, then those of labelled structures not in the pool.
+  // Allocated once the first frame tells the width. A labelled structure not in the pool is filled in place.
   let candidates: FeatureMatrix | undefined;
-  let others: FeatureMatrix | undefined;
+  let labelledRows: FeatureMatrix | undefined;
   let firstFile = "";
-  let frames = 0;
   let unused = 0;
   for (const file of from.files) {
-    const extract = (frame: Parameters<typeof structureFeatures>[0], n: number): Float64Array => {
-      frames++;
+    const extract = (frame: Frame, n: number): Float64Array => {
       const row = structureFeatures(frame, from.key);
       if (typeof row === "string") throw new InputError(file, `frame ${n}`, row);
       if (candidates === undefined) {
         firstFile = file;
         candidates = createFeatureMatrix(N, row.length);
-        others = createFeatureMatrix(labelled.ids.length, row.length);
+        labelledRows = createFeatureMatrix(labelled.ids.length, row.length);
       } else if (row.length !== candidates.cols) {
         throw new InputError(file, `frame ${n}`, `${from.key} has ${row.length} values per structure, but ${firstFile} gave ${candidates.cols}: the features must come from one model and the same layers`);
       }
@@ -75,36 +73,30 @@ export async function readStructureFeatures(
     const waiting = (row: number): boolean => !filled[row] && rowOf.get(row < N ? meta[row].id : labelled.ids[row - N]) === row;
     const unmatched = await matcher.read(file, extract, waiting, (row, value) => {
       if (row < N) candidates!.data.set(value, row * candidates!.cols);
-      else others!.data.set(value, (row - N) * others!.cols);
+      else labelledRows!.data.set(value, (row - N) * labelledRows!.cols);
       filled[row] = 1;
     });
     unused += unmatched.length;
   }
-  if (candidates === undefined || others === undefined) throw new InputError(from.files[0], undefined, "holds no structures: expected extxyz frames with features");
+  if (candidates === undefined || labelledRows === undefined) throw new InputError(from.files[0], undefined, "holds no structures: expected extxyz frames with features");
   const { cols } = candidates;
-  // A duplicated candidate, or a labelled structure, takes the row of the first structure with its id.
-  const copyRow = (to: FeatureMatrix, at: number, row: number): void => {
-    const from = row < N ? candidates!.data.subarray(row * cols, (row + 1) * cols) : others!.data.subarray((row - N) * cols, (row - N + 1) * cols);
-    to.data.set(from, at * cols);
-  };
+  // A duplicated candidate, and a labelled structure in the pool or seen before, take the row of the first with its id.
+  const rowData = (row: number): Float32Array =>
+    row < N ? candidates!.data.subarray(row * cols, (row + 1) * cols) : labelledRows!.data.subarray((row - N) * cols, (row - N + 1) * cols);
   meta.forEach((m, i) => {
     const row = rowOf.get(m.id)!;
     if (!filled[row]) {
       throw new InputError(m.source, `frame ${m.frame}`, `candidate ${m.id} has no ${from.key} in ${from.files.join(", ")}: every pool structure needs its features (run mace_eval_configs --return_descriptors on each pool file)`);
     }
-    if (row !== i) copyRow(candidates!, i, row);
+    if (row !== i) candidates!.data.set(rowData(row), i * cols);
   });
-  let labelledRows: FeatureMatrix | undefined;
-  if (labelled.ids.length) {
-    labelledRows = createFeatureMatrix(labelled.ids.length, cols);
-    labelled.ids.forEach((id, j) => {
-      const row = rowOf.get(id)!;
-      if (!filled[row]) {
-        const { file, frame } = labelled.origins[j];
-        throw new InputError(file, `frame ${frame}`, `labelled structure ${id} has no ${from.key} in ${from.files.join(", ")}: the selection starts from the labelled set, so it needs their features too (run mace_eval_configs --return_descriptors on it and add the output to --features)`);
-      }
-      copyRow(labelledRows!, j, row);
-    });
-  }
-  return { candidates, labelled: labelledRows, frames, unused };
+  labelled.ids.forEach((id, j) => {
+    const row = rowOf.get(id)!;
+    if (!filled[row]) {
+      const { file, frame } = labelled.origins[j];
+      throw new InputError(file, `frame ${frame}`, `labelled structure ${id} has no ${from.key} in ${from.files.join(", ")}: the selection starts from the labelled set, so it needs their features too (run mace_eval_configs --return_descriptors on it and add the output to --features)`);
+    }
+    if (row !== N + j) labelledRows!.data.set(rowData(row), j * cols);
+  });
+  return { candidates, labelled: labelled.ids.length ? labelledRows : undefined, unused };
 }
