@@ -58,7 +58,7 @@ import { buildStage } from "../io/stage.js";
 import { LedgerError } from "../ledger/errors.js";
 import type { Ledger, LedgerEvent, LedgerFile, LockResult, RoundLock } from "../ledger/ledger.js";
 import { KeyedMutex } from "../ledger/mutex.js";
-import { exportCurrentDataset } from "./current-dataset.js";
+import { CURRENT_DATASET, exportCurrentDataset } from "./current-dataset.js";
 import { benchRound, buildRoundDataset, datasetFiles, dryRunRebuild, rankSelection, trainingOutputs, withScratch, type DatasetInputs } from "./engine.js";
 import type { ConfigFile, Forge, IssueInfo, PullRequestInfo } from "./forge.js";
 import type { ProcessInstance } from "./instance.js";
@@ -308,7 +308,11 @@ export class RoundWorkflow {
         const claimed = await this.ledger.appendEventOnce({ ...this.event(where, `opening round (delivery ${where.delivery})`), delivery: null, comment: `round-for-issue:${issue.number}` });
         if (claimed === null) return;
       }
-      if (parsed.request.committee === "previous-round") await this.startCommitteeRound(issue, sender.login, parsed.request, where, config);
+      // The previous round's models predict the pool first for their committee disagreement, or for their descriptors
+      // (selection.features: previous-round; the first round, without a model, ranks by the descriptor).
+      const committeeRound = parsed.request.committee === "previous-round";
+      const described = !committeeRound && config.selection.features === "previous-round" ? await this.previousModels(config) : null;
+      if (committeeRound || described) await this.startPoolEvalRound(issue, sender.login, parsed.request, where, config, described);
       else await this.rankRound({ kind: "new", issue, author: sender.login, request: parsed.request }, where, config);
     });
   }
@@ -330,7 +334,7 @@ export class RoundWorkflow {
         ? target.request
         : { pool: target.manifest.pool.map((p) => p.path), select: target.select ?? target.manifest.parameters.select, weights: target.weights ?? target.manifest.parameters.weights, committee: target.manifest.parameters.committee };
     const committeeFiles = typeof request.committee === "object" ? request.committee.files : [];
-    const predicted = target.kind === "rerank" && request.committee === "previous-round" ? await this.committeePredictions(target.manifest.round, config) : { members: [], features: [] };
+    const predicted = target.kind === "rerank" ? await this.poolPredictions(target.manifest.round, request.committee === "previous-round", config) : { members: [], features: [] };
     let manifest: RoundManifest | null = target.kind === "rerank" ? target.manifest : null;
     let lockHeld = false;
     try {
@@ -400,14 +404,19 @@ export class RoundWorkflow {
   /**
    * committee: previous-round. The latest round with trained committee models predicts the pool (an eval stage
    * run through the executor, like any stage); the ranking follows when the predictions arrive (see followJobs).
+   * `described`: without that committee, the previous round's models whose first computes the descriptors for
+   * selection.features: previous-round.
    */
-  private async startCommitteeRound(issue: IssueInfo, author: string, request: RoundRequest, where: Where, config: RelabelConfig): Promise<void> {
+  private async startPoolEvalRound(
+    issue: IssueInfo, author: string, request: RoundRequest, where: Where, config: RelabelConfig, described: PreviousModels | null,
+  ): Promise<void> {
     const base = await this.forge.defaultBranch();
-    const previous = await this.previousCommittee(config);
+    const committeeRound = described === null;
+    const previous = described === null ? await this.previousCommittee(config) : { ...described, models: described.models.slice(0, 1) };
     const pool = await withScratch(this.scratch, async (dir) => {
       const exported = await this.ledger.exportTree(base, dir, request.pool);
       for (const p of request.pool) {
-        if (!exported.includes(p)) throw new StepError(`${p}: the previous round's committee predicts pool files (extxyz, ASE trajectories or LAMMPS dumps); this is not a file in the data repository`);
+        if (!exported.includes(p)) throw new StepError(`${p}: the previous round's models predict pool files (extxyz, ASE trajectories or LAMMPS dumps); this is not a file in the data repository`);
       }
       return Promise.all(request.pool.map(async (p) => ({ path: p, sha256: await sha256File(path.join(dir, p)) })));
     });
@@ -420,7 +429,7 @@ export class RoundWorkflow {
     });
     where.round = round;
     const manifest = created!;
-    await this.withLock(round, where, "committee predictions", true, async () => {
+    await this.withLock(round, where, "pool predictions", true, async () => {
       const models = await this.downloadModels(previous, round, config);
       const stageDir = this.stageDir(round, STAGE_POOL_EVAL);
       await withScratch(this.scratch, async (dir) => {
@@ -429,23 +438,33 @@ export class RoundWorkflow {
         await rm(stageDir, { recursive: true, force: true });
         // selection.features: previous-round ranks in member 0's descriptors of the pool and of datasets/current.
         const descriptors = config.stage.eval.descriptors || config.selection.features === "previous-round";
-        const stageConfig = { ...config.stage, eval: { ...config.stage.eval, model: models[0], committee_models: models, pool: request.pool.map((p) => path.join(dir, p)), type_map: config.selection.type_map, descriptors } };
+        const committeeModels = committeeRound ? models : [];
+        const stageConfig = { ...config.stage, eval: { ...config.stage.eval, model: models[0], committee_models: committeeModels, pool: request.pool.map((p) => path.join(dir, p)), type_map: config.selection.type_map, descriptors } };
         await buildStage({ kind: "eval", datasetDir, outDir: stageDir, config: stageConfig, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
       });
       await this.commitStage(manifest, STAGE_POOL_EVAL, stageDir);
       await this.submitStage(manifest, STAGE_POOL_EVAL, config, false);
       await this.announceJobs(round);
-      await this.forge.comment(
-        issue.number,
-        `**Round ${round}:** the ${models.length} models of round ${previous.round} are predicting the pool (stage \`${STAGE_POOL_EVAL}\`); ` +
-          "the ranking with their disagreement follows when the predictions arrive. `/relabel collect` checks at once.",
-      );
-      await this.record(where, `round opened: committee of round ${previous.round} submitted on the pool`);
+      const what = committeeRound
+        ? `the ${models.length} models of round ${previous.round} are predicting the pool (stage \`${STAGE_POOL_EVAL}\`); the ranking with their disagreement follows when the predictions arrive.`
+        : `the model of round ${previous.round} is computing the descriptors of the pool and of \`${CURRENT_DATASET}\` (stage \`${STAGE_POOL_EVAL}\`, \`selection.features: previous-round\`); the ranking in them follows when they arrive.`;
+      await this.forge.comment(issue.number, `**Round ${round}:** ${what} \`/relabel collect\` checks at once.`);
+      await this.record(where, `round opened: ${committeeRound ? "committee" : "model"} of round ${previous.round} submitted on the pool`);
     });
   }
 
-  /** The trained committee of the latest round that has one: its train job and the models, member 0 first. */
-  private async previousCommittee(config: RelabelConfig): Promise<{ round: number; job: JobRecord; models: FileRecord[] }> {
+  /** The trained committee of the latest round that has trained models: its train job and the models, member 0 first. */
+  private async previousCommittee(config: RelabelConfig): Promise<PreviousModels> {
+    const previous = await this.previousModels(config);
+    if (previous === null) throw new StepError("no earlier round has trained models to act as the committee: use committee files or none for this round");
+    if (previous.models.length < 2) {
+      throw new StepError(`round ${previous.round} trained a single model; a committee needs at least 2 models (set stage.committee to 2 or more for the rounds whose models should rank the next pool)`);
+    }
+    return previous;
+  }
+
+  /** The models of the latest round that trained any (committee members in order, or its single model); null when none did. */
+  private async previousModels(config: RelabelConfig): Promise<PreviousModels | null> {
     const rounds = (await this.manifests()).filter((m) => m.finished_steps.includes("jobs")).reverse();
     const name = `${config.stage.name}.model`;
     for (const m of rounds) {
@@ -454,13 +473,11 @@ export class RoundWorkflow {
       const job = (JSON.parse(text.toString("utf8")) as JobsFile).jobs.find((j) => j.stage === STAGE_TRAIN && j.collected !== null);
       if (!job) continue;
       const member = new RegExp(`^${escapeRegExp(job.remote_dir)}/member-(\\d+)/${escapeRegExp(name)}$`);
-      const models = job.collected!.models.filter((f) => member.test(f.path)).sort((a, b) => Number(member.exec(a.path)![1]) - Number(member.exec(b.path)![1]));
-      if (models.length < 2) {
-        throw new StepError(`round ${m.round} trained ${models.length === 0 ? "a single model" : "1 committee member"}; a committee needs at least 2 models (set stage.committee to 2 or more for the rounds whose models should rank the next pool)`);
-      }
-      return { round: m.round, job, models };
+      const members = job.collected!.models.filter((f) => member.test(f.path)).sort((a, b) => Number(member.exec(a.path)![1]) - Number(member.exec(b.path)![1]));
+      const models = members.length > 0 ? members : job.collected!.models.filter((f) => f.path === `${job.remote_dir}/${name}`);
+      if (models.length > 0) return { round: m.round, job, models };
     }
-    throw new StepError("no earlier round has trained models to act as the committee: use committee files or none for this round");
+    return null;
   }
 
   /** Copies the previous round's models from its execution host into this round's state. */
@@ -479,27 +496,29 @@ export class RoundWorkflow {
   }
 
   /**
-   * The committee's pool predictions of a round (predictions/pool.member-K.extxyz of its pool-eval job), and the
-   * files holding member 0's descriptors when it wrote them (the pool's, and datasets/current's splits).
+   * A round's pool-eval outputs: with `committee`, its members' pool predictions (predictions/pool.member-K.extxyz),
+   * and, with selection.features previous-round, the files holding member 0's descriptors (the pool's, and
+   * datasets/current's splits). Nothing for a round without a pool-eval stage that needs neither.
    */
-  private async committeePredictions(round: number, config: RelabelConfig): Promise<{ members: Array<{ file: string; display: string }>; features: Array<{ file: string; display: string }> }> {
+  private async poolPredictions(round: number, committee: boolean, config: RelabelConfig): Promise<{ members: LocalFile[]; features: LocalFile[] }> {
     const job = (await this.jobs(round)).jobs.find((j) => j.stage === STAGE_POOL_EVAL);
-    if (!job || lastAttempt(job).outcome !== "succeeded") throw new StepError(`round ${round}: the committee's pool predictions are not there yet (stage ${STAGE_POOL_EVAL})`);
+    if (!committee && (job === undefined || config.selection.features !== "previous-round")) return { members: [], features: [] };
+    if (!job || lastAttempt(job).outcome !== "succeeded") throw new StepError(`round ${round}: the previous round's pool predictions are not there yet (stage ${STAGE_POOL_EVAL})`);
     const tracker = await this.tracker(round, config);
     try {
       const { dir } = await collectJob(tracker, this.collectDir(round), job);
       const files = job.collected?.files ?? (await readLedger(await this.jobsPath(round))).jobs.find((j) => j.hash === job.hash)!.collected!.files;
       const members = files.map((f) => f.path).filter((p) => /^predictions\/pool\.member-\d+\.extxyz$/.test(p)).sort((a, b) => Number(/(\d+)\.extxyz$/.exec(a)![1]) - Number(/(\d+)\.extxyz$/.exec(b)![1]));
-      if (members.length < 2) throw new StepError(`round ${round}: the committee stage wrote ${members.length} pool prediction file(s); 2 or more are needed`);
+      if (committee && members.length < 2) throw new StepError(`round ${round}: the committee stage wrote ${members.length} pool prediction file(s); 2 or more are needed`);
       const host = `${job.host === null ? "" : `${job.host}:`}${job.remote_dir}`;
-      const local = (p: string): { file: string; display: string } => ({ file: path.join(dir, ...p.split("/")), display: `${host}/${p}` });
+      const local = (p: string): LocalFile => ({ file: path.join(dir, ...p.split("/")), display: `${host}/${p}` });
       const written = new Set(files.map((f) => f.path));
       const described = config.selection.features === "previous-round";
       if (described && !written.has("predictions/train.extxyz")) {
-        throw new StepError(`round ${round}: the committee's pool predictions carry no descriptors (stage ${STAGE_POOL_EVAL} ran before selection.features was previous-round), so the ranking cannot use them; set selection.features to null to rank by the descriptor, or open a new round`);
+        throw new StepError(`round ${round}: the pool predictions carry no descriptors (stage ${STAGE_POOL_EVAL} ran before selection.features was previous-round), so the ranking cannot use them; set selection.features to null to rank by the descriptor, or open a new round`);
       }
       const features = described ? DESCRIBED_PREDICTIONS.filter((p) => written.has(p)) : [];
-      return { members: members.map(local), features: features.map(local) };
+      return { members: committee ? members.map(local) : [], features: features.map(local) };
     } finally {
       await tracker.close();
     }
@@ -1355,7 +1374,20 @@ function awaitsSelectionMerge(m: RoundManifest): boolean {
 }
 
 function needsPolling(m: RoundManifest): boolean {
-  return m.state === "training" || m.state === "benchmarking" || (m.state === "ranking" && m.parameters.committee === "previous-round");
+  return m.state === "training" || m.state === "benchmarking" || (m.state === "ranking" && (m.parameters.committee === "previous-round" || m.parameters.features === "previous-round"));
+}
+
+/** A file on this host, and how a comment or artifact names it (its execution host and path). */
+interface LocalFile {
+  file: string;
+  display: string;
+}
+
+/** A round's trained models (committee members in order, or its single model) and its train job. */
+interface PreviousModels {
+  round: number;
+  job: JobRecord;
+  models: FileRecord[];
 }
 
 function escapeRegExp(text: string): string {

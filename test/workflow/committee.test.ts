@@ -1,6 +1,7 @@
 /**
  * committee: previous-round. Round 1 trains a committee of two (MACE test doubles with seeds 42 and 43); round 2's
- * pool is predicted by those models through the executor, and the ranking uses their disagreement.
+ * pool is predicted by those models through the executor, and the ranking uses their disagreement. With
+ * selection.features: previous-round, a single trained model computes the descriptors round 2 ranks in.
  */
 import { afterEach, expect, it } from "vitest";
 import { roundPaths } from "../../src/core/app/manifest.js";
@@ -84,4 +85,31 @@ it("ranks round 2 with the disagreement of round 1's committee, predicted throug
   expect(ranking.selected.map((s) => s.candidate_id)).toEqual(left.map((run) => run.candidateId));
   expect(m.committee_size).toBe(2);
   expect(m.prs.selection).toBeDefined();
+}, 90_000);
+
+it("ranks round 2 in the descriptors of round 1's single model (selection.features: previous-round), without a committee", async () => {
+  r = await startLocalRound({ config: (runs) => ({ ...localConfig(runs), selection: { select: 4, features: "previous-round" } }) });
+  const round = r;
+  await round.selectAndFreeze();
+  // Round 1 has no earlier model: it ranked by the descriptor, and says so.
+  const first = JSON.parse((await round.ledger.read(roundPaths(1).rankingJson))!.toString("utf8")) as { parameters: { descriptor: string } };
+  expect(first.parameters.descriptor).toBe("baseline");
+  const pr = await round.openResults(await selectedRunFolders(round));
+  await round.workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr: await round.forge.merge(pr), sender: round.me });
+  await until("round 1 complete", async () => (await round.manifest(1)).state === "complete", round);
+
+  const issue = await round.forge.openIssue({ title: "Round 2", labels: ["al-round"], author: "you", body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
+  await round.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: round.me });
+  const waiting = (await round.forge.listComments(issue.number)).map((c) => c.body).find((b) => b.startsWith("**Round 2:**"));
+  expect(waiting).toContain("the model of round 1 is computing the descriptors of the pool and of `datasets/current`");
+  await until("round 2 ranked", async () => (await round.manifest(2)).state === "selection-review", round);
+  const m = await round.manifest(2);
+  const ranking = JSON.parse((await round.ledger.read(roundPaths(2).rankingJson, m.branches.selection))!.toString("utf8")) as {
+    committee: { size: number };
+    parameters: { features_files: string[] };
+    rule: string;
+  };
+  expect(ranking.committee.size).toBe(0);
+  expect(ranking.parameters.features_files[0]).toMatch(/\/0002\/pool-eval-[^/]+\/predictions\/pool\.member-0\.extxyz$/);
+  expect(ranking.rule).toMatch(/^diversity-first \(no committee\): greedy farthest-point sampling in the space of MACE_descriptors/);
 }, 90_000);

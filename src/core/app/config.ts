@@ -106,7 +106,7 @@ export const selectionConfigSchema = z.strictObject({
     .nullable()
     .default(null)
     .describe(
-      'features per structure instead of the descriptor: "previous-round" (the MACE descriptors of the previous round\'s model, computed with committee: previous-round\'s pool predictions) or extxyz files in this repository (mace_eval_configs --return_descriptors outputs) for the pool and datasets/current\'s structures',
+      'features per structure instead of the descriptor: "previous-round" (the MACE descriptors of the previous round\'s model, computed in a pool-eval stage before the ranking; the first round ranks by the descriptor) or extxyz files in this repository (mace_eval_configs --return_descriptors outputs) for the pool and datasets/current\'s structures',
     ),
   scaling: z.enum(SCALINGS).default("standard"),
   bins: z.int().min(1).max(10_000).default(DEFAULT_BINS),
