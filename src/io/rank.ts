@@ -492,6 +492,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
         o.featuresFrom,
         { meta: c.meta, structuresOf: (rows) => poolFramesAt(units, sources, rows) },
         { ids: labeledIds, ...labelledStructures! },
+        (structures) => o.onProgress?.("reading features", structures),
       );
       candidates = features = read.candidates;
       labeledFeatures = read.labelled;

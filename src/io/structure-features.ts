@@ -37,6 +37,7 @@ export async function readStructureFeatures(
   from: StructureFeatureFiles,
   pool: { meta: readonly CandidateMeta[]; structuresOf: (rows: number[]) => AsyncIterable<{ row: number; frame: Geometry }> },
   labelled: LabelledStructures,
+  onProgress?: (structures: number) => void,
 ): Promise<StructureFeatureRows> {
   const { meta } = pool;
   const N = meta.length;
@@ -57,8 +58,10 @@ export async function readStructureFeatures(
   let labelledRows: FeatureMatrix | undefined;
   let firstFile = "";
   let unused = 0;
+  let read = 0;
   for (const file of from.files) {
     const extract = (frame: Frame, n: number): Float64Array => {
+      if (++read % 1024 === 0) onProgress?.(read);
       const row = structureFeatures(frame, from.key);
       if (typeof row === "string") throw new InputError(file, `frame ${n}`, row);
       if (candidates === undefined) {
