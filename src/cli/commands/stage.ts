@@ -14,7 +14,8 @@ export const stageSpec = {
   usage: "relabel stage train|eval --dataset DIR -o STAGE [--config FILE.json|relabel.yml] [--model FILE]",
   help: `train renders a mace_run_train fine-tuning run (the validated recipe: mh-1/omat_pbe, multihead replay,
 1/10/1 loss weights, 25 epochs, batch 4, lr 1e-4, float32, seed 42); eval renders mace_eval_configs runs on the
-dataset's test.extxyz and, with eval.pool, on the candidate pool once per committee model.
+dataset's test.extxyz and, with eval.pool, on the candidate pool once per committee model; with eval.descriptors,
+also each structure's mean MACE descriptors for every split and the pool (the features of relabel rank --features).
 
 options:
       --dataset DIR      a dataset built by 'relabel dataset build' (summary.json, train/valid/test.extxyz)
