@@ -482,6 +482,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   let placed: SelectionMemory | undefined;
   let labeledFeatures: FeatureMatrix | undefined;
   let unusedFeatureFrames = 0;
+  let featureFiles: { path: string; sha256: string }[] = [];
   if (early && o.features) {
     // Every value was found finite before the selection started.
     checkFeatureRowCount(early.rows, ids, o.features);
@@ -497,6 +498,8 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
       candidates = features = read.candidates;
       labeledFeatures = read.labelled;
       unusedFeatureFrames = read.unused;
+      // Recorded as the pool's sources are: what the ranking was computed from.
+      featureFiles = await Promise.all(o.featuresFrom.files.map(async (f) => ({ path: f.split(path.sep).join("/"), sha256: await sha256File(f) })));
     } else if (o.features) {
       if (labeledIds.length) {
         throw new UsageError("--labeled needs features for the labelled structures too, which a matrix in pool order cannot give: pass extxyz files of features by structure instead (mace_eval_configs --return_descriptors on the pool and the labelled set)");
@@ -598,7 +601,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
       select: o.select,
       descriptor: o.features || o.featuresFrom ? "features" : (o.descriptor ?? "baseline"),
       features_file: o.features ?? null,
-      ...(o.featuresFrom ? { features_files: o.featuresFrom.files.map((f) => f.split(path.sep).join("/")), features_key: o.featuresFrom.key } : {}),
+      ...(o.featuresFrom ? { features_files: featureFiles, features_key: o.featuresFrom.key } : {}),
       scaling: o.scaling ?? "standard",
       bins: o.bins ?? DEFAULT_BINS,
       rmax: o.rmax ?? DEFAULT_R_MAX,

@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -123,7 +124,9 @@ describe("rank with features per structure from extxyz files (mace_eval_configs 
       expect(outcome.notes).toEqual(["--features: 1 structure(s) in the files are neither pool candidates nor labelled structures, and were not used"]);
       const ranking = JSON.parse(readFileSync(path.join(outcome.dir, "ranking.json"), "utf8"));
       expect(ranking.parameters).toMatchObject({ descriptor: "features", features_file: null, features_key: "MACE_descriptors" });
-      expect(ranking.parameters.features_files).toEqual([at(`pool-a-${tag}.xyz`), at(`pool-b-${tag}.xyz`), at(`labelled-${tag}.xyz`)]);
+      expect(ranking.parameters.features_files).toEqual(
+        [`pool-a-${tag}.xyz`, `pool-b-${tag}.xyz`, `labelled-${tag}.xyz`].map((f) => ({ path: at(f), sha256: createHash("sha256").update(readFileSync(at(f))).digest("hex") })),
+      );
       expect(ranking.rule).toBe(
         "diversity-first (no committee): greedy farthest-point sampling in the space of MACE_descriptors (one mean vector per structure); seeded by 6 labelled structures, which count as covered",
       );

@@ -65,7 +65,7 @@ it("ranks round 2 with the disagreement of round 1's committee, predicted throug
   const m = await round.manifest(2);
   const ranking = JSON.parse((await round.ledger.read(roundPaths(2).rankingJson, m.branches.selection))!.toString("utf8")) as {
     committee: { size: number; members: string[] };
-    parameters: { features_files: string[]; features_key: string };
+    parameters: { features_files: { path: string; sha256: string }[]; features_key: string };
     rule: string;
     labeled_size: number;
     selected: { candidate_id: string }[];
@@ -74,7 +74,7 @@ it("ranks round 2 with the disagreement of round 1's committee, predicted throug
   expect(ranking.committee.members.map((p) => p.split("/").at(-1))).toEqual(["pool.member-0.extxyz", "pool.member-1.extxyz"]);
   expect(ranking.committee.members.every((p) => p.includes("/0002/pool-eval-"))).toBe(true);
   // selection.features: previous-round: member 0's descriptors of the pool and of datasets/current's splits.
-  const described = ranking.parameters.features_files.map((p) => p.split("/").slice(-2).join("/"));
+  const described = ranking.parameters.features_files.map((f) => f.path.split("/").slice(-2).join("/"));
   expect(described[0]).toBe("predictions/pool.member-0.extxyz");
   expect(described.slice(1).every((p) => /^predictions\/(train|valid|test)\.extxyz$/.test(p))).toBe(true);
   expect(described.length).toBeGreaterThan(1);
@@ -106,10 +106,10 @@ it("ranks round 2 in the descriptors of round 1's single model (selection.featur
   const m = await round.manifest(2);
   const ranking = JSON.parse((await round.ledger.read(roundPaths(2).rankingJson, m.branches.selection))!.toString("utf8")) as {
     committee: { size: number };
-    parameters: { features_files: string[] };
+    parameters: { features_files: { path: string; sha256: string }[] };
     rule: string;
   };
   expect(ranking.committee.size).toBe(0);
-  expect(ranking.parameters.features_files[0]).toMatch(/\/0002\/pool-eval-[^/]+\/predictions\/pool\.member-0\.extxyz$/);
+  expect(ranking.parameters.features_files[0].path).toMatch(/\/0002\/pool-eval-[^/]+\/predictions\/pool\.member-0\.extxyz$/);
   expect(ranking.rule).toMatch(/^diversity-first \(no committee\): greedy farthest-point sampling in the space of MACE_descriptors/);
 }, 90_000);

@@ -268,7 +268,8 @@ describe("rankSelection with selection.features", () => {
     const config = defaultRelabelConfig();
     const request = (files: string[]) => selectionRequest(["pools/runs.extxyz"], 2, { selection: { ...config.selection, features: { files, key: "MACE_descriptors" } } });
     const outcome = await rankSelection(ledger, path.join(root, "scratch"), request(["features/pool.xyz"]));
-    expect(outcome.ranking.parameters).toMatchObject({ descriptor: "features", features_files: ["features/pool.xyz"], features_key: "MACE_descriptors" });
+    expect(outcome.ranking.parameters).toMatchObject({ descriptor: "features", features_key: "MACE_descriptors" });
+    expect(outcome.ranking.parameters.features_files).toEqual([{ path: "features/pool.xyz", sha256: createHash("sha256").update(features([...frames.keys()].reverse())).digest("hex") }]);
     expect(outcome.ranking.rule).toContain("greedy farthest-point sampling in the space of MACE_descriptors (one mean vector per structure); seeded by 1 labelled structures");
     expect(outcome.ranking.selected.map((s) => s.frame)).toEqual([last, Math.floor(last / 2)]);
     // previous-round without a previous-round committee's descriptors (the first round): the descriptor, named so.

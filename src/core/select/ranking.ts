@@ -23,8 +23,8 @@ export interface RankingParameters {
   select: number;
   descriptor: "baseline" | "element-pairs" | "features";
   features_file: string | null;
-  /** With features read from extxyz files by structure (absent otherwise): the files and the key read. */
-  features_files?: string[];
+  /** With features read from extxyz files by structure (absent otherwise): the files with their sha256, and the key read. */
+  features_files?: { path: string; sha256: string }[];
   features_key?: string;
   scaling: "none" | "standard";
   bins: number;
