@@ -309,10 +309,16 @@ export function selectionSummary(
   );
   out.push(`- **Selection size:** ${formatCount(ranking.selection_size)}`);
   out.push(`- **Already labelled:** ${plural(ranking.labeled_size, "structure")} (never picked; they count as covered)`);
+  // Feature files get a line of their own: paths and hashes read badly as one JSON value.
+  const featureFiles = ranking.parameters.features_files;
   const params = Object.entries(ranking.parameters)
-    .filter(([, v]) => v !== null && v !== undefined)
+    .filter(([k, v]) => v !== null && v !== undefined && k !== "features_files")
     .map(([k, v]) => inlineCode(`${k}=${typeof v === "string" ? v : JSON.stringify(v)}`));
   if (params.length > 0) out.push(`- **Parameters:** ${params.join(", ")}`);
+  if (Array.isArray(featureFiles)) {
+    const files = featureFiles.map((f: { path?: unknown; sha256?: unknown }) => `${inlineCode(String(f.path))} (sha256 ${inlineCode(String(f.sha256).slice(0, 12))}…)`);
+    out.push(`- **Features:** ${inlineCode(String(ranking.parameters.features_key))} per structure from ${files.join(", ")}`);
+  }
   if (opts.perElementIncar?.length) {
     out.push(`- **INCAR per pick:** ${opts.perElementIncar.join(" and ")} per element from \`vasp_templates\`, in the order of each POSCAR's species line`);
   }

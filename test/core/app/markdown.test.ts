@@ -251,10 +251,14 @@ describe("selectionSummary", () => {
     }
   });
 
-  it("says what the diversity is measured in: scaled descriptors, or features as ranked", () => {
+  it("says what the diversity is measured in, and lists the feature files it was ranked in", () => {
     expect(selectionSummary(ranking, { round: 3 })).toContain("when the pick was made, in standard-scaled descriptor units");
-    const features = { ...ranking, parameters: { ...ranking.parameters, descriptor: "features", scaling: "none" } };
-    expect(selectionSummary(features, { round: 3 })).toContain("when the pick was made, in unscaled feature units");
+    const files = [{ path: "features/pool.xyz", sha256: "ab".repeat(32) }];
+    const features = { ...ranking, parameters: { ...ranking.parameters, descriptor: "features", scaling: "none", features_files: files, features_key: "MACE_descriptors" } };
+    const md = selectionSummary(features, { round: 3 });
+    expect(md).toContain("when the pick was made, in unscaled feature units");
+    expect(md).toContain("- **Features:** `MACE_descriptors` per structure from `features/pool.xyz` (sha256 `abababababab`…)\n");
+    expect(md).not.toContain("features_files=");
   });
 
   it("names ranking.csv as committed: gzipped for a very large pool", () => {
