@@ -136,7 +136,7 @@ class StepError extends Error {}
 
 const STAGE_TRAIN = "train";
 const STAGE_EVAL = "eval";
-/** The previous round's committee predicting this round's pool (committee: previous-round). */
+/** The previous round's models predicting this round's pool (committee: previous-round, selection.features: previous-round). */
 const STAGE_POOL_EVAL = "pool-eval";
 /** The pool-eval stage's outputs that carry member 0's descriptors (eval.descriptors): the pool's, then each split's. */
 const DESCRIBED_PREDICTIONS = ["predictions/pool.member-0.extxyz", "predictions/train.extxyz", "predictions/valid.extxyz", "predictions/test.extxyz"];
