@@ -7,6 +7,7 @@ import { readAseTrajectory } from "../dist/io/ase-trajectory.js";
 import { readLammpsDump } from "../dist/io/lammps-dump.js";
 import { poolUnits, readPoolUnit } from "../dist/io/pool.js";
 import { sha256File } from "../dist/io/open.js";
+import { structureFeatures } from "../dist/core/select/frame-features.js";
 
 const [workload, file, outFile] = process.argv.slice(2);
 let frames = 0;
@@ -27,6 +28,12 @@ if (workload === "extxyz-read") {
   for (const unit of await poolUnits([file])) {
     for await (const batch of readPoolUnit(unit)) frames += batch.length;
     await sha256File(unit.path);
+  }
+} else if (workload === "features-read") {
+  // As rank --features reads them: each structure's row.
+  for await (const frame of readExtxyz(file)) {
+    if (typeof structureFeatures(frame, "MACE_descriptors") === "string") throw new Error(`frame ${frames}: no features`);
+    frames++;
   }
 } else if (workload === "vasprun-read") {
   for await (const _ of readVasprun(file)) frames++;

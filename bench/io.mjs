@@ -1,5 +1,5 @@
-// `npm run bench:io`: extxyz read/write, ASE trajectory and LAMMPS dump read, a folder of one-frame files and
-// vasprun.xml parse throughput, side by side with ASE 3.22
+// `npm run bench:io`: extxyz read/write, ASE trajectory and LAMMPS dump read, a folder of one-frame files,
+// vasprun.xml parse and features per structure (mace_eval_configs descriptors) throughput, side by side with ASE 3.22
 // (Debian's python3-ase, run with /usr/bin/python3). Generated inputs live in bench/.data (git-ignored).
 import { execFileSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -50,6 +50,34 @@ async function makeTrainingSet(file, nframes = 20000, natoms = 32) {
         ["config_type", { kind: "string", value: "bulk" }],
       ]),
       arrays: new Map([["REF_forces", { dtype: "R", ncols: 3, data: forces }]]),
+    };
+    if (!out.write(writeExtxyzFrame(frame))) await once(out, "drain");
+  }
+  out.end();
+  await once(out, "finish");
+}
+
+/**
+ * Descriptors as `mace_eval_configs --return_descriptors --descriptor_aggregation_method mean` leaves them: 20,000
+ * 8-atom cells, each with a 256-value MACE_descriptors vector written as ASE writes one (every digit of each float).
+ */
+async function makeFeatureFile(file, nframes = 20000, natoms = 8, width = 256) {
+  if (existsSync(file)) return;
+  const random = seededRandom(7);
+  const out = createWriteStream(file);
+  const symbols = Array.from({ length: natoms }, (_, i) => (i === 0 ? "Ni" : "Cu"));
+  for (let f = 0; f < nframes; f++) {
+    const frame = {
+      natoms,
+      symbols,
+      positions: Float64Array.from({ length: 3 * natoms }, () => Math.round(random() * 5e8) / 1e8),
+      cell: new Float64Array([5, 0, 0, 0, 5, 0, 0, 0, 5]),
+      pbc: [true, true, true],
+      info: new Map([
+        ["MACE_energy", { kind: "float", value: -4 * natoms + random() }],
+        ["MACE_descriptors", { kind: "array", dtype: "float", shape: [width], data: Array.from({ length: width }, () => random() - 0.5) }],
+      ]),
+      arrays: new Map(),
     };
     if (!out.write(writeExtxyzFrame(frame))) await once(out, "drain");
   }
@@ -135,6 +163,8 @@ if (!existsSync(trainTraj)) runJson(PY, [pyChild, "traj-write", trainSet, trainT
 await makeLammpsDump(trainSet, trainDump);
 const frameFolder = path.join(dataDir, "frames-5000x32");
 await makeFrameFolder(trainSet, frameFolder);
+const featureFile = path.join(dataDir, "descriptors-20000x256.xyz");
+await makeFeatureFile(featureFile);
 
 const scratch = path.join(dataDir, "written");
 const results = [];
@@ -148,6 +178,7 @@ results.push(row("extxyz write", xyzBytes, runJson("node", [child, "extxyz-write
 results.push(row("traj read", trajBytes, runJson("node", [child, "traj-read", trainTraj]), runJson(PY, [pyChild, "traj-read", trainTraj])));
 results.push(row("LAMMPS dump", dumpBytes, runJson("node", [child, "dump-read", trainDump]), runJson(PY, [pyChild, "dump-read", trainDump])));
 results.push(row("frame folder", folderBytes(frameFolder), runJson("node", [child, "folder-read", frameFolder]), runJson(PY, [pyChild, "folder-read", frameFolder])));
+results.push(row("features", statSync(featureFile).size, runJson("node", [child, "features-read", featureFile]), runJson(PY, [pyChild, "features-read", featureFile])));
 results.push(row("vasprun.xml", xmlBytes, runJson("node", [child, "vasprun-read", bigXml]), runJson(PY, [pyChild, "vasprun-read", bigXml])));
 rmSync(`${scratch}-ours.extxyz`, { force: true });
 rmSync(`${scratch}-ase.extxyz`, { force: true });

@@ -6,6 +6,7 @@ import sys
 import time
 
 import ase.io
+import numpy as np
 
 
 def main() -> None:
@@ -31,6 +32,10 @@ def main() -> None:
         n = 0
         for name in sorted(os.listdir(path)):
             n += len(ase.io.read(os.path.join(path, name), index=":", format="extxyz"))
+    elif workload == "features-read":
+        # Each structure's descriptor vector, as a matrix.
+        frames = ase.io.read(path, index=":", format="extxyz")
+        n = len(np.array([a.info["MACE_descriptors"] for a in frames]))
     elif workload == "vasprun-read":
         n = 0
         for _ in ase.io.iread(path, index=":", format="vasp-xml"):
