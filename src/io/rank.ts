@@ -493,6 +493,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
         o.featuresFrom,
         { meta: c.meta, structuresOf: (rows) => poolFramesAt(units, sources, rows) },
         { ids: labeledIds, ...labelledStructures! },
+        species,
         (structures) => o.onProgress?.("reading features", structures),
       );
       candidates = features = read.candidates;
@@ -601,7 +602,9 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
       select: o.select,
       descriptor: o.features || o.featuresFrom ? "features" : (o.descriptor ?? "baseline"),
       features_file: o.features ?? null,
-      ...(o.featuresFrom ? { features_files: featureFiles, features_key: o.featuresFrom.key } : {}),
+      ...(o.featuresFrom
+        ? { features_files: featureFiles, features_key: o.featuresFrom.key, ...(o.featuresFrom.perElement ? { features_per_element: species } : {}) }
+        : {}),
       scaling: o.scaling ?? "standard",
       bins: o.bins ?? DEFAULT_BINS,
       rmax: o.rmax ?? DEFAULT_R_MAX,

@@ -15,6 +15,8 @@ import { firstRowOf, FramesToRows } from "./matched-frames.js";
 export interface StructureFeatureFiles {
   files: string[];
   key: string;
+  /** Composition-weighted means per element instead of one mean (structureFeatures). */
+  perElement?: boolean;
 }
 
 export interface LabelledStructures {
@@ -37,8 +39,10 @@ export async function readStructureFeatures(
   from: StructureFeatureFiles,
   pool: { meta: readonly CandidateMeta[]; structuresOf: (rows: number[]) => AsyncIterable<{ row: number; frame: Geometry }> },
   labelled: LabelledStructures,
+  species: readonly string[],
   onProgress?: (structures: number) => void,
 ): Promise<StructureFeatureRows> {
+  const perElement = from.perElement ? species : undefined;
   const { meta } = pool;
   const N = meta.length;
   // Rows 0..N-1 are candidates; N + j the labelled structure j that is not in the pool (the first with its id).
@@ -62,7 +66,7 @@ export async function readStructureFeatures(
   for (const file of from.files) {
     const extract = (frame: Frame, n: number): Float64Array => {
       if (++read % 1024 === 0) onProgress?.(read);
-      const row = structureFeatures(frame, from.key);
+      const row = structureFeatures(frame, from.key, perElement);
       if (typeof row === "string") throw new InputError(file, `frame ${n}`, row);
       if (candidates === undefined) {
         firstFile = file;

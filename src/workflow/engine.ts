@@ -136,7 +136,7 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
         features === "previous-round"
           ? { files: r.featuresLocalFiles!.map((f) => f.file), key: DEFAULT_FEATURES_KEY }
           : features
-            ? { files: featureFiles.map((f) => path.join(repo, f)), key: features.key }
+            ? { files: featureFiles.map((f) => path.join(repo, f)), key: features.key, perElement: features.per_element }
             : undefined,
       scaling: r.selection.scaling,
       bins: r.selection.bins,

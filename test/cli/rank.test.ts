@@ -659,7 +659,8 @@ describe("relabel rank", () => {
     };
     await usage(["--features", a, npy], `--features takes one matrix (.npy or JSON rows) or extxyz files of features per structure, not both (got ${a}, ${npy})`);
     await usage(["--features", npy, npy + ".json"], `--features takes one matrix (.npy or JSON rows), or extxyz files of features per structure (got ${npy}, ${npy}.json)`);
-    await usage(["--features", npy, "--features-key", "SOAP"], "--features-key names the key of extxyz features: give --features FILE.extxyz...");
+    await usage(["--features", npy, "--features-key", "SOAP"], "--features-key is about extxyz features: give --features FILE.extxyz...");
+    await usage(["--features", npy, "--features-per-element"], "--features-per-element is about extxyz features: give --features FILE.extxyz...");
     await usage(["--features", a, "--descriptor", "element-pairs"], "give --descriptor or --features, not both: --features replaces the descriptor");
     await usage(["--features", npy, "--labeled", a], "--labeled needs features for the labelled structures too, which a matrix in pool order cannot give: pass extxyz files of features by structure instead (mace_eval_configs --return_descriptors on the pool and the labelled set)");
   });

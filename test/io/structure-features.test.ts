@@ -37,13 +37,15 @@ def descriptors(at):
     x = np.hstack([at.positions, at.numbers[:, None] / 10.0])
     return np.tanh(x @ W)
 
-def evaluated(at, shift, aggregate):
+def evaluated(at, shift, mode):
     a = at.copy()
     a.positions[0, 0] += shift
     a.info["MACE_energy"] = 0.0
     d = descriptors(at)
-    if aggregate:
+    if mode == "mean":
         a.info["MACE_descriptors"] = d.mean(0)
+    elif mode == "elem":
+        a.info["MACE_descriptors"] = {s: d[a.symbols == s].mean(0).tolist() for s in np.unique(a.symbols)}
     else:
         a.arrays["MACE_descriptors"] = d
     return a
@@ -52,21 +54,37 @@ pool = [structure(i) for i in range(30)]
 labelled = [structure(i) for i in range(30, 35)] + [pool[4]]
 write(out + "/pool.extxyz", pool, format="extxyz")
 write(out + "/labelled.extxyz", labelled, format="extxyz")
-for aggregate, tag in [(False, "atoms"), (True, "mean")]:
+for tag in ["atoms", "mean", "elem"]:
     shifted = lambda k: 2e-6 if k % 4 == 1 else 0.0
-    write(out + f"/pool-a-{tag}.xyz", [evaluated(pool[k], shifted(k), aggregate) for k in range(14, -1, -1)], format="extxyz")
-    extra = evaluated(structure(99), 0.0, aggregate)
-    write(out + f"/pool-b-{tag}.xyz", [evaluated(pool[k], shifted(k), aggregate) for k in range(15, 30)] + [extra], format="extxyz")
-    write(out + f"/labelled-{tag}.xyz", [evaluated(labelled[k], shifted(k), aggregate) for k in range(5)], format="extxyz")
+    write(out + f"/pool-a-{tag}.xyz", [evaluated(pool[k], shifted(k), tag) for k in range(14, -1, -1)], format="extxyz")
+    extra = evaluated(structure(99), 0.0, tag)
+    write(out + f"/pool-b-{tag}.xyz", [evaluated(pool[k], shifted(k), tag) for k in range(15, 30)] + [extra], format="extxyz")
+    write(out + f"/labelled-{tag}.xyz", [evaluated(labelled[k], shifted(k), tag) for k in range(5)], format="extxyz")
 
-def means(file):
-    return [a.info["MACE_descriptors"] if "MACE_descriptors" in a.info else a.arrays["MACE_descriptors"].mean(0) for a in read(file, ":")]
+SPECIES = ["Cu", "H", "Ni", "O"]
+
+def row(a, per_element):
+    d = a.info.get("MACE_descriptors")
+    symbols = np.array(a.get_chemical_symbols())
+    if not per_element:
+        return d if d is not None else a.arrays["MACE_descriptors"].mean(0)
+    # A block per element: its mean descriptor times its atom fraction, zeros where it is absent.
+    blocks = []
+    for s in SPECIES:
+        if isinstance(d, dict):
+            blocks.append(np.array(d[s]) * np.mean(symbols == s) if s in d else np.zeros(12))
+        else:
+            blocks.append(a.arrays["MACE_descriptors"][symbols == s].sum(0) / len(a))
+    return np.concatenate(blocks)
+
+def rows(file, per_element):
+    return [row(a, per_element) for a in read(file, ":")]
 
 # The oracle: features as read back (in pool order), float32, standard-scaled on the pool, FPS seeded by the
 # labelled set, the labelled pool structure never picked, ties to the lowest index.
 oracle = {}
-for tag in ["atoms", "mean"]:
-    a, b, lab = means(out + f"/pool-a-{tag}.xyz"), means(out + f"/pool-b-{tag}.xyz"), means(out + f"/labelled-{tag}.xyz")
+for tag, per_element in [("atoms", False), ("mean", False), ("atoms", True), ("elem", True)]:
+    a, b, lab = (rows(out + f"/{part}-{tag}.xyz", per_element) for part in ["pool-a", "pool-b", "labelled"])
     X = np.array(a[::-1] + b[:15], dtype=np.float32).astype(np.float64)
     L = np.array(lab + [X[4]], dtype=np.float32).astype(np.float64)
     mu, sd = X.mean(0), X.std(0)
@@ -83,7 +101,7 @@ for tag in ["atoms", "mean"]:
         diversity.append(float(nearest[p]))
         taken.append(p)
         nearest = np.minimum(nearest, np.linalg.norm(X - X[p], axis=1))
-    oracle[tag] = {"picks": picks, "diversity": diversity}
+    oracle[tag + ("-per-element" if per_element else "")] = {"picks": picks, "diversity": diversity}
 json.dump(oracle, open(out + "/oracle.json", "w"))
 `;
 
@@ -104,13 +122,13 @@ async function expectInputError(promise: Promise<unknown>, file: string, where: 
   else expect(d).toMatch(detail);
 }
 
-function rankWith(files: string[], o: { labeled?: string[]; key?: string } = {}) {
+function rankWith(files: string[], o: { labeled?: string[]; key?: string; perElement?: boolean } = {}) {
   return rankToDir({
     pool: [at("pool.extxyz")],
     labeled: o.labeled ?? [at("labelled.extxyz")],
     select: 6,
     out: at(`out-${outs++}`),
-    featuresFrom: { files, key: o.key ?? "MACE_descriptors" },
+    featuresFrom: { files, key: o.key ?? "MACE_descriptors", perElement: o.perElement },
     software,
   });
 }
@@ -132,6 +150,28 @@ describe("rank with features per structure from extxyz files (mace_eval_configs 
       );
     });
   }
+
+  for (const tag of ["atoms", "elem"]) {
+    it(`takes a block per element, each its mean descriptor times its atom fraction, as NumPy does (${tag === "atoms" ? "per-atom descriptors" : "per_element_mean dicts"})`, async () => {
+      const outcome = await rankWith([at(`pool-a-${tag}.xyz`), at(`pool-b-${tag}.xyz`), at(`labelled-${tag}.xyz`)], { perElement: true });
+      const expected = oracle[`${tag}-per-element`];
+      expect(outcome.result.picks.map((p) => p.index)).toEqual(expected.picks);
+      outcome.result.picks.forEach((p, k) => expect(p.diversity).toBeCloseTo(expected.diversity[k], 4));
+      const ranking = JSON.parse(readFileSync(path.join(outcome.dir, "ranking.json"), "utf8"));
+      expect(ranking.parameters.features_per_element).toEqual(["Cu", "H", "Ni", "O"]);
+      expect(ranking.rule).toContain("in the space of MACE_descriptors (composition-weighted means per element: Cu, H, Ni, O)");
+    });
+  }
+
+  it("refuses per-element features from mean vectors, and per-element dicts without --features-per-element", async () => {
+    await expectInputError(
+      rankWith([at("pool-a-mean.xyz")], { perElement: true }),
+      at("pool-a-mean.xyz"),
+      "frame 0",
+      "MACE_descriptors is one vector per structure; per-element features need per-atom descriptors (mace_eval_configs' default) or --descriptor_aggregation_method per_element_mean",
+    );
+    await expectInputError(rankWith([at("pool-a-elem.xyz")]), at("pool-a-elem.xyz"), "frame 0", /^MACE_descriptors is given per element .*: rank it with --features-per-element/);
+  });
 
   it("gives the same bytes on a rerun with the files in another order", async () => {
     const a = await rankWith([at("pool-a-atoms.xyz"), at("pool-b-atoms.xyz"), at("labelled-atoms.xyz")]);

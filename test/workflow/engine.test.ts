@@ -266,12 +266,16 @@ describe("rankSelection with selection.features", () => {
       ],
     });
     const config = defaultRelabelConfig();
-    const request = (files: string[]) => selectionRequest(["pools/runs.extxyz"], 2, { selection: { ...config.selection, features: { files, key: "MACE_descriptors" } } });
+    const request = (files: string[], per_element = false) => selectionRequest(["pools/runs.extxyz"], 2, { selection: { ...config.selection, features: { files, key: "MACE_descriptors", per_element } } });
     const outcome = await rankSelection(ledger, path.join(root, "scratch"), request(["features/pool.xyz"]));
     expect(outcome.ranking.parameters).toMatchObject({ descriptor: "features", features_key: "MACE_descriptors" });
     expect(outcome.ranking.parameters.features_files).toEqual([{ path: "features/pool.xyz", sha256: createHash("sha256").update(features([...frames.keys()].reverse())).digest("hex") }]);
     expect(outcome.ranking.rule).toContain("greedy farthest-point sampling in the space of MACE_descriptors (one mean vector per structure); seeded by 1 labelled structures");
     expect(outcome.ranking.selected.map((s) => s.frame)).toEqual([last, Math.floor(last / 2)]);
+    // A scalar per structure has no per-element blocks: refused, named by its repository path.
+    await expect(rankSelection(ledger, path.join(root, "scratch"), request(["features/pool.xyz"], true))).rejects.toThrow(
+      /^features\/pool\.xyz: frame 0: MACE_descriptors is one vector per structure; per-element features need/,
+    );
     // previous-round without a previous-round committee's descriptors (the first round): the descriptor, named so.
     const first = await rankSelection(ledger, path.join(root, "scratch"), selectionRequest(["pools/runs.extxyz"], 2, { selection: { ...config.selection, features: "previous-round" } }));
     expect(first.ranking.parameters).toMatchObject({ descriptor: "baseline", features_file: null });

@@ -99,6 +99,7 @@ export const selectionConfigSchema = z.strictObject({
         z.strictObject({
           files: z.array(repoPathSchema).min(1, "expected extxyz files of features: the pool's and datasets/current's structures"),
           key: infoName.default(DEFAULT_FEATURES_KEY),
+          per_element: z.boolean().default(false).describe("a block per element (its mean descriptor times its atom fraction) instead of one mean"),
         }),
       ],
       { error: 'expected "previous-round" or {files: [extxyz files of features], key: MACE_descriptors}' },

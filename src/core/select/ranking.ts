@@ -26,6 +26,8 @@ export interface RankingParameters {
   /** With features read from extxyz files by structure (absent otherwise): the files with their sha256, and the key read. */
   features_files?: { path: string; sha256: string }[];
   features_key?: string;
+  /** With composition-weighted means per element: the elements, in the order of their blocks. */
+  features_per_element?: string[];
   scaling: "none" | "standard";
   bins: number;
   rmax: number;
@@ -67,7 +69,9 @@ export const HEURISTIC_NOTE =
 /** The ranking rule in words, e.g. "diversity-first (no committee)". */
 export function rankingRule(p: RankingParameters, labeledCount: number): string {
   const space =
-    p.descriptor !== "features" ? `the ${p.descriptor} descriptor space` : p.features_key ? `the space of ${p.features_key} (one mean vector per structure)` : "a user-supplied feature space";
+    p.descriptor !== "features" ? `the ${p.descriptor} descriptor space` : p.features_key
+        ? `the space of ${p.features_key} (${p.features_per_element ? `composition-weighted means per element: ${p.features_per_element.join(", ")}` : "one mean vector per structure"})`
+        : "a user-supplied feature space";
   const what =
     p.disagreement === null ? "committee disagreement" : p.disagreement === "energy" ? "committee energy disagreement (std of energy per atom)" : "committee force disagreement (DP-GEN max force deviation)";
   let rule: string;

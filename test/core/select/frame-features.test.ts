@@ -33,9 +33,22 @@ describe("structureFeatures", () => {
     expect([...(structureFeatures(frameOf(PER_ATOM), "MACE_energy") as Float64Array)]).toEqual([-1.5]);
   });
 
+  it("per element: each listed element's mean times its atom fraction, zeros for one the structure lacks", () => {
+    const water = frameOf(PER_ELEMENT);
+    // H: [0.3, 0.4] x 2/3; O: [0.1, 0.2] x 1/3; Si absent.
+    const fromDict = structureFeatures(water, "MACE_descriptors", ["H", "O", "Si"]) as Float64Array;
+    [0.2, 0.8 / 3, 0.1 / 3, 0.2 / 3, 0, 0].forEach((v, j) => expect(fromDict[j]).toBeCloseTo(v, 15));
+    // Per atom: Si's two atoms sum to [4, 2, 0.75], over 2 atoms; a listed element the structure lacks gives zeros.
+    expect([...(structureFeatures(frameOf(PER_ATOM), "MACE_descriptors", ["O", "Si"]) as Float64Array)]).toEqual([0, 0, 0, 2, 1, 0.375]);
+    expect(structureFeatures(frameOf(MEAN), "MACE_descriptors", ["Si"])).toBe(
+      "MACE_descriptors is one vector per structure; per-element features need per-atom descriptors (mace_eval_configs' default) or --descriptor_aggregation_method per_element_mean",
+    );
+    expect(structureFeatures(frameOf(PER_ELEMENT.replace('\\"H\\": [0.3, 0.4]', '\\"H\\": [0.3]')), "MACE_descriptors", ["H", "O"])).toMatch(/^MACE_descriptors has (1 values for H but 2|2 values for O but 1) for another element$/);
+  });
+
   it("says why a frame has no usable features", () => {
     expect(structureFeatures(frameOf(PER_ELEMENT), "MACE_descriptors")).toBe(
-      "MACE_descriptors is given per element (mace_eval_configs --descriptor_aggregation_method per_element_mean); rank takes one vector per structure: per-atom descriptors (its default) or --descriptor_aggregation_method mean",
+      "MACE_descriptors is given per element (mace_eval_configs --descriptor_aggregation_method per_element_mean): rank it with --features-per-element, or write per-atom descriptors (its default) or --descriptor_aggregation_method mean",
     );
     expect(structureFeatures(frameOf(MEAN), "SOAP")).toBe(
       "has no SOAP (per-atom array or info vector; mace_eval_configs writes it with --return_descriptors)",
