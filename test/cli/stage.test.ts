@@ -310,13 +310,17 @@ describe("run.sh with the MACE doubles", () => {
   });
 });
 
+/** A committee of 2 trained by the mace_run_train double: its members' model files. */
+async function trainedCommittee(): Promise<string[]> {
+  const trainDir = path.join(tmp(), "train");
+  expect((await runCli("stage", "train", "--dataset", dataset(), "-o", trainDir, "--config", writeConfig({ committee: 2 }))).code).toBe(0);
+  expect(runScript(path.join(trainDir, "run.sh")).code).toBe(0);
+  return [0, 1].map((k) => path.join(trainDir, `member-${k}/relabel.model`));
+}
+
 describe("relabel stage eval with the MACE doubles", () => {
   it("predicts the test split with the trained model and the pool with every committee member", async () => {
-    // Train a committee of 2 to get real double models.
-    const trainDir = path.join(tmp(), "train");
-    expect((await runCli("stage", "train", "--dataset", dataset(), "-o", trainDir, "--config", writeConfig({ committee: 2 }))).code).toBe(0);
-    expect(runScript(path.join(trainDir, "run.sh")).code).toBe(0);
-    const models = [0, 1].map((k) => path.join(trainDir, `member-${k}/relabel.model`));
+    const models = await trainedCommittee();
 
     const poolDir = tmp();
     const frame = (e: number) => `2\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3 cand=${e} pbc="T T T"\nH 0 0 0\nH 0 0 0.74`;
@@ -351,10 +355,7 @@ describe("relabel stage eval with the MACE doubles", () => {
   });
 
   it("with eval.descriptors, writes the features relabel rank --features ranks in, seeded by the dataset", async () => {
-    const trainDir = path.join(tmp(), "train");
-    expect((await runCli("stage", "train", "--dataset", dataset(), "-o", trainDir, "--config", writeConfig({ committee: 2 }))).code).toBe(0);
-    expect(runScript(path.join(trainDir, "run.sh")).code).toBe(0);
-    const models = [0, 1].map((k) => path.join(trainDir, `member-${k}/relabel.model`));
+    const models = await trainedCommittee();
     const poolDir = tmp();
     // H2 molecules at the centre of a box, moved along x: the double's descriptor is the mean position.
     const frame = (x: number) => `2\nLattice="8 0 0 0 8 0 0 0 8" Properties=species:S:1:pos:R:3 pbc="T T T"\nH ${x} 4 4\nH ${x} 4 4.74`;
