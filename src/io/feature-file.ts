@@ -8,7 +8,7 @@ import { open, readFile } from "node:fs/promises";
 import { InputError } from "../core/errors.js";
 import { checkNpySize, LITTLE_ENDIAN_HOST, npyLayout, parseFeatureFile } from "../core/select/feature-file.js";
 import {
-  copyRows, createFeatureMatrix, rowRuns, rowsOf, validateFeatureMatrix, type FeatureMatrix, type PlacedRows,
+  CANDIDATE_ROWS, copyRows, createFeatureMatrix, rowRuns, rowsOf, validateFeatureMatrix, type FeatureMatrix, type MatrixRows, type PlacedRows,
 } from "../core/select/feature-matrix.js";
 import { fileError } from "./open.js";
 
@@ -20,16 +20,21 @@ const PIECE_VALUES = 1 << 23;
 const EXPECTED = "a feature file (JSON rows or .npy)";
 
 /**
- * The features of `ids` from a .npy or JSON file, checked: one finite row per candidate. A .npy goes into the
- * rows `place` lays out once the shape is known (the selection's memory), when given; JSON into a matrix.
+ * The features of `ids` from a .npy or JSON file, checked: one finite row per candidate (`names` says what the rows
+ * are). A .npy goes into the rows `place` lays out once the shape is known (the selection's memory), when given;
+ * JSON into a matrix.
  */
+export async function readFeatureFile(file: string, ids: readonly string[], place?: undefined, names?: MatrixRows): Promise<FeatureMatrix>;
 export async function readFeatureFile(
-  file: string, ids: readonly string[], place?: (rows: number, cols: number) => PlacedRows,
+  file: string, ids: readonly string[], place: (rows: number, cols: number) => PlacedRows, names?: MatrixRows,
+): Promise<FeatureMatrix | PlacedRows>;
+export async function readFeatureFile(
+  file: string, ids: readonly string[], place?: (rows: number, cols: number) => PlacedRows, names = CANDIDATE_ROWS,
 ): Promise<FeatureMatrix | PlacedRows> {
   const read = await readNpyRows<FeatureMatrix | PlacedRows>(file, place ?? ((rows, cols) => createFeatureMatrix(rows, cols)));
   if (read === undefined) {
     try {
-      return parseFeatureFile(await readFile(file), file, ids);
+      return parseFeatureFile(await readFile(file), file, ids, names);
     } catch (err) {
       // Node reads at most 2 GiB into a buffer and half a gigabyte into a string.
       const code = (err as NodeJS.ErrnoException).code;
@@ -39,7 +44,7 @@ export async function readFeatureFile(
       throw fileError(file, err, EXPECTED);
     }
   }
-  validateFeatureMatrix(read, ids, file);
+  validateFeatureMatrix(read, ids, file, undefined, names);
   return read;
 }
 

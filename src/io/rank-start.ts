@@ -41,6 +41,8 @@ export interface RankOptions {
   descriptor?: DescriptorKind;
   /** A feature matrix (.npy or JSON rows), one row per candidate in pool order. */
   features?: string;
+  /** With `features` and `labeled`: a matrix of the labelled structures' features, one row each in the order they are read. */
+  labeledFeatures?: string;
   /** Or extxyz files of per-structure features (mace_eval_configs --return_descriptors), matched by structure. */
   featuresFrom?: StructureFeatureFiles;
   scaling?: ScalingMode;
@@ -166,7 +168,7 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
   try {
     // Read straight into the selection's (shared) memory, which the worker then uses as it is.
     const into: { placed?: SelectionMemory } = {};
-    const place = placeInSelection(o, into, true);
+    const place = placeInSelection(o, into, { shared: true });
     // Its kernel compiles on V8's threads meanwhile (it took the worker 15-30 ms at N = 1e5).
     let compiled: Promise<void> | undefined;
     const read = await readNpyRows(o.features, (rows, cols) => {
@@ -202,12 +204,14 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
 
 /**
  * Where a feature file's rows go once its shape is known: the memory of a selection of o.select candidates
- * (kept in `into.placed`), shared when asked so that it can go to a worker thread.
+ * (kept in `into.placed`) from `labelled` labelled structures, shared when asked so that it can go to a worker thread.
  */
-export function placeInSelection(o: RankOptions, into: { placed?: SelectionMemory }, shared = false): (rows: number, cols: number) => PlacedRows {
+export function placeInSelection(
+  o: RankOptions, into: { placed?: SelectionMemory }, { shared = false, labelled = 0 } = {},
+): (rows: number, cols: number) => PlacedRows {
   return (rows, cols) => {
     const threads = selectionThreads(rows, cols, o.threads);
-    into.placed = allocateSelection(rows, cols, 0, o.select, threads, shared || threads > 1);
+    into.placed = allocateSelection(rows, cols, labelled, o.select, threads, shared || threads > 1);
     return into.placed.candidates;
   };
 }

@@ -31,7 +31,7 @@ import {
   type CommitteePrediction,
 } from "../core/select/disagreement.js";
 import {
-  checkFeatureRowCount, copyRows, createFeatureMatrix, rowsOf, validateFeatureMatrix, type FeatureMatrix, type PlacedRows,
+  checkFeatureRowCount, copyRows, createFeatureMatrix, rowsOf, validateFeatureMatrix, type FeatureMatrix, type MatrixRows, type PlacedRows,
 } from "../core/select/feature-matrix.js";
 import { DFT_OUTPUT_TOLERANCE, geometryOf, NEAR_MATCH_TOLERANCE, NearStructureIndex, type Geometry } from "../core/select/near-match.js";
 import { allocateSelection, confirmWithIds, type SelectionMemory, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
@@ -407,6 +407,30 @@ async function takeLabelledIdsByGeometry(
   return found;
 }
 
+const LABELLED_ROWS: MatrixRows = { one: "labelled structure", order: "the order --labeled reads them" };
+
+/**
+ * --labeled-features: a row per labelled structure, as wide as the candidates' (`pool`, of `poolIds`, read from
+ * `poolFile`). A labelled structure that is also a candidate takes that candidate's row, so that it covers exactly
+ * that candidate.
+ */
+async function readLabelledFeatureFile(
+  file: string, poolFile: string, pool: FeatureMatrix | PlacedRows, poolIds: readonly string[], labeledIds: readonly string[],
+): Promise<FeatureMatrix> {
+  const labelled = await readFeatureFile(file, labeledIds, undefined, LABELLED_ROWS);
+  const candidates = rowsOf(pool);
+  const D = candidates.cols;
+  if (labelled.cols !== D) {
+    throw new InputError(file, undefined, `has ${labelled.cols} features per row, but ${poolFile} has ${D}: both must come from the same descriptor`);
+  }
+  const rowOf = firstRowOf(poolIds);
+  labeledIds.forEach((id, j) => {
+    const row = rowOf.get(id);
+    if (row !== undefined) labelled.data.set(candidates.data.subarray(candidates.start(row), candidates.start(row) + D), j * D);
+  });
+  return labelled;
+}
+
 /** The early selection's features once more (checked as readFeatureFile checks them, then scaled), for the selection it must run again. */
 async function featuresAgain(file: string, scaling: ScalingMode | undefined, ids: readonly string[]): Promise<FeatureMatrix> {
   const features = await readNpyFeatures(file);
@@ -502,14 +526,15 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
       // Recorded as the pool's sources are: what the ranking was computed from.
       featureFiles = await Promise.all(o.featuresFrom.files.map(async (f) => ({ path: f.split(path.sep).join("/"), sha256: await sha256File(f) })));
     } else if (o.features) {
-      if (labeledIds.length) {
-        throw new UsageError("--labeled needs features for the labelled structures too, which a matrix in pool order cannot give: pass extxyz files of features by structure instead (mace_eval_configs --return_descriptors on the pool and the labelled set)");
+      if (labeledIds.length && !o.labeledFeatures) {
+        throw new UsageError(`--labeled needs features for the labelled structures too, which ${o.features} (one row per candidate) cannot give: add their matrix with --labeled-features FILE, or pass extxyz files of features by structure instead (mace_eval_configs --return_descriptors on the pool and the labelled set)`);
       }
       // A .npy goes straight into the selection's memory.
       const into: { placed?: SelectionMemory } = {};
-      candidates = await readFeatureFile(o.features, ids, placeInSelection(o, into));
+      candidates = await readFeatureFile(o.features, ids, placeInSelection(o, into, { labelled: labeledIds.length }));
       if ("start" in candidates) placed = into.placed;
       else features = candidates;
+      if (o.labeledFeatures) labeledFeatures = await readLabelledFeatureFile(o.labeledFeatures, o.features, candidates, ids, labeledIds);
     } else {
       const options = descriptorOptions(o, species);
       const D = descriptorColumns(options).length;
@@ -602,6 +627,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
       select: o.select,
       descriptor: o.features || o.featuresFrom ? "features" : (o.descriptor ?? "baseline"),
       features_file: o.features ?? null,
+      ...(o.labeledFeatures ? { labeled_features_file: o.labeledFeatures } : {}),
       ...(o.featuresFrom
         ? { features_files: featureFiles, features_key: o.featuresFrom.key, ...(o.featuresFrom.perElement ? { features_per_element: species } : {}) }
         : {}),

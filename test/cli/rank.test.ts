@@ -662,7 +662,60 @@ describe("relabel rank", () => {
     await usage(["--features", npy, "--features-key", "SOAP"], "--features-key is about extxyz features: give --features FILE.extxyz...");
     await usage(["--features", npy, "--features-per-element"], "--features-per-element is about extxyz features: give --features FILE.extxyz...");
     await usage(["--features", a, "--descriptor", "element-pairs"], "give --descriptor or --features, not both: --features replaces the descriptor");
-    await usage(["--features", npy, "--labeled", a], "--labeled needs features for the labelled structures too, which a matrix in pool order cannot give: pass extxyz files of features by structure instead (mace_eval_configs --return_descriptors on the pool and the labelled set)");
+    await usage(["--features", npy, "--labeled", a], `--labeled needs features for the labelled structures too, which ${npy} (one row per candidate) cannot give: add their matrix with --labeled-features FILE, or pass extxyz files of features by structure instead (mace_eval_configs --return_descriptors on the pool and the labelled set)`);
+    const forLabelled = "--labeled-features gives the features of the --labeled structures beside a matrix --features FILE: give both";
+    await usage(["--features", npy, "--labeled-features", npy], forLabelled);
+    await usage(["--labeled", a, "--labeled-features", npy], forLabelled);
+    await usage(["--features", a, "--labeled", a, "--labeled-features", npy], "--labeled-features is for a matrix --features: extxyz features are matched by structure, so add the labelled set's features file to --features instead");
+  });
+
+  it("seeds a matrix of features with the labelled structures' matrix (--labeled-features), as features by structure do", async () => {
+    const dir = tmp();
+    const frames = framesOf(POOL);
+    const featuresOf = (i: number): number[] => [0, 1, 2].map((c) => Math.fround(Math.sin(3 * i + c) + 0.1 * c * i));
+    // Labelled: two pool structures (their rows in the matrix are junk: they take their pool rows) and two that
+    // are not in the pool (one atom moved by 0.1 A), with rows of their own.
+    const moved = (i: number): Frame => ({ ...frames[i], positions: frames[i].positions.map((x, k) => (k === 0 ? x + 0.1 : x)) });
+    const labelled = [
+      { frame: frames[10], row: [100, 100, 100], features: featuresOf(10) },
+      { frame: moved(20), row: featuresOf(20).map((x) => Math.fround(x + 0.01)), features: featuresOf(20).map((x) => Math.fround(x + 0.01)) },
+      { frame: frames[50], row: [-100, 100, -100], features: featuresOf(50) },
+      { frame: moved(80), row: featuresOf(80).map((x) => Math.fround(x - 0.02)), features: featuresOf(80).map((x) => Math.fround(x - 0.02)) },
+    ];
+    const labelledFile = path.join(dir, "labelled.xyz");
+    writeFileSync(labelledFile, labelled.map((l) => writeExtxyzFrame(l.frame)).join(""));
+    const withVector = (f: Frame, values: number[]): string =>
+      writeExtxyzFrame({ ...f, info: new Map([["MACE_descriptors", { kind: "array", dtype: "float", shape: [3], data: values }]]) });
+    const poolByStructure = path.join(dir, "pool-features.xyz");
+    writeFileSync(poolByStructure, frames.map((f, i) => withVector(f, featuresOf(i))).join(""));
+    const labelledByStructure = path.join(dir, "labelled-features.xyz");
+    writeFileSync(labelledByStructure, labelled.map((l) => withVector(l.frame, l.features)).join(""));
+    const poolMatrix = numpyArray(frames.map((_, i) => featuresOf(i)), path.join(dir, "pool.npy"));
+    const labelledMatrix = numpyArray(labelled.map((l) => l.row), path.join(dir, "labelled.npy"));
+
+    const rank = (name: string, ...args: string[]) => runCli("rank", "--pool", POOL, "--select", "6", "--labeled", labelledFile, ...args, "-o", path.join(dir, name));
+    const byStructure = await rank("by-structure", "--features", poolByStructure, labelledByStructure);
+    const byMatrix = await rank("by-matrix", "--features", poolMatrix, "--labeled-features", labelledMatrix);
+    expect([byMatrix.code, byMatrix.stderr]).toEqual([0, ""]);
+    expect(byStructure.code).toBe(0);
+    for (const file of ["ranking.csv", "selected.extxyz"]) {
+      expect(readFileSync(path.join(dir, "by-matrix", file), "utf8")).toBe(readFileSync(path.join(dir, "by-structure", file), "utf8"));
+    }
+    const ranking = JSON.parse(readFileSync(path.join(dir, "by-matrix", "ranking.json"), "utf8"));
+    expect(ranking.parameters).toMatchObject({ descriptor: "features", features_file: poolMatrix, labeled_features_file: labelledMatrix });
+    expect(ranking.labeled_size).toBe(4);
+    expect(byMatrix.stdout).toMatch(/^ranked 201 candidates \(199 selectable; left out: 2 labelled\), picked 6\n/);
+
+    // Each problem with the labelled matrix in one line, naming the file.
+    const fails = async (rows: number[][], message: string): Promise<void> => {
+      const file = numpyArray(rows, path.join(dir, "bad.npy"));
+      const res = await rank(`bad-${rows.length}-${rows[0]?.length}`, "--features", poolMatrix, "--labeled-features", file);
+      expect([res.code, res.stderr]).toEqual([1, `error: ${file}: ${message}\n`]);
+    };
+    await fails(labelled.slice(1).map((l) => l.row), "has 3 feature rows, expected 4 (one per labelled structure, in the order --labeled reads them)");
+    await fails(labelled.map((l) => [...l.row, 0]), `has 4 features per row, but ${poolMatrix} has 3: both must come from the same descriptor`);
+    const id = candidateId(labelled[1].frame);
+    await fails(labelled.map((l, j) => (j === 1 ? [0, NaN, 0] : l.row)), `row 2: column 2 of labelled structure 1 (${id}) is NaN, expected a finite number within float32 range`);
   });
 
   it("never selects structures already in the labelled set", async () => {

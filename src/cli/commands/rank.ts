@@ -16,7 +16,7 @@ export const rankSpec = {
   name: "rank",
   summary: "Rank a candidate pool for the next DFT round: diversity (farthest-point sampling) plus optional committee disagreement.",
   usage:
-    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI [--trust-exclude LEVELS]] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs | --features FILE... [--features-key KEY] [--features-per-element]] [--scaling none|standard] [--bins 80] [--rmax 6] [--type-map EL,EL...] [--threads N] -o OUT [--poscars [--vasp-inputs DIR [--magmom EL=M,...] [--ldau EL=L:U[:J],...]] [--potcar-spec EL=NAME,...|plain] [--vacuum 10]]",
+    "relabel rank --pool PATH... --select N [--labeled PATH...] [--committee FILE...|--committee-keys PREFIX] [--disagreement energy|force] [--force-trust LO:HI [--trust-exclude LEVELS]] [--weights div=1,dis=1 | --rule uwfps:ALPHA,BETA] [--descriptor baseline|element-pairs | --features FILE... [--features-key KEY] [--features-per-element] [--labeled-features FILE]] [--scaling none|standard] [--bins 80] [--rmax 6] [--type-map EL,EL...] [--threads N] -o OUT [--poscars [--vasp-inputs DIR [--magmom EL=M,...] [--ldau EL=L:U[:J],...]] [--potcar-spec EL=NAME,...|plain] [--vacuum 10]]",
   help: `This is the baseline heuristic, named for what it is: greedy farthest-point sampling in a structure-descriptor
 space, plus committee disagreement when a committee is given. It is not calibrated uncertainty and not Bayesian
 optimisation. --disagreement force is DP-GEN's model deviation (max over atoms of the force std).
@@ -47,6 +47,8 @@ descriptor:
                               or extxyz files with features per structure, such as mace_eval_configs
                               --return_descriptors outputs for the pool and the labelled set (matched by
                               structure; per-atom values are averaged over each structure's atoms)
+      --labeled-features F    with a matrix --features and --labeled: the labelled structures' features, a row each
+                              in the order --labeled reads them (a labelled candidate takes its pool row)
       --features-key KEY      the info or per-atom key of those extxyz features (default MACE_descriptors)
       --features-per-element  instead of one mean, a block per element: its mean descriptor times its atom
                               fraction (zeros for an element a structure lacks); from per-atom descriptors or
@@ -95,6 +97,7 @@ exit codes: 0 success, 1 bad input, 2 usage error`,
     rule: { type: "string" },
     descriptor: { type: "string" },
     features: { type: "string", multiple: true },
+    "labeled-features": { type: "string" },
     "features-key": { type: "string" },
     "features-per-element": { type: "boolean" },
     scaling: { type: "string" },
@@ -164,13 +167,23 @@ function perElementIncar(magmom: string | undefined, ldau: string | undefined): 
   };
 }
 
-/** A matrix file alone (.npy, JSON), or extxyz files of features per structure, read under `key` (per element or not). */
-function featureOptions(files: string[], key: string | undefined, perElement: boolean | undefined): Pick<RankOptions, "features" | "featuresFrom"> {
+/**
+ * A matrix file alone (.npy, JSON) with the labelled structures' matrix when there are any, or extxyz files of
+ * features per structure, read under `key` (per element or not).
+ */
+function featureOptions(
+  files: string[], key: string | undefined, perElement: boolean | undefined, labeledFeatures: string | undefined, labeled: string[],
+): Pick<RankOptions, "features" | "featuresFrom" | "labeledFeatures"> {
   const byStructure = files.filter((f) => EXTXYZ_FILE.test(f));
+  if (labeledFeatures !== undefined && (byStructure.length || !files.length || !labeled.length)) {
+    throw new UsageError(byStructure.length
+      ? "--labeled-features is for a matrix --features: extxyz features are matched by structure, so add the labelled set's features file to --features instead"
+      : "--labeled-features gives the features of the --labeled structures beside a matrix --features FILE: give both");
+  }
   if (byStructure.length === 0) {
     if (key !== undefined || perElement) throw new UsageError(`--${key !== undefined ? "features-key" : "features-per-element"} is about extxyz features: give --features FILE.extxyz...`);
     if (files.length > 1) throw new UsageError(`--features takes one matrix (.npy or JSON rows), or extxyz files of features per structure (got ${files.join(", ")})`);
-    return files.length ? { features: files[0] } : {};
+    return files.length ? { features: files[0], ...(labeledFeatures !== undefined ? { labeledFeatures } : {}) } : {};
   }
   if (byStructure.length < files.length) {
     throw new UsageError(`--features takes one matrix (.npy or JSON rows) or extxyz files of features per structure, not both (got ${files.join(", ")})`);
@@ -236,7 +249,7 @@ export async function runRank(argv: string[]): Promise<number> {
       trustExclude: values["trust-exclude"] !== undefined ? parseTrustExclusion(values["trust-exclude"]) : undefined,
       rule: values.rule ? parseRule(values.rule) : values.weights ? await parseWeights(values.weights) : undefined,
       descriptor: oneOf("descriptor", values.descriptor, ["baseline", "element-pairs"] as const, "baseline"),
-      ...featureOptions(features, values["features-key"], values["features-per-element"]),
+      ...featureOptions(features, values["features-key"], values["features-per-element"], values["labeled-features"], labeled),
       scaling: oneOf("scaling", values.scaling, ["none", "standard"] as const, "standard"),
       bins: positiveNumber("bins", values.bins, true),
       rmax: positiveNumber("rmax", values.rmax, false),

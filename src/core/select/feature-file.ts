@@ -1,11 +1,11 @@
 /** User-supplied feature matrices for `relabel rank --features FILE`: JSON (array of rows) or NumPy .npy (2-D, float32/float64, C order). */
 import { InputError } from "../errors.js";
-import { createFeatureMatrix, featureMatrixFromRows, validateFeatureMatrix, type FeatureMatrix } from "./feature-matrix.js";
+import { CANDIDATE_ROWS, createFeatureMatrix, featureMatrixFromRows, validateFeatureMatrix, type FeatureMatrix } from "./feature-matrix.js";
 
-export function parseFeatureFile(bytes: Uint8Array, file: string, ids: readonly string[]): FeatureMatrix {
+export function parseFeatureFile(bytes: Uint8Array, file: string, ids: readonly string[], names = CANDIDATE_ROWS): FeatureMatrix {
   if (file.toLowerCase().endsWith(".npy")) {
     const matrix = parseNpy(bytes, file);
-    validateFeatureMatrix(matrix, ids, file);
+    validateFeatureMatrix(matrix, ids, file, undefined, names);
     return matrix;
   }
   let rows: unknown;
@@ -15,9 +15,9 @@ export function parseFeatureFile(bytes: Uint8Array, file: string, ids: readonly 
     throw new InputError(file, undefined, `not valid JSON (${(err as Error).message}); expected an array of rows of numbers, or a .npy file`);
   }
   if (!Array.isArray(rows) || !rows.every((r) => Array.isArray(r) && r.every((x) => typeof x === "number"))) {
-    throw new InputError(file, undefined, "expected a JSON array of rows, each an array of numbers (one row per candidate)");
+    throw new InputError(file, undefined, `expected a JSON array of rows, each an array of numbers (one row per ${names.one})`);
   }
-  return featureMatrixFromRows(rows as number[][], ids, file);
+  return featureMatrixFromRows(rows as number[][], ids, file, undefined, names);
 }
 
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];

@@ -57,8 +57,20 @@ export function copyRows(from: Float32Array | Float64Array, fromRow: number, cou
   }
 }
 
+/** What a user-supplied matrix's rows stand for, as its errors name them. */
+export interface MatrixRows {
+  /** One row's structure: "candidate". */
+  one: string;
+  /** The rows' order in words: "candidate order". */
+  order: string;
+}
+
+export const CANDIDATE_ROWS: MatrixRows = { one: "candidate", order: "candidate order" };
+
+const ROW_NUMBER = (row: number): string => `row ${row + 1}`;
+
 /**
- * Builds and validates a user-supplied matrix (`--features FILE`): one row per candidate, in candidate
+ * Builds and validates a user-supplied matrix (`--features FILE`): one row per candidate (per `ids`), in their
  * order, all rows of the same length, every value finite and within float32 range.
  * `where(i)` locates row i in `source` (e.g. its line); by default `row i+1`.
  */
@@ -66,11 +78,10 @@ export function featureMatrixFromRows(
   rows: ArrayLike<ArrayLike<number>>,
   ids: readonly string[],
   source: string,
-  where: (row: number) => string | number = (row) => `row ${row + 1}`,
+  where: (row: number) => string | number = ROW_NUMBER,
+  names = CANDIDATE_ROWS,
 ): FeatureMatrix {
-  if (rows.length !== ids.length) {
-    throw new InputError(source, undefined, `has ${rows.length} feature rows, expected ${ids.length} (one per candidate, in candidate order)`);
-  }
+  checkFeatureRowCount(rows.length, ids, source, names);
   const cols = rows.length > 0 ? rows[0].length : 0;
   if (rows.length > 0 && cols === 0) throw new InputError(source, where(0), "empty feature row");
   const matrix = createFeatureMatrix(rows.length, cols);
@@ -81,40 +92,41 @@ export function featureMatrixFromRows(
     }
     for (let c = 0; c < cols; c++) matrix.data[i * cols + c] = row[c];
   }
-  validateFeatureMatrix(matrix, ids, source, where);
+  validateFeatureMatrix(matrix, ids, source, where, names);
   return matrix;
 }
 
-/** One feature row per candidate. */
-export function checkFeatureRowCount(rows: number, ids: readonly string[], source: string): void {
+/** One feature row per candidate (per `ids`). */
+export function checkFeatureRowCount(rows: number, ids: readonly string[], source: string, names = CANDIDATE_ROWS): void {
   if (rows !== ids.length) {
-    throw new InputError(source, undefined, `has ${rows} feature rows, expected ${ids.length} (one per candidate, in candidate order)`);
+    throw new InputError(source, undefined, `has ${rows} feature rows, expected ${ids.length} (one per ${names.one}, in ${names.order})`);
   }
 }
 
-/** Checks the shape: one row per candidate. */
-export function checkFeatureRows(matrix: FeatureMatrix, ids: readonly string[], source: string): void {
+/** Checks the shape: one row per candidate (per `ids`). */
+export function checkFeatureRows(matrix: FeatureMatrix, ids: readonly string[], source: string, names = CANDIDATE_ROWS): void {
   const { rows, cols, data } = matrix;
-  checkFeatureRowCount(rows, ids, source);
+  checkFeatureRowCount(rows, ids, source, names);
   if (data.length !== rows * cols) {
     throw new InputError(source, undefined, `holds ${data.length} values, expected ${rows} x ${cols}`);
   }
 }
 
-/** Checks the row count against the candidates and that every stored value is finite. */
+/** Checks the row count against the candidates (`ids`) and that every stored value is finite. */
 export function validateFeatureMatrix(
   matrix: FeatureMatrix | PlacedRows,
   ids: readonly string[],
   source: string,
-  where: (row: number) => string | number = (row) => `row ${row + 1}`,
+  where: (row: number) => string | number = ROW_NUMBER,
+  names = CANDIDATE_ROWS,
 ): void {
-  if ("start" in matrix) checkFeatureRowCount(matrix.rows, ids, source);
-  else checkFeatureRows(matrix, ids, source);
+  if ("start" in matrix) checkFeatureRowCount(matrix.rows, ids, source, names);
+  else checkFeatureRows(matrix, ids, source, names);
   const { rows, cols, data, start } = rowsOf(matrix);
   for (let i = 0; i < rows; i++) {
     for (let c = 0, p = start(i); c < cols; c++, p++) {
       if (!Number.isFinite(data[p])) {
-        throw new InputError(source, where(i), `column ${c + 1} of candidate ${i} (${ids[i]}) is ${data[p]}, expected a finite number within float32 range`);
+        throw new InputError(source, where(i), `column ${c + 1} of ${names.one} ${i} (${ids[i]}) is ${data[p]}, expected a finite number within float32 range`);
       }
     }
   }

@@ -23,6 +23,8 @@ export interface RankingParameters {
   select: number;
   descriptor: "baseline" | "element-pairs" | "features";
   features_file: string | null;
+  /** With a features_file and a labelled set: the matrix of the labelled structures' features (absent otherwise). */
+  labeled_features_file?: string;
   /** With features read from extxyz files by structure (absent otherwise): the files with their sha256, and the key read. */
   features_files?: { path: string; sha256: string }[];
   features_key?: string;
