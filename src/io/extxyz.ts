@@ -193,6 +193,9 @@ export async function* readExtxyzFramesAt(path: string, wanted: ReadonlySet<numb
   }
 }
 
+/** Frames read and parsed together by readExtxyzFrameRanges (rank's thousand picks are one batch). */
+const RANGES_PER_BATCH = 4096;
+
 /** Frame `index` of a plain (not compressed) extxyz file and where it is. */
 export interface ExtxyzFrameRange extends FrameRange {
   index: number;
@@ -203,7 +206,9 @@ export interface ExtxyzFrameRange extends FrameRange {
  * directly, in the order given. A range that no longer holds exactly one frame is reported as a file
  * that changed since it was read.
  */
-export async function* readExtxyzFrameRanges(path: string, ranges: readonly ExtxyzFrameRange[]): AsyncGenerator<{ index: number; frame: Frame }, void, void> {
+export async function* readExtxyzFrameRanges(
+  path: string, ranges: readonly ExtxyzFrameRange[], rangesPerBatch = RANGES_PER_BATCH,
+): AsyncGenerator<{ index: number; frame: Frame }, void, void> {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -211,24 +216,28 @@ export async function* readExtxyzFrameRanges(path: string, ranges: readonly Extx
     throw fileError(path, err, EXTXYZ_EXPECTED);
   }
   try {
-    // Small reads from a file just read in full: synchronous preads cost microseconds, a promise each far more.
-    const pieces = ranges.map((range) => {
-      const bytes = Buffer.alloc(range.end - range.start);
-      return readSync(fd, bytes, 0, bytes.length, range.start) === bytes.length ? bytes : undefined;
-    });
-    // Parsed as one text, so that frames with the same Properties share their parsing; one by one (with the
-    // file's line numbers) only when that does not give each range its own frame.
-    const together = pieces.every((bytes) => bytes !== undefined) ? framesOfPieces(path, pieces as Buffer[]) : undefined;
-    for (const [k, range] of ranges.entries()) {
-      let frame = together?.[k];
-      if (frame === undefined) {
-        const parser = new ExtxyzParser(path, range.line);
-        const bytes = pieces[k];
-        const items = bytes ? [...parser.push(bytes), ...parser.end()] : [];
-        if (items.length !== 1) throw new InputError(path, `frame ${range.index}`, "is no longer where it was: the file changed since it was read");
-        frame = items[0].frame;
+    // In batches: a geometry match may ask for every frame of a pool, which whole took gigabytes at a million.
+    for (let from = 0; from < ranges.length; from += rangesPerBatch) {
+      const batch = ranges.slice(from, from + rangesPerBatch);
+      // Small reads from a file just read in full: synchronous preads cost microseconds, a promise each far more.
+      const pieces = batch.map((range) => {
+        const bytes = Buffer.alloc(range.end - range.start);
+        return readSync(fd, bytes, 0, bytes.length, range.start) === bytes.length ? bytes : undefined;
+      });
+      // Parsed as one text, so that frames with the same Properties share their parsing; one by one (with the
+      // file's line numbers) only when that does not give each range its own frame.
+      const together = pieces.every((bytes) => bytes !== undefined) ? framesOfPieces(path, pieces as Buffer[]) : undefined;
+      for (const [k, range] of batch.entries()) {
+        let frame = together?.[k];
+        if (frame === undefined) {
+          const parser = new ExtxyzParser(path, range.line);
+          const bytes = pieces[k];
+          const items = bytes ? [...parser.push(bytes), ...parser.end()] : [];
+          if (items.length !== 1) throw new InputError(path, `frame ${range.index}`, "is no longer where it was: the file changed since it was read");
+          frame = items[0].frame;
+        }
+        yield { index: range.index, frame };
       }
-      yield { index: range.index, frame };
     }
   } finally {
     closeSync(fd);

@@ -4,6 +4,13 @@
  * many structures another id than the pool's copy (near-match.ts), so a frame whose id is no row's is compared with
  * the structures of the rows still waiting, read again once, when first needed.
  */
+
+/**
+ * How many frames wait for the geometry match before the rows still waiting are indexed and the later frames are
+ * matched as they come. Waiting for the file's end indexes only the rows that no id matched, but holds every such
+ * frame: a million descriptor vectors whose ids all differ took 5.9 GB.
+ */
+const PENDING_FRAMES = 1 << 15;
 import { candidateId } from "../core/select/candidate-id.js";
 import { geometryOf, NearStructureIndex, type Geometry } from "../core/select/near-match.js";
 import type { Frame } from "../core/structure.js";
@@ -27,12 +34,14 @@ export class FramesToRows {
     private readonly rowOf: ReadonlyMap<string, number>,
     private readonly rows: number,
     private readonly structuresOf: (rows: number[]) => AsyncIterable<{ row: number; frame: Geometry }>,
+    private readonly pendingFrames = PENDING_FRAMES,
   ) {}
 
   /**
    * Reads `file`, takes `extract(frame, n)` of each frame (which throws on a frame it cannot use) and gives it to
    * `put(row, value)` for the row the frame is: by id, else the nearest structure among the rows for which
-   * `waiting(row)` holds once the file is read. Returns the frames matched to no row.
+   * `waiting(row)` holds once the file is read (or once `pendingFrames` frames wait). Returns the frames matched to
+   * no row, in file order.
    */
   async read<T>(
     file: string,
@@ -42,29 +51,42 @@ export class FramesToRows {
   ): Promise<UnmatchedFrame[]> {
     // Only the geometry and the value of a frame wait for the geometry match, not its other arrays.
     const pending: { n: number; id: string; geometry: Geometry; value: T }[] = [];
+    const unmatched: UnmatchedFrame[] = [];
+    const match = ({ n, id, geometry, value }: { n: number; id: string; geometry: Geometry; value: T }): void => {
+      const row = this.near.find(geometry);
+      if (row === undefined) unmatched.push({ n, id });
+      else put(row, value);
+    };
+    let indexed = false;
     let n = 0;
     for await (const frame of readExtxyz(file)) {
       const value = extract(frame, n);
       const id = candidateId(frame);
       const row = this.rowOf.get(id);
-      if (row === undefined) pending.push({ n, id, geometry: geometryOf(frame), value });
-      else put(row, value);
+      if (row !== undefined) put(row, value);
+      else if (indexed) match({ n, id, geometry: frame, value });
+      else if (pending.push({ n, id, geometry: geometryOf(frame), value }) >= this.pendingFrames) {
+        await this.indexWaiting(waiting);
+        indexed = true;
+        pending.splice(0).forEach(match);
+      }
       n++;
     }
-    if (pending.length === 0) return [];
+    if (pending.length) {
+      await this.indexWaiting(waiting);
+      pending.forEach(match);
+    }
+    return unmatched;
+  }
+
+  /** Adds the structures of the rows waiting now to the geometry index, each row once. */
+  private async indexWaiting(waiting: (row: number) => boolean): Promise<void> {
     const fresh: number[] = [];
     for (let row = 0; row < this.rows; row++) if (waiting(row) && !this.indexed.has(row)) fresh.push(row);
     for await (const { row, frame } of this.structuresOf(fresh)) {
       this.near.add(row, frame);
       this.indexed.add(row);
     }
-    const unmatched: UnmatchedFrame[] = [];
-    for (const { n, id, geometry, value } of pending) {
-      const row = this.near.find(geometry);
-      if (row === undefined) unmatched.push({ n, id });
-      else put(row, value);
-    }
-    return unmatched;
   }
 }
 

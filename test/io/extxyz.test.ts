@@ -187,6 +187,8 @@ describe("readExtxyzFrameRanges", () => {
       const all = (await collect(readExtxyzBatches(file, trace))).flat();
       const ranges = all.map((_, index) => ({ index, ...trace.starts.range(index)! }));
       expect((await collect(readExtxyzFrameRanges(file, ranges))).map(({ frame }) => frame)).toEqual(all);
+      // Read and parsed a few at a time (a geometry match may ask for a whole pool): the same frames.
+      expect((await collect(readExtxyzFrameRanges(file, ranges, 3))).map(({ frame }) => frame)).toEqual(all);
       expect(trace.starts.range(all.length)).toBeUndefined();
       expect(trace.sha256).toBe(await sha256File(file));
     }

@@ -45,4 +45,31 @@ describe("FramesToRows", () => {
     await matcher.read(file, (frame) => tagOf(frame), () => true, () => undefined);
     expect(asked).toEqual([[0, 2], [1, 3]]);
   });
+
+  it("holds at most pendingFrames frames: then it indexes the rows waiting and matches later frames as they come", async () => {
+    const rows = [h2(1, 0), h2(2, 1), h2(3, 2), h2(5, 3)];
+    const file = path.join(mkdtempSync(path.join(tmpdir(), "relabel-matched-")), "eval.xyz");
+    const frames = [moved(h2(3, 12), 2e-6), h2(4.5, 99), moved(h2(1, 10), -2e-6), h2(2, 11), moved(h2(5, 13), 3e-6)];
+    writeFileSync(file, frames.map(writeExtxyzFrame).join(""));
+    const rowOf = firstRowOf(rows.map(candidateId));
+    const readWith = async (pendingFrames?: number) => {
+      const asked: number[][] = [];
+      const matcher = new FramesToRows(rowOf, rows.length, async function* (wanted) {
+        asked.push(wanted);
+        for (const row of wanted) yield { row, frame: rows[row] };
+      }, pendingFrames);
+      const got = new Map<number, number>();
+      const unmatched = await matcher.read(file, (frame) => tagOf(frame), (row) => !got.has(row), (row, tag) => got.set(row, tag));
+      return { asked, got: [...got.entries()].sort(), unmatched };
+    };
+    const atEnd = await readWith();
+    const asTheyCome = await readWith(1);
+    expect(atEnd.got).toEqual([[0, 10], [1, 11], [2, 12], [3, 13]]);
+    expect(asTheyCome.got).toEqual(atEnd.got);
+    expect(asTheyCome.unmatched).toEqual([{ n: 1, id: candidateId(h2(4.5, 99)) }]);
+    expect(asTheyCome.unmatched).toEqual(atEnd.unmatched);
+    // At the end only the rows no id matched are read; with one frame waiting, every row that was waiting then.
+    expect(atEnd.asked).toEqual([[0, 2, 3]]);
+    expect(asTheyCome.asked).toEqual([[0, 1, 2, 3]]);
+  });
 });
