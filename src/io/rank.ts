@@ -513,14 +513,18 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   } else {
     let candidates: FeatureMatrix | PlacedRows;
     if (o.featuresFrom) {
+      // Straight into the selection's memory, as a .npy.
+      const into: { placed?: SelectionMemory } = {};
       const read = await readStructureFeatures(
         o.featuresFrom,
         { meta: c.meta, structuresOf: (rows) => poolFramesAt(units, sources, rows) },
         { ids: labeledIds, ...labelledStructures! },
         species,
+        placeInSelection(o, into, { labelled: labeledIds.length }),
         (structures) => o.onProgress?.("reading features", structures),
       );
-      candidates = features = read.candidates;
+      candidates = read.candidates;
+      placed = into.placed;
       labeledFeatures = read.labelled;
       unusedFeatureFrames = read.unused;
       // Recorded as the pool's sources are: what the ranking was computed from.

@@ -4,7 +4,7 @@
  * so the files may come in any order, split in any way, and hold more structures than needed.
  */
 import { InputError } from "../core/errors.js";
-import { createFeatureMatrix, type FeatureMatrix } from "../core/select/feature-matrix.js";
+import { createFeatureMatrix, rowsOf, type FeatureMatrix, type PlacedRows } from "../core/select/feature-matrix.js";
 import { structureFeatures } from "../core/select/frame-features.js";
 import type { Geometry } from "../core/select/near-match.js";
 import type { CandidateMeta } from "../core/select/ranking.js";
@@ -28,18 +28,23 @@ export interface LabelledStructures {
 }
 
 export interface StructureFeatureRows {
-  candidates: FeatureMatrix;
+  candidates: FeatureMatrix | PlacedRows;
   /** The labelled structures' rows, in their order; undefined without any. */
   labelled?: FeatureMatrix;
   /** Structures in the files that are neither candidates nor labelled structures. */
   unused: number;
 }
 
+/**
+ * The rows of the candidates (laid out by `place` once the first frame gives the width: the selection's memory, say)
+ * and of the labelled structures, from `from`'s files.
+ */
 export async function readStructureFeatures(
   from: StructureFeatureFiles,
   pool: { meta: readonly CandidateMeta[]; structuresOf: (rows: number[]) => AsyncIterable<{ row: number; frame: Geometry }> },
   labelled: LabelledStructures,
   species: readonly string[],
+  place: (rows: number, cols: number) => FeatureMatrix | PlacedRows,
   onProgress?: (structures: number) => void,
 ): Promise<StructureFeatureRows> {
   const perElement = from.perElement ? species : undefined;
@@ -57,8 +62,10 @@ export async function readStructureFeatures(
   };
   const matcher = new FramesToRows(rowOf, total, structuresOf);
   const filled = new Uint8Array(total);
-  // Allocated once the first frame tells the width. A labelled structure not in the pool is filled in place.
-  let candidates: FeatureMatrix | undefined;
+  // Laid out by `place` (the selection's memory, say) once the first frame tells the width. A labelled structure
+  // not in the pool is filled in place.
+  let laidOut: FeatureMatrix | PlacedRows | undefined;
+  let candidates: PlacedRows | undefined;
   let labelledRows: FeatureMatrix | undefined;
   let firstFile = "";
   let unused = 0;
@@ -70,7 +77,8 @@ export async function readStructureFeatures(
       if (typeof row === "string") throw new InputError(file, `frame ${n}`, row);
       if (candidates === undefined) {
         firstFile = file;
-        candidates = createFeatureMatrix(N, row.length);
+        laidOut = place(N, row.length);
+        candidates = rowsOf(laidOut);
         labelledRows = createFeatureMatrix(labelled.ids.length, row.length);
       } else if (row.length !== candidates.cols) {
         throw new InputError(file, `frame ${n}`, `${from.key} has ${row.length} values per structure, but ${firstFile} gave ${candidates.cols}: the features must come from one model and the same layers`);
@@ -79,7 +87,7 @@ export async function readStructureFeatures(
     };
     const waiting = (row: number): boolean => !filled[row] && rowOf.get(row < N ? meta[row].id : labelled.ids[row - N]) === row;
     const unmatched = await matcher.read(file, extract, waiting, (row, value) => {
-      if (row < N) candidates!.data.set(value, row * candidates!.cols);
+      if (row < N) candidates!.data.set(value, candidates!.start(row));
       else labelledRows!.data.set(value, (row - N) * labelledRows!.cols);
       filled[row] = 1;
     });
@@ -88,14 +96,16 @@ export async function readStructureFeatures(
   if (candidates === undefined || labelledRows === undefined) throw new InputError(from.files[0], undefined, "holds no structures: expected extxyz frames with features");
   const { cols } = candidates;
   // A duplicated candidate, and a labelled structure in the pool or seen before, take the row of the first with its id.
-  const rowData = (row: number): Float32Array =>
-    row < N ? candidates!.data.subarray(row * cols, (row + 1) * cols) : labelledRows!.data.subarray((row - N) * cols, (row - N + 1) * cols);
+  const rowData = (row: number): Float32Array => {
+    const at = row < N ? candidates!.start(row) : (row - N) * cols;
+    return (row < N ? candidates! : labelledRows!).data.subarray(at, at + cols);
+  };
   meta.forEach((m, i) => {
     const row = rowOf.get(m.id)!;
     if (!filled[row]) {
       throw new InputError(m.source, `frame ${m.frame}`, `candidate ${m.id} has no ${from.key} in ${from.files.join(", ")}: every pool structure needs its features (run mace_eval_configs --return_descriptors on each pool file)`);
     }
-    if (row !== i) candidates!.data.set(rowData(row), i * cols);
+    if (row !== i) candidates!.data.set(rowData(row), candidates!.start(i));
   });
   labelled.ids.forEach((id, j) => {
     const row = rowOf.get(id)!;
@@ -105,5 +115,5 @@ export async function readStructureFeatures(
     }
     if (row !== N + j) labelledRows!.data.set(rowData(row), j * cols);
   });
-  return { candidates, labelled: labelled.ids.length ? labelledRows : undefined, unused };
+  return { candidates: laidOut!, labelled: labelled.ids.length ? labelledRows : undefined, unused };
 }
