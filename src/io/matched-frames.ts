@@ -22,6 +22,16 @@ export interface UnmatchedFrame {
   id: string;
 }
 
+/** The progress phase of reading structures for the geometry match. */
+export const GEOMETRY_MATCH_PHASE = "matching by geometry";
+
+export interface MatchOptions {
+  /** How many frames may wait for the geometry match (PENDING_FRAMES). */
+  pendingFrames?: number;
+  /** Progress of reading the waiting rows' structures for the geometry match: structures read, of `total`. */
+  onIndexing?: (done: number, total: number) => void;
+}
+
 export class FramesToRows {
   private readonly near = new NearStructureIndex();
   private readonly indexed = new Set<number>();
@@ -34,13 +44,13 @@ export class FramesToRows {
     private readonly rowOf: ReadonlyMap<string, number>,
     private readonly rows: number,
     private readonly structuresOf: (rows: number[]) => AsyncIterable<{ row: number; frame: Geometry }>,
-    private readonly pendingFrames = PENDING_FRAMES,
+    private readonly options: MatchOptions = {},
   ) {}
 
   /**
    * Reads `file`, takes `extract(frame, n)` of each frame (which throws on a frame it cannot use) and gives it to
    * `put(row, value)` for the row the frame is: by id, else the nearest structure among the rows for which
-   * `waiting(row)` holds once the file is read (or once `pendingFrames` frames wait). Returns the frames matched to
+   * `waiting(row)` holds once the file is read (or once options.pendingFrames frames wait). Returns the frames matched to
    * no row, in file order.
    */
   async read<T>(
@@ -65,7 +75,7 @@ export class FramesToRows {
       const row = this.rowOf.get(id);
       if (row !== undefined) put(row, value);
       else if (indexed) match({ n, id, geometry: frame, value });
-      else if (pending.push({ n, id, geometry: geometryOf(frame), value }) >= this.pendingFrames) {
+      else if (pending.push({ n, id, geometry: geometryOf(frame), value }) >= (this.options.pendingFrames ?? PENDING_FRAMES)) {
         await this.indexWaiting(waiting);
         indexed = true;
         pending.splice(0).forEach(match);
@@ -83,10 +93,13 @@ export class FramesToRows {
   private async indexWaiting(waiting: (row: number) => boolean): Promise<void> {
     const fresh: number[] = [];
     for (let row = 0; row < this.rows; row++) if (waiting(row) && !this.indexed.has(row)) fresh.push(row);
+    let done = 0;
     for await (const { row, frame } of this.structuresOf(fresh)) {
       this.near.add(row, frame);
       this.indexed.add(row);
+      if (++done % 1024 === 0) this.options.onIndexing?.(done, fresh.length);
     }
+    this.options.onIndexing?.(done, fresh.length);
   }
 }
 

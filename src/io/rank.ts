@@ -46,7 +46,7 @@ import { releaseArray, selectCandidatesThreaded, selectionThreads } from "../exe
 import { ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, summarizeExtxyz, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
-import { firstRowOf, FramesToRows } from "./matched-frames.js";
+import { firstRowOf, FramesToRows, GEOMETRY_MATCH_PHASE } from "./matched-frames.js";
 import { sha256File } from "./open.js";
 import { checkRanked, pickPoscars, SelectedFramesInAdvance, writeSelectedFrames, type FrameLocator, type SelectedPick } from "./selected.js";
 import { readPoolUnit, type PoolUnit } from "./pool.js";
@@ -339,14 +339,17 @@ async function describe(
  */
 async function readCommitteeFiles(
   files: string[], meta: CandidateMeta[], poolFrames: (rows: number[]) => AsyncIterable<{ row: number; frame: Frame }>,
+  onProgress?: (phase: string, done: number, total?: number) => void,
 ): Promise<CommitteePrediction[]> {
   const rowOf = firstRowOf(meta.map((m) => m.id));
-  const matcher = new FramesToRows(rowOf, meta.length, poolFrames);
+  const matcher = new FramesToRows(rowOf, meta.length, poolFrames, { onIndexing: (done, of) => onProgress?.(GEOMETRY_MATCH_PHASE, done, of) });
   const members: CommitteePrediction[] = [];
+  let read = 0;
   for (const file of files) {
     const energies = new Float64Array(meta.length).fill(NaN);
     const forces: (Float64Array | undefined)[] = new Array(meta.length);
     const extract = (frame: Frame, n: number): { energy: number; forces: Float64Array | undefined } => {
+      if (++read % 1024 === 0) onProgress?.("reading committee predictions", read);
       const e = frame.info.get("MACE_energy");
       if (!e || (e.kind !== "float" && e.kind !== "int")) throw new InputError(file, `frame ${n}`, "has no MACE_energy (expected mace_eval_configs output)");
       const f = frame.arrays.get("MACE_forces");
@@ -521,7 +524,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
         { ids: labeledIds, ...labelledStructures! },
         species,
         placeInSelection(o, into, { labelled: labeledIds.length }),
-        (structures) => o.onProgress?.("reading features", structures),
+        o.onProgress,
       );
       candidates = read.candidates;
       placed = into.placed;
@@ -564,7 +567,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   let members: CommitteePrediction[] = [];
   let memberNames: string[] = [];
   if (committee.length) {
-    members = await readCommitteeFiles(committee, c.meta, (rows) => poolFramesAt(units, sources, rows));
+    members = await readCommitteeFiles(committee, c.meta, (rows) => poolFramesAt(units, sources, rows), o.onProgress);
     memberNames = committee.map((f) => f.split(path.sep).join("/"));
   } else if (o.committeeKeys) {
     memberNames = [...c.keyed.keys()].sort((a, b) => a.localeCompare(b, "en", { numeric: true }));

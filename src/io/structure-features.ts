@@ -9,7 +9,7 @@ import { structureFeatures } from "../core/select/frame-features.js";
 import type { Geometry } from "../core/select/near-match.js";
 import type { CandidateMeta } from "../core/select/ranking.js";
 import type { Frame } from "../core/structure.js";
-import { firstRowOf, FramesToRows } from "./matched-frames.js";
+import { firstRowOf, FramesToRows, GEOMETRY_MATCH_PHASE } from "./matched-frames.js";
 
 /** Extxyz files holding a feature vector (or per-atom features) of each structure under `key`. */
 export interface StructureFeatureFiles {
@@ -45,7 +45,7 @@ export async function readStructureFeatures(
   labelled: LabelledStructures,
   species: readonly string[],
   place: (rows: number, cols: number) => FeatureMatrix | PlacedRows,
-  onProgress?: (structures: number) => void,
+  onProgress?: (phase: string, done: number, total?: number) => void,
 ): Promise<StructureFeatureRows> {
   const perElement = from.perElement ? species : undefined;
   const { meta } = pool;
@@ -60,7 +60,7 @@ export async function readStructureFeatures(
     yield* pool.structuresOf(rows.filter((row) => row < N));
     for (const row of rows) if (row >= N) yield { row, frame: labelled.geometries[row - N] };
   };
-  const matcher = new FramesToRows(rowOf, total, structuresOf);
+  const matcher = new FramesToRows(rowOf, total, structuresOf, { onIndexing: (done, of) => onProgress?.(GEOMETRY_MATCH_PHASE, done, of) });
   const filled = new Uint8Array(total);
   // Laid out by `place` (the selection's memory, say) once the first frame tells the width. A labelled structure
   // not in the pool is filled in place.
@@ -72,7 +72,7 @@ export async function readStructureFeatures(
   let read = 0;
   for (const file of from.files) {
     const extract = (frame: Frame, n: number): Float64Array => {
-      if (++read % 1024 === 0) onProgress?.(read);
+      if (++read % 1024 === 0) onProgress?.("reading features", read);
       const row = structureFeatures(frame, from.key, perElement);
       if (typeof row === "string") throw new InputError(file, `frame ${n}`, row);
       if (candidates === undefined) {

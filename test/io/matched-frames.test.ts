@@ -54,13 +54,14 @@ describe("FramesToRows", () => {
     const rowOf = firstRowOf(rows.map(candidateId));
     const readWith = async (pendingFrames?: number) => {
       const asked: number[][] = [];
+      const indexing: [number, number][] = [];
       const matcher = new FramesToRows(rowOf, rows.length, async function* (wanted) {
         asked.push(wanted);
         for (const row of wanted) yield { row, frame: rows[row] };
-      }, pendingFrames);
+      }, { pendingFrames, onIndexing: (done, total) => indexing.push([done, total]) });
       const got = new Map<number, number>();
       const unmatched = await matcher.read(file, (frame) => tagOf(frame), (row) => !got.has(row), (row, tag) => got.set(row, tag));
-      return { asked, got: [...got.entries()].sort(), unmatched };
+      return { asked, indexing, got: [...got.entries()].sort(), unmatched };
     };
     const atEnd = await readWith();
     const asTheyCome = await readWith(1);
@@ -71,5 +72,6 @@ describe("FramesToRows", () => {
     // At the end only the rows no id matched are read; with one frame waiting, every row that was waiting then.
     expect(atEnd.asked).toEqual([[0, 2, 3]]);
     expect(asTheyCome.asked).toEqual([[0, 1, 2, 3]]);
+    expect([atEnd.indexing, asTheyCome.indexing]).toEqual([[[3, 3]], [[4, 4]]]);
   });
 });
