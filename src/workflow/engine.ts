@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { buildBench } from "../core/bench/bench.js";
 import { labelKeys } from "../core/bench/labels.js";
-import type { DatasetConfig, RelabelConfig } from "../core/app/config.js";
+import { previousRoundFeatures, type DatasetConfig, type RelabelConfig } from "../core/app/config.js";
 import type { DryRunResult, LabelRun, SelectedCandidate } from "../core/app/dry-run.js";
 import { matchLabelRuns } from "../core/app/dry-run.js";
 import { poscarDir, roundPaths } from "../core/app/manifest.js";
@@ -106,8 +106,9 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
     const repo = path.join(dir, "repo");
     // previous-round: the descriptors of a previous-round committee's pool predictions; a round without them (the
     // first, or another committee) ranks by the descriptor, and its rule says which space it was.
-    const features = r.selection.features === "previous-round" && !r.featuresLocalFiles?.length ? null : r.selection.features;
-    const featureFiles = typeof features === "object" && features !== null ? features.files : [];
+    const fromModel = previousRoundFeatures(r.selection.features);
+    const repoFeatures = typeof r.selection.features === "object" && r.selection.features !== null && "files" in r.selection.features ? r.selection.features : null;
+    const featureFiles = repoFeatures?.files ?? [];
     const exported = await ledger.exportTree(r.ref, repo, [...r.pool, ...r.committeeRepoFiles, ...featureFiles]);
     for (const p of r.pool) {
       if (!exported.some((e) => e === p || e.startsWith(`${p.replace(/\/+$/, "")}/`))) throw new InputError(p, undefined, `not found in the data repository (${r.ref})`);
@@ -133,10 +134,10 @@ export async function rankSelection(ledger: Ledger, scratchRoot: string, r: Sele
       rule,
       descriptor: r.selection.descriptor,
       featuresFrom:
-        features === "previous-round"
-          ? { files: r.featuresLocalFiles!.map((f) => f.file), key: DEFAULT_FEATURES_KEY }
-          : features
-            ? { files: featureFiles.map((f) => path.join(repo, f)), key: features.key, perElement: features.per_element }
+        fromModel && r.featuresLocalFiles?.length
+          ? { files: r.featuresLocalFiles.map((f) => f.file), key: DEFAULT_FEATURES_KEY, perElement: fromModel.perElement }
+          : repoFeatures
+            ? { files: featureFiles.map((f) => path.join(repo, f)), key: repoFeatures.key, perElement: repoFeatures.per_element }
             : undefined,
       scaling: r.selection.scaling,
       bins: r.selection.bins,

@@ -15,7 +15,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { authorizeCommand, helpText, parseCommands, type RunCommand } from "../core/app/commands.js";
-import { defaultRelabelConfig, parseRelabelConfig, renderConfigProblems, type RelabelConfig } from "../core/app/config.js";
+import { defaultRelabelConfig, parseRelabelConfig, previousRoundFeatures, renderConfigProblems, type RelabelConfig } from "../core/app/config.js";
 import { parseRoundIssue, roundIssueProblemsComment, type RoundRequest } from "../core/app/issue-form.js";
 import {
   advance,
@@ -311,7 +311,7 @@ export class RoundWorkflow {
       // The previous round's models predict the pool first for their committee disagreement, or for their descriptors
       // (selection.features: previous-round; the first round, without a model, ranks by the descriptor).
       const committeeRound = parsed.request.committee === "previous-round";
-      const described = !committeeRound && config.selection.features === "previous-round" ? await this.previousModels(config) : null;
+      const described = !committeeRound && previousRoundFeatures(config.selection.features) ? await this.previousModels(config) : null;
       if (committeeRound || described) await this.startPoolEvalRound(issue, sender.login, parsed.request, where, config, described);
       else await this.rankRound({ kind: "new", issue, author: sender.login, request: parsed.request }, where, config);
     });
@@ -437,7 +437,8 @@ export class RoundWorkflow {
         const datasetDir = await exportCurrentDataset(this.ledger, base, dir);
         await rm(stageDir, { recursive: true, force: true });
         // selection.features: previous-round ranks in member 0's descriptors of the pool and of datasets/current.
-        const descriptors = config.stage.eval.descriptors || config.selection.features === "previous-round";
+        const fromModel = previousRoundFeatures(config.selection.features);
+        const descriptors = fromModel ? (fromModel.perElement ? "per-element" : true) : config.stage.eval.descriptors;
         const committeeModels = committeeRound ? models : [];
         const stageConfig = { ...config.stage, eval: { ...config.stage.eval, model: models[0], committee_models: committeeModels, pool: request.pool.map((p) => path.join(dir, p)), type_map: config.selection.type_map, descriptors } };
         await buildStage({ kind: "eval", datasetDir, outDir: stageDir, config: stageConfig, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
@@ -502,7 +503,8 @@ export class RoundWorkflow {
    */
   private async poolPredictions(round: number, committee: boolean, config: RelabelConfig): Promise<{ members: LocalFile[]; features: LocalFile[] }> {
     const job = (await this.jobs(round)).jobs.find((j) => j.stage === STAGE_POOL_EVAL);
-    if (!committee && (job === undefined || config.selection.features !== "previous-round")) return { members: [], features: [] };
+    const fromModel = previousRoundFeatures(config.selection.features);
+    if (!committee && (job === undefined || !fromModel)) return { members: [], features: [] };
     if (!job || lastAttempt(job).outcome !== "succeeded") throw new StepError(`round ${round}: the previous round's pool predictions are not there yet (stage ${STAGE_POOL_EVAL})`);
     const tracker = await this.tracker(round, config);
     try {
@@ -513,7 +515,7 @@ export class RoundWorkflow {
       const host = `${job.host === null ? "" : `${job.host}:`}${job.remote_dir}`;
       const local = (p: string): LocalFile => ({ file: path.join(dir, ...p.split("/")), display: `${host}/${p}` });
       const written = new Set(files.map((f) => f.path));
-      const described = config.selection.features === "previous-round";
+      const described = fromModel !== null;
       if (described && !written.has("predictions/train.extxyz")) {
         throw new StepError(`round ${round}: the pool predictions carry no descriptors (stage ${STAGE_POOL_EVAL} ran before selection.features was previous-round), so the ranking cannot use them; set selection.features to null to rank by the descriptor, or open a new round`);
       }
@@ -1374,7 +1376,7 @@ function awaitsSelectionMerge(m: RoundManifest): boolean {
 }
 
 function needsPolling(m: RoundManifest): boolean {
-  return m.state === "training" || m.state === "benchmarking" || (m.state === "ranking" && (m.parameters.committee === "previous-round" || m.parameters.features === "previous-round"));
+  return m.state === "training" || m.state === "benchmarking" || (m.state === "ranking" && (m.parameters.committee === "previous-round" || previousRoundFeatures(m.parameters.features) !== null));
 }
 
 /** A file on this host, and how a comment or artifact names it (its execution host and path). */

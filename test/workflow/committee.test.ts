@@ -87,8 +87,11 @@ it("ranks round 2 with the disagreement of round 1's committee, predicted throug
   expect(m.prs.selection).toBeDefined();
 }, 90_000);
 
-it("ranks round 2 in the descriptors of round 1's single model (selection.features: previous-round), without a committee", async () => {
-  r = await startLocalRound({ config: (runs) => ({ ...localConfig(runs), selection: { select: 4, features: "previous-round" } }) });
+it.each([
+  { label: "previous-round", features: "previous-round" as const, space: "one mean vector per structure" },
+  { label: "{model: previous-round, per_element: true}", features: { model: "previous-round" as const, per_element: true }, space: "composition-weighted means per element: C, H, O, Si, Ti" },
+])("ranks round 2 in the descriptors of round 1's single model (selection.features: $label), without a committee", async ({ features, space }) => {
+  r = await startLocalRound({ config: (runs) => ({ ...localConfig(runs), selection: { select: 4, features } }) });
   const round = r;
   await round.selectAndFreeze();
   // Round 1 has no earlier model: it ranked by the descriptor, and says so.
@@ -112,4 +115,5 @@ it("ranks round 2 in the descriptors of round 1's single model (selection.featur
   expect(ranking.committee.size).toBe(0);
   expect(ranking.parameters.features_files[0].path).toMatch(/\/0002\/pool-eval-[^/]+\/predictions\/pool\.member-0\.extxyz$/);
   expect(ranking.rule).toMatch(/^diversity-first \(no committee\): greedy farthest-point sampling in the space of MACE_descriptors/);
+  expect(ranking.rule).toContain(`(${space})`);
 }, 90_000);

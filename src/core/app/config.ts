@@ -87,6 +87,8 @@ const DISAGREEMENTS = ["energy", "force"] as const satisfies readonly Disagreeme
 const infoName = z.string().regex(/^[A-Za-z0-9_.+-]+$/, "expected letters, digits or _ . + -");
 
 /** Ranking settings: what `relabel rank` takes; the round issue and `/relabel rank` may override select and weights. */
+const perElementFeatures = z.boolean().default(false).describe("a block per element (its mean descriptor times its atom fraction) instead of one mean");
+
 export const selectionConfigSchema = z.strictObject({
   select: z.int().min(1, "expected a selection size of at least 1").max(100_000).default(8),
   weights: weightsSchema.prefault({}),
@@ -97,17 +99,21 @@ export const selectionConfigSchema = z.strictObject({
       [
         z.literal("previous-round"),
         z.strictObject({
+          model: z.literal("previous-round", { error: 'expected "previous-round" (the only model features are computed with)' }),
+          per_element: perElementFeatures,
+        }),
+        z.strictObject({
           files: z.array(repoPathSchema).min(1, "expected extxyz files of features: the pool's and datasets/current's structures"),
           key: infoName.default(DEFAULT_FEATURES_KEY),
-          per_element: z.boolean().default(false).describe("a block per element (its mean descriptor times its atom fraction) instead of one mean"),
+          per_element: perElementFeatures,
         }),
       ],
-      { error: 'expected "previous-round" or {files: [extxyz files of features], key: MACE_descriptors}' },
+      { error: 'expected "previous-round", {model: previous-round, per_element: true} or {files: [extxyz files of features], key: MACE_descriptors}' },
     )
     .nullable()
     .default(null)
     .describe(
-      'features per structure instead of the descriptor: "previous-round" (the MACE descriptors of the previous round\'s model, computed in a pool-eval stage before the ranking; the first round ranks by the descriptor) or extxyz files in this repository (mace_eval_configs --return_descriptors outputs) for the pool and datasets/current\'s structures',
+      'features per structure instead of the descriptor: "previous-round" (the MACE descriptors of the previous round\'s model, computed in a pool-eval stage before the ranking; the first round ranks by the descriptor; {model: previous-round, per_element: true} for a block per element) or extxyz files in this repository (mace_eval_configs --return_descriptors outputs) for the pool and datasets/current\'s structures',
     ),
   scaling: z.enum(SCALINGS).default("standard"),
   bins: z.int().min(1).max(10_000).default(DEFAULT_BINS),
@@ -135,6 +141,15 @@ export const selectionConfigSchema = z.strictObject({
     .default([...DEFAULT_TRUST_EXCLUSION]),
 });
 export type SelectionConfig = z.output<typeof selectionConfigSchema>;
+
+/**
+ * selection.features from the previous round's model ("previous-round", or {model: previous-round, per_element}):
+ * whether per element; null for the descriptor or files. Also for the selection parameters a round manifest recorded.
+ */
+export function previousRoundFeatures(features: SelectionConfig["features"] | undefined): { perElement: boolean } | null {
+  if (features === "previous-round") return { perElement: false };
+  return typeof features === "object" && features !== null && "model" in features ? { perElement: features.per_element } : null;
+}
 
 const fractionsSchema = z
   .strictObject({ train: z.number(), valid: z.number(), test: z.number() })
@@ -290,8 +305,10 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown): ConfigProblem[] 
     return [{ path: where, message: issue.message.replace(/^Invalid discriminator value\. Expected /i, "expected one of ") }];
   }
   if (issue.code === "invalid_union") {
-    // The one option whose kind of value was given (a mapping, not "pool") says what is wrong inside it.
-    const matched = issue.errors.filter((branch) => !branch.every((i) => i.path.length === 0 && (i.code === "invalid_type" || i.code === "invalid_value")));
+    // The one option whose kind of value was given (a mapping, not "pool") says what is wrong inside it; of several
+    // mappings, the one whose keys were given.
+    let matched = issue.errors.filter((branch) => !branch.every((i) => i.path.length === 0 && (i.code === "invalid_type" || i.code === "invalid_value")));
+    if (matched.length > 1) matched = matched.filter((branch) => !branch.some((i) => i.code === "unrecognized_keys"));
     if (matched.length === 1) return matched[0].flatMap((i) => describeIssue({ ...i, path: [...issue.path, ...i.path] }, data));
   }
   return [{ path: where, message: issue.message.replace(/^Invalid input: /, "").replace(/^Invalid option: /, "") }];

@@ -58,8 +58,11 @@ export const EvalConfigSchema = z.strictObject({
   pool: z.array(filePath).default([]),
   type_map: typeMapSchema.nullable().default(null),
   committee_models: z.array(filePath).default([]),
-  /** Also each structure's MACE descriptors (mean over its atoms) for the dataset's splits and the pool: features for relabel rank. */
-  descriptors: z.boolean().default(false),
+  /**
+   * Also each structure's MACE descriptors for the dataset's splits and the pool, features for relabel rank: the mean
+   * over its atoms (true), or each element's mean ("per-element").
+   */
+  descriptors: z.union([z.boolean(), z.literal("per-element")], { error: 'expected true (a mean over the atoms), "per-element" or false' }).default(false),
 });
 
 export const StageConfigSchema = z
@@ -155,7 +158,7 @@ export const CONFIG_KEY_DOCS: Record<Exclude<keyof StageConfig, "eval"> | `eval.
   "eval.pool": "candidate pool files (extxyz, gzipped or not, ASE .traj or LAMMPS text dumps), joined into pool/pool.extxyz and predicted by every committee model",
   "eval.type_map": "the element of each LAMMPS atom type in eval.pool's dumps, type 1 first (for dumps without an element column)",
   "eval.committee_models": "models for the pool predictions (default: eval.model), predictions/pool.member-K.extxyz",
-  "eval.descriptors": "also each structure's MACE descriptors (invariant, mean over its atoms) from eval.model in predictions/train|valid|test.extxyz and from member 0 in the pool's, for relabel rank --features",
+  "eval.descriptors": "also each structure's MACE descriptors (invariant; true: mean over its atoms, per-element: each element's mean) from eval.model in predictions/train|valid|test.extxyz and from member 0 in the pool's, for relabel rank --features",
 };
 
 /** Validates a config object (parsed from a JSON file, or passed by the App); errors name the source and each bad key. */

@@ -289,8 +289,9 @@ function planEval({ config, summary, sources, version }: PlanOptions): StagePlan
     "--info_prefix=MACE_",
   ];
   const stress = summary.stressFrames > 0 ? ["--compute_stress"] : [];
-  // One vector per structure: what rank --features averages per-atom descriptors into anyway, at a fraction of the size.
-  const descriptors = ev.descriptors ? ["--return_descriptors", "--descriptor_aggregation_method=mean"] : [];
+  // One vector (or one per element) per structure: what rank --features averages per-atom descriptors into anyway,
+  // at a fraction of the size.
+  const descriptors = ev.descriptors ? ["--return_descriptors", `--descriptor_aggregation_method=${ev.descriptors === "per-element" ? "per_element_mean" : "mean"}`] : [];
   const commands = [[ev.command, "--configs=data/test.extxyz", `--model=${testModel}`, "--output=predictions/test.extxyz", ...common, ...stress, ...descriptors]];
   for (const split of splits.filter((f) => f !== "test.extxyz")) {
     commands.push([ev.command, `--configs=data/${split}`, `--model=${testModel}`, `--output=predictions/${split}`, ...common, ...descriptors]);

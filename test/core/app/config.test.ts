@@ -7,6 +7,7 @@ import {
   defaultRelabelConfig,
   parseRelabelConfig,
   parseWeightsText,
+  previousRoundFeatures,
   relabelConfigSchema,
   relabelJsonSchemaText,
   renderConfigProblems,
@@ -108,6 +109,24 @@ describe("relabel.yml", () => {
     expect(message("committee")).toContain('"previous-round"');
     expect(message("vasp_templates.incar")).toContain("'..'");
     expect(message("commands.allowlist")).toContain("leave the key out");
+  });
+
+  it("takes selection.features from the previous round's model, per element or not, or from files", () => {
+    const features = (value: unknown) => {
+      const parsed = parseRelabelConfig({ selection: { features: value } }, ".github/relabel.yml");
+      return parsed.ok ? parsed.config.selection.features : parsed.problems.map((p) => `${p.path}: ${p.message}`);
+    };
+    expect(features("previous-round")).toBe("previous-round");
+    expect(features({ model: "previous-round", per_element: true })).toEqual({ model: "previous-round", per_element: true });
+    expect(features({ files: ["features/pool.xyz"] })).toEqual({ files: ["features/pool.xyz"], key: "MACE_descriptors", per_element: false });
+    expect(features({ model: "round-3" })).toEqual(['selection.features.model: expected "previous-round" (the only model features are computed with)']);
+    expect(features({ files: [] })).toEqual(["selection.features.files: expected extxyz files of features: the pool's and datasets/current's structures"]);
+    expect([
+      previousRoundFeatures("previous-round"),
+      previousRoundFeatures({ model: "previous-round", per_element: true }),
+      previousRoundFeatures({ files: ["f.xyz"], key: "MACE_descriptors", per_element: true }),
+      previousRoundFeatures(null),
+    ]).toEqual([{ perElement: false }, { perElement: true }, null, null]);
   });
 
   it("reads MAGMOM and DFT+U per element under vasp_templates, and needs an INCAR for them", () => {

@@ -245,6 +245,8 @@ describe("eval stage plan", () => {
       "predictions/train.extxyz", "predictions/valid.extxyz", "predictions/test.extxyz", "predictions/pool.member-0.extxyz", "predictions/pool.member-1.extxyz",
     ]);
     expect(argv(plan("eval", model))).not.toContain("--return_descriptors");
+    const perElement = plan("eval", { eval: { ...model.eval, descriptors: "per-element" } });
+    expect(argv(perElement)).toEqual(expect.arrayContaining(["--return_descriptors", "--descriptor_aggregation_method=per_element_mean"]));
   });
 
   it("predicts the pool with the evaluated model when no committee is given", () => {
