@@ -4,6 +4,10 @@
  * many structures another id than the pool's copy (near-match.ts), so a frame whose id is no row's is compared with
  * the structures of the rows still waiting, read again once, when first needed.
  */
+import { candidateId } from "../core/select/candidate-id.js";
+import { geometryOf, NearStructureIndex, type Geometry } from "../core/select/near-match.js";
+import type { Frame } from "../core/structure.js";
+import { readExtxyz } from "./extxyz.js";
 
 /**
  * How many frames wait for the geometry match before the rows still waiting are indexed and the later frames are
@@ -11,10 +15,6 @@
  * frame: a million descriptor vectors whose ids all differ took 5.9 GB.
  */
 const PENDING_FRAMES = 1 << 15;
-import { candidateId } from "../core/select/candidate-id.js";
-import { geometryOf, NearStructureIndex, type Geometry } from "../core/select/near-match.js";
-import type { Frame } from "../core/structure.js";
-import { readExtxyz } from "./extxyz.js";
 
 /** A frame matched to no row: its index in the file and its candidate_id. */
 export interface UnmatchedFrame {
@@ -34,7 +34,8 @@ export interface MatchOptions {
 
 export class FramesToRows {
   private readonly near = new NearStructureIndex();
-  private readonly indexed = new Set<number>();
+  /** 1 for the rows whose structures are in `near`. */
+  private readonly indexed: Uint8Array;
 
   /**
    * `rowOf`: candidate_id -> row. `structuresOf`: the structures of these rows (each row once), for the geometry
@@ -45,13 +46,15 @@ export class FramesToRows {
     private readonly rows: number,
     private readonly structuresOf: (rows: number[]) => AsyncIterable<{ row: number; frame: Geometry }>,
     private readonly options: MatchOptions = {},
-  ) {}
+  ) {
+    this.indexed = new Uint8Array(rows);
+  }
 
   /**
    * Reads `file`, takes `extract(frame, n)` of each frame (which throws on a frame it cannot use) and gives it to
    * `put(row, value)` for the row the frame is: by id, else the nearest structure among the rows for which
-   * `waiting(row)` holds once the file is read (or once options.pendingFrames frames wait). Returns the frames matched to
-   * no row, in file order.
+   * `waiting(row)` holds once the file is read (or once options.pendingFrames frames wait). Returns the frames
+   * matched to no row, in file order.
    */
   async read<T>(
     file: string,
@@ -67,17 +70,17 @@ export class FramesToRows {
       if (row === undefined) unmatched.push({ n, id });
       else put(row, value);
     };
-    let indexed = false;
+    let asTheyCome = false;
     let n = 0;
     for await (const frame of readExtxyz(file)) {
       const value = extract(frame, n);
       const id = candidateId(frame);
       const row = this.rowOf.get(id);
       if (row !== undefined) put(row, value);
-      else if (indexed) match({ n, id, geometry: frame, value });
+      else if (asTheyCome) match({ n, id, geometry: frame, value });
       else if (pending.push({ n, id, geometry: geometryOf(frame), value }) >= (this.options.pendingFrames ?? PENDING_FRAMES)) {
         await this.indexWaiting(waiting);
-        indexed = true;
+        asTheyCome = true;
         pending.splice(0).forEach(match);
       }
       n++;
@@ -92,11 +95,11 @@ export class FramesToRows {
   /** Adds the structures of the rows waiting now to the geometry index, each row once. */
   private async indexWaiting(waiting: (row: number) => boolean): Promise<void> {
     const fresh: number[] = [];
-    for (let row = 0; row < this.rows; row++) if (waiting(row) && !this.indexed.has(row)) fresh.push(row);
+    for (let row = 0; row < this.rows; row++) if (waiting(row) && !this.indexed[row]) fresh.push(row);
     let done = 0;
     for await (const { row, frame } of this.structuresOf(fresh)) {
       this.near.add(row, frame);
-      this.indexed.add(row);
+      this.indexed[row] = 1;
       if (++done % 1024 === 0) this.options.onIndexing?.(done, fresh.length);
     }
     this.options.onIndexing?.(done, fresh.length);
