@@ -167,40 +167,56 @@ interface Species {
   order: Int32Array | null;
 }
 
-/**
- * A structure as NearStructureIndex holds it: its positions, then its cell, at `at` in `values` (a block shared by
- * many), and its species and pbc shared: 0.6 KB per 8-atom structure with its buckets, where whole frames took 1.4 KB.
- */
-interface Indexed {
-  row: number;
-  natoms: number;
-  species: Species;
-  pbc: readonly boolean[];
-  values: Float64Array;
-  at: number;
+/** Int32 values appended one after another, in an array that doubles when full. */
+class Int32Column {
+  values = new Int32Array(1024);
+  length = 0;
+
+  push(value: number): void {
+    if (this.length === this.values.length) {
+      const grown = new Int32Array(2 * this.values.length);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[this.length++] = value;
+  }
 }
 
-/** An indexed structure as a Geometry: views of its values. */
-function geometryAt({ natoms, species, pbc, values, at }: Indexed): Geometry {
-  const cellAt = at + 3 * natoms;
-  return { natoms, symbols: species.symbols as string[], pbc: pbc as Geometry["pbc"], positions: values.subarray(at, cellAt), cell: values.subarray(cellAt, cellAt + 9) };
-}
+/**
+ * An indexed structure's fields, ENTRY_FIELDS values per structure in NearStructureIndex.entries: its row, its atom
+ * count, its species (in `speciesList`), its pbc bits, and where its positions and then its cell are (a block of
+ * `blocks`, and the offset there). With its buckets, 0.43 KB per 8-atom structure, 0.26 KB of it the positions and
+ * cell; an object for each took 0.6 KB, whole frames 1.4 KB.
+ */
+const ROW = 0;
+const NATOMS = 1;
+const SPECIES = 2;
+const PBC = 3;
+const BLOCK = 4;
+const AT = 5;
+const ENTRY_FIELDS = 6;
 
 /** Values per block of the index's positions and cells (8 MB). */
 const BLOCK_VALUES = 1 << 20;
 
+const pbcBits = (pbc: readonly boolean[]): number => (pbc[0] ? 1 : 0) | (pbc[1] ? 2 : 0) | (pbc[2] ? 4 : 0);
+const PBC_OF_BITS = Array.from({ length: 8 }, (_, bits): Geometry["pbc"] => [(bits & 1) !== 0, (bits & 2) !== 0, (bits & 4) !== 0]);
+
 /** Structures by atom count and the buckets of their two projections, for finding the one nearest to another. */
 export class NearStructureIndex {
-  /** Atom count -> bucket pair (bucketKey) -> the structures there. */
-  private readonly byAtoms = new Map<number, Map<number, Indexed[]>>();
+  /** Atom count -> bucket pair (bucketKey) -> the bucket's first link in `links`. */
+  private readonly byAtoms = new Map<number, Map<number, number>>();
+  /** The structures' fields (ENTRY_FIELDS each). */
+  private readonly entries = new Int32Column();
+  /** Each bucket's structures as a chain: per link, the structure (its entry) and the next link (-1 at the end). */
+  private readonly links = new Int32Column();
   /** Rows that claim() gave out: find() passes them over. */
   private readonly claimed = new Set<number>();
-  /** Species lists by their text: the frames of one run share one. */
-  private readonly species = new Map<string, Species>();
-  /** pbc triples by their bits. */
-  private readonly pbcs = new Map<number, readonly boolean[]>();
-  /** The block the next structure's values go to, and how much of it is used. */
-  private block = new Float64Array(0);
+  /** Species lists, and their indices by their text: the frames of one run share one. */
+  private readonly speciesList: Species[] = [];
+  private readonly speciesIndex = new Map<string, number>();
+  /** The blocks of positions and cells; structures go into the last, `used` values of which are taken. */
+  private readonly blocks: Float64Array[] = [];
   private used = 0;
 
   /**
@@ -217,41 +233,56 @@ export class NearStructureIndex {
   add(row: number, frame: Geometry): void {
     const { natoms } = frame;
     const size = 3 * natoms + 9;
-    if (this.used + size > this.block.length) {
-      this.block = new Float64Array(Math.max(BLOCK_VALUES, size));
+    let block = this.blocks.at(-1);
+    if (block === undefined || this.used + size > block.length) {
+      this.blocks.push((block = new Float64Array(Math.max(BLOCK_VALUES, size))));
       this.used = 0;
     }
-    const at = this.used;
-    this.block.set(frame.positions.subarray(0, 3 * natoms), at);
-    this.block.set(frame.cell, at + 3 * natoms);
+    block.set(frame.positions.subarray(0, 3 * natoms), this.used);
+    block.set(frame.cell, this.used + 3 * natoms);
+    const species = this.sharedSpecies(frame.symbols);
+    const entry = this.entries.length / ENTRY_FIELDS;
+    for (const value of [row, natoms, species, pbcBits(frame.pbc), this.blocks.length - 1, this.used]) this.entries.push(value);
     this.used += size;
-    const entry: Indexed = { row, natoms, species: this.sharedSpecies(frame.symbols), pbc: this.sharedPbc(frame.pbc), values: this.block, at };
-    for (const key of keysOf(frame, entry.species.order, this.fromVasp)) this.insert(entry, key);
+    for (const key of keysOf(frame, this.speciesList[species].order, this.fromVasp)) this.insert(entry, natoms, key);
   }
 
-  private sharedSpecies(symbols: readonly string[]): Species {
+  /** The index of `symbols` in speciesList. */
+  private sharedSpecies(symbols: readonly string[]): number {
     const text = symbols.join(" ");
-    let species = this.species.get(text);
-    if (!species) this.species.set(text, (species = { symbols: [...symbols], order: canonicalOrder(symbols) }));
-    return species;
+    let index = this.speciesIndex.get(text);
+    if (index === undefined) {
+      index = this.speciesList.push({ symbols: [...symbols], order: canonicalOrder(symbols) }) - 1;
+      this.speciesIndex.set(text, index);
+    }
+    return index;
   }
 
-  private sharedPbc(pbc: readonly boolean[]): readonly boolean[] {
-    const bits = (pbc[0] ? 1 : 0) | (pbc[1] ? 2 : 0) | (pbc[2] ? 4 : 0);
-    let shared = this.pbcs.get(bits);
-    if (!shared) this.pbcs.set(bits, (shared = [...pbc]));
-    return shared;
-  }
-
-  private insert(entry: Indexed, projections: Float64Array): void {
-    const { natoms } = entry;
+  private insert(entry: number, natoms: number, projections: Float64Array): void {
     let buckets = this.byAtoms.get(natoms);
     if (!buckets) this.byAtoms.set(natoms, (buckets = new Map()));
     const width = this.bucketWidth(natoms);
     const key = bucketKey(Math.round(projections[0] / width), Math.round(projections[1] / width));
-    const list = buckets.get(key);
-    if (list) list.push(entry);
-    else buckets.set(key, [entry]);
+    const link = this.links.length / 2;
+    this.links.push(entry);
+    this.links.push(buckets.get(key) ?? -1);
+    buckets.set(key, link);
+  }
+
+  /** Structure `entry` as a Geometry: views of its block. */
+  private geometryAt(entry: number): Geometry {
+    const e = this.entries.values;
+    const at = e[entry * ENTRY_FIELDS + AT];
+    const natoms = e[entry * ENTRY_FIELDS + NATOMS];
+    const values = this.blocks[e[entry * ENTRY_FIELDS + BLOCK]];
+    const cellAt = at + 3 * natoms;
+    return {
+      natoms,
+      symbols: this.speciesList[e[entry * ENTRY_FIELDS + SPECIES]].symbols as string[],
+      pbc: PBC_OF_BITS[e[entry * ENTRY_FIELDS + PBC]],
+      positions: values.subarray(at, cellAt),
+      cell: values.subarray(cellAt, cellAt + 9),
+    };
   }
 
   /**
@@ -263,11 +294,17 @@ export class NearStructureIndex {
     let best: number | undefined;
     let bestDifference = Infinity;
     const order = canonicalOrder(frame.symbols);
-    const visit = (list: Indexed[]): boolean => {
-      for (const entry of list) {
-        const { row, species } = entry;
-        if (this.claimed.has(row) || !sameSpecies(entry.natoms, species, frame, order) || (!this.fromVasp && !samePbc(entry.pbc, frame.pbc))) continue;
-        const difference = this.difference(geometryAt(entry), species.order, frame, order);
+    const bits = pbcBits(frame.pbc);
+    const visit = (head: number): boolean => {
+      const e = this.entries.values;
+      const links = this.links.values;
+      for (let link = head; link !== -1; link = links[2 * link + 1]) {
+        const entry = links[2 * link];
+        const row = e[entry * ENTRY_FIELDS + ROW];
+        const species = this.speciesList[e[entry * ENTRY_FIELDS + SPECIES]];
+        if (this.claimed.has(row) || !sameSpecies(e[entry * ENTRY_FIELDS + NATOMS], species, frame, order)) continue;
+        if (!this.fromVasp && e[entry * ENTRY_FIELDS + PBC] !== bits) continue;
+        const difference = this.difference(this.geometryAt(entry), species.order, frame, order);
         if (difference <= this.tolerance && (difference < bestDifference || (difference === bestDifference && row < best!))) {
           best = row;
           bestDifference = difference;
@@ -305,10 +342,11 @@ export class NearStructureIndex {
   }
 
   /**
-   * Calls `visit` on the lists of the same and the neighbouring bucket pairs, until it returns true (then true).
-   * Buckets are as wide as the largest shift of a projection, 2t * sqrt(3N) (at least 1e-3 A), so a match is never further away.
+   * Calls `visit` with the first link of the same and the neighbouring bucket pairs, until it returns true (then
+   * true). Buckets are as wide as the largest shift of a projection, 2t * sqrt(3N) (at least 1e-3 A), so a match is
+   * never further away.
    */
-  private forNear(natoms: number, projections: ArrayLike<number>, visit: (list: Indexed[]) => boolean): boolean {
+  private forNear(natoms: number, projections: ArrayLike<number>, visit: (head: number) => boolean): boolean {
     const buckets = this.byAtoms.get(natoms);
     if (!buckets) return false;
     const width = this.bucketWidth(natoms);
@@ -316,8 +354,8 @@ export class NearStructureIndex {
     const b = Math.round(projections[1] / width);
     for (let i = a - 1; i <= a + 1; i++) {
       for (let j = b - 1; j <= b + 1; j++) {
-        const list = buckets.get(bucketKey(i, j));
-        if (list && visit(list)) return true;
+        const head = buckets.get(bucketKey(i, j));
+        if (head !== undefined && visit(head)) return true;
       }
     }
     return false;
@@ -341,7 +379,6 @@ function sameSpecies(natoms: number, { symbols, order }: Species, b: Geometry, b
   return true;
 }
 
-const samePbc = (a: readonly boolean[], b: readonly boolean[]): boolean => a.every((p, k) => p === b[k]);
 
 /**
  * The largest difference in any position component between a and b (same atom count, atoms paired in their
