@@ -86,9 +86,9 @@ const DISAGREEMENTS = ["energy", "force"] as const satisfies readonly Disagreeme
 
 const infoName = z.string().regex(/^[A-Za-z0-9_.+-]+$/, "expected letters, digits or _ . + -");
 
-/** Ranking settings: what `relabel rank` takes; the round issue and `/relabel rank` may override select and weights. */
 const perElementFeatures = z.boolean().default(false).describe("a block per element (its mean descriptor times its atom fraction) instead of one mean");
 
+/** Ranking settings: what `relabel rank` takes; the round issue and `/relabel rank` may override select and weights. */
 export const selectionConfigSchema = z.strictObject({
   select: z.int().min(1, "expected a selection size of at least 1").max(100_000).default(8),
   weights: weightsSchema.prefault({}),
