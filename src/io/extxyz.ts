@@ -207,7 +207,7 @@ export interface ExtxyzFrameRange extends FrameRange {
  * that changed since it was read.
  */
 export async function* readExtxyzFrameRanges(
-  path: string, ranges: readonly ExtxyzFrameRange[], rangesPerBatch = RANGES_PER_BATCH,
+  path: string, ranges: Iterable<ExtxyzFrameRange>, rangesPerBatch = RANGES_PER_BATCH,
 ): AsyncGenerator<{ index: number; frame: Frame }, void, void> {
   let fd: number;
   try {
@@ -217,8 +217,13 @@ export async function* readExtxyzFrameRanges(
   }
   try {
     // In batches: a geometry match may ask for every frame of a pool, which whole took gigabytes at a million.
-    for (let from = 0; from < ranges.length; from += rangesPerBatch) {
-      const batch = ranges.slice(from, from + rangesPerBatch);
+    const next = ranges[Symbol.iterator]();
+    for (;;) {
+      const batch: ExtxyzFrameRange[] = [];
+      for (let item = next.next(); !item.done; item = next.next()) {
+        if (batch.push(item.value) === rangesPerBatch) break;
+      }
+      if (batch.length === 0) break;
       // Small reads from a file just read in full: synchronous preads cost microseconds, a promise each far more.
       const pieces = batch.map((range) => {
         const bytes = Buffer.alloc(range.end - range.start);

@@ -811,13 +811,13 @@ function frameLocator(units: PoolUnit[], sources: ScannedSource[]): FrameLocator
 
 /** The wanted frames of an extxyz file: read at their byte ranges when all are known, else by counting lines. */
 function extxyzFramesAt(file: string, wanted: ReadonlySet<number>, starts: FrameStarts | undefined): AsyncGenerator<{ index: number; frame: Frame }> {
-  const ranges: ExtxyzFrameRange[] = [];
-  for (const index of [...wanted].sort((a, b) => a - b)) {
-    const range = starts?.range(index);
-    if (!range) return readExtxyzFramesAt(file, wanted);
-    ranges.push({ index, ...range });
-  }
-  return readExtxyzFrameRanges(file, ranges);
+  const indices = Int32Array.from(wanted).sort();
+  if (!starts || indices.some((index) => starts.range(index) === undefined)) return readExtxyzFramesAt(file, wanted);
+  // Made as they are read: a geometry match may want every frame of a pool (a million ranges).
+  const ranges = function* (): Generator<ExtxyzFrameRange> {
+    for (const index of indices) yield { index, ...starts.range(index)! };
+  };
+  return readExtxyzFrameRanges(file, ranges());
 }
 
 async function* wantedFrames(unit: PoolUnit, wanted: ReadonlySet<number>): AsyncGenerator<{ index: number; frame: Frame }> {
