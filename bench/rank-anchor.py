@@ -6,12 +6,16 @@ first pick replaces `nearest`, then element-wise minimum, ties to the lowest ind
 
 usage: rank-anchor.py FEATURES.f32 N D K {straightforward|tuned} [PICKS_TO_RUN]
        rank-anchor.py --pipeline POOL.extxyz FEATURES.npy K OUT.extxyz
+       rank-anchor.py --pipeline-features POOL.extxyz FEATURES.xyz K OUT.extxyz
        rank-anchor.py --estimate-descriptors POOL.extxyz K FIRST
 Prints one JSON line: seconds for the picks run, picks, peak RSS. With PICKS_TO_RUN < K only that
 many picks run (the caller extrapolates the time).
 
 --pipeline is the reference workflow as one process, for the whole-process comparison: ASE reads every
 frame of the pool, NumPy loads the features (.npy), the tuned selection runs, ASE writes the picks.
+
+--pipeline-features is the same with the features read by ASE from an extxyz file of one MACE_descriptors vector
+per structure in pool order (mace_eval_configs output): no matching, so the file must follow the pool.
 
 --estimate-descriptors times the same workflow with its own baseline descriptors by parts (see
 estimate_descriptors): ASE's neighbour list is too slow to describe 100,000 structures in a benchmark."""
@@ -74,6 +78,17 @@ def pipeline(pool, features, k, out):
     return picks
 
 
+def pipeline_features(pool, features, k, out):
+    from ase.io import read, write
+    frames = read(pool, ":")
+    X = np.array([atoms.info["MACE_descriptors"] for atoms in read(features, ":")], dtype=np.float32)
+    if len(frames) != len(X):
+        raise SystemExit(f"{len(frames)} frames but {len(X)} feature rows")
+    picks = tuned(X, k)
+    write(out, [frames[p] for p in picks], format="extxyz")
+    return picks
+
+
 def estimate_descriptors(pool, k, first):
     """The reference workflow with its own descriptors, by parts: ASE reads the whole pool (timed), the
     baseline descriptors of descriptors-anchor.py are timed on the first `first` structures and scaled to
@@ -103,8 +118,9 @@ def main():
         parts = estimate_descriptors(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
         print(json.dumps(parts))
         return
-    if sys.argv[1] == "--pipeline":
-        picks = pipeline(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+    if sys.argv[1] in ("--pipeline", "--pipeline-features"):
+        run = pipeline if sys.argv[1] == "--pipeline" else pipeline_features
+        picks = run(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
         print(json.dumps({"picks": picks, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
         return
     path, n, d, k, variant = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]

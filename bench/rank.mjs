@@ -2,9 +2,9 @@
 // D = 100, k = 1000) against the same greedy selection in NumPy, `relabel rank` as a whole process
 // (N = 1e5, pool parsing included) against the reference workflow as a whole process, and descriptor
 // throughput on 64-atom periodic cells against ASE + NumPy (bench/descriptors-anchor.py). Run `npx tsc -p tsconfig.build.json` first; then
-// `node bench/rank.mjs [--quick] [--million] [--only descriptors|whole]` (--only skips the other parts and
-// writes no results file; --million adds `relabel rank` as a whole process at N = 1e6, about two minutes
-// and a 386 MB pool written once).
+// `node bench/rank.mjs [--quick] [--million] [--only descriptors|whole|features]` (--only skips the other parts
+// and writes no results file; --million adds `relabel rank` as a whole process at N = 1e6, a few minutes and a
+// 386 MB pool written once; features: `relabel rank --features EVAL.xyz`, features per structure in extxyz).
 //
 // Synthetic features (seeded, written once to bench/.data, which is gitignored):
 //   mixture: 50 clusters; each row = centre + A_c z + noise, z ~ N(0, diag(1, 1/2, ..., 1/8)) in 8
@@ -25,8 +25,9 @@
 
 import { spawnSync } from "node:child_process";
 import {
-  closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync,
+  closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync,
 } from "node:fs";
+import { createInterface } from "node:readline";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -270,6 +271,84 @@ function wholeProcessDescriptors(repeats) {
   }
 }
 
+/**
+ * The pool's frames with the mixture features of each as an info vector (`MACE_descriptors`, 8 decimals as ASE
+ * writes them), as `mace_eval_configs --return_descriptors --descriptor_aggregation_method mean` writes them; with
+ * `moved`, every x is 3e-7 A off the pool's, so that every structure has another id and is matched by geometry (a pool
+ * that prints more digits than the eval file). Written once.
+ */
+async function structureFeatureFile(frames, moved) {
+  const file = path.join(dataDir, `features-mixture-${frames}x${D}${moved ? "-moved" : ""}.xyz`);
+  if (existsSync(file)) return file;
+  const values = readFeatures(featureFile("mixture", frames), frames);
+  const fd = openSync(`${file}.partial`, "w");
+  let text = "";
+  let frame = -1;
+  let natoms = 0;
+  let atomsLeft = 0;
+  let comment = false;
+  for await (const line of createInterface({ input: createReadStream(poolFile(frames)), crlfDelay: Infinity })) {
+    if (atomsLeft > 0) {
+      const [symbol, x, y, z] = line.split(" ");
+      text += `${symbol} ${moved ? (Number(x) + 3e-7).toFixed(8) : x} ${y} ${z}\n`;
+      atomsLeft--;
+    } else if (comment) {
+      const row = Array.from(values.subarray(frame * D, (frame + 1) * D), (v) => v.toFixed(8)).join(" ");
+      text += `${line} MACE_descriptors="${row}"\n`;
+      comment = false;
+      atomsLeft = natoms;
+    } else {
+      natoms = Number(line);
+      frame++;
+      comment = true;
+      text += `${line}\n`;
+    }
+    if (text.length > 1 << 20) {
+      writeSync(fd, text);
+      text = "";
+    }
+  }
+  writeSync(fd, text);
+  closeSync(fd);
+  renameSync(`${file}.partial`, file);
+  return file;
+}
+
+/**
+ * `relabel rank --features EVAL.xyz` (features per structure, matched to the pool by id, else by geometry) against the
+ * reference workflow reading the same file with ASE in pool order (rank-anchor.py --pipeline-features). At N = 1e6
+ * (`million`) ours runs alone: the targets are absolute.
+ */
+async function wholeProcessStructureFeatures(frames, repeats) {
+  const pool = poolFile(frames);
+  const scratch = mkdtempSync(path.join(os.tmpdir(), "bench-rank-"));
+  const relabel = path.resolve(here, "../bin/relabel.js");
+  try {
+    for (const moved of [false, true]) {
+      const features = await structureFeatureFile(frames, moved);
+      const runs = Array.from({ length: repeats }, (_, r) =>
+        timeProcess(process.execPath, [relabel, "rank", "--pool", pool, "--features", features, "--scaling", "none", "--select", K, "-o", path.join(scratch, `${moved}-${r}`)].map(String)),
+      );
+      const ours = runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+      let anchor = "";
+      if (frames <= POOL_FRAMES) {
+        const pipeline = timeProcess(PYTHON, [path.join(here, "rank-anchor.py"), "--pipeline-features", pool, features, K, path.join(scratch, "ase.extxyz")].map(String));
+        const picked = JSON.parse(readFileSync(path.join(scratch, `${moved}-0`, "ranking.json"), "utf8")).selected.map((s) => s.frame);
+        anchor =
+          `  | ASE + NumPy pipeline (features read in pool order) ${pipeline.seconds.toFixed(2)} s, peak RSS ${pipeline.peakRssMb?.toFixed(0)} MiB` +
+          ` (x${(pipeline.seconds / ours.seconds).toFixed(1)}), same picks ${samePrefix(picked, JSON.parse(pipeline.stdout).picks)}/${K}`;
+      }
+      console.log(
+        `whole process, features by structure (${(statSync(features).size / 1e6).toFixed(0)} MB extxyz${moved ? ", every id differs: matched by geometry" : ""}) N=${frames}:` +
+          ` relabel rank ${ours.seconds.toFixed(2)} s, peak RSS ${ours.peakRssMb?.toFixed(0)} MiB (fastest of ${repeats})${anchor}`,
+      );
+    }
+    console.log("");
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 /** `relabel rank` as a whole process at N = 1e6: no anchor (the targets are absolute: under 60 s). */
 function wholeProcessMillion() {
   const frames = 1_000_000;
@@ -441,8 +520,8 @@ async function main() {
   const quick = process.argv.includes("--quick");
   const onlyAt = process.argv.indexOf("--only");
   const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
-  if (onlyAt >= 0 && only !== "descriptors" && only !== "whole") {
-    console.error(`--only takes "descriptors" or "whole" (got ${only ?? "nothing"})`);
+  if (onlyAt >= 0 && only !== "descriptors" && only !== "whole" && only !== "features") {
+    console.error(`--only takes "descriptors", "whole" or "features" (got ${only ?? "nothing"})`);
     process.exit(1);
   }
   if (only === "descriptors") {
@@ -451,6 +530,11 @@ async function main() {
   }
   const million = process.argv.includes("--million");
   console.log(`numpy: ${numpyBlas()}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}`);
+  if (only === "features") {
+    await wholeProcessStructureFeatures(POOL_FRAMES, quick ? 1 : 2);
+    if (million) await wholeProcessStructureFeatures(1_000_000, 1);
+    return;
+  }
   if (only === "whole") {
     reportWhole(["mixture", "uniform"].map((kind) => wholeProcess(kind, quick ? 2 : WHOLE_PAIRS)));
     wholeProcessDescriptors(quick ? 1 : 2);
@@ -504,7 +588,9 @@ async function main() {
   const whole = ["mixture", "uniform"].map((kind) => wholeProcess(kind, quick ? 2 : WHOLE_PAIRS));
   reportWhole(whole);
   const wholeDescriptors = wholeProcessDescriptors(quick ? 1 : 2);
+  await wholeProcessStructureFeatures(POOL_FRAMES, quick ? 1 : 2);
   const wholeMillion = million ? wholeProcessMillion() : undefined;
+  if (million) await wholeProcessStructureFeatures(1_000_000, 1);
   const descriptors = await reportDescriptors(quick);
   writeFileSync(path.join(dataDir, "rank-results.json"), JSON.stringify({ selection: results, whole, wholeDescriptors, wholeMillion, descriptors }, null, 2));
 }
