@@ -36,6 +36,8 @@ export class FramesToRows {
   private readonly near = new NearStructureIndex();
   /** 1 for the rows whose structures are in `near`. */
   private readonly indexed: Uint8Array;
+  /** How many frames read so far went to a row by geometry (their ids differ). */
+  matchedByGeometry = 0;
 
   /**
    * `rowOf`: candidate_id -> row. `structuresOf`: the structures of these rows (each row once), for the geometry
@@ -68,7 +70,10 @@ export class FramesToRows {
     const match = ({ n, id, geometry, value }: { n: number; id: string; geometry: Geometry; value: T }): void => {
       const row = this.near.find(geometry);
       if (row === undefined) unmatched.push({ n, id });
-      else put(row, value);
+      else {
+        this.matchedByGeometry++;
+        put(row, value);
+      }
     };
     let asTheyCome = false;
     let n = 0;

@@ -335,12 +335,12 @@ async function describe(
 
 /**
  * Each member's predictions, matched to the candidates by candidate_id, else by geometry (FramesToRows: files that
- * print fewer digits than the pool, as ASE and so mace_eval_configs do).
+ * print fewer digits than the pool, as ASE and so mace_eval_configs do), and how many frames went by geometry.
  */
 async function readCommitteeFiles(
   files: string[], meta: CandidateMeta[], poolFrames: (rows: number[]) => AsyncIterable<{ row: number; frame: Frame }>,
   onProgress?: (phase: string, done: number, total?: number) => void,
-): Promise<CommitteePrediction[]> {
+): Promise<{ members: CommitteePrediction[]; byGeometry: number }> {
   const rowOf = firstRowOf(meta.map((m) => m.id));
   const matcher = new FramesToRows(rowOf, meta.length, poolFrames, { onIndexing: (done, of) => onProgress?.(GEOMETRY_MATCH_PHASE, done, of) });
   const members: CommitteePrediction[] = [];
@@ -376,7 +376,7 @@ async function readCommitteeFiles(
     if (missing >= 0) throw new InputError(file, undefined, `has no prediction for candidate ${missing} (${meta[missing].id}, ${meta[missing].source} frame ${meta[missing].frame})`);
     members.push({ source: file, energies, forces });
   }
-  return members;
+  return { members, byGeometry: matcher.matchedByGeometry };
 }
 
 /**
@@ -509,6 +509,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   let placed: SelectionMemory | undefined;
   let labeledFeatures: FeatureMatrix | undefined;
   let unusedFeatureFrames = 0;
+  let featureFramesByGeometry = 0;
   let featureFiles: { path: string; sha256: string }[] = [];
   if (early && o.features) {
     // Every value was found finite before the selection started.
@@ -530,6 +531,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
       placed = into.placed;
       labeledFeatures = read.labelled;
       unusedFeatureFrames = read.unused;
+      featureFramesByGeometry = read.byGeometry;
       // Recorded as the pool's sources are: what the ranking was computed from.
       featureFiles = await Promise.all(o.featuresFrom.files.map(async (f) => ({ path: f.split(path.sep).join("/"), sha256: await sha256File(f) })));
     } else if (o.features) {
@@ -566,8 +568,9 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   const committee = o.committee ?? [];
   let members: CommitteePrediction[] = [];
   let memberNames: string[] = [];
+  let committeeFramesByGeometry = 0;
   if (committee.length) {
-    members = await readCommitteeFiles(committee, c.meta, (rows) => poolFramesAt(units, sources, rows), o.onProgress);
+    ({ members, byGeometry: committeeFramesByGeometry } = await readCommitteeFiles(committee, c.meta, (rows) => poolFramesAt(units, sources, rows), o.onProgress));
     memberNames = committee.map((f) => f.split(path.sep).join("/"));
   } else if (o.committeeKeys) {
     memberNames = [...c.keyed.keys()].sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
@@ -683,6 +686,9 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   }
   const notes = sources.flatMap((source) => (source.notes ?? []).map((note) => `${source.path}: ${note}`));
   if (unusedFeatureFrames > 0) notes.push(`--features: ${unusedFeatureFrames} structure(s) in the files are neither pool candidates nor labelled structures, and were not used`);
+  for (const [option, count] of [["--features", featureFramesByGeometry], ["--committee", committeeFramesByGeometry]] as const) {
+    if (count > 0) notes.push(`${option}: ${count} structure(s) in the files were found by geometry within ${NEAR_MATCH_TOLERANCE.toExponential()} A, their ids differing (as when the files print fewer digits than the pool)`);
+  }
   const files = ["ranking.json", "ranking.csv", "selected.extxyz", ...(o.poscars ? ["poscars/"] : [])];
   return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files, notes, skipped, poscars: o.poscars && { ...poscars, vacuum }, leftOut: leftOutCounts(inputs) };
 }

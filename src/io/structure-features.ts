@@ -33,6 +33,8 @@ export interface StructureFeatureRows {
   labelled?: FeatureMatrix;
   /** Structures in the files that are neither candidates nor labelled structures. */
   unused: number;
+  /** Structures in the files found by geometry, their ids differing from the pool's or the labelled set's. */
+  byGeometry: number;
 }
 
 /**
@@ -115,5 +117,5 @@ export async function readStructureFeatures(
     }
     if (row !== N + j) labelledRows!.data.set(rowData(row), j * cols);
   });
-  return { candidates: laidOut!, labelled: labelled.ids.length ? labelledRows : undefined, unused };
+  return { candidates: laidOut!, labelled: labelled.ids.length ? labelledRows : undefined, unused, byGeometry: matcher.matchedByGeometry };
 }
