@@ -107,7 +107,7 @@ export class FramesToRows {
       this.indexed[row] = 1;
       if (++done % 1024 === 0) this.options.onIndexing?.(done, fresh.length);
     }
-    this.options.onIndexing?.(done, fresh.length);
+    if (done > 0) this.options.onIndexing?.(done, fresh.length);
   }
 }
 
