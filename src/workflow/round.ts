@@ -131,8 +131,11 @@ interface Where {
   command?: string | null;
 }
 
-/** A user-facing refusal or failure: one line, safe to post. */
+/** A user-facing failure: one line, safe to post. It marks the round failed. */
 class StepError extends Error {}
+
+/** A step that cannot run now (nothing to do, wrong moment): one line, posted, and the round is left as it was. */
+class Refusal extends StepError {}
 
 const STAGE_TRAIN = "train";
 const STAGE_EVAL = "eval";
@@ -369,7 +372,7 @@ export class RoundWorkflow {
       where.round = m0.round;
       if (target.kind === "new") {
         const lock = await this.takeLock(m0.round, `@${where.actor}`, "ranking", where);
-        if (!lock.ok) throw new StepError(busyText(m0.round, lock));
+        if (!lock.ok) throw new Refusal(busyText(m0.round, lock));
         lockHeld = true;
       }
       if (target.kind === "rerank" && (await this.selectionMergedMeanwhile(m0, where))) return;
@@ -505,7 +508,7 @@ export class RoundWorkflow {
     const job = (await this.jobs(round)).jobs.find((j) => j.stage === STAGE_POOL_EVAL);
     const fromModel = previousRoundFeatures(config.selection.features);
     if (!committee && (job === undefined || !fromModel)) return { members: [], features: [] };
-    if (!job || lastAttempt(job).outcome !== "succeeded") throw new StepError(`round ${round}: the previous round's pool predictions are not there yet (stage ${STAGE_POOL_EVAL})`);
+    if (!job || lastAttempt(job).outcome !== "succeeded") throw new Refusal(`round ${round}: the previous round's pool predictions are not there yet (stage ${STAGE_POOL_EVAL})`);
     const tracker = await this.tracker(round, config);
     try {
       const { dir } = await collectJob(tracker, this.collectDir(round), job);
@@ -1096,7 +1099,7 @@ export class RoundWorkflow {
           return;
         }
         const info = await this.forge.pullRequest(pr);
-        if (info.head.fork) throw new StepError(`#${pr} comes from a fork: relabel-loop runs nothing from forks before they are merged`);
+        if (info.head.fork) throw new Refusal(`#${pr} comes from a fork: relabel-loop runs nothing from forks before they are merged`);
         await this.ledger.sync();
         const report = await this.dryRun(manifest, info.head.sha, config);
         await this.forge.createCheckRun({ name: `${CHECK_NAME} (round ${round})`, headSha: info.head.sha, status: "completed", conclusion: report.conclusion, output: { title: report.title, summary: report.summary } });
@@ -1111,19 +1114,21 @@ export class RoundWorkflow {
           const trainRendered = existsSync(path.join(this.stageDir(round, STAGE_TRAIN), "stage.json"));
           if (m.finished_steps.includes("dataset") && !trainRendered && !jobs.some((j) => j.stage === STAGE_TRAIN)) await this.renderTrainStage(m, config);
           const stages = [STAGE_POOL_EVAL, STAGE_TRAIN, STAGE_EVAL].filter((s) => existsSync(path.join(this.stageDir(round, s), "stage.json")));
-          if (stages.length === 0) throw new StepError(`round ${round} has no rendered stage yet${m.finished_steps.includes("dataset") ? "" : ": merge the results PR first"}`);
+          if (stages.length === 0) throw new Refusal(`round ${round} has no rendered stage yet${m.finished_steps.includes("dataset") ? "" : ": merge the results PR first"}`);
           const todo = stages.filter((s) => {
             const job = jobs.find((j) => j.stage === s);
             return !job || (!isOpen(job) && lastAttempt(job).outcome !== "succeeded");
           });
-          if (todo.length === 0) {
-            await this.forge.comment(thread, `Round ${round}: every rendered stage already has a job (queued, running or succeeded); nothing to submit.`);
-            await this.record(where, "submit: nothing to do");
-            return;
-          }
-          if (m.state === "failed") {
+          // Resuming a failed round lets the poller follow its jobs again, also when they need no new submission.
+          const resumed = m.state === "failed";
+          if (resumed) {
             m = { ...m, state: m.failure!.state, failure: null };
             await this.writeManifest(m, `Round ${round}: resumed by @${where.actor}`);
+          }
+          if (todo.length === 0) {
+            await this.forge.comment(thread, `Round ${round}: every rendered stage already has a job (queued, running or succeeded); nothing to submit${resumed ? `. The round is resumed (${m.state}): its jobs are followed again` : ""}.`);
+            await this.record(where, resumed ? "submit: resumed, nothing to submit" : "submit: nothing to do");
+            return;
           }
           for (const s of todo) await this.submitStage(m, s, config, true);
           await this.announceJobs(round);
@@ -1264,7 +1269,8 @@ export class RoundWorkflow {
 
   /**
    * Runs a step; a user-facing failure (bad input, git, executor) is posted on the thread in one line, recorded,
-   * and marks the round failed. Unexpected errors are logged with their stack and reported without detail.
+   * and marks the round failed (a Refusal, or a command that found a host unreachable, only replies). Unexpected
+   * errors are logged with their stack and reported without detail.
    */
   private async guard(where: Where, task: () => Promise<void>): Promise<void> {
     try {
@@ -1281,8 +1287,10 @@ export class RoundWorkflow {
       const message = known ? (err as Error).message : "an internal error (details are in the app's log)";
       if (!known) this.d.log.error(`${this.forge.repo}: ${where.event}: ${(err as Error)?.stack ?? String(err)}`);
       else this.d.log.warn(`${this.forge.repo}: ${where.event}: ${message}`);
+      // A refusal changed nothing, and a command that could not reach a host leaves the round to the poller.
+      const leavesRound = err instanceof Refusal || (where.command != null && err instanceof ConnectionError && err.retryable);
       try {
-        if (where.round !== null) {
+        if (where.round !== null && !leavesRound) {
           const m = await this.manifest(where.round).catch(() => null);
           if (m !== null && m.state !== "complete" && m.state !== "failed") await this.writeManifest(failRound(m, where.command ?? where.event, message, this.now().toISOString()), `Round ${m.round}: failed`);
         }
@@ -1358,7 +1366,7 @@ export class RoundWorkflow {
 async function collectJob(tracker: JobTracker, outDir: string, job: JobRecord): Promise<{ dir: string; models: FileRecord[] }> {
   const { collected, already } = await tracker.collect(outDir, (j) => j.hash === job.hash);
   const done = collected[0] ?? (already[0]?.collected ? { dir: already[0].collected.dir, models: already[0].collected.models } : undefined);
-  if (!done) throw new StepError(`job ${lastAttempt(job).job_id ?? "?"} (${job.stage}) has not ended; nothing to collect`);
+  if (!done) throw new Refusal(`job ${lastAttempt(job).job_id ?? "?"} (${job.stage}) has not ended; nothing to collect`);
   return { dir: done.dir, models: done.models };
 }
 

@@ -408,6 +408,20 @@ describe("commands", () => {
     expect(await r.ledger.list(roundPaths(1).poscars, branch)).toHaveLength(3);
   });
 
+  it("answers a command that cannot run yet without failing the round, which the poller still serves", async () => {
+    r = await startLocalRound();
+    const round = r;
+    const issue = await round.selectAndFreeze();
+    await round.command(issue, "/relabel submit");
+    expect((await comments(round, issue)).at(-1)).toContain("round 1 has no rendered stage yet: merge the results PR first");
+    expect((await round.manifest()).state).toBe("labeling");
+    // A results merge the App did not hear of is still rebuilt by the poller.
+    const pr = await round.openResults(await selectedRunFolders(round));
+    await round.forge.merge(pr);
+    await round.workflow.poll();
+    await until("the complete round", async () => (await round.manifest()).state === "complete", round);
+  });
+
   it("answers /relabel status with the round's state, steps and lock", async () => {
     r = await startLocalRound();
     const issue = await r.selectAndFreeze();
