@@ -14,7 +14,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { authorizeCommand, helpText, parseCommands, type RunCommand } from "../core/app/commands.js";
+import { authorizeCommand, refuseNonWriter, helpText, parseCommands, type RunCommand } from "../core/app/commands.js";
 import { defaultRelabelConfig, parseRelabelConfig, previousRoundFeatures, renderConfigProblems, type RelabelConfig } from "../core/app/config.js";
 import { parseRoundIssue, roundIssueProblemsComment, type RoundRequest } from "../core/app/issue-form.js";
 import {
@@ -157,6 +157,8 @@ const MAX_LOCK_RETRY_MS = 5000;
 const issueQueue = new KeyedMutex();
 /** Sticky comments: find-then-update must not interleave for the same marker. */
 const stickyQueue = new KeyedMutex();
+/** Refusals of people without write access: one reply each per thread (see refuseNonWriter). */
+const refusalQueue = new KeyedMutex();
 
 export class RoundWorkflow {
   private readonly forge: Forge;
@@ -182,6 +184,10 @@ export class RoundWorkflow {
       const parsed = file.error ? null : parseRelabelConfig(file.data);
       const label = parsed?.ok ? parsed.config.round_label : defaultRelabelConfig().round_label;
       if (!e.issue.labels.includes(label) || (e.event === "issues.labeled" && e.label !== label)) return;
+      // The issue form sets the label for anyone who opens an issue with it.
+      const permission = await this.forge.permission(e.sender.login);
+      const nonWriter = refuseNonWriter(e.sender.login, permission);
+      if (nonWriter !== null) return this.refuseNonWriter(e.issue.number, e.sender.login, permission, nonWriter.replace("relabel-loop commands need", "opening a round needs"));
       if (!(await this.claim(where))) return;
       const config = await this.config(where, file);
       if (config !== null) await this.openRound(e.issue, e.sender, where, config, true);
@@ -196,10 +202,12 @@ export class RoundWorkflow {
     const name = parsed.kind === "run" ? parsed.command : parsed.command;
     const where: Where = { thread: e.issue.number, round: null, delivery: e.delivery, event: "issue_comment.created", actor: e.sender.login, command: name ?? "relabel" };
     await this.guard(where, async () => {
+      const permission = await this.forge.permission(e.sender.login);
+      const nonWriter = refuseNonWriter(e.sender.login, permission);
+      if (nonWriter !== null) return this.refuseNonWriter(e.issue.number, e.sender.login, permission, nonWriter);
       if (!(await this.claim(where, `comment:${e.comment.id}`))) return;
       const config = await this.config(where);
       if (config === null) return;
-      const permission = await this.forge.permission(e.sender.login);
       const auth = authorizeCommand(e.sender.login, permission, config);
       if (!auth.ok) {
         await this.forge.comment(e.issue.number, auth.reply);
@@ -1265,6 +1273,23 @@ export class RoundWorkflow {
       await this.record({ ...where, delivery: null }, `stale lock released: round ${round}, ${lock.holder} (${lock.reason}) since ${lock.since}`, released);
     }
     return this.ledger.acquireLock(round, holder, reason, where.delivery, instance.id);
+  }
+
+  /**
+   * A refusal for someone without write access: answered once per person and thread, and logged by the App only.
+   * Nothing goes to the ledger, so that comments from anyone cannot make the App push.
+   */
+  private async refuseNonWriter(thread: number, login: string, permission: string, reply: string): Promise<void> {
+    this.d.log.info(`${this.forge.repo}#${thread}: refused ${login} (${permission} permission)`);
+    const file = path.join(this.d.stateDir, "refused.json");
+    await refusalQueue.run(file, async () => {
+      const answered = await readFile(file, "utf8").then((text) => JSON.parse(text) as string[], (): string[] => []);
+      const key = `${thread}:${login.toLowerCase()}`;
+      if (answered.includes(key)) return;
+      await this.forge.comment(thread, reply);
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, JSON.stringify([...answered, key]));
+    });
   }
 
   /**

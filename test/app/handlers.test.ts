@@ -101,23 +101,30 @@ async function closed(pr: { merged: boolean; base?: string; head?: string; label
 const events = () => (show(bare, "main", "ledger/events.jsonl") ?? "").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { actor: string; outcome: string; command: string | null });
 
 describe("command permissions", () => {
-  it("refuses a read-only user politely, records it, and runs nothing", async () => {
-    let posted = "";
-    const scope = noConfig(github())
+  it("refuses a read-only user politely once per thread, writes nothing to the ledger, and runs nothing", async () => {
+    const posted: string[] = [];
+    const before = events().length;
+    const scope = github()
       .get("/repos/lab/data/collaborators/bob/permission")
-      .reply(200, { permission: "read", user: { login: "bob" } })
-      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))
+      .times(2)
+      .reply(200, { permission: "read", user: { login: "bob" } });
+    nock(API)
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => (posted.push(body.body), true))
+      .times(2)
       .reply(201, { id: 1 });
     await comment("bob", "/relabel rank --select 2");
+    // A second command on the same thread is not answered again.
+    await comment("bob", "/relabel status", 561);
     expect(scope.isDone()).toBe(true);
-    expect(posted).toContain("Sorry @bob");
-    expect(posted).toContain("(yours: read)");
-    expect(events().filter((e) => e.actor === "bob").map((e) => e.outcome)).toEqual(["received", "refused: bob has read permission"]);
+    expect(posted).toHaveLength(1);
+    expect(posted[0]).toContain("Sorry @bob");
+    expect(posted[0]).toContain("(yours: read)");
+    expect(events()).toHaveLength(before);
   });
 
   it("treats a login that is no collaborator (404) as having no permission", async () => {
     let posted = "";
-    const scope = noConfig(github())
+    const scope = github()
       .get("/repos/lab/data/collaborators/eve/permission")
       .reply(404, { message: "Not Found" })
       .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))

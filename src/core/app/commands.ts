@@ -301,16 +301,22 @@ export function tokenize(text: string): string[] | string {
 const WRITERS = new Set(["admin", "maintain", "write"]);
 
 /**
+ * The polite refusal for `login` without write access (permission from getCollaboratorPermissionLevel), or null for
+ * a writer. Checked before anything is read or written for the comment, so that anyone who can comment cannot make
+ * the App push to the ledger.
+ */
+export function refuseNonWriter(login: string, permission: string): string | null {
+  if (WRITERS.has(permission)) return null;
+  return `Sorry @${login}, relabel-loop commands need write, maintain or admin access to this repository (yours: ${permission}). Nothing was run; a maintainer can run it for you.`;
+}
+
+/**
  * Whether `login` (with repository permission `permission`, from getCollaboratorPermissionLevel) may run a command;
  * the refusal is the polite reply to post.
  */
 export function authorizeCommand(login: string, permission: string, config: Pick<RelabelConfig, "commands">): { ok: true } | { ok: false; reply: string } {
-  if (!WRITERS.has(permission)) {
-    return {
-      ok: false,
-      reply: `Sorry @${login}, relabel-loop commands need write, maintain or admin access to this repository (yours: ${permission}). Nothing was run; a maintainer can run it for you.`,
-    };
-  }
+  const nonWriter = refuseNonWriter(login, permission);
+  if (nonWriter !== null) return { ok: false, reply: nonWriter };
   const allowlist = config.commands.allowlist;
   if (allowlist !== null && !allowlist.some((allowed) => allowed.toLowerCase() === login.toLowerCase())) {
     return {
