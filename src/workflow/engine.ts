@@ -28,6 +28,7 @@ import { buildDataset } from "../io/dataset.js";
 import { rankToDir } from "../io/rank.js";
 import { pickPoscars, type PickIncar } from "../io/selected.js";
 import { discoverRuns, readRun } from "../io/rundir.js";
+import { LedgerError } from "../ledger/errors.js";
 import type { Ledger, LedgerFile } from "../ledger/ledger.js";
 import { CURRENT_DATASET, exportCurrentDataset, splitFileForLedger } from "./current-dataset.js";
 import { gzippedIfLarge, LARGE_FILE_BYTES } from "./large-files.js";
@@ -331,8 +332,10 @@ export async function dryRunRebuild(
       errors.push(...built.errors);
       runs = await inspectLabelRuns(path.join(built.runsRoot, `${String(o.round).padStart(4, "0")}`, "labels"));
     } catch (err) {
-      if (!(err instanceof InputError)) throw err;
-      errors.push(displayPaths(err.message, scratchNames(dir)));
+      // A symbolic link (a POTCAR linked in from the cluster, say) is not exported: a finding, like a bad run.
+      const refusedPath = err instanceof LedgerError && err.code === "invalid-path";
+      if (!(err instanceof InputError) && !refusedPath) throw err;
+      errors.push(refusedPath ? `${err.message}: commit the file itself, or leave it out (the rebuild reads vasprun.xml and OUTCAR)` : displayPaths(err.message, scratchNames(dir)));
       runs = await inspectLabelRuns(path.join(dir, "repo", roundPaths(o.round).labels));
     }
     return { round: o.round, match: matchLabelRuns(selected, runs), dataset, errors, warnings: dataset?.warnings ?? [] };

@@ -203,8 +203,8 @@ export class LocalForge implements Forge {
   }
 
   /** The check runs recorded so far (for the demo's report). */
-  checkRuns(): Array<{ id: number; name: string; conclusion: string | null; title: string; file: string }> {
-    return [...this.checks.values()].map((c) => ({ id: c.id, name: c.name, conclusion: c.conclusion, title: c.title, file: this.checkFile(c.id) }));
+  checkRuns(): Array<{ id: number; name: string; status: string; conclusion: string | null; title: string; file: string }> {
+    return [...this.checks.values()].map((c) => ({ id: c.id, name: c.name, status: c.status, conclusion: c.conclusion, title: c.title, file: this.checkFile(c.id) }));
   }
 
   async closeIssue(issue: number): Promise<void> {

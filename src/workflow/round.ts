@@ -696,7 +696,18 @@ export class RoundWorkflow {
     for (const manifest of rounds) {
       where.round = manifest.round;
       const id = await this.forge.createCheckRun({ name: `${CHECK_NAME} (round ${manifest.round})`, headSha: pr.head.sha, status: "in_progress" });
-      const report = await this.dryRun(manifest, pr.head.sha, config);
+      let report: Awaited<ReturnType<RoundWorkflow["dryRun"]>>;
+      try {
+        report = await this.dryRun(manifest, pr.head.sha, config);
+      } catch (err) {
+        // A check that could not run ends as a failure, never left in progress; the round is untouched (a dry run).
+        const message = userMessage(err);
+        if (message === null) this.d.log.error(`${this.forge.repo}: ${where.event}: ${(err as Error)?.stack ?? String(err)}`);
+        const summary = `The dry run could not finish: ${message ?? "an internal error (details are in the app's log)"}`;
+        await this.forge.updateCheckRun(id, { status: "completed", conclusion: "failure", output: { title: "The dry run could not finish", summary } });
+        await this.record(where, `check: could not finish: ${message ?? "internal error"}`);
+        continue;
+      }
       await this.forge.updateCheckRun(id, { status: "completed", conclusion: report.conclusion, output: { title: report.title, summary: report.summary } });
       if (manifest.prs.results !== pr.number) await this.writeManifest({ ...manifest, prs: { ...manifest.prs, results: pr.number } }, `Round ${manifest.round}: results PR #${pr.number}`);
       await this.record(where, `check: ${report.conclusion}`);
@@ -1308,7 +1319,7 @@ export class RoundWorkflow {
         if (where.round !== null) await this.notePollProblems(where.round, [err.message]).catch((inner: Error) => this.d.log.error(`${this.forge.repo}: ${inner.message}`));
         return;
       }
-      const known = err instanceof StepError || err instanceof InputError || err instanceof UsageError || err instanceof LedgerError || err instanceof ExecError || (err as Error)?.name === "RoundTransitionError";
+      const known = userMessage(err) !== null;
       const message = known ? (err as Error).message : "an internal error (details are in the app's log)";
       if (!known) this.d.log.error(`${this.forge.repo}: ${where.event}: ${(err as Error)?.stack ?? String(err)}`);
       else this.d.log.warn(`${this.forge.repo}: ${where.event}: ${message}`);
@@ -1393,6 +1404,12 @@ async function collectJob(tracker: JobTracker, outDir: string, job: JobRecord): 
   const done = collected[0] ?? (already[0]?.collected ? { dir: already[0].collected.dir, models: already[0].collected.models } : undefined);
   if (!done) throw new Refusal(`job ${lastAttempt(job).job_id ?? "?"} (${job.stage}) has not ended; nothing to collect`);
   return { dir: done.dir, models: done.models };
+}
+
+/** The one-line message of an error meant for users (bad input, git, executor, a refused step); null for a bug. */
+function userMessage(err: unknown): string | null {
+  const known = err instanceof StepError || err instanceof InputError || err instanceof UsageError || err instanceof LedgerError || err instanceof ExecError || (err as Error)?.name === "RoundTransitionError";
+  return known ? (err as Error).message : null;
 }
 
 function manifestText(m: RoundManifest): string {

@@ -4,7 +4,8 @@
  * Training runs the MACE test doubles (stand-ins) through the local executor.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -61,6 +62,44 @@ describe("results check", () => {
     expect(report).toContain("**Dataset the rebuild would write**");
     // Nothing is written by a dry run.
     expect(await r.ledger.read("datasets/current/summary.json")).toBeNull();
+  });
+
+  it("reports a symbolic link in a run folder as a finding, and leaves the round as it was", async () => {
+    r = await startLocalRound();
+    const round = r;
+    await round.selectAndFreeze();
+    // The way a user pushes runs whose POTCAR is linked in from the cluster's potential library.
+    const clone = mkdtempSync(path.join(tmpdir(), "results-"));
+    const git = (...args: string[]) => execFileSync("git", ["-C", clone, "-c", "user.name=t", "-c", "user.email=t@example.org", ...args]);
+    execFileSync("git", ["clone", "-q", path.join(round.root, "data.git"), clone]);
+    git("checkout", "-q", "-b", "results");
+    for (const [name, dir] of Object.entries(await selectedRunFolders(round))) {
+      const dest = path.join(clone, roundPaths(1).labels, name);
+      cpSync(dir, dest, { recursive: true });
+      symlinkSync("/opt/vasp/potpaw_PBE/Si/POTCAR", path.join(dest, "POTCAR"));
+    }
+    git("add", "-A");
+    git("commit", "-qm", "labels");
+    git("push", "-q", "origin", "results");
+    rmSync(clone, { recursive: true, force: true });
+    await round.ledger.sync();
+    const number = await round.forge.openPullRequest({ head: "results", base: round.ledger.defaultBranch, title: "labels", body: "", labels: ["labeled-results"], author: round.me.login });
+    await round.workflow.onPullRequest({ delivery: null, event: "pull_request.opened", pr: await round.forge.pullRequest(number), sender: round.me });
+    const check = round.forge.checkRuns().at(-1)!;
+    expect([check.status, check.conclusion]).toEqual(["completed", "failure"]);
+    expect(readFileSync(check.file, "utf8")).toMatch(/POTCAR at \S+ is a symbolic link; only regular files can be exported: commit the file itself/);
+    expect((await round.manifest()).state).toBe("labeling");
+  });
+
+  it("ends a check that could not run as a failure, never left in progress, without failing the round", async () => {
+    r = await startLocalRound();
+    await r.selectAndFreeze();
+    vi.spyOn(r.ledger, "exportTree").mockRejectedValue(new Error("a bug"));
+    await r.openResults(await selectedRunFolders(r));
+    const check = r.forge.checkRuns().at(-1)!;
+    expect([check.status, check.conclusion, check.title]).toEqual(["completed", "failure", "The dry run could not finish"]);
+    expect(readFileSync(check.file, "utf8")).toContain("an internal error (details are in the app's log)");
+    expect((await r.manifest()).state).toBe("labeling");
   });
 });
 
