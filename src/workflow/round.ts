@@ -709,9 +709,21 @@ export class RoundWorkflow {
         continue;
       }
       await this.forge.updateCheckRun(id, { status: "completed", conclusion: report.conclusion, output: { title: report.title, summary: report.summary } });
-      if (manifest.prs.results !== pr.number) await this.writeManifest({ ...manifest, prs: { ...manifest.prs, results: pr.number } }, `Round ${manifest.round}: results PR #${pr.number}`);
+      if (manifest.prs.results !== pr.number) await this.noteResultsPr(manifest.round, pr.number, where);
       await this.record(where, `check: ${report.conclusion}`);
     }
+  }
+
+  /**
+   * Records the round's results PR, from the manifest as it is now: the dry run took a while, and a merge may have
+   * rebuilt the round meanwhile (it records the PR itself; writing the manifest read before would undo its step).
+   */
+  private async noteResultsPr(round: number, pr: number, where: Where): Promise<void> {
+    await this.withLock(round, where, "noting the results PR", false, async () => {
+      const m = await this.manifest(round);
+      if (m.prs.results === pr || effectiveState(m) !== "labeling") return;
+      await this.writeManifest({ ...m, prs: { ...m.prs, results: pr } }, `Round ${round}: results PR #${pr}`);
+    });
   }
 
   private async dryRun(manifest: RoundManifest, headSha: string, config: RelabelConfig) {

@@ -91,6 +91,30 @@ describe("results check", () => {
     expect((await round.manifest()).state).toBe("labeling");
   });
 
+  it("keeps the step of a merge that lands while the check's dry run runs", async () => {
+    r = await startLocalRound({ autoSubmit: false });
+    const round = r;
+    await round.selectAndFreeze();
+    const openPullRequest = round.forge.openPullRequest.bind(round.forge);
+    let results: number | undefined;
+    vi.spyOn(round.forge, "openPullRequest").mockImplementation(async (o) => (results = await openPullRequest(o)));
+    const exportTree = round.ledger.exportTree.bind(round.ledger);
+    let merging: Promise<void> | undefined;
+    // The first export of the check's dry run: the PR is merged, and the merge's rebuild runs, before it goes on.
+    vi.spyOn(round.ledger, "exportTree").mockImplementation(async (ref, dir, paths) => {
+      if (results !== undefined && merging === undefined) {
+        merging = round.forge.merge(results).then((merged) => round.workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr: merged, sender: round.me }));
+        await merging;
+      }
+      return exportTree(ref, dir, paths);
+    });
+    await round.openResults(await selectedRunFolders(round));
+    expect(merging).toBeDefined();
+    const m = await round.manifest();
+    expect(m.finished_steps).toContain("dataset");
+    expect(m.state).not.toBe("labeling");
+  });
+
   it("ends a check that could not run as a failure, never left in progress, without failing the round", async () => {
     r = await startLocalRound();
     await r.selectAndFreeze();
