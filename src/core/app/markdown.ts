@@ -285,9 +285,12 @@ export function selectionSummary(
   opts: {
     round?: number; top?: number; boxed?: readonly number[]; vacuum?: number; rankingCsv?: string;
     perElementIncar?: readonly string[]; kpointsAdvice?: readonly string[]; potcarSymbols?: Readonly<Record<string, string>> | null;
+    /** The most characters the text may have (a PR body or comment); picks beyond what fits are left to ranking.csv. */
+    limit?: number;
   } = {},
 ): string {
   const top = opts.top ?? 20;
+  const limit = opts.limit ?? COMMENT_LIMIT;
   const hasCommittee = ranking.committee.size >= 2;
   const out: string[] = [];
   const poolFrames = ranking.pool_size ?? ranking.sources.reduce((n, s) => n + s.frames, 0);
@@ -369,10 +372,7 @@ export function selectionSummary(
   } else {
     out.push(`**Top picks** (${Math.min(top, picks.length)} of ${formatCount(picks.length)})`, "");
     out.push(table(header, picks.slice(0, top).map(row), align), "");
-    if (picks.length > top) {
-      out.push(`<details><summary>Picks ${top + 1}–${picks.length}</summary>`, "");
-      out.push(table(header, picks.slice(top).map(row), align), "", "</details>", "");
-    }
+    if (picks.length > top) out.push(REST_OF_PICKS);
     out.push(
       `_diversity: distance to the nearest structure already picked or labelled when the pick was made, in ${ranking.parameters.scaling === "none" ? "unscaled" : "standard-scaled"} ${ranking.parameters.descriptor === "features" ? "feature" : "descriptor"} units (the first pick without labelled structures: distance to the pool's centroid)${
         hasCommittee ? "; disagreement: committee disagreement normalised to [0, 1]" : ""
@@ -389,7 +389,28 @@ export function selectionSummary(
       "",
     );
   }
-  return out.join("\n");
+  const text = out.join("\n");
+  if (picks.length <= top) return text;
+  return text.replace(REST_OF_PICKS, restOfPicks(picks.slice(top).map((p) => p.rank), table(header, picks.slice(top).map(row), align), limit - text.length, opts.rankingCsv ?? (opts.round === undefined ? "ranking.csv" : roundPaths(opts.round).rankingCsv)));
+}
+
+/** Where the picks after the top ones go in selectionSummary, once the rest of the text is known. */
+const REST_OF_PICKS = "\u0000rest-of-picks\u0000";
+
+/**
+ * The picks after the top ones, collapsed: as many table rows as `budget` characters hold (GitHub refuses longer PR
+ * bodies and comments), the others named by their ranks and left to the ranking files.
+ */
+function restOfPicks(ranks: number[], rendered: string, budget: number, rankingCsv: string): string {
+  const [head, rule, ...rows] = rendered.split("\n");
+  const open = `<details><summary>Picks ${ranks[0]}–${ranks.at(-1)}</summary>\n\n${head}\n${rule}`;
+  const close = "\n\n</details>\n";
+  const cut = (kept: number) => `\n\n_Picks ${ranks[kept]}–${ranks.at(-1)} are in ${inlineCode(rankingCsv)} and \`ranking.json\`: GitHub caps the length of this text._`;
+  let used = open.length + close.length + cut(0).length;
+  let kept = 0;
+  while (kept < rows.length && used + rows[kept].length + 1 <= budget) used += rows[kept++].length + 1;
+  if (kept === rows.length) return `${open}\n${rows.join("\n")}${close}`;
+  return `${open}${kept ? `\n${rows.slice(0, kept).join("\n")}` : ""}${cut(kept)}${close}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

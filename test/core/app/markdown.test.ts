@@ -242,6 +242,20 @@ describe("selectionSummary", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it("keeps a long selection within GitHub's limit, leaving the picks that do not fit to the ranking files", () => {
+    const many = { ...ranking, selection_size: 1000, selected: Array.from({ length: 1000 }, (_, i) => ({ ...ranking.selected[i % ranking.selected.length], rank: i + 1 })) };
+    const md = selectionSummary(many, { round: 3 });
+    expect(md.length).toBeLessThanOrEqual(COMMENT_LIMIT);
+    expect(md).toContain("<details><summary>Picks 21–1000</summary>");
+    expectBalanced(md);
+    const listed = [...md.matchAll(/^\| (\d+) \| `/gm)].map((m) => Number(m[1]));
+    expect(listed).toEqual(range(listed.length).map((i) => i + 1));
+    expect(listed.length).toBeGreaterThan(100);
+    expect(md).toContain(`_Picks ${listed.length + 1}–1000 are in \`rounds/0003/selection/ranking.csv\` and \`ranking.json\``);
+    // A selection that fits is listed whole.
+    expect(selectionSummary(many, { round: 3, limit: 10 * COMMENT_LIMIT })).not.toContain("GitHub caps");
+  });
+
   it("lists the pool sources with their sha256 and frame counts", async () => {
     const md = selectionSummary(ranking, { round: 3 });
     for (const file of pool) {
