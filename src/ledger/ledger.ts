@@ -76,7 +76,7 @@ export interface LedgerEntry {
 }
 
 export type LockResult =
-  | { ok: true; commit: string }
+  | { ok: true; commit: string; /** The lock written, for releasing exactly it (releaseLock's `only`). */ lock: RoundLock }
   | ({ ok: false } & RoundLock);
 
 /** What one attempt of a write decides, given the branch tip it starts from. */
@@ -262,13 +262,14 @@ export class Ledger {
    */
   async acquireLock(round: number, holder: string, reason: string, delivery: string | null, instance?: string): Promise<LockResult> {
     const file = lockPath(round);
+    let lock: RoundLock | undefined;
     const outcome = await this.transact<LockResult>(this.defaultBranch, undefined, async (tip) => {
       const existing = await this.readAt(tip, file);
       if (existing !== null) return { kind: "stop", value: { ok: false, ...parseLock(existing.toString("utf8"), file) } };
-      const lock: RoundLock = { holder, reason, since: this.now().toISOString(), delivery, ...(instance === undefined ? {} : { instance }) };
+      lock = { holder, reason, since: this.now().toISOString(), delivery, ...(instance === undefined ? {} : { instance }) };
       return { kind: "files", files: [{ path: file, content: Buffer.from(formatLock(lock)), executable: false }], message: `Lock round ${round}: ${holder}, ${reason}` };
     });
-    return outcome.kind === "pushed" ? { ok: true, commit: outcome.sha } : outcome.value;
+    return outcome.kind === "pushed" ? { ok: true, commit: outcome.sha, lock: lock! } : outcome.value;
   }
 
   /** The current lock of `round` on the default branch, or null. */

@@ -347,7 +347,7 @@ export class RoundWorkflow {
     const committeeFiles = typeof request.committee === "object" ? request.committee.files : [];
     const predicted = target.kind === "rerank" ? await this.poolPredictions(target.manifest.round, request.committee === "previous-round", config) : { members: [], features: [] };
     let manifest: RoundManifest | null = target.kind === "rerank" ? target.manifest : null;
-    let lockHeld = false;
+    let held: RoundLock | null = null;
     try {
       const outcome = await rankSelection(this.ledger, this.scratch, {
         ref: base,
@@ -381,7 +381,7 @@ export class RoundWorkflow {
       if (target.kind === "new") {
         const lock = await this.takeLock(m0.round, `@${where.actor}`, "ranking", where);
         if (!lock.ok) throw new Refusal(busyText(m0.round, lock));
-        lockHeld = true;
+        held = lock.lock;
       }
       if (target.kind === "rerank" && (await this.selectionMergedMeanwhile(m0, where))) return;
       const branch = selectionBranch(m0.round);
@@ -408,7 +408,7 @@ export class RoundWorkflow {
       await this.upsert(m0.issue, "selection", m0.round, `${summary}\n**Selection PR: #${pr}** — merge it to freeze the selection.\n`);
       await this.record(where, `${target.kind === "new" ? "round opened" : "re-ranked"}: ${outcome.ranking.selection_size} selected, PR #${pr}`, sha);
     } finally {
-      if (lockHeld && manifest) await this.ledger.releaseLock((manifest as RoundManifest).round);
+      if (held && manifest) await this.ledger.releaseLock((manifest as RoundManifest).round, held);
     }
   }
 
@@ -1108,7 +1108,14 @@ export class RoundWorkflow {
         return;
       }
       case "unlock": {
-        const sha = await this.ledger.releaseLock(round);
+        const lock = await this.ledger.readLock(round);
+        // A lock of this process belongs to a step that is still running: releasing it would let another run beside it.
+        if (lock !== null && lock.instance !== undefined && lock.instance === this.d.instance?.id && !c.args.force) {
+          await this.forge.comment(thread, `Round ${round}: ${lock.holder} holds the lock since ${lock.since} (${lock.reason}), and that step is still running in the App. Nothing was released; \`/relabel unlock --force\` releases it anyway, for a step that hangs.`);
+          await this.record(where, "unlock: refused, the step is running");
+          return;
+        }
+        const sha = lock === null ? null : await this.ledger.releaseLock(round, lock);
         await this.forge.comment(thread, sha === null ? `Round ${round} was not locked.` : `Round ${round} unlocked.`);
         await this.record(where, sha === null ? "unlock: not locked" : "unlocked", sha);
         return;
@@ -1268,7 +1275,8 @@ export class RoundWorkflow {
     try {
       await task();
     } finally {
-      await this.ledger.releaseLock(round);
+      // Only this step's own lock: after a `/relabel unlock --force`, another step may hold the round.
+      await this.ledger.releaseLock(round, lock.lock);
     }
     return true;
   }

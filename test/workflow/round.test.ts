@@ -485,6 +485,34 @@ describe("commands", () => {
     await until("the complete round", async () => (await round.manifest()).state === "complete", round);
   });
 
+  it("keeps the lock of a step still running unless /relabel unlock --force, and a step releases only its own lock", async () => {
+    r = await startLocalRound({ instance: { id: "now", ended: new Set() } });
+    const round = r;
+    const issue = await round.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: round.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
+    await round.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: round.me });
+    await round.ledger.acquireLock(1, "@alice", "re-ranking", null, "now");
+    await round.command(issue.number, "/relabel unlock");
+    expect((await comments(round, issue.number)).at(-1)).toMatch(/^Round 1: @alice holds the lock since \S+ \(re-ranking\), and that step is still running in the App\. Nothing was released/);
+    expect((await round.ledger.readLock(1))?.holder).toBe("@alice");
+    await round.command(issue.number, "/relabel unlock --force");
+    expect((await comments(round, issue.number)).at(-1)).toBe("Round 1 unlocked.");
+    // Forced free while a re-rank runs, the round is taken by another step: the re-rank's end leaves that lock alone.
+    const branch = (await round.manifest()).branches.selection;
+    const commit = round.ledger.commit.bind(round.ledger);
+    let taken = false;
+    vi.spyOn(round.ledger, "commit").mockImplementation(async (options) => {
+      if (options.branch === branch && !taken) {
+        taken = true;
+        await round.ledger.releaseLock(1);
+        await round.ledger.acquireLock(1, "someone", "another step", null);
+      }
+      return commit(options);
+    });
+    await round.command(issue.number, "/relabel rank --select 3");
+    expect(taken).toBe(true);
+    expect((await round.ledger.readLock(1))?.holder).toBe("someone");
+  });
+
   it("answers /relabel status with the round's state, steps and lock", async () => {
     r = await startLocalRound();
     const issue = await r.selectAndFreeze();

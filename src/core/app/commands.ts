@@ -119,12 +119,13 @@ export const COMMANDS = {
   }),
   unlock: define({
     name: "unlock",
-    usage: "/relabel unlock",
-    summary: "Release the round's lock left by a step that stopped (the lock names its holder and since when).",
+    usage: "/relabel unlock [--force]",
+    summary:
+      "Release the round's lock left by a step that stopped (the lock names its holder and since when); a step still running in the App keeps its lock unless --force (for a step that hangs).",
     permission: "write",
-    options: {},
-    schema: noArguments,
-    examples: ["/relabel unlock"],
+    options: { force: "switch" },
+    schema: z.strictObject({ force: z.literal(true).optional() }),
+    examples: ["/relabel unlock", "/relabel unlock --force"],
   }),
 };
 
