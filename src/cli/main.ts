@@ -30,12 +30,15 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 async function overview(): Promise<string> {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
   const lines = await Promise.all(Object.entries(COMMANDS).map(async ([name, load]) => `  ${name.padEnd(width)}  ${(await load()).summary}`));
-  return `usage: relabel <command> [options]\n\nActive-learning rounds for MACE potentials: VASP runs in, ranked selections, datasets and benchmarks out.\n\ncommands:\n${lines.join("\n")}\n\nRun 'relabel <command> --help' for a command's options.\n`;
+  return `usage: relabel <command> [options]\n\nActive-learning rounds for MACE potentials: VASP runs in, ranked selections, datasets and benchmarks out.\n\ncommands:\n${lines.join("\n")}\n\nRun 'relabel <command> --help' (or 'relabel help <command>') for a command's options.\n`;
 }
 
 /** Runs one CLI invocation and returns its exit code: 0 success, 1 input problems, 2 usage error. */
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  const [first, ...afterFirst] = argv;
+  // `relabel help COMMAND` is `relabel COMMAND --help`.
+  const helpFor = first === "help" && afterFirst.length > 0;
+  const [name, ...rest] = helpFor ? [afterFirst[0], "--help"] : argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     process.stdout.write(await overview());
     return name === undefined ? 2 : 0;

@@ -18,7 +18,7 @@ describe("relabel inspect", () => {
     expect(line).toContain(`max|F|=${ref.max_force_norm!.toFixed(4)}`);
     expect(line).toContain(`stress=[${ref.stress_voigt_eV_per_A3!.map((x) => x.toFixed(5)).join(" ")}]`);
     expect(line).toMatch(/pbc=TTT$/);
-    expect(total).toBe("1 frames from 1 inputs");
+    expect(total).toBe("1 frame from 1 input");
   });
 
   it("flags SCF-unconverged steps and reports ML force-field steps left out", async () => {
@@ -37,9 +37,18 @@ describe("relabel inspect", () => {
     const res = await runCli("inspect", dir);
     expect(res.code).toBe(0);
     const lines = res.stdout.trim().split("\n");
-    expect(lines.at(-1)).toBe("10 frames from 1 inputs");
+    expect(lines.at(-1)).toBe("10 frames from 1 input");
     expect(lines[9]).toContain(`${path.basename(dir)}  #9  2 atoms  Si2`);
     expect(res.stderr).toContain(`(vasprun.xml.relax1.gz): 2 calculations of one job, read in order: vasprun.xml.relax1.gz, vasprun.xml.relax2.gz`);
+  });
+
+  it("exits 1 for a run that gave no frame, saying why in the line convert prints", async () => {
+    const crashed = realPath("vasp/custodian_large_cell_crashed_at_start");
+    const res = await runCli("inspect", crashed);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toBe("0 frames from 1 input; some inputs had problems or gave no frame (see stderr)\n");
+    expect(res.stderr).toBe((await runCli("convert", crashed, "-o", path.join(mkdtempSync(path.join(tmpdir(), "relabel-inspect-")), "o.extxyz"))).stderr);
+    expect(res.stderr).toMatch(/^error: .*\(vasprun\.xml\): no complete DFT step: the run stopped before its first ionic step finished \(cut at line 442/);
   });
 
   it("writes JSON Lines with --json", async () => {
@@ -71,6 +80,18 @@ describe("relabel", () => {
     expect(help.stdout).toMatch(/convert .*\n.*inspect/s);
     expect((await runCli()).code).toBe(2);
     const unknown = await runCli("frobnicate");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
+  });
+
+  it("prints a command's --help for 'relabel help COMMAND', every command", async () => {
+    for (const cmd of ["convert", "inspect", "rank", "dataset", "stage", "bench", "submit", "jobs", "collect", "cancel", "demo"]) {
+      const res = await runCli("help", cmd);
+      expect(res.code).toBe(0);
+      expect(res.stdout).toBe((await runCli(cmd, "--help")).stdout);
+      expect(res.stdout).toMatch(new RegExp(`^usage: relabel ${cmd}`));
+    }
+    const unknown = await runCli("help", "frobnicate");
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
   });

@@ -2,7 +2,7 @@ import { UsageError } from "../../core/errors.js";
 import { summarizeFrame, type FrameSummary } from "../../core/frame-summary.js";
 import { readInputs, type InputReport } from "../../io/inputs.js";
 import { helpText, oneOf, parseCommand, type CommandSpec } from "../args.js";
-import { printInputReports } from "../report.js";
+import { counted, printInputReports } from "../report.js";
 
 export const inspectSpec = {
   name: "inspect",
@@ -10,14 +10,16 @@ export const inspectSpec = {
   usage: "relabel inspect PATH... [--json] [--energy free|sigma0]",
   help: `Prints one line per frame: source (the run a labelled frame came from, else the file), frame index (the
 ionic step for labelled frames), natoms, formula, REF_energy, free and sigma->0 energies (eV), max |force| (eV/A),
-Voigt stress (eV/A^3) and pbc. Then, per input, skipped steps, truncation and other findings.
+Voigt stress (eV/A^3) and pbc. Then, per input, skipped steps, truncation and other findings. PATH is read as
+relabel convert reads INPUT (a folder: its run directories and extxyz files), extxyz labels shown as convert
+writes them.
 
 options:
       --json             JSON Lines on stdout instead: {"type":"frame",...} per frame, {"type":"input",...} per input
       --energy POLICY    which energy a VASP frame shows as REF_energy: free (default) or sigma0
   -h, --help             show this help
 
-exit codes: 0 success, 1 some input had problems, 2 usage error`,
+exit codes: 0 success, 1 some input had problems or gave no frame, 2 usage error`,
   options: {
     json: { type: "boolean" },
     energy: { type: "string" },
@@ -61,7 +63,7 @@ export async function runInspect(argv: string[]): Promise<number> {
   const problems = printInputReports(reports);
   if (!values.json) {
     const frames = reports.reduce((n, r) => n + r.frames, 0);
-    process.stdout.write(`${frames} frames from ${reports.length} inputs${problems ? "; some inputs had problems (see stderr)" : ""}\n`);
+    process.stdout.write(`${counted(frames, "frame")} from ${counted(reports.length, "input")}${problems ? "; some inputs had problems or gave no frame (see stderr)" : ""}\n`);
   }
   return problems ? 1 : 0;
 }

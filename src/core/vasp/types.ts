@@ -27,6 +27,8 @@ export interface VaspStep {
 export interface SkippedStep {
   /** 0-based position in the file among blocks of this kind, when known. */
   block: number | null;
+  /** 1-based line the reason points at, for a frame of a text file (an extxyz atom line). */
+  line?: number;
   reason: string;
 }
 
