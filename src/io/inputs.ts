@@ -14,7 +14,8 @@ import { discoverRuns, readRun, type RunReport } from "./rundir.js";
 import { vaspVersionFromHead } from "../core/vasp/version.js";
 import { readVasprun } from "./vasprun.js";
 
-export type InputKind = "extxyz" | "vasprun" | "outcar" | "rundir";
+/** What an input turned out to be; "missing" and "unrecognised" inputs yield no frames, only a problem. */
+export type InputKind = "extxyz" | "vasprun" | "outcar" | "rundir" | "missing" | "unrecognised";
 
 export interface ReadOptions {
   energy: EnergyPolicy;
@@ -163,7 +164,7 @@ export async function* readInputs(inputs: string[], opts: ReadOptions): AsyncGen
     try {
       info = await stat(input);
     } catch {
-      yield { type: "report", report: { path: input, kind: "extxyz", primary: null, frames: 0, skipped: [], notes: [], problems: [`${input}: no such file or directory`] } };
+      yield { type: "report", report: { path: input, kind: "missing", primary: null, frames: 0, skipped: [], notes: [], problems: [`${input}: no such file or directory`] } };
       continue;
     }
     if (info.isDirectory()) {
@@ -190,7 +191,7 @@ export async function* readInputs(inputs: string[], opts: ReadOptions): AsyncGen
           ? `${foreign}${isAseTrajectory(head) ? " (relabel rank --pool reads it as candidates)" : ""}`
           : `not a recognised input: expected ${expected}`;
       const err = new InputError(input, foreign ? undefined : 1, detail);
-      yield { type: "report", report: { path: input, kind: "extxyz", primary: null, frames: 0, skipped: [], notes: [], problems: [err.message] } };
+      yield { type: "report", report: { path: input, kind: "unrecognised", primary: null, frames: 0, skipped: [], notes: [], problems: [err.message] } };
     }
   }
 }

@@ -53,6 +53,22 @@ describe("relabel inspect", () => {
     expect(records[2]).toMatchObject({ kind: "extxyz", frames: 2, problems: [] });
   });
 
+  it("labels a missing path and an unrecognised file as such in --json, with the problem text mode prints", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "relabel-inspect-"));
+    const missing = path.join(dir, "nonexistent.xyz");
+    const junk = path.join(dir, "notes.txt");
+    writeFileSync(junk, "just some notes\n");
+    const json = await runCli("inspect", "--json", missing, junk);
+    const text = await runCli("inspect", missing, junk);
+    expect(json.code).toBe(1);
+    expect(text.code).toBe(1);
+    const records = json.stdout.trim().split("\n").map((l) => JSON.parse(l) as { kind: string; frames: number; problems: string[] });
+    expect(records.map((r) => [r.kind, r.frames])).toEqual([["missing", 0], ["unrecognised", 0]]);
+    expect(records[0].problems).toEqual([`${missing}: no such file or directory`]);
+    expect(json.stderr).toBe(text.stderr);
+    expect(text.stderr.split("\n")[0]).toBe(`error: ${missing}: no such file or directory`);
+  });
+
   it("reports a truncated extxyz frame with file and line, and exits 1", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "relabel-inspect-"));
     const bad = path.join(dir, "cut.extxyz");
