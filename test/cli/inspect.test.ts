@@ -69,6 +69,27 @@ describe("relabel inspect", () => {
     expect(text.stderr.split("\n")[0]).toBe(`error: ${missing}: no such file or directory`);
   });
 
+  it("names the count line of a frame whose atom count is wrong, and where its atoms really end", async () => {
+    // The real 32-atom aluminium frames with the first count changed to 33 (too many) and to 31 (too few).
+    const dir = mkdtempSync(path.join(tmpdir(), "relabel-inspect-count-"));
+    const lines = readFileSync(realPath("extxyz/metatrain_flashmd_Al.xyz"), "utf8").split("\n");
+    const withCount = (name: string, count: number) => {
+      const file = path.join(dir, name);
+      writeFileSync(file, [String(count), ...lines.slice(1)].join("\n"));
+      return file;
+    };
+    const tooMany = withCount("too-many.xyz", 33);
+    const more = await runCli("inspect", tooMany);
+    expect(more.code).toBe(1);
+    expect(more.stderr).toBe(`error: ${tooMany}:1: the atom count says 33, but line 35 ("32") looks like the next frame's atom count: this frame has 32 atom line(s) (3-34)\n`);
+    const tooFew = withCount("too-few.xyz", 31);
+    const fewer = await runCli("inspect", tooFew);
+    expect(fewer.code).toBe(1);
+    expect(fewer.stderr).toMatch(
+      new RegExp(`^error: ${tooFew}:1: the atom count says 31, but the frame runs on: line 34, after its 31 atom line\\(s\\) \\(3-33\\), is one more atom line \\("Al {7}6\\.06428433 .*"\\) where the next frame's atom count should be\n$`),
+    );
+  });
+
   it("reports a truncated extxyz frame with file and line, and exits 1", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "relabel-inspect-"));
     const bad = path.join(dir, "cut.extxyz");
