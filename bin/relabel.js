@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import { main } from "../dist/cli/main.js";
+import { endQuietlyWhenOutputCloses, main } from "../dist/cli/main.js";
 
+endQuietlyWhenOutputCloses();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -2,12 +2,13 @@
  * What the submit/jobs/collect/cancel commands share: loading the executor configuration, choosing an executor,
  * printing the jobs table and turning execution errors into one-line messages.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { InputError, UsageError } from "../core/errors.js";
 import { parseExecutionConfig, type ExecutionConfig, type ExecutorConfig } from "../core/exec/config.js";
-import { lastAttempt, type JobRecord } from "../core/exec/ledger.js";
+import { lastAttempt, type JobRecord, type Ledger } from "../core/exec/ledger.js";
 import { ExecError } from "../exec/errors.js";
+import { readLedger } from "../exec/ledger-file.js";
 import { isRepoConfig, loadRepoConfig } from "./repo-config.js";
 
 export const DEFAULT_JOBS_FILE = "jobs.json";
@@ -62,6 +63,28 @@ function localDefault(jobsFile: string): ExecutorConfig {
     resubmit: false,
     poll_interval: 5,
   };
+}
+
+/**
+ * The ledger jobs, collect and cancel work on. Only submit creates one: a missing file is a wrong --jobs path or
+ * directory, not an empty list (and must not be created by the poll's update).
+ */
+export async function readJobsFile(file: string): Promise<Ledger> {
+  const exists = await stat(file).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => (err.code === "ENOENT" || err.code === "ENOTDIR" ? false : Promise.reject(err)),
+  );
+  if (!exists) throw new InputError(file, undefined, `no such jobs file ('relabel submit' writes it${file === DEFAULT_JOBS_FILE ? " in the current directory" : ""}; --jobs FILE names another)`);
+  return readLedger(file);
+}
+
+/** Names given on the command line that match no job of the ledger (by stage name or hash prefix) are errors. */
+export function checkStageNames(ledger: Ledger, names: string[], file: string, matches: (name: string, job: JobRecord) => boolean): void {
+  const unknown = names.filter((n) => !ledger.jobs.some((j) => matches(n, j)));
+  if (unknown.length === 0) return;
+  const known = ledger.jobs.map((j) => j.stage);
+  const recorded = known.length ? `its stages: ${[...new Set(known)].join(", ")}` : "it records no jobs";
+  throw new InputError(file, undefined, `no job for stage ${unknown.map((n) => `"${n}"`).join(", ")} (by name or hash prefix of 6+ digits); ${recorded}`);
 }
 
 export function jobLabel(job: JobRecord): string {

@@ -74,3 +74,18 @@ export async function main(argv: string[]): Promise<number> {
 function isFsError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === "string" && typeof (err as NodeJS.ErrnoException).syscall === "string";
 }
+
+/**
+ * For bin/relabel.js: when the reader of stdout or stderr goes away (`relabel inspect ... | head`), Node reports
+ * EPIPE as an unhandled 'error' event with a stack trace. The reader has what it wanted, so end quietly with 0, as
+ * a pipeline whose consumer stopped early is no failure of ours; any other write error becomes one line and 1.
+ */
+export function endQuietlyWhenOutputCloses(streams: NodeJS.WriteStream[] = [process.stdout, process.stderr], exit: (code: number) => void = process.exit): void {
+  for (const stream of streams) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE") return exit(0);
+      if (stream !== process.stderr) process.stderr.write(`error: writing the output failed: ${err.message}\n`);
+      exit(1);
+    });
+  }
+}

@@ -60,6 +60,10 @@ export async function readStageRef(dir: string, kindOverride?: StageKind): Promi
     if (err.code === "ENOENT") return null;
     throw err;
   });
+  // Without stage.json a hand-made stage still has its run.sh; a folder with neither (a dataset) is no stage.
+  if (text === null && !(await stat(path.join(abs, "run.sh")).then((s) => s.isFile(), () => false))) {
+    throw new InputError(dir, undefined, `not a stage directory: no ${MANIFEST_FILE} or run.sh (render one with 'relabel stage train|eval --dataset DIR -o STAGE')`);
+  }
   let meta: Record<string, unknown> = {};
   if (text !== null) {
     try {

@@ -17,7 +17,8 @@ import { readRun, type RunReport } from "./rundir.js";
 import { vaspVersionFromHead } from "../core/vasp/version.js";
 import { readVasprun } from "./vasprun.js";
 
-export type InputKind = "extxyz" | "vasprun" | "outcar" | "rundir";
+/** What an input turned out to be; "missing" and "unrecognised" inputs yield no frames, only a problem. */
+export type InputKind = "extxyz" | "vasprun" | "outcar" | "rundir" | "missing" | "unrecognised";
 
 export interface ReadOptions {
   energy: EnergyPolicy;
@@ -276,7 +277,7 @@ async function unitsOf(input: string, opts: ReadOptions): Promise<Unit[]> {
   try {
     info = await stat(input);
   } catch {
-    return [{ kind: "failed", report: newReport(input, "extxyz", null, [`${input}: no such file or directory`]) }];
+    return [{ kind: "failed", report: newReport(input, "missing", null, [`${input}: no such file or directory`]) }];
   }
   if (info.isDirectory()) {
     const found = await folderInputs(input, opts);
@@ -308,7 +309,7 @@ async function unrecognised(input: string): Promise<InputReport> {
       ? `${foreign}${isAseTrajectory(head) ? " (relabel rank --pool reads it as candidates)" : ""}`
       : `not a recognised input: expected ${expected}`;
   const err = new InputError(input, foreign ? undefined : 1, detail);
-  return newReport(input, "extxyz", null, [err.message]);
+  return newReport(input, "unrecognised", null, [err.message]);
 }
 
 /**

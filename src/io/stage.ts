@@ -39,6 +39,8 @@ export interface BuildStageOptions {
   baseDir: string;
   /** relabel-loop's version, recorded in params.json. */
   version: string;
+  /** The round written into stage.json for `relabel submit` (the App passes its round when submitting instead). */
+  round?: string | null;
 }
 
 export interface BuiltStage {
@@ -72,7 +74,7 @@ export async function buildStage(o: BuildStageOptions): Promise<BuiltStage> {
     checkCopiedDataset(hashed, summary, dataset["summary.json"]);
     const pool = hashed.find((f) => f.path === "pool/pool.extxyz");
     if (pool && pool.bytes === 0) throw new InputError(o.configSource, "eval.pool", "the candidate pool files hold no data");
-    await writeText(path.join(tmp, MANIFEST_FILE), renderManifest(plan.kind, hashed));
+    await writeText(path.join(tmp, MANIFEST_FILE), renderManifest(plan.kind, hashed, o.round ?? null));
     await rmdir(out).catch(() => undefined);
     await rename(tmp, out);
     return { dir: out, sha256: stageHash(hashed), files: hashed, notes: plan.notes };

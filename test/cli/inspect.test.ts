@@ -62,6 +62,43 @@ describe("relabel inspect", () => {
     expect(records[2]).toMatchObject({ kind: "extxyz", frames: 2, problems: [] });
   });
 
+  it("labels a missing path and an unrecognised file as such in --json, with the problem text mode prints", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "relabel-inspect-"));
+    const missing = path.join(dir, "nonexistent.xyz");
+    const junk = path.join(dir, "notes.txt");
+    writeFileSync(junk, "just some notes\n");
+    const json = await runCli("inspect", "--json", missing, junk);
+    const text = await runCli("inspect", missing, junk);
+    expect(json.code).toBe(1);
+    expect(text.code).toBe(1);
+    const records = json.stdout.trim().split("\n").map((l) => JSON.parse(l) as { kind: string; frames: number; problems: string[] });
+    expect(records.map((r) => [r.kind, r.frames])).toEqual([["missing", 0], ["unrecognised", 0]]);
+    expect(records[0].problems).toEqual([`${missing}: no such file or directory`]);
+    expect(json.stderr).toBe(text.stderr);
+    expect(text.stderr.split("\n")[0]).toBe(`error: ${missing}: no such file or directory`);
+  });
+
+  it("names the count line of a frame whose atom count is wrong, and where its atoms really end", async () => {
+    // The real 32-atom aluminium frames with the first count changed to 33 (too many) and to 31 (too few).
+    const dir = mkdtempSync(path.join(tmpdir(), "relabel-inspect-count-"));
+    const lines = readFileSync(realPath("extxyz/metatrain_flashmd_Al.xyz"), "utf8").split("\n");
+    const withCount = (name: string, count: number) => {
+      const file = path.join(dir, name);
+      writeFileSync(file, [String(count), ...lines.slice(1)].join("\n"));
+      return file;
+    };
+    const tooMany = withCount("too-many.xyz", 33);
+    const more = await runCli("inspect", tooMany);
+    expect(more.code).toBe(1);
+    expect(more.stderr).toBe(`error: ${tooMany}:1: the atom count says 33, but line 35 ("32") looks like the next frame's atom count: this frame has 32 atom line(s) (3-34)\n`);
+    const tooFew = withCount("too-few.xyz", 31);
+    const fewer = await runCli("inspect", tooFew);
+    expect(fewer.code).toBe(1);
+    expect(fewer.stderr).toMatch(
+      new RegExp(`^error: ${tooFew}:1: the atom count says 31, but the frame runs on: line 34, after its 31 atom line\\(s\\) \\(3-33\\), is one more atom line \\("Al {7}6\\.06428433 .*"\\) where the next frame's atom count should be\n$`),
+    );
+  });
+
   it("reports a truncated extxyz frame with file and line, and exits 1", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "relabel-inspect-"));
     const bad = path.join(dir, "cut.extxyz");

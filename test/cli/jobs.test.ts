@@ -1,8 +1,8 @@
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
-import { lastAttempt } from "../../src/core/exec/ledger.js";
+import { describe, expect, it } from "vitest";
+import { isOpen, lastAttempt } from "../../src/core/exec/ledger.js";
 import { runCancel } from "../../src/cli/commands/cancel.js";
 import { runCollect } from "../../src/cli/commands/collect.js";
 import { runJobs } from "../../src/cli/commands/jobs.js";
@@ -10,14 +10,14 @@ import { runSubmit } from "../../src/cli/commands/submit.js";
 import { readLedger } from "../../src/exec/ledger-file.js";
 import { makeStage } from "../doubles/stage.js";
 import { remoteRoot, startCluster, type ClusterEnv } from "../helpers/cluster.js";
+import { runCli } from "../helpers/run-cli.js";
 import { runCommand } from "../helpers/run-command.js";
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), "relabel-jobs-cli-"));
 
-let env: ClusterEnv;
-beforeAll(() => {
-  env = startCluster();
-});
+// Started by the first test that needs sshd and Slurm: the others run without them.
+let started: ClusterEnv | undefined;
+const cluster = (): ClusterEnv => (started ??= startCluster());
 
 describe("relabel jobs, collect and cancel", () => {
   it("print their help", async () => {
@@ -88,7 +88,42 @@ describe("relabel jobs, collect and cancel", () => {
     expect((await runCommand(runCancel, "--jobs", jobs)).stdout).toBe("no open jobs to cancel\n");
   });
 
+  it("name a jobs file that does not exist, exit 1 and create none", async () => {
+    const missing = path.join(tmp(), "nonexistent.json");
+    for (const argv of [["jobs"], ["cancel"], ["collect", "-o", path.join(tmp(), "out")]]) {
+      const res = await runCli(...argv, "--jobs", missing);
+      expect(res, argv[0]).toEqual({ code: 1, stdout: "", stderr: `error: ${missing}: no such jobs file ('relabel submit' writes it; --jobs FILE names another)\n` });
+    }
+    expect(existsSync(missing)).toBe(false);
+  });
+
+  it("name a stage the jobs file does not record (cancel, collect), and leave the others alone", async () => {
+    const dir = tmp();
+    const jobs = path.join(dir, "jobs.json");
+    const stage = makeStage({ name: "known-stage", sleep: 120 });
+    await runCommand(runSubmit, stage.dir, "--jobs", jobs);
+    const problem = `error: ${jobs}: no job for stage "nosuchstage" (by name or hash prefix of 6+ digits); its stages: known-stage\n`;
+    expect(await runCli("cancel", "--jobs", jobs, "nosuchstage")).toEqual({ code: 1, stdout: "", stderr: problem });
+    expect(await runCli("collect", "-o", path.join(dir, "out"), "--jobs", jobs, "known-stage", "nosuchstage")).toEqual({ code: 1, stdout: "", stderr: problem });
+    expect(isOpen((await readLedger(jobs)).jobs[0])).toBe(true);
+    expect((await runCli("cancel", "--jobs", jobs, "known-stage")).code).toBe(0);
+  });
+
+  it("collect does not list the model an eval stage was given (models/) as one of its outputs", async () => {
+    const dir = tmp();
+    const jobs = path.join(dir, "jobs.json");
+    const stage = makeStage({ kind: "eval", name: "eval-given-model", files: { "models/test.model": "the model under test\n" } });
+    await runCommand(runSubmit, stage.dir, "--jobs", jobs);
+    expect((await runCommand(runJobs, "--jobs", jobs, "--watch", "--interval", "0.2")).code).toBe(0);
+    const res = await runCli("collect", "-o", path.join(dir, "out"), "--jobs", jobs);
+    expect(res.code).toBe(0);
+    expect(res.stdout).not.toContain("models/test.model");
+    const job = (await readLedger(jobs)).jobs[0];
+    expect(job.collected!.models.map((m) => path.relative(job.remote_dir, m.path))).not.toContain("models/test.model");
+  });
+
   it("drive a Slurm job from a config file, and warn when the host cannot be asked", async () => {
+    const env = cluster();
     const dir = tmp();
     const jobs = path.join(dir, "jobs.json");
     const hpc = { backend: "ssh+slurm", host: env.host, port: env.port, user: env.user, host_key: env.host_key, private_key_file: env.private_key_file, remote_root: remoteRoot(env, "cli"), poll_interval: 0.5 };

@@ -6,6 +6,7 @@ import { gzipSync } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseExtxyz } from "../../src/core/formats/extxyz.js";
 import { infoNumber } from "../../src/core/structure.js";
+import { readStageRef } from "../../src/exec/stage.js";
 import { aseTrajectories } from "../helpers/ase-trajectories.js";
 import { lammpsDumps } from "../helpers/lammps-dumps.js";
 import { runCli } from "../helpers/run-cli.js";
@@ -101,6 +102,19 @@ describe("relabel stage train: rendering", () => {
     for (const f of listFiles(a)) expect(readFileSync(path.join(b, f)), f).toEqual(readFileSync(path.join(a, f)));
   });
 
+  it("writes --round into stage.json, where relabel submit reads it; without --round stage.json has none", async () => {
+    const ds = dataset();
+    const [plain, third] = [path.join(tmp(), "plain"), path.join(tmp(), "third")];
+    expect((await runCli("stage", "train", "--dataset", ds, "-o", plain)).code).toBe(0);
+    expect((await runCli("stage", "train", "--dataset", ds, "-o", third, "--round", "3")).code).toBe(0);
+    const manifest = (dir: string) => JSON.parse(readFileSync(path.join(dir, "stage.json"), "utf8")) as Record<string, unknown>;
+    expect(manifest(plain)).not.toHaveProperty("round");
+    expect(manifest(third).round).toBe("3");
+    // The round says where the stage goes, not what it is: the same stage hash.
+    expect(manifest(third).sha256).toBe(manifest(plain).sha256);
+    expect((await readStageRef(third)).round).toBe("3");
+  });
+
   it("takes a split kept gzipped (a data repository's datasets/current over 50 MiB) and writes it plain", async () => {
     const [plain, gzipped] = [dataset(), dataset()];
     const train = path.join(gzipped, "train.extxyz");
@@ -194,6 +208,7 @@ describe("relabel stage train: rendering", () => {
     expect((await runCli("stage", "deploy", "--dataset", ds, "-o", "x")).stderr).toMatch(/expected the stage kind train or eval \(got "deploy"\)/);
     expect((await runCli("stage", "train", "-o", "x")).stderr).toMatch(/--dataset DIR is required/);
     expect((await runCli("stage", "train", "--dataset", ds, "-o", "x", "--model", "m")).code).toBe(2);
+    expect(await runCli("stage", "train", "--dataset", ds, "-o", "x", "--round", "a/b")).toMatchObject({ code: 2, stderr: expect.stringMatching(/^relabel stage: --round must be letters, digits, \. _ - \(got "a\/b"\)/) });
     const help = await runCli("stage", "--help");
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^ {2}E0s +"estimated" +/m);

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { InputError, UsageError } from "../../src/core/errors.js";
 import { lastAttempt } from "../../src/core/exec/ledger.js";
 import { runSubmit } from "../../src/cli/commands/submit.js";
@@ -19,10 +19,9 @@ function writeConfig(dir: string, executors: Record<string, unknown>, extra: Rec
   return file;
 }
 
-let env: ClusterEnv;
-beforeAll(() => {
-  env = startCluster();
-});
+// Started by the first test that needs sshd and Slurm: the others run without them.
+let started: ClusterEnv | undefined;
+const cluster = (): ClusterEnv => (started ??= startCluster());
 
 describe("relabel submit", () => {
   it("prints its help", async () => {
@@ -66,7 +65,6 @@ describe("relabel submit", () => {
     const stage = makeStage({ name: "usage" });
     await expect(runCommand(runSubmit)).rejects.toThrow(/expected one STAGE_DIR\nusage: relabel submit/);
     await expect(runCommand(runSubmit, stage.dir, "--kind", "predict")).rejects.toThrow(/--kind must be one of train, eval/);
-    await expect(runCommand(runSubmit, stage.dir)).rejects.toThrow(/no round: stage.json has no "round", pass --round N/);
     await expect(runCommand(runSubmit, stage.dir, "--round", "a/b")).rejects.toThrow(UsageError);
     await expect(runCommand(runSubmit, stage.dir, "--round", "1", "--executor", "hpc")).rejects.toThrow("--executor hpc needs --config FILE defining it");
   });
@@ -87,6 +85,7 @@ describe("relabel submit", () => {
   });
 
   it("says in one line that a host cannot be reached, and records nothing", async () => {
+    const env = cluster();
     const dir = tmp();
     const config = writeConfig(dir, {
       hpc: { backend: "ssh+slurm", host: "127.0.0.1", port: 2299, user: env.user, host_key: env.host_key, private_key_file: env.private_key_file, remote_root: "~/runs" },
@@ -98,6 +97,7 @@ describe("relabel submit", () => {
   });
 
   it("refuses a host key that does not match the pinned fingerprint", async () => {
+    const env = cluster();
     const dir = tmp();
     const pinned = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
     const config = writeConfig(dir, {
@@ -106,6 +106,17 @@ describe("relabel submit", () => {
     const res = await runCli("submit", makeStage({ name: "wrong-key" }).dir, "--round", "1", "--config", config, "--jobs", path.join(dir, "jobs.json"));
     expect(res.code).toBe(1);
     expect(res.stderr).toBe(`error: host key for ${env.host}:${env.port} is ${env.host_key}, expected ${pinned}: refusing to connect\n`);
+  });
+
+  it("submits a stage without a round (none in stage.json, no --round) to round cli", async () => {
+    const dir = tmp();
+    const stage = makeStage({ name: "no-round" });
+    const res = await runCommand(runSubmit, stage.dir, "--jobs", path.join(dir, "jobs.json"));
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^submitted no-round \(train, round cli, job \d+ on local\)$/m);
+    const job = (await readLedger(path.join(dir, "jobs.json"))).jobs[0];
+    expect(job.round).toBe("cli");
+    expect(job.remote_dir).toBe(path.join(dir, "runs", "cli", `no-round-${stage.hash!.slice(0, 12)}`));
   });
 
   it("takes the round from stage.json", async () => {

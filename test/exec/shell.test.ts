@@ -16,12 +16,10 @@ import { makeStage, type StageDouble } from "../doubles/stage.js";
 import { pollUntil } from "../helpers/poll-jobs.js";
 import { remoteRoot, sshExecutor, startCluster, type ClusterEnv } from "../helpers/cluster.js";
 
-let env: ClusterEnv;
+// Started for the ssh+shell cases only: the local ones run without sshd and Slurm.
+let started: ClusterEnv | undefined;
+const cluster = (): ClusterEnv => (started ??= startCluster());
 const trackers: JobTracker[] = [];
-
-beforeAll(() => {
-  env = startCluster();
-});
 
 afterAll(async () => {
   await Promise.all(trackers.map((t) => t.close()));
@@ -57,11 +55,11 @@ describe.each(["ssh+shell", "local"] as const)("%s backend", (backend) => {
   let config: () => ExecutorConfig;
 
   beforeAll(() => {
-    const root = backend === "local" ? mkdtempSync(path.join(tmpdir(), "relabel-local-runs-")) : remoteRoot(env, "shell");
+    const root = backend === "local" ? mkdtempSync(path.join(tmpdir(), "relabel-local-runs-")) : remoteRoot(cluster(), "shell");
     const base: ExecutorConfig =
       backend === "local"
         ? { backend: "local", remote_root: root, setup: [], resources: {}, overrides: {}, resubmit: false, poll_interval: 1 }
-        : sshExecutor(env, "ssh+shell", root);
+        : sshExecutor(cluster(), "ssh+shell", root);
     config = () => base;
   });
 

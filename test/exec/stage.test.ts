@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../src/core/errors.js";
@@ -22,6 +22,14 @@ describe("readStageRef", () => {
     const partial = makeStage({ name: "partial" });
     writeFileSync(path.join(partial.dir, "stage.json"), JSON.stringify({ kind: "eval", round: 2 }));
     expect(await readStageRef(partial.dir)).toMatchObject({ kind: "eval", round: "2", hash: coreutilsHash(partial.dir) });
+  });
+
+  it("says a folder with neither stage.json nor run.sh (a dataset) is not a stage, and how to render one", async () => {
+    const dataset = makeStage({ name: "dataset", noStageJson: true });
+    rmSync(path.join(dataset.dir, "run.sh"));
+    const expected = `${dataset.dir}: not a stage directory: no stage.json or run.sh (render one with 'relabel stage train|eval --dataset DIR -o STAGE')`;
+    await expect(readStageRef(dataset.dir)).rejects.toThrow(expected);
+    await expect(readStageRef(dataset.dir, "eval")).rejects.toThrow(expected);
   });
 
   it("reports a broken stage.json in one line naming the file", async () => {

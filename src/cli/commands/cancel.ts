@@ -1,8 +1,8 @@
 import { lastAttempt } from "../../core/exec/ledger.js";
 import { JobTracker } from "../../exec/tracker.js";
 import { helpText, parseCommand, type CommandSpec } from "../args.js";
-import { DEFAULT_JOBS_FILE, loadExecutionConfig } from "../executors.js";
-import { stageSelector } from "./collect.js";
+import { DEFAULT_JOBS_FILE, checkStageNames, loadExecutionConfig, readJobsFile } from "../executors.js";
+import { matchesStage, stageSelector } from "./collect.js";
 
 export const cancelSpec = {
   name: "cancel",
@@ -16,7 +16,8 @@ options:
       --config FILE    executor configuration overriding the one recorded in the jobs file
   -h, --help           show this help
 
-exit codes: 0 success (also when nothing was open), 1 error, 2 usage error`,
+exit codes: 0 success (also when nothing was open), 1 error (a missing jobs file, a STAGE it does not record), 2 usage
+error`,
   options: {
     jobs: { type: "string" },
     config: { type: "string" },
@@ -31,6 +32,7 @@ export async function runCancel(argv: string[]): Promise<number> {
   }
   const jobsFile = values.jobs ?? DEFAULT_JOBS_FILE;
   const config = values.config === undefined ? undefined : await loadExecutionConfig(values.config);
+  checkStageNames(await readJobsFile(jobsFile), positionals, jobsFile, matchesStage);
 
   const tracker = new JobTracker(jobsFile, { executors: config?.executors });
   try {

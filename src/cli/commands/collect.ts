@@ -3,7 +3,7 @@ import { UsageError } from "../../core/errors.js";
 import { lastAttempt } from "../../core/exec/ledger.js";
 import { JobTracker } from "../../exec/tracker.js";
 import { helpText, parseCommand, type CommandSpec } from "../args.js";
-import { DEFAULT_JOBS_FILE, loadExecutionConfig } from "../executors.js";
+import { DEFAULT_JOBS_FILE, checkStageNames, loadExecutionConfig, readJobsFile } from "../executors.js";
 
 export const collectSpec = {
   name: "collect",
@@ -12,7 +12,8 @@ export const collectSpec = {
   help: `Polls first, then for every ended stage (or the STAGE names / hash prefixes given) not collected into DIR
 yet, downloads predictions/*.extxyz, results/*_train.txt, logs/*, status.json, stage.json and metrics*.json
 into DIR/<stage>-<hash12>/, checking each file's sha256 against the one computed on the execution host. Models
-(*.model) stay on the host: their remote path and sha256 go into the jobs file. Checkpoints are left alone.
+the stage wrote (*.model) stay on the host: their remote path and sha256 go into the jobs file. Checkpoints and
+the stage's inputs (models/, assets/: the model an eval stage evaluates) are left alone.
 
 options:
   -o, --output DIR     where to put the downloads, one directory per stage
@@ -37,6 +38,7 @@ export async function runCollect(argv: string[]): Promise<number> {
   if (!values.output) throw new UsageError(`-o DIR is required\nusage: ${collectSpec.usage}`);
   const jobsFile = values.jobs ?? DEFAULT_JOBS_FILE;
   const config = values.config === undefined ? undefined : await loadExecutionConfig(values.config);
+  checkStageNames(await readJobsFile(jobsFile), positionals, jobsFile, matchesStage);
   const select = stageSelector(positionals);
 
   const tracker = new JobTracker(jobsFile, { executors: config?.executors });
@@ -59,8 +61,13 @@ export async function runCollect(argv: string[]): Promise<number> {
 
 }
 
+/** Whether a name from the command line picks a job: its stage name, or a prefix (6+ digits) of its hash. */
+export function matchesStage(name: string, job: { stage: string; hash: string }): boolean {
+  return job.stage === name || (name.length >= 6 && job.hash.startsWith(name.toLowerCase()));
+}
+
 /** Jobs chosen by stage name or hash prefix; all jobs when none are named. */
 export function stageSelector(names: string[]): (job: { stage: string; hash: string }) => boolean {
   if (names.length === 0) return () => true;
-  return (job) => names.some((n) => job.stage === n || (n.length >= 6 && job.hash.startsWith(n.toLowerCase())));
+  return (job) => names.some((n) => matchesStage(n, job));
 }

@@ -16,6 +16,7 @@ writes them.
 
 options:
       --json             JSON Lines on stdout instead: {"type":"frame",...} per frame, {"type":"input",...} per input
+                         (its "kind": extxyz, vasprun, outcar, rundir, or missing / unrecognised with a problem)
       --energy POLICY    which energy a VASP frame shows as REF_energy: free (default) or sigma0
   -h, --help             show this help
 

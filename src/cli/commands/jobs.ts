@@ -3,7 +3,7 @@ import { isOpen, lastAttempt, type JobRecord } from "../../core/exec/ledger.js";
 import { readLedger } from "../../exec/ledger-file.js";
 import { JobTracker } from "../../exec/tracker.js";
 import { helpText, parseCommand, type CommandSpec } from "../args.js";
-import { DEFAULT_JOBS_FILE, formatJobs, loadExecutionConfig } from "../executors.js";
+import { DEFAULT_JOBS_FILE, formatJobs, loadExecutionConfig, readJobsFile } from "../executors.js";
 
 export const jobsSpec = {
   name: "jobs",
@@ -22,8 +22,8 @@ options:
       --config FILE        executor configuration overriding the one recorded in the jobs file
   -h, --help               show this help
 
-exit codes: 0 done (with --watch: every job succeeded), 1 a host could not be asked, or with --watch some job
-failed or was cancelled, 2 usage error`,
+exit codes: 0 done (with --watch: every job succeeded), 1 no such jobs file, a host could not be asked, or with
+--watch some job failed or was cancelled, 2 usage error`,
   options: {
     jobs: { type: "string" },
     watch: { type: "boolean" },
@@ -44,6 +44,7 @@ export async function runJobs(argv: string[]): Promise<number> {
   if (interval !== undefined && !(interval > 0)) throw new UsageError(`--interval must be a positive number of seconds (got "${values.interval}")`);
   const jobsFile = values.jobs ?? DEFAULT_JOBS_FILE;
   const config = values.config === undefined ? undefined : await loadExecutionConfig(values.config);
+  await readJobsFile(jobsFile);
 
   const tracker = new JobTracker(jobsFile, { executors: config?.executors });
   try {

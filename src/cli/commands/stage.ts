@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { UsageError } from "../../core/errors.js";
+import { SAFE_NAME } from "../../core/exec/config.js";
 import { configReference, parseStageConfig, parseStageConfigText } from "../../core/stage/config.js";
 import { fileError } from "../../io/open.js";
 import { buildStage } from "../../io/stage.js";
@@ -11,7 +12,7 @@ import { isRepoConfig, loadRepoConfig } from "../repo-config.js";
 export const stageSpec = {
   name: "stage",
   summary: "Render a self-contained MACE train or eval stage directory (run.sh, params.json, data, assets).",
-  usage: "relabel stage train|eval --dataset DIR -o STAGE [--config FILE.json|relabel.yml] [--model FILE]",
+  usage: "relabel stage train|eval --dataset DIR -o STAGE [--config FILE.json|relabel.yml] [--model FILE] [--round N]",
   help: `train renders a mace_run_train fine-tuning run (the validated recipe: mh-1/omat_pbe, multihead replay,
 1/10/1 loss weights, 25 epochs, batch 4, lr 1e-4, float32, seed 42); eval renders mace_eval_configs runs on the
 dataset's test.extxyz and, with eval.pool, on the candidate pool once per committee model; with eval.descriptors,
@@ -23,6 +24,8 @@ options:
       --config FILE      JSON object of settings (keys below; relative paths are relative to FILE), or a data
                          repo's .github/relabel.yml, whose stage: section is used (paths relative to the repo)
       --model FILE       eval: the trained model to evaluate (overrides eval.model)
+      --round N          the round the stage belongs to, written into stage.json for 'relabel submit'
+                         (letters, digits, . _ -; not part of the stage hash)
   -h, --help             show this help
 
 The stage holds the dataset files (data/), every local file the config names (assets/, models/, pool/),
@@ -42,6 +45,7 @@ exit codes: 0 success, 1 bad input (dataset, config or a referenced file), 2 usa
     output: { type: "string", short: "o" },
     config: { type: "string" },
     model: { type: "string" },
+    round: { type: "string" },
   },
 } satisfies CommandSpec;
 
@@ -57,6 +61,7 @@ export async function runStage(argv: string[]): Promise<number> {
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"${usage}`);
   if (!values.dataset) throw new UsageError(`--dataset DIR is required${usage}`);
   if (!values.output) throw new UsageError(`-o STAGE is required${usage}`);
+  if (values.round !== undefined && !SAFE_NAME.test(values.round)) throw new UsageError(`--round must be letters, digits, . _ - (got "${values.round}")${usage}`);
   if (values.model !== undefined && kind !== "eval") throw new UsageError(`--model belongs to the eval stage (train takes foundation_model in the config)${usage}`);
 
   let config;
@@ -83,7 +88,7 @@ export async function runStage(argv: string[]): Promise<number> {
   }
   if (values.model !== undefined) config.eval.model = path.resolve(values.model);
 
-  const stage = await buildStage({ kind, datasetDir: values.dataset, outDir: values.output, config, configSource, baseDir, version: SOFTWARE.version });
+  const stage = await buildStage({ kind, datasetDir: values.dataset, outDir: values.output, config, configSource, baseDir, version: SOFTWARE.version, round: values.round ?? null });
   const bytes = stage.files.reduce((sum, f) => sum + f.bytes, 0);
   for (const note of stage.notes) process.stdout.write(`note: ${note}\n`);
   process.stdout.write(`rendered ${kind} stage ${values.output}: ${stage.files.length} files (${formatBytes(bytes)}) and stage.json, sha256 ${stage.sha256}\n`);

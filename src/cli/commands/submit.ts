@@ -6,6 +6,9 @@ import { JobTracker } from "../../exec/tracker.js";
 import { helpText, oneOf, parseCommand, type CommandSpec } from "../args.js";
 import { DEFAULT_JOBS_FILE, chooseExecutor, jobLabel, loadExecutionConfig } from "../executors.js";
 
+/** The round of a stage submitted without one (no --round, none in stage.json); the App numbers its rounds. */
+export const CLI_ROUND = "cli";
+
 export const submitSpec = {
   name: "submit",
   summary: "Upload a rendered MACE stage and submit it (Slurm over SSH, a workstation over SSH, or this host).",
@@ -20,7 +23,8 @@ options:
                         "executor"; without it the stage runs on this host under <jobs file dir>/runs
       --executor NAME   which configured executor to use (default: the config's "executor", or its only entry)
       --jobs FILE       the jobs ledger to record the submission in (default: ${DEFAULT_JOBS_FILE})
-      --round N         round the stage belongs to (default: "round" in stage.json)
+      --round N         round the stage belongs to (default: "round" in stage.json, which 'relabel stage
+                        --round N' writes, else "${CLI_ROUND}")
       --kind KIND       train or eval, when stage.json does not say
       --retry           submit again although the last attempt failed or was cancelled
   -h, --help            show this help
@@ -54,8 +58,7 @@ export async function runSubmit(argv: string[]): Promise<number> {
   const config = values.config === undefined ? null : await loadExecutionConfig(values.config);
   const executor = chooseExecutor(config, values.executor, jobsFile);
   const stage = await readStageRef(positionals[0], kind);
-  const round = values.round ?? stage.round;
-  if (round === null) throw new UsageError(`no round: stage.json has no "round", pass --round N\nusage: ${submitSpec.usage}`);
+  const round = values.round ?? stage.round ?? CLI_ROUND;
   if (!SAFE_NAME.test(round)) throw new UsageError(`--round must be letters, digits, . _ - (got "${round}")`);
 
   const tracker = new JobTracker(jobsFile);

@@ -148,7 +148,9 @@ export function hashFilesScript(dir: string, files: string[]): string {
 
 /**
  * What collection does with a file of a finished stage: download what the benchmark and the report need, record
- * models by hash (they stay on the execution host), skip the rest (checkpoints, inputs).
+ * models by hash (they stay on the execution host), skip the rest (checkpoints, inputs). Models under models/ and
+ * assets/ are inputs `relabel stage` copied in (the model an eval stage evaluates, a local foundation model), not
+ * outputs: MACE writes its models into the stage's top directory or member-K/.
  */
 export function collectRole(relPath: string): "download" | "model" | null {
   if (/^predictions\/.+\.extxyz$/.test(relPath)) return "download";
@@ -156,6 +158,6 @@ export function collectRole(relPath: string): "download" | "model" | null {
   if (relPath.startsWith("logs/")) return "download";
   if (relPath === "status.json" || relPath === "stage.json") return "download";
   if (/^metrics[^/]*\.json$/.test(relPath) || relPath.startsWith("metrics/")) return "download";
-  if (relPath.endsWith(".model")) return "model";
+  if (relPath.endsWith(".model")) return relPath.startsWith("models/") || relPath.startsWith("assets/") ? null : "model";
   return null;
 }

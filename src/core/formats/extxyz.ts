@@ -1384,6 +1384,8 @@ export class ExtxyzParser {
   private vecLines = false;
   /** Bytes pushed so far; `pending` is always the last bytes pushed, so it starts at this minus its length. */
   private bytesPushed = 0;
+  /** The count line and atom count of the last frame read, to explain an atom line where a count should be. */
+  private lastFrame: { line: number; natoms: number } | null = null;
 
   /** firstLine: the line number of the first byte pushed (a later part of a file split at frame starts). */
   constructor(
@@ -1484,7 +1486,10 @@ export class ExtxyzParser {
         this.pending = [Buffer.from(b.subarray(pos))];
         return out;
       }
-      if (r.frame) out.push({ frame: r.frame, line: this.line, start: base + pos });
+      if (r.frame) {
+        out.push({ frame: r.frame, line: this.line, start: base + pos });
+        this.lastFrame = { line: this.line, natoms: r.frame.natoms };
+      }
       this.line += r.lines;
       pos = r.next;
     }
@@ -1583,6 +1588,15 @@ export class ExtxyzParser {
     const natoms = /^\+?\d+$/.test(natomsText) ? Number(natomsText) : NaN;
     if (!Number.isSafeInteger(natoms)) {
       const shown = natomsText.length > 40 ? `${natomsText.slice(0, 40)}...` : natomsText;
+      const before = this.lastFrame;
+      // An atom line right after the previous frame's atoms: that frame's count was too small.
+      if (before !== null && before.line + 2 + before.natoms === line && this.plan !== undefined && countColumns(b, s, e) === this.plan.ncolumns) {
+        throw new InputError(
+          file,
+          before.line,
+          `the atom count says ${before.natoms}, but the frame runs on: line ${line}, after its ${before.natoms} atom line(s) (${atomLineRange(before.line, before.natoms)}), is one more atom line ("${shown}") where the next frame's atom count should be`,
+        );
+      }
       throw new InputError(file, line, `expected the number of atoms (a non-negative integer), found "${shown}"`);
     }
 
@@ -1651,7 +1665,12 @@ export class ExtxyzParser {
       }
       this.plan = plan;
     }
-    const atoms = parseAtoms(b, Math.min(commentEnd + 1, b.length), atomsEnd, natoms, plan, file, line + 2);
+    let atoms: AtomData;
+    try {
+      atoms = parseAtoms(b, Math.min(commentEnd + 1, b.length), atomsEnd, natoms, plan, file, line + 2);
+    } catch (err) {
+      throw shortFrameError(err, b, Math.min(commentEnd + 1, b.length), atomsEnd, natoms, line) ?? err;
+    }
 
     if (nvec > 0) readVecLines(b, vecStarts, header, file, line + 2 + natoms);
     const frame: Frame = {
@@ -1665,6 +1684,36 @@ export class ExtxyzParser {
     };
     return { frame, next: v, lines: 2 + natoms + nvec };
   }
+}
+
+/** "3-34" for the atom lines of the frame whose count is on line `countLine`; "none" without atoms. */
+function atomLineRange(countLine: number, natoms: number): string {
+  return natoms === 0 ? "none" : natoms === 1 ? `${countLine + 2}` : `${countLine + 2}-${countLine + 1 + natoms}`;
+}
+
+/**
+ * When an atom line that failed to parse holds a lone integer, the frame's count was too large and the next
+ * frame's count line was taken for an atom: the error names the count line and where the atoms really ended.
+ */
+function shortFrameError(err: unknown, b: Uint8Array, atomsStart: number, atomsEnd: number, natoms: number, countLine: number): InputError | undefined {
+  if (!(err instanceof InputError) || typeof err.where !== "number") return undefined;
+  const index = err.where - (countLine + 2);
+  if (index < 0 || index >= natoms) return undefined;
+  let s = atomsStart;
+  for (let k = 0; k < index; k++) {
+    const nl = b.indexOf(10, s);
+    if (nl < 0 || nl >= atomsEnd) return undefined;
+    s = nl + 1;
+  }
+  let e = b.indexOf(10, s);
+  if (e < 0 || e > atomsEnd) e = atomsEnd;
+  const text = Buffer.from(b.buffer, b.byteOffset + s, e - s).toString("utf8").trim();
+  if (!/^\+?\d+$/.test(text)) return undefined;
+  return new InputError(
+    err.file,
+    countLine,
+    `the atom count says ${natoms}, but line ${err.where} ("${text}") looks like the next frame's atom count: this frame has ${index} atom line(s) (${atomLineRange(countLine, index)})`,
+  );
 }
 
 function readVecLines(b: Buffer, starts: number[], header: Header, file: string, firstLine: number): void {

@@ -25,8 +25,11 @@ export function stageHash(files: readonly HashedFile[]): string {
   return createHash("sha256").update(lines).digest("hex");
 }
 
-/** stage.json: the stage hash, how it is computed, and every file's hash and size. */
-export function renderManifest(kind: StageKind, files: readonly HashedFile[]): string {
+/**
+ * stage.json: the stage hash, how it is computed, and every file's hash and size; `round` (from `relabel stage
+ * --round`) tells `relabel submit` where the stage belongs. It is not part of the stage hash.
+ */
+export function renderManifest(kind: StageKind, files: readonly HashedFile[], round: string | null = null): string {
   const entries: Record<string, { bytes: number; sha256: string }> = {};
   for (const f of files) entries[f.path] = { bytes: f.bytes, sha256: f.sha256 };
   return stableJson({
@@ -34,5 +37,6 @@ export function renderManifest(kind: StageKind, files: readonly HashedFile[]): s
     sha256: stageHash(files),
     hash_rule: `sha256 of the lines "<file sha256>  <path>\\n" over every file but ${MANIFEST_FILE}, sorted by path`,
     files: entries,
+    ...(round === null ? {} : { round }),
   });
 }

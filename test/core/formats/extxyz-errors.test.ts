@@ -18,6 +18,16 @@ const corpus: [name: string, text: string, message: string][] = [
   ["truncated last frame", `1\n\n${H}2\n${PROPS}\n${H}`, "bad.xyz:4: frame has 1 atom line(s), expected 2: the file ends at line 6"],
   ["truncated without final newline", `3\n${PROPS}\nH 0 0 0\nH 0 0 1`, "bad.xyz:1: frame has 2 atom line(s), expected 3: the file ends at line 4"],
   ["only the atom count", "3\n", "bad.xyz:1: file ends after the atom count 3: expected a comment line and 3 atom line(s)"],
+  [
+    "atom count too large: the next frame's count among the atoms",
+    `3\n\n${H}${H}2\n\n${H}${H}`,
+    'bad.xyz:1: the atom count says 3, but line 5 ("2") looks like the next frame\'s atom count: this frame has 2 atom line(s) (3-4)',
+  ],
+  [
+    "atom count too small: an atom line where the next count should be",
+    `1\n\n${H}${H}1\n\n${H}`,
+    'bad.xyz:1: the atom count says 1, but the frame runs on: line 4, after its 1 atom line(s) (3), is one more atom line ("H 0 0 0") where the next frame\'s atom count should be',
+  ],
   ["too few columns", `2\n${PROPS}\n${H}H 0 0\n`, "bad.xyz:4: expected 4 columns (species:S:1 pos:R:3), found 3"],
   ["too many columns", `1\n${PROPS}:f:R:3\nH 0 0 0 1 2 3 4\n`, "bad.xyz:3: expected 7 columns (species:S:1 pos:R:3 f:R:3), found 8"],
   ["empty atom line", `2\n\n${H}\n`, "bad.xyz:4: expected 4 columns (species:S:1 pos:R:3), found 0"],
