@@ -33,10 +33,11 @@ import {
   type SplitFile,
 } from "../core/dataset/summary.js";
 import { DatasetTally } from "../core/dataset/tally.js";
-import { InputError } from "../core/errors.js";
+import { InputError, UsageError } from "../core/errors.js";
 import { candidateId } from "../core/select/candidate-id.js";
 import { labelFrame, type EnergyPolicy } from "../core/vasp/labels.js";
 import type { VaspStep } from "../core/vasp/types.js";
+import type { Frame } from "../core/structure.js";
 import { vaspVersionFromHead } from "../core/vasp/version.js";
 import { ExtxyzFileWriter } from "./extxyz.js";
 import { readHead, readSmallText } from "./open.js";
@@ -71,6 +72,16 @@ export interface DatasetBuildResult {
   written: boolean;
   errors: string[];
   summary: DatasetSummary;
+  /**
+   * What readers found that a user expects (a killed run's cut last step, machine-learned steps left out, a
+   * fallback to OUTCAR, an INCAR at odds with the run), per run, all of them; summary.json keeps the first 100.
+   */
+  notes: Array<{ run: string; note: string }>;
+  /**
+   * Input problems, each also in summary.warnings: runs skipped as unreadable (a run killed before its first
+   * complete step is skipped too, but is no problem: convert reads it as empty) and steps the readers left out.
+   */
+  problems: { runs: number; steps: number };
 }
 
 interface RunEntry {
@@ -151,34 +162,61 @@ async function joinFiles(parts: readonly string[], target: string): Promise<stri
   return hash.digest("hex");
 }
 
+interface RunOutcome {
+  /** Why the run is skipped as a whole; null when it is used. */
+  skipped: string | null;
+  /** The run is skipped for bad input, not because it was killed before its first complete step. */
+  unreadable: boolean;
+  settings: RunSettings | null;
+  kept: number;
+  /** Findings a user expects (see DatasetBuildResult.notes). */
+  notes: string[];
+  /** Steps the readers left out (corrupt numbers, malformed blocks), one line each naming the file and the step. */
+  stepsLeftOut: string[];
+}
+
 /**
  * Reads one run, judges its frames and writes the kept ones to `chunk`. Returns why the run is skipped as a whole
- * (null when it is used), its DFT settings and how many frames it kept.
+ * (null when it is used), its DFT settings, how many frames it kept and what the readers reported.
  */
-async function readOneRun(
-  run: RunEntry,
-  split: SplitName,
-  chunk: string,
-  tally: DatasetTally,
-  opts: DatasetBuildOptions,
-  reading: ReadingReport,
-): Promise<{ skipped: string | null; settings: RunSettings | null; kept: number }> {
+async function readOneRun(run: RunEntry, split: SplitName, chunk: string, tally: DatasetTally, opts: DatasetBuildOptions, reading: ReadingReport): Promise<RunOutcome> {
   let version: string | null = null;
   let writer: ExtxyzFileWriter | null = null;
   let stepsRead = 0;
   let symbols: string[] = [];
   tally.beginRun(run.id, split);
+  // A job of several calculations (custodian's relax1, relax2) restarts each from the last one's final structure:
+  // when the next step repeats the previous one's structure, the later calculation's labels (computed with the
+  // settings and, for a cell relaxation, the plane-wave basis of that structure) replace the earlier ones.
+  const laterWins = opts.frames === "all" && runCalculations(run.dir).length > 1;
+  let pending: { frame: Frame; id: string; step: VaspStep } | null = null;
 
-  const judge = async (step: VaspStep): Promise<void> => {
+  const label = (step: VaspStep): { frame: Frame; id: string; step: VaspStep } => {
     const frame = labelFrame(step, { source: run.id, vaspVersion: version, energy: opts.energy });
     const id = candidateId(frame);
     frame.info.set("config_type", { kind: "string", value: opts.configType });
     frame.info.set("head", { kind: "string", value: opts.head });
     frame.info.set("candidate_id", { kind: "string", value: id });
+    return { frame, id, step };
+  };
+  const keep = async ({ frame, id, step }: { frame: Frame; id: string; step: VaspStep }): Promise<void> => {
     const dropped = tally.frame(frame, step.index, id, { converged: step.scfConverged, steps: step.scfSteps, nelm: step.nelm });
     if (dropped) return;
     writer ??= await ExtxyzFileWriter.open(chunk);
     await writer.write(frame);
+  };
+  const judge = async (step: VaspStep): Promise<void> => {
+    const next = label(step);
+    if (pending) {
+      const earlier = pending;
+      pending = null;
+      const replaced =
+        earlier.id === next.id && tally.passesLabelGates(next.frame, { converged: step.scfConverged }) && tally.passesLabelGates(earlier.frame, { converged: earlier.step.scfConverged });
+      if (replaced) tally.supersede(earlier.step.index, earlier.id, step.index);
+      else await keep(earlier);
+    }
+    if (laterWins) pending = next;
+    else await keep(next);
   };
 
   let report: RunReport;
@@ -186,7 +224,7 @@ async function readOneRun(
     const versionFile = firstRunFile(run.dir);
     if (versionFile) version = vaspVersionFromHead(await readHead(versionFile));
     const gen = readRun(run.dir);
-    let held: VaspStep | null = null;
+    let final: VaspStep | null = null;
     for (;;) {
       const next = await gen.next();
       if (next.done) {
@@ -195,10 +233,11 @@ async function readOneRun(
       }
       stepsRead++;
       if (symbols.length === 0) symbols = next.value.symbols;
-      if (opts.frames === "final") held = next.value;
+      if (opts.frames === "final") final = next.value;
       else await judge(next.value);
     }
-    if (held) await judge(held);
+    if (final) await judge(final);
+    if (pending) await keep(pending);
   } catch (err) {
     report = { dir: run.dir, primary: null, summary: null, notes: [], disagreements: [], skipped: [], error: message(err) };
   } finally {
@@ -215,7 +254,8 @@ async function readOneRun(
   if (skipped) {
     tally.discardRun();
     await rm(chunk, { force: true });
-    return { skipped, settings: null, kept: 0 };
+    const killed = report.error === null && report.disagreements.length === 0 && !!report.summary?.truncated && report.summary.skipped.length === 0;
+    return { skipped, unreadable: !killed, settings: null, kept: 0, notes: [], stepsLeftOut: [] };
   }
 
   const totals = tally.commitRun();
@@ -224,26 +264,35 @@ async function readOneRun(
   const summary = report.summary!;
   reading.steps_left_out_by_reader += summary.skipped.length;
   reading.ml_steps_left_out += summary.mlStepsSkipped;
-  const runNotes = [
-    ...report.notes,
-    ...(summary.truncated ? [`run stopped early: cut at ${summary.truncated}; kept ${summary.stepsRead} complete steps`] : []),
-    ...summary.skipped.map((s) => `${s.block === null ? "" : `block ${s.block}: `}${s.reason}`),
-    ...(summary.mlStepsSkipped ? [`${summary.mlStepsSkipped} machine-learned force-field steps left out (not DFT)`] : []),
-  ];
-  for (const note of runNotes) if (reading.notes.length < MAX_NOTES) reading.notes.push({ run: run.id, note });
+  const truncated = summary.truncated ? [`run stopped early: cut at ${summary.truncated}; kept ${summary.stepsRead} complete steps`] : [];
+  const leftOut = summary.skipped.map((s) => `${s.block === null ? "" : `block ${s.block}: `}${s.reason}`);
+  const ml = summary.mlStepsSkipped ? [`${summary.mlStepsSkipped} machine-learned force-field steps left out (not DFT)`] : [];
+  for (const note of [...report.notes, ...truncated, ...leftOut, ...ml]) if (reading.notes.length < MAX_NOTES) reading.notes.push({ run: run.id, note });
+  // A folder of several calculations names the calculation's file in each reason; one calculation names none.
+  const where = report.files && report.files.length > 1 ? run.dir : summary.file;
 
   // The INCAR of the job's last calculation: its settings are the ones the summary holds.
   const incarPath = besideCalculation(run.dir, "INCAR", runCalculations(run.dir).at(-1)?.suffix ?? "");
   const incar = incarPath ? parseIncar(await readSmallText(incarPath, "an INCAR")) : null;
   const { settings, conflicts } = normaliseSettings(summary.parameters, incar, summary.symbols.length ? summary.symbols : symbols, summary.potentials);
   for (const note of conflicts) if (reading.notes.length < MAX_NOTES) reading.notes.push({ run: run.id, note });
-  return { skipped: null, settings, kept: totals.frames };
+  return {
+    skipped: null,
+    unreadable: false,
+    settings,
+    kept: totals.frames,
+    notes: [...report.notes, ...truncated, ...ml, ...conflicts],
+    stepsLeftOut: leftOut.map((l) => `${where}: ${l}`),
+  };
 }
 
-/** Builds the dataset; throws InputError for unusable arguments (missing roots, clashing run ids, bad --previous, existing OUT). */
+/**
+ * Builds the dataset; throws UsageError for an existing OUT and InputError for unusable arguments (missing roots,
+ * clashing run ids, bad --previous).
+ */
 export async function buildDataset(opts: DatasetBuildOptions): Promise<DatasetBuildResult> {
   const out = path.resolve(opts.out);
-  if (existsSync(out)) throw new InputError(opts.out, undefined, "already exists; a dataset directory is written once, choose a new -o");
+  if (existsSync(out)) throw new UsageError(`${opts.out} already exists: a dataset directory is written once; choose a new -o`);
   const runs = await discoverDatasetRuns(opts.runRoots);
   const previous = opts.previous ? await readPrevious(opts.previous) : null;
   const assignments = assignSplits(
@@ -290,10 +339,16 @@ export async function buildDataset(opts: DatasetBuildOptions): Promise<DatasetBu
     const order = runs.map((run, index) => ({ run, index })).sort((a, b) => Number(!previous?.state.runs.has(a.run.id)) - Number(!previous?.state.runs.has(b.run.id)) || a.index - b.index);
     const used = new Map<string, { chunk: string; kept: number }>();
     const settingsByRun: Array<{ id: string; settings: RunSettings }> = [];
+    const notes: DatasetBuildResult["notes"] = [];
+    let unreadableRuns = 0;
+    const stepWarnings: string[] = [];
     let done = 0;
     for (const { run, index } of order) {
       const chunk = path.join(chunks, `${index}.extxyz`);
       const result = await readOneRun(run, assignments.get(run.id)!.split, chunk, tally, opts, reading);
+      for (const note of result.notes) notes.push({ run: run.id, note });
+      for (const line of result.stepsLeftOut) stepWarnings.push(`run ${run.id}: step left out: ${line}`);
+      if (result.unreadable) unreadableRuns++;
       if (result.skipped) reading.runs_skipped.push({ run: run.id, reason: result.skipped });
       else {
         used.set(run.id, { chunk, kept: result.kept });
@@ -312,9 +367,12 @@ export async function buildDataset(opts: DatasetBuildOptions): Promise<DatasetBu
 
     const assigned: AssignedRun[] = runs.filter((r) => used.has(r.id)).map((r) => ({ id: r.id, ...assignments.get(r.id)!, frames: used.get(r.id)!.kept }));
     const verdict = judgeGates({ tally, options, settings: compareSettings(settingsByRun), runs: assigned, previousElements: previous?.state.elements ?? null });
-    const warnings = [...reading.runs_skipped.map((s) => `run ${s.run} skipped: ${s.reason}`), ...verdict.warnings];
+    const warnings = [...reading.runs_skipped.map((s) => `run ${s.run} skipped: ${s.reason}`), ...stepWarnings, ...verdict.warnings];
+    const problems = { runs: unreadableRuns, steps: reading.steps_left_out_by_reader };
 
-    const fingerprint: Fingerprint = { test_membership: testMembershipFingerprint(splitRuns), test_content: "" };
+    // Membership is of the runs whose frames are in test.extxyz: a previous test run missing now changes it.
+    const testRuns = new Set(assigned.filter((r) => r.split === "test" && r.frames > 0).map((r) => r.id));
+    const fingerprint: Fingerprint = { test_membership: testMembershipFingerprint(Object.fromEntries([...testRuns].map((id) => [id, "test" as const]))), test_content: "" };
     const summary: DatasetSummary = {
       format: SUMMARY_FORMAT,
       options,
@@ -340,7 +398,7 @@ export async function buildDataset(opts: DatasetBuildOptions): Promise<DatasetBu
     };
     if (verdict.errors.length) {
       await rm(tmp, { recursive: true, force: true });
-      return { written: false, errors: verdict.errors, summary };
+      return { written: false, errors: verdict.errors, summary, notes, problems };
     }
 
     for (const split of SPLITS) {
@@ -353,14 +411,14 @@ export async function buildDataset(opts: DatasetBuildOptions): Promise<DatasetBu
     fingerprint.test_content = summary.sha256[splitFileName("test")] ?? createHash("sha256").digest("hex");
 
     if (previous) {
-      summary.changes = describeChanges(previous.state, splitRuns, new Set(used.keys()), fingerprint, summary.elements, opts.energy);
+      summary.changes = describeChanges(previous.state, splitRuns, new Set(used.keys()), testRuns, fingerprint, summary.elements, opts.energy);
       summary.warnings.push(...changeWarnings(summary.changes, options, previous));
     }
     const splitFile: SplitFile = { runs: splitRuns, fingerprint, seed: opts.seed, fractions: opts.fractions };
     await writeFile(path.join(tmp, "split.json"), stableJson(splitFile));
     await writeFile(path.join(tmp, "summary.json"), stableJson(summary));
     await rename(tmp, out);
-    return { written: true, errors: [], summary };
+    return { written: true, errors: [], summary, notes, problems };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;

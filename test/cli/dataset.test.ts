@@ -1,9 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { splitDraw, splitOfDraw, DEFAULT_FRACTIONS } from "../../src/core/dataset/split.js";
 import type { DatasetSummary } from "../../src/core/dataset/summary.js";
-import { h2oRun, tempDir } from "../fixtures/dataset/runs.js";
+import { h2oRun, replaceOnce, tempDir } from "../fixtures/dataset/runs.js";
 import { runCli } from "../helpers/run-cli.js";
 
 /** Runs `relabel dataset ...` in-process. */
@@ -72,11 +72,57 @@ describe("relabel dataset build", () => {
     expect(res.code).toBe(1);
     expect(res.stderr).toBe(`error: ${missing}: no such directory (--runs takes folders holding VASP run directories)\n`);
 
+  });
+
+  it("refuses an existing -o as a usage error (exit code 2), as rank does", async () => {
     const { root } = tenRuns();
     const existing = tempDir();
     const again = await dataset("build", "--runs", root, "-o", existing);
-    expect(again.code).toBe(1);
-    expect(again.stderr).toBe(`error: ${existing}: already exists; a dataset directory is written once, choose a new -o\n`);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toBe(`relabel dataset: ${existing} already exists: a dataset directory is written once; choose a new -o\n`);
+    expect(readdirSync(existing)).toEqual([]);
+  });
+
+  it("prints a step a reader left out as a warning naming file and element, writes the rest and exits 1", async () => {
+    const root = tempDir();
+    // Step 0, atom 1 of dpdata_h2o_md10: a force VASP printed as ******** (a Fortran field overflow).
+    const dir = h2oRun(root, "a", 1, (x) => replaceOnce(x, "<v>      -0.14198623      -0.57372915       0.35651545 </v>", "<v>      ********      -0.57372915       0.35651545 </v>"));
+    const out = path.join(tempDir(), "ds");
+    const res = await dataset("build", "--runs", root, "-o", out, "--allow-empty-split");
+    expect(res.code).toBe(1);
+    expect(res.stdout).toContain("; 9 DFT steps read\n");
+    const file = path.join(dir, "vasprun.xml").replace(/[.*]/g, "\\$&");
+    expect(res.stderr).toMatch(new RegExp(`^warning: run a: step left out: ${file}: block 0: <calculation> 1 \\(line \\d+\\): <varray name="forces"> line \\d+: "\\*{8}" is not a number$`, "m"));
+    expect(res.stderr.trimEnd().split("\n").at(-1)).toBe("error: some input had problems (1 step(s) left out, see the warnings above); the dataset holds the rest");
+    const summary = JSON.parse(readFileSync(path.join(out, "summary.json"), "utf8")) as DatasetSummary;
+    expect(summary.reading.notes).toEqual([{ run: "a", note: expect.stringMatching(/^block 0: .*"\*{8}" is not a number$/) }]);
+    expect(summary.warnings[0]).toMatch(/^run a: step left out: /);
+  });
+
+  it("prints a killed run's cut last step as a note, a run killed before its first step as a warning, and exits 0", async () => {
+    const root = tempDir();
+    // dpdata_h2o_md10/vasprun.xml cut at byte 40000, inside its third <calculation>, as a killed job leaves it;
+    // and cut at byte 20000, inside the first (bytes 18382-28592).
+    h2oRun(root, "killed", 1, (x) => x.slice(0, 40000));
+    h2oRun(root, "killed_early", 2, (x) => x.slice(0, 20000));
+    const res = await dataset("build", "--runs", root, "-o", path.join(tempDir(), "ds"), "--allow-empty-split");
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/^note: run killed: run stopped early: cut at line \d+, inside <calculation> 3, .*; kept 2 complete steps$/m);
+    expect(res.stderr).toMatch(/^warning: run killed_early skipped: no complete DFT step \(cut at line \d+, inside <calculation> 1/m);
+    expect(res.stderr).not.toMatch(/^(warning: run killed:|error: )/m);
+  });
+
+  it("exits 1 when a run is skipped as unreadable, after building from the others", async () => {
+    const root = tempDir();
+    h2oRun(root, "good", 1);
+    mkdirSync(path.join(root, "garbage"));
+    writeFileSync(path.join(root, "garbage", "OUTCAR"), "garbage\n");
+    const out = path.join(tempDir(), "ds");
+    const res = await dataset("build", "--runs", root, "-o", out, "--allow-empty-split");
+    expect(res.code).toBe(1);
+    expect(existsSync(path.join(out, "summary.json"))).toBe(true);
+    expect(res.stderr).toMatch(/^warning: run garbage skipped: .*OUTCAR:1: not an OUTCAR/m);
+    expect(res.stderr).toContain("error: some input had problems (1 run(s) unreadable, see the warnings above); the dataset holds the rest\n");
   });
 
   it.each([

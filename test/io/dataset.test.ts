@@ -6,8 +6,9 @@ import { DEFAULT_FRACTIONS, splitDraw, splitOfDraw, type SplitFractions, type Sp
 import type { DatasetSummary, SplitFile } from "../../src/core/dataset/summary.js";
 import { parseExtxyz } from "../../src/core/formats/extxyz.js";
 import { infoNumber, type Frame } from "../../src/core/structure.js";
+import { UsageError } from "../../src/core/errors.js";
 import { buildDataset, type DatasetBuildOptions } from "../../src/io/dataset.js";
-import { copyRealRun, h2oOutcarRun, h2oRun, h2oVasprun, replaceOnce, tempDir } from "../fixtures/dataset/runs.js";
+import { copyRealRun, h2oOutcarRun, h2oRun, h2oVasprun, replaceOnce, siDoubleRelax, tempDir } from "../fixtures/dataset/runs.js";
 import { aseReference } from "../helpers/real-data.js";
 
 const H2O_REF = aseReference()["vasp/dpdata_h2o_md10/vasprun.xml"].frames!;
@@ -209,6 +210,33 @@ describe("buildDataset: rebuilding with --previous", () => {
     const goneWasTest = split1.runs[gone] === "test";
     expect(summary.changes!.test_content_changed).toBe(goneWasTest);
   });
+
+  it("counts test runs missing from the inputs as a membership change and names them", async () => {
+    const first = h2oTree(8);
+    const seed = seedFillingAllSplits(first.ids, HALVES);
+    const round1 = path.join(tempDir(), "round1");
+    await buildDataset(options([first.root], round1, { fractions: HALVES, seed }));
+    const split1 = readJson<SplitFile>(path.join(round1, "split.json"));
+    const testIds = first.ids.filter((id) => split1.runs[id] === "test");
+
+    // Round 2 is given only the runs that were not in test (same variants, so the same frames).
+    const root2 = tempDir();
+    first.ids.forEach((id, i) => split1.runs[id] !== "test" && h2oRun(root2, id, i + 1));
+    const round2 = path.join(tempDir(), "round2");
+    const res = await buildDataset(options([root2], round2, { fractions: HALVES, seed, previous: round1, allowEmptySplit: true }));
+    expect(res.written).toBe(true);
+    expect(res.summary.splits.test.frames).toBe(0);
+    const changes = res.summary.changes!;
+    expect(changes.test_membership_changed).toBe(true);
+    expect(changes.test_content_changed).toBe(true);
+    expect(changes.test_runs_missing).toEqual(testIds);
+    expect(res.summary.warnings).toContain(`${testIds.length} test run(s) of the previous dataset have no test frames now (not among the inputs, skipped, or every frame dropped): ${testIds.join(", ")}`);
+    expect(res.summary.warnings).toContain("the held-out test set differs from the previous dataset (test runs and test frames changed): metrics are not comparable with earlier rounds");
+    // They keep their split for the round that brings them back.
+    const split2 = readJson<SplitFile>(path.join(round2, "split.json"));
+    for (const id of testIds) expect(split2.runs[id]).toBe("test");
+    expect(split2.fingerprint.test_membership).not.toBe(split1.fingerprint.test_membership);
+  });
 });
 
 describe("buildDataset: quality gates", () => {
@@ -220,6 +248,71 @@ describe("buildDataset: quality gates", () => {
     expect(res.summary.gates.duplicates).toMatchObject({ action: "drop", status: "dropped", frames: H2O_FRAMES });
     expect(res.summary.gates.duplicates.examples[0]).toMatchObject({ run: "batch/zz-copy", ionic_step: 0, first_seen: { run: "batch/r00", ionic_step: 0 } });
     expect(res.summary.labels.frames).toBe(ids.length * H2O_FRAMES);
+    expect(res.summary.gates.label_conflicts).toMatchObject({ status: "pass", frames: 0, runs: [] });
+  });
+
+  it("reports a duplicate whose labels disagree with the kept frame's, naming both frames and energies", async () => {
+    const root = tempDir();
+    // The same one-atom Si cell, step 0 of both runs, computed with other settings (ISPIN, ...): -1.387 vs -4.883 eV.
+    copyRealRun(root, "isif3_spin", "aiidavasp_Si_relax_isif3_spin_v620");
+    copyRealRun(root, "killed", "aiidavasp_Si_relax_killed_sigterm");
+    const res = await buildDataset(options([root], path.join(tempDir(), "o"), { allowEmptySplit: true, allowMixedSettings: true }));
+    expect(res.summary.gates.duplicates.frames).toBe(1);
+    const gate = res.summary.gates.label_conflicts;
+    expect(gate).toMatchObject({ action: "warn", status: "warning", energy_tolerance: 0.001, force_tolerance: 0.05, frames: 1 });
+    expect(gate.runs).toEqual([
+      {
+        run: "killed",
+        kept_run: "isif3_spin",
+        frames: 1,
+        example: {
+          run: "killed",
+          ionic_step: 0,
+          energy: -4.88259887,
+          energy_per_atom: -4.88259887,
+          max_force: expect.any(Number),
+          kept: { run: "isif3_spin", ionic_step: 0, energy: -1.38713455, energy_per_atom: -1.38713455, max_force: 0 },
+        },
+      },
+    ]);
+    expect(res.summary.warnings).toContainEqual(
+      expect.stringMatching(/^killed step 0 repeats the structure of isif3_spin step 0 with other labels: REF_energy -4\.8826 vs -1\.3871 eV \(-4\.8826 vs -1\.3871 eV\/atom\), max \|F\| 0 vs 0 eV\/A; dropped, isif3_spin step 0 kept/),
+    );
+  });
+
+  it("keeps the later calculation's step when a custodian job's next calculation repeats the structure", async () => {
+    const root = tempDir();
+    siDoubleRelax(root, "double", 0.1);
+    const out = path.join(tempDir(), "o");
+    const res = await buildDataset(options([root], out, { allowEmptySplit: true }));
+    expect(res.summary.reading.steps_read).toBe(6);
+    const written = frames(path.join(out, res.summary.files[0]));
+    // relax1's last step (4) and relax2's first (5) are one structure: relax2's labels stay.
+    expect(written.map((f) => str(f, "ionic_step"))).toEqual([0, 1, 2, 3, 5]);
+    expect(infoNumber(written[4], "REF_energy")).toBeCloseTo(-1.87479978, 8);
+    expect(res.summary.gates.duplicates).toMatchObject({ frames: 1, examples: [{ run: "double", ionic_step: 4, first_seen: { run: "double", ionic_step: 5 }, superseded: true }] });
+    expect(res.summary.gates.label_conflicts.frames).toBe(0);
+
+    // Same inputs, same bytes.
+    const again = path.join(tempDir(), "o");
+    await buildDataset(options([root], again, { allowEmptySplit: true }));
+    for (const name of [res.summary.files[0], "split.json", "summary.json"]) {
+      expect(readFileSync(path.join(again, name)).equals(readFileSync(path.join(out, name)))).toBe(true);
+    }
+  });
+
+  it("does not score CH4 runs with other POTCARs as energy outliers, but still names a diverged step", async () => {
+    const root = tempDir();
+    // Three PBE steps 28-36 meV/atom above four PW91 steps that spread by 0.1 meV/atom: without a MAD floor, z ~ 300.
+    copyRealRun(root, "ch4_pbe", "dpdata_ch4_md_scf_unconverged");
+    copyRealRun(root, "ch4_pw91", "dpdata_ch4_mlff_md_v630");
+    // A relaxation that diverges: step 2 at +1.74 eV/atom against about -5.9.
+    copyRealRun(root, "fes", "custodian_potim_FeS_relax_killed");
+    const res = await buildDataset(options([root], path.join(tempDir(), "o"), { allowEmptySplit: true, allowMixedSettings: true }));
+    const g = res.summary.gates.energy_outliers;
+    expect(g).toMatchObject({ frames: 1, min_mad: 0.01, compositions_tested: 2 });
+    expect(g.by_composition).toEqual([{ formula: "FeS2", frames: 1, worst: expect.objectContaining({ run: "fes", ionic_step: 2 }) }]);
+    expect(res.summary.warnings).toContainEqual(expect.stringMatching(/^1 FeS2 frame\(s\) have an energy per atom with robust \|z\| > 5 \(kept\); worst: fes step 2 1\.7412 eV\/atom/));
   });
 
   it("drops frames with an atom's force above --max-force", async () => {
@@ -391,7 +484,7 @@ describe("buildDataset: broken runs and bad input", () => {
     await expect(buildDataset(options([missing], path.join(tempDir(), "o")))).rejects.toThrow(`${missing}: no such directory`);
     await expect(buildDataset(options([empty], path.join(tempDir(), "o")))).rejects.toThrow(`${empty}: no VASP run directory (vasprun.xml or OUTCAR) found below it`);
     const existing = tempDir();
-    await expect(buildDataset(options([root], existing))).rejects.toThrow(`${existing}: already exists; a dataset directory is written once, choose a new -o`);
+    await expect(buildDataset(options([root], existing))).rejects.toThrow(new UsageError(`${existing} already exists: a dataset directory is written once; choose a new -o`));
     const prev = tempDir();
     await expect(buildDataset(options([root], path.join(tempDir(), "o"), { previous: prev }))).rejects.toThrow(`${path.join(prev, "split.json")}: not found`);
     mkdirSync(path.join(prev, "sub"));

@@ -43,15 +43,21 @@ Splits are by run, never by frame. A new run's split comes from sha256("<run id>
 runs keep their split and the test set is frozen: new runs whose draw falls in test are spread over train and
 valid, unless --grow-test.
 
-Gates: duplicate structures (same candidate id; the first in previous-runs-first, then id order is kept),
-frames with an atom's |F| above --max-force, and frames with missing or non-finite labels are dropped; energy
-outliers, unconverged SCF steps (unless --require-converged) and elements new relative to --previous are
-reported. Mixed DFT settings and an empty split are errors: nothing is written and the exit code is 1.
+Gates: duplicate structures (same candidate id; the first in previous-runs-first, then id order is kept, except
+that within a job of several calculations a step repeated by the next calculation gives way to it), frames with
+an atom's |F| above --max-force, and frames with missing or non-finite labels are dropped; duplicates whose labels
+disagree with the kept frame's (> 1 meV/atom or > 0.05 eV/A in the largest |F|), energy outliers (robust z with
+a MAD of at least 10 meV/atom), unconverged SCF steps (unless --require-converged) and elements new relative to
+--previous are reported. Mixed DFT settings and an empty split are errors: nothing is written and the exit code
+is 1. Skipped runs and steps a reader left out (a corrupt number) are warnings on stderr; a killed run's cut
+last step, machine-learned steps and other expected findings are notes.
 
 OUT holds train.extxyz, valid.extxyz, test.extxyz (REF_energy, REF_forces, REF_stress, head, config_type, ...),
 split.json (run -> split, seed, fractions, fingerprints of the test runs and test file) and summary.json.
 
-exit codes: 0 dataset written, 1 a gate error or unusable input (nothing written), 2 usage error`,
+exit codes: 0 dataset written, 1 a gate error or unusable input (nothing written) or some input had problems
+(unreadable runs or steps left out: the dataset is written from the rest; a run killed before its first complete
+step is skipped without that), 2 usage error (OUT exists)`,
   options: {
     runs: { type: "string", multiple: true },
     previous: { type: "string" },
@@ -113,11 +119,17 @@ function gateLine(name: keyof Gates, gates: Gates): string {
       const g = gates.duplicates;
       if (g.frames === 0) return `${pad}pass`;
       const e = g.examples[0];
-      return `${pad}${g.frames} frame(s) dropped, e.g. ${e.run} step ${e.ionic_step} repeats ${e.first_seen.run} step ${e.first_seen.ionic_step}`;
+      const kept = e.superseded ? `its later calculation's step ${e.first_seen.ionic_step} (kept)` : `${e.first_seen.run} step ${e.first_seen.ionic_step}`;
+      return `${pad}${g.frames} frame(s) dropped, e.g. ${e.run} step ${e.ionic_step} repeats ${kept}`;
+    }
+    case "label_conflicts": {
+      const g = gates.label_conflicts;
+      if (g.frames === 0) return `${pad}pass`;
+      return `${pad}${g.frames} dropped duplicate(s) disagree with the kept frame by > ${g.energy_tolerance * 1000} meV/atom or > ${g.force_tolerance} eV/A max |F| (warnings below)`;
     }
     case "energy_outliers": {
       const g = gates.energy_outliers;
-      const tested = `${g.compositions_tested} composition(s) tested, ${g.compositions_untested} with < 3 frames or no spread`;
+      const tested = `${g.compositions_tested} composition(s) tested, ${g.compositions_untested} with < 3 frames`;
       return g.frames === 0 ? `${pad}pass (${tested})` : `${pad}${g.frames} frame(s) reported, kept (${tested})`;
     }
     case "new_elements": {
@@ -201,6 +213,7 @@ export async function runDataset(argv: string[]): Promise<number> {
   }
   const { summary } = result;
   process.stdout.write(renderReport(summary));
+  for (const n of result.notes) process.stderr.write(`note: run ${n.run}: ${n.note}\n`);
   for (const w of summary.warnings) process.stderr.write(`warning: ${w}\n`);
   for (const e of result.errors) process.stderr.write(`error: ${e}\n`);
   if (!result.written) {
@@ -212,5 +225,9 @@ export async function runDataset(argv: string[]): Promise<number> {
     `wrote ${values.output}: ${summary.files.join(", ")}, split.json, summary.json (REF_energy = ${energy}, head ${summary.options.head}); ` +
       `test fingerprint ${summary.fingerprint.test_content.slice(0, 12)}\n`,
   );
-  return 0;
+  const { runs, steps } = result.problems;
+  if (runs + steps === 0) return 0;
+  const what = [runs ? `${runs} run(s) unreadable` : "", steps ? `${steps} step(s) left out` : ""].filter(Boolean).join(", ");
+  process.stderr.write(`error: some input had problems (${what}, see the warnings above); the dataset holds the rest\n`);
+  return 1;
 }

@@ -492,6 +492,7 @@ function gateRows(gates: Gates): string[][] {
     missing_labels: (g) => frames(g.frames),
     force_outliers: (g) => `${frames(g.frames)} with an atom's force above ${g.max_force} eV/Å`,
     duplicates: (g) => frames(g.frames),
+    label_conflicts: (g) => `${frames(g.frames)} with labels unlike the kept copy's`,
     energy_outliers: (g) => `${frames(g.frames)} with robust |z| > ${g.energy_z} of the energy per atom`,
     new_elements: (g) => (g.elements.length ? g.elements.join(", ") : "none"),
     mixed_settings: (g) => (g.mixed.length ? g.mixed.join(", ") : "none"),

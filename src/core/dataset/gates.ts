@@ -57,22 +57,23 @@ const MAD_TO_SIGMA = 0.6745;
 
 export interface RobustScores {
   median: number;
-  /** Median absolute deviation from the median. */
+  /** Median absolute deviation from the median (at least the floor given). */
   mad: number;
   /** Indices (into the values given) whose |z| exceeds the threshold, with their z. */
   outliers: Array<{ index: number; z: number }>;
 }
 
 /**
- * Robust z-scores z = 0.6745 (x - median) / MAD and the values beyond `threshold`. Null when the values cannot
- * be judged: fewer than 3 of them, or a MAD of 0 (half or more of the values are equal).
+ * Robust z-scores z = 0.6745 (x - median) / MAD and the values beyond `threshold`. The MAD is taken as at least
+ * `minMad`, so values that barely spread (one long MD run) do not turn small offsets into huge z. Null when the
+ * values cannot be judged: fewer than 3 of them, or a MAD of 0 (half or more of the values equal, and no floor).
  */
-export function robustOutliers(values: Float64Array, threshold: number): RobustScores | null {
+export function robustOutliers(values: Float64Array, threshold: number, minMad = 0): RobustScores | null {
   if (values.length < 3) return null;
   const sorted = Float64Array.from(values).sort();
   const med = median(sorted);
   const deviations = Float64Array.from(values, (v) => Math.abs(v - med)).sort();
-  const mad = median(deviations);
+  const mad = Math.max(median(deviations), minMad);
   if (!(mad > 0)) return null;
   const outliers: Array<{ index: number; z: number }> = [];
   for (let i = 0; i < values.length; i++) {

@@ -5,7 +5,7 @@
 import type { SettingsReport } from "./settings.js";
 import type { SplitFractions, SplitName, RunAssignment } from "./split.js";
 import { SPLITS } from "./split.js";
-import type { DatasetTally, DropExamples, ElementCounts, EnergyOutlierResult, SplitCounts } from "./tally.js";
+import { CONFLICT_ENERGY_TOLERANCE, CONFLICT_FORCE_TOLERANCE, type DatasetTally, type DropExamples, type ElementCounts, type EnergyOutlierResult, type RunConflicts, type SplitCounts } from "./tally.js";
 
 export const SUMMARY_FORMAT = "relabel-dataset/1";
 
@@ -53,6 +53,8 @@ export interface Gates {
   missing_labels: { action: "drop"; status: GateStatus; frames: number; examples: DropExamples["missing_labels"] };
   force_outliers: { action: "drop"; status: GateStatus; max_force: number; frames: number; examples: DropExamples["force_outliers"] };
   duplicates: { action: "drop"; status: GateStatus; frames: number; examples: DropExamples["duplicates"] };
+  /** Dropped duplicates whose energy per atom or largest force differs from the kept frame's beyond the tolerances. */
+  label_conflicts: { action: "warn"; status: GateStatus; energy_tolerance: number; force_tolerance: number; frames: number; runs: RunConflicts[] };
   energy_outliers: { action: "warn"; status: GateStatus; energy_z: number } & EnergyOutlierResult;
   new_elements: { action: "warn"; status: GateStatus; elements: string[] };
   mixed_settings: { action: "error" | "warn"; status: GateStatus; mixed: string[]; values: SettingsReport["values"] };
@@ -69,6 +71,8 @@ export interface Changes {
   runs_added: string[];
   /** Runs of the previous split.json without frames this time (not found or skipped); they keep their split in split.json. */
   runs_missing: string[];
+  /** Test runs of the previous split.json without test frames this time: the test set lost them. */
+  test_runs_missing: string[];
   split_changed: Array<{ run: string; previous: SplitName; now: SplitName }>;
   test_membership_changed: boolean;
   test_content_changed: boolean;
@@ -169,6 +173,18 @@ export interface VerdictInput {
   previousElements: string[] | null;
 }
 
+/** `B step 0 repeats the structure of A step 0 with other labels: ...`, naming both frames and both labels. */
+function conflictWarning(c: RunConflicts): string {
+  const e = c.example;
+  const k = e.kept;
+  const more = c.frames > 1 ? ` (${c.frames} frames of ${c.run} repeat structures of ${c.kept_run} with other labels)` : "";
+  return (
+    `${e.run} step ${e.ionic_step} repeats the structure of ${k.run} step ${k.ionic_step} with other labels: ` +
+    `REF_energy ${fmt(e.energy, 4)} vs ${fmt(k.energy, 4)} eV (${fmt(e.energy_per_atom, 4)} vs ${fmt(k.energy_per_atom, 4)} eV/atom), ` +
+    `max |F| ${fmt(e.max_force, 3)} vs ${fmt(k.max_force, 3)} eV/A; dropped, ${k.run} step ${k.ionic_step} kept (different DFT settings?)${more}`
+  );
+}
+
 /** Runs every gate over the finished tally and decides which findings block the build. */
 export function judgeGates(input: VerdictInput): GateVerdicts {
   const { tally, options, settings } = input;
@@ -182,13 +198,18 @@ export function judgeGates(input: VerdictInput): GateVerdicts {
   }
 
   const energy = tally.energyOutliers();
-  if (energy.frames > 0) {
-    const e = energy.examples[0];
+  // One line per composition, so a diverged step is named even when another composition scores higher.
+  for (const c of energy.by_composition) {
+    const e = c.worst;
     warnings.push(
-      `${energy.frames} frame(s) have an energy per atom with robust |z| > ${options.energy_z} within their composition (kept); ` +
-        `worst: ${e.run} step ${e.ionic_step} (${e.formula}) ${fmt(e.energy_per_atom, 4)} eV/atom vs median ${fmt(e.median, 4)}, z = ${fmt(e.z, 1)}`,
+      `${c.frames} ${e.formula} frame(s) have an energy per atom with robust |z| > ${options.energy_z} (kept); ` +
+        `worst: ${e.run} step ${e.ionic_step} ${fmt(e.energy_per_atom, 4)} eV/atom vs median ${fmt(e.median, 4)}, z = ${fmt(e.z, 1)}`,
     );
   }
+
+  const conflicts = tally.labelConflicts();
+  const conflictFrames = conflicts.reduce((n, c) => n + c.frames, 0);
+  for (const c of conflicts) warnings.push(conflictWarning(c));
 
   const elements = tally.elementList();
   const newElements = input.previousElements ? elements.filter((el) => !input.previousElements!.includes(el)) : [];
@@ -217,6 +238,14 @@ export function judgeGates(input: VerdictInput): GateVerdicts {
     missing_labels: { action: "drop", status: dropStatus(tally.dropped.missing_labels), frames: tally.dropped.missing_labels, examples: tally.examples.missing_labels },
     force_outliers: { action: "drop", status: dropStatus(tally.dropped.force_outliers), max_force: options.max_force, frames: tally.dropped.force_outliers, examples: tally.examples.force_outliers },
     duplicates: { action: "drop", status: dropStatus(tally.dropped.duplicates), frames: tally.dropped.duplicates, examples: tally.examples.duplicates },
+    label_conflicts: {
+      action: "warn",
+      status: conflictFrames > 0 ? "warning" : "pass",
+      energy_tolerance: CONFLICT_ENERGY_TOLERANCE,
+      force_tolerance: CONFLICT_FORCE_TOLERANCE,
+      frames: conflictFrames,
+      runs: conflicts,
+    },
     energy_outliers: { action: "warn", status: energy.frames > 0 ? "warning" : "pass", energy_z: options.energy_z, ...energy },
     new_elements: { action: "warn", status: input.previousElements === null ? "not-checked" : newElements.length ? "warning" : "pass", elements: newElements },
     mixed_settings: {
@@ -242,10 +271,22 @@ export interface PreviousState {
   energy: "free" | "sigma0" | null;
 }
 
-/** What changed since the previous dataset; `splitRuns` is this build's split.json runs. */
-export function describeChanges(previous: PreviousState, splitRuns: Readonly<Record<string, SplitName>>, usedRuns: ReadonlySet<string>, fingerprint: Fingerprint, elements: string[], energy: "free" | "sigma0"): Changes {
+/**
+ * What changed since the previous dataset; `splitRuns` is this build's split.json runs and `testRuns` the runs
+ * with frames in its test split.
+ */
+export function describeChanges(
+  previous: PreviousState,
+  splitRuns: Readonly<Record<string, SplitName>>,
+  usedRuns: ReadonlySet<string>,
+  testRuns: ReadonlySet<string>,
+  fingerprint: Fingerprint,
+  elements: string[],
+  energy: "free" | "sigma0",
+): Changes {
   const runsAdded = [...usedRuns].filter((id) => !previous.runs.has(id)).sort();
   const runsMissing = [...previous.runs.keys()].filter((id) => !usedRuns.has(id)).sort();
+  const testRunsMissing = [...previous.runs].filter(([id, split]) => split === "test" && !testRuns.has(id)).map(([id]) => id).sort();
   const splitChanged = [...previous.runs]
     .filter(([id, split]) => splitRuns[id] !== undefined && splitRuns[id] !== split)
     .map(([id, split]) => ({ run: id, previous: split, now: splitRuns[id] }))
@@ -254,6 +295,7 @@ export function describeChanges(previous: PreviousState, splitRuns: Readonly<Rec
     previous: previous.path,
     runs_added: runsAdded,
     runs_missing: runsMissing,
+    test_runs_missing: testRunsMissing,
     split_changed: splitChanged,
     test_membership_changed: fingerprint.test_membership !== previous.fingerprint.test_membership,
     test_content_changed: fingerprint.test_content !== previous.fingerprint.test_content,
@@ -270,6 +312,10 @@ export function changeWarnings(changes: Changes, options: DatasetOptionsRecord, 
   if (changes.test_membership_changed || changes.test_content_changed) {
     const what = [changes.test_membership_changed ? "test runs" : null, changes.test_content_changed ? "test frames" : null].filter(Boolean).join(" and ");
     warnings.push(`the held-out test set differs from the previous dataset (${what} changed): metrics are not comparable with earlier rounds`);
+  }
+  if (changes.test_runs_missing.length) {
+    const ids = changes.test_runs_missing;
+    warnings.push(`${ids.length} test run(s) of the previous dataset have no test frames now (not among the inputs, skipped, or every frame dropped): ${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ", ..." : ""}`);
   }
   if (changes.runs_missing.length) warnings.push(`${changes.runs_missing.length} run(s) of the previous dataset gave no frames this time: ${changes.runs_missing.slice(0, 5).join(", ")}${changes.runs_missing.length > 5 ? ", ..." : ""}`);
   if (changes.energy_changed) warnings.push(`REF_energy now holds the ${options.energy === "free" ? "free" : "sigma->0"} energy; the previous dataset used the other one`);

@@ -6,12 +6,27 @@
  *   scf_unconverged (only with requireConverged), missing_labels, force_outliers, duplicates.
  * A run's contributions are pending until commitRun; discardRun (a run skipped as broken) forgets them, so a
  * skipped run neither claims structures for the duplicate check nor counts anywhere.
+ *
+ * A dropped duplicate whose labels disagree with the kept frame's (energy per atom or largest force beyond the
+ * tolerances below) is also recorded as a label conflict: the same structure computed twice with different results
+ * usually means different DFT settings, and only one of the two labels is kept.
  */
 import type { Frame } from "../structure.js";
 import { maxForceNorm, missingLabels, reducedFormula, robustOutliers } from "./gates.js";
 import { SPLITS, type SplitName } from "./split.js";
 
 export const EXAMPLES = 5;
+
+/** eV/atom: two DFT energies of one structure farther apart than this are not SCF noise. */
+export const CONFLICT_ENERGY_TOLERANCE = 0.001;
+/** eV/A, on the largest per-atom force norm (only scalars are kept per frame, never whole force arrays). */
+export const CONFLICT_FORCE_TOLERANCE = 0.05;
+/**
+ * eV/atom, the least MAD of energy per atom within a composition. Runs of one composition with other POTCARs or
+ * cutoffs differ by tens of meV/atom while one MD run spreads by a few: without a floor that offset scores z ~ 300.
+ * With it, |z| > 5 needs about 75 meV/atom from the median.
+ */
+export const ENERGY_MIN_MAD = 0.01;
 
 export type DropGate = "scf_unconverged" | "missing_labels" | "force_outliers" | "duplicates";
 
@@ -41,7 +56,34 @@ export interface DropExamples {
   scf_unconverged: Array<FrameRef & { scf_steps: number; nelm: number | null }>;
   missing_labels: Array<FrameRef & { missing: string[] }>;
   force_outliers: Array<FrameRef & { max_force: number }>;
-  duplicates: Array<FrameRef & { candidate_id: string; first_seen: FrameRef }>;
+  /**
+   * `first_seen` is the frame kept instead: the first one seen, or with `superseded` the next step of the same
+   * job, which repeats this structure in a later calculation (custodian's relax2 restarting from relax1's end).
+   */
+  duplicates: Array<FrameRef & { candidate_id: string; first_seen: FrameRef; superseded?: true }>;
+}
+
+/** The labels of one frame as the conflict check compares them. */
+export interface FrameLabels {
+  /** REF_energy, eV. */
+  energy: number;
+  energy_per_atom: number;
+  /** Largest per-atom force norm, eV/A. */
+  max_force: number;
+}
+
+/** A dropped duplicate whose labels disagree with those of the frame kept for its structure. */
+export interface LabelConflict extends FrameRef, FrameLabels {
+  kept: FrameRef & FrameLabels;
+}
+
+/** The label conflicts between one run's dropped frames and the frames kept from one (possibly the same) run. */
+export interface RunConflicts {
+  run: string;
+  kept_run: string;
+  frames: number;
+  /** The first conflicting frame of the pair. */
+  example: LabelConflict;
 }
 
 export interface EnergyOutlier extends FrameRef {
@@ -53,17 +95,26 @@ export interface EnergyOutlier extends FrameRef {
 
 export interface EnergyOutlierResult {
   frames: number;
-  /** Compositions with at least 3 frames and a spread, which the z-score can judge. */
+  /** eV/atom: the floor of the MAD the z-scores divide by. */
+  min_mad: number;
+  /** Compositions with at least 3 frames, which the z-score can judge. */
   compositions_tested: number;
   compositions_untested: number;
   /** The largest |z| first. */
   examples: EnergyOutlier[];
+  /** Each composition with outliers: how many, and its largest |z|; largest |z| first. */
+  by_composition: Array<{ formula: string; frames: number; worst: EnergyOutlier }>;
 }
 
 export interface RunTotals {
   frames: number;
   atoms: number;
   dropped: number;
+}
+
+/** A kept frame as the duplicate check remembers it: where it is (packed, see `ids`) and its labels. */
+interface KeptFrame extends FrameLabels {
+  packed: number;
 }
 
 interface RunState {
@@ -78,8 +129,10 @@ interface RunState {
   dropped: Record<DropGate, number>;
   examples: DropExamples;
   elements: Map<string, ElementCounts>;
-  ids: Map<string, number>;
+  ids: Map<string, KeptFrame>;
   energies: Array<{ formula: string; value: number; step: number }>;
+  /** Label conflicts by the run of the kept frame. */
+  conflicts: Map<string, { frames: number; example: LabelConflict }>;
 }
 
 function pushExample<T>(list: T[], item: T): void {
@@ -105,8 +158,9 @@ export class DatasetTally {
   stressFrames = 0;
 
   private readonly runIds: string[] = [];
-  /** candidate id -> (run index, ionic step) of its first kept frame, packed as index * 2^21 + step. */
-  private readonly ids = new Map<string, number>();
+  /** candidate id -> its first kept frame, located by (run index, ionic step) packed as index * 2^21 + step. */
+  private readonly ids = new Map<string, KeptFrame>();
+  private readonly conflictList: RunConflicts[] = [];
   private readonly energyGroups = new Map<string, { values: number[]; refs: number[] }>();
   private run: RunState | null = null;
   private lastComposition: { symbols: string[]; counts: Map<string, number>; formula: string } | null = null;
@@ -129,6 +183,7 @@ export class DatasetTally {
       elements: new Map(),
       ids: new Map(),
       energies: [],
+      conflicts: new Map(),
     };
   }
 
@@ -136,6 +191,20 @@ export class DatasetTally {
     const index = Math.floor(packed / 2 ** 21);
     const step = packed - index * 2 ** 21;
     return { run: index === this.run?.index ? this.run.id : this.runIds[index], ionic_step: step };
+  }
+
+  /** The first label gate (all but duplicates) that drops the frame, or null, with the frame's largest force (NaN when not reached). */
+  private labelGate(frame: Frame, scf: { converged: boolean }): { gate: Exclude<DropGate, "duplicates"> | null; missing: string[]; maxForce: number } {
+    if (!scf.converged && this.opts.requireConverged) return { gate: "scf_unconverged", missing: [], maxForce: NaN };
+    const missing = missingLabels(frame);
+    if (missing.length) return { gate: "missing_labels", missing, maxForce: NaN };
+    const maxForce = maxForceNorm(frame.arrays.get("REF_forces")!.data as Float64Array);
+    return { gate: maxForce > this.opts.maxForce ? "force_outliers" : null, missing, maxForce };
+  }
+
+  /** True when no gate but the duplicate check would drop the frame. */
+  passesLabelGates(frame: Frame, scf: { converged: boolean }): boolean {
+    return this.labelGate(frame, scf).gate === null;
   }
 
   /**
@@ -146,15 +215,24 @@ export class DatasetTally {
     const run = this.run;
     if (!run) throw new Error("frame() outside a run");
     const at = { run: run.id, ionic_step: ionicStep };
-    if (!scf.converged && this.opts.requireConverged) return this.drop(run, "scf_unconverged", () => pushExample(run.examples.scf_unconverged, { ...at, scf_steps: scf.steps, nelm: scf.nelm }));
-    const missing = missingLabels(frame);
-    if (missing.length) return this.drop(run, "missing_labels", () => pushExample(run.examples.missing_labels, { ...at, missing }));
-    const maxForce = maxForceNorm((frame.arrays.get("REF_forces")!.data as Float64Array));
-    if (maxForce > this.opts.maxForce) return this.drop(run, "force_outliers", () => pushExample(run.examples.force_outliers, { ...at, max_force: maxForce }));
+    const checked = this.labelGate(frame, scf);
+    if (checked.gate === "scf_unconverged") return this.drop(run, "scf_unconverged", () => pushExample(run.examples.scf_unconverged, { ...at, scf_steps: scf.steps, nelm: scf.nelm }));
+    if (checked.gate === "missing_labels") return this.drop(run, "missing_labels", () => pushExample(run.examples.missing_labels, { ...at, missing: checked.missing }));
+    if (checked.gate === "force_outliers") return this.drop(run, "force_outliers", () => pushExample(run.examples.force_outliers, { ...at, max_force: checked.maxForce }));
+    const energy = (frame.info.get("REF_energy") as { value: number }).value;
+    const labels: FrameLabels = { energy, energy_per_atom: frame.natoms > 0 ? energy / frame.natoms : energy, max_force: checked.maxForce };
     const first = this.ids.get(candidateId) ?? run.ids.get(candidateId);
-    if (first !== undefined) return this.drop(run, "duplicates", () => pushExample(run.examples.duplicates, { ...at, candidate_id: candidateId, first_seen: this.ref(first) }));
+    if (first !== undefined) {
+      const firstRef = this.ref(first.packed);
+      if (labelsDisagree(labels, first)) {
+        const conflict = run.conflicts.get(firstRef.run);
+        if (conflict) conflict.frames++;
+        else run.conflicts.set(firstRef.run, { frames: 1, example: { ...at, ...labels, kept: { ...firstRef, energy: first.energy, energy_per_atom: first.energy_per_atom, max_force: first.max_force } } });
+      }
+      return this.drop(run, "duplicates", () => pushExample(run.examples.duplicates, { ...at, candidate_id: candidateId, first_seen: firstRef }));
+    }
 
-    run.ids.set(candidateId, run.index * 2 ** 21 + ionicStep);
+    run.ids.set(candidateId, { packed: run.index * 2 ** 21 + ionicStep, ...labels });
     run.frames++;
     run.atoms += frame.natoms;
     if (frame.info.has("REF_stress")) run.stressFrames++;
@@ -169,9 +247,21 @@ export class DatasetTally {
       e.atoms += n;
       run.elements.set(element, e);
     }
-    const energy = frame.info.get("REF_energy") as { value: number };
-    if (frame.natoms > 0) run.energies.push({ formula: composition.formula, value: energy.value / frame.natoms, step: ionicStep });
+    if (frame.natoms > 0) run.energies.push({ formula: composition.formula, value: labels.energy_per_atom, step: ionicStep });
     return null;
+  }
+
+  /**
+   * Drops step `ionicStep` of the current run, never judged by frame(), because step `keptStep` of the same run
+   * repeats its structure and is kept instead. Counted as a duplicate; no label conflict (a later calculation of
+   * one job is expected to relabel its structure, e.g. with the basis of the relaxed cell).
+   */
+  supersede(ionicStep: number, candidateId: string, keptStep: number): void {
+    const run = this.run;
+    if (!run) throw new Error("supersede() outside a run");
+    this.drop(run, "duplicates", () =>
+      pushExample(run.examples.duplicates, { run: run.id, ionic_step: ionicStep, candidate_id: candidateId, first_seen: { run: run.id, ionic_step: keptStep }, superseded: true }),
+    );
   }
 
   /** Element counts and reduced formula, reused while consecutive frames have the same species list (a run's steps do). */
@@ -196,7 +286,8 @@ export class DatasetTally {
     if (!run) throw new Error("commitRun() outside a run");
     this.run = null;
     this.runIds.push(run.id);
-    for (const [id, packed] of run.ids) this.ids.set(id, packed);
+    for (const [id, kept] of run.ids) this.ids.set(id, kept);
+    for (const [keptRun, c] of run.conflicts) this.conflictList.push({ run: run.id, kept_run: keptRun, ...c });
     const split = this.splits[run.split];
     split.frames += run.frames;
     split.atoms += run.atoms;
@@ -244,23 +335,39 @@ export class DatasetTally {
     let tested = 0;
     let untested = 0;
     const found: EnergyOutlier[] = [];
+    const byComposition: EnergyOutlierResult["by_composition"] = [];
     for (const [formula, group] of this.energyGroups) {
-      const scores = robustOutliers(Float64Array.from(group.values), this.opts.energyZ);
+      const scores = robustOutliers(Float64Array.from(group.values), this.opts.energyZ, ENERGY_MIN_MAD);
       if (!scores) {
         untested++;
         continue;
       }
       tested++;
-      for (const o of scores.outliers) {
-        found.push({ ...this.ref(group.refs[o.index]), formula, energy_per_atom: group.values[o.index], median: scores.median, z: o.z });
-      }
+      const mine = scores.outliers.map((o) => ({ ...this.ref(group.refs[o.index]), formula, energy_per_atom: group.values[o.index], median: scores.median, z: o.z }));
+      mine.sort(byAbsZ);
+      if (mine.length) byComposition.push({ formula, frames: mine.length, worst: mine[0] });
+      found.push(...mine);
     }
-    found.sort((a, b) => Math.abs(b.z) - Math.abs(a.z) || (a.run < b.run ? -1 : a.run > b.run ? 1 : a.ionic_step - b.ionic_step));
-    return { frames: found.length, compositions_tested: tested, compositions_untested: untested, examples: found.slice(0, EXAMPLES) };
+    found.sort(byAbsZ);
+    byComposition.sort((a, b) => byAbsZ(a.worst, b.worst));
+    return { frames: found.length, min_mad: ENERGY_MIN_MAD, compositions_tested: tested, compositions_untested: untested, examples: found.slice(0, EXAMPLES), by_composition: byComposition };
+  }
+
+  /** Label conflicts of dropped duplicates, one entry per (run, kept run) pair, sorted by run then kept run. */
+  labelConflicts(): RunConflicts[] {
+    return [...this.conflictList].sort((a, b) => (a.run < b.run ? -1 : a.run > b.run ? 1 : a.kept_run < b.kept_run ? -1 : a.kept_run > b.kept_run ? 1 : 0));
   }
 
   /** Element symbols present in any split, sorted. */
   elementList(): string[] {
     return [...this.elements.keys()].sort();
   }
+}
+
+function byAbsZ(a: EnergyOutlier, b: EnergyOutlier): number {
+  return Math.abs(b.z) - Math.abs(a.z) || (a.run < b.run ? -1 : a.run > b.run ? 1 : a.ionic_step - b.ionic_step);
+}
+
+function labelsDisagree(a: FrameLabels, b: FrameLabels): boolean {
+  return Math.abs(a.energy_per_atom - b.energy_per_atom) > CONFLICT_ENERGY_TOLERANCE || Math.abs(a.max_force - b.max_force) > CONFLICT_FORCE_TOLERANCE;
 }

@@ -70,4 +70,15 @@ describe("robustOutliers", () => {
     expect(robustOutliers(Float64Array.from([1, 50]), 5)).toBeNull();
     expect(robustOutliers(Float64Array.from([2, 2, 2, 9]), 5)).toBeNull();
   });
+
+  it("divides by at least the MAD floor, so a tight cluster does not make a small offset extreme", () => {
+    // median -4.8254, MAD 0.0001: an offset of 0.036 scores z = 243 alone, 2.4 with a floor of 0.01.
+    const values = Float64Array.from([-4.8255, -4.8254, -4.8253, -4.8254, -4.7894]);
+    expect(robustOutliers(values, 5)!.outliers.map((o) => o.index)).toEqual([4]);
+    const floored = robustOutliers(values, 5, 0.01)!;
+    expect(floored.mad).toBe(0.01);
+    expect(floored.outliers).toEqual([]);
+    // A floor also lets equal values be judged.
+    expect(robustOutliers(Float64Array.from([2, 2, 2, 9]), 5, 0.01)!.outliers.map((o) => o.index)).toEqual([3]);
+  });
 });

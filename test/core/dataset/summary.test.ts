@@ -113,6 +113,23 @@ describe("judgeGates", () => {
     expect(v.errors[0]).toMatch(/^train split is empty/);
   });
 
+  it("warns about energy outliers once per composition, so each composition's worst frame is named", () => {
+    const t = new DatasetTally({ maxForce: 50, energyZ: 5, requireConverged: false });
+    t.beginRun("r", "train");
+    // Si around -5.4 eV/atom with one frame at +50 (z in the thousands), SiO with one frame 1 eV/atom off (z 67).
+    [-5.4, -5.41, -5.42, -5.39, 50].forEach((e, i) => t.frame({ ...silicon(), info: new Map([["REF_energy", { kind: "float", value: e }]]) }, i, `si${i}`, { converged: true, steps: 5, nelm: 60 }));
+    [-7, -7.01, -7.02, -6.99, -6].forEach((e, i) =>
+      t.frame({ ...silicon(), natoms: 2, symbols: ["Si", "O"], positions: new Float64Array(6), arrays: new Map([["REF_forces", { dtype: "R", ncols: 3, data: new Float64Array(6) }]]), info: new Map([["REF_energy", { kind: "float", value: 2 * e }]]) }, 10 + i, `sio${i}`, { converged: true, steps: 5, nelm: 60 }),
+    );
+    t.commitRun();
+    const v = judgeGates({ tally: t, options, settings: consistent, runs, previousElements: null });
+    expect(v.gates.energy_outliers.frames).toBe(2);
+    expect(v.warnings.filter((w) => w.includes("robust |z|"))).toEqual([
+      "1 Si frame(s) have an energy per atom with robust |z| > 5 (kept); worst: r step 4 50 eV/atom vs median -5.4, z = 3736.7",
+      "1 OSi frame(s) have an energy per atom with robust |z| > 5 (kept); worst: r step 14 -6 eV/atom vs median -7, z = 67.5",
+    ]);
+  });
+
   it("warns about elements the previous dataset lacked", () => {
     const v = judgeGates({ tally: tallyWith(["train", "valid", "test"]), options, settings: consistent, runs, previousElements: ["O"] });
     expect(v.gates.new_elements).toEqual({ action: "warn", status: "warning", elements: ["Si"] });
@@ -125,11 +142,12 @@ describe("describeChanges", () => {
   const previous = { path: "round1", runs: new Map([["a", "train" as const], ["t", "test" as const], ["gone", "valid" as const]]), fingerprint: fp, elements: ["Si"], energy: "free" as const };
 
   it("lists added and missing runs and compares fingerprints", () => {
-    const changes = describeChanges(previous, { a: "train", t: "test", gone: "valid", new1: "train" }, new Set(["a", "t", "new1"]), fp, ["O", "Si"], "free");
+    const changes = describeChanges(previous, { a: "train", t: "test", gone: "valid", new1: "train" }, new Set(["a", "t", "new1"]), new Set(["t"]), fp, ["O", "Si"], "free");
     expect(changes).toEqual({
       previous: "round1",
       runs_added: ["new1"],
       runs_missing: ["gone"],
+      test_runs_missing: [],
       split_changed: [],
       test_membership_changed: false,
       test_content_changed: false,
@@ -140,8 +158,17 @@ describe("describeChanges", () => {
     expect(changeWarnings(changes, options, { seed: 0, fractions: options.fractions })).toEqual(["1 run(s) of the previous dataset gave no frames this time: gone"]);
   });
 
+  it("names previous test runs without test frames now and counts them as a membership change", () => {
+    const changes = describeChanges(previous, { a: "train", t: "test", gone: "valid" }, new Set(["a"]), new Set(), { test_membership: "m2", test_content: "c2" }, ["Si"], "free");
+    expect(changes.test_runs_missing).toEqual(["t"]);
+    expect(changes.test_membership_changed).toBe(true);
+    expect(changeWarnings(changes, options, { seed: 0, fractions: options.fractions })).toContain(
+      "1 test run(s) of the previous dataset have no test frames now (not among the inputs, skipped, or every frame dropped): t",
+    );
+  });
+
   it("warns when the test set or the energy choice changed", () => {
-    const changes = describeChanges(previous, { a: "train", t: "test" }, new Set(["a", "t"]), { test_membership: "m1", test_content: "c2" }, ["Si"], "sigma0");
+    const changes = describeChanges(previous, { a: "train", t: "test" }, new Set(["a", "t"]), new Set(["t"]), { test_membership: "m1", test_content: "c2" }, ["Si"], "sigma0");
     expect(changes.test_content_changed).toBe(true);
     expect(changes.energy_changed).toBe(true);
     const warnings = changeWarnings(changes, { ...options, energy: "sigma0", seed: 3 }, { seed: 0, fractions: options.fractions });

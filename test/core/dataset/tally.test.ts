@@ -40,6 +40,40 @@ describe("DatasetTally", () => {
     expect(t.splits.test).toEqual({ frames: 1, runs: 1, atoms: 3 });
   });
 
+  it("records a dropped duplicate whose energy or largest force differs from the kept frame's, per pair of runs", () => {
+    const t = new DatasetTally(opts);
+    t.beginRun("a", "train");
+    t.frame(water(-14), 0, "id1", ok);
+    t.frame(water(-14), 1, "id2", ok);
+    t.commitRun();
+    t.beginRun("b", "train");
+    // 0.9 meV/atom and 0.04 eV/A apart: the same labels within the tolerances.
+    expect(t.frame(water(-14 + 3 * 0.0009, 0.14), 0, "id1", ok)).toBe("duplicates");
+    // 2 meV/atom apart, then the same energy with another force.
+    expect(t.frame(water(-14 + 3 * 0.002), 1, "id1", ok)).toBe("duplicates");
+    expect(t.frame(water(-14, 0.2), 2, "id2", ok)).toBe("duplicates");
+    t.commitRun();
+    expect(t.dropped.duplicates).toBe(3);
+    const conflicts = t.labelConflicts();
+    expect(conflicts).toHaveLength(1);
+    expect(conflicts[0]).toMatchObject({ run: "b", kept_run: "a", frames: 2 });
+    expect(conflicts[0].example).toMatchObject({ run: "b", ionic_step: 1, kept: { run: "a", ionic_step: 0, energy: -14, max_force: 0.1 } });
+    expect(conflicts[0].example.energy_per_atom).toBeCloseTo(-14 / 3 + 0.002, 12);
+  });
+
+  it("lets a step give way to the step that repeats its structure, counted as a duplicate", () => {
+    const t = new DatasetTally(opts);
+    t.beginRun("job", "train");
+    expect(t.passesLabelGates(water(-14), ok)).toBe(true);
+    expect(t.passesLabelGates(water(-14, 80), ok)).toBe(false);
+    t.supersede(4, "id1", 5);
+    expect(t.frame(water(-13), 5, "id1", ok)).toBeNull();
+    t.commitRun();
+    expect(t.frames).toBe(1);
+    expect(t.examples.duplicates).toEqual([{ run: "job", ionic_step: 4, candidate_id: "id1", first_seen: { run: "job", ionic_step: 5 }, superseded: true }]);
+    expect(t.labelConflicts()).toEqual([]);
+  });
+
   it("forgets a discarded run: its structures, counts and drops", () => {
     const t = new DatasetTally(opts);
     t.beginRun("broken", "train");
