@@ -24,7 +24,7 @@ import {
   newRoundManifest,
   parseRoundManifest,
   roundId,
-  roundNumberFromBranch,
+  roundOfSelectionBranch,
   roundPaths,
   selectionBranch,
   selectionOpen,
@@ -229,7 +229,7 @@ export class RoundWorkflow {
     if (e.pr.state !== "open") return;
     const where: Where = { thread: e.pr.number, round: null, delivery: e.delivery, event: e.event, actor: e.sender.login };
     await this.guard(where, async () => {
-      if (roundNumberFromBranch(e.pr.head.ref) !== null) return; // our own selection PR
+      if (!e.pr.head.fork && roundOfSelectionBranch(e.pr.head.ref) !== null) return; // our own selection PR
       const config = await this.quietConfig();
       if (config === null || !e.pr.labels.includes(config.results_label)) return;
       if (e.pr.base.ref !== (await this.forge.defaultBranch())) return;
@@ -245,7 +245,8 @@ export class RoundWorkflow {
     if (!e.pr.merged) return;
     await this.guard(where, async () => {
       if (e.pr.base.ref !== (await this.forge.defaultBranch())) return;
-      const selectionRound = roundNumberFromBranch(e.pr.head.ref);
+      // The App's own selection branch (a PR reopened from it after the first was closed freezes as well).
+      const selectionRound = e.pr.head.fork ? null : roundOfSelectionBranch(e.pr.head.ref);
       const config = await this.quietConfig();
       if (selectionRound === null && (config === null || !e.pr.labels.includes(config.results_label))) return;
       const wait = { ms: this.d.mergeLockWaitMs ?? MERGE_LOCK_WAIT_MS, reportBusy: true };
@@ -1411,9 +1412,9 @@ export class RoundWorkflow {
     const direct = all.find((m) => m.issue === issue.number || m.prs.selection === issue.number || m.prs.results === issue.number);
     if (direct || !issue.isPullRequest) return direct ?? null;
     const pr = await this.forge.pullRequest(issue.number);
-    const fromBranch = roundNumberFromBranch(pr.head.ref);
-    if (fromBranch !== null) return all.find((m) => m.round === fromBranch) ?? null;
     if (pr.head.fork) return null;
+    const fromBranch = roundOfSelectionBranch(pr.head.ref);
+    if (fromBranch !== null) return all.find((m) => m.round === fromBranch) ?? null;
     return (await this.roundsWithLabels(pr.head.sha))[0] ?? null;
   }
 }

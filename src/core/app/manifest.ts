@@ -270,9 +270,9 @@ export function selectionBranch(round: number): string {
   return `relabel/round-${roundId(round)}-selection`;
 }
 
-/** The round a relabel branch belongs to (relabel/round-0003-selection → 3), or null for other branches. */
-export function roundNumberFromBranch(branch: string): number | null {
-  const match = /^(?:refs\/heads\/)?relabel\/round-(\d{4,})(?:-[a-z0-9-]+)?$/.exec(branch);
+/** The round of a selection branch (relabel/round-0003-selection → 3), or null for any other branch. */
+export function roundOfSelectionBranch(branch: string): number | null {
+  const match = /^(?:refs\/heads\/)?relabel\/round-(\d{4,})-selection$/.exec(branch);
   return match ? Number(match[1]) : null;
 }
 

@@ -11,7 +11,7 @@ import {
   poscarDir,
   refuseAdvance,
   roundDir,
-  roundNumberFromBranch,
+  roundOfSelectionBranch,
   roundNumberFromPath,
   roundPaths,
   RoundTransitionError,
@@ -64,9 +64,12 @@ describe("round paths", () => {
 
   it("reads the round back from branches and paths", () => {
     expect(selectionBranch(3)).toBe("relabel/round-0003-selection");
-    expect(roundNumberFromBranch(selectionBranch(3))).toBe(3);
-    expect(roundNumberFromBranch("refs/heads/relabel/round-0042-selection")).toBe(42);
-    expect(roundNumberFromBranch("feature/round-0003")).toBeNull();
+    expect(roundOfSelectionBranch(selectionBranch(3))).toBe(3);
+    expect(roundOfSelectionBranch("refs/heads/relabel/round-0042-selection")).toBe(42);
+    expect(roundOfSelectionBranch("feature/round-0003")).toBeNull();
+    // Only the App's own branch name: a results branch named like a round is none.
+    expect(roundOfSelectionBranch("relabel/round-0003-results")).toBeNull();
+    expect(roundOfSelectionBranch("relabel/round-0003")).toBeNull();
     expect(roundNumberFromPath("rounds/0007/labels/run-1/OUTCAR")).toBe(7);
     expect(roundNumberFromPath("./rounds/0007")).toBe(7);
     expect(roundNumberFromPath("datasets/current/train.extxyz")).toBeNull();
