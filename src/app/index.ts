@@ -9,7 +9,7 @@ import type { ApplicationFunction, Context, Probot, ProbotOctokit } from "probot
 import { Ledger } from "../ledger/ledger.js";
 import { SOFTWARE } from "../version.js";
 import type { IssueInfo } from "../workflow/forge.js";
-import { GitHubForge, pullRequestInfo } from "../workflow/github-forge.js";
+import { GitHubForge, pullRequestInfo, type AppIdentity } from "../workflow/github-forge.js";
 import { startInstance, type ProcessInstance } from "../workflow/instance.js";
 import { Pacer } from "../workflow/pacer.js";
 import { RoundWorkflow, type WorkflowLogger } from "../workflow/round.js";
@@ -63,6 +63,7 @@ export class RelabelApp {
   private readonly lastPoll = new Map<string, number>();
   private readonly polling = new Set<string>();
   private reposLoaded = false;
+  private identity: Promise<AppIdentity> | null = null;
   private instance: Promise<ProcessInstance> | null = null;
 
   constructor(readonly settings: AppSettings) {}
@@ -170,7 +171,21 @@ export class RelabelApp {
   private forge(octokit: ProbotOctokit, known: KnownRepo, defaultBranch?: string): GitHubForge {
     let pacer = this.pacers.get(known.installationId);
     if (!pacer) this.pacers.set(known.installationId, (pacer = new Pacer(1000)));
-    return new GitHubForge({ octokit, owner: known.owner, repo: known.repo, defaultBranch, pacer, webUrl: this.settings.webUrl });
+    return new GitHubForge({ octokit, app: () => this.appIdentity(), owner: known.owner, repo: known.repo, defaultBranch, pacer, webUrl: this.settings.webUrl });
+  }
+
+  /** The App's id and slug (GET /app with its JWT), asked for once: its sticky comments are the ones it wrote. */
+  private appIdentity(): Promise<AppIdentity> {
+    if (!this.identity) {
+      this.identity = (async () => {
+        const octokit = await this.probot!.auth();
+        const { data } = await octokit.rest.apps.getAuthenticated();
+        if (!data?.slug) throw new Error("GET /app: the answer has no slug (the App's name in URLs)");
+        return { id: data.id, slug: data.slug };
+      })();
+      this.identity.catch(() => (this.identity = null));
+    }
+    return this.identity;
   }
 
   private repoDir(known: KnownRepo): string {

@@ -11,8 +11,16 @@ import type { Pacer } from "./pacer.js";
 
 const PERMISSIONS = new Set<Permission>(["admin", "maintain", "write", "triage", "read", "none"]);
 
+/** The GitHub App itself (GET /app): its comments are the ones by `<slug>[bot]`. */
+export interface AppIdentity {
+  id: number;
+  slug: string;
+}
+
 export interface GitHubForgeOptions {
   octokit: ProbotOctokit;
+  /** Asked for when a sticky comment is looked up (cached by the caller). */
+  app: () => Promise<AppIdentity>;
   owner: string;
   repo: string;
   /** From the webhook payload when known; asked for otherwise. */
@@ -55,6 +63,7 @@ export function pullRequestInfo(pr: PullPayload): PullRequestInfo {
 export class GitHubForge implements Forge {
   readonly repo: string;
   private readonly octokit: ProbotOctokit;
+  private readonly app: () => Promise<AppIdentity>;
   private readonly owner: string;
   private readonly name: string;
   private branch: string | undefined;
@@ -63,6 +72,7 @@ export class GitHubForge implements Forge {
 
   constructor(o: GitHubForgeOptions) {
     this.octokit = o.octokit;
+    this.app = o.app;
     this.owner = o.owner;
     this.name = o.repo;
     this.repo = `${o.owner}/${o.repo}`;
@@ -131,7 +141,9 @@ export class GitHubForge implements Forge {
   }
 
   async upsertComment(issue: number, marker: string, render: (previous: string | null) => string): Promise<number> {
-    const existing = (await this.listComments(issue)).find((c) => c.body.includes(marker));
+    const app = await this.app();
+    const comments = await this.octokit.paginate(this.octokit.rest.issues.listComments, { ...this.ids, issue_number: issue, per_page: 100 });
+    const existing = comments.filter((c) => byApp(c, app)).map((c) => ({ id: c.id, body: c.body ?? "" })).find((c) => c.body.includes(marker));
     const text = render(existing?.body ?? null);
     if (!text.includes(marker)) throw new Error(`a sticky comment body must hold its marker ${marker}`);
     if (existing) {
@@ -192,6 +204,14 @@ export class GitHubForge implements Forge {
     // ?raw=true serves the file itself, which GitHub renders as an image in comments.
     return `${this.fileLink(path, sha)}?raw=true`;
   }
+}
+
+/**
+ * Anyone can write the hidden marker into a comment, and a comment stays its author's to edit: only the App's own
+ * count. `<slug>[bot]` cannot be a person's login; where GitHub names the app that posted it, that must be ours too.
+ */
+function byApp(c: { user?: { login: string; type?: string } | null; performed_via_github_app?: { id: number } | null }, app: AppIdentity): boolean {
+  return c.user?.type === "Bot" && c.user.login === `${app.slug}[bot]` && (c.performed_via_github_app == null || c.performed_via_github_app.id === app.id);
 }
 
 function encodePath(path: string): string {

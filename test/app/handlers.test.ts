@@ -1,6 +1,7 @@
 /**
  * The app's handlers in-process: Probot.receive with every GitHub call mocked by nock (no network), the data repo
- * a real bare git repository. Covers who may run commands and when a closed pull request triggers anything.
+ * a real bare git repository. Covers who may run commands, when a closed pull request triggers anything, and which
+ * comments are the App's sticky ones.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -52,8 +53,16 @@ function noConfig(scope: nock.Scope): nock.Scope {
   return scope.get(CONFIG_PATH).reply(404, { message: "Not Found" }).get(ORG_CONFIG_PATH).reply(404, { message: "Not Found" });
 }
 
-function withConfig(scope: nock.Scope, yaml: string): nock.Scope {
-  return scope.get(CONFIG_PATH).reply(200, yaml, { "content-type": "text/plain; charset=utf-8" });
+function withConfig(scope: nock.Scope, yaml: string, path = CONFIG_PATH): nock.Scope {
+  return scope.get(path).reply(fileAnswer(yaml));
+}
+
+/** The contents API's answer for a file: raw text when asked for it (Accept: ….raw), else JSON with base64 content. */
+function fileAnswer(text: string) {
+  return function (this: nock.ReplyFnContext): nock.ReplyFnResult {
+    if (/\.raw/.test(String(this.req.headers.accept))) return [200, text, { "content-type": "text/plain; charset=utf-8" }];
+    return [200, { type: "file", encoding: "base64", path: ".github/relabel.yml", content: Buffer.from(text).toString("base64") }];
+  };
 }
 
 async function comment(login: string, body: string, id = 555, type: "User" | "Bot" = "User") {
@@ -231,5 +240,48 @@ describe("the merge trigger", () => {
     expect(manifest.commits.frozen).toBe(SHA);
     expect(manifest.finished_steps).toEqual(["selection"]);
     expect(posted).toContain("Round 1: selection frozen");
+  });
+});
+
+describe("sticky comments", () => {
+  const mark = "<!-- relabel-loop:config:3 -->";
+  const app = { id: 1, slug: "relabel-loop" };
+
+  /** A command under a config with a typo: the App answers with its sticky config comment on #3. */
+  function typoConfig(existing: object[]): nock.Scope {
+    return withConfig(github(), "selction:\n  select: 2\n").get("/app").reply(200, app).get("/repos/lab/data/issues/3/comments").query(true).reply(200, existing);
+  }
+
+  it("are never someone else's comment that carries the marker: the App writes its own", async () => {
+    let posted = "";
+    const scope = typoConfig([
+      { id: 11, body: `${mark}\nmallory's text`, user: { login: "mallory", type: "User" }, performed_via_github_app: null },
+      { id: 12, body: mark, user: { login: "other-app[bot]", type: "Bot" }, performed_via_github_app: { id: 99, slug: "other-app" } },
+      // Posted by mallory through the App on her own behalf (a user token): still hers to edit.
+      { id: 13, body: mark, user: { login: "mallory", type: "User" }, performed_via_github_app: app },
+    ])
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))
+      .reply(201, { id: 14 });
+    await comment("carol", "/relabel status", 563);
+    expect(scope.isDone()).toBe(true);
+    expect(posted).toContain(mark);
+    expect(posted).toContain("`selction`");
+    expect(posted).not.toContain("mallory's text");
+    expect(events().at(-1)!.outcome).toMatch(/^refused: \.github\/relabel\.yml has 1 problem/);
+  });
+
+  it("are updated in place when the App wrote them", async () => {
+    let patched = "";
+    const scope = typoConfig([
+      { id: 11, body: `${mark}\nmallory's text`, user: { login: "mallory", type: "User" }, performed_via_github_app: null },
+      { id: 15, body: `${mark}\nan earlier answer`, user: { login: "relabel-loop[bot]", type: "Bot" }, performed_via_github_app: app },
+    ])
+      .patch("/repos/lab/data/issues/comments/15", (body: { body: string }) => ((patched = body.body), true))
+      .reply(200, { id: 15 });
+    await comment("carol", "/relabel status", 564);
+    expect(scope.isDone()).toBe(true);
+    expect(patched).toContain("`selction`");
+    expect(patched).toContain("an earlier answer");
+    expect(patched).not.toContain("mallory's text");
   });
 });
