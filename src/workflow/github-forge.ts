@@ -1,9 +1,10 @@
 /**
  * The Forge on GitHub: Octokit REST calls with an installation token (issues, comments, reactions, labels, pull
- * requests, check runs, collaborator permission) and `.github/relabel.yml` through Probot's config plugin, which
- * reads the default branch only.
+ * requests, check runs, collaborator permission) and `.github/relabel.yml`, read from the data repo's default
+ * branch only (never from another repository: the file names the commands executors run).
  */
 import type { ProbotOctokit } from "probot";
+import { parse as parseYaml } from "yaml";
 import { fitComment } from "../core/app/markdown.js";
 import { CONFIG_FILE } from "../core/app/config.js";
 import { CHECK_TEXT_LIMIT, clip, type CheckRunUpdate, type CommentInfo, type ConfigFile, type Forge, type IssueInfo, type Permission, type PullRequestInfo, type Reaction } from "./forge.js";
@@ -103,16 +104,26 @@ export class GitHubForge implements Forge {
   }
 
   async loadConfig(): Promise<ConfigFile> {
+    let answer: unknown;
     try {
-      const { config, files } = await this.octokit.config.get({ ...this.ids, path: CONFIG_FILE });
-      const found = files.some((f) => f.config !== null);
-      // `_extends` files are merged by the plugin; their own keys are no settings.
-      const { _extends: _ignored, ...data } = config as Record<string, unknown>;
-      if (typeof data.comment_pacing_ms === "number" && data.comment_pacing_ms >= 0) this.pacer.intervalMs = data.comment_pacing_ms;
-      return { found, data: found ? data : null };
+      answer = (await this.octokit.rest.repos.getContent({ ...this.ids, path: CONFIG_FILE, ref: await this.defaultBranch() })).data;
     } catch (err) {
-      return { found: true, data: null, error: (err as Error).message.replace(/^\[@probot\/octokit-plugin-config\] /, "") };
+      if ((err as { status?: number }).status === 404) return { found: false, data: null };
+      return { found: true, data: null, error: `${CONFIG_FILE}: could not be read from the default branch (${(err as Error).message.split("\n")[0]})` };
     }
+    const file = answer as { type?: string; encoding?: string; content?: string };
+    if (Array.isArray(answer) || file.type !== "file") return { found: true, data: null, error: `${CONFIG_FILE}: expected a file, found a ${Array.isArray(answer) ? "folder" : (file.type ?? "non-file")}` };
+    // Files over 1 MB come without content (encoding "none").
+    if (file.encoding !== "base64") return { found: true, data: null, error: `${CONFIG_FILE}: expected a settings file under 1 MB` };
+    let data: unknown;
+    try {
+      data = parseYaml(Buffer.from(file.content ?? "", "base64").toString("utf8"));
+    } catch (err) {
+      return { found: true, data: null, error: `${CONFIG_FILE}: not valid YAML (${(err as Error).message.split("\n")[0]})` };
+    }
+    const pacing = (data as { comment_pacing_ms?: unknown } | null)?.comment_pacing_ms;
+    if (typeof pacing === "number" && pacing >= 0) this.pacer.intervalMs = pacing;
+    return { found: true, data };
   }
 
   async permission(login: string): Promise<Permission> {

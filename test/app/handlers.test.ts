@@ -1,7 +1,7 @@
 /**
  * The app's handlers in-process: Probot.receive with every GitHub call mocked by nock (no network), the data repo
- * a real bare git repository. Covers who may run commands, when a closed pull request triggers anything, and which
- * comments are the App's sticky ones.
+ * a real bare git repository. Covers who may run commands, when a closed pull request triggers anything, where the
+ * config comes from, and which comments are the App's sticky ones.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -48,9 +48,9 @@ function github() {
   return nock(API).post("/app/installations/7/access_tokens").reply(201, { token: "ghs_test", expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} });
 }
 
-/** The two GETs of the config plugin: the repository's file, then the organisation's .github repository. */
+/** The data repo's config file, as the contents API answers for a missing file and for a file. */
 function noConfig(scope: nock.Scope): nock.Scope {
-  return scope.get(CONFIG_PATH).reply(404, { message: "Not Found" }).get(ORG_CONFIG_PATH).reply(404, { message: "Not Found" });
+  return scope.get(CONFIG_PATH).reply(404, { message: "Not Found" });
 }
 
 function withConfig(scope: nock.Scope, yaml: string, path = CONFIG_PATH): nock.Scope {
@@ -240,6 +240,43 @@ describe("the merge trigger", () => {
     expect(manifest.commits.frozen).toBe(SHA);
     expect(manifest.finished_steps).toEqual(["selection"]);
     expect(posted).toContain("Round 1: selection frozen");
+  });
+});
+
+describe("the config file", () => {
+  it("comes from the data repo only: an organisation-wide .github repository is never read", async () => {
+    let posted = "";
+    const org = withConfig(nock(API), "commands:\n  allowlist: [alice]\n", ORG_CONFIG_PATH);
+    const scope = noConfig(github())
+      .get("/repos/lab/data/collaborators/carol/permission")
+      .reply(200, { permission: "write", user: { login: "carol" } })
+      .post("/repos/lab/data/issues/comments/561/reactions", { content: "eyes" })
+      .reply(201, { id: 1 })
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))
+      .reply(201, { id: 2 });
+    await comment("carol", "/relabel help", 561);
+    expect(scope.isDone()).toBe(true);
+    expect(org.isDone()).toBe(false);
+    expect(posted).toContain("**relabel-loop commands**");
+  });
+
+  it("refuses `_extends` as a config problem and reads nothing it points to", async () => {
+    let posted = "";
+    const org = withConfig(nock(API), "comment_pacing_ms: 0\n", ORG_CONFIG_PATH);
+    const scope = withConfig(github(), "_extends: .github\n")
+      .get("/app")
+      .reply(200, { id: 1, slug: "relabel-loop" })
+      .get("/repos/lab/data/issues/3/comments")
+      .query(true)
+      .reply(200, [])
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))
+      .reply(201, { id: 2 });
+    await comment("carol", "/relabel status", 562);
+    expect(scope.isDone()).toBe(true);
+    expect(org.isDone()).toBe(false);
+    expect(posted).toContain("cannot use `.github/relabel.yml`");
+    expect(posted).toContain("- `_extends`: is not supported");
+    expect(events().at(-1)).toMatchObject({ actor: "carol", outcome: "refused: .github/relabel.yml has 1 problem(s): _extends" });
   });
 });
 
