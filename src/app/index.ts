@@ -3,13 +3,13 @@
  * the round workflow (src/workflow/round.ts), which runs in the background so that GitHub gets its answer at once.
  * Redeliveries are recognised by the workflow through the ledger's event log.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ApplicationFunction, Context, Probot, ProbotOctokit } from "probot";
 import { Ledger } from "../ledger/ledger.js";
 import { SOFTWARE } from "../version.js";
 import type { IssueInfo } from "../workflow/forge.js";
-import { GitHubForge, pullRequestInfo } from "../workflow/github-forge.js";
+import { GitHubForge, pullRequestInfo, type AppIdentity } from "../workflow/github-forge.js";
 import { startInstance, type ProcessInstance } from "../workflow/instance.js";
 import { Pacer } from "../workflow/pacer.js";
 import { RoundWorkflow, type WorkflowLogger } from "../workflow/round.js";
@@ -62,7 +62,9 @@ export class RelabelApp {
   private readonly repos = new Map<string, KnownRepo>();
   private readonly lastPoll = new Map<string, number>();
   private readonly polling = new Set<string>();
-  private reposLoaded = false;
+  private reposLoading: Promise<void> | null = null;
+  private reposSaved: Promise<void> = Promise.resolve();
+  private identity: Promise<AppIdentity> | null = null;
   private instance: Promise<ProcessInstance> | null = null;
 
   constructor(readonly settings: AppSettings) {}
@@ -100,6 +102,16 @@ export class RelabelApp {
     app.on("pull_request.closed", (context) => {
       const p = context.payload;
       this.dispatch(context, (wf) => wf.onPullRequestClosed({ delivery: context.id, event: "pull_request.closed", pr: pullRequestInfo(p.pull_request), sender: { login: p.sender.login, isBot: context.isBot } }));
+    });
+    // GitHub sends these to every App: a repository the App can no longer reach is no longer polled.
+    app.on("installation.deleted", (context) => {
+      const id = context.payload.installation.id;
+      this.track(this.forget((r) => r.installationId === id));
+    });
+    app.on("installation_repositories.removed", (context) => {
+      const id = context.payload.installation.id;
+      const removed = new Set(context.payload.repositories_removed.map((r) => r.full_name));
+      this.track(this.forget((r) => r.installationId === id && removed.has(`${r.owner}/${r.repo}`)));
     });
   };
 
@@ -170,7 +182,21 @@ export class RelabelApp {
   private forge(octokit: ProbotOctokit, known: KnownRepo, defaultBranch?: string): GitHubForge {
     let pacer = this.pacers.get(known.installationId);
     if (!pacer) this.pacers.set(known.installationId, (pacer = new Pacer(1000)));
-    return new GitHubForge({ octokit, owner: known.owner, repo: known.repo, defaultBranch, pacer, webUrl: this.settings.webUrl });
+    return new GitHubForge({ octokit, app: () => this.appIdentity(), owner: known.owner, repo: known.repo, defaultBranch, pacer, webUrl: this.settings.webUrl });
+  }
+
+  /** The App's id and slug (GET /app with its JWT), asked for once: its sticky comments are the ones it wrote. */
+  private appIdentity(): Promise<AppIdentity> {
+    if (!this.identity) {
+      this.identity = (async () => {
+        const octokit = await this.probot!.auth();
+        const { data } = await octokit.rest.apps.getAuthenticated();
+        if (!data?.slug) throw new Error("GET /app: the answer has no slug (the App's name in URLs)");
+        return { id: data.id, slug: data.slug };
+      })();
+      this.identity.catch(() => (this.identity = null));
+    }
+    return this.identity;
   }
 
   private repoDir(known: KnownRepo): string {
@@ -201,11 +227,29 @@ export class RelabelApp {
     return auth.token;
   }
 
-  private async loadRepos(): Promise<void> {
-    if (this.reposLoaded) return;
-    this.reposLoaded = true;
-    const text = await readFile(path.join(this.settings.stateDir, "repos.json"), "utf8").catch(() => "[]");
-    for (const r of JSON.parse(text) as KnownRepo[]) this.repos.set(`${r.owner}/${r.repo}`, r);
+  private get reposFile(): string {
+    return path.join(this.settings.stateDir, "repos.json");
+  }
+
+  /** Reads repos.json once; every caller waits for the same read. A file that does not parse is set aside. */
+  private loadRepos(): Promise<void> {
+    this.reposLoading ??= (async () => {
+      const file = this.reposFile;
+      const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => (err.code === "ENOENT" ? null : Promise.reject(err)));
+      if (text === null) return;
+      const repos = parseRepos(text);
+      if (typeof repos === "string") {
+        const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+        await rename(file, aside);
+        this.log().error(`relabel-loop: ${file}: ${repos}; kept as ${path.basename(aside)}, and each repository is polled again after its next event`);
+        return;
+      }
+      for (const r of repos) this.repos.set(`${r.owner}/${r.repo}`, r);
+    })().catch((err: unknown) => {
+      this.reposLoading = null; // tried again by the next caller
+      throw err;
+    });
+    return this.reposLoading;
   }
 
   private async remember(known: KnownRepo): Promise<void> {
@@ -213,9 +257,48 @@ export class RelabelApp {
     const key = `${known.owner}/${known.repo}`;
     if (this.repos.get(key)?.installationId === known.installationId) return;
     this.repos.set(key, known);
-    await mkdir(this.settings.stateDir, { recursive: true });
-    await writeFile(path.join(this.settings.stateDir, "repos.json"), `${JSON.stringify([...this.repos.values()], null, 2)}\n`);
+    await this.saveRepos();
   }
+
+  private async forget(gone: (r: KnownRepo) => boolean): Promise<void> {
+    await this.loadRepos();
+    const keys = [...this.repos].filter(([, r]) => gone(r)).map(([key]) => key);
+    if (keys.length === 0) return;
+    for (const key of keys) {
+      this.repos.delete(key);
+      this.lastPoll.delete(key);
+    }
+    this.log().info(`relabel-loop: no longer polling ${keys.join(", ")} (the App was uninstalled or lost access)`);
+    await this.saveRepos();
+  }
+
+  /**
+   * Writes the list as it is when its turn comes, one write at a time, through a temporary file and a rename: a
+   * reader (or a restart after a crash) sees the old list or the new one, never half of one.
+   */
+  private saveRepos(): Promise<void> {
+    const save = this.reposSaved.then(async () => {
+      const file = this.reposFile;
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(`${file}.tmp`, `${JSON.stringify([...this.repos.values()], null, 2)}\n`);
+      await rename(`${file}.tmp`, file);
+    });
+    this.reposSaved = save.catch(() => undefined);
+    return save;
+  }
+}
+
+/** repos.json's entries, or what is wrong with the file. */
+function parseRepos(text: string): KnownRepo[] | string {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    return `not valid JSON (${(err as Error).message})`;
+  }
+  if (!Array.isArray(data)) return "expected a list of {owner, repo, installationId}";
+  const bad = data.findIndex((r: Partial<KnownRepo> | null) => typeof r?.owner !== "string" || typeof r.repo !== "string" || !Number.isInteger(r.installationId));
+  return bad === -1 ? (data as KnownRepo[]) : `entry ${bad + 1}: expected {owner, repo, installationId}`;
 }
 
 async function pollSeconds(forge: GitHubForge): Promise<number> {

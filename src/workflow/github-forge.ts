@@ -1,9 +1,10 @@
 /**
  * The Forge on GitHub: Octokit REST calls with an installation token (issues, comments, reactions, labels, pull
- * requests, check runs, collaborator permission) and `.github/relabel.yml` through Probot's config plugin, which
- * reads the default branch only.
+ * requests, check runs, collaborator permission) and `.github/relabel.yml`, read from the data repo's default
+ * branch only (never from another repository: the file names the commands executors run).
  */
 import type { ProbotOctokit } from "probot";
+import { parse as parseYaml } from "yaml";
 import { fitComment } from "../core/app/markdown.js";
 import { CONFIG_FILE } from "../core/app/config.js";
 import { CHECK_TEXT_LIMIT, clip, type CheckRunUpdate, type CommentInfo, type ConfigFile, type Forge, type IssueInfo, type Permission, type PullRequestInfo, type Reaction } from "./forge.js";
@@ -11,8 +12,16 @@ import type { Pacer } from "./pacer.js";
 
 const PERMISSIONS = new Set<Permission>(["admin", "maintain", "write", "triage", "read", "none"]);
 
+/** The GitHub App itself (GET /app): its comments are the ones by `<slug>[bot]`. */
+export interface AppIdentity {
+  id: number;
+  slug: string;
+}
+
 export interface GitHubForgeOptions {
   octokit: ProbotOctokit;
+  /** Asked for when a sticky comment is looked up (cached by the caller). */
+  app: () => Promise<AppIdentity>;
   owner: string;
   repo: string;
   /** From the webhook payload when known; asked for otherwise. */
@@ -55,6 +64,7 @@ export function pullRequestInfo(pr: PullPayload): PullRequestInfo {
 export class GitHubForge implements Forge {
   readonly repo: string;
   private readonly octokit: ProbotOctokit;
+  private readonly app: () => Promise<AppIdentity>;
   private readonly owner: string;
   private readonly name: string;
   private branch: string | undefined;
@@ -63,6 +73,7 @@ export class GitHubForge implements Forge {
 
   constructor(o: GitHubForgeOptions) {
     this.octokit = o.octokit;
+    this.app = o.app;
     this.owner = o.owner;
     this.name = o.repo;
     this.repo = `${o.owner}/${o.repo}`;
@@ -93,16 +104,26 @@ export class GitHubForge implements Forge {
   }
 
   async loadConfig(): Promise<ConfigFile> {
+    let answer: unknown;
     try {
-      const { config, files } = await this.octokit.config.get({ ...this.ids, path: CONFIG_FILE });
-      const found = files.some((f) => f.config !== null);
-      // `_extends` files are merged by the plugin; their own keys are no settings.
-      const { _extends: _ignored, ...data } = config as Record<string, unknown>;
-      if (typeof data.comment_pacing_ms === "number" && data.comment_pacing_ms >= 0) this.pacer.intervalMs = data.comment_pacing_ms;
-      return { found, data: found ? data : null };
+      answer = (await this.octokit.rest.repos.getContent({ ...this.ids, path: CONFIG_FILE, ref: await this.defaultBranch() })).data;
     } catch (err) {
-      return { found: true, data: null, error: (err as Error).message.replace(/^\[@probot\/octokit-plugin-config\] /, "") };
+      if ((err as { status?: number }).status === 404) return { found: false, data: null };
+      return { found: true, data: null, error: `${CONFIG_FILE}: could not be read from the default branch (${(err as Error).message.split("\n")[0]})` };
     }
+    const file = answer as { type?: string; encoding?: string; content?: string };
+    if (Array.isArray(answer) || file.type !== "file") return { found: true, data: null, error: `${CONFIG_FILE}: expected a file, found a ${Array.isArray(answer) ? "folder" : (file.type ?? "non-file")}` };
+    // Files over 1 MB come without content (encoding "none").
+    if (file.encoding !== "base64") return { found: true, data: null, error: `${CONFIG_FILE}: expected a settings file under 1 MB` };
+    let data: unknown;
+    try {
+      data = parseYaml(Buffer.from(file.content ?? "", "base64").toString("utf8"));
+    } catch (err) {
+      return { found: true, data: null, error: `${CONFIG_FILE}: not valid YAML (${(err as Error).message.split("\n")[0]})` };
+    }
+    const pacing = (data as { comment_pacing_ms?: unknown } | null)?.comment_pacing_ms;
+    if (typeof pacing === "number" && pacing >= 0) this.pacer.intervalMs = pacing;
+    return { found: true, data };
   }
 
   async permission(login: string): Promise<Permission> {
@@ -131,7 +152,9 @@ export class GitHubForge implements Forge {
   }
 
   async upsertComment(issue: number, marker: string, render: (previous: string | null) => string): Promise<number> {
-    const existing = (await this.listComments(issue)).find((c) => c.body.includes(marker));
+    const app = await this.app();
+    const comments = await this.octokit.paginate(this.octokit.rest.issues.listComments, { ...this.ids, issue_number: issue, per_page: 100 });
+    const existing = comments.filter((c) => byApp(c, app)).map((c) => ({ id: c.id, body: c.body ?? "" })).find((c) => c.body.includes(marker));
     const text = render(existing?.body ?? null);
     if (!text.includes(marker)) throw new Error(`a sticky comment body must hold its marker ${marker}`);
     if (existing) {
@@ -192,6 +215,14 @@ export class GitHubForge implements Forge {
     // ?raw=true serves the file itself, which GitHub renders as an image in comments.
     return `${this.fileLink(path, sha)}?raw=true`;
   }
+}
+
+/**
+ * Anyone can write the hidden marker into a comment, and a comment stays its author's to edit: only the App's own
+ * count. `<slug>[bot]` cannot be a person's login; where GitHub names the app that posted it, that must be ours too.
+ */
+function byApp(c: { user?: { login: string; type?: string } | null; performed_via_github_app?: { id: number } | null }, app: AppIdentity): boolean {
+  return c.user?.type === "Bot" && c.user.login === `${app.slug}[bot]` && (c.performed_via_github_app == null || c.performed_via_github_app.id === app.id);
 }
 
 function encodePath(path: string): string {

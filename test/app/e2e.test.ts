@@ -205,6 +205,23 @@ describe("GitHub App, end to end", () => {
     expect(show(harness.bare, "main", "ledger/locks/0001.json")).toBeNull();
   });
 
+  it("writes its sticky comment beside, never over, someone else's comment that carries the marker", async () => {
+    h = await startHarness();
+    const harness = h;
+    const { number, opened, labeled } = harness.fake.openIssue({ title: "Round 1", body: roundIssueBody(), labels: ["al-round"], user: "alice" });
+    const planted = "<!-- relabel-loop:selection:1 -->\nmallory's text";
+    const mallory = harness.fake.addComment(number, planted, "mallory");
+    const answers = await Promise.all([harness.deliver(mallory.created), harness.deliver(opened), ...labeled.map((d) => harness.deliver(d))]);
+    for (const a of answers) expect(a.status).toBe(200);
+    const summary = await waitFor("the selection summary", () => harness.fake.botComments(number).find((c) => c.body.includes("relabel-loop:selection:1")));
+    await harness.relabel.idle();
+    expect(harness.fake.comments.get(mallory.id)).toMatchObject({ body: planted, edits: 0, user: { login: "mallory" } });
+    expect(summary.id).not.toBe(mallory.id);
+    expect(summary.user).toEqual({ login: "relabel-loop[bot]", type: "Bot" });
+    expect(summary.body).toContain("Round 1");
+    expect(summary.body).not.toContain("mallory's text");
+  });
+
   it("politely refuses a command from a read-only user, recording nothing in the ledger", async () => {
     h = await startHarness();
     const harness = h;

@@ -1,6 +1,7 @@
 /**
  * The app's handlers in-process: Probot.receive with every GitHub call mocked by nock (no network), the data repo
- * a real bare git repository. Covers who may run commands and when a closed pull request triggers anything.
+ * a real bare git repository. Covers who may run commands, when a closed pull request triggers anything, where the
+ * config comes from, and which comments are the App's sticky ones.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -47,13 +48,21 @@ function github() {
   return nock(API).post("/app/installations/7/access_tokens").reply(201, { token: "ghs_test", expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} });
 }
 
-/** The two GETs of the config plugin: the repository's file, then the organisation's .github repository. */
+/** The data repo's config file, as the contents API answers for a missing file and for a file. */
 function noConfig(scope: nock.Scope): nock.Scope {
-  return scope.get(CONFIG_PATH).reply(404, { message: "Not Found" }).get(ORG_CONFIG_PATH).reply(404, { message: "Not Found" });
+  return scope.get(CONFIG_PATH).reply(404, { message: "Not Found" });
 }
 
-function withConfig(scope: nock.Scope, yaml: string): nock.Scope {
-  return scope.get(CONFIG_PATH).reply(200, yaml, { "content-type": "text/plain; charset=utf-8" });
+function withConfig(scope: nock.Scope, yaml: string, path = CONFIG_PATH): nock.Scope {
+  return scope.get(path).reply(fileAnswer(yaml));
+}
+
+/** The contents API's answer for a file: raw text when asked for it (Accept: ….raw), else JSON with base64 content. */
+function fileAnswer(text: string) {
+  return function (this: nock.ReplyFnContext): nock.ReplyFnResult {
+    if (/\.raw/.test(String(this.req.headers.accept))) return [200, text, { "content-type": "text/plain; charset=utf-8" }];
+    return [200, { type: "file", encoding: "base64", path: ".github/relabel.yml", content: Buffer.from(text).toString("base64") }];
+  };
 }
 
 async function comment(login: string, body: string, id = 555, type: "User" | "Bot" = "User") {
@@ -238,5 +247,85 @@ describe("the merge trigger", () => {
     expect(manifest.commits.frozen).toBe(SHA);
     expect(manifest.finished_steps).toEqual(["selection"]);
     expect(posted).toContain("Round 1: selection frozen");
+  });
+});
+
+describe("the config file", () => {
+  it("comes from the data repo only: an organisation-wide .github repository is never read", async () => {
+    let posted = "";
+    const org = withConfig(nock(API), "commands:\n  allowlist: [alice]\n", ORG_CONFIG_PATH);
+    const scope = noConfig(github())
+      .get("/repos/lab/data/collaborators/carol/permission")
+      .reply(200, { permission: "write", user: { login: "carol" } })
+      .post("/repos/lab/data/issues/comments/561/reactions", { content: "eyes" })
+      .reply(201, { id: 1 })
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))
+      .reply(201, { id: 2 });
+    await comment("carol", "/relabel help", 561);
+    expect(scope.isDone()).toBe(true);
+    expect(org.isDone()).toBe(false);
+    expect(posted).toContain("**relabel-loop commands**");
+  });
+
+  it("refuses `_extends` as a config problem and reads nothing it points to", async () => {
+    let posted = "";
+    const org = withConfig(nock(API), "comment_pacing_ms: 0\n", ORG_CONFIG_PATH);
+    const scope = withConfig(github(), "_extends: .github\n")
+      .get("/app")
+      .reply(200, { id: 1, slug: "relabel-loop" })
+      .get("/repos/lab/data/issues/3/comments")
+      .query(true)
+      .reply(200, [])
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))
+      .reply(201, { id: 2 });
+    await comment("carol", "/relabel status", 562);
+    expect(scope.isDone()).toBe(true);
+    expect(org.isDone()).toBe(false);
+    expect(posted).toContain("cannot use `.github/relabel.yml`");
+    expect(posted).toContain("- `_extends`: is not supported");
+    expect(events().at(-1)).toMatchObject({ actor: "carol", outcome: "refused: .github/relabel.yml has 1 problem(s): _extends" });
+  });
+});
+
+describe("sticky comments", () => {
+  const mark = "<!-- relabel-loop:config:3 -->";
+  const app = { id: 1, slug: "relabel-loop" };
+
+  /** A command under a config with a typo: the App answers with its sticky config comment on #3. */
+  function typoConfig(existing: object[]): nock.Scope {
+    return withConfig(github(), "selction:\n  select: 2\n").get("/app").reply(200, app).get("/repos/lab/data/issues/3/comments").query(true).reply(200, existing);
+  }
+
+  it("are never someone else's comment that carries the marker: the App writes its own", async () => {
+    let posted = "";
+    const scope = typoConfig([
+      { id: 11, body: `${mark}\nmallory's text`, user: { login: "mallory", type: "User" }, performed_via_github_app: null },
+      { id: 12, body: mark, user: { login: "other-app[bot]", type: "Bot" }, performed_via_github_app: { id: 99, slug: "other-app" } },
+      // Posted by mallory through the App on her own behalf (a user token): still hers to edit.
+      { id: 13, body: mark, user: { login: "mallory", type: "User" }, performed_via_github_app: app },
+    ])
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))
+      .reply(201, { id: 14 });
+    await comment("carol", "/relabel status", 563);
+    expect(scope.isDone()).toBe(true);
+    expect(posted).toContain(mark);
+    expect(posted).toContain("`selction`");
+    expect(posted).not.toContain("mallory's text");
+    expect(events().at(-1)!.outcome).toMatch(/^refused: \.github\/relabel\.yml has 1 problem/);
+  });
+
+  it("are updated in place when the App wrote them", async () => {
+    let patched = "";
+    const scope = typoConfig([
+      { id: 11, body: `${mark}\nmallory's text`, user: { login: "mallory", type: "User" }, performed_via_github_app: null },
+      { id: 15, body: `${mark}\nan earlier answer`, user: { login: "relabel-loop[bot]", type: "Bot" }, performed_via_github_app: app },
+    ])
+      .patch("/repos/lab/data/issues/comments/15", (body: { body: string }) => ((patched = body.body), true))
+      .reply(200, { id: 15 });
+    await comment("carol", "/relabel status", 564);
+    expect(scope.isDone()).toBe(true);
+    expect(patched).toContain("`selction`");
+    expect(patched).toContain("an earlier answer");
+    expect(patched).not.toContain("mallory's text");
   });
 });

@@ -1,9 +1,11 @@
 /**
- * An in-process, stateful fake of the GitHub REST API on 127.0.0.1, for the app's end-to-end tests: installation
- * tokens (POST /app/installations/:id/access_tokens with the App's JWT), repositories, file contents read from a
- * real bare git repository, issues, comments (create, list, PATCH), reactions, labels, pull requests (create,
- * list, get, merged state), check runs (create, update, list) and collaborator permissions. Test actions (open an
- * issue, comment, open or merge a pull request) change the state and return the webhook payload GitHub would send.
+ * An in-process, stateful fake of the GitHub REST API on 127.0.0.1, for the app's end-to-end tests: the App
+ * itself and installation tokens (GET /app, POST /app/installations/:id/access_tokens, both with the App's JWT),
+ * repositories, file contents read from a real bare git repository, issues, comments (create, list, PATCH),
+ * reactions, labels, pull requests (create, list, get, merged state), check runs (create, update, list) and
+ * collaborator permissions. As on GitHub, what the installation token creates is by `<slug>[bot]` and comments
+ * name the App in `performed_via_github_app`. Test actions (open an issue, comment, open or merge a pull request)
+ * change the state and return the webhook payload GitHub would send.
  */
 import { createPublicKey, createVerify, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -35,11 +37,18 @@ export interface FakePull {
   mergeCommitSha: string | null;
 }
 
+interface AppRef {
+  id: number;
+  slug: string;
+}
+
 export interface FakeComment {
   id: number;
   issue: number;
   body: string;
   user: User;
+  /** The App that posted it (its installation token); null for people's comments. */
+  app: AppRef | null;
   createdAt: string;
   updatedAt: string;
   /** How many times the body was replaced (PATCH). */
@@ -73,8 +82,8 @@ export interface FakeGitHubOptions {
   appId: number;
   /** The App's public key: installation-token requests must carry a JWT signed by its private key. */
   publicKeyPem: string;
-  /** The bot's own login, as comments it creates are attributed. */
-  botLogin?: string;
+  /** The App's slug: what the installation token creates is by `<slug>[bot]`. */
+  appSlug?: string;
 }
 
 class HttpError extends Error {
@@ -92,7 +101,7 @@ export class FakeGitHub {
   readonly bare: string;
   readonly defaultBranch: string;
   readonly installationId: number;
-  readonly botLogin: string;
+  readonly appSlug: string;
   readonly issues = new Map<number, FakeIssue>();
   readonly comments = new Map<number, FakeComment>();
   readonly checkRuns = new Map<number, FakeCheckRun>();
@@ -103,7 +112,7 @@ export class FakeGitHub {
   private nextComment = 1000;
   private nextCheck = 500;
   private server: Server | null = null;
-  private readonly appId: number;
+  readonly appId: number;
   private readonly publicKeyPem: string;
   url = "";
 
@@ -115,7 +124,12 @@ export class FakeGitHub {
     this.installationId = o.installationId ?? 7;
     this.appId = o.appId;
     this.publicKeyPem = o.publicKeyPem;
-    this.botLogin = o.botLogin ?? "relabel-loop[bot]";
+    this.appSlug = o.appSlug ?? "relabel-loop";
+  }
+
+  /** The App's bot user. */
+  get botLogin(): string {
+    return `${this.appSlug}[bot]`;
   }
 
   get fullName(): string {
@@ -159,7 +173,7 @@ export class FakeGitHub {
 
   addComment(issueNumber: number, body: string, user = "alice", type: User["type"] = "User"): { id: number; created: WebhookDelivery } {
     const issue = this.issue(issueNumber);
-    const comment = this.createComment(issue, body, { login: user, type });
+    const comment = this.createComment(issue, body, { login: user, type }, null);
     return { id: comment.id, created: this.commentDelivery(comment) };
   }
 
@@ -238,8 +252,9 @@ export class FakeGitHub {
     return [...this.comments.values()].filter((c) => c.issue === issue).sort((a, b) => a.id - b.id);
   }
 
+  /** The App's own comments. */
   botComments(issue: number): FakeComment[] {
-    return this.commentsOn(issue).filter((c) => c.user.type === "Bot");
+    return this.commentsOn(issue).filter((c) => c.app?.id === this.appId);
   }
 
   checksFor(sha: string): FakeCheckRun[] {
@@ -306,7 +321,15 @@ export class FakeGitHub {
   }
 
   private commentJson(c: FakeComment) {
-    return { id: c.id, body: c.body, user: userJson(c.user), created_at: c.createdAt, updated_at: c.updatedAt, issue_url: `${this.url}/repos/${this.fullName}/issues/${c.issue}` };
+    return {
+      id: c.id,
+      body: c.body,
+      user: userJson(c.user),
+      performed_via_github_app: c.app ? { id: c.app.id, slug: c.app.slug, name: c.app.slug } : null,
+      created_at: c.createdAt,
+      updated_at: c.updatedAt,
+      issue_url: `${this.url}/repos/${this.fullName}/issues/${c.issue}`,
+    };
   }
 
   // ---- the HTTP side ----
@@ -317,10 +340,10 @@ export class FakeGitHub {
     return issue;
   }
 
-  private createComment(issue: FakeIssue, body: string, user: User): FakeComment {
+  private createComment(issue: FakeIssue, body: string, user: User, app: AppRef | null): FakeComment {
     if (body.length > 65_536) throw new HttpError(422, "Body is too long (maximum is 65536 characters)");
     const now = new Date().toISOString();
-    const comment: FakeComment = { id: this.nextComment++, issue: issue.number, body, user, createdAt: now, updatedAt: now, edits: 0, reactions: [] };
+    const comment: FakeComment = { id: this.nextComment++, issue: issue.number, body, user, app, createdAt: now, updatedAt: now, edits: 0, reactions: [] };
     this.comments.set(comment.id, comment);
     return comment;
   }
@@ -376,6 +399,11 @@ export class FakeGitHub {
     const p = url.pathname;
     let m: RegExpExecArray | null;
 
+    if (p === "/app" && method === "GET") {
+      this.verifyJwt(headers);
+      return { body: { id: this.appId, slug: this.appSlug, name: this.appSlug, owner: { login: this.owner, type: "Organization" } } };
+    }
+
     if ((m = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(p)) && method === "POST") {
       this.verifyJwt(headers);
       if (Number(m[1]) !== this.installationId) throw new HttpError(404, "Not Found");
@@ -425,7 +453,7 @@ export class FakeGitHub {
       const issue = this.issue(Number(m[1]));
       if (method === "POST") {
         if (typeof input.body !== "string") throw new HttpError(422, "body is required");
-        return { status: 201, body: this.commentJson(this.createComment(issue, input.body, { login: this.botLogin, type: "Bot" })) };
+        return { status: 201, body: this.commentJson(this.createComment(issue, input.body, { login: this.botLogin, type: "Bot" }, { id: this.appId, slug: this.appSlug })) };
       }
       const all = this.commentsOn(issue.number);
       const perPage = Number(url.searchParams.get("per_page") ?? "30");

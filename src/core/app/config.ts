@@ -248,9 +248,12 @@ export function parseRelabelConfig(yamlObject: unknown, file: string = CONFIG_FI
   if (typeof input !== "object" || Array.isArray(input)) {
     return { ok: false, file, problems: [{ path: "", message: `expected a mapping of settings (key: value lines), got ${describeValue(input)}` }] };
   }
-  const result = relabelConfigSchema.safeParse(input);
-  if (result.success) return { ok: true, config: result.data };
-  return { ok: false, file, problems: result.error.issues.flatMap((issue) => describeIssue(issue, input)) };
+  // Probot's `_extends` would pull settings (executors, setup lines) from another file or repository.
+  const { _extends: _refused, ...own } = input as Record<string, unknown>;
+  const refused: ConfigProblem[] = "_extends" in input ? [{ path: "_extends", message: `is not supported: relabel-loop reads no settings from other files or repositories; copy the ones you need into ${file}` }] : [];
+  const result = relabelConfigSchema.safeParse(own);
+  if (result.success && refused.length === 0) return { ok: true, config: result.data };
+  return { ok: false, file, problems: [...refused, ...(result.success ? [] : result.error.issues.flatMap((issue) => describeIssue(issue, own)))] };
 }
 
 /** The defaults every key takes when the file is empty or absent. */

@@ -161,6 +161,14 @@ describe("relabel.yml", () => {
     expect(problems("round_label al-round")[0].message).toContain("got string");
   });
 
+  it("refuses `_extends`: no settings come from another file or repository", () => {
+    expect(problems({ _extends: "lab/.github" })).toEqual([
+      { path: "_extends", message: "is not supported: relabel-loop reads no settings from other files or repositories; copy the ones you need into .github/relabel.yml" },
+    ]);
+    // Alongside the file's other problems, once.
+    expect(problems({ _extends: ".github", selecton: {} }).map((p) => p.path)).toEqual(["_extends", "selecton"]);
+  });
+
   it("renders one comment that lists each bad key", () => {
     const found = problems({ selecton: {}, dataset: { fractons: 1 } });
     const md = renderConfigProblems(found, ".github/relabel.yml");
