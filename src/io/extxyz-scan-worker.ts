@@ -4,7 +4,8 @@
  */
 import { parentPort } from "node:worker_threads";
 import { InputError } from "../core/errors.js";
-import { ExtxyzParser } from "../core/formats/extxyz.js";
+import { ExtxyzParser, type ExtxyzFrameAt } from "../core/formats/extxyz.js";
+import { extxyzNonFiniteGeometryError } from "../core/formats/finite-geometry.js";
 import { ExtxyzSummaryScanner } from "../core/formats/extxyz-summary.js";
 import { CandidateSummaryBuilder, type CandidateSummaries } from "../core/select/candidate-id.js";
 import { computeDescriptors, descriptorColumns, descriptorSpecies, type DescriptorOptions, type LocalDescriptorOptions, type SpeciesRows } from "../core/select/descriptors.js";
@@ -20,13 +21,22 @@ class FrameRefused extends Error {
   }
 }
 
-/** Feeds the segment to `use` in pieces, so that each piece's frames are dropped while young. */
+/**
+ * Feeds the segment to `use` in pieces, so that each piece's frames are dropped while young. A frame whose geometry
+ * is not finite is an InputError at its line, as on the one-thread path (pool.ts).
+ */
 function parseSegment(request: ScanRequest, use: (frames: Frame[]) => void): void {
   const parser = new ExtxyzParser(request.file, request.firstLine);
+  const framesOf = (items: ExtxyzFrameAt[]): Frame[] =>
+    items.map(({ frame, line }) => {
+      const error = extxyzNonFiniteGeometryError(request.file, frame, line);
+      if (error) throw error;
+      return frame;
+    });
   for (let at = 0; at < request.bytes.length; at += PARSE_PIECE) {
-    use(parser.push(request.bytes.subarray(at, at + PARSE_PIECE)).map((item) => item.frame));
+    use(framesOf(parser.push(request.bytes.subarray(at, at + PARSE_PIECE))));
   }
-  use(parser.end().map((item) => item.frame));
+  use(framesOf(parser.end()));
 }
 
 /** Summaries of a segment's frames: plain ones read straight from the bytes, any other through the full parser. */

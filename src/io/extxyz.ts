@@ -95,6 +95,11 @@ export function readExtxyzBatches(path: string, trace?: ExtxyzReadTrace): AsyncG
   return parseFile(path, (items) => (items.length > 0 ? [items.map((item) => item.frame)] : []), trace);
 }
 
+/** readExtxyzBatches with each frame's line (that of its atom count). */
+export function readExtxyzBatchesWithLines(path: string, trace?: ExtxyzReadTrace): AsyncGenerator<ExtxyzFrameAt[], void, void> {
+  return parseFile(path, (items) => (items.length > 0 ? [items] : []), trace);
+}
+
 /**
  * Only the frames at the given 0-based indices of an extxyz file (plain or gzip), in file order, each
  * parsed in full; every other frame is passed over by counting its lines, without parsing. Meant for a

@@ -7,6 +7,7 @@ import { stat } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
 import { isUlm } from "../core/formats/ase-trajectory.js";
+import { extxyzNonFiniteGeometryError } from "../core/formats/finite-geometry.js";
 import { isLammpsDump } from "../core/formats/lammps-dump.js";
 import type { Frame } from "../core/structure.js";
 import type { ExtxyzReadTrace } from "./extxyz.js";
@@ -127,8 +128,15 @@ export async function* readPoolUnit(unit: PoolUnit, trace?: ExtxyzReadTrace): As
     }
   }
   if (unit.kind === "extxyz") {
-    const { readExtxyzBatches } = await import("./extxyz.js");
-    for await (const frames of readExtxyzBatches(unit.path, trace)) yield frames.map((frame) => ({ frame, source, index: index++ }));
+    const { readExtxyzBatchesWithLines } = await import("./extxyz.js");
+    for await (const items of readExtxyzBatchesWithLines(unit.path, trace)) {
+      yield items.map(({ frame, line }) => {
+        // nan or inf read as numbers: no structure has them (the scan workers check the same).
+        const error = extxyzNonFiniteGeometryError(unit.path, frame, line);
+        if (error) throw error;
+        return { frame, source, index: index++ };
+      });
+    }
     return { file: unit.path, notes: [] };
   }
   const read: PoolUnitRead = { file: unit.path, notes: [] };

@@ -335,13 +335,15 @@ async function describe(
 
 /**
  * Each member's predictions, matched to the candidates by candidate_id, else by geometry (FramesToRows: files that
- * print fewer digits than the pool, as ASE and so mace_eval_configs do), and how many frames went by geometry.
+ * print fewer digits than the pool, as ASE and so mace_eval_configs do), how many frames went by geometry, and how
+ * many structures of each file are not candidates (not used). A candidate without a prediction is an error.
  */
 async function readCommitteeFiles(
   files: string[], meta: CandidateMeta[], poolFrames: (rows: number[]) => AsyncIterable<{ row: number; frame: Frame }>,
   onProgress?: (phase: string, done: number, total?: number) => void,
-): Promise<{ members: CommitteePrediction[]; byGeometry: number }> {
+): Promise<{ members: CommitteePrediction[]; byGeometry: number; unused: { file: string; count: number }[] }> {
   const rowOf = firstRowOf(meta.map((m) => m.id));
+  const unused: { file: string; count: number }[] = [];
   const matcher = new FramesToRows(rowOf, meta.length, poolFrames, { onIndexing: (done, of) => onProgress?.(GEOMETRY_MATCH_PHASE, done, of) });
   const members: CommitteePrediction[] = [];
   let read = 0;
@@ -360,10 +362,8 @@ async function readCommitteeFiles(
       energies[row] = value.energy;
       forces[row] = value.forces;
     });
-    if (unmatched.length) {
-      const { n, id } = unmatched[0];
-      throw new InputError(file, `frame ${n}`, `structure ${id} is not in the pool, nor one within ${NEAR_MATCH_TOLERANCE.toExponential()} A of it: committee predictions must be for the pool's candidates`);
-    }
+    // Predictions made once on a larger set serve a ranking of part of it: the rest is counted, not used.
+    if (unmatched.length) unused.push({ file, count: unmatched.length });
     // Duplicated candidates share one prediction.
     meta.forEach((m, i) => {
       const first = rowOf.get(m.id)!;
@@ -373,10 +373,13 @@ async function readCommitteeFiles(
       }
     });
     const missing = meta.findIndex((_, i) => Number.isNaN(energies[i]));
-    if (missing >= 0) throw new InputError(file, undefined, `has no prediction for candidate ${missing} (${meta[missing].id}, ${meta[missing].source} frame ${meta[missing].frame})`);
+    if (missing >= 0) {
+      const m = meta[missing];
+      throw new InputError(file, undefined, `has no prediction for candidate ${m.id} (${m.source} frame ${m.frame}): every member must predict every pool candidate`);
+    }
     members.push({ source: file, energies, forces });
   }
-  return { members, byGeometry: matcher.matchedByGeometry };
+  return { members, byGeometry: matcher.matchedByGeometry, unused };
 }
 
 /**
@@ -470,7 +473,8 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
     const others = skipped.slice(1, 4).map((s) => s.path).join(", ") + (skipped.length > 4 ? ", ..." : "");
     throw new InputError(first.file, first.where, `${first.detail} (no pool source could be read: ${skipped.length - 1} more, ${others})`);
   }
-  if (N === 0) throw new UsageError(`the candidate pool is empty: ${o.pool.join(", ")} holds no structures`);
+  // Bad input, as a folder without structures is (poolUnits).
+  if (N === 0) throw new InputError(o.pool.join(", "), undefined, "no structures: the candidate pool is empty");
   if (o.select > N) throw new UsageError(`--select ${o.select} is larger than the pool (${N} candidates)`);
 
   // The labelled set: its structures are covered already and never selected.
@@ -569,8 +573,9 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   let members: CommitteePrediction[] = [];
   let memberNames: string[] = [];
   let committeeFramesByGeometry = 0;
+  let unusedCommitteeFrames: { file: string; count: number }[] = [];
   if (committee.length) {
-    ({ members, byGeometry: committeeFramesByGeometry } = await readCommitteeFiles(committee, c.meta, (rows) => poolFramesAt(units, sources, rows), o.onProgress));
+    ({ members, byGeometry: committeeFramesByGeometry, unused: unusedCommitteeFrames } = await readCommitteeFiles(committee, c.meta, (rows) => poolFramesAt(units, sources, rows), o.onProgress));
     memberNames = committee.map((f) => f.split(path.sep).join("/"));
   } else if (o.committeeKeys) {
     memberNames = [...c.keyed.keys()].sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
@@ -686,11 +691,12 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   }
   const notes = sources.flatMap((source) => (source.notes ?? []).map((note) => `${source.path}: ${note}`));
   if (unusedFeatureFrames > 0) notes.push(`--features: ${unusedFeatureFrames} structure(s) in the files are neither pool candidates nor labelled structures, and were not used`);
+  for (const { file, count } of unusedCommitteeFrames) notes.push(`--committee: ${count} structure(s) in ${file} are not pool candidates, and were not used`);
   for (const [option, count] of [["--features", featureFramesByGeometry], ["--committee", committeeFramesByGeometry]] as const) {
     if (count > 0) notes.push(`${option}: ${count} structure(s) in the files were found by geometry within ${NEAR_MATCH_TOLERANCE.toExponential()} A, their ids differing (as when the files print fewer digits than the pool)`);
   }
   const files = ["ranking.json", "ranking.csv", "selected.extxyz", ...(o.poscars ? ["poscars/"] : [])];
-  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length), files, notes, skipped, poscars: o.poscars && { ...poscars, vacuum }, leftOut: leftOutCounts(inputs) };
+  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length, inputs.labeledIds.size), files, notes, skipped, poscars: o.poscars && { ...poscars, vacuum }, leftOut: leftOutCounts(inputs) };
 }
 
 /**

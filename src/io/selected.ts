@@ -7,7 +7,7 @@ import { writeFile } from "node:fs/promises";
 import { InputError } from "../core/errors.js";
 import { ExtxyzEncoder } from "../core/formats/extxyz.js";
 import { candidateId } from "../core/select/candidate-id.js";
-import { selectedPoscar, selectionInfo, type CandidateMeta } from "../core/select/ranking.js";
+import { selectedPoscar, selectionInfo, withPoolResultsRenamed, type CandidateMeta } from "../core/select/ranking.js";
 import { speciesInOrder, type Frame } from "../core/structure.js";
 import { incarForPick, initialMomentsInOrder, type SpeciesIncarValues } from "../core/vasp/incar.js";
 import type { PickCell } from "../core/vasp/kpoints.js";
@@ -28,10 +28,12 @@ export function checkRanked(path: string, index: number, frame: Frame, id: strin
   }
 }
 
+/** A pick as selected.extxyz holds it: the pool's results renamed (withPoolResultsRenamed), the selection's keys added. */
 function withSelectionInfo(frame: Frame, meta: CandidateMeta, rank: number): Frame {
-  const info = new Map(frame.info);
+  const renamed = withPoolResultsRenamed(frame);
+  const info = new Map(renamed.info);
   for (const [k, v] of selectionInfo(meta, rank)) info.set(k, v);
-  return { ...frame, info };
+  return { ...renamed, info };
 }
 
 /** Writes `file` from the picks' frames (by row), in the order of `picks`. */

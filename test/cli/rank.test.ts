@@ -469,7 +469,8 @@ describe("relabel rank", () => {
 
     // Without the type map, the dumps of types are left out with the reason; the one with elements is ranked.
     const untyped = await runCli("rank", "--pool", pool, path.join(dir, "dump.element"), "--select", "2", "-o", path.join(dir, "untyped"));
-    expect(untyped.code).toBe(0);
+    // The ranking of the rest is written; the exit code says a source was left out.
+    expect(untyped.code).toBe(1);
     expect(untyped.stderr).toContain(`warning: pool source left out, it cannot be read: ${path.join(pool, "traj", "0.lammpstrj")}:9: atom types but no element column: the element of each type is needed, type 1 first (relabel rank --type-map Hf,O; type_map: [Hf, O] in the App's selection config or a stage's eval config)\n`);
     const untypedRanking = JSON.parse(readFileSync(path.join(dir, "untyped", "ranking.json"), "utf8"));
     expect(untypedRanking.sources.map((s: { path: string }) => path.relative(dir, s.path))).toEqual(["dump.element"]);
@@ -490,7 +491,7 @@ describe("relabel rank", () => {
     const cif = path.join(dir, "Si.cif");
     writeFileSync(cif, "# written by hand\ndata_Si\n_cell_length_a 5.43\n");
     const pool = await runCli("rank", "--pool", POOL, cif, "--select", "2", "-o", path.join(dir, "b"));
-    expect(pool.code).toBe(0);
+    expect(pool.code).toBe(1);
     expect(pool.stderr).toContain(`warning: pool source left out, it cannot be read: ${cif}: a CIF file, expected an extxyz file; convert it with: python3 -m ase convert ${cif} Si.extxyz\n`);
     // A data repository's pool in Git LFS, cloned without it: each file is a small pointer, whatever its name.
     const lfs = path.join(dir, "lfs");
@@ -498,7 +499,7 @@ describe("relabel rank", () => {
     const pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 48608028\n";
     for (const name of ["md.traj", "md.extxyz", path.join("s1", "POSCAR")]) writeFileSync(path.join(lfs, name), pointer);
     const pointers = await runCli("rank", "--pool", POOL, lfs, "--select", "2", "-o", path.join(dir, "lfs-out"));
-    expect(pointers.code).toBe(0);
+    expect(pointers.code).toBe(1);
     const skipped = JSON.parse(readFileSync(path.join(dir, "lfs-out", "ranking.json"), "utf8")).skipped_sources;
     expect(skipped.map((s: { problem: string }) => s.problem.replace(lfs + path.sep, ""))).toEqual(
       ["md.extxyz", "md.traj", path.join("s1", "POSCAR")].map((name, i) => `${name}: a Git LFS pointer, not the file's content (git lfs pull fetches it into a clone), expected ${["an extxyz file", "an ASE trajectory", "a POSCAR"][i]}`),
@@ -602,11 +603,11 @@ describe("relabel rank", () => {
     const rows = readFileSync(path.join(dir, "out", "ranking.csv"), "utf8").trim().split("\n").slice(1);
     expect(rows).toHaveLength(frames.length);
     rows.forEach((row, i) => expect(Number(row.split(",")[9])).toBeCloseTo(1e-3 * i, 12));
-    // A structure 1e-3 A away is another structure.
+    // A structure 1e-3 A away is another structure: not a prediction for pool frame 1, which then has none.
     const moved = member("moved.xyz", (i) => 2e-3 * i, 1e-3);
     const far = await runCli("rank", "--pool", pool, "--select", "2", "--committee", a, moved, "-o", path.join(dir, "far"));
     expect(far.code).toBe(1);
-    expect(far.stderr).toMatch(/^error: .*moved\.xyz: frame 1: structure [0-9a-f]{20} is not in the pool, nor one within 1e-5 A of it: /);
+    expect(far.stderr).toBe(`error: ${moved}: has no prediction for candidate ${candidateId(frames[1])} (${pool} frame 1): every member must predict every pool candidate\n`);
   });
 
   it("refuses --trust-exclude without a trust window, and levels it does not know", async () => {
@@ -717,7 +718,7 @@ describe("relabel rank", () => {
     await fails(labelled.slice(1).map((l) => l.row), "has 3 feature rows, expected 4 (one per labelled structure, in the order --labeled reads them)");
     await fails(labelled.map((l) => [...l.row, 0]), `has 4 features per row, but ${poolMatrix} has 3: both must come from the same descriptor`);
     const id = candidateId(labelled[1].frame);
-    await fails(labelled.map((l, j) => (j === 1 ? [0, NaN, 0] : l.row)), `row 2: column 2 of labelled structure 1 (${id}) is NaN, expected a finite number within float32 range`);
+    await fails(labelled.map((l, j) => (j === 1 ? [0, NaN, 0] : l.row)), `row 1: column 1 of labelled structure 1 (${id}) is NaN, expected a finite number within float32 range`);
   });
 
   it("never selects structures already in the labelled set", async () => {
@@ -731,6 +732,15 @@ describe("relabel rank", () => {
     const r2 = JSON.parse(readFileSync(path.join(dir, "r2", "ranking.json"), "utf8"));
     expect(r2.labeled_size).toBe(4);
     expect(second.stdout).toMatch(/^ranked 201 candidates \(197 selectable; left out: 4 labelled\), picked 4\n/);
+    // The same structures read twice: the rule says how many of them differ, as labeled_size counts them.
+    const copy = path.join(dir, "copy.extxyz");
+    cpSync(labelled, copy);
+    const twice = await runCli("rank", "--pool", POOL, "--select", "4", "--labeled", labelled, copy, "-o", path.join(dir, "r3"));
+    expect(twice.code).toBe(0);
+    const r3 = JSON.parse(readFileSync(path.join(dir, "r3", "ranking.json"), "utf8"));
+    expect(r3.labeled_size).toBe(4);
+    expect(r3.rule).toContain("; seeded by 8 labelled structures (4 distinct), which count as covered");
+    expect(twice.stdout.split("\n")[1]).toBe(`rule: ${r3.rule}`);
     for (const s of r2.selected) expect(ids1).not.toContain(s.candidate_id);
     expect(readFileSync(path.join(dir, "r2", "ranking.csv"), "utf8").match(/,labelled\n/g)).toHaveLength(4);
   });
@@ -748,6 +758,8 @@ describe("relabel rank", () => {
     const splits = readdirSync(path.join(dir, "dataset")).filter((f) => f.endsWith(".extxyz"));
     expect(ranking.labeled.map((l: { path: string }) => path.basename(l.path)).sort()).toEqual(splits.sort());
     expect(res.stdout).toMatch(/^ranked 22 candidates \(0 selectable; left out: 22 labelled\), picked 0 of 2 requested/);
+    expect(res.stderr).toBe("warning: picked 0 of the 2 requested: only 0 of the 22 candidates can be picked (left out: 22 labelled)\n");
+    expect([ranking.selection_size, ranking.requested]).toEqual([0, 2]);
     // Its largest split kept gzipped, as the App keeps a split over 50 MiB in the data repository.
     const largest = splits.sort((a, b) => statSync(path.join(dir, "dataset", b)).size - statSync(path.join(dir, "dataset", a)).size)[0];
     writeFileSync(path.join(dir, "dataset", `${largest}.gz`), gzipSync(readFileSync(path.join(dir, "dataset", largest))));
@@ -850,7 +862,7 @@ describe("relabel rank", () => {
     writeFileSync(file, JSON.stringify(rows).replace("null", "1e999"));
     const res = await runCli("rank", "--pool", POOL, "--select", "2", "--features", file, "-o", path.join(dir, "o"));
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/row 8: column 2 of candidate 7 \(\w+\) is Infinity, expected a finite number/);
+    expect(res.stderr).toMatch(/row 7: column 1 of candidate 7 \(\w+\) is Infinity, expected a finite number/);
   });
 
   it("reads a large extxyz pool on worker threads, with the same artifacts as one thread", async () => {
@@ -893,7 +905,9 @@ describe("relabel rank", () => {
     const idsOf = (out: string) => JSON.parse(readFileSync(path.join(dir, out, "ranking.json"), "utf8")).selected.map((p: { candidate_id: string }) => p.candidate_id);
     for (const threads of ["2", "1"]) {
       const res = await runCli("rank", "--pool", pool, "--select", "6", "--threads", threads, "-o", path.join(dir, `t${threads}`));
-      expect(res.code).toBe(0);
+      // Written, and said to be of part of the pool: in the exit code and the summary's last line.
+      expect(res.code).toBe(1);
+      expect(res.stdout.trimEnd().split("\n").at(-1)).toBe("2 pool sources could not be read and were left out (warnings above; ranking.json: skipped_sources): exit code 1");
       const ranking = JSON.parse(readFileSync(path.join(dir, `t${threads}`, "ranking.json"), "utf8"));
       expect(ranking.skipped_sources.map((s: { path: string }) => path.relative(pool, s.path))).toEqual(["a-cut.xyz", path.join("c", "POSCAR")]);
       expect(ranking.skipped_sources[0].problem).toMatch(/a-cut\.xyz:\d+: frame has 1 atom line\(s\), expected 3: the file ends at line \d+$/);
@@ -969,12 +983,115 @@ describe("relabel rank", () => {
     expect(earlyRuns).toHaveLength(3);
   });
 
-  it("refuses an empty pool", async () => {
+  it("leaves out a pool source whose positions or cell are not finite numbers, naming the line, on one thread or on workers", async () => {
+    const dir = tmp();
+    // ASE reads nan and inf in an extxyz file as numbers; no structure has them.
+    const al = readFileSync(realPath("extxyz/metatrain_flashmd_Al.xyz"), "utf8").split("\n");
+    const nanPosition = al.map((line, i) => (i === 2 ? line.replace("-0.20355672", "nan") : line)).join("\n");
+    const infCell = al.map((line, i) => (i === 1 ? line.replace('Lattice="8.1 ', 'Lattice="inf ') : line)).join("\n");
+    const files = readdirSync(realPath("extxyz")).sort().map((f) => readFileSync(path.join(realPath("extxyz"), f)));
+    const large = Buffer.concat([...files, ...files, ...files, ...files, ...files]);
+    const largeLines = large.toString("latin1").split("\n").length - 1;
+    const position = "atom 0 (0-based): position x is nan; positions must be finite numbers";
+    const cell = "the cell (Lattice) holds inf; a cell must be finite numbers";
+    const cases = [
+      ["nan.xyz", Buffer.from(nanPosition), 3, position],
+      ["cell.xyz", Buffer.from(infCell), 2, cell],
+      ["large-nan.xyz", Buffer.concat([large, Buffer.from(nanPosition)]), largeLines + 3, position],
+      ["large-cell.xyz", Buffer.concat([large, Buffer.from(infCell)]), largeLines + 2, cell],
+    ] as const;
+    for (const [name, bytes, line, problem] of cases) {
+      const file = path.join(dir, name);
+      writeFileSync(file, bytes);
+      if (name.startsWith("large")) expect(bytes.length).toBeGreaterThanOrEqual(PARALLEL_SCAN_MIN_BYTES);
+      for (const threads of ["2", "1"]) {
+        const out = path.join(dir, `${name}-${threads}`);
+        const res = await runCli("rank", "--pool", POOL, file, "--select", "3", "--threads", threads, "-o", out);
+        expect(res.stderr).toBe(`warning: pool source left out, it cannot be read: ${file}:${line}: ${problem}\n`);
+        expect(res.code).toBe(1);
+        const ranking = JSON.parse(readFileSync(path.join(out, "ranking.json"), "utf8"));
+        expect(ranking.skipped_sources).toEqual([{ path: file, problem: `${file}:${line}: ${problem}` }]);
+        expect(ranking.pool_size).toBe(201);
+      }
+    }
+  });
+
+  it("takes committee files that predict more structures than the pool: the others are counted in a note, a candidate without a prediction is an error", async () => {
+    const dir = tmp();
+    // Predicted once on a whole set, ranked on part of it.
+    const evalFile = realPath("mace/imagdau_mace01_eval_solvent_train.xyz");
+    const all = framesOf(evalFile);
+    const pool = path.join(dir, "pool.extxyz");
+    writeFileSync(pool, all.slice(20, 120).map((f) => writeExtxyzFrame(f)).join(""));
+    // Member b's energy per atom is 2i meV above member a's on frame i: a disagreement of i meV/atom.
+    const perturbed = (frames: Frame[]): string =>
+      frames.map((f, i) => {
+        const energy = f.info.get("MACE_energy") as { value: number };
+        return writeExtxyzFrame({ ...f, info: new Map([...f.info, ["MACE_energy", { kind: "float", value: energy.value + 2e-3 * i * f.natoms }]]) });
+      }).join("");
+    const b = path.join(dir, "b.xyz");
+    writeFileSync(b, perturbed(all));
+    const res = await runCli("rank", "--pool", pool, "--committee", evalFile, b, "--select", "3", "-o", path.join(dir, "out"));
+    expect(res.stderr).toBe(
+      [evalFile, b].map((file) => `note: --committee: ${all.length - 100} structure(s) in ${file} are not pool candidates, and were not used\n`).join(""),
+    );
+    expect(res.code).toBe(0);
+    const rows = readFileSync(path.join(dir, "out", "ranking.csv"), "utf8").trim().split("\n").slice(1);
+    expect(rows).toHaveLength(100);
+    rows.forEach((row, k) => expect(Number(row.split(",")[9])).toBeCloseTo(1e-3 * (20 + k), 9));
+    // Every pool candidate still needs each member's prediction.
+    const partial = path.join(dir, "partial.xyz");
+    writeFileSync(partial, all.filter((_, i) => i !== 57).map((f) => writeExtxyzFrame(f)).join(""));
+    const missing = await runCli("rank", "--pool", pool, "--committee", evalFile, partial, "--select", "3", "-o", path.join(dir, "missing"));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`error: ${partial}: has no prediction for candidate ${candidateId(all[57])} (${pool} frame 37): every member must predict every pool candidate\n`);
+  });
+
+  it("writes the pool's calculator results into selected.extxyz under pool_ names, which ASE does not read back as labels", async () => {
+    const dir = tmp();
+    // An MD pool with its model's energy, free_energy, stress, forces and per-atom energies, as ASE writes them.
+    const md = realPath("extxyz/metatrain_flashmd_Al.xyz");
+    const res = await runCli("rank", "--pool", md, "--select", "3", "-o", path.join(dir, "out"));
+    expect(res.code).toBe(0);
+    const selected = path.join(dir, "out", "selected.extxyz");
+    const pool = framesOf(md);
+    const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
+    framesOf(selected).forEach((pick, r) => {
+      const from = pool[ranking.selected[r].frame];
+      for (const key of ["energy", "free_energy", "stress"]) {
+        expect(pick.info.has(key)).toBe(false);
+        expect(pick.info.get(`pool_${key}`)).toEqual(from.info.get(key));
+      }
+      for (const key of ["forces", "energies"]) {
+        expect(pick.arrays.has(key)).toBe(false);
+        expect(pick.arrays.get(`pool_${key}`)).toEqual(from.arrays.get(key));
+      }
+      // Geometry only: the id is the pool's.
+      expect(candidateId(pick)).toBe(ranking.selected[r].candidate_id);
+    });
+    const script = "import sys\nfrom ase.io import read\nprint([a.calc is None for a in read(sys.argv[1], ':')])";
+    expect(execFileSync("/usr/bin/python3", ["-c", script, selected]).toString().trim()).toBe("[True, True, True]");
+  });
+
+  it("says a negative value is not positive, and that --weights' disagreement weight does nothing without a committee", async () => {
+    const dir = tmp();
+    const negative = await runCli("rank", "--pool", POOL, "--select", "-1", "-o", path.join(dir, "a"));
+    expect([negative.code, negative.stderr]).toEqual([2, 'relabel rank: --select must be a positive integer (got "-1")\n']);
+    const weights = await runCli("rank", "--pool", POOL, "--select", "2", "--weights", "div=1,dis=2", "-o", path.join(dir, "b"));
+    expect(weights.code).toBe(0);
+    expect(weights.stderr).toBe("warning: --weights dis=2 has no effect without a committee (--committee or --committee-keys): the ranking is by diversity alone\n");
+  });
+
+  it("refuses an empty pool, a file or a folder, as bad input (exit 1)", async () => {
     const dir = tmp();
     const empty = path.join(dir, "empty.extxyz");
     writeFileSync(empty, "");
+    mkdirSync(path.join(dir, "none"));
     const res = await runCli("rank", "--pool", empty, "--select", "1", "-o", path.join(dir, "o"));
-    expect(res.code).toBe(2);
-    expect(res.stderr).toMatch(/the candidate pool is empty/);
+    expect([res.code, res.stderr]).toEqual([1, `error: ${empty}: no structures: the candidate pool is empty\n`]);
+    const folder = await runCli("rank", "--pool", path.join(dir, "none"), "--select", "1", "-o", path.join(dir, "o"));
+    expect(folder.code).toBe(1);
+    expect(folder.stderr).toMatch(/^error: .*none: no structures \(POSCAR, /);
+    expect(existsSync(path.join(dir, "o"))).toBe(false);
   });
 });

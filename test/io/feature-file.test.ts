@@ -40,7 +40,7 @@ describe("readFeatureFile", () => {
 
   it("gives the parser's errors: a non-finite value, a short file, a layout it does not read, a missing file", async () => {
     const nan = path.join(dir, "nan.npy");
-    await expect(readFeatureFile(nan, ids)).rejects.toThrow(`${nan}: row 3: column 2 of candidate 2 (c) is NaN`);
+    await expect(readFeatureFile(nan, ids)).rejects.toThrow(`${nan}: row 2: column 1 of candidate 2 (c) is NaN`);
     const cut = path.join(dir, "cut.npy");
     copyFileSync(path.join(dir, "f4.npy"), cut);
     truncateSync(cut, readFileSync(cut).length - 4);

@@ -73,7 +73,7 @@ describe("rankToDir with a selection started before the pool was read", () => {
   it("reports a value that is not finite as the usual path does", async () => {
     const features = numpyArray(rows.map((row, i) => (i === 7 ? [row[0], Number.NaN, ...row.slice(2)] : row)), path.join(dir, "nan.npy"));
     const out = path.join(dir, "nan");
-    await expect(rankToDir({ pool: [POOL], select: 20, out, software, features })).rejects.toThrow(/nan\.npy: row 8: column 2 of candidate 7 \(\w+\) is NaN, expected a finite number/);
+    await expect(rankToDir({ pool: [POOL], select: 20, out, software, features })).rejects.toThrow(/nan\.npy: row 7: column 1 of candidate 7 \(\w+\) is NaN, expected a finite number/);
   });
 });
 

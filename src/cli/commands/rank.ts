@@ -24,21 +24,24 @@ optimisation. --disagreement force is DP-GEN's model deviation (max over atoms o
 pool and labelled set:
       --pool PATH...          extxyz files (every frame), XDATCAR, ASE .traj and LAMMPS text dumps (every step),
                               folders of POSCAR/CONTCAR/*.vasp/*.extxyz/*.xyz/XDATCAR/*.traj/*.lammpstrj, VASP runs
-                              (their complete DFT steps); a source that cannot be read is left out with a warning
-                              (ranking.json: skipped_sources)
+                              (their complete DFT steps); a source that cannot be read (a cut file, a position or
+                              cell of nan or inf) is left out with a warning (ranking.json: skipped_sources) and
+                              rank exits 1, writing the ranking of the rest
       --type-map EL,EL...     the element of each LAMMPS atom type, type 1 first (DP-GEN's type_map), for dumps
                               without an element column; lengths in the dump are taken as Angstrom
       --select N              how many structures to pick (at most the pool size)
       --labeled PATH...       the structures already labelled: extxyz, a dataset folder (its train/valid/test.extxyz)
                               or anything --pool takes (VASP runs, say): never picked, and they count as covered
 committee (at least 2 members):
-      --committee FILE...     one mace_eval_configs output per member (MACE_energy, MACE_forces), matched by structure
+      --committee FILE...     one mace_eval_configs output per member (MACE_energy, MACE_forces), matched by structure:
+                              each must predict every candidate; other structures in it are noted and not used
       --committee-keys P      predictions inside the pool: info P<member>_energy, arrays P<member>_forces
       --disagreement KIND     energy (std of energy per atom across members; default) or force (DP-GEN deviation)
       --force-trust LO:HI     candidates below LO are "accurate", at or above HI "suspect" (flagged in ranking.csv)
       --trust-exclude LEVELS  which of them are never selected: accurate,suspect (default), accurate, suspect or none
 score:
-      --weights div=W,dis=W   score = div*diversity + dis*disagreement (disagreement min-max normalised; default 1,1)
+      --weights div=W,dis=W   score = div*diversity + dis*disagreement (disagreement min-max normalised; default 1,1;
+                              without a committee only diversity counts)
       --rule uwfps:A,B        uncertainty-weighted FPS instead: score = disagreement^A * diversity^B
 descriptor:
       --descriptor KIND       baseline (composition, volume/atom, pair-distance histogram with all periodic images;
@@ -59,7 +62,9 @@ run:
       --threads N             threads for reading large extxyz pools and for the selection (default: up to 2);
                               the results do not depend on it
 output:
-  -o, --output DIR            new directory for ranking.json, ranking.csv, selected.extxyz (never overwritten)
+  -o, --output DIR            new directory for ranking.json, ranking.csv, selected.extxyz (never overwritten); in
+                              selected.extxyz the pool's energy, forces, stress, ... (what ASE reads as calculator
+                              results) are renamed pool_energy, pool_forces, ...: they are not labels
       --poscars               also OUT/poscars/<rank>-<candidate_id>/POSCAR per pick, ready for VASP (one block
                               per species: atoms that alternate are grouped, each species' in their order)
       --vasp-inputs DIR       copy DIR's files (INCAR, KPOINTS, job script) beside each POSCAR (implies --poscars);
@@ -83,7 +88,10 @@ output:
 Candidates carry a stable candidate_id: a hash of species, positions (rounded to 1e-6 A), cell and pbc.
 Ties go to the lowest candidate index. Same inputs give byte-identical outputs.
 
-exit codes: 0 success, 1 bad input, 2 usage error`,
+Frames, atoms and candidates are counted from 0 in messages, as ASE counts them.
+
+exit codes: 0 success; 1 bad input: nothing written, or a pool source left out (the ranking of the rest is
+written); 2 usage error (an existing non-empty -o included)`,
   options: {
     pool: { type: "string", multiple: true },
     select: { type: "string" },
@@ -210,7 +218,23 @@ function leftOutText(counts: { labelled: number; duplicates: number; accurate: n
   return parts.length ? `; left out: ${parts.join(", ")}` : "";
 }
 
+/** The flags of positive numbers, and whether each takes integers only. */
+const POSITIVE_FLAGS = [["select", true], ["bins", true], ["rmax", false], ["threads", true], ["vacuum", false]] as const;
+
+/**
+ * `--select -1`: the parser takes -1 for a flag and would say how to write a value that starts with "-", which is
+ * then refused anyway; the problem said at once is the value's.
+ */
+function refuseNegativeValues(argv: string[]): void {
+  for (const [flag, integer] of POSITIVE_FLAGS) {
+    const at = argv.indexOf(`--${flag}`);
+    const value = at >= 0 ? argv[at + 1] : undefined;
+    if (value !== undefined && /^-(\d|\.\d)/.test(value)) positiveNumber(flag, value, integer);
+  }
+}
+
 export async function runRank(argv: string[]): Promise<number> {
+  refuseNegativeValues(argv);
   const { values, positionals } = parseCommand(rankSpec, argv);
   if (values.help) {
     process.stdout.write(helpText(rankSpec));
@@ -235,6 +259,13 @@ export async function runRank(argv: string[]): Promise<number> {
   if (features.length && values.descriptor !== undefined) throw new UsageError("give --descriptor or --features, not both: --features replaces the descriptor");
   if (committee.length === 1) throw new UsageError(`a committee needs at least 2 models to disagree; got 1 (${committee[0]})`);
 
+  const hasCommittee = committee.length > 0 || values["committee-keys"] !== undefined;
+  const weights = values.weights ? await parseWeights(values.weights) : undefined;
+  // div=0 without a committee is refused later; with div > 0 the disagreement term alone is moot.
+  if (weights && weights.kind === "weighted" && !hasCommittee && weights.wDis > 0 && weights.wDiv > 0) {
+    process.stderr.write(`warning: --weights dis=${weights.wDis} has no effect without a committee (--committee or --committee-keys): the ranking is by diversity alone\n`);
+  }
+
   const progress = new Progress("rank");
   try {
     const options: RankOptions = {
@@ -247,7 +278,7 @@ export async function runRank(argv: string[]): Promise<number> {
       disagreement: oneOf("disagreement", values.disagreement, ["energy", "force"] as const, "energy"),
       forceTrust: values["force-trust"] ? parseTrustWindow(values["force-trust"]) : undefined,
       trustExclude: values["trust-exclude"] !== undefined ? parseTrustExclusion(values["trust-exclude"]) : undefined,
-      rule: values.rule ? parseRule(values.rule) : values.weights ? await parseWeights(values.weights) : undefined,
+      rule: values.rule ? parseRule(values.rule) : weights,
       descriptor: oneOf("descriptor", values.descriptor, ["baseline", "element-pairs"] as const, "baseline"),
       ...featureOptions(features, values["features-key"], values["features-per-element"], values["labeled-features"], labeled),
       scaling: oneOf("scaling", values.scaling, ["none", "standard"] as const, "standard"),
@@ -274,11 +305,16 @@ export async function runRank(argv: string[]): Promise<number> {
     const outcome = await rankToDir(options, started);
     progress.done();
     const { result, candidates } = outcome;
+    const skipped = outcome.skipped.length;
     for (const note of outcome.notes) process.stderr.write(`note: ${note}\n`);
     for (const { problem } of outcome.skipped) process.stderr.write(`warning: pool source left out, it cannot be read: ${problem}\n`);
     for (const advice of outcome.poscars?.advice ?? []) process.stderr.write(`warning: ${advice}\n`);
+    const short = result.picks.length < result.requested;
+    if (short) {
+      const why = leftOutText(outcome.leftOut).replace(/^; /, "");
+      process.stderr.write(`warning: picked ${result.picks.length} of the ${result.requested} requested: only ${result.selectable} of the ${candidates.length} candidates can be picked${why ? ` (${why})` : ""}\n`);
+    }
     // Without a committee there is no disagreement to show (it would read as a measured zero).
-    const hasCommittee = committee.length > 0 || values["committee-keys"] !== undefined;
     const top = result.picks.slice(0, 10).map((p) => {
       const c = candidates[p.index];
       const disagreement = hasCommittee ? `  disagreement=${p.disagreement.toFixed(3)}` : "";
@@ -286,7 +322,7 @@ export async function runRank(argv: string[]): Promise<number> {
     });
     process.stdout.write(
       [
-        `ranked ${candidates.length} candidates${outcome.skipped.length ? ` from ${outcome.skipped.length === 1 ? "all pool sources but one" : `all pool sources but ${outcome.skipped.length}`}` : ""} (${result.selectable} selectable${leftOutText(outcome.leftOut)}), picked ${result.picks.length}${result.picks.length < result.requested ? ` of ${result.requested} requested: no more selectable candidates` : ""}`,
+        `ranked ${candidates.length} candidates${outcome.skipped.length ? ` from ${outcome.skipped.length === 1 ? "all pool sources but one" : `all pool sources but ${outcome.skipped.length}`}` : ""} (${result.selectable} selectable${leftOutText(outcome.leftOut)}), picked ${result.picks.length}${short ? ` of ${result.requested} requested: no more selectable candidates` : ""}`,
         `rule: ${outcome.rule}`,
         ...top,
         ...(result.picks.length > 10 ? [`  ... ${result.picks.length - 10} more in ranking.csv`] : []),
@@ -294,9 +330,11 @@ export async function runRank(argv: string[]): Promise<number> {
         ...(values.magmom !== undefined || values.ldau !== undefined ? [`each pick's INCAR: ${[values.magmom !== undefined && "MAGMOM", values.ldau !== undefined && "LDAUL/LDAUU/LDAUJ"].filter(Boolean).join(" and ")} in the order of its POSCAR's species line`] : []),
         ...(values["potcar-spec"] !== undefined ? ["each pick's POTCAR.spec: its potentials in the order of its POSCAR's species line"] : []),
         `wrote ${outcome.files.map((f) => `${outcome.dir}/${f}`).join(", ")}`,
+        ...(skipped ? [`${skipped === 1 ? "1 pool source" : `${skipped} pool sources`} could not be read and ${skipped === 1 ? "was" : "were"} left out (warnings above; ranking.json: skipped_sources): exit code 1`] : []),
       ].join("\n") + "\n",
     );
-    return 0;
+    // The ranking stands for what could be read; the exit code says that something could not.
+    return skipped ? 1 : 0;
   } finally {
     progress.done();
   }

@@ -263,7 +263,8 @@ export class ExtxyzSummaryScanner {
   private commentAsRead(b: Uint8Array, start: number): readonly string[] {
     this.direct = false;
     const header = commentHeader(b, start, b.indexOf(NL, start));
-    if (header === undefined) throw GIVE_UP;
+    // A cell of nan or inf is left to the full reader's caller, which names its line.
+    if (header === undefined || !header.cell.every(Number.isFinite)) throw GIVE_UP;
     this.cell.set(header.cell);
     for (let k = 0; k < 3; k++) this.pbc[k] = header.pbc[k];
     return this.columnsOf(header.properties);

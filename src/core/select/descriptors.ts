@@ -130,7 +130,7 @@ export function computeDescriptors(
       describer.describe(frames[f], matrix.data, f * columns.length);
     } catch (error) {
       if (error instanceof GeometryError || error instanceof FrameProblem) {
-        const origin = origins?.[f] ?? { file: "candidates", where: `frame ${f + 1}` };
+        const origin = origins?.[f] ?? { file: "candidates", where: `frame ${f}` };
         throw new StructureError(origin.file, origin.where, error.message);
       }
       throw error;
@@ -181,7 +181,7 @@ class FrameDescriber {
     }
     const { positions, cell, symbols } = frame;
     for (let i = 0; i < 3 * n; i++) {
-      if (!Number.isFinite(positions[i])) throw new FrameProblem(`position of atom ${Math.floor(i / 3) + 1} is not a finite number`);
+      if (!Number.isFinite(positions[i])) throw new FrameProblem(`atom ${Math.floor(i / 3)}: position is not a finite number`);
     }
     for (let i = 0; i < 9; i++) {
       if (!Number.isFinite(cell[i])) throw new FrameProblem("the cell has a value that is not a finite number");

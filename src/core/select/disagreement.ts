@@ -103,7 +103,7 @@ function forceDisagreement(members: readonly CommitteePrediction[], candidates: 
       }
       for (let v = 0; v < f.length; v++) {
         if (!Number.isFinite(f[v])) {
-          throw new InputError(member.source, where(candidates, i), `force on atom ${Math.floor(v / 3) + 1} is not a finite number`);
+          throw new InputError(member.source, where(candidates, i), `force on atom ${Math.floor(v / 3)} is not a finite number`);
         }
       }
       forces.push(f);

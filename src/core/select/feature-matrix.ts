@@ -67,12 +67,12 @@ export interface MatrixRows {
 
 export const CANDIDATE_ROWS: MatrixRows = { one: "candidate", order: "candidate order" };
 
-const ROW_NUMBER = (row: number): string => `row ${row + 1}`;
+const ROW_NUMBER = (row: number): string => `row ${row}`;
 
 /**
  * Builds and validates a user-supplied matrix (`--features FILE`): one row per candidate (per `ids`), in their
  * order, all rows of the same length, every value finite and within float32 range.
- * `where(i)` locates row i in `source` (e.g. its line); by default `row i+1`.
+ * `where(i)` locates row i in `source` (e.g. its line); by default `row i` (counted from 0, as NumPy does).
  */
 export function featureMatrixFromRows(
   rows: ArrayLike<ArrayLike<number>>,
@@ -126,7 +126,7 @@ export function validateFeatureMatrix(
   for (let i = 0; i < rows; i++) {
     for (let c = 0, p = start(i); c < cols; c++, p++) {
       if (!Number.isFinite(data[p])) {
-        throw new InputError(source, where(i), `column ${c + 1} of ${names.one} ${i} (${ids[i]}) is ${data[p]}, expected a finite number within float32 range`);
+        throw new InputError(source, where(i), `column ${c} of ${names.one} ${i} (${ids[i]}) is ${data[p]}, expected a finite number within float32 range`);
       }
     }
   }

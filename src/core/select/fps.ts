@@ -535,7 +535,7 @@ function throwNonFinite(matrix: PlacedRows, ids: readonly string[] | undefined, 
     const p = start(row);
     for (let c = 0; c < cols; c++) {
       const v = data[p + c];
-      if (v - v !== 0) throw new InputError("features", `${what} ${named(row, ids)}`, `column ${c + 1} is ${v}, expected a finite number`);
+      if (v - v !== 0) throw new InputError("features", `${what} ${named(row, ids)}`, `column ${c} is ${v}, expected a finite number`);
     }
   }
   throw new Error("a non-finite feature value was found and then not found again");

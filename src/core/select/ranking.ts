@@ -68,8 +68,11 @@ export interface RankingInputs {
 export const HEURISTIC_NOTE =
   "Baseline heuristic: greedy farthest-point sampling in a structure-descriptor space, plus committee disagreement when a committee is given. It is not calibrated uncertainty, not Bayesian optimisation, and not force-uncertainty active learning (except the DP-GEN force deviation, when chosen).";
 
-/** The ranking rule in words, e.g. "diversity-first (no committee)". */
-export function rankingRule(p: RankingParameters, labeledCount: number): string {
+/**
+ * The ranking rule in words, e.g. "diversity-first (no committee)"; `labeledCount` structures were read as labelled,
+ * `labeledDistinct` of them different (a relaxation's last steps may repeat a structure).
+ */
+export function rankingRule(p: RankingParameters, labeledCount: number, labeledDistinct = labeledCount): string {
   const space =
     p.descriptor !== "features" ? `the ${p.descriptor} descriptor space` : p.features_key
         ? `the space of ${p.features_key} (${p.features_per_element ? `composition-weighted means per element: ${p.features_per_element.join(", ")}` : "one mean vector per structure"})`
@@ -82,7 +85,8 @@ export function rankingRule(p: RankingParameters, labeledCount: number): string 
   else if (p.rule.wDiv === 0) rule = `${what} only (top-k), no diversity term`;
   else rule = `diversity + ${what}, weights ${p.rule.wDiv}:${p.rule.wDis}, diversity = distance in ${space}`;
   if (p.force_trust) rule += `; trust window ${trustWindowText(p.force_trust)} (below: accurate, at or above: suspect; ${trustExclusionText(p.trust_exclude ?? [])})`;
-  if (labeledCount > 0) rule += `; seeded by ${labeledCount} labelled structures, which count as covered`;
+  const distinct = labeledDistinct < labeledCount ? ` (${labeledDistinct} distinct)` : "";
+  if (labeledCount > 0) rule += `; seeded by ${labeledCount} labelled structures${distinct}, which count as covered`;
   return rule;
 }
 
@@ -97,7 +101,7 @@ function trustExclusionText(exclude: TrustExclusion): string {
 }
 
 export function renderRankingJson(r: RankingInputs): string {
-  const rule = rankingRule(r.parameters, r.labeled.reduce((n, s) => n + s.frames, 0));
+  const rule = rankingRule(r.parameters, r.labeled.reduce((n, s) => n + s.frames, 0), r.labeledIds.size);
   return stableJson({
     format: "relabel-ranking/1",
     rule,
@@ -230,6 +234,35 @@ export function selectedPoscar(
   const regrouped = grouped !== boxedFrame ? "; atoms grouped by species" : "";
   const comment = `${pick.formula} candidate ${pick.candidate_id} rank ${pick.rank}${round}${box}${regrouped}`;
   return { text: writePoscar(grouped, { source: opts.source, comment }), boxed };
+}
+
+/** The info and per-atom keys that ASE's extxyz reader takes as a calculator's results (ase/io/extxyz.py, 3.22). */
+const ASE_RESULT_INFO = new Set(["energy", "free_energy", "stress", "dipole", "magmom"]);
+const ASE_RESULT_ARRAYS = new Set(["forces", "stresses", "charges", "magmoms", "energies"]);
+/** What those keys become in selected.extxyz: pool values, not labels. */
+export const POOL_RESULT_PREFIX = "pool_";
+
+/** `key` under the pool prefix, prefixed again while `taken` has it (nothing is written over). */
+function poolKey(key: string, taken: { has(key: string): boolean }): string {
+  let renamed = `${POOL_RESULT_PREFIX}${key}`;
+  while (taken.has(renamed)) renamed = `${POOL_RESULT_PREFIX}${renamed}`;
+  return renamed;
+}
+
+function renamedKeys<V>(entries: Map<string, V>, names: ReadonlySet<string>): Map<string, V> {
+  if (![...names].some((name) => entries.has(name))) return entries;
+  return new Map([...entries].map(([key, value]) => [names.has(key) ? poolKey(key, entries) : key, value]));
+}
+
+/**
+ * The frame with the values ASE would read back as calculator results (energy, forces, stress, ...) under
+ * `pool_<key>`: a pick is a structure to label, and what the pool says of it (a model's prediction, an earlier
+ * calculation) must not come back as its label. Positions and so the candidate_id are unchanged.
+ */
+export function withPoolResultsRenamed(frame: Frame): Frame {
+  const info = renamedKeys(frame.info, ASE_RESULT_INFO);
+  const arrays = renamedKeys(frame.arrays, ASE_RESULT_ARRAYS);
+  return info === frame.info && arrays === frame.arrays ? frame : { ...frame, info, arrays };
 }
 
 /** Info keys a selected frame carries in selected.extxyz. */

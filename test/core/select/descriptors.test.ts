@@ -242,7 +242,7 @@ describe("descriptor input errors", () => {
     expect(String(errorOf(frame(["Cu"], [0, 0, 0], new Array(9).fill(0), [true, true, true])))).toMatch(/pbc is true along cell vector 1 but that vector is zero/);
     expect(String(errorOf(frame(["Cu"], [0, 0, 0], [1, 0, 0, 2, 0, 0, 0, 0, 3], [true, true, true])))).toMatch(/singular/);
     expect(String(errorOf(frame([], [], cubic, [true, true, true])))).toMatch(/no atoms/);
-    expect(String(errorOf(frame(["Cu"], [0, NaN, 0], cubic, [true, true, true])))).toMatch(/atom 1 is not a finite number/);
+    expect(String(errorOf(frame(["Cu"], [0, NaN, 0], cubic, [true, true, true])))).toMatch(/atom 0: position is not a finite number/);
     expect(String(errorOf(frame(["Cu"], [0, 0, 0], [0.01, 0, 0, 0, 0.01, 0, 0, 0, 0.01], [true, true, true])))).toMatch(/too small/);
   });
 });

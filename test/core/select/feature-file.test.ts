@@ -27,7 +27,7 @@ describe("parseFeatureFile (.npy)", () => {
   });
 
   it("names the candidate of a non-finite value and checks the row count", () => {
-    expect(() => read("nan.npy")).toThrow(/^nan\.npy: row 3: column 2 of candidate 2 \(c\) is NaN/);
+    expect(() => read("nan.npy")).toThrow(/^nan\.npy: row 2: column 1 of candidate 2 \(c\) is NaN/);
     expect(() => read("f4.npy", ["a", "b"])).toThrow(/^f4\.npy: has 4 feature rows, expected 2/);
   });
 

@@ -20,16 +20,16 @@ describe("user feature matrices", () => {
 
   it("names the row and candidate of a non-finite or out-of-range value", () => {
     expect(() => featureMatrixFromRows([[1, 2], [3, NaN], [5, 6]], ids, "features.csv", (row) => row + 2)).toThrow(
-      "features.csv:3: column 2 of candidate 1 (id-b) is NaN",
+      "features.csv:3: column 1 of candidate 1 (id-b) is NaN",
     );
     expect(() => featureMatrixFromRows([[1, 2], [3, 4], [1e39, 6]], ids, "features.csv")).toThrow(
-      "features.csv: row 3: column 1 of candidate 2 (id-c) is Infinity, expected a finite number within float32 range",
+      "features.csv: row 2: column 0 of candidate 2 (id-c) is Infinity, expected a finite number within float32 range",
     );
     expect(() => validateFeatureMatrix({ rows: 3, cols: 1, data: Float32Array.of(0, Infinity, 0) }, ids, "f.npy")).toThrow(/candidate 1 \(id-b\)/);
   });
 
   it("refuses ragged rows", () => {
-    expect(() => featureMatrixFromRows([[1, 2], [3], [5, 6]], ids, "features.csv")).toThrow("features.csv: row 2: has 1 values, expected 2 like the first row");
+    expect(() => featureMatrixFromRows([[1, 2], [3], [5, 6]], ids, "features.csv")).toThrow("features.csv: row 1: has 1 values, expected 2 like the first row");
   });
 
   it("names the candidate of a non-finite value in placed rows too", () => {
@@ -37,7 +37,7 @@ describe("user feature matrices", () => {
     copyRows(Float32Array.of(1, 2, 3, 4, 5, 6), 0, 3, placed, 0);
     expect(() => validateFeatureMatrix(placed, ids, "f.npy")).not.toThrow();
     placed.data[placed.start(2) + 1] = Infinity;
-    expect(() => validateFeatureMatrix(placed, ids, "f.npy")).toThrow("f.npy: row 3: column 2 of candidate 2 (id-c) is Infinity");
+    expect(() => validateFeatureMatrix(placed, ids, "f.npy")).toThrow("f.npy: row 2: column 1 of candidate 2 (id-c) is Infinity");
     expect(() => validateFeatureMatrix(placed, ["x"], "f.npy")).toThrow(/has 3 feature rows, expected 1/);
   });
 

@@ -238,7 +238,7 @@ describe("selection input errors", () => {
     expect(() => selectCandidates({ ...base, features: matrix(4, 1, bad) })).toThrow(/candidate 1 \(c1\).*NaN/);
     // In a pair of columns and in the odd last one, of candidates and of labelled structures.
     const wide = Float32Array.from({ length: 12 }, (_, i) => i);
-    for (const [at, where] of [[4, /candidate 1 \(c1\): column 2 is -Infinity/], [11, /candidate 3 \(c3\): column 3 is -Infinity/]] as const) {
+    for (const [at, where] of [[4, /candidate 1 \(c1\): column 1 is -Infinity/], [11, /candidate 3 \(c3\): column 2 is -Infinity/]] as const) {
       const values = wide.slice();
       values[at] = -Infinity;
       expect(() => selectCandidates({ ...base, features: matrix(4, 3, values) })).toThrow(where);

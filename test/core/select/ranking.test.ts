@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { firstOccurrences } from "../../../src/core/select/candidate-id.js";
 import { TRUST_ACCURATE, TRUST_SUSPECT } from "../../../src/core/select/disagreement.js";
-import { leftOutCounts, rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../../../src/core/select/ranking.js";
+import { leftOutCounts, rankingCsvParts, rankingRule, renderRankingJson, withPoolResultsRenamed, type CandidateMeta, type RankingInputs } from "../../../src/core/select/ranking.js";
+import type { AtomArray, Frame, InfoValue } from "../../../src/core/structure.js";
 
 function inputs(candidates: CandidateMeta[], over: Partial<RankingInputs> = {}): RankingInputs {
   const N = candidates.length;
@@ -95,5 +96,29 @@ describe("ranking.json's trust window", () => {
     open.parameters.force_trust = { lo: 0.1, hi: Infinity };
     expect(JSON.parse(renderRankingJson(open)).parameters.force_trust).toEqual({ lo: 0.1, hi: "inf" });
     expect(rankingRule(open.parameters, 0)).toContain("trust window 0.1:inf ");
+  });
+});
+
+describe("selected.extxyz's frames", () => {
+  const frame = (info: [string, InfoValue][], arrays: [string, AtomArray][]): Frame => ({
+    natoms: 1, symbols: ["H"], positions: Float64Array.of(0, 0, 1), cell: new Float64Array(9), pbc: [false, false, false],
+    info: new Map(info), arrays: new Map(arrays),
+  });
+  const float = (value: number): InfoValue => ({ kind: "float", value });
+  const column = (x: number): AtomArray => ({ dtype: "R", ncols: 3, data: Float64Array.of(x, x, x) });
+
+  it("carry what ASE reads as calculator results under pool_ names, in place, writing over nothing", () => {
+    const renamed = withPoolResultsRenamed(
+      frame(
+        [["config_type", { kind: "string", value: "md" }], ["energy", float(-3)], ["pool_energy", float(-1)], ["free_energy", float(-2)], ["dipole", float(0)]],
+        [["momenta", column(1)], ["forces", column(2)], ["charges", column(3)]],
+      ),
+    );
+    expect([...renamed.info.keys()]).toEqual(["config_type", "pool_pool_energy", "pool_energy", "pool_free_energy", "pool_dipole"]);
+    expect(renamed.info.get("pool_pool_energy")).toEqual(float(-3));
+    expect(renamed.info.get("pool_energy")).toEqual(float(-1));
+    expect([...renamed.arrays.keys()]).toEqual(["momenta", "pool_forces", "pool_charges"]);
+    const plain = frame([["MACE_energy", float(1)]], [["MACE_forces", column(1)]]);
+    expect(withPoolResultsRenamed(plain)).toBe(plain);
   });
 });
