@@ -6,7 +6,7 @@ import { foreignFormatDetail } from "../core/formats/foreign.js";
 import type { Frame } from "../core/structure.js";
 import { labelFrame, type EnergyPolicy } from "../core/vasp/labels.js";
 import type { SkippedStep, VaspStep, VaspSummary } from "../core/vasp/types.js";
-import { nonFiniteGeometry } from "../core/formats/extxyz.js";
+import { nonFiniteGeometry } from "../core/formats/finite-geometry.js";
 import { refLabelsFromCalculator } from "../core/ref-labels.js";
 import { readExtxyzWithLines } from "./extxyz.js";
 import { folderEntries, VisitedFolders } from "./folder-entries.js";

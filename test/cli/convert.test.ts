@@ -230,7 +230,7 @@ describe("relabel convert: extxyz inputs", () => {
     const out = path.join(dir, "o.extxyz");
     const res = await runCli("convert", bad, "-o", out);
     expect(res.code).toBe(1);
-    expect(res.stderr).toBe(`skipped: ${bad}:3: frame 0: atom 1 (Al): position x is nan (expected a finite number); frame left out\n`);
+    expect(res.stderr).toBe(`skipped: ${bad}:3: frame 0: atom 0 (Al, 0-based): position x is nan; expected a finite number; frame left out\n`);
     expect(framesOf(out)).toHaveLength(9);
     const inspected = await runCli("inspect", bad);
     expect(inspected.code).toBe(1);

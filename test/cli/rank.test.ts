@@ -992,8 +992,8 @@ describe("relabel rank", () => {
     const files = readdirSync(realPath("extxyz")).sort().map((f) => readFileSync(path.join(realPath("extxyz"), f)));
     const large = Buffer.concat([...files, ...files, ...files, ...files, ...files]);
     const largeLines = large.toString("latin1").split("\n").length - 1;
-    const position = "atom 0 (0-based): position x is nan; positions must be finite numbers";
-    const cell = "the cell (Lattice) holds inf; a cell must be finite numbers";
+    const position = "atom 0 (Al, 0-based): position x is nan; expected a finite number";
+    const cell = "cell vector a1 has x = inf; expected finite numbers";
     const cases = [
       ["nan.xyz", Buffer.from(nanPosition), 3, position],
       ["cell.xyz", Buffer.from(infCell), 2, cell],

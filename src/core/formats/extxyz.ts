@@ -1732,27 +1732,6 @@ function readVecLines(b: Buffer, starts: number[], header: Header, file: string,
   });
 }
 
-const AXES = ["x", "y", "z"];
-
-/**
- * The first position or cell value of a frame that is not a finite number, with the 1-based line it sits on (`line`
- * is the frame's atom-count line; the cell is named at the comment line); undefined when the geometry is finite.
- * The grammar reads `nan` and `inf` as numbers, as ASE does, but no structure has such an atom or cell: readers that
- * need a geometry (convert, inspect, rank) check frames with this.
- */
-export function nonFiniteGeometry(frame: Frame, line: number): { line: number; detail: string } | undefined {
-  for (let i = 0; i < 9; i++) {
-    if (!Number.isFinite(frame.cell[i])) return { line: line + 1, detail: `cell vector a${Math.floor(i / 3) + 1} has ${AXES[i % 3]} = ${formatFloat(frame.cell[i])} (expected a finite number)` };
-  }
-  const p = frame.positions;
-  for (let i = 0; i < p.length; i++) {
-    if (Number.isFinite(p[i])) continue;
-    const atom = Math.floor(i / 3);
-    return { line: line + 2 + atom, detail: `atom ${atom + 1} (${frame.symbols[atom]}): position ${AXES[i % 3]} is ${formatFloat(p[i])} (expected a finite number)` };
-  }
-  return undefined;
-}
-
 /** Parses a whole extxyz text or byte buffer (convenience over ExtxyzParser). */
 export function parseExtxyz(input: string | Uint8Array, file = "<string>"): ExtxyzFrameAt[] {
   const parser = new ExtxyzParser(file);

@@ -1,32 +1,34 @@
 /**
  * Positions and cells that are not finite numbers. extxyz reads `nan` and `inf` as numbers (as ASE does), but no
- * structure has them: a reader that needs real structures (rank's pool) refuses such a frame, naming its line.
+ * structure has them: readers that need a geometry (convert, inspect, rank's pool) refuse such a frame by its line.
  */
 import { InputError } from "../errors.js";
 import type { Frame } from "../structure.js";
 
-/** The first value of the frame's geometry that is not finite: an atom's position (0-based atom), or the cell's. */
-export function nonFiniteGeometry(
-  frame: Pick<Frame, "natoms" | "positions" | "cell">,
-): { atom: number; axis: "x" | "y" | "z"; value: number } | { cell: number } | undefined {
-  const { positions, cell } = frame;
-  for (let i = 0; i < 9; i++) if (!Number.isFinite(cell[i])) return { cell: cell[i] };
-  for (let i = 0; i < 3 * frame.natoms; i++) {
-    if (!Number.isFinite(positions[i])) return { atom: Math.floor(i / 3), axis: (["x", "y", "z"] as const)[i % 3], value: positions[i] };
-  }
-  return undefined;
-}
+const AXES = ["x", "y", "z"] as const;
 
 /** nan, inf or -inf, as a file writes them. */
 const asWritten = (x: number): string => (Number.isNaN(x) ? "nan" : x > 0 ? "inf" : "-inf");
 
 /**
- * The InputError for an extxyz frame whose first line (its atom count) is `line` and whose geometry is not finite,
- * at the atom's line or at the comment line for the cell; undefined when it is finite.
+ * The first position or cell value of a frame that is not finite, with the 1-based line it sits on (`line` is the
+ * frame's atom-count line; the cell is named at the comment line); undefined when the geometry is finite.
  */
+export function nonFiniteGeometry(frame: Pick<Frame, "natoms" | "symbols" | "positions" | "cell">, line: number): { line: number; detail: string } | undefined {
+  const { positions, cell } = frame;
+  for (let i = 0; i < 9; i++) {
+    if (!Number.isFinite(cell[i])) return { line: line + 1, detail: `cell vector a${Math.floor(i / 3) + 1} has ${AXES[i % 3]} = ${asWritten(cell[i])}; expected finite numbers` };
+  }
+  for (let i = 0; i < 3 * frame.natoms; i++) {
+    if (Number.isFinite(positions[i])) continue;
+    const atom = Math.floor(i / 3);
+    return { line: line + 2 + atom, detail: `atom ${atom} (${frame.symbols[atom]}, 0-based): position ${AXES[i % 3]} is ${asWritten(positions[i])}; expected a finite number` };
+  }
+  return undefined;
+}
+
+/** nonFiniteGeometry as the InputError of an extxyz frame, or undefined. */
 export function extxyzNonFiniteGeometryError(file: string, frame: Frame, line: number): InputError | undefined {
-  const found = nonFiniteGeometry(frame);
-  if (found === undefined) return undefined;
-  if ("cell" in found) return new InputError(file, line + 1, `the cell (Lattice) holds ${asWritten(found.cell)}; a cell must be finite numbers`);
-  return new InputError(file, line + 2 + found.atom, `atom ${found.atom} (0-based): position ${found.axis} is ${asWritten(found.value)}; positions must be finite numbers`);
+  const found = nonFiniteGeometry(frame, line);
+  return found && new InputError(file, found.line, found.detail);
 }

@@ -3,7 +3,7 @@
  * Each input is checked whole and in 1-byte chunks, so that streaming never changes the error.
  */
 import { describe, expect, it } from "vitest";
-import { ExtxyzParser, nonFiniteGeometry, parseExtxyz } from "../../../src/core/formats/extxyz.js";
+import { ExtxyzParser, parseExtxyz } from "../../../src/core/formats/extxyz.js";
 import { InputError } from "../../../src/core/errors.js";
 
 const H = "H 0 0 0\n";
@@ -111,19 +111,3 @@ describe("malformed extxyz", () => {
   });
 });
 
-describe("nonFiniteGeometry", () => {
-  const frameAt = (text: string) => parseExtxyz(text, "g.xyz")[1];
-  const twoFrames = (second: string) => `1\n\n${H}${second}`;
-
-  it("names the atom line and the axis of a nan or inf position, the comment line for the cell", () => {
-    const nanAtom = frameAt(twoFrames(`2\nLattice="3 0 0 0 3 0 0 0 3"\nH 0 0 0\nO 1 nan 0\n`));
-    expect(nonFiniteGeometry(nanAtom.frame, nanAtom.line)).toEqual({ line: 7, detail: "atom 2 (O): position y is nan (expected a finite number)" });
-    const infCell = frameAt(twoFrames(`1\nLattice="3 0 0 0 -inf 0 0 0 3"\n${H}`));
-    expect(nonFiniteGeometry(infCell.frame, infCell.line)).toEqual({ line: 5, detail: "cell vector a2 has y = -inf (expected a finite number)" });
-  });
-
-  it("passes a finite frame", () => {
-    const ok = frameAt(twoFrames(`1\nLattice="3 0 0 0 3 0 0 0 3" energy=nan\n${H}`));
-    expect(nonFiniteGeometry(ok.frame, ok.line)).toBeUndefined();
-  });
-});
