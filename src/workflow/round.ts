@@ -1097,11 +1097,12 @@ export class RoundWorkflow {
       await this.record(where, "replied: no round here");
       return;
     }
-    await this.roundCommand(c, manifest, thread, where, config);
+    await this.roundCommand(c, manifest, { number: thread, isPullRequest: e.issue.isPullRequest }, where, config);
   }
 
-  private async roundCommand(c: RunCommand, manifest: RoundManifest, thread: number, where: Where, config: RelabelConfig): Promise<void> {
+  private async roundCommand(c: RunCommand, manifest: RoundManifest, on: { number: number; isPullRequest: boolean }, where: Where, config: RelabelConfig): Promise<void> {
     const round = manifest.round;
+    const thread = on.number;
     switch (c.command) {
       case "status": {
         await this.forge.comment(thread, statusComment(manifest, await this.jobs(round), await this.lockStatus(round), await this.pollProblems(round)));
@@ -1131,7 +1132,8 @@ export class RoundWorkflow {
         return;
       }
       case "rebuild": {
-        const pr = manifest.prs.results ?? null;
+        // Typed on a results PR: that one (the round records only the last PR checked).
+        const pr = on.isPullRequest && thread !== manifest.prs.selection ? thread : (manifest.prs.results ?? null);
         if (pr === null || effectiveState(manifest) !== "labeling") {
           await this.forge.comment(thread, `Round ${round}: no open results PR to check${effectiveState(manifest) !== "labeling" ? ` (the round is ${manifest.state})` : ""}.`);
           await this.record(where, "rebuild: nothing to check");

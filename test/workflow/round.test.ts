@@ -4,7 +4,7 @@
  * Training runs the MACE test doubles (stand-ins) through the local executor.
  */
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -113,6 +113,24 @@ describe("results check", () => {
     const m = await round.manifest();
     expect(m.finished_steps).toContain("dataset");
     expect(m.state).not.toBe("labeling");
+  });
+
+  it("checks again the results PR that /relabel rebuild --dry-run is typed on", async () => {
+    r = await startLocalRound({ autoSubmit: false });
+    const round = r;
+    await round.selectAndFreeze();
+    const selected = await selectedRunFolders(round);
+    const complete = await round.openResults(selected);
+    // A second results PR, with one run missing, is checked later: the round records it.
+    const [name, dir] = Object.entries(selected)[0];
+    await round.ledger.commit({ branch: "results-2", message: "one run", files: readdirSync(dir).map((f) => ({ path: `${roundPaths(1).labels}/${name}/${f}`, content: readFileSync(path.join(dir, f)) })) });
+    const partial = await round.forge.openPullRequest({ head: "results-2", base: round.ledger.defaultBranch, title: "one run", body: "", labels: ["labeled-results"], author: round.me.login });
+    await round.workflow.onPullRequest({ delivery: null, event: "pull_request.opened", pr: await round.forge.pullRequest(partial), sender: round.me });
+    expect((await round.manifest()).prs.results).toBe(partial);
+    await round.command(complete, "/relabel rebuild --dry-run");
+    expect(round.forge.checkRuns().at(-1)!.conclusion).toBe("success");
+    await round.command(partial, "/relabel rebuild --dry-run");
+    expect(round.forge.checkRuns().at(-1)!.conclusion).toBe("failure");
   });
 
   it("ends a check that could not run as a failure, never left in progress, without failing the round", async () => {

@@ -576,8 +576,9 @@ export function statusComment(
   pollProblems: PollProblems | null = null,
 ): string {
   const out = [`### Round ${manifest.round}: ${inlineCode(manifest.state)}`, ""];
-  if (manifest.failure !== null) out.push(`> [!CAUTION]\n> Stopped at ${inlineCode(manifest.failure.event)} (while ${manifest.failure.state}): ${manifest.failure.message}`, "");
-  out.push(`- Opened by @${manifest.opened_by} on issue #${manifest.issue} at ${manifest.timestamps.opened}`);
+  if (manifest.failure !== null) out.push(`> [!CAUTION]\n> Stopped at ${inlineCode(manifest.failure.event)} (while ${manifest.failure.state}): ${plainText(manifest.failure.message)}`, "");
+  // No @-mention: every status request would notify the round's author again.
+  out.push(`- Opened by ${inlineCode(manifest.opened_by)} on issue #${manifest.issue} at ${manifest.timestamps.opened}`);
   out.push(`- Pool: ${manifest.pool.map((p) => `${inlineCode(p.path)} (sha256 ${inlineCode(p.sha256.slice(0, 12))}…)`).join(", ")}`);
   out.push(`- Selection: ${manifest.selection_size === null ? "not ranked yet" : `${formatCount(manifest.selection_size)} structures, committee of ${manifest.committee_size ?? 0}`}`);
   if (manifest.prs.selection !== undefined) out.push(`- Selection PR: #${manifest.prs.selection}${manifest.branches.selection ? ` (branch ${inlineCode(manifest.branches.selection)})` : ""}`);
@@ -615,7 +616,7 @@ export interface PlotLinkUrl {
 export function benchmarkComment(reportMd: string, warnings: readonly string[], plotLinks: readonly PlotLinkUrl[], opts: { round?: number; commit?: string } = {}): string {
   const out = [`### ${opts.round === undefined ? "Benchmark" : `Round ${opts.round}: benchmark`}${opts.commit ? ` (commit ${inlineCode(opts.commit.slice(0, 12))})` : ""}`, ""];
   if (warnings.length > 0) {
-    out.push("> [!WARNING]", "> **Compare with care:**", ...warnings.map((w) => `> - ${w.replace(/\r?\n/g, " ")}`), "");
+    out.push("> [!WARNING]", "> **Compare with care:**", ...warnings.map((w) => `> - ${plainText(w)}`), "");
   }
   let report = demoteHeadings(reportMd, 3);
   for (const link of plotLinks) report = report.split(`](${link.file})`).join(`](${link.url})`);

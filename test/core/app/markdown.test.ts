@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultRelabelConfig } from "../../../src/core/app/config.js";
 import { matchLabelRuns, type DryRunResult } from "../../../src/core/app/dry-run.js";
-import { advance, newRoundManifest } from "../../../src/core/app/manifest.js";
+import { advance, failRound, newRoundManifest } from "../../../src/core/app/manifest.js";
 import {
   benchmarkComment,
   COMMENT_LIMIT,
@@ -507,6 +507,11 @@ describe("jobs and status comments", () => {
     expect(md).toContain("- Selection PR: #21 (branch `relabel/round-0004-selection`)");
     expect(md).toContain("| selection frozen | done | `222222222222` |");
     expect(md).toContain("| dataset rebuilt | – | – |");
+    // The author is named, not @-mentioned again at every status.
+    expect(md).toContain("- Opened by `alice` on issue #20");
+    expect(md).not.toContain("@alice");
+    const failed = statusComment(failRound(m, "poll", "vasprun.xml: <calculation> 3 has no <energy>", "2026-01-31T11:00:00Z"), null, null);
+    expect(failed).toContain("(while labeling): vasprun.xml: &lt;calculation&gt; 3 has no &lt;energy&gt;");
     expect(md).toContain("- Lock: held by `app` since 2026-01-31T10:31:00Z (rebuild); `/relabel unlock` releases it");
     expect(statusComment(m, jobsFile, { holder: "app", reason: "rebuild", since: "2026-01-31T10:31:00Z", stale: true })).toContain(
       "- Lock: held by `app` since 2026-01-31T10:31:00Z (rebuild); left by an App process that has stopped: the next step that needs it releases it",
@@ -546,5 +551,7 @@ describe("benchmarkComment", () => {
 
   it("has no warning block when the rounds are comparable", () => {
     expect(benchmarkComment("# Benchmark\n", [], [])).not.toContain("[!WARNING]");
+    // Tags in a warning stay visible text.
+    expect(benchmarkComment("# Benchmark\n", ["a <calculation> was cut"], [])).toContain("> - a &lt;calculation&gt; was cut\n");
   });
 });
