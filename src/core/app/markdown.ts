@@ -78,12 +78,6 @@ export function marker(kind: string, id: string | number): string {
   return `<!-- relabel-loop:${kind}:${text} -->`;
 }
 
-/** The first comment carrying the marker (pass only the App's own comments). */
-export function findMarked<C extends { body?: string | null }>(comments: readonly C[], kind: string, id: string | number): C | undefined {
-  const wanted = marker(kind, id);
-  return comments.find((c) => c.body?.includes(wanted) ?? false);
-}
-
 const HISTORY_OPEN = "<!-- relabel-loop:history -->";
 const VERSION_OPEN = "<!-- relabel-loop:version -->";
 const VERSION_CLOSE = "<!-- relabel-loop:/version -->";
