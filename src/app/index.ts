@@ -28,6 +28,13 @@ export interface AppSettings {
   author: { name: string; email: string };
   /** Milliseconds between polls of a repository's open jobs; null: the repository's `poll_seconds`. */
   pollIntervalMs: number | null;
+  /**
+   * Whether a repository's stages may run on this host (`backend: local`, or no executors): only when the operator
+   * says so (RELABEL_ALLOW_LOCAL_EXECUTOR=1), since the config and its setup lines come from the data repo.
+   */
+  allowLocalExecutor: boolean;
+  /** The App's private key file (PRIVATE_KEY_PATH), refused as an executor's SSH key. */
+  appKeyFile?: string;
 }
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): AppSettings {
@@ -38,6 +45,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): AppSettin
     webUrl: env.RELABEL_WEB_URL ?? host,
     author: { name: env.RELABEL_GIT_NAME ?? "relabel-loop[bot]", email: env.RELABEL_GIT_EMAIL ?? "relabel-loop[bot]@users.noreply.github.com" },
     pollIntervalMs: null,
+    allowLocalExecutor: /^(1|true)$/i.test(env.RELABEL_ALLOW_LOCAL_EXECUTOR ?? ""),
+    ...(env.PRIVATE_KEY_PATH ? { appKeyFile: path.resolve(env.PRIVATE_KEY_PATH) } : {}),
   };
 }
 
@@ -217,7 +226,8 @@ export class RelabelApp {
       this.instance.catch(() => (this.instance = null));
     }
     const instance = await this.instance;
-    return new RoundWorkflow({ forge, ledger: await ledger, stateDir: this.repoDir(known), software: SOFTWARE, log: this.log(), instance });
+    const { allowLocalExecutor, appKeyFile } = this.settings;
+    return new RoundWorkflow({ forge, ledger: await ledger, stateDir: this.repoDir(known), software: SOFTWARE, log: this.log(), instance, allowLocalExecutor, appKeyFile });
   }
 
   /** An installation token for git over https (Probot caches and renews them). */
@@ -330,6 +340,3 @@ function issueInfo(issue: IssuePayload, isPullRequest: boolean): IssueInfo {
   };
 }
 
-/** Probot's entry point (`probot run`): settings from the environment. `npm start` uses src/app/server.ts. */
-const relabelLoop: ApplicationFunction = (app, options) => new RelabelApp(settingsFromEnv()).appFn(app, options);
-export default relabelLoop;

@@ -2,14 +2,15 @@
  * `npm start`: the relabel-loop GitHub App as a long-lived process. Checks the environment (APP_ID, PRIVATE_KEY
  * or PRIVATE_KEY_PATH, WEBHOOK_SECRET, which must not be Probot's "development" default), serves the webhook
  * endpoint through Probot's createNodeMiddleware on a node:http server, and polls open jobs in the background.
- * Secrets are never logged.
+ * Secrets are never logged, and are removed from the environment once read (see takeServerEnv).
  */
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 import { createNodeMiddleware, Probot } from "probot";
-import { RelabelApp, settingsFromEnv } from "./index.js";
+import { isAppSecretVariable } from "../core/app-secrets.js";
+import { RelabelApp, settingsFromEnv, type AppSettings } from "./index.js";
 
 export interface ServerEnv {
   appId: number;
@@ -52,9 +53,28 @@ export function readServerEnv(env: NodeJS.ProcessEnv, readKey: (file: string) =>
   if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push("PORT must be a port number");
   const logLevel = (env.LOG_LEVEL ?? "info") as ServerEnv["logLevel"];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
+  const allowLocal = env.RELABEL_ALLOW_LOCAL_EXECUTOR;
+  if (allowLocal !== undefined && !/^(0|1|true|false)?$/i.test(allowLocal)) {
+    problems.push("RELABEL_ALLOW_LOCAL_EXECUTOR must be 1 (repositories may run stages on this host) or 0 (the default)");
+  }
   if (problems.length) return { ok: false, problems };
   const baseUrl = env.GHE_HOST ? `${env.GHE_PROTOCOL ?? "https"}://${env.GHE_HOST}/api/v3` : undefined;
   return { ok: true, env: { appId, privateKey, secret, port, host: env.HOST ?? "0.0.0.0", webhooksPath: env.WEBHOOK_PATH ?? "/api/github/webhooks", baseUrl, logLevel } };
+}
+
+/**
+ * readServerEnv and the App's settings, after which the App's credentials are deleted from `env` (process.env for
+ * `npm start`): Probot holds what it needs, and no child process, stage or executor config can reach them there.
+ */
+export function takeServerEnv(
+  env: NodeJS.ProcessEnv,
+  readKey?: (file: string) => string,
+): { ok: true; env: ServerEnv; settings: AppSettings } | { ok: false; problems: string[] } {
+  const checked = readServerEnv(env, readKey);
+  if (!checked.ok) return checked;
+  const settings = settingsFromEnv(env);
+  for (const name of Object.keys(env)) if (isAppSecretVariable(name)) delete env[name];
+  return { ok: true, env: checked.env, settings };
 }
 
 /** Keys pasted with literal "\n" or base64-encoded (single-line environment variables) are turned back into PEM. */
@@ -109,16 +129,17 @@ export async function startServer(o: { probot: Probot; relabel: RelabelApp; port
 }
 
 async function main(): Promise<number> {
-  const checked = readServerEnv(process.env);
+  const checked = takeServerEnv(process.env);
   if (!checked.ok) {
     for (const p of checked.problems) process.stderr.write(`relabel-loop: ${p}\n`);
     return 2;
   }
   const env = checked.env;
   const probot = new Probot({ appId: env.appId, privateKey: env.privateKey, secret: env.secret, logLevel: env.logLevel, baseUrl: env.baseUrl });
-  const relabel = new RelabelApp(settingsFromEnv());
+  const relabel = new RelabelApp(checked.settings);
   const running = await startServer({ probot, relabel, port: env.port, host: env.host, webhooksPath: env.webhooksPath, tickMs: 30_000 });
   probot.log.info(`relabel-loop listening on ${running.url} (state in ${relabel.settings.stateDir})`);
+  if (relabel.settings.allowLocalExecutor) probot.log.warn("RELABEL_ALLOW_LOCAL_EXECUTOR: repositories without an SSH executor run their stages and setup lines on this host");
   const stop = () => {
     probot.log.info("relabel-loop stopping: finishing running work");
     void running.close().then(() => process.exit(0));

@@ -3,6 +3,7 @@
  * (detached processes on a workstation) and `ssh+slurm` (sbatch on a cluster login node). All three share the
  * same steps, composed from a Transport (local, or one SSH connection per host) and the scheduler's scripts.
  */
+import { realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import type { BackendName, ExecutorConfig, Resources, SshExecutorConfig } from "../core/exec/config.js";
 import { parseStatusJson, type FileRecord, type StageMarkers } from "../core/exec/ledger.js";
@@ -24,7 +25,7 @@ import {
 import { shellScripts } from "../core/exec/shell-jobs.js";
 import { slurmScripts } from "../core/exec/slurm.js";
 import { ExecError } from "./errors.js";
-import { loadPrivateKey, sshOptions, SshTransport } from "./ssh.js";
+import { keyFilePath, loadPrivateKey, sshOptions, SshTransport } from "./ssh.js";
 import { sha256File } from "../io/open.js";
 import type { StageFile } from "./stage.js";
 import { LocalTransport, type RunResult, type Transport } from "./transport.js";
@@ -204,6 +205,32 @@ function lastLine(text: string): string {
   return text.trim().split("\n").at(-1)?.trim() ?? "";
 }
 
+/** What a pool may open. The CLI allows everything; the App narrows it, since its configs come from data repos. */
+export interface ExecutorPolicy {
+  /** When set, the local backend (stages on this very host) is refused; this says what to configure instead. */
+  localRefused?: string;
+  /** Files never used as SSH keys (the App's own private key), compared by real path and by inode. */
+  refusedKeyFiles?: readonly string[];
+}
+
+/**
+ * Throws an ExecError when the policy forbids an executor; checked before anything runs on this host, before a
+ * transport is shared or opened, and before any key is read.
+ */
+export async function checkPolicy(name: string, config: ExecutorConfig, policy: ExecutorPolicy): Promise<void> {
+  if (config.backend === "local") {
+    if (policy.localRefused !== undefined) throw new ExecError(`executor "${name}" (backend local) would run stages on this host, which is not allowed: ${policy.localRefused}`);
+    return;
+  }
+  if (config.private_key_file === undefined) return;
+  const file = keyFilePath(config.private_key_file);
+  for (const refused of policy.refusedKeyFiles ?? []) {
+    if (await sameFile(file, refused)) {
+      throw new ExecError(`executors.${name}.private_key_file: ${config.private_key_file} is the GitHub App's own private key; expected the SSH key for ${config.user}@${config.host}`);
+    }
+  }
+}
+
 /**
  * Opens executors by name and shares one transport per host between them: one SSH connection for all executors
  * that reach the same user@host:port.
@@ -211,6 +238,8 @@ function lastLine(text: string): string {
 export class ExecutorPool {
   private readonly executors = new Map<string, Promise<Executor>>();
   private readonly transports = new Map<string, Promise<Transport>>();
+
+  constructor(private readonly policy: ExecutorPolicy = {}) {}
 
   get(name: string, config: ExecutorConfig): Promise<Executor> {
     let executor = this.executors.get(name);
@@ -228,6 +257,7 @@ export class ExecutorPool {
   }
 
   private async open(name: string, config: ExecutorConfig): Promise<Executor> {
+    await checkPolicy(name, config, this.policy);
     if (config.backend === "local") return new StageExecutor(name, config, new LocalTransport(), shellScripts(false));
     const key = transportKey(config);
     let transport = this.transports.get(key);
@@ -246,4 +276,12 @@ export class ExecutorPool {
     this.executors.clear();
     await Promise.all(transports.map((t) => (t.status === "fulfilled" ? t.value.close() : undefined)));
   }
+}
+
+/** The same file by real path, or by device and inode (a hard link); a file that cannot be looked at is not. */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [ra, rb] = await Promise.all([realpath(a).catch(() => path.resolve(a)), realpath(b).catch(() => path.resolve(b))]);
+  if (ra === rb) return true;
+  const [sa, sb] = await Promise.all([stat(a).catch(() => null), stat(b).catch(() => null)]);
+  return sa !== null && sb !== null && sa.dev === sb.dev && sa.ino === sb.ino;
 }

@@ -25,6 +25,11 @@ export interface PrivateKey {
   passphrase?: string;
 }
 
+/** A private_key_file on this host: an absolute path, or ~/... in the home directory. */
+export function keyFilePath(file: string): string {
+  return file.startsWith("~/") ? path.join(homedir(), file.slice(2)) : file;
+}
+
 type KeyConfig = Pick<SshExecutorConfig, "private_key_file" | "private_key_env" | "private_key_passphrase_env">;
 
 /**
@@ -40,7 +45,7 @@ export async function loadPrivateKey(config: KeyConfig): Promise<PrivateKey> {
     key = Buffer.from(value.endsWith("\n") ? value : `${value}\n`);
     origin = `the private key in ${config.private_key_env}`;
   } else {
-    const file = config.private_key_file!.startsWith("~/") ? path.join(homedir(), config.private_key_file!.slice(2)) : config.private_key_file!;
+    const file = keyFilePath(config.private_key_file!);
     try {
       key = await readFile(file);
     } catch (err) {

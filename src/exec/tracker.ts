@@ -27,7 +27,7 @@ import {
 import type { JobRef } from "../core/exec/scheduler.js";
 import { stageDirName } from "../core/exec/scripts.js";
 import { ExecError } from "./errors.js";
-import { ExecutorPool, SubmitRefused, type Executor, type UploadReport } from "./executor.js";
+import { ExecutorPool, SubmitRefused, type Executor, type ExecutorPolicy, type UploadReport } from "./executor.js";
 import { readLedger, updateLedger } from "./ledger-file.js";
 import { listStageFiles, type StageFile, type StageRef } from "./stage.js";
 
@@ -43,6 +43,8 @@ export interface TrackerOptions {
   executors?: Record<string, ExecutorConfig>;
   events?: TrackerEvents;
   now?: () => Date;
+  /** What the executors may do on this host (the App's limits; the CLI's default allows everything). */
+  policy?: ExecutorPolicy;
 }
 
 export interface SubmitResult {
@@ -77,12 +79,14 @@ function ref(job: JobRecord): JobRef {
 }
 
 export class JobTracker {
-  readonly pool = new ExecutorPool();
+  readonly pool: ExecutorPool;
 
   constructor(
     readonly ledgerPath: string,
     private readonly options: TrackerOptions = {},
-  ) {}
+  ) {
+    this.pool = new ExecutorPool(options.policy);
+  }
 
   private now(): string {
     return (this.options.now?.() ?? new Date()).toISOString();

@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import { chmod, copyFile, mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { childEnv } from "../core/app-secrets.js";
 import { afterSentinel, withSentinel } from "../core/exec/scripts.js";
 
 export interface RunResult {
@@ -27,9 +28,10 @@ export interface Transport {
   close(): Promise<void>;
 }
 
+/** Runs a bash script on this host; its environment (and its jobs') never holds the GitHub App's credentials. */
 export function runBash(script: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn("bash", ["-s"], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn("bash", ["-s"], { stdio: ["pipe", "pipe", "pipe"], env: childEnv(process.env) });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (d: Buffer) => out.push(d));

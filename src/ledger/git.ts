@@ -7,6 +7,7 @@
  * in `ps`) nor in .git/config (on disk). Every failure is rethrown as a scrubbed GitFailure.
  */
 import { GitError, simpleGit, type SimpleGit, type SimpleGitOptions } from "simple-git";
+import { isAppSecretVariable } from "../core/app-secrets.js";
 import { scrubSecrets } from "./errors.js";
 
 /** A git command that exited non-zero; the message and streams are already scrubbed of credentials. */
@@ -37,11 +38,14 @@ function guardedVariable(name: string): boolean {
   return /^git_/i.test(name) || /^(editor|visual|pager|prefix|ssh_askpass)$/i.test(name);
 }
 
-/** The process environment without guarded variables, in the C locale (race detection reads git's messages). */
-function baseEnv(): Record<string, string> {
+/**
+ * The process environment without guarded variables and without the GitHub App's credentials (hooks and helpers
+ * git may run need neither), in the C locale (race detection reads git's messages).
+ */
+export function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && !guardedVariable(name)) env[name] = value;
+    if (value !== undefined && !guardedVariable(name) && !isAppSecretVariable(name)) env[name] = value;
   }
   env.LC_ALL = "C";
   return env;

@@ -51,7 +51,7 @@ import type { ExecutorConfig } from "../core/exec/config.js";
 import { emptyLedger, isOpen, lastAttempt, type FileRecord, type JobRecord, type Ledger as JobsFile } from "../core/exec/ledger.js";
 import { ConnectionError, ExecError } from "../exec/errors.js";
 import { readLedger } from "../exec/ledger-file.js";
-import { SubmitRefused } from "../exec/executor.js";
+import { checkPolicy, SubmitRefused, type ExecutorPolicy } from "../exec/executor.js";
 import { JobTracker } from "../exec/tracker.js";
 import { sha256File } from "../io/open.js";
 import { buildStage } from "../io/stage.js";
@@ -88,6 +88,14 @@ export interface WorkflowDeps {
   instance?: ProcessInstance;
   /** Ledger files over this many bytes are committed gzipped (default LARGE_FILE_BYTES; tests lower it). */
   largeFileBytes?: number;
+  /**
+   * Whether stages may run on this host: the local backend, also the default without executors. The App allows it
+   * only when its operator set RELABEL_ALLOW_LOCAL_EXECUTOR=1, since the config (and its setup lines) comes from
+   * the data repo; the demo, on the user's own machine, allows it.
+   */
+  allowLocalExecutor: boolean;
+  /** The App's private key file (PRIVATE_KEY_PATH), never to be used as an executor's SSH key. */
+  appKeyFile?: string;
 }
 
 export interface Actor {
@@ -136,6 +144,9 @@ class StepError extends Error {}
 
 /** A step that cannot run now (nothing to do, wrong moment): one line, posted, and the round is left as it was. */
 class Refusal extends StepError {}
+
+/** What to configure instead of the local backend when the App's operator has not allowed it. */
+const LOCAL_EXECUTOR_HINT = "configure an ssh+shell or ssh+slurm executor under `executors` in .github/relabel.yml, or have the App's operator set RELABEL_ALLOW_LOCAL_EXECUTOR=1";
 
 const STAGE_TRAIN = "train";
 const STAGE_EVAL = "eval";
@@ -320,6 +331,8 @@ export class RoundWorkflow {
         const claimed = await this.ledger.appendEventOnce({ ...this.event(where, `opening round (delivery ${where.delivery})`), delivery: null, comment: `round-for-issue:${issue.number}` });
         if (claimed === null) return;
       }
+      // Before anything is ranked: a round whose stages could never run is refused now, not after the labelling.
+      await this.executor(config);
       // The previous round's models predict the pool first for their committee disagreement, or for their descriptors
       // (selection.features: previous-round; the first round, without a model, ranks by the descriptor).
       const committeeRound = parsed.request.committee === "previous-round";
@@ -805,6 +818,7 @@ export class RoundWorkflow {
       await this.record(where, "dataset rebuilt, train stage rendered (not submitted)", datasetCommit);
       return;
     }
+    await this.executor(config);
     await this.forge.comment(pr.number, `${rebuilt} Submitting it.`);
     await this.submitStage(m, STAGE_TRAIN, config, false);
     await this.announceJobs(m.round);
@@ -863,7 +877,15 @@ export class RoundWorkflow {
   }
 
   private async tracker(round: number, config: RelabelConfig): Promise<JobTracker> {
-    return new JobTracker(await this.jobsPath(round), { executors: config.executors, now: this.now });
+    return new JobTracker(await this.jobsPath(round), { executors: config.executors, now: this.now, policy: this.policy() });
+  }
+
+  /** The executors' limits: they also hold for executors recorded in jobs.json, which the data repo holds too. */
+  private policy(): ExecutorPolicy {
+    return {
+      ...(this.d.allowLocalExecutor ? {} : { localRefused: LOCAL_EXECUTOR_HINT }),
+      refusedKeyFiles: this.d.appKeyFile === undefined ? [] : [this.d.appKeyFile],
+    };
   }
 
   /** Copies the local jobs file into rounds/NNNN/jobs.json (no commit when unchanged). */
@@ -873,11 +895,24 @@ export class RoundWorkflow {
     return this.ledger.commit({ message: `Round ${round}: jobs ${why}`, files: [{ path: roundPaths(round).jobs, content: await readFile(file) }] });
   }
 
-  private executor(config: RelabelConfig): { name: string; config: ExecutorConfig } {
+  /**
+   * The executor stages run on, refused before anything runs when the policy forbids it: one on this host unless
+   * allowLocalExecutor says so, or one whose SSH key is the App's own.
+   */
+  private async executor(config: RelabelConfig): Promise<{ name: string; config: ExecutorConfig }> {
     const names = Object.keys(config.executors);
     const name = config.executor ?? (names.length === 1 ? names[0] : undefined);
     if (name === undefined && names.length > 1) throw new StepError(`several executors are configured (${names.join(", ")}): set \`executor\` in .github/relabel.yml`);
-    if (name !== undefined) return { name, config: config.executors[name] };
+    if (name !== undefined) {
+      if (config.executors[name].backend === "local" && !this.d.allowLocalExecutor) {
+        throw new StepError(`executors.${name} in .github/relabel.yml has backend local, and this App does not run stages on its own host: ${LOCAL_EXECUTOR_HINT}. No stage was run.`);
+      }
+      await checkPolicy(name, config.executors[name], this.policy());
+      return { name, config: config.executors[name] };
+    }
+    if (!this.d.allowLocalExecutor) {
+      throw new StepError(`.github/relabel.yml configures no executor, and this App does not run stages on its own host: ${LOCAL_EXECUTOR_HINT}. No stage was run.`);
+    }
     return {
       name: "local",
       config: { backend: "local", remote_root: path.join(path.resolve(this.d.stateDir), "runs"), setup: [], resources: {}, overrides: {}, resubmit: false, poll_interval: 30 },
@@ -892,7 +927,7 @@ export class RoundWorkflow {
   private async submitStage(m: RoundManifest, stage: string, config: RelabelConfig, retry: boolean): Promise<void> {
     const dir = this.stageDir(m.round, stage);
     const stageJson = JSON.parse(await readFile(path.join(dir, "stage.json"), "utf8")) as { kind: "train" | "eval"; sha256: string };
-    const executor = this.executor(config);
+    const executor = await this.executor(config);
     const tracker = await this.tracker(m.round, config);
     try {
       await tracker.submit({ dir: path.resolve(dir), name: stage, kind: stageJson.kind, hash: stageJson.sha256, round: roundId(m.round) }, { executor: executor.name, config: executor.config, round: roundId(m.round), retry });

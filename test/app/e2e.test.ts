@@ -3,7 +3,7 @@
  * Octokit against the fake GitHub, a real bare git repository as the data repo, the bundled real VASP runs as the
  * labels, and the MACE test doubles (stand-ins, never results) run by the local executor.
  */
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -14,7 +14,7 @@ import { parsePoscar } from "../../src/core/vasp/poscar.js";
 import { rankToDir } from "../../src/io/rank.js";
 import { waitFor } from "../helpers/deliver.js";
 import { listTree, pushFiles, show } from "../helpers/git-repo.js";
-import { e2eConfig, roundIssueBody, startHarness, type Harness } from "../helpers/app-harness.js";
+import { appKeys, e2eConfig, roundIssueBody, startHarness, type Harness } from "../helpers/app-harness.js";
 
 let h: Harness | null = null;
 afterEach(async () => {
@@ -291,6 +291,44 @@ describe("GitHub App, end to end", () => {
     await waitFor("the selection PR", () => harness.fake.pulls().find((p) => p.title === "Round 1: selection"));
     await harness.relabel.idle();
     expect(manifest(harness.bare)).toMatchObject({ issue: number, state: "selection-review" });
+  });
+
+  it("refuses a round whose stages would run on the App's host unless its operator allowed it, and runs nothing", async () => {
+    // The operator did not set RELABEL_ALLOW_LOCAL_EXECUTOR=1; the repo's config names a local executor.
+    h = await startHarness({ allowLocalExecutor: false });
+    const harness = h;
+    const { number, opened, labeled } = harness.fake.openIssue({ title: "Round 1", body: roundIssueBody(), labels: ["al-round"], user: "alice" });
+    const answers = await Promise.all([harness.deliver(opened), ...labeled.map((d) => harness.deliver(d))]);
+    for (const a of answers) expect(a.status).toBe(200);
+    await waitFor("the refusal", () => harness.fake.botComments(number).length > 0);
+    await harness.relabel.idle();
+    const comments = harness.fake.botComments(number);
+    expect(comments).toHaveLength(1);
+    // Whichever of issues.opened and issues.labeled came first answers; the other finds the issue taken.
+    expect(comments[0].body.replace(/`issues\.(opened|labeled)`/, "`issues.*`")).toBe(
+      "relabel-loop could not finish `issues.*`: executors.here in .github/relabel.yml has backend local, and this App does not run stages on its own host: " +
+        "configure an ssh+shell or ssh+slurm executor under `executors` in .github/relabel.yml, or have the App's operator set RELABEL_ALLOW_LOCAL_EXECUTOR=1. No stage was run.",
+    );
+    expect(harness.fake.pulls()).toEqual([]);
+    expect(listTree(harness.bare, "main", "rounds")).toEqual([]);
+    expect(existsSync(path.join(harness.root, "runs"))).toBe(false);
+    expect(events(harness.bare).filter((e) => e.outcome.startsWith("error: executors.here"))).toHaveLength(1);
+  });
+
+  it("refuses the App's own private key file as an executor's SSH key, naming the key, before anything runs", async () => {
+    const keyFile = path.join(mkdtempSync(path.join(tmpdir(), "relabel-app-key-")), "app.pem");
+    writeFileSync(keyFile, appKeys().privateKey);
+    const hpc = ["executor: hpc", "executors:", "  hpc:", "    backend: ssh+slurm", "    host: 127.0.0.1", "    port: 1", "    user: alice", `    host_key: "SHA256:${"A".repeat(43)}"`, `    private_key_file: ${keyFile}`, "    remote_root: /scratch/relabel", ""].join("\n");
+    h = await startHarness({ config: (runs) => e2eConfig(runs).replace(/^executor: here\nexecutors:\n  here:\n.*\n.*\n/m, hpc), appKeyFile: keyFile });
+    const harness = h;
+    const { number, opened } = harness.fake.openIssue({ title: "Round 1", body: roundIssueBody(), labels: ["al-round"], user: "alice" });
+    expect((await harness.deliver(opened)).status).toBe(200);
+    await waitFor("the refusal", () => harness.fake.botComments(number).length > 0);
+    await harness.relabel.idle();
+    expect(harness.fake.botComments(number).map((c) => c.body)).toEqual([
+      `relabel-loop could not finish \`issues.opened\`: executors.hpc.private_key_file: ${keyFile} is the GitHub App's own private key; expected the SSH key for alice@127.0.0.1`,
+    ]);
+    expect(harness.fake.pulls()).toEqual([]);
   });
 
   it("answers webhooks before the work is done", async () => {

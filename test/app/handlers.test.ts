@@ -31,7 +31,7 @@ beforeEach(async () => {
   bare = initBare(path.join(root, "data.git"));
   pushFiles(bare, "main", { "README.md": "data repo\n" });
   probot = new Probot({ appId: 1, privateKey: appKeys().privateKey, secret: "test-secret", logLevel: "fatal", Octokit: testOctokit() });
-  relabel = new RelabelApp({ stateDir: path.join(root, "state"), ledgerRemote: bare, webUrl: "https://github.com", author: { name: "bot", email: "bot@example.invalid" }, pollIntervalMs: null });
+  relabel = new RelabelApp({ stateDir: path.join(root, "state"), ledgerRemote: bare, webUrl: "https://github.com", author: { name: "bot", email: "bot@example.invalid" }, pollIntervalMs: null, allowLocalExecutor: false });
   await probot.load(relabel.appFn);
 });
 

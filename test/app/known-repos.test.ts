@@ -68,7 +68,7 @@ afterEach(async () => {
 /** A fresh App process on the same state directory. */
 async function start(): Promise<void> {
   probot = new Probot({ appId: 1, privateKey: appKeys().privateKey, secret: "test-secret", logLevel: "fatal", Octokit: testOctokit() });
-  relabel = new RelabelApp({ stateDir: state, ledgerRemote: bare, webUrl: "https://github.com", author: { name: "bot", email: "bot@example.invalid" }, pollIntervalMs: null });
+  relabel = new RelabelApp({ stateDir: state, ledgerRemote: bare, webUrl: "https://github.com", author: { name: "bot", email: "bot@example.invalid" }, pollIntervalMs: null, allowLocalExecutor: false });
   await probot.load(relabel.appFn);
 }
 

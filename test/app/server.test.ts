@@ -1,9 +1,11 @@
 /**
  * `npm start`'s environment check: what is required, the refused "development" secret, keys given in one line,
- * and that no message ever repeats a secret.
+ * that no message ever repeats a secret, and that the App's credentials leave the environment once read.
  */
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { readServerEnv } from "../../src/app/server.js";
+import * as appModule from "../../src/app/index.js";
+import { readServerEnv, takeServerEnv } from "../../src/app/server.js";
 import { appKeys } from "../helpers/app-harness.js";
 
 const base = () => ({ APP_ID: "123", PRIVATE_KEY: appKeys().privateKey, WEBHOOK_SECRET: "s3cr3t-value" });
@@ -57,5 +59,41 @@ describe("readServerEnv", () => {
   it("points the API at GitHub Enterprise Server when GHE_HOST is set", () => {
     const checked = readServerEnv({ ...base(), GHE_HOST: "github.example.com" });
     expect(checked.ok && checked.env.baseUrl).toBe("https://github.example.com/api/v3");
+  });
+});
+
+describe("takeServerEnv", () => {
+  it("removes the App's credentials from the environment it read, and keeps the rest", () => {
+    const pem = appKeys().privateKey.trim();
+    const env: NodeJS.ProcessEnv = { APP_ID: "1", WEBHOOK_SECRET: "s3cr3t-value", PRIVATE_KEY_PATH: "/keys/app.pem", GITHUB_CLIENT_SECRET: "oauth", PATH: "/usr/bin", RELABEL_STATE_DIR: "/srv/relabel" };
+    const taken = takeServerEnv(env, () => pem);
+    expect(taken.ok).toBe(true);
+    if (!taken.ok) return;
+    expect(taken.env).toMatchObject({ appId: 1, secret: "s3cr3t-value", privateKey: pem });
+    expect(taken.settings).toMatchObject({ stateDir: "/srv/relabel", appKeyFile: "/keys/app.pem", allowLocalExecutor: false });
+    expect(env).toEqual({ APP_ID: "1", PATH: "/usr/bin", RELABEL_STATE_DIR: "/srv/relabel" });
+    const inline: NodeJS.ProcessEnv = { ...base() };
+    expect(takeServerEnv(inline).ok).toBe(true);
+    expect(inline).toEqual({ APP_ID: "123" });
+  });
+
+  it("lets stages run on this host only when the operator sets RELABEL_ALLOW_LOCAL_EXECUTOR=1", () => {
+    for (const [value, allowed] of [["1", true], ["true", true], ["0", false], ["", false]] as const) {
+      const taken = takeServerEnv({ ...base(), RELABEL_ALLOW_LOCAL_EXECUTOR: value });
+      expect(taken.ok && taken.settings.allowLocalExecutor, value).toBe(allowed);
+    }
+    const odd = takeServerEnv({ ...base(), RELABEL_ALLOW_LOCAL_EXECUTOR: "yes please" });
+    expect(odd).toEqual({ ok: false, problems: ["RELABEL_ALLOW_LOCAL_EXECUTOR must be 1 (repositories may run stages on this host) or 0 (the default)"] });
+  });
+
+  it("resolves the App's key file, so that an executor cannot name it by a relative path", () => {
+    const taken = takeServerEnv({ ...base(), PRIVATE_KEY: undefined, PRIVATE_KEY_PATH: "keys/app.pem" }, () => appKeys().privateKey);
+    expect(taken.ok && taken.settings.appKeyFile).toBe(path.resolve("keys/app.pem"));
+  });
+});
+
+describe("entry points", () => {
+  it("has none that would skip the checks: no default export for `probot run` (it would sign with \"development\")", () => {
+    expect(Object.keys(appModule)).not.toContain("default");
   });
 });

@@ -1,8 +1,9 @@
 /**
  * The end-to-end setting for the GitHub App: a real bare git repository as the data repo, the fake GitHub on
  * 127.0.0.1, and the real app behind createNodeMiddleware on 127.0.0.1 (src/app/server.ts) receiving signed
- * deliveries. Training and evaluation run through the local executor with the MACE test doubles on PATH: their
- * outputs are stand-ins that only exercise the plumbing, never results.
+ * deliveries. Training and evaluation run through the local executor with the MACE test doubles on PATH (which
+ * the App allows only when its operator does, RELABEL_ALLOW_LOCAL_EXECUTOR=1: the harness opts in unless a test
+ * says otherwise): their outputs are stand-ins that only exercise the plumbing, never results.
  */
 import { generateKeyPairSync } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
@@ -73,7 +74,14 @@ export interface Harness {
 
 /** `pollIntervalMs`: how often the App's poller looks at the repository (default 250 ms). */
 export async function startHarness(
-  o: { config?: (runsRoot: string) => string; files?: Record<string, FileSpec>; permissions?: Record<string, Permission>; pollIntervalMs?: number } = {},
+  o: {
+    config?: (runsRoot: string) => string;
+    files?: Record<string, FileSpec>;
+    permissions?: Record<string, Permission>;
+    pollIntervalMs?: number;
+    allowLocalExecutor?: boolean;
+    appKeyFile?: string;
+  } = {},
 ): Promise<Harness> {
   for (const d of ["mace_run_train", "mace_eval_configs"]) chmodSync(path.join(DOUBLES, d), 0o755);
   const root = mkdtempSync(path.join(tmpdir(), "relabel-e2e-"));
@@ -103,6 +111,8 @@ export async function startHarness(
     webUrl: "https://github.example",
     author: { name: "relabel-loop[bot]", email: "bot@example.invalid" },
     pollIntervalMs: o.pollIntervalMs ?? 250,
+    allowLocalExecutor: o.allowLocalExecutor ?? true,
+    appKeyFile: o.appKeyFile,
   });
   const server = await startServer({ probot, relabel, port: 0, host: "127.0.0.1", webhooksPath: "/api/github/webhooks", tickMs: 250 });
   const originalPath = process.env.PATH;

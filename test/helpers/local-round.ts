@@ -50,8 +50,21 @@ export function localConfig(runsRoot: string, dataset: Record<string, unknown> =
   };
 }
 
+/**
+ * `allowLocalExecutor`: the workflow runs stages on this host (the local executor with the MACE doubles) only when
+ * told, as the App does when its operator sets RELABEL_ALLOW_LOCAL_EXECUTOR=1; these rounds allow it unless a
+ * test says otherwise.
+ */
 export async function startLocalRound(
-  o: { config?: (runsRoot: string) => Record<string, unknown>; autoSubmit?: boolean; mergeLockWaitMs?: number; instance?: ProcessInstance; largeFileBytes?: number; gitattributes?: string } = {},
+  o: {
+    config?: (runsRoot: string) => Record<string, unknown>;
+    autoSubmit?: boolean;
+    mergeLockWaitMs?: number;
+    instance?: ProcessInstance;
+    largeFileBytes?: number;
+    gitattributes?: string;
+    allowLocalExecutor?: boolean;
+  } = {},
 ): Promise<LocalRound> {
   for (const d of ["mace_run_train", "mace_eval_configs"]) chmodSync(path.join(DOUBLES, d), 0o755);
   const root = mkdtempSync(path.join(tmpdir(), "relabel-round-"));
@@ -73,7 +86,7 @@ export async function startLocalRound(
   });
   const forge = new LocalForge({ dir: path.join(root, "forge"), ledger, repo: "local/data", link: (file, sha) => `${sha}:${file}` });
   const messages: string[] = [];
-  const workflow = new RoundWorkflow({ forge, ledger, stateDir, software: { name: "relabel-loop", version: "test" }, log: { info: () => undefined, warn: (m) => messages.push(m), error: (m) => messages.push(m) }, autoSubmit: o.autoSubmit, mergeLockWaitMs: o.mergeLockWaitMs, instance: o.instance, largeFileBytes: o.largeFileBytes });
+  const workflow = new RoundWorkflow({ forge, ledger, stateDir, software: { name: "relabel-loop", version: "test" }, log: { info: () => undefined, warn: (m) => messages.push(m), error: (m) => messages.push(m) }, autoSubmit: o.autoSubmit, mergeLockWaitMs: o.mergeLockWaitMs, instance: o.instance, largeFileBytes: o.largeFileBytes, allowLocalExecutor: o.allowLocalExecutor ?? true });
   const me = { login: "you", isBot: false };
   const originalPath = process.env.PATH;
   process.env.PATH = `${DOUBLES}:${originalPath}`;

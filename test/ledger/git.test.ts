@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { httpOrigin, oneLine, parseCatBatch } from "../../src/ledger/git.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { baseEnv, httpOrigin, oneLine, parseCatBatch } from "../../src/ledger/git.js";
 
 describe("parseCatBatch", () => {
   it("splits objects by their declared size, so contents may hold newlines and binary bytes", () => {
@@ -26,5 +26,20 @@ describe("httpOrigin", () => {
 describe("oneLine", () => {
   it("joins git's diagnostics on one line without hints", () => {
     expect(oneLine("error: failed to push\nhint: Updates were rejected\n\nfatal: x\n")).toBe("error: failed to push | fatal: x");
+  });
+});
+
+describe("baseEnv", () => {
+  const set = { WEBHOOK_SECRET: "hook-secret", PRIVATE_KEY: "pem", PRIVATE_KEY_PATH: "/keys/app.pem", GITHUB_CLIENT_SECRET: "oauth", GIT_DIR: "/elsewhere", RELABEL_ENV_PROBE: "kept" };
+  afterEach(() => {
+    for (const name of Object.keys(set)) delete process.env[name];
+  });
+
+  it("gives git neither the GitHub App's credentials nor ambient GIT_* variables", () => {
+    Object.assign(process.env, set);
+    const env = baseEnv();
+    expect(env.RELABEL_ENV_PROBE).toBe("kept");
+    expect(env.LC_ALL).toBe("C");
+    for (const name of ["WEBHOOK_SECRET", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "GITHUB_CLIENT_SECRET", "GIT_DIR"]) expect(env).not.toHaveProperty(name);
   });
 });

@@ -4,14 +4,16 @@
  * Training runs the MACE test doubles (stand-ins) through the local executor.
  */
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { roundPaths } from "../../src/core/app/manifest.js";
+import { newAttempt } from "../../src/core/exec/ledger.js";
 import { parseExtxyz } from "../../src/core/formats/extxyz.js";
 import { parseLfsPointer } from "../../src/ledger/lfs.js";
+import { makeStage } from "../doubles/stage.js";
 import { cloneWithGitLfs } from "../helpers/git-remote.js";
 import { localConfig, selectedRunFolders, startLocalRound, type LocalRound } from "../helpers/local-round.js";
 
@@ -179,6 +181,88 @@ describe("rebuild on merge", () => {
     const jobs = JSON.parse((await round.ledger.read(roundPaths(1).jobs))!.toString("utf8")) as { jobs: { stage: string; attempts: { outcome: string }[] }[] };
     const train = jobs.jobs.find((j) => j.stage === "train")!;
     expect(train.attempts.map((a) => a.outcome)).toEqual(["failed", "succeeded"]);
+  });
+});
+
+describe("stages on the App's own host", () => {
+  const REFUSAL = /this App does not run stages on its own host: configure an ssh\+shell or ssh\+slurm executor under `executors` in \.github\/relabel\.yml, or have the App's operator set RELABEL_ALLOW_LOCAL_EXECUTOR=1\. No stage was run\.$/;
+  const openIssue = async (round: LocalRound) => {
+    const issue = await round.forge.openIssue({ title: "Round 1", labels: ["al-round"], author: round.me.login, body: "### Pool paths\n\npools/sample-runs.extxyz\n" });
+    await round.workflow.onIssue({ delivery: "d-1", event: "issues.opened", issue, sender: round.me });
+    return issue.number;
+  };
+
+  it("refuses to open a round whose stages would run on this host, with or without executors, unless allowed", async () => {
+    const withoutExecutors = (runs: string) => {
+      const { executor: _e, executors: _x, ...rest } = localConfig(runs);
+      return rest;
+    };
+    for (const [config, says] of [[localConfig, "executors.here in .github/relabel.yml has backend local, and "], [withoutExecutors, ".github/relabel.yml configures no executor, and "]] as const) {
+      r = await startLocalRound({ config, allowLocalExecutor: false });
+      const issue = await openIssue(r);
+      const said = await comments(r, issue);
+      expect(said).toHaveLength(1);
+      expect(said[0].startsWith(`relabel-loop could not finish \`issues.opened\`: ${says}`)).toBe(true);
+      expect(said[0]).toMatch(REFUSAL);
+      expect(said[0]).not.toContain("\n");
+      // Nothing ranked, no round number taken, nothing run.
+      expect(await r.ledger.read(roundPaths(1).manifest)).toBeNull();
+      expect(existsSync(path.join(r.root, "runs"))).toBe(false);
+      expect(existsSync(path.join(r.stateDir, "runs"))).toBe(false);
+      const events = (await r.ledger.read("ledger/events.jsonl"))!.toString("utf8");
+      expect(events).toContain(`"outcome":"error: ${says}`);
+      await r.close();
+      r = null;
+    }
+  });
+
+  it("runs nothing when the config turns to a local executor whose setup prints the environment before the merge", async () => {
+    // The round opens with an SSH executor (never contacted: opening and ranking do not reach it).
+    const hpc = { backend: "ssh+slurm", host: "127.0.0.1", port: 1, user: "alice", host_key: `SHA256:${"A".repeat(43)}`, private_key_file: "/nonexistent/key", remote_root: "/scratch/relabel" };
+    r = await startLocalRound({ config: (runs) => ({ ...localConfig(runs), executor: "hpc", executors: { hpc } }), allowLocalExecutor: false });
+    const round = r;
+    await round.selectAndFreeze();
+    const pr = await round.openResults(await selectedRunFolders(round));
+    // A writer of the data repo points the stages at the App's host.
+    const marker = path.join(round.root, "setup-ran");
+    const local = { ...localConfig(path.join(round.root, "runs")), executors: { here: { backend: "local", remote_root: path.join(round.root, "runs"), setup: [`touch ${marker}; env >&2; false`] } } };
+    await round.ledger.commit({ message: "executor", files: [{ path: ".github/relabel.yml", content: JSON.stringify(local) }] });
+    await round.workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr: await round.forge.merge(pr), sender: round.me });
+    await round.command(pr, "/relabel submit");
+    await round.workflow.poll();
+    const refusals = (await comments(round, pr)).filter((c) => REFUSAL.test(c));
+    expect(refusals.map((c) => c.split(":")[0])).toEqual(["relabel-loop could not finish `pull_request.closed` for round 1", "relabel-loop could not finish `/relabel submit` for round 1"]);
+    expect((await comments(round, pr)).some((c) => c.includes("Submitting it."))).toBe(false);
+    const m = await round.manifest();
+    expect(m.state).toBe("failed");
+    expect(m.failure?.message).toMatch(REFUSAL);
+    expect(existsSync(marker)).toBe(false);
+    expect(existsSync(path.join(round.root, "runs"))).toBe(false);
+    expect(await round.ledger.read(roundPaths(1).jobs)).toBeNull();
+  });
+
+  it("refuses a local executor recorded in the data repo's jobs.json (a forged submission the poll would resume)", async () => {
+    const hpc = { backend: "ssh+slurm", host: "127.0.0.1", port: 1, user: "alice", host_key: `SHA256:${"A".repeat(43)}`, private_key_file: "/nonexistent/key", remote_root: "/scratch/relabel" };
+    r = await startLocalRound({ config: (runs) => ({ ...localConfig(runs), executor: "hpc", executors: { hpc } }), allowLocalExecutor: false });
+    const round = r;
+    const issue = await round.selectAndFreeze();
+    const marker = path.join(round.root, "setup-ran");
+    const stage = makeStage({ name: "train" });
+    const now = new Date().toISOString();
+    const forged = {
+      version: 1,
+      executors: { x: { backend: "local", remote_root: path.join(round.root, "runs"), setup: [`touch ${marker}`] } },
+      jobs: [{ hash: stage.hash, stage: "train", kind: "train", round: "0001", executor: "x", backend: "local", host: null, remote_dir: path.join(round.root, "runs", "0001", "train"), local_dir: stage.dir, attempts: [newAttempt(1, now)], cancel_requested_at: null, collected: null }],
+    };
+    await round.ledger.commit({ message: "jobs", files: [{ path: roundPaths(1).jobs, content: JSON.stringify(forged) }] });
+    await round.command(issue, "/relabel collect");
+    await round.workflow.poll();
+    // A detached job would have touched the marker within this time.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect(existsSync(marker)).toBe(false);
+    expect(existsSync(path.join(round.root, "runs"))).toBe(false);
+    const events = (await round.ledger.read("ledger/events.jsonl"))!.toString("utf8");
+    expect(events).toContain('train: resuming the submission failed: executor \\"x\\" (backend local) would run stages on this host, which is not allowed: configure an ssh+shell or ssh+slurm executor');
   });
 });
 

@@ -134,6 +134,8 @@ export async function runDemo(argv: string[]): Promise<number> {
     software: SOFTWARE,
     log: { info: () => undefined, warn: (m) => messages.push(m), error: (m) => messages.push(m) },
     autoSubmit: false,
+    // The demo runs on the user's own machine with a config it wrote itself.
+    allowLocalExecutor: true,
   });
   const me = { login: "you", isBot: false };
   say(`== 1. data repository (a bare git repository: the ledger) at ${show(bare)}`);

@@ -4,6 +4,7 @@
  * are refused with a suggestion.
  */
 import { z } from "zod";
+import { APP_SECRET_VARIABLES, isAppSecretVariable } from "../app-secrets.js";
 import { closestName } from "../stage/suggest.js";
 
 export const BACKENDS = ["local", "ssh+shell", "ssh+slurm"] as const;
@@ -77,6 +78,13 @@ const common = {
 
 export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
+/** An environment variable name, never one of the GitHub App's own credentials (a repo config must not reach them). */
+const keyVariable = (holding: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name")
+    .refine((name) => !isAppSecretVariable(name), `expected a variable holding ${holding}, not one of the GitHub App's own (${APP_SECRET_VARIABLES.join(", ")})`);
+
 const connection = {
   host: z.string().regex(/^[A-Za-z0-9._:-]+$/, "expected a host name or address"),
   port: z.number().int().min(1).max(65535).default(22),
@@ -89,9 +97,9 @@ const connection = {
     .regex(/^(\/|~\/)/, "expected an absolute path or ~/...: keys never come from the repository")
     .optional(),
   /** Name of an environment variable holding the private key (PEM or OpenSSH format). */
-  private_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name").optional(),
+  private_key_env: keyVariable("the SSH key").optional(),
   /** Name of an environment variable holding the passphrase of a protected private key. */
-  private_key_passphrase_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name").optional(),
+  private_key_passphrase_env: keyVariable("the SSH key's passphrase").optional(),
   keepalive_interval: z.number().positive().default(15),
   connect_timeout: z.number().positive().default(20),
   /** Seconds to keep reconnecting after an established connection drops. */

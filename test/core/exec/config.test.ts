@@ -66,6 +66,17 @@ describe("executor config", () => {
     });
   });
 
+  it("refuses the GitHub App's own credentials as the SSH key or its passphrase", () => {
+    const { private_key_file: _k, ...noKey } = hpc;
+    const refusal = "expected a variable holding the SSH key, not one of the GitHub App's own (PRIVATE_KEY, PRIVATE_KEY_PATH, WEBHOOK_SECRET, GITHUB_CLIENT_SECRET)";
+    for (const name of ["PRIVATE_KEY", "WEBHOOK_SECRET", "GITHUB_CLIENT_SECRET", "private_key"]) {
+      expect(problem({ executors: { hpc: { ...noKey, private_key_env: name } } })).toEqual({ where: "executors.hpc.private_key_env", message: refusal });
+    }
+    expect(problem({ executors: { hpc: { ...hpc, private_key_passphrase_env: "WEBHOOK_SECRET" } } }).where).toBe("executors.hpc.private_key_passphrase_env");
+    // The same schema guards the executors recorded in jobs.json.
+    expect(parseExecutorConfig({ ...noKey, private_key_env: "PRIVATE_KEY" }, "hpc")).toEqual({ ok: false, problem: { where: "executors.hpc.private_key_env", message: refusal } });
+  });
+
   it("allows only plain remote roots", () => {
     for (const root of ["/scratch/a/relabel", "~/relabel", "$SCRATCH/relabel", "${WORK}/x"]) {
       expect(parseExecutionConfig({ executors: { hpc: { ...hpc, remote_root: root } } }).ok).toBe(true);
