@@ -271,6 +271,8 @@ describe("the config file", () => {
     let posted = "";
     const org = withConfig(nock(API), "comment_pacing_ms: 0\n", ORG_CONFIG_PATH);
     const scope = withConfig(github(), "_extends: .github\n")
+      .get("/repos/lab/data/collaborators/carol/permission")
+      .reply(200, { permission: "write", user: { login: "carol" } })
       .get("/app")
       .reply(200, { id: 1, slug: "relabel-loop" })
       .get("/repos/lab/data/issues/3/comments")
@@ -293,7 +295,14 @@ describe("sticky comments", () => {
 
   /** A command under a config with a typo: the App answers with its sticky config comment on #3. */
   function typoConfig(existing: object[]): nock.Scope {
-    return withConfig(github(), "selction:\n  select: 2\n").get("/app").reply(200, app).get("/repos/lab/data/issues/3/comments").query(true).reply(200, existing);
+    return withConfig(github(), "selction:\n  select: 2\n")
+      .get("/repos/lab/data/collaborators/carol/permission")
+      .reply(200, { permission: "write", user: { login: "carol" } })
+      .get("/app")
+      .reply(200, app)
+      .get("/repos/lab/data/issues/3/comments")
+      .query(true)
+      .reply(200, existing);
   }
 
   it("are never someone else's comment that carries the marker: the App writes its own", async () => {
