@@ -108,6 +108,12 @@ export class RelabelApp {
       const p = context.payload;
       this.dispatch(context, (wf) => wf.onPullRequest({ delivery: context.id, event: `pull_request.${p.action}`, pr: pullRequestInfo(p.pull_request), sender: { login: p.sender.login, isBot: context.isBot } }));
     });
+    // The check's Re-run button: the dry run again, for each open PR of this repository at that commit.
+    app.on("check_run.rerequested", (context) => {
+      const p = context.payload;
+      const prs = p.check_run.pull_requests.map((pr) => pr.number);
+      this.dispatch(context, (wf) => wf.onCheckRerequested({ delivery: context.id, prs, sender: { login: p.sender.login, isBot: context.isBot } }));
+    });
     app.on("pull_request.closed", (context) => {
       const p = context.payload;
       this.dispatch(context, (wf) => wf.onPullRequestClosed({ delivery: context.id, event: "pull_request.closed", pr: pullRequestInfo(p.pull_request), sender: { login: p.sender.login, isBot: context.isBot } }));

@@ -249,6 +249,15 @@ export class RoundWorkflow {
     });
   }
 
+  /** check_run.rerequested: the results check runs again for the open PRs at the check's commit. */
+  async onCheckRerequested(e: { delivery: string | null; prs: readonly number[]; sender: Actor }): Promise<void> {
+    for (const number of e.prs) {
+      const pr = await this.forge.pullRequest(number);
+      // One claim per PR: the delivery id alone would let only the first through.
+      await this.onPullRequest({ delivery: e.delivery === null ? null : `${e.delivery}:${number}`, event: "check_run.rerequested", pr, sender: e.sender });
+    }
+  }
+
   /** pull_request.closed: a merged selection PR freezes the selection; a merged results PR starts training. */
   async onPullRequestClosed(e: PullRequestEvent): Promise<void> {
     const where: Where = { thread: e.pr.number, round: null, delivery: e.delivery, event: e.event, actor: e.sender.login };

@@ -97,6 +97,10 @@ describe("GitHub App, end to end", () => {
     expect(check.conclusion, check.output?.summary).toBe("success");
     expect(check.output?.summary).toContain("the rebuild would succeed");
     expect(check.output?.summary).toMatch(/dpdata_h2o_md10\/` \| matched/);
+    // The check's Re-run button runs the dry run again.
+    expect((await harness.deliver(harness.fake.rerequestCheck(check.id))).status).toBe(200);
+    const rerun = await waitFor("the check run again", () => harness.fake.checksFor(results.sha).find((c) => c.id !== check.id && c.status === "completed"));
+    expect(rerun.conclusion).toBe("success");
 
     // Merging it rebuilds the dataset, trains (double), evaluates (double) and benchmarks.
     const closed = harness.fake.mergePull(results.pr);

@@ -242,6 +242,18 @@ export class FakeGitHub {
     return this.pullDelivery(issue, "synchronize");
   }
 
+  /**
+   * The Re-run button of a check run: GitHub lists the open pull requests of the same repository whose head is the
+   * run's commit (none from forks).
+   */
+  rerequestCheck(id: number, by = "alice"): WebhookDelivery {
+    const run = this.checkRuns.get(id);
+    if (!run) throw new Error(`no check run ${id}`);
+    const pulls = this.pulls().filter((i) => i.state === "open" && i.pull!.head.repo === this.fullName && i.pull!.head.sha === run.headSha);
+    const pullRequests = pulls.map((i) => ({ number: i.number, head: { ref: i.pull!.head.ref, sha: i.pull!.head.sha }, base: { ref: i.pull!.base.ref } }));
+    return this.delivery("check_run", { action: "rerequested", check_run: { ...checkJson(run), pull_requests: pullRequests }, sender: userJson({ login: by, type: "User" }) });
+  }
+
   // ---- queries for assertions ----
 
   pulls(): FakeIssue[] {
