@@ -35,6 +35,8 @@ export interface AppSettings {
   allowLocalExecutor: boolean;
   /** The App's private key file (PRIVATE_KEY_PATH), refused as an executor's SSH key. */
   appKeyFile?: string;
+  /** The folder of SSH key files a repository's executors may use (RELABEL_SSH_KEY_DIR); none without it. */
+  sshKeyDir?: string;
 }
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): AppSettings {
@@ -47,6 +49,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): AppSettin
     pollIntervalMs: null,
     allowLocalExecutor: /^(1|true)$/i.test(env.RELABEL_ALLOW_LOCAL_EXECUTOR ?? ""),
     ...(env.PRIVATE_KEY_PATH ? { appKeyFile: path.resolve(env.PRIVATE_KEY_PATH) } : {}),
+    ...(env.RELABEL_SSH_KEY_DIR ? { sshKeyDir: path.resolve(env.RELABEL_SSH_KEY_DIR) } : {}),
   };
 }
 
@@ -232,8 +235,9 @@ export class RelabelApp {
       this.instance.catch(() => (this.instance = null));
     }
     const instance = await this.instance;
-    const { allowLocalExecutor, appKeyFile } = this.settings;
-    return new RoundWorkflow({ forge, ledger: await ledger, stateDir: this.repoDir(known), software: SOFTWARE, log: this.log(), instance, allowLocalExecutor, appKeyFile });
+    const { allowLocalExecutor, appKeyFile, sshKeyDir } = this.settings;
+    const offeredKeys = { dir: sshKeyDir ?? null };
+    return new RoundWorkflow({ forge, ledger: await ledger, stateDir: this.repoDir(known), software: SOFTWARE, log: this.log(), instance, allowLocalExecutor, appKeyFile, offeredKeys });
   }
 
   /** An installation token for git over https (Probot caches and renews them). */

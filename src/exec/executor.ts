@@ -211,7 +211,15 @@ export interface ExecutorPolicy {
   localRefused?: string;
   /** Files never used as SSH keys (the App's own private key), compared by real path and by inode. */
   refusedKeyFiles?: readonly string[];
+  /**
+   * When set, only the SSH keys the operator offers: variables named SSH_KEY_VARIABLE_PREFIX*, and files in `dir`
+   * (none when null). Without it, a data repo's config could use any key of the App's host, against any host.
+   */
+  offeredKeys?: { dir: string | null };
 }
+
+/** The names of the variables an App's operator offers SSH keys (and their passphrases) in. */
+export const SSH_KEY_VARIABLE_PREFIX = "RELABEL_SSH_";
 
 /**
  * Throws an ExecError when the policy forbids an executor; checked before anything runs on this host, before a
@@ -222,13 +230,15 @@ export async function checkPolicy(name: string, config: ExecutorConfig, policy: 
     if (policy.localRefused !== undefined) throw new ExecError(`executor "${name}" (backend local) would run stages on this host, which is not allowed: ${policy.localRefused}`);
     return;
   }
-  if (config.private_key_file === undefined) return;
-  const file = keyFilePath(config.private_key_file);
-  for (const refused of policy.refusedKeyFiles ?? []) {
-    if (await sameFile(file, refused)) {
-      throw new ExecError(`executors.${name}.private_key_file: ${config.private_key_file} is the GitHub App's own private key; expected the SSH key for ${config.user}@${config.host}`);
+  if (config.private_key_file !== undefined) {
+    const file = keyFilePath(config.private_key_file);
+    for (const refused of policy.refusedKeyFiles ?? []) {
+      if (await sameFile(file, refused)) {
+        throw new ExecError(`executors.${name}.private_key_file: ${config.private_key_file} is the GitHub App's own private key; expected the SSH key for ${config.user}@${config.host}`);
+      }
     }
   }
+  if (policy.offeredKeys) await checkOfferedKey(name, config, policy.offeredKeys.dir);
 }
 
 /**
@@ -275,6 +285,23 @@ export class ExecutorPool {
     this.transports.clear();
     this.executors.clear();
     await Promise.all(transports.map((t) => (t.status === "fulfilled" ? t.value.close() : undefined)));
+  }
+}
+
+async function checkOfferedKey(name: string, config: SshExecutorConfig, dir: string | null): Promise<void> {
+  for (const field of ["private_key_env", "private_key_passphrase_env"] as const) {
+    const variable = config[field];
+    if (variable !== undefined && !variable.startsWith(SSH_KEY_VARIABLE_PREFIX)) {
+      throw new ExecError(`executors.${name}.${field}: ${variable} is not offered to data repositories; this App reads SSH keys and passphrases only from variables named ${SSH_KEY_VARIABLE_PREFIX}*`);
+    }
+  }
+  if (config.private_key_file === undefined) return;
+  if (dir === null) {
+    throw new ExecError(`executors.${name}.private_key_file: this App offers no key files (its operator set no RELABEL_SSH_KEY_DIR); name a ${SSH_KEY_VARIABLE_PREFIX}* variable in private_key_env instead`);
+  }
+  const [file, folder] = await Promise.all([realpath(keyFilePath(config.private_key_file)).catch(() => null), realpath(dir).catch(() => path.resolve(dir))]);
+  if (file === null || path.relative(folder, file).startsWith("..") || path.isAbsolute(path.relative(folder, file))) {
+    throw new ExecError(`executors.${name}.private_key_file: ${config.private_key_file} is not a file in the App's key folder (RELABEL_SSH_KEY_DIR)`);
   }
 }
 

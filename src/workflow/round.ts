@@ -96,6 +96,8 @@ export interface WorkflowDeps {
   allowLocalExecutor: boolean;
   /** The App's private key file (PRIVATE_KEY_PATH), never to be used as an executor's SSH key. */
   appKeyFile?: string;
+  /** The App: only the SSH keys its operator offers (ExecutorPolicy.offeredKeys); absent, any (the CLI's demo). */
+  offeredKeys?: { dir: string | null };
 }
 
 export interface Actor {
@@ -894,6 +896,7 @@ export class RoundWorkflow {
     return {
       ...(this.d.allowLocalExecutor ? {} : { localRefused: LOCAL_EXECUTOR_HINT }),
       refusedKeyFiles: this.d.appKeyFile === undefined ? [] : [this.d.appKeyFile],
+      ...(this.d.offeredKeys ? { offeredKeys: this.d.offeredKeys } : {}),
     };
   }
 

@@ -335,6 +335,20 @@ describe("GitHub App, end to end", () => {
     expect(harness.fake.pulls()).toEqual([]);
   });
 
+  it("refuses an SSH key its operator did not offer (a variable not named RELABEL_SSH_*, a file outside the key folder)", async () => {
+    const hpc = ["executor: hpc", "executors:", "  hpc:", "    backend: ssh+slurm", "    host: 127.0.0.1", "    port: 1", "    user: alice", `    host_key: "SHA256:${"A".repeat(43)}"`, "    private_key_env: HOME", "    remote_root: /scratch/relabel", ""].join("\n");
+    h = await startHarness({ config: (runs) => e2eConfig(runs).replace(/^executor: here\nexecutors:\n  here:\n.*\n.*\n/m, hpc) });
+    const harness = h;
+    const { number, opened } = harness.fake.openIssue({ title: "Round 1", body: roundIssueBody(), labels: ["al-round"], user: "alice" });
+    expect((await harness.deliver(opened)).status).toBe(200);
+    await waitFor("the refusal", () => harness.fake.botComments(number).length > 0);
+    await harness.relabel.idle();
+    expect(harness.fake.botComments(number).map((c) => c.body)).toEqual([
+      "relabel-loop could not finish `issues.opened`: executors.hpc.private_key_env: HOME is not offered to data repositories; this App reads SSH keys and passphrases only from variables named RELABEL_SSH_*",
+    ]);
+    expect(harness.fake.pulls()).toEqual([]);
+  });
+
   it("answers webhooks before the work is done", async () => {
     h = await startHarness();
     const harness = h;

@@ -89,6 +89,9 @@ describe("takeServerEnv", () => {
   it("resolves the App's key file, so that an executor cannot name it by a relative path", () => {
     const taken = takeServerEnv({ ...base(), PRIVATE_KEY: undefined, PRIVATE_KEY_PATH: "keys/app.pem" }, () => appKeys().privateKey);
     expect(taken.ok && taken.settings.appKeyFile).toBe(path.resolve("keys/app.pem"));
+    // Likewise the folder of SSH keys offered to repositories.
+    const offered = takeServerEnv({ ...base(), RELABEL_SSH_KEY_DIR: "keys/ssh" });
+    expect(offered.ok && offered.settings.sshKeyDir).toBe(path.resolve("keys/ssh"));
   });
 });
 
