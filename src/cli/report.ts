@@ -19,7 +19,3 @@ export function printInputReports(reports: InputReport[], out: NodeJS.WritableSt
   return problems;
 }
 
-/** "1 frame", "2 frames". */
-export function counted(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
-}

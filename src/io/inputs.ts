@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
+import { counted } from "../core/counted.js";
 import { InputError } from "../core/errors.js";
 import { isAseTrajectory } from "../core/formats/ase-trajectory.js";
 import { foreignFormatDetail } from "../core/formats/foreign.js";
@@ -69,7 +70,6 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 /** A run's id: its path relative to the input root ("." becomes the root's own name). */
 function sourceName(root: string, dir: string): string {
@@ -228,15 +228,15 @@ async function* readExtxyzFile(file: string, opts: ReadOptions): AsyncGenerator<
     report.problems.push(errorText(err));
   }
   const n = report.frames;
-  if (opts.frames === "final" && n > 0) report.notes.push(`--frames final applies to VASP runs: all ${plural(n, "frame")} of this file kept`);
+  if (opts.frames === "final" && n > 0) report.notes.push(`--frames final applies to VASP runs: all ${counted(n, "frame")} of this file kept`);
   if (opts.energy === "sigma0" && oneEnergy > 0) {
     report.notes.push(`--energy sigma0 applies to frames with both energy and free_energy: ${oneEnergy} of ${n} carry one energy, written as REF_energy as it is`);
   }
   if (noEnergy > 0 || noForces > 0) {
     const missing = [noEnergy > 0 ? `no energy in ${noEnergy}` : "", noForces > 0 ? `no forces in ${noForces}` : ""].filter(Boolean).join(", ");
-    report.notes.push(`${missing} of ${plural(n, "frame")} (looked for REF_energy, energy, free_energy; REF_forces, forces): written without those labels`);
+    report.notes.push(`${missing} of ${counted(n, "frame")} (looked for REF_energy, energy, free_energy; REF_forces, forces): written without those labels`);
   }
-  if (virialKept > 0) report.notes.push(`virial of ${plural(virialKept, "frame")} kept as it is: without a cell volume it gives no REF_stress`);
+  if (virialKept > 0) report.notes.push(`virial of ${counted(virialKept, "frame")} kept as it is: without a cell volume it gives no REF_stress`);
   if (n === 0 && report.problems.length === 0) {
     report.noFrame = report.skipped.length ? `no frame: every frame was left out (${report.skipped.length} skipped, below)` : "no frame: the file holds none";
   }

@@ -7,7 +7,8 @@ import { writeExtxyzFrame } from "../../core/formats/extxyz.js";
 import { readInputs, type InputReport } from "../../io/inputs.js";
 import { helpText, oneOf, parseCommand, type CommandSpec } from "../args.js";
 import { Progress } from "../progress.js";
-import { counted, printInputReports } from "../report.js";
+import { counted } from "../../core/counted.js";
+import { printInputReports } from "../report.js";
 
 export const convertSpec = {
   name: "convert",

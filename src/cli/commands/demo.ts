@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { simpleGit } from "simple-git";
 import { parseRoundManifest, roundPaths, type RoundManifest } from "../../core/app/manifest.js";
 import { parseRankingJson } from "../../core/app/ranking-json.js";
+import { counted } from "../../core/counted.js";
 import { UsageError } from "../../core/errors.js";
 import { isOpen, lastAttempt } from "../../core/exec/ledger.js";
 import { shellQuote } from "../../core/stage/render.js";
@@ -192,7 +193,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   if (!manifest.finished_steps.includes("dataset")) return stop(messages, forge, resultsNumber);
   const summary = JSON.parse((await ledger.read("datasets/current/summary.json"))!.toString("utf8")) as { splits: Record<string, { frames: number; runs: number }> };
   say(`\n== 5. results pull request #${resultsNumber} merged: dataset rebuilt in ${manifest.commits.dataset?.slice(0, 12)}`);
-  say(`   ${["train", "valid", "test"].map((s) => `${s} ${summary.splits[s].frames} frames (${summary.splits[s].runs} runs)`).join(", ")}`);
+  say(`   ${["train", "valid", "test"].map((s) => `${s} ${counted(summary.splits[s].frames, "frame")} (${counted(summary.splits[s].runs, "run")})`).join(", ")}`);
   const stageDir = path.join(stateDir, "rounds", "0001", "stages", "train");
   const params = JSON.parse(await readFile(path.join(stageDir, "params.json"), "utf8")) as { commands: string[][] };
 

@@ -2,7 +2,8 @@ import { UsageError } from "../../core/errors.js";
 import { summarizeFrame, type FrameSummary } from "../../core/frame-summary.js";
 import { readInputs, type InputReport } from "../../io/inputs.js";
 import { helpText, oneOf, parseCommand, type CommandSpec } from "../args.js";
-import { counted, printInputReports } from "../report.js";
+import { counted } from "../../core/counted.js";
+import { printInputReports } from "../report.js";
 
 export const inspectSpec = {
   name: "inspect",
