@@ -9,6 +9,7 @@ import { InputError } from "../core/errors.js";
 import type { TrainingRunInput } from "../core/bench/bench.js";
 import { datasetSummaryInfo, parsePreviousMetrics, type DatasetSummaryInfo, type PreviousBench } from "../core/bench/compare.js";
 import { benchFrame, type BenchFrame, type LabelKeys } from "../core/bench/labels.js";
+import { RUN_SCRIPT_LOGS } from "../core/stage/render.js";
 import { parseMaceLog, parseMaceResults } from "../core/bench/mace-training.js";
 import { readExtxyzWithLines } from "./extxyz.js";
 import { folderEntries } from "./folder-entries.js";
@@ -101,7 +102,10 @@ const RESULTS_RE = /_train\.txt$/;
 const LOG_RE = /\.log$/;
 const MAX_DEPTH = 4;
 
-/** Training files under a directory: results/*_train.txt and *.log (a *_debug.log only when its plain log is missing). */
+/**
+ * Training files under a directory: results/*_train.txt and *.log (a *_debug.log only when its plain log is missing),
+ * not run.sh's own logs of a stage (MACE's log repeats in its stdout.log).
+ */
 async function findTrainingFiles(dir: string, depth = 0): Promise<string[]> {
   const entries = await folderEntries(dir);
   const names = new Set(entries.map((e) => e.name));
@@ -109,7 +113,7 @@ async function findTrainingFiles(dir: string, depth = 0): Promise<string[]> {
   for (const e of entries) {
     if (e.kind === "dir" && depth < MAX_DEPTH) found.push(...(await findTrainingFiles(e.path, depth + 1)));
     else if (e.kind === "file" && RESULTS_RE.test(e.name)) found.push(e.path);
-    else if (e.kind === "file" && LOG_RE.test(e.name)) {
+    else if (e.kind === "file" && LOG_RE.test(e.name) && !RUN_SCRIPT_LOGS.includes(e.name)) {
       const plain = e.name.replace(/_debug\.log$/, ".log");
       if (plain === e.name || !names.has(plain)) found.push(e.path);
     }

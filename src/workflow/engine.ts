@@ -21,6 +21,7 @@ import { DEFAULT_FEATURES_KEY } from "../core/select/frame-features.js";
 import { geometryOf, type Geometry } from "../core/select/near-match.js";
 import type { SelectionRule } from "../core/select/fps.js";
 import { parseTrustWindow, TRUST_LEVEL_NAMES } from "../core/select/disagreement.js";
+import { RUN_SCRIPT_LOGS } from "../core/stage/render.js";
 import { checkIncarTemplate, type SpeciesIncarValues } from "../core/vasp/incar.js";
 import { kpointsAdvice, type PickCell } from "../core/vasp/kpoints.js";
 import { readBenchFrames, readDatasetSummary, readPreviousBench, readTrainingRuns } from "../io/bench.js";
@@ -408,7 +409,7 @@ export async function trainingOutputs(dir: string): Promise<string[]> {
       const child = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) await walk(child);
       else if (/(^|\/)results\/[^/]+_train\.txt$/.test(child)) found.push(path.join(dir, child));
-      else if (/(^|\/)logs\/[^/]+\.log$/.test(child) && !/(stdout|stderr|_debug)\.log$/.test(e.name)) found.push(path.join(dir, child));
+      else if (/(^|\/)logs\/[^/]+\.log$/.test(child) && !RUN_SCRIPT_LOGS.includes(e.name) && !e.name.endsWith("_debug.log")) found.push(path.join(dir, child));
     }
   };
   await walk("");

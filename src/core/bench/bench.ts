@@ -99,6 +99,8 @@ export interface MetricsJson {
     force_frames: number;
     stress_frames: number;
     stress_without_prediction: number;
+    /** Paired one-atom IsolatedAtom frames, in their own config_type row only (absent in older metrics.json). */
+    isolated_atom_frames?: number;
   };
   overall: MetricBlockJson;
   per_config_type: Record<string, MetricBlockJson>;
@@ -203,12 +205,13 @@ export function buildBench(input: BenchInput): BenchOutput {
       prediction_frames: input.pred.length,
       reference_frames: input.ref.length,
       paired_frames: pairing.pairs.length,
-      paired_atoms: metrics.overall.atoms,
+      paired_atoms: paired.reduce((n, p) => n + p.ref.natoms, 0),
       unmatched_predictions: unmatchedPred.length,
       unmatched_references: unmatchedRef.length,
       force_frames: forceFrames,
       stress_frames: metrics.overall.stress?.frames ?? 0,
       stress_without_prediction: metrics.stressWithoutPrediction,
+      isolated_atom_frames: metrics.isolatedAtoms,
     },
     overall: metricBlock(metrics.overall),
     per_config_type: Object.fromEntries(metrics.perConfigType.map(([t, g]) => [t, metricBlock(g)])),

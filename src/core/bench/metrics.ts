@@ -90,6 +90,8 @@ export interface BenchMetrics {
   stressWithoutPrediction: number;
   /** Sums of squared stress differences with the prediction as given and with its sign flipped (a sign check). */
   stressSignCheck: { asGiven: number; flipped: number } | null;
+  /** Paired IsolatedAtom frames: in their own config_type row only (see isIsolatedAtom). */
+  isolatedAtoms: number;
 }
 
 /** Running sums of errors; values in eV-based units, reported x1000 (meV). */
@@ -126,20 +128,29 @@ class GroupSums {
 
 const VOIGT_INDICES = [0, 4, 8, 5, 2, 1];
 
+/** MACE's config_type for the one-atom frames its E0s come from. */
+export const ISOLATED_ATOM = "IsolatedAtom";
+
+/** A one-atom IsolatedAtom frame: MACE takes E0s from these and reports them apart, never in its overall errors. */
+const isIsolatedAtom = ({ ref }: PairedFrame): boolean => ref.natoms === 1 && ref.configType === ISOLATED_ATOM;
+
 export function computeMetrics(paired: readonly PairedFrame[]): BenchMetrics {
   const overall = new GroupSums();
   const byType = new Map<string, GroupSums>();
   const byElement = new Map<string, GroupSums>();
-  const groupNames = [...new Set(paired.map((p) => p.ref.configType))].sort();
+  // Isolated atoms have their own config_type row only: not in the overall and per-element errors, nor the plots.
+  const bulk = paired.filter((p) => !isIsolatedAtom(p));
+  const groupNames = [...new Set(bulk.map((p) => p.ref.configType))].sort();
   const groupIndex = new Map(groupNames.map((g, i) => [g, i]));
 
   let forceCount = 0;
   let stressCount = 0;
-  for (const { pred, ref } of paired) {
+  for (const { pred, ref } of bulk) {
     if (pred.labels.forces && ref.labels.forces) forceCount += 3 * ref.natoms;
     if (pred.labels.stress && ref.labels.stress) stressCount += 6;
   }
-  const energyParity = newParity(paired.length);
+  const energyParity = newParity(bulk.length);
+  let energyAt = 0;
   const forceParity = newParity(forceCount);
   const stressParity = stressCount > 0 ? newParity(stressCount) : null;
   let forceAt = 0;
@@ -149,29 +160,35 @@ export function computeMetrics(paired: readonly PairedFrame[]): BenchMetrics {
   let signFlipped = 0;
 
   const frames: FrameError[] = [];
-  paired.forEach(({ pred, ref }, k) => {
+  for (const pair of paired) {
+    const { pred, ref } = pair;
     const n = ref.natoms;
     const type = ref.configType;
+    const isolated = isIsolatedAtom(pair);
     let typeSums = byType.get(type);
     if (!typeSums) byType.set(type, (typeSums = new GroupSums()));
-    const elementsHere = [...new Set(ref.symbols)];
-    const elementSums = elementsHere.map((el) => {
-      let s = byElement.get(el);
-      if (!s) byElement.set(el, (s = new GroupSums()));
-      return s;
-    });
-    const g = groupIndex.get(type)!;
+    const elementSums = isolated
+      ? []
+      : [...new Set(ref.symbols)].map((el) => {
+          let s = byElement.get(el);
+          if (!s) byElement.set(el, (s = new GroupSums()));
+          return s;
+        });
+    // The sums this frame's errors go to.
+    const sums = isolated ? [typeSums] : [overall, typeSums];
 
     const e = (pred.labels.energy! - ref.labels.energy!) / n;
-    for (const s of [overall, typeSums, ...elementSums]) {
+    for (const s of [...sums, ...elementSums]) {
       s.frames++;
       s.energy.add(e);
     }
-    overall.atoms += n;
-    typeSums.atoms += n;
-    energyParity.ref[k] = ref.labels.energy! / n;
-    energyParity.pred[k] = pred.labels.energy! / n;
-    energyParity.group[k] = g;
+    for (const s of sums) s.atoms += n;
+    if (!isolated) {
+      const g = groupIndex.get(type)!;
+      energyParity.ref[energyAt] = ref.labels.energy! / n;
+      energyParity.pred[energyAt] = pred.labels.energy! / n;
+      energyParity.group[energyAt++] = g;
+    }
 
     let forceRmse: number | null = null;
     let forceMaxAbs: number | null = null;
@@ -181,23 +198,23 @@ export function computeMetrics(paired: readonly PairedFrame[]): BenchMetrics {
       const frame = new ErrorSums();
       let maxAbs = 0;
       for (let a = 0; a < n; a++) {
-        const el = byElement.get(ref.symbols[a])!;
-        el.atoms++;
+        const el = isolated ? undefined : byElement.get(ref.symbols[a])!;
+        if (el) el.atoms++;
         for (let c = 3 * a; c < 3 * a + 3; c++) {
           const d = fp[c] - fr[c];
-          overall.forces.add(d, fr[c]);
-          typeSums.forces.add(d, fr[c]);
-          el.forces.add(d, fr[c]);
+          for (const s of sums) s.forces.add(d, fr[c]);
           frame.add(d);
           if (Math.abs(d) > maxAbs) maxAbs = Math.abs(d);
+          if (!el) continue;
+          el.forces.add(d, fr[c]);
           forceParity.ref[forceAt] = fr[c];
           forceParity.pred[forceAt] = fp[c];
-          forceParity.group[forceAt++] = g;
+          forceParity.group[forceAt++] = groupIndex.get(type)!;
         }
       }
       forceRmse = frame.rmse();
       forceMaxAbs = maxAbs * 1000;
-    } else {
+    } else if (!isolated) {
       for (const el of ref.symbols) byElement.get(el)!.atoms++;
     }
 
@@ -209,23 +226,21 @@ export function computeMetrics(paired: readonly PairedFrame[]): BenchMetrics {
       const frame = new ErrorSums();
       for (let c = 0; c < 9; c++) {
         const d = sp[c] - sr[c];
-        overall.stress.add(d);
-        typeSums.stress.add(d);
+        for (const s of sums) s.stress.add(d);
         frame.add(d);
         signSame += d * d;
         signFlipped += (sp[c] + sr[c]) ** 2;
       }
-      overall.stress.frames++;
-      typeSums.stress.frames++;
+      for (const s of sums) s.stress.frames++;
       stressRmse = frame.rmse();
-      for (const c of VOIGT_INDICES) {
+      for (const c of isolated ? [] : VOIGT_INDICES) {
         stressParity!.ref[stressAt] = sr[c];
         stressParity!.pred[stressAt] = sp[c];
-        stressParity!.group[stressAt++] = g;
+        stressParity!.group[stressAt++] = groupIndex.get(type)!;
       }
     }
     frames.push({ pred, ref, energyErrorPerAtom: e * 1000, forceRmse, forceMaxAbs, stressRmse });
-  });
+  }
 
   return {
     overall: metricGroup(overall),
@@ -235,6 +250,7 @@ export function computeMetrics(paired: readonly PairedFrame[]): BenchMetrics {
     parity: { energy: energyParity, forces: forceParity, stress: stressParity, groupNames },
     stressWithoutPrediction,
     stressSignCheck: stressParity ? { asGiven: signSame, flipped: signFlipped } : null,
+    isolatedAtoms: paired.length - bulk.length,
   };
 }
 

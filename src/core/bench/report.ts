@@ -87,6 +87,9 @@ export function renderReport(m: MetricsJson, previous: PreviousBench | null, plo
   out.push(`- Test set: membership ${known(d.test_membership)}, content ${known(d.test_content)}; energy policy ${known(d.energy)}; head ${known(d.head)}${d.source ? ` (from ${code(d.source)})` : ""}`);
   out.push(`- Reference hashes: structures ${code(d.ref_structures_sha256)}, labels ${code(d.ref_labels_sha256)}`);
   out.push(`- Paired ${c.paired_frames} frames (${c.paired_atoms} atoms) by structure identity; unmatched: ${c.unmatched_predictions} prediction(s), ${c.unmatched_references} reference(s)`);
+  if (c.isolated_atom_frames) {
+    out.push(`- ${c.isolated_atom_frames} IsolatedAtom frame(s) (the E0s' reference) are in their own config_type row only, not in the overall or per-element errors and plots, as MACE reports them`);
+  }
   if (m.inputs.previous) out.push(`- Previous round: ${code(m.inputs.previous)}`);
   out.push("");
   if (d.test_membership === null && d.test_content === null) {

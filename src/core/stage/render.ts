@@ -32,6 +32,9 @@ const STATUS_HELPERS = [
   "}",
 ];
 
+/** The logs run.sh writes under logs/: the commands' output, not MACE's own log of the run. */
+export const RUN_SCRIPT_LOGS: readonly string[] = ["stdout.log", "stderr.log"];
+
 /** A stage's run.sh: status.json, logs, FINISHED on success, the exit code of the failing command. */
 export function renderRunScript(script: RunScript): string {
   const commandsJson = JSON.stringify(script.commands);

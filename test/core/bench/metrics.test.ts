@@ -155,9 +155,14 @@ describe("computeMetrics on real mace_eval_configs output", () => {
     expect(m.forces!.relRmsePercent!.toFixed(2)).toBe("8.00");
   });
 
-  it("gives zero error on the isolated atoms, whose energies are MACE's E0s", () => {
-    const m = computeMetrics([0, 1, 2].map((i) => ({ pred: pred[i], ref: ref[i] }))).overall;
-    expect(m.energy.rmse).toBe(0);
-    expect(m.forces!.rmse).toBe(0);
+  it("gives zero error on the isolated atoms, whose energies are MACE's E0s, in their own row only", () => {
+    const m = computeMetrics([0, 1, 2].map((i) => ({ pred: pred[i], ref: ref[i] })));
+    expect(m.isolatedAtoms).toBe(3);
+    const [type, row] = m.perConfigType[0];
+    expect([type, row.energy.frames, row.energy.rmse, row.forces!.rmse]).toEqual(["IsolatedAtom", 3, 0, 0]);
+    // As MACE reports them: never pooled with the other frames, nor in the per-element errors and plots.
+    expect(m.overall.energy.frames).toBe(0);
+    expect(m.perElement).toEqual([]);
+    expect(m.parity.energy.ref).toHaveLength(0);
   });
 });
