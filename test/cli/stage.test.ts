@@ -174,12 +174,14 @@ describe("relabel stage train: rendering", () => {
   });
 
   it("warns when train.extxyz holds IsolatedAtom frames, whose energies MACE takes instead of --E0s", async () => {
-    // Hand-written: one-atom IsolatedAtom frames as MACE's data loader recognises them, plus a one-atom frame of another type.
+    // Hand-written: one-atom IsolatedAtom frames as MACE's data loader recognises them, plus two that it does not.
     const isolated = (symbol: string, energy: number, type: string) =>
       `1\nLattice="10.0 0.0 0.0 0.0 10.0 0.0 0.0 0.0 10.0" Properties=species:S:1:pos:R:3:REF_forces:R:3 REF_energy=${energy} head=omat_pbe config_type=${type} pbc="T T T"\n${symbol} 0.0 0.0 0.0 0.0 0.0 0.0\n`;
+    // Tagged IsolatedAtom but two atoms: MACE trains on it like any frame.
+    const dimer = `2\nLattice="10.0 0.0 0.0 0.0 10.0 0.0 0.0 0.0 10.0" Properties=species:S:1:pos:R:3:REF_forces:R:3 REF_energy=-9.8 head=omat_pbe config_type=IsolatedAtom pbc="T T T"\nO 0.0 0.0 0.0 0.0 0.0 0.1\nO 0.0 0.0 1.2 0.0 0.0 -0.1\n`;
     const ds = dataset((s) => delete s.sha256["train.extxyz"]);
     const train = path.join(ds, "train.extxyz");
-    writeFileSync(train, readFileSync(train, "utf8") + isolated("H", -1.1, "IsolatedAtom") + isolated("O", -1.9, "IsolatedAtom") + isolated("O", -1.9, "Default"));
+    writeFileSync(train, readFileSync(train, "utf8") + isolated("H", -1.1, "IsolatedAtom") + isolated("O", -1.9, "IsolatedAtom") + isolated("O", -1.9, "Default") + dimer);
     const out = path.join(tmp(), "stage");
     const res = await runCli("stage", "train", "--dataset", ds, "-o", out);
     expect(res.code).toBe(0);
