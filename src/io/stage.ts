@@ -14,14 +14,15 @@ import { InputError } from "../core/errors.js";
 import { isAseTrajectory } from "../core/formats/ase-trajectory.js";
 import { writeExtxyzFrame } from "../core/formats/extxyz.js";
 import { isLammpsDump } from "../core/formats/lammps-dump.js";
-import { NAMED_FOUNDATION_MODELS, NAMED_REPLAY_SETS, type StageConfig } from "../core/stage/config.js";
+import { NAMED_FOUNDATION_MODELS, NAMED_REPLAY_SETS, foundationHeadWarning, type StageConfig } from "../core/stage/config.js";
 import { SPLIT_FILES, parseDatasetSummary, type DatasetSummary } from "../core/stage/dataset.js";
-import { e0sTable, parseE0sFile, stageE0s, type StageE0s } from "../core/stage/e0s.js";
+import { e0sTable, isIsolatedAtomFrame, isolatedAtomWarning, parseE0sFile, stageE0s, type StageE0s } from "../core/stage/e0s.js";
 import { MANIFEST_FILE, renderManifest, stageHash, type HashedFile } from "../core/stage/hash.js";
 import { checkStageConfig, localAssetRefs, planStage, type AssetRef, type PlannedFile, type StageKind, type StageSources } from "../core/stage/plan.js";
 import { closestName } from "../core/stage/suggest.js";
 import type { Frame } from "../core/structure.js";
 import { readAseTrajectory } from "./ase-trajectory.js";
+import { readExtxyz } from "./extxyz.js";
 import { readLammpsDump } from "./lammps-dump.js";
 import { CHUNK_BYTES, fileError, openInput, readHead } from "./open.js";
 import { datasetSplitFile } from "./run-files.js";
@@ -48,6 +49,8 @@ export interface BuiltStage {
   sha256: string;
   files: HashedFile[];
   notes: string[];
+  /** Settings MACE will not follow as the stage states them, one line each (the stage is still written). */
+  warnings: string[];
 }
 
 export async function buildStage(o: BuildStageOptions): Promise<BuiltStage> {
@@ -58,6 +61,7 @@ export async function buildStage(o: BuildStageOptions): Promise<BuiltStage> {
   for (const ref of refs) assets.set(ref.key, await resolveAsset(ref, o.baseDir, o.configSource));
   const sources: StageSources = { dataset, assets, e0s: await readE0s(o, summary, assets) };
   const plan = planStage({ kind: o.kind, config: o.config, summary, sources, version: o.version });
+  const warnings = o.kind === "train" ? await trainWarnings(o, dataset["train.extxyz"]!) : [];
 
   const out = path.resolve(o.outDir);
   await refuseNonEmpty(out);
@@ -77,7 +81,7 @@ export async function buildStage(o: BuildStageOptions): Promise<BuiltStage> {
     await writeText(path.join(tmp, MANIFEST_FILE), renderManifest(plan.kind, hashed, o.round ?? null));
     await rmdir(out).catch(() => undefined);
     await rename(tmp, out);
-    return { dir: out, sha256: stageHash(hashed), files: hashed, notes: plan.notes };
+    return { dir: out, sha256: stageHash(hashed), files: hashed, notes: plan.notes, warnings };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
@@ -131,6 +135,16 @@ async function readE0s(o: BuildStageOptions, summary: DatasetSummary, assets: Re
   if (!e0s.endsWith(".json")) return undefined;
   const file = assets.get("E0s")!;
   return stageE0s(parseE0sFile(await readFile(file, "utf8"), file), summary.atomicNumbers, file);
+}
+
+async function trainWarnings(o: BuildStageOptions, trainFile: string): Promise<string[]> {
+  const warnings: string[] = [];
+  const head = foundationHeadWarning(o.config, o.configSource);
+  if (head !== undefined) warnings.push(head);
+  let isolated = 0;
+  for await (const frame of readExtxyz(trainFile)) if (isIsolatedAtomFrame(frame)) isolated++;
+  if (isolated > 0) warnings.push(isolatedAtomWarning(trainFile, isolated, typeof o.config.E0s === "string" && !o.config.E0s.endsWith(".json") ? o.config.E0s : "assets/E0s.json"));
+  return warnings;
 }
 
 async function refuseNonEmpty(dir: string): Promise<void> {

@@ -173,6 +173,34 @@ describe("relabel stage train: rendering", () => {
     expect(res.stderr).toMatch(/E0s: "average" cannot be used with multiheads_finetuning \(MACE refuses it\)/);
   });
 
+  it("warns when train.extxyz holds IsolatedAtom frames, whose energies MACE takes instead of --E0s", async () => {
+    // Hand-written: one-atom IsolatedAtom frames as MACE's data loader recognises them, plus two that it does not.
+    const isolated = (symbol: string, energy: number, type: string) =>
+      `1\nLattice="10.0 0.0 0.0 0.0 10.0 0.0 0.0 0.0 10.0" Properties=species:S:1:pos:R:3:REF_forces:R:3 REF_energy=${energy} head=omat_pbe config_type=${type} pbc="T T T"\n${symbol} 0.0 0.0 0.0 0.0 0.0 0.0\n`;
+    // Tagged IsolatedAtom but two atoms: MACE trains on it like any frame.
+    const dimer = `2\nLattice="10.0 0.0 0.0 0.0 10.0 0.0 0.0 0.0 10.0" Properties=species:S:1:pos:R:3:REF_forces:R:3 REF_energy=-9.8 head=omat_pbe config_type=IsolatedAtom pbc="T T T"\nO 0.0 0.0 0.0 0.0 0.0 0.1\nO 0.0 0.0 1.2 0.0 0.0 -0.1\n`;
+    const ds = dataset((s) => delete s.sha256["train.extxyz"]);
+    const train = path.join(ds, "train.extxyz");
+    writeFileSync(train, readFileSync(train, "utf8") + isolated("H", -1.1, "IsolatedAtom") + isolated("O", -1.9, "IsolatedAtom") + isolated("O", -1.9, "Default") + dimer);
+    const out = path.join(tmp(), "stage");
+    const res = await runCli("stage", "train", "--dataset", ds, "-o", out);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toBe(`warning: ${train}: 2 IsolatedAtom frames (config_type=IsolatedAtom, one atom): MACE takes the E0s from them instead of --E0s=estimated\n`);
+    expect(existsSync(path.join(out, "stage.json"))).toBe(true);
+  });
+
+  it("passes foundation_head omat_pbe only with mh-0/mh-1 by default, and warns when it is set for another model", async () => {
+    const other = await runCli("stage", "train", "--dataset", dataset(), "-o", path.join(tmp(), "stage"), "--config", writeConfig({ foundation_model: "medium-omat-0" }));
+    expect(other.code).toBe(0);
+    expect(other.stderr).toBe("");
+    const explicit = writeConfig({ foundation_model: "medium-omat-0", foundation_head: "omat_pbe" });
+    const out = path.join(tmp(), "stage");
+    const res = await runCli("stage", "train", "--dataset", dataset(), "-o", out, "--config", explicit);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(new RegExp(`^warning: ${explicit.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: foundation_head omat_pbe is a head of mh-0/mh-1, and foundation_model medium-omat-0 may not have it[^\n]*\n$`));
+    expect(readJson(path.join(out, "params.json")).commands[0]).toContain("--foundation_head=omat_pbe");
+  });
+
   it("never writes into an existing non-empty directory", async () => {
     const out = tmp();
     writeFileSync(path.join(out, "keep.txt"), "x");

@@ -32,6 +32,9 @@ The stage holds the dataset files (data/), every local file the config names (as
 params.json, run.sh and stage.json (SHA-256 of every other file and the stage hash). A missing local file
 stops the command before anything is written. Named foundation models and replay sets (mh-1, omat) are
 downloaded by MACE at run time: on an offline cluster give local files instead.
+Warnings (stderr; the stage is still written): foundation_head omat_pbe named for a model other than mh-0/mh-1,
+and config_type=IsolatedAtom one-atom frames in train.extxyz (MACE takes E0s from them instead of --E0s).
+params.json records the loss asked for and the one MACE trains with (universal in multihead fine-tuning).
 run.sh runs from any directory, writes status.json, logs/stdout.log, logs/stderr.log and FINISHED on success,
 and exits with MACE's exit code. committee K > 1 renders member-0..K-1 (seeds seed..seed+K-1) sharing data/
 and assets/, and a run.sh that runs them in turn.
@@ -91,6 +94,7 @@ export async function runStage(argv: string[]): Promise<number> {
   const stage = await buildStage({ kind, datasetDir: values.dataset, outDir: values.output, config, configSource, baseDir, version: SOFTWARE.version, round: values.round ?? null });
   const bytes = stage.files.reduce((sum, f) => sum + f.bytes, 0);
   for (const note of stage.notes) process.stdout.write(`note: ${note}\n`);
+  for (const warning of stage.warnings) process.stderr.write(`warning: ${warning}\n`);
   process.stdout.write(`rendered ${kind} stage ${values.output}: ${stage.files.length} files (${formatBytes(bytes)}) and stage.json, sha256 ${stage.sha256}\n`);
   return 0;
 }

@@ -21,6 +21,10 @@ export const NAMED_REPLAY_SETS = ["mp", "omat", "matpes_pbe", "matpes_r2scan"] a
 
 export const E0S_KEYWORDS = ["estimated", "foundation", "average"] as const;
 
+/** The head `foundation_head: "auto"` picks, and the named models known to have it (mace.md 4.1; MACE-MH heads). */
+export const DEFAULT_FOUNDATION_HEAD = "omat_pbe";
+export const MODELS_WITH_DEFAULT_HEAD = ["mh-0", "mh-1"] as const;
+
 export const LOSSES = ["auto", "weighted", "stress", "virials", "huber", "universal", "ef", "forces_only"] as const;
 
 const token = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "expected a name of letters, digits, '.', '_' or '-'");
@@ -77,7 +81,7 @@ export const StageConfigSchema = z
     stress_key: token.default("REF_stress"),
     train_command: commandWord.default("mace_run_train"),
     foundation_model: filePath.default("mh-1"),
-    foundation_head: token.nullable().default("omat_pbe"),
+    foundation_head: token.nullable().default("auto"),
     multiheads_finetuning: z.boolean().default(true),
     pt_train_file: filePath.default("omat"),
     num_samples_pt: z.int().positive().default(50000),
@@ -133,7 +137,7 @@ export const CONFIG_KEY_DOCS: Record<Exclude<keyof StageConfig, "eval"> | `eval.
   stress_key: "info key of the reference stress",
   train_command: "the training executable",
   foundation_model: "a named MACE model (downloaded at run time) or a local file (copied into the stage)",
-  foundation_head: "head of a multi-head foundation model to fine-tune; null to omit",
+  foundation_head: "head of a multi-head foundation model to fine-tune; auto: omat_pbe for mh-0/mh-1, none for other models; null to omit",
   multiheads_finetuning: "fine-tune with a replay head (pt_head)",
   pt_train_file: "replay data: mp, omat, matpes_pbe, matpes_r2scan (downloaded at run time) or a local file (copied)",
   num_samples_pt: "replay frames kept",
@@ -160,6 +164,25 @@ export const CONFIG_KEY_DOCS: Record<Exclude<keyof StageConfig, "eval"> | `eval.
   "eval.committee_models": "models for the pool predictions (default: eval.model), predictions/pool.member-K.extxyz",
   "eval.descriptors": "also each structure's MACE descriptors (invariant; true: mean over its atoms, per-element: each element's mean) from eval.model in predictions/train|valid|test.extxyz and from member 0 in the pool's, for relabel rank --features",
 };
+
+/**
+ * The --foundation_head a train stage passes, null for none. Other models lack omat_pbe: MACE's named-model loader
+ * then falls back to the last head and a local file without it fails, so "auto" names it only for mh-0/mh-1.
+ */
+export function foundationHead(config: Pick<StageConfig, "foundation_model" | "foundation_head">): string | null {
+  if (config.foundation_head !== "auto") return config.foundation_head;
+  return hasDefaultHead(config.foundation_model) ? DEFAULT_FOUNDATION_HEAD : null;
+}
+
+function hasDefaultHead(model: string): boolean {
+  return (MODELS_WITH_DEFAULT_HEAD as readonly string[]).includes(model);
+}
+
+/** One line when the config names omat_pbe explicitly for a model not known to have that head. */
+export function foundationHeadWarning(config: Pick<StageConfig, "foundation_model" | "foundation_head">, source: string): string | undefined {
+  if (config.foundation_head !== DEFAULT_FOUNDATION_HEAD || hasDefaultHead(config.foundation_model)) return undefined;
+  return `${source}: foundation_head ${DEFAULT_FOUNDATION_HEAD} is a head of ${MODELS_WITH_DEFAULT_HEAD.join("/")}, and foundation_model ${config.foundation_model} may not have it (MACE then uses another head or stops): name that model's head, or set foundation_head to auto or null`;
+}
 
 /** Validates a config object (parsed from a JSON file, or passed by the App); errors name the source and each bad key. */
 export function parseStageConfig(input: unknown, source: string): StageConfig {

@@ -7,6 +7,7 @@ import { InputError } from "../errors.js";
 import { e0sKeyToZ } from "./config.js";
 import { elementSymbol } from "../elements.js";
 import { parseJsonFile } from "./json-error.js";
+import type { Frame } from "../structure.js";
 
 /** Reads an E0s table from a JSON file's text: keys are element symbols or atomic numbers, values eV. */
 export function parseE0sFile(text: string, file: string): Map<number, number> {
@@ -48,4 +49,15 @@ export function stageE0s(table: Map<number, number>, atomicNumbers: readonly num
   for (const z of atomicNumbers) kept[String(z)] = table.get(z)!;
   const dropped = [...table.keys()].filter((z) => !atomicNumbers.includes(z)).sort((a, b) => a - b);
   return { text: `${JSON.stringify(kept, null, 2)}\n`, dropped };
+}
+
+/** A frame MACE takes as an isolated-atom reference: one atom with config_type=IsolatedAtom (mace data/utils.py). */
+export function isIsolatedAtomFrame(frame: Pick<Frame, "natoms" | "info">): boolean {
+  const type = frame.info.get("config_type");
+  return frame.natoms === 1 && type?.kind === "string" && type.value === "IsolatedAtom";
+}
+
+/** The warning for a train split holding isolated-atom frames: MACE (run_train.py) then ignores --E0s. */
+export function isolatedAtomWarning(file: string, frames: number, e0s: string): string {
+  return `${file}: ${frames} IsolatedAtom frame${frames === 1 ? "" : "s"} (config_type=IsolatedAtom, one atom): MACE takes the E0s from ${frames === 1 ? "it" : "them"} instead of --E0s=${e0s}`;
 }

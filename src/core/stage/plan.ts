@@ -13,7 +13,7 @@
  *   stage.json      file hashes and the stage hash (written last by the shell)
  */
 import { InputError } from "../errors.js";
-import { NAMED_FOUNDATION_MODELS, NAMED_REPLAY_SETS, TRAIN_STAGE_KEYS, EVAL_STAGE_KEYS, type StageConfig } from "./config.js";
+import { NAMED_FOUNDATION_MODELS, NAMED_REPLAY_SETS, TRAIN_STAGE_KEYS, EVAL_STAGE_KEYS, foundationHead, type StageConfig } from "./config.js";
 import type { DatasetSummary, SplitFile } from "./dataset.js";
 import type { StageE0s } from "./e0s.js";
 import { stableJson } from "../json.js";
@@ -157,6 +157,11 @@ function planTrain({ config, summary, sources, version }: PlanOptions): StagePla
   }
   if (summary.energy === "sigma0") notes.push("the dataset's REF_energy is the sigma->0 energy while its forces follow the free energy");
   const loss = config.loss === "auto" ? (summary.stressFrames > 0 ? "stress" : "weighted") : config.loss;
+  // What MACE trains with: in multihead mode run_train.py (0.3.15) replaces --loss by universal, which also turns
+  // stress on and uses the energy/forces/stress weights. run.sh keeps --loss as requested.
+  const lossRecord = config.multiheads_finetuning
+    ? { loss_requested: loss, loss_used: "universal", loss_note: "MACE replaces --loss by universal in multihead fine-tuning" }
+    : { loss_requested: loss, loss_used: loss };
 
   const members = Array.from({ length: config.committee }, (_, k) => k);
   const prefix = config.committee === 1 ? "" : "../";
@@ -181,7 +186,7 @@ function planTrain({ config, summary, sources, version }: PlanOptions): StagePla
       member: { index: k, of: config.committee, seed },
       config: { ...pick(config, TRAIN_STAGE_KEYS), ...resolved },
       dataset: datasetRecord(summary),
-      derived: { atomic_numbers: summary.atomicNumbers, loss },
+      derived: { atomic_numbers: summary.atomicNumbers, foundation_head: foundationHead(config), ...lossRecord },
       assets,
       commands: [argv],
     };
@@ -221,7 +226,8 @@ function trainArgv(config: StageConfig, summary: DatasetSummary, v: TrainArgvVal
   for (const f of summary.files) argv.push(`--${flagOf[f]}=${v.dataDir}/${f}`);
   argv.push(`--energy_key=${config.energy_key}`, `--forces_key=${config.forces_key}`, `--stress_key=${config.stress_key}`);
   argv.push(`--foundation_model=${v.foundationModel}`);
-  if (config.foundation_head !== null) argv.push(`--foundation_head=${config.foundation_head}`);
+  const head = foundationHead(config);
+  if (head !== null) argv.push(`--foundation_head=${head}`);
   argv.push(`--multiheads_finetuning=${config.multiheads_finetuning ? "True" : "False"}`);
   if (config.multiheads_finetuning) {
     argv.push(

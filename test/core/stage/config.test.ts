@@ -8,7 +8,7 @@ describe("stage config schema", () => {
     const c = parseStageConfig({}, "defaults");
     expect(c).toMatchObject({
       foundation_model: "mh-1",
-      foundation_head: "omat_pbe",
+      foundation_head: "auto",
       multiheads_finetuning: true,
       pt_train_file: "omat",
       num_samples_pt: 50000,

@@ -76,7 +76,8 @@ describe("train stage plan", () => {
     [{ default_dtype: "float64" }, "--default_dtype=float32", "--default_dtype=float64"],
     [{ device: "cpu" }, "--device=cuda", "--device=cpu"],
     [{ name: "round3" }, "--name=relabel", "--name=round3"],
-    [{ foundation_model: "medium-omat-0" }, "--foundation_model=mh-1", "--foundation_model=medium-omat-0"],
+    [{ foundation_model: "mh-0" }, "--foundation_model=mh-1", "--foundation_model=mh-0"],
+    [{ foundation_model: "medium-omat-0", foundation_head: "omat_pbe" }, "--foundation_model=mh-1", "--foundation_model=medium-omat-0"],
     [{ foundation_head: "matpes_r2scan" }, "--foundation_head=omat_pbe", "--foundation_head=matpes_r2scan"],
     [{ pt_train_file: "mp" }, "--pt_train_file=omat", "--pt_train_file=mp"],
     [{ num_samples_pt: 10000 }, "--num_samples_pt=50000", "--num_samples_pt=10000"],
@@ -118,7 +119,34 @@ describe("train stage plan", () => {
     const noStress = summary((s) => (s.labels.stress_frames = 0));
     expect(argv(plan("train", {}, noStress))).toContain("--loss=weighted");
     expect(argv(plan("train", { loss: "universal" }, noStress))).toContain("--loss=universal");
-    expect(JSON.parse(text(plan("train", {}, noStress), "params.json")).derived.loss).toBe("weighted");
+    expect(JSON.parse(text(plan("train", { multiheads_finetuning: false }, noStress), "params.json")).derived).toMatchObject({ loss_requested: "weighted", loss_used: "weighted" });
+  });
+
+  it("records in params.json that MACE trains multihead fine-tuning with loss universal, whatever --loss says", () => {
+    const p = plan("train");
+    expect(argv(p)).toContain("--loss=stress");
+    const derived = JSON.parse(text(p, "params.json")).derived;
+    expect(derived).toMatchObject({ loss_requested: "stress", loss_used: "universal" });
+    expect(derived.loss_note).toMatch(/universal/);
+    const noStress = summary((s) => (s.labels.stress_frames = 0));
+    expect(JSON.parse(text(plan("train", {}, noStress), "params.json")).derived).toMatchObject({ loss_requested: "weighted", loss_used: "universal" });
+    const single = JSON.parse(text(plan("train", { multiheads_finetuning: false, E0s: "foundation" }), "params.json")).derived;
+    expect(single).toMatchObject({ loss_requested: "stress", loss_used: "stress" });
+    expect(single).not.toHaveProperty("loss_note");
+  });
+
+  it("passes the default foundation_head omat_pbe only for mh-0 and mh-1, unless a head is named", () => {
+    const headFlags = (input: StageConfigInput) => argv(plan("train", input)).filter((x) => x.startsWith("--foundation_head"));
+    expect(headFlags({})).toEqual(["--foundation_head=omat_pbe"]);
+    expect(headFlags({ foundation_model: "mh-0" })).toEqual(["--foundation_head=omat_pbe"]);
+    for (const foundation_model of ["medium-omat-0", "small", "mace-matpes-pbe-0", "models/my-mh.model"]) {
+      expect(headFlags({ foundation_model })).toEqual([]);
+      expect(headFlags({ foundation_model, foundation_head: "auto" })).toEqual([]);
+    }
+    expect(headFlags({ foundation_model: "models/my-mh.model", foundation_head: "spice_wB97M" })).toEqual(["--foundation_head=spice_wB97M"]);
+    expect(headFlags({ foundation_model: "medium", foundation_head: "omat_pbe" })).toEqual(["--foundation_head=omat_pbe"]);
+    expect(JSON.parse(text(plan("train", { foundation_model: "medium" }), "params.json")).derived.foundation_head).toBeNull();
+    expect(JSON.parse(text(plan("train"), "params.json")).derived.foundation_head).toBe("omat_pbe");
   });
 
   it("passes only the split files the dataset has, and says MACE then splits valid off train", () => {
