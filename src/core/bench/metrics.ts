@@ -5,6 +5,7 @@
  * - stress: the 9 components of each 3x3 tensor pooled, frames with both a reference and a predicted stress (meV/A^3).
  * Broken down per config_type and per element (forces over the element's atoms, energy over frames containing it).
  */
+import { ISOLATED_ATOM } from "../stage/e0s.js";
 import type { BenchFrame } from "./labels.js";
 
 export interface EnergyStats {
@@ -127,9 +128,6 @@ class GroupSums {
 }
 
 const VOIGT_INDICES = [0, 4, 8, 5, 2, 1];
-
-/** MACE's config_type for the one-atom frames its E0s come from. */
-export const ISOLATED_ATOM = "IsolatedAtom";
 
 /** A one-atom IsolatedAtom frame: MACE takes E0s from these and reports them apart, never in its overall errors. */
 const isIsolatedAtom = ({ ref }: PairedFrame): boolean => ref.natoms === 1 && ref.configType === ISOLATED_ATOM;

@@ -51,10 +51,13 @@ export function stageE0s(table: Map<number, number>, atomicNumbers: readonly num
   return { text: `${JSON.stringify(kept, null, 2)}\n`, dropped };
 }
 
-/** A frame MACE takes as an isolated-atom reference: one atom with config_type=IsolatedAtom (mace data/utils.py). */
+/** MACE's config_type for the one-atom frames its E0s come from (mace data/utils.py). */
+export const ISOLATED_ATOM = "IsolatedAtom";
+
+/** A frame MACE takes as an isolated-atom reference: one atom with config_type=IsolatedAtom. */
 export function isIsolatedAtomFrame(frame: Pick<Frame, "natoms" | "info">): boolean {
   const type = frame.info.get("config_type");
-  return frame.natoms === 1 && type?.kind === "string" && type.value === "IsolatedAtom";
+  return frame.natoms === 1 && type?.kind === "string" && type.value === ISOLATED_ATOM;
 }
 
 /** The warning for a train split holding isolated-atom frames: MACE (run_train.py) then ignores --E0s. */
