@@ -319,34 +319,31 @@ describe("GitHub App, end to end", () => {
     expect(events(harness.bare).filter((e) => e.outcome.startsWith("error: executors.here"))).toHaveLength(1);
   });
 
+  /** A round opened under an ssh+slurm executor whose key line is `keyLine`: the App's only comment, and no PR. */
+  async function refusedKey(keyLine: string, appKeyFile?: string): Promise<string[]> {
+    const hpc = ["executor: hpc", "executors:", "  hpc:", "    backend: ssh+slurm", "    host: 127.0.0.1", "    port: 1", "    user: alice", `    host_key: "SHA256:${"A".repeat(43)}"`, `    ${keyLine}`, "    remote_root: /scratch/relabel", ""].join("\n");
+    h = await startHarness({ config: (runs) => e2eConfig(runs).replace(/^executor: here\nexecutors:\n  here:\n.*\n.*\n/m, hpc), appKeyFile });
+    const harness = h;
+    const { number, opened } = harness.fake.openIssue({ title: "Round 1", body: roundIssueBody(), labels: ["al-round"], user: "alice" });
+    expect((await harness.deliver(opened)).status).toBe(200);
+    await waitFor("the refusal", () => harness.fake.botComments(number).length > 0);
+    await harness.relabel.idle();
+    expect(harness.fake.pulls()).toEqual([]);
+    return harness.fake.botComments(number).map((c) => c.body);
+  }
+
   it("refuses the App's own private key file as an executor's SSH key, naming the key, before anything runs", async () => {
     const keyFile = path.join(mkdtempSync(path.join(tmpdir(), "relabel-app-key-")), "app.pem");
     writeFileSync(keyFile, appKeys().privateKey);
-    const hpc = ["executor: hpc", "executors:", "  hpc:", "    backend: ssh+slurm", "    host: 127.0.0.1", "    port: 1", "    user: alice", `    host_key: "SHA256:${"A".repeat(43)}"`, `    private_key_file: ${keyFile}`, "    remote_root: /scratch/relabel", ""].join("\n");
-    h = await startHarness({ config: (runs) => e2eConfig(runs).replace(/^executor: here\nexecutors:\n  here:\n.*\n.*\n/m, hpc), appKeyFile: keyFile });
-    const harness = h;
-    const { number, opened } = harness.fake.openIssue({ title: "Round 1", body: roundIssueBody(), labels: ["al-round"], user: "alice" });
-    expect((await harness.deliver(opened)).status).toBe(200);
-    await waitFor("the refusal", () => harness.fake.botComments(number).length > 0);
-    await harness.relabel.idle();
-    expect(harness.fake.botComments(number).map((c) => c.body)).toEqual([
+    expect(await refusedKey(`private_key_file: ${keyFile}`, keyFile)).toEqual([
       `relabel-loop could not finish \`issues.opened\`: executors.hpc.private_key_file: ${keyFile} is the GitHub App's own private key; expected the SSH key for alice@127.0.0.1`,
     ]);
-    expect(harness.fake.pulls()).toEqual([]);
   });
 
-  it("refuses an SSH key its operator did not offer (a variable not named RELABEL_SSH_*, a file outside the key folder)", async () => {
-    const hpc = ["executor: hpc", "executors:", "  hpc:", "    backend: ssh+slurm", "    host: 127.0.0.1", "    port: 1", "    user: alice", `    host_key: "SHA256:${"A".repeat(43)}"`, "    private_key_env: HOME", "    remote_root: /scratch/relabel", ""].join("\n");
-    h = await startHarness({ config: (runs) => e2eConfig(runs).replace(/^executor: here\nexecutors:\n  here:\n.*\n.*\n/m, hpc) });
-    const harness = h;
-    const { number, opened } = harness.fake.openIssue({ title: "Round 1", body: roundIssueBody(), labels: ["al-round"], user: "alice" });
-    expect((await harness.deliver(opened)).status).toBe(200);
-    await waitFor("the refusal", () => harness.fake.botComments(number).length > 0);
-    await harness.relabel.idle();
-    expect(harness.fake.botComments(number).map((c) => c.body)).toEqual([
+  it("refuses an SSH key its operator did not offer (here a variable not named RELABEL_SSH_*)", async () => {
+    expect(await refusedKey("private_key_env: HOME")).toEqual([
       "relabel-loop could not finish `issues.opened`: executors.hpc.private_key_env: HOME is not offered to data repositories; this App reads SSH keys and passphrases only from variables named RELABEL_SSH_*",
     ]);
-    expect(harness.fake.pulls()).toEqual([]);
   });
 
   it("answers webhooks before the work is done", async () => {
