@@ -64,6 +64,11 @@ function withRepoPaths(err: unknown, dir: string): unknown {
 }
 
 /** Replaces every `from` prefix in `text` (scratch paths) with its repository or remote name. */
+/** `text` with the paths under a withScratch directory as repository paths (as its errors are rewritten). */
+export function scratchAsRepoPaths(text: string, dir: string): string {
+  return displayPaths(text, scratchNames(dir));
+}
+
 export function displayPaths(text: string, map: ReadonlyArray<[string, string]>): string {
   let out = text;
   for (const [from, to] of map) out = out.split(from).join(to);

@@ -38,6 +38,7 @@ import {
   jobsComment,
   marker,
   outputContract,
+  plainText,
   pollProblemsComment,
   pollRecoveredComment,
   selectionSummary,
@@ -59,7 +60,7 @@ import { LedgerError } from "../ledger/errors.js";
 import type { Ledger, LedgerEvent, LedgerFile, LockResult, RoundLock } from "../ledger/ledger.js";
 import { KeyedMutex } from "../ledger/mutex.js";
 import { CURRENT_DATASET, exportCurrentDataset } from "./current-dataset.js";
-import { benchRound, buildRoundDataset, datasetFiles, dryRunRebuild, rankSelection, trainingOutputs, withScratch, type DatasetInputs } from "./engine.js";
+import { benchRound, buildRoundDataset, datasetFiles, dryRunRebuild, rankSelection, scratchAsRepoPaths, trainingOutputs, withScratch, type DatasetInputs } from "./engine.js";
 import type { ConfigFile, Forge, IssueInfo, PullRequestInfo } from "./forge.js";
 import type { ProcessInstance } from "./instance.js";
 
@@ -822,15 +823,16 @@ export class RoundWorkflow {
       return sha;
     });
     // The stage copies the dataset as committed (so its hash is reproducible from the ledger).
-    await this.renderTrainStage(m, config);
-    const rebuilt = `**Round ${m.round}: dataset rebuilt** in \`${datasetCommit.slice(0, 12)}\` (\`${roundPaths(m.round).datasetSummary}\`, \`datasets/current/\`); train stage rendered in \`${roundPaths(m.round).stages}/${STAGE_TRAIN}/\`.`;
+    const warnings = await this.renderTrainStage(m, config);
+    const warned = warnings.length ? `\n\n> [!WARNING]\n${warnings.map((w) => `> - ${plainText(w)}`).join("\n")}\n\n` : " ";
+    const rebuilt = `**Round ${m.round}: dataset rebuilt** in \`${datasetCommit.slice(0, 12)}\` (\`${roundPaths(m.round).datasetSummary}\`, \`datasets/current/\`); train stage rendered in \`${roundPaths(m.round).stages}/${STAGE_TRAIN}/\`.${warned}`;
     if (this.d.autoSubmit === false) {
-      await this.forge.comment(pr.number, `${rebuilt} It was not submitted: \`/relabel submit\` submits it.`);
+      await this.forge.comment(pr.number, `${rebuilt}It was not submitted: \`/relabel submit\` submits it.`);
       await this.record(where, "dataset rebuilt, train stage rendered (not submitted)", datasetCommit);
       return;
     }
     await this.executor(config);
-    await this.forge.comment(pr.number, `${rebuilt} Submitting it.`);
+    await this.forge.comment(pr.number, `${rebuilt}Submitting it.`);
     await this.submitStage(m, STAGE_TRAIN, config, false);
     await this.announceJobs(m.round);
     await this.record(where, "dataset rebuilt, train stage submitted", datasetCommit);
@@ -860,15 +862,20 @@ export class RoundWorkflow {
     return this.ledger.commit({ message: `Round ${m.round}: ${stage} stage rendered`, files, guard: frozenPathGuard(m) });
   }
 
-  /** Renders the train stage again from the round's recorded dataset (a host that lost its state, a failed render). */
-  private async renderTrainStage(m: RoundManifest, config: RelabelConfig): Promise<void> {
+  /**
+   * Renders the train stage (again) from the round's recorded dataset (a host that lost its state, a failed render);
+   * returns its warnings, settings MACE will not follow as the stage states them, with repository paths.
+   */
+  private async renderTrainStage(m: RoundManifest, config: RelabelConfig): Promise<string[]> {
     const stageDir = this.stageDir(m.round, STAGE_TRAIN);
-    await withScratch(this.scratch, async (dir) => {
+    const warnings = await withScratch(this.scratch, async (dir) => {
       const datasetDir = await exportCurrentDataset(this.ledger, m.commits.dataset!, dir);
       await rm(stageDir, { recursive: true, force: true });
-      await buildStage({ kind: "train", datasetDir, outDir: stageDir, config: config.stage, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
+      const stage = await buildStage({ kind: "train", datasetDir, outDir: stageDir, config: config.stage, configSource: ".github/relabel.yml: stage", baseDir: dir, version: this.d.software.version });
+      return stage.warnings.map((w) => scratchAsRepoPaths(w, dir));
     });
     await this.commitStage(m, STAGE_TRAIN, stageDir);
+    return warnings;
   }
 
   /** The local jobs file, restored from the ledger when this host has none (a restarted or moved bot). */

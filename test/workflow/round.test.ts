@@ -266,6 +266,19 @@ describe("stages on the App's own host", () => {
   });
 });
 
+describe("stage warnings", () => {
+  it("puts the train stage's warnings in the rebuild comment", async () => {
+    r = await startLocalRound({ autoSubmit: false, config: (runs) => ({ ...localConfig(runs), stage: { device: "cpu", foundation_model: "medium-omat-0", foundation_head: "omat_pbe" } }) });
+    const round = r;
+    await round.selectAndFreeze();
+    const pr = await round.openResults(await selectedRunFolders(round));
+    await round.workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr: await round.forge.merge(pr), sender: round.me });
+    const rebuilt = (await comments(round, pr)).find((c) => c.startsWith("**Round 1: dataset rebuilt**"))!;
+    expect(rebuilt).toContain("\n\n> [!WARNING]\n> - .github/relabel.yml: stage: foundation_head omat_pbe is a head of mh-0/mh-1, and foundation_model medium-omat-0 may not have it");
+    expect(rebuilt).toMatch(/\n\nIt was not submitted: `\/relabel submit` submits it\.$/);
+  });
+});
+
 describe("files over the large-file size (GitHub refuses files over 100 MiB)", () => {
   it("commits ranking.csv and the dataset splits gzipped, names them so, and still completes the round", async () => {
     r = await startLocalRound({ largeFileBytes: 100 });
