@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   jobs: lazy(() => import("./commands/jobs.js"), (m) => ({ summary: m.jobsSpec.summary, run: m.runJobs })),
   collect: lazy(() => import("./commands/collect.js"), (m) => ({ summary: m.collectSpec.summary, run: m.runCollect })),
   cancel: lazy(() => import("./commands/cancel.js"), (m) => ({ summary: m.cancelSpec.summary, run: m.runCancel })),
+  round: lazy(() => import("./commands/round.js"), (m) => ({ summary: m.roundSpec.summary, run: m.runRound })),
   demo: lazy(() => import("./commands/demo.js"), (m) => ({ summary: m.demoSpec.summary, run: m.runDemo })),
 };
 

@@ -91,3 +91,31 @@ export const EXTXYZ_FILE = new RegExp(`\\.(ext)?xyz${COMPRESSED_ENDING}$`, "i");
 export function datasetSplitFile(dir: string, name: string): string | null {
   return firstExisting(dir, [name, `${name}.gz`]);
 }
+
+/**
+ * The files of a run directory that go into the ledger as its labels: VASP's outputs and the inputs beside them,
+ * also as custodian suffixes and compresses them. POTCAR never goes (VASP's licence forbids sharing it; its
+ * POTCAR.spec names it), nor do WAVECAR, CHGCAR and other large files that no reader of the rebuild uses.
+ */
+export const LABEL_FILE = new RegExp(`^(vasprun\\.xml|OUTCAR|OSZICAR|INCAR|KPOINTS|POSCAR|CONTCAR|XDATCAR)([._-].*)?$|^POTCAR\\.spec$`);
+
+export interface LabelFiles {
+  /** Names of the regular files to copy, sorted. */
+  files: string[];
+  /** Everything else in the folder, with why it stays out. */
+  left: { name: string; why: string }[];
+}
+
+/** Sorts a run directory's entries into the files that go into the ledger and the rest. */
+export function labelFiles(dir: string): LabelFiles {
+  const files: string[] = [];
+  const left: { name: string; why: string }[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (e.isDirectory()) left.push({ name: `${e.name}/`, why: "a folder (a run is the files of one folder)" });
+    else if (!e.isFile()) left.push({ name: e.name, why: "not a regular file (a link is never copied)" });
+    else if (LABEL_FILE.test(e.name)) files.push(e.name);
+    else if (/^POTCAR/.test(e.name)) left.push({ name: e.name, why: "VASP's licence forbids sharing POTCARs (POTCAR.spec names them)" });
+    else left.push({ name: e.name, why: "not a VASP output or input the rebuild reads" });
+  }
+  return { files, left };
+}

@@ -1,36 +1,47 @@
 /**
- * The Forge without GitHub, for `relabel demo` and local use: issues, pull requests, comments and check runs are
- * kept in `<dir>/forge.json` and rendered as Markdown (`<dir>/threads/<n>.md`, `<dir>/checks/<id>.md`) for
- * people to read; merging a pull request merges its branch in the ledger (Ledger.mergeBranch).
+ * The Forge without GitHub, for `relabel demo` and `relabel round`: issues, pull requests, comments and check runs
+ * are kept in `<dir>/forge.json` (read back by LocalForge.load, so that later commands continue the same threads)
+ * and rendered as Markdown (`<dir>/threads/<n>.md`, `<dir>/checks/<id>.md`) for people to read; merging a pull
+ * request merges its branch in the ledger (Ledger.mergeBranch).
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { z } from "zod";
 import { CONFIG_FILE } from "../core/app/config.js";
+import { InputError } from "../core/errors.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { CheckRunUpdate, CommentInfo, ConfigFile, Forge, IssueInfo, Permission, PullRequestInfo, Reaction } from "./forge.js";
 import { parse as parseYaml } from "yaml";
 
-interface LocalThread {
-  number: number;
-  title: string;
-  body: string;
-  author: string;
-  labels: string[];
-  state: "open" | "closed";
-  reactions: Reaction[];
-  comments: CommentInfo[];
-  pull: { head: string; base: string; headSha: string; merged: boolean; mergeCommitSha: string | null } | null;
-}
+const localThreadSchema = z.object({
+  number: z.number().int().positive(),
+  title: z.string(),
+  body: z.string(),
+  author: z.string(),
+  labels: z.array(z.string()),
+  state: z.enum(["open", "closed"]),
+  reactions: z.array(z.enum(["eyes", "+1", "-1", "confused", "rocket", "hooray"])),
+  comments: z.array(z.object({ id: z.number().int().positive(), body: z.string(), author: z.string() })),
+  pull: z.object({ head: z.string(), base: z.string(), headSha: z.string(), merged: z.boolean(), mergeCommitSha: z.string().nullable() }).nullable(),
+});
 
-interface LocalCheck {
-  id: number;
-  name: string;
-  headSha: string;
-  status: string;
-  conclusion: string | null;
-  title: string;
-  summary: string;
-}
+const localCheckSchema = z.object({
+  id: z.number().int().positive(),
+  name: z.string(),
+  headSha: z.string(),
+  status: z.string(),
+  conclusion: z.string().nullable(),
+  title: z.string(),
+  summary: z.string(),
+});
+
+const forgeRecordSchema = z.object({ threads: z.array(localThreadSchema), checks: z.array(localCheckSchema) });
+
+type LocalThread = z.infer<typeof localThreadSchema>;
+type LocalCheck = z.infer<typeof localCheckSchema>;
+
+/** Where the records live in the forge's directory. */
+export const FORGE_RECORD = "forge.json";
 
 export interface LocalForgeOptions {
   /** Where the records go. */
@@ -52,6 +63,35 @@ export class LocalForge implements Forge {
 
   constructor(private readonly o: LocalForgeOptions) {
     this.repo = o.repo;
+  }
+
+  /** The forge with the threads and checks an earlier process recorded in `<dir>/forge.json` (none when it is missing). */
+  static async load(o: LocalForgeOptions): Promise<LocalForge> {
+    const forge = new LocalForge(o);
+    const file = path.join(o.dir, FORGE_RECORD);
+    const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return null;
+      throw err;
+    });
+    if (text === null) return forge;
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      throw new InputError(file, undefined, `not valid JSON (${(err as Error).message})`);
+    }
+    const parsed = forgeRecordSchema.safeParse(data);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new InputError(file, undefined, `not a record of relabel's local threads: ${issue.path.join(".") || "top level"}: ${issue.message}`);
+    }
+    for (const t of parsed.data.threads) forge.threads.set(t.number, t);
+    for (const c of parsed.data.checks) forge.checks.set(c.id, c);
+    const after = (ids: number[]) => Math.max(0, ...ids) + 1;
+    forge.nextNumber = after(parsed.data.threads.map((t) => t.number));
+    forge.nextComment = after(parsed.data.threads.flatMap((t) => t.comments.map((c) => c.id)));
+    forge.nextCheck = after(parsed.data.checks.map((c) => c.id));
+    return forge;
   }
 
   async defaultBranch(): Promise<string> {
@@ -203,8 +243,15 @@ export class LocalForge implements Forge {
   }
 
   /** The check runs recorded so far (for the demo's report). */
-  checkRuns(): Array<{ id: number; name: string; status: string; conclusion: string | null; title: string; file: string }> {
-    return [...this.checks.values()].map((c) => ({ id: c.id, name: c.name, status: c.status, conclusion: c.conclusion, title: c.title, file: this.checkFile(c.id) }));
+  checkRuns(): Array<{ id: number; name: string; headSha: string; status: string; conclusion: string | null; title: string; summary: string; file: string }> {
+    return [...this.checks.values()].map((c) => ({ id: c.id, name: c.name, headSha: c.headSha, status: c.status, conclusion: c.conclusion, title: c.title, summary: c.summary, file: this.checkFile(c.id) }));
+  }
+
+  /** Every issue and pull request, in number order, for `relabel round status` and for showing what a command changed. */
+  threadList(): Array<{ number: number; title: string; state: "open" | "closed"; labels: string[]; pull: { head: string; merged: boolean } | null; comments: CommentInfo[] }> {
+    return [...this.threads.values()]
+      .sort((a, b) => a.number - b.number)
+      .map((t) => ({ number: t.number, title: t.title, state: t.state, labels: [...t.labels], pull: t.pull && { head: t.pull.head, merged: t.pull.merged }, comments: t.comments.map((c) => ({ ...c })) }));
   }
 
   async closeIssue(issue: number): Promise<void> {
@@ -253,6 +300,9 @@ export class LocalForge implements Forge {
 
   private async saveState(): Promise<void> {
     await mkdir(this.o.dir, { recursive: true });
-    await writeFile(path.join(this.o.dir, "forge.json"), `${JSON.stringify({ threads: [...this.threads.values()], checks: [...this.checks.values()] }, null, 2)}\n`);
+    // Through a rename: a command stopped halfway must not leave later commands a cut record.
+    const file = path.join(this.o.dir, FORGE_RECORD);
+    await writeFile(`${file}.tmp`, `${JSON.stringify({ threads: [...this.threads.values()], checks: [...this.checks.values()] }, null, 2)}\n`);
+    await rename(`${file}.tmp`, file);
   }
 }

@@ -44,6 +44,7 @@ import {
   selectionSummary,
   statusComment,
   stickyComment,
+  HISTORY_OPEN,
 } from "../core/app/markdown.js";
 import { nextPollNotice, type PollProblems } from "../core/app/poll-problems.js";
 import { parseRankingJson, type RankingJson } from "../core/app/ranking-json.js";
@@ -1267,7 +1268,7 @@ export class RoundWorkflow {
     const mark = marker(kind, id);
     const label = `${this.now().toISOString().slice(0, 16).replace("T", " ")} UTC`;
     // The same text again (a repeated refusal, an unchanged status) is not archived as an earlier version.
-    const render = (previous: string | null) => (previous !== null && previous.split("<!-- relabel-loop:history -->")[0].includes(body.trimEnd()) ? previous : stickyComment({ kind, id, body, label, previous }));
+    const render = (previous: string | null) => (previous !== null && previous.split(HISTORY_OPEN)[0].includes(body.trimEnd()) ? previous : stickyComment({ kind, id, body, label, previous }));
     await stickyQueue.run(`${this.forge.repo}#${thread}${mark}`, () => this.forge.upsertComment(thread, mark, render));
   }
 
@@ -1415,7 +1416,8 @@ export class RoundWorkflow {
     }
   }
 
-  private async manifests(): Promise<RoundManifest[]> {
+  /** Every round's manifest on the default branch as last fetched, in round order (one that does not parse is logged and left out). */
+  async manifests(): Promise<RoundManifest[]> {
     const entries = await this.ledger.list("rounds").catch(() => []);
     const out: RoundManifest[] = [];
     for (const e of entries) {

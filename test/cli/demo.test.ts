@@ -47,9 +47,10 @@ describe("relabel demo", () => {
     expect(existsSync(path.join(stage, "data/train.extxyz"))).toBe(true);
     expect(manifest(out)).toMatchObject({ state: "training", finished_steps: ["selection", "dataset"] });
     // Every artifact the demo names exists.
-    for (const line of res.stdout.split("artifacts:\n")[1].trim().split("\n")) {
+    for (const line of res.stdout.split("artifacts:\n")[1].split("\n\n")[0].trim().split("\n")) {
       for (const p of line.trim().split(/\s{2,}/)[1].split(", ")) expect(existsSync(p.replace(/\/? \(.*$/, "")), p).toBe(true);
     }
+    expect(res.stdout).toContain(`'relabel round status -w ${path.relative(process.cwd(), out)}' shows it`);
     // The labels are the bundled files, byte for byte.
     const labels = path.join(out, "data-repo/rounds/0001/labels/dpdata_h2o_md10/vasprun.xml");
     expect(readFileSync(labels)).toEqual(readFileSync(path.resolve(import.meta.dirname, "../../examples/sample-data/vasp/dpdata_h2o_md10/vasprun.xml")));

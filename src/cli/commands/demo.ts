@@ -2,7 +2,6 @@ import { accessSync, constants, existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { simpleGit } from "simple-git";
 import { parseRoundManifest, roundPaths, type RoundManifest } from "../../core/app/manifest.js";
 import { parseRankingJson } from "../../core/app/ranking-json.js";
 import { counted } from "../../core/counted.js";
@@ -11,10 +10,10 @@ import { isOpen, lastAttempt } from "../../core/exec/ledger.js";
 import { shellQuote } from "../../core/stage/render.js";
 import { readLedger } from "../../exec/ledger-file.js";
 import { Ledger } from "../../ledger/ledger.js";
-import { SOFTWARE } from "../../version.js";
-import { LocalForge } from "../../workflow/local-forge.js";
+import type { LocalForge } from "../../workflow/local-forge.js";
+import { mergePullRequest, openRoundIssue, postComment, resultsRuns, submitResults } from "../../workflow/local-commands.js";
+import { createWorkspace, openWorkspace, WORKSPACE_REPO, type Workspace } from "../../workflow/local-workspace.js";
 import { recordedRuns, writeInitialStructurePool, type RecordedRun } from "../../workflow/recorded-runs.js";
-import { RoundWorkflow } from "../../workflow/round.js";
 import { helpText, parseCommand, type CommandSpec } from "../args.js";
 import { stringify as stringifyYaml } from "yaml";
 
@@ -106,12 +105,28 @@ export async function runDemo(argv: string[]): Promise<number> {
   const vasp = path.join(SAMPLE_DATA, "vasp");
   const runs = await recordedRuns(vasp);
 
-  // 1. The data repository: config and pool.
-  const bare = path.join(out, "data-repo.git");
-  const stateDir = path.join(out, "state");
+  // 1. The data repository: config and pool. The folder is a workspace: `relabel round -w DIR` carries on from here.
+  await createWorkspace(out);
+  const bare = path.join(out, WORKSPACE_REPO);
   const pool = path.join(out, "sample-runs.extxyz");
   await writeInitialStructurePool(runs, pool);
-  const ledger = await Ledger.open({ remote: await initBare(bare), workdir: path.join(stateDir, "ledger"), author: { name: "relabel demo", email: "demo@relabel.invalid" } });
+  const snapshot = path.join(out, "data-repo");
+  const ws = await openWorkspace(out, {
+    link: (file) => path.join(snapshot, file),
+    autoSubmit: false,
+    author: { name: "relabel demo", email: "demo@relabel.invalid" },
+  });
+  try {
+    return await runRound(ws, { runs, vasp, bare, pool, snapshot, show });
+  } finally {
+    await ws.close();
+  }
+}
+
+async function runRound(ws: Workspace, o: { runs: RecordedRun[]; vasp: string; bare: string; pool: string; snapshot: string; show: (p: string) => string }): Promise<number> {
+  const { ledger, forge, workflow, stateDir, messages } = ws;
+  const { runs, vasp, bare, pool, snapshot, show } = o;
+  const out = ws.dir;
   await ledger.commit({
     message: "Data repository for the relabel-loop demo",
     files: [
@@ -125,70 +140,47 @@ export async function runDemo(argv: string[]): Promise<number> {
       },
     ],
   });
-  const snapshot = path.join(out, "data-repo");
-  const forge = new LocalForge({ dir: path.join(out, "forge"), ledger, repo: "local/data-repo", link: (file) => path.join(snapshot, file) });
-  const messages: string[] = [];
-  const workflow = new RoundWorkflow({
-    forge,
-    ledger,
-    stateDir,
-    software: SOFTWARE,
-    log: { info: () => undefined, warn: (m) => messages.push(m), error: (m) => messages.push(m) },
-    autoSubmit: false,
-    // The demo runs on the user's own machine with a config it wrote itself.
-    allowLocalExecutor: true,
-  });
-  const me = { login: "you", isBot: false };
   say(`== 1. data repository (a bare git repository: the ledger) at ${show(bare)}`);
   say(`   pool: pools/sample-runs.extxyz = the initial structures of the ${runs.length} bundled VASP runs (${show(vasp)}):`);
   for (const r of runs) say(`     ${r.candidateId}  ${r.name}`);
 
   // 2. The round issue.
-  const issue = await forge.openIssue({
-    title: "Round 1",
-    labels: ["al-round"],
-    author: me.login,
-    body: "### Pool paths\n\npools/sample-runs.extxyz\n\n### Selection size\n\n4\n\n### Committee\n\nnone (diversity only)\n\n### Weights\n\n_No response_\n",
-  });
-  await workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: me });
+  const { issue } = await openRoundIssue(ws, "Round 1", { pool: ["pools/sample-runs.extxyz"], select: 4, committee: "none" });
   let manifest = await readManifest(ledger, 1);
   const rankingText = await ledger.read(roundPaths(1).rankingJson, manifest.branches.selection);
-  if (rankingText === null || manifest.prs.selection === undefined) return stop(messages, forge, issue.number);
+  if (rankingText === null || manifest.prs.selection === undefined) return stop(messages, forge, issue);
   const ranking = parseRankingJson(rankingText.toString("utf8"), roundPaths(1).rankingJson);
   if (!ranking.ok) throw new Error(ranking.problem);
-  say(`\n== 2. round issue #${issue.number} opened round 1: ${ranking.ranking.selection_size} of ${runs.length} candidates selected`);
+  say(`\n== 2. round issue #${issue} opened round 1: ${ranking.ranking.selection_size} of ${runs.length} candidates selected`);
   say(`   rule: ${ranking.ranking.rule}`);
   for (const s of ranking.ranking.selected) say(`   ${String(s.rank).padStart(3)}  ${s.candidate_id}  ${s.formula.padEnd(8)} ${runs.find((r) => r.candidateId === s.candidate_id)?.name ?? "?"}`);
   say(`   selection pull request #${manifest.prs.selection} (branch ${manifest.branches.selection})`);
 
   // 3. Merge the selection.
-  const selectionPr = await forge.merge(manifest.prs.selection);
-  await workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr: selectionPr, sender: me });
+  const selectionPr = await mergePullRequest(ws, manifest.prs.selection);
   manifest = await readManifest(ledger, 1);
-  if (manifest.state !== "labeling") return stop(messages, forge, issue.number);
+  if (manifest.state !== "labeling") return stop(messages, forge, issue);
   say(`\n== 3. selection pull request #${selectionPr.number} merged: selection frozen in ${manifest.commits.frozen?.slice(0, 12)}`);
 
   // 4. The DFT step, replayed from the recorded runs.
   say(`\n== 4. the "DFT" step is REPLAYED, not computed: for each selected structure, the recorded VASP run whose`);
   say(`   initial structure it is (same candidate_id) is copied unchanged into ${roundPaths(1).labels}/`);
-  const files = [];
+  const replayed: string[] = [];
   for (const s of ranking.ranking.selected) {
     const run = runs.find((r) => r.candidateId === s.candidate_id);
     if (!run) throw new Error(`no recorded run for candidate ${s.candidate_id}`);
-    for (const name of await readdir(run.dir)) files.push({ path: `${roundPaths(1).labels}/${run.name}/${name}`, content: await readFile(path.join(run.dir, name)) });
+    replayed.push(run.dir);
     say(`   ${s.candidate_id} <- ${show(run.dir)}`);
   }
-  const resultsBranch = "results/round-0001";
-  await ledger.commit({ branch: resultsBranch, message: "Round 1: recorded VASP runs of the selected structures (replayed)", files });
-  const resultsNumber = await forge.openPullRequest({ head: resultsBranch, base: ledger.defaultBranch, title: "Round 1: labels", body: "Recorded VASP runs (replayed, not recomputed).", labels: ["labeled-results"], author: me.login });
-  await workflow.onPullRequest({ delivery: null, event: "pull_request.opened", pr: await forge.pullRequest(resultsNumber), sender: me });
+  const { runs: labelRuns, problems } = await resultsRuns(replayed);
+  if (problems.length > 0) throw new Error(problems.join("; "));
+  const { pr: resultsNumber } = await submitResults(ws, 1, labelRuns);
   const check = forge.checkRuns().at(-1);
   say(`   results pull request #${resultsNumber}: check "${check?.name}" ${check?.conclusion}: ${check?.title}`);
   if (check?.conclusion !== "success") return stop(messages, forge, resultsNumber);
 
   // 5. Merge the results: dataset rebuilt, train stage rendered.
-  const resultsPr = await forge.merge(resultsNumber);
-  await workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr: resultsPr, sender: me });
+  await mergePullRequest(ws, resultsNumber);
   manifest = await readManifest(ledger, 1);
   if (!manifest.finished_steps.includes("dataset")) return stop(messages, forge, resultsNumber);
   const summary = JSON.parse((await ledger.read("datasets/current/summary.json"))!.toString("utf8")) as { splits: Record<string, { frames: number; runs: number }> };
@@ -209,12 +201,11 @@ export async function runDemo(argv: string[]): Promise<number> {
     say(`   to train by hand:  cd ${show(stageDir)} && bash run.sh`);
     say(`   or install MACE (pip install mace-torch) and run the demo again: it then submits the stage through the local executor,`);
     say(`   evaluates the model on the test split and writes the benchmark. The stage fine-tunes the foundation model mh-1, which MACE downloads.`);
-    printArtifacts(show, snapshot, out, forge, manifest, stageDir, issue.number, resultsNumber);
+    printArtifacts(show, snapshot, out, forge, manifest, stageDir, issue, resultsNumber);
     return 0;
   }
   say(`\n== 6. training with ${mace} through the local executor (runs under ${show(path.join(stateDir, "runs"))})`);
-  const command = await forge.addComment(resultsNumber, me.login, "/relabel submit");
-  await workflow.onComment({ delivery: null, issue: await forge.issue(resultsNumber), comment: { id: command, body: "/relabel submit" }, sender: me });
+  await postComment(ws, resultsNumber, "/relabel submit");
   let seen = "";
   for (;;) {
     manifest = await readManifest(ledger, 1);
@@ -231,11 +222,11 @@ export async function runDemo(argv: string[]): Promise<number> {
   await ledger.exportTree(ledger.defaultBranch, snapshot, []);
   if (manifest.state !== "complete") {
     say(`   the round stopped: ${manifest.failure?.message ?? manifest.state}`);
-    printArtifacts(show, snapshot, out, forge, manifest, stageDir, issue.number, resultsNumber);
+    printArtifacts(show, snapshot, out, forge, manifest, stageDir, issue, resultsNumber);
     return 1;
   }
   say(`   round 1 complete: benchmark in ${roundPaths(1).benchmark}/ (commit ${manifest.commits.benchmark?.slice(0, 12)})`);
-  printArtifacts(show, snapshot, out, forge, manifest, stageDir, issue.number, resultsNumber);
+  printArtifacts(show, snapshot, out, forge, manifest, stageDir, issue, resultsNumber);
   return 0;
 }
 
@@ -281,11 +272,5 @@ function printArtifacts(show: (p: string) => string, snapshot: string, out: stri
   const width = Math.max(...rows.map(([k]) => k.length));
   say("\nartifacts:");
   for (const [k, v] of rows) say(`  ${k.padEnd(width)}  ${v}`);
-}
-
-/** An empty bare repository whose default branch is main (a local stand-in for the GitHub data repo). */
-async function initBare(dir: string): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  await simpleGit({ baseDir: dir }).init(true, ["--initial-branch=main", "--quiet"]);
-  return dir;
+  say(`\nthe folder is a workspace of relabel round: 'relabel round status -w ${show(out)}' shows it, 'relabel round open -w ${show(out)}' starts the next round`);
 }

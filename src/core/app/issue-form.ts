@@ -94,6 +94,28 @@ export function parseRoundIssue(
   return { kind: "request", request: { pool, select, committee, weights } };
 }
 
+/** What a round issue asks for, as text; absent fields take the config's defaults. */
+export interface RoundIssueFields {
+  pool?: readonly string[];
+  select?: number;
+  committee?: "none" | "previous-round" | { files: readonly string[] };
+  weights?: string;
+}
+
+/** A round issue's body as GitHub renders the issue form, for issues opened without GitHub (`relabel round open`). */
+export function roundIssueBody(f: RoundIssueFields): string {
+  const committee = f.committee === undefined ? "" : f.committee === "none" ? COMMITTEE_OPTIONS.none : f.committee === "previous-round" ? COMMITTEE_OPTIONS.previous : COMMITTEE_OPTIONS.files;
+  const files = typeof f.committee === "object" ? f.committee.files.join("\n") : "";
+  const sections: [string, string][] = [
+    [ROUND_FORM_LABELS.pool, (f.pool ?? []).join("\n")],
+    [ROUND_FORM_LABELS.select, f.select === undefined ? "" : String(f.select)],
+    [ROUND_FORM_LABELS.committee, committee],
+    [ROUND_FORM_LABELS.committeeFiles, files],
+    [ROUND_FORM_LABELS.weights, f.weights ?? ""],
+  ];
+  return sections.map(([label, text]) => `### ${label}\n\n${text === "" ? NO_RESPONSE : text}\n`).join("\n");
+}
+
 /** The reply to a round issue that cannot start a round. */
 export function roundIssueProblemsComment(problems: readonly string[]): string {
   return [

@@ -218,7 +218,8 @@ function stepCommit(step: FinishedStep): keyof RoundManifest["commits"] {
   return step === "selection" ? "frozen" : step;
 }
 
-function effectiveState(manifest: RoundManifest): Exclude<RoundState, "failed"> {
+/** The state a round is in, or was in when it failed. */
+export function effectiveState(manifest: RoundManifest): Exclude<RoundState, "failed"> {
   if (manifest.state !== "failed") return manifest.state;
   if (manifest.failure === null) throw new RoundTransitionError(`round ${manifest.round} is failed without a recorded failure`);
   return manifest.failure.state;

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { defaultRelabelConfig, type RelabelConfig } from "../../../src/core/app/config.js";
-import { COMMITTEE_OPTIONS, parseRoundIssue, ROUND_FORM_LABELS, roundIssueProblemsComment } from "../../../src/core/app/issue-form.js";
+import { COMMITTEE_OPTIONS, parseRoundIssue, ROUND_FORM_LABELS, roundIssueBody, roundIssueProblemsComment } from "../../../src/core/app/issue-form.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 interface FormField {
@@ -103,5 +103,20 @@ describe("parseRoundIssue", () => {
     const md = roundIssueProblemsComment(["Selection size: bad", "Weights: bad"]);
     expect(md).toMatch(/^- Selection size: bad$/m);
     expect(md).toMatch(/^- Weights: bad$/m);
+  });
+});
+
+describe("roundIssueBody", () => {
+  it("writes the form as GitHub renders it, so the App's parser reads back what was asked", () => {
+    const body = roundIssueBody({ pool: ["pools/a.extxyz", "pools/b"], select: 12, committee: { files: ["preds/m0.xyz", "preds/m1.xyz"] }, weights: "div=1,dis=2" });
+    const headings = [...body.matchAll(/^### (.+)$/gm)].map((m) => m[1]);
+    expect(headings).toEqual(inputs.map((f) => f.attributes.label).filter((l) => l !== "Notes"));
+    expect(request(body)).toEqual({ pool: ["pools/a.extxyz", "pools/b"], select: 12, committee: { files: ["preds/m0.xyz", "preds/m1.xyz"] }, weights: { div: 1, dis: 2 } });
+    expect(request(roundIssueBody({ pool: ["pools/a.extxyz"], committee: "previous-round" })).committee).toBe("previous-round");
+  });
+
+  it("leaves what is not given to the config's defaults", () => {
+    const cfg = { ...config, pool: { ...config.pool, paths: ["pools/default.extxyz"] } };
+    expect(request(roundIssueBody({}), cfg)).toEqual({ pool: ["pools/default.extxyz"], select: config.selection.select, committee: config.committee, weights: config.selection.weights });
   });
 });

@@ -1,0 +1,165 @@
+/**
+ * A local workspace: the App's round workflow without GitHub, kept across commands (`relabel round`, and the
+ * folder `relabel demo` leaves). `DIR/workspace.json` names the data repository (the ledger); `DIR/state` holds the
+ * ledger's clone, rendered stages, job files and runs; `DIR/forge` the issues, pull requests, comments and check
+ * runs (forge.json, and Markdown for people). One command works in a workspace at a time (`DIR/.lock`).
+ */
+import { execFile } from "node:child_process";
+import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { simpleGit } from "simple-git";
+import { z } from "zod";
+import { InputError, UsageError } from "../core/errors.js";
+import { Ledger } from "../ledger/ledger.js";
+import { SOFTWARE } from "../version.js";
+import { startInstance } from "./instance.js";
+import { LocalForge } from "./local-forge.js";
+import { RoundWorkflow, type Actor } from "./round.js";
+
+export const WORKSPACE_FILE = "workspace.json";
+/** The bare repository `relabel round init` makes when no data repository is named. */
+export const WORKSPACE_REPO = "data-repo.git";
+const LOCK_FILE = ".lock";
+
+const recordSchema = z.object({
+  /** The data repository: a path relative to the workspace, an absolute path, or a URL git can fetch and push. */
+  remote: z.string().min(1),
+  /** Shown as the repository's name in threads. */
+  repo: z.string().min(1),
+});
+export type WorkspaceRecord = z.infer<typeof recordSchema>;
+
+/** Writes DIR/workspace.json; an absent `remote` makes an empty bare repository DIR/data-repo.git (default branch main). */
+export async function createWorkspace(dir: string, remote?: string): Promise<WorkspaceRecord> {
+  await mkdir(dir, { recursive: true });
+  let record: WorkspaceRecord;
+  if (remote === undefined) {
+    const bare = path.join(dir, WORKSPACE_REPO);
+    await mkdir(bare, { recursive: true });
+    await simpleGit({ baseDir: bare }).init(true, ["--initial-branch=main", "--quiet"]);
+    record = { remote: WORKSPACE_REPO, repo: "local/data-repo" };
+  } else {
+    if (/^[^/:]+@[^/:]+:/.test(remote)) throw new UsageError(`--repo ${remote}: write an SSH remote as ssh://user@host/path, not in scp form`);
+    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(remote);
+    const name = path.basename(remote.replace(/\/+$/, "")).replace(/\.git$/, "") || "data-repo";
+    record = { remote: isUrl ? remote : path.resolve(remote), repo: `local/${name}` };
+  }
+  await writeFile(path.join(dir, WORKSPACE_FILE), `${JSON.stringify(record, null, 2)}\n`);
+  return record;
+}
+
+export async function readWorkspaceRecord(dir: string): Promise<WorkspaceRecord> {
+  const file = path.join(dir, WORKSPACE_FILE);
+  const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") throw new UsageError(`${dir} is not a relabel workspace (no ${WORKSPACE_FILE}): 'relabel round init -w ${dir}' makes one`);
+    throw err;
+  });
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new InputError(file, undefined, `not valid JSON (${(err as Error).message})`);
+  }
+  const parsed = recordSchema.safeParse(data);
+  if (!parsed.success) throw new InputError(file, undefined, `expected {"remote": "...", "repo": "..."}: ${parsed.error.issues[0].path.join(".") || "top level"}: ${parsed.error.issues[0].message}`);
+  return parsed.data;
+}
+
+export interface Workspace {
+  dir: string;
+  record: WorkspaceRecord;
+  /** The data repository's path or URL, resolved. */
+  remote: string;
+  ledger: Ledger;
+  forge: LocalForge;
+  workflow: RoundWorkflow;
+  stateDir: string;
+  /** The person at the keyboard, as the workflow's events name them. */
+  me: Actor;
+  /** What the workflow logged as warnings and errors during this command. */
+  messages: string[];
+  /** Frees the workspace for the next command. */
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** How comments show a committed file (default: its path and commit). */
+  link?: (file: string, sha: string) => string;
+  /** Submit the train stage when a results PR is merged (the App's behaviour; default true). */
+  autoSubmit?: boolean;
+  /** Author of the ledger's commits (default: RELABEL_GIT_NAME/RELABEL_GIT_EMAIL, else git's own identity). */
+  author?: { name: string; email: string };
+}
+
+/**
+ * Opens the workspace for one command. Stages may run on this host (the local backend), as with `relabel submit`:
+ * the workflow runs what the data repository's config says, on this machine, for the person who runs it.
+ */
+export async function openWorkspace(dir: string, o: OpenOptions = {}): Promise<Workspace> {
+  const record = await readWorkspaceRecord(dir);
+  const release = await holdWorkspace(dir);
+  try {
+    const stateDir = path.join(dir, "state");
+    const remote = /^[a-z][a-z0-9+.-]*:\/\//i.test(record.remote) ? record.remote : path.resolve(dir, record.remote);
+    const ledger = await Ledger.open({ remote, workdir: path.join(stateDir, "ledger"), author: o.author ?? (await gitAuthor()) });
+    const forge = await LocalForge.load({ dir: path.join(dir, "forge"), ledger, repo: record.repo, link: o.link ?? ((file, sha) => `${file} at ${sha.slice(0, 12)}`) });
+    const messages: string[] = [];
+    const workflow = new RoundWorkflow({
+      forge,
+      ledger,
+      stateDir,
+      software: SOFTWARE,
+      log: { info: () => undefined, warn: (m) => messages.push(m), error: (m) => messages.push(m) },
+      autoSubmit: o.autoSubmit ?? true,
+      instance: await startInstance(stateDir),
+      allowLocalExecutor: true,
+    });
+    return { dir, record, remote, ledger, forge, workflow, stateDir, me: { login: userInfo().username || "you", isBot: false }, messages, close: release };
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+/** Takes DIR/.lock for this process; a lock whose process has ended is taken over. */
+async function holdWorkspace(dir: string): Promise<() => Promise<void>> {
+  const file = path.join(dir, LOCK_FILE);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const handle = await open(file, "wx");
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      return () => rm(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) throw err;
+      const pid = Number((await readFile(file, "utf8").catch(() => "")).trim());
+      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw new UsageError(`${dir} is in use by another relabel command (pid ${pid}); run this one when it has ended`);
+      // Left by a command that was killed: take it over, through a rename so that two takers cannot both win.
+      await rename(file, `${file}.stale-${process.pid}`).catch(() => undefined);
+      await rm(`${file}.stale-${process.pid}`, { force: true });
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The ledger's commits are authored by the person: RELABEL_GIT_NAME/RELABEL_GIT_EMAIL, else git's own identity. */
+async function gitAuthor(): Promise<{ name: string; email: string }> {
+  const gitConfig = (key: string) =>
+    promisify(execFile)("git", ["config", "--get", key]).then(
+      (r) => r.stdout.trim(),
+      () => "",
+    );
+  const name = process.env.RELABEL_GIT_NAME || (await gitConfig("user.name")) || userInfo().username || "relabel";
+  const email = process.env.RELABEL_GIT_EMAIL || (await gitConfig("user.email")) || `${name.replace(/[^A-Za-z0-9._-]/g, "_")}@localhost`;
+  return { name, email };
+}
