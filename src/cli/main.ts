@@ -1,5 +1,6 @@
 import { InputError, UsageError } from "../core/errors.js";
 import { ExecError } from "../exec/errors.js";
+import { LedgerError } from "../ledger/errors.js";
 import { SOFTWARE } from "../version.js";
 
 interface Command {
@@ -60,7 +61,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`relabel ${name}: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof InputError || err instanceof ExecError) {
+    // LedgerError: git could not reach or update the data repository (relabel round); its message is one line.
+    if (err instanceof InputError || err instanceof ExecError || err instanceof LedgerError) {
       process.stderr.write(`error: ${err.message}\n`);
       return 1;
     }

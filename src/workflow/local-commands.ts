@@ -3,7 +3,7 @@
  * comment, a pull request opened or merged, a poller tick), made by the person at the keyboard, and the files a
  * results pull request carries, copied from VASP run folders.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { CONFIG_FILE, defaultRelabelConfig, parseRelabelConfig, type RelabelConfig } from "../core/app/config.js";
@@ -23,7 +23,8 @@ import { createWorkspace, openWorkspace, WORKSPACE_FILE, type Workspace } from "
  * With `repo`, the config and pools given are committed to it; without them it is used as it is.
  */
 export async function initWorkspace(dir: string, o: { repo?: string; config?: string; pools?: readonly string[] }): Promise<{ committed: string[] }> {
-  const entries: string[] = await readdir(dir).catch(() => []);
+  const existed = await stat(dir).then(() => true, () => false);
+  const entries: string[] = existed ? await readdir(dir) : [];
   if (entries.includes(WORKSPACE_FILE)) throw new UsageError(`${dir} is a relabel workspace already`);
   if (entries.length > 0) throw new UsageError(`${dir} is not empty: a workspace needs a folder of its own`);
   const files: LedgerFile[] = [];
@@ -45,12 +46,19 @@ export async function initWorkspace(dir: string, o: { repo?: string; config?: st
     files.push({ path: CONFIG_FILE, content: starterConfig(path.resolve(dir, "state", "runs"), poolPaths) });
   }
   for (let i = 0; i < pools.length; i++) files.push({ path: poolPaths[i], content: await readFile(pools[i]) });
-  await createWorkspace(dir, o.repo);
-  const ws = await openWorkspace(dir);
   try {
-    if (files.length > 0) await ws.ledger.commit({ message: "relabel round init: configuration and pools", files });
-  } finally {
-    await ws.close();
+    await createWorkspace(dir, o.repo);
+    const ws = await openWorkspace(dir);
+    try {
+      if (files.length > 0) await ws.ledger.commit({ message: "relabel round init: configuration and pools", files });
+    } finally {
+      await ws.close();
+    }
+  } catch (err) {
+    // The folder was empty or absent: leave it so, not a workspace that names a repository it could not reach.
+    if (existed) for (const entry of await readdir(dir)) await rm(path.join(dir, entry), { recursive: true, force: true });
+    else await rm(dir, { recursive: true, force: true });
+    throw err;
   }
   return { committed: files.map((f) => f.path) };
 }

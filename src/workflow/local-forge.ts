@@ -4,11 +4,11 @@
  * and rendered as Markdown (`<dir>/threads/<n>.md`, `<dir>/checks/<id>.md`) for people to read; merging a pull
  * request merges its branch in the ledger (Ledger.mergeBranch).
  */
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { CONFIG_FILE } from "../core/app/config.js";
-import { InputError } from "../core/errors.js";
+import { readJsonFile } from "../io/json-file.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { CheckRunUpdate, CommentInfo, ConfigFile, Forge, IssueInfo, Permission, PullRequestInfo, Reaction } from "./forge.js";
 import { parse as parseYaml } from "yaml";
@@ -68,29 +68,14 @@ export class LocalForge implements Forge {
   /** The forge with the threads and checks an earlier process recorded in `<dir>/forge.json` (none when it is missing). */
   static async load(o: LocalForgeOptions): Promise<LocalForge> {
     const forge = new LocalForge(o);
-    const file = path.join(o.dir, FORGE_RECORD);
-    const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return null;
-      throw err;
-    });
-    if (text === null) return forge;
-    let data: unknown;
-    try {
-      data = JSON.parse(text);
-    } catch (err) {
-      throw new InputError(file, undefined, `not valid JSON (${(err as Error).message})`);
-    }
-    const parsed = forgeRecordSchema.safeParse(data);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new InputError(file, undefined, `not a record of relabel's local threads: ${issue.path.join(".") || "top level"}: ${issue.message}`);
-    }
-    for (const t of parsed.data.threads) forge.threads.set(t.number, t);
-    for (const c of parsed.data.checks) forge.checks.set(c.id, c);
+    const record = await readJsonFile(path.join(o.dir, FORGE_RECORD), forgeRecordSchema, "a record of relabel's local threads");
+    if (record === null) return forge;
+    for (const t of record.threads) forge.threads.set(t.number, t);
+    for (const c of record.checks) forge.checks.set(c.id, c);
     const after = (ids: number[]) => Math.max(0, ...ids) + 1;
-    forge.nextNumber = after(parsed.data.threads.map((t) => t.number));
-    forge.nextComment = after(parsed.data.threads.flatMap((t) => t.comments.map((c) => c.id)));
-    forge.nextCheck = after(parsed.data.checks.map((c) => c.id));
+    forge.nextNumber = after(record.threads.map((t) => t.number));
+    forge.nextComment = after(record.threads.flatMap((t) => t.comments.map((c) => c.id)));
+    forge.nextCheck = after(record.checks.map((c) => c.id));
     return forge;
   }
 

@@ -5,13 +5,15 @@
  * runs (forge.json, and Markdown for people). One command works in a workspace at a time (`DIR/.lock`).
  */
 import { execFile } from "node:child_process";
-import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { simpleGit } from "simple-git";
 import { z } from "zod";
-import { InputError, UsageError } from "../core/errors.js";
+import { UsageError } from "../core/errors.js";
+import { readJsonFile } from "../io/json-file.js";
+import { takePidLock } from "../io/pid-lock.js";
 import { Ledger } from "../ledger/ledger.js";
 import { SOFTWARE } from "../version.js";
 import { startInstance } from "./instance.js";
@@ -42,29 +44,19 @@ export async function createWorkspace(dir: string, remote?: string): Promise<Wor
     record = { remote: WORKSPACE_REPO, repo: "local/data-repo" };
   } else {
     if (/^[^/:]+@[^/:]+:/.test(remote)) throw new UsageError(`--repo ${remote}: write an SSH remote as ssh://user@host/path, not in scp form`);
-    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(remote);
     const name = path.basename(remote.replace(/\/+$/, "")).replace(/\.git$/, "") || "data-repo";
-    record = { remote: isUrl ? remote : path.resolve(remote), repo: `local/${name}` };
+    record = { remote: isUrl(remote) ? remote : path.resolve(remote), repo: `local/${name}` };
   }
   await writeFile(path.join(dir, WORKSPACE_FILE), `${JSON.stringify(record, null, 2)}\n`);
   return record;
 }
 
+const isUrl = (remote: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(remote);
+
 export async function readWorkspaceRecord(dir: string): Promise<WorkspaceRecord> {
-  const file = path.join(dir, WORKSPACE_FILE);
-  const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") throw new UsageError(`${dir} is not a relabel workspace (no ${WORKSPACE_FILE}): 'relabel round init -w ${dir}' makes one`);
-    throw err;
-  });
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new InputError(file, undefined, `not valid JSON (${(err as Error).message})`);
-  }
-  const parsed = recordSchema.safeParse(data);
-  if (!parsed.success) throw new InputError(file, undefined, `expected {"remote": "...", "repo": "..."}: ${parsed.error.issues[0].path.join(".") || "top level"}: ${parsed.error.issues[0].message}`);
-  return parsed.data;
+  const record = await readJsonFile(path.join(dir, WORKSPACE_FILE), recordSchema, 'a relabel workspace record ({"remote": "...", "repo": "..."})');
+  if (record === null) throw new UsageError(`${dir} is not a relabel workspace (no ${WORKSPACE_FILE}): 'relabel round init -w ${dir}' makes one`);
+  return record;
 }
 
 export interface Workspace {
@@ -102,7 +94,7 @@ export async function openWorkspace(dir: string, o: OpenOptions = {}): Promise<W
   const release = await holdWorkspace(dir);
   try {
     const stateDir = path.join(dir, "state");
-    const remote = /^[a-z][a-z0-9+.-]*:\/\//i.test(record.remote) ? record.remote : path.resolve(dir, record.remote);
+    const remote = isUrl(record.remote) ? record.remote : path.resolve(dir, record.remote);
     const ledger = await Ledger.open({ remote, workdir: path.join(stateDir, "ledger"), author: o.author ?? (await gitAuthor()) });
     const forge = await LocalForge.load({ dir: path.join(dir, "forge"), ledger, repo: record.repo, link: o.link ?? ((file, sha) => `${file} at ${sha.slice(0, 12)}`) });
     const messages: string[] = [];
@@ -123,34 +115,9 @@ export async function openWorkspace(dir: string, o: OpenOptions = {}): Promise<W
   }
 }
 
-/** Takes DIR/.lock for this process; a lock whose process has ended is taken over. */
-async function holdWorkspace(dir: string): Promise<() => Promise<void>> {
-  const file = path.join(dir, LOCK_FILE);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const handle = await open(file, "wx");
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return () => rm(file, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) throw err;
-      const pid = Number((await readFile(file, "utf8").catch(() => "")).trim());
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw new UsageError(`${dir} is in use by another relabel command (pid ${pid}); run this one when it has ended`);
-      // Left by a command that was killed: take it over, through a rename so that two takers cannot both win.
-      await rename(file, `${file}.stale-${process.pid}`).catch(() => undefined);
-      await rm(`${file}.stale-${process.pid}`, { force: true });
-    }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+/** One command per workspace: a second one is refused at once rather than queued behind a poll that may wait for hours. */
+const holdWorkspace = (dir: string) =>
+  takePidLock(path.join(dir, LOCK_FILE), 0, (holder) => new UsageError(`${dir} is in use by another relabel command (pid ${holder ?? "?"}); run this one when it has ended`));
 
 /** The ledger's commits are authored by the person: RELABEL_GIT_NAME/RELABEL_GIT_EMAIL, else git's own identity. */
 async function gitAuthor(): Promise<{ name: string; email: string }> {

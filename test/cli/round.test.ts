@@ -5,7 +5,7 @@
  * doubles on PATH (stand-ins, not results) the local executor runs the stages.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +14,7 @@ import { runDemo } from "../../src/cli/commands/demo.js";
 import { main } from "../../src/cli/main.js";
 import { recordedRuns, writeInitialStructurePool, type RecordedRun } from "../../src/workflow/recorded-runs.js";
 import { SAMPLE_VASP } from "../helpers/app-harness.js";
+import { initBare, pushFiles, show } from "../helpers/git-repo.js";
 import { runCommand, type CliResult } from "../helpers/run-command.js";
 
 const DOUBLES = path.resolve(import.meta.dirname, "../doubles");
@@ -164,6 +165,31 @@ describe("relabel round", () => {
     expect(git(path.join(ws, "data-repo.git"), "log", "--format=%s", "main")).toContain("Merge pull request #3");
   }, 60_000);
 
+  it("works on a data repository of the team's (--repo), and leaves no workspace behind when it cannot reach one", async () => {
+    const dir = tmp();
+    const team = initBare(path.join(dir, "team-data.git"));
+    pushFiles(team, "main", { ".github/relabel.yml": readFileSync(configFile(dir), "utf8"), "pools/sample-runs.extxyz": { copy: pool } });
+    const ws = path.join(dir, "ws");
+    const init = await round("init", "-w", ws, "--repo", team);
+    expect(init.code).toBe(0);
+    expect(init.stdout).not.toContain("committed");
+    const opened = await round("open", "-w", ws, "--pool", "pools/sample-runs.extxyz");
+    expect(opened.code).toBe(0);
+    expect(opened.stdout).toContain("round 1: selection pull request #2");
+    expect(show(team, "relabel/round-0001-selection", "rounds/0001/selection/ranking.json")).toContain('"selection_size": 4');
+    expect((await round("status", "-w", ws)).stdout).toContain(`data repository: ${team} (local/team-data)`);
+
+    const missing = path.join(dir, "nowhere.git");
+    const unreachable = await round("init", "-w", path.join(dir, "ws2"), "--repo", missing);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/^error: git ls-remote with the remote failed: fatal: '.*nowhere\.git' does not appear to be a git repository.*\n$/);
+    expect(existsSync(path.join(dir, "ws2"))).toBe(false);
+    const empty = path.join(dir, "ws3");
+    mkdirSync(empty);
+    expect((await round("init", "-w", empty, "--repo", missing)).code).toBe(1);
+    expect(readdirSync(empty)).toEqual([]);
+  }, 60_000);
+
   it("holds one command at a time per workspace, and takes over a lock whose process has ended", async () => {
     const dir = tmp();
     const ws = path.join(dir, "ws");
@@ -205,6 +231,6 @@ describe("relabel round", () => {
     writeFileSync(path.join(ws, "forge", "forge.json"), '{"threads": [{"number": "one"}], "checks": []}\n');
     const damaged = await round("status", "-w", ws);
     expect(damaged.code).toBe(1);
-    expect(damaged.stderr).toBe(`error: ${path.join(ws, "forge", "forge.json")}: not a record of relabel's local threads: threads.0.number: Invalid input: expected number, received string\n`);
+    expect(damaged.stderr).toBe(`error: ${path.join(ws, "forge", "forge.json")}: threads.0.number: not a record of relabel's local threads: Invalid input: expected number, received string\n`);
   });
 });
