@@ -45,7 +45,8 @@ options:
   -w, --workspace DIR   the workspace (default: the current directory)
   -h, --help            show this help
 
-Stages run where the data repository's config says, also on this machine (backend: local): use a workspace
+Files reach the data repository as any commit does (git clone DIR/data-repo.git, commit, push): pools,
+committee files, config changes. Stages run where the data repository's config says, also on this machine (backend: local): use a workspace
 only with a data repository whose writers you trust, as with 'relabel submit'.
 exit codes: 0 done, 1 the App refused or failed a step (its comment says why), or bad input, 2 usage error`,
   options: {
