@@ -7,7 +7,8 @@
 /** Repository permission levels of GitHub's collaborator permission API. */
 export type Permission = "admin" | "maintain" | "write" | "triage" | "read" | "none";
 
-export type Reaction = "eyes" | "+1" | "-1" | "confused" | "rocket" | "hooray";
+export const REACTIONS = ["eyes", "+1", "-1", "confused", "rocket", "hooray"] as const;
+export type Reaction = (typeof REACTIONS)[number];
 
 export interface PullRequestInfo {
   number: number;

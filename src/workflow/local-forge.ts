@@ -10,7 +10,7 @@ import { z } from "zod";
 import { CONFIG_FILE } from "../core/app/config.js";
 import { readJsonFile } from "../io/json-file.js";
 import type { Ledger } from "../ledger/ledger.js";
-import type { CheckRunUpdate, CommentInfo, ConfigFile, Forge, IssueInfo, Permission, PullRequestInfo, Reaction } from "./forge.js";
+import { REACTIONS, type CheckRunUpdate, type CommentInfo, type ConfigFile, type Forge, type IssueInfo, type Permission, type PullRequestInfo, type Reaction } from "./forge.js";
 import { parse as parseYaml } from "yaml";
 
 const localThreadSchema = z.object({
@@ -20,7 +20,7 @@ const localThreadSchema = z.object({
   author: z.string(),
   labels: z.array(z.string()),
   state: z.enum(["open", "closed"]),
-  reactions: z.array(z.enum(["eyes", "+1", "-1", "confused", "rocket", "hooray"])),
+  reactions: z.array(z.enum(REACTIONS)),
   comments: z.array(z.object({ id: z.number().int().positive(), body: z.string(), author: z.string() })),
   pull: z.object({ head: z.string(), base: z.string(), headSha: z.string(), merged: z.boolean(), mergeCommitSha: z.string().nullable() }).nullable(),
 });
@@ -41,7 +41,7 @@ type LocalThread = z.infer<typeof localThreadSchema>;
 type LocalCheck = z.infer<typeof localCheckSchema>;
 
 /** Where the records live in the forge's directory. */
-export const FORGE_RECORD = "forge.json";
+const FORGE_RECORD = "forge.json";
 
 export interface LocalForgeOptions {
   /** Where the records go. */
@@ -227,7 +227,7 @@ export class LocalForge implements Forge {
     await this.saveCheck(id);
   }
 
-  /** The check runs recorded so far (for the demo's report). */
+  /** The check runs recorded so far (for the demo's report and `relabel round`). */
   checkRuns(): Array<{ id: number; name: string; headSha: string; status: string; conclusion: string | null; title: string; summary: string; file: string }> {
     return [...this.checks.values()].map((c) => ({ id: c.id, name: c.name, headSha: c.headSha, status: c.status, conclusion: c.conclusion, title: c.title, summary: c.summary, file: this.checkFile(c.id) }));
   }
