@@ -7,7 +7,7 @@ import { readdir, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { CONFIG_FILE, defaultRelabelConfig, parseRelabelConfig, type RelabelConfig } from "../core/app/config.js";
-import { roundIssueBody, type RoundIssueFields } from "../core/app/issue-form.js";
+import { parseRoundIssue, roundIssueBody, type RoundIssueFields } from "../core/app/issue-form.js";
 import { effectiveState, roundPaths, type RoundManifest } from "../core/app/manifest.js";
 import { InputError, UsageError } from "../core/errors.js";
 import { COMPRESSED_ENDING, isRunDir, labelFiles } from "../io/run-files.js";
@@ -15,24 +15,29 @@ import { discoverRuns } from "../io/rundir.js";
 import type { LedgerFile } from "../ledger/ledger.js";
 import type { PullRequestInfo } from "./forge.js";
 import { gzippedIfLarge } from "./large-files.js";
-import { createWorkspace, openWorkspace, WORKSPACE_FILE, type Workspace } from "./local-workspace.js";
+import { createWorkspace, openWorkspace, WORKSPACE_FILE, WORKSPACE_REPO, writeWorkspaceRecord, type Workspace } from "./local-workspace.js";
 
 /**
  * Makes DIR a workspace. Without `repo`, DIR/data-repo.git is a new data repository whose first commit holds
  * `config` (else a starter config: stages on this host, under DIR/state/runs) and the pool files, as pools/NAME.
- * With `repo`, the config and pools given are committed to it; without them it is used as it is.
+ * With `repo`, the config and pools given are committed to it; without them it is used as it is (an empty one
+ * gets the starter config). A pool may be a folder. DIR/workspace.json is written last.
  */
 export async function initWorkspace(dir: string, o: { repo?: string; config?: string; pools?: readonly string[] }): Promise<{ committed: string[] }> {
   const existed = await stat(dir).then(() => true, () => false);
   const entries: string[] = existed ? await readdir(dir) : [];
   if (entries.includes(WORKSPACE_FILE)) throw new UsageError(`${dir} is a relabel workspace already`);
-  if (entries.length > 0) throw new UsageError(`${dir} is not empty: a workspace needs a folder of its own`);
+  if (entries.length > 0) {
+    const leftover = entries.every((e) => [WORKSPACE_REPO, "state", "forge", ".lock"].includes(e));
+    throw new UsageError(`${dir} is not empty: a workspace needs a folder of its own${leftover ? " (these files look left by an init that was stopped: remove the folder and run init again)" : ""}`);
+  }
   const files: LedgerFile[] = [];
   const pools = o.pools ?? [];
-  const poolPaths = pools.map((p) => `pools/${path.basename(p)}`);
+  const poolPaths = pools.map((p) => `pools/${path.basename(path.resolve(p))}`);
   if (new Set(poolPaths).size < poolPaths.length) throw new UsageError(`--pool: two files have the same name; each goes to pools/NAME`);
+  let config: string | undefined;
   if (o.config !== undefined) {
-    const text = await readFile(o.config, "utf8");
+    const text = (await readGiven("--config", o.config)).toString("utf8");
     let data: unknown;
     try {
       data = parseYaml(text);
@@ -41,19 +46,32 @@ export async function initWorkspace(dir: string, o: { repo?: string; config?: st
     }
     const parsed = parseRelabelConfig(data, o.config);
     if (!parsed.ok) throw new InputError(o.config, parsed.problems[0].path || undefined, parsed.problems[0].message);
-    files.push({ path: CONFIG_FILE, content: text });
-  } else if (o.repo === undefined) {
-    files.push({ path: CONFIG_FILE, content: starterConfig(path.resolve(dir, "state", "runs"), poolPaths) });
+    config = text;
   }
-  for (let i = 0; i < pools.length; i++) files.push({ path: poolPaths[i], content: await readFile(pools[i]) });
+  for (let i = 0; i < pools.length; i++) files.push(...(await poolFiles(pools[i], poolPaths[i])));
+  const starter = () => {
+    const text = starterConfig(path.resolve(dir, "state", "runs"), poolPaths);
+    const parsed = parseRelabelConfig(parseYaml(text));
+    // Its runs folder is the workspace's: a path an executor cannot take (spaces, quotes) would refuse every round.
+    if (!parsed.ok) throw new UsageError(`${dir}: the starter config would run stages under ${path.resolve(dir, "state", "runs")}, which it cannot take (${parsed.problems[0].path}: ${parsed.problems[0].message}); make the workspace elsewhere, or give --config with another remote_root`);
+    return text;
+  };
+  if (config === undefined && o.repo === undefined) config = starter();
   try {
-    await createWorkspace(dir, o.repo);
-    const ws = await openWorkspace(dir);
+    // workspace.json comes last: a command stopped before it leaves a folder that is no workspace, not one whose
+    // data repository lacks the config and pools it was given.
+    const record = await createWorkspace(dir, o.repo, { write: false });
+    const ws = await openWorkspace(dir, { record });
     try {
+      // A new repository (or an empty one given by --repo) gets the starter config when none is given: without one,
+      // nothing could be exported from it, and no executor named.
+      if (config === undefined && (await ws.ledger.head()) === null) config = starter();
+      if (config !== undefined) files.unshift({ path: CONFIG_FILE, content: config });
       if (files.length > 0) await ws.ledger.commit({ message: "relabel round init: configuration and pools", files });
     } finally {
       await ws.close();
     }
+    await writeWorkspaceRecord(dir, record);
   } catch (err) {
     // The folder was empty or absent: leave it so, not a workspace that names a repository it could not reach.
     if (existed) for (const entry of await readdir(dir)) await rm(path.join(dir, entry), { recursive: true, force: true });
@@ -61,6 +79,31 @@ export async function initWorkspace(dir: string, o: { repo?: string; config?: st
     throw err;
   }
   return { committed: files.map((f) => f.path) };
+}
+
+/** A file the user named, or one line saying why it cannot be read. */
+async function readGiven(flag: string, file: string): Promise<Buffer> {
+  return readFile(file).catch((err: NodeJS.ErrnoException) => {
+    throw new InputError(file, undefined, `${flag}: ${err.code === "ENOENT" ? "no such file" : err.code === "EISDIR" ? "a folder, where a file was expected" : `cannot be read (${err.code ?? err.message})`}`);
+  });
+}
+
+/**
+ * A pool file as pools/NAME, or a pool folder (POSCARs, extxyz files, VASP runs: what a pool path may name) as
+ * pools/NAME/... with the regular files below it; links and other entries are not followed.
+ */
+async function poolFiles(given: string, target: string): Promise<LedgerFile[]> {
+  const info = await stat(given).catch(() => null);
+  if (info === null) throw new InputError(given, undefined, "--pool: no such file or folder");
+  if (!info.isDirectory()) return [{ path: target, content: await readGiven("--pool", given) }];
+  const files: LedgerFile[] = [];
+  for (const e of (await readdir(given, { recursive: true, withFileTypes: true })).sort((a, b) => (path.join(a.parentPath, a.name) < path.join(b.parentPath, b.name) ? -1 : 1))) {
+    if (!e.isFile()) continue;
+    const file = path.join(e.parentPath, e.name);
+    files.push({ path: `${target}/${path.relative(given, file).split(path.sep).join("/")}`, content: await readGiven("--pool", file) });
+  }
+  if (files.length === 0) throw new InputError(given, undefined, "--pool: a folder without files");
+  return files;
 }
 
 function starterConfig(runsRoot: string, pools: readonly string[]): string {
@@ -73,25 +116,70 @@ function starterConfig(runsRoot: string, pools: readonly string[]): string {
   return `# relabel-loop settings (templates/relabel.yml in relabel-loop documents every key and its default).\n# Stages run on this machine, under the workspace's state/runs; an ssh+slurm executor sends them to a cluster.\n${stringifyYaml(config)}`;
 }
 
-/** The config's labels; a config that does not parse is reported on the thread by the workflow, so defaults do here. */
-async function labelsOf(ws: Workspace): Promise<Pick<RelabelConfig, "round_label" | "results_label">> {
+/** The data repository's config; null when it does not parse (the workflow reports that on the thread). */
+async function parsedConfig(ws: Workspace): Promise<RelabelConfig | null> {
   const file = await ws.forge.loadConfig();
   const parsed = file.error ? null : parseRelabelConfig(file.data);
-  return parsed?.ok ? parsed.config : defaultRelabelConfig();
+  return parsed?.ok ? parsed.config : null;
 }
 
-/** Opens a round issue as the issue form would; returns it and the round it opened (null when it did not). */
+/** The config's labels; a config that does not parse is reported on the thread by the workflow, so defaults do here. */
+async function labelsOf(ws: Workspace): Promise<Pick<RelabelConfig, "round_label" | "results_label">> {
+  return (await parsedConfig(ws)) ?? defaultRelabelConfig();
+}
+
+/**
+ * Opens a round issue as the issue form would; returns it and the round it opened (null when it did not). What
+ * the form's own checks refuse (no pool, a path from the root, one committee file) is refused before an issue is
+ * opened: a local issue cannot be edited, so it would stay open for nothing.
+ */
 export async function openRoundIssue(ws: Workspace, title: string, fields: RoundIssueFields): Promise<{ issue: number; round: RoundManifest | null }> {
-  const { round_label } = await labelsOf(ws);
-  const issue = await ws.forge.openIssue({ title, body: roundIssueBody(fields), labels: [round_label], author: ws.me.login });
+  const config = await parsedConfig(ws);
+  const round_label = (config ?? defaultRelabelConfig()).round_label;
+  const body = roundIssueBody(fields);
+  if (config !== null) {
+    const form = parseRoundIssue(body, [round_label], config);
+    if (form.kind === "problems") throw new UsageError(`no round opened: ${form.problems.join("; ")}`);
+  }
+  const issue = await ws.forge.openIssue({ title, body, labels: [round_label], author: ws.me.login });
   await ws.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: ws.me });
   await ws.ledger.sync();
   return { issue: issue.number, round: (await ws.workflow.manifests()).find((m) => m.issue === issue.number) ?? null };
 }
 
+/**
+ * Whether the workspace holds the round's threads: its issue, and its pull requests on the round's branches. A
+ * round opened from another workspace on the same data repository, or on GitHub before the repository moved, has
+ * its threads there.
+ */
+export function holdsRound(ws: Workspace, m: RoundManifest): boolean {
+  const threads = new Map(ws.forge.threadList().map((t) => [t.number, t]));
+  const issue = threads.get(m.issue);
+  if (issue === undefined || issue.pull !== null) return false;
+  if (m.prs.selection !== undefined && threads.get(m.prs.selection)?.pull?.head !== m.branches.selection) return false;
+  if (m.prs.results !== undefined && !threads.get(m.prs.results)?.pull) return false;
+  return true;
+}
+
+/** The rounds the poller would act on whose threads are not in this workspace. */
+export async function foreignRoundsInProgress(ws: Workspace): Promise<RoundManifest[]> {
+  const active = new Set<RoundManifest["state"]>(["ranking", "selection-review", "training", "benchmarking"]);
+  return (await ws.workflow.manifests()).filter((m) => active.has(m.state) && !holdsRound(ws, m));
+}
+
+/** Refuses an event on thread `number` when the data repository gives that number to a round whose threads are elsewhere. */
+async function refuseForeignThread(ws: Workspace, number: number): Promise<void> {
+  await ws.ledger.sync();
+  const m = (await ws.workflow.manifests()).find((r) => r.issue === number || r.prs.selection === number || r.prs.results === number);
+  if (m !== undefined && !holdsRound(ws, m)) {
+    throw new UsageError(`#${number} here is not a thread of round ${m.round}, whose threads (issue #${m.issue}) are in another workspace or on GitHub; the App would take this event as one of round ${m.round}`);
+  }
+}
+
 /** Posts a comment (a `/relabel` command) on an issue or pull request. */
 export async function postComment(ws: Workspace, thread: number, body: string): Promise<void> {
-  const issue = await ws.forge.issue(threadOf(ws, thread).number);
+  await refuseForeignThread(ws, threadOf(ws, thread).number);
+  const issue = await ws.forge.issue(thread);
   const id = await ws.forge.addComment(thread, ws.me.login, body);
   await ws.workflow.onComment({ delivery: null, issue, comment: { id, body }, sender: ws.me });
 }
@@ -104,9 +192,12 @@ export async function mergePullRequest(ws: Workspace, number: number, o: { force
   const thread = threadOf(ws, number);
   if (thread.pull === null) throw new UsageError(`#${number} is an issue, not a pull request`);
   if (thread.pull.merged || thread.state !== "open") throw new UsageError(`#${number} is ${thread.pull.merged ? "merged" : "closed"} already`);
+  await refuseForeignThread(ws, number);
   const pr = await ws.forge.pullRequest(number);
-  if (pr.labels.includes((await labelsOf(ws)).results_label) && !o.force) {
-    const checks = ws.forge.checkRuns().filter((c) => c.headSha === pr.head.sha);
+  const results = pr.labels.includes((await labelsOf(ws)).results_label);
+  if (results) await refuseUnparsedConfig(ws);
+  if (results && !o.force) {
+    const checks = latestChecks(ws, pr.head.sha);
     const failed = checks.filter((c) => c.conclusion !== "success");
     if (checks.length === 0) throw new UsageError(`#${number} has no check of its latest commit; 'relabel round check ${number}' runs it (--force merges anyway)`);
     if (failed.length > 0) throw new UsageError(`#${number}: check "${failed[0].name}" is ${failed[0].conclusion ?? failed[0].status}: ${failed[0].title} (${failed[0].file}); fix the runs, or merge anyway with --force`);
@@ -116,9 +207,25 @@ export async function mergePullRequest(ws: Workspace, number: number, o: { force
   return merged;
 }
 
+/**
+ * The checks of a commit that count: the latest run of each check name. A re-run (relabel round check) supersedes
+ * the earlier runs of its name, as on GitHub, so a failure fixed since no longer blocks.
+ */
+export function latestChecks(ws: Workspace, sha: string): ReturnType<Workspace["forge"]["checkRuns"]> {
+  const latest = new Map<string, ReturnType<Workspace["forge"]["checkRuns"]>[number]>();
+  for (const c of ws.forge.checkRuns()) {
+    if (c.headSha !== sha) continue;
+    const seen = latest.get(c.name);
+    if (seen === undefined || c.id > seen.id) latest.set(c.name, c);
+  }
+  return [...latest.values()];
+}
+
 /** Runs a results pull request's check again (the check run's Re-run button). */
 export async function recheck(ws: Workspace, number: number): Promise<void> {
   if (threadOf(ws, number).pull === null) throw new UsageError(`#${number} is an issue, not a pull request`);
+  await refuseForeignThread(ws, number);
+  await refuseUnparsedConfig(ws);
   await ws.workflow.onPullRequest({ delivery: null, event: "pull_request.synchronize", pr: await ws.forge.pullRequest(number), sender: ws.me });
 }
 
@@ -131,9 +238,15 @@ export interface ResultsRun {
   left: { name: string; why: string }[];
 }
 
+/** VASP's outputs, one of which a run folder must bring (a calculation's vasprun.xml or OUTCAR, also custodian's). */
+const CALCULATION_OUTPUT = /^(vasprun\.xml|OUTCAR)([._-].*)?$/;
+/** The largest file read whole (Node's limit); such a file is far above what the ledger takes even gzipped (100 MiB). */
+const READABLE_BYTES = 2 ** 31 - 1;
+
 /**
  * The run folders among `paths`: a path that is a VASP run directory is one run, a folder of runs gives each run
- * under it. Problems (a path that is neither, two runs of the same name) are listed, one line each.
+ * under it. Problems (a path that is neither, two runs of the same name, a run whose outputs cannot be copied, a
+ * file too large to read) are listed, one line each.
  */
 export async function resultsRuns(paths: readonly string[]): Promise<{ runs: ResultsRun[]; problems: string[] }> {
   const runs: ResultsRun[] = [];
@@ -146,7 +259,19 @@ export async function resultsRuns(paths: readonly string[]): Promise<{ runs: Res
     }
     const dirs = isRunDir(given) ? [given] : await discoverRuns(given);
     if (dirs.length === 0) problems.push(`${given}: no VASP run folder (vasprun.xml or OUTCAR, also custodian's .relax1 ...) in it`);
-    for (const dir of dirs) runs.push({ dir, name: path.basename(path.resolve(dir)), ...labelFiles(dir) });
+    for (const dir of dirs) {
+      const run: ResultsRun = { dir, name: path.basename(path.resolve(dir)), ...labelFiles(dir) };
+      // A run whose outputs are links (never copied) would go in without them, and its structure would count as unlabelled.
+      if (!run.files.some((f) => CALCULATION_OUTPUT.test(f))) {
+        const linked = run.left.filter((l) => CALCULATION_OUTPUT.test(l.name)).map((l) => l.name);
+        problems.push(`${dir}: no vasprun.xml or OUTCAR to copy${linked.length > 0 ? ` (${linked.join(", ")}: a link, and links are never copied; put the file itself there, e.g. with cp -L)` : ""}`);
+      }
+      for (const name of run.files) {
+        const bytes = (await stat(path.join(dir, name))).size;
+        if (bytes > READABLE_BYTES) problems.push(`${path.join(dir, name)}: ${(bytes / 2 ** 30).toFixed(1)} GiB, too large for the data repository (a file goes in up to 100 MiB, gzipped above 50 MiB); move it out of the run folder`);
+      }
+      runs.push(run);
+    }
   }
   const byName = new Map<string, string>();
   for (const r of runs) {
@@ -157,16 +282,32 @@ export async function resultsRuns(paths: readonly string[]): Promise<{ runs: Res
   return { runs, problems };
 }
 
-/**
- * Commits the runs' files under the round's labels/ on a results branch (or on the branch of the open results
- * pull request `to`), opens the pull request and runs its check. Files over the ledger's size limit are committed
- * gzipped, as the readers take them.
- */
-export async function submitResults(ws: Workspace, round: number, runs: readonly ResultsRun[], o: { to?: number } = {}): Promise<{ pr: number; branch: string }> {
+/** The round `round`, refused unless it is waiting for labels (its selection merged, no results merged yet). */
+export async function labelingRound(ws: Workspace, round: number): Promise<RoundManifest> {
   await ws.ledger.sync();
   const manifest = (await ws.workflow.manifests()).find((m) => m.round === round);
   if (!manifest) throw new UsageError(`there is no round ${round} in ${ws.record.repo} ('relabel round status' lists the rounds)`);
   if (effectiveState(manifest) !== "labeling") throw new UsageError(`round ${round} is in state "${effectiveState(manifest)}": labels go in while it is "labeling" (after its selection pull request is merged)`);
+  return manifest;
+}
+
+/** What went into the ledger for one run: its files as committed (`X.gz` for one gzipped for size), and what was removed. */
+export interface CommittedRun {
+  run: ResultsRun;
+  committed: string[];
+  /** Files of an earlier run folder of the same name on the pull request's branch that the new one does not have. */
+  removed: string[];
+}
+
+/**
+ * Commits the runs' files under the round's labels/ on a results branch (or on the branch of the open results
+ * pull request `to`), opens the pull request and runs its check. Files over the ledger's size limit are committed
+ * gzipped, as the readers take them. A run folder already on the branch of `to` is replaced: files the new one
+ * does not have are removed, so that the check never reads an output left from the earlier copy.
+ */
+export async function submitResults(ws: Workspace, round: number, runs: readonly ResultsRun[], o: { to?: number } = {}): Promise<{ pr: number; branch: string; runs: CommittedRun[] }> {
+  await labelingRound(ws, round);
+  await refuseUnparsedConfig(ws);
   const { results_label } = await labelsOf(ws);
   let branch: string;
   if (o.to !== undefined) {
@@ -178,15 +319,29 @@ export async function submitResults(ws: Workspace, round: number, runs: readonly
     for (let n = 2; (await ws.ledger.head(branch)) !== null; n++) branch = `results/round-${String(round).padStart(4, "0")}-${n}`;
   }
   const files: LedgerFile[] = [];
+  const done: CommittedRun[] = [];
   const compressed = new RegExp(`${COMPRESSED_ENDING.replace("?", "")}$`);
   for (const run of runs) {
+    const folder = `${roundPaths(round).labels}/${run.name}`;
+    const committed: string[] = [];
     for (const name of run.files) {
-      const target = `${roundPaths(round).labels}/${run.name}/${name}`;
       const content = await readFile(path.join(run.dir, name));
-      files.push(compressed.test(name) ? { path: target, content } : await gzippedIfLarge(ws.ledger, target, content));
+      const file = compressed.test(name) ? { path: `${folder}/${name}`, content } : await gzippedIfLarge(ws.ledger, `${folder}/${name}`, content);
+      files.push(file);
+      committed.push(file.path.slice(folder.length + 1));
     }
+    const removed: string[] = [];
+    if (o.to !== undefined) {
+      for (const e of await ws.ledger.list(folder, branch, { recursive: true })) {
+        const name = e.path.slice(folder.length + 1);
+        if (e.type === "submodule" || committed.includes(name)) continue;
+        files.push({ path: e.path, content: null });
+        removed.push(name);
+      }
+    }
+    done.push({ run, committed, removed });
   }
-  const list = runs.map((r) => `- \`${r.name}\` (${r.files.join(", ")})`).join("\n");
+  const list = done.map((r) => `- \`${r.run.name}\` (${r.committed.join(", ")})`).join("\n");
   await ws.ledger.commit({ branch, message: `Round ${round}: VASP runs ${runs.map((r) => r.name).join(", ")}`, files });
   const pr = await ws.forge.openPullRequest({
     head: branch,
@@ -197,7 +352,20 @@ export async function submitResults(ws: Workspace, round: number, runs: readonly
     author: ws.me.login,
   });
   await ws.workflow.onPullRequest({ delivery: null, event: o.to === undefined ? "pull_request.opened" : "pull_request.synchronize", pr: await ws.forge.pullRequest(pr), sender: ws.me });
-  return { pr, branch };
+  return { pr, branch, runs: done };
+}
+
+/**
+ * Refuses a step the workflow would skip quietly (it posts config problems on round issues only): with a
+ * .github/relabel.yml that does not parse, a results pull request would get no check, and a merge no rebuild.
+ */
+export async function refuseUnparsedConfig(ws: Workspace): Promise<void> {
+  const file = await ws.forge.loadConfig();
+  const problems = file.error ? [file.error.replace(`${CONFIG_FILE}: `, "")] : (() => {
+    const parsed = parseRelabelConfig(file.data);
+    return parsed.ok ? [] : parsed.problems.map((p) => `${p.path || "the file"}: ${p.message}`);
+  })();
+  if (problems.length > 0) throw new InputError(CONFIG_FILE, `on ${ws.ledger.defaultBranch}`, `does not parse, so the App would skip this step: ${problems.join("; ")} (fix it in a clone and push, then run this again)`);
 }
 
 function threadOf(ws: Workspace, number: number): ReturnType<Workspace["forge"]["threadList"]>[number] {

@@ -51,6 +51,12 @@ export interface LocalForgeOptions {
   repo: string;
   /** How a committed file is shown in comments (e.g. its path in a checkout). */
   link: (file: string, sha: string) => string;
+  /**
+   * The highest issue or pull request number the data repository's rounds name. New threads are numbered above
+   * it, as GitHub numbers them for the whole repository: a round opened from another workspace, or on GitHub, must
+   * not share a number with a thread here, or a command on this thread would act on that round.
+   */
+  numbersInUse?: () => Promise<number>;
 }
 
 export class LocalForge implements Forge {
@@ -142,7 +148,7 @@ export class LocalForge implements Forge {
 
   /** A person opens an issue (the local counterpart of the round issue form). */
   async openIssue(o: { title: string; body: string; labels: string[]; author: string }): Promise<IssueInfo> {
-    const number = this.nextNumber++;
+    const number = await this.newNumber();
     this.threads.set(number, { number, ...o, labels: [...o.labels], state: "open", reactions: [], comments: [], pull: null });
     await this.save(number);
     return this.issue(number);
@@ -157,7 +163,7 @@ export class LocalForge implements Forge {
     }
     const headSha = await this.o.ledger.head(o.head);
     if (headSha === null) throw new Error(`cannot open a pull request: no branch ${o.head}`);
-    const number = this.nextNumber++;
+    const number = await this.newNumber();
     this.threads.set(number, {
       number,
       title: o.title,
@@ -258,6 +264,12 @@ export class LocalForge implements Forge {
 
   private checkFile(id: number): string {
     return path.join(this.o.dir, "checks", `${id}.md`);
+  }
+
+  private async newNumber(): Promise<number> {
+    const number = Math.max(this.nextNumber, ((await this.o.numbersInUse?.()) ?? 0) + 1);
+    this.nextNumber = number + 1;
+    return number;
   }
 
   private thread(number: number): LocalThread {

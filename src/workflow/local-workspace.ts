@@ -33,8 +33,11 @@ const recordSchema = z.object({
 });
 export type WorkspaceRecord = z.infer<typeof recordSchema>;
 
-/** Writes DIR/workspace.json; an absent `remote` makes an empty bare repository DIR/data-repo.git (default branch main). */
-export async function createWorkspace(dir: string, remote?: string): Promise<WorkspaceRecord> {
+/**
+ * Writes DIR/workspace.json (unless `o.write` is false: the caller writes it with writeWorkspaceRecord when the rest
+ * is in place); an absent `remote` makes an empty bare repository DIR/data-repo.git (default branch main).
+ */
+export async function createWorkspace(dir: string, remote?: string, o: { write?: boolean } = {}): Promise<WorkspaceRecord> {
   await mkdir(dir, { recursive: true });
   let record: WorkspaceRecord;
   if (remote === undefined) {
@@ -47,8 +50,12 @@ export async function createWorkspace(dir: string, remote?: string): Promise<Wor
     const name = path.basename(remote.replace(/\/+$/, "")).replace(/\.git$/, "") || "data-repo";
     record = { remote: isUrl(remote) ? remote : path.resolve(remote), repo: `local/${name}` };
   }
-  await writeFile(path.join(dir, WORKSPACE_FILE), `${JSON.stringify(record, null, 2)}\n`);
+  if (o.write !== false) await writeWorkspaceRecord(dir, record);
   return record;
+}
+
+export async function writeWorkspaceRecord(dir: string, record: WorkspaceRecord): Promise<void> {
+  await writeFile(path.join(dir, WORKSPACE_FILE), `${JSON.stringify(record, null, 2)}\n`);
 }
 
 const isUrl = (remote: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(remote);
@@ -83,6 +90,8 @@ export interface OpenOptions {
   autoSubmit?: boolean;
   /** Author of the ledger's commits (default: RELABEL_GIT_NAME/RELABEL_GIT_EMAIL, else git's own identity). */
   author?: { name: string; email: string };
+  /** The workspace's record, when DIR/workspace.json is not written yet (init writes it last). */
+  record?: WorkspaceRecord;
 }
 
 /**
@@ -90,15 +99,17 @@ export interface OpenOptions {
  * the workflow runs what the data repository's config says, on this machine, for the person who runs it.
  */
 export async function openWorkspace(dir: string, o: OpenOptions = {}): Promise<Workspace> {
-  const record = await readWorkspaceRecord(dir);
+  const record = o.record ?? (await readWorkspaceRecord(dir));
   const release = await holdWorkspace(dir);
   try {
     const stateDir = path.join(dir, "state");
     const remote = isUrl(record.remote) ? record.remote : path.resolve(dir, record.remote);
     const ledger = await Ledger.open({ remote, workdir: path.join(stateDir, "ledger"), author: o.author ?? (await gitAuthor()) });
-    const forge = await LocalForge.load({ dir: path.join(dir, "forge"), ledger, repo: record.repo, link: o.link ?? ((file, sha) => `${file} at ${sha.slice(0, 12)}`) });
+    let workflow: RoundWorkflow | undefined;
+    const numbersInUse = async () => Math.max(0, ...(await workflow!.manifests()).flatMap((m) => [m.issue, m.prs.selection ?? 0, m.prs.results ?? 0]));
+    const forge = await LocalForge.load({ dir: path.join(dir, "forge"), ledger, repo: record.repo, link: o.link ?? ((file, sha) => `${file} at ${sha.slice(0, 12)}`), numbersInUse });
     const messages: string[] = [];
-    const workflow = new RoundWorkflow({
+    workflow = new RoundWorkflow({
       forge,
       ledger,
       stateDir,

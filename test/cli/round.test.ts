@@ -5,7 +5,8 @@
  * doubles on PATH (stand-ins, not results) the local executor runs the stages.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -45,6 +46,17 @@ async function round(...argv: string[]): Promise<CliResult> {
   }
 }
 
+/** The same, with no mace_run_train on PATH: a train stage submitted this way fails (exit 127). */
+async function roundWithoutMace(...argv: string[]): Promise<CliResult> {
+  const original = process.env.PATH;
+  process.env.PATH = (original ?? "").split(path.delimiter).filter((d) => d !== "" && !existsSync(path.join(d, "mace_run_train"))).join(path.delimiter);
+  try {
+    return await runCommand(main, "round", ...argv);
+  } finally {
+    process.env.PATH = original;
+  }
+}
+
 /** A config like the demo's: the bundled runs mix DFT settings, and four runs need fractions that fill each split. */
 function configFile(dir: string, extra: Record<string, unknown> = {}): string {
   const file = path.join(dir, "relabel.yml");
@@ -70,7 +82,8 @@ describe("relabel round", () => {
   it("runs a whole round, one command per event, from a new data repository to the benchmark", async () => {
     const dir = tmp();
     const ws = path.join(dir, "ws");
-    const init = await round("init", "-w", ws, "--config", configFile(dir), "--pool", pool);
+    // Two models, so that the next round can rank with their committee.
+    const init = await round("init", "-w", ws, "--config", configFile(dir, { stage: { device: "cpu", committee: 2 } }), "--pool", pool);
     expect(init.code).toBe(0);
     expect(init.stdout).toContain("committed pools/sample-runs.extxyz");
 
@@ -113,6 +126,15 @@ describe("relabel round", () => {
     const status = await round("status", "-w", ws);
     expect(status.stdout).toContain("round 1: complete; issue #1, selection #2, results #3");
     expect(git(path.join(ws, "data-repo.git"), "ls-tree", "--name-only", "main", "rounds/0001/benchmark/")).toContain("metrics.json");
+
+    // The next round's committee is this one's models: they predict the pool first, and a poll brings the ranking.
+    const next = await round("open", "-w", ws, "--pool", "pools/sample-runs.extxyz", "--select", "1", "--committee", "previous-round");
+    expect(next.code).toBe(0);
+    expect(next.stdout).toContain("round 2: waiting for the previous round's models to predict the pool (stage pool-eval); the selection pull request follows");
+    expect(next.stdout).toContain(`next: relabel round poll -w ${ws} --wait`);
+    const ranked = await round("poll", "-w", ws, "--wait", "--interval", "0.2");
+    expect(ranked.code).toBe(0);
+    expect(ranked.stdout).toContain(`next: review the selection (${path.join(ws, "forge", "threads", "5.md")}), then: relabel round merge -w ${ws} 5`);
   }, 90_000);
 
   it("carries on in the folder the demo leaves: the next round continues its threads and starts from its dataset", async () => {
@@ -233,4 +255,168 @@ describe("relabel round", () => {
     expect(damaged.code).toBe(1);
     expect(damaged.stderr).toBe(`error: ${path.join(ws, "forge", "forge.json")}: threads.0.number: not a record of relabel's local threads: Invalid input: expected number, received string\n`);
   });
+  it("counts a check's latest run, so a results PR whose check passed on a re-run merges; a config that does not parse stops the re-run", async () => {
+    const dir = tmp();
+    const ws = path.join(dir, "ws");
+    const bare = path.join(ws, "data-repo.git");
+    // Default fractions leave a split empty with four runs: the first check fails.
+    expect((await round("init", "-w", ws, "--config", configFile(dir, { dataset: { allow_mixed_settings: true } }), "--pool", pool)).code).toBe(0);
+    expect((await round("open", "-w", ws, "--pool", "pools/sample-runs.extxyz")).code).toBe(0);
+    const frozen = await round("merge", "-w", ws, "2");
+    expect(frozen.stdout).toContain(`next: run VASP in each folder of rounds/0001/selection/poscars/ (git clone ${bare}), then: relabel round results -w ${ws} --round 1 RUN_DIR...`);
+    expect((await round("results", "-w", ws, "--round", "1", ...selectedIds(ws).map((id) => runFor(id).dir))).code).toBe(1);
+
+    pushFiles(bare, "main", { ".github/relabel.yml": "selection: {select: many}\n" });
+    const unparsed = await round("check", "-w", ws, "3");
+    expect(unparsed.code).toBe(1);
+    expect(unparsed.stderr).toMatch(/^error: \.github\/relabel\.yml: on main: does not parse, so the App would skip this step: selection\.select: .+\n$/);
+    expect(readdirSync(path.join(ws, "forge", "checks"))).toEqual(["1.md"]);
+
+    pushFiles(bare, "main", { ".github/relabel.yml": readFileSync(configFile(dir), "utf8") });
+    const rerun = await round("check", "-w", ws, "3");
+    expect(rerun.code).toBe(0);
+    expect(rerun.stdout).toMatch(/check "relabel-loop: rebuild dry run \(round 1\)" on \w+: success/);
+    expect(rerun.stdout).toContain(`next: relabel round merge -w ${ws} 3`);
+    // Merged without --force; the train stage, submitted with no MACE on PATH, fails, and the poll says so.
+    const merged = await roundWithoutMace("merge", "-w", ws, "3");
+    expect(merged.code).toBe(0);
+    expect(merged.stdout).toContain(`next: relabel round poll -w ${ws} --wait`);
+    const polled = await roundWithoutMace("poll", "-w", ws, "--wait", "--interval", "0.2");
+    expect(polled.code).toBe(1);
+    expect(polled.stderr).toMatch(/^relabel round: round 1 stopped: job \d+ \(train\) failed: .*exit code 127.*\(.*threads\/1\.md\)\n$/);
+    expect((await roundWithoutMace("poll", "-w", ws)).code).toBe(0);
+  }, 30_000);
+
+  it("copies what a run folder holds, not less: a run whose outputs are links, or a file too large to read, stops it; --to replaces a folder of the same name", async () => {
+    const dir = tmp();
+    const ws = path.join(dir, "ws");
+    const bare = path.join(ws, "data-repo.git");
+    expect((await round("init", "-w", ws, "--config", configFile(dir), "--pool", pool)).code).toBe(0);
+    expect((await round("open", "-w", ws, "--pool", "pools/sample-runs.extxyz")).code).toBe(0);
+    expect((await round("merge", "-w", ws, "2")).code).toBe(0);
+    const [first, ...others] = selectedIds(ws).map(runFor);
+    const firstFiles = readdirSync(first.dir).filter((f) => /^(vasprun\.xml|OUTCAR)$/.test(f));
+
+    const linked = path.join(dir, "linked", first.name);
+    mkdirSync(linked, { recursive: true });
+    for (const f of firstFiles) symlinkSync(path.join(first.dir, f), path.join(linked, f));
+    const refused = await round("results", "-w", ws, "--round", "1", linked, ...others.map((r) => r.dir));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`error: ${linked}: no vasprun.xml or OUTCAR to copy (${firstFiles.join(", ")}: a link, and links are never copied`);
+
+    const huge = path.join(dir, "huge", first.name);
+    cpSync(first.dir, huge, { recursive: true });
+    writeFileSync(path.join(huge, "XDATCAR"), "");
+    truncateSync(path.join(huge, "XDATCAR"), 2 ** 31 + 1); // sparse: never read
+    const tooLarge = await round("results", "-w", ws, "--round", "1", huge);
+    expect(tooLarge.code).toBe(1);
+    expect(tooLarge.stderr).toContain(`error: ${path.join(huge, "XDATCAR")}: 2.0 GiB, too large for the data repository`);
+    expect(git(bare, "branch", "--list", "results/*")).toBe("");
+
+    // The first copy holds a gzipped OUTCAR; the second a plain one and a large XDATCAR, which goes in gzipped.
+    const gzipped = path.join(dir, "first", first.name);
+    mkdirSync(gzipped, { recursive: true });
+    writeFileSync(path.join(gzipped, "OUTCAR.gz"), gzipSync(readFileSync(path.join(first.dir, "OUTCAR"))));
+    expect((await round("results", "-w", ws, "--round", "1", gzipped, ...others.map((r) => r.dir))).code).toBe(0);
+    const again = path.join(dir, "again", first.name);
+    mkdirSync(again, { recursive: true });
+    cpSync(path.join(first.dir, "OUTCAR"), path.join(again, "OUTCAR"));
+    writeFileSync(path.join(again, "XDATCAR"), Buffer.alloc(50 * 1024 * 1024 + 1, "0\n"));
+    const replaced = await round("results", "-w", ws, "--round", "1", "--to", "3", again);
+    expect(replaced.code).toBe(0);
+    expect(replaced.stdout).toContain(`${again} -> rounds/0001/labels/${first.name}/: OUTCAR, XDATCAR.gz\n  replaces the folder of that name on the branch: removed OUTCAR.gz\n`);
+    expect(git(bare, "ls-tree", "-r", "--name-only", "results/round-0001", `rounds/0001/labels/${first.name}`).trim().split("\n")).toEqual([
+      `rounds/0001/labels/${first.name}/OUTCAR`,
+      `rounds/0001/labels/${first.name}/XDATCAR.gz`,
+    ]);
+  }, 30_000);
+
+  it("numbers threads above the data repository's rounds, and leaves a round whose threads are in another workspace alone", async () => {
+    const dir = tmp();
+    const team = initBare(path.join(dir, "team-data.git"));
+    pushFiles(team, "main", { ".github/relabel.yml": readFileSync(configFile(dir), "utf8"), "pools/sample-runs.extxyz": { copy: pool } });
+    const mine = path.join(dir, "mine");
+    const colleague = path.join(dir, "colleague");
+    expect((await round("init", "-w", mine, "--repo", team)).code).toBe(0);
+    expect((await round("init", "-w", colleague, "--repo", team)).code).toBe(0);
+    // The colleague's round 1: issue #1, selection PR #2, in their workspace only.
+    expect((await round("open", "-w", colleague, "--pool", "pools/sample-runs.extxyz", "--select", "1")).code).toBe(0);
+
+    const status = await round("status", "-w", mine);
+    expect(status.stdout).toContain("round 1: selection-review; issue #1, selection #2 (threads not in this workspace: opened from another workspace, or on GitHub)");
+    const poll = await round("poll", "-w", mine);
+    expect(poll.code).toBe(2);
+    expect(poll.stderr).toBe("relabel round: round 1 (issue #1) is in progress with threads that are not in this workspace (opened from another workspace, or on GitHub): poll there; a poll here would act on it with nowhere to report\n");
+    expect(show(team, "main", "rounds/0001/round.json")).toContain('"state": "selection-review"');
+
+    const opened = await round("open", "-w", mine, "--pool", "pools/sample-runs.extxyz", "--select", "1");
+    expect(opened.code).toBe(0);
+    expect(opened.stdout).toContain("issue #3 opened");
+    expect(opened.stdout).toContain("round 2: selection pull request #4");
+    expect((await round("merge", "-w", mine, "4")).code).toBe(0);
+    expect((await round("status", "-w", colleague)).stdout).toContain("round 2: labeling; issue #3, selection #4 (threads not in this workspace");
+  }, 30_000);
+
+  it("refuses a command on a thread whose number the repository gives to another workspace's round", async () => {
+    const dir = tmp();
+    const team = initBare(path.join(dir, "team-data.git"));
+    pushFiles(team, "main", { ".github/relabel.yml": readFileSync(configFile(dir), "utf8"), "pools/sample-runs.extxyz": { copy: pool } });
+    const mine = path.join(dir, "mine");
+    const colleague = path.join(dir, "colleague");
+    expect((await round("init", "-w", mine, "--repo", team)).code).toBe(0);
+    expect((await round("init", "-w", colleague, "--repo", team)).code).toBe(0);
+    // An issue here that opened no round (its pool is missing) is #1; the colleague's round then takes #1 as well.
+    expect((await round("open", "-w", mine, "--pool", "pools/missing.extxyz")).code).toBe(1);
+    expect((await round("open", "-w", colleague, "--pool", "pools/sample-runs.extxyz", "--select", "1")).code).toBe(0);
+    const refused = await round("comment", "-w", mine, "1", "/relabel rank --select 2");
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe("relabel round: #1 here is not a thread of round 1, whose threads (issue #1) are in another workspace or on GitHub; the App would take this event as one of round 1\n");
+    expect(JSON.parse(show(team, "relabel/round-0001-selection", "rounds/0001/selection/ranking.json")!).selected).toHaveLength(1);
+  }, 30_000);
+
+  it("makes a workspace whole or not at all: pool folders, an empty --repo, a path with spaces, a stopped init, form problems", async () => {
+    const dir = tmp();
+    // A folder is a pool too (pool paths may name folders), committed file by file; the next step's path is quoted for the shell.
+    const folder = path.join(dir, "md-pool");
+    cpSync(pool, path.join(folder, "a.extxyz"));
+    cpSync(pool, path.join(folder, "hot", "b.extxyz"));
+    const spaced = path.join(dir, "my ws");
+    const init = await round("init", "-w", spaced, "--config", configFile(dir), "--pool", folder);
+    expect(init.code).toBe(0);
+    expect(init.stdout).toContain("  committed pools/md-pool/ (2 files)\n");
+    expect(init.stdout).toContain(`next: relabel round open -w '${spaced}' [--pool pools/NAME] [--select N]`);
+    expect(git(path.join(spaced, "data-repo.git"), "ls-tree", "-r", "--name-only", "main", "pools").trim().split("\n")).toEqual(["pools/md-pool/a.extxyz", "pools/md-pool/hot/b.extxyz"]);
+    // Form problems are refused before an issue is opened (a local issue cannot be edited).
+    const form = await round("open", "-w", spaced, "--pool", "/abs/pool.extxyz");
+    expect(form.code).toBe(2);
+    expect(form.stderr).toBe('relabel round: no round opened: Pool paths: "/abs/pool.extxyz": expected a path relative to the repository root (no leading /)\n');
+    expect(existsSync(path.join(spaced, "forge", "threads"))).toBe(false);
+    // The starter config runs stages under the workspace, which an executor cannot take with a space in it.
+    const refused = await round("init", "-w", path.join(dir, "other ws"));
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("the starter config would run stages under");
+    expect(existsSync(path.join(dir, "other ws"))).toBe(false);
+
+    // An empty repository gets the starter config, so that a round can open on it.
+    const empty = initBare(path.join(dir, "empty.git"));
+    const ws = path.join(dir, "ws");
+    const onEmpty = await round("init", "-w", ws, "--repo", empty, "--pool", pool);
+    expect(onEmpty.stdout).toContain("committed .github/relabel.yml");
+    expect(show(empty, "main", ".github/relabel.yml")).toContain("backend: local");
+
+    // An init stopped during its first push leaves no workspace.json: the folder is no workspace yet.
+    const slow = initBare(path.join(dir, "slow.git"));
+    const started = path.join(dir, "push-started");
+    writeFileSync(path.join(slow, "hooks", "pre-receive"), `#!/bin/sh\ntouch '${started}'\nsleep 30\n`, { mode: 0o755 });
+    const stopped = path.join(dir, "stopped");
+    const child = spawn(process.execPath, [path.resolve(import.meta.dirname, "../../bin/relabel.js"), "round", "init", "-w", stopped, "--repo", slow, "--pool", pool], { detached: true, stdio: "ignore" });
+    try {
+      for (let i = 0; i < 200 && !existsSync(started); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(existsSync(started)).toBe(true);
+    } finally {
+      process.kill(-child.pid!, "SIGKILL");
+    }
+    expect(existsSync(path.join(stopped, "workspace.json"))).toBe(false);
+    expect((await round("status", "-w", stopped)).stderr).toContain("is not a relabel workspace");
+  }, 30_000);
 });

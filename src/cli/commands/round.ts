@@ -7,7 +7,7 @@ import { roundPaths } from "../../core/app/manifest.js";
 import { UsageError } from "../../core/errors.js";
 import { isOpen, lastAttempt } from "../../core/exec/ledger.js";
 import { readLedger } from "../../exec/ledger-file.js";
-import { initWorkspace, mergePullRequest, openRoundIssue, postComment, recheck, resultsRuns, submitResults } from "../../workflow/local-commands.js";
+import { foreignRoundsInProgress, holdsRound, initWorkspace, labelingRound, latestChecks, mergePullRequest, openRoundIssue, postComment, recheck, resultsRuns, submitResults } from "../../workflow/local-commands.js";
 import { openWorkspace, type Workspace } from "../../workflow/local-workspace.js";
 import { helpText, parseCommand, type CommandSpec } from "../args.js";
 
@@ -20,25 +20,27 @@ repository this machine can push to) and keeps the issues, pull requests, commen
 (DIR/forge/threads/N.md, DIR/forge/checks/N.md). Each command is one event the App would hear, and prints what
 the App would have answered. 'relabel demo -o DIR' leaves such a workspace too.
 
-  init  [--repo PATH|URL] [--config relabel.yml] [--pool FILE]...
-        make DIR a workspace; without --repo, a new data repository DIR/data-repo.git whose first commit holds
+  init  [--repo PATH|URL] [--config relabel.yml] [--pool FILE|DIR]...
+        make DIR a workspace; without --repo (or with an empty one), a data repository whose first commit holds
         the config (default: a starter config whose stages run on this machine) and the pools, as pools/NAME
   open  [--title T] [--pool PATH]... [--select N] [--committee none|previous-round] [--committee-file PATH]...
         [--weights div=W,dis=W]
         open a round issue (as the issue form; what is not given comes from .github/relabel.yml): the pool is
-        ranked and a selection pull request opened; pool and committee paths are paths in the data repository
+        ranked and a selection pull request opened; pool and committee paths are paths in the data repository.
+        A previous-round committee predicts the pool first: the poll that finds it done opens the pull request
   results --round N [--to PR] RUN_DIR...
         commit VASP run folders (or folders of them) under rounds/NNNN/labels/ on a results branch, open the
         results pull request (or add to the open one, --to) and run its check. Only VASP's outputs and inputs
         go (vasprun.xml, OUTCAR, OSZICAR, INCAR, KPOINTS, POSCAR, CONTCAR, XDATCAR, POTCAR.spec, also custodian's
-        suffixed and compressed ones); POTCAR, WAVECAR, CHGCAR and the like stay out, and the command says so
-  check PR            run a results pull request's check again
+        suffixed and compressed ones); POTCAR, WAVECAR, CHGCAR and the like stay out, and the command says so.
+        With --to, a run folder of a name already there is replaced
+  check PR            run a results pull request's check again (its latest run is the one that counts)
   merge PR [--force]  merge a pull request: a selection freezes, results rebuild the dataset and submit the train
                       stage. A results pull request whose check did not pass is refused unless --force
   comment N TEXT      comment on issue or pull request N, e.g. '/relabel status', '/relabel rank --select 50'
   poll [--wait] [--interval SECONDS]
                       the App's poller: follow submitted jobs, collect and benchmark finished ones; --wait polls
-                      until no job is open (every 30 s by default)
+                      until no job is open (every 30 s by default). Exits 1 when a round stops (a job failed)
   status              the rounds, their states and open jobs, and the threads
 
 options:
@@ -46,8 +48,10 @@ options:
   -h, --help            show this help
 
 Files reach the data repository as any commit does (git clone DIR/data-repo.git, commit, push): pools,
-committee files, config changes. Stages run where the data repository's config says, also on this machine (backend: local): use a workspace
-only with a data repository whose writers you trust, as with 'relabel submit'.
+committee files, config changes. Threads live in the workspace: a second workspace on the same repository
+leaves the rounds opened elsewhere alone (status marks them; poll refuses while one is in progress). Stages run
+where the data repository's config says, also on this machine (backend: local): use a workspace only with a data
+repository whose writers you trust, as with 'relabel submit'.
 exit codes: 0 done, 1 the App refused or failed a step (its comment says why), or bad input, 2 usage error`,
   options: {
     workspace: { type: "string", short: "w" },
@@ -118,8 +122,14 @@ async function init(dir: string, values: Values, rest: string[]): Promise<number
   noPositionals("init", rest);
   const { committed } = await initWorkspace(dir, { repo: values.repo, config: values.config, pools: values.pool });
   say(`workspace ${dir}: data repository ${values.repo ?? path.join(dir, "data-repo.git")}`);
-  for (const f of committed) say(`  committed ${f}`);
-  say(`next: relabel round open -w ${dir} [--pool pools/NAME] [--select N]`);
+  // A pool folder is one line, not one per file.
+  const shown = new Map<string, number>();
+  for (const f of committed) {
+    const folder = /^(pools\/[^/]+)\/./.exec(f)?.[1];
+    shown.set(folder === undefined ? f : `${folder}/`, (shown.get(folder === undefined ? f : `${folder}/`) ?? 0) + 1);
+  }
+  for (const [f, n] of shown) say(`  committed ${f}${f.endsWith("/") ? ` (${n} file${n === 1 ? "" : "s"})` : ""}`);
+  say(`next: relabel round open -w ${shellWord(dir)} [--pool pools/NAME] [--select N]`);
   return 0;
 }
 
@@ -135,25 +145,33 @@ async function perform(act: Exclude<Action, "init">, ws: Workspace, values: Valu
       noPositionals("open", rest);
       const { issue, round } = await openRoundIssue(ws, values.title ?? "Active-learning round", issueFields(values));
       say(`issue #${issue} opened (${ws.forge.threadFile(issue)})`);
+      if (round !== null && round.state === "ranking" && round.prs.selection === undefined) {
+        // committee or features from the previous round's models: they predict the pool first, in a stage of their own.
+        say(`round ${round.round}: waiting for the previous round's models to predict the pool (stage pool-eval); the selection pull request follows`);
+        return { code: 0, next: `relabel round poll -w ${shellWord(ws.dir)} --wait` };
+      }
       if (round === null || round.prs.selection === undefined) return { code: 1 };
       say(`round ${round.round}: selection pull request #${round.prs.selection} on branch ${round.branches.selection}`);
-      return { code: 0, next: `review the selection (${ws.forge.threadFile(round.prs.selection)}), then: relabel round merge -w ${ws.dir} ${round.prs.selection}` };
+      return { code: 0, next: selectionNext(ws, round.prs.selection) };
     }
     case "results": {
       if (values.round === undefined) throw new UsageError("results needs --round N (the round the runs label)");
       if (rest.length === 0) throw new UsageError("results needs at least one VASP run folder");
       const round = wholeNumber("--round", values.round);
+      const to = values.to === undefined ? undefined : wholeNumber("--to", values.to);
+      await labelingRound(ws, round);
       const { runs, problems } = await resultsRuns(rest);
       for (const p of problems) process.stderr.write(`error: ${p}\n`);
       if (problems.length > 0) {
         process.stderr.write("relabel round: nothing was committed\n");
         return { code: 1 };
       }
-      for (const r of runs) {
-        say(`${r.dir} -> ${roundPaths(round).labels}/${r.name}/: ${r.files.join(", ") || "no file"}`);
-        for (const l of r.left) say(`  left out ${l.name}: ${l.why}`);
+      const { pr, branch, runs: committed } = await submitResults(ws, round, runs, { to });
+      for (const { run, committed: names, removed } of committed) {
+        say(`${run.dir} -> ${roundPaths(round).labels}/${run.name}/: ${names.join(", ")}`);
+        for (const l of run.left) say(`  left out ${l.name}: ${l.why}`);
+        if (removed.length > 0) say(`  replaces the folder of that name on the branch: removed ${removed.join(", ")}`);
       }
-      const { pr, branch } = await submitResults(ws, round, runs, { to: values.to === undefined ? undefined : wholeNumber("--to", values.to) });
       say(`results pull request #${pr} (branch ${branch})`);
       return checksPassed(ws, pr);
     }
@@ -165,6 +183,13 @@ async function perform(act: Exclude<Action, "init">, ws: Workspace, values: Valu
     case "merge": {
       const pr = await mergePullRequest(ws, onePositional("merge", "PR", rest), { force: values.force });
       say(`#${pr.number} merged in ${pr.mergeCommitSha?.slice(0, 12)}`);
+      await ws.ledger.sync();
+      const m = (await ws.workflow.manifests()).find((r) => r.prs.selection === pr.number || r.prs.results === pr.number);
+      if (m?.state === "labeling" && m.prs.selection === pr.number) {
+        const poscars = `${roundPaths(m.round).selection}/poscars/`;
+        return { code: 0, next: `run VASP in each folder of ${poscars} (git clone ${shellWord(ws.remote)}), then: relabel round results -w ${shellWord(ws.dir)} --round ${m.round} RUN_DIR...` };
+      }
+      if (m?.state === "training") return { code: 0, next: `relabel round poll -w ${shellWord(ws.dir)} --wait` };
       return { code: 0 };
     }
     case "comment": {
@@ -174,7 +199,7 @@ async function perform(act: Exclude<Action, "init">, ws: Workspace, values: Valu
     }
     case "poll":
       noPositionals("poll", rest);
-      return { code: await poll(ws, values) };
+      return poll(ws, values);
     case "status":
       noPositionals("status", rest);
       return { code: await status(ws) };
@@ -194,26 +219,44 @@ function issueFields(values: Values): RoundIssueFields {
   };
 }
 
-/** Whether the checks of the pull request's latest commit all passed. */
+/** Whether the checks of the pull request's latest commit all passed (each check's latest run). */
 async function checksPassed(ws: Workspace, number: number): Promise<Outcome> {
   const pr = await ws.forge.pullRequest(number);
-  const checks = ws.forge.checkRuns().filter((c) => c.headSha === pr.head.sha);
+  const checks = latestChecks(ws, pr.head.sha);
   if (checks.length === 0) say(`#${number}: no check ran (see ${ws.forge.threadFile(number)})`);
   if (checks.length === 0 || checks.some((c) => c.conclusion !== "success")) return { code: 1 };
-  return { code: 0, next: `relabel round merge -w ${ws.dir} ${number}` };
+  return { code: 0, next: `relabel round merge -w ${shellWord(ws.dir)} ${number}` };
 }
 
-async function poll(ws: Workspace, values: Values): Promise<number> {
+async function poll(ws: Workspace, values: Values): Promise<Outcome> {
   const interval = values.interval === undefined ? 30 : Number(values.interval);
   if (!Number.isFinite(interval) || interval <= 0) throw new UsageError(`--interval must be a number of seconds above 0 (got "${values.interval}")`);
-  let seen = "";
+  let seen: string | null = null;
+  await ws.ledger.sync();
+  const before = await ws.workflow.manifests();
+  const failedBefore = new Set(before.filter((m) => m.state === "failed").map((m) => m.round));
+  const rankingBefore = new Set(before.filter((m) => m.state === "ranking").map((m) => m.round));
   for (;;) {
+    await ws.ledger.sync();
+    const foreign = await foreignRoundsInProgress(ws);
+    if (foreign.length > 0) {
+      const names = foreign.map((m) => `round ${m.round} (issue #${m.issue})`).join(", ");
+      throw new UsageError(`${names} ${foreign.length === 1 ? "is" : "are"} in progress with threads that are not in this workspace (opened from another workspace, or on GitHub): poll there; a poll here would act on ${foreign.length === 1 ? "it" : "them"} with nowhere to report`);
+    }
     await ws.workflow.poll();
     const open = await jobLines(ws);
     const line = open.lines.join("; ");
     if (line !== seen) say(`${new Date().toISOString().slice(11, 19)} ${line || "no jobs"}`);
     seen = line;
-    if (!values.wait || open.open === 0) return 0;
+    // A round that stopped during this poll (a job failed or was cancelled) is a failed step: exit 1, as its comment says why.
+    const now = await ws.workflow.manifests();
+    const stopped = now.filter((m) => m.state === "failed" && !failedBefore.has(m.round));
+    for (const m of stopped) process.stderr.write(`relabel round: round ${m.round} stopped: ${m.failure?.message ?? "see its thread"} (${ws.forge.threadFile(m.issue)})\n`);
+    if (stopped.length > 0) return { code: 1 };
+    if (!values.wait || open.open === 0) {
+      const ranked = now.find((m) => rankingBefore.has(m.round) && m.state === "selection-review" && m.prs.selection !== undefined);
+      return { code: 0, next: ranked === undefined ? undefined : selectionNext(ws, ranked.prs.selection!) };
+    }
     await new Promise((resolve) => setTimeout(resolve, interval * 1000));
   }
 }
@@ -240,7 +283,8 @@ async function status(ws: Workspace): Promise<number> {
   if (rounds.length === 0) say("no rounds yet: relabel round open starts one");
   for (const m of rounds) {
     const prs = Object.entries(m.prs).map(([k, n]) => `${k} #${n}`).join(", ");
-    say(`round ${m.round}: ${m.state}${m.state === "failed" && m.failure ? ` (${m.failure.message})` : ""}; issue #${m.issue}${prs ? `, ${prs}` : ""}`);
+    const elsewhere = holdsRound(ws, m) ? "" : " (threads not in this workspace: opened from another workspace, or on GitHub)";
+    say(`round ${m.round}: ${m.state}${m.state === "failed" && m.failure ? ` (${m.failure.message})` : ""}; issue #${m.issue}${prs ? `, ${prs}` : ""}${elsewhere}`);
   }
   for (const line of (await jobLines(ws)).lines) say(`jobs: ${line}`);
   const threads = ws.forge.threadList();
@@ -283,6 +327,15 @@ function shownText(body: string): string[] {
     .trimEnd()
     .split("\n")
     .filter((line) => !/^<!--.*-->$/.test(line.trim()));
+}
+
+function selectionNext(ws: Workspace, pr: number): string {
+  return `review the selection (${ws.forge.threadFile(pr)}), then: relabel round merge -w ${shellWord(ws.dir)} ${pr}`;
+}
+
+/** A path as one shell word, so that a printed next step can be pasted as it is (a workspace path with spaces). */
+function shellWord(text: string): string {
+  return /^[\w./:=@%+,-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 function wholeNumber(flag: string, text: string): number {
