@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { buildBench } from "../core/bench/bench.js";
 import { labelKeys } from "../core/bench/labels.js";
-import { previousRoundFeatures, type DatasetConfig, type RelabelConfig } from "../core/app/config.js";
+import { asRoundAdvice, previousRoundFeatures, type DatasetConfig, type RelabelConfig } from "../core/app/config.js";
 import type { DryRunResult, LabelRun, SelectedCandidate } from "../core/app/dry-run.js";
 import { matchLabelRuns } from "../core/app/dry-run.js";
 import { poscarDir, roundPaths } from "../core/app/manifest.js";
@@ -298,7 +298,8 @@ export async function buildRoundDataset(ledger: Ledger, dir: string, o: DatasetI
   });
   // Run ids and the previous dataset appear as repository paths in summary.json.
   const summary = JSON.parse(displayPaths(JSON.stringify(result.summary), [[`${repo}/`, ""]])) as DatasetSummary;
-  return { ...result, summary, datasetDir, runsRoot };
+  summary.warnings = summary.warnings.map(asRoundAdvice);
+  return { ...result, errors: result.errors.map(asRoundAdvice), summary, datasetDir, runsRoot };
 }
 
 /**

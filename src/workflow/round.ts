@@ -15,7 +15,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { authorizeCommand, refuseNonWriter, helpText, parseCommands, type RunCommand } from "../core/app/commands.js";
-import { defaultRelabelConfig, parseRelabelConfig, previousRoundFeatures, renderConfigProblems, type RelabelConfig } from "../core/app/config.js";
+import { defaultRelabelConfig, parseRelabelConfig, previousRoundFeatures, renderConfigProblems, type ConfigProblem, type RelabelConfig } from "../core/app/config.js";
 import { parseRoundIssue, roundIssueProblemsComment, type RoundRequest } from "../core/app/issue-form.js";
 import {
   advance,
@@ -245,11 +245,18 @@ export class RoundWorkflow {
     const where: Where = { thread: e.pr.number, round: null, delivery: e.delivery, event: e.event, actor: e.sender.login };
     await this.guard(where, async () => {
       if (!e.pr.head.fork && roundOfSelectionBranch(e.pr.head.ref) !== null) return; // our own selection PR
-      const config = await this.quietConfig();
-      if (config === null || !e.pr.labels.includes(config.results_label)) return;
+      const read = await this.readConfig();
+      // A config that does not parse names no label: the default one's PRs hear why they get no dry run.
+      if (!e.pr.labels.includes(read.ok ? read.config.results_label : defaultRelabelConfig().results_label)) return;
       if (e.pr.base.ref !== (await this.forge.defaultBranch())) return;
       if (!(await this.claim(where))) return;
-      await this.checkResults(e.pr, where, config);
+      if (!read.ok) {
+        const summary = `${renderConfigProblems(read.problems)}\nThen re-run this check.\n`;
+        await this.forge.createCheckRun({ name: CHECK_NAME, headSha: e.pr.head.sha, status: "completed", conclusion: "failure", output: { title: "The config does not parse: no dry run", summary } });
+        await this.record(where, `check: .github/relabel.yml has ${read.problems.length} problem(s)`);
+        return;
+      }
+      await this.checkResults(e.pr, where, read.config);
     });
   }
 
@@ -271,16 +278,20 @@ export class RoundWorkflow {
       if (e.pr.base.ref !== (await this.forge.defaultBranch())) return;
       // The App's own selection branch (a PR reopened from it after the first was closed freezes as well).
       const selectionRound = e.pr.head.fork ? null : roundOfSelectionBranch(e.pr.head.ref);
-      const config = await this.quietConfig();
-      if (selectionRound === null && (config === null || !e.pr.labels.includes(config.results_label))) return;
+      const read = await this.readConfig();
+      if (selectionRound === null && !e.pr.labels.includes(read.ok ? read.config.results_label : defaultRelabelConfig().results_label)) return;
       const wait = { ms: this.d.mergeLockWaitMs ?? MERGE_LOCK_WAIT_MS, reportBusy: true };
       if (selectionRound !== null) {
         if (!(await this.claim(where, mergeKey(e.pr)))) return;
         await this.ledger.sync();
         await this.freezeSelection(selectionRound, e.pr, where, wait);
-      } else if (config !== null) {
+      } else if (read.ok) {
         await this.ledger.sync();
-        await this.resultsMerged(e.pr, where, config, wait);
+        await this.resultsMerged(e.pr, where, read.config, wait);
+      } else {
+        // Not claimed: the poller rebuilds this merge once the file parses (rebuildMissedResults).
+        await this.upsert(e.pr.number, "config", e.pr.number, `${renderConfigProblems(read.problems).replace("Nothing was started.", "The dataset was not rebuilt.")}\nOnce it parses, the App's poller rebuilds this merge.\n`);
+        await this.record(where, `not rebuilt: .github/relabel.yml has ${read.problems.length} problem(s)`);
       }
     });
   }
@@ -1290,8 +1301,7 @@ export class RoundWorkflow {
 
   /** The config from the default branch; problems are posted once (a sticky comment) on the thread. */
   private async config(where: Where, loaded?: ConfigFile): Promise<RelabelConfig | null> {
-    const file = loaded ?? (await this.forge.loadConfig());
-    const result = file.error ? { ok: false as const, problems: [{ path: "", message: file.error }] } : parseRelabelConfig(file.data);
+    const result = await this.readConfig(loaded);
     if (result.ok) return result.config;
     if (where.thread !== null) await this.upsert(where.thread, "config", where.thread, renderConfigProblems(result.problems));
     await this.record(where, `refused: .github/relabel.yml has ${result.problems.length} problem(s): ${result.problems.map((p) => p.path || "file").join(", ")}`);
@@ -1300,11 +1310,15 @@ export class RoundWorkflow {
 
   /** The config for events that post nothing about it (PR events, the poller): null when it does not parse. */
   private async quietConfig(): Promise<RelabelConfig | null> {
-    const file = await this.forge.loadConfig();
-    if (file.error) return null;
-    const result = parseRelabelConfig(file.data);
+    const result = await this.readConfig();
     if (!result.ok) this.d.log.warn(`${this.forge.repo}: .github/relabel.yml does not parse; skipped`);
     return result.ok ? result.config : null;
+  }
+
+  /** `.github/relabel.yml` from the default branch, validated: the config, or its problems (one for a file that cannot be read). */
+  private async readConfig(loaded?: ConfigFile): Promise<{ ok: true; config: RelabelConfig } | { ok: false; problems: ConfigProblem[] }> {
+    const file = loaded ?? (await this.forge.loadConfig());
+    return file.error ? { ok: false, problems: [{ path: "", message: file.error }] } : parseRelabelConfig(file.data);
   }
 
   /**

@@ -66,6 +66,39 @@ describe("results check", () => {
     expect(report).toContain(`\`009-${h2o.candidateId}/\` | **mismatched**`);
   });
 
+  it("fails with the config's problems when .github/relabel.yml does not parse, and rebuilds a merge once it does", async () => {
+    r = await startLocalRound();
+    await r.selectAndFreeze();
+    const good = (await r.ledger.read(".github/relabel.yml"))!;
+    await r.ledger.commit({ message: "break the config", files: [{ path: ".github/relabel.yml", content: "selection: {select: many}\n" }] });
+    const number = await r.openResults(await selectedRunFolders(r));
+    const check = r.forge.checkRuns().at(-1)!;
+    expect(check.conclusion).toBe("failure");
+    expect(check.title).toBe("The config does not parse: no dry run");
+    expect(readFileSync(check.file, "utf8")).toContain("- `selection.select`: ");
+
+    // Merged anyway: the PR hears why nothing was rebuilt, and the poller rebuilds once the file parses.
+    await r.workflow.onPullRequestClosed({ delivery: null, event: "pull_request.closed", pr: await r.forge.merge(number), sender: r.me });
+    expect((await comments(r, number)).join("\n")).toContain("The dataset was not rebuilt.");
+    expect((await r.manifest()).state).toBe("labeling");
+    await r.ledger.commit({ message: "fix the config", files: [{ path: ".github/relabel.yml", content: good }] });
+    await r.workflow.poll();
+    expect((await r.manifest()).finished_steps).toContain("dataset");
+  });
+
+  it("gives a failing rebuild's advice as .github/relabel.yml keys, not as relabel dataset build's options", async () => {
+    // The bundled runs mix DFT settings, and four runs leave a split empty with the default fractions.
+    r = await startLocalRound({ config: (runsRoot) => ({ ...localConfig(runsRoot), dataset: {} }) });
+    await r.selectAndFreeze();
+    await r.openResults(await selectedRunFolders(r));
+    const check = r.forge.checkRuns().at(-1)!;
+    expect(check.conclusion).toBe("failure");
+    const report = readFileSync(check.file, "utf8");
+    expect(report).toContain("set dataset.allow_mixed_settings: true in .github/relabel.yml to build anyway");
+    expect(report).toContain("add runs, or try another dataset.seed in .github/relabel.yml");
+    expect(report).not.toMatch(/--allow-mixed-settings|--seed|--allow-empty-split/);
+  });
+
   it("passes for exactly the selected runs and reports the dataset the rebuild would write", async () => {
     r = await startLocalRound();
     await r.selectAndFreeze();

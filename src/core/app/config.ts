@@ -358,3 +358,16 @@ function keysAt(schema: z.core.$ZodType, path: readonly PropertyKey[], data: unk
   if (def.type === "array") return keysAt(def.element as z.core.$ZodType, rest, child);
   return [];
 }
+
+/**
+ * A dataset gate's advice as a round's user can follow it: `relabel dataset build` names its command-line options,
+ * which the App's rebuild takes from `.github/relabel.yml` instead (and it never builds with an empty split).
+ */
+export function asRoundAdvice(message: string): string {
+  return message
+    .replace("pass --allow-mixed-settings to build anyway", `set dataset.allow_mixed_settings: true in ${CONFIG_FILE} to build anyway`)
+    .replace("(allowed by --allow-mixed-settings)", "(allowed by dataset.allow_mixed_settings)")
+    .replace("add runs, try another --seed, or pass --allow-empty-split to build without it", `add runs, or try another dataset.seed in ${CONFIG_FILE}`)
+    .replace("(pass --require-converged to drop them)", `(dataset.require_converged: true in ${CONFIG_FILE} drops them)`)
+    .replace("new runs enter test only with --grow-test", "new runs never enter the test split of a round's rebuild");
+}

@@ -575,7 +575,7 @@ export function statusComment(
   // No @-mention: every status request would notify the round's author again.
   out.push(`- Opened by ${inlineCode(manifest.opened_by)} on issue #${manifest.issue} at ${manifest.timestamps.opened}`);
   out.push(`- Pool: ${manifest.pool.map((p) => `${inlineCode(p.path)} (sha256 ${inlineCode(p.sha256.slice(0, 12))}…)`).join(", ")}`);
-  out.push(`- Selection: ${manifest.selection_size === null ? "not ranked yet" : `${formatCount(manifest.selection_size)} ${manifest.selection_size === 1 ? "structure" : "structures"}, committee of ${manifest.committee_size ?? 0}`}`);
+  out.push(`- Selection: ${manifest.selection_size === null ? "not ranked yet" : `${formatCount(manifest.selection_size)} ${manifest.selection_size === 1 ? "structure" : "structures"}, ${manifest.committee_size ? `committee of ${manifest.committee_size}` : "no committee"}`}`);
   if (manifest.prs.selection !== undefined) out.push(`- Selection PR: #${manifest.prs.selection}${manifest.branches.selection ? ` (branch ${inlineCode(manifest.branches.selection)})` : ""}`);
   if (manifest.prs.results !== undefined) out.push(`- Results PR: #${manifest.prs.results}`);
   const release = lock?.stale ? "left by an App process that has stopped: the next step that needs it releases it" : "`/relabel unlock` releases it";

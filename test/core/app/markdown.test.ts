@@ -497,6 +497,8 @@ describe("jobs and status comments", () => {
     const md = statusComment(m, jobsFile, { holder: "app", reason: "rebuild", since: "2026-01-31T10:31:00Z" });
     expect(md).toContain("### Round 4: `labeling`");
     expect(md).toContain("- Selection PR: #21 (branch `relabel/round-0004-selection`)");
+    expect(statusComment({ ...m, selection_size: 1, committee_size: 0 }, null, null)).toContain("- Selection: 1 structure, no committee");
+    expect(statusComment({ ...m, selection_size: 12, committee_size: 3 }, null, null)).toContain("- Selection: 12 structures, committee of 3");
     expect(md).toContain("| selection frozen | done | `222222222222` |");
     expect(md).toContain("| dataset rebuilt | – | – |");
     // The author is named, not @-mentioned again at every status.
