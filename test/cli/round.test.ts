@@ -94,6 +94,8 @@ describe("relabel round", () => {
     expect(opened.stdout).toContain("round 1: selection pull request #2 on branch relabel/round-0001-selection");
     // The App's answer, as a reader sees it: the hidden markers are not printed.
     expect(opened.stdout).toContain("### Round 1: selection");
+    // The whole summary, down to the last of the top picks.
+    expect(opened.stdout).toMatch(/\n {2}\| 4 \| `\w{20}` \|/);
     expect(opened.stdout).not.toContain("<!--");
     expect(opened.stdout).toContain("next: review the selection");
 

@@ -302,7 +302,7 @@ function snapshot(ws: Workspace): Map<string, string> {
 }
 
 /** How many lines of a comment are printed; the thread's file has the rest. */
-const SHOWN_LINES = 25;
+const SHOWN_LINES = 60;
 
 function showChanges(ws: Workspace, before: Map<string, string>): void {
   for (const t of ws.forge.threadList()) {
