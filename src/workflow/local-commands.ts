@@ -113,7 +113,7 @@ function starterConfig(runsRoot: string, pools: readonly string[]): string {
     executors: { here: { backend: "local", remote_root: runsRoot } },
     comment_pacing_ms: 0,
   };
-  return `# relabel-loop settings (templates/relabel.yml in relabel-loop documents every key and its default).\n# Stages run on this machine, under the workspace's state/runs; an ssh+slurm executor sends them to a cluster.\n${stringifyYaml(config)}`;
+  return `# relabel-loop settings (templates/relabel.yml in relabel-loop documents every key and its default).\n# Stages run on this machine, under the workspace's state/runs; an ssh+slurm executor sends them to a cluster.\n# MACE trains on the GPU (stage.device: cuda); add stage: {device: cpu} for a machine without one.\n${stringifyYaml(config)}`;
 }
 
 /** The data repository's config; null when it does not parse (the workflow reports that on the thread). */
