@@ -125,8 +125,8 @@ async function init(dir: string, values: Values, rest: string[]): Promise<number
   // A pool folder is one line, not one per file.
   const shown = new Map<string, number>();
   for (const f of committed) {
-    const folder = /^(pools\/[^/]+)\/./.exec(f)?.[1];
-    shown.set(folder === undefined ? f : `${folder}/`, (shown.get(folder === undefined ? f : `${folder}/`) ?? 0) + 1);
+    const folder = /^(pools\/[^/]+\/)./.exec(f)?.[1] ?? f;
+    shown.set(folder, (shown.get(folder) ?? 0) + 1);
   }
   for (const [f, n] of shown) say(`  committed ${f}${f.endsWith("/") ? ` (${n} file${n === 1 ? "" : "s"})` : ""}`);
   say(`next: relabel round open -w ${shellWord(dir)} [--pool pools/NAME] [--select N]`);
