@@ -78,6 +78,16 @@ const runFor = (candidateId: string) => runs.find((r) => r.candidateId === candi
 const selectedIds = (ws: string, roundNumber = 1) =>
   (JSON.parse(git(path.join(ws, "data-repo.git"), "show", `relabel/round-${String(roundNumber).padStart(4, "0")}-selection:rounds/${String(roundNumber).padStart(4, "0")}/selection/ranking.json`)) as { selected: { candidate_id: string }[] }).selected.map((s) => s.candidate_id);
 
+/** A team's data repository (config and pool) with a workspace on it for me and one for a colleague. */
+async function twoWorkspacesOnOneRepository(): Promise<{ team: string; mine: string; colleague: string }> {
+  const dir = tmp();
+  const team = initBare(path.join(dir, "team-data.git"));
+  pushFiles(team, "main", { ".github/relabel.yml": readFileSync(configFile(dir), "utf8"), "pools/sample-runs.extxyz": { copy: pool } });
+  const [mine, colleague] = [path.join(dir, "mine"), path.join(dir, "colleague")];
+  for (const ws of [mine, colleague]) expect((await round("init", "-w", ws, "--repo", team)).code).toBe(0);
+  return { team, mine, colleague };
+}
+
 describe("relabel round", () => {
   it("runs a whole round, one command per event, from a new data repository to the benchmark", async () => {
     const dir = tmp();
@@ -334,13 +344,7 @@ describe("relabel round", () => {
   }, 30_000);
 
   it("numbers threads above the data repository's rounds, and leaves a round whose threads are in another workspace alone", async () => {
-    const dir = tmp();
-    const team = initBare(path.join(dir, "team-data.git"));
-    pushFiles(team, "main", { ".github/relabel.yml": readFileSync(configFile(dir), "utf8"), "pools/sample-runs.extxyz": { copy: pool } });
-    const mine = path.join(dir, "mine");
-    const colleague = path.join(dir, "colleague");
-    expect((await round("init", "-w", mine, "--repo", team)).code).toBe(0);
-    expect((await round("init", "-w", colleague, "--repo", team)).code).toBe(0);
+    const { team, mine, colleague } = await twoWorkspacesOnOneRepository();
     // The colleague's round 1: issue #1, selection PR #2, in their workspace only.
     expect((await round("open", "-w", colleague, "--pool", "pools/sample-runs.extxyz", "--select", "1")).code).toBe(0);
 
@@ -360,13 +364,7 @@ describe("relabel round", () => {
   }, 30_000);
 
   it("refuses a command on a thread whose number the repository gives to another workspace's round", async () => {
-    const dir = tmp();
-    const team = initBare(path.join(dir, "team-data.git"));
-    pushFiles(team, "main", { ".github/relabel.yml": readFileSync(configFile(dir), "utf8"), "pools/sample-runs.extxyz": { copy: pool } });
-    const mine = path.join(dir, "mine");
-    const colleague = path.join(dir, "colleague");
-    expect((await round("init", "-w", mine, "--repo", team)).code).toBe(0);
-    expect((await round("init", "-w", colleague, "--repo", team)).code).toBe(0);
+    const { team, mine, colleague } = await twoWorkspacesOnOneRepository();
     // An issue here that opened no round (its pool is missing) is #1; the colleague's round then takes #1 as well.
     expect((await round("open", "-w", mine, "--pool", "pools/missing.extxyz")).code).toBe(1);
     expect((await round("open", "-w", colleague, "--pool", "pools/sample-runs.extxyz", "--select", "1")).code).toBe(0);
