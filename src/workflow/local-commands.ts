@@ -356,8 +356,8 @@ export async function submitResults(ws: Workspace, round: number, runs: readonly
 }
 
 /**
- * Refuses a step the workflow would skip quietly (it posts config problems on round issues only): with a
- * .github/relabel.yml that does not parse, a results pull request would get no check, and a merge no rebuild.
+ * Refuses a step that cannot go through while .github/relabel.yml does not parse: the workflow would fail a
+ * results pull request's check, and leave a merge unbuilt until the file parses. Said before anything is committed.
  */
 export async function refuseUnparsedConfig(ws: Workspace): Promise<void> {
   const file = await ws.forge.loadConfig();
@@ -365,7 +365,7 @@ export async function refuseUnparsedConfig(ws: Workspace): Promise<void> {
     const parsed = parseRelabelConfig(file.data);
     return parsed.ok ? [] : parsed.problems.map((p) => `${p.path || "the file"}: ${p.message}`);
   })();
-  if (problems.length > 0) throw new InputError(CONFIG_FILE, `on ${ws.ledger.defaultBranch}`, `does not parse, so the App would skip this step: ${problems.join("; ")} (fix it in a clone and push, then run this again)`);
+  if (problems.length > 0) throw new InputError(CONFIG_FILE, `on ${ws.ledger.defaultBranch}`, `does not parse, so the App cannot do this step: ${problems.join("; ")} (fix it in a clone and push, then run this again)`);
 }
 
 function threadOf(ws: Workspace, number: number): ReturnType<Workspace["forge"]["threadList"]>[number] {

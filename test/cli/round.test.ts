@@ -281,7 +281,7 @@ describe("relabel round", () => {
     pushFiles(bare, "main", { ".github/relabel.yml": "selection: {select: many}\n" });
     const unparsed = await round("check", "-w", ws, "3");
     expect(unparsed.code).toBe(1);
-    expect(unparsed.stderr).toMatch(/^error: \.github\/relabel\.yml: on main: does not parse, so the App would skip this step: selection\.select: .+\n$/);
+    expect(unparsed.stderr).toMatch(/^error: \.github\/relabel\.yml: on main: does not parse, so the App cannot do this step: selection\.select: .+\n$/);
     expect(readdirSync(path.join(ws, "forge", "checks"))).toEqual(["1.md"]);
 
     pushFiles(bare, "main", { ".github/relabel.yml": readFileSync(configFile(dir), "utf8") });
