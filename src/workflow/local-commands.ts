@@ -9,8 +9,11 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { CONFIG_FILE, defaultRelabelConfig, parseRelabelConfig, type RelabelConfig } from "../core/app/config.js";
 import { parseRoundIssue, roundIssueBody, type RoundIssueFields } from "../core/app/issue-form.js";
 import { effectiveState, roundPaths, type RoundManifest } from "../core/app/manifest.js";
+import type { JobRecord } from "../core/exec/ledger.js";
 import { InputError, UsageError } from "../core/errors.js";
+import { readLedger } from "../exec/ledger-file.js";
 import { COMPRESSED_ENDING, isRunDir, labelFiles } from "../io/run-files.js";
+import { fileError } from "../io/open.js";
 import { discoverRuns } from "../io/rundir.js";
 import type { LedgerFile } from "../ledger/ledger.js";
 import type { PullRequestInfo } from "./forge.js";
@@ -37,7 +40,7 @@ export async function initWorkspace(dir: string, o: { repo?: string; config?: st
   if (new Set(poolPaths).size < poolPaths.length) throw new UsageError(`--pool: two files have the same name; each goes to pools/NAME`);
   let config: string | undefined;
   if (o.config !== undefined) {
-    const text = (await readGiven("--config", o.config)).toString("utf8");
+    const text = (await readGiven(o.config)).toString("utf8");
     let data: unknown;
     try {
       data = parseYaml(text);
@@ -82,11 +85,10 @@ export async function initWorkspace(dir: string, o: { repo?: string; config?: st
 }
 
 /** A file the user named, or one line saying why it cannot be read. */
-async function readGiven(flag: string, file: string): Promise<Buffer> {
-  return readFile(file).catch((err: NodeJS.ErrnoException) => {
-    throw new InputError(file, undefined, `${flag}: ${err.code === "ENOENT" ? "no such file" : err.code === "EISDIR" ? "a folder, where a file was expected" : `cannot be read (${err.code ?? err.message})`}`);
+const readGiven = (file: string): Promise<Buffer> =>
+  readFile(file).catch((err: unknown) => {
+    throw fileError(file, err, "a file");
   });
-}
 
 /**
  * A pool file as pools/NAME, or a pool folder (POSCARs, extxyz files, VASP runs: what a pool path may name) as
@@ -95,12 +97,12 @@ async function readGiven(flag: string, file: string): Promise<Buffer> {
 async function poolFiles(given: string, target: string): Promise<LedgerFile[]> {
   const info = await stat(given).catch(() => null);
   if (info === null) throw new InputError(given, undefined, "--pool: no such file or folder");
-  if (!info.isDirectory()) return [{ path: target, content: await readGiven("--pool", given) }];
+  if (!info.isDirectory()) return [{ path: target, content: await readGiven(given) }];
   const files: LedgerFile[] = [];
   for (const e of (await readdir(given, { recursive: true, withFileTypes: true })).sort((a, b) => (path.join(a.parentPath, a.name) < path.join(b.parentPath, b.name) ? -1 : 1))) {
     if (!e.isFile()) continue;
     const file = path.join(e.parentPath, e.name);
-    files.push({ path: `${target}/${path.relative(given, file).split(path.sep).join("/")}`, content: await readGiven("--pool", file) });
+    files.push({ path: `${target}/${path.relative(given, file).split(path.sep).join("/")}`, content: await readGiven(file) });
   }
   if (files.length === 0) throw new InputError(given, undefined, "--pool: a folder without files");
   return files;
@@ -372,4 +374,37 @@ function threadOf(ws: Workspace, number: number): ReturnType<Workspace["forge"][
   const thread = ws.forge.threadList().find((t) => t.number === number);
   if (thread === undefined) throw new UsageError(`there is no issue or pull request #${number} in ${ws.record.repo} ('relabel round status' lists them)`);
   return thread;
+}
+
+/** The jobs of each round that has any, in round order, as the workspace's state directory records them. */
+export async function roundJobs(ws: Workspace, rounds?: readonly RoundManifest[]): Promise<{ round: number; jobs: JobRecord[] }[]> {
+  const out: { round: number; jobs: JobRecord[] }[] = [];
+  for (const m of rounds ?? (await ws.workflow.manifests())) {
+    const jobs = (await readLedger(ws.workflow.jobsFile(m.round))).jobs;
+    if (jobs.length > 0) out.push({ round: m.round, jobs });
+  }
+  return out;
+}
+
+/**
+ * One tick of the App's poller in the workspace: refused while a round whose threads are elsewhere is in progress
+ * (the poll would act on it with nowhere to report). Returns the rounds that stopped during the tick (a job failed
+ * or was cancelled) and those whose selection pull request it opened (their previous round's models had predicted
+ * the pool).
+ */
+export async function pollWorkspace(ws: Workspace): Promise<{ stopped: RoundManifest[]; ranked: RoundManifest[] }> {
+  await ws.ledger.sync();
+  const before = await ws.workflow.manifests();
+  const foreign = await foreignRoundsInProgress(ws);
+  if (foreign.length > 0) {
+    const names = foreign.map((m) => `round ${m.round} (issue #${m.issue})`).join(", ");
+    throw new UsageError(`${names} ${foreign.length === 1 ? "is" : "are"} in progress with threads that are not in this workspace (opened from another workspace, or on GitHub): poll there; a poll here would act on ${foreign.length === 1 ? "it" : "them"} with nowhere to report`);
+  }
+  await ws.workflow.poll();
+  const stateBefore = new Map(before.map((m) => [m.round, m.state]));
+  const after = await ws.workflow.manifests();
+  return {
+    stopped: after.filter((m) => m.state === "failed" && stateBefore.get(m.round) !== "failed"),
+    ranked: after.filter((m) => stateBefore.get(m.round) === "ranking" && m.state === "selection-review" && m.prs.selection !== undefined),
+  };
 }

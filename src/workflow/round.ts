@@ -857,7 +857,8 @@ export class RoundWorkflow {
     return path.join(this.d.stateDir, "rounds", roundId(round), "stages", stage);
   }
 
-  private jobsFile(round: number): string {
+  /** The round's jobs file in the state directory (its committed copy is rounds/NNNN/jobs.json). */
+  jobsFile(round: number): string {
     return path.join(this.d.stateDir, "rounds", roundId(round), "jobs.json");
   }
 

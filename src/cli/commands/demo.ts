@@ -6,12 +6,11 @@ import { parseRoundManifest, roundPaths, type RoundManifest } from "../../core/a
 import { parseRankingJson } from "../../core/app/ranking-json.js";
 import { counted } from "../../core/counted.js";
 import { UsageError } from "../../core/errors.js";
-import { isOpen, lastAttempt } from "../../core/exec/ledger.js";
+import { isOpen, jobStateText, lastAttempt } from "../../core/exec/ledger.js";
 import { shellQuote } from "../../core/stage/render.js";
-import { readLedger } from "../../exec/ledger-file.js";
 import { Ledger } from "../../ledger/ledger.js";
 import type { LocalForge } from "../../workflow/local-forge.js";
-import { mergePullRequest, openRoundIssue, postComment, resultsRuns, submitResults } from "../../workflow/local-commands.js";
+import { mergePullRequest, openRoundIssue, postComment, resultsRuns, roundJobs, submitResults } from "../../workflow/local-commands.js";
 import { createWorkspace, openWorkspace, WORKSPACE_REPO, type Workspace } from "../../workflow/local-workspace.js";
 import { recordedRuns, writeInitialStructurePool, type RecordedRun } from "../../workflow/recorded-runs.js";
 import { helpText, parseCommand, type CommandSpec } from "../args.js";
@@ -209,9 +208,8 @@ async function runRound(ws: Workspace, o: { runs: RecordedRun[]; vasp: string; b
   let seen = "";
   for (;;) {
     manifest = await readManifest(ledger, 1);
-    const jobsFile = path.join(stateDir, "rounds", "0001", "jobs.json");
-    const jobs = existsSync(jobsFile) ? (await readLedger(jobsFile)).jobs : [];
-    const line = jobs.map((j) => `${j.stage}: ${lastAttempt(j).state}${lastAttempt(j).outcome ? ` (${lastAttempt(j).outcome})` : ""}`).join(", ");
+    const jobs = (await roundJobs(ws, [manifest]))[0]?.jobs ?? [];
+    const line = jobs.map(jobStateText).join(", ");
     if (line !== seen) say(`   ${new Date().toISOString().slice(11, 19)} ${line || "no jobs yet"}`);
     seen = line;
     if (manifest.state === "complete" || manifest.state === "failed" || (jobs.length > 0 && !jobs.some(isOpen) && jobs.some((j) => lastAttempt(j).outcome !== "succeeded"))) break;

@@ -1,13 +1,11 @@
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseWeightsText } from "../../core/app/config.js";
 import type { RoundIssueFields } from "../../core/app/issue-form.js";
 import { HISTORY_OPEN } from "../../core/app/markdown.js";
-import { roundPaths } from "../../core/app/manifest.js";
+import { roundPaths, type RoundManifest } from "../../core/app/manifest.js";
 import { UsageError } from "../../core/errors.js";
-import { isOpen, lastAttempt } from "../../core/exec/ledger.js";
-import { readLedger } from "../../exec/ledger-file.js";
-import { foreignRoundsInProgress, holdsRound, initWorkspace, labelingRound, latestChecks, mergePullRequest, openRoundIssue, postComment, recheck, resultsRuns, submitResults } from "../../workflow/local-commands.js";
+import { isOpen, jobStateText, type JobRecord } from "../../core/exec/ledger.js";
+import { holdsRound, initWorkspace, labelingRound, latestChecks, mergePullRequest, openRoundIssue, pollWorkspace, postComment, recheck, resultsRuns, roundJobs, submitResults } from "../../workflow/local-commands.js";
 import { openWorkspace, type Workspace } from "../../workflow/local-workspace.js";
 import { helpText, parseCommand, type CommandSpec } from "../args.js";
 
@@ -232,48 +230,28 @@ async function poll(ws: Workspace, values: Values): Promise<Outcome> {
   const interval = values.interval === undefined ? 30 : Number(values.interval);
   if (!Number.isFinite(interval) || interval <= 0) throw new UsageError(`--interval must be a number of seconds above 0 (got "${values.interval}")`);
   let seen: string | null = null;
-  await ws.ledger.sync();
-  const before = await ws.workflow.manifests();
-  const failedBefore = new Set(before.filter((m) => m.state === "failed").map((m) => m.round));
-  const rankingBefore = new Set(before.filter((m) => m.state === "ranking").map((m) => m.round));
+  const ranked: RoundManifest[] = [];
   for (;;) {
-    await ws.ledger.sync();
-    const foreign = await foreignRoundsInProgress(ws);
-    if (foreign.length > 0) {
-      const names = foreign.map((m) => `round ${m.round} (issue #${m.issue})`).join(", ");
-      throw new UsageError(`${names} ${foreign.length === 1 ? "is" : "are"} in progress with threads that are not in this workspace (opened from another workspace, or on GitHub): poll there; a poll here would act on ${foreign.length === 1 ? "it" : "them"} with nowhere to report`);
-    }
-    await ws.workflow.poll();
-    const open = await jobLines(ws);
-    const line = open.lines.join("; ");
+    const tick = await pollWorkspace(ws);
+    ranked.push(...tick.ranked);
+    const rounds = await roundJobs(ws);
+    const line = jobLines(rounds).join("; ");
     if (line !== seen) say(`${new Date().toISOString().slice(11, 19)} ${line || "no jobs"}`);
     seen = line;
-    // A round that stopped during this poll (a job failed or was cancelled) is a failed step: exit 1, as its comment says why.
-    const now = await ws.workflow.manifests();
-    const stopped = now.filter((m) => m.state === "failed" && !failedBefore.has(m.round));
-    for (const m of stopped) process.stderr.write(`relabel round: round ${m.round} stopped: ${m.failure?.message ?? "see its thread"} (${ws.forge.threadFile(m.issue)})\n`);
-    if (stopped.length > 0) return { code: 1 };
-    if (!values.wait || open.open === 0) {
-      const ranked = now.find((m) => rankingBefore.has(m.round) && m.state === "selection-review" && m.prs.selection !== undefined);
-      return { code: 0, next: ranked === undefined ? undefined : selectionNext(ws, ranked.prs.selection!) };
+    // A round that stopped (a job failed or was cancelled) is a failed step: exit 1, as its comment says why.
+    for (const m of tick.stopped) process.stderr.write(`relabel round: round ${m.round} stopped: ${m.failure?.message ?? "see its thread"} (${ws.forge.threadFile(m.issue)})\n`);
+    if (tick.stopped.length > 0) return { code: 1 };
+    if (!values.wait || !rounds.some((r) => r.jobs.some(isOpen))) {
+      const last = ranked.at(-1);
+      return { code: 0, next: last === undefined ? undefined : selectionNext(ws, last.prs.selection!) };
     }
     await new Promise((resolve) => setTimeout(resolve, interval * 1000));
   }
 }
 
-/** One line per round with jobs, and how many jobs are open. */
-async function jobLines(ws: Workspace): Promise<{ lines: string[]; open: number }> {
-  const lines: string[] = [];
-  let open = 0;
-  for (const m of await ws.workflow.manifests()) {
-    const file = path.join(ws.stateDir, "rounds", String(m.round).padStart(4, "0"), "jobs.json");
-    if (!existsSync(file)) continue;
-    const jobs = (await readLedger(file)).jobs;
-    if (jobs.length === 0) continue;
-    open += jobs.filter(isOpen).length;
-    lines.push(`round ${m.round}: ${jobs.map((j) => `${j.stage} ${lastAttempt(j).state}${lastAttempt(j).outcome ? ` (${lastAttempt(j).outcome})` : ""}`).join(", ")}`);
-  }
-  return { lines, open };
+/** One line per round with jobs. */
+function jobLines(rounds: readonly { round: number; jobs: JobRecord[] }[]): string[] {
+  return rounds.map((r) => `round ${r.round}: ${r.jobs.map(jobStateText).join(", ")}`);
 }
 
 async function status(ws: Workspace): Promise<number> {
@@ -286,7 +264,7 @@ async function status(ws: Workspace): Promise<number> {
     const elsewhere = holdsRound(ws, m) ? "" : " (threads not in this workspace: opened from another workspace, or on GitHub)";
     say(`round ${m.round}: ${m.state}${m.state === "failed" && m.failure ? ` (${m.failure.message})` : ""}; issue #${m.issue}${prs ? `, ${prs}` : ""}${elsewhere}`);
   }
-  for (const line of (await jobLines(ws)).lines) say(`jobs: ${line}`);
+  for (const line of jobLines(await roundJobs(ws, rounds))) say(`jobs: ${line}`);
   const threads = ws.forge.threadList();
   if (threads.length > 0) say("threads:");
   for (const t of threads) say(`  #${t.number} ${t.pull ? (t.pull.merged ? "pull request, merged" : `pull request, ${t.state}`) : `issue, ${t.state}`}: ${t.title}  (${ws.forge.threadFile(t.number)})`);

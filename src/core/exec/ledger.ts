@@ -115,6 +115,12 @@ export function lastAttempt(job: JobRecord): Attempt {
 }
 
 /** A job is open until its last attempt has an outcome. */
+/** `train RUNNING`, `eval FAILED (failed)`: a job's stage and where its last attempt stands, for progress lines. */
+export function jobStateText(job: JobRecord): string {
+  const a = lastAttempt(job);
+  return `${job.stage} ${a.state}${a.outcome ? ` (${a.outcome})` : ""}`;
+}
+
 export function isOpen(job: JobRecord): boolean {
   return lastAttempt(job).outcome === null;
 }
