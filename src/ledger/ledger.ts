@@ -99,6 +99,9 @@ const REMOTE_PREFIX = "refs/remotes/origin/";
  */
 const PUSH_RACE = /\[rejected\]|cannot lock ref|failed to update ref|incorrect old value/;
 
+/** A remote written as a URL (https://, file://, ssh://); anything else is a path. */
+export const isRemoteUrl = (remote: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(remote);
+
 export class Ledger {
   private retries = 0;
 
@@ -120,7 +123,7 @@ export class Ledger {
         throw new LedgerError("git", `invalid author ${JSON.stringify(value)}: must be non-empty, without <, > or newlines`);
       }
     }
-    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(options.remote);
+    const isUrl = isRemoteUrl(options.remote);
     if (isUrl && /^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(options.remote)) {
       // A token in the URL would be written to the clone's config; tokens also expire, auth() is asked each time.
       throw new LedgerError("git", `remote ${scrubSecrets(options.remote)} has credentials in its URL: pass the token through the auth option instead`);

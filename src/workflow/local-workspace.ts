@@ -14,7 +14,7 @@ import { z } from "zod";
 import { UsageError } from "../core/errors.js";
 import { readJsonFile } from "../io/json-file.js";
 import { takePidLock } from "../io/pid-lock.js";
-import { Ledger } from "../ledger/ledger.js";
+import { isRemoteUrl, Ledger } from "../ledger/ledger.js";
 import { SOFTWARE } from "../version.js";
 import { startInstance } from "./instance.js";
 import { LocalForge } from "./local-forge.js";
@@ -48,7 +48,7 @@ export async function createWorkspace(dir: string, remote?: string, o: { write?:
   } else {
     if (/^[^/:]+@[^/:]+:/.test(remote)) throw new UsageError(`--repo ${remote}: write an SSH remote as ssh://user@host/path, not in scp form`);
     const name = path.basename(remote.replace(/\/+$/, "")).replace(/\.git$/, "") || "data-repo";
-    record = { remote: isUrl(remote) ? remote : path.resolve(remote), repo: `local/${name}` };
+    record = { remote: isRemoteUrl(remote) ? remote : path.resolve(remote), repo: `local/${name}` };
   }
   if (o.write !== false) await writeWorkspaceRecord(dir, record);
   return record;
@@ -57,8 +57,6 @@ export async function createWorkspace(dir: string, remote?: string, o: { write?:
 export async function writeWorkspaceRecord(dir: string, record: WorkspaceRecord): Promise<void> {
   await writeFile(path.join(dir, WORKSPACE_FILE), `${JSON.stringify(record, null, 2)}\n`);
 }
-
-const isUrl = (remote: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(remote);
 
 export async function readWorkspaceRecord(dir: string): Promise<WorkspaceRecord> {
   const record = await readJsonFile(path.join(dir, WORKSPACE_FILE), recordSchema, 'a relabel workspace record ({"remote": "...", "repo": "..."})');
@@ -103,7 +101,7 @@ export async function openWorkspace(dir: string, o: OpenOptions = {}): Promise<W
   const release = await holdWorkspace(dir);
   try {
     const stateDir = path.join(dir, "state");
-    const remote = isUrl(record.remote) ? record.remote : path.resolve(dir, record.remote);
+    const remote = isRemoteUrl(record.remote) ? record.remote : path.resolve(dir, record.remote);
     const ledger = await Ledger.open({ remote, workdir: path.join(stateDir, "ledger"), author: o.author ?? (await gitAuthor()) });
     let workflow: RoundWorkflow | undefined;
     const numbersInUse = async () => Math.max(0, ...(await workflow!.manifests()).flatMap((m) => [m.issue, m.prs.selection ?? 0, m.prs.results ?? 0]));
