@@ -10,10 +10,19 @@ export interface CommandSpec<T extends ParseArgsOptionsConfig = ParseArgsOptions
   /** Option descriptions, shown by --help, in the order given. */
   help: string;
   options: T;
+  /** Flags whose values are positive numbers, so "--select -1" is refused for its value, not read as a flag. */
+  positive?: Record<string, NumberKind>;
 }
+
+type NumberKind = "integer" | "number";
 
 /** Parses argv for one command; unknown flags and missing values become UsageErrors (exit code 2). */
 export function parseCommand<T extends ParseArgsOptionsConfig>(spec: CommandSpec<T>, argv: string[]) {
+  for (const [flag, kind] of Object.entries(spec.positive ?? {})) {
+    const at = argv.indexOf(`--${flag}`);
+    const value = at >= 0 ? argv[at + 1] : undefined;
+    if (value !== undefined && /^-(\d|\.\d)/.test(value)) positiveNumber(flag, value, kind);
+  }
   try {
     return parseArgs({ args: argv, options: { ...spec.options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
   } catch (err) {
@@ -30,6 +39,16 @@ function parseErrorLine(message: string, argv: string[]): string {
     return `${flag} ${value}: a value that starts with "-" is written ${flag.startsWith("--") ? `${flag}=${value}` : `${flag}${value}`}`;
   }
   return message.split("\n")[0];
+}
+
+/** A flag's value as a positive number (a whole one for "integer"); undefined when the flag was not given. */
+export function positiveNumber(flag: string, text: string | undefined, kind: NumberKind = "number"): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n <= 0 || (kind === "integer" && !Number.isInteger(n))) {
+    throw new UsageError(`--${flag} must be a positive ${kind} (got "${text}")`);
+  }
+  return n;
 }
 
 export function helpText(spec: CommandSpec): string {

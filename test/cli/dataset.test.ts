@@ -138,7 +138,7 @@ describe("relabel dataset build", () => {
     [["build", "--runs", "r", "-o", "x", "--head", "two words"], /^relabel dataset: --head must be letters, digits or _ \. \+ - \(got "two words"\)\n$/],
     [["build", "--runs", "r", "-o", "x", "--grow-test"], /^relabel dataset: --grow-test only applies with --previous/],
     [["build", "--frobnicate"], /^relabel dataset: Unknown option '--frobnicate'/],
-    [["build", "--runs", "r", "-o", "x", "--max-force", "-5"], /^relabel dataset: --max-force -5: a value that starts with "-" is written --max-force=-5\n/],
+    [["build", "--runs", "r", "-o", "x", "--max-force", "-5"], /^relabel dataset: --max-force must be a positive number \(got "-5"\)\n$/],
     [["build", "--runs", "r", "-o", "-x"], /^relabel dataset: -o -x: a value that starts with "-" is written -o-x\n/],
   ])("refuses %j with exit code 2", async (argv, message) => {
     const res = await dataset(...argv);

@@ -32,6 +32,11 @@ describe("relabel jobs, collect and cancel", () => {
     }
   });
 
+  it.each(["-1", "0", "soon"])("refuse --interval %s with exit code 2 before reading the jobs file", async (value) => {
+    const res = await runCli("jobs", "--jobs", "/nonexistent/jobs.json", "--watch", "--interval", value);
+    expect([res.code, res.stderr]).toEqual([2, `relabel jobs: --interval must be a positive number (got "${value}")\n`]);
+  });
+
   it("watch local jobs to the end, show failures with their stderr, and collect the outputs", async () => {
     const dir = tmp();
     const jobs = path.join(dir, "jobs.json");

@@ -2,7 +2,7 @@ import { UsageError } from "../../core/errors.js";
 import { DEFAULT_CONFIG_TYPE, DEFAULT_FRACTIONS, DEFAULT_HEAD, parseFractions, SPLITS } from "../../core/dataset/split.js";
 import type { DatasetSummary, Gates } from "../../core/dataset/summary.js";
 import { buildDataset } from "../../io/dataset.js";
-import { helpText, oneOf, parseCommand, type CommandSpec } from "../args.js";
+import { helpText, oneOf, parseCommand, positiveNumber, type CommandSpec } from "../args.js";
 import { Progress } from "../progress.js";
 
 
@@ -75,6 +75,7 @@ step is skipped without that), 2 usage error (OUT exists)`,
     "allow-empty-split": { type: "boolean" },
     "grow-test": { type: "boolean" },
   },
+  positive: { "max-force": "number", "energy-z": "number" },
 } satisfies CommandSpec;
 
 const NAME_RE = /^[A-Za-z0-9_.+-]+$/;
@@ -83,13 +84,6 @@ function name(flag: string, value: string | undefined, fallback: string): string
   if (value === undefined) return fallback;
   if (!NAME_RE.test(value)) throw new UsageError(`--${flag} must be letters, digits or _ . + - (got "${value}")`);
   return value;
-}
-
-function positiveNumber(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const v = Number(value);
-  if (value.trim() === "" || !Number.isFinite(v) || v <= 0) throw new UsageError(`--${flag} must be a positive number (got "${value}")`);
-  return v;
 }
 
 function seedOf(value: string | undefined): number {
@@ -201,8 +195,8 @@ export async function runDataset(argv: string[]): Promise<number> {
       configType: name("config-type", values["config-type"], DEFAULT_CONFIG_TYPE),
       fractions,
       seed: seedOf(values.seed),
-      maxForce: positiveNumber("max-force", values["max-force"], 50),
-      energyZ: positiveNumber("energy-z", values["energy-z"], 5),
+      maxForce: positiveNumber("max-force", values["max-force"]) ?? 50,
+      energyZ: positiveNumber("energy-z", values["energy-z"]) ?? 5,
       allowMixedSettings: values["allow-mixed-settings"] ?? false,
       allowEmptySplit: values["allow-empty-split"] ?? false,
       growTest: values["grow-test"] ?? false,

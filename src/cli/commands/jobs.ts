@@ -2,7 +2,7 @@ import { UsageError } from "../../core/errors.js";
 import { isOpen, lastAttempt, type JobRecord } from "../../core/exec/ledger.js";
 import { readLedger } from "../../exec/ledger-file.js";
 import { JobTracker } from "../../exec/tracker.js";
-import { helpText, parseCommand, type CommandSpec } from "../args.js";
+import { helpText, parseCommand, positiveNumber, type CommandSpec } from "../args.js";
 import { DEFAULT_JOBS_FILE, formatJobs, loadExecutionConfig, readJobsFile } from "../executors.js";
 
 export const jobsSpec = {
@@ -31,6 +31,7 @@ exit codes: 0 done (with --watch: every job succeeded), 1 no such jobs file, a h
     json: { type: "boolean" },
     config: { type: "string" },
   },
+  positive: { interval: "number" },
 } satisfies CommandSpec;
 
 export async function runJobs(argv: string[]): Promise<number> {
@@ -40,8 +41,7 @@ export async function runJobs(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${jobsSpec.usage}`);
-  const interval = values.interval === undefined ? undefined : Number(values.interval);
-  if (interval !== undefined && !(interval > 0)) throw new UsageError(`--interval must be a positive number of seconds (got "${values.interval}")`);
+  const interval = positiveNumber("interval", values.interval);
   const jobsFile = values.jobs ?? DEFAULT_JOBS_FILE;
   const config = values.config === undefined ? undefined : await loadExecutionConfig(values.config);
   await readJobsFile(jobsFile);

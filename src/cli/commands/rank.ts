@@ -9,7 +9,7 @@ import { yieldToOtherThreads } from "../../exec/thread-priority.js";
 import { startRank, type RankOptions } from "../../io/rank-start.js";
 import { EXTXYZ_FILE } from "../../io/run-files.js";
 import { SOFTWARE } from "../../version.js";
-import { helpText, oneOf, parseCommand, type CommandSpec } from "../args.js";
+import { helpText, oneOf, parseCommand, positiveNumber, type CommandSpec } from "../args.js";
 import { Progress } from "../progress.js";
 
 export const rankSpec = {
@@ -121,6 +121,7 @@ written); 2 usage error (an existing non-empty -o included)`,
     magmom: { type: "string" },
     ldau: { type: "string" },
   },
+  positive: { select: "integer", bins: "integer", rmax: "number", threads: "integer", vacuum: "number" },
 } satisfies CommandSpec;
 
 /** Repeated flags and several values after one flag (`--pool a b c`) both work. */
@@ -136,13 +137,6 @@ function gather(first: string[] | undefined, positionals: string[], flag: string
     if (collecting && positionals.includes(token) && !values.includes(token)) values.push(token);
   }
   return values;
-}
-
-function positiveNumber(flag: string, text: string | undefined, integer: boolean): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new UsageError(`--${flag} must be a positive ${integer ? "integer" : "number"} (got "${text}")`);
-  return n;
 }
 
 async function parseWeights(text: string): Promise<SelectionRule> {
@@ -218,23 +212,7 @@ function leftOutText(counts: { labelled: number; duplicates: number; accurate: n
   return parts.length ? `; left out: ${parts.join(", ")}` : "";
 }
 
-/** The flags of positive numbers, and whether each takes integers only. */
-const POSITIVE_FLAGS = [["select", true], ["bins", true], ["rmax", false], ["threads", true], ["vacuum", false]] as const;
-
-/**
- * `--select -1`: the parser takes -1 for a flag and would say how to write a value that starts with "-", which is
- * then refused anyway; the problem said at once is the value's.
- */
-function refuseNegativeValues(argv: string[]): void {
-  for (const [flag, integer] of POSITIVE_FLAGS) {
-    const at = argv.indexOf(`--${flag}`);
-    const value = at >= 0 ? argv[at + 1] : undefined;
-    if (value !== undefined && /^-(\d|\.\d)/.test(value)) positiveNumber(flag, value, integer);
-  }
-}
-
 export async function runRank(argv: string[]): Promise<number> {
-  refuseNegativeValues(argv);
   const { values, positionals } = parseCommand(rankSpec, argv);
   if (values.help) {
     process.stdout.write(helpText(rankSpec));
@@ -270,7 +248,7 @@ export async function runRank(argv: string[]): Promise<number> {
   try {
     const options: RankOptions = {
       pool,
-      select: positiveNumber("select", values.select, true)!,
+      select: positiveNumber("select", values.select, "integer")!,
       out: values.output,
       labeled,
       committee,
@@ -282,13 +260,13 @@ export async function runRank(argv: string[]): Promise<number> {
       descriptor: oneOf("descriptor", values.descriptor, ["baseline", "element-pairs"] as const, "baseline"),
       ...featureOptions(features, values["features-key"], values["features-per-element"], values["labeled-features"], labeled),
       scaling: oneOf("scaling", values.scaling, ["none", "standard"] as const, "standard"),
-      bins: positiveNumber("bins", values.bins, true),
-      rmax: positiveNumber("rmax", values.rmax, false),
+      bins: positiveNumber("bins", values.bins, "integer"),
+      rmax: positiveNumber("rmax", values.rmax),
       typeMap: values["type-map"] !== undefined ? parseTypeMap(values["type-map"]) : undefined,
-      threads: positiveNumber("threads", values.threads, true),
+      threads: positiveNumber("threads", values.threads, "integer"),
       poscars: values.poscars || values["vasp-inputs"] !== undefined || values["potcar-spec"] !== undefined
         ? {
-            vacuum: positiveNumber("vacuum", values.vacuum, false),
+            vacuum: positiveNumber("vacuum", values.vacuum),
             inputs: values["vasp-inputs"],
             incarValues: perElementIncar(values.magmom, values.ldau),
             potcarSymbols: values["potcar-spec"] === undefined ? undefined : orUsage("potcar-spec", parsePotcarSymbols(values["potcar-spec"])),
