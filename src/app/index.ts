@@ -8,8 +8,8 @@ import path from "node:path";
 import type { ApplicationFunction, Context, Probot, ProbotOctokit } from "probot";
 import { Ledger } from "../ledger/ledger.js";
 import { SOFTWARE } from "../version.js";
-import type { IssueInfo } from "../workflow/forge.js";
-import { GitHubForge, pullRequestInfo, type AppIdentity } from "../workflow/github-forge.js";
+import type { ConfigFile, IssueInfo } from "../workflow/forge.js";
+import { GitHubForge, pullRequestInfo, type AppIdentity, type RepoCache } from "../workflow/github-forge.js";
 import { startInstance, type ProcessInstance } from "../workflow/instance.js";
 import { Pacer } from "../workflow/pacer.js";
 import { RoundWorkflow, type WorkflowLogger } from "../workflow/round.js";
@@ -37,6 +37,8 @@ export interface AppSettings {
   appKeyFile?: string;
   /** The folder of SSH key files a repository's executors may use (RELABEL_SSH_KEY_DIR); none without it. */
   sshKeyDir?: string;
+  /** How long the poller waits before asking again for a token that an installation refused (10 minutes). */
+  tokenRetryMs?: number;
 }
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): AppSettings {
@@ -57,7 +59,11 @@ interface KnownRepo {
   owner: string;
   repo: string;
   installationId: number;
+  /** Its installation is suspended (installation.suspend): not polled, kept for installation.unsuspend. */
+  suspended?: true;
 }
+
+const TOKEN_RETRY_MS = 10 * 60_000;
 
 interface Payload {
   installation?: { id: number };
@@ -74,6 +80,9 @@ export class RelabelApp {
   private readonly repos = new Map<string, KnownRepo>();
   private readonly lastPoll = new Map<string, number>();
   private readonly polling = new Set<string>();
+  private readonly repoCaches = new Map<string, RepoCache>();
+  /** Installations that refused a token: when to ask again (each is warned about once until it gives one). */
+  private readonly refused = new Map<number, number>();
   private reposLoading: Promise<void> | null = null;
   private reposSaved: Promise<void> = Promise.resolve();
   private identity: Promise<AppIdentity> | null = null;
@@ -126,6 +135,13 @@ export class RelabelApp {
       const id = context.payload.installation.id;
       this.track(this.forget((r) => r.installationId === id));
     });
+    // Suspended: kept (unlike deleted), but neither polled nor acted for until unsuspended.
+    app.on("installation.suspend", (context) => {
+      this.track(this.setSuspended(context.payload.installation.id, true));
+    });
+    app.on("installation.unsuspend", (context) => {
+      this.track(this.setSuspended(context.payload.installation.id, false));
+    });
     app.on("installation_repositories.removed", (context) => {
       const id = context.payload.installation.id;
       const removed = new Set(context.payload.repositories_removed.map((r) => r.full_name));
@@ -147,17 +163,30 @@ export class RelabelApp {
     await this.loadRepos();
     for (const known of this.repos.values()) {
       const key = `${known.owner}/${known.repo}`;
-      if (this.polling.has(key)) continue;
-      const octokit = await this.probot.auth(known.installationId);
+      if (known.suspended || this.polling.has(key)) continue;
+      const due = (interval: number) => Date.now() - (this.lastPoll.get(key) ?? 0) >= interval;
+      if (this.settings.pollIntervalMs !== null && !due(this.settings.pollIntervalMs)) continue;
+      const id = known.installationId;
+      const retryAt = this.refused.get(id);
+      if (retryAt !== undefined && Date.now() < retryAt) continue;
+      const octokit = await this.probot.auth(id);
       const forge = this.forge(octokit, known);
-      const interval = this.settings.pollIntervalMs ?? (await pollSeconds(forge)) * 1000;
-      if (Date.now() - (this.lastPoll.get(key) ?? 0) < interval) continue;
+      // Read once per tick (a conditional request: GitHub answers 304 while it is unchanged), and handed to the
+      // poll, which would otherwise read it again.
+      const config = await forge.loadConfig();
+      // 401/403: the installation may refuse the App (suspended while the App was not listening).
+      if ((config.status === 401 || config.status === 403) && (await this.tokenRefused(id))) continue;
+      if (retryAt !== undefined) {
+        this.refused.delete(id);
+        this.log().info(`relabel-loop: installation ${id} gives the App tokens again; its repositories are polled again`);
+      }
+      if (!due(this.settings.pollIntervalMs ?? pollSeconds(config) * 1000)) continue;
       this.lastPoll.set(key, Date.now());
       this.polling.add(key);
       this.track(
         (async () => {
           try {
-            await (await this.workflow(forge, known)).poll();
+            await (await this.workflow(forge, known)).poll(config);
           } finally {
             this.polling.delete(key);
           }
@@ -175,6 +204,7 @@ export class RelabelApp {
     const known: KnownRepo = { owner: p.repository.owner.login, repo: p.repository.name, installationId: p.installation.id };
     this.track(
       (async () => {
+        if (await this.stillSuspended(known)) return;
         await this.remember(known);
         const forge = this.forge(context.octokit, known, p.repository.default_branch);
         await run(await this.workflow(forge, known));
@@ -200,7 +230,74 @@ export class RelabelApp {
   private forge(octokit: ProbotOctokit, known: KnownRepo, defaultBranch?: string): GitHubForge {
     let pacer = this.pacers.get(known.installationId);
     if (!pacer) this.pacers.set(known.installationId, (pacer = new Pacer(1000)));
-    return new GitHubForge({ octokit, app: () => this.appIdentity(), owner: known.owner, repo: known.repo, defaultBranch, pacer, webUrl: this.settings.webUrl });
+    const key = `${known.owner}/${known.repo}`;
+    let cache = this.repoCaches.get(key);
+    if (!cache) this.repoCaches.set(key, (cache = {}));
+    return new GitHubForge({ octokit, app: () => this.appIdentity(), owner: known.owner, repo: known.repo, defaultBranch, pacer, webUrl: this.settings.webUrl, cache });
+  }
+
+  /**
+   * Whether the installation refuses the App a new token (401/403: suspended, or access revoked; 404: uninstalled).
+   * Asked with the App's own JWT, past Probot's token cache. A refusal is logged once per installation (until it
+   * gives a token again), and the poller leaves its repositories alone for tokenRetryMs.
+   */
+  private async tokenRefused(installationId: number): Promise<boolean> {
+    const retryAt = this.refused.get(installationId);
+    try {
+      const app = await this.probot!.auth();
+      await app.rest.apps.createInstallationAccessToken({ installation_id: installationId });
+    } catch (err) {
+      const status = (err as { status?: number }).status;
+      if (status !== 401 && status !== 403 && status !== 404) throw err;
+      const wait = this.settings.tokenRetryMs ?? TOKEN_RETRY_MS;
+      if (retryAt === undefined) {
+        const names = [...this.repos.values()].filter((r) => r.installationId === installationId).map((r) => `${r.owner}/${r.repo}`);
+        this.log().warn(
+          `relabel-loop: installation ${installationId} refused the App a token (${status}: ${(err as Error).message.split("\n")[0]}); ` +
+            `${names.join(", ")} not polled until it gives one (asked again every ${Math.round(wait / 1000)} s)`,
+        );
+      }
+      this.refused.set(installationId, Date.now() + wait);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * GitHub delivers no events for a suspended installation, so an event for one marked suspended means the
+   * unsuspend went unheard (the App was down) — unless a fresh token is still refused, in which case it is ignored.
+   */
+  private async stillSuspended(known: KnownRepo): Promise<boolean> {
+    await this.loadRepos();
+    const id = known.installationId;
+    if (![...this.repos.values()].some((r) => r.installationId === id && r.suspended)) return false;
+    if (await this.tokenRefused(id)) {
+      this.log().warn(`relabel-loop: ${known.owner}/${known.repo}: event ignored, installation ${id} is suspended`);
+      return true;
+    }
+    await this.setSuspended(id, false);
+    return false;
+  }
+
+  /** Marks an installation's repositories suspended or not; unsuspended ones are polled at the next tick. */
+  private async setSuspended(installationId: number, suspended: boolean): Promise<void> {
+    await this.loadRepos();
+    const keys: string[] = [];
+    for (const [key, r] of this.repos) {
+      if (r.installationId !== installationId || (r.suspended ?? false) === suspended) continue;
+      if (suspended) r.suspended = true;
+      else delete r.suspended;
+      this.lastPoll.delete(key);
+      keys.push(key);
+    }
+    this.refused.delete(installationId);
+    if (keys.length === 0) return;
+    this.log().info(
+      suspended
+        ? `relabel-loop: installation ${installationId} is suspended: ${keys.join(", ")} not polled until it is unsuspended`
+        : `relabel-loop: installation ${installationId} is unsuspended: polling ${keys.join(", ")} again`,
+    );
+    await this.saveRepos();
   }
 
   /** The App's id and slug (GET /app with its JWT), asked for once: its sticky comments are the ones it wrote. */
@@ -317,12 +414,16 @@ function parseRepos(text: string): KnownRepo[] | string {
     return `not valid JSON (${(err as Error).message})`;
   }
   if (!Array.isArray(data)) return "expected a list of {owner, repo, installationId}";
-  const bad = data.findIndex((r: Partial<KnownRepo> | null) => typeof r?.owner !== "string" || typeof r.repo !== "string" || !Number.isInteger(r.installationId));
-  return bad === -1 ? (data as KnownRepo[]) : `entry ${bad + 1}: expected {owner, repo, installationId}`;
+  // `suspended` came later: entries without it (older files) are active installations.
+  const bad = data.findIndex(
+    (r: (Partial<Omit<KnownRepo, "suspended">> & { suspended?: unknown }) | null) =>
+      typeof r?.owner !== "string" || typeof r.repo !== "string" || !Number.isInteger(r.installationId) || (r.suspended !== undefined && typeof r.suspended !== "boolean"),
+  );
+  if (bad !== -1) return `entry ${bad + 1}: expected {owner, repo, installationId} and, for a suspended installation, suspended: true`;
+  return (data as Array<KnownRepo | (Omit<KnownRepo, "suspended"> & { suspended: false })>).map(({ suspended, ...r }) => (suspended ? { ...r, suspended: true } : r));
 }
 
-async function pollSeconds(forge: GitHubForge): Promise<number> {
-  const file = await forge.loadConfig();
+function pollSeconds(file: ConfigFile): number {
   const value = (file.data as { poll_seconds?: unknown } | null)?.poll_seconds;
   return typeof value === "number" && value >= 30 ? value : 300;
 }

@@ -51,6 +51,8 @@ export interface ConfigFile {
   data: unknown;
   /** A file that exists but could not be parsed: the reason. */
   error?: string;
+  /** The HTTP status of a read that failed (GitHub): 401/403 may mean the installation's token is refused. */
+  status?: number;
 }
 
 export interface IssueInfo {
@@ -93,6 +95,21 @@ export interface Forge {
   fileLink(path: string, sha: string): string;
   /** Link that renders a committed image (SVG plots) inline in a comment. */
   imageLink(path: string, sha: string): string;
+}
+
+/**
+ * An issue or pull request the forge no longer has (GitHub answers 410 for a deleted issue, 404 for one moved to a
+ * repository the App cannot see): the step that needed it cannot report there, and trying again would not help.
+ */
+export class ThreadGoneError extends Error {
+  constructor(
+    readonly thread: number,
+    readonly status: number,
+    repo: string,
+  ) {
+    super(`#${thread} is gone from ${repo} (GitHub answered ${status}: the issue or pull request was deleted, or transferred to another repository)`);
+    this.name = "ThreadGoneError";
+  }
 }
 
 /** GitHub's limits: comment bodies 65,536 characters, check-run summary and text 65,535 each. */

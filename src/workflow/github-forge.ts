@@ -7,7 +7,7 @@ import type { ProbotOctokit } from "probot";
 import { parse as parseYaml } from "yaml";
 import { fitComment } from "../core/app/markdown.js";
 import { CONFIG_FILE } from "../core/app/config.js";
-import { CHECK_TEXT_LIMIT, clip, type CheckRunUpdate, type CommentInfo, type ConfigFile, type Forge, type IssueInfo, type Permission, type PullRequestInfo, type Reaction } from "./forge.js";
+import { CHECK_TEXT_LIMIT, clip, ThreadGoneError, type CheckRunUpdate, type CommentInfo, type ConfigFile, type Forge, type IssueInfo, type Permission, type PullRequestInfo, type Reaction } from "./forge.js";
 import type { Pacer } from "./pacer.js";
 
 const PERMISSIONS = new Set<Permission>(["admin", "maintain", "write", "triage", "read", "none"]);
@@ -30,6 +30,18 @@ export interface GitHubForgeOptions {
   pacer: Pacer;
   /** Web address of the repository host, for links in comments (https://github.com). */
   webUrl?: string;
+  /** Shared by the repository's forges across events and poller ticks (the App keeps one per repository). */
+  cache?: RepoCache;
+}
+
+/**
+ * What a repository's forges remember between events and ticks: its default branch (as the ledger does, once per
+ * process; webhook payloads refresh it) and the config file as last read, with its ETag, so that reading it again
+ * is one conditional request that GitHub answers 304 while the file is unchanged.
+ */
+export interface RepoCache {
+  defaultBranch?: string;
+  config?: { branch: string; etag: string; file: ConfigFile };
 }
 
 interface PullPayload {
@@ -67,7 +79,7 @@ export class GitHubForge implements Forge {
   private readonly app: () => Promise<AppIdentity>;
   private readonly owner: string;
   private readonly name: string;
-  private branch: string | undefined;
+  private readonly cache: RepoCache;
   private readonly pacer: Pacer;
   private readonly webUrl: string;
 
@@ -77,7 +89,8 @@ export class GitHubForge implements Forge {
     this.owner = o.owner;
     this.name = o.repo;
     this.repo = `${o.owner}/${o.repo}`;
-    this.branch = o.defaultBranch;
+    this.cache = o.cache ?? {};
+    if (o.defaultBranch) this.cache.defaultBranch = o.defaultBranch;
     this.pacer = o.pacer;
     this.webUrl = (o.webUrl ?? "https://github.com").replace(/\/+$/, "");
   }
@@ -87,12 +100,27 @@ export class GitHubForge implements Forge {
   }
 
   async defaultBranch(): Promise<string> {
-    this.branch ??= (await this.octokit.rest.repos.get(this.ids)).data.default_branch;
-    return this.branch;
+    this.cache.defaultBranch ??= (await this.octokit.rest.repos.get(this.ids)).data.default_branch;
+    return this.cache.defaultBranch;
+  }
+
+  /**
+   * Runs a call about one issue or pull request; a 410 (deleted), or a 404 while the repository itself still
+   * answers (moved away), becomes a ThreadGoneError. Any other failure is the call's own.
+   */
+  private async onThread<T>(thread: number, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      const status = (err as { status?: number }).status;
+      if (status === 410) throw new ThreadGoneError(thread, status, this.repo);
+      if (status === 404 && (await this.octokit.rest.repos.get(this.ids).then(() => true, () => false))) throw new ThreadGoneError(thread, status, this.repo);
+      throw err;
+    }
   }
 
   async issue(number: number): Promise<IssueInfo> {
-    const { data } = await this.octokit.rest.issues.get({ ...this.ids, issue_number: number });
+    const { data } = await this.onThread(number, () => this.octokit.rest.issues.get({ ...this.ids, issue_number: number }));
     return {
       number: data.number,
       title: data.title,
@@ -104,13 +132,32 @@ export class GitHubForge implements Forge {
   }
 
   async loadConfig(): Promise<ConfigFile> {
+    const branch = await this.defaultBranch();
+    const cached = this.cache.config?.branch === branch ? this.cache.config : undefined;
     let answer: unknown;
+    let etag: string | undefined;
     try {
-      answer = (await this.octokit.rest.repos.getContent({ ...this.ids, path: CONFIG_FILE, ref: await this.defaultBranch() })).data;
+      const res = await this.octokit.rest.repos.getContent({ ...this.ids, path: CONFIG_FILE, ref: branch, ...(cached ? { headers: { "if-none-match": cached.etag } } : {}) });
+      answer = res.data;
+      etag = res.headers.etag;
     } catch (err) {
-      if ((err as { status?: number }).status === 404) return { found: false, data: null };
-      return { found: true, data: null, error: `${CONFIG_FILE}: could not be read from the default branch (${(err as Error).message.split("\n")[0]})` };
+      const status = (err as { status?: number }).status;
+      if (status === 304 && cached) {
+        this.applyPacing(cached.file.data);
+        return cached.file;
+      }
+      if (status === 404) return { found: false, data: null };
+      return { found: true, data: null, error: `${CONFIG_FILE}: could not be read from the default branch (${(err as Error).message.split("\n")[0]})`, ...(status ? { status } : {}) };
     }
+    const file = this.configFrom(answer);
+    // The result depends on the file's bytes alone: the same ETag gives the same answer.
+    if (etag) this.cache.config = { branch, etag, file };
+    else delete this.cache.config;
+    this.applyPacing(file.data);
+    return file;
+  }
+
+  private configFrom(answer: unknown): ConfigFile {
     const file = answer as { type?: string; encoding?: string; content?: string };
     if (Array.isArray(answer) || file.type !== "file") return { found: true, data: null, error: `${CONFIG_FILE}: expected a file, found a ${Array.isArray(answer) ? "folder" : (file.type ?? "non-file")}` };
     // Files over 1 MB come without content (encoding "none").
@@ -121,9 +168,12 @@ export class GitHubForge implements Forge {
     } catch (err) {
       return { found: true, data: null, error: `${CONFIG_FILE}: not valid YAML (${(err as Error).message.split("\n")[0]})` };
     }
+    return { found: true, data };
+  }
+
+  private applyPacing(data: unknown): void {
     const pacing = (data as { comment_pacing_ms?: unknown } | null)?.comment_pacing_ms;
     if (typeof pacing === "number" && pacing >= 0) this.pacer.intervalMs = pacing;
-    return { found: true, data };
   }
 
   async permission(login: string): Promise<Permission> {
@@ -138,7 +188,7 @@ export class GitHubForge implements Forge {
   }
 
   async react(target: { issue: number } | { comment: number }, reaction: Reaction): Promise<void> {
-    if ("issue" in target) await this.octokit.rest.reactions.createForIssue({ ...this.ids, issue_number: target.issue, content: reaction });
+    if ("issue" in target) await this.onThread(target.issue, () => this.octokit.rest.reactions.createForIssue({ ...this.ids, issue_number: target.issue, content: reaction }));
     else await this.octokit.rest.reactions.createForIssueComment({ ...this.ids, comment_id: target.comment, content: reaction });
   }
 
@@ -146,14 +196,14 @@ export class GitHubForge implements Forge {
     let id = 0;
     for (const part of fitComment(body)) {
       await this.pacer.wait();
-      id = (await this.octokit.rest.issues.createComment({ ...this.ids, issue_number: issue, body: part })).data.id;
+      id = (await this.onThread(issue, () => this.octokit.rest.issues.createComment({ ...this.ids, issue_number: issue, body: part }))).data.id;
     }
     return id;
   }
 
   async upsertComment(issue: number, marker: string, render: (previous: string | null) => string): Promise<number> {
     const app = await this.app();
-    const comments = await this.octokit.paginate(this.octokit.rest.issues.listComments, { ...this.ids, issue_number: issue, per_page: 100 });
+    const comments = await this.onThread(issue, () => this.octokit.paginate(this.octokit.rest.issues.listComments, { ...this.ids, issue_number: issue, per_page: 100 }));
     const existing = comments.filter((c) => byApp(c, app)).map((c) => ({ id: c.id, body: c.body ?? "" })).find((c) => c.body.includes(marker));
     const text = render(existing?.body ?? null);
     if (!text.includes(marker)) throw new Error(`a sticky comment body must hold its marker ${marker}`);
@@ -162,11 +212,11 @@ export class GitHubForge implements Forge {
       return existing.id;
     }
     await this.pacer.wait();
-    return (await this.octokit.rest.issues.createComment({ ...this.ids, issue_number: issue, body: text })).data.id;
+    return (await this.onThread(issue, () => this.octokit.rest.issues.createComment({ ...this.ids, issue_number: issue, body: text }))).data.id;
   }
 
   async listComments(issue: number): Promise<CommentInfo[]> {
-    const comments = await this.octokit.paginate(this.octokit.rest.issues.listComments, { ...this.ids, issue_number: issue, per_page: 100 });
+    const comments = await this.onThread(issue, () => this.octokit.paginate(this.octokit.rest.issues.listComments, { ...this.ids, issue_number: issue, per_page: 100 }));
     return comments.map((c) => ({ id: c.id, body: c.body ?? "", author: c.user?.login ?? "ghost" }));
   }
 
@@ -181,7 +231,7 @@ export class GitHubForge implements Forge {
   }
 
   async pullRequest(number: number): Promise<PullRequestInfo> {
-    const { data } = await this.octokit.rest.pulls.get({ ...this.ids, pull_number: number });
+    const { data } = await this.onThread(number, () => this.octokit.rest.pulls.get({ ...this.ids, pull_number: number }));
     return pullRequestInfo(data as PullPayload);
   }
 
@@ -191,7 +241,7 @@ export class GitHubForge implements Forge {
   }
 
   async addLabels(issue: number, labels: string[]): Promise<void> {
-    await this.octokit.rest.issues.addLabels({ ...this.ids, issue_number: issue, labels });
+    await this.onThread(issue, () => this.octokit.rest.issues.addLabels({ ...this.ids, issue_number: issue, labels }));
   }
 
   async createCheckRun(o: { name: string; headSha: string } & CheckRunUpdate): Promise<number> {
@@ -204,7 +254,7 @@ export class GitHubForge implements Forge {
   }
 
   async closeIssue(issue: number): Promise<void> {
-    await this.octokit.rest.issues.update({ ...this.ids, issue_number: issue, state: "closed", state_reason: "completed" });
+    await this.onThread(issue, () => this.octokit.rest.issues.update({ ...this.ids, issue_number: issue, state: "closed", state_reason: "completed" }));
   }
 
   fileLink(path: string, sha: string): string {

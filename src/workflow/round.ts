@@ -62,7 +62,7 @@ import type { Ledger, LedgerEvent, LedgerFile, LockResult, RoundLock } from "../
 import { KeyedMutex } from "../ledger/mutex.js";
 import { CURRENT_DATASET, exportCurrentDataset } from "./current-dataset.js";
 import { benchRound, buildRoundDataset, datasetFiles, dryRunRebuild, rankSelection, scratchAsRepoPaths, trainingOutputs, withScratch, type DatasetInputs } from "./engine.js";
-import type { ConfigFile, Forge, IssueInfo, PullRequestInfo } from "./forge.js";
+import { ThreadGoneError, type ConfigFile, type Forge, type IssueInfo, type PullRequestInfo } from "./forge.js";
 import type { ProcessInstance } from "./instance.js";
 
 export interface WorkflowLogger {
@@ -299,12 +299,14 @@ export class RoundWorkflow {
   /**
    * One pass of the poller: every round with jobs to follow, and the merges the App did not hear of (it was
    * down, or the delivery failed): a selection PR merged is frozen now, a results PR merged is rebuilt now.
+   * `loaded`: the config file as the caller just read it (the App's poller, for the poll interval), read once for
+   * the whole pass instead of once per round.
    */
-  async poll(): Promise<void> {
+  async poll(loaded?: ConfigFile): Promise<void> {
     await this.ledger.sync();
     const manifests = await this.manifests();
     if (manifests.some((m) => m.state === "labeling")) {
-      await this.guard({ thread: null, round: null, delivery: null, event: "poll", actor: "relabel-loop" }, () => this.rebuildMissedResults(manifests));
+      await this.guard({ thread: null, round: null, delivery: null, event: "poll", actor: "relabel-loop" }, () => this.rebuildMissedResults(manifests, loaded));
     }
     for (const manifest of manifests) {
       const where: Where = { thread: manifest.issue, round: manifest.round, delivery: null, event: "poll", actor: "relabel-loop" };
@@ -314,7 +316,7 @@ export class RoundWorkflow {
       }
       if (!needsPolling(manifest)) continue;
       await this.guard(where, async () => {
-        const config = await this.quietConfig();
+        const config = await this.quietConfig(loaded);
         if (config !== null) await this.followJobs(manifest.round, where, config, { reportBusy: false });
       });
     }
@@ -581,8 +583,8 @@ export class RoundWorkflow {
    * labels. A merge is claimed like the event would claim it (one key per merge), so that it is taken up once, by
    * the poller or by a late event; merges that add no labels for a waiting round are left alone (no comment).
    */
-  private async rebuildMissedResults(manifests: RoundManifest[]): Promise<void> {
-    const config = await this.quietConfig();
+  private async rebuildMissedResults(manifests: RoundManifest[], loaded?: ConfigFile): Promise<void> {
+    const config = await this.quietConfig(loaded);
     if (config === null) return;
     const base = await this.forge.defaultBranch();
     for (const pr of (await this.forge.mergedPullRequests(config.results_label)).reverse()) {
@@ -1310,8 +1312,8 @@ export class RoundWorkflow {
   }
 
   /** The config for events that post nothing about it (PR events, the poller): null when it does not parse. */
-  private async quietConfig(): Promise<RelabelConfig | null> {
-    const result = await this.readConfig();
+  private async quietConfig(loaded?: ConfigFile): Promise<RelabelConfig | null> {
+    const result = await this.readConfig(loaded);
     if (!result.ok) this.d.log.warn(`${this.forge.repo}: .github/relabel.yml does not parse; skipped`);
     return result.ok ? result.config : null;
   }
@@ -1405,6 +1407,7 @@ export class RoundWorkflow {
     try {
       await task();
     } catch (err) {
+      if (err instanceof ThreadGoneError) return this.threadGone(where, err);
       // A host that is unreachable for now does not fail the round: the poller's next tick tries the step again
       // (every step it runs starts over from what is recorded). The thread hears of it once, not at every tick.
       if (where.event === "poll" && err instanceof ConnectionError && err.retryable) {
@@ -1428,6 +1431,32 @@ export class RoundWorkflow {
       } catch (inner) {
         this.d.log.error(`${this.forge.repo}: reporting the failure failed too: ${(inner as Error).message}`);
       }
+    }
+  }
+
+  /**
+   * A step whose issue or pull request is gone (deleted, or transferred to another repository): not an internal
+   * error, and nothing to retry. Its round fails with the reason (the poller leaves a failed round alone, so the
+   * thread is not asked about again), the App logs one line, and nothing is posted to the thread that is gone.
+   */
+  private async threadGone(where: Where, err: ThreadGoneError): Promise<void> {
+    try {
+      const round = where.round ?? (await this.roundForIssue(err.thread))?.round ?? null;
+      const message =
+        round === null
+          ? `${err.message}; nothing more is done for it`
+          : `${err.message}; round ${round} stops here (its files stay under ${roundPaths(round).dir}/ in the data repository): to go on, open a new round issue`;
+      this.d.log.warn(`${this.forge.repo}: ${where.event}: ${message}`);
+      if (round !== null) {
+        const m = await this.manifest(round).catch(() => null);
+        if (m !== null && m.state !== "complete" && m.state !== "failed") await this.writeManifest(failRound(m, where.command ?? where.event, message, this.now().toISOString()), `Round ${m.round}: failed`);
+      }
+      if (where.thread !== null && where.thread !== err.thread) {
+        await this.forge.comment(where.thread, `relabel-loop could not finish \`${where.command ? `/relabel ${where.command}` : where.event}\`${round !== null ? ` for round ${round}` : ""}: ${message}`);
+      }
+      await this.record({ ...where, round }, `error: ${message}`);
+    } catch (inner) {
+      this.d.log.error(`${this.forge.repo}: reporting that #${err.thread} is gone failed: ${(inner as Error).message}`);
     }
   }
 

@@ -5,9 +5,11 @@
  * reactions, labels, pull requests (create, list, get, merged state), check runs (create, update, list) and
  * collaborator permissions. As on GitHub, what the installation token creates is by `<slug>[bot]` and comments
  * name the App in `performed_via_github_app`. Test actions (open an issue, comment, open or merge a pull request)
- * change the state and return the webhook payload GitHub would send.
+ * change the state and return the webhook payload GitHub would send. Also as on GitHub: file contents carry an
+ * ETag and a matching If-None-Match gets 304; a suspended installation gets no token (403) and its tokens are
+ * refused; a deleted issue answers 410.
  */
-import { createPublicKey, createVerify, randomBytes } from "node:crypto";
+import { createHash, createPublicKey, createVerify, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { git, revParse, show } from "../helpers/git-repo.js";
@@ -108,6 +110,10 @@ export class FakeGitHub {
   readonly permissions = new Map<string, Permission>();
   readonly requests: RequestRecord[] = [];
   readonly tokens = new Set<string>();
+  /** The installation is suspended (suspendInstallation): no tokens, and the ones it gave are refused. */
+  suspended = false;
+  /** Issues deleted by deleteIssue: GitHub answers 410 for them. */
+  readonly deleted = new Set<number>();
   private nextIssue = 1;
   private nextComment = 1000;
   private nextCheck = 500;
@@ -273,6 +279,27 @@ export class FakeGitHub {
     return [...this.checkRuns.values()].filter((c) => c.headSha === sha);
   }
 
+  /** An owner suspends the App's installation (or lifts it): the `installation` webhook GitHub sends. */
+  suspendInstallation(suspended: boolean): WebhookDelivery {
+    this.suspended = suspended;
+    const sender = { login: "alice", type: "User" as const };
+    return {
+      id: randomBytes(16).toString("hex"),
+      name: "installation",
+      payload: {
+        action: suspended ? "suspend" : "unsuspend",
+        installation: { id: this.installationId, account: { login: this.owner, type: "Organization" }, suspended_at: suspended ? new Date().toISOString() : null, suspended_by: suspended ? userJson(sender) : null },
+        sender: userJson(sender),
+      },
+    };
+  }
+
+  /** An admin deletes an issue (GitHub sends no webhook the App listens to). */
+  deleteIssue(number: number): void {
+    this.issue(number);
+    this.deleted.add(number);
+  }
+
   // ---- webhook payloads ----
 
   private repositoryJson() {
@@ -347,6 +374,7 @@ export class FakeGitHub {
   // ---- the HTTP side ----
 
   private issue(number: number): FakeIssue {
+    if (this.deleted.has(number)) throw new HttpError(410, "This issue was deleted");
     const issue = this.issues.get(number);
     if (!issue) throw new HttpError(404, "Not Found");
     return issue;
@@ -365,6 +393,7 @@ export class FakeGitHub {
     let status = 200;
     let body: unknown;
     let contentType = "application/json; charset=utf-8";
+    const headers: Record<string, string> = {};
     try {
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -373,6 +402,7 @@ export class FakeGitHub {
       const answer = this.route(req.method ?? "GET", url, input, req.headers);
       status = answer.status ?? 200;
       body = answer.body;
+      if (answer.etag !== undefined) headers.etag = answer.etag;
       if (answer.raw !== undefined) {
         contentType = "text/plain; charset=utf-8";
         body = answer.raw;
@@ -383,7 +413,8 @@ export class FakeGitHub {
     }
     this.requests.push({ method: req.method ?? "GET", path: url.pathname, status });
     const out = typeof body === "string" ? body : body === undefined ? "" : JSON.stringify(body);
-    res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(out) });
+    if (status === 304) res.writeHead(status, headers);
+    else res.writeHead(status, { ...headers, "content-type": contentType, "content-length": Buffer.byteLength(out) });
     res.end(out);
   }
 
@@ -391,6 +422,7 @@ export class FakeGitHub {
     const auth = headers.authorization ?? "";
     const m = /^(?:token|bearer) (\S+)$/i.exec(auth);
     if (!m || !this.tokens.has(m[1])) throw new HttpError(401, "Bad credentials");
+    if (this.suspended) throw new HttpError(403, "This installation has been suspended");
   }
 
   /** The App's JWT: RS256, signed with the private key that belongs to publicKeyPem, iss = the App id. */
@@ -407,7 +439,7 @@ export class FakeGitHub {
     if (String(payload.iss) !== String(this.appId)) throw new HttpError(401, "Integration not found");
   }
 
-  private route(method: string, url: URL, input: Record<string, unknown>, headers: IncomingMessage["headers"]): { status?: number; body?: unknown; raw?: string } {
+  private route(method: string, url: URL, input: Record<string, unknown>, headers: IncomingMessage["headers"]): { status?: number; body?: unknown; raw?: string; etag?: string } {
     const p = url.pathname;
     let m: RegExpExecArray | null;
 
@@ -419,6 +451,7 @@ export class FakeGitHub {
     if ((m = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(p)) && method === "POST") {
       this.verifyJwt(headers);
       if (Number(m[1]) !== this.installationId) throw new HttpError(404, "Not Found");
+      if (this.suspended) throw new HttpError(403, "This installation has been suspended");
       const token = `ghs_${randomBytes(18).toString("hex")}`;
       this.tokens.add(token);
       return {
@@ -441,7 +474,9 @@ export class FakeGitHub {
       const content = show(this.bare, ref, file);
       if (content === null) throw new HttpError(404, "Not Found");
       if (/raw/.test(String(headers.accept ?? ""))) return { raw: content };
-      return { body: { type: "file", path: file, encoding: "base64", content: Buffer.from(content).toString("base64") } };
+      const etag = `"${createHash("sha1").update(content).digest("hex")}"`;
+      if (headers["if-none-match"] === etag) return { status: 304, etag };
+      return { etag, body: { type: "file", path: file, encoding: "base64", content: Buffer.from(content).toString("base64") } };
     }
 
     if ((m = /^\/collaborators\/([^/]+)\/permission$/.exec(rest)) && method === "GET") {

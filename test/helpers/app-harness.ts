@@ -65,6 +65,7 @@ export interface Harness {
   root: string;
   bare: string;
   fake: FakeGitHub;
+  probot: Probot;
   relabel: RelabelApp;
   server: RunningServer;
   runs: RecordedRun[];
@@ -81,6 +82,7 @@ export async function startHarness(
     pollIntervalMs?: number;
     allowLocalExecutor?: boolean;
     appKeyFile?: string;
+    tokenRetryMs?: number;
   } = {},
 ): Promise<Harness> {
   for (const d of ["mace_run_train", "mace_eval_configs"]) chmodSync(path.join(DOUBLES, d), 0o755);
@@ -113,6 +115,7 @@ export async function startHarness(
     pollIntervalMs: o.pollIntervalMs ?? 250,
     allowLocalExecutor: o.allowLocalExecutor ?? true,
     appKeyFile: o.appKeyFile,
+    tokenRetryMs: o.tokenRetryMs,
   });
   const server = await startServer({ probot, relabel, port: 0, host: "127.0.0.1", webhooksPath: "/api/github/webhooks", tickMs: 250 });
   const originalPath = process.env.PATH;
@@ -121,6 +124,7 @@ export async function startHarness(
     root,
     bare,
     fake,
+    probot,
     relabel,
     server,
     runs,
