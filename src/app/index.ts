@@ -83,6 +83,7 @@ export class RelabelApp {
   private readonly repoCaches = new Map<string, RepoCache>();
   /** Installations that refused a token: when to ask again (each is warned about once until it gives one). */
   private readonly refused = new Map<number, number>();
+  private readonly gitTokens = new Map<number, { token: string; expiresAt: number }>();
   private reposLoading: Promise<void> | null = null;
   private reposSaved: Promise<void> = Promise.resolve();
   private identity: Promise<AppIdentity> | null = null;
@@ -244,9 +245,9 @@ export class RelabelApp {
   private async tokenRefused(installationId: number): Promise<boolean> {
     const retryAt = this.refused.get(installationId);
     try {
-      const app = await this.probot!.auth();
-      await app.rest.apps.createInstallationAccessToken({ installation_id: installationId });
+      await this.newToken(installationId);
     } catch (err) {
+      this.gitTokens.delete(installationId);
       const status = (err as { status?: number }).status;
       if (status !== 401 && status !== 403 && status !== 404) throw err;
       const wait = this.settings.tokenRetryMs ?? TOKEN_RETRY_MS;
@@ -291,6 +292,7 @@ export class RelabelApp {
       keys.push(key);
     }
     this.refused.delete(installationId);
+    this.gitTokens.delete(installationId);
     if (keys.length === 0) return;
     this.log().info(
       suspended
@@ -337,12 +339,24 @@ export class RelabelApp {
     return new RoundWorkflow({ forge, ledger: await ledger, stateDir: this.repoDir(known), software: SOFTWARE, log: this.log(), instance, allowLocalExecutor, appKeyFile, offeredKeys });
   }
 
-  /** An installation token for git over https (Probot caches and renews them). */
+  /** An installation token for git over https, kept until 5 minutes before it expires. */
   private async token(installationId: number): Promise<string> {
-    const octokit = await this.probot!.auth(installationId);
-    const auth = (await octokit.auth({ type: "installation" })) as { token: string };
-    return auth.token;
+    const kept = this.gitTokens.get(installationId);
+    if (kept && kept.expiresAt - Date.now() > 5 * 60_000) return kept.token;
+    return this.newToken(installationId);
   }
+
+  /**
+   * Asks GitHub for an installation token with the App's JWT. Not through the installation Octokit's auth(): that
+   * call goes to api.github.com whatever the baseUrl, so it fails on GitHub Enterprise.
+   */
+  private async newToken(installationId: number): Promise<string> {
+    const app = await this.probot!.auth();
+    const { data } = await app.rest.apps.createInstallationAccessToken({ installation_id: installationId });
+    this.gitTokens.set(installationId, { token: data.token, expiresAt: Date.parse(data.expires_at) });
+    return data.token;
+  }
+
 
   private get reposFile(): string {
     return path.join(this.settings.stateDir, "repos.json");

@@ -16,6 +16,7 @@ import { recordedRuns, writeInitialStructurePool, type RecordedRun } from "../..
 import { FakeGitHub, type Permission } from "../fakes/github.js";
 import { deliver, type Delivery, type DeliveryAnswer } from "./deliver.js";
 import { initBare, pushFiles, type FileSpec } from "./git-repo.js";
+import { startGitHttpServer, type GitHttpServer } from "./git-remote.js";
 
 export const SECRET = "e2e-webhook-secret";
 export const APP_ID = 4711;
@@ -69,6 +70,8 @@ export interface Harness {
   relabel: RelabelApp;
   server: RunningServer;
   runs: RecordedRun[];
+  /** The data repo's smart-HTTP server, with ledgerOverHttp. */
+  gitHttp?: GitHttpServer;
   deliver(d: Delivery, o?: { signature?: string }): Promise<DeliveryAnswer>;
   close(): Promise<void>;
 }
@@ -83,6 +86,8 @@ export async function startHarness(
     allowLocalExecutor?: boolean;
     appKeyFile?: string;
     tokenRetryMs?: number;
+    /** Serve the data repo over smart HTTP, accepting only the fake GitHub's installation tokens. */
+    ledgerOverHttp?: boolean;
   } = {},
 ): Promise<Harness> {
   for (const d of ["mace_run_train", "mace_eval_configs"]) chmodSync(path.join(DOUBLES, d), 0o755);
@@ -98,6 +103,7 @@ export async function startHarness(
   const fake = new FakeGitHub({ owner: "lab", repo: "data", bare, appId: APP_ID, publicKeyPem: publicKey });
   for (const [login, p] of Object.entries({ alice: "admin", carol: "write", bob: "read", ...o.permissions } as Record<string, Permission>)) fake.permissions.set(login, p);
   await fake.start();
+  const gitHttp = o.ledgerOverHttp ? await startGitHttpServer(root, (token) => fake.tokens.has(token)) : undefined;
 
   const probot = new Probot({
     appId: APP_ID,
@@ -109,7 +115,7 @@ export async function startHarness(
   });
   const relabel = new RelabelApp({
     stateDir: path.join(root, "state"),
-    ledgerRemote: bare,
+    ledgerRemote: gitHttp?.url(path.basename(bare)) ?? bare,
     webUrl: "https://github.example",
     author: { name: "relabel-loop[bot]", email: "bot@example.invalid" },
     pollIntervalMs: o.pollIntervalMs ?? 250,
@@ -128,10 +134,12 @@ export async function startHarness(
     relabel,
     server,
     runs,
+    gitHttp,
     deliver: (d, opts) => deliver(server.url, SECRET, d, opts),
     close: async () => {
       await server.close();
       await fake.stop();
+      await gitHttp?.close();
       process.env.PATH = originalPath;
       rmSync(root, { recursive: true, force: true });
     },

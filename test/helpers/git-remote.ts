@@ -81,15 +81,18 @@ export const LFS_STORAGE_AUTH = "RemoteAuth storage-credential-for-tests";
 
 /**
  * Serves the bare repos under `root` over git's smart HTTP protocol (fetch and push). Requests without
- * `Authorization: Basic base64("x-access-token:<token>")` get 401, like GitHub without a valid token.
+ * `Authorization: Basic base64("x-access-token:<token>")` get 401, like GitHub without a valid token; `token` is
+ * the one token accepted, or a test of each (a fake GitHub's installation tokens).
  */
-export async function startGitHttpServer(root: string, token: string): Promise<GitHttpServer> {
-  const expected = `Basic ${Buffer.from(`x-access-token:${token}`).toString("base64")}`;
+export async function startGitHttpServer(root: string, token: string | ((token: string) => boolean)): Promise<GitHttpServer> {
+  const accepts = typeof token === "string" ? (t: string) => t === token : token;
   const authorizations: (string | null)[] = [];
   const objects = await startLfsObjectServer();
   const server: Server = createServer((req, res) => {
     authorizations.push(req.headers.authorization ?? null);
-    if (req.headers.authorization !== expected) {
+    const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? "");
+    const [user, given] = basic ? Buffer.from(basic[1], "base64").toString().split(":") : [];
+    if (user !== "x-access-token" || given === undefined || !accepts(given)) {
       res.writeHead(401, { "WWW-Authenticate": 'Basic realm="relabel-test"' });
       res.end("Bad credentials\n");
       return;
