@@ -17,6 +17,7 @@ import { fileError } from "../io/open.js";
 import { discoverRuns } from "../io/rundir.js";
 import type { LedgerFile } from "../ledger/ledger.js";
 import type { PullRequestInfo } from "./forge.js";
+import type { RecordedOutcome } from "./round.js";
 import { gzippedIfLarge } from "./large-files.js";
 import { createWorkspace, openWorkspace, WORKSPACE_FILE, WORKSPACE_REPO, writeWorkspaceRecord, type Workspace } from "./local-workspace.js";
 
@@ -178,12 +179,17 @@ async function refuseForeignThread(ws: Workspace, number: number): Promise<void>
   }
 }
 
-/** Posts a comment (a `/relabel` command) on an issue or pull request. */
-export async function postComment(ws: Workspace, thread: number, body: string): Promise<void> {
+/**
+ * Posts a comment (a `/relabel` command) on an issue or pull request; returns what the workflow recorded for it
+ * (nothing for a comment without a `/relabel` line), each outcome marked when the command was not carried out.
+ */
+export async function postComment(ws: Workspace, thread: number, body: string): Promise<RecordedOutcome[]> {
   await refuseForeignThread(ws, threadOf(ws, thread).number);
   const issue = await ws.forge.issue(thread);
   const id = await ws.forge.addComment(thread, ws.me.login, body);
+  const from = ws.outcomes.length;
   await ws.workflow.onComment({ delivery: null, issue, comment: { id, body }, sender: ws.me });
+  return ws.outcomes.slice(from).filter((o) => o.event === "issue_comment.created" && o.thread === thread);
 }
 
 /**

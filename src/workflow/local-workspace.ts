@@ -18,7 +18,7 @@ import { isRemoteUrl, Ledger } from "../ledger/ledger.js";
 import { SOFTWARE } from "../version.js";
 import { startInstance } from "./instance.js";
 import { LocalForge } from "./local-forge.js";
-import { RoundWorkflow, type Actor } from "./round.js";
+import { RoundWorkflow, type Actor, type RecordedOutcome } from "./round.js";
 
 export const WORKSPACE_FILE = "workspace.json";
 /** The bare repository `relabel round init` makes when no data repository is named. */
@@ -77,6 +77,8 @@ export interface Workspace {
   me: Actor;
   /** What the workflow logged as warnings and errors during this command. */
   messages: string[];
+  /** The outcomes the workflow recorded during this command, in order. */
+  outcomes: RecordedOutcome[];
   /** Frees the workspace for the next command. */
   close(): Promise<void>;
 }
@@ -107,6 +109,7 @@ export async function openWorkspace(dir: string, o: OpenOptions = {}): Promise<W
     const numbersInUse = async () => Math.max(0, ...(await workflow!.manifests()).flatMap((m) => [m.issue, m.prs.selection ?? 0, m.prs.results ?? 0]));
     const forge = await LocalForge.load({ dir: path.join(dir, "forge"), ledger, repo: record.repo, link: o.link ?? ((file, sha) => `${file} at ${sha.slice(0, 12)}`), numbersInUse });
     const messages: string[] = [];
+    const outcomes: RecordedOutcome[] = [];
     workflow = new RoundWorkflow({
       forge,
       ledger,
@@ -116,8 +119,9 @@ export async function openWorkspace(dir: string, o: OpenOptions = {}): Promise<W
       autoSubmit: o.autoSubmit ?? true,
       instance: await startInstance(stateDir),
       allowLocalExecutor: true,
+      onRecord: (o) => outcomes.push(o),
     });
-    return { dir, record, remote, ledger, forge, workflow, stateDir, me: { login: userInfo().username || "you", isBot: false }, messages, close: release };
+    return { dir, record, remote, ledger, forge, workflow, stateDir, me: { login: userInfo().username || "you", isBot: false }, messages, outcomes, close: release };
   } catch (err) {
     await release();
     throw err;

@@ -267,6 +267,38 @@ describe("relabel round", () => {
     expect(damaged.code).toBe(1);
     expect(damaged.stderr).toBe(`error: ${path.join(ws, "forge", "forge.json")}: threads.0.number: not a record of relabel's local threads: Invalid input: expected number, received string\n`);
   });
+  it("exits 1 when the App does not carry a comment's command out, and prints its answer", async () => {
+    const dir = tmp();
+    const ws = path.join(dir, "ws");
+    expect((await round("init", "-w", ws, "--config", configFile(dir), "--pool", pool)).code).toBe(0);
+    expect((await round("open", "-w", ws, "--pool", "pools/sample-runs.extxyz", "--select", "1")).code).toBe(0);
+
+    const unknown = await round("comment", "-w", ws, "1", "/relabel rnak");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stdout).toContain("Unknown command `/relabel rnak`. Did you mean `/relabel rank`?");
+    expect(unknown.stderr).toBe("relabel round: #1: /relabel rnak was not carried out (replied: usage); the App's answer is above\n");
+    const badOption = await round("comment", "-w", ws, "1", "/relabel rank --slect 2");
+    expect(badOption.code).toBe(1);
+    expect(badOption.stdout).toContain('unknown option "--slect" (did you mean --select?)');
+    const noRound = await round("comment", "-w", ws, "2", "/relabel rebuild --dry-run");
+    expect(noRound.code).toBe(1);
+    expect(noRound.stdout).toContain("Round 1: no open results PR to check (the round is selection-review).");
+
+    const carriedOut = await round("comment", "-w", ws, "1", "/relabel status");
+    expect(carriedOut.code).toBe(0);
+    expect(carriedOut.stderr).toBe("");
+    const plain = await round("comment", "-w", ws, "1", "looks good to me");
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toContain("#1: the comment has no line starting with /relabel, so the App does nothing with it");
+
+    // Not allowed in this state: the selection is frozen once its pull request is merged.
+    expect((await round("merge", "-w", ws, "2")).code).toBe(0);
+    const frozen = await round("comment", "-w", ws, "1", "/relabel rank --select 2");
+    expect(frozen.code).toBe(1);
+    expect(frozen.stdout).toContain("Round 1: the selection is frozen");
+    expect(frozen.stderr).toBe("relabel round: #1: /relabel rank --select 2 was not carried out (refused: selection frozen); the App's answer is above\n");
+  }, 30_000);
+
   it("counts a check's latest run, so a results PR whose check passed on a re-run merges; a config that does not parse stops the re-run", async () => {
     const dir = tmp();
     const ws = path.join(dir, "ws");

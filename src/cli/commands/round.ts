@@ -1,6 +1,7 @@
 import path from "node:path";
 import { parseWeightsText } from "../../core/app/config.js";
 import type { RoundIssueFields } from "../../core/app/issue-form.js";
+import { findCommandLine } from "../../core/app/commands.js";
 import { HISTORY_OPEN } from "../../core/app/markdown.js";
 import { roundPaths, type RoundManifest } from "../../core/app/manifest.js";
 import { UsageError } from "../../core/errors.js";
@@ -35,7 +36,8 @@ the App would have answered. 'relabel demo -o DIR' leaves such a workspace too.
   check PR            run a results pull request's check again (its latest run is the one that counts)
   merge PR [--force]  merge a pull request: a selection freezes, results rebuild the dataset and submit the train
                       stage. A results pull request whose check did not pass is refused unless --force
-  comment N TEXT      comment on issue or pull request N, e.g. '/relabel status', '/relabel rank --select 50'
+  comment N TEXT      comment on issue or pull request N, e.g. '/relabel status', '/relabel rank --select 50'; exits 1
+                      when the App does not carry the command out (unknown, malformed, refused, failed)
   poll [--wait] [--interval SECONDS]
                       the App's poller: follow submitted jobs, collect and benchmark finished ones; --wait polls
                       until no job is open (every 30 s by default). Exits 1 when a round stops (a job failed)
@@ -106,9 +108,10 @@ export async function runRound(argv: string[]): Promise<number> {
   const ws = await openWorkspace(dir);
   try {
     const before = snapshot(ws);
-    const { code, next } = await perform(act, ws, values, rest);
+    const { code, next, problem } = await perform(act, ws, values, rest);
     showChanges(ws, before);
     for (const m of ws.messages) process.stderr.write(`relabel round: ${m.split("\n")[0]}\n`);
+    if (problem !== undefined && ws.messages.length === 0) process.stderr.write(`relabel round: ${problem}\n`);
     if (next !== undefined && ws.messages.length === 0) say(`\nnext: ${next}`);
     return ws.messages.length > 0 ? Math.max(code, 1) : code;
   } finally {
@@ -135,6 +138,8 @@ async function init(dir: string, values: Values, rest: string[]): Promise<number
 interface Outcome {
   code: number;
   next?: string;
+  /** Why the step did not go through, said after the App's answer unless the workflow's own messages say it. */
+  problem?: string;
 }
 
 async function perform(act: Exclude<Action, "init">, ws: Workspace, values: Values, rest: string[]): Promise<Outcome> {
@@ -192,8 +197,14 @@ async function perform(act: Exclude<Action, "init">, ws: Workspace, values: Valu
     }
     case "comment": {
       if (rest.length !== 2) throw new UsageError(`comment needs the issue or pull request number and the text, e.g. relabel round comment 1 "/relabel status"`);
-      await postComment(ws, wholeNumber("comment", rest[0]), rest[1]);
-      return { code: 0 };
+      const thread = wholeNumber("comment", rest[0]);
+      const outcomes = await postComment(ws, thread, rest[1]);
+      const line = findCommandLine(rest[1]);
+      if (line === null) say(`#${thread}: the comment has no line starting with /relabel, so the App does nothing with it`);
+      // The App answers a refused command with a comment (printed above): exit 1, as a step it failed.
+      const refused = outcomes.find((o) => o.refused);
+      if (refused === undefined) return { code: 0 };
+      return { code: 1, problem: `#${thread}: ${line} was not carried out (${refused.outcome}); the App's answer is above` };
     }
     case "poll":
       noPositionals("poll", rest);
