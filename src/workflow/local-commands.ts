@@ -133,8 +133,9 @@ async function labelsOf(ws: Workspace): Promise<Pick<RelabelConfig, "round_label
 
 /**
  * Opens a round issue as the issue form would; returns it and the round it opened (null when it did not). What
- * the form's own checks refuse (no pool, a path from the root, one committee file) is refused before an issue is
- * opened: a local issue cannot be edited, so it would stay open for nothing.
+ * the form's own checks refuse (no pool, a path from the root, one committee file), and pool or committee paths
+ * the data repository does not have, are refused before an issue is opened: a local issue cannot be edited, so
+ * it would stay open for nothing.
  */
 export async function openRoundIssue(ws: Workspace, title: string, fields: RoundIssueFields): Promise<{ issue: number; round: RoundManifest | null }> {
   const config = await parsedConfig(ws);
@@ -143,11 +144,28 @@ export async function openRoundIssue(ws: Workspace, title: string, fields: Round
   if (config !== null) {
     const form = parseRoundIssue(body, [round_label], config);
     if (form.kind === "problems") throw new UsageError(`no round opened: ${form.problems.join("; ")}`);
+    if (form.kind === "request") await refuseMissingPaths(ws, [...form.request.pool, ...(typeof form.request.committee === "object" ? form.request.committee.files : [])]);
   }
   const issue = await ws.forge.openIssue({ title, body, labels: [round_label], author: ws.me.login });
   await ws.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: ws.me });
   await ws.ledger.sync();
   return { issue: issue.number, round: (await ws.workflow.manifests()).find((m) => m.issue === issue.number) ?? null };
+}
+
+/** Refuses repository paths that the data repository's default branch does not have, naming them all in one line. */
+async function refuseMissingPaths(ws: Workspace, paths: readonly string[]): Promise<void> {
+  await ws.ledger.sync();
+  const hasCommits = (await ws.ledger.head()) !== null;
+  const missing: string[] = [];
+  for (const p of paths) {
+    const clean = p.replace(/\/+$/, "");
+    const parent = path.posix.dirname(clean);
+    const entries = hasCommits ? await ws.ledger.list(parent === "." ? "" : parent) : [];
+    if (!entries.some((e) => e.name === path.posix.basename(clean))) missing.push(p);
+  }
+  if (missing.length === 0) return;
+  const them = missing.length === 1 ? "it" : "them";
+  throw new InputError(missing.join(", "), undefined, `not in the data repository (${ws.ledger.defaultBranch} of ${ws.remote}), so no round was opened: add ${them} in a clone (git clone ${ws.remote}, copy ${them} there, git add, git commit, git push), then open the round again`);
 }
 
 /**

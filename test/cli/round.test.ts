@@ -256,6 +256,12 @@ describe("relabel round", () => {
     expect((await round("open", "-w", ws, "--weights", "div=x")).stderr).toMatch(/^relabel round: --weights: expected weights as div=W,dis=W/);
     expect((await round("merge", "-w", ws, "7")).stderr).toBe("relabel round: there is no issue or pull request #7 in local/data-repo ('relabel round status' lists them)\n");
     expect((await round("results", "-w", ws, "--round", "1", SAMPLE_VASP)).stderr).toBe("relabel round: there is no round 1 in local/data-repo ('relabel round status' lists the rounds)\n");
+    // Pool and committee paths the data repository does not have open no issue (a local one could not be edited).
+    const notPushed = await round("open", "-w", ws, "--pool", "pools/missing.extxyz", "--pool", "pools/md/", "--committee-file", "preds/a.xyz", "--committee-file", "preds/b.xyz");
+    expect(notPushed.code).toBe(1);
+    const bare = path.join(ws, "data-repo.git");
+    expect(notPushed.stderr).toBe(`error: pools/missing.extxyz, pools/md/, preds/a.xyz, preds/b.xyz: not in the data repository (main of ${bare}), so no round was opened: add them in a clone (git clone ${bare}, copy them there, git add, git commit, git push), then open the round again\n`);
+    expect(existsSync(path.join(ws, "forge", "threads"))).toBe(false);
     const bad = path.join(dir, "bad.yml");
     writeFileSync(bad, "selection: {select: many}\n");
     const refusedConfig = await round("init", "-w", path.join(dir, "ws2"), "--config", bad);
@@ -397,8 +403,9 @@ describe("relabel round", () => {
 
   it("refuses a command on a thread whose number the repository gives to another workspace's round", async () => {
     const { team, mine, colleague } = await twoWorkspacesOnOneRepository();
-    // An issue here that opened no round (its pool is missing) is #1; the colleague's round then takes #1 as well.
-    expect((await round("open", "-w", mine, "--pool", "pools/missing.extxyz")).code).toBe(1);
+    // An issue here that opened no round (its pool does not parse) is #1; the colleague's round then takes #1 as well.
+    pushFiles(team, "main", { "pools/broken.extxyz": "not a structure\n" });
+    expect((await round("open", "-w", mine, "--pool", "pools/broken.extxyz")).code).toBe(1);
     expect((await round("open", "-w", colleague, "--pool", "pools/sample-runs.extxyz", "--select", "1")).code).toBe(0);
     const refused = await round("comment", "-w", mine, "1", "/relabel rank --select 2");
     expect(refused.code).toBe(2);
@@ -423,6 +430,8 @@ describe("relabel round", () => {
     expect(form.code).toBe(2);
     expect(form.stderr).toBe('relabel round: no round opened: Pool paths: "/abs/pool.extxyz": expected a path relative to the repository root (no leading /)\n');
     expect(existsSync(path.join(spaced, "forge", "threads"))).toBe(false);
+    // A pool folder that is in the repository opens its round.
+    expect((await round("open", "-w", spaced, "--pool", "pools/md-pool/", "--select", "1")).stdout).toContain("round 1: selection pull request #2");
     // The starter config runs stages under the workspace, which an executor cannot take with a space in it.
     const refused = await round("init", "-w", path.join(dir, "other ws"));
     expect(refused.code).toBe(2);

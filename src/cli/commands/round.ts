@@ -25,7 +25,8 @@ the App would have answered. 'relabel demo -o DIR' leaves such a workspace too.
   open  [--title T] [--pool PATH]... [--select N] [--committee none|previous-round] [--committee-file PATH]...
         [--weights div=W,dis=W]
         open a round issue (as the issue form; what is not given comes from .github/relabel.yml): the pool is
-        ranked and a selection pull request opened; pool and committee paths are paths in the data repository.
+        ranked and a selection pull request opened; pool and committee paths are paths in the data repository
+        (one it does not have opens no issue: push it first).
         A previous-round committee predicts the pool first: the poll that finds it done opens the pull request
   results --round N [--to PR] RUN_DIR...
         commit VASP run folders (or folders of them) under rounds/NNNN/labels/ on a results branch, open the
