@@ -3,9 +3,10 @@
  * comment, a pull request opened or merged, a poller tick), made by the person at the keyboard, and the files a
  * results pull request carries, copied from VASP run folders.
  */
-import { readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { z } from "zod";
 import { CONFIG_FILE, defaultRelabelConfig, parseRelabelConfig, type RelabelConfig } from "../core/app/config.js";
 import { parseRoundIssue, roundIssueBody, type RoundIssueFields } from "../core/app/issue-form.js";
 import { effectiveState, roundPaths, type RoundManifest } from "../core/app/manifest.js";
@@ -14,6 +15,7 @@ import { InputError, UsageError } from "../core/errors.js";
 import { readLedger } from "../exec/ledger-file.js";
 import { COMPRESSED_ENDING, isRunDir, labelFiles } from "../io/run-files.js";
 import { fileError } from "../io/open.js";
+import { readJsonFile } from "../io/json-file.js";
 import { discoverRuns } from "../io/rundir.js";
 import type { LedgerFile } from "../ledger/ledger.js";
 import type { PullRequestInfo } from "./forge.js";
@@ -331,18 +333,18 @@ export interface CommittedRun {
  * gzipped, as the readers take them. A run folder already on the branch of `to` is replaced: files the new one
  * does not have are removed, so that the check never reads an output left from the earlier copy.
  */
-export async function submitResults(ws: Workspace, round: number, runs: readonly ResultsRun[], o: { to?: number } = {}): Promise<{ pr: number; branch: string; runs: CommittedRun[] }> {
+export async function submitResults(ws: Workspace, round: number, runs: readonly ResultsRun[], o: { to?: number } = {}): Promise<{ pr: number; branch: string; runs: CommittedRun[]; reused: boolean }> {
   await labelingRound(ws, round);
   await refuseUnparsedConfig(ws);
   const { results_label } = await labelsOf(ws);
   let branch: string;
+  let reused = false;
   if (o.to !== undefined) {
     const thread = threadOf(ws, o.to);
     if (thread.pull === null || thread.state !== "open" || !thread.labels.includes(results_label)) throw new UsageError(`--to #${o.to}: expected an open pull request labelled ${results_label}`);
     branch = thread.pull.head;
   } else {
-    branch = `results/round-${String(round).padStart(4, "0")}`;
-    for (let n = 2; (await ws.ledger.head(branch)) !== null; n++) branch = `results/round-${String(round).padStart(4, "0")}-${n}`;
+    ({ branch, reused } = await newResultsBranch(ws, round));
   }
   const files: LedgerFile[] = [];
   const done: CommittedRun[] = [];
@@ -368,7 +370,15 @@ export async function submitResults(ws: Workspace, round: number, runs: readonly
     done.push({ run, committed, removed });
   }
   const list = done.map((r) => `- \`${r.run.name}\` (${r.committed.join(", ")})`).join("\n");
-  await ws.ledger.commit({ branch, message: `Round ${round}: VASP runs ${runs.map((r) => r.name).join(", ")}`, files });
+  // Each commit is noted before its push, so that a run stopped before the pull request opens leaves a branch the
+  // next run knows as its own (newResultsBranch).
+  const pushing = o.to === undefined ? { branch, shas: [] as string[] } : null;
+  const beforePush = async (sha: string) => {
+    if (pushing === null) return;
+    pushing.shas.push(sha);
+    await writeUnopenedBranches(ws, [...(await unopenedBranches(ws)).filter((b) => b.branch !== branch), pushing]);
+  };
+  await ws.ledger.commit({ branch, message: `Round ${round}: VASP runs ${runs.map((r) => r.name).join(", ")}`, files, beforePush });
   const pr = await ws.forge.openPullRequest({
     head: branch,
     base: ws.ledger.defaultBranch,
@@ -377,8 +387,44 @@ export async function submitResults(ws: Workspace, round: number, runs: readonly
     labels: [results_label],
     author: ws.me.login,
   });
+  if (pushing !== null) await writeUnopenedBranches(ws, (await unopenedBranches(ws)).filter((b) => b.branch !== branch));
   await ws.workflow.onPullRequest({ delivery: null, event: o.to === undefined ? "pull_request.opened" : "pull_request.synchronize", pr: await ws.forge.pullRequest(pr), sender: ws.me });
-  return { pr, branch, runs: done };
+  return { pr, branch, runs: done, reused };
+}
+
+/** Results branches this workspace pushed whose pull request did not open (yet), with the commits it pushed to them. */
+const UNOPENED_FILE = "unopened-results-branches.json";
+const unopenedSchema = z.array(z.object({ branch: z.string(), shas: z.array(z.string()) }));
+type UnopenedBranch = z.infer<typeof unopenedSchema>[number];
+
+async function unopenedBranches(ws: Workspace): Promise<UnopenedBranch[]> {
+  return (await readJsonFile(path.join(ws.stateDir, UNOPENED_FILE), unopenedSchema, "a list of relabel's unopened results branches")) ?? [];
+}
+
+async function writeUnopenedBranches(ws: Workspace, branches: readonly UnopenedBranch[]): Promise<void> {
+  const file = path.join(ws.stateDir, UNOPENED_FILE);
+  await mkdir(ws.stateDir, { recursive: true });
+  await writeFile(`${file}.tmp`, `${JSON.stringify(branches, null, 2)}\n`);
+  await rename(`${file}.tmp`, file);
+}
+
+/**
+ * The branch for a new results pull request: results/round-NNNN, else -2, -3, .... A branch of that name that this
+ * workspace pushed (its tip is a commit it noted) and that no pull request here uses, open or closed, is left by
+ * a `results` that was stopped before its pull request opened: it is deleted and used again, and `reused` says so.
+ * Any other existing branch is left as it is.
+ */
+async function newResultsBranch(ws: Workspace, round: number): Promise<{ branch: string; reused: boolean }> {
+  const stem = `results/round-${String(round).padStart(4, "0")}`;
+  const unopened = await unopenedBranches(ws);
+  const used = new Set(ws.forge.threadList().flatMap((t) => (t.pull === null ? [] : [t.pull.head])));
+  for (let n = 1; ; n++) {
+    const branch = n === 1 ? stem : `${stem}-${n}`;
+    const tip = await ws.ledger.head(branch);
+    if (tip === null) return { branch, reused: false };
+    const ours = unopened.find((b) => b.branch === branch)?.shas.includes(tip) ?? false;
+    if (ours && !used.has(branch) && (await ws.ledger.deleteBranch(branch, tip))) return { branch, reused: true };
+  }
 }
 
 /**

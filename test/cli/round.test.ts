@@ -381,6 +381,55 @@ describe("relabel round", () => {
     ]);
   }, 30_000);
 
+  it("starts over on a results branch that a killed 'results' pushed without its pull request, and leaves any other branch alone", async () => {
+    const dir = tmp();
+    const ws = path.join(dir, "ws");
+    const bare = path.join(ws, "data-repo.git");
+    expect((await round("init", "-w", ws, "--config", configFile(dir), "--pool", pool)).code).toBe(0);
+    expect((await round("open", "-w", ws, "--pool", "pools/sample-runs.extxyz", "--select", "1")).code).toBe(0);
+    expect((await round("merge", "-w", ws, "2")).code).toBe(0);
+    const picked = runFor(selectedIds(ws)[0]);
+    const stale = path.join(dir, "stale-run");
+    cpSync(picked.dir, stale, { recursive: true });
+
+    // The data repository holds a results branch up once its push is received; the command is killed before it hears back.
+    const killedDuringPush = async (): Promise<void> => {
+      const received = path.join(dir, "results-received");
+      rmSync(received, { force: true });
+      const hook = path.join(bare, "hooks", "post-receive");
+      writeFileSync(hook, `#!/bin/sh\nif grep -q ' refs/heads/results/'; then touch '${received}'; sleep 30; fi\n`, { mode: 0o755 });
+      const child = spawn(process.execPath, [path.resolve(import.meta.dirname, "../../bin/relabel.js"), "round", "results", "-w", ws, "--round", "1", stale], { detached: true, stdio: "ignore" });
+      // Reaped before the next command, which would otherwise find the workspace's lock held by a live pid.
+      const ended = new Promise((resolve) => child.once("exit", resolve));
+      try {
+        for (let i = 0; i < 400 && !existsSync(received); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(existsSync(received)).toBe(true);
+      } finally {
+        process.kill(-child.pid!, "SIGKILL");
+        await ended;
+        rmSync(hook);
+      }
+    };
+
+    await killedDuringPush();
+    expect(git(bare, "branch", "--list", "results/*")).toBe("  results/round-0001\n");
+    const again = await round("results", "-w", ws, "--round", "1", picked.dir);
+    expect(again.stdout).toContain("results/round-0001: started over (a 'relabel round results' stopped before opening its pull request had left it)");
+    expect(again.stdout).toContain("results pull request #3 (branch results/round-0001)");
+    expect(git(bare, "ls-tree", "--name-only", "results/round-0001", "rounds/0001/labels/")).toBe(`rounds/0001/labels/${picked.name}\n`);
+    expect(git(bare, "branch", "--list", "results/*")).toBe("  results/round-0001\n");
+
+    // Stopped again (results/round-0001 is #3's now); someone else pushes onto that branch before the next run:
+    // it is no longer the commit this workspace pushed, so it stays as it is.
+    await killedDuringPush();
+    const theirs = pushFiles(bare, "results/round-0001-2", { "notes.txt": "a colleague's\n" }).trim();
+    const next = await round("results", "-w", ws, "--round", "1", picked.dir);
+    expect(next.stdout).toContain("results pull request #4 (branch results/round-0001-3)");
+    expect(next.stdout).not.toContain("started over");
+    expect(git(bare, "rev-parse", "results/round-0001-2").trim()).toBe(theirs);
+    expect(git(bare, "ls-tree", "--name-only", "results/round-0001", "rounds/0001/labels/")).toBe(`rounds/0001/labels/${picked.name}\n`);
+  }, 60_000);
+
   it("numbers threads above the data repository's rounds, and leaves a round whose threads are in another workspace alone", async () => {
     const { team, mine, colleague } = await twoWorkspacesOnOneRepository();
     // The colleague's round 1: issue #1, selection PR #2, in their workspace only.

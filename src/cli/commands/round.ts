@@ -33,7 +33,8 @@ the App would have answered. 'relabel demo -o DIR' leaves such a workspace too.
         results pull request (or add to the open one, --to) and run its check. Only VASP's outputs and inputs
         go (vasprun.xml, OUTCAR, OSZICAR, INCAR, KPOINTS, POSCAR, CONTCAR, XDATCAR, POTCAR.spec, also custodian's
         suffixed and compressed ones); POTCAR, WAVECAR, CHGCAR and the like stay out, and the command says so.
-        With --to, a run folder of a name already there is replaced
+        With --to, a run folder of a name already there is replaced. A branch that a stopped 'results' pushed
+        without its pull request is started over; any other existing branch is left as it is
   check PR            run a results pull request's check again (its latest run is the one that counts)
   merge PR [--force]  merge a pull request: a selection freezes, results rebuild the dataset and submit the train
                       stage. A results pull request whose check did not pass is refused unless --force
@@ -170,7 +171,8 @@ async function perform(act: Exclude<Action, "init">, ws: Workspace, values: Valu
         process.stderr.write("relabel round: nothing was committed\n");
         return { code: 1 };
       }
-      const { pr, branch, runs: committed } = await submitResults(ws, round, runs, { to });
+      const { pr, branch, runs: committed, reused } = await submitResults(ws, round, runs, { to });
+      if (reused) say(`${branch}: started over (a 'relabel round results' stopped before opening its pull request had left it)`);
       for (const { run, committed: names, removed } of committed) {
         say(`${run.dir} -> ${roundPaths(round).labels}/${run.name}/: ${names.join(", ")}`);
         for (const l of run.left) say(`  left out ${l.name}: ${l.why}`);
