@@ -450,12 +450,37 @@ describe("relabel round", () => {
     expect((await round("status", "-w", colleague)).stdout).toContain("round 2: labeling; issue #3, selection #4 (threads not in this workspace");
   }, 30_000);
 
+  it("gives two workspaces that open rounds at the same moment thread numbers of their own", async () => {
+    const { mine, colleague } = await twoWorkspacesOnOneRepository();
+    const cli = path.resolve(import.meta.dirname, "../../bin/relabel.js");
+    const open = (ws: string) =>
+      new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        const child = spawn(process.execPath, [cli, "round", "open", "-w", ws, "--pool", "pools/sample-runs.extxyz", "--select", "1"], { stdio: ["ignore", "pipe", "inherit"] });
+        let stdout = "";
+        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+        child.on("close", (code) => resolve({ code, stdout }));
+      });
+    const results = await Promise.all([open(mine), open(colleague)]);
+    expect(results.map((r) => r.code)).toEqual([0, 0]);
+    const numbers = results.flatMap((r) => [/issue #(\d+) opened/.exec(r.stdout)![1], /selection pull request #(\d+)/.exec(r.stdout)![1]]).map(Number);
+    expect(numbers.sort((a, b) => a - b)).toEqual([1, 2, 3, 4]);
+    // Each workspace holds its own round's threads, and a command on them acts on that round.
+    for (const ws of [mine, colleague]) {
+      const status = await round("status", "-w", ws);
+      expect(status.stdout.match(/\(threads not in this workspace/g)).toHaveLength(1);
+      const issue = /#(\d+) issue, open/.exec(status.stdout)![1];
+      expect((await round("comment", "-w", ws, issue, "/relabel status")).code).toBe(0);
+    }
+  }, 60_000);
+
   it("refuses a command on a thread whose number the repository gives to another workspace's round", async () => {
     const { team, mine, colleague } = await twoWorkspacesOnOneRepository();
-    // An issue here that opened no round (its pool does not parse) is #1; the colleague's round then takes #1 as well.
-    pushFiles(team, "main", { "pools/broken.extxyz": "not a structure\n" });
-    expect((await round("open", "-w", mine, "--pool", "pools/broken.extxyz")).code).toBe(1);
+    // The colleague's round takes #1; an issue #1 here that opened no round came before workspaces claimed their
+    // numbers in the repository (an earlier relabel), as its record says.
     expect((await round("open", "-w", colleague, "--pool", "pools/sample-runs.extxyz", "--select", "1")).code).toBe(0);
+    const earlierIssue = { number: 1, title: "Active-learning round", body: "", author: "me", labels: ["al-round"], state: "open", reactions: [], comments: [], pull: null };
+    mkdirSync(path.join(mine, "forge"), { recursive: true });
+    writeFileSync(path.join(mine, "forge", "forge.json"), `${JSON.stringify({ threads: [earlierIssue], checks: [] })}\n`);
     const refused = await round("comment", "-w", mine, "1", "/relabel rank --select 2");
     expect(refused.code).toBe(2);
     expect(refused.stderr).toBe("relabel round: #1 here is not a thread of round 1, whose threads (issue #1) are in another workspace or on GitHub; the App would take this event as one of round 1\n");

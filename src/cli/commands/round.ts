@@ -51,7 +51,8 @@ options:
 
 Files reach the data repository as any commit does (git clone DIR/data-repo.git, commit, push): pools,
 committee files, config changes. Threads live in the workspace: a second workspace on the same repository
-leaves the rounds opened elsewhere alone (status marks them; poll refuses while one is in progress). Stages run
+leaves the rounds opened elsewhere alone (status marks them; poll refuses while one is in progress), and each
+thread's number is claimed in the repository's event log, so no two workspaces give out the same one. Stages run
 where the data repository's config says, also on this machine (backend: local): use a workspace only with a data
 repository whose writers you trust, as with 'relabel submit'.
 exit codes: 0 done, 1 the App refused or failed a step (its comment says why), or bad input, 2 usage error`,
