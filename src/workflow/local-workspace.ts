@@ -142,7 +142,10 @@ const threadKey = (number: number) => `local-thread:${number}`;
 async function claimedNumbers(ledger: Ledger): Promise<number[]> {
   const log = await ledger.read(EVENTS_PATH);
   if (log === null) return [];
-  return [...eventKeys(log.toString("utf8"))].flatMap((key) => (/^local-thread:(\d+)$/.exec(key) ? [Number(key.slice(key.indexOf(":") + 1))] : []));
+  return [...eventKeys(log.toString("utf8"))].flatMap((key) => {
+    const claimed = /^local-thread:(\d+)$/.exec(key);
+    return claimed === null ? [] : [Number(claimed[1])];
+  });
 }
 
 /** One command per workspace: a second one is refused at once rather than queued behind a poll that may wait for hours. */

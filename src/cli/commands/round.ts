@@ -205,7 +205,7 @@ async function perform(act: Exclude<Action, "init">, ws: Workspace, values: Valu
       const outcomes = await postComment(ws, thread, rest[1]);
       const line = findCommandLine(rest[1]);
       if (line === null) say(`#${thread}: the comment has no line starting with /relabel, so the App does nothing with it`);
-      // The App answers a refused command with a comment (printed above): exit 1, as a step it failed.
+      // The App answers a command it did not carry out with a comment (printed as any answer is): exit 1 as well.
       const refused = outcomes.find((o) => o.refused);
       if (refused === undefined) return { code: 0 };
       return { code: 1, problem: `#${thread}: ${line} was not carried out (${refused.outcome}); the App's answer is above` };
