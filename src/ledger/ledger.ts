@@ -65,6 +65,11 @@ export interface CommitOptions {
   files: readonly LedgerFile[];
   /** Refuses paths of frozen steps; checked before any git work. */
   guard?: PathGuard;
+  /**
+   * Hears the sha of each commit about to be pushed (again after a lost race), before the push: a caller killed
+   * during the push can tell its own commit on the remote from anyone else's afterwards.
+   */
+  beforePush?: (sha: string) => Promise<void>;
 }
 
 export interface LedgerEntry {
@@ -229,8 +234,28 @@ export class Ledger {
       if (firstTip === undefined) firstTip = tip;
       else if (firstTip !== null && tip !== null && tip !== firstTip) await this.checkUntouched(branch, files, firstTip, tip);
       return { kind: "files", files, message: options.message, skipIfUnchanged: true };
-    });
+    }, options.beforePush);
     return pushedSha(outcome);
+  }
+
+  /**
+   * Deletes `branch` on the remote only while its tip is still `sha` (a lease); false when it has moved since or is
+   * gone. The default branch is never deleted.
+   */
+  async deleteBranch(branch: string, sha: string): Promise<boolean> {
+    checkBranchName(branch);
+    if (branch === this.defaultBranch) throw new LedgerError("invalid-path", `${branch} is the default branch; it is never deleted`);
+    return clones.run(this.dir, async () => {
+      try {
+        await this.network(["push", "--porcelain", `--force-with-lease=refs/heads/${branch}:${sha}`, "origin", `:refs/heads/${branch}`]);
+      } catch (err) {
+        if (!(err instanceof LedgerError && (PUSH_RACE.test(err.message) || /remote ref does not exist/.test(err.message)))) throw err;
+        return false;
+      } finally {
+        await this.fetchTips();
+      }
+      return true;
+    });
   }
 
   /** Appends one line to ledger/events.jsonl on the default branch; returns the commit sha. */
@@ -400,6 +425,7 @@ export class Ledger {
     branch: string,
     base: string | undefined,
     attempt: (tip: string | null, tips: Map<string, string>) => Promise<Attempt<R>>,
+    beforePush?: (sha: string) => Promise<void>,
   ): Promise<Outcome<R>> {
     return clones.run(this.dir, async () => {
       for (let n = 1; ; n++) {
@@ -418,6 +444,7 @@ export class Ledger {
             sha = tip; // a new branch with nothing to add: create it at its start point
           }
         }
+        await beforePush?.(sha);
         try {
           await this.network(["push", "--porcelain", "origin", `${sha}:refs/heads/${branch}`]);
           return { kind: "pushed", sha };

@@ -3,9 +3,10 @@
  * comment, a pull request opened or merged, a poller tick), made by the person at the keyboard, and the files a
  * results pull request carries, copied from VASP run folders.
  */
-import { readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { z } from "zod";
 import { CONFIG_FILE, defaultRelabelConfig, parseRelabelConfig, type RelabelConfig } from "../core/app/config.js";
 import { parseRoundIssue, roundIssueBody, type RoundIssueFields } from "../core/app/issue-form.js";
 import { effectiveState, roundPaths, type RoundManifest } from "../core/app/manifest.js";
@@ -14,9 +15,11 @@ import { InputError, UsageError } from "../core/errors.js";
 import { readLedger } from "../exec/ledger-file.js";
 import { COMPRESSED_ENDING, isRunDir, labelFiles } from "../io/run-files.js";
 import { fileError } from "../io/open.js";
+import { readJsonFile } from "../io/json-file.js";
 import { discoverRuns } from "../io/rundir.js";
 import type { LedgerFile } from "../ledger/ledger.js";
 import type { PullRequestInfo } from "./forge.js";
+import type { RecordedOutcome } from "./round.js";
 import { gzippedIfLarge } from "./large-files.js";
 import { createWorkspace, openWorkspace, WORKSPACE_FILE, WORKSPACE_REPO, writeWorkspaceRecord, type Workspace } from "./local-workspace.js";
 
@@ -132,8 +135,9 @@ async function labelsOf(ws: Workspace): Promise<Pick<RelabelConfig, "round_label
 
 /**
  * Opens a round issue as the issue form would; returns it and the round it opened (null when it did not). What
- * the form's own checks refuse (no pool, a path from the root, one committee file) is refused before an issue is
- * opened: a local issue cannot be edited, so it would stay open for nothing.
+ * the form's own checks refuse (no pool, a path from the root, one committee file), and pool or committee paths
+ * the data repository does not have, are refused before an issue is opened: a local issue cannot be edited, so
+ * it would stay open for nothing.
  */
 export async function openRoundIssue(ws: Workspace, title: string, fields: RoundIssueFields): Promise<{ issue: number; round: RoundManifest | null }> {
   const config = await parsedConfig(ws);
@@ -142,11 +146,28 @@ export async function openRoundIssue(ws: Workspace, title: string, fields: Round
   if (config !== null) {
     const form = parseRoundIssue(body, [round_label], config);
     if (form.kind === "problems") throw new UsageError(`no round opened: ${form.problems.join("; ")}`);
+    if (form.kind === "request") await refuseMissingPaths(ws, [...form.request.pool, ...(typeof form.request.committee === "object" ? form.request.committee.files : [])]);
   }
   const issue = await ws.forge.openIssue({ title, body, labels: [round_label], author: ws.me.login });
   await ws.workflow.onIssue({ delivery: null, event: "issues.opened", issue, sender: ws.me });
   await ws.ledger.sync();
   return { issue: issue.number, round: (await ws.workflow.manifests()).find((m) => m.issue === issue.number) ?? null };
+}
+
+/** Refuses repository paths that the data repository's default branch does not have, naming them all in one line. */
+async function refuseMissingPaths(ws: Workspace, paths: readonly string[]): Promise<void> {
+  await ws.ledger.sync();
+  const hasCommits = (await ws.ledger.head()) !== null;
+  const missing: string[] = [];
+  for (const p of paths) {
+    const clean = p.replace(/\/+$/, "");
+    const parent = path.posix.dirname(clean);
+    const entries = hasCommits ? await ws.ledger.list(parent === "." ? "" : parent) : [];
+    if (!entries.some((e) => e.name === path.posix.basename(clean))) missing.push(p);
+  }
+  if (missing.length === 0) return;
+  const them = missing.length === 1 ? "it" : "them";
+  throw new InputError(missing.join(", "), undefined, `not in the data repository (${ws.ledger.defaultBranch} of ${ws.remote}), so no round was opened: add ${them} in a clone (git clone ${ws.remote}, copy ${them} there, git add, git commit, git push), then open the round again`);
 }
 
 /**
@@ -178,12 +199,17 @@ async function refuseForeignThread(ws: Workspace, number: number): Promise<void>
   }
 }
 
-/** Posts a comment (a `/relabel` command) on an issue or pull request. */
-export async function postComment(ws: Workspace, thread: number, body: string): Promise<void> {
+/**
+ * Posts a comment (a `/relabel` command) on an issue or pull request; returns what the workflow recorded for it
+ * (nothing for a comment without a `/relabel` line), each outcome marked when the command was not carried out.
+ */
+export async function postComment(ws: Workspace, thread: number, body: string): Promise<RecordedOutcome[]> {
   await refuseForeignThread(ws, threadOf(ws, thread).number);
   const issue = await ws.forge.issue(thread);
   const id = await ws.forge.addComment(thread, ws.me.login, body);
+  const from = ws.outcomes.length;
   await ws.workflow.onComment({ delivery: null, issue, comment: { id, body }, sender: ws.me });
+  return ws.outcomes.slice(from).filter((o) => o.event === "issue_comment.created" && o.thread === thread);
 }
 
 /**
@@ -307,18 +333,18 @@ export interface CommittedRun {
  * gzipped, as the readers take them. A run folder already on the branch of `to` is replaced: files the new one
  * does not have are removed, so that the check never reads an output left from the earlier copy.
  */
-export async function submitResults(ws: Workspace, round: number, runs: readonly ResultsRun[], o: { to?: number } = {}): Promise<{ pr: number; branch: string; runs: CommittedRun[] }> {
+export async function submitResults(ws: Workspace, round: number, runs: readonly ResultsRun[], o: { to?: number } = {}): Promise<{ pr: number; branch: string; runs: CommittedRun[]; reused: boolean }> {
   await labelingRound(ws, round);
   await refuseUnparsedConfig(ws);
   const { results_label } = await labelsOf(ws);
   let branch: string;
+  let reused = false;
   if (o.to !== undefined) {
     const thread = threadOf(ws, o.to);
     if (thread.pull === null || thread.state !== "open" || !thread.labels.includes(results_label)) throw new UsageError(`--to #${o.to}: expected an open pull request labelled ${results_label}`);
     branch = thread.pull.head;
   } else {
-    branch = `results/round-${String(round).padStart(4, "0")}`;
-    for (let n = 2; (await ws.ledger.head(branch)) !== null; n++) branch = `results/round-${String(round).padStart(4, "0")}-${n}`;
+    ({ branch, reused } = await newResultsBranch(ws, round));
   }
   const files: LedgerFile[] = [];
   const done: CommittedRun[] = [];
@@ -344,7 +370,15 @@ export async function submitResults(ws: Workspace, round: number, runs: readonly
     done.push({ run, committed, removed });
   }
   const list = done.map((r) => `- \`${r.run.name}\` (${r.committed.join(", ")})`).join("\n");
-  await ws.ledger.commit({ branch, message: `Round ${round}: VASP runs ${runs.map((r) => r.name).join(", ")}`, files });
+  // Each commit is noted before its push, so that a run stopped before the pull request opens leaves a branch the
+  // next run knows as its own (newResultsBranch).
+  const pushing = o.to === undefined ? { branch, shas: [] as string[] } : null;
+  const beforePush = async (sha: string) => {
+    if (pushing === null) return;
+    pushing.shas.push(sha);
+    await writeUnopenedBranches(ws, [...(await unopenedBranches(ws)).filter((b) => b.branch !== branch), pushing]);
+  };
+  await ws.ledger.commit({ branch, message: `Round ${round}: VASP runs ${runs.map((r) => r.name).join(", ")}`, files, beforePush });
   const pr = await ws.forge.openPullRequest({
     head: branch,
     base: ws.ledger.defaultBranch,
@@ -353,8 +387,44 @@ export async function submitResults(ws: Workspace, round: number, runs: readonly
     labels: [results_label],
     author: ws.me.login,
   });
+  if (pushing !== null) await writeUnopenedBranches(ws, (await unopenedBranches(ws)).filter((b) => b.branch !== branch));
   await ws.workflow.onPullRequest({ delivery: null, event: o.to === undefined ? "pull_request.opened" : "pull_request.synchronize", pr: await ws.forge.pullRequest(pr), sender: ws.me });
-  return { pr, branch, runs: done };
+  return { pr, branch, runs: done, reused };
+}
+
+/** Results branches this workspace pushed whose pull request did not open (yet), with the commits it pushed to them. */
+const UNOPENED_FILE = "unopened-results-branches.json";
+const unopenedSchema = z.array(z.object({ branch: z.string(), shas: z.array(z.string()) }));
+type UnopenedBranch = z.infer<typeof unopenedSchema>[number];
+
+async function unopenedBranches(ws: Workspace): Promise<UnopenedBranch[]> {
+  return (await readJsonFile(path.join(ws.stateDir, UNOPENED_FILE), unopenedSchema, "a list of relabel's unopened results branches")) ?? [];
+}
+
+async function writeUnopenedBranches(ws: Workspace, branches: readonly UnopenedBranch[]): Promise<void> {
+  const file = path.join(ws.stateDir, UNOPENED_FILE);
+  await mkdir(ws.stateDir, { recursive: true });
+  await writeFile(`${file}.tmp`, `${JSON.stringify(branches, null, 2)}\n`);
+  await rename(`${file}.tmp`, file);
+}
+
+/**
+ * The branch for a new results pull request: results/round-NNNN, else -2, -3, .... A branch of that name that this
+ * workspace pushed (its tip is a commit it noted) and that no pull request here uses, open or closed, is left by
+ * a `results` that was stopped before its pull request opened: it is deleted and used again, and `reused` says so.
+ * Any other existing branch is left as it is.
+ */
+async function newResultsBranch(ws: Workspace, round: number): Promise<{ branch: string; reused: boolean }> {
+  const stem = `results/round-${String(round).padStart(4, "0")}`;
+  const unopened = await unopenedBranches(ws);
+  const used = new Set(ws.forge.threadList().flatMap((t) => (t.pull === null ? [] : [t.pull.head])));
+  for (let n = 1; ; n++) {
+    const branch = n === 1 ? stem : `${stem}-${n}`;
+    const tip = await ws.ledger.head(branch);
+    if (tip === null) return { branch, reused: false };
+    const ours = unopened.find((b) => b.branch === branch)?.shas.includes(tip) ?? false;
+    if (ours && !used.has(branch) && (await ws.ledger.deleteBranch(branch, tip))) return { branch, reused: true };
+  }
 }
 
 /**

@@ -57,6 +57,11 @@ export interface LocalForgeOptions {
    * not share a number with a thread here, or a command on this thread would act on that round.
    */
   numbersInUse?: () => Promise<number>;
+  /**
+   * Claims a new thread's number in the data repository, atomically across workspaces; false when another
+   * workspace claimed it first (the next number is tried). Without it, numbers are not claimed.
+   */
+  claimNumber?: (number: number) => Promise<boolean>;
 }
 
 export class LocalForge implements Forge {
@@ -267,9 +272,12 @@ export class LocalForge implements Forge {
   }
 
   private async newNumber(): Promise<number> {
-    const number = Math.max(this.nextNumber, ((await this.o.numbersInUse?.()) ?? 0) + 1);
-    this.nextNumber = number + 1;
-    return number;
+    // Two workspaces that open a thread at the same moment see the same numbers in use: the claim decides.
+    for (;;) {
+      const number = Math.max(this.nextNumber, ((await this.o.numbersInUse?.()) ?? 0) + 1);
+      this.nextNumber = number + 1;
+      if (this.o.claimNumber === undefined || (await this.o.claimNumber(number))) return number;
+    }
   }
 
   private thread(number: number): LocalThread {

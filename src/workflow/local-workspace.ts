@@ -15,10 +15,11 @@ import { UsageError } from "../core/errors.js";
 import { readJsonFile } from "../io/json-file.js";
 import { takePidLock } from "../io/pid-lock.js";
 import { isRemoteUrl, Ledger } from "../ledger/ledger.js";
+import { eventKeys, EVENTS_PATH } from "../ledger/records.js";
 import { SOFTWARE } from "../version.js";
 import { startInstance } from "./instance.js";
 import { LocalForge } from "./local-forge.js";
-import { RoundWorkflow, type Actor } from "./round.js";
+import { RoundWorkflow, type Actor, type RecordedOutcome } from "./round.js";
 
 export const WORKSPACE_FILE = "workspace.json";
 /** The bare repository `relabel round init` makes when no data repository is named. */
@@ -77,6 +78,8 @@ export interface Workspace {
   me: Actor;
   /** What the workflow logged as warnings and errors during this command. */
   messages: string[];
+  /** The outcomes the workflow recorded during this command, in order. */
+  outcomes: RecordedOutcome[];
   /** Frees the workspace for the next command. */
   close(): Promise<void>;
 }
@@ -104,9 +107,12 @@ export async function openWorkspace(dir: string, o: OpenOptions = {}): Promise<W
     const remote = isRemoteUrl(record.remote) ? record.remote : path.resolve(dir, record.remote);
     const ledger = await Ledger.open({ remote, workdir: path.join(stateDir, "ledger"), author: o.author ?? (await gitAuthor()) });
     let workflow: RoundWorkflow | undefined;
-    const numbersInUse = async () => Math.max(0, ...(await workflow!.manifests()).flatMap((m) => [m.issue, m.prs.selection ?? 0, m.prs.results ?? 0]));
-    const forge = await LocalForge.load({ dir: path.join(dir, "forge"), ledger, repo: record.repo, link: o.link ?? ((file, sha) => `${file} at ${sha.slice(0, 12)}`), numbersInUse });
+    const me: Actor = { login: userInfo().username || "you", isBot: false };
+    const numbersInUse = async () => Math.max(0, ...(await workflow!.manifests()).flatMap((m) => [m.issue, m.prs.selection ?? 0, m.prs.results ?? 0]), ...(await claimedNumbers(ledger)));
+    const claimNumber = async (number: number) => (await ledger.appendEventOnce({ actor: me.login, delivery: null, event: THREAD_EVENT, command: null, outcome: `thread #${number} opened in a relabel round workspace`, comment: threadKey(number) })) !== null;
+    const forge = await LocalForge.load({ dir: path.join(dir, "forge"), ledger, repo: record.repo, link: o.link ?? ((file, sha) => `${file} at ${sha.slice(0, 12)}`), numbersInUse, claimNumber });
     const messages: string[] = [];
+    const outcomes: RecordedOutcome[] = [];
     workflow = new RoundWorkflow({
       forge,
       ledger,
@@ -116,12 +122,30 @@ export async function openWorkspace(dir: string, o: OpenOptions = {}): Promise<W
       autoSubmit: o.autoSubmit ?? true,
       instance: await startInstance(stateDir),
       allowLocalExecutor: true,
+      onRecord: (o) => outcomes.push(o),
     });
-    return { dir, record, remote, ledger, forge, workflow, stateDir, me: { login: userInfo().username || "you", isBot: false }, messages, close: release };
+    return { dir, record, remote, ledger, forge, workflow, stateDir, me, messages, outcomes, close: release };
   } catch (err) {
     await release();
     throw err;
   }
+}
+
+/**
+ * Thread numbers are claimed in the data repository's event log (a dedupe key per number, which appendEventOnce
+ * grants to one writer only): workspaces on one repository never give two threads the same number.
+ */
+const THREAD_EVENT = "local-thread";
+const threadKey = (number: number) => `local-thread:${number}`;
+
+/** The thread numbers workspaces have claimed in the event log, as last fetched. */
+async function claimedNumbers(ledger: Ledger): Promise<number[]> {
+  const log = await ledger.read(EVENTS_PATH);
+  if (log === null) return [];
+  return [...eventKeys(log.toString("utf8"))].flatMap((key) => {
+    const claimed = /^local-thread:(\d+)$/.exec(key);
+    return claimed === null ? [] : [Number(claimed[1])];
+  });
 }
 
 /** One command per workspace: a second one is refused at once rather than queued behind a poll that may wait for hours. */

@@ -100,6 +100,22 @@ export interface WorkflowDeps {
   appKeyFile?: string;
   /** The App: only the SSH keys its operator offers (ExecutorPolicy.offeredKeys); absent, any (the CLI's demo). */
   offeredKeys?: { dir: string | null };
+  /**
+   * Hears each outcome the workflow records in the event log, marked `refused` when the event was not carried out
+   * (refused, answered with usage, busy, failed). The local workspace tells its user so by its exit code; the App
+   * sets none.
+   */
+  onRecord?: (outcome: RecordedOutcome) => void;
+}
+
+/** One outcome of an event, as WorkflowDeps.onRecord hears it. */
+export interface RecordedOutcome {
+  thread: number | null;
+  event: string;
+  command: string | null;
+  outcome: string;
+  /** The event was not carried out: refused, answered with usage or "nothing to do here", busy, or failed. */
+  refused: boolean;
 }
 
 export interface Actor {
@@ -226,12 +242,12 @@ export class RoundWorkflow {
       const auth = authorizeCommand(e.sender.login, permission, config);
       if (!auth.ok) {
         await this.forge.comment(e.issue.number, auth.reply);
-        await this.record(where, `refused: ${e.sender.login} has ${permission} permission${config.commands.allowlist ? " or is not on the allowlist" : ""}`);
+        await this.refuse(where, `refused: ${e.sender.login} has ${permission} permission${config.commands.allowlist ? " or is not on the allowlist" : ""}`);
         return;
       }
       if (parsed.kind === "reply") {
         await this.forge.comment(e.issue.number, parsed.body);
-        await this.record(where, "replied: usage");
+        await this.refuse(where, "replied: usage");
         return;
       }
       await this.forge.react({ comment: e.comment.id }, "eyes");
@@ -342,13 +358,13 @@ export class RoundWorkflow {
       const auth = authorizeCommand(sender.login, permission, config);
       if (!auth.ok) {
         await this.forge.comment(issue.number, auth.reply.replace("relabel-loop commands need", "opening a round needs"));
-        await this.record(where, `refused: ${sender.login} has ${permission} permission`);
+        await this.refuse(where, `refused: ${sender.login} has ${permission} permission`);
         return;
       }
       const parsed = parseRoundIssue(issue.body, issue.labels, config);
       if (parsed.kind !== "request") {
         if (parsed.kind === "problems") await this.upsert(issue.number, "issue-problems", issue.number, roundIssueProblemsComment(parsed.problems));
-        await this.record(where, parsed.kind === "problems" ? `refused: issue form problems (${parsed.problems.length})` : "ignored: not a round issue");
+        await this.refuse(where, parsed.kind === "problems" ? `refused: issue form problems (${parsed.problems.length})` : "ignored: not a round issue");
         return;
       }
       await this.forge.react({ issue: issue.number }, "eyes");
@@ -635,7 +651,7 @@ export class RoundWorkflow {
     const pr = now.prs.selection;
     if (!now.finished_steps.includes("selection") && (pr === undefined || !(await this.forge.pullRequest(pr)).merged)) return false;
     await this.forge.comment(now.issue, `Round ${m0.round}: the selection PR${pr === undefined ? "" : ` #${pr}`} was merged while ranking again; the merged selection stands, and this ranking was dropped.`);
-    await this.record(where, "re-rank dropped: selection merged meanwhile");
+    await this.refuse(where, "re-rank dropped: selection merged meanwhile");
     return true;
   }
 
@@ -1163,7 +1179,7 @@ export class RoundWorkflow {
         return;
       }
       await this.forge.comment(thread, `\`/relabel ${c.command}\`: no round belongs to #${thread}. Commands work on round issues and round pull requests.`);
-      await this.record(where, "replied: no round here");
+      await this.refuse(where, "replied: no round here");
       return;
     }
     await this.roundCommand(c, manifest, { number: thread, isPullRequest: e.issue.isPullRequest }, where, config);
@@ -1183,7 +1199,7 @@ export class RoundWorkflow {
         // A lock of this process belongs to a step that is still running: releasing it would let another run beside it.
         if (lock !== null && lock.instance !== undefined && lock.instance === this.d.instance?.id && !c.args.force) {
           await this.forge.comment(thread, `Round ${round}: ${lock.holder} holds the lock since ${lock.since} (${lock.reason}), and that step is still running in the App. Nothing was released; \`/relabel unlock --force\` releases it anyway, for a step that hangs.`);
-          await this.record(where, "unlock: refused, the step is running");
+          await this.refuse(where, "unlock: refused, the step is running");
           return;
         }
         const sha = lock === null ? null : await this.ledger.releaseLock(round, lock);
@@ -1194,7 +1210,7 @@ export class RoundWorkflow {
       case "rank": {
         if (!selectionOpen(manifest)) {
           await this.forge.comment(thread, `Round ${round}: the selection is frozen${manifest.commits.frozen ? ` (commit \`${manifest.commits.frozen.slice(0, 12)}\`)` : ""}; open a new round to rank again.`);
-          await this.record(where, "refused: selection frozen");
+          await this.refuse(where, "refused: selection frozen");
           return;
         }
         await this.withLock(round, where, "re-ranking", true, () => this.rankRound({ kind: "rerank", manifest, select: c.args.select, weights: c.args.weights }, where, config));
@@ -1205,7 +1221,7 @@ export class RoundWorkflow {
         const pr = on.isPullRequest && thread !== manifest.prs.selection ? thread : (manifest.prs.results ?? null);
         if (pr === null || effectiveState(manifest) !== "labeling") {
           await this.forge.comment(thread, `Round ${round}: no open results PR to check${effectiveState(manifest) !== "labeling" ? ` (the round is ${manifest.state})` : ""}.`);
-          await this.record(where, "rebuild: nothing to check");
+          await this.refuse(where, "rebuild: nothing to check");
           return;
         }
         const info = await this.forge.pullRequest(pr);
@@ -1298,8 +1314,14 @@ export class RoundWorkflow {
     return sha !== null;
   }
 
-  private async record(where: Where, outcome: string, commit: string | null = null): Promise<void> {
+  private async record(where: Where, outcome: string, commit: string | null = null, refused = false): Promise<void> {
     await this.ledger.appendEvent(this.event(where, outcome, commit));
+    this.d.onRecord?.({ thread: where.thread, event: where.event, command: where.command ?? null, outcome, refused });
+  }
+
+  /** Records an event that was not carried out (see RecordedOutcome.refused); the event log reads the same. */
+  private async refuse(where: Where, outcome: string): Promise<void> {
+    await this.record(where, outcome, null, true);
   }
 
   /** The config from the default branch; problems are posted once (a sticky comment) on the thread. */
@@ -1307,7 +1329,7 @@ export class RoundWorkflow {
     const result = await this.readConfig(loaded);
     if (result.ok) return result.config;
     if (where.thread !== null) await this.upsert(where.thread, "config", where.thread, renderConfigProblems(result.problems));
-    await this.record(where, `refused: .github/relabel.yml has ${result.problems.length} problem(s): ${result.problems.map((p) => p.path || "file").join(", ")}`);
+    await this.refuse(where, `refused: .github/relabel.yml has ${result.problems.length} problem(s): ${result.problems.map((p) => p.path || "file").join(", ")}`);
     return null;
   }
 
@@ -1343,7 +1365,7 @@ export class RoundWorkflow {
     if (!lock.ok) {
       if (reportBusy && where.thread !== null) {
         await this.forge.comment(where.thread, busyText(round, lock, retried));
-        await this.record(where, `busy: round ${round} locked by ${lock.holder} (${lock.reason})`);
+        await this.refuse(where, `busy: round ${round} locked by ${lock.holder} (${lock.reason})`);
       }
       return false;
     }
@@ -1427,7 +1449,7 @@ export class RoundWorkflow {
           if (m !== null && m.state !== "complete" && m.state !== "failed") await this.writeManifest(failRound(m, where.command ?? where.event, message, this.now().toISOString()), `Round ${m.round}: failed`);
         }
         if (where.thread !== null) await this.forge.comment(where.thread, `relabel-loop could not finish \`${where.command ? `/relabel ${where.command}` : where.event}\`${where.round !== null ? ` for round ${where.round}` : ""}: ${message}`);
-        await this.record(where, `error: ${message}`);
+        await this.refuse(where, `error: ${message}`);
       } catch (inner) {
         this.d.log.error(`${this.forge.repo}: reporting the failure failed too: ${(inner as Error).message}`);
       }

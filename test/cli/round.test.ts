@@ -256,6 +256,12 @@ describe("relabel round", () => {
     expect((await round("open", "-w", ws, "--weights", "div=x")).stderr).toMatch(/^relabel round: --weights: expected weights as div=W,dis=W/);
     expect((await round("merge", "-w", ws, "7")).stderr).toBe("relabel round: there is no issue or pull request #7 in local/data-repo ('relabel round status' lists them)\n");
     expect((await round("results", "-w", ws, "--round", "1", SAMPLE_VASP)).stderr).toBe("relabel round: there is no round 1 in local/data-repo ('relabel round status' lists the rounds)\n");
+    // Pool and committee paths the data repository does not have open no issue (a local one could not be edited).
+    const notPushed = await round("open", "-w", ws, "--pool", "pools/missing.extxyz", "--pool", "pools/md/", "--committee-file", "preds/a.xyz", "--committee-file", "preds/b.xyz");
+    expect(notPushed.code).toBe(1);
+    const bare = path.join(ws, "data-repo.git");
+    expect(notPushed.stderr).toBe(`error: pools/missing.extxyz, pools/md/, preds/a.xyz, preds/b.xyz: not in the data repository (main of ${bare}), so no round was opened: add them in a clone (git clone ${bare}, copy them there, git add, git commit, git push), then open the round again\n`);
+    expect(existsSync(path.join(ws, "forge", "threads"))).toBe(false);
     const bad = path.join(dir, "bad.yml");
     writeFileSync(bad, "selection: {select: many}\n");
     const refusedConfig = await round("init", "-w", path.join(dir, "ws2"), "--config", bad);
@@ -267,6 +273,38 @@ describe("relabel round", () => {
     expect(damaged.code).toBe(1);
     expect(damaged.stderr).toBe(`error: ${path.join(ws, "forge", "forge.json")}: threads.0.number: not a record of relabel's local threads: Invalid input: expected number, received string\n`);
   });
+  it("exits 1 when the App does not carry a comment's command out, and prints its answer", async () => {
+    const dir = tmp();
+    const ws = path.join(dir, "ws");
+    expect((await round("init", "-w", ws, "--config", configFile(dir), "--pool", pool)).code).toBe(0);
+    expect((await round("open", "-w", ws, "--pool", "pools/sample-runs.extxyz", "--select", "1")).code).toBe(0);
+
+    const unknown = await round("comment", "-w", ws, "1", "/relabel rnak");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stdout).toContain("Unknown command `/relabel rnak`. Did you mean `/relabel rank`?");
+    expect(unknown.stderr).toBe("relabel round: #1: /relabel rnak was not carried out (replied: usage); the App's answer is above\n");
+    const badOption = await round("comment", "-w", ws, "1", "/relabel rank --slect 2");
+    expect(badOption.code).toBe(1);
+    expect(badOption.stdout).toContain('unknown option "--slect" (did you mean --select?)');
+    const noRound = await round("comment", "-w", ws, "2", "/relabel rebuild --dry-run");
+    expect(noRound.code).toBe(1);
+    expect(noRound.stdout).toContain("Round 1: no open results PR to check (the round is selection-review).");
+
+    const carriedOut = await round("comment", "-w", ws, "1", "/relabel status");
+    expect(carriedOut.code).toBe(0);
+    expect(carriedOut.stderr).toBe("");
+    const plain = await round("comment", "-w", ws, "1", "looks good to me");
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toContain("#1: the comment has no line starting with /relabel, so the App does nothing with it");
+
+    // Not allowed in this state: the selection is frozen once its pull request is merged.
+    expect((await round("merge", "-w", ws, "2")).code).toBe(0);
+    const frozen = await round("comment", "-w", ws, "1", "/relabel rank --select 2");
+    expect(frozen.code).toBe(1);
+    expect(frozen.stdout).toContain("Round 1: the selection is frozen");
+    expect(frozen.stderr).toBe("relabel round: #1: /relabel rank --select 2 was not carried out (refused: selection frozen); the App's answer is above\n");
+  }, 30_000);
+
   it("counts a check's latest run, so a results PR whose check passed on a re-run merges; a config that does not parse stops the re-run", async () => {
     const dir = tmp();
     const ws = path.join(dir, "ws");
@@ -343,6 +381,55 @@ describe("relabel round", () => {
     ]);
   }, 30_000);
 
+  it("starts over on a results branch that a killed 'results' pushed without its pull request, and leaves any other branch alone", async () => {
+    const dir = tmp();
+    const ws = path.join(dir, "ws");
+    const bare = path.join(ws, "data-repo.git");
+    expect((await round("init", "-w", ws, "--config", configFile(dir), "--pool", pool)).code).toBe(0);
+    expect((await round("open", "-w", ws, "--pool", "pools/sample-runs.extxyz", "--select", "1")).code).toBe(0);
+    expect((await round("merge", "-w", ws, "2")).code).toBe(0);
+    const picked = runFor(selectedIds(ws)[0]);
+    const stale = path.join(dir, "stale-run");
+    cpSync(picked.dir, stale, { recursive: true });
+
+    // The data repository holds a results branch up once its push is received; the command is killed before it hears back.
+    const killedDuringPush = async (): Promise<void> => {
+      const received = path.join(dir, "results-received");
+      rmSync(received, { force: true });
+      const hook = path.join(bare, "hooks", "post-receive");
+      writeFileSync(hook, `#!/bin/sh\nif grep -q ' refs/heads/results/'; then touch '${received}'; sleep 30; fi\n`, { mode: 0o755 });
+      const child = spawn(process.execPath, [path.resolve(import.meta.dirname, "../../bin/relabel.js"), "round", "results", "-w", ws, "--round", "1", stale], { detached: true, stdio: "ignore" });
+      // Reaped before the next command, which would otherwise find the workspace's lock held by a live pid.
+      const ended = new Promise((resolve) => child.once("exit", resolve));
+      try {
+        for (let i = 0; i < 400 && !existsSync(received); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(existsSync(received)).toBe(true);
+      } finally {
+        process.kill(-child.pid!, "SIGKILL");
+        await ended;
+        rmSync(hook);
+      }
+    };
+
+    await killedDuringPush();
+    expect(git(bare, "branch", "--list", "results/*")).toBe("  results/round-0001\n");
+    const again = await round("results", "-w", ws, "--round", "1", picked.dir);
+    expect(again.stdout).toContain("results/round-0001: started over (a 'relabel round results' stopped before opening its pull request had left it)");
+    expect(again.stdout).toContain("results pull request #3 (branch results/round-0001)");
+    expect(git(bare, "ls-tree", "--name-only", "results/round-0001", "rounds/0001/labels/")).toBe(`rounds/0001/labels/${picked.name}\n`);
+    expect(git(bare, "branch", "--list", "results/*")).toBe("  results/round-0001\n");
+
+    // Stopped again (results/round-0001 is #3's now); someone else pushes onto that branch before the next run:
+    // it is no longer the commit this workspace pushed, so it stays as it is.
+    await killedDuringPush();
+    const theirs = pushFiles(bare, "results/round-0001-2", { "notes.txt": "a colleague's\n" }).trim();
+    const next = await round("results", "-w", ws, "--round", "1", picked.dir);
+    expect(next.stdout).toContain("results pull request #4 (branch results/round-0001-3)");
+    expect(next.stdout).not.toContain("started over");
+    expect(git(bare, "rev-parse", "results/round-0001-2").trim()).toBe(theirs);
+    expect(git(bare, "ls-tree", "--name-only", "results/round-0001", "rounds/0001/labels/")).toBe(`rounds/0001/labels/${picked.name}\n`);
+  }, 60_000);
+
   it("numbers threads above the data repository's rounds, and leaves a round whose threads are in another workspace alone", async () => {
     const { team, mine, colleague } = await twoWorkspacesOnOneRepository();
     // The colleague's round 1: issue #1, selection PR #2, in their workspace only.
@@ -363,11 +450,37 @@ describe("relabel round", () => {
     expect((await round("status", "-w", colleague)).stdout).toContain("round 2: labeling; issue #3, selection #4 (threads not in this workspace");
   }, 30_000);
 
+  it("gives two workspaces that open rounds at the same moment thread numbers of their own", async () => {
+    const { mine, colleague } = await twoWorkspacesOnOneRepository();
+    const cli = path.resolve(import.meta.dirname, "../../bin/relabel.js");
+    const open = (ws: string) =>
+      new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        const child = spawn(process.execPath, [cli, "round", "open", "-w", ws, "--pool", "pools/sample-runs.extxyz", "--select", "1"], { stdio: ["ignore", "pipe", "inherit"] });
+        let stdout = "";
+        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+        child.on("close", (code) => resolve({ code, stdout }));
+      });
+    const results = await Promise.all([open(mine), open(colleague)]);
+    expect(results.map((r) => r.code)).toEqual([0, 0]);
+    const numbers = results.flatMap((r) => [/issue #(\d+) opened/.exec(r.stdout)![1], /selection pull request #(\d+)/.exec(r.stdout)![1]]).map(Number);
+    expect(numbers.sort((a, b) => a - b)).toEqual([1, 2, 3, 4]);
+    // Each workspace holds its own round's threads, and a command on them acts on that round.
+    for (const ws of [mine, colleague]) {
+      const status = await round("status", "-w", ws);
+      expect(status.stdout.match(/\(threads not in this workspace/g)).toHaveLength(1);
+      const issue = /#(\d+) issue, open/.exec(status.stdout)![1];
+      expect((await round("comment", "-w", ws, issue, "/relabel status")).code).toBe(0);
+    }
+  }, 60_000);
+
   it("refuses a command on a thread whose number the repository gives to another workspace's round", async () => {
     const { team, mine, colleague } = await twoWorkspacesOnOneRepository();
-    // An issue here that opened no round (its pool is missing) is #1; the colleague's round then takes #1 as well.
-    expect((await round("open", "-w", mine, "--pool", "pools/missing.extxyz")).code).toBe(1);
+    // The colleague's round takes #1; an issue #1 here that opened no round came before workspaces claimed their
+    // numbers in the repository (an earlier relabel), as its record says.
     expect((await round("open", "-w", colleague, "--pool", "pools/sample-runs.extxyz", "--select", "1")).code).toBe(0);
+    const earlierIssue = { number: 1, title: "Active-learning round", body: "", author: "me", labels: ["al-round"], state: "open", reactions: [], comments: [], pull: null };
+    mkdirSync(path.join(mine, "forge"), { recursive: true });
+    writeFileSync(path.join(mine, "forge", "forge.json"), `${JSON.stringify({ threads: [earlierIssue], checks: [] })}\n`);
     const refused = await round("comment", "-w", mine, "1", "/relabel rank --select 2");
     expect(refused.code).toBe(2);
     expect(refused.stderr).toBe("relabel round: #1 here is not a thread of round 1, whose threads (issue #1) are in another workspace or on GitHub; the App would take this event as one of round 1\n");
@@ -391,6 +504,8 @@ describe("relabel round", () => {
     expect(form.code).toBe(2);
     expect(form.stderr).toBe('relabel round: no round opened: Pool paths: "/abs/pool.extxyz": expected a path relative to the repository root (no leading /)\n');
     expect(existsSync(path.join(spaced, "forge", "threads"))).toBe(false);
+    // A pool folder that is in the repository opens its round.
+    expect((await round("open", "-w", spaced, "--pool", "pools/md-pool/", "--select", "1")).stdout).toContain("round 1: selection pull request #2");
     // The starter config runs stages under the workspace, which an executor cannot take with a space in it.
     const refused = await round("init", "-w", path.join(dir, "other ws"));
     expect(refused.code).toBe(2);

@@ -168,6 +168,27 @@ describe("commit", () => {
     expect((await thrown(ledger.commit({ branch: "from-nowhere", base: "no-such-base", message: "m", files: [] }))).code).toBe("not-found");
   });
 
+  it("names each commit to beforePush before pushing it, and deletes a branch only while its tip is the one given", async () => {
+    const heard: Array<{ sha: string; onRemote: boolean }> = [];
+    const onRemote = (branch: string) => git(remote.path, "for-each-ref", `refs/heads/${branch}`).trim() !== "";
+    const sha = await ledger.commit({
+      branch: "results/round-0001",
+      message: "runs",
+      files: [{ path: "rounds/0001/labels/a/OUTCAR", content: "outcar\n" }],
+      beforePush: async (s) => void heard.push({ sha: s, onRemote: onRemote("results/round-0001") }),
+    });
+    expect(heard).toEqual([{ sha, onRemote: false }]);
+
+    const moved = await ledger.commit({ branch: "results/round-0001", message: "more", files: [{ path: "notes.txt", content: "n\n" }] });
+    expect(await ledger.deleteBranch("results/round-0001", sha)).toBe(false);
+    expect(git(remote.path, "rev-parse", "results/round-0001").trim()).toBe(moved);
+    expect(await ledger.deleteBranch("results/round-0001", moved)).toBe(true);
+    expect(onRemote("results/round-0001")).toBe(false);
+    expect(await ledger.head("results/round-0001")).toBeNull();
+    expect(await ledger.deleteBranch("results/round-0001", moved)).toBe(false);
+    expect((await thrown(ledger.deleteBranch("main", git(remote.path, "rev-parse", "main").trim()))).code).toBe("invalid-path");
+  });
+
   it("starts an empty remote with a root commit on the default branch it names", async () => {
     const empty = path.join(remote.root, "empty.git");
     git(remote.root, "init", "--quiet", "--bare", "--initial-branch=main", empty);

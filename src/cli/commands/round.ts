@@ -1,6 +1,7 @@
 import path from "node:path";
 import { parseWeightsText } from "../../core/app/config.js";
 import type { RoundIssueFields } from "../../core/app/issue-form.js";
+import { findCommandLine } from "../../core/app/commands.js";
 import { HISTORY_OPEN } from "../../core/app/markdown.js";
 import { roundPaths, type RoundManifest } from "../../core/app/manifest.js";
 import { UsageError } from "../../core/errors.js";
@@ -24,18 +25,21 @@ the App would have answered. 'relabel demo -o DIR' leaves such a workspace too.
   open  [--title T] [--pool PATH]... [--select N] [--committee none|previous-round] [--committee-file PATH]...
         [--weights div=W,dis=W]
         open a round issue (as the issue form; what is not given comes from .github/relabel.yml): the pool is
-        ranked and a selection pull request opened; pool and committee paths are paths in the data repository.
+        ranked and a selection pull request opened; pool and committee paths are paths in the data repository
+        (one it does not have opens no issue: push it first).
         A previous-round committee predicts the pool first: the poll that finds it done opens the pull request
   results --round N [--to PR] RUN_DIR...
         commit VASP run folders (or folders of them) under rounds/NNNN/labels/ on a results branch, open the
         results pull request (or add to the open one, --to) and run its check. Only VASP's outputs and inputs
         go (vasprun.xml, OUTCAR, OSZICAR, INCAR, KPOINTS, POSCAR, CONTCAR, XDATCAR, POTCAR.spec, also custodian's
         suffixed and compressed ones); POTCAR, WAVECAR, CHGCAR and the like stay out, and the command says so.
-        With --to, a run folder of a name already there is replaced
+        With --to, a run folder of a name already there is replaced. A branch that a stopped 'results' pushed
+        without its pull request is started over; any other existing branch is left as it is
   check PR            run a results pull request's check again (its latest run is the one that counts)
   merge PR [--force]  merge a pull request: a selection freezes, results rebuild the dataset and submit the train
                       stage. A results pull request whose check did not pass is refused unless --force
-  comment N TEXT      comment on issue or pull request N, e.g. '/relabel status', '/relabel rank --select 50'
+  comment N TEXT      comment on issue or pull request N, e.g. '/relabel status', '/relabel rank --select 50'; exits 1
+                      when the App does not carry the command out (unknown, malformed, refused, failed)
   poll [--wait] [--interval SECONDS]
                       the App's poller: follow submitted jobs, collect and benchmark finished ones; --wait polls
                       until no job is open (every 30 s by default). Exits 1 when a round stops (a job failed)
@@ -47,7 +51,8 @@ options:
 
 Files reach the data repository as any commit does (git clone DIR/data-repo.git, commit, push): pools,
 committee files, config changes. Threads live in the workspace: a second workspace on the same repository
-leaves the rounds opened elsewhere alone (status marks them; poll refuses while one is in progress). Stages run
+leaves the rounds opened elsewhere alone (status marks them; poll refuses while one is in progress), and each
+thread's number is claimed in the repository's event log, so no two workspaces give out the same one. Stages run
 where the data repository's config says, also on this machine (backend: local): use a workspace only with a data
 repository whose writers you trust, as with 'relabel submit'.
 exit codes: 0 done, 1 the App refused or failed a step (its comment says why), or bad input, 2 usage error`,
@@ -106,9 +111,10 @@ export async function runRound(argv: string[]): Promise<number> {
   const ws = await openWorkspace(dir);
   try {
     const before = snapshot(ws);
-    const { code, next } = await perform(act, ws, values, rest);
+    const { code, next, problem } = await perform(act, ws, values, rest);
     showChanges(ws, before);
     for (const m of ws.messages) process.stderr.write(`relabel round: ${m.split("\n")[0]}\n`);
+    if (problem !== undefined && ws.messages.length === 0) process.stderr.write(`relabel round: ${problem}\n`);
     if (next !== undefined && ws.messages.length === 0) say(`\nnext: ${next}`);
     return ws.messages.length > 0 ? Math.max(code, 1) : code;
   } finally {
@@ -135,6 +141,8 @@ async function init(dir: string, values: Values, rest: string[]): Promise<number
 interface Outcome {
   code: number;
   next?: string;
+  /** Why the step did not go through, said after the App's answer unless the workflow's own messages say it. */
+  problem?: string;
 }
 
 async function perform(act: Exclude<Action, "init">, ws: Workspace, values: Values, rest: string[]): Promise<Outcome> {
@@ -164,7 +172,8 @@ async function perform(act: Exclude<Action, "init">, ws: Workspace, values: Valu
         process.stderr.write("relabel round: nothing was committed\n");
         return { code: 1 };
       }
-      const { pr, branch, runs: committed } = await submitResults(ws, round, runs, { to });
+      const { pr, branch, runs: committed, reused } = await submitResults(ws, round, runs, { to });
+      if (reused) say(`${branch}: started over (a 'relabel round results' stopped before opening its pull request had left it)`);
       for (const { run, committed: names, removed } of committed) {
         say(`${run.dir} -> ${roundPaths(round).labels}/${run.name}/: ${names.join(", ")}`);
         for (const l of run.left) say(`  left out ${l.name}: ${l.why}`);
@@ -192,8 +201,14 @@ async function perform(act: Exclude<Action, "init">, ws: Workspace, values: Valu
     }
     case "comment": {
       if (rest.length !== 2) throw new UsageError(`comment needs the issue or pull request number and the text, e.g. relabel round comment 1 "/relabel status"`);
-      await postComment(ws, wholeNumber("comment", rest[0]), rest[1]);
-      return { code: 0 };
+      const thread = wholeNumber("comment", rest[0]);
+      const outcomes = await postComment(ws, thread, rest[1]);
+      const line = findCommandLine(rest[1]);
+      if (line === null) say(`#${thread}: the comment has no line starting with /relabel, so the App does nothing with it`);
+      // The App answers a command it did not carry out with a comment (printed as any answer is): exit 1 as well.
+      const refused = outcomes.find((o) => o.refused);
+      if (refused === undefined) return { code: 0 };
+      return { code: 1, problem: `#${thread}: ${line} was not carried out (${refused.outcome}); the App's answer is above` };
     }
     case "poll":
       noPositionals("poll", rest);
