@@ -252,7 +252,8 @@ describe("relabel round", () => {
     expect((await round("init", "-w", ws)).stderr).toBe(`relabel round: ${ws} is a relabel workspace already\n`);
     expect((await round("frobnicate", "-w", ws)).code).toBe(2);
     expect((await round("open", "-w", ws, "--round", "2")).stderr).toBe("relabel round: --round does not go with 'relabel round open'\n");
-    expect((await round("open", "-w", ws, "--select", "0")).stderr).toBe('relabel round: --select: expected a whole number of at least 1 (got "0")\n');
+    expect((await round("open", "-w", ws, "--select", "0")).stderr).toBe('relabel round: --select must be a positive integer (got "0")\n');
+    expect((await round("poll", "-w", ws, "--interval", "-5")).stderr).toBe('relabel round: --interval must be a positive number (got "-5")\n');
     expect((await round("open", "-w", ws, "--weights", "div=x")).stderr).toMatch(/^relabel round: --weights: expected weights as div=W,dis=W/);
     expect((await round("merge", "-w", ws, "7")).stderr).toBe("relabel round: there is no issue or pull request #7 in local/data-repo ('relabel round status' lists them)\n");
     expect((await round("results", "-w", ws, "--round", "1", SAMPLE_VASP)).stderr).toBe("relabel round: there is no round 1 in local/data-repo ('relabel round status' lists the rounds)\n");

@@ -8,7 +8,7 @@ import { UsageError } from "../../core/errors.js";
 import { isOpen, jobStateText, type JobRecord } from "../../core/exec/ledger.js";
 import { holdsRound, initWorkspace, labelingRound, latestChecks, mergePullRequest, openRoundIssue, pollWorkspace, postComment, recheck, resultsRuns, roundJobs, submitResults } from "../../workflow/local-commands.js";
 import { openWorkspace, type Workspace } from "../../workflow/local-workspace.js";
-import { helpText, parseCommand, type CommandSpec } from "../args.js";
+import { helpText, parseCommand, positiveNumber, type CommandSpec } from "../args.js";
 
 export const roundSpec = {
   name: "round",
@@ -72,6 +72,7 @@ exit codes: 0 done, 1 the App refused or failed a step (its comment says why), o
     wait: { type: "boolean" },
     interval: { type: "string" },
   },
+  positive: { interval: "number", round: "integer", to: "integer", select: "integer" },
 } satisfies CommandSpec;
 
 type Values = ReturnType<typeof parseCommand<typeof roundSpec.options>>["values"];
@@ -163,8 +164,8 @@ async function perform(act: Exclude<Action, "init">, ws: Workspace, values: Valu
     case "results": {
       if (values.round === undefined) throw new UsageError("results needs --round N (the round the runs label)");
       if (rest.length === 0) throw new UsageError("results needs at least one VASP run folder");
-      const round = wholeNumber("--round", values.round);
-      const to = values.to === undefined ? undefined : wholeNumber("--to", values.to);
+      const round = positiveNumber("round", values.round, "integer")!;
+      const to = positiveNumber("to", values.to, "integer");
       await labelingRound(ws, round);
       const { runs, problems } = await resultsRuns(rest);
       for (const p of problems) process.stderr.write(`error: ${p}\n`);
@@ -226,7 +227,7 @@ function issueFields(values: Values): RoundIssueFields {
   if (values.weights !== undefined && typeof parseWeightsText(values.weights) === "string") throw new UsageError(`--weights: ${parseWeightsText(values.weights) as string}`);
   return {
     pool: values.pool,
-    select: values.select === undefined ? undefined : wholeNumber("--select", values.select),
+    select: positiveNumber("select", values.select, "integer"),
     committee: files.length > 0 ? { files } : (values.committee as "none" | "previous-round" | undefined),
     weights: values.weights,
   };
@@ -242,8 +243,7 @@ async function checksPassed(ws: Workspace, number: number): Promise<Outcome> {
 }
 
 async function poll(ws: Workspace, values: Values): Promise<Outcome> {
-  const interval = values.interval === undefined ? 30 : Number(values.interval);
-  if (!Number.isFinite(interval) || interval <= 0) throw new UsageError(`--interval must be a number of seconds above 0 (got "${values.interval}")`);
+  const interval = positiveNumber("interval", values.interval) ?? 30;
   let seen: string | null = null;
   const ranked: RoundManifest[] = [];
   for (;;) {
