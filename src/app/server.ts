@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
-import { createNodeMiddleware, Probot } from "probot";
+import { createNodeMiddleware, Probot, ProbotOctokit } from "probot";
 import { isAppSecretVariable } from "../core/app-secrets.js";
 import { RelabelApp, settingsFromEnv, type AppSettings } from "./index.js";
 
@@ -128,6 +128,32 @@ export async function startServer(o: { probot: Probot; relabel: RelabelApp; port
   };
 }
 
+/** How often a request refused by a secondary rate limit is sent again, each after GitHub's retry-after. */
+export const SECONDARY_LIMIT_RETRIES = 2;
+
+/**
+ * ProbotOctokit that waits out secondary rate limits (403/429 "secondary rate limit", with retry-after) and tries
+ * again. Probot's own throttle options only log them, so a burst of comments or check runs would fail the step.
+ */
+export function appOctokit(): typeof ProbotOctokit {
+  return ProbotOctokit.defaults((options: Record<string, unknown>) => ({
+    ...options,
+    throttle: {
+      ...(options.throttle as object),
+      onSecondaryRateLimit: (retryAfter: number, request: { method: string; url: string }, octokit: { log: { warn(m: string): void } }, retryCount: number) => {
+        const again = retryCount < SECONDARY_LIMIT_RETRIES;
+        octokit.log.warn(`secondary rate limit on ${request.method} ${request.url}: ${again ? `trying again in ${retryAfter} s` : "giving up"}`);
+        return again;
+      },
+    },
+  }));
+}
+
+/** The Probot instance `npm start` serves: GHE's API when GHE_HOST is set, secondary rate limits waited out. */
+export function createProbot(env: ServerEnv): Probot {
+  return new Probot({ appId: env.appId, privateKey: env.privateKey, secret: env.secret, logLevel: env.logLevel, baseUrl: env.baseUrl, Octokit: appOctokit() });
+}
+
 async function main(): Promise<number> {
   const checked = takeServerEnv(process.env);
   if (!checked.ok) {
@@ -135,7 +161,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const env = checked.env;
-  const probot = new Probot({ appId: env.appId, privateKey: env.privateKey, secret: env.secret, logLevel: env.logLevel, baseUrl: env.baseUrl });
+  const probot = createProbot(env);
   const relabel = new RelabelApp(checked.settings);
   const running = await startServer({ probot, relabel, port: env.port, host: env.host, webhooksPath: env.webhooksPath, tickMs: 30_000 });
   probot.log.info(`relabel-loop listening on ${running.url} (state in ${relabel.settings.stateDir})`);

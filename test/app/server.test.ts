@@ -3,9 +3,10 @@
  * that no message ever repeats a secret, and that the App's credentials leave the environment once read.
  */
 import path from "node:path";
+import nock from "nock";
 import { describe, expect, it } from "vitest";
 import * as appModule from "../../src/app/index.js";
-import { readServerEnv, takeServerEnv } from "../../src/app/server.js";
+import { createProbot, readServerEnv, SECONDARY_LIMIT_RETRIES, takeServerEnv } from "../../src/app/server.js";
 import { appKeys } from "../helpers/app-harness.js";
 
 const base = () => ({ APP_ID: "123", PRIVATE_KEY: appKeys().privateKey, WEBHOOK_SECRET: "s3cr3t-value" });
@@ -99,4 +100,46 @@ describe("entry points", () => {
   it("has none that would skip the checks: no default export for `probot run` (it would sign with \"development\")", () => {
     expect(Object.keys(appModule)).not.toContain("default");
   });
+});
+
+describe("the App's Octokit", () => {
+  // As GitHub answers a burst of writes: 403 naming the secondary rate limit, with the seconds to wait.
+  const SECONDARY = { message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", documentation_url: "https://docs.github.com/rest" };
+
+  async function installationOctokit(refusals: number) {
+    nock.disableNetConnect();
+    const checked = readServerEnv({ ...base(), GHE_HOST: "ghe.example", LOG_LEVEL: "fatal" });
+    if (!checked.ok) throw new Error(checked.problems.join("; "));
+    const api = nock("https://ghe.example/api/v3")
+      .post("/app/installations/7/access_tokens")
+      .reply(201, { token: "ghs_test", expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} })
+      .get("/repos/lab/data")
+      .times(refusals)
+      .reply(403, SECONDARY, { "retry-after": "1", "x-ratelimit-remaining": "4000" })
+      .get("/repos/lab/data")
+      .reply(200, { name: "data", default_branch: "main" });
+    return { octokit: await createProbot(checked.env).auth(7), api };
+  }
+
+  it("waits out a secondary rate limit and tries again, instead of failing the step", async () => {
+    try {
+      const { octokit, api } = await installationOctokit(1);
+      const { data } = await octokit.rest.repos.get({ owner: "lab", repo: "data" });
+      expect(data.default_branch).toBe("main");
+      expect(api.isDone()).toBe(true);
+    } finally {
+      nock.cleanAll();
+      nock.enableNetConnect();
+    }
+  });
+
+  it("gives up after a bounded number of tries", async () => {
+    try {
+      const { octokit } = await installationOctokit(SECONDARY_LIMIT_RETRIES + 1);
+      await expect(octokit.rest.repos.get({ owner: "lab", repo: "data" })).rejects.toMatchObject({ status: 403 });
+    } finally {
+      nock.cleanAll();
+      nock.enableNetConnect();
+    }
+  }, 15_000);
 });
