@@ -127,6 +127,12 @@ export class RelabelApp {
       const prs = p.check_run.pull_requests.map((pr) => pr.number);
       this.dispatch(context, (wf) => wf.onCheckRerequested({ delivery: context.id, prs, sender: { login: p.sender.login, isBot: context.isBot } }));
     });
+    // "Re-run all checks" and "Re-run failed checks" on the pull request ask for the App's whole check suite again.
+    app.on("check_suite.rerequested", (context) => {
+      const p = context.payload;
+      const prs = p.check_suite.pull_requests.map((pr) => pr.number);
+      this.dispatch(context, (wf) => wf.onCheckRerequested({ delivery: context.id, prs, sender: { login: p.sender.login, isBot: context.isBot } }));
+    });
     app.on("pull_request.closed", (context) => {
       const p = context.payload;
       this.dispatch(context, (wf) => wf.onPullRequestClosed({ delivery: context.id, event: "pull_request.closed", pr: pullRequestInfo(p.pull_request), sender: { login: p.sender.login, isBot: context.isBot } }));

@@ -250,6 +250,29 @@ describe("the merge trigger", () => {
   });
 });
 
+describe("re-running the check", () => {
+  it("answers \"Re-run all checks\" (check_suite.rerequested) by looking at the suite's pull requests again", async () => {
+    const pull = { number: 9, title: "PR", state: "open", merged: false, merge_commit_sha: null, user: { login: "alice" }, labels: [], head: { ref: "results", sha: SHA, repo: { full_name: "lab/data" } }, base: { ref: "main", repo: { full_name: "lab/data" } } };
+    const scope = noConfig(github().get("/repos/lab/data/pulls/9").reply(200, pull));
+    await probot.receive({
+      id: "suite-rerequested",
+      name: "check_suite",
+      payload: {
+        action: "rerequested",
+        // As GitHub sends it: the suite's commit and the same-repository pull requests whose head it is.
+        check_suite: { id: 77, head_sha: SHA, head_branch: "results", status: "queued", conclusion: null, pull_requests: [{ number: 9, head: { ref: "results", sha: SHA }, base: { ref: "main", sha: SHA } }] },
+        repository,
+        installation: { id: 7 },
+        sender: { login: "alice", type: "User" },
+      },
+    } as never);
+    await relabel.idle();
+    expect(scope.isDone()).toBe(true);
+    // Without the results label there is nothing to check, and nothing is recorded.
+    expect(events()).toEqual([]);
+  });
+});
+
 describe("the config file", () => {
   it("comes from the data repo only: an organisation-wide .github repository is never read", async () => {
     let posted = "";

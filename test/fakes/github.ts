@@ -260,6 +260,17 @@ export class FakeGitHub {
     return this.delivery("check_run", { action: "rerequested", check_run: { ...checkJson(run), pull_requests: pullRequests }, sender: userJson({ login: by, type: "User" }) });
   }
 
+  /**
+   * "Re-run all checks" on a pull request: GitHub asks for the App's check suite at that commit again
+   * (check_suite.rerequested), listing the same open pull requests as a check run's Re-run does.
+   */
+  rerequestSuite(sha: string, by = "alice"): WebhookDelivery {
+    const pulls = this.pulls().filter((i) => i.state === "open" && i.pull!.head.repo === this.fullName && i.pull!.head.sha === sha);
+    const pullRequests = pulls.map((i) => ({ number: i.number, head: { ref: i.pull!.head.ref, sha: i.pull!.head.sha }, base: { ref: i.pull!.base.ref } }));
+    const suite = { id: 9000, head_sha: sha, head_branch: pulls[0]?.pull!.head.ref ?? null, status: "queued", conclusion: null, pull_requests: pullRequests };
+    return this.delivery("check_suite", { action: "rerequested", check_suite: suite, sender: userJson({ login: by, type: "User" }) });
+  }
+
   // ---- queries for assertions ----
 
   pulls(): FakeIssue[] {
