@@ -10,7 +10,9 @@ import { CONFIG_FILE } from "../core/app/config.js";
 import { CHECK_TEXT_LIMIT, clip, ThreadGoneError, type CheckRunUpdate, type CommentInfo, type ConfigFile, type Forge, type IssueInfo, type Permission, type PullRequestInfo, type Reaction } from "./forge.js";
 import type { Pacer } from "./pacer.js";
 
-const PERMISSIONS = new Set<Permission>(["admin", "maintain", "write", "triage", "read", "none"]);
+const PERMISSIONS = new Set<Permission>(["admin", "write", "read", "none"]);
+/** The `permission` GitHub reports for each repository role. */
+const ROLE_BASE: Partial<Record<string, Permission>> = { admin: "admin", maintain: "write", write: "write", triage: "read", read: "read" };
 
 /** The GitHub App itself (GET /app): its comments are the ones by `<slug>[bot]`. */
 export interface AppIdentity {
@@ -179,7 +181,11 @@ export class GitHubForge implements Forge {
   async permission(login: string): Promise<Permission> {
     try {
       const { data } = await this.octokit.rest.repos.getCollaboratorPermissionLevel({ ...this.ids, username: login });
-      return PERMISSIONS.has(data.permission as Permission) ? (data.permission as Permission) : "none";
+      const permission = PERMISSIONS.has(data.permission as Permission) ? (data.permission as Permission) : "none";
+      // `permission` says only admin, write, read or none (maintain counts as write, triage as read); role_name has
+      // the role itself, taken only where it agrees with `permission`, so that it never changes who may write.
+      const role = (data as { role_name?: string }).role_name as Permission | undefined;
+      return role !== undefined && ROLE_BASE[role] === permission ? role : permission;
     } catch (err) {
       // Not a collaborator (or an unknown login): no permission.
       if ((err as { status?: number }).status === 404) return "none";

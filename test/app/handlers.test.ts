@@ -131,6 +131,45 @@ describe("command permissions", () => {
     expect(events()).toHaveLength(before);
   });
 
+  it("names the role GitHub reports as role_name when refusing: triage, not read", async () => {
+    let posted = "";
+    // GitHub's answer for a triage collaborator: `permission` only knows admin, write, read and none.
+    const scope = github()
+      .get("/repos/lab/data/collaborators/tom/permission")
+      .reply(200, { permission: "read", role_name: "triage", user: { login: "tom" } })
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((posted = body.body), true))
+      .reply(201, { id: 1 });
+    await comment("tom", "/relabel status", 562);
+    expect(scope.isDone()).toBe(true);
+    expect(posted).toContain("(yours: triage)");
+  });
+
+  it("lets a maintainer (role_name maintain, permission write) run commands", async () => {
+    let help = "";
+    const maintainer = noConfig(github())
+      .get("/repos/lab/data/collaborators/mia/permission")
+      .reply(200, { permission: "write", role_name: "maintain", user: { login: "mia" } })
+      .post("/repos/lab/data/issues/comments/563/reactions", { content: "eyes" })
+      .reply(201, { id: 1 })
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((help = body.body), true))
+      .reply(201, { id: 2 });
+    await comment("mia", "/relabel help", 563);
+    expect(maintainer.isDone()).toBe(true);
+    expect(help).toContain("**relabel-loop commands**");
+  });
+
+  it("keeps the base permission GitHub reports for a custom role", async () => {
+    let custom = "";
+    const scoped = github()
+      .get("/repos/lab/data/collaborators/cy/permission")
+      .reply(200, { permission: "read", role_name: "auditor", user: { login: "cy" } })
+      .post("/repos/lab/data/issues/3/comments", (body: { body: string }) => ((custom = body.body), true))
+      .reply(201, { id: 3 });
+    await comment("cy", "/relabel status", 564);
+    expect(scoped.isDone()).toBe(true);
+    expect(custom).toContain("(yours: read)");
+  });
+
   it("treats a login that is no collaborator (404) as having no permission", async () => {
     let posted = "";
     const scope = github()

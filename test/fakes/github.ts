@@ -494,7 +494,9 @@ export class FakeGitHub {
       const login = decodeURIComponent(m[1]);
       const permission = this.permissions.get(login);
       if (permission === undefined) throw new HttpError(404, `${login} is not a user`);
-      return { body: { permission, role_name: permission, user: { login, type: "User" } } };
+      // As on GitHub: `permission` knows only admin, write, read and none; role_name has the role itself.
+      const level = permission === "maintain" ? "write" : permission === "triage" ? "read" : permission;
+      return { body: { permission: level, role_name: permission, user: { login, type: "User" } } };
     }
 
     if ((m = /^\/issues\/(\d+)$/.exec(rest))) {
