@@ -27,7 +27,7 @@ export type CheckConclusion = "success" | "failure" | "neutral" | "cancelled" | 
 
 export interface CheckOutput {
   title: string;
-  /** At most 65,535 characters (GitHub's limit); the Forge cuts longer text. */
+  /** At most 65,535 bytes of UTF-8 (GitHub's limit, though its docs say characters); the Forge cuts longer text. */
   summary: string;
   text?: string;
 }
@@ -112,12 +112,31 @@ export class ThreadGoneError extends Error {
   }
 }
 
-/** GitHub's limits: comment bodies 65,536 characters, check-run summary and text 65,535 each. */
+/**
+ * GitHub's limits: comment bodies 65,536 characters, check-run summary and text 65,535 bytes each (UTF-8: GitHub
+ * answers 422 "summary exceeds a maximum bytesize of 65535" for shorter text with Å, – or … in it).
+ */
 export const CHECK_TEXT_LIMIT = 65_535;
+
+const CUT_NOTE = "\n\n… (cut: the full report is in the ledger)";
 
 /** Cuts text to `limit` characters, saying so at the end. */
 export function clip(text: string, limit: number): string {
   if (text.length <= limit) return text;
-  const note = "\n\n… (cut: the full report is in the ledger)";
-  return text.slice(0, limit - note.length) + note;
+  return text.slice(0, limit - CUT_NOTE.length) + CUT_NOTE;
+}
+
+/** Cuts text to `limit` bytes of UTF-8, between characters, saying so at the end. */
+export function clipBytes(text: string, limit: number): string {
+  if (Buffer.byteLength(text, "utf8") <= limit) return text;
+  const room = limit - Buffer.byteLength(CUT_NOTE, "utf8");
+  let bytes = 0;
+  let end = 0;
+  for (const char of text) {
+    const size = Buffer.byteLength(char, "utf8");
+    if (bytes + size > room) break;
+    bytes += size;
+    end += char.length;
+  }
+  return text.slice(0, end) + CUT_NOTE;
 }

@@ -7,7 +7,7 @@ import type { ProbotOctokit } from "probot";
 import { parse as parseYaml } from "yaml";
 import { fitComment } from "../core/app/markdown.js";
 import { CONFIG_FILE } from "../core/app/config.js";
-import { CHECK_TEXT_LIMIT, clip, ThreadGoneError, type CheckRunUpdate, type CommentInfo, type ConfigFile, type Forge, type IssueInfo, type Permission, type PullRequestInfo, type Reaction } from "./forge.js";
+import { CHECK_TEXT_LIMIT, clip, clipBytes, ThreadGoneError, type CheckRunUpdate, type CommentInfo, type ConfigFile, type Forge, type IssueInfo, type Permission, type PullRequestInfo, type Reaction } from "./forge.js";
 import type { Pacer } from "./pacer.js";
 
 const PERMISSIONS = new Set<Permission>(["admin", "write", "read", "none"]);
@@ -291,7 +291,7 @@ function checkFields(u: CheckRunUpdate) {
     ...(u.conclusion ? { conclusion: u.conclusion } : {}),
     ...(u.status === "completed" ? { completed_at: new Date().toISOString() } : {}),
     ...(u.output
-      ? { output: { title: clip(u.output.title, 200), summary: clip(u.output.summary, CHECK_TEXT_LIMIT), ...(u.output.text ? { text: clip(u.output.text, CHECK_TEXT_LIMIT) } : {}) } }
+      ? { output: { title: clip(u.output.title, 200), summary: clipBytes(u.output.summary, CHECK_TEXT_LIMIT), ...(u.output.text ? { text: clipBytes(u.output.text, CHECK_TEXT_LIMIT) } : {}) } }
       : {}),
   };
 }

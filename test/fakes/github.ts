@@ -641,6 +641,7 @@ function checkJson(run: FakeCheckRun) {
 
 function checkOutputLimits(output: FakeCheckRun["output"]): void {
   for (const key of ["summary", "text"] as const) {
-    if ((output?.[key]?.length ?? 0) > 65_535) throw new HttpError(422, `output.${key} is too long (maximum is 65535 characters)`);
+    // GitHub counts bytes of UTF-8 here, not the characters its docs name.
+    if (Buffer.byteLength(output?.[key] ?? "", "utf8") > 65_535) throw new HttpError(422, `Validation Failed: ${key} exceeds a maximum bytesize of 65535`);
   }
 }
