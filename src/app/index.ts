@@ -124,14 +124,14 @@ export class RelabelApp {
     // The check's Re-run button: the dry run again, for each open PR of this repository at that commit.
     app.on("check_run.rerequested", (context) => {
       const p = context.payload;
-      const prs = p.check_run.pull_requests.map((pr) => pr.number);
-      this.dispatch(context, (wf) => wf.onCheckRerequested({ delivery: context.id, prs, sender: { login: p.sender.login, isBot: context.isBot } }));
+      const sender = { login: p.sender.login, isBot: context.isBot };
+      this.dispatch(context, async (wf) => wf.onCheckRerequested({ delivery: context.id, prs: await pullsAt(context, p.check_run.pull_requests, p.check_run.head_sha), sender }));
     });
     // "Re-run all checks" and "Re-run failed checks" on the pull request ask for the App's whole check suite again.
     app.on("check_suite.rerequested", (context) => {
       const p = context.payload;
-      const prs = p.check_suite.pull_requests.map((pr) => pr.number);
-      this.dispatch(context, (wf) => wf.onCheckRerequested({ delivery: context.id, prs, sender: { login: p.sender.login, isBot: context.isBot } }));
+      const sender = { login: p.sender.login, isBot: context.isBot };
+      this.dispatch(context, async (wf) => wf.onCheckRerequested({ delivery: context.id, prs: await pullsAt(context, p.check_suite.pull_requests, p.check_suite.head_sha), sender }));
     });
     app.on("pull_request.closed", (context) => {
       const p = context.payload;
@@ -441,6 +441,17 @@ function parseRepos(text: string): KnownRepo[] | string {
   );
   if (bad !== -1) return `entry ${bad + 1}: expected {owner, repo, installationId} and, for a suspended installation, suspended: true`;
   return (data as Array<KnownRepo | (Omit<KnownRepo, "suspended"> & { suspended: false })>).map(({ suspended, ...r }) => (suspended ? { ...r, suspended: true } : r));
+}
+
+/**
+ * The pull requests a rerequested check is for: the ones the event lists, or, since GitHub lists none whose head
+ * branch is in a fork, the open pull requests whose head is the check's commit.
+ */
+async function pullsAt(context: Context, listed: ReadonlyArray<{ number: number }>, sha: string): Promise<number[]> {
+  if (listed.length > 0) return listed.map((pr) => pr.number);
+  const { owner, repo } = context.repo();
+  const open = await context.octokit.paginate(context.octokit.rest.pulls.list, { owner, repo, state: "open", per_page: 100 });
+  return open.filter((pr) => pr.head.sha === sha).map((pr) => pr.number);
 }
 
 function pollSeconds(file: ConfigFile): number {

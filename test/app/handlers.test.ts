@@ -310,6 +310,32 @@ describe("re-running the check", () => {
     // Without the results label there is nothing to check, and nothing is recorded.
     expect(events()).toEqual([]);
   });
+
+  it("finds a fork's pull request by the check's commit, since GitHub lists none from forks in the event", async () => {
+    const pull = { number: 12, title: "labels", state: "open", merged: false, merge_commit_sha: null, user: { login: "ext" }, labels: [], head: { ref: "results", sha: SHA, repo: { full_name: "ext/data" } }, base: { ref: "main", repo: { full_name: "lab/data" } } };
+    const other = { ...pull, number: 13, head: { ref: "other", sha: "f".repeat(40), repo: { full_name: "lab/data" } } };
+    const scope = noConfig(
+      github()
+        .get("/repos/lab/data/pulls")
+        .query({ state: "open", per_page: "100" })
+        .reply(200, [other, pull])
+        .get("/repos/lab/data/pulls/12")
+        .reply(200, pull),
+    );
+    await probot.receive({
+      id: "run-rerequested-fork",
+      name: "check_run",
+      payload: {
+        action: "rerequested",
+        check_run: { id: 78, name: "relabel-loop dry run (round 1)", head_sha: SHA, status: "completed", conclusion: "failure", pull_requests: [] },
+        repository,
+        installation: { id: 7 },
+        sender: { login: "alice", type: "User" },
+      },
+    } as never);
+    await relabel.idle();
+    expect(scope.isDone()).toBe(true);
+  });
 });
 
 describe("the config file", () => {
