@@ -414,6 +414,7 @@ export class FakeGitHub {
       status = answer.status ?? 200;
       body = answer.body;
       if (answer.etag !== undefined) headers.etag = answer.etag;
+      if (answer.link !== undefined) headers.link = answer.link;
       if (answer.raw !== undefined) {
         contentType = "text/plain; charset=utf-8";
         body = answer.raw;
@@ -450,7 +451,17 @@ export class FakeGitHub {
     if (String(payload.iss) !== String(this.appId)) throw new HttpError(401, "Integration not found");
   }
 
-  private route(method: string, url: URL, input: Record<string, unknown>, headers: IncomingMessage["headers"]): { status?: number; body?: unknown; raw?: string; etag?: string } {
+  /** One page of a list, as GitHub serves it: per_page (default 30, at most 100) and a Link header to the next. */
+  private page<T>(all: T[], url: URL): { body: T[]; link?: string } {
+    const perPage = Math.min(Number(url.searchParams.get("per_page") ?? "30"), 100);
+    const page = Number(url.searchParams.get("page") ?? "1");
+    if (page * perPage >= all.length) return { body: all.slice((page - 1) * perPage, page * perPage) };
+    const next = new URL(url.pathname + url.search, this.url);
+    next.searchParams.set("page", String(page + 1));
+    return { body: all.slice((page - 1) * perPage, page * perPage), link: `<${next.href}>; rel="next"` };
+  }
+
+  private route(method: string, url: URL, input: Record<string, unknown>, headers: IncomingMessage["headers"]): { status?: number; body?: unknown; raw?: string; etag?: string; link?: string } {
     const p = url.pathname;
     let m: RegExpExecArray | null;
 
@@ -515,10 +526,7 @@ export class FakeGitHub {
         if (typeof input.body !== "string") throw new HttpError(422, "body is required");
         return { status: 201, body: this.commentJson(this.createComment(issue, input.body, { login: this.botLogin, type: "Bot" }, { id: this.appId, slug: this.appSlug })) };
       }
-      const all = this.commentsOn(issue.number);
-      const perPage = Number(url.searchParams.get("per_page") ?? "30");
-      const page = Number(url.searchParams.get("page") ?? "1");
-      return { body: all.slice((page - 1) * perPage, page * perPage).map((c) => this.commentJson(c)) };
+      return this.page(this.commentsOn(issue.number).map((c) => this.commentJson(c)), url);
     }
 
     if ((m = /^\/issues\/comments\/(\d+)$/.exec(rest))) {
@@ -576,8 +584,8 @@ export class FakeGitHub {
       const head = url.searchParams.get("head")?.replace(new RegExp(`^${this.owner}:`), "");
       const state = url.searchParams.get("state") ?? "open";
       const list = this.pulls().filter((i) => (state === "all" || i.state === state) && (head === undefined || i.pull!.head.ref === head));
-      // As on GitHub, listed pull requests have merged_at but no `merged`.
-      return { body: list.reverse().map((i) => ({ ...this.pullJson(i), merged: undefined })) };
+      // As on GitHub, listed pull requests have merged_at but no `merged`; a page holds at most 100.
+      return this.page(list.reverse().map((i) => ({ ...this.pullJson(i), merged: undefined })), url);
     }
 
     if ((m = /^\/pulls\/(\d+)$/.exec(rest)) && method === "GET") {

@@ -61,3 +61,24 @@ describe("check runs", () => {
     expect(sent).toMatch(/😀\n\n… \(cut/);
   });
 });
+
+describe("sticky comments", () => {
+  it("are found past the first page of a long thread (GitHub pages comments, 100 at most)", async () => {
+    const people = Array.from({ length: 100 }, (_, i) => ({ id: 100 + i, body: `comment ${i}`, user: { login: "alice", type: "User" } }));
+    const sticky = { id: 900, body: "<!-- relabel-loop:status:1 -->\nold", user: { login: "relabel-loop[bot]", type: "Bot" }, performed_via_github_app: { id: 1 } };
+    let updated = "";
+    const scope = nock(API)
+      .get("/repos/lab/data/issues/3/comments")
+      .query({ per_page: "100" })
+      .reply(200, people, { link: `<${API}/repos/lab/data/issues/3/comments?per_page=100&page=2>; rel="next"` })
+      .get("/repos/lab/data/issues/3/comments")
+      .query({ per_page: "100", page: "2" })
+      .reply(200, [sticky])
+      .patch("/repos/lab/data/issues/comments/900", (body: { body: string }) => ((updated = body.body), true))
+      .reply(200, { id: 900 });
+    const id = await forge().upsertComment(3, "<!-- relabel-loop:status:1 -->", (previous) => `${previous?.split("\n")[0]}\nnew`);
+    expect(scope.isDone()).toBe(true);
+    expect(id).toBe(900);
+    expect(updated).toBe("<!-- relabel-loop:status:1 -->\nnew");
+  });
+});
