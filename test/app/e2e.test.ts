@@ -101,6 +101,10 @@ describe("GitHub App, end to end", () => {
     expect((await harness.deliver(harness.fake.rerequestCheck(check.id))).status).toBe(200);
     const rerun = await waitFor("the check run again", () => harness.fake.checksFor(results.sha).find((c) => c.id !== check.id && c.status === "completed"));
     expect(rerun.conclusion).toBe("success");
+    // So does the pull request's "Re-run all checks" (the check suite, rerequested).
+    expect((await harness.deliver(harness.fake.rerequestSuite(results.sha))).status).toBe(200);
+    const suiteRerun = await waitFor("the check suite run again", () => harness.fake.checksFor(results.sha).find((c) => c.id !== check.id && c.id !== rerun.id && c.status === "completed"));
+    expect(suiteRerun.conclusion).toBe("success");
 
     // Merging it rebuilds the dataset, trains (double), evaluates (double) and benchmarks.
     const closed = harness.fake.mergePull(results.pr);

@@ -597,6 +597,8 @@ export class FakeGitHub {
     }
 
     if (rest === "/check-runs" && method === "POST") {
+      // As on GitHub: the commit must be in the repository (422 "No commit found for SHA").
+      if (!/^[0-9a-f]{40}$/.test(String(input.head_sha)) || revParse(this.bare, String(input.head_sha)) === null) throw new HttpError(422, `No commit found for SHA: ${String(input.head_sha)}`);
       const run: FakeCheckRun = {
         id: this.nextCheck++,
         name: String(input.name),
@@ -606,7 +608,9 @@ export class FakeGitHub {
         output: (input.output as FakeCheckRun["output"]) ?? null,
         updates: 0,
       };
-      checkOutputLimits(run.output);
+      // A conclusion completes the run; "completed" needs one.
+      if (run.conclusion !== null) run.status = "completed";
+      checkRunFields(run);
       this.checkRuns.set(run.id, run);
       return { status: 201, body: checkJson(run) };
     }
@@ -617,8 +621,9 @@ export class FakeGitHub {
       if (method === "PATCH") {
         if (input.status !== undefined) run.status = String(input.status);
         if (input.conclusion !== undefined) run.conclusion = String(input.conclusion);
+        if (run.conclusion !== null) run.status = "completed";
         if (input.output !== undefined) run.output = input.output as FakeCheckRun["output"];
-        checkOutputLimits(run.output);
+        checkRunFields(run);
         run.updates++;
       }
       return { body: checkJson(run) };
@@ -645,6 +650,17 @@ function userJson(user: User) {
 
 function checkJson(run: FakeCheckRun) {
   return { id: run.id, name: run.name, head_sha: run.headSha, status: run.status, conclusion: run.conclusion, output: run.output };
+}
+
+const CHECK_CONCLUSIONS = new Set(["action_required", "cancelled", "failure", "neutral", "success", "skipped", "stale", "timed_out"]);
+
+/** What GitHub refuses with 422 in a check run: an unknown status or conclusion, completed without a conclusion, output without title or summary, or output over its limits. */
+function checkRunFields(run: FakeCheckRun): void {
+  if (!["queued", "in_progress", "completed"].includes(run.status)) throw new HttpError(422, `Validation Failed: status ${run.status} is not included in the list`);
+  if (run.conclusion !== null && !CHECK_CONCLUSIONS.has(run.conclusion)) throw new HttpError(422, `Validation Failed: conclusion ${run.conclusion} is not included in the list`);
+  if (run.status === "completed" && run.conclusion === null) throw new HttpError(422, "Validation Failed: conclusion can't be blank when status is completed");
+  if (run.output && (typeof run.output.title !== "string" || typeof run.output.summary !== "string")) throw new HttpError(422, "Validation Failed: output needs a title and a summary");
+  checkOutputLimits(run.output);
 }
 
 function checkOutputLimits(output: FakeCheckRun["output"]): void {
