@@ -59,6 +59,8 @@ interface KnownRepo {
   owner: string;
   repo: string;
   installationId: number;
+  /** GitHub's id of the repository, which survives a rename or transfer (entries written before it came lack it). */
+  repoId?: number;
   /** Its installation is suspended (installation.suspend): not polled, kept for installation.unsuspend. */
   suspended?: true;
 }
@@ -67,7 +69,7 @@ const TOKEN_RETRY_MS = 10 * 60_000;
 
 interface Payload {
   installation?: { id: number };
-  repository: { name: string; owner: { login: string }; default_branch?: string };
+  repository: { id?: number; name: string; owner: { login: string }; default_branch?: string };
   sender?: { login: string; type?: string };
 }
 
@@ -208,7 +210,7 @@ export class RelabelApp {
       context.log.warn("event without an installation; ignored");
       return;
     }
-    const known: KnownRepo = { owner: p.repository.owner.login, repo: p.repository.name, installationId: p.installation.id };
+    const known: KnownRepo = { owner: p.repository.owner.login, repo: p.repository.name, installationId: p.installation.id, ...(p.repository.id !== undefined ? { repoId: p.repository.id } : {}) };
     this.track(
       (async () => {
         if (await this.stillSuspended(known)) return;
@@ -389,10 +391,21 @@ export class RelabelApp {
     return this.reposLoading;
   }
 
+  /**
+   * Adds or updates the repository of an event. One renamed or transferred keeps its id: its entry under the old
+   * name goes, since GitHub redirects the old name and the poller would otherwise poll the repository twice.
+   */
   private async remember(known: KnownRepo): Promise<void> {
     await this.loadRepos();
     const key = `${known.owner}/${known.repo}`;
-    if (this.repos.get(key)?.installationId === known.installationId) return;
+    const moved = known.repoId === undefined ? [] : [...this.repos].filter(([k, r]) => k !== key && r.repoId === known.repoId).map(([k]) => k);
+    const kept = this.repos.get(key);
+    if (moved.length === 0 && kept?.installationId === known.installationId && kept.repoId === known.repoId) return;
+    for (const old of moved) {
+      this.repos.delete(old);
+      this.lastPoll.delete(old);
+    }
+    if (moved.length > 0) this.log().info(`relabel-loop: ${moved.join(", ")} is now ${key} (renamed or transferred); polled under its new name`);
     this.repos.set(key, known);
     await this.saveRepos();
   }
@@ -437,7 +450,11 @@ function parseRepos(text: string): KnownRepo[] | string {
   // `suspended` came later: entries without it (older files) are active installations.
   const bad = data.findIndex(
     (r: (Partial<Omit<KnownRepo, "suspended">> & { suspended?: unknown }) | null) =>
-      typeof r?.owner !== "string" || typeof r.repo !== "string" || !Number.isInteger(r.installationId) || (r.suspended !== undefined && typeof r.suspended !== "boolean"),
+      typeof r?.owner !== "string" ||
+      typeof r.repo !== "string" ||
+      !Number.isInteger(r.installationId) ||
+      (r.repoId !== undefined && !Number.isInteger(r.repoId)) ||
+      (r.suspended !== undefined && typeof r.suspended !== "boolean"),
   );
   if (bad !== -1) return `entry ${bad + 1}: expected {owner, repo, installationId} and, for a suspended installation, suspended: true`;
   return (data as Array<KnownRepo | (Omit<KnownRepo, "suspended"> & { suspended: false })>).map(({ suspended, ...r }) => (suspended ? { ...r, suspended: true } : r));

@@ -80,11 +80,11 @@ describe("a suspended installation", () => {
     const mark = harness.fake.requests.length;
     await sleep(1500); // six ticks of the harness's poller
     expect(since(harness, mark)).toEqual([]);
-    expect(knownRepos(harness)).toEqual([{ owner: "lab", repo: "data", installationId: 7, suspended: true }]);
+    expect(knownRepos(harness)).toEqual([{ owner: "lab", repo: "data", installationId: 7, repoId: 4242, suspended: true }]);
 
     expect((await harness.deliver(harness.fake.suspendInstallation(false))).status).toBe(200);
     await waitFor("a poll after the unsuspension", () => configRead(since(harness, mark)));
-    expect(knownRepos(harness)).toEqual([{ owner: "lab", repo: "data", installationId: 7 }]);
+    expect(knownRepos(harness)).toEqual([{ owner: "lab", repo: "data", installationId: 7, repoId: 4242 }]);
     expect(errors).not.toHaveBeenCalled();
   });
 

@@ -75,14 +75,17 @@ async function start(): Promise<void> {
 const reposFile = () => path.join(state, "repos.json");
 const known = () => (JSON.parse(readFileSync(reposFile(), "utf8")) as { owner: string; repo: string; installationId: number }[]).map((r) => `${r.owner}/${r.repo}@${r.installationId}`).sort();
 
-function seed(entries: { owner: string; repo: string; installationId: number }[] | string): void {
+function seed(entries: { owner: string; repo: string; installationId: number; repoId?: number }[] | string): void {
   mkdirSync(state, { recursive: true });
   writeFileSync(reposFile(), typeof entries === "string" ? entries : JSON.stringify(entries));
 }
 
+/** GitHub's id of a test repository: one per name, unless a test renames one. */
+const repoIdOf = (name: string) => [...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1_000_000, 7);
+
 /** A pull request closed without merging: nothing to do but remember the repository. */
-function closedUnmerged(repo: string, installation = 7, id = `closed-${repo}`) {
-  const repository = { id: 1, name: repo, full_name: `lab/${repo}`, owner: { login: "lab", type: "Organization" }, default_branch: "main" };
+function closedUnmerged(repo: string, installation = 7, id = `closed-${repo}`, repoId = repoIdOf(repo)) {
+  const repository = { id: repoId, name: repo, full_name: `lab/${repo}`, owner: { login: "lab", type: "Organization" }, default_branch: "main" };
   const head = { ref: "topic", sha: "0".repeat(40), repo: { full_name: `lab/${repo}` } };
   return probot.receive({
     id,
@@ -182,6 +185,20 @@ describe("repos.json", () => {
       nock.emitter.removeListener("no match", noMatch);
     }
     expect(asked).toEqual([]);
+  });
+
+  it("follows a renamed repository by its id: the old name is no longer polled, the others are kept", async () => {
+    seed([
+      { owner: "lab", repo: "data-old", installationId: 7, repoId: 4242 },
+      { owner: "lab", repo: "keep", installationId: 7 },
+    ]);
+    await start();
+    // The next event after the rename carries the new name and the same id.
+    await closedUnmerged("data", 7, "after-rename", 4242);
+    await relabel.idle();
+    expect(known()).toEqual(["lab/data@7", "lab/keep@7"]);
+    const entry = (JSON.parse(readFileSync(reposFile(), "utf8")) as { repo: string; repoId?: number }[]).find((r) => r.repo === "data");
+    expect(entry?.repoId).toBe(4242);
   });
 
   it("forgets the repositories removed from an installation and keeps the others", async () => {
