@@ -103,11 +103,51 @@ export function parseSlurmQuery(stdout: string, jobs: JobRef[]): QueryResult {
   }
   for (const [id, parts] of sacctRows) {
     if (statuses.has(id)) continue;
-    const exit = /^(\d+):(\d+)$/.exec(parts[2]);
-    statuses.set(id, { state: parts[1].split(" ")[0], reason: null, exitCode: exit ? Number(exit[1]) : null });
+    statuses.set(id, { state: parts[1].split(" ")[0], reason: null, exitCode: sacctExitCode(parts[2]) });
   }
   for (const id of wanted) if (!statuses.has(id)) statuses.set(id, { state: NOT_FOUND, reason: "not listed by squeue or sacct", exitCode: null });
   return { ok: true, statuses };
+}
+
+/**
+ * sacct's ExitCode "<code>:<signal>": a job killed by a signal reports code 0, which would read as success; it
+ * becomes 128+signal, as a shell reports it.
+ */
+export function sacctExitCode(text: string): number | null {
+  const m = /^(\d+):(\d+)$/.exec(text);
+  if (!m) return null;
+  const [code, signal] = [Number(m[1]), Number(m[2])];
+  return code === 0 && signal !== 0 ? 128 + signal : code;
+}
+
+/** Real Slurm messages of a busy or unreachable controller, and of per-user submit limits that clear later. */
+const TRANSIENT_SUBMIT =
+  /temporarily unable|try again|Unable to contact slurm controller|Socket timed out|Zero Bytes were transmitted|Communication connection failure|backup controller in standby|MaxSubmitJob|Resource temporarily unavailable/i;
+
+/** Lines sbatch prints without failing: warnings and notices. */
+const NOT_AN_ERROR = /^(sbatch|srun|salloc): (warning|info|notice)\b/i;
+
+/**
+ * Why a submission was refused, from the launcher's stderr: sbatch prints the specific reason first ("invalid
+ * partition specified: x"), then a generic line; warnings ("sbatch: Warning: ...") before them are not the reason.
+ */
+export function submitRefusal(stderr: string): { reason: string; transient: boolean } {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  const line = lines.find((l) => /\berror:/i.test(l)) ?? lines.find((l) => !NOT_AN_ERROR.test(l)) ?? lines[0] ?? "";
+  return { reason: line.replace(/^sbatch: error: /, ""), transient: TRANSIENT_SUBMIT.test(stderr) };
+}
+
+/**
+ * sbatch --parsable, unless a job of this very attempt already exists: sbatch can time out ("Socket timed out on
+ * send/recv operation") after the controller accepted the job, and submitting again would run the stage twice.
+ * The job's command (squeue %o) is the attempt's script path, which no other attempt shares.
+ */
+export function slurmLaunch(dir: string, attempt: number): string {
+  const script = `${dir}/.relabel/job-${attempt}.sh`;
+  return (
+    `{ squeue -h -t all -u "$(id -un)" -o '%i %o' 2>/dev/null | awk -v s=${shq(script)} '$2 == s { print $1; found = 1; exit } END { exit !found }'; } ` +
+    `|| sbatch --parsable ${shq(script)}`
+  );
 }
 
 export function slurmCancelScript(jobs: JobRef[]): string {
@@ -116,7 +156,7 @@ export function slurmCancelScript(jobs: JobRef[]): string {
 
 export const slurmScripts: SchedulerScripts = {
   jobScript: renderSbatchScript,
-  launch: (dir, attempt) => `sbatch --parsable ${shq(`${dir}/.relabel/job-${attempt}.sh`)}`,
+  launch: slurmLaunch,
   outputFile: (jobId) => `logs/slurm-${jobId}.out`,
   queryScript: slurmQueryScript,
   parseQuery: parseSlurmQuery,

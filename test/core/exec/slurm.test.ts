@@ -1,6 +1,10 @@
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { NOT_FOUND } from "../../../src/core/exec/ledger.js";
-import { parseSlurmQuery, renderSbatchScript } from "../../../src/core/exec/slurm.js";
+import { parseSlurmQuery, renderSbatchScript, slurmLaunch, submitRefusal } from "../../../src/core/exec/slurm.js";
 
 const dir = "/scratch/alice/relabel/3/train-0123456789ab";
 
@@ -56,7 +60,7 @@ describe("parseSlurmQuery", () => {
     expect(result.ok && Object.fromEntries(result.statuses)).toEqual({
       "5": { state: "RUNNING", reason: "None", exitCode: null },
       "6": { state: "PENDING", reason: "Priority", exitCode: null },
-      "7": { state: "CANCELLED", reason: null, exitCode: 0 },
+      "7": { state: "CANCELLED", reason: null, exitCode: 143 },
       "8": { state: NOT_FOUND, reason: "not listed by squeue or sacct", exitCode: null },
     });
   });
@@ -71,5 +75,63 @@ describe("parseSlurmQuery", () => {
     expect(forgotten.ok && forgotten.statuses.get("5")!.state).toBe(NOT_FOUND);
     const down = parseSlurmQuery(["@squeue 1", "squeue: error: Unable to contact slurm controller (connect failure)", "@sacct", ""].join("\n"), jobs.slice(0, 1));
     expect(down).toEqual({ ok: false, problem: "squeue failed: squeue: error: Unable to contact slurm controller (connect failure)" });
+  });
+});
+
+describe("parseSlurmQuery exit codes", () => {
+  it("reports a job killed by a signal (sacct 0:9) as 128+signal, not as exit code 0", () => {
+    const jobs = [{ jobId: "5", attempt: 1, dir }];
+    const result = parseSlurmQuery(["@squeue 0", "@sacct", "5|FAILED|0:9"].join("\n"), jobs);
+    expect(result.ok && result.statuses.get("5")!.exitCode).toBe(137);
+    const plain = parseSlurmQuery(["@squeue 0", "@sacct", "5|FAILED|3:0"].join("\n"), jobs);
+    expect(plain.ok && plain.statuses.get("5")!.exitCode).toBe(3);
+  });
+});
+
+describe("submitRefusal", () => {
+  it("names sbatch's error, not a warning printed before it", () => {
+    const stderr = [
+      "sbatch: Warning: can't honor --ntasks-per-node set to 1 which doesn't match the requested tasks 2 with the number of requested nodes 1. Ignoring --ntasks-per-node.",
+      "sbatch: error: invalid partition specified: gpu-big",
+      "sbatch: error: Batch job submission failed: Invalid partition name specified",
+    ].join("\n");
+    expect(submitRefusal(stderr)).toEqual({ reason: "invalid partition specified: gpu-big", transient: false });
+  });
+
+  it("tells a busy or unreachable controller and per-user submit limits from refusals for good", () => {
+    const transient = [
+      "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation",
+      "sbatch: error: Batch job submission failed: Zero Bytes were transmitted or received",
+      "sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying",
+      "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)",
+      "sbatch: error: QOSMaxSubmitJobPerUserLimit\nsbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)",
+    ];
+    for (const stderr of transient) expect(submitRefusal(stderr).transient).toBe(true);
+    expect(submitRefusal("sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified").transient).toBe(false);
+    expect(submitRefusal("")).toEqual({ reason: "", transient: false });
+  });
+});
+
+describe("slurmLaunch", () => {
+  /** Runs the launch command with squeue and sbatch doubles first on PATH; sbatch leaves a mark when called. */
+  function launch(squeueOutput: string | null): { stdout: string; sbatchCalled: boolean } {
+    const bin = mkdtempSync(path.join(tmpdir(), "relabel-slurm-bin-"));
+    const squeue = squeueOutput === null ? "echo 'squeue: error: Unable to contact slurm controller' >&2; exit 1" : `printf '%s\\n' ${JSON.stringify(squeueOutput)}`;
+    writeFileSync(path.join(bin, "squeue"), `#!/bin/bash\n${squeue}\n`);
+    writeFileSync(path.join(bin, "sbatch"), `#!/bin/bash\ntouch ${bin}/sbatch-called\necho '88;cluster'\n`);
+    chmodSync(path.join(bin, "squeue"), 0o755);
+    chmodSync(path.join(bin, "sbatch"), 0o755);
+    const stdout = execFileSync("bash", ["-c", slurmLaunch(dir, 2)], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } }).toString();
+    return { stdout, sbatchCalled: existsSync(path.join(bin, "sbatch-called")) };
+  }
+
+  it("adopts a job of the same attempt that a timed-out sbatch left behind", () => {
+    expect(launch(`77 ${dir}/.relabel/job-2.sh`)).toEqual({ stdout: "77\n", sbatchCalled: false });
+  });
+
+  it("submits when no job runs that attempt's script, or when squeue cannot tell", () => {
+    expect(launch(`76 ${dir}/.relabel/job-1.sh\n75 /home/alice/other.sh`)).toEqual({ stdout: "88;cluster\n", sbatchCalled: true });
+    expect(launch("")).toEqual({ stdout: "88;cluster\n", sbatchCalled: true });
+    expect(launch(null)).toEqual({ stdout: "88;cluster\n", sbatchCalled: true });
   });
 });
