@@ -98,6 +98,11 @@ describe("submitRefusal", () => {
     expect(submitRefusal(stderr)).toEqual({ reason: "invalid partition specified: gpu-big", transient: false });
   });
 
+  it("prefers the error line over a site's own notices printed before it", () => {
+    const stderr = ["Project proj42: 91% of the allocation used", "sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified"].join("\n");
+    expect(submitRefusal(stderr).reason).toBe("Batch job submission failed: Invalid account or account/partition combination specified");
+  });
+
   it("tells a busy or unreachable controller and per-user submit limits from refusals for good", () => {
     const transient = [
       "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation",
