@@ -103,7 +103,7 @@ export function parseSlurmQuery(stdout: string, jobs: JobRef[]): QueryResult {
   }
   for (const [id, parts] of sacctRows) {
     if (statuses.has(id)) continue;
-    statuses.set(id, { state: parts[1].split(" ")[0], reason: null, exitCode: sacctExitCode(parts[2]) });
+    statuses.set(id, { state: parts[1].split(" ")[0], reason: null, exitCode: sacctExitCode(parts[2]), fromAccounting: true });
   }
   for (const id of wanted) if (!statuses.has(id)) statuses.set(id, { state: NOT_FOUND, reason: "not listed by squeue or sacct", exitCode: null });
   return { ok: true, statuses };

@@ -60,14 +60,14 @@ describe("parseSlurmQuery", () => {
     expect(result.ok && Object.fromEntries(result.statuses)).toEqual({
       "5": { state: "RUNNING", reason: "None", exitCode: null },
       "6": { state: "PENDING", reason: "Priority", exitCode: null },
-      "7": { state: "CANCELLED", reason: null, exitCode: 143 },
+      "7": { state: "CANCELLED", reason: null, exitCode: 143, fromAccounting: true },
       "8": { state: NOT_FOUND, reason: "not listed by squeue or sacct", exitCode: null },
     });
   });
 
   it("uses the last sacct line of a requeued job and its exit code", () => {
     const result = parseSlurmQuery(["@squeue 0", "@sacct", "5|NODE_FAIL|0:0", "5|FAILED|7:0"].join("\n"), jobs.slice(0, 1));
-    expect(result.ok && result.statuses.get("5")).toEqual({ state: "FAILED", reason: null, exitCode: 7 });
+    expect(result.ok && result.statuses.get("5")).toEqual({ state: "FAILED", reason: null, exitCode: 7, fromAccounting: true });
   });
 
   it("treats forgotten job ids as an answer, but an unreachable controller as no answer", () => {
