@@ -130,7 +130,7 @@ class StageExecutor implements Executor {
   async submit(remoteDir: string, attempt: number, job: JobRequest): Promise<{ jobId: string; adopted: boolean }> {
     const spec = { dir: remoteDir, attempt, jobName: job.jobName, setup: job.setup, resources: job.resources };
     await this.transport.putText(join(remoteDir, ".relabel", `job-${attempt}.sh`), this.scripts.jobScript(spec), 0o755);
-    const result = await this.transport.run(submitScript(remoteDir, attempt, this.scripts.launch(remoteDir, attempt)));
+    const result = await this.transport.run(submitScript(remoteDir, attempt, this.scripts.launch(spec)));
     const parsed = parseSubmitOutput(result.stdout);
     if (result.code === 0 && parsed) return parsed;
     const refusal = submitRefusal(result.stderr);

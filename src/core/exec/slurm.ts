@@ -20,14 +20,10 @@ function resourceOptions(r: Resources): string[] {
   return options;
 }
 
-/**
- * The batch script: output inside the stage's logs/ (created before submission: Slurm fails the job when the
- * directory is missing), --chdir to the stage (a missing one would silently run in /tmp), then the environment
- * setup and run.sh. A login shell, so site `module` setups are available.
- */
-export function renderSbatchScript(spec: JobScriptSpec): string {
+/** Every option of a job, as #SBATCH lines and again on sbatch's command line. */
+function sbatchOptions(spec: JobScriptSpec): string[] {
   const output = `${spec.dir}/logs/slurm-%j.out`;
-  const options = [
+  return [
     `--job-name=${spec.jobName}`,
     `--chdir=${spec.dir}`,
     `--output=${output}`,
@@ -36,6 +32,15 @@ export function renderSbatchScript(spec: JobScriptSpec): string {
     "--ntasks=1",
     ...resourceOptions(spec.resources),
   ];
+}
+
+/**
+ * The batch script: output inside the stage's logs/ (created before submission: Slurm fails the job when the
+ * directory is missing), --chdir to the stage (a missing one would silently run in /tmp), then the environment
+ * setup and run.sh. A login shell, so site `module` setups are available.
+ */
+export function renderSbatchScript(spec: JobScriptSpec): string {
+  const options = sbatchOptions(spec);
   return [
     "#!/bin/bash -l",
     ...options.map((o) => `#SBATCH ${o}`),
@@ -141,12 +146,18 @@ export function submitRefusal(stderr: string): { reason: string; transient: bool
  * sbatch --parsable, unless a job of this very attempt already exists: sbatch can time out ("Socket timed out on
  * send/recv operation") after the controller accepted the job, and submitting again would run the stage twice.
  * The job's command (squeue %o) is the attempt's script path, which no other attempt shares.
+ *
+ * The options go on the command line too: SBATCH_* variables of the login environment (a site's SBATCH_PARTITION,
+ * SBATCH_TIMELIMIT) override #SBATCH lines, but not the command line. SBATCH_ARRAY_INX and SBATCH_WAIT, which no
+ * option of ours undoes, would make an array job or a sbatch that waits for the job to end.
  */
-export function slurmLaunch(dir: string, attempt: number): string {
-  const script = `${dir}/.relabel/job-${attempt}.sh`;
+export function slurmLaunch(spec: JobScriptSpec): string {
+  const script = `${spec.dir}/.relabel/job-${spec.attempt}.sh`;
+  // #SBATCH lines drop the double quotes around a value with spaces; the command line gets the value itself.
+  const args = sbatchOptions(spec).map((o) => shq(o.replace(/"/g, "")));
   return (
     `{ squeue -h -t all -u "$(id -un)" -o '%i %o' 2>/dev/null | awk -v s=${shq(script)} '$2 == s { print $1; found = 1; exit } END { exit !found }'; } ` +
-    `|| sbatch --parsable ${shq(script)}`
+    `|| env -u SBATCH_ARRAY_INX -u SBATCH_WAIT sbatch --parsable ${args.join(" ")} ${shq(script)}`
   );
 }
 

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -118,25 +118,57 @@ describe("submitRefusal", () => {
 });
 
 describe("slurmLaunch", () => {
-  /** Runs the launch command with squeue and sbatch doubles first on PATH; sbatch leaves a mark when called. */
-  function launch(squeueOutput: string | null): { stdout: string; sbatchCalled: boolean } {
+  const spec = { dir, attempt: 2, jobName: "relabel-train-0123456789ab", setup: [], resources: { partition: "gpu", time: "04:00:00", sbatch_options: ['--comment="two words"'] } };
+
+  /**
+   * Runs the launch command with squeue and sbatch doubles first on PATH, in a login environment that sets SBATCH_*
+   * variables; the sbatch double records its arguments and the SBATCH_ variables it saw.
+   */
+  function launch(squeueOutput: string | null): { stdout: string; sbatchArgs: string[] | null; sbatchEnv: string[] } {
     const bin = mkdtempSync(path.join(tmpdir(), "relabel-slurm-bin-"));
     const squeue = squeueOutput === null ? "echo 'squeue: error: Unable to contact slurm controller' >&2; exit 1" : `printf '%s\\n' ${JSON.stringify(squeueOutput)}`;
     writeFileSync(path.join(bin, "squeue"), `#!/bin/bash\n${squeue}\n`);
-    writeFileSync(path.join(bin, "sbatch"), `#!/bin/bash\ntouch ${bin}/sbatch-called\necho '88;cluster'\n`);
+    writeFileSync(path.join(bin, "sbatch"), `#!/bin/bash\nprintf '%s\\n' "$@" > ${bin}/args\nenv | grep '^SBATCH_' | sort > ${bin}/env\necho '88;cluster'\n`);
     chmodSync(path.join(bin, "squeue"), 0o755);
     chmodSync(path.join(bin, "sbatch"), 0o755);
-    const stdout = execFileSync("bash", ["-c", slurmLaunch(dir, 2)], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } }).toString();
-    return { stdout, sbatchCalled: existsSync(path.join(bin, "sbatch-called")) };
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, SBATCH_PARTITION: "default", SBATCH_WAIT: "1", SBATCH_ARRAY_INX: "0-3", SBATCH_ACCOUNT: "proj42" };
+    const stdout = execFileSync("bash", ["-c", slurmLaunch(spec)], { env }).toString();
+    const called = existsSync(path.join(bin, "args"));
+    return {
+      stdout,
+      sbatchArgs: called ? readFileSync(path.join(bin, "args"), "utf8").trimEnd().split("\n") : null,
+      sbatchEnv: called ? readFileSync(path.join(bin, "env"), "utf8").trimEnd().split("\n") : [],
+    };
   }
 
   it("adopts a job of the same attempt that a timed-out sbatch left behind", () => {
-    expect(launch(`77 ${dir}/.relabel/job-2.sh`)).toEqual({ stdout: "77\n", sbatchCalled: false });
+    expect(launch(`77 ${dir}/.relabel/job-2.sh`)).toMatchObject({ stdout: "77\n", sbatchArgs: null });
   });
 
   it("submits when no job runs that attempt's script, or when squeue cannot tell", () => {
-    expect(launch(`76 ${dir}/.relabel/job-1.sh\n75 /home/alice/other.sh`)).toEqual({ stdout: "88;cluster\n", sbatchCalled: true });
-    expect(launch("")).toEqual({ stdout: "88;cluster\n", sbatchCalled: true });
-    expect(launch(null)).toEqual({ stdout: "88;cluster\n", sbatchCalled: true });
+    for (const answer of [`76 ${dir}/.relabel/job-1.sh\n75 /home/alice/other.sh`, "", null]) {
+      const result = launch(answer);
+      expect(result.stdout).toBe("88;cluster\n");
+      expect(result.sbatchArgs?.at(-1)).toBe(`${dir}/.relabel/job-2.sh`);
+    }
+  });
+
+  it("puts the job's options on the command line, where SBATCH_* variables cannot override them", () => {
+    const { sbatchArgs, sbatchEnv } = launch("");
+    expect(sbatchArgs).toEqual([
+      "--parsable",
+      "--job-name=relabel-train-0123456789ab",
+      `--chdir=${dir}`,
+      `--output=${dir}/logs/slurm-%j.out`,
+      `--error=${dir}/logs/slurm-%j.out`,
+      "--nodes=1",
+      "--ntasks=1",
+      "--partition=gpu",
+      "--time=04:00:00",
+      "--comment=two words",
+      `${dir}/.relabel/job-2.sh`,
+    ]);
+    // The site's account default stays; waiting and arrays, which no option of ours undoes, do not.
+    expect(sbatchEnv).toEqual(["SBATCH_ACCOUNT=proj42", "SBATCH_PARTITION=default"]);
   });
 });
