@@ -19,11 +19,12 @@ import {
   parseSha256sum,
   parseSubmitOutput,
   prepareUploadScript,
+  remoteRootProblem,
   stageDirName,
   submitScript,
 } from "../core/exec/scripts.js";
 import { shellScripts } from "../core/exec/shell-jobs.js";
-import { slurmScripts } from "../core/exec/slurm.js";
+import { slurmScripts, submitRefusal } from "../core/exec/slurm.js";
 import { ExecError } from "./errors.js";
 import { keyFilePath, loadPrivateKey, sshOptions, SshTransport } from "./ssh.js";
 import { sha256File } from "../io/open.js";
@@ -51,8 +52,6 @@ export class SubmitRefused extends ExecError {
     this.name = "SubmitRefused";
   }
 }
-
-const TRANSIENT_SUBMIT = /temporarily unable|try again|Unable to contact slurm controller|Socket timed out|MaxSubmitJob|Resource temporarily unavailable/i;
 
 export interface Executor {
   readonly name: string;
@@ -103,8 +102,9 @@ class StageExecutor implements Executor {
 
   async stageDir(round: string, stage: string, hash: string): Promise<string> {
     this.root ??= this.run(expandRootScript(this.config.remote_root), "expanding remote_root").then((r) => {
-      const root = r.stdout.trim();
-      if (!root.startsWith("/")) throw new ExecError(`${this.transport.label}: remote_root ${this.config.remote_root} expands to "${root}", not an absolute path`);
+      const root = r.stdout.replace(/\n$/, "");
+      const problem = remoteRootProblem(root, this.backend === "ssh+slurm");
+      if (problem) throw new ExecError(`${this.transport.label}: remote_root ${this.config.remote_root} expands to "${root}", ${problem}`);
       return root.replace(/\/+$/, "");
     });
     this.root.catch(() => (this.root = null));
@@ -130,12 +130,12 @@ class StageExecutor implements Executor {
   async submit(remoteDir: string, attempt: number, job: JobRequest): Promise<{ jobId: string; adopted: boolean }> {
     const spec = { dir: remoteDir, attempt, jobName: job.jobName, setup: job.setup, resources: job.resources };
     await this.transport.putText(join(remoteDir, ".relabel", `job-${attempt}.sh`), this.scripts.jobScript(spec), 0o755);
-    const result = await this.transport.run(submitScript(remoteDir, attempt, this.scripts.launch(remoteDir, attempt)));
+    const result = await this.transport.run(submitScript(remoteDir, attempt, this.scripts.launch(spec)));
     const parsed = parseSubmitOutput(result.stdout);
     if (result.code === 0 && parsed) return parsed;
-    // sbatch prints the specific reason first ("invalid partition specified: x"), then a generic line.
-    const why = firstLine(result.stderr).replace(/^sbatch: error: /, "") || `exit code ${result.code}`;
-    throw new SubmitRefused(`${this.transport.label}: ${this.backend === "ssh+slurm" ? "sbatch" : "starting the job"} refused ${job.jobName}: ${why}`, TRANSIENT_SUBMIT.test(result.stderr));
+    const refusal = submitRefusal(result.stderr);
+    const why = refusal.reason || `exit code ${result.code}`;
+    throw new SubmitRefused(`${this.transport.label}: ${this.backend === "ssh+slurm" ? "sbatch" : "starting the job"} refused ${job.jobName}: ${why}`, refusal.transient);
   }
 
   async findSubmitted(remoteDir: string, attempt: number): Promise<string | null> {
@@ -195,10 +195,6 @@ class StageExecutor implements Executor {
 
 function transportKey(config: SshExecutorConfig): string {
   return `${config.user}@${config.host}:${config.port} ${config.host_key}`;
-}
-
-function firstLine(text: string): string {
-  return text.trim().split("\n")[0].trim();
 }
 
 function lastLine(text: string): string {

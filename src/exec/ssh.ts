@@ -10,13 +10,44 @@ import path from "node:path";
 // ssh2 is CommonJS: Node finds `Client` as a named export, but not `utils`.
 import ssh2, { Client, type SFTPWrapper } from "ssh2";
 import type { SshExecutorConfig } from "../core/exec/config.js";
-import { afterSentinel, withSentinel } from "../core/exec/scripts.js";
+import { afterSentinel, stderrAfterSentinel, withSentinel } from "../core/exec/scripts.js";
 import { ConnectionError, ExecError } from "./errors.js";
 import type { RunResult, Transport } from "./transport.js";
 
 /** The fingerprint `ssh-keygen -lf` prints for a raw public key blob. */
 export function fingerprintOf(key: Buffer): string {
   return `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
+}
+
+/** The algorithm named at the start of a raw public key blob ("ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"), or null. */
+export function hostKeyType(key: Buffer): string | null {
+  if (key.length < 4) return null;
+  const length = key.readUInt32BE(0);
+  if (length === 0 || length > 64 || key.length < 4 + length) return null;
+  const name = key.subarray(4, 4 + length).toString("latin1");
+  return /^[a-z0-9@.-]+$/.test(name) ? name : null;
+}
+
+/**
+ * Why a presented host key was refused. ssh2 asks for an ed25519 key first, then ecdsa, then rsa, while
+ * `ssh-keyscan | ssh-keygen -lf -` lists every key, RSA first: a user who pinned another of the server's keys
+ * is told which one to pin.
+ */
+export function hostKeyMismatch(address: string, seen: string, type: string | null, expected: string): string {
+  const scanType = type === null ? null : type === "ssh-ed25519" ? "ed25519" : type.startsWith("ecdsa-") ? "ecdsa" : type === "ssh-rsa" ? "rsa" : null;
+  const which = type === null ? "" : ` (${type})`;
+  const hint = scanType === null ? "" : ` (if host_key is another of this server's keys, pin its ${scanType} key: ssh-keyscan -t ${scanType} -p PORT HOST | ssh-keygen -lf -)`;
+  return `host key for ${address} is ${seen}${which}, expected ${expected}: refusing to connect${hint}`;
+}
+
+/**
+ * Why the SFTP session did not start. sshd starts an external sftp-server through the user's login shell: text a
+ * login script prints (an `echo` in ~/.bashrc) lands in the SFTP stream, which then reads as a huge packet length.
+ */
+export function sftpStartProblem(label: string, err: Error & { level?: string }): string {
+  const garbled = err.level === "sftp-protocol" || /Packet length \d+ exceeds|Expected VERSION packet|Unknown packet type|Invalid packet length/.test(err.message);
+  const hint = garbled ? ": something printed text before the SFTP server started; make login scripts (~/.bashrc, ~/.cshrc) print only in interactive shells" : "";
+  return `${label}: cannot start SFTP (${err.message})${hint}`;
 }
 
 /** A private key as read from its file or variable, with the passphrase that unlocks it (if any). */
@@ -131,7 +162,7 @@ export class SshTransport implements Transport {
   }
 
   run(script: string): Promise<RunResult> {
-    return this.withConnection((client) => this.exec(client, "bash -s", withSentinel(script))).then((r) => ({ ...r, stdout: afterSentinel(r.stdout) }));
+    return this.withConnection((client) => this.exec(client, "bash -s", withSentinel(script))).then((r) => ({ ...r, stdout: afterSentinel(r.stdout), stderr: stderrAfterSentinel(r.stderr) }));
   }
 
   put(localPath: string, remotePath: string, mode: number): Promise<void> {
@@ -246,6 +277,7 @@ export class SshTransport implements Transport {
     return new Promise((resolve, reject) => {
       const client = new Client();
       let seenKey: string | null = null;
+      let seenType: string | null = null;
       let settled = false;
       const fail = (err: ConnectionError) => {
         if (settled) return;
@@ -257,7 +289,7 @@ export class SshTransport implements Transport {
         resolve(client);
       });
       // After "ready", errors are followed by "close", which marks the client dead; operations then reconnect.
-      client.on("error", (err) => fail(this.describe(err, seenKey)));
+      client.on("error", (err) => fail(this.describe(err, seenKey, seenType)));
       client.on("close", () => {
         this.closed.add(client);
         if (this.client === client) this.client = null;
@@ -275,6 +307,7 @@ export class SshTransport implements Transport {
           keepaliveCountMax: 3,
           hostVerifier: (key: Buffer) => {
             seenKey = fingerprintOf(key);
+            seenType = hostKeyType(key);
             return seenKey === this.options.hostKey;
           },
         });
@@ -284,9 +317,9 @@ export class SshTransport implements Transport {
     });
   }
 
-  private describe(err: Error & { code?: string; level?: string }, seenKey: string | null): ConnectionError {
+  private describe(err: Error & { code?: string; level?: string }, seenKey: string | null, seenType: string | null): ConnectionError {
     if (seenKey !== null && seenKey !== this.options.hostKey) {
-      return new ConnectionError(`host key for ${this.address} is ${seenKey}, expected ${this.options.hostKey}: refusing to connect`, false);
+      return new ConnectionError(hostKeyMismatch(this.address, seenKey, seenType, this.options.hostKey), false);
     }
     const socket = err.code ? SOCKET_REASONS[err.code] : undefined;
     if (socket) return new ConnectionError(`cannot connect to ${this.address}: ${socket[0]}`, socket[1]);
@@ -322,7 +355,9 @@ export class SshTransport implements Transport {
   private sftp(client: Client): Promise<SFTPWrapper> {
     let session = this.sftpSessions.get(client);
     if (!session) {
-      session = new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))));
+      session = new Promise<SFTPWrapper>((resolve, reject) =>
+        client.sftp((err, sftp) => (err ? reject(this.closed.has(client) ? err : new ExecError(sftpStartProblem(this.label, err))) : resolve(sftp))),
+      );
       this.sftpSessions.set(client, session);
       session.catch(() => this.sftpSessions.delete(client));
     }

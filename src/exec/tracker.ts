@@ -14,7 +14,7 @@ import {
   lastAttempt,
   mapAttempt,
   newAttempt,
-  phaseOf,
+  statusPhase,
   putJob,
   settleAttempt,
   shouldResubmit,
@@ -215,7 +215,7 @@ export class JobTracker {
           problems.push(`${name}: ${answer.problem}`);
           continue;
         }
-        const ended = jobs.filter((j) => phaseOf(answer.statuses.get(lastAttempt(j).job_id!)!.state) === "ended");
+        const ended = jobs.filter((j) => statusPhase(answer.statuses.get(lastAttempt(j).job_id!)!) === "ended");
         const markers = await executor.inspect(ended.map((j) => ref(j)));
         const now = this.now();
         for (const job of jobs) {

@@ -6,12 +6,13 @@ import { spawn } from "node:child_process";
 import { chmod, copyFile, mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { childEnv } from "../core/app-secrets.js";
-import { afterSentinel, withSentinel } from "../core/exec/scripts.js";
+import { afterSentinel, stderrAfterSentinel, withSentinel } from "../core/exec/scripts.js";
 
 export interface RunResult {
   code: number;
   /** The script's own stdout (login banners before it are cut off). */
   stdout: string;
+  /** The script's own stderr (likewise). */
   stderr: string;
 }
 
@@ -38,7 +39,7 @@ export function runBash(script: string): Promise<RunResult> {
     child.stderr.on("data", (d: Buffer) => err.push(d));
     child.on("error", reject);
     child.on("close", (code, signal) =>
-      resolve({ code: code ?? (signal ? 128 : 1), stdout: afterSentinel(Buffer.concat(out).toString("utf8")), stderr: Buffer.concat(err).toString("utf8") }),
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: afterSentinel(Buffer.concat(out).toString("utf8")), stderr: stderrAfterSentinel(Buffer.concat(err).toString("utf8")) }),
     );
     child.stdin.end(withSentinel(script));
   });

@@ -105,7 +105,7 @@ describe("relabel submit", () => {
     });
     const res = await runCli("submit", makeStage({ name: "wrong-key" }).dir, "--round", "1", "--config", config, "--jobs", path.join(dir, "jobs.json"));
     expect(res.code).toBe(1);
-    expect(res.stderr).toBe(`error: host key for ${env.host}:${env.port} is ${env.host_key}, expected ${pinned}: refusing to connect\n`);
+    expect(res.stderr).toBe(`error: host key for ${env.host}:${env.port} is ${env.host_key} (ssh-ed25519), expected ${pinned}: refusing to connect (if host_key is another of this server's keys, pin its ed25519 key: ssh-keyscan -t ed25519 -p PORT HOST | ssh-keygen -lf -)\n`);
   });
 
   it("submits a stage without a round (none in stage.json, no --round) to round cli", async () => {

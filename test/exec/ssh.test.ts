@@ -48,7 +48,7 @@ async function trySubmit(config: ExecutorConfig, t = tracker()) {
 describe("ssh connection", () => {
   it("refuses a host whose key differs from the pinned fingerprint, naming both, and records nothing", async () => {
     const { t, promise } = await trySubmit(shell({ host_key: OTHER_KEY }));
-    await expect(promise).rejects.toThrow(`host key for ${env.host}:${env.port} is ${env.host_key}, expected ${OTHER_KEY}: refusing to connect`);
+    await expect(promise).rejects.toThrow(`host key for ${env.host}:${env.port} is ${env.host_key} (ssh-ed25519), expected ${OTHER_KEY}: refusing to connect (if host_key is another of this server's keys, pin its ed25519 key: ssh-keyscan -t ed25519 -p PORT HOST | ssh-keygen -lf -)`);
     expect((await readLedger(t.ledgerPath)).jobs).toEqual([]);
   });
 

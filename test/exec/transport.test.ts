@@ -55,3 +55,10 @@ describe("the local transport's environment", () => {
     }
   });
 });
+
+describe("the local transport's output", () => {
+  it("hands back the script's own stderr, without the framing line", async () => {
+    const result = await runBash("echo 'sbatch: error: invalid partition specified: x' >&2; exit 1");
+    expect(result).toEqual({ code: 1, stdout: "", stderr: "sbatch: error: invalid partition specified: x\n" });
+  });
+});

@@ -12,7 +12,8 @@ export const jobsSpec = {
   help: `Asks each execution host once about all of its open jobs (squeue, then sacct for jobs squeue has forgotten),
 records the answers in the jobs file and prints one line per stage. A job counts as succeeded only when its
 stage wrote FINISHED and exit_code 0 in status.json; for failures the reason and the tail of stderr are shown.
-Failed jobs are resubmitted once when the executor has "resubmit": true.
+A PREEMPTED job stays open while Slurm still lists it (it may be requeued). Failed jobs are resubmitted once
+when the executor has "resubmit": true.
 
 options:
       --jobs FILE          the jobs ledger (default: ${DEFAULT_JOBS_FILE})

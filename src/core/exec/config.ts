@@ -30,10 +30,36 @@ export function slurmTimeSeconds(text: string): number | null {
   return n(a) * 60;
 }
 
+/**
+ * sbatch options that would break tracking: job ids of arrays ("<id>_<index>"), another cluster (squeue/sacct/scancel
+ * ask the default one), sbatch waiting for the job or submitting nothing, and our own output file. sbatch takes
+ * any unambiguous abbreviation of a long option, so prefixes count too.
+ */
+const UNTRACKED_SBATCH_OPTIONS: Record<string, string> = {
+  array: "--array (job arrays)",
+  clusters: "--clusters (another cluster)",
+  wait: "--wait (sbatch would block until the job ends)",
+  "test-only": "--test-only (submits nothing)",
+  output: "--output (relabel-loop reads the job's output from logs/slurm-<id>.out)",
+  error: "--error (relabel-loop reads the job's output from logs/slurm-<id>.out)",
+};
+
+/** What an sbatch option would break, or null. */
+export function untrackedSbatchOption(option: string): string | null {
+  const name = /^--([a-z0-9-]+)/.exec(option)?.[1];
+  if (!name) return null;
+  const hit = Object.keys(UNTRACKED_SBATCH_OPTIONS).find((full) => full.startsWith(name));
+  return hit ? UNTRACKED_SBATCH_OPTIONS[hit] : null;
+}
+
 const word = (what: string) => z.string().regex(SAFE_NAME, `expected a ${what} name (letters, digits, . _ -)`);
 
 export const resourcesSchema = z.strictObject({
-  partition: word("partition").optional(),
+  /** One partition, or several separated by commas (Slurm starts the job in whichever can run it first). */
+  partition: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*(,[A-Za-z0-9][A-Za-z0-9._-]*)*$/, "expected a partition name or a comma-separated list (letters, digits, . _ -)")
+    .optional(),
   account: word("account").optional(),
   qos: word("QOS").optional(),
   /** GPUs per job: a count, or "type:count" (becomes --gres=gpu:<value>). */
@@ -46,7 +72,17 @@ export const resourcesSchema = z.strictObject({
   cpus: z.number().int().positive().optional(),
   memory: z.string().regex(/^\d+[KMGT]?$/, 'expected a Slurm memory size such as "32G"').optional(),
   /** Further sbatch options, one per entry, e.g. "--constraint=a100". */
-  sbatch_options: z.array(z.string().regex(/^--[a-z][a-z0-9-]*(=[^\n\r]+)?$/, 'expected one sbatch option such as "--constraint=a100"')).optional(),
+  sbatch_options: z
+    .array(
+      z
+        .string()
+        .regex(/^--[a-z][a-z0-9-]*(=(?:[^\s"]|"[^"\n\r]*")+)?$/, 'expected one sbatch option such as "--constraint=a100" (a value with spaces in double quotes)')
+        .superRefine((o, ctx) => {
+          const why = untrackedSbatchOption(o);
+          if (why) ctx.addIssue({ code: "custom", message: `${why} is not supported: relabel-loop could not track the job` });
+        }),
+    )
+    .optional(),
 });
 export type Resources = z.infer<typeof resourcesSchema>;
 

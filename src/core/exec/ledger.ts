@@ -86,6 +86,8 @@ export function emptyLedger(): Ledger {
 export type Phase = "submitting" | "queued" | "running" | "ended";
 
 const QUEUED = new Set(["PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"]);
+// PREEMPTED is not among them: with PreemptMode=REQUEUE squeue shows it until the job is PENDING again under the
+// same id. Once the job has left the queue, accounting's PREEMPTED is final (statusPhase).
 const ENDED = new Set([
   "COMPLETED",
   "FAILED",
@@ -95,7 +97,6 @@ const ENDED = new Set([
   "OUT_OF_MEMORY",
   "BOOT_FAIL",
   "DEADLINE",
-  "PREEMPTED",
   "SPECIAL_EXIT",
   "REVOKED",
   NOT_FOUND,
@@ -131,6 +132,13 @@ export interface SchedulerStatus {
   state: string;
   reason: string | null;
   exitCode: number | null;
+  /** The job has left the scheduler's queue and this is its accounting record (sacct): nothing will change any more. */
+  fromAccounting?: boolean;
+}
+
+/** Where a job stands by the scheduler's answer: a job that has left the queue has ended, whatever its last state. */
+export function statusPhase(status: SchedulerStatus): Phase {
+  return status.fromAccounting ? "ended" : phaseOf(status.state);
 }
 
 /** The stage's own verdict, read from its directory after the job ended. */
@@ -163,12 +171,14 @@ export function parseStatusJson(text: string): { status: { exit_code: number } |
  */
 export function settleAttempt(attempt: Attempt, status: SchedulerStatus, markers: StageMarkers | undefined, now: string): Attempt {
   const next: Attempt = { ...attempt, state: status.state, reason: status.reason, exit_code: status.exitCode ?? attempt.exit_code, updated_at: now };
-  if (phaseOf(status.state) !== "ended" || markers === undefined) return next;
+  if (statusPhase(status) !== "ended" || markers === undefined) return next;
   const runExit = markers.status?.exit_code ?? null;
   if (runExit !== null) next.exit_code = runExit;
   if (status.state === "CANCELLED") return { ...next, outcome: "cancelled", failure: null };
 
-  const schedulerOk = status.state === "COMPLETED" || status.state === NOT_FOUND;
+  // Accounting may keep the state of an earlier run (PREEMPTED, then requeued) or lag behind (RUNNING): then, as for a
+  // forgotten job, the stage's own markers decide.
+  const schedulerOk = status.state === "COMPLETED" || status.state === NOT_FOUND || (status.fromAccounting === true && phaseOf(status.state) !== "ended");
   if (schedulerOk && markers.finished && runExit === 0) return { ...next, outcome: "succeeded", failure: null };
 
   if (status.state === NOT_FOUND && !markers.finished && markers.status === null) next.state = LOST;

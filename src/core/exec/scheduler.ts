@@ -26,8 +26,8 @@ export type QueryResult = { ok: true; statuses: Map<string, SchedulerStatus> } |
 
 export interface SchedulerScripts {
   jobScript(spec: JobScriptSpec): string;
-  /** Shell command that starts .relabel/job-<attempt>.sh of dir and prints the job id. */
-  launch(dir: string, attempt: number): string;
+  /** Shell command that starts .relabel/job-<attempt>.sh of the spec's dir and prints the job id. */
+  launch(spec: JobScriptSpec): string;
   /** The scheduler's output file of a job, relative to the stage directory. */
   outputFile(jobId: string, attempt: number): string;
   /** One script that reports on all jobs at once. */

@@ -14,17 +14,26 @@ export function shq(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Printed before a script's own output, so banners from the login environment can be cut off. */
+/**
+ * Printed on stdout and stderr before a script's own output, so what the login environment prints (a .bashrc
+ * that echoes, `module` or conda notices on stderr) can be cut off.
+ */
 export const SENTINEL = "@@relabel-output@@";
 
 export function withSentinel(body: string): string {
-  return `printf '%s\\n' '${SENTINEL}'\n${body}\n`;
+  return `printf '%s\\n' '${SENTINEL}'; printf '%s\\n' '${SENTINEL}' >&2\n${body}\n`;
 }
 
 /** The script's own stdout: everything after the sentinel line. */
 export function afterSentinel(stdout: string): string {
   const i = stdout.indexOf(`${SENTINEL}\n`);
   return i < 0 ? "" : stdout.slice(i + SENTINEL.length + 1);
+}
+
+/** The script's own stderr; all of it when the sentinel never came (the login shell itself failed: that is the message). */
+export function stderrAfterSentinel(stderr: string): string {
+  const i = stderr.indexOf(`${SENTINEL}\n`);
+  return i < 0 ? stderr : stderr.slice(i + SENTINEL.length + 1);
 }
 
 export function stageDirName(stage: string, hash: string): string {
@@ -35,6 +44,18 @@ export function stageDirName(stage: string, hash: string): string {
 export function expandRootScript(root: string): string {
   const text = root.startsWith("~/") ? `$HOME/${root.slice(2)}` : root;
   return `printf '%s\\n' "${text}"`;
+}
+
+/**
+ * Why an expanded remote root cannot be used, or null. For Slurm it ends up unquoted in #SBATCH lines, which sbatch
+ * splits at whitespace, and in --output, where % starts a file name pattern (%j, %u, ...).
+ */
+export function remoteRootProblem(root: string, inSbatchLines: boolean): string | null {
+  if (!root.startsWith("/")) return "not an absolute path";
+  if (!inSbatchLines) return null;
+  const bad = /[\s"'`\\%]/.exec(root);
+  if (bad) return `contains ${bad[0] === "%" ? "%" : /\s/.test(bad[0]) ? "whitespace" : `the character ${bad[0]}`}, which #SBATCH lines cannot hold`;
+  return null;
 }
 
 /** Creates the stage directory tree and prints the sha256 of those files that already exist there. */
@@ -73,11 +94,10 @@ export function submitScript(dir: string, attempt: number, launch: string, looku
     `m=.relabel/attempt-${attempt}.jobid`,
     `if [ -s "$m" ]; then printf 'adopted %s\\n' "$(cat "$m")"; exit 0; fi`,
     lookupOnly ? "echo none; exit 0" : "",
-    `id=$(${launch})`,
-    // sbatch --parsable prints "id" or "id;cluster".
-    `id=\${id%%;*}`,
-    `id=$(printf '%s' "$id" | tr -d '[:space:]')`,
-    `[ -n "$id" ] || { echo "the scheduler printed no job id" >&2; exit 1; }`,
+    `out=$(${launch})`,
+    // sbatch --parsable prints "id" or "id;cluster"; a site's sbatch wrapper may print more lines around it.
+    `id=$(printf '%s\\n' "$out" | tr -d '\\r' | sed -n 's/^[[:space:]]*\\([0-9][0-9]*\\)\\(;[^[:space:]]*\\)\\{0,1\\}[[:space:]]*$/\\1/p' | tail -n 1)`,
+    `[ -n "$id" ] || { printf 'the scheduler printed no job id: %s\\n' "$(printf '%s' "$out" | tr '\\n' ' ' | cut -c1-200)" >&2; exit 1; }`,
     `printf '%s\\n' "$id" > "$m.tmp"`,
     `mv -f "$m.tmp" "$m"`,
     `printf 'new %s\\n' "$id"`,

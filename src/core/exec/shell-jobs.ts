@@ -101,7 +101,7 @@ export function shellScripts(login: boolean): SchedulerScripts {
     // setsid makes the wrapper a session and process-group leader, so its pid doubles as the group id for cancel.
     // The pid is reported once it runs the wrapper (or the job already ended): a poll right after submission must
     // not mistake a process still starting for one that vanished.
-    launch: (dir, attempt) =>
+    launch: ({ dir, attempt }) =>
       [
         IS_JOB,
         `setsid bash ${login ? "-l " : ""}${shq(wrapperPath(dir, attempt))} > ${shq(`${dir}/logs/shell-${attempt}.out`)} 2>&1 < /dev/null & id=$!`,

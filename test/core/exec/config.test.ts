@@ -93,6 +93,24 @@ describe("executor config", () => {
     expect(problem({ executor: "gpu", executors: { hpc } })).toEqual({ where: "executor", message: "names no entry of executors" });
   });
 
+  it("refuses sbatch options that would break tracking, also abbreviated, and values sbatch would split", () => {
+    const options = (sbatch_options: string[]) => parseExecutionConfig({ executors: { hpc: { ...hpc, resources: { sbatch_options } } } });
+    const refused = (option: string) => problem({ executors: { hpc: { ...hpc, resources: { sbatch_options: [option] } } } }).message;
+    expect(refused("--array=0-3")).toBe("--array (job arrays) is not supported: relabel-loop could not track the job");
+    expect(refused("--arr=0-3")).toMatch(/^--array/);
+    expect(refused("--clusters=gpu2")).toMatch(/^--clusters/);
+    expect(refused("--wait")).toMatch(/^--wait/);
+    expect(refused("--test-only")).toMatch(/^--test-only/);
+    expect(refused("--output=/tmp/x.out")).toMatch(/^--output/);
+    expect(refused("--constraint=a100 gpu")).toMatch(/expected one sbatch option/);
+    expect(options(["--constraint=a100", "--wait-all-nodes=1", '--comment="two words"', "--exclusive"]).ok).toBe(true);
+  });
+
+  it("takes a comma-separated partition list, as sbatch does", () => {
+    expect(parseExecutionConfig({ executors: { hpc: { ...hpc, resources: { partition: "gpu,gpu-preempt" } } } }).ok).toBe(true);
+    expect(problem({ executors: { hpc: { ...hpc, resources: { partition: "gpu;rm -rf ~" } } } }).where).toBe("executors.hpc.resources.partition");
+  });
+
   it("validates a single executor entry as stored in jobs.json", () => {
     const result = parseExecutorConfig({ backend: "local", remote_root: "/tmp/x", extra: 1 }, "box");
     expect(result).toEqual({ ok: false, problem: { where: "executors.box", message: 'unknown key "extra" (expected one of: backend, remote_root, setup, resources, overrides, resubmit, poll_interval)' } });

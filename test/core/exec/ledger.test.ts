@@ -8,6 +8,7 @@ import {
   phaseOf,
   settleAttempt,
   shouldResubmit,
+  statusPhase,
   type Attempt,
   type JobRecord,
   type StageMarkers,
@@ -80,6 +81,26 @@ describe("settleAttempt", () => {
     expect(lost).toMatchObject({ outcome: "failed", state: LOST, failure: { summary: "job 17 is unknown to the scheduler: no status.json, no FINISHED tag" } });
     const failedEarlier = settleAttempt(submitted, gone, markers({ finished: false, status: { exit_code: 2 } }), NOW);
     expect(failedEarlier).toMatchObject({ state: NOT_FOUND, failure: { summary: "job 17 is no longer known to the scheduler: run.sh exit code 2, no FINISHED tag" } });
+  });
+
+  it("keeps a preempted job that is still queued open: Slurm may requeue it under the same id", () => {
+    const queued = { state: "PREEMPTED", reason: "None", exitCode: null };
+    expect(statusPhase(queued)).toBe("running");
+    expect(settleAttempt(submitted, queued, markers({ finished: false, status: null }), NOW)).toMatchObject({ state: "PREEMPTED", outcome: null });
+  });
+
+  it("ends a job once it left the queue, letting the markers decide where accounting kept an earlier run's state", () => {
+    const preempted = { state: "PREEMPTED", reason: null, exitCode: 0, fromAccounting: true };
+    expect(statusPhase(preempted)).toBe("ended");
+    expect(settleAttempt(submitted, preempted, markers(), NOW).outcome).toBe("succeeded");
+    expect(settleAttempt(submitted, preempted, markers({ finished: false, status: null }), NOW)).toMatchObject({
+      outcome: "failed",
+      failure: { summary: "job 17 PREEMPTED: no status.json, no FINISHED tag" },
+    });
+    const lagging = { state: "RUNNING", reason: null, exitCode: 0, fromAccounting: true };
+    expect(settleAttempt(submitted, lagging, markers(), NOW).outcome).toBe("succeeded");
+    const failed = { state: "FAILED", reason: null, exitCode: 1, fromAccounting: true };
+    expect(settleAttempt(submitted, failed, markers(), NOW).outcome).toBe("failed");
   });
 });
 

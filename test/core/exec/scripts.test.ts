@@ -16,6 +16,8 @@ import {
   parseSubmitOutput,
   prepareUploadScript,
   listFilesScript,
+  remoteRootProblem,
+  stderrAfterSentinel,
   shq,
   submitScript,
   withSentinel,
@@ -46,9 +48,24 @@ describe("shell quoting and output framing", () => {
     expect(afterSentinel("no sentinel at all\n")).toBe("");
   });
 
+  it("cuts off what a login environment prints on stderr, but keeps a login shell's own failure", () => {
+    const run = bash(`echo "Lmod: 3 modules loaded" >&2\n${withSentinel("echo 'sbatch: error: x' >&2; exit 1")}`);
+    expect(stderrAfterSentinel(run.stderr)).toBe("sbatch: error: x\n");
+    expect(stderrAfterSentinel("tcsh: bash: Command not found.\n")).toBe("tcsh: bash: Command not found.\n");
+  });
+
   it("expands ~ and $VARS in the remote root", () => {
     expect(bash(expandRootScript("~/runs"), { HOME: "/home/alice" }).stdout).toBe("/home/alice/runs\n");
     expect(bash(expandRootScript("${SCRATCH}/relabel"), { SCRATCH: "/scratch/alice" }).stdout).toBe("/scratch/alice/relabel\n");
+  });
+
+  it("refuses an expanded remote root that #SBATCH lines cannot hold", () => {
+    const home = bash(expandRootScript("~/runs"), { HOME: "/home/Alice Smith" }).stdout.replace(/\n$/, "");
+    expect(remoteRootProblem(home, true)).toBe("contains whitespace, which #SBATCH lines cannot hold");
+    expect(remoteRootProblem(home, false)).toBeNull();
+    expect(remoteRootProblem("/scratch/100%/relabel", true)).toBe("contains %, which #SBATCH lines cannot hold");
+    expect(remoteRootProblem("/scratch/alice/relabel", true)).toBeNull();
+    expect(remoteRootProblem("relabel", false)).toBe("not an absolute path");
   });
 });
 
@@ -93,6 +110,24 @@ describe("submitScript", () => {
     expect(existsSync(path.join(dir, ".relabel", "attempt-1.jobid"))).toBe(false);
     const lookup = bash(submitScript(dir, 1, "echo 5", true));
     expect(lookup.stdout.trim()).toBe("none");
+    expect(existsSync(path.join(dir, ".relabel", "attempt-1.jobid"))).toBe(false);
+  });
+});
+
+describe("submitScript and chatty launchers", () => {
+  it("finds the job id among other lines a site's sbatch wrapper prints", () => {
+    const dir = tmp();
+    mkdirSync(path.join(dir, ".relabel"));
+    const result = bash(submitScript(dir, 1, "echo 'Your job goes to partition gpu'; echo '4242;cluster2'; echo 'Remaining budget: 12 h'"));
+    expect(parseSubmitOutput(result.stdout)).toEqual({ jobId: "4242", adopted: false });
+  });
+
+  it("records nothing when the launcher prints no job id, and says what it printed", () => {
+    const dir = tmp();
+    mkdirSync(path.join(dir, ".relabel"));
+    const result = bash(submitScript(dir, 1, "echo 'Submitted batch job soon'"));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe("the scheduler printed no job id: Submitted batch job soon\n");
     expect(existsSync(path.join(dir, ".relabel", "attempt-1.jobid"))).toBe(false);
   });
 });
