@@ -51,6 +51,25 @@ export function sftpStartProblem(label: string, err: Error & { level?: string })
 }
 
 /** A private key as read from its file or variable, with the passphrase that unlocks it (if any). */
+/**
+ * Opens an SFTP session on a connection; `gone` hears when the session failed or closed after it started, so that
+ * the next operation opens another. ssh2 reports a fatal SFTP protocol error as an "error" event (the pending calls
+ * fail by themselves), which without a listener would crash the process.
+ */
+export function openSftpSession(client: Pick<Client, "sftp">, startProblem: (err: Error) => Error, gone: () => void): Promise<SFTPWrapper> {
+  return new Promise<SFTPWrapper>((resolve, reject) =>
+    client.sftp((err, sftp) => {
+      if (err) {
+        reject(startProblem(err));
+        return;
+      }
+      sftp.on("error", gone);
+      sftp.on("close", gone);
+      resolve(sftp);
+    }),
+  );
+}
+
 export interface PrivateKey {
   key: Buffer;
   passphrase?: string;
@@ -355,11 +374,15 @@ export class SshTransport implements Transport {
   private sftp(client: Client): Promise<SFTPWrapper> {
     let session = this.sftpSessions.get(client);
     if (!session) {
-      session = new Promise<SFTPWrapper>((resolve, reject) =>
-        client.sftp((err, sftp) => (err ? reject(this.closed.has(client) ? err : new ExecError(sftpStartProblem(this.label, err))) : resolve(sftp))),
+      const opened = openSftpSession(
+        client,
+        (err) => (this.closed.has(client) ? err : new ExecError(sftpStartProblem(this.label, err))),
+        () => {
+          if (this.sftpSessions.get(client) === opened) this.sftpSessions.delete(client);
+        },
       );
-      this.sftpSessions.set(client, session);
-      session.catch(() => this.sftpSessions.delete(client));
+      this.sftpSessions.set(client, (session = opened));
+      opened.catch(() => this.sftpSessions.delete(client));
     }
     return session;
   }

@@ -1,6 +1,7 @@
 /** Messages about what real SSH servers do that our loopback sshd does not: several host keys, chatty login scripts. */
+import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
-import { fingerprintOf, hostKeyMismatch, hostKeyType, sftpStartProblem } from "../../src/exec/ssh.js";
+import { fingerprintOf, hostKeyMismatch, hostKeyType, openSftpSession, sftpStartProblem } from "../../src/exec/ssh.js";
 
 /** A raw public key blob: SSH string with the algorithm name, then key data. */
 function blob(type: string, data: Buffer): Buffer {
@@ -40,5 +41,23 @@ describe("SFTP start problems", () => {
     expect(sftpStartProblem("alice@hpc:22", new Error("Received exit code 127 while establishing SFTP session"))).toBe(
       "alice@hpc:22: cannot start SFTP (Received exit code 127 while establishing SFTP session)",
     );
+  });
+});
+
+describe("an SFTP session that fails after it started", () => {
+  it("is forgotten, and its error event does not crash the process", async () => {
+    const session = new EventEmitter();
+    let gone = 0;
+    const opened = openSftpSession({ sftp: ((cb: (err: Error | undefined, sftp: unknown) => void) => cb(undefined, session)) as never }, (err) => err, () => gone++);
+    expect(await opened).toBe(session);
+    // What ssh2 emits on a garbled packet from a login script that prints; an unheard "error" event throws.
+    expect(() => session.emit("error", Object.assign(new Error("Packet length 1819043176 exceeds max length of 262144"), { level: "sftp-protocol" }))).not.toThrow();
+    session.emit("close");
+    expect(gone).toBe(2);
+  });
+
+  it("rejects with the start problem when it cannot start", async () => {
+    const failing = { sftp: ((cb: (err: Error | undefined) => void) => cb(new Error("Unable to start subsystem: sftp"))) as never };
+    await expect(openSftpSession(failing, (err) => new Error(`described: ${err.message}`), () => undefined)).rejects.toThrow("described: Unable to start subsystem: sftp");
   });
 });
