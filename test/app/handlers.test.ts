@@ -65,46 +65,50 @@ function fileAnswer(text: string) {
   };
 }
 
-async function comment(login: string, body: string, id = 555, type: "User" | "Bot" = "User") {
-  await probot.receive({
-    id: `delivery-${id}`,
-    name: "issue_comment",
-    payload: {
-      action: "created",
-      issue: { number: 3, title: "Round 1", body: "", user: { login: "alice" }, labels: [{ name: "al-round" }], state: "open" },
-      comment: { id, body, user: { login, type } },
-      repository,
-      installation: { id: 7 },
-      sender: { login, type },
-    },
-  } as never);
+/** Delivers an event of lab/data's installation (sent by alice unless the payload names another sender) and waits for the App. */
+async function receive(id: string, name: string, payload: Record<string, unknown>) {
+  await probot.receive({ id, name, payload: { repository, installation: { id: 7 }, sender: { login: "alice", type: "User" }, ...payload } } as never);
   await relabel.idle();
 }
 
+/** An open pull request as GET /pulls answers it. */
+const openPull = (number: number, title: string, login: string, headRepo: string) => ({
+  number,
+  title,
+  state: "open",
+  merged: false,
+  merge_commit_sha: null,
+  user: { login },
+  labels: [],
+  head: { ref: "results", sha: SHA, repo: { full_name: headRepo } },
+  base: { ref: "main", repo: { full_name: "lab/data" } },
+});
+
+async function comment(login: string, body: string, id = 555, type: "User" | "Bot" = "User") {
+  await receive(`delivery-${id}`, "issue_comment", {
+    action: "created",
+    issue: { number: 3, title: "Round 1", body: "", user: { login: "alice" }, labels: [{ name: "al-round" }], state: "open" },
+    comment: { id, body, user: { login, type } },
+    sender: { login, type },
+  });
+}
+
 async function closed(pr: { merged: boolean; base?: string; head?: string; labels?: string[]; number?: number }, id = "closed-1") {
-  await probot.receive({
-    id,
-    name: "pull_request",
-    payload: {
-      action: "closed",
+  await receive(id, "pull_request", {
+    action: "closed",
+    number: pr.number ?? 9,
+    pull_request: {
       number: pr.number ?? 9,
-      pull_request: {
-        number: pr.number ?? 9,
-        title: "PR",
-        state: "closed",
-        merged: pr.merged,
-        merge_commit_sha: pr.merged ? SHA : null,
-        user: { login: "alice" },
-        labels: (pr.labels ?? []).map((name) => ({ name })),
-        head: { ref: pr.head ?? "results", sha: SHA, repo: { full_name: "lab/data" } },
-        base: { ref: pr.base ?? "main", repo: { full_name: "lab/data" } },
-      },
-      repository,
-      installation: { id: 7 },
-      sender: { login: "alice", type: "User" },
+      title: "PR",
+      state: "closed",
+      merged: pr.merged,
+      merge_commit_sha: pr.merged ? SHA : null,
+      user: { login: "alice" },
+      labels: (pr.labels ?? []).map((name) => ({ name })),
+      head: { ref: pr.head ?? "results", sha: SHA, repo: { full_name: "lab/data" } },
+      base: { ref: pr.base ?? "main", repo: { full_name: "lab/data" } },
     },
-  } as never);
-  await relabel.idle();
+  });
 }
 
 const events = () => (show(bare, "main", "ledger/events.jsonl") ?? "").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { actor: string; outcome: string; command: string | null });
@@ -211,19 +215,11 @@ describe("command permissions", () => {
 describe("issues", () => {
   it("records nothing for an issue without the round label", async () => {
     const scope = noConfig(github());
-    await probot.receive({
-      id: "issue-labeled",
-      name: "issues",
-      payload: {
-        action: "labeled",
-        label: { name: "bug" },
-        issue: { number: 4, title: "A bug", body: "", user: { login: "alice" }, labels: [{ name: "bug" }], state: "open" },
-        repository,
-        installation: { id: 7 },
-        sender: { login: "alice", type: "User" },
-      },
-    } as never);
-    await relabel.idle();
+    await receive("issue-labeled", "issues", {
+      action: "labeled",
+      label: { name: "bug" },
+      issue: { number: 4, title: "A bug", body: "", user: { login: "alice" }, labels: [{ name: "bug" }], state: "open" },
+    });
     expect(scope.isDone()).toBe(true);
     expect(events()).toEqual([]);
   });
@@ -282,28 +278,19 @@ describe("the merge trigger", () => {
 
 describe("re-running the check", () => {
   it("answers \"Re-run all checks\" (check_suite.rerequested) by looking at the suite's pull requests again", async () => {
-    const pull = { number: 9, title: "PR", state: "open", merged: false, merge_commit_sha: null, user: { login: "alice" }, labels: [], head: { ref: "results", sha: SHA, repo: { full_name: "lab/data" } }, base: { ref: "main", repo: { full_name: "lab/data" } } };
-    const scope = noConfig(github().get("/repos/lab/data/pulls/9").reply(200, pull));
-    await probot.receive({
-      id: "suite-rerequested",
-      name: "check_suite",
-      payload: {
-        action: "rerequested",
-        // As GitHub sends it: the suite's commit and the same-repository pull requests whose head it is.
-        check_suite: { id: 77, head_sha: SHA, head_branch: "results", status: "queued", conclusion: null, pull_requests: [{ number: 9, head: { ref: "results", sha: SHA }, base: { ref: "main", sha: SHA } }] },
-        repository,
-        installation: { id: 7 },
-        sender: { login: "alice", type: "User" },
-      },
-    } as never);
-    await relabel.idle();
+    const scope = noConfig(github().get("/repos/lab/data/pulls/9").reply(200, openPull(9, "PR", "alice", "lab/data")));
+    await receive("suite-rerequested", "check_suite", {
+      action: "rerequested",
+      // As GitHub sends it: the suite's commit and the same-repository pull requests whose head it is.
+      check_suite: { id: 77, head_sha: SHA, head_branch: "results", status: "queued", conclusion: null, pull_requests: [{ number: 9, head: { ref: "results", sha: SHA }, base: { ref: "main", sha: SHA } }] },
+    });
     expect(scope.isDone()).toBe(true);
     // Without the results label there is nothing to check, and nothing is recorded.
     expect(events()).toEqual([]);
   });
 
   it("finds a fork's pull request by the check's commit, since GitHub lists none from forks in the event", async () => {
-    const pull = { number: 12, title: "labels", state: "open", merged: false, merge_commit_sha: null, user: { login: "ext" }, labels: [], head: { ref: "results", sha: SHA, repo: { full_name: "ext/data" } }, base: { ref: "main", repo: { full_name: "lab/data" } } };
+    const pull = openPull(12, "labels", "ext", "ext/data");
     const other = { ...pull, number: 13, head: { ref: "other", sha: "f".repeat(40), repo: { full_name: "lab/data" } } };
     const scope = noConfig(
       github()
@@ -313,18 +300,10 @@ describe("re-running the check", () => {
         .get("/repos/lab/data/pulls/12")
         .reply(200, pull),
     );
-    await probot.receive({
-      id: "run-rerequested-fork",
-      name: "check_run",
-      payload: {
-        action: "rerequested",
-        check_run: { id: 78, name: "relabel-loop dry run (round 1)", head_sha: SHA, status: "completed", conclusion: "failure", pull_requests: [] },
-        repository,
-        installation: { id: 7 },
-        sender: { login: "alice", type: "User" },
-      },
-    } as never);
-    await relabel.idle();
+    await receive("run-rerequested-fork", "check_run", {
+      action: "rerequested",
+      check_run: { id: 78, name: "relabel-loop dry run (round 1)", head_sha: SHA, status: "completed", conclusion: "failure", pull_requests: [] },
+    });
     expect(scope.isDone()).toBe(true);
   });
 });
