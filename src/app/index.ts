@@ -9,7 +9,7 @@ import type { ApplicationFunction, Context, Probot, ProbotOctokit } from "probot
 import { Ledger } from "../ledger/ledger.js";
 import { SOFTWARE } from "../version.js";
 import type { ConfigFile, IssueInfo } from "../workflow/forge.js";
-import { GitHubForge, pullRequestInfo, type AppIdentity, type RepoCache } from "../workflow/github-forge.js";
+import { GitHubForge, pullRequestInfo, pullRequestsOfCheck, type AppIdentity, type RepoCache } from "../workflow/github-forge.js";
 import { startInstance, type ProcessInstance } from "../workflow/instance.js";
 import { Pacer } from "../workflow/pacer.js";
 import { RoundWorkflow, type WorkflowLogger } from "../workflow/round.js";
@@ -127,13 +127,13 @@ export class RelabelApp {
     app.on("check_run.rerequested", (context) => {
       const p = context.payload;
       const sender = { login: p.sender.login, isBot: context.isBot };
-      this.dispatch(context, async (wf) => wf.onCheckRerequested({ delivery: context.id, prs: await pullsAt(context, p.check_run.pull_requests, p.check_run.head_sha), sender }));
+      this.dispatch(context, async (wf) => wf.onCheckRerequested({ delivery: context.id, prs: await pullRequestsOfCheck(context.octokit, context.repo(), p.check_run.pull_requests, p.check_run.head_sha), sender }));
     });
     // "Re-run all checks" and "Re-run failed checks" on the pull request ask for the App's whole check suite again.
     app.on("check_suite.rerequested", (context) => {
       const p = context.payload;
       const sender = { login: p.sender.login, isBot: context.isBot };
-      this.dispatch(context, async (wf) => wf.onCheckRerequested({ delivery: context.id, prs: await pullsAt(context, p.check_suite.pull_requests, p.check_suite.head_sha), sender }));
+      this.dispatch(context, async (wf) => wf.onCheckRerequested({ delivery: context.id, prs: await pullRequestsOfCheck(context.octokit, context.repo(), p.check_suite.pull_requests, p.check_suite.head_sha), sender }));
     });
     app.on("pull_request.closed", (context) => {
       const p = context.payload;
@@ -460,16 +460,6 @@ function parseRepos(text: string): KnownRepo[] | string {
   return (data as Array<KnownRepo | (Omit<KnownRepo, "suspended"> & { suspended: false })>).map(({ suspended, ...r }) => (suspended ? { ...r, suspended: true } : r));
 }
 
-/**
- * The pull requests a rerequested check is for: the ones the event lists, or, since GitHub lists none whose head
- * branch is in a fork, the open pull requests whose head is the check's commit.
- */
-async function pullsAt(context: Context, listed: ReadonlyArray<{ number: number }>, sha: string): Promise<number[]> {
-  if (listed.length > 0) return listed.map((pr) => pr.number);
-  const { owner, repo } = context.repo();
-  const open = await context.octokit.paginate(context.octokit.rest.pulls.list, { owner, repo, state: "open", per_page: 100 });
-  return open.filter((pr) => pr.head.sha === sha).map((pr) => pr.number);
-}
 
 function pollSeconds(file: ConfigFile): number {
   const value = (file.data as { poll_seconds?: unknown } | null)?.poll_seconds;

@@ -60,6 +60,16 @@ interface PullPayload {
   base: { ref: string; repo: { full_name: string } };
 }
 
+/**
+ * The pull requests a rerequested check run or suite is for: the ones the event lists, or, since GitHub lists none
+ * whose head branch is in a fork, the open pull requests whose head is the check's commit.
+ */
+export async function pullRequestsOfCheck(octokit: ProbotOctokit, repo: { owner: string; repo: string }, listed: ReadonlyArray<{ number: number }>, sha: string): Promise<number[]> {
+  if (listed.length > 0) return listed.map((pr) => pr.number);
+  const open = await octokit.paginate(octokit.rest.pulls.list, { ...repo, state: "open", per_page: 100 });
+  return open.filter((pr) => pr.head.sha === sha).map((pr) => pr.number);
+}
+
 /** A pull request as the workflow sees it, from the REST answer or a webhook payload (the same shape). */
 export function pullRequestInfo(pr: PullPayload): PullRequestInfo {
   return {
