@@ -1,7 +1,7 @@
 // Benchmark of the candidate ranking core: greedy farthest-point selection (N = 1e4, 1e5, 1e6 rows,
 // D = 100, k = 1000) against the same greedy selection in NumPy, `relabel rank` as a whole process
 // (N = 1e5, pool parsing included) against the reference workflow as a whole process, and descriptor
-// throughput on 64-atom periodic cells against ASE + NumPy (bench/descriptors-anchor.py). Run `npx tsc -p tsconfig.build.json` first; then
+// throughput on 64-atom periodic cells against ASE + NumPy (bench/descriptors-anchor.py). Run `npm run build` first; then
 // `node bench/rank.mjs [--quick] [--million] [--only descriptors|whole|features]` (--only skips the other parts
 // and writes no results file; --million adds `relabel rank` as a whole process at N = 1e6, a few minutes and a
 // 386 MB pool written once; features: `relabel rank --features EVAL.xyz`, features per structure in extxyz).
@@ -514,7 +514,7 @@ async function main() {
     return;
   }
   if (!existsSync(path.join(dist, "exec/fps-threads.js"))) {
-    console.error("dist/ is missing: run `npx tsc -p tsconfig.build.json` first");
+    console.error("dist/ is missing: run `npm run build` first");
     process.exit(1);
   }
   const quick = process.argv.includes("--quick");
@@ -529,7 +529,14 @@ async function main() {
     return;
   }
   const million = process.argv.includes("--million");
-  console.log(`numpy: ${numpyBlas()}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}`);
+  const numpy = numpyBlas();
+  if (numpy.startsWith("unavailable")) {
+    console.error(`the NumPy anchor cannot run: ${PYTHON} has no NumPy (${numpy}); install Debian's python3-numpy and python3-ase`);
+    process.exit(1);
+  }
+  console.log(`numpy: ${numpy}; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? "(unset)"}`);
+  const { kernelChoiceFromEnv, nativeKernels } = await import(path.join(dist, "exec/native-kernels.js"));
+  console.log(`selection kernels: ${nativeKernels(kernelChoiceFromEnv()) ? "native (AVX-512 VNNI)" : "WebAssembly"} (RELABEL_KERNELS=wasm forces WebAssembly)`);
   if (only === "features") {
     await wholeProcessStructureFeatures(POOL_FRAMES, quick ? 1 : 2);
     if (million) await wholeProcessStructureFeatures(1_000_000, 1);

@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 bash test/env/install-packages.sh
 bash test/env/cluster.sh start
 trap 'bash test/env/cluster.sh stop || true' EXIT
-npx tsc -p tsconfig.build.json
+npm run -s build
 npx tsc -p tsconfig.json --noEmit
 npx vitest run "$@"

@@ -32,6 +32,7 @@ import {
 } from "../core/select/fps.js";
 import type { FeatureMatrix } from "../core/select/feature-matrix.js";
 import { compiledWorkerScript } from "./worker-script.js";
+import { kernelChoiceFromEnv, nativeKernels, type KernelChoice } from "./native-kernels.js";
 
 /** Compiles the selection's kernel ahead, on V8's background threads (while the caller reads the features, say). */
 export async function compileKernelAhead(placed: SelectionMemory): Promise<void> {
@@ -114,6 +115,8 @@ export interface ThreadOptions {
   joinWhenTested?: number;
   /** When to pick lazily (default DEFAULT_LAZY_POLICY). */
   lazy?: LazyPolicy;
+  /** Native or WebAssembly kernels (default: RELABEL_KERNELS, else auto); both give the same results. */
+  kernels?: KernelChoice;
   /** Tests only: worker threads exit silently when asked for the sweep of this centre slot. */
   exitWorkersAtSlot?: number;
   /** Tests only: called after each chunk of the final catch-up that the calling thread runs before the workers join. */
@@ -137,8 +140,9 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
   // Features placed in the selection's memory come with its thread count.
   const { features } = input;
   const threads = "memory" in features ? features.layout.threads : selectionThreads(features.rows, features.cols, options.threads);
+  const native = nativeKernels(options.kernels ?? kernelChoiceFromEnv());
   if (threads === 1) {
-    const prepared = prepareSelection(input, 1);
+    const prepared = prepareSelection(input, 1, native?.kernels);
     options.onPrepared?.();
     return runSelection(prepared, localRunner(prepared), options.onPick, options.lazy);
   }
@@ -156,7 +160,7 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
     workers.push(worker);
   }
   try {
-    const prepared = prepareSelection(input, threads);
+    const prepared = prepareSelection(input, threads, native?.kernels);
     options.onPrepared?.();
     const ready = workers.map((worker) => waitForReady(worker));
     const setup = {
@@ -165,6 +169,7 @@ export async function selectCandidatesThreaded(input: SelectionInput, options: T
       layout: prepared.layout,
       rule: prepared.rule,
       slack: prepared.main.slack,
+      nativePath: native?.path,
       control: control.buffer,
       results: results.buffer,
     };
@@ -212,11 +217,11 @@ function threadedRunner(
   threads: number,
   options: ThreadOptions,
 ): PassRunner {
-  const { main, memory, module, layout, rule } = prepared;
+  const { main, memory, module, native, layout, rule } = prepared;
   const { joinSignal, stallSeconds = 600, lateWakeMs = 0, joinWhenTested = JOIN_MIN_TESTED } = options;
   // Until the workers join (see ThreadOptions.joinSignal), this thread sweeps their regions too.
   let solo: SweepState[] | null = joinSignal
-    ? Array.from({ length: threads - 1 }, (_, t) => createSweepState(memory, module, layout, rule, t + 1, main.slack))
+    ? Array.from({ length: threads - 1 }, (_, t) => createSweepState(memory, module, layout, rule, t + 1, main.slack, native))
     : null;
   // Candidates tested by the last JOIN_WINDOW passes alone, each.
   const recent = new Float64Array(JOIN_WINDOW);
@@ -443,7 +448,14 @@ function workerMain(
   const port = parentPort;
   // The shared memory and the kernel arrive once the caller has laid out the input.
   port.once("message", (setup) => {
-    const st = kernel.createSweepState(setup.memory, setup.module, setup.layout, setup.rule, workerData.thread, setup.slack);
+    // The native kernels, when the calling thread uses them (src/exec/native-kernels.ts checked them there).
+    let native: Parameters<typeof createSweepState>[6];
+    if (setup.nativePath) {
+      const loaded = { exports: {} as NonNullable<typeof native> };
+      process.dlopen(loaded, setup.nativePath);
+      native = loaded.exports;
+    }
+    const st = kernel.createSweepState(setup.memory, setup.module, setup.layout, setup.rule, workerData.thread, setup.slack, native);
     const control = new Int32Array(setup.control);
     const results = new Float64Array(setup.results);
     const t = workerData.thread as number;

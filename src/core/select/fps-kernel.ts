@@ -35,6 +35,29 @@ export interface WasmApi {
   Instance: new (module: WasmModule, imports: object) => { exports: Record<string, unknown> };
 }
 
+/**
+ * The native kernels (native-kernels.c, loaded by src/exec/native-kernels.ts): `bind` gives one thread the
+ * native versions of nearest_to_slots and of sqdist_rows, over the selection's whole memory. They give exactly
+ * what the WebAssembly kernel gives.
+ */
+export interface NativeKernels {
+  bind(
+    memory: Uint8Array, centres: number, qCentres: number, slots: number, D: number, rowBytes: number, qLen: number,
+    qPickBytes: number, slack: number, qScale: number,
+  ): NativeSweep;
+}
+export interface NativeSweep {
+  /** nearest_to_slots for the centres in slots [from, to). */
+  nearest(x: number, qx: number, nearestSq: number, nearest: number, from: number, to: number): number;
+  /** sqdist_rows with bounds (useBound = 1). */
+  rows(
+    x: number, rows: number, count: number, pick: number, bounds: number, roots: number, out: number, qx: number,
+    qRowBytes: number, qPick: number, kept: number,
+  ): number;
+  /** sqdist_rows without bounds (useBound = 0). */
+  exact(x: number, rows: number, count: number, pick: number, out: number): void;
+}
+
 /** Byte offsets of one thread's arrays (all 16-byte aligned); positions 0 .. count-1. */
 export interface RegionLayout {
   count: number;
@@ -140,6 +163,8 @@ export interface SweepState {
   listRows: ListRows;
   centroidRows: CentroidRows;
   nearestToSlots: NearestToSlots;
+  /** The native versions of nearestToSlots and sqdistRows, where they are loaded. */
+  native: NativeSweep | null;
   /** The float64 view of RegionLayout.reach. */
   reach: Float64Array;
   /** Share of the region within reach of the last pick that listRows was used for (see scanPass). */
@@ -217,6 +242,7 @@ export function createSweepState(
   rule: FpsRule,
   thread: number,
   slack: number,
+  native?: NativeKernels,
 ): SweepState {
   const buffer = memory.buffer;
   const { D, slots, blockSize } = layout;
@@ -242,6 +268,12 @@ export function createSweepState(
     listRows: instance.exports.list_rows as ListRows,
     centroidRows: instance.exports.centroid_rows as CentroidRows,
     nearestToSlots: instance.exports.nearest_to_slots as NearestToSlots,
+    native: native
+      ? native.bind(
+        new Uint8Array(buffer), layout.centres, layout.qCentres, slots, D, layout.rowBytes, layout.qLen, layout.qPickBytes,
+        slack, layout.qScale,
+      )
+      : null,
     reach: new Float64Array(buffer, regionLayout.reach, slots + 1),
     inReachShare: 1,
     tested: 0,
@@ -810,6 +842,16 @@ export function distances(
   const region = st.layout.regions[st.thread];
   const rows = firstPosition < 0 ? st.rowsPtr : region.positions + 4 * firstPosition;
   if (bounded) st.tested += count;
+  if (st.native && bounded) {
+    return st.native.rows(
+      region.x, rows, count, centres + slot * rowBytes, region.nearestSq, region.nearest, st.outPtr, region.qx, qRowBytes,
+      qCentres + slot * qPickBytes, st.rowsPtr,
+    );
+  }
+  if (st.native) {
+    st.native.exact(ofCentres ? centres : region.x, rows, count, centres + slot * rowBytes, st.outPtr);
+    return count;
+  }
   return st.sqdistRows(
     ofCentres ? centres : region.x, rowBytes, D * 4, rows, count, centres + slot * rowBytes,
     bounded ? region.nearestSq : 0, bounded ? region.nearest : 0, st.outPtr, bounded ? 1 : 0, st.slack,
@@ -825,7 +867,8 @@ export function distances(
 export function catchUp(st: SweepState, at: RegionLayout, region: Region, p: number, from: number, to: number): void {
   const { D, rowBytes, qLen, qRowBytes, qPickBytes, qScale, centres, qCentres } = st.layout;
   st.tested += to - from;
-  st.nearestToSlots(
+  if (st.native) st.native.nearest(at.x + p * rowBytes, at.qx + p * qRowBytes, at.nearestSq + 8 * p, at.nearest + 8 * p, from, to);
+  else st.nearestToSlots(
     at.x + p * rowBytes, rowBytes, D * 4, 0, to - from, centres + from * rowBytes, at.nearestSq + 8 * p, at.nearest + 8 * p, 0, 0,
     st.slack, at.qx + p * qRowBytes, qPickBytes, qCentres + from * qPickBytes, qLen, qScale, 0,
   );

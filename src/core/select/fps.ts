@@ -38,6 +38,7 @@ import {
   sweep,
   type FpsLayout,
   type FpsRule,
+  type NativeKernels,
   type Region,
   type RegionLayout,
   type SweepState,
@@ -129,6 +130,8 @@ export interface PassRunner {
 export interface PreparedSelection {
   memory: WasmMemory;
   module: WasmModule;
+  /** The native kernels the calling thread's states use, if any. */
+  native: NativeKernels | undefined;
   layout: FpsLayout;
   rule: FpsRule;
   /** Thread 0's state; the calling thread always works on share 0. */
@@ -195,13 +198,16 @@ export function selectionMemory(memory: WasmMemory, layout: FpsLayout, module?: 
 
 const isPlaced = (features: FeatureMatrix | SelectionMemory): features is SelectionMemory => "memory" in features;
 
-export function selectCandidates(input: SelectionInput, lazy?: LazyPolicy): SelectionResult {
-  const prepared = prepareSelection(input, 1);
+export function selectCandidates(input: SelectionInput, lazy?: LazyPolicy, native?: NativeKernels): SelectionResult {
+  const prepared = prepareSelection(input, 1, native);
   return runSelection(prepared, localRunner(prepared), undefined, lazy);
 }
 
-/** Validates the input and lays it out in a (shared, when threads > 1) WebAssembly memory. */
-export function prepareSelection(input: SelectionInput, threads: number): PreparedSelection {
+/**
+ * Validates the input and lays it out in a (shared, when threads > 1) WebAssembly memory. With `native`, the
+ * calling thread's passes use the native kernels (the same results).
+ */
+export function prepareSelection(input: SelectionInput, threads: number, native?: NativeKernels): PreparedSelection {
   const { ids, k } = input;
   const given = input.features;
   const placed = isPlaced(given) ? given : undefined;
@@ -278,7 +284,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
   const layout: FpsLayout = { ...unscaled, qScale: quantizer.scale };
   const fpsRule: FpsRule =
     rule.kind === "weighted" ? { kind: 0, wDiv: rule.wDiv, beta: 1 } : { kind: 1, wDiv: 0, beta: rule.beta };
-  const main = createSweepState(memory, module, layout, fpsRule, 0, filterSlack(D));
+  const main = createSweepState(memory, module, layout, fpsRule, 0, filterSlack(D), native);
 
   writeQuantizerParams(quantizer, buffer, layout.quantizer);
   const quantize = kernel.quantize_rows as QuantizeRows;
@@ -309,7 +315,7 @@ export function prepareSelection(input: SelectionInput, threads: number): Prepar
   if (!labelled) for (let c = 0; c < D; c++) centroid[c] = candidateSums[c] / N;
   let selectable = 0;
   for (let i = 0; i < N; i++) selectable += pickable[i];
-  return { memory, module, layout, rule: fpsRule, main, regions, qWeight: quantizer.weight, k, selectable, disagreement };
+  return { memory, module, native, layout, rule: fpsRule, main, regions, qWeight: quantizer.weight, k, selectable, disagreement };
 }
 
 /**

@@ -1,0 +1,34 @@
+// Compiles the native selection kernels (src/core/select/native-kernels.c) into dist/native/selection-kernels.node
+// with the machine's C compiler ($CC, else cc) against Node's own headers. Optional: where it cannot be built
+// (not x86-64 Linux, no compiler, no headers) it says so in one line and `relabel rank` uses its WebAssembly
+// kernels, which give the same results more slowly. Rebuilds only when the source is newer than the module.
+// `node scripts/build-native.mjs [OUT]` builds into OUT instead (the tests do).
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const source = join(root, "src/core/select/native-kernels.c");
+const target = process.argv[2] ?? join(root, "dist/native/selection-kernels.node");
+const headers = join(dirname(process.execPath), "..", "include", "node");
+const fallback = "`relabel rank` uses its WebAssembly kernels (same results, slower)";
+
+function skip(reason) {
+  process.stderr.write(`native selection kernels not built: ${reason}; ${fallback}\n`);
+  process.exit(0);
+}
+
+if (process.platform !== "linux" || process.arch !== "x64") skip(`they are for x86-64 Linux, this is ${process.arch} ${process.platform}`);
+if (existsSync(target) && statSync(target).mtimeMs >= statSync(source).mtimeMs) process.exit(0);
+if (!existsSync(join(headers, "node_api.h"))) skip(`Node's headers are not at ${headers}`);
+mkdirSync(dirname(target), { recursive: true });
+const compiler = process.env.CC || "cc";
+// -ffp-contract=off: no fused multiply-add, so that the exact distances match the WebAssembly kernels bit for bit.
+const flags = ["-O2", "-std=c11", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared", "-Wall", "-Werror", `-I${headers}`];
+const built = spawnSync(compiler, [...flags, source, "-o", target, "-lm"], { encoding: "utf8" });
+if (built.error) skip(`${compiler}: ${built.error.message}`);
+if (built.status !== 0) {
+  const first = (built.stderr || "").split("\n").find((line) => line.includes("error")) ?? `exit status ${built.status}`;
+  skip(`${compiler} failed: ${first.trim()}`);
+}

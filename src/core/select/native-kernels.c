@@ -1,0 +1,423 @@
+/*
+ * Native versions of the selection's hottest WebAssembly loops (distance-kernel.ts), for x86-64 CPUs with
+ * AVX-512 VNNI: one candidate against a range of centres (nearest_to_slots), and a list of rows against one
+ * centre (sqdist_rows), with bounds or without. scripts/build-native.mjs compiles this file into
+ * dist/native/selection-kernels.node when a C compiler is at hand; src/exec/native-kernels.ts loads it, and the
+ * selection falls back to WebAssembly without it.
+ *
+ * They give exactly what their WebAssembly counterparts give: a centre or row is skipped only when the
+ * quantised lower bound proves it "not closer" (the same test, in the same float64 arithmetic), and the exact
+ * squared distance is summed in the same order (element j of each chunk of 8 into accumulator j mod 8, then
+ * ((a0 + a2) + (a4 + a6)) + ((a1 + a3) + (a5 + a7)), then the trailing elements), float64 throughout with no fused
+ * multiply-add (the build passes -ffp-contract=off). The WebAssembly float32 pass is left out: it only saves work.
+ *
+ * What makes them faster: nearest_to_slots keeps its own copy of the centres' int16 quantised values transposed
+ * (pair of values j of 16 consecutive centres in one 64-byte line), so one VPDPWSSD serves 16 centres with no
+ * horizontal sums; sqdist_rows sums 16 rows' int32 lanes at once and prefetches the rows it will need.
+ */
+#include <node_api.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* As in distance-kernel.ts: the relative margin on the quantised bound, and how often (in elements) the exact
+ * pass compares its partial sum with the bound. */
+#define Q_MARGIN 1e-12
+#define BOUND_CHECK_ELEMENTS 32
+
+typedef struct {
+  napi_ref memoryRef; /* keeps the selection's memory alive while this state is */
+  uint8_t *base;
+  size_t length;
+  int32_t D, rowBytes, qLen, qPickBytes, centres, qCentres, slots;
+  /* int16 pairs per quantised row that may be nonzero: quantizedUsed(D) / 2. */
+  int32_t pairs;
+  /* Slots per line of pairT: at least `slots`, an odd number of 64-byte lines, so that the lines one block reads
+   * fall into different cache sets (at 4 KiB apart they would all compete for one). */
+  int32_t stride;
+  double qScale2, rootSlack;
+  /* Centres in slots before `transposed` are in pairT, centreSq and centreError. */
+  int32_t transposed;
+  int32_t *pairT;
+  double *centreSq, *centreError;
+  int32_t *rowPairs;
+} kernel_state;
+
+static double load_f64(const uint8_t *at) {
+  double v;
+  memcpy(&v, at, 8);
+  return v;
+}
+
+static void store_f64(uint8_t *at, double v) { memcpy(at, &v, 8); }
+
+/* The exact pass; stops early, with a sum >= bound, once a partial sum reaches the bound. */
+AVX512 static double exact_sqdist(const float *a, const float *b, int32_t D, double bound) {
+  __m512d acc = _mm512_setzero_pd();
+  double lane[8], s;
+  const int32_t full8 = D & ~7;
+  int32_t j = 0;
+  while (j < full8) {
+    __m512d d = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(a + j)), _mm512_cvtps_pd(_mm256_loadu_ps(b + j)));
+    acc = _mm512_add_pd(acc, _mm512_mul_pd(d, d));
+    j += 8;
+    if ((j & (BOUND_CHECK_ELEMENTS - 1)) == 0) {
+      _mm512_storeu_pd(lane, acc);
+      s = ((lane[0] + lane[2]) + (lane[4] + lane[6])) + ((lane[1] + lane[3]) + (lane[5] + lane[7]));
+      if (s >= bound) return s;
+    }
+  }
+  _mm512_storeu_pd(lane, acc);
+  s = ((lane[0] + lane[2]) + (lane[4] + lane[6])) + ((lane[1] + lane[3]) + (lane[5] + lane[7]));
+  for (; j < D; j++) {
+    double d = (double)a[j] - (double)b[j];
+    s += d * d;
+  }
+  return s;
+}
+
+/* The quantised test of sqdist_rows: true when the row is proven not closer than `root`. */
+static inline int proven_far(const kernel_state *st, double dot, double rowSq, double centreSq, double root, double rowError,
+                             double centreError) {
+  double lhs = ((-2.0 * dot + rowSq) + centreSq) * st->qScale2;
+  double rhs = root * st->rootSlack + (rowError + centreError) * (1 + Q_MARGIN);
+  return lhs >= rhs * rhs;
+}
+
+/* Copies the quantised centres in slots [transposed, to) into the transposed layout (they never change once
+ * written: a centre's slot is filled before any pass reads it). */
+static void transpose_centres(kernel_state *st, int32_t to) {
+  for (int32_t t = st->transposed; t < to; t++) {
+    const uint8_t *copy = st->base + (uint32_t)st->qCentres + (size_t)t * (uint32_t)st->qPickBytes;
+    for (int32_t j = 0; j < st->pairs; j++) memcpy(&st->pairT[(size_t)j * st->stride + t], copy + 4 * j, 4);
+    st->centreSq[t] = load_f64(copy + 2 * st->qLen);
+    st->centreError[t] = load_f64(copy + 2 * st->qLen + 8);
+  }
+  st->transposed = to;
+}
+
+/* nearest_to_slots for the centres in slots [from, to): the row at x (quantised copy at qx) lowers f64[nearestSq]
+ * and f64[nearest] (its square root) to its nearest centre's. Returns the centres left in question. */
+AVX512 static int32_t nearest_range(kernel_state *st, int32_t x, int32_t qx, int32_t nearestSqAt, int32_t nearestAt,
+                                    int32_t from, int32_t to) {
+  uint8_t *base = st->base;
+  if (to > st->transposed) transpose_centres(st, to);
+  const float *row = (const float *)(base + (uint32_t)x);
+  const int8_t *q = (const int8_t *)(base + (uint32_t)qx);
+  const double rowSq = load_f64(base + (uint32_t)qx + st->qLen), rowError = load_f64(base + (uint32_t)qx + st->qLen + 8);
+  double bound = load_f64(base + (uint32_t)nearestSqAt), root = load_f64(base + (uint32_t)nearestAt);
+  const int32_t pairs = st->pairs;
+  const size_t stride = (size_t)st->stride;
+  for (int32_t j = 0; j < pairs; j++)
+    st->rowPairs[j] = (int32_t)((uint32_t)(uint16_t)(int16_t)q[2 * j] | ((uint32_t)(uint16_t)(int16_t)q[2 * j + 1] << 16));
+  const __m512d minusTwo = _mm512_set1_pd(-2.0), rowSqV = _mm512_set1_pd(rowSq), qScale2V = _mm512_set1_pd(st->qScale2);
+  const __m512d rowErrorV = _mm512_set1_pd(rowError), marginV = _mm512_set1_pd(1 + Q_MARGIN);
+  int32_t open = 0;
+  for (int32_t t0 = from; t0 < to; t0 += 16) {
+    const int32_t n = to - t0 < 16 ? to - t0 : 16;
+    const __mmask16 valid = (__mmask16)((1u << n) - 1);
+    const int32_t *col = st->pairT + t0;
+    /* Four accumulators: one chain of VPDPWSSD would wait on its latency. */
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    int32_t j = 0;
+#define PAIR(acc, jj) acc = _mm512_dpwssd_epi32(acc, _mm512_set1_epi32(st->rowPairs[jj]), _mm512_maskz_loadu_epi32(valid, col + (size_t)(jj) * stride))
+    for (; j + 4 <= pairs; j += 4) {
+      PAIR(a0, j);
+      PAIR(a1, j + 1);
+      PAIR(a2, j + 2);
+      PAIR(a3, j + 3);
+    }
+    for (; j < pairs; j++) PAIR(a0, j);
+#undef PAIR
+    const __m512i dots = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+    int32_t dot[16];
+    _mm512_storeu_si512(dot, dots);
+    /* The quantised test of all 16 against the root at the block's start (a larger root only leaves more in
+     * question), then again, one by one, against the root as it shrinks. */
+    const __m512d rootTerm = _mm512_set1_pd(root * st->rootSlack);
+    uint32_t inQuestion = 0;
+    for (int half = 0; half < 2; half++) {
+      const __mmask8 m = (__mmask8)(valid >> (8 * half));
+      const __m512d d = _mm512_cvtepi32_pd(half ? _mm512_extracti64x4_epi64(dots, 1) : _mm512_castsi512_si256(dots));
+      const __m512d sq = _mm512_maskz_loadu_pd(m, st->centreSq + t0 + 8 * half);
+      const __m512d err = _mm512_maskz_loadu_pd(m, st->centreError + t0 + 8 * half);
+      const __m512d lhs = _mm512_mul_pd(_mm512_add_pd(_mm512_add_pd(_mm512_mul_pd(minusTwo, d), rowSqV), sq), qScale2V);
+      const __m512d rhs = _mm512_add_pd(rootTerm, _mm512_mul_pd(_mm512_add_pd(rowErrorV, err), marginV));
+      inQuestion |= (uint32_t)_mm512_mask_cmp_pd_mask(m, lhs, _mm512_mul_pd(rhs, rhs), _CMP_NGE_UQ) << (8 * half);
+    }
+    while (inQuestion) {
+      const int i = __builtin_ctz(inQuestion);
+      inQuestion &= inQuestion - 1;
+      const int32_t t = t0 + i;
+      if (proven_far(st, (double)dot[i], rowSq, st->centreSq[t], root, rowError, st->centreError[t])) continue;
+      open++;
+      const float *centre = (const float *)(base + (uint32_t)st->centres + (size_t)t * (uint32_t)st->rowBytes);
+      const double s = exact_sqdist(row, centre, st->D, bound);
+      if (s >= bound) continue;
+      bound = s;
+      root = sqrt(s);
+    }
+  }
+  store_f64(base + (uint32_t)nearestSqAt, bound);
+  store_f64(base + (uint32_t)nearestAt, root);
+  return open;
+}
+
+/* Sums of 16 int32 vectors: lane i of the result is the sum of v[i]'s lanes. */
+AVX512 static inline __m512i sum16(const __m512i *v) {
+  __m512i a[8], b[4];
+  for (int i = 0; i < 8; i++)
+    a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+  for (int i = 0; i < 4; i++)
+    b[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_epi64(a[2 * i], a[2 * i + 1]));
+  const __m512i d01 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], 0x88), _mm512_shuffle_i32x4(b[0], b[1], 0xdd));
+  const __m512i d23 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], 0x88), _mm512_shuffle_i32x4(b[2], b[3], 0xdd));
+  return _mm512_add_epi32(_mm512_shuffle_i32x4(d01, d23, 0x88), _mm512_shuffle_i32x4(d01, d23, 0xdd));
+}
+
+/* sqdist_rows with bounds: the rows i32[rowsAt + 4t], t < count, of the candidates at x (quantised copies at qx,
+ * qRowBytes apart) against the centre at `pick` (quantised copy at qPick). Rows closer than their bound
+ * f64[boundsAt + 8*row] go, in order, to i32[keptAt + 4k] with their squared distance in f64[outAt + 8k] (keptAt
+ * may be rowsAt); returns k. f64[rootsAt + 8*row] is the bound's square root. */
+AVX512 static int32_t rows_closer(kernel_state *st, int32_t x, int32_t rowsAt, int32_t count, int32_t pick, int32_t boundsAt,
+                                  int32_t rootsAt, int32_t outAt, int32_t qx, int32_t qRowBytes, int32_t qPick, int32_t keptAt) {
+  uint8_t *base = st->base;
+  const int32_t qLen = st->qLen, chunks = (qLen + 31) / 32;
+  const __mmask32 lastMask = (qLen % 32) ? (__mmask32)((1u << (qLen % 32)) - 1) : (__mmask32)0xffffffffu;
+  const int32_t *rows = (const int32_t *)(base + (uint32_t)rowsAt);
+  int32_t *kept = (int32_t *)(base + (uint32_t)keptAt);
+  const uint8_t *bounds = base + (uint32_t)boundsAt, *roots = base + (uint32_t)rootsAt, *pickCopy = base + (uint32_t)qPick;
+  uint8_t *out = base + (uint32_t)outAt;
+  const double pickSq = load_f64(pickCopy + 2 * qLen), pickError = load_f64(pickCopy + 2 * qLen + 8);
+  /* First the quantised test, 16 rows at a time; those left in question are compacted into kept[0 .. open).
+   * Writing kept[open] with open <= t0 + i is safe when kept is rows: those entries have been read. */
+  int32_t open = 0;
+  for (int32_t t0 = 0; t0 < count; t0 += 16) {
+    const int32_t n = count - t0 < 16 ? count - t0 : 16;
+    for (int32_t i = t0 + 16; i < t0 + 32 && i < count; i++) {
+      const char *ahead = (const char *)(base + (uint32_t)qx + (size_t)rows[i] * (uint32_t)qRowBytes);
+      _mm_prefetch(ahead, _MM_HINT_T0);
+      _mm_prefetch(ahead + qLen + 15, _MM_HINT_T0);
+    }
+    __m512i acc[16];
+    int32_t row[16];
+    for (int i = 0; i < 16; i++) {
+      row[i] = rows[t0 + (i < n ? i : 0)];
+      const uint8_t *q = base + (uint32_t)qx + (size_t)row[i] * (uint32_t)qRowBytes;
+      __m512i a = _mm512_setzero_si512();
+      for (int32_t c = 0; c < chunks; c++) {
+        const __mmask32 m = c == chunks - 1 ? lastMask : (__mmask32)0xffffffffu;
+        a = _mm512_dpwssd_epi32(a, _mm512_maskz_loadu_epi16(m, pickCopy + 64 * c), _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, q + 32 * c)));
+      }
+      acc[i] = a;
+    }
+    int32_t dot[16];
+    _mm512_storeu_si512(dot, sum16(acc));
+    for (int i = 0; i < n; i++) {
+      const uint8_t *q = base + (uint32_t)qx + (size_t)row[i] * (uint32_t)qRowBytes;
+      const double root = load_f64(roots + 8 * (size_t)row[i]);
+      kept[open] = row[i];
+      open += !proven_far(st, (double)dot[i], load_f64(q + qLen), pickSq, root, load_f64(q + qLen + 8), pickError);
+    }
+  }
+  /* Then the exact pass, with the rows a few ahead prefetched (they are scattered over the candidates). */
+  const float *centre = (const float *)(base + (uint32_t)pick);
+  int32_t k = 0;
+  for (int32_t t = 0; t < open; t++) {
+    if (t + 4 < open) {
+      const char *ahead = (const char *)(base + (uint32_t)x + (size_t)kept[t + 4] * (uint32_t)st->rowBytes);
+      for (int32_t b = 0; b < st->rowBytes; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
+    }
+    const int32_t r = kept[t];
+    const double bound = load_f64(bounds + 8 * (size_t)r);
+    const double s = exact_sqdist((const float *)(base + (uint32_t)x + (size_t)r * (uint32_t)st->rowBytes), centre, st->D, bound);
+    if (s >= bound) continue;
+    kept[k] = r;
+    store_f64(out + 8 * (size_t)k, s);
+    k++;
+  }
+  return k;
+}
+
+/* sqdist_rows without bounds: f64[outAt + 8t] = the squared distance of row i32[rowsAt + 4t] at x to the centre at
+ * `pick`, for t < count. */
+AVX512 static void rows_exact(kernel_state *st, int32_t x, int32_t rowsAt, int32_t count, int32_t pick, int32_t outAt) {
+  uint8_t *base = st->base;
+  const int32_t *rows = (const int32_t *)(base + (uint32_t)rowsAt);
+  const float *centre = (const float *)(base + (uint32_t)pick);
+  uint8_t *out = base + (uint32_t)outAt;
+  for (int32_t t = 0; t < count; t++) {
+    if (t + 4 < count) {
+      const char *ahead = (const char *)(base + (uint32_t)x + (size_t)rows[t + 4] * (uint32_t)st->rowBytes);
+      for (int32_t b = 0; b < st->rowBytes; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
+    }
+    const float *row = (const float *)(base + (uint32_t)x + (size_t)rows[t] * (uint32_t)st->rowBytes);
+    store_f64(out + 8 * (size_t)t, exact_sqdist(row, centre, st->D, INFINITY));
+  }
+}
+
+/* ---- Node-API glue ---- */
+
+static int read_int32s(napi_env env, napi_callback_info info, size_t expected, int32_t *values, void **data) {
+  napi_value argv[16];
+  size_t argc = 16;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, data) != napi_ok || argc != expected) {
+    napi_throw_type_error(env, NULL, "selection kernels: wrong number of arguments");
+    return 0;
+  }
+  for (size_t i = 0; i < expected; i++)
+    if (napi_get_value_int32(env, argv[i], &values[i]) != napi_ok) {
+      napi_throw_type_error(env, NULL, "selection kernels: arguments must be numbers");
+      return 0;
+    }
+  return 1;
+}
+
+/* True when [at, at + bytes) lies inside the memory (throws otherwise: a wrong offset must not reach memory). */
+static int inside(napi_env env, const kernel_state *st, int64_t at, int64_t bytes) {
+  if (at >= 0 && bytes >= 0 && (uint64_t)(at + bytes) <= st->length) return 1;
+  napi_throw_range_error(env, NULL, "selection kernels: offset outside the selection's memory");
+  return 0;
+}
+
+static napi_value int32_value(napi_env env, int32_t v) {
+  napi_value result;
+  napi_create_int32(env, v, &result);
+  return result;
+}
+
+/* nearest(x, qx, nearestSq, nearest, from, to) */
+static napi_value nearest_call(napi_env env, napi_callback_info info) {
+  int32_t a[6];
+  void *data;
+  if (!read_int32s(env, info, 6, a, &data)) return NULL;
+  kernel_state *st = data;
+  if (!inside(env, st, a[0], st->rowBytes) || !inside(env, st, a[1], (int64_t)st->qLen + 16) || !inside(env, st, a[2], 8) ||
+      !inside(env, st, a[3], 8))
+    return NULL;
+  if (a[4] < 0 || a[4] > a[5] || a[5] > st->slots) {
+    napi_throw_range_error(env, NULL, "selection kernels: centre slots outside [0, slots)");
+    return NULL;
+  }
+  return int32_value(env, nearest_range(st, a[0], a[1], a[2], a[3], a[4], a[5]));
+}
+
+/* rows(x, rows, count, pick, bounds, roots, out, qx, qRowBytes, qPick, kept); the caller keeps row numbers below the
+ * region's size, as the WebAssembly kernel's caller does. */
+static napi_value rows_call(napi_env env, napi_callback_info info) {
+  int32_t a[11];
+  void *data;
+  if (!read_int32s(env, info, 11, a, &data)) return NULL;
+  kernel_state *st = data;
+  if (!inside(env, st, a[1], 4 * (int64_t)a[2]) || !inside(env, st, a[3], st->rowBytes) || !inside(env, st, a[6], 8 * (int64_t)a[2]) ||
+      !inside(env, st, a[9], 2 * (int64_t)st->qLen + 16) || !inside(env, st, a[10], 4 * (int64_t)a[2]))
+    return NULL;
+  return int32_value(env, rows_closer(st, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]));
+}
+
+/* exact(x, rows, count, pick, out); the caller keeps row numbers below the size of the rows at x. */
+static napi_value exact_call(napi_env env, napi_callback_info info) {
+  int32_t a[5];
+  void *data;
+  if (!read_int32s(env, info, 5, a, &data)) return NULL;
+  kernel_state *st = data;
+  if (!inside(env, st, a[1], 4 * (int64_t)a[2]) || !inside(env, st, a[3], st->rowBytes) || !inside(env, st, a[4], 8 * (int64_t)a[2]))
+    return NULL;
+  rows_exact(st, a[0], a[1], a[2], a[3], a[4]);
+  return NULL;
+}
+
+static void release_state(napi_env env, void *data, void *hint) {
+  (void)hint;
+  kernel_state *st = data;
+  napi_delete_reference(env, st->memoryRef);
+  free(st->pairT);
+  free(st->centreSq);
+  free(st->centreError);
+  free(st->rowPairs);
+  free(st);
+}
+
+/* bind(memory: Uint8Array over the whole selection memory, centres, qCentres, slots, D, rowBytes, qLen, qPickBytes,
+ * slack, qScale) -> { nearest, rows, exact } for one thread. */
+static napi_value bind(napi_env env, napi_callback_info info) {
+  napi_value argv[10];
+  size_t argc = 10;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_typedarray_type type;
+  size_t length, offset;
+  void *data;
+  napi_value arrayBuffer;
+  int32_t v[7];
+  double slack, qScale;
+  int ok = argc == 10 && napi_get_typedarray_info(env, argv[0], &type, &length, &data, &arrayBuffer, &offset) == napi_ok &&
+           type == napi_uint8_array;
+  for (int i = 0; ok && i < 7; i++) ok = napi_get_value_int32(env, argv[1 + i], &v[i]) == napi_ok;
+  ok = ok && napi_get_value_double(env, argv[8], &slack) == napi_ok && napi_get_value_double(env, argv[9], &qScale) == napi_ok;
+  if (!ok || v[2] < 0 || v[3] < 1 || v[5] < 16 || v[5] % 16 != 0 || v[6] != 2 * v[5] + 16 || v[4] < 4 * v[3]) {
+    napi_throw_type_error(env, NULL, "selection kernels: bind(memory, centres, qCentres, slots, D, rowBytes, qLen, qPickBytes, slack, qScale)");
+    return NULL;
+  }
+  kernel_state *st = calloc(1, sizeof *st);
+  if (!st) {
+    napi_throw_error(env, NULL, "selection kernels: out of memory");
+    return NULL;
+  }
+  st->base = data;
+  st->length = length;
+  st->centres = v[0];
+  st->qCentres = v[1];
+  st->slots = v[2];
+  st->D = v[3];
+  st->rowBytes = v[4];
+  st->qLen = v[5];
+  st->qPickBytes = v[6];
+  st->pairs = (st->D + 7) / 8 * 4;
+  st->stride = ((st->slots + 15) / 16 | 1) * 16;
+  st->qScale2 = qScale * qScale * (1 - Q_MARGIN);
+  st->rootSlack = sqrt(slack) * (1 + Q_MARGIN);
+  st->pairT = malloc(((size_t)st->pairs * st->stride + 16) * 4);
+  st->centreSq = malloc(((size_t)st->slots + 16) * 8);
+  st->centreError = malloc(((size_t)st->slots + 16) * 8);
+  st->rowPairs = malloc((size_t)st->pairs * 4);
+  napi_value result, nearest, rows, exact;
+  if (!st->pairT || !st->centreSq || !st->centreError || !st->rowPairs ||
+      (int64_t)st->centres + (int64_t)st->slots * st->rowBytes > (int64_t)length ||
+      (int64_t)st->qCentres + (int64_t)st->slots * st->qPickBytes > (int64_t)length) {
+    free(st->pairT);
+    free(st->centreSq);
+    free(st->centreError);
+    free(st->rowPairs);
+    free(st);
+    napi_throw_error(env, NULL, "selection kernels: out of memory, or centres outside the memory");
+    return NULL;
+  }
+  napi_create_reference(env, argv[0], 1, &st->memoryRef);
+  napi_create_object(env, &result);
+  napi_create_function(env, "nearest", NAPI_AUTO_LENGTH, nearest_call, st, &nearest);
+  napi_create_function(env, "rows", NAPI_AUTO_LENGTH, rows_call, st, &rows);
+  napi_set_named_property(env, result, "nearest", nearest);
+  napi_set_named_property(env, result, "rows", rows);
+  napi_create_function(env, "exact", NAPI_AUTO_LENGTH, exact_call, st, &exact);
+  napi_set_named_property(env, result, "exact", exact);
+  napi_add_finalizer(env, result, st, release_state, NULL, NULL);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  __builtin_cpu_init();
+  const int supported = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  napi_value fn, flag;
+  napi_get_boolean(env, supported, &flag);
+  napi_set_named_property(env, exports, "supported", flag);
+  if (supported) {
+    napi_create_function(env, "bind", NAPI_AUTO_LENGTH, bind, NULL, &fn);
+    napi_set_named_property(env, exports, "bind", fn);
+  }
+  return exports;
+}

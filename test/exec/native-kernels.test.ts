@@ -1,0 +1,146 @@
+/**
+ * The native selection kernels against the WebAssembly ones: the same picks and distances, bit for bit, on inputs
+ * that reach every branch (dimensions around the 8-, 16- and 32-value chunks, labelled seeds, ties, lazy picking,
+ * one and two threads). They run only where the CPU has AVX-512 VNNI; there, the first test requires them built.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { UsageError } from "../../src/core/errors.js";
+import type { FeatureMatrix } from "../../src/core/select/feature-matrix.js";
+import { allocateSelection, type SelectionInput } from "../../src/core/select/fps.js";
+import { selectCandidatesThreaded } from "../../src/exec/fps-threads.js";
+import { kernelChoiceFromEnv, nativeKernels } from "../../src/exec/native-kernels.js";
+import { seededRandom } from "../core/select/fps-oracle.js";
+
+const cpuFlags = existsSync("/proc/cpuinfo") ? (readFileSync("/proc/cpuinfo", "utf8").match(/^flags\s*:(.*)$/m)?.[1] ?? "") : "";
+const hasVnni = process.arch === "x64" && ["avx512f", "avx512bw", "avx512vl", "avx512_vnni"].every((flag) => cpuFlags.split(" ").includes(flag));
+const builtModule = path.resolve(import.meta.dirname, "../../dist/native/selection-kernels.node");
+const buildScript = path.resolve(import.meta.dirname, "../../scripts/build-native.mjs");
+const scratch = mkdtempSync(path.join(tmpdir(), "native-kernels-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** N rows of D values: `clusters` groups (0: uniform), with every `duplicateEvery`-th row a copy of the one before. */
+function features(seed: number, N: number, D: number, clusters: number, duplicateEvery = 0): FeatureMatrix {
+  const random = seededRandom(seed);
+  const data = new Float32Array(N * D);
+  for (let i = 0; i < N; i++) {
+    if (duplicateEvery > 0 && i > 0 && i % duplicateEvery === 0) {
+      data.copyWithin(i * D, (i - 1) * D, i * D);
+      continue;
+    }
+    const offset = clusters > 0 ? (i % clusters) * 4 : 0;
+    for (let j = 0; j < D; j++) data[i * D + j] = offset + random() * (j % 3 === 0 ? 10 : 1);
+  }
+  return { rows: N, cols: D, data };
+}
+
+const ids = (N: number, prefix = "c"): string[] => Array.from({ length: N }, (_, i) => `${prefix}${i}`);
+
+async function bothKernels(input: SelectionInput, threads: number, lazy?: { passes: number; minShare: number }) {
+  const wasm = await selectCandidatesThreaded(input, { threads, lazy, kernels: "wasm" });
+  const native = await selectCandidatesThreaded(input, { threads, lazy, kernels: "native" });
+  return { wasm, native };
+}
+
+it("loads where the CPU has AVX-512 VNNI, and is refused with the reason elsewhere or when asked for WebAssembly", () => {
+  expect(nativeKernels("wasm")).toBeUndefined();
+  if (hasVnni) {
+    expect(existsSync(builtModule), "dist/native/selection-kernels.node is missing: npm run build builds it").toBe(true);
+    expect(nativeKernels("auto")?.path).toBe(builtModule);
+    expect(nativeKernels("native")?.path).toBe(builtModule);
+  } else {
+    expect(nativeKernels("auto")).toBeUndefined();
+    expect(() => nativeKernels("native")).toThrow(UsageError);
+  }
+  const missing = path.join(scratch, "missing.node");
+  expect(nativeKernels("auto", missing)).toBeUndefined();
+  expect(() => nativeKernels("native", missing)).toThrow(/RELABEL_KERNELS=native: the native kernels are not built \(.*missing\.node/);
+});
+
+it("reads RELABEL_KERNELS, refusing anything but auto, native and wasm", () => {
+  expect(kernelChoiceFromEnv({})).toBe("auto");
+  expect(kernelChoiceFromEnv({ RELABEL_KERNELS: "wasm" })).toBe("wasm");
+  expect(() => kernelChoiceFromEnv({ RELABEL_KERNELS: "fast" })).toThrow(new UsageError('RELABEL_KERNELS must be auto, native or wasm (got "fast")'));
+});
+
+it("builds with the machine's compiler, and without one says so in a line and leaves nothing", () => {
+  const out = path.join(scratch, "built.node");
+  const built = spawnSync(process.execPath, [buildScript, out], { encoding: "utf8" });
+  const noCompiler = path.join(scratch, "none.node");
+  const skipped = spawnSync(process.execPath, [buildScript, noCompiler], { encoding: "utf8", env: { ...process.env, CC: "/nonexistent/cc" } });
+  if (process.platform === "linux" && process.arch === "x64") {
+    expect(built.status, built.stderr).toBe(0);
+    expect(built.stderr).toBe("");
+    const loaded = { exports: {} as { supported?: boolean } };
+    process.dlopen(loaded, out);
+    expect(loaded.exports.supported).toBe(hasVnni);
+  }
+  expect(skipped.status).toBe(0);
+  expect(skipped.stderr.trim().split("\n")).toHaveLength(1);
+  expect(skipped.stderr).toMatch(/^native selection kernels not built: .*; `relabel rank` uses its WebAssembly kernels/);
+  expect(existsSync(noCompiler)).toBe(false);
+});
+
+describe.runIf(hasVnni)("native kernels (this CPU has AVX-512 VNNI)", () => {
+  it("give the WebAssembly kernels' picks and distances exactly, for dimensions around every chunk size", async () => {
+    for (const D of [1, 7, 8, 9, 16, 17, 31, 32, 33, 64, 100, 130]) {
+      for (const clusters of [0, 6]) {
+        const N = 1500;
+        const input = { features: features(D * 10 + clusters, N, D, clusters), ids: ids(N), k: 120 };
+        for (const threads of [1, 2]) {
+          const { wasm, native } = await bothKernels(input, threads);
+          expect(native.picks, `D=${D} clusters=${clusters} threads=${threads}`).toEqual(wasm.picks);
+          expect(Array.from(native.distanceToCovered)).toEqual(Array.from(wasm.distanceToCovered));
+        }
+      }
+    }
+  });
+
+  it("agree when every pick is lazy, with labelled seeds, exclusions, disagreement and duplicate rows", async () => {
+    const N = 4000;
+    const D = 20;
+    const random = seededRandom(5);
+    const labelled = features(6, 300, D, 3);
+    const input: SelectionInput = {
+      features: features(7, N, D, 3, 7),
+      ids: ids(N),
+      k: 400,
+      labelled: { features: labelled, ids: ids(300, "l") },
+      excluded: Uint8Array.from({ length: N }, () => (random() < 0.05 ? 1 : 0)),
+      disagreement: Float64Array.from({ length: N }, () => random()),
+      rule: { kind: "uwfps", alpha: 1, beta: 2 },
+    };
+    for (const lazy of [undefined, { passes: 1, minShare: 0 }]) {
+      for (const threads of [1, 2]) {
+        const { wasm, native } = await bothKernels(input, threads, lazy);
+        if (lazy) expect(native.lazyFrom).toBe(1);
+        expect(native.picks).toEqual(wasm.picks);
+        expect(Array.from(native.distanceToCovered)).toEqual(Array.from(wasm.distanceToCovered));
+      }
+    }
+  });
+
+  it("agree when all candidates are equally far apart (every distance a tie)", async () => {
+    const N = 64;
+    const D = 64;
+    const data = new Float32Array(N * D);
+    for (let i = 0; i < N; i++) data[i * D + i] = 1;
+    const { wasm, native } = await bothKernels({ features: { rows: N, cols: D, data }, ids: ids(N), k: 40 }, 1, { passes: 1, minShare: 0 });
+    expect(native.picks.map((pick) => pick.index)).toEqual(wasm.picks.map((pick) => pick.index));
+    expect(native.picks).toEqual(wasm.picks);
+  });
+
+  it("refuses offsets outside the selection's memory instead of reading them", () => {
+    const { kernels } = nativeKernels("native")!;
+    const { memory, layout } = allocateSelection(100, 10, 0, 10, 1);
+    const bytes = new Uint8Array(memory.buffer);
+    const sweep = kernels.bind(bytes, layout.centres, layout.qCentres, layout.slots, 10, layout.rowBytes, layout.qLen, layout.qPickBytes, 1, 1);
+    expect(() => sweep.nearest(bytes.length, 0, 0, 8, 0, 1)).toThrow(RangeError);
+    expect(() => sweep.nearest(0, 0, 0, 8, 0, layout.slots + 1)).toThrow(RangeError);
+    expect(() => sweep.rows(0, bytes.length - 4, 2, 0, 0, 0, 0, 0, layout.qRowBytes, layout.qCentres, 0)).toThrow(RangeError);
+    expect(() => kernels.bind(bytes, 0, bytes.length, 10, 10, layout.rowBytes, layout.qLen, layout.qPickBytes, 1, 1)).toThrow(/outside the memory/);
+  });
+});
