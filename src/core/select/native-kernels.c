@@ -31,6 +31,7 @@
 
 typedef struct {
   napi_ref memoryRef; /* keeps the selection's memory alive while this state is */
+  int holders;        /* JavaScript values that hold this state: the bound object and its functions */
   uint8_t *base;
   size_t length;
   int32_t D, rowBytes, qLen, qPickBytes, centres, qCentres, slots;
@@ -262,7 +263,8 @@ AVX512 static void rows_exact(kernel_state *st, int32_t x, int32_t rowsAt, int32
 
 /* ---- Node-API glue ---- */
 
-static int read_int32s(napi_env env, napi_callback_info info, size_t expected, int32_t *values, void **data) {
+/* Reads `expected` arguments as uint32 (offsets into a memory of up to 4 GiB, as WebAssembly reads them). */
+static int read_uint32s(napi_env env, napi_callback_info info, size_t expected, uint32_t *values, void **data) {
   napi_value argv[16];
   size_t argc = 16;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, data) != napi_ok || argc != expected) {
@@ -270,7 +272,7 @@ static int read_int32s(napi_env env, napi_callback_info info, size_t expected, i
     return 0;
   }
   for (size_t i = 0; i < expected; i++)
-    if (napi_get_value_int32(env, argv[i], &values[i]) != napi_ok) {
+    if (napi_get_value_uint32(env, argv[i], &values[i]) != napi_ok) {
       napi_throw_type_error(env, NULL, "selection kernels: arguments must be numbers");
       return 0;
     }
@@ -278,8 +280,8 @@ static int read_int32s(napi_env env, napi_callback_info info, size_t expected, i
 }
 
 /* True when [at, at + bytes) lies inside the memory (throws otherwise: a wrong offset must not reach memory). */
-static int inside(napi_env env, const kernel_state *st, int64_t at, int64_t bytes) {
-  if (at >= 0 && bytes >= 0 && (uint64_t)(at + bytes) <= st->length) return 1;
+static int inside(napi_env env, const kernel_state *st, uint64_t at, uint64_t bytes) {
+  if (at + bytes <= st->length) return 1;
   napi_throw_range_error(env, NULL, "selection kernels: offset outside the selection's memory");
   return 0;
 }
@@ -292,48 +294,54 @@ static napi_value int32_value(napi_env env, int32_t v) {
 
 /* nearest(x, qx, nearestSq, nearest, from, to) */
 static napi_value nearest_call(napi_env env, napi_callback_info info) {
-  int32_t a[6];
+  uint32_t a[6];
   void *data;
-  if (!read_int32s(env, info, 6, a, &data)) return NULL;
+  if (!read_uint32s(env, info, 6, a, &data)) return NULL;
   kernel_state *st = data;
-  if (!inside(env, st, a[0], st->rowBytes) || !inside(env, st, a[1], (int64_t)st->qLen + 16) || !inside(env, st, a[2], 8) ||
+  if (!inside(env, st, a[0], (uint32_t)st->rowBytes) || !inside(env, st, a[1], (uint64_t)st->qLen + 16) || !inside(env, st, a[2], 8) ||
       !inside(env, st, a[3], 8))
     return NULL;
-  if (a[4] < 0 || a[4] > a[5] || a[5] > st->slots) {
+  if (a[4] > a[5] || a[5] > (uint32_t)st->slots) {
     napi_throw_range_error(env, NULL, "selection kernels: centre slots outside [0, slots)");
     return NULL;
   }
-  return int32_value(env, nearest_range(st, a[0], a[1], a[2], a[3], a[4], a[5]));
+  return int32_value(env, nearest_range(st, (int32_t)a[0], (int32_t)a[1], (int32_t)a[2], (int32_t)a[3], (int32_t)a[4], (int32_t)a[5]));
 }
 
 /* rows(x, rows, count, pick, bounds, roots, out, qx, qRowBytes, qPick, kept); the caller keeps row numbers below the
  * region's size, as the WebAssembly kernel's caller does. */
 static napi_value rows_call(napi_env env, napi_callback_info info) {
-  int32_t a[11];
+  uint32_t a[11];
   void *data;
-  if (!read_int32s(env, info, 11, a, &data)) return NULL;
+  if (!read_uint32s(env, info, 11, a, &data)) return NULL;
   kernel_state *st = data;
-  if (!inside(env, st, a[1], 4 * (int64_t)a[2]) || !inside(env, st, a[3], st->rowBytes) || !inside(env, st, a[6], 8 * (int64_t)a[2]) ||
-      !inside(env, st, a[9], 2 * (int64_t)st->qLen + 16) || !inside(env, st, a[10], 4 * (int64_t)a[2]))
+  const uint64_t count = a[2];
+  if (!inside(env, st, a[1], 4 * count) || !inside(env, st, a[3], (uint32_t)st->rowBytes) || !inside(env, st, a[6], 8 * count) ||
+      !inside(env, st, a[9], 2 * (uint64_t)st->qLen + 16) || !inside(env, st, a[10], 4 * count))
     return NULL;
-  return int32_value(env, rows_closer(st, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]));
+  int32_t v[11];
+  for (int i = 0; i < 11; i++) v[i] = (int32_t)a[i];
+  return int32_value(env, rows_closer(st, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]));
 }
 
 /* exact(x, rows, count, pick, out); the caller keeps row numbers below the size of the rows at x. */
 static napi_value exact_call(napi_env env, napi_callback_info info) {
-  int32_t a[5];
+  uint32_t a[5];
   void *data;
-  if (!read_int32s(env, info, 5, a, &data)) return NULL;
+  if (!read_uint32s(env, info, 5, a, &data)) return NULL;
   kernel_state *st = data;
-  if (!inside(env, st, a[1], 4 * (int64_t)a[2]) || !inside(env, st, a[3], st->rowBytes) || !inside(env, st, a[4], 8 * (int64_t)a[2]))
-    return NULL;
-  rows_exact(st, a[0], a[1], a[2], a[3], a[4]);
+  const uint64_t count = a[2];
+  if (!inside(env, st, a[1], 4 * count) || !inside(env, st, a[3], (uint32_t)st->rowBytes) || !inside(env, st, a[4], 8 * count)) return NULL;
+  rows_exact(st, (int32_t)a[0], (int32_t)a[1], (int32_t)a[2], (int32_t)a[3], (int32_t)a[4]);
   return NULL;
 }
 
+/* Finalizer of the bound object and of each of its functions: the state goes with the last of them (a function
+ * kept alone must not find it freed). */
 static void release_state(napi_env env, void *data, void *hint) {
   (void)hint;
   kernel_state *st = data;
+  if (--st->holders > 0) return;
   napi_delete_reference(env, st->memoryRef);
   free(st->pairT);
   free(st->centreSq);
@@ -352,13 +360,14 @@ static napi_value bind(napi_env env, napi_callback_info info) {
   size_t length, offset;
   void *data;
   napi_value arrayBuffer;
-  int32_t v[7];
+  uint32_t v[7];
   double slack, qScale;
   int ok = argc == 10 && napi_get_typedarray_info(env, argv[0], &type, &length, &data, &arrayBuffer, &offset) == napi_ok &&
            type == napi_uint8_array;
-  for (int i = 0; ok && i < 7; i++) ok = napi_get_value_int32(env, argv[1 + i], &v[i]) == napi_ok;
+  for (int i = 0; ok && i < 7; i++) ok = napi_get_value_uint32(env, argv[1 + i], &v[i]) == napi_ok;
   ok = ok && napi_get_value_double(env, argv[8], &slack) == napi_ok && napi_get_value_double(env, argv[9], &qScale) == napi_ok;
-  if (!ok || v[2] < 0 || v[3] < 1 || v[5] < 16 || v[5] % 16 != 0 || v[6] != 2 * v[5] + 16 || v[4] < 4 * v[3]) {
+  if (!ok || v[2] > INT32_MAX / 2 || v[3] < 1 || v[3] > 65536 || v[5] < 16 || v[5] % 16 != 0 || v[6] != 2 * v[5] + 16 ||
+      v[4] < 4 * v[3]) {
     napi_throw_type_error(env, NULL, "selection kernels: bind(memory, centres, qCentres, slots, D, rowBytes, qLen, qPickBytes, slack, qScale)");
     return NULL;
   }
@@ -369,13 +378,13 @@ static napi_value bind(napi_env env, napi_callback_info info) {
   }
   st->base = data;
   st->length = length;
-  st->centres = v[0];
-  st->qCentres = v[1];
-  st->slots = v[2];
-  st->D = v[3];
-  st->rowBytes = v[4];
-  st->qLen = v[5];
-  st->qPickBytes = v[6];
+  st->centres = (int32_t)v[0];
+  st->qCentres = (int32_t)v[1];
+  st->slots = (int32_t)v[2];
+  st->D = (int32_t)v[3];
+  st->rowBytes = (int32_t)v[4];
+  st->qLen = (int32_t)v[5];
+  st->qPickBytes = (int32_t)v[6];
   st->pairs = (st->D + 7) / 8 * 4;
   st->stride = ((st->slots + 15) / 16 | 1) * 16;
   st->qScale2 = qScale * qScale * (1 - Q_MARGIN);
@@ -386,8 +395,7 @@ static napi_value bind(napi_env env, napi_callback_info info) {
   st->rowPairs = malloc((size_t)st->pairs * 4);
   napi_value result, nearest, rows, exact;
   if (!st->pairT || !st->centreSq || !st->centreError || !st->rowPairs ||
-      (int64_t)st->centres + (int64_t)st->slots * st->rowBytes > (int64_t)length ||
-      (int64_t)st->qCentres + (int64_t)st->slots * st->qPickBytes > (int64_t)length) {
+      (uint64_t)v[0] + (uint64_t)v[2] * v[4] > length || (uint64_t)v[1] + (uint64_t)v[2] * v[6] > length) {
     free(st->pairT);
     free(st->centreSq);
     free(st->centreError);
@@ -400,11 +408,13 @@ static napi_value bind(napi_env env, napi_callback_info info) {
   napi_create_object(env, &result);
   napi_create_function(env, "nearest", NAPI_AUTO_LENGTH, nearest_call, st, &nearest);
   napi_create_function(env, "rows", NAPI_AUTO_LENGTH, rows_call, st, &rows);
+  napi_create_function(env, "exact", NAPI_AUTO_LENGTH, exact_call, st, &exact);
   napi_set_named_property(env, result, "nearest", nearest);
   napi_set_named_property(env, result, "rows", rows);
-  napi_create_function(env, "exact", NAPI_AUTO_LENGTH, exact_call, st, &exact);
   napi_set_named_property(env, result, "exact", exact);
-  napi_add_finalizer(env, result, st, release_state, NULL, NULL);
+  st->holders = 4;
+  napi_value holders[4] = {result, nearest, rows, exact};
+  for (int i = 0; i < 4; i++) napi_add_finalizer(env, holders[i], st, release_state, NULL, NULL);
   return result;
 }
 
