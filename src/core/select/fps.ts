@@ -198,8 +198,8 @@ export function selectionMemory(memory: WasmMemory, layout: FpsLayout, module?: 
 
 const isPlaced = (features: FeatureMatrix | SelectionMemory): features is SelectionMemory => "memory" in features;
 
-export function selectCandidates(input: SelectionInput, lazy?: LazyPolicy, native?: NativeKernels): SelectionResult {
-  const prepared = prepareSelection(input, 1, native);
+export function selectCandidates(input: SelectionInput, lazy?: LazyPolicy): SelectionResult {
+  const prepared = prepareSelection(input, 1);
   return runSelection(prepared, localRunner(prepared), undefined, lazy);
 }
 
