@@ -4,7 +4,7 @@
  * one and two threads). They run only where the CPU has AVX-512 VNNI; there, the first test requires them built.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -66,10 +66,12 @@ it("reads RELABEL_KERNELS, refusing anything but auto, native and wasm", () => {
   expect(() => kernelChoiceFromEnv({ RELABEL_KERNELS: "fast" })).toThrow(new UsageError('RELABEL_KERNELS must be auto, native or wasm (got "fast")'));
 });
 
-it("builds with the machine's compiler, and without one says so in a line and leaves nothing", () => {
+it("builds with the machine's compiler, and without one says so in a line and leaves no module, not even an older one", () => {
   const out = path.join(scratch, "built.node");
   const built = spawnSync(process.execPath, [buildScript, out], { encoding: "utf8" });
   const noCompiler = path.join(scratch, "none.node");
+  writeFileSync(noCompiler, "an older build");
+  utimesSync(noCompiler, new Date(0), new Date(0));
   const skipped = spawnSync(process.execPath, [buildScript, noCompiler], { encoding: "utf8", env: { ...process.env, CC: "/nonexistent/cc" } });
   if (process.platform === "linux" && process.arch === "x64") {
     expect(built.status, built.stderr).toBe(0);
