@@ -263,20 +263,22 @@ AVX512 static void rows_exact(kernel_state *st, int32_t x, int32_t rowsAt, int32
 
 /* ---- Node-API glue ---- */
 
-/* Reads `expected` arguments as uint32 (offsets into a memory of up to 4 GiB, as WebAssembly reads them). */
-static int read_uint32s(napi_env env, napi_callback_info info, size_t expected, uint32_t *values, void **data) {
+/* The state a call is bound to, with its `expected` arguments read as uint32 (offsets into a memory of up to
+ * 4 GiB, as WebAssembly reads them); NULL, with an exception pending, when they are not that. */
+static kernel_state *call_arguments(napi_env env, napi_callback_info info, size_t expected, uint32_t *values) {
   napi_value argv[16];
   size_t argc = 16;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, data) != napi_ok || argc != expected) {
+  void *data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, &data) != napi_ok || argc != expected) {
     napi_throw_type_error(env, NULL, "selection kernels: wrong number of arguments");
-    return 0;
+    return NULL;
   }
   for (size_t i = 0; i < expected; i++)
     if (napi_get_value_uint32(env, argv[i], &values[i]) != napi_ok) {
       napi_throw_type_error(env, NULL, "selection kernels: arguments must be numbers");
-      return 0;
+      return NULL;
     }
-  return 1;
+  return data;
 }
 
 /* True when [at, at + bytes) lies inside the memory (throws otherwise: a wrong offset must not reach memory). */
@@ -295,9 +297,8 @@ static napi_value int32_value(napi_env env, int32_t v) {
 /* nearest(x, qx, nearestSq, nearest, from, to) */
 static napi_value nearest_call(napi_env env, napi_callback_info info) {
   uint32_t a[6];
-  void *data;
-  if (!read_uint32s(env, info, 6, a, &data)) return NULL;
-  kernel_state *st = data;
+  kernel_state *st = call_arguments(env, info, 6, a);
+  if (!st) return NULL;
   if (!inside(env, st, a[0], (uint32_t)st->rowBytes) || !inside(env, st, a[1], (uint64_t)st->qLen + 16) || !inside(env, st, a[2], 8) ||
       !inside(env, st, a[3], 8))
     return NULL;
@@ -312,9 +313,8 @@ static napi_value nearest_call(napi_env env, napi_callback_info info) {
  * region's size, as the WebAssembly kernel's caller does. */
 static napi_value rows_call(napi_env env, napi_callback_info info) {
   uint32_t a[11];
-  void *data;
-  if (!read_uint32s(env, info, 11, a, &data)) return NULL;
-  kernel_state *st = data;
+  kernel_state *st = call_arguments(env, info, 11, a);
+  if (!st) return NULL;
   const uint64_t count = a[2];
   if (!inside(env, st, a[1], 4 * count) || !inside(env, st, a[3], (uint32_t)st->rowBytes) || !inside(env, st, a[6], 8 * count) ||
       !inside(env, st, a[9], 2 * (uint64_t)st->qLen + 16) || !inside(env, st, a[10], 4 * count))
@@ -327,9 +327,8 @@ static napi_value rows_call(napi_env env, napi_callback_info info) {
 /* exact(x, rows, count, pick, out); the caller keeps row numbers below the size of the rows at x. */
 static napi_value exact_call(napi_env env, napi_callback_info info) {
   uint32_t a[5];
-  void *data;
-  if (!read_uint32s(env, info, 5, a, &data)) return NULL;
-  kernel_state *st = data;
+  kernel_state *st = call_arguments(env, info, 5, a);
+  if (!st) return NULL;
   const uint64_t count = a[2];
   if (!inside(env, st, a[1], 4 * count) || !inside(env, st, a[3], (uint32_t)st->rowBytes) || !inside(env, st, a[4], 8 * count)) return NULL;
   rows_exact(st, (int32_t)a[0], (int32_t)a[1], (int32_t)a[2], (int32_t)a[3], (int32_t)a[4]);
