@@ -1,13 +1,13 @@
 /**
  * Candidate summaries (id, atom count, formula) read straight from extxyz bytes, without building frames: the
  * pool pass of `relabel rank` when nothing else of the frames is needed. It reads the plain form: the atom count
- * alone on its line; a comment line the frame reader takes (Lattice, pbc and Properties read directly when they
- * are all it holds); Properties that start with species:S:1 and pos:R:3; atom lines of space-separated tokens
- * with plain decimals (`-12.345`) for the positions, decimals with or without an exponent for other R columns,
- * `-?digits` for I and T or F for L columns; `\n` line ends. Anything else, an error included, makes it give up,
- * and the caller reads the file with the full parser, which reports errors as usual. What it accepts it reads to
- * the same values as that parser (same comment reading, species check and decimal-to-double rule), so the ids
- * are the same.
+ * alone on its line; a comment line the frame reader takes (read directly when it holds Lattice, pbc, Properties
+ * and info keys of plain values, as MD pools have them: energy=-1.5 stress="..."); Properties that start with
+ * species:S:1 and pos:R:3; atom lines of space-separated tokens with plain decimals (`-12.345`) for the positions,
+ * decimals with or without an exponent for other R columns, `-?digits` for I and T or F for L columns; `\n` line
+ * ends. Anything else, an error included, makes it give up, and the caller reads the file with the full parser,
+ * which reports errors as usual. What it accepts it reads to the same values as that parser (same comment reading,
+ * species check and decimal-to-double rule), so the ids are the same.
  */
 import { CandidateNamer, type CandidateSummaries } from "../select/candidate-id.js";
 import type { Frame } from "../structure.js";
@@ -33,6 +33,79 @@ function bytesOf(text: string): Uint8Array {
 function spells(b: Uint8Array, start: number, end: number, word: Uint8Array): boolean {
   if (end - start !== word.length) return false;
   for (let k = 0; k < word.length; k++) if (b[start + k] !== word[k]) return false;
+  return true;
+}
+
+/** Bytes of info keys skipped on a comment line: letters, digits and `_`. */
+const KEY_BYTE = new Uint8Array(256);
+/** Bytes of their values: letters, digits, `.`, `+` and `-` (no brackets, commas, escapes, `_` or quotes). */
+const VALUE_BYTE = new Uint8Array(256);
+for (let c = 0; c < 256; c++) {
+  const alphanumeric = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+  KEY_BYTE[c] = alphanumeric || c === 95 ? 1 : 0;
+  VALUE_BYTE[c] = alphanumeric || c === DOT || c === 43 || c === MINUS ? 1 : 0;
+}
+const UID = bytesOf("uid");
+const STRESS = bytesOf("stress");
+const VIRIAL = bytesOf("virial");
+
+/**
+ * The end of the value at b[p] of an info key b[key .. keyEnd) other than Lattice, pbc and Properties, when the frame
+ * reader surely reads that value without error (it is kept in info there and changes nothing here); -1 otherwise.
+ * That is a bare token or a quoted list of tokens, of VALUE_BYTE bytes; for stress and virial, a quoted list of 6 or 9
+ * plain numbers (other shapes are errors there). Keys are of KEY_BYTE bytes, other than uid (which ASE leaves untyped).
+ */
+function infoValueEnd(b: Uint8Array, key: number, keyEnd: number, p: number): number {
+  for (let k = key; k < keyEnd; k++) if (KEY_BYTE[b[k]] === 0) return -1;
+  if (spells(b, key, keyEnd, LATTICE) || spells(b, key, keyEnd, PBC) || spells(b, key, keyEnd, PROPERTIES)) return -1;
+  if (keyEnd - key === 3 && (b[key] | 32) === UID[0] && (b[key + 1] | 32) === UID[1] && (b[key + 2] | 32) === UID[2]) return -1;
+  const stress = keyEnd - key === 6 && (spells(b, key, keyEnd, STRESS) || spells(b, key, keyEnd, VIRIAL));
+  if (b[p] !== QUOTE) {
+    const start = p;
+    while (VALUE_BYTE[b[p]] === 1) p++;
+    return p > start && !stress ? p : -1;
+  }
+  p++;
+  let tokens = 0;
+  for (;;) {
+    while (b[p] === SPACE) p++;
+    if (b[p] === QUOTE) break;
+    const start = p;
+    if (stress) {
+      p = plainNumberEnd(b, p);
+      if (p < 0) return -1;
+    } else while (VALUE_BYTE[b[p]] === 1) p++;
+    if (p === start || (b[p] !== SPACE && b[p] !== QUOTE)) return -1;
+    tokens++;
+  }
+  return tokens > 0 && (!stress || tokens === 6 || tokens === 9) ? p + 1 : -1;
+}
+
+/** The end of `-?digits(.digits)?` with at most 15 digits before any point, then maybe an exponent; -1 if not that. */
+function plainNumberEnd(b: Uint8Array, p: number): number {
+  if (b[p] === MINUS) p++;
+  const first = p;
+  while ((b[p] - 48) >>> 0 <= 9) p++;
+  if (p === first || p - first > 15) return -1;
+  if (b[p] === DOT) {
+    const fraction = ++p;
+    while ((b[p] - 48) >>> 0 <= 9) p++;
+    if (p === fraction) return -1;
+  }
+  if (b[p] === 101 || b[p] === 69) {
+    p++;
+    if (b[p] === 43 || b[p] === MINUS) p++;
+    const digits = p;
+    while ((b[p] - 48) >>> 0 <= 9) p++;
+    if (p === digits) return -1;
+  }
+  return p;
+}
+
+/** Whether b[start .. end) holds exactly the characters of `text`. */
+function spellsText(b: Uint8Array, start: number, end: number, text: string): boolean {
+  if (end - start !== text.length) return false;
+  for (let k = 0; k < text.length; k++) if (b[start + k] !== text.charCodeAt(k)) return false;
   return true;
 }
 
@@ -84,7 +157,7 @@ export class ExtxyzSummaryScanner {
    * and Properties on its comment line (read directly) and no columns beyond species and positions; null otherwise.
    */
   frames: Frame[] | null;
-  /** Whether the last comment line was read directly (see comment). */
+  /** Whether the last comment line held only Lattice, pbc and Properties, read directly (see comment). */
   private direct = true;
 
   /** `onFrame` hears each frame's byte offset and first line, in order. */
@@ -164,10 +237,14 @@ export class ExtxyzSummaryScanner {
       while (b[q] === SPACE) q++;
       const start = q;
       while (b[q] > SPACE) q++;
-      const symbol = q > start && b[q] === SPACE ? readSpecies(b, start, q) : undefined;
-      if (symbol === undefined) throw GIVE_UP;
-      if (same && symbols[a] !== symbol) same = false;
-      symbols[a] = symbol;
+      if (q === start || b[q] !== SPACE) throw GIVE_UP;
+      // Frames of one system repeat their species atom by atom: the same bytes as the last frame's need no lookup.
+      if (!same || !spellsText(b, start, q, symbols[a])) {
+        const symbol = readSpecies(b, start, q);
+        if (symbol === undefined) throw GIVE_UP;
+        if (same && symbols[a] !== symbol) same = false;
+        symbols[a] = symbol;
+      }
       for (let k = 0; k < 3; k++) q = this.decimal(b, q, positions, 3 * a + k);
       for (const kind of columns) q = this.token(b, q, kind);
       while (b[q] === SPACE) q++;
@@ -251,7 +328,11 @@ export class ExtxyzSummaryScanner {
         properties = p;
         while (b[p] > SPACE && b[p] !== QUOTE) p++;
         propertiesEnd = p;
-      } else return this.commentAsRead(b, start);
+      } else {
+        p = infoValueEnd(b, key, keyEnd, p);
+        if (p < 0) return this.commentAsRead(b, start);
+        this.direct = false;
+      }
       if (b[p] !== SPACE && b[p] !== NL) return this.commentAsRead(b, start);
     }
     if (!lattice) this.cell.fill(0);

@@ -30,6 +30,18 @@ function parsed(bytes: Uint8Array): { summary: CandidateSummaries; starts: [numb
   return { summary: new CandidateSummaryBuilder().add(items.map((i) => i.frame)).finish(), starts: items.map((i) => [i.start, i.line]) };
 }
 
+/** Info keys of comment lines as MD pools have them, and forms the frame reader reads otherwise or refuses. */
+const INFO_KEYS = [
+  "energy=-1.5", "free_energy=-3.25", "REF_energy=-12.5e+2", "x=1e3", "step=42", "flag=T", "config_type=bulk", "w=nan",
+  'note="a b"', 'stress="1 2 3 4 5 6 7 8 9"', 'stress="-1.5e-3 2 3 4 5 6"', 'virial="1 0 0 0 1 0 0 0 1.5e-3"',
+  'dipole="0.1 -0.2 0.3"', 'tags="T F T"',
+];
+const ODD_INFO_KEYS = [
+  "flag", 'stress="1 2 3"', 'stress="1 2 3 4 5 x"', 'virial="+1 2 3 4 5 6"', "stress=5", "uid=abc", "UID=7", 'note="_JSON 5"',
+  "big=12345678901234567890", 'list="1 2, 3"', "a=[1,2]", 'q="a\\"b"', "e= 5", 'empty=""', "k=v=w", "Lattice=1", "pbc=T",
+  "s=+1.5", "u=1_000", "x.y=1", 'stress="1 2 3 4 5 6 7 8 99999999999999999"',
+];
+
 /** A small extxyz text with random forms, mostly valid: numbers, columns, comment keys, spacing and line ends. */
 function randomText(random: () => number): string {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
@@ -53,7 +65,7 @@ function randomText(random: () => number): string {
       random() < 0.8 ? `Lattice="${Array.from({ length: mostly(9, [8]) }, number).join(" ")}"` : "",
       random() < 0.5 ? `pbc="${Array.from({ length: 3 }, () => mostly(pick(["T", "F"]), ["True"])).join(" ")}"` : "",
       random() < 0.9 ? `Properties=species:S:1:pos:R:3${extras.map(([name, type, count]) => `:${name}:${type}:${count}`).join("")}` : "",
-      random() < 0.3 ? pick(["energy=-1.5", 'note="a b"', "flag", 'stress="1 2 3"', "x=1e3"]) : "",
+      ...Array.from({ length: pick([0, 0, 1, 2, 3]) }, () => mostly(pick(INFO_KEYS), ODD_INFO_KEYS, 0.85)),
     ].filter((k) => k !== "");
     const lines = [String(natoms), keys.sort(() => random() - 0.5).join(sep())];
     for (let a = 0; a < natoms; a++) {
@@ -132,6 +144,9 @@ describe("ExtxyzSummaryScanner", () => {
     const lattice = 'Lattice="1 0 0 0 1 0 0 0 1"';
     const cases: Record<string, string> = {
       "an info key": frame(`${lattice} energy=-1.5 stress="1 2 3 4 5 6 7 8 9" note="a b"`, "H 0 0 0"),
+      "an MD step's keys": frame(`${lattice} Properties=species:S:1:pos:R:3:forces:R:3 energy=-60.51387008 stress="0.0017 -1.5e-3 0 0 0 0" free_energy=-60.2797 config_type=md pbc="T T T"`, "H 0 0 0 0.5 -0.25 1e-3"),
+      "a virial in Voigt form": frame(`virial="1 2 3 4 5 6" ${lattice}`, "H 0 0 0"),
+      "uid": frame(`${lattice} uid=a1b2`, "H 0 0 0"),
       "free text": frame("just text", "H 0 0 0"),
       "an exponent in the cell": frame('Lattice="1e1 0 0 0 1 0 0 0 1" pbc="T T F"', "H 0 0 0"),
       "pbc spelled out": frame('pbc="True False True"', "H 0 0 0"),
