@@ -35,7 +35,7 @@ import {
 } from "../core/select/feature-matrix.js";
 import { DFT_OUTPUT_TOLERANCE, geometryOf, NEAR_MATCH_TOLERANCE, NearStructureIndex, type Geometry } from "../core/select/near-match.js";
 import { allocateSelection, confirmWithIds, type SelectionMemory, type SelectionResult, type SelectionRule } from "../core/select/fps.js";
-import { leftOutCounts, poscarFolderName, rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
+import { leftOutCounts, poscarFolderName, rankingCsvLeads, rankingCsvParts, rankingRule, renderRankingJson, type CandidateMeta, type RankingInputs } from "../core/select/ranking.js";
 import { applyScaler, fitScaler, type ScalingMode } from "../core/select/scaling.js";
 import type { Frame } from "../core/structure.js";
 import { parseIncar } from "../core/vasp/incar.js";
@@ -480,7 +480,8 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   // The labelled set: its structures are covered already and never selected.
   const labeledMeta: { path: string; sha256: string; frames: number }[] = [];
   const labeledIds: string[] = [];
-  const poolIds = new Set(c.meta.map((m) => m.id));
+  // Only with a labelled set (a set of 1e5 ids took 25-50 ms).
+  const poolIds = new Set(labeledUnits.length > 0 ? c.meta.map((m) => m.id) : []);
   // Labelled structures whose id is not in the pool, by geometry: re-read from DFT output, a pool structure can
   // have another id (vasprun.xml and OUTCAR print fewer digits), yet must not be picked again.
   const elsewhere: { j: number; geometry: Geometry }[] = [];
@@ -612,6 +613,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   }
   // Found while an early selection may still run.
   const firstIndex = firstOccurrences(ids);
+  const csvLeads = rankingCsvLeads(c.meta);
   const earlyResult = early && (await early.running.result.catch(() => undefined));
   const confirmed = earlyResult && confirmWithIds(earlyResult, firstIndex);
   let result: SelectionResult;
@@ -678,7 +680,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   await mkdir(tmp, { recursive: true });
   try {
     await writeFile(path.join(tmp, "ranking.json"), renderRankingJson(inputs));
-    await writeParts(path.join(tmp, "ranking.csv"), rankingCsvParts(inputs));
+    await writeParts(path.join(tmp, "ranking.csv"), rankingCsvParts(inputs, csvLeads));
     const selectedFile = path.join(tmp, "selected.extxyz");
     if (!(await inAdvance?.finish(selectedPicks(result, c.meta), selectedFile))) await writeSelected(units, sources, result, c.meta, selectedFile);
     if (o.poscars) poscars = await writePickPoscars(tmp, o.out, result, c.meta, { vacuum, inputs: vaspInputs, potcarSymbols: o.poscars.potcarSymbols });

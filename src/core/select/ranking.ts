@@ -141,23 +141,27 @@ function csvField(s: string): string {
 
 const CSV_ROWS_PER_PART = 4096;
 
+/** The first fields of each candidate's ranking.csv row, which need no selection result (see rankingCsvLeads). */
+export interface CsvLeads {
+  bytes: Uint8Array;
+  /** Row i's fields are bytes[ends[i - 1] .. ends[i]) (from 0 for row 0). */
+  ends: Int32Array;
+}
+
 /**
- * ranking.csv, every candidate: its rank (empty when not picked), distance to the final selection,
- * disagreement and flags. In parts of a few thousand rows (UTF-8 bytes), to be written as they come: a
- * million candidates are not held as one string.
+ * The fields of ranking.csv that a ranking knows before its selection ends (index, candidate_id, source, frame, natoms,
+ * formula and the comma after them), for every candidate: `relabel rank` writes them while its selection runs.
  */
-export function* rankingCsvParts(r: RankingInputs): Generator<Uint8Array, void, void> {
-  const N = r.candidates.length;
-  const rankOf = new Int32Array(N);
-  for (const p of r.result.picks) rankOf[p.index] = p.rank;
+export function rankingCsvLeads(candidates: readonly CandidateMeta[]): CsvLeads {
   // A pool has few sources and many candidates: each source is quoted and encoded once.
   const sourceField = new Map<string, Uint8Array>();
   const encoder = new TextEncoder();
-  const flagged = r.labeledIds.size > 0 || r.trustLevels !== null;
-  const out = new ByteWriter(CSV_ROWS_PER_PART * 128);
-  out.text("index,candidate_id,source,frame,natoms,formula,rank,distance_to_selection,disagreement,disagreement_raw,flags\n");
-  for (let i = 0; i < N; i++) {
-    const c = r.candidates[i];
+  const out = new ByteWriter(1024);
+  const ends = new Int32Array(candidates.length);
+  for (let i = 0; i < candidates.length; i++) {
+    // Room for rows as long as the first and a little more: 1e6 rows are about 80 MB.
+    if (i === 1) out.reserve((candidates.length - 1) * (out.length + 16));
+    const c = candidates[i];
     let source = sourceField.get(c.source);
     if (source === undefined) sourceField.set(c.source, (source = encoder.encode(csvField(c.source))));
     out.number(i);
@@ -172,6 +176,25 @@ export function* rankingCsvParts(r: RankingInputs): Generator<Uint8Array, void, 
     out.byte(COMMA);
     out.text(c.formula);
     out.byte(COMMA);
+    ends[i] = out.length;
+  }
+  return { bytes: out.view(), ends };
+}
+
+/**
+ * ranking.csv, every candidate: its rank (empty when not picked), distance to the final selection,
+ * disagreement and flags. In parts of a few thousand rows (UTF-8 bytes), to be written as they come: a
+ * million candidates are not held as one string. `leads`: rankingCsvLeads of the candidates, when made already.
+ */
+export function* rankingCsvParts(r: RankingInputs, leads = rankingCsvLeads(r.candidates)): Generator<Uint8Array, void, void> {
+  const N = r.candidates.length;
+  const rankOf = new Int32Array(N);
+  for (const p of r.result.picks) rankOf[p.index] = p.rank;
+  const flagged = r.labeledIds.size > 0 || r.trustLevels !== null;
+  const out = new ByteWriter(CSV_ROWS_PER_PART * 128);
+  out.text("index,candidate_id,source,frame,natoms,formula,rank,distance_to_selection,disagreement,disagreement_raw,flags\n");
+  for (let i = 0; i < N; i++) {
+    out.append(leads.bytes.subarray(i === 0 ? 0 : leads.ends[i - 1], leads.ends[i]));
     if (rankOf[i] !== 0) out.number(rankOf[i]);
     out.byte(COMMA);
     out.number(r.result.distanceToCovered[i]);
@@ -182,7 +205,7 @@ export function* rankingCsvParts(r: RankingInputs): Generator<Uint8Array, void, 
     out.byte(COMMA);
     if (flagged || r.firstIndex[i] !== i) {
       const flags: string[] = [];
-      if (r.labeledIds.has(c.id)) flags.push("labelled");
+      if (r.labeledIds.has(r.candidates[i].id)) flags.push("labelled");
       if (r.firstIndex[i] !== i) flags.push(`duplicate-of-${r.firstIndex[i]}`);
       if (r.trustLevels?.[i] === TRUST_ACCURATE) flags.push("accurate");
       if (r.trustLevels?.[i] === TRUST_SUSPECT) flags.push("suspect");
