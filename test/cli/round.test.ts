@@ -306,7 +306,7 @@ describe("relabel round", () => {
     expect(frozen.stderr).toBe("relabel round: #1: /relabel rank --select 2 was not carried out (refused: selection frozen); the App's answer is above\n");
   }, 30_000);
 
-  it("counts a check's latest run, so a results PR whose check passed on a re-run merges; a config that does not parse stops the re-run", async () => {
+  it("counts a check's latest run, so a results PR whose check passed on a re-run merges; a comment's failing dry run exits 1; a config that does not parse stops the re-run", async () => {
     const dir = tmp();
     const ws = path.join(dir, "ws");
     const bare = path.join(ws, "data-repo.git");
@@ -316,18 +316,26 @@ describe("relabel round", () => {
     const frozen = await round("merge", "-w", ws, "2");
     expect(frozen.stdout).toContain(`next: run VASP in each folder of rounds/0001/selection/poscars/ (git clone ${bare}), then: relabel round results -w ${ws} --round 1 RUN_DIR...`);
     expect((await round("results", "-w", ws, "--round", "1", ...selectedIds(ws).map((id) => runFor(id).dir))).code).toBe(1);
+    // The same dry run asked for in a comment fails the step too.
+    const dryRun = await round("comment", "-w", ws, "3", "/relabel rebuild --dry-run");
+    expect(dryRun.code).toBe(1);
+    expect(dryRun.stdout).toMatch(/check "relabel-loop: rebuild dry run \(round 1\)" on \w+: failure/);
+    expect(dryRun.stderr).toBe("relabel round: #3: /relabel rebuild --dry-run: the check did not pass (failure); its report is above\n");
 
     pushFiles(bare, "main", { ".github/relabel.yml": "selection: {select: many}\n" });
     const unparsed = await round("check", "-w", ws, "3");
     expect(unparsed.code).toBe(1);
     expect(unparsed.stderr).toMatch(/^error: \.github\/relabel\.yml: on main: does not parse, so the App cannot do this step: selection\.select: .+\n$/);
-    expect(readdirSync(path.join(ws, "forge", "checks"))).toEqual(["1.md"]);
+    expect(readdirSync(path.join(ws, "forge", "checks"))).toEqual(["1.md", "2.md"]);
 
     pushFiles(bare, "main", { ".github/relabel.yml": readFileSync(configFile(dir), "utf8") });
     const rerun = await round("check", "-w", ws, "3");
     expect(rerun.code).toBe(0);
     expect(rerun.stdout).toMatch(/check "relabel-loop: rebuild dry run \(round 1\)" on \w+: success/);
     expect(rerun.stdout).toContain(`next: relabel round merge -w ${ws} 3`);
+    const passing = await round("comment", "-w", ws, "3", "/relabel rebuild --dry-run");
+    expect(passing.code).toBe(0);
+    expect(passing.stderr).toBe("");
     // Merged without --force; the train stage, submitted with no MACE on PATH, fails, and the poll says so.
     const merged = await roundWithoutMace("merge", "-w", ws, "3");
     expect(merged.code).toBe(0);

@@ -39,7 +39,8 @@ the App would have answered. 'relabel demo -o DIR' leaves such a workspace too.
   merge PR [--force]  merge a pull request: a selection freezes, results rebuild the dataset and submit the train
                       stage. A results pull request whose check did not pass is refused unless --force
   comment N TEXT      comment on issue or pull request N, e.g. '/relabel status', '/relabel rank --select 50'; exits 1
-                      when the App does not carry the command out (unknown, malformed, refused, failed)
+                      when the App does not carry the command out (unknown, malformed, refused, failed), or when a
+                      check it runs does not pass ('/relabel rebuild --dry-run')
   poll [--wait] [--interval SECONDS]
                       the App's poller: follow submitted jobs, collect and benchmark finished ones; --wait polls
                       until no job is open (every 30 s by default). Exits 1 when a round stops (a job failed)
@@ -203,13 +204,17 @@ async function perform(act: Exclude<Action, "init">, ws: Workspace, values: Valu
     case "comment": {
       if (rest.length !== 2) throw new UsageError(`comment needs the issue or pull request number and the text, e.g. relabel round comment 1 "/relabel status"`);
       const thread = wholeNumber("comment", rest[0]);
+      const checksBefore = new Set(ws.forge.checkRuns().map((c) => c.id));
       const outcomes = await postComment(ws, thread, rest[1]);
       const line = findCommandLine(rest[1]);
       if (line === null) say(`#${thread}: the comment has no line starting with /relabel, so the App does nothing with it`);
       // The App answers a command it did not carry out with a comment (printed as any answer is): exit 1 as well.
       const refused = outcomes.find((o) => o.refused);
-      if (refused === undefined) return { code: 0 };
-      return { code: 1, problem: `#${thread}: ${line} was not carried out (${refused.outcome}); the App's answer is above` };
+      if (refused !== undefined) return { code: 1, problem: `#${thread}: ${line} was not carried out (${refused.outcome}); the App's answer is above` };
+      // A check it ran that did not pass (/relabel rebuild --dry-run) fails the step, as 'check' does.
+      const failed = ws.forge.checkRuns().find((c) => !checksBefore.has(c.id) && c.conclusion !== "success");
+      if (failed !== undefined) return { code: 1, problem: `#${thread}: ${line}: the check did not pass (${failed.conclusion ?? failed.status}); its report is above` };
+      return { code: 0 };
     }
     case "poll":
       noPositionals("poll", rest);
