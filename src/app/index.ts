@@ -333,7 +333,7 @@ export class RelabelApp {
     let ledger = this.ledgers.get(key);
     if (!ledger) {
       const remote = this.settings.ledgerRemote.replaceAll("{owner}", known.owner).replaceAll("{repo}", known.repo);
-      ledger = Ledger.open({ remote, workdir: path.join(this.repoDir(known), "ledger"), author: this.settings.author, auth: () => this.token(known.installationId) });
+      ledger = Ledger.open({ remote, workdir: path.join(this.repoDir(known), "ledger"), author: this.settings.author, auth: (refused) => this.token(known.installationId, refused) });
       this.ledgers.set(key, ledger);
       ledger.catch(() => this.ledgers.delete(key));
     }
@@ -347,10 +347,13 @@ export class RelabelApp {
     return new RoundWorkflow({ forge, ledger: await ledger, stateDir: this.repoDir(known), software: SOFTWARE, log: this.log(), instance, allowLocalExecutor, appKeyFile, offeredKeys });
   }
 
-  /** An installation token for git over https, kept until 5 minutes before it expires. */
-  private async token(installationId: number): Promise<string> {
+  /**
+   * An installation token for git over https, kept until 5 minutes before it expires, or until the remote refuses it
+   * (`refused`: revoked early, as when the installation's permissions change).
+   */
+  private async token(installationId: number, refused?: string): Promise<string> {
     const kept = this.gitTokens.get(installationId);
-    if (kept && kept.expiresAt - Date.now() > 5 * 60_000) return kept.token;
+    if (kept && kept.token !== refused && kept.expiresAt - Date.now() > 5 * 60_000) return kept.token;
     return this.newToken(installationId);
   }
 

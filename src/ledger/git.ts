@@ -74,14 +74,27 @@ export interface CatResult {
   content: Buffer | null;
 }
 
+/** Whether git's stderr says the remote refused (or never got) credentials. */
+export function credentialsRefused(stderr: string): boolean {
+  return /could not read Username|Authentication failed|returned error: 40[13]/.test(stderr);
+}
+
+/**
+ * A token for the remote: asked before each network call. `refused` is the token the remote just refused, when it
+ * did: a cached token revoked before it expired (an installation's permissions changed) is to be replaced then.
+ */
+export type RemoteAuth = (refused?: string) => Promise<string>;
+
 export class GitRunner {
   private readonly secrets = new Set<string>();
+  /** The token handed to git last (the one a refusal refers to). */
+  private lastToken: string | undefined;
 
   constructor(
     readonly dir: string,
     /** The origin's URL; the auth header is scoped to its scheme://host/. */
     private readonly remoteUrl: string,
-    private readonly auth?: () => Promise<string>,
+    private readonly auth?: RemoteAuth,
   ) {}
 
   /** Runs a local command and returns its stdout. */
@@ -89,8 +102,32 @@ export class GitRunner {
     return this.exec(args, this.instance({}, input), (git) => git.raw(args));
   }
 
-  /** Runs a command that talks to the remote (fetch, push, ls-remote), with the token header when auth is set. */
+  /**
+   * Runs a command that talks to the remote (fetch, push, ls-remote), with the token header when auth is set. When
+   * the remote refuses the token, auth() is told and the command runs once more if it gives another.
+   */
   async network(args: string[]): Promise<string> {
+    try {
+      return await this.networkOnce(args);
+    } catch (err) {
+      if (!(err instanceof GitFailure && credentialsRefused(err.stderr) && (await this.renewRefusedToken()) !== null)) throw err;
+      return this.networkOnce(args);
+    }
+  }
+
+  /**
+   * After the remote refused the last token: asks auth() for another, telling it which was refused. The Authorization
+   * header value of the new token, or null when auth() gave none other (a second try would fail the same way).
+   */
+  async renewRefusedToken(): Promise<string | null> {
+    const refused = this.lastToken;
+    if (!this.auth || refused === undefined) return null;
+    const token = await this.auth(refused);
+    const basic = this.remember(token);
+    return token === refused ? null : `Basic ${basic}`;
+  }
+
+  private async networkOnce(args: string[]): Promise<string> {
     const env = baseEnv();
     const allowed = ["GIT_TERMINAL_PROMPT", "GIT_CONFIG_COUNT"];
     for (const name of PASSED_THROUGH) {
@@ -126,11 +163,16 @@ export class GitRunner {
    */
   async authorization(): Promise<string | null> {
     if (!this.auth || httpOrigin(this.remoteUrl) === null) return null;
-    const token = await this.auth();
+    return `Basic ${this.remember(await this.auth())}`;
+  }
+
+  /** Keeps `token` as the last one handed out, and it and its Basic form as secrets to scrub; returns the Basic form. */
+  private remember(token: string): string {
     const basic = Buffer.from(`x-access-token:${token}`).toString("base64");
+    this.lastToken = token;
     this.secrets.add(token);
     this.secrets.add(basic);
-    return `Basic ${basic}`;
+    return basic;
   }
 
   /** `git cat-file --batch` for several specs in one process. */

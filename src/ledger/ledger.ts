@@ -17,7 +17,7 @@ import path from "node:path";
 import { LedgerError, scrubSecrets } from "./errors.js";
 import { fastImportStream } from "./fast-import.js";
 import { checkFileSizes, checkRepoPath, prepareFiles, type LedgerFile, type PathGuard, type PreparedFile } from "./files.js";
-import { GitFailure, GitRunner, oneLine } from "./git.js";
+import { credentialsRefused, GitFailure, GitRunner, oneLine, type RemoteAuth } from "./git.js";
 import { LfsObjects, lfsPointerFor, parseLfsPointer, type LfsFile } from "./lfs.js";
 import { KeyedMutex } from "./mutex.js";
 import {
@@ -46,8 +46,11 @@ export interface LedgerOptions {
   author: { name: string; email: string };
   /** Git LFS objects cached in the clone and not used for this many days are removed at open (default 30). */
   lfsCacheDays?: number;
-  /** Returns a token (e.g. a GitHub installation token) for https remotes; called before each fetch/push. */
-  auth?: () => Promise<string>;
+  /**
+   * Returns a token (e.g. a GitHub installation token) for https remotes; called before each fetch/push, and once
+   * more with the token the remote refused, if it refused one (see RemoteAuth).
+   */
+  auth?: RemoteAuth;
   /** Default branch when the remote does not name one (an empty repository). */
   defaultBranch?: string;
   /** Push attempts before giving up on a race (default 10). */
@@ -581,7 +584,7 @@ export class Ledger {
 
   private async network(args: string[]): Promise<string> {
     return this.git.network(args).catch((err) => {
-      const refused = err instanceof GitFailure && /could not read Username|Authentication failed|returned error: 40[13]/.test(err.stderr);
+      const refused = err instanceof GitFailure && credentialsRefused(err.stderr);
       return this.rethrow(err, `git ${args[0]} with the remote failed${refused ? " (credentials missing or refused)" : ""}`);
     });
   }

@@ -226,7 +226,13 @@ export class LfsObjects {
     if (authorization !== null) headers.Authorization = authorization;
     const body = JSON.stringify({ operation, transfers: ["basic"], hash_algo: "sha256", objects: files.map((f) => f.pointer) });
     const doing = operation === "upload" ? "stored" : "had";
-    const res = await this.request(files[0], this.batchUrl(), { method: "POST", headers, body }, doing);
+    let res = await this.request(files[0], this.batchUrl(), { method: "POST", headers, body }, doing);
+    // A token revoked before it expired: once more with a new one, if auth() gives one.
+    const renewed = (res.status === 401 || res.status === 403) && authorization !== null ? await this.git.renewRefusedToken() : null;
+    if (renewed !== null) {
+      await res.body?.cancel();
+      res = await this.request(files[0], this.batchUrl(), { method: "POST", headers: { ...headers, Authorization: renewed }, body }, doing);
+    }
     const text = await res.text();
     if (!res.ok) {
       const message = (() => {

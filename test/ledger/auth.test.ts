@@ -82,6 +82,37 @@ describe("https remote with an installation token", () => {
     expectNoSecret(err.stack ?? "", wrong);
   });
 
+  it("tells auth() which token the remote refused and tries once more with the one it gives instead", async () => {
+    await server.close();
+    const revoked = "ghs_revokedrevokedrevokedrevokedrevoked0";
+    server = await startGitHttpServer(remote.root, (t) => t === TOKEN);
+    const asked: (string | undefined)[] = [];
+    // Hands out the revoked token until told it was refused, as a cache of tokens would.
+    let current = revoked;
+    const ledger = await Ledger.open({
+      remote: server.url("data.git"),
+      workdir: path.join(remote.root, "work"),
+      author: AUTHOR,
+      auth: async (refused) => {
+        asked.push(refused);
+        if (refused === current) current = TOKEN;
+        return current;
+      },
+    });
+    const sha = await ledger.commit({ message: "after a refusal", files: [{ path: "ledger/events.jsonl", content: "{}\n" }] });
+    expect(git(remote.path, "rev-parse", "main").trim()).toBe(sha);
+    expect(asked.filter((r) => r !== undefined)).toEqual([revoked]);
+
+    // An auth() that gives the refused token again gets no second try: one refusal per network call.
+    const stubborn: (string | undefined)[] = [];
+    const err = await failure(
+      Ledger.open({ remote: server.url("data.git"), workdir: path.join(remote.root, "work2"), author: AUTHOR, auth: async (refused) => (stubborn.push(refused), revoked) }),
+    );
+    expect(err.message).toContain("credentials missing or refused");
+    expect(stubborn).toEqual([undefined, revoked]);
+    expectNoSecret(err.message, revoked);
+  });
+
   it("scrubs the token from git's own messages when they echo it", async () => {
     // The token as part of the repository path: git's "not found" message repeats the URL.
     const err = await failure(

@@ -190,6 +190,23 @@ describe("an http remote (GitHub): the LFS batch API with the installation token
     token = TOKEN;
     await exportPools();
     expect(readFileSync(path.join(remote.root, "out", "pools/pool.xyz")).equals(POOL)).toBe(true);
+
+    // A token revoked before it expired: the batch API's refusal gets a new one from auth(), and the export goes on.
+    const revoked = "ghs_revokedrevokedrevokedrevokedrevoked0";
+    let cached = TOKEN;
+    const told: (string | undefined)[] = [];
+    const renewing = await Ledger.open({
+      remote: server.url("data.git"), workdir: path.join(remote.root, "work2"), author: AUTHOR,
+      auth: async (refused) => {
+        told.push(refused);
+        if (refused === cached) cached = TOKEN;
+        return cached;
+      },
+    });
+    cached = revoked;
+    await renewing.exportTree("main", path.join(remote.root, "out2"), ["pools"]);
+    expect(readFileSync(path.join(remote.root, "out2", "pools/pool.xyz")).equals(POOL)).toBe(true);
+    expect(told.filter((r) => r !== undefined)).toEqual([revoked]);
   });
 });
 
