@@ -1,6 +1,7 @@
-// `npm run bench:io`: extxyz read/write, ASE trajectory and LAMMPS dump read, a folder of one-frame files,
-// vasprun.xml parse and features per structure (mace_eval_configs descriptors) throughput, side by side with ASE 3.22
-// (Debian's python3-ase, run with /usr/bin/python3). Generated inputs live in bench/.data (git-ignored).
+// `npm run bench:io`: extxyz read/write and read as `relabel rank` reads a pool, ASE trajectory and LAMMPS dump read,
+// a folder of one-frame files, vasprun.xml parse and features per structure (mace_eval_configs descriptors)
+// throughput, side by side with ASE 3.22 (Debian's python3-ase, run with /usr/bin/python3). Generated inputs live in
+// bench/.data (git-ignored).
 import { execFileSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
@@ -174,6 +175,7 @@ const trajBytes = statSync(trainTraj).size;
 const dumpBytes = statSync(trainDump).size;
 console.log(`inputs: ${trainSet} (${(xyzBytes / 1e6).toFixed(1)} MB), the same frames as ${trainTraj} (${(trajBytes / 1e6).toFixed(1)} MB) and ${trainDump} (${(dumpBytes / 1e6).toFixed(1)} MB), ${bigXml} (${(xmlBytes / 1e6).toFixed(1)} MB)`);
 results.push(row("extxyz read", xyzBytes, runJson("node", [child, "extxyz-read", trainSet]), runJson(PY, [pyChild, "extxyz-read", trainSet])));
+results.push(row("extxyz as pool", xyzBytes, runJson("node", [child, "extxyz-pool", trainSet]), runJson(PY, [pyChild, "extxyz-read", trainSet])));
 results.push(row("extxyz write", xyzBytes, runJson("node", [child, "extxyz-write", trainSet, `${scratch}-ours.extxyz`]), runJson(PY, [pyChild, "extxyz-write", trainSet, `${scratch}-ase.extxyz`])));
 results.push(row("traj read", trajBytes, runJson("node", [child, "traj-read", trainTraj]), runJson(PY, [pyChild, "traj-read", trainTraj])));
 results.push(row("LAMMPS dump", dumpBytes, runJson("node", [child, "dump-read", trainDump]), runJson(PY, [pyChild, "dump-read", trainDump])));
