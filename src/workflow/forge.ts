@@ -85,8 +85,8 @@ export interface Forge {
   /** Opens a pull request, or returns the open one that already has this head branch. */
   openPullRequest(o: { head: string; base: string; title: string; body: string; labels?: string[] }): Promise<number>;
   pullRequest(number: number): Promise<PullRequestInfo>;
-  /** Merged pull requests carrying `label`, most recently updated first (on GitHub: among the last 100 closed). */
-  mergedPullRequests(label: string): Promise<PullRequestInfo[]>;
+  /** Merged pull requests carrying `label`, most recently updated first; on GitHub, those updated at or after `since`. */
+  mergedPullRequests(label: string, since: string): Promise<PullRequestInfo[]>;
   addLabels(issue: number, labels: string[]): Promise<void>;
   createCheckRun(o: { name: string; headSha: string } & CheckRunUpdate): Promise<number>;
   updateCheckRun(id: number, update: CheckRunUpdate): Promise<void>;

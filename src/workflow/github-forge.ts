@@ -54,6 +54,7 @@ interface PullPayload {
   /** The only sign of a merge in a listed pull request (the list leaves `merged` out). */
   merged_at?: string | null;
   merge_commit_sha?: string | null;
+  updated_at?: string;
   user?: { login: string } | null;
   labels?: Array<{ name?: string } | string>;
   head: { ref: string; sha: string; repo?: { full_name: string } | null };
@@ -251,9 +252,20 @@ export class GitHubForge implements Forge {
     return pullRequestInfo(data as PullPayload);
   }
 
-  async mergedPullRequests(label: string): Promise<PullRequestInfo[]> {
-    const { data } = await this.octokit.rest.pulls.list({ ...this.ids, state: "closed", sort: "updated", direction: "desc", per_page: 100 });
-    return (data as PullPayload[]).map(pullRequestInfo).filter((pr) => pr.merged && pr.labels.includes(label));
+  async mergedPullRequests(label: string, since: string): Promise<PullRequestInfo[]> {
+    // Closed pull requests, last updated first, page after page until they were last updated before `since`.
+    const sinceMs = Date.parse(since);
+    const recent = (pr: PullPayload): boolean => Date.parse(pr.updated_at ?? "") >= sinceMs;
+    const closed = await this.octokit.paginate(
+      this.octokit.rest.pulls.list,
+      { ...this.ids, state: "closed", sort: "updated", direction: "desc", per_page: 100 },
+      (response, done) => {
+        const page = response.data as PullPayload[];
+        if (page.length === 0 || !recent(page[page.length - 1])) done();
+        return page.filter(recent);
+      },
+    );
+    return closed.map(pullRequestInfo).filter((pr) => pr.merged && pr.labels.includes(label));
   }
 
   async addLabels(issue: number, labels: string[]): Promise<void> {

@@ -200,6 +200,7 @@ export class LocalForge implements Forge {
     };
   }
 
+  /** Every one: a workspace's threads are few (`since` is for GitHub's long lists). */
   async mergedPullRequests(label: string): Promise<PullRequestInfo[]> {
     const merged = [...this.threads.values()].filter((t) => t.pull?.merged && t.labels.includes(label)).reverse();
     return Promise.all(merged.map((t) => this.pullRequest(t.number)));

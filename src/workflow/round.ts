@@ -603,7 +603,12 @@ export class RoundWorkflow {
     const config = await this.quietConfig(loaded);
     if (config === null) return;
     const base = await this.forge.defaultBranch();
-    for (const pr of (await this.forge.mergedPullRequests(config.results_label)).reverse()) {
+    // A merge that adds labels comes after its round's selection froze: nothing older needs listing (a day's margin
+    // for a clock of this host that runs ahead of GitHub's).
+    const frozen = manifests.filter((m) => m.state === "labeling").map((m) => Date.parse(m.timestamps.frozen ?? m.timestamps.opened));
+    if (frozen.length === 0) return;
+    const since = new Date(Math.min(...frozen) - 24 * 3600_000).toISOString();
+    for (const pr of (await this.forge.mergedPullRequests(config.results_label, since)).reverse()) {
       if (pr.base.ref !== base || pr.mergeCommitSha === null) continue;
       const rounds = await this.roundsWithLabels(pr.mergeCommitSha, manifests);
       if (rounds.length === 0) continue;

@@ -148,7 +148,7 @@ describe("GitHub App, end to end", () => {
     expect(harness.fake.botComments(results.pr).some((c) => c.body.includes("relabel-loop:jobs:1"))).toBe(true);
   });
 
-  it("rebuilds from a results PR whose merge event never came: the poller finds the merge", async () => {
+  it("rebuilds from a results PR whose merge event never came: the poller finds the merge, past 100 later closed PRs", async () => {
     h = await startHarness();
     const harness = h;
     const { pr } = await openRound(harness);
@@ -156,8 +156,11 @@ describe("GitHub App, end to end", () => {
     await waitFor("the frozen selection", () => manifest(harness.bare)?.state === "labeling");
     const results = await openResults(harness);
     await waitFor("the dry-run check", () => harness.fake.checksFor(results.sha).find((c) => c.status === "completed"));
-    // Merged on GitHub while the App was away: no pull_request.closed delivery.
+    // Merged on GitHub while the App was away: no pull_request.closed delivery. A busy repository closed 120 other
+    // pull requests since, so the merge is on the second page of closed PRs by last update (no await in between:
+    // the poller cannot look before they are there).
     harness.fake.mergePull(results.pr);
+    for (let i = 0; i < 120; i++) harness.fake.closePull(harness.fake.openPull({ head: "main", base: "main", title: `unrelated ${i}` }).number);
     await waitFor("the train job", () => show(harness.bare, "main", "rounds/0001/jobs.json") ?? undefined, 40_000);
     await harness.relabel.idle();
     const jobs = JSON.parse(show(harness.bare, "main", "rounds/0001/jobs.json")!) as { jobs: { stage: string }[] };

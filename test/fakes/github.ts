@@ -30,6 +30,8 @@ export interface FakeIssue {
   state: "open" | "closed";
   reactions: Array<{ content: string; user: string }>;
   pull: FakePull | null;
+  /** GitHub's updated_at: set at every change (tick: strictly increasing, whole seconds). */
+  updatedAt: string;
 }
 
 export interface FakePull {
@@ -115,6 +117,8 @@ export class FakeGitHub {
   /** Issues deleted by deleteIssue: GitHub answers 410 for them. */
   readonly deleted = new Set<number>();
   private nextIssue = 1;
+  /** The last updated_at given (ms since the epoch). */
+  private clock = 0;
   private nextComment = 1000;
   private nextCheck = 500;
   private server: Server | null = null;
@@ -168,6 +172,7 @@ export class FakeGitHub {
       state: "open",
       reactions: [],
       pull: null,
+      updatedAt: this.tick(),
     };
     this.issues.set(issue.number, issue);
     const opened = this.delivery("issues", { action: "opened", issue: this.issueJson(issue), sender: userJson(issue.user) });
@@ -201,6 +206,7 @@ export class FakeGitHub {
         merged: false,
         mergeCommitSha: null,
       },
+      updatedAt: this.tick(),
     };
     this.issues.set(issue.number, issue);
     return { number: issue.number, opened: this.pullDelivery(issue, "opened") };
@@ -231,6 +237,7 @@ export class FakeGitHub {
     pull.mergeCommitSha = sha;
     pull.head.sha = headSha;
     issue.state = "closed";
+    this.touch(issue);
     return { sha, closed: this.pullDelivery(issue, "closed", by) };
   }
 
@@ -238,6 +245,7 @@ export class FakeGitHub {
   closePull(number: number): WebhookDelivery {
     const issue = this.issue(number);
     issue.state = "closed";
+    this.touch(issue);
     return this.pullDelivery(issue, "closed");
   }
 
@@ -361,6 +369,7 @@ export class FakeGitHub {
       state: issue.state,
       merged: pull.merged,
       merged_at: pull.merged ? "2026-01-01T00:00:00Z" : null,
+      updated_at: issue.updatedAt,
       merge_commit_sha: pull.mergeCommitSha,
       user: userJson(issue.user),
       labels: issue.labels.map((name) => ({ name })),
@@ -396,7 +405,18 @@ export class FakeGitHub {
     const now = new Date().toISOString();
     const comment: FakeComment = { id: this.nextComment++, issue: issue.number, body, user, app, createdAt: now, updatedAt: now, edits: 0, reactions: [] };
     this.comments.set(comment.id, comment);
+    this.touch(issue);
     return comment;
+  }
+
+  /** The next updated_at: now, or a second after the last one when that is later (GitHub's are whole seconds). */
+  private tick(): string {
+    this.clock = Math.max(Math.floor(Date.now() / 1000) * 1000, this.clock + 1000);
+    return new Date(this.clock).toISOString().replace(".000Z", "Z");
+  }
+
+  private touch(issue: FakeIssue): void {
+    issue.updatedAt = this.tick();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -514,6 +534,7 @@ export class FakeGitHub {
       const issue = this.issue(Number(m[1]));
       if (method === "PATCH") {
         if (input.state === "open" || input.state === "closed") issue.state = input.state;
+        this.touch(issue);
         if (typeof input.body === "string") issue.body = input.body;
         if (typeof input.title === "string") issue.title = input.title;
       }
@@ -557,7 +578,10 @@ export class FakeGitHub {
 
     if ((m = /^\/issues\/(\d+)\/labels$/.exec(rest))) {
       const issue = this.issue(Number(m[1]));
-      if (method === "POST") for (const label of (input.labels as string[]) ?? []) if (!issue.labels.includes(label)) issue.labels.push(label);
+      if (method === "POST") {
+        for (const label of (input.labels as string[]) ?? []) if (!issue.labels.includes(label)) issue.labels.push(label);
+        this.touch(issue);
+      }
       return { body: issue.labels.map((name) => ({ name })) };
     }
 
@@ -575,6 +599,7 @@ export class FakeGitHub {
         state: "open",
         reactions: [],
         pull: { head: { ref: head, sha, repo: this.fullName }, base: { ref: String(input.base) }, merged: false, mergeCommitSha: null },
+        updatedAt: this.tick(),
       };
       this.issues.set(issue.number, issue);
       return { status: 201, body: this.pullJson(issue) };
@@ -584,7 +609,12 @@ export class FakeGitHub {
       const head = url.searchParams.get("head")?.replace(new RegExp(`^${this.owner}:`), "");
       const state = url.searchParams.get("state") ?? "open";
       const list = this.pulls().filter((i) => (state === "all" || i.state === state) && (head === undefined || i.pull!.head.ref === head));
-      // As on GitHub, listed pull requests have merged_at but no `merged`; a page holds at most 100.
+      // As on GitHub: newest first by default; sorted by updated_at, oldest first unless direction=desc.
+      if (url.searchParams.get("sort") === "updated") {
+        list.sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
+        if (url.searchParams.get("direction") !== "desc") list.reverse();
+      }
+      // Listed pull requests have merged_at but no `merged`; a page holds at most 100.
       return this.page(list.reverse().map((i) => ({ ...this.pullJson(i), merged: undefined })), url);
     }
 
