@@ -151,6 +151,14 @@ export class RelabelApp {
     app.on("installation.unsuspend", (context) => {
       this.track(this.setSuspended(context.payload.installation.id, false));
     });
+    // A known repository renamed or transferred is polled under its new name at once, not through GitHub's redirect
+    // from the old one until its next event.
+    app.on(["repository.renamed", "repository.transferred"], (context) => {
+      const p = context.payload;
+      const installationId = p.installation?.id;
+      if (installationId === undefined) return;
+      this.track(this.follow({ owner: p.repository.owner.login, repo: p.repository.name, installationId, repoId: p.repository.id }));
+    });
     app.on("installation_repositories.removed", (context) => {
       const id = context.payload.installation.id;
       const removed = new Set(context.payload.repositories_removed.map((r) => r.full_name));
@@ -411,6 +419,12 @@ export class RelabelApp {
     if (moved.length > 0) this.log().info(`relabel-loop: ${moved.join(", ")} is now ${key} (renamed or transferred); polled under its new name`);
     this.repos.set(key, known);
     await this.saveRepos();
+  }
+
+  /** remember() for a repository known by its id already; others are not polled until an event of theirs. */
+  private async follow(known: KnownRepo & { repoId: number }): Promise<void> {
+    await this.loadRepos();
+    if ([...this.repos.values()].some((r) => r.repoId === known.repoId)) await this.remember(known);
   }
 
   private async forget(gone: (r: KnownRepo) => boolean): Promise<void> {

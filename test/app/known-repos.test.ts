@@ -201,6 +201,26 @@ describe("repos.json", () => {
     expect(entry?.repoId).toBe(4242);
   });
 
+  it("follows a rename the moment GitHub reports it, and leaves a repository it never polled alone", async () => {
+    seed([
+      { owner: "lab", repo: "data-old", installationId: 7, repoId: 4242 },
+      { owner: "lab", repo: "keep", installationId: 7, repoId: 17 },
+    ]);
+    await start();
+    const repository = (id: number, name: string) => ({ id, name, full_name: `lab/${name}`, owner: { login: "lab", type: "Organization" }, default_branch: "main" });
+    const renamed = (id: string, repo: ReturnType<typeof repository>, action = "renamed") =>
+      probot.receive({
+        id,
+        name: "repository",
+        payload: { action, changes: { repository: { name: { from: "before" } } }, repository: repo, installation: { id: 7 }, sender: { login: "alice", type: "User" } },
+      } as never);
+    await renamed("rename", repository(4242, "data"));
+    await renamed("rename-other", repository(99, "never-seen"));
+    await renamed("transfer", repository(17, "kept"), "transferred");
+    await relabel.idle();
+    expect(known()).toEqual(["lab/data@7", "lab/kept@7"]);
+  });
+
   it("forgets the repositories removed from an installation and keeps the others", async () => {
     seed([
       { owner: "lab", repo: "data", installationId: 7 },
