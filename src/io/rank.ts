@@ -613,7 +613,8 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   }
   // Found while an early selection may still run.
   const firstIndex = firstOccurrences(ids);
-  const csvLeads = rankingCsvLeads(c.meta);
+  // ranking.csv's first fields, while an early selection runs on another thread (otherwise made when written).
+  const csvLeads = early ? rankingCsvLeads(c.meta) : undefined;
   const earlyResult = early && (await early.running.result.catch(() => undefined));
   const confirmed = earlyResult && confirmWithIds(earlyResult, firstIndex);
   let result: SelectionResult;

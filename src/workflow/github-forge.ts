@@ -255,7 +255,7 @@ export class GitHubForge implements Forge {
   async mergedPullRequests(label: string, since: string): Promise<PullRequestInfo[]> {
     // Closed pull requests, last updated first, page after page until they were last updated before `since`.
     const sinceMs = Date.parse(since);
-    const recent = (pr: PullPayload): boolean => Date.parse(pr.updated_at ?? "") >= sinceMs;
+    const recent = (pr: PullPayload): boolean => pr.updated_at === undefined || !(Date.parse(pr.updated_at) < sinceMs);
     const closed = await this.octokit.paginate(
       this.octokit.rest.pulls.list,
       { ...this.ids, state: "closed", sort: "updated", direction: "desc", per_page: 100 },
