@@ -151,6 +151,10 @@ describe("GitHub App, end to end", () => {
   it("rebuilds from a results PR whose merge event never came: the poller finds the merge, past 100 later closed PRs", async () => {
     h = await startHarness();
     const harness = h;
+    // Pull requests closed three days before the round: older than what the poller lists, so it stops paging at them.
+    harness.fake.timeShiftMs = -3 * 24 * 3600_000;
+    for (let i = 0; i < 150; i++) harness.fake.closePull(harness.fake.openPull({ head: "main", base: "main", title: `old ${i}` }).number);
+    harness.fake.timeShiftMs = 0;
     const { pr } = await openRound(harness);
     expect((await harness.deliver(harness.fake.mergePull(pr).closed)).status).toBe(200);
     await waitFor("the frozen selection", () => manifest(harness.bare)?.state === "labeling");
@@ -166,6 +170,11 @@ describe("GitHub App, end to end", () => {
     const jobs = JSON.parse(show(harness.bare, "main", "rounds/0001/jobs.json")!) as { jobs: { stage: string }[] };
     expect(jobs.jobs.map((j) => j.stage)).toContain("train");
     expect(events(harness.bare).filter((e) => e.delivery === `poll:merged:${results.pr}`).map((e) => e.outcome)[0]).toBe("received");
+    const closedPages = harness.fake.requests
+      .filter((r) => r.method === "GET" && r.path.endsWith("/pulls") && r.query.includes("state=closed"))
+      .map((r) => new URLSearchParams(r.query).get("page") ?? "1");
+    expect(closedPages).toContain("2");
+    expect(closedPages).not.toContain("3");
   });
 
   it("acts once on a delivery sent 5 times: one round, one PR, one job set", async () => {

@@ -73,6 +73,8 @@ export interface FakeCheckRun {
 export interface RequestRecord {
   method: string;
   path: string;
+  /** The query string, with its `?` (empty without one). */
+  query: string;
   status: number;
 }
 
@@ -119,6 +121,8 @@ export class FakeGitHub {
   private nextIssue = 1;
   /** The last updated_at given (ms since the epoch). */
   private clock = 0;
+  /** Added to the wall clock for updated_at: a test sets it below 0 to make changes in the past. */
+  timeShiftMs = 0;
   private nextComment = 1000;
   private nextCheck = 500;
   private server: Server | null = null;
@@ -411,7 +415,7 @@ export class FakeGitHub {
 
   /** The next updated_at: now, or a second after the last one when that is later (GitHub's are whole seconds). */
   private tick(): string {
-    this.clock = Math.max(Math.floor(Date.now() / 1000) * 1000, this.clock + 1000);
+    this.clock = Math.max(Math.floor((Date.now() + this.timeShiftMs) / 1000) * 1000, this.clock + 1000);
     return new Date(this.clock).toISOString().replace(".000Z", "Z");
   }
 
@@ -443,7 +447,7 @@ export class FakeGitHub {
       status = err instanceof HttpError ? err.status : 500;
       body = { message: (err as Error).message };
     }
-    this.requests.push({ method: req.method ?? "GET", path: url.pathname, status });
+    this.requests.push({ method: req.method ?? "GET", path: url.pathname, query: url.search, status });
     const out = typeof body === "string" ? body : body === undefined ? "" : JSON.stringify(body);
     if (status === 304) res.writeHead(status, headers);
     else res.writeHead(status, { ...headers, "content-type": contentType, "content-length": Buffer.byteLength(out) });
