@@ -201,15 +201,20 @@ async function refuseForeignThread(ws: Workspace, number: number): Promise<void>
 
 /**
  * Posts a comment (a `/relabel` command) on an issue or pull request; returns what the workflow recorded for it
- * (nothing for a comment without a `/relabel` line), each outcome marked when the command was not carried out.
+ * (nothing for a comment without a `/relabel` line), each outcome marked when the command was not carried out, and
+ * the conclusions (or states) of the check runs it created (`/relabel rebuild --dry-run` creates one).
  */
-export async function postComment(ws: Workspace, thread: number, body: string): Promise<RecordedOutcome[]> {
+export async function postComment(ws: Workspace, thread: number, body: string): Promise<{ outcomes: RecordedOutcome[]; checks: string[] }> {
   await refuseForeignThread(ws, threadOf(ws, thread).number);
   const issue = await ws.forge.issue(thread);
   const id = await ws.forge.addComment(thread, ws.me.login, body);
   const from = ws.outcomes.length;
+  const checksBefore = new Set(ws.forge.checkRuns().map((c) => c.id));
   await ws.workflow.onComment({ delivery: null, issue, comment: { id, body }, sender: ws.me });
-  return ws.outcomes.slice(from).filter((o) => o.event === "issue_comment.created" && o.thread === thread);
+  return {
+    outcomes: ws.outcomes.slice(from).filter((o) => o.event === "issue_comment.created" && o.thread === thread),
+    checks: ws.forge.checkRuns().filter((c) => !checksBefore.has(c.id)).map((c) => c.conclusion ?? c.status),
+  };
 }
 
 /**

@@ -204,16 +204,15 @@ async function perform(act: Exclude<Action, "init">, ws: Workspace, values: Valu
     case "comment": {
       if (rest.length !== 2) throw new UsageError(`comment needs the issue or pull request number and the text, e.g. relabel round comment 1 "/relabel status"`);
       const thread = wholeNumber("comment", rest[0]);
-      const checksBefore = new Set(ws.forge.checkRuns().map((c) => c.id));
-      const outcomes = await postComment(ws, thread, rest[1]);
+      const { outcomes, checks } = await postComment(ws, thread, rest[1]);
       const line = findCommandLine(rest[1]);
       if (line === null) say(`#${thread}: the comment has no line starting with /relabel, so the App does nothing with it`);
       // The App answers a command it did not carry out with a comment (printed as any answer is): exit 1 as well.
       const refused = outcomes.find((o) => o.refused);
       if (refused !== undefined) return { code: 1, problem: `#${thread}: ${line} was not carried out (${refused.outcome}); the App's answer is above` };
       // A check it ran that did not pass (/relabel rebuild --dry-run) fails the step, as 'check' does.
-      const failed = ws.forge.checkRuns().find((c) => !checksBefore.has(c.id) && c.conclusion !== "success");
-      if (failed !== undefined) return { code: 1, problem: `#${thread}: ${line}: the check did not pass (${failed.conclusion ?? failed.status}); its report is above` };
+      const failed = checks.find((conclusion) => conclusion !== "success");
+      if (failed !== undefined) return { code: 1, problem: `#${thread}: ${line}: the check did not pass (${failed}); its report is above` };
       return { code: 0 };
     }
     case "poll":
