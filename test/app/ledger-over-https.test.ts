@@ -14,6 +14,9 @@ afterEach(async () => {
   h = null;
 });
 
+/** User and token of a Basic Authorization header. */
+const credentials = (header: string): [string, string] => Buffer.from(header.replace(/^Basic /, ""), "base64").toString().split(":") as [string, string];
+
 describe("the ledger over https", () => {
   it("clones and pushes with installation tokens that the App's baseUrl issued", async () => {
     h = await startHarness({ ledgerOverHttp: true });
@@ -28,7 +31,7 @@ describe("the ledger over https", () => {
     const sent = harness.gitHttp!.authorizations.filter((a): a is string => a !== null);
     expect(sent.length).toBeGreaterThan(0);
     for (const header of sent) {
-      const [user, token] = Buffer.from(header.replace(/^Basic /, ""), "base64").toString().split(":");
+      const [user, token] = credentials(header);
       expect([user, harness.fake.tokens.has(token)]).toEqual(["x-access-token", true]);
     }
     expect(harness.fake.requests.some((r) => r.method === "POST" && /^\/app\/installations\/\d+\/access_tokens$/.test(r.path) && r.status === 201)).toBe(true);
@@ -43,7 +46,7 @@ describe("the ledger over https", () => {
     await harness.relabel.idle();
 
     // Revoked: the tokens git used so far (the App's API token stays valid).
-    const tokenOf = (header: string): string => Buffer.from(header.replace(/^Basic /, ""), "base64").toString().split(":")[1];
+    const tokenOf = (header: string): string => credentials(header)[1];
     const used = new Set(harness.gitHttp!.authorizations.filter((a): a is string => a !== null).map(tokenOf));
     for (const token of used) harness.fake.tokens.delete(token);
     const seen = harness.gitHttp!.authorizations.length;

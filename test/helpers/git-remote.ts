@@ -84,6 +84,23 @@ export const LFS_STORAGE_AUTH = "RemoteAuth storage-credential-for-tests";
  * `Authorization: Basic base64("x-access-token:<token>")` get 401, like GitHub without a valid token; `token` is
  * the one token accepted, or a test of each (a fake GitHub's installation tokens).
  */
+/**
+ * A cache of tokens as the App keeps one, for Ledger's `auth`: hands out `cached` until told that it was refused, then
+ * `fresh`. `refused` lists what it was told; set `cached` to play a token revoked behind the cache's back.
+ */
+export function tokenCache(cached: string, fresh: string): { auth: (refused?: string) => Promise<string>; refused: string[]; cached: string } {
+  const cache = {
+    cached,
+    refused: [] as string[],
+    auth: async (refused?: string): Promise<string> => {
+      if (refused !== undefined) cache.refused.push(refused);
+      if (refused === cache.cached) cache.cached = fresh;
+      return cache.cached;
+    },
+  };
+  return cache;
+}
+
 export async function startGitHttpServer(root: string, token: string | ((token: string) => boolean)): Promise<GitHttpServer> {
   const accepts = typeof token === "string" ? (t: string) => t === token : token;
   const authorizations: (string | null)[] = [];

@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LedgerError } from "../../src/ledger/errors.js";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { createBareRemote, git, startGitHttpServer, type BareRemote, type GitHttpServer } from "../helpers/git-remote.js";
+import { createBareRemote, git, startGitHttpServer, tokenCache, type BareRemote, type GitHttpServer } from "../helpers/git-remote.js";
 
 const TOKEN = "ghs_16C7e42F292c6912E7710c838347Ae178B4a";
 const BASIC = Buffer.from(`x-access-token:${TOKEN}`).toString("base64");
@@ -86,22 +86,12 @@ describe("https remote with an installation token", () => {
     await server.close();
     const revoked = "ghs_revokedrevokedrevokedrevokedrevoked0";
     server = await startGitHttpServer(remote.root, (t) => t === TOKEN);
-    const asked: (string | undefined)[] = [];
-    // Hands out the revoked token until told it was refused, as a cache of tokens would.
-    let current = revoked;
-    const ledger = await Ledger.open({
-      remote: server.url("data.git"),
-      workdir: path.join(remote.root, "work"),
-      author: AUTHOR,
-      auth: async (refused) => {
-        asked.push(refused);
-        if (refused === current) current = TOKEN;
-        return current;
-      },
-    });
+    // Hands out the revoked token until told it was refused.
+    const cache = tokenCache(revoked, TOKEN);
+    const ledger = await Ledger.open({ remote: server.url("data.git"), workdir: path.join(remote.root, "work"), author: AUTHOR, auth: cache.auth });
     const sha = await ledger.commit({ message: "after a refusal", files: [{ path: "ledger/events.jsonl", content: "{}\n" }] });
     expect(git(remote.path, "rev-parse", "main").trim()).toBe(sha);
-    expect(asked.filter((r) => r !== undefined)).toEqual([revoked]);
+    expect(cache.refused).toEqual([revoked]);
 
     // An auth() that gives the refused token again gets no second try: one refusal per network call.
     const stubborn: (string | undefined)[] = [];

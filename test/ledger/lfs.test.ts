@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { LedgerError } from "../../src/ledger/errors.js";
 import { parseLfsPointer } from "../../src/ledger/lfs.js";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { cloneWithGitLfs, createBareRemote, LFS_STORAGE_AUTH, pushWithGitLfs, startGitHttpServer, type BareRemote, type GitHttpServer } from "../helpers/git-remote.js";
+import { cloneWithGitLfs, createBareRemote, LFS_STORAGE_AUTH, pushWithGitLfs, startGitHttpServer, tokenCache, type BareRemote, type GitHttpServer } from "../helpers/git-remote.js";
 import { realPath } from "../helpers/real-data.js";
 
 const AUTHOR = { name: "relabel-loop[bot]", email: "bot@example.invalid" };
@@ -193,20 +193,12 @@ describe("an http remote (GitHub): the LFS batch API with the installation token
 
     // A token revoked before it expired: the batch API's refusal gets a new one from auth(), and the export goes on.
     const revoked = "ghs_revokedrevokedrevokedrevokedrevoked0";
-    let cached = TOKEN;
-    const told: (string | undefined)[] = [];
-    const renewing = await Ledger.open({
-      remote: server.url("data.git"), workdir: path.join(remote.root, "work2"), author: AUTHOR,
-      auth: async (refused) => {
-        told.push(refused);
-        if (refused === cached) cached = TOKEN;
-        return cached;
-      },
-    });
-    cached = revoked;
+    const cache = tokenCache(TOKEN, TOKEN);
+    const renewing = await Ledger.open({ remote: server.url("data.git"), workdir: path.join(remote.root, "work2"), author: AUTHOR, auth: cache.auth });
+    cache.cached = revoked;
     await renewing.exportTree("main", path.join(remote.root, "out2"), ["pools"]);
     expect(readFileSync(path.join(remote.root, "out2", "pools/pool.xyz")).equals(POOL)).toBe(true);
-    expect(told.filter((r) => r !== undefined)).toEqual([revoked]);
+    expect(cache.refused).toEqual([revoked]);
   });
 });
 
