@@ -121,3 +121,15 @@ export function firstRowOf(ids: Iterable<string>): Map<string, number> {
   }
   return rowOf;
 }
+
+/**
+ * Whether two readings of one structure agree, value by value within 1e-6 + 1e-5 * |value| (numpy.allclose's
+ * defaults, tighter): a model run twice on a GPU may differ in the last float32 digits, another model does not.
+ * Both absent agree.
+ */
+export function sameValues(a: ArrayLike<number> | undefined, b: ArrayLike<number> | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!(Math.abs(a[i] - b[i]) <= 1e-6 + 1e-5 * Math.max(Math.abs(a[i]), Math.abs(b[i])))) return false;
+  return true;
+}

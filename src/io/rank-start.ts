@@ -126,7 +126,9 @@ async function assertFreshOutput(out: string): Promise<void> {
     const entries = await readdir(out);
     if (entries.length > 0) throw new UsageError(`${out} exists and is not empty: a ranking is never written over an earlier one; choose a new -o`);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOTDIR") throw new UsageError(`${out} is a file: -o names the folder the ranking goes into; choose a new one`);
+    if (code !== "ENOENT") throw err;
   }
 }
 

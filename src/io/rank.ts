@@ -25,8 +25,10 @@ import {
 import {
   committeeDisagreement,
   DEFAULT_TRUST_EXCLUSION,
+  disagreementRange,
   excludedByTrust,
   normaliseDisagreement,
+  TRUST_CANDIDATE,
   trustLevels as levelsOf,
   type CommitteePrediction,
 } from "../core/select/disagreement.js";
@@ -46,7 +48,7 @@ import { releaseArray, selectCandidatesThreaded, selectionThreads } from "../exe
 import { ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, summarizeExtxyz, type ExtxyzFrameRange } from "./extxyz.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
-import { firstRowOf, FramesToRows, GEOMETRY_MATCH_PHASE } from "./matched-frames.js";
+import { firstRowOf, FramesToRows, GEOMETRY_MATCH_PHASE, sameValues } from "./matched-frames.js";
 import { sha256File } from "./open.js";
 import { checkRanked, pickPoscars, SelectedFramesInAdvance, writeSelectedFrames, type FrameLocator, type SelectedPick } from "./selected.js";
 import { readPoolUnit, type PoolUnit } from "./pool.js";
@@ -72,6 +74,8 @@ export interface RankOutcome {
   skipped: SkippedSource[];
   /** Why candidates were not selectable (ranking.csv's flags, counted). */
   leftOut: ReturnType<typeof leftOutCounts>;
+  /** A committee whose disagreement is the same for every selectable candidate (identical members, say). */
+  constantDisagreement: boolean;
 }
 
 const BATCH = 4096;
@@ -336,11 +340,12 @@ async function describe(
 /**
  * Each member's predictions, matched to the candidates by candidate_id, else by geometry (FramesToRows: files that
  * print fewer digits than the pool, as ASE and so mace_eval_configs do), how many frames went by geometry, and how
- * many structures of each file are not candidates (not used). A candidate without a prediction is an error.
+ * many structures of each file are not candidates (not used). A candidate without a prediction is an error, except
+ * those `unpredicted` marks (labelled structures in the pool, which are not candidates).
  */
 async function readCommitteeFiles(
   files: string[], meta: CandidateMeta[], poolFrames: (rows: number[]) => AsyncIterable<{ row: number; frame: Frame }>,
-  onProgress?: (phase: string, done: number, total?: number) => void,
+  unpredicted: Uint8Array, onProgress?: (phase: string, done: number, total?: number) => void,
 ): Promise<{ members: CommitteePrediction[]; byGeometry: number; unused: { file: string; count: number }[] }> {
   const rowOf = firstRowOf(meta.map((m) => m.id));
   const unused: { file: string; count: number }[] = [];
@@ -350,15 +355,26 @@ async function readCommitteeFiles(
   for (const file of files) {
     const energies = new Float64Array(meta.length).fill(NaN);
     const forces: (Float64Array | undefined)[] = new Array(meta.length);
-    const extract = (frame: Frame, n: number): { energy: number; forces: Float64Array | undefined } => {
+    const frameOf = new Int32Array(meta.length).fill(-1);
+    const extract = (frame: Frame, n: number): { n: number; energy: number; forces: Float64Array | undefined } => {
       if (++read % 1024 === 0) onProgress?.("reading committee predictions", read);
       const e = frame.info.get("MACE_energy");
       if (!e || (e.kind !== "float" && e.kind !== "int")) throw new InputError(file, `frame ${n}`, "has no MACE_energy (expected mace_eval_configs output)");
+      if (!Number.isFinite(e.value)) throw new InputError(file, `frame ${n}`, `MACE_energy is ${e.value}, expected a finite number`);
       const f = frame.arrays.get("MACE_forces");
-      return { energy: e.value, forces: f && f.dtype === "R" ? f.data : undefined };
+      return { n, energy: e.value, forces: f && f.dtype === "R" ? f.data : undefined };
     };
-    const waiting = (row: number): boolean => rowOf.get(meta[row].id) === row && Number.isNaN(energies[row]);
+    const waiting = (row: number): boolean => rowOf.get(meta[row].id) === row && frameOf[row] < 0 && !unpredicted[row];
     const unmatched = await matcher.read(file, extract, waiting, (row, value) => {
+      // A structure twice in the file (the pool holds it twice) must have one prediction: another would go unseen.
+      if (frameOf[row] >= 0) {
+        const sameEnergy = sameValues([value.energy], [energies[row]]);
+        if (sameEnergy && sameValues(value.forces, forces[row])) return;
+        const m = meta[row];
+        const differs = sameEnergy ? "other MACE_forces" : `MACE_energy ${value.energy} against ${energies[row]}`;
+        throw new InputError(file, `frame ${value.n}`, `predicts candidate ${m.id} (${m.source} frame ${m.frame}) again, differently from frame ${frameOf[row]} (${differs}): a member file must give each structure one prediction`);
+      }
+      frameOf[row] = value.n;
       energies[row] = value.energy;
       forces[row] = value.forces;
     });
@@ -372,7 +388,7 @@ async function readCommitteeFiles(
         forces[i] = forces[first];
       }
     });
-    const missing = meta.findIndex((_, i) => Number.isNaN(energies[i]));
+    const missing = meta.findIndex((_, i) => Number.isNaN(energies[i]) && !unpredicted[i]);
     if (missing >= 0) {
       const m = meta[missing];
       throw new InputError(file, undefined, `has no prediction for candidate ${m.id} (${m.source} frame ${m.frame}): every member must predict every pool candidate`);
@@ -575,8 +591,11 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   let memberNames: string[] = [];
   let committeeFramesByGeometry = 0;
   let unusedCommitteeFrames: { file: string; count: number }[] = [];
+  // Labelled structures in the pool are not candidates: a committee need not predict them.
+  const labelled = new Set(labeledIds);
+  const unpredicted = Uint8Array.from(ids, (id) => Number(labelled.has(id)));
   if (committee.length) {
-    ({ members, byGeometry: committeeFramesByGeometry, unused: unusedCommitteeFrames } = await readCommitteeFiles(committee, c.meta, (rows) => poolFramesAt(units, sources, rows), o.onProgress));
+    ({ members, byGeometry: committeeFramesByGeometry, unused: unusedCommitteeFrames } = await readCommitteeFiles(committee, c.meta, (rows) => poolFramesAt(units, sources, rows), unpredicted, o.onProgress));
     memberNames = committee.map((f) => f.split(path.sep).join("/"));
   } else if (o.committeeKeys) {
     memberNames = [...c.keyed.keys()].sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
@@ -587,10 +606,17 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   let raw: Float64Array | null = null;
   let levels: Uint8Array | null = null;
   let normalised: Float64Array | null = null;
+  let constantDisagreement = false;
   if (kind) {
-    raw = committeeDisagreement(members, kind, { natoms: c.meta.map((m) => m.natoms), ids });
+    // A labelled structure the members did predict keeps its disagreement (ranking.csv shows it).
+    const predicted = (i: number): boolean => members.every((m) => !Number.isNaN(m.energies?.[i] ?? NaN) && (kind === "energy" || m.forces?.[i] !== undefined));
+    for (let i = 0; i < N; i++) if (unpredicted[i] && predicted(i)) unpredicted[i] = 0;
+    raw = committeeDisagreement(members, kind, { natoms: c.meta.map((m) => m.natoms), ids, unpredicted });
     if (o.forceTrust) levels = levelsOf(raw, o.forceTrust);
-    normalised = normaliseDisagreement(raw, levels ?? undefined);
+    // The range is that of the structures the selection may take: in the window, not labelled.
+    const counted = Uint8Array.from(ids, (id, i) => Number((!levels || levels[i] === TRUST_CANDIDATE) && !labelled.has(id)));
+    normalised = normaliseDisagreement(raw, counted, o.rule?.kind === "uwfps" ? "max" : "min-max");
+    constantDisagreement = disagreementRange(raw, counted).constant;
   } else if (o.forceTrust) throw new UsageError("--force-trust needs a committee (--committee or --committee-keys)");
   const trustExclude = o.forceTrust ? (o.trustExclude ?? DEFAULT_TRUST_EXCLUSION) : null;
   const rule: SelectionRule = o.rule ?? { kind: "weighted", wDiv: 1, wDis: kind ? 1 : 0 };
@@ -655,6 +681,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
       rule,
       disagreement: kind,
       committee_source: committee.length ? "files" : o.committeeKeys ? "keys" : null,
+      ...(!committee.length && o.committeeKeys ? { committee_keys: o.committeeKeys } : {}),
       force_trust: o.forceTrust ?? null,
       trust_exclude: trustExclude,
       ...(o.typeMap ? { type_map: o.typeMap } : {}),
@@ -663,12 +690,14 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
     skippedSources: skipped,
     labeled: labeledMeta,
     committee: memberNames,
+    ...(committee.length ? { committeeSha256: await Promise.all(committee.map((file) => sha256File(file))) } : {}),
     candidates: c.meta,
     firstIndex,
     result,
     rawDisagreement: raw,
     disagreement: normalised,
     trustLevels: levels,
+    constantDisagreement,
     labeledIds: new Set(labeledIds),
     software: o.software,
   };
@@ -699,7 +728,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
     if (count > 0) notes.push(`${option}: ${count} structure(s) in the files were found by geometry within ${NEAR_MATCH_TOLERANCE.toExponential()} A, their ids differing (as when the files print fewer digits than the pool)`);
   }
   const files = ["ranking.json", "ranking.csv", "selected.extxyz", ...(o.poscars ? ["poscars/"] : [])];
-  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length, inputs.labeledIds.size), files, notes, skipped, poscars: o.poscars && { ...poscars, vacuum }, leftOut: leftOutCounts(inputs) };
+  return { dir: o.out, result, candidates: c.meta, rule: rankingRule(inputs.parameters, labeledIds.length, inputs.labeledIds.size, constantDisagreement), files, notes, skipped, poscars: o.poscars && { ...poscars, vacuum }, leftOut: leftOutCounts(inputs), constantDisagreement };
 }
 
 /**

@@ -9,7 +9,7 @@ import { structureFeatures } from "../core/select/frame-features.js";
 import type { Geometry } from "../core/select/near-match.js";
 import type { CandidateMeta } from "../core/select/ranking.js";
 import type { Frame } from "../core/structure.js";
-import { firstRowOf, FramesToRows, GEOMETRY_MATCH_PHASE } from "./matched-frames.js";
+import { firstRowOf, FramesToRows, GEOMETRY_MATCH_PHASE, sameValues } from "./matched-frames.js";
 
 /** Extxyz files holding a feature vector (or per-atom features) of each structure under `key`. */
 export interface StructureFeatureFiles {
@@ -73,7 +73,7 @@ export async function readStructureFeatures(
   let unused = 0;
   let read = 0;
   for (const file of from.files) {
-    const extract = (frame: Frame, n: number): Float64Array => {
+    const extract = (frame: Frame, n: number): { n: number; row: Float64Array } => {
       if (++read % 1024 === 0) onProgress?.("reading features", read);
       const row = structureFeatures(frame, from.key, perElement);
       if (typeof row === "string") throw new InputError(file, `frame ${n}`, row);
@@ -85,12 +85,20 @@ export async function readStructureFeatures(
       } else if (row.length !== candidates.cols) {
         throw new InputError(file, `frame ${n}`, `${from.key} has ${row.length} values per structure, but ${firstFile} gave ${candidates.cols}: the features must come from one model and the same layers`);
       }
-      return row;
+      return { n, row };
     };
     const waiting = (row: number): boolean => !filled[row] && rowOf.get(row < N ? meta[row].id : labelled.ids[row - N]) === row;
-    const unmatched = await matcher.read(file, extract, waiting, (row, value) => {
-      if (row < N) candidates!.data.set(value, candidates!.start(row));
-      else labelledRows!.data.set(value, (row - N) * labelledRows!.cols);
+    const unmatched = await matcher.read(file, extract, waiting, (row, { n, row: values }) => {
+      // A structure given twice must have the same features: which one counted would otherwise go unseen.
+      if (filled[row]) {
+        const at = row < N ? candidates!.start(row) : (row - N) * labelledRows!.cols;
+        const kept = (row < N ? candidates! : labelledRows!).data.subarray(at, at + values.length);
+        if (sameValues(kept, values)) return;
+        const what = row < N ? `candidate ${meta[row].id} (${meta[row].source} frame ${meta[row].frame})` : `labelled structure ${labelled.ids[row - N]}`;
+        throw new InputError(file, `frame ${n}`, `gives ${what} other ${from.key} than an earlier frame: each structure needs one feature vector`);
+      }
+      if (row < N) candidates!.data.set(values, candidates!.start(row));
+      else labelledRows!.data.set(values, (row - N) * labelledRows!.cols);
       filled[row] = 1;
     });
     unused += unmatched.length;

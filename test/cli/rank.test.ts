@@ -1047,6 +1047,111 @@ describe("relabel rank", () => {
     expect(missing.stderr).toBe(`error: ${partial}: has no prediction for candidate ${candidateId(all[57])} (${pool} frame 37): every member must predict every pool candidate\n`);
   });
 
+  it("refuses a member file that predicts a structure twice differently, a non-finite energy and a member given twice", async () => {
+    const dir = tmp();
+    const m1 = memberFile(dir, "m1.xyz", () => -10);
+    const m2 = memberFile(dir, "m2.xyz", (i) => -10 + i * 1e-3);
+    const frames = framesOf(m2);
+    const again = (name: string, energy: number): string => {
+      const file = path.join(dir, name);
+      writeFileSync(file, readFileSync(m2, "utf8") + writeExtxyzFrame({ ...frames[3], info: new Map([["MACE_energy", { kind: "float", value: energy }]]) }));
+      return file;
+    };
+    // The pool's frame 197 (file frame 3, written in reverse) predicted again at +100 eV: an error naming both frames.
+    const twice = again("twice.xyz", -10 + 197e-3 + 100);
+    const res = await runCli("rank", "--pool", POOL, "--select", "2", "--committee", m1, twice, "-o", path.join(dir, "twice"));
+    expect(res.code).toBe(1);
+    const id = candidateId(framesOf(POOL)[197]);
+    expect(res.stderr).toBe(
+      `error: ${twice}: frame 201: predicts candidate ${id} (${POOL} frame 197) again, differently from frame 3 (MACE_energy ${-10 + 197e-3 + 100} against ${-10 + 197e-3}): a member file must give each structure one prediction\n`,
+    );
+    // The same prediction twice (within float32 noise) is one prediction.
+    const same = again("same.xyz", (-10 + 197e-3) * (1 + 1e-7));
+    const ok = await runCli("rank", "--pool", POOL, "--select", "2", "--committee", m1, same, "-o", path.join(dir, "same"));
+    expect(ok.stderr).toBe("");
+    expect(ok.code).toBe(0);
+    const nan = path.join(dir, "nan.xyz");
+    writeFileSync(nan, readFileSync(m2, "utf8").replace(/MACE_energy=[^ ]+/, "MACE_energy=nan"));
+    const bad = await runCli("rank", "--pool", POOL, "--select", "2", "--committee", m1, nan, "-o", path.join(dir, "nan"));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe(`error: ${nan}: frame 0: MACE_energy is NaN, expected a finite number\n`);
+    const relative = path.relative(process.cwd(), m1);
+    for (const listed of [[m1, m1, m2], [m1, relative, m2]]) {
+      const repeated = await runCli("rank", "--pool", POOL, "--select", "2", "--committee", ...listed, "-o", path.join(dir, "repeated"));
+      expect(repeated.code).toBe(2);
+      expect(repeated.stderr).toBe(`relabel rank: --committee lists ${listed[1] === m1 ? `${m1} twice` : `${m1} and ${relative}, the same file`}: give each member's predictions once\n`);
+    }
+  });
+
+  it("warns when the committee agrees everywhere, and then ranks by diversity alone, with weights or uwfps", async () => {
+    const dir = tmp();
+    const m1 = memberFile(dir, "m1.xyz", () => -10);
+    const m2 = memberFile(dir, "m2.xyz", () => -10);
+    const plain = await runCli("rank", "--pool", POOL, "--select", "5", "-o", path.join(dir, "plain"));
+    expect(plain.code).toBe(0);
+    const picks = (out: string): number[] => JSON.parse(readFileSync(path.join(dir, out, "ranking.json"), "utf8")).selected.map((s: { frame: number }) => s.frame);
+    for (const [out, rule] of [["weights", []], ["uwfps", ["--rule", "uwfps:1,1"]]] as const) {
+      const res = await runCli("rank", "--pool", POOL, "--select", "5", "--committee", m1, m2, ...rule, "-o", path.join(dir, out));
+      expect(res.code).toBe(0);
+      expect(res.stderr).toBe("warning: the committee's disagreement is the same for every selectable candidate (identical members?): it does not change the ranking\n");
+      expect(picks(out)).toEqual(picks("plain"));
+      const ranking = JSON.parse(readFileSync(path.join(dir, out, "ranking.json"), "utf8"));
+      expect(ranking.rule).toContain("the disagreement is the same for every selectable candidate, so diversity alone decides");
+      expect(ranking.committee.files).toEqual([m1, m2].map((file) => ({ path: file, sha256: createHash("sha256").update(readFileSync(file)).digest("hex") })));
+    }
+    // uwfps scales the disagreement by its largest: the least uncertain candidate keeps its diversity.
+    const m3 = memberFile(dir, "m3.xyz", (i) => -10 + (i + 1) * 1e-3);
+    const varied = await runCli("rank", "--pool", POOL, "--select", "1", "--committee", m1, m3, "--rule", "uwfps:1,1", "-o", path.join(dir, "varied"));
+    expect(varied.code).toBe(0);
+    const rows = readFileSync(path.join(dir, "varied", "ranking.csv"), "utf8").trim().split("\n").slice(1).map((row) => row.split(","));
+    expect(Number(rows[0][8])).toBeCloseTo(1 / 201, 12);
+    expect(Number(rows[200][8])).toBe(1);
+    // The range is the selectable candidates': with the most uncertain one labelled, the next reaches 1.
+    const labelled = path.join(dir, "labelled.xyz");
+    writeFileSync(labelled, writeExtxyzFrame(framesOf(POOL)[200]));
+    const seeded = await runCli("rank", "--pool", POOL, "--labeled", labelled, "--select", "1", "--committee", m1, m3, "-o", path.join(dir, "seeded"));
+    expect(seeded.code).toBe(0);
+    const seededRows = readFileSync(path.join(dir, "seeded", "ranking.csv"), "utf8").trim().split("\n").slice(1).map((row) => row.split(","));
+    expect(seededRows[199][8]).toBe("1");
+    expect(seededRows[200][8]).toBe("1");
+    expect(seededRows[200][10]).toBe("labelled");
+    expect(Number(seededRows[0][8])).toBe(0);
+    const force = await runCli("rank", "--pool", POOL, "--select", "1", "--disagreement", "force", "-o", path.join(dir, "force"));
+    expect(force.stderr).toBe("warning: --disagreement force has no effect without a committee (--committee or --committee-keys): the ranking is by diversity alone\n");
+  });
+
+  it("needs no committee prediction for a labelled structure in the pool, which is not a candidate", async () => {
+    const dir = tmp();
+    const labelled = path.join(dir, "labelled.xyz");
+    writeFileSync(labelled, writeExtxyzFrame(framesOf(POOL)[200]));
+    const without200 = (name: string, energy: (i: number) => number): string => {
+      const file = path.join(dir, name);
+      writeFileSync(file, framesOf(POOL).slice(0, 200).map((f, i) => writeExtxyzFrame({ ...f, info: new Map([["MACE_energy", { kind: "float", value: energy(i) }]]) })).join(""));
+      return file;
+    };
+    const m1 = without200("m1.xyz", () => -10);
+    const m2 = without200("m2.xyz", (i) => -10 + i * 1e-3);
+    const res = await runCli("rank", "--pool", POOL, "--labeled", labelled, "--select", "2", "--committee", m1, m2, "--disagreement", "energy", "-o", path.join(dir, "out"));
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const rows = readFileSync(path.join(dir, "out", "ranking.csv"), "utf8").trim().split("\n").slice(1).map((row) => row.split(","));
+    expect(rows[200].slice(8)).toEqual(["", "", "labelled"]);
+    expect(rows[199][8]).toBe("1");
+    // Without the labelled set, frame 200 is a candidate and needs its prediction.
+    const missing = await runCli("rank", "--pool", POOL, "--select", "2", "--committee", m1, m2, "-o", path.join(dir, "missing"));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/has no prediction for candidate [0-9a-f]{20} \(.* frame 200\)/);
+  });
+
+  it("refuses -o naming a file", async () => {
+    const dir = tmp();
+    const file = path.join(dir, "ranking");
+    writeFileSync(file, "not a folder");
+    const res = await runCli("rank", "--pool", POOL, "--select", "2", "-o", file);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toBe(`relabel rank: ${file} is a file: -o names the folder the ranking goes into; choose a new one\n`);
+  });
+
   it("writes the pool's calculator results into selected.extxyz under pool_ names, which ASE does not read back as labels", async () => {
     const dir = tmp();
     // An MD pool with its model's energy, free_energy, stress, forces and per-atom energies, as ASE writes them.

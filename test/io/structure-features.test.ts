@@ -177,6 +177,25 @@ describe("rank with features per structure from extxyz files (mace_eval_configs 
     await expectInputError(rankWith([at("pool-a-elem.xyz")]), at("pool-a-elem.xyz"), "frame 0", /^MACE_descriptors is given per element .*: rank it with --features-per-element/);
   });
 
+  it("takes a structure given twice with the same features once, and refuses it with other features", async () => {
+    const files = [at("pool-a-mean.xyz"), at("pool-b-mean.xyz"), at("labelled-mean.xyz")];
+    const once = await rankWith(files);
+    const twice = await rankWith([...files, at("pool-a-mean.xyz")]);
+    expect(readFileSync(path.join(twice.dir, "ranking.csv"))).toEqual(readFileSync(path.join(once.dir, "ranking.csv")));
+    // The first frame of pool-a (the pool's frame 14) again, with its first value changed.
+    const text = readFileSync(at("pool-a-mean.xyz"), "utf8");
+    const natoms = Number(text.split("\n")[0]);
+    const frame = text.split("\n").slice(0, natoms + 2).join("\n").replace(/MACE_descriptors="-?[0-9.]+/, 'MACE_descriptors="0.75');
+    const other = at("other.xyz");
+    writeFileSync(other, `${frame}\n`);
+    await expectInputError(
+      rankWith([...files, other]),
+      other,
+      "frame 0",
+      /^gives candidate [0-9a-f]{20} \(.*pool\.extxyz frame 14\) other MACE_descriptors than an earlier frame: each structure needs one feature vector$/,
+    );
+  });
+
   it("gives the same bytes on a rerun with the files in another order", async () => {
     const a = await rankWith([at("pool-a-atoms.xyz"), at("pool-b-atoms.xyz"), at("labelled-atoms.xyz")]);
     const b = await rankWith([at("labelled-atoms.xyz"), at("pool-b-atoms.xyz"), at("pool-a-atoms.xyz")]);

@@ -1,3 +1,4 @@
+import path from "node:path";
 import { isElement } from "../../core/elements.js";
 import { UsageError } from "../../core/errors.js";
 import { parseTrustExclusion, parseTrustWindow } from "../../core/select/disagreement.js";
@@ -42,7 +43,8 @@ committee (at least 2 members):
 score:
       --weights div=W,dis=W   score = div*diversity + dis*disagreement (disagreement min-max normalised; default 1,1;
                               without a committee only diversity counts)
-      --rule uwfps:A,B        uncertainty-weighted FPS instead: score = disagreement^A * diversity^B
+      --rule uwfps:A,B        uncertainty-weighted FPS instead: score = disagreement^A * diversity^B (disagreement
+                              divided by its largest, so only a candidate the committee agrees on exactly scores 0)
 descriptor:
       --descriptor KIND       baseline (composition, volume/atom, pair-distance histogram with all periodic images;
                               default) or element-pairs (the histogram per species pair)
@@ -142,6 +144,29 @@ function gather(first: string[] | undefined, positionals: string[], flag: string
   return values;
 }
 
+/** The values given to --flag in argv, as typed (`--flag A B`, `--flag=A`), repeats included. */
+function flagValues(argv: string[], flag: string): string[] {
+  const values: string[] = [];
+  let collecting = false;
+  for (const token of argv) {
+    if (token.startsWith(`--${flag}=`)) values.push(token.slice(flag.length + 3));
+    if (token.startsWith("-")) collecting = token === `--${flag}`;
+    else if (collecting) values.push(token);
+  }
+  return values;
+}
+
+/** "A twice" or "A and B" (the same file) for the first file listed twice; undefined when none is. */
+function repeatedFile(files: string[]): string | undefined {
+  const seen = new Map<string, string>();
+  for (const file of files) {
+    const earlier = seen.get(path.resolve(file));
+    if (earlier !== undefined) return earlier === file ? `${file} twice` : `${earlier} and ${file}, the same file`;
+    seen.set(path.resolve(file), file);
+  }
+  return undefined;
+}
+
 async function parseWeights(text: string): Promise<SelectionRule> {
   // The app's config module (and zod with it) loads only when needed: it is most of the command's start-up time.
   const { parseWeightsText } = await import("../../core/app/config.js");
@@ -238,6 +263,8 @@ export async function runRank(argv: string[]): Promise<number> {
     throw new UsageError(`--${values.magmom !== undefined ? "magmom" : "ldau"} completes each pick's INCAR: give --vasp-inputs DIR with the INCAR too`);
   }
   if (features.length && values.descriptor !== undefined) throw new UsageError("give --descriptor or --features, not both: --features replaces the descriptor");
+  const repeated = repeatedFile(flagValues(argv, "committee"));
+  if (repeated) throw new UsageError(`--committee lists ${repeated}: give each member's predictions once`);
   if (committee.length === 1) throw new UsageError(`a committee needs at least 2 models to disagree; got 1 (${committee[0]})`);
 
   const hasCommittee = committee.length > 0 || values["committee-keys"] !== undefined;
@@ -245,6 +272,9 @@ export async function runRank(argv: string[]): Promise<number> {
   // div=0 without a committee is refused later; with div > 0 the disagreement term alone is moot.
   if (weights && weights.kind === "weighted" && !hasCommittee && weights.wDis > 0 && weights.wDiv > 0) {
     process.stderr.write(`warning: --weights dis=${weights.wDis} has no effect without a committee (--committee or --committee-keys): the ranking is by diversity alone\n`);
+  }
+  if (values.disagreement !== undefined && !hasCommittee) {
+    process.stderr.write(`warning: --disagreement ${values.disagreement} has no effect without a committee (--committee or --committee-keys): the ranking is by diversity alone\n`);
   }
 
   const progress = new Progress("rank");
@@ -290,6 +320,9 @@ export async function runRank(argv: string[]): Promise<number> {
     for (const note of outcome.notes) process.stderr.write(`note: ${note}\n`);
     for (const { problem } of outcome.skipped) process.stderr.write(`warning: pool source left out, it cannot be read: ${problem}\n`);
     for (const advice of outcome.poscars?.advice ?? []) process.stderr.write(`warning: ${advice}\n`);
+    if (outcome.constantDisagreement) {
+      process.stderr.write("warning: the committee's disagreement is the same for every selectable candidate (identical members?): it does not change the ranking\n");
+    }
     const short = result.picks.length < result.requested;
     if (short) {
       const why = leftOutText(outcome.leftOut).replace(/^; /, "");

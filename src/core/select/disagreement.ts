@@ -8,8 +8,10 @@
  *
  * Trust window LO:HI (in the score's unit): below LO "accurate", at or above HI "suspect", both left
  * out of the selection by default (as DP-GEN does); excludedByTrust gives SelectionInput.excluded for a choice.
- * Normalisation: min-max to [0, 1] over the candidates inside the window (all without a window), all
- * zeros when those are constant; values outside the window are clamped.
+ * Normalisation, over the candidates that may be selected and are inside the window (normaliseDisagreement): min-max
+ * to [0, 1] for the weighted sum, all zeros when those are constant; divided by the largest for uwfps, whose
+ * u^alpha * d^beta must not give the least uncertain candidate a score of 0, all ones when constant. Values outside
+ * the window are clamped.
  */
 
 import { InputError, UsageError } from "../errors.js";
@@ -34,6 +36,8 @@ export interface CommitteePrediction {
 export interface CandidateAtoms {
   natoms: ArrayLike<number>;
   ids: readonly string[];
+  /** 1 for candidates the members need not predict (labelled structures in the pool): their disagreement is NaN. */
+  unpredicted?: Uint8Array;
 }
 
 export function committeeDisagreement(
@@ -69,6 +73,10 @@ function energyDisagreement(members: readonly CommitteePrediction[], candidates:
   const out = new Float64Array(N);
   const perAtom = new Float64Array(K);
   for (let i = 0; i < N; i++) {
+    if (candidates.unpredicted?.[i]) {
+      out[i] = NaN;
+      continue;
+    }
     const natoms = candidates.natoms[i];
     if (!(natoms >= 1)) throw new RangeError(`${where(candidates, i)} has ${natoms} atoms`);
     let mean = 0;
@@ -93,6 +101,10 @@ function forceDisagreement(members: readonly CommitteePrediction[], candidates: 
   const K = members.length;
   const out = new Float64Array(N);
   for (let i = 0; i < N; i++) {
+    if (candidates.unpredicted?.[i]) {
+      out[i] = NaN;
+      continue;
+    }
     const natoms = candidates.natoms[i];
     const forces: ArrayLike<number>[] = [];
     for (const member of members) {
@@ -182,17 +194,29 @@ export function excludedByTrust(levels: Uint8Array, exclude: TrustExclusion): Ui
   return levels.map((level) => Number((level === TRUST_ACCURATE && accurate) || (level === TRUST_SUSPECT && suspect)));
 }
 
-/** Min-max normalisation to [0, 1] over candidates with level 0 (all when `levels` is absent); zeros when constant. */
-export function normaliseDisagreement(raw: Float64Array, levels?: Uint8Array): Float64Array {
+/** The range of raw[i] over the candidates with counted[i] = 1 (all when absent); constant when within CONSTANT_RELATIVE_SPREAD. */
+export function disagreementRange(raw: Float64Array, counted?: Uint8Array): { min: number; max: number; constant: boolean } {
   let min = Infinity;
   let max = -Infinity;
   for (let i = 0; i < raw.length; i++) {
-    if (levels && levels[i] !== TRUST_CANDIDATE) continue;
+    if (counted && !counted[i]) continue;
     if (raw[i] < min) min = raw[i];
     if (raw[i] > max) max = raw[i];
   }
+  return { min, max, constant: !(max - min > CONSTANT_RELATIVE_SPREAD * max) };
+}
+
+/**
+ * The disagreement on [0, 1], from the range of the candidates with counted[i] = 1 (all when absent): "min-max" maps
+ * that range onto [0, 1] (zeros when constant), "max" divides by its top (ones when constant, zero included). Values
+ * outside the range are clamped.
+ */
+export function normaliseDisagreement(raw: Float64Array, counted?: Uint8Array, scale: "min-max" | "max" = "min-max"): Float64Array {
+  const { min, max, constant } = disagreementRange(raw, counted);
   const out = new Float64Array(raw.length);
-  if (!(max - min > CONSTANT_RELATIVE_SPREAD * max)) return out;
-  for (let i = 0; i < raw.length; i++) out[i] = Math.min(1, Math.max(0, (raw[i] - min) / (max - min)));
+  if (constant) return scale === "max" ? out.map((_, i) => (Number.isNaN(raw[i]) ? 0 : 1)) : out;
+  const from = scale === "max" ? 0 : min;
+  // NaN (a structure not predicted) gives 0: such a structure is labelled, never picked.
+  for (let i = 0; i < raw.length; i++) out[i] = Math.min(1, Math.max(0, (raw[i] - from) / (max - from))) || 0;
   return out;
 }

@@ -36,6 +36,8 @@ export interface RankingParameters {
   rule: SelectionRule;
   disagreement: DisagreementKind | null;
   committee_source: "files" | "keys" | null;
+  /** With committee_source "keys": the info/array key prefix (`--committee-keys`). */
+  committee_keys?: string;
   force_trust: TrustWindow | null;
   /** The trust levels left out of the selection; null without a trust window. */
   trust_exclude: TrustExclusion | null;
@@ -51,6 +53,8 @@ export interface RankingInputs {
   skippedSources: { path: string; problem: string }[];
   labeled: { path: string; sha256: string; frames: number }[];
   committee: string[];
+  /** With committee_source "files": each member file's sha256, in the order of `committee`. */
+  committeeSha256?: string[];
   candidates: CandidateMeta[];
   /** firstOccurrences of the candidates' ids. */
   firstIndex: Int32Array;
@@ -60,6 +64,8 @@ export interface RankingInputs {
   /** Normalised disagreement per candidate in [0, 1]; null without a committee. */
   disagreement: Float64Array | null;
   trustLevels: Uint8Array | null;
+  /** The committee's disagreement is the same for every selectable candidate: it cannot change the ranking. */
+  constantDisagreement?: boolean;
   labeledIds: ReadonlySet<string>;
   software: { name: string; version: string };
 }
@@ -72,7 +78,7 @@ export const HEURISTIC_NOTE =
  * The ranking rule in words, e.g. "diversity-first (no committee)"; `labeledCount` structures were read as labelled,
  * `labeledDistinct` of them different (a relaxation's last steps may repeat a structure).
  */
-export function rankingRule(p: RankingParameters, labeledCount: number, labeledDistinct = labeledCount): string {
+export function rankingRule(p: RankingParameters, labeledCount: number, labeledDistinct = labeledCount, constantDisagreement = false): string {
   const space =
     p.descriptor !== "features" ? `the ${p.descriptor} descriptor space` : p.features_key
         ? `the space of ${p.features_key} (${p.features_per_element ? `composition-weighted means per element: ${p.features_per_element.join(", ")}` : "one mean vector per structure"})`
@@ -84,6 +90,10 @@ export function rankingRule(p: RankingParameters, labeledCount: number, labeledD
   else if (p.rule.kind === "uwfps") rule = `uncertainty-weighted farthest-point sampling, u^${p.rule.alpha} * d^${p.rule.beta}, u = ${what}, d = distance in ${space}`;
   else if (p.rule.wDiv === 0) rule = `${what} only (top-k), no diversity term`;
   else rule = `diversity + ${what}, weights ${p.rule.wDiv}:${p.rule.wDis}, diversity = distance in ${space}`;
+  if (constantDisagreement && p.disagreement !== null) {
+    const outcome = p.rule.kind === "weighted" && p.rule.wDiv === 0 ? "the picks follow pool order" : "diversity alone decides";
+    rule += `; the disagreement is the same for every selectable candidate, so ${outcome}`;
+  }
   if (p.force_trust) rule += `; trust window ${trustWindowText(p.force_trust)} (below: accurate, at or above: suspect; ${trustExclusionText(p.trust_exclude ?? [])})`;
   const distinct = labeledDistinct < labeledCount ? ` (${labeledDistinct} distinct)` : "";
   if (labeledCount > 0) rule += `; seeded by ${labeledCount} labelled structures${distinct}, which count as covered`;
@@ -101,7 +111,7 @@ function trustExclusionText(exclude: TrustExclusion): string {
 }
 
 export function renderRankingJson(r: RankingInputs): string {
-  const rule = rankingRule(r.parameters, r.labeled.reduce((n, s) => n + s.frames, 0), r.labeledIds.size);
+  const rule = rankingRule(r.parameters, r.labeled.reduce((n, s) => n + s.frames, 0), r.labeledIds.size, r.constantDisagreement);
   return stableJson({
     format: "relabel-ranking/1",
     rule,
@@ -111,7 +121,11 @@ export function renderRankingJson(r: RankingInputs): string {
     ...(r.skippedSources.length > 0 ? { skipped_sources: r.skippedSources } : {}),
     labeled: r.labeled,
     labeled_size: r.labeledIds.size,
-    committee: { size: r.committee.length, members: r.committee },
+    committee: {
+      size: r.committee.length,
+      members: r.committee,
+      ...(r.committeeSha256 ? { files: r.committee.map((file, i) => ({ path: file, sha256: r.committeeSha256![i] })) } : {}),
+    },
     pool_size: r.candidates.length,
     selectable: r.result.selectable,
     selection_size: r.result.picks.length,
@@ -182,8 +196,8 @@ export function rankingCsvLeads(candidates: readonly CandidateMeta[]): CsvLeads 
 }
 
 /**
- * ranking.csv, every candidate: its rank (empty when not picked), distance to the final selection,
- * disagreement and flags. In parts of a few thousand rows (UTF-8 bytes), to be written as they come: a
+ * ranking.csv, every candidate: its rank (empty when not picked), distance to the final selection or the labelled set,
+ * whichever is nearer (empty when there is neither), disagreement and flags. In parts of a few thousand rows (UTF-8 bytes), to be written as they come: a
  * million candidates are not held as one string. `leads`: rankingCsvLeads of the candidates, when made already.
  */
 export function* rankingCsvParts(r: RankingInputs, leads = rankingCsvLeads(r.candidates)): Generator<Uint8Array, void, void> {
@@ -191,17 +205,21 @@ export function* rankingCsvParts(r: RankingInputs, leads = rankingCsvLeads(r.can
   const rankOf = new Int32Array(N);
   for (const p of r.result.picks) rankOf[p.index] = p.rank;
   const flagged = r.labeledIds.size > 0 || r.trustLevels !== null;
+  // With no pick and no labelled structure, distanceToCovered is the distance to the centroid: nothing covers.
+  const covered = r.result.picks.length > 0 || r.labeledIds.size > 0;
   const out = new ByteWriter(CSV_ROWS_PER_PART * 128);
   out.text("index,candidate_id,source,frame,natoms,formula,rank,distance_to_selection,disagreement,disagreement_raw,flags\n");
   for (let i = 0; i < N; i++) {
     out.append(leads.bytes.subarray(i === 0 ? 0 : leads.ends[i - 1], leads.ends[i]));
     if (rankOf[i] !== 0) out.number(rankOf[i]);
     out.byte(COMMA);
-    out.number(r.result.distanceToCovered[i]);
+    if (covered) out.number(r.result.distanceToCovered[i]);
     out.byte(COMMA);
-    if (r.disagreement) out.number(r.disagreement[i]);
+    // NaN: a labelled structure the committee did not predict.
+    const predicted = r.rawDisagreement !== null && !Number.isNaN(r.rawDisagreement[i]);
+    if (r.disagreement && predicted) out.number(r.disagreement[i]);
     out.byte(COMMA);
-    if (r.rawDisagreement) out.number(r.rawDisagreement[i]);
+    if (predicted) out.number(r.rawDisagreement![i]);
     out.byte(COMMA);
     if (flagged || r.firstIndex[i] !== i) {
       const flags: string[] = [];

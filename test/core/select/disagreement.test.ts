@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { InputError, UsageError } from "../../../src/core/errors.js";
 import {
   committeeDisagreement,
+  disagreementRange,
   normaliseDisagreement,
   DEFAULT_TRUST_EXCLUSION,
   excludedByTrust,
@@ -100,6 +101,16 @@ describe("trust window and normalisation", () => {
     }
   });
 
+  it("for uwfps divides by the largest of the counted candidates, ones when constant (zero included)", () => {
+    expect(Array.from(normaliseDisagreement(Float64Array.of(2, 4, 3), undefined, "max"))).toEqual([0.5, 1, 0.75]);
+    expect(Array.from(normaliseDisagreement(Float64Array.of(0, 0, 0), undefined, "max"))).toEqual([1, 1, 1]);
+    expect(Array.from(normaliseDisagreement(Float64Array.of(7, 7, 7), undefined, "max"))).toEqual([1, 1, 1]);
+    // A candidate left out of the range (labelled, say) neither sets it nor escapes the clamp.
+    expect(Array.from(normaliseDisagreement(Float64Array.of(2, 4, 8), Uint8Array.of(1, 1, 0), "max"))).toEqual([0.5, 1, 1]);
+    expect(Array.from(normaliseDisagreement(Float64Array.of(2, 4, 8, 1), Uint8Array.of(1, 1, 0, 0)))).toEqual([0, 1, 1, 0]);
+    expect(disagreementRange(Float64Array.of(2, 4, 8), Uint8Array.of(1, 0, 0))).toEqual({ min: 2, max: 2, constant: true });
+  });
+
   it("min-max normalises over the window, clamps outside, zeros when constant", () => {
     expect(Array.from(normaliseDisagreement(Float64Array.of(2, 4, 3)))).toEqual([0, 1, 0.5]);
     expect(Array.from(normaliseDisagreement(Float64Array.of(7, 7, 7)))).toEqual([0, 0, 0]);
@@ -116,7 +127,7 @@ describe("trust window and normalisation", () => {
     expect(Array.from(normaliseDisagreement(Float64Array.of(0.005, 0.005 * (1 + 1e-6))))).toEqual([0, 1]);
     const raw = Float64Array.of(0.01, 0.1, 0.2, 0.5);
     const levels = trustLevels(raw, { lo: 0.05, hi: 0.3 });
-    const u = normaliseDisagreement(raw, levels);
+    const u = normaliseDisagreement(raw, levels.map((level) => Number(level === TRUST_CANDIDATE)));
     expect(u[0]).toBe(0);
     expect(u[1]).toBe(0);
     expect(u[2]).toBe(1);

@@ -75,7 +75,10 @@ describe("ranking.csv", () => {
     for (const part of parts) expect(part.at(-1)).toBe(10);
     const rows = csvText(parts).trim().split("\n");
     expect(rows).toHaveLength(N + 1);
-    expect(rows[N]).toBe(`${N - 1},id${N - 1},pool.xyz,${N - 1},2,H2,,${(N - 1) / 4},,,`);
+    // No pick and no labelled structure: nothing covers, so no distance (the selection's is to the centroid).
+    expect(rows[N]).toBe(`${N - 1},id${N - 1},pool.xyz,${N - 1},2,H2,,,,,`);
+    const labelled = csvText(rankingCsvParts(inputs([meta("a"), meta("b")], { labeledIds: new Set(["l"]) }))).trim().split("\n");
+    expect(labelled[2]).toBe("1,b,pool.xyz,0,2,H2,,0.25,,,");
   });
 });
 
@@ -120,5 +123,25 @@ describe("selected.extxyz's frames", () => {
     expect([...renamed.arrays.keys()]).toEqual(["momenta", "pool_forces", "pool_charges"]);
     const plain = frame([["MACE_energy", float(1)]], [["MACE_forces", column(1)]]);
     expect(withPoolResultsRenamed(plain)).toBe(plain);
+  });
+});
+
+describe("ranking.json's committee", () => {
+  it("records each member file's sha256, the keys' prefix, and says when the disagreement cannot change the ranking", () => {
+    const files = inputs([meta("a")], { committee: ["m1.xyz", "m2.xyz"], committeeSha256: ["11", "22"] });
+    expect(JSON.parse(renderRankingJson(files)).committee).toEqual({
+      size: 2, members: ["m1.xyz", "m2.xyz"], files: [{ path: "m1.xyz", sha256: "11" }, { path: "m2.xyz", sha256: "22" }],
+    });
+    const keys = inputs([meta("a")], { committee: ["0", "1"] });
+    keys.parameters = { ...keys.parameters, committee_source: "keys", committee_keys: "committee_" };
+    const json = JSON.parse(renderRankingJson(keys));
+    expect(json.committee).toEqual({ size: 2, members: ["0", "1"] });
+    expect(json.parameters.committee_keys).toBe("committee_");
+    const constant = "; the disagreement is the same for every selectable candidate, so diversity alone decides";
+    expect(JSON.parse(renderRankingJson({ ...files, constantDisagreement: true })).rule).toContain(constant);
+    expect(JSON.parse(renderRankingJson(files)).rule).not.toContain("the same for every");
+    const topK = { ...files.parameters, rule: { kind: "weighted" as const, wDiv: 0, wDis: 1 } };
+    expect(rankingRule(topK, 0, 0, true)).toContain("so the picks follow pool order");
+    expect(rankingRule({ ...topK, disagreement: null }, 0, 0, true)).not.toContain("the same for every");
   });
 });
