@@ -277,9 +277,14 @@ export function selectedPoscar(
   return { text: writePoscar(grouped, { source: opts.source, comment }), boxed };
 }
 
-/** The info and per-atom keys that ASE's extxyz reader takes as a calculator's results (ase/io/extxyz.py, 3.22). */
-const ASE_RESULT_INFO = new Set(["energy", "free_energy", "stress", "dipole", "magmom"]);
-const ASE_RESULT_ARRAYS = new Set(["forces", "stresses", "charges", "magmoms", "energies"]);
+/**
+ * The info and per-atom keys that ASE's extxyz reader takes as a calculator's results (ase/io/extxyz.py, 3.22), with
+ * the selection's own info keys (a pool that is an earlier selected.extxyz has them) and the labels this project
+ * writes (REF_energy, REF_forces, ...: a pool taken from a dataset).
+ */
+const SELECTION_INFO = ["candidate_id", "source", "frame", "selection_rank"];
+const isKeptInfo = (key: string): boolean => ["energy", "free_energy", "stress", "dipole", "magmom", ...SELECTION_INFO].includes(key) || key.startsWith("REF_");
+const isKeptArray = (key: string): boolean => ["forces", "stresses", "charges", "magmoms", "energies"].includes(key) || key.startsWith("REF_");
 /** What those keys become in selected.extxyz: pool values, not labels. */
 export const POOL_RESULT_PREFIX = "pool_";
 
@@ -290,30 +295,32 @@ function poolKey(key: string, taken: { has(key: string): boolean }): string {
   return renamed;
 }
 
-function renamedKeys<V>(entries: Map<string, V>, names: ReadonlySet<string>): Map<string, V> {
-  if (![...names].some((name) => entries.has(name))) return entries;
-  return new Map([...entries].map(([key, value]) => [names.has(key) ? poolKey(key, entries) : key, value]));
+function renamedKeys<V>(entries: Map<string, V>, renamed: (key: string) => boolean): Map<string, V> {
+  if (![...entries.keys()].some(renamed)) return entries;
+  return new Map([...entries].map(([key, value]) => [renamed(key) ? poolKey(key, entries) : key, value]));
 }
 
 /**
- * The frame with the values ASE would read back as calculator results (energy, forces, stress, ...) under
- * `pool_<key>`: a pick is a structure to label, and what the pool says of it (a model's prediction, an earlier
- * calculation) must not come back as its label. Positions and so the candidate_id are unchanged.
+ * The frame with the values ASE would read back as calculator results (energy, forces, stress, ...) and this
+ * project's labels (REF_*) under `pool_<key>`: a pick is a structure to label, and what the pool says of it (a model's
+ * prediction, an earlier calculation) must not come back as its label. So are a pool's own selection keys (source,
+ * frame, ...), which the pick's get. Positions and so the candidate_id are unchanged.
  */
 export function withPoolResultsRenamed(frame: Frame): Frame {
-  const info = renamedKeys(frame.info, ASE_RESULT_INFO);
-  const arrays = renamedKeys(frame.arrays, ASE_RESULT_ARRAYS);
+  const info = renamedKeys(frame.info, isKeptInfo);
+  const arrays = renamedKeys(frame.arrays, isKeptArray);
   return info === frame.info && arrays === frame.arrays ? frame : { ...frame, info, arrays };
 }
 
 /** Info keys a selected frame carries in selected.extxyz. */
 export function selectionInfo(c: CandidateMeta, rank: number): [string, InfoValue][] {
-  return [
-    ["candidate_id", { kind: "string", value: c.id }],
-    ["source", { kind: "string", value: c.source }],
-    ["frame", { kind: "int", value: c.frame }],
-    ["selection_rank", { kind: "int", value: rank }],
+  const values: InfoValue[] = [
+    { kind: "string", value: c.id },
+    { kind: "string", value: c.source },
+    { kind: "int", value: c.frame },
+    { kind: "int", value: rank },
   ];
+  return SELECTION_INFO.map((key, i) => [key, values[i]]);
 }
 
 /** Ranks for a one-line message: the first ten, then "...". */

@@ -124,6 +124,17 @@ describe("selected.extxyz's frames", () => {
     const plain = frame([["MACE_energy", float(1)]], [["MACE_forces", column(1)]]);
     expect(withPoolResultsRenamed(plain)).toBe(plain);
   });
+
+  it("carry this project's labels (REF_*) and an earlier selection's keys under pool_ names too", () => {
+    const renamed = withPoolResultsRenamed(
+      frame(
+        [["REF_energy", float(-3)], ["REF_stress", float(0)], ["source", { kind: "string", value: "md.xyz" }], ["frame", { kind: "int", value: 7 }], ["candidate_id", { kind: "string", value: "x" }], ["selection_rank", { kind: "int", value: 2 }], ["REFERENCE", float(1)]],
+        [["REF_forces", column(2)]],
+      ),
+    );
+    expect([...renamed.info.keys()]).toEqual(["pool_REF_energy", "pool_REF_stress", "pool_source", "pool_frame", "pool_candidate_id", "pool_selection_rank", "REFERENCE"]);
+    expect([...renamed.arrays.keys()]).toEqual(["pool_REF_forces"]);
+  });
 });
 
 describe("ranking.json's committee", () => {
