@@ -440,17 +440,26 @@ async function readLabelledFeatureFile(
   file: string, poolFile: string, pool: FeatureMatrix | PlacedRows, poolIds: readonly string[], labeledIds: readonly string[],
 ): Promise<FeatureMatrix> {
   const labelled = await readFeatureFile(file, labeledIds, undefined, LABELLED_ROWS);
-  const candidates = rowsOf(pool);
-  const D = candidates.cols;
+  const D = rowsOf(pool).cols;
   if (labelled.cols !== D) {
     throw new InputError(file, undefined, `has ${labelled.cols} features per row, but ${poolFile} has ${D}: both must come from the same descriptor`);
   }
+  return poolRowsOf(pool, poolIds, labeledIds, labelled);
+}
+
+/** `into` (a new matrix by default) with the pool's row for each labelled structure that is in the pool. */
+function poolRowsOf(
+  pool: FeatureMatrix | PlacedRows, poolIds: readonly string[], labeledIds: readonly string[],
+  into = createFeatureMatrix(labeledIds.length, rowsOf(pool).cols),
+): FeatureMatrix {
+  const candidates = rowsOf(pool);
+  const D = candidates.cols;
   const rowOf = firstRowOf(poolIds);
   labeledIds.forEach((id, j) => {
     const row = rowOf.get(id);
-    if (row !== undefined) labelled.data.set(candidates.data.subarray(candidates.start(row), candidates.start(row) + D), j * D);
+    if (row !== undefined) into.data.set(candidates.data.subarray(candidates.start(row), candidates.start(row) + D), j * D);
   });
-  return labelled;
+  return into;
 }
 
 /** The early selection's features once more (checked as readFeatureFile checks them, then scaled), for the selection it must run again. */
@@ -556,7 +565,8 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
       // Recorded as the pool's sources are: what the ranking was computed from.
       featureFiles = await Promise.all(o.featuresFrom.files.map(async (f) => ({ path: f.split(path.sep).join("/"), sha256: await sha256File(f) })));
     } else if (o.features) {
-      if (labeledIds.length && !o.labeledFeatures) {
+      // Labelled structures that are all pool structures take their rows from the pool's matrix.
+      if (labeledIds.length && !o.labeledFeatures && !labeledIds.every((id) => poolIds.has(id))) {
         throw new UsageError(`--labeled needs features for the labelled structures too, which ${o.features} (one row per candidate) cannot give: add their matrix with --labeled-features FILE, or pass extxyz files of features by structure instead (mace_eval_configs --return_descriptors on the pool and the labelled set)`);
       }
       // A .npy goes straight into the selection's memory.
@@ -565,6 +575,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
       if ("start" in candidates) placed = into.placed;
       else features = candidates;
       if (o.labeledFeatures) labeledFeatures = await readLabelledFeatureFile(o.labeledFeatures, o.features, candidates, ids, labeledIds);
+      else if (labeledIds.length) labeledFeatures = poolRowsOf(candidates, ids, labeledIds);
     } else {
       const options = descriptorOptions(o, species);
       const D = descriptorColumns(options).length;

@@ -665,7 +665,10 @@ describe("relabel rank", () => {
     await usage(["--features", npy, "--features-key", "SOAP"], "--features-key is about extxyz features: give --features FILE.extxyz...");
     await usage(["--features", npy, "--features-per-element"], "--features-per-element is about extxyz features: give --features FILE.extxyz...");
     await usage(["--features", a, "--descriptor", "element-pairs"], "give --descriptor or --features, not both: --features replaces the descriptor");
-    await usage(["--features", npy, "--labeled", a], `--labeled needs features for the labelled structures too, which ${npy} (one row per candidate) cannot give: add their matrix with --labeled-features FILE, or pass extxyz files of features by structure instead (mace_eval_configs --return_descriptors on the pool and the labelled set)`);
+    // A labelled structure outside the pool (those in it take their pool rows).
+    const outside = path.join(dir, "outside.xyz");
+    writeFileSync(outside, writeExtxyzFrame({ ...frames[0], positions: frames[0].positions.map((x, k) => (k === 0 ? x + 0.1 : x)) }));
+    await usage(["--features", npy, "--labeled", outside], `--labeled needs features for the labelled structures too, which ${npy} (one row per candidate) cannot give: add their matrix with --labeled-features FILE, or pass extxyz files of features by structure instead (mace_eval_configs --return_descriptors on the pool and the labelled set)`);
     const forLabelled = "--labeled-features gives the features of the --labeled structures beside a matrix --features FILE: give both";
     await usage(["--features", npy, "--labeled-features", npy], forLabelled);
     await usage(["--labeled", a, "--labeled-features", npy], forLabelled);
@@ -719,6 +722,21 @@ describe("relabel rank", () => {
     await fails(labelled.map((l) => [...l.row, 0]), `has 4 features per row, but ${poolMatrix} has 3: both must come from the same descriptor`);
     const id = candidateId(labelled[1].frame);
     await fails(labelled.map((l, j) => (j === 1 ? [0, NaN, 0] : l.row)), `row 1: column 1 of labelled structure 1 (${id}) is NaN, expected a finite number within float32 range`);
+
+    // Labelled structures that are all in the pool need no matrix of their own: they take their pool rows.
+    const inPool = path.join(dir, "in-pool.xyz");
+    writeFileSync(inPool, [frames[10], frames[50]].map((f) => writeExtxyzFrame(f)).join(""));
+    const rankInPool = (name: string, ...args: string[]) => runCli("rank", "--pool", POOL, "--select", "6", "--labeled", inPool, "--features", poolMatrix, ...args, "-o", path.join(dir, name));
+    const own = await rankInPool("in-pool-own", "--labeled-features", numpyArray([labelled[0].row, labelled[2].row], path.join(dir, "junk.npy")));
+    const none = await rankInPool("in-pool");
+    expect([none.code, none.stderr]).toEqual([0, ""]);
+    expect(own.code).toBe(0);
+    for (const file of ["ranking.csv", "selected.extxyz"]) {
+      expect(readFileSync(path.join(dir, "in-pool", file), "utf8")).toBe(readFileSync(path.join(dir, "in-pool-own", file), "utf8"));
+    }
+    const outside = await rank("outside", "--features", poolMatrix);
+    expect(outside.code).toBe(2);
+    expect(outside.stderr).toMatch(/--labeled needs features for the labelled structures too/);
   });
 
   it("never selects structures already in the labelled set", async () => {

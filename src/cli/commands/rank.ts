@@ -53,7 +53,8 @@ descriptor:
                               --return_descriptors outputs for the pool and the labelled set (matched by
                               structure; per-atom values are averaged over each structure's atoms)
       --labeled-features F    with a matrix --features and --labeled: the labelled structures' features, a row each
-                              in the order --labeled reads them (a labelled candidate takes its pool row)
+                              in the order --labeled reads them (a labelled candidate takes its pool row; not
+                              needed when all of them are candidates)
       --features-key KEY      the info or per-atom key of those extxyz features (default MACE_descriptors)
       --features-per-element  instead of one mean, a block per element: its mean descriptor times its atom
                               fraction (zeros for an element a structure lacks); from per-atom descriptors or
