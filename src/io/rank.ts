@@ -725,9 +725,15 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
     const selectedFile = path.join(tmp, "selected.extxyz");
     if (!(await inAdvance?.finish(selectedPicks(result, c.meta), selectedFile))) await writeSelected(units, sources, result, c.meta, selectedFile);
     if (o.poscars) poscars = await writePickPoscars(tmp, o.out, result, c.meta, { vacuum, inputs: vaspInputs, potcarSymbols: o.poscars.potcarSymbols });
-    await rm(o.out, { recursive: true, force: true });
     await mkdir(path.dirname(path.resolve(o.out)), { recursive: true });
-    await rename(tmp, o.out);
+    // rename replaces an empty folder and fails on one that filled meanwhile (another run into the same -o): never
+    // written over, as at the start.
+    await rename(tmp, o.out).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOTEMPTY" || err.code === "EEXIST" || err.code === "ENOTDIR") {
+        throw new UsageError(`${o.out} was filled while ranking (another run into the same -o?): a ranking is never written over an earlier one; choose a new -o`);
+      }
+      throw err;
+    });
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;

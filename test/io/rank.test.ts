@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it, vi } from "vitest";
 import { readExtxyzFrameRanges, readExtxyzFramesAt } from "../../src/io/extxyz.js";
+import { UsageError } from "../../src/core/errors.js";
 import { rankToDir } from "../../src/io/rank.js";
 import { writeSelectedFrames } from "../../src/io/selected.js";
 import { numpyArray } from "../helpers/numpy-arrays.js";
@@ -96,5 +97,25 @@ describe("rankToDir picks", () => {
       expect(sources[0].sha256).toBe(createHash("sha256").update(readFileSync(pool)).digest("hex"));
     }
     expect(selected[1]).toBe(selected[0]);
+  });
+});
+
+describe("rankToDir's output folder", () => {
+  it("writes into nothing another run filled meanwhile, and into an empty folder made meanwhile", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "relabel-rank-io-"));
+    const race = (out: string, meanwhile: () => void) =>
+      rankToDir({ pool: [POOL], select: 3, out, software, threads: 1, onProgress: (phase, done) => phase === "selecting" && done === 1 && meanwhile() });
+    const filled = path.join(dir, "filled");
+    const err = await race(filled, () => {
+      mkdirSync(filled, { recursive: true });
+      writeFileSync(path.join(filled, "ranking.json"), "another run's");
+    }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toBe(`${filled} was filled while ranking (another run into the same -o?): a ranking is never written over an earlier one; choose a new -o`);
+    expect(readFileSync(path.join(filled, "ranking.json"), "utf8")).toBe("another run's");
+    expect(readdirSync(dir)).toEqual(["filled"]);
+    const empty = path.join(dir, "empty");
+    const outcome = await race(empty, () => mkdirSync(empty));
+    expect(readdirSync(outcome.dir).sort()).toEqual(["ranking.csv", "ranking.json", "selected.extxyz"]);
   });
 });
