@@ -127,8 +127,10 @@ async function assertFreshOutput(out: string): Promise<void> {
     if (entries.length > 0) throw new UsageError(`${out} exists and is not empty: a ranking is never written over an earlier one; choose a new -o`);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOTDIR") throw new UsageError(`${out} is a file: -o names the folder the ranking goes into; choose a new one`);
-    if (code !== "ENOENT") throw err;
+    const isFile = code === "ENOTDIR" && (await stat(out).then((s) => s.isFile(), () => false));
+    if (isFile) throw new UsageError(`${out} is a file: -o names the folder the ranking goes into; choose a new one`);
+    // A parent that is not a folder fails when the ranking's folder is made, with -o named.
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw err;
   }
 }
 

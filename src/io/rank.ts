@@ -717,8 +717,13 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   let poscars: { boxed: number[]; advice: string[] } = { boxed: [], advice: [] };
   const vacuum = o.poscars?.vacuum ?? DEFAULT_VACUUM;
   const tmp = `${o.out.replace(/\/+$/, "")}.partial-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
+  // The folder beside -o is this command's own: a failure names -o, which the user gave.
+  try {
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+  } catch (err) {
+    throw new UsageError(`-o ${o.out}: cannot write a folder there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
   try {
     await writeFile(path.join(tmp, "ranking.json"), renderRankingJson(inputs));
     await writeParts(path.join(tmp, "ranking.csv"), rankingCsvParts(inputs, csvLeads));

@@ -1161,13 +1161,15 @@ describe("relabel rank", () => {
     expect(missing.stderr).toMatch(/has no prediction for candidate [0-9a-f]{20} \(.* frame 200\)/);
   });
 
-  it("refuses -o naming a file", async () => {
+  it("refuses -o naming a file, or a folder that cannot be made", async () => {
     const dir = tmp();
     const file = path.join(dir, "ranking");
     writeFileSync(file, "not a folder");
     const res = await runCli("rank", "--pool", POOL, "--select", "2", "-o", file);
     expect(res.code).toBe(2);
     expect(res.stderr).toBe(`relabel rank: ${file} is a file: -o names the folder the ranking goes into; choose a new one\n`);
+    const under = await runCli("rank", "--pool", POOL, "--select", "2", "-o", path.join(file, "out"));
+    expect([under.code, under.stderr]).toEqual([2, `relabel rank: -o ${path.join(file, "out")}: cannot write a folder there (ENOTDIR)\n`]);
   });
 
   it("writes the pool's calculator results into selected.extxyz under pool_ names, which ASE does not read back as labels", async () => {
