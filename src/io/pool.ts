@@ -40,6 +40,8 @@ export interface PoolUnitRead {
 }
 
 const TRAJ_FILE = /\.traj$/i;
+/** vasprun.xml and OUTCAR, with custodian's suffixes and compressed. */
+const VASP_OUTPUT_FILE = /^(vasprun\.xml|OUTCAR)([._-].*)?$/;
 const LAMMPS_DUMP_FILE = new RegExp(`\\.(lammpstrj|lammpsdump|dump)${COMPRESSED_ENDING}$`, "i");
 
 /** Files and run directories a pool path stands for, in sorted order (symbolic links followed, each folder once). */
@@ -52,6 +54,8 @@ async function expandPoolPath(p: string, visited = new VisitedFolders()): Promis
   }
   // A file named otherwise is an ASE trajectory or a LAMMPS dump by its first bytes, else extxyz (whose reader
   // reports read errors).
+  // A run's vasprun.xml or OUTCAR stands for its run directory (which reads the run's steps once, whichever it holds).
+  if (info.isFile() && VASP_OUTPUT_FILE.test(path.basename(p)) && isRunDir(path.dirname(p))) return [{ path: path.dirname(p), kind: "rundir" }];
   if (info.isFile()) return [{ path: p, kind: fileKind(path.basename(p)) ?? kindByContent(await readHead(p, 64).catch(() => "")) }];
   if (!(await visited.first(p))) return [];
   if (isRunDir(p)) return [{ path: p, kind: "rundir" }];

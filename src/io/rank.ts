@@ -499,7 +499,12 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
     throw new InputError(first.file, first.where, `${first.detail} (no pool source could be read: ${skipped.length - 1} more, ${others})`);
   }
   // Bad input, as a folder without structures is (poolUnits).
-  if (N === 0) throw new InputError(o.pool.join(", "), undefined, "no structures: the candidate pool is empty");
+  if (N === 0) {
+    // Runs cut short before their first complete step say so in their notes: that is why.
+    const why = sources.flatMap((source) => (source.notes ?? []).map((note) => (sources.length > 1 ? `${source.path}: ${note}` : note)));
+    const notes = why.length ? ` (${why.slice(0, 3).join("; ")}${why.length > 3 ? "; ..." : ""})` : "";
+    throw new InputError(o.pool.join(", "), undefined, `no structures: the candidate pool is empty${notes}`);
+  }
   if (o.select > N) throw new UsageError(`--select ${o.select} is larger than the pool (${N} candidates)`);
 
   // The labelled set: its structures are covered already and never selected.

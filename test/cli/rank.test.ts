@@ -1218,5 +1218,26 @@ describe("relabel rank", () => {
     expect(folder.code).toBe(1);
     expect(folder.stderr).toMatch(/^error: .*none: no structures \(POSCAR, /);
     expect(existsSync(path.join(dir, "o"))).toBe(false);
+    // A run cut short before its first complete step: the pool is empty, and the run's note says why.
+    const crashed = realPath("vasp/custodian_large_cell_crashed_at_start");
+    const cut = await runCli("rank", "--pool", crashed, "--select", "1", "-o", path.join(dir, "o"));
+    expect([cut.code, cut.stderr]).toEqual([
+      1,
+      `error: ${crashed}: no structures: the candidate pool is empty (run stopped early: cut at line 442, after </parameters>, before any <calculation>; kept 0 complete steps)\n`,
+    ]);
+  });
+
+  it("takes a run's vasprun.xml or OUTCAR given as a file for its run directory", async () => {
+    const dir = tmp();
+    const run = realPath("vasp/dpdata_h2o_md10");
+    const byDir = await runCli("rank", "--pool", run, "--select", "3", "-o", path.join(dir, "dir"));
+    expect(byDir.code).toBe(0);
+    for (const file of ["vasprun.xml", "OUTCAR"]) {
+      const res = await runCli("rank", "--pool", path.join(run, file), "--select", "3", "-o", path.join(dir, file));
+      expect([res.code, res.stderr]).toEqual([0, ""]);
+      for (const artifact of ["ranking.csv", "selected.extxyz"]) {
+        expect(readFileSync(path.join(dir, file, artifact), "utf8")).toBe(readFileSync(path.join(dir, "dir", artifact), "utf8"));
+      }
+    }
   });
 });
