@@ -8,11 +8,15 @@ import path from "node:path";
 export interface FolderEntry {
   name: string;
   path: string;
-  kind: "file" | "dir";
+  /** "dangling": a link to nothing (listed only when asked for). */
+  kind: "file" | "dir" | "dangling";
 }
 
-/** Entries sorted by name, without dot-entries; links resolved, dangling ones and special files left out. */
-export async function folderEntries(dir: string): Promise<FolderEntry[]> {
+/**
+ * Entries sorted by name, without dot-entries; links resolved, special files left out, and dangling links too unless
+ * `dangling` asks for them.
+ */
+export async function folderEntries(dir: string, { dangling = false } = {}): Promise<FolderEntry[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   const out: FolderEntry[] = [];
   for (const e of entries) {
@@ -24,6 +28,7 @@ export async function folderEntries(dir: string): Promise<FolderEntry[]> {
       const target = await stat(full).catch(() => null);
       isDir = target?.isDirectory() ?? false;
       isFile = target?.isFile() ?? false;
+      if (!target && dangling) out.push({ name: e.name, path: full, kind: "dangling" });
     }
     if (isDir || isFile) out.push({ name: e.name, path: full, kind: isDir ? "dir" : "file" });
   }

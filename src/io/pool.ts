@@ -45,7 +45,7 @@ const VASP_OUTPUT_FILE = /^(vasprun\.xml|OUTCAR)([._-].*)?$/;
 const LAMMPS_DUMP_FILE = new RegExp(`\\.(lammpstrj|lammpsdump|dump)${COMPRESSED_ENDING}$`, "i");
 
 /** Files and run directories a pool path stands for, in sorted order (symbolic links followed, each folder once). */
-async function expandPoolPath(p: string, visited = new VisitedFolders()): Promise<{ path: string; kind: PoolSource["kind"] }[]> {
+async function expandPoolPath(p: string, unread: string[], visited = new VisitedFolders()): Promise<{ path: string; kind: PoolSource["kind"] }[]> {
   let info;
   try {
     info = await stat(p);
@@ -60,10 +60,11 @@ async function expandPoolPath(p: string, visited = new VisitedFolders()): Promis
   if (!(await visited.first(p))) return [];
   if (isRunDir(p)) return [{ path: p, kind: "rundir" }];
   const out: { path: string; kind: PoolSource["kind"] }[] = [];
-  for (const e of await folderEntries(p)) {
+  for (const e of await folderEntries(p, { dangling: true })) {
     const kind = e.kind === "file" ? fileKind(e.name) : undefined;
-    if (e.kind === "dir") out.push(...(await expandPoolPath(e.path, visited)));
+    if (e.kind === "dir") out.push(...(await expandPoolPath(e.path, unread, visited)));
     else if (kind) out.push({ path: e.path, kind });
+    else unread.push(e.kind === "dangling" ? `${e.path} (a link to nothing)` : e.path);
   }
   return out;
 }
@@ -91,12 +92,12 @@ export interface PoolUnit {
 
 /**
  * The files and run directories the pool paths stand for, in a stable order (paths as given, folders sorted).
- * `typeMap` names the elements of LAMMPS dumps' atom types.
+ * `typeMap` names the elements of LAMMPS dumps' atom types; `unread` gets the files in folders that are none of these.
  */
-export async function poolUnits(paths: string[], typeMap?: readonly string[]): Promise<PoolUnit[]> {
+export async function poolUnits(paths: string[], typeMap?: readonly string[], unread: string[] = []): Promise<PoolUnit[]> {
   const units: PoolUnit[] = [];
   for (const p of paths) {
-    const found = await expandPoolPath(p);
+    const found = await expandPoolPath(p, unread);
     if (found.length === 0) throw new InputError(p, undefined, "no structures (POSCAR, CONTCAR, *.vasp, *.extxyz, *.xyz, XDATCAR, *.traj, *.lammpstrj or VASP runs) found in this folder");
     units.push(...found.map((u) => (u.kind === "lammps-dump" && typeMap ? { ...u, typeMap } : u)));
   }

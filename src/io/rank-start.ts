@@ -223,6 +223,8 @@ export function placeInSelection(
 /** What startRank found and started. */
 export interface RankStart {
   units: PoolUnit[];
+  /** Files in the pool's folders that are not structures it reads (a CIF, a README, a link to nothing). */
+  unread: string[];
   early: EarlySelection | undefined;
   /** The labelled set's files and run directories (a dataset folder stands for its split files). */
   labeled: PoolUnit[];
@@ -241,7 +243,8 @@ export async function startRank(o: RankOptions): Promise<RankStart> {
     if (vaspInputs.potcar) throw new UsageError(`${vaspInputs.potcar.file} is split into each pick's POTCAR: POTCAR.spec (--potcar-spec) is for runs without one`);
     if (vaspInputs.files.some((f) => f.name === "POTCAR.spec")) throw new UsageError(`${path.join(vaspInputs.dir, "POTCAR.spec")} would be written over by --potcar-spec: give one of them`);
   }
-  const units = await poolUnits(o.pool, o.typeMap);
+  const unread: string[] = [];
+  const units = await poolUnits(o.pool, o.typeMap, unread);
   const labeled = await labelledUnits(o.labeled ?? [], o.typeMap);
-  return { units, early: await startEarlySelection(o), labeled, vaspInputs };
+  return { units, unread, early: await startEarlySelection(o), labeled, vaspInputs };
 }

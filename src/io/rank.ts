@@ -632,7 +632,9 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
     // The range is that of the structures the selection may take: in the window, not labelled.
     const counted = Uint8Array.from(ids, (id, i) => Number((!levels || levels[i] === TRUST_CANDIDATE) && !labelled.has(id)));
     normalised = normaliseDisagreement(raw, counted, o.rule?.kind === "uwfps" ? "max" : "min-max");
-    constantDisagreement = disagreementRange(raw, counted).constant;
+    // Said only where the rule weighs the disagreement at all.
+    const weighed = o.rule?.kind === "uwfps" ? o.rule.alpha > 0 : (o.rule?.wDis ?? 1) > 0;
+    constantDisagreement = weighed && disagreementRange(raw, counted).constant;
   } else if (o.forceTrust) throw new UsageError("--force-trust needs a committee (--committee or --committee-keys)");
   const trustExclude = o.forceTrust ? (o.trustExclude ?? DEFAULT_TRUST_EXCLUSION) : null;
   const rule: SelectionRule = o.rule ?? { kind: "weighted", wDiv: 1, wDis: kind ? 1 : 0 };
@@ -749,6 +751,10 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
     throw err;
   }
   const notes = sources.flatMap((source) => (source.notes ?? []).map((note) => `${source.path}: ${note}`));
+  if (start.unread.length > 0) {
+    const listed = start.unread.slice(0, 5).join(", ") + (start.unread.length > 5 ? ", ..." : "");
+    notes.push(`--pool: ${start.unread.length} file(s) in its folders are not structures rank reads, and were not read: ${listed} (other formats: python3 -m ase convert FILE OUT.extxyz)`);
+  }
   if (unusedFeatureFrames > 0) notes.push(`--features: ${unusedFeatureFrames} structure(s) in the files are neither pool candidates nor labelled structures, and were not used`);
   for (const { file, count } of unusedCommitteeFrames) notes.push(`--committee: ${count} structure(s) in ${file} are not pool candidates, and were not used`);
   for (const [option, count] of [["--features", featureFramesByGeometry], ["--committee", committeeFramesByGeometry]] as const) {

@@ -80,8 +80,8 @@ export function isRunDir(dir: string): boolean {
   return runCalculations(dir).length > 0;
 }
 
-/** POSCAR, CONTCAR (any suffix) and *.vasp: one structure each. */
-export const STRUCTURE_FILE = new RegExp(`^(POSCAR|CONTCAR)([._-].*)?$|\\.vasp${COMPRESSED_ENDING}$`, "i");
+/** POSCAR, CONTCAR (any prefix or suffix: relaxed.POSCAR, POSCAR_001) and *.vasp: one structure each. */
+export const STRUCTURE_FILE = new RegExp(`^(.*[._-])?(POSCAR|CONTCAR)([._-].*)?$|\\.vasp${COMPRESSED_ENDING}$`, "i");
 /** XDATCAR (any suffix): a trajectory. */
 export const XDATCAR_FILE = /^XDATCAR([._-].*)?$/i;
 /** *.extxyz and *.xyz, also compressed. */

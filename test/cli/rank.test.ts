@@ -152,6 +152,25 @@ describe("relabel rank", () => {
     expect(ranking.sources.map((s: { path: string; frames: number }) => [path.basename(s.path), s.frames])).toEqual([["md.xyz", 201], ["water-run", 10]]);
   });
 
+  it("names the files of a pool folder it does not read, and reads POSCARs named with a prefix", async () => {
+    const dir = tmp();
+    const pool = path.join(dir, "pool");
+    mkdirSync(pool);
+    cpSync(realPath("vasp/aiidavasp_Si_relax_isif3_spin_v620/POSCAR"), path.join(pool, "relaxed.POSCAR"));
+    cpSync(realPath("vasp/custodian_lobster_NaCl_static/POSCAR"), path.join(pool, "POSCAR_001"));
+    writeFileSync(path.join(pool, "NaCl.cif"), "data_NaCl\n");
+    writeFileSync(path.join(pool, "notes.txt"), "round 3\n");
+    writeFileSync(path.join(pool, ".hidden"), "");
+    symlinkSync(path.join(dir, "gone.xyz"), path.join(pool, "gone.xyz"));
+    const res = await runCli("rank", "--pool", pool, "--select", "1", "-o", path.join(dir, "out"));
+    expect(res.code).toBe(0);
+    expect(res.stderr).toBe(
+      `note: --pool: 3 file(s) in its folders are not structures rank reads, and were not read: ${path.join(pool, "NaCl.cif")}, ${path.join(pool, "gone.xyz")} (a link to nothing), ${path.join(pool, "notes.txt")} (other formats: python3 -m ase convert FILE OUT.extxyz)\n`,
+    );
+    const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
+    expect(ranking.sources.map((s: { path: string }) => path.basename(s.path))).toEqual(["POSCAR_001", "relaxed.POSCAR"]);
+  });
+
   it("writes a POSCAR folder per pick with --vasp-inputs' files, boxing molecules, and checks the inputs before ranking", async () => {
     const dir = tmp();
     const inputs = path.join(dir, "vasp");
