@@ -8,16 +8,23 @@ export function parseFeatureFile(bytes: Uint8Array, file: string, ids: readonly 
     validateFeatureMatrix(matrix, ids, file, undefined, names);
     return matrix;
   }
+  const text = Buffer.from(bytes).toString("utf8");
   let rows: unknown;
   try {
-    rows = JSON.parse(Buffer.from(bytes).toString("utf8"));
+    rows = JSON.parse(text);
   } catch (err) {
-    throw new InputError(file, undefined, `not valid JSON (${(err as Error).message}); expected an array of rows of numbers, or a .npy file`);
+    // Python's json module writes NaN and Infinity bare, which JSON does not allow: read as strings, named below by row.
+    const bare = /(?<=[[,]\s*)(-?Infinity|NaN)(?=\s*[\],])/g;
+    try {
+      rows = JSON.parse(text.replace(bare, '"$1"'));
+    } catch {
+      throw new InputError(file, undefined, `not valid JSON (${(err as Error).message}); expected an array of rows of numbers, or a .npy file`);
+    }
   }
-  if (!Array.isArray(rows) || !rows.every((r) => Array.isArray(r) && r.every((x) => typeof x === "number"))) {
+  if (!Array.isArray(rows) || !rows.every((r) => Array.isArray(r))) {
     throw new InputError(file, undefined, `expected a JSON array of rows, each an array of numbers (one row per ${names.one})`);
   }
-  return featureMatrixFromRows(rows as number[][], ids, file, undefined, names);
+  return featureMatrixFromRows(rows as unknown[][], ids, file, undefined, names);
 }
 
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];

@@ -74,8 +74,11 @@ const ROW_NUMBER = (row: number): string => `row ${row}`;
  * order, all rows of the same length, every value finite and within float32 range.
  * `where(i)` locates row i in `source` (e.g. its line); by default `row i` (counted from 0, as NumPy does).
  */
+/** NaN and Infinity as Python's json module writes them (read as strings by parseFeatureFile). */
+const BARE_NON_FINITE = /^(-?Infinity|NaN)$/;
+
 export function featureMatrixFromRows(
-  rows: ArrayLike<ArrayLike<number>>,
+  rows: ArrayLike<ArrayLike<unknown>>,
   ids: readonly string[],
   source: string,
   where: (row: number) => string | number = ROW_NUMBER,
@@ -90,7 +93,14 @@ export function featureMatrixFromRows(
     if (row.length !== cols) {
       throw new InputError(source, where(i), `has ${row.length} values, expected ${cols} like the first row`);
     }
-    for (let c = 0; c < cols; c++) matrix.data[i * cols + c] = row[c];
+    for (let c = 0; c < cols; c++) {
+      const v = row[c];
+      // Checked here, before float32 rounding: 1e39 would become Infinity, null or "1.5" NaN.
+      if (typeof v !== "number" || !Number.isFinite(Math.fround(v))) {
+        throw new InputError(source, where(i), `column ${c} of ${names.one} ${i} (${ids[i]}) is ${typeof v === "number" || BARE_NON_FINITE.test(String(v)) ? v : JSON.stringify(v)}, expected a finite number within float32 range`);
+      }
+      matrix.data[i * cols + c] = v;
+    }
   }
   validateFeatureMatrix(matrix, ids, source, where, names);
   return matrix;
