@@ -23,7 +23,7 @@ describe("user feature matrices", () => {
       "features.csv:3: column 1 of candidate 1 (id-b) is NaN",
     );
     expect(() => featureMatrixFromRows([[1, 2], [3, 4], [1e39, 6]], ids, "features.csv")).toThrow(
-      "features.csv: row 2: column 0 of candidate 2 (id-c) is Infinity, expected a finite number within float32 range",
+      "features.csv: row 2: column 0 of candidate 2 (id-c) is 1e+39, expected a finite number within float32 range",
     );
     expect(() => validateFeatureMatrix({ rows: 3, cols: 1, data: Float32Array.of(0, Infinity, 0) }, ids, "f.npy")).toThrow(/candidate 1 \(id-b\)/);
   });
