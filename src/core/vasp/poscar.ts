@@ -202,8 +202,12 @@ export function parsePoscar(text: string, opts: PoscarParseOptions): Poscar {
     const line = lines[li];
     if (line === undefined) fail(li, `file ends after ${a} of ${natoms} atom positions`);
     const t = tokens(line);
+    const notFinite = t.slice(0, 3).findIndex((tok) => /^[+-]?(nan|inf(inity)?)$/i.test(tok));
+    if (t.length >= 3 && notFinite >= 0) {
+      fail(li, `atom ${a} (0-based): position ${"xyz"[notFinite]} is ${t[notFinite]}; expected a finite number`);
+    }
     if (t.length < 3 || !t.slice(0, 3).every(isNumber)) {
-      fail(li, `expected atom ${a + 1} of ${natoms}: 3 coordinates${flags ? " and 3 T/F flags" : ""}, found ${quote(line)}`);
+      fail(li, `expected atom ${a} (0-based) of ${natoms}: 3 coordinates${flags ? " and 3 T/F flags" : ""}, found ${quote(line)}`);
     }
     const x = Number(t[0]);
     const y = Number(t[1]);
@@ -220,7 +224,7 @@ export function parsePoscar(text: string, opts: PoscarParseOptions): Poscar {
         const f = t[3 + c];
         if (f === "T" || f === "t") flags[3 * a + c] = 1;
         else if (f !== "F" && f !== "f") {
-          fail(li, `expected atom ${a + 1} of ${natoms}: 3 coordinates and 3 T/F flags (Selective dynamics), found ${quote(line)}`);
+          fail(li, `expected atom ${a} (0-based) of ${natoms}: 3 coordinates and 3 T/F flags (Selective dynamics), found ${quote(line)}`);
         }
       }
     }

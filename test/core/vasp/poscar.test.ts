@@ -265,8 +265,10 @@ describe("POSCAR: bad input", () => {
     ["counts do not match species", withLine(6, "1"), 'POSCAR:7: expected 2 atom counts (positive integers), one per species on line 6, found "1"'],
     ["zero count", withLine(6, "1 0"), 'POSCAR:7: expected 2 atom counts (positive integers), one per species on line 6, found "1 0"'],
     ["missing coordinate mode", withLine(8, null), 'POSCAR:9: expected "Direct" or "Cartesian", found "0 0 0 T T F"'],
-    ["bad flags", withLine(9, "0 0 0 T T X"), 'POSCAR:10: expected atom 1 of 2: 3 coordinates and 3 T/F flags (Selective dynamics), found "0 0 0 T T X"'],
-    ["short coordinates", withLine(10, "0.25 0.25"), 'POSCAR:11: expected atom 2 of 2: 3 coordinates and 3 T/F flags, found "0.25 0.25"'],
+    ["bad flags", withLine(9, "0 0 0 T T X"), 'POSCAR:10: expected atom 0 (0-based) of 2: 3 coordinates and 3 T/F flags (Selective dynamics), found "0 0 0 T T X"'],
+    ["short coordinates", withLine(10, "0.25 0.25"), 'POSCAR:11: expected atom 1 (0-based) of 2: 3 coordinates and 3 T/F flags, found "0.25 0.25"'],
+    ["a coordinate that is nan", withLine(10, "0.25 nan 0.25 T T T"), "POSCAR:11: atom 1 (0-based): position y is nan; expected a finite number"],
+    ["a coordinate that is infinite", withLine(9, "-Inf 0 0 T T F"), "POSCAR:10: atom 0 (0-based): position x is -Inf; expected a finite number"],
     ["missing atom line", withLine(10, null), "POSCAR:11: file ends after 1 of 2 atom positions"],
     ["an OUTCAR", readFileSync(realPath("vasp/dpdata_h2o_static_hard_pp/OUTCAR"), "latin1"), "POSCAR:2: expected the scaling factor"],
   ];
