@@ -659,6 +659,9 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   const firstIndex = firstOccurrences(ids);
   // ranking.csv's first fields, while an early selection runs on another thread (otherwise made when written).
   const csvLeads = early ? rankingCsvLeads(c.meta) : undefined;
+  // Hashed while the selection runs: what the ranking was computed from, as for the pool's sources.
+  const matrixSha256 = Promise.all([o.features, o.labeledFeatures].map((file) => (file ? sha256File(file) : undefined)));
+  matrixSha256.catch(() => undefined); // awaited below, unless the selection fails first
   const earlyResult = early && (await early.running.result.catch(() => undefined));
   const confirmed = earlyResult && confirmWithIds(earlyResult, firstIndex);
   let result: SelectionResult;
@@ -684,18 +687,21 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
     });
   }
 
+  const [featuresSha256, labeledFeaturesSha256] = await matrixSha256;
   const inputs: RankingInputs = {
     parameters: {
       select: o.select,
       descriptor: o.features || o.featuresFrom ? "features" : (o.descriptor ?? "baseline"),
       features_file: o.features ?? null,
-      ...(o.labeledFeatures ? { labeled_features_file: o.labeledFeatures } : {}),
+      ...(o.features ? { features_file_sha256: featuresSha256 } : {}),
+      ...(o.labeledFeatures ? { labeled_features_file: o.labeledFeatures, labeled_features_file_sha256: labeledFeaturesSha256 } : {}),
       ...(o.featuresFrom
         ? { features_files: featureFiles, features_key: o.featuresFrom.key, ...(o.featuresFrom.perElement ? { features_per_element: species } : {}) }
         : {}),
       scaling: o.scaling ?? "standard",
-      bins: o.bins ?? DEFAULT_BINS,
-      rmax: o.rmax ?? DEFAULT_R_MAX,
+      // Of the descriptor only: none with features.
+      bins: o.features || o.featuresFrom ? null : (o.bins ?? DEFAULT_BINS),
+      rmax: o.features || o.featuresFrom ? null : (o.rmax ?? DEFAULT_R_MAX),
       rule,
       disagreement: kind,
       committee_source: committee.length ? "files" : o.committeeKeys ? "keys" : null,

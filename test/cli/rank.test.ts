@@ -728,6 +728,7 @@ describe("relabel rank", () => {
     }
     const ranking = JSON.parse(readFileSync(path.join(dir, "by-matrix", "ranking.json"), "utf8"));
     expect(ranking.parameters).toMatchObject({ descriptor: "features", features_file: poolMatrix, labeled_features_file: labelledMatrix });
+    expect(ranking.parameters.labeled_features_file_sha256).toBe(createHash("sha256").update(readFileSync(labelledMatrix)).digest("hex"));
     expect(ranking.labeled_size).toBe(4);
     expect(byMatrix.stdout).toMatch(/^ranked 201 candidates \(199 selectable; left out: 2 labelled\), picked 6\n/);
 
@@ -1224,6 +1225,21 @@ describe("relabel rank", () => {
     const weights = await runCli("rank", "--pool", POOL, "--select", "2", "--weights", "div=1,dis=2", "-o", path.join(dir, "b"));
     expect(weights.code).toBe(0);
     expect(weights.stderr).toBe("warning: --weights dis=2 has no effect without a committee (--committee or --committee-keys): the ranking is by diversity alone\n");
+  });
+
+  it("refuses descriptor options beside --features and more bins than any histogram needs; records the matrices' sha256", async () => {
+    const dir = tmp();
+    const npy = numpyArray(framesOf(POOL).map((_, i) => [Math.sin(i), Math.cos(i)]), path.join(dir, "f.npy"));
+    for (const option of ["--bins", "--rmax"]) {
+      const res = await runCli("rank", "--pool", POOL, "--select", "2", "--features", npy, option, "10", "-o", path.join(dir, "a"));
+      expect([res.code, res.stderr]).toEqual([2, `relabel rank: ${option} shapes the descriptor, which --features replaces: give one of them\n`]);
+    }
+    const many = await runCli("rank", "--pool", POOL, "--select", "2", "--bins", "100000", "-o", path.join(dir, "a"));
+    expect([many.code, many.stderr]).toEqual([2, "relabel rank: --bins must be at most 10000 (got 100000)\n"]);
+    const ok = await runCli("rank", "--pool", POOL, "--select", "2", "--features", npy, "-o", path.join(dir, "ok"));
+    expect(ok.code).toBe(0);
+    const parameters = JSON.parse(readFileSync(path.join(dir, "ok", "ranking.json"), "utf8")).parameters;
+    expect(parameters).toMatchObject({ features_file: npy, features_file_sha256: createHash("sha256").update(readFileSync(npy)).digest("hex"), bins: null, rmax: null });
   });
 
   it("refuses an empty pool, a file or a folder, as bad input (exit 1)", async () => {

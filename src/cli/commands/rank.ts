@@ -264,6 +264,14 @@ export async function runRank(argv: string[]): Promise<number> {
     throw new UsageError(`--${values.magmom !== undefined ? "magmom" : "ldau"} completes each pick's INCAR: give --vasp-inputs DIR with the INCAR too`);
   }
   if (features.length && values.descriptor !== undefined) throw new UsageError("give --descriptor or --features, not both: --features replaces the descriptor");
+  for (const option of ["bins", "rmax"] as const) {
+    if (features.length && values[option] !== undefined) throw new UsageError(`--${option} shapes the descriptor, which --features replaces: give one of them`);
+  }
+  if (values.bins !== undefined) {
+    // Loaded only then: the descriptors' module is a tenth of the command's start-up.
+    const { MAX_BINS } = await import("../../core/select/descriptors.js");
+    if (Number(values.bins) > MAX_BINS) throw new UsageError(`--bins must be at most ${MAX_BINS} (got ${values.bins})`);
+  }
   const repeated = repeatedFile(flagValues(argv, "committee"));
   if (repeated) throw new UsageError(`--committee lists ${repeated}: give each member's predictions once`);
   if (committee.length === 1) throw new UsageError(`a committee needs at least 2 models to disagree; got 1 (${committee[0]})`);

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { DEFAULT_CONFIG_TYPE, DEFAULT_FRACTIONS, DEFAULT_HEAD, parseFractions } from "../dataset/split.js";
 import { executionConfigSchema } from "../exec/config.js";
-import { DEFAULT_BINS, DEFAULT_R_MAX, type DescriptorKind } from "../select/descriptors.js";
+import { DEFAULT_BINS, DEFAULT_R_MAX, MAX_BINS, type DescriptorKind } from "../select/descriptors.js";
 import { DEFAULT_FEATURES_KEY } from "../select/frame-features.js";
 import { DEFAULT_TRUST_EXCLUSION, parseTrustWindow, TRUST_LEVEL_NAMES, type DisagreementKind } from "../select/disagreement.js";
 import type { ScalingMode } from "../select/scaling.js";
@@ -116,7 +116,7 @@ export const selectionConfigSchema = z.strictObject({
       'features per structure instead of the descriptor: "previous-round" (the MACE descriptors of the previous round\'s model, computed in a pool-eval stage before the ranking; the first round ranks by the descriptor; {model: previous-round, per_element: true} for a block per element) or extxyz files in this repository (mace_eval_configs --return_descriptors outputs) for the pool and datasets/current\'s structures',
     ),
   scaling: z.enum(SCALINGS).default("standard"),
-  bins: z.int().min(1).max(10_000).default(DEFAULT_BINS),
+  bins: z.int().min(1).max(MAX_BINS).default(DEFAULT_BINS),
   rmax: z.number().positive("expected a cutoff radius in Angstrom above 0").default(DEFAULT_R_MAX),
   disagreement: z.enum(DISAGREEMENTS).default("energy"),
   /** LO:HI in the disagreement's unit; candidates outside are left out (DP-GEN trust levels). */

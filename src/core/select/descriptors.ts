@@ -22,6 +22,8 @@ export type DescriptorKind = "baseline" | "element-pairs";
 
 export const DEFAULT_R_MAX = 6;
 export const DEFAULT_BINS = 80;
+/** More bins than any histogram needs: the descriptor's width and memory grow with them (the App's config caps the same). */
+export const MAX_BINS = 10_000;
 
 export interface DescriptorOptions {
   kind: DescriptorKind;

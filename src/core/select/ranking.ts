@@ -23,16 +23,19 @@ export interface RankingParameters {
   select: number;
   descriptor: "baseline" | "element-pairs" | "features";
   features_file: string | null;
+  features_file_sha256?: string;
   /** With a features_file and a labelled set: the matrix of the labelled structures' features (absent otherwise). */
   labeled_features_file?: string;
+  labeled_features_file_sha256?: string;
   /** With features read from extxyz files by structure (absent otherwise): the files with their sha256, and the key read. */
   features_files?: { path: string; sha256: string }[];
   features_key?: string;
   /** With composition-weighted means per element: the elements, in the order of their blocks. */
   features_per_element?: string[];
   scaling: "none" | "standard";
-  bins: number;
-  rmax: number;
+  /** The descriptor's histogram; null with features. */
+  bins: number | null;
+  rmax: number | null;
   rule: SelectionRule;
   disagreement: DisagreementKind | null;
   committee_source: "files" | "keys" | null;
