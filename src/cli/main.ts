@@ -2,6 +2,7 @@ import { InputError, UsageError } from "../core/errors.js";
 import { ExecError } from "../exec/errors.js";
 import { LedgerError } from "../ledger/errors.js";
 import { SOFTWARE } from "../version.js";
+import { wrappedUsage } from "./args.js";
 
 interface Command {
   summary: string;
@@ -58,7 +59,9 @@ export async function main(argv: string[]): Promise<number> {
     return await (await load()).run(rest);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`relabel ${name}: ${err.message}\n`);
+      // A command's usage line is long: folded, as --help folds it.
+      const message = err.message.replace(/^usage: (.*)$/m, (_, usage: string) => `usage: ${wrappedUsage(usage)}`);
+      process.stderr.write(`relabel ${name}: ${message}\n`);
       return 2;
     }
     // LedgerError: git could not reach or update the data repository (relabel round); its message is one line.

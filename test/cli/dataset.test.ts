@@ -137,7 +137,11 @@ describe("relabel dataset build", () => {
     [["build", "--runs", "r", "-o", "x", "--energy", "total"], /^relabel dataset: --energy must be one of free, sigma0 \(got "total"\)\n$/],
     [["build", "--runs", "r", "-o", "x", "--head", "two words"], /^relabel dataset: --head must be letters, digits or _ \. \+ - \(got "two words"\)\n$/],
     [["build", "--runs", "r", "-o", "x", "--grow-test"], /^relabel dataset: --grow-test only applies with --previous/],
-    [["build", "--frobnicate"], /^relabel dataset: Unknown option '--frobnicate'/],
+    [["build", "--frobnicate"], /^relabel dataset: unknown option --frobnicate\n/],
+    [["build", "--run", "x"], /^relabel dataset: unknown option --run \(did you mean --runs\?\)\n/],
+    [["build", "--runs", "r", "-o", "x", "--energy", "free", "--energy", "sigma0"], /^relabel dataset: --energy is given twice: give it once\n/],
+    [["build", "--runs", "r", "-o=x"], /^relabel dataset: -o=\.\.\.: write -o VALUE or --output=VALUE\n/],
+    [["build", "--runs", "--energy", "free", "-o", "x"], /^relabel dataset: --runs needs a value before --energy\n/],
     [["build", "--runs", "r", "-o", "x", "--max-force", "-5"], /^relabel dataset: --max-force must be a positive number \(got "-5"\)\n$/],
     [["build", "--runs", "r", "-o", "-x"], /^relabel dataset: -o -x: a value that starts with "-" is written -o-x\n/],
   ])("refuses %j with exit code 2", async (argv, message) => {

@@ -1227,6 +1227,18 @@ describe("relabel rank", () => {
     expect(weights.stderr).toBe("warning: --weights dis=2 has no effect without a committee (--committee or --committee-keys): the ranking is by diversity alone\n");
   });
 
+  it("suggests the option a typo meant, and folds the long usage line in errors and --help", async () => {
+    const typo = await runCli("rank", "--pool", POOL, "--selct", "3", "-o", path.join(tmp(), "a"));
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/^relabel rank: unknown option --selct \(did you mean --select\?\)\nusage: relabel rank --pool PATH\.\.\. --select N /);
+    const help = await runCli("rank", "--help");
+    for (const text of [typo.stderr, help.stdout]) {
+      const lines = text.split("\n");
+      expect(lines.filter((line) => line.startsWith("    [")).length).toBeGreaterThan(2);
+      expect(Math.max(...lines.map((line) => line.length))).toBeLessThanOrEqual(120);
+    }
+  });
+
   it("refuses descriptor options beside --features and more bins than any histogram needs; records the matrices' sha256", async () => {
     const dir = tmp();
     const npy = numpyArray(framesOf(POOL).map((_, i) => [Math.sin(i), Math.cos(i)]), path.join(dir, "f.npy"));
