@@ -1,5 +1,6 @@
 import path from "node:path";
 import { isElement } from "../../core/elements.js";
+import { counted } from "../../core/counted.js";
 import { UsageError } from "../../core/errors.js";
 import { parseTrustExclusion, parseTrustWindow } from "../../core/select/disagreement.js";
 import type { SelectionRule } from "../../core/select/fps.js";
@@ -345,7 +346,7 @@ export async function runRank(argv: string[]): Promise<number> {
     });
     process.stdout.write(
       [
-        `ranked ${candidates.length} candidates${outcome.skipped.length ? ` from ${outcome.skipped.length === 1 ? "all pool sources but one" : `all pool sources but ${outcome.skipped.length}`}` : ""} (${result.selectable} selectable${leftOutText(outcome.leftOut)}), picked ${result.picks.length}${short ? ` of ${result.requested} requested: no more selectable candidates` : ""}`,
+        `ranked ${counted(candidates.length, "candidate")}${outcome.skipped.length ? ` from ${outcome.skipped.length === 1 ? "all pool sources but one" : `all pool sources but ${outcome.skipped.length}`}` : ""} (${result.selectable} selectable${leftOutText(outcome.leftOut)}), picked ${result.picks.length}${short ? ` of ${result.requested} requested: no more selectable candidates` : ""}`,
         `rule: ${outcome.rule}`,
         ...top,
         ...(result.picks.length > 10 ? [`  ... ${result.picks.length - 10} more in ranking.csv`] : []),
