@@ -375,29 +375,26 @@ export function growInt32(a: Int32Array): Int32Array {
   return b;
 }
 
-/** Folds positions [start, end), all members of cell c, into its size, radius and best. */
+/**
+ * Folds positions [start, end), all members of cell c, into its size, radius and best. Nothing follows the loop: V8
+ * compiles a long first call's loop on the stack, and code after it without type feedback would drop that code at
+ * every later call (thousands of times a selection).
+ */
 export function foldRange(st: SweepState, c: number, start: number, end: number): void {
   const { nearest, score, status, index } = st.region;
-  let radius = st.radius[c];
-  let best = st.cellScore[c];
-  let bestIndex = st.cellIndex[c];
-  let bestPosition = st.cellPosition[c];
+  const { radius, cellScore, cellIndex, cellPosition } = st;
+  st.size[c] += end - start;
   for (let p = start; p < end; p++) {
-    if (nearest[p] > radius) radius = nearest[p];
+    if (nearest[p] > radius[c]) radius[c] = nearest[p];
     if (status[p] === 0) {
       const s = score[p];
-      if (s > best || (s === best && index[p] < bestIndex)) {
-        best = s;
-        bestIndex = index[p];
-        bestPosition = p;
+      if (s > cellScore[c] || (s === cellScore[c] && index[p] < cellIndex[c])) {
+        cellScore[c] = s;
+        cellIndex[c] = index[p];
+        cellPosition[c] = p;
       }
     }
   }
-  st.size[c] += end - start;
-  st.radius[c] = radius;
-  st.cellScore[c] = best;
-  st.cellIndex[c] = bestIndex;
-  st.cellPosition[c] = bestPosition;
 }
 
 /** Empties cell c; returns its former chain of segments. */
@@ -575,7 +572,15 @@ export function updatePass(st: SweepState, slot: number): void {
     }
   }
   if (count > 0) applyDistances(st, slot, count);
-  // Stayers to the front of each segment, candidates now nearest to the pick to the back.
+  splitSegments(st, slot, pendingCount);
+}
+
+/**
+ * Stayers to the front of each of the `pendingCount` segments updatePass detached, candidates now nearest to the
+ * pick in `slot` to the back, each part linked to its cell. Its own function: see foldRange on code after a long loop.
+ */
+export function splitSegments(st: SweepState, slot: number, pendingCount: number): void {
+  const { cellOf } = st.region;
   for (let q = 0; q < pendingCount; q++) {
     const g = st.pending[2 * q];
     const c = st.pending[2 * q + 1];
@@ -710,7 +715,7 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number, af
       if (!byLists) continue;
       for (let p = st.memberHead[c]; p >= 0; p = st.memberNext[p]) if (status[p] === 0) bestOfCell(st, c, p);
     }
-    if (!byLists) for (let p = 0; p < n; p++) if (dirtyStamp[cellOf[p]] === stamp && status[p] === 0) bestOfCell(st, cellOf[p], p);
+    if (!byLists) bestOfDirtyCells(st, stamp, n);
   }
   if (!everyRow) st.inReachShare = inReach / Math.max(1, n);
   st.grouped = false;
@@ -755,6 +760,16 @@ export function adoptRegion(st: SweepState): void {
 }
 
 /** Candidate p becomes its cell c's best when it beats it (ties to the lower candidate index). */
+/**
+ * The best candidates of the cells stamped dirty, from one pass over the region's first n positions. Its own function:
+ * scanPass's code after its long loop runs unoptimised at times (see foldRange).
+ */
+export function bestOfDirtyCells(st: SweepState, stamp: number, n: number): void {
+  const { cellOf, status } = st.region;
+  const { dirtyStamp } = st;
+  for (let p = 0; p < n; p++) if (dirtyStamp[cellOf[p]] === stamp && status[p] === 0) bestOfCell(st, cellOf[p], p);
+}
+
 export function bestOfCell(st: SweepState, c: number, p: number): void {
   const s = st.region.score[p];
   const i = st.region.index[p];
@@ -788,6 +803,8 @@ export function followMoves(st: SweepState, slot: number, moved: number): void {
 export function listMembers(st: SweepState): void {
   const { cellOf } = st.region;
   const { memberHead, memberNext, memberPrev } = st;
+  // Before the long loop, not after it (see foldRange).
+  st.listed = true;
   for (let a = 0; a < st.activeCount; a++) memberHead[st.active[a]] = -1;
   for (let p = cellOf.length - 1; p >= 0; p--) {
     const c = cellOf[p];
@@ -797,7 +814,6 @@ export function listMembers(st: SweepState): void {
     if (head >= 0) memberPrev[head] = p;
     memberHead[c] = p;
   }
-  st.listed = true;
 }
 
 /** Reorders the region so that every active cell is one segment (an in-place permutation). */
@@ -889,6 +905,6 @@ export function catchUpRegion(st: SweepState, to: number): void {
 /** The functions a worker thread needs. */
 export const KERNEL_FUNCTIONS = [
   regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
-  copyRow, swapPositions, sweep, replacePass, updatePass, applyDistances, moveCloser, scanPass, adoptRegion,
-  listMembers, bestOfCell, followMoves, regroup, distances, catchUp,
+  copyRow, swapPositions, sweep, replacePass, updatePass, splitSegments, applyDistances, moveCloser, scanPass, adoptRegion,
+  listMembers, bestOfDirtyCells, bestOfCell, followMoves, regroup, distances, catchUp,
 ] as const;
