@@ -52,10 +52,10 @@ async function expandPoolPath(p: string, unread: string[], visited = new Visited
   } catch {
     throw new InputError(p, undefined, "no such file or directory");
   }
-  // A file named otherwise is an ASE trajectory or a LAMMPS dump by its first bytes, else extxyz (whose reader
-  // reports read errors).
   // A run's vasprun.xml or OUTCAR stands for its run directory (which reads the run's steps once, whichever it holds).
   if (info.isFile() && VASP_OUTPUT_FILE.test(path.basename(p)) && isRunDir(path.dirname(p))) return [{ path: path.dirname(p), kind: "rundir" }];
+  // A file named otherwise is an ASE trajectory or a LAMMPS dump by its first bytes, else extxyz (whose reader
+  // reports read errors).
   if (info.isFile()) return [{ path: p, kind: fileKind(path.basename(p)) ?? kindByContent(await readHead(p, 64).catch(() => "")) }];
   if (!(await visited.first(p))) return [];
   if (isRunDir(p)) return [{ path: p, kind: "rundir" }];

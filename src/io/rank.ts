@@ -607,9 +607,9 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   let memberNames: string[] = [];
   let committeeFramesByGeometry = 0;
   let unusedCommitteeFrames: { file: string; count: number }[] = [];
-  // Labelled structures in the pool are not candidates: a committee need not predict them.
   const labelled = new Set(labeledIds);
-  const unpredicted = Uint8Array.from(ids, (id) => Number(labelled.has(id)));
+  // Labelled structures in the pool are not candidates: a committee need not predict them.
+  const unpredicted = committee.length || o.committeeKeys ? Uint8Array.from(ids, (id) => Number(labelled.has(id))) : new Uint8Array(N);
   if (committee.length) {
     ({ members, byGeometry: committeeFramesByGeometry, unused: unusedCommitteeFrames } = await readCommitteeFiles(committee, c.meta, (rows) => poolFramesAt(units, sources, rows), unpredicted, o.onProgress));
     memberNames = committee.map((f) => f.split(path.sep).join("/"));
@@ -722,7 +722,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
     disagreement: normalised,
     trustLevels: levels,
     constantDisagreement,
-    labeledIds: new Set(labeledIds),
+    labeledIds: labelled,
     software: o.software,
   };
 

@@ -68,15 +68,14 @@ export interface MatrixRows {
 export const CANDIDATE_ROWS: MatrixRows = { one: "candidate", order: "candidate order" };
 
 const ROW_NUMBER = (row: number): string => `row ${row}`;
+/** NaN and Infinity as Python's json module writes them (read as strings by parseFeatureFile). */
+const BARE_NON_FINITE = /^(-?Infinity|NaN)$/;
 
 /**
  * Builds and validates a user-supplied matrix (`--features FILE`): one row per candidate (per `ids`), in their
  * order, all rows of the same length, every value finite and within float32 range.
  * `where(i)` locates row i in `source` (e.g. its line); by default `row i` (counted from 0, as NumPy does).
  */
-/** NaN and Infinity as Python's json module writes them (read as strings by parseFeatureFile). */
-const BARE_NON_FINITE = /^(-?Infinity|NaN)$/;
-
 export function featureMatrixFromRows(
   rows: ArrayLike<ArrayLike<unknown>>,
   ids: readonly string[],

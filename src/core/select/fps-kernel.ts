@@ -759,7 +759,6 @@ export function adoptRegion(st: SweepState): void {
   st.smallPicks = 0;
 }
 
-/** Candidate p becomes its cell c's best when it beats it (ties to the lower candidate index). */
 /**
  * The best candidates of the cells stamped dirty, from one pass over the region's first n positions. Its own function:
  * scanPass's code after its long loop runs unoptimised at times (see foldRange).
@@ -770,6 +769,7 @@ export function bestOfDirtyCells(st: SweepState, stamp: number, n: number): void
   for (let p = 0; p < n; p++) if (dirtyStamp[cellOf[p]] === stamp && status[p] === 0) bestOfCell(st, cellOf[p], p);
 }
 
+/** Candidate p becomes its cell c's best when it beats it (ties to the lower candidate index). */
 export function bestOfCell(st: SweepState, c: number, p: number): void {
   const s = st.region.score[p];
   const i = st.region.index[p];

@@ -200,8 +200,9 @@ export function rankingCsvLeads(candidates: readonly CandidateMeta[]): CsvLeads 
 
 /**
  * ranking.csv, every candidate: its rank (empty when not picked), distance to the final selection or the labelled set,
- * whichever is nearer (empty when there is neither), disagreement and flags. In parts of a few thousand rows (UTF-8 bytes), to be written as they come: a
- * million candidates are not held as one string. `leads`: rankingCsvLeads of the candidates, when made already.
+ * whichever is nearer (empty when there is neither), disagreement and flags. In parts of a few thousand rows (UTF-8
+ * bytes), to be written as they come: a million candidates are not held as one string. `leads`: rankingCsvLeads of
+ * the candidates, when made already.
  */
 export function* rankingCsvParts(r: RankingInputs, leads = rankingCsvLeads(r.candidates)): Generator<Uint8Array, void, void> {
   const N = r.candidates.length;
