@@ -712,6 +712,7 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
     },
     sources: sources.map(({ path: file, sha256, frames, notes }) => ({ path: file, sha256, frames, ...(notes?.length ? { notes } : {}) })),
     skippedSources: skipped,
+    unreadFiles: start.unread.map((file) => file.split(path.sep).join("/")),
     labeled: labeledMeta,
     committee: memberNames,
     ...(committee.length ? { committeeSha256: await Promise.all(committee.map((file) => sha256File(file))) } : {}),

@@ -169,6 +169,7 @@ describe("relabel rank", () => {
     );
     const ranking = JSON.parse(readFileSync(path.join(dir, "out", "ranking.json"), "utf8"));
     expect(ranking.sources.map((s: { path: string }) => path.basename(s.path))).toEqual(["POSCAR_001", "relaxed.POSCAR"]);
+    expect(ranking.unread_files).toEqual([path.join(pool, "NaCl.cif"), `${path.join(pool, "gone.xyz")} (a link to nothing)`, path.join(pool, "notes.txt")]);
   });
 
   it("writes a POSCAR folder per pick with --vasp-inputs' files, boxing molecules, and checks the inputs before ranking", async () => {

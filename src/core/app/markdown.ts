@@ -347,6 +347,12 @@ export function selectionSummary(
   out.push(table(["source", "frames", "sha256"], ranking.sources.map((s) => [inlineCode(s.path), formatCount(s.frames), inlineCode(s.sha256)]), ["l", "r", "l"]), "");
   const sourceNotes = ranking.sources.flatMap((s) => (s.notes ?? []).map((note) => `> - ${inlineCode(s.path)}: ${plainText(note)}`));
   if (sourceNotes.length > 0) out.push("> [!NOTE]", "> **Run directories** (only their complete DFT steps are candidates):", ...sourceNotes, "");
+  const unread = ranking.unread_files ?? [];
+  if (unread.length > 0) {
+    const listed = unread.slice(0, 10).map((file) => `> - ${inlineCode(file)}`);
+    out.push("> [!NOTE]", `> **${plural(unread.length, "file")} in the pool's folders ${unread.length === 1 ? "is" : "are"} not a structure relabel reads** (convert other formats to extxyz: \`python3 -m ase convert FILE OUT.extxyz\`):`, ...listed);
+    out.push(...(unread.length > 10 ? [`> - … ${formatCount(unread.length - 10)} more in ranking.json (\`unread_files\`)`] : []), "");
+  }
 
   const header = ["rank", "candidate_id", "formula", "atoms", "source", "frame", "diversity", ...(hasCommittee ? ["disagreement"] : []), "score"];
   const align: ("l" | "r")[] = ["r", "l", "l", "r", "l", "r", "r", ...(hasCommittee ? (["r"] as const) : []), "r"];

@@ -12,6 +12,7 @@ export const rankingJsonSchema = z.object({
   parameters: z.record(z.string(), z.unknown()),
   sources: z.array(z.object({ path: z.string(), sha256: z.string(), frames: z.int().nonnegative(), notes: z.array(z.string()).optional() })),
   skipped_sources: z.array(z.object({ path: z.string(), problem: z.string() })).optional(),
+  unread_files: z.array(z.string()).optional(),
   committee: z.object({ size: z.int().nonnegative(), members: z.array(z.string()) }),
   selection_size: z.int().nonnegative(),
   labeled_size: z.int().nonnegative(),

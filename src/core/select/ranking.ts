@@ -54,6 +54,8 @@ export interface RankingInputs {
   sources: { path: string; sha256: string; frames: number; notes?: string[] }[];
   /** Pool sources that could not be read and were left out, with the reader's error (ranking.json has them when any). */
   skippedSources: { path: string; problem: string }[];
+  /** Files in the pool's folders that are no structures rank reads (ranking.json's unread_files when any). */
+  unreadFiles?: string[];
   labeled: { path: string; sha256: string; frames: number }[];
   committee: string[];
   /** With committee_source "files": each member file's sha256, in the order of `committee`. */
@@ -122,6 +124,7 @@ export function renderRankingJson(r: RankingInputs): string {
     parameters: { ...r.parameters, force_trust: r.parameters.force_trust && trustWindowJson(r.parameters.force_trust) },
     sources: r.sources,
     ...(r.skippedSources.length > 0 ? { skipped_sources: r.skippedSources } : {}),
+    ...(r.unreadFiles?.length ? { unread_files: r.unreadFiles } : {}),
     labeled: r.labeled,
     labeled_size: r.labeledIds.size,
     committee: {

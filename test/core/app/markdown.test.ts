@@ -326,6 +326,18 @@ describe("selectionSummary", () => {
     expect(selectionSummary(ranking)).not.toContain("[!NOTE]");
   });
 
+  it("lists the files in pool folders that are no structures, ten at most", () => {
+    const one = selectionSummary({ ...ranking, unread_files: ["pools/README.md"] });
+    expect(one).toContain(
+      "> [!NOTE]\n> **1 file in the pool's folders is not a structure relabel reads** (convert other formats to extxyz: `python3 -m ase convert FILE OUT.extxyz`):\n> - `pools/README.md`\n\n",
+    );
+    const many = selectionSummary({ ...ranking, unread_files: Array.from({ length: 12 }, (_, i) => `pools/s${i}.cif`) });
+    expect(many).toContain("> **12 files in the pool's folders are not a structure relabel reads**");
+    expect(many).toContain("> - `pools/s9.cif`\n> - … 2 more in ranking.json (`unread_files`)\n");
+    expect(many).not.toContain("s10.cif");
+    expect(selectionSummary(ranking)).not.toContain("pool's folders");
+  });
+
   it("warns about pool sources that could not be read, above the sources", () => {
     const skipped = [{ path: "pool/cut.xyz", problem: "pool/cut.xyz:4: frame has 1 atom line(s), expected 5: the file ends at line 6" }];
     const md = selectionSummary({ ...ranking, skipped_sources: skipped });
