@@ -65,6 +65,8 @@ describe("relabel rank", () => {
     const ranking = JSON.parse(readFileSync(path.join(dir, "a", "ranking.json"), "utf8"));
     expect(ranking.rule).toMatch(/^diversity-first \(no committee\)/);
     expect(ranking.heuristic).toMatch(/not calibrated uncertainty/);
+    // No committee, no disagreement: null, not a measured 0 (ranking.csv leaves it empty).
+    expect(ranking.selected[0]).toMatchObject({ disagreement: null, disagreement_raw: null });
     expect(ranking.sources[0].sha256).toBe(createHash("sha256").update(readFileSync(POOL)).digest("hex"));
     expect(ranking.selected.map((s: { rank: number }) => s.rank)).toEqual([1, 2, 3, 4, 5, 6]);
     const selected = framesOf(path.join(dir, "a", "selected.extxyz"));
@@ -554,6 +556,7 @@ describe("relabel rank", () => {
     expect(ranking.rule).toMatch(/committee energy disagreement \(std of energy per atom\) only/);
     // Population std of (-10, -10 + 0.2) over 12 atoms: 0.1 eV / 12 per atom.
     expect(ranking.selected[0].disagreement_raw).toBeCloseTo(0.1 / 12, 12);
+    expect(ranking.selected[0].disagreement).toBe(1);
     expect(res.stdout).toMatch(/#200 +diversity=\d+\.\d{3} +disagreement=1\.000\n/);
   });
 

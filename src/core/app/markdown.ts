@@ -364,7 +364,7 @@ export function selectionSummary(
     inlineCode(p.source),
     String(p.frame),
     formatFixed(p.diversity),
-    ...(hasCommittee ? [formatFixed(p.disagreement)] : []),
+    ...(hasCommittee ? [p.disagreement === null ? "" : formatFixed(p.disagreement)] : []),
     formatFixed(p.score),
   ];
   const picks = [...ranking.selected].sort((a, b) => a.rank - b.rank);

@@ -31,7 +31,8 @@ export const rankingJsonSchema = z.object({
       natoms: z.int().nonnegative(),
       formula: z.string(),
       diversity: finite,
-      disagreement: finite,
+      /** null without a committee (rankings before 2026-11-28 wrote 0). */
+      disagreement: finite.nullable(),
       score: finite,
     }),
   ),

@@ -147,7 +147,8 @@ export function renderRankingJson(r: RankingInputs): string {
         natoms: c.natoms,
         formula: c.formula,
         diversity: p.diversity,
-        disagreement: p.disagreement,
+        // As ranking.csv: none without a committee (0 would read as a measured agreement).
+        disagreement: r.disagreement ? p.disagreement : null,
         disagreement_raw: r.rawDisagreement ? r.rawDisagreement[p.index] : null,
         score: p.score,
       };
