@@ -11,6 +11,7 @@ import { CandidateSummaryBuilder, type CandidateSummaries } from "../core/select
 import { computeDescriptors, descriptorColumns, descriptorSpecies, type DescriptorOptions, type LocalDescriptorOptions, type SpeciesRows } from "../core/select/descriptors.js";
 import type { FeatureMatrix } from "../core/select/feature-matrix.js";
 import type { Frame } from "../core/structure.js";
+import { nativeExtxyzFrames } from "../exec/native-kernels.js";
 import { PARSE_PIECE } from "./extxyz.js";
 import type { ScanReply, ScanRequest } from "./extxyz-scan.js";
 
@@ -40,10 +41,10 @@ function parseSegment(request: ScanRequest, use: (frames: Frame[]) => void): voi
 }
 
 /** Summaries of a segment's frames: plain ones read straight from the bytes, any other through the full parser. */
-function summarizeSegment(request: ScanRequest): CandidateSummaries {
-  const scanner = new ExtxyzSummaryScanner();
+function summarizeSegment(request: ScanRequest, projections: boolean): CandidateSummaries {
+  const scanner = new ExtxyzSummaryScanner(undefined, false, { projections, native: nativeExtxyzFrames() });
   if (scanner.push(request.bytes) && scanner.end()) return scanner.summaries();
-  const summary = new CandidateSummaryBuilder();
+  const summary = new CandidateSummaryBuilder(projections);
   parseSegment(request, (frames) => summary.add(frames));
   return summary.finish();
 }
@@ -86,8 +87,8 @@ function describeSegment(request: ScanRequest, options: DescriptorOptions & { or
  * Summaries and descriptor rows in one parse. The rows use the species of their own frames (the file's
  * are not known yet): consecutive frames with the same species share one block.
  */
-function summariseAndDescribe(request: ScanRequest, options: LocalDescriptorOptions & { origin: string }): ScanReply {
-  const summary = new CandidateSummaryBuilder();
+function summariseAndDescribe(request: ScanRequest, options: LocalDescriptorOptions & { origin: string }, projections: boolean): ScanReply {
+  const summary = new CandidateSummaryBuilder(projections);
   const describer = new SegmentDescriber({ ...options, species: [] });
   const blocks: SpeciesRows[] = [];
   let open: { species: string[]; parts: FeatureMatrix[] } | undefined;
@@ -112,8 +113,8 @@ parentPort?.on("message", (request: ScanRequest) => {
   let reply: ScanReply;
   try {
     if (request.task.kind === "descriptors") reply = describeSegment(request, request.task.options);
-    else if (request.task.describe) reply = summariseAndDescribe(request, request.task.describe);
-    else reply = { summary: summarizeSegment(request) };
+    else if (request.task.describe) reply = summariseAndDescribe(request, request.task.describe, request.task.projections);
+    else reply = { summary: summarizeSegment(request, request.task.projections) };
   } catch (error) {
     if (error instanceof FrameRefused) {
       reply = { inputError: { file: error.refusal.file, where: undefined, detail: error.refusal.detail, frame: error.frame } };

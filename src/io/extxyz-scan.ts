@@ -18,7 +18,8 @@ import { fileError, openInput } from "./open.js";
 
 /** What a worker makes of each frame of a segment: with `describe`, summaries and descriptors in one parse. */
 export type ScanTask =
-  | { kind: "summaries"; describe?: LocalDescriptorOptions & { origin: string } }
+  /** `projections`: also each structure's near-match projections (CandidateSummaries.projections). */
+  | { kind: "summaries"; projections: boolean; describe?: LocalDescriptorOptions & { origin: string } }
   | { kind: "descriptors"; options: DescriptorOptions & { origin: string } };
 
 export interface ScanRequest {
@@ -98,8 +99,8 @@ export class ExtxyzScanner {
    * The file's frames summarised in batches, in file order (plain or gzip). `trace` learns where the
    * frames of a plain file are, and its sha256 (this thread hashes the bytes while the workers parse).
    */
-  async *scan(path: string, trace?: ExtxyzReadTrace): AsyncGenerator<CandidateSummaries, void, void> {
-    for await (const result of this.run(path, { kind: "summaries" }, trace)) yield (result as { summary: CandidateSummaries }).summary;
+  async *scan(path: string, trace?: ExtxyzReadTrace, projections = true): AsyncGenerator<CandidateSummaries, void, void> {
+    for await (const result of this.run(path, { kind: "summaries", projections }, trace)) yield (result as { summary: CandidateSummaries }).summary;
   }
 
   /**
@@ -107,10 +108,10 @@ export class ExtxyzScanner {
    * that use the species of their own frames (placeDescriptorRows puts them into the file's columns).
    */
   async *scanAndDescribe(
-    path: string, options: LocalDescriptorOptions, origin: string, trace?: ExtxyzReadTrace,
+    path: string, options: LocalDescriptorOptions, origin: string, trace?: ExtxyzReadTrace, projections = true,
   ): AsyncGenerator<{ summary: CandidateSummaries; described: SpeciesRows[] }, void, void> {
     const rows = framesOfFile();
-    for await (const result of this.run(path, { kind: "summaries", describe: { ...options, origin } }, trace, rows.where)) {
+    for await (const result of this.run(path, { kind: "summaries", projections, describe: { ...options, origin } }, trace, rows.where)) {
       const { summary, described } = result as { summary: CandidateSummaries; described: SpeciesRows[] };
       yield { summary, described };
       rows.advance(summary.ids.length);

@@ -11,7 +11,7 @@ import { createGzip } from "node:zlib";
 import { InputError } from "../core/errors.js";
 import { ExtxyzEncoder, ExtxyzParser, parseExtxyz, type ExtxyzFrameAt } from "../core/formats/extxyz.js";
 import { atomCountAt, FrameStarts, type FrameRange } from "../core/formats/extxyz-segments.js";
-import { ExtxyzSummaryScanner } from "../core/formats/extxyz-summary.js";
+import { ExtxyzSummaryScanner, type SummaryReading } from "../core/formats/extxyz-summary.js";
 import type { CandidateSummaries } from "../core/select/candidate-id.js";
 import type { Frame } from "../core/structure.js";
 import { CHUNK_BYTES as CHUNK, fileError, openInput } from "./open.js";
@@ -63,11 +63,13 @@ export class ExtxyzReadTrace {
  * undefined as soon as the file is anything else (then read it with the full parser, with a fresh trace).
  * `onProgress` hears the number of frames read after each chunk.
  */
-export async function summarizeExtxyz(path: string, trace?: ExtxyzReadTrace, onProgress?: (frames: number) => void): Promise<CandidateSummaries | undefined> {
+export async function summarizeExtxyz(
+  path: string, trace?: ExtxyzReadTrace, onProgress?: (frames: number) => void, reading?: SummaryReading,
+): Promise<CandidateSummaries | undefined> {
   const { stream, compressed } = await openInput(path, EXTXYZ_EXPECTED);
   // As in parseFile: the offsets and the hash are the file's own only when it is not compressed.
   const traced = compressed ? undefined : trace;
-  const scanner = new ExtxyzSummaryScanner(traced && ((offset, line) => traced.starts.add(offset, line)));
+  const scanner = new ExtxyzSummaryScanner(traced && ((offset, line) => traced.starts.add(offset, line)), false, reading);
   let size = 0;
   try {
     for await (const chunk of stream) {

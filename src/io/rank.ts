@@ -46,6 +46,7 @@ import { DEFAULT_VACUUM } from "../core/vasp/poscar.js";
 import { encutAdvice, type PickSpeciesLine } from "../core/vasp/potcar.js";
 import { releaseArray, selectCandidatesThreaded, selectionThreads } from "../exec/fps-threads.js";
 import { ExtxyzReadTrace, readExtxyz, readExtxyzFrameRanges, readExtxyzFramesAt, summarizeExtxyz, type ExtxyzFrameRange } from "./extxyz.js";
+import { nativeExtxyzFrames } from "../exec/native-kernels.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "./extxyz-scan.js";
 import { readFeatureFile, readNpyFeatures } from "./feature-file.js";
 import { firstRowOf, FramesToRows, GEOMETRY_MATCH_PHASE, sameValues } from "./matched-frames.js";
@@ -82,7 +83,7 @@ const BATCH = 4096;
 
 interface Candidates {
   meta: CandidateMeta[];
-  /** writeProjections of each candidate, two numbers each (for finding labelled structures by geometry). */
+  /** writeProjections of each candidate, two numbers each (for finding labelled structures by geometry; only with a labelled set). */
   projections: number[];
   species: Set<string>;
   /** Member label -> per-candidate energies / forces, from --committee-keys. */
@@ -137,7 +138,7 @@ interface ScannedPool {
  * file cannot be read is left out whole (its candidates so far taken back) and reported: one bad file does not sink
  * a pool. With --features it cannot be: the feature rows follow every source's candidates.
  */
-async function scanPool(units: PoolUnit[], o: RankOptions, workers: ScanWorkers, parallelMinBytes: number): Promise<ScannedPool> {
+async function scanPool(units: PoolUnit[], o: RankOptions, workers: ScanWorkers, parallelMinBytes: number, projections: boolean): Promise<ScannedPool> {
   const c: Candidates = { meta: [], projections: [], species: new Set(), keyed: new Map() };
   const scanned: ScannedPool = { c, sources: [], units: [], skipped: [] };
   const prefix = o.committeeKeys;
@@ -147,7 +148,7 @@ async function scanPool(units: PoolUnit[], o: RankOptions, workers: ScanWorkers,
     try {
       // Large extxyz files are parsed on worker threads, unless the committee's predictions must be read too.
       const scanner = energyKey ? undefined : await workers.scannerFor(unit, parallelMinBytes);
-      scanned.sources.push(scanner ? await scanInParallel(scanner, unit, c, o) : await scanOnThisThread(unit, c, o, energyKey));
+      scanned.sources.push(scanner ? await scanInParallel(scanner, unit, c, o, projections) : await scanOnThisThread(unit, c, o, energyKey, projections));
       scanned.units.push(unit);
     } catch (err) {
       // Only the source's own read problems: a structure that cannot be described stops the ranking, named.
@@ -188,7 +189,7 @@ function describeWhileScanning(o: RankOptions): LocalDescriptorOptions | undefin
   return o.features || o.featuresFrom ? undefined : { kind: o.descriptor ?? "baseline", rMax: o.rmax ?? DEFAULT_R_MAX, bins: o.bins ?? DEFAULT_BINS };
 }
 
-async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candidates, o: RankOptions): Promise<ScannedSource> {
+async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candidates, o: RankOptions, projections: boolean): Promise<ScannedSource> {
   const source = unit.path.split(path.sep).join("/");
   let frames = 0;
   const trace = new ExtxyzReadTrace();
@@ -200,22 +201,23 @@ async function scanInParallel(scanner: ExtxyzScanner, unit: PoolUnit, c: Candida
   let described: SpeciesRows[] | undefined;
   if (options) {
     described = [];
-    for await (const batch of scanner.scanAndDescribe(unit.path, options, unit.path, trace)) {
+    for await (const batch of scanner.scanAndDescribe(unit.path, options, unit.path, trace, projections)) {
       add(batch.summary);
       described.push(...batch.described);
     }
   } else {
-    for await (const batch of scanner.scan(unit.path, trace)) add(batch);
+    for await (const batch of scanner.scan(unit.path, trace, projections)) add(batch);
   }
   return { path: source, sha256: trace.sha256 ?? (await sha256File(unit.path)), frames, trace, described };
 }
 
-async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, energyKey: RegExp | null): Promise<ScannedSource> {
+async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, energyKey: RegExp | null, projections: boolean): Promise<ScannedSource> {
   // Plain extxyz of structures needs no frames built (the committee's predictions are read from frames).
   if (unit.kind === "extxyz" && energyKey === null) {
     const trace = new ExtxyzReadTrace();
     const first = c.meta.length;
-    const summary = await summarizeExtxyz(unit.path, trace, (frames) => o.onProgress?.("reading pool", first + frames));
+    const reading = { projections, native: projections ? undefined : nativeExtxyzFrames() };
+    const summary = await summarizeExtxyz(unit.path, trace, (frames) => o.onProgress?.("reading pool", first + frames), reading);
     if (summary) {
       const source = unit.path.split(path.sep).join("/");
       const frames = addSummaries(c, source, summary, 0);
@@ -224,7 +226,7 @@ async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, e
   }
   const trace = unit.kind === "extxyz" ? new ExtxyzReadTrace() : undefined;
   const gen = readPoolUnit(unit, trace);
-  const namer = new CandidateNamer();
+  const namer = new CandidateNamer(projections);
   let frames = 0;
   for (;;) {
     const next = await gen.next();
@@ -237,7 +239,7 @@ async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, e
       const i = c.meta.length;
       namer.name(frame);
       c.meta.push({ id: namer.id, source, frame: index, natoms: frame.natoms, formula: namer.formula });
-      c.projections.push(namer.projections[0], namer.projections[1]);
+      if (projections) c.projections.push(namer.projections[0], namer.projections[1]);
       if (energyKey) collectKeyedPrediction(c, frame, energyKey, o.committeeKeys!, i, `${source} frame ${index}`);
       frames++;
     }
@@ -248,10 +250,8 @@ async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, e
 /** Adds summaries of frames `frame`, `frame` + 1, ... of `source` to the candidates; returns the next frame index. */
 function addSummaries(c: Candidates, source: string, summary: CandidateSummaries, frame: number): number {
   const { ids, natoms, formulas, projections } = summary;
-  for (let k = 0; k < ids.length; k++) {
-    c.meta.push({ id: ids[k], source, frame: frame++, natoms: natoms[k], formula: formulas[k] });
-    c.projections.push(projections[2 * k], projections[2 * k + 1]);
-  }
+  for (let k = 0; k < ids.length; k++) c.meta.push({ id: ids[k], source, frame: frame++, natoms: natoms[k], formula: formulas[k] });
+  for (const p of projections) c.projections.push(p);
   for (const s of summary.species) c.species.add(s);
   return frame;
 }
@@ -477,7 +477,9 @@ export async function rankToDir(o: RankOptions, started?: RankStart): Promise<Ra
   const { units, early } = start;
   const workers = new ScanWorkers(o.threads);
   try {
-    const scanned = await scanPool(units, o, workers, early ? EARLY_PARALLEL_SCAN_MIN_BYTES : PARALLEL_SCAN_MIN_BYTES);
+    // Only a labelled set is looked for by geometry (takeLabelledIdsByGeometry).
+    const projections = start.labeled.length > 0;
+    const scanned = await scanPool(units, o, workers, early ? EARLY_PARALLEL_SCAN_MIN_BYTES : PARALLEL_SCAN_MIN_BYTES, projections);
     // When the picks' frames are at known places, this thread builds selected.extxyz from them while the selection
     // runs, and its other threads join lazy picking only for the final catch-up (catching up in the background they
     // took this core: 40-60 ms later in all at N = 1e5 on uniform features, selected.extxyz then written at the end).

@@ -10,6 +10,7 @@ import { candidateId } from "../../src/core/select/candidate-id.js";
 import { normaliseSettings } from "../../src/core/dataset/settings.js";
 import { parseIncar } from "../../src/core/vasp/incar.js";
 import { parsePoscar, writePoscar } from "../../src/core/vasp/poscar.js";
+import { ExtxyzSummaryScanner } from "../../src/core/formats/extxyz-summary.js";
 import { ExtxyzScanner, PARALLEL_SCAN_MIN_BYTES } from "../../src/io/extxyz-scan.js";
 import { groupedBySpecies, type Frame } from "../../src/core/structure.js";
 import type { VaspStep } from "../../src/core/vasp/types.js";
@@ -905,6 +906,27 @@ describe("relabel rank", () => {
     const res = await runCli("rank", "--pool", POOL, "--select", "2", "--features", file, "-o", path.join(dir, "o"));
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/row 7: column 1 of candidate 7 \(\w+\) is Infinity, expected a finite number/);
+  });
+
+  it("reads plain extxyz pools with the native frame reader where it is built, to the artifacts of JavaScript alone", async () => {
+    const dir = tmp();
+    const pool = path.join(dir, "pool.xyz");
+    writeFileSync(pool, Buffer.concat(readdirSync(realPath("extxyz")).sort().map((f) => readFileSync(path.join(realPath("extxyz"), f)))));
+    const nativeFrames = vi.spyOn(ExtxyzSummaryScanner.prototype as unknown as { nativeFrames: () => number }, "nativeFrames");
+    const native = await runCli("rank", "--pool", pool, "--select", "12", "-o", path.join(dir, "native"));
+    const called = nativeFrames.mock.calls.length;
+    // Only a labelled set needs the projections the native reader does not compute: then JavaScript reads every frame.
+    const labelled = await runCli("rank", "--pool", pool, "--select", "12", "--labeled", path.join(realPath("extxyz"), readdirSync(realPath("extxyz")).sort()[0]), "-o", path.join(dir, "labelled"));
+    expect(nativeFrames.mock.calls.length).toBe(called);
+    nativeFrames.mockRestore();
+    vi.stubEnv("RELABEL_KERNELS", "wasm");
+    const js = await runCli("rank", "--pool", pool, "--select", "12", "-o", path.join(dir, "js"));
+    vi.unstubAllEnvs();
+    expect([native.code, labelled.code, js.code]).toEqual([0, 0, 0]);
+    if (process.platform === "linux" && process.arch === "x64") expect(called).toBeGreaterThan(0);
+    for (const f of ["ranking.json", "ranking.csv", "selected.extxyz"]) {
+      expect(readFileSync(path.join(dir, "native", f)).equals(readFileSync(path.join(dir, "js", f))), f).toBe(true);
+    }
   });
 
   it("reads a large extxyz pool on worker threads, with the same artifacts as one thread", async () => {

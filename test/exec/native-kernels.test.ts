@@ -12,7 +12,7 @@ import { UsageError } from "../../src/core/errors.js";
 import type { FeatureMatrix } from "../../src/core/select/feature-matrix.js";
 import { allocateSelection, type SelectionInput } from "../../src/core/select/fps.js";
 import { selectCandidatesThreaded } from "../../src/exec/fps-threads.js";
-import { kernelChoiceFromEnv, nativeKernels } from "../../src/exec/native-kernels.js";
+import { kernelChoiceFromEnv, nativeExtxyzFrames, nativeKernels } from "../../src/exec/native-kernels.js";
 import { seededRandom } from "../core/select/fps-oracle.js";
 
 const cpuFlags = existsSync("/proc/cpuinfo") ? (readFileSync("/proc/cpuinfo", "utf8").match(/^flags\s*:(.*)$/m)?.[1] ?? "") : "";
@@ -58,6 +58,17 @@ it("loads where the CPU has AVX-512 VNNI, and is refused with the reason elsewhe
   const missing = path.join(scratch, "missing.node");
   expect(nativeKernels("auto", missing)).toBeUndefined();
   expect(() => nativeKernels("native", missing)).toThrow(/RELABEL_KERNELS=native: the native kernels are not built \(.*missing\.node/);
+});
+
+it("has the extxyz frame reader on any x86-64 CPU (it needs no AVX-512), and none when asked for WebAssembly or not built", () => {
+  expect(nativeExtxyzFrames("wasm")).toBeUndefined();
+  expect(nativeExtxyzFrames("auto", path.join(scratch, "missing.node"))).toBeUndefined();
+  if (process.platform === "linux" && process.arch === "x64") {
+    expect(existsSync(builtModule), "dist/native/selection-kernels.node is missing: npm run build builds it").toBe(true);
+    expect(nativeExtxyzFrames("auto")).toBeTypeOf("function");
+    // Bound once per module: every scanner shares the reader.
+    expect(nativeExtxyzFrames("native")).toBe(nativeExtxyzFrames("auto"));
+  }
 });
 
 it("reads RELABEL_KERNELS, refusing anything but auto, native and wasm", () => {

@@ -95,7 +95,8 @@ Ties go to the lowest candidate index. Same inputs give byte-identical outputs.
 Frames, atoms and candidates are counted from 0 in messages, as ASE counts them.
 
 environment: RELABEL_KERNELS=auto|native|wasm chooses the selection's distance kernels (default auto: native
-where built and the CPU has AVX-512 VNNI, else WebAssembly); both give the same bytes.
+where built and the CPU has AVX-512 VNNI, else WebAssembly) and whether plain extxyz pools are read by native code
+(where built; wasm: JavaScript alone); all give the same bytes.
 
 exit codes: 0 success; 1 bad input: nothing written, or a pool source left out (the ranking of the rest is
 written); 2 usage error (an existing non-empty -o included)`,

@@ -7,7 +7,8 @@
  * decimals with or without an exponent for other R columns, `-?digits` for I and T or F for L columns; `\n` line
  * ends. Anything else, an error included, makes it give up, and the caller reads the file with the full parser,
  * which reports errors as usual. What it accepts it reads to the same values as that parser (same comment reading,
- * species check and decimal-to-double rule), so the ids are the same.
+ * species check and decimal-to-double rule), so the ids are the same. A native reader (extxyz-native.c), when given,
+ * reads the frames it can, which are a narrower form read to the same ids, and this reader takes the rest.
  */
 import { CandidateNamer, type CandidateSummaries } from "../select/candidate-id.js";
 import type { Frame } from "../structure.js";
@@ -27,6 +28,11 @@ const DEFAULT_PROPERTIES = "species:S:1:pos:R:3";
 
 function bytesOf(text: string): Uint8Array {
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+/** b[start .. end) as text, a character per byte. */
+function latin1(b: Uint8Array, start: number, end: number): string {
+  return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString("latin1");
 }
 
 /** Whether b[start .. end) holds exactly `word`. */
@@ -109,6 +115,46 @@ function spellsText(b: Uint8Array, start: number, end: number, text: string): bo
   return true;
 }
 
+/**
+ * The native frame reader (extxyz-native.c, bound to the element symbols): reads frames from bytes[from] on, up to the
+ * last newline before `end`, while they are in its form and fit: frame f's id is ids[20f .. 20f + 20), its offset
+ * starts[f], and species[2f], species[2f + 1] bound its species text in speciesText (-1, -1: the last frame's).
+ * starts[count] is where it stopped. Returns the frame count.
+ */
+export type NativeFrameScan = (
+  bytes: Uint8Array, from: number, end: number, spec: Uint8Array, kinds: Uint8Array, ids: Uint8Array, natoms: Int32Array,
+  starts: Uint32Array, species: Int32Array, speciesText: Uint8Array,
+) => number;
+
+/** How a summary scanner reads. */
+export interface SummaryReading {
+  /** Whether to compute each structure's projections (only finding labelled structures by geometry needs them). */
+  projections: boolean;
+  /** The native frame reader, used while projections are not asked for and no frames kept. */
+  native?: NativeFrameScan;
+}
+
+/** Column kinds as the native reader takes them. */
+const NATIVE_KIND: Record<string, number> = { R: 1, I: 2, L: 3, S: 4 };
+/** Frames per native call; species text room per call (frames of up to 256K atoms with new species). */
+const NATIVE_FRAMES = 4096;
+const NATIVE_SPECIES_BYTES = 1 << 20;
+
+/** The native reader's output arrays, and the Properties they were last called with. */
+class NativeOutput {
+  readonly ids = new Uint8Array(20 * NATIVE_FRAMES);
+  readonly natoms = new Int32Array(NATIVE_FRAMES);
+  readonly starts = new Uint32Array(NATIVE_FRAMES + 1);
+  readonly species = new Int32Array(2 * NATIVE_FRAMES);
+  readonly speciesText = new Uint8Array(NATIVE_SPECIES_BYTES);
+  properties: string | undefined;
+  spec: Uint8Array = new Uint8Array(0);
+  kinds: Uint8Array = new Uint8Array(0);
+  /** The species text of the last frame read natively. */
+  lastSpecies = "";
+  lastFormula = "";
+}
+
 class GiveUp extends Error {}
 const GIVE_UP = new GiveUp();
 
@@ -127,7 +173,8 @@ function digitsAfter(b: Uint8Array, p: number): number {
 }
 
 export class ExtxyzSummaryScanner {
-  private readonly namer = new CandidateNamer();
+  private readonly namer: CandidateNamer;
+  private readonly native: { scan: NativeFrameScan; out: NativeOutput } | undefined;
   readonly ids: string[] = [];
   readonly natoms: number[] = [];
   readonly formulas: string[] = [];
@@ -161,9 +208,13 @@ export class ExtxyzSummaryScanner {
   private direct = true;
 
   /** `onFrame` hears each frame's byte offset and first line, in order. */
-  constructor(private readonly onFrame?: (offset: number, line: number) => void, keepFrames = false) {
+  constructor(private readonly onFrame?: (offset: number, line: number) => void, keepFrames = false, reading: SummaryReading = { projections: true }) {
     this.frames = keepFrames ? [] : null;
+    this.namer = new CandidateNamer(reading.projections);
+    this.withProjections = reading.projections;
+    this.native = reading.native && !keepFrames && !reading.projections ? { scan: reading.native, out: new NativeOutput() } : undefined;
   }
+  private readonly withProjections: boolean;
 
   /** Reads the frames completed by `chunk`; false once it gave up. */
   push(chunk: Uint8Array): boolean {
@@ -179,6 +230,7 @@ export class ExtxyzSummaryScanner {
     let pos = 0;
     try {
       for (;;) {
+        if (this.native) pos = this.nativeFrames(b, pos);
         const next = this.frameAt(b, pos);
         if (next < 0) break;
         pos = next;
@@ -266,7 +318,7 @@ export class ExtxyzSummaryScanner {
     this.ids.push(this.namer.id);
     this.natoms.push(natoms);
     this.formulas.push(this.namer.formula);
-    this.projections.push(this.namer.projections[0], this.namer.projections[1]);
+    if (this.withProjections) this.projections.push(this.namer.projections[0], this.namer.projections[1]);
     if (this.frames !== null) {
       if (columns.length > 0 || !this.direct) this.frames = null;
       else {
@@ -277,6 +329,42 @@ export class ExtxyzSummaryScanner {
       }
     }
     return q;
+  }
+
+  /**
+   * The frames from b[pos] on that the native reader reads (in its form, whole before b's last newline), added as
+   * frameAt adds them; the offset of the first frame it left.
+   */
+  private nativeFrames(b: Uint8Array, pos: number): number {
+    const { scan, out } = this.native!;
+    const end = this.lastNewline + 1;
+    // The Properties the last frame had (the default before any): the native reader takes only frames of the same.
+    if (out.properties !== this.properties) {
+      out.properties = this.properties;
+      const spec = this.properties || DEFAULT_PROPERTIES;
+      out.spec = bytesOf(spec);
+      out.kinds = Uint8Array.from(this.properties ? this.columns : [], (kind) => NATIVE_KIND[kind]);
+    }
+    while (pos < end) {
+      const count = scan(b, pos, end, out.spec, out.kinds, out.ids, out.natoms, out.starts, out.species, out.speciesText);
+      if (count === 0) break;
+      const ids = latin1(out.ids, 0, 20 * count);
+      for (let k = 0; k < count; k++) {
+        const natoms = out.natoms[k];
+        this.onFrame?.(this.offset + out.starts[k], this.line);
+        this.line += natoms + 2;
+        if (out.species[2 * k] >= 0) {
+          out.lastSpecies = latin1(out.speciesText, out.species[2 * k], out.species[2 * k + 1]);
+          out.lastFormula = this.namer.formulaOf(out.lastSpecies);
+        }
+        this.ids.push(ids.slice(20 * k, 20 * k + 20));
+        this.natoms.push(natoms);
+        this.formulas.push(out.lastFormula);
+      }
+      pos = out.starts[count];
+      if (count < NATIVE_FRAMES) break;
+    }
+    return pos;
   }
 
   /**

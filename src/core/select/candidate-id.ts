@@ -117,7 +117,10 @@ export interface CandidateSummaries {
   ids: string[];
   natoms: number[];
   formulas: string[];
-  /** writeProjections of each structure, two numbers each: which structures near-match.ts need compare. */
+  /**
+   * writeProjections of each structure, two numbers each: which structures near-match.ts need compare. Empty when
+   * they were not asked for (CandidateNamer's `projections`).
+   */
   projections: number[];
   /** Every species in these structures, sorted. */
   species: string[];
@@ -135,8 +138,11 @@ export class CandidateNamer {
   readonly species = new Set<string>();
   id = "";
   formula = "";
-  /** writeProjections of the last structure named. */
-  readonly projections = new Float64Array(2);
+  /** writeProjections of the last structure named (NaN without `projections`). */
+  readonly projections = new Float64Array(2).fill(NaN);
+
+  /** `projections`: whether to compute them (only finding labelled structures by geometry needs them). */
+  constructor(private readonly withProjections = true) {}
 
   /** Sets `id`, `formula` and `projections` to those of `frame`. */
   name(frame: Frame): void {
@@ -146,6 +152,17 @@ export class CandidateNamer {
   /** name() for a frame given as its species text (symbols joined by commas) and the rest; `symbols` defaults to that text split. */
   nameWithSpecies(frame: Pick<Frame, "natoms" | "positions" | "cell" | "pbc">, species: string, symbols?: readonly string[]): void {
     this.id = idOfText(frame, species);
+    const known = this.speciesInfo(species, symbols);
+    if (this.withProjections) writeProjections(frame, this.projections, 0, known.order);
+    this.formula = known.formula;
+  }
+
+  /** The formula of structures of these species (symbols joined by commas), whose id was found elsewhere. */
+  formulaOf(species: string): string {
+    return this.speciesInfo(species).formula;
+  }
+
+  private speciesInfo(species: string, symbols?: readonly string[]): { formula: string; order: Int32Array | null } {
     let known = this.bySpecies.get(species);
     if (known === undefined) {
       if (this.bySpecies.size >= FORMULA_CACHE) this.bySpecies.clear();
@@ -154,15 +171,18 @@ export class CandidateNamer {
       this.bySpecies.set(species, known);
       for (const s of list) this.species.add(s);
     }
-    writeProjections(frame, this.projections, 0, known.order);
-    this.formula = known.formula;
+    return known;
   }
 }
 
 /** Collects candidate summaries frame by frame (frames can be dropped as soon as they are added). */
 export class CandidateSummaryBuilder {
   private readonly summary: CandidateSummaries = { ids: [], natoms: [], formulas: [], projections: [], species: [] };
-  private readonly namer = new CandidateNamer();
+  private readonly namer: CandidateNamer;
+
+  constructor(private readonly withProjections = true) {
+    this.namer = new CandidateNamer(withProjections);
+  }
 
   add(frames: readonly Frame[]): this {
     for (const frame of frames) {
@@ -170,7 +190,7 @@ export class CandidateSummaryBuilder {
       this.summary.ids.push(this.namer.id);
       this.summary.natoms.push(frame.natoms);
       this.summary.formulas.push(this.namer.formula);
-      this.summary.projections.push(this.namer.projections[0], this.namer.projections[1]);
+      if (this.withProjections) this.summary.projections.push(this.namer.projections[0], this.namer.projections[1]);
     }
     return this;
   }

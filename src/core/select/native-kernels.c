@@ -417,7 +417,11 @@ static napi_value bind(napi_env env, napi_callback_info info) {
   return result;
 }
 
+void register_extxyz_frames(napi_env env, napi_value exports);
+
 NAPI_MODULE_INIT() {
+  // The extxyz frame reader (src/core/formats/extxyz-native.c) is plain C: there on any x86-64 CPU.
+  register_extxyz_frames(env, exports);
   __builtin_cpu_init();
   const int supported = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");

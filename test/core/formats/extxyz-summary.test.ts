@@ -7,15 +7,21 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseExtxyz } from "../../../src/core/formats/extxyz.js";
-import { ExtxyzSummaryScanner } from "../../../src/core/formats/extxyz-summary.js";
+import { ExtxyzSummaryScanner, type NativeFrameScan, type SummaryReading } from "../../../src/core/formats/extxyz-summary.js";
 import { CandidateSummaryBuilder, type CandidateSummaries } from "../../../src/core/select/candidate-id.js";
+import { nativeExtxyzFrames } from "../../../src/exec/native-kernels.js";
 import { realPath } from "../../helpers/real-data.js";
 import { seededRandom } from "../select/fps-oracle.js";
 
-/** The scanner's result on `bytes` pushed in chunks of the given sizes (cycled); undefined when it gave up. */
-function scan(bytes: Uint8Array, chunkSizes = [bytes.length]): { summary: CandidateSummaries; starts: [number, number][] } | undefined {
+/**
+ * The scanner's result on `bytes` pushed in chunks of the given sizes (cycled); undefined when it gave up. `reading`
+ * as the scanner takes it (projections by default).
+ */
+function scan(
+  bytes: Uint8Array, chunkSizes = [bytes.length], reading?: SummaryReading,
+): { summary: CandidateSummaries; starts: [number, number][] } | undefined {
   const starts: [number, number][] = [];
-  const scanner = new ExtxyzSummaryScanner((offset, line) => starts.push([offset, line]));
+  const scanner = new ExtxyzSummaryScanner((offset, line) => starts.push([offset, line]), false, reading);
   for (let at = 0, k = 0; at < bytes.length; k++) {
     const size = Math.max(1, chunkSizes[k % chunkSizes.length]);
     if (!scanner.push(bytes.subarray(at, at + size))) return undefined;
@@ -25,9 +31,9 @@ function scan(bytes: Uint8Array, chunkSizes = [bytes.length]): { summary: Candid
 }
 
 /** What the full parser makes of the same bytes. */
-function parsed(bytes: Uint8Array): { summary: CandidateSummaries; starts: [number, number][] } {
+function parsed(bytes: Uint8Array, projections = true): { summary: CandidateSummaries; starts: [number, number][] } {
   const items = parseExtxyz(bytes);
-  return { summary: new CandidateSummaryBuilder().add(items.map((i) => i.frame)).finish(), starts: items.map((i) => [i.start, i.line]) };
+  return { summary: new CandidateSummaryBuilder(projections).add(items.map((i) => i.frame)).finish(), starts: items.map((i) => [i.start, i.line]) };
 }
 
 /** Info keys of comment lines as MD pools have them, and forms the frame reader reads otherwise or refuses. */
@@ -208,5 +214,134 @@ describe("ExtxyzSummaryScanner", () => {
     };
     for (const [what, text] of Object.entries(cases)) expect(scan(Buffer.from(text)), what).toBeUndefined();
     expect(scan(Buffer.from(frame(lattice, "H 0 0 0")))).toBeDefined();
+  });
+});
+
+/** The native frame reader, counting the frames it reads (the build makes it: the native-kernels tests require it). */
+function countingNative(): { reading: SummaryReading; frames: () => number } {
+  const native = nativeExtxyzFrames("auto");
+  if (!native) throw new Error("the native module is not built (npm run build)");
+  let frames = 0;
+  const counting: NativeFrameScan = (...args) => {
+    const count = native(...args);
+    frames += count;
+    return count;
+  };
+  return { reading: { projections: false, native: counting }, frames: () => frames };
+}
+
+describe("ExtxyzSummaryScanner with the native frame reader", () => {
+  it("reads plain frames natively to the full parser's ids, counts, formulas, species and frame starts, in chunks of any size", () => {
+    const bytes = Buffer.from(plain);
+    const expected = parsed(bytes, false);
+    expect(expected.summary.projections).toEqual([]);
+    for (const sizes of [[bytes.length], [1], [2, 3, 5, 7], [64]]) {
+      const { reading, frames } = countingNative();
+      expect(scan(bytes, sizes, reading), `chunks ${sizes}`).toEqual(expected);
+      // Frames whose Properties differ from the last frame's are read by the JavaScript reader first.
+      if (sizes[0] === bytes.length) expect(frames()).toBe(1);
+    }
+  });
+
+  it("rounds to micro-Angstrom as Math.round does: halves up, -0 as 0, 2^31 and beyond left to JavaScript", () => {
+    const values = [
+      "0.0000005", "-0.0000005", "-0.0000015", "0.0000015", "1.0000005", "-1.0000005", "-0.0000004", "-0.0", "0.4999999999999999",
+      "2147.483647", "-2147.483647", "2147.4836474", "2147.4836475", "-2147.4836485", "-2147.4836484", "3000", "12.3456785", "0.12345650",
+      "9007199254740991", "0.0000000000000000000001", "-123456789.012345",
+    ];
+    const text = values.map((v) => `1\nLattice="10 0 0 0 10 0 0 0 10" Properties=species:S:1:pos:R:3 pbc="T T T"\nH ${v} 0.25 ${v}\n`).join("");
+    const bytes = Buffer.from(text);
+    const { reading, frames } = countingNative();
+    expect(scan(bytes, [bytes.length], reading)).toEqual(parsed(bytes, false));
+    // The 7 frames with a value that rounds to 2^31 micro-Angstrom or more, or of over 19 digits, are read by JavaScript.
+    expect(frames()).toBe(values.length - 7);
+  });
+
+  it("leaves frames outside its form to the JavaScript reader, frame by frame, and takes up again after them", () => {
+    const frame = (comment: string, atoms: string[]): string => `${atoms.length}\n${comment}\n${atoms.join("\n")}\n`;
+    const lattice = 'Lattice="4 0 0 0 4 0 0 0 4"';
+    const md = `${lattice} Properties=species:S:1:pos:R:3:forces:R:3 energy=-1.5 config_type=md pbc="T T T"`;
+    const text = [
+      frame(md, ["O 0 0 0 1 2 3", "h 1 1 1 -1e-3 0 0"]),
+      frame(md, ["O 0 0 3000 1 2 3", "H 1 1 1 0 0 0"]), // a position of 2^31 micro-Angstrom or more
+      frame(md, ["O 0.5 0 0 1 2 3", "H 1 1 1 0 0 0"]),
+      frame(md.replace('Lattice="4 ', 'Lattice="4e0 '), ["O 0.5 0 0 1 2 3", "H 1 1 1 0 0 0"]), // an exponent in the cell
+      frame(`${lattice} stress="1 2 3 4 5 6" Properties=species:S:1:pos:R:3:forces:R:3`, ["O 0 0 0 1 2 3", "H 1 1 1 0 0 0"]), // stress
+      frame(md, ["Zr 0 0 0 1 2 3", "O 1 1 1 0 0 0"]), // new species
+      frame(`${lattice} Properties=species:S:1:pos:R:3`, ["Zr 0 0 0", "O 1 1 1"]), // new Properties
+      frame(`${lattice} Properties=species:S:1:pos:R:3`, ["ZR 0 0 0", "o 1 1 2"]),
+      frame("Properties=species:S:1:pos:R:3 uid=7", ["C 0 0 0", "C 1 1 1"]), // uid, no cell
+      frame("Properties=species:S:1:pos:R:3", ["C 0 0 0", "C 1 1 1"]),
+      frame("", ["C 0 0 0", "C 1 1 1.25"]), // no Properties: the default
+    ].join("");
+    const bytes = Buffer.from(text);
+    const expected = parsed(bytes, false);
+    expect(expected.summary.ids).toHaveLength(11);
+    for (const sizes of [[bytes.length], [7], [40, 3]]) {
+      const { reading, frames } = countingNative();
+      expect(scan(bytes, sizes, reading), `chunks ${sizes}`).toEqual(expected);
+      if (sizes[0] === bytes.length) expect(frames()).toBe(5);
+    }
+  });
+
+  it("reads every real extxyz file of the corpus as the full parser does", () => {
+    let native = 0;
+    for (const dir of ["extxyz", "mace"]) {
+      for (const name of readdirSync(realPath(dir)).filter((n) => /\.(xyz|extxyz)$/.test(n))) {
+        const bytes = readFileSync(path.join(realPath(dir), name));
+        const { reading, frames } = countingNative();
+        const fast = scan(bytes, [4096], reading);
+        const js = scan(bytes, [4096], { projections: false });
+        expect(fast, name).toEqual(js);
+        if (fast) expect(fast, name).toEqual(parsed(bytes, false));
+        native += frames();
+      }
+    }
+    expect(native).toBeGreaterThan(50);
+  });
+
+  it("on random texts, gives what the JavaScript reader gives", () => {
+    const random = seededRandom(2027);
+    let accepted = 0;
+    let native = 0;
+    for (let n = 0; n < 1500; n++) {
+      const bytes = Buffer.from(randomText(random));
+      const chunks = [1 + Math.floor(random() * 40)];
+      const { reading, frames } = countingNative();
+      const fast = scan(bytes, chunks, reading);
+      expect(fast, bytes.toString()).toEqual(scan(bytes, chunks, { projections: false }));
+      if (fast) accepted++;
+      native += frames();
+    }
+    expect(accepted).toBeGreaterThan(300);
+    expect(native).toBeGreaterThan(200);
+  });
+
+  it("is not used where projections are asked for, or frames kept", () => {
+    const { reading, frames } = countingNative();
+    const bytes = Buffer.from(plain);
+    expect(scan(bytes, [bytes.length], { ...reading, projections: true })).toEqual(parsed(bytes));
+    const keeping = new ExtxyzSummaryScanner(undefined, true, reading);
+    expect(keeping.push(bytes) && keeping.end()).toBe(true);
+    expect(frames()).toBe(0);
+  });
+
+  it("checks its arguments: offsets inside the bytes, the end just after a newline, typed arrays of the right kinds", () => {
+    const native = nativeExtxyzFrames("auto")!;
+    const bytes = Buffer.from("1\nProperties=species:S:1:pos:R:3\nH 0 0 0\n");
+    const spec = Buffer.from("species:S:1:pos:R:3");
+    const out = (n: number): [Uint8Array, Int32Array, Uint32Array, Int32Array, Uint8Array] =>
+      [new Uint8Array(20 * n), new Int32Array(n), new Uint32Array(n + 1), new Int32Array(2 * n), new Uint8Array(64)];
+    const [ids, natoms, starts, species, text] = out(4);
+    expect(native(bytes, 0, bytes.length, spec, new Uint8Array(0), ids, natoms, starts, species, text)).toBe(1);
+    expect(Buffer.from(text.subarray(species[0], species[1])).toString()).toBe("H");
+    expect(starts[1]).toBe(bytes.length);
+    expect(() => native(bytes, 0, bytes.length + 1, spec, new Uint8Array(0), ids, natoms, starts, species, text)).toThrow(RangeError);
+    expect(() => native(bytes, 0, bytes.length - 1, spec, new Uint8Array(0), ids, natoms, starts, species, text)).toThrow(RangeError);
+    expect(() => native(bytes, 5, 4, spec, new Uint8Array(0), ids, natoms, starts, species, text)).toThrow(RangeError);
+    // Too little room for the ids or the starts of natoms.length frames.
+    expect(() => native(bytes, 0, bytes.length, spec, new Uint8Array(0), ids.subarray(1), natoms, starts, species, text)).toThrow(TypeError);
+    expect(() => native(bytes, 0, bytes.length, spec, new Uint8Array(0), ids, natoms, starts.subarray(1), species, text)).toThrow(TypeError);
+    expect(() => native(bytes, 0, bytes.length, spec, new Uint8Array(0), ids, natoms, new Int32Array(5) as never, species, text)).toThrow(TypeError);
   });
 });
