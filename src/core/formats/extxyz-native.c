@@ -7,8 +7,9 @@
  *
  * The form: the atom count alone on its line; a comment line of Lattice="9 plain decimals", pbc="T/F x3",
  * Properties=<exactly the spec given> and info keys of plain values (neither stress, virial nor uid); atom lines of a
- * species (an element symbol, any case, up to 3 ASCII letters), 3 plain decimals (-?digits(.digits)?, at most 2^53
- * as an integer of digits, at most 22 after the point) and the given columns' tokens, separated by spaces; `\n` ends.
+ * species (an element symbol, any case, up to 3 ASCII letters), 3 plain decimals (-?digits(.digits)?, at most 19
+ * digits, 22 of them after the point, below 2^53 as an integer) and the given columns' tokens, separated by spaces;
+ * `\n` ends.
  *
  * The id text and its rounding follow candidate-id.ts byte for byte: Math.round(v * 1e6) is V8's round half up
  * (ceil, then one down when that is more than half above), values at or beyond 2^31 micro-Angstrom are left to

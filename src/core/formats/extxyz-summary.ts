@@ -150,8 +150,7 @@ class NativeOutput {
   properties: string | undefined;
   spec: Uint8Array = new Uint8Array(0);
   kinds: Uint8Array = new Uint8Array(0);
-  /** The species text of the last frame read natively. */
-  lastSpecies = "";
+  /** The formula of the last frame read natively. */
   lastFormula = "";
 }
 
@@ -174,6 +173,7 @@ function digitsAfter(b: Uint8Array, p: number): number {
 
 export class ExtxyzSummaryScanner {
   private readonly namer: CandidateNamer;
+  private readonly withProjections: boolean;
   private readonly native: { scan: NativeFrameScan; out: NativeOutput } | undefined;
   readonly ids: string[] = [];
   readonly natoms: number[] = [];
@@ -214,7 +214,6 @@ export class ExtxyzSummaryScanner {
     this.withProjections = reading.projections;
     this.native = reading.native && !keepFrames && !reading.projections ? { scan: reading.native, out: new NativeOutput() } : undefined;
   }
-  private readonly withProjections: boolean;
 
   /** Reads the frames completed by `chunk`; false once it gave up. */
   push(chunk: Uint8Array): boolean {
@@ -353,10 +352,7 @@ export class ExtxyzSummaryScanner {
         const natoms = out.natoms[k];
         this.onFrame?.(this.offset + out.starts[k], this.line);
         this.line += natoms + 2;
-        if (out.species[2 * k] >= 0) {
-          out.lastSpecies = latin1(out.speciesText, out.species[2 * k], out.species[2 * k + 1]);
-          out.lastFormula = this.namer.formulaOf(out.lastSpecies);
-        }
+        if (out.species[2 * k] >= 0) out.lastFormula = this.namer.formulaOf(latin1(out.speciesText, out.species[2 * k], out.species[2 * k + 1]));
         this.ids.push(ids.slice(20 * k, 20 * k + 20));
         this.natoms.push(natoms);
         this.formulas.push(out.lastFormula);
