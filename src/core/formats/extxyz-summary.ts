@@ -140,18 +140,28 @@ const NATIVE_KIND: Record<string, number> = { R: 1, I: 2, L: 3, S: 4 };
 const NATIVE_FRAMES = 4096;
 const NATIVE_SPECIES_BYTES = 1 << 20;
 
-/** The native reader's output arrays, and the Properties they were last called with. */
-class NativeOutput {
-  readonly ids = new Uint8Array(20 * NATIVE_FRAMES);
-  readonly natoms = new Int32Array(NATIVE_FRAMES);
-  readonly starts = new Uint32Array(NATIVE_FRAMES + 1);
-  readonly species = new Int32Array(2 * NATIVE_FRAMES);
-  readonly speciesText = new Uint8Array(NATIVE_SPECIES_BYTES);
+/**
+ * The native reader's output arrays, one set per thread (made at first use): each call's output is taken before
+ * the call returns to its scanner, so scanners of many small files share them.
+ */
+let nativeOutput: { ids: Uint8Array; natoms: Int32Array; starts: Uint32Array; species: Int32Array; speciesText: Uint8Array } | undefined;
+const nativeOutputArrays = (): NonNullable<typeof nativeOutput> =>
+  (nativeOutput ??= {
+    ids: new Uint8Array(20 * NATIVE_FRAMES),
+    natoms: new Int32Array(NATIVE_FRAMES),
+    starts: new Uint32Array(NATIVE_FRAMES + 1),
+    species: new Int32Array(2 * NATIVE_FRAMES),
+    speciesText: new Uint8Array(NATIVE_SPECIES_BYTES),
+  });
+
+/** A scanner's use of the native reader: the Properties it last passed, and the last formula it read. */
+class NativeReading {
   properties: string | undefined;
   spec: Uint8Array = new Uint8Array(0);
   kinds: Uint8Array = new Uint8Array(0);
-  /** The formula of the last frame read natively. */
   lastFormula = "";
+
+  constructor(readonly scan: NativeFrameScan) {}
 }
 
 class GiveUp extends Error {}
@@ -174,7 +184,7 @@ function digitsAfter(b: Uint8Array, p: number): number {
 export class ExtxyzSummaryScanner {
   private readonly namer: CandidateNamer;
   private readonly withProjections: boolean;
-  private readonly native: { scan: NativeFrameScan; out: NativeOutput } | undefined;
+  private readonly native: NativeReading | undefined;
   readonly ids: string[] = [];
   readonly natoms: number[] = [];
   readonly formulas: string[] = [];
@@ -212,7 +222,7 @@ export class ExtxyzSummaryScanner {
     this.frames = keepFrames ? [] : null;
     this.namer = new CandidateNamer(reading.projections);
     this.withProjections = reading.projections;
-    this.native = reading.native && !keepFrames && !reading.projections ? { scan: reading.native, out: new NativeOutput() } : undefined;
+    this.native = reading.native && !keepFrames && !reading.projections ? new NativeReading(reading.native) : undefined;
   }
 
   /** Reads the frames completed by `chunk`; false once it gave up. */
@@ -335,27 +345,27 @@ export class ExtxyzSummaryScanner {
    * frameAt adds them; the offset of the first frame it left.
    */
   private nativeFrames(b: Uint8Array, pos: number): number {
-    const { scan, out } = this.native!;
+    const native = this.native!;
+    const out = nativeOutputArrays();
     const end = this.lastNewline + 1;
     // The Properties the last frame had (the default before any): the native reader takes only frames of the same.
-    if (out.properties !== this.properties) {
-      out.properties = this.properties;
-      const spec = this.properties || DEFAULT_PROPERTIES;
-      out.spec = bytesOf(spec);
-      out.kinds = Uint8Array.from(this.properties ? this.columns : [], (kind) => NATIVE_KIND[kind]);
+    if (native.properties !== this.properties) {
+      native.properties = this.properties;
+      native.spec = bytesOf(this.properties || DEFAULT_PROPERTIES);
+      native.kinds = Uint8Array.from(this.properties ? this.columns : [], (kind) => NATIVE_KIND[kind]);
     }
     while (pos < end) {
-      const count = scan(b, pos, end, out.spec, out.kinds, out.ids, out.natoms, out.starts, out.species, out.speciesText);
+      const count = native.scan(b, pos, end, native.spec, native.kinds, out.ids, out.natoms, out.starts, out.species, out.speciesText);
       if (count === 0) break;
       const ids = latin1(out.ids, 0, 20 * count);
       for (let k = 0; k < count; k++) {
         const natoms = out.natoms[k];
         this.onFrame?.(this.offset + out.starts[k], this.line);
         this.line += natoms + 2;
-        if (out.species[2 * k] >= 0) out.lastFormula = this.namer.formulaOf(latin1(out.speciesText, out.species[2 * k], out.species[2 * k + 1]));
+        if (out.species[2 * k] >= 0) native.lastFormula = this.namer.formulaOf(latin1(out.speciesText, out.species[2 * k], out.species[2 * k + 1]));
         this.ids.push(ids.slice(20 * k, 20 * k + 20));
         this.natoms.push(natoms);
-        this.formulas.push(out.lastFormula);
+        this.formulas.push(native.lastFormula);
       }
       pos = out.starts[count];
       if (count < NATIVE_FRAMES) break;
