@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { InputError, StructureError } from "../../src/core/errors.js";
 import { candidateId, type CandidateSummaries } from "../../src/core/select/candidate-id.js";
 import { projectionsOf } from "../../src/core/select/near-match.js";
@@ -112,6 +112,27 @@ describe("ExtxyzScanner", () => {
         expect(trace.sha256).toBeUndefined();
         expect(trace.starts.range(0)).toBeUndefined();
       }
+    }
+  });
+
+  it("without projections (no labelled set), summarises as the one-thread reader does, with the native frame reader or without", async () => {
+    const plain = path.join(dir, "big-no-projections.xyz");
+    writeFileSync(plain, bigText());
+    const want = { ...(await readOnOneThread(plain)).summary, projections: [] };
+    const scanWithout = async (on: ExtxyzScanner): Promise<CandidateSummaries> => {
+      const parts: CandidateSummaries[] = [];
+      for await (const batch of on.scan(plain, undefined, false)) parts.push(batch);
+      return mergeSummaries(parts);
+    };
+    // The workers read RELABEL_KERNELS when they start: these read with JavaScript alone.
+    vi.stubEnv("RELABEL_KERNELS", "wasm");
+    const javascriptOnly = ExtxyzScanner.open(2)!;
+    vi.unstubAllEnvs();
+    try {
+      expect(await scanWithout(scanner)).toEqual(want);
+      expect(await scanWithout(javascriptOnly)).toEqual(want);
+    } finally {
+      await javascriptOnly.close();
     }
   });
 
