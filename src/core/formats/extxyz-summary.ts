@@ -156,7 +156,8 @@ const nativeOutputArrays = (): NonNullable<typeof nativeOutput> =>
 
 /** A scanner's use of the native reader: the Properties it last passed, and the last formula it read. */
 class NativeReading {
-  properties: string | undefined;
+  /** null before the first call. */
+  properties: string | undefined | null = null;
   spec: Uint8Array = new Uint8Array(0);
   kinds: Uint8Array = new Uint8Array(0);
   lastFormula = "";
@@ -201,10 +202,13 @@ export class ExtxyzSummaryScanner {
   private readonly cell = new Float64Array(9);
   private readonly pbc: [boolean, boolean, boolean] = [false, false, false];
   private readonly structure = { natoms: 0, positions: this.positions, cell: this.cell, pbc: this.pbc };
-  /** The last Properties text (as bytes and text) and the kinds of its columns after the positions. */
-  private propertiesBytes = new Uint8Array(0);
-  private properties = "";
+  /**
+   * The last Properties text and the kinds of its columns after the positions (none before the first frame); its
+   * bytes when columnsAt read it (null otherwise: a text read through the comment reader has no bytes here).
+   */
+  private properties: string | undefined;
   private columns: readonly string[] = [];
+  private propertiesBytes: Uint8Array | null = null;
   /** The last frame's species, and as text: frames of one system repeat them. */
   private symbols: string[] = [];
   private speciesText = "";
@@ -351,7 +355,7 @@ export class ExtxyzSummaryScanner {
     // The Properties the last frame had (the default before any): the native reader takes only frames of the same.
     if (native.properties !== this.properties) {
       native.properties = this.properties;
-      native.spec = bytesOf(this.properties || DEFAULT_PROPERTIES);
+      native.spec = bytesOf(this.properties ?? DEFAULT_PROPERTIES);
       native.kinds = Uint8Array.from(this.properties ? this.columns : [], (kind) => NATIVE_KIND[kind]);
     }
     while (pos < end) {
@@ -447,9 +451,11 @@ export class ExtxyzSummaryScanner {
 
   /** columnsOf for the Properties text b[start .. end), the same as the last frame's most of the time. */
   private columnsAt(b: Uint8Array, start: number, end: number): readonly string[] {
-    if (spells(b, start, end, this.propertiesBytes)) return this.columns;
-    this.propertiesBytes = b.slice(start, end);
-    return this.columnsOf(String.fromCharCode(...this.propertiesBytes));
+    if (this.propertiesBytes !== null && spells(b, start, end, this.propertiesBytes)) return this.columns;
+    const bytes = b.slice(start, end);
+    const columns = this.columnsOf(String.fromCharCode(...bytes));
+    this.propertiesBytes = bytes;
+    return columns;
   }
 
   private columnsOf(spec: string): readonly string[] {
@@ -458,6 +464,8 @@ export class ExtxyzSummaryScanner {
     if (columns === undefined) throw GIVE_UP;
     this.properties = spec;
     this.columns = columns;
+    // The bytes were another text's (columnsAt sets them again when it read this one).
+    this.propertiesBytes = null;
     return columns;
   }
 

@@ -48,6 +48,19 @@ const ODD_INFO_KEYS = [
   "s=+1.5", "u=1_000", "x.y=1", 'stress="1 2 3 4 5 6 7 8 99999999999999999"',
 ];
 
+/** Texts the full parser refuses that this scanner once read (found by fuzzing rank with and without the native reader). */
+const MISREAD_BEFORE: Record<string, string> = {
+  // An empty Properties matched the empty text the scanner started with.
+  "an empty Properties": "2\nProperties= energy=1\nH 0 0 0\nH 0 0 0.75\n",
+  // The second frame's Properties went through the comment reader (its note has a comma): the third frame's, equal to
+  // the first's, then took the second's columns, and its extra column passed.
+  "a Properties read through the comment reader, then the one before": [
+    "1", "Properties=species:S:1:pos:R:3:tags:I:1", "H 0.0 0.0 0.0 1",
+    "1", 'Properties=species:S:1:pos:R:3:tags:I:1:q:R:1 note="a,b"', "H 0.0 0.0 1.0 1 0.5",
+    "1", "Properties=species:S:1:pos:R:3:tags:I:1", "H 0.0 0.0 2.0 1 0.5", "",
+  ].join("\n"),
+};
+
 /** A small extxyz text with random forms, mostly valid: numbers, columns, comment keys, spacing and line ends. */
 function randomText(random: () => number): string {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
@@ -211,6 +224,7 @@ describe("ExtxyzSummaryScanner", () => {
       "VEC lines": "1\nProperties=species:S:1:pos:R:3\nH 0 0 0\nVEC1 1 0 0\n",
       "a too long mantissa": frame(lattice, "H 1.23456789012345678 0 0"),
       "a byte-order mark": `\ufeff${frame(lattice, "H 0 0 0")}`,
+      ...MISREAD_BEFORE,
     };
     for (const [what, text] of Object.entries(cases)) expect(scan(Buffer.from(text)), what).toBeUndefined();
     expect(scan(Buffer.from(frame(lattice, "H 0 0 0")))).toBeDefined();
@@ -315,6 +329,14 @@ describe.runIf(process.platform === "linux" && process.arch === "x64")("ExtxyzSu
     }
     expect(accepted).toBeGreaterThan(300);
     expect(native).toBeGreaterThan(200);
+  });
+
+  it("leaves to the JavaScript reader what it cannot read, which refuses what the full parser refuses", () => {
+    for (const [what, text] of Object.entries(MISREAD_BEFORE)) {
+      const bytes = Buffer.from(text);
+      expect(() => parseExtxyz(bytes), what).toThrow();
+      expect(scan(bytes, [bytes.length], countingNative().reading), what).toBeUndefined();
+    }
   });
 
   it("is not used where projections are asked for, or frames kept", () => {
