@@ -216,7 +216,8 @@ async function scanOnThisThread(unit: PoolUnit, c: Candidates, o: RankOptions, e
   if (unit.kind === "extxyz" && energyKey === null) {
     const trace = new ExtxyzReadTrace();
     const first = c.meta.length;
-    const reading = { projections, native: projections ? undefined : nativeExtxyzFrames() };
+    // The scanner uses the native reader only where projections are not asked for.
+    const reading = { projections, native: nativeExtxyzFrames() };
     const summary = await summarizeExtxyz(unit.path, trace, (frames) => o.onProgress?.("reading pool", first + frames), reading);
     if (summary) {
       const source = unit.path.split(path.sep).join("/");
