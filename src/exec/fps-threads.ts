@@ -66,6 +66,8 @@ const OP_SWEEP = 2;
 const OP_STOP = 3;
 const OP_CATCH_UP = 4;
 const OP_BACKGROUND = 5;
+/** Each thread rebuilds its cells from its region, for passes after lazy picks (adoptRegion). */
+const OP_ADOPT = 6;
 /**
  * Catching up in the background (see catchUpInBackground): workers take chunks of this many positions in turn, and
  * sweep again once this many slots are new (each call costs about as much as a few dozen slots' tests).
@@ -229,6 +231,7 @@ function threadedRunner(
   // One thread's part of a pass.
   const work = (st: SweepState, op: number, slot: number, replace: boolean, wantArgmax: boolean): void => {
     if (op === OP_CENTROID) centroidPass(st);
+    else if (op === OP_ADOPT) adoptRegion(st);
     else sweep(st, slot, replace, wantArgmax);
   };
   const alone = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
@@ -239,7 +242,8 @@ function threadedRunner(
       work(st, op, slot, replace, wantArgmax);
       best = betterCandidate(best, { score: st.bestScore, index: st.bestIndex, thread: t, position: st.bestPosition });
     }
-    recent[passesAlone++ % JOIN_WINDOW] = states.reduce((sum, st) => sum + st.tested, 0) - before;
+    // Rebuilding cells tests nothing: it says nothing of how heavy passes are.
+    if (op !== OP_ADOPT) recent[passesAlone++ % JOIN_WINDOW] = states.reduce((sum, st) => sum + st.tested, 0) - before;
     return best;
   };
   const heavy = (): boolean =>
@@ -306,7 +310,8 @@ function threadedRunner(
     post(OP_BACKGROUND, 0, false, false, false);
     background = true;
   };
-  const catchUpAll = (to: number): void => {
+  // `joining`: deferred workers may join for it. Joining is for good, so not when passes follow (see JOIN_MIN_TESTED).
+  const catchUpAll = (to: number, joining: boolean): void => {
     if (background) {
       Atomics.store(control, BACKGROUND_STOP, 1);
       background = false;
@@ -315,11 +320,11 @@ function threadedRunner(
     // Every thread takes chunks from one counter. Catching up needs none of a region's cell state, so deferred
     // workers take the rest as soon as they may join, without taking their regions over.
     Atomics.store(control, NEXT_CHUNK, 0);
-    if (solo !== null && mayJoin()) join();
+    if (joining && solo !== null && mayJoin()) join();
     let workersIn = solo === null;
     if (workersIn) post(OP_CATCH_UP, to, false, false, false);
     catchUpTogether({ catchUp, regionViews }, main, control, NEXT_CHUNK, to, BACKGROUND_CHUNK, () => {
-      if (workersIn) return;
+      if (workersIn || !joining) return;
       options.onCatchUpChunk?.();
       if (!mayJoin()) return;
       join();
@@ -334,7 +339,11 @@ function threadedRunner(
     published,
     claim: (fresh, p) => claimCandidate(fresh, p, stallSeconds),
     release: (fresh, p, slots) => void Atomics.store(fresh, p, slots),
-    catchUp: catchUpAll,
+    catchUp: (to) => catchUpAll(to, true),
+    resume(to) {
+      catchUpAll(to, false);
+      return run(OP_ADOPT, to, false, true);
+    },
   };
 }
 
@@ -438,7 +447,7 @@ function workerMain(
   slots: {
     SEQ: number; OP: number; SLOT: number; REPLACE: number; ARGMAX: number; FAILED: number; DONE: number;
     READY: number; ADOPT: number; PUBLISHED: number; BACKGROUND_STOP: number; NEXT_CHUNK: number; OP_CENTROID: number;
-    OP_STOP: number; OP_CATCH_UP: number; OP_BACKGROUND: number; BACKGROUND_CHUNK: number; BACKGROUND_MIN_SLOTS: number; SPIN: number;
+    OP_ADOPT: number; OP_STOP: number; OP_CATCH_UP: number; OP_BACKGROUND: number; BACKGROUND_CHUNK: number; BACKGROUND_MIN_SLOTS: number; SPIN: number;
   },
   background: typeof catchUpInBackground,
   together: typeof catchUpTogether,
@@ -472,8 +481,9 @@ function workerMain(
       if (op === slots.OP_STOP) return;
       if (op !== slots.OP_CENTROID && control[slots.SLOT] === workerData.exitAtSlot) process.exit(0);
       try {
-        // The caller swept this region so far: the state takes it over from the shared memory.
-        if (control[slots.ADOPT] === 1) kernel.adoptRegion(st);
+        // The caller swept this region so far, or passes resume after lazy picks: the state takes it over from the
+        // shared memory.
+        if (control[slots.ADOPT] === 1 || op === slots.OP_ADOPT) kernel.adoptRegion(st);
         if (op === slots.OP_CENTROID) kernel.centroidPass(st);
         else if (op === slots.OP_CATCH_UP) together(kernel, st, control, slots.NEXT_CHUNK, control[slots.SLOT], slots.BACKGROUND_CHUNK);
         else if (op === slots.OP_BACKGROUND) {
@@ -482,7 +492,7 @@ function workerMain(
             kernel, st, control, slots.PUBLISHED, slots.BACKGROUND_STOP, t - 1, shares, slots.BACKGROUND_CHUNK, slots.BACKGROUND_MIN_SLOTS,
           );
         }
-        else kernel.sweep(st, control[slots.SLOT], control[slots.REPLACE] === 1, control[slots.ARGMAX] === 1);
+        else if (op !== slots.OP_ADOPT) kernel.sweep(st, control[slots.SLOT], control[slots.REPLACE] === 1, control[slots.ARGMAX] === 1);
         results[3 * t] = st.bestScore;
         results[3 * t + 1] = st.bestIndex;
         results[3 * t + 2] = st.bestPosition;
@@ -501,7 +511,7 @@ let cachedSource: string | undefined;
 function workerSource(): string {
   if (cachedSource === undefined) {
     const slots = {
-      SEQ, OP, SLOT, REPLACE, ARGMAX, FAILED, DONE, READY, ADOPT, PUBLISHED, BACKGROUND_STOP, NEXT_CHUNK, OP_CENTROID, OP_STOP,
+      SEQ, OP, SLOT, REPLACE, ARGMAX, FAILED, DONE, READY, ADOPT, PUBLISHED, BACKGROUND_STOP, NEXT_CHUNK, OP_CENTROID, OP_ADOPT, OP_STOP,
       OP_CATCH_UP, OP_BACKGROUND, BACKGROUND_CHUNK, BACKGROUND_MIN_SLOTS, SPIN,
     };
     cachedSource = [

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { copyRows, type FeatureMatrix } from "../../src/core/select/feature-matrix.js";
-import { allocateSelection, selectCandidates, type SelectionInput } from "../../src/core/select/fps.js";
+import { allocateSelection, selectCandidates, type LazyPolicy, type SelectionInput } from "../../src/core/select/fps.js";
 import {
   claimCandidate, createJoinSignal, releaseBuffer, selectCandidatesThreaded, startSelectionWorker, type SelectionWorker,
 } from "../../src/exec/fps-threads.js";
@@ -52,10 +52,13 @@ function exitingWorkersLetJoinAt(base: SelectionInput, joinAt: number, joinWhenT
   const onPick = (picked: number): void => {
     if (picked === joinAt) letJoin(joinSignal);
   };
-  const run = selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal, onPick, joinWhenTested });
+  const run = selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal, onPick, joinWhenTested, lazy: BY_PASSES });
   run.catch(() => undefined); // awaited by the caller
   return { run, joinSignal };
 }
+
+/** Every pick by a pass: for the tests of when deferred workers join passes. */
+const BY_PASSES = { passes: Infinity, minShare: 0 };
 
 describe("threaded selection", () => {
   it("gives the single-thread result exactly with 2 and 3 threads", async () => {
@@ -99,14 +102,18 @@ describe("threaded selection", () => {
     }
   });
 
-  it("picks lazily with the single-thread result, the workers catching up their shares whether they joined or not", async () => {
-    const lazy = { passes: 1, minShare: 0 };
+  it.each<[string, LazyPolicy]>([
+    ["to the end", { passes: 1, minShare: 0 }],
+    // Eight lazy picks, then passes (each thread rebuilds its cells), eight of them, then lazy picks again, and so on.
+    ["and by passes in turn", { passes: 1, minShare: 0, resumeShare: 2 }],
+  ])("picks lazily %s with the single-thread result, the workers catching up their shares whether they joined or not", async (_, lazy) => {
     for (const base of [input(18, 6000, 9, 250), withExtras(input(19, 6000, 9, 250), 20)]) {
-      const single = selectCandidates(base);
+      const single = selectCandidates(base, BY_PASSES);
       expect(single.lazyFrom).toBeNull();
       for (const threads of [2, 3]) {
         const together = await selectCandidatesThreaded(base, { threads, lazy });
         expect(together.lazyFrom).toBe(1);
+        expect(together.lazyPicks).toBe(lazy.resumeShare ? 8 * Math.ceil(249 / 16) : 249);
         expect(together.picks).toEqual(single.picks);
         expect(Array.from(together.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
         // Deferred workers join for the catching up, once let (pick 17 comes during the lazy picks), or never.
@@ -122,6 +129,22 @@ describe("threaded selection", () => {
         }
       }
     }
+  });
+
+  it("keeps deferred workers out of the catching up before passes resume, as out of light passes", async () => {
+    const base = input(18, 6000, 9, 250);
+    const single = selectCandidates(base, BY_PASSES);
+    const joinSignal = createJoinSignal();
+    const onPick = (picked: number): void => {
+      if (picked === 1) letJoin(joinSignal);
+    };
+    // Lazy and by passes in turn, the last pick by a pass (no final catch-up), and no pass heavy enough to join.
+    const lazy = { passes: 1, minShare: 0, resumeShare: 2 };
+    const result = await selectCandidatesThreaded(base, { threads: 2, lazy, joinSignal, onPick, joinWhenTested: Infinity });
+    expect(result.lazyPicks).toBe(128);
+    expect(joinSignal[1]).toBe(0);
+    expect(result.picks).toEqual(single.picks);
+    expect(Array.from(result.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
   });
 
   it("lets deferred workers catch up in the background of lazy picks only when the caller allows it, else from the final catch-up", async () => {
@@ -168,7 +191,7 @@ describe("threaded selection", () => {
     const base = input(12, 3000, 5, 50);
     const never = createJoinSignal();
     // Workers that would exit at slot 10 are never asked for it...
-    await expect(selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal: never })).resolves.toBeDefined();
+    await expect(selectCandidatesThreaded(base, { threads: 2, stallSeconds: 1, exitWorkersAtSlot: 10, joinSignal: never, lazy: BY_PASSES })).resolves.toBeDefined();
     // ...until they join at pick 5.
     await expect(exitingWorkersLetJoinAt(base, 5, 0).run).rejects.toThrow(/no result from a worker thread for 1 s/);
   });

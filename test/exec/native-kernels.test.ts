@@ -10,7 +10,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { UsageError } from "../../src/core/errors.js";
 import type { FeatureMatrix } from "../../src/core/select/feature-matrix.js";
-import { allocateSelection, type SelectionInput } from "../../src/core/select/fps.js";
+import { allocateSelection, type LazyPolicy, type SelectionInput } from "../../src/core/select/fps.js";
 import { selectCandidatesThreaded } from "../../src/exec/fps-threads.js";
 import { kernelChoiceFromEnv, nativeExtxyzFrames, nativeKernels } from "../../src/exec/native-kernels.js";
 import { seededRandom } from "../core/select/fps-oracle.js";
@@ -39,7 +39,7 @@ function features(seed: number, N: number, D: number, clusters: number, duplicat
 
 const ids = (N: number, prefix = "c"): string[] => Array.from({ length: N }, (_, i) => `${prefix}${i}`);
 
-async function bothKernels(input: SelectionInput, threads: number, lazy?: { passes: number; minShare: number }) {
+async function bothKernels(input: SelectionInput, threads: number, lazy?: LazyPolicy) {
   const wasm = await selectCandidatesThreaded(input, { threads, lazy, kernels: "wasm" });
   const native = await selectCandidatesThreaded(input, { threads, lazy, kernels: "native" });
   return { wasm, native };
@@ -112,7 +112,7 @@ describe.runIf(hasVnni)("native kernels (this CPU has AVX-512 VNNI)", () => {
     }
   });
 
-  it("agree when every pick is lazy, with labelled seeds, exclusions, disagreement and duplicate rows", async () => {
+  it("agree when every pick is lazy, or lazy and by passes in turn, with labelled seeds, exclusions, disagreement and duplicate rows", async () => {
     const N = 4000;
     const D = 20;
     const random = seededRandom(5);
@@ -126,7 +126,7 @@ describe.runIf(hasVnni)("native kernels (this CPU has AVX-512 VNNI)", () => {
       disagreement: Float64Array.from({ length: N }, () => random()),
       rule: { kind: "uwfps", alpha: 1, beta: 2 },
     };
-    for (const lazy of [undefined, { passes: 1, minShare: 0 }]) {
+    for (const lazy of [undefined, { passes: 1, minShare: 0 }, { passes: 1, minShare: 0, resumeShare: 2 }]) {
       for (const threads of [1, 2]) {
         const { wasm, native } = await bothKernels(input, threads, lazy);
         if (lazy) expect(native.lazyFrom).toBe(1);
@@ -151,8 +151,9 @@ describe.runIf(hasVnni)("native kernels (this CPU has AVX-512 VNNI)", () => {
     const { memory, layout } = allocateSelection(100, 10, 0, 10, 1);
     const bytes = new Uint8Array(memory.buffer);
     const sweep = kernels.bind(bytes, layout.centres, layout.qCentres, layout.slots, 10, layout.rowBytes, layout.qLen, layout.qPickBytes, 1, 1);
-    expect(() => sweep.nearest(bytes.length, 0, 0, 8, 0, 1)).toThrow(RangeError);
-    expect(() => sweep.nearest(0, 0, 0, 8, 0, layout.slots + 1)).toThrow(RangeError);
+    expect(() => sweep.nearest(bytes.length, 0, 0, 8, 16, 0, 1)).toThrow(RangeError);
+    expect(() => sweep.nearest(0, 0, 0, 8, bytes.length - 2, 0, 1)).toThrow(RangeError);
+    expect(() => sweep.nearest(0, 0, 0, 8, 16, 0, layout.slots + 1)).toThrow(RangeError);
     expect(() => sweep.rows(0, bytes.length - 4, 2, 0, 0, 0, 0, 0, layout.qRowBytes, layout.qCentres, 0)).toThrow(RangeError);
     expect(() => kernels.bind(bytes, 0, bytes.length, 10, 10, layout.rowBytes, layout.qLen, layout.qPickBytes, 1, 1)).toThrow(/outside the memory/);
   });

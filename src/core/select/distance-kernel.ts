@@ -348,7 +348,9 @@ function kernelBody(qLen: number, used: number): number[] {
  * int16 (two v128 per 16 values).
  */
 const N = { rowSq: 50, rowError: 51, root: 52, lhs: 53, rhs: 54, qPickB: 55, row16: 56 };
-const nearestLocals = (qLen: number): [number, number][] => [...LOCALS, [3, F64], [2, V128], [1, I32], [qLen / 8, V128]];
+const nearestLocals = (qLen: number): [number, number][] => [...LOCALS, [3, F64], [2, V128], [1, I32], [qLen / 8, V128], [1, I32]];
+/** The local after the widened values: the offset of the last centre that lowered the bound, -1 while none has. */
+const loweredLocal = (qLen: number): number => N.row16 + qLen / 8;
 
 /**
  * The body of nearest_to_slots: one row against `count` consecutive centres, two at a time (they share the row's
@@ -384,6 +386,7 @@ function nearestToSlotsBody(qLen: number, used: number): number[] {
     ...get(P.qPick), op.f64Load, ...memarg(3, offset), ...simd(simdOp.f64x2Splat),
     ...get(N.qPickB), op.f64Load, ...memarg(3, offset), ...simd(simdOp.f64x2ReplaceLane), 1,
   ];
+  const lowered = loweredLocal(qLen);
   // The float32 and exact passes for the centre at P.pick, unless `bit` of L.far says it is proven not closer.
   const exact = (bit: number): number[] => [
     op.block, VOID_BLOCK, // $skip
@@ -396,6 +399,7 @@ function nearestToSlotsBody(qLen: number, used: number): number[] {
     ...exactPass(),
     ...get(L.s), ...get(L.bound), op.f64Ge, op.brIf, 0, // not closer after all -> $skip
     ...get(L.s), ...set(L.bound), ...get(L.s), op.f64Sqrt, ...set(N.root),
+    ...get(L.t), ...i32(bit >> 1), op.i32Add, ...set(lowered),
     op.end, // $skip
   ];
   return [
@@ -406,7 +410,7 @@ function nearestToSlotsBody(qLen: number, used: number): number[] {
     ...get(L.qa), op.f64Load, ...memarg(3, qLen), ...set(N.rowSq),
     ...get(L.qa), op.f64Load, ...memarg(3, qLen + 8), ...set(N.rowError),
     ...widen,
-    ...i32(0), ...set(L.kept), ...i32(0), ...set(L.t),
+    ...i32(0), ...set(L.kept), ...i32(0), ...set(L.t), ...i32(-1), ...set(lowered),
     ...whileBelow(L.t, get(P.count), 2, [
       // The second centre, or the first again (its bit set below) when there is none.
       ...get(P.qPick), ...get(P.qRowBytes), op.i32Add, ...get(P.qPick),
@@ -434,6 +438,7 @@ function nearestToSlotsBody(qLen: number, used: number): number[] {
     ]),
     ...get(P.bounds), ...get(L.bound), op.f64Store, ...memarg(3),
     ...get(P.roots), ...get(N.root), op.f64Store, ...memarg(3),
+    ...get(P.out), ...get(lowered), op.i32Store, ...memarg(2),
     ...get(L.kept),
   ];
 }
@@ -800,12 +805,14 @@ export type SqdistRows = (
 ) => number;
 
 /**
- * nearest_to_slots(x, centreBytes, dBytes, _, count, centre, nearestSq, nearest, _, _, slack, qx, qCentreBytes,
+ * nearest_to_slots(x, centreBytes, dBytes, _, count, centre, nearestSq, nearest, lowered, _, slack, qx, qCentreBytes,
  * qCentre, qLen, qScale, _) (sqdist_rows' signature; `_` is not read): for the row at x with its quantised copy at
  * qx, f64[nearestSq] becomes the minimum of itself and the row's squared distances to the `count` centres from
  * byte `centre` (centreBytes apart; quantised copies from qCentre, qCentreBytes apart), and f64[nearest] its
  * square root. Each centre is proven "not closer" by sqdist_rows' three passes against the minimum so far, so the
- * result equals one sqdist_rows pass per centre. Returns the number of centres the quantised pass left in question.
+ * result equals one sqdist_rows pass per centre. i32[lowered] becomes the offset in the range of the last centre
+ * that was strictly closer (the row's nearest centre when it has a new one), or -1. Returns the number of centres
+ * the quantised pass left in question.
  */
 export type NearestToSlots = SqdistRows;
 

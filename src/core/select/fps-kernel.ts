@@ -47,8 +47,8 @@ export interface NativeKernels {
   ): NativeSweep;
 }
 export interface NativeSweep {
-  /** nearest_to_slots for the centres in slots [from, to). */
-  nearest(x: number, qx: number, nearestSq: number, nearest: number, from: number, to: number): number;
+  /** nearest_to_slots for the centres in slots [from, to), the offset of the centre that lowered `nearest` to i32[lowered]. */
+  nearest(x: number, qx: number, nearestSq: number, nearest: number, lowered: number, from: number, to: number): number;
   /** sqdist_rows with bounds (useBound = 1). */
   rows(
     x: number, rows: number, count: number, pick: number, bounds: number, roots: number, out: number, qx: number,
@@ -451,13 +451,17 @@ export function sweep(st: SweepState, slot: number, replace: boolean, wantArgmax
   for (let a = 0; a < st.activeCount; a++) if (st.size[active[a]] > 0) active[kept++] = active[a];
   if (st.size[slot] > 0) active[kept++] = slot;
   st.activeCount = kept;
+  bestOfCells(st, wantArgmax);
+}
 
+/** The best of the active cells' best candidates (ties to the lowest index), or none unless `wantArgmax`. */
+export function bestOfCells(st: SweepState, wantArgmax: boolean): void {
   let best = -Infinity;
   let bestIndex = -1;
   let bestPosition = -1;
   if (wantArgmax) {
-    for (let a = 0; a < kept; a++) {
-      const c = active[a];
+    for (let a = 0; a < st.activeCount; a++) {
+      const c = st.active[a];
       const s = st.cellScore[c];
       const i = st.cellIndex[c];
       if (i >= 0 && (s > best || (s === best && i < bestIndex))) {
@@ -722,15 +726,27 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number, af
 }
 
 /**
- * Rebuilds a fresh state's cell bookkeeping from its region's shared arrays (cells, nearest, scores, status), for
- * a thread taking over a region that another thread swept so far. Each run of positions in one cell becomes a
- * segment of it, so a region left grouped stays grouped; one scattered into too many runs is left ungrouped, to
- * be grouped or listed by the next pass. Radii are exact maxima again.
+ * Rebuilds a state's cell bookkeeping from its region's shared arrays (cells, nearest, scores, status): for a thread
+ * taking over a region that another thread swept so far, and for passes after lazy picks (which keep only those
+ * arrays). Each run of positions in one cell becomes a segment of it, so a region left grouped stays grouped; one
+ * scattered into too many runs is left ungrouped, to be grouped or listed by the next pass. Radii are exact maxima
+ * again. Ends with the region's best candidate, as a pass does.
  */
 export function adoptRegion(st: SweepState): void {
   const { nearest, score, status, index, cellOf } = st.region;
   const { size, radius, cellScore, cellIndex, cellPosition, active } = st;
   const n = cellOf.length;
+  st.firstSegment.fill(-1);
+  size.fill(0);
+  radius.fill(0);
+  cellScore.fill(-Infinity);
+  cellIndex.fill(-1);
+  cellPosition.fill(-1);
+  st.activeCount = 0;
+  st.segCount = 0;
+  st.freeSegment = -1;
+  // The next pass lists the rows in reach (see scanPass) rather than assuming nearly all are.
+  st.inReachShare = 0;
   let runs = 0;
   for (let p = 0; p < n; p++) {
     const c = cellOf[p];
@@ -757,6 +773,7 @@ export function adoptRegion(st: SweepState): void {
   }
   st.listed = false;
   st.smallPicks = 0;
+  bestOfCells(st, true);
 }
 
 /**
@@ -877,17 +894,22 @@ export function distances(
 
 /**
  * Lazy mode (see runSelection): the candidate at position p of a region (any thread's: the memory is shared) gets
- * its `nearest` and score for the centres in slots [from, to) too. The caller has claimed it (PassRunner.claim) or
- * is the only thread at work, and sets its `fresh` to `to` afterwards.
+ * its `nearest`, cell and score for the centres in slots [from, to) too. The caller has claimed it
+ * (PassRunner.claim) or is the only thread at work, and sets its `fresh` to `to` afterwards.
  */
 export function catchUp(st: SweepState, at: RegionLayout, region: Region, p: number, from: number, to: number): void {
   const { D, rowBytes, qLen, qRowBytes, qPickBytes, qScale, centres, qCentres } = st.layout;
   st.tested += to - from;
-  if (st.native) st.native.nearest(at.x + p * rowBytes, at.qx + p * qRowBytes, at.nearestSq + 8 * p, at.nearest + 8 * p, from, to);
-  else st.nearestToSlots(
-    at.x + p * rowBytes, rowBytes, D * 4, 0, to - from, centres + from * rowBytes, at.nearestSq + 8 * p, at.nearest + 8 * p, 0, 0,
-    st.slack, at.qx + p * qRowBytes, qPickBytes, qCentres + from * qPickBytes, qLen, qScale, 0,
-  );
+  // The kernel leaves the offset of the centre that lowered `nearest` (or -1) in this thread's scratch.
+  if (st.native) {
+    st.native.nearest(at.x + p * rowBytes, at.qx + p * qRowBytes, at.nearestSq + 8 * p, at.nearest + 8 * p, st.rowsPtr, from, to);
+  } else {
+    st.nearestToSlots(
+      at.x + p * rowBytes, rowBytes, D * 4, 0, to - from, centres + from * rowBytes, at.nearestSq + 8 * p, at.nearest + 8 * p,
+      st.rowsPtr, 0, st.slack, at.qx + p * qRowBytes, qPickBytes, qCentres + from * qPickBytes, qLen, qScale, 0,
+    );
+  }
+  if (st.rows[0] >= 0) region.cellOf[p] = from + st.rows[0];
   region.score[p] = scoreOf(st.rule, region.nearest[p], region.weight[p]);
 }
 
@@ -905,6 +927,6 @@ export function catchUpRegion(st: SweepState, to: number): void {
 /** The functions a worker thread needs. */
 export const KERNEL_FUNCTIONS = [
   regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
-  copyRow, swapPositions, sweep, replacePass, updatePass, splitSegments, applyDistances, moveCloser, scanPass, adoptRegion,
+  copyRow, swapPositions, sweep, bestOfCells, replacePass, updatePass, splitSegments, applyDistances, moveCloser, scanPass, adoptRegion,
   listMembers, bestOfDirtyCells, bestOfCell, followMoves, regroup, distances, catchUp,
 ] as const;

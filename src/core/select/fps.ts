@@ -30,10 +30,12 @@ import {
 } from "./distance-kernel.js";
 import { rowsOf, type FeatureMatrix, type PlacedRows } from "./feature-matrix.js";
 import {
+  adoptRegion,
   catchUp,
   catchUpRegion,
   centroidPass,
   createSweepState,
+  distances,
   regionViews,
   sweep,
   type FpsLayout,
@@ -93,8 +95,10 @@ export interface SelectionResult {
   selectable: number;
   /** Every candidate's distance to the nearest picked or labelled structure, after the last pick. */
   distanceToCovered: Float64Array;
-  /** How many picks passes made before the rest were made lazily (see LazyPolicy); null when passes made them all. */
+  /** How many picks passes made before the first lazy one (see LazyPolicy); null when passes made them all. */
   lazyFrom: number | null;
+  /** How many picks were made lazily. */
+  lazyPicks: number;
 }
 
 export interface BestCandidate {
@@ -125,6 +129,11 @@ export interface PassRunner {
   release(fresh: Int32Array, p: number, slots: number): void;
   /** Lazy mode: every candidate's `nearest` catches up with the centres in slots before `to` (catchUpRegion). */
   catchUp(to: number): void;
+  /**
+   * After lazy picks: catchUp(to), then every thread rebuilds its cells from its region (adoptRegion), so that
+   * passes resume; returns the best candidate.
+   */
+  resume(to: number): BestCandidate;
 }
 
 export interface PreparedSelection {
@@ -319,22 +328,40 @@ export function prepareSelection(input: SelectionInput, threads: number, native?
 }
 
 /**
- * When the selection stops passing every pick over the candidates and picks lazily instead (see pickLazily): after
- * `passes` passes in a row that each tested at least `minShare` of thread 0's candidates against a bound, i.e. when
- * the pruning rules out almost nothing. Lazy picking still meets every candidate with every pick, but from cache
- * (see pickLazily), so it pays when the passes would test nearly every candidate to the end: on uniform 1e5 x 100
- * features one thread took 0.89 s instead of 1.29 s, on overlapping clusters 0.90-1.01 s instead of 1.14-1.23 s, and
- * `relabel rank` on a million 8-atom cells with the baseline descriptors 16-17 s instead of 25 s.
- * Well-separated clusters also test every row for their first 8-15 picks, then fewer and fewer (a sixth by pick 100
- * of the bench's 1e5 mixture), and there lazy picking took twice as long; their ninth or seventeenth pass already
- * tests under 97 %.
+ * When the selection stops passing every pick over the candidates and picks lazily instead (see pickLazily), and
+ * when it passes again:
+ * - Lazy picking starts after `passes` passes in a row that each tested at least `minShare` of thread 0's
+ *   candidates against a bound, i.e. when the pruning rules out almost nothing. Lazy picking still meets every
+ *   candidate with every pick, but from cache (see pickLazily), so it pays while passes would test nearly every
+ *   candidate: on uniform 1e5 x 100 features one thread took 0.89 s instead of 1.29 s, on overlapping clusters
+ *   0.90-1.01 s instead of 1.14-1.23 s, and `relabel rank` on a million 8-atom cells with the baseline descriptors
+ *   16-17 s instead of 25 s.
+ * - With at most `few.candidates` candidates, `few.passes` such passes are enough. Every candidate whose score a
+ *   pick lowers is caught up on its own, through the heap: with few candidates the heap and their values stay in
+ *   cache, and that costs less than a pass even when most of them move, as in the first picks; with a million, a
+ *   pick that moves most of them costs about a second lazily against some 30 ms by a pass (the million cells
+ *   above took 17.5 s when lazy picking started at pick 2 or 5, against 14 s from pick 9).
+ * - Passes resume once a sample (see passShareEstimate) says that a pass would test under `resumeShare` of the
+ *   candidates, on average over the last RESUME_WINDOW lazy picks (never when `resumeShare` is left out).
+ *   Well-separated clusters test every row only until each cluster has its first picks: on the bench's 1e5 mixture,
+ *   one thread, picks 2-130 took about 150 ms lazily against about 450 ms by passes, and the picks after them took
+ *   longer lazily than by passes (the final catch-up too grows with every lazy pick).
+ * Returning to passes costs a catch-up of every candidate and rebuilding the cells (about 50 ms at 1e5), so after
+ * one, lazy picking starts again only after RESUME_WINDOW heavy passes in a row.
  */
 export interface LazyPolicy {
   passes: number;
   minShare: number;
+  few?: { candidates: number; passes: number };
+  resumeShare?: number;
 }
 
-export const DEFAULT_LAZY_POLICY: LazyPolicy = { passes: 8, minShare: 0.97 };
+export const DEFAULT_LAZY_POLICY: LazyPolicy = { passes: 8, minShare: 0.97, few: { candidates: 1 << 18, passes: 1 }, resumeShare: 0.3 };
+
+/** Lazy picks over which the estimated share of a pass is averaged before passes resume (see LazyPolicy). */
+const RESUME_WINDOW = 8;
+/** Candidates of thread 0's region in passShareEstimate's sample. */
+const SHARE_SAMPLE = 128;
 
 /**
  * Runs the k picks; `runner` decides how many threads share each pass; `onPick` hears the number picked so far and
@@ -376,25 +403,79 @@ export function runSelection(
   // Passes in a row that tested nearly every candidate of thread 0's share (see LazyPolicy).
   const share = layout.regions[0].count;
   let heavyPasses = 0;
+  // Heavy passes in a row that start lazy picking (see LazyPolicy).
+  const passes = lazy.few && layout.N <= lazy.few.candidates ? lazy.few.passes : lazy.passes;
+  let heavyNeeded = passes;
   let lazyFrom: number | null = null;
-  for (let r = 0; r < k && best.index >= 0; r++) {
+  let lazyPicks = 0;
+  while (picks.length < k && best.index >= 0) {
     const slot = take(best.thread, best.position, best.score);
     const tested = prepared.main.tested;
-    best = runner.sweep(slot, r === 0 && M === 0, r < k - 1);
-    onPick?.(r + 1, picks[r].index);
+    best = runner.sweep(slot, picks.length === 1 && M === 0, picks.length < k);
+    onPick?.(picks.length, picks[picks.length - 1].index);
     heavyPasses = prepared.main.tested - tested >= lazy.minShare * share ? heavyPasses + 1 : 0;
-    if (heavyPasses >= lazy.passes && r + 1 < k && best.index >= 0) {
-      lazyFrom = picks.length;
-      pickLazily(prepared, runner, picks, take, onPick);
+    if (heavyPasses < heavyNeeded || picks.length === k || best.index < 0) continue;
+    lazyFrom ??= picks.length;
+    const before = picks.length;
+    const resume = pickLazily(prepared, runner, picks, take, onPick, lazy.resumeShare ?? 0);
+    lazyPicks += picks.length - before;
+    if (!resume) {
       runner.catchUp(M + picks.length);
       break;
     }
+    best = runner.resume(M + picks.length);
+    heavyPasses = 0;
+    heavyNeeded = Math.max(passes, RESUME_WINDOW);
   }
   const distanceToCovered = new Float64Array(layout.N);
   for (const region of regions) {
     for (let p = 0; p < region.index.length; p++) distanceToCovered[region.index[p]] = region.nearest[p];
   }
-  return { picks, requested: k, selectable: prepared.selectable, distanceToCovered, lazyFrom };
+  return { picks, requested: k, selectable: prepared.selectable, distanceToCovered, lazyFrom, lazyPicks };
+}
+
+/**
+ * While picks are made lazily: the share of the candidates that a pass for each new pick would test, estimated on a
+ * fixed sample of thread 0's candidates, those whose cell's centre is within twice their `nearest` of the pick (the
+ * test of listRows in scanPass). The sample's `nearest` and cells are kept current here (exact distances from the
+ * kernel, on this thread's scratch), from the regions' arrays as they are when lazy picking starts.
+ */
+function passShareEstimate(st: SweepState): (slot: number) => number {
+  const { region } = st;
+  const n = region.index.length;
+  const S = Math.min(SHARE_SAMPLE, n);
+  const positions = Int32Array.from({ length: S }, (_, j) => Math.floor((j * n) / S));
+  const nearestSq = Float64Array.from(positions, (p) => region.nearestSq[p]);
+  const cell = Int32Array.from(positions, (p) => region.cellOf[p]);
+  const rowSq = new Float64Array(S);
+  // centreSq[c]: the squared distance from the centre in slot c to the pick whose slot + 1 is in stamp[c].
+  const centreSq = new Float64Array(st.layout.slots);
+  const stamp = new Int32Array(st.layout.slots);
+  const limit = 2 * (1 + 1e-9);
+  return (slot) => {
+    if (S === 0) return 1;
+    st.rows.set(positions);
+    distances(st, false, S, slot, false);
+    rowSq.set(st.out.subarray(0, S));
+    let cells = 0;
+    for (let j = 0; j < S; j++) {
+      const c = cell[j];
+      if (stamp[c] === slot + 1) continue;
+      stamp[c] = slot + 1;
+      st.rows[cells++] = c;
+    }
+    distances(st, true, cells, slot, false);
+    for (let t = 0; t < cells; t++) centreSq[st.rows[t]] = st.out[t];
+    let listed = 0;
+    for (let j = 0; j < S; j++) {
+      if (Math.sqrt(centreSq[cell[j]]) < limit * Math.sqrt(nearestSq[j])) listed++;
+      if (rowSq[j] < nearestSq[j]) {
+        nearestSq[j] = rowSq[j];
+        cell[j] = slot;
+      }
+    }
+    return listed / S;
+  };
 }
 
 /**
@@ -404,15 +485,17 @@ export function runSelection(
  * since its last update one after another, from cache, instead of every pick passing over every row of memory.
  * Results equal the passes': the same distances, the same ties to the lowest index. Other threads may catch
  * candidates up meanwhile (PassRunner.published), so each is claimed while read or changed here; the caller then
- * catches every candidate up with the last pick (PassRunner.catchUp).
+ * catches every candidate up with the last pick (PassRunner.catchUp). Returns true when it stopped for passes to
+ * resume (see LazyPolicy), with picks left to make.
  */
 function pickLazily(
   prepared: PreparedSelection,
   runner: PassRunner,
   picks: SelectionPick[],
   take: (thread: number, p: number, score: number) => number,
-  onPick?: (picked: number, index: number) => void,
-): void {
+  onPick: ((picked: number, index: number) => void) | undefined,
+  resumeShare: number,
+): boolean {
   const { regions, k, main } = prepared;
   const T = regions.length;
   let slots = prepared.layout.M + picks.length;
@@ -455,6 +538,10 @@ function pickLazily(
     heapIndex[at] = i;
   };
   for (let at = (size >> 1) - 1; at >= 0; at--) siftDown(at);
+  // Before any thread catches up in the background: the estimate starts from the regions' arrays.
+  const estimate = resumeShare > 0 ? passShareEstimate(main) : undefined;
+  const recent = new Float64Array(RESUME_WINDOW);
+  let estimated = 0;
   runner.published(slots);
   while (picks.length < k && size > 0) {
     // The top's stale score bounds every other candidate's: once its own is current and still that, it is the pick.
@@ -481,7 +568,14 @@ function pickLazily(
     runner.release(regions[t].fresh, p, slots);
     runner.published(++slots);
     onPick?.(picks.length, picks[picks.length - 1].index);
+    if (!estimate) continue;
+    recent[estimated++ % RESUME_WINDOW] = estimate(slots - 1);
+    if (estimated < RESUME_WINDOW) continue;
+    let sum = 0;
+    for (let w = 0; w < RESUME_WINDOW; w++) sum += recent[w];
+    if (sum < resumeShare * RESUME_WINDOW && picks.length < k && size > 0) return true;
   }
+  return false;
 }
 
 /** Every pass on the calling thread alone. */
@@ -503,6 +597,11 @@ export function localRunner(prepared: PreparedSelection): PassRunner {
       fresh[p] = slots;
     },
     catchUp: (to) => catchUpRegion(st, to),
+    resume(to) {
+      catchUpRegion(st, to);
+      adoptRegion(st);
+      return result();
+    },
   };
 }
 

@@ -102,9 +102,10 @@ static void transpose_centres(kernel_state *st, int32_t to) {
 }
 
 /* nearest_to_slots for the centres in slots [from, to): the row at x (quantised copy at qx) lowers f64[nearestSq]
- * and f64[nearest] (its square root) to its nearest centre's. Returns the centres left in question. */
+ * and f64[nearest] (its square root) to its nearest centre's, and i32[loweredAt] becomes the offset from `from` of
+ * the last centre that lowered them, or -1. Returns the centres left in question. */
 AVX512 static int32_t nearest_range(kernel_state *st, int32_t x, int32_t qx, int32_t nearestSqAt, int32_t nearestAt,
-                                    int32_t from, int32_t to) {
+                                    int32_t loweredAt, int32_t from, int32_t to) {
   uint8_t *base = st->base;
   if (to > st->transposed) transpose_centres(st, to);
   const float *row = (const float *)(base + (uint32_t)x);
@@ -117,7 +118,7 @@ AVX512 static int32_t nearest_range(kernel_state *st, int32_t x, int32_t qx, int
     st->rowPairs[j] = (int32_t)((uint32_t)(uint16_t)(int16_t)q[2 * j] | ((uint32_t)(uint16_t)(int16_t)q[2 * j + 1] << 16));
   const __m512d minusTwo = _mm512_set1_pd(-2.0), rowSqV = _mm512_set1_pd(rowSq), qScale2V = _mm512_set1_pd(st->qScale2);
   const __m512d rowErrorV = _mm512_set1_pd(rowError), marginV = _mm512_set1_pd(1 + Q_MARGIN);
-  int32_t open = 0;
+  int32_t open = 0, lowered = -1;
   for (int32_t t0 = from; t0 < to; t0 += 16) {
     const int32_t n = to - t0 < 16 ? to - t0 : 16;
     const __mmask16 valid = (__mmask16)((1u << n) - 1);
@@ -161,10 +162,12 @@ AVX512 static int32_t nearest_range(kernel_state *st, int32_t x, int32_t qx, int
       if (s >= bound) continue;
       bound = s;
       root = sqrt(s);
+      lowered = t - from;
     }
   }
   store_f64(base + (uint32_t)nearestSqAt, bound);
   store_f64(base + (uint32_t)nearestAt, root);
+  memcpy(base + (uint32_t)loweredAt, &lowered, 4);
   return open;
 }
 
@@ -294,19 +297,20 @@ static napi_value int32_value(napi_env env, int32_t v) {
   return result;
 }
 
-/* nearest(x, qx, nearestSq, nearest, from, to) */
+/* nearest(x, qx, nearestSq, nearest, lowered, from, to) */
 static napi_value nearest_call(napi_env env, napi_callback_info info) {
-  uint32_t a[6];
-  kernel_state *st = call_arguments(env, info, 6, a);
+  uint32_t a[7];
+  kernel_state *st = call_arguments(env, info, 7, a);
   if (!st) return NULL;
   if (!inside(env, st, a[0], (uint32_t)st->rowBytes) || !inside(env, st, a[1], (uint64_t)st->qLen + 16) || !inside(env, st, a[2], 8) ||
-      !inside(env, st, a[3], 8))
+      !inside(env, st, a[3], 8) || !inside(env, st, a[4], 4))
     return NULL;
-  if (a[4] > a[5] || a[5] > (uint32_t)st->slots) {
+  if (a[5] > a[6] || a[6] > (uint32_t)st->slots) {
     napi_throw_range_error(env, NULL, "selection kernels: centre slots outside [0, slots)");
     return NULL;
   }
-  return int32_value(env, nearest_range(st, (int32_t)a[0], (int32_t)a[1], (int32_t)a[2], (int32_t)a[3], (int32_t)a[4], (int32_t)a[5]));
+  return int32_value(env, nearest_range(st, (int32_t)a[0], (int32_t)a[1], (int32_t)a[2], (int32_t)a[3], (int32_t)a[4], (int32_t)a[5],
+                                        (int32_t)a[6]));
 }
 
 /* rows(x, rows, count, pick, bounds, roots, out, qx, qRowBytes, qPick, kept); the caller keeps row numbers below the

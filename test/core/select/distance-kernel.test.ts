@@ -178,7 +178,8 @@ describe("nearest_to_slots", () => {
     at.qCentres = at.centres + Math.ceil((S * D * 4) / 64) * 64;
     at.nearestSq = at.qCentres + S * qPickBytes;
     at.nearest = at.nearestSq + N * 8;
-    const pages = Math.ceil((at.nearest + N * 8) / 65536) + 1;
+    const loweredAt = at.nearest + N * 8;
+    const pages = Math.ceil((loweredAt + 4) / 65536) + 1;
     const memory = new api.Memory({ initial: pages, maximum: pages, shared: false });
     const instance = new api.Instance(new api.Module(distanceKernelBytes(false, qLen, quantizedUsed(D))), { env: { memory } });
     const run = instance.exports.nearest_to_slots as NearestToSlots;
@@ -190,13 +191,14 @@ describe("nearest_to_slots", () => {
     quantizeRows(qz, C, 0, S, buffer, at.qCentres, qPickBytes, true);
     const nearestSq = new Float64Array(buffer, at.nearestSq, N);
     const nearest = new Float64Array(buffer, at.nearest, N);
+    const lowered = new Int32Array(buffer, loweredAt, 1);
     const call = (row: number, from: number, to: number): number =>
-      run(at.x + row * D * 4, D * 4, D * 4, 0, to - from, at.centres + from * D * 4, at.nearestSq + 8 * row, at.nearest + 8 * row, 0, 0,
-        filterSlack(D), at.qx + row * qRowBytes, qPickBytes, at.qCentres + from * qPickBytes, qLen, qz.scale, 0);
-    return { nearestSq, nearest, call };
+      run(at.x + row * D * 4, D * 4, D * 4, 0, to - from, at.centres + from * D * 4, at.nearestSq + 8 * row, at.nearest + 8 * row,
+        loweredAt, 0, filterSlack(D), at.qx + row * qRowBytes, qPickBytes, at.qCentres + from * qPickBytes, qLen, qz.scale, 0);
+    return { nearestSq, nearest, lowered, call };
   }
 
-  it("lowers a row's nearest to its closest centre of a slot range, bit for bit, whatever the range's length", () => {
+  it("lowers a row's nearest to its closest centre of a slot range, bit for bit, whatever the range's length, and names that centre", () => {
     const random = seededRandom(26);
     for (const D of [3, 16, 100, 131]) {
       const N = 40, S = 23;
@@ -213,10 +215,15 @@ describe("nearest_to_slots", () => {
         const start = [Infinity, sorted[0] ?? 1, sorted[Math.floor(sorted.length / 2)] ?? 1, (sorted[0] ?? 1) * 0.5][row % 4];
         k.nearestSq[row] = start;
         k.nearest[row] = Math.sqrt(start);
+        k.lowered[0] = 12345;
         k.call(row, from, to);
         const expected = Math.min(start, ...exact);
         expect(k.nearestSq[row], `D=${D}, row ${row}`).toBe(expected);
         expect(k.nearest[row]).toBe(Math.sqrt(expected));
+        // The last centre strictly closer than the minimum before it (a tie keeps the earlier one), or -1.
+        let last = -1;
+        for (let c = 0, min = start; c < exact.length; c++) if (exact[c] < min) [min, last] = [exact[c], c];
+        expect(k.lowered[0], `D=${D}, row ${row}`).toBe(last);
       }
     }
   });

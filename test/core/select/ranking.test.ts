@@ -18,7 +18,7 @@ function inputs(candidates: CandidateMeta[], over: Partial<RankingInputs> = {}):
     committee: [],
     candidates,
     firstIndex: firstOccurrences(candidates.map((c) => c.id)),
-    result: { picks: [], requested: 1, selectable: N, distanceToCovered: Float64Array.from({ length: N }, (_, i) => i / 4), lazyFrom: null },
+    result: { picks: [], requested: 1, selectable: N, distanceToCovered: Float64Array.from({ length: N }, (_, i) => i / 4), lazyFrom: null, lazyPicks: 0 },
     rawDisagreement: null,
     disagreement: null,
     trustLevels: null,
@@ -38,7 +38,7 @@ describe("ranking.csv", () => {
     const text = csvText(
       rankingCsvParts(
         inputs(candidates, {
-          result: { picks: [{ rank: 1, index: 1, diversity: 1, disagreement: 0.5, score: 1.5 }], requested: 1, selectable: 2, distanceToCovered: Float64Array.of(0.5, 0, 0, 0.25), lazyFrom: null },
+          result: { picks: [{ rank: 1, index: 1, diversity: 1, disagreement: 0.5, score: 1.5 }], requested: 1, selectable: 2, distanceToCovered: Float64Array.of(0.5, 0, 0, 0.25), lazyFrom: null, lazyPicks: 0 },
           disagreement: Float64Array.of(0, 0.5, 0, 1),
           rawDisagreement: Float64Array.of(0.01, 0.2, 0.01, 0.75),
           trustLevels: Uint8Array.of(TRUST_ACCURATE, 0, TRUST_ACCURATE, TRUST_SUSPECT),
