@@ -331,32 +331,29 @@ export function prepareSelection(input: SelectionInput, threads: number, native?
  * When the selection stops passing every pick over the candidates and picks lazily instead (see pickLazily), and
  * when it passes again:
  * - Lazy picking starts after `passes` passes in a row that each tested at least `minShare` of thread 0's
- *   candidates against a bound, i.e. when the pruning rules out almost nothing. Lazy picking still meets every
- *   candidate with every pick, but from cache (see pickLazily), so it pays while passes would test nearly every
- *   candidate: on uniform 1e5 x 100 features one thread took 0.89 s instead of 1.29 s, on overlapping clusters
- *   0.90-1.01 s instead of 1.14-1.23 s, and `relabel rank` on a million 8-atom cells with the baseline descriptors
- *   16-17 s instead of 25 s.
- * - With at most `few.candidates` candidates, `few.passes` such passes are enough. Every candidate whose score a
- *   pick lowers is caught up on its own, through the heap: with few candidates the heap and their values stay in
- *   cache, and that costs less than a pass even when most of them move, as in the first picks; with a million, a
- *   pick that moves most of them costs about a second lazily against some 30 ms by a pass (the million cells
- *   above took 17.5 s when lazy picking started at pick 2 or 5, against 14 s from pick 9).
+ *   candidates against a bound, i.e. when the pruning rules out little. Lazy picking still meets every candidate
+ *   with every pick, but from cache (see pickLazily), so it pays while passes would test most candidates: on
+ *   uniform 1e5 x 100 features one thread took 0.89 s instead of 1.29 s, on overlapping clusters 0.90-1.01 s
+ *   instead of 1.14-1.23 s, and `relabel rank` on a million 8-atom cells with the baseline descriptors 16-17 s
+ *   instead of 25 s. Not sooner than after 8 passes: a candidate whose score a pick lowers is caught up on its own,
+ *   sinking through the heap, and some of the first picks lower nearly every score (on a million such cells, lazy
+ *   picking from pick 2 took 17.5 s against 14 s from pick 9).
  * - Passes resume once a sample (see passShareEstimate) says that a pass would test under `resumeShare` of the
  *   candidates, on average over the last RESUME_WINDOW lazy picks (never when `resumeShare` is left out).
  *   Well-separated clusters test every row only until each cluster has its first picks: on the bench's 1e5 mixture,
- *   one thread, picks 2-130 took about 150 ms lazily against about 450 ms by passes, and the picks after them took
- *   longer lazily than by passes (the final catch-up too grows with every lazy pick).
+ *   one thread, the first 150 picks took 0.45 s with picks 10-130 lazy against 0.67 s all by passes, and the picks
+ *   after them took longer lazily than by passes (the final catch-up too grows with every lazy pick).
+ *   A pick that would lower the scores of more than half the candidates left is left to a pass too.
  * Returning to passes costs a catch-up of every candidate and rebuilding the cells (about 50 ms at 1e5), so after
  * one, lazy picking starts again only after RESUME_WINDOW heavy passes in a row.
  */
 export interface LazyPolicy {
   passes: number;
   minShare: number;
-  few?: { candidates: number; passes: number };
   resumeShare?: number;
 }
 
-export const DEFAULT_LAZY_POLICY: LazyPolicy = { passes: 8, minShare: 0.97, few: { candidates: 1 << 18, passes: 1 }, resumeShare: 0.3 };
+export const DEFAULT_LAZY_POLICY: LazyPolicy = { passes: 8, minShare: 0.9, resumeShare: 0.3 };
 
 /** Lazy picks over which the estimated share of a pass is averaged before passes resume (see LazyPolicy). */
 const RESUME_WINDOW = 8;
@@ -404,8 +401,7 @@ export function runSelection(
   const share = layout.regions[0].count;
   let heavyPasses = 0;
   // Heavy passes in a row that start lazy picking (see LazyPolicy).
-  const passes = lazy.few && layout.N <= lazy.few.candidates ? lazy.few.passes : lazy.passes;
-  let heavyNeeded = passes;
+  let heavyNeeded = lazy.passes;
   let lazyFrom: number | null = null;
   let lazyPicks = 0;
   while (picks.length < k && best.index >= 0) {
@@ -425,7 +421,7 @@ export function runSelection(
     }
     best = runner.resume(M + picks.length);
     heavyPasses = 0;
-    heavyNeeded = Math.max(passes, RESUME_WINDOW);
+    heavyNeeded = Math.max(lazy.passes, RESUME_WINDOW);
   }
   const distanceToCovered = new Float64Array(layout.N);
   for (const region of regions) {
@@ -486,7 +482,7 @@ function passShareEstimate(st: SweepState): (slot: number) => number {
  * Results equal the passes': the same distances, the same ties to the lowest index. Other threads may catch
  * candidates up meanwhile (PassRunner.published), so each is claimed while read or changed here; the caller then
  * catches every candidate up with the last pick (PassRunner.catchUp). Returns true when it stopped for passes to
- * resume (see LazyPolicy), with picks left to make.
+ * resume (see LazyPolicy), with picks left to make (possibly in the middle of one: every candidate is released).
  */
 function pickLazily(
   prepared: PreparedSelection,
@@ -547,7 +543,9 @@ function pickLazily(
     // The top's stale score bounds every other candidate's: once its own is current and still that, it is the pick.
     let t: number;
     let p: number;
-    for (;;) {
+    for (let sunk = 0; ; sunk++) {
+      // A pick that lowers most scores costs less by a pass than through the heap (see LazyPolicy): passes take it.
+      if (estimate && 2 * sunk > size) return true;
       const g = heap[0];
       t = g % T;
       p = (g - t) / T;

@@ -174,30 +174,31 @@ describe("lazy policies", () => {
     expect(run({ X, N: 60, D: 3, k: 10, ids: ids(60) }, never).lazyFrom).toBeNull();
   });
 
-  it("by default, with few candidates, pick lazily once a pass pruned almost nothing, and return to passes once they would prune most", () => {
+  it("by default, pick lazily once eight passes in a row pruned little, and return to passes once they would prune most", () => {
     const random = seededRandom(6);
     const N = 1500, D = 100;
     const uniform = run({ X: Float32Array.from({ length: N * D }, () => random()), N, D, k: 150, ids: ids(N) });
-    // The first pick's pass replaces the centroid distances and tests nothing; the second tests every row.
-    expect(uniform.lazyFrom).toBe(2);
-    expect(uniform.lazyPicks).toBe(148);
-    // Well-separated clusters: lazy while the clusters get their first picks, passes once picks stay within them.
+    // The first pick's pass replaces the centroid distances and tests nothing; picks 2 to 9 each test every row.
+    expect(uniform.lazyFrom).toBe(9);
+    expect(uniform.lazyPicks).toBe(141);
+    // A few tight clusters: passes prune from the start.
     const centres = Array.from({ length: 6 }, () => Array.from({ length: 9 }, () => random() * 40));
-    const clustered = Float32Array.from({ length: N * 9 }, (_, v) => centres[Math.floor(v / 9) % 6][v % 9] + random() * 0.5);
-    const result = run({ X: clustered, N, D: 9, k: 200, ids: ids(N) });
-    expect(result.lazyFrom).toBe(2);
-    // The fewest lazy picks there can be: the estimate is averaged over eight.
-    expect(result.lazyPicks).toBe(8);
-  });
-
-  it("wait for more heavy passes with more candidates than `few` names", () => {
-    const random = seededRandom(7);
-    const N = 1500, D = 100;
-    const input = { X: Float32Array.from({ length: N * D }, () => random()), N, D, k: 60, ids: ids(N) };
-    const policy = (candidates: number): LazyPolicy => ({ ...DEFAULT_LAZY_POLICY, few: { candidates, passes: 1 } });
-    expect(run(input, policy(N)).lazyFrom).toBe(2);
-    // Picks 2 to 9 each test every row.
-    expect(run(input, policy(N - 1)).lazyFrom).toBe(9);
+    const tight = Float32Array.from({ length: N * 9 }, (_, v) => centres[Math.floor(v / 9) % 6][v % 9] + random() * 0.5);
+    expect(run({ X: tight, N, D: 9, k: 200, ids: ids(N) }).lazyFrom).toBeNull();
+    // 50 wide clusters in 100 dimensions (as the bench's mixture): passes prune little until each cluster has its
+    // first pick, so lazy picks until then, passes after.
+    const gaussian = (): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+    const wide = new Float32Array(N * D);
+    const means = Array.from({ length: 50 }, () => Array.from({ length: D }, () => 3 * gaussian()));
+    const maps = Array.from({ length: 50 }, () => Array.from({ length: 8 * D }, gaussian));
+    for (let r = 0; r < N; r++) {
+      const z = Array.from({ length: 8 }, (_, q) => gaussian() / (q + 1));
+      for (let j = 0; j < D; j++) wide[r * D + j] = means[r % 50][j] + z.reduce((sum, zq, q) => sum + maps[r % 50][8 * j + q] * zq, 0);
+    }
+    const mixture = run({ X: wide, N, D, k: 200, ids: ids(N) });
+    expect(mixture.lazyFrom).toBe(9);
+    expect(mixture.lazyPicks).toBeGreaterThanOrEqual(8);
+    expect(mixture.lazyPicks).toBeLessThan(100);
   });
 });
 
