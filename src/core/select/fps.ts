@@ -456,7 +456,7 @@ function passShareEstimate(st: SweepState): (slot: number) => number {
     let cells = 0;
     for (let j = 0; j < S; j++) {
       const c = cell[j];
-      if (stamp[c] === slot + 1) continue;
+      if (c < 0 || stamp[c] === slot + 1) continue;
       stamp[c] = slot + 1;
       st.rows[cells++] = c;
     }
@@ -464,7 +464,8 @@ function passShareEstimate(st: SweepState): (slot: number) => number {
     for (let t = 0; t < cells; t++) centreSq[st.rows[t]] = st.out[t];
     let listed = 0;
     for (let j = 0; j < S; j++) {
-      if (Math.sqrt(centreSq[cell[j]]) < limit * Math.sqrt(nearestSq[j])) listed++;
+      // A candidate with no cell yet (none before the first centre) would be listed.
+      if (cell[j] < 0 || Math.sqrt(centreSq[cell[j]]) < limit * Math.sqrt(nearestSq[j])) listed++;
       if (rowSq[j] < nearestSq[j]) {
         nearestSq[j] = rowSq[j];
         cell[j] = slot;
