@@ -342,6 +342,9 @@ function threadedRunner(
     catchUp: (to) => catchUpAll(to, true),
     resume(to) {
       catchUpAll(to, false);
+      // Whether passes are heavy enough for the workers to join is for the passes from here on to say.
+      recent.fill(0);
+      passesAlone = 0;
       return run(OP_ADOPT, to, false, true);
     },
   };

@@ -149,6 +149,26 @@ describe("threaded selection", () => {
     expect(Array.from(result.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
   });
 
+  it("lets deferred workers join passes after lazy picks only once those passes are heavy themselves", async () => {
+    const base = input(18, 6000, 9, 250);
+    const single = selectCandidates(base, BY_PASSES);
+    const joinSignal = createJoinSignal();
+    let joinedAt17 = -1;
+    const onPick = (picked: number): void => {
+      if (picked === 8) letJoin(joinSignal);
+      if (picked === 17) joinedAt17 = joinSignal[1];
+    };
+    // Picks 1-8 by passes (every pass counts as heavy), 9-16 lazily, then passes again; let join after pick 8, the
+    // workers may join once eight passes after the lazy picks tested enough, not on the strength of those before.
+    const lazy = { passes: 8, minShare: 0, resumeShare: 2 };
+    const result = await selectCandidatesThreaded(base, { threads: 2, lazy, joinSignal, onPick, joinWhenTested: 1 });
+    expect(result.lazyFrom).toBe(8);
+    expect(joinedAt17).toBe(0);
+    expect(joinSignal[1]).toBe(1);
+    expect(result.picks).toEqual(single.picks);
+    expect(Array.from(result.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+  });
+
   it("lets deferred workers catch up in the background of lazy picks only when the caller allows it, else from the final catch-up", async () => {
     const lazy = { passes: 1, minShare: 0 };
     const base = input(21, 6000, 9, 250);
