@@ -17,7 +17,7 @@
  * Cost: features live once as float32 in a WebAssembly memory (N*D*4 bytes), with an int8 copy for the
  * kernel's first filter (N*(D rounded up to 16, + 16) bytes) and a few N-sized arrays; no N x N matrix.
  * Time O(N*k*D) at worst, less with the pruning described in fps-kernel.ts and distance-kernel.ts; when that
- * prunes almost nothing, the picks are made lazily (see LazyPolicy and pickLazily).
+ * prunes little, the picks are made lazily, and by passes again once it prunes most (see LazyPolicy and pickLazily).
  * Distances are float64 sums over float32 features in a fixed order, so results do not depend on the
  * number of threads.
  */
