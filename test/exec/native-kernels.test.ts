@@ -9,7 +9,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { UsageError } from "../../src/core/errors.js";
+import {
+  columnStatsBytes, distanceKernelBytes, quantizedLength, quantizerForRanges, quantizerParamBytes, writeQuantizerParams,
+  type QuantizeRows, type ScanColumns,
+} from "../../src/core/select/distance-kernel.js";
 import type { FeatureMatrix } from "../../src/core/select/feature-matrix.js";
+import type { WasmApi } from "../../src/core/select/fps-kernel.js";
 import { allocateSelection, type LazyPolicy, type SelectionInput } from "../../src/core/select/fps.js";
 import { selectCandidatesThreaded } from "../../src/exec/fps-threads.js";
 import { kernelChoiceFromEnv, nativeExtxyzFrames, nativeKernels } from "../../src/exec/native-kernels.js";
@@ -35,6 +40,19 @@ function features(seed: number, N: number, D: number, clusters: number, duplicat
     for (let j = 0; j < D; j++) data[i * D + j] = offset + random() * (j % 3 === 0 ? 10 : 1);
   }
   return { rows: N, cols: D, data };
+}
+
+const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/** The quantiser for the ranges of the columns of X (rows of D values). */
+function fitQuantizer(D: number, X: Float32Array) {
+  const lo = new Float64Array(D).fill(Infinity);
+  const hi = new Float64Array(D).fill(-Infinity);
+  X.forEach((v, p) => {
+    lo[p % D] = Math.min(lo[p % D], v);
+    hi[p % D] = Math.max(hi[p % D], v);
+  });
+  return quantizerForRanges(lo, hi);
 }
 
 const ids = (N: number, prefix = "c"): string[] => Array.from({ length: N }, (_, i) => `${prefix}${i}`);
@@ -146,6 +164,64 @@ describe.runIf(hasVnni)("native kernels (this CPU has AVX-512 VNNI)", () => {
     expect(native.picks).toEqual(wasm.picks);
   });
 
+  it("scan and quantise rows as the WebAssembly kernel does: ranges, sums and q exactly, the error to rounding", () => {
+    const { kernels } = nativeKernels("native")!;
+    const random = seededRandom(41);
+    for (const D of [1, 2, 7, 8, 9, 16, 17, 100, 129]) {
+      const N = 53;
+      // Values over several scales, columns of signed zeros (lo and hi keep the first of equal values), a repeated row.
+      const zeros = (c: number, first: boolean): number => (first === (c === 3) ? -0 : 0);
+      const X = Float32Array.from({ length: N * D }, (_, p) =>
+        p % D === 3 || p % D === 4 ? zeros(p % D, p < D) : (random() - 0.5) * 10 ** Math.floor(random() * 4 - 1));
+      X.copyWithin(5 * D, 4 * D, 5 * D);
+      const qLen = quantizedLength(D);
+      const stride = qLen + 16;
+      const statsBytes = columnStatsBytes(D);
+      const at = { x: 64, stats: 64 + Math.ceil((N * D * 4) / 16) * 16 };
+      const params = at.stats + Math.ceil(statsBytes / 16) * 16;
+      const qx = params + quantizerParamBytes(D);
+      const run = (native: boolean, values: Float32Array): Uint8Array => {
+        const memory = new api.Memory({ initial: 2, maximum: 2, shared: false });
+        const kernel = new api.Instance(new api.Module(distanceKernelBytes(false, qLen)), { env: { memory } }).exports;
+        const bytes = new Uint8Array(memory.buffer);
+        new Float32Array(memory.buffer, at.x, N * D).set(values);
+        const stats = new Float64Array(memory.buffer, at.stats, statsBytes / 8);
+        stats.fill(Infinity, 0, D).fill(-Infinity, D, 2 * D).fill(0, 2 * D);
+        // In two calls, as the selection scans block by block.
+        for (const [from, count] of [[0, 20], [20, N - 20]]) {
+          if (native) kernels.scanColumns(bytes, at.x + 4 * D * from, D, count, at.stats);
+          else (kernel.scan_columns as ScanColumns)(at.x + 4 * D * from, D, count, at.stats);
+        }
+        if (stats[3 * D] !== 0 || stats[3 * D + 1] !== 0) return bytes;
+        // Fitted to the first rows only, so that later values are clamped to +-127.
+        const qz = fitQuantizer(D, values.subarray(0, 10 * D));
+        writeQuantizerParams(qz, memory.buffer, params);
+        if (native) kernels.quantizeRows(bytes, at.x, D, N, qx, stride, qLen, params, qz.margin);
+        else (kernel.quantize_rows as QuantizeRows)(at.x, D, N, qx, stride, qLen, params, qz.margin);
+        return bytes;
+      };
+      const [wasm, native] = [run(false, X), run(true, X)];
+      expect(native.subarray(at.stats, at.stats + statsBytes), `D=${D}`).toEqual(wasm.subarray(at.stats, at.stats + statsBytes));
+      expect(new Float64Array(native.buffer, at.stats + 8 * D * 3, 2).every((v) => v === 0)).toBe(true);
+      let clamped = 0;
+      for (let r = 0; r < N; r++) {
+        const q = (bytes: Uint8Array) => new Int8Array(bytes.buffer, qx + r * stride, qLen);
+        expect(Array.from(q(native)), `D=${D} row ${r}`).toEqual(Array.from(q(wasm)));
+        clamped += q(wasm).filter((v) => Math.abs(v) === 127).length;
+        const [nativeTail, wasmTail] = [native, wasm].map((bytes) => new Float64Array(bytes.buffer, qx + r * stride + qLen, 2));
+        expect(nativeTail[0]).toBe(wasmTail[0]);
+        expect(Math.abs(nativeTail[1] - wasmTail[1])).toBeLessThanOrEqual(1e-13 * wasmTail[1]);
+      }
+      if (D > 3) expect(clamped).toBeGreaterThan(0);
+      // A value that is not finite shows in the two values after the sums, in any column.
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        const Y = X.slice();
+        Y[Y.length - 1] = bad;
+        expect(Array.from(new Float64Array(run(true, Y).buffer, at.stats + 24 * D, 2)).some((v) => v !== 0), `D=${D} ${bad}`).toBe(true);
+      }
+    }
+  });
+
   it("refuses offsets outside the selection's memory instead of reading them", () => {
     const { kernels } = nativeKernels("native")!;
     const { memory, layout } = allocateSelection(100, 10, 0, 10, 1);
@@ -156,5 +232,10 @@ describe.runIf(hasVnni)("native kernels (this CPU has AVX-512 VNNI)", () => {
     expect(() => sweep.nearest(0, 0, 0, 8, 16, 0, layout.slots + 1)).toThrow(RangeError);
     expect(() => sweep.rows(0, bytes.length - 4, 2, 0, 0, 0, 0, 0, layout.qRowBytes, layout.qCentres, 0)).toThrow(RangeError);
     expect(() => kernels.bind(bytes, 0, bytes.length, 10, 10, layout.rowBytes, layout.qLen, layout.qPickBytes, 1, 1)).toThrow(/outside the memory/);
+    expect(() => kernels.scanColumns(bytes, bytes.length - 40, 10, 2, 0)).toThrow(RangeError);
+    expect(() => kernels.scanColumns(bytes, 0, 10, 2, bytes.length - 8)).toThrow(RangeError);
+    expect(() => kernels.quantizeRows(bytes, 0, 10, 3, bytes.length - 100, 48, 32, 0, 0)).toThrow(RangeError);
+    expect(() => kernels.quantizeRows(bytes, 0, 10, 3, 0, 48, 32, bytes.length - 64, 0)).toThrow(RangeError);
+    expect(() => kernels.quantizeRows(bytes, 0, 40, 3, 0, 48, 32, 0, 0)).toThrow(/room for each copy/);
   });
 });

@@ -18,7 +18,7 @@
  * candidate index.
  */
 
-import type { CentroidRows, CopyBytes, ListRows, NearestToSlots, PermuteRows, SqdistRows } from "./distance-kernel.js";
+import type { CentroidRows, CopyBytes, ListRows, NearestToSlots, PermuteRows, QuantizeRows, ScanColumns, SqdistRows } from "./distance-kernel.js";
 
 /** The parts of the WebAssembly JS API used here (the project's lib settings do not declare them). */
 export interface WasmMemory {
@@ -41,6 +41,9 @@ export interface WasmApi {
  * what the WebAssembly kernel gives.
  */
 export interface NativeKernels {
+  /** scan_columns and quantize_rows (see ScanColumns and QuantizeRows) on a selection's memory, given as bytes. */
+  scanColumns(memory: Uint8Array, ...args: Parameters<ScanColumns>): void;
+  quantizeRows(memory: Uint8Array, ...args: Parameters<QuantizeRows>): void;
   bind(
     memory: Uint8Array, centres: number, qCentres: number, slots: number, D: number, rowBytes: number, qLen: number,
     qPickBytes: number, slack: number, qScale: number,

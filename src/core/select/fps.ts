@@ -278,7 +278,8 @@ export function prepareSelection(input: SelectionInput, threads: number, native?
   if (labelled) centres.set(labelled.features.data);
 
   // Column ranges (for the quantiser) and sums (for the centroid), in candidate order.
-  const scan = kernel.scan_columns as ScanColumns;
+  const bytes = native && new Uint8Array(buffer);
+  const scan: ScanColumns = native ? (...args) => native.scanColumns(bytes!, ...args) : (kernel.scan_columns as ScanColumns);
   const stats = new Float64Array(buffer, unscaled.columnStats, columnStatsBytes(D) / 8);
   stats.fill(Infinity, 0, D).fill(-Infinity, D, 2 * D).fill(0, 2 * D);
   for (const b of blocks) scan(rowAt(b), D, b.hi - b.lo, unscaled.columnStats);
@@ -296,23 +297,26 @@ export function prepareSelection(input: SelectionInput, threads: number, native?
   const main = createSweepState(memory, module, layout, fpsRule, 0, filterSlack(D), native);
 
   writeQuantizerParams(quantizer, buffer, layout.quantizer);
-  const quantize = kernel.quantize_rows as QuantizeRows;
+  const quantize: QuantizeRows = native ? (...args) => native.quantizeRows(bytes!, ...args) : (kernel.quantize_rows as QuantizeRows);
   const regions = layout.regions.map((region) => regionViews(buffer, region, D));
-  for (const region of layout.regions) {
-    const positions = new Int32Array(buffer, region.positions, region.count);
-    for (let p = 0; p < positions.length; p++) positions[p] = p;
-  }
+  // Positions and candidate indices are copied from one run of 0 .. N-1: loops per region and block ran cold (in
+  // V8's interpreter) before the first pick.
+  const identity = new Int32Array(N);
+  for (let i = 0; i < N; i++) identity[i] = i;
+  for (const region of layout.regions) new Int32Array(buffer, region.positions, region.count).set(identity.subarray(0, region.count));
   const weightOf = (u: number): number => (rule.kind === "weighted" ? rule.wDis * u : Math.pow(u, rule.alpha));
   // Without disagreement every candidate has the weight of u = 0.
   const weightWithout = weightOf(0);
-  const pickable = pickableFlags(N, ids && (input.firstIndex ?? firstOccurrences(ids)), input.excluded, ids, labelled?.ids);
+  // Undefined: every candidate is pickable.
+  const pickable = ids || input.excluded || labelled
+    ? pickableFlags(N, ids && (input.firstIndex ?? firstOccurrences(ids)), input.excluded, ids, labelled?.ids)
+    : undefined;
   for (const b of blocks) {
     const region = regions[b.thread];
     quantize(rowAt(b), D, b.hi - b.lo, layout.regions[b.thread].qx + b.position * layout.qRowBytes, layout.qRowBytes, layout.qLen, layout.quantizer, quantizer.margin);
-    for (let i = b.lo, p = b.position; i < b.hi; i++, p++) {
-      region.index[p] = i;
-      region.status[p] = pickable[i] ? 0 : 1;
-    }
+    region.index.set(identity.subarray(b.lo, b.hi), b.position);
+    if (pickable) for (let i = b.lo, p = b.position; i < b.hi; i++, p++) region.status[p] = pickable[i] ? 0 : 1;
+    else region.status.fill(0, b.position, b.position + b.hi - b.lo);
     if (!disagreement) region.weight.fill(weightWithout, b.position, b.position + b.hi - b.lo);
     else for (let i = b.lo, p = b.position; i < b.hi; i++, p++) region.weight[p] = weightOf(disagreement[i]);
   }
@@ -322,8 +326,8 @@ export function prepareSelection(input: SelectionInput, threads: number, native?
   new Int32Array(buffer, layout.slotThread, layout.slots).fill(-1);
   const centroid = new Float64Array(buffer, layout.centroid, D);
   if (!labelled) for (let c = 0; c < D; c++) centroid[c] = candidateSums[c] / N;
-  let selectable = 0;
-  for (let i = 0; i < N; i++) selectable += pickable[i];
+  let selectable = pickable ? 0 : N;
+  if (pickable) for (let i = 0; i < N; i++) selectable += pickable[i];
   return { memory, module, native, layout, rule: fpsRule, main, regions, qWeight: quantizer.weight, k, selectable, disagreement };
 }
 

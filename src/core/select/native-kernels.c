@@ -1,7 +1,8 @@
 /*
  * Native versions of the selection's hottest WebAssembly loops (distance-kernel.ts), for x86-64 CPUs with
  * AVX-512 VNNI: one candidate against a range of centres (nearest_to_slots), and a list of rows against one
- * centre (sqdist_rows), with bounds or without. scripts/build-native.mjs compiles this file into
+ * centre (sqdist_rows), with bounds or without; and of the two passes over every feature before the first pick,
+ * the column ranges and sums (scan_columns) and the quantised copies (quantize_rows). scripts/build-native.mjs compiles this file into
  * dist/native/selection-kernels.node when a C compiler is at hand; src/exec/native-kernels.ts loads it, and the
  * selection falls back to WebAssembly without it.
  *
@@ -10,6 +11,7 @@
  * squared distance is summed in the same order (element j of each chunk of 8 into accumulator j mod 8, then
  * ((a0 + a2) + (a4 + a6)) + ((a1 + a3) + (a5 + a7)), then the trailing elements), float64 throughout with no fused
  * multiply-add (the build passes -ffp-contract=off). The WebAssembly float32 pass is left out: it only saves work.
+ * (quantize_rows sums its error bound in another order: see there.)
  *
  * What makes them faster: nearest_to_slots keeps its own copy of the centres' int16 quantised values transposed
  * (pair of values j of 16 consecutive centres in one 64-byte line), so one VPDPWSSD serves 16 centres with no
@@ -264,6 +266,84 @@ AVX512 static void rows_exact(kernel_state *st, int32_t x, int32_t rowsAt, int32
   }
 }
 
+/* scan_columns (distance-kernel.ts): lo, hi and sum of each of the D columns of `count` rows from x folded into
+ * stats (lo[D], hi[D], sum[D]), the sums in row order (8 columns per vector keep each column's order); v - v of
+ * every value added to stats[3D] (not 0: some value is not finite). lo and hi keep the first of equal values. */
+AVX512 static void scan_columns(uint8_t *base, uint32_t x, int32_t D, int32_t count, uint32_t statsAt) {
+  double *lo = (double *)(base + statsAt), *hi = lo + D, *sum = hi + D;
+  const int32_t full8 = D & ~7;
+  __m512d nonFinite = _mm512_setzero_pd();
+  double nonFiniteTail = 0;
+  for (int32_t r = 0; r < count; r++) {
+    const float *row = (const float *)(base + x) + (size_t)r * D;
+    for (int32_t c = 0; c < full8; c += 8) {
+      const __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(row + c));
+      const __m512d l = _mm512_loadu_pd(lo + c), h = _mm512_loadu_pd(hi + c);
+      _mm512_storeu_pd(lo + c, _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, l, _CMP_LT_OQ), l, v));
+      _mm512_storeu_pd(hi + c, _mm512_mask_blend_pd(_mm512_cmp_pd_mask(h, v, _CMP_LT_OQ), h, v));
+      _mm512_storeu_pd(sum + c, _mm512_add_pd(_mm512_loadu_pd(sum + c), v));
+      nonFinite = _mm512_add_pd(nonFinite, _mm512_sub_pd(v, v));
+    }
+    for (int32_t c = full8; c < D; c++) {
+      const double v = row[c];
+      if (v < lo[c]) lo[c] = v;
+      if (hi[c] < v) hi[c] = v;
+      sum[c] += v;
+      nonFiniteTail += v - v;
+    }
+  }
+  sum[D] += _mm512_reduce_add_pd(nonFinite) + nonFiniteTail;
+}
+
+/* quantize_rows (distance-kernel.ts): the int8 copies q of `count` rows of D values from x, qRowBytes apart from
+ * qx, each followed by sum(w*q^2) and its error bound; the quantiser's values at paramsAt (writeQuantizerParams:
+ * mid, inverse step, step and weight for each pair of columns). q and sum(w*q^2) (integers) are the WebAssembly
+ * kernel's exactly; the error is summed in another order, which its factor 1 + 1e-12 covers. */
+AVX512 static int quantize_rows(uint8_t *base, uint32_t x, int32_t D, int32_t count, uint32_t qx, uint32_t qRowBytes, int32_t qLen,
+                                uint32_t paramsAt, double margin) {
+  const int32_t padded = (D + 7) & ~7;
+  double *columns = malloc(4 * (size_t)padded * sizeof(double));
+  if (!columns) return 0;
+  double *mid = columns, *inverse = mid + padded, *step = inverse + padded, *weight = step + padded;
+  for (int32_t c = 0; c < D; c++) {
+    const uint8_t *pair = base + paramsAt + 64 * (size_t)(c >> 1) + 8 * (c & 1);
+    mid[c] = load_f64(pair);
+    inverse[c] = load_f64(pair + 16);
+    step[c] = load_f64(pair + 32);
+    weight[c] = load_f64(pair + 48);
+  }
+  const int32_t full8 = D & ~7;
+  const __m512d low = _mm512_set1_pd(-127.0), high = _mm512_set1_pd(127.0);
+  for (int32_t r = 0; r < count; r++) {
+    const float *row = (const float *)(base + x) + (size_t)r * D;
+    int8_t *q = (int8_t *)(base + qx + (size_t)r * qRowBytes);
+    __m512d sqV = _mm512_setzero_pd(), e2V = _mm512_setzero_pd();
+    for (int32_t c = 0; c < full8; c += 8) {
+      const __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(row + c)), m = _mm512_loadu_pd(mid + c);
+      __m512d k = _mm512_roundscale_pd(_mm512_mul_pd(_mm512_sub_pd(v, m), _mm512_loadu_pd(inverse + c)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      k = _mm512_min_pd(_mm512_max_pd(k, low), high);
+      _mm_storel_epi64((__m128i *)(q + c), _mm256_cvtepi32_epi8(_mm512_cvtpd_epi32(k)));
+      sqV = _mm512_add_pd(sqV, _mm512_mul_pd(_mm512_mul_pd(_mm512_loadu_pd(weight + c), k), k));
+      const __m512d d = _mm512_sub_pd(v, _mm512_add_pd(m, _mm512_mul_pd(_mm512_loadu_pd(step + c), k)));
+      e2V = _mm512_add_pd(e2V, _mm512_mul_pd(d, d));
+    }
+    double sq = _mm512_reduce_add_pd(sqV), e2 = _mm512_reduce_add_pd(e2V);
+    for (int32_t c = full8; c < D; c++) {
+      const double v = row[c];
+      double k = nearbyint((v - mid[c]) * inverse[c]);
+      k = k < -127.0 ? -127.0 : k > 127.0 ? 127.0 : k;
+      q[c] = (int8_t)k;
+      sq += weight[c] * k * k;
+      const double d = v - (mid[c] + step[c] * k);
+      e2 += d * d;
+    }
+    store_f64((uint8_t *)q + qLen, sq);
+    store_f64((uint8_t *)q + qLen + 8, sqrt(e2) * (1 + 1e-12) + margin);
+  }
+  free(columns);
+  return 1;
+}
+
 /* ---- Node-API glue ---- */
 
 /* The state a call is bound to, with its `expected` arguments read as uint32 (offsets into a memory of up to
@@ -336,6 +416,70 @@ static napi_value exact_call(napi_env env, napi_callback_info info) {
   const uint64_t count = a[2];
   if (!inside(env, st, a[1], 4 * count) || !inside(env, st, a[3], (uint32_t)st->rowBytes) || !inside(env, st, a[4], 8 * count)) return NULL;
   rows_exact(st, (int32_t)a[0], (int32_t)a[1], (int32_t)a[2], (int32_t)a[3], (int32_t)a[4]);
+  return NULL;
+}
+
+/* The memory (a Uint8Array) and the `expected` - 1 numbers after it as uint32, except a last double when `lastDouble`;
+ * NULL, with an exception pending, when they are not that. */
+static uint8_t *memory_arguments(napi_env env, napi_callback_info info, size_t expected, int lastDouble, size_t *length,
+                                 uint32_t *values, double *last) {
+  napi_value argv[16];
+  size_t argc = 16, offset;
+  napi_typedarray_type type;
+  void *data;
+  napi_value arrayBuffer;
+  int ok = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == expected &&
+           napi_get_typedarray_info(env, argv[0], &type, length, &data, &arrayBuffer, &offset) == napi_ok && type == napi_uint8_array;
+  const size_t numbers = expected - 1 - (lastDouble ? 1 : 0);
+  for (size_t i = 0; ok && i < numbers; i++) ok = napi_get_value_uint32(env, argv[1 + i], &values[i]) == napi_ok;
+  if (ok && lastDouble) ok = napi_get_value_double(env, argv[expected - 1], last) == napi_ok;
+  if (!ok) {
+    napi_throw_type_error(env, NULL, "selection kernels: expected the memory and numbers");
+    return NULL;
+  }
+  return data;
+}
+
+static int within(napi_env env, size_t length, uint64_t at, uint64_t bytes) {
+  if (at + bytes <= length) return 1;
+  napi_throw_range_error(env, NULL, "selection kernels: offset outside the selection's memory");
+  return 0;
+}
+
+/* scanColumns(memory, x, D, count, stats) */
+static napi_value scan_call(napi_env env, napi_callback_info info) {
+  uint32_t a[4];
+  size_t length;
+  uint8_t *base = memory_arguments(env, info, 5, 0, &length, a, NULL);
+  if (!base) return NULL;
+  const uint64_t D = a[1], count = a[2];
+  if (D < 1 || D > 65536 || a[3] % 8 != 0) {
+    napi_throw_range_error(env, NULL, "selection kernels: scanColumns needs 1 to 65536 columns and aligned stats");
+    return NULL;
+  }
+  if (!within(env, length, a[0], 4 * D * count) || !within(env, length, a[3], 24 * D + 16)) return NULL;
+  scan_columns(base, a[0], (int32_t)D, (int32_t)count, a[3]);
+  return NULL;
+}
+
+/* quantizeRows(memory, x, D, count, qx, qRowBytes, qLen, params, margin) */
+static napi_value quantize_call(napi_env env, napi_callback_info info) {
+  uint32_t a[7];
+  size_t length;
+  double margin;
+  uint8_t *base = memory_arguments(env, info, 9, 1, &length, a, &margin);
+  if (!base) return NULL;
+  const uint64_t D = a[1], count = a[2], qRowBytes = a[4], qLen = a[5];
+  if (D < 1 || D > 65536 || qLen < D || qRowBytes < qLen + 16) {
+    napi_throw_range_error(env, NULL, "selection kernels: quantizeRows needs 1 to 65536 columns and room for each copy");
+    return NULL;
+  }
+  if (!within(env, length, a[0], 4 * D * count) || !within(env, length, a[6], 32 * (D + 1)) ||
+      (count > 0 && !within(env, length, a[3] + (count - 1) * qRowBytes, qLen + 16)))
+    return NULL;
+  if (!quantize_rows(base, a[0], (int32_t)D, (int32_t)count, a[3], a[4], (int32_t)qLen, a[6], margin)) {
+    napi_throw_error(env, NULL, "selection kernels: out of memory");
+  }
   return NULL;
 }
 
@@ -435,6 +579,10 @@ NAPI_MODULE_INIT() {
   if (supported) {
     napi_create_function(env, "bind", NAPI_AUTO_LENGTH, bind, NULL, &fn);
     napi_set_named_property(env, exports, "bind", fn);
+    napi_create_function(env, "scanColumns", NAPI_AUTO_LENGTH, scan_call, NULL, &fn);
+    napi_set_named_property(env, exports, "scanColumns", fn);
+    napi_create_function(env, "quantizeRows", NAPI_AUTO_LENGTH, quantize_call, NULL, &fn);
+    napi_set_named_property(env, exports, "quantizeRows", fn);
   }
   return exports;
 }
