@@ -55,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`relabel: unknown command "${name}"\n\n${await overview()}`);
     return 2;
   }
+  // rank's selection thread boots while the command's modules load.
+  if (name === "rank") (await import("./commands/rank-early.js")).bootRankSelection(rest);
   try {
     return await (await load()).run(rest);
   } catch (err) {

@@ -33,6 +33,7 @@ import {
 import type { FeatureMatrix } from "../core/select/feature-matrix.js";
 import { compiledWorkerScript } from "./worker-script.js";
 import { kernelChoiceFromEnv, nativeKernels, type KernelChoice } from "./native-kernels.js";
+import { takeBootedSelectionWorker } from "./selection-worker-boot.js";
 
 /** Compiles the selection's kernel ahead, on V8's background threads (while the caller reads the features, say). */
 export async function compileKernelAhead(placed: SelectionMemory): Promise<void> {
@@ -591,7 +592,7 @@ export interface SelectionWorker {
 export function startSelectionWorker(): SelectionWorker | undefined {
   const script = compiledWorkerScript(import.meta.url, "exec", "selection-worker");
   if (script === undefined) return undefined;
-  const worker = new Worker(script);
+  const worker = takeBootedSelectionWorker() ?? new Worker(script);
   const post = (request: SelectionWorkerRequest, transfer: ArrayBuffer[] = []): void => worker.postMessage(request, transfer);
   let heard: SelectionWorkerOptions["onPick"];
   const result = new Promise<SelectionResult>((resolve, reject) => {
