@@ -222,9 +222,11 @@ function threadedRunner(
 ): PassRunner {
   const { main, memory, module, native, layout, rule } = prepared;
   const { joinSignal, stallSeconds = 600, lateWakeMs = 0, joinWhenTested = JOIN_MIN_TESTED } = options;
+  // Workers that hold no candidates only catch candidates up: every pass runs on this thread.
+  const sweepsAlone = layout.candidateThreads < threads;
   // Until the workers join (see ThreadOptions.joinSignal), this thread sweeps their regions too.
   let solo: SweepState[] | null = joinSignal
-    ? Array.from({ length: threads - 1 }, (_, t) => createSweepState(memory, module, layout, rule, t + 1, main.slack, native))
+    ? Array.from({ length: layout.candidateThreads - 1 }, (_, t) => createSweepState(memory, module, layout, rule, t + 1, main.slack, native))
     : null;
   // Candidates tested by the last JOIN_WINDOW passes alone, each.
   const recent = new Float64Array(JOIN_WINDOW);
@@ -236,7 +238,7 @@ function threadedRunner(
     else sweep(st, slot, replace, wantArgmax);
   };
   const alone = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
-    const states = [main, ...solo!];
+    const states = [main, ...(solo ?? [])];
     const before = states.reduce((sum, st) => sum + st.tested, 0);
     let best = NO_BEST;
     for (const [t, st] of states.entries()) {
@@ -293,6 +295,7 @@ function threadedRunner(
     Atomics.store(joinSignal!, 1, 1);
   };
   const run = (op: number, slot: number, replace: boolean, wantArgmax: boolean): BestCandidate => {
+    if (sweepsAlone) return alone(op, slot, replace, wantArgmax);
     if (solo === null) return together(op, slot, replace, wantArgmax, false);
     if (!mayJoin() || !heavy()) return alone(op, slot, replace, wantArgmax);
     join();

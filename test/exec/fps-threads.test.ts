@@ -330,6 +330,35 @@ describe("threaded selection", () => {
     await expect(selectCandidatesThreaded({ ...base, ...extras, features: wrong })).rejects.toThrow(/laid out for 2 threads, 0 labelled rows and 120 picks/);
   });
 
+  it("with every candidate on the calling thread, runs each pass there and lets the workers only catch candidates up", async () => {
+    const base = input(23, 7000, 9, 250);
+    const single = selectCandidates(base);
+    const lazyPolicies: (LazyPolicy | undefined)[] = [undefined, { passes: 1, minShare: 0 }, { passes: 1, minShare: 0, resumeShare: 2 }];
+    for (const lazy of lazyPolicies) {
+      for (const background of [true, false]) {
+        const placed = allocateSelection(7000, 9, 0, 250, 2, true, 1);
+        expect(placed.layout.regions.map((region) => region.count)).toEqual([7000, 0]);
+        copyRows(base.features.data, 0, 7000, placed.candidates, 0);
+        const joinSignal = createJoinSignal();
+        const onPick = (picked: number): void => {
+          if (picked !== 1) return;
+          Atomics.store(joinSignal, 2, background ? 1 : 0);
+          letJoin(joinSignal);
+        };
+        // A worker asked to sweep slot 10 exits silently, which fails the selection: none is asked. joinWhenTested 0
+        // would let workers holding candidates into every pass.
+        const options = { threads: 2, lazy, joinSignal, onPick, exitWorkersAtSlot: 10, stallSeconds: 1, joinWhenTested: 0 };
+        const result = await selectCandidatesThreaded({ ...base, features: placed }, options);
+        expect(result.picks, `lazy ${JSON.stringify(lazy)}, background ${background}`).toEqual(single.picks);
+        expect(Array.from(result.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+        // Lazy to the end: they join for the catching up (in the background, or the final one).
+        if (lazy && !lazy.resumeShare) expect(joinSignal[1]).toBe(1);
+        if (result.lazyFrom === null) expect(joinSignal[1]).toBe(0);
+      }
+    }
+    expect(() => allocateSelection(100, 4, 0, 10, 2, true, 3)).toThrow(RangeError);
+  });
+
   it("reports input errors (the workers started alongside are stopped)", async () => {
     const base = input(11, 10, 2, 11);
     await expect(selectCandidatesThreaded(base, { threads: 2 })).rejects.toThrow(/cannot select 11 candidates from a pool of 10/);

@@ -101,6 +101,11 @@ export interface FpsLayout {
   /** Centre slots: labelled rows, then pick r in slot M + r. */
   slots: number;
   threads: number;
+  /**
+   * Threads holding candidates (threads 0 .. candidateThreads-1; the others' regions are empty): fewer than `threads`
+   * when the other threads only catch candidates up and every pass runs on thread 0 (see fps-threads.ts).
+   */
+  candidateThreads: number;
   blockSize: number;
   /** Bytes per feature row (D float32). */
   rowBytes: number;

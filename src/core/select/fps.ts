@@ -181,9 +181,14 @@ export function selectionKernelBytes({ memory, layout }: Pick<SelectionMemory, "
  * Memory for a selection of k of N candidates with D features, M labelled rows and `threads` threads; shared
  * (so that it can go to other threads) whenever threads > 1, and on request.
  */
-export function allocateSelection(N: number, D: number, M: number, k: number, threads: number, shared = threads > 1): SelectionMemory {
+export function allocateSelection(
+  N: number, D: number, M: number, k: number, threads: number, shared = threads > 1, candidateThreads = threads,
+): SelectionMemory {
   if (threads > 1 && !shared) throw new RangeError("a selection on several threads needs shared memory");
-  const layout = layoutFor(N, D, M, k, threads, DEFAULT_BLOCK_SIZE);
+  if (!Number.isInteger(candidateThreads) || candidateThreads < 1 || candidateThreads > threads) {
+    throw new RangeError(`candidates for 1 to ${threads} threads, not ${candidateThreads}`);
+  }
+  const layout = layoutFor(N, D, M, k, threads, DEFAULT_BLOCK_SIZE, candidateThreads);
   const pages = Math.ceil(layout.bytes / WASM_PAGE);
   if (pages > MAX_PAGES) {
     throw new UsageError(`selection over ${N} x ${D} features needs ${(layout.bytes / 2 ** 30).toFixed(1)} GiB, more than the 4 GiB limit`);
@@ -194,13 +199,13 @@ export function allocateSelection(N: number, D: number, M: number, k: number, th
 
 /** A selection's memory with its candidates' rows (see allocateSelection); rebuilds them on a thread it was posted to. */
 export function selectionMemory(memory: WasmMemory, layout: FpsLayout, module?: WasmModule): SelectionMemory {
-  const { N, D, threads, regions } = layout;
+  const { N, D, candidateThreads, regions } = layout;
   const starts = regions.map((region) => region.x / 4);
-  // Block b of DEFAULT_BLOCK_SIZE candidates goes to thread b mod threads, after its earlier blocks.
+  // Block b of DEFAULT_BLOCK_SIZE candidates goes to thread b mod candidateThreads, after its earlier blocks.
   const start = (row: number): number => {
     const block = Math.floor(row / DEFAULT_BLOCK_SIZE);
-    const position = Math.floor(block / threads) * DEFAULT_BLOCK_SIZE + (row - block * DEFAULT_BLOCK_SIZE);
-    return starts[block % threads] + position * D;
+    const position = Math.floor(block / candidateThreads) * DEFAULT_BLOCK_SIZE + (row - block * DEFAULT_BLOCK_SIZE);
+    return starts[block % candidateThreads] + position * D;
   };
   return { memory, layout, candidates: { rows: N, cols: D, data: new Float32Array(memory.buffer), start }, module };
 }
@@ -263,13 +268,14 @@ export function prepareSelection(input: SelectionInput, threads: number, native?
   const module = placed?.module ?? new api.Module(selectionKernelBytes({ memory, layout: unscaled }));
   const kernel = new api.Instance(module, { env: { memory } }).exports;
   const buffer = memory.buffer;
-  // Candidate rows by block of DEFAULT_BLOCK_SIZE: block b goes to thread b mod threads, after its earlier blocks.
+  // Candidate rows by block of DEFAULT_BLOCK_SIZE: block b goes to thread b mod candidateThreads, after its earlier blocks.
+  const { candidateThreads } = unscaled;
   const blocks: { lo: number; hi: number; thread: number; position: number }[] = [];
   const filled = new Int32Array(threads);
   for (let lo = 0, block = 0; lo < N; lo += DEFAULT_BLOCK_SIZE, block++) {
     const hi = Math.min(N, lo + DEFAULT_BLOCK_SIZE);
-    blocks.push({ lo, hi, thread: block % threads, position: filled[block % threads] });
-    filled[block % threads] += hi - lo;
+    blocks.push({ lo, hi, thread: block % candidateThreads, position: filled[block % candidateThreads] });
+    filled[block % candidateThreads] += hi - lo;
   }
   const rowAt = (b: (typeof blocks)[number]): number => unscaled.regions[b.thread].x + b.position * unscaled.rowBytes;
   // Placed rows are where this copy would put them.
@@ -691,7 +697,7 @@ export function confirmWithIds(result: SelectionResult, firstIndex: Int32Array, 
 }
 
 /** The memory layout; qScale is 0 until prepareSelection knows the features. */
-function layoutFor(N: number, D: number, M: number, k: number, threads: number, blockSize: number): FpsLayout {
+function layoutFor(N: number, D: number, M: number, k: number, threads: number, blockSize: number, candidateThreads: number): FpsLayout {
   let offset = 0;
   const take = (bytes: number): number => {
     const at = offset;
@@ -713,7 +719,7 @@ function layoutFor(N: number, D: number, M: number, k: number, threads: number, 
   const regions: RegionLayout[] = [];
   for (let t = 0; t < threads; t++) {
     let count = 0;
-    for (let lo = t * blockSize; lo < N; lo += threads * blockSize) count += Math.min(N, lo + blockSize) - lo;
+    if (t < candidateThreads) for (let lo = t * blockSize; lo < N; lo += candidateThreads * blockSize) count += Math.min(N, lo + blockSize) - lo;
     regions.push({
       count,
       x: take((count + 1) * rowBytes),
@@ -734,7 +740,7 @@ function layoutFor(N: number, D: number, M: number, k: number, threads: number, 
     });
   }
   return {
-    N, D, M, slots, threads, blockSize, rowBytes, qLen, qRowBytes, qPickBytes, qScale: 0,
+    N, D, M, slots, threads, candidateThreads, blockSize, rowBytes, qLen, qRowBytes, qPickBytes, qScale: 0,
     centres, qCentres, slotThread, slotPosition, centroid, quantizer, columnStats, regions, bytes: offset,
   };
 }
