@@ -142,6 +142,15 @@ export const EARLY_PARALLEL_SCAN_MIN_BYTES = 128 << 20;
 /** Below this many feature values the selection takes less than starting its worker thread costs. */
 const EARLY_SELECTION_MIN_VALUES = 1_000_000;
 
+/**
+ * Up to this many feature values, an early selection keeps every candidate in its own thread's region: the passes
+ * run there alone, and its other thread only helps catch candidates up. Laid out over both regions, one thread
+ * sweeping them alone paid each pass's bookkeeping twice (a 1e5 x 100 mixture took 60-140 ms longer in `relabel
+ * rank`), but above it the other thread joins the passes once they are heavy, which pays at 1e6 x 100 (the picks
+ * after the pool read took 2.0 s instead of 2.8 s on one thread).
+ */
+const EARLY_ONE_REGION_MAX_VALUES = 30_000_000;
+
 /** A selection started before the pool was read (see startEarlySelection), on scaled features. */
 export interface EarlySelection {
   /** Rows of the features, which are in the selection's memory. */
@@ -172,10 +181,7 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
   try {
     // Read straight into the selection's (shared) memory, which the worker then uses as it is.
     const into: { placed?: SelectionMemory } = {};
-    // Every candidate in this thread's region: the passes run on it alone, and the other threads only help catch
-    // candidates up once they may join. With candidates in both regions, one thread sweeping them alone paid each
-    // pass's bookkeeping twice (a 1e5 mixture took 60-140 ms longer in `relabel rank`).
-    const place = placeInSelection(o, into, { shared: true, candidateThreads: 1 });
+    const place = placeInSelection(o, into, { shared: true, oneRegionUpTo: EARLY_ONE_REGION_MAX_VALUES });
     // Its kernel compiles on V8's threads meanwhile (it took the worker 15-30 ms at N = 1e5).
     let compiled: Promise<void> | undefined;
     const read = await readNpyRows(o.features, (rows, cols) => {
@@ -212,14 +218,15 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
 /**
  * Where a feature file's rows go once its shape is known: the memory of a selection of o.select candidates
  * (kept in `into.placed`) from `labelled` labelled structures, shared when asked so that it can go to a worker thread,
- * with the candidates on the first `candidateThreads` threads (default: all).
+ * with its candidates on the first thread alone up to `oneRegionUpTo` feature values, else on every thread.
  */
 export function placeInSelection(
-  o: RankOptions, into: { placed?: SelectionMemory }, { shared = false, labelled = 0, candidateThreads = undefined as number | undefined } = {},
+  o: RankOptions, into: { placed?: SelectionMemory }, { shared = false, labelled = 0, oneRegionUpTo = 0 } = {},
 ): (rows: number, cols: number) => PlacedRows {
   return (rows, cols) => {
     const threads = selectionThreads(rows, cols, o.threads);
-    into.placed = allocateSelection(rows, cols, labelled, o.select, threads, shared || threads > 1, Math.min(threads, candidateThreads ?? threads));
+    const candidateThreads = rows * cols <= oneRegionUpTo ? 1 : threads;
+    into.placed = allocateSelection(rows, cols, labelled, o.select, threads, shared || threads > 1, candidateThreads);
     return into.placed.candidates;
   };
 }

@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { rankToDir } from "../../src/io/rank.js";
-import { startRank } from "../../src/io/rank-start.js";
+import type { SelectionMemory } from "../../src/core/select/fps.js";
+import { placeInSelection, startRank } from "../../src/io/rank-start.js";
 import { numpyArray } from "../helpers/numpy-arrays.js";
 import { realPath } from "../helpers/real-data.js";
 
@@ -40,5 +41,20 @@ describe("startRank", () => {
     const outcome = await rankToDir(o, started);
     expect(outcome.result.picks).toHaveLength(10);
     expect((await rankToDir({ ...o, out: path.join(dir, "again") })).result.picks).toEqual(outcome.result.picks);
+  });
+});
+
+describe("placeInSelection", () => {
+  it("keeps every candidate in the first thread's region up to oneRegionUpTo feature values, and shares them out above", () => {
+    const o = { pool: [POOL], select: 10, out: path.join(dir, "placed"), software, threads: 2 };
+    const into: { placed?: SelectionMemory } = {};
+    // 5000 rows: blocks of 2048 go to the threads in turn when shared out.
+    placeInSelection(o, into, { shared: true, oneRegionUpTo: 10_000 })(5000, 2);
+    expect(into.placed!.layout.threads).toBe(2);
+    expect(into.placed!.layout.regions.map((region) => region.count)).toEqual([5000, 0]);
+    placeInSelection(o, into, { shared: true, oneRegionUpTo: 9_999 })(5000, 2);
+    expect(into.placed!.layout.regions.map((region) => region.count)).toEqual([2952, 2048]);
+    placeInSelection(o, into)(5000, 2);
+    expect(into.placed!.layout.candidateThreads).toBe(2);
   });
 });
