@@ -322,16 +322,21 @@ function threadedRunner(
       awaitWorkers();
     }
     // Every thread takes chunks from one counter. Catching up needs none of a region's cell state, so deferred
-    // workers take the rest as soon as they may join, without taking their regions over.
+    // workers take the rest as soon as they may join, without taking their regions over. Workers holding no
+    // candidates may help with any catch-up without joining for good: the passes after it stay on this thread.
     Atomics.store(control, NEXT_CHUNK, 0);
-    if (joining && solo !== null && mayJoin()) join();
-    let workersIn = solo === null;
+    const helps = joining || sweepsAlone;
+    const enter = (): boolean => {
+      if (!helps || !mayJoin()) return false;
+      if (joining) join();
+      return true;
+    };
+    let workersIn = solo === null || enter();
     if (workersIn) post(OP_CATCH_UP, to, false, false, false);
     catchUpTogether({ catchUp, regionViews }, main, control, NEXT_CHUNK, to, BACKGROUND_CHUNK, () => {
-      if (workersIn || !joining) return;
+      if (workersIn || !helps) return;
       options.onCatchUpChunk?.();
-      if (!mayJoin()) return;
-      join();
+      if (!enter()) return;
       post(OP_CATCH_UP, to, false, false, false);
       workersIn = true;
     });

@@ -359,6 +359,32 @@ describe("threaded selection", () => {
     expect(() => allocateSelection(100, 4, 0, 10, 2, true, 3)).toThrow(RangeError);
   });
 
+  it("lets workers holding no candidates help catch candidates up before passes resume, without joining for good", async () => {
+    const base = input(24, 6000, 9, 250);
+    const single = selectCandidates(base, BY_PASSES);
+    // Lazy picks and passes in turn: every candidate is caught up to slot 2, 18, 34, ... before passes resume.
+    const lazy = { passes: 1, minShare: 0, resumeShare: 2 };
+    for (const exitAt of [18, -1]) {
+      const placed = allocateSelection(6000, 9, 0, 250, 2, true, 1);
+      copyRows(base.features.data, 0, 6000, placed.candidates, 0);
+      const joinSignal = createJoinSignal();
+      const onPick = (picked: number): void => {
+        if (picked === 1) letJoin(joinSignal);
+      };
+      const run = selectCandidatesThreaded({ ...base, features: placed }, { threads: 2, lazy, joinSignal, onPick, exitWorkersAtSlot: exitAt, stallSeconds: 1 });
+      // A worker that exits when asked to catch up to slot 18 stops the selection: it was asked.
+      if (exitAt === 18) {
+        await expect(run).rejects.toThrow(/no result from a worker thread for 1 s/);
+        continue;
+      }
+      const result = await run;
+      expect(result.picks).toEqual(single.picks);
+      expect(Array.from(result.distanceToCovered)).toEqual(Array.from(single.distanceToCovered));
+      // Helping with a catch-up before passes is no joining: the caller's core is free again after it.
+      if (result.lazyPicks < 249) expect(joinSignal[1]).toBe(0);
+    }
+  });
+
   it("reports input errors (the workers started alongside are stopped)", async () => {
     const base = input(11, 10, 2, 11);
     await expect(selectCandidatesThreaded(base, { threads: 2 })).rejects.toThrow(/cannot select 11 candidates from a pool of 10/);
