@@ -492,6 +492,11 @@ export async function rankToDir(o: RankOptions, started?: RankStart): Promise<Ra
 }
 
 async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStart, workers: ScanWorkers): Promise<RankOutcome> {
+  // Hashed while the rest is read and the selection runs (from here on, not later: when this thread came to it after
+  // the ids and ranking.csv's leads, it could still be at it when an early selection ended, 50 ms and more in busy
+  // spells): what the ranking was computed from, as for the pool's sources.
+  const matrixSha256 = Promise.all([o.features, o.labeledFeatures].map((file) => (file ? sha256File(file) : undefined)));
+  matrixSha256.catch(() => undefined); // awaited below, unless something fails first
   const { c, sources, units, skipped } = scanned;
   const { early, labeled: labeledUnits, vaspInputs } = start;
   const N = c.meta.length;
@@ -662,9 +667,6 @@ async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStar
   const firstIndex = firstOccurrences(ids);
   // ranking.csv's first fields, while an early selection runs on another thread (otherwise made when written).
   const csvLeads = early ? rankingCsvLeads(c.meta) : undefined;
-  // Hashed while the selection runs: what the ranking was computed from, as for the pool's sources.
-  const matrixSha256 = Promise.all([o.features, o.labeledFeatures].map((file) => (file ? sha256File(file) : undefined)));
-  matrixSha256.catch(() => undefined); // awaited below, unless the selection fails first
   const earlyResult = early && (await early.running.result.catch(() => undefined));
   const confirmed = earlyResult && confirmWithIds(earlyResult, firstIndex);
   let result: SelectionResult;
