@@ -108,7 +108,9 @@ export interface ThreadOptions {
    * Until then the calling thread runs every thread's share itself, so that the other core stays free for work of
    * the caller's process (rank reads the pool meanwhile, then builds selected.extxyz while it runs alone). Element 2
    * set to 1 (with element 0) lets them catch up in the background of lazy picks too; otherwise they join lazy
-   * picking only for its final catch-up, and the caller keeps its core until then.
+   * picking only for its final catch-up, and the caller keeps its core until then. Workers that hold no candidates
+   * (a memory laid out with fewer candidateThreads than threads) never sweep: once let, they help with every catch-up,
+   * joining for good (element 1) only for the final one or the background.
    */
   joinSignal?: Int32Array;
   /**

@@ -2,9 +2,9 @@
  * Native versions of the selection's hottest WebAssembly loops (distance-kernel.ts), for x86-64 CPUs with
  * AVX-512 VNNI: one candidate against a range of centres (nearest_to_slots), and a list of rows against one
  * centre (sqdist_rows), with bounds or without; and of the two passes over every feature before the first pick,
- * the column ranges and sums (scan_columns) and the quantised copies (quantize_rows). scripts/build-native.mjs compiles this file into
- * dist/native/selection-kernels.node when a C compiler is at hand; src/exec/native-kernels.ts loads it, and the
- * selection falls back to WebAssembly without it.
+ * the column ranges and sums (scan_columns) and the quantised copies (quantize_rows). scripts/build-native.mjs
+ * compiles this file into dist/native/selection-kernels.node when a C compiler is at hand;
+ * src/exec/native-kernels.ts loads it, and the selection falls back to WebAssembly without it.
  *
  * They give exactly what their WebAssembly counterparts give: a centre or row is skipped only when the
  * quantised lower bound proves it "not closer" (the same test, in the same float64 arithmetic), and the exact
@@ -364,12 +364,15 @@ static kernel_state *call_arguments(napi_env env, napi_callback_info info, size_
   return data;
 }
 
-/* True when [at, at + bytes) lies inside the memory (throws otherwise: a wrong offset must not reach memory). */
-static int inside(napi_env env, const kernel_state *st, uint64_t at, uint64_t bytes) {
-  if (at + bytes <= st->length) return 1;
+/* True when [at, at + bytes) lies inside a memory of `length` bytes (throws otherwise: a wrong offset must not reach
+ * memory). */
+static int within(napi_env env, size_t length, uint64_t at, uint64_t bytes) {
+  if (at + bytes <= length) return 1;
   napi_throw_range_error(env, NULL, "selection kernels: offset outside the selection's memory");
   return 0;
 }
+
+static int inside(napi_env env, const kernel_state *st, uint64_t at, uint64_t bytes) { return within(env, st->length, at, bytes); }
 
 static napi_value int32_value(napi_env env, int32_t v) {
   napi_value result;
@@ -438,12 +441,6 @@ static uint8_t *memory_arguments(napi_env env, napi_callback_info info, size_t e
     return NULL;
   }
   return data;
-}
-
-static int within(napi_env env, size_t length, uint64_t at, uint64_t bytes) {
-  if (at + bytes <= length) return 1;
-  napi_throw_range_error(env, NULL, "selection kernels: offset outside the selection's memory");
-  return 0;
 }
 
 /* scanColumns(memory, x, D, count, stats) */
