@@ -10,7 +10,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { UsageError } from "../../src/core/errors.js";
 import {
-  columnStatsBytes, distanceKernelBytes, quantizedLength, quantizerForRanges, quantizerParamBytes, writeQuantizerParams,
+  columnStatsBytes, distanceKernelBytes, quantizedLength, quantizerParamBytes, writeQuantizerParams,
   type QuantizeRows, type ScanColumns,
 } from "../../src/core/select/distance-kernel.js";
 import type { FeatureMatrix } from "../../src/core/select/feature-matrix.js";
@@ -19,6 +19,7 @@ import { allocateSelection, type LazyPolicy, type SelectionInput } from "../../s
 import { selectCandidatesThreaded } from "../../src/exec/fps-threads.js";
 import { kernelChoiceFromEnv, nativeExtxyzFrames, nativeKernels } from "../../src/exec/native-kernels.js";
 import { seededRandom } from "../core/select/fps-oracle.js";
+import { fitQuantizer } from "../core/select/fit-quantizer.js";
 
 const cpuFlags = existsSync("/proc/cpuinfo") ? (readFileSync("/proc/cpuinfo", "utf8").match(/^flags\s*:(.*)$/m)?.[1] ?? "") : "";
 const hasVnni = process.arch === "x64" && ["avx512f", "avx512bw", "avx512vl", "avx512_vnni"].every((flag) => cpuFlags.split(" ").includes(flag));
@@ -43,17 +44,6 @@ function features(seed: number, N: number, D: number, clusters: number, duplicat
 }
 
 const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-/** The quantiser for the ranges of the columns of X (rows of D values). */
-function fitQuantizer(D: number, X: Float32Array) {
-  const lo = new Float64Array(D).fill(Infinity);
-  const hi = new Float64Array(D).fill(-Infinity);
-  X.forEach((v, p) => {
-    lo[p % D] = Math.min(lo[p % D], v);
-    hi[p % D] = Math.max(hi[p % D], v);
-  });
-  return quantizerForRanges(lo, hi);
-}
 
 const ids = (N: number, prefix = "c"): string[] => Array.from({ length: N }, (_, i) => `${prefix}${i}`);
 

@@ -5,6 +5,7 @@ import {
 } from "../../../src/core/select/distance-kernel.js";
 import type { WasmApi } from "../../../src/core/select/fps-kernel.js";
 import { seededRandom } from "./fps-oracle.js";
+import { fitQuantizer } from "./fit-quantizer.js";
 
 const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
@@ -36,17 +37,6 @@ function squaredDistance(
     s += t * t;
   }
   return s;
-}
-
-/** A quantiser fitted to the column ranges of X (rows of D values). */
-function fitQuantizer(D: number, X: Float32Array) {
-  const lo = new Float64Array(D).fill(Infinity);
-  const hi = new Float64Array(D).fill(-Infinity);
-  X.forEach((v, p) => {
-    lo[p % D] = Math.min(lo[p % D], v);
-    hi[p % D] = Math.max(hi[p % D], v);
-  });
-  return quantizerForRanges(lo, hi);
 }
 
 /** N rows of D features, their quantised copies and one pick (row `pick` of X, or `pickRow`). */
