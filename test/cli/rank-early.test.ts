@@ -8,6 +8,10 @@ describe("rank's selection thread booted before the command loads", () => {
     expect(selectsWhileReading(["--pool", "p.xyz", "--select", "5", "-o", "out"])).toBe(false);
     // Per-structure features read from the pool are another option, not --features.
     expect(selectsWhileReading(["--pool", "p.xyz", "--features-key", "mace"])).toBe(false);
+    // One thread reads the pool and then selects.
+    expect(selectsWhileReading(["--features", "f.npy", "--threads", "1"])).toBe(false);
+    expect(selectsWhileReading(["--features", "f.npy", "--threads=1"])).toBe(false);
+    expect(selectsWhileReading(["--features", "f.npy", "--threads", "2"])).toBe(true);
     for (const first of [["--labeled", "l.xyz"], ["--committee", "a.xyz", "b.xyz"], ["--committee-keys", "m"], ["--force-trust", "0.1:0.3"], ["--help"], ["-h"], ["--labeled=l.xyz"]]) {
       expect(selectsWhileReading(["--pool", "p.xyz", "--features", "f.npy", ...first]), first.join(" ")).toBe(false);
     }

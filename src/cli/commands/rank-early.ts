@@ -7,10 +7,11 @@ import { bootSelectionWorker } from "../../exec/selection-worker-boot.js";
 
 const NEEDS_THE_POOL_FIRST = ["--labeled", "--committee", "--committee-keys", "--force-trust", "--help", "-h"];
 
-/** True when rank's arguments ask for a selection that may start before the pool is read. */
+/** True when rank's arguments ask for a selection that may start before the pool is read (on a second thread). */
 export function selectsWhileReading(argv: readonly string[]): boolean {
   const given = (option: string): boolean => argv.some((arg) => arg === option || arg.startsWith(`${option}=`));
-  return given("--features") && !NEEDS_THE_POOL_FIRST.some(given);
+  const oneThread = argv.some((arg, i) => arg === "--threads=1" || (arg === "--threads" && argv[i + 1] === "1"));
+  return given("--features") && !NEEDS_THE_POOL_FIRST.some(given) && !oneThread;
 }
 
 export function bootRankSelection(argv: readonly string[]): void {
