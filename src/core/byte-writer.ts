@@ -53,6 +53,18 @@ export class ByteWriter {
     this.length += chunk.length;
   }
 
+  /**
+   * Bytes [start, end) of `source`, copied one by one: for many short runs of one buffer (ranking.csv's leading
+   * fields), a view per run to append cost more than the copy, and left garbage to collect.
+   */
+  appendRange(source: Uint8Array, start: number, end: number): void {
+    this.reserve(end - start);
+    const bytes = this.bytes;
+    let at = this.length;
+    for (let b = start; b < end; b++) bytes[at++] = source[b];
+    this.length = at;
+  }
+
   /** A number as String() spells it, integers below 2^31 in magnitude digit by digit (-0 as 0). */
   number(v: number): void {
     if (!(Math.abs(v) < 2 ** 31) || v !== Math.floor(v)) {

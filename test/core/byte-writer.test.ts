@@ -23,6 +23,15 @@ describe("byte writer", () => {
     }
   });
 
+  it("appends a range of another buffer's bytes, growing as needed", () => {
+    const source = Buffer.from("index,id,source,");
+    const w = new ByteWriter(2);
+    w.appendRange(source, 6, 9);
+    w.appendRange(source, 0, 0);
+    w.appendRange(source, 0, 6);
+    expect(decoded(w)).toBe("id,index,");
+  });
+
   it("writes ASCII and other text as UTF-8, growing as needed", () => {
     const w = new ByteWriter(2);
     for (const s of ["pool.xyz", "pööl/Å₂.xyz", "", "a,b"]) w.text(s);

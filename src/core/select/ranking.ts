@@ -226,16 +226,8 @@ function writeCsvRows(out: ByteWriter, r: RankingInputs, leads: CsvLeads, rankOf
   const flagged = r.labeledIds.size > 0 || r.trustLevels !== null;
   // With no pick and no labelled structure, distanceToCovered is the distance to the centroid: nothing covers.
   const covered = r.result.picks.length > 0 || r.labeledIds.size > 0;
-  const lead = leads.bytes;
   for (let i = from; i < to; i++) {
-    // Copied byte by byte: a view per row to append cost more than the copy (and garbage to collect).
-    const start = i === 0 ? 0 : leads.ends[i - 1];
-    const end = leads.ends[i];
-    out.reserve(end - start);
-    const bytes = out.bytes;
-    let at = out.length;
-    for (let b = start; b < end; b++) bytes[at++] = lead[b];
-    out.length = at;
+    out.appendRange(leads.bytes, i === 0 ? 0 : leads.ends[i - 1], leads.ends[i]);
     if (rankOf[i] !== 0) out.number(rankOf[i]);
     out.byte(COMMA);
     if (covered) out.number(r.result.distanceToCovered[i]);
