@@ -10,12 +10,12 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { UsageError } from "../../src/core/errors.js";
 import {
-  columnStatsBytes, distanceKernelBytes, quantizedLength, quantizerParamBytes, writeQuantizerParams,
+  columnStatsBytes, distanceKernelBytes, quantizedLength, quantizerParamBytes, widenQuantizedRow, writeQuantizerParams,
   type QuantizeRows, type ScanColumns,
 } from "../../src/core/select/distance-kernel.js";
 import type { FeatureMatrix } from "../../src/core/select/feature-matrix.js";
 import type { WasmApi } from "../../src/core/select/fps-kernel.js";
-import { allocateSelection, type LazyPolicy, type SelectionInput } from "../../src/core/select/fps.js";
+import { allocateSelection, prepareSelection, type LazyPolicy, type SelectionInput } from "../../src/core/select/fps.js";
 import { selectCandidatesThreaded } from "../../src/exec/fps-threads.js";
 import { kernelChoiceFromEnv, nativeExtxyzFrames, nativeKernels } from "../../src/exec/native-kernels.js";
 import { seededRandom } from "../core/select/fps-oracle.js";
@@ -154,6 +154,46 @@ describe.runIf(hasVnni)("native kernels (this CPU has AVX-512 VNNI)", () => {
     expect(native.picks).toEqual(wasm.picks);
   });
 
+  it("leave in question only the centres the quantised bound cannot rule out, with columns of several weights", () => {
+    // 40 clusters far apart, 8 members each; columns on scales 1, 8 and 64 get weights 4^g of three groups or more.
+    const { kernels } = nativeKernels("native")!;
+    const random = seededRandom(17);
+    const [C, members, D] = [40, 8, 21];
+    const scale = (c: number): number => 8 ** (c % 3);
+    const centreOf = Array.from({ length: C }, () => Array.from({ length: D }, (_, c) => random() * 100 * scale(c)));
+    const data = new Float32Array(C * members * D);
+    for (let i = 0; i < C * members; i++) {
+      for (let c = 0; c < D; c++) data[i * D + c] = centreOf[i % C][c] + (random() - 0.5) * 0.1 * scale(c);
+    }
+    const prepared = prepareSelection({ features: { rows: C * members, cols: D, data }, k: C }, 1, kernels);
+    expect(new Set(prepared.qWeight).size).toBeGreaterThanOrEqual(3);
+    const { layout, main } = prepared;
+    const region = prepared.regions[0];
+    const at = layout.regions[0];
+    const bytes = new DataView(prepared.memory.buffer);
+    // Centre slot j: the first member of cluster j (candidate j).
+    for (let j = 0; j < C; j++) {
+      const p = region.index.indexOf(j);
+      new Float32Array(prepared.memory.buffer, layout.centres + j * layout.rowBytes, D).set(region.X.subarray(p * D, (p + 1) * D));
+      widenQuantizedRow(bytes, at.qx + p * layout.qRowBytes, layout.qCentres + j * layout.qPickBytes, layout.qLen, prepared.qWeight);
+    }
+    region.nearestSq.fill(Infinity);
+    region.nearest.fill(Infinity);
+    const nearest = (p: number, from: number, to: number): number =>
+      main.native!.nearest(at.x + p * layout.rowBytes, at.qx + p * layout.qRowBytes, at.nearestSq + 8 * p, at.nearest + 8 * p, main.rowsPtr, from, to);
+    for (let p = 0; p < at.count; p++) {
+      const own = region.index[p] % C;
+      expect(nearest(p, own, own + 1)).toBe(1);
+      expect(main.rows[0]).toBe(0);
+      const bound = region.nearestSq[p];
+      expect(bound).toBeLessThan((0.1 * 64) ** 2 * D);
+      // Against every centre, with the own one's distance as the bound: only that one is left in question.
+      expect(nearest(p, 0, C), `candidate ${region.index[p]}`).toBe(1);
+      expect(main.rows[0]).toBe(-1);
+      expect(region.nearestSq[p]).toBe(bound);
+    }
+  });
+
   it("scan and quantise rows as the WebAssembly kernel does: ranges, sums and q exactly, the error to rounding", () => {
     const { kernels } = nativeKernels("native")!;
     const random = seededRandom(41);
@@ -216,12 +256,21 @@ describe.runIf(hasVnni)("native kernels (this CPU has AVX-512 VNNI)", () => {
     const { kernels } = nativeKernels("native")!;
     const { memory, layout } = allocateSelection(100, 10, 0, 10, 1);
     const bytes = new Uint8Array(memory.buffer);
-    const sweep = kernels.bind(bytes, layout.centres, layout.qCentres, layout.slots, 10, layout.rowBytes, layout.qLen, layout.qPickBytes, 1, 1);
+    const bind = (centres: number, qCentres: number, quantizer: number) =>
+      kernels.bind(bytes, centres, qCentres, layout.slots, 10, layout.rowBytes, layout.qLen, layout.qPickBytes, 1, 1, quantizer);
+    // Column weights other than 4^g (g < 5) are refused: 0 (nothing written yet), then 2.
+    expect(() => bind(layout.centres, layout.qCentres, layout.quantizer)).toThrow(/column weights/);
+    const qz = fitQuantizer(10, Float32Array.from({ length: 20 }, (_, i) => i % 7));
+    writeQuantizerParams({ ...qz, weight: qz.weight.map((w, c) => (c === 9 ? 2 : w)) }, memory.buffer, layout.quantizer);
+    expect(() => bind(layout.centres, layout.qCentres, layout.quantizer)).toThrow(/column weights/);
+    writeQuantizerParams(qz, memory.buffer, layout.quantizer);
+    const sweep = bind(layout.centres, layout.qCentres, layout.quantizer);
     expect(() => sweep.nearest(bytes.length, 0, 0, 8, 16, 0, 1)).toThrow(RangeError);
     expect(() => sweep.nearest(0, 0, 0, 8, bytes.length - 2, 0, 1)).toThrow(RangeError);
     expect(() => sweep.nearest(0, 0, 0, 8, 16, 0, layout.slots + 1)).toThrow(RangeError);
     expect(() => sweep.rows(0, bytes.length - 4, 2, 0, 0, 0, 0, 0, layout.qRowBytes, layout.qCentres, 0)).toThrow(RangeError);
-    expect(() => kernels.bind(bytes, 0, bytes.length, 10, 10, layout.rowBytes, layout.qLen, layout.qPickBytes, 1, 1)).toThrow(/outside the memory/);
+    expect(() => bind(0, bytes.length, layout.quantizer)).toThrow(/outside the memory/);
+    expect(() => bind(layout.centres, layout.qCentres, bytes.length - 64)).toThrow(RangeError);
     expect(() => kernels.scanColumns(bytes, bytes.length - 40, 10, 2, 0)).toThrow(RangeError);
     expect(() => kernels.scanColumns(bytes, 0, 10, 2, bytes.length - 8)).toThrow(RangeError);
     expect(() => kernels.quantizeRows(bytes, 0, 10, 3, bytes.length - 100, 48, 32, 0, 0)).toThrow(RangeError);

@@ -46,7 +46,7 @@ export interface NativeKernels {
   quantizeRows(memory: Uint8Array, ...args: Parameters<QuantizeRows>): void;
   bind(
     memory: Uint8Array, centres: number, qCentres: number, slots: number, D: number, rowBytes: number, qLen: number,
-    qPickBytes: number, slack: number, qScale: number,
+    qPickBytes: number, slack: number, qScale: number, quantizer: number,
   ): NativeSweep;
 }
 export interface NativeSweep {
@@ -279,7 +279,7 @@ export function createSweepState(
     native: native
       ? native.bind(
         new Uint8Array(buffer), layout.centres, layout.qCentres, slots, D, layout.rowBytes, layout.qLen, layout.qPickBytes,
-        slack, layout.qScale,
+        slack, layout.qScale, layout.quantizer,
       )
       : null,
     reach: new Float64Array(buffer, regionLayout.reach, slots + 1),

@@ -300,9 +300,9 @@ export function prepareSelection(input: SelectionInput, threads: number, native?
   const layout: FpsLayout = { ...unscaled, qScale: quantizer.scale };
   const fpsRule: FpsRule =
     rule.kind === "weighted" ? { kind: 0, wDiv: rule.wDiv, beta: 1 } : { kind: 1, wDiv: 0, beta: rule.beta };
-  const main = createSweepState(memory, module, layout, fpsRule, 0, filterSlack(D), native);
-
+  // Before the native kernels are bound: they read the column weights.
   writeQuantizerParams(quantizer, buffer, layout.quantizer);
+  const main = createSweepState(memory, module, layout, fpsRule, 0, filterSlack(D), native);
   const quantize: QuantizeRows = native ? (...args) => native.quantizeRows(bytes!, ...args) : (kernel.quantize_rows as QuantizeRows);
   const regions = layout.regions.map((region) => regionViews(buffer, region, D));
   // Positions and candidate indices are copied from one run of 0 .. N-1: loops per region and block ran cold (in

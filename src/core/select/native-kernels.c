@@ -13,9 +13,10 @@
  * multiply-add (the build passes -ffp-contract=off). The WebAssembly float32 pass is left out: it only saves work.
  * (quantize_rows sums its error bound in another order: see there.)
  *
- * What makes them faster: nearest_to_slots keeps its own copy of the centres' int16 quantised values transposed
- * (pair of values j of 16 consecutive centres in one 64-byte line), so one VPDPWSSD serves 16 centres with no
- * horizontal sums; sqdist_rows sums 16 rows' int32 lanes at once and prefetches the rows it will need.
+ * What makes them faster: nearest_to_slots keeps its own copy of the centres' int8 quantised values transposed
+ * (values 4j .. 4j+3 of 16 consecutive centres in one 64-byte line, offset by 128 to unsigned), so one VPDPBUSD
+ * serves 16 centres with no horizontal sums; columns are grouped by their weight 4^k, each group summed apart
+ * and shifted by 2k. sqdist_rows sums 16 rows' int32 lanes at once and prefetches the rows it will need.
  */
 #include <node_api.h>
 #include <immintrin.h>
@@ -30,6 +31,8 @@
  * pass compares its partial sum with the bound. */
 #define Q_MARGIN 1e-12
 #define BOUND_CHECK_ELEMENTS 32
+/* Column weights are 4^g for g < WEIGHT_GROUPS (MAX_STEP_POWER in distance-kernel.ts is 4). */
+#define WEIGHT_GROUPS 5
 
 typedef struct {
   napi_ref memoryRef; /* keeps the selection's memory alive while this state is */
@@ -37,17 +40,22 @@ typedef struct {
   uint8_t *base;
   size_t length;
   int32_t D, rowBytes, qLen, qPickBytes, centres, qCentres, slots;
-  /* int16 pairs per quantised row that may be nonzero: quantizedUsed(D) / 2. */
-  int32_t pairs;
-  /* Slots per line of pairT: at least `slots`, an odd number of 64-byte lines, so that the lines one block reads
+  /* Columns grouped by weight 4^g, each group padded to whole quads (4 columns): quadColumn[4j + b] is the
+   * column of byte b of quad j (-1: padding), group g's quads are [groupStart[g], groupStart[g + 1]).
+   * `inOrder`: the quads are columns 0 .. 4*quads - 1 in order (all in one group). */
+  int32_t quads, inOrder;
+  int32_t groupStart[WEIGHT_GROUPS + 1];
+  int32_t *quadColumn;
+  /* Slots per line of quadT: at least `slots`, an odd number of 64-byte lines, so that the lines one block reads
    * fall into different cache sets (at 4 KiB apart they would all compete for one). */
   int32_t stride;
   double qScale2, rootSlack;
-  /* Centres in slots before `transposed` are in pairT, centreSq and centreError. */
+  /* Centres in slots before `transposed` are in quadT, centreSq and centreError. */
   int32_t transposed;
-  int32_t *pairT;
+  int32_t *quadT;
   double *centreSq, *centreError;
-  int32_t *rowPairs;
+  /* A row's quads (int8, in quadColumn order), scratch of nearest_range. */
+  int8_t *rowQuads;
 } kernel_state;
 
 static double load_f64(const uint8_t *at) {
@@ -57,6 +65,11 @@ static double load_f64(const uint8_t *at) {
 }
 
 static void store_f64(uint8_t *at, double v) { memcpy(at, &v, 8); }
+static int32_t load_i32(const int8_t *at) {
+  int32_t v;
+  memcpy(&v, at, 4);
+  return v;
+}
 
 /* The exact pass; stops early, with a sum >= bound, once a partial sum reaches the bound. */
 AVX512 static double exact_sqdist(const float *a, const float *b, int32_t D, double bound) {
@@ -92,11 +105,20 @@ static inline int proven_far(const kernel_state *st, double dot, double rowSq, d
 }
 
 /* Copies the quantised centres in slots [transposed, to) into the transposed layout (they never change once
- * written: a centre's slot is filled before any pass reads it). */
+ * written: a centre's slot is filled before any pass reads it). A centre's copy holds w*q as int16; q + 128 is
+ * its unsigned byte (padding: q = 0). */
 static void transpose_centres(kernel_state *st, int32_t to) {
   for (int32_t t = st->transposed; t < to; t++) {
     const uint8_t *copy = st->base + (uint32_t)st->qCentres + (size_t)t * (uint32_t)st->qPickBytes;
-    for (int32_t j = 0; j < st->pairs; j++) memcpy(&st->pairT[(size_t)j * st->stride + t], copy + 4 * j, 4);
+    uint8_t *line = (uint8_t *)st->quadT + 4 * (size_t)t;
+    for (int32_t g = 0; g < WEIGHT_GROUPS; g++) {
+      for (int32_t i = 4 * st->groupStart[g]; i < 4 * st->groupStart[g + 1]; i++) {
+        const int32_t c = st->quadColumn[i];
+        int16_t wq = 0;
+        if (c >= 0) memcpy(&wq, copy + 2 * c, 2);
+        line[(size_t)(i >> 2) * 4 * st->stride + (i & 3)] = (uint8_t)((wq >> (2 * g)) + 128);
+      }
+    }
     st->centreSq[t] = load_f64(copy + 2 * st->qLen);
     st->centreError[t] = load_f64(copy + 2 * st->qLen + 8);
   }
@@ -114,30 +136,46 @@ AVX512 static int32_t nearest_range(kernel_state *st, int32_t x, int32_t qx, int
   const int8_t *q = (const int8_t *)(base + (uint32_t)qx);
   const double rowSq = load_f64(base + (uint32_t)qx + st->qLen), rowError = load_f64(base + (uint32_t)qx + st->qLen + 8);
   double bound = load_f64(base + (uint32_t)nearestSqAt), root = load_f64(base + (uint32_t)nearestAt);
-  const int32_t pairs = st->pairs;
   const size_t stride = (size_t)st->stride;
-  for (int32_t j = 0; j < pairs; j++)
-    st->rowPairs[j] = (int32_t)((uint32_t)(uint16_t)(int16_t)q[2 * j] | ((uint32_t)(uint16_t)(int16_t)q[2 * j + 1] << 16));
+  /* The row's quads, and per group 128 times the sum of its values: sum((q_c + 128) * r) - 128 * sum(r) = sum(q_c * r)
+   * over a group, exactly. */
+  int8_t *rowQuads = st->rowQuads;
+  if (st->inOrder) memcpy(rowQuads, q, 4 * (size_t)st->quads);
+  else
+    for (int32_t i = 0; i < 4 * st->quads; i++) rowQuads[i] = st->quadColumn[i] >= 0 ? q[st->quadColumn[i]] : 0;
+  __m512i offset[WEIGHT_GROUPS];
+  for (int32_t g = 0; g < WEIGHT_GROUPS; g++) {
+    int32_t sum = 0;
+    for (int32_t i = 4 * st->groupStart[g]; i < 4 * st->groupStart[g + 1]; i++) sum += rowQuads[i];
+    offset[g] = _mm512_set1_epi32(128 * sum);
+  }
   const __m512d minusTwo = _mm512_set1_pd(-2.0), rowSqV = _mm512_set1_pd(rowSq), qScale2V = _mm512_set1_pd(st->qScale2);
   const __m512d rowErrorV = _mm512_set1_pd(rowError), marginV = _mm512_set1_pd(1 + Q_MARGIN);
   int32_t open = 0, lowered = -1;
   for (int32_t t0 = from; t0 < to; t0 += 16) {
     const int32_t n = to - t0 < 16 ? to - t0 : 16;
     const __mmask16 valid = (__mmask16)((1u << n) - 1);
-    const int32_t *col = st->pairT + t0;
-    /* Four accumulators: one chain of VPDPWSSD would wait on its latency. */
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-    int32_t j = 0;
-#define PAIR(acc, jj) acc = _mm512_dpwssd_epi32(acc, _mm512_set1_epi32(st->rowPairs[jj]), _mm512_maskz_loadu_epi32(valid, col + (size_t)(jj) * stride))
-    for (; j + 4 <= pairs; j += 4) {
-      PAIR(a0, j);
-      PAIR(a1, j + 1);
-      PAIR(a2, j + 2);
-      PAIR(a3, j + 3);
+    const int32_t *col = st->quadT + t0;
+    __m512i dots = _mm512_setzero_si512();
+    for (int32_t g = 0; g < WEIGHT_GROUPS; g++) {
+      const int32_t end = st->groupStart[g + 1];
+      int32_t j = st->groupStart[g];
+      if (j == end) continue;
+      /* Four accumulators: one chain of VPDPBUSD would wait on its latency. */
+      __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+#define QUAD(acc, jj) \
+  acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_loadu_epi32(valid, col + (size_t)(jj) * stride), _mm512_set1_epi32(load_i32(rowQuads + 4 * (jj))))
+      for (; j + 4 <= end; j += 4) {
+        QUAD(a0, j);
+        QUAD(a1, j + 1);
+        QUAD(a2, j + 2);
+        QUAD(a3, j + 3);
+      }
+      for (; j < end; j++) QUAD(a0, j);
+#undef QUAD
+      const __m512i sum = _mm512_sub_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)), offset[g]);
+      dots = _mm512_add_epi32(dots, _mm512_sllv_epi32(sum, _mm512_set1_epi32(2 * g)));
     }
-    for (; j < pairs; j++) PAIR(a0, j);
-#undef PAIR
-    const __m512i dots = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
     int32_t dot[16];
     _mm512_storeu_si512(dot, dots);
     /* The quantised test of all 16 against the root at the block's start (a larger root only leaves more in
@@ -480,6 +518,15 @@ static napi_value quantize_call(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static void free_state(kernel_state *st) {
+  free(st->quadColumn);
+  free(st->quadT);
+  free(st->centreSq);
+  free(st->centreError);
+  free(st->rowQuads);
+  free(st);
+}
+
 /* Finalizer of the bound object and of each of its functions: the state goes with the last of them (a function
  * kept alone must not find it freed). */
 static void release_state(napi_env env, void *data, void *hint) {
@@ -487,34 +534,73 @@ static void release_state(napi_env env, void *data, void *hint) {
   kernel_state *st = data;
   if (--st->holders > 0) return;
   napi_delete_reference(env, st->memoryRef);
-  free(st->pairT);
-  free(st->centreSq);
-  free(st->centreError);
-  free(st->rowPairs);
-  free(st);
+  free_state(st);
+}
+
+/* The columns' weight groups from the quantiser's parameters at `params` (writeQuantizerParams: each pair of columns'
+ * mid, inverse step, step and weight, the weight 4^g); 0 when a weight is not one of those. */
+static int group_columns(kernel_state *st, const uint8_t *params) {
+  int32_t count[WEIGHT_GROUPS] = {0};
+  int8_t *group = malloc((size_t)st->D);
+  if (!group) return 0;
+  for (int32_t c = 0; c < st->D; c++) {
+    const double w = load_f64(params + 64 * (size_t)(c >> 1) + 48 + 8 * (c & 1));
+    group[c] = -1;
+    for (int32_t g = 0; g < WEIGHT_GROUPS; g++)
+      if (w == (double)(1 << (2 * g))) group[c] = (int8_t)g;
+    if (group[c] < 0) {
+      free(group);
+      return 0;
+    }
+    count[group[c]]++;
+  }
+  int32_t groups = 0;
+  st->groupStart[0] = 0;
+  for (int32_t g = 0; g < WEIGHT_GROUPS; g++) {
+    st->groupStart[g + 1] = st->groupStart[g] + (count[g] + 3) / 4;
+    groups += count[g] > 0;
+  }
+  st->quads = st->groupStart[WEIGHT_GROUPS];
+  st->inOrder = groups == 1;
+  st->quadColumn = malloc(4 * (size_t)st->quads * sizeof(int32_t));
+  if (!st->quadColumn) {
+    free(group);
+    return 0;
+  }
+  for (int32_t g = 0, i = 0; g < WEIGHT_GROUPS; g++) {
+    for (int32_t c = 0; c < st->D; c++)
+      if (group[c] == g) st->quadColumn[i++] = c;
+    while (i < 4 * st->groupStart[g + 1]) st->quadColumn[i++] = -1;
+  }
+  free(group);
+  return 1;
 }
 
 /* bind(memory: Uint8Array over the whole selection memory, centres, qCentres, slots, D, rowBytes, qLen, qPickBytes,
- * slack, qScale) -> { nearest, rows, exact } for one thread. */
+ * slack, qScale, quantizer) -> { nearest, rows, exact } for one thread; the quantiser's parameters are written at
+ * `quantizer` before. */
 static napi_value bind(napi_env env, napi_callback_info info) {
-  napi_value argv[10];
-  size_t argc = 10;
+  napi_value argv[11];
+  size_t argc = 11;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   napi_typedarray_type type;
   size_t length, offset;
   void *data;
   napi_value arrayBuffer;
-  uint32_t v[7];
+  uint32_t v[7], params;
   double slack, qScale;
-  int ok = argc == 10 && napi_get_typedarray_info(env, argv[0], &type, &length, &data, &arrayBuffer, &offset) == napi_ok &&
+  int ok = argc == 11 && napi_get_typedarray_info(env, argv[0], &type, &length, &data, &arrayBuffer, &offset) == napi_ok &&
            type == napi_uint8_array;
   for (int i = 0; ok && i < 7; i++) ok = napi_get_value_uint32(env, argv[1 + i], &v[i]) == napi_ok;
-  ok = ok && napi_get_value_double(env, argv[8], &slack) == napi_ok && napi_get_value_double(env, argv[9], &qScale) == napi_ok;
+  ok = ok && napi_get_value_double(env, argv[8], &slack) == napi_ok && napi_get_value_double(env, argv[9], &qScale) == napi_ok &&
+       napi_get_value_uint32(env, argv[10], &params) == napi_ok;
   if (!ok || v[2] > INT32_MAX / 2 || v[3] < 1 || v[3] > 65536 || v[5] < 16 || v[5] % 16 != 0 || v[6] != 2 * v[5] + 16 ||
       v[4] < 4 * v[3]) {
-    napi_throw_type_error(env, NULL, "selection kernels: bind(memory, centres, qCentres, slots, D, rowBytes, qLen, qPickBytes, slack, qScale)");
+    napi_throw_type_error(
+      env, NULL, "selection kernels: bind(memory, centres, qCentres, slots, D, rowBytes, qLen, qPickBytes, slack, qScale, quantizer)");
     return NULL;
   }
+  if (!within(env, length, params, 32 * ((uint64_t)v[3] + 1))) return NULL;
   kernel_state *st = calloc(1, sizeof *st);
   if (!st) {
     napi_throw_error(env, NULL, "selection kernels: out of memory");
@@ -529,22 +615,22 @@ static napi_value bind(napi_env env, napi_callback_info info) {
   st->rowBytes = (int32_t)v[4];
   st->qLen = (int32_t)v[5];
   st->qPickBytes = (int32_t)v[6];
-  st->pairs = (st->D + 7) / 8 * 4;
+  if (!group_columns(st, st->base + params)) {
+    free_state(st);
+    napi_throw_type_error(env, NULL, "selection kernels: bind needs the quantiser's column weights (4^g, g < 5) at `quantizer`");
+    return NULL;
+  }
   st->stride = ((st->slots + 15) / 16 | 1) * 16;
   st->qScale2 = qScale * qScale * (1 - Q_MARGIN);
   st->rootSlack = sqrt(slack) * (1 + Q_MARGIN);
-  st->pairT = malloc(((size_t)st->pairs * st->stride + 16) * 4);
+  st->quadT = malloc(((size_t)st->quads * st->stride + 16) * 4);
   st->centreSq = malloc(((size_t)st->slots + 16) * 8);
   st->centreError = malloc(((size_t)st->slots + 16) * 8);
-  st->rowPairs = malloc((size_t)st->pairs * 4);
+  st->rowQuads = malloc(4 * (size_t)st->quads);
   napi_value result, nearest, rows, exact;
-  if (!st->pairT || !st->centreSq || !st->centreError || !st->rowPairs ||
+  if (!st->quadT || !st->centreSq || !st->centreError || !st->rowQuads ||
       (uint64_t)v[0] + (uint64_t)v[2] * v[4] > length || (uint64_t)v[1] + (uint64_t)v[2] * v[6] > length) {
-    free(st->pairT);
-    free(st->centreSq);
-    free(st->centreError);
-    free(st->rowPairs);
-    free(st);
+    free_state(st);
     napi_throw_error(env, NULL, "selection kernels: out of memory, or centres outside the memory");
     return NULL;
   }
