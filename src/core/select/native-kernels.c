@@ -46,6 +46,15 @@ typedef struct {
   int32_t quads, inOrder;
   int32_t groupStart[WEIGHT_GROUPS + 1];
   int32_t *quadColumn;
+  /* Each column's group, and the groups with columns (`groupCount` of them). */
+  int8_t *columnGroup;
+  int32_t groups[WEIGHT_GROUPS], groupCount;
+  /* rows_closer's copies of the pick at qPick = pickAt (-1: none yet), one per group in `groups`, pickBytes each (qLen
+   * padded to 64): q of the group's columns, 0 elsewhere; pickOffset is 128 * sum over groups of 4^g * sum(q). */
+  int64_t pickAt;
+  int32_t pickBytes;
+  int8_t *pickGroups;
+  uint32_t pickOffset;
   /* Slots per line of quadT: at least `slots`, an odd number of 64-byte lines, so that the lines one block reads
    * fall into different cache sets (at 4 KiB apart they would all compete for one). */
   int32_t stride;
@@ -211,6 +220,26 @@ AVX512 static int32_t nearest_range(kernel_state *st, int32_t x, int32_t qx, int
   return open;
 }
 
+/* rows_closer's per-group copies of the pick whose int16 copy (w*q) is at qPick. */
+static void copy_pick(kernel_state *st, int32_t qPick) {
+  const uint8_t *wide = st->base + (uint32_t)qPick;
+  uint32_t offset = 0;
+  for (int32_t h = 0; h < st->groupCount; h++) {
+    const int32_t g = st->groups[h];
+    int8_t *copy = st->pickGroups + (size_t)h * st->pickBytes;
+    uint32_t sum = 0;
+    for (int32_t c = 0; c < st->D; c++) {
+      int16_t wq;
+      memcpy(&wq, wide + 2 * c, 2);
+      copy[c] = st->columnGroup[c] == g ? (int8_t)(wq >> (2 * g)) : 0;
+      sum += (uint32_t)(int32_t)copy[c];
+    }
+    offset += (128u * sum) << (2 * g);
+  }
+  st->pickOffset = offset;
+  st->pickAt = qPick;
+}
+
 /* Sums of 16 int32 vectors: lane i of the result is the sum of v[i]'s lanes. */
 AVX512 static inline __m512i sum16(const __m512i *v) {
   __m512i a[8], b[4];
@@ -230,13 +259,18 @@ AVX512 static inline __m512i sum16(const __m512i *v) {
 AVX512 static int32_t rows_closer(kernel_state *st, int32_t x, int32_t rowsAt, int32_t count, int32_t pick, int32_t boundsAt,
                                   int32_t rootsAt, int32_t outAt, int32_t qx, int32_t qRowBytes, int32_t qPick, int32_t keptAt) {
   uint8_t *base = st->base;
-  const int32_t qLen = st->qLen, chunks = (qLen + 31) / 32;
-  const __mmask32 lastMask = (qLen % 32) ? (__mmask32)((1u << (qLen % 32)) - 1) : (__mmask32)0xffffffffu;
+  const int32_t qLen = st->qLen, chunks = st->pickBytes / 64;
+  const __mmask64 lastMask = (qLen % 64) ? (((__mmask64)1 << (qLen % 64)) - 1) : ~(__mmask64)0;
+  if (st->pickAt != qPick) copy_pick(st, qPick);
   const int32_t *rows = (const int32_t *)(base + (uint32_t)rowsAt);
   int32_t *kept = (int32_t *)(base + (uint32_t)keptAt);
   const uint8_t *bounds = base + (uint32_t)boundsAt, *roots = base + (uint32_t)rootsAt, *pickCopy = base + (uint32_t)qPick;
   uint8_t *out = base + (uint32_t)outAt;
   const double pickSq = load_f64(pickCopy + 2 * qLen), pickError = load_f64(pickCopy + 2 * qLen + 8);
+  /* Each row's bytes r + 128 (unsigned) against the pick's q per group: sum((r + 128) * q) - 128 * sum(q) is sum(r * q),
+   * exactly (in int32 arithmetic modulo 2^32, so intermediate sums may wrap: the result fits). A row's bytes past qLen
+   * are masked to 0, and the pick's are 0 there. */
+  const __m512i flip = _mm512_set1_epi8((char)0x80), offset = _mm512_set1_epi32((int32_t)st->pickOffset);
   /* First the quantised test, 16 rows at a time; those left in question are compacted into kept[0 .. open).
    * Writing kept[open] with open <= t0 + i is safe when kept is rows: those entries have been read. */
   int32_t open = 0;
@@ -253,14 +287,20 @@ AVX512 static int32_t rows_closer(kernel_state *st, int32_t x, int32_t rowsAt, i
       row[i] = rows[t0 + (i < n ? i : 0)];
       const uint8_t *q = base + (uint32_t)qx + (size_t)row[i] * (uint32_t)qRowBytes;
       __m512i a = _mm512_setzero_si512();
-      for (int32_t c = 0; c < chunks; c++) {
-        const __mmask32 m = c == chunks - 1 ? lastMask : (__mmask32)0xffffffffu;
-        a = _mm512_dpwssd_epi32(a, _mm512_maskz_loadu_epi16(m, pickCopy + 64 * c), _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, q + 32 * c)));
+      for (int32_t h = 0; h < st->groupCount; h++) {
+        const int8_t *copy = st->pickGroups + (size_t)h * st->pickBytes;
+        __m512i sum = _mm512_setzero_si512();
+        for (int32_t c = 0; c < chunks; c++) {
+          const __mmask64 m = c == chunks - 1 ? lastMask : ~(__mmask64)0;
+          const __m512i r = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, q + 64 * c), flip);
+          sum = _mm512_dpbusd_epi32(sum, r, _mm512_loadu_si512(copy + 64 * c));
+        }
+        a = _mm512_add_epi32(a, _mm512_sll_epi32(sum, _mm_cvtsi32_si128(2 * st->groups[h])));
       }
       acc[i] = a;
     }
     int32_t dot[16];
-    _mm512_storeu_si512(dot, sum16(acc));
+    _mm512_storeu_si512(dot, _mm512_sub_epi32(sum16(acc), offset));
     for (int i = 0; i < n; i++) {
       const uint8_t *q = base + (uint32_t)qx + (size_t)row[i] * (uint32_t)qRowBytes;
       const double root = load_f64(roots + 8 * (size_t)row[i]);
@@ -520,6 +560,8 @@ static napi_value quantize_call(napi_env env, napi_callback_info info) {
 
 static void free_state(kernel_state *st) {
   free(st->quadColumn);
+  free(st->columnGroup);
+  free(st->pickGroups);
   free(st->quadT);
   free(st->centreSq);
   free(st->centreError);
@@ -538,41 +580,38 @@ static void release_state(napi_env env, void *data, void *hint) {
 }
 
 /* The columns' weight groups from the quantiser's parameters at `params` (writeQuantizerParams: each pair of columns'
- * mid, inverse step, step and weight, the weight 4^g); 0 when a weight is not one of those. */
+ * mid, inverse step, step and weight, the weight 4^g); 0 when a weight is not one of those. Out of memory, it leaves
+ * a NULL behind for the caller to find. */
 static int group_columns(kernel_state *st, const uint8_t *params) {
   int32_t count[WEIGHT_GROUPS] = {0};
-  int8_t *group = malloc((size_t)st->D);
-  if (!group) return 0;
+  int8_t *group = st->columnGroup = malloc((size_t)st->D);
+  if (!group) return 1;
   for (int32_t c = 0; c < st->D; c++) {
     const double w = load_f64(params + 64 * (size_t)(c >> 1) + 48 + 8 * (c & 1));
     group[c] = -1;
     for (int32_t g = 0; g < WEIGHT_GROUPS; g++)
       if (w == (double)(1 << (2 * g))) group[c] = (int8_t)g;
-    if (group[c] < 0) {
-      free(group);
-      return 0;
-    }
+    if (group[c] < 0) return 0;
     count[group[c]]++;
   }
-  int32_t groups = 0;
+  st->groupCount = 0;
   st->groupStart[0] = 0;
   for (int32_t g = 0; g < WEIGHT_GROUPS; g++) {
     st->groupStart[g + 1] = st->groupStart[g] + (count[g] + 3) / 4;
-    groups += count[g] > 0;
+    if (count[g] > 0) st->groups[st->groupCount++] = g;
   }
   st->quads = st->groupStart[WEIGHT_GROUPS];
-  st->inOrder = groups == 1;
+  st->inOrder = st->groupCount == 1;
   st->quadColumn = malloc(4 * (size_t)st->quads * sizeof(int32_t));
-  if (!st->quadColumn) {
-    free(group);
-    return 0;
-  }
+  st->pickBytes = (st->qLen + 63) / 64 * 64;
+  st->pickGroups = calloc((size_t)st->groupCount * st->pickBytes, 1);
+  st->pickAt = -1;
+  if (!st->quadColumn || !st->pickGroups) return 1;
   for (int32_t g = 0, i = 0; g < WEIGHT_GROUPS; g++) {
     for (int32_t c = 0; c < st->D; c++)
       if (group[c] == g) st->quadColumn[i++] = c;
     while (i < 4 * st->groupStart[g + 1]) st->quadColumn[i++] = -1;
   }
-  free(group);
   return 1;
 }
 
@@ -628,7 +667,7 @@ static napi_value bind(napi_env env, napi_callback_info info) {
   st->centreError = malloc(((size_t)st->slots + 16) * 8);
   st->rowQuads = malloc(4 * (size_t)st->quads);
   napi_value result, nearest, rows, exact;
-  if (!st->quadT || !st->centreSq || !st->centreError || !st->rowQuads ||
+  if (!st->columnGroup || !st->quadColumn || !st->pickGroups || !st->quadT || !st->centreSq || !st->centreError || !st->rowQuads ||
       (uint64_t)v[0] + (uint64_t)v[2] * v[4] > length || (uint64_t)v[1] + (uint64_t)v[2] * v[6] > length) {
     free_state(st);
     napi_throw_error(env, NULL, "selection kernels: out of memory, or centres outside the memory");
