@@ -17,6 +17,7 @@ import type { PotcarBlock } from "../core/vasp/potcar.js";
 import { compileKernelAhead, selectionThreads, startSelectionWorker, type WorkerSelection } from "../exec/fps-threads.js";
 import { readNpyRows } from "./feature-file.js";
 import { folderEntries } from "./folder-entries.js";
+import { sha256FileSync } from "./open.js";
 import { poolUnits, type PoolUnit } from "./pool.js";
 import type { PickIncar } from "./selected.js";
 import type { StructureFeatureFiles } from "./structure-features.js";
@@ -158,6 +159,8 @@ export interface EarlySelection {
   running: WorkerSelection;
   /** Picks made so far (their rows, in greedy order); onPick hears further ones once set (after the pool is read). */
   progress: { picked: number; rows: number[]; onPick?: (picked: number) => void };
+  /** The features file's sha256. */
+  featuresSha256: string;
 }
 
 /**
@@ -208,8 +211,11 @@ async function startEarlySelection(o: RankOptions): Promise<EarlySelection | und
     };
     const rule = o.rule ?? { kind: "weighted", wDiv: 1, wDis: 0 };
     const running = worker.run({ features: placed, k: o.select, rule }, { threads: o.threads, onPick, alone: true });
+    // Hashed now, while this thread has a core to itself: after the pool read it shares one with the selection's
+    // second thread, at a lower priority (onEarlySelection), and the hash then kept the artifacts waiting 20-450 ms.
+    const featuresSha256 = sha256FileSync(o.features);
     o.onEarlySelection?.();
-    return { rows, running, progress };
+    return { rows, running, progress, featuresSha256 };
   } catch {
     return decline();
   }

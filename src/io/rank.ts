@@ -492,10 +492,12 @@ export async function rankToDir(o: RankOptions, started?: RankStart): Promise<Ra
 }
 
 async function rankScanned(o: RankOptions, scanned: ScannedPool, start: RankStart, workers: ScanWorkers): Promise<RankOutcome> {
-  // Hashed while the rest is read and the selection runs (from here on, not later: when this thread came to it after
-  // the ids and ranking.csv's leads, it could still be at it when an early selection ended, 50 ms and more in busy
-  // spells): what the ranking was computed from, as for the pool's sources.
-  const matrixSha256 = Promise.all([o.features, o.labeledFeatures].map((file) => (file ? sha256File(file) : undefined)));
+  // What the ranking was computed from, as for the pool's sources; hashed while the rest is read and the selection
+  // runs (an early selection's features file was hashed when it started: see startEarlySelection).
+  const matrixSha256 = Promise.all([
+    start.early?.featuresSha256 ?? (o.features && sha256File(o.features)),
+    o.labeledFeatures && sha256File(o.labeledFeatures),
+  ]);
   matrixSha256.catch(() => undefined); // awaited below, unless something fails first
   const { c, sources, units, skipped } = scanned;
   const { early, labeled: labeledUnits, vaspInputs } = start;

@@ -2,7 +2,8 @@
  * startRank: what `relabel rank` checks and starts before the pool readers load. Nothing starts when a check
  * fails; the early selection starts only for a .npy large enough and nothing else needed from the pool.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -37,9 +38,12 @@ describe("startRank", () => {
     expect((await startRank({ ...o, labeled: [POOL] })).early).toBeUndefined();
     const started = await startRank(o);
     expect(started.units).toEqual([{ path: POOL, kind: "extxyz" }]);
-    expect(started.early).toBeDefined();
+    // The features file is hashed as the selection starts, for ranking.json.
+    const sha256 = createHash("sha256").update(readFileSync(features)).digest("hex");
+    expect(started.early?.featuresSha256).toBe(sha256);
     const outcome = await rankToDir(o, started);
     expect(outcome.result.picks).toHaveLength(10);
+    expect(JSON.parse(readFileSync(path.join(o.out, "ranking.json"), "utf8")).parameters.features_file_sha256).toBe(sha256);
     expect((await rankToDir({ ...o, out: path.join(dir, "again") })).result.picks).toEqual(outcome.result.picks);
   });
 });
