@@ -269,6 +269,10 @@ describe.runIf(hasVnni)("native kernels (this CPU has AVX-512 VNNI)", () => {
     expect(() => sweep.nearest(0, 0, 0, 8, bytes.length - 2, 0, 1)).toThrow(RangeError);
     expect(() => sweep.nearest(0, 0, 0, 8, 16, 0, layout.slots + 1)).toThrow(RangeError);
     expect(() => sweep.rows(0, bytes.length - 4, 2, 0, 0, 0, 0, 0, layout.qRowBytes, layout.qCentres, 0)).toThrow(RangeError);
+    const at = layout.regions[0];
+    expect(sweep.prefetch(at.x, at.qx, at.nearestSq, at.nearest, at.score, at.fresh)).toBeUndefined();
+    expect(() => sweep.prefetch(bytes.length - 8, at.qx, at.nearestSq, at.nearest, at.score, at.fresh)).toThrow(RangeError);
+    expect(() => sweep.prefetch(at.x, at.qx, at.nearestSq, at.nearest, at.score, bytes.length - 2)).toThrow(RangeError);
     expect(() => bind(0, bytes.length, layout.quantizer)).toThrow(/outside the memory/);
     expect(() => bind(layout.centres, layout.qCentres, bytes.length - 64)).toThrow(RangeError);
     expect(() => kernels.scanColumns(bytes, bytes.length - 40, 10, 2, 0)).toThrow(RangeError);

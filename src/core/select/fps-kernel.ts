@@ -59,6 +59,8 @@ export interface NativeSweep {
   ): number;
   /** sqdist_rows without bounds (useBound = 0). */
   exact(x: number, rows: number, count: number, pick: number, out: number): void;
+  /** Fetches a candidate's row, quantised copy and entries of those arrays into the cache (see prefetchCandidate). */
+  prefetch(x: number, qx: number, nearestSq: number, nearest: number, score: number, fresh: number): void;
 }
 
 /** Byte offsets of one thread's arrays (all 16-byte aligned); positions 0 .. count-1. */
@@ -919,6 +921,15 @@ export function catchUp(st: SweepState, at: RegionLayout, region: Region, p: num
   }
   if (st.rows[0] >= 0) region.cellOf[p] = from + st.rows[0];
   region.score[p] = scoreOf(st.rule, region.nearest[p], region.weight[p]);
+}
+
+/**
+ * Lazy mode: the candidate at position p of a region, likely the next to catch up, is fetched into the cache meanwhile
+ * (native kernels only). A pick in a cluster sinks its members one after another, each a few cache misses.
+ */
+export function prefetchCandidate(st: SweepState, at: RegionLayout, p: number): void {
+  const { rowBytes, qRowBytes } = st.layout;
+  st.native?.prefetch(at.x + p * rowBytes, at.qx + p * qRowBytes, at.nearestSq + 8 * p, at.nearest + 8 * p, at.score + 8 * p, at.fresh + 4 * p);
 }
 
 /** Lazy mode, with no other thread at work on the region: its candidates get their `nearest` for all centre slots before `to`. */

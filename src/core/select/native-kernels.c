@@ -474,6 +474,23 @@ static napi_value nearest_call(napi_env env, napi_callback_info info) {
                                         (int32_t)a[6]));
 }
 
+/* prefetch(x, qx, nearestSq, nearest, score, fresh): a candidate's row, its quantised copy and its entries in those
+ * arrays are fetched into the cache, for a caller that will likely need them after its next call. */
+static napi_value prefetch_call(napi_env env, napi_callback_info info) {
+  uint32_t a[6];
+  kernel_state *st = call_arguments(env, info, 6, a);
+  if (!st) return NULL;
+  if (!inside(env, st, a[0], (uint32_t)st->rowBytes) || !inside(env, st, a[1], (uint64_t)st->qLen + 16) || !inside(env, st, a[2], 8) ||
+      !inside(env, st, a[3], 8) || !inside(env, st, a[4], 8) || !inside(env, st, a[5], 4))
+    return NULL;
+  const char *base = (const char *)st->base;
+  for (int32_t b = 0; b < st->rowBytes; b += 64) _mm_prefetch(base + a[0] + b, _MM_HINT_T0);
+  for (int32_t b = 0; b < st->qLen + 16; b += 64) _mm_prefetch(base + a[1] + b, _MM_HINT_T0);
+  _mm_prefetch(base + a[1] + st->qLen + 15, _MM_HINT_T0);
+  for (int i = 2; i < 6; i++) _mm_prefetch(base + a[i], _MM_HINT_T0);
+  return NULL;
+}
+
 /* rows(x, rows, count, pick, bounds, roots, out, qx, qRowBytes, qPick, kept); the caller keeps row numbers below the
  * region's size, as the WebAssembly kernel's caller does. */
 static napi_value rows_call(napi_env env, napi_callback_info info) {
@@ -616,7 +633,7 @@ static int group_columns(kernel_state *st, const uint8_t *params) {
 }
 
 /* bind(memory: Uint8Array over the whole selection memory, centres, qCentres, slots, D, rowBytes, qLen, qPickBytes,
- * slack, qScale, quantizer) -> { nearest, rows, exact } for one thread; the quantiser's parameters are written at
+ * slack, qScale, quantizer) -> { nearest, rows, exact, prefetch } for one thread; the quantiser's parameters are written at
  * `quantizer` before. */
 static napi_value bind(napi_env env, napi_callback_info info) {
   napi_value argv[11];
@@ -666,7 +683,7 @@ static napi_value bind(napi_env env, napi_callback_info info) {
   st->centreSq = malloc(((size_t)st->slots + 16) * 8);
   st->centreError = malloc(((size_t)st->slots + 16) * 8);
   st->rowQuads = malloc(4 * (size_t)st->quads);
-  napi_value result, nearest, rows, exact;
+  napi_value result, nearest, rows, exact, prefetch;
   if (!st->columnGroup || !st->quadColumn || !st->pickGroups || !st->quadT || !st->centreSq || !st->centreError || !st->rowQuads ||
       (uint64_t)v[0] + (uint64_t)v[2] * v[4] > length || (uint64_t)v[1] + (uint64_t)v[2] * v[6] > length) {
     free_state(st);
@@ -678,12 +695,14 @@ static napi_value bind(napi_env env, napi_callback_info info) {
   napi_create_function(env, "nearest", NAPI_AUTO_LENGTH, nearest_call, st, &nearest);
   napi_create_function(env, "rows", NAPI_AUTO_LENGTH, rows_call, st, &rows);
   napi_create_function(env, "exact", NAPI_AUTO_LENGTH, exact_call, st, &exact);
+  napi_create_function(env, "prefetch", NAPI_AUTO_LENGTH, prefetch_call, st, &prefetch);
   napi_set_named_property(env, result, "nearest", nearest);
   napi_set_named_property(env, result, "rows", rows);
   napi_set_named_property(env, result, "exact", exact);
-  st->holders = 4;
-  napi_value holders[4] = {result, nearest, rows, exact};
-  for (int i = 0; i < 4; i++) napi_add_finalizer(env, holders[i], st, release_state, NULL, NULL);
+  napi_set_named_property(env, result, "prefetch", prefetch);
+  st->holders = 5;
+  napi_value holders[5] = {result, nearest, rows, exact, prefetch};
+  for (int i = 0; i < 5; i++) napi_add_finalizer(env, holders[i], st, release_state, NULL, NULL);
   return result;
 }
 
