@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import path from "node:path";
 import { counted } from "../core/counted.js";
 import { InputError } from "../core/errors.js";
-import { isAseTrajectory } from "../core/formats/ase-trajectory.js";
+import { isAseTrajectory } from "../core/formats/format-heads.js";
 import { foreignFormatDetail } from "../core/formats/foreign.js";
 import type { Frame } from "../core/structure.js";
 import { labelFrame, type EnergyPolicy } from "../core/vasp/labels.js";

@@ -1,5 +1,6 @@
 /** Streams a LAMMPS text dump (plain or gzip) from disk through the pure parser in src/core/formats/lammps-dump.ts. */
-import { isLammpsDump, LammpsDumpParser } from "../core/formats/lammps-dump.js";
+import { isLammpsDump } from "../core/formats/format-heads.js";
+import { LammpsDumpParser } from "../core/formats/lammps-dump.js";
 import type { Frame } from "../core/structure.js";
 import { readTextFrames } from "./text-frames.js";
 

@@ -6,9 +6,8 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { InputError } from "../core/errors.js";
-import { isUlm } from "../core/formats/ase-trajectory.js";
 import { extxyzNonFiniteGeometryError } from "../core/formats/finite-geometry.js";
-import { isLammpsDump } from "../core/formats/lammps-dump.js";
+import { isLammpsDump, isUlm } from "../core/formats/format-heads.js";
 import type { Frame } from "../core/structure.js";
 import type { ExtxyzReadTrace } from "./extxyz.js";
 import { folderEntries, VisitedFolders } from "./folder-entries.js";

@@ -15,6 +15,7 @@
 import { elementSymbol } from "../elements.js";
 import { InputError } from "../errors.js";
 import type { AtomArray, Frame, InfoValue, Pbc } from "../structure.js";
+import { ASE_TRAJECTORY_TAG, isUlm } from "./format-heads.js";
 
 /** Random access to a file's bytes. */
 export interface ByteSource {
@@ -24,18 +25,6 @@ export interface ByteSource {
 }
 
 const HEADER_BYTES = 48;
-const MAGICS = ["- of Ulm", "AFFormat"];
-const TAG = "ASE-Trajectory";
-
-/** Whether a file's first bytes (as latin1 text) are a ULM file's: an ASE trajectory, or another (a GPAW .gpw). */
-export function isUlm(head: string): boolean {
-  return MAGICS.includes(head.slice(0, 8));
-}
-
-/** Whether a file's first bytes (as latin1 text) are an ASE trajectory's. */
-export function isAseTrajectory(head: string): boolean {
-  return isUlm(head) && head.slice(8, 24).trimEnd() === TAG;
-}
 
 /** Thrown for an item that lies (partly) beyond the end of the file: the writer was stopped inside it. */
 export class TrajectoryCut extends InputError {}
@@ -75,7 +64,9 @@ export class AseTrajectoryReader {
     if (!isUlm(latin1(head))) throw new InputError(file, undefined, "not an ASE trajectory (it does not start with ULM's \"- of Ulm\")");
     if (head.length < HEADER_BYTES) throw new TrajectoryCut(file, undefined, "the file ends inside its 48-byte header");
     const tag = latin1(head.subarray(8, 24)).trimEnd();
-    if (tag !== TAG) throw new InputError(file, undefined, `a ULM file tagged "${tag}", expected an ASE trajectory (tag "${TAG}")`);
+    if (tag !== ASE_TRAJECTORY_TAG) {
+      throw new InputError(file, undefined, `a ULM file tagged "${tag}", expected an ASE trajectory (tag "${ASE_TRAJECTORY_TAG}")`);
+    }
     const view = dataView(head);
     const count = int64(view, 32);
     const table = int64(view, 40);

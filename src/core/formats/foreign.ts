@@ -2,8 +2,7 @@
  * Files in formats relabel-loop does not read, handed to a reader of text formats by mistake: recognised by their
  * first bytes, so that the error says what the file is instead of failing on its first line.
  */
-import { isAseTrajectory, isUlm } from "./ase-trajectory.js";
-import { isLammpsDump } from "./lammps-dump.js";
+import { isAseTrajectory, isLammpsDump, isUlm } from "./format-heads.js";
 
 const SKIPPED_LINES = String.raw`(?:[ \t]*(?:#[^\n]*)?\r?\n)*`;
 const CIF = new RegExp(String.raw`^${SKIPPED_LINES}[ \t]*data_[^\n]*\n${SKIPPED_LINES}[ \t]*(?:_|loop_)`);

@@ -21,11 +21,6 @@ import type { Frame, InfoValue, Pbc } from "../structure.js";
 import { exactDecimal } from "./extxyz.js";
 import { LineFrameParser } from "./line-frames.js";
 
-/** Whether a file's first bytes are a LAMMPS text dump's. */
-export function isLammpsDump(head: string): boolean {
-  return /^ITEM: (TIMESTEP|UNITS|TIME)\b/.test(head);
-}
-
 const POSITION_COLUMNS: ReadonlyArray<{ names: [string, string, string]; scaled: boolean }> = [
   { names: ["x", "y", "z"], scaled: false },
   { names: ["xs", "ys", "zs"], scaled: true },

@@ -337,8 +337,3 @@ export function selectionInfo(c: CandidateMeta, rank: number): [string, InfoValu
   ];
   return SELECTION_INFO.map((key, i) => [key, values[i]]);
 }
-
-/** Ranks for a one-line message: the first ten, then "...". */
-export function rankList(ranks: readonly number[]): string {
-  return ranks.length <= 10 ? ranks.join(", ") : `${ranks.slice(0, 10).join(", ")}, ...`;
-}

@@ -4,7 +4,7 @@
  * are pointed out (VASP's KSPACING or a fully automatic KPOINTS adapt to each cell instead).
  */
 
-import { rankList } from "../select/ranking.js";
+import { rankList } from "../counted.js";
 import { invertCell, singularCell, type Pbc } from "../structure.js";
 
 /** A KPOINTS file's automatic mesh (line 2 `0`, line 3 Gamma or Monkhorst-Pack); null for any other kind. */

@@ -3,9 +3,9 @@
  * "End of Dataset" line. A POTCAR that holds every element of a pool is split here into the one each pick needs.
  * Only the block boundaries and each block's TITEL line are read; the blocks are copied byte for byte.
  */
+import { rankList } from "../counted.js";
 import { elementProblem, isElement } from "../elements.js";
 import { InputError } from "../errors.js";
-import { rankList } from "../select/ranking.js";
 
 export interface PotcarBlock {
   element: string;
