@@ -144,6 +144,95 @@ describe.runIf(hasVnni)("native kernels (this CPU has AVX-512 VNNI)", () => {
     }
   });
 
+  it("agree under each rule, whether the native pass loop keeps the cells (plain scores) or JavaScript does (a power)", async () => {
+    const N = 3000;
+    const random = seededRandom(23);
+    const base = {
+      features: features(29, N, 24, 5, 11),
+      ids: ids(N),
+      k: 150,
+      excluded: Uint8Array.from({ length: N }, () => (random() < 0.1 ? 1 : 0)),
+      disagreement: Float64Array.from({ length: N }, () => random()),
+    };
+    const rules: SelectionInput["rule"][] = [
+      { kind: "weighted", wDiv: 1, wDis: 0 },
+      { kind: "weighted", wDiv: 0.5, wDis: 2 },
+      { kind: "uwfps", alpha: 1, beta: 1 },
+      { kind: "uwfps", alpha: 2, beta: 3 },
+    ];
+    for (const rule of rules) {
+      for (const threads of [1, 2]) {
+        const { wasm, native } = await bothKernels({ ...base, rule }, threads);
+        expect(native.picks, `${JSON.stringify(rule)} threads=${threads}`).toEqual(wasm.picks);
+        expect(Array.from(native.distanceToCovered)).toEqual(Array.from(wasm.distanceToCovered));
+      }
+    }
+  });
+
+  it("move the rows that got closer as scanPass does: cells left and joined, bests, radii, scores and the moved list", () => {
+    const { kernels } = nativeKernels("native")!;
+    for (const [kind, wDiv, scores] of [[0, 2, [2.5, 2.5, 4]], [1, 0, [0.5, 0.5, 0]]] as const) {
+      // Candidates 0 and 1 in cell 0 (0 its best), 2 and 3 in cell 1 (2 its best, 3 not pickable); 0, 1 and 3 move to cell 2.
+      const c = {
+        size: Int32Array.of(2, 2, 0), radius: Float64Array.of(5, 5, 0), cellScore: Float64Array.of(9, 9, -Infinity),
+        cellIndex: Int32Array.of(1, 2, -1), cellPosition: Int32Array.of(0, 2, -1), dirtyStamp: new Int32Array(3),
+        moved: new Int32Array(8), counts: Int32Array.of(0, 0),
+      };
+      const r = {
+        nearestSq: new Float64Array(4).fill(25), nearest: new Float64Array(4).fill(5), cellOf: Int32Array.of(0, 0, 1, 1),
+        score: new Float64Array(4), weight: Float64Array.of(0.5, 0.5, 0.25, 0), status: Uint8Array.of(0, 0, 0, 1), index: Int32Array.of(1, 0, 2, 3),
+      };
+      const moveRows = kernels.moves(
+        c.size, c.radius, c.cellScore, c.cellIndex, c.cellPosition, c.dirtyStamp, c.moved, c.counts,
+        r.nearestSq, r.nearest, r.cellOf, r.score, r.weight, r.status, r.index, Int32Array.of(0, 1, 3), Float64Array.of(1, 1, 4, 0), kind, wDiv,
+      );
+      moveRows(3, 2, 7);
+      // Three moved; one cell (0) lost its best.
+      expect(Array.from(c.counts)).toEqual([3, 1]);
+      expect(Array.from(c.moved.subarray(0, 6))).toEqual([0, 0, 1, 0, 3, 1]);
+      expect(Array.from(c.dirtyStamp)).toEqual([7, 0, 0]);
+      expect(Array.from(c.size)).toEqual([0, 1, 3]);
+      expect(Array.from(c.radius)).toEqual([5, 5, 2]);
+      // Candidates 0 and 1 tie on score: the lower candidate index (1's, 0) is the cell's best.
+      expect([c.cellScore[2], c.cellIndex[2], c.cellPosition[2]]).toEqual([scores[0], 0, 1]);
+      expect(Array.from(r.cellOf)).toEqual([2, 2, 1, 2]);
+      expect(Array.from(r.nearestSq)).toEqual([1, 1, 25, 4]);
+      expect(Array.from(r.nearest)).toEqual([1, 1, 5, 2]);
+      expect([r.score[0], r.score[1], r.score[3]]).toEqual(scores);
+    }
+  });
+
+  it("refuse a pass loop over rows or cells out of range", () => {
+    const { kernels } = nativeKernels("native")!;
+    const cells = 4;
+    const region = { count: 3 };
+    const int32 = (n: number, fill = 0) => new Int32Array(n).fill(fill);
+    const float64 = (n: number) => new Float64Array(n);
+    const rows = Int32Array.of(0, 1, 2);
+    const out = Float64Array.of(1, 4, 9, 0);
+    const args = (moved: Int32Array = int32(2 * region.count)): Parameters<typeof kernels.moves> => [
+      int32(cells), float64(cells), float64(cells).fill(-Infinity), int32(cells, -1), int32(cells, -1), int32(cells), moved, int32(2),
+      float64(region.count).fill(Infinity), float64(region.count).fill(Infinity), int32(region.count, 0), float64(region.count),
+      float64(region.count), new Uint8Array(region.count), Int32Array.of(0, 1, 2), rows, out, 0, 1,
+    ];
+    const make = (moved?: Int32Array) => kernels.moves(...args(moved));
+    expect(() => make()(3, 1, 2)).not.toThrow();
+    expect(() => make()(4, 1, 2)).toThrow(RangeError);
+    expect(() => make()(3, cells, 2)).toThrow(RangeError);
+    expect(() => make(int32(2))(3, 1, 2)).toThrow(/full moved list/);
+    rows[1] = 3;
+    expect(() => make()(3, 1, 2)).toThrow(/out of range/);
+    rows[1] = 1;
+    // Arrays of the wrong length or type, and a rule kind other than 0 and 1.
+    const shortRadius = args();
+    shortRadius[1] = float64(cells - 1);
+    const floatIndex = args() as unknown[];
+    floatIndex[14] = float64(region.count);
+    const kind = args();
+    kind[17] = 2;
+    for (const bad of [shortRadius, floatIndex, kind]) expect(() => kernels.moves(...(bad as Parameters<typeof kernels.moves>))).toThrow(TypeError);
+  });
+
   it("agree when all candidates are equally far apart (every distance a tie)", async () => {
     const N = 64;
     const D = 64;

@@ -48,6 +48,13 @@ export interface NativeKernels {
     memory: Uint8Array, centres: number, qCentres: number, slots: number, D: number, rowBytes: number, qLen: number,
     qPickBytes: number, slack: number, qScale: number, quantizer: number,
   ): NativeSweep;
+  /** scanPass's loop over the rows that got closer, on one thread's arrays (see SweepState.moveRows). */
+  moves(
+    size: Int32Array, radius: Float64Array, cellScore: Float64Array, cellIndex: Int32Array, cellPosition: Int32Array,
+    dirtyStamp: Int32Array, moved: Int32Array, counts: Int32Array, nearestSq: Float64Array, nearest: Float64Array,
+    cellOf: Int32Array, score: Float64Array, weight: Float64Array, status: Uint8Array, index: Int32Array, rows: Int32Array,
+    out: Float64Array, kind: number, wDiv: number,
+  ): (closer: number, slot: number, stamp: number) => void;
 }
 export interface NativeSweep {
   /** nearest_to_slots for the centres in slots [from, to), the offset of the centre that lowered `nearest` to i32[lowered]. */
@@ -217,8 +224,14 @@ export interface SweepState {
   memberNext: Int32Array;
   memberPrev: Int32Array;
   listed: boolean;
-  /** Scratch of scanPass: (position, cell it left) of each candidate that moved. */
+  /** Scratch of scanPass: (position, cell it left) of each candidate that moved (at most once a pass each). */
   moved: Int32Array;
+  /**
+   * Native kernels, when the rule's score is plain arithmetic (scoreOf's Math.pow is V8's own): scanPass's loop over
+   * the rows of a block that got closer, keeping moveCounts (moved pairs, dirty cells) current.
+   */
+  moveRows: ((closer: number, slot: number, stamp: number) => void) | null;
+  moveCounts: Int32Array;
   /** Segments detached for the current pick: (segment, cell) pairs. */
   pending: Int32Array;
   /** Scratch for regrouping: target of each position and its inverse (in the memory), next free position of each cell. */
@@ -260,16 +273,36 @@ export function createSweepState(
   const instance = new api.Instance(module, { env: { memory } });
   const regionLayout = layout.regions[thread];
   const segments = 64;
+  const region = regionViews(buffer, regionLayout, D);
+  const rows = new Int32Array(buffer, regionLayout.rows, blockSize);
+  const out = new Float64Array(buffer, regionLayout.out, blockSize + 1);
+  const cells = {
+    size: new Int32Array(slots),
+    radius: new Float64Array(slots),
+    cellScore: new Float64Array(slots).fill(-Infinity),
+    cellIndex: new Int32Array(slots).fill(-1),
+    cellPosition: new Int32Array(slots).fill(-1),
+    dirtyStamp: new Int32Array(slots),
+    moved: new Int32Array(2 * regionLayout.count),
+    moveCounts: new Int32Array(2),
+  };
+  const moveRows = native && (rule.kind === 0 || rule.beta === 1)
+    ? native.moves(
+      cells.size, cells.radius, cells.cellScore, cells.cellIndex, cells.cellPosition, cells.dirtyStamp, cells.moved, cells.moveCounts,
+      region.nearestSq, region.nearest, region.cellOf, region.score, region.weight, region.status, region.index, rows, out, rule.kind,
+      rule.wDiv,
+    )
+    : null;
   return {
     layout,
     rule,
     thread,
-    region: regionViews(buffer, regionLayout, D),
+    region,
     centres: new Float32Array(buffer, layout.centres, slots * D),
     slotThread: new Int32Array(buffer, layout.slotThread, slots),
     slotPosition: new Int32Array(buffer, layout.slotPosition, slots),
-    rows: new Int32Array(buffer, regionLayout.rows, blockSize),
-    out: new Float64Array(buffer, regionLayout.out, blockSize + 1),
+    rows,
+    out,
     rowsPtr: regionLayout.rows,
     outPtr: regionLayout.out,
     sqdistRows: instance.exports.sqdist_rows as SqdistRows,
@@ -289,11 +322,8 @@ export function createSweepState(
     tested: 0,
     slack,
     firstSegment: new Int32Array(slots).fill(-1),
-    size: new Int32Array(slots),
-    radius: new Float64Array(slots),
-    cellScore: new Float64Array(slots).fill(-Infinity),
-    cellIndex: new Int32Array(slots).fill(-1),
-    cellPosition: new Int32Array(slots).fill(-1),
+    ...cells,
+    moveRows,
     cellDist: new Float64Array(slots),
     segStart: new Int32Array(segments),
     segEnd: new Int32Array(segments),
@@ -306,12 +336,10 @@ export function createSweepState(
     activeCount: 0,
     affected: new Int32Array(slots),
     affectedStamp: new Int32Array(slots),
-    dirtyStamp: new Int32Array(slots),
     memberHead: new Int32Array(slots).fill(-1),
     memberNext: new Int32Array(regionLayout.count),
     memberPrev: new Int32Array(regionLayout.count),
     listed: false,
-    moved: new Int32Array(128),
     pending: new Int32Array(128),
     target: new Int32Array(regionLayout.count),
     inverse: new Int32Array(buffer, regionLayout.inverse, regionLayout.count),
@@ -689,6 +717,14 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number, af
       inReach += count;
       closer = count > 0 ? distances(st, false, count, slot, true) : 0;
     }
+    if (st.moveRows) {
+      st.moveCounts[0] = moved;
+      st.moveCounts[1] = dirty;
+      st.moveRows(closer, slot, stamp);
+      moved = st.moveCounts[0];
+      dirty = st.moveCounts[1];
+      continue;
+    }
     for (let t = 0; t < closer; t++) {
       const p = rows[t];
       const from = cellOf[p];
@@ -698,7 +734,6 @@ export function scanPass(st: SweepState, slot: number, affectedCount: number, af
         dirty++;
       }
       moveCloser(st, p, out[t], slot);
-      if (2 * moved + 2 > st.moved.length) st.moved = growInt32(st.moved);
       st.moved[2 * moved] = p;
       st.moved[2 * moved + 1] = from;
       moved++;

@@ -422,6 +422,62 @@ AVX512 static int quantize_rows(uint8_t *base, uint32_t x, int32_t D, int32_t co
   return 1;
 }
 
+/* ---- The moved rows of a pass (scanPass in fps-kernel.ts) ---- */
+
+/* One thread's arrays that scanPass's loop over the rows that got closer reads and writes: the cells' (by slot) and
+ * the region's (by position), the kernel's rows and squared distances, and the rule's score of a distance. */
+typedef struct {
+  napi_ref refs[17];
+  int32_t *size, *cellIndex, *cellPosition, *dirtyStamp, *moved, *counts, *cellOf, *index, *rows;
+  double *radius, *cellScore, *nearestSq, *nearest, *score, *weight, *out;
+  uint8_t *status;
+  size_t cells, count, movedPairs, rowCount;
+  /* score = wDiv * nearest + weight (kind 0), or weight * nearest (kind 1, beta 1): scoreOf's arithmetic. */
+  int32_t kind;
+  double wDiv;
+} move_state;
+
+/* scanPass's loop over rows[0 .. closer) of a block, which got closer to the centre in `slot` (squared distances in
+ * out): each leaves its cell (whose best it may have been: the cell is stamped dirty) for cell `slot`, its nearest,
+ * cell and score are updated, and (position, cell it left) appended to moved. counts holds the moved pairs and the
+ * dirty cells so far. Returns 0 when a row, a cell or the moved list is out of range (nothing past it changed). */
+static int move_rows(move_state *m, int32_t closer, int32_t slot, int32_t stamp) {
+  int32_t moved = m->counts[0], dirty = m->counts[1];
+  for (int32_t t = 0; t < closer; t++) {
+    const int32_t p = m->rows[t];
+    if (p < 0 || (size_t)p >= m->count || (size_t)moved >= m->movedPairs) return 0;
+    const int32_t from = m->cellOf[p];
+    if (from < -1 || from >= (int32_t)m->cells) return 0;
+    /* A row in no cell (-1) has no cell to leave (JavaScript's writes to index -1 do nothing). */
+    if (from >= 0) {
+      m->size[from]--;
+      if (m->cellPosition[from] == p && m->dirtyStamp[from] != stamp) {
+        m->dirtyStamp[from] = stamp;
+        dirty++;
+      }
+    }
+    const double d2 = m->out[t], d = sqrt(d2);
+    const double s = m->kind == 0 ? m->wDiv * d + m->weight[p] : m->weight[p] * d;
+    m->nearestSq[p] = d2;
+    m->nearest[p] = d;
+    m->cellOf[p] = slot;
+    m->score[p] = s;
+    m->moved[2 * moved] = p;
+    m->moved[2 * moved + 1] = from;
+    moved++;
+    m->size[slot]++;
+    if (d > m->radius[slot]) m->radius[slot] = d;
+    if (m->status[p] == 0 && (s > m->cellScore[slot] || (s == m->cellScore[slot] && m->index[p] < m->cellIndex[slot]))) {
+      m->cellScore[slot] = s;
+      m->cellIndex[slot] = m->index[p];
+      m->cellPosition[slot] = p;
+    }
+    m->counts[0] = moved;
+    m->counts[1] = dirty;
+  }
+  return 1;
+}
+
 /* ---- Node-API glue ---- */
 
 /* The state a call is bound to, with its `expected` arguments read as uint32 (offsets into a memory of up to
@@ -586,6 +642,99 @@ static void free_state(kernel_state *st) {
   free(st);
 }
 
+/* moveRows(closer, slot, stamp), bound to a move_state by moves(). */
+static napi_value move_rows_call(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  size_t argc = 3;
+  void *data;
+  uint32_t a[3];
+  int ok = napi_get_cb_info(env, info, &argc, argv, NULL, &data) == napi_ok && argc == 3;
+  for (int i = 0; ok && i < 3; i++) ok = napi_get_value_uint32(env, argv[i], &a[i]) == napi_ok;
+  move_state *m = data;
+  if (!ok || a[0] > m->rowCount || a[1] >= m->cells) {
+    napi_throw_range_error(env, NULL, "selection kernels: moveRows(closer, slot, stamp) takes a row count and a cell in range");
+    return NULL;
+  }
+  if (!move_rows(m, (int32_t)a[0], (int32_t)a[1], (int32_t)a[2])) {
+    napi_throw_range_error(env, NULL, "selection kernels: moveRows met a row or cell out of range, or a full moved list");
+  }
+  return NULL;
+}
+
+static void release_moves(napi_env env, void *data, void *hint) {
+  (void)hint;
+  move_state *m = data;
+  for (int i = 0; i < 17; i++) napi_delete_reference(env, m->refs[i]);
+  free(m);
+}
+
+/* moves(size, radius, cellScore, cellIndex, cellPosition, dirtyStamp, moved, counts, nearestSq, nearest, cellOf, score,
+ * weight, status, index, rows, out, kind, wDiv) -> moveRows(closer, slot, stamp): typed arrays, checked for their
+ * types and lengths (cells: size's length; the region's: nearestSq's), kept alive while the function is. */
+static napi_value moves(napi_env env, napi_callback_info info) {
+  enum { ARRAYS = 17 };
+  static const napi_typedarray_type types[ARRAYS] = {
+    napi_int32_array, napi_float64_array, napi_float64_array, napi_int32_array, napi_int32_array, napi_int32_array,
+    napi_int32_array, napi_int32_array, napi_float64_array, napi_float64_array, napi_int32_array, napi_float64_array,
+    napi_float64_array, napi_uint8_array, napi_int32_array, napi_int32_array, napi_float64_array,
+  };
+  napi_value argv[ARRAYS + 2];
+  size_t argc = ARRAYS + 2, lengths[ARRAYS];
+  void *pointers[ARRAYS];
+  int32_t kind = -1;
+  double wDiv = 0;
+  int ok = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == ARRAYS + 2;
+  for (int i = 0; ok && i < ARRAYS; i++) {
+    napi_typedarray_type type;
+    napi_value buffer;
+    size_t offset;
+    ok = napi_get_typedarray_info(env, argv[i], &type, &lengths[i], &pointers[i], &buffer, &offset) == napi_ok && type == types[i];
+  }
+  ok = ok && napi_get_value_int32(env, argv[ARRAYS], &kind) == napi_ok && napi_get_value_double(env, argv[ARRAYS + 1], &wDiv) == napi_ok;
+  const size_t cells = ok ? lengths[0] : 0, count = ok ? lengths[8] : 0;
+  ok = ok && (kind == 0 || kind == 1) && cells > 0 && cells <= INT32_MAX && count <= INT32_MAX;
+  for (int i = 1; ok && i < 6; i++) ok = lengths[i] == cells;
+  for (int i = 9; ok && i < 15; i++) ok = lengths[i] == count;
+  ok = ok && lengths[7] >= 2 && lengths[16] >= lengths[15];
+  if (!ok) {
+    napi_throw_type_error(env, NULL, "selection kernels: moves() takes the cells' and the region's typed arrays, rows, out, kind and wDiv");
+    return NULL;
+  }
+  move_state *m = calloc(1, sizeof *m);
+  if (!m) {
+    napi_throw_error(env, NULL, "selection kernels: out of memory");
+    return NULL;
+  }
+  m->size = pointers[0];
+  m->radius = pointers[1];
+  m->cellScore = pointers[2];
+  m->cellIndex = pointers[3];
+  m->cellPosition = pointers[4];
+  m->dirtyStamp = pointers[5];
+  m->moved = pointers[6];
+  m->counts = pointers[7];
+  m->nearestSq = pointers[8];
+  m->nearest = pointers[9];
+  m->cellOf = pointers[10];
+  m->score = pointers[11];
+  m->weight = pointers[12];
+  m->status = pointers[13];
+  m->index = pointers[14];
+  m->rows = pointers[15];
+  m->out = pointers[16];
+  m->cells = cells;
+  m->count = count;
+  m->movedPairs = lengths[6] / 2;
+  m->rowCount = lengths[15];
+  m->kind = kind;
+  m->wDiv = wDiv;
+  for (int i = 0; i < ARRAYS; i++) napi_create_reference(env, argv[i], 1, &m->refs[i]);
+  napi_value fn;
+  napi_create_function(env, "moveRows", NAPI_AUTO_LENGTH, move_rows_call, m, &fn);
+  napi_add_finalizer(env, fn, m, release_moves, NULL, NULL);
+  return fn;
+}
+
 /* Finalizer of the bound object and of each of its functions: the state goes with the last of them (a function
  * kept alone must not find it freed). */
 static void release_state(napi_env env, void *data, void *hint) {
@@ -724,6 +873,8 @@ NAPI_MODULE_INIT() {
     napi_set_named_property(env, exports, "scanColumns", fn);
     napi_create_function(env, "quantizeRows", NAPI_AUTO_LENGTH, quantize_call, NULL, &fn);
     napi_set_named_property(env, exports, "quantizeRows", fn);
+    napi_create_function(env, "moves", NAPI_AUTO_LENGTH, moves, NULL, &fn);
+    napi_set_named_property(env, exports, "moves", fn);
   }
   return exports;
 }
