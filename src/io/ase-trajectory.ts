@@ -1,8 +1,8 @@
 /** Reads ASE trajectories (.traj) from disk through the pure reader in src/core/formats/ase-trajectory.ts. */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { InputError } from "../core/errors.js";
 import { AseTrajectoryReader, TrajectoryCut, type ByteSource } from "../core/formats/ase-trajectory.js";
 import { isUlm } from "../core/formats/format-heads.js";
-import { InputError } from "../core/errors.js";
 import type { Frame } from "../core/structure.js";
 import { CHUNK_BYTES, fileError, isGzipMagic, refuseForeignFormat } from "./open.js";
 

@@ -15,8 +15,9 @@
  *
  * What makes them faster: nearest_to_slots keeps its own copy of the centres' int8 quantised values transposed
  * (values 4j .. 4j+3 of 16 consecutive centres in one 64-byte line, offset by 128 to unsigned), so one VPDPBUSD
- * serves 16 centres with no horizontal sums; columns are grouped by their weight 4^k, each group summed apart
- * and shifted by 2k. sqdist_rows sums 16 rows' int32 lanes at once and prefetches the rows it will need.
+ * serves 16 centres with no horizontal sums; columns are grouped by their weight 4^g, each group summed apart
+ * and shifted by 2g. sqdist_rows takes each row's int8 values the same way (flipped to unsigned) against the pick's
+ * per weight group, sums 16 rows' int32 lanes at once and prefetches the rows it will need.
  */
 #include <node_api.h>
 #include <immintrin.h>
@@ -268,8 +269,8 @@ AVX512 static int32_t rows_closer(kernel_state *st, int32_t x, int32_t rowsAt, i
   uint8_t *out = base + (uint32_t)outAt;
   const double pickSq = load_f64(pickCopy + 2 * qLen), pickError = load_f64(pickCopy + 2 * qLen + 8);
   /* Each row's bytes r + 128 (unsigned) against the pick's q per group: sum((r + 128) * q) - 128 * sum(q) is sum(r * q),
-   * exactly (in int32 arithmetic modulo 2^32, so intermediate sums may wrap: the result fits). A row's bytes past qLen
-   * are masked to 0, and the pick's are 0 there. */
+   * exactly (in int32 arithmetic modulo 2^32, so intermediate sums may wrap: the result fits). Past qLen a row's bytes
+   * are masked (128 once flipped), and the pick's are 0 there. */
   const __m512i flip = _mm512_set1_epi8((char)0x80), offset = _mm512_set1_epi32((int32_t)st->pickOffset);
   /* First the quantised test, 16 rows at a time; those left in question are compacted into kept[0 .. open).
    * Writing kept[open] with open <= t0 + i is safe when kept is rows: those entries have been read. */
