@@ -144,6 +144,25 @@ describe.runIf(hasVnni)("native kernels (this CPU has AVX-512 VNNI)", () => {
     }
   });
 
+  it("agree with columns in all five weight groups, each padded to whole quads, by passes and lazily", async () => {
+    for (const D of [5, 13, 37]) {
+      const N = 2000;
+      const random = seededRandom(D);
+      // Column c spans 2^(c mod 5): steps of 4^0 .. 4^4 times the finest.
+      const data = Float32Array.from({ length: N * D }, (_, p) => ((p % 7) + random()) * 2 ** ((p % D) % 5));
+      const input = { features: { rows: N, cols: D, data }, ids: ids(N), k: 100 };
+      const { qWeight } = prepareSelection(input, 1, nativeKernels("native")!.kernels);
+      expect(new Set(qWeight).size, `D=${D}`).toBe(Math.min(D, 5));
+      for (const lazy of [undefined, { passes: 1, minShare: 0 }]) {
+        for (const threads of [1, 2]) {
+          const { wasm, native } = await bothKernels(input, threads, lazy);
+          expect(native.picks, `D=${D} threads=${threads} lazy=${lazy !== undefined}`).toEqual(wasm.picks);
+          expect(Array.from(native.distanceToCovered)).toEqual(Array.from(wasm.distanceToCovered));
+        }
+      }
+    }
+  });
+
   it("agree under each rule, whether the native pass loop keeps the cells (plain scores) or JavaScript does (a power)", async () => {
     const N = 3000;
     const random = seededRandom(23);
