@@ -13,7 +13,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import {
-  KERNEL_FUNCTIONS, adoptRegion, catchUp, centroidPass, createSweepState, regionViews, sweep, type SweepState,
+  KERNEL_FUNCTIONS, adoptRegion, catchUp, catchUpPositions, centroidPass, createSweepState, regionViews, sweep, type SweepState,
   type WasmApi,
 } from "../core/select/fps-kernel.js";
 import {
@@ -335,7 +335,7 @@ function threadedRunner(
     };
     let workersIn = solo === null || enter();
     if (workersIn) post(OP_CATCH_UP, to, false, false, false);
-    catchUpTogether({ catchUp, regionViews }, main, control, NEXT_CHUNK, to, BACKGROUND_CHUNK, () => {
+    catchUpTogether({ catchUpPositions, regionViews }, main, control, NEXT_CHUNK, to, BACKGROUND_CHUNK, () => {
       if (workersIn || !helps) return;
       options.onCatchUpChunk?.();
       if (!enter()) return;
@@ -428,7 +428,7 @@ function catchUpInBackground(
  * No other thread touches the candidates meanwhile, so they need no claims. `between` runs after each chunk.
  */
 function catchUpTogether(
-  kernel: { catchUp: typeof catchUp; regionViews: typeof regionViews },
+  kernel: { catchUpPositions: typeof catchUpPositions; regionViews: typeof regionViews },
   st: SweepState, control: Int32Array, next: number, to: number, chunk: number, between?: () => void,
 ): void {
   const { layout } = st;
@@ -441,12 +441,7 @@ function catchUpTogether(
     while (t < chunks.length && c >= chunks[t]) c -= chunks[t++];
     if (t === chunks.length) return;
     const at = layout.regions[t];
-    const { fresh } = regions[t];
-    for (let p = c * chunk, end = Math.min(at.count, p + chunk); p < end; p++) {
-      if (fresh[p] >= to) continue;
-      kernel.catchUp(st, at, regions[t], p, fresh[p], to);
-      fresh[p] = to;
-    }
+    kernel.catchUpPositions(st, at, regions[t], c * chunk, Math.min(at.count, (c + 1) * chunk), to);
     between?.();
   }
 }
@@ -455,7 +450,7 @@ function catchUpTogether(
 function workerMain(
   kernel: {
     createSweepState: typeof createSweepState; centroidPass: typeof centroidPass; sweep: typeof sweep;
-    adoptRegion: typeof adoptRegion; catchUp: typeof catchUp; regionViews: typeof regionViews;
+    adoptRegion: typeof adoptRegion; catchUp: typeof catchUp; catchUpPositions: typeof catchUpPositions; regionViews: typeof regionViews;
   },
   threadsModule: typeof import("node:worker_threads"),
   slots: {
@@ -532,7 +527,7 @@ function workerSource(): string {
       ...KERNEL_FUNCTIONS.map((fn) => fn.toString()),
       catchUpInBackground.toString(),
       catchUpTogether.toString(),
-      `(${workerMain.toString()})({ createSweepState, centroidPass, sweep, adoptRegion, catchUp, regionViews }, require("node:worker_threads"), ${JSON.stringify(slots)}, catchUpInBackground, catchUpTogether);`,
+      `(${workerMain.toString()})({ createSweepState, centroidPass, sweep, adoptRegion, catchUp, catchUpPositions, regionViews }, require("node:worker_threads"), ${JSON.stringify(slots)}, catchUpInBackground, catchUpTogether);`,
     ].join("\n");
   }
   return cachedSource;

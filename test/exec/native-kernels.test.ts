@@ -14,7 +14,7 @@ import {
   type QuantizeRows, type ScanColumns,
 } from "../../src/core/select/distance-kernel.js";
 import type { FeatureMatrix } from "../../src/core/select/feature-matrix.js";
-import type { WasmApi } from "../../src/core/select/fps-kernel.js";
+import { catchUp, catchUpPositions, type WasmApi } from "../../src/core/select/fps-kernel.js";
 import { allocateSelection, prepareSelection, type LazyPolicy, type SelectionInput } from "../../src/core/select/fps.js";
 import { selectCandidatesThreaded } from "../../src/exec/fps-threads.js";
 import { kernelChoiceFromEnv, nativeExtxyzFrames, nativeKernels } from "../../src/exec/native-kernels.js";
@@ -299,6 +299,52 @@ describe.runIf(hasVnni)("native kernels (this CPU has AVX-512 VNNI)", () => {
       expect(nearest(p, 0, C), `candidate ${region.index[p]}`).toBe(1);
       expect(main.rows[0]).toBe(-1);
       expect(region.nearestSq[p]).toBe(bound);
+    }
+  });
+
+  it("catch a range of candidates up as catchUp does one by one: nearest, cell, score and fresh, under both plain rules", () => {
+    const { kernels } = nativeKernels("native")!;
+    const N = 600;
+    const D = 19;
+    const random = seededRandom(31);
+    const data = features(37, N, D, 4).data;
+    const disagreement = Float64Array.from({ length: N }, () => random());
+    for (const rule of [{ kind: "weighted", wDiv: 0.7, wDis: 1.3 }, { kind: "uwfps", alpha: 1, beta: 1 }] as const) {
+      const [range, oneByOne] = [0, 1].map(() => prepareSelection({ features: { rows: N, cols: D, data }, k: 30, disagreement, rule }, 1, kernels));
+      const fresh = Int32Array.from({ length: N }, (_, p) => (p % 7 === 0 ? 30 : p % 3 === 0 ? 0 : 1 + (p % 20)));
+      for (const prepared of [range, oneByOne]) {
+        const { layout, regions } = prepared;
+        const at = layout.regions[0];
+        const bytes = new DataView(prepared.memory.buffer);
+        // Centre slot j: candidate 17 j's row; every candidate starts 1e9 away, in no cell.
+        for (let j = 0; j < 30; j++) {
+          const p = 17 * j;
+          new Float32Array(prepared.memory.buffer, layout.centres + j * layout.rowBytes, D).set(regions[0].X.subarray(p * D, (p + 1) * D));
+          widenQuantizedRow(bytes, at.qx + p * layout.qRowBytes, layout.qCentres + j * layout.qPickBytes, layout.qLen, prepared.qWeight);
+        }
+        regions[0].nearestSq.fill(1e18);
+        regions[0].nearest.fill(1e9);
+        regions[0].cellOf.fill(-1);
+        regions[0].fresh.set(fresh);
+      }
+      catchUpPositions(range.main, range.layout.regions[0], range.regions[0], 50, 550, 30);
+      const { main, layout, regions } = oneByOne;
+      for (let p = 50; p < 550; p++) {
+        if (regions[0].fresh[p] >= 30) continue;
+        catchUp(main, layout.regions[0], regions[0], p, regions[0].fresh[p], 30);
+        regions[0].fresh[p] = 30;
+      }
+      for (const name of ["nearestSq", "nearest", "cellOf", "score", "fresh"] as const) {
+        expect(Array.from(range.regions[0][name]), `${rule.kind} ${name}`).toEqual(Array.from(regions[0][name]));
+      }
+      // Candidates outside [50, 550) were left alone; those inside met the centres.
+      expect(range.regions[0].fresh[0]).toBe(30);
+      expect(range.regions[0].fresh[3]).toBe(0);
+      expect(range.regions[0].cellOf.subarray(50, 550).some((c) => c > 0)).toBe(true);
+      expect(range.regions[0].nearest[51]).toBeLessThan(1e9);
+      // A candidate claimed by another thread (fresh -1) is refused, not caught up.
+      range.regions[0].fresh[560] = -1;
+      expect(() => catchUpPositions(range.main, range.layout.regions[0], range.regions[0], 555, 565, 30)).toThrow(/claimed by another thread/);
     }
   });
 

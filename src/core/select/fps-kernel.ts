@@ -66,6 +66,11 @@ export interface NativeSweep {
   ): number;
   /** sqdist_rows without bounds (useBound = 0). */
   exact(x: number, rows: number, count: number, pick: number, out: number): void;
+  /** catchUp for a range of positions of a region, given by its arrays' offsets (see catchUpPositions). */
+  catchUpRange(
+    x: number, qx: number, qRowBytes: number, nearestSq: number, nearest: number, fresh: number, cellOf: number, score: number,
+    weight: number, lowered: number, first: number, end: number, to: number, kind: number, wDiv: number,
+  ): void;
   /** Fetches a candidate's row, quantised copy and entries of those arrays into the cache (see prefetchCandidate). */
   prefetch(x: number, qx: number, nearestSq: number, nearest: number, score: number, fresh: number): void;
 }
@@ -967,20 +972,36 @@ export function prefetchCandidate(st: SweepState, at: RegionLayout, p: number): 
   st.native?.prefetch(at.x + p * rowBytes, at.qx + p * qRowBytes, at.nearestSq + 8 * p, at.nearest + 8 * p, at.score + 8 * p, at.fresh + 4 * p);
 }
 
+/**
+ * catchUp for each position in [first, end) of a region whose `fresh` is below `to`, which then becomes `to`; no
+ * other thread may claim them meanwhile. In one native call when the score is plain arithmetic (as for moveRows).
+ */
+export function catchUpPositions(st: SweepState, at: RegionLayout, region: Region, first: number, end: number, to: number): void {
+  const { rule } = st;
+  if (st.native && (rule.kind === 0 || rule.beta === 1)) {
+    st.native.catchUpRange(
+      at.x, at.qx, st.layout.qRowBytes, at.nearestSq, at.nearest, at.fresh, at.cellOf, at.score, at.weight, st.rowsPtr, first, end, to,
+      rule.kind, rule.wDiv,
+    );
+    return;
+  }
+  const fresh = region.fresh;
+  for (let p = first; p < end; p++) {
+    if (fresh[p] >= to) continue;
+    catchUp(st, at, region, p, fresh[p], to);
+    fresh[p] = to;
+  }
+}
+
 /** Lazy mode, with no other thread at work on the region: its candidates get their `nearest` for all centre slots before `to`. */
 export function catchUpRegion(st: SweepState, to: number): void {
   const at = st.layout.regions[st.thread];
-  const fresh = st.region.fresh;
-  for (let p = 0; p < at.count; p++) {
-    if (fresh[p] >= to) continue;
-    catchUp(st, at, st.region, p, fresh[p], to);
-    fresh[p] = to;
-  }
+  catchUpPositions(st, at, st.region, 0, at.count, to);
 }
 
 /** The functions a worker thread needs. */
 export const KERNEL_FUNCTIONS = [
   regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
   copyRow, swapPositions, sweep, bestOfCells, replacePass, updatePass, splitSegments, applyDistances, moveCloser, scanPass, adoptRegion,
-  listMembers, bestOfDirtyCells, bestOfCell, followMoves, regroup, distances, catchUp,
+  listMembers, bestOfDirtyCells, bestOfCell, followMoves, regroup, distances, catchUp, catchUpPositions,
 ] as const;

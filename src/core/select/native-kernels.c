@@ -241,6 +241,33 @@ static void copy_pick(kernel_state *st, int32_t qPick) {
   st->pickAt = qPick;
 }
 
+/* catchUp (fps-kernel.ts) for positions [first, end) of a region whose arrays start at the given offsets: each
+ * candidate with fresh < to meets the centres in slots [fresh, to), takes the cell of the one that lowered its
+ * nearest (if any) and its score again (wDiv*nearest + weight for kind 0, weight*nearest for kind 1), and gets fresh =
+ * to. The lowered offset goes through `lowered` (4 bytes of scratch). Returns 0 when a fresh value is negative
+ * (a candidate claimed by another thread: the caller's contract excludes that), changing nothing past it. */
+AVX512 static int catch_up_range(kernel_state *st, uint32_t x, uint32_t qx, uint32_t qRowBytes, uint32_t nearestSqAt, uint32_t nearestAt,
+                                 uint32_t freshAt, uint32_t cellOfAt, uint32_t scoreAt, uint32_t weightAt, uint32_t loweredAt,
+                                 int32_t first, int32_t end, int32_t to, int32_t kind, double wDiv) {
+  uint8_t *base = st->base;
+  int32_t *fresh = (int32_t *)(base + freshAt), *cellOf = (int32_t *)(base + cellOfAt);
+  double *score = (double *)(base + scoreAt), *nearest = (double *)(base + nearestAt);
+  const double *weight = (const double *)(base + weightAt);
+  for (int32_t p = first; p < end; p++) {
+    const int32_t from = fresh[p];
+    if (from >= to) continue;
+    if (from < 0) return 0;
+    nearest_range(st, (int32_t)(x + (uint32_t)p * (uint32_t)st->rowBytes), (int32_t)(qx + (uint32_t)p * qRowBytes),
+                  (int32_t)(nearestSqAt + 8u * (uint32_t)p), (int32_t)(nearestAt + 8u * (uint32_t)p), (int32_t)loweredAt, from, to);
+    int32_t lowered;
+    memcpy(&lowered, base + loweredAt, 4);
+    if (lowered >= 0) cellOf[p] = from + lowered;
+    score[p] = kind == 0 ? wDiv * nearest[p] + weight[p] : weight[p] * nearest[p];
+    fresh[p] = to;
+  }
+  return 1;
+}
+
 /* Sums of 16 int32 vectors: lane i of the result is the sum of v[i]'s lanes. */
 AVX512 static inline __m512i sum16(const __m512i *v) {
   __m512i a[8], b[4];
@@ -531,6 +558,38 @@ static napi_value nearest_call(napi_env env, napi_callback_info info) {
                                         (int32_t)a[6]));
 }
 
+/* catchUpRange(x, qx, qRowBytes, nearestSq, nearest, fresh, cellOf, score, weight, lowered, first, end, to, kind, wDiv) */
+static napi_value catch_up_call(napi_env env, napi_callback_info info) {
+  napi_value argv[15];
+  size_t argc = 15;
+  void *data;
+  uint32_t a[14];
+  double wDiv;
+  int ok = napi_get_cb_info(env, info, &argc, argv, NULL, &data) == napi_ok && argc == 15;
+  for (int i = 0; ok && i < 14; i++) ok = napi_get_value_uint32(env, argv[i], &a[i]) == napi_ok;
+  ok = ok && napi_get_value_double(env, argv[14], &wDiv) == napi_ok;
+  if (!ok) {
+    napi_throw_type_error(env, NULL, "selection kernels: catchUpRange takes numbers");
+    return NULL;
+  }
+  kernel_state *st = data;
+  const uint64_t first = a[10], end = a[11], qRowBytes = a[2];
+  if (first > end || a[12] > (uint32_t)st->slots || a[13] > 1 || qRowBytes < (uint64_t)st->qLen + 16) {
+    napi_throw_range_error(env, NULL, "selection kernels: catchUpRange needs first <= end, to <= slots, kind 0 or 1 and whole quantised rows");
+    return NULL;
+  }
+  if (end > first &&
+      (!inside(env, st, a[0], end * (uint32_t)st->rowBytes) || !inside(env, st, a[1] + (end - 1) * qRowBytes, (uint64_t)st->qLen + 16) ||
+       !inside(env, st, a[3], 8 * end) || !inside(env, st, a[4], 8 * end) || !inside(env, st, a[5], 4 * end) ||
+       !inside(env, st, a[6], 4 * end) || !inside(env, st, a[7], 8 * end) || !inside(env, st, a[8], 8 * end) || !inside(env, st, a[9], 4)))
+    return NULL;
+  if (!catch_up_range(st, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], (int32_t)first, (int32_t)end, (int32_t)a[12],
+                      (int32_t)a[13], wDiv)) {
+    napi_throw_range_error(env, NULL, "selection kernels: catchUpRange met a candidate claimed by another thread");
+  }
+  return NULL;
+}
+
 /* prefetch(x, qx, nearestSq, nearest, score, fresh): a candidate's row, its quantised copy and its entries in those
  * arrays are fetched into the cache, for a caller that will likely need them after its next call. */
 static napi_value prefetch_call(napi_env env, napi_callback_info info) {
@@ -783,7 +842,7 @@ static int group_columns(kernel_state *st, const uint8_t *params) {
 }
 
 /* bind(memory: Uint8Array over the whole selection memory, centres, qCentres, slots, D, rowBytes, qLen, qPickBytes,
- * slack, qScale, quantizer) -> { nearest, rows, exact, prefetch } for one thread; the quantiser's parameters are written at
+ * slack, qScale, quantizer) -> { nearest, rows, exact, catchUpRange, prefetch } for one thread; the quantiser's parameters are written at
  * `quantizer` before. */
 static napi_value bind(napi_env env, napi_callback_info info) {
   napi_value argv[11];
@@ -833,7 +892,7 @@ static napi_value bind(napi_env env, napi_callback_info info) {
   st->centreSq = malloc(((size_t)st->slots + 16) * 8);
   st->centreError = malloc(((size_t)st->slots + 16) * 8);
   st->rowQuads = malloc(4 * (size_t)st->quads);
-  napi_value result, nearest, rows, exact, prefetch;
+  napi_value result, nearest, rows, exact, catchUpRange, prefetch;
   if (!st->columnGroup || !st->quadColumn || !st->pickGroups || !st->quadT || !st->centreSq || !st->centreError || !st->rowQuads ||
       (uint64_t)v[0] + (uint64_t)v[2] * v[4] > length || (uint64_t)v[1] + (uint64_t)v[2] * v[6] > length) {
     free_state(st);
@@ -845,14 +904,16 @@ static napi_value bind(napi_env env, napi_callback_info info) {
   napi_create_function(env, "nearest", NAPI_AUTO_LENGTH, nearest_call, st, &nearest);
   napi_create_function(env, "rows", NAPI_AUTO_LENGTH, rows_call, st, &rows);
   napi_create_function(env, "exact", NAPI_AUTO_LENGTH, exact_call, st, &exact);
+  napi_create_function(env, "catchUpRange", NAPI_AUTO_LENGTH, catch_up_call, st, &catchUpRange);
   napi_create_function(env, "prefetch", NAPI_AUTO_LENGTH, prefetch_call, st, &prefetch);
   napi_set_named_property(env, result, "nearest", nearest);
   napi_set_named_property(env, result, "rows", rows);
   napi_set_named_property(env, result, "exact", exact);
+  napi_set_named_property(env, result, "catchUpRange", catchUpRange);
   napi_set_named_property(env, result, "prefetch", prefetch);
-  st->holders = 5;
-  napi_value holders[5] = {result, nearest, rows, exact, prefetch};
-  for (int i = 0; i < 5; i++) napi_add_finalizer(env, holders[i], st, release_state, NULL, NULL);
+  st->holders = 6;
+  napi_value holders[6] = {result, nearest, rows, exact, catchUpRange, prefetch};
+  for (int i = 0; i < 6; i++) napi_add_finalizer(env, holders[i], st, release_state, NULL, NULL);
   return result;
 }
 
