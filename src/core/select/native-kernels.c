@@ -536,6 +536,11 @@ static int within(napi_env env, size_t length, uint64_t at, uint64_t bytes) {
 
 static int inside(napi_env env, const kernel_state *st, uint64_t at, uint64_t bytes) { return within(env, st->length, at, bytes); }
 
+/* A candidate's row at x and its quantised copy at qx lie inside the memory (throws otherwise). */
+static int candidate_inside(napi_env env, const kernel_state *st, uint64_t x, uint64_t qx) {
+  return inside(env, st, x, (uint32_t)st->rowBytes) && inside(env, st, qx, (uint64_t)st->qLen + 16);
+}
+
 static napi_value int32_value(napi_env env, int32_t v) {
   napi_value result;
   napi_create_int32(env, v, &result);
@@ -546,9 +551,7 @@ static napi_value int32_value(napi_env env, int32_t v) {
 static napi_value nearest_call(napi_env env, napi_callback_info info) {
   uint32_t a[7];
   kernel_state *st = call_arguments(env, info, 7, a);
-  if (!st) return NULL;
-  if (!inside(env, st, a[0], (uint32_t)st->rowBytes) || !inside(env, st, a[1], (uint64_t)st->qLen + 16) || !inside(env, st, a[2], 8) ||
-      !inside(env, st, a[3], 8) || !inside(env, st, a[4], 4))
+  if (!st || !candidate_inside(env, st, a[0], a[1]) || !inside(env, st, a[2], 8) || !inside(env, st, a[3], 8) || !inside(env, st, a[4], 4))
     return NULL;
   if (a[5] > a[6] || a[6] > (uint32_t)st->slots) {
     napi_throw_range_error(env, NULL, "selection kernels: centre slots outside [0, slots)");
@@ -595,9 +598,8 @@ static napi_value catch_up_call(napi_env env, napi_callback_info info) {
 static napi_value prefetch_call(napi_env env, napi_callback_info info) {
   uint32_t a[6];
   kernel_state *st = call_arguments(env, info, 6, a);
-  if (!st) return NULL;
-  if (!inside(env, st, a[0], (uint32_t)st->rowBytes) || !inside(env, st, a[1], (uint64_t)st->qLen + 16) || !inside(env, st, a[2], 8) ||
-      !inside(env, st, a[3], 8) || !inside(env, st, a[4], 8) || !inside(env, st, a[5], 4))
+  if (!st || !candidate_inside(env, st, a[0], a[1]) || !inside(env, st, a[2], 8) || !inside(env, st, a[3], 8) || !inside(env, st, a[4], 8) ||
+      !inside(env, st, a[5], 4))
     return NULL;
   const char *base = (const char *)st->base;
   for (int32_t b = 0; b < st->rowBytes; b += 64) _mm_prefetch(base + a[0] + b, _MM_HINT_T0);
