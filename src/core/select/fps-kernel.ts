@@ -232,7 +232,7 @@ export interface SweepState {
   /** Scratch of scanPass: (position, cell it left) of each candidate that moved (at most once a pass each). */
   moved: Int32Array;
   /**
-   * Native kernels, when the rule's score is plain arithmetic (scoreOf's Math.pow is V8's own): scanPass's loop over
+   * Native kernels, when the rule's score is plain arithmetic (plainScore): scanPass's loop over
    * the rows of a block that got closer, keeping moveCounts (moved pairs, dirty cells) current.
    */
   moveRows: ((closer: number, slot: number, stamp: number) => void) | null;
@@ -291,7 +291,7 @@ export function createSweepState(
     moved: new Int32Array(2 * regionLayout.count),
     moveCounts: new Int32Array(2),
   };
-  const moveRows = native && (rule.kind === 0 || rule.beta === 1)
+  const moveRows = native && plainScore(rule)
     ? native.moves(
       cells.size, cells.radius, cells.cellScore, cells.cellIndex, cells.cellPosition, cells.dirtyStamp, cells.moved, cells.moveCounts,
       region.nearestSq, region.nearest, region.cellOf, region.score, region.weight, region.status, region.index, rows, out, rule.kind,
@@ -353,6 +353,11 @@ export function createSweepState(
     bestIndex: -1,
     bestPosition: -1,
   };
+}
+
+/** Whether scoreOf is plain arithmetic under the rule (no Math.pow, whose last bit is V8's own): native code may compute it. */
+export function plainScore(rule: FpsRule): boolean {
+  return rule.kind === 0 || rule.beta === 1;
 }
 
 export function scoreOf(rule: FpsRule, nearest: number, weight: number): number {
@@ -978,7 +983,7 @@ export function prefetchCandidate(st: SweepState, at: RegionLayout, p: number): 
  */
 export function catchUpPositions(st: SweepState, at: RegionLayout, region: Region, first: number, end: number, to: number): void {
   const { rule } = st;
-  if (st.native && (rule.kind === 0 || rule.beta === 1)) {
+  if (st.native && plainScore(rule)) {
     st.native.catchUpRange(
       at.x, at.qx, st.layout.qRowBytes, at.nearestSq, at.nearest, at.fresh, at.cellOf, at.score, at.weight, st.rowsPtr, first, end, to,
       rule.kind, rule.wDiv,
@@ -1001,7 +1006,7 @@ export function catchUpRegion(st: SweepState, to: number): void {
 
 /** The functions a worker thread needs. */
 export const KERNEL_FUNCTIONS = [
-  regionViews, createSweepState, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
+  regionViews, createSweepState, plainScore, scoreOf, centroidPass, linkSegment, growInt32, foldRange, takeSegments,
   copyRow, swapPositions, sweep, bestOfCells, replacePass, updatePass, splitSegments, applyDistances, moveCloser, scanPass, adoptRegion,
   listMembers, bestOfDirtyCells, bestOfCell, followMoves, regroup, distances, catchUp, catchUpPositions,
 ] as const;

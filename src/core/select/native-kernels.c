@@ -241,11 +241,16 @@ static void copy_pick(kernel_state *st, int32_t qPick) {
   st->pickAt = qPick;
 }
 
+/* scoreOf (fps-kernel.ts) where it is plain arithmetic: wDiv*nearest + weight (kind 0), weight*nearest (kind 1, beta 1). */
+static inline double plain_score(int32_t kind, double wDiv, double nearest, double weight) {
+  return kind == 0 ? wDiv * nearest + weight : weight * nearest;
+}
+
 /* catchUp (fps-kernel.ts) for positions [first, end) of a region whose arrays start at the given offsets: each
  * candidate with fresh < to meets the centres in slots [fresh, to), takes the cell of the one that lowered its
- * nearest (if any) and its score again (wDiv*nearest + weight for kind 0, weight*nearest for kind 1), and gets fresh =
- * to. The lowered offset goes through `lowered` (4 bytes of scratch). Returns 0 when a fresh value is negative
- * (a candidate claimed by another thread: the caller's contract excludes that), changing nothing past it. */
+ * nearest (if any) and its score again (plain_score), and gets fresh = to. The lowered offset goes through `lowered`
+ * (4 bytes of scratch). Returns 0 when a fresh value is negative (a candidate claimed by another thread: the caller's
+ * contract excludes that), changing nothing past it. */
 AVX512 static int catch_up_range(kernel_state *st, uint32_t x, uint32_t qx, uint32_t qRowBytes, uint32_t nearestSqAt, uint32_t nearestAt,
                                  uint32_t freshAt, uint32_t cellOfAt, uint32_t scoreAt, uint32_t weightAt, uint32_t loweredAt,
                                  int32_t first, int32_t end, int32_t to, int32_t kind, double wDiv) {
@@ -262,7 +267,7 @@ AVX512 static int catch_up_range(kernel_state *st, uint32_t x, uint32_t qx, uint
     int32_t lowered;
     memcpy(&lowered, base + loweredAt, 4);
     if (lowered >= 0) cellOf[p] = from + lowered;
-    score[p] = kind == 0 ? wDiv * nearest[p] + weight[p] : weight[p] * nearest[p];
+    score[p] = plain_score(kind, wDiv, nearest[p], weight[p]);
     fresh[p] = to;
   }
   return 1;
@@ -460,7 +465,7 @@ typedef struct {
   double *radius, *cellScore, *nearestSq, *nearest, *score, *weight, *out;
   uint8_t *status;
   size_t cells, count, movedPairs, rowCount;
-  /* score = wDiv * nearest + weight (kind 0), or weight * nearest (kind 1, beta 1): scoreOf's arithmetic. */
+  /* The rule, for plain_score. */
   int32_t kind;
   double wDiv;
 } move_state;
@@ -485,7 +490,7 @@ static int move_rows(move_state *m, int32_t closer, int32_t slot, int32_t stamp)
       }
     }
     const double d2 = m->out[t], d = sqrt(d2);
-    const double s = m->kind == 0 ? m->wDiv * d + m->weight[p] : m->weight[p] * d;
+    const double s = plain_score(m->kind, m->wDiv, d, m->weight[p]);
     m->nearestSq[p] = d2;
     m->nearest[p] = d;
     m->cellOf[p] = slot;
