@@ -41,8 +41,10 @@ function signs(seed: number): Float64Array {
 const SIGNS_A = signs(12345);
 const SIGNS_B = signs(67890);
 
-/** The cell inverse, reused frame after frame. */
+/** The cell inverse, reused frame after frame (and another for largestDifference, with its difference vector). */
 const INVERSE = new Float64Array(9);
+const DIFFERENCE_INVERSE = new Float64Array(9);
+const DIFFERENCE = [0, 0, 0];
 
 /**
  * The order structures are compared and projected in: atoms grouped by species, the species alphabetically, each
@@ -215,6 +217,9 @@ export class NearStructureIndex {
   /** Species lists, and their indices by their text: the frames of one run share one. */
   private readonly speciesList: Species[] = [];
   private readonly speciesIndex = new Map<string, number>();
+  /** The species list find() last met, with its canonicalOrder, and the one add() last met (in speciesList). */
+  private lastOrder: Species | undefined;
+  private lastSpecies = -1;
   /** The blocks of positions and cells; structures go into the last, `used` values of which are taken. */
   private readonly blocks: Float64Array[] = [];
   private used = 0;
@@ -247,14 +252,25 @@ export class NearStructureIndex {
     for (const key of keysOf(frame, this.speciesList[species].order, this.fromVasp)) this.insert(entry, natoms, key);
   }
 
+  /** canonicalOrder of `symbols`, kept for the next call (see sharedSpecies). */
+  private orderOf(symbols: readonly string[]): Int32Array | null {
+    const last = this.lastOrder;
+    if (last && sameSymbols(last.symbols, symbols)) return last.order;
+    this.lastOrder = { symbols: [...symbols], order: canonicalOrder(symbols) };
+    return this.lastOrder.order;
+  }
+
   /** The index of `symbols` in speciesList. */
   private sharedSpecies(symbols: readonly string[]): number {
+    // Structures added one after another mostly share their species (an MD run's frames).
+    if (this.lastSpecies >= 0 && sameSymbols(this.speciesList[this.lastSpecies].symbols, symbols)) return this.lastSpecies;
     const text = symbols.join(" ");
     let index = this.speciesIndex.get(text);
     if (index === undefined) {
       index = this.speciesList.push({ symbols: [...symbols], order: canonicalOrder(symbols) }) - 1;
       this.speciesIndex.set(text, index);
     }
+    this.lastSpecies = index;
     return index;
   }
 
@@ -262,7 +278,7 @@ export class NearStructureIndex {
     let buckets = this.byAtoms.get(natoms);
     if (!buckets) this.byAtoms.set(natoms, (buckets = new Map()));
     const width = this.bucketWidth(natoms);
-    const key = bucketKey(Math.round(projections[0] / width), Math.round(projections[1] / width));
+    const key = bucketKey(bucketOf(projections[0], width), bucketOf(projections[1], width));
     const link = this.links.length / 2;
     this.links.push(entry);
     this.links.push(buckets.get(key) ?? -1);
@@ -293,7 +309,7 @@ export class NearStructureIndex {
   find(frame: Geometry): number | undefined {
     let best: number | undefined;
     let bestDifference = Infinity;
-    const order = canonicalOrder(frame.symbols);
+    const order = this.orderOf(frame.symbols);
     const bits = pbcBits(frame.pbc);
     const visit = (head: number): boolean => {
       const e = this.entries.values;
@@ -322,11 +338,10 @@ export class NearStructureIndex {
    * (a molecule) is compared in its copy's box, by positions alone.
    */
   private difference(a: Geometry, aOrder: Int32Array | null, b: Geometry, bOrder: Int32Array | null): number {
-    const pair = { a, aOrder, b, bOrder };
-    if (!this.fromVasp) return largestDifference(pair, true, singularCell(a.cell) ? null : a.cell, a.pbc);
+    if (!this.fromVasp) return largestDifference(a, aOrder, b, bOrder, true, singularCell(a.cell) ? null : a.cell, a.pbc);
     const aCell = !singularCell(a.cell);
     const bCell = !singularCell(b.cell);
-    return largestDifference(pair, aCell && bCell, aCell ? a.cell : bCell ? b.cell : null, ALL_PERIODIC);
+    return largestDifference(a, aOrder, b, bOrder, aCell && bCell, aCell ? a.cell : bCell ? b.cell : null, ALL_PERIODIC);
   }
 
   /** find(), and the row found is not found again: for pairing each indexed structure once. */
@@ -350,8 +365,8 @@ export class NearStructureIndex {
     const buckets = this.byAtoms.get(natoms);
     if (!buckets) return false;
     const width = this.bucketWidth(natoms);
-    const a = Math.round(projections[0] / width);
-    const b = Math.round(projections[1] / width);
+    const a = bucketOf(projections[0], width);
+    const b = bucketOf(projections[1], width);
     for (let i = a - 1; i <= a + 1; i++) {
       for (let j = b - 1; j <= b + 1; j++) {
         const head = buckets.get(bucketKey(i, j));
@@ -366,10 +381,26 @@ export class NearStructureIndex {
   }
 }
 
-/** One exact integer for a pair of buckets, each clamped to +-2^24 (beyond, far-off structures only share keys). */
+/**
+ * The bucket of a projection, clamped to +-2^30 so that its neighbours are other integers (beyond, as for a molecule
+ * with atoms 1e20 A apart, far-off structures only share buckets).
+ */
+function bucketOf(projection: number, width: number): number {
+  return Math.max(-(2 ** 30), Math.min(2 ** 30, Math.round(projection / width)));
+}
+
+/**
+ * A pair of buckets as one small integer (a Smi, which a Map hashes without allocating). Pairs that share one only put
+ * more structures in a chain, which the exact comparison rules out.
+ */
 function bucketKey(a: number, b: number): number {
-  const clamp = (x: number): number => Math.max(-(2 ** 24), Math.min(2 ** 24, x)) + 2 ** 24;
-  return clamp(a) * 2 ** 26 + clamp(b);
+  return (Math.imul(a | 0, 0x9e3779b1) ^ (b | 0)) & 0x3fffffff;
+}
+
+function sameSymbols(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
 }
 
 /** Whether a structure of `natoms` atoms of `species` and b have the same atoms of each species, taken in their canonical orders. */
@@ -386,13 +417,13 @@ function sameSpecies(natoms: number, { symbols, order }: Species, b: Geometry, b
  * image, and with `compareCells` in any cell component.
  */
 function largestDifference(
-  { a, aOrder, b, bOrder }: { a: Geometry; aOrder: Int32Array | null; b: Geometry; bOrder: Int32Array | null },
+  a: Geometry, aOrder: Int32Array | null, b: Geometry, bOrder: Int32Array | null,
   compareCells: boolean, cell: ArrayLike<number> | null, periodic: readonly boolean[],
 ): number {
   let largest = 0;
   if (compareCells) for (let i = 0; i < 9; i++) largest = Math.max(largest, Math.abs(a.cell[i] - b.cell[i]));
-  const inv = cell && invertCell(cell, new Float64Array(9));
-  const d = [0, 0, 0];
+  const inv = cell && invertCell(cell, DIFFERENCE_INVERSE);
+  const d = DIFFERENCE;
   for (let k = 0; k < a.natoms; k++) {
     const i = 3 * (aOrder ? aOrder[k] : k);
     const j = 3 * (bOrder ? bOrder[k] : k);

@@ -87,6 +87,14 @@ describe("NearStructureIndex", () => {
     expect(fromVasp.find({ ...printed(periodic, 5), cell: Float64Array.of(10, 0, 0, 0, 10, 0, 0, 0, 10.01) })).toBeUndefined();
   });
 
+  it("finds a molecule whose atoms are absurdly far apart, instead of looping over buckets that round to one", () => {
+    const index = new NearStructureIndex();
+    const far: Geometry = { natoms: 2, symbols: ["H", "H"], positions: Float64Array.of(0, 0, 0, 1e20, 0, 0), cell: new Float64Array(9), pbc: [false, false, false] };
+    index.add(0, far);
+    expect(index.find(far)).toBe(0);
+    expect(index.mayHold(2, projectionsOf(far))).toBe(true);
+  });
+
   it("finds a structure whose projection lies across a bucket edge", () => {
     const index = new NearStructureIndex();
     // Without a cell, positions count relative to the first atom's: with it at the origin and the second on the x
